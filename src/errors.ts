@@ -1,0 +1,71 @@
+/**
+ * Every error hitless raises is a {@link HitlessError} with a stable `code`.
+ * Codes are part of the public interface: tests assert on them and
+ * docs/ERRORS.md documents each one (a test checks that the two agree).
+ *
+ * Add a code by adding one line to {@link codes}; keep each area's codes together.
+ */
+export const codes = {
+  // in-app library
+  ERR_INVALID_OPTION: 'An option has the wrong type or value; the message names the option and the fix.',
+  ERR_LISTEN_NAME_UNKNOWN: 'listen(server, name) asked for a socket name the master did not pass (see LISTEN_FDNAMES).',
+  ERR_LISTEN_FD_NOT_SOCKET: 'An inherited file descriptor is not a listening socket.',
+  ERR_LISTEN_FAILED: 'The server could not listen on the inherited socket or the fallback address.',
+  ERR_READY_FD: 'HITLESS_READY_FD is set but is not a writable file descriptor.',
+  ERR_SHUTDOWN_HOOK_TIMEOUT: 'An onShutdown hook did not finish within its time limit.',
+  // configuration and CLI
+  ERR_CONFIG_NOT_FOUND: 'The config file named by --config does not exist.',
+  ERR_CONFIG_PARSE: 'The config file is not valid JSON.',
+  ERR_CONFIG_INVALID: 'A config key or flag has a bad value; the message names the key, the value and the fix.',
+  ERR_USAGE: 'The command line is wrong: unknown command or flag, or a missing argument.',
+  // master
+  ERR_BIND: 'A listening address could not be bound (in use, not permitted, or not an address).',
+  ERR_COMMAND_NOT_FOUND: 'The worker command could not be started (missing, or not executable).',
+  ERR_READY_TIMEOUT: 'A new worker did not announce readiness within readyTimeout.',
+  ERR_WORKER_EXITED: 'A new worker exited before it was ready.',
+  ERR_RELOAD_FAILED: 'A reload did not go live; the previous generation keeps serving.',
+  ERR_START_FAILED: 'The first generation did not become ready, so the master did not start.',
+  ERR_STOPPING: 'The master is stopping and refuses new work.',
+  ERR_MASTER_RUNNING: 'Another master already owns this run directory.',
+  ERR_PRIVILEGE: 'The configured user/group could not be applied to workers.',
+  // control socket
+  ERR_NO_MASTER: 'No master answers on the control socket (not started, or started from another folder).',
+  ERR_CONTROL_PROTOCOL: 'A control message was malformed, too large, or of an unknown version.',
+  ERR_CONTROL_UNKNOWN_COMMAND: 'A control message named a command the master does not know.',
+  // releases and upgrades
+  ERR_RELEASE_SOURCE: 'The release source is missing or is neither a folder nor a .tgz/.tar.gz archive.',
+  ERR_RELEASE_PREPARE: 'The release prepare command failed; the release was not switched.',
+  ERR_RELEASE_UNSAFE_ARCHIVE: 'An archive entry escapes the release folder (absolute path, .., outside link, device file).',
+  ERR_RELEASE_NOT_FOUND: 'The named release does not exist under releases/.',
+  ERR_RELEASE_ROLLED_BACK: 'The new release did not go live and current was switched back.',
+  ERR_FETCH_HTTP: 'The fetcher got an HTTP error status.',
+  ERR_FETCH_TIMEOUT: 'The fetcher gave up waiting for the artifact server.',
+  ERR_FETCH_CHECKSUM: 'A downloaded artifact did not match its sha256.',
+  ERR_FETCH_TOO_LARGE: 'A downloaded artifact exceeded maxBytes.',
+  ERR_FETCH_TRUNCATED: 'A download ended before Content-Length bytes arrived.',
+} as const;
+
+export type HitlessErrorCode = keyof typeof codes;
+
+export interface HitlessErrorOptions {
+  cause?: unknown;
+  /** Extra facts for logs and JSON output (for example a failed worker's last output lines). */
+  details?: Record<string, unknown>;
+}
+
+export class HitlessError extends Error {
+  override name = 'HitlessError';
+  readonly code: HitlessErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: HitlessErrorCode, message: string, options: HitlessErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+}
+
+/** True when `err` is a HitlessError, optionally with the given code. */
+export function isHitlessError(err: unknown, code?: HitlessErrorCode): err is HitlessError {
+  return err instanceof HitlessError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,78 @@
+/**
+ * The master's own event log: one line per event on stderr, readable text by default,
+ * JSON lines with `--log-format json`. Hand-written rather than pino: the master logs a
+ * few dozen events per reload, so a 60-line formatter beats a dependency tree.
+ */
+import type { MasterEvent } from './types.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Logger {
+  log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface LoggerOptions {
+  format: 'text' | 'json';
+  /** Where lines go (default: process.stderr). */
+  write?: (line: string) => void;
+  /** Clock for timestamps (tests pin it). */
+  now?: () => number;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const write = options.write ?? ((line: string) => process.stderr.write(line));
+  const now = options.now ?? Date.now;
+  const log = (level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void => {
+    const time = new Date(now()).toISOString();
+    if (options.format === 'json') {
+      write(JSON.stringify({ time, level, src: 'hitless', msg, ...fields }) + '\n');
+      return;
+    }
+    const extra = Object.entries(fields)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+      .join(' ');
+    write(`${time} hitless ${level === 'info' ? '' : level.toUpperCase() + ' '}${msg}${extra ? ' ' + extra : ''}\n`);
+  };
+  return {
+    log,
+    info: (msg, fields) => log('info', msg, fields),
+    warn: (msg, fields) => log('warn', msg, fields),
+    error: (msg, fields) => log('error', msg, fields),
+  };
+}
+
+/** Writes a master event as one log line (worker output is not logged here). */
+export function logEvent(logger: Logger, e: MasterEvent): void {
+  switch (e.type) {
+    case 'worker-output':
+      return;
+    case 'reload-done': {
+      const o = e.outcome;
+      if (o.ok) logger.info('reload done', { generation: o.generation, ms: o.durationMs, forced: o.forced });
+      else logger.error('reload failed, previous generation keeps serving', {
+        generation: o.generation, attempted: o.attempted, code: o.error?.code, error: o.error?.message,
+      });
+      for (const line of o.ok ? [] : (o.error?.output ?? [])) logger.error(`  | ${line}`);
+      return;
+    }
+    case 'worker-exit': {
+      const level: LogLevel = e.planned ? 'info' : 'warn';
+      const { type: _t, ...fields } = e;
+      logger.log(level, e.planned ? 'worker exited' : 'worker crashed', fields);
+      return;
+    }
+    case 'slot-failed': {
+      const { type: _t, ...fields } = e;
+      logger.error('worker slot failed: crash loop, not restarting', fields);
+      return;
+    }
+    default: {
+      const { type, ...fields } = e;
+      logger.info(type.replace(/-/g, ' '), fields);
+    }
+  }
+}
