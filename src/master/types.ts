@@ -109,6 +109,9 @@ export interface WorkerStatus {
   /** Last `STATUS=` line the worker sent. */
   statusText: string | undefined;
   release: string | undefined;
+  /** Resident memory in bytes and CPU use since the last status call, read from /proc (Linux). */
+  rssBytes?: number;
+  cpuPercent?: number;
 }
 
 export interface ListenerStatus {
