@@ -1,0 +1,115 @@
+/**
+ * Per-worker memory and CPU for `hitless status`, read from Linux /proc: resident memory
+ * from /proc/<pid>/statm, CPU time from /proc/<pid>/stat. CPU% is the share of one core
+ * used since the previous reading of that pid (since the process started, on the first).
+ * Elsewhere (no /proc) the map is simply empty.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/** One process's resource use. */
+export interface ProcStat {
+  rssBytes: number;
+  /** Percent of one core (200 = two cores busy). */
+  cpuPercent: number;
+}
+
+interface Sample { startTicks: number; cpuTicks: number; atMs: number }
+
+/** Where /proc and the clock come from (tests pin them). */
+export interface ProcSources {
+  read?: (path: string) => string;
+  now?: () => number;
+  pageSize?: number;
+  clockTicks?: number;
+}
+
+function sysconf(name: string, fallback: number): number {
+  try {
+    const v = Number(execFileSync('getconf', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 }).trim());
+    return Number.isInteger(v) && v > 0 ? v : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+/**
+ * /proc/<pid>/stat: "pid (comm) state ppid …"; comm may contain spaces and parentheses,
+ * so fields are counted from the LAST ')'. utime/stime/starttime are fields 14/15/22.
+ */
+function parseStat(text: string): { cpuTicks: number; startTicks: number } | undefined {
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  const f = text.slice(close + 2).split(' '); // f[0] is field 3 (state)
+  const utime = Number(f[11]);
+  const stime = Number(f[12]);
+  const start = Number(f[19]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime) || !Number.isFinite(start)) return undefined;
+  return { cpuTicks: utime + stime, startTicks: start };
+}
+
+/** A reader keeping the previous sample of each pid; see {@link readProcStats}. */
+export function createProcStatReader(sources: ProcSources = {}): (pids: number[]) => Map<number, ProcStat> {
+  const read = sources.read ?? ((p: string) => readFileSync(p, 'utf8'));
+  const now = sources.now ?? Date.now;
+  let pageSize = sources.pageSize;
+  let clockTicks = sources.clockTicks;
+  const previous = new Map<number, Sample>();
+
+  return (pids) => {
+    const out = new Map<number, ProcStat>();
+    const seen = new Set<number>();
+    for (const pid of pids) {
+      let stat: ReturnType<typeof parseStat>;
+      let statm: string;
+      let uptime: string;
+      try {
+        stat = parseStat(read(`/proc/${pid}/stat`));
+        statm = read(`/proc/${pid}/statm`);
+        uptime = read('/proc/uptime');
+      } catch {
+        continue; // exited, or no /proc
+      }
+      if (!stat) continue;
+      pageSize ??= sysconf('PAGESIZE', 4096);
+      clockTicks ??= sysconf('CLK_TCK', 100);
+      const at = now();
+      seen.add(pid);
+      const rssPages = Number(statm.split(' ')[1]);
+      const prev = previous.get(pid);
+      let cpuPercent: number;
+      if (prev && prev.startTicks === stat.startTicks && at > prev.atMs) {
+        cpuPercent = ((stat.cpuTicks - prev.cpuTicks) / clockTicks) / ((at - prev.atMs) / 1000) * 100;
+      } else {
+        // First reading (or the pid was reused): average since the process started.
+        const aliveSec = Number(uptime.split(' ')[0]) - stat.startTicks / clockTicks;
+        cpuPercent = aliveSec > 0 ? (stat.cpuTicks / clockTicks) / aliveSec * 100 : 0;
+      }
+      previous.set(pid, { startTicks: stat.startTicks, cpuTicks: stat.cpuTicks, atMs: at });
+      out.set(pid, {
+        rssBytes: Number.isFinite(rssPages) ? rssPages * pageSize : 0,
+        cpuPercent: Math.max(0, Math.round(cpuPercent * 10) / 10),
+      });
+    }
+    // Forget pids no longer asked about, so the map never grows with dead workers.
+    for (const pid of previous.keys()) if (!seen.has(pid)) previous.delete(pid);
+    return out;
+  };
+}
+
+const defaultReader = createProcStatReader();
+
+/**
+ * Memory and CPU of the given processes. Pids that cannot be read (exited, not Linux)
+ * are absent from the map. Pass every live worker pid on each call: pids left out are
+ * forgotten, and their next CPU% is measured since process start.
+ *
+ * @example
+ * ```ts
+ * const stats = readProcStats(workers.map((w) => w.pid));
+ * for (const w of workers) Object.assign(w, stats.get(w.pid)); // rssBytes, cpuPercent
+ * ```
+ */
+export function readProcStats(pids: number[]): Map<number, ProcStat> {
+  return defaultReader(pids);
+}

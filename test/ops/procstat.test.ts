@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createProcStatReader, readProcStats } from '../../src/ops/procstat.js';
+
+// comm with spaces and a ')' must not shift the fields.
+const stat = (cpu: number) =>
+  `1234 (my (odd) app) S 1 1234 1234 0 -1 4194560 100 0 0 0 ${cpu} 0 0 0 20 0 1 0 500 1000000 2000 0 0`;
+
+test('procstat: rss from statm pages, CPU% as the delta since the previous reading', () => {
+  let cpu = 100;
+  let now = 10_000;
+  const files: Record<string, () => string> = {
+    '/proc/1234/stat': () => stat(cpu),
+    '/proc/1234/statm': () => '5000 2500 300 10 0 400 0',
+    '/proc/uptime': () => '15.00 20.00',
+  };
+  const read = (p: string): string => {
+    const f = files[p];
+    if (!f) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    return f();
+  };
+  const reader = createProcStatReader({ read, now: () => now, pageSize: 4096, clockTicks: 100 });
+  // First reading: 1 s of CPU over 10 s alive (started at tick 500 = 5 s, uptime 15 s).
+  assert.deepEqual(reader([1234, 999]).get(1234), { rssBytes: 2500 * 4096, cpuPercent: 10 });
+  assert.equal(reader([999]).size, 0);
+  // Then 0.5 s of CPU over 2 s wall → 25 %.
+  cpu += 50;
+  now += 2000;
+  reader([1234]); // pid 1234 was forgotten by the call above, so this is a first reading again
+  cpu += 50;
+  now += 2000;
+  assert.equal(reader([1234]).get(1234)?.cpuPercent, 25);
+});
+
+test('procstat: reads this process for real on Linux', { skip: !existsSync('/proc/self/stat') && 'no /proc (not Linux)' }, () => {
+  const s = readProcStats([process.pid]).get(process.pid);
+  assert.ok(s);
+  assert.ok(s.rssBytes > 1024 * 1024, `rss ${s.rssBytes}`);
+  assert.ok(s.cpuPercent >= 0);
+  assert.equal(readProcStats([2 ** 22 + 7]).size, 0); // beyond pid_max: absent, no throw
+});
