@@ -1,0 +1,156 @@
+/**
+ * Prometheus endpoint of the master (config `metrics: { listen }`, off by default).
+ * prom-client is imported lazily so a master without metrics never loads it.
+ *
+ * Counters follow the master's events; gauges read `master.status()` at scrape time, so
+ * they can never drift from what `hitless status` shows.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HitlessError } from '../errors.js';
+import type { Logger } from '../master/logger.js';
+import type { MasterConfig, MasterEvent, MasterHandle, WorkerState } from '../master/types.js';
+
+/** Host used when `metrics.listen` names only a port: never expose metrics by accident. */
+export const DEFAULT_METRICS_HOST = '127.0.0.1';
+/** Reload duration buckets, seconds: a reload is readyTimeout-bound, typically 0.2 s – 1 min. */
+export const RELOAD_DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+const WORKER_STATES: WorkerState[] = ['starting', 'ready', 'draining', 'exited', 'failed'];
+
+/** A running metrics endpoint. */
+export interface MetricsEndpoint {
+  /** `host:port` actually bound (port resolved when 0 was asked). */
+  address: string;
+  /** Stops serving and detaches from the master. */
+  close(): Promise<void>;
+}
+
+/**
+ * Splits `metrics.listen` into host and port: `9100`, `:9100`, `0.0.0.0:9100`,
+ * `[::1]:9100`. A bare port binds {@link DEFAULT_METRICS_HOST}.
+ *
+ * @example
+ * ```ts
+ * parseMetricsListen(':9100'); // { host: '127.0.0.1', port: 9100 }
+ * ```
+ */
+export function parseMetricsListen(listen: string): { host: string; port: number } {
+  const m = /^(?:(?:\[([^\]]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(listen.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new HitlessError('ERR_CONFIG_INVALID',
+      `config "metrics.listen": ${JSON.stringify(listen)} is not [host:]port; use for example "127.0.0.1:9100" or ":9100"`);
+  }
+  return { host: m[1] ?? (m[2] || DEFAULT_METRICS_HOST), port };
+}
+
+/**
+ * Starts the Prometheus endpoint at `config.metrics.listen` (GET /metrics). Exposes:
+ * `hitless_reloads_total{result="ok|failed"}`, `hitless_reload_duration_seconds`,
+ * `hitless_workers{state}`, `hitless_worker_restarts_total`,
+ * `hitless_workers_forced_total`, `hitless_generation`, `hitless_master_uptime_seconds`,
+ * and prom-client's default process metrics of the master.
+ *
+ * @example
+ * ```ts
+ * if (config.metrics) {
+ *   const metrics = await startMetrics(config, master, logger);
+ *   logger.info('metrics', { address: metrics.address });
+ *   // on stop: await metrics.close();
+ * }
+ * ```
+ */
+export async function startMetrics(config: MasterConfig, master: MasterHandle, logger: Logger): Promise<MetricsEndpoint> {
+  if (!config.metrics) throw new HitlessError('ERR_CONFIG_INVALID', 'startMetrics called without config "metrics"');
+  const { host, port } = parseMetricsListen(config.metrics.listen);
+  const client = await import('prom-client');
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+
+  const reloads = new client.Counter({
+    name: 'hitless_reloads_total', help: 'Reloads by result (ok: the new generation went live).',
+    labelNames: ['result'] as const, registers: [registry],
+  });
+  reloads.inc({ result: 'ok' }, 0);
+  reloads.inc({ result: 'failed' }, 0);
+  const duration = new client.Histogram({
+    name: 'hitless_reload_duration_seconds', help: 'Time from reload start to outcome, seconds.',
+    buckets: RELOAD_DURATION_BUCKETS, registers: [registry],
+  });
+  const restarts = new client.Counter({
+    name: 'hitless_worker_restarts_total', help: 'Crashed workers restarted by the master.', registers: [registry],
+  });
+  const forced = new client.Counter({
+    name: 'hitless_workers_forced_total', help: 'Old workers SIGKILLed at drainTimeout during reloads.', registers: [registry],
+  });
+  new client.Gauge({
+    name: 'hitless_workers', help: 'Workers by state.', labelNames: ['state'] as const, registers: [registry],
+    collect() {
+      const counts = new Map<string, number>(WORKER_STATES.map((s) => [s, 0]));
+      for (const w of master.status().workers) counts.set(w.state, (counts.get(w.state) ?? 0) + 1);
+      for (const [state, n] of counts) this.set({ state }, n);
+    },
+  });
+  new client.Gauge({
+    name: 'hitless_generation', help: 'Generation now serving.', registers: [registry],
+    collect() { this.set(master.status().generation); },
+  });
+  new client.Gauge({
+    name: 'hitless_master_uptime_seconds', help: 'Seconds since the master started.', registers: [registry],
+    collect() { this.set(master.status().uptimeMs / 1000); },
+  });
+
+  const onEvent = (e: MasterEvent): void => {
+    if (e.type === 'reload-done') {
+      if (e.outcome.coalesced) return; // the same reload, reported to a second caller
+      reloads.inc({ result: e.outcome.ok ? 'ok' : 'failed' });
+      duration.observe(e.outcome.durationMs / 1000);
+    } else if (e.type === 'worker-restart') {
+      restarts.inc();
+    } else if (e.type === 'reload-drained' && e.forced > 0) {
+      forced.inc(e.forced);
+    }
+  };
+
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    } else if (path !== '/metrics' && path !== '/') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
+    } else {
+      registry.metrics().then(
+        (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(req.method === 'HEAD' ? undefined : body),
+        (err: unknown) => {
+          logger.error('metrics scrape failed', { error: String(err) });
+          res.writeHead(500).end();
+        },
+      );
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      registry.clear();
+      reject(new HitlessError('ERR_BIND',
+        `config "metrics.listen": cannot listen on ${config.metrics!.listen}: ${err.code ?? err.message}`, { cause: err }));
+    });
+    server.listen(port, host, () => resolve());
+  });
+  server.on('error', (err) => logger.error('metrics server error', { error: String(err) }));
+  master.on('event', onEvent);
+  const a = server.address() as AddressInfo;
+  const address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+
+  return {
+    address,
+    async close() {
+      master.off('event', onEvent);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      registry.clear();
+    },
+  };
+}

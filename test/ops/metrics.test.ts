@@ -1,0 +1,103 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { get } from 'node:http';
+import { parseMetricsListen, startMetrics } from '../../src/ops/metrics.js';
+import { isHitlessError } from '../../src/errors.js';
+import { FakeMaster, fakeConfig, memoryLogger } from './fake-master.js';
+import type { ReloadOutcome, WorkerStatus } from '../../src/master/types.js';
+
+function scrape(address: string, path = '/metrics'): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    get(`http://${address}${path}`, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () =>
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+    }).on('error', reject);
+  });
+}
+
+/** `name{labels} value` lines → map of "name{labels}" → value. */
+export function parseProm(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+const worker = (slot: number, state: WorkerStatus['state']): WorkerStatus => ({
+  generation: 2, slot, pid: 100 + slot, state, startedAt: 0, readyAt: undefined, restarts: 0, statusText: undefined, release: undefined,
+});
+const outcome = (ok: boolean, durationMs: number, coalesced = false): ReloadOutcome => ({
+  ok, generation: 2, attempted: ok ? 2 : 3, reason: 'test', startedAt: 0, durationMs, forced: 0, coalesced,
+});
+
+test('parseMetricsListen: bare port binds 127.0.0.1; host and IPv6 forms; bad values name the key', () => {
+  assert.deepEqual(parseMetricsListen('9100'), { host: '127.0.0.1', port: 9100 });
+  assert.deepEqual(parseMetricsListen(':9100'), { host: '127.0.0.1', port: 9100 });
+  assert.deepEqual(parseMetricsListen('0.0.0.0:9100'), { host: '0.0.0.0', port: 9100 });
+  assert.deepEqual(parseMetricsListen('[::1]:0'), { host: '::1', port: 0 });
+  assert.throws(() => parseMetricsListen('localhost'), (e) => isHitlessError(e, 'ERR_CONFIG_INVALID') && /metrics\.listen/.test(e.message));
+  assert.throws(() => parseMetricsListen('1.2.3.4:99999'), (e) => isHitlessError(e, 'ERR_CONFIG_INVALID'));
+});
+
+test('metrics: counters follow master events, gauges read status() at scrape time', async (t) => {
+  const master = new FakeMaster();
+  master.generation = 2;
+  master.workers = [worker(1, 'ready'), worker(2, 'ready'), worker(3, 'draining')];
+  const m = await startMetrics(fakeConfig({ metrics: { listen: '0' } }), master, memoryLogger());
+  t.after(() => m.close());
+  assert.match(m.address, /^127\.0\.0\.1:\d+$/);
+
+  master.emitEvent({ type: 'reload-done', outcome: outcome(true, 1500) });
+  master.emitEvent({ type: 'reload-done', outcome: outcome(true, 1500, true) }); // same reload, second caller
+  master.emitEvent({ type: 'reload-done', outcome: outcome(false, 300) });
+  master.emitEvent({ type: 'worker-restart', generation: 2, slot: 1, attempt: 1, delayMs: 100 });
+  master.emitEvent({ type: 'reload-drained', generation: 1, forced: 2, ms: 10 });
+  master.emitEvent({ type: 'reload-drained', generation: 1, forced: 0, ms: 10 });
+
+  const res = await scrape(m.address);
+  assert.equal(res.status, 200);
+  assert.match(res.type, /^text\/plain/);
+  const v = parseProm(res.body);
+  assert.equal(v.get('hitless_reloads_total{result="ok"}'), 1);
+  assert.equal(v.get('hitless_reloads_total{result="failed"}'), 1);
+  assert.equal(v.get('hitless_reload_duration_seconds_count'), 2);
+  assert.equal(v.get('hitless_reload_duration_seconds_sum'), 1.8);
+  assert.equal(v.get('hitless_reload_duration_seconds_bucket{le="0.5"}'), 1);
+  assert.equal(v.get('hitless_worker_restarts_total'), 1);
+  assert.equal(v.get('hitless_workers_forced_total'), 2);
+  assert.equal(v.get('hitless_workers{state="ready"}'), 2);
+  assert.equal(v.get('hitless_workers{state="draining"}'), 1);
+  assert.equal(v.get('hitless_workers{state="failed"}'), 0);
+  assert.equal(v.get('hitless_generation'), 2);
+  assert.ok((v.get('hitless_master_uptime_seconds') ?? -1) >= 0);
+  assert.ok(v.has('process_resident_memory_bytes'), 'default process metrics of the master');
+
+  master.generation = 3;
+  master.workers = [worker(1, 'ready')];
+  const again = parseProm((await scrape(m.address)).body);
+  assert.equal(again.get('hitless_generation'), 3);
+  assert.equal(again.get('hitless_workers{state="draining"}'), 0);
+
+  assert.equal((await scrape(m.address, '/other')).status, 404);
+});
+
+test('metrics: close() stops serving and detaches from the master', async () => {
+  const master = new FakeMaster();
+  const m = await startMetrics(fakeConfig({ metrics: { listen: '127.0.0.1:0' } }), master, memoryLogger());
+  assert.equal(master.listenerCount('event'), 1);
+  await m.close();
+  assert.equal(master.listenerCount('event'), 0);
+  await assert.rejects(scrape(m.address), /ECONNREFUSED/);
+});
+
+test('metrics: an address in use → ERR_BIND naming metrics.listen', async (t) => {
+  const master = new FakeMaster();
+  const first = await startMetrics(fakeConfig({ metrics: { listen: '127.0.0.1:0' } }), master, memoryLogger());
+  t.after(() => first.close());
+  await assert.rejects(startMetrics(fakeConfig({ metrics: { listen: first.address } }), master, memoryLogger()),
+    (e) => isHitlessError(e, 'ERR_BIND') && /metrics\.listen/.test(e.message) && /EADDRINUSE/.test(e.message));
+});
