@@ -1,0 +1,126 @@
+/**
+ * Installing a release: copy a folder or safely extract an archive into
+ * `releases/<id>`, skip it when its content equals the current release, run the
+ * optional `prepare` command in it. Switching to it is deploy.ts's job.
+ *
+ * The content lands in a hidden staging folder first and is renamed into place only
+ * once complete, so a half-copied release never appears under releases/. `prepare`
+ * runs in the final folder (not the staging one) so paths it bakes in stay valid.
+ */
+import { randomBytes } from 'node:crypto';
+import { cp, mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { join, relative, isAbsolute } from 'node:path';
+import { HitlessError } from '../errors.js';
+import { safeExtract } from './extract.js';
+import { hashTree } from './hash.js';
+import { makeReleaseId, readCurrent, releaseDir, releasesDir, validateReleaseId } from './layout.js';
+import { runPrepare, type OutputSink } from './prepare.js';
+import { readState, updateState } from './state.js';
+
+export interface InstallOptions {
+  appDir: string;
+  /** Release id (default: UTC time + short content hash). */
+  id?: string;
+  /** Command run in the new release before it is switched to (default: none). */
+  prepare?: string[] | undefined;
+  /** Where prepare's output goes as it comes (default: dropped). */
+  onOutput?: OutputSink;
+  /** 'archive' forces archive handling for a file without a .tgz name (the fetcher's download). */
+  kind?: 'auto' | 'archive';
+  /** Recorded as the release's source (default: the source path). */
+  label?: string;
+  /** sha256 of the archive, recorded so the fetcher can recognise it. */
+  artifactSha256?: string;
+  now?: () => number;
+}
+
+export type InstallResult =
+  | { skipped: true; id: string; hash: string }
+  | { skipped: false; id: string; hash: string; bytes: number };
+
+const ARCHIVE_NAME = /\.(tgz|tar\.gz|tar)$/i;
+
+async function stage(source: string, dest: string, opts: InstallOptions): Promise<void> {
+  let st;
+  try {
+    st = await stat(source);
+  } catch {
+    throw new HitlessError('ERR_RELEASE_SOURCE', `release source ${source} does not exist`);
+  }
+  if (st.isDirectory()) {
+    const src = await realpath(source);
+    const rel = relative(src, await realpath(releasesDir(opts.appDir)));
+    if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
+      throw new HitlessError('ERR_RELEASE_SOURCE', `release source ${source} contains the releases folder; release a build folder, not the app folder`);
+    }
+    // verbatimSymlinks: keep relative links relative (node_modules/.bin), never rewrite them to the source.
+    await cp(src, dest, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false });
+    return;
+  }
+  if (st.isFile() && (opts.kind === 'archive' || ARCHIVE_NAME.test(source))) {
+    await safeExtract(source, dest);
+    return;
+  }
+  throw new HitlessError('ERR_RELEASE_SOURCE', `release source ${source} is neither a folder nor a .tgz/.tar.gz/.tar archive`);
+}
+
+/**
+ * Installs `source` (a folder or an archive) as a new release. Resolves `{ skipped: true }`
+ * with the current id when its content equals the current release.
+ *
+ * @example
+ * const r = await installRelease('/tmp/app.tgz', { appDir: '/srv/app', prepare: ['npm', 'ci'] });
+ * if (!r.skipped) await goLive(r.id, { ... });
+ */
+export async function installRelease(source: string, opts: InstallOptions): Promise<InstallResult> {
+  const now = opts.now ?? Date.now;
+  if (opts.id !== undefined) validateReleaseId(opts.id);
+  await mkdir(releasesDir(opts.appDir), { recursive: true });
+  const staging = join(releasesDir(opts.appDir), `.staging-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await stage(source, staging, opts);
+    const { hash, bytes } = await hashTree(staging);
+    const currentId = await readCurrent(opts.appDir);
+    if (currentId !== undefined && (await currentHash(opts.appDir, currentId, opts.prepare)) === hash) {
+      return { skipped: true, id: currentId, hash };
+    }
+    const id = opts.id ?? makeReleaseId(hash, now());
+    try {
+      await stat(releaseDir(opts.appDir, id));
+      throw new HitlessError('ERR_USAGE', `release ${id} already exists; give another --id`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    await rename(staging, releaseDir(opts.appDir, id));
+    await updateState(opts.appDir, (s) => {
+      s.releases[id] = {
+        id, createdAt: now(), hash, source: opts.label ?? source,
+        ...(opts.artifactSha256 ? { artifactSha256: opts.artifactSha256 } : {}),
+      };
+    });
+    if (opts.prepare !== undefined && opts.prepare.length > 0) {
+      try {
+        await runPrepare(opts.prepare, releaseDir(opts.appDir, id), { HITLESS_RELEASE: id }, opts.onOutput);
+      } catch (err) {
+        await rm(releaseDir(opts.appDir, id), { recursive: true, force: true });
+        await updateState(opts.appDir, (s) => { delete s.releases[id]; });
+        throw err;
+      }
+    }
+    return { skipped: false, id, hash, bytes };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** The current release's content hash: recorded at install, else computed (only meaningful without prepare). */
+async function currentHash(appDir: string, id: string, prepare: string[] | undefined): Promise<string | undefined> {
+  const recorded = (await readState(appDir)).releases[id]?.hash;
+  if (recorded !== undefined) return recorded;
+  if (prepare !== undefined && prepare.length > 0) return undefined;
+  try {
+    return (await hashTree(releaseDir(appDir, id))).hash;
+  } catch {
+    return undefined;
+  }
+}

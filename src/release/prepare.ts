@@ -1,0 +1,52 @@
+/**
+ * Runs the release's `prepare` command (config `release.prepare`, argv form, e.g.
+ * `["npm", "ci", "--omit=dev"]`) inside the new release folder, before it is switched
+ * to. Its output is passed on as it comes (the CLI shows it; the fetcher logs it) and
+ * its last lines go into the error when it fails.
+ */
+import { spawn } from 'node:child_process';
+import { HitlessError } from '../errors.js';
+
+/** Lines of output kept for the error report. */
+export const PREPARE_OUTPUT_TAIL = 30;
+
+export type OutputSink = (stream: 'stdout' | 'stderr', chunk: string) => void;
+
+/**
+ * Runs `argv` in `cwd`; resolves when it exits 0, throws ERR_RELEASE_PREPARE otherwise.
+ *
+ * @example
+ * await runPrepare(['npm', 'ci', '--omit=dev'], '/srv/app/releases/v2', { HITLESS_RELEASE: 'v2' },
+ *   (stream, chunk) => process[stream].write(chunk));
+ */
+export function runPrepare(argv: string[], cwd: string, env: Record<string, string>, onOutput?: OutputSink): Promise<void> {
+  const [cmd, ...args] = argv;
+  if (cmd === undefined) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const tail: string[] = [];
+    const keep = (text: string): void => {
+      tail.push(...text.split('\n').filter((l) => l !== ''));
+      tail.splice(0, Math.max(0, tail.length - PREPARE_OUTPUT_TAIL));
+    };
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const stream of ['stdout', 'stderr'] as const) {
+      child[stream].setEncoding('utf8');
+      child[stream].on('data', (chunk: string) => {
+        keep(chunk);
+        onOutput?.(stream, chunk);
+      });
+    }
+    child.on('error', (err) => {
+      reject(new HitlessError('ERR_RELEASE_PREPARE', `prepare command ${JSON.stringify(argv)} could not start: ${err.message}`, {
+        cause: err, details: { output: tail },
+      }));
+    });
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolve();
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      reject(new HitlessError('ERR_RELEASE_PREPARE', `prepare command ${JSON.stringify(argv)} ${how}`, {
+        details: { output: tail, exitCode: code, signal },
+      }));
+    });
+  });
+}

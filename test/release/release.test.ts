@@ -1,0 +1,138 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { lstat, readdir, readFile, readlink, writeFile, chmod, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tar from 'tar';
+import { HitlessError } from '../../src/errors.js';
+import { deployRelease, goLive } from '../../src/release/deploy.js';
+import { readCurrent, releaseDir } from '../../src/release/layout.js';
+import { readState } from '../../src/release/state.js';
+import { hashTree } from '../../src/release/hash.js';
+import { tempDir, writeTree, outcome } from './helpers.js';
+
+const noMaster = async (): Promise<never> => { throw new HitlessError('ERR_NO_MASTER', 'no master'); };
+
+test('release of a folder creates releases/<id> and a relative current link', async (t) => {
+  const app = await tempDir(t);
+  const build = await writeTree(join(await tempDir(t), 'build'), { 'app.js': 'v1', 'lib/x.js': 'x' });
+  const r = await deployRelease(build, { appDir: app, reload: noMaster, now: () => Date.UTC(2026, 10, 21, 10, 15) });
+  assert.equal(r.status, 'no-master');
+  assert.match(r.id, /^20261121T101500Z-[0-9a-f]{7}$/);
+  assert.equal(await readlink(join(app, 'current')), `releases/${r.id}`);
+  assert.equal(await readFile(join(app, 'current', 'lib/x.js'), 'utf8'), 'x');
+  assert.equal((await readState(app)).releases[r.id]?.outcome?.result, 'switched');
+});
+
+test('release identical in content to current is skipped, different content is not', async (t) => {
+  const app = await tempDir(t);
+  const build = await writeTree(join(await tempDir(t), 'build'), { 'app.js': 'v1' });
+  const first = await deployRelease(build, { appDir: app, reload: noMaster, id: 'a' });
+  const again = await deployRelease(build, { appDir: app, reload: noMaster });
+  assert.deepEqual([again.status, again.id], ['skipped', first.id]);
+  assert.deepEqual(await readdir(join(app, 'releases')).then((n) => n.filter((x) => !x.startsWith('.'))), ['a']);
+  await chmod(join(build, 'app.js'), 0o755); // a mode change is a change
+  const moded = await deployRelease(build, { appDir: app, reload: noMaster, id: 'b' });
+  assert.equal(moded.status, 'no-master');
+  assert.equal(await readCurrent(app), 'b');
+});
+
+test('hash covers paths, bytes and symlink targets', async (t) => {
+  const a = await writeTree(join(await tempDir(t), 'a'), { 'x': '1' });
+  const base = (await hashTree(a)).hash;
+  await symlink('x', join(a, 'l'));
+  const withLink = (await hashTree(a)).hash;
+  assert.notEqual(base, withLink);
+  const b = await writeTree(join(await tempDir(t), 'b'), { 'x': '1' });
+  await symlink('y', join(b, 'l'));
+  assert.notEqual((await hashTree(b)).hash, withLink);
+});
+
+test('release of a .tgz archive and reload outcome live', async (t) => {
+  const app = await tempDir(t);
+  const work = await tempDir(t);
+  await writeTree(join(work, 'pkg'), { 'app.js': 'v2', 'bin/run': '#!/bin/sh' });
+  const tgz = join(work, 'app.tgz');
+  await tar.c({ gzip: true, file: tgz, cwd: join(work, 'pkg') }, ['.']);
+  const reasons: string[] = [];
+  const r = await deployRelease(tgz, { appDir: app, id: 'v2', reload: async (why) => { reasons.push(why); return outcome(true); } });
+  assert.equal(r.status, 'live');
+  assert.deepEqual(reasons, ['release v2']);
+  assert.equal(await readFile(join(app, 'current', 'app.js'), 'utf8'), 'v2');
+  assert.equal((await readState(app)).releases.v2?.outcome?.result, 'live');
+});
+
+test('release that does not go live switches current back (ERR_RELEASE_ROLLED_BACK with reason and output)', async (t) => {
+  const app = await tempDir(t);
+  const src = await tempDir(t);
+  await deployRelease(await writeTree(join(src, 'v1'), { 'app.js': 'v1' }), { appDir: app, id: 'v1', reload: noMaster });
+  await assert.rejects(
+    deployRelease(await writeTree(join(src, 'v2'), { 'app.js': 'crash' }), { appDir: app, id: 'v2', reload: async () => outcome(false) }),
+    (err: HitlessError) => {
+      assert.equal(err.code, 'ERR_RELEASE_ROLLED_BACK');
+      assert.match(err.message, /exited with code 1/);
+      assert.deepEqual(err.details.output, ['Error: boom']);
+      return true;
+    },
+  );
+  assert.equal(await readCurrent(app), 'v1');
+  const state = await readState(app);
+  assert.equal(state.releases.v2?.outcome?.result, 'rolled-back');
+  assert.equal(state.previous, undefined);
+});
+
+test('first release that does not go live removes current again', async (t) => {
+  const app = await tempDir(t);
+  const build = await writeTree(join(await tempDir(t), 'b'), { 'app.js': 'x' });
+  await assert.rejects(deployRelease(build, { appDir: app, reload: async () => outcome(false) }), { code: 'ERR_RELEASE_ROLLED_BACK' });
+  await assert.rejects(lstat(join(app, 'current')), { code: 'ENOENT' });
+});
+
+test('prepare runs in the release folder with its output shown; a failing prepare removes the half-made folder', async (t) => {
+  const app = await tempDir(t);
+  const src = await tempDir(t);
+  const out: string[] = [];
+  const prepare = [process.execPath, '-e', 'require("fs").writeFileSync("prepared", process.env.HITLESS_RELEASE); console.log("preparing")'];
+  await deployRelease(await writeTree(join(src, 'v1'), { 'a': '1' }), { appDir: app, id: 'v1', prepare, reload: noMaster, onOutput: (_s, c) => out.push(c) });
+  assert.equal(await readFile(join(app, 'current', 'prepared'), 'utf8'), 'v1');
+  assert.match(out.join(''), /preparing/);
+  const failing = [process.execPath, '-e', 'console.error("npm ERR! nope"); process.exit(3)'];
+  await assert.rejects(
+    deployRelease(await writeTree(join(src, 'v2'), { 'a': '2' }), { appDir: app, id: 'v2', prepare: failing, reload: noMaster }),
+    (err: HitlessError) => err.code === 'ERR_RELEASE_PREPARE' && /code 3/.test(err.message) && (err.details.output as string[]).includes('npm ERR! nope'),
+  );
+  assert.equal(await readCurrent(app), 'v1');
+  assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')), ['v1']);
+  assert.equal((await readState(app)).releases.v2, undefined);
+});
+
+test('bad sources are refused with ERR_RELEASE_SOURCE', async (t) => {
+  const app = await tempDir(t);
+  await assert.rejects(deployRelease(join(app, 'missing'), { appDir: app, reload: noMaster }), { code: 'ERR_RELEASE_SOURCE' });
+  await writeFile(join(app, 'notes.txt'), 'x');
+  await assert.rejects(deployRelease(join(app, 'notes.txt'), { appDir: app, reload: noMaster }), { code: 'ERR_RELEASE_SOURCE' });
+  await assert.rejects(deployRelease(app, { appDir: app, reload: noMaster }), { code: 'ERR_RELEASE_SOURCE' });
+  await assert.rejects(deployRelease(join(app, 'notes.txt'), { appDir: app, id: '../x', reload: noMaster }), { code: 'ERR_USAGE' });
+});
+
+test('prune keeps `keep` newest releases and never the current or previous one', async (t) => {
+  const app = await tempDir(t);
+  const src = await tempDir(t);
+  let clock = 1000;
+  const now = () => (clock += 1000);
+  const ok = async () => outcome(true);
+  for (const id of ['r1', 'r2', 'r3']) {
+    await deployRelease(await writeTree(join(src, id), { v: id }), { appDir: app, id, reload: ok, keep: 2, now });
+  }
+  assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')).sort(), ['r2', 'r3']);
+  // Roll back to r2, then go back to r3: previous is now r2... make the old ones current and previous:
+  await goLive('r2', { appDir: app, reason: 'rollback', reload: ok, keep: 2, now });
+  // current r2, previous r3. Two more releases with keep 1: r2 (current) and r4/r5 order must not matter.
+  await deployRelease(await writeTree(join(src, 'r4'), { v: 'r4' }), { appDir: app, id: 'r4', reload: ok, keep: 1, now });
+  // current r4, previous r2 (both kept), r3 is neither and older than keep=1
+  assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')).sort(), ['r2', 'r4']);
+  await goLive('r2', { appDir: app, reason: 'rollback', reload: ok, keep: 0, now });
+  assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')).sort(), ['r2', 'r4']);
+  assert.equal(await readCurrent(app), 'r2');
+  assert.equal((await readState(app)).previous, 'r4');
+  assert.ok(await lstat(releaseDir(app, 'r4')));
+});
