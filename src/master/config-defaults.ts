@@ -1,0 +1,43 @@
+/**
+ * Every default of the master's configuration, in one place (docs/CONFIG.md lists the
+ * same values; the config tests check a few of them end to end).
+ */
+
+/** Worker processes per generation. */
+export const DEFAULT_WORKERS = 1;
+/** How long new workers have to write READY=1. */
+export const DEFAULT_READY_TIMEOUT_MS = 30_000;
+/** How long old workers have to drain before SIGKILL. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+/** null: wait for READY=1 instead of declaring workers ready after a delay. */
+export const DEFAULT_READY_AFTER_MS: number | null = null;
+export const DEFAULT_STOP_SIGNAL: NodeJS.Signals = 'SIGTERM';
+export const DEFAULT_STRATEGY = 'all' as const;
+export const DEFAULT_LOG_FORMAT = 'text' as const;
+/** Config file looked up in the working directory when --config is not given. */
+export const DEFAULT_CONFIG_FILE = 'hitless.json';
+
+export const DEFAULT_RESTART = {
+  backoffInitial: 100,
+  backoffMax: 10_000,
+  maxRestarts: 5,
+  window: 60_000,
+} as const;
+
+export const DEFAULT_RELEASE_KEEP = 5;
+export const DEFAULT_WATCH_DEBOUNCE_MS = 500;
+
+export const DEFAULT_FETCH = {
+  interval: 60_000,
+  maxBytes: 512 * 1024 * 1024,
+  timeout: 60_000,
+} as const;
+
+export const DEFAULT_LOGS = {
+  mode: 'inherit' as const,
+  /** Relative to the app folder. */
+  dir: 'logs',
+  maxSize: 10 * 1024 * 1024,
+  keep: 5,
+  tag: false,
+};

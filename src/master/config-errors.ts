@@ -1,0 +1,113 @@
+/**
+ * Turns a failed validation into one message a person can act on: where the bad value
+ * came from (a key in the config file or a flag), the value itself, and what to write
+ * instead (execa's "please rename it to 'SIGTERM'" is the model).
+ */
+import type { z } from 'zod';
+import { HitlessError } from '../errors.js';
+import { EXPECTED, OBJECT_SCHEMAS } from './config-schema.js';
+
+/** Where the top-level keys came from: a flag name, or absent for the config file. */
+export interface ValueSources {
+  /** Display name of the config file (as given), when one was read. */
+  file: string | undefined;
+  /** Top-level key -> flag that set it (`readyTimeout` -> `--ready-timeout`). */
+  flags: Record<string, string>;
+}
+
+/** `restart.backoffMax`, `listen[1].mode`, `env.PORT`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? String(seg) : `.${String(seg)}`;
+  }
+  return out;
+}
+
+function pathPattern(path: readonly PropertyKey[]): string {
+  const head = path.slice(0, 2).map(String);
+  if (path.length >= 2 && (head[0] === 'env' || (head[0] === 'fetch' && head[1] === 'headers'))) {
+    return head[0] === 'env' ? 'env.*' : 'fetch.headers.*';
+  }
+  return path.map((seg) => (typeof seg === 'number' ? '[]' : String(seg))).join('.').replace(/\.\[\]/g, '[]');
+}
+
+/** Shows a value as it would be written in JSON, shortened. */
+export function showValue(value: unknown): string {
+  const text = value === undefined ? 'nothing' : (JSON.stringify(value) ?? String(value));
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** "the key restart.backoffMax in hitless.json" or "--ready-timeout". */
+export function describeKey(path: readonly PropertyKey[], sources: ValueSources): string {
+  const flag = sources.flags[String(path[0])];
+  const key = formatPath(path);
+  if (flag && path.length <= 2) return flag;
+  return sources.file ? `"${key}" in ${sources.file}` : `"${key}"`;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = root;
+  for (const seg of path) v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[seg] : undefined;
+  return v;
+}
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The candidate closest to `word`, when it is close enough to be a likely typo. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestScore = Infinity;
+  for (const c of candidates) {
+    const score = distance(word, c);
+    if (score < bestScore) [best, bestScore] = [c, score];
+  }
+  return best !== undefined && bestScore <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: unknown, sources: ValueSources): string {
+  if (issue.code === 'unrecognized_keys') {
+    const where = pathPattern(issue.path);
+    const known = Object.keys(OBJECT_SCHEMAS[where]?.shape ?? {}).filter((k) => k !== '$schema');
+    return issue.keys.map((key) => {
+      const full = formatPath([...issue.path, key]);
+      const guess = closest(key, known);
+      const fix = guess ? `did you mean "${formatPath([...issue.path, guess])}"?` : `known keys: ${known.join(', ')}`;
+      return `unknown key "${full}"${sources.file ? ` in ${sources.file}` : ''}; ${fix}`;
+    }).join('; ');
+  }
+  const value = valueAt(input, issue.path);
+  const expected = issue.code === 'custom' ? issue.message : (EXPECTED[pathPattern(issue.path)] ?? issue.message);
+  return `${describeKey(issue.path, sources)}: got ${showValue(value)}; ${expected}`;
+}
+
+/**
+ * One HitlessError (ERR_CONFIG_INVALID) for a failed parse: the first problem in the
+ * message, all of them in `details.problems`.
+ */
+export function configErrorFromZod(error: z.ZodError, input: unknown, sources: ValueSources): HitlessError {
+  const problems = error.issues.map((issue) => describeIssue(issue, input, sources));
+  const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
+  return new HitlessError('ERR_CONFIG_INVALID', `${problems[0]}${more}`, { details: { problems } });
+}
+
+/** An ERR_CONFIG_INVALID for a problem found after the schema check (listeners, paths…). */
+export function configError(path: readonly PropertyKey[], value: unknown, problem: string, sources: ValueSources): HitlessError {
+  return new HitlessError('ERR_CONFIG_INVALID', `${describeKey(path, sources)}: got ${showValue(value)}; ${problem}`, {
+    details: { key: formatPath(path), value },
+  });
+}

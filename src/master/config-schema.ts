@@ -1,0 +1,183 @@
+/**
+ * The shape of hitless.json (and of the flags merged over it), as a zod schema. It checks
+ * types and simple ranges only; config.ts turns the checked input into a MasterConfig
+ * (defaults, units, listener parsing, paths). There are no transforms here, so the schema
+ * exports to JSON Schema for editors (docs/hitless.schema.json).
+ */
+import { constants } from 'node:os';
+import { z } from 'zod';
+import { DURATION_HINT, DURATION_PATTERN } from './duration.js';
+import { SIZE_HINT, SIZE_PATTERN } from './config-size.js';
+import {
+  DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
+  DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
+  DEFAULT_WORKERS,
+} from './config-defaults.js';
+
+const duration = (description: string, fallback?: number) =>
+  z.union([z.number().nonnegative(), z.string().regex(DURATION_PATTERN)])
+    .meta({ description: `${description} Milliseconds, or a string like "500ms", "2s", "1.5m".`, ...(fallback === undefined ? {} : { default: fallback }) });
+const size = (description: string, fallback: number) =>
+  z.union([z.number().int().nonnegative(), z.string().regex(SIZE_PATTERN)])
+    .meta({ description: `${description} Bytes, or a string like "10M", "1G".`, default: fallback });
+const nonEmpty = z.string().min(1);
+const argv = z.array(nonEmpty).min(1);
+const httpUrl = z.url({ protocol: /^https?$/ });
+
+/** Why a signal cannot stop workers gracefully, by name. */
+const FORBIDDEN_SIGNALS: Record<string, string> = {
+  SIGKILL: 'SIGKILL cannot be caught, so workers could not drain; hitless sends SIGKILL itself after drainTimeout',
+  SIGSTOP: 'SIGSTOP cannot be caught and only pauses a process',
+  SIGUSR1: "SIGUSR1 starts Node's debugger instead of stopping the worker",
+};
+
+/** Returns why `name` is not a usable stop signal (with the fix), or undefined when it is. */
+export function checkStopSignal(name: string): string | undefined {
+  if (FORBIDDEN_SIGNALS[name]) return `${FORBIDDEN_SIGNALS[name]}; use "SIGTERM" (the default), "SIGINT" or "SIGQUIT"`;
+  if (Object.hasOwn(constants.signals, name)) return undefined;
+  const upper = name.toUpperCase();
+  const guess = upper.startsWith('SIG') ? upper : `SIG${upper}`;
+  if (Object.hasOwn(constants.signals, guess) && !FORBIDDEN_SIGNALS[guess]) return `please rename it to "${guess}"`;
+  return 'expected a signal name such as "SIGTERM", "SIGINT" or "SIGQUIT"';
+}
+
+export const listenObjectSchema = z.strictObject({
+  name: z.string().optional(),
+  address: z.string(),
+  mode: z.string().optional().meta({ description: 'Octal file mode of a unix socket, like "0660".' }),
+});
+
+export const restartSchema = z.strictObject({
+  backoffInitial: duration('First delay before restarting a crashed worker.', DEFAULT_RESTART.backoffInitial),
+  backoffMax: duration('Ceiling of the exponential restart backoff.', DEFAULT_RESTART.backoffMax),
+  maxRestarts: z.number().int().nonnegative().meta({ default: DEFAULT_RESTART.maxRestarts, description: 'Crashes of one slot within `window` before it is marked failed.' }),
+  window: duration('Window in which crashes are counted.', DEFAULT_RESTART.window),
+}).partial();
+
+export const releaseSchema = z.strictObject({
+  keep: z.number().int().min(1).meta({ default: DEFAULT_RELEASE_KEEP, description: 'Releases kept under releases/.' }),
+  prepare: argv.meta({ description: 'Command (argv array) run inside a new release folder before switching to it.' }),
+}).partial();
+
+export const watchSchema = z.strictObject({
+  paths: z.array(nonEmpty).min(1).meta({ description: 'Files or folders (relative to the app folder) whose change triggers a reload.' }),
+  debounce: duration('Quiet time after the last change before reloading.', DEFAULT_WATCH_DEBOUNCE_MS).optional(),
+});
+
+export const fetchSchema = z.strictObject({
+  url: httpUrl.meta({ description: 'HTTP(S) URL of the release artifact (.tgz) to poll.' }),
+  interval: duration('Polling interval.', DEFAULT_FETCH.interval).optional(),
+  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
+  sha256Url: httpUrl.optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  maxBytes: size('Largest artifact accepted.', DEFAULT_FETCH.maxBytes).optional(),
+  timeout: duration('Give up on a download after this long.', DEFAULT_FETCH.timeout).optional(),
+});
+
+export const logsSchema = z.strictObject({
+  mode: z.enum(['inherit', 'file']).meta({ default: DEFAULT_LOGS.mode }),
+  dir: nonEmpty.meta({ default: DEFAULT_LOGS.dir, description: 'Folder of log files, relative to the app folder.' }),
+  maxSize: size('Rotate a log file at this size.', DEFAULT_LOGS.maxSize),
+  keep: z.number().int().min(1).meta({ default: DEFAULT_LOGS.keep }),
+  tag: z.boolean().meta({ default: DEFAULT_LOGS.tag, description: 'Prefix worker lines with generation.slot.' }),
+}).partial();
+
+export const metricsSchema = z.strictObject({
+  listen: z.string().meta({ description: 'host:port of the Prometheus endpoint, like "127.0.0.1:9464".' }),
+});
+
+/** hitless.json, every key optional (command may come from the command line). */
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  command: argv.meta({ description: 'Worker program and arguments, like ["node", "server.js"].' }),
+  listen: z.array(z.union([z.string(), listenObjectSchema])).meta({ description: 'Listening sockets, "[name=]address" strings or {name, address, mode} objects.' }),
+  workers: z.union([z.number().int().positive(), z.literal('auto')]).meta({ default: DEFAULT_WORKERS }),
+  readyTimeout: duration('How long new workers have to announce readiness.', DEFAULT_READY_TIMEOUT_MS),
+  drainTimeout: duration('How long old workers have to drain before SIGKILL.', DEFAULT_DRAIN_TIMEOUT_MS),
+  readyAfter: z.union([duration('Declare a worker ready after it has been alive this long.'), z.null()]).meta({ default: null }),
+  stopSignal: z.string().superRefine((name, ctx) => {
+    const problem = checkStopSignal(name);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }).meta({ default: DEFAULT_STOP_SIGNAL }),
+  env: z.record(z.string().regex(/^[^=\0]+$/), z.string()).meta({ description: 'Extra environment variables of workers.' }),
+  cwd: nonEmpty.meta({ description: 'Working directory of workers (default: the app folder, or its current release).' }),
+  strategy: z.enum(['all', 'rolling']).meta({ default: DEFAULT_STRATEGY }),
+  restart: restartSchema,
+  runDir: nonEmpty.meta({ description: 'Folder of the control socket (default: a private folder derived from the app folder).' }),
+  pidFile: nonEmpty,
+  logFormat: z.enum(['text', 'json']).meta({ default: DEFAULT_LOG_FORMAT }),
+  release: releaseSchema,
+  watch: watchSchema,
+  fetch: fetchSchema,
+  user: nonEmpty.meta({ description: 'Run workers as this user (name or numeric id as a string).' }),
+  group: nonEmpty,
+  logs: logsSchema,
+  metrics: metricsSchema,
+}).partial();
+
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** The object schema at each nested key path, to suggest close key names for unknown keys. */
+export const OBJECT_SCHEMAS: Record<string, z.ZodObject> = {
+  '': configSchema, restart: restartSchema, release: releaseSchema, watch: watchSchema,
+  fetch: fetchSchema, logs: logsSchema, metrics: metricsSchema, 'listen[]': listenObjectSchema,
+};
+
+/** What each key expects, by path pattern (`[]` for an array index, `*` for a record key). */
+export const EXPECTED: Record<string, string> = {
+  command: 'expected a non-empty array of strings like ["node", "server.js"] (a single string is not split: write each argument separately)',
+  'command[]': 'expected a non-empty string',
+  listen: 'expected an array of addresses like ["127.0.0.1:8080"]',
+  'listen[]': 'expected an address string like "127.0.0.1:8080" or an object {"name": "api", "address": "unix:/path.sock", "mode": "0660"}',
+  workers: 'expected a positive integer or "auto" (one per CPU)',
+  readyTimeout: `expected a duration; ${DURATION_HINT}`,
+  drainTimeout: `expected a duration; ${DURATION_HINT}`,
+  readyAfter: `expected a duration or null (wait for READY=1); ${DURATION_HINT}`,
+  stopSignal: 'expected a signal name such as "SIGTERM"',
+  env: 'expected an object of strings like {"NODE_ENV": "production"}',
+  'env.*': 'expected a string value (quote numbers: "3000")',
+  cwd: 'expected a folder path',
+  strategy: 'expected "all" (start a whole new generation, then drain the old) or "rolling" (one worker at a time)',
+  restart: 'expected an object like {"maxRestarts": 5, "window": "60s"}',
+  'restart.maxRestarts': 'expected a whole number >= 0',
+  runDir: 'expected a folder path', pidFile: 'expected a file path',
+  logFormat: 'expected "text" or "json"',
+  release: 'expected an object like {"keep": 5}',
+  'release.keep': 'expected a whole number >= 1',
+  'release.prepare': 'expected a command as an array of strings like ["npm", "ci"]',
+  watch: 'expected an object like {"paths": ["dist"], "debounce": "500ms"}',
+  'watch.paths': 'expected a non-empty array of paths like ["dist", "config.json"]',
+  fetch: 'expected an object like {"url": "https://example.com/app.tgz"}',
+  'fetch.url': 'expected an http:// or https:// URL',
+  'fetch.sha256Url': 'expected an http:// or https:// URL',
+  'fetch.sha256': 'expected 64 hexadecimal characters (the output of sha256sum)',
+  'fetch.headers': 'expected an object of strings like {"Authorization": "Bearer …"}',
+  'fetch.headers.*': 'expected a string',
+  'fetch.maxBytes': `expected a size; ${SIZE_HINT}`,
+  user: 'expected a user name or numeric id as a string ("1000")',
+  group: 'expected a group name or numeric id as a string ("1000")',
+  logs: 'expected an object like {"mode": "file", "dir": "logs"}',
+  'logs.mode': 'expected "inherit" (worker output goes to the master\'s stdout/stderr) or "file" (rotated files)',
+  'logs.dir': 'expected a folder path',
+  'logs.maxSize': `expected a size; ${SIZE_HINT}`,
+  'logs.keep': 'expected a whole number >= 1',
+  'logs.tag': 'expected true or false',
+  metrics: 'expected an object like {"listen": "127.0.0.1:9464"}',
+  'metrics.listen': 'expected "host:port" like "127.0.0.1:9464"',
+};
+for (const key of ['restart.backoffInitial', 'restart.backoffMax', 'restart.window', 'watch.debounce', 'fetch.interval', 'fetch.timeout']) {
+  EXPECTED[key] = `expected a duration; ${DURATION_HINT}`;
+}
+
+/**
+ * The JSON Schema of hitless.json (docs/hitless.schema.json), for editors.
+ *
+ * @example
+ * writeFileSync('docs/hitless.schema.json', JSON.stringify(configJsonSchema(), null, 2) + '\n');
+ */
+export function configJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }),
+    title: 'hitless.json',
+  };
+}

@@ -1,0 +1,256 @@
+/**
+ * The master's configuration: hitless.json, then command-line flags over it, validated
+ * once and normalised into a {@link MasterConfig} (defaults applied, durations in ms,
+ * listeners parsed, paths absolute). Every problem becomes one HitlessError whose
+ * message names the key (or flag), shows the bad value and says what to write instead.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { basename, dirname, resolve } from 'node:path';
+import { HitlessError } from '../errors.js';
+import { configError, configErrorFromZod, type ValueSources } from './config-errors.js';
+import { checkUniqueNames, ListenError, parseListen, parseTcpAddress } from './config-listen.js';
+import { locateJsonError } from './config-json.js';
+import { configSchema, type ConfigInput } from './config-schema.js';
+import { parseSize } from './config-size.js';
+import {
+  DEFAULT_CONFIG_FILE, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
+  DEFAULT_READY_AFTER_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART,
+  DEFAULT_STOP_SIGNAL, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS,
+} from './config-defaults.js';
+import { resolveRunDir } from './config-rundir.js';
+import { parseDuration } from './duration.js';
+import type { ListenerSpec, MasterConfig } from './types.js';
+
+export { resolveRunDir, ensureRunDir, controlSocketPath } from './config-rundir.js';
+
+/** `hitless start` flags, as parsed by the CLI (strings, as typed). */
+export interface ConfigFlags {
+  config?: string;
+  /** Everything after `--`. */
+  command?: string[];
+  listen?: string[];
+  workers?: string;
+  readyTimeout?: string;
+  drainTimeout?: string;
+  readyAfter?: string;
+  stopSignal?: string;
+  /** `KEY=VALUE` strings. */
+  env?: string[];
+  cwd?: string;
+  strategy?: string;
+  runDir?: string;
+  pidFile?: string;
+  logFormat?: string;
+}
+
+export interface LoadConfigOptions {
+  flags?: ConfigFlags;
+  /** Where relative flag paths and the default hitless.json are looked up (default: process.cwd()). */
+  cwd?: string;
+  /** The master's environment: LISTEN_FDS allows an empty listen list; XDG_RUNTIME_DIR places the run dir. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The flag that sets each top-level key, for messages. */
+export const FLAG_FOR_KEY: Record<string, string> = {
+  command: 'the command after --', listen: '--listen', workers: '--workers', readyTimeout: '--ready-timeout',
+  drainTimeout: '--drain-timeout', readyAfter: '--ready-after', stopSignal: '--stop-signal', env: '--env',
+  cwd: '--cwd', strategy: '--strategy', runDir: '--run-dir', pidFile: '--pid-file', logFormat: '--log-format',
+};
+
+/** Reads and parses a JSON config file; ERR_CONFIG_PARSE carries the line and column. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new HitlessError('ERR_CONFIG_NOT_FOUND', `config file ${path} does not exist; check the --config path`);
+    throw new HitlessError('ERR_CONFIG_PARSE', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    const at = locateJsonError(text) ?? { line: 1, column: 1, reason: (err as Error).message };
+    throw new HitlessError('ERR_CONFIG_PARSE', `${path}:${at.line}:${at.column}: not valid JSON: ${at.reason}`, {
+      cause: err, details: { line: at.line, column: at.column },
+    });
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new HitlessError('ERR_CONFIG_PARSE', `${path}: expected a JSON object ({ "command": [...], "listen": [...] }), got ${Array.isArray(data) ? 'an array' : JSON.stringify(data)}`);
+  }
+  return data as Record<string, unknown>;
+}
+
+/** Finds the config file: --config (must exist), else `<cwd>/hitless.json` when present. */
+export function findConfigFile(configFlag: string | undefined, cwd: string): string | undefined {
+  if (configFlag !== undefined) {
+    const path = resolve(cwd, configFlag);
+    if (!existsSync(path)) throw new HitlessError('ERR_CONFIG_NOT_FOUND', `config file ${path} does not exist; check the --config path`);
+    return path;
+  }
+  const path = resolve(cwd, DEFAULT_CONFIG_FILE);
+  return existsSync(path) ? path : undefined;
+}
+
+function flagsToInput(flags: ConfigFlags, cwd: string, sources: ValueSources): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const set = (key: string, value: unknown): void => {
+    if (value === undefined) return;
+    out[key] = value;
+    sources.flags[key] = FLAG_FOR_KEY[key] ?? key;
+  };
+  const number = (v: string | undefined): unknown => (v !== undefined && /^\d+$/.test(v) ? Number(v) : v);
+  set('command', flags.command?.length ? flags.command : undefined);
+  set('listen', flags.listen?.length ? flags.listen : undefined);
+  set('workers', number(flags.workers));
+  set('readyTimeout', flags.readyTimeout);
+  set('drainTimeout', flags.drainTimeout);
+  set('readyAfter', flags.readyAfter);
+  set('stopSignal', flags.stopSignal);
+  set('strategy', flags.strategy);
+  set('logFormat', flags.logFormat);
+  // Paths typed on the command line are relative to where the command runs.
+  set('cwd', flags.cwd === undefined ? undefined : resolve(cwd, flags.cwd));
+  set('runDir', flags.runDir === undefined ? undefined : resolve(cwd, flags.runDir));
+  set('pidFile', flags.pidFile === undefined ? undefined : resolve(cwd, flags.pidFile));
+  if (flags.env?.length) {
+    const env: Record<string, string> = {};
+    for (const pair of flags.env) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw configError(['env'], pair, 'write --env KEY=VALUE', { file: undefined, flags: { env: '--env' } });
+      env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    set('env', env);
+  }
+  return out;
+}
+
+/**
+ * Loads hitless.json (or `flags.config`), applies the flags over it and returns the
+ * validated configuration. appDir is the config file's folder, else `cwd`.
+ *
+ * @throws HitlessError ERR_CONFIG_NOT_FOUND, ERR_CONFIG_PARSE or ERR_CONFIG_INVALID.
+ * @example
+ * const config = loadConfig({ flags: { listen: ['127.0.0.1:8080'], command: ['node', 'server.js'] } });
+ * config.listen[0]; // { name: 'http', kind: 'tcp', host: '127.0.0.1', port: 8080, … }
+ */
+export function loadConfig(options: LoadConfigOptions = {}): MasterConfig {
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const env = options.env ?? process.env;
+  const flags = options.flags ?? {};
+  const configPath = findConfigFile(flags.config, cwd);
+  const sources: ValueSources = { file: configPath && (flags.config ?? basename(configPath)), flags: {} };
+  const fileInput = configPath ? readConfigFile(configPath) : {};
+  const flagInput = flagsToInput(flags, cwd, sources);
+  const merged: Record<string, unknown> = { ...fileInput, ...flagInput };
+  if (flagInput.env && fileInput.env && typeof fileInput.env === 'object') {
+    merged.env = { ...(fileInput.env as object), ...(flagInput.env as object) };
+  }
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) throw configErrorFromZod(parsed.error, merged, sources);
+  const appDir = configPath ? dirname(configPath) : cwd;
+  return normalise(parsed.data, { appDir, configPath, env, sources });
+}
+
+interface NormaliseContext {
+  appDir: string;
+  configPath: string | undefined;
+  env: NodeJS.ProcessEnv;
+  sources: ValueSources;
+}
+
+function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
+  const { appDir, sources } = ctx;
+  const fail = (path: PropertyKey[], value: unknown, problem: string): never => {
+    throw configError(path, value, problem, sources);
+  };
+  if (!input.command) {
+    throw new HitlessError('ERR_CONFIG_INVALID',
+      'no worker command: add "command": ["node", "server.js"] to hitless.json, or pass it after --: `hitless start --listen 8080 -- node server.js`');
+  }
+  const listen: ListenerSpec[] = [];
+  (input.listen ?? []).forEach((entry, i) => {
+    try {
+      listen.push(parseListen(entry, i, appDir));
+    } catch (err) {
+      if (err instanceof ListenError) fail(['listen', i], entry, err.message);
+      throw err;
+    }
+  });
+  try {
+    checkUniqueNames(listen);
+  } catch (err) {
+    if (err instanceof ListenError) fail(['listen'], input.listen, err.message);
+    throw err;
+  }
+  if (listen.length === 0 && !ctx.env.LISTEN_FDS) {
+    throw new HitlessError('ERR_CONFIG_INVALID',
+      'no listening address: add "listen": ["127.0.0.1:8080"] to hitless.json or pass --listen 127.0.0.1:8080 (an empty list is allowed only under systemd socket activation, with LISTEN_FDS set)');
+  }
+  const restart = {
+    backoffInitial: parseDuration(input.restart?.backoffInitial ?? DEFAULT_RESTART.backoffInitial),
+    backoffMax: parseDuration(input.restart?.backoffMax ?? DEFAULT_RESTART.backoffMax),
+    maxRestarts: input.restart?.maxRestarts ?? DEFAULT_RESTART.maxRestarts,
+    window: parseDuration(input.restart?.window ?? DEFAULT_RESTART.window),
+  };
+  if (restart.backoffInitial > restart.backoffMax) {
+    fail(['restart', 'backoffInitial'], input.restart?.backoffInitial, `it is larger than restart.backoffMax (${restart.backoffMax} ms); lower it or raise backoffMax`);
+  }
+  if (input.fetch?.sha256 && input.fetch.sha256Url) {
+    fail(['fetch', 'sha256Url'], input.fetch.sha256Url, 'give either fetch.sha256 or fetch.sha256Url, not both');
+  }
+  if (input.metrics) {
+    try {
+      parseTcpAddress(input.metrics.listen);
+    } catch (err) {
+      if (err instanceof ListenError) fail(['metrics', 'listen'], input.metrics.listen, err.message);
+      throw err;
+    }
+  }
+  const fromApp = (p: string): string => resolve(appDir, p);
+  return {
+    configPath: ctx.configPath,
+    appDir,
+    command: input.command,
+    listen,
+    workers: input.workers === 'auto' ? availableParallelism() : (input.workers ?? DEFAULT_WORKERS),
+    readyTimeout: parseDuration(input.readyTimeout ?? DEFAULT_READY_TIMEOUT_MS),
+    drainTimeout: parseDuration(input.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS),
+    stopSignal: (input.stopSignal ?? DEFAULT_STOP_SIGNAL) as NodeJS.Signals,
+    readyAfter: input.readyAfter === undefined || input.readyAfter === null ? DEFAULT_READY_AFTER_MS : parseDuration(input.readyAfter),
+    env: input.env ?? {},
+    cwd: input.cwd ? fromApp(input.cwd) : appDir,
+    strategy: input.strategy ?? DEFAULT_STRATEGY,
+    restart,
+    runDir: resolveRunDir(appDir, input.runDir && fromApp(input.runDir), ctx.env),
+    pidFile: input.pidFile && fromApp(input.pidFile),
+    logFormat: input.logFormat ?? DEFAULT_LOG_FORMAT,
+    release: { keep: input.release?.keep ?? DEFAULT_RELEASE_KEEP, prepare: input.release?.prepare },
+    watch: input.watch && {
+      paths: input.watch.paths.map(fromApp),
+      debounce: parseDuration(input.watch.debounce ?? DEFAULT_WATCH_DEBOUNCE_MS),
+    },
+    fetch: input.fetch && {
+      url: input.fetch.url,
+      interval: parseDuration(input.fetch.interval ?? DEFAULT_FETCH.interval),
+      sha256: input.fetch.sha256?.toLowerCase(),
+      sha256Url: input.fetch.sha256Url,
+      headers: input.fetch.headers ?? {},
+      maxBytes: parseSize(input.fetch.maxBytes ?? DEFAULT_FETCH.maxBytes) ?? DEFAULT_FETCH.maxBytes,
+      timeout: parseDuration(input.fetch.timeout ?? DEFAULT_FETCH.timeout),
+    },
+    user: input.user,
+    group: input.group,
+    logs: {
+      mode: input.logs?.mode ?? DEFAULT_LOGS.mode,
+      dir: fromApp(input.logs?.dir ?? DEFAULT_LOGS.dir),
+      maxSize: parseSize(input.logs?.maxSize ?? DEFAULT_LOGS.maxSize) ?? DEFAULT_LOGS.maxSize,
+      keep: input.logs?.keep ?? DEFAULT_LOGS.keep,
+      tag: input.logs?.tag ?? DEFAULT_LOGS.tag,
+    },
+    metrics: input.metrics && { listen: input.metrics.listen },
+  };
+}
