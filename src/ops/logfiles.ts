@@ -1,0 +1,108 @@
+/**
+ * Worker output to rotated files (config `logs.mode: 'file'`). The master pipes each
+ * worker's stdout/stderr line by line and emits `worker-output` events; every line is
+ * written here, in arrival order, to `<logs.dir>/workers.log`, rotated by size into
+ * `workers.log.1` (newest) … `workers.log.<keep>` (oldest) — the logrotate layout, so
+ * `hitless logs`, `tail -F` and log shippers all find it.
+ *
+ * rotating-file-stream is imported lazily: a master passing output through pays nothing.
+ * It never splits one write across two files and queues writes during a rotation, so
+ * rotation loses no line; each event is one write of one whole line.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import type { Logger } from '../master/logger.js';
+import type { MasterConfig, MasterEvent, MasterHandle } from '../master/types.js';
+
+/** Name of the live log file inside `logs.dir`; rotated copies get `.1`, `.2`, … */
+export const LOG_FILE_NAME = 'workers.log';
+
+/** An open log sink. */
+export interface LogFiles {
+  /** Detaches from the master and resolves once every line received is on disk. */
+  close(): Promise<void>;
+}
+
+/**
+ * Formats one worker line as written to the file: with `tag`, prefixed by
+ * `[generation.slot]` (and ` stderr` for the error stream).
+ *
+ * @example
+ * ```ts
+ * formatLine({ generation: 3, slot: 1, stream: 'stderr', line: 'boom' }, true); // "[3.1 stderr] boom\n"
+ * ```
+ */
+export function formatLine(
+  e: { generation: number; slot: number; stream: 'stdout' | 'stderr'; line: string },
+  tag: boolean,
+): string {
+  if (!tag) return `${e.line}\n`;
+  return `[${e.generation}.${e.slot}${e.stream === 'stderr' ? ' stderr' : ''}] ${e.line}\n`;
+}
+
+/**
+ * Starts writing worker output to rotated files. The master calls it when
+ * `config.logs.mode === 'file'` (and then does not forward worker lines itself), and
+ * awaits `close()` as the very last step of stopping, after the last worker exited.
+ *
+ * @example
+ * ```ts
+ * const logFiles = config.logs.mode === 'file' ? await startLogFiles(config, master, logger) : undefined;
+ * // … on stop, after every worker exited:
+ * await logFiles?.close();
+ * ```
+ */
+export async function startLogFiles(config: MasterConfig, master: MasterHandle, logger: Logger): Promise<LogFiles> {
+  const { dir, maxSize, keep, tag } = config.logs;
+  await mkdir(dir, { recursive: true });
+  const { createStream } = await import('rotating-file-stream');
+  const stream: Writable = createStream(LOG_FILE_NAME, {
+    path: dir,
+    size: `${Math.max(1, Math.floor(maxSize))}B`,
+    // Classical rotation: workers.log → workers.log.1 → … → workers.log.<keep>.
+    rotate: Math.max(1, Math.floor(keep)),
+  });
+
+  let failed: Error | undefined;
+  let dropped = 0;
+  stream.on('error', (err: Error) => {
+    failed = err;
+    logger.error('worker log file failed; worker output is no longer written', { dir, error: err.message });
+  });
+  stream.on('warning', (err: Error) => logger.warn('worker log file warning', { dir, error: err.message }));
+
+  const onEvent = (e: MasterEvent): void => {
+    if (e.type !== 'worker-output') return;
+    if (failed || stream.writableEnded) {
+      dropped++;
+      return;
+    }
+    // No backpressure wait on purpose: the master must never stall on a slow disk;
+    // the stream buffers in memory meanwhile, so nothing is lost.
+    stream.write(formatLine(e, tag));
+  };
+  master.on('event', onEvent);
+
+  let closing: Promise<void> | undefined;
+  return {
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        master.off('event', onEvent);
+        if (dropped > 0) logger.warn('worker log lines dropped after a log file error', { dropped });
+        if (failed || stream.destroyed) return resolve();
+        stream.once('error', () => resolve());
+        stream.end(() => resolve());
+      });
+      return closing;
+    },
+  };
+}
+
+/** Paths of the log files, oldest first: `workers.log.<keep>` … `workers.log.1`, `workers.log`. */
+export function logFilePaths(dir: string, keep: number): string[] {
+  const out: string[] = [];
+  for (let i = Math.max(1, Math.floor(keep)); i >= 1; i--) out.push(join(dir, `${LOG_FILE_NAME}.${i}`));
+  out.push(join(dir, LOG_FILE_NAME));
+  return out;
+}

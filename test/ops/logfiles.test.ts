@@ -1,0 +1,105 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatLine, startLogFiles, LOG_FILE_NAME } from '../../src/ops/logfiles.js';
+import { followLog, readLastLines } from '../../src/ops/logtail.js';
+import { FakeMaster, fakeConfig, memoryLogger } from './fake-master.js';
+
+async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'hitless-logs-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function allLines(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith(LOG_FILE_NAME)) continue;
+    out.push(...(await readFile(join(dir, name), 'utf8')).split('\n').filter(Boolean));
+  }
+  return out;
+}
+
+test('formatLine: tags generation.slot and stderr only when asked', () => {
+  assert.equal(formatLine({ generation: 3, slot: 1, stream: 'stdout', line: 'hi' }, true), '[3.1] hi\n');
+  assert.equal(formatLine({ generation: 3, slot: 2, stream: 'stderr', line: 'boom' }, true), '[3.2 stderr] boom\n');
+  assert.equal(formatLine({ generation: 3, slot: 2, stream: 'stderr', line: 'boom' }, false), 'boom\n');
+});
+
+test('logfiles: rotation under a burst loses no line and duplicates none (regression: rotation under load)', async (t) => {
+  const dir = await tempDir(t);
+  const master = new FakeMaster();
+  const logs = await startLogFiles(fakeConfig({ logs: { mode: 'file', dir, maxSize: 8 * 1024, keep: 200, tag: true } }), master, memoryLogger());
+  const N = 20_000;
+  // Synchronous burst: far faster than the disk, so rotations happen with writes queued.
+  for (let i = 0; i < N; i++) {
+    master.emitEvent({ type: 'worker-output', generation: 1, slot: 1 + (i % 2), stream: i % 7 ? 'stdout' : 'stderr', line: `line ${i}` });
+  }
+  await logs.close();
+  assert.equal(master.listenerCount('event'), 0);
+
+  const files = (await readdir(dir)).filter((n) => n.startsWith(LOG_FILE_NAME));
+  assert.ok(files.length > 10, `expected many rotated files, got ${files.length}`);
+  const seen = new Map<number, number>();
+  for (const line of await allLines(dir)) {
+    const m = /^\[1\.(\d)( stderr)?\] line (\d+)$/.exec(line);
+    assert.ok(m, `unexpected line ${JSON.stringify(line)}`);
+    const i = Number(m[3]);
+    assert.equal(Number(m[1]), 1 + (i % 2));
+    assert.equal(Boolean(m[2]), i % 7 === 0);
+    seen.set(i, (seen.get(i) ?? 0) + 1);
+  }
+  assert.equal(seen.size, N);
+  for (const [i, n] of seen) assert.equal(n, 1, `line ${i} written ${n} times`);
+
+  // hitless logs -n: the newest lines, in order, across file boundaries.
+  const last = await readLastLines(dir, 200, 1000);
+  assert.equal(last.length, 1000);
+  assert.deepEqual(last.map((l) => Number(/line (\d+)$/.exec(l)?.[1])), Array.from({ length: 1000 }, (_, k) => N - 1000 + k));
+});
+
+test('logfiles: keep bounds the number of rotated files', async (t) => {
+  const dir = await tempDir(t);
+  const master = new FakeMaster();
+  const logs = await startLogFiles(fakeConfig({ logs: { mode: 'file', dir, maxSize: 1024, keep: 3, tag: false } }), master, memoryLogger());
+  for (let i = 0; i < 2000; i++) master.emitEvent({ type: 'worker-output', generation: 1, slot: 1, stream: 'stdout', line: `x${i}` });
+  await logs.close();
+  assert.deepEqual((await readdir(dir)).sort(), [LOG_FILE_NAME, `${LOG_FILE_NAME}.1`, `${LOG_FILE_NAME}.2`, `${LOG_FILE_NAME}.3`]);
+  const lines = await allLines(dir);
+  assert.ok(lines.includes('x1999'), 'the newest line is kept');
+  assert.ok(!lines.includes('x0'), 'the oldest lines were rotated away');
+});
+
+test('logfiles: followLog sees every appended line across rotations', async (t) => {
+  const dir = await tempDir(t);
+  const master = new FakeMaster();
+  const logs = await startLogFiles(fakeConfig({ logs: { mode: 'file', dir, maxSize: 2048, keep: 50, tag: false } }), master, memoryLogger());
+  t.after(() => logs.close());
+  master.emitEvent({ type: 'worker-output', generation: 1, slot: 1, stream: 'stdout', line: 'before follow' });
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const got: string[] = [];
+  let waitFor: { line: string; resolve: () => void } | undefined;
+  const seen = (line: string): Promise<void> => new Promise((resolve) => { waitFor = { line, resolve }; });
+  let opened!: () => void;
+  const open = new Promise<void>((resolve) => { opened = resolve; });
+  const following = followLog(dir, (line) => {
+    got.push(line);
+    if (line === waitFor?.line) waitFor.resolve();
+  }, ac.signal, { pollMs: 20, onOpen: () => opened() });
+  await open;
+  // Batches of 100 lines (~500 bytes): at most one rotation between two polls.
+  const BATCHES = 24;
+  for (let b = 0; b < BATCHES; b++) {
+    const last = seen(`f${b}-99`);
+    for (let i = 0; i < 100; i++) master.emitEvent({ type: 'worker-output', generation: 1, slot: 1, stream: 'stdout', line: `f${b}-${i}` });
+    await last;
+  }
+  ac.abort();
+  await following;
+  const expected = Array.from({ length: BATCHES * 100 }, (_, k) => `f${Math.floor(k / 100)}-${k % 100}`);
+  assert.deepEqual(got.filter((l) => l.startsWith('f')), expected);
+  assert.ok((await readdir(dir)).includes(`${LOG_FILE_NAME}.4`), 'several rotations happened while following');
+});
