@@ -1,0 +1,200 @@
+/**
+ * The master's socket inventory (tableflip's fds.go): bind every configured address once,
+ * hold it for the master's whole life without ever accepting on it, and hand the same
+ * file descriptors to every worker.
+ *
+ * Why not `net.Server#listen()`: it starts accepting in the master's event loop, and
+ * connections would land in a process that never answers them. Node's own `cluster`
+ * holds shared handles with `net._createServerHandle()`, which binds without listening;
+ * we do the same. A bound socket still needs listen(2) before a non-Node worker (systemd
+ * convention: it receives *listening* sockets) can accept on it, so a one-shot child
+ * listens on the inherited fds and exits before its event loop could ever poll them.
+ * Once listening, a socket stays so as long as the master holds it.
+ *
+ * Never SO_REUSEPORT: every reuseport socket has its own accept queue, and connections
+ * queued on a socket that closes are reset. One socket shared by all generations has one
+ * queue, so nothing queued is lost while old and new workers both listen.
+ */
+import net from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
+import { HitlessError } from '../errors.js';
+import type { ListenerSpec, ListenerStatus } from './types.js';
+
+/** First inherited fd in the systemd socket-activation protocol (SD_LISTEN_FDS_START). */
+export const LISTEN_FDS_START = 3;
+const BACKLOG = 511;
+
+/** Node's internal TCP/Pipe handle as returned by net._createServerHandle. */
+interface ServerHandle {
+  fd: number;
+  close(cb?: () => void): void;
+  getsockname?(out: Record<string, unknown>): number;
+}
+
+type CreateServerHandle = (
+  address: string | null,
+  port: number,
+  addressType: number,
+  fd?: number,
+  flags?: number,
+) => ServerHandle | number;
+
+const createServerHandle = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
+/** uv's UV_TCP_IPV6ONLY flag for bind6. */
+const UV_TCP_IPV6ONLY = 1;
+
+export interface HeldListener extends ListenerStatus {
+  /** Unix socket file to unlink at the final stop (never on reload). */
+  unlinkPath: string | undefined;
+  handle: ServerHandle | undefined;
+}
+
+export class ListenerSet {
+  readonly items: HeldListener[];
+  private closed = false;
+
+  constructor(items: HeldListener[]) {
+    this.items = items;
+  }
+
+  get fds(): number[] {
+    return this.items.map((l) => l.fd);
+  }
+
+  get names(): string[] {
+    return this.items.map((l) => l.name);
+  }
+
+  status(): ListenerStatus[] {
+    return this.items.map(({ name, address, fd, inherited }) => ({ name, address, fd, inherited }));
+  }
+
+  /** Release every socket; unix socket files the master created are removed. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const l of this.items) {
+      l.handle?.close();
+      if (l.unlinkPath) {
+        try {
+          unlinkSync(l.unlinkPath);
+        } catch {
+          // already gone: nothing to clean
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Sockets handed to the master by systemd (LISTEN_FDS / LISTEN_PID / LISTEN_FDNAMES).
+ * Returns [] unless LISTEN_PID names this process. The variables are removed from
+ * `env` so they never leak into workers (each worker gets its own, correct set).
+ */
+export function inheritedListeners(env: NodeJS.ProcessEnv = process.env, pid = process.pid): HeldListener[] {
+  const count = Number(env.LISTEN_FDS ?? 0);
+  const forUs = env.LISTEN_PID === undefined || Number(env.LISTEN_PID) === pid;
+  const names = (env.LISTEN_FDNAMES ?? '').split(':');
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+  if (!forUs || !Number.isInteger(count) || count <= 0) return [];
+  return Array.from({ length: count }, (_, i) => {
+    const fd = LISTEN_FDS_START + i;
+    const name = names[i] && names[i] !== 'unknown' ? names[i] : i === 0 ? 'http' : `listen${i}`;
+    return { name, fd, address: `fd:${fd}`, inherited: true, unlinkPath: undefined, handle: undefined };
+  });
+}
+
+/**
+ * Binds what the config lists (skipping names systemd already provided), then makes
+ * every socket listen(2) without accepting. Throws ERR_BIND naming the address and the fix.
+ */
+export function openListeners(specs: ListenerSpec[], inherited: HeldListener[] = []): ListenerSet {
+  const have = new Set(inherited.map((l) => l.name));
+  const bound: HeldListener[] = [];
+  try {
+    for (const spec of specs) if (!have.has(spec.name)) bound.push(bindOne(spec));
+    const set = new ListenerSet([...inherited, ...bound]);
+    listenWithoutAccepting(set.fds);
+    return set;
+  } catch (err) {
+    new ListenerSet(bound).close();
+    throw err;
+  }
+}
+
+function bindOne(spec: ListenerSpec): HeldListener {
+  if (spec.kind === 'unix') {
+    removeStaleSocket(spec.path, spec.source);
+    const handle = createServerHandle(spec.path, -1, -1);
+    if (typeof handle === 'number') throw bindError(spec.source, handle);
+    if (spec.mode !== undefined) chmodSync(spec.path, spec.mode);
+    return { name: spec.name, fd: handle.fd, address: `unix:${spec.path}`, inherited: false, unlinkPath: spec.path, handle };
+  }
+  const v6 = spec.host.includes(':');
+  const handle = createServerHandle(spec.host || null, spec.port, v6 ? 6 : 4, undefined, spec.ipv6Only ? UV_TCP_IPV6ONLY : 0);
+  if (typeof handle === 'number') throw bindError(spec.source, handle);
+  const out: Record<string, unknown> = {};
+  handle.getsockname?.(out);
+  const host = String(out.address ?? spec.host);
+  const address = host.includes(':') ? `[${host}]:${String(out.port)}` : `${host}:${String(out.port)}`;
+  return { name: spec.name, fd: handle.fd, address, inherited: false, unlinkPath: undefined, handle };
+}
+
+function bindError(source: string, errno: number): HitlessError {
+  const name = getSystemErrorName(errno);
+  const fix: Record<string, string> = {
+    EADDRINUSE: 'another process listens there: stop it or choose another port',
+    EACCES: 'ports below 1024 need root (or CAP_NET_BIND_SERVICE); unix sockets need a writable folder',
+    EADDRNOTAVAIL: 'this machine has no such address: use 127.0.0.1, 0.0.0.0, ::1 or :: ',
+    ENOENT: 'the folder of the unix socket does not exist',
+  };
+  return new HitlessError('ERR_BIND', `cannot listen on ${source}: ${name}${fix[name] ? ` (${fix[name]})` : ''}`, {
+    details: { address: source, errno: name },
+  });
+}
+
+/** A socket file left by a master that died is removed; a live one is an error. */
+function removeStaleSocket(path: string, source: string): void {
+  let isSocket = false;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch {
+    return; // does not exist
+  }
+  if (!isSocket) {
+    throw new HitlessError('ERR_BIND', `cannot listen on ${source}: ${path} exists and is not a socket (remove it or choose another path)`);
+  }
+  const probe = spawnSync(process.execPath, ['-e', PROBE_UNIX, path], { stdio: 'ignore', timeout: 5000 });
+  if (probe.status === 0) {
+    throw new HitlessError('ERR_BIND', `cannot listen on ${source}: another process listens on ${path} (stop it or choose another path)`);
+  }
+  unlinkSync(path);
+}
+
+/** Exits 0 when something accepts on the unix socket given as argv[1], 1 otherwise. */
+const PROBE_UNIX = `const s=require('net').connect(process.argv[1]);s.on('connect',()=>process.exit(0));s.on('error',()=>process.exit(1));`;
+
+/**
+ * listen(2) on each fd from a throwaway child: `server.listen({ fd })` calls listen(2)
+ * synchronously and 'listening' fires from the nextTick queue, before the child's event
+ * loop first polls, so the child exits without ever accepting a connection.
+ */
+function listenWithoutAccepting(fds: number[]): void {
+  if (fds.length === 0) return;
+  const code = `const net=require('net');let n=${fds.length};
+for(let i=0;i<${fds.length};i++){const s=net.createServer();
+s.on('error',(e)=>{process.stderr.write('fd '+(3+i)+': '+e.message);process.exit(1)});
+s.on('listening',()=>{if(--n===0)process.exit(0)});s.listen({fd:3+i,backlog:${BACKLOG}});}`;
+  const result = spawnSync(process.execPath, ['-e', code], {
+    stdio: ['ignore', 'ignore', 'pipe', ...fds],
+    timeout: 10_000,
+  });
+  if (result.status !== 0) {
+    const why = result.stderr?.toString().trim() || result.error?.message || `exit ${String(result.status)}`;
+    throw new HitlessError('ERR_BIND', `cannot make the listening sockets listen: ${why}`);
+  }
+}
