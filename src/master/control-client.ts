@@ -1,0 +1,90 @@
+/**
+ * The client side of the control protocol, used by `hitless reload|status|stop` (and by
+ * anything else that drives a running master).
+ */
+import { connect } from 'node:net';
+import { codes, HitlessError, type HitlessErrorCode } from '../errors.js';
+import { controlSocketPath } from './config-rundir.js';
+import { encode, LineSplitter, PROTOCOL_VERSION, type ControlCommand } from './control-protocol.js';
+import type { MasterEvent } from './types.js';
+
+/** Longest response line the client accepts (a status of many workers is a few KiB). */
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+export interface ControlRequestOptions {
+  /** Called for every event the master streams before its answer (reload progress). */
+  onEvent?: (event: MasterEvent) => void;
+  /** Give up after this many ms (ERR_CONTROL_TIMEOUT); default: wait as long as the master works. */
+  timeoutMs?: number;
+}
+
+let nextId = 1;
+
+/**
+ * Sends one command to the master of `runDir` and resolves with its result.
+ *
+ * @throws HitlessError ERR_NO_MASTER when nothing listens; the master's own error (its
+ *   code and message) when it refused; ERR_CONTROL_TIMEOUT after `timeoutMs`.
+ * @example
+ * const status = await controlRequest(runDir, 'status') as StatusSnapshot;
+ * const outcome = await controlRequest(runDir, 'reload', {}, { onEvent: (e) => console.log(e.type) });
+ */
+export function controlRequest(
+  runDir: string,
+  cmd: ControlCommand,
+  args: Record<string, unknown> = {},
+  options: ControlRequestOptions = {},
+): Promise<unknown> {
+  const path = controlSocketPath(runDir);
+  const id = nextId++;
+  return new Promise((resolvePromise, reject) => {
+    let settled = false;
+    let connected = false;
+    const socket = connect(path);
+    const finish = (err: Error | undefined, result?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolvePromise(result);
+    };
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+      finish(new HitlessError('ERR_CONTROL_TIMEOUT',
+        `the master did not answer "${cmd}" within ${options.timeoutMs} ms (it may still be working; see \`hitless status\`)`));
+    }, options.timeoutMs);
+    socket.once('connect', () => {
+      connected = true;
+      socket.write(encode({ v: PROTOCOL_VERSION, id, cmd, args }));
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (!connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) {
+        finish(new HitlessError('ERR_NO_MASTER',
+          `no master is running at ${path}; start it with \`hitless start\` in the app folder, or pass --run-dir`, { cause: err }));
+      } else {
+        finish(new HitlessError('ERR_NO_MASTER', `lost the connection to the master at ${path}: ${err.message}`, { cause: err }));
+      }
+    });
+    socket.on('close', () => {
+      finish(new HitlessError('ERR_CONTROL_PROTOCOL', `the master closed the control connection before answering "${cmd}"`));
+    });
+    const splitter = new LineSplitter(MAX_RESPONSE_BYTES, (line) => {
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return finish(new HitlessError('ERR_CONTROL_PROTOCOL', 'the master sent a line that is not JSON'));
+      }
+      if (msg.id !== id && msg.id !== null) return;
+      if ('event' in msg) {
+        options.onEvent?.(msg.event as MasterEvent);
+        return;
+      }
+      if (msg.ok === true) return finish(undefined, msg.result);
+      const error = (msg.error ?? {}) as { code?: string; message?: string };
+      const code: HitlessErrorCode = error.code && Object.hasOwn(codes, error.code) ? (error.code as HitlessErrorCode) : 'ERR_CONTROL_PROTOCOL';
+      finish(new HitlessError(code, error.message ?? 'the master refused the request'));
+    }, () => finish(new HitlessError('ERR_CONTROL_PROTOCOL', 'the master sent an oversized line')));
+    socket.on('data', (chunk: Buffer) => splitter.push(chunk));
+  });
+}

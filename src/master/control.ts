@@ -1,0 +1,199 @@
+/**
+ * The master's control server: a unix socket in the private run dir that `hitless
+ * reload|status|stop` talk to (protocol in control-protocol.ts). It only translates
+ * requests into MasterHandle calls; a misbehaving client gets an error reply and never
+ * disturbs the master or other clients.
+ */
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { HitlessError, isHitlessError } from '../errors.js';
+import { controlSocketPath, ensureRunDir } from './config-rundir.js';
+import {
+  CONTROL_COMMANDS, encode, LineSplitter, MAX_LINE_BYTES, PROTOCOL_VERSION,
+  type ControlCommand, type ControlMessage,
+} from './control-protocol.js';
+import type { Logger } from './logger.js';
+import type { MasterEvent, MasterHandle } from './types.js';
+
+export interface ControlServerOptions {
+  /** Private folder of the socket (created 0700 if missing; refused if others can write to it). */
+  runDir: string;
+  handle: MasterHandle;
+  logger: Logger;
+}
+
+export interface ControlServer {
+  /** Absolute path of the socket. */
+  path: string;
+  /** Stops listening, drops open connections, removes the socket file. */
+  close(): Promise<void>;
+}
+
+/** Resolves true when something accepts a connection at `path`. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolvePromise(true);
+    });
+    probe.once('error', () => resolvePromise(false));
+  });
+}
+
+/** Removes a stale socket left by a master that died; refuses a live one or a non-socket. */
+async function claimPath(path: string): Promise<void> {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return; // nothing there
+  }
+  if (!st.isSocket()) {
+    throw new HitlessError('ERR_CONFIG_INVALID', `runDir: ${path} exists and is not a socket; remove it or pass another --run-dir`);
+  }
+  if (await answers(path)) {
+    throw new HitlessError('ERR_MASTER_RUNNING',
+      `a master is already running for this app (control socket ${path}); use \`hitless reload\` or \`hitless stop\``);
+  }
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function listen(server: Server, path: string): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolvePromise();
+    });
+  });
+}
+
+function errorReply(id: number | null, err: unknown): ControlMessage {
+  const code = isHitlessError(err) ? err.code : 'ERR_CONTROL_PROTOCOL';
+  const message = err instanceof Error ? err.message : String(err);
+  return { v: PROTOCOL_VERSION, id, ok: false, error: { code, message } };
+}
+
+/**
+ * Starts the control server on `<runDir>/control.sock` (mode 0600).
+ *
+ * @throws HitlessError ERR_MASTER_RUNNING when another master answers on that socket.
+ * @example
+ * const control = await startControlServer({ runDir: config.runDir, handle, logger });
+ * // … later, when the master stops:
+ * await control.close();
+ */
+export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
+  const { runDir, handle, logger } = options;
+  ensureRunDir(runDir);
+  const path = controlSocketPath(runDir);
+  await claimPath(path);
+  const connections = new Set<Socket>();
+  const unsubscribes = new Set<() => void>();
+
+  const server = createServer((socket) => {
+    connections.add(socket);
+    // A client that vanishes mid-reply (ECONNRESET, EPIPE) is its own problem, not the master's.
+    socket.on('error', (err) => logger.log('debug', 'control client error', { error: err.message }));
+    socket.on('close', () => connections.delete(socket));
+    const send = (message: ControlMessage): void => {
+      if (!socket.destroyed && socket.writable) socket.write(encode(message));
+    };
+    const splitter = new LineSplitter(MAX_LINE_BYTES, (line) => {
+      if (line.trim() === '') return;
+      void onLine(line, send, socket);
+    }, () => {
+      send(errorReply(null, new HitlessError('ERR_CONTROL_PROTOCOL', `request line longer than ${MAX_LINE_BYTES} bytes; connection closed`)));
+      socket.end();
+    });
+    socket.on('data', (chunk) => splitter.push(chunk));
+  });
+
+  async function onLine(line: string, send: (m: ControlMessage) => void, socket: Socket): Promise<void> {
+    let id: number | null = null;
+    try {
+      let msg: unknown;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        throw new HitlessError('ERR_CONTROL_PROTOCOL', 'request is not JSON; send one JSON object per line');
+      }
+      if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) {
+        throw new HitlessError('ERR_CONTROL_PROTOCOL', 'request is not a JSON object');
+      }
+      const req = msg as Record<string, unknown>;
+      if (typeof req.id === 'number' && Number.isSafeInteger(req.id)) id = req.id;
+      if (req.v !== PROTOCOL_VERSION) {
+        throw new HitlessError('ERR_CONTROL_PROTOCOL', `unsupported protocol version ${JSON.stringify(req.v)}; this master speaks v${PROTOCOL_VERSION} (is the CLI from another hitless version?)`);
+      }
+      if (id === null) throw new HitlessError('ERR_CONTROL_PROTOCOL', 'request has no integer "id"');
+      if (!CONTROL_COMMANDS.includes(req.cmd as ControlCommand)) {
+        throw new HitlessError('ERR_CONTROL_UNKNOWN_COMMAND', `unknown command ${JSON.stringify(req.cmd)}; known: ${CONTROL_COMMANDS.join(', ')}`);
+      }
+      const args = req.args !== null && typeof req.args === 'object' ? (req.args as Record<string, unknown>) : {};
+      const reqId = id;
+      switch (req.cmd as ControlCommand) {
+        case 'status':
+          return send({ v: PROTOCOL_VERSION, id, ok: true, result: handle.status() });
+        case 'reload': {
+          const onEvent = (event: MasterEvent): void => {
+            if (event.type !== 'worker-output') send({ v: PROTOCOL_VERSION, id: reqId, event });
+          };
+          handle.on('event', onEvent);
+          const unsubscribe = (): void => {
+            handle.off('event', onEvent);
+            unsubscribes.delete(unsubscribe);
+          };
+          unsubscribes.add(unsubscribe);
+          socket.once('close', unsubscribe);
+          try {
+            const reason = typeof args.reason === 'string' && args.reason ? args.reason : 'hitless reload';
+            const outcome = await handle.reload(reason);
+            return send({ v: PROTOCOL_VERSION, id, ok: true, result: outcome });
+          } finally {
+            unsubscribe();
+          }
+        }
+        case 'stop': {
+          const force = args.force === true;
+          const { pid } = handle.status();
+          // Reply before stopping: the stop may end this process before a later write.
+          socket.write(encode({ v: PROTOCOL_VERSION, id, ok: true, result: { stopping: true, pid, force } }), () => {
+            handle.stop(force).catch((err: unknown) => logger.error('stop failed', { error: (err as Error).message }));
+          });
+          return;
+        }
+      }
+    } catch (err) {
+      send(errorReply(id, err));
+    }
+  }
+
+  await listen(server, path);
+  chmodSync(path, 0o600);
+  server.on('error', (err) => logger.error('control socket error', { error: err.message }));
+
+  let closing: Promise<void> | undefined;
+  return {
+    path,
+    close() {
+      closing ??= new Promise<void>((resolvePromise) => {
+        for (const unsubscribe of [...unsubscribes]) unsubscribe();
+        server.close(() => resolvePromise());
+        for (const socket of connections) socket.destroy();
+      }).then(() => {
+        try {
+          unlinkSync(path);
+        } catch {
+          // Node removes the socket file on close already; nothing else to do.
+        }
+      });
+      return closing;
+    },
+  };
+}
