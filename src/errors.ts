@@ -32,6 +32,7 @@ export const codes = {
   ERR_NO_MASTER: 'No master answers on the control socket (not started, or started from another folder).',
   ERR_CONTROL_PROTOCOL: 'A control message was malformed, too large, or of an unknown version.',
   ERR_CONTROL_UNKNOWN_COMMAND: 'A control message named a command the master does not know.',
+  ERR_CONTROL_TIMEOUT: 'The master did not answer a control request within the client\'s --timeout.',
   // releases and upgrades
   ERR_RELEASE_SOURCE: 'The release source is missing or is neither a folder nor a .tgz/.tar.gz archive.',
   ERR_RELEASE_PREPARE: 'The release prepare command failed; the release was not switched.',
