@@ -1,0 +1,32 @@
+/**
+ * Every default of the in-app library, in one place. Option TSDoc refers to these names.
+ */
+
+/** systemd's SD_LISTEN_FDS_START: inherited sockets start right after stdin, stdout, stderr. */
+export const SD_LISTEN_FDS_START = 3;
+
+/** Port bound standalone when neither `options.port` nor env `PORT` is given. */
+export const DEFAULT_PORT = 3000;
+
+/**
+ * How long shutdown() waits for in-flight work before destroying what is left (ms).
+ * Under the master, the master's own `drainTimeout` SIGKILLs a worker anyway; keep this
+ * a little below it so the worker can still report what it forced.
+ */
+export const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
+
+/**
+ * How long an idle keep-alive connection stays open after the drain began (ms). Closing
+ * idle connections at once resets requests clients already put on the wire (DESIGN.md,
+ * "Facts checked on this machine"); a short grace lets those arrive and be answered.
+ */
+export const DEFAULT_IDLE_GRACE = 500;
+
+/** Time between the stop signal and the drain, while readiness answers 503 (ms). */
+export const DEFAULT_SHUTDOWN_DELAY = 0;
+
+/** Time limit of each onShutdown hook (ms). */
+export const DEFAULT_HOOK_TIMEOUT = 5_000;
+
+/** Signals that start the graceful shutdown (plus env HITLESS_STOP_SIGNAL when set). */
+export const DEFAULT_STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];

@@ -1,0 +1,153 @@
+/**
+ * The process lifecycle: the registry of servers to drain, the onShutdown hooks, and the
+ * stop-signal handlers. This is the only module of the library that writes to stderr or
+ * calls process.exit (a library must not end its host process anywhere else).
+ *
+ * Sequence on SIGTERM/SIGINT (or env HITLESS_STOP_SIGNAL, or a lost master lifeline):
+ * isShuttingDown() turns true -> shutdownDelay -> shutdown() of every registered server in
+ * parallel -> hooks in registration order, each with its own time limit -> exit 0.
+ * A second stop signal exits at once with 128 + the signal number (SIGINT 130, SIGTERM 143).
+ */
+import { constants } from 'node:os';
+import { HitlessError } from '../errors.js';
+import { DEFAULT_STOP_SIGNALS } from './defaults.js';
+import { markShuttingDown } from './health.js';
+import { invalid, object, knownKeys, resolveHookTimeout, type ResolvedShutdownOptions } from './options.js';
+import { resolveShutdownOptions } from './options.js';
+import { shutdown } from './shutdown.js';
+import { instrument } from './track.js';
+import type { AnyServer, TrackOptions } from './types.js';
+
+interface Hook {
+  fn: () => unknown;
+  timeout: number;
+}
+
+const servers = new Map<AnyServer, ResolvedShutdownOptions>();
+const hooks: Hook[] = [];
+let shutdownDelay = 0;
+let installed = false;
+let stopping = false;
+
+/** Registers `server` to be drained with `options` when the process stops (internal). */
+export function register(server: AnyServer, options: ResolvedShutdownOptions, signals: boolean, delay: number): void {
+  servers.set(server, options);
+  shutdownDelay = Math.max(shutdownDelay, delay);
+  if (signals) installSignals();
+}
+
+/**
+ * Instruments `server` for {@link shutdown} without listening (for servers you listen()
+ * yourself): call it before the server accepts its first connection. Unless
+ * `signals: false`, the server is also drained on SIGTERM/SIGINT.
+ *
+ * @example
+ * const server = http.createServer(app);
+ * track(server);
+ * server.listen(8080);
+ */
+export function track(server: AnyServer, options?: TrackOptions): void {
+  const opts = object('track()', 'options', options);
+  knownKeys('track()', opts, ['signals']);
+  const signals = opts.signals ?? true;
+  if (typeof signals !== 'boolean') invalid('track()', 'signals', signals, 'true or false', '{ signals: false }');
+  instrument(server);
+  if (!servers.has(server)) register(server, resolveShutdownOptions('track()', undefined), signals, 0);
+}
+
+/** Forgets `server` (after a failed listen) (internal). */
+export function unregister(server: AnyServer): void {
+  servers.delete(server);
+}
+
+/**
+ * Runs `fn` after every registered server drained, when the process stops (signal or lost
+ * master). Hooks run one after another in registration order; each gets `timeout` ms
+ * (default {@link DEFAULT_HOOK_TIMEOUT}, 5000). A hook that throws or times out is reported
+ * on stderr and does not stop the others. Returns a function that unregisters the hook.
+ *
+ * @example
+ * onShutdown(() => pool.end(), { timeout: 2000 });
+ */
+export function onShutdown(fn: () => unknown, options?: { timeout?: number }): () => void {
+  if (typeof fn !== 'function') invalid('onShutdown()', 'fn', fn, 'a function', 'onShutdown(() => pool.end())');
+  const opts = object('onShutdown()', 'options', options);
+  knownKeys('onShutdown()', opts, ['timeout']);
+  const hook: Hook = { fn, timeout: resolveHookTimeout(opts.timeout) };
+  hooks.push(hook);
+  return () => {
+    const at = hooks.indexOf(hook);
+    if (at !== -1) hooks.splice(at, 1);
+  };
+}
+
+function stopSignals(): NodeJS.Signals[] {
+  const list = [...DEFAULT_STOP_SIGNALS];
+  const extra = process.env.HITLESS_STOP_SIGNAL;
+  if (extra !== undefined && extra !== '') {
+    const name = (extra.startsWith('SIG') ? extra : `SIG${extra}`).toUpperCase() as NodeJS.Signals;
+    if (name in constants.signals && name !== 'SIGKILL' && name !== 'SIGSTOP') {
+      if (!list.includes(name)) list.push(name);
+    } else {
+      process.stderr.write(`hitless: ignoring HITLESS_STOP_SIGNAL=${extra}: not a signal a process can handle\n`);
+    }
+  }
+  return list;
+}
+
+function installSignals(): void {
+  if (installed) return;
+  installed = true;
+  for (const signal of stopSignals()) {
+    process.on(signal, () => {
+      if (stopping) {
+        // Second signal: the operator wants it gone now.
+        process.exit(128 + (constants.signals[signal] ?? 0));
+      }
+      beginShutdown();
+    });
+  }
+}
+
+/**
+ * Starts the graceful stop of the whole process (idempotent): drains every registered
+ * server, runs the hooks, exits 0. With shutdownDelay 0 the drains begin synchronously.
+ */
+export function beginShutdown(): void {
+  if (stopping) return;
+  stopping = true;
+  markShuttingDown();
+  const drainAll = (): Promise<unknown> => Promise.all([...servers].map(([server, options]) => shutdown(server, options)));
+  const drained =
+    shutdownDelay > 0 ? new Promise<void>((r) => setTimeout(r, shutdownDelay)).then(drainAll) : drainAll();
+  drained
+    .catch((err: unknown) => process.stderr.write(`hitless: drain failed: ${describe(err)}\n`))
+    .then(runHooks)
+    .finally(() => process.exit(0));
+}
+
+async function runHooks(): Promise<void> {
+  for (const [index, hook] of [...hooks].entries()) {
+    let timer: NodeJS.Timeout | undefined;
+    const label = hook.fn.name ? `"${hook.fn.name}"` : `#${index + 1}`;
+    const limit = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        reject(new HitlessError('ERR_SHUTDOWN_HOOK_TIMEOUT', `onShutdown hook ${label} did not finish within ${hook.timeout} ms`));
+      }, hook.timeout);
+    });
+    try {
+      await Promise.race([Promise.resolve().then(hook.fn), limit]);
+    } catch (err) {
+      const text = err instanceof HitlessError ? describe(err) : `onShutdown hook ${label} failed: ${describe(err)}`;
+      process.stderr.write(`hitless: ${text}\n`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof HitlessError) return `${err.message} (${err.code})`;
+  if (err instanceof Error) return err.stack ?? err.message;
+  return String(err);
+}

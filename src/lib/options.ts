@@ -1,0 +1,143 @@
+/**
+ * Option normalisation for the in-app library: defaults first, then validation that names
+ * the option, shows the bad value and says the fix (code ERR_INVALID_OPTION). Every public
+ * function validates once, on entry, through these helpers.
+ */
+import { HitlessError } from '../errors.js';
+import {
+  DEFAULT_HOOK_TIMEOUT,
+  DEFAULT_IDLE_GRACE,
+  DEFAULT_SHUTDOWN_DELAY,
+  DEFAULT_SHUTDOWN_TIMEOUT,
+} from './defaults.js';
+import type { ShutdownOptions } from './types.js';
+
+/** Shutdown options with every default applied. */
+export interface ResolvedShutdownOptions {
+  timeout: number;
+  idleGrace: number;
+  onUpgrade: ((socket: import('node:stream').Duplex) => void) | undefined;
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Throws ERR_INVALID_OPTION naming `where.name`, the value and the fix. */
+export function invalid(where: string, name: string, value: unknown, expected: string, example: string): never {
+  return fail(`${where}: option "${name}" must be ${expected}; got ${show(value)}. Fix: ${example}.`, name, value);
+}
+
+function fail(message: string, name: string, value: unknown): never {
+  throw new HitlessError('ERR_INVALID_OPTION', `hitless ${message}`, { details: { option: name, value } });
+}
+
+/** A non-negative finite number of milliseconds, or the default when undefined. */
+export function milliseconds(where: string, name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    invalid(where, name, value, 'a non-negative number of milliseconds', `{ ${name}: ${fallback} }`);
+  }
+  return value;
+}
+
+/** A plain object (or undefined, read as {}). */
+export function object(where: string, name: string, value: unknown): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    invalid(where, name, value, 'an object', `pass { ... } or leave it out`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Rejects keys the function does not know, so a typo never passes silently. */
+export function knownKeys(where: string, options: Record<string, unknown>, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      fail(`${where}: unknown option "${key}". Known options: ${known.join(', ')}.`, key, options[key]);
+    }
+  }
+}
+
+export const SHUTDOWN_KEYS = ['timeout', 'idleGrace', 'onUpgrade'] as const;
+
+/** Applies defaults to shutdown options and validates them. */
+export function resolveShutdownOptions(where: string, input: ShutdownOptions | undefined, strict = true): ResolvedShutdownOptions {
+  const options = object(where, 'options', input);
+  if (strict) knownKeys(where, options, SHUTDOWN_KEYS);
+  const onUpgrade = options.onUpgrade;
+  if (onUpgrade !== undefined && typeof onUpgrade !== 'function') {
+    invalid(where, 'onUpgrade', onUpgrade, 'a function (socket) => void', '{ onUpgrade: (socket) => ws.close(1001) }');
+  }
+  return {
+    timeout: milliseconds(where, 'timeout', options.timeout, DEFAULT_SHUTDOWN_TIMEOUT),
+    idleGrace: milliseconds(where, 'idleGrace', options.idleGrace, DEFAULT_IDLE_GRACE),
+    onUpgrade: onUpgrade as ResolvedShutdownOptions['onUpgrade'],
+  };
+}
+
+/** Validates the shutdownDelay option. */
+export function resolveShutdownDelay(where: string, value: unknown): number {
+  return milliseconds(where, 'shutdownDelay', value, DEFAULT_SHUTDOWN_DELAY);
+}
+
+/** Validates an onShutdown hook's timeout. */
+export function resolveHookTimeout(value: unknown): number {
+  return milliseconds('onShutdown()', 'timeout', value, DEFAULT_HOOK_TIMEOUT);
+}
+
+export const LISTEN_KEYS = ['name', 'port', 'host', 'path', 'backlog', 'signals', 'shutdown', 'shutdownDelay'] as const;
+
+/** Listen options with defaults applied (the fallback address stays optional). */
+export interface ResolvedListenOptions {
+  name: string | undefined;
+  port: number | undefined;
+  host: string | undefined;
+  path: string | undefined;
+  backlog: number | undefined;
+  signals: boolean;
+  shutdown: ResolvedShutdownOptions;
+  shutdownDelay: number;
+}
+
+function optionalString(where: string, name: string, value: unknown, example: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') invalid(where, name, value, 'a non-empty string', example);
+  return value;
+}
+
+function optionalInteger(where: string, name: string, value: unknown, max: number, example: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    invalid(where, name, value, `an integer from 0 to ${max}`, example);
+  }
+  return value;
+}
+
+/** Validates listen()'s second argument (a name or an options object). */
+export function resolveListenOptions(where: string, input: unknown): ResolvedListenOptions {
+  const options = typeof input === 'string' ? { name: input } : object(where, 'options', input);
+  knownKeys(where, options, LISTEN_KEYS);
+  const signals = options.signals ?? true;
+  if (typeof signals !== 'boolean') invalid(where, 'signals', signals, 'true or false', '{ signals: false }');
+  const resolved: ResolvedListenOptions = {
+    name: optionalString(where, 'name', options.name, "{ name: 'http' } (one of LISTEN_FDNAMES)"),
+    port: optionalInteger(where, 'port', options.port, 65535, '{ port: 8080 }'),
+    host: optionalString(where, 'host', options.host, "{ host: '127.0.0.1' }"),
+    path: optionalString(where, 'path', options.path, "{ path: '/run/app.sock' }"),
+    backlog: optionalInteger(where, 'backlog', options.backlog, 2 ** 31 - 1, '{ backlog: 511 }'),
+    signals,
+    shutdown: resolveShutdownOptions(where, options.shutdown as ShutdownOptions | undefined),
+    shutdownDelay: resolveShutdownDelay(where, options.shutdownDelay),
+  };
+  if (resolved.path !== undefined && (resolved.port !== undefined || resolved.host !== undefined)) {
+    invalid(where, 'path', resolved.path, 'used without port/host', 'give either { path } or { port, host }');
+  }
+  return resolved;
+}

@@ -1,0 +1,86 @@
+/**
+ * The channel to the master: HITLESS_READY_FD, a socketpair end the master passed as a
+ * 'pipe' stdio entry. Lines use sd_notify syntax ("READY=1", "STATUS=..."). The same
+ * socket is the lifeline: when the master dies or closes it, the process stops gracefully,
+ * so a worker never outlives its master.
+ */
+import { fstatSync } from 'node:fs';
+import net from 'node:net';
+import { HitlessError } from '../errors.js';
+import { beginShutdown } from './lifecycle.js';
+import { invalid } from './options.js';
+
+let channel: net.Socket | undefined;
+let readySent = false;
+
+function readyFd(): number | undefined {
+  const raw = process.env.HITLESS_READY_FD;
+  if (raw === undefined || raw === '') return undefined;
+  const fail = (why: string, cause?: unknown): never => {
+    throw new HitlessError('ERR_READY_FD', `HITLESS_READY_FD=${raw} ${why}; start the process under the hitless master or unset it`, {
+      cause,
+      details: { fd: raw },
+    });
+  };
+  if (!/^\d+$/.test(raw)) return fail('is not a file descriptor number');
+  const fd = Number(raw);
+  try {
+    fstatSync(fd);
+  } catch (err) {
+    return fail('is not an open file descriptor', err);
+  }
+  return fd;
+}
+
+/**
+ * Opens the channel once (internal; listen() calls it so the lifeline works from the start).
+ * Returns undefined standalone. Throws ERR_READY_FD when the variable names no usable fd.
+ */
+export function openChannel(): net.Socket | undefined {
+  if (channel !== undefined) return channel;
+  const fd = readyFd();
+  if (fd === undefined) return undefined;
+  let socket: net.Socket;
+  try {
+    socket = new net.Socket({ fd, readable: true, writable: true });
+  } catch (err) {
+    throw new HitlessError('ERR_READY_FD', `HITLESS_READY_FD=${fd} is not a socket or pipe: ${(err as Error).message}`, { cause: err });
+  }
+  // The channel must never keep the process alive by itself.
+  socket.unref();
+  // A write to a dead master fails with EPIPE; 'close' below handles it.
+  socket.on('error', () => {});
+  socket.on('data', () => {}); // nothing is expected; read so the peer's close is seen
+  socket.once('close', () => beginShutdown());
+  channel = socket;
+  return socket;
+}
+
+/**
+ * Tells the master this process serves: writes "READY=1\n" to HITLESS_READY_FD, once.
+ * Standalone (variable unset) it does nothing. Throws ERR_READY_FD for a bad fd.
+ *
+ * @example
+ * await listen(server);
+ * ready();
+ */
+export function ready(): void {
+  const socket = openChannel();
+  if (socket === undefined || readySent) return;
+  readySent = true;
+  socket.write('READY=1\n');
+}
+
+/**
+ * Sends a one-line status text the master shows in `hitless status` ("STATUS=<text>\n").
+ * Line breaks are replaced by spaces. Standalone it does nothing.
+ *
+ * @example
+ * status('warming cache 40%');
+ */
+export function status(text: string): void {
+  if (typeof text !== 'string') invalid('status()', 'text', text, 'a string', "status('warming cache')");
+  const socket = openChannel();
+  if (socket === undefined) return;
+  socket.write(`STATUS=${text.replace(/[\r\n]+/g, ' ')}\n`);
+}

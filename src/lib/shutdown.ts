@@ -1,0 +1,108 @@
+/**
+ * shutdown(): Go's http.Server.Shutdown for node:http, https and http2. Stops accepting by
+ * closing only the listening handle, answers every HTTP/1 response from then on with
+ * `Connection: close`, closes keep-alive connections once they stayed idle for `idleGrace`,
+ * sends HTTP/2 GOAWAY, announces upgraded sockets, resolves as soon as nothing is left, and
+ * destroys what remains at `timeout`.
+ */
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { markShuttingDown } from './health.js';
+import { invalid, resolveShutdownOptions, type ResolvedShutdownOptions } from './options.js';
+import { instrument, trackerOf, type Tracker } from './track.js';
+import type { AnyServer, ShutdownCounts, ShutdownOptions, ShutdownResult } from './types.js';
+
+const running = new WeakMap<AnyServer, Promise<ShutdownResult>>();
+
+const zero = (): ShutdownCounts => ({ requests: 0, connections: 0, sessions: 0, upgraded: 0 });
+
+/**
+ * Drains `server` gracefully and resolves with what happened. Calling it again returns the
+ * same promise. Exact for servers instrumented by listen(), serve() or track() before their
+ * first connection; for others, connections opened before the call cannot be enumerated,
+ * so after `idleGrace` it falls back to `server.closeIdleConnections()` and waits for the
+ * server's 'close' event (counts then cover only connections seen after the call).
+ *
+ * @example
+ * const result = await shutdown(server, { timeout: 5000 });
+ * if (result.timedOut) logger.warn('forced', result.forced);
+ */
+export function shutdown(server: AnyServer, options?: ShutdownOptions): Promise<ShutdownResult> {
+  const existing = running.get(server);
+  if (existing !== undefined) return existing;
+  if (!(server instanceof net.Server)) {
+    invalid('shutdown()', 'server', server, 'a net.Server (http, https or http2 server)', 'pass the server you listen() on');
+  }
+  const resolved = resolveShutdownOptions('shutdown()', options);
+  markShuttingDown();
+  const known = trackerOf(server);
+  const promise = drain(server, known ?? instrument(server), known === undefined, resolved);
+  running.set(server, promise);
+  return promise;
+}
+
+function drain(server: AnyServer, tracker: Tracker, late: boolean, options: ResolvedShutdownOptions): Promise<ShutdownResult> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const drained = zero();
+    let done = false;
+    let serverClosed = false;
+    const timers: NodeJS.Timeout[] = [];
+
+    const finish = (forced: ShutdownCounts, timedOut: boolean): void => {
+      if (done) return;
+      done = true;
+      for (const timer of timers) clearTimeout(timer);
+      tracker.endDrain();
+      resolve({ drained, forced, timedOut, durationMs: Math.round(performance.now() - started) });
+    };
+    const check = (): void => {
+      if (!done && tracker.isEmpty() && (!late || serverClosed)) finish(zero(), false);
+    };
+
+    if (late) {
+      server.once('close', () => {
+        serverClosed = true;
+        check();
+      });
+    }
+    // Only the listening handle: http.Server#close would also run closeIdleConnections()
+    // (Node >= 19), resetting requests clients already put on the wire.
+    if (server.listening) net.Server.prototype.close.call(server);
+    else if (late) {
+      // Never listened, or closed earlier: wait only if connections we never saw remain
+      // ('close' is emitted again when the last of them ends).
+      server.getConnections((_err, count) => {
+        if (!count) serverClosed = true;
+        check();
+      });
+    }
+    tracker.beginDrain({
+      idleGrace: options.idleGrace,
+      onUpgrade: options.onUpgrade,
+      closed(kind) {
+        drained[kind]++;
+        check();
+      },
+    });
+
+    if (late) {
+      const idle = setTimeout(() => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.(), options.idleGrace);
+      idle.unref();
+      timers.push(idle);
+    }
+    timers.push(
+      setTimeout(() => {
+        if (done) return;
+        const forced = tracker.forceAll();
+        if (!late) return finish(forced, true);
+        server.getConnections((_err, count) => {
+          forced.connections = Math.max(forced.connections, count ?? 0);
+          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+          finish(forced, true);
+        });
+      }, options.timeout),
+    );
+    check();
+  });
+}

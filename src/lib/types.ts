@@ -1,0 +1,144 @@
+/**
+ * Public option and result types of the in-app library.
+ */
+import type { AddressInfo, Server } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+/**
+ * Any server hitless can adopt and drain: `net.Server` and everything built on it
+ * (`http.Server`, `https.Server`, `http2` h2c and secure servers).
+ */
+export type AnyServer = Server;
+
+/** Options of {@link track}. */
+export interface TrackOptions {
+  /**
+   * Install the SIGTERM/SIGINT handlers that drain registered servers and exit 0.
+   * @default true
+   */
+  signals?: boolean;
+}
+
+/** Options of {@link listen}. */
+export interface ListenOptions extends TrackOptions {
+  /**
+   * Name of the inherited socket to adopt (one of env `LISTEN_FDNAMES`).
+   * @default the first inherited socket
+   */
+  name?: string;
+  /**
+   * Standalone fallback port, used when no socket was inherited.
+   * @default env `PORT`, else {@link DEFAULT_PORT} (3000)
+   */
+  port?: number;
+  /**
+   * Standalone fallback host.
+   * @default Node's choice (all interfaces)
+   */
+  host?: string;
+  /**
+   * Standalone fallback Unix socket path (instead of port/host).
+   * @default none
+   */
+  path?: string;
+  /**
+   * Standalone listen backlog.
+   * @default Node's default (511)
+   */
+  backlog?: number;
+  /**
+   * Options the signal handlers use when they drain this server.
+   * @default {} (see {@link ShutdownOptions})
+   */
+  shutdown?: ShutdownOptions;
+  /**
+   * Time between the stop signal and the drain (ms). During it {@link isShuttingDown} is
+   * true and the readiness handler answers 503 while the listener still accepts, so a load
+   * balancer has time to notice. The process-wide delay is the largest one given.
+   * @default {@link DEFAULT_SHUTDOWN_DELAY} (0)
+   */
+  shutdownDelay?: number;
+}
+
+/** What {@link listen} did. */
+export interface ListenResult {
+  /** True when the socket was inherited from the master (or systemd). */
+  inherited: boolean;
+  /** The adopted file descriptor (inherited only). */
+  fd?: number;
+  /** The adopted socket's name from `LISTEN_FDNAMES` (inherited only). */
+  name?: string;
+  /** `server.address()` once listening. */
+  address: AddressInfo | string | null;
+}
+
+/** Options of {@link shutdown}. */
+export interface ShutdownOptions {
+  /**
+   * Deadline (ms): what is still open then is destroyed and counted as forced.
+   * @default {@link DEFAULT_SHUTDOWN_TIMEOUT} (10 000)
+   */
+  timeout?: number;
+  /**
+   * How long an idle keep-alive connection may stay idle after the drain began (ms).
+   * @default {@link DEFAULT_IDLE_GRACE} (500)
+   */
+  idleGrace?: number;
+  /**
+   * Called once for each upgraded (WebSocket) connection when the drain begins, so the
+   * application can close it properly (WebSocket close code 1001 "going away").
+   * @default none: upgraded connections are left alone until the deadline
+   */
+  onUpgrade?: (socket: Duplex) => void;
+}
+
+/** Counts of one kind of outcome. `connections` counts TCP connections of every kind. */
+export interface ShutdownCounts {
+  /** HTTP/1 requests and HTTP/2 streams. */
+  requests: number;
+  /** TCP connections (also those carrying HTTP/2 sessions or upgraded sockets). */
+  connections: number;
+  /** HTTP/2 sessions. */
+  sessions: number;
+  /** Upgraded (WebSocket) connections. */
+  upgraded: number;
+}
+
+/** What {@link shutdown} did. */
+export interface ShutdownResult {
+  /** What finished by itself (or was closed gracefully) before the deadline. */
+  drained: ShutdownCounts;
+  /** What was destroyed at the deadline. */
+  forced: ShutdownCounts;
+  /** True when the deadline passed with work left. */
+  timedOut: boolean;
+  /** Time from the start of the drain to its end (ms). */
+  durationMs: number;
+}
+
+/** Options of {@link serve}: listen, shutdown and lifecycle options together. */
+export interface ServeOptions extends Omit<ListenOptions, 'shutdown'>, ShutdownOptions {}
+
+/** What {@link serve} returns. */
+export interface ServeHandle {
+  /** The server (created from the handler, or the one given). */
+  server: AnyServer;
+  /** `server.address()` once listening. */
+  address: AddressInfo | string | null;
+  /** Whether the socket was inherited from the master. */
+  inherited: boolean;
+  /** Drain this server gracefully (same as `shutdown(server, options)`). */
+  close(): Promise<ShutdownResult>;
+}
+
+/** What {@link workerInfo} returns. */
+export interface WorkerInfo {
+  /** True when running under the hitless master (HITLESS_READY_FD or HITLESS_GENERATION set). */
+  managed: boolean;
+  /** Generation number (env HITLESS_GENERATION). */
+  generation?: number;
+  /** Worker slot in its generation (env HITLESS_WORKER). */
+  worker?: number;
+  /** Release id (env HITLESS_RELEASE), when the master runs releases. */
+  release?: string;
+}
