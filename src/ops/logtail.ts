@@ -12,6 +12,24 @@ const CHUNK = 64 * 1024;
 /** How often `followLog` looks for new output. */
 export const FOLLOW_POLL_MS = 200;
 
+/** The last `n` lines of an open file, among its first `end` bytes. */
+async function tailOfHandle(fh: FileHandle, n: number, end: number): Promise<string[]> {
+  let pos = end;
+  let text = '';
+  // Read backwards until more than n newlines are in hand (or the file start).
+  while (pos > 0 && text.split('\n').length <= n + 1) {
+    const len = Math.min(CHUNK, pos);
+    pos -= len;
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, pos);
+    text = buf.toString('utf8') + text;
+  }
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  if (pos > 0) lines.shift(); // possibly a partial first line
+  return lines.slice(-n);
+}
+
 async function tailOfFile(path: string, n: number): Promise<string[]> {
   let fh: FileHandle;
   try {
@@ -20,22 +38,16 @@ async function tailOfFile(path: string, n: number): Promise<string[]> {
     return [];
   }
   try {
-    let pos = (await fh.stat()).size;
-    let text = '';
-    // Read backwards until more than n newlines are in hand (or the file start).
-    while (pos > 0 && text.split('\n').length <= n + 1) {
-      const len = Math.min(CHUNK, pos);
-      pos -= len;
-      const buf = Buffer.alloc(len);
-      await fh.read(buf, 0, len, pos);
-      text = buf.toString('utf8') + text;
-    }
-    const lines = text.split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-    if (pos > 0) lines.shift(); // possibly a partial first line
-    return lines.slice(-n);
+    return await tailOfHandle(fh, n, (await fh.stat()).size);
   } finally {
     await fh.close();
+  }
+}
+
+async function tailOfRotated(dir: string, keep: number, n: number, out: string[]): Promise<void> {
+  for (const path of logFilePaths(dir, keep).reverse().slice(1)) {
+    if (out.length >= n) return;
+    out.unshift(...(await tailOfFile(path, n - out.length)));
   }
 }
 
@@ -49,12 +61,8 @@ async function tailOfFile(path: string, n: number): Promise<string[]> {
  */
 export async function readLastLines(dir: string, keep: number, n: number): Promise<string[]> {
   if (n <= 0) return [];
-  const out: string[] = [];
-  for (const path of logFilePaths(dir, keep).reverse()) {
-    const lines = await tailOfFile(path, n - out.length);
-    out.unshift(...lines);
-    if (out.length >= n) break;
-  }
+  const out = await tailOfFile(join(dir, LOG_FILE_NAME), n);
+  await tailOfRotated(dir, keep, n, out);
   return out;
 }
 
@@ -64,6 +72,13 @@ export interface FollowOptions {
   pollMs?: number;
   /** Called once the file is open at its end: lines appended from now on are seen. */
   onOpen?: () => void;
+  /**
+   * First pass the last `backlog` lines written before following began (default 0),
+   * read from the same open file so no line falls between the backlog and the follow.
+   */
+  backlog?: number;
+  /** Rotated files to look through for the backlog (default 5). */
+  keep?: number;
 }
 
 /**
@@ -116,6 +131,11 @@ export async function followLog(
   };
 
   await reopen(true);
+  if (options.backlog) {
+    const backlog = fh ? await tailOfHandle(fh, options.backlog, pos) : [];
+    await tailOfRotated(dir, options.keep ?? 5, options.backlog, backlog);
+    for (const line of backlog) onLine(line);
+  }
   options.onOpen?.();
   try {
     while (!signal.aborted) {

@@ -27,8 +27,9 @@ export interface MetricsEndpoint {
 }
 
 /**
- * Splits `metrics.listen` into host and port: `9100`, `:9100`, `0.0.0.0:9100`,
- * `[::1]:9100`. A bare port binds {@link DEFAULT_METRICS_HOST}.
+ * Splits `metrics.listen` into host and port: `9100`, `:9100`, `0.0.0.0:9100` (or `*:9100`),
+ * `[::1]:9100`. Unlike worker listeners, a port without a host binds
+ * {@link DEFAULT_METRICS_HOST}: metrics are never exposed to the network by accident.
  *
  * @example
  * ```ts
@@ -42,7 +43,8 @@ export function parseMetricsListen(listen: string): { host: string; port: number
     throw new HitlessError('ERR_CONFIG_INVALID',
       `config "metrics.listen": ${JSON.stringify(listen)} is not [host:]port; use for example "127.0.0.1:9100" or ":9100"`);
   }
-  return { host: m[1] ?? (m[2] || DEFAULT_METRICS_HOST), port };
+  const host = m[1] ?? (m[2] || DEFAULT_METRICS_HOST);
+  return { host: host === '*' ? '0.0.0.0' : host, port };
 }
 
 /**

@@ -38,6 +38,7 @@ test('parseMetricsListen: bare port binds 127.0.0.1; host and IPv6 forms; bad va
   assert.deepEqual(parseMetricsListen('9100'), { host: '127.0.0.1', port: 9100 });
   assert.deepEqual(parseMetricsListen(':9100'), { host: '127.0.0.1', port: 9100 });
   assert.deepEqual(parseMetricsListen('0.0.0.0:9100'), { host: '0.0.0.0', port: 9100 });
+  assert.deepEqual(parseMetricsListen('*:9100'), { host: '0.0.0.0', port: 9100 });
   assert.deepEqual(parseMetricsListen('[::1]:0'), { host: '::1', port: 0 });
   assert.throws(() => parseMetricsListen('localhost'), (e) => isHitlessError(e, 'ERR_CONFIG_INVALID') && /metrics\.listen/.test(e.message));
   assert.throws(() => parseMetricsListen('1.2.3.4:99999'), (e) => isHitlessError(e, 'ERR_CONFIG_INVALID'));
