@@ -1,0 +1,93 @@
+/**
+ * `hitless reload`: start a new generation, wait until it is live (or rolled back) and
+ * exit 0 only when it went live, so deploy scripts can trust the exit code.
+ */
+import type { Command } from '../command.js';
+import { HitlessError } from '../../errors.js';
+import { controlRequest } from '../../master/control-client.js';
+import { formatDuration, parseDuration } from '../../master/duration.js';
+import type { MasterEvent, ReloadOutcome } from '../../master/types.js';
+import { CLIENT_FLAGS, locateRunDir, parseFlags } from '../flags.js';
+import { ReloadProgress } from '../format.js';
+
+const usage = `Usage: hitless reload [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
+
+Starts a new generation of workers with the same sockets, waits until every new worker is
+ready, then drains the old ones. If the new workers fail (exit, or miss readyTimeout) they
+are stopped, the old generation keeps serving, and the reason and the failed workers'
+last output lines are printed. Exit code 0 only when the new generation went live.
+
+Flags:
+  --json             print the reload outcome as JSON (no progress lines)
+  --timeout <dur>    stop waiting after this long (the reload goes on in the master)
+  --config <path>    config file of the app (default: ./hitless.json if it exists)
+  --run-dir <dir>    folder of the control socket, if the master was started with --run-dir
+  -h, --help         show this help`;
+
+/** Prints progress phrases: one updating line on a terminal, plain lines otherwise. */
+function progressPrinter(out: NodeJS.WriteStream): { show(text: string): void; end(): void } {
+  let open = false;
+  return {
+    show(text) {
+      if (out.isTTY) {
+        out.write(`\r\x1b[Kreload: ${text}`);
+        open = true;
+      } else out.write(`reload: ${text}\n`);
+    },
+    end() {
+      if (open) out.write('\n');
+      open = false;
+    },
+  };
+}
+
+export const command: Command = {
+  name: 'reload',
+  summary: 'start a new generation; exit 0 once it is live, 1 if it was rolled back',
+  usage,
+  async run(argv) {
+    const { values } = parseFlags('reload', argv, { ...CLIENT_FLAGS, json: { type: 'boolean' }, timeout: { type: 'string' } });
+    if (values.help) {
+      process.stdout.write(usage + '\n');
+      return 0;
+    }
+    let timeoutMs: number | undefined;
+    if (values.timeout !== undefined) {
+      try {
+        timeoutMs = parseDuration(values.timeout);
+      } catch (err) {
+        throw new HitlessError('ERR_USAGE', `--timeout: ${(err as Error).message}`);
+      }
+    }
+    const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
+    const progress = new ReloadProgress();
+    const printer = progressPrinter(process.stdout);
+    const onEvent = values.json ? undefined : (event: MasterEvent): void => {
+      const text = progress.update(event);
+      if (text) printer.show(text);
+    };
+    let outcome: ReloadOutcome;
+    try {
+      outcome = (await controlRequest(runDir, 'reload', { reason: 'hitless reload' }, { onEvent, timeoutMs })) as ReloadOutcome;
+    } finally {
+      printer.end();
+    }
+    if (values.json) {
+      process.stdout.write(JSON.stringify(outcome, null, 2) + '\n');
+      return outcome.ok ? 0 : 1;
+    }
+    const joined = outcome.coalesced ? ' (joined a reload that was already queued)' : '';
+    if (outcome.ok) {
+      const forced = outcome.forced ? `, ${outcome.forced} old worker${outcome.forced === 1 ? '' : 's'} killed at drainTimeout` : '';
+      process.stdout.write(`reload: done in ${formatDuration(outcome.durationMs)}, generation ${outcome.generation} is live${forced}${joined}\n`);
+      return 0;
+    }
+    const err = outcome.error;
+    process.stderr.write(`hitless: reload failed: ${err ? `${err.message} (${err.code})` : outcome.reason}; generation ${outcome.generation} keeps serving${joined}\n`);
+    if (err?.output.length) {
+      process.stderr.write(`last output of generation ${outcome.attempted}:\n`);
+      for (const line of err.output) process.stderr.write(`  | ${line}\n`);
+    }
+    return 1;
+  },
+};

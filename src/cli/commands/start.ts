@@ -1,0 +1,91 @@
+/**
+ * `hitless start`: load the configuration (hitless.json, flags over it) and run the
+ * master in this process until it is stopped.
+ */
+import type { Command } from '../command.js';
+import { loadConfig, type ConfigFlags } from '../../master/config.js';
+import { parseFlags } from '../flags.js';
+
+const usage = `Usage: hitless start [flags] [-- command args...]
+
+Runs the master in the foreground: binds the listening sockets, starts the workers and
+serves reloads until SIGTERM/SIGINT or \`hitless stop\`. Reads ./hitless.json when present;
+flags override its keys (docs/CONFIG.md).
+
+Flags:
+  --config <path>          config file (default: ./hitless.json if it exists)
+  --listen [name=]address  listening socket, repeatable: 8080, 127.0.0.1:8080, [::1]:8080,
+                           unix:/path/app.sock?mode=0660 (replaces the file's list)
+  --workers <n|auto>       workers per generation (default 1; auto = one per CPU)
+  --ready-timeout <dur>    time new workers have to announce READY=1 (default 30s)
+  --drain-timeout <dur>    time old workers have to drain before SIGKILL (default 30s)
+  --ready-after <dur>      declare workers ready after this long alive, for programs
+                           that cannot announce readiness (default: wait for READY=1)
+  --stop-signal <sig>      signal that asks a worker to drain (default SIGTERM)
+  --env KEY=VALUE          extra worker environment, repeatable
+  --cwd <dir>              worker working directory (default: the app folder)
+  --strategy <all|rolling> reload all workers at once (default) or one at a time
+  --run-dir <dir>          folder of the control socket (default: derived from the app folder)
+  --pid-file <path>        write the master's pid here
+  --log-format <text|json> master log lines (default text)
+  -h, --help               show this help
+
+Durations are milliseconds or strings like 500ms, 2s, 1.5m.
+
+Example:
+  hitless start --listen 127.0.0.1:3000 --workers 2 -- node server.js`;
+
+const options = {
+  config: { type: 'string' },
+  listen: { type: 'string', multiple: true },
+  workers: { type: 'string' },
+  'ready-timeout': { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  'ready-after': { type: 'string' },
+  'stop-signal': { type: 'string' },
+  env: { type: 'string', multiple: true },
+  cwd: { type: 'string' },
+  strategy: { type: 'string' },
+  'run-dir': { type: 'string' },
+  'pid-file': { type: 'string' },
+  'log-format': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Splits `argv` at the first `--`: flags before, the worker command after. */
+function splitCommand(argv: string[]): { flags: string[]; command: string[] | undefined } {
+  const at = argv.indexOf('--');
+  return at === -1 ? { flags: argv, command: undefined } : { flags: argv.slice(0, at), command: argv.slice(at + 1) };
+}
+
+/** Maps parsed `hitless start` flags onto the config loader's input. */
+export function startFlagsToConfig(argv: string[]): { help: boolean; flags: ConfigFlags } {
+  const split = splitCommand(argv);
+  const { values: v } = parseFlags('start', split.flags, options);
+  return {
+    help: v.help === true,
+    flags: {
+      config: v.config, command: split.command, listen: v.listen, workers: v.workers,
+      readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
+      stopSignal: v['stop-signal'], env: v.env, cwd: v.cwd, strategy: v.strategy, runDir: v['run-dir'],
+      pidFile: v['pid-file'], logFormat: v['log-format'],
+    },
+  };
+}
+
+export const command: Command = {
+  name: 'start',
+  summary: 'run the master in the foreground (binds sockets, starts workers)',
+  usage,
+  async run(argv) {
+    const { help, flags } = startFlagsToConfig(argv);
+    if (help) {
+      process.stdout.write(usage + '\n');
+      return 0;
+    }
+    const config = loadConfig({ flags });
+    // Imported only now: `hitless status` and friends never load the master runtime.
+    const { runMaster } = await import('../../master/master.js');
+    return runMaster(config);
+  },
+};

@@ -1,0 +1,68 @@
+/**
+ * `hitless stop`: ask the master to drain its workers and exit, and wait until it has.
+ */
+import type { Command } from '../command.js';
+import { controlRequest } from '../../master/control-client.js';
+import { CLIENT_FLAGS, locateRunDir, parseFlags } from '../flags.js';
+import { parseDuration } from '../../master/duration.js';
+import { HitlessError } from '../../errors.js';
+
+const usage = `Usage: hitless stop [--force] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
+
+Stops the master gracefully: workers get their stop signal and drainTimeout to finish
+in-flight requests, then the master exits. Waits until the master process is gone.
+
+Flags:
+  --force            SIGKILL the workers at once instead of draining
+  --timeout <dur>    stop waiting after this long (the master keeps stopping)
+  --config <path>    config file of the app (default: ./hitless.json if it exists)
+  --run-dir <dir>    folder of the control socket, if the master was started with --run-dir
+  -h, --help         show this help`;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Waits for `pid` to exit. There is no exit event for a non-child process, so this polls. */
+async function waitForExit(pid: number, timeoutMs: number | undefined): Promise<boolean> {
+  const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+  while (alive(pid)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+export const command: Command = {
+  name: 'stop',
+  summary: 'stop the master gracefully (drain workers, then exit)',
+  usage,
+  async run(argv) {
+    const { values } = parseFlags('stop', argv, { ...CLIENT_FLAGS, force: { type: 'boolean' }, timeout: { type: 'string' } });
+    if (values.help) {
+      process.stdout.write(usage + '\n');
+      return 0;
+    }
+    let timeoutMs: number | undefined;
+    if (values.timeout !== undefined) {
+      try {
+        timeoutMs = parseDuration(values.timeout);
+      } catch (err) {
+        throw new HitlessError('ERR_USAGE', `--timeout: ${(err as Error).message}`);
+      }
+    }
+    const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
+    const result = (await controlRequest(runDir, 'stop', { force: values.force === true }, { timeoutMs })) as { pid: number };
+    process.stdout.write(`stopping master (pid ${result.pid})${values.force ? ', killing workers' : ', draining workers'}\n`);
+    if (!(await waitForExit(result.pid, timeoutMs))) {
+      throw new HitlessError('ERR_CONTROL_TIMEOUT', `master (pid ${result.pid}) is still stopping after ${values.timeout}`);
+    }
+    process.stdout.write(`master stopped\n`);
+    return 0;
+  },
+};

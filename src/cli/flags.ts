@@ -1,0 +1,71 @@
+/**
+ * Flag parsing for the CLI commands: node:util parseArgs with its errors turned into one
+ * clear ERR_USAGE line (with a "did you mean" for typos), plus the flags every client
+ * command shares to find the master (--config, --run-dir).
+ */
+import { dirname, resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { HitlessError } from '../errors.js';
+import { closest } from '../master/config-errors.js';
+import { findConfigFile, readConfigFile, resolveRunDir } from '../master/config.js';
+
+export type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+export type ParsedFlags<T extends FlagOptions> = ReturnType<typeof parseArgs<{ options: T; allowPositionals: boolean; strict: true }>>;
+
+/** Flags of the commands that talk to a running master. */
+export const CLIENT_FLAGS = {
+  config: { type: 'string' },
+  'run-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies FlagOptions;
+
+/**
+ * Parses `argv` for the command `name`; unknown flags, missing values and stray
+ * arguments become ERR_USAGE errors naming the command's --help.
+ *
+ * @example
+ * const { values } = parseFlags('status', argv, { ...CLIENT_FLAGS, json: { type: 'boolean' } });
+ */
+export function parseFlags<T extends FlagOptions>(
+  name: string, argv: string[], options: T, allowPositionals = false,
+): ParsedFlags<T> {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (!e.code?.startsWith('ERR_PARSE_ARGS')) throw err;
+    const see = `see \`hitless ${name} --help\``;
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const flag = /'(-[^']*)'/.exec(e.message)?.[1] ?? e.message;
+      const known = Object.keys(options).map((k) => `--${k}`);
+      const guess = closest(flag.replace(/=.*$/, ''), known);
+      throw new HitlessError('ERR_USAGE', `unknown flag ${flag} for \`hitless ${name}\`${guess ? `; did you mean ${guess}?` : ''} (${see})`);
+    }
+    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      const arg = /'([^']*)'/.exec(e.message)?.[1] ?? '';
+      const hint = name === 'start' ? '; put the worker command after --: `hitless start -- node server.js`' : '';
+      throw new HitlessError('ERR_USAGE', `unexpected argument "${arg}" for \`hitless ${name}\`${hint} (${see})`);
+    }
+    throw new HitlessError('ERR_USAGE', `${e.message.split('\n')[0]} (${see})`);
+  }
+}
+
+/**
+ * The run dir of the master a client command talks to: --run-dir, else the config file's
+ * `runDir` key, else the default derived from the app folder (the config file's folder,
+ * or the working directory) — the same rule `hitless start` follows.
+ *
+ * @example
+ * const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
+ */
+export function locateRunDir(options: { config?: string | undefined; runDir?: string | undefined; cwd?: string; env?: NodeJS.ProcessEnv }): string {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  if (options.runDir !== undefined) return resolveRunDir(cwd, resolve(cwd, options.runDir), env);
+  const configPath = findConfigFile(options.config, cwd);
+  if (!configPath) return resolveRunDir(cwd, undefined, env);
+  const appDir = dirname(configPath);
+  const file = readConfigFile(configPath);
+  const runDir = typeof file.runDir === 'string' && file.runDir ? resolve(appDir, file.runDir) : undefined;
+  return resolveRunDir(appDir, runDir, env);
+}

@@ -1,0 +1,97 @@
+/**
+ * What the client commands print: the status report and the reload progress lines.
+ * Pure functions of the master's data (plus a clock), so tests check them directly.
+ */
+import { formatDuration } from '../master/duration.js';
+import type { MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../master/types.js';
+import { renderTable } from './table.js';
+
+function bytes(n: number | undefined): string {
+  if (n === undefined) return '-';
+  if (n < 1024 * 1024) return `${Math.round(n / 1024)}K`;
+  return `${(n / 1024 / 1024).toFixed(n < 100 * 1024 * 1024 ? 1 : 0)}M`;
+}
+
+/** One line about a reload outcome: "ok: generation 8 live in 1.2 s …" or "failed: …". */
+export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
+  const ago = now >= o.startedAt ? `, ${formatDuration(now - o.startedAt)} ago` : '';
+  if (o.ok) {
+    return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${o.forced ? `, ${o.forced} forced` : ''} (${o.reason}${ago})`;
+  }
+  return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); generation ${o.generation} kept serving${ago}`;
+}
+
+function workerRow(w: WorkerStatus, now: number): string[] {
+  return [
+    `${w.generation}.${w.slot}`,
+    w.pid === undefined ? '-' : String(w.pid),
+    w.state,
+    w.state === 'exited' || w.state === 'failed' ? '-' : formatDuration(now - w.startedAt),
+    String(w.restarts),
+    bytes(w.rssBytes),
+    w.cpuPercent === undefined ? '-' : `${w.cpuPercent.toFixed(1)}%`,
+    w.statusText ?? '',
+  ];
+}
+
+/**
+ * The `hitless status` report.
+ *
+ * @example
+ * process.stdout.write(formatStatus(snapshot) + '\n');
+ */
+export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
+  const lines = [
+    `master      pid ${s.pid}, up ${formatDuration(s.uptimeMs)}, ${s.state}${s.reloadQueued ? ' (reload queued)' : ''}, hitless ${s.version}`,
+    `generation  ${s.generation}${s.release ? `, release ${s.release}` : ''}`,
+  ];
+  s.listeners.forEach((l, i) => {
+    lines.push(`${i === 0 ? 'listeners' : ''.padEnd(9)}   ${l.name} ${l.address} (fd ${l.fd}${l.inherited ? ', from systemd' : ''})`);
+  });
+  if (s.listeners.length === 0) lines.push('listeners   none');
+  lines.push(`last reload ${s.lastReload ? describeOutcome(s.lastReload, now) : 'none yet'}`);
+  lines.push('');
+  const header = ['WORKER', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'RSS', 'CPU', 'STATUS'];
+  lines.push(renderTable([header, ...s.workers.map((w) => workerRow(w, now))]));
+  return lines.join('\n');
+}
+
+/**
+ * Follows a reload's events and says where it is, one phrase per phase
+ * ("spawning generation 8", "ready 1/2", "draining 2 workers of generation 7").
+ */
+export class ReloadProgress {
+  #generation: number | undefined;
+  #spawned = 0;
+  #ready = 0;
+
+  /** The phrase for `event`, or undefined when it does not change the phase. */
+  update(event: MasterEvent): string | undefined {
+    switch (event.type) {
+      case 'reload-queued':
+        return `queued behind the reload in progress (${event.reason})`;
+      case 'reload-start':
+        this.#generation = event.generation;
+        return `spawning generation ${event.generation}`;
+      case 'worker-spawn':
+        if (event.generation !== this.#generation) return undefined;
+        this.#spawned++;
+        return `spawning generation ${event.generation}: ${this.#spawned} started, ready ${this.#ready}/${this.#spawned}`;
+      case 'worker-ready':
+        if (event.generation !== this.#generation) return undefined;
+        this.#ready++;
+        return `generation ${event.generation}: ready ${this.#ready}/${this.#spawned} (worker ${event.generation}.${event.slot}, pid ${event.pid}, ${formatDuration(event.ms)})`;
+      case 'worker-exit':
+        if (event.generation !== this.#generation || event.planned) return undefined;
+        return `worker ${event.generation}.${event.slot} exited (${event.signal ?? `code ${event.code}`})`;
+      case 'reload-ready':
+        return `generation ${event.generation} ready in ${formatDuration(event.ms)}`;
+      case 'reload-draining':
+        return `draining ${event.workers} worker${event.workers === 1 ? '' : 's'} of generation ${event.generation}`;
+      case 'reload-drained':
+        return `generation ${event.generation} drained in ${formatDuration(event.ms)}${event.forced ? ` (${event.forced} forced)` : ''}`;
+      default:
+        return undefined;
+    }
+  }
+}

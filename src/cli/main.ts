@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+/**
+ * The `hitless` command. Dispatches `hitless <command> …` to src/cli/commands/<command>.ts
+ * (loaded lazily, so `hitless status` does not load the master runtime), and is the only
+ * place that prints errors and sets the exit code: one line `hitless: <message>`, exit 2
+ * for usage and configuration mistakes, 1 for everything else, a stack trace only with
+ * HITLESS_DEBUG=1.
+ */
+import { readFileSync } from 'node:fs';
+import { HitlessError, isHitlessError, type HitlessErrorCode } from '../errors.js';
+import type { Command } from './command.js';
+import { closest } from '../master/config-errors.js';
+
+/** Every command, in help order; modules owned by other parts may be missing from a build. */
+const COMMANDS: Record<string, string> = {
+  start: 'run the master in the foreground (binds sockets, starts workers)',
+  reload: 'start a new generation; exit 0 once it is live, 1 if it was rolled back',
+  status: 'show the master, its workers and the last reload',
+  stop: 'stop the master gracefully (drain workers, then exit)',
+  release: 'install a folder or .tgz as a new release and switch to it',
+  rollback: 'switch back to the previous release',
+  releases: 'list the installed releases',
+  logs: 'show worker output written to log files (-f follows, -n N lines)',
+};
+
+/** Mistakes in what the user typed or wrote: exit code 2. */
+const USAGE_CODES: ReadonlySet<HitlessErrorCode> = new Set([
+  'ERR_USAGE', 'ERR_CONFIG_NOT_FOUND', 'ERR_CONFIG_PARSE', 'ERR_CONFIG_INVALID',
+]);
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
+  return `hitless ${version()}: restart and upgrade network servers without dropping a request
+
+Usage: hitless <command> [flags]
+
+Commands:
+${Object.entries(COMMANDS).map(([name, summary]) => `  ${name.padEnd(width)}${summary}`).join('\n')}
+
+Run \`hitless <command> --help\` for a command's flags.
+Docs: docs/CLI.md (commands), docs/CONFIG.md (hitless.json), docs/ERRORS.md (error codes).`;
+}
+
+async function loadCommand(name: string): Promise<Command> {
+  try {
+    return ((await import(`./commands/${name}.js`)) as { command: Command }).command;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(`commands/${name}.js`)) {
+      throw new HitlessError('ERR_USAGE', `command "${name}" is not available in this build of hitless`);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Runs the CLI with `argv` (without node and the script) and resolves with the exit code.
+ * Writes only to stdout/stderr; never exits the process itself.
+ *
+ * @example
+ * process.exitCode = await main(['status', '--json']);
+ */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      const topic = name === 'help' ? rest[0] : undefined;
+      if (topic !== undefined && Object.hasOwn(COMMANDS, topic)) {
+        process.stdout.write((await loadCommand(topic)).usage + '\n');
+        return 0;
+      }
+      process.stdout.write(help() + '\n');
+      return name === undefined ? 2 : 0;
+    }
+    if (name === '--version' || name === '-v') {
+      process.stdout.write(version() + '\n');
+      return 0;
+    }
+    if (!Object.hasOwn(COMMANDS, name)) {
+      const guess = closest(name, Object.keys(COMMANDS));
+      throw new HitlessError('ERR_USAGE', `unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''} (see \`hitless --help\`)`);
+    }
+    return await (await loadCommand(name)).run(rest);
+  } catch (err) {
+    if (process.env.HITLESS_DEBUG === '1') process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+    if (isHitlessError(err)) {
+      process.stderr.write(`hitless: ${err.message}\n`);
+      return USAGE_CODES.has(err.code) ? 2 : 1;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`hitless: ${message} (unexpected; run with HITLESS_DEBUG=1 for details)\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
