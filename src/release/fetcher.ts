@@ -1,0 +1,159 @@
+/**
+ * Fetcher (config `fetch`), overseer's model: poll an artifact URL, and when it changed,
+ * download it, verify its sha256, extract it safely and install it as a release through
+ * the same path as `hitless release` (deploy.ts), then reload; switch back on failure.
+ *
+ * Every failure (HTTP error, timeout, checksum, size, truncation, unsafe archive) leaves
+ * `current` untouched, logs one line with its code, and polling goes on. An artifact
+ * that failed to go live is remembered by sha256 in the release state file and skipped
+ * until the artifact changes. HTTP validators (ETag, Last-Modified) are persisted too,
+ * so a restarted master does not download the same artifact again.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HitlessError, isHitlessError } from '../errors.js';
+import type { Logger } from '../master/logger.js';
+import type { FetchConfig, MasterConfig, MasterHandle } from '../master/types.js';
+import { DEFAULT_KEEP, deployRelease } from './deploy.js';
+import { download, fetchText, pickChecksum, redact } from './download.js';
+import { releasesDir } from './layout.js';
+import { readState, updateState, type FetchState } from './state.js';
+
+export type PollResult =
+  | { status: 'not-modified' | 'unchanged' | 'known-bad' | 'skipped-identical' }
+  | { status: 'live' | 'rolled-back'; id: string }
+  | { status: 'error'; code: string; message: string };
+
+export interface Fetcher {
+  /** One poll, start to end (the loop calls it; tests call it directly). */
+  pollOnce(): Promise<PollResult>;
+  close(): Promise<void>;
+}
+
+type Config = Pick<MasterConfig, 'appDir' | 'release'> & { fetch: FetchConfig };
+
+/**
+ * A fetcher without its timer: `pollOnce()` does one full poll.
+ *
+ * @example
+ * const f = createFetcher(config, supervisor, logger);
+ * const r = await f.pollOnce(); // { status: 'live', id: '20261121T101500Z-3f9a1c2' }
+ */
+export function createFetcher(config: Config, master: MasterHandle, logger: Logger): Fetcher {
+  const spec = config.fetch;
+  const abort = new AbortController();
+  const url = redact(spec.url);
+
+  async function saveSeen(seen: Omit<FetchState, 'url'>, failed?: string): Promise<void> {
+    await updateState(config.appDir, (s) => {
+      s.fetch = { url: spec.url, ...seen };
+      if (failed !== undefined && !s.failedArtifacts.includes(failed)) s.failedArtifacts = [...s.failedArtifacts, failed].slice(-50);
+    });
+  }
+
+  async function pollOnce(): Promise<PollResult> {
+    const state = await readState(config.appDir);
+    const known = state.fetch?.url === spec.url ? state.fetch : undefined;
+    await mkdir(releasesDir(config.appDir), { recursive: true });
+    const tmp = join(releasesDir(config.appDir), `.hitless-fetch-${randomBytes(4).toString('hex')}.tgz`);
+    try {
+      const got = await download({
+        url: spec.url, headers: spec.headers, maxBytes: spec.maxBytes, timeout: spec.timeout,
+        etag: known?.etag, lastModified: known?.lastModified, dest: tmp, signal: abort.signal,
+      });
+      if (got.status === 'not-modified') return { status: 'not-modified' };
+      const expected = spec.sha256 ?? (spec.sha256Url
+        ? pickChecksum(await fetchText(spec.sha256Url, spec.headers, spec.timeout, abort.signal), spec.url)
+        : undefined);
+      if (expected !== undefined && expected.toLowerCase() !== got.sha256) {
+        // Validators are not saved: the checksum file may simply be updated after the artifact.
+        throw new HitlessError('ERR_FETCH_CHECKSUM', `${url}: sha256 is ${got.sha256}, expected ${expected.toLowerCase()}; not installed`);
+      }
+      const seen = { sha256: got.sha256, ...(got.etag ? { etag: got.etag } : {}), ...(got.lastModified ? { lastModified: got.lastModified } : {}) };
+      if (known?.sha256 === got.sha256) {
+        await saveSeen(seen);
+        return { status: 'unchanged' };
+      }
+      if (state.failedArtifacts.includes(got.sha256)) {
+        await saveSeen(seen);
+        logger.warn('fetch: artifact failed before; skipped until it changes', { url, sha256: got.sha256 });
+        return { status: 'known-bad' };
+      }
+      logger.info('fetch: new artifact', { url, sha256: got.sha256, bytes: got.bytes });
+      try {
+        const r = await deployRelease(tmp, {
+          appDir: config.appDir, kind: 'archive', label: url, artifactSha256: got.sha256,
+          prepare: config.release?.prepare, keep: config.release?.keep ?? DEFAULT_KEEP, reason: 'fetch',
+          reload: (why) => master.reload(why),
+          onOutput: (stream, chunk) => {
+            for (const line of chunk.split('\n')) if (line !== '') logger.info(`fetch: prepare ${stream}: ${line}`);
+          },
+        });
+        await saveSeen(seen);
+        if (r.status === 'skipped') {
+          logger.info('fetch: artifact content equals the current release; nothing to do', { id: r.id });
+          return { status: 'skipped-identical' };
+        }
+        logger.info('fetch: release is live', { id: r.id });
+        return { status: 'live', id: r.id };
+      } catch (err) {
+        if (isHitlessError(err) && ['ERR_RELEASE_ROLLED_BACK', 'ERR_RELEASE_UNSAFE_ARCHIVE', 'ERR_RELEASE_PREPARE'].includes(err.code)) {
+          await saveSeen(seen, got.sha256);
+          if (err.code === 'ERR_RELEASE_ROLLED_BACK') {
+            logger.error(`fetch: ${err.message}`, { code: err.code, sha256: got.sha256 });
+            for (const line of (err.details.output as string[] | undefined) ?? []) logger.error(`  | ${line}`);
+            return { status: 'rolled-back', id: String(err.details.id) };
+          }
+        }
+        throw err;
+      }
+    } catch (err) {
+      const code = isHitlessError(err) ? err.code : 'ERR_FETCH_HTTP';
+      const message = err instanceof Error ? err.message : String(err);
+      if (!abort.signal.aborted) logger.error(`fetch: ${message}; current release untouched, polling goes on`, { code });
+      return { status: 'error', code, message };
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  return {
+    pollOnce,
+    async close() {
+      abort.abort();
+    },
+  };
+}
+
+/**
+ * Starts polling `config.fetch.url` every `interval` ms (the first poll at once).
+ *
+ * @example
+ * const f = startFetcher(config, supervisor, logger);
+ * await f.close(); // stops the timer, aborts a download in progress, waits for it
+ */
+export function startFetcher(config: MasterConfig, master: MasterHandle, logger: Logger): { close(): Promise<void> } {
+  if (config.fetch === undefined) return { close: async () => {} };
+  const fetcher = createFetcher({ appDir: config.appDir, release: config.release, fetch: config.fetch }, master, logger);
+  const interval = config.fetch.interval;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+  let closed = false;
+  const tick = (): void => {
+    running = fetcher.pollOnce().finally(() => {
+      running = undefined;
+      if (!closed) timer = setTimeout(tick, interval);
+    });
+  };
+  logger.info('fetch: polling', { url: redact(config.fetch.url), interval });
+  tick();
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await fetcher.close();
+      await running;
+    },
+  };
+}

@@ -1,0 +1,173 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as tar from 'tar';
+import { HitlessError } from '../../src/errors.js';
+import { createLogger } from '../../src/master/logger.js';
+import type { FetchConfig } from '../../src/master/types.js';
+import { deployRelease } from '../../src/release/deploy.js';
+import { createFetcher, startFetcher } from '../../src/release/fetcher.js';
+import { readCurrent } from '../../src/release/layout.js';
+import { readState } from '../../src/release/state.js';
+import { ArtifactServer } from './artifact-server.js';
+import { FakeMaster } from './fake-master.js';
+import { craftTgz, outcome, tempDir, writeTree, type TestContext } from './helpers.js';
+
+const noMaster = async (): Promise<never> => { throw new HitlessError('ERR_NO_MASTER', 'no master'); };
+
+async function tgzOf(dir: string, files: Record<string, string>): Promise<Buffer> {
+  await writeTree(dir, files);
+  const file = `${dir}.tgz`;
+  await tar.c({ gzip: true, file, cwd: dir, portable: true }, ['.']);
+  return readFile(file);
+}
+
+/** An app folder on release v1, a server, a fake master and a log. */
+async function setup(t: TestContext) {
+  const app = await tempDir(t);
+  const work = await tempDir(t);
+  await deployRelease(await writeTree(join(work, 'v1'), { 'app.js': 'v1' }), { appDir: app, id: 'v1', reload: noMaster });
+  const server = await new ArtifactServer().start();
+  t.after(() => server.close());
+  server.artifact = await tgzOf(join(work, 'v2'), { 'app.js': 'v2' });
+  const lines: string[] = [];
+  const logger = createLogger({ format: 'text', write: (l) => lines.push(l) });
+  const master = new FakeMaster();
+  const fetchConfig = (over: Partial<FetchConfig> = {}): FetchConfig => ({
+    url: `${server.base}/app.tgz`, interval: 50, sha256: undefined, sha256Url: undefined, headers: {},
+    maxBytes: 1_000_000, timeout: 5_000, ...over,
+  });
+  const fetcher = (over: Partial<FetchConfig> = {}) => {
+    const f = createFetcher({ appDir: app, release: { keep: 5, prepare: undefined }, fetch: fetchConfig(over) }, master, logger);
+    t.after(() => f.close());
+    return f;
+  };
+  return { app, work, server, lines, logger, master, fetcher, fetchConfig };
+}
+
+test('fetch: a new artifact is installed and reloaded once; an unchanged one is a 304 and no reload', async (t) => {
+  const { app, work, server, master, fetcher } = await setup(t);
+  const f = fetcher({ headers: { authorization: 'Bearer token-1' } });
+  const first = await f.pollOnce();
+  assert.equal(first.status, 'live');
+  assert.deepEqual(master.reasons, ['fetch']);
+  assert.equal(await readFile(join(app, 'current', 'app.js'), 'utf8'), 'v2');
+  assert.equal(server.headersSeen[0]?.authorization, 'Bearer token-1');
+  assert.deepEqual(await f.pollOnce(), { status: 'not-modified' });
+  assert.equal(server.requests.at(-1)?.status, 304);
+  server.artifact = await tgzOf(join(work, 'v3'), { 'app.js': 'v3' });
+  assert.equal((await f.pollOnce()).status, 'live');
+  assert.equal(await readFile(join(app, 'current', 'app.js'), 'utf8'), 'v3');
+  assert.deepEqual(master.reasons, ['fetch', 'fetch']);
+  // The validators survive a restart of the master (a new fetcher): still a 304.
+  assert.deepEqual(await fetcher().pollOnce(), { status: 'not-modified' });
+  assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => n.startsWith('.hitless-fetch')), []);
+});
+
+test('fetch: an artifact that fails to go live is switched back and not retried until it changes', async (t) => {
+  const { app, work, server, master, fetcher, lines } = await setup(t);
+  master.answer = async () => outcome(false);
+  const f = fetcher();
+  const r = await f.pollOnce();
+  assert.equal(r.status, 'rolled-back');
+  assert.equal(await readCurrent(app), 'v1');
+  assert.ok(lines.some((l) => /ERR_RELEASE_ROLLED_BACK/.test(l) && /exited with code 1/.test(l)));
+  assert.ok(lines.some((l) => l.includes('| Error: boom')));
+  assert.deepEqual((await readState(app)).failedArtifacts, [server.sha256]);
+  server.ignoreConditional = true; // even when downloaded again, it is not retried
+  assert.equal((await f.pollOnce()).status, 'unchanged');
+  await writeFile(join(app, 'releases', '.hitless-state.json'), JSON.stringify({ ...(await readState(app)), fetch: undefined }));
+  assert.equal((await f.pollOnce()).status, 'known-bad');
+  assert.equal(master.reasons.length, 1);
+  master.answer = async () => outcome(true);
+  server.artifact = await tgzOf(join(work, 'v3'), { 'app.js': 'v3' });
+  assert.equal((await f.pollOnce()).status, 'live');
+  assert.equal(master.reasons.length, 2);
+});
+
+test('fetch: sha256 given literally or by sha256Url (sha256sum format) is checked; a mismatch is ERR_FETCH_CHECKSUM', async (t) => {
+  const { app, server, master, fetcher, lines } = await setup(t);
+  const bad = await fetcher({ sha256: 'f'.repeat(64) }).pollOnce();
+  assert.equal(bad.status === 'error' && bad.code, 'ERR_FETCH_CHECKSUM');
+  assert.equal(await readCurrent(app), 'v1');
+  assert.ok(lines.some((l) => l.includes('ERR_FETCH_CHECKSUM') && l.includes('current release untouched')));
+  assert.equal(master.reasons.length, 0);
+  const good = await fetcher({ sha256Url: `${server.base}/app.tgz.sha256` }).pollOnce();
+  assert.equal(good.status, 'live');
+});
+
+const failures: Array<[string, string, Partial<FetchConfig>, RegExp]> = [
+  ['404', '/404', {}, /HTTP 404/],
+  ['500', '/500', {}, /HTTP 500/],
+  ['connection refused', '', { url: 'http://127.0.0.1:1/app.tgz' }, /request failed/],
+  ['truncated download (Content-Length)', '/truncated', {}, /ended after \d+ of \d+ bytes/],
+  ['truncated chunked download', '/truncated-chunked', {}, /ended after \d+ bytes/],
+  ['server that never answers', '/hang', { timeout: 300 }, /no response for 300 ms/],
+  ['server that stalls mid-body', '/stalls', { timeout: 300 }, /no data for 300 ms/],
+  ['declared too large', '/big', {}, /larger than maxBytes/],
+  ['streamed too large', '/big-chunked', {}, /larger than maxBytes/],
+];
+const codeOf: Record<string, string> = {
+  '404': 'ERR_FETCH_HTTP', '500': 'ERR_FETCH_HTTP', 'connection refused': 'ERR_FETCH_HTTP',
+  'truncated download (Content-Length)': 'ERR_FETCH_TRUNCATED', 'truncated chunked download': 'ERR_FETCH_TRUNCATED',
+  'server that never answers': 'ERR_FETCH_TIMEOUT', 'server that stalls mid-body': 'ERR_FETCH_TIMEOUT',
+  'declared too large': 'ERR_FETCH_TOO_LARGE', 'streamed too large': 'ERR_FETCH_TOO_LARGE',
+};
+for (const [name, path, over, why] of failures) {
+  test(`fetch failure leaves current untouched with a clear error: ${name}`, async (t) => {
+    const { app, server, master, fetcher, lines } = await setup(t);
+    const r = await fetcher({ url: `${server.base}${path}`, ...over }).pollOnce();
+    assert.equal(r.status, 'error');
+    assert.equal(r.status === 'error' && r.code, codeOf[name]);
+    assert.match(r.status === 'error' ? r.message : '', why);
+    assert.equal(await readCurrent(app), 'v1');
+    assert.equal(master.reasons.length, 0);
+    assert.ok(lines.some((l) => l.includes(codeOf[name]!)), lines.join(''));
+    assert.deepEqual((await readdir(join(app, 'releases'))).sort(), ['.hitless-state.json', 'v1']);
+  });
+}
+
+test('fetch: a malicious artifact is refused (ERR_RELEASE_UNSAFE_ARCHIVE) and remembered', async (t) => {
+  const { app, server, master, fetcher } = await setup(t);
+  server.artifact = craftTgz([{ path: '../../escape.txt', type: 'File', body: 'x' }]);
+  const r = await fetcher().pollOnce();
+  assert.equal(r.status === 'error' && r.code, 'ERR_RELEASE_UNSAFE_ARCHIVE');
+  assert.equal(await readCurrent(app), 'v1');
+  assert.equal(master.reasons.length, 0);
+  assert.deepEqual((await readState(app)).failedArtifacts, [server.sha256]);
+});
+
+test('fetch: redirects are followed (GitHub asset URLs answer 302)', async (t) => {
+  const { server, fetcher } = await setup(t);
+  assert.equal((await fetcher({ url: `${server.base}/redirect` }).pollOnce()).status, 'live');
+});
+
+test('fetch: file:// artifacts install and are not re-read while unchanged', async (t) => {
+  const { app, work, server, master, fetcher } = await setup(t);
+  const drop = join(work, 'drop');
+  await mkdir(drop);
+  await writeFile(join(drop, 'app.tgz'), server.artifact);
+  const f = fetcher({ url: pathToFileURL(join(drop, 'app.tgz')).href });
+  assert.equal((await f.pollOnce()).status, 'live');
+  assert.deepEqual(await f.pollOnce(), { status: 'not-modified' });
+  assert.equal(await readFile(join(app, 'current', 'app.js'), 'utf8'), 'v2');
+  assert.equal(master.reasons.length, 1);
+});
+
+test('fetch loop: exactly one reload per artifact change across many polls', async (t) => {
+  const { app, work, server, master, logger, fetchConfig } = await setup(t);
+  const f = startFetcher({ appDir: app, release: { keep: 5, prepare: undefined }, fetch: fetchConfig() } as never, master, logger);
+  t.after(() => f.close());
+  await master.reloads(1);
+  await server.served(server.requests.length + 3); // three more polls, all 304
+  assert.equal(master.reasons.length, 1);
+  server.artifact = await tgzOf(join(work, 'v3'), { 'app.js': 'v3' });
+  await master.reloads(2);
+  await server.served(server.requests.length + 3);
+  assert.equal(master.reasons.length, 2);
+  assert.ok(server.requests.slice(-3).every((r) => r.status === 304));
+  await f.close();
+  assert.equal(await readFile(join(app, 'current', 'app.js'), 'utf8'), 'v3');
+});
