@@ -102,7 +102,10 @@ export function parseTcpAddress(address: string): { kind: 'tcp'; host: string; p
     const at = address.lastIndexOf(':');
     host = address.slice(0, at);
     portText = address.slice(at + 1);
-    if (host.includes(':')) throw new ListenError(`put IPv6 addresses in brackets: "[${host}]:${portText}"`);
+    if (host.includes(':')) {
+      if (isIP(host) === 6) throw new ListenError(`put IPv6 addresses in brackets: "[${host}]:${portText}"`);
+      throw new ListenError(`${JSON.stringify(address)} is not a listening address; ${LISTEN_HINT}`);
+    }
     if (host === '' || host === '*') host = '0.0.0.0';
     else if (host === 'localhost') host = '127.0.0.1';
     else if (isIP(host) !== 4) {

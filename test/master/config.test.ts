@@ -1,0 +1,181 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, type ConfigFlags } from '../../src/master/config.js';
+import { isHitlessError } from '../../src/errors.js';
+
+function appDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const base = { command: ['node', 'server.js'], listen: ['127.0.0.1:0'] };
+
+function load(dir: string, file: unknown, flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = {}) {
+  writeFileSync(join(dir, 'hitless.json'), typeof file === 'string' ? file : JSON.stringify(file, null, 2));
+  return loadConfig({ cwd: dir, flags, env });
+}
+
+function rejects(fn: () => unknown, code: string, ...parts: string[]): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(isHitlessError(err), `expected a HitlessError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    for (const part of parts) assert.ok(err.message.includes(part), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(part)}`);
+    return err.message;
+  }
+  assert.fail('expected an error');
+}
+
+test('defaults: a minimal file gets every documented default', (t) => {
+  const dir = appDir(t);
+  const c = load(dir, base);
+  assert.equal(c.appDir, dir);
+  assert.equal(c.configPath, join(dir, 'hitless.json'));
+  assert.equal(c.workers, 1);
+  assert.equal(c.readyTimeout, 30_000);
+  assert.equal(c.drainTimeout, 30_000);
+  assert.equal(c.readyAfter, null);
+  assert.equal(c.stopSignal, 'SIGTERM');
+  assert.equal(c.strategy, 'all');
+  assert.equal(c.cwd, dir);
+  assert.deepEqual(c.restart, { backoffInitial: 100, backoffMax: 10_000, maxRestarts: 5, window: 60_000 });
+  assert.deepEqual(c.release, { keep: 5, prepare: undefined });
+  assert.deepEqual(c.logs, { mode: 'inherit', dir: join(dir, 'logs'), maxSize: 10 * 1024 * 1024, keep: 5, tag: false });
+  assert.equal(c.watch, undefined);
+  assert.equal(c.fetch, undefined);
+  assert.equal(c.metrics, undefined);
+  assert.equal(c.logFormat, 'text');
+});
+
+test('units: durations, sizes and relative paths are normalised', (t) => {
+  const dir = appDir(t);
+  const c = load(dir, {
+    ...base, readyTimeout: '1.5m', drainTimeout: 250, readyAfter: '2s', workers: 'auto',
+    watch: { paths: ['dist'] }, logs: { maxSize: '1M', dir: 'var/log' }, cwd: 'app',
+    fetch: { url: 'https://example.com/app.tgz', maxBytes: '1G', sha256: 'A'.repeat(64) },
+  });
+  assert.equal(c.readyTimeout, 90_000);
+  assert.equal(c.drainTimeout, 250);
+  assert.equal(c.readyAfter, 2000);
+  assert.ok(c.workers >= 1);
+  assert.deepEqual(c.watch, { paths: [join(dir, 'dist')], debounce: 500 });
+  assert.equal(c.logs.maxSize, 1024 * 1024);
+  assert.equal(c.logs.dir, join(dir, 'var/log'));
+  assert.equal(c.cwd, join(dir, 'app'));
+  assert.equal(c.fetch?.maxBytes, 1024 ** 3);
+  assert.equal(c.fetch?.sha256, 'a'.repeat(64));
+  assert.equal(c.fetch?.interval, 60_000);
+});
+
+test('flags override file keys, and --env merges over the file env', (t) => {
+  const dir = appDir(t);
+  const c = load(dir, { ...base, workers: 4, readyTimeout: '5s', env: { A: '1', B: '2' } }, {
+    workers: '2', readyTimeout: '700ms', env: ['B=3', 'C=x=y'], listen: ['api=127.0.0.1:0'], command: ['python3', 'app.py'],
+    stopSignal: 'SIGINT', strategy: 'rolling', logFormat: 'json',
+  });
+  assert.equal(c.workers, 2);
+  assert.equal(c.readyTimeout, 700);
+  assert.deepEqual(c.env, { A: '1', B: '3', C: 'x=y' });
+  assert.deepEqual(c.listen.map((l) => l.name), ['api']);
+  assert.deepEqual(c.command, ['python3', 'app.py']);
+  assert.equal(c.stopSignal, 'SIGINT');
+  assert.equal(c.strategy, 'rolling');
+  assert.equal(c.logFormat, 'json');
+});
+
+test('a bad flag value names the flag, not the file key', (t) => {
+  const dir = appDir(t);
+  rejects(() => load(dir, base, { readyTimeout: 'soon' }), 'ERR_CONFIG_INVALID', '--ready-timeout', '"soon"', '"2s"');
+  rejects(() => load(dir, base, { env: ['NOEQUALS'] }), 'ERR_CONFIG_INVALID', '--env', 'NOEQUALS', 'KEY=VALUE');
+});
+
+// Every key: a bad value gives ERR_CONFIG_INVALID with the key path, the value and the fix.
+const bad: Array<[string, Record<string, unknown>, string[]]> = [
+  ['command as a string', { command: 'node server.js' }, ['"command"', '"node server.js"', 'array of strings']],
+  ['command empty', { command: [] }, ['"command"', '[]', 'non-empty array']],
+  ['listen not an array', { listen: '8080' }, ['"listen"', '"8080"', 'array of addresses']],
+  ['workers 0', { workers: 0 }, ['"workers"', 'got 0', 'positive integer or "auto"']],
+  ['workers fraction', { workers: 1.5 }, ['"workers"', '1.5', 'positive integer']],
+  ['readyTimeout word', { readyTimeout: 'soon' }, ['"readyTimeout"', '"soon"', '"500ms", "2s"']],
+  ['drainTimeout negative', { drainTimeout: -1 }, ['"drainTimeout"', '-1', 'milliseconds']],
+  ['readyAfter bool', { readyAfter: true }, ['"readyAfter"', 'true', 'or null']],
+  ['stopSignal TERM', { stopSignal: 'TERM' }, ['"stopSignal"', '"TERM"', 'rename it to "SIGTERM"']],
+  ['stopSignal SIGKILL', { stopSignal: 'SIGKILL' }, ['"stopSignal"', '"SIGKILL"', 'cannot be caught', 'use "SIGTERM"']],
+  ['stopSignal SIGUSR1', { stopSignal: 'SIGUSR1' }, ['"stopSignal"', 'debugger']],
+  ['stopSignal unknown', { stopSignal: 'SIGNOPE' }, ['"stopSignal"', '"SIGNOPE"', 'signal name']],
+  ['env number', { env: { PORT: 3000 } }, ['"env.PORT"', '3000', 'quote numbers']],
+  ['cwd empty', { cwd: '' }, ['"cwd"', '""', 'folder path']],
+  ['strategy', { strategy: 'fast' }, ['"strategy"', '"fast"', '"all"', '"rolling"']],
+  ['restart.backoffMax', { restart: { backoffMax: 'later' } }, ['"restart.backoffMax"', '"later"', 'duration']],
+  ['restart.maxRestarts', { restart: { maxRestarts: -2 } }, ['"restart.maxRestarts"', '-2', 'whole number >= 0']],
+  ['restart initial > max', { restart: { backoffInitial: '20s', backoffMax: '1s' } }, ['"restart.backoffInitial"', '"20s"', 'raise backoffMax']],
+  ['runDir', { runDir: 5 }, ['"runDir"', '5', 'folder path']],
+  ['pidFile', { pidFile: false }, ['"pidFile"', 'false', 'file path']],
+  ['logFormat', { logFormat: 'xml' }, ['"logFormat"', '"xml"', '"text" or "json"']],
+  ['release.keep', { release: { keep: 0 } }, ['"release.keep"', 'got 0', '>= 1']],
+  ['release.prepare', { release: { prepare: 'npm ci' } }, ['"release.prepare"', '"npm ci"', '["npm", "ci"]']],
+  ['watch.paths', { watch: { paths: [] } }, ['"watch.paths"', '[]', 'non-empty array']],
+  ['watch.debounce', { watch: { paths: ['x'], debounce: 'often' } }, ['"watch.debounce"', '"often"', 'duration']],
+  ['fetch.url', { fetch: { url: 'ftp://host/a.tgz' } }, ['"fetch.url"', '"ftp://host/a.tgz"', 'http:// or https://']],
+  ['fetch.sha256', { fetch: { url: 'https://h/a.tgz', sha256: 'abc' } }, ['"fetch.sha256"', '"abc"', '64 hexadecimal']],
+  ['fetch both sums', { fetch: { url: 'https://h/a.tgz', sha256: 'a'.repeat(64), sha256Url: 'https://h/a.sha256' } }, ['"fetch.sha256Url"', 'not both']],
+  ['fetch.maxBytes', { fetch: { url: 'https://h/a.tgz', maxBytes: 'huge' } }, ['"fetch.maxBytes"', '"huge"', '"10M"']],
+  ['fetch.interval', { fetch: { url: 'https://h/a.tgz', interval: {} } }, ['"fetch.interval"', '{}', 'duration']],
+  ['fetch.headers', { fetch: { url: 'https://h/a.tgz', headers: { 'X-A': 1 } } }, ['"fetch.headers.X-A"', '1', 'a string']],
+  ['user number', { user: 1000 }, ['"user"', '1000', 'as a string ("1000")']],
+  ['group', { group: '' }, ['"group"', '""', 'group name']],
+  ['logs.mode', { logs: { mode: 'syslog' } }, ['"logs.mode"', '"syslog"', '"inherit"', '"file"']],
+  ['logs.maxSize', { logs: { maxSize: '10 parsecs' } }, ['"logs.maxSize"', '"10 parsecs"', '"10M"']],
+  ['logs.keep', { logs: { keep: 'all' } }, ['"logs.keep"', '"all"', 'whole number']],
+  ['logs.tag', { logs: { tag: 'yes' } }, ['"logs.tag"', '"yes"', 'true or false']],
+  ['metrics.listen', { metrics: { listen: 'example.com:9464' } }, ['"metrics.listen"', '"example.com:9464"', 'IP']],
+  ['listen bad port', { listen: ['127.0.0.1:99999'] }, ['"listen[0]"', '"127.0.0.1:99999"', '"127.0.0.1:8080"']],
+];
+for (const [title, patch, parts] of bad) {
+  test(`bad value, ${title}: ERR_CONFIG_INVALID names key, value and fix`, (t) => {
+    const dir = appDir(t);
+    rejects(() => load(dir, { ...base, ...patch }), 'ERR_CONFIG_INVALID', ...parts);
+  });
+}
+
+test('unknown keys suggest the closest valid key, at the top and nested', (t) => {
+  const dir = appDir(t);
+  rejects(() => load(dir, { ...base, readyTimout: 5 }), 'ERR_CONFIG_INVALID', 'unknown key "readyTimout"', 'did you mean "readyTimeout"?');
+  rejects(() => load(dir, { ...base, restart: { backofMax: 5 } }), 'ERR_CONFIG_INVALID', '"restart.backofMax"', 'did you mean "restart.backoffMax"?');
+  rejects(() => load(dir, { ...base, zzzzzzzz: 1 }), 'ERR_CONFIG_INVALID', 'unknown key "zzzzzzzz"', 'known keys:');
+});
+
+test('bad JSON: ERR_CONFIG_PARSE with the line and column of the mistake', (t) => {
+  const dir = appDir(t);
+  const msg = rejects(() => load(dir, '{\n  "command": ["node"],\n  "listen": ["8080",]\n}'), 'ERR_CONFIG_PARSE', 'hitless.json:3:21', 'unexpected "]"');
+  assert.ok(!msg.includes('\n'));
+  rejects(() => load(dir, '{"command": ["node"]'), 'ERR_CONFIG_PARSE', ':1:21', 'end of file');
+  rejects(() => load(dir, '[1, 2]'), 'ERR_CONFIG_PARSE', 'expected a JSON object');
+});
+
+test('config file: explicit missing --config is ERR_CONFIG_NOT_FOUND; appDir is the file folder', (t) => {
+  const dir = appDir(t);
+  rejects(() => loadConfig({ cwd: dir, flags: { config: 'nope.json' } }), 'ERR_CONFIG_NOT_FOUND', join(dir, 'nope.json'));
+  writeFileSync(join(dir, 'other.json'), JSON.stringify(base));
+  const c = loadConfig({ cwd: tmpdir(), flags: { config: join(dir, 'other.json') }, env: {} });
+  assert.equal(c.appDir, dir);
+  // Without a file, flags alone are enough and appDir is the working directory.
+  const bare = appDir(t);
+  const d = loadConfig({ cwd: bare, flags: { listen: ['0'], command: ['x'] }, env: {} });
+  assert.equal(d.configPath, undefined);
+  assert.equal(d.appDir, bare);
+});
+
+test('missing command and missing listen say how to add them', (t) => {
+  const dir = appDir(t);
+  rejects(() => load(dir, { listen: ['0'] }), 'ERR_CONFIG_INVALID', 'no worker command', '-- node server.js');
+  rejects(() => load(dir, { command: ['x'] }), 'ERR_CONFIG_INVALID', 'no listening address', '--listen');
+  rejects(() => load(dir, { command: ['x'], listen: [] }), 'ERR_CONFIG_INVALID', 'LISTEN_FDS');
+  // Under systemd socket activation the sockets come from LISTEN_FDS.
+  assert.deepEqual(load(dir, { command: ['x'], listen: [] }, {}, { LISTEN_FDS: '1' }).listen, []);
+});
