@@ -1,0 +1,104 @@
+/**
+ * `hitless release <dir | archive.tgz> [--id ID]`: install a build as a new release,
+ * switch `current` to it, reload the running master and wait for the outcome. Exit 0
+ * when it is live (or identical to the current one, or no master runs), 1 when it did
+ * not go live and `current` was switched back.
+ */
+import type { Command } from '../command.js';
+import { HitlessError, isHitlessError } from '../../errors.js';
+import { formatDuration } from '../../master/duration.js';
+import type { MasterEvent } from '../../master/types.js';
+import { controlReload, releaseContext } from '../../release/context.js';
+import { deployRelease, type DeployResult } from '../../release/deploy.js';
+import { CLIENT_FLAGS, parseFlags } from '../flags.js';
+import { ReloadProgress } from '../format.js';
+
+const usage = `Usage: hitless release <dir | archive.tgz> [--id ID] [--json] [--config <path>] [--run-dir <dir>]
+
+Copies a build folder (or safely extracts a .tgz/.tar.gz/.tar) into releases/<id> of the
+app folder, runs release.prepare in it (if configured), switches the \`current\` link to it
+atomically, asks the running master to reload and waits. If the new release does not go
+live, \`current\` is switched back, the reason and the failed workers' output are printed,
+and the exit code is 1. A build identical to the current release is skipped (exit 0).
+Without a running master, \`current\` is switched and the next \`hitless start\` runs it.
+
+Flags:
+  --id <id>          release id (default: UTC time + short content hash, 20261121T101500Z-3f9a1c2)
+  --json             print the result as JSON (no progress lines)
+  --config <path>    config file of the app; its folder is the app folder (default: ./hitless.json, else the working directory)
+  --run-dir <dir>    folder of the control socket, if the master was started with --run-dir
+  -h, --help         show this help`;
+
+/** Progress lines of a reload on stdout (`release: …`); nothing with --json. */
+export function progressPrinter(prefix: string, json: boolean): ((e: MasterEvent) => void) | undefined {
+  if (json) return undefined;
+  const progress = new ReloadProgress();
+  return (event) => {
+    const text = progress.update(event);
+    if (text) process.stdout.write(`${prefix}: ${text}\n`);
+  };
+}
+
+/** Prints what a release/rollback did and returns the exit code. */
+export function report(prefix: string, result: DeployResult, json: boolean): number {
+  if (json) {
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    return 0;
+  }
+  const from = 'previous' in result && result.previous !== undefined ? ` (was ${result.previous})` : '';
+  const pruned = 'pruned' in result && result.pruned.length ? `; pruned ${result.pruned.join(', ')}` : '';
+  if (result.status === 'skipped') {
+    process.stdout.write(`${prefix}: identical to the current release ${result.id}; nothing to do\n`);
+  } else if (result.status === 'no-master') {
+    process.stdout.write(`${prefix}: current -> releases/${result.id}${from}; no master is running, the next \`hitless start\` will run it${pruned}\n`);
+  } else {
+    process.stdout.write(`${prefix}: ${result.id} is live${from}, generation ${result.outcome.generation} in ${formatDuration(result.outcome.durationMs)}${pruned}\n`);
+  }
+  return 0;
+}
+
+/** Prints a rollback-on-failure (ERR_RELEASE_ROLLED_BACK) with the workers' output; exit 1. */
+export function reportRolledBack(err: HitlessError, json: boolean): number {
+  if (json) {
+    process.stdout.write(JSON.stringify({ status: 'rolled-back', code: err.code, message: err.message, ...err.details }, null, 2) + '\n');
+    return 1;
+  }
+  process.stderr.write(`hitless: ${err.message} (${err.code})\n`);
+  const output = (err.details.output as string[] | undefined) ?? [];
+  if (output.length) {
+    process.stderr.write('last output of the new workers:\n');
+    for (const line of output) process.stderr.write(`  | ${line}\n`);
+  }
+  return 1;
+}
+
+export const command: Command = {
+  name: 'release',
+  summary: 'install a folder or .tgz as a new release and switch to it',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseFlags('release', argv, { ...CLIENT_FLAGS, id: { type: 'string' }, json: { type: 'boolean' } }, true);
+    if (values.help) {
+      process.stdout.write(usage + '\n');
+      return 0;
+    }
+    const [source, ...extra] = positionals;
+    if (source === undefined || extra.length > 0) {
+      throw new HitlessError('ERR_USAGE', 'give exactly one build folder or archive: `hitless release ./dist` or `hitless release app.tgz` (see `hitless release --help`)');
+    }
+    const ctx = releaseContext({ config: values.config, runDir: values['run-dir'] });
+    const json = values.json === true;
+    try {
+      const result = await deployRelease(source, {
+        appDir: ctx.appDir, prepare: ctx.release.prepare, keep: ctx.release.keep,
+        ...(values.id !== undefined ? { id: values.id } : {}),
+        reload: controlReload(ctx.runDir, progressPrinter('release', json)),
+        onOutput: (stream, chunk) => (json ? process.stderr : process[stream]).write(chunk),
+      });
+      return report('release', result, json);
+    } catch (err) {
+      if (isHitlessError(err, 'ERR_RELEASE_ROLLED_BACK')) return reportRolledBack(err, json);
+      throw err;
+    }
+  },
+};

@@ -1,0 +1,80 @@
+/**
+ * `hitless rollback [id]`: switch `current` back to an earlier release (default: the one
+ * installed before the current one) and reload, with the same outcome handling as
+ * `hitless release`: exit 1 and `current` restored when it does not go live.
+ */
+import type { Command } from '../command.js';
+import { HitlessError, isHitlessError } from '../../errors.js';
+import { controlReload, releaseContext } from '../../release/context.js';
+import { goLive } from '../../release/deploy.js';
+import { listReleaseIds, readCurrent, validateReleaseId } from '../../release/layout.js';
+import { releasesByAge } from '../../release/prune.js';
+import { readState } from '../../release/state.js';
+import { CLIENT_FLAGS, parseFlags } from '../flags.js';
+import { progressPrinter, report, reportRolledBack } from './release.js';
+
+const usage = `Usage: hitless rollback [id] [--json] [--config <path>] [--run-dir <dir>]
+
+Switches \`current\` to release <id> (default: the release installed before the current
+one, else the one current pointed at before the last switch), asks the running master to
+reload and waits. If it does not go live, \`current\` is switched back and the exit code is 1.
+\`hitless releases\` lists the ids.
+
+Flags:
+  --json             print the result as JSON
+  --config <path>    config file of the app (default: ./hitless.json, else the working directory)
+  --run-dir <dir>    folder of the control socket, if the master was started with --run-dir
+  -h, --help         show this help`;
+
+/**
+ * The default rollback target: the newest release older than `current`, else the
+ * recorded previous one.
+ *
+ * @example
+ * await defaultRollbackTarget('/srv/app'); // 'v1' when current is v2
+ */
+export async function defaultRollbackTarget(appDir: string, current: string | undefined): Promise<string | undefined> {
+  const state = await readState(appDir);
+  const aged = await releasesByAge(appDir, state);
+  const at = aged.findIndex((r) => r.id === current);
+  if (at > 0) return aged[at - 1]!.id;
+  return state.previous !== current ? state.previous : undefined;
+}
+
+export const command: Command = {
+  name: 'rollback',
+  summary: 'switch back to the previous release',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parseFlags('rollback', argv, { ...CLIENT_FLAGS, json: { type: 'boolean' } }, true);
+    if (values.help) {
+      process.stdout.write(usage + '\n');
+      return 0;
+    }
+    if (positionals.length > 1) throw new HitlessError('ERR_USAGE', 'give at most one release id (see `hitless rollback --help`)');
+    const ctx = releaseContext({ config: values.config, runDir: values['run-dir'] });
+    const json = values.json === true;
+    const current = await readCurrent(ctx.appDir);
+    const wanted = positionals[0] === undefined ? await defaultRollbackTarget(ctx.appDir, current) : validateReleaseId(positionals[0]);
+    if (wanted === undefined) {
+      throw new HitlessError('ERR_RELEASE_NOT_FOUND', `no earlier release to roll back to in ${ctx.appDir}/releases (current: ${current ?? 'none'})`);
+    }
+    if (!(await listReleaseIds(ctx.appDir)).includes(wanted)) {
+      throw new HitlessError('ERR_RELEASE_NOT_FOUND', `release ${wanted} does not exist in ${ctx.appDir}/releases; \`hitless releases\` lists them`);
+    }
+    if (wanted === current) {
+      process.stdout.write(`rollback: ${wanted} is already current; nothing to do\n`);
+      return 0;
+    }
+    try {
+      const result = await goLive(wanted, {
+        appDir: ctx.appDir, keep: ctx.release.keep, reason: `rollback to ${wanted}`,
+        reload: controlReload(ctx.runDir, progressPrinter('rollback', json)),
+      });
+      return report('rollback', result, json);
+    } catch (err) {
+      if (isHitlessError(err, 'ERR_RELEASE_ROLLED_BACK')) return reportRolledBack(err, json);
+      throw err;
+    }
+  },
+};

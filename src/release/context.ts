@@ -1,0 +1,55 @@
+/**
+ * What the release commands need from the app's configuration, without requiring a full
+ * master config (a folder used only for releases may have no `command` or `listen`):
+ * the app folder (the config file's folder, else the working directory), the `release`
+ * settings, and how to ask the running master to reload.
+ */
+import { dirname } from 'node:path';
+import { HitlessError } from '../errors.js';
+import { controlRequest } from '../master/control-client.js';
+import { findConfigFile, readConfigFile } from '../master/config.js';
+import { releaseSchema } from '../master/config-schema.js';
+import type { MasterEvent, ReleaseConfig, ReloadOutcome } from '../master/types.js';
+import { locateRunDir } from '../cli/flags.js';
+import { DEFAULT_KEEP, type ReloadFn } from './deploy.js';
+
+export interface ReleaseContext {
+  appDir: string;
+  release: ReleaseConfig;
+  runDir: string;
+}
+
+/**
+ * Reads `--config` (or ./hitless.json when present) for the app folder and `release` key.
+ *
+ * @example
+ * const ctx = releaseContext({ config: values.config, runDir: values['run-dir'] });
+ * ctx.appDir; // '/srv/app'
+ */
+export function releaseContext(flags: { config?: string | undefined; runDir?: string | undefined }, cwd = process.cwd()): ReleaseContext {
+  const configPath = findConfigFile(flags.config, cwd);
+  const appDir = configPath ? dirname(configPath) : cwd;
+  let release: ReleaseConfig = { keep: DEFAULT_KEEP, prepare: undefined };
+  if (configPath) {
+    const file = readConfigFile(configPath);
+    const parsed = releaseSchema.safeParse(file.release ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const key = ['release', ...(issue?.path ?? [])].join('.');
+      throw new HitlessError('ERR_CONFIG_INVALID', `${configPath}: ${key}: ${issue?.message ?? 'invalid'}; expected {"keep": 5, "prepare": ["npm", "ci", "--omit=dev"]}`);
+    }
+    release = { keep: parsed.data.keep ?? DEFAULT_KEEP, prepare: parsed.data.prepare };
+  }
+  return { appDir, release, runDir: locateRunDir({ config: flags.config, runDir: flags.runDir, cwd }) };
+}
+
+/**
+ * A {@link ReloadFn} that asks the master of `runDir` over the control socket.
+ *
+ * @example
+ * const reload = controlReload(ctx.runDir, (e) => progress(e));
+ * await goLive(id, { appDir, reason: 'rollback', reload });
+ */
+export function controlReload(runDir: string, onEvent?: (e: MasterEvent) => void): ReloadFn {
+  return async (reason) => (await controlRequest(runDir, 'reload', { reason }, onEvent ? { onEvent } : {})) as ReloadOutcome;
+}
