@@ -1,0 +1,89 @@
+/**
+ * The hitless master from this repository (build/src/cli/main.js), started in the
+ * foreground with N workers running the benchmark app. Reload by `hitless reload`
+ * (waits for the outcome) or by SIGHUP to the master.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isAlive, run, spawnGroup, waitFor, waitForPort, type Spawned } from '../proc.js';
+import { appChildren, appEnv, appPath, repoRoot, type Target, type TargetOptions } from './target.js';
+
+export const cliPath = join(repoRoot, 'build', 'src', 'cli', 'main.js');
+
+export class HitlessTarget implements Target {
+  readonly name: string;
+  readonly port: number;
+  private master: Spawned | undefined;
+  private readonly runDir = mkdtempSync(join(tmpdir(), 'hitless-bench-'));
+
+  constructor(private readonly opts: TargetOptions, private readonly method: 'cli' | 'sighup' = 'cli') {
+    this.port = opts.port;
+    this.name = `hitless ${opts.workers}w` + (method === 'sighup' ? ' (SIGHUP)' : '') + (opts.plainApp ? ' (plain app)' : '');
+  }
+
+  async start(): Promise<void> {
+    const args = [
+      cliPath, 'start',
+      '--listen', `127.0.0.1:${this.port}`,
+      '--workers', String(this.opts.workers),
+      '--ready-timeout', '10s',
+      '--drain-timeout', '10s',
+      '--run-dir', this.runDir,
+      '--', 'node', appPath,
+    ];
+    const master = spawnGroup('node', args, {
+      env: appEnv(this.opts),
+      // The master reads ./hitless.json when present: start it where there is none.
+      cwd: this.runDir,
+    });
+    this.master = master;
+    const failed = master.exited.then(({ code }) => {
+      throw new Error(`hitless master exited (${code}) while starting:\n${master.output()}`);
+    });
+    failed.catch(() => undefined);
+    await Promise.race([
+      (async () => {
+        await waitForPort(this.port, 30_000);
+        await waitFor('hitless workers', () => appChildren(master.pid).length >= this.opts.workers, 30_000);
+      })(),
+      failed,
+    ]);
+  }
+
+  async reload(): Promise<void> {
+    if (!this.master) throw new Error('hitless is not running');
+    if (this.method === 'sighup') {
+      process.kill(this.master.pid, 'SIGHUP');
+      return;
+    }
+    const r = await run('node', [cliPath, 'reload', '--run-dir', this.runDir], {}, 60_000);
+    if (r.code !== 0) throw new Error(`hitless reload exited ${r.code}: ${r.stdout}${r.stderr}`);
+  }
+
+  servingPids(): number[] {
+    return this.master ? appChildren(this.master.pid) : [];
+  }
+
+  supervisorPid(): number | undefined {
+    return this.master && isAlive(this.master.pid) ? this.master.pid : undefined;
+  }
+
+  /** Master output so far (for reports when something failed). */
+  output(): string {
+    return this.master?.output() ?? '';
+  }
+
+  async stop(): Promise<void> {
+    const master = this.master;
+    this.master = undefined;
+    if (master) {
+      master.child.kill('SIGTERM');
+      const timer = setTimeout(() => master.killGroup('SIGKILL'), 20_000);
+      await master.exited;
+      clearTimeout(timer);
+      master.killGroup('SIGKILL');
+    }
+    rmSync(this.runDir, { recursive: true, force: true });
+  }
+}
