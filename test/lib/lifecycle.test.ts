@@ -1,0 +1,92 @@
+/**
+ * The process lifecycle, against real child processes and real signals: graceful stop on
+ * SIGTERM/SIGINT/HITLESS_STOP_SIGNAL, hooks after the drain with their own time limits,
+ * a second signal exiting at once, shutdownDelay failing readiness first, and the lifeline.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Readable, Writable } from 'node:stream';
+import { RawConnection } from '../helpers/http.js';
+import { spawnFixture } from './helpers/child.js';
+import type { ShutdownResult } from '../../src/index.js';
+
+test('standalone SIGTERM: drains, runs hooks in order after the drain, a hanging hook is cut at its limit and reported, exit 0', async (t) => {
+  const f = spawnFixture(t, 'server', { env: { HOOKS: 'hang' } });
+  await f.next('listening');
+  f.child.kill('SIGTERM');
+  const first = await f.next<{ n: number; result: ShutdownResult }>('hook');
+  assert.equal(first.n, 1);
+  assert.equal(first.result.timedOut, false, 'hook 1 ran after the drain had finished');
+  assert.equal((await f.next<{ n: number }>('hook')).n, 2);
+  assert.equal((await f.next<{ n: number }>('hook')).n, 3, 'the hook after a hanging one still runs');
+  assert.equal((await f.exited).code, 0);
+  assert.match(f.stderr(), /ERR_SHUTDOWN_HOOK_TIMEOUT/);
+});
+
+test('a throwing hook is reported on stderr and does not block the others', async (t) => {
+  const f = spawnFixture(t, 'server', { env: { HOOKS: 'throw' } });
+  await f.next('listening');
+  f.child.kill('SIGINT');
+  await f.next('hook');
+  await f.next('hook');
+  assert.equal((await f.next<{ n: number }>('hook')).n, 3);
+  assert.equal((await f.exited).code, 0);
+  assert.match(f.stderr(), /hook two failed on purpose/);
+});
+
+test('second stop signal exits at once with 128 + signal number (143 for SIGTERM)', async (t) => {
+  const f = spawnFixture(t, 'server', { env: { SHUTDOWN_TIMEOUT: '120000' } });
+  const { port } = await f.next<{ port: number }>('listening');
+  const conn = await RawConnection.connect(port);
+  t.after(() => conn.destroy());
+  conn.send('GET', '/hang');
+  await f.next('hang-started');
+  f.child.kill('SIGTERM');
+  await f.next('signal');
+  f.child.kill('SIGTERM');
+  assert.deepEqual(await f.exited, { code: 143, signal: null });
+});
+
+test('shutdownDelay: readiness answers 503 while the listener still accepts; a second signal during the delay exits at once', async (t) => {
+  const f = spawnFixture(t, 'server', { env: { SHUTDOWN_DELAY: '120000' } });
+  const { port } = await f.next<{ port: number }>('listening');
+  const before = await RawConnection.connect(port);
+  t.after(() => before.destroy());
+  assert.equal((await before.request('GET', '/readyz')).status, 200);
+  f.child.kill('SIGTERM');
+  await f.next('signal');
+  const during = await RawConnection.connect(port);
+  t.after(() => during.destroy());
+  assert.equal((await during.request('GET', '/readyz')).status, 503);
+  assert.equal((await during.request('GET', '/fast')).body, 'ok', 'still serving during the delay');
+  f.child.kill('SIGTERM');
+  assert.equal((await f.exited).code, 143);
+});
+
+test('HITLESS_STOP_SIGNAL adds the master-chosen stop signal', async (t) => {
+  const f = spawnFixture(t, 'server', { env: { HOOKS: 'ok', HITLESS_STOP_SIGNAL: 'SIGQUIT' } });
+  await f.next('listening');
+  f.child.kill('SIGQUIT');
+  await f.next('hook');
+  assert.equal((await f.exited).code, 0);
+});
+
+test('lifeline: when the master closes HITLESS_READY_FD the worker drains, runs hooks and exits 0; READY is written once, STATUS on one line', async (t) => {
+  const f = spawnFixture(t, 'server', { extra: ['pipe'], env: { HOOKS: 'ok', HITLESS_READY_FD: '3' } });
+  await f.next('listening');
+  const channel = f.child.stdio[3] as Readable & Writable;
+  let text = '';
+  channel.setEncoding('utf8');
+  const statusSeen = new Promise<void>((resolve) =>
+    channel.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('STATUS=') && text.endsWith('\n')) resolve();
+    }),
+  );
+  await statusSeen;
+  assert.equal(text, 'READY=1\nSTATUS=serving requests\n');
+  channel.destroy();
+  const { result } = await f.next<{ result: ShutdownResult }>('hook');
+  assert.equal(result.timedOut, false);
+  assert.equal((await f.exited).code, 0);
+});
