@@ -15,8 +15,8 @@ import { progressPrinter, report, reportRolledBack } from './release.js';
 
 const usage = `Usage: hitless rollback [id] [--json] [--config <path>] [--run-dir <dir>]
 
-Switches \`current\` to release <id> (default: the release installed before the current
-one, else the one current pointed at before the last switch), asks the running master to
+Switches \`current\` to release <id> (default: the newest release installed before the
+current one that did not fail to go live, else the one current pointed at before the last switch), asks the running master to
 reload and waits. If it does not go live, \`current\` is switched back and the exit code is 1.
 \`hitless releases\` lists the ids.
 
@@ -27,8 +27,8 @@ Flags:
   -h, --help         show this help`;
 
 /**
- * The default rollback target: the newest release older than `current`, else the
- * recorded previous one.
+ * The default rollback target: the newest release older than `current` that did not
+ * fail to go live, else the recorded previous one.
  *
  * @example
  * await defaultRollbackTarget('/srv/app'); // 'v1' when current is v2
@@ -37,7 +37,8 @@ export async function defaultRollbackTarget(appDir: string, current: string | un
   const state = await readState(appDir);
   const aged = await releasesByAge(appDir, state);
   const at = aged.findIndex((r) => r.id === current);
-  if (at > 0) return aged[at - 1]!.id;
+  const older = aged.slice(0, Math.max(0, at)).reverse().find((r) => state.releases[r.id]?.outcome?.result !== 'rolled-back');
+  if (older) return older.id;
   return state.previous !== current ? state.previous : undefined;
 }
 

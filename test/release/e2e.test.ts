@@ -1,0 +1,70 @@
+// Releases end to end: the real CLI and master, real workers, wrk load on 127.0.0.1.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, readlink, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { root, runCli, sourceFixture, startMaster } from '../helpers/master.js';
+import { startWrk } from '../helpers/wrk.js';
+import { tempDir } from './helpers.js';
+
+const env = { HITLESS_LIB: pathToFileURL(join(root, 'build', 'src', 'index.js')).href };
+
+async function build(dir: string, server: string, version: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  await copyFile(sourceFixture(`release/${server}`), join(dir, 'server.mjs'));
+  await writeFile(join(dir, 'VERSION'), version);
+  return dir;
+}
+
+function get(url: string): Promise<{ status: number; release: string }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, release: String(res.headers['x-release']) }));
+    }).on('error', reject);
+  });
+}
+
+test('a release whose code crashes at boot is switched back with zero failed requests under load; a good one goes live', { timeout: 120_000 }, async (t) => {
+  const app = await tempDir(t, 'hitless-app-');
+  const builds = await tempDir(t, 'hitless-builds-');
+  const first = await runCli(['release', await build(join(builds, 'v1'), 'server.mjs', 'v1'), '--id', 'v1'], env, app);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /no master is running, the next `hitless start` will run it/);
+
+  const master = await startMaster(t, { command: [process.execPath, 'server.mjs'], workers: 2, cwd: app, env });
+  assert.equal((await get(master.url('/'))).release, 'v1');
+  const load = startWrk({ url: master.url('/'), connections: 20, duration: 60 });
+  t.after(() => load.stop());
+
+  const bad = await runCli(['release', await build(join(builds, 'bad'), 'crash-at-boot.mjs', 'bad'), '--id', 'bad', '--run-dir', master.runDir], env, app);
+  assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+  assert.match(bad.stderr, /ERR_RELEASE_ROLLED_BACK/);
+  assert.match(bad.stderr, /current is back on v1/);
+  assert.match(bad.stderr, /release is broken/);
+  assert.equal(await readlink(join(app, 'current')), 'releases/v1');
+  assert.equal((await get(master.url('/'))).release, 'v1');
+
+  const good = await runCli(['release', await build(join(builds, 'v2'), 'server.mjs', 'v2'), '--id', 'v2', '--run-dir', master.runDir], env, app);
+  assert.equal(good.code, 0, good.stdout + good.stderr);
+  assert.match(good.stdout, /v2 is live \(was v1\)/);
+  assert.equal(await readlink(join(app, 'current')), 'releases/v2');
+  assert.equal((await get(master.url('/'))).release, 'v2');
+
+  const back = await runCli(['rollback', '--run-dir', master.runDir], env, app);
+  assert.equal(back.code, 0, back.stdout + back.stderr);
+  assert.equal((await get(master.url('/'))).release, 'v1');
+
+  const result = await load.stop();
+  assert.ok(result.requests > 100, `too little load to mean anything: ${result.raw}`);
+  assert.equal(result.failed, 0, `failed requests:\n${result.raw}`);
+
+  const list = await runCli(['releases', '--json'], env, app);
+  const rows = (JSON.parse(list.stdout) as { releases: Array<{ id: string; current: boolean; outcome: string }> }).releases;
+  assert.deepEqual(rows.map((r) => [r.id, r.current, r.outcome]), [
+    ['v1', true, 'live'], ['bad', false, 'rolled-back (ERR_WORKER_EXITED)'], ['v2', false, 'live'],
+  ]);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
