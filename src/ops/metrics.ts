@@ -143,6 +143,7 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
   master.on('event', onEvent);
   const a = server.address() as AddressInfo;
   const address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+  logger.info('metrics serving', { address, path: '/metrics' });
 
   return {
     address,

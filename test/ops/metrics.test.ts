@@ -4,6 +4,7 @@ import { get } from 'node:http';
 import { parseMetricsListen, startMetrics } from '../../src/ops/metrics.js';
 import { isHitlessError } from '../../src/errors.js';
 import { FakeMaster, fakeConfig, memoryLogger } from './fake-master.js';
+import { parseProm } from './prom.js';
 import type { ReloadOutcome, WorkerStatus } from '../../src/master/types.js';
 
 function scrape(address: string, path = '/metrics'): Promise<{ status: number; type: string; body: string }> {
@@ -14,17 +15,6 @@ function scrape(address: string, path = '/metrics'): Promise<{ status: number; t
         resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
     }).on('error', reject);
   });
-}
-
-/** `name{labels} value` lines → map of "name{labels}" → value. */
-export function parseProm(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
 }
 
 const worker = (slot: number, state: WorkerStatus['state']): WorkerStatus => ({

@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixture, startMaster } from '../helpers/master.js';
+import { parseProm } from './prom.js';
+
+test('metrics end to end: a real reload and a failed one show up in the scrape', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-metrics-e2e-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = join(dir, 'hitless.json');
+  writeFileSync(config, JSON.stringify({ metrics: { listen: '127.0.0.1:0' } }));
+  const failFile = join(dir, 'fail');
+  const master = await startMaster(t, {
+    command: [process.execPath, fixture('ops/app.js')],
+    workers: 2,
+    args: ['--config', config],
+    env: { FAIL_FILE: failFile },
+  });
+  const serving = await master.waitEvent((r) => r.msg === 'metrics serving');
+  const url = `http://${String(serving.address)}/metrics`;
+
+  assert.equal((await master.reload()).code, 0);
+  writeFileSync(failFile, '');
+  assert.notEqual((await master.reload()).code, 0, 'the failing generation does not go live');
+
+  const res = await fetch(url);
+  assert.equal(res.status, 200);
+  const v = parseProm(await res.text());
+  assert.equal(v.get('hitless_reloads_total{result="ok"}'), 1);
+  assert.equal(v.get('hitless_reloads_total{result="failed"}'), 1);
+  assert.equal(v.get('hitless_reload_duration_seconds_count'), 2);
+  assert.equal(v.get('hitless_generation'), 2);
+  assert.equal(v.get('hitless_workers{state="ready"}'), 2);
+  assert.equal(v.get('hitless_workers_forced_total'), 0);
+  assert.ok((v.get('hitless_master_uptime_seconds') ?? 0) > 0);
+  assert.ok((v.get('process_resident_memory_bytes') ?? 0) > 0);
+  assert.equal((await master.stop()).code, 0);
+});
