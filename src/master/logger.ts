@@ -47,14 +47,16 @@ export function createLogger(options: LoggerOptions): Logger {
 
 /** Writes a master event as one log line (worker output is not logged here). */
 export function logEvent(logger: Logger, e: MasterEvent): void {
+  // `event` names the MasterEvent type so JSON consumers (tests, log pipelines) need not parse messages.
+  const event = e.type;
   switch (e.type) {
     case 'worker-output':
       return;
     case 'reload-done': {
       const o = e.outcome;
-      if (o.ok) logger.info('reload done', { generation: o.generation, ms: o.durationMs, forced: o.forced });
+      if (o.ok) logger.info('reload done', { event, generation: o.generation, ms: o.durationMs, forced: o.forced });
       else logger.error('reload failed, previous generation keeps serving', {
-        generation: o.generation, attempted: o.attempted, code: o.error?.code, error: o.error?.message,
+        event, generation: o.generation, attempted: o.attempted, code: o.error?.code, error: o.error?.message,
       });
       for (const line of o.ok ? [] : (o.error?.output ?? [])) logger.error(`  | ${line}`);
       return;
@@ -62,17 +64,17 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
     case 'worker-exit': {
       const level: LogLevel = e.planned ? 'info' : 'warn';
       const { type: _t, ...fields } = e;
-      logger.log(level, e.planned ? 'worker exited' : 'worker crashed', fields);
+      logger.log(level, e.planned ? 'worker exited' : 'worker crashed', { event, ...fields });
       return;
     }
     case 'slot-failed': {
       const { type: _t, ...fields } = e;
-      logger.error('worker slot failed: crash loop, not restarting', fields);
+      logger.error('worker slot failed: crash loop, not restarting', { event, ...fields });
       return;
     }
     default: {
       const { type, ...fields } = e;
-      logger.info(type.replace(/-/g, ' '), fields);
+      logger.info(type.replace(/-/g, ' '), { event, ...fields });
     }
   }
 }

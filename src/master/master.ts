@@ -79,6 +79,8 @@ export async function runMaster(config: MasterConfig, logger: Logger = createLog
   let code = 0;
   try {
     await supervisor.start();
+    const { generation } = supervisor.status();
+    supervisor.emit('event', { type: 'master-ready', generation, ms: process.uptime() * 1000 | 0 } satisfies MasterEvent);
     closers.push(...(await startTriggers(config, supervisor, logger)));
   } catch (err) {
     const e = err instanceof HitlessError ? err : new HitlessError('ERR_START_FAILED', String(err), { cause: err });

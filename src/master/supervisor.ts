@@ -169,12 +169,21 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.emitEvent({ type: 'reload-start', generation: gen.id, reason });
     let outcome: ReloadOutcome;
     try {
-      await this.startGeneration(gen);
-      this.emitEvent({ type: 'reload-ready', generation: gen.id, ms: Date.now() - startedAt });
-      if (this.stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
-      this.current = gen;
-      this.state = 'running';
-      const forced = old ? await this.retire(old) : 0;
+      let forced = 0;
+      if (this.config.strategy === 'rolling' && old) {
+        forced = await this.roll(gen, old);
+        this.emitEvent({ type: 'reload-ready', generation: gen.id, ms: Date.now() - startedAt });
+        this.current = gen;
+        this.state = 'running';
+        forced += await this.retire(old);
+      } else {
+        await this.startGeneration(gen);
+        this.emitEvent({ type: 'reload-ready', generation: gen.id, ms: Date.now() - startedAt });
+        if (this.stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
+        this.current = gen;
+        this.state = 'running';
+        forced = old ? await this.retire(old) : 0;
+      }
       outcome = { ok: true, generation: gen.id, attempted: gen.id, reason, startedAt, durationMs: Date.now() - startedAt, forced };
     } catch (err) {
       const e = isHitlessError(err) ? err : new HitlessError('ERR_RELOAD_FAILED', String(err), { cause: err });
@@ -216,6 +225,49 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const forced = workers.filter((w) => w.kill()).length;
     await all;
     return forced;
+  }
+
+  /**
+   * Rolling: one slot at a time, start the new worker, wait for READY, then drain the old
+   * worker of that slot before the next (at most N+1 workers alive). If a new worker
+   * fails, the slots already replaced get the old version back before the new workers
+   * stop, so the old generation ends up whole. Resolves with how many were forced.
+   */
+  private async roll(gen: Generation, old: Generation): Promise<number> {
+    let forced = 0;
+    for (let slot = 0; slot < gen.size; slot++) {
+      const w = this.spawn(gen, slot, 0);
+      try {
+        await w.waitReady(this.config.readyTimeout);
+        if (this.stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
+      } catch (err) {
+        w.kill();
+        await w.exited;
+        await this.unroll(gen, old, slot);
+        throw err;
+      }
+      const prev = old.workers[slot];
+      old.workers[slot] = undefined;
+      if (prev) {
+        prev.stop();
+        forced += await this.drain([prev]);
+      }
+    }
+    return forced;
+  }
+
+  /** Puts the old version back into slots [0, upTo) and stops the new workers there. */
+  private async unroll(gen: Generation, old: Generation, upTo: number): Promise<void> {
+    for (let slot = 0; slot < upTo; slot++) {
+      const back = this.spawn(old, slot, 0);
+      const ok = await back.waitReady(this.config.readyTimeout).then(() => true, () => false);
+      if (!ok) continue; // keep the new worker rather than leave the slot empty
+      const replaced = gen.workers[slot];
+      if (replaced) {
+        replaced.stop();
+        await this.drain([replaced]);
+      }
+    }
   }
 
   /** Spawns every slot and waits for all to be READY; on any failure kills them all and throws. */

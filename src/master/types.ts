@@ -156,6 +156,7 @@ export interface StatusSnapshot {
 /** What the master reports as it works: consumed by the logger, metrics and live CLI feedback. */
 export type MasterEvent =
   | { type: 'master-start'; pid: number; listeners: ListenerStatus[] }
+  | { type: 'master-ready'; generation: number; ms: number }
   | { type: 'master-stop'; reason: string }
   | { type: 'worker-spawn'; generation: number; slot: number; pid: number | undefined }
   | { type: 'worker-ready'; generation: number; slot: number; pid: number; ms: number }

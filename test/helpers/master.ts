@@ -1,0 +1,239 @@
+/**
+ * Runs the real `hitless start` CLI as a child process for end-to-end tests, reads its
+ * JSON event log from stderr, and cleans up after the test: the master, every worker it
+ * spawned (they run in their own process groups) and the temp folders.
+ *
+ * Tests synchronise on events (`waitEvent`), never on sleeps; node:test's per-test
+ * timeout bounds every wait.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+
+export const root = fileURLToPath(new URL('../../../', import.meta.url));
+export const cli = join(root, 'build', 'src', 'cli', 'main.js');
+/** A compiled fixture (test/fixtures/<path>.ts → build/test/fixtures/<path>.js). */
+export const fixture = (path: string): string => join(root, 'build', 'test', 'fixtures', path);
+/** A fixture kept as source (Python, broken JavaScript). */
+export const sourceFixture = (path: string): string => join(root, 'test', 'fixtures', path);
+
+export interface LogRecord {
+  event?: string;
+  msg: string;
+  level: string;
+  [key: string]: unknown;
+}
+
+export interface StartOptions {
+  command: string[];
+  /** Extra `hitless start` flags. */
+  args?: string[];
+  workers?: number;
+  /** Defaults to one listener on 127.0.0.1:0. */
+  listen?: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Resolve once the first generation is serving (default true). */
+  waitReady?: boolean;
+}
+
+export class MasterProcess {
+  readonly child: ChildProcess;
+  readonly runDir: string;
+  readonly records: LogRecord[] = [];
+  readonly workerPids = new Set<number>();
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private stdoutWaiters: { text: string; resolve: () => void }[] = [];
+  private waiters: { pred: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void; from: number }[] = [];
+
+  constructor(child: ChildProcess, runDir: string) {
+    this.child = child;
+    this.runDir = runDir;
+    let partial = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      this.stderr += chunk;
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) this.onLine(line);
+    });
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      this.stdout += chunk;
+      this.stdoutWaiters = this.stdoutWaiters.filter((w) => {
+        if (!this.stdout.includes(w.text)) return true;
+        w.resolve();
+        return false;
+      });
+    });
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  private onLine(line: string): void {
+    let rec: LogRecord;
+    try {
+      rec = JSON.parse(line) as LogRecord;
+    } catch {
+      return; // a worker's own stderr line
+    }
+    if (rec.event === 'worker-spawn' && typeof rec.pid === 'number') this.workerPids.add(rec.pid);
+    this.records.push(rec);
+    const index = this.records.length - 1;
+    this.waiters = this.waiters.filter((w) => {
+      if (index >= w.from && w.pred(rec)) {
+        w.resolve(rec);
+        return false;
+      }
+      return true;
+    });
+  }
+
+  events(name: string): LogRecord[] {
+    return this.records.filter((r) => r.event === name);
+  }
+
+  /** Resolves with the first record (from index `from`, default: any so far) matching `pred`; rejects if the master exits first. */
+  waitEvent(pred: string | ((r: LogRecord) => boolean), from = 0): Promise<LogRecord> {
+    const test = typeof pred === 'string' ? (r: LogRecord) => r.event === pred : pred;
+    const found = this.records.slice(from).find(test);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ pred: test, resolve, from });
+      void this.exited.then(({ code, signal }) =>
+        reject(new Error(`master exited (${String(code ?? signal)}) before the awaited event\n${this.stderr.slice(-4000)}`)),
+      );
+    });
+  }
+
+  /** Resolves once the master's stdout (where worker output goes) contains `text`. */
+  waitStdout(text: string): Promise<void> {
+    if (this.stdout.includes(text)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.stdoutWaiters.push({ text, resolve });
+      void this.exited.then(() => reject(new Error(`master exited before printing ${text}`)));
+    });
+  }
+
+  /** The address of a listener as reported at start ("127.0.0.1:41234"). */
+  address(name = 'http'): string {
+    const start = this.records.find((r) => r.event === 'master-start');
+    const listeners = (start?.listeners ?? []) as { name: string; address: string }[];
+    const l = listeners.find((x) => x.name === name);
+    if (!l) throw new Error(`no listener ${name} in ${JSON.stringify(listeners)}`);
+    return l.address;
+  }
+
+  url(path = '/', name = 'http'): string {
+    return `http://${this.address(name)}${path}`;
+  }
+
+  /** Runs `hitless <args…> --run-dir <this master's run dir>` and collects its output. */
+  cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return runCli([...args, '--run-dir', this.runDir], env);
+  }
+
+  /** SIGHUP-free reload through the control socket; resolves with the CLI's result. */
+  reload(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return this.cli(['reload']);
+  }
+
+  async status(): Promise<{ generation: number; workers: { pid?: number; state: string; generation: number; restarts: number }[]; [k: string]: unknown }> {
+    const r = await this.cli(['status', '--json']);
+    if (r.code !== 0) throw new Error(`status failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as never;
+  }
+
+  /** Graceful stop (SIGTERM) and wait for the exit. */
+  async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    return this.exited;
+  }
+}
+
+export function runCli(args: string[], env: Record<string, string> = {}, cwd = root): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Is a process with this PID still there? */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts `hitless start` and registers cleanup on the test. */
+export async function startMaster(t: TestContext, options: StartOptions): Promise<MasterProcess> {
+  const tmp = mkdtempSync(join(tmpdir(), 'hitless-test-'));
+  const runDir = join(tmp, 'run');
+  const listen = options.listen ?? ['127.0.0.1:0'];
+  const args = [
+    cli,
+    'start',
+    '--log-format',
+    'json',
+    '--run-dir',
+    runDir,
+    '--workers',
+    String(options.workers ?? 1),
+    ...listen.flatMap((l) => ['--listen', l]),
+    ...(options.args ?? []),
+    '--',
+    ...options.command,
+  ];
+  const child = spawn(process.execPath, args, {
+    cwd: options.cwd ?? tmp,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const master = new MasterProcess(child, runDir);
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await master.exited;
+    }
+    for (const pid of master.workerPids) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  if (options.waitReady !== false) {
+    await master.waitEvent('master-ready');
+  }
+  return master;
+}
+
+/**
+ * Waits for a condition nobody announces (a process that is not our child exiting, a
+ * port becoming free): checks every `everyMs` until `timeoutMs`, then throws.
+ */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
