@@ -33,11 +33,11 @@ const FORBIDDEN_SIGNALS: Record<string, string> = {
 
 /** Returns why `name` is not a usable stop signal (with the fix), or undefined when it is. */
 export function checkStopSignal(name: string): string | undefined {
-  if (FORBIDDEN_SIGNALS[name]) return `${FORBIDDEN_SIGNALS[name]}; use "SIGTERM" (the default), "SIGINT" or "SIGQUIT"`;
-  if (Object.hasOwn(constants.signals, name)) return undefined;
   const upper = name.toUpperCase();
   const guess = upper.startsWith('SIG') ? upper : `SIG${upper}`;
-  if (Object.hasOwn(constants.signals, guess) && !FORBIDDEN_SIGNALS[guess]) return `please rename it to "${guess}"`;
+  if (FORBIDDEN_SIGNALS[guess]) return `${FORBIDDEN_SIGNALS[guess]}; use "SIGTERM" (the default), "SIGINT" or "SIGQUIT"`;
+  if (Object.hasOwn(constants.signals, name)) return undefined;
+  if (Object.hasOwn(constants.signals, guess)) return `please rename it to "${guess}"`;
   return 'expected a signal name such as "SIGTERM", "SIGINT" or "SIGQUIT"';
 }
 

@@ -1,0 +1,139 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixture, runCli, startMaster } from '../helpers/master.js';
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Runs the CLI in `cwd` with a private XDG_RUNTIME_DIR, so default run dirs never meet a real master. */
+function cli(t: TestContext, cwd: string, args: string[]) {
+  return runCli(args, { XDG_RUNTIME_DIR: cwd, HITLESS_DEBUG: '' }, cwd);
+}
+
+function assertOneLine(stderr: string, ...parts: string[]): void {
+  const lines = stderr.split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
+  assert.ok(lines[0]!.startsWith('hitless: '), stderr);
+  assert.ok(!stderr.includes('    at '), `stack trace in:\n${stderr}`);
+  for (const part of parts) assert.ok(stderr.includes(part), `stderr lacks ${JSON.stringify(part)}:\n${stderr}`);
+}
+
+const usageCases: Array<[string, string[], string[]]> = [
+  ['unknown command', ['strat'], ['unknown command "strat"', 'did you mean "start"?']],
+  ['unknown flag', ['start', '--workrs', '2'], ['unknown flag --workrs', 'did you mean --workers?']],
+  ['flag without value', ['start', '--workers'], ['--workers', 'hitless start --help']],
+  ['stray argument', ['start', 'node', 'server.js'], ['unexpected argument "node"', '-- node server.js']],
+  ['bad flag value', ['start', '--listen', '127.0.0.1:0', '--ready-timeout', 'soon', '--', 'node', 'x.js'], ['--ready-timeout', '"soon"', '"2s"']],
+  ['bad stop signal', ['start', '--listen', '0', '--stop-signal', 'KILL', '--', 'x'], ['--stop-signal', '"KILL"', 'cannot be caught']],
+  ['missing command', ['start', '--listen', '127.0.0.1:0'], ['no worker command', '-- node server.js']],
+  ['missing --config file', ['status', '--config', 'nope.json'], ['nope.json does not exist']],
+  ['bad --timeout', ['reload', '--timeout', 'forever'], ['--timeout', '"forever"']],
+];
+for (const [title, args, parts] of usageCases) {
+  test(`usage error (${title}): exit 2 and one line, no stack trace`, async (t) => {
+    const dir = tempDir(t);
+    const r = await cli(t, dir, args);
+    assert.equal(r.code, 2, r.stderr);
+    assertOneLine(r.stderr, ...parts);
+  });
+}
+
+test('bad hitless.json: exit 2 with the key, the value and the fix; bad JSON with line:column', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: ['node', 'x.js'], listen: ['127.0.0.1:0'], workers: 'many' }));
+  let r = await cli(t, dir, ['start']);
+  assert.equal(r.code, 2);
+  assertOneLine(r.stderr, '"workers" in hitless.json', '"many"', 'positive integer or "auto"');
+  writeFileSync(join(dir, 'hitless.json'), '{\n  "command": ["node", "x.js"],\n  "listen": ["127.0.0.1:0"]\n  "workers": 2\n}\n');
+  r = await cli(t, dir, ['start']);
+  assert.equal(r.code, 2);
+  assertOneLine(r.stderr, 'hitless.json:4:3', 'not valid JSON');
+  // Client commands read the same file to find the master, so they report it too.
+  r = await cli(t, dir, ['status']);
+  assert.equal(r.code, 2);
+  assertOneLine(r.stderr, 'hitless.json:4:3');
+});
+
+for (const cmd of ['reload', 'status', 'stop']) {
+  test(`${cmd} with no master: ERR_NO_MASTER message, exit 1`, async (t) => {
+    const dir = tempDir(t);
+    const r = await cli(t, dir, [cmd]);
+    assert.equal(r.code, 1, r.stderr);
+    assertOneLine(r.stderr, 'no master is running at', 'control.sock', 'start it with `hitless start` in the app folder, or pass --run-dir');
+    const explicit = await cli(t, dir, [cmd, '--run-dir', join(dir, 'elsewhere')]);
+    assert.equal(explicit.code, 1);
+    assertOneLine(explicit.stderr, join(dir, 'elsewhere', 'control.sock'));
+  });
+}
+
+test('--help, -h, --version and <cmd> --help exit 0 on stdout', async (t) => {
+  const dir = tempDir(t);
+  for (const args of [['--help'], ['-h'], ['help', 'reload']]) {
+    const r = await cli(t, dir, args);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /Usage: hitless/);
+  }
+  for (const cmd of ['start', 'reload', 'stop', 'status']) {
+    const r = await cli(t, dir, [cmd, '--help']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.startsWith(`Usage: hitless ${cmd}`), r.stdout);
+  }
+  const v = await cli(t, dir, ['--version']);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^\d+\.\d+\.\d+/);
+  const none = await cli(t, dir, []);
+  assert.equal(none.code, 2, 'no command is a usage error');
+});
+
+test('against a real master: status table, reload exits 0 with plain progress lines, stop waits for the exit', async (t) => {
+  const master = await startMaster(t, { command: [process.execPath, fixture('master/app.js')], workers: 2 });
+  const status = await master.cli(['status']);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, new RegExp(`^master +pid ${master.pid}, up .*, running`, 'm'));
+  assert.match(status.stdout, /^listeners +http 127\.0\.0\.1:\d+/m);
+  assert.match(status.stdout, /^WORKER +PID +STATE +UPTIME +RESTARTS/m);
+  assert.equal(status.stdout.match(/^1\.\d+ +\d+ +ready /gm)?.length, 2, status.stdout);
+
+  const reload = await master.cli(['reload']);
+  assert.equal(reload.code, 0, reload.stderr);
+  assert.match(reload.stdout, /^reload: spawning generation 2$/m);
+  assert.match(reload.stdout, /^reload: generation 2: ready 2\/2/m);
+  assert.match(reload.stdout, /^reload: draining 2 workers of generation 1$/m);
+  assert.match(reload.stdout, /^reload: done in .*, generation 2 is live$/m);
+  assert.ok(!reload.stdout.includes('\x1b['), 'no terminal escapes when stdout is not a TTY');
+
+  const json = await master.cli(['reload', '--json']);
+  assert.equal(json.code, 0);
+  const outcome = JSON.parse(json.stdout) as { ok: boolean; generation: number };
+  assert.deepEqual([outcome.ok, outcome.generation], [true, 3]);
+
+  const after = JSON.parse((await master.cli(['status', '--json'])).stdout) as { generation: number; lastReload: { ok: boolean } };
+  assert.equal(after.generation, 3);
+  assert.equal(after.lastReload.ok, true);
+
+  const stop = await master.cli(['stop']);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.match(stop.stdout, /master stopped/);
+  assert.deepEqual(await master.exited, { code: 0, signal: null });
+});
+
+test('reload that fails exits 1 with the reason and the new workers\' output', async (t) => {
+  const dir = tempDir(t);
+  const master = await startMaster(t, {
+    command: [process.execPath, fixture('master/crash-if-marker.js')],
+    args: ['--ready-timeout', '20s'],
+    cwd: dir,
+  });
+  writeFileSync(join(dir, 'crash'), '');
+  const r = await master.cli(['reload']);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /^hitless: reload failed: .*\(ERR_WORKER_EXITED\); generation 1 keeps serving/m);
+  assert.match(r.stderr, /^ {2}\| crash-if-marker fixture: crash marker present/m);
+  assert.ok(!r.stderr.includes('    at '), r.stderr);
+});
