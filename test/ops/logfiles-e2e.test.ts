@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixture, startMaster } from '../helpers/master.js';
+
+const LINES = 20_000;
+
+test('log files end to end: every numbered worker line lands exactly once across rotated files, through a reload (regression: rotation under load)',
+  { timeout: 180_000 }, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hitless-logs-e2e-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const logDir = join(dir, 'logs');
+    const config = join(dir, 'hitless.json');
+    writeFileSync(config, JSON.stringify({ logs: { mode: 'file', dir: logDir, maxSize: '64k', keep: 200, tag: true } }));
+    const master = await startMaster(t, {
+      command: [process.execPath, fixture('ops/app.js')],
+      workers: 2,
+      args: ['--config', config],
+      env: { LINES: String(LINES) },
+    });
+    assert.equal((await master.reload()).code, 0);
+    assert.equal((await master.stop()).code, 0);
+    assert.doesNotMatch(master.stdout + master.stderr, /g=\d+ w=\d+ n=/, 'file mode forwards nothing to the master\'s own output');
+
+    const files = readdirSync(logDir).filter((n) => n.startsWith('workers.log'));
+    assert.ok(files.length > 5, `rotated several times: ${files.join(' ')}`);
+    const count = new Map<string, number>();
+    let done = 0;
+    for (const name of files) {
+      for (const line of readFileSync(join(logDir, name), 'utf8').split('\n')) {
+        if (!line) continue;
+        const m = /^\[(\d+)\.(\d+)( stderr)?\] (?:g=(\d+) w=(\d+) n=(\d+)|done g=(\d+) w=(\d+))$/.exec(line);
+        assert.ok(m, `unexpected line ${JSON.stringify(line)} in ${name}`);
+        if (m[7] !== undefined) {
+          done++;
+          continue;
+        }
+        assert.equal(m[1], m[4], 'tag generation matches the worker\'s own');
+        assert.equal(m[2], m[5], 'tag slot matches the worker\'s own');
+        assert.equal(Boolean(m[3]), Number(m[6]) % 2 === 1, 'odd lines came on stderr');
+        const key = `${m[4]}.${m[5]}.${m[6]}`;
+        count.set(key, (count.get(key) ?? 0) + 1);
+      }
+    }
+    assert.equal(done, 4, 'two workers in each of two generations finished printing');
+    const workers = [...new Set([...count.keys()].map((k) => k.split('.').slice(0, 2).join('.')))].sort();
+    assert.equal(workers.length, 4, `two workers per generation: ${workers.join(' ')}`);
+    assert.deepEqual(workers.map((w) => w.split('.')[0]), ['1', '1', '2', '2']);
+    for (const gw of workers) {
+      for (let i = 0; i < LINES; i++) {
+        const n = count.get(`${gw}.${i}`);
+        if (n !== 1) assert.fail(`line ${gw} n=${i} appears ${n ?? 0} times`);
+      }
+    }
+    assert.equal(count.size, 4 * LINES);
+  });
