@@ -93,12 +93,13 @@ test('a request arriving during the idle grace cancels the idle close and is ans
 
 test('a response that never ends is destroyed at the deadline and counted as forced', async (t) => {
   const started = deferred();
-  const server = http.createServer(() => started.resolve());
+  const server = http.createServer((req, res) => (req.url === '/hang' ? started.resolve() : res.end('ok')));
   track(server, { signals: false });
   const port = await listenLocal(t, server);
   const idle = await RawConnection.connect(port);
   const busy = await RawConnection.connect(port);
   t.after(() => (idle.destroy(), busy.destroy()));
+  await idle.request('GET', '/'); // the server has surely accepted it
   busy.send('GET', '/hang');
   await started.promise;
   const result = await shutdown(server, { timeout: 50, idleGrace: 60_000 });
