@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, fixture, MasterProcess, runCli } from '../helpers/master.js';
+
+const notRoot = process.getuid?.() !== 0 && 'needs root: binds port 80 and runs workers as nobody in a private network namespace';
+
+function uidOf(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'));
+  return Number(line?.split(/\s+/)[1]);
+}
+
+/** GET http://127.0.0.1:80/ from inside the master's network namespace. */
+function getInside(masterPid: number): Promise<string> {
+  const code = "fetch('http://127.0.0.1:80/').then((r) => r.text()).then((t) => process.stdout.write(t))";
+  return new Promise((resolve, reject) => {
+    execFile('nsenter', ['-t', String(masterPid), '-n', '--', process.execPath, '-e', code], (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout));
+  });
+}
+
+test('privilege drop: the root master holds port 80, workers run as nobody, also after a reload', { skip: notRoot, timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-priv-'));
+  chmodSync(dir, 0o755); // the workers' working folder: nobody must be able to enter it
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ user: 'nobody' }));
+  const runDir = join(dir, 'run');
+  // A private network namespace: port 80 is ours whatever the host runs. unshare and sh exec,
+  // so the child's pid is the master's.
+  const child = spawn('unshare', ['-n', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh',
+    process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir, '--config', join(dir, 'hitless.json'),
+    '--workers', '2', '--listen', '127.0.0.1:80', '--', process.execPath, fixture('ops/app.js')],
+  { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const master = new MasterProcess(child, runDir);
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await master.exited;
+    }
+    for (const pid of master.workerPids) {
+      try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  });
+  await master.waitEvent('master-ready');
+
+  assert.equal(uidOf(master.pid), 0, 'the master stays root');
+  const body = await getInside(master.pid);
+  assert.equal(body, 'uid=65534 gid=65534 home=/nonexistent user=nobody\n');
+  const first = (await master.status()).workers;
+  assert.equal(first.length, 2);
+  for (const w of first) assert.equal(uidOf(w.pid!), 65534, `worker ${w.pid} runs as nobody`);
+
+  const r = await master.reload();
+  assert.equal(r.code, 0, r.stderr);
+  const second = (await master.status()).workers;
+  assert.ok(second.every((w) => w.generation === 2));
+  for (const w of second) assert.equal(uidOf(w.pid!), 65534, `generation 2 worker ${w.pid} runs as nobody`);
+  assert.equal(await getInside(master.pid), 'uid=65534 gid=65534 home=/nonexistent user=nobody\n');
+  assert.equal((await master.stop()).code, 0);
+});
+
+test('privilege drop: an unknown user stops the master before any worker runs (ERR_PRIVILEGE)', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-priv-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ user: 'no-such-user-hitless' }));
+  const r = await runCli(['start', '--run-dir', join(dir, 'run'), '--config', join(dir, 'hitless.json'),
+    '--listen', '127.0.0.1:0', '--', process.execPath, fixture('ops/app.js')], {}, dir);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /no such user "no-such-user-hitless"/);
+  assert.doesNotMatch(r.stderr, /worker spawn/);
+});
