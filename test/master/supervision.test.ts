@@ -1,0 +1,99 @@
+// Keeping it running: crashed workers come back, crash loops stop and show, signal storms
+// coalesce, and a master killed with SIGKILL leaves no orphan behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { alive, fixture, startMaster, waitUntil } from '../helpers/master.js';
+import { startWrk } from '../helpers/wrk.js';
+
+function appDir(t: { after(fn: () => void): void }, config: object): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-supervision-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify(config));
+  return dir;
+}
+
+test('a crashed worker is restarted in its slot and the restart is counted', { timeout: 60_000 }, async (t) => {
+  const master = await startMaster(t, { command: ['node', fixture('master/app.js')], workers: 2 });
+  const before = await master.status();
+  const victim = before.workers[0]?.pid ?? 0;
+  const from = master.records.length;
+  process.kill(victim, 'SIGKILL');
+  const crash = await master.waitEvent((r) => r.event === 'worker-exit' && r.pid === victim, from);
+  assert.equal(crash.planned, false);
+  assert.equal(crash.signal, 'SIGKILL');
+  await master.waitEvent((r) => r.event === 'worker-restart', from);
+  await master.waitEvent((r) => r.event === 'worker-ready', from);
+  const after = await master.status();
+  assert.equal(after.generation, 1);
+  assert.equal(after.workers.filter((w) => w.state === 'ready').length, 2);
+  assert.equal(after.workers.find((w) => w.restarts === 1)?.state, 'ready');
+  assert.ok(!after.workers.some((w) => w.pid === victim));
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('a crash loop marks the slot failed, shows it in status, and the master stays up', { timeout: 60_000 }, async (t) => {
+  const dir = appDir(t, { restart: { backoffInitial: '10ms', backoffMax: '50ms', maxRestarts: 3, window: '1m' } });
+  const master = await startMaster(t, { command: ['node', fixture('master/crash-if-marker.js')], cwd: dir, workers: 2 });
+  const victim = (await master.status()).workers[0]?.pid ?? 0;
+  writeFileSync(join(dir, 'crash'), '');
+  const from = master.records.length;
+  process.kill(victim, 'SIGKILL');
+  const failed = await master.waitEvent('slot-failed', from);
+  assert.equal(master.records.slice(from).filter((r) => r.event === 'worker-restart').length, 3);
+  const st = await master.status();
+  const slot = st.workers.find((w) => w.state === 'failed');
+  assert.ok(slot, `no failed slot in ${JSON.stringify(st.workers)}`);
+  assert.equal(failed.slot, (slot as unknown as { slot: number }).slot);
+  assert.equal(st.workers.filter((w) => w.state === 'ready').length, 1, 'the other slot keeps serving');
+  // The fix is deployed: a reload brings the generation back whole.
+  rmSync(join(dir, 'crash'));
+  const r = await master.reload();
+  assert.equal(r.code, 0, r.stderr);
+  const healed = await master.status();
+  assert.equal(healed.workers.filter((w) => w.state === 'ready').length, 2);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('50 SIGHUPs within a second end with exactly one new generation and zero failed requests', { timeout: 60_000 }, async (t) => {
+  const master = await startMaster(t, { command: ['node', fixture('master/app.js')], workers: 2 });
+  const load = startWrk({ url: master.url('/'), connections: 30, duration: 60 });
+  for (let i = 0; i < 50; i++) {
+    process.kill(master.pid, 'SIGHUP');
+    // Spread the storm over about a second, as a script looping over files would.
+    await new Promise((r) => setTimeout(r, 15));
+  }
+  const done = await master.waitEvent('reload-done');
+  assert.equal(done.generation, 2);
+  const result = await load.stop();
+  assert.equal(result.failed, 0, result.raw);
+  const st = await master.status();
+  assert.equal(st.generation, 2);
+  assert.equal(st.reloadQueued, false);
+  assert.equal(master.events('reload-start').length, 1);
+  assert.equal(st.workers.length, 2);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('master SIGKILL: every worker exits by itself within the drain timeout and the port is released', { timeout: 60_000 }, async (t) => {
+  const master = await startMaster(t, {
+    command: ['node', fixture('master/app.js')],
+    workers: 2,
+    args: ['--drain-timeout', '5s'],
+  });
+  const [host, portText] = master.address().split(':') as [string, string];
+  const pids = (await master.status()).workers.map((w) => w.pid ?? 0);
+  assert.equal(pids.length, 2);
+  process.kill(master.pid, 'SIGKILL');
+  await master.exited;
+  await waitUntil(() => pids.every((pid) => !alive(pid)), 'the orphaned workers exit', 5_000);
+  const free = await new Promise<boolean>((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(Number(portText), host, () => s.close(() => resolve(true)));
+  });
+  assert.ok(free, `port ${portText} still held after the master and its workers died`);
+});
