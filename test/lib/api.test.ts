@@ -8,7 +8,7 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { codes, healthHandlers, isHitlessError, listen, ready, serve, shutdown, status, workerInfo } from '../../src/index.js';
+import { codes, healthHandlers, isHitlessError, listen, onShutdown, ready, serve, shutdown, status, workerInfo } from '../../src/index.js';
 import { parseListenEnv } from '../../src/lib/fds.js';
 import { RawConnection } from '../helpers/http.js';
 
@@ -118,4 +118,24 @@ test('health handlers: liveness 200; readiness 200 until shutdown begins, 503 af
   await shutdown(http.createServer());
   assert.equal((await conn.request('GET', '/readyz')).status, 503);
   assert.equal((await conn.request('GET', '/livez')).status, 200);
+});
+
+test('onShutdown() validates its arguments and returns an unregister function', () => {
+  assert.throws(() => onShutdown('close db' as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION') && /"fn"/.test(err.message));
+  assert.throws(() => onShutdown(() => {}, { timeout: -5 }), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION') && /"timeout".*-5/.test(err.message));
+  const unregister = onShutdown(() => {});
+  assert.equal(typeof unregister, 'function');
+  unregister();
+  unregister(); // idempotent
+});
+
+test('serve() accepts an existing server (https, http2, frameworks are all net.Servers)', async (t) => {
+  const server = http.createServer((_req, res) => res.end('mine'));
+  const handle = await serve(server, { port: 0, host: '127.0.0.1', signals: false });
+  t.after(() => handle.close());
+  assert.equal(handle.server, server);
+  assert.equal(handle.inherited, false);
+  const conn = await RawConnection.connect((handle.address as { port: number }).port);
+  t.after(() => conn.destroy());
+  assert.equal((await conn.request('GET', '/')).body, 'mine');
 });
