@@ -64,3 +64,5 @@ process.stderr.write(`bench app: pid ${process.pid} using ${serve ? 'hitless ser
 await (serve ? serve(handler, { host: '127.0.0.1' }) : plainServe(handler));
 // PM2's wait_ready: the instance counts as online only after this message.
 process.send?.('ready');
+// The harness times the app's own boot (spawn → this line) to subtract it from reload cost.
+process.stderr.write(`bench app: pid ${process.pid} serving\n`);

@@ -17,7 +17,8 @@ export class HitlessTarget implements Target {
   private master: Spawned | undefined;
   private readonly runDir = mkdtempSync(join(tmpdir(), 'hitless-bench-'));
 
-  constructor(private readonly opts: TargetOptions, private readonly method: 'cli' | 'sighup' = 'cli') {
+  /** How reload() asks: `hitless reload` or SIGHUP (may change between reloads). */
+  constructor(private readonly opts: TargetOptions, public method: 'cli' | 'sighup' = 'cli') {
     this.port = opts.port;
     this.name = `hitless ${opts.workers}w` + (method === 'sighup' ? ' (SIGHUP)' : '') + (opts.plainApp ? ' (plain app)' : '');
   }
@@ -67,6 +68,16 @@ export class HitlessTarget implements Target {
 
   supervisorPid(): number | undefined {
     return this.master && isAlive(this.master.pid) ? this.master.pid : undefined;
+  }
+
+  /**
+   * The master's own duration of its last reload (reload-start → old generation drained),
+   * from its `reload-done … ms=N` log line; SIGHUP's debounce happens before reload-start.
+   */
+  lastReloadMs(): number | undefined {
+    const all = [...this.output().matchAll(/event=reload-done generation=\d+ ms=(\d+)/g)];
+    const last = all.at(-1)?.[1];
+    return last === undefined ? undefined : Number(last);
   }
 
   /** Master output so far (for reports when something failed). */
