@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { HitlessError } from '../errors.js';
 
 /** Unix socket paths over ~100 bytes do not fit in sun_path (108 bytes on Linux, 104 on macOS). */
@@ -70,16 +70,23 @@ export function ensureRunDir(runDir: string): void {
   } catch (err) {
     throw new HitlessError('ERR_CONFIG_INVALID', `runDir: cannot create ${runDir}: ${(err as Error).message}; pass another --run-dir`, { cause: err });
   }
-  const st = lstatSync(runDir);
+  checkPrivate(runDir);
+  // In a shared /tmp, whoever owns hitless-<uid> could swap our folder for theirs.
+  const parent = dirname(runDir);
+  if (basename(parent) === `hitless-${uid()}`) checkPrivate(parent);
+}
+
+function checkPrivate(dir: string): void {
+  const st = lstatSync(dir);
   if (!st.isDirectory()) {
-    throw new HitlessError('ERR_CONFIG_INVALID', `runDir: ${runDir} is not a folder; pass another --run-dir`);
+    throw new HitlessError('ERR_CONFIG_INVALID', `runDir: ${dir} is not a folder; pass another --run-dir`);
   }
   if (st.uid !== uid()) {
     throw new HitlessError('ERR_CONFIG_INVALID',
-      `runDir: ${runDir} belongs to uid ${st.uid}, not to us (uid ${uid()}); pass a --run-dir of your own`);
+      `runDir: ${dir} belongs to uid ${st.uid}, not to us (uid ${uid()}); pass a --run-dir of your own`);
   }
   if ((st.mode & 0o022) !== 0) {
     throw new HitlessError('ERR_CONFIG_INVALID',
-      `runDir: ${runDir} is writable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run \`chmod 700 ${runDir}\` or pass another --run-dir`);
+      `runDir: ${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run \`chmod 700 ${dir}\` or pass another --run-dir`);
   }
 }

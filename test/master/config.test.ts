@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, type ConfigFlags } from '../../src/master/config.js';
+import { loadConfig, resolveRunDir, type ConfigFlags } from '../../src/master/config.js';
 import { isHitlessError } from '../../src/errors.js';
 
 function appDir(t: { after(fn: () => void): void }): string {
@@ -178,4 +178,16 @@ test('missing command and missing listen say how to add them', (t) => {
   rejects(() => load(dir, { command: ['x'], listen: [] }), 'ERR_CONFIG_INVALID', 'LISTEN_FDS');
   // Under systemd socket activation the sockets come from LISTEN_FDS.
   assert.deepEqual(load(dir, { command: ['x'], listen: [] }, {}, { LISTEN_FDS: '1' }).listen, []);
+});
+
+test('run dir: derived from the real path of the app folder, so a symlinked folder finds the same master', (t) => {
+  const dir = appDir(t);
+  const link = join(dir, 'link');
+  symlinkSync(dir, link);
+  const env = { XDG_RUNTIME_DIR: '/run/user/test' };
+  const a = resolveRunDir(dir, undefined, env);
+  assert.equal(resolveRunDir(link, undefined, env), a);
+  assert.match(a, /^\/run\/user\/test\/hitless-\d+\/[0-9a-f]{12}$/);
+  assert.equal(resolveRunDir(dir, './x', env), join(process.cwd(), 'x'));
+  rejects(() => resolveRunDir(dir, '/' + 'd'.repeat(100), env), 'ERR_CONFIG_INVALID', 'longer than 100 bytes', '--run-dir');
 });
