@@ -10,6 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { HitlessError, isHitlessError } from '../errors.js';
+import { createProcStatReader } from '../ops/procstat.js';
 import { Generation } from './generation.js';
 import { resolveWorkdir } from './workdir.js';
 import { Worker, type WorkerSpec } from './worker.js';
@@ -48,6 +49,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   private queued: Queued | undefined;
   private lastReload: ReloadOutcome | undefined;
   private stopping: Promise<void> | undefined;
+  private readProcStats: ReturnType<typeof createProcStatReader> | undefined;
   private resolveStopped: () => void = () => {};
   /** Resolves once a stop (graceful or forced) has finished and no worker is left. */
   readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
@@ -118,6 +120,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   status(): StatusSnapshot {
     const workers: WorkerStatus[] = [...this.alive].map((w) => w.snapshot());
+    this.readProcStats ??= createProcStatReader();
+    const usage = this.readProcStats(workers.flatMap((w) => (w.pid === undefined ? [] : [w.pid])));
+    for (const w of workers) Object.assign(w, w.pid === undefined ? {} : usage.get(w.pid));
     for (const failed of this.current?.failed.values() ?? []) workers.push(failed);
     workers.sort((a, b) => a.generation - b.generation || a.slot - b.slot);
     return {
