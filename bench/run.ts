@@ -1,8 +1,9 @@
 /**
- * `npm run bench [-- --quick] [-- --only reload,cost]`: runs the scenarios against bare
+ * `npm run bench [-- --quick] [-- --only reload,cost] [-- --from bench/results/<date>.json]`: runs the scenarios against bare
  * node, hitless, PM2 cluster mode and a naive restart on 127.0.0.1, writes
  * bench/results/<date>.json, docs/bench-reload.svg and docs/BENCHMARKS.md (quick
- * mode writes bench/results/<date>-quick.json only, unless --docs).
+ * mode writes bench/results/<date>-quick.json only, unless --docs; --from re-renders the
+ * docs from a saved run without measuring).
  * Everything started is killed at the end, also on error (process groups, `pm2 kill`).
  */
 import { availableParallelism, cpus, loadavg, release } from 'node:os';
@@ -59,7 +60,30 @@ async function commit(): Promise<string> {
   return head.stdout.trim() + (dirty.stdout.trim() ? ' (with uncommitted changes)' : '');
 }
 
+/** Write the chart and docs/BENCHMARKS.md from one run's results. */
+function writeDocs(results: Results, resultsFile: string): void {
+  let chart: string | undefined;
+  const first = results.reload[0]?.variant.name;
+  const charted = results.reload.filter((x) => x.variant.name === first && x.kind !== 'hitless-sighup');
+  if (charted.length) {
+    chart = 'bench-reload.svg';
+    const panels = charted.map((x) => ({ title: `${x.target}, ${x.reloads} reloads`, ...x.chart }));
+    writeFileSync(join(repoRoot, 'docs', chart), chartSvg(`Reload every 2 s under load (${first})`, panels));
+  }
+  const notesPath = join(repoRoot, 'bench', 'notes.md');
+  const notes = existsSync(notesPath) ? readFileSync(notesPath, 'utf8') : '';
+  writeFileSync(join(repoRoot, 'docs', 'BENCHMARKS.md'), markdown(results, resultsFile, chart, notes));
+  log('wrote docs/BENCHMARKS.md');
+}
+
 async function main(): Promise<number> {
+  const fromArg = argv[argv.indexOf('--from') + 1];
+  if (argv.includes('--from') && fromArg) {
+    // Re-render the docs from a saved run (after editing bench/notes.md or the report).
+    const saved = JSON.parse(readFileSync(join(repoRoot, fromArg), 'utf8')) as Results;
+    writeDocs({ ...saved, targets: verdicts(saved) }, fromArg);
+    return 0;
+  }
   const wrk = await wrkVersion();
   if (!wrk) {
     log('bench: wrk is not installed; on Debian/Ubuntu: apt-get update && apt-get install -y wrk');
@@ -124,19 +148,7 @@ async function main(): Promise<number> {
   const resultsFile = `bench/results/${date}${quick ? '-quick' : ''}.json`;
   writeFileSync(join(repoRoot, resultsFile), JSON.stringify(results, null, 1) + '\n');
   log(`wrote ${resultsFile}`);
-  if (!quick || argv.includes('--docs')) {
-    let chart: string | undefined;
-    const charted = results.reload.filter((x) => x.variant.name === plan.variants[0]?.name && x.kind !== 'hitless-sighup');
-    if (charted.length) {
-      chart = 'bench-reload.svg';
-      const panels = charted.map((x) => ({ title: `${x.target}, ${x.reloads} reloads`, ...x.chart }));
-      writeFileSync(join(repoRoot, 'docs', chart), chartSvg(`Reload every 2 s under keep-alive load (${plan.variants[0]?.name})`, panels));
-    }
-    const notesPath = join(repoRoot, 'bench', 'notes.md');
-    const notes = existsSync(notesPath) ? readFileSync(notesPath, 'utf8') : '';
-    writeFileSync(join(repoRoot, 'docs', 'BENCHMARKS.md'), markdown(results, resultsFile, chart, notes));
-    log('wrote docs/BENCHMARKS.md');
-  }
+  if (!quick || argv.includes('--docs')) writeDocs(results, resultsFile);
   for (const v of results.targets) log(`${v.met ? 'MET    ' : 'NOT MET'} ${v.target}: ${v.measured}`);
   log(`done in ${Math.round((Date.now() - t0) / 1000)} s`);
   return 0;
