@@ -1,0 +1,93 @@
+/**
+ * systemd socket activation, for real: Debian's systemd-socket-activate binds the socket,
+ * sets LISTEN_FDS/LISTEN_FDNAMES/LISTEN_PID and execs the master, as a .socket unit would.
+ * A second test plays systemd by hand (python binds, an sh shim sets LISTEN_PID=$$).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { cli, fixture, MasterProcess } from '../helpers/master.js';
+
+const noActivate = spawnSync('systemd-socket-activate', ['--version'], { stdio: 'ignore' }).status !== 0
+  && 'systemd-socket-activate is not installed (Debian package systemd)';
+
+function get(target: { socketPath: string } | { port: number }): Promise<{ status: number; generation: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ ...target, host: '127.0.0.1', path: '/', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () =>
+        resolve({ status: res.statusCode ?? 0, generation: String(res.headers['x-generation']), body }));
+    });
+    req.on('error', reject).end();
+  });
+}
+
+function track(t: TestContext, child: ChildProcess, runDir: string, dir: string): MasterProcess {
+  const master = new MasterProcess(child, runDir);
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await master.exited;
+    }
+    for (const pid of master.workerPids) {
+      try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return master;
+}
+
+test('socket activation: systemd-socket-activate hands the master a socket it serves and keeps across reloads', { skip: noActivate, timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-sockact-'));
+  const socketPath = join(dir, 'app.sock');
+  const runDir = join(dir, 'run');
+  const child = spawn('systemd-socket-activate', ['-l', socketPath, '--fdname=http',
+    process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir, '--workers', '2',
+    '--', process.execPath, fixture('ops/app.js')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const master = track(t, child, runDir, dir);
+  // Like a .socket unit, it starts the service on the first connection: that request
+  // waits in the socket's queue until the first generation is ready, then is served.
+  await new Promise<void>((resolve) => {
+    let err = '';
+    child.stderr?.on('data', (c: Buffer) => { err += c.toString(); if (err.includes('Listening on')) resolve(); });
+  });
+  const first = await get({ socketPath });
+  assert.equal(first.status, 200);
+  assert.equal(first.generation, '1');
+  const start = await master.waitEvent('master-start');
+  assert.deepEqual((start.listeners as { name: string; inherited: boolean }[]).map((l) => [l.name, l.inherited]), [['http', true]]);
+  assert.equal((await master.reload()).code, 0);
+  const second = await get({ socketPath });
+  assert.equal(second.generation, '2');
+  assert.equal((await master.stop()).code, 0);
+});
+
+test('socket activation: a listening socket at fd 3 with LISTEN_FDS=1 and LISTEN_PID from an exec shim', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-sockact-'));
+  const runDir = join(dir, 'run');
+  // python3 plays systemd: bind + listen on 127.0.0.1:0, put the socket at fd 3, say the
+  // port, then exec the shim, which sets LISTEN_PID to its own pid before exec'ing node.
+  const py = [
+    'import os, socket, sys',
+    's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(128)',
+    'os.dup2(s.fileno(), 3); os.set_inheritable(3, True)',
+    'sys.stderr.write("PORT %d\\n" % s.getsockname()[1]); sys.stderr.flush()',
+    'os.environ.update(LISTEN_FDS="1", LISTEN_FDNAMES="http")',
+    'os.execvp("sh", ["sh", "-c", "LISTEN_PID=$$ exec \\"$@\\"", "sh"] + sys.argv[1:])',
+  ].join('\n');
+  const child = spawn('python3', ['-c', py, process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir,
+    '--workers', '2', '--', process.execPath, fixture('ops/app.js')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const master = track(t, child, runDir, dir);
+  await master.waitEvent('master-ready');
+  const port = Number(/PORT (\d+)/.exec(master.stderr)?.[1]);
+  assert.ok(port > 0, master.stderr);
+  assert.equal((await get({ port })).generation, '1');
+  assert.equal((await master.reload()).code, 0);
+  assert.equal((await get({ port })).generation, '2');
+  assert.equal((await master.stop()).code, 0);
+});
