@@ -137,8 +137,15 @@ function bindOne(spec: ListenerSpec): HeldListener {
   const v6 = spec.host.includes(':');
   const handle = createServerHandle(spec.host || null, spec.port, v6 ? 6 : 4, undefined, spec.ipv6Only ? UV_TCP_IPV6ONLY : 0);
   if (typeof handle === 'number') throw bindError(spec.source, handle);
+  // libuv defers EADDRINUSE from bind(2) to listen(2) (uv_tcp_bind's delayed_error), so a
+  // port in use shows here as a socket that is not bound: getsockname fails or has no port.
+  // Left alone, the later listen(2) would bind a random ephemeral port instead.
   const out: Record<string, unknown> = {};
-  handle.getsockname?.(out);
+  const err = handle.getsockname?.(out) ?? 0;
+  if (err !== 0 || typeof out.port !== 'number' || (spec.port !== 0 && out.port !== spec.port)) {
+    handle.close();
+    throw bindError(spec.source, err !== 0 && getSystemErrorName(err) !== 'EINVAL' ? err : -98 /* EADDRINUSE */);
+  }
   const host = String(out.address ?? spec.host);
   const address = host.includes(':') ? `[${host}]:${String(out.port)}` : `${host}:${String(out.port)}`;
   return { name: spec.name, fd: handle.fd, address, inherited: false, unlinkPath: undefined, handle };

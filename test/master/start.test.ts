@@ -1,0 +1,41 @@
+// `hitless start` before anything runs: bind errors are one clear line, the pid file is
+// written atomically and removed at the stop, and the readable log format is the default.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixture, runCli, startMaster } from '../helpers/master.js';
+
+test('a port already in use: one line naming the address and the fix, exit 1, no stack trace (regression: libuv defers EADDRINUSE to listen)', { timeout: 30_000 }, async (t) => {
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.after(() => taken.close());
+  const { port } = taken.address() as net.AddressInfo;
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-start-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await runCli(['start', '--listen', `127.0.0.1:${port}`, '--run-dir', join(dir, 'run'), '--', 'node', fixture('master/app.js')], {}, dir);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`hitless: cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE \\(another process listens there`));
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+  assert.doesNotMatch(r.stderr, /worker spawn/, 'no worker may start on a socket that was not bound');
+});
+
+test('a missing command at start: the reason and exit 1, the master does not stay up', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-start-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await runCli(['start', '--listen', '127.0.0.1:0', '--run-dir', join(dir, 'run'), '--', 'hitless-no-such-command'], {}, dir);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /worker command "hitless-no-such-command" not found .*check "command" and PATH/);
+});
+
+test('--pid-file is written with the master pid and removed at the stop; text logs by default', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-pid-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pidFile = join(dir, 'hitless.pid');
+  const master = await startMaster(t, { command: ['node', fixture('master/app.js')], args: ['--pid-file', pidFile] });
+  assert.equal(readFileSync(pidFile, 'utf8'), `${master.pid}\n`);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+  assert.equal(existsSync(pidFile), false);
+});
