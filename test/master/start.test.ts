@@ -1,5 +1,5 @@
-// `hitless start` before anything runs: bind errors are one clear line, the pid file is
-// written atomically and removed at the stop, and the readable log format is the default.
+// `hitless start` before anything runs: bind errors are one clear line, a missing command
+// stops the master with its reason, and the pid file lives exactly as long as the master.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -30,7 +30,7 @@ test('a missing command at start: the reason and exit 1, the master does not sta
   assert.match(r.stderr, /worker command "hitless-no-such-command" not found .*check "command" and PATH/);
 });
 
-test('--pid-file is written with the master pid and removed at the stop; text logs by default', { timeout: 30_000 }, async (t) => {
+test('--pid-file is written with the master pid and removed at the stop', { timeout: 30_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-pid-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const pidFile = join(dir, 'hitless.pid');
