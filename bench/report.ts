@@ -133,6 +133,20 @@ export function markdown(r: Results, resultsFile: string, chartFile: string | un
         table(['load', 'target', 'reloads', 'wrk req', 'wrk failed', 'wrk non-2xx', 'loadgen req', 'loadgen failed', 'non-2xx', 'slow ok', 'p99 steady / reload ms', 'reload ms median / max'], rows),
     );
     if (chartFile) parts.push(`![latency and failures over time with reloads marked](${chartFile})`);
+    const lossy = r.reload.filter((x) => wrkFailed(x) > 0 && x.kind !== 'naive');
+    if (lossy.length) {
+      parts.push(
+        `**Load client checked against wrk.** Where requests were lost on reset or closed connections, both clients should lose about the same number per connection (the naive restart is left out: wrk retries a refused connect at once while the load client waits 10 ms, so their refused counts measure retry rates):\n\n` +
+          table(
+            ['load', 'target', 'wrk failed per connection', 'loadgen failed per connection'],
+            lossy.map((x) => {
+              // Runs before connections were recorded used 40 (wrk) and 10 (load client).
+              const c = x.connections ?? { wrk: 40, load: 10 };
+              return [x.variant.name, x.target, f2(wrkFailed(x) / c.wrk), f2(x.load.all.failed / c.load)];
+            }),
+          ),
+      );
+    }
   }
   if (r.cost.length) {
     parts.push(

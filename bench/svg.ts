@@ -18,7 +18,7 @@ const STRIP_H = 44;
 const GAP = 46;
 const LEFT = 64;
 const RIGHT = 16;
-const TOP = 40;
+const TOP = 58;
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -92,7 +92,7 @@ export function chartSvg(title: string, panels: Panel[]): string {
     }
   });
   out.push(
-    `<text x="${W - RIGHT}" y="22" text-anchor="end" fill="#555">blue: p99 latency per 100 ms · shaded: reload (request → old generation gone) · red: failed requests per 100 ms (strip max ${maxFail})</text>`,
+    `<text x="${LEFT}" y="40" fill="#555">blue: p99 latency per 100 ms · shaded: reload (request → old generation gone) · red: failed requests per 100 ms (strip max ${maxFail})</text>`,
   );
   out.push('</svg>');
   return out.join('\n') + '\n';

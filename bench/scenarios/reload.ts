@@ -49,6 +49,8 @@ export interface ReloadRow {
   kind: TargetKind;
   variant: ReloadVariant;
   reloads: number;
+  /** Connections of wrk and of the load client. */
+  connections?: { wrk: number; load: number };
   reloadErrors: string[];
   reloadMs: { median: number; max: number };
   wrk: Pick<WrkResult, 'requests' | 'errors' | 'non2xx' | 'rps'>;
@@ -93,6 +95,7 @@ export async function reloadUnderLoad(kind: TargetKind, variant: ReloadVariant, 
       kind,
       variant,
       reloads: windows.length,
+      connections: { wrk: o.wrkConnections, load: o.loadConnections },
       reloadErrors: errors,
       reloadMs: {
         median: median(windows.map((x) => x.to - x.from)),
