@@ -44,7 +44,9 @@ test('log files end to end: every numbered worker line lands exactly once across
         count.set(key, (count.get(key) ?? 0) + 1);
       }
     }
-    assert.equal(done, 4, 'two workers in each of two generations finished printing');
+    const perWorker = new Map<string, number>();
+    for (const k of count.keys()) { const gw = k.split('.').slice(0, 2).join('.'); perWorker.set(gw, (perWorker.get(gw) ?? 0) + 1); }
+    assert.equal(done, 4, `two workers in each of two generations finished printing; lines per worker: ${JSON.stringify([...perWorker])}`);
     const workers = [...new Set([...count.keys()].map((k) => k.split('.').slice(0, 2).join('.')))].sort();
     assert.equal(workers.length, 4, `two workers per generation: ${workers.join(' ')}`);
     assert.deepEqual(workers.map((w) => w.split('.')[0]), ['1', '1', '2', '2']);
@@ -55,4 +57,27 @@ test('log files end to end: every numbered worker line lands exactly once across
       }
     }
     assert.equal(count.size, 4 * LINES);
+  });
+
+test('log files end to end: lines printed while stopping are all on disk after the master exits (regression: worker exit seen before its pipe was read)',
+  { timeout: 120_000 }, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hitless-logs-e2e-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const logDir = join(dir, 'logs');
+    const config = join(dir, 'hitless.json');
+    writeFileSync(config, JSON.stringify({ logs: { mode: 'file', dir: logDir, maxSize: '1M', keep: 20, tag: false } }));
+    const master = await startMaster(t, {
+      command: [process.execPath, fixture('ops/loud-exit.js')],
+      args: ['--config', config],
+      env: { LINES: '20000' },
+    });
+    assert.equal((await master.stop()).code, 0);
+    const seen = new Set<number>();
+    for (const name of readdirSync(logDir)) {
+      for (const line of readFileSync(join(logDir, name), 'utf8').split('\n')) {
+        const m = /^bye n=(\d+)$/.exec(line);
+        if (m) seen.add(Number(m[1]));
+      }
+    }
+    assert.equal(seen.size, 20000, `${20000 - seen.size} lines printed while stopping are missing`);
   });
