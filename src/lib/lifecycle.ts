@@ -123,7 +123,23 @@ export function beginShutdown(): void {
   drained
     .catch((err: unknown) => process.stderr.write(`hitless: drain failed: ${describe(err)}\n`))
     .then(runHooks)
+    .then(flushStdio)
     .finally(() => process.exit(0));
+}
+
+/** How long the exit waits for stdout/stderr to drain into their pipes. */
+const FLUSH_LIMIT_MS = 2000;
+
+/**
+ * Waits until what the app wrote to stdout/stderr has reached the pipe. Writes to a pipe
+ * are asynchronous in Node on Linux, and process.exit() drops what is still queued: a
+ * worker under the master (whose stdout is a pipe) would lose its last log lines.
+ */
+function flushStdio(): Promise<void> {
+  const flushed = [process.stdout, process.stderr].map(
+    (stream) => new Promise<void>((resolve) => (stream.writableLength === 0 ? resolve() : stream.write('', () => resolve()))),
+  );
+  return Promise.race([Promise.all(flushed).then(() => undefined), new Promise<void>((r) => setTimeout(r, FLUSH_LIMIT_MS).unref())]);
 }
 
 async function runHooks(): Promise<void> {

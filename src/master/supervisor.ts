@@ -178,15 +178,13 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       if (this.config.strategy === 'rolling' && old) {
         forced = await this.roll(gen, old);
         this.emitEvent({ type: 'reload-ready', generation: gen.id, ms: Date.now() - startedAt });
-        this.current = gen;
-        this.state = 'running';
+        this.serve(gen);
         forced += await this.retire(old);
       } else {
         await this.startGeneration(gen);
         this.emitEvent({ type: 'reload-ready', generation: gen.id, ms: Date.now() - startedAt });
         if (this.stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
-        this.current = gen;
-        this.state = 'running';
+        this.serve(gen);
         forced = old ? await this.retire(old) : 0;
       }
       outcome = { ok: true, generation: gen.id, attempted: gen.id, reason, startedAt, durationMs: Date.now() - startedAt, forced };
@@ -203,6 +201,16 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.lastReload = outcome;
     this.emitEvent({ type: 'reload-done', outcome });
     return outcome;
+  }
+
+  /**
+   * Makes `gen` the serving generation. A worker of it that died after its READY, while
+   * it was not yet serving, is restarted now like any crash of the serving generation.
+   */
+  private serve(gen: Generation): void {
+    this.current = gen;
+    this.state = 'running';
+    for (const w of gen.live()) if (w.exitInfo) this.onCrash(gen, w);
   }
 
   /** Stops a generation that no longer serves; resolves with how many workers were forced. */

@@ -23,6 +23,22 @@ test('standalone SIGTERM: drains, runs hooks in order after the drain, a hanging
   assert.match(f.stderr(), /ERR_SHUTDOWN_HOOK_TIMEOUT/);
 });
 
+test('output written just before the graceful exit is not lost (regression: process.exit drops queued pipe writes)', async (t) => {
+  const f = spawnFixture(t, 'server', { env: { HOOKS: 'flood' } });
+  let lines = 0;
+  let partial = '';
+  f.child.stdout!.on('data', (chunk: Buffer | string) => {
+    const parts = (partial + chunk.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) if (line.startsWith('flood ')) lines += 1;
+  });
+  await f.next('listening');
+  f.child.kill('SIGTERM');
+  assert.equal((await f.exited).code, 0);
+  await new Promise((resolve) => f.child.stdout!.once('close', resolve));
+  assert.equal(lines, 100_000);
+});
+
 test('a throwing hook is reported on stderr and does not block the others', async (t) => {
   const f = spawnFixture(t, 'server', { env: { HOOKS: 'throw' } });
   await f.next('listening');
