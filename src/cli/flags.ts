@@ -8,6 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HitlessError } from '../errors.js';
 import { closest } from '../master/config-errors.js';
 import { findConfigFile, readConfigFile, resolveRunDir } from '../master/config.js';
+import { parseDuration } from '../master/duration.js';
 
 export type FlagOptions = NonNullable<ParseArgsConfig['options']>;
 export type ParsedFlags<T extends FlagOptions> = ReturnType<typeof parseArgs<{ options: T; allowPositionals: boolean; strict: true }>>;
@@ -68,4 +69,14 @@ export function locateRunDir(options: { config?: string | undefined; runDir?: st
   const file = readConfigFile(configPath);
   const runDir = typeof file.runDir === 'string' && file.runDir ? resolve(appDir, file.runDir) : undefined;
   return resolveRunDir(appDir, runDir, env);
+}
+
+/** `--timeout <duration>` of the client commands, in ms (undefined when not given). */
+export function parseTimeoutFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new HitlessError('ERR_USAGE', `--timeout: ${(err as Error).message}`);
+  }
 }

@@ -181,6 +181,30 @@ export function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Wraps a master child process started by a test (directly, or through unshare,
+ * systemd-socket-activate, …) and registers its cleanup: SIGKILL the master if it still
+ * runs, SIGKILL every worker's process group it spawned, remove `dir`.
+ */
+export function trackMaster(t: TestContext, child: ChildProcess, runDir: string, dir?: string): MasterProcess {
+  const master = new MasterProcess(child, runDir);
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await master.exited;
+    }
+    for (const pid of master.workerPids) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return master;
+}
+
 /** Starts `hitless start` and registers cleanup on the test. */
 export async function startMaster(t: TestContext, options: StartOptions): Promise<MasterProcess> {
   const tmp = mkdtempSync(join(tmpdir(), 'hitless-test-'));
@@ -205,21 +229,7 @@ export async function startMaster(t: TestContext, options: StartOptions): Promis
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const master = new MasterProcess(child, runDir);
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await master.exited;
-    }
-    for (const pid of master.workerPids) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const master = trackMaster(t, child, runDir, tmp);
   if (options.waitReady !== false) {
     await master.waitEvent('master-ready');
   }

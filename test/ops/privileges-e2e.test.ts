@@ -4,7 +4,7 @@ import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, fixture, MasterProcess, runCli } from '../helpers/master.js';
+import { cli, fixture, runCli, trackMaster } from '../helpers/master.js';
 
 const notRoot = process.getuid?.() !== 0 && 'needs root: binds port 80 and runs workers as nobody in a private network namespace';
 
@@ -34,16 +34,7 @@ test('privilege drop: the root master holds port 80, workers run as nobody, also
     process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir, '--config', join(dir, 'hitless.json'),
     '--workers', '2', '--listen', '127.0.0.1:80', '--', process.execPath, fixture('ops/app.js')],
   { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const master = new MasterProcess(child, runDir);
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await master.exited;
-    }
-    for (const pid of master.workerPids) {
-      try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-  });
+  const master = trackMaster(t, child, runDir);
   await master.waitEvent('master-ready');
 
   assert.equal(uidOf(master.pid), 0, 'the master stays root');

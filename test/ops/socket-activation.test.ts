@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { cli, fixture, MasterProcess } from '../helpers/master.js';
+import { cli, fixture, trackMaster } from '../helpers/master.js';
 
 const noActivate = spawnSync('systemd-socket-activate', ['--version'], { stdio: 'ignore' }).status !== 0
   && 'systemd-socket-activate is not installed (Debian package systemd)';
@@ -27,21 +27,6 @@ function get(target: { socketPath: string } | { port: number }): Promise<{ statu
   });
 }
 
-function track(t: TestContext, child: ChildProcess, runDir: string, dir: string): MasterProcess {
-  const master = new MasterProcess(child, runDir);
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await master.exited;
-    }
-    for (const pid of master.workerPids) {
-      try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return master;
-}
-
 test('socket activation: systemd-socket-activate hands the master a socket it serves and keeps across reloads', { skip: noActivate, timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-sockact-'));
   const socketPath = join(dir, 'app.sock');
@@ -49,7 +34,7 @@ test('socket activation: systemd-socket-activate hands the master a socket it se
   const child = spawn('systemd-socket-activate', ['-l', socketPath, '--fdname=http',
     process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir, '--workers', '2',
     '--', process.execPath, fixture('ops/app.js')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const master = track(t, child, runDir, dir);
+  const master = trackMaster(t, child, runDir, dir);
   // Like a .socket unit, it starts the service on the first connection: that request
   // waits in the socket's queue until the first generation is ready, then is served.
   await new Promise<void>((resolve) => {
@@ -82,7 +67,7 @@ test('socket activation: a listening socket at fd 3 with LISTEN_FDS=1 and LISTEN
   ].join('\n');
   const child = spawn('python3', ['-c', py, process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir,
     '--workers', '2', '--', process.execPath, fixture('ops/app.js')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const master = track(t, child, runDir, dir);
+  const master = trackMaster(t, child, runDir, dir);
   await master.waitEvent('master-ready');
   const port = Number(/PORT (\d+)/.exec(master.stderr)?.[1]);
   assert.ok(port > 0, master.stderr);

@@ -3,11 +3,10 @@
  * exit 0 only when it went live, so deploy scripts can trust the exit code.
  */
 import type { Command } from '../command.js';
-import { HitlessError } from '../../errors.js';
 import { controlRequest } from '../../master/control-client.js';
-import { formatDuration, parseDuration } from '../../master/duration.js';
+import { formatDuration } from '../../master/duration.js';
 import type { MasterEvent, ReloadOutcome } from '../../master/types.js';
-import { CLIENT_FLAGS, locateRunDir, parseFlags } from '../flags.js';
+import { CLIENT_FLAGS, locateRunDir, parseFlags, parseTimeoutFlag } from '../flags.js';
 import { ReloadProgress } from '../format.js';
 
 const usage = `Usage: hitless reload [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
@@ -51,14 +50,7 @@ export const command: Command = {
       process.stdout.write(usage + '\n');
       return 0;
     }
-    let timeoutMs: number | undefined;
-    if (values.timeout !== undefined) {
-      try {
-        timeoutMs = parseDuration(values.timeout);
-      } catch (err) {
-        throw new HitlessError('ERR_USAGE', `--timeout: ${(err as Error).message}`);
-      }
-    }
+    const timeoutMs = parseTimeoutFlag(values.timeout);
     const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
     const progress = new ReloadProgress();
     const printer = progressPrinter(process.stdout);

@@ -3,8 +3,7 @@
  */
 import type { Command } from '../command.js';
 import { controlRequest } from '../../master/control-client.js';
-import { CLIENT_FLAGS, locateRunDir, parseFlags } from '../flags.js';
-import { parseDuration } from '../../master/duration.js';
+import { CLIENT_FLAGS, locateRunDir, parseFlags, parseTimeoutFlag } from '../flags.js';
 import { HitlessError } from '../../errors.js';
 
 const usage = `Usage: hitless stop [--force] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
@@ -48,14 +47,7 @@ export const command: Command = {
       process.stdout.write(usage + '\n');
       return 0;
     }
-    let timeoutMs: number | undefined;
-    if (values.timeout !== undefined) {
-      try {
-        timeoutMs = parseDuration(values.timeout);
-      } catch (err) {
-        throw new HitlessError('ERR_USAGE', `--timeout: ${(err as Error).message}`);
-      }
-    }
+    const timeoutMs = parseTimeoutFlag(values.timeout);
     const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
     const result = (await controlRequest(runDir, 'stop', { force: values.force === true }, { timeoutMs })) as { pid: number };
     process.stdout.write(`stopping master (pid ${result.pid})${values.force ? ', killing workers' : ', draining workers'}\n`);
