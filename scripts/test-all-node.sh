@@ -10,7 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 majors=${NODE_MAJORS:-"20 22 24 26"}
-cache=${HITLESS_NODE_CACHE:-"$HOME/.cache/hitless-node"}
+# Not under $HOME: /root is 0700, and the privilege-drop test runs workers as `nobody`,
+# who must be able to execute the Node under test.
+cache=${HITLESS_NODE_CACHE:-"/var/tmp/hitless-node"}
 
 npx tsc -p . || echo "test-all-node: tsc reported type errors (JS was still emitted); continuing" >&2
 
