@@ -8,6 +8,10 @@ export class ArtifactServer extends EventEmitter {
   artifact: Buffer = Buffer.alloc(0);
   /** Ignore If-None-Match (a server without conditional GET). */
   ignoreConditional = false;
+  /** Where `/cross` redirects (another origin). */
+  redirectTo = '';
+  /** What `/app.tgz` does instead of answering (end-to-end tests switch it). */
+  mode: 'ok' | 'truncate' | '500' = 'ok';
   requests: Array<{ path: string; ifNoneMatch: string | undefined; status: number }> = [];
   headersSeen: IncomingMessage['headers'][] = [];
   readonly #sockets = new Set<Socket>();
@@ -21,8 +25,10 @@ export class ArtifactServer extends EventEmitter {
     return this;
   }
   async close(): Promise<void> {
+    // Stop accepting first: a master still polling must not open a connection we never close.
+    const closed = new Promise((r) => this.#server.close(r));
     for (const s of this.#sockets) s.destroy();
-    await new Promise((r) => this.#server.close(r));
+    await closed;
   }
   get etag(): string {
     return `"${createHash('sha256').update(this.artifact).digest('hex').slice(0, 16)}"`;
@@ -48,6 +54,13 @@ export class ArtifactServer extends EventEmitter {
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const path = req.url ?? '';
     if (path === '/hang') { this.#done(req, 0); return; } // never answers
+    if (path === '/cross') { res.writeHead(302, { location: this.redirectTo }).end(); this.#done(req, 302); return; }
+    if (path === '/app.tgz' && this.mode === '500') { res.writeHead(500).end('boom'); this.#done(req, 500); return; }
+    if (path === '/app.tgz' && this.mode === 'truncate') {
+      res.writeHead(200, { 'content-length': this.artifact.length });
+      res.write(this.artifact.subarray(0, 10), () => { res.socket?.destroy(); this.#done(req, 200); });
+      return;
+    }
     if (path === '/app.tgz' || path === '/redirect') {
       if (path === '/redirect') { res.writeHead(302, { location: '/app.tgz' }).end(); this.#done(req, 302); return; }
       if (!this.ignoreConditional && req.headers['if-none-match'] === this.etag) { res.writeHead(304).end(); this.#done(req, 304); return; }

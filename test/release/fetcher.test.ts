@@ -144,6 +144,19 @@ test('fetch: redirects are followed (GitHub asset URLs answer 302)', async (t) =
   assert.equal((await fetcher({ url: `${server.base}/redirect` }).pollOnce()).status, 'live');
 });
 
+test('regression: Authorization is not forwarded on a cross-origin redirect (GitHub asset -> storage host)', async (t) => {
+  const { server, fetcher } = await setup(t);
+  const storage = await new ArtifactServer().start();
+  t.after(() => storage.close());
+  storage.artifact = server.artifact;
+  server.redirectTo = `${storage.base}/app.tgz`;
+  const r = await fetcher({ url: `${server.base}/cross`, headers: { authorization: 'Bearer secret', accept: 'application/octet-stream' } }).pollOnce();
+  assert.equal(r.status, 'live');
+  assert.equal(server.headersSeen[0]?.authorization, 'Bearer secret');
+  assert.equal(storage.headersSeen[0]?.authorization, undefined);
+  assert.equal(storage.headersSeen[0]?.accept, 'application/octet-stream');
+});
+
 test('fetch: file:// artifacts install and are not re-read while unchanged', async (t) => {
   const { app, work, server, master, fetcher } = await setup(t);
   const drop = join(work, 'drop');
