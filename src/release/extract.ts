@@ -70,7 +70,12 @@ function resolveInTree(parts: string[], links: Map<string, string>, depth = 0): 
   return out;
 }
 
-/** Lists the archive and checks every entry; throws on the first unsafe one. */
+/**
+ * Lists the archive and checks every entry; throws ERR_RELEASE_UNSAFE_ARCHIVE on the first unsafe one.
+ *
+ * @example
+ * await checkArchive('/tmp/app.tgz'); // resolves: every entry stays inside
+ */
 export async function checkArchive(file: string): Promise<void> {
   const entries: Checked[] = [];
   await tar.t({
@@ -132,7 +137,12 @@ export async function safeExtract(file: string, dest: string): Promise<void> {
   await verifyTree(dest);
 }
 
-/** Walks an extracted tree: only files, folders and links that stay inside. */
+/**
+ * Walks an extracted tree: only files, folders and links that stay inside.
+ *
+ * @example
+ * await verifyTree('/srv/app/releases/v2');
+ */
 export async function verifyTree(root: string): Promise<void> {
   const realRoot = await realpath(root);
   const walk = async (dir: string): Promise<void> => {
