@@ -13,9 +13,7 @@ import type { ReleaseState } from './state.js';
  * await pruneReleases('/srv/app', 5, state, ['v9', 'v8']);
  */
 export async function pruneReleases(appDir: string, keep: number, state: ReleaseState, protect: Array<string | undefined>): Promise<string[]> {
-  const ids = await listReleaseIds(appDir);
-  const aged = await Promise.all(ids.map(async (id) => ({ id, at: state.releases[id]?.createdAt ?? (await stat(releaseDir(appDir, id))).mtimeMs })));
-  aged.sort((a, b) => b.at - a.at || (a.id < b.id ? 1 : -1)); // newest first
+  const aged = (await releasesByAge(appDir, state)).reverse(); // newest first
   const keepSet = new Set(aged.slice(0, Math.max(0, keep)).map((r) => r.id));
   for (const id of protect) if (id !== undefined) keepSet.add(id);
   const removed: string[] = [];
