@@ -101,7 +101,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       return this.stopping;
     }
     this.state = 'stopping';
-    for (const gen of [this.current]) gen?.cancelRestarts();
+    this.current?.cancelRestarts();
     const queued = this.queued;
     this.queued = undefined;
     queued?.resolve(this.refused(queued.reason));
@@ -111,7 +111,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       await this.drain(workers);
       // A reload in flight may still be spawning: wait for it to give up, then drain stragglers.
       await this.inFlight;
-      await this.drain([...this.alive]);
+      const stragglers = [...this.alive];
+      for (const w of stragglers) (force ? w.kill() : w.stop());
+      await this.drain(stragglers);
       this.emitEvent({ type: 'master-stop', reason: force ? 'forced' : 'graceful' });
       this.resolveStopped();
     })();

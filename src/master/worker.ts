@@ -182,7 +182,9 @@ export class Worker extends EventEmitter {
   /** Ask the worker to drain and exit (its stop signal). */
   stop(): void {
     this.planned = true;
-    if (this.exitInfo) return;
+    // Never signal a draining worker twice: a second stop signal means "exit now" to the
+    // in-app library (and to most servers), which would cut its in-flight requests.
+    if (this.exitInfo || this.state === 'draining') return;
     this.state = 'draining';
     this.signal(this.spec.stopSignal);
   }

@@ -97,3 +97,19 @@ test('master SIGKILL: every worker exits by itself within the drain timeout and 
   });
   assert.ok(free, `port ${portText} still held after the master and its workers died`);
 });
+
+test('stopping the master while a reload drains never signals a draining worker twice: its in-flight request completes (regression)', { timeout: 60_000 }, async (t) => {
+  const master = await startMaster(t, { command: ['node', fixture('master/app.js')] });
+  const slow = fetch(master.url('/slow?ms=1500&id=stop')).then(async (r) => ({ status: r.status, body: await r.text() }));
+  await master.waitStdout('slow-start stop ');
+  const reload = master.reload();
+  await master.waitEvent('reload-draining');
+  const stopped = master.stop();
+  const answer = await slow;
+  assert.equal(answer.status, 200);
+  assert.equal(answer.body, 'slow 1\n');
+  assert.deepEqual(await stopped, { code: 0, signal: null });
+  const exits = master.events('worker-exit');
+  assert.ok(exits.every((e) => e.code === 0), JSON.stringify(exits));
+  await reload;
+});
