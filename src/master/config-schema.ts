@@ -22,7 +22,8 @@ const size = (description: string, fallback: number) =>
     .meta({ description: `${description} Bytes, or a string like "10M", "1G".`, default: fallback });
 const nonEmpty = z.string().min(1);
 const argv = z.array(nonEmpty).min(1);
-const httpUrl = z.url({ protocol: /^https?$/ });
+/** The fetcher polls http(s) and also file:// (an artifact dropped on a shared disk). */
+const httpUrl = z.url({ protocol: /^(https?|file)$/ });
 
 /** Why a signal cannot stop workers gracefully, by name. */
 const FORBIDDEN_SIGNALS: Record<string, string> = {
@@ -65,7 +66,7 @@ export const watchSchema = z.strictObject({
 });
 
 export const fetchSchema = z.strictObject({
-  url: httpUrl.meta({ description: 'HTTP(S) URL of the release artifact (.tgz) to poll.' }),
+  url: httpUrl.meta({ description: 'http(s):// or file:// URL of the release artifact (.tgz) to poll.' }),
   interval: duration('Polling interval.', DEFAULT_FETCH.interval).optional(),
   sha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
   sha256Url: httpUrl.optional(),
@@ -148,8 +149,8 @@ export const EXPECTED: Record<string, string> = {
   watch: 'expected an object like {"paths": ["dist"], "debounce": "500ms"}',
   'watch.paths': 'expected a non-empty array of paths like ["dist", "config.json"]',
   fetch: 'expected an object like {"url": "https://example.com/app.tgz"}',
-  'fetch.url': 'expected an http:// or https:// URL',
-  'fetch.sha256Url': 'expected an http:// or https:// URL',
+  'fetch.url': 'expected an http://, https:// or file:// URL',
+  'fetch.sha256Url': 'expected an http://, https:// or file:// URL',
   'fetch.sha256': 'expected 64 hexadecimal characters (the output of sha256sum)',
   'fetch.headers': 'expected an object of strings like {"Authorization": "Bearer …"}',
   'fetch.headers.*': 'expected a string',

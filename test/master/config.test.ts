@@ -121,7 +121,7 @@ const bad: Array<[string, Record<string, unknown>, string[]]> = [
   ['release.prepare', { release: { prepare: 'npm ci' } }, ['"release.prepare"', '"npm ci"', '["npm", "ci"]']],
   ['watch.paths', { watch: { paths: [] } }, ['"watch.paths"', '[]', 'non-empty array']],
   ['watch.debounce', { watch: { paths: ['x'], debounce: 'often' } }, ['"watch.debounce"', '"often"', 'duration']],
-  ['fetch.url', { fetch: { url: 'ftp://host/a.tgz' } }, ['"fetch.url"', '"ftp://host/a.tgz"', 'http:// or https://']],
+  ['fetch.url', { fetch: { url: 'ftp://host/a.tgz' } }, ['"fetch.url"', '"ftp://host/a.tgz"', 'http://, https:// or file://']],
   ['fetch.sha256', { fetch: { url: 'https://h/a.tgz', sha256: 'abc' } }, ['"fetch.sha256"', '"abc"', '64 hexadecimal']],
   ['fetch both sums', { fetch: { url: 'https://h/a.tgz', sha256: 'a'.repeat(64), sha256Url: 'https://h/a.sha256' } }, ['"fetch.sha256Url"', 'not both']],
   ['fetch.maxBytes', { fetch: { url: 'https://h/a.tgz', maxBytes: 'huge' } }, ['"fetch.maxBytes"', '"huge"', '"10M"']],
