@@ -6,8 +6,10 @@
 import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HitlessError } from '../errors.js';
-import { closest } from '../master/config-errors.js';
-import { findConfigFile, readConfigFile, resolveRunDir } from '../master/config.js';
+import { closest } from '../master/closest.js';
+// Not config.js: client commands must not load the schema validator (zod).
+import { findConfigFile, readConfigFile } from '../master/config-file.js';
+import { resolveRunDir } from '../master/config-rundir.js';
 import { parseDuration } from '../master/duration.js';
 
 export type FlagOptions = NonNullable<ParseArgsConfig['options']>;

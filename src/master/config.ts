@@ -4,17 +4,15 @@
  * listeners parsed, paths absolute). Every problem becomes one HitlessError whose
  * message names the key (or flag), shows the bad value and says what to write instead.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { HitlessError } from '../errors.js';
 import { configError, configErrorFromZod, type ValueSources } from './config-errors.js';
 import { checkUniqueNames, ListenError, parseListen, parseTcpAddress } from './config-listen.js';
-import { locateJsonError } from './config-json.js';
 import { configSchema, type ConfigInput } from './config-schema.js';
 import { parseSize } from './config-size.js';
 import {
-  DEFAULT_CONFIG_FILE, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
+  DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
   DEFAULT_READY_AFTER_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART,
   DEFAULT_STOP_SIGNAL, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS,
 } from './config-defaults.js';
@@ -59,41 +57,9 @@ export const FLAG_FOR_KEY: Record<string, string> = {
   cwd: '--cwd', strategy: '--strategy', runDir: '--run-dir', pidFile: '--pid-file', logFormat: '--log-format',
 };
 
-/** Reads and parses a JSON config file; ERR_CONFIG_PARSE carries the line and column. */
-export function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new HitlessError('ERR_CONFIG_NOT_FOUND', `config file ${path} does not exist; check the --config path`);
-    throw new HitlessError('ERR_CONFIG_PARSE', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    const at = locateJsonError(text) ?? { line: 1, column: 1, reason: (err as Error).message };
-    throw new HitlessError('ERR_CONFIG_PARSE', `${path}:${at.line}:${at.column}: not valid JSON: ${at.reason}`, {
-      cause: err, details: { line: at.line, column: at.column },
-    });
-  }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new HitlessError('ERR_CONFIG_PARSE', `${path}: expected a JSON object ({ "command": [...], "listen": [...] }), got ${Array.isArray(data) ? 'an array' : JSON.stringify(data)}`);
-  }
-  return data as Record<string, unknown>;
-}
+import { findConfigFile, readConfigFile } from './config-file.js';
 
-/** Finds the config file: --config (must exist), else `<cwd>/hitless.json` when present. */
-export function findConfigFile(configFlag: string | undefined, cwd: string): string | undefined {
-  if (configFlag !== undefined) {
-    const path = resolve(cwd, configFlag);
-    if (!existsSync(path)) throw new HitlessError('ERR_CONFIG_NOT_FOUND', `config file ${path} does not exist; check the --config path`);
-    return path;
-  }
-  const path = resolve(cwd, DEFAULT_CONFIG_FILE);
-  return existsSync(path) ? path : undefined;
-}
+export { findConfigFile, readConfigFile };
 
 function flagsToInput(flags: ConfigFlags, cwd: string, sources: ValueSources): Record<string, unknown> {
   const out: Record<string, unknown> = {};

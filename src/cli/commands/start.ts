@@ -1,9 +1,17 @@
 /**
  * `hitless start`: load the configuration (hitless.json, flags over it) and run the
  * master in this process until it is stopped.
+ *
+ * The configuration is validated in a short-lived child (`hitless start --print-config`,
+ * same arguments, same environment) and handed back as JSON: the schema validator (zod)
+ * costs about 13 MB of resident memory once loaded, and the master lives for months, so
+ * it never loads it. The child prints the one-line error itself on a bad config.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Command } from '../command.js';
-import { loadConfig, type ConfigFlags } from '../../master/config.js';
+import type { ConfigFlags } from '../../master/config.js';
+import type { MasterConfig } from '../../master/types.js';
 import { parseFlags } from '../flags.js';
 
 const usage = `Usage: hitless start [flags] [-- command args...]
@@ -28,6 +36,7 @@ Flags:
   --run-dir <dir>          folder of the control socket (default: derived from the app folder)
   --pid-file <path>        write the master's pid here
   --log-format <text|json> master log lines (default text)
+  --print-config           print the effective configuration as JSON and exit
   -h, --help               show this help
 
 Durations are milliseconds or strings like 500ms, 2s, 1.5m.
@@ -49,6 +58,7 @@ const options = {
   'run-dir': { type: 'string' },
   'pid-file': { type: 'string' },
   'log-format': { type: 'string' },
+  'print-config': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -59,11 +69,12 @@ function splitCommand(argv: string[]): { flags: string[]; command: string[] | un
 }
 
 /** Maps parsed `hitless start` flags onto the config loader's input. */
-export function startFlagsToConfig(argv: string[]): { help: boolean; flags: ConfigFlags } {
+export function startFlagsToConfig(argv: string[]): { help: boolean; printConfig: boolean; flags: ConfigFlags } {
   const split = splitCommand(argv);
   const { values: v } = parseFlags('start', split.flags, options);
   return {
     help: v.help === true,
+    printConfig: v['print-config'] === true,
     flags: {
       config: v.config, command: split.command, listen: v.listen, workers: v.workers,
       readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
@@ -78,14 +89,32 @@ export const command: Command = {
   summary: 'run the master in the foreground (binds sockets, starts workers)',
   usage,
   async run(argv) {
-    const { help, flags } = startFlagsToConfig(argv);
+    const { help, printConfig, flags } = startFlagsToConfig(argv);
     if (help) {
       process.stdout.write(usage + '\n');
       return 0;
     }
-    const config = loadConfig({ flags });
+    if (printConfig) {
+      const { loadConfig } = await import('../../master/config.js');
+      process.stdout.write(JSON.stringify(loadConfig({ flags }), null, 2) + '\n');
+      return 0;
+    }
+    const loaded = loadConfigInChild(argv);
+    if (typeof loaded === 'number') return loaded;
     // Imported only now: `hitless status` and friends never load the master runtime.
     const { runMaster } = await import('../../master/master.js');
-    return runMaster(config);
+    return runMaster(loaded);
   },
 };
+
+/** Runs `hitless start --print-config <argv>`; the config, or the child's exit code on error. */
+function loadConfigInChild(argv: string[]): MasterConfig | number {
+  const cli = fileURLToPath(new URL('../main.js', import.meta.url));
+  const result = spawnSync(process.execPath, [cli, 'start', '--print-config', ...argv], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (result.error) throw result.error;
+  if (result.status !== 0) return result.status ?? 1;
+  return JSON.parse(result.stdout.toString('utf8')) as MasterConfig;
+}

@@ -1,0 +1,46 @@
+/**
+ * Finding and reading hitless.json. Kept apart from the schema (config.ts) so that the
+ * client commands (`hitless status`, `reload`, …), which only need the file's folder and
+ * run dir, never load the validator.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { HitlessError } from '../errors.js';
+import { DEFAULT_CONFIG_FILE } from './config-defaults.js';
+import { locateJsonError } from './config-json.js';
+
+/** Reads and parses a JSON config file; ERR_CONFIG_PARSE carries the line and column. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new HitlessError('ERR_CONFIG_NOT_FOUND', `config file ${path} does not exist; check the --config path`);
+    throw new HitlessError('ERR_CONFIG_PARSE', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    const at = locateJsonError(text) ?? { line: 1, column: 1, reason: (err as Error).message };
+    throw new HitlessError('ERR_CONFIG_PARSE', `${path}:${at.line}:${at.column}: not valid JSON: ${at.reason}`, {
+      cause: err, details: { line: at.line, column: at.column },
+    });
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new HitlessError('ERR_CONFIG_PARSE', `${path}: expected a JSON object ({ "command": [...], "listen": [...] }), got ${Array.isArray(data) ? 'an array' : JSON.stringify(data)}`);
+  }
+  return data as Record<string, unknown>;
+}
+
+/** Finds the config file: --config (must exist), else `<cwd>/hitless.json` when present. */
+export function findConfigFile(configFlag: string | undefined, cwd: string): string | undefined {
+  if (configFlag !== undefined) {
+    const path = resolve(cwd, configFlag);
+    if (!existsSync(path)) throw new HitlessError('ERR_CONFIG_NOT_FOUND', `config file ${path} does not exist; check the --config path`);
+    return path;
+  }
+  const path = resolve(cwd, DEFAULT_CONFIG_FILE);
+  return existsSync(path) ? path : undefined;
+}
