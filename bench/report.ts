@@ -129,7 +129,7 @@ export function markdown(r: Results, resultsFile: string, chartFile: string | un
       `${Math.round(x.reloadMs.median)} / ${Math.round(x.reloadMs.max)}`,
     ]);
     parts.push(
-      `## 2. Reload under load\n\nA reload every 2 s during the load; wrk and the repo's load client (bench/loadgen.ts) run side by side and both count a request lost on a reset or closed connection as failed, never re-sending it. Failed = c(onnect, i.e. refused) / r(ead: reset or closed) / w(rite) / t(imeout) for wrk. "slow ok" is the 1 s request put in flight before every reload. Reload window = from the request to the old generation gone (observed through /proc).\n\n` +
+      `## 2. Reload under load\n\nA reload every 2 s during the load; wrk and the repo's load client (bench/loadgen.ts) run side by side and both count a request lost on a reset or closed connection as failed, never re-sending it. wrk's failed = its socket errors: c(onnect) / r(ead: reset or closed) / w(rite: wrk reports its reconnects refused by a restarting naive app here) / t(imeout). "slow ok" is the 1 s request put in flight before every reload. Reload window = from the request to the old generation gone (observed through /proc).\n\n` +
         table(['load', 'target', 'reloads', 'wrk req', 'wrk failed', 'wrk non-2xx', 'loadgen req', 'loadgen failed', 'non-2xx', 'slow ok', 'p99 steady / reload ms', 'reload ms median / max'], rows),
     );
     if (chartFile) parts.push(`![latency and failures over time with reloads marked](${chartFile})`);

@@ -145,10 +145,12 @@ async function main(): Promise<number> {
 
   const resultsDir = join(repoRoot, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const resultsFile = `bench/results/${date}${quick ? '-quick' : ''}.json`;
+  // A partial run (--only) never overwrites the day's full results.
+  const suffix = (quick ? '-quick' : '') + (only ? `-only-${[...only].join('-')}` : '');
+  const resultsFile = `bench/results/${date}${suffix}.json`;
   writeFileSync(join(repoRoot, resultsFile), JSON.stringify(results, null, 1) + '\n');
   log(`wrote ${resultsFile}`);
-  if (!quick || argv.includes('--docs')) writeDocs(results, resultsFile);
+  if ((!quick && !only) || argv.includes('--docs')) writeDocs(results, resultsFile);
   for (const v of results.targets) log(`${v.met ? 'MET    ' : 'NOT MET'} ${v.target}: ${v.measured}`);
   log(`done in ${Math.round((Date.now() - t0) / 1000)} s`);
   return 0;
