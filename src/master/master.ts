@@ -4,7 +4,7 @@
  * operations parts (log files, metrics) only when configured (each is imported lazily, so
  * a plain `hitless start` loads none of their dependencies).
  *
- * Signals: SIGHUP reloads (a burst of SIGHUPs counts as one); SIGTERM/SIGINT drain
+ * Signals: SIGHUP reloads at once (the rest of a burst of SIGHUPs is ignored); SIGTERM/SIGINT drain
  * everything and exit 0; a second SIGTERM/SIGINT kills workers at once. SIGUSR1 is left
  * to Node's debugger.
  */
@@ -16,8 +16,8 @@ import { createLogger, logEvent, type Logger } from './logger.js';
 import { Supervisor } from './supervisor.js';
 import type { MasterConfig, MasterEvent } from './types.js';
 
-/** SIGHUPs closer together than this are one reload request (scripts that signal in loops). */
-export const SIGHUP_DEBOUNCE_MS = 200;
+/** SIGHUPs closer together than this are one burst, one reload (scripts that signal in loops). */
+export const SIGHUP_BURST_MS = 200;
 
 interface Closable {
   close(): Promise<void> | void;
@@ -131,16 +131,21 @@ function forwardOutput(supervisor: Supervisor, tag: boolean): void {
 
 /** Maps signals to actions; the returned function removes the handlers. */
 function handleSignals(supervisor: Supervisor, logger: Logger): () => void {
-  let hupTimer: NodeJS.Timeout | undefined;
+  // The first SIGHUP of a burst reloads at once; SIGHUPs arriving less than
+  // SIGHUP_BURST_MS after the previous one belong to the same burst and are ignored (a
+  // script signalling in a loop asked for one reload, not fifty).
+  let lastHup = -Infinity;
   const onHup = (): void => {
+    const now = performance.now();
+    const inBurst = now - lastHup < SIGHUP_BURST_MS;
+    lastHup = now;
+    if (inBurst) return;
     logger.info('SIGHUP received: reload requested');
-    clearTimeout(hupTimer);
-    hupTimer = setTimeout(() => void supervisor.reload('SIGHUP'), SIGHUP_DEBOUNCE_MS);
+    void supervisor.reload('SIGHUP');
   };
   let stops = 0;
   const onStop = (signal: NodeJS.Signals): void => {
     stops += 1;
-    clearTimeout(hupTimer);
     if (stops === 1) logger.info(`${signal} received: draining all workers (send it again to stop at once)`);
     else logger.warn(`${signal} received again: killing workers now`);
     void supervisor.stop(stops > 1);
@@ -149,7 +154,6 @@ function handleSignals(supervisor: Supervisor, logger: Logger): () => void {
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
   return () => {
-    clearTimeout(hupTimer);
     process.off('SIGHUP', onHup);
     process.off('SIGTERM', onStop);
     process.off('SIGINT', onStop);
