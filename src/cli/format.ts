@@ -42,7 +42,7 @@ function workerRow(w: WorkerStatus, now: number): string[] {
  */
 export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
   const lines = [
-    `master      pid ${s.pid}, up ${formatDuration(s.uptimeMs)}, ${s.state}${s.reloadQueued ? ' (reload queued)' : ''}, hitless ${s.version}`,
+    `master      pid ${s.pid}, up ${formatDuration(s.uptimeMs)}, ${s.state}${s.reloadQueued ? ' (reload queued)' : ''}, hitless ${s.version}${s.memory ? `, rss ${bytes(s.memory.rssBytes)}` : ''}`,
     `generation  ${s.generation}${s.release ? `, release ${s.release}` : ''}`,
   ];
   s.listeners.forEach((l, i) => {

@@ -139,6 +139,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       workers,
       lastReload: this.lastReload,
       reloadQueued: this.queued !== undefined,
+      memory: { rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed },
     };
   }
 

@@ -151,6 +151,8 @@ export interface StatusSnapshot {
   workers: WorkerStatus[];
   lastReload: ReloadOutcome | undefined;
   reloadQueued: boolean;
+  /** The master's own memory: resident set and V8 heap in use, in bytes. */
+  memory?: { rssBytes: number; heapUsedBytes: number };
 }
 
 /** What the master reports as it works: consumed by the logger, metrics and live CLI feedback. */
