@@ -12,12 +12,17 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { HitlessError } from '../errors.js';
 import { inheritedListeners, openListeners, type ListenerSet } from './listeners.js';
+import { collectGarbage } from './gc.js';
 import { createLogger, logEvent, type Logger } from './logger.js';
 import { Supervisor } from './supervisor.js';
 import type { MasterConfig, MasterEvent } from './types.js';
 
-/** SIGHUPs closer together than this are one burst, one reload (scripts that signal in loops). */
-export const SIGHUP_BURST_MS = 200;
+/**
+ * SIGHUPs closer together than this are one burst, one reload (scripts that signal in
+ * loops). Short enough that a SIGHUP sent after the previous reload finished is never
+ * taken for part of a burst: a Node worker alone takes longer than this to boot.
+ */
+export const SIGHUP_BURST_MS = 100;
 
 interface Closable {
   close(): Promise<void> | void;
@@ -59,7 +64,11 @@ export async function runMaster(config: MasterConfig, logger: Logger = createLog
     gid: privileges?.gid,
     env: privileges?.env ?? {},
   });
-  supervisor.on('event', (e: MasterEvent) => logEvent(logger, e));
+  supervisor.on('event', (e: MasterEvent) => {
+    logEvent(logger, e);
+    // After the outcome went out (log line, control reply): see gc.ts.
+    if (e.type === 'reload-done') setImmediate(collectGarbage);
+  });
   try {
     closers.push(await startControl(config, supervisor, logger));
   } catch (err) {
