@@ -17,12 +17,8 @@ import { createLogger, logEvent, type Logger } from './logger.js';
 import { Supervisor } from './supervisor.js';
 import type { MasterConfig, MasterEvent } from './types.js';
 
-/**
- * SIGHUPs closer together than this are one burst, one reload (scripts that signal in
- * loops). Short enough that a SIGHUP sent after the previous reload finished is never
- * taken for part of a burst: a Node worker alone takes longer than this to boot.
- */
-export const SIGHUP_BURST_MS = 100;
+/** Two SIGHUPs closer together than this can belong to one burst (see handleSignals). */
+export const SIGHUP_BURST_MS = 200;
 
 interface Closable {
   close(): Promise<void> | void;
@@ -140,17 +136,26 @@ function forwardOutput(supervisor: Supervisor, tag: boolean): void {
 
 /** Maps signals to actions; the returned function removes the handlers. */
 function handleSignals(supervisor: Supervisor, logger: Logger): () => void {
-  // The first SIGHUP of a burst reloads at once; SIGHUPs arriving less than
-  // SIGHUP_BURST_MS after the previous one belong to the same burst and are ignored (a
-  // script signalling in a loop asked for one reload, not fifty).
+  // A SIGHUP reloads at once, unless it belongs to a burst: it came less than
+  // SIGHUP_BURST_MS after the previous SIGHUP while that one's reload was still running,
+  // or after a SIGHUP that was itself part of the burst. A script signalling in a loop
+  // gets exactly one new generation; a SIGHUP sent after the previous reload finished
+  // always reloads, however fast that reload was.
   let lastHup = -Infinity;
+  let lastIgnored = false;
+  let hupReloading = false;
   const onHup = (): void => {
     const now = performance.now();
-    const inBurst = now - lastHup < SIGHUP_BURST_MS;
+    const gap = now - lastHup;
     lastHup = now;
-    if (inBurst) return;
+    if (gap < SIGHUP_BURST_MS && (lastIgnored || hupReloading)) {
+      lastIgnored = true;
+      return;
+    }
+    lastIgnored = false;
+    hupReloading = true;
     logger.info('SIGHUP received: reload requested');
-    void supervisor.reload('SIGHUP');
+    void supervisor.reload('SIGHUP').finally(() => (hupReloading = false));
   };
   let stops = 0;
   const onStop = (signal: NodeJS.Signals): void => {

@@ -78,6 +78,17 @@ test('50 SIGHUPs within a second end with exactly one new generation and zero fa
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
+test('a SIGHUP sent as soon as the previous SIGHUP reload finished reloads again (regression: a burst rule must not swallow deliberate SIGHUPs)', { timeout: 60_000 }, async (t) => {
+  const master = await startMaster(t, { command: ['node', fixture('master/app.js')] });
+  for (const generation of [2, 3, 4]) {
+    const from = master.records.length;
+    process.kill(master.pid, 'SIGHUP');
+    const done = await master.waitEvent('reload-done', from);
+    assert.equal(done.generation, generation);
+  }
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
 test('master SIGKILL: every worker exits by itself within the drain timeout and the port is released', { timeout: 60_000 }, async (t) => {
   const master = await startMaster(t, {
     command: ['node', fixture('master/app.js')],
