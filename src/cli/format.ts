@@ -64,6 +64,9 @@ export class ReloadProgress {
   #generation: number | undefined;
   #spawned = 0;
   #ready = 0;
+  #draining: number | undefined;
+  /** Open connections each draining worker last reported (STATUS=draining <n> connections). */
+  readonly #open = new Map<number, number>();
 
   /** The phrase for `event`, or undefined when it does not change the phase. */
   update(event: MasterEvent): string | undefined {
@@ -87,7 +90,15 @@ export class ReloadProgress {
       case 'reload-ready':
         return `generation ${event.generation} ready in ${formatDuration(event.ms)}`;
       case 'reload-draining':
+        this.#draining = event.generation;
         return `draining ${event.workers} worker${event.workers === 1 ? '' : 's'} of generation ${event.generation}`;
+      case 'worker-status': {
+        const open = /^draining (\d+) connections?$/.exec(event.text);
+        if (event.generation !== this.#draining || !open) return undefined;
+        this.#open.set(event.slot, Number(open[1]));
+        const total = [...this.#open.values()].reduce((a, b) => a + b, 0);
+        return `draining generation ${event.generation}: ${total} connection${total === 1 ? '' : 's'} left`;
+      }
       case 'reload-drained':
         return `generation ${event.generation} drained in ${formatDuration(event.ms)}${event.forced ? ` (${event.forced} forced)` : ''}`;
       default:

@@ -15,7 +15,8 @@ import { markShuttingDown } from './health.js';
 import { invalid, object, knownKeys, resolveHookTimeout, type ResolvedShutdownOptions } from './options.js';
 import { resolveShutdownOptions } from './options.js';
 import { shutdown } from './shutdown.js';
-import { instrument } from './track.js';
+import { status } from './ready.js';
+import { instrument, trackerOf } from './track.js';
 import type { AnyServer, TrackOptions } from './types.js';
 
 interface Hook {
@@ -117,7 +118,10 @@ export function beginShutdown(): void {
   if (stopping) return;
   stopping = true;
   markShuttingDown();
-  const drainAll = (): Promise<unknown> => Promise.all([...servers].map(([server, options]) => shutdown(server, options)));
+  const drainAll = (): Promise<unknown> => {
+    const stopReporting = reportDrainProgress();
+    return Promise.all([...servers].map(([server, options]) => shutdown(server, options))).finally(stopReporting);
+  };
   const drained =
     shutdownDelay > 0 ? new Promise<void>((r) => setTimeout(r, shutdownDelay)).then(drainAll) : drainAll();
   drained
@@ -125,6 +129,28 @@ export function beginShutdown(): void {
     .then(runHooks)
     .then(flushStdio)
     .finally(() => process.exit(0));
+}
+
+/** How often the drain reports its progress to the master. */
+const DRAIN_REPORT_MS = 100;
+
+/**
+ * Under the master, says how many connections are still open while draining, as
+ * `STATUS=draining <n> connections` (`hitless reload` and `hitless status` show it);
+ * a line only when the number changes. No-op standalone (status() is).
+ */
+function reportDrainProgress(): () => void {
+  let last = -1;
+  const report = (): void => {
+    let open = 0;
+    for (const server of servers.keys()) open += trackerOf(server)?.sockets.size ?? 0;
+    if (open === last) return;
+    last = open;
+    status(`draining ${open} connection${open === 1 ? '' : 's'}`);
+  };
+  report();
+  const timer = setInterval(report, DRAIN_REPORT_MS).unref();
+  return () => clearInterval(timer);
 }
 
 /** How long the exit waits for stdout/stderr to drain into their pipes. */
