@@ -1,0 +1,41 @@
+/**
+ * The example systemd units are checked by systemd itself (`systemd-analyze verify`, with
+ * this machine's paths substituted), and their stop timeout is checked against the
+ * example config's drain budget. Running them needs systemd as PID 1, which this machine
+ * does not have; socket activation is exercised for real in socket-activation.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, root } from '../helpers/master.js';
+import { parseDuration } from '../../src/master/duration.js';
+
+const noAnalyze = spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' }).status !== 0 && 'systemd-analyze is not installed (Debian package systemd)';
+const example = (name: string): string => readFileSync(join(root, 'examples', 'systemd', name), 'utf8');
+
+test('examples/systemd: myapp.service and myapp.socket pass systemd-analyze verify with no warning', { skip: noAnalyze }, (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-systemd-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const service = example('myapp.service')
+    .replaceAll('/usr/bin/hitless', `${process.execPath} ${cli}`)
+    .replaceAll('/srv/myapp', dir);
+  writeFileSync(join(dir, 'myapp.service'), service);
+  writeFileSync(join(dir, 'myapp.socket'), example('myapp.socket'));
+  const r = spawnSync('systemd-analyze', ['verify', join(dir, 'myapp.service'), join(dir, 'myapp.socket')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(`${r.stdout}${r.stderr}`.trim(), '', 'systemd printed warnings about the units');
+});
+
+test('examples/systemd: SIGTERM to the master only, reload waits for the outcome, stop timeout above the drain budget', () => {
+  const service = example('myapp.service');
+  const config = JSON.parse(example('hitless.json')) as { drainTimeout?: string | number };
+  const key = (name: string): string => new RegExp(`^${name}=(.*)$`, 'm').exec(service)?.[1] ?? '';
+  assert.equal(key('KillMode'), 'mixed', 'the master, not systemd, must stop the workers');
+  assert.equal(key('KillSignal'), 'SIGTERM');
+  assert.match(key('ExecReload'), /hitless reload\b/);
+  const drainMs = parseDuration(config.drainTimeout ?? '30s');
+  assert.ok(Number(key('TimeoutStopSec')) * 1000 > drainMs, `TimeoutStopSec=${key('TimeoutStopSec')} must exceed drainTimeout (${drainMs} ms)`);
+});
