@@ -1,0 +1,43 @@
+// The watch trigger inside a real master: each change to a watched file, uploaded the
+// safe way (written beside it, renamed over it), is exactly one reload, and the new
+// generation serves the new content.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { root, sourceFixture, startMaster } from '../helpers/master.js';
+import { tempDir } from './helpers.js';
+
+const env = { HITLESS_LIB: pathToFileURL(join(root, 'build', 'src', 'index.js')).href };
+
+async function version(url: string): Promise<string> {
+  const res = await fetch(url);
+  await res.text();
+  return res.headers.get('x-release') ?? '';
+}
+
+test('watch in the master: each rename-over upload of a watched file is exactly one reload', { timeout: 60_000 }, async (t) => {
+  const app = await tempDir(t, 'hitless-watch-app-');
+  await copyFile(sourceFixture('release/server.mjs'), join(app, 'server.mjs'));
+  await writeFile(join(app, 'VERSION'), 'v1');
+  await writeFile(join(app, 'hitless.json'), JSON.stringify({ watch: { paths: ['VERSION'], debounce: '200ms' } }));
+  const master = await startMaster(t, { command: [process.execPath, 'server.mjs'], cwd: app, env, args: ['--config', join(app, 'hitless.json')] });
+  assert.equal(await version(master.url('/')), 'v1');
+
+  for (const [i, v] of ['v2', 'v3'].entries()) {
+    const from = master.records.length;
+    await writeFile(join(app, 'VERSION.upload'), v);
+    await rename(join(app, 'VERSION.upload'), join(app, 'VERSION'));
+    const done = await master.waitEvent('reload-done', from);
+    assert.equal(done.generation, i + 2, JSON.stringify(done));
+    assert.equal(await version(master.url('/')), v);
+  }
+  // An explicit reload now is the third: no extra watch reload slipped in between.
+  const r = await master.reload();
+  assert.equal(r.code, 0, r.stderr);
+  const reasons = master.events('reload-start').map((e) => e.reason);
+  assert.equal(reasons.length, 3, JSON.stringify(reasons));
+  assert.equal(reasons[2], 'hitless reload');
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
