@@ -32,10 +32,12 @@ test('output written just before the graceful exit is not lost (regression: proc
     partial = parts.pop() ?? '';
     for (const line of parts) if (line.startsWith('flood ')) lines += 1;
   });
+  // Listen for the end of stdout before anything can end it ('close' may come before 'exit').
+  const stdoutClosed = new Promise((resolve) => f.child.stdout!.once('close', resolve));
   await f.next('listening');
   f.child.kill('SIGTERM');
   assert.equal((await f.exited).code, 0);
-  await new Promise((resolve) => f.child.stdout!.once('close', resolve));
+  await stdoutClosed;
   assert.equal(lines, 100_000);
 });
 

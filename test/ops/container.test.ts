@@ -8,9 +8,9 @@
  * does not signal them: `unshare --kill-child` takes the namespace's PID 1 down with
  * unshare, and the kernel kills everything else in the namespace with it.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,13 +31,17 @@ function childOf(pid: number): number {
   return Number(kids[0] ?? 0);
 }
 
-test('container: tini as PID 1 forwards SIGHUP (reload) and SIGTERM (drain, exit 0) to the master', { skip: notRoot || noTini, timeout: 60_000 }, async (t) => {
+/**
+ * Runs `argv` as PID 1 of a new PID namespace (`unshare --kill-child`), which starts a
+ * master, and registers the cleanup: SIGKILL unshare, and with it the whole namespace.
+ */
+function inPidNamespace(t: TestContext, argv: (runDir: string) => string[]): { master: MasterProcess; child: ChildProcess } {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-container-'));
   const runDir = join(dir, 'run');
-  const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', '--',
-    'tini', '--', process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir,
-    '--workers', '2', '--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')],
-  { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', '--', ...argv(runDir)], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const master = new MasterProcess(child, runDir);
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -46,6 +50,16 @@ test('container: tini as PID 1 forwards SIGHUP (reload) and SIGTERM (drain, exit
     }
     rmSync(dir, { recursive: true, force: true });
   });
+  return { master, child };
+}
+
+const masterArgv = (runDir: string, ...extra: string[]): string[] => [
+  process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir, ...extra,
+  '--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js'),
+];
+
+test('container: tini as PID 1 forwards SIGHUP (reload) and SIGTERM (drain, exit 0) to the master', { skip: notRoot || noTini, timeout: 60_000 }, async (t) => {
+  const { master, child } = inPidNamespace(t, (runDir) => ['tini', '--', ...masterArgv(runDir, '--workers', '2')]);
   await master.waitEvent('master-ready');
   assert.equal(master.events('master-start')[0]?.pid, 2, 'the master is the child of PID 1 (tini)');
   let pid1 = 0;
@@ -64,20 +78,7 @@ test('container: tini as PID 1 forwards SIGHUP (reload) and SIGTERM (drain, exit
 });
 
 test('container without --init: the master as PID 1 still drains on SIGTERM and exits 0', { skip: notRoot, timeout: 60_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'hitless-container-'));
-  const runDir = join(dir, 'run');
-  const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', '--',
-    process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir,
-    '--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')],
-  { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const master = new MasterProcess(child, runDir);
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await master.exited;
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { master, child } = inPidNamespace(t, (runDir) => masterArgv(runDir));
   await master.waitEvent('master-ready');
   assert.equal(master.events('master-start')[0]?.pid, 1, 'the master is PID 1');
   let pid1 = 0;
