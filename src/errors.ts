@@ -39,6 +39,7 @@ export const codes = {
   ERR_RELEASE_UNSAFE_ARCHIVE: 'An archive entry escapes the release folder (absolute path, .., outside link, device file).',
   ERR_RELEASE_NOT_FOUND: 'The named release does not exist under releases/.',
   ERR_RELEASE_ROLLED_BACK: 'The new release did not go live and current was switched back.',
+  ERR_RELEASE_BUSY: 'Another release, rollback or fetched upgrade is in progress in this app folder.',
   ERR_FETCH_HTTP: 'The fetcher got an HTTP error status.',
   ERR_FETCH_TIMEOUT: 'The fetcher gave up waiting for the artifact server.',
   ERR_FETCH_CHECKSUM: 'A downloaded artifact did not match its sha256.',

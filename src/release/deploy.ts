@@ -3,9 +3,12 @@
  * release does not go live. Used by `hitless release`, `hitless rollback` and the
  * fetcher, so all three behave the same.
  */
+import { mkdir } from 'node:fs/promises';
 import { HitlessError, isHitlessError } from '../errors.js';
+import { releasesDir } from './layout.js';
 import type { ReloadOutcome } from '../master/types.js';
 import { installRelease, type InstallOptions } from './install.js';
+import { withReleaseLock } from './lock.js';
 import { pruneReleases } from './prune.js';
 import { updateState, type ReleaseOutcomeRecord } from './state.js';
 import { switchCurrent } from './switch.js';
@@ -49,7 +52,11 @@ async function record(appDir: string, id: string, outcome: ReleaseOutcomeRecord)
  * const r = await goLive('v2', { appDir: '/srv/app', reason: 'release v2', reload: (why) => master.reload(why) });
  * if (r.status === 'no-master') say('switched; the next `hitless start` runs v2');
  */
-export async function goLive(id: string, opts: GoLiveOptions): Promise<GoLiveResult> {
+export function goLive(id: string, opts: GoLiveOptions): Promise<GoLiveResult> {
+  return withReleaseLock(opts.appDir, () => goLiveLocked(id, opts));
+}
+
+async function goLiveLocked(id: string, opts: GoLiveOptions): Promise<GoLiveResult> {
   const now = opts.now ?? Date.now;
   const previous = await switchCurrent(opts.appDir, id);
   let outcome: ReloadOutcome;
@@ -102,7 +109,10 @@ export interface DeployOptions extends Omit<InstallOptions, 'appDir'>, Omit<GoLi
  * // r.status: 'skipped' | 'live' | 'no-master'; throws ERR_RELEASE_ROLLED_BACK when switched back
  */
 export async function deployRelease(source: string, opts: DeployOptions): Promise<DeployResult> {
-  const installed = await installRelease(source, opts);
-  if (installed.skipped) return { status: 'skipped', id: installed.id, hash: installed.hash };
-  return goLive(installed.id, { ...opts, reason: opts.reason ?? `release ${installed.id}` });
+  await mkdir(releasesDir(opts.appDir), { recursive: true });
+  return withReleaseLock(opts.appDir, async () => {
+    const installed = await installRelease(source, opts);
+    if (installed.skipped) return { status: 'skipped', id: installed.id, hash: installed.hash };
+    return goLive(installed.id, { ...opts, reason: opts.reason ?? `release ${installed.id}` });
+  });
 }

@@ -29,7 +29,7 @@ export interface WatchHandle {
 }
 
 /** hitless's own scratch files: never a reason to reload. */
-const OWN_FILES = /^(\.current\.\d+\.[0-9a-f]+|\.staging-.*|\.hitless-state\.json.*|\.hitless-fetch-.*)$/;
+const OWN_FILES = /^(\.current\.\d+\.[0-9a-f]+|\.staging-.*|\.hitless-state\.json.*|\.hitless-fetch-.*|\.hitless-lock)$/;
 
 /**
  * Starts watching `config.watch.paths` (absolute) and reloads `master` on change.
