@@ -10,19 +10,11 @@ import { readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HitlessError } from '../errors.js';
 import { releasesDir } from './layout.js';
+import { processAlive } from '../process-alive.js';
 
 export const LOCK_FILE = '.hitless-lock';
 
 const held = new Map<string, number>();
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function acquire(path: string): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -33,7 +25,7 @@ async function acquire(path: string): Promise<void> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(owner) && owner > 0 && alive(owner)) {
+    if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) {
       throw new HitlessError(
         'ERR_RELEASE_BUSY',
         `another release operation (pid ${owner}) is in progress in ${join(path, '..', '..')}; wait for it to finish and try again`,

@@ -5,6 +5,7 @@ import type { Command } from '../command.js';
 import { controlRequest } from '../../master/control-client.js';
 import { CLIENT_FLAGS, locateRunDir, parseFlags, parseTimeoutFlag } from '../flags.js';
 import { HitlessError } from '../../errors.js';
+import { processAlive } from '../../process-alive.js';
 
 const usage = `Usage: hitless stop [--force] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
 
@@ -18,19 +19,10 @@ Flags:
   --run-dir <dir>    folder of the control socket, if the master was started with --run-dir
   -h, --help         show this help`;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Waits for `pid` to exit. There is no exit event for a non-child process, so this polls. */
 async function waitForExit(pid: number, timeoutMs: number | undefined): Promise<boolean> {
   const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-  while (alive(pid)) {
+  while (processAlive(pid)) {
     if (Date.now() >= deadline) return false;
     await new Promise((r) => setTimeout(r, 50));
   }
