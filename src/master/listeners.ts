@@ -20,10 +20,11 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import { HitlessError } from '../errors.js';
+import { parseListenEnv } from '../lib/fds.js';
 import type { ListenerSpec, ListenerStatus } from './types.js';
 
-/** First inherited fd in the systemd socket-activation protocol (SD_LISTEN_FDS_START). */
-export const LISTEN_FDS_START = 3;
+/** First inherited fd in the systemd socket-activation protocol. */
+export { SD_LISTEN_FDS_START as LISTEN_FDS_START } from '../lib/defaults.js';
 const BACKLOG = 511;
 
 /** Node's internal TCP/Pipe handle as returned by net._createServerHandle. */
@@ -94,18 +95,20 @@ export class ListenerSet {
  * `env` so they never leak into workers (each worker gets its own, correct set).
  */
 export function inheritedListeners(env: NodeJS.ProcessEnv = process.env, pid = process.pid): HeldListener[] {
-  const count = Number(env.LISTEN_FDS ?? 0);
-  const forUs = env.LISTEN_PID === undefined || Number(env.LISTEN_PID) === pid;
-  const names = (env.LISTEN_FDNAMES ?? '').split(':');
+  // One parser for the protocol (the in-app library's). The master has always also taken
+  // LISTEN_FDS without LISTEN_PID as its own; kept so.
+  const fds = parseListenEnv({ ...env, LISTEN_PID: env.LISTEN_PID ?? String(pid) }, pid);
   delete env.LISTEN_FDS;
   delete env.LISTEN_PID;
   delete env.LISTEN_FDNAMES;
-  if (!forUs || !Number.isInteger(count) || count <= 0) return [];
-  return Array.from({ length: count }, (_, i) => {
-    const fd = LISTEN_FDS_START + i;
-    const name = names[i] && names[i] !== 'unknown' ? names[i] : i === 0 ? 'http' : `listen${i}`;
-    return { name, fd, address: `fd:${fd}`, inherited: true, unlinkPath: undefined, handle: undefined };
-  });
+  return fds.map(({ fd, name }, i) => ({
+    name: name !== 'unknown' ? name : i === 0 ? 'http' : `listen${i}`,
+    fd,
+    address: `fd:${fd}`,
+    inherited: true,
+    unlinkPath: undefined,
+    handle: undefined,
+  }));
 }
 
 /**

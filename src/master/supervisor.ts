@@ -127,6 +127,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     for (const w of workers) Object.assign(w, w.pid === undefined ? {} : usage.get(w.pid));
     for (const failed of this.current?.failed.values() ?? []) workers.push(failed);
     workers.sort((a, b) => a.generation - b.generation || a.slot - b.slot);
+    const { rss, heapUsed } = process.memoryUsage();
     return {
       version: this.opts.version,
       pid: process.pid,
@@ -139,7 +140,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       workers,
       lastReload: this.lastReload,
       reloadQueued: this.queued !== undefined,
-      memory: { rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed },
+      memory: { rssBytes: rss, heapUsedBytes: heapUsed },
     };
   }
 
