@@ -1,16 +1,12 @@
 /**
  * Flag parsing for the CLI commands: node:util parseArgs with its errors turned into one
  * clear ERR_USAGE line (with a "did you mean" for typos), plus the flags every client
- * command shares to find the master (--config, --run-dir).
+ * command shares to find the master (--config, --run-dir; resolved by config/locate.ts).
  */
-import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HitlessError } from '../errors.js';
-import { closest } from '../master/closest.js';
-// Not config.js: client commands must not load the schema validator (zod).
-import { findConfigFile, readConfigFile } from '../master/config-file.js';
-import { resolveRunDir } from '../master/config-rundir.js';
-import { parseDuration } from '../master/duration.js';
+import { closest } from '../config/closest.js';
+import { parseDuration } from '../config/duration.js';
 
 export type FlagOptions = NonNullable<ParseArgsConfig['options']>;
 export type ParsedFlags<T extends FlagOptions> = ReturnType<typeof parseArgs<{ options: T; allowPositionals: boolean; strict: true }>>;
@@ -51,26 +47,6 @@ export function parseFlags<T extends FlagOptions>(
     }
     throw new HitlessError('ERR_USAGE', `${e.message.split('\n')[0]} (${see})`);
   }
-}
-
-/**
- * The run dir of the master a client command talks to: --run-dir, else the config file's
- * `runDir` key, else the default derived from the app folder (the config file's folder,
- * or the working directory) — the same rule `hitless start` follows.
- *
- * @example
- * const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
- */
-export function locateRunDir(options: { config?: string | undefined; runDir?: string | undefined; cwd?: string; env?: NodeJS.ProcessEnv }): string {
-  const cwd = options.cwd ?? process.cwd();
-  const env = options.env ?? process.env;
-  if (options.runDir !== undefined) return resolveRunDir(cwd, resolve(cwd, options.runDir), env);
-  const configPath = findConfigFile(options.config, cwd);
-  if (!configPath) return resolveRunDir(cwd, undefined, env);
-  const appDir = dirname(configPath);
-  const file = readConfigFile(configPath);
-  const runDir = typeof file.runDir === 'string' && file.runDir ? resolve(appDir, file.runDir) : undefined;
-  return resolveRunDir(appDir, runDir, env);
 }
 
 /** `--timeout <duration>` of the client commands, in ms (undefined when not given). */

@@ -2,8 +2,8 @@
  * What the client commands print: the status report and the reload progress lines.
  * Pure functions of the master's data (plus a clock), so tests check them directly.
  */
-import { formatDuration } from '../master/duration.js';
-import type { MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../master/types.js';
+import { formatDuration } from '../config/duration.js';
+import type { MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../core/types.js';
 import { renderTable } from './table.js';
 
 function bytes(n: number | undefined): string {

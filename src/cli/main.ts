@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { HitlessError, isHitlessError, type HitlessErrorCode } from '../errors.js';
 import type { Command } from './command.js';
-import { closest } from '../master/closest.js';
+import { closest } from '../config/closest.js';
 
 /** Every command, in help order; modules owned by other parts may be missing from a build. */
 const COMMANDS: Record<string, string> = {

@@ -11,11 +11,12 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { HitlessError } from '../errors.js';
-import { inheritedListeners, openListeners, type ListenerSet } from './listeners.js';
+import { inheritedListeners, openListeners, type ListenerSet } from '../core/listeners.js';
 import { collectGarbage } from './gc.js';
-import { createLogger, logEvent, type Logger } from './logger.js';
-import { Supervisor } from './supervisor.js';
-import type { MasterConfig, MasterEvent } from './types.js';
+import { createLogger, logEvent, type Logger } from '../core/logger.js';
+import { Supervisor } from '../core/supervisor.js';
+import type { MasterConfig } from '../config/types.js';
+import type { MasterEvent } from '../core/types.js';
 
 /** Two SIGHUPs closer together than this can belong to one burst (see handleSignals). */
 export const SIGHUP_BURST_MS = 200;
@@ -111,7 +112,7 @@ async function resolvePrivileges(config: MasterConfig) {
 }
 
 async function startControl(config: MasterConfig, supervisor: Supervisor, logger: Logger): Promise<Closable> {
-  const { startControlServer } = await import('./control.js');
+  const { startControlServer } = await import('../control/server.js');
   return startControlServer({ runDir: config.runDir, handle: supervisor, logger });
 }
 

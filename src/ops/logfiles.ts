@@ -12,8 +12,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import type { Logger } from '../master/logger.js';
-import type { MasterConfig, MasterEvent, MasterHandle } from '../master/types.js';
+import type { Logger } from '../core/logger.js';
+import type { MasterConfig } from '../config/types.js';
+import type { MasterEvent, MasterHandle } from '../core/types.js';
 
 /** Name of the live log file inside `logs.dir`; rotated copies get `.1`, `.2`, … */
 export const LOG_FILE_NAME = 'workers.log';

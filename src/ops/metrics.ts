@@ -8,8 +8,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HitlessError } from '../errors.js';
-import type { Logger } from '../master/logger.js';
-import type { MasterConfig, MasterEvent, MasterHandle, WorkerState } from '../master/types.js';
+import type { Logger } from '../core/logger.js';
+import type { MasterConfig } from '../config/types.js';
+import type { MasterEvent, MasterHandle, WorkerState } from '../core/types.js';
 
 /** Host used when `metrics.listen` names only a port: never expose metrics by accident. */
 export const DEFAULT_METRICS_HOST = '127.0.0.1';

@@ -6,11 +6,12 @@
  */
 import { dirname } from 'node:path';
 import { HitlessError } from '../errors.js';
-import { controlRequest } from '../master/control-client.js';
-import { findConfigFile, readConfigFile } from '../master/config.js';
-import { releaseSchema } from '../master/config-schema.js';
-import type { MasterEvent, ReleaseConfig, ReloadOutcome } from '../master/types.js';
-import { locateRunDir } from '../cli/flags.js';
+import { controlRequest } from '../control/client.js';
+import { findConfigFile, readConfigFile } from '../config/load.js';
+import { releaseSchema } from '../config/schema.js';
+import type { ReleaseConfig } from '../config/types.js';
+import type { MasterEvent, ReloadOutcome } from '../core/types.js';
+import { locateRunDir } from '../config/locate.js';
 import { DEFAULT_KEEP, type ReloadFn } from './deploy.js';
 
 export interface ReleaseContext {

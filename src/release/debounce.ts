@@ -5,7 +5,7 @@
  * writing chunk after chunk) gives ONE reload after it goes quiet. Changes that arrive
  * while a reload runs coalesce into exactly one more reload after it ends.
  */
-import type { ReloadOutcome } from '../master/types.js';
+import type { ReloadOutcome } from '../core/types.js';
 
 export interface ReloadTriggerOptions {
   debounce: number;

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { releasesDir } from './layout.js';
-import type { ReloadOutcome } from '../master/types.js';
+import type { ReloadOutcome } from '../core/types.js';
 import { installRelease, type InstallOptions } from './install.js';
 import { withReleaseLock } from './lock.js';
 import { pruneReleases } from './prune.js';

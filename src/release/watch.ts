@@ -17,8 +17,9 @@
 import { lstatSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import type { Logger } from '../master/logger.js';
-import type { MasterConfig, MasterHandle } from '../master/types.js';
+import type { Logger } from '../core/logger.js';
+import type { MasterConfig } from '../config/types.js';
+import type { MasterHandle } from '../core/types.js';
 import { ReloadTrigger } from './debounce.js';
 import { STATE_FILE } from './state.js';
 

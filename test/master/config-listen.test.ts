@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkUniqueNames, ListenError, parseListen } from '../../src/master/config-listen.js';
-import { loadConfig } from '../../src/master/config.js';
+import { checkUniqueNames, ListenError, parseListen } from '../../src/config/listen.js';
+import { loadConfig } from '../../src/config/load.js';
 import { isHitlessError } from '../../src/errors.js';
 
 const app = '/srv/app';

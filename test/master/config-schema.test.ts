@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { configJsonSchema } from '../../src/master/config-schema.js';
+import { configJsonSchema } from '../../src/config/schema.js';
 
 // docs/hitless.schema.json is generated from the zod schema (editors validate hitless.json
 // with it). Regenerate with: HITLESS_UPDATE_SCHEMA=1 node scripts/run-tests.mjs config-schema

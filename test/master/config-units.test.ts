@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DurationError, formatDuration, parseDuration } from '../../src/master/duration.js';
-import { parseSize } from '../../src/master/config-size.js';
-import { locateJsonError } from '../../src/master/config-json.js';
+import { DurationError, formatDuration, parseDuration } from '../../src/config/duration.js';
+import { parseSize } from '../../src/config/size.js';
+import { locateJsonError } from '../../src/config/json.js';
 
 test('parseDuration: numbers are ms, strings take ms/s/m/h', () => {
   assert.equal(parseDuration(250), 250);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, resolveRunDir, type ConfigFlags } from '../../src/master/config.js';
+import { loadConfig, resolveRunDir, type ConfigFlags } from '../../src/config/load.js';
 import { isHitlessError } from '../../src/errors.js';
 
 function appDir(t: { after(fn: () => void): void }): string {

@@ -6,11 +6,11 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startControlServer } from '../../src/master/control.js';
-import { controlRequest } from '../../src/master/control-client.js';
-import { createLogger } from '../../src/master/logger.js';
+import { startControlServer } from '../../src/control/server.js';
+import { controlRequest } from '../../src/control/client.js';
+import { createLogger } from '../../src/core/logger.js';
 import { HitlessError, isHitlessError } from '../../src/errors.js';
-import type { MasterEvent, MasterHandle, ReloadOutcome, StatusSnapshot } from '../../src/master/types.js';
+import type { MasterEvent, MasterHandle, ReloadOutcome, StatusSnapshot } from '../../src/core/types.js';
 
 const logs: string[] = [];
 const logger = createLogger({ format: 'json', write: (line) => logs.push(line) });

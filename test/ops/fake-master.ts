@@ -1,8 +1,9 @@
 /** A stand-in MasterHandle for unit tests of the ops modules: an EventEmitter with status(). */
 import { EventEmitter } from 'node:events';
 import { tmpdir } from 'node:os';
-import type { MasterConfig, MasterEvent, MasterHandle, StatusSnapshot, WorkerStatus } from '../../src/master/types.js';
-import { createLogger, type Logger } from '../../src/master/logger.js';
+import type { MasterConfig } from '../../src/config/types.js';
+import type { MasterEvent, MasterHandle, StatusSnapshot, WorkerStatus } from '../../src/core/types.js';
+import { createLogger, type Logger } from '../../src/core/logger.js';
 
 export class FakeMaster extends EventEmitter implements MasterHandle {
   workers: WorkerStatus[] = [];

@@ -5,7 +5,7 @@ import { parseMetricsListen, startMetrics } from '../../src/ops/metrics.js';
 import { isHitlessError } from '../../src/errors.js';
 import { FakeMaster, fakeConfig, memoryLogger } from './fake-master.js';
 import { parseProm } from './prom.js';
-import type { ReloadOutcome, WorkerStatus } from '../../src/master/types.js';
+import type { ReloadOutcome, WorkerStatus } from '../../src/core/types.js';
 
 function scrape(address: string, path = '/metrics'): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {

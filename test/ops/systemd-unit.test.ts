@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, root } from '../helpers/master.js';
-import { parseDuration } from '../../src/master/duration.js';
+import { parseDuration } from '../../src/config/duration.js';
 
 const noAnalyze = spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' }).status !== 0 && 'systemd-analyze is not installed (Debian package systemd)';
 const example = (name: string): string => readFileSync(join(root, 'examples', 'systemd', name), 'utf8');

@@ -1,6 +1,6 @@
 // A fake MasterHandle for trigger tests: records reload calls and lets a test wait for the n-th.
 import { EventEmitter } from 'node:events';
-import type { MasterHandle, ReloadOutcome, StatusSnapshot } from '../../src/master/types.js';
+import type { MasterHandle, ReloadOutcome, StatusSnapshot } from '../../src/core/types.js';
 import { outcome } from './helpers.js';
 
 export class FakeMaster extends EventEmitter implements MasterHandle {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Header, type HeaderData } from 'tar';
-import type { ReloadOutcome } from '../../src/master/types.js';
+import type { ReloadOutcome } from '../../src/core/types.js';
 
 export interface TestContext { after(fn: () => unknown): void }
 

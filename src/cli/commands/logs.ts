@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { HitlessError } from '../../errors.js';
-import { loadConfig } from '../../master/config.js';
+import { loadConfig } from '../../config/load.js';
 import { followLog, readLastLines } from '../../ops/logtail.js';
 import type { Command } from '../command.js';
 

@@ -6,8 +6,8 @@
  */
 import type { Command } from '../command.js';
 import { HitlessError, isHitlessError } from '../../errors.js';
-import { formatDuration } from '../../master/duration.js';
-import type { MasterEvent } from '../../master/types.js';
+import { formatDuration } from '../../config/duration.js';
+import type { MasterEvent } from '../../core/types.js';
 import { controlReload, releaseContext } from '../../release/context.js';
 import { deployRelease, type DeployResult } from '../../release/deploy.js';
 import { CLIENT_FLAGS, parseFlags } from '../flags.js';

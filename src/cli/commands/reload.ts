@@ -3,10 +3,11 @@
  * exit 0 only when it went live, so deploy scripts can trust the exit code.
  */
 import type { Command } from '../command.js';
-import { controlRequest } from '../../master/control-client.js';
-import { formatDuration } from '../../master/duration.js';
-import type { MasterEvent, ReloadOutcome } from '../../master/types.js';
-import { CLIENT_FLAGS, locateRunDir, parseFlags, parseTimeoutFlag } from '../flags.js';
+import { controlRequest } from '../../control/client.js';
+import { formatDuration } from '../../config/duration.js';
+import type { MasterEvent, ReloadOutcome } from '../../core/types.js';
+import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
+import { locateRunDir } from '../../config/locate.js';
 import { ReloadProgress } from '../format.js';
 
 const usage = `Usage: hitless reload [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]

@@ -10,8 +10,8 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Command } from '../command.js';
-import type { ConfigFlags } from '../../master/config.js';
-import type { MasterConfig } from '../../master/types.js';
+import type { ConfigFlags } from '../../config/load.js';
+import type { MasterConfig } from '../../config/types.js';
 import { parseFlags } from '../flags.js';
 
 const usage = `Usage: hitless start [flags] [-- command args...]
@@ -95,7 +95,7 @@ export const command: Command = {
       return 0;
     }
     if (printConfig) {
-      const { loadConfig } = await import('../../master/config.js');
+      const { loadConfig } = await import('../../config/load.js');
       process.stdout.write(JSON.stringify(loadConfig({ flags }), null, 2) + '\n');
       return 0;
     }

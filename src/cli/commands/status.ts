@@ -2,9 +2,10 @@
  * `hitless status`: what the master is running right now.
  */
 import type { Command } from '../command.js';
-import { controlRequest } from '../../master/control-client.js';
-import type { StatusSnapshot } from '../../master/types.js';
-import { CLIENT_FLAGS, locateRunDir, parseFlags } from '../flags.js';
+import { controlRequest } from '../../control/client.js';
+import type { StatusSnapshot } from '../../core/types.js';
+import { CLIENT_FLAGS, parseFlags } from '../flags.js';
+import { locateRunDir } from '../../config/locate.js';
 import { formatStatus } from '../format.js';
 
 const usage = `Usage: hitless status [--json] [--config <path>] [--run-dir <dir>]

@@ -2,8 +2,9 @@
  * `hitless stop`: ask the master to drain its workers and exit, and wait until it has.
  */
 import type { Command } from '../command.js';
-import { controlRequest } from '../../master/control-client.js';
-import { CLIENT_FLAGS, locateRunDir, parseFlags, parseTimeoutFlag } from '../flags.js';
+import { controlRequest } from '../../control/client.js';
+import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
+import { locateRunDir } from '../../config/locate.js';
 import { HitlessError } from '../../errors.js';
 import { processAlive } from '../../process-alive.js';
 

@@ -7,13 +7,13 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { HitlessError, isHitlessError } from '../errors.js';
-import { controlSocketPath, ensureRunDir } from './config-rundir.js';
+import { controlSocketPath, ensureRunDir } from '../config/rundir.js';
 import {
   CONTROL_COMMANDS, encode, LineSplitter, MAX_LINE_BYTES, PROTOCOL_VERSION,
   type ControlCommand, type ControlMessage,
-} from './control-protocol.js';
-import type { Logger } from './logger.js';
-import type { MasterEvent, MasterHandle } from './types.js';
+} from './protocol.js';
+import type { Logger } from '../core/logger.js';
+import type { MasterEvent, MasterHandle } from '../core/types.js';
 
 export interface ControlServerOptions {
   /** Private folder of the socket (created 0700 if missing; refused if others can write to it). */

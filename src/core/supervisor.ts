@@ -10,12 +10,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { HitlessError, isHitlessError } from '../errors.js';
-import { createProcStatReader } from '../ops/procstat.js';
+import { createProcStatReader } from './procstat.js';
 import { Generation } from './generation.js';
 import { resolveWorkdir } from './workdir.js';
 import { Worker, type WorkerSpec } from './worker.js';
 import type { ListenerSet } from './listeners.js';
-import type { MasterConfig, MasterEvent, MasterHandle, ReloadOutcome, StatusSnapshot, WorkerStatus } from './types.js';
+import type { MasterConfig } from '../config/types.js';
+import type { MasterEvent, MasterHandle, ReloadOutcome, StatusSnapshot, WorkerStatus } from './types.js';
 
 export interface SupervisorOptions {
   config: MasterConfig;

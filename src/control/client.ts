@@ -4,9 +4,9 @@
  */
 import { connect } from 'node:net';
 import { codes, HitlessError, type HitlessErrorCode } from '../errors.js';
-import { controlSocketPath } from './config-rundir.js';
-import { encode, LineSplitter, PROTOCOL_VERSION, type ControlCommand } from './control-protocol.js';
-import type { MasterEvent } from './types.js';
+import { controlSocketPath } from '../config/rundir.js';
+import { encode, LineSplitter, PROTOCOL_VERSION, type ControlCommand } from './protocol.js';
+import type { MasterEvent } from '../core/types.js';
 
 /** Longest response line the client accepts (a status of many workers is a few KiB). */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;

@@ -7,7 +7,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { MasterConfig } from './types.js';
+import type { MasterConfig } from '../config/types.js';
 
 export interface Workdir {
   cwd: string;

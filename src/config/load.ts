@@ -7,20 +7,20 @@
 import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { HitlessError } from '../errors.js';
-import { configError, configErrorFromZod, type ValueSources } from './config-errors.js';
-import { checkUniqueNames, ListenError, parseListen, parseTcpAddress } from './config-listen.js';
-import { configSchema, type ConfigInput } from './config-schema.js';
-import { parseSize } from './config-size.js';
+import { configError, configErrorFromZod, type ValueSources } from './errors.js';
+import { checkUniqueNames, ListenError, parseListen, parseTcpAddress } from './listen.js';
+import { configSchema, type ConfigInput } from './schema.js';
+import { parseSize } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
   DEFAULT_READY_AFTER_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART,
   DEFAULT_STOP_SIGNAL, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS,
-} from './config-defaults.js';
-import { resolveRunDir } from './config-rundir.js';
+} from './defaults.js';
+import { resolveRunDir } from './rundir.js';
 import { parseDuration } from './duration.js';
 import type { ListenerSpec, MasterConfig } from './types.js';
 
-export { resolveRunDir, ensureRunDir, controlSocketPath } from './config-rundir.js';
+export { resolveRunDir, ensureRunDir, controlSocketPath } from './rundir.js';
 
 /** `hitless start` flags, as parsed by the CLI (strings, as typed). */
 export interface ConfigFlags {
@@ -57,7 +57,7 @@ export const FLAG_FOR_KEY: Record<string, string> = {
   cwd: '--cwd', strategy: '--strategy', runDir: '--run-dir', pidFile: '--pid-file', logFormat: '--log-format',
 };
 
-import { findConfigFile, readConfigFile } from './config-file.js';
+import { findConfigFile, readConfigFile } from './file.js';
 
 export { findConfigFile, readConfigFile };
 

@@ -21,7 +21,8 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import { HitlessError } from '../errors.js';
 import { parseListenEnv } from '../lib/fds.js';
-import type { ListenerSpec, ListenerStatus } from './types.js';
+import type { ListenerSpec } from '../config/types.js';
+import type { ListenerStatus } from './types.js';
 
 /** First inherited fd in the systemd socket-activation protocol. */
 export { SD_LISTEN_FDS_START as LISTEN_FDS_START } from '../lib/defaults.js';

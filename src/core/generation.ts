@@ -3,7 +3,8 @@
  * directory (release) for its whole life. It records crashes per slot so the supervisor
  * can apply backoff and detect crash loops.
  */
-import type { RestartPolicy, WorkerStatus } from './types.js';
+import type { RestartPolicy } from '../config/types.js';
+import type { WorkerStatus } from './types.js';
 import type { Worker } from './worker.js';
 
 export class Generation {

@@ -6,8 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { HitlessError } from '../errors.js';
-import { DEFAULT_CONFIG_FILE } from './config-defaults.js';
-import { locateJsonError } from './config-json.js';
+import { DEFAULT_CONFIG_FILE } from './defaults.js';
+import { locateJsonError } from './json.js';
 
 /** Reads and parses a JSON config file; ERR_CONFIG_PARSE carries the line and column. */
 export function readConfigFile(path: string): Record<string, unknown> {

@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import { HitlessError } from '../errors.js';
-import { EXPECTED, OBJECT_SCHEMAS } from './config-schema.js';
+import { EXPECTED, OBJECT_SCHEMAS } from './schema.js';
 import { closest } from './closest.js';
 
 export { closest };

@@ -4,7 +4,7 @@
  * one response line carrying the same id, and for `reload` streams event lines first.
  */
 import type { HitlessErrorCode } from '../errors.js';
-import type { MasterEvent } from './types.js';
+import type { MasterEvent } from '../core/types.js';
 
 export const PROTOCOL_VERSION = 1;
 /** Longest accepted line, newline excluded; a longer one is answered and the connection closed. */

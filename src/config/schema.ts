@@ -7,12 +7,12 @@
 import { constants } from 'node:os';
 import { z } from 'zod';
 import { DURATION_HINT, DURATION_PATTERN } from './duration.js';
-import { SIZE_HINT, SIZE_PATTERN } from './config-size.js';
+import { SIZE_HINT, SIZE_PATTERN } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
   DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
   DEFAULT_WORKERS,
-} from './config-defaults.js';
+} from './defaults.js';
 
 const duration = (description: string, fallback?: number) =>
   z.union([z.number().nonnegative(), z.string().regex(DURATION_PATTERN)])

@@ -1,0 +1,39 @@
+/**
+ * hitless's layers, checked by `npm test` on the compiled JavaScript (build/src). Each folder
+ * imports only from the layers below it:
+ *
+ *   cli                                  the `hitless` command
+ *   master                               composition root (master.ts): wires the rest
+ *   control · release · ops · fleet      the control socket and the optional parts
+ *   core                                 supervisor, generations, workers, reload phases
+ *   config                               hitless.json + flags -> MasterConfig
+ *   lib · errors · process-alive         the in-app library (zero dependencies) and shared leaves
+ */
+const above = (...names) => `^build/src/(${names.join('|')})(/|\\.js$)`;
+
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', severity: 'error', comment: 'import cycles hide who owns what', from: {}, to: { circular: true } },
+    {
+      name: 'lib-is-self-contained', severity: 'error',
+      comment: 'the in-app library imports nothing of the master, the CLI or the config layer',
+      from: { path: '^build/src/(lib/|index\\.js$)' },
+      to: { path: '^build/src/', pathNot: '^build/src/(lib/|errors\\.js$)' },
+    },
+    {
+      name: 'lib-has-no-dependencies', severity: 'error',
+      comment: 'the in-app library has zero runtime dependencies',
+      from: { path: '^build/src/(lib/|index\\.js$)' },
+      to: { dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'] },
+    },
+    { name: 'config-imports-downward', severity: 'error', from: { path: '^build/src/config/' }, to: { path: above('core', 'control', 'release', 'ops', 'fleet', 'preload', 'master', 'cli') } },
+    { name: 'core-imports-downward', severity: 'error', comment: 'operations and releases are not imported by the core', from: { path: '^build/src/core/' }, to: { path: above('control', 'release', 'ops', 'fleet', 'preload', 'master', 'cli') } },
+    { name: 'parts-import-downward', severity: 'error', from: { path: '^build/src/(control|release|ops|fleet|preload)/' }, to: { path: above('master', 'cli') } },
+    { name: 'master-below-cli', severity: 'error', from: { path: '^build/src/master/' }, to: { path: above('cli') } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '\\.d\\.ts$' },
+    moduleSystems: ['es6'],
+  },
+};

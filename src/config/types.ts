@@ -1,0 +1,94 @@
+/**
+ * The master's configuration after defaults and validation: what src/config produces from
+ * hitless.json + flags, and what each generation snapshots as its spec.
+ *
+ * Durations are milliseconds everywhere inside the master.
+ */
+/** One listening address, parsed from a `[name=]address` string. */
+export type ListenerSpec =
+  | { name: string; kind: 'tcp'; host: string; port: number; ipv6Only?: boolean; source: string }
+  | { name: string; kind: 'unix'; path: string; mode: number | undefined; source: string };
+
+export interface RestartPolicy {
+  /** First delay before restarting a crashed worker. */
+  backoffInitial: number;
+  /** Ceiling of the exponential backoff. */
+  backoffMax: number;
+  /** More than this many crashes of one slot within `window` marks the slot failed. */
+  maxRestarts: number;
+  window: number;
+}
+
+/** The master's configuration after defaults and validation. */
+export interface MasterConfig {
+  /** Absolute path of the config file, when one was read. */
+  configPath: string | undefined;
+  /** The app folder: where `releases/` and `current` live (config file's folder, else cwd). */
+  appDir: string;
+  /** Program and arguments of every worker. */
+  command: string[];
+  listen: ListenerSpec[];
+  workers: number;
+  readyTimeout: number;
+  drainTimeout: number;
+  stopSignal: NodeJS.Signals;
+  /** null: wait for READY=1; a number: declare ready after that long alive. */
+  readyAfter: number | null;
+  env: Record<string, string>;
+  /** Working directory of workers when the app folder has no `current` release. */
+  cwd: string;
+  strategy: 'all' | 'rolling';
+  restart: RestartPolicy;
+  /** Private folder (0700) of the control socket. */
+  runDir: string;
+  pidFile: string | undefined;
+  logFormat: 'text' | 'json';
+  /** Releases (`hitless release`): how many to keep and the optional prepare command. */
+  release: ReleaseConfig;
+  /** Reload when these paths change (undefined: off). */
+  watch: WatchConfig | undefined;
+  /** Poll an artifact URL and install it as a release (undefined: off). */
+  fetch: FetchConfig | undefined;
+  /** Run workers as this user/group (the master keeps its own). */
+  user: string | undefined;
+  group: string | undefined;
+  /** Where worker output goes. */
+  logs: LogsConfig;
+  /** Prometheus endpoint (undefined: off). */
+  metrics: { listen: string } | undefined;
+}
+
+export interface ReleaseConfig {
+  /** Releases kept under releases/ (default 5); current and previous are never pruned. */
+  keep: number;
+  /** Command run inside a new release folder before it is switched to (argv form). */
+  prepare: string[] | undefined;
+}
+
+export interface WatchConfig {
+  paths: string[];
+  debounce: number;
+}
+
+export interface FetchConfig {
+  url: string;
+  interval: number;
+  sha256: string | undefined;
+  sha256Url: string | undefined;
+  headers: Record<string, string>;
+  maxBytes: number;
+  timeout: number;
+}
+
+export interface LogsConfig {
+  /** 'inherit': pass worker stdout/stderr through to the master's; 'file': write to rotated files. */
+  mode: 'inherit' | 'file';
+  /** Folder of log files (mode 'file'). */
+  dir: string;
+  /** Rotate a file when it reaches this many bytes. */
+  maxSize: number;
+  /** Rotated files kept. */
+  keep: number;
+  /** Prefix each worker line with its generation and slot. */
+  tag: boolean;
+}
