@@ -13,6 +13,8 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 export const DEFAULT_READY_AFTER_MS: number | null = null;
 export const DEFAULT_STOP_SIGNAL: NodeJS.Signals = 'SIGTERM';
 export const DEFAULT_STRATEGY = 'all' as const;
+/** Hand keep-alive connections to the new generation on reload (where the worker can). */
+export const DEFAULT_HANDOVER = true;
 export const DEFAULT_LOG_FORMAT = 'text' as const;
 /** Config file looked up in the working directory when --config is not given. */
 export const DEFAULT_CONFIG_FILE = 'hitless.json';

@@ -14,7 +14,7 @@ import { parseSize } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
   DEFAULT_READY_AFTER_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART,
-  DEFAULT_STOP_SIGNAL, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS,
+  DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS,
 } from './defaults.js';
 import { resolveRunDir } from './rundir.js';
 import { parseDuration } from './duration.js';
@@ -37,6 +37,8 @@ export interface ConfigFlags {
   env?: string[];
   cwd?: string;
   strategy?: string;
+  /** --no-handover */
+  handover?: boolean;
   runDir?: string;
   pidFile?: string;
   logFormat?: string;
@@ -54,7 +56,7 @@ export interface LoadConfigOptions {
 export const FLAG_FOR_KEY: Record<string, string> = {
   command: 'the command after --', listen: '--listen', workers: '--workers', readyTimeout: '--ready-timeout',
   drainTimeout: '--drain-timeout', readyAfter: '--ready-after', stopSignal: '--stop-signal', env: '--env',
-  cwd: '--cwd', strategy: '--strategy', runDir: '--run-dir', pidFile: '--pid-file', logFormat: '--log-format',
+  cwd: '--cwd', strategy: '--strategy', handover: '--no-handover', runDir: '--run-dir', pidFile: '--pid-file', logFormat: '--log-format',
 };
 
 import { findConfigFile, readConfigFile } from './file.js';
@@ -77,6 +79,7 @@ function flagsToInput(flags: ConfigFlags, cwd: string, sources: ValueSources): R
   set('readyAfter', flags.readyAfter);
   set('stopSignal', flags.stopSignal);
   set('strategy', flags.strategy);
+  set('handover', flags.handover);
   set('logFormat', flags.logFormat);
   // Paths typed on the command line are relative to where the command runs.
   set('cwd', flags.cwd === undefined ? undefined : resolve(cwd, flags.cwd));
@@ -190,6 +193,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
     env: input.env ?? {},
     cwd: input.cwd ? fromApp(input.cwd) : appDir,
     strategy: input.strategy ?? DEFAULT_STRATEGY,
+    handover: input.handover ?? DEFAULT_HANDOVER,
     restart,
     runDir: resolveRunDir(appDir, input.runDir && fromApp(input.runDir), ctx.env),
     pidFile: input.pidFile && fromApp(input.pidFile),

@@ -10,7 +10,7 @@ import { DURATION_HINT, DURATION_PATTERN } from './duration.js';
 import { SIZE_HINT, SIZE_PATTERN } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
-  DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
+  DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
   DEFAULT_WORKERS,
 } from './defaults.js';
 
@@ -103,6 +103,7 @@ export const configSchema = z.strictObject({
   env: z.record(z.string().regex(/^[^=\0]+$/), z.string()).meta({ description: 'Extra environment variables of workers.' }),
   cwd: nonEmpty.meta({ description: 'Working directory of workers (default: the app folder, or its current release).' }),
   strategy: z.enum(['all', 'rolling']).meta({ default: DEFAULT_STRATEGY }),
+  handover: z.boolean().meta({ default: DEFAULT_HANDOVER, description: 'On reload, hand idle keep-alive HTTP/1.1 connections to the new generation instead of closing them (Node workers using the in-app library).' }),
   restart: restartSchema,
   runDir: nonEmpty.meta({ description: 'Folder of the control socket (default: a private folder derived from the app folder).' }),
   pidFile: nonEmpty,
@@ -138,6 +139,7 @@ export const EXPECTED: Record<string, string> = {
   env: 'expected an object of strings like {"NODE_ENV": "production"}',
   'env.*': 'expected a string value (quote numbers: "3000")',
   cwd: 'expected a folder path',
+  handover: 'expected true or false',
   strategy: 'expected "all" (start a whole new generation, then drain the old) or "rolling" (one worker at a time)',
   restart: 'expected an object like {"maxRestarts": 5, "window": "60s"}',
   'restart.maxRestarts': 'expected a whole number >= 0',

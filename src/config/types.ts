@@ -38,6 +38,8 @@ export interface MasterConfig {
   /** Working directory of workers when the app folder has no `current` release. */
   cwd: string;
   strategy: 'all' | 'rolling';
+  /** On reload, hand keep-alive connections to the new generation instead of closing them. */
+  handover: boolean;
   restart: RestartPolicy;
   /** Private folder (0700) of the control socket. */
   runDir: string;

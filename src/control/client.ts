@@ -5,7 +5,8 @@
 import { connect } from 'node:net';
 import { codes, HitlessError, type HitlessErrorCode } from '../errors.js';
 import { controlSocketPath } from '../config/rundir.js';
-import { encode, LineSplitter, PROTOCOL_VERSION, type ControlCommand } from './protocol.js';
+import { LineSplitter } from '../core/lines.js';
+import { encode, PROTOCOL_VERSION, type ControlCommand } from './protocol.js';
 import type { MasterEvent } from '../core/types.js';
 
 /** Longest response line the client accepts (a status of many workers is a few KiB). */
@@ -68,7 +69,7 @@ export function controlRequest(
     socket.on('close', () => {
       finish(new HitlessError('ERR_CONTROL_PROTOCOL', `the master closed the control connection before answering "${cmd}"`));
     });
-    const splitter = new LineSplitter(MAX_RESPONSE_BYTES, (line) => {
+    const onLine = (line: string): void => {
       let msg: Record<string, unknown>;
       try {
         msg = JSON.parse(line) as Record<string, unknown>;
@@ -84,7 +85,9 @@ export function controlRequest(
       const error = (msg.error ?? {}) as { code?: string; message?: string };
       const code: HitlessErrorCode = error.code && Object.hasOwn(codes, error.code) ? (error.code as HitlessErrorCode) : 'ERR_CONTROL_PROTOCOL';
       finish(new HitlessError(code, error.message ?? 'the master refused the request'));
-    }, () => finish(new HitlessError('ERR_CONTROL_PROTOCOL', 'the master sent an oversized line')));
+    };
+    const onOverflow = (): void => finish(new HitlessError('ERR_CONTROL_PROTOCOL', 'the master sent an oversized line'));
+    const splitter = new LineSplitter({ maxBytes: MAX_RESPONSE_BYTES, onLine, onOverflow });
     socket.on('data', (chunk: Buffer) => splitter.push(chunk));
   });
 }

@@ -9,9 +9,10 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { controlSocketPath, ensureRunDir } from '../config/rundir.js';
 import {
-  CONTROL_COMMANDS, encode, LineSplitter, MAX_LINE_BYTES, PROTOCOL_VERSION,
+  CONTROL_COMMANDS, encode, MAX_LINE_BYTES, PROTOCOL_VERSION,
   type ControlCommand, type ControlMessage,
 } from './protocol.js';
+import { LineSplitter } from '../core/lines.js';
 import type { Logger } from '../core/logger.js';
 import type { MasterEvent, MasterHandle } from '../core/types.js';
 
@@ -104,12 +105,16 @@ export async function startControlServer(options: ControlServerOptions): Promise
     const send = (message: ControlMessage): void => {
       if (!socket.destroyed && socket.writable) socket.write(encode(message));
     };
-    const splitter = new LineSplitter(MAX_LINE_BYTES, (line) => {
-      if (line.trim() === '') return;
-      void onLine(line, send, socket);
-    }, () => {
-      send(errorReply(null, new HitlessError('ERR_CONTROL_PROTOCOL', `request line longer than ${MAX_LINE_BYTES} bytes; connection closed`)));
-      socket.end();
+    const splitter = new LineSplitter({
+      maxBytes: MAX_LINE_BYTES,
+      onLine: (line) => {
+        if (line.trim() === '') return;
+        void onLine(line, send, socket);
+      },
+      onOverflow: () => {
+        send(errorReply(null, new HitlessError('ERR_CONTROL_PROTOCOL', `request line longer than ${MAX_LINE_BYTES} bytes; connection closed`)));
+        socket.end();
+      },
     });
     socket.on('data', (chunk) => splitter.push(chunk));
   });

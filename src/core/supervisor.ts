@@ -1,365 +1,456 @@
 /**
- * The one owner of supervisor state (tableflip's upgrader.go): generations, workers,
- * the reload queue and crash restarts. Everything else (signals, the control socket,
- * watch and fetch triggers) reaches it through reload() / stop() / status().
+ * The one owner of supervisor state (tableflip's upgrader.go): generations, workers, the
+ * reload in flight and the one queued behind it, crash restarts, stop. Everything else
+ * (signals, the control socket, watch and fetch triggers) reaches it through reload(),
+ * scale(), stop() and status(), and hears back through its events.
  *
- * Reload: spawn generation n+1 on the same sockets, wait until every new worker is
- * READY, then stop generation n and SIGKILL what outlives drainTimeout. If the new
- * generation fails, it is killed and generation n keeps serving: nothing was dropped,
- * because both generations accept from the same kernel queue.
+ * A reload is a ReloadRun (reload.ts) moved through its phases by a strategy
+ * (strategies/*.ts); the OS comes in through a Host (host.ts), so unit tests drive every
+ * phase with a fake one.
  */
 import { EventEmitter } from 'node:events';
 import { HitlessError, isHitlessError } from '../errors.js';
-import { createProcStatReader } from './procstat.js';
 import { Generation } from './generation.js';
-import { resolveWorkdir } from './workdir.js';
-import { Worker, type WorkerSpec } from './worker.js';
-import type { ListenerSet } from './listeners.js';
-import type { MasterConfig } from '../config/types.js';
-import type { MasterEvent, MasterHandle, ReloadOutcome, StatusSnapshot, WorkerStatus } from './types.js';
+import { HandoverBroker } from './handover.js';
+import { ReloadRun, type ReloadPhase } from './reload.js';
+import type { GenerationSpec } from './spec.js';
+import type { ReloadContext, ReloadStrategy } from './strategy.js';
+import { all } from './strategies/all.js';
+import { rolling } from './strategies/rolling.js';
+import { Worker } from './worker.js';
+import type { Host } from './host.js';
+import type { ListenerStatus, MasterEvent, MasterHandle, ReloadOutcome, StatusSnapshot, WorkerStatus } from './types.js';
+
+export const STRATEGIES: Record<GenerationSpec['strategy'], ReloadStrategy> = { all, rolling };
 
 export interface SupervisorOptions {
-  config: MasterConfig;
-  listeners: ListenerSet;
+  host: Host;
+  /** The spec of the next generation, read when it is created (a reload may bring its own). */
+  spec: () => GenerationSpec;
   version: string;
-  /** Give workers a parent-death signal through setpriv (when it is installed). */
-  pdeathsig: boolean;
-  /** Applied to every worker (privilege drop). */
-  uid?: number | undefined;
-  gid?: number | undefined;
-  /** Extra environment for workers (HOME/USER after a privilege drop). */
-  env?: Record<string, string>;
+  listeners: () => ListenerStatus[];
+  /** Per-pid resident memory and CPU for status (optional: /proc on Linux). */
+  usage?: (pids: number[]) => Map<number, { rssBytes?: number; cpuPercent?: number }>;
 }
+
+export type SupervisorState = StatusSnapshot['state'];
 
 interface Queued {
   reason: string;
+  spec: (() => GenerationSpec) | undefined;
   promise: Promise<ReloadOutcome>;
   resolve: (o: ReloadOutcome) => void;
 }
 
 export class Supervisor extends EventEmitter implements MasterHandle {
-  private readonly opts: SupervisorOptions;
-  private readonly config: MasterConfig;
-  private readonly startedAt = Date.now();
-  private state: StatusSnapshot['state'] = 'starting';
-  private current: Generation | undefined;
-  private nextGeneration = 1;
+  readonly #opts: SupervisorOptions;
+  readonly #host: Host;
+  readonly #startedAt: number;
+  #state: SupervisorState = 'starting';
+  #current: Generation | undefined;
+  #nextId = 1;
   /** Every worker process still alive, whatever its generation or state. */
-  private readonly alive = new Set<Worker>();
-  private inFlight: Promise<ReloadOutcome> | undefined;
-  private queued: Queued | undefined;
-  private lastReload: ReloadOutcome | undefined;
-  private stopping: Promise<void> | undefined;
-  private readProcStats: ReturnType<typeof createProcStatReader> | undefined;
-  private resolveStopped: () => void = () => {};
+  readonly #alive = new Set<Worker>();
+  #reload: { run: ReloadRun; done: Promise<ReloadOutcome> } | undefined;
+  #queued: Queued | undefined;
+  #lastReload: ReloadOutcome | undefined;
+  #stopping: Promise<void> | undefined;
+  /** Rejects every pending ready() wait when a stop begins. */
+  #stopGate: { promise: Promise<never>; reject: (e: Error) => void };
+  /** Where each retiring worker hands its connections. */
+  readonly #brokers = new Map<Worker, HandoverBroker>();
+  #resolveStopped: () => void = () => {};
   /** Resolves once a stop (graceful or forced) has finished and no worker is left. */
-  readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
+  readonly stopped = new Promise<void>((resolve) => (this.#resolveStopped = resolve));
 
   constructor(opts: SupervisorOptions) {
     super();
-    this.opts = opts;
-    this.config = opts.config;
+    this.#opts = opts;
+    this.#host = opts.host;
+    this.#startedAt = opts.host.now();
+    let reject: (e: Error) => void = () => {};
+    const promise = new Promise<never>((_r, rej) => (reject = rej));
+    promise.catch(() => {});
+    this.#stopGate = { promise, reject };
+  }
+
+  get state(): SupervisorState {
+    return this.#state;
+  }
+
+  /** The serving generation. */
+  get current(): Generation | undefined {
+    return this.#current;
   }
 
   /** Starts generation 1 and resolves when all its workers are ready; throws ERR_START_FAILED. */
   async start(): Promise<void> {
-    const gen = this.newGeneration();
-    try {
-      await this.startGeneration(gen);
-    } catch (err) {
-      const e = err instanceof HitlessError ? err : undefined;
-      throw new HitlessError('ERR_START_FAILED', `the first generation did not start: ${e?.message ?? String(err)}`, {
-        cause: err,
+    const gen = this.#newGeneration(this.#opts.spec());
+    const workers = gen.workers.map((_, slot) => this.#spawn(gen, slot, 0));
+    const failure = await Promise.all(workers.map((w) => this.#raceStop(w.waitReady(gen.spec.readyTimeout)))).then(
+      () => workers.find((w) => w.exitInfo !== undefined) && this.#diedAfterReady(workers),
+      (err: unknown) => err,
+    );
+    if (failure !== undefined) {
+      await this.#discard(workers);
+      const e = isHitlessError(failure) ? failure : undefined;
+      throw new HitlessError('ERR_START_FAILED', `the first generation did not start: ${e?.message ?? String(failure)}`, {
+        cause: failure,
         details: { output: e?.details.output ?? [] },
       });
     }
-    this.current = gen;
-    if (this.state === 'starting') this.state = 'running';
-    this.pump();
+    this.#current = gen;
+    if (this.#state === 'starting') this.#state = 'running';
   }
 
-  reload(reason: string): Promise<ReloadOutcome> {
-    if (this.stopping) return Promise.resolve(this.refused(reason));
-    if (this.queued) {
-      this.emitEvent({ type: 'reload-queued', reason });
-      return this.queued.promise.then((o) => ({ ...o, coalesced: true }));
+  /**
+   * Reloads: a new generation from `spec` (default: the supervisor's spec source). One
+   * reload at a time; a request during one is queued, and further ones join the queued
+   * one (their outcome says `coalesced`).
+   */
+  reload(reason: string, spec?: () => GenerationSpec): Promise<ReloadOutcome> {
+    if (this.#stopping || this.#state === 'stopped') return Promise.resolve(this.#refused(reason));
+    if (this.#queued) {
+      if (spec) this.#queued.spec = spec;
+      this.#emit({ type: 'reload-queued', reason });
+      return this.#queued.promise.then((o) => ({ ...o, coalesced: true }));
     }
-    if (!this.inFlight && this.state === 'running') {
-      this.inFlight = this.runReload(reason);
-      void this.inFlight.then(() => this.pump());
-      return this.inFlight;
-    }
+    if (!this.#reload && this.#state === 'running') return this.#begin(reason, spec);
     let resolve: (o: ReloadOutcome) => void = () => {};
     const promise = new Promise<ReloadOutcome>((r) => (resolve = r));
-    this.queued = { reason, promise, resolve };
-    this.emitEvent({ type: 'reload-queued', reason });
+    this.#queued = { reason, spec, promise, resolve };
+    this.#emit({ type: 'reload-queued', reason });
     return promise;
   }
 
-  stop(force = false): Promise<void> {
-    if (this.stopping) {
-      if (force) for (const w of this.alive) w.kill();
-      return this.stopping;
+  /**
+   * Changes the serving generation's number of workers without a reload: starts the new
+   * slots and waits until they are ready, or drains the extra ones. Waits for a reload in
+   * flight first. Resolves with the new size.
+   */
+  async scale(workers: number): Promise<number> {
+    if (!Number.isInteger(workers) || workers < 1) {
+      throw new HitlessError('ERR_USAGE', `scale: expected a whole number of workers >= 1, got ${String(workers)}`);
     }
-    this.state = 'stopping';
-    this.current?.cancelRestarts();
-    const queued = this.queued;
-    this.queued = undefined;
-    queued?.resolve(this.refused(queued.reason));
-    this.stopping = (async () => {
-      const workers = [...this.alive];
+    while (this.#reload) await this.#reload.done;
+    const gen = this.#current;
+    if (!gen || this.#stopping) throw new HitlessError('ERR_STOPPING', 'the master is stopping; no scale');
+    const before = gen.size;
+    const removed = gen.resize(workers);
+    this.#emit({ type: 'scale', generation: gen.id, from: before, to: workers });
+    if (removed.length > 0) await this.#retire(removed, undefined, undefined);
+    const started = gen.workers.flatMap((w, slot) => (w === undefined && slot >= before ? [this.#spawn(gen, slot, 0)] : []));
+    await Promise.all(started.map((w) => w.waitReady(gen.spec.readyTimeout).catch(() => {})));
+    return gen.size;
+  }
+
+  stop(force = false): Promise<void> {
+    if (this.#stopping) {
+      if (force) for (const w of this.#alive) w.kill();
+      return this.#stopping;
+    }
+    this.#state = 'stopping';
+    this.#stopGate.reject(new HitlessError('ERR_STOPPING', 'the master began stopping during the reload'));
+    this.#current?.cancelRestarts();
+    const queued = this.#queued;
+    this.#queued = undefined;
+    queued?.resolve(this.#refused(queued.reason));
+    this.#stopping = (async () => {
+      const workers = [...this.#alive];
       for (const w of workers) (force ? w.kill() : w.stop());
-      await this.drain(workers);
-      // A reload in flight may still be spawning: wait for it to give up, then drain stragglers.
-      await this.inFlight;
-      const stragglers = [...this.alive];
+      await this.#drain(workers, this.#drainTimeout());
+      // A reload in flight gives up at its next step (the stop gate); then drain stragglers.
+      await this.#reload?.done;
+      const stragglers = [...this.#alive];
       for (const w of stragglers) (force ? w.kill() : w.stop());
-      await this.drain(stragglers);
-      this.emitEvent({ type: 'master-stop', reason: force ? 'forced' : 'graceful' });
-      this.resolveStopped();
+      await this.#drain(stragglers, this.#drainTimeout());
+      this.#state = 'stopped';
+      this.#emit({ type: 'master-stop', reason: force ? 'forced' : 'graceful' });
+      this.#resolveStopped();
     })();
-    return this.stopping;
+    return this.#stopping;
   }
 
   status(): StatusSnapshot {
-    const workers: WorkerStatus[] = [...this.alive].map((w) => w.snapshot());
-    this.readProcStats ??= createProcStatReader();
-    const usage = this.readProcStats(workers.flatMap((w) => (w.pid === undefined ? [] : [w.pid])));
-    for (const w of workers) Object.assign(w, w.pid === undefined ? {} : usage.get(w.pid));
-    for (const failed of this.current?.failed.values() ?? []) workers.push(failed);
+    const workers: WorkerStatus[] = [...this.#alive].map((w) => w.snapshot());
+    const usage = this.#opts.usage?.(workers.flatMap((w) => (w.pid === undefined ? [] : [w.pid])));
+    for (const w of workers) Object.assign(w, w.pid === undefined ? {} : usage?.get(w.pid));
+    for (const failed of this.#current?.failed.values() ?? []) workers.push(failed);
     workers.sort((a, b) => a.generation - b.generation || a.slot - b.slot);
     const { rss, heapUsed } = process.memoryUsage();
+    const run = this.#reload?.run;
     return {
-      version: this.opts.version,
+      version: this.#opts.version,
       pid: process.pid,
-      startedAt: this.startedAt,
-      uptimeMs: Date.now() - this.startedAt,
-      state: this.state,
-      generation: this.current?.id ?? 0,
-      release: this.current?.release,
-      listeners: this.opts.listeners.status(),
+      startedAt: this.#startedAt,
+      uptimeMs: this.#host.now() - this.#startedAt,
+      state: this.#state,
+      generation: this.#current?.id ?? 0,
+      release: this.#current?.release,
+      listeners: this.#opts.listeners(),
       workers,
-      lastReload: this.lastReload,
-      reloadQueued: this.queued !== undefined,
+      lastReload: this.#lastReload,
+      reloadQueued: this.#queued !== undefined,
+      reload: run && { generation: run.generation, phase: run.phase, reason: run.reason, startedAt: run.startedAt },
       memory: { rssBytes: rss, heapUsedBytes: heapUsed },
     };
   }
 
-  private emitEvent(e: MasterEvent): void {
+  #emit(e: MasterEvent): void {
     this.emit('event', e);
   }
 
-  /** Starts the queued reload, if any, once nothing else runs. */
-  private pump(): void {
-    this.inFlight = undefined;
-    const next = this.queued;
-    if (!next || this.state !== 'running') return;
-    this.queued = undefined;
-    this.inFlight = this.runReload(next.reason);
-    void this.inFlight.then((o) => {
-      next.resolve(o);
-      this.pump();
-    });
+  #drainTimeout(): number {
+    return this.#current?.spec.drainTimeout ?? this.#opts.spec().drainTimeout;
   }
 
-  private refused(reason: string): ReloadOutcome {
-    const gen = this.current?.id ?? 0;
-    const message = 'the master is stopping; no reload';
+  #begin(reason: string, spec: (() => GenerationSpec) | undefined): Promise<ReloadOutcome> {
+    const done = this.#run(reason, spec).then((outcome) => {
+      this.#reload = undefined;
+      this.#pump();
+      return outcome;
+    });
+    return done;
+  }
+
+  /** Starts the queued reload, if any, once nothing else runs. */
+  #pump(): void {
+    const next = this.#queued;
+    if (!next || this.#state !== 'running') return;
+    this.#queued = undefined;
+    void this.#begin(next.reason, next.spec).then((o) => next.resolve(o));
+  }
+
+  #refused(reason: string): ReloadOutcome {
+    const gen = this.#current?.id ?? 0;
     return {
-      ok: false, generation: gen, attempted: gen, reason, startedAt: Date.now(), durationMs: 0, forced: 0,
-      error: { code: 'ERR_STOPPING', message, output: [] },
+      ok: false, generation: gen, attempted: gen, reason, startedAt: this.#host.now(), durationMs: 0, forced: 0,
+      error: { code: 'ERR_STOPPING', message: 'the master is stopping; no reload', output: [] },
     };
   }
 
-  private async runReload(reason: string): Promise<ReloadOutcome> {
-    const startedAt = Date.now();
-    const old = this.current;
-    this.state = 'reloading';
-    const gen = this.newGeneration();
-    this.emitEvent({ type: 'reload-start', generation: gen.id, reason });
+  async #run(reason: string, specSource: (() => GenerationSpec) | undefined): Promise<ReloadOutcome> {
+    const startedAt = this.#host.now();
+    const old = this.#current;
+    this.#state = 'reloading';
+    let next: Generation;
+    try {
+      next = this.#newGeneration((specSource ?? this.#opts.spec)());
+    } catch (err) {
+      this.#state = 'running';
+      return this.#finish(this.#failure(reason, startedAt, old, this.#nextId, err));
+    }
+    const run = new ReloadRun(next.id, reason, startedAt, (phase: ReloadPhase) => {
+      this.#emit({ type: 'reload-phase', generation: next.id, phase });
+    });
+    let resolveDone: (o: ReloadOutcome) => void = () => {};
+    this.#reload = { run, done: new Promise((r) => (resolveDone = r)) };
+    this.#emit({ type: 'reload-start', generation: next.id, reason });
+    const strategy = STRATEGIES[next.spec.strategy];
+    // A worker of `next` that dies unasked before the switch fails the reload.
+    let nextDied: (e: Error) => void = () => {};
+    const died = new Promise<never>((_r, reject) => (nextDied = reject));
+    died.catch(() => {});
+    const ctx: ReloadContext = {
+      old,
+      next,
+      phase: (p) => run.to(p),
+      spawn: (gen, slot) => {
+        const w = this.#spawn(gen, slot, 0);
+        if (gen === next) {
+          // Before READY its own waitReady() reports the exit, with the reason.
+          w.once('exit', () => {
+            if (!w.planned && w.readyAt !== undefined && this.#current !== next) nextDied(this.#diedAfterReady([w]));
+          });
+        }
+        return w;
+      },
+      ready: (w) => this.#raceStop(Promise.race([w.waitReady(next.spec.readyTimeout), died])),
+      switchTo: () => {
+        if (this.#stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
+        this.#serve(next);
+        run.to('switched');
+        this.#emit({ type: 'reload-ready', generation: next.id, ms: this.#host.now() - startedAt });
+      },
+      retire: (workers, to) => this.#retire(workers, to, run),
+      discard: (workers) => this.#discard(workers),
+      refill: (gen, slot) => this.#scheduleRestart(gen, slot, 0),
+    };
     let outcome: ReloadOutcome;
     try {
-      let forced = 0;
-      if (this.config.strategy === 'rolling' && old) {
-        forced = await this.roll(gen, old);
-        this.emitEvent({ type: 'reload-ready', generation: gen.id, ms: Date.now() - startedAt });
-        this.serve(gen);
-        forced += await this.retire(old);
-      } else {
-        await this.startGeneration(gen);
-        this.emitEvent({ type: 'reload-ready', generation: gen.id, ms: Date.now() - startedAt });
-        if (this.stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
-        this.serve(gen);
-        forced = old ? await this.retire(old) : 0;
-      }
-      outcome = { ok: true, generation: gen.id, attempted: gen.id, reason, startedAt, durationMs: Date.now() - startedAt, forced };
-    } catch (err) {
-      const e = isHitlessError(err) ? err : new HitlessError('ERR_RELOAD_FAILED', String(err), { cause: err });
-      const output = Array.isArray(e.details.output) ? (e.details.output as string[]) : [];
+      await strategy.run(ctx);
+      run.to('done');
+      const c = run.counts;
       outcome = {
-        ok: false, generation: old?.id ?? 0, attempted: gen.id, reason, startedAt,
-        durationMs: Date.now() - startedAt, forced: 0,
-        error: { code: e.code, message: e.message, output },
+        ok: true, generation: next.id, attempted: next.id, reason, startedAt,
+        durationMs: this.#host.now() - startedAt, forced: c.forced,
+        connections: { handedOver: c.handedOver, returned: c.returned, lost: c.lost, drained: c.drained },
       };
-      if (this.state === 'reloading') this.state = 'running';
+    } catch (err) {
+      // Whatever the strategy left of `next` goes now; `old` keeps serving.
+      await this.#discard(next.live());
+      if (!run.finished) run.to('failed');
+      if (this.#state === 'reloading') this.#state = 'running';
+      outcome = this.#failure(reason, startedAt, this.#current, next.id, err);
     }
-    this.lastReload = outcome;
-    this.emitEvent({ type: 'reload-done', outcome });
+    if (this.#state === 'reloading') this.#state = 'running';
+    this.#finish(outcome);
+    resolveDone(outcome);
     return outcome;
   }
 
-  /**
-   * Makes `gen` the serving generation. A worker of it that died after its READY, while
-   * it was not yet serving, is restarted now like any crash of the serving generation.
-   */
-  private serve(gen: Generation): void {
-    this.current = gen;
-    this.state = 'running';
-    for (const w of gen.live()) if (w.exitInfo) this.onCrash(gen, w);
+  #finish(outcome: ReloadOutcome): ReloadOutcome {
+    this.#lastReload = outcome;
+    this.#emit({ type: 'reload-done', outcome });
+    return outcome;
   }
 
-  /** Stops a generation that no longer serves; resolves with how many workers were forced. */
-  private async retire(gen: Generation): Promise<number> {
-    gen.cancelRestarts();
-    const workers = gen.live();
-    const startedAt = Date.now();
-    this.emitEvent({ type: 'reload-draining', generation: gen.id, workers: workers.length });
-    for (const w of workers) w.stop();
-    const forced = await this.drain(workers);
-    this.emitEvent({ type: 'reload-drained', generation: gen.id, forced, ms: Date.now() - startedAt });
-    return forced;
+  #failure(reason: string, startedAt: number, serving: Generation | undefined, attempted: number, err: unknown): ReloadOutcome {
+    const e = isHitlessError(err) ? err : new HitlessError('ERR_RELOAD_FAILED', String(err), { cause: err });
+    const output = Array.isArray(e.details.output) ? (e.details.output as string[]) : [];
+    return {
+      ok: false, generation: serving?.id ?? 0, attempted, reason, startedAt,
+      durationMs: this.#host.now() - startedAt, forced: 0,
+      error: { code: e.code, message: e.message, output },
+    };
   }
 
-  /** Waits up to drainTimeout for `workers` to exit, then SIGKILLs the rest. */
-  private async drain(workers: Worker[]): Promise<number> {
-    const all = Promise.all(workers.map((w) => w.exited));
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => {
-      timer = setTimeout(() => resolve('deadline'), this.config.drainTimeout);
+  #raceStop<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.#stopGate.promise]);
+  }
+
+  #diedAfterReady(workers: Worker[]): HitlessError {
+    const w = workers.find((x) => x.exitInfo !== undefined) ?? workers[0];
+    const how = w?.exitInfo?.signal ? `was killed by ${w.exitInfo.signal}` : `exited with code ${String(w?.exitInfo?.code)}`;
+    return new HitlessError('ERR_WORKER_EXITED', `worker ${w?.label ?? ''} ${how} after it was ready, before the new generation went live`, {
+      details: { output: w?.output ?? [] },
     });
+  }
+
+  /** Makes `gen` the serving generation. */
+  #serve(gen: Generation): void {
+    this.#current = gen;
+  }
+
+  /**
+   * Stops `workers` and waits for them: with hand-over to `to` where both sides speak the
+   * channel, else their stop signal; SIGKILL at drainTimeout. Adds to `run`'s counts.
+   */
+  async #retire(workers: Worker[], to: Generation | undefined, run: ReloadRun | undefined): Promise<void> {
+    if (workers.length === 0) return;
+    const gen = workers[0]?.generation ?? 0;
+    const timeout = workers[0]?.spec.drainTimeout ?? this.#drainTimeout();
+    const targets = (): Worker[] => (to ? to.live().filter((w) => w.acceptsConnections) : []);
+    const handover = to !== undefined && (to.spec.handover && targets().length > 0);
+    const broker = new HandoverBroker(targets);
+    const startedAt = this.#host.now();
+    if (run) run.to(handover ? 'handover' : 'draining');
+    this.#emit({ type: 'reload-draining', generation: gen, workers: workers.length });
+    const drained = new Map<Worker, number>();
+    const onMessage = (w: Worker) => (m: { type: string; drained?: number }) => {
+      if (m.type === 'drained' && m.drained !== undefined) drained.set(w, m.drained);
+    };
+    const listeners = workers.map((w) => {
+      const fn = onMessage(w);
+      w.on('message', fn);
+      return () => w.off('message', fn);
+    });
+    for (const w of workers) {
+      if (handover && w.hello !== undefined) this.#brokers.set(w, broker);
+      w.stop(handover);
+    }
+    const forced = await this.#drain(workers, timeout);
+    for (const off of listeners) off();
+    for (const w of workers) this.#brokers.delete(w);
+    const counts = broker.counts;
+    const drainedConnections = [...drained.values()].reduce((a, b) => a + b, 0);
+    if (run) {
+      run.counts.forced += forced;
+      run.counts.handedOver += counts.handedOver;
+      run.counts.returned += counts.returned;
+      run.counts.lost += counts.lost;
+      run.counts.drained += drainedConnections;
+      if (run.phase === 'handover') run.to('draining');
+    }
+    this.#emit({
+      type: 'reload-drained', generation: gen, forced, ms: this.#host.now() - startedAt,
+      handedOver: counts.handedOver, returned: counts.returned, lost: counts.lost, drained: drainedConnections,
+    });
+  }
+
+  /** Kills `workers` at once and waits for their exit. */
+  async #discard(workers: Worker[]): Promise<void> {
+    for (const w of workers) w.kill();
+    await Promise.all(workers.map((w) => w.exited));
+  }
+
+  /** Waits up to `timeout` for `workers` to exit, then SIGKILLs the rest; resolves with how many were forced. */
+  async #drain(workers: Worker[], timeout: number): Promise<number> {
+    if (workers.length === 0) return 0;
+    const all = Promise.all(workers.map((w) => w.exited));
+    let timer: { cancel(): void } | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => (timer = this.#host.setTimer(() => resolve('deadline'), timeout)));
     const first = await Promise.race([all, deadline]);
-    clearTimeout(timer);
+    timer?.cancel();
     if (first !== 'deadline') return 0;
     const forced = workers.filter((w) => w.kill()).length;
     await all;
     return forced;
   }
 
-  /**
-   * Rolling: one slot at a time, start the new worker, wait for READY, then drain the old
-   * worker of that slot before the next (at most N+1 workers alive). If a new worker
-   * fails, the slots already replaced get the old version back before the new workers
-   * stop, so the old generation ends up whole. Resolves with how many were forced.
-   */
-  private async roll(gen: Generation, old: Generation): Promise<number> {
-    let forced = 0;
-    for (let slot = 0; slot < gen.size; slot++) {
-      const w = this.spawn(gen, slot, 0);
-      try {
-        await w.waitReady(this.config.readyTimeout);
-        if (this.stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
-      } catch (err) {
-        w.kill();
-        await w.exited;
-        await this.unroll(gen, old, slot);
-        throw err;
-      }
-      const prev = old.workers[slot];
-      old.workers[slot] = undefined;
-      if (prev) {
-        prev.stop();
-        forced += await this.drain([prev]);
-      }
-    }
-    return forced;
+  #newGeneration(spec: GenerationSpec): Generation {
+    return new Generation(this.#nextId++, spec);
   }
 
-  /** Puts the old version back into slots [0, upTo) and stops the new workers there. */
-  private async unroll(gen: Generation, old: Generation, upTo: number): Promise<void> {
-    for (let slot = 0; slot < upTo; slot++) {
-      const back = this.spawn(old, slot, 0);
-      const ok = await back.waitReady(this.config.readyTimeout).then(() => true, () => false);
-      if (!ok) continue; // keep the new worker rather than leave the slot empty
-      const replaced = gen.workers[slot];
-      if (replaced) {
-        replaced.stop();
-        await this.drain([replaced]);
-      }
-    }
-  }
-
-  /** Spawns every slot and waits for all to be READY; on any failure kills them all and throws. */
-  private async startGeneration(gen: Generation): Promise<void> {
-    const workers = gen.workers.map((_, slot) => this.spawn(gen, slot, 0));
-    const results = await Promise.allSettled(workers.map((w) => w.waitReady(this.config.readyTimeout)));
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    // A worker may have announced READY and died while its siblings were still starting.
-    const died = workers.find((w) => w.exitInfo !== undefined);
-    if (!failure && !died) return;
-    for (const w of workers) w.kill();
-    await Promise.all(workers.map((w) => w.exited));
-    throw failure?.reason ?? new HitlessError('ERR_WORKER_EXITED', `worker ${died?.label ?? ''} exited right after it was ready`, {
-      details: { output: died?.output ?? [] },
-    });
-  }
-
-  private newGeneration(): Generation {
-    const { cwd, release } = resolveWorkdir(this.config);
-    return new Generation(this.nextGeneration++, this.config.workers, cwd, release);
-  }
-
-  private spawn(gen: Generation, slot: number, restarts: number): Worker {
-    const spec: WorkerSpec = {
-      generation: gen.id,
-      slot,
-      restarts,
-      command: this.config.command,
-      cwd: gen.cwd,
-      env: { ...process.env, ...this.opts.env, ...this.config.env },
-      release: gen.release,
-      fds: this.opts.listeners.fds,
-      fdNames: this.opts.listeners.names,
-      stopSignal: this.config.stopSignal,
-      readyAfter: this.config.readyAfter,
-      pdeathsig: this.opts.pdeathsig,
-      uid: this.opts.uid,
-      gid: this.opts.gid,
-    };
-    const w = new Worker(spec);
+  #spawn(gen: Generation, slot: number, restarts: number): Worker {
+    const w = new Worker(this.#host, gen.spec, gen.id, slot, restarts);
     gen.workers[slot] = w;
-    this.alive.add(w);
-    this.emitEvent({ type: 'worker-spawn', generation: gen.id, slot, pid: w.pid });
+    gen.failed.delete(slot);
+    this.#alive.add(w);
+    this.#emit({ type: 'worker-spawn', generation: gen.id, slot, pid: w.pid });
     w.on('ready', () => {
-      this.emitEvent({ type: 'worker-ready', generation: gen.id, slot, pid: w.pid ?? 0, ms: Date.now() - w.startedAt });
+      this.#emit({ type: 'worker-ready', generation: gen.id, slot, pid: w.pid ?? 0, ms: this.#host.now() - w.startedAt });
     });
-    w.on('status', (text) => this.emitEvent({ type: 'worker-status', generation: gen.id, slot, text }));
-    w.on('output', (stream, line) => this.emitEvent({ type: 'worker-output', generation: gen.id, slot, stream, line }));
+    w.on('status', (text) => this.#emit({ type: 'worker-status', generation: gen.id, slot, text }));
+    w.on('output', (stream, line) => this.#emit({ type: 'worker-output', generation: gen.id, slot, stream, line }));
+    w.on('message', (m, handle) => {
+      if (m.type !== 'conn') return;
+      // A connection handed over by a retiring worker; one sent out of turn goes back to it.
+      const broker = this.#brokers.get(w) ?? new HandoverBroker(() => []);
+      void broker.forward(w, m.listener, handle);
+    });
     w.on('exit', ({ code, signal }) => {
-      this.alive.delete(w);
-      this.emitEvent({ type: 'worker-exit', generation: gen.id, slot, pid: w.pid, code, signal, planned: w.planned });
-      this.onCrash(gen, w);
+      this.#alive.delete(w);
+      this.#emit({ type: 'worker-exit', generation: gen.id, slot, pid: w.pid, code, signal, planned: w.planned });
+      this.#onCrash(gen, w);
     });
     return w;
   }
 
   /** A worker of the serving generation exited without being asked: restart it with backoff. */
-  private onCrash(gen: Generation, w: Worker): void {
-    if (w.planned || this.stopping || gen !== this.current || gen.workers[w.slot] !== w) return;
+  #onCrash(gen: Generation, w: Worker): void {
+    if (w.planned || this.#stopping || gen !== this.#current || gen.workers[w.slot] !== w) return;
     gen.workers[w.slot] = undefined;
-    const delay = gen.recordCrash(w.slot, Date.now(), this.config.restart);
+    this.#scheduleRestart(gen, w.slot, w.restarts, w);
+  }
+
+  #scheduleRestart(gen: Generation, slot: number, restarts: number, crashed?: Worker): void {
+    const delay = gen.recordCrash(slot, this.#host.now(), gen.spec.restart);
     if (delay === undefined) {
-      gen.failed.set(w.slot, { ...w.snapshot(), pid: undefined, state: 'failed' });
-      this.emitEvent({ type: 'slot-failed', generation: gen.id, slot: w.slot, restarts: w.restarts });
+      const last = crashed?.snapshot();
+      if (last) gen.failed.set(slot, { ...last, pid: undefined, state: 'failed' });
+      this.#emit({ type: 'slot-failed', generation: gen.id, slot, restarts });
       return;
     }
-    this.emitEvent({ type: 'worker-restart', generation: gen.id, slot: w.slot, attempt: w.restarts + 1, delayMs: delay });
-    const timer = setTimeout(() => {
-      gen.restartTimers.delete(w.slot);
-      if (this.stopping || gen !== this.current) return;
-      const next = this.spawn(gen, w.slot, w.restarts + 1);
+    this.#emit({ type: 'worker-restart', generation: gen.id, slot, attempt: restarts + 1, delayMs: delay });
+    gen.restartTimers.get(slot)?.cancel();
+    const timer = this.#host.setTimer(() => {
+      gen.restartTimers.delete(slot);
+      if (this.#stopping || gen !== this.#current || gen.workers[slot] !== undefined || slot >= gen.size) return;
+      const next = this.#spawn(gen, slot, restarts + 1);
       // Not gated: the slot is empty anyway. A replacement that never gets ready is visible in status.
-      next.waitReady(this.config.readyTimeout).catch(() => {});
+      next.waitReady(gen.spec.readyTimeout).catch(() => {});
     }, delay);
-    gen.restartTimers.set(w.slot, timer);
+    gen.restartTimers.set(slot, timer);
   }
 }

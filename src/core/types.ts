@@ -2,6 +2,7 @@
  * Types of the supervisor's reports: the status snapshot and reload outcome (what the
  * control socket carries), and the master's events (what logs and metrics consume).
  */
+import type { ReloadPhase } from './reload.js';
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited' | 'failed';
 
@@ -38,8 +39,14 @@ export interface ReloadOutcome {
   reason: string;
   startedAt: number;
   durationMs: number;
-  /** Connections/workers force-killed at drainTimeout (workers SIGKILLed). */
+  /** Old workers SIGKILLed at drainTimeout. */
   forced: number;
+  /**
+   * What became of the old generation's connections (on success): handed over to the new
+   * generation, returned to the old worker and drained there (no new worker could take
+   * them), lost (neither side alive), and closed gracefully by the old workers' drain.
+   */
+  connections?: { handedOver: number; returned: number; lost: number; drained: number };
   /** On failure: error code, message and the failed workers' last output lines. */
   error?: { code: string; message: string; output: string[] };
   /** True when this request joined a reload already queued. */
@@ -51,13 +58,16 @@ export interface StatusSnapshot {
   pid: number;
   startedAt: number;
   uptimeMs: number;
-  state: 'starting' | 'running' | 'reloading' | 'stopping';
+  /** `reloading` lasts until the old generation has drained, not only until the switch. */
+  state: 'starting' | 'running' | 'reloading' | 'stopping' | 'stopped';
   generation: number;
   release: string | undefined;
   listeners: ListenerStatus[];
   workers: WorkerStatus[];
   lastReload: ReloadOutcome | undefined;
   reloadQueued: boolean;
+  /** The reload in flight, with its phase (reload.ts). */
+  reload?: { generation: number; phase: ReloadPhase; reason: string; startedAt: number } | undefined;
   /** The master's own memory: resident set and V8 heap in use, in bytes. */
   memory?: { rssBytes: number; heapUsedBytes: number };
 }
@@ -85,7 +95,18 @@ export type MasterEvent =
   | { type: 'reload-start'; generation: number; reason: string }
   | { type: 'reload-ready'; generation: number; ms: number }
   | { type: 'reload-draining'; generation: number; workers: number }
-  | { type: 'reload-drained'; generation: number; forced: number; ms: number }
+  | { type: 'reload-phase'; generation: number; phase: ReloadPhase }
+  | {
+      type: 'reload-drained';
+      generation: number;
+      forced: number;
+      ms: number;
+      handedOver?: number;
+      returned?: number;
+      lost?: number;
+      drained?: number;
+    }
+  | { type: 'scale'; generation: number; from: number; to: number }
   | { type: 'reload-done'; outcome: ReloadOutcome }
   | { type: 'worker-output'; generation: number; slot: number; stream: 'stdout' | 'stderr'; line: string };
 

@@ -1,145 +1,128 @@
 /**
- * One worker process: spawned with the listening sockets at fds 3…, a readiness pipe
- * after them, and the systemd socket-activation variables; watched until it exits.
+ * One worker: its state, readiness and exit classification, over a process the host
+ * started (the real one in process.ts, a fake in unit tests).
  *
  * State: starting → ready → draining → exited (or starting → exited when it fails).
  * `planned` records whether the master asked it to stop (Node cluster's
  * exitedAfterDisconnect): a planned exit is a drain, anything else is a crash.
  */
 import { EventEmitter } from 'node:events';
-import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { HitlessError } from '../errors.js';
 import { LISTEN_FDS_START } from './listeners.js';
+import { parseChannelMessage, PROTOCOL, type ChannelMessage, type Hello } from './channel.js';
+import type { Host, ProcessExit, Timer, WorkerProcess } from './host.js';
+import type { GenerationSpec } from './spec.js';
 import type { WorkerState, WorkerStatus } from './types.js';
 
 /** Lines of output kept per worker for failure reports. */
 const OUTPUT_LINES_KEPT = 20;
-const MAX_LINE = 16 * 1024;
 /** sh exit codes for "not found" and "not executable". */
 const EXIT_NOT_FOUND = 127;
 const EXIT_NOT_EXECUTABLE = 126;
 
-/**
- * The exec shim. `$$` is the shell's own PID, which `exec` hands to the program, so
- * LISTEN_PID equals the worker's PID as sd_listen_fds() requires. With setpriv (util-linux)
- * the worker also gets `stopSignal` when the master dies (PR_SET_PDEATHSIG), so no worker
- * outlives its master even if it ignores the lifeline pipe.
- */
-export function shimArgv(command: string[], pdeathsig: NodeJS.Signals | undefined): string[] {
-  const sh = ['sh', '-c', 'LISTEN_PID=$$ exec "$@"', 'hitless-worker', ...command];
-  return pdeathsig ? ['setpriv', `--pdeathsig=${pdeathsig.replace(/^SIG/, '')}`, '--', ...sh] : sh;
-}
-
-export interface WorkerSpec {
-  generation: number;
-  slot: number;
-  restarts: number;
-  command: string[];
-  cwd: string;
-  env: Record<string, string | undefined>;
-  release: string | undefined;
-  fds: number[];
-  fdNames: string[];
-  stopSignal: NodeJS.Signals;
-  readyAfter: number | null;
-  pdeathsig: boolean;
-  uid?: number | undefined;
-  gid?: number | undefined;
-}
-
-export interface WorkerExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
+export type WorkerExit = Pick<ProcessExit, 'code' | 'signal'>;
 
 export declare interface Worker {
   on(event: 'ready', fn: () => void): this;
   on(event: 'status', fn: (text: string) => void): this;
   on(event: 'output', fn: (stream: 'stdout' | 'stderr', line: string) => void): this;
+  on(event: 'message', fn: (message: ChannelMessage, handle: unknown) => void): this;
   on(event: 'exit', fn: (exit: WorkerExit) => void): this;
+}
+
+/** The environment a worker gets on top of its generation's (the worker contract). */
+export function workerEnv(spec: GenerationSpec, generation: number, slot: number, masterPid: number): Record<string, string | undefined> {
+  const readyFd = LISTEN_FDS_START + spec.fds.length;
+  const env: Record<string, string | undefined> = {
+    ...spec.env,
+    LISTEN_FDS: String(spec.fds.length),
+    LISTEN_FDNAMES: spec.fdNames.join(':'),
+    HITLESS_READY_FD: String(readyFd),
+    // Node's IPC channel sits right after the readiness socket (NODE_CHANNEL_FD says so too).
+    HITLESS_CHANNEL: String(PROTOCOL),
+    HITLESS_GENERATION: String(generation),
+    HITLESS_WORKER: String(slot),
+    HITLESS_STOP_SIGNAL: spec.stopSignal,
+    HITLESS_MASTER_PID: String(masterPid),
+    HITLESS_RELEASE: spec.release,
+  };
+  if (spec.fds.length === 0) delete env.LISTEN_FDS;
+  return env;
 }
 
 export class Worker extends EventEmitter {
   readonly generation: number;
   readonly slot: number;
   readonly restarts: number;
-  readonly release: string | undefined;
-  readonly startedAt = Date.now();
+  readonly spec: GenerationSpec;
+  readonly startedAt: number;
   state: WorkerState = 'starting';
   readyAt: number | undefined;
   statusText: string | undefined;
+  /** What the worker said on the two-way channel (undefined: it never did). */
+  hello: Hello | undefined;
   /** True once the master asked this worker to stop: its exit is not a crash. */
   planned = false;
   exitInfo: WorkerExit | undefined;
   /** Resolves when the process has exited (never rejects). */
   readonly exited: Promise<WorkerExit>;
 
-  private readonly child: ChildProcess;
-  private readonly spec: WorkerSpec;
-  private readonly lines: string[] = [];
-  private readyTimer: NodeJS.Timeout | undefined;
-  private spawnError: Error | undefined;
-  private resolveExited: (exit: WorkerExit) => void = () => {};
+  readonly #host: Host;
+  readonly #proc: WorkerProcess;
+  readonly #lines: string[] = [];
+  #readyTimer: Timer | undefined;
+  #spawnError: Error | undefined;
 
-  constructor(spec: WorkerSpec) {
+  constructor(host: Host, spec: GenerationSpec, generation: number, slot: number, restarts: number) {
     super();
+    this.#host = host;
     this.spec = spec;
-    this.generation = spec.generation;
-    this.slot = spec.slot;
-    this.restarts = spec.restarts;
-    this.release = spec.release;
-    const readyFd = LISTEN_FDS_START + spec.fds.length;
-    const env: Record<string, string | undefined> = {
-      ...spec.env,
-      LISTEN_FDS: String(spec.fds.length),
-      LISTEN_FDNAMES: spec.fdNames.join(':'),
-      HITLESS_READY_FD: String(readyFd),
-      HITLESS_GENERATION: String(spec.generation),
-      HITLESS_WORKER: String(spec.slot),
-      HITLESS_STOP_SIGNAL: spec.stopSignal,
-      HITLESS_MASTER_PID: String(process.pid),
-      HITLESS_RELEASE: spec.release,
-    };
-    if (spec.fds.length === 0) delete env.LISTEN_FDS;
-    const [file, ...args] = shimArgv(spec.command, spec.pdeathsig ? spec.stopSignal : undefined) as [string, ...string[]];
-    this.child = spawn(file, args, {
+    this.generation = generation;
+    this.slot = slot;
+    this.restarts = restarts;
+    this.startedAt = host.now();
+    let resolveExited: (e: WorkerExit) => void = () => {};
+    this.exited = new Promise((resolve) => (resolveExited = resolve));
+    this.#proc = host.spawn({
+      command: spec.command,
       cwd: spec.cwd,
-      env,
-      // fds land where the stdio array puts them: sockets at 3…, the readiness pipe (a
-      // socketpair, so the worker can also read EOF from it when the master dies) after.
-      stdio: ['ignore', 'pipe', 'pipe', ...spec.fds, 'pipe'],
-      // Own process group: a terminal's Ctrl-C reaches only the master, which drains
-      // workers in order; SIGKILL at the drain deadline takes the worker's whole group.
-      detached: true,
+      env: workerEnv(spec, generation, slot, process.pid),
+      fds: spec.fds,
+      pdeathsig: spec.pdeathsig ? spec.stopSignal : undefined,
       uid: spec.uid,
       gid: spec.gid,
     });
-    this.exited = new Promise((resolve) => {
-      this.resolveExited = resolve;
+    this.#proc.on('output', (stream: 'stdout' | 'stderr', line: string) => this.#addLine(stream, line));
+    this.#proc.on('notify', (line: string) => this.#notify(line));
+    this.#proc.on('message', (raw: unknown, handle: unknown) => this.#message(raw, handle));
+    this.#proc.once('exit', (exit: ProcessExit) => {
+      if (this.exitInfo) return;
+      this.#spawnError = exit.spawnError;
+      this.exitInfo = { code: exit.code, signal: exit.signal };
+      this.#readyTimer?.cancel();
+      this.state = 'exited';
+      resolveExited(this.exitInfo);
+      this.emit('exit', this.exitInfo);
     });
-    this.child.once('exit', (code, signal) => this.onExit({ code, signal }));
-    this.child.once('error', (err) => {
-      // Only a failed spawn (for example a missing cwd) leaves no pid; 'exit' may then never come.
-      if (this.child.pid !== undefined) return;
-      this.spawnError = err;
-      this.onExit({ code: null, signal: null });
-    });
-    this.pipeLines(this.child.stdout, 'stdout');
-    this.pipeLines(this.child.stderr, 'stderr');
-    this.watchReadiness(this.child.stdio[readyFd] as Readable | null);
-    if (spec.readyAfter !== null) {
-      this.readyTimer = setTimeout(() => this.markReady(), spec.readyAfter);
-    }
+    if (spec.readyAfter !== null) this.#readyTimer = host.setTimer(() => this.#markReady(), spec.readyAfter);
   }
 
   get pid(): number | undefined {
-    return this.child.pid;
+    return this.#proc.pid;
   }
 
   /** The last lines the worker printed (stdout and stderr interleaved). */
   get output(): string[] {
-    return [...this.lines];
+    return [...this.#lines];
+  }
+
+  get label(): string {
+    return `${this.generation}.${this.slot}${this.pid ? ` (pid ${this.pid})` : ''}`;
+  }
+
+  /** True when this worker said on the channel that it takes handed-over connections. */
+  get acceptsConnections(): boolean {
+    return this.state === 'ready' && this.hello?.handover === true;
   }
 
   /**
@@ -148,17 +131,15 @@ export class Worker extends EventEmitter {
    */
   waitReady(timeoutMs: number): Promise<void> {
     if (this.state === 'ready') return Promise.resolve();
-    if (this.exitInfo) return Promise.reject(this.exitError());
+    if (this.exitInfo) return this.#proc.outputSettled().then(() => Promise.reject(this.#exitError()));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.#host.setTimer(() => {
         cleanup();
-        reject(
-          new HitlessError(
-            'ERR_READY_TIMEOUT',
-            `worker ${this.label} did not announce readiness within ${timeoutMs} ms (write READY=1 to HITLESS_READY_FD, or set readyAfter)`,
-            { details: { output: this.output } },
-          ),
-        );
+        reject(new HitlessError(
+          'ERR_READY_TIMEOUT',
+          `worker ${this.label} did not announce readiness within ${timeoutMs} ms (write READY=1 to HITLESS_READY_FD, or set readyAfter)`,
+          { details: { output: this.output } },
+        ));
       }, timeoutMs);
       const onReady = (): void => {
         cleanup();
@@ -167,10 +148,10 @@ export class Worker extends EventEmitter {
       const onExit = (): void => {
         cleanup();
         // Give the pipes a moment to deliver the last lines: they explain the failure.
-        void this.outputSettled().then(() => reject(this.exitError()));
+        void this.#proc.outputSettled().then(() => reject(this.#exitError()));
       };
       const cleanup = (): void => {
-        clearTimeout(timer);
+        timer.cancel();
         this.off('ready', onReady);
         this.off('exit', onExit);
       };
@@ -179,79 +160,98 @@ export class Worker extends EventEmitter {
     });
   }
 
-  /** Ask the worker to drain and exit (its stop signal). */
-  stop(): void {
+  /**
+   * Asks the worker to drain and exit. With `handover`, a worker that spoke the channel
+   * is asked to hand its keep-alive connections over first (a `stop` message); every
+   * other worker gets its stop signal, as does one whose channel fails.
+   */
+  stop(handover = false): void {
     this.planned = true;
     // Never signal a draining worker twice: a second stop signal means "exit now" to the
     // in-app library (and to most servers), which would cut its in-flight requests.
     if (this.exitInfo || this.state === 'draining') return;
     this.state = 'draining';
-    this.signal(this.spec.stopSignal);
+    if (handover && this.hello !== undefined) {
+      void this.send({ hitless: PROTOCOL, type: 'stop', handover: true }).then((sent) => {
+        if (!sent) this.#proc.signal(this.spec.stopSignal);
+      });
+      return;
+    }
+    this.#proc.signal(this.spec.stopSignal);
   }
 
   /** Force: SIGKILL the worker's process group. Returns true if it was still running. */
   kill(): boolean {
     this.planned = true;
     if (this.exitInfo) return false;
-    const pid = this.child.pid;
-    try {
-      if (pid !== undefined) process.kill(-pid, 'SIGKILL');
-    } catch {
-      this.signal('SIGKILL');
-    }
+    this.#proc.killGroup();
     return true;
+  }
+
+  /** Sends on the two-way channel; false when the worker has no channel (or it closed). */
+  send(message: object, handle?: unknown): Promise<boolean> {
+    if (this.exitInfo) return Promise.resolve(false);
+    return this.#proc.send(message, handle);
   }
 
   snapshot(): WorkerStatus {
     return {
       generation: this.generation,
       slot: this.slot,
-      pid: this.child.pid,
+      pid: this.pid,
       state: this.state,
       startedAt: this.startedAt,
       readyAt: this.readyAt,
       restarts: this.restarts,
       statusText: this.statusText,
-      release: this.release,
+      release: this.spec.release,
     };
   }
 
-  get label(): string {
-    return `${this.generation}.${this.slot}${this.child.pid ? ` (pid ${this.child.pid})` : ''}`;
-  }
-
-  private signal(sig: NodeJS.Signals): void {
-    try {
-      this.child.kill(sig);
-    } catch {
-      // already gone
-    }
-  }
-
-  private markReady(): void {
+  #markReady(): void {
     if (this.state !== 'starting' || this.exitInfo) return;
-    clearTimeout(this.readyTimer);
+    this.#readyTimer?.cancel();
     this.state = 'ready';
-    this.readyAt = Date.now();
+    this.readyAt = this.#host.now();
     this.emit('ready');
   }
 
-  private onExit(exit: WorkerExit): void {
-    if (this.exitInfo) return;
-    this.exitInfo = exit;
-    clearTimeout(this.readyTimer);
-    this.state = 'exited';
-    this.resolveExited(exit);
-    this.emit('exit', exit);
+  /** sd_notify syntax on the readiness socket: READY=1 and STATUS=… are understood. */
+  #notify(line: string): void {
+    if (line === 'READY=1') this.#markReady();
+    else if (line.startsWith('STATUS=')) {
+      this.statusText = line.slice('STATUS='.length);
+      this.emit('status', this.statusText);
+    }
   }
 
-  private exitError(): HitlessError {
+  #message(raw: unknown, handle: unknown): void {
+    const message = parseChannelMessage(raw);
+    if (message === undefined) {
+      // Not ours (or garbage): a handle that came with it must not leak in the master.
+      closeHandle(handle);
+      return;
+    }
+    if (message.type === 'hello') {
+      this.hello = { handover: message.handover === true, listeners: message.listeners ?? [] };
+      return;
+    }
+    this.emit('message', message, handle);
+  }
+
+  #addLine(stream: 'stdout' | 'stderr', line: string): void {
+    this.#lines.push(line);
+    if (this.#lines.length > OUTPUT_LINES_KEPT) this.#lines.shift();
+    this.emit('output', stream, line);
+  }
+
+  #exitError(): HitlessError {
     const { code, signal } = this.exitInfo ?? { code: null, signal: null };
     const output = this.output;
     const program = this.spec.command[0] ?? '';
-    if (this.spawnError) {
-      return new HitlessError('ERR_COMMAND_NOT_FOUND', `cannot start ${program}: ${this.spawnError.message}`, {
-        cause: this.spawnError,
+    if (this.#spawnError) {
+      return new HitlessError('ERR_COMMAND_NOT_FOUND', `cannot start ${program}: ${this.#spawnError.message}`, {
+        cause: this.#spawnError,
         details: { output },
       });
     }
@@ -268,60 +268,14 @@ export class Worker extends EventEmitter {
       details: { output, code, signal },
     });
   }
+}
 
-  /** Resolves once stdout and stderr have ended (bounded: a grandchild may hold them open). */
-  private outputSettled(): Promise<void> {
-    const ends = [this.child.stdout, this.child.stderr].map(
-      (s) => new Promise<void>((resolve) => (!s || s.readableEnded || s.destroyed ? resolve() : s.once('close', () => resolve()))),
-    );
-    return Promise.race([Promise.all(ends).then(() => undefined), new Promise<void>((r) => setTimeout(r, 250).unref())]);
-  }
-
-  private pipeLines(stream: Readable | null, name: 'stdout' | 'stderr'): void {
-    if (!stream) return;
-    let partial = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop() ?? '';
-      if (partial.length > MAX_LINE) {
-        parts.push(partial);
-        partial = '';
-      }
-      for (const line of parts) this.addLine(name, line);
-    });
-    stream.on('end', () => {
-      if (partial) this.addLine(name, partial);
-      partial = '';
-    });
-    stream.on('error', () => {});
-  }
-
-  private addLine(stream: 'stdout' | 'stderr', line: string): void {
-    this.lines.push(line);
-    if (this.lines.length > OUTPUT_LINES_KEPT) this.lines.shift();
-    this.emit('output', stream, line);
-  }
-
-  /** sd_notify syntax: newline-separated VAR=value; READY=1 and STATUS=… are understood. */
-  private watchReadiness(pipe: Readable | null): void {
-    if (!pipe) return;
-    let partial = '';
-    pipe.setEncoding('utf8');
-    pipe.on('data', (chunk: string) => {
-      const parts = (partial + chunk).split('\n');
-      partial = (parts.pop() ?? '').slice(0, MAX_LINE);
-      for (const line of parts) {
-        if (line === 'READY=1') this.markReady();
-        else if (line.startsWith('STATUS=')) {
-          this.statusText = line.slice('STATUS='.length);
-          this.emit('status', this.statusText);
-        }
-      }
-    });
-    pipe.on('error', () => {});
-    // The master keeps its end open for the worker's whole life: the worker reads EOF on
-    // it only when the master is gone (the lifeline).
-    this.exited.then(() => pipe.destroy(), () => {});
+/** Closes a raw handle received on the channel (a socket fd the master must not keep). */
+export function closeHandle(handle: unknown): void {
+  const h = handle as { close?: () => void } | null | undefined;
+  try {
+    h?.close?.();
+  } catch {
+    // already closed
   }
 }

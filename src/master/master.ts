@@ -4,7 +4,7 @@
  * operations parts (log files, metrics) only when configured (each is imported lazily, so
  * a plain `hitless start` loads none of their dependencies).
  *
- * Signals: SIGHUP reloads at once (the rest of a burst of SIGHUPs is ignored); SIGTERM/SIGINT drain
+ * Signals: SIGHUP reloads at once (the rest of a burst of SIGHUPs is ignored: core/hup.ts); SIGTERM/SIGINT drain
  * everything and exit 0; a second SIGTERM/SIGINT kills workers at once. SIGUSR1 is left
  * to Node's debugger.
  */
@@ -15,11 +15,12 @@ import { inheritedListeners, openListeners, type ListenerSet } from '../core/lis
 import { collectGarbage } from './gc.js';
 import { createLogger, logEvent, type Logger } from '../core/logger.js';
 import { Supervisor } from '../core/supervisor.js';
+import { HupFilter } from '../core/hup.js';
+import { realHost } from '../core/process.js';
+import { createProcStatReader } from '../core/procstat.js';
+import { specFromConfig } from '../core/spec.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent } from '../core/types.js';
-
-/** Two SIGHUPs closer together than this can belong to one burst (see handleSignals). */
-export const SIGHUP_BURST_MS = 200;
 
 interface Closable {
   close(): Promise<void> | void;
@@ -52,14 +53,17 @@ export async function runMaster(config: MasterConfig, logger: Logger = createLog
   const privileges = await resolvePrivileges(config);
   const listeners = openListeners(config.listen, inherited);
   const closers: Closable[] = [];
+  const pdeathsig = hasSetpriv();
   const supervisor = new Supervisor({
-    config,
-    listeners,
+    host: realHost,
+    // Each generation snapshots the configuration in force when it is created.
+    spec: () => specFromConfig(config, {
+      fds: listeners.fds, fdNames: listeners.names, pdeathsig,
+      uid: privileges?.uid, gid: privileges?.gid, env: privileges?.env ?? {}, baseEnv: process.env,
+    }),
     version,
-    pdeathsig: hasSetpriv(),
-    uid: privileges?.uid,
-    gid: privileges?.gid,
-    env: privileges?.env ?? {},
+    listeners: () => listeners.status(),
+    usage: createProcStatReader(),
   });
   supervisor.on('event', (e: MasterEvent) => {
     logEvent(logger, e);
@@ -137,26 +141,11 @@ function forwardOutput(supervisor: Supervisor, tag: boolean): void {
 
 /** Maps signals to actions; the returned function removes the handlers. */
 function handleSignals(supervisor: Supervisor, logger: Logger): () => void {
-  // A SIGHUP reloads at once, unless it belongs to a burst: it came less than
-  // SIGHUP_BURST_MS after the previous SIGHUP while that one's reload was still running,
-  // or after a SIGHUP that was itself part of the burst. A script signalling in a loop
-  // gets exactly one new generation; a SIGHUP sent after the previous reload finished
-  // always reloads, however fast that reload was.
-  let lastHup = -Infinity;
-  let lastIgnored = false;
-  let hupReloading = false;
+  const hups = new HupFilter(() => performance.now());
   const onHup = (): void => {
-    const now = performance.now();
-    const gap = now - lastHup;
-    lastHup = now;
-    if (gap < SIGHUP_BURST_MS && (lastIgnored || hupReloading)) {
-      lastIgnored = true;
-      return;
-    }
-    lastIgnored = false;
-    hupReloading = true;
+    if (!hups.accept()) return;
     logger.info('SIGHUP received: reload requested');
-    void supervisor.reload('SIGHUP').finally(() => (hupReloading = false));
+    void supervisor.reload('SIGHUP').finally(() => hups.done());
   };
   let stops = 0;
   const onStop = (signal: NodeJS.Signals): void => {

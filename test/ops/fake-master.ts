@@ -26,7 +26,7 @@ export function fakeConfig(over: Partial<MasterConfig> = {}): MasterConfig {
   return {
     configPath: undefined, appDir: tmpdir(), command: ['node', 'server.js'], listen: [], workers: 1,
     readyTimeout: 10_000, drainTimeout: 10_000, stopSignal: 'SIGTERM', readyAfter: null, env: {}, cwd: tmpdir(),
-    strategy: 'all', restart: { backoffInitial: 100, backoffMax: 1000, maxRestarts: 5, window: 60_000 },
+    strategy: 'all', handover: true, restart: { backoffInitial: 100, backoffMax: 1000, maxRestarts: 5, window: 60_000 },
     runDir: tmpdir(), pidFile: undefined, logFormat: 'text', release: { keep: 5, prepare: undefined },
     watch: undefined, fetch: undefined, user: undefined, group: undefined,
     logs: { mode: 'inherit', dir: tmpdir(), maxSize: 10 * 1024 * 1024, keep: 5, tag: true },

@@ -33,6 +33,8 @@ Flags:
   --env KEY=VALUE          extra worker environment, repeatable
   --cwd <dir>              worker working directory (default: the app folder)
   --strategy <all|rolling> reload all workers at once (default) or one at a time
+  --no-handover            on reload, close keep-alive connections (drain) instead of
+                           handing them to the new generation
   --run-dir <dir>          folder of the control socket (default: derived from the app folder)
   --pid-file <path>        write the master's pid here
   --log-format <text|json> master log lines (default text)
@@ -55,6 +57,7 @@ const options = {
   env: { type: 'string', multiple: true },
   cwd: { type: 'string' },
   strategy: { type: 'string' },
+  'no-handover': { type: 'boolean' },
   'run-dir': { type: 'string' },
   'pid-file': { type: 'string' },
   'log-format': { type: 'string' },
@@ -79,6 +82,7 @@ export function startFlagsToConfig(argv: string[]): { help: boolean; printConfig
       config: v.config, command: split.command, listen: v.listen, workers: v.workers,
       readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
       stopSignal: v['stop-signal'], env: v.env, cwd: v.cwd, strategy: v.strategy, runDir: v['run-dir'],
+      handover: v['no-handover'] === true ? false : undefined,
       pidFile: v['pid-file'], logFormat: v['log-format'],
     },
   };

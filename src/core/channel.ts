@@ -1,0 +1,50 @@
+/**
+ * The master's side of the two-way worker channel (protocol version 1).
+ *
+ * The carrier is Node's IPC channel, the stdio entry right after the readiness socket:
+ * the only public way Node passes file descriptors between processes (SCM_RIGHTS), which
+ * connection hand-over needs. The readiness socket stays as it is (sd_notify lines, the
+ * lifeline) for programs in every language; a worker that never speaks on the channel is
+ * an sd_notify worker and loses nothing. docs/ARCHITECTURE.md, "The worker channel",
+ * lists every message; this module is the one parser of what workers send.
+ */
+
+/** The channel protocol version, sent in every message as `hitless`. */
+export const PROTOCOL = 1;
+
+/** What a worker said about itself (`hello`). */
+export interface Hello {
+  /** It can receive handed-over HTTP/1.1 connections. */
+  handover: boolean;
+  /** Names of the listeners it serves. */
+  listeners: string[];
+}
+
+export type ChannelMessage =
+  | { hitless: 1; type: 'hello'; handover?: boolean; listeners?: string[] }
+  | { hitless: 1; type: 'conn'; listener?: string }
+  | { hitless: 1; type: 'handover-done'; handedOver?: number; kept?: number }
+  | { hitless: 1; type: 'drained'; drained?: number; forced?: number }
+  | { hitless: 1; type: 'stats'; [key: string]: unknown };
+
+const TYPES = new Set(['hello', 'conn', 'handover-done', 'drained', 'stats']);
+
+/**
+ * The message, when `raw` is a channel message of a version and type this master knows;
+ * undefined for anything else (another protocol, garbage), which the master ignores.
+ *
+ * @example
+ * parseChannelMessage({ hitless: 1, type: 'hello', handover: true }); // the message
+ * parseChannelMessage('READY=1'); // undefined
+ */
+export function parseChannelMessage(raw: unknown): ChannelMessage | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const m = raw as Record<string, unknown>;
+  if (m.hitless !== PROTOCOL || typeof m.type !== 'string' || !TYPES.has(m.type)) return undefined;
+  if (m.listeners !== undefined && !(Array.isArray(m.listeners) && m.listeners.every((l) => typeof l === 'string'))) return undefined;
+  if (m.listener !== undefined && typeof m.listener !== 'string') return undefined;
+  for (const key of ['handedOver', 'kept', 'drained', 'forced']) {
+    if (m[key] !== undefined && !(Number.isInteger(m[key]) && (m[key] as number) >= 0)) return undefined;
+  }
+  return m as ChannelMessage;
+}

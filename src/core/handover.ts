@@ -1,0 +1,71 @@
+/**
+ * The master's broker for connection hand-over: an old worker sends each keep-alive
+ * connection (a raw socket handle, reading already stopped, at a request boundary) and the
+ * broker passes the descriptor on to a worker of the new generation, round robin. It
+ * passes descriptors, never bytes: the master never reads from a handed-over socket.
+ *
+ * Every connection ends in exactly one place: a new worker (handedOver), back in the old
+ * worker that sent it when no new worker could take it (returned: it drains there as
+ * before), or closed when neither is alive (lost). The master's own copy of the descriptor
+ * is closed once it went on.
+ */
+import { PROTOCOL } from './channel.js';
+import { closeHandle, type Worker } from './worker.js';
+
+export interface HandoverCounts {
+  /** Connections now served by a worker of the new generation. */
+  handedOver: number;
+  /** Connections given back to the old worker (no new worker could take them): drained there. */
+  returned: number;
+  /** Connections closed because neither side was alive to take them. */
+  lost: number;
+}
+
+export const zeroHandover = (): HandoverCounts => ({ handedOver: 0, returned: 0, lost: 0 });
+
+export class HandoverBroker {
+  readonly counts = zeroHandover();
+  #next = 0;
+  readonly #targets: () => Worker[];
+
+  /** `targets` lists the workers that may receive connections, read at each hand-over. */
+  constructor(targets: () => Worker[]) {
+    this.#targets = targets;
+  }
+
+  /** Passes one connection from `from` on; resolves once it has landed somewhere. */
+  async forward(from: Worker, listener: string | undefined, handle: unknown): Promise<void> {
+    const message = { hitless: PROTOCOL, type: 'conn', ...(listener === undefined ? {} : { listener }) };
+    const candidates = this.#targets().filter((w) => w.acceptsConnections && takes(w, listener));
+    for (let i = 0; i < candidates.length; i++) {
+      const target = candidates[(this.#next + i) % candidates.length] as Worker;
+      if (await delivered(target, message, handle)) {
+        this.#next = (this.#next + i + 1) % candidates.length;
+        closeHandle(handle);
+        this.counts.handedOver++;
+        return;
+      }
+    }
+    if (await delivered(from, { ...message, returned: true }, handle)) {
+      closeHandle(handle);
+      this.counts.returned++;
+      return;
+    }
+    closeHandle(handle);
+    this.counts.lost++;
+  }
+}
+
+function takes(w: Worker, listener: string | undefined): boolean {
+  const names = w.hello?.listeners ?? [];
+  return listener === undefined || names.length === 0 || names.includes(listener);
+}
+
+/**
+ * True once `w` got the message and handle. A worker that dies first may leave the send
+ * queued forever in Node's IPC layer, so its exit counts as a failed delivery: the
+ * descriptor is still ours and goes elsewhere (a dead receiver serves nothing twice).
+ */
+function delivered(w: Worker, message: object, handle: unknown): Promise<boolean> {
+  return Promise.race([w.send(message, handle), w.exited.then(() => false)]);
+}

@@ -1,0 +1,64 @@
+/**
+ * One reload, as named phases. The supervisor creates a ReloadRun per reload; the strategy
+ * (strategies/*.ts) moves it through its phases; every transition is a `reload-phase`
+ * event, and a transition the table below does not allow is a bug, so it throws.
+ *
+ *   spawning → ready → switched → handover → draining → done
+ *        ↘        ↘         ↘          ↘          ↘
+ *                            failed
+ *
+ * `rolling` passes through handover/draining once per slot before `switched` (each old
+ * worker is retired as soon as its replacement is ready), so those phases may also follow
+ * `spawning` and lead back to it.
+ */
+import { zeroHandover, type HandoverCounts } from './handover.js';
+
+export type ReloadPhase = 'spawning' | 'ready' | 'switched' | 'handover' | 'draining' | 'done' | 'failed';
+
+const NEXT: Record<ReloadPhase, readonly ReloadPhase[]> = {
+  spawning: ['ready', 'handover', 'draining', 'failed'],
+  ready: ['switched', 'spawning', 'failed'],
+  switched: ['handover', 'draining', 'done'],
+  handover: ['draining', 'spawning', 'done', 'failed'],
+  draining: ['spawning', 'done', 'failed', 'handover'],
+  done: [],
+  failed: [],
+};
+
+export interface ReloadCounts extends HandoverCounts {
+  /** Old workers SIGKILLed at drainTimeout. */
+  forced: number;
+  /** Connections the old workers closed gracefully (as they reported). */
+  drained: number;
+}
+
+export class ReloadRun {
+  readonly generation: number;
+  readonly reason: string;
+  readonly startedAt: number;
+  readonly counts: ReloadCounts = { ...zeroHandover(), forced: 0, drained: 0 };
+  #phase: ReloadPhase = 'spawning';
+  readonly #onPhase: (phase: ReloadPhase) => void;
+
+  constructor(generation: number, reason: string, startedAt: number, onPhase: (phase: ReloadPhase) => void) {
+    this.generation = generation;
+    this.reason = reason;
+    this.startedAt = startedAt;
+    this.#onPhase = onPhase;
+  }
+
+  get phase(): ReloadPhase {
+    return this.#phase;
+  }
+
+  get finished(): boolean {
+    return this.#phase === 'done' || this.#phase === 'failed';
+  }
+
+  to(phase: ReloadPhase): void {
+    if (phase === this.#phase) return;
+    if (!NEXT[this.#phase].includes(phase)) throw new Error(`reload ${this.generation}: no transition ${this.#phase} → ${phase}`);
+    this.#phase = phase;
+    this.#onPhase(phase);
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * How a reload brings the next generation up and the serving one down. Each strategy is
+ * its own module (strategies/*.ts) behind this interface; the supervisor gives it a
+ * ReloadContext and never branches on the strategy's name.
+ *
+ * A strategy's contract: on success `next` serves (switchTo was called) and no worker of
+ * `old` is left; on failure it throws, `old` serves whole (slots it could not put back are
+ * refilled like crashed ones), and no worker of `next` is alive.
+ */
+import type { Generation } from './generation.js';
+import type { ReloadPhase } from './reload.js';
+import type { Worker } from './worker.js';
+
+export interface ReloadContext {
+  readonly old: Generation | undefined;
+  readonly next: Generation;
+  phase(phase: ReloadPhase): void;
+  /** Starts a worker in `slot` of `gen`. */
+  spawn(gen: Generation, slot: number): Worker;
+  /**
+   * Resolves when `w` is ready; rejects when it fails (exit, timeout), when a worker of
+   * `next` died unasked meanwhile, or when the master began stopping.
+   */
+  ready(w: Worker): Promise<void>;
+  /** Makes `next` the serving generation. */
+  switchTo(): void;
+  /**
+   * Stops `workers`, handing their keep-alive connections to the ready workers of `to`
+   * where both sides can (`undefined`: drain only), waits for their exit, SIGKILLs what
+   * outlives drainTimeout.
+   */
+  retire(workers: Worker[], to: Generation | undefined): Promise<void>;
+  /** Kills `workers` at once and waits for them (rejected workers serve nothing worth draining). */
+  discard(workers: Worker[]): Promise<void>;
+  /** Refills an empty slot of the serving generation with backoff, as after a crash. */
+  refill(gen: Generation, slot: number): void;
+}
+
+export interface ReloadStrategy {
+  readonly name: string;
+  run(ctx: ReloadContext): Promise<void>;
+}
