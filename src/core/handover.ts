@@ -37,10 +37,11 @@ export class HandoverBroker {
   async forward(from: Worker, listener: string | undefined, handle: unknown): Promise<void> {
     const message = { hitless: PROTOCOL, type: 'conn', ...(listener === undefined ? {} : { listener }) };
     const candidates = this.#targets().filter((w) => w.acceptsConnections && takes(w, listener));
+    // Taken before the first await: forwards run concurrently, each to the next target.
+    const start = this.#next++;
     for (let i = 0; i < candidates.length; i++) {
-      const target = candidates[(this.#next + i) % candidates.length] as Worker;
+      const target = candidates[(start + i) % candidates.length] as Worker;
       if (await delivered(target, message, handle)) {
-        this.#next = (this.#next + i + 1) % candidates.length;
         closeHandle(handle);
         this.counts.handedOver++;
         return;

@@ -246,6 +246,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     let resolveDone: (o: ReloadOutcome) => void = () => {};
     this.#reload = { run, done: new Promise((r) => (resolveDone = r)) };
     this.#emit({ type: 'reload-start', generation: next.id, reason });
+    this.#emit({ type: 'reload-phase', generation: next.id, phase: run.phase });
     const strategy = STRATEGIES[next.spec.strategy];
     // A worker of `next` that dies unasked before the switch fails the reload.
     let nextDied: (e: Error) => void = () => {};
@@ -274,7 +275,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       },
       retire: (workers, to) => this.#retire(workers, to, run),
       discard: (workers) => this.#discard(workers),
-      refill: (gen, slot) => this.#scheduleRestart(gen, slot, 0),
+      refill: (gen, slot) => {
+        // A put-back worker that crashed on its own was already scheduled (onCrash).
+        if (!gen.restartTimers.has(slot) && gen.workers[slot] === undefined) this.#scheduleRestart(gen, slot, 0);
+      },
     };
     let outcome: ReloadOutcome;
     try {

@@ -1,0 +1,180 @@
+/**
+ * The two-way worker channel on the master's side, on a fake host: hello, the stop message
+ * that asks for hand-over, connection handles brokered to the new generation (or back, or
+ * closed; never kept, never sent twice), garbage ignored. And the SIGHUP burst rule on a
+ * fake clock.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseChannelMessage } from '../../src/core/channel.js';
+import { HupFilter, SIGHUP_BURST_MS } from '../../src/core/hup.js';
+import { Supervisor } from '../../src/core/supervisor.js';
+import type { GenerationSpec } from '../../src/core/spec.js';
+import type { MasterEvent } from '../../src/core/types.js';
+import { FakeHandle, FakeHost, fakeSpec, settle, wellBehaved, type Behaviour, type FakeProcess } from './fake-host.js';
+
+/** A Node worker with the in-app library: ready, hello with hand-over, exits when told to stop. */
+const libraryWorker: Behaviour = (p) => {
+  wellBehaved(p);
+  queueMicrotask(() => p.say({ hitless: 1, type: 'hello', handover: true, listeners: ['http'] }));
+};
+
+function setup(spec: Partial<GenerationSpec> = {}) {
+  const host = new FakeHost();
+  host.behave = () => libraryWorker;
+  const sup = new Supervisor({ host, spec: () => fakeSpec(spec), version: 'test', listeners: () => [] });
+  const events: MasterEvent[] = [];
+  sup.on('event', (e: MasterEvent) => events.push(e));
+  return { host, sup, events };
+}
+
+/** Old workers that hand `n` connections over each when asked, then report and exit. */
+function handsOver(host: FakeHost, gen: number, n: number): FakeHandle[] {
+  const handles: FakeHandle[] = [];
+  for (const p of host.alive(gen)) {
+    p.removeAllListeners('sent');
+    p.on('sent', (m: Record<string, unknown>) => {
+      if (m.type !== 'stop') return;
+      for (let i = 0; i < n; i++) {
+        const h = new FakeHandle();
+        handles.push(h);
+        p.say({ hitless: 1, type: 'conn', listener: 'http' }, h);
+      }
+      queueMicrotask(() => queueMicrotask(() => p.exit(0)));
+    });
+  }
+  return handles;
+}
+
+const conns = (p: FakeProcess | undefined) => (p?.sent ?? []).filter((s) => s.message.type === 'conn');
+
+test('hand-over: old workers get a stop message asking for it, not their stop signal', async () => {
+  const { sup, host } = setup();
+  await sup.start();
+  await settle();
+  const old = host.alive(1);
+  await sup.reload('test');
+  for (const p of old) {
+    assert.deepEqual(p.signals, []);
+    assert.deepEqual(p.sent.map((s) => s.message), [{ hitless: 1, type: 'stop', handover: true }]);
+  }
+});
+
+test('hand-over: each connection lands on exactly one new worker, spread evenly; the master closes its copy', async () => {
+  const { sup, host } = setup();
+  await sup.start();
+  await settle();
+  const handles = handsOver(host, 1, 5);
+  const outcome = await sup.reload('test');
+  assert.equal(outcome.ok, true);
+  assert.deepEqual(outcome.connections, { handedOver: 10, returned: 0, lost: 0, drained: 0 });
+  const [a, b] = host.alive(2);
+  assert.equal(conns(a).length + conns(b).length, 10);
+  assert.equal(conns(a).length, 5);
+  const delivered = [...conns(a), ...conns(b)].map((s) => s.handle);
+  assert.equal(new Set(delivered).size, 10, 'no handle delivered twice');
+  assert.ok(handles.every((h) => h.closed === 1), "the master's copy of every descriptor is closed once");
+  assert.deepEqual(conns(a)[0]?.message, { hitless: 1, type: 'conn', listener: 'http' });
+});
+
+test('hand-over: a receiving worker that dies mid-way costs nothing: the rest go to the others, or back to the old worker', async () => {
+  const { sup, host } = setup({ workers: 1 });
+  await sup.start();
+  await settle();
+  const handles = handsOver(host, 1, 4);
+  let receiver: FakeProcess | undefined;
+  host.behave = () => (p) => {
+    libraryWorker(p);
+    receiver = p;
+    // Takes two connections, then is SIGKILLed before the third.
+    p.on('sent', () => {
+      if (conns(p).length === 2) p.exit(null, 'SIGKILL');
+    });
+  };
+  const outcome = await sup.reload('test');
+  // The new generation's only worker died after READY, before the switch? No: after the
+  // switch it is a crash of the serving generation; the reload itself went live.
+  assert.equal(conns(receiver).length, 2);
+  assert.equal(outcome.connections?.handedOver, 2);
+  assert.equal(outcome.connections?.returned, 2);
+  assert.equal(outcome.connections?.lost, 0);
+  assert.ok(handles.every((h) => h.closed === 1));
+});
+
+test('hand-over: a new generation that never said hello gets no connection; the old one drains by its stop signal', async () => {
+  const { sup, host } = setup();
+  await sup.start();
+  await settle();
+  host.behave = () => wellBehaved; // e.g. a Python worker: READY=1 only
+  const old = host.alive(1);
+  const outcome = await sup.reload('test');
+  assert.equal(outcome.ok, true);
+  for (const p of old) assert.deepEqual(p.signals, ['SIGTERM']);
+  assert.deepEqual(outcome.connections, { handedOver: 0, returned: 0, lost: 0, drained: 0 });
+});
+
+test('hand-over off by config: old workers drain by signal even when both sides could hand over', async () => {
+  const { sup, host } = setup({ handover: false });
+  await sup.start();
+  await settle();
+  const old = host.alive(1);
+  await sup.reload('test');
+  for (const p of old) assert.deepEqual(p.signals, ['SIGTERM']);
+});
+
+test('hand-over: a stop message that cannot be sent falls back to the stop signal', async () => {
+  const { sup, host } = setup();
+  await sup.start();
+  await settle();
+  const old = host.alive(1);
+  for (const p of old) p.channelOpen = false;
+  await sup.reload('test');
+  for (const p of old) assert.deepEqual(p.signals, ['SIGTERM']);
+});
+
+test('channel: garbage and foreign messages are ignored, and a handle that came with them is closed', async () => {
+  const { sup, host } = setup();
+  await sup.start();
+  await settle();
+  const p = host.alive(1)[0] as FakeProcess;
+  const h = new FakeHandle();
+  for (const raw of ['READY=1', null, 42, [], { type: 'conn' }, { hitless: 2, type: 'conn' }, { hitless: 1, type: 'nope' }]) p.say(raw);
+  p.say({ hitless: 1, type: 'conn', listener: 7 }, h);
+  await settle();
+  assert.equal(h.closed, 1);
+  assert.equal(sup.state, 'running');
+  assert.equal(parseChannelMessage({ hitless: 1, type: 'hello', listeners: ['a', 3] }), undefined);
+  assert.deepEqual(parseChannelMessage({ hitless: 1, type: 'drained', drained: 3 }), { hitless: 1, type: 'drained', drained: 3 });
+});
+
+test('channel: a connection sent out of turn (no hand-over running) goes back to its sender', async () => {
+  const { sup, host } = setup();
+  await sup.start();
+  await settle();
+  const p = host.alive(1)[0] as FakeProcess;
+  const h = new FakeHandle();
+  p.say({ hitless: 1, type: 'conn', listener: 'http' }, h);
+  await settle();
+  assert.deepEqual(conns(p).map((s) => s.message), [{ hitless: 1, type: 'conn', listener: 'http', returned: true }]);
+  assert.equal(h.closed, 1);
+});
+
+test('SIGHUP burst rule: one reload per burst, and a SIGHUP after the reload finished always reloads (fake clock)', () => {
+  let now = 0;
+  const hups = new HupFilter(() => now);
+  assert.equal(hups.accept(), true); // reload 1 starts
+  let accepted = 0;
+  for (let i = 0; i < 50; i++) {
+    now += 15; // a script looping over files
+    if (hups.accept()) accepted++;
+  }
+  assert.equal(accepted, 0, 'the rest of the burst is ignored while its reload runs, and after');
+  hups.done();
+  now += 1; // the reload finished; a deliberate SIGHUP right after
+  assert.equal(hups.accept(), false, 'still the same burst: the previous SIGHUP was part of it');
+  now += SIGHUP_BURST_MS;
+  assert.equal(hups.accept(), true, 'a SIGHUP after a pause reloads');
+  hups.done();
+  now += 1;
+  assert.equal(hups.accept(), true, 'a SIGHUP right after a finished reload (not in a burst) reloads');
+});

@@ -1,0 +1,310 @@
+/**
+ * The supervisor's state machine on a fake host: every phase and failure of a reload,
+ * stops in each phase, the reload queue, crash restarts, in milliseconds and the same way
+ * every run. What lives in the kernel (sockets, signals, fds) is tested end to end elsewhere.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Supervisor } from '../../src/core/supervisor.js';
+import type { GenerationSpec } from '../../src/core/spec.js';
+import type { MasterEvent } from '../../src/core/types.js';
+import { FakeHost, fakeSpec, settle, wellBehaved, type Behaviour, type FakeProcess } from './fake-host.js';
+
+function setup(spec: Partial<GenerationSpec> = {}) {
+  const host = new FakeHost();
+  let current = fakeSpec(spec);
+  const sup = new Supervisor({ host, spec: () => current, version: 'test', listeners: () => [] });
+  const events: MasterEvent[] = [];
+  sup.on('event', (e: MasterEvent) => events.push(e));
+  const phases = (gen: number): string[] =>
+    events.flatMap((e) => (e.type === 'reload-phase' && e.generation === gen ? [e.phase] : []));
+  return { host, sup, events, phases, setSpec: (s: Partial<GenerationSpec>) => (current = fakeSpec({ ...spec, ...s })) };
+}
+
+/** Never ready; exits 1 at once. */
+const crashesAtBoot: Behaviour = (p) => queueMicrotask(() => p.exit(1));
+/** Never announces readiness; drains on SIGTERM. */
+const neverReady: Behaviour = (p) => p.on('signal', () => queueMicrotask(() => p.exit(0)));
+
+test('start: the first generation serves once every worker is ready', async () => {
+  const { sup, host } = setup();
+  await sup.start();
+  assert.equal(sup.state, 'running');
+  assert.equal(sup.status().generation, 1);
+  assert.equal(host.alive(1).length, 2);
+});
+
+test('start: a worker that fails at boot fails the start with its reason and leaves no process', async () => {
+  const { sup, host } = setup();
+  host.behave = (_g, slot) => (slot === 1 ? crashesAtBoot : wellBehaved);
+  await assert.rejects(sup.start(), (e: Error & { code?: string }) => e.code === 'ERR_START_FAILED' && /exited with code 1/.test(e.message));
+  assert.equal(host.alive().length, 0);
+});
+
+test('all: phases spawning → ready → switched → draining → done, old generation stopped only after the switch', async () => {
+  const { sup, host, phases, events } = setup();
+  await sup.start();
+  const old = host.alive(1);
+  const outcome = await sup.reload('test');
+  assert.equal(outcome.ok, true);
+  assert.equal(outcome.generation, 2);
+  assert.deepEqual(phases(2), ['spawning', 'ready', 'switched', 'draining', 'done']);
+  for (const p of old) assert.deepEqual(p.signals, ['SIGTERM']);
+  assert.equal(host.alive(1).length, 0);
+  assert.equal(host.alive(2).length, 2);
+  // The old generation was signalled after the new one was ready.
+  const firstStop = events.findIndex((e) => e.type === 'reload-draining');
+  const lastReady = events.findLastIndex((e) => e.type === 'worker-ready' && e.generation === 2);
+  assert.ok(lastReady < firstStop);
+  assert.equal(sup.state, 'running');
+});
+
+test('status says reloading until the old generation has drained, not only until the switch', async () => {
+  const { sup, host } = setup();
+  await sup.start();
+  for (const p of host.alive(1)) p.removeAllListeners('signal'); // old workers drain slowly
+  const pending = sup.reload('test');
+  await settle();
+  assert.equal(sup.status().state, 'reloading');
+  assert.equal(sup.status().reload?.phase, 'draining');
+  assert.equal(sup.status().generation, 2);
+  for (const p of host.alive(1)) p.exit(0);
+  assert.equal((await pending).ok, true);
+  assert.equal(sup.status().state, 'running');
+  assert.equal(sup.status().reload, undefined);
+});
+
+test('all: a new worker that exits before READY fails the reload; the old generation is never signalled', async () => {
+  const { sup, host, phases } = setup();
+  await sup.start();
+  host.behave = (gen, slot) => (gen === 2 && slot === 1 ? crashesAtBoot : wellBehaved);
+  const outcome = await sup.reload('bad build');
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.error?.code, 'ERR_WORKER_EXITED');
+  assert.equal(outcome.generation, 1);
+  assert.equal(outcome.attempted, 2);
+  assert.deepEqual(phases(2), ['spawning', 'failed']);
+  for (const p of host.alive(1)) assert.deepEqual(p.signals, []);
+  assert.equal(host.alive(2).length, 0);
+  assert.equal(sup.status().generation, 1);
+});
+
+test('all: the ready deadline fails the reload (fake clock) and kills the new workers', async () => {
+  const { sup, host } = setup({ readyTimeout: 500 });
+  await sup.start();
+  host.behave = (gen) => (gen === 2 ? neverReady : wellBehaved);
+  const pending = sup.reload('slow');
+  await host.advance(499);
+  assert.equal(host.alive(2).length, 2);
+  await host.advance(1);
+  const outcome = await pending;
+  assert.equal(outcome.error?.code, 'ERR_READY_TIMEOUT');
+  assert.equal(host.alive(2).length, 0);
+  assert.ok(host.procs.filter((p) => p.generation === 2).every((p) => p.killed));
+});
+
+test('all: a new worker that dies after READY but before the switch fails the reload', async () => {
+  const { sup, host } = setup();
+  await sup.start();
+  let first: FakeProcess | undefined;
+  host.behave = (gen, slot) => {
+    if (gen !== 2) return wellBehaved;
+    if (slot === 0) return (p) => { first = p; queueMicrotask(() => p.ready()); };
+    return neverReady; // slot 1 is still starting while slot 0 dies
+  };
+  const pending = sup.reload('flaky');
+  await settle();
+  first?.exit(1);
+  const outcome = await pending;
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.error?.code, 'ERR_WORKER_EXITED');
+  assert.match(outcome.error?.message ?? '', /after it was ready/);
+  assert.equal(host.alive(2).length, 0);
+  assert.equal(host.alive(1).length, 2);
+});
+
+test('rolling: one slot at a time, at most N+1 workers alive, each old worker retired once its replacement is ready', async () => {
+  const { sup, host, events } = setup({ strategy: 'rolling', workers: 3 });
+  await sup.start();
+  let most = 0;
+  sup.on('event', () => (most = Math.max(most, host.alive().length)));
+  const outcome = await sup.reload('roll');
+  assert.equal(outcome.ok, true);
+  assert.ok(most <= 4, `at most N+1 alive, saw ${most}`);
+  assert.equal(host.alive(1).length, 0);
+  assert.equal(host.alive(2).length, 3);
+  const order = events.flatMap((e) => (e.type === 'worker-spawn' && e.generation === 2 ? [`spawn ${e.slot}`] : e.type === 'worker-exit' && e.generation === 1 ? [`exit ${e.slot}`] : []));
+  assert.deepEqual(order, ['spawn 0', 'exit 0', 'spawn 1', 'exit 1', 'spawn 2', 'exit 2']);
+});
+
+test('rolling failure: slots already replaced get the old version back, then every new worker stops', async () => {
+  const { sup, host } = setup({ strategy: 'rolling', workers: 3 });
+  await sup.start();
+  host.behave = (gen, slot) => (gen === 2 && slot === 1 ? crashesAtBoot : wellBehaved);
+  const outcome = await sup.reload('half bad');
+  assert.equal(outcome.ok, false);
+  assert.equal(host.alive(2).length, 0);
+  const st = sup.status();
+  assert.deepEqual(st.workers.map((w) => `${w.generation}.${w.slot}:${w.state}`), ['1.0:ready', '1.1:ready', '1.2:ready']);
+});
+
+test('rolling failure while putting the old version back fails too: no worker of the rejected version survives (regression)', async () => {
+  const { sup, host, events } = setup({ strategy: 'rolling', workers: 3 });
+  await sup.start();
+  // The new version's slot 1 fails; the old version cannot come back into slot 0 either.
+  host.behave = (gen, slot) => {
+    if (gen === 2 && slot === 1) return crashesAtBoot;
+    if (gen === 1 && slot === 0) return crashesAtBoot;
+    return wellBehaved;
+  };
+  const outcome = await sup.reload('half bad, unroll fails');
+  assert.equal(outcome.ok, false);
+  assert.equal(host.alive(2).length, 0, 'the rejected generation must not keep serving');
+  assert.ok(sup.status().workers.every((w) => w.generation === 1));
+  // The empty slot is refilled like a crashed one, with backoff.
+  assert.ok(events.some((e) => e.type === 'worker-restart' && e.generation === 1 && e.slot === 0));
+  host.behave = () => wellBehaved;
+  await host.advance(100);
+  assert.deepEqual(sup.status().workers.map((w) => `${w.generation}.${w.slot}:${w.state}`), ['1.0:ready', '1.1:ready', '1.2:ready']);
+});
+
+test('rolling failure: a put-back worker that never gets ready is killed at its deadline (regression)', async () => {
+  const { sup, host } = setup({ strategy: 'rolling', workers: 2, readyTimeout: 300 });
+  await sup.start();
+  host.behave = (gen, slot) => {
+    if (gen === 2 && slot === 1) return crashesAtBoot;
+    if (gen === 1 && slot === 0) return neverReady;
+    return wellBehaved;
+  };
+  const pending = sup.reload('put-back hangs');
+  await host.advance(300);
+  const outcome = await pending;
+  assert.equal(outcome.ok, false);
+  const putBack = host.procs.filter((p) => p.generation === 1 && p.slot === 0).at(-1);
+  assert.equal(putBack?.killed, true);
+  assert.equal(host.alive(2).length, 0);
+});
+
+test('rolling: a new worker that dies after READY while later slots start fails the reload and unrolls', async () => {
+  const { sup, host } = setup({ strategy: 'rolling', workers: 2 });
+  await sup.start();
+  let slot0: FakeProcess | undefined;
+  host.behave = (gen, slot) => {
+    if (gen === 2 && slot === 0) return (p) => { slot0 = p; wellBehaved(p); };
+    if (gen === 2 && slot === 1) return neverReady;
+    return wellBehaved;
+  };
+  const pending = sup.reload('dies mid-roll');
+  await settle();
+  slot0?.exit(1);
+  const outcome = await pending;
+  assert.equal(outcome.ok, false);
+  assert.equal(host.alive(2).length, 0);
+  assert.equal(host.alive(1).length, 2);
+});
+
+for (const phase of ['spawning', 'draining'] as const) {
+  test(`stop during the reload's ${phase} phase: the reload ends, every worker drains once, the master stops`, async () => {
+    const { sup, host } = setup();
+    await sup.start();
+    if (phase === 'spawning') host.behave = (gen) => (gen === 2 ? neverReady : wellBehaved);
+    else for (const p of host.alive(1)) p.removeAllListeners('signal');
+    const pending = sup.reload('test');
+    await settle();
+    assert.equal(sup.status().reload?.phase, phase);
+    const stopped = sup.stop();
+    await settle();
+    for (const p of host.alive()) if (p.signals.length === 0) p.exit(0);
+    for (const p of host.alive()) p.exit(0);
+    await stopped;
+    const outcome = await pending;
+    if (phase === 'spawning') assert.equal(outcome.error?.code, 'ERR_STOPPING');
+    for (const p of host.procs) assert.ok(p.signals.length <= 1, `worker ${p.generation}.${p.slot} signalled ${p.signals.join(',')}`);
+    assert.equal(host.alive().length, 0);
+    assert.equal(sup.state, 'stopped');
+  });
+}
+
+test('a reload asked for while stopping is refused with ERR_STOPPING', async () => {
+  const { sup } = setup();
+  await sup.start();
+  const stopping = sup.stop();
+  const outcome = await sup.reload('late');
+  assert.equal(outcome.error?.code, 'ERR_STOPPING');
+  await stopping;
+});
+
+test('one reload at a time: a second request is queued, later ones join it (coalesced)', async () => {
+  const { sup, host, events } = setup();
+  await sup.start();
+  host.behave = (gen) => (gen === 2 ? neverReady : wellBehaved);
+  const first = sup.reload('a');
+  await settle();
+  const second = sup.reload('b');
+  const third = sup.reload('c');
+  assert.equal(sup.status().reloadQueued, true);
+  host.behave = () => wellBehaved;
+  for (const p of host.alive(2)) p.ready();
+  const [o1, o2, o3] = await Promise.all([first, second, third]);
+  assert.equal(o1.generation, 2);
+  assert.equal(o2.generation, 3);
+  assert.equal(o3.generation, 3);
+  assert.equal(o3.coalesced, true);
+  assert.equal(events.filter((e) => e.type === 'reload-start').length, 2);
+});
+
+test('crash restart: backoff doubles per crash, and more than maxRestarts within the window marks the slot failed', async () => {
+  const { sup, host, events } = setup({ workers: 1 });
+  await sup.start();
+  host.behave = () => crashesAtBoot;
+  host.alive(1)[0]?.exit(1);
+  await settle();
+  const delays: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = events.filter((e) => e.type === 'worker-restart').at(-1);
+    assert.ok(r && r.type === 'worker-restart');
+    delays.push(r.delayMs);
+    await host.advance(r.delayMs);
+  }
+  assert.deepEqual(delays, [100, 200, 400]);
+  assert.ok(events.some((e) => e.type === 'slot-failed' && e.slot === 0));
+  assert.equal(sup.status().workers[0]?.state, 'failed');
+  // A reload heals the failed slot.
+  host.behave = () => wellBehaved;
+  assert.equal((await sup.reload('heal')).ok, true);
+  assert.equal(sup.status().workers[0]?.state, 'ready');
+});
+
+test('drain deadline: an old worker that ignores its stop signal is SIGKILLed at drainTimeout and counted as forced', async () => {
+  const { sup, host } = setup({ drainTimeout: 2000 });
+  await sup.start();
+  for (const p of host.alive(1)) p.removeAllListeners('signal');
+  const pending = sup.reload('stuck drain');
+  await host.advance(1999);
+  assert.equal(host.alive(1).length, 2);
+  await host.advance(1);
+  const outcome = await pending;
+  assert.equal(outcome.forced, 2);
+});
+
+test('a reload can run a different spec than the generation it replaces (workers 2 → 3, new env)', async () => {
+  const { sup, host, setSpec } = setup();
+  await sup.start();
+  setSpec({ workers: 3, env: { FEATURE: 'on' } });
+  const outcome = await sup.reload('edited config');
+  assert.equal(outcome.ok, true);
+  assert.equal(host.alive(2).length, 3);
+  assert.equal(host.alive(2)[0]?.launch.env.FEATURE, 'on');
+  assert.equal(host.procs[0]?.launch.env.FEATURE, undefined);
+});
+
+test('scale: starts the missing slots, or drains the extra ones, without a reload', async () => {
+  const { sup, host } = setup({ workers: 2 });
+  await sup.start();
+  assert.equal(await sup.scale(3), 3);
+  assert.equal(host.alive(1).length, 3);
+  assert.equal(await sup.scale(1), 1);
+  assert.equal(host.alive(1).length, 1);
+  assert.equal(sup.status().generation, 1);
+  await assert.rejects(sup.scale(0), /whole number of workers >= 1/);
+});
