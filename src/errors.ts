@@ -28,6 +28,7 @@ export const codes = {
   ERR_STOPPING: 'The master is stopping and refuses new work.',
   ERR_MASTER_RUNNING: 'Another master already owns this run directory.',
   ERR_PRIVILEGE: 'The configured user/group could not be applied to workers.',
+  ERR_WORKER_ACCESS: 'The worker user cannot enter the app folder or read/execute the command.',
   // control socket
   ERR_NO_MASTER: 'No master answers on the control socket (not started, or started from another folder).',
   ERR_CONTROL_PROTOCOL: 'A control message was malformed, too large, or of an unknown version.',

@@ -48,6 +48,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   readonly #startedAt: number;
   #state: SupervisorState = 'starting';
   #current: Generation | undefined;
+  /** The newest generation created (the one being started before any serves). */
+  #latest: Generation | undefined;
   #nextId = 1;
   /** Every worker process still alive, whatever its generation or state. */
   readonly #alive = new Set<Worker>();
@@ -201,7 +203,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   }
 
   #drainTimeout(): number {
-    return this.#current?.spec.drainTimeout ?? this.#opts.spec().drainTimeout;
+    return (this.#current ?? this.#latest)?.spec.drainTimeout ?? 0;
   }
 
   #begin(reason: string, spec: (() => GenerationSpec) | undefined): Promise<ReloadOutcome> {
@@ -403,7 +405,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   }
 
   #newGeneration(spec: GenerationSpec): Generation {
-    return new Generation(this.#nextId++, spec);
+    this.#latest = new Generation(this.#nextId++, spec);
+    return this.#latest;
   }
 
   #spawn(gen: Generation, slot: number, restarts: number): Worker {

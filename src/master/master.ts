@@ -57,10 +57,15 @@ export async function runMaster(config: MasterConfig, logger: Logger = createLog
   const supervisor = new Supervisor({
     host: realHost,
     // Each generation snapshots the configuration in force when it is created.
-    spec: () => specFromConfig(config, {
-      fds: listeners.fds, fdNames: listeners.names, pdeathsig,
-      uid: privileges?.uid, gid: privileges?.gid, env: privileges?.env ?? {}, baseEnv: process.env,
-    }),
+    spec: () => {
+      const spec = specFromConfig(config, {
+        fds: listeners.fds, fdNames: listeners.names, pdeathsig,
+        uid: privileges?.uid, gid: privileges?.gid, env: privileges?.env ?? {}, baseEnv: process.env,
+      });
+      // A worker user that cannot reach the app gets one clear line, not the runtime's stack.
+      privileges?.checkAccess(spec.cwd, spec.command, spec.env.PATH);
+      return spec;
+    },
     version,
     listeners: () => listeners.status(),
     usage: createProcStatReader(),
@@ -110,9 +115,14 @@ export async function runMaster(config: MasterConfig, logger: Logger = createLog
 async function resolvePrivileges(config: MasterConfig) {
   if (config.user === undefined && config.group === undefined) return undefined;
   const { resolvePrivileges: resolve } = await import('../ops/privileges.js');
+  const { checkWorkerAccess } = await import('../ops/access.js');
   const p = resolve(config.user, config.group);
   if (!p) return undefined;
-  return { uid: p.uid, gid: p.gid, env: { HOME: p.home, USER: p.name, LOGNAME: p.name } };
+  const who = { uid: p.uid, gid: p.gid, name: p.name };
+  return {
+    uid: p.uid, gid: p.gid, env: { HOME: p.home, USER: p.name, LOGNAME: p.name },
+    checkAccess: (cwd: string, command: string[], path: string | undefined) => checkWorkerAccess(who, cwd, command, path),
+  };
 }
 
 async function startControl(config: MasterConfig, supervisor: Supervisor, logger: Logger): Promise<Closable> {

@@ -1,12 +1,30 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, fixture, runCli, trackMaster } from '../helpers/master.js';
+import { cli, fixture, root, runCli, trackMaster } from '../helpers/master.js';
 
 const notRoot = process.getuid?.() !== 0 && 'needs root: binds port 80 and runs workers as nobody in a private network namespace';
+// The node binary itself must be executable by nobody (it is, unless it lives in a private folder).
+const nodeForNobody = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', ''], { stdio: 'ignore' }).status === 0;
+const skipDrop = notRoot || (!nodeForNobody && `user nobody cannot execute ${process.execPath}`);
+
+/**
+ * A copy of the worker program (the fixture and the compiled library it imports) in a folder
+ * nobody can read: the checkout itself may sit where nobody cannot go (a clone in /root,
+ * mode 0700), and that must not decide whether the suite passes.
+ */
+function workerCopy(dir: string): string {
+  const app = join(dir, 'app');
+  for (const sub of ['build/src', 'build/test/fixtures/ops']) {
+    mkdirSync(join(app, sub), { recursive: true });
+    cpSync(join(root, sub), join(app, sub), { recursive: true });
+  }
+  return join(app, 'build/test/fixtures/ops/app.js');
+}
 
 function uidOf(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'));
@@ -22,7 +40,7 @@ function getInside(masterPid: number): Promise<string> {
   });
 }
 
-test('privilege drop: the root master holds port 80, workers run as nobody, also after a reload', { skip: notRoot, timeout: 120_000 }, async (t) => {
+test('privilege drop: the root master holds port 80, workers run as nobody, also after a reload', { skip: skipDrop, timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-priv-'));
   chmodSync(dir, 0o755); // the workers' working folder: nobody must be able to enter it
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -32,7 +50,7 @@ test('privilege drop: the root master holds port 80, workers run as nobody, also
   // so the child's pid is the master's.
   const child = spawn('unshare', ['-n', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh',
     process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir, '--config', join(dir, 'hitless.json'),
-    '--workers', '2', '--listen', '127.0.0.1:80', '--', process.execPath, fixture('ops/app.js')],
+    '--workers', '2', '--listen', '127.0.0.1:80', '--', process.execPath, workerCopy(dir)],
   { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const master = trackMaster(t, child, runDir);
   await master.waitEvent('master-ready');
@@ -61,5 +79,19 @@ test('privilege drop: an unknown user stops the master before any worker runs (E
     '--listen', '127.0.0.1:0', '--', process.execPath, fixture('ops/app.js')], {}, dir);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /no such user "no-such-user-hitless"/);
+  assert.doesNotMatch(r.stderr, /worker spawn/);
+});
+
+test('privilege drop: a worker user that cannot reach the app gets one line naming the user, the path and the fix (ERR_WORKER_ACCESS)', { skip: notRoot, timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-priv-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const app = workerCopy(dir);
+  chmodSync(dir, 0o700); // like a clone in /root
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ user: 'nobody' }));
+  const r = await runCli(['start', '--run-dir', join(dir, 'run'), '--config', join(dir, 'hitless.json'),
+    '--listen', '127.0.0.1:0', '--', process.execPath, app], {}, dir);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /workers run as user "nobody" \(uid 65534\), which cannot enter .* \(mode 0700, owner uid 0\): let that user enter it/);
+  assert.doesNotMatch(r.stderr, /Cannot find module/);
   assert.doesNotMatch(r.stderr, /worker spawn/);
 });
