@@ -8,7 +8,8 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { HitlessError } from '../errors.js';
 import { configError, configErrorFromZod, type ValueSources } from './errors.js';
-import { checkUniqueNames, ListenError, parseListen, parseTcpAddress } from './listen.js';
+import { checkUniqueNames, ListenError, parseListen } from './listen.js';
+import { parseMetricsListen } from './metrics.js';
 import { configSchema, type ConfigInput } from './schema.js';
 import { parseSize } from './size.js';
 import {
@@ -173,10 +174,9 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
   }
   if (input.metrics) {
     try {
-      parseTcpAddress(input.metrics.listen);
-    } catch (err) {
-      if (err instanceof ListenError) fail(['metrics', 'listen'], input.metrics.listen, err.message);
-      throw err;
+      parseMetricsListen(input.metrics.listen);
+    } catch {
+      fail(['metrics', 'listen'], input.metrics.listen, 'expected [host:]port with an IP address as host, like "127.0.0.1:9100" or ":9100" (a bare port binds 127.0.0.1; hostnames are not resolved)');
     }
   }
   const fromApp = (p: string): string => resolve(appDir, p);

@@ -9,11 +9,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HitlessError } from '../errors.js';
 import type { Logger } from '../core/logger.js';
+import { parseMetricsListen } from '../config/metrics.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle, WorkerState } from '../core/types.js';
 
-/** Host used when `metrics.listen` names only a port: never expose metrics by accident. */
-export const DEFAULT_METRICS_HOST = '127.0.0.1';
 /** Reload duration buckets, seconds: a reload is readyTimeout-bound, typically 0.2 s – 1 min. */
 export const RELOAD_DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -25,27 +24,6 @@ export interface MetricsEndpoint {
   address: string;
   /** Stops serving and detaches from the master. */
   close(): Promise<void>;
-}
-
-/**
- * Splits `metrics.listen` into host and port: `9100`, `:9100`, `0.0.0.0:9100` (or `*:9100`),
- * `[::1]:9100`. Unlike worker listeners, a port without a host binds
- * {@link DEFAULT_METRICS_HOST}: metrics are never exposed to the network by accident.
- *
- * @example
- * ```ts
- * parseMetricsListen(':9100'); // { host: '127.0.0.1', port: 9100 }
- * ```
- */
-export function parseMetricsListen(listen: string): { host: string; port: number } {
-  const m = /^(?:(?:\[([^\]]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(listen.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) {
-    throw new HitlessError('ERR_CONFIG_INVALID',
-      `config "metrics.listen": ${JSON.stringify(listen)} is not [host:]port; use for example "127.0.0.1:9100" or ":9100"`);
-  }
-  const host = m[1] ?? (m[2] || DEFAULT_METRICS_HOST);
-  return { host: host === '*' ? '0.0.0.0' : host, port };
 }
 
 /**

@@ -4,15 +4,18 @@
  * the app folder (the config file's folder, else the working directory), the `release`
  * settings, and how to ask the running master to reload.
  */
-import { dirname } from 'node:path';
-import { HitlessError } from '../errors.js';
+import { basename, dirname } from 'node:path';
 import { controlRequest } from '../control/client.js';
 import { findConfigFile, readConfigFile } from '../config/load.js';
-import { releaseSchema } from '../config/schema.js';
+import { configSchema } from '../config/schema.js';
+import { configErrorFromZod } from '../config/errors.js';
 import type { ReleaseConfig } from '../config/types.js';
 import type { MasterEvent, ReloadOutcome } from '../core/types.js';
 import { locateRunDir } from '../config/locate.js';
-import { DEFAULT_KEEP, type ReloadFn } from './deploy.js';
+import { DEFAULT_RELEASE_KEEP } from '../config/defaults.js';
+import type { ReloadFn } from './deploy.js';
+
+const releaseOnlySchema = configSchema.pick({ release: true });
 
 export interface ReleaseContext {
   appDir: string;
@@ -30,16 +33,14 @@ export interface ReleaseContext {
 export function releaseContext(flags: { config?: string | undefined; runDir?: string | undefined }, cwd = process.cwd()): ReleaseContext {
   const configPath = findConfigFile(flags.config, cwd);
   const appDir = configPath ? dirname(configPath) : cwd;
-  let release: ReleaseConfig = { keep: DEFAULT_KEEP, prepare: undefined };
+  let release: ReleaseConfig = { keep: DEFAULT_RELEASE_KEEP, prepare: undefined };
   if (configPath) {
     const file = readConfigFile(configPath);
-    const parsed = releaseSchema.safeParse(file.release ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const key = ['release', ...(issue?.path ?? [])].join('.');
-      throw new HitlessError('ERR_CONFIG_INVALID', `${configPath}: ${key}: ${issue?.message ?? 'invalid'}; expected {"keep": 5, "prepare": ["npm", "ci", "--omit=dev"]}`);
-    }
-    release = { keep: parsed.data.keep ?? DEFAULT_KEEP, prepare: parsed.data.prepare };
+    // Validated and worded exactly as `hitless start` does (one schema, one formatter).
+    const input = { release: file.release ?? {} };
+    const parsed = releaseOnlySchema.safeParse(input);
+    if (!parsed.success) throw configErrorFromZod(parsed.error, input, { file: flags.config ?? basename(configPath), flags: {} });
+    release = { keep: parsed.data.release?.keep ?? DEFAULT_RELEASE_KEEP, prepare: parsed.data.release?.prepare };
   }
   return { appDir, release, runDir: locateRunDir({ config: flags.config, runDir: flags.runDir, cwd }) };
 }

@@ -3,6 +3,7 @@
  * release does not go live. Used by `hitless release`, `hitless rollback` and the
  * fetcher, so all three behave the same.
  */
+import { DEFAULT_RELEASE_KEEP } from '../config/defaults.js';
 import { mkdir } from 'node:fs/promises';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { releasesDir } from './layout.js';
@@ -14,7 +15,6 @@ import { updateState, type ReleaseOutcomeRecord } from './state.js';
 import { switchCurrent } from './switch.js';
 
 /** Default number of releases kept (config `release.keep`). */
-export const DEFAULT_KEEP = 5;
 
 /** Asks the master to reload; throws HitlessError ERR_NO_MASTER when none runs. */
 export type ReloadFn = (reason: string) => Promise<ReloadOutcome>;
@@ -24,7 +24,7 @@ export interface GoLiveOptions {
   reload: ReloadFn;
   /** Reason given to the master (shown in its log and status). */
   reason: string;
-  /** Releases kept after a successful switch (default {@link DEFAULT_KEEP}). */
+  /** Releases kept after a successful switch (default {@link DEFAULT_RELEASE_KEEP}). */
   keep?: number;
   now?: () => number;
 }
@@ -93,7 +93,7 @@ async function settle(opts: GoLiveOptions, id: string, previous: string | undefi
   const state = await updateState(opts.appDir, (s) => {
     if (previous !== undefined && previous !== id) s.previous = previous;
   });
-  return pruneReleases(opts.appDir, opts.keep ?? DEFAULT_KEEP, state, [id, state.previous]);
+  return pruneReleases(opts.appDir, opts.keep ?? DEFAULT_RELEASE_KEEP, state, [id, state.previous]);
 }
 
 export interface DeployOptions extends Omit<InstallOptions, 'appDir'>, Omit<GoLiveOptions, 'appDir' | 'reason'> {

@@ -16,7 +16,8 @@ import { HitlessError, isHitlessError } from '../errors.js';
 import type { Logger } from '../core/logger.js';
 import type { FetchConfig, MasterConfig } from '../config/types.js';
 import type { MasterHandle } from '../core/types.js';
-import { DEFAULT_KEEP, deployRelease } from './deploy.js';
+import { DEFAULT_RELEASE_KEEP } from '../config/defaults.js';
+import { deployRelease } from './deploy.js';
 import { download, fetchText, pickChecksum, redact } from './download.js';
 import { releasesDir } from './layout.js';
 import { readState, updateState, type FetchState } from './state.js';
@@ -85,7 +86,7 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
       try {
         const r = await deployRelease(tmp, {
           appDir: config.appDir, kind: 'archive', label: url, artifactSha256: got.sha256,
-          prepare: config.release?.prepare, keep: config.release?.keep ?? DEFAULT_KEEP, reason: 'fetch',
+          prepare: config.release?.prepare, keep: config.release?.keep ?? DEFAULT_RELEASE_KEEP, reason: 'fetch',
           reload: (why) => master.reload(why),
           onOutput: (stream, chunk) => {
             for (const line of chunk.split('\n')) if (line !== '') logger.info(`fetch: prepare ${stream}: ${line}`);

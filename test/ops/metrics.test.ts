@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
-import { parseMetricsListen, startMetrics } from '../../src/ops/metrics.js';
+import { parseMetricsListen } from '../../src/config/metrics.js';
+import { startMetrics } from '../../src/ops/metrics.js';
 import { isHitlessError } from '../../src/errors.js';
 import { FakeMaster, fakeConfig, memoryLogger } from './fake-master.js';
 import { parseProm } from './prom.js';
