@@ -16,7 +16,11 @@ function bytes(n: number | undefined): string {
 export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
   const ago = now >= o.startedAt ? `, ${formatDuration(now - o.startedAt)} ago` : '';
   if (o.ok) {
-    return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${o.forced ? `, ${o.forced} forced` : ''} (${o.reason}${ago})`;
+    const c = o.connections;
+    const moved = c && c.handedOver + c.returned + c.lost > 0
+      ? `, ${c.handedOver} connection${c.handedOver === 1 ? '' : 's'} handed over${c.returned ? `, ${c.returned} drained in place` : ''}${c.lost ? `, ${c.lost} lost` : ''}`
+      : '';
+    return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${moved}${o.forced ? `, ${o.forced} forced` : ''} (${o.reason}${ago})`;
   }
   return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); generation ${o.generation} kept serving${ago}`;
 }
@@ -42,7 +46,7 @@ function workerRow(w: WorkerStatus, now: number): string[] {
  */
 export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
   const lines = [
-    `master      pid ${s.pid}, up ${formatDuration(s.uptimeMs)}, ${s.state}${s.reloadQueued ? ' (reload queued)' : ''}, hitless ${s.version}${s.memory ? `, rss ${bytes(s.memory.rssBytes)}` : ''}`,
+    `master      pid ${s.pid}, up ${formatDuration(s.uptimeMs)}, ${s.state}${s.reload ? ` (generation ${s.reload.generation}: ${s.reload.phase})` : ''}${s.reloadQueued ? ' (reload queued)' : ''}, hitless ${s.version}${s.memory ? `, rss ${bytes(s.memory.rssBytes)}` : ''}`,
     `generation  ${s.generation}${s.release ? `, release ${s.release}` : ''}`,
   ];
   s.listeners.forEach((l, i) => {
@@ -99,8 +103,16 @@ export class ReloadProgress {
         const total = [...this.#open.values()].reduce((a, b) => a + b, 0);
         return `draining generation ${event.generation}: ${total} connection${total === 1 ? '' : 's'} left`;
       }
-      case 'reload-drained':
-        return `generation ${event.generation} drained in ${formatDuration(event.ms)}${event.forced ? ` (${event.forced} forced)` : ''}`;
+      case 'reload-phase':
+        return event.phase === 'handover' && event.generation === this.#generation
+          ? `handing keep-alive connections over to generation ${event.generation}`
+          : undefined;
+      case 'reload-drained': {
+        const moved = event.handedOver ? `, ${event.handedOver} connection${event.handedOver === 1 ? '' : 's'} handed over` : '';
+        const back = event.returned ? `, ${event.returned} drained in place` : '';
+        const lost = event.lost ? `, ${event.lost} lost` : '';
+        return `generation ${event.generation} drained in ${formatDuration(event.ms)}${moved}${back}${lost}${event.forced ? ` (${event.forced} forced)` : ''}`;
+      }
       default:
         return undefined;
     }

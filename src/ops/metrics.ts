@@ -65,6 +65,12 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
   const forced = new client.Counter({
     name: 'hitless_workers_forced_total', help: 'Old workers SIGKILLed at drainTimeout during reloads.', registers: [registry],
   });
+  const connections = new client.Counter({
+    name: 'hitless_reload_connections_total',
+    help: 'What became of the old generation\'s connections at reloads: handed_over (to the new generation), returned (no new worker could take them; drained), lost (neither side alive), drained (closed gracefully by the old workers).',
+    labelNames: ['outcome'] as const, registers: [registry],
+  });
+  for (const outcome of ['handed_over', 'returned', 'lost', 'drained']) connections.inc({ outcome }, 0);
   new client.Gauge({
     name: 'hitless_workers', help: 'Workers by state.', labelNames: ['state'] as const, registers: [registry],
     collect() {
@@ -89,8 +95,12 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
       duration.observe(e.outcome.durationMs / 1000);
     } else if (e.type === 'worker-restart') {
       restarts.inc();
-    } else if (e.type === 'reload-drained' && e.forced > 0) {
-      forced.inc(e.forced);
+    } else if (e.type === 'reload-drained') {
+      if (e.forced > 0) forced.inc(e.forced);
+      connections.inc({ outcome: 'handed_over' }, e.handedOver ?? 0);
+      connections.inc({ outcome: 'returned' }, e.returned ?? 0);
+      connections.inc({ outcome: 'lost' }, e.lost ?? 0);
+      connections.inc({ outcome: 'drained' }, e.drained ?? 0);
     }
   };
 
