@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, fixture, startMaster, waitUntil } from '../helpers/master.js';
-import { startWrk } from '../helpers/wrk.js';
+import { startLoad } from '../helpers/load.js';
 
 function appDir(t: { after(fn: () => void): void }, config: object): string {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-supervision-'));
@@ -60,7 +60,7 @@ test('a crash loop marks the slot failed, shows it in status, and the master sta
 
 test('50 SIGHUPs within a second end with exactly one new generation and zero failed requests', { timeout: 60_000 }, async (t) => {
   const master = await startMaster(t, { command: ['node', fixture('master/app.js')], workers: 2 });
-  const load = startWrk({ url: master.url('/'), connections: 30, duration: 60 });
+  const load = startLoad(t, { url: master.url('/'), connections: 30, durationMs: 60_000 });
   for (let i = 0; i < 50; i++) {
     process.kill(master.pid, 'SIGHUP');
     // Spread the storm over about a second, as a script looping over files would.
