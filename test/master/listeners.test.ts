@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, sourceFixture, startMaster } from '../helpers/master.js';
 import { startLoad } from '../helpers/load.js';
+import { needs } from '../helpers/tools.js';
 
 const RELOADS = 5;
 
@@ -47,7 +48,7 @@ test('an IPv6 listener ([::1]) reloaded under load: zero failed requests', { tim
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
-test('a worker written in Python (standard library only) reloaded under keep-alive load: zero failed requests', { timeout: 120_000 }, async (t) => {
+test('a worker written in Python (standard library only) reloaded under keep-alive load: zero failed requests', { skip: needs('python3'), timeout: 120_000 }, async (t) => {
   const master = await startMaster(t, { command: ['python3', sourceFixture('master/worker.py')], workers: 2 });
   const load = startLoad(t, { url: master.url('/'), connections: 40, durationMs: 100_000 });
   for (let i = 0; i < RELOADS; i++) {

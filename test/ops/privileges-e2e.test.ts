@@ -5,6 +5,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, fixture, runCli, trackMaster } from '../helpers/master.js';
+import { needs } from '../helpers/tools.js';
 
 const notRoot = process.getuid?.() !== 0 && 'needs root: binds port 80 and runs workers as nobody in a private network namespace';
 
@@ -22,7 +23,7 @@ function getInside(masterPid: number): Promise<string> {
   });
 }
 
-test('privilege drop: the root master holds port 80, workers run as nobody, also after a reload', { skip: notRoot, timeout: 120_000 }, async (t) => {
+test('privilege drop: the root master holds port 80, workers run as nobody, also after a reload', { skip: notRoot || needs('unshare', 'nsenter', 'ip'), timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-priv-'));
   chmodSync(dir, 0o755); // the workers' working folder: nobody must be able to enter it
   t.after(() => rmSync(dir, { recursive: true, force: true }));
