@@ -9,7 +9,10 @@
  * loopback or a unix socket only, and are stopped when the test ends.
  */
 import type { TestContext } from 'node:test';
-import { startLoad as startClient, tally, type LoadOptions, type LoadResult, type Tally } from '../../bench/loadgen.js';
+import { startLoad as startClient, tally, Kind, type LoadOptions, type LoadResult, type Tally } from '../../bench/loadgen.js';
+
+/** The clock of `records.start` (epoch ms, sub-millisecond): take reload times with it. */
+export { now } from '../../bench/loadgen.js';
 
 export interface LoadTestOptions {
   /** http://127.0.0.1:<port>/path or http://[::1]:<port>/path. */
@@ -63,6 +66,20 @@ export function summarize(records: LoadResult): LoadSummary {
     `write ${e.write}, timeout ${e.timeout}; codes ${JSON.stringify(records.codes)}; generations ${JSON.stringify(t.byAnswer)}; ` +
     `connections opened ${records.opened}, closed idle by the server ${records.idleClosed}`;
   return { ...t, generations, opened: records.opened, idleClosed: records.idleClosed, codes: records.codes, raw, records };
+}
+
+/**
+ * Connections opened by requests that started within [from, to] (times from `now()`): with
+ * the times a reload began and ended, the connections re-opened because of it.
+ */
+export function openedBetween(r: LoadSummary, from: number, to: number): number {
+  const { start, fresh, kind } = r.records;
+  let n = 0;
+  for (let i = 0; i < r.records.count; i++) {
+    const t = start[i] ?? 0;
+    if (fresh[i] === 1 && kind[i] !== Kind.refused && t >= from && t <= to) n++;
+  }
+  return n;
 }
 
 function target(o: LoadTestOptions): Pick<LoadOptions, 'host' | 'port' | 'socketPath' | 'path'> {

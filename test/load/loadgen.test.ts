@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLoad } from '../helpers/load.js';
+import { now, openedBetween, startLoad } from '../helpers/load.js';
 import { startLoad as startClient, Kind } from '../../bench/loadgen.js';
 import { closedPort, startServer, type Conn } from './servers.js';
 
@@ -63,8 +63,11 @@ test('a server that closes idle keep-alive connections between requests: no fail
   const s = await startServer(t, { endAfterAnswer: true });
   // The server ends each connection right after answering; 30 ms of think time leaves the
   // client ample time to see that before its next request.
+  const before = now();
   const r = await startLoad(t, { url: s.url, connections: 5, requests: 60, thinkMs: [30, 40] }).done;
   assert.deepEqual([r.requests, r.ok, r.failed], [60, 60, 0], r.raw);
+  assert.equal(openedBetween(r, before, now()), 60);
+  assert.equal(openedBetween(r, 0, before), 0);
   assert.equal(s.counts.received, 60);
   assert.equal(s.counts.accepted, 60);
   assert.equal(r.opened, 60);
