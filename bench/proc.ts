@@ -10,12 +10,10 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { now } from './loadgen/records.js';
 
-/** Wall-clock milliseconds with sub-millisecond precision, comparable across threads. */
-export function now(): number {
-  return performance.timeOrigin + performance.now();
-}
+// One clock for the harness and the load client's records.
+export { now };
 
 const groups = new Set<number>();
 

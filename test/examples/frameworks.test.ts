@@ -1,18 +1,18 @@
 /**
- * Every framework example under the real master, reloaded 5 times under keep-alive wrk
- * load: zero socket errors and zero non-2xx, and the last generation answers.
+ * Every framework example under the real master, reloaded 5 times under keep-alive load
+ * (test/helpers/load.ts): zero socket errors and zero non-2xx, and the last generation answers.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { root, startMaster } from '../helpers/master.js';
-import { startWrk } from '../helpers/wrk.js';
+import { startLoad } from '../helpers/load.js';
 
 const RELOADS = 5;
 const frameworks = ['node-http', 'express', 'fastify', 'koa', 'hono'];
 
 for (const name of frameworks) {
-  test(`example ${name}: ${RELOADS} reloads under wrk load drop no request`, { timeout: 180_000 }, async (t) => {
+  test(`example ${name}: ${RELOADS} reloads under load drop no request`, { timeout: 180_000 }, async (t) => {
     const master = await startMaster(t, {
       command: [process.execPath, join(root, 'build', 'examples', name, 'server.js')],
       workers: 2,
@@ -23,9 +23,8 @@ for (const name of frameworks) {
     assert.equal(health.status, 200);
     assert.equal(await health.text(), 'ready\n');
 
-    // Bounded: wrk ends by itself after 90 s at the latest; stopped once the reloads are done.
-    const load = startWrk({ url: master.url('/'), connections: 20, threads: 2, duration: 90 });
-    t.after(() => load.stop());
+    // Bounded: the load ends by itself after 90 s at the latest; stopped once the reloads are done.
+    const load = startLoad(t, { url: master.url('/'), connections: 20, durationMs: 90_000 });
     for (let i = 0; i < RELOADS; i++) {
       const r = await master.reload();
       assert.equal(r.code, 0, `reload ${i + 1} failed:\n${r.stdout}\n${r.stderr}`);

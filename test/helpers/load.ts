@@ -1,61 +1,120 @@
 /**
- * A small keep-alive load loop for what wrk cannot reach (unix sockets). Node's http
- * client never re-sends a request, so every lost request surfaces as an error here.
- * Bounded in count and time; targets a local unix socket or 127.0.0.1 only.
+ * Load for end-to-end tests, driven by the project's own client (bench/loadgen.ts, shared
+ * with the benchmarks): it counts a request lost on a reset, refused or closed connection
+ * as a failure and never re-sends it, as wrk does, and needs nothing but Node.
+ *
+ * The result keeps wrk's report shape (socket errors by kind, non-2xx apart) plus which
+ * generations answered (the X-Generation response header) and how many connections were
+ * opened. Runs are bounded (`durationMs`, default 120 s; optional `requests`), target
+ * loopback or a unix socket only, and are stopped when the test ends.
  */
-import http from 'node:http';
+import type { TestContext } from 'node:test';
+import { startLoad as startClient, tally, Kind, type LoadOptions, type LoadResult, type Tally } from '../../bench/loadgen.js';
 
-export interface LoadResult {
-  requests: number;
-  failed: number;
-  errors: string[];
+/** The clock of `records.start` (epoch ms, sub-millisecond): take reload times with it. */
+export { now } from '../../bench/loadgen.js';
+
+export interface LoadTestOptions {
+  /** http://127.0.0.1:<port>/path or http://[::1]:<port>/path. */
+  url?: string;
+  /** A unix socket path instead of `url` (path '/'). */
+  socketPath?: string;
+  /** Default 50. */
+  connections?: number;
+  /** Upper bound of the run in ms (default 120 000); tests usually stop() earlier. */
+  durationMs?: number;
+  /** Stop after this many requests in total. */
+  requests?: number;
+  /** Send `Connection: close` on every request (a new connection per request). */
+  close?: boolean;
+  /** Think time before each request on a connection: max, or [min, max] ms, uniform random. */
+  thinkMs?: number | [number, number];
+  method?: string;
+  body?: string;
+  headers?: Record<string, string>;
+  /** ms before a request without its response counts as timed out (default 5000). */
+  timeoutMs?: number;
+}
+
+export interface LoadSummary extends Tally {
+  /** Distinct X-Generation values that answered, in numeric order. */
   generations: string[];
+  /** Connections established during the run. */
+  opened: number;
+  /** Connections the server closed while idle (no request lost; the next one re-opens). */
+  idleClosed: number;
+  /** Socket error codes seen, with counts. */
+  codes: Record<string, number>;
+  /** A one-line report for assertion messages. */
+  raw: string;
+  /** Every request's record, for a closer look (start, latency, status, kind, …). */
+  records: LoadResult;
 }
 
 export interface LoadRun {
-  stop(): Promise<LoadResult>;
+  /** End early (requests in flight complete) and resolve with the counts. */
+  stop(): Promise<LoadSummary>;
+  /** Resolves when the run ended by itself (duration or request count reached). */
+  done: Promise<LoadSummary>;
 }
 
-export function startLoad(options: { socketPath: string; connections?: number; maxRequests?: number; maxMs?: number }): LoadRun {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.connections ?? 20 });
-  const maxRequests = options.maxRequests ?? 200_000;
-  const deadline = Date.now() + (options.maxMs ?? 120_000);
-  let stopped = false;
-  const result: LoadResult = { requests: 0, failed: 0, errors: [], generations: [] };
-  const seen = new Set<string>();
-  const one = (): Promise<void> =>
-    new Promise((resolve) => {
-      const req = http.get({ socketPath: options.socketPath, path: '/', agent }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          result.requests += 1;
-          const g = String(res.headers['x-generation']);
-          if (!seen.has(g)) seen.add(g);
-          if (res.statusCode !== 200) {
-            result.failed += 1;
-            result.errors.push(`status ${String(res.statusCode)}`);
-          }
-          resolve();
-        });
-      });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        result.requests += 1;
-        result.failed += 1;
-        if (result.errors.length < 20) result.errors.push(err.code ?? err.message);
-        resolve();
-      });
-    });
-  const loops = Array.from({ length: options.connections ?? 20 }, async () => {
-    while (!stopped && result.requests < maxRequests && Date.now() < deadline) await one();
+export function summarize(records: LoadResult): LoadSummary {
+  const t = tally(records);
+  const generations = Object.keys(t.byAnswer).sort((a, b) => Number(a) - Number(b));
+  const e = t.errors;
+  const raw = `${t.requests} requests, ${t.ok} 2xx, ${t.non2xx} non-2xx; socket errors: connect ${e.connect}, read ${e.read}, ` +
+    `write ${e.write}, timeout ${e.timeout}; codes ${JSON.stringify(records.codes)}; generations ${JSON.stringify(t.byAnswer)}; ` +
+    `connections opened ${records.opened}, closed idle by the server ${records.idleClosed}`;
+  return { ...t, generations, opened: records.opened, idleClosed: records.idleClosed, codes: records.codes, raw, records };
+}
+
+/**
+ * Connections opened by requests that started within [from, to] (times from `now()`): with
+ * the times a reload began and ended, the connections re-opened because of it.
+ */
+export function openedBetween(r: LoadSummary, from: number, to: number): number {
+  const { start, fresh, kind } = r.records;
+  let n = 0;
+  for (let i = 0; i < r.records.count; i++) {
+    const t = start[i] ?? 0;
+    if (fresh[i] === 1 && kind[i] !== Kind.refused && t >= from && t <= to) n++;
+  }
+  return n;
+}
+
+function target(o: LoadTestOptions): Pick<LoadOptions, 'host' | 'port' | 'socketPath' | 'path'> {
+  if (o.socketPath !== undefined) return { socketPath: o.socketPath, path: '/' };
+  if (o.url === undefined) throw new Error('load: give url or socketPath');
+  const u = new URL(o.url);
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port), path: u.pathname + u.search };
+}
+
+/**
+ * Start load against a master under test; stopped automatically when the test ends.
+ *
+ * @example
+ * const load = startLoad(t, { url: master.url('/'), connections: 50 });
+ * await master.reload();
+ * const result = await load.stop();
+ * assert.equal(result.failed, 0, result.raw);
+ */
+export function startLoad(t: TestContext, o: LoadTestOptions): LoadRun {
+  const run = startClient({
+    ...target(o),
+    connections: o.connections ?? 50,
+    durationMs: o.durationMs ?? 120_000,
+    requests: o.requests,
+    keepAlive: !o.close,
+    thinkMs: o.thinkMs,
+    method: o.method,
+    body: o.body,
+    headers: o.headers,
+    timeoutMs: o.timeoutMs,
   });
-  const all = Promise.all(loops);
-  return {
-    async stop() {
-      stopped = true;
-      await all;
-      agent.destroy();
-      result.generations = [...seen].sort((a, b) => Number(a) - Number(b));
-      return result;
-    },
-  };
+  const done = run.done.then(summarize);
+  done.catch(() => undefined); // a test that only calls stop() still sees the error there
+  t.after(async () => {
+    await run.stop().catch(() => undefined);
+  });
+  return { done, stop: () => run.stop().then(summarize) };
 }

@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, sourceFixture, startMaster } from '../helpers/master.js';
-import { startWrk } from '../helpers/wrk.js';
+import { startLoad } from '../helpers/load.js';
 
 /** The app folder's `./server` launcher, replaced by rename as a deploy would do. */
 function setServer(dir: string, body: string): void {
@@ -29,7 +29,7 @@ test('a failing new version keeps the old one serving with zero failed requests,
     args: ['--ready-timeout', '4s', '--drain-timeout', '10s'],
   });
   const port = master.address().split(':').pop() ?? '';
-  const load = startWrk({ url: master.url('/'), connections: 40, duration: 200 });
+  const load = startLoad(t, { url: master.url('/'), connections: 40, durationMs: 200_000 });
 
   const broken: { name: string; server: string | undefined; code: string; says: RegExp }[] = [
     { name: 'throws at boot', server: `exec node ${fixture('master/throws-at-boot.js')}`, code: 'ERR_WORKER_EXITED', says: /the database URL is missing/ },

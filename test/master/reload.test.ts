@@ -1,10 +1,11 @@
-// The heart of hitless, end to end: real master, real workers, real sockets, wrk load.
+// The heart of hitless, end to end: real master, real workers, real sockets, load from
+// the project's own client (test/helpers/load.ts).
 // Each reload is driven through `hitless reload`, which waits for the outcome.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { fixture, startMaster, type MasterProcess } from '../helpers/master.js';
-import { startWrk } from '../helpers/wrk.js';
+import { startLoad } from '../helpers/load.js';
 
 const RELOADS = 20;
 
@@ -28,7 +29,7 @@ async function reloadOk(master: MasterProcess): Promise<void> {
 
 test(`${RELOADS} reloads under saturating keep-alive load: zero failed requests, a 1 s request in flight at each completes`, { timeout: 180_000 }, async (t) => {
   const master = await startMaster(t, { command: ['node', fixture('master/app.js')], workers: 2 });
-  const load = startWrk({ url: master.url('/'), connections: 50, duration: 150 });
+  const load = startLoad(t, { url: master.url('/'), connections: 50, durationMs: 150_000 });
   const slow: Promise<{ status: number; body: string; generation: string }>[] = [];
   for (let i = 0; i < RELOADS; i++) {
     const before = master.events('reload-done').length;
@@ -55,7 +56,7 @@ test(`${RELOADS} reloads under saturating keep-alive load: zero failed requests,
 
 test(`${RELOADS} reloads under saturating Connection: close load: zero failed requests`, { timeout: 180_000 }, async (t) => {
   const master = await startMaster(t, { command: ['node', fixture('master/app.js')], workers: 2 });
-  const load = startWrk({ url: master.url('/'), connections: 50, duration: 150, close: true });
+  const load = startLoad(t, { url: master.url('/'), connections: 50, durationMs: 150_000, close: true });
   for (let i = 0; i < RELOADS; i++) await reloadOk(master);
   const result = await load.stop();
   assert.ok(result.requests > 500, `too little load to mean anything: ${result.raw}`);
@@ -70,7 +71,7 @@ test('rolling strategy replaces one worker at a time under load with zero failed
     workers: 3,
     args: ['--strategy', 'rolling'],
   });
-  const load = startWrk({ url: master.url('/'), connections: 30, duration: 100 });
+  const load = startLoad(t, { url: master.url('/'), connections: 30, durationMs: 100_000 });
   for (let i = 0; i < 5; i++) {
     const from = master.records.length;
     await reloadOk(master);

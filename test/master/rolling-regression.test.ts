@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { alive, fixture, startMaster } from '../helpers/master.js';
-import { startWrk } from '../helpers/wrk.js';
+import { startLoad } from '../helpers/load.js';
 
 test('rolling reload whose unroll fails too: the rejected generation is gone, status never lists it, stop leaves no process', { timeout: 90_000 }, async (t) => {
   const master = await startMaster(t, {
@@ -16,7 +16,7 @@ test('rolling reload whose unroll fails too: the rejected generation is gone, st
     args: ['--strategy', 'rolling', '--drain-timeout', '5s'],
   });
   const appDir = dirname(master.runDir);
-  const load = startWrk({ url: master.url('/'), connections: 10, duration: 60 });
+  const load = startLoad(t, { url: master.url('/'), connections: 10, durationMs: 60_000 });
   writeFileSync(join(appDir, 'fail-2.1'), '');
   writeFileSync(join(appDir, 'fail-1.0'), '');
   const r = await master.reload();

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, fixture, startMaster, waitUntil } from '../helpers/master.js';
-import { startWrk } from '../helpers/wrk.js';
+import { startLoad } from '../helpers/load.js';
 
 function appDir(t: { after(fn: () => void): void }, config: object): string {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-supervision-'));

@@ -10,14 +10,14 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, fixture, MasterProcess, waitUntil } from '../helpers/master.js';
+import { needs } from '../helpers/tools.js';
 
 const notRoot = process.getuid?.() !== 0 && 'needs root: creates a PID namespace';
-const noTini = spawnSync('tini', ['--version'], { stdio: 'ignore' }).status !== 0 && 'tini is not installed (Debian package tini)';
 
 async function generation(url: string): Promise<string> {
   const res = await fetch(url);
@@ -58,7 +58,7 @@ const masterArgv = (runDir: string, ...extra: string[]): string[] => [
   '--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js'),
 ];
 
-test('container: tini as PID 1 forwards SIGHUP (reload) and SIGTERM (drain, exit 0) to the master', { skip: notRoot || noTini, timeout: 60_000 }, async (t) => {
+test('container: tini as PID 1 forwards SIGHUP (reload) and SIGTERM (drain, exit 0) to the master', { skip: notRoot || needs('unshare', 'tini'), timeout: 60_000 }, async (t) => {
   const { master, child } = inPidNamespace(t, (runDir) => ['tini', '--', ...masterArgv(runDir, '--workers', '2')]);
   await master.waitEvent('master-ready');
   assert.equal(master.events('master-start')[0]?.pid, 2, 'the master is the child of PID 1 (tini)');
@@ -77,7 +77,7 @@ test('container: tini as PID 1 forwards SIGHUP (reload) and SIGTERM (drain, exit
   assert.ok(master.events('worker-exit').every((e) => e.code === 0 && e.planned === true));
 });
 
-test('container without --init: the master as PID 1 still drains on SIGTERM and exits 0', { skip: notRoot, timeout: 60_000 }, async (t) => {
+test('container without --init: the master as PID 1 still drains on SIGTERM and exits 0', { skip: notRoot || needs('unshare'), timeout: 60_000 }, async (t) => {
   const { master, child } = inPidNamespace(t, (runDir) => masterArgv(runDir));
   await master.waitEvent('master-ready');
   assert.equal(master.events('master-start')[0]?.pid, 1, 'the master is PID 1');

@@ -6,6 +6,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, fixture, root, runCli, trackMaster } from '../helpers/master.js';
+import { needs } from '../helpers/tools.js';
 
 const notRoot = process.getuid?.() !== 0 && 'needs root: binds port 80 and runs workers as nobody in a private network namespace';
 // The node binary itself must be executable by nobody (it is, unless it lives in a private folder).
@@ -40,7 +41,7 @@ function getInside(masterPid: number): Promise<string> {
   });
 }
 
-test('privilege drop: the root master holds port 80, workers run as nobody, also after a reload', { skip: skipDrop, timeout: 120_000 }, async (t) => {
+test('privilege drop: the root master holds port 80, workers run as nobody, also after a reload', { skip: skipDrop || needs('unshare', 'nsenter', 'ip'), timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-priv-'));
   chmodSync(dir, 0o755); // the workers' working folder: nobody must be able to enter it
   t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,16 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { cli, fixture, trackMaster } from '../helpers/master.js';
+import { needs } from '../helpers/tools.js';
 
-const noActivate = spawnSync('systemd-socket-activate', ['--version'], { stdio: 'ignore' }).status !== 0
-  && 'systemd-socket-activate is not installed (Debian package systemd)';
 
 function get(target: { socketPath: string } | { port: number }): Promise<{ status: number; generation: string; body: string }> {
   return new Promise((resolve, reject) => {
@@ -27,7 +26,7 @@ function get(target: { socketPath: string } | { port: number }): Promise<{ statu
   });
 }
 
-test('socket activation: systemd-socket-activate hands the master a socket it serves and keeps across reloads', { skip: noActivate, timeout: 120_000 }, async (t) => {
+test('socket activation: systemd-socket-activate hands the master a socket it serves and keeps across reloads', { skip: needs('systemd-socket-activate'), timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-sockact-'));
   const socketPath = join(dir, 'app.sock');
   const runDir = join(dir, 'run');
@@ -52,7 +51,7 @@ test('socket activation: systemd-socket-activate hands the master a socket it se
   assert.equal((await master.stop()).code, 0);
 });
 
-test('socket activation: a listening socket at fd 3 with LISTEN_FDS=1 and LISTEN_PID from an exec shim', { timeout: 120_000 }, async (t) => {
+test('socket activation: a listening socket at fd 3 with LISTEN_FDS=1 and LISTEN_PID from an exec shim', { skip: needs('python3'), timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-sockact-'));
   const runDir = join(dir, 'run');
   // python3 plays systemd: bind + listen on 127.0.0.1:0, put the socket at fd 3, say the

@@ -5,15 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, cli, fixture, runCli } from '../helpers/master.js';
+import { needs } from '../helpers/tools.js';
 import { followLog } from '../../src/ops/logtail.js';
 
-const noSupervisor = spawnSync('supervisord', ['--version'], { stdio: 'ignore' }).status !== 0
-  && 'supervisord is not installed (Debian package supervisor)';
 
 function ctl(conf: string, ...args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
@@ -22,7 +21,7 @@ function ctl(conf: string, ...args: string[]): Promise<{ code: number; out: stri
   });
 }
 
-test('supervisord: start, reload by SIGHUP and hitless reload with a constant PID, graceful stop', { skip: noSupervisor, timeout: 180_000 }, async (t) => {
+test('supervisord: start, reload by SIGHUP and hitless reload with a constant PID, graceful stop', { skip: needs('supervisord', 'supervisorctl'), timeout: 180_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-supervisord-'));
   const logs = join(dir, 'logs');
   mkdirSync(logs);

@@ -11,9 +11,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, root } from '../helpers/master.js';
+import { needs } from '../helpers/tools.js';
 import { parseDuration } from '../../src/config/duration.js';
 
-const noAnalyze = spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' }).status !== 0 && 'systemd-analyze is not installed (Debian package systemd)';
+const noAnalyze = needs('systemd-analyze');
 const example = (name: string): string => readFileSync(join(root, 'examples', 'systemd', name), 'utf8');
 
 test('examples/systemd: myapp.service and myapp.socket pass systemd-analyze verify with no warning', { skip: noAnalyze }, (t) => {

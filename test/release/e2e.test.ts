@@ -1,4 +1,4 @@
-// Releases end to end: the real CLI and master, real workers, wrk load on 127.0.0.1.
+// Releases end to end: the real CLI and master, real workers, load on 127.0.0.1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, readlink, writeFile } from 'node:fs/promises';
@@ -6,7 +6,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { root, runCli, sourceFixture, startMaster } from '../helpers/master.js';
-import { startWrk } from '../helpers/wrk.js';
+import { startLoad } from '../helpers/load.js';
 import { tempDir } from './helpers.js';
 
 const env = { HITLESS_LIB: pathToFileURL(join(root, 'build', 'src', 'index.js')).href };
@@ -36,7 +36,7 @@ test('a release whose code crashes at boot is switched back with zero failed req
 
   const master = await startMaster(t, { command: [process.execPath, 'server.mjs'], workers: 2, cwd: app, env });
   assert.equal((await get(master.url('/'))).release, 'v1');
-  const load = startWrk({ url: master.url('/'), connections: 20, duration: 60 });
+  const load = startLoad(t, { url: master.url('/'), connections: 20, durationMs: 60_000 });
   t.after(() => load.stop());
 
   const bad = await runCli(['release', await build(join(builds, 'bad'), 'crash-at-boot.mjs', 'bad'), '--id', 'bad', '--run-dir', master.runDir], env, app);
