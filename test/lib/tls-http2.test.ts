@@ -9,7 +9,6 @@ import { once } from 'node:events';
 import { shutdown, track } from '../../src/index.js';
 import { deferred, listenLocal } from './helpers/servers.js';
 import { selfSignedCert } from './helpers/tls.js';
-import { needs } from '../helpers/tools.js';
 
 /** One HTTPS request on a keep-alive agent; resolves with status, headers and body. */
 function httpsGet(port: number, agent: https.Agent, ca: Buffer, path = '/'): Promise<{ status: number; connection: string | undefined; body: string }> {
@@ -23,7 +22,7 @@ function httpsGet(port: number, agent: https.Agent, ca: Buffer, path = '/'): Pro
   });
 }
 
-test('in-flight HTTPS request is not killed at stop (stoppable #20): it completes with Connection: close', { skip: needs('openssl') }, async (t) => {
+test('in-flight HTTPS request is not killed at stop (stoppable #20): it completes with Connection: close', async (t) => {
   const { key, cert } = selfSignedCert(t);
   const release = deferred();
   const started = deferred();
@@ -104,7 +103,7 @@ test('HTTP/2 session with a stream that never ends is destroyed at the deadline 
   assert.deepEqual(result.forced, { requests: 1, connections: 1, sessions: 1, upgraded: 0 });
 });
 
-test('HTTP/2 over TLS with allowHTTP1: h2 sessions get GOAWAY and HTTP/1 requests get Connection: close', { skip: needs('openssl') }, async (t) => {
+test('HTTP/2 over TLS with allowHTTP1: h2 sessions get GOAWAY and HTTP/1 requests get Connection: close', async (t) => {
   const { key, cert } = selfSignedCert(t);
   const release = deferred();
   const started = deferred();

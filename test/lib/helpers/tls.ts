@@ -1,19 +1,15 @@
 /**
- * A throw-away self-signed certificate for 'localhost', generated at test time with openssl.
+ * A self-signed certificate for 'localhost' and 127.0.0.1, committed (valid for 100 years)
+ * so the TLS tests need no openssl at test time. A test key: never use it for anything else.
+ * Made with: openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost
+ *   -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -days 36500
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { root } from '../../helpers/master.js';
 
-export function selfSignedCert(t: TestContext): { key: Buffer; cert: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), 'hitless-tls-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const key = join(dir, 'key.pem');
-  const cert = join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], {
-    stdio: 'ignore',
-  });
-  return { key: readFileSync(key), cert: readFileSync(cert) };
+export function selfSignedCert(_t?: TestContext): { key: Buffer; cert: Buffer } {
+  const dir = join(root, 'test', 'fixtures', 'tls');
+  return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
 }
