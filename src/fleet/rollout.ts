@@ -17,7 +17,7 @@ import { describeProbe, settleHealth, type Probe } from './health.js';
 import { acquireDeployLock, deployLockPath } from './lock.js';
 import { preflight, type HostCheck } from './preflight.js';
 import { readCurrentRelease, release, rollback, upload, type StepFailure } from './steps.js';
-import { remoteRunner, type RunRemote } from './transport.js';
+import { openRemote, type RunRemote } from './transport.js';
 import type { FleetConfig, FleetEvent, FleetHost, FleetPlan, FleetResult, HostResult } from './types.js';
 
 export interface DeployFleetOptions {
@@ -58,8 +58,11 @@ export async function deployFleet(opts: DeployFleetOptions): Promise<FleetResult
   emit({ level: 'info', text: `deploy ${id}: ${basename(artifact.path)} (${formatBytes(artifact.bytes)}, sha256 ${artifact.sha256.slice(0, 12)}) to ${config.hosts.length} host${rest ? 's' : ''}: ${plan.batches[0]?.[0]} as the canary${rest ? `, then ${rest} more in batches of ${config.batch}` : ''}${opts.dryRun ? ' (dry run)' : ''}` });
 
   const unlock = opts.dryRun ? undefined : await acquireDeployLock(deployLockPath(config.configPath), { id, artifact: basename(artifact.path) }, now);
+  let closeRemote: (() => Promise<void>) | undefined;
   try {
-    const run = opts.run ?? remoteRunner(config);
+    const remote = opts.run ? { run: opts.run, close: async () => {} } : await openRemote(config);
+    closeRemote = () => remote.close();
+    const run = remote.run;
     const checks = await preflight(config, id, run, opts.probe, (c) => emit(describeCheck(c)));
     const results = config.hosts.map((h): HostResult => {
       const before = checks.get(h.name)?.current;
@@ -71,6 +74,7 @@ export async function deployFleet(opts: DeployFleetOptions): Promise<FleetResult
     }
     return await new Rollout(config, artifact, id, run, opts.probe, now, emit, results).run(plan, batches);
   } finally {
+    await closeRemote?.();
     await unlock?.();
   }
 }

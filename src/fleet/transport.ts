@@ -6,6 +6,9 @@
  */
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { shellQuote } from './scripts.js';
 import type { FleetConfig, FleetHost } from './types.js';
 
@@ -30,7 +33,7 @@ export const SSH_FAILED = 255;
  * remoteArgv(host, config, 'hitless --version');
  * // ['ssh', '-o', 'BatchMode=yes', …, '-p', '2222', '--', 'app1', "sh -c 'hitless --version'"]
  */
-export function remoteArgv(host: FleetHost, config: Pick<FleetConfig, 'exec' | 'sshArgs'>, script: string): string[] {
+export function remoteArgv(host: FleetHost, config: Pick<FleetConfig, 'exec' | 'sshArgs'>, script: string, controlDir?: string): string[] {
   if (config.exec !== undefined) {
     return config.exec.map((arg) => (arg === '{script}' ? script : arg
       .replaceAll('{host}', host.address).replaceAll('{name}', host.name).replaceAll('{script}', script)));
@@ -43,6 +46,9 @@ export function remoteArgv(host: FleetHost, config: Pick<FleetConfig, 'exec' | '
     ...(host.user !== undefined ? ['-l', host.user] : []),
     ...(host.port !== undefined ? ['-p', String(host.port)] : []),
     ...(host.identity !== undefined ? ['-i', host.identity, '-o', 'IdentitiesOnly=yes'] : []),
+    // One connection per host for the whole deploy (preflight, upload, release, rollback),
+    // not one handshake per step; ControlPersist bounds a master a crashed deploy leaves.
+    ...(controlDir !== undefined ? ['-o', 'ControlMaster=auto', '-o', `ControlPath=${join(controlDir, '%C')}`, '-o', 'ControlPersist=60'] : []),
     ...config.sshArgs,
     '--', host.address,
     // ssh hands the command to the user's login shell; `sh -c` makes it POSIX sh whatever that is.
@@ -51,15 +57,16 @@ export function remoteArgv(host: FleetHost, config: Pick<FleetConfig, 'exec' | '
 }
 
 /**
- * A {@link RunRemote} over the configured transport.
+ * A {@link RunRemote} over the configured transport (without connection sharing; see
+ * {@link openRemote}).
  *
  * @example
  * const run = remoteRunner(config);
  * const r = await run(host, 'readlink /srv/app/current');
  */
-export function remoteRunner(config: Pick<FleetConfig, 'exec' | 'sshArgs'>): RunRemote {
+export function remoteRunner(config: Pick<FleetConfig, 'exec' | 'sshArgs'>, controlDir?: string): RunRemote {
   return (host, script, input) => new Promise((resolve) => {
-    const [program, ...args] = remoteArgv(host, config, script);
+    const [program, ...args] = remoteArgv(host, config, script, controlDir);
     const child = spawn(program as string, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -74,6 +81,37 @@ export function remoteRunner(config: Pick<FleetConfig, 'exec' | 'sshArgs'>): Run
     child.on('error', (err) => resolve({ code: 127, signal: null, stdout, stderr: `${stderr}cannot run ${program}: ${err.message}\n` }));
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
+}
+
+export interface Remote {
+  run: RunRemote;
+  /** Closes the shared ssh connections and removes their sockets. */
+  close(): Promise<void>;
+}
+
+/**
+ * The transport for one deploy: over ssh, each host's steps share one connection (an
+ * OpenSSH ControlMaster whose socket lives in a private temp folder), closed by `close()`.
+ *
+ * @example
+ * const remote = await openRemote(config);
+ * try { await remote.run(host, 'true'); } finally { await remote.close(); }
+ */
+export async function openRemote(config: Pick<FleetConfig, 'exec' | 'sshArgs'>): Promise<Remote> {
+  if (config.exec !== undefined) return { run: remoteRunner(config), close: async () => {} };
+  const dir = await mkdtemp(join(tmpdir(), 'hitless-ssh-'));
+  return {
+    run: remoteRunner(config, dir),
+    async close() {
+      const sockets = await readdir(dir).catch(() => [] as string[]);
+      await Promise.all(sockets.map((name) => new Promise<void>((resolve) => {
+        // With a literal ControlPath the destination is never contacted; "-F /dev/null" keeps the user's config out of it.
+        spawn('ssh', ['-F', '/dev/null', '-o', `ControlPath=${join(dir, name)}`, '-O', 'exit', 'hitless-deploy'], { stdio: 'ignore' })
+          .on('error', () => resolve()).on('close', () => resolve());
+      })));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** The last non-empty line of a command's output, for one-line messages. */

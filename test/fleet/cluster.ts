@@ -81,10 +81,10 @@ export async function startCluster(t: TestContext): Promise<Cluster> {
 }
 
 /** Writes the workstation's hitless.json with the deploy section for `hosts`; returns its path. */
-export async function writeDeployConfig(cluster: Cluster, sshd: Sshd, overrides: { address?: Record<string, string>; settle?: string } = {}): Promise<string> {
+export async function writeDeployConfig(cluster: Cluster, sshd: Sshd, overrides: { address?: Record<string, string>; settle?: string; file?: string } = {}): Promise<string> {
   const dir = join(cluster.dir, 'workstation');
   await mkdir(dir, { recursive: true });
-  const path = join(dir, 'hitless.json');
+  const path = join(dir, overrides.file ?? 'hitless.json');
   await writeFile(path, JSON.stringify({
     deploy: {
       hosts: cluster.hosts.map((h) => ({ name: h.name, address: overrides.address?.[h.name] ?? '127.0.0.1', appDir: h.appDir, health: h.health })),

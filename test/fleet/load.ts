@@ -9,9 +9,9 @@ export interface FleetLoad {
   stop(): Promise<{ requests: number; failed: number; detail: string }>;
 }
 
-/** Keep-alive load on `url` (127.0.0.1 only) until stop(). */
+/** Keep-alive load on `url` (127.0.0.1 only) until stop(); one thread, so the hosts keep a core. */
 export function startFleetLoad(url: string, maxSeconds = 60): FleetLoad {
-  const run = startWrk({ url, connections: 16, threads: 2, duration: maxSeconds });
+  const run = startWrk({ url, connections: 8, threads: 1, duration: maxSeconds });
   return {
     async stop() {
       const r = await run.stop();
