@@ -3,14 +3,14 @@
  * hosts, through the test's sshd: canary first (serial), `hitless release` on each, the
  * health probes from the host itself, every host on the new release at the end.
  */
-import { test, type TestContext } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, root } from '../helpers/master.js';
-import { buildArtifact, currentOf, servedBy, startCluster, type Cluster } from './cluster.js';
+import { buildArtifact, currentOf, releasesOf, servedBy, startCluster, type Cluster } from './cluster.js';
 import { noSsh, startSshd, type Sshd } from './sshd.js';
 
 const noAnsible = spawnSync('ansible-playbook', ['--version'], { stdio: 'ignore' }).error !== undefined
@@ -37,7 +37,7 @@ async function inventory(cluster: Cluster, sshd: Sshd): Promise<string> {
 /** Runs ansible-playbook with only this test's settings (no ~/.ansible, no /etc/ansible). */
 async function ansiblePlaybook(t: TestContext, cluster: Cluster, args: string[]): Promise<{ code: number | null; out: string }> {
   const home = join(cluster.dir, 'ansible');
-  await mkdir(home);
+  await mkdir(home, { recursive: true });
   await writeFile(join(home, 'ansible.cfg'), '[defaults]\n');
   // Ansible's own ssh connection sharing (one handshake per host, not per task); the
   // masters it leaves for ControlPersist are closed when the test ends.
@@ -60,23 +60,51 @@ async function ansiblePlaybook(t: TestContext, cluster: Cluster, args: string[])
   });
 }
 
-test('ansible: examples/ansible/deploy.yml rolls a release across the three hosts, canary first', { skip: noSsh || noAnsible, timeout: 180_000 }, async (t) => {
-  const sshd = await startSshd(t);
-  const cluster = await startCluster(t);
-  const v2 = await buildArtifact(cluster.dir, 'v2');
-  const started = Date.now();
-  const run = await ansiblePlaybook(t, cluster, ['-i', await inventory(cluster, sshd), playbook, '-e', `artifact=${v2}`, '-e', 'release_id=v2']);
-  const ms = Date.now() - started;
+/** The file's shared hosts, cleaned up like a test's (hooks in the order registered). */
+const cleanups: (() => unknown)[] = [];
+const suite = { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as TestContext;
+let sshd: Sshd;
+let cluster: Cluster;
+let hosts: string;
 
-  assert.equal(run.code, 0, run.out);
-  for (const h of ['h1', 'h2', 'h3']) assert.match(run.out, new RegExp(`^${h} +: ok=\\d+ +changed=\\d+ +unreachable=0 +failed=0`, 'm'));
-  // serial: [1, 2] — the canary's batch ran the release task for h1 alone.
-  const firstRelease = run.out.slice(run.out.indexOf('TASK [hitless release'), run.out.indexOf('TASK [Health'));
-  assert.match(firstRelease, /changed: \[h1\]/);
-  assert.doesNotMatch(firstRelease, /\[h2\]|\[h3\]/);
-  assert.deepEqual(await Promise.all(cluster.hosts.map(currentOf)), ['v2', 'v2', 'v2']);
-  assert.deepEqual(await Promise.all(cluster.hosts.map((h) => servedBy(h.health))), ['v2', 'v2', 'v2']);
-  assert.deepEqual(await readdir(cluster.uploads), [], 'uploads are removed');
-  t.diagnostic(`ansible-playbook over 3 hosts took ${ms} ms`);
-  t.diagnostic(run.out.slice(run.out.lastIndexOf('=====')));
+describe('examples/ansible/deploy.yml run by ansible-playbook', { skip: noSsh || noAnsible }, () => {
+  before(async () => {
+    sshd = await startSshd(suite);
+    cluster = await startCluster(suite);
+    hosts = await inventory(cluster, sshd);
+  }, { timeout: 60_000 });
+  after(async () => {
+    for (const fn of cleanups) await fn();
+  });
+
+  test('a release that goes live on the canary but fails its health check is rolled back there and stops the play', { timeout: 120_000 }, async (t) => {
+    const bad = await buildArtifact(cluster.dir, 'sick', 'fleet/unhealthy.mjs');
+    const run = await ansiblePlaybook(suite, cluster, ['-i', hosts, playbook, '-e', `artifact=${bad}`, '-e', 'release_id=sick']);
+    assert.equal(run.code, 2, run.out);
+    assert.match(run.out, /TASK \[Switch this host back if the release had gone live\][^\n]*\n(?:.*\n)?changed: \[h1\]/);
+    assert.match(run.out, /release sick failed on h1, which runs its previous release again/);
+    assert.doesNotMatch(run.out, /\[h2\]|\[h3\]/, 'the play stopped after the canary');
+    assert.deepEqual(await Promise.all(cluster.hosts.map(currentOf)), ['v1', 'v1', 'v1']);
+    assert.deepEqual(await Promise.all(cluster.hosts.map(releasesOf)), [['sick', 'v1'], ['v1'], ['v1']]);
+    assert.deepEqual(await readdir(cluster.uploads), []);
+    t.diagnostic(run.out.slice(run.out.lastIndexOf('=====')));
+  });
+
+  test('a good release rolls across the three hosts, canary first, then a batch of two', { timeout: 120_000 }, async (t) => {
+    const v2 = await buildArtifact(cluster.dir, 'v2');
+    const started = Date.now();
+    const run = await ansiblePlaybook(suite, cluster, ['-i', hosts, playbook, '-e', `artifact=${v2}`, '-e', 'release_id=v2']);
+    const ms = Date.now() - started;
+    assert.equal(run.code, 0, run.out);
+    for (const h of ['h1', 'h2', 'h3']) assert.match(run.out, new RegExp(`^${h} +: ok=\\d+ +changed=\\d+ +unreachable=0 +failed=0`, 'm'));
+    // serial: [1, 2] — the first batch ran the release on h1 alone.
+    const firstRelease = run.out.slice(run.out.indexOf('TASK [hitless release'), run.out.indexOf('TASK [Health'));
+    assert.match(firstRelease, /changed: \[h1\]/);
+    assert.doesNotMatch(firstRelease, /\[h2\]|\[h3\]/);
+    assert.deepEqual(await Promise.all(cluster.hosts.map(currentOf)), ['v2', 'v2', 'v2']);
+    assert.deepEqual(await Promise.all(cluster.hosts.map((h) => servedBy(h.health))), ['v2', 'v2', 'v2']);
+    assert.deepEqual(await readdir(cluster.uploads), [], 'uploads are removed');
+    t.diagnostic(`ansible-playbook over 3 hosts: ${ms} ms`);
+    t.diagnostic(run.out.slice(run.out.lastIndexOf('=====')));
+  });
 });
