@@ -49,8 +49,11 @@ export function describeFailure(result: FleetResult): string {
   const back = result.hosts.filter((h) => h.rolledBack).map((h) => h.name);
   const stuck = result.hosts.filter((h) => h.outcome === 'rollback-failed').map((h) => h.name);
   const onNew = result.hosts.filter((h) => h.after === result.id && h.before !== result.id).map((h) => h.name);
+  const head = f?.step === 'interrupted'
+    ? `deploy ${result.id} ${f.message}`
+    : `deploy ${result.id} failed on ${f?.host ?? '?'} at ${f?.step ?? '?'} (${f?.code ?? '?'}: ${f?.message ?? ''})`;
   return [
-    `deploy ${result.id} failed on ${f?.host ?? '?'} at ${f?.step ?? '?'} (${f?.code ?? '?'}: ${f?.message ?? ''})`,
+    head,
     back.length ? `rolled back ${back.join(', ')}` : 'nothing to roll back',
     stuck.length ? `COULD NOT ROLL BACK ${stuck.join(', ')}: see the table` : onNew.length ? `still on ${result.id}: ${onNew.join(', ')}` : `no host runs ${result.id}`,
   ].join('; ');

@@ -29,6 +29,8 @@ export interface DeployFleetOptions {
   /** Preflight and plan only; nothing changes and no lock is taken. */
   dryRun?: boolean;
   onEvent?: (e: FleetEvent) => void;
+  /** Aborting stops the rollout before its next batch (steps running finish) and rolls back. */
+  signal?: AbortSignal;
   /** Replaceable for tests; default: ssh or the exec template. */
   run?: RunRemote;
   probe?: Probe;
@@ -72,7 +74,7 @@ export async function deployFleet(opts: DeployFleetOptions): Promise<FleetResult
       batches.forEach((b, i) => emit({ level: 'info', text: `would ${i === 0 ? 'release to the canary' : `release batch ${i}:`} ${b.map((h) => h.name).join(', ')}` }));
       return { ...plan, status: 'dry-run', hosts: results };
     }
-    return await new Rollout(config, artifact, id, run, opts.probe, now, emit, results).run(plan, batches);
+    return await new Rollout(config, artifact, id, run, opts.probe, now, emit, results, opts.signal).run(plan, batches);
   } finally {
     await closeRemote?.();
     await unlock?.();
@@ -99,15 +101,26 @@ class Rollout {
     private readonly now: () => number,
     private readonly emit: (e: FleetEvent) => void,
     private readonly results: HostResult[],
+    private readonly signal: AbortSignal | undefined,
   ) {
     this.byName = new Map(results.map((r) => [r.name, r]));
   }
 
   async run(plan: FleetPlan, batches: FleetHost[][]): Promise<FleetResult> {
     for (const batch of batches) {
+      if (this.signal?.aborted) {
+        const reason = this.signal.reason instanceof Error ? this.signal.reason.message : String(this.signal.reason ?? 'aborted');
+        this.failure = { host: batch[0]?.name ?? '?', step: 'interrupted', code: 'ERR_DEPLOY_FAILED', message: `interrupted (${reason}) before ${batch.map((h) => h.name).join(', ')}` };
+        this.emit({ level: 'warn', text: `interrupted (${reason}); not starting ${batch.map((h) => h.name).join(', ')}` });
+        break;
+      }
       // A batch's hosts run together; one failing does not abort the others half-way
-      // (a release is not safely interruptible), it stops the next batch.
-      await Promise.all(batch.map((host) => this.deployHost(host)));
+      // (a release is not safely interruptible), it stops the next batch. Anything
+      // unforeseen counts as a failure of that host, which may have switched.
+      await Promise.all(batch.map((host) => this.deployHost(host).catch((err: unknown) => {
+        this.changed.push(host);
+        this.fail(this.byName.get(host.name) as HostResult, 'release', { code: 'ERR_DEPLOY_REMOTE', message: err instanceof Error ? err.message : String(err) });
+      })));
       if (this.failure) break;
     }
     if (this.failure) await this.undo();

@@ -100,6 +100,11 @@ export interface Remote {
 export async function openRemote(config: Pick<FleetConfig, 'exec' | 'sshArgs'>): Promise<Remote> {
   if (config.exec !== undefined) return { run: remoteRunner(config), close: async () => {} };
   const dir = await mkdtemp(join(tmpdir(), 'hitless-ssh-'));
+  // %C expands to 40 hex characters; a socket path must fit sun_path (108 bytes).
+  if (Buffer.byteLength(join(dir, 'x'.repeat(40))) > 100) {
+    await rm(dir, { recursive: true, force: true });
+    return { run: remoteRunner(config), close: async () => {} };
+  }
   return {
     run: remoteRunner(config, dir),
     async close() {

@@ -64,15 +64,15 @@ async function startHost(t: TestContext, dir: string, index: number, port: numbe
   return { name, ip, appDir, health: `http://${ip}:${port}/healthz`, master };
 }
 
-/** Three hosts on v1, masters running; everything removed after the test. */
-export async function startCluster(t: TestContext): Promise<Cluster> {
+/** `count` hosts (three by default) on v1, masters running; everything removed after the test. */
+export async function startCluster(t: TestContext, count = 3): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), 'hitless-fleet-'));
   try {
     const port = await freePort('127.0.0.2');
     const v1 = await buildArtifact(dir, 'v1');
     const uploads = join(dir, 'uploads');
     await mkdir(uploads);
-    const hosts = await Promise.all([0, 1, 2].map((i) => startHost(t, dir, i, port, v1)));
+    const hosts = await Promise.all(Array.from({ length: count }, (_, i) => startHost(t, dir, i, port, v1)));
     return { dir, port, hosts, uploads };
   } finally {
     // Registered after the masters' own cleanup, so it runs once they are gone.

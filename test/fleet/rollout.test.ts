@@ -215,3 +215,19 @@ test('deploy lock: a second deploy is told who holds it; a lock left by a dead d
   assert.equal(heldBy, 'v2', 'the stale lock was replaced by this deploy\'s own');
   await assert.rejects(readFile(lock), { code: 'ENOENT' });
 });
+
+test('rollout: an interrupt (Ctrl-C) lets the running batch finish, starts no other, and rolls back what was done', async (t) => {
+  const { artifact, config } = await setup(t, ['a', 'b', 'c']);
+  const fleet = fakeFleet({ a: v1(), b: v1(), c: v1() });
+  const interrupt = new AbortController();
+  const result = await deployFleet({
+    config, artifact, id: 'v2', run: fleet.run, probe: fleet.probe, signal: interrupt.signal,
+    onEvent: (e) => {
+      if (e.host === 'a' && e.text.startsWith('hitless release')) interrupt.abort(new Error('SIGINT'));
+    },
+  });
+  assert.equal(result.status, 'failed');
+  assert.deepEqual(fleet.log.filter((l) => !l.endsWith('preflight')), ['a:upload', 'a:release', 'a:rollback']);
+  assert.deepEqual(result.hosts.map((h) => [h.name, h.after, h.outcome]), [['a', 'v1', 'rolled-back'], ['b', 'v1', 'untouched'], ['c', 'v1', 'untouched']]);
+  assert.equal(describeFailure(result), 'deploy v2 interrupted (SIGINT) before b; rolled back a; no host runs v2');
+});

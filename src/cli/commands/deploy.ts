@@ -4,7 +4,7 @@
  * (with the per-host table), 1 for a failed preflight (nothing changed) or a busy lock.
  */
 import type { Command } from '../command.js';
-import { HitlessError } from '../../errors.js';
+import { HitlessError, isHitlessError } from '../../errors.js';
 import { loadFleetConfig } from '../../fleet/config.js';
 import { describeFailure, formatEvent, formatTable } from '../../fleet/report.js';
 import { deployFleet } from '../../fleet/rollout.js';
@@ -47,12 +47,37 @@ export const command: Command = {
     const json = values.json === true;
     const progress = json ? process.stderr : process.stdout;
     const config = loadFleetConfig(values.config, process.cwd());
-    const result = await deployFleet({
-      config, artifact,
-      ...(values.id !== undefined ? { id: values.id } : {}),
-      dryRun: values['dry-run'] === true,
-      onEvent: (e) => progress.write(formatEvent(e) + '\n'),
-    });
+    // Ctrl-C (or a CI cancel) stops the rollout before its next batch and rolls back the
+    // hosts done; a second one ends the process at once, leaving hosts as they are.
+    const interrupt = new AbortController();
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (interrupt.signal.aborted) {
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+        process.kill(process.pid, signal);
+        return;
+      }
+      progress.write(` WARN ${signal}: stopping after the running step and rolling back; ${signal} again stops at once, leaving hosts as they are\n`);
+      interrupt.abort(new Error(signal));
+    };
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    let result;
+    try {
+      result = await deployFleet({
+        config, artifact,
+        ...(values.id !== undefined ? { id: values.id } : {}),
+        dryRun: values['dry-run'] === true,
+        onEvent: (e) => progress.write(formatEvent(e) + '\n'),
+        signal: interrupt.signal,
+      });
+    } catch (err) {
+      // A script reading --json gets JSON for a refused deploy too (busy, failed preflight).
+      if (json && isHitlessError(err) && err.code.startsWith('ERR_DEPLOY_')) {
+        process.stdout.write(JSON.stringify({ status: 'refused', code: err.code, message: err.message, ...err.details }, null, 2) + '\n');
+      }
+      throw err;
+    } finally {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    }
     if (json) {
       process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     } else {
