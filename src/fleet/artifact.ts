@@ -49,7 +49,12 @@ export function remoteArtifactPath(uploadDir: string, id: string, host: string, 
   return posix.join(uploadDir, `hitless-deploy-${id}-${host.replace(/[^A-Za-z0-9._-]/g, '_')}${extension}`);
 }
 
-/** "12.3 kB", for progress lines. */
+/**
+ * Bytes for progress lines, in SI units.
+ *
+ * @example
+ * formatBytes(12_345); // '12.3 kB'
+ */
 export function formatBytes(bytes: number): string {
   if (bytes < 1000) return `${bytes} B`;
   const units = ['kB', 'MB', 'GB'];

@@ -24,7 +24,12 @@ function expandHome(path: string | undefined): string | undefined {
   return path?.startsWith('~/') ? `${homedir()}${path.slice(1)}` : path;
 }
 
-/** Fills `{host}` and `{name}` of a template with the host's values. */
+/**
+ * Fills `{host}` and `{name}` of a template with the host's values.
+ *
+ * @example
+ * fillTemplate('http://{host}:8080/healthz', { name: 'app1', address: '10.0.0.11' }); // 'http://10.0.0.11:8080/healthz'
+ */
 export function fillTemplate(template: string, host: { name: string; address: string }): string {
   return template.replaceAll('{host}', host.address).replaceAll('{name}', host.name);
 }

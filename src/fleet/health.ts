@@ -66,7 +66,13 @@ export async function settleHealth(url: string, settleMs: number, probe: Probe =
   }
 }
 
-/** "503" or "ECONNREFUSED", for messages. */
+/**
+ * What a failed probe got, for messages.
+ *
+ * @example
+ * describeProbe({ ok: false, status: 503 }); // 'status 503'
+ * describeProbe({ ok: false, error: 'ECONNREFUSED' }); // 'ECONNREFUSED'
+ */
 export function describeProbe(r: ProbeResult): string {
   return r.status !== undefined && r.status > 0 ? `status ${r.status}` : (r.error ?? 'no answer');
 }

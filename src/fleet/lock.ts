@@ -22,7 +22,12 @@ export interface DeployLockInfo {
   startedAt: number;
 }
 
-/** The lock file of deploys configured in `configPath`. */
+/**
+ * The lock file of deploys configured in `configPath`: beside it.
+ *
+ * @example
+ * deployLockPath('/repo/hitless.json'); // '/repo/.hitless-deploy.lock'
+ */
 export function deployLockPath(configPath: string): string {
   return join(dirname(configPath), DEPLOY_LOCK_FILE);
 }

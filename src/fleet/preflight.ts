@@ -20,7 +20,12 @@ export interface HostCheck {
   health: string | undefined;
 }
 
-/** Parses preflightScript's output: its `key=value` lines, and what `hitless status` printed. */
+/**
+ * Parses preflightScript's output: its `key=value` lines, and what `hitless status` printed.
+ *
+ * @example
+ * parseReport('appdir=ok\ncurrent=releases/v1\n--- hitless status\n{}\n').keys.get('current'); // 'releases/v1'
+ */
 export function parseReport(stdout: string): { keys: Map<string, string>; status: string } {
   const at = stdout.indexOf(`${STATUS_MARKER}\n`);
   const head = at < 0 ? stdout : stdout.slice(0, at);
@@ -52,7 +57,13 @@ function reach(host: FleetHost, config: FleetConfig): string {
   return `over ssh (${host.user ? `${host.user}@` : ''}${host.address}${host.port ? ` port ${host.port}` : ''})`;
 }
 
-/** The checks of one host. */
+/**
+ * The checks of one host; `problems` is empty when it may be deployed to.
+ *
+ * @example
+ * const c = await checkHost(host, config, 'v2', remoteRunner(config));
+ * if (c.problems.length) console.error(c.problems);
+ */
 export async function checkHost(host: FleetHost, config: FleetConfig, id: string, run: RunRemote, probe: Probe = probeHealth): Promise<HostCheck> {
   const check: HostCheck = { name: host.name, problems: [], current: undefined, version: undefined, health: undefined };
   const problem = (text: string): HostCheck => {

@@ -43,7 +43,12 @@ export function formatTable(result: FleetResult): string {
   return renderTable(rows);
 }
 
-/** The last line of a failed deploy: where it failed, what was rolled back, what needs a person. */
+/**
+ * The last line of a failed deploy: where it failed, what was rolled back, what needs a person.
+ *
+ * @example
+ * describeFailure(result); // 'deploy v2 failed on app2 at release (ERR_WORKER_EXITED: …); rolled back app1; no host runs v2'
+ */
 export function describeFailure(result: FleetResult): string {
   const f = result.failure;
   const back = result.hosts.filter((h) => h.rolledBack).map((h) => h.name);

@@ -28,6 +28,9 @@ export const STATUS_MARKER = '--- hitless status';
  * output of `hitless status --json`, which shows at once whether hitless runs there
  * (exit 127: not found) and whether a master serves the app folder. Exits 0 whatever it
  * finds, so a non-zero exit means the transport itself failed (ssh says 255).
+ *
+ * @example
+ * await run(host, preflightScript(host, 'hitless', '/tmp', 'v2')); // stdout: 'appdir=ok\ncurrent=releases/v1\n…'
  */
 export function preflightScript(host: FleetHost, hitless: string, uploadDir: string, id: string): string {
   const lock = 'releases/.hitless-lock';
@@ -50,6 +53,9 @@ export function preflightScript(host: FleetHost, hitless: string, uploadDir: str
  * Receives the artifact on stdin into `<file>.part`, checks its sha256 on arrival and
  * only then renames it to `file`, so a truncated or corrupted upload is never released.
  * Exit 65: checksum mismatch; 74: cannot write.
+ *
+ * @example
+ * await run(host, uploadScript('/tmp/hitless-deploy-v2-app1.tgz', sha256), 'build/app.tgz');
  */
 export function uploadScript(file: string, sha256: string): string {
   const f = shellQuote(file);
@@ -63,7 +69,12 @@ export function uploadScript(file: string, sha256: string): string {
   ].join('\n');
 }
 
-/** `hitless release <file> --id <id> --json` in the app folder; the upload is removed whatever happens. */
+/**
+ * `hitless release <file> --id <id> --json` in the app folder; the upload is removed whatever happens.
+ *
+ * @example
+ * await run(host, releaseScript(host, 'hitless', '/tmp/hitless-deploy-v2-app1.tgz', 'v2'));
+ */
 export function releaseScript(host: FleetHost, hitless: string, file: string, id: string): string {
   return [
     `cd -- ${shellQuote(host.appDir)} || { rm -f ${shellQuote(file)}; exit 70; }`,
@@ -74,12 +85,22 @@ export function releaseScript(host: FleetHost, hitless: string, file: string, id
   ].join('\n');
 }
 
-/** `hitless rollback <id> --json` in the app folder. */
+/**
+ * `hitless rollback <id> --json` in the app folder.
+ *
+ * @example
+ * await run(host, rollbackScript(host, 'hitless', 'v1'));
+ */
 export function rollbackScript(host: FleetHost, hitless: string, id: string): string {
   return `cd -- ${shellQuote(host.appDir)} && ${hitless} rollback ${shellQuote(id)} --json`;
 }
 
-/** Prints the release `current` names (empty when none). */
+/**
+ * Prints the release `current` names (empty when none).
+ *
+ * @example
+ * (await run(host, currentScript(host))).stdout; // 'releases/v1\n'
+ */
 export function currentScript(host: FleetHost): string {
   return `readlink ${shellQuote(`${host.appDir}/current`)} 2>/dev/null; exit 0`;
 }

@@ -15,7 +15,13 @@ export interface StepFailure {
 
 export type UploadResult = { ok: true } | ({ ok: false } & StepFailure);
 
-/** Streams the artifact into `remoteFile` on the host and checks its sha256 there. */
+/**
+ * Streams the artifact into `remoteFile` on the host and checks its sha256 there.
+ *
+ * @example
+ * const up = await upload(run, host, 'app.tgz', '/tmp/hitless-deploy-v2-app1.tgz', sha256);
+ * if (!up.ok) console.error(up.message); // 'checksum mismatch on arrival: …'
+ */
 export async function upload(run: RunRemote, host: FleetHost, artifact: string, remoteFile: string, sha256: string): Promise<UploadResult> {
   const r = await run(host, uploadScript(remoteFile, sha256), artifact);
   if (r.code === 0) return { ok: true };
@@ -52,6 +58,10 @@ function parseJson(stdout: string): ReleaseJson | undefined {
  * Runs `hitless release` on the host and reads its outcome. `changed` tells whether
  * `current` may now differ from before: false when hitless itself switched back (the
  * release did not go live) or never switched; true (or unknown, treated as true) otherwise.
+ *
+ * @example
+ * const r = await release(run, host, 'hitless', '/tmp/hitless-deploy-v2-app1.tgz', 'v2');
+ * // { ok: true, status: 'live', id: 'v2', generation: 7 } or { ok: false, changed: false, code: 'ERR_WORKER_EXITED', … }
  */
 export async function release(run: RunRemote, host: FleetHost, hitless: string, remoteFile: string, id: string): Promise<ReleaseStep> {
   const r = await run(host, releaseScript(host, hitless, remoteFile, id));
@@ -81,7 +91,12 @@ export async function release(run: RunRemote, host: FleetHost, hitless: string, 
 
 export type RollbackStep = { ok: true; generation: number | undefined } | ({ ok: false } & StepFailure);
 
-/** `hitless rollback <id>`: back to the release the host ran before the deploy. */
+/**
+ * `hitless rollback <id>`: back to the release the host ran before the deploy.
+ *
+ * @example
+ * await rollback(run, host, 'hitless', 'v1'); // { ok: true, generation: 8 }
+ */
 export async function rollback(run: RunRemote, host: FleetHost, hitless: string, id: string): Promise<RollbackStep> {
   const r = await run(host, rollbackScript(host, hitless, id));
   if (r.code === 0) return { ok: true, generation: parseJson(r.stdout)?.outcome?.generation };
@@ -93,7 +108,12 @@ export async function rollback(run: RunRemote, host: FleetHost, hitless: string,
   };
 }
 
-/** The release `current` names on the host now (undefined: none, or unknown). */
+/**
+ * The release `current` names on the host now (undefined: none, or unknown).
+ *
+ * @example
+ * await readCurrentRelease(run, host); // 'v1'
+ */
 export async function readCurrentRelease(run: RunRemote, host: FleetHost): Promise<string | undefined> {
   const r = await run(host, currentScript(host));
   return r.code === 0 ? (r.stdout.trim().replace(/^releases\//, '') || undefined) : undefined;

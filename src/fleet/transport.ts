@@ -119,7 +119,12 @@ export async function openRemote(config: Pick<FleetConfig, 'exec' | 'sshArgs'>):
   };
 }
 
-/** The last non-empty line of a command's output, for one-line messages. */
+/**
+ * The last non-empty line of a command's output, for one-line messages.
+ *
+ * @example
+ * lastLine('Warning: …\nssh: connect to host x port 22: Connection refused\n'); // 'ssh: connect to host x port 22: Connection refused'
+ */
 export function lastLine(text: string): string {
   return text.trim().split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
 }
