@@ -7,7 +7,7 @@
  *   control · release · ops · fleet      the control socket and the optional parts
  *   core                                 supervisor, generations, workers, reload phases
  *   config                               hitless.json + flags -> MasterConfig
- *   lib · errors · process-alive         the in-app library (zero dependencies) and shared leaves
+ *   lib · text · errors · process-alive  the in-app library (zero dependencies) and shared leaves
  */
 const above = (...names) => `^build/src/(${names.join('|')})(/|\\.js$)`;
 
@@ -26,6 +26,7 @@ module.exports = {
       from: { path: '^build/src/(lib/|index\\.js$)' },
       to: { dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'] },
     },
+    { name: 'leaves-import-nothing', severity: 'error', from: { path: '^build/src/text/' }, to: { path: '^build/src/', pathNot: '^build/src/(text/|errors\\.js$)' } },
     { name: 'config-imports-downward', severity: 'error', from: { path: '^build/src/config/' }, to: { path: above('core', 'control', 'release', 'ops', 'fleet', 'preload', 'master', 'cli') } },
     { name: 'core-imports-downward', severity: 'error', comment: 'operations and releases are not imported by the core', from: { path: '^build/src/core/' }, to: { path: above('control', 'release', 'ops', 'fleet', 'preload', 'master', 'cli') } },
     { name: 'parts-import-downward', severity: 'error', from: { path: '^build/src/(control|release|ops|fleet|preload)/' }, to: { path: above('master', 'cli') } },

@@ -46,6 +46,13 @@ export const codes = {
   ERR_FETCH_CHECKSUM: 'A downloaded artifact did not match its sha256.',
   ERR_FETCH_TOO_LARGE: 'A downloaded artifact exceeded maxBytes.',
   ERR_FETCH_TRUNCATED: 'A download ended before Content-Length bytes arrived.',
+  // fleet deploys (hitless deploy)
+  ERR_DEPLOY_PREFLIGHT: 'A host failed the deploy preflight (unreachable, no hitless, no master, busy, unhealthy); nothing was changed.',
+  ERR_DEPLOY_BUSY: 'Another hitless deploy holds the local deploy lock; the message names it.',
+  ERR_DEPLOY_FAILED: 'A host failed during a deploy; the deploy stopped and the hosts already done were rolled back.',
+  ERR_DEPLOY_UPLOAD: 'The artifact could not be uploaded to a host, or its sha256 did not match on arrival.',
+  ERR_DEPLOY_HEALTH: "A host's health URL did not answer 2xx for the whole settle time after its release.",
+  ERR_DEPLOY_REMOTE: 'A remote command failed without a hitless outcome (connection lost, command killed).',
 } as const;
 
 export type HitlessErrorCode = keyof typeof codes;

@@ -4,7 +4,7 @@
  */
 import { formatDuration } from '../config/duration.js';
 import type { MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../core/types.js';
-import { renderTable } from './table.js';
+import { renderTable } from '../text/table.js';
 
 function bytes(n: number | undefined): string {
   if (n === undefined) return '-';

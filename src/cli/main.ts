@@ -21,6 +21,7 @@ const COMMANDS: Record<string, string> = {
   rollback: 'switch back to the previous release',
   releases: 'list the installed releases',
   logs: 'show worker output written to log files (-f follows, -n N lines)',
+  deploy: 'roll a release across the hosts in hitless.json, canary first; roll back on failure',
 };
 
 /** Mistakes in what the user typed or wrote: exit code 2. */

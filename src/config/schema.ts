@@ -13,6 +13,7 @@ import {
   DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
   DEFAULT_WORKERS,
 } from './defaults.js';
+import { DEPLOY_EXPECTED, DEPLOY_OBJECT_SCHEMAS, deploySchema } from './deploy.js';
 
 const duration = (description: string, fallback?: number) =>
   z.union([z.number().nonnegative(), z.string().regex(DURATION_PATTERN)])
@@ -115,6 +116,7 @@ export const configSchema = z.strictObject({
   group: nonEmpty,
   logs: logsSchema,
   metrics: metricsSchema,
+  deploy: deploySchema.meta({ description: 'Hosts for `hitless deploy` (docs/fleet.md); the master ignores it.' }),
 }).partial();
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -171,6 +173,8 @@ export const EXPECTED: Record<string, string> = {
 for (const key of ['restart.backoffInitial', 'restart.backoffMax', 'restart.window', 'watch.debounce', 'fetch.interval', 'fetch.timeout']) {
   EXPECTED[key] = `expected a duration; ${DURATION_HINT}`;
 }
+Object.assign(EXPECTED, DEPLOY_EXPECTED);
+Object.assign(OBJECT_SCHEMAS, DEPLOY_OBJECT_SCHEMAS);
 
 /**
  * The JSON Schema of hitless.json (docs/hitless.schema.json), for editors.

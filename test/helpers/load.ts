@@ -98,7 +98,7 @@ function target(o: LoadTestOptions): Pick<LoadOptions, 'host' | 'port' | 'socket
  * const result = await load.stop();
  * assert.equal(result.failed, 0, result.raw);
  */
-export function startLoad(t: TestContext, o: LoadTestOptions): LoadRun {
+export function startLoad(t: Pick<TestContext, 'after'> | undefined, o: LoadTestOptions): LoadRun {
   const run = startClient({
     ...target(o),
     connections: o.connections ?? 50,
@@ -113,7 +113,8 @@ export function startLoad(t: TestContext, o: LoadTestOptions): LoadRun {
   });
   const done = run.done.then(summarize);
   done.catch(() => undefined); // a test that only calls stop() still sees the error there
-  t.after(async () => {
+  // Without a test context (a suite-level helper), the caller stops it; the duration bounds it anyway.
+  t?.after(async () => {
     await run.stop().catch(() => undefined);
   });
   return { done, stop: () => run.stop().then(summarize) };

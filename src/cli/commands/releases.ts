@@ -9,7 +9,7 @@ import { releasesByAge } from '../../release/prune.js';
 import { readState } from '../../release/state.js';
 import { releaseContext } from '../../release/context.js';
 import { CLIENT_FLAGS, parseFlags } from '../flags.js';
-import { renderTable } from '../table.js';
+import { renderTable } from '../../text/table.js';
 
 const usage = `Usage: hitless releases [--json] [--config <path>]
 

@@ -1,0 +1,68 @@
+/**
+ * The artifact a deploy ships: a release archive, checked and hashed locally once. The
+ * hosts get the same bytes and check the same sha256 on arrival.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { HitlessError } from '../errors.js';
+
+const ARCHIVE = /\.(tgz|tar\.gz|tar)$/i;
+
+export interface Artifact {
+  path: string;
+  /** `.tgz`, `.tar.gz` or `.tar`: the remote copy keeps it so `hitless release` knows it is an archive. */
+  extension: string;
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * Checks that `path` is an archive `hitless release` accepts and hashes it.
+ *
+ * @throws HitlessError ERR_USAGE for a missing file, a folder or another kind of file.
+ * @example
+ * const a = await readArtifact('build/app.tgz'); // { extension: '.tgz', bytes: 12345, sha256: '3f9a…' }
+ */
+export async function readArtifact(path: string): Promise<Artifact> {
+  const st = await stat(path).catch(() => undefined);
+  const pack = `pack the build first: \`tar -czf app.tgz -C build .\``;
+  if (!st) throw new HitlessError('ERR_USAGE', `artifact ${path} does not exist; ${pack}`);
+  const extension = ARCHIVE.exec(path)?.[0];
+  if (!st.isFile() || extension === undefined) {
+    throw new HitlessError('ERR_USAGE', `artifact ${path} is not a .tgz, .tar.gz or .tar file (\`hitless release\` on each host extracts it); ${pack}`);
+  }
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return { path, extension: extension.toLowerCase(), bytes: st.size, sha256: hash.digest('hex') };
+}
+
+/**
+ * Where the artifact lands on a host: one file per release and host, so hosts that share
+ * a folder (NFS, or several app folders on one machine) never write over each other.
+ *
+ * @example
+ * remoteArtifactPath('/tmp', 'v2', 'app1', '.tgz'); // '/tmp/hitless-deploy-v2-app1.tgz'
+ */
+export function remoteArtifactPath(uploadDir: string, id: string, host: string, extension: string): string {
+  return posix.join(uploadDir, `hitless-deploy-${id}-${host.replace(/[^A-Za-z0-9._-]/g, '_')}${extension}`);
+}
+
+/**
+ * Bytes for progress lines, in SI units.
+ *
+ * @example
+ * formatBytes(12_345); // '12.3 kB'
+ */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`;
+  const units = ['kB', 'MB', 'GB'];
+  let n = bytes / 1000;
+  let u = 0;
+  while (n >= 1000 && u < units.length - 1) {
+    n /= 1000;
+    u += 1;
+  }
+  return `${n.toFixed(1)} ${units[u]}`;
+}

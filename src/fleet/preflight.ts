@@ -1,0 +1,122 @@
+/**
+ * Preflight: before anything changes anywhere, every host must be reachable, run
+ * hitless, have its app folder with a running master and no release in progress, accept
+ * the upload, and answer its health URL. All hosts are checked (in parallel) and every
+ * problem is reported at once, so one run shows everything to fix.
+ */
+import { HitlessError } from '../errors.js';
+import { describeProbe, probeHealth, type Probe } from './health.js';
+import { preflightScript, STATUS_MARKER } from './scripts.js';
+import { lastLine, SSH_FAILED, type RunRemote } from './transport.js';
+import type { FleetConfig, FleetHost } from './types.js';
+
+export interface HostCheck {
+  name: string;
+  problems: string[];
+  /** What `current` names (undefined: no release yet). */
+  current: string | undefined;
+  version: string | undefined;
+  /** Health status before the deploy, when there is a health URL. */
+  health: string | undefined;
+}
+
+/**
+ * Parses preflightScript's output: its `key=value` lines, and what `hitless status` printed.
+ *
+ * @example
+ * parseReport('appdir=ok\ncurrent=releases/v1\n--- hitless status\n{}\n').keys.get('current'); // 'releases/v1'
+ */
+export function parseReport(stdout: string): { keys: Map<string, string>; status: string } {
+  const at = stdout.indexOf(`${STATUS_MARKER}\n`);
+  const head = at < 0 ? stdout : stdout.slice(0, at);
+  const keys = new Map<string, string>();
+  for (const line of head.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) keys.set(line.slice(0, eq), line.slice(eq + 1).trim());
+  }
+  return { keys, status: at < 0 ? '' : stdout.slice(at + STATUS_MARKER.length + 1) };
+}
+
+/** `hitless status --json` → the master's version, or why there is none. */
+function readStatus(text: string, exit: string | undefined): { version?: string; problem?: 'missing' | 'no-master'; detail: string } {
+  if (exit === '0') {
+    try {
+      const status = JSON.parse(text) as { version?: string };
+      return { version: status.version ?? 'unknown', detail: '' };
+    } catch {
+      return { problem: 'no-master', detail: `unreadable status: ${lastLine(text)}` };
+    }
+  }
+  // 126/127: the shell could not run it at all.
+  if (exit === '126' || exit === '127') return { problem: 'missing', detail: lastLine(text) || `exit ${exit}` };
+  return { problem: 'no-master', detail: lastLine(text).replace(/^hitless: /, '') };
+}
+
+function reach(host: FleetHost, config: FleetConfig): string {
+  if (config.exec !== undefined) return `through ${config.exec[0] ?? 'exec'}`;
+  return `over ssh (${host.user ? `${host.user}@` : ''}${host.address}${host.port ? ` port ${host.port}` : ''})`;
+}
+
+/**
+ * The checks of one host; `problems` is empty when it may be deployed to.
+ *
+ * @example
+ * const c = await checkHost(host, config, 'v2', remoteRunner(config));
+ * if (c.problems.length) console.error(c.problems);
+ */
+export async function checkHost(host: FleetHost, config: FleetConfig, id: string, run: RunRemote, probe: Probe = probeHealth): Promise<HostCheck> {
+  const check: HostCheck = { name: host.name, problems: [], current: undefined, version: undefined, health: undefined };
+  const problem = (text: string): HostCheck => {
+    check.problems.push(text);
+    return check;
+  };
+  const r = await run(host, preflightScript(host, config.hitless, config.uploadDir, id));
+  if (r.code !== 0) {
+    const why = lastLine(r.stderr) || `exit ${r.code ?? r.signal}`;
+    return problem(r.code === SSH_FAILED && config.exec === undefined
+      ? `cannot reach it ${reach(host, config)}: ${why}`
+      : `the remote command failed ${reach(host, config)}: ${why}`);
+  }
+  const { keys: report, status: statusText } = parseReport(r.stdout);
+  if (report.get('appdir') !== 'ok') return problem(`app folder ${host.appDir} does not exist there; create it with its hitless.json, or fix deploy.appDir`);
+  const status = readStatus(statusText, report.get('status-exit'));
+  if (status.problem === 'missing') return problem(`cannot run \`${config.hitless}\` there (${status.detail}); install hitless or set deploy.hitless`);
+  check.version = status.version;
+  check.current = report.get('current') || undefined;
+  if (check.current !== undefined) check.current = check.current.replace(/^releases\//, '');
+  const lock = report.get('lock');
+  if (lock) problem(`a release operation (pid ${lock}) is running in ${host.appDir}; wait for it to finish`);
+  if (status.problem === 'no-master') problem(`no hitless master answers for ${host.appDir} (${status.detail}); start it (systemd, hitless start) first: a deploy reloads a running master`);
+  if (report.get('id-exists') && check.current !== id) problem(`release ${id} already exists in ${host.appDir}/releases; give another --id`);
+  if (report.get('upload') !== 'ok') problem(`upload folder ${config.uploadDir} is missing or not writable; set deploy.uploadDir`);
+  if (report.get('sum') !== 'ok') problem('neither sha256sum nor node is there to verify the upload');
+  if (host.health !== undefined) {
+    const h = await probe(host.health);
+    check.health = describeProbe(h);
+    if (!h.ok) problem(`health ${host.health} answers ${check.health} before the deploy; fix the host first (or its deploy.health URL)`);
+  }
+  return check;
+}
+
+/**
+ * Checks every host; throws ERR_DEPLOY_PREFLIGHT listing each host's problems when any.
+ *
+ * @example
+ * const checks = await preflight(config, 'v2', remoteRunner(config));
+ * checks.get('app1')?.current; // 'v1'
+ */
+export async function preflight(config: FleetConfig, id: string, run: RunRemote, probe?: Probe, onCheck?: (c: HostCheck) => void): Promise<Map<string, HostCheck>> {
+  const checks = await Promise.all(config.hosts.map(async (host) => {
+    const c = await checkHost(host, config, id, run, probe);
+    onCheck?.(c);
+    return c;
+  }));
+  const bad = checks.filter((c) => c.problems.length > 0);
+  if (bad.length > 0) {
+    const lines = bad.flatMap((c) => c.problems.map((p) => `${c.name}: ${p}`));
+    throw new HitlessError('ERR_DEPLOY_PREFLIGHT',
+      `preflight failed on ${bad.length} of ${checks.length} host${checks.length === 1 ? '' : 's'}, nothing was changed: ${lines.join('; ')}`,
+      { details: { problems: lines, hosts: checks } });
+  }
+  return new Map(checks.map((c) => [c.name, c]));
+}

@@ -1,0 +1,130 @@
+/**
+ * Running a script on a host: OpenSSH by default (BatchMode, so a missing key fails at
+ * once instead of prompting), or the `deploy.exec` template (docker exec, kubectl exec,
+ * a local `sh -c` in tests). Either way the script is one argument run by `sh -c` there
+ * and the artifact, when there is one, travels on stdin: no scp/sftp needed.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { shellQuote } from './scripts.js';
+import type { FleetConfig, FleetHost } from './types.js';
+
+export interface RemoteResult {
+  /** Exit code; ssh itself exits 255 when it cannot connect or the connection breaks. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `script` on `host`, streaming the file `input` (if given) to its stdin. */
+export type RunRemote = (host: FleetHost, script: string, input?: string) => Promise<RemoteResult>;
+
+/** ssh's own exit code for "could not connect / connection lost". */
+export const SSH_FAILED = 255;
+
+/**
+ * The argv that runs `script` on `host`.
+ *
+ * @example
+ * remoteArgv(host, config, 'hitless --version');
+ * // ['ssh', '-o', 'BatchMode=yes', …, '-p', '2222', '--', 'app1', "sh -c 'hitless --version'"]
+ */
+export function remoteArgv(host: FleetHost, config: Pick<FleetConfig, 'exec' | 'sshArgs'>, script: string, controlDir?: string): string[] {
+  if (config.exec !== undefined) {
+    return config.exec.map((arg) => (arg === '{script}' ? script : arg
+      .replaceAll('{host}', host.address).replaceAll('{name}', host.name).replaceAll('{script}', script)));
+  }
+  return [
+    'ssh',
+    // BatchMode: never prompt (a deploy has no one to answer). ServerAlive: notice a dead
+    // link within a minute instead of waiting on TCP for hours.
+    '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=4',
+    ...(host.user !== undefined ? ['-l', host.user] : []),
+    ...(host.port !== undefined ? ['-p', String(host.port)] : []),
+    ...(host.identity !== undefined ? ['-i', host.identity, '-o', 'IdentitiesOnly=yes'] : []),
+    // One connection per host for the whole deploy (preflight, upload, release, rollback),
+    // not one handshake per step; ControlPersist bounds a master a crashed deploy leaves.
+    ...(controlDir !== undefined ? ['-o', 'ControlMaster=auto', '-o', `ControlPath=${join(controlDir, '%C')}`, '-o', 'ControlPersist=60'] : []),
+    ...config.sshArgs,
+    '--', host.address,
+    // ssh hands the command to the user's login shell; `sh -c` makes it POSIX sh whatever that is.
+    `sh -c ${shellQuote(script)}`,
+  ];
+}
+
+/**
+ * A {@link RunRemote} over the configured transport (without connection sharing; see
+ * {@link openRemote}).
+ *
+ * @example
+ * const run = remoteRunner(config);
+ * const r = await run(host, 'readlink /srv/app/current');
+ */
+export function remoteRunner(config: Pick<FleetConfig, 'exec' | 'sshArgs'>, controlDir?: string): RunRemote {
+  return (host, script, input) => new Promise((resolve) => {
+    const [program, ...args] = remoteArgv(host, config, script, controlDir);
+    const child = spawn(program as string, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    if (input !== undefined && child.stdin) {
+      // The far side may exit early (full disk, refused login): its exit code says why,
+      // so a broken pipe here is not an error of its own.
+      child.stdin.on('error', () => {});
+      createReadStream(input).on('error', (err) => child.stdin?.destroy(err)).pipe(child.stdin);
+    }
+    child.on('error', (err) => resolve({ code: 127, signal: null, stdout, stderr: `${stderr}cannot run ${program}: ${err.message}\n` }));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+export interface Remote {
+  run: RunRemote;
+  /** Closes the shared ssh connections and removes their sockets. */
+  close(): Promise<void>;
+}
+
+/**
+ * The transport for one deploy: over ssh, each host's steps share one connection (an
+ * OpenSSH ControlMaster whose socket lives in a private temp folder), closed by `close()`.
+ *
+ * @example
+ * const remote = await openRemote(config);
+ * try { await remote.run(host, 'true'); } finally { await remote.close(); }
+ */
+export async function openRemote(config: Pick<FleetConfig, 'exec' | 'sshArgs'>): Promise<Remote> {
+  if (config.exec !== undefined) return { run: remoteRunner(config), close: async () => {} };
+  const dir = await mkdtemp(join(tmpdir(), 'hitless-ssh-'));
+  // %C expands to 40 hex characters; a socket path must fit sun_path (108 bytes).
+  if (Buffer.byteLength(join(dir, 'x'.repeat(40))) > 100) {
+    await rm(dir, { recursive: true, force: true });
+    return { run: remoteRunner(config), close: async () => {} };
+  }
+  return {
+    run: remoteRunner(config, dir),
+    async close() {
+      const sockets = await readdir(dir).catch(() => [] as string[]);
+      await Promise.all(sockets.map((name) => new Promise<void>((resolve) => {
+        // With a literal ControlPath the destination is never contacted; "-F /dev/null" keeps the user's config out of it.
+        spawn('ssh', ['-F', '/dev/null', '-o', `ControlPath=${join(dir, name)}`, '-O', 'exit', 'hitless-deploy'], { stdio: 'ignore' })
+          .on('error', () => resolve()).on('close', () => resolve());
+      })));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The last non-empty line of a command's output, for one-line messages.
+ *
+ * @example
+ * lastLine('Warning: …\nssh: connect to host x port 22: Connection refused\n'); // 'ssh: connect to host x port 22: Connection refused'
+ */
+export function lastLine(text: string): string {
+  return text.trim().split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
+}

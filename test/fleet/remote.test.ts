@@ -1,0 +1,137 @@
+// The remote side without ssh: the real scripts run by a local `sh -c` (the exec transport).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { settleHealth } from '../../src/fleet/health.js';
+import { checkHost } from '../../src/fleet/preflight.js';
+import { formatEvent } from '../../src/fleet/report.js';
+import { shellQuote } from '../../src/fleet/scripts.js';
+import { upload } from '../../src/fleet/steps.js';
+import { remoteArgv, remoteRunner } from '../../src/fleet/transport.js';
+import type { FleetConfig, FleetHost } from '../../src/fleet/types.js';
+import { REMOTE_HITLESS } from './cluster.js';
+
+const local = remoteRunner({ exec: ['sh', '-c', '{script}'], sshArgs: [] });
+
+async function scratch(t: { after(fn: () => unknown): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'hitless-remote-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function host(appDir: string, extra: Partial<FleetHost> = {}): FleetHost {
+  return { name: 'local', address: 'localhost', user: undefined, port: undefined, identity: undefined, appDir, health: undefined, ...extra };
+}
+
+test('shellQuote: any string survives sh -c as one word', () => {
+  for (const s of ["it's", '$(touch /tmp/x) `id` $HOME', 'a\nb', '"', "'", '', ' lead and trail ', '\\']) {
+    assert.equal(execFileSync('sh', ['-c', `printf %s ${shellQuote(s)}`], { encoding: 'utf8' }), s);
+  }
+});
+
+test('ssh argv: BatchMode, user, port, identity and extra args before the destination; the script is one sh -c word', () => {
+  const argv = remoteArgv(host('/srv/app', { address: '10.0.0.2', user: 'deploy', port: 2222, identity: '/k' }), { exec: undefined, sshArgs: ['-o', 'ProxyJump=b'] }, "echo 'hi'");
+  assert.deepEqual(argv, [
+    'ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=4',
+    '-l', 'deploy', '-p', '2222', '-i', '/k', '-o', 'IdentitiesOnly=yes', '-o', 'ProxyJump=b', '--', '10.0.0.2', `sh -c 'echo '\\''hi'\\'''`,
+  ]);
+  assert.deepEqual(remoteArgv(host('/a', { name: 'web-1' }), { exec: ['kubectl', 'exec', '-i', 'pod/{name}', '--', 'sh', '-c', '{script}'], sshArgs: [] }, 'true'),
+    ['kubectl', 'exec', '-i', 'pod/web-1', '--', 'sh', '-c', 'true']);
+});
+
+test('upload: the artifact arrives whole and is checked on arrival; a wrong checksum leaves nothing behind', async (t) => {
+  const dir = await scratch(t);
+  const artifact = join(dir, 'app.tgz');
+  const bytes = Buffer.alloc(3 * 1024 * 1024, 7);
+  await writeFile(artifact, bytes);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  const to = join(dir, 'uploads');
+  await mkdir(to);
+
+  assert.deepEqual(await upload(local, host(dir), artifact, join(to, 'a.tgz'), sha), { ok: true });
+  assert.ok((await readFile(join(to, 'a.tgz'))).equals(bytes));
+
+  const bad = await upload(local, host(dir), artifact, join(to, 'b.tgz'), '0'.repeat(64));
+  assert.equal(bad.ok, false);
+  assert.match(!bad.ok ? bad.message : '', new RegExp(`^checksum mismatch on arrival: expected 0{64}, got ${sha}$`));
+  assert.deepEqual(await readdir(to), ['a.tgz']);
+
+  const unwritable = await upload(local, host(dir), artifact, join(dir, 'no-such-folder', 'c.tgz'), sha);
+  assert.equal(unwritable.ok, false);
+  assert.match(!unwritable.ok ? unwritable.message : '', /^upload to .*c\.tgz failed: cannot write/);
+});
+
+test('upload: without sha256sum on the host, node checks the sum', async (t) => {
+  const dir = await scratch(t);
+  const bin = join(dir, 'bin');
+  await mkdir(bin);
+  for (const tool of ['cat', 'cut', 'mv', 'rm']) await symlink(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+  await symlink(process.execPath, join(bin, 'node'));
+  const noSha = remoteRunner({ exec: ['/usr/bin/env', `PATH=${bin}`, '/bin/sh', '-c', '{script}'], sshArgs: [] });
+  const artifact = join(dir, 'app.tgz');
+  await writeFile(artifact, 'bytes');
+  const sha = createHash('sha256').update('bytes').digest('hex');
+  assert.deepEqual(await upload(noSha, host(dir), artifact, join(dir, 'up.tgz'), sha), { ok: true });
+  const bad = await upload(noSha, host(dir), artifact, join(dir, 'up2.tgz'), 'f'.repeat(64));
+  assert.match(!bad.ok ? bad.message : '', new RegExp(`got ${sha}$`));
+});
+
+test('preflight script: a missing app folder, a missing hitless, no master, a live lock and a taken id are each named', async (t) => {
+  const dir = await scratch(t);
+  const config = (hitless: string): FleetConfig => ({
+    hosts: [], hitless, sshArgs: [], exec: ['sh', '-c', '{script}'], batch: 1, settleMs: 0, uploadDir: dir, configPath: join(dir, 'x.json'),
+  });
+  const missing = await checkHost(host(join(dir, 'nope')), config(REMOTE_HITLESS), 'v2', local);
+  assert.deepEqual(missing.problems, [`app folder ${join(dir, 'nope')} does not exist there; create it with its hitless.json, or fix deploy.appDir`]);
+
+  const app = join(dir, 'app');
+  await mkdir(join(app, 'releases', 'v2'), { recursive: true });
+  await mkdir(join(app, 'releases', 'v1'));
+  await symlink('releases/v1', join(app, 'current'));
+  await writeFile(join(app, 'hitless.json'), JSON.stringify({ runDir: 'run' }));
+  const noHitless = await checkHost(host(app), config('hitless-is-not-installed-here'), 'v2', local);
+  assert.equal(noHitless.problems.length, 1);
+  assert.match(noHitless.problems[0] ?? '', /^cannot run `hitless-is-not-installed-here` there \(.*not found\); install hitless or set deploy.hitless$/);
+
+  await writeFile(join(app, 'releases', '.hitless-lock'), `${process.pid}\n`);
+  const busy = await checkHost(host(app), config(REMOTE_HITLESS), 'v2', local);
+  assert.equal(busy.current, 'v1');
+  assert.deepEqual(busy.problems.map((p) => p.replace(/ \(.*?\);/, ' (…);')), [
+    `a release operation (pid ${process.pid}) is running in ${app}; wait for it to finish`,
+    `no hitless master answers for ${app} (…); start it (systemd, hitless start) first: a deploy reloads a running master`,
+    `release v2 already exists in ${app}/releases; give another --id`,
+  ]);
+});
+
+test('health settle: 2xx on every probe for the settle time passes; one 503 fails at once', async (t) => {
+  let answer = 200;
+  let count = 0;
+  const server = http.createServer((req, res) => {
+    count += 1;
+    res.statusCode = answer;
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/healthz`;
+  const ok = await settleHealth(url, 600);
+  assert.equal(ok.ok, true);
+  assert.ok(ok.probes >= 3 && ok.probes === count, `${ok.probes} probes, ${count} requests`);
+  answer = 503;
+  assert.deepEqual(await settleHealth(url, 600), { ok: false, probes: 1, failure: { ok: false, status: 503 } });
+  server.close();
+  const refused = await settleHealth(url, 0);
+  assert.deepEqual([refused.ok, refused.failure?.error], [false, 'ECONNREFUSED']);
+});
+
+test('progress lines: Kamal-style level and host, the host\'s output indented under it', () => {
+  assert.equal(formatEvent({ level: 'info', host: 'app1', text: 'release v2 is live' }), ' INFO [app1] release v2 is live');
+  assert.equal(formatEvent({ level: 'error', host: 'app2', text: 'release failed', output: ['Error: boom', '  at x'] }),
+    'ERROR [app2] release failed\n      [app2] | Error: boom\n      [app2] |   at x');
+  assert.equal(formatEvent({ level: 'warn', text: 'stopped' }), ' WARN stopped');
+});
