@@ -13,9 +13,12 @@ import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { HitlessError } from '../errors.js';
 import { inheritedListeners, openListeners, type ListenerSet } from './listeners.js';
 import { collectGarbage } from './gc.js';
+import { Identities } from './identity.js';
 import { createLogger, logEvent, type Logger } from './logger.js';
+import { Parts } from './parts.js';
+import { Reconfigurer, type ConfigSource } from './reconfigure.js';
 import { Supervisor } from './supervisor.js';
-import type { MasterConfig, MasterEvent } from './types.js';
+import type { MasterConfig, MasterEvent, MasterHandle } from './types.js';
 
 /** Two SIGHUPs closer together than this can belong to one burst (see handleSignals). */
 export const SIGHUP_BURST_MS = 200;
@@ -38,47 +41,63 @@ function hasSetpriv(): boolean {
   return spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+export interface RunMasterOptions {
+  /**
+   * The `hitless start` arguments the configuration came from: every reload reads and
+   * validates it again from them (reconfigure.ts). Without them reloads keep `config`.
+   */
+  startArgv?: string[];
+}
+
 /**
  * Runs the master until it is stopped. Resolves with the process exit code: 0 after a
  * graceful stop, 1 when the first generation could not start. Throws HitlessError for
  * problems found before anything runs (bind errors, a master already running).
  */
-export async function runMaster(config: MasterConfig, logger: Logger = createLogger({ format: config.logFormat })): Promise<number> {
+export async function runMaster(
+  config: MasterConfig,
+  logger: Logger = createLogger({ format: config.logFormat }),
+  options: RunMasterOptions = {},
+): Promise<number> {
   const inherited = inheritedListeners(process.env);
   if (config.listen.length === 0 && inherited.length === 0) {
     throw new HitlessError('ERR_CONFIG_INVALID', 'listen: no address to listen on (add --listen 8080 or "listen": ["8080"] to hitless.json)');
   }
-  const privileges = await resolvePrivileges(config);
+  // The re-read sees what `hitless start` saw, systemd's sockets included (an empty listen list is valid then).
+  const source: ConfigSource | undefined = options.startArgv && {
+    argv: options.startArgv,
+    cwd: process.cwd(),
+    env: { ...process.env, ...(inherited.length ? { LISTEN_FDS: String(inherited.length) } : {}) },
+  };
+  const identities = new Identities();
+  await identities.load(config);
   const listeners = openListeners(config.listen, inherited);
-  const closers: Closable[] = [];
   const supervisor = new Supervisor({
     config,
     listeners,
     version,
     pdeathsig: hasSetpriv(),
-    uid: privileges?.uid,
-    gid: privileges?.gid,
-    env: privileges?.env ?? {},
+    identity: (spec) => identities.get(spec),
   });
+  // What everything else talks to: a reload through it reads the configuration first.
+  const handle = new Reconfigurer({ master: supervisor, listeners, identities, source, onLive: (spec) => parts.apply(spec) });
+  const parts = new Parts(handle, logger, (e) => supervisor.emit('event', e));
+  const closers: Closable[] = [];
   supervisor.on('event', (e: MasterEvent) => {
     logEvent(logger, e);
     // After the outcome went out (log line, control reply): see gc.ts.
     if (e.type === 'reload-done') setImmediate(collectGarbage);
   });
   try {
-    closers.push(await startControl(config, supervisor, logger));
+    closers.push(await startControl(config, handle, logger));
   } catch (err) {
     listeners.close();
     throw err;
   }
-  if (config.logs.mode === 'file') {
-    const { startLogFiles } = await import('../ops/logfiles.js');
-    closers.push(await startLogFiles(config, supervisor, logger));
-  } else {
-    forwardOutput(supervisor, config.logs.tag);
-  }
+  closers.push(parts);
+  await parts.startOutput(config);
   writePidFile(config.pidFile);
-  const removeSignalHandlers = handleSignals(supervisor, logger);
+  const removeSignalHandlers = handleSignals(handle, logger);
   supervisor.emit('event', { type: 'master-start', pid: process.pid, listeners: listeners.status() } satisfies MasterEvent);
 
   let code = 0;
@@ -86,7 +105,7 @@ export async function runMaster(config: MasterConfig, logger: Logger = createLog
     await supervisor.start();
     const { generation } = supervisor.status();
     supervisor.emit('event', { type: 'master-ready', generation, ms: process.uptime() * 1000 | 0 } satisfies MasterEvent);
-    closers.push(...(await startTriggers(config, supervisor, logger)));
+    await parts.startTriggers(config);
   } catch (err) {
     const e = err instanceof HitlessError ? err : new HitlessError('ERR_START_FAILED', String(err), { cause: err });
     logger.error(e.message, { code: e.code });
@@ -102,40 +121,13 @@ export async function runMaster(config: MasterConfig, logger: Logger = createLog
   return code;
 }
 
-async function resolvePrivileges(config: MasterConfig) {
-  if (config.user === undefined && config.group === undefined) return undefined;
-  const { resolvePrivileges: resolve } = await import('../ops/privileges.js');
-  const p = resolve(config.user, config.group);
-  if (!p) return undefined;
-  return { uid: p.uid, gid: p.gid, env: { HOME: p.home, USER: p.name, LOGNAME: p.name } };
-}
-
-async function startControl(config: MasterConfig, supervisor: Supervisor, logger: Logger): Promise<Closable> {
+async function startControl(config: MasterConfig, handle: MasterHandle, logger: Logger): Promise<Closable> {
   const { startControlServer } = await import('./control.js');
-  return startControlServer({ runDir: config.runDir, handle: supervisor, logger });
-}
-
-async function startTriggers(config: MasterConfig, supervisor: Supervisor, logger: Logger): Promise<Closable[]> {
-  const parts: Closable[] = [];
-  if (config.watch) parts.push((await import('../release/watch.js')).startWatch(config, supervisor, logger));
-  if (config.fetch) parts.push((await import('../release/fetcher.js')).startFetcher(config, supervisor, logger));
-  if (config.metrics) parts.push(await (await import('../ops/metrics.js')).startMetrics(config, supervisor, logger));
-  return parts;
-}
-
-/** Worker lines go to the master's stdout/stderr unchanged (or tagged with generation.slot). */
-function forwardOutput(supervisor: Supervisor, tag: boolean): void {
-  process.stdout.on('error', () => {});
-  process.stderr.on('error', () => {});
-  supervisor.on('event', (e: MasterEvent) => {
-    if (e.type !== 'worker-output') return;
-    const out = e.stream === 'stdout' ? process.stdout : process.stderr;
-    out.write(tag ? `[${e.generation}.${e.slot}] ${e.line}\n` : `${e.line}\n`);
-  });
+  return startControlServer({ runDir: config.runDir, handle, logger });
 }
 
 /** Maps signals to actions; the returned function removes the handlers. */
-function handleSignals(supervisor: Supervisor, logger: Logger): () => void {
+function handleSignals(supervisor: MasterHandle, logger: Logger): () => void {
   // A SIGHUP reloads at once, unless it belongs to a burst: it came less than
   // SIGHUP_BURST_MS after the previous SIGHUP while that one's reload was still running,
   // or after a SIGHUP that was itself part of the burst. A script signalling in a loop

@@ -15,7 +15,7 @@ import { Generation } from './generation.js';
 import { resolveWorkdir } from './workdir.js';
 import { Worker, type WorkerSpec } from './worker.js';
 import type { ListenerSet } from './listeners.js';
-import type { MasterConfig, MasterEvent, MasterHandle, ReloadOutcome, StatusSnapshot, WorkerStatus } from './types.js';
+import type { MasterConfig, MasterEvent, MasterHandle, ReloadOutcome, ScaleOutcome, StatusSnapshot, WorkerStatus } from './types.js';
 
 export interface SupervisorOptions {
   config: MasterConfig;
@@ -28,17 +28,28 @@ export interface SupervisorOptions {
   gid?: number | undefined;
   /** Extra environment for workers (HOME/USER after a privilege drop). */
   env?: Record<string, string>;
+  /**
+   * [issue-11 seam] The privilege drop of a generation's spec (its user/group), resolved
+   * ahead by the caller (reconfigure.ts); without it every generation uses uid/gid/env above.
+   */
+  identity?: (spec: MasterConfig) => { uid?: number | undefined; gid?: number | undefined; env: Record<string, string> };
 }
 
 interface Queued {
   reason: string;
+  /** [issue-11 seam] the spec to run; a request coalesced into this one replaces it (newest read wins). */
+  next: MasterConfig | undefined;
   promise: Promise<ReloadOutcome>;
   resolve: (o: ReloadOutcome) => void;
 }
 
 export class Supervisor extends EventEmitter implements MasterHandle {
   private readonly opts: SupervisorOptions;
-  private readonly config: MasterConfig;
+  /** [issue-11 seam] the spec of the serving generation (replaced when a reload with a new one goes live). */
+  private config: MasterConfig;
+  /** [issue-11 seam] each generation's own spec. */
+  private readonly specs = new WeakMap<Generation, MasterConfig>();
+  private scaling = false;
   private readonly startedAt = Date.now();
   private state: StatusSnapshot['state'] = 'starting';
   private current: Generation | undefined;
@@ -77,20 +88,22 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.pump();
   }
 
-  reload(reason: string): Promise<ReloadOutcome> {
+  /** [issue-11 seam] `next`: the spec the new generation runs (default: the serving one). */
+  reload(reason: string, next?: MasterConfig): Promise<ReloadOutcome> {
     if (this.stopping) return Promise.resolve(this.refused(reason));
     if (this.queued) {
+      if (next) this.queued.next = next;
       this.emitEvent({ type: 'reload-queued', reason });
       return this.queued.promise.then((o) => ({ ...o, coalesced: true }));
     }
-    if (!this.inFlight && this.state === 'running') {
-      this.inFlight = this.runReload(reason);
+    if (!this.inFlight && !this.scaling && this.state === 'running') {
+      this.inFlight = this.runReload(reason, next);
       void this.inFlight.then(() => this.pump());
       return this.inFlight;
     }
     let resolve: (o: ReloadOutcome) => void = () => {};
     const promise = new Promise<ReloadOutcome>((r) => (resolve = r));
-    this.queued = { reason, promise, resolve };
+    this.queued = { reason, next, promise, resolve };
     this.emitEvent({ type: 'reload-queued', reason });
     return promise;
   }
@@ -154,7 +167,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const next = this.queued;
     if (!next || this.state !== 'running') return;
     this.queued = undefined;
-    this.inFlight = this.runReload(next.reason);
+    this.inFlight = this.runReload(next.reason, next.next);
     void this.inFlight.then((o) => {
       next.resolve(o);
       this.pump();
@@ -170,16 +183,16 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     };
   }
 
-  private async runReload(reason: string): Promise<ReloadOutcome> {
+  private async runReload(reason: string, next: MasterConfig = this.config): Promise<ReloadOutcome> {
     const startedAt = Date.now();
     const old = this.current;
     this.state = 'reloading';
-    const gen = this.newGeneration();
+    const gen = this.newGeneration(next);
     this.emitEvent({ type: 'reload-start', generation: gen.id, reason });
     let outcome: ReloadOutcome;
     try {
       let forced = 0;
-      if (this.config.strategy === 'rolling' && old) {
+      if (next.strategy === 'rolling' && old) {
         forced = await this.roll(gen, old);
         this.emitEvent({ type: 'reload-ready', generation: gen.id, ms: Date.now() - startedAt });
         this.serve(gen);
@@ -213,6 +226,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    */
   private serve(gen: Generation): void {
     this.current = gen;
+    this.config = this.specOf(gen);
     this.state = 'running';
     for (const w of gen.live()) if (w.exitInfo) this.onCrash(gen, w);
   }
@@ -255,7 +269,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     for (let slot = 0; slot < gen.size; slot++) {
       const w = this.spawn(gen, slot, 0);
       try {
-        await w.waitReady(this.config.readyTimeout);
+        await w.waitReady(this.specOf(gen).readyTimeout);
         if (this.stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
       } catch (err) {
         w.kill();
@@ -290,7 +304,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** Spawns every slot and waits for all to be READY; on any failure kills them all and throws. */
   private async startGeneration(gen: Generation): Promise<void> {
     const workers = gen.workers.map((_, slot) => this.spawn(gen, slot, 0));
-    const results = await Promise.allSettled(workers.map((w) => w.waitReady(this.config.readyTimeout)));
+    const results = await Promise.allSettled(workers.map((w) => w.waitReady(this.specOf(gen).readyTimeout)));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     // A worker may have announced READY and died while its siblings were still starting.
     const died = workers.find((w) => w.exitInfo !== undefined);
@@ -302,27 +316,36 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     });
   }
 
-  private newGeneration(): Generation {
-    const { cwd, release } = resolveWorkdir(this.config);
-    return new Generation(this.nextGeneration++, this.config.workers, cwd, release);
+  private newGeneration(config: MasterConfig = this.config): Generation {
+    const { cwd, release } = resolveWorkdir(config);
+    const gen = new Generation(this.nextGeneration++, config.workers, cwd, release);
+    this.specs.set(gen, config);
+    return gen;
+  }
+
+  private specOf(gen: Generation): MasterConfig {
+    return this.specs.get(gen) ?? this.config;
   }
 
   private spawn(gen: Generation, slot: number, restarts: number): Worker {
+    const config = this.specOf(gen);
+    const identity = this.opts.identity?.(config) ?? { uid: this.opts.uid, gid: this.opts.gid, env: this.opts.env ?? {} };
+    const { fds, names } = this.opts.listeners.select(config.listen);
     const spec: WorkerSpec = {
       generation: gen.id,
       slot,
       restarts,
-      command: this.config.command,
+      command: config.command,
       cwd: gen.cwd,
-      env: { ...process.env, ...this.opts.env, ...this.config.env },
+      env: { ...process.env, ...identity.env, ...config.env },
       release: gen.release,
-      fds: this.opts.listeners.fds,
-      fdNames: this.opts.listeners.names,
-      stopSignal: this.config.stopSignal,
-      readyAfter: this.config.readyAfter,
+      fds,
+      fdNames: names,
+      stopSignal: config.stopSignal,
+      readyAfter: config.readyAfter,
       pdeathsig: this.opts.pdeathsig,
-      uid: this.opts.uid,
-      gid: this.opts.gid,
+      uid: identity.uid,
+      gid: identity.gid,
     };
     const w = new Worker(spec);
     gen.workers[slot] = w;
@@ -361,4 +384,75 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     }, delay);
     gen.restartTimers.set(w.slot, timer);
   }
+
+  // ---- [issue-11 seam] stub: the lead re-implements spec and scale() in the new core ----
+
+  /** The spec the serving generation runs (what a reload compares the re-read configuration with). */
+  get spec(): MasterConfig {
+    return this.config;
+  }
+
+  /**
+   * Changes the serving generation's worker count without a reload: starts the missing
+   * slots and waits until they are READY (on failure they are stopped and the count stays),
+   * or drains the slots above `workers`. Refused (ERR_SCALE_BUSY) while a reload runs or
+   * is queued; a reload asked for during a scale waits for it.
+   */
+  async scale(workers: number): Promise<ScaleOutcome> {
+    const gen = this.current;
+    const startedAt = Date.now();
+    const from = gen?.size ?? 0;
+    const result = (extra: Partial<ScaleOutcome>): ScaleOutcome => ({
+      ok: true, generation: gen?.id ?? 0, from, to: workers, startedAt, durationMs: Date.now() - startedAt, forced: 0, ...extra,
+    });
+    const refuse = (code: string, message: string): ScaleOutcome => result({ ok: false, to: from, error: { code, message, output: [] } });
+    if (this.stopping || !gen) return refuse('ERR_STOPPING', 'the master is stopping; no scale');
+    if (this.inFlight || this.queued || this.scaling || this.state !== 'running') {
+      return refuse('ERR_SCALE_BUSY', 'a reload or another scale is in progress; run `hitless scale` again once it is done');
+    }
+    this.scaling = true;
+    this.emitEvent({ type: 'scale-start', generation: gen.id, from, to: workers });
+    let outcome: ScaleOutcome;
+    try {
+      let forced = 0;
+      if (workers > from) {
+        const fresh: Worker[] = [];
+        for (let slot = from; slot < workers; slot++) {
+          gen.workers.push(undefined);
+          fresh.push(this.spawn(gen, slot, 0));
+        }
+        const results = await Promise.allSettled(fresh.map((w) => w.waitReady(this.config.readyTimeout)));
+        const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failure || this.stopping) {
+          for (const w of fresh) w.kill();
+          await Promise.all(fresh.map((w) => w.exited));
+          gen.workers.length = from;
+          throw failure?.reason ?? new HitlessError('ERR_STOPPING', 'the master began stopping during the scale');
+        }
+      } else if (workers < from) {
+        for (let slot = workers; slot < from; slot++) {
+          clearTimeout(gen.restartTimers.get(slot));
+          gen.restartTimers.delete(slot);
+          gen.failed.delete(slot);
+        }
+        const extra = gen.workers.slice(workers).filter((w): w is Worker => w !== undefined);
+        gen.workers.length = workers;
+        for (const w of extra) w.stop();
+        forced = await this.drain(extra);
+      }
+      this.config = { ...this.config, workers };
+      this.specs.set(gen, this.config);
+      outcome = result({ forced });
+    } catch (err) {
+      const e = isHitlessError(err) ? err : new HitlessError('ERR_RELOAD_FAILED', String(err), { cause: err });
+      const output = Array.isArray(e.details.output) ? (e.details.output as string[]) : [];
+      outcome = result({ ok: false, to: from, error: { code: e.code, message: e.message, output } });
+    } finally {
+      this.scaling = false;
+    }
+    this.emitEvent({ type: 'scale-done', outcome });
+    if (!this.inFlight) this.pump();
+    return outcome;
+  }
+  // ---- end of [issue-11 seam] ----
 }

@@ -137,6 +137,43 @@ export interface ReloadOutcome {
   error?: { code: string; message: string; output: string[] };
   /** True when this request joined a reload already queued. */
   coalesced?: boolean;
+  /**
+   * What the re-read configuration changes, against what was serving when the reload was
+   * asked for (empty: no configuration change). Absent when the master does not re-read
+   * its configuration (a master run programmatically, without a `hitless start` command line).
+   */
+  changes?: ConfigChange[];
+  /** Remarks about how the configuration was applied (a `hitless scale` override kept or ended). */
+  notes?: string[];
+}
+
+/**
+ * One difference between two effective configurations. Values are shown as people read
+ * them; secrets never are: `env` and `fetch.headers` values appear as "(hidden)".
+ */
+export interface ConfigChange {
+  /** Dotted key: `workers`, `env.API_KEY`, `listen.admin`, `restart.window`. */
+  key: string;
+  /** The value before and after (null: not set). */
+  from: string | null;
+  to: string | null;
+  /** Present when a reload cannot apply this change: why, and what to do instead. */
+  notApplied?: string;
+}
+
+/** What `hitless scale` reports. */
+export interface ScaleOutcome {
+  ok: boolean;
+  /** The serving generation (scale never starts a new one). */
+  generation: number;
+  from: number;
+  to: number;
+  startedAt: number;
+  durationMs: number;
+  /** Extra workers SIGKILLed at drainTimeout when scaling down. */
+  forced: number;
+  /** On failure: the serving generation keeps `from` workers. */
+  error?: { code: string; message: string; output: string[] };
 }
 
 export interface StatusSnapshot {
@@ -180,6 +217,12 @@ export type MasterEvent =
   | { type: 'reload-draining'; generation: number; workers: number }
   | { type: 'reload-drained'; generation: number; forced: number; ms: number }
   | { type: 'reload-done'; outcome: ReloadOutcome }
+  /** The configuration a reload is about to run, compared with what serves (before `reload-start`). */
+  | { type: 'reload-config'; reason: string; changes: ConfigChange[]; notes: string[] }
+  /** Parts of the master restarted with new settings after a reload went live (logs, metrics, watch, fetch). */
+  | { type: 'reconfigured'; parts: string[]; errors: string[] }
+  | { type: 'scale-start'; generation: number; from: number; to: number }
+  | { type: 'scale-done'; outcome: ScaleOutcome }
   | { type: 'worker-output'; generation: number; slot: number; stream: 'stdout' | 'stderr'; line: string };
 
 /** What the control socket and triggers (watch, fetcher, release) drive. */
@@ -187,6 +230,8 @@ export interface MasterHandle {
   status(): StatusSnapshot;
   /** Queue a reload; resolves with its outcome (coalesced requests share one). */
   reload(reason: string): Promise<ReloadOutcome>;
+  /** Change the serving generation's worker count without a reload (`hitless scale`). */
+  scale?(workers: number): Promise<ScaleOutcome>;
   /** Graceful stop of everything; `force` SIGKILLs workers at once. */
   stop(force?: boolean): Promise<void>;
   on(event: 'event', listener: (e: MasterEvent) => void): unknown;

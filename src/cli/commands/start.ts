@@ -68,13 +68,19 @@ function splitCommand(argv: string[]): { flags: string[]; command: string[] | un
   return at === -1 ? { flags: argv, command: undefined } : { flags: argv.slice(0, at), command: argv.slice(at + 1) };
 }
 
-/** Maps parsed `hitless start` flags onto the config loader's input. */
-export function startFlagsToConfig(argv: string[]): { help: boolean; printConfig: boolean; flags: ConfigFlags } {
+/**
+ * Maps parsed `hitless start` flags onto the config loader's input. `hitless check` parses
+ * the same command line (`command` names it in errors) with its own `--json` as `extra`.
+ */
+export function startFlagsToConfig(
+  argv: string[], command = 'start', extra: Record<string, { type: 'boolean' }> = {},
+): { help: boolean; printConfig: boolean; flags: ConfigFlags; extra: Record<string, boolean> } {
   const split = splitCommand(argv);
-  const { values: v } = parseFlags('start', split.flags, options);
+  const { values: v } = parseFlags(command, split.flags, { ...options, ...extra });
   return {
     help: v.help === true,
     printConfig: v['print-config'] === true,
+    extra: Object.fromEntries(Object.keys(extra).map((k) => [k, (v as Record<string, unknown>)[k] === true])),
     flags: {
       config: v.config, command: split.command, listen: v.listen, workers: v.workers,
       readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
@@ -103,7 +109,8 @@ export const command: Command = {
     if (typeof loaded === 'number') return loaded;
     // Imported only now: `hitless status` and friends never load the master runtime.
     const { runMaster } = await import('../../master/master.js');
-    return runMaster(loaded);
+    // Every reload validates the configuration again from this same command line.
+    return runMaster(loaded, undefined, { startArgv: argv });
   },
 };
 
