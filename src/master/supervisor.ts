@@ -50,6 +50,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** [issue-11 seam] each generation's own spec. */
   private readonly specs = new WeakMap<Generation, MasterConfig>();
   private scaling = false;
+  /** [issue-11 seam] workers a scale-up started that are not ready yet: a crash fails the scale, no restart. */
+  private readonly joining = new Set<Worker>();
   private readonly startedAt = Date.now();
   private state: StatusSnapshot['state'] = 'starting';
   private current: Generation | undefined;
@@ -366,7 +368,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   /** A worker of the serving generation exited without being asked: restart it with backoff. */
   private onCrash(gen: Generation, w: Worker): void {
-    if (w.planned || this.stopping || gen !== this.current || gen.workers[w.slot] !== w) return;
+    if (w.planned || this.stopping || gen !== this.current || gen.workers[w.slot] !== w || this.joining.has(w)) return;
     gen.workers[w.slot] = undefined;
     const delay = gen.recordCrash(w.slot, Date.now(), this.config.restart);
     if (delay === undefined) {
@@ -421,8 +423,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
           gen.workers.push(undefined);
           fresh.push(this.spawn(gen, slot, 0));
         }
+        for (const w of fresh) this.joining.add(w);
         const results = await Promise.allSettled(fresh.map((w) => w.waitReady(this.config.readyTimeout)));
-        const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        for (const w of fresh) this.joining.delete(w);
+        const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+          ?? (fresh.some((w) => w.exitInfo) ? { reason: new HitlessError('ERR_WORKER_EXITED', 'a new worker exited right after it was ready') } : undefined);
         if (failure || this.stopping) {
           for (const w of fresh) w.kill();
           await Promise.all(fresh.map((w) => w.exited));
