@@ -175,7 +175,7 @@ export class Reconfigurer implements MasterHandle {
       listeners.retain([master.spec.listen, ...[...this.#pending].map((p) => p.listen)]);
     }
     if (outcome.ok) this.#o.onLive?.(master.spec);
-    return { ...outcome, changes, notes };
+    return { ...outcome, changes, ...(notes.length ? { notes } : {}) };
   }
 
   /**
@@ -227,7 +227,7 @@ export class Reconfigurer implements MasterHandle {
     const generation = this.#o.master.status().generation;
     const outcome: ReloadOutcome = {
       ok: false, generation, attempted: generation, reason, startedAt, durationMs: Date.now() - startedAt, forced: 0,
-      error: { code: e.code, message: e.message, output: [] }, ...(changes ? { changes } : {}), notes,
+      error: { code: e.code, message: e.message, output: [] }, ...(changes ? { changes } : {}), ...(notes.length ? { notes } : {}),
     };
     this.#o.master.emit('event', { type: 'reload-done', outcome });
     return outcome;

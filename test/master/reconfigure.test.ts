@@ -4,12 +4,12 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, fixture, trackMaster, type MasterProcess } from '../helpers/master.js';
+import { cli, fixture, trackMaster, waitUntil, type MasterProcess } from '../helpers/master.js';
 import { startWrk } from '../helpers/wrk.js';
 
 const APP = ['node', fixture('master/every-socket.js')];
@@ -226,5 +226,44 @@ test('a bind error on an added address refuses the reload with the one-line ERR_
 
   const result = await load.stop();
   assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('logs, metrics and watch settings added by a reload are applied once it is live; a watch on hitless.json then reloads on its own edits, listen address included', { timeout: 120_000 }, async (t) => {
+  const base = { command: APP, workers: 1 };
+  const { master, dir, write } = await startFromFile(t, { ...base, listen: ['127.0.0.1:0'] });
+  const parts = {
+    metrics: { listen: '127.0.0.1:0' },
+    logs: { mode: 'file', dir: 'logs' },
+    watch: { paths: ['hitless.json'], debounce: '200ms' },
+  };
+  write({ ...base, listen: ['127.0.0.1:0'], ...parts });
+  let from = master.records.length;
+  const out = await reloadOk(master);
+  assert.match(out, / {2}logs\.mode: inherit → file\n/);
+  assert.match(out, / {2}metrics\.listen: added 127\.0\.0\.1:0\n/);
+  const applied = await master.waitEvent('reconfigured', from);
+  assert.deepEqual(applied.parts, ['logs', 'metrics', 'watch']);
+  assert.deepEqual(applied.errors, []);
+
+  const metrics = await master.waitEvent((r) => r.msg === 'metrics serving', from);
+  assert.match(await get(`http://${String(metrics.address)}`, '/metrics'), /^hitless_generation 2$/m);
+  await get(master.url('/'), '/say?text=to-the-log-file');
+  const logFile = join(dir, 'logs', 'workers.log');
+  await waitUntil(() => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('to-the-log-file'), 'the worker line reaches the log file');
+  assert.ok(!master.stdout.includes('to-the-log-file'), 'worker output still went to the master stdout');
+
+  await master.waitEvent((r) => r.msg === 'watch: watching', from);
+  from = master.records.length;
+  write({ ...base, listen: ['web=127.0.0.1:0'], logs: parts.logs, watch: parts.watch });
+  const done = await master.waitEvent('reload-done', from);
+  assert.equal(done.msg, 'reload done', JSON.stringify(done));
+  assert.deepEqual((await master.waitEvent('reconfigured', from)).parts, ['metrics']);
+  const st = await master.status();
+  const listeners = st.listeners as { name: string; address: string }[];
+  assert.deepEqual(listeners.map((l) => l.name), ['web']);
+  assert.equal(await get(`http://${listeners[0]!.address}/`), 'web 3');
+  assert.equal(await connects(Number(String(metrics.address).split(':')[1])), 'ECONNREFUSED', 'metrics removed from the file are off');
+  assert.equal(await connects(Number(master.address().split(':')[1])), 'ECONNREFUSED', 'the replaced address is closed');
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
