@@ -47,6 +47,8 @@ export interface RunMasterOptions {
    * validates it again from them (reconfigure.ts). Without them reloads keep `config`.
    */
   startArgv?: string[];
+  /** What the configuration file held before `hitless start` validated it (reread.ts). */
+  startFingerprint?: string | undefined;
 }
 
 /**
@@ -68,6 +70,7 @@ export async function runMaster(
     argv: options.startArgv,
     cwd: process.cwd(),
     env: { ...process.env, ...(inherited.length ? { LISTEN_FDS: String(inherited.length) } : {}) },
+    fingerprint: options.startFingerprint,
   };
   const identities = new Identities();
   await identities.load(config);

@@ -3,7 +3,7 @@
  * triggered it (SIGHUP, `hitless reload`, the watch and fetch triggers, `hitless release`),
  * the master reads its configuration again exactly as `hitless start` did: the same file,
  * the same flags over it, validated in a short-lived `hitless check --json <start argv>`
- * child, so the schema validator (zod, ~13 MB) never loads into the long-lived master.
+ * child (reread.ts; skipped while the file's bytes stay those last validated).
  *
  * Then, in order: a file that does not validate refuses the reload with the validator's
  * own message (the serving generation is untouched); the `hitless scale` override is kept
@@ -15,65 +15,14 @@
  * went live the optional parts (logs, metrics, watch, fetch) are restarted if their
  * settings changed.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { HitlessError, isHitlessError, type HitlessErrorCode } from '../errors.js';
+import { HitlessError, isHitlessError } from '../errors.js';
 import { diffConfig, RESTART_ONLY } from './changes.js';
 import type { Identities } from './identity.js';
 import type { ListenerSet } from './listeners.js';
+import { cachedReader, type ConfigSource } from './reread.js';
 import type { ConfigChange, MasterConfig, MasterEvent, MasterHandle, ReloadOutcome, ScaleOutcome, StatusSnapshot } from './types.js';
 
-/** The master's own `hitless start` command line, to read the configuration again from. */
-export interface ConfigSource {
-  /** `hitless start` arguments as given: flags, then `--` and the worker command. */
-  argv: string[];
-  /** The working directory `hitless start` ran in (relative --config and flag paths). */
-  cwd: string;
-  env: NodeJS.ProcessEnv;
-}
-
-/** A validation child that takes longer than this is killed and the reload refused. */
-export const READ_TIMEOUT_MS = 60_000;
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-
-/**
- * Runs `hitless check --json <argv>` and resolves with the normalised configuration.
- *
- * @throws HitlessError with the validator's code and one-line message (ERR_CONFIG_INVALID,
- *   ERR_CONFIG_PARSE, ERR_CONFIG_NOT_FOUND).
- * @example
- * const next = await readConfig({ argv: ['--config', 'hitless.json'], cwd: '/srv/app', env: process.env });
- */
-export function readConfig(source: ConfigSource, timeoutMs = READ_TIMEOUT_MS): Promise<MasterConfig> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'check', '--json', ...source.argv], {
-      cwd: source.cwd, env: source.env, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new HitlessError('ERR_CONFIG_INVALID', `cannot run the configuration check: ${e.message}`, { cause: e }));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      let answer: { ok?: boolean; config?: MasterConfig; error?: { code?: string; message?: string } } | undefined;
-      try {
-        answer = JSON.parse(out) as typeof answer;
-      } catch {
-        // not JSON: the check itself broke; its stderr says why
-      }
-      if (answer?.ok === true && answer.config) return resolve(answer.config);
-      const last = err.trim().split('\n').at(-1)?.replace(/^hitless: /, '');
-      const message = answer?.error?.message ?? (last || `the configuration check ended with ${signal ?? `code ${String(code)}`}`);
-      const known = answer?.error?.code as HitlessErrorCode | undefined;
-      reject(new HitlessError(known ?? 'ERR_CONFIG_INVALID', message));
-    });
-  });
-}
+export type { ConfigSource };
 
 /** What the reconfigure layer needs from the supervisor (the seams of issue 11). */
 export interface ReconfigurableMaster extends MasterHandle {
@@ -92,7 +41,7 @@ export interface ReconfigurerOptions {
   source: ConfigSource | undefined;
   /** Called with the new spec once a reload that read it went live (restart logs, metrics, …). */
   onLive?: (spec: MasterConfig) => void;
-  /** Replaces {@link readConfig} (unit tests). */
+  /** Replaces the cached {@link readConfig} (unit tests). */
   read?: (source: ConfigSource) => Promise<MasterConfig>;
 }
 
@@ -118,7 +67,7 @@ export class Reconfigurer implements MasterHandle {
 
   constructor(options: ReconfigurerOptions) {
     this.#o = options;
-    this.#read = options.read ?? readConfig;
+    this.#read = options.read ?? cachedReader(options.source?.cwd ?? process.cwd(), { config: options.master.spec, fingerprint: options.source?.fingerprint });
     this.#readWorkers = options.master.spec.workers;
   }
 

@@ -3,9 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Identities } from '../../src/master/identity.js';
 import { openListeners } from '../../src/master/listeners.js';
 import { Reconfigurer, type ReconfigurableMaster } from '../../src/master/reconfigure.js';
+import { cachedReader, fingerprintConfig } from '../../src/master/reread.js';
 import { HitlessError } from '../../src/errors.js';
 import type { MasterConfig, MasterEvent, ReloadOutcome, ScaleOutcome, StatusSnapshot } from '../../src/master/types.js';
 import { fakeConfig } from '../ops/fake-master.js';
@@ -137,4 +141,44 @@ test('without a start command line (a master run programmatically) reloads keep 
   assert.equal(o.ok, true);
   assert.equal(master.reloads[0]?.next, undefined);
   assert.equal(o.changes, undefined);
+});
+
+test('the configuration is validated again only when the file changed since the last check (or a file appeared)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-reread-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'hitless.json');
+  writeFileSync(file, '{"workers": 1}');
+  let calls = 0;
+  let fail = false;
+  const started = fakeConfig({ configPath: file, workers: 0 });
+  const read = cachedReader(dir, { config: started, fingerprint: fingerprintConfig(file, dir) }, async () => {
+    calls++;
+    if (fail) throw new HitlessError('ERR_CONFIG_INVALID', 'bad');
+    return fakeConfig({ configPath: file, workers: calls });
+  });
+  const source = { argv: [], cwd: dir, env: {} };
+  assert.equal((await read(source)).workers, 0, 'unchanged since start: the start configuration');
+  writeFileSync(file, '{"workers": 2}');
+  assert.equal((await read(source)).workers, 1, 'changed bytes are validated');
+  assert.equal((await read(source)).workers, 1);
+  assert.equal(calls, 1, 'same bytes: no validation child');
+  writeFileSync(file, '{"workers": 3}');
+  assert.equal((await read(source)).workers, 2);
+  fail = true;
+  writeFileSync(file, '{"workers": "x"}');
+  await assert.rejects(read(source), { code: 'ERR_CONFIG_INVALID' });
+  await assert.rejects(read(source), { code: 'ERR_CONFIG_INVALID' }, 'an invalid file is checked again each time');
+  writeFileSync(file, '{"workers": 3}');
+  assert.equal((await read(source)).workers, 2, 'back to the bytes last validated: no child');
+  assert.equal(calls, 4);
+
+  const bare = mkdtempSync(join(dir, 'bare-'));
+  let bareCalls = 0;
+  const readBare = cachedReader(bare, { config: fakeConfig({ configPath: undefined }), fingerprint: undefined }, async () => (bareCalls++, fakeConfig({ configPath: undefined })));
+  await readBare(source);
+  await readBare(source);
+  assert.equal(bareCalls, 1, 'no start fingerprint: the first reload validates, the next ones not');
+  writeFileSync(join(bare, 'hitless.json'), '{}');
+  await readBare(source);
+  assert.equal(bareCalls, 2, 'a hitless.json that appeared is read');
 });

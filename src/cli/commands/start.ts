@@ -13,6 +13,8 @@ import type { Command } from '../command.js';
 import type { ConfigFlags } from '../../master/config.js';
 import type { MasterConfig } from '../../master/types.js';
 import { parseFlags } from '../flags.js';
+import { findConfigFile } from '../../master/config-file.js';
+import { fingerprintConfig } from '../../master/reread.js';
 
 const usage = `Usage: hitless start [flags] [-- command args...]
 
@@ -105,14 +107,24 @@ export const command: Command = {
       process.stdout.write(JSON.stringify(loadConfig({ flags }), null, 2) + '\n');
       return 0;
     }
+    // Taken before validating: a reload validates again only if the file changed since (reread.ts).
+    const startFingerprint = fingerprintBeforeCheck(flags.config);
     const loaded = loadConfigInChild(argv);
     if (typeof loaded === 'number') return loaded;
     // Imported only now: `hitless status` and friends never load the master runtime.
     const { runMaster } = await import('../../master/master.js');
-    // Every reload validates the configuration again from this same command line.
-    return runMaster(loaded, undefined, { startArgv: argv });
+    // Every reload reads the configuration again from this same command line.
+    return runMaster(loaded, undefined, { startArgv: argv, startFingerprint });
   },
 };
+
+function fingerprintBeforeCheck(configFlag: string | undefined): string | undefined {
+  try {
+    return fingerprintConfig(findConfigFile(configFlag, process.cwd()), process.cwd());
+  } catch {
+    return undefined; // the check reports it
+  }
+}
 
 /** Runs `hitless start --print-config <argv>`; the config, or the child's exit code on error. */
 function loadConfigInChild(argv: string[]): MasterConfig | number {
