@@ -1,8 +1,10 @@
 /**
  * The master process, composed: hold the sockets, run the supervisor, answer the control
  * socket, map signals to actions, and start the optional triggers (watch, fetch) and
- * operations parts (log files, metrics) only when configured (each is imported lazily, so
- * a plain `hitless start` loads none of their dependencies).
+ * operations parts (log files, metrics) only when configured (parts.ts; each is imported
+ * lazily, so a plain `hitless start` loads none of their dependencies). Everything that
+ * asks for a reload goes through the Reconfigurer (reconfigure.ts), which reads the
+ * configuration again first.
  *
  * Signals: SIGHUP reloads at once (the rest of a burst of SIGHUPs is ignored); SIGTERM/SIGINT drain
  * everything and exit 0; a second SIGTERM/SIGINT kills workers at once. SIGUSR1 is left
