@@ -91,7 +91,8 @@ export class Reconfigurer implements MasterHandle {
 
   async reload(reason: string): Promise<ReloadOutcome> {
     const { master, listeners, source } = this.#o;
-    if (!source) return master.reload(reason);
+    // Nothing to read for: a programmatic master, or one that is stopping (it refuses anyway).
+    if (!source || master.status().state === 'stopping') return master.reload(reason);
     const startedAt = Date.now();
     await this.#scaling;
     this.#reading++;

@@ -49,6 +49,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   private config: MasterConfig;
   /** [issue-11 seam] each generation's own spec. */
   private readonly specs = new WeakMap<Generation, MasterConfig>();
+  /** [issue-11 seam] a scale is running: reloads queue behind it. */
   private scaling = false;
   /** [issue-11 seam] workers a scale-up started that are not ready yet: a crash fails the scale, no restart. */
   private readonly joining = new Set<Worker>();
@@ -325,11 +326,13 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return gen;
   }
 
+  /** [issue-11 seam] */
   private specOf(gen: Generation): MasterConfig {
     return this.specs.get(gen) ?? this.config;
   }
 
   private spawn(gen: Generation, slot: number, restarts: number): Worker {
+    // [issue-11 seam] everything from the generation's own spec: command, env, sockets, identity.
     const config = this.specOf(gen);
     const identity = this.opts.identity?.(config) ?? { uid: this.opts.uid, gid: this.opts.gid, env: this.opts.env ?? {} };
     const { fds, names } = this.opts.listeners.select(config.listen);
