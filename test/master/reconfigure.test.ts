@@ -111,6 +111,7 @@ test('workers 2 → 3 by editing the file and reloading, 3 → 1 by hitless scal
   assert.deepEqual(await serving(master), { generation: 4, workers: 2 });
 
   const result = await load.stop();
+  t.diagnostic(`load: ${result.requests} requests, ${result.failed} failed`);
   assert.ok(result.requests > 500, `too little load to mean anything:\n${result.detail}`);
   assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
@@ -137,6 +138,7 @@ test('an env change in the file reaches the new workers on SIGHUP; the diff and 
   assert.ok(!master.stderr.includes('s3cret'), 'an env value reached the master log');
 
   const result = await load.stop();
+  t.diagnostic(`load: ${result.requests} requests, ${result.failed} failed`);
   assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
@@ -164,6 +166,7 @@ test('a listen address added by a reload serves after it; removed by the next, i
   assert.equal(await get(master.url('/')), 'http 3');
 
   const result = await load.stop();
+  t.diagnostic(`load: ${result.requests} requests, ${result.failed} failed`);
   assert.ok(result.requests > 500, result.detail);
   assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
@@ -198,6 +201,7 @@ test('an invalid edit is refused with the key named (exit 2) and nothing starts,
   assert.deepEqual(await serving(master), { generation: 2, workers: 1 });
 
   const result = await load.stop();
+  t.diagnostic(`load: ${result.requests} requests, ${result.failed} failed`);
   assert.ok(result.requests > 500, result.detail);
   assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
@@ -225,6 +229,7 @@ test('a bind error on an added address refuses the reload with the one-line ERR_
   assert.equal(await get(`http://127.0.0.1:${port}/`), 'extra 2');
 
   const result = await load.stop();
+  t.diagnostic(`load: ${result.requests} requests, ${result.failed} failed`);
   assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
