@@ -26,6 +26,7 @@ export const codes = {
   ERR_RELOAD_FAILED: 'A reload did not go live; the previous generation keeps serving.',
   ERR_START_FAILED: 'The first generation did not become ready, so the master did not start.',
   ERR_STOPPING: 'The master is stopping and refuses new work.',
+  ERR_SCALE_BUSY: 'hitless scale was asked for while a reload or another scale was in progress.',
   ERR_MASTER_RUNNING: 'Another master already owns this run directory.',
   ERR_PRIVILEGE: 'The configured user/group could not be applied to workers.',
   ERR_WORKER_ACCESS: 'The worker user cannot enter the app folder or read/execute the command.',

@@ -77,6 +77,9 @@ export class ReloadProgress {
     switch (event.type) {
       case 'reload-queued':
         return `queued behind the reload in progress (${event.reason})`;
+      case 'reload-config':
+        return event.changes.length === 0 ? 'no configuration change'
+          : `configuration changes: ${event.changes.map((c) => `${c.key}${c.notApplied ? ' (not applied)' : ''}`).join(', ')}`;
       case 'reload-start':
         this.#generation = event.generation;
         return `spawning generation ${event.generation}`;

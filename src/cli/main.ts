@@ -14,7 +14,9 @@ import { closest } from '../config/closest.js';
 /** Every command, in help order; modules owned by other parts may be missing from a build. */
 const COMMANDS: Record<string, string> = {
   start: 'run the master in the foreground (binds sockets, starts workers)',
-  reload: 'start a new generation; exit 0 once it is live, 1 if it was rolled back',
+  reload: 'apply the edited configuration with a new generation; exit 0 once it is live',
+  check: 'validate hitless.json (and start flags) without touching the master; exit 2 if invalid',
+  scale: 'change the number of workers of the serving generation without a reload',
   status: 'show the master, its workers and the last reload',
   stop: 'stop the master gracefully (drain workers, then exit)',
   release: 'install a folder or .tgz as a new release and switch to it',

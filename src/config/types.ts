@@ -94,3 +94,17 @@ export interface LogsConfig {
   /** Prefix each worker line with its generation and slot. */
   tag: boolean;
 }
+
+/**
+ * One difference between two effective configurations. Values are shown as people read
+ * them; secrets never are: `env` and `fetch.headers` values appear as "(hidden)".
+ */
+export interface ConfigChange {
+  /** Dotted key: `workers`, `env.API_KEY`, `listen.admin`, `restart.window`. */
+  key: string;
+  /** The value before and after (null: not set). */
+  from: string | null;
+  to: string | null;
+  /** Present when a reload cannot apply this change: why, and what to do instead. */
+  notApplied?: string;
+}

@@ -1,6 +1,6 @@
 /**
  * The master's control server: a unix socket in the private run dir that `hitless
- * reload|status|stop` talk to (protocol in control-protocol.ts). It only translates
+ * reload|status|stop|scale` talk to (protocol in control-protocol.ts). It only translates
  * requests into MasterHandle calls; a misbehaving client gets an error reply and never
  * disturbs the master or other clients.
  */
@@ -119,6 +119,25 @@ export async function startControlServer(options: ControlServerOptions): Promise
     socket.on('data', (chunk) => splitter.push(chunk));
   });
 
+  /** Runs `work`, streaming the master's events (not worker output) to this request meanwhile. */
+  async function streamingEvents<T>(id: number, socket: Socket, send: (m: ControlMessage) => void, work: () => Promise<T>): Promise<T> {
+    const onEvent = (event: MasterEvent): void => {
+      if (event.type !== 'worker-output') send({ v: PROTOCOL_VERSION, id, event });
+    };
+    handle.on('event', onEvent);
+    const unsubscribe = (): void => {
+      handle.off('event', onEvent);
+      unsubscribes.delete(unsubscribe);
+    };
+    unsubscribes.add(unsubscribe);
+    socket.once('close', unsubscribe);
+    try {
+      return await work();
+    } finally {
+      unsubscribe();
+    }
+  }
+
   async function onLine(line: string, send: (m: ControlMessage) => void, socket: Socket): Promise<void> {
     let id: number | null = null;
     try {
@@ -146,23 +165,19 @@ export async function startControlServer(options: ControlServerOptions): Promise
         case 'status':
           return send({ v: PROTOCOL_VERSION, id, ok: true, result: handle.status() });
         case 'reload': {
-          const onEvent = (event: MasterEvent): void => {
-            if (event.type !== 'worker-output') send({ v: PROTOCOL_VERSION, id: reqId, event });
-          };
-          handle.on('event', onEvent);
-          const unsubscribe = (): void => {
-            handle.off('event', onEvent);
-            unsubscribes.delete(unsubscribe);
-          };
-          unsubscribes.add(unsubscribe);
-          socket.once('close', unsubscribe);
-          try {
-            const reason = typeof args.reason === 'string' && args.reason ? args.reason : 'hitless reload';
-            const outcome = await handle.reload(reason);
-            return send({ v: PROTOCOL_VERSION, id, ok: true, result: outcome });
-          } finally {
-            unsubscribe();
+          const reason = typeof args.reason === 'string' && args.reason ? args.reason : 'hitless reload';
+          const outcome = await streamingEvents(reqId, socket, send, () => handle.reload(reason));
+          return send({ v: PROTOCOL_VERSION, id, ok: true, result: outcome });
+        }
+        case 'scale': {
+          const workers = args.workers;
+          if (typeof workers !== 'number' || !Number.isSafeInteger(workers) || workers < 1) {
+            throw new HitlessError('ERR_USAGE', `scale: "workers" must be a positive integer, got ${JSON.stringify(workers) ?? 'nothing'}`);
           }
+          if (!handle.scale) throw new HitlessError('ERR_CONTROL_UNKNOWN_COMMAND', 'this master cannot scale');
+          const scale = handle.scale.bind(handle);
+          const outcome = await streamingEvents(reqId, socket, send, () => scale(workers));
+          return send({ v: PROTOCOL_VERSION, id, ok: true, result: outcome });
         }
         case 'stop': {
           const force = args.force === true;

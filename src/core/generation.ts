@@ -11,7 +11,8 @@ import type { Worker } from './worker.js';
 
 export class Generation {
   readonly id: number;
-  readonly spec: GenerationSpec;
+  /** Replaced only by a scale (the worker count); everything else is fixed at creation. */
+  spec: GenerationSpec;
   /** The live worker of each slot (undefined while a slot is empty: crashed, retired, not yet started). */
   readonly workers: (Worker | undefined)[];
   /** Slots given up after a crash loop, with the last worker's status. */

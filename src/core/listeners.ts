@@ -48,12 +48,27 @@ const createServerHandle = (net as unknown as { _createServerHandle: CreateServe
 const UV_TCP_IPV6ONLY = 1;
 
 export interface HeldListener extends ListenerStatus {
-  /** Unix socket file to unlink at the final stop (never on reload). */
+  /** Unix socket file to unlink when the socket is closed (never on a reload that keeps it). */
   unlinkPath: string | undefined;
   handle: ServerHandle | undefined;
+  /** What identifies the configured address across reloads (undefined: inherited from systemd). */
+  key?: string | undefined;
+  /** Unix socket file mode last applied. */
+  mode?: number | undefined;
+}
+
+/**
+ * Which held socket a listener entry means. An entry keeps its socket across reloads as
+ * long as its address is written the same way, whatever its name or position; port 0 asks
+ * for "any port", so each such entry is its own socket, told apart by its name.
+ */
+export function listenerKey(spec: ListenerSpec): string {
+  if (spec.kind === 'unix') return `unix:${spec.path}`;
+  return `tcp:${spec.host}:${spec.port}${spec.ipv6Only ? ':v6only' : ''}${spec.port === 0 ? `#${spec.name}` : ''}`;
 }
 
 export class ListenerSet {
+  /** Every socket held: systemd's first, then the bound ones in the order they were bound. */
   readonly items: HeldListener[];
   private closed = false;
 
@@ -73,18 +88,87 @@ export class ListenerSet {
     return this.items.map(({ name, address, fd, inherited }) => ({ name, address, fd, inherited }));
   }
 
+  /**
+   * The fds and names a worker of a generation running `specs` gets, in the order workers
+   * see them (fds 3, 4, …): systemd's sockets first, then `specs` in config order (an entry
+   * named like a systemd socket is that socket). Every spec must be held already ({@link add}).
+   *
+   * @example
+   * const { fds, names } = listeners.select(config.listen); // [3, 7], ['http', 'admin']
+   */
+  select(specs: ListenerSpec[]): { fds: number[]; names: string[] } {
+    const inherited = this.items.filter((l) => l.inherited);
+    const shadowed = new Set(inherited.map((l) => l.name));
+    const picked = [...inherited.map((l) => ({ fd: l.fd, name: l.name }))];
+    for (const spec of specs) {
+      if (shadowed.has(spec.name)) continue;
+      const held = this.items.find((l) => l.key === listenerKey(spec));
+      if (!held) throw new HitlessError('ERR_BIND', `listener ${spec.name} (${spec.source}) is not bound; bind it before spawning`);
+      picked.push({ fd: held.fd, name: spec.name });
+    }
+    return { fds: picked.map((p) => p.fd), names: picked.map((p) => p.name) };
+  }
+
+  /**
+   * Binds every spec not held yet and makes it listen, all or nothing: on ERR_BIND the
+   * sockets bound by this call are closed again and the set is as before. A held unix
+   * socket whose `mode` changed gets the new mode. Returns the sockets it bound.
+   */
+  add(specs: ListenerSpec[]): HeldListener[] {
+    const shadowed = new Set(this.items.filter((l) => l.inherited).map((l) => l.name));
+    const fresh: HeldListener[] = [];
+    try {
+      for (const spec of specs) {
+        if (shadowed.has(spec.name)) continue;
+        const held = this.items.find((l) => l.key === listenerKey(spec)) ?? fresh.find((l) => l.key === listenerKey(spec));
+        if (!held) fresh.push(bindOne(spec));
+      }
+      listenWithoutAccepting(fresh.map((l) => l.fd));
+    } catch (err) {
+      closeAll(fresh);
+      throw err;
+    }
+    for (const spec of specs) {
+      const held = this.items.find((l) => l.key === listenerKey(spec));
+      if (held && spec.kind === 'unix' && spec.mode !== undefined && spec.mode !== held.mode) {
+        chmodSync(spec.path, spec.mode);
+        held.mode = spec.mode;
+      }
+      if (held && !held.inherited) held.name = spec.name;
+    }
+    this.items.push(...fresh);
+    return fresh;
+  }
+
+  /**
+   * Closes the bound sockets none of `inUse` refers to (unix socket files unlinked) and
+   * returns them. Call it only once no worker that was given them is left: a worker's own
+   * copy keeps a socket open, but the master's copy is what lets later workers have it.
+   */
+  retain(inUse: ListenerSpec[][]): HeldListener[] {
+    const keys = new Set(inUse.flat().map(listenerKey));
+    const gone = this.items.filter((l) => !l.inherited && l.key !== undefined && !keys.has(l.key));
+    closeAll(gone);
+    for (const l of gone) this.items.splice(this.items.indexOf(l), 1);
+    return gone;
+  }
+
   /** Release every socket; unix socket files the master created are removed. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const l of this.items) {
-      l.handle?.close();
-      if (l.unlinkPath) {
-        try {
-          unlinkSync(l.unlinkPath);
-        } catch {
-          // already gone: nothing to clean
-        }
+    closeAll(this.items);
+  }
+}
+
+function closeAll(items: HeldListener[]): void {
+  for (const l of items) {
+    l.handle?.close();
+    if (l.unlinkPath) {
+      try {
+        unlinkSync(l.unlinkPath);
+      } catch {
+        // already gone: nothing to clean
       }
     }
   }
@@ -136,7 +220,10 @@ function bindOne(spec: ListenerSpec): HeldListener {
     const handle = createServerHandle(spec.path, -1, -1);
     if (typeof handle === 'number') throw bindError(spec.source, handle);
     if (spec.mode !== undefined) chmodSync(spec.path, spec.mode);
-    return { name: spec.name, fd: handle.fd, address: `unix:${spec.path}`, inherited: false, unlinkPath: spec.path, handle };
+    return {
+      name: spec.name, fd: handle.fd, address: `unix:${spec.path}`, inherited: false, unlinkPath: spec.path, handle,
+      key: listenerKey(spec), mode: spec.mode,
+    };
   }
   const v6 = spec.host.includes(':');
   const handle = createServerHandle(spec.host || null, spec.port, v6 ? 6 : 4, undefined, spec.ipv6Only ? UV_TCP_IPV6ONLY : 0);
@@ -152,7 +239,7 @@ function bindOne(spec: ListenerSpec): HeldListener {
   }
   const host = String(out.address ?? spec.host);
   const address = host.includes(':') ? `[${host}]:${String(out.port)}` : `${host}:${String(out.port)}`;
-  return { name: spec.name, fd: handle.fd, address, inherited: false, unlinkPath: undefined, handle };
+  return { name: spec.name, fd: handle.fd, address, inherited: false, unlinkPath: undefined, handle, key: listenerKey(spec) };
 }
 
 function bindError(source: string, errno: number): HitlessError {

@@ -7,6 +7,8 @@ import type { MasterConfig, RestartPolicy } from '../config/types.js';
 import { resolveWorkdir } from './workdir.js';
 
 export interface GenerationSpec {
+  /** The effective configuration this spec was made from (what a reload compares an edited file with). */
+  config: MasterConfig;
   command: string[];
   /** Working directory, pinned: the release folder `current` pointed to at creation. */
   cwd: string;
@@ -53,6 +55,7 @@ export interface SpecContext {
 export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers = config.workers): GenerationSpec {
   const { cwd, release } = resolveWorkdir(config);
   return {
+    config,
     command: [...config.command],
     cwd,
     release,

@@ -19,7 +19,7 @@ import { all } from './strategies/all.js';
 import { rolling } from './strategies/rolling.js';
 import { Worker } from './worker.js';
 import type { Host } from './host.js';
-import type { ListenerStatus, MasterEvent, MasterHandle, ReloadOutcome, StatusSnapshot, WorkerStatus } from './types.js';
+import type { ListenerStatus, MasterEvent, MasterHandle, ReloadOutcome, ScaleOutcome, StatusSnapshot, WorkerStatus } from './types.js';
 
 export const STRATEGIES: Record<GenerationSpec['strategy'], ReloadStrategy> = { all, rolling };
 
@@ -54,6 +54,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** Every worker process still alive, whatever its generation or state. */
   readonly #alive = new Set<Worker>();
   #reload: { run: ReloadRun; done: Promise<ReloadOutcome> } | undefined;
+  /** A scale is running: reloads queue behind it. */
+  #scaling = false;
+  /** Workers a scale-up started that are not ready yet: a crash fails the scale, no restart. */
+  readonly #joining = new Set<Worker>();
   #queued: Queued | undefined;
   #lastReload: ReloadOutcome | undefined;
   #stopping: Promise<void> | undefined;
@@ -117,7 +121,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       this.#emit({ type: 'reload-queued', reason });
       return this.#queued.promise.then((o) => ({ ...o, coalesced: true }));
     }
-    if (!this.#reload && this.#state === 'running') return this.#begin(reason, spec);
+    if (!this.#reload && !this.#scaling && this.#state === 'running') return this.#begin(reason, spec);
     let resolve: (o: ReloadOutcome) => void = () => {};
     const promise = new Promise<ReloadOutcome>((r) => (resolve = r));
     this.#queued = { reason, spec, promise, resolve };
@@ -126,24 +130,60 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   }
 
   /**
-   * Changes the serving generation's number of workers without a reload: starts the new
-   * slots and waits until they are ready, or drains the extra ones. Waits for a reload in
-   * flight first. Resolves with the new size.
+   * Changes the serving generation's worker count without a reload: starts the missing
+   * slots and waits until they are READY (a new worker that fails before READY fails the
+   * scale: they are stopped and the count stays), or drains the slots above `workers`.
+   * Refused (ERR_SCALE_BUSY) while a reload runs or is queued; a reload asked for during a
+   * scale waits for it.
    */
-  async scale(workers: number): Promise<number> {
-    if (!Number.isInteger(workers) || workers < 1) {
-      throw new HitlessError('ERR_USAGE', `scale: expected a whole number of workers >= 1, got ${String(workers)}`);
-    }
-    while (this.#reload) await this.#reload.done;
+  async scale(workers: number): Promise<ScaleOutcome> {
     const gen = this.#current;
-    if (!gen || this.#stopping) throw new HitlessError('ERR_STOPPING', 'the master is stopping; no scale');
-    const before = gen.size;
-    const removed = gen.resize(workers);
-    this.#emit({ type: 'scale', generation: gen.id, from: before, to: workers });
-    if (removed.length > 0) await this.#retire(removed, undefined, undefined);
-    const started = gen.workers.flatMap((w, slot) => (w === undefined && slot >= before ? [this.#spawn(gen, slot, 0)] : []));
-    await Promise.all(started.map((w) => w.waitReady(gen.spec.readyTimeout).catch(() => {})));
-    return gen.size;
+    const startedAt = this.#host.now();
+    const from = gen?.size ?? 0;
+    const result = (extra: Partial<ScaleOutcome>): ScaleOutcome => ({
+      ok: true, generation: gen?.id ?? 0, from, to: workers, startedAt, durationMs: this.#host.now() - startedAt, forced: 0, ...extra,
+    });
+    const refuse = (code: string, message: string): ScaleOutcome => result({ ok: false, to: from, error: { code, message, output: [] } });
+    if (this.#stopping || !gen) return refuse('ERR_STOPPING', 'the master is stopping; no scale');
+    if (!Number.isInteger(workers) || workers < 1) return refuse('ERR_USAGE', `scale: expected a whole number of workers >= 1, got ${String(workers)}`);
+    if (this.#reload || this.#queued || this.#scaling || this.#state !== 'running') {
+      return refuse('ERR_SCALE_BUSY', 'a reload or another scale is in progress; run `hitless scale` again once it is done');
+    }
+    this.#scaling = true;
+    this.#emit({ type: 'scale-start', generation: gen.id, from, to: workers });
+    let outcome: ScaleOutcome;
+    try {
+      let forced = 0;
+      if (workers > from) {
+        gen.resize(workers);
+        const fresh: Worker[] = [];
+        for (let slot = from; slot < workers; slot++) fresh.push(this.#spawn(gen, slot, 0));
+        for (const w of fresh) this.#joining.add(w);
+        const failure = await Promise.all(fresh.map((w) => this.#raceStop(w.waitReady(gen.spec.readyTimeout)))).then(
+          () => (fresh.some((w) => w.exitInfo !== undefined) ? this.#diedAfterReady(fresh) : undefined),
+          (err: unknown) => err,
+        );
+        for (const w of fresh) this.#joining.delete(w);
+        if (failure !== undefined) {
+          await this.#discard(fresh);
+          gen.resize(from);
+          throw failure;
+        }
+      } else if (workers < from) {
+        forced = await this.#retire(gen.resize(workers), undefined, undefined);
+      }
+      gen.spec = { ...gen.spec, workers, config: { ...gen.spec.config, workers } };
+      outcome = result({ forced });
+    } catch (err) {
+      const e = isHitlessError(err) ? err : new HitlessError('ERR_RELOAD_FAILED', String(err), { cause: err });
+      const output = Array.isArray(e.details.output) ? (e.details.output as string[]) : [];
+      outcome = result({ ok: false, to: from, error: { code: e.code, message: e.message, output } });
+    } finally {
+      this.#scaling = false;
+    }
+    this.#emit({ type: 'scale-done', outcome });
+    if (!this.#reload) this.#pump();
+    return outcome;
   }
 
   stop(force = false): Promise<void> {
@@ -218,7 +258,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** Starts the queued reload, if any, once nothing else runs. */
   #pump(): void {
     const next = this.#queued;
-    if (!next || this.#state !== 'running') return;
+    if (!next || this.#state !== 'running' || this.#scaling) return;
     this.#queued = undefined;
     void this.#begin(next.reason, next.spec).then((o) => next.resolve(o));
   }
@@ -275,7 +315,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
         run.to('switched');
         this.#emit({ type: 'reload-ready', generation: next.id, ms: this.#host.now() - startedAt });
       },
-      retire: (workers, to) => this.#retire(workers, to, run),
+      retire: async (workers, to) => {
+        await this.#retire(workers, to, run);
+      },
       discard: (workers) => this.#discard(workers),
       refill: (gen, slot) => {
         // A put-back worker that crashed on its own was already scheduled (onCrash).
@@ -342,8 +384,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * Stops `workers` and waits for them: with hand-over to `to` where both sides speak the
    * channel, else their stop signal; SIGKILL at drainTimeout. Adds to `run`'s counts.
    */
-  async #retire(workers: Worker[], to: Generation | undefined, run: ReloadRun | undefined): Promise<void> {
-    if (workers.length === 0) return;
+  async #retire(workers: Worker[], to: Generation | undefined, run: ReloadRun | undefined): Promise<number> {
+    if (workers.length === 0) return 0;
     const gen = workers[0]?.generation ?? 0;
     const timeout = workers[0]?.spec.drainTimeout ?? this.#drainTimeout();
     const targets = (): Worker[] => (to ? to.live().filter((w) => w.acceptsConnections) : []);
@@ -382,6 +424,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       type: 'reload-drained', generation: gen, forced, ms: this.#host.now() - startedAt,
       handedOver: counts.handedOver, returned: counts.returned, lost: counts.lost, drained: drainedConnections,
     });
+    return forced;
   }
 
   /** Kills `workers` at once and waits for their exit. */
@@ -436,7 +479,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   /** A worker of the serving generation exited without being asked: restart it with backoff. */
   #onCrash(gen: Generation, w: Worker): void {
-    if (w.planned || this.#stopping || gen !== this.#current || gen.workers[w.slot] !== w) return;
+    if (w.planned || this.#stopping || gen !== this.#current || gen.workers[w.slot] !== w || this.#joining.has(w)) return;
     gen.workers[w.slot] = undefined;
     this.#scheduleRestart(gen, w.slot, w.restarts, w);
   }

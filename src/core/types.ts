@@ -2,6 +2,7 @@
  * Types of the supervisor's reports: the status snapshot and reload outcome (what the
  * control socket carries), and the master's events (what logs and metrics consume).
  */
+import type { ConfigChange } from '../config/types.js';
 import type { ReloadPhase } from './reload.js';
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited' | 'failed';
@@ -51,6 +52,29 @@ export interface ReloadOutcome {
   error?: { code: string; message: string; output: string[] };
   /** True when this request joined a reload already queued. */
   coalesced?: boolean;
+  /**
+   * What the re-read configuration changes, against what was serving when the reload was
+   * asked for (empty: no configuration change). Absent when the master does not re-read
+   * its configuration (a master run programmatically, without a `hitless start` command line).
+   */
+  changes?: ConfigChange[];
+  /** Remarks about how the configuration was applied (a `hitless scale` override kept or ended). */
+  notes?: string[];
+}
+
+/** What `hitless scale` reports. */
+export interface ScaleOutcome {
+  ok: boolean;
+  /** The serving generation (scale never starts a new one). */
+  generation: number;
+  from: number;
+  to: number;
+  startedAt: number;
+  durationMs: number;
+  /** Extra workers SIGKILLed at drainTimeout when scaling down. */
+  forced: number;
+  /** On failure: the serving generation keeps `from` workers. */
+  error?: { code: string; message: string; output: string[] };
 }
 
 export interface StatusSnapshot {
@@ -106,8 +130,13 @@ export type MasterEvent =
       lost?: number;
       drained?: number;
     }
-  | { type: 'scale'; generation: number; from: number; to: number }
   | { type: 'reload-done'; outcome: ReloadOutcome }
+  /** The configuration a reload is about to run, compared with what serves (before `reload-start`). */
+  | { type: 'reload-config'; reason: string; changes: ConfigChange[]; notes: string[] }
+  /** Parts of the master restarted with new settings after a reload went live (logs, metrics, watch, fetch). */
+  | { type: 'reconfigured'; parts: string[]; errors: string[] }
+  | { type: 'scale-start'; generation: number; from: number; to: number }
+  | { type: 'scale-done'; outcome: ScaleOutcome }
   | { type: 'worker-output'; generation: number; slot: number; stream: 'stdout' | 'stderr'; line: string };
 
 /** What the control socket and triggers (watch, fetcher, release) drive. */
@@ -115,6 +144,8 @@ export interface MasterHandle {
   status(): StatusSnapshot;
   /** Queue a reload; resolves with its outcome (coalesced requests share one). */
   reload(reason: string): Promise<ReloadOutcome>;
+  /** Change the serving generation's worker count without a reload (`hitless scale`). */
+  scale?(workers: number): Promise<ScaleOutcome>;
   /** Graceful stop of everything; `force` SIGKILLs workers at once. */
   stop(force?: boolean): Promise<void>;
   on(event: 'event', listener: (e: MasterEvent) => void): unknown;

@@ -1,8 +1,10 @@
 /**
  * The master process, composed: hold the sockets, run the supervisor, answer the control
  * socket, map signals to actions, and start the optional triggers (watch, fetch) and
- * operations parts (log files, metrics) only when configured (each is imported lazily, so
- * a plain `hitless start` loads none of their dependencies).
+ * operations parts (log files, metrics) only when configured (parts.ts; each is imported
+ * lazily, so a plain `hitless start` loads none of their dependencies). Everything that
+ * asks for a reload goes through the Reconfigurer (reconfigure.ts), which reads the
+ * configuration again first.
  *
  * Signals: SIGHUP reloads at once (the rest of a burst of SIGHUPs is ignored: core/hup.ts); SIGTERM/SIGINT drain
  * everything and exit 0; a second SIGTERM/SIGINT kills workers at once. SIGUSR1 is left
@@ -18,9 +20,13 @@ import { Supervisor } from '../core/supervisor.js';
 import { HupFilter } from '../core/hup.js';
 import { realHost } from '../core/process.js';
 import { createProcStatReader } from '../core/procstat.js';
-import { specFromConfig } from '../core/spec.js';
+import { specFromConfig, type GenerationSpec } from '../core/spec.js';
+import { checkWorkerAccess } from '../ops/access.js';
 import type { MasterConfig } from '../config/types.js';
-import type { MasterEvent } from '../core/types.js';
+import type { MasterEvent, MasterHandle } from '../core/types.js';
+import { Identities } from './identity.js';
+import { Parts } from './parts.js';
+import { Reconfigurer, type ConfigSource, type ReconfigurableMaster } from './reconfigure.js';
 
 interface Closable {
   close(): Promise<void> | void;
@@ -40,55 +46,91 @@ function hasSetpriv(): boolean {
   return spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+export interface RunMasterOptions {
+  /**
+   * The `hitless start` arguments the configuration came from: every reload reads and
+   * validates it again from them (reconfigure.ts). Without them reloads keep `config`.
+   */
+  startArgv?: string[];
+  /** What the configuration file held before `hitless start` validated it (reread.ts). */
+  startFingerprint?: string | undefined;
+}
+
 /**
  * Runs the master until it is stopped. Resolves with the process exit code: 0 after a
  * graceful stop, 1 when the first generation could not start. Throws HitlessError for
  * problems found before anything runs (bind errors, a master already running).
  */
-export async function runMaster(config: MasterConfig, logger: Logger = createLogger({ format: config.logFormat })): Promise<number> {
+export async function runMaster(
+  config: MasterConfig,
+  logger: Logger = createLogger({ format: config.logFormat }),
+  options: RunMasterOptions = {},
+): Promise<number> {
   const inherited = inheritedListeners(process.env);
   if (config.listen.length === 0 && inherited.length === 0) {
     throw new HitlessError('ERR_CONFIG_INVALID', 'listen: no address to listen on (add --listen 8080 or "listen": ["8080"] to hitless.json)');
   }
-  const privileges = await resolvePrivileges(config);
+  // The re-read sees what `hitless start` saw, systemd's sockets included (an empty listen list is valid then).
+  const source: ConfigSource | undefined = options.startArgv && {
+    argv: options.startArgv,
+    cwd: process.cwd(),
+    env: { ...process.env, ...(inherited.length ? { LISTEN_FDS: String(inherited.length) } : {}) },
+    fingerprint: options.startFingerprint,
+  };
+  const identities = new Identities();
+  await identities.load(config);
   const listeners = openListeners(config.listen, inherited);
-  const closers: Closable[] = [];
   const pdeathsig = hasSetpriv();
+  /** A generation's spec from a configuration: its sockets, its user, the OS facts. */
+  const makeSpec = (c: MasterConfig): GenerationSpec => {
+    const id = identities.get(c);
+    const { fds, names } = listeners.select(c.listen);
+    const spec = specFromConfig(c, { fds, fdNames: names, pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv: process.env });
+    // A worker user that cannot reach the app gets one clear line, not the runtime's stack.
+    if (id.uid !== undefined) checkWorkerAccess({ uid: id.uid, gid: id.gid ?? id.uid, name: id.name ?? String(id.uid) }, spec.cwd, spec.command, spec.env.PATH);
+    return spec;
+  };
   const supervisor = new Supervisor({
     host: realHost,
     // Each generation snapshots the configuration in force when it is created.
-    spec: () => {
-      const spec = specFromConfig(config, {
-        fds: listeners.fds, fdNames: listeners.names, pdeathsig,
-        uid: privileges?.uid, gid: privileges?.gid, env: privileges?.env ?? {}, baseEnv: process.env,
-      });
-      // A worker user that cannot reach the app gets one clear line, not the runtime's stack.
-      privileges?.checkAccess(spec.cwd, spec.command, spec.env.PATH);
-      return spec;
-    },
+    // Without a re-read configuration, a reload runs what serves now.
+    spec: () => makeSpec(supervisor.current?.spec.config ?? config),
     version,
     listeners: () => listeners.status(),
     usage: createProcStatReader(),
   });
+  // What everything else talks to: a reload through it reads the configuration first.
+  // The reconfigure layer speaks configurations; the supervisor runs specs made from them.
+  const master: ReconfigurableMaster = {
+    get spec() {
+      return supervisor.current?.spec.config ?? config;
+    },
+    reload: (reason, next) => supervisor.reload(reason, next && (() => makeSpec(next))),
+    scale: (n) => supervisor.scale(n),
+    status: () => supervisor.status(),
+    stop: (force) => supervisor.stop(force),
+    on: (event, fn) => supervisor.on(event, fn),
+    off: (event, fn) => supervisor.off(event, fn),
+    emit: (event, e) => supervisor.emit(event, e),
+  };
+  const handle = new Reconfigurer({ master, listeners, identities, source, onLive: (spec) => parts.apply(spec) });
+  const parts = new Parts(handle, logger, (e) => supervisor.emit('event', e));
+  const closers: Closable[] = [];
   supervisor.on('event', (e: MasterEvent) => {
     logEvent(logger, e);
     // After the outcome went out (log line, control reply): see gc.ts.
     if (e.type === 'reload-done') setImmediate(collectGarbage);
   });
   try {
-    closers.push(await startControl(config, supervisor, logger));
+    closers.push(await startControl(config, handle, logger));
   } catch (err) {
     listeners.close();
     throw err;
   }
-  if (config.logs.mode === 'file') {
-    const { startLogFiles } = await import('../ops/logfiles.js');
-    closers.push(await startLogFiles(config, supervisor, logger));
-  } else {
-    forwardOutput(supervisor, config.logs.tag);
-  }
+  closers.push(parts);
+  await parts.startOutput(config);
   writePidFile(config.pidFile);
-  const removeSignalHandlers = handleSignals(supervisor, logger);
+  const removeSignalHandlers = handleSignals(handle, logger);
   supervisor.emit('event', { type: 'master-start', pid: process.pid, listeners: listeners.status() } satisfies MasterEvent);
 
   let code = 0;
@@ -96,7 +138,7 @@ export async function runMaster(config: MasterConfig, logger: Logger = createLog
     await supervisor.start();
     const { generation } = supervisor.status();
     supervisor.emit('event', { type: 'master-ready', generation, ms: process.uptime() * 1000 | 0 } satisfies MasterEvent);
-    closers.push(...(await startTriggers(config, supervisor, logger)));
+    await parts.startTriggers(config);
   } catch (err) {
     const e = err instanceof HitlessError ? err : new HitlessError('ERR_START_FAILED', String(err), { cause: err });
     logger.error(e.message, { code: e.code });
@@ -112,45 +154,13 @@ export async function runMaster(config: MasterConfig, logger: Logger = createLog
   return code;
 }
 
-async function resolvePrivileges(config: MasterConfig) {
-  if (config.user === undefined && config.group === undefined) return undefined;
-  const { resolvePrivileges: resolve } = await import('../ops/privileges.js');
-  const { checkWorkerAccess } = await import('../ops/access.js');
-  const p = resolve(config.user, config.group);
-  if (!p) return undefined;
-  const who = { uid: p.uid, gid: p.gid, name: p.name };
-  return {
-    uid: p.uid, gid: p.gid, env: { HOME: p.home, USER: p.name, LOGNAME: p.name },
-    checkAccess: (cwd: string, command: string[], path: string | undefined) => checkWorkerAccess(who, cwd, command, path),
-  };
-}
-
-async function startControl(config: MasterConfig, supervisor: Supervisor, logger: Logger): Promise<Closable> {
+async function startControl(config: MasterConfig, handle: MasterHandle, logger: Logger): Promise<Closable> {
   const { startControlServer } = await import('../control/server.js');
-  return startControlServer({ runDir: config.runDir, handle: supervisor, logger });
-}
-
-async function startTriggers(config: MasterConfig, supervisor: Supervisor, logger: Logger): Promise<Closable[]> {
-  const parts: Closable[] = [];
-  if (config.watch) parts.push((await import('../release/watch.js')).startWatch(config, supervisor, logger));
-  if (config.fetch) parts.push((await import('../release/fetcher.js')).startFetcher(config, supervisor, logger));
-  if (config.metrics) parts.push(await (await import('../ops/metrics.js')).startMetrics(config, supervisor, logger));
-  return parts;
-}
-
-/** Worker lines go to the master's stdout/stderr unchanged (or tagged with generation.slot). */
-function forwardOutput(supervisor: Supervisor, tag: boolean): void {
-  process.stdout.on('error', () => {});
-  process.stderr.on('error', () => {});
-  supervisor.on('event', (e: MasterEvent) => {
-    if (e.type !== 'worker-output') return;
-    const out = e.stream === 'stdout' ? process.stdout : process.stderr;
-    out.write(tag ? `[${e.generation}.${e.slot}] ${e.line}\n` : `${e.line}\n`);
-  });
+  return startControlServer({ runDir: config.runDir, handle, logger });
 }
 
 /** Maps signals to actions; the returned function removes the handlers. */
-function handleSignals(supervisor: Supervisor, logger: Logger): () => void {
+function handleSignals(supervisor: MasterHandle, logger: Logger): () => void {
   const hups = new HupFilter(() => performance.now());
   const onHup = (): void => {
     if (!hups.accept()) return;

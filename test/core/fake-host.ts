@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { Host, LaunchSpec, ProcessExit, Timer, WorkerProcess } from '../../src/core/host.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
+import { fakeConfig } from '../ops/fake-master.js';
 
 export class FakeProcess extends EventEmitter implements WorkerProcess {
   readonly pid: number;
@@ -161,6 +162,7 @@ export async function settle(): Promise<void> {
 
 export function fakeSpec(over: Partial<GenerationSpec> = {}): GenerationSpec {
   return {
+    config: fakeConfig(),
     command: ['app'], cwd: '/app', release: undefined, env: {}, workers: 2,
     readyTimeout: 1000, drainTimeout: 5000, stopSignal: 'SIGTERM', readyAfter: null,
     restart: { backoffInitial: 100, backoffMax: 1000, maxRestarts: 3, window: 60_000 },

@@ -10,6 +10,8 @@ import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
 import { FakeHost, fakeSpec, settle, wellBehaved, type Behaviour, type FakeProcess } from './fake-host.js';
 
+const pick = (o: { ok: boolean; from: number; to: number }) => ({ ok: o.ok, from: o.from, to: o.to });
+
 function setup(spec: Partial<GenerationSpec> = {}) {
   const host = new FakeHost();
   let current = fakeSpec(spec);
@@ -301,10 +303,43 @@ test('a reload can run a different spec than the generation it replaces (workers
 test('scale: starts the missing slots, or drains the extra ones, without a reload', async () => {
   const { sup, host } = setup({ workers: 2 });
   await sup.start();
-  assert.equal(await sup.scale(3), 3);
+  assert.deepEqual(pick(await sup.scale(3)), { ok: true, from: 2, to: 3 });
   assert.equal(host.alive(1).length, 3);
-  assert.equal(await sup.scale(1), 1);
+  assert.deepEqual(pick(await sup.scale(1)), { ok: true, from: 3, to: 1 });
   assert.equal(host.alive(1).length, 1);
   assert.equal(sup.status().generation, 1);
-  await assert.rejects(sup.scale(0), /whole number of workers >= 1/);
+  assert.equal(sup.current?.spec.workers, 1);
+  assert.equal((await sup.scale(0)).error?.code, 'ERR_USAGE');
+});
+
+test('scale: a new worker that fails before READY fails the scale and is not restarted; the count stays', async () => {
+  const { sup, host, events } = setup({ workers: 1 });
+  await sup.start();
+  host.behave = () => crashesAtBoot;
+  const outcome = await sup.scale(2);
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.error?.code, 'ERR_WORKER_EXITED');
+  assert.equal(sup.current?.size, 1);
+  assert.equal(host.alive(1).length, 1);
+  assert.ok(!events.some((e) => e.type === 'worker-restart'));
+});
+
+test('scale during a reload is refused (ERR_SCALE_BUSY); a reload asked for during a scale waits for it', async () => {
+  const { sup, host } = setup({ workers: 1 });
+  await sup.start();
+  host.behave = (gen) => (gen === 2 ? neverReady : wellBehaved);
+  const reloading = sup.reload('slow');
+  await settle();
+  assert.equal((await sup.scale(2)).error?.code, 'ERR_SCALE_BUSY');
+  for (const p of host.alive(2)) p.ready();
+  await reloading;
+  host.behave = () => neverReady;
+  const scaling = sup.scale(2);
+  await settle();
+  const queued = sup.reload('after the scale');
+  assert.equal(sup.status().reloadQueued, true);
+  host.behave = () => wellBehaved;
+  for (const p of host.alive(2)) if (p.signals.length === 0) p.ready();
+  assert.equal((await scaling).ok, true);
+  assert.equal((await queued).ok, true);
 });

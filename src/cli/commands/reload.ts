@@ -4,7 +4,9 @@
  */
 import type { Command } from '../command.js';
 import { controlRequest } from '../../control/client.js';
+import { describeChange } from '../../config/changes.js';
 import { formatDuration } from '../../config/duration.js';
+import type { ConfigChange } from '../../config/types.js';
 import type { MasterEvent, ReloadOutcome } from '../../core/types.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
 import { locateRunDir } from '../../config/locate.js';
@@ -12,10 +14,13 @@ import { ReloadProgress } from '../format.js';
 
 const usage = `Usage: hitless reload [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
 
-Starts a new generation of workers with the same sockets, waits until every new worker is
-ready, then drains the old ones. If the new workers fail (exit, or miss readyTimeout) they
-are stopped, the old generation keeps serving, and the reason and the failed workers'
-last output lines are printed. Exit code 0 only when the new generation went live.
+The master first reads its configuration again (the file it was started from, with its
+start flags over it) and prints what changed; an invalid file refuses the reload (exit 2)
+and nothing is touched. Then it starts a new generation of workers from that
+configuration, waits until every new worker is ready, and drains the old ones. If the new
+workers fail (exit, or miss readyTimeout) they are stopped, the old generation keeps
+serving, and the reason and the failed workers' last output lines are printed.
+Exit code 0 only when the new generation went live.
 
 Flags:
   --json             print the reload outcome as JSON (no progress lines)
@@ -43,7 +48,7 @@ function progressPrinter(out: NodeJS.WriteStream): { show(text: string): void; e
 
 export const command: Command = {
   name: 'reload',
-  summary: 'start a new generation; exit 0 once it is live, 1 if it was rolled back',
+  summary: 'apply the edited configuration with a new generation; exit 0 once it is live',
   usage,
   async run(argv) {
     const { values } = parseFlags('reload', argv, { ...CLIENT_FLAGS, json: { type: 'boolean' }, timeout: { type: 'string' } });
@@ -55,7 +60,15 @@ export const command: Command = {
     const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
     const progress = new ReloadProgress();
     const printer = progressPrinter(process.stdout);
+    let configShown = false;
     const onEvent = values.json ? undefined : (event: MasterEvent): void => {
+      if (event.type === 'reload-config') {
+        if (configShown) return;
+        configShown = true;
+        printer.end();
+        process.stdout.write(formatConfigChanges(event.changes, event.notes));
+        return;
+      }
       const text = progress.update(event);
       if (text) printer.show(text);
     };
@@ -65,9 +78,11 @@ export const command: Command = {
     } finally {
       printer.end();
     }
+    // Nothing was started because the configuration does not validate: a mistake to fix, exit 2.
+    const failCode = outcome.error?.code.startsWith('ERR_CONFIG_') ? 2 : 1;
     if (values.json) {
       process.stdout.write(JSON.stringify(outcome, null, 2) + '\n');
-      return outcome.ok ? 0 : 1;
+      return outcome.ok ? 0 : failCode;
     }
     const joined = outcome.coalesced ? ' (joined a reload that was already queued)' : '';
     if (outcome.ok) {
@@ -76,11 +91,26 @@ export const command: Command = {
       return 0;
     }
     const err = outcome.error;
-    process.stderr.write(`hitless: reload failed: ${err ? `${err.message} (${err.code})` : outcome.reason}; generation ${outcome.generation} keeps serving${joined}\n`);
+    const what = outcome.attempted === outcome.generation ? 'reload refused' : 'reload failed';
+    process.stderr.write(`hitless: ${what}: ${err ? `${err.message} (${err.code})` : outcome.reason}; generation ${outcome.generation} keeps serving${joined}\n`);
     if (err?.output.length) {
       process.stderr.write(`last output of generation ${outcome.attempted}:\n`);
       for (const line of err.output) process.stderr.write(`  | ${line}\n`);
     }
-    return 1;
+    return failCode;
   },
 };
+
+/**
+ * What `hitless reload` prints before the phases: "no configuration change", or one line
+ * per changed key (secrets hidden), then remarks such as a kept `hitless scale` override.
+ *
+ * @example
+ * formatConfigChanges([{ key: 'workers', from: '2', to: '3' }], []);
+ * // "reload: configuration changes:\n  workers: 2 → 3\n"
+ */
+export function formatConfigChanges(changes: ConfigChange[], notes: string[]): string {
+  const lines = changes.length === 0 ? ['reload: no configuration change'] : ['reload: configuration changes:', ...changes.map((c) => `  ${describeChange(c)}`)];
+  for (const note of notes) lines.push(`reload: note: ${note}`);
+  return lines.join('\n') + '\n';
+}

@@ -13,6 +13,8 @@ import type { Command } from '../command.js';
 import type { ConfigFlags } from '../../config/load.js';
 import type { MasterConfig } from '../../config/types.js';
 import { parseFlags } from '../flags.js';
+import { findConfigFile } from '../../config/file.js';
+import { fingerprintConfig } from '../../master/reread.js';
 
 const usage = `Usage: hitless start [flags] [-- command args...]
 
@@ -71,13 +73,19 @@ function splitCommand(argv: string[]): { flags: string[]; command: string[] | un
   return at === -1 ? { flags: argv, command: undefined } : { flags: argv.slice(0, at), command: argv.slice(at + 1) };
 }
 
-/** Maps parsed `hitless start` flags onto the config loader's input. */
-export function startFlagsToConfig(argv: string[]): { help: boolean; printConfig: boolean; flags: ConfigFlags } {
+/**
+ * Maps parsed `hitless start` flags onto the config loader's input. `hitless check` parses
+ * the same command line (`command` names it in errors) with its own `--json` as `extra`.
+ */
+export function startFlagsToConfig(
+  argv: string[], command = 'start', extra: Record<string, { type: 'boolean' }> = {},
+): { help: boolean; printConfig: boolean; flags: ConfigFlags; extra: Record<string, boolean> } {
   const split = splitCommand(argv);
-  const { values: v } = parseFlags('start', split.flags, options);
+  const { values: v } = parseFlags(command, split.flags, { ...options, ...extra });
   return {
     help: v.help === true,
     printConfig: v['print-config'] === true,
+    extra: Object.fromEntries(Object.keys(extra).map((k) => [k, (v as Record<string, unknown>)[k] === true])),
     flags: {
       config: v.config, command: split.command, listen: v.listen, workers: v.workers,
       readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
@@ -103,13 +111,24 @@ export const command: Command = {
       process.stdout.write(JSON.stringify(loadConfig({ flags }), null, 2) + '\n');
       return 0;
     }
+    // Taken before validating: a reload validates again only if the file changed since (reread.ts).
+    const startFingerprint = fingerprintBeforeCheck(flags.config);
     const loaded = loadConfigInChild(argv);
     if (typeof loaded === 'number') return loaded;
     // Imported only now: `hitless status` and friends never load the master runtime.
     const { runMaster } = await import('../../master/master.js');
-    return runMaster(loaded);
+    // Every reload reads the configuration again from this same command line.
+    return runMaster(loaded, undefined, { startArgv: argv, startFingerprint });
   },
 };
+
+function fingerprintBeforeCheck(configFlag: string | undefined): string | undefined {
+  try {
+    return fingerprintConfig(findConfigFile(configFlag, process.cwd()), process.cwd());
+  } catch {
+    return undefined; // the check reports it
+  }
+}
 
 /** Runs `hitless start --print-config <argv>`; the config, or the child's exit code on error. */
 function loadConfigInChild(argv: string[]): MasterConfig | number {

@@ -1,0 +1,132 @@
+/**
+ * The master's optional parts, each started from its slice of the configuration and
+ * restarted with new settings when a reload that changes that slice goes live: where
+ * worker output goes (`logs`), the Prometheus endpoint (`metrics`), and the two upgrade
+ * triggers (`watch`, `fetch`). Each part is imported lazily, so a plain `hitless start`
+ * loads none of their dependencies.
+ *
+ * Re-applying runs on its own queue, never inside the reload that caused it: the watch and
+ * fetch triggers wait for their own reload when they close, so closing one from within
+ * that reload would wait forever.
+ */
+import type { Logger } from '../core/logger.js';
+import type { MasterConfig } from '../config/types.js';
+import type { MasterEvent, MasterHandle } from '../core/types.js';
+
+interface Closable {
+  close(): Promise<void> | void;
+}
+
+type PartName = 'logs' | 'metrics' | 'watch' | 'fetch';
+
+/** The configuration each part depends on: a change in it restarts the part. */
+const SLICES: Record<PartName, (c: MasterConfig) => unknown> = {
+  logs: (c) => c.logs,
+  metrics: (c) => c.metrics,
+  watch: (c) => c.watch,
+  fetch: (c) => (c.fetch ? [c.fetch, c.release, c.appDir] : undefined),
+};
+
+export class Parts {
+  readonly #handle: MasterHandle;
+  readonly #logger: Logger;
+  readonly #emit: (e: MasterEvent) => void;
+  readonly #running = new Map<PartName, Closable>();
+  #config: MasterConfig | undefined;
+  #triggersStarted = false;
+  #queue: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(handle: MasterHandle, logger: Logger, emit: (e: MasterEvent) => void) {
+    this.#handle = handle;
+    this.#logger = logger;
+    this.#emit = emit;
+  }
+
+  /** Worker output (log files or the master's stdout/stderr): before the first worker starts. */
+  async startOutput(config: MasterConfig): Promise<void> {
+    this.#config = config;
+    await this.#start('logs', config);
+  }
+
+  /** Watch, fetch and metrics: once the first generation serves. */
+  async startTriggers(config: MasterConfig): Promise<void> {
+    this.#config = config;
+    this.#triggersStarted = true;
+    for (const part of ['watch', 'fetch', 'metrics'] as const) await this.#start(part, config);
+  }
+
+  /**
+   * Restarts the parts whose settings differ in `next` (queued; returns at once). Emits a
+   * `reconfigured` event naming them, with the errors of those that could not restart
+   * (a metrics port in use: metrics stay off until a later reload fixes it).
+   */
+  apply(next: MasterConfig): void {
+    this.#queue = this.#queue.then(async () => {
+      const prev = this.#config;
+      if (this.#closed || !prev) return;
+      this.#config = next;
+      const names = (Object.keys(SLICES) as PartName[]).filter((p) => JSON.stringify(SLICES[p](prev)) !== JSON.stringify(SLICES[p](next)));
+      const parts = this.#triggersStarted ? names : names.filter((p) => p === 'logs');
+      if (parts.length === 0) return;
+      const errors: string[] = [];
+      for (const part of parts) {
+        await this.#running.get(part)?.close();
+        this.#running.delete(part);
+        try {
+          await this.#start(part, next);
+        } catch (err) {
+          const message = `${part}: ${err instanceof Error ? err.message : String(err)}`;
+          this.#logger.error(`${message}; ${part} stays off until a reload applies working settings`);
+          errors.push(message);
+        }
+      }
+      this.#emit({ type: 'reconfigured', parts, errors });
+    });
+  }
+
+  /** Stops every part (after pending re-applies). */
+  async close(): Promise<void> {
+    await this.#queue;
+    this.#closed = true;
+    await Promise.allSettled([...this.#running.values()].map((p) => p.close()));
+    this.#running.clear();
+  }
+
+  async #start(part: PartName, config: MasterConfig): Promise<void> {
+    const handle = this.#handle;
+    const logger = this.#logger;
+    let running: Closable | undefined;
+    if (part === 'logs') {
+      running = config.logs.mode === 'file'
+        ? await (await import('../ops/logfiles.js')).startLogFiles(config, handle, logger)
+        : forwardOutput(handle, config.logs.tag);
+    } else if (part === 'watch' && config.watch) {
+      running = (await import('../release/watch.js')).startWatch(config, handle, logger);
+    } else if (part === 'fetch' && config.fetch) {
+      running = (await import('../release/fetcher.js')).startFetcher(config, handle, logger);
+    } else if (part === 'metrics' && config.metrics) {
+      running = await (await import('../ops/metrics.js')).startMetrics(config, handle, logger);
+    }
+    if (running) this.#running.set(part, running);
+  }
+}
+
+let stdioGuarded = false;
+
+/** Worker lines go to the master's stdout/stderr unchanged (or tagged with generation.slot). */
+function forwardOutput(handle: MasterHandle, tag: boolean): Closable {
+  if (!stdioGuarded) {
+    // A closed terminal or pipe must not take the master down.
+    process.stdout.on('error', () => {});
+    process.stderr.on('error', () => {});
+    stdioGuarded = true;
+  }
+  const onEvent = (e: MasterEvent): void => {
+    if (e.type !== 'worker-output') return;
+    const out = e.stream === 'stdout' ? process.stdout : process.stderr;
+    out.write(tag ? `[${e.generation}.${e.slot}] ${e.line}\n` : `${e.line}\n`);
+  };
+  handle.on('event', onEvent);
+  return { close: () => void handle.off('event', onEvent) };
+}

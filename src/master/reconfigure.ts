@@ -1,0 +1,186 @@
+/**
+ * A reload applies the edited configuration (issue 11). Before every reload, whatever
+ * triggered it (SIGHUP, `hitless reload`, the watch and fetch triggers, `hitless release`),
+ * the master reads its configuration again exactly as `hitless start` did: the same file,
+ * the same flags over it, validated in a short-lived `hitless check --json <start argv>`
+ * child (reread.ts; skipped while the file's bytes stay those last validated).
+ *
+ * Then, in order: a file that does not validate refuses the reload with the validator's
+ * own message (the serving generation is untouched); the `hitless scale` override is kept
+ * or ends (see {@link Reconfigurer.scale}); the differences are computed (changes.ts) and
+ * announced (`reload-config`); keys a reload cannot apply keep their running value; the
+ * workers' user/group is resolved; added listen addresses are bound (ERR_BIND refuses the
+ * reload). Only then does the supervisor start the new generation from the new spec.
+ * Afterwards, sockets no generation uses any more are closed, and when the new generation
+ * went live the optional parts (logs, metrics, watch, fetch) are restarted if their
+ * settings changed.
+ */
+import { HitlessError, isHitlessError } from '../errors.js';
+import { diffConfig, RESTART_ONLY } from '../config/changes.js';
+import type { Identities } from './identity.js';
+import type { ListenerSet } from '../core/listeners.js';
+import { cachedReader, type ConfigSource } from './reread.js';
+import type { ConfigChange, MasterConfig } from '../config/types.js';
+import type { MasterEvent, MasterHandle, ReloadOutcome, ScaleOutcome, StatusSnapshot } from '../core/types.js';
+
+export type { ConfigSource };
+
+/** What the reconfigure layer needs from the supervisor (the seams of issue 11). */
+export interface ReconfigurableMaster extends MasterHandle {
+  /** The spec the serving generation runs. */
+  readonly spec: MasterConfig;
+  reload(reason: string, next?: MasterConfig): Promise<ReloadOutcome>;
+  scale(workers: number): Promise<ScaleOutcome>;
+  emit(event: 'event', e: MasterEvent): boolean;
+}
+
+export interface ReconfigurerOptions {
+  master: ReconfigurableMaster;
+  listeners: ListenerSet;
+  identities: Identities;
+  /** Where to read the configuration again (undefined: reloads keep the running one). */
+  source: ConfigSource | undefined;
+  /** Called with the new spec once a reload that read it went live (restart logs, metrics, …). */
+  onLive?: (spec: MasterConfig) => void;
+  /** Replaces the cached {@link readConfig} (unit tests). */
+  read?: (source: ConfigSource) => Promise<MasterConfig>;
+}
+
+/**
+ * The MasterHandle the rest of the master talks to: status/stop/events pass through to the
+ * supervisor; `reload()` reads the configuration first, `scale()` records the override.
+ *
+ * @example
+ * const handle = new Reconfigurer({ master: supervisor, listeners, identities, source });
+ * await handle.reload('SIGHUP'); // { ok: true, changes: [{ key: 'workers', from: '2', to: '3' }], … }
+ */
+export class Reconfigurer implements MasterHandle {
+  readonly #o: ReconfigurerOptions;
+  readonly #read: (source: ConfigSource) => Promise<MasterConfig>;
+  /** Specs handed to the supervisor whose reload has not finished: their sockets stay open. */
+  readonly #pending = new Set<MasterConfig>();
+  /** The effective `workers` value of the last configuration read (file and flags). */
+  #readWorkers: number;
+  /** Set by `hitless scale`: the count, and the read `workers` value it overrides. */
+  #override: { workers: number; readWorkers: number } | undefined;
+  #reading = 0;
+  #scaling: Promise<unknown> | undefined;
+
+  constructor(options: ReconfigurerOptions) {
+    this.#o = options;
+    this.#read = options.read ?? cachedReader(options.source?.cwd ?? process.cwd(), { config: options.master.spec, fingerprint: options.source?.fingerprint });
+    this.#readWorkers = options.master.spec.workers;
+  }
+
+  status(): StatusSnapshot {
+    return this.#o.master.status();
+  }
+
+  stop(force?: boolean): Promise<void> {
+    return this.#o.master.stop(force);
+  }
+
+  on(event: 'event', listener: (e: MasterEvent) => void): this {
+    this.#o.master.on(event, listener);
+    return this;
+  }
+
+  off(event: 'event', listener: (e: MasterEvent) => void): this {
+    this.#o.master.off(event, listener);
+    return this;
+  }
+
+  async reload(reason: string): Promise<ReloadOutcome> {
+    const { master, listeners, source } = this.#o;
+    // Nothing to read for: a programmatic master, or one that is stopping (it refuses anyway).
+    if (!source || master.status().state === 'stopping') return master.reload(reason);
+    const startedAt = Date.now();
+    await this.#scaling;
+    this.#reading++;
+    let next: MasterConfig;
+    let changes: ConfigChange[] | undefined;
+    const notes: string[] = [];
+    try {
+      const read = await this.#read(source);
+      const serving = master.spec;
+      next = this.#withScale(read, notes);
+      changes = diffConfig(serving, next, { inheritedNames: listeners.items.filter((l) => l.inherited).map((l) => l.name) });
+      // What a reload cannot change keeps its running value (the change says so).
+      if (next.configPath !== serving.configPath) next = { ...serving };
+      else for (const key of Object.keys(RESTART_ONLY)) Object.assign(next, { [key]: serving[key as keyof MasterConfig] });
+      master.emit('event', { type: 'reload-config', reason, changes, notes });
+      await this.#o.identities.load(next);
+      listeners.add(next.listen);
+    } catch (err) {
+      return this.#refuse(reason, startedAt, err, changes, notes);
+    } finally {
+      this.#reading--;
+    }
+    this.#pending.add(next);
+    let outcome: ReloadOutcome;
+    try {
+      outcome = await master.reload(reason, next);
+    } finally {
+      this.#pending.delete(next);
+      // Sockets only a finished reload wanted, or only the generation it replaced used.
+      listeners.retain([master.spec.listen, ...[...this.#pending].map((p) => p.listen)]);
+    }
+    if (outcome.ok) this.#o.onLive?.(master.spec);
+    return { ...outcome, changes, ...(notes.length ? { notes } : {}) };
+  }
+
+  /**
+   * `hitless scale N`: the serving generation gets N workers now, and later reloads keep N
+   * as long as the `workers` value they read (file, with `--workers` over it) is the one
+   * read last before the scale; a reload that reads another value ends the override.
+   */
+  async scale(workers: number): Promise<ScaleOutcome> {
+    const { master } = this.#o;
+    if (!Number.isSafeInteger(workers) || workers < 1) {
+      throw new HitlessError('ERR_USAGE', `scale: ${JSON.stringify(workers)} is not a worker count; give a positive integer`);
+    }
+    if (this.#reading > 0 || this.#pending.size > 0 || this.#scaling) {
+      const gen = master.status().generation;
+      const n = master.spec.workers;
+      return {
+        ok: false, generation: gen, from: n, to: n, startedAt: Date.now(), durationMs: 0, forced: 0,
+        error: { code: 'ERR_SCALE_BUSY', message: 'a reload or another scale is in progress; run `hitless scale` again once it is done', output: [] },
+      };
+    }
+    const running = (async () => {
+      try {
+        const outcome = await master.scale(workers);
+        if (outcome.ok) this.#override = { workers, readWorkers: this.#readWorkers };
+        return outcome;
+      } finally {
+        this.#scaling = undefined;
+      }
+    })();
+    this.#scaling = running;
+    return running;
+  }
+
+  #withScale(read: MasterConfig, notes: string[]): MasterConfig {
+    const o = this.#override;
+    this.#readWorkers = read.workers;
+    if (!o) return read;
+    if (read.workers === o.readWorkers) {
+      notes.push(`workers: keeping ${o.workers} from \`hitless scale\` (the configuration still says ${read.workers})`);
+      return { ...read, workers: o.workers };
+    }
+    this.#override = undefined;
+    notes.push(`workers: the configuration now says ${read.workers} (it said ${o.readWorkers} when \`hitless scale ${o.workers}\` ran); the override ends`);
+    return read;
+  }
+
+  #refuse(reason: string, startedAt: number, err: unknown, changes: ConfigChange[] | undefined, notes: string[]): ReloadOutcome {
+    const e = isHitlessError(err) ? err : new HitlessError('ERR_RELOAD_FAILED', String(err), { cause: err });
+    const generation = this.#o.master.status().generation;
+    const outcome: ReloadOutcome = {
+      ok: false, generation, attempted: generation, reason, startedAt, durationMs: Date.now() - startedAt, forced: 0,
+      error: { code: e.code, message: e.message, output: [] }, ...(changes ? { changes } : {}), ...(notes.length ? { notes } : {}),
+    };
+    this.#o.master.emit('event', { type: 'reload-done', outcome });
+    return outcome;
+  }
+}

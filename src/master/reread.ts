@@ -1,0 +1,113 @@
+/**
+ * Reading the master's configuration again, for a reload: `hitless check --json` run with
+ * the master's own `hitless start` arguments, in its working directory and environment,
+ * so the file is found, merged with the flags and validated exactly as at start, and the
+ * schema validator (zod, ~13 MB resident) never loads into the long-lived master.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HitlessError, type HitlessErrorCode } from '../errors.js';
+import type { MasterConfig } from '../config/types.js';
+
+/** The master's own `hitless start` command line, to read the configuration again from. */
+export interface ConfigSource {
+  /** `hitless start` arguments as given: flags, then `--` and the worker command. */
+  argv: string[];
+  /** The working directory `hitless start` ran in (relative --config and flag paths). */
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** {@link fingerprintConfig} as `hitless start` took it before validating (reloads skip an unchanged file). */
+  fingerprint?: string | undefined;
+}
+
+/** A validation child that takes longer than this is killed and the reload refused. */
+export const READ_TIMEOUT_MS = 60_000;
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/**
+ * Runs `hitless check --json <argv>` and resolves with the normalised configuration.
+ *
+ * @throws HitlessError with the validator's code and one-line message (ERR_CONFIG_INVALID,
+ *   ERR_CONFIG_PARSE, ERR_CONFIG_NOT_FOUND).
+ * @example
+ * const next = await readConfig({ argv: ['--config', 'hitless.json'], cwd: '/srv/app', env: process.env });
+ */
+export function readConfig(source: ConfigSource, timeoutMs = READ_TIMEOUT_MS): Promise<MasterConfig> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'check', '--json', ...source.argv], {
+      cwd: source.cwd, env: source.env, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new HitlessError('ERR_CONFIG_INVALID', `cannot run the configuration check: ${e.message}`, { cause: e }));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      let answer: { ok?: boolean; config?: MasterConfig; error?: { code?: string; message?: string } } | undefined;
+      try {
+        answer = JSON.parse(out) as typeof answer;
+      } catch {
+        // not JSON: the check itself broke; its stderr says why
+      }
+      if (answer?.ok === true && answer.config) return resolve(answer.config);
+      const last = err.trim().split('\n').at(-1)?.replace(/^hitless: /, '');
+      const message = answer?.error?.message ?? (last || `the configuration check ended with ${signal ?? `code ${String(code)}`}`);
+      const known = answer?.error?.code as HitlessErrorCode | undefined;
+      reject(new HitlessError(known ?? 'ERR_CONFIG_INVALID', message));
+    });
+  });
+}
+
+/**
+ * What a configuration read depends on besides the master's fixed argv, cwd and env: the
+ * config file's bytes (read through its path, so a symlink swap counts) or, with no file,
+ * the fact that `hitless.json` is still absent from `cwd`. Undefined when it cannot be
+ * read (then only a validation can say why).
+ *
+ * @example
+ * const before = fingerprintConfig('/srv/app/hitless.json', '/srv/app'); // taken before validating
+ */
+export function fingerprintConfig(path: string | undefined, cwd: string): string | undefined {
+  try {
+    if (path) return `file:${readFileSync(path, 'latin1')}`;
+    return existsSync(resolve(cwd, 'hitless.json')) ? undefined : 'no file';
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * {@link readConfig}, skipped while what it reads is unchanged: the validation child costs
+ * ~0.4 s of CPU, several times a whole reload of a small app, and most reloads (a code
+ * deploy) do not touch the configuration. `start` is the configuration the master started
+ * with and the fingerprint `hitless start` took before validating it. A fingerprint is
+ * always taken *before* the validation it stands for, so an edit made while one runs only
+ * makes the next reload validate again.
+ *
+ * @example
+ * const read = cachedReader(source.cwd, { config, fingerprint });
+ * await read(source); // file unchanged since start: that configuration, no child
+ */
+export function cachedReader(
+  cwd: string,
+  start: { config: MasterConfig; fingerprint: string | undefined },
+  read: (s: ConfigSource) => Promise<MasterConfig> = readConfig,
+): (s: ConfigSource) => Promise<MasterConfig> {
+  let path = start.config.configPath;
+  let last = start.fingerprint === undefined ? undefined : { fingerprint: start.fingerprint, config: structuredClone(start.config) };
+  return async (source) => {
+    const before = fingerprintConfig(path, cwd);
+    if (last && before !== undefined && before === last.fingerprint) return structuredClone(last.config);
+    const config = await read(source);
+    last = before === undefined ? undefined : { fingerprint: before, config: structuredClone(config) };
+    path = config.configPath;
+    return config;
+  };
+}

@@ -1,0 +1,110 @@
+// `hitless check` (validate without touching a master) and `hitless scale` (worker count of
+// the serving generation) from the command line.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixture, runCli, startMaster } from '../helpers/master.js';
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-check-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The CLI in `cwd` with a private XDG_RUNTIME_DIR, so default run dirs never meet a real master. */
+const cli = (cwd: string, args: string[]) => runCli(args, { XDG_RUNTIME_DIR: cwd, HITLESS_DEBUG: '' }, cwd);
+
+const good = { command: ['node', 'server.js'], listen: ['127.0.0.1:3000', 'admin=unix:admin.sock'], workers: 2, env: { NODE_ENV: 'production' } };
+
+test('hitless check on a good file: exit 0 and a short summary (flags over the file, as start would)', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify(good));
+  let r = await cli(dir, ['check']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.equal(lines[0], `${join(dir, 'hitless.json')} is valid`);
+  assert.match(r.stdout, /^ {2}command +node server\.js$/m);
+  assert.match(r.stdout, new RegExp(`^ {2}listen +http 127\\.0\\.0\\.1:3000, admin unix:${join(dir, 'admin.sock')}$`, 'm'));
+  assert.match(r.stdout, /^ {2}workers +2, strategy all, readyTimeout 30 s, drainTimeout 30 s$/m);
+  assert.match(r.stdout, /^ {2}env +NODE_ENV$/m, 'env keys only, never values');
+  assert.ok(!r.stdout.includes('production'));
+  assert.ok(lines.length <= 10, r.stdout);
+
+  r = await cli(dir, ['check', '--workers', '5', '--config', 'hitless.json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^ {2}workers +5,/m);
+
+  r = await cli(dir, ['check', '--json']);
+  assert.equal(r.code, 0);
+  const json = JSON.parse(r.stdout) as { ok: boolean; config: { workers: number; env: Record<string, string> } };
+  assert.equal(json.ok, true);
+  assert.equal(json.config.workers, 2);
+});
+
+test('hitless check on bad files: exit 2 with the key-level message (bad value, unknown key, bad JSON, missing file)', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ ...good, drainTimeout: 'forever' }));
+  let r = await cli(dir, ['check']);
+  assert.equal(r.code, 2);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /^hitless: "drainTimeout" in hitless\.json: got "forever"; expected a duration/);
+  assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
+
+  r = await cli(dir, ['check', '--json']);
+  assert.equal(r.code, 2);
+  const json = JSON.parse(r.stdout) as { ok: boolean; error: { code: string; message: string; problems: string[] } };
+  assert.equal(json.ok, false);
+  assert.equal(json.error.code, 'ERR_CONFIG_INVALID');
+  assert.match(json.error.message, /"drainTimeout"/);
+
+  writeFileSync(join(dir, 'other.json'), JSON.stringify({ ...good, wokers: 3 }));
+  r = await cli(dir, ['check', '--config', 'other.json']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown key "wokers" in other\.json; did you mean "workers"\?/);
+
+  writeFileSync(join(dir, 'broken.json'), '{\n  "command": ["node"]\n  "workers": 2\n}\n');
+  r = await cli(dir, ['check', '--config', 'broken.json']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /broken\.json:3:3: not valid JSON/);
+
+  r = await cli(dir, ['check', '--config', 'nope.json']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /nope\.json does not exist/);
+});
+
+test('hitless scale usage mistakes exit 2; without a master it exits 1 (ERR_NO_MASTER)', async (t) => {
+  const dir = tempDir(t);
+  for (const [args, text] of [
+    [['scale'], 'needs a worker count'],
+    [['scale', '0'], '"0" is not a worker count'],
+    [['scale', 'two'], '"two" is not a worker count'],
+    [['scale', '2', '3'], 'takes one worker count'],
+  ] as const) {
+    const r = await cli(dir, [...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^hitless: .*${text}`));
+  }
+  const r = await cli(dir, ['scale', '2']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /no master is running/);
+});
+
+test('hitless scale up whose new workers fail exits 1 with their output; the generation keeps its count', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const master = await startMaster(t, { command: [process.execPath, fixture('master/crash-if-marker.js')], cwd: dir, workers: 1 });
+  writeFileSync(join(dir, 'crash'), '');
+  const r = await master.cli(['scale', '3']);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /^hitless: scale failed: .*\(ERR_WORKER_EXITED\); generation 1 keeps 1 worker$/m);
+  assert.match(r.stderr, /^ {2}\| crash-if-marker fixture: crash marker present/m);
+  const st = await master.status();
+  assert.equal(st.workers.filter((w) => w.state === 'ready').length, 1);
+  rmSync(join(dir, 'crash'));
+  const up = await master.cli(['scale', '3', '--json']);
+  assert.equal(up.code, 0, up.stderr);
+  assert.deepEqual((({ ok, from, to }) => ({ ok, from, to }))(JSON.parse(up.stdout) as { ok: boolean; from: number; to: number }), { ok: true, from: 1, to: 3 });
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});

@@ -1,0 +1,185 @@
+// The reconfigure layer (src/master/reconfigure.ts) against a fake supervisor and a fake
+// configuration reader: what it hands the supervisor, what it refuses, the scale rule.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Identities } from '../../src/master/identity.js';
+import { openListeners } from '../../src/core/listeners.js';
+import { Reconfigurer, type ReconfigurableMaster } from '../../src/master/reconfigure.js';
+import { cachedReader, fingerprintConfig } from '../../src/master/reread.js';
+import { HitlessError } from '../../src/errors.js';
+import type { MasterConfig } from '../../src/config/types.js';
+import type { MasterEvent, ReloadOutcome, ScaleOutcome, StatusSnapshot } from '../../src/core/types.js';
+import { fakeConfig } from '../ops/fake-master.js';
+
+class FakeSupervisor extends EventEmitter implements ReconfigurableMaster {
+  spec: MasterConfig;
+  generation = 1;
+  reloads: { reason: string; next: MasterConfig | undefined }[] = [];
+  events: MasterEvent[] = [];
+  hold: Promise<void> | undefined;
+  constructor(spec: MasterConfig) {
+    super();
+    this.spec = spec;
+    this.on('event', (e: MasterEvent) => this.events.push(e));
+  }
+  status(): StatusSnapshot {
+    return { generation: this.generation } as StatusSnapshot;
+  }
+  async reload(reason: string, next?: MasterConfig): Promise<ReloadOutcome> {
+    this.reloads.push({ reason, next });
+    await this.hold;
+    this.generation += 1;
+    if (next) this.spec = next;
+    return { ok: true, generation: this.generation, attempted: this.generation, reason, startedAt: 0, durationMs: 1, forced: 0 };
+  }
+  async scale(workers: number): Promise<ScaleOutcome> {
+    const from = this.spec.workers;
+    this.spec = { ...this.spec, workers };
+    return { ok: true, generation: this.generation, from, to: workers, startedAt: 0, durationMs: 1, forced: 0 };
+  }
+  async stop(): Promise<void> {}
+}
+
+function setup(initial: Partial<MasterConfig> = {}) {
+  const master = new FakeSupervisor(fakeConfig({ workers: 2, ...initial }));
+  let file: MasterConfig | Error = master.spec;
+  const handle = new Reconfigurer({
+    master,
+    listeners: openListeners([]),
+    identities: new Identities(),
+    source: { argv: [], cwd: '/', env: {} },
+    read: async () => {
+      if (file instanceof Error) throw file;
+      return structuredClone(file);
+    },
+  });
+  return { master, handle, edit: (over: Partial<MasterConfig> | Error) => (file = over instanceof Error ? over : fakeConfig({ workers: 2, ...initial, ...over })) };
+}
+
+test('an invalid file refuses the reload with the validator\'s code and message; the supervisor is never asked', async () => {
+  const { master, handle, edit } = setup();
+  edit(new HitlessError('ERR_CONFIG_INVALID', '"workers" in hitless.json: got "many"; expected a positive integer'));
+  const o = await handle.reload('hitless reload');
+  assert.equal(o.ok, false);
+  assert.equal(o.generation, 1);
+  assert.equal(o.attempted, 1, 'nothing was attempted');
+  assert.deepEqual(o.error, { code: 'ERR_CONFIG_INVALID', message: '"workers" in hitless.json: got "many"; expected a positive integer', output: [] });
+  assert.equal(o.changes, undefined, 'no diff for a file that was not read');
+  assert.equal(master.reloads.length, 0);
+  assert.deepEqual(master.events.map((e) => e.type), ['reload-done'], 'logs and metrics see the refused reload');
+});
+
+test('the supervisor gets the new spec, the diff is announced before it runs, restart-only keys keep their running value', async () => {
+  const { master, handle, edit } = setup({ runDir: '/run/old' });
+  edit({ workers: 3, env: { GREETING: 'hi' }, runDir: '/run/new' });
+  const o = await handle.reload('SIGHUP');
+  assert.equal(o.ok, true);
+  assert.deepEqual(o.changes?.map((c) => c.key), ['workers', 'env.GREETING', 'runDir']);
+  assert.ok(o.changes?.find((c) => c.key === 'runDir')?.notApplied);
+  const next = master.reloads[0]?.next;
+  assert.equal(next?.workers, 3);
+  assert.deepEqual(next?.env, { GREETING: 'hi' });
+  assert.equal(next?.runDir, '/run/old');
+  assert.deepEqual(master.events.map((e) => e.type), ['reload-config']);
+  const again = await handle.reload('SIGHUP');
+  assert.deepEqual(again.changes?.map((c) => c.key), ['runDir'], 'the restart-only change stays reported until a restart');
+});
+
+test('scale persists across reloads until a reload reads another "workers" value than the one in force when scaling', async () => {
+  const { master, handle, edit } = setup();
+  assert.equal((await handle.scale(5)).ok, true);
+  let o = await handle.reload('r1');
+  assert.equal(master.reloads.at(-1)?.next?.workers, 5);
+  assert.deepEqual(o.changes, []);
+  assert.match(o.notes?.[0] ?? '', /keeping 5 from `hitless scale` \(the configuration still says 2\)/);
+  edit({ env: { A: '1' } });
+  await handle.reload('r2');
+  assert.equal(master.reloads.at(-1)?.next?.workers, 5, 'other edits keep the override');
+  edit({ workers: 3 });
+  o = await handle.reload('r3');
+  assert.equal(master.reloads.at(-1)?.next?.workers, 3);
+  assert.deepEqual(o.changes?.find((c) => c.key === 'workers'), { key: 'workers', from: '5', to: '3' });
+  assert.match(o.notes?.[0] ?? '', /now says 3 \(it said 2 when `hitless scale 5` ran\); the override ends/);
+  edit({ workers: 2 });
+  await handle.reload('r4');
+  assert.equal(master.reloads.at(-1)?.next?.workers, 2, 'the override is gone for good');
+});
+
+test('scale is refused (ERR_SCALE_BUSY) while a reload is in progress; a bad count is a usage error', async () => {
+  const { master, handle } = setup();
+  let release = (): void => {};
+  master.hold = new Promise((r) => (release = r));
+  const reload = handle.reload('slow');
+  await new Promise<void>((resolve) => master.once('event', () => resolve()));
+  const refused = await handle.scale(3);
+  assert.equal(refused.ok, false);
+  assert.equal(refused.error?.code, 'ERR_SCALE_BUSY');
+  assert.equal(master.spec.workers, 2);
+  release();
+  await reload;
+  await assert.rejects(handle.scale(0), { code: 'ERR_USAGE' });
+  assert.equal((await handle.scale(1)).ok, true);
+});
+
+test('an unknown worker user refuses the reload (ERR_PRIVILEGE) before anything starts', async () => {
+  const { master, handle, edit } = setup();
+  edit({ user: 'no-such-user-hitless-test' });
+  const o = await handle.reload('hitless reload');
+  assert.equal(o.error?.code, 'ERR_PRIVILEGE');
+  assert.match(o.error?.message ?? '', /no such user "no-such-user-hitless-test"/);
+  assert.deepEqual(o.changes?.map((c) => c.key), ['user']);
+  assert.equal(master.reloads.length, 0);
+});
+
+test('without a start command line (a master run programmatically) reloads keep the running spec', async () => {
+  const master = new FakeSupervisor(fakeConfig());
+  const handle = new Reconfigurer({ master, listeners: openListeners([]), identities: new Identities(), source: undefined });
+  const o = await handle.reload('x');
+  assert.equal(o.ok, true);
+  assert.equal(master.reloads[0]?.next, undefined);
+  assert.equal(o.changes, undefined);
+});
+
+test('the configuration is validated again only when the file changed since the last check (or a file appeared)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-reread-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'hitless.json');
+  writeFileSync(file, '{"workers": 1}');
+  let calls = 0;
+  let fail = false;
+  const started = fakeConfig({ configPath: file, workers: 0 });
+  const read = cachedReader(dir, { config: started, fingerprint: fingerprintConfig(file, dir) }, async () => {
+    calls++;
+    if (fail) throw new HitlessError('ERR_CONFIG_INVALID', 'bad');
+    return fakeConfig({ configPath: file, workers: calls });
+  });
+  const source = { argv: [], cwd: dir, env: {} };
+  assert.equal((await read(source)).workers, 0, 'unchanged since start: the start configuration');
+  writeFileSync(file, '{"workers": 2}');
+  assert.equal((await read(source)).workers, 1, 'changed bytes are validated');
+  assert.equal((await read(source)).workers, 1);
+  assert.equal(calls, 1, 'same bytes: no validation child');
+  writeFileSync(file, '{"workers": 3}');
+  assert.equal((await read(source)).workers, 2);
+  fail = true;
+  writeFileSync(file, '{"workers": "x"}');
+  await assert.rejects(read(source), { code: 'ERR_CONFIG_INVALID' });
+  await assert.rejects(read(source), { code: 'ERR_CONFIG_INVALID' }, 'an invalid file is checked again each time');
+  writeFileSync(file, '{"workers": 3}');
+  assert.equal((await read(source)).workers, 2, 'back to the bytes last validated: no child');
+  assert.equal(calls, 4);
+
+  const bare = mkdtempSync(join(dir, 'bare-'));
+  let bareCalls = 0;
+  const readBare = cachedReader(bare, { config: fakeConfig({ configPath: undefined }), fingerprint: undefined }, async () => (bareCalls++, fakeConfig({ configPath: undefined })));
+  await readBare(source);
+  await readBare(source);
+  assert.equal(bareCalls, 1, 'no start fingerprint: the first reload validates, the next ones not');
+  writeFileSync(join(bare, 'hitless.json'), '{}');
+  await readBare(source);
+  assert.equal(bareCalls, 2, 'a hitless.json that appeared is read');
+});

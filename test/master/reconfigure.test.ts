@@ -1,0 +1,274 @@
+// Issue 11 end to end: a reload applies the edited hitless.json. Real master started from
+// a config file through the CLI, real workers, real sockets, HTTP load on the serving
+// address while the file is edited and reloaded (or scaled): zero failed requests.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, fixture, trackMaster, waitUntil, type MasterProcess } from '../helpers/master.js';
+import { startLoad } from '../helpers/load.js';
+
+const APP = ['node', fixture('master/every-socket.js')];
+
+interface FileMaster {
+  master: MasterProcess;
+  dir: string;
+  /** Rewrites hitless.json (runDir and logFormat are kept). */
+  write(config: Record<string, unknown>): void;
+}
+
+/** `hitless start` with no flags in a folder holding hitless.json: everything comes from the file. */
+async function startFromFile(t: TestContext, config: Record<string, unknown>): Promise<FileMaster> {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-reconf-'));
+  const write = (c: Record<string, unknown>): void => {
+    writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ runDir: 'run', logFormat: 'json', ...c }, null, 2));
+  };
+  write(config);
+  const child = spawn(process.execPath, [cli, 'start'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const master = trackMaster(t, child, join(dir, 'run'), dir);
+  await master.waitEvent('master-ready');
+  return { master, dir, write };
+}
+
+/** The load of these tests, behind one function so the load client can change. */
+function startHttpLoad(url: string): { stop(): Promise<{ requests: number; failed: number; detail: string }> } {
+  const run = startLoad(undefined, { url, connections: 20, durationMs: 150_000 });
+  return {
+    async stop() {
+      const r = await run.stop();
+      return { requests: r.requests, failed: r.failed, detail: r.raw };
+    },
+  };
+}
+
+function get(target: string | { socketPath: string }, path = '/'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const options: http.RequestOptions = typeof target === 'string'
+      ? { host: new URL(target).hostname, port: new URL(target).port, path, agent: false }
+      : { socketPath: target.socketPath, path, agent: false };
+    http.get(options, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body.trim()));
+    }).on('error', reject);
+  });
+}
+
+/** ECONNREFUSED / ENOENT, or true when something accepted the connection. */
+function connects(target: number | string): Promise<true | string> {
+  return new Promise((resolve) => {
+    const s = typeof target === 'number' ? net.connect(target, '127.0.0.1') : net.connect(target);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+async function reloadOk(master: MasterProcess): Promise<string> {
+  const r = await master.cli(['reload']);
+  assert.equal(r.code, 0, `hitless reload failed:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+async function serving(master: MasterProcess): Promise<{ generation: number; workers: number }> {
+  const st = await master.status();
+  const live = st.workers.filter((w) => w.generation === st.generation && w.state === 'ready');
+  assert.equal(live.length, st.workers.length, `only the serving generation's workers should be left: ${JSON.stringify(st.workers)}`);
+  return { generation: st.generation, workers: live.length };
+}
+
+test('workers 2 → 3 by editing the file and reloading, 3 → 1 by hitless scale, under load: zero failed requests; the scale lasts until the file\'s workers changes', { timeout: 180_000 }, async (t) => {
+  const base = { command: APP, listen: ['127.0.0.1:0'] };
+  const { master, write } = await startFromFile(t, { ...base, workers: 2 });
+  const load = startHttpLoad(master.url('/'));
+
+  write({ ...base, workers: 3 });
+  let out = await reloadOk(master);
+  assert.match(out, /^reload: configuration changes:\n {2}workers: 2 → 3\nreload: spawning generation 2/m);
+  assert.deepEqual(await serving(master), { generation: 2, workers: 3 });
+
+  const scaled = await master.cli(['scale', '1']);
+  assert.equal(scaled.code, 0, scaled.stderr);
+  assert.match(scaled.stdout, /scale: generation 2: draining 2 workers \(3 → 1\)/);
+  assert.match(scaled.stdout, /scale: done in .*, generation 2 has 1 worker\n$/);
+  assert.deepEqual(await serving(master), { generation: 2, workers: 1 });
+
+  out = await reloadOk(master);
+  assert.match(out, /reload: no configuration change\nreload: note: workers: keeping 1 from `hitless scale` \(the configuration still says 3\)/);
+  assert.deepEqual(await serving(master), { generation: 3, workers: 1 });
+
+  write({ ...base, workers: 2 });
+  out = await reloadOk(master);
+  assert.match(out, / {2}workers: 1 → 2\n/);
+  assert.match(out, /the override ends/);
+  assert.deepEqual(await serving(master), { generation: 4, workers: 2 });
+
+  const result = await load.stop();
+  t.diagnostic(`load: ${result.requests} requests, ${result.failed} failed`);
+  assert.ok(result.requests > 500, `too little load to mean anything:\n${result.detail}`);
+  assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('an env change in the file reaches the new workers on SIGHUP; the diff and the log never show the value', { timeout: 120_000 }, async (t) => {
+  const base = { command: APP, listen: ['127.0.0.1:0'], workers: 2 };
+  const { master, write } = await startFromFile(t, { ...base, env: { GREETING: 'hello' } });
+  const load = startHttpLoad(master.url('/'));
+  assert.equal(await get(master.url('/'), '/env?name=GREETING'), 'hello');
+
+  write({ ...base, env: { GREETING: 'bonjour-s3cret', ADDED: 'x' } });
+  const from = master.records.length;
+  master.child.kill('SIGHUP');
+  const done = await master.waitEvent('reload-done', from);
+  assert.equal(done.msg, 'reload done', JSON.stringify(done));
+  assert.equal(await get(master.url('/'), '/env?name=GREETING'), 'bonjour-s3cret');
+  assert.equal(await get(master.url('/'), '/env?name=ADDED'), 'x');
+  const announced = master.records.slice(from).find((r) => r.event === 'reload-config');
+  assert.deepEqual(announced?.changes, [
+    { key: 'env.GREETING', from: '(hidden)', to: '(hidden)' },
+    { key: 'env.ADDED', from: null, to: '(hidden)' },
+  ]);
+  assert.ok(!master.stderr.includes('s3cret'), 'an env value reached the master log');
+
+  const result = await load.stop();
+  t.diagnostic(`load: ${result.requests} requests, ${result.failed} failed`);
+  assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('a listen address added by a reload serves after it; removed by the next, it refuses connections once drained (unix socket file unlinked); load on the kept address: zero failed', { timeout: 120_000 }, async (t) => {
+  const { master, dir, write } = await startFromFile(t, { command: APP, listen: ['127.0.0.1:0'], workers: 2 });
+  const load = startHttpLoad(master.url('/'));
+  const sock = join(dir, 'extra.sock');
+  write({ command: APP, listen: ['127.0.0.1:0', 'admin=127.0.0.1:0', `sock=unix:${sock}`], workers: 2 });
+  const out = await reloadOk(master);
+  assert.match(out, / {2}listen\.admin: added 127\.0\.0\.1:0\n {2}listen\.sock: added unix:.*extra\.sock\n/);
+  const st = await master.status();
+  const listeners = st.listeners as { name: string; address: string }[];
+  assert.deepEqual(listeners.map((l) => l.name), ['http', 'admin', 'sock']);
+  const admin = listeners.find((l) => l.name === 'admin')!.address;
+  assert.equal(await get(`http://${admin}/`), 'admin 2');
+  assert.equal(await get({ socketPath: sock }), 'sock 2');
+  assert.equal(await get(master.url('/')), 'http 2');
+
+  write({ command: APP, listen: ['127.0.0.1:0'], workers: 2 });
+  const removed = await reloadOk(master);
+  assert.match(removed, / {2}listen\.admin: removed \(was 127\.0\.0\.1:0\)\n {2}listen\.sock: removed/);
+  assert.equal(await connects(Number(admin.split(':')[1])), 'ECONNREFUSED');
+  assert.equal(existsSync(sock), false, 'the removed unix socket file is unlinked');
+  assert.equal(await get(master.url('/')), 'http 3');
+
+  const result = await load.stop();
+  t.diagnostic(`load: ${result.requests} requests, ${result.failed} failed`);
+  assert.ok(result.requests > 500, result.detail);
+  assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('an invalid edit is refused with the key named (exit 2) and nothing starts, while the old generation keeps serving under load', { timeout: 120_000 }, async (t) => {
+  const good = { command: APP, listen: ['127.0.0.1:0'], workers: 2 };
+  const { master, dir, write } = await startFromFile(t, good);
+  const load = startHttpLoad(master.url('/'));
+  const spawnsBefore = master.events('worker-spawn').length;
+
+  write({ ...good, workers: 'many' });
+  let r = await master.cli(['reload']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr, 'hitless: reload refused: "workers" in hitless.json: got "many"; expected a positive integer or "auto" (one per CPU) (ERR_CONFIG_INVALID); generation 1 keeps serving\n');
+  r = await master.cli(['reload', '--json']);
+  assert.equal(r.code, 2);
+  assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'ERR_CONFIG_INVALID');
+  write({ ...good, readyTimout: '5s' });
+  r = await master.cli(['reload']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown key "readyTimout" in hitless\.json; did you mean "readyTimeout"\?/);
+  writeFileSync(join(dir, 'hitless.json'), '{\n  "command": ["node"],\n  "workers": 2,\n}\n');
+  r = await master.cli(['reload']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /hitless\.json:4:1: not valid JSON.*\(ERR_CONFIG_PARSE\)/);
+
+  assert.equal(master.events('worker-spawn').length, spawnsBefore, 'a refused reload starts no worker');
+  assert.deepEqual(await serving(master), { generation: 1, workers: 2 });
+  write({ ...good, runDir: 'run', workers: 1 });
+  assert.match(await reloadOk(master), /workers: 2 → 1/);
+  assert.deepEqual(await serving(master), { generation: 2, workers: 1 });
+
+  const result = await load.stop();
+  t.diagnostic(`load: ${result.requests} requests, ${result.failed} failed`);
+  assert.ok(result.requests > 500, result.detail);
+  assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('a bind error on an added address refuses the reload with the one-line ERR_BIND message; nothing starts; the same edit applies once the port is free', { timeout: 120_000 }, async (t) => {
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.after(() => busy.close());
+  const port = (busy.address() as net.AddressInfo).port;
+  const { master, write } = await startFromFile(t, { command: APP, listen: ['127.0.0.1:0'], workers: 2 });
+  const load = startHttpLoad(master.url('/'));
+  const spawnsBefore = master.events('worker-spawn').length;
+
+  write({ command: APP, listen: ['127.0.0.1:0', `extra=127.0.0.1:${port}`], workers: 2 });
+  let r = await master.cli(['reload']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /listen\.extra: added 127\.0\.0\.1:\d+/);
+  assert.equal(r.stderr, `hitless: reload refused: cannot listen on extra=127.0.0.1:${port}: EADDRINUSE (another process listens there: stop it or choose another port) (ERR_BIND); generation 1 keeps serving\n`);
+  assert.equal(master.events('worker-spawn').length, spawnsBefore);
+  assert.deepEqual(await serving(master), { generation: 1, workers: 2 });
+
+  await new Promise<void>((resolve) => busy.close(() => resolve()));
+  await reloadOk(master);
+  assert.equal(await get(`http://127.0.0.1:${port}/`), 'extra 2');
+
+  const result = await load.stop();
+  t.diagnostic(`load: ${result.requests} requests, ${result.failed} failed`);
+  assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('logs, metrics and watch settings added by a reload are applied once it is live; a watch on hitless.json then reloads on its own edits, listen address included', { timeout: 120_000 }, async (t) => {
+  const base = { command: APP, workers: 1 };
+  const { master, dir, write } = await startFromFile(t, { ...base, listen: ['127.0.0.1:0'] });
+  const parts = {
+    metrics: { listen: '127.0.0.1:0' },
+    logs: { mode: 'file', dir: 'logs' },
+    watch: { paths: ['hitless.json'], debounce: '200ms' },
+  };
+  write({ ...base, listen: ['127.0.0.1:0'], ...parts });
+  let from = master.records.length;
+  const out = await reloadOk(master);
+  assert.match(out, / {2}logs\.mode: inherit → file\n/);
+  assert.match(out, / {2}metrics\.listen: added 127\.0\.0\.1:0\n/);
+  const applied = await master.waitEvent('reconfigured', from);
+  assert.deepEqual(applied.parts, ['logs', 'metrics', 'watch']);
+  assert.deepEqual(applied.errors, []);
+
+  const metrics = await master.waitEvent((r) => r.msg === 'metrics serving', from);
+  assert.match(await get(`http://${String(metrics.address)}`, '/metrics'), /^hitless_generation 2$/m);
+  await get(master.url('/'), '/say?text=to-the-log-file');
+  const logFile = join(dir, 'logs', 'workers.log');
+  await waitUntil(() => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('to-the-log-file'), 'the worker line reaches the log file');
+  assert.ok(!master.stdout.includes('to-the-log-file'), 'worker output still went to the master stdout');
+
+  await master.waitEvent((r) => r.msg === 'watch: watching', from);
+  from = master.records.length;
+  write({ ...base, listen: ['web=127.0.0.1:0'], logs: parts.logs, watch: parts.watch });
+  const done = await master.waitEvent('reload-done', from);
+  assert.equal(done.msg, 'reload done', JSON.stringify(done));
+  assert.deepEqual((await master.waitEvent('reconfigured', from)).parts, ['metrics']);
+  const st = await master.status();
+  const listeners = st.listeners as { name: string; address: string }[];
+  assert.deepEqual(listeners.map((l) => l.name), ['web']);
+  assert.equal(await get(`http://${listeners[0]!.address}/`), 'web 3');
+  assert.equal(await connects(Number(String(metrics.address).split(':')[1])), 'ECONNREFUSED', 'metrics removed from the file are off');
+  assert.equal(await connects(Number(master.address().split(':')[1])), 'ECONNREFUSED', 'the replaced address is closed');
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
