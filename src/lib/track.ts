@@ -3,13 +3,19 @@
  * (listen(), serve() and track() call it). shutdown() needs it to tell idle keep-alive
  * connections from busy ones, to mark in-flight responses `Connection: close`, and to find
  * HTTP/2 sessions and upgraded sockets, none of which Node lets a caller enumerate.
+ * A hand-over drain (handover.ts) moves plain HTTP/1.1 connections to another process at a
+ * request boundary instead of closing them.
  */
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Http2Session, ServerHttp2Stream } from 'node:http2';
+import { canMove, watchRequestStart, type Http1Connection } from './boundary.js';
 import type { AnyServer, ShutdownCounts } from './types.js';
+import { announce, watchUpgrades } from './upgrades.js';
+
+export type { Http1Connection } from './boundary.js';
 
 /** What the tracker needs from a running drain. */
 export interface DrainHooks {
@@ -17,12 +23,20 @@ export interface DrainHooks {
   onUpgrade: ((socket: Duplex) => void) | undefined;
   /** One item of `kind` finished during the drain. */
   closed(kind: keyof ShutdownCounts): void;
+  /** Present when plain HTTP/1.1 connections are handed over instead of closed. */
+  handover?: HandoverSink | undefined;
+  /** One connection was handed over (counted when its send is written). */
+  moved?(): void;
+  /** A handed-over connection's copy here closed: the drain may be over. */
+  movedClosed?(): void;
 }
 
-interface Http1Connection {
-  socket: Duplex;
-  inFlight: number;
-  idleTimer: NodeJS.Timeout | undefined;
+/** Where a hand-over drain sends connections that may be at a request boundary. */
+export interface HandoverSink {
+  /** `conn` finished its last response (or was idle): hand it over when its turn comes. */
+  offer(tracker: Tracker, conn: Http1Connection): void;
+  /** A movable connection closed or stopped being movable. */
+  settled(): void;
 }
 
 const trackers = new WeakMap<AnyServer, Tracker>();
@@ -55,6 +69,9 @@ export class Tracker {
   readonly sessions = new Set<Http2Session>();
   readonly streams = new Set<ServerHttp2Stream>();
   readonly upgraded = new Set<Duplex>();
+  /** Connections handed over: their close is neither drained nor forced. */
+  private readonly moved = new WeakSet<Duplex>();
+  private movableCount = 0;
   private drain: DrainHooks | undefined;
 
   constructor(readonly server: AnyServer) {
@@ -64,9 +81,10 @@ export class Tracker {
       this.sockets.add(socket);
       socket.once('close', () => {
         this.sockets.delete(socket);
-        this.drain?.closed('connections');
+        if (this.moved.has(socket)) this.drain?.movedClosed?.();
+        else this.drain?.closed('connections');
       });
-      if (plainHttp1) this.http1Connection(socket);
+      if (plainHttp1) watchRequestStart(this.http1Connection(socket));
     });
     if (tlsHttp1) {
       server.on('secureConnection', (socket: import('node:tls').TLSSocket) => {
@@ -94,7 +112,7 @@ export class Tracker {
       });
       if (this.drain !== undefined) session.close();
     });
-    this.watchUpgrades();
+    watchUpgrades(server, (_req, socket) => this.upgrade(socket));
   }
 
   /** True when nothing this tracker saw is still open. */
@@ -108,29 +126,101 @@ export class Tracker {
     );
   }
 
-  /** Starts draining: marks responses, schedules idle closes, closes sessions, announces upgrades. */
+  /**
+   * Starts draining: marks responses, schedules idle closes, closes sessions, announces
+   * upgrades. With `hooks.handover`, this server's HTTP/1.1 connections are offered for
+   * hand-over instead (idle ones now, busy ones when their response completes).
+   */
   beginDrain(hooks: DrainHooks): void {
     this.drain = hooks;
-    for (const res of this.responses) markClose(res);
-    for (const conn of this.http1.values()) if (conn.inFlight === 0) this.scheduleIdleClose(conn);
+    if (hooks.handover !== undefined) for (const conn of this.http1.values()) this.setMovable(conn, canMove(conn));
+    for (const res of this.responses) if (!this.isMovable(socketOf(res))) markClose(res);
+    for (const conn of this.http1.values()) if (conn.inFlight === 0) this.becameIdle(conn);
     for (const session of this.sessions) session.close();
-    for (const socket of this.upgraded) announce(hooks, socket);
+    for (const socket of this.upgraded) announce(hooks.onUpgrade, socket);
   }
 
-  /** Destroys everything still open; returns what that was. */
-  forceAll(): ShutdownCounts {
+  /** Destroys everything still open except `spare` (a hand-over in flight); returns what that was. */
+  forceAll(spare?: Duplex): ShutdownCounts {
+    let connections = 0;
+    for (const socket of this.sockets) if (socket !== spare && !this.moved.has(socket)) connections++;
     const forced: ShutdownCounts = {
       requests: this.responses.size + this.streams.size,
-      connections: this.sockets.size,
+      connections,
       sessions: this.sessions.size,
       upgraded: this.upgraded.size,
     };
+    const sink = this.drain?.handover;
     this.drain = undefined; // close events from here on are forced, not drained
-    for (const res of this.responses) res.socket?.destroy();
+    for (const conn of this.http1.values()) this.setMovable(conn, false);
+    for (const res of this.responses) if (res.socket !== spare) res.socket?.destroy();
     for (const session of this.sessions) session.destroy();
     for (const socket of this.upgraded) socket.destroy();
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.sockets) if (socket !== spare) socket.destroy();
+    sink?.settled();
     return forced;
+  }
+
+  /** Open connections that were not handed over. */
+  keptConnections(): number {
+    let kept = 0;
+    for (const socket of this.sockets) if (!this.moved.has(socket)) kept++;
+    return kept;
+  }
+
+  /** Connections that may still be handed over. */
+  movable(): number {
+    return this.movableCount;
+  }
+
+  /** `conn` went to another process: count it as handed over, not as drained (then destroy this copy). */
+  handedOver(conn: Http1Connection): void {
+    this.moved.add(conn.socket);
+    this.setMovable(conn, false);
+    this.drain?.moved?.();
+  }
+
+  /** `conn` stays here after all: today's drain rules (Connection: close, idle grace). */
+  keep(conn: Http1Connection): void {
+    if (!conn.movable) return;
+    this.setMovable(conn, false);
+    for (const res of this.responses) if (socketOf(res) === conn.socket) markClose(res);
+    if (this.drain !== undefined && conn.inFlight === 0) this.scheduleIdleClose(conn);
+    this.drain?.handover?.settled();
+  }
+
+  /** Every connection stays here (the hand-over failed or was abandoned); one pass over responses. */
+  keepAll(): void {
+    if (this.movableCount === 0) return;
+    for (const res of this.responses) if (this.isMovable(socketOf(res))) markClose(res);
+    for (const conn of this.http1.values()) {
+      if (!conn.movable) continue;
+      this.setMovable(conn, false);
+      if (this.drain !== undefined && conn.inFlight === 0) this.scheduleIdleClose(conn);
+    }
+    this.drain?.handover?.settled();
+  }
+
+  /** `conn` can no longer move (closed, upgraded): tell a waiting hand-over. */
+  private settle(conn: Http1Connection): void {
+    if (!conn.movable) return;
+    this.setMovable(conn, false);
+    this.drain?.handover?.settled();
+  }
+
+  private setMovable(conn: Http1Connection, movable: boolean): void {
+    if (conn.movable !== movable) this.movableCount += movable ? 1 : -1;
+    conn.movable = movable;
+  }
+
+  private isMovable(socket: Duplex | null | undefined): boolean {
+    return socket != null && this.http1.get(socket)?.movable === true;
+  }
+
+  private becameIdle(conn: Http1Connection): void {
+    const sink = this.drain?.handover;
+    if (conn.movable && sink !== undefined) sink.offer(this, conn);
+    else this.scheduleIdleClose(conn);
   }
 
   /** Ends the drain bookkeeping (after the last close, or after forceAll). */
@@ -142,11 +232,12 @@ export class Tracker {
   private http1Connection(socket: Duplex): Http1Connection {
     let conn = this.http1.get(socket);
     if (conn !== undefined) return conn;
-    const created: Http1Connection = { socket, inFlight: 0, idleTimer: undefined };
+    const created: Http1Connection = { socket, inFlight: 0, idleTimer: undefined, partial: false, unfinished: undefined, movable: false, queued: false, keepAliveArmed: false };
     this.http1.set(socket, created);
     socket.once('close', () => {
       clearTimeout(created.idleTimer);
       this.http1.delete(socket);
+      this.settle(created);
     });
     if (this.drain !== undefined) this.scheduleIdleClose(created);
     conn = created;
@@ -156,18 +247,29 @@ export class Tracker {
   private http1Request(req: http.IncomingMessage, res: http.ServerResponse): void {
     const conn = this.http1Connection(req.socket);
     conn.inFlight++;
+    conn.partial = false;
+    if (conn.keepAliveArmed) {
+      conn.keepAliveArmed = false;
+      req.socket.setTimeout((this.server as http.Server).timeout || 0);
+    }
     clearTimeout(conn.idleTimer);
     conn.idleTimer = undefined;
     this.responses.add(res);
-    if (this.drain !== undefined) markClose(res);
+    if (this.drain !== undefined && !conn.movable) markClose(res);
     let done = false;
     const finished = (): void => {
       if (done) return;
       done = true;
       this.responses.delete(res);
       conn.inFlight--;
+      // Answered before its body arrived: the rest of the body is still on its way.
+      conn.unfinished = req.complete ? undefined : req;
       this.drain?.closed('requests');
-      if (this.drain !== undefined && conn.inFlight === 0) this.scheduleIdleClose(conn);
+      if (this.drain === undefined || conn.inFlight !== 0) return;
+      if (conn.unfinished === undefined || !conn.movable) return this.becameIdle(conn);
+      conn.unfinished.once('end', () => {
+        if (this.drain !== undefined && conn.inFlight === 0) this.becameIdle(conn);
+      });
     };
     res.once('finish', finished);
     res.once('close', finished);
@@ -184,50 +286,31 @@ export class Tracker {
     conn.idleTimer.unref();
   }
 
-  /**
-   * Node treats an `Upgrade` request as a plain request while the server has no 'upgrade'
-   * listener, so ours is present only while the application has one of its own.
-   */
-  private watchUpgrades(): void {
-    const server = this.server;
-    const onUpgrade = (_req: http.IncomingMessage, socket: Duplex): void => {
-      // The socket leaves the HTTP machinery: never idle-close it as an HTTP connection.
-      const conn = this.http1.get(socket);
-      if (conn !== undefined) clearTimeout(conn.idleTimer);
-      this.http1.delete(socket);
-      this.upgraded.add(socket);
-      socket.once('close', () => {
-        this.upgraded.delete(socket);
-        this.drain?.closed('upgraded');
-      });
-      const drain = this.drain;
-      // Announce after the application's own listener completed the handshake.
-      if (drain !== undefined) setImmediate(() => announce(drain, socket));
-    };
-    const others = (): number => server.listeners('upgrade').filter((l) => l !== onUpgrade).length;
-    const ours = (): boolean => server.listeners('upgrade').includes(onUpgrade);
-    server.on('newListener', (event: string | symbol, listener: unknown) => {
-      if (event === 'upgrade' && listener !== onUpgrade && !ours()) server.prependListener('upgrade', onUpgrade);
+  /** The socket left the HTTP machinery: never idle-close or hand it over as an HTTP connection. */
+  private upgrade(socket: Duplex): void {
+    const conn = this.http1.get(socket);
+    if (conn !== undefined) {
+      clearTimeout(conn.idleTimer);
+      this.settle(conn);
+    }
+    this.http1.delete(socket);
+    this.upgraded.add(socket);
+    socket.once('close', () => {
+      this.upgraded.delete(socket);
+      this.drain?.closed('upgraded');
     });
-    server.on('removeListener', (event: string | symbol, listener: unknown) => {
-      if (event === 'upgrade' && listener !== onUpgrade && others() === 0 && ours()) {
-        server.removeListener('upgrade', onUpgrade);
-      }
-    });
-    if (others() > 0) server.prependListener('upgrade', onUpgrade);
+    const drain = this.drain;
+    // Announce after the application's own listener completed the handshake.
+    if (drain !== undefined) setImmediate(() => announce(drain.onUpgrade, socket));
   }
+}
+
+/** A response's connection; a pipelined response waiting its turn has no socket yet. */
+function socketOf(res: http.ServerResponse): Duplex | null | undefined {
+  return res.socket ?? (res as { req?: http.IncomingMessage }).req?.socket;
 }
 
 function markClose(res: http.ServerResponse): void {
   // Node closes the connection after a response that says `Connection: close`.
   if (!res.headersSent) res.setHeader('Connection', 'close');
-}
-
-function announce(hooks: DrainHooks, socket: Duplex): void {
-  if (hooks.onUpgrade === undefined || socket.destroyed) return;
-  try {
-    hooks.onUpgrade(socket);
-  } catch {
-    // The application's close attempt failed; the deadline destroys the socket anyway.
-  }
 }
