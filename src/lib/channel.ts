@@ -27,6 +27,16 @@ const handlers = new Map<string, MessageHandler>();
 const disconnectListeners = new Set<() => void>();
 let enabled: boolean | undefined;
 let opened = false;
+/** The handle send waiting for the master's acknowledgement (one at a time). */
+let awaitingAck: ((received: boolean) => void) | undefined;
+let ackWatch: NodeJS.Timeout | undefined;
+
+/**
+ * How often a pending acknowledgement checks that the channel still exists. When the channel
+ * ends while a handle is unacknowledged, Node closes it but never emits 'disconnect' (it waits
+ * for the acknowledgement first), so nothing else would tell.
+ */
+const ACK_WATCH_MS = 100;
 
 /**
  * True when the hitless master's channel is present: env HITLESS_CHANNEL=1 and an IPC
@@ -63,7 +73,16 @@ export function openIpc(): boolean {
   if (opened) return true;
   opened = true;
   process.on('message', dispatch);
+  // Node's own acknowledgement of each handle (lib/internal/child_process.js): the receiving
+  // side's Node sends NODE_HANDLE_ACK as soon as the fd arrived, before any code there runs,
+  // or NODE_HANDLE_NACK when it could not take the fd (MSG_CTRUNC: out of descriptors).
+  (process as NodeJS.EventEmitter).on('internalMessage', (message: { cmd?: unknown } | null) => {
+    if (message?.cmd === 'NODE_HANDLE_ACK') settleAck(true);
+    else if (message?.cmd === 'NODE_HANDLE_NACK') settleAck(false);
+  });
   process.on('disconnect', () => {
+    // An acknowledgement read before the end of the channel was delivered before this.
+    settleAck(false);
     for (const fn of [...disconnectListeners]) fn();
   });
   // After the listeners: adding a 'message' listener refs the channel unless unref() was
@@ -93,12 +112,44 @@ export function closeHandle(handle: unknown): void {
   }
 }
 
+function settleAck(received: boolean): void {
+  const settle = awaitingAck;
+  awaitingAck = undefined;
+  settle?.(received);
+}
+
 /**
- * Sends `{ hitless: 1, ...message }` to the master, with a handle (a raw TCP handle goes as
- * Node's 'net.Native': the master gets the handle, not a reading net.Socket). `callback`
- * always runs exactly once unless the channel dies with the send still queued behind an
- * unacknowledged handle (Node keeps such sends forever): callers that pass handles must also
- * watch onChannelDisconnect().
+ * Sends a message with a raw TCP handle (Node's 'net.Native': the master gets the handle, not
+ * a reading net.Socket) and calls `done(true)` once the master's Node acknowledged the fd,
+ * `done(false)` when it did not get it (write failed, NACK, or the channel closed first).
+ * Only an acknowledgement proves the master holds the fd: a failed write to a dead channel
+ * still completes its callback without an error. One handle at a time.
+ */
+export function sendHandle(message: { type: string; [key: string]: unknown }, handle: unknown, done: (received: boolean) => void): void {
+  if (awaitingAck !== undefined) throw new Error('sendHandle(): the previous handle is not acknowledged yet');
+  if (!channelConnected()) {
+    process.nextTick(done, false);
+    return;
+  }
+  awaitingAck = done;
+  ackWatch ??= setInterval(() => {
+    // No acknowledgement before the end of the channel: the master never took the fd (its
+    // Node acknowledges a handle before any code there sees it).
+    if (awaitingAck !== undefined && process.connected !== true) settleAck(false);
+    if (awaitingAck === undefined) {
+      clearInterval(ackWatch);
+      ackWatch = undefined;
+    }
+  }, ACK_WATCH_MS).unref();
+  send(message, handle, (err) => {
+    if (err !== null && awaitingAck === done) settleAck(false);
+  });
+}
+
+/**
+ * Sends `{ hitless: 1, ...message }` to the master. `callback` runs once the message was
+ * written (or with the error), except when the channel dies while the send is queued behind
+ * an unacknowledged handle: Node keeps such sends forever.
  */
 export function send(message: { type: string; [key: string]: unknown }, handle?: unknown, callback?: SendCallback): void {
   const done = callback ?? (() => {});

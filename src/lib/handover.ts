@@ -5,14 +5,15 @@
  * races with a client sending on it (RFC 9112 §9.6); moving it does not.
  *
  * One connection at a time, over Node's IPC channel, which passes the fd with SCM_RIGHTS and
- * waits for the receiver's acknowledgement before the next handle anyway. Each connection
- * stops reading only right before it goes (a stopped connection waits for its turn otherwise,
- * and the queue can hold thousands). Once the send is written, this process closes its copy
- * of the fd; the kernel socket lives on in the receiver. If a send fails, the channel closes,
- * or the drain deadline passes, the rest stays here and drains as without hand-over: a
+ * holds the next handle until the receiver acknowledged the previous one anyway. Each
+ * connection stops reading only right before it goes (a stopped connection waits for its
+ * turn otherwise, and the queue can hold thousands). Once the master acknowledged the fd,
+ * this process closes its copy; the kernel socket lives on in the receiver. If a send fails,
+ * the channel closes, or the drain deadline passes, the rest stays here and drains as without
+ * hand-over (an unacknowledged one resumes here: the master never passed it on): a
  * connection is never served by two processes and never left open.
  */
-import { channelConnected, onChannelDisconnect, send } from './channel.js';
+import { channelConnected, onChannelDisconnect, send, sendHandle } from './channel.js';
 import { atBoundary, type Http1Connection, type SocketInternals, type TcpHandle } from './boundary.js';
 import type { HandoverSink, Tracker } from './track.js';
 
@@ -117,24 +118,23 @@ export class Handover {
     socket._handle = null;
     const item: InFlight = { tracker, conn, handle, wasReading };
     this.current = item;
-    send({ type: 'conn', listener: this.listeners.get(tracker) }, handle, (err) => this.sent(item, err));
+    sendHandle({ type: 'conn', listener: this.listeners.get(tracker) }, handle, (received) => this.sent(item, received));
   }
 
-  private sent(item: InFlight, err: Error | null): void {
-    if (this.current !== item) return; // abandoned meanwhile: already dealt with
+  private sent(item: InFlight, received: boolean): void {
     this.current = undefined;
     const { tracker, conn, handle } = item;
     const socket = conn.socket as SocketInternals;
     if (socket.destroyed) {
-      // Destroyed without its handle (the deadline, the application): close the fd here.
+      // Destroyed without its handle (the application did; counted as closed): close the fd here.
       handle.close();
-    } else if (err === null) {
+    } else if (received) {
       this.handed++;
       tracker.handedOver(conn);
       socket._handle = handle;
       socket.destroy(); // closes this process's fd only; the receiver holds the connection
-    } else if (this.ended) {
-      // The drains are over: nobody would close it any more.
+    } else if (this.ended || !tracker.draining()) {
+      // The drain is over (its deadline passed): nobody would close it any more.
       socket._handle = handle;
       socket.destroy();
     } else {
@@ -147,7 +147,7 @@ export class Handover {
     this.check();
   }
 
-  /** Stops handing over: everything not yet sent drains here. */
+  /** Stops handing over: everything not yet sent drains here (a send under way completes). */
   private abandon(): void {
     if (!this.stopped) {
       this.stopped = true;
@@ -156,19 +156,6 @@ export class Handover {
       this.queue.length = 0;
       this.head = 0;
       for (const tracker of this.listeners.keys()) tracker.keepAll();
-    }
-    const item = this.current;
-    if (item !== undefined && !channelConnected()) {
-      // The channel died with the send unconfirmed (Node never calls back then). Whether the
-      // fd left or not, serving it here could mean two readers: close it, like an idle close.
-      this.current = undefined;
-      const socket = item.conn.socket as SocketInternals;
-      if (socket.destroyed) item.handle.close();
-      else {
-        item.tracker.keep(item.conn);
-        socket._handle = item.handle;
-        socket.destroy();
-      }
     }
     this.check();
   }

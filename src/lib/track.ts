@@ -161,6 +161,11 @@ export class Tracker {
     return forced;
   }
 
+  /** True between beginDrain() and the end of the drain. */
+  draining(): boolean {
+    return this.drain !== undefined;
+  }
+
   /** Open connections that were not handed over. */
   keptConnections(): number {
     let kept = 0;

@@ -79,17 +79,20 @@ test('hand-over: 200 idle keep-alive connections move to the new worker; each ne
   assert.equal(connects(), 200, 'no client opened a new connection');
 });
 
-test('hand-over races with requests: 200 requests sent while the connections move are all answered on their connection (by A before it let go, or by B)', async (t) => {
+test('hand-over races with requests: 300 requests (half of them pipelined) sent while 200 connections move are all answered on their connection, by A before it let go or by B', async (t) => {
   const { fd, port } = holdListeningSocket(t);
   const a = await startWorker(t, fd);
   const { conns, connects } = await openConnections(t, port, 200);
   await Promise.all(conns.map((c) => c.request('GET', '/first')));
   const b = await startWorker(t, fd);
-  new Broker(a.fixture.child, b.fixture.child);
+  const broker = new Broker(a.fixture.child, b.fixture.child);
 
   a.channel.stop(true);
-  // Half of them send two pipelined requests in one write; each answer must be its own.
+  // The first 100 send at once, the others once 50 connections reached B. Half of them send
+  // two pipelined requests in one write; each answer must be its own.
+  const later = new Promise<void>((resolve) => (broker.onForward = (n) => n === 50 && resolve()));
   const racing = conns.map(async (c, i): Promise<Array<[string, RawResponse]>> => {
+    if (i >= 100) await later;
     if (i % 2 === 0) {
       c.send('POST', `/race-${i}`, {}, 'x'.repeat(i));
       return [[`POST /race-${i} ${i}`, await c.response()]];
