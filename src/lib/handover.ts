@@ -15,10 +15,10 @@
  */
 import { channelConnected, onChannelDisconnect, send, sendHandle } from './channel.js';
 import { atBoundary, type Http1Connection, type SocketInternals, type TcpHandle } from './boundary.js';
-import type { HandoverSink, Tracker } from './track.js';
+import type { HandoverSink, Http1Connections } from './http1.js';
 
 interface InFlight {
-  tracker: Tracker;
+  owner: Http1Connections;
   conn: Http1Connection;
   handle: TcpHandle;
   wasReading: boolean;
@@ -30,17 +30,18 @@ const DONE_WRITE_LIMIT_MS = 1000;
 /** One hand-over of the whole process (every server of the stop). */
 export class Handover {
   private handed = 0;
-  private readonly queue: Array<{ tracker: Tracker; conn: Http1Connection }> = [];
+  private readonly queue: Array<{ owner: Http1Connections; conn: Http1Connection }> = [];
   private head = 0;
   private current: InFlight | undefined;
-  private readonly listeners = new Map<Tracker, string>();
+  private readonly listeners = new Map<Http1Connections, string>();
   private stopped = false;
   private sealed = false;
   private ended = false;
   private done: Promise<void> | undefined;
   private readonly stopWatching: () => void;
 
-  constructor() {
+  /** `kept` counts the connections this process still has and drains itself. */
+  constructor(private readonly kept: () => number) {
     this.stopWatching = onChannelDisconnect(() => this.abandon());
   }
 
@@ -49,9 +50,9 @@ export class Handover {
     return channelConnected();
   }
 
-  /** The sink for `tracker`'s drain; its connections go to the master as listener `name`. */
-  sinkFor(tracker: Tracker, name: string): HandoverSink {
-    this.listeners.set(tracker, name);
+  /** The sink for `owner`'s drain; its connections go to the master as listener `name`. */
+  sinkFor(owner: Http1Connections, name: string): HandoverSink {
+    this.listeners.set(owner, name);
     return { offer: (t, conn) => this.offer(t, conn), settled: () => this.check() };
   }
 
@@ -78,20 +79,20 @@ export class Handover {
     return Promise.race([this.sayDone(), limit]).finally(() => clearTimeout(timer));
   }
 
-  private offer(tracker: Tracker, conn: Http1Connection): void {
-    if (this.stopped) return tracker.keep(conn);
+  private offer(owner: Http1Connections, conn: Http1Connection): void {
+    if (this.stopped) return owner.keep(conn);
     if (conn.queued) return; // its turn re-checks the boundary
     conn.queued = true;
-    this.queue.push({ tracker, conn });
+    this.queue.push({ owner, conn });
     this.pump();
   }
 
   private pump(): void {
     while (this.current === undefined && this.head < this.queue.length) {
-      const { tracker, conn } = this.queue[this.head]!;
+      const { owner, conn } = this.queue[this.head]!;
       this.queue[this.head++] = undefined as never;
       conn.queued = false;
-      this.start(tracker, conn);
+      this.start(owner, conn);
     }
     if (this.head === this.queue.length) {
       this.queue.length = 0;
@@ -99,7 +100,7 @@ export class Handover {
     }
   }
 
-  private start(tracker: Tracker, conn: Http1Connection): void {
+  private start(owner: Http1Connections, conn: Http1Connection): void {
     const socket = conn.socket as SocketInternals;
     const handle = socket._handle;
     if (!conn.movable || socket.destroyed || handle == null) return;
@@ -116,31 +117,31 @@ export class Handover {
     socket.setTimeout(0);
     // Like Node's own net.Socket hand-over: without its handle, nothing here can read it.
     socket._handle = null;
-    const item: InFlight = { tracker, conn, handle, wasReading };
+    const item: InFlight = { owner, conn, handle, wasReading };
     this.current = item;
-    sendHandle({ type: 'conn', listener: this.listeners.get(tracker) }, handle, (received) => this.sent(item, received));
+    sendHandle({ type: 'conn', listener: this.listeners.get(owner) }, handle, (received) => this.sent(item, received));
   }
 
   private sent(item: InFlight, received: boolean): void {
     this.current = undefined;
-    const { tracker, conn, handle } = item;
+    const { owner, conn, handle } = item;
     const socket = conn.socket as SocketInternals;
     if (socket.destroyed) {
       // Destroyed without its handle (the application did; counted as closed): close the fd here.
       handle.close();
     } else if (received) {
       this.handed++;
-      tracker.handedOver(conn);
+      owner.handedOver(conn);
       socket._handle = handle;
       socket.destroy(); // closes this process's fd only; the receiver holds the connection
-    } else if (this.ended || !tracker.draining()) {
+    } else if (this.ended || !owner.draining()) {
       // The drain is over (its deadline passed): nobody would close it any more.
       socket._handle = handle;
       socket.destroy();
     } else {
       socket._handle = handle;
       resume(handle, item.wasReading);
-      tracker.keep(conn);
+      owner.keep(conn);
       this.abandon();
     }
     this.pump();
@@ -155,23 +156,21 @@ export class Handover {
       for (let i = this.head; i < this.queue.length; i++) this.queue[i]!.conn.queued = false;
       this.queue.length = 0;
       this.head = 0;
-      for (const tracker of this.listeners.keys()) tracker.keepAll();
+      for (const owner of this.listeners.keys()) owner.keepAll();
     }
     this.check();
   }
 
   private check(): void {
     if (!this.sealed || this.current !== undefined || this.done !== undefined) return;
-    for (const tracker of this.listeners.keys()) if (tracker.movable() > 0) return;
+    for (const owner of this.listeners.keys()) if (owner.movable() > 0) return;
     void this.sayDone();
   }
 
   private sayDone(): Promise<void> {
     if (this.done === undefined) {
-      let kept = 0;
-      for (const tracker of this.listeners.keys()) kept += tracker.keptConnections();
-      const handedOver = this.handed;
-      this.done = new Promise((resolve) => send({ type: 'handover-done', handedOver, kept }, undefined, () => resolve()));
+      const message = { type: 'handover-done', handedOver: this.handed, kept: this.kept() };
+      this.done = new Promise((resolve) => send(message, undefined, () => resolve()));
     }
     return this.done;
   }

@@ -132,7 +132,7 @@ export function beginShutdown(how: { handover?: boolean } = {}): void {
   if (stopping) return;
   stopping = true;
   markShuttingDown();
-  const handover = how.handover === true && Handover.possible() ? new Handover() : undefined;
+  const handover = how.handover === true && Handover.possible() ? new Handover(keptConnections) : undefined;
   const drainAll = (): Promise<unknown> => {
     const stopReporting = reportDrainProgress();
     const drains = registeredServers().map(([server, options]) => drainServer(server, options, handover));
@@ -147,6 +147,13 @@ export function beginShutdown(how: { handover?: boolean } = {}): void {
     .then(runHooks)
     .then(flushStdio)
     .finally(() => process.exit(0));
+}
+
+/** Open connections of the registered servers that were not handed over. */
+function keptConnections(): number {
+  let kept = 0;
+  for (const [server] of registeredServers()) kept += trackerOf(server)?.keptConnections() ?? 0;
+  return kept;
 }
 
 /** How often the drain reports its progress to the master. */

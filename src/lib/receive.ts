@@ -47,7 +47,7 @@ export function receiveConnection(message: ChannelMessage, handle: unknown): voi
   server.emit('connection', socket);
   // It arrives idle between two requests: give it the keep-alive timeout Node arms after a
   // response, not a new connection's headersTimeout, which would answer an idle client 408.
-  const conn = trackerOf(server)?.http1.get(socket);
+  const conn = trackerOf(server)?.http1.connections.get(socket);
   if (conn !== undefined && server.keepAliveTimeout > 0 && !socket.destroyed) {
     socket.setTimeout(server.keepAliveTimeout + (server.keepAliveTimeoutBuffer ?? KEEP_ALIVE_TIMEOUT_BUFFER));
     conn.keepAliveArmed = true;

@@ -105,7 +105,7 @@ function drain(
         drained[kind]++;
         check();
       },
-      handover: moving?.handover.sinkFor(tracker, moving.listener),
+      handover: moving?.handover.sinkFor(tracker.http1, moving.listener),
       moved() {
         handedOver++;
       },
