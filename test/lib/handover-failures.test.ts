@@ -17,7 +17,7 @@ interface Worker {
   pid: number;
 }
 
-async function startWorker(t: TestContext, fd: number, env: Record<string, string> = {}): Promise<Worker> {
+async function startWorker(t: TestContext, fd: number, env: Record<string, string | undefined> = {}): Promise<Worker> {
   const fixture = spawnFixture(t, 'handover-worker', {
     shim: true,
     extra: [fd, 'pipe', 'ipc'],
@@ -140,4 +140,45 @@ test('a connection handed over for a listener name the receiver does not have is
   await a.channel.next('handover-done');
   const next = await conn.request('GET', '/next');
   assert.equal(pidOf(next), b.pid);
+});
+
+test('track() with server.listen({ fd }) is known by its inherited name: hello lists it and its connections are handed over', async (t) => {
+  const { fd, port } = holdListeningSocket(t);
+  const a = await startWorker(t, fd, { MODE: 'track' });
+  const hello = await a.channel.next('hello');
+  assert.deepEqual([hello.handover, hello.listeners], [true, ['http']]);
+  const conn = await RawConnection.connect(port);
+  t.after(() => conn.destroy());
+  assert.equal(pidOf(await conn.request('GET', '/first')), a.pid);
+  const b = await startWorker(t, fd);
+  new Broker(a.fixture.child, b.fixture.child);
+  a.channel.stop(true);
+  assert.equal((await a.channel.next('handover-done')).handedOver, 1);
+  assert.equal(pidOf(await conn.request('GET', '/next')), b.pid);
+});
+
+test('without HITLESS_CHANNEL=1 an IPC channel is not taken for the master: no hello, a stop message is ignored', async (t) => {
+  const { fd, port } = holdListeningSocket(t);
+  const a = await startWorker(t, fd, { HITLESS_CHANNEL: undefined });
+  const seen: string[] = [];
+  a.fixture.child.on('message', (m: { type?: string }) => void (m?.type !== undefined && seen.push(m.type)));
+  const ping = (n: number): Promise<void> =>
+    new Promise((resolve) => {
+      const onPong = (m: { pong?: number }): void => {
+        if (m?.pong !== n) return;
+        a.fixture.child.removeListener('message', onPong);
+        resolve();
+      };
+      a.fixture.child.on('message', onPong);
+      a.fixture.child.send({ ping: n });
+    });
+  // Messages on one channel arrive in order: a hello would come before the pong.
+  await ping(1);
+  a.channel.stop(true);
+  await ping(2);
+  assert.deepEqual(seen, []);
+  const conn = await RawConnection.connect(port);
+  t.after(() => conn.destroy());
+  const res = await conn.request('GET', '/still-serving');
+  assert.deepEqual([pidOf(res), res.headers.connection], [a.pid, 'keep-alive'], 'not draining');
 });
