@@ -71,7 +71,11 @@ export class Channel {
   }
 }
 
-/** Forwards `from`'s handed-over connections to `to`, one at a time, each after the previous send's callback. */
+/**
+ * Forwards `from`'s handed-over connections to `to`, one at a time. The broker keeps its copy
+ * of each fd until `to`'s Node acknowledged it (NODE_HANDLE_ACK, which Node sends before any
+ * code in `to` sees the handle): if `to` dies before that, the connection goes back to `from`.
+ */
 export class Broker {
   /** Handles written to `to`. */
   forwarded = 0;
@@ -95,8 +99,20 @@ export class Broker {
       this.queue.push({ message: m, handle: handle as RawHandle });
       this.pump();
     });
-    // Node never calls back a send queued behind an unacknowledged handle when the
-    // receiver dies: what is still ours goes back.
+    to.on('internalMessage', (message: { cmd?: string } | null) => {
+      const item = this.sending;
+      if (item === undefined || (message?.cmd !== 'NODE_HANDLE_ACK' && message?.cmd !== 'NODE_HANDLE_NACK')) return;
+      this.sending = undefined;
+      if (message.cmd === 'NODE_HANDLE_NACK') this.handBack(item);
+      else {
+        item.handle.close(); // our copy; the receiver has its own
+        this.forwarded++;
+        this.onForward?.(this.forwarded);
+        this.settle();
+      }
+      this.pump();
+    });
+    // Not acknowledged when the receiver died: the fd is still ours and goes back.
     to.once('exit', () => {
       const stuck = this.sending;
       this.sending = undefined;
@@ -130,15 +146,9 @@ export class Broker {
       }
       this.sending = item;
       this.to.send(item.message, item.handle as never, (err) => {
-        if (this.sending !== item) return;
+        if (err === null || this.sending !== item) return;
         this.sending = undefined;
-        if (err) this.handBack(item);
-        else {
-          item.handle.close(); // our copy; the receiver has its own
-          this.forwarded++;
-          this.onForward?.(this.forwarded);
-          this.settle();
-        }
+        this.handBack(item);
         this.pump();
       });
     }
