@@ -132,6 +132,8 @@ export class Handover {
     } else if (received) {
       this.handed++;
       owner.handedOver(conn);
+      // The next send first: the channel is idle until it goes, closing can wait a moment.
+      this.pump();
       socket._handle = handle;
       socket.destroy(); // closes this process's fd only; the receiver holds the connection
     } else if (this.ended || !owner.draining()) {
