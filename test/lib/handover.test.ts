@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { RawConnection, type RawResponse } from '../helpers/http.js';
 import { Broker, Channel, holdListeningSocket } from './helpers/broker.js';
 import { spawnFixture, type Fixture } from './helpers/child.js';
+import { deferred } from './helpers/servers.js';
 import type { ShutdownResult } from '../../src/index.js';
 
 interface Worker {
@@ -79,7 +80,7 @@ test('hand-over: 200 idle keep-alive connections move to the new worker; each ne
   assert.equal(connects(), 200, 'no client opened a new connection');
 });
 
-test('hand-over races with requests: 300 requests (half of them pipelined) sent while 200 connections move are all answered on their connection, by A before it let go or by B', async (t) => {
+test('hand-over races with requests: 200 connections send (half of them two pipelined requests) as A stops reading them or while their fd is on the way; all 300 are answered on their connection, by A before it let go or by B', async (t) => {
   const { fd, port } = holdListeningSocket(t);
   const a = await startWorker(t, fd);
   const { conns, connects } = await openConnections(t, port, 200);
@@ -87,12 +88,17 @@ test('hand-over races with requests: 300 requests (half of them pipelined) sent 
   const b = await startWorker(t, fd);
   const broker = new Broker(a.fixture.child, b.fixture.child);
 
+  // The first 20 send with the stop (racing with A stopping to read them). Connection i >= 20
+  // sends once the broker forwarded i connections: A, which hands them over in order and runs
+  // ahead of the broker, has usually let go of it by then, so its bytes land in the kernel
+  // while its fd is on the way (in the broker or at B's door). Half of them send two
+  // pipelined requests in one write; each answer must be its own.
+  const turns = conns.map(() => deferred());
+  broker.onForward = (n) => turns[n]?.resolve();
   a.channel.stop(true);
-  // The first 100 send at once, the others once 50 connections reached B. Half of them send
-  // two pipelined requests in one write; each answer must be its own.
-  const later = new Promise<void>((resolve) => (broker.onForward = (n) => n === 50 && resolve()));
+  for (const turn of turns.slice(0, 20)) turn.resolve();
   const racing = conns.map(async (c, i): Promise<Array<[string, RawResponse]>> => {
-    if (i >= 100) await later;
+    await turns[i]!.promise;
     if (i % 2 === 0) {
       c.send('POST', `/race-${i}`, {}, 'x'.repeat(i));
       return [[`POST /race-${i} ${i}`, await c.response()]];
