@@ -8,6 +8,7 @@
  * The channel is never the lifeline: the readiness socket is (ready.ts). It is unref()ed so
  * it never keeps the process alive, and its 'disconnect' only ends hand-overs in progress.
  */
+import assert from 'node:assert/strict';
 import type net from 'node:net';
 
 /** A channel message (worker channel v1). */
@@ -126,7 +127,7 @@ function settleAck(received: boolean): void {
  * still completes its callback without an error. One handle at a time.
  */
 export function sendHandle(message: { type: string; [key: string]: unknown }, handle: unknown, done: (received: boolean) => void): void {
-  if (awaitingAck !== undefined) throw new Error('sendHandle(): the previous handle is not acknowledged yet');
+  assert.equal(awaitingAck, undefined, 'sendHandle(): the previous handle is not acknowledged yet');
   if (!channelConnected()) {
     process.nextTick(done, false);
     return;
