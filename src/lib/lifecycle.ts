@@ -1,21 +1,26 @@
 /**
- * The process lifecycle: the registry of servers to drain, the onShutdown hooks, and the
- * stop-signal handlers. This is the only module of the library that writes to stderr or
- * calls process.exit (a library must not end its host process anywhere else).
+ * The process lifecycle: the onShutdown hooks, the stop-signal handlers and the master's
+ * `stop` message. This is the only module of the library that writes to stderr or calls
+ * process.exit (a library must not end its host process anywhere else).
  *
- * Sequence on SIGTERM/SIGINT (or env HITLESS_STOP_SIGNAL, or a lost master lifeline):
- * isShuttingDown() turns true -> shutdownDelay -> shutdown() of every registered server in
- * parallel -> hooks in registration order, each with its own time limit -> exit 0.
+ * Sequence on SIGTERM/SIGINT (or env HITLESS_STOP_SIGNAL, a lost master lifeline, or the
+ * master's `stop`): isShuttingDown() turns true -> shutdownDelay -> shutdown() of every
+ * registered server in parallel (handing HTTP/1.1 connections over when the master's `stop`
+ * asked for it) -> hooks in registration order, each with its own time limit -> exit 0.
  * A second stop signal exits at once with 128 + the signal number (SIGINT 130, SIGTERM 143).
  */
 import { constants } from 'node:os';
 import { HitlessError } from '../errors.js';
+import { onChannelMessage } from './channel.js';
 import { DEFAULT_STOP_SIGNALS } from './defaults.js';
+import { Handover } from './handover.js';
 import { markShuttingDown } from './health.js';
 import { invalid, object, knownKeys, resolveHookTimeout, type ResolvedShutdownOptions } from './options.js';
 import { resolveShutdownOptions } from './options.js';
-import { shutdown } from './shutdown.js';
-import { status } from './ready.js';
+import { status, whenLifelineLost } from './ready.js';
+import { receiveConnection } from './receive.js';
+import { addServer, hasServer, markStopHandled, registeredServers, removeServer } from './registry.js';
+import { drainServer } from './shutdown.js';
 import { instrument, trackerOf } from './track.js';
 import type { AnyServer, TrackOptions } from './types.js';
 
@@ -24,15 +29,21 @@ interface Hook {
   timeout: number;
 }
 
-const servers = new Map<AnyServer, ResolvedShutdownOptions>();
 const hooks: Hook[] = [];
 let shutdownDelay = 0;
 let installed = false;
 let stopping = false;
 
-/** Registers `server` to be drained with `options` when the process stops (internal). */
-export function register(server: AnyServer, options: ResolvedShutdownOptions, signals: boolean, delay: number): void {
-  servers.set(server, options);
+whenLifelineLost(() => beginShutdown());
+onChannelMessage('stop', (message) => beginShutdown({ handover: message.handover === true }));
+onChannelMessage('conn', receiveConnection);
+
+/**
+ * Registers `server` to be drained with `options` when the process stops (internal);
+ * `name` is the inherited socket it listens on, if known.
+ */
+export function register(server: AnyServer, options: ResolvedShutdownOptions, signals: boolean, delay: number, name?: string): void {
+  addServer(server, options, name);
   shutdownDelay = Math.max(shutdownDelay, delay);
   if (signals) installSignals();
 }
@@ -53,12 +64,12 @@ export function track(server: AnyServer, options?: TrackOptions): void {
   const signals = opts.signals ?? true;
   if (typeof signals !== 'boolean') invalid('track()', 'signals', signals, 'true or false', '{ signals: false }');
   instrument(server);
-  if (!servers.has(server)) register(server, resolveShutdownOptions('track()', undefined), signals, 0);
+  if (!hasServer(server)) register(server, resolveShutdownOptions('track()', undefined), signals, 0);
 }
 
 /** Forgets `server` (after a failed listen) (internal). */
 export function unregister(server: AnyServer): void {
-  servers.delete(server);
+  removeServer(server);
 }
 
 /**
@@ -99,6 +110,7 @@ function stopSignals(): NodeJS.Signals[] {
 function installSignals(): void {
   if (installed) return;
   installed = true;
+  markStopHandled();
   for (const signal of stopSignals()) {
     process.on(signal, () => {
       if (stopping) {
@@ -113,22 +125,35 @@ function installSignals(): void {
 /**
  * Starts the graceful stop of the whole process (idempotent): drains every registered
  * server, runs the hooks, exits 0. With shutdownDelay 0 the drains begin synchronously.
+ * With `handover` (the master's `stop`), HTTP/1.1 connections go to the master instead of
+ * being closed, as long as its channel is there.
  */
-export function beginShutdown(): void {
+export function beginShutdown(how: { handover?: boolean } = {}): void {
   if (stopping) return;
   stopping = true;
   markShuttingDown();
+  const handover = how.handover === true && Handover.possible() ? new Handover(keptConnections) : undefined;
   const drainAll = (): Promise<unknown> => {
     const stopReporting = reportDrainProgress();
-    return Promise.all([...servers].map(([server, options]) => shutdown(server, options))).finally(stopReporting);
+    const drains = registeredServers().map(([server, options]) => drainServer(server, options, handover));
+    handover?.seal();
+    return Promise.all(drains).finally(stopReporting);
   };
   const drained =
     shutdownDelay > 0 ? new Promise<void>((r) => setTimeout(r, shutdownDelay)).then(drainAll) : drainAll();
   drained
     .catch((err: unknown) => process.stderr.write(`hitless: drain failed: ${describe(err)}\n`))
+    .then(() => handover?.finish())
     .then(runHooks)
     .then(flushStdio)
     .finally(() => process.exit(0));
+}
+
+/** Open connections of the registered servers that were not handed over. */
+function keptConnections(): number {
+  let kept = 0;
+  for (const [server] of registeredServers()) kept += trackerOf(server)?.keptConnections() ?? 0;
+  return kept;
 }
 
 /** How often the drain reports its progress to the master. */
@@ -143,7 +168,7 @@ function reportDrainProgress(): () => void {
   let last = -1;
   const report = (): void => {
     let open = 0;
-    for (const server of servers.keys()) open += trackerOf(server)?.sockets.size ?? 0;
+    for (const [server] of registeredServers()) open += trackerOf(server)?.sockets.size ?? 0;
     if (open === last) return;
     last = open;
     status(`draining ${open} connection${open === 1 ? '' : 's'}`);

@@ -7,6 +7,7 @@ import { fstatSync } from 'node:fs';
 import net from 'node:net';
 import { HitlessError } from '../errors.js';
 import { DEFAULT_PORT } from './defaults.js';
+import { openIpc } from './channel.js';
 import { claimFd, inheritedFds, releaseFd } from './fds.js';
 import { register, unregister } from './lifecycle.js';
 import { invalid, resolveListenOptions } from './options.js';
@@ -66,12 +67,13 @@ export async function listen(server: AnyServer, nameOrOptions?: string | ListenO
   }
 
   instrument(server);
-  register(server, options.shutdown, options.signals, options.shutdownDelay);
+  register(server, options.shutdown, options.signals, options.shutdownDelay, target?.name);
   try {
     openChannel(); // the lifeline works from the start; a bad fd surfaces in ready()
   } catch {
     // ready() reports ERR_READY_FD to the caller.
   }
+  openIpc(); // the master's channel, when there is one (HITLESS_CHANNEL=1)
 
   try {
     await listenOnce(server, listenOptions);

@@ -2,16 +2,25 @@
  * The channel to the master: HITLESS_READY_FD, a socketpair end the master passed as a
  * 'pipe' stdio entry. Lines use sd_notify syntax ("READY=1", "STATUS=..."). The same
  * socket is the lifeline: when the master dies or closes it, the process stops gracefully,
- * so a worker never outlives its master.
+ * so a worker never outlives its master. Node workers with the master's IPC channel also
+ * say `hello` there (channel.ts), right before READY=1.
  */
 import { fstatSync } from 'node:fs';
 import net from 'node:net';
 import { HitlessError } from '../errors.js';
-import { beginShutdown } from './lifecycle.js';
+import { channelEnabled, openIpc, send } from './channel.js';
 import { invalid } from './options.js';
+import { handoverListeners, stopIsHandled } from './registry.js';
 
 let channel: net.Socket | undefined;
 let readySent = false;
+// Set by lifecycle.ts (which imports this module, so the call cannot go the other way).
+let lifelineLost: () => void = () => {};
+
+/** Sets what runs when the master's end of the readiness socket closes (internal). */
+export function whenLifelineLost(fn: () => void): void {
+  lifelineLost = fn;
+}
 
 function readyFd(): number | undefined {
   const raw = process.env.HITLESS_READY_FD;
@@ -51,14 +60,17 @@ export function openChannel(): net.Socket | undefined {
   // A write to a dead master fails with EPIPE; 'close' below handles it.
   socket.on('error', () => {});
   socket.on('data', () => {}); // nothing is expected; read so the peer's close is seen
-  socket.once('close', () => beginShutdown());
+  socket.once('close', () => lifelineLost());
   channel = socket;
   return socket;
 }
 
 /**
  * Tells the master this process serves: writes "READY=1\n" to HITLESS_READY_FD, once.
- * Standalone (variable unset) it does nothing. Throws ERR_READY_FD for a bad fd.
+ * With the master's IPC channel (env HITLESS_CHANNEL=1) it first sends `hello`, saying which
+ * listeners can receive handed-over connections (the plain node:http servers registered so
+ * far: call it after listen()). Standalone (variables unset) it does nothing. Throws
+ * ERR_READY_FD for a bad fd.
  *
  * @example
  * await listen(server);
@@ -66,9 +78,14 @@ export function openChannel(): net.Socket | undefined {
  */
 export function ready(): void {
   const socket = openChannel();
-  if (socket === undefined || readySent) return;
+  if (readySent || (socket === undefined && !channelEnabled())) return;
   readySent = true;
-  socket.write('READY=1\n');
+  if (openIpc() && stopIsHandled()) {
+    const listeners = handoverListeners();
+    // Written before READY=1, so a master reading both sees hello first.
+    send({ type: 'hello', pid: process.pid, handover: listeners.length > 0, listeners });
+  }
+  socket?.write('READY=1\n');
 }
 
 /**

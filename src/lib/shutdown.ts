@@ -3,12 +3,15 @@
  * closing only the listening handle, answers every HTTP/1 response from then on with
  * `Connection: close`, closes keep-alive connections once they stayed idle for `idleGrace`,
  * sends HTTP/2 GOAWAY, announces upgraded sockets, resolves as soon as nothing is left, and
- * destroys what remains at `timeout`.
+ * destroys what remains at `timeout`. Under the master's `stop` with hand-over, plain HTTP/1.1
+ * connections move to the new generation instead of closing (handover.ts).
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Handover } from './handover.js';
 import { markShuttingDown } from './health.js';
 import { invalid, resolveShutdownOptions, type ResolvedShutdownOptions } from './options.js';
+import { isPlainHttp, listenerName } from './registry.js';
 import { instrument, trackerOf, type Tracker } from './track.js';
 import type { AnyServer, ShutdownCounts, ShutdownOptions, ShutdownResult } from './types.js';
 
@@ -33,18 +36,36 @@ export function shutdown(server: AnyServer, options?: ShutdownOptions): Promise<
   if (!(server instanceof net.Server)) {
     invalid('shutdown()', 'server', server, 'a net.Server (http, https or http2 server)', 'pass the server you listen() on');
   }
-  const resolved = resolveShutdownOptions('shutdown()', options);
+  return drainServer(server, resolveShutdownOptions('shutdown()', options));
+}
+
+/**
+ * shutdown() with resolved options (internal); with `handover`, the server's HTTP/1.1
+ * connections are handed over when it is a plain http.Server the lifecycle knows by name.
+ */
+export function drainServer(server: AnyServer, options: ResolvedShutdownOptions, handover?: Handover): Promise<ShutdownResult> {
+  const existing = running.get(server);
+  if (existing !== undefined) return existing;
   markShuttingDown();
   const known = trackerOf(server);
-  const promise = drain(server, known ?? instrument(server), known === undefined, resolved);
+  const listener = handover !== undefined && known !== undefined && isPlainHttp(server) ? listenerName(server) : undefined;
+  const tracker = known ?? instrument(server);
+  const promise = drain(server, tracker, known === undefined, options, listener === undefined ? undefined : { handover: handover!, listener });
   running.set(server, promise);
   return promise;
 }
 
-function drain(server: AnyServer, tracker: Tracker, late: boolean, options: ResolvedShutdownOptions): Promise<ShutdownResult> {
+function drain(
+  server: AnyServer,
+  tracker: Tracker,
+  late: boolean,
+  options: ResolvedShutdownOptions,
+  moving: { handover: Handover; listener: string } | undefined,
+): Promise<ShutdownResult> {
   return new Promise((resolve) => {
     const started = performance.now();
     const drained = zero();
+    let handedOver = 0;
     let done = false;
     let serverClosed = false;
     const timers: NodeJS.Timeout[] = [];
@@ -54,7 +75,7 @@ function drain(server: AnyServer, tracker: Tracker, late: boolean, options: Reso
       done = true;
       for (const timer of timers) clearTimeout(timer);
       tracker.endDrain();
-      resolve({ drained, forced, timedOut, durationMs: Math.round(performance.now() - started) });
+      resolve({ drained, forced, timedOut, durationMs: Math.round(performance.now() - started), handedOver });
     };
     const check = (): void => {
       if (!done && tracker.isEmpty() && (!late || serverClosed)) finish(zero(), false);
@@ -84,6 +105,11 @@ function drain(server: AnyServer, tracker: Tracker, late: boolean, options: Reso
         drained[kind]++;
         check();
       },
+      handover: moving?.handover.sinkFor(tracker.http1, moving.listener),
+      moved() {
+        handedOver++;
+      },
+      movedClosed: check,
     });
 
     if (late) {
@@ -94,7 +120,8 @@ function drain(server: AnyServer, tracker: Tracker, late: boolean, options: Reso
     timers.push(
       setTimeout(() => {
         if (done) return;
-        const forced = tracker.forceAll();
+        // A connection whose send is under way is left to it (closed here once written).
+        const forced = tracker.forceAll(moving?.handover.sending());
         if (!late) return finish(forced, true);
         server.getConnections((_err, count) => {
           forced.connections = Math.max(forced.connections, count ?? 0);

@@ -114,6 +114,11 @@ export interface ShutdownResult {
   timedOut: boolean;
   /** Time from the start of the drain to its end (ms). */
   durationMs: number;
+  /**
+   * Connections handed over to the new generation instead of closed (under the master's
+   * `stop` with hand-over only; 0 otherwise). They count neither as drained nor as forced.
+   */
+  handedOver: number;
 }
 
 /** Options of {@link serve}: listen, shutdown and lifecycle options together. */

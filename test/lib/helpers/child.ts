@@ -29,7 +29,7 @@ export const fixturePath = (name: string): string =>
 export interface SpawnOptions {
   env?: Record<string, string | undefined>;
   /** Extra stdio entries after stdin/stdout/stderr (fd 3, 4, ...). */
-  extra?: Array<'pipe' | 'ignore' | number>;
+  extra?: Array<'pipe' | 'ignore' | 'ipc' | number>;
   /** Prefix the command with the LISTEN_PID exec shim. */
   shim?: boolean;
 }

@@ -1,0 +1,185 @@
+/**
+ * Connection hand-over, the sending side: on the master's `stop` with `handover: true`, every
+ * plain HTTP/1.1 connection goes to the master (which passes it to the new generation) at a
+ * request boundary, instead of being closed. Closing an idle keep-alive connection always
+ * races with a client sending on it (RFC 9112 §9.6); moving it does not.
+ *
+ * One connection at a time, over Node's IPC channel, which passes the fd with SCM_RIGHTS and
+ * holds the next handle until the receiver acknowledged the previous one anyway. Each
+ * connection stops reading only right before it goes (a stopped connection waits for its
+ * turn otherwise, and the queue can hold thousands). Once the master acknowledged the fd,
+ * this process closes its copy; the kernel socket lives on in the receiver. If a send fails,
+ * the channel closes, or the drain deadline passes, the rest stays here and drains as without
+ * hand-over (an unacknowledged one resumes here: the master never passed it on): a
+ * connection is never served by two processes and never left open.
+ */
+import { channelConnected, onChannelDisconnect, send, sendHandle } from './channel.js';
+import { atBoundary, type Http1Connection, type SocketInternals, type TcpHandle } from './boundary.js';
+import type { HandoverSink, Http1Connections } from './http1.js';
+
+interface InFlight {
+  owner: Http1Connections;
+  conn: Http1Connection;
+  handle: TcpHandle;
+  wasReading: boolean;
+}
+
+/** How long the end of the process waits for `handover-done` to be written. */
+const DONE_WRITE_LIMIT_MS = 1000;
+
+/** One hand-over of the whole process (every server of the stop). */
+export class Handover {
+  private handed = 0;
+  private readonly queue: Array<{ owner: Http1Connections; conn: Http1Connection }> = [];
+  private head = 0;
+  private current: InFlight | undefined;
+  private readonly listeners = new Map<Http1Connections, string>();
+  private stopped = false;
+  private sealed = false;
+  private ended = false;
+  private done: Promise<void> | undefined;
+  private readonly stopWatching: () => void;
+
+  /** `kept` counts the connections this process still has and drains itself. */
+  constructor(private readonly kept: () => number) {
+    this.stopWatching = onChannelDisconnect(() => this.abandon());
+  }
+
+  /** True while the master's channel is there to receive connections. */
+  static possible(): boolean {
+    return channelConnected();
+  }
+
+  /** The sink for `owner`'s drain; its connections go to the master as listener `name`. */
+  sinkFor(owner: Http1Connections, name: string): HandoverSink {
+    this.listeners.set(owner, name);
+    return { offer: (t, conn) => this.offer(t, conn), settled: () => this.check() };
+  }
+
+  /** Every drain of the stop has begun: once nothing can move any more, say `handover-done`. */
+  seal(): void {
+    this.sealed = true;
+    this.check();
+  }
+
+  /** The socket whose send is in flight: the drain deadline must not destroy it under the send. */
+  sending(): SocketInternals | undefined {
+    return this.current?.conn.socket as SocketInternals | undefined;
+  }
+
+  /** After the drains ended: no more sends; resolves once `handover-done` was written (bounded). */
+  finish(): Promise<void> {
+    this.ended = true;
+    this.abandon();
+    // Ref'd on purpose: the channel is unref()ed, and the last message may still wait for
+    // the master's acknowledgement of the last handle; without this the loop could empty
+    // and the process end before the hooks ran.
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, DONE_WRITE_LIMIT_MS)));
+    return Promise.race([this.sayDone(), limit]).finally(() => clearTimeout(timer));
+  }
+
+  private offer(owner: Http1Connections, conn: Http1Connection): void {
+    if (this.stopped) return owner.keep(conn);
+    if (conn.queued) return; // its turn re-checks the boundary
+    conn.queued = true;
+    this.queue.push({ owner, conn });
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.current === undefined && this.head < this.queue.length) {
+      const { owner, conn } = this.queue[this.head]!;
+      this.queue[this.head++] = undefined as never;
+      conn.queued = false;
+      this.start(owner, conn);
+    }
+    if (this.head === this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    }
+  }
+
+  private start(owner: Http1Connections, conn: Http1Connection): void {
+    const socket = conn.socket as SocketInternals;
+    const handle = socket._handle;
+    if (!conn.movable || socket.destroyed || handle == null) return;
+    // Stop reading first: what the kernel holds from now on travels with the fd.
+    const wasReading = handle.reading !== false;
+    handle.reading = false;
+    handle.readStop();
+    if (!atBoundary(conn)) {
+      // Busy or half a request read: it is offered again when its response completes.
+      resume(handle, wasReading);
+      return;
+    }
+    // The keep-alive timer would destroy the socket while the send waits for its turn.
+    socket.setTimeout(0);
+    // Like Node's own net.Socket hand-over: without its handle, nothing here can read it.
+    socket._handle = null;
+    const item: InFlight = { owner, conn, handle, wasReading };
+    this.current = item;
+    sendHandle({ type: 'conn', listener: this.listeners.get(owner) }, handle, (received) => this.sent(item, received));
+  }
+
+  private sent(item: InFlight, received: boolean): void {
+    this.current = undefined;
+    const { owner, conn, handle } = item;
+    const socket = conn.socket as SocketInternals;
+    if (socket.destroyed) {
+      // Destroyed without its handle (the application did; counted as closed): close the fd here.
+      handle.close();
+    } else if (received) {
+      this.handed++;
+      owner.handedOver(conn);
+      // The next send first: the channel is idle until it goes, closing can wait a moment.
+      this.pump();
+      socket._handle = handle;
+      socket.destroy(); // closes this process's fd only; the receiver holds the connection
+    } else if (this.ended || !owner.draining()) {
+      // The drain is over (its deadline passed): nobody would close it any more.
+      socket._handle = handle;
+      socket.destroy();
+    } else {
+      socket._handle = handle;
+      resume(handle, item.wasReading);
+      owner.keep(conn);
+      this.abandon();
+    }
+    this.pump();
+    this.check();
+  }
+
+  /** Stops handing over: everything not yet sent drains here (a send under way completes). */
+  private abandon(): void {
+    if (!this.stopped) {
+      this.stopped = true;
+      this.stopWatching();
+      for (let i = this.head; i < this.queue.length; i++) this.queue[i]!.conn.queued = false;
+      this.queue.length = 0;
+      this.head = 0;
+      for (const owner of this.listeners.keys()) owner.keepAll();
+    }
+    this.check();
+  }
+
+  private check(): void {
+    if (!this.sealed || this.current !== undefined || this.done !== undefined) return;
+    for (const owner of this.listeners.keys()) if (owner.movable() > 0) return;
+    void this.sayDone();
+  }
+
+  private sayDone(): Promise<void> {
+    if (this.done === undefined) {
+      const message = { type: 'handover-done', handedOver: this.handed, kept: this.kept() };
+      this.done = new Promise((resolve) => send(message, undefined, () => resolve()));
+    }
+    return this.done;
+  }
+}
+
+function resume(handle: TcpHandle, wasReading: boolean): void {
+  if (!wasReading) return;
+  handle.reading = true;
+  handle.readStart();
+}

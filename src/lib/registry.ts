@@ -1,0 +1,101 @@
+/**
+ * The servers this process drains when it stops, with their shutdown options and the name
+ * of the inherited socket each one listens on (LISTEN_FDNAMES). Names tell the master which
+ * listener a handed-over connection belongs to, and tell a receiving worker which server
+ * must serve it.
+ */
+import http from 'node:http';
+import { inheritedFds } from './fds.js';
+import type { ResolvedShutdownOptions } from './options.js';
+import type { AnyServer } from './types.js';
+
+interface Registration {
+  options: ResolvedShutdownOptions;
+  /** The inherited socket's name, when known. */
+  name: string | undefined;
+}
+
+const servers = new Map<AnyServer, Registration>();
+let stopHandled = false;
+
+/** Records that the library's lifecycle handles the stop (signals installed; internal). */
+export function markStopHandled(): void {
+  stopHandled = true;
+}
+
+/**
+ * True when the library stops this process on the master's request: only then may a worker
+ * say hello (the master then sends `stop` instead of the stop signal, which an application
+ * that handles signals itself, `signals: false`, would never see).
+ */
+export function stopIsHandled(): boolean {
+  return stopHandled;
+}
+
+/** Records `server` (again: the options of the last call win; a known name is kept). */
+export function addServer(server: AnyServer, options: ResolvedShutdownOptions, name?: string): void {
+  const known = servers.get(server);
+  servers.set(server, { options, name: name ?? known?.name });
+}
+
+/** True when `server` is registered. */
+export function hasServer(server: AnyServer): boolean {
+  return servers.has(server);
+}
+
+/** Forgets `server`. */
+export function removeServer(server: AnyServer): void {
+  servers.delete(server);
+}
+
+/** Every registered server with its shutdown options, in registration order. */
+export function registeredServers(): Array<[AnyServer, ResolvedShutdownOptions]> {
+  return [...servers].map(([server, reg]) => [server, reg.options]);
+}
+
+/**
+ * True for a plain node:http server: its connections can move to another process. https
+ * and http2 keep TLS and session state in this process (neither is an http.Server).
+ */
+export function isPlainHttp(server: AnyServer): server is http.Server {
+  return server instanceof http.Server;
+}
+
+/**
+ * The listener name of `server`: given to listen(), or, for a server the application
+ * listened itself (track()), found by matching its listening fd with the inherited ones.
+ */
+export function listenerName(server: AnyServer): string | undefined {
+  const reg = servers.get(server);
+  if (reg === undefined) return undefined;
+  if (reg.name === undefined) {
+    const fd = (server as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+    if (typeof fd === 'number' && fd >= 0) reg.name = inheritedFds().find((f) => f.fd === fd)?.name;
+  }
+  return reg.name;
+}
+
+/** Names of the registered plain HTTP servers that can receive handed-over connections. */
+export function handoverListeners(): string[] {
+  const names: string[] = [];
+  for (const server of servers.keys()) {
+    const name = isPlainHttp(server) ? listenerName(server) : undefined;
+    if (name !== undefined && !names.includes(name)) names.push(name);
+  }
+  return names;
+}
+
+/**
+ * The plain HTTP server that serves a connection handed over for listener `name`: the one
+ * listening under that name, else the first registered plain HTTP server (a connection is
+ * never dropped because names disagree), else undefined.
+ */
+export function serverFor(name: unknown): http.Server | undefined {
+  let first: http.Server | undefined;
+  for (const server of servers.keys()) {
+    if (!isPlainHttp(server)) continue;
+    if (listenerName(server) === name) return server;
+    first ??= server;
+  }
+  return first;
+}
