@@ -464,7 +464,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     w.on('status', (text) => this.#emit({ type: 'worker-status', generation: gen.id, slot, text }));
     w.on('output', (stream, line) => this.#emit({ type: 'worker-output', generation: gen.id, slot, stream, line }));
     w.on('message', (m, handle) => {
-      if (m.type !== 'conn') return;
+      if (m.type !== 'conn' || handle == null) return;
       // A connection handed over by a retiring worker; one sent out of turn goes back to it.
       const broker = this.#brokers.get(w) ?? new HandoverBroker(() => []);
       void broker.forward(w, m.listener, handle);

@@ -218,7 +218,9 @@ export class Worker extends EventEmitter {
 
   /** sd_notify syntax on the readiness socket: READY=1 and STATUS=… are understood. */
   #notify(line: string): void {
-    if (line === 'READY=1') this.#markReady();
+    // The hello (on the IPC channel) is written before READY=1 (on the readiness socket); a
+    // turn of the loop lets a hello read in the same poll round arrive first.
+    if (line === 'READY=1') setImmediate(() => this.#markReady());
     else if (line.startsWith('STATUS=')) {
       this.statusText = line.slice('STATUS='.length);
       this.emit('status', this.statusText);

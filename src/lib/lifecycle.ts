@@ -11,7 +11,7 @@
  */
 import { constants } from 'node:os';
 import { HitlessError } from '../errors.js';
-import { onChannelMessage } from './channel.js';
+import { channelEnabled, onChannelMessage, send } from './channel.js';
 import { DEFAULT_STOP_SIGNALS } from './defaults.js';
 import { Handover } from './handover.js';
 import { markShuttingDown } from './health.js';
@@ -22,7 +22,7 @@ import { receiveConnection } from './receive.js';
 import { addServer, hasServer, markStopHandled, registeredServers, removeServer } from './registry.js';
 import { drainServer } from './shutdown.js';
 import { instrument, trackerOf } from './track.js';
-import type { AnyServer, TrackOptions } from './types.js';
+import type { AnyServer, ShutdownResult, TrackOptions } from './types.js';
 
 interface Hook {
   fn: () => unknown;
@@ -137,7 +137,7 @@ export function beginShutdown(how: { handover?: boolean } = {}): void {
     const stopReporting = reportDrainProgress();
     const drains = registeredServers().map(([server, options]) => drainServer(server, options, handover));
     handover?.seal();
-    return Promise.all(drains).finally(stopReporting);
+    return Promise.all(drains).finally(stopReporting).then(reportDrained);
   };
   const drained =
     shutdownDelay > 0 ? new Promise<void>((r) => setTimeout(r, shutdownDelay)).then(drainAll) : drainAll();
@@ -147,6 +147,27 @@ export function beginShutdown(how: { handover?: boolean } = {}): void {
     .then(runHooks)
     .then(flushStdio)
     .finally(() => process.exit(0));
+}
+
+/** How long the exit waits for the `drained` report to be written to the master. */
+const REPORT_LIMIT_MS = 500;
+
+/**
+ * Tells the master how many connections the drain closed gracefully and how many it forced
+ * (`drained`, for the reload outcome); no-op without the channel.
+ */
+function reportDrained(results: ShutdownResult[]): Promise<void> {
+  if (!channelEnabled()) return Promise.resolve();
+  const drained = results.reduce((n, r) => n + r.drained.connections, 0);
+  const forced = results.reduce((n, r) => n + r.forced.connections, 0);
+  return new Promise<void>((resolve) => {
+    const limit = setTimeout(resolve, REPORT_LIMIT_MS);
+    limit.unref();
+    send({ type: 'drained', drained, forced }, undefined, () => {
+      clearTimeout(limit);
+      resolve();
+    });
+  });
 }
 
 /** Open connections of the registered servers that were not handed over. */
