@@ -26,6 +26,10 @@ export const zeroHandover = (): HandoverCounts => ({ handedOver: 0, returned: 0,
 export class HandoverBroker {
   readonly counts = zeroHandover();
   #next = 0;
+  /** Connections delivered to each receiving worker. */
+  readonly #delivered = new Map<Worker, number>();
+  /** Forwards still on their way (the old worker may already have exited). */
+  readonly #pending = new Set<Promise<void>>();
   readonly #targets: () => Worker[];
 
   /** `targets` lists the workers that may receive connections, read at each hand-over. */
@@ -34,7 +38,27 @@ export class HandoverBroker {
   }
 
   /** Passes one connection from `from` on; resolves once it has landed somewhere. */
-  async forward(from: Worker, listener: string | undefined, handle: unknown): Promise<void> {
+  forward(from: Worker, listener: string | undefined, handle: unknown): Promise<void> {
+    const p = this.#forward(from, listener, handle).finally(() => this.#pending.delete(p));
+    this.#pending.add(p);
+    return p;
+  }
+
+  /**
+   * Resolves once every connection received so far has landed. Connections delivered to a
+   * receiver that has died since went with it: they move from `handedOver` to `lost`.
+   */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+    for (const [w, n] of this.#delivered) {
+      if (w.exitInfo === undefined || w.planned) continue;
+      this.counts.handedOver -= n;
+      this.counts.lost += n;
+      this.#delivered.delete(w);
+    }
+  }
+
+  async #forward(from: Worker, listener: string | undefined, handle: unknown): Promise<void> {
     const message = { hitless: PROTOCOL, type: 'conn', ...(listener === undefined ? {} : { listener }) };
     const candidates = this.#targets().filter((w) => w.acceptsConnections && takes(w, listener));
     // Taken before the first await: forwards run concurrently, each to the next target.
@@ -44,6 +68,7 @@ export class HandoverBroker {
       if (await delivered(target, message, handle)) {
         closeHandle(handle);
         this.counts.handedOver++;
+        this.#delivered.set(target, (this.#delivered.get(target) ?? 0) + 1);
         return;
       }
     }

@@ -410,6 +410,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const forced = await this.#drain(workers, timeout);
     for (const off of listeners) off();
     for (const w of workers) this.#brokers.delete(w);
+    // An old worker exits once the master has its descriptors; wait until they all landed.
+    await broker.settled();
     const counts = broker.counts;
     const drainedConnections = [...drained.values()].reduce((a, b) => a + b, 0);
     if (run) {
