@@ -20,6 +20,7 @@ const PACKAGE: Record<string, string> = {
   nsenter: 'util-linux',
   ip: 'iproute2',
   nginx: 'nginx',
+  wrk: 'wrk',
   openssl: 'openssl',
 };
 
