@@ -38,7 +38,8 @@ test('output written just before the graceful exit is not lost (regression: proc
   f.child.kill('SIGTERM');
   assert.equal((await f.exited).code, 0);
   await stdoutClosed;
-  assert.equal(lines, 100_000);
+  // 20,000 lines (~220 KB) are several pipe buffers: without the flush, most were lost.
+  assert.equal(lines, 20_000);
 });
 
 test('a throwing hook is reported on stderr and does not block the others', async (t) => {
