@@ -14,6 +14,8 @@ export const DEFAULT_READY_AFTER_MS: number | null = null;
 export const DEFAULT_STOP_SIGNAL: NodeJS.Signals = 'SIGTERM';
 export const DEFAULT_STRATEGY = 'all' as const;
 export const DEFAULT_LOG_FORMAT = 'text' as const;
+/** Give Node workers the preload that turns their own listen(port) into adoption (docs/frameworks.md). */
+export const DEFAULT_PRELOAD = true;
 /** Config file looked up in the working directory when --config is not given. */
 export const DEFAULT_CONFIG_FILE = 'hitless.json';
 

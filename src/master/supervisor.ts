@@ -14,6 +14,7 @@ import { createProcStatReader } from '../ops/procstat.js';
 import { Generation } from './generation.js';
 import { resolveWorkdir } from './workdir.js';
 import { Worker, type WorkerSpec } from './worker.js';
+import { preloadEnv } from './preload-env.js';
 import type { ListenerSet } from './listeners.js';
 import type { MasterConfig, MasterEvent, MasterHandle, ReloadOutcome, StatusSnapshot, WorkerStatus } from './types.js';
 
@@ -308,13 +309,14 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   }
 
   private spawn(gen: Generation, slot: number, restarts: number): Worker {
+    const env = { ...process.env, ...this.opts.env, ...this.config.env };
     const spec: WorkerSpec = {
       generation: gen.id,
       slot,
       restarts,
       command: this.config.command,
       cwd: gen.cwd,
-      env: { ...process.env, ...this.opts.env, ...this.config.env },
+      env: { ...env, ...preloadEnv(env, this.opts.listeners.status(), this.config.preload !== false) },
       release: gen.release,
       fds: this.opts.listeners.fds,
       fdNames: this.opts.listeners.names,

@@ -36,6 +36,8 @@ Flags:
   --run-dir <dir>          folder of the control socket (default: derived from the app folder)
   --pid-file <path>        write the master's pid here
   --log-format <text|json> master log lines (default text)
+  --no-preload             start Node workers without the preload that lets an app's own
+                           listen(port) adopt the socket the master holds (docs/frameworks.md)
   --print-config           print the effective configuration as JSON and exit
   -h, --help               show this help
 
@@ -58,6 +60,7 @@ const options = {
   'run-dir': { type: 'string' },
   'pid-file': { type: 'string' },
   'log-format': { type: 'string' },
+  'no-preload': { type: 'boolean' },
   'print-config': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -79,7 +82,7 @@ export function startFlagsToConfig(argv: string[]): { help: boolean; printConfig
       config: v.config, command: split.command, listen: v.listen, workers: v.workers,
       readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
       stopSignal: v['stop-signal'], env: v.env, cwd: v.cwd, strategy: v.strategy, runDir: v['run-dir'],
-      pidFile: v['pid-file'], logFormat: v['log-format'],
+      pidFile: v['pid-file'], logFormat: v['log-format'], preload: v['no-preload'] === true ? false : undefined,
     },
   };
 }

@@ -1,0 +1,45 @@
+/**
+ * The preload in a process that inherited the master's environment but is not the worker
+ * the master started: LISTEN_PID names another process. That is how `npm start`, `npx`
+ * and `yarn` run an app (npm is the worker, the app its grandchild), and how an app's own
+ * child processes run. Such a process cannot adopt the sockets (they are not its own), and
+ * its listen on a port the master holds would fail with EADDRINUSE: instead it stops with
+ * one line that says why and what to run instead. Every other listen is left alone.
+ */
+import { readFileSync, writeSync } from 'node:fs';
+import net from 'node:net';
+import { findHeld, listenRequest, type HeldSocket } from './held.js';
+
+/** Installs the check for a process whose LISTEN_PID is `owner`. */
+export function hookForeignListen(held: HeldSocket[], owner: number): void {
+  const originalListen = net.Server.prototype.listen as (...args: unknown[]) => net.Server;
+  net.Server.prototype.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
+    const parsed = listenRequest(args);
+    const target = parsed && findHeld(held, parsed.request);
+    if (target !== undefined) {
+      writeSync(2, `${wrapperMessage(target, owner)}\n`);
+      process.exit(1);
+    }
+    return originalListen.apply(this, args);
+  } as typeof net.Server.prototype.listen;
+}
+
+/** The one-line explanation (exported for tests). */
+export function wrapperMessage(target: HeldSocket, owner: number): string {
+  const what = commandOf(owner);
+  return (
+    `hitless: ERR_LISTEN_IN_CHILD this process (pid ${process.pid}) cannot listen on ${target.address}: the master holds that socket ` +
+    `for the worker it started (pid ${owner}${what ? `, "${what}"` : ''}), which runs the app in a child process, as \`npm start\`, \`npx\` and \`yarn\` do; ` +
+    "run the app's start command directly instead, e.g. `node server.js` or `./node_modules/.bin/next start`"
+  );
+}
+
+/** The command line of `pid` (Linux /proc), shortened; undefined where unknown. */
+function commandOf(pid: number): string | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+    return text.length > 60 ? `${text.slice(0, 57)}...` : text || undefined;
+  } catch {
+    return undefined;
+  }
+}
