@@ -33,6 +33,8 @@ export interface HeldSocket {
 
 /** What an app's listen() asked for, after net._normalizeArgs. */
 export interface ListenRequest {
+  /** An fd the app adopts itself (systemd socket activation, as SvelteKit's adapter-node does). */
+  fd?: number | undefined;
   port?: number | undefined;
   host?: string | undefined;
   path?: string | undefined;
@@ -46,17 +48,19 @@ type NormalizeArgs = (args: unknown[]) => [Record<string, unknown>, ((...a: unkn
 const normalizeArgs = (net as unknown as { _normalizeArgs: NormalizeArgs })._normalizeArgs;
 
 /**
- * What a listen() call asks for, or undefined when it passes a handle or an fd (the app,
- * or the hitless library's own listen(), adopts a socket itself: leave it alone).
+ * What a listen() call asks for, or undefined when it passes a handle object or asks for
+ * no particular port (port 0 or none: a random port).
  */
 export function listenRequest(args: unknown[]): { request: ListenRequest; options: Record<string, unknown> } | undefined {
   const [options] = normalizeArgs(args);
-  if (options instanceof Object && ('_handle' in options || 'handle' in options || 'fd' in options)) return undefined;
+  // A server, a { handle }, or a TCP/Pipe handle itself (whose fd is a getter).
+  if ('_handle' in options || 'handle' in options || typeof options.getAsyncId === 'function') return undefined;
+  if (typeof options.fd === 'number') return { request: { fd: options.fd }, options };
   const raw = options.port;
   const port = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : undefined;
   const host = typeof options.host === 'string' ? options.host : undefined;
   const path = typeof options.path === 'string' && options.port === undefined ? options.path : undefined;
-  if (port === undefined && path === undefined) return undefined;
+  if (!port && path === undefined) return undefined;
   return { request: { port, host, path }, options };
 }
 
@@ -126,6 +130,7 @@ export function probeUnknown(held: HeldSocket[]): void {
  * several addresses, the exact host wins, then a socket not yet adopted.
  */
 export function findHeld(held: readonly HeldSocket[], request: ListenRequest): HeldSocket | undefined {
+  if (request.fd !== undefined) return held.find((h) => h.fd === request.fd);
   if (request.path !== undefined) {
     const path = resolve(request.path);
     return held.find((h) => h.path !== undefined && resolve(h.path) === path);

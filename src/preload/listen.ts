@@ -3,7 +3,9 @@
  * a listen on a port (or unix path) the master holds becomes adoption of the inherited
  * socket (`listen({ fd })`), for every argument shape listen() accepts and for every
  * kind of server (net, http, https, http2 all inherit this method). Anything else (port
- * 0, other ports, fds and handles the app passes itself) goes to Node untouched.
+ * 0, other ports, handles the app passes itself) goes to Node untouched. An app that
+ * adopts an inherited fd by itself (systemd socket activation, as SvelteKit's adapter-node
+ * does) is treated the same, so that it, too, announces readiness and stops gracefully.
  *
  * Each held socket is adopted once. A second server asking for the same port while the
  * first still listens (Fastify listens once per address of `localhost`: 127.0.0.1, then
@@ -32,7 +34,12 @@ export function hookListen(held: HeldSocket[]): void {
   let hinted = false;
   net.Server.prototype.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
     const parsed = this.listening ? undefined : listenRequest(args);
-    if (parsed === undefined) return originalListen.apply(this, args);
+    // The hitless library's own listen() adopts and announces by itself; it unsets the
+    // LISTEN_* variables when it reads them (sd_listen_fds(1)), which tells it apart from
+    // an app doing socket activation on its own (SvelteKit's adapter-node).
+    if (parsed === undefined || (parsed.request.fd !== undefined && process.env.LISTEN_FDS === undefined)) {
+      return originalListen.apply(this, args);
+    }
     if (!probed && parsed.request.port !== undefined) {
       probed = true;
       probeUnknown(held);
@@ -47,23 +54,18 @@ export function hookListen(held: HeldSocket[]): void {
     }
     const cb = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as () => void) : undefined;
     const owner = target.server;
-    if (owner !== undefined && owner !== this && (owner.listening || adopting.has(owner))) return listenWithoutSocket(this, owner, cb);
+    if (owner !== undefined && owner !== this && owner.listening) return listenWithoutSocket(this, owner, cb);
     return adopt(this, target, held, parsed.options, cb);
   } as typeof net.Server.prototype.listen;
 }
 
-/** Servers whose adoption was asked for and has not reported 'listening' or 'error' yet. */
-const adopting = new Set<net.Server>();
-
 function adopt(server: net.Server, target: HeldSocket, held: HeldSocket[], options: Record<string, unknown>, cb: (() => void) | undefined): net.Server {
   target.server = server;
-  adopting.add(server);
   // Before the first connection can arrive: the library's drain must see every connection.
   instrument(server);
   register(server, resolveShutdownOptions('preload', undefined), false, 0);
   makeGraceful(server);
   const settle = (): void => {
-    adopting.delete(server);
     server.removeListener('error', failed);
     server.removeListener('listening', listening);
   };
