@@ -15,7 +15,8 @@
  *   connection is gone, as with Node's own close(). closeIdleConnections() does nothing
  *   once the drain runs (the drain closes idle connections itself, after a grace).
  * - process.exit(code) waits for the drain of every adopted server, then exits with that
- *   code. process.exit() cannot block: it returns to its caller meanwhile.
+ *   code. It cannot block: called while the drain still runs (for example from a request
+ *   handler), it returns to its caller, and the process exits when the drain ends.
  *
  * Signals are taken in process.emit, which Node calls for each delivered signal: the app's
  * listeners, wherever they were registered, are reached only through it. Like
@@ -36,6 +37,7 @@ const adopted: AnyServer[] = [];
 /** Adopted servers whose drain has begun. */
 const closing = new WeakSet<AnyServer>();
 let drained: Promise<void> | undefined;
+let drainDone = false;
 let exitCode: number | undefined;
 let exiting = false;
 let signals = 0;
@@ -90,8 +92,10 @@ export function makeGraceful(server: net.Server): void {
 function install(): void {
   realExit = process.exit.bind(process) as (code?: number) => never;
   process.exit = function exit(code?: number | string | null): never {
-    if (signals > 1) return realExit(toCode(code));
     exitCode ??= toCode(code ?? process.exitCode);
+    // Drained (the usual case: the app's stop handler runs after the drain) or forced:
+    // exit as Node would, without returning.
+    if (signals > 1 || drainDone) return realExit(signals > 1 ? toCode(code) : exitCode);
     if (!exiting) {
       exiting = true;
       void drainAll()
@@ -124,8 +128,8 @@ function onStopSignal(signal: NodeJS.Signals, deliver: () => void): boolean {
 function drainAll(): Promise<void> {
   for (const server of adopted) closing.add(server);
   drained ??= Promise.all(adopted.map((server) => shutdown(server))).then(
-    () => undefined,
-    () => undefined,
+    () => void (drainDone = true),
+    () => void (drainDone = true),
   );
   return drained;
 }
