@@ -8,7 +8,11 @@
  */
 import { readFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
+import { relative } from 'node:path';
 import { findHeld, listenRequest, type HeldSocket } from './held.js';
+import type { HitlessErrorCode } from '../errors.js';
+
+const IN_CHILD: HitlessErrorCode = 'ERR_LISTEN_IN_CHILD';
 
 /** Installs the check for a process whose LISTEN_PID is `owner`. */
 export function hookForeignListen(held: HeldSocket[], owner: number): void {
@@ -24,14 +28,24 @@ export function hookForeignListen(held: HeldSocket[], owner: number): void {
   } as typeof net.Server.prototype.listen;
 }
 
-/** The one-line explanation (exported for tests). */
+/** The one-line explanation, with this process's own command as the fix. */
 export function wrapperMessage(target: HeldSocket, owner: number): string {
   const what = commandOf(owner);
   return (
-    `hitless: ERR_LISTEN_IN_CHILD this process (pid ${process.pid}) cannot listen on ${target.address}: the master holds that socket ` +
+    `hitless: ${IN_CHILD} this process (pid ${process.pid}) cannot listen on ${target.address}: the master holds that socket ` +
     `for the worker it started (pid ${owner}${what ? `, "${what}"` : ''}), which runs the app in a child process, as \`npm start\`, \`npx\` and \`yarn\` do; ` +
-    "run the app's start command directly instead, e.g. `node server.js` or `./node_modules/.bin/next start`"
+    `give hitless the app's own command instead, here: ${ownCommand()}`
   );
+}
+
+/** How this process was started, as a command to put after `hitless start … --`. */
+function ownCommand(): string {
+  const [, script, ...args] = process.argv;
+  const words = ['node', ...process.execArgv.filter((a) => !a.startsWith('--import')), script === undefined ? '' : relative(process.cwd(), script) || script, ...args];
+  return words
+    .filter((w) => w !== '')
+    .map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`))
+    .join(' ');
 }
 
 /** The command line of `pid` (Linux /proc), shortened; undefined where unknown. */

@@ -19,6 +19,9 @@ import { ready, status } from '../lib/ready.js';
 import { instrument } from '../lib/track.js';
 import { describeHeld, findHeld, listenRequest, probeUnknown, type HeldSocket, type ListenRequest } from './held.js';
 import { hookStopSignals, makeGraceful } from './stop.js';
+import type { HitlessErrorCode } from '../errors.js';
+
+const NOT_HELD: HitlessErrorCode = 'ERR_LISTEN_PORT_NOT_HELD';
 
 type Listen = (this: net.Server, ...args: unknown[]) => net.Server;
 
@@ -121,7 +124,7 @@ function hintNotHeld(server: net.Server, held: HeldSocket[], request: ListenRequ
     const where = `${request.host ?? ''}${request.host ? ':' : 'port '}${String(request.port)}`;
     const first = held.find((h) => h.port !== undefined);
     process.stderr.write(
-      `hitless: ERR_LISTEN_PORT_NOT_HELD the app listens on ${where}, which the master does not hold (it holds ${describeHeld(held)}); ` +
+      `hitless: ${NOT_HELD} the app listens on ${where}, which the master does not hold (it holds ${describeHeld(held)}); ` +
         `start hitless with --listen ${String(request.port)}${first ? `, or make the app listen on port ${String(first.port)} (PORT is set to it)` : ''}\n`,
     );
   }, NOT_HELD_HINT_MS);
