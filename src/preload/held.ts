@@ -42,7 +42,7 @@ export interface ListenRequest {
 
 export const ADDRS_VAR = 'HITLESS_LISTEN_ADDRS';
 
-type CreateServerHandle = (address: null, port: number, addressType: number, fd: number) => object | number;
+type CreateServerHandle = (address: null, port: null, addressType: null, fd: number) => object | number;
 type NormalizeArgs = (args: unknown[]) => [Record<string, unknown>, ((...a: unknown[]) => void) | null];
 
 const normalizeArgs = (net as unknown as { _normalizeArgs: NormalizeArgs })._normalizeArgs;
@@ -111,7 +111,7 @@ export function probeUnknown(held: HeldSocket[]): void {
   const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
   for (const h of held) {
     if (h.port !== undefined || h.path !== undefined || h.handle !== undefined) continue;
-    const handle = create(null, -1, -1, h.fd);
+    const handle = create(null, null, null, h.fd);
     if (typeof handle === 'number') continue; // not a socket: listen({ fd }) will say so
     h.handle = handle;
     const out: { address?: string; port?: number } = {};

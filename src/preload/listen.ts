@@ -107,11 +107,13 @@ function listenWithoutSocket(server: net.Server, owner: net.Server, cb: (() => v
 /** READY=1 once every held socket listens in this process; until then a STATUS line says which are missing. */
 function announce(held: HeldSocket[]): void {
   const missing = held.filter((h) => h.server?.listening !== true);
-  if (missing.length === 0) {
-    ready();
-    return;
+  try {
+    if (missing.length === 0) ready();
+    else status(`listening on ${held.length - missing.length} of ${held.length} sockets; waiting for the app to listen on ${describeHeld(missing)}`);
+  } catch (err) {
+    // A bad HITLESS_READY_FD (ERR_READY_FD) must not crash the app from its 'listening' event.
+    process.stderr.write(`hitless: ${(err as Error).message}\n`);
   }
-  status(`listening on ${held.length - missing.length} of ${held.length} sockets; waiting for the app to listen on ${describeHeld(missing)}`);
 }
 
 /**
@@ -125,7 +127,7 @@ function hintNotHeld(server: net.Server, held: HeldSocket[], request: ListenRequ
     const first = held.find((h) => h.port !== undefined);
     process.stderr.write(
       `hitless: ${NOT_HELD} the app listens on ${where}, which the master does not hold (it holds ${describeHeld(held)}); ` +
-        `start hitless with --listen ${String(request.port)}${first ? `, or make the app listen on port ${String(first.port)} (PORT is set to it)` : ''}\n`,
+        `start hitless with --listen ${String(request.port)}${first ? `, or make the app listen on port ${String(first.port)}${process.env.PORT === String(first.port) ? ' (PORT is set to it)' : ''}` : ''}\n`,
     );
   }, NOT_HELD_HINT_MS);
   timer.unref();
