@@ -64,11 +64,12 @@ function run(dir: string, argv: string[]): { ok: boolean; seconds: number; outpu
   return { ok: r.status === 0, seconds: (performance.now() - started) / 1000, output };
 }
 
-/** True when the npm registry answers (`npm ping`); the reason when it does not. */
+/** Undefined when the npm registry answers (`npm ping`); otherwise why it does not. */
 function registryProblem(): string | undefined {
   const r = spawnSync('npm', ['ping'], { encoding: 'utf8', timeout: 30_000 });
   if (r.status === 0) return undefined;
-  return `the npm registry is unreachable (npm ping: ${(r.stderr || String(r.error ?? r.status)).trim().split('\n').pop()})`;
+  const why = (r.stderr ?? '').split('\n').find((l) => /reason:|^npm error code/.test(l)) ?? String(r.error ?? `exit ${String(r.status)}`);
+  return `the npm registry is unreachable (npm ping: ${why.replace(/^npm error\s*/, '').trim()})`;
 }
 
 /**
