@@ -3,7 +3,7 @@
  * (src/preload/) through NODE_OPTIONS, the address of every held socket so the preload
  * can match an app's `listen(3000)` to the inherited socket, and PORT for apps that read it.
  */
-import { parseAddress } from '../preload/held.js';
+import { ADDRS_VAR, parseAddress } from '../preload/held.js';
 
 /** The preload module, as a file: URL (spaces, `#` and `%` in the path are escaped in it). */
 export const PRELOAD_URL = new URL('../preload/index.js', import.meta.url).href;
@@ -38,6 +38,6 @@ export function preloadEnv(env: Record<string, string | undefined>, listeners: r
   if (env.PORT === undefined && port !== undefined) out.PORT = String(port);
   if (!enabled) return out;
   out.NODE_OPTIONS = nodeOptionsWithImport(env.NODE_OPTIONS, PRELOAD_URL);
-  out.HITLESS_LISTEN_ADDRS = JSON.stringify(listeners.map((l) => l.address));
+  out[ADDRS_VAR] = JSON.stringify(listeners.map((l) => l.address));
   return out;
 }

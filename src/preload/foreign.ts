@@ -14,7 +14,12 @@ import type { HitlessErrorCode } from '../errors.js';
 
 const IN_CHILD: HitlessErrorCode = 'ERR_LISTEN_IN_CHILD';
 
-/** Installs the check for a process whose LISTEN_PID is `owner`. */
+/**
+ * Installs the check for a process whose LISTEN_PID is `owner`.
+ *
+ * @example
+ * hookForeignListen(foreignSockets(process.env), Number(process.env.LISTEN_PID));
+ */
 export function hookForeignListen(held: HeldSocket[], owner: number): void {
   const originalListen = net.Server.prototype.listen as (...args: unknown[]) => net.Server;
   net.Server.prototype.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {

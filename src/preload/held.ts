@@ -50,6 +50,9 @@ const normalizeArgs = (net as unknown as { _normalizeArgs: NormalizeArgs })._nor
 /**
  * What a listen() call asks for, or undefined when it passes a handle object or asks for
  * no particular port (port 0 or none: a random port).
+ *
+ * @example
+ * listenRequest([3000, 'localhost', () => {}])?.request; // { port: 3000, host: 'localhost', path: undefined }
  */
 export function listenRequest(args: unknown[]): { request: ListenRequest; options: Record<string, unknown> } | undefined {
   const [options] = normalizeArgs(args);
@@ -64,7 +67,12 @@ export function listenRequest(args: unknown[]): { request: ListenRequest; option
   return { request: { port, host, path }, options };
 }
 
-/** Parses "host:port", "[v6]:port" or "unix:/path"; anything else (like "fd:3") is unknown. */
+/**
+ * Parses "host:port", "[v6]:port" or "unix:/path"; anything else (like "fd:3") is unknown.
+ *
+ * @example
+ * parseAddress('[::1]:3000'); // { host: '::1', port: 3000 }
+ */
 export function parseAddress(text: string): Pick<HeldSocket, 'port' | 'host' | 'path'> {
   if (text.startsWith('unix:')) return { path: text.slice('unix:'.length) };
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
@@ -128,6 +136,9 @@ export function probeUnknown(held: HeldSocket[]): void {
  * (or path) the master does not hold. Any host matches: under hitless the master's
  * `--listen` decides where the port is reachable. When the master holds the port on
  * several addresses, the exact host wins, then a socket not yet adopted.
+ *
+ * @example
+ * findHeld(held, { port: 3000, host: '::' }); // the socket held for 127.0.0.1:3000
  */
 export function findHeld(held: readonly HeldSocket[], request: ListenRequest): HeldSocket | undefined {
   if (request.fd !== undefined) return held.find((h) => h.fd === request.fd);

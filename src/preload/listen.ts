@@ -30,7 +30,12 @@ const NOT_HELD_HINT_MS = 2000;
 
 const originalListen = net.Server.prototype.listen as unknown as Listen;
 
-/** Installs the hook for the sockets this process inherited. */
+/**
+ * Installs the hook for the sockets this process inherited.
+ *
+ * @example
+ * hookListen(inheritedSockets(process.env, process.pid));
+ */
 export function hookListen(held: HeldSocket[]): void {
   hookStopSignals();
   let probed = false;

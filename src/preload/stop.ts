@@ -48,6 +48,9 @@ let stopList: NodeJS.Signals[] = [];
  * Takes the stop signals in process.emit (inactive until a socket is adopted). Called at
  * preload time, before the app runs: Node binds process.emit for a signal when its first
  * listener is added, and the app may add one before it listens.
+ *
+ * @example
+ * hookStopSignals(); // in the preload, before the app's code runs
  */
 export function hookStopSignals(): void {
   stopList = stopSignals();
@@ -61,7 +64,12 @@ export function hookStopSignals(): void {
   } as typeof process.emit;
 }
 
-/** Makes `server`'s own close() graceful and, the first time, takes over exit and the stop signals. */
+/**
+ * Makes `server`'s own close() graceful and, the first time, takes over exit and the stop signals.
+ *
+ * @example
+ * makeGraceful(server); // before server.listen({ fd }) adopts the socket
+ */
 export function makeGraceful(server: net.Server): void {
   if (adopted.includes(server)) return;
   if (adopted.length === 0) install();
