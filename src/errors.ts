@@ -13,6 +13,9 @@ export const codes = {
   ERR_LISTEN_FAILED: 'The server could not listen on the inherited socket or the fallback address.',
   ERR_READY_FD: 'HITLESS_READY_FD is set but is not a writable file descriptor.',
   ERR_SHUTDOWN_HOOK_TIMEOUT: 'An onShutdown hook did not finish within its time limit.',
+  // preload (unmodified apps; printed on the worker's stderr)
+  ERR_LISTEN_IN_CHILD: 'A child of the worker (the app under npm start, npx or yarn) tried to listen on a socket the master holds.',
+  ERR_LISTEN_PORT_NOT_HELD: 'The app listens on a port the master does not hold, and not yet on every one it holds.',
   // configuration and CLI
   ERR_CONFIG_NOT_FOUND: 'The config file named by --config does not exist.',
   ERR_CONFIG_PARSE: 'The config file is not valid JSON.',

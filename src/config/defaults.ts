@@ -16,6 +16,8 @@ export const DEFAULT_STRATEGY = 'all' as const;
 /** Hand keep-alive connections to the new generation on reload (where the worker can). */
 export const DEFAULT_HANDOVER = true;
 export const DEFAULT_LOG_FORMAT = 'text' as const;
+/** Give Node workers the preload that turns their own listen(port) into adoption (docs/frameworks.md). */
+export const DEFAULT_PRELOAD = true;
 /** Config file looked up in the working directory when --config is not given. */
 export const DEFAULT_CONFIG_FILE = 'hitless.json';
 

@@ -14,7 +14,7 @@ import { configSchema, type ConfigInput } from './schema.js';
 import { parseSize } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
-  DEFAULT_READY_AFTER_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART,
+  DEFAULT_PRELOAD, DEFAULT_READY_AFTER_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART,
   DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS,
 } from './defaults.js';
 import { resolveRunDir } from './rundir.js';
@@ -43,6 +43,8 @@ export interface ConfigFlags {
   runDir?: string;
   pidFile?: string;
   logFormat?: string;
+  /** false: `--no-preload`. */
+  preload?: boolean;
 }
 
 export interface LoadConfigOptions {
@@ -58,6 +60,7 @@ export const FLAG_FOR_KEY: Record<string, string> = {
   command: 'the command after --', listen: '--listen', workers: '--workers', readyTimeout: '--ready-timeout',
   drainTimeout: '--drain-timeout', readyAfter: '--ready-after', stopSignal: '--stop-signal', env: '--env',
   cwd: '--cwd', strategy: '--strategy', handover: '--no-handover', runDir: '--run-dir', pidFile: '--pid-file', logFormat: '--log-format',
+  preload: '--no-preload',
 };
 
 import { findConfigFile, readConfigFile } from './file.js';
@@ -82,6 +85,7 @@ function flagsToInput(flags: ConfigFlags, cwd: string, sources: ValueSources): R
   set('strategy', flags.strategy);
   set('handover', flags.handover);
   set('logFormat', flags.logFormat);
+  set('preload', flags.preload);
   // Paths typed on the command line are relative to where the command runs.
   set('cwd', flags.cwd === undefined ? undefined : resolve(cwd, flags.cwd));
   set('runDir', flags.runDir === undefined ? undefined : resolve(cwd, flags.runDir));
@@ -198,6 +202,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
     runDir: resolveRunDir(appDir, input.runDir && fromApp(input.runDir), ctx.env),
     pidFile: input.pidFile && fromApp(input.pidFile),
     logFormat: input.logFormat ?? DEFAULT_LOG_FORMAT,
+    preload: input.preload ?? DEFAULT_PRELOAD,
     release: { keep: input.release?.keep ?? DEFAULT_RELEASE_KEEP, prepare: input.release?.prepare },
     watch: input.watch && {
       paths: input.watch.paths.map(fromApp),

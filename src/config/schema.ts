@@ -10,7 +10,7 @@ import { DURATION_HINT, DURATION_PATTERN } from './duration.js';
 import { SIZE_HINT, SIZE_PATTERN } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
-  DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
+  DEFAULT_PRELOAD, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
   DEFAULT_WORKERS,
 } from './defaults.js';
 import { DEPLOY_EXPECTED, DEPLOY_OBJECT_SCHEMAS, deploySchema } from './deploy.js';
@@ -109,6 +109,7 @@ export const configSchema = z.strictObject({
   runDir: nonEmpty.meta({ description: 'Folder of the control socket (default: a private folder derived from the app folder).' }),
   pidFile: nonEmpty,
   logFormat: z.enum(['text', 'json']).meta({ default: DEFAULT_LOG_FORMAT }),
+  preload: z.boolean().meta({ default: DEFAULT_PRELOAD, description: 'Start Node workers with the hitless preload, so an app that calls listen(port) itself adopts the socket the master holds for that port (docs/frameworks.md).' }),
   release: releaseSchema,
   watch: watchSchema,
   fetch: fetchSchema,
@@ -147,6 +148,7 @@ export const EXPECTED: Record<string, string> = {
   'restart.maxRestarts': 'expected a whole number >= 0',
   runDir: 'expected a folder path', pidFile: 'expected a file path',
   logFormat: 'expected "text" or "json"',
+  preload: 'expected true (default) or false (Node workers get no preload: the app must adopt the sockets itself)',
   release: 'expected an object like {"keep": 5}',
   'release.keep': 'expected a whole number >= 1',
   'release.prepare': 'expected a command as an array of strings like ["npm", "ci"]',

@@ -45,6 +45,8 @@ export interface MasterConfig {
   runDir: string;
   pidFile: string | undefined;
   logFormat: 'text' | 'json';
+  /** Node workers get the preload (NODE_OPTIONS --import) that adopts held ports they listen on; undefined means true. */
+  preload?: boolean;
   /** Releases (`hitless release`): how many to keep and the optional prepare command. */
   release: ReleaseConfig;
   /** Reload when these paths change (undefined: off). */

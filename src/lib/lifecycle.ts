@@ -93,7 +93,8 @@ export function onShutdown(fn: () => unknown, options?: { timeout?: number }): (
   };
 }
 
-function stopSignals(): NodeJS.Signals[] {
+/** The signals that start the graceful stop: SIGTERM, SIGINT and env HITLESS_STOP_SIGNAL (internal; the preload uses it too). */
+export function stopSignals(): NodeJS.Signals[] {
   const list = [...DEFAULT_STOP_SIGNALS];
   const extra = process.env.HITLESS_STOP_SIGNAL;
   if (extra !== undefined && extra !== '') {
@@ -207,7 +208,7 @@ const FLUSH_LIMIT_MS = 2000;
  * are asynchronous in Node on Linux, and process.exit() drops what is still queued: a
  * worker under the master (whose stdout is a pipe) would lose its last log lines.
  */
-function flushStdio(): Promise<void> {
+export function flushStdio(): Promise<void> {
   const flushed = [process.stdout, process.stderr].map(
     (stream) => new Promise<void>((resolve) => (stream.writableLength === 0 ? resolve() : stream.write('', () => resolve()))),
   );

@@ -25,6 +25,7 @@ import { checkWorkerAccess } from '../ops/access.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { Identities } from './identity.js';
+import { preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
 import { Reconfigurer, type ConfigSource, type ReconfigurableMaster } from './reconfigure.js';
 
@@ -86,6 +87,10 @@ export async function runMaster(
     const id = identities.get(c);
     const { fds, names } = listeners.select(c.listen);
     const spec = specFromConfig(c, { fds, fdNames: names, pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv: process.env });
+    // Unmodified Node apps: the preload turns their own listen(port) into adoption (src/preload/).
+    const held = listeners.status();
+    const addresses = fds.flatMap((fd) => held.filter((l) => l.fd === fd));
+    spec.env = { ...spec.env, ...preloadEnv(spec.env, addresses, c.preload !== false) };
     // A worker user that cannot reach the app gets one clear line, not the runtime's stack.
     if (id.uid !== undefined) checkWorkerAccess({ uid: id.uid, gid: id.gid ?? id.uid, name: id.name ?? String(id.uid) }, spec.cwd, spec.command, spec.env.PATH);
     return spec;

@@ -40,6 +40,8 @@ Flags:
   --run-dir <dir>          folder of the control socket (default: derived from the app folder)
   --pid-file <path>        write the master's pid here
   --log-format <text|json> master log lines (default text)
+  --no-preload             start Node workers without the preload that lets an app's own
+                           listen(port) adopt the socket the master holds (docs/frameworks.md)
   --print-config           print the effective configuration as JSON and exit
   -h, --help               show this help
 
@@ -63,6 +65,7 @@ const options = {
   'run-dir': { type: 'string' },
   'pid-file': { type: 'string' },
   'log-format': { type: 'string' },
+  'no-preload': { type: 'boolean' },
   'print-config': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -91,7 +94,7 @@ export function startFlagsToConfig(
       readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
       stopSignal: v['stop-signal'], env: v.env, cwd: v.cwd, strategy: v.strategy, runDir: v['run-dir'],
       handover: v['no-handover'] === true ? false : undefined,
-      pidFile: v['pid-file'], logFormat: v['log-format'],
+      pidFile: v['pid-file'], logFormat: v['log-format'], preload: v['no-preload'] === true ? false : undefined,
     },
   };
 }

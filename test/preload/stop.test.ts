@@ -1,0 +1,97 @@
+/**
+ * Graceful stop of apps that run under the preload and handle the stop signal themselves
+ * (or not at all), through the real CLI: a request in flight when the reload begins is
+ * answered (with `Connection: close`), an idle keep-alive connection is closed cleanly by
+ * the server (FIN, never a reset), and the old worker exits with the code its own handler
+ * asked for — even with PM2's documented `server.close(); process.exit(0)`.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fixture, startMaster } from '../helpers/master.js';
+import { RawConnection } from '../helpers/http.js';
+import { freePort } from '../frameworks/free-port.js';
+
+async function start(t: import('node:test').TestContext, stop: string) {
+  const port = await freePort();
+  const admin = await freePort();
+  const master = await startMaster(t, {
+    command: [process.execPath, fixture('preload/own-handler.js')],
+    listen: [`127.0.0.1:${port}`],
+    env: { STOP: stop, ADMIN_PORT: String(admin) },
+  });
+  const release = async (): Promise<void> => {
+    const r = await fetch(`http://127.0.0.1:${admin}/release`);
+    assert.equal(await r.text(), 'released\n');
+  };
+  return { master, port, release };
+}
+
+const styles: [string, number, string][] = [
+  ['pm2', 0, 'server.close(); process.exit(0)'],
+  ['callback', 143, 'server.close(() => process.exit(143))'],
+  ['none', 0, 'no handler'],
+];
+
+for (const [style, code, what] of styles) {
+  test(`an app whose SIGTERM handler is "${what}": a reload answers the in-flight request and resets no connection`, { timeout: 60_000 }, async (t) => {
+    const { master, port, release } = await start(t, style);
+    const slow = await RawConnection.connect(port);
+    t.after(() => slow.destroy());
+    slow.send('GET', '/slow');
+    await master.waitStdout('SLOW-STARTED 1');
+    const idle = await RawConnection.connect(port);
+    t.after(() => idle.destroy());
+    assert.equal((await idle.request('GET', '/')).status, 200);
+
+    const reloading = master.reload();
+    // The server closes the idle keep-alive connection once the drain began (after its grace).
+    assert.deepEqual(await idle.closed, { error: undefined, ended: true });
+    await release();
+    const res = await slow.response();
+    assert.equal(res.status, 200);
+    assert.equal(res.body, 'slow done\n');
+    assert.equal(res.headers.connection, 'close', 'responses during the drain close their connection');
+    assert.deepEqual(await slow.closed, { error: undefined, ended: true });
+
+    const r = await reloading;
+    assert.equal(r.code, 0, r.stderr);
+    const exit = await master.waitEvent((e) => e.event === 'worker-exit' && e.generation === 1);
+    assert.deepEqual([exit.code, exit.signal, exit.planned], [code, null, true]);
+    assert.equal((await master.waitEvent('reload-drained')).forced, 0);
+    assert.deepEqual(await master.stop(), { code: 0, signal: null });
+  });
+}
+
+test('process.exit() called by the app while a request is in flight waits for that request, then exits with the code asked for', { timeout: 60_000 }, async (t) => {
+  const { master, port, release } = await start(t, 'none');
+  const slow = await RawConnection.connect(port);
+  t.after(() => slow.destroy());
+  slow.send('GET', '/slow');
+  await master.waitStdout('SLOW-STARTED 1');
+  const bye = await fetch(`http://127.0.0.1:${port}/exit`);
+  assert.equal(await bye.text(), 'bye\n');
+  await release();
+  const res = await slow.response();
+  assert.equal(res.body, 'slow done\n');
+  assert.equal(res.headers.connection, 'close');
+  const exit = await master.waitEvent((e) => e.event === 'worker-exit' && e.generation === 1);
+  assert.deepEqual([exit.code, exit.signal], [3, null]);
+});
+
+test('a second stop signal ends the worker at once, even with a request in flight', { timeout: 60_000 }, async (t) => {
+  const { master, port } = await start(t, 'pm2');
+  const pid = Number((await master.waitEvent('worker-ready')).pid);
+  const slow = await RawConnection.connect(port);
+  t.after(() => slow.destroy());
+  slow.send('GET', '/slow');
+  await master.waitStdout('SLOW-STARTED 1');
+  const idle = await RawConnection.connect(port);
+  t.after(() => idle.destroy());
+  assert.equal((await idle.request('GET', '/')).status, 200);
+  process.kill(pid, 'SIGTERM');
+  await idle.closed; // the drain began
+  process.kill(pid, 'SIGTERM');
+  const exit = await master.waitEvent((e) => e.event === 'worker-exit' && e.pid === pid);
+  assert.deepEqual([exit.code, exit.signal], [143, null]);
+  await assert.rejects(slow.response());
+});
