@@ -9,6 +9,7 @@ import https from 'node:https';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Http2Session, ServerHttp2Stream } from 'node:http2';
+import { observe } from './stats.js';
 import type { AnyServer, ShutdownCounts } from './types.js';
 
 /** What the tracker needs from a running drain. */
@@ -38,6 +39,7 @@ export function instrument(server: AnyServer): Tracker {
   if (tracker === undefined) {
     tracker = new Tracker(server);
     trackers.set(server, tracker);
+    observe(server); // traffic figures for the master (stats.ts)
   }
   return tracker;
 }
