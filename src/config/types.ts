@@ -19,6 +19,25 @@ export interface RestartPolicy {
   window: number;
 }
 
+/** How a reload brings the next generation up (src/core/strategies/). */
+export type StrategyName = 'all' | 'rolling' | 'canary';
+
+/** The canary strategy's settings (docs/canary.md). */
+export interface CanaryConfig {
+  /** New workers started first, beside the serving generation. */
+  workers: number;
+  /** How long their figures are compared with the serving generation's, ms. */
+  duration: number;
+  /** Fewer canary responses than this by the end of `duration` is inconclusive (the reload fails). */
+  minRequests: number;
+  /** Highest 5xx share (0..1) the canary may show. */
+  maxErrorRate: number;
+  /** Highest canary p99 as a multiple of the serving generation's p99. */
+  maxLatencyRatio: number;
+  /** How the rest of the generation goes live after a pass. */
+  then: 'all' | 'rolling';
+}
+
 /** The master's configuration after defaults and validation. */
 export interface MasterConfig {
   /** Absolute path of the config file, when one was read. */
@@ -37,7 +56,9 @@ export interface MasterConfig {
   env: Record<string, string>;
   /** Working directory of workers when the app folder has no `current` release. */
   cwd: string;
-  strategy: 'all' | 'rolling';
+  strategy: StrategyName;
+  /** How a canary reload judges the new version (used when the strategy is "canary"). */
+  canary: CanaryConfig;
   /** On reload, hand keep-alive connections to the new generation instead of closing them. */
   handover: boolean;
   restart: RestartPolicy;

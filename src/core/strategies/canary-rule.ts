@@ -1,0 +1,154 @@
+/**
+ * The canary's decision rule (docs/canary.md): one-sided tests that need evidence to fail,
+ * so a handful of unlucky requests never fails a good version and a small count never
+ * passes one by luck.
+ *
+ * - errors: fail when an exact binomial test (Clopper-Pearson) says the canary's 5xx share
+ *   is above `maxErrorRate`, AND a one-sided two-proportion z-test says it is above the
+ *   serving generation's share over the same window (an outage of a shared backend that
+ *   fails both equally is not the canary's fault);
+ * - latency: fail when an exact binomial test says more than 1% of the canary's responses
+ *   were slower than `maxLatencyRatio` × the serving generation's p99 (at least
+ *   LATENCY_FLOOR_MS): that is, the canary's p99 is above the limit;
+ * - at the end of `duration`: fewer than `minRequests` canary responses is inconclusive,
+ *   anything else that did not fail passes.
+ *
+ * Before `duration` is over the same tests run at every report (1 s) at a stricter level,
+ * so a plainly bad canary goes early; the final look uses the stated level.
+ */
+import { formatDuration } from '../../config/duration.js';
+import type { CanaryConfig } from '../../config/types.js';
+import { quantile, slowerThan, totalOf, type Counts } from '../traffic.js';
+
+/** One-sided level of the final look (99% confidence), and the normal z of that level. */
+export const FINAL = { alpha: 0.01, z: 2.326 } as const;
+/** Level of each early look (99.9%): with 30 looks, at most 3% more false fails by the union bound. */
+export const EARLY = { alpha: 0.001, z: 3.09 } as const;
+/** Latencies below this (ms) are never judged: scheduler noise and histogram resolution. */
+export const LATENCY_FLOOR_MS = 10;
+/** The latency rule's tail: more than 1% of responses above the limit means p99 above it. */
+const TAIL = 0.01;
+
+/** One side's figures over the canary window. */
+export interface SideFigures {
+  requests: number;
+  /** 5xx responses. */
+  errors: number;
+  errorRate: number | undefined;
+  p50Ms: number | undefined;
+  p99Ms: number | undefined;
+}
+
+export type Verdict = 'pass' | 'fail' | 'inconclusive' | 'pending';
+
+export interface Judgement {
+  verdict: Verdict;
+  /** One line: why (figures included). */
+  reason: string;
+  canary: SideFigures;
+  baseline: SideFigures;
+  /** The latency limit applied (ms); undefined without baseline figures. */
+  latencyLimitMs: number | undefined;
+}
+
+export function sideFigures(c: Counts): SideFigures {
+  const requests = totalOf(c);
+  const errors = c.requests['5xx'];
+  return {
+    requests,
+    errors,
+    errorRate: requests > 0 ? errors / requests : undefined,
+    p50Ms: quantile(c.latency, 0.5),
+    p99Ms: quantile(c.latency, 0.99),
+  };
+}
+
+const LOG_FACT_SMALL: number[] = [0];
+for (let i = 1; i < 256; i++) LOG_FACT_SMALL[i] = (LOG_FACT_SMALL[i - 1] as number) + Math.log(i);
+
+/** ln(n!) (a table below 256, Stirling's series above: error < 1e-12). */
+function logFactorial(n: number): number {
+  if (n < 256) return LOG_FACT_SMALL[n] as number;
+  return n * Math.log(n) - n + 0.5 * Math.log(2 * Math.PI * n) + 1 / (12 * n) - 1 / (360 * n ** 3);
+}
+
+/**
+ * P(X ≥ k) for X ~ Binomial(n, p): the p-value of "the rate is above p" after k in n.
+ * Returns 1 when k ≤ n·p (never significant at the levels used here, and cheap).
+ */
+export function binomialTail(k: number, n: number, p: number): number {
+  k = Math.floor(k);
+  if (k <= 0) return 1;
+  if (k > n) return 0;
+  if (p <= 0) return 0;
+  if (p >= 1 || k <= n * p) return 1;
+  let term = Math.exp(logFactorial(n) - logFactorial(k) - logFactorial(n - k) + k * Math.log(p) + (n - k) * Math.log1p(-p));
+  let sum = 0;
+  // Past the mode the terms only shrink: stop once they no longer change the sum.
+  for (let i = k; i <= n && term > sum * 1e-15; i++) {
+    sum += term;
+    term *= ((n - i) / (i + 1)) * (p / (1 - p));
+  }
+  return Math.min(1, sum);
+}
+
+/** The one-sided Clopper-Pearson lower bound of a rate at level `alpha` (bisection on binomialTail). */
+export function lowerBound(k: number, n: number, alpha: number): number {
+  if (Math.floor(k) <= 0 || n <= 0) return 0;
+  let lo = 0;
+  let hi = Math.min(1, Math.floor(k) / n);
+  for (let i = 0; i < 40; i++) {
+    const mid = (lo + hi) / 2;
+    if (binomialTail(k, n, mid) < alpha) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** One-sided two-proportion z statistic (pooled) of rate 1 above rate 2; 0 when undefined. */
+export function twoProportionZ(k1: number, n1: number, k2: number, n2: number): number {
+  if (n1 === 0 || n2 === 0) return 0;
+  const pooled = (k1 + k2) / (n1 + n2);
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2));
+  return se === 0 ? 0 : (k1 / n1 - k2 / n2) / se;
+}
+
+const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(x * 100).toFixed(x < 0.1 ? 2 : 1)}%`);
+const ms = (x: number | undefined): string => (x === undefined ? '-' : `${x.toFixed(x < 10 ? 1 : 0)} ms`);
+
+/**
+ * Judges the canary's counts against the serving generation's over the same window.
+ * `final`: the look at the end of `duration` (level FINAL, may pass or be inconclusive);
+ * earlier looks (level EARLY) only fail or stay pending.
+ *
+ * @example
+ * const j = judge(canaryCounts, baselineCounts, spec.canary, elapsed >= spec.canary.duration);
+ * if (j.verdict === 'fail') throw new HitlessError('ERR_CANARY_FAILED', j.reason);
+ */
+export function judge(canary: Counts, baseline: Counts, s: CanaryConfig, final: boolean): Judgement {
+  const { alpha, z } = final ? FINAL : EARLY;
+  const level = `${+((1 - alpha) * 100).toFixed(1)}%`;
+  const c = sideFigures(canary);
+  const b = sideFigures(baseline);
+  const out = (verdict: Verdict, reason: string, latencyLimitMs: number | undefined): Judgement => ({ verdict, reason, canary: c, baseline: b, latencyLimitMs });
+
+  if (binomialTail(c.errors, c.requests, s.maxErrorRate) < alpha
+    && (b.requests === 0 || twoProportionZ(c.errors, c.requests, b.errors, b.requests) > z)) {
+    const bound = lowerBound(c.errors, c.requests, alpha);
+    const versus = b.requests > 0 ? `the serving generation's ${pct(b.errorRate)} of ${b.requests}` : 'no serving-generation figures';
+    return out('fail', `5xx ${pct(c.errorRate)} of ${c.requests} canary responses (above ${pct(bound)} at ${level} confidence): over maxErrorRate ${pct(s.maxErrorRate)} and ${versus}`, undefined);
+  }
+  const limit = b.p99Ms === undefined ? undefined : Math.max(s.maxLatencyRatio * b.p99Ms, LATENCY_FLOOR_MS);
+  if (limit !== undefined && c.requests > 0) {
+    const slow = slowerThan(canary.latency, limit);
+    if (binomialTail(slow, c.requests, TAIL) < alpha) {
+      return out('fail', `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)} on the serving generation: ${pct(slow / c.requests)} of ${c.requests} canary responses slower than ${ms(limit)} (maxLatencyRatio ${s.maxLatencyRatio} × the serving p99, at least ${LATENCY_FLOOR_MS} ms), more than 1% at ${level} confidence`, limit);
+    }
+  }
+  const figures = `5xx ${pct(c.errorRate)} of ${c.requests} vs ${pct(b.errorRate)} of ${b.requests} serving; p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)} (limit ${ms(limit)})`;
+  if (!final) return out('pending', figures, limit);
+  if (c.requests < s.minRequests) {
+    return out('inconclusive', `only ${c.requests} canary responses in ${formatDuration(s.duration)}, fewer than minRequests ${s.minRequests}: not enough to judge (${figures})`, limit);
+  }
+  return out('pass', figures, limit);
+}
