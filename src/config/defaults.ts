@@ -13,6 +13,8 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 export const DEFAULT_READY_AFTER_MS: number | null = null;
 export const DEFAULT_STOP_SIGNAL: NodeJS.Signals = 'SIGTERM';
 export const DEFAULT_STRATEGY = 'all' as const;
+/** Every reload strategy, by name (src/core/strategies/). */
+export const STRATEGY_NAMES = ['all', 'rolling', 'canary'] as const;
 
 /** The canary strategy's settings (docs/canary.md). */
 export const DEFAULT_CANARY = {

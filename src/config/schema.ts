@@ -11,7 +11,7 @@ import { SIZE_HINT, SIZE_PATTERN } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
   DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
-  DEFAULT_WORKERS, DEFAULT_CANARY,
+  DEFAULT_WORKERS, DEFAULT_CANARY, STRATEGY_NAMES,
 } from './defaults.js';
 
 const duration = (description: string, fallback?: number) =>
@@ -111,7 +111,7 @@ export const configSchema = z.strictObject({
   }).meta({ default: DEFAULT_STOP_SIGNAL }),
   env: z.record(z.string().regex(/^[^=\0]+$/), z.string()).meta({ description: 'Extra environment variables of workers.' }),
   cwd: nonEmpty.meta({ description: 'Working directory of workers (default: the app folder, or its current release).' }),
-  strategy: z.enum(['all', 'rolling', 'canary']).meta({ default: DEFAULT_STRATEGY }),
+  strategy: z.enum(STRATEGY_NAMES).meta({ default: DEFAULT_STRATEGY }),
   canary: canarySchema,
   handover: z.boolean().meta({ default: DEFAULT_HANDOVER, description: 'On reload, hand idle keep-alive HTTP/1.1 connections to the new generation instead of closing them (Node workers using the in-app library).' }),
   restart: restartSchema,

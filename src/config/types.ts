@@ -4,6 +4,8 @@
  *
  * Durations are milliseconds everywhere inside the master.
  */
+import type { STRATEGY_NAMES } from './defaults.js';
+
 /** One listening address, parsed from a `[name=]address` string. */
 export type ListenerSpec =
   | { name: string; kind: 'tcp'; host: string; port: number; ipv6Only?: boolean; source: string }
@@ -20,7 +22,7 @@ export interface RestartPolicy {
 }
 
 /** How a reload brings the next generation up (src/core/strategies/). */
-export type StrategyName = 'all' | 'rolling' | 'canary';
+export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
 /** The canary strategy's settings (docs/canary.md). */
 export interface CanaryConfig {
