@@ -65,7 +65,7 @@ test('a canary with no serving-generation figures is judged on maxErrorRate alon
 });
 
 test('latency: a canary 200 ms slower than a 1 ms serving generation fails; one within the ratio passes', () => {
-  const slow = judge(counts(50, 0, 201), counts(1000, 0, 1), settings, false);
+  const slow = judge(counts(100, 0, 201), counts(1000, 0, 1), settings, false);
   assert.equal(slow.verdict, 'fail');
   assert.equal(slow.latencyLimitMs, LATENCY_FLOOR_MS); // 2 × ~1 ms is below the floor
   assert.match(slow.reason, /p99 \d+ ms vs 1\.0 ms on the serving generation/);
@@ -73,6 +73,8 @@ test('latency: a canary 200 ms slower than a 1 ms serving generation fails; one 
   const fine = judge(counts(1000, 0, 60), counts(2000, 0, 40), settings, true);
   assert.equal(fine.verdict, 'pass');
   assert.equal(fine.latencyLimitMs !== undefined && fine.latencyLimitMs > 90, true);
+  // Not judged before minRequests responses: a fresh process's first ones are slow.
+  assert.equal(judge(counts(20, 0, 201), counts(1000, 0, 1), settings, false).verdict, 'pending');
   // A few slow responses (0.5%) are within p99.
   const tail = judge(combine(counts(995, 0, 1), counts(5, 0, 500)), counts(2000, 0, 1), settings, true);
   assert.equal(tail.verdict, 'pass');

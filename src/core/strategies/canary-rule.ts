@@ -7,9 +7,9 @@
  *   is above `maxErrorRate`, AND a one-sided two-proportion z-test says it is above the
  *   serving generation's share over the same window (an outage of a shared backend that
  *   fails both equally is not the canary's fault);
- * - latency: fail when an exact binomial test says more than 1% of the canary's responses
- *   were slower than `maxLatencyRatio` × the serving generation's p99 (at least
- *   LATENCY_FLOOR_MS): that is, the canary's p99 is above the limit;
+ * - latency (once the canary has `minRequests` responses): fail when an exact binomial test
+ *   says more than 1% of the canary's responses were slower than `maxLatencyRatio` × the
+ *   serving generation's p99 (at least LATENCY_FLOOR_MS): the canary's p99 is above it;
  * - at the end of `duration`: fewer than `minRequests` canary responses is inconclusive,
  *   anything else that did not fail passes.
  *
@@ -139,7 +139,8 @@ export function judge(canary: Counts, baseline: Counts, s: CanaryConfig, final: 
     return out('fail', `5xx ${pct(c.errorRate)} of ${c.requests} canary responses (above ${pct(bound)} at ${level} confidence): over maxErrorRate ${pct(s.maxErrorRate)} and ${versus}`, undefined);
   }
   const limit = b.p99Ms === undefined ? undefined : Math.max(s.maxLatencyRatio * b.p99Ms, LATENCY_FLOOR_MS);
-  if (limit !== undefined && c.requests > 0) {
+  // Not on the first few responses: a fresh process answers them slowly while V8 compiles.
+  if (limit !== undefined && c.requests >= Math.max(1, s.minRequests)) {
     const slow = slowerThan(canary.latency, limit);
     if (binomialTail(slow, c.requests, TAIL) < alpha) {
       return out('fail', `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)} on the serving generation: ${pct(slow / c.requests)} of ${c.requests} canary responses slower than ${ms(limit)} (maxLatencyRatio ${s.maxLatencyRatio} × the serving p99, at least ${LATENCY_FLOOR_MS} ms), more than 1% at ${level} confidence`, limit);
