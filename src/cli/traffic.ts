@@ -66,7 +66,7 @@ export function sideLine(f: SideFigures): string {
 
 /** The running comparison as one progress phrase. */
 export function canaryProgress(r: CanaryReport): string {
-  const limit = r.latencyLimitMs === undefined ? '' : ` (limit ${millis(r.latencyLimitMs)})`;
+  const limit = r.latencyLimitMs === undefined ? ' (warming up)' : ` (limit ${millis(r.latencyLimitMs)})`;
   return `canary generation ${r.generation}, ${formatDuration(r.elapsedMs)} of ${formatDuration(r.durationMs)}: ` +
     `${r.canary.requests} responses, 5xx ${percent(r.canary.errorRate)} vs ${percent(r.baseline.errorRate)} serving, ` +
     `p99 ${millis(r.canary.p99Ms)} vs ${millis(r.baseline.p99Ms)}${limit}`;

@@ -20,6 +20,7 @@ export const STRATEGY_NAMES = ['all', 'rolling', 'canary'] as const;
 export const DEFAULT_CANARY = {
   workers: 1,
   duration: 30_000,
+  warmup: 5_000,
   minRequests: 100,
   maxErrorRate: 0.01,
   maxLatencyRatio: 2,

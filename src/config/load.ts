@@ -183,6 +183,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
   const canary = {
     workers: input.canary?.workers ?? DEFAULT_CANARY.workers,
     duration: parseDuration(input.canary?.duration ?? DEFAULT_CANARY.duration),
+    warmup: parseDuration(input.canary?.warmup ?? DEFAULT_CANARY.warmup),
     minRequests: input.canary?.minRequests ?? DEFAULT_CANARY.minRequests,
     maxErrorRate: input.canary?.maxErrorRate ?? DEFAULT_CANARY.maxErrorRate,
     maxLatencyRatio: input.canary?.maxLatencyRatio ?? DEFAULT_CANARY.maxLatencyRatio,

@@ -86,6 +86,7 @@ export const logsSchema = z.strictObject({
 export const canarySchema = z.strictObject({
   workers: z.number().int().positive().meta({ default: DEFAULT_CANARY.workers, description: 'New workers started first, beside the serving generation.' }),
   duration: duration('How long the canary\'s figures are compared with the serving generation\'s.', DEFAULT_CANARY.duration),
+  warmup: duration('The first part of duration left out of the latency comparison (at most half of duration): a fresh process is slower while V8 compiles and its heap grows.', DEFAULT_CANARY.warmup),
   minRequests: z.number().int().nonnegative().meta({ default: DEFAULT_CANARY.minRequests, description: 'Fewer canary responses than this by the end of duration is inconclusive: the reload fails (ERR_CANARY_INCONCLUSIVE).' }),
   maxErrorRate: z.number().min(0).max(1).meta({ default: DEFAULT_CANARY.maxErrorRate, description: 'Highest 5xx share (0 to 1) the canary may show.' }),
   maxLatencyRatio: z.number().min(1).meta({ default: DEFAULT_CANARY.maxLatencyRatio, description: 'Highest canary p99 as a multiple of the serving generation\'s p99.' }),
@@ -154,6 +155,7 @@ export const EXPECTED: Record<string, string> = {
   canary: 'expected an object like {"workers": 1, "duration": "30s", "maxErrorRate": 0.01}',
   'canary.workers': 'expected a whole number >= 1',
   'canary.duration': `expected a duration; ${DURATION_HINT}`,
+  'canary.warmup': `expected a duration; ${DURATION_HINT}`,
   'canary.minRequests': 'expected a whole number >= 0',
   'canary.maxErrorRate': 'expected a share from 0 to 1, like 0.01 for 1%',
   'canary.maxLatencyRatio': 'expected a number >= 1, like 2 (the canary\'s p99 may be at most twice the serving generation\'s)',

@@ -30,6 +30,8 @@ export interface CanaryConfig {
   workers: number;
   /** How long their figures are compared with the serving generation's, ms. */
   duration: number;
+  /** The first part of `duration` left out of the latency comparison (at most half of it), ms. */
+  warmup: number;
   /** Fewer canary responses than this by the end of `duration` is inconclusive (the reload fails). */
   minRequests: number;
   /** Highest 5xx share (0..1) the canary may show. */

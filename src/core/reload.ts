@@ -3,9 +3,9 @@
  * (strategies/*.ts) moves it through its phases; every transition is a `reload-phase`
  * event, and a transition the table below does not allow is a bug, so it throws.
  *
- *   spawning → ready → switched → handover → draining → done
- *        ↘        ↘         ↘          ↘          ↘
- *                            failed
+ *   spawning → [canary →] ready → switched → handover → draining → done
+ *        ↘                  ↘         ↘          ↘          ↘
+ *                                    failed
  *
  * `rolling` passes through handover/draining once per slot before `switched` (each old
  * worker is retired as soon as its replacement is ready), so those phases may also follow

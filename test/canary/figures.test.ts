@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cli, waitUntil } from '../helpers/master.js';
+import { cli, sourceFixture, startMaster, waitUntil } from '../helpers/master.js';
+import { controlRequest } from '../../src/control/client.js';
+import type { StatusSnapshot } from '../../src/core/types.js';
 import { parseProm } from '../ops/prom.js';
 import { startCanaryApp } from './setup.js';
 
@@ -123,4 +125,15 @@ test('status, status --watch (pseudo-terminal) and the Prometheus scrape count a
   assert.match(last, /every 250 ms, Ctrl-C to quit/);
   assert.ok(cpuShare < 0.15, `--watch used ${(cpuShare * 100).toFixed(1)}% of a CPU`);
   t.diagnostic(`--watch at 250 ms: ${(cpuShare * 100).toFixed(1)}% of one CPU over ${frames() - 3} frames`);
+});
+
+test('a worker in another language reports figures with the documented stats lines (Python, NODE_CHANNEL_FD)', { timeout: 30_000 }, async (t) => {
+  const master = await startMaster(t, { command: ['python3', sourceFixture('canary/stats-worker.py')], workers: 1 });
+  const status = async (): Promise<StatusSnapshot> => (await controlRequest(master.runDir, 'status')) as StatusSnapshot;
+  await waitUntil(async () => (await status()).traffic?.generations.length === 1, 'the worker reported', 10_000, 50);
+  const gen = (await status()).traffic?.generations[0];
+  assert.deepEqual(gen?.figures.total, { '2xx': 7, '3xx': 0, '4xx': 0, '5xx': 3 });
+  assert.equal(gen?.figures.errorRate, 0.3);
+  assert.ok((gen?.figures.p50Ms ?? 0) > 5 && (gen?.figures.p99Ms ?? 0) <= 10);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });

@@ -6,11 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_CANARY } from '../../src/config/defaults.js';
-import { binomialTail, judge, LATENCY_FLOOR_MS, lowerBound, twoProportionZ } from '../../src/core/strategies/canary-rule.js';
-import { combine } from '../../src/core/traffic.js';
+import { binomialTail, judge, LATENCY_FLOOR_MS, lowerBound, twoProportionZ, type Window } from '../../src/core/strategies/canary-rule.js';
+import { combine, type Counts } from '../../src/core/traffic.js';
 import { counts } from './fake-traffic.js';
 
 const settings = { ...DEFAULT_CANARY, duration: 10_000, minRequests: 100, maxErrorRate: 0.01, maxLatencyRatio: 2 };
+
+/** A window whose warm part is all of it (or none yet, while the warm-up lasts). */
+const win = (canary: Counts, baseline: Counts, warmedUp = true): Window => ({ canary, baseline, warm: warmedUp ? { canary, baseline } : undefined });
 
 test('binomial tail: exact values on small counts, no overflow on large ones', () => {
   // P(X >= 2 | n=20, p=0.01) = 1 - 0.99^20 - 20·0.01·0.99^19
@@ -38,15 +41,15 @@ test('two-proportion z: positive when the first rate is higher, 0 when undefined
 });
 
 test('small counts never fail: 2 errors in 20 responses stays pending, then passes-or-inconclusive on counts alone', () => {
-  const early = judge(counts(18, 2), counts(2000), settings, false);
+  const early = judge(win(counts(18, 2), counts(2000)), settings, false);
   assert.equal(early.verdict, 'pending');
-  const final = judge(counts(18, 2), counts(2000), settings, true);
+  const final = judge(win(counts(18, 2), counts(2000)), settings, true);
   assert.equal(final.verdict, 'inconclusive');
   assert.match(final.reason, /only 20 canary responses in 10 s, fewer than minRequests 100/);
 });
 
 test('10% errors against a clean serving generation fail at an early look, with both figures in the reason', () => {
-  const j = judge(counts(180, 20), counts(400), settings, false);
+  const j = judge(win(counts(180, 20), counts(400)), settings, false);
   assert.equal(j.verdict, 'fail');
   assert.equal(j.canary.errors, 20);
   assert.equal(j.canary.errorRate, 0.1);
@@ -55,34 +58,36 @@ test('10% errors against a clean serving generation fail at an early look, with 
 });
 
 test('errors shared with the serving generation (a backend outage) do not fail the canary', () => {
-  const j = judge(counts(950, 50), counts(1900, 100), settings, true);
+  const j = judge(win(counts(950, 50), counts(1900, 100)), settings, true);
   assert.equal(j.verdict, 'pass');
 });
 
 test('a canary with no serving-generation figures is judged on maxErrorRate alone', () => {
-  assert.equal(judge(counts(900, 100), counts(0), settings, false).verdict, 'fail');
-  assert.equal(judge(counts(1000, 0), counts(0), settings, true).verdict, 'pass');
+  assert.equal(judge(win(counts(900, 100), counts(0)), settings, false).verdict, 'fail');
+  assert.equal(judge(win(counts(1000, 0), counts(0)), settings, true).verdict, 'pass');
 });
 
 test('latency: a canary 200 ms slower than a 1 ms serving generation fails; one within the ratio passes', () => {
-  const slow = judge(counts(100, 0, 201), counts(1000, 0, 1), settings, false);
+  const slow = judge(win(counts(100, 0, 201), counts(1000, 0, 1)), settings, false);
   assert.equal(slow.verdict, 'fail');
   assert.equal(slow.latencyLimitMs, LATENCY_FLOOR_MS); // 2 × ~1 ms is below the floor
   assert.match(slow.reason, /p99 \d+ ms vs 1\.0 ms on the serving generation/);
   // Serving p99 ~40 ms, canary ~60 ms: within 2×.
-  const fine = judge(counts(1000, 0, 60), counts(2000, 0, 40), settings, true);
+  const fine = judge(win(counts(1000, 0, 60), counts(2000, 0, 40)), settings, true);
   assert.equal(fine.verdict, 'pass');
   assert.equal(fine.latencyLimitMs !== undefined && fine.latencyLimitMs > 90, true);
-  // Not judged before minRequests responses: a fresh process's first ones are slow.
-  assert.equal(judge(counts(20, 0, 201), counts(1000, 0, 1), settings, false).verdict, 'pending');
+  // Not during the warm-up, nor on fewer than minRequests responses after it.
+  assert.equal(judge(win(counts(1000, 0, 201), counts(1000, 0, 1), false), settings, false).verdict, 'pending');
+  assert.match(judge(win(counts(1000, 0, 201), counts(1000, 0, 1), false), settings, false).reason, /p99 249 ms vs 1\.0 ms, judged after the warm-up$/);
+  assert.equal(judge(win(counts(20, 0, 201), counts(1000, 0, 1)), settings, false).verdict, 'pending');
   // A few slow responses (0.5%) are within p99.
-  const tail = judge(combine(counts(995, 0, 1), counts(5, 0, 500)), counts(2000, 0, 1), settings, true);
+  const tail = judge(win(combine(counts(995, 0, 1), counts(5, 0, 500)), counts(2000, 0, 1)), settings, true);
   assert.equal(tail.verdict, 'pass');
 });
 
 test('a clean canary with enough responses passes at the end of duration, and not before', () => {
-  assert.equal(judge(counts(500), counts(1000), settings, false).verdict, 'pending');
-  const j = judge(counts(500), counts(1000), settings, true);
+  assert.equal(judge(win(counts(500), counts(1000)), settings, false).verdict, 'pending');
+  const j = judge(win(counts(500), counts(1000)), settings, true);
   assert.equal(j.verdict, 'pass');
-  assert.match(j.reason, /^5xx 0\.00% of 500 vs 0\.00% of 1000 serving; p99 1\.0 ms vs 1\.0 ms \(limit 10 ms\)$/);
+  assert.match(j.reason, /^5xx 0\.00% of 500 vs 0\.00% of 1000 serving; p99 1\.0 ms vs 1\.0 ms \(limit 25 ms\)$/);
 });

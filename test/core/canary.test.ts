@@ -13,7 +13,7 @@ import type { MasterEvent, ReloadOutcome } from '../../src/core/types.js';
 import { FakeHost, fakeSpec, settle, wellBehaved, type Behaviour } from './fake-host.js';
 import { reports, type Load } from './fake-traffic.js';
 
-const CANARY: CanaryConfig = { workers: 1, duration: 5000, minRequests: 100, maxErrorRate: 0.01, maxLatencyRatio: 2, then: 'all' };
+const CANARY: CanaryConfig = { workers: 1, duration: 5000, warmup: 1000, minRequests: 100, maxErrorRate: 0.01, maxLatencyRatio: 2, then: 'all' };
 
 function setup(over: Partial<GenerationSpec> = {}, canary: Partial<CanaryConfig> = {}) {
   const host = new FakeHost();
@@ -97,7 +97,8 @@ test('canary fails on latency: 200 ms slower than the serving generation is reje
   const outcome = await until(host, sup.reload('slow build'));
   assert.equal(outcome.error?.code, 'ERR_CANARY_FAILED');
   assert.match(outcome.error?.message ?? '', /p99 \d+ ms vs 1\.0 ms on the serving generation/);
-  assert.equal(outcome.canary?.latencyLimitMs, 10);
+  assert.equal(outcome.canary?.latencyLimitMs, 25);
+  assert.equal(outcome.canary?.elapsedMs, 2000); // the first look after the 1 s warm-up with 100 responses
   assert.equal(host.alive(2).length, 0);
   assert.equal(host.alive(1).length, 2);
 });
@@ -202,4 +203,16 @@ test('status shows traffic per worker and per generation, the canary beside the 
   assert.equal(w?.traffic?.requests, 300);
   assert.deepEqual(st.traffic?.releases.map((r) => r.release).sort(), ['gen-1', 'gen-2']);
   await until(host, pending);
+});
+
+test('one worker, one canary: the canary is the whole new generation; a pass switches to it without spawning more', async () => {
+  const { sup, host, phases, spawned } = setup({ workers: 1 });
+  await sup.start();
+  const outcome = await until(host, sup.reload('small'));
+  assert.equal(outcome.ok, true, JSON.stringify(outcome.error));
+  assert.deepEqual(phases(2), ['spawning', 'canary', 'ready', 'switched', 'draining', 'done']);
+  assert.deepEqual(spawned(2), [0]);
+  // 1 canary beside 1 serving worker: both served, over the same window.
+  assert.equal(outcome.canary?.canary.requests, 500);
+  assert.equal(outcome.canary?.baseline.requests, 1000);
 });

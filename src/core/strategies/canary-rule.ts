@@ -7,9 +7,11 @@
  *   is above `maxErrorRate`, AND a one-sided two-proportion z-test says it is above the
  *   serving generation's share over the same window (an outage of a shared backend that
  *   fails both equally is not the canary's fault);
- * - latency (once the canary has `minRequests` responses): fail when an exact binomial test
- *   says more than 1% of the canary's responses were slower than `maxLatencyRatio` × the
- *   serving generation's p99 (at least LATENCY_FLOOR_MS): the canary's p99 is above it;
+ * - latency, over the window after `canary.warmup` (a fresh process is slower while V8
+ *   compiles and its heap grows) and once it holds `minRequests` canary responses: fail
+ *   when an exact binomial test says more than 1% of them were slower than
+ *   `maxLatencyRatio` × the serving generation's p99 over that window (at least
+ *   LATENCY_FLOOR_MS): the canary's p99 is above it;
  * - at the end of `duration`: fewer than `minRequests` canary responses is inconclusive,
  *   anything else that did not fail passes.
  *
@@ -24,8 +26,8 @@ import { quantile, slowerThan, totalOf, type Counts } from '../traffic.js';
 export const FINAL = { alpha: 0.01, z: 2.326 } as const;
 /** Level of each early look (99.9%): with 30 looks, at most 3% more false fails by the union bound. */
 export const EARLY = { alpha: 0.001, z: 3.09 } as const;
-/** Latencies below this (ms) are never judged: scheduler noise and histogram resolution. */
-export const LATENCY_FLOOR_MS = 10;
+/** Latency limits below this (ms) are raised to it: GC pauses and scheduling on a busy machine reach ~20 ms. */
+export const LATENCY_FLOOR_MS = 25;
 /** The latency rule's tail: more than 1% of responses above the limit means p99 above it. */
 const TAIL = 0.01;
 
@@ -116,20 +118,36 @@ export function twoProportionZ(k1: number, n1: number, k2: number, n2: number): 
 const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(x * 100).toFixed(x < 0.1 ? 2 : 1)}%`);
 const ms = (x: number | undefined): string => (x === undefined ? '-' : `${x.toFixed(x < 10 ? 1 : 0)} ms`);
 
+/** What a look compares: both sides since the canary was ready, and since its warm-up ended. */
+export interface Window {
+  canary: Counts;
+  baseline: Counts;
+  /** The same after `canary.warmup` (undefined while it lasts): what latency is judged on. */
+  warm: { canary: Counts; baseline: Counts } | undefined;
+}
+
 /**
- * Judges the canary's counts against the serving generation's over the same window.
- * `final`: the look at the end of `duration` (level FINAL, may pass or be inconclusive);
- * earlier looks (level EARLY) only fail or stay pending.
+ * Judges the canary's counts against the serving generation's over the same window:
+ * errors since the canary was ready, latency since its warm-up ended. `final`: the look at
+ * the end of `duration` (level FINAL, may pass or be inconclusive); earlier looks (level
+ * EARLY) only fail or stay pending.
  *
  * @example
- * const j = judge(canaryCounts, baselineCounts, spec.canary, elapsed >= spec.canary.duration);
+ * const j = judge({ canary, baseline, warm }, spec.canary, elapsed >= spec.canary.duration);
  * if (j.verdict === 'fail') throw new HitlessError('ERR_CANARY_FAILED', j.reason);
  */
-export function judge(canary: Counts, baseline: Counts, s: CanaryConfig, final: boolean): Judgement {
+export function judge(w: Window, s: CanaryConfig, final: boolean): Judgement {
   const { alpha, z } = final ? FINAL : EARLY;
   const level = `${+((1 - alpha) * 100).toFixed(1)}%`;
-  const c = sideFigures(canary);
-  const b = sideFigures(baseline);
+  const c = sideFigures(w.canary);
+  const b = sideFigures(w.baseline);
+  // Latency figures come from the warm window once it holds canary responses.
+  const wc = w.warm && sideFigures(w.warm.canary);
+  const wb = w.warm && sideFigures(w.warm.baseline);
+  if (wc && wb && wc.requests > 0) {
+    Object.assign(c, { p50Ms: wc.p50Ms, p99Ms: wc.p99Ms });
+    Object.assign(b, { p50Ms: wb.p50Ms, p99Ms: wb.p99Ms });
+  }
   const out = (verdict: Verdict, reason: string, latencyLimitMs: number | undefined): Judgement => ({ verdict, reason, canary: c, baseline: b, latencyLimitMs });
 
   if (binomialTail(c.errors, c.requests, s.maxErrorRate) < alpha
@@ -138,15 +156,16 @@ export function judge(canary: Counts, baseline: Counts, s: CanaryConfig, final: 
     const versus = b.requests > 0 ? `the serving generation's ${pct(b.errorRate)} of ${b.requests}` : 'no serving-generation figures';
     return out('fail', `5xx ${pct(c.errorRate)} of ${c.requests} canary responses (above ${pct(bound)} at ${level} confidence): over maxErrorRate ${pct(s.maxErrorRate)} and ${versus}`, undefined);
   }
-  const limit = b.p99Ms === undefined ? undefined : Math.max(s.maxLatencyRatio * b.p99Ms, LATENCY_FLOOR_MS);
-  // Not on the first few responses: a fresh process answers them slowly while V8 compiles.
-  if (limit !== undefined && c.requests >= Math.max(1, s.minRequests)) {
-    const slow = slowerThan(canary.latency, limit);
-    if (binomialTail(slow, c.requests, TAIL) < alpha) {
-      return out('fail', `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)} on the serving generation: ${pct(slow / c.requests)} of ${c.requests} canary responses slower than ${ms(limit)} (maxLatencyRatio ${s.maxLatencyRatio} × the serving p99, at least ${LATENCY_FLOOR_MS} ms), more than 1% at ${level} confidence`, limit);
+  const limit = wb?.p99Ms === undefined ? undefined : Math.max(s.maxLatencyRatio * wb.p99Ms, LATENCY_FLOOR_MS);
+  // Not on a handful of responses: a few slow ones in a row are usually one pause.
+  if (w.warm && wc && limit !== undefined && wc.requests >= Math.max(1, s.minRequests)) {
+    const slow = slowerThan(w.warm.canary.latency, limit);
+    if (binomialTail(slow, wc.requests, TAIL) < alpha) {
+      return out('fail', `p99 ${ms(wc.p99Ms)} vs ${ms(wb?.p99Ms)} on the serving generation: ${pct(slow / wc.requests)} of ${wc.requests} canary responses after the warm-up slower than ${ms(limit)} (maxLatencyRatio ${s.maxLatencyRatio} × the serving p99, at least ${LATENCY_FLOOR_MS} ms), more than 1% at ${level} confidence`, limit);
     }
   }
-  const figures = `5xx ${pct(c.errorRate)} of ${c.requests} vs ${pct(b.errorRate)} of ${b.requests} serving; p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)} (limit ${ms(limit)})`;
+  const latency = wc && wc.requests > 0 ? `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)} (limit ${ms(limit)})` : `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)}, judged after the warm-up`;
+  const figures = `5xx ${pct(c.errorRate)} of ${c.requests} vs ${pct(b.errorRate)} of ${b.requests} serving; ${latency}`;
   if (!final) return out('pending', figures, limit);
   if (c.requests < s.minRequests) {
     return out('inconclusive', `only ${c.requests} canary responses in ${formatDuration(s.duration)}, fewer than minRequests ${s.minRequests}: not enough to judge (${figures})`, limit);

@@ -15,7 +15,7 @@ import { STATS_INTERVAL_MS } from '../../lib/stats.js';
 import type { CanaryConfig } from '../../config/types.js';
 import type { Generation } from '../generation.js';
 import type { ReloadContext, ReloadStrategy } from '../strategy.js';
-import { combine } from '../traffic.js';
+import { combine, type Counts } from '../traffic.js';
 import type { CanaryReport } from '../types.js';
 import { judge } from './canary-rule.js';
 import { all } from './all.js';
@@ -62,10 +62,18 @@ type Decision = CanaryReport & { output: string[] };
 async function observe(ctx: ReloadContext, old: Generation, settings: CanaryConfig): Promise<Decision> {
   const { next } = ctx;
   const startedAt = ctx.now();
-  const canaryAt0 = ctx.traffic.total(next.id);
-  const baselineAt0 = ctx.traffic.total(old.id);
+  // The same window for both sides, from the canary's readiness; latency from the warm-up's end.
+  const warmup = Math.min(settings.warmup, settings.duration / 2);
+  const mark = (): { canary: Counts; baseline: Counts } => ({ canary: ctx.traffic.total(next.id), baseline: ctx.traffic.total(old.id) });
+  const since = (m: { canary: Counts; baseline: Counts }): { canary: Counts; baseline: Counts } => {
+    const now = mark();
+    return { canary: combine(now.canary, m.canary, -1), baseline: combine(now.baseline, m.baseline, -1) };
+  };
+  const ready = mark();
+  let warm: { canary: Counts; baseline: Counts } | undefined;
   const look = (final: boolean): CanaryReport => {
-    const j = judge(combine(ctx.traffic.total(next.id), canaryAt0, -1), combine(ctx.traffic.total(old.id), baselineAt0, -1), settings, final);
+    if (warm === undefined && ctx.now() - startedAt >= warmup) warm = mark();
+    const j = judge({ ...since(ready), warm: warm && since(warm) }, settings, final);
     return {
       generation: next.id, verdict: j.verdict, reason: j.reason, elapsedMs: ctx.now() - startedAt,
       durationMs: settings.duration, canary: j.canary, baseline: j.baseline, latencyLimitMs: j.latencyLimitMs,
