@@ -18,18 +18,15 @@ import type { ReloadContext, ReloadStrategy } from './strategy.js';
 import { all } from './strategies/all.js';
 import { canary } from './strategies/canary.js';
 import { rolling } from './strategies/rolling.js';
-import { countsOf, TrafficBook, TRAFFIC_WINDOW_MS } from './traffic.js';
+import { countsOf, releaseKey, TrafficBook } from './traffic.js';
 import { Worker } from './worker.js';
 import type { Host } from './host.js';
 import type { StrategyName } from '../config/types.js';
 import type {
-  CanaryReport, GenerationTraffic, ListenerStatus, MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, StatusSnapshot, WorkerStatus,
+  CanaryReport, ListenerStatus, MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, StatusSnapshot, WorkerStatus,
 } from './types.js';
 
 export const STRATEGIES: Record<StrategyName, ReloadStrategy> = { all, rolling, canary };
-
-/** The key of a generation's traffic series: its release, or `gen-<n>` without a releases/ layout. */
-const releaseKey = (gen: number, release: string | undefined): string => release ?? `gen-${gen}`;
 
 export interface SupervisorOptions {
   host: Host;
@@ -221,27 +218,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       reloadQueued: this.#queued !== undefined,
       reload: run && { generation: run.generation, phase: run.phase, reason: run.reason, startedAt: run.startedAt },
       memory: { rssBytes: rss, heapUsedBytes: heapUsed },
-      traffic: this.#trafficStatus(now),
+      traffic: this.#traffic.snapshot([...this.#alive], this.#current, now),
     };
-  }
-
-  #trafficStatus(now: number): NonNullable<StatusSnapshot['traffic']> {
-    const gens = new Map<number, { release: string | undefined; workers: number }>();
-    for (const w of this.#alive) {
-      const g = gens.get(w.generation) ?? { release: w.spec.release, workers: 0 };
-      g.workers++;
-      gens.set(w.generation, g);
-    }
-    const generations: GenerationTraffic[] = [];
-    for (const [generation, g] of [...gens].sort((a, b) => a[0] - b[0])) {
-      const figures = this.#traffic.generation(generation, now);
-      if (figures) generations.push({ generation, release: g.release, serving: generation === this.#current?.id, workers: g.workers, figures });
-    }
-    const serving = this.#current && releaseKey(this.#current.id, this.#current.release);
-    const releases = this.#traffic.releases(serving).map(({ release, counts }) => ({
-      release, requests: counts.requests, latency: counts.latency, latencySumMs: counts.latencySum,
-    }));
-    return { windowMs: TRAFFIC_WINDOW_MS, generations, releases };
   }
 
   #trafficId(w: Worker): string {

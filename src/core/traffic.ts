@@ -10,6 +10,7 @@
  */
 import { LATENCY_BOUNDS_MS } from '../lib/stats.js';
 import { STATUS_CLASSES, type StatsMessage } from './channel.js';
+import type { GenerationTraffic, StatusSnapshot } from './types.js';
 
 export type StatusClass = (typeof STATUS_CLASSES)[number];
 export type ClassCounts = Record<StatusClass, number>;
@@ -59,6 +60,9 @@ interface Entry {
   samples: Sample[];
   exitedAt: number | undefined;
 }
+
+/** The key of a generation's traffic series: its release, or `gen-<n>` without a releases/ layout. */
+export const releaseKey = (generation: number, release: string | undefined): string => release ?? `gen-${generation}`;
 
 export const zeroCounts = (): Counts => ({
   requests: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 },
@@ -182,6 +186,28 @@ export class TrafficBook {
     const others = [...this.#releases.entries()].filter(([r]) => r !== serving).sort((a, b) => b[1].seenAt - a[1].seenAt);
     for (const [r] of others.slice(1)) this.#releases.delete(r);
     return [...this.#releases.entries()].map(([release, v]) => ({ release, counts: v.counts }));
+  }
+
+  /**
+   * The traffic part of the status: each generation with live `workers` (that reported),
+   * and the release series kept (see releases()).
+   */
+  snapshot(workers: { generation: number; spec: { release: string | undefined } }[], serving: { id: number; release: string | undefined } | undefined, now: number): NonNullable<StatusSnapshot['traffic']> {
+    const gens = new Map<number, { release: string | undefined; workers: number }>();
+    for (const w of workers) {
+      const g = gens.get(w.generation) ?? { release: w.spec.release, workers: 0 };
+      g.workers++;
+      gens.set(w.generation, g);
+    }
+    const generations: GenerationTraffic[] = [];
+    for (const [generation, g] of [...gens].sort((a, b) => a[0] - b[0])) {
+      const figures = this.generation(generation, now);
+      if (figures) generations.push({ generation, release: g.release, serving: generation === serving?.id, workers: g.workers, figures });
+    }
+    const releases = this.releases(serving && releaseKey(serving.id, serving.release)).map(({ release, counts }) => ({
+      release, requests: counts.requests, latency: counts.latency, latencySumMs: counts.latencySum,
+    }));
+    return { windowMs: this.#window, generations, releases };
   }
 
   #figures(entries: Entry[], now: number, totals: Counts | undefined): TrafficFigures {
