@@ -61,7 +61,12 @@ interface Entry {
   exitedAt: number | undefined;
 }
 
-/** The key of a generation's traffic series: its release, or `gen-<n>` without a releases/ layout. */
+/**
+ * The key of a generation's traffic series: its release, or `gen-<n>` without a releases/ layout.
+ *
+ * @example
+ * releaseKey(7, undefined); // 'gen-7'
+ */
 export const releaseKey = (generation: number, release: string | undefined): string => release ?? `gen-${generation}`;
 
 export const zeroCounts = (): Counts => ({
@@ -70,7 +75,12 @@ export const zeroCounts = (): Counts => ({
   latencySum: 0,
 });
 
-/** a + b (or a − b with `sign` −1, never below 0). */
+/**
+ * a + b (or a − b with `sign` −1, never below 0).
+ *
+ * @example
+ * const sinceMark = combine(book.total(gen), atMark, -1);
+ */
 export function combine(a: Counts, b: Counts, sign: 1 | -1 = 1): Counts {
   const out = zeroCounts();
   for (const c of STATUS_CLASSES) out.requests[c] = Math.max(0, a.requests[c] + sign * b.requests[c]);
@@ -107,7 +117,12 @@ export function quantile(latency: number[], q: number): number | undefined {
   return LATENCY_BOUNDS_MS[LATENCY_BOUNDS_MS.length - 1];
 }
 
-/** How many observations of a histogram were slower than `ms` (linear within the bucket that holds `ms`). */
+/**
+ * How many observations of a histogram were slower than `ms` (linear within the bucket that holds `ms`).
+ *
+ * @example
+ * slowerThan(counts.latency, 25) / totalOf(counts); // share slower than 25 ms
+ */
 export function slowerThan(latency: number[], ms: number): number {
   let slower = 0;
   for (let i = 0; i < latency.length; i++) {
@@ -120,11 +135,24 @@ export function slowerThan(latency: number[], ms: number): number {
   return slower;
 }
 
-/** The counts a stats message carries. */
+/**
+ * The counts a stats message carries.
+ *
+ * @example
+ * book.record(id, meta, now, countsOf(message));
+ */
 export function countsOf(m: StatsMessage): Counts {
   return { requests: { ...m.requests }, latency: [...m.latency], latencySum: m.latencySum };
 }
 
+/**
+ * Per-worker reports and per-generation/-release totals.
+ *
+ * @example
+ * const book = new TrafficBook();
+ * book.record('w1', { generation: 3, release: 'v7', startedAt: 0 }, Date.now(), countsOf(message));
+ * book.generation(3, Date.now()); // { rps, errorRate, p50Ms, p99Ms, total, … }
+ */
 export class TrafficBook {
   readonly #window: number;
   readonly #entries = new Map<string, Entry>();

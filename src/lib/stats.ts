@@ -55,7 +55,12 @@ function sendToMaster(message: object): void {
   }
 }
 
-/** The class of a final status code. */
+/**
+ * The class of a final status code.
+ *
+ * @example
+ * statusClass(404); // '4xx'
+ */
 export function statusClass(status: number): StatusClass {
   if (status >= 500) return '5xx';
   if (status >= 400) return '4xx';
@@ -63,7 +68,12 @@ export function statusClass(status: number): StatusClass {
   return '2xx';
 }
 
-/** Index of the bucket that counts `ms`. */
+/**
+ * Index of the bucket that counts `ms` (bounds are inclusive; the last index is the overflow).
+ *
+ * @example
+ * bucketOf(3); // 4: the (2.5, 5] ms bucket
+ */
 export function bucketOf(ms: number): number {
   let i = 0;
   while (i < LATENCY_BOUNDS_MS.length && ms > (LATENCY_BOUNDS_MS[i] as number)) i++;
@@ -77,7 +87,12 @@ function record(status: number, ms: number): void {
   latencySum += ms;
 }
 
-/** The stats message with the totals so far. */
+/**
+ * The stats message with the totals so far.
+ *
+ * @example
+ * statsMessage(); // { hitless: 1, type: 'stats', requests: { '2xx': 12, … }, latency: [ … 17 counts ], latencySum: 8.4 }
+ */
 export function statsMessage(): Record<string, unknown> {
   return { hitless: 1, type: 'stats', requests: { ...requests }, latency: [...latency], latencySum };
 }
@@ -86,6 +101,9 @@ export function statsMessage(): Record<string, unknown> {
  * Counts the responses of `server` (internal; instrument() calls it once per server).
  * From the 'request' event to the response's 'finish' (written to the kernel); responses
  * that never finish (the client went away) are not counted. A no-op standalone.
+ *
+ * @example
+ * observe(server); // listen(), serve() and track() do this through instrument()
  */
 export function observe(server: AnyServer): void {
   if (observed.has(server) || !underMaster()) return;

@@ -174,6 +174,9 @@ function raw(name: string, help: string, type: RawMetric['type'], values: () => 
  * The workers' traffic per release, read from the master's status at scrape time: the
  * totals are cumulative per release, so they behave as Prometheus counters; a release's
  * series disappear once it is neither serving nor the most recent other one (traffic.ts).
+ *
+ * @example
+ * for (const m of trafficMetrics(() => master.status().traffic?.releases ?? [])) registry.registerMetric(m as never);
  */
 export function trafficMetrics(releases: () => ReleaseTraffic[]): RawMetric[] {
   const buckets = LATENCY_BOUNDS_MS.map((ms) => ms / 1000);

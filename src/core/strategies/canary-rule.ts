@@ -53,6 +53,12 @@ export interface Judgement {
   latencyLimitMs: number | undefined;
 }
 
+/**
+ * Requests, 5xx and quantiles of one side's counts.
+ *
+ * @example
+ * sideFigures(book.total(3)); // { requests: 1200, errors: 3, errorRate: 0.0025, p50Ms: 0.4, p99Ms: 6.1 }
+ */
 export function sideFigures(c: Counts): SideFigures {
   const requests = totalOf(c);
   const errors = c.requests['5xx'];
@@ -77,6 +83,9 @@ function logFactorial(n: number): number {
 /**
  * P(X ≥ k) for X ~ Binomial(n, p): the p-value of "the rate is above p" after k in n.
  * Returns 1 when k ≤ n·p (never significant at the levels used here, and cheap).
+ *
+ * @example
+ * binomialTail(2, 20, 0.01); // 0.0169: 2 errors in 20 is not evidence of a rate above 1% at 99%
  */
 export function binomialTail(k: number, n: number, p: number): number {
   k = Math.floor(k);
@@ -94,7 +103,12 @@ export function binomialTail(k: number, n: number, p: number): number {
   return Math.min(1, sum);
 }
 
-/** The one-sided Clopper-Pearson lower bound of a rate at level `alpha` (bisection on binomialTail). */
+/**
+ * The one-sided Clopper-Pearson lower bound of a rate at level `alpha` (bisection on binomialTail).
+ *
+ * @example
+ * lowerBound(10, 100, 0.01); // 0.042
+ */
 export function lowerBound(k: number, n: number, alpha: number): number {
   if (Math.floor(k) <= 0 || n <= 0) return 0;
   let lo = 0;
@@ -107,7 +121,12 @@ export function lowerBound(k: number, n: number, alpha: number): number {
   return lo;
 }
 
-/** One-sided two-proportion z statistic (pooled) of rate 1 above rate 2; 0 when undefined. */
+/**
+ * One-sided two-proportion z statistic (pooled) of rate 1 above rate 2; 0 when undefined.
+ *
+ * @example
+ * twoProportionZ(32, 327, 0, 830); // 9.1
+ */
 export function twoProportionZ(k1: number, n1: number, k2: number, n2: number): number {
   if (n1 === 0 || n2 === 0) return 0;
   const pooled = (k1 + k2) / (n1 + n2);

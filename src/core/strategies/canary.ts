@@ -21,6 +21,12 @@ import { judge } from './canary-rule.js';
 import { all } from './all.js';
 import { rollOut } from './rolling.js';
 
+/**
+ * The canary strategy (STRATEGIES.canary in supervisor.ts).
+ *
+ * @example
+ * await canary.run(ctx); // throws ERR_CANARY_FAILED / ERR_CANARY_INCONCLUSIVE, or leaves `next` serving
+ */
 export const canary: ReloadStrategy = {
   name: 'canary',
   async run(ctx) {
