@@ -54,6 +54,9 @@ export function trafficCells(f: TrafficFigures | undefined): string[] {
 /** What a generation is doing right now, for the traffic table. */
 function role(s: StatusSnapshot, generation: number, serving: boolean): string {
   if (serving) return 'serving';
+  const mine = s.workers.filter((w) => w.generation === generation && w.state !== 'exited' && w.state !== 'failed');
+  // Old generations, and a rejected canary on its way out.
+  if (mine.length > 0 && mine.every((w) => w.state === 'draining')) return 'draining';
   if (s.reload?.generation === generation) return s.reload.phase === 'canary' ? 'canary' : 'starting';
   return 'draining';
 }
