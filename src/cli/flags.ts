@@ -7,6 +7,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HitlessError } from '../errors.js';
 import { closest } from '../config/closest.js';
 import { parseDuration } from '../config/duration.js';
+import { STRATEGY_NAMES } from '../config/defaults.js';
+import type { StrategyName } from '../config/types.js';
 
 export type FlagOptions = NonNullable<ParseArgsConfig['options']>;
 export type ParsedFlags<T extends FlagOptions> = ReturnType<typeof parseArgs<{ options: T; allowPositionals: boolean; strict: true }>>;
@@ -49,12 +51,29 @@ export function parseFlags<T extends FlagOptions>(
   }
 }
 
-/** `--timeout <duration>` of the client commands, in ms (undefined when not given). */
-export function parseTimeoutFlag(value: string | undefined): number | undefined {
+/** `--timeout <duration>` (or another duration `flag`) of the client commands, in ms (undefined when not given). */
+export function parseTimeoutFlag(value: string | undefined, flag = '--timeout'): number | undefined {
   if (value === undefined) return undefined;
   try {
     return parseDuration(value);
   } catch (err) {
-    throw new HitlessError('ERR_USAGE', `--timeout: ${(err as Error).message}`);
+    throw new HitlessError('ERR_USAGE', `${flag}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * A one-off reload strategy from `--canary` / `--strategy <name>` (undefined: the
+ * config's). Both given and disagreeing, or an unknown name, is ERR_USAGE.
+ *
+ * @example
+ * const strategy = strategyFlag('reload', values.canary, values.strategy); // 'canary'
+ */
+export function strategyFlag(command: string, canary: boolean | undefined, strategy: string | undefined): StrategyName | undefined {
+  if (strategy !== undefined && !(STRATEGY_NAMES as readonly string[]).includes(strategy)) {
+    throw new HitlessError('ERR_USAGE', `--strategy: unknown strategy "${strategy}"; use ${STRATEGY_NAMES.join(', ')} (see \`hitless ${command} --help\`)`);
+  }
+  if (canary && strategy !== undefined && strategy !== 'canary') {
+    throw new HitlessError('ERR_USAGE', `--canary and --strategy ${strategy} disagree; give one of them (see \`hitless ${command} --help\`)`);
+  }
+  return canary ? 'canary' : (strategy as StrategyName | undefined);
 }

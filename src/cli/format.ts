@@ -5,6 +5,7 @@
 import { formatDuration } from '../config/duration.js';
 import type { MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../core/types.js';
 import { renderTable } from '../text/table.js';
+import { canaryProgress, generationTraffic, trafficCells } from './traffic.js';
 
 function bytes(n: number | undefined): string {
   if (n === undefined) return '-';
@@ -15,12 +16,13 @@ function bytes(n: number | undefined): string {
 /** One line about a reload outcome: "ok: generation 8 live in 1.2 s …" or "failed: …". */
 export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
   const ago = now >= o.startedAt ? `, ${formatDuration(now - o.startedAt)} ago` : '';
+  const canary = o.canary && o.canary.verdict !== 'pending' ? `, canary ${o.canary.verdict === 'pass' ? 'passed' : o.canary.verdict}` : '';
   if (o.ok) {
     const c = o.connections;
     const moved = c && c.handedOver + c.returned + c.lost > 0
       ? `, ${c.handedOver} connection${c.handedOver === 1 ? '' : 's'} handed over${c.returned ? `, ${c.returned} drained in place` : ''}${c.lost ? `, ${c.lost} lost` : ''}`
       : '';
-    return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${moved}${o.forced ? `, ${o.forced} forced` : ''} (${o.reason}${ago})`;
+    return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${canary}${moved}${o.forced ? `, ${o.forced} forced` : ''} (${o.reason}${ago})`;
   }
   return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); generation ${o.generation} kept serving${ago}`;
 }
@@ -34,6 +36,7 @@ function workerRow(w: WorkerStatus, now: number): string[] {
     String(w.restarts),
     bytes(w.rssBytes),
     w.cpuPercent === undefined ? '-' : `${w.cpuPercent.toFixed(1)}%`,
+    ...trafficCells(w.traffic),
     w.statusText ?? '',
   ];
 }
@@ -55,8 +58,10 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
   if (s.listeners.length === 0) lines.push('listeners   none');
   lines.push(`last reload ${s.lastReload ? describeOutcome(s.lastReload, now) : 'none yet'}`);
   lines.push('');
-  const header = ['WORKER', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'RSS', 'CPU', 'STATUS'];
+  const header = ['WORKER', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'RSS', 'CPU', 'REQ/S', '5XX', 'P50', 'P99', 'STATUS'];
   lines.push(renderTable([header, ...s.workers.map((w) => workerRow(w, now))]));
+  const traffic = generationTraffic(s);
+  if (traffic) lines.push('', `traffic over the last ${formatDuration(s.traffic?.windowMs ?? 0)}, totals since each generation started:`, traffic);
   return lines.join('\n');
 }
 
@@ -107,9 +112,15 @@ export class ReloadProgress {
         return `draining generation ${event.generation}: ${total} connection${total === 1 ? '' : 's'} left`;
       }
       case 'reload-phase':
-        return event.phase === 'handover' && event.generation === this.#generation
-          ? `handing keep-alive connections over to generation ${event.generation}`
-          : undefined;
+        if (event.generation !== this.#generation) return undefined;
+        if (event.phase === 'canary') return `generation ${event.generation}: canary ready, comparing its traffic with the serving generation`;
+        return event.phase === 'handover' ? `handing keep-alive connections over to generation ${event.generation}` : undefined;
+      case 'canary-progress':
+        return canaryProgress(event);
+      case 'canary-verdict': {
+        const word = { pass: 'passed', fail: 'failed', inconclusive: 'was inconclusive', pending: 'is running' }[event.verdict];
+        return `canary ${word}: ${event.reason}`;
+      }
       case 'reload-drained': {
         const moved = event.handedOver ? `, ${event.handedOver} connection${event.handedOver === 1 ? '' : 's'} handed over` : '';
         const back = event.returned ? `, ${event.returned} drained in place` : '';

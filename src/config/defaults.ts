@@ -13,6 +13,19 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 export const DEFAULT_READY_AFTER_MS: number | null = null;
 export const DEFAULT_STOP_SIGNAL: NodeJS.Signals = 'SIGTERM';
 export const DEFAULT_STRATEGY = 'all' as const;
+/** Every reload strategy, by name (src/core/strategies/). */
+export const STRATEGY_NAMES = ['all', 'rolling', 'canary'] as const;
+
+/** The canary strategy's settings (docs/canary.md). */
+export const DEFAULT_CANARY = {
+  workers: 1,
+  duration: 30_000,
+  warmup: 5_000,
+  minRequests: 100,
+  maxErrorRate: 0.01,
+  maxLatencyRatio: 2,
+  then: 'all' as const,
+};
 /** Hand keep-alive connections to the new generation on reload (where the worker can). */
 export const DEFAULT_HANDOVER = true;
 export const DEFAULT_LOG_FORMAT = 'text' as const;

@@ -15,7 +15,7 @@ import { parseSize } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
   DEFAULT_PRELOAD, DEFAULT_READY_AFTER_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART,
-  DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS,
+  DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS, DEFAULT_CANARY,
 } from './defaults.js';
 import { resolveRunDir } from './rundir.js';
 import { parseDuration } from './duration.js';
@@ -183,13 +183,26 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
       fail(['metrics', 'listen'], input.metrics.listen, 'expected [host:]port with an IP address as host, like "127.0.0.1:9100" or ":9100" (a bare port binds 127.0.0.1; hostnames are not resolved)');
     }
   }
+  const workers = input.workers === 'auto' ? availableParallelism() : (input.workers ?? DEFAULT_WORKERS);
+  const canary = {
+    workers: input.canary?.workers ?? DEFAULT_CANARY.workers,
+    duration: parseDuration(input.canary?.duration ?? DEFAULT_CANARY.duration),
+    warmup: parseDuration(input.canary?.warmup ?? DEFAULT_CANARY.warmup),
+    minRequests: input.canary?.minRequests ?? DEFAULT_CANARY.minRequests,
+    maxErrorRate: input.canary?.maxErrorRate ?? DEFAULT_CANARY.maxErrorRate,
+    maxLatencyRatio: input.canary?.maxLatencyRatio ?? DEFAULT_CANARY.maxLatencyRatio,
+    then: input.canary?.then ?? DEFAULT_CANARY.then,
+  };
+  if (input.canary?.workers !== undefined && canary.workers > workers) {
+    fail(['canary', 'workers'], input.canary.workers, `it is more than workers (${workers}); a canary is part of the new generation: lower canary.workers or raise workers`);
+  }
   const fromApp = (p: string): string => resolve(appDir, p);
   return {
     configPath: ctx.configPath,
     appDir,
     command: input.command,
     listen,
-    workers: input.workers === 'auto' ? availableParallelism() : (input.workers ?? DEFAULT_WORKERS),
+    workers,
     readyTimeout: parseDuration(input.readyTimeout ?? DEFAULT_READY_TIMEOUT_MS),
     drainTimeout: parseDuration(input.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS),
     stopSignal: (input.stopSignal ?? DEFAULT_STOP_SIGNAL) as NodeJS.Signals,
@@ -197,6 +210,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
     env: input.env ?? {},
     cwd: input.cwd ? fromApp(input.cwd) : appDir,
     strategy: input.strategy ?? DEFAULT_STRATEGY,
+    canary,
     handover: input.handover ?? DEFAULT_HANDOVER,
     restart,
     runDir: resolveRunDir(appDir, input.runDir && fromApp(input.runDir), ctx.env),

@@ -11,7 +11,7 @@ import { SIZE_HINT, SIZE_PATTERN } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
   DEFAULT_PRELOAD, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
-  DEFAULT_WORKERS,
+  DEFAULT_WORKERS, DEFAULT_CANARY, STRATEGY_NAMES,
 } from './defaults.js';
 import { DEPLOY_EXPECTED, DEPLOY_OBJECT_SCHEMAS, deploySchema } from './deploy.js';
 
@@ -84,6 +84,16 @@ export const logsSchema = z.strictObject({
   tag: z.boolean().meta({ default: DEFAULT_LOGS.tag, description: 'Prefix worker lines with generation.slot.' }),
 }).partial();
 
+export const canarySchema = z.strictObject({
+  workers: z.number().int().positive().meta({ default: DEFAULT_CANARY.workers, description: 'New workers started first, beside the serving generation.' }),
+  duration: duration('How long the canary\'s figures are compared with the serving generation\'s.', DEFAULT_CANARY.duration),
+  warmup: duration('The first part of duration left out of the latency comparison (at most half of duration): a fresh process is slower while V8 compiles and its heap grows.', DEFAULT_CANARY.warmup),
+  minRequests: z.number().int().nonnegative().meta({ default: DEFAULT_CANARY.minRequests, description: 'Fewer canary responses than this by the end of duration is inconclusive: the reload fails (ERR_CANARY_INCONCLUSIVE).' }),
+  maxErrorRate: z.number().min(0).max(1).meta({ default: DEFAULT_CANARY.maxErrorRate, description: 'Highest 5xx share (0 to 1) the canary may show.' }),
+  maxLatencyRatio: z.number().min(1).meta({ default: DEFAULT_CANARY.maxLatencyRatio, description: 'Highest canary p99 as a multiple of the serving generation\'s p99.' }),
+  then: z.enum(['all', 'rolling']).meta({ default: DEFAULT_CANARY.then, description: 'How the rest of the generation goes live after a pass.' }),
+}).partial();
+
 export const metricsSchema = z.strictObject({
   listen: z.string().meta({ description: 'host:port of the Prometheus endpoint, like "127.0.0.1:9464".' }),
 });
@@ -103,7 +113,8 @@ export const configSchema = z.strictObject({
   }).meta({ default: DEFAULT_STOP_SIGNAL }),
   env: z.record(z.string().regex(/^[^=\0]+$/), z.string()).meta({ description: 'Extra environment variables of workers.' }),
   cwd: nonEmpty.meta({ description: 'Working directory of workers (default: the app folder, or its current release).' }),
-  strategy: z.enum(['all', 'rolling']).meta({ default: DEFAULT_STRATEGY }),
+  strategy: z.enum(STRATEGY_NAMES).meta({ default: DEFAULT_STRATEGY }),
+  canary: canarySchema,
   handover: z.boolean().meta({ default: DEFAULT_HANDOVER, description: 'On reload, hand idle keep-alive HTTP/1.1 connections to the new generation instead of closing them (Node workers using the in-app library).' }),
   restart: restartSchema,
   runDir: nonEmpty.meta({ description: 'Folder of the control socket (default: a private folder derived from the app folder).' }),
@@ -125,7 +136,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** The object schema at each nested key path, to suggest close key names for unknown keys. */
 export const OBJECT_SCHEMAS: Record<string, z.ZodObject> = {
   '': configSchema, restart: restartSchema, release: releaseSchema, watch: watchSchema,
-  fetch: fetchSchema, logs: logsSchema, metrics: metricsSchema, 'listen[]': listenObjectSchema,
+  fetch: fetchSchema, logs: logsSchema, metrics: metricsSchema, canary: canarySchema, 'listen[]': listenObjectSchema,
 };
 
 /** What each key expects, by path pattern (`[]` for an array index, `*` for a record key). */
@@ -143,7 +154,15 @@ export const EXPECTED: Record<string, string> = {
   'env.*': 'expected a string value (quote numbers: "3000")',
   cwd: 'expected a folder path',
   handover: 'expected true or false',
-  strategy: 'expected "all" (start a whole new generation, then drain the old) or "rolling" (one worker at a time)',
+  strategy: 'expected "all" (start a whole new generation, then drain the old), "rolling" (one worker at a time) or "canary" (a few new workers judged on their traffic first)',
+  canary: 'expected an object like {"workers": 1, "duration": "30s", "maxErrorRate": 0.01}',
+  'canary.workers': 'expected a whole number >= 1',
+  'canary.duration': `expected a duration; ${DURATION_HINT}`,
+  'canary.warmup': `expected a duration; ${DURATION_HINT}`,
+  'canary.minRequests': 'expected a whole number >= 0',
+  'canary.maxErrorRate': 'expected a share from 0 to 1, like 0.01 for 1%',
+  'canary.maxLatencyRatio': 'expected a number >= 1, like 2 (the canary\'s p99 may be at most twice the serving generation\'s)',
+  'canary.then': 'expected "all" or "rolling"',
   restart: 'expected an object like {"maxRestarts": 5, "window": "60s"}',
   'restart.maxRestarts': 'expected a whole number >= 0',
   runDir: 'expected a folder path', pidFile: 'expected a file path',

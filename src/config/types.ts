@@ -4,6 +4,8 @@
  *
  * Durations are milliseconds everywhere inside the master.
  */
+import type { STRATEGY_NAMES } from './defaults.js';
+
 /** One listening address, parsed from a `[name=]address` string. */
 export type ListenerSpec =
   | { name: string; kind: 'tcp'; host: string; port: number; ipv6Only?: boolean; source: string }
@@ -17,6 +19,27 @@ export interface RestartPolicy {
   /** More than this many crashes of one slot within `window` marks the slot failed. */
   maxRestarts: number;
   window: number;
+}
+
+/** How a reload brings the next generation up (src/core/strategies/). */
+export type StrategyName = (typeof STRATEGY_NAMES)[number];
+
+/** The canary strategy's settings (docs/canary.md). */
+export interface CanaryConfig {
+  /** New workers started first, beside the serving generation. */
+  workers: number;
+  /** How long their figures are compared with the serving generation's, ms. */
+  duration: number;
+  /** The first part of `duration` left out of the latency comparison (at most half of it), ms. */
+  warmup: number;
+  /** Fewer canary responses than this by the end of `duration` is inconclusive (the reload fails). */
+  minRequests: number;
+  /** Highest 5xx share (0..1) the canary may show. */
+  maxErrorRate: number;
+  /** Highest canary p99 as a multiple of the serving generation's p99. */
+  maxLatencyRatio: number;
+  /** How the rest of the generation goes live after a pass. */
+  then: 'all' | 'rolling';
 }
 
 /** The master's configuration after defaults and validation. */
@@ -37,7 +60,9 @@ export interface MasterConfig {
   env: Record<string, string>;
   /** Working directory of workers when the app folder has no `current` release. */
   cwd: string;
-  strategy: 'all' | 'rolling';
+  strategy: StrategyName;
+  /** How a canary reload judges the new version (used when the strategy is "canary"). */
+  canary: CanaryConfig;
   /** On reload, hand keep-alive connections to the new generation instead of closing them. */
   handover: boolean;
   restart: RestartPolicy;

@@ -14,7 +14,9 @@ import {
 } from './protocol.js';
 import { LineSplitter } from '../core/lines.js';
 import type { Logger } from '../core/logger.js';
-import type { MasterEvent, MasterHandle } from '../core/types.js';
+import type { MasterEvent, MasterHandle, ReloadOptions } from '../core/types.js';
+import { STRATEGY_NAMES } from '../config/defaults.js';
+import type { StrategyName } from '../config/types.js';
 
 export interface ControlServerOptions {
   /** Private folder of the socket (created 0700 if missing; refused if others can write to it). */
@@ -72,6 +74,16 @@ function listen(server: Server, path: string): Promise<void> {
       resolvePromise();
     });
   });
+}
+
+/** The reload command's options: `strategy` for this reload only ("canary" for `hitless reload --canary`). */
+function reloadOptions(args: Record<string, unknown>): ReloadOptions {
+  const { strategy } = args;
+  if (strategy === undefined) return {};
+  if (typeof strategy !== 'string' || !(STRATEGY_NAMES as readonly string[]).includes(strategy)) {
+    throw new HitlessError('ERR_CONTROL_PROTOCOL', `reload: unknown strategy ${JSON.stringify(strategy)}; known: ${STRATEGY_NAMES.join(', ')}`);
+  }
+  return { strategy: strategy as StrategyName };
 }
 
 function errorReply(id: number | null, err: unknown): ControlMessage {
@@ -166,7 +178,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
           return send({ v: PROTOCOL_VERSION, id, ok: true, result: handle.status() });
         case 'reload': {
           const reason = typeof args.reason === 'string' && args.reason ? args.reason : 'hitless reload';
-          const outcome = await streamingEvents(reqId, socket, send, () => handle.reload(reason));
+          const outcome = await streamingEvents(reqId, socket, send, () => handle.reload(reason, reloadOptions(args)));
           return send({ v: PROTOCOL_VERSION, id, ok: true, result: outcome });
         }
         case 'scale': {

@@ -9,8 +9,26 @@
  * lists every message; this module is the one parser of what workers send.
  */
 
+import { LATENCY_BOUNDS_MS } from '../lib/stats.js';
+
 /** The channel protocol version, sent in every message as `hitless`. */
 export const PROTOCOL = 1;
+
+/** Status classes a `stats` message counts. */
+export const STATUS_CLASSES = ['2xx', '3xx', '4xx', '5xx'] as const;
+
+/**
+ * A worker's traffic figures, cumulative since it started (src/lib/stats.ts sends them
+ * every second): finished responses by status class, a latency histogram over
+ * LATENCY_BOUNDS_MS (one more bucket for everything slower) and the latencies' sum in ms.
+ */
+export interface StatsMessage {
+  hitless: 1;
+  type: 'stats';
+  requests: Record<(typeof STATUS_CLASSES)[number], number>;
+  latency: number[];
+  latencySum: number;
+}
 
 /** What a worker said about itself (`hello`). */
 export interface Hello {
@@ -25,7 +43,7 @@ export type ChannelMessage =
   | { hitless: 1; type: 'conn'; listener?: string }
   | { hitless: 1; type: 'handover-done'; handedOver?: number; kept?: number }
   | { hitless: 1; type: 'drained'; drained?: number; forced?: number }
-  | { hitless: 1; type: 'stats'; [key: string]: unknown };
+  | StatsMessage;
 
 const TYPES = new Set(['hello', 'conn', 'handover-done', 'drained', 'stats']);
 
@@ -46,5 +64,15 @@ export function parseChannelMessage(raw: unknown): ChannelMessage | undefined {
   for (const key of ['handedOver', 'kept', 'drained', 'forced']) {
     if (m[key] !== undefined && !(Number.isInteger(m[key]) && (m[key] as number) >= 0)) return undefined;
   }
+  if (m.type === 'stats' && !validStats(m)) return undefined;
   return m as ChannelMessage;
+}
+
+const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+
+function validStats(m: Record<string, unknown>): boolean {
+  const r = m.requests as Record<string, unknown> | null | undefined;
+  if (typeof r !== 'object' || r === null || !STATUS_CLASSES.every((c) => count(r[c]))) return false;
+  if (!Array.isArray(m.latency) || m.latency.length !== LATENCY_BOUNDS_MS.length + 1 || !m.latency.every(count)) return false;
+  return typeof m.latencySum === 'number' && Number.isFinite(m.latencySum) && m.latencySum >= 0;
 }

@@ -67,6 +67,11 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       logger.log(level, e.planned ? 'worker exited' : 'worker crashed', { event, ...fields });
       return;
     }
+    case 'canary-verdict': {
+      const { type: _t, ...fields } = e;
+      logger.log(e.verdict === 'pass' ? 'info' : 'warn', `canary ${e.verdict === 'pass' ? 'passed' : e.verdict === 'fail' ? 'failed' : e.verdict}`, { event, ...fields });
+      return;
+    }
     case 'slot-failed': {
       const { type: _t, ...fields } = e;
       logger.error('worker slot failed: crash loop, not restarting', { event, ...fields });

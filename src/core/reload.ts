@@ -3,20 +3,23 @@
  * (strategies/*.ts) moves it through its phases; every transition is a `reload-phase`
  * event, and a transition the table below does not allow is a bug, so it throws.
  *
- *   spawning → ready → switched → handover → draining → done
- *        ↘        ↘         ↘          ↘          ↘
- *                            failed
+ *   spawning → [canary →] ready → switched → handover → draining → done
+ *        ↘                  ↘         ↘          ↘          ↘
+ *                                    failed
  *
  * `rolling` passes through handover/draining once per slot before `switched` (each old
  * worker is retired as soon as its replacement is ready), so those phases may also follow
- * `spawning` and lead back to it.
+ * `spawning` and lead back to it. `canary` sits between `spawning` (its first workers) and
+ * the rest: `spawning` again for the other workers, `ready` when the canary is the whole
+ * generation, or handover/draining to retire the canary (failed) or old slots (rolling).
  */
 import { zeroHandover, type HandoverCounts } from './handover.js';
 
-export type ReloadPhase = 'spawning' | 'ready' | 'switched' | 'handover' | 'draining' | 'done' | 'failed';
+export type ReloadPhase = 'spawning' | 'canary' | 'ready' | 'switched' | 'handover' | 'draining' | 'done' | 'failed';
 
 const NEXT: Record<ReloadPhase, readonly ReloadPhase[]> = {
-  spawning: ['ready', 'handover', 'draining', 'failed'],
+  spawning: ['canary', 'ready', 'handover', 'draining', 'failed'],
+  canary: ['spawning', 'ready', 'handover', 'draining', 'failed'],
   ready: ['switched', 'spawning', 'failed'],
   switched: ['handover', 'draining', 'done'],
   handover: ['draining', 'spawning', 'done', 'failed'],

@@ -3,7 +3,7 @@
  * generation is created, so a reload can run a different spec (an edited hitless.json)
  * than the generation it replaces, and a generation never changes under its workers.
  */
-import type { MasterConfig, RestartPolicy } from '../config/types.js';
+import type { CanaryConfig, MasterConfig, RestartPolicy, StrategyName } from '../config/types.js';
 import { resolveWorkdir } from './workdir.js';
 
 export interface GenerationSpec {
@@ -21,7 +21,9 @@ export interface GenerationSpec {
   stopSignal: NodeJS.Signals;
   readyAfter: number | null;
   restart: RestartPolicy;
-  strategy: MasterConfig['strategy'];
+  strategy: StrategyName;
+  /** The canary strategy's settings (also for a one-off `hitless reload --canary`). */
+  canary: CanaryConfig;
   /** Hand keep-alive connections to the next generation instead of closing them. */
   handover: boolean;
   uid: number | undefined;
@@ -67,6 +69,7 @@ export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers =
     readyAfter: config.readyAfter,
     restart: { ...config.restart },
     strategy: config.strategy,
+    canary: { ...config.canary },
     handover: config.handover,
     uid: ctx.uid,
     gid: ctx.gid,

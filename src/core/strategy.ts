@@ -9,6 +9,8 @@
  */
 import type { Generation } from './generation.js';
 import type { ReloadPhase } from './reload.js';
+import type { TrafficBook } from './traffic.js';
+import type { CanaryReport } from './types.js';
 import type { Worker } from './worker.js';
 
 export interface ReloadContext {
@@ -34,6 +36,14 @@ export interface ReloadContext {
   discard(workers: Worker[]): Promise<void>;
   /** Refills an empty slot of the serving generation with backoff, as after a crash. */
   refill(gen: Generation, slot: number): void;
+  /** The host's clock (ms). */
+  now(): number;
+  /** Resolves after `ms` on the host's clock; rejects as ready() does (a worker of `next` died, the master is stopping). */
+  wait(ms: number): Promise<void>;
+  /** The traffic figures workers reported (read only). */
+  readonly traffic: Pick<TrafficBook, 'total'>;
+  /** Emits a canary's progress, or its verdict (which also goes into the reload outcome). */
+  report(report: CanaryReport): void;
 }
 
 export interface ReloadStrategy {

@@ -16,12 +16,17 @@ import { ReloadRun, type ReloadPhase } from './reload.js';
 import type { GenerationSpec } from './spec.js';
 import type { ReloadContext, ReloadStrategy } from './strategy.js';
 import { all } from './strategies/all.js';
+import { canary } from './strategies/canary.js';
 import { rolling } from './strategies/rolling.js';
+import { countsOf, releaseKey, TrafficBook } from './traffic.js';
 import { Worker } from './worker.js';
 import type { Host } from './host.js';
-import type { ListenerStatus, MasterEvent, MasterHandle, ReloadOutcome, ScaleOutcome, StatusSnapshot, WorkerStatus } from './types.js';
+import type { StrategyName } from '../config/types.js';
+import type {
+  CanaryReport, ListenerStatus, MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, WorkerStatus,
+} from './types.js';
 
-export const STRATEGIES: Record<GenerationSpec['strategy'], ReloadStrategy> = { all, rolling };
+export const STRATEGIES: Record<StrategyName, ReloadStrategy> = { all, rolling, canary };
 
 export interface SupervisorOptions {
   host: Host;
@@ -35,9 +40,15 @@ export interface SupervisorOptions {
 
 export type SupervisorState = StatusSnapshot['state'];
 
+/** reload()'s options; `spec` replaces the supervisor's spec source for this reload. */
+export interface SupervisorReloadOptions extends ReloadOptions {
+  spec?: () => GenerationSpec;
+}
+
 interface Queued {
   reason: string;
   spec: (() => GenerationSpec) | undefined;
+  strategy: StrategyName | undefined;
   promise: Promise<ReloadOutcome>;
   resolve: (o: ReloadOutcome) => void;
 }
@@ -65,6 +76,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   #stopGate: { promise: Promise<never>; reject: (e: Error) => void };
   /** Where each retiring worker hands its connections. */
   readonly #brokers = new Map<Worker, HandoverBroker>();
+  /** What workers reported on the channel (stats messages). */
+  readonly #traffic = new TrafficBook();
+  readonly #trafficIds = new WeakMap<Worker, string>();
+  #nextTrafficId = 1;
   #resolveStopped: () => void = () => {};
   /** Resolves once a stop (graceful or forced) has finished and no worker is left. */
   readonly stopped = new Promise<void>((resolve) => (this.#resolveStopped = resolve));
@@ -110,21 +125,24 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   }
 
   /**
-   * Reloads: a new generation from `spec` (default: the supervisor's spec source). One
-   * reload at a time; a request during one is queued, and further ones join the queued
-   * one (their outcome says `coalesced`).
+   * Reloads: a new generation from `spec` (default: the supervisor's spec source) with
+   * `strategy` (default: the spec's). One reload at a time; a request during one is
+   * queued, and further ones join the queued one (their outcome says `coalesced`; the last
+   * spec or strategy given wins).
    */
-  reload(reason: string, spec?: () => GenerationSpec): Promise<ReloadOutcome> {
+  reload(reason: string, options: SupervisorReloadOptions = {}): Promise<ReloadOutcome> {
+    const { spec, strategy } = options;
     if (this.#stopping || this.#state === 'stopped') return Promise.resolve(this.#refused(reason));
     if (this.#queued) {
       if (spec) this.#queued.spec = spec;
+      if (strategy) this.#queued.strategy = strategy;
       this.#emit({ type: 'reload-queued', reason });
       return this.#queued.promise.then((o) => ({ ...o, coalesced: true }));
     }
-    if (!this.#reload && !this.#scaling && this.#state === 'running') return this.#begin(reason, spec);
+    if (!this.#reload && !this.#scaling && this.#state === 'running') return this.#begin(reason, spec, strategy);
     let resolve: (o: ReloadOutcome) => void = () => {};
     const promise = new Promise<ReloadOutcome>((r) => (resolve = r));
-    this.#queued = { reason, spec, promise, resolve };
+    this.#queued = { reason, spec, strategy, promise, resolve };
     this.#emit({ type: 'reload-queued', reason });
     return promise;
   }
@@ -214,7 +232,12 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   }
 
   status(): StatusSnapshot {
-    const workers: WorkerStatus[] = [...this.#alive].map((w) => w.snapshot());
+    const now = this.#host.now();
+    const workers: WorkerStatus[] = [...this.#alive].map((w) => {
+      const snap = w.snapshot();
+      const traffic = this.#traffic.worker(this.#trafficId(w), now);
+      return traffic ? { ...snap, traffic } : snap;
+    });
     const usage = this.#opts.usage?.(workers.flatMap((w) => (w.pid === undefined ? [] : [w.pid])));
     for (const w of workers) Object.assign(w, w.pid === undefined ? {} : usage?.get(w.pid));
     for (const failed of this.#current?.failed.values() ?? []) workers.push(failed);
@@ -235,7 +258,17 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       reloadQueued: this.#queued !== undefined,
       reload: run && { generation: run.generation, phase: run.phase, reason: run.reason, startedAt: run.startedAt },
       memory: { rssBytes: rss, heapUsedBytes: heapUsed },
+      traffic: this.#traffic.snapshot([...this.#alive], this.#current, now),
     };
+  }
+
+  #trafficId(w: Worker): string {
+    let id = this.#trafficIds.get(w);
+    if (id === undefined) {
+      id = `w${this.#nextTrafficId++}`;
+      this.#trafficIds.set(w, id);
+    }
+    return id;
   }
 
   #emit(e: MasterEvent): void {
@@ -246,8 +279,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return (this.#current ?? this.#latest)?.spec.drainTimeout ?? 0;
   }
 
-  #begin(reason: string, spec: (() => GenerationSpec) | undefined): Promise<ReloadOutcome> {
-    const done = this.#run(reason, spec).then((outcome) => {
+  #begin(reason: string, spec: (() => GenerationSpec) | undefined, strategy: StrategyName | undefined): Promise<ReloadOutcome> {
+    const done = this.#run(reason, spec, strategy).then((outcome) => {
       this.#reload = undefined;
       this.#pump();
       return outcome;
@@ -260,7 +293,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const next = this.#queued;
     if (!next || this.#state !== 'running' || this.#scaling) return;
     this.#queued = undefined;
-    void this.#begin(next.reason, next.spec).then((o) => next.resolve(o));
+    void this.#begin(next.reason, next.spec, next.strategy).then((o) => next.resolve(o));
   }
 
   #refused(reason: string): ReloadOutcome {
@@ -271,7 +304,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     };
   }
 
-  async #run(reason: string, specSource: (() => GenerationSpec) | undefined): Promise<ReloadOutcome> {
+  async #run(reason: string, specSource: (() => GenerationSpec) | undefined, strategyName: StrategyName | undefined): Promise<ReloadOutcome> {
     const startedAt = this.#host.now();
     const old = this.#current;
     this.#state = 'reloading';
@@ -289,7 +322,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#reload = { run, done: new Promise((r) => (resolveDone = r)) };
     this.#emit({ type: 'reload-start', generation: next.id, reason });
     this.#emit({ type: 'reload-phase', generation: next.id, phase: run.phase });
-    const strategy = STRATEGIES[next.spec.strategy];
+    const strategy = STRATEGIES[strategyName ?? next.spec.strategy];
+    let verdict: CanaryReport | undefined;
     // A worker of `next` that dies unasked before the switch fails the reload.
     let nextDied: (e: Error) => void = () => {};
     const died = new Promise<never>((_r, reject) => (nextDied = reject));
@@ -323,6 +357,17 @@ export class Supervisor extends EventEmitter implements MasterHandle {
         // A put-back worker that crashed on its own was already scheduled (onCrash).
         if (!gen.restartTimers.has(slot) && gen.workers[slot] === undefined) this.#scheduleRestart(gen, slot, 0);
       },
+      now: () => this.#host.now(),
+      wait: (ms) => {
+        let timer: { cancel(): void } | undefined;
+        const elapsed = new Promise<void>((resolve) => (timer = this.#host.setTimer(resolve, ms)));
+        return this.#raceStop(Promise.race([elapsed, died])).finally(() => timer?.cancel());
+      },
+      traffic: this.#traffic,
+      report: (r) => {
+        if (r.verdict !== 'pending') verdict = r;
+        this.#emit({ type: r.verdict === 'pending' ? 'canary-progress' : 'canary-verdict', ...r });
+      },
     };
     let outcome: ReloadOutcome;
     try {
@@ -333,6 +378,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
         ok: true, generation: next.id, attempted: next.id, reason, startedAt,
         durationMs: this.#host.now() - startedAt, forced: c.forced,
         connections: { handedOver: c.handedOver, returned: c.returned, lost: c.lost, drained: c.drained },
+        ...(verdict ? { canary: verdict } : {}),
       };
     } catch (err) {
       // Whatever the strategy left of `next` goes now; `old` keeps serving.
@@ -340,6 +386,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       if (!run.finished) run.to('failed');
       if (this.#state === 'reloading') this.#state = 'running';
       outcome = this.#failure(reason, startedAt, this.#current, next.id, err);
+      if (verdict) outcome.canary = verdict;
     }
     if (this.#state === 'reloading') this.#state = 'running';
     this.#finish(outcome);
@@ -349,6 +396,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   #finish(outcome: ReloadOutcome): ReloadOutcome {
     this.#lastReload = outcome;
+    // Bounded series: the serving release and the most recent other one (traffic.ts).
+    if (this.#current) this.#traffic.releases(releaseKey(this.#current.id, this.#current.release));
     this.#emit({ type: 'reload-done', outcome });
     return outcome;
   }
@@ -466,6 +515,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     w.on('status', (text) => this.#emit({ type: 'worker-status', generation: gen.id, slot, text }));
     w.on('output', (stream, line) => this.#emit({ type: 'worker-output', generation: gen.id, slot, stream, line }));
     w.on('message', (m, handle) => {
+      if (m.type === 'stats') {
+        const meta = { generation: gen.id, release: releaseKey(gen.id, gen.release), startedAt: w.startedAt };
+        this.#traffic.record(this.#trafficId(w), meta, this.#host.now(), countsOf(m));
+        return;
+      }
       if (m.type !== 'conn' || handle == null) return;
       // A connection handed over by a retiring worker; one sent out of turn goes back to it.
       const broker = this.#brokers.get(w) ?? new HandoverBroker(() => []);
@@ -473,6 +527,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     });
     w.on('exit', ({ code, signal }) => {
       this.#alive.delete(w);
+      this.#traffic.exited(this.#trafficId(w), this.#host.now());
       this.#emit({ type: 'worker-exit', generation: gen.id, slot, pid: w.pid, code, signal, planned: w.planned });
       this.#onCrash(gen, w);
     });

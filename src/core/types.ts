@@ -2,8 +2,12 @@
  * Types of the supervisor's reports: the status snapshot and reload outcome (what the
  * control socket carries), and the master's events (what logs and metrics consume).
  */
-import type { ConfigChange } from '../config/types.js';
+import type { ConfigChange, StrategyName } from '../config/types.js';
 import type { ReloadPhase } from './reload.js';
+import type { SideFigures } from './strategies/canary-rule.js';
+import type { ClassCounts, TrafficFigures } from './traffic.js';
+
+export type { SideFigures, TrafficFigures, ClassCounts };
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited' | 'failed';
 
@@ -21,6 +25,44 @@ export interface WorkerStatus {
   /** Resident memory in bytes and CPU use since the last status call, read from /proc (Linux). */
   rssBytes?: number;
   cpuPercent?: number;
+  /** What the worker reported on the channel (`stats`), over the last 10 s; absent until it reports. */
+  traffic?: TrafficFigures;
+}
+
+/** One generation's traffic (its workers merged, exited ones included while in the window). */
+export interface GenerationTraffic {
+  generation: number;
+  release: string | undefined;
+  /** True for the generation serving (a canary is not serving yet). */
+  serving: boolean;
+  /** Its live workers. */
+  workers: number;
+  figures: TrafficFigures;
+}
+
+/** Cumulative totals of one release (its generations merged): what Prometheus exposes. */
+export interface ReleaseTraffic {
+  /** The release id, or `gen-<n>` when the app has no releases/ layout. */
+  release: string;
+  requests: ClassCounts;
+  /** Latency histogram over LATENCY_BOUNDS_MS (src/lib/stats.ts) plus an overflow bucket. */
+  latency: number[];
+  latencySumMs: number;
+}
+
+/** A canary's running comparison (progress) or its decision (verdict). docs/canary.md. */
+export interface CanaryReport {
+  generation: number;
+  verdict: 'pending' | 'pass' | 'fail' | 'inconclusive';
+  /** One line: the figures and, for a decision, why. */
+  reason: string;
+  /** Since the canary workers were ready, and the configured duration. */
+  elapsedMs: number;
+  durationMs: number;
+  /** The canary workers' and the serving generation's figures over the same window. */
+  canary: SideFigures;
+  baseline: SideFigures;
+  latencyLimitMs: number | undefined;
 }
 
 export interface ListenerStatus {
@@ -60,6 +102,8 @@ export interface ReloadOutcome {
   changes?: ConfigChange[];
   /** Remarks about how the configuration was applied (a `hitless scale` override kept or ended). */
   notes?: string[];
+  /** The canary's decision with both sets of figures (strategy "canary"). */
+  canary?: CanaryReport;
 }
 
 /** What `hitless scale` reports. */
@@ -75,6 +119,12 @@ export interface ScaleOutcome {
   forced: number;
   /** On failure: the serving generation keeps `from` workers. */
   error?: { code: string; message: string; output: string[] };
+}
+
+/** Per-reload choices of the caller (`hitless reload --canary`). */
+export interface ReloadOptions {
+  /** This reload's strategy instead of the configured one. */
+  strategy?: StrategyName;
 }
 
 export interface StatusSnapshot {
@@ -94,6 +144,8 @@ export interface StatusSnapshot {
   reload?: { generation: number; phase: ReloadPhase; reason: string; startedAt: number } | undefined;
   /** The master's own memory: resident set and V8 heap in use, in bytes. */
   memory?: { rssBytes: number; heapUsedBytes: number };
+  /** Traffic the workers reported: per generation over the last `windowMs`, and per release since it started. */
+  traffic?: { windowMs: number; generations: GenerationTraffic[]; releases: ReleaseTraffic[] };
 }
 
 /** What the master reports as it works: consumed by the logger, metrics and live CLI feedback. */
@@ -137,13 +189,15 @@ export type MasterEvent =
   | { type: 'reconfigured'; parts: string[]; errors: string[] }
   | { type: 'scale-start'; generation: number; from: number; to: number }
   | { type: 'scale-done'; outcome: ScaleOutcome }
+  | ({ type: 'canary-progress' } & CanaryReport)
+  | ({ type: 'canary-verdict' } & CanaryReport)
   | { type: 'worker-output'; generation: number; slot: number; stream: 'stdout' | 'stderr'; line: string };
 
 /** What the control socket and triggers (watch, fetcher, release) drive. */
 export interface MasterHandle {
   status(): StatusSnapshot;
   /** Queue a reload; resolves with its outcome (coalesced requests share one). */
-  reload(reason: string): Promise<ReloadOutcome>;
+  reload(reason: string, options?: ReloadOptions): Promise<ReloadOutcome>;
   /** Change the serving generation's worker count without a reload (`hitless scale`). */
   scale?(workers: number): Promise<ScaleOutcome>;
   /** Graceful stop of everything; `force` SIGKILLs workers at once. */

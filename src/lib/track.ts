@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 import { watchRequestStart } from './boundary.js';
 import { Http1Connections, type DrainHooks } from './http1.js';
+import { observe } from './stats.js';
 import type { AnyServer, ShutdownCounts } from './types.js';
 import { announce, watchUpgrades } from './upgrades.js';
 
@@ -31,6 +32,7 @@ export function instrument(server: AnyServer): Tracker {
   if (tracker === undefined) {
     tracker = new Tracker(server);
     trackers.set(server, tracker);
+    observe(server); // traffic figures for the master (stats.ts)
   }
   return tracker;
 }

@@ -110,7 +110,7 @@ export async function runMaster(
     get spec() {
       return supervisor.current?.spec.config ?? config;
     },
-    reload: (reason, next) => supervisor.reload(reason, next && (() => makeSpec(next))),
+    reload: (reason, next, options) => supervisor.reload(reason, { spec: next && (() => makeSpec(next)), strategy: options?.strategy }),
     scale: (n) => supervisor.scale(n),
     status: () => supervisor.status(),
     stop: (force) => supervisor.stop(force),

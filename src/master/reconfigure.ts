@@ -21,7 +21,7 @@ import type { Identities } from './identity.js';
 import type { ListenerSet } from '../core/listeners.js';
 import { cachedReader, type ConfigSource } from './reread.js';
 import type { ConfigChange, MasterConfig } from '../config/types.js';
-import type { MasterEvent, MasterHandle, ReloadOutcome, ScaleOutcome, StatusSnapshot } from '../core/types.js';
+import type { MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot } from '../core/types.js';
 
 export type { ConfigSource };
 
@@ -29,7 +29,7 @@ export type { ConfigSource };
 export interface ReconfigurableMaster extends MasterHandle {
   /** The spec the serving generation runs. */
   readonly spec: MasterConfig;
-  reload(reason: string, next?: MasterConfig): Promise<ReloadOutcome>;
+  reload(reason: string, next?: MasterConfig, options?: ReloadOptions): Promise<ReloadOutcome>;
   scale(workers: number): Promise<ScaleOutcome>;
   emit(event: 'event', e: MasterEvent): boolean;
 }
@@ -90,10 +90,10 @@ export class Reconfigurer implements MasterHandle {
     return this;
   }
 
-  async reload(reason: string): Promise<ReloadOutcome> {
+  async reload(reason: string, options?: ReloadOptions): Promise<ReloadOutcome> {
     const { master, listeners, source } = this.#o;
     // Nothing to read for: a programmatic master, or one that is stopping (it refuses anyway).
-    if (!source || master.status().state === 'stopping') return master.reload(reason);
+    if (!source || master.status().state === 'stopping') return master.reload(reason, undefined, options);
     const startedAt = Date.now();
     await this.#scaling;
     this.#reading++;
@@ -119,7 +119,7 @@ export class Reconfigurer implements MasterHandle {
     this.#pending.add(next);
     let outcome: ReloadOutcome;
     try {
-      outcome = await master.reload(reason, next);
+      outcome = await master.reload(reason, next, options);
     } finally {
       this.#pending.delete(next);
       // Sockets only a finished reload wanted, or only the generation it replaced used.

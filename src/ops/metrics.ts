@@ -11,7 +11,8 @@ import { HitlessError } from '../errors.js';
 import type { Logger } from '../core/logger.js';
 import { parseMetricsListen } from '../config/metrics.js';
 import type { MasterConfig } from '../config/types.js';
-import type { MasterEvent, MasterHandle, WorkerState } from '../core/types.js';
+import type { MasterEvent, MasterHandle, ReleaseTraffic, WorkerState } from '../core/types.js';
+import { LATENCY_BOUNDS_MS } from '../lib/stats.js';
 
 /** Reload duration buckets, seconds: a reload is readyTimeout-bound, typically 0.2 s – 1 min. */
 export const RELOAD_DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -31,7 +32,10 @@ export interface MetricsEndpoint {
  * `hitless_reloads_total{result="ok|failed"}`, `hitless_reload_duration_seconds`,
  * `hitless_workers{state}`, `hitless_worker_restarts_total`,
  * `hitless_workers_forced_total`, `hitless_generation`, `hitless_master_uptime_seconds`,
- * and prom-client's default process metrics of the master.
+ * the workers' traffic per release (`hitless_http_requests_total{release,class}`,
+ * `hitless_http_errors_total{release}`, `hitless_http_request_duration_seconds{release}`;
+ * only the serving release and the most recent other one), and prom-client's default
+ * process metrics of the master.
  *
  * @example
  * ```ts
@@ -87,6 +91,10 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
     name: 'hitless_master_uptime_seconds', help: 'Seconds since the master started.', registers: [registry],
     collect() { this.set(master.status().uptimeMs / 1000); },
   });
+
+  for (const metric of trafficMetrics(() => master.status().traffic?.releases ?? [])) {
+    registry.registerMetric(metric as unknown as import('prom-client').Metric);
+  }
 
   const onEvent = (e: MasterEvent): void => {
     if (e.type === 'reload-done') {
@@ -145,4 +153,51 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
       registry.clear();
     },
   };
+}
+
+type RawValue = { metricName?: string; labels: Record<string, string | number>; value: number };
+
+/** One metric as prom-client's registry renders it (a custom collector: values set, not incremented). */
+interface RawMetric {
+  name: string;
+  help: string;
+  type: 'counter' | 'histogram';
+  aggregator: 'sum';
+  get(): Promise<{ name: string; help: string; type: string; aggregator: 'sum'; values: RawValue[] }>;
+}
+
+function raw(name: string, help: string, type: RawMetric['type'], values: () => RawValue[]): RawMetric {
+  return { name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: values() }) };
+}
+
+/**
+ * The workers' traffic per release, read from the master's status at scrape time: the
+ * totals are cumulative per release, so they behave as Prometheus counters; a release's
+ * series disappear once it is neither serving nor the most recent other one (traffic.ts).
+ *
+ * @example
+ * for (const m of trafficMetrics(() => master.status().traffic?.releases ?? [])) registry.registerMetric(m as never);
+ */
+export function trafficMetrics(releases: () => ReleaseTraffic[]): RawMetric[] {
+  const buckets = LATENCY_BOUNDS_MS.map((ms) => ms / 1000);
+  return [
+    raw('hitless_http_requests_total', 'Responses the workers finished, by release and status class (2xx, 3xx, 4xx, 5xx).', 'counter', () =>
+      releases().flatMap((r) => Object.entries(r.requests).map(([cls, value]) => ({ labels: { release: r.release, class: cls }, value })))),
+    raw('hitless_http_errors_total', 'Responses with a 5xx status, by release (what the canary rule counts as errors).', 'counter', () =>
+      releases().map((r) => ({ labels: { release: r.release }, value: r.requests['5xx'] }))),
+    raw('hitless_http_request_duration_seconds', 'Time from request to response finished, measured in the workers, by release.', 'histogram', () =>
+      releases().flatMap((r): RawValue[] => {
+        let cumulative = 0;
+        const count = r.latency.reduce((a, b) => a + b, 0);
+        return [
+          ...buckets.map((le, i) => {
+            cumulative += r.latency[i] ?? 0;
+            return { metricName: 'hitless_http_request_duration_seconds_bucket', labels: { release: r.release, le }, value: cumulative };
+          }),
+          { metricName: 'hitless_http_request_duration_seconds_bucket', labels: { release: r.release, le: '+Inf' }, value: count },
+          { metricName: 'hitless_http_request_duration_seconds_sum', labels: { release: r.release }, value: r.latencySumMs / 1000 },
+          { metricName: 'hitless_http_request_duration_seconds_count', labels: { release: r.release }, value: count },
+        ];
+      })),
+  ];
 }

@@ -10,7 +10,7 @@ import { findConfigFile, readConfigFile } from '../config/load.js';
 import { configSchema } from '../config/schema.js';
 import { configErrorFromZod } from '../config/errors.js';
 import type { ReleaseConfig } from '../config/types.js';
-import type { MasterEvent, ReloadOutcome } from '../core/types.js';
+import type { MasterEvent, ReloadOptions, ReloadOutcome } from '../core/types.js';
 import { locateRunDir } from '../config/locate.js';
 import { DEFAULT_RELEASE_KEEP } from '../config/defaults.js';
 import type { ReloadFn } from './deploy.js';
@@ -46,12 +46,13 @@ export function releaseContext(flags: { config?: string | undefined; runDir?: st
 }
 
 /**
- * A {@link ReloadFn} that asks the master of `runDir` over the control socket.
+ * A {@link ReloadFn} that asks the master of `runDir` over the control socket (with
+ * `options`, e.g. `{ strategy: 'canary' }` for `hitless release --canary`).
  *
  * @example
  * const reload = controlReload(ctx.runDir, (e) => progress(e));
  * await goLive(id, { appDir, reason: 'rollback', reload });
  */
-export function controlReload(runDir: string, onEvent?: (e: MasterEvent) => void): ReloadFn {
-  return async (reason) => (await controlRequest(runDir, 'reload', { reason }, onEvent ? { onEvent } : {})) as ReloadOutcome;
+export function controlReload(runDir: string, onEvent?: (e: MasterEvent) => void, options: ReloadOptions = {}): ReloadFn {
+  return async (reason) => (await controlRequest(runDir, 'reload', { reason, ...options }, onEvent ? { onEvent } : {})) as ReloadOutcome;
 }

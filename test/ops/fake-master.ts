@@ -1,6 +1,7 @@
 /** A stand-in MasterHandle for unit tests of the ops modules: an EventEmitter with status(). */
 import { EventEmitter } from 'node:events';
 import { tmpdir } from 'node:os';
+import { DEFAULT_CANARY } from '../../src/config/defaults.js';
 import type { MasterConfig } from '../../src/config/types.js';
 import type { MasterEvent, MasterHandle, StatusSnapshot, WorkerStatus } from '../../src/core/types.js';
 import { createLogger, type Logger } from '../../src/core/logger.js';
@@ -9,12 +10,13 @@ export class FakeMaster extends EventEmitter implements MasterHandle {
   workers: WorkerStatus[] = [];
   generation = 1;
   startedAt = Date.now();
+  traffic: StatusSnapshot['traffic'];
 
   status(): StatusSnapshot {
     return {
       version: '0.0.0-test', pid: process.pid, startedAt: this.startedAt, uptimeMs: Date.now() - this.startedAt,
       state: 'running', generation: this.generation, release: undefined, listeners: [], workers: this.workers,
-      lastReload: undefined, reloadQueued: false,
+      lastReload: undefined, reloadQueued: false, ...(this.traffic ? { traffic: this.traffic } : {}),
     };
   }
   reload(): Promise<never> { return Promise.reject(new Error('not in the fake')); }
@@ -26,7 +28,7 @@ export function fakeConfig(over: Partial<MasterConfig> = {}): MasterConfig {
   return {
     configPath: undefined, appDir: tmpdir(), command: ['node', 'server.js'], listen: [], workers: 1,
     readyTimeout: 10_000, drainTimeout: 10_000, stopSignal: 'SIGTERM', readyAfter: null, env: {}, cwd: tmpdir(),
-    strategy: 'all', handover: true, restart: { backoffInitial: 100, backoffMax: 1000, maxRestarts: 5, window: 60_000 },
+    strategy: 'all', canary: { ...DEFAULT_CANARY }, handover: true, restart: { backoffInitial: 100, backoffMax: 1000, maxRestarts: 5, window: 60_000 },
     runDir: tmpdir(), pidFile: undefined, logFormat: 'text', release: { keep: 5, prepare: undefined },
     watch: undefined, fetch: undefined, user: undefined, group: undefined,
     logs: { mode: 'inherit', dir: tmpdir(), maxSize: 10 * 1024 * 1024, keep: 5, tag: true },

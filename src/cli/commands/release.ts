@@ -7,13 +7,14 @@
 import type { Command } from '../command.js';
 import { HitlessError, isHitlessError } from '../../errors.js';
 import { formatDuration } from '../../config/duration.js';
-import type { MasterEvent } from '../../core/types.js';
+import type { MasterEvent, ReloadOutcome } from '../../core/types.js';
+import { canaryLines } from '../traffic.js';
 import { controlReload, releaseContext } from '../../release/context.js';
 import { deployRelease, type DeployResult } from '../../release/deploy.js';
 import { CLIENT_FLAGS, parseFlags } from '../flags.js';
 import { ReloadProgress } from '../format.js';
 
-const usage = `Usage: hitless release <dir | archive.tgz> [--id ID] [--json] [--config <path>] [--run-dir <dir>]
+const usage = `Usage: hitless release <dir | archive.tgz> [--id ID] [--canary] [--json] [--config <path>] [--run-dir <dir>]
 
 Copies a build folder (or safely extracts a .tgz/.tar.gz/.tar) into releases/<id> of the
 app folder, runs release.prepare in it (if configured), switches the \`current\` link to it
@@ -24,6 +25,7 @@ Without a running master, \`current\` is switched and the next \`hitless start\`
 
 Flags:
   --id <id>          release id (default: UTC time + short content hash, 20261121T101500Z-3f9a1c2)
+  --canary           go live through a canary (docs/canary.md): a release that fails it is switched back
   --json             print the result as JSON (no progress lines)
   --config <path>    config file of the app; its folder is the app folder (default: ./hitless.json, else the working directory)
   --run-dir <dir>    folder of the control socket, if the master was started with --run-dir
@@ -52,6 +54,7 @@ export function report(prefix: string, result: DeployResult, json: boolean): num
   } else if (result.status === 'no-master') {
     process.stdout.write(`${prefix}: current -> releases/${result.id}${from}; no master is running, the next \`hitless start\` will run it${pruned}\n`);
   } else {
+    if (result.outcome.canary) for (const line of canaryLines(result.outcome.canary)) process.stdout.write(`${prefix}: ${line}\n`);
     process.stdout.write(`${prefix}: ${result.id} is live${from}, generation ${result.outcome.generation} in ${formatDuration(result.outcome.durationMs)}${pruned}\n`);
   }
   return 0;
@@ -64,6 +67,8 @@ export function reportRolledBack(err: HitlessError, json: boolean): number {
     return 1;
   }
   process.stderr.write(`hitless: ${err.message} (${err.code})\n`);
+  const canary = (err.details.outcome as ReloadOutcome | undefined)?.canary;
+  if (canary) for (const line of canaryLines(canary)) process.stderr.write(`${line}\n`);
   const output = (err.details.output as string[] | undefined) ?? [];
   if (output.length) {
     process.stderr.write('last output of the new workers:\n');
@@ -77,7 +82,9 @@ export const command: Command = {
   summary: 'install a folder or .tgz as a new release and switch to it',
   usage,
   async run(argv) {
-    const { values, positionals } = parseFlags('release', argv, { ...CLIENT_FLAGS, id: { type: 'string' }, json: { type: 'boolean' } }, true);
+    const { values, positionals } = parseFlags('release', argv, {
+      ...CLIENT_FLAGS, id: { type: 'string' }, json: { type: 'boolean' }, canary: { type: 'boolean' },
+    }, true);
     if (values.help) {
       process.stdout.write(usage + '\n');
       return 0;
@@ -92,7 +99,7 @@ export const command: Command = {
       const result = await deployRelease(source, {
         appDir: ctx.appDir, prepare: ctx.release.prepare, keep: ctx.release.keep,
         ...(values.id !== undefined ? { id: values.id } : {}),
-        reload: controlReload(ctx.runDir, progressPrinter('release', json)),
+        reload: controlReload(ctx.runDir, progressPrinter('release', json), values.canary ? { strategy: 'canary' } : {}),
         onOutput: (stream, chunk) => (json ? process.stderr : process[stream]).write(chunk),
       });
       return report('release', result, json);

@@ -8,11 +8,12 @@ import { describeChange } from '../../config/changes.js';
 import { formatDuration } from '../../config/duration.js';
 import type { ConfigChange } from '../../config/types.js';
 import type { MasterEvent, ReloadOutcome } from '../../core/types.js';
-import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
+import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag, strategyFlag } from '../flags.js';
 import { locateRunDir } from '../../config/locate.js';
 import { ReloadProgress } from '../format.js';
+import { canaryLines } from '../traffic.js';
 
-const usage = `Usage: hitless reload [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
+const usage = `Usage: hitless reload [--canary | --strategy <name>] [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
 
 The master first reads its configuration again (the file it was started from, with its
 start flags over it) and prints what changed; an invalid file refuses the reload (exit 2)
@@ -22,7 +23,14 @@ workers fail (exit, or miss readyTimeout) they are stopped, the old generation k
 serving, and the reason and the failed workers' last output lines are printed.
 Exit code 0 only when the new generation went live.
 
+With --canary, canary.workers new workers first serve beside the old generation for
+canary.duration and their traffic is compared with it (docs/canary.md); on a fail
+(ERR_CANARY_FAILED) or too little traffic (ERR_CANARY_INCONCLUSIVE) they are retired
+and both sets of figures are printed.
+
 Flags:
+  --canary           this reload goes through a canary (the hitless.json "canary" settings)
+  --strategy <name>  this reload's strategy: all, rolling or canary (default: the config's)
   --json             print the reload outcome as JSON (no progress lines)
   --timeout <dur>    stop waiting after this long (the reload goes on in the master)
   --config <path>    config file of the app (default: ./hitless.json if it exists)
@@ -51,12 +59,15 @@ export const command: Command = {
   summary: 'apply the edited configuration with a new generation; exit 0 once it is live',
   usage,
   async run(argv) {
-    const { values } = parseFlags('reload', argv, { ...CLIENT_FLAGS, json: { type: 'boolean' }, timeout: { type: 'string' } });
+    const { values } = parseFlags('reload', argv, {
+      ...CLIENT_FLAGS, json: { type: 'boolean' }, timeout: { type: 'string' }, canary: { type: 'boolean' }, strategy: { type: 'string' },
+    });
     if (values.help) {
       process.stdout.write(usage + '\n');
       return 0;
     }
     const timeoutMs = parseTimeoutFlag(values.timeout);
+    const strategy = strategyFlag('reload', values.canary, values.strategy);
     const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
     const progress = new ReloadProgress();
     const printer = progressPrinter(process.stdout);
@@ -74,7 +85,8 @@ export const command: Command = {
     };
     let outcome: ReloadOutcome;
     try {
-      outcome = (await controlRequest(runDir, 'reload', { reason: 'hitless reload' }, { onEvent, timeoutMs })) as ReloadOutcome;
+      const args = { reason: strategy === 'canary' ? 'hitless reload --canary' : 'hitless reload', ...(strategy ? { strategy } : {}) };
+      outcome = (await controlRequest(runDir, 'reload', args, { onEvent, timeoutMs })) as ReloadOutcome;
     } finally {
       printer.end();
     }
@@ -87,12 +99,14 @@ export const command: Command = {
     const joined = outcome.coalesced ? ' (joined a reload that was already queued)' : '';
     if (outcome.ok) {
       const forced = outcome.forced ? `, ${outcome.forced} old worker${outcome.forced === 1 ? '' : 's'} killed at drainTimeout` : '';
+      if (outcome.canary) for (const line of canaryLines(outcome.canary)) process.stdout.write(`reload: ${line}\n`);
       process.stdout.write(`reload: done in ${formatDuration(outcome.durationMs)}, generation ${outcome.generation} is live${forced}${joined}\n`);
       return 0;
     }
     const err = outcome.error;
     const what = outcome.attempted === outcome.generation ? 'reload refused' : 'reload failed';
     process.stderr.write(`hitless: ${what}: ${err ? `${err.message} (${err.code})` : outcome.reason}; generation ${outcome.generation} keeps serving${joined}\n`);
+    if (outcome.canary) for (const line of canaryLines(outcome.canary)) process.stderr.write(`${line}\n`);
     if (err?.output.length) {
       process.stderr.write(`last output of generation ${outcome.attempted}:\n`);
       for (const line of err.output) process.stderr.write(`  | ${line}\n`);

@@ -34,7 +34,9 @@ Flags:
   --stop-signal <sig>      signal that asks a worker to drain (default SIGTERM)
   --env KEY=VALUE          extra worker environment, repeatable
   --cwd <dir>              worker working directory (default: the app folder)
-  --strategy <all|rolling> reload all workers at once (default) or one at a time
+  --strategy <all|rolling|canary>
+                           reload all workers at once (default), one at a time, or
+                           after a canary judged on its traffic (docs/canary.md)
   --no-handover            on reload, close keep-alive connections (drain) instead of
                            handing them to the new generation
   --run-dir <dir>          folder of the control socket (default: derived from the app folder)

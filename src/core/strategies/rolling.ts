@@ -13,10 +13,20 @@ import type { ReloadContext, ReloadStrategy } from '../strategy.js';
 
 export const rolling: ReloadStrategy = {
   name: 'rolling',
-  async run(ctx) {
-    const { next, old } = ctx;
-    ctx.phase('spawning');
-    for (let slot = 0; slot < next.size; slot++) {
+  run: (ctx) => rollOut(ctx, 0),
+};
+
+/**
+ * Rolls every slot over to `next`, one at a time. Slots below `first` already have a ready
+ * worker of `next` beside the old one (a canary that passed): only their old worker is
+ * retired. A failure puts the old version back into every slot already replaced.
+ */
+export async function rollOut(ctx: ReloadContext, first: number): Promise<void> {
+  const { next, old } = ctx;
+  ctx.phase('spawning');
+  for (let slot = 0; slot < next.size; slot++) {
+    const ready = slot < first ? next.workers[slot] : undefined;
+    if (ready === undefined) {
       const w = ctx.spawn(next, slot);
       try {
         await ctx.ready(w);
@@ -27,19 +37,19 @@ export const rolling: ReloadStrategy = {
         await ctx.retire(next.live(), old);
         throw err;
       }
-      const prev = old?.workers[slot];
-      if (old && prev) {
-        old.workers[slot] = undefined;
-        await ctx.retire([prev], next);
-        ctx.phase('spawning');
-      }
     }
-    ctx.phase('ready');
-    ctx.switchTo();
-    // Slots the old generation had beyond the new size (a reload that lowers `workers`).
-    if (old && old.live().length > 0) await ctx.retire(old.live(), next);
-  },
-};
+    const prev = old?.workers[slot];
+    if (old && prev) {
+      old.workers[slot] = undefined;
+      await ctx.retire([prev], next);
+      ctx.phase('spawning');
+    }
+  }
+  ctx.phase('ready');
+  ctx.switchTo();
+  // Slots the old generation had beyond the new size (a reload that lowers `workers`).
+  if (old && old.live().length > 0) await ctx.retire(old.live(), next);
+}
 
 /** Puts the old version back into slots [0, upTo), one at a time. */
 async function unroll(ctx: ReloadContext, old: Generation, upTo: number): Promise<void> {

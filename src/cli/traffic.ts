@@ -1,0 +1,121 @@
+/**
+ * How traffic figures and canary comparisons read in the CLI: the traffic columns of
+ * `hitless status`, its per-generation table, and the canary lines of `hitless reload`
+ * and `hitless release`. Pure functions of the master's data.
+ */
+import { formatDuration } from '../config/duration.js';
+import type { CanaryReport, SideFigures, StatusSnapshot, TrafficFigures } from '../core/types.js';
+import { renderTable } from '../text/table.js';
+
+/**
+ * Requests per second: whole numbers from 10 up.
+ *
+ * @example
+ * rate(812.4); // '812'
+ */
+export function rate(n: number | undefined): string {
+  if (n === undefined) return '-';
+  return n >= 10 ? String(Math.round(n)) : n.toFixed(1);
+}
+
+/**
+ * A share as a percentage; two decimals below 10%.
+ *
+ * @example
+ * percent(0.0123); // '1.23%'
+ */
+export function percent(x: number | undefined): string {
+  if (x === undefined) return '-';
+  return `${(x * 100).toFixed(x < 0.1 ? 2 : 1)}%`;
+}
+
+/**
+ * Latency in ms: one decimal below 10 ms.
+ *
+ * @example
+ * millis(3.14); // '3.1ms'
+ */
+export function millis(x: number | undefined): string {
+  if (x === undefined) return '-';
+  return x < 10 ? `${x.toFixed(1)}ms` : `${Math.round(x)}ms`;
+}
+
+/**
+ * REQ/S, 5XX, P50, P99 cells of a worker or generation ('-' without figures).
+ *
+ * @example
+ * trafficCells(worker.traffic); // ['257', '0.00%', '0.2ms', '21ms']
+ */
+export function trafficCells(f: TrafficFigures | undefined): string[] {
+  if (f === undefined) return ['-', '-', '-', '-'];
+  return [rate(f.rps), percent(f.errorRate), millis(f.p50Ms), millis(f.p99Ms)];
+}
+
+/** What a generation is doing right now, for the traffic table. */
+function role(s: StatusSnapshot, generation: number, serving: boolean): string {
+  if (serving) return 'serving';
+  const mine = s.workers.filter((w) => w.generation === generation && w.state !== 'exited' && w.state !== 'failed');
+  // Old generations, and a rejected canary on its way out.
+  if (mine.length > 0 && mine.every((w) => w.state === 'draining')) return 'draining';
+  if (s.reload?.generation === generation) return s.reload.phase === 'canary' ? 'canary' : 'starting';
+  return 'draining';
+}
+
+/**
+ * The per-generation traffic table (last 10 s; TOTAL since the generation started, by
+ * status class), or undefined when no worker reported traffic.
+ *
+ * @example
+ * const table = generationTraffic(snapshot); // "GENERATION  ROLE  RELEASE …"
+ */
+export function generationTraffic(s: StatusSnapshot): string | undefined {
+  const gens = s.traffic?.generations ?? [];
+  if (gens.length === 0) return undefined;
+  const header = ['GENERATION', 'ROLE', 'RELEASE', 'WORKERS', 'REQ/S', '5XX', 'P50', 'P99', 'TOTAL 2xx/3xx/4xx/5xx'];
+  const rows = gens.map((g) => {
+    const t = g.figures.total;
+    return [
+      String(g.generation), role(s, g.generation, g.serving), g.release ?? '-', String(g.workers), ...trafficCells(g.figures),
+      `${t['2xx']}/${t['3xx']}/${t['4xx']}/${t['5xx']}`,
+    ];
+  });
+  return renderTable([header, ...rows]);
+}
+
+/**
+ * One side of a canary comparison.
+ *
+ * @example
+ * sideLine(report.canary); // '530 responses, 5xx 9.80%, p50 0.4ms, p99 3.1ms'
+ */
+export function sideLine(f: SideFigures): string {
+  return `${f.requests} response${f.requests === 1 ? '' : 's'}, 5xx ${percent(f.errorRate)}, p50 ${millis(f.p50Ms)}, p99 ${millis(f.p99Ms)}`;
+}
+
+/**
+ * The running comparison as one progress phrase.
+ *
+ * @example
+ * canaryProgress(event); // 'canary generation 8, 3 s of 30 s: 721 responses, 5xx 0.00% vs 0.00% serving, …'
+ */
+export function canaryProgress(r: CanaryReport): string {
+  const limit = r.latencyLimitMs === undefined ? ' (warming up)' : ` (limit ${millis(r.latencyLimitMs)})`;
+  return `canary generation ${r.generation}, ${formatDuration(r.elapsedMs)} of ${formatDuration(r.durationMs)}: ` +
+    `${r.canary.requests} responses, 5xx ${percent(r.canary.errorRate)} vs ${percent(r.baseline.errorRate)} serving, ` +
+    `p99 ${millis(r.canary.p99Ms)} vs ${millis(r.baseline.p99Ms)}${limit}`;
+}
+
+/**
+ * The canary's decision and both sets of figures, one line each.
+ *
+ * @example
+ * for (const line of canaryLines(outcome.canary)) process.stderr.write(`${line}\n`);
+ */
+export function canaryLines(r: CanaryReport): string[] {
+  const word = { pass: 'passed', fail: 'failed', inconclusive: 'was inconclusive', pending: 'is running' }[r.verdict];
+  return [
+    `canary ${word} after ${formatDuration(r.elapsedMs)} (of ${formatDuration(r.durationMs)})`,
+    `  canary   generation ${r.generation}: ${sideLine(r.canary)}`,
+    `  serving  ${sideLine(r.baseline)}`,
+  ];
+}

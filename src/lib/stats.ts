@@ -1,0 +1,117 @@
+/**
+ * Traffic figures of this worker for the master: responses by status class and a latency
+ * histogram with fixed bucket bounds, reported over the two-way channel every
+ * {@link STATS_INTERVAL_MS} as cumulative counters (a lost message loses nothing: the next
+ * one carries the totals). The master merges histograms across workers (same bounds
+ * everywhere) for `hitless status`, Prometheus and the canary strategy.
+ *
+ * The message, documented for workers in any language (docs/ARCHITECTURE.md, "The worker
+ * channel"):
+ *
+ *   {"hitless":1,"type":"stats","requests":{"2xx":n,"3xx":n,"4xx":n,"5xx":n},
+ *    "latency":[n × 17],"latencySum":ms}
+ *
+ * Only servers registered through listen(), serve() or track() are counted, and only under
+ * the master (HITLESS_CHANNEL=1 and a Node IPC channel); standalone this module does nothing.
+ */
+import type { EventEmitter } from 'node:events';
+import type { AnyServer } from './types.js';
+import { channelEnabled, send } from './channel.js';
+
+/**
+ * Upper bounds (inclusive, milliseconds) of the latency buckets; one more bucket counts
+ * everything slower. Fixed by protocol version 1, so histograms from every worker merge.
+ */
+export const LATENCY_BOUNDS_MS: readonly number[] = Object.freeze([
+  0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
+]);
+/** How often a worker reports its figures. */
+export const STATS_INTERVAL_MS = 1000;
+
+/** Status classes counted; a final status below 200 counts as 2xx, 600 and above as 5xx. */
+export type StatusClass = '2xx' | '3xx' | '4xx' | '5xx';
+
+const requests: Record<StatusClass, number> = { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
+const latency: number[] = new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0);
+let latencySum = 0;
+const observed = new WeakSet<AnyServer>();
+let timer: NodeJS.Timeout | undefined;
+
+/** True under a master that listens on the two-way channel. */
+function underMaster(): boolean {
+  return channelEnabled();
+}
+
+/**
+ * The one place this module writes to the channel. A closed channel (the master is gone)
+ * is not an error here: the lifeline handles that.
+ */
+function sendToMaster(message: Record<string, unknown>): void {
+  const { hitless: _v, type, ...fields } = message;
+  send({ type: String(type), ...fields });
+}
+
+/**
+ * The class of a final status code.
+ *
+ * @example
+ * statusClass(404); // '4xx'
+ */
+export function statusClass(status: number): StatusClass {
+  if (status >= 500) return '5xx';
+  if (status >= 400) return '4xx';
+  if (status >= 300) return '3xx';
+  return '2xx';
+}
+
+/**
+ * Index of the bucket that counts `ms` (bounds are inclusive; the last index is the overflow).
+ *
+ * @example
+ * bucketOf(3); // 4: the (2.5, 5] ms bucket
+ */
+export function bucketOf(ms: number): number {
+  let i = 0;
+  while (i < LATENCY_BOUNDS_MS.length && ms > (LATENCY_BOUNDS_MS[i] as number)) i++;
+  return i;
+}
+
+function record(status: number, ms: number): void {
+  requests[statusClass(status)]++;
+  const b = bucketOf(ms);
+  latency[b] = (latency[b] ?? 0) + 1;
+  latencySum += ms;
+}
+
+/**
+ * The stats message with the totals so far.
+ *
+ * @example
+ * statsMessage(); // { hitless: 1, type: 'stats', requests: { '2xx': 12, … }, latency: [ … 17 counts ], latencySum: 8.4 }
+ */
+export function statsMessage(): Record<string, unknown> {
+  return { hitless: 1, type: 'stats', requests: { ...requests }, latency: [...latency], latencySum };
+}
+
+/**
+ * Counts the responses of `server` (internal; instrument() calls it once per server).
+ * From the 'request' event to the response's 'finish' (written to the kernel); responses
+ * that never finish (the client went away) are not counted. A no-op standalone.
+ *
+ * @example
+ * observe(server); // listen(), serve() and track() do this through instrument()
+ */
+export function observe(server: AnyServer): void {
+  if (observed.has(server) || !underMaster()) return;
+  observed.add(server);
+  // Prepended: the clock starts before the application's handler runs.
+  (server as EventEmitter).prependListener('request', (_req: unknown, res: { statusCode: number; once(e: 'finish', fn: () => void): unknown }) => {
+    const start = performance.now();
+    res.once('finish', () => record(res.statusCode, performance.now() - start));
+  });
+  if (timer === undefined) {
+    timer = setInterval(() => sendToMaster(statsMessage()), STATS_INTERVAL_MS);
+    // Reporting must never keep the process alive or delay its exit.
+    timer.unref();
+  }
+}

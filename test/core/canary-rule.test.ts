@@ -1,0 +1,93 @@
+/**
+ * The canary's decision rule (docs/canary.md), on plain counts: it needs evidence to fail,
+ * so small counts never flap; it compares with the serving generation; latency is judged
+ * on the canary's p99 against a multiple of the serving p99.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_CANARY } from '../../src/config/defaults.js';
+import { binomialTail, judge, LATENCY_FLOOR_MS, lowerBound, twoProportionZ, type Window } from '../../src/core/strategies/canary-rule.js';
+import { combine, type Counts } from '../../src/core/traffic.js';
+import { counts } from './fake-traffic.js';
+
+const settings = { ...DEFAULT_CANARY, duration: 10_000, minRequests: 100, maxErrorRate: 0.01, maxLatencyRatio: 2 };
+
+/** A window whose warm part is all of it (or none yet, while the warm-up lasts). */
+const win = (canary: Counts, baseline: Counts, warmedUp = true): Window => ({ canary, baseline, warm: warmedUp ? { canary, baseline } : undefined });
+
+test('binomial tail: exact values on small counts, no overflow on large ones', () => {
+  // P(X >= 2 | n=20, p=0.01) = 1 - 0.99^20 - 20·0.01·0.99^19
+  assert.ok(Math.abs(binomialTail(2, 20, 0.01) - (1 - 0.99 ** 20 - 20 * 0.01 * 0.99 ** 19)) < 1e-12);
+  assert.equal(binomialTail(0, 20, 0.01), 1);
+  assert.equal(binomialTail(3, 2, 0.5), 0);
+  assert.equal(binomialTail(1, 100, 0), 0);
+  const far = binomialTail(150, 10_000, 0.01); // mean 100, sd ~9.95: about 5 sd out
+  assert.ok(far > 0 && far < 1e-5, String(far));
+  assert.ok(binomialTail(120, 1_000_000, 0.0001) < 0.05);
+});
+
+test('Clopper-Pearson lower bound: below the observed rate, above zero with evidence', () => {
+  const b = lowerBound(10, 100, 0.01);
+  assert.ok(b > 0.04 && b < 0.05, String(b));
+  assert.equal(lowerBound(0, 100, 0.01), 0);
+  assert.ok(binomialTail(10, 100, b) <= 0.01 + 1e-9);
+});
+
+test('two-proportion z: positive when the first rate is higher, 0 when undefined', () => {
+  assert.ok(twoProportionZ(100, 1000, 10, 1000) > 8);
+  assert.ok(twoProportionZ(10, 1000, 100, 1000) < -8);
+  assert.equal(twoProportionZ(0, 0, 1, 10), 0);
+  assert.equal(twoProportionZ(0, 10, 0, 10), 0);
+});
+
+test('small counts never fail: 2 errors in 20 responses stays pending, then passes-or-inconclusive on counts alone', () => {
+  const early = judge(win(counts(18, 2), counts(2000)), settings, false);
+  assert.equal(early.verdict, 'pending');
+  const final = judge(win(counts(18, 2), counts(2000)), settings, true);
+  assert.equal(final.verdict, 'inconclusive');
+  assert.match(final.reason, /only 20 canary responses in 10 s, fewer than minRequests 100/);
+});
+
+test('10% errors against a clean serving generation fail at an early look, with both figures in the reason', () => {
+  const j = judge(win(counts(180, 20), counts(400)), settings, false);
+  assert.equal(j.verdict, 'fail');
+  assert.equal(j.canary.errors, 20);
+  assert.equal(j.canary.errorRate, 0.1);
+  assert.equal(j.baseline.requests, 400);
+  assert.match(j.reason, /5xx 10\.0% of 200 canary responses \(above [\d.]+% at 99\.9% confidence\): over maxErrorRate 1\.00% and the serving generation's 0\.00% of 400/);
+});
+
+test('errors shared with the serving generation (a backend outage) do not fail the canary', () => {
+  const j = judge(win(counts(950, 50), counts(1900, 100)), settings, true);
+  assert.equal(j.verdict, 'pass');
+});
+
+test('a canary with no serving-generation figures is judged on maxErrorRate alone', () => {
+  assert.equal(judge(win(counts(900, 100), counts(0)), settings, false).verdict, 'fail');
+  assert.equal(judge(win(counts(1000, 0), counts(0)), settings, true).verdict, 'pass');
+});
+
+test('latency: a canary 200 ms slower than a 1 ms serving generation fails; one within the ratio passes', () => {
+  const slow = judge(win(counts(100, 0, 201), counts(1000, 0, 1)), settings, false);
+  assert.equal(slow.verdict, 'fail');
+  assert.equal(slow.latencyLimitMs, LATENCY_FLOOR_MS); // 2 × ~1 ms is below the floor
+  assert.match(slow.reason, /p99 \d+ ms vs 1\.0 ms on the serving generation/);
+  // Serving p99 ~40 ms, canary ~60 ms: within 2×.
+  const fine = judge(win(counts(1000, 0, 60), counts(2000, 0, 40)), settings, true);
+  assert.equal(fine.verdict, 'pass');
+  assert.equal(fine.latencyLimitMs !== undefined && fine.latencyLimitMs > 90, true);
+  // Not during the warm-up, nor on fewer than minRequests responses after it.
+  assert.equal(judge(win(counts(1000, 0, 201), counts(1000, 0, 1), false), settings, false).verdict, 'pending');
+  assert.match(judge(win(counts(1000, 0, 201), counts(1000, 0, 1), false), settings, false).reason, /p99 249 ms vs 1\.0 ms, judged after the warm-up$/);
+  assert.equal(judge(win(counts(20, 0, 201), counts(1000, 0, 1)), settings, false).verdict, 'pending');
+  // A few slow responses (0.5%) are within p99.
+  const tail = judge(win(combine(counts(995, 0, 1), counts(5, 0, 500)), counts(2000, 0, 1)), settings, true);
+  assert.equal(tail.verdict, 'pass');
+});
+
+test('a clean canary with enough responses passes at the end of duration, and not before', () => {
+  assert.equal(judge(win(counts(500), counts(1000)), settings, false).verdict, 'pending');
+  const j = judge(win(counts(500), counts(1000)), settings, true);
+  assert.equal(j.verdict, 'pass');
+  assert.match(j.reason, /^5xx 0\.00% of 500 vs 0\.00% of 1000 serving; p99 1\.0 ms vs 1\.0 ms \(limit 25 ms\)$/);
+});
