@@ -108,6 +108,10 @@ function idleTable(rows: IdleRow[]): string {
     line('master fds before / peak during / after', (x) => `${x.before.master.fds} / ${x.masterPeak.fds} / ${x.after.master.fds}`),
     line('workers RSS before (old) → after (new), MB', (x) => `${workers(x.before, 'rssMb')} → ${workers(x.after, 'rssMb')}`),
     line('workers fds before → after', (x) => `${workers(x.before, 'fds')} → ${workers(x.after, 'fds')}`),
+    ...(rows.some((x) => x.repeats?.length)
+      ? [line('then the same connections moved again: handed over, ms, master RSS 2 s after (MB)', (x) =>
+          x.repeats?.length ? x.repeats.map((r) => `${n0(r.handedOver)}, ${f0(r.drainedMs)} ms, ${f1(r.masterRssMb)}`).join('; ') : '–')]
+      : []),
   ]);
 }
 

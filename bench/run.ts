@@ -69,7 +69,7 @@ const plan = quick
       idle: 10_000,
       // The library's own drain deadline (10 s by default) also bounds the hand-over; the
       // third row gives it the master's 30 s budget (minus a margin) to show the capacity.
-      idleVariants: [{ handover: true }, { handover: true, appShutdownMs: 25_000 }, { handover: false }] as IdleVariant[],
+      idleVariants: [{ handover: true }, { handover: true, appShutdownMs: 25_000, repeats: 3 }, { handover: false }] as IdleVariant[],
     };
 
 async function commit(): Promise<string> {

@@ -27,6 +27,8 @@ export interface IdleVariant {
   handover: boolean;
   /** The app's own drain deadline (the library's `timeout`); undefined = its default (10 s). */
   appShutdownMs?: number;
+  /** After the measured reload, this many more (the same connections move again), for the master's RSS. */
+  repeats?: number;
 }
 
 export interface IdleRow {
@@ -46,6 +48,8 @@ export interface IdleRow {
   counts: { handedOver: number; returned: number; lost: number; drained: number; forced: number };
   /** Connections the server closed while idle, seen by the clients during the reload. */
   closedWhileIdle: number;
+  /** Further reloads (variant.repeats): per reload, connections handed over, switch → gone ms, master RSS 2 s after. */
+  repeats?: Array<{ handedOver: number; drainedMs: number; masterRssMb: number; masterFds: number }>;
   /** When the clients saw those closes, ms after the switch: first, median, last. */
   idleCloseMs?: { first: number; median: number; last: number };
   /** Responses that came while no request was in flight (status: count), e.g. 408 before a close. */
@@ -117,6 +121,16 @@ export async function idleHandover(connections: number, variant: IdleVariant, lo
     await sleep(500);
     const after = snapshot(masterPid);
     const second = await pool.secondRound();
+    const repeats: NonNullable<IdleRow['repeats']> = [];
+    for (let i = 0; i < (variant.repeats ?? 0); i++) {
+      const n = target.records.length;
+      await target.reload();
+      let rec: MasterRecord | undefined;
+      await waitFor('reload-drained', () => (rec = target.records.slice(n).find((r) => r.event === 'reload-drained')) !== undefined, 120_000, 20);
+      await sleep(2000);
+      const f = figures(masterPid);
+      repeats.push({ handedOver: Number(rec?.handedOver ?? 0), drainedMs: Number(rec?.ms ?? Number.NaN), masterRssMb: f.rssMb, masterFds: f.fds });
+    }
     const row: IdleRow = {
       target: target.name,
       handover,
@@ -137,6 +151,7 @@ export async function idleHandover(connections: number, variant: IdleVariant, lo
         drained: Number(drained.drained ?? 0), forced: Number(drained.forced ?? 0),
       },
       closedWhileIdle,
+      ...(repeats.length ? { repeats } : {}),
       idleCloseMs: closeTimes(pool.idleCloseTimes.slice(idleBefore), switched?.at),
       unsolicited: { ...pool.unsolicited },
       second,
@@ -147,7 +162,8 @@ export async function idleHandover(connections: number, variant: IdleVariant, lo
         `(reload ${row.reload.totalMs} ms); ${JSON.stringify(row.counts)}; closed while idle ${closedWhileIdle} ${JSON.stringify(row.idleCloseMs)} (unsolicited responses ${JSON.stringify(row.unsolicited)}); ` +
         `master RSS ${before.master.rssMb.toFixed(1)} → peak ${peak.rssMb.toFixed(1)} → ${after.master.rssMb.toFixed(1)} MB, fds ${before.master.fds}/${peak.fds}/${after.master.fds}; ` +
         `workers before [${w(before)}] after [${w(after)}]; next request: ${second.ok}/${second.sent} ok, failed ${JSON.stringify(second.failed)}, ` +
-        `not sent (closed) ${second.closedBefore}, by generation ${JSON.stringify(second.byGeneration)}`,
+        `not sent (closed) ${second.closedBefore}, by generation ${JSON.stringify(second.byGeneration)}` +
+        (repeats.length ? `; ${repeats.length} more reloads: ${repeats.map((r) => `${r.handedOver} in ${r.drainedMs} ms, master ${r.masterRssMb.toFixed(1)} MB/${r.masterFds} fds`).join('; ')}` : ''),
     );
     return row;
   } finally {

@@ -92,6 +92,9 @@ export class HitlessTarget implements Target {
       (async () => {
         await waitForPort(this.port, 30_000);
         await waitFor('hitless workers', () => appChildren(master.pid).length >= this.opts.workers, 30_000);
+        // Serving = the first generation READY (the port accepts earlier: the master holds it).
+        // A reload asked for before master-ready is queued and never runs (hitless at 72e760d).
+        await waitFor('hitless master-ready', () => this.records.some((r) => r.event === 'master-ready'), 30_000);
       })(),
       failed,
     ]);
