@@ -56,7 +56,7 @@ function pacedTable(rows: PacedRow[]): string {
   return table(
     [
       'target', 'reloads', 'reload ms median / max', 'requests', 'failed', '… in steady / reload windows', '… reset / closed / timeout / other', 'non-2xx',
-      'connections opened', 're-opened per reload', 'p99 ms steady / reload windows', 'old connections handed over / returned / lost / closed by drain',
+      'connections opened', 're-opened per reload', 'p99 ms steady / reload windows', 'old connections handed over / returned / lost / closed by drain', 'master\'s peak fds',
     ],
     rows.map((x) => {
       const k = x.load.all.byKind;
@@ -65,6 +65,7 @@ function pacedTable(rows: PacedRow[]): string {
         String(x.load.all.requests), `**${x.load.all.failed}**`, `${x.load.steady.failed} / ${x.load.reload.failed}`,
         `${k.reset} / ${k.closed + k.epipe} / ${k.timeout} / ${k.refused + k.other}`, String(x.load.all.non2xx),
         String(x.opened), `**${f1(x.reopenedPerReload)}**`, `${f1(x.load.steady.p99)} / ${f1(x.load.reload.p99)}`, sums(x.handover),
+        x.masterPeakFds === undefined ? '–' : String(x.masterPeakFds),
       ];
     }),
   );
@@ -72,12 +73,13 @@ function pacedTable(rows: PacedRow[]): string {
 
 function wrkTable(rows: PacedRow[]): string {
   return table(
-    ['target', 'reloads', 'reload ms median / max', 'wrk requests', 'wrk failed', '… connect / read / write / timeout', 'non-2xx', 'old connections handed over / returned / lost / closed by drain'],
+    ['target', 'reloads', 'reload ms median / max', 'wrk requests', 'wrk failed', '… connect / read / write / timeout', 'non-2xx', 'old connections handed over / returned / lost / closed by drain', 'master\'s peak fds'],
     rows.filter((x) => x.wrk).map((x) => {
       const w = x.wrk!;
       return [
         x.target, String(w.reloads), `${f0(w.reloadMs.median)} / ${f0(w.reloadMs.max)}`, String(w.requests), `**${wrkFailures(w)}**`,
         `${w.errors.connect} / ${w.errors.read} / ${w.errors.write} / ${w.errors.timeout}`, String(w.non2xx), sums(w.handover),
+        w.masterPeakFds === undefined ? '–' : String(w.masterPeakFds),
       ];
     }),
   );
@@ -125,8 +127,8 @@ export function handoverMarkdown(h: HandoverResults): string {
       `On a reload hitless's old workers hand their idle keep-alive connections to the new generation over the worker channel instead of closing them ` +
       `(docs/ARCHITECTURE.md, "Connection hand-over"); \`--no-handover\` turns that off. Measured on ${h.date} with\n\n` +
       `\`\`\`sh\nnpm run build && ${h.command.replace(/^npm run bench --/, 'node build/bench/run.js')}\n\`\`\`\n\n` +
-      `${m.nproc} shared cores: the load average (1 min) was **${f2(m.loadavg.start)} at the start** and ${f2(m.loadavg.end)} at the end, other engineers' test suites running ` +
-      `beside it, so every process here got a fraction of a core and the times below are long for that reason (hitless ${m.hitlessCommit}, node ${m.node}, PM2 ${m.pm2}, wrk ${m.wrk}` +
+      `${m.nproc} cores shared with other engineers' test suites: load average (1 min) **${f2(m.loadavg.start)} at the start** and ${f2(m.loadavg.end)} at the end ` +
+      `(hitless ${m.hitlessCommit}, node ${m.node}, PM2 ${m.pm2}, wrk ${m.wrk}` +
       `${h.resultsFile ? `; raw numbers: [${h.resultsFile}](../${h.resultsFile})` : ''}).`,
   );
   if (paced) {
@@ -137,8 +139,9 @@ export function handoverMarkdown(h: HandoverResults): string {
         `${paced.reloads} reloads of 2 workers, requested 2 s apart or as soon as the previous one ended (hitless: SIGHUP, drain budget 10 s; PM2: \`pm2 reload\`, \`kill_timeout\` 10 s), then ${f0((paced.tailMs ?? 3000) / 1000)} s of steady load. ` +
         `The load client notices a connection the server closed while idle and opens a new one for the next request, like a pooled client: such a close is not a failure, ` +
         `but the re-opened connection is counted ("re-opened per reload" = (opened − users) / reloads). A request lost on a reset or closed connection, or without an answer within 5 s, is failed and never re-sent. ` +
-        `Reload window = from the reload request until 1 s after the old processes are gone; "steady" = the rest, after the first ${f1((paced.thinkMs[1] + 300) / 1000)} s. ` +
-        `Hand-over figures are the master's \`reload-drained\` records summed over the reloads.\n\n` +
+        `Reload window = from the reload request until 1 s after the old processes are gone; "steady" = the rest, after the first ${f1((paced.steadyAfterMs ?? paced.thinkMs[1] + 300) / 1000)} s (the users' connects). ` +
+        `Hand-over figures are the master's \`reload-drained\` records summed over the reloads; "master's peak fds" is its descriptor count sampled every 20 ms ` +
+        `(29 at rest: the rest are connections it holds in transit between an old and a new worker).\n\n` +
         pacedTable(h.paced),
     );
     if (h.paced.some((x) => x.wrk)) {

@@ -43,7 +43,7 @@ const plan = quick
       cost: 3,
       costTargets: [['hitless-sighup', 1], ['naive', 1]] as Array<[TargetKind, number]>,
       leak: { reloads: 20, warmup: 20 },
-      paced: { users: 1000, thinkMs: [0, 1200] as [number, number], reloads: 3, everyMs: 2000, leadMs: 3000, tailMs: 2000, windowTailMs: 1000, workers: 2, wrkConnections: 2000 },
+      paced: { users: 1000, thinkMs: [0, 1200] as [number, number], reloads: 3, everyMs: 2000, leadMs: 4000, steadyAfterMs: 2500, tailMs: 2000, windowTailMs: 1000, workers: 2, wrkConnections: 2000 },
       pacedTargets: ['hitless-handover', 'hitless-no-handover', 'pm2'] as PacedKind[],
       idle: 2000,
       idleVariants: [{ handover: true }, { handover: false }] as IdleVariant[],
@@ -64,7 +64,7 @@ const plan = quick
       // 50 warm-up reloads: V8 tiers the reload path up to optimised code within the first
       // ~20, which pages ~4 MB of the node binary (the optimising compiler) into RSS once.
       leak: { reloads: 500, warmup: 50 },
-      paced: { users: 1000, thinkMs: [0, 1200] as [number, number], reloads: 9, everyMs: 2000, leadMs: 5000, tailMs: 3000, windowTailMs: 1000, workers: 2, wrkConnections: 2000 },
+      paced: { users: 1000, thinkMs: [0, 1200] as [number, number], reloads: 9, everyMs: 2000, leadMs: 8000, steadyAfterMs: 2500, tailMs: 3000, windowTailMs: 1000, workers: 2, wrkConnections: 2000 },
       pacedTargets: ['hitless-handover', 'hitless-no-handover', 'pm2', 'pm2-plain'] as PacedKind[],
       idle: 10_000,
       // The library's own drain deadline (10 s by default) also bounds the hand-over; the

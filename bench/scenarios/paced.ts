@@ -10,7 +10,7 @@
  * pass with the same think time (Lua `delay()`), is the independent count. Neither
  * re-sends a lost request.
  */
-import { freePort, now, sleep } from '../proc.js';
+import { fdCount, freePort, now, sleep } from '../proc.js';
 import { startLoad } from '../loadgen.js';
 import { buckets, inWindows, median, summarise, type Bucket, type RecordSummary, type Window } from '../stats.js';
 import { startWrk, wrkFailures, type WrkResult } from '../wrk.js';
@@ -28,6 +28,8 @@ export interface PacedOptions {
   everyMs: number;
   /** Steady load before the first reload, and after the last one ends. */
   leadMs: number;
+  /** Warm-up excluded from "steady" (from the start of the load). */
+  steadyAfterMs: number;
   tailMs: number;
   /** A reload window lasts from the request until this long after the old processes are gone. */
   windowTailMs: number;
@@ -52,6 +54,9 @@ export interface PacedRow {
   thinkMs: [number, number];
   leadMs: number;
   tailMs?: number;
+  steadyAfterMs?: number;
+  /** hitless: the master's highest descriptor count during the pass (connections in transit). */
+  masterPeakFds?: number;
   reloads: number;
   reloadErrors: string[];
   /** From the request to the old processes gone (observed through /proc). */
@@ -64,7 +69,7 @@ export interface PacedRow {
   reopenedPerReload: number;
   codes: Record<string, number>;
   /** The wrk pass (same think time, its own fresh target and reloads). */
-  wrk?: { connections: number; reloads: number; reloadErrors: string[]; reloadMs: { median: number; max: number }; handover: PacedRow['handover'] } &
+  wrk?: { connections: number; masterPeakFds?: number; reloads: number; reloadErrors: string[]; reloadMs: { median: number; max: number }; handover: PacedRow['handover'] } &
     Pick<WrkResult, 'requests' | 'errors' | 'non2xx' | 'p99'>;
   /** hitless: the master's reload-drained records, summed, and per reload. */
   handover?: HandoverSums & { perReload: HandoverSums[] };
@@ -99,6 +104,8 @@ function handoverSums(t: HitlessTarget): PacedRow['handover'] {
 
 interface Pass {
   name: string;
+  /** hitless: the master's highest descriptor count (sampled every 20 ms): connections it holds in transit. */
+  masterPeakFds?: number;
   origin: number;
   stopAt: number;
   windows: Window[];
@@ -111,6 +118,9 @@ async function pass<T>(kind: PacedKind, o: PacedOptions, client: (port: number) 
   const target = makeTarget(kind, { port: await freePort(), handlerMs: 0, workers: o.workers });
   try {
     await target.start();
+    const master = target instanceof HitlessTarget ? target.supervisorPid() : undefined;
+    let masterPeakFds = master ? fdCount(master) : undefined;
+    const sampler = master ? setInterval(() => (masterPeakFds = Math.max(masterPeakFds ?? 0, fdCount(master))), 20) : undefined;
     const origin = now();
     const run = client(target.port);
     const windows: Window[] = [];
@@ -129,9 +139,10 @@ async function pass<T>(kind: PacedKind, o: PacedOptions, client: (port: number) 
     const lastEnd = windows.at(-1)?.to ?? now();
     await sleep(Math.max(0, lastEnd - o.windowTailMs + o.tailMs - now()));
     const stopAt = now();
+    clearInterval(sampler);
     const result = await run.stop();
     const handover = target instanceof HitlessTarget ? handoverSums(target) : undefined;
-    return { name: target.name, origin, stopAt, windows, errors, handover, result };
+    return { name: target.name, masterPeakFds, origin, stopAt, windows, errors, handover, result };
   } finally {
     await target.stop().catch(() => undefined);
   }
@@ -159,8 +170,9 @@ export async function pacedUsers(kind: PacedKind, o: PacedOptions): Promise<Pace
   const b = o.wrkConnections > 0
     ? await pass(kind, o, (port) => startWrk({ port, connections: o.wrkConnections, durationMs: 300_000, keepAlive: true, paced: { thinkMs: o.thinkMs, body: BODY } }))
     : undefined;
-  // Warm-up: the first requests open the connections (connect time in their latency).
-  const steadyFrom = a.origin + o.thinkMs[1] + 300;
+  // Warm-up: the first requests open the connections, all within the first think time, and
+  // queue behind each other's connects; two think times later the load has its steady shape.
+  const steadyFrom = a.origin + o.steadyAfterMs;
   const steady = (t: number): boolean => t > steadyFrom && t < a.stopAt - 200 && !inWindows(t, a.windows);
   const reloads = a.windows.length;
   const row: PacedRow = {
@@ -170,6 +182,8 @@ export async function pacedUsers(kind: PacedKind, o: PacedOptions): Promise<Pace
     thinkMs: o.thinkMs,
     leadMs: o.leadMs,
     tailMs: o.tailMs,
+    steadyAfterMs: o.steadyAfterMs,
+    ...(a.masterPeakFds !== undefined ? { masterPeakFds: a.masterPeakFds } : {}),
     reloads,
     reloadErrors: a.errors,
     reloadMs: reloadMs(a, o),
@@ -188,7 +202,7 @@ export async function pacedUsers(kind: PacedKind, o: PacedOptions): Promise<Pace
   if (b) {
     const w = b.result;
     row.wrk = {
-      connections: o.wrkConnections, requests: w.requests, errors: w.errors, non2xx: w.non2xx, p99: w.p99,
+      connections: o.wrkConnections, ...(b.masterPeakFds !== undefined ? { masterPeakFds: b.masterPeakFds } : {}), requests: w.requests, errors: w.errors, non2xx: w.non2xx, p99: w.p99,
       reloads: b.windows.length, reloadErrors: b.errors, reloadMs: reloadMs(b, o), handover: b.handover,
     };
   }
@@ -198,7 +212,7 @@ export async function pacedUsers(kind: PacedKind, o: PacedOptions): Promise<Pace
     `  ${row.target}: ${reloads} reloads (median ${Math.round(row.reloadMs.median)} ms, max ${Math.round(row.reloadMs.max)}); loadgen ${row.load.all.requests} req, ` +
       `${f(row.load.all)} (steady ${row.load.steady.failed}, reload windows ${row.load.reload.failed}), ${row.load.all.non2xx} non-2xx, opened ${row.opened} ` +
       `(${row.reopenedPerReload.toFixed(1)}/reload), idle-closed ${row.idleClosed}; p99 steady ${row.load.steady.p99.toFixed(1)} / reload ${row.load.reload.p99.toFixed(1)} ms` +
-      (h ? `; handed over ${h.handedOver}, returned ${h.returned}, lost ${h.lost}, drained ${h.drained}, forced ${h.forced}` : '') +
+      (h ? `; handed over ${h.handedOver}, returned ${h.returned}, lost ${h.lost}, drained ${h.drained}, forced ${h.forced}; master peak fds ${row.masterPeakFds}` : '') +
       (a.errors.length ? `; reload errors: ${a.errors.join(' | ')}` : ''),
   );
   if (row.wrk) {
