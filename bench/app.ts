@@ -10,24 +10,33 @@
  * Until the library exports `serve`, a minimal stand-in does the same with plain
  * node:http (the PM2 docs' graceful pattern: server.close() on SIGINT), and the app
  * says which one it used on stderr so results record it.
+ *
+ * Hand-over scenarios set BENCH_TRACK_GENERATION=1 (answer with `x-generation`, so a
+ * client sees which generation served it) and BENCH_KEEPALIVE_MS (the server's
+ * keep-alive timeout, Node's default is 5 s: idle clients must outlive the test), and
+ * BENCH_SHUTDOWN_MS (the library's own drain deadline, `timeout`, default 10 s).
  */
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { writeSync } from 'node:fs';
 
 const handlerMs = Number(process.env.HANDLER_MS ?? '0');
 const body = Buffer.from('ok\n');
+const generation = process.env.BENCH_TRACK_GENERATION === '1' ? process.env.HITLESS_GENERATION : undefined;
+const headers = { 'content-type': 'text/plain', 'content-length': body.length, ...(generation ? { 'x-generation': generation } : {}) };
+const keepAliveMs = process.env.BENCH_KEEPALIVE_MS ? Number(process.env.BENCH_KEEPALIVE_MS) : undefined;
+const shutdownMs = process.env.BENCH_SHUTDOWN_MS ? Number(process.env.BENCH_SHUTDOWN_MS) : undefined;
 
 function handler(req: IncomingMessage, res: ServerResponse): void {
   const delay = req.url === '/slow' ? 1000 : handlerMs;
   const reply = (): void => {
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+    res.writeHead(200, headers);
     res.end(body);
   };
   if (delay > 0) setTimeout(reply, delay);
   else reply();
 }
 
-type Serve = (h: (req: IncomingMessage, res: ServerResponse) => void, options: { host: string }) => unknown;
+type Serve = (h: ((req: IncomingMessage, res: ServerResponse) => void) | Server, options: { host: string; timeout?: number }) => unknown;
 
 async function loadServe(): Promise<Serve | undefined> {
   if (process.env.BENCH_APP_PLAIN === '1') return undefined;
@@ -42,6 +51,7 @@ async function loadServe(): Promise<Serve | undefined> {
 /** Stand-in for the library: adopt fd 3 under the master, else bind PORT; drain on signal. */
 function plainServe(h: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
   const server = createServer(h);
+  if (keepAliveMs !== undefined) server.keepAliveTimeout = keepAliveMs;
   const stop = (): void => {
     server.close(() => process.exit(0));
   };
@@ -61,7 +71,13 @@ function plainServe(h: (req: IncomingMessage, res: ServerResponse) => void): Pro
 const serve = await loadServe();
 process.stderr.write(`bench app: pid ${process.pid} using ${serve ? 'hitless serve()' : 'plain node:http'}\n`);
 // Standalone the library binds PORT on this host; under the master it adopts fd 3.
-await (serve ? serve(handler, { host: '127.0.0.1' }) : plainServe(handler));
+function libraryServer(): ((req: IncomingMessage, res: ServerResponse) => void) | Server {
+  if (keepAliveMs === undefined) return handler;
+  const server = createServer(handler);
+  server.keepAliveTimeout = keepAliveMs;
+  return server;
+}
+await (serve ? serve(libraryServer(), { host: '127.0.0.1', ...(shutdownMs ? { timeout: shutdownMs } : {}) }) : plainServe(handler));
 // PM2's wait_ready: the instance counts as online only after this message.
 process.send?.('ready');
 // The harness times the app's own boot (spawn → this line) to subtract it from reload cost.

@@ -5,6 +5,9 @@ import type { ThroughputRow } from './scenarios/throughput.js';
 import type { ReloadRow } from './scenarios/reload.js';
 import type { CostRow } from './scenarios/cost.js';
 import type { FootprintResult } from './scenarios/footprint.js';
+import type { PacedRow } from './scenarios/paced.js';
+import type { IdleRow } from './scenarios/handover10k.js';
+import { handoverMarkdown, handoverVerdicts } from './report-handover.js';
 
 export interface Machine {
   nproc: number;
@@ -28,7 +31,19 @@ export interface Results {
   boot: { medianMs: number; maxMs: number; samples: number[] } | undefined;
   cost: CostRow[];
   footprint: FootprintResult | undefined;
+  /** Connection hand-over (section 5); may come from a later, partial run than the rest. */
+  handover?: HandoverResults;
   targets: Verdict[];
+}
+
+export interface HandoverResults {
+  date: string;
+  command: string;
+  machine: Machine;
+  /** Where these figures are saved (set when the docs are rendered from several runs). */
+  resultsFile?: string;
+  paced: PacedRow[];
+  idle: IdleRow[];
 }
 
 export interface Verdict {
@@ -103,10 +118,11 @@ export function verdicts(r: Omit<Results, 'targets'>): Verdict[] {
       measured: `${f1(fp.leak.rssBeforeMb)} → ${f1(fp.leak.rssAfterMb)} MB (${f1(fp.leak.rssGrowthMb)} MB)`,
     });
   }
+  if (r.handover) out.push(...handoverVerdicts(r.handover));
   return out;
 }
 
-function table(head: string[], rows: string[][]): string {
+export function table(head: string[], rows: string[][]): string {
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
@@ -114,7 +130,10 @@ function table(head: string[], rows: string[][]): string {
 export function markdown(r: Results, resultsFile: string, chartFile: string | undefined, notes: string): string {
   const m = r.machine;
   const parts: string[] = [];
-  parts.push(`# Benchmarks\n\nhitless beside bare node, PM2 cluster mode and a naive stop-and-start, measured side by side in one run on ${r.date}${r.quick ? ' (QUICK MODE: short runs, indicative only)' : ''}. Raw numbers: [${resultsFile}](../${resultsFile}).`);
+  parts.push(`# Benchmarks\n\nhitless beside bare node, PM2 cluster mode and a naive stop-and-start, measured side by side in one run on ${r.date}${r.quick ? ' (QUICK MODE: short runs, indicative only)' : ''}. Raw numbers: [${resultsFile}](../${resultsFile}).` +
+    (r.handover?.resultsFile && r.handover.resultsFile !== resultsFile
+      ? ` Section 5 (connection hand-over) was measured in a later run of its own scenarios only, on ${r.handover.date}: [${r.handover.resultsFile}](../${r.handover.resultsFile}); its command and machine are in that section.`
+      : ''));
   parts.push(`Reproduce (Linux, \`wrk\` installed: \`apt-get install -y wrk\`):\n\n\`\`\`sh\nnpm ci && npm run build && ${r.command}\n\`\`\``);
   parts.push(`## Targets\n\n${table(['target', 'met', 'measured'], r.targets.map((v) => [v.target, v.met ? 'yes' : '**no**', v.measured]))}`);
   if (notes.trim()) parts.push(notes.trim());
@@ -177,6 +196,7 @@ export function markdown(r: Results, resultsFile: string, chartFile: string | un
         ]),
     );
   }
+  if (r.handover) parts.push(handoverMarkdown(r.handover));
   parts.push(
     `## Machine and versions\n\n` +
       table(['', ''], [

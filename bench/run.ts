@@ -4,10 +4,14 @@
  * bench/results/<date>.json, docs/bench-reload.svg and docs/BENCHMARKS.md (quick
  * mode writes bench/results/<date>-quick.json only, unless --docs; --from re-renders the
  * docs from a saved run without measuring).
+ * Scenarios (for --only): throughput, reload, cost, footprint, paced, handover10k. A
+ * full-mode run of only `paced` and/or `handover10k` (connection hand-over) writes
+ * bench/results/<date>-only-….json and renders its section 5 into the docs of the newest
+ * full run (or `--base <file>`); `--from <full>.json,<hand-over>.json` re-renders both.
  * Everything started is killed at the end, also on error (process groups, `pm2 kill`).
  */
 import { availableParallelism, cpus, loadavg, release } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { killAllGroups, run } from './proc.js';
 import { wrkVersion } from './wrk.js';
@@ -15,6 +19,8 @@ import { throughput } from './scenarios/throughput.js';
 import { reloadUnderLoad, type ReloadRow, type ReloadVariant, type TargetKind } from './scenarios/reload.js';
 import { appBoot, reloadCost, type CostRow } from './scenarios/cost.js';
 import { footprint } from './scenarios/footprint.js';
+import { pacedUsers, type PacedKind, type PacedRow } from './scenarios/paced.js';
+import { idleHandover, type IdleRow, type IdleVariant } from './scenarios/handover10k.js';
 import { pm2Version } from './targets/pm2.js';
 import { repoRoot } from './targets/target.js';
 import { chartSvg } from './svg.js';
@@ -37,6 +43,10 @@ const plan = quick
       cost: 3,
       costTargets: [['hitless-sighup', 1], ['naive', 1]] as Array<[TargetKind, number]>,
       leak: { reloads: 20, warmup: 20 },
+      paced: { users: 1000, thinkMs: [0, 1200] as [number, number], reloads: 3, everyMs: 2000, leadMs: 4000, steadyAfterMs: 2500, tailMs: 2000, windowTailMs: 1000, workers: 2, wrkConnections: 2000 },
+      pacedTargets: ['hitless-handover', 'hitless-no-handover', 'pm2'] as PacedKind[],
+      idle: 2000,
+      idleVariants: [{ handover: true }, { handover: false }] as IdleVariant[],
     }
   : {
       throughput: { connections: 50, durationMs: 5000, rounds: 3, warmupMs: 2000 },
@@ -54,6 +64,12 @@ const plan = quick
       // 50 warm-up reloads: V8 tiers the reload path up to optimised code within the first
       // ~20, which pages ~4 MB of the node binary (the optimising compiler) into RSS once.
       leak: { reloads: 500, warmup: 50 },
+      paced: { users: 1000, thinkMs: [0, 1200] as [number, number], reloads: 9, everyMs: 2000, leadMs: 8000, steadyAfterMs: 2500, tailMs: 3000, windowTailMs: 1000, workers: 2, wrkConnections: 2000 },
+      pacedTargets: ['hitless-handover', 'hitless-no-handover', 'pm2', 'pm2-plain'] as PacedKind[],
+      idle: 10_000,
+      // The library's own drain deadline (10 s by default) also bounds the hand-over; the
+      // third row gives it the master's 30 s budget (minus a margin) to show the capacity.
+      idleVariants: [{ handover: true }, { handover: true, appShutdownMs: 25_000, repeats: 3 }, { handover: false }] as IdleVariant[],
     };
 
 async function commit(): Promise<string> {
@@ -74,16 +90,41 @@ function writeDocs(results: Results, resultsFile: string): void {
   }
   const notesPath = join(repoRoot, 'bench', 'notes.md');
   const notes = existsSync(notesPath) ? readFileSync(notesPath, 'utf8') : '';
-  writeFileSync(join(repoRoot, 'docs', 'BENCHMARKS.md'), markdown(results, resultsFile, chart, notes));
+  const handover = results.handover ? { ...results.handover, resultsFile: results.handover.resultsFile ?? resultsFile } : undefined;
+  const withFiles = { ...results, handover };
+  writeFileSync(join(repoRoot, 'docs', 'BENCHMARKS.md'), markdown({ ...withFiles, targets: verdicts(withFiles) }, resultsFile, chart, notes));
   log('wrote docs/BENCHMARKS.md');
+}
+
+function readResults(file: string): Results {
+  return JSON.parse(readFileSync(join(repoRoot, file), 'utf8')) as Results;
+}
+
+/**
+ * Sections 1–4 from `base`, the hand-over section (5) from `later` (a run of only the
+ * hand-over scenarios, `--only paced,handover10k`), which keeps its own file, date and
+ * machine.
+ */
+function withHandover(base: Results, later: Results, laterFile: string): Results {
+  return later.handover ? { ...base, handover: { ...later.handover, resultsFile: laterFile } } : base;
+}
+
+/** The newest full run in bench/results (no -quick, no -only suffix). */
+function newestFullRun(): string | undefined {
+  const files = readdirSync(join(repoRoot, 'bench', 'results')).filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f)).sort();
+  const last = files.at(-1);
+  return last ? `bench/results/${last}` : undefined;
 }
 
 async function main(): Promise<number> {
   const fromArg = argv[argv.indexOf('--from') + 1];
   if (argv.includes('--from') && fromArg) {
-    // Re-render the docs from a saved run (after editing bench/notes.md or the report).
-    const saved = JSON.parse(readFileSync(join(repoRoot, fromArg), 'utf8')) as Results;
-    writeDocs({ ...saved, targets: verdicts(saved) }, fromArg);
+    // Re-render the docs from saved runs (after editing bench/notes.md or the report):
+    // the first file for sections 1-4, a later hand-over-only run for section 5.
+    const [first, ...later] = fromArg.split(',');
+    let saved = readResults(first ?? '');
+    for (const f of later) saved = withHandover(saved, readResults(f), f);
+    writeDocs(saved, first ?? '');
     return 0;
   }
   const wrk = await wrkVersion();
@@ -92,7 +133,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const date = new Date().toISOString().slice(0, 10);
-  const command = `npm run bench${quick ? ' -- --quick' : ''}`;
+  const command = `npm run bench${quick || only ? ' --' : ''}${quick ? ' --quick' : ''}${only ? ` --only ${[...only].join(',')}` : ''}`;
   const partial: Omit<Results, 'targets'> = {
     date,
     quick,
@@ -142,6 +183,14 @@ async function main(): Promise<number> {
     log('4. footprint and leaks');
     partial.footprint = await footprint(plan.leak.reloads, plan.leak.warmup, log);
   }
+  if (wants('paced') || wants('handover10k')) {
+    log('5. connection hand-over');
+    const paced: PacedRow[] = [];
+    const idle: IdleRow[] = [];
+    if (wants('paced')) for (const kind of plan.pacedTargets) paced.push(await pacedUsers(kind, { ...plan.paced, log }));
+    if (wants('handover10k')) for (const v of plan.idleVariants) idle.push(await idleHandover(plan.idle, v, log));
+    partial.handover = { date, command, machine: partial.machine, paced, idle };
+  }
   partial.machine.loadavg.end = loadavg()[0] ?? 0;
   const results: Results = { ...partial, targets: verdicts(partial) };
 
@@ -152,7 +201,12 @@ async function main(): Promise<number> {
   const resultsFile = `bench/results/${date}${suffix}.json`;
   writeFileSync(join(repoRoot, resultsFile), JSON.stringify(results, null, 1) + '\n');
   log(`wrote ${resultsFile}`);
-  if ((!quick && !only) || argv.includes('--docs')) writeDocs(results, resultsFile);
+  const handoverOnly = only !== undefined && [...only].every((x) => x === 'paced' || x === 'handover10k');
+  const baseArg = argv.includes('--base') ? argv[argv.indexOf('--base') + 1] : newestFullRun();
+  if (!quick && handoverOnly && baseArg) {
+    // A run of the hand-over scenarios alone renders into the newest full run's docs.
+    writeDocs(withHandover(readResults(baseArg), results, resultsFile), baseArg);
+  } else if ((!quick && !only) || argv.includes('--docs')) writeDocs(results, resultsFile);
   for (const v of results.targets) log(`${v.met ? 'MET    ' : 'NOT MET'} ${v.target}: ${v.measured}`);
   log(`done in ${Math.round((Date.now() - t0) / 1000)} s`);
   return 0;

@@ -3,6 +3,9 @@
  * reset connection as a read error instead of re-sending it, which is why failures are
  * counted with it (DESIGN.md, "Count failures with wrk").
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnGroup } from './proc.js';
 
 export interface WrkOptions {
@@ -13,6 +16,11 @@ export interface WrkOptions {
   keepAlive: boolean;
   path?: string;
   timeoutMs?: number;
+  /**
+   * Pace each connection like a user: before every request wrk waits a uniform random
+   * think time in [min, max] ms (its Lua `delay()`), and sends `POST` with this body.
+   */
+  paced?: { thinkMs: [number, number]; body: string };
 }
 
 export interface WrkResult {
@@ -66,17 +74,36 @@ export function parseWrk(raw: string): WrkResult {
 }
 
 /** Total failed requests by wrk's count (socket errors; non-2xx counted apart). */
-export function wrkFailures(r: WrkResult): number {
+export function wrkFailures(r: Pick<WrkResult, 'errors'>): number {
   return r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout;
 }
 
+/** wrk's Lua script for a paced POST: `delay()` is called before every request. */
+function pacedScript(p: NonNullable<WrkOptions['paced']>): string {
+  const [min, max] = p.thinkMs;
+  return [
+    'wrk.method = "POST"',
+    `wrk.body = ${JSON.stringify(p.body)}`,
+    'wrk.headers["Content-Type"] = "application/json"',
+    // Each thread has its own Lua state: seed it apart so threads do not think in step.
+    'function setup(thread) thread:set("seed", math.random(1, 2^30)) end',
+    'function init(args) math.randomseed(seed or os.time()) end',
+    `function delay() return math.random(${min}, ${max}) end`,
+    '',
+  ].join('\n');
+}
+
+export interface WrkRun {
+  done: Promise<WrkResult>;
+  /** End the run now (SIGINT: wrk stops and prints its report). */
+  stop(): Promise<WrkResult>;
+}
+
 /**
- * Run wrk against 127.0.0.1:port and resolve with its parsed report.
- *
- * @example
- * const r = await runWrk({ port, connections: 50, durationMs: 5000, keepAlive: true });
+ * Start wrk against 127.0.0.1:port; `done` resolves with its parsed report when the
+ * duration is over or `stop()` was called.
  */
-export async function runWrk(o: WrkOptions): Promise<WrkResult> {
+export function startWrk(o: WrkOptions): WrkRun {
   const args = [
     `-t${o.threads ?? 1}`,
     `-c${o.connections}`,
@@ -85,12 +112,39 @@ export async function runWrk(o: WrkOptions): Promise<WrkResult> {
     '--latency',
   ];
   if (!o.keepAlive) args.push('-H', 'Connection: close');
+  let dir: string | undefined;
+  if (o.paced) {
+    dir = mkdtempSync(join(tmpdir(), 'hitless-bench-wrk-'));
+    const script = join(dir, 'paced.lua');
+    writeFileSync(script, pacedScript(o.paced));
+    args.push('-s', script);
+  }
   args.push(`http://127.0.0.1:${o.port}${o.path ?? '/'}`);
   const p = spawnGroup('wrk', args);
-  const { code } = await p.exited;
-  p.killGroup();
-  if (code !== 0) throw new Error(`wrk exited with ${code}: ${p.output()}`);
-  return parseWrk(p.output());
+  const done = (async () => {
+    const { code } = await p.exited;
+    p.killGroup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (code !== 0) throw new Error(`wrk exited with ${code}: ${p.output()}`);
+    return parseWrk(p.output());
+  })();
+  return {
+    done,
+    stop() {
+      p.child.kill('SIGINT');
+      return done;
+    },
+  };
+}
+
+/**
+ * Run wrk against 127.0.0.1:port and resolve with its parsed report.
+ *
+ * @example
+ * const r = await runWrk({ port, connections: 50, durationMs: 5000, keepAlive: true });
+ */
+export function runWrk(o: WrkOptions): Promise<WrkResult> {
+  return startWrk(o).done;
 }
 
 /** Is wrk installed? */

@@ -1,26 +1,55 @@
 /**
  * The hitless master from this repository (build/src/cli/main.js), started in the
  * foreground with N workers running the benchmark app. Reload by `hitless reload`
- * (waits for the outcome) or by SIGHUP to the master.
+ * (waits for the outcome) or by SIGHUP to the master. Its JSON event log (stderr) is
+ * kept as records, each stamped with the harness clock when it arrived.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isAlive, run, spawnGroup, waitFor, waitForPort, type Spawned } from '../proc.js';
+import { isAlive, now, run, spawnGroup, waitFor, waitForPort, type Spawned } from '../proc.js';
 import { appChildren, appEnv, appPath, repoRoot, type Target, type TargetOptions } from './target.js';
 
 export const cliPath = join(repoRoot, 'build', 'src', 'cli', 'main.js');
 
+/** One line of the master's JSON log; `at` is when the harness read it (proc.now clock). */
+export interface MasterRecord {
+  event?: string;
+  msg: string;
+  at: number;
+  [key: string]: unknown;
+}
+
+export interface HitlessExtra {
+  /** Extra `hitless start` flags (e.g. --no-handover). */
+  args?: string[];
+  /** Replaces the generated name. */
+  name?: string;
+  /** Extra app environment. */
+  env?: Record<string, string>;
+}
+
 export class HitlessTarget implements Target {
   readonly name: string;
   readonly port: number;
+  /** The master's log records so far. */
+  readonly records: MasterRecord[] = [];
   private master: Spawned | undefined;
   private readonly runDir = mkdtempSync(join(tmpdir(), 'hitless-bench-'));
 
   /** How reload() asks: `hitless reload` or SIGHUP (may change between reloads). */
-  constructor(private readonly opts: TargetOptions, public method: 'cli' | 'sighup' = 'cli') {
+  constructor(private readonly opts: TargetOptions, public method: 'cli' | 'sighup' = 'cli', private readonly extra: HitlessExtra = {}) {
     this.port = opts.port;
-    this.name = `hitless ${opts.workers}w` + (method === 'sighup' ? ' (SIGHUP)' : '') + (opts.plainApp ? ' (plain app)' : '');
+    this.name = extra.name ?? `hitless ${opts.workers}w` + (method === 'sighup' ? ' (SIGHUP)' : '') + (opts.plainApp ? ' (plain app)' : '');
+  }
+
+  get runDirectory(): string {
+    return this.runDir;
+  }
+
+  /** Records of one event type. */
+  events(event: string): MasterRecord[] {
+    return this.records.filter((r) => r.event === event);
   }
 
   async start(): Promise<void> {
@@ -31,14 +60,30 @@ export class HitlessTarget implements Target {
       '--ready-timeout', '10s',
       '--drain-timeout', '10s',
       '--run-dir', this.runDir,
+      '--log-format', 'json',
+      ...(this.extra.args ?? []),
       '--', 'node', appPath,
     ];
     const master = spawnGroup('node', args, {
-      env: appEnv(this.opts),
+      env: appEnv(this.opts, this.extra.env),
       // The master reads ./hitless.json when present: start it where there is none.
       cwd: this.runDir,
     });
     this.master = master;
+    let partial = '';
+    master.child.stderr?.on('data', (chunk: Buffer) => {
+      const at = now();
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.startsWith('{')) continue;
+        try {
+          this.records.push({ ...(JSON.parse(line) as { msg: string }), at });
+        } catch {
+          // a worker's own stderr line
+        }
+      }
+    });
     const failed = master.exited.then(({ code }) => {
       throw new Error(`hitless master exited (${code}) while starting:\n${master.output()}`);
     });
@@ -47,6 +92,9 @@ export class HitlessTarget implements Target {
       (async () => {
         await waitForPort(this.port, 30_000);
         await waitFor('hitless workers', () => appChildren(master.pid).length >= this.opts.workers, 30_000);
+        // Serving = the first generation READY (the port accepts earlier: the master holds it).
+        // A reload asked for before master-ready is queued and never runs (hitless at 72e760d).
+        await waitFor('hitless master-ready', () => this.records.some((r) => r.event === 'master-ready'), 30_000);
       })(),
       failed,
     ]);
@@ -72,12 +120,11 @@ export class HitlessTarget implements Target {
 
   /**
    * The master's own duration of its last reload (reload-start → old generation drained),
-   * from its `reload-done … ms=N` log line; SIGHUP's debounce happens before reload-start.
+   * from its `reload-done` record's `ms`; SIGHUP's debounce happens before reload-start.
    */
   lastReloadMs(): number | undefined {
-    const all = [...this.output().matchAll(/event=reload-done generation=\d+ ms=(\d+)/g)];
-    const last = all.at(-1)?.[1];
-    return last === undefined ? undefined : Number(last);
+    const last = this.events('reload-done').at(-1)?.ms;
+    return typeof last === 'number' ? last : undefined;
   }
 
   /** Master output so far (for reports when something failed). */
