@@ -124,7 +124,7 @@ export class ReloadProgress {
       case 'reload-drained': {
         const moved = event.handedOver ? `, ${event.handedOver} connection${event.handedOver === 1 ? '' : 's'} handed over` : '';
         const back = event.returned ? `, ${event.returned} drained in place` : '';
-        const lost = event.lost ? `, ${event.lost} lost` : '';
+        const lost = `${event.lost ? `, ${event.lost} lost` : ''}${event.cut ? `, ${event.cut} cut at the worker's deadline` : ''}`;
         return `generation ${event.generation} drained in ${formatDuration(event.ms)}${moved}${back}${lost}${event.forced ? ` (${event.forced} forced)` : ''}`;
       }
       default:

@@ -33,13 +33,15 @@ export interface ReloadCounts extends HandoverCounts {
   forced: number;
   /** Connections the old workers closed gracefully (as they reported). */
   drained: number;
+  /** Connections the old workers destroyed at their own shutdown deadline (as they reported). */
+  cut: number;
 }
 
 export class ReloadRun {
   readonly generation: number;
   readonly reason: string;
   readonly startedAt: number;
-  readonly counts: ReloadCounts = { ...zeroHandover(), forced: 0, drained: 0 };
+  readonly counts: ReloadCounts = { ...zeroHandover(), forced: 0, drained: 0, cut: 0 };
   #phase: ReloadPhase = 'spawning';
   readonly #onPhase: (phase: ReloadPhase) => void;
 

@@ -122,6 +122,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     }
     this.#current = gen;
     if (this.#state === 'starting') this.#state = 'running';
+    // A reload asked for while the first generation was starting waited in the queue.
+    this.#pump();
   }
 
   /**
@@ -377,7 +379,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       outcome = {
         ok: true, generation: next.id, attempted: next.id, reason, startedAt,
         durationMs: this.#host.now() - startedAt, forced: c.forced,
-        connections: { handedOver: c.handedOver, returned: c.returned, lost: c.lost, drained: c.drained },
+        connections: { handedOver: c.handedOver, returned: c.returned, lost: c.lost, drained: c.drained, cut: c.cut },
         ...(verdict ? { canary: verdict } : {}),
       };
     } catch (err) {
@@ -443,9 +445,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const startedAt = this.#host.now();
     if (run) run.to(handover ? 'handover' : 'draining');
     this.#emit({ type: 'reload-draining', generation: gen, workers: workers.length });
-    const drained = new Map<Worker, number>();
-    const onMessage = (w: Worker) => (m: { type: string; drained?: number }) => {
-      if (m.type === 'drained' && m.drained !== undefined) drained.set(w, m.drained);
+    // What each old worker says its own drain did: closed gracefully, or cut at its deadline.
+    const drained = new Map<Worker, { drained: number; forced: number }>();
+    const onMessage = (w: Worker) => (m: { type: string; drained?: number; forced?: number }) => {
+      if (m.type === 'drained') drained.set(w, { drained: m.drained ?? 0, forced: m.forced ?? 0 });
     };
     const listeners = workers.map((w) => {
       const fn = onMessage(w);
@@ -462,18 +465,20 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     // An old worker exits once the master has its descriptors; wait until they all landed.
     await broker.settled();
     const counts = broker.counts;
-    const drainedConnections = [...drained.values()].reduce((a, b) => a + b, 0);
+    const drainedConnections = [...drained.values()].reduce((a, b) => a + b.drained, 0);
+    const cut = [...drained.values()].reduce((a, b) => a + b.forced, 0);
     if (run) {
       run.counts.forced += forced;
       run.counts.handedOver += counts.handedOver;
       run.counts.returned += counts.returned;
       run.counts.lost += counts.lost;
       run.counts.drained += drainedConnections;
+      run.counts.cut += cut;
       if (run.phase === 'handover') run.to('draining');
     }
     this.#emit({
       type: 'reload-drained', generation: gen, forced, ms: this.#host.now() - startedAt,
-      handedOver: counts.handedOver, returned: counts.returned, lost: counts.lost, drained: drainedConnections,
+      handedOver: counts.handedOver, returned: counts.returned, lost: counts.lost, drained: drainedConnections, cut,
     });
     return forced;
   }

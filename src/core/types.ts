@@ -89,7 +89,7 @@ export interface ReloadOutcome {
    * generation, returned to the old worker and drained there (no new worker could take
    * them), lost (neither side alive), and closed gracefully by the old workers' drain.
    */
-  connections?: { handedOver: number; returned: number; lost: number; drained: number };
+  connections?: { handedOver: number; returned: number; lost: number; drained: number; cut: number };
   /** On failure: error code, message and the failed workers' last output lines. */
   error?: { code: string; message: string; output: string[] };
   /** True when this request joined a reload already queued. */
@@ -181,6 +181,8 @@ export type MasterEvent =
       returned?: number;
       lost?: number;
       drained?: number;
+      /** Connections the old workers destroyed at their own shutdown deadline. */
+      cut?: number;
     }
   | { type: 'reload-done'; outcome: ReloadOutcome }
   /** The configuration a reload is about to run, compared with what serves (before `reload-start`). */

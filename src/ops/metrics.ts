@@ -71,10 +71,10 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
   });
   const connections = new client.Counter({
     name: 'hitless_reload_connections_total',
-    help: 'What became of the old generation\'s connections at reloads: handed_over (to the new generation), returned (no new worker could take them; drained), lost (neither side alive), drained (closed gracefully by the old workers).',
+    help: 'What became of the old generation\'s connections at reloads: handed_over (to the new generation), returned (no new worker could take them; drained), lost (neither side alive), drained (closed gracefully by the old workers), cut (destroyed at an old worker\'s own shutdown deadline).',
     labelNames: ['outcome'] as const, registers: [registry],
   });
-  for (const outcome of ['handed_over', 'returned', 'lost', 'drained']) connections.inc({ outcome }, 0);
+  for (const outcome of ['handed_over', 'returned', 'lost', 'drained', 'cut']) connections.inc({ outcome }, 0);
   new client.Gauge({
     name: 'hitless_workers', help: 'Workers by state.', labelNames: ['state'] as const, registers: [registry],
     collect() {
@@ -109,6 +109,7 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
       connections.inc({ outcome: 'returned' }, e.returned ?? 0);
       connections.inc({ outcome: 'lost' }, e.lost ?? 0);
       connections.inc({ outcome: 'drained' }, e.drained ?? 0);
+      connections.inc({ outcome: 'cut' }, e.cut ?? 0);
     }
   };
 

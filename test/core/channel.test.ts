@@ -67,7 +67,7 @@ test('hand-over: each connection lands on exactly one new worker, spread evenly;
   const handles = handsOver(host, 1, 5);
   const outcome = await sup.reload('test');
   assert.equal(outcome.ok, true);
-  assert.deepEqual(outcome.connections, { handedOver: 10, returned: 0, lost: 0, drained: 0 });
+  assert.deepEqual(outcome.connections, { handedOver: 10, returned: 0, lost: 0, drained: 0, cut: 0 });
   const [a, b] = host.alive(2);
   assert.equal(conns(a).length + conns(b).length, 10);
   assert.equal(conns(a).length, 5);
@@ -109,7 +109,7 @@ test('hand-over: a new generation that never said hello gets no connection; the 
   const outcome = await sup.reload('test');
   assert.equal(outcome.ok, true);
   for (const p of old) assert.deepEqual(p.signals, ['SIGTERM']);
-  assert.deepEqual(outcome.connections, { handedOver: 0, returned: 0, lost: 0, drained: 0 });
+  assert.deepEqual(outcome.connections, { handedOver: 0, returned: 0, lost: 0, drained: 0, cut: 0 });
 });
 
 test('hand-over off by config: old workers drain by signal even when both sides could hand over', async () => {
@@ -176,4 +176,20 @@ test('SIGHUP burst rule: one reload per burst, and a SIGHUP after the reload fin
   hups.done();
   now += 1;
   assert.equal(hups.accept(), true, 'a SIGHUP right after a finished reload (not in a burst) reloads');
+});
+
+test('hand-over: connections an old worker cut at its own shutdown deadline are counted (cut), not missing', async () => {
+  const { sup, host } = setup();
+  await sup.start();
+  await settle();
+  for (const p of host.alive(1)) {
+    p.removeAllListeners('sent');
+    p.on('sent', (m: Record<string, unknown>) => {
+      if (m.type !== 'stop') return;
+      p.say({ hitless: 1, type: 'drained', drained: 3, forced: 7 });
+      queueMicrotask(() => queueMicrotask(() => p.exit(0)));
+    });
+  }
+  const outcome = await sup.reload('test');
+  assert.deepEqual(outcome.connections, { handedOver: 0, returned: 0, lost: 0, drained: 6, cut: 14 });
 });

@@ -343,3 +343,19 @@ test('scale during a reload is refused (ERR_SCALE_BUSY); a reload asked for duri
   assert.equal((await scaling).ok, true);
   assert.equal((await queued).ok, true);
 });
+
+test('a reload asked for while the first generation starts runs once it is up (regression: it stayed queued and every later reload hung behind it)', async () => {
+  const { sup, host } = setup({ workers: 1 });
+  host.behave = () => neverReady;
+  const starting = sup.start();
+  await settle();
+  const early = sup.reload('SIGHUP during start');
+  assert.equal(sup.status().reloadQueued, true);
+  host.behave = () => wellBehaved;
+  for (const p of host.alive(1)) p.ready();
+  await starting;
+  const outcome = await early;
+  assert.equal(outcome.ok, true);
+  assert.equal(outcome.generation, 2);
+  assert.equal((await sup.reload('later')).generation, 3);
+});
