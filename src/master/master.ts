@@ -12,6 +12,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { HitlessError } from '../errors.js';
 import { inheritedListeners, openListeners, type ListenerSet } from '../core/listeners.js';
 import { collectGarbage } from './gc.js';
@@ -21,11 +22,11 @@ import { HupFilter } from '../core/hup.js';
 import { realHost } from '../core/process.js';
 import { createProcStatReader } from '../core/procstat.js';
 import { specFromConfig, type GenerationSpec } from '../core/spec.js';
-import { checkWorkerAccess } from '../ops/access.js';
+import { checkReadableBy, checkWorkerAccess } from '../ops/access.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { Identities } from './identity.js';
-import { preloadEnv } from './preload-env.js';
+import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
 import { Reconfigurer, type ConfigSource, type ReconfigurableMaster } from './reconfigure.js';
 
@@ -92,7 +93,14 @@ export async function runMaster(
     const addresses = fds.flatMap((fd) => held.filter((l) => l.fd === fd));
     spec.env = { ...spec.env, ...preloadEnv(spec.env, addresses, c.preload !== false) };
     // A worker user that cannot reach the app gets one clear line, not the runtime's stack.
-    if (id.uid !== undefined) checkWorkerAccess({ uid: id.uid, gid: id.gid ?? id.uid, name: id.name ?? String(id.uid) }, spec.cwd, spec.command, spec.env.PATH);
+    if (id.uid !== undefined) {
+      const who = { uid: id.uid, gid: id.gid ?? id.uid, name: id.name ?? String(id.uid) };
+      checkWorkerAccess(who, spec.cwd, spec.command, spec.env.PATH);
+      if (c.preload !== false) {
+        checkReadableBy(who, fileURLToPath(PRELOAD_URL), "hitless's preload for unmodified Node apps",
+          'install hitless where that user can read it (e.g. under /opt or /usr/local), or set "preload": false (--no-preload) if the app uses the in-app library');
+      }
+    }
     return spec;
   };
   const supervisor = new Supervisor({

@@ -101,3 +101,21 @@ export function checkWorkerAccess(who: Identity, cwd: string, command: string[],
   }
 }
 
+
+/**
+ * Throws ERR_WORKER_ACCESS when `who` cannot read `path`, a file hitless itself gives the
+ * workers (the preload for unmodified apps): `what` names it, `fix` says what to do.
+ *
+ * @example
+ * checkReadableBy(who, '/opt/hitless/build/src/preload/index.js', 'the preload', 'set "preload": false');
+ */
+export function checkReadableBy(who: Identity, path: string, what: string, fix: string): void {
+  const b = blocker(path, who, R);
+  if (!b) return;
+  const mode = (b.st.mode & 0o777).toString(8).padStart(4, '0');
+  throw new HitlessError(
+    'ERR_WORKER_ACCESS',
+    `workers run as user "${who.name}" (uid ${who.uid}), which cannot ${b.need} ${b.at}${b.at === path ? '' : ` on the way to ${path}`} (${what}; mode ${mode}, owner uid ${b.st.uid}): ${fix}`,
+    { details: { user: who.name, path, blocked: b.at } },
+  );
+}

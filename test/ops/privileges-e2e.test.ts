@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, fixture, root, runCli, trackMaster } from '../helpers/master.js';
@@ -51,7 +51,10 @@ test('privilege drop: the root master holds port 80, workers run as nobody, also
   // so the child's pid is the master's.
   const child = spawn('unshare', ['-n', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh',
     process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir, '--config', join(dir, 'hitless.json'),
-    '--workers', '2', '--listen', '127.0.0.1:80', '--', process.execPath, workerCopy(dir)],
+    '--workers', '2', '--listen', '127.0.0.1:80',
+    // The worker uses the in-app library; the preload sits in the checkout, which may be where
+    // nobody cannot read (a clone in /root): the next test checks that case's message.
+    '--no-preload', '--', process.execPath, workerCopy(dir)],
   { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const master = trackMaster(t, child, runDir);
   await master.waitEvent('master-ready');
@@ -95,4 +98,26 @@ test('privilege drop: a worker user that cannot reach the app gets one line nami
   assert.match(r.stderr, /workers run as user "nobody" \(uid 65534\), which cannot enter .* \(mode 0700, owner uid 0\): let that user enter it/);
   assert.doesNotMatch(r.stderr, /Cannot find module/);
   assert.doesNotMatch(r.stderr, /worker spawn/);
+});
+
+test('privilege drop: a preload the worker user cannot read is named in one line with the fix (ERR_WORKER_ACCESS)', { skip: notRoot, timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-priv-'));
+  chmodSync(dir, 0o755);
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const app = workerCopy(dir);
+  // hitless itself installed where nobody cannot read: a private copy of the CLI and its build.
+  const install = join(dir, 'private');
+  mkdirSync(install, { mode: 0o700 });
+  cpSync(join(root, 'build'), join(install, 'build'), { recursive: true });
+  cpSync(join(root, 'package.json'), join(install, 'package.json'));
+  symlinkSync(join(root, 'node_modules'), join(install, 'node_modules'));
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ user: 'nobody' }));
+  const child = spawn(process.execPath, [join(install, 'build', 'src', 'cli', 'main.js'), 'start', '--run-dir', join(dir, 'run'), '--config', join(dir, 'hitless.json'),
+    '--listen', '127.0.0.1:0', '--', process.execPath, app], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 1);
+  assert.match(stderr, /which cannot enter .*private on the way to .*preload\/index\.js \(hitless's preload for unmodified Node apps; mode 0700, owner uid 0\): install hitless where that user can read it/);
+  assert.doesNotMatch(stderr, /Cannot find module/);
 });
