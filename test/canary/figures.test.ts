@@ -87,8 +87,11 @@ test('status, status --watch (pseudo-terminal) and the Prometheus scrape count a
   assert.equal(prom.get('hitless_http_request_duration_seconds_bucket{release="gen-1",le="+Inf"}'), 650);
 
   // --watch in a pseudo-terminal (script(1) gives it a tty): frames redraw in place.
-  const watch = spawn('script', ['-q', '-c', `${process.execPath} ${cli} status --watch --interval 250ms --run-dir ${app.master.runDir}`, '/dev/null'], {
-    stdio: ['pipe', 'pipe', 'pipe'], detached: true,
+  // script(1) runs the command through $SHELL -c; `exec` makes the shell become node whatever
+  // that shell is (dash, the /bin/sh used when SHELL is unset as under CI, does not exec a
+  // lone command by itself), so the script's child is the process to measure and to Ctrl-C.
+  const watch = spawn('script', ['-q', '-c', `exec ${process.execPath} ${cli} status --watch --interval 250ms --run-dir ${app.master.runDir}`, '/dev/null'], {
+    stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: { ...process.env, SHELL: '/bin/sh' },
   });
   t.after(() => {
     try {
@@ -112,6 +115,7 @@ test('status, status --watch (pseudo-terminal) and the Prometheus scrape count a
   });
   await waitFrames(3);
   const node = Number(readFileSync(`/proc/${watch.pid}/task/${watch.pid}/children`, 'utf8').trim().split(' ')[0]);
+  assert.match(readFileSync(`/proc/${node}/cmdline`, 'utf8'), /status\0--watch/, 'the child of script(1) is the status --watch process');
   const cpuBefore = cpuMs(node);
   const wallBefore = Date.now();
   await waitFrames(11);
