@@ -24,6 +24,8 @@ export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
       : '';
     return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${canary}${moved}${o.forced ? `, ${o.forced} forced` : ''} (${o.reason}${ago})`;
   }
+  // Refused before a generation started (invalid configuration, a listen address in use, …).
+  if (o.attempted === o.generation) return `refused: ${o.error?.message ?? o.reason} (${o.error?.code ?? 'error'}); generation ${o.generation} kept serving (${o.reason}${ago})`;
   return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); generation ${o.generation} kept serving${ago}`;
 }
 

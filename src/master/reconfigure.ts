@@ -65,6 +65,8 @@ export class Reconfigurer implements MasterHandle {
   #override: { workers: number; readWorkers: number } | undefined;
   #reading = 0;
   #scaling: Promise<unknown> | undefined;
+  /** The last reload this layer refused before the supervisor saw it (status shows it). */
+  #refused: ReloadOutcome | undefined;
 
   constructor(options: ReconfigurerOptions) {
     this.#o = options;
@@ -72,8 +74,12 @@ export class Reconfigurer implements MasterHandle {
     this.#readWorkers = options.master.spec.workers;
   }
 
+  /** The supervisor's status; "last reload" is a refused one when that came after its last outcome. */
   status(): StatusSnapshot {
-    return this.#o.master.status();
+    const s = this.#o.master.status();
+    const refused = this.#refused;
+    if (!refused || (s.lastReload && s.lastReload.startedAt > refused.startedAt)) return s;
+    return { ...s, lastReload: refused };
   }
 
   stop(force?: boolean): Promise<void> {
@@ -180,6 +186,7 @@ export class Reconfigurer implements MasterHandle {
       ok: false, generation, attempted: generation, reason, startedAt, durationMs: Date.now() - startedAt, forced: 0,
       error: { code: e.code, message: e.message, output: [] }, ...(changes ? { changes } : {}), ...(notes.length ? { notes } : {}),
     };
+    this.#refused = outcome;
     this.#o.master.emit('event', { type: 'reload-done', outcome });
     return outcome;
   }

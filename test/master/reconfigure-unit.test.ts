@@ -21,20 +21,23 @@ class FakeSupervisor extends EventEmitter implements ReconfigurableMaster {
   reloads: { reason: string; next: MasterConfig | undefined }[] = [];
   events: MasterEvent[] = [];
   hold: Promise<void> | undefined;
+  lastReload: ReloadOutcome | undefined;
   constructor(spec: MasterConfig) {
     super();
     this.spec = spec;
     this.on('event', (e: MasterEvent) => this.events.push(e));
   }
   status(): StatusSnapshot {
-    return { generation: this.generation } as StatusSnapshot;
+    return { generation: this.generation, lastReload: this.lastReload } as StatusSnapshot;
   }
   async reload(reason: string, next?: MasterConfig): Promise<ReloadOutcome> {
     this.reloads.push({ reason, next });
+    const startedAt = Date.now();
     await this.hold;
     this.generation += 1;
     if (next) this.spec = next;
-    return { ok: true, generation: this.generation, attempted: this.generation, reason, startedAt: 0, durationMs: 1, forced: 0 };
+    this.lastReload = { ok: true, generation: this.generation, attempted: this.generation, reason, startedAt, durationMs: 1, forced: 0 };
+    return this.lastReload;
   }
   async scale(workers: number): Promise<ScaleOutcome> {
     const from = this.spec.workers;
@@ -71,6 +74,22 @@ test('an invalid file refuses the reload with the validator\'s code and message;
   assert.equal(o.changes, undefined, 'no diff for a file that was not read');
   assert.equal(master.reloads.length, 0);
   assert.deepEqual(master.events.map((e) => e.type), ['reload-done'], 'logs and metrics see the refused reload');
+});
+
+test('status shows a refused reload as the last reload until a later reload finishes', async () => {
+  const { master, handle, edit } = setup();
+  assert.equal(handle.status().lastReload, undefined);
+  edit(new HitlessError('ERR_CONFIG_INVALID', '"workers" in hitless.json: got "many"; expected a positive integer'));
+  const refused = await handle.reload('SIGHUP');
+  assert.deepEqual(handle.status().lastReload, refused);
+  assert.equal(handle.status().lastReload?.error?.code, 'ERR_CONFIG_INVALID');
+  edit({ workers: 3 });
+  const live = await handle.reload('hitless reload');
+  assert.equal(live.ok, true);
+  assert.deepEqual(handle.status().lastReload, master.lastReload, 'the later, successful reload replaces it');
+  edit(new HitlessError('ERR_CONFIG_INVALID', 'again'));
+  await handle.reload('SIGHUP');
+  assert.equal(handle.status().lastReload?.error?.message, 'again');
 });
 
 test('the supervisor gets the new spec, the diff is announced before it runs, restart-only keys keep their running value', async () => {

@@ -196,6 +196,8 @@ test('an invalid edit is refused with the key named (exit 2) and nothing starts,
 
   assert.equal(master.events('worker-spawn').length, spawnsBefore, 'a refused reload starts no worker');
   assert.deepEqual(await serving(master), { generation: 1, workers: 2 });
+  const st = await master.cli(['status']);
+  assert.match(st.stdout, /^last reload refused: \S*hitless\.json:4:1: not valid JSON.*\(ERR_CONFIG_PARSE\); generation 1 kept serving \(hitless reload, [\d.]+ ?m?s ago\)$/m, 'status shows the refusal');
   write({ ...good, runDir: 'run', workers: 1 });
   assert.match(await reloadOk(master), /workers: 2 → 1/);
   assert.deepEqual(await serving(master), { generation: 2, workers: 1 });
