@@ -34,8 +34,20 @@ let shutdownDelay = 0;
 let installed = false;
 let stopping = false;
 
+/** What the master's `stop` message does (the preload routes it to the app's own stop handling). */
+let onStopMessage: (how: { handover: boolean }) => void = (how) => beginShutdown(how);
+
 whenLifelineLost(() => beginShutdown());
-onChannelMessage('stop', (message) => beginShutdown({ handover: message.handover === true }));
+onChannelMessage('stop', (message) => onStopMessage({ handover: message.handover === true }));
+
+/**
+ * Routes the master's `stop` message to `fn` instead of {@link beginShutdown} (internal: the
+ * preload drains with hand-over, then gives the app's own stop handlers the stop signal).
+ */
+export function takeStopMessage(fn: (how: { handover: boolean }) => void): void {
+  markStopHandled();
+  onStopMessage = fn;
+}
 onChannelMessage('conn', receiveConnection);
 
 /**
@@ -133,21 +145,35 @@ export function beginShutdown(how: { handover?: boolean } = {}): void {
   if (stopping) return;
   stopping = true;
   markShuttingDown();
-  const handover = how.handover === true && Handover.possible() ? new Handover(keptConnections) : undefined;
-  const drainAll = (): Promise<unknown> => {
-    const stopReporting = reportDrainProgress();
-    const drains = registeredServers().map(([server, options]) => drainServer(server, options, handover));
-    handover?.seal();
-    return Promise.all(drains).finally(stopReporting).then(reportDrained);
-  };
   const drained =
-    shutdownDelay > 0 ? new Promise<void>((r) => setTimeout(r, shutdownDelay)).then(drainAll) : drainAll();
+    shutdownDelay > 0 ? new Promise<void>((r) => setTimeout(r, shutdownDelay)).then(() => drainRegistered(how)) : drainRegistered(how);
   drained
-    .catch((err: unknown) => process.stderr.write(`hitless: drain failed: ${describe(err)}\n`))
-    .then(() => handover?.finish())
     .then(runHooks)
     .then(flushStdio)
     .finally(() => process.exit(0));
+}
+
+let drainedAll: Promise<void> | undefined;
+
+/**
+ * Drains every registered server once (later calls share the promise, whatever they ask):
+ * with `handover` and the master's channel there, HTTP/1.1 connections go to the new
+ * generation; tells the master what was drained, and resolves once the hand-over finished.
+ * Never rejects (internal; the preload drains through it too).
+ */
+export function drainRegistered(how: { handover?: boolean } = {}): Promise<void> {
+  drainedAll ??= (() => {
+    const handover = how.handover === true && Handover.possible() ? new Handover(keptConnections) : undefined;
+    const stopReporting = reportDrainProgress();
+    const drains = registeredServers().map(([server, options]) => drainServer(server, options, handover));
+    handover?.seal();
+    return Promise.all(drains)
+      .finally(stopReporting)
+      .then(reportDrained)
+      .catch((err: unknown) => void process.stderr.write(`hitless: drain failed: ${describe(err)}\n`))
+      .then(() => handover?.finish());
+  })();
+  return drainedAll;
 }
 
 /** How long the exit waits for the `drained` report to be written to the master. */

@@ -71,7 +71,7 @@ function adopt(server: net.Server, target: HeldSocket, held: HeldSocket[], optio
   target.server = server;
   // Before the first connection can arrive: the library's drain must see every connection.
   instrument(server);
-  register(server, resolveShutdownOptions('preload', undefined), false, 0);
+  register(server, resolveShutdownOptions('preload', undefined), false, 0, target.name);
   makeGraceful(server);
   const settle = (): void => {
     server.removeListener('error', failed);

@@ -11,6 +11,10 @@
  *   or keep-alive connection is left (upgraded connections, such as WebSockets, stay open
  *   for the app's handler to close). Without a handler of its own, the app is stopped as
  *   the library stops it: drain, onShutdown hooks, exit 0. A second stop signal exits at once.
+ * - The master's `stop` message (a reload, sent instead of the stop signal because the
+ *   preload said hello for the adopted servers) is that stop signal with hand-over: the
+ *   drain first moves HTTP/1.1 keep-alive connections to the new generation, then the
+ *   app's handlers for the master's stop signal run as above.
  * - close() of an adopted server is the graceful drain; its callback runs once every
  *   connection is gone, as with Node's own close(). closeIdleConnections() does nothing
  *   once the drain runs (the drain closes idle connections itself, after a grace).
@@ -25,7 +29,7 @@
  */
 import { constants } from 'node:os';
 import type net from 'node:net';
-import { beginShutdown, flushStdio, stopSignals } from '../lib/lifecycle.js';
+import { beginShutdown, drainRegistered, flushStdio, stopSignals, takeStopMessage } from '../lib/lifecycle.js';
 import { shutdown } from '../lib/shutdown.js';
 import { trackerOf } from '../lib/track.js';
 import type { AnyServer } from '../lib/types.js';
@@ -43,6 +47,7 @@ let exiting = false;
 let signals = 0;
 let realExit: (code?: number) => never = (code) => process.exit(code);
 let stopList: NodeJS.Signals[] = [];
+let deliverSignal: (signal: NodeJS.Signals) => void = (signal) => void process.emit(signal as 'SIGTERM', signal);
 
 /**
  * Takes the stop signals in process.emit (inactive until a socket is adopted). Called at
@@ -56,6 +61,7 @@ export function hookStopSignals(): void {
   stopList = stopSignals();
   const stop = new Set<string>(stopList);
   const originalEmit = process.emit as (this: NodeJS.Process, event: string | symbol, ...args: unknown[]) => boolean;
+  deliverSignal = (signal) => void originalEmit.call(process, signal, signal);
   process.emit = function emit(this: NodeJS.Process, event: string | symbol, ...args: unknown[]): boolean {
     if (adopted.length > 0 && typeof event === 'string' && stop.has(event)) {
       return onStopSignal(event as NodeJS.Signals, () => originalEmit.call(this, event, ...args));
@@ -115,30 +121,44 @@ function install(): void {
   // A listener of our own, so that a stop signal is caught (Node's default kills the
   // process) even when the app has none.
   for (const signal of stopList) process.on(signal, caught);
+  // The master's `stop` (sent instead of the stop signal to a worker that said hello, to
+  // hand its keep-alive connections over) is the stop signal for the app: the same drain,
+  // with hand-over, then the app's own handlers for the signal it would have received.
+  takeStopMessage((how) => {
+    const signal = masterStopSignal();
+    onStopSignal(signal, () => deliverSignal(signal), how);
+  });
+}
+
+/** The signal the master stops workers with (HITLESS_STOP_SIGNAL, default SIGTERM). */
+function masterStopSignal(): NodeJS.Signals {
+  const name = process.env.HITLESS_STOP_SIGNAL ?? '';
+  const signal = (name.startsWith('SIG') ? name : `SIG${name}`).toUpperCase() as NodeJS.Signals;
+  return stopList.includes(signal) ? signal : 'SIGTERM';
 }
 
 function caught(): void {
   // The work happens in onStopSignal; this listener only keeps the signal from killing the process.
 }
 
-function onStopSignal(signal: NodeJS.Signals, deliver: () => void): boolean {
+function onStopSignal(signal: NodeJS.Signals, deliver: () => void, how: { handover?: boolean } = {}): boolean {
   // A second stop signal (from the operator, or re-raised by the app after its own
   // cleanup, as NestJS does): exit now.
   if (++signals > 1) realExit(128 + (constants.signals[signal] ?? 0));
-  void drainAll();
+  void drainAll(how);
   const own = process.listeners(signal).filter((l) => l !== caught);
   if (own.length === 0) beginShutdown();
   else void Promise.race([httpDrained(), drainAll()]).then(deliver);
   return true;
 }
 
-/** Drains every adopted server (once; later calls share the promise). */
-function drainAll(): Promise<void> {
+/**
+ * Drains every adopted server (once; later calls share the promise), handing HTTP/1.1
+ * connections to the new generation when the master's `stop` asked for it.
+ */
+function drainAll(how: { handover?: boolean } = {}): Promise<void> {
   for (const server of adopted) closing.add(server);
-  drained ??= Promise.all(adopted.map((server) => shutdown(server))).then(
-    () => void (drainDone = true),
-    () => void (drainDone = true),
-  );
+  drained ??= drainRegistered(how).then(() => void (drainDone = true));
   return drained;
 }
 

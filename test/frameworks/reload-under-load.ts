@@ -1,6 +1,7 @@
 /**
  * The check every framework test makes: reload the master N times under keep-alive load,
- * then assert zero failed requests and that every generation (1 … N+1) answered.
+ * then assert zero failed requests, that every generation (1 … N+1) answered, and that the
+ * load's connections were handed over from generation to generation (never re-opened).
  *
  * The load generator (the project's own client) sits behind startKeepAliveLoad() alone.
  */
@@ -14,17 +15,22 @@ export interface LoadOutcome {
   failed: number;
   /** Distinct X-Generation values seen, ascending. */
   generations: string[];
+  /** Connections the load opened (its 20, when no reload closed any). */
+  opened: number;
   /** The load generator's own report, for assertion messages. */
   raw: string;
 }
 
+/** Connections the load keeps open. */
+export const LOAD_CONNECTIONS = 20;
+
 /** Keep-alive load on `url` (loopback only), bounded at `maxSeconds`; stop() ends it early. */
 export function startKeepAliveLoad(url: string, maxSeconds = 240): { stop(): Promise<LoadOutcome> } {
-  const run = startLoad(undefined, { url, connections: 20, durationMs: maxSeconds * 1000 });
+  const run = startLoad(undefined, { url, connections: LOAD_CONNECTIONS, durationMs: maxSeconds * 1000 });
   return {
     async stop() {
       const r = await run.stop();
-      return { requests: r.requests, failed: r.failed, generations: r.generations, raw: r.raw };
+      return { requests: r.requests, failed: r.failed, generations: r.generations, opened: r.opened, raw: r.raw };
     },
   };
 }
@@ -50,5 +56,9 @@ export async function reloadUnderLoad(t: TestContext, master: MasterProcess, pat
   assert.deepEqual(seen, all, `every generation must have served:\n${result.raw}`);
   const forced = master.events('reload-drained').filter((e) => e.forced !== 0);
   assert.deepEqual(forced, [], 'no old worker was killed at the drain deadline');
+  const handed = master.events('reload-drained').reduce((n, e) => n + Number(e.handedOver ?? 0), 0);
+  t.diagnostic(`${result.raw}; connections handed over across ${reloads} reloads: ${handed}`);
+  assert.equal(result.opened, LOAD_CONNECTIONS, `the load re-opened connections (hand-over):\n${result.raw}`);
+  assert.ok(handed >= LOAD_CONNECTIONS, `only ${handed} connections were handed over`);
   return result;
 }

@@ -1,9 +1,12 @@
 /**
  * Graceful stop of apps that run under the preload and handle the stop signal themselves
- * (or not at all), through the real CLI: a request in flight when the reload begins is
- * answered (with `Connection: close`), an idle keep-alive connection is closed cleanly by
- * the server (FIN, never a reset), and the old worker exits with the code its own handler
- * asked for — even with PM2's documented `server.close(); process.exit(0)`.
+ * (or not at all), through the real CLI. With hand-over (the default), a reload moves the
+ * app's keep-alive connections to the new generation: the idle one at once, the one with
+ * a request in flight once that request is answered (no `Connection: close`); without it,
+ * the request in flight is answered with `Connection: close` and the idle connection is
+ * closed cleanly by the server (FIN, never a reset). Either way the old worker exits with
+ * the code its own handler asked for — even with PM2's documented
+ * `server.close(); process.exit(0)`.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,13 +14,14 @@ import { fixture, startMaster } from '../helpers/master.js';
 import { RawConnection } from '../helpers/http.js';
 import { freePort } from '../frameworks/free-port.js';
 
-async function start(t: import('node:test').TestContext, stop: string) {
+async function start(t: import('node:test').TestContext, stop: string, args: string[] = []) {
   const port = await freePort();
   const admin = await freePort();
   const master = await startMaster(t, {
     command: [process.execPath, fixture('preload/own-handler.js')],
     listen: [`127.0.0.1:${port}`],
     env: { STOP: stop, ADMIN_PORT: String(admin) },
+    args,
   });
   const release = async (): Promise<void> => {
     const r = await fetch(`http://127.0.0.1:${admin}/release`);
@@ -33,8 +37,40 @@ const styles: [string, number, string][] = [
 ];
 
 for (const [style, code, what] of styles) {
-  test(`an app whose SIGTERM handler is "${what}": a reload answers the in-flight request and resets no connection`, { timeout: 60_000 }, async (t) => {
+  test(`an app whose SIGTERM handler is "${what}": a reload hands both keep-alive connections to the new generation once the in-flight request is answered`, { timeout: 60_000 }, async (t) => {
     const { master, port, release } = await start(t, style);
+    const slow = await RawConnection.connect(port);
+    t.after(() => slow.destroy());
+    slow.send('GET', '/slow');
+    await master.waitStdout('SLOW-STARTED 1');
+    const idle = await RawConnection.connect(port);
+    t.after(() => idle.destroy());
+    assert.equal((await idle.request('GET', '/')).headers['x-generation'], '1');
+
+    const from = master.records.length;
+    const reloading = master.reload();
+    // The idle connection moves at once; the old worker keeps the busy one until it answers.
+    await master.waitEvent((r) => r.event === 'worker-status' && r.generation === 1 && r.text === 'draining 1 connection', from);
+    await release();
+    const res = await slow.response();
+    assert.deepEqual([res.status, res.body, res.headers.connection], [200, 'slow done\n', 'keep-alive'], 'answered by the old worker, connection kept');
+
+    const r = await reloading;
+    assert.equal(r.code, 0, r.stderr);
+    const exit = await master.waitEvent((e) => e.event === 'worker-exit' && e.generation === 1);
+    assert.deepEqual([exit.code, exit.signal, exit.planned], [code, null, true]);
+    const drained = await master.waitEvent('reload-drained');
+    assert.deepEqual([drained.handedOver, drained.lost, drained.forced], [2, 0, 0]);
+    // Both connections, never closed, are served by generation 2 now.
+    for (const conn of [idle, slow]) {
+      const next = await conn.request('GET', '/');
+      assert.deepEqual([next.status, next.headers['x-generation']], [200, '2']);
+    }
+    assert.deepEqual(await master.stop(), { code: 0, signal: null });
+  });
+
+  test(`an app whose SIGTERM handler is "${what}", hand-over off: a reload answers the in-flight request and resets no connection`, { timeout: 60_000 }, async (t) => {
+    const { master, port, release } = await start(t, style, ['--no-handover']);
     const slow = await RawConnection.connect(port);
     t.after(() => slow.destroy());
     slow.send('GET', '/slow');
