@@ -2,13 +2,16 @@
  * Unmodified Express, Fastify, Koa and Hono apps — each keeps its own listen(port) and
  * its own SIGTERM handler, and imports nothing from hitless — run under the master through
  * the preload, reloaded 5 times under keep-alive load: zero failed requests, every
- * generation served, and no old worker killed at the drain deadline.
+ * generation served, no old worker killed at the drain deadline, and the load's
+ * connections handed over rather than re-opened; plus paced users who sit idle between
+ * requests, the traffic hand-over exists for.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fixture, startMaster } from '../helpers/master.js';
 import { freePort } from '../frameworks/free-port.js';
 import { reloadUnderLoad } from '../frameworks/reload-under-load.js';
+import { startLoad } from '../helpers/load.js';
 
 const RELOADS = 5;
 
@@ -32,3 +35,26 @@ for (const name of ['express', 'fastify', 'koa', 'hono']) {
     assert.deepEqual(await master.stop(), { code: 0, signal: null });
   });
 }
+
+test('unmodified express app, 300 paced keep-alive users (0–1.2 s between requests), 4 reloads: zero failed requests and no reconnect', { timeout: 180_000 }, async (t) => {
+  const port = await freePort();
+  const master = await startMaster(t, {
+    command: [process.execPath, fixture('preload/express.js')],
+    listen: [`127.0.0.1:${port}`],
+    workers: 2,
+  });
+  const users = 300;
+  const load = startLoad(t, { url: `http://127.0.0.1:${port}/`, connections: users, durationMs: 120_000, thinkMs: [0, 1200] });
+  for (let i = 0; i < 4; i++) {
+    const r = await master.reload();
+    assert.equal(r.code, 0, `reload ${i + 1} failed:\n${r.stdout}\n${r.stderr}`);
+  }
+  const result = await load.stop();
+  const handed = master.events('reload-drained').reduce((n, e) => n + Number(e.handedOver ?? 0), 0);
+  t.diagnostic(`${result.raw}; handed over across 4 reloads: ${handed}`);
+  assert.equal(result.failed, 0, result.raw);
+  assert.equal(result.opened, users, `the users re-opened connections: ${result.raw}`);
+  assert.ok(result.generations.includes('5'), `generation 5 never answered: ${result.generations.join(',')}`);
+  assert.ok(handed >= users * 4 * 0.9, `only ${handed} connections were handed over`);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
