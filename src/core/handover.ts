@@ -21,6 +21,12 @@ export interface HandoverCounts {
   lost: number;
 }
 
+/**
+ * Connections each old worker may have waiting in the master per receiving worker (the
+ * `window` of its `stop`); the master delivers one at a time per receiver.
+ */
+export const HANDOVER_WINDOW_PER_RECEIVER = 2;
+
 export const zeroHandover = (): HandoverCounts => ({ handedOver: 0, returned: 0, lost: 0 });
 
 export class HandoverBroker {

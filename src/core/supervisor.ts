@@ -11,7 +11,8 @@
 import { EventEmitter } from 'node:events';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { Generation } from './generation.js';
-import { HandoverBroker } from './handover.js';
+import { PROTOCOL } from './channel.js';
+import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker } from './handover.js';
 import { ReloadRun, type ReloadPhase } from './reload.js';
 import type { GenerationSpec } from './spec.js';
 import type { ReloadContext, ReloadStrategy } from './strategy.js';
@@ -455,9 +456,13 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       w.on('message', fn);
       return () => w.off('message', fn);
     });
+    // Each old worker may have this many connections waiting in the master for a new worker:
+    // enough to keep every receiver busy, few enough that the rest wait in the old worker,
+    // which still serves their requests (a connection queued here is read by nobody).
+    const window = HANDOVER_WINDOW_PER_RECEIVER * Math.max(1, targets().length);
     for (const w of workers) {
       if (handover && w.hello !== undefined) this.#brokers.set(w, broker);
-      w.stop(handover);
+      w.stop(handover, window);
     }
     const forced = await this.#drain(workers, timeout);
     for (const off of listeners) off();
@@ -528,7 +533,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       if (m.type !== 'conn' || handle == null) return;
       // A connection handed over by a retiring worker; one sent out of turn goes back to it.
       const broker = this.#brokers.get(w) ?? new HandoverBroker(() => []);
-      void broker.forward(w, m.listener, handle);
+      // Once it landed (handed over, returned or lost), the old worker may send the next one.
+      void broker.forward(w, m.listener, handle).then(() => w.send({ hitless: PROTOCOL, type: 'landed' }));
     });
     w.on('exit', ({ code, signal }) => {
       this.#alive.delete(w);

@@ -162,17 +162,18 @@ export class Worker extends EventEmitter {
 
   /**
    * Asks the worker to drain and exit. With `handover`, a worker that spoke the channel
-   * is asked to hand its keep-alive connections over first (a `stop` message); every
-   * other worker gets its stop signal, as does one whose channel fails.
+   * is asked to hand its keep-alive connections over first (a `stop` message, with at most
+   * `window` of them in transit at once); every other worker gets its stop signal, as does
+   * one whose channel fails.
    */
-  stop(handover = false): void {
+  stop(handover = false, window?: number): void {
     this.planned = true;
     // Never signal a draining worker twice: a second stop signal means "exit now" to the
     // in-app library (and to most servers), which would cut its in-flight requests.
     if (this.exitInfo || this.state === 'draining') return;
     this.state = 'draining';
     if (handover && this.hello !== undefined) {
-      void this.send({ hitless: PROTOCOL, type: 'stop', handover: true }).then((sent) => {
+      void this.send({ hitless: PROTOCOL, type: 'stop', handover: true, ...(window === undefined ? {} : { window }) }).then((sent) => {
         if (!sent) this.#proc.signal(this.spec.stopSignal);
       });
       return;

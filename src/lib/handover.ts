@@ -12,8 +12,15 @@
  * the channel closes, or the drain deadline passes, the rest stays here and drains as without
  * hand-over (an unacknowledged one resumes here: the master never passed it on): a
  * connection is never served by two processes and never left open.
+ *
+ * Paced by the master: its `stop` names a `window`, and at most that many connections sent
+ * from here may wait in the master for a new worker at once (the master says `landed` for
+ * each one that reached its place). The rest wait here, where they are still read and
+ * served: a request sent on a connection that waits is answered by this process instead of
+ * sitting unread in the master's queue. Without a window (an older master) sends are not
+ * paced.
  */
-import { channelConnected, onChannelDisconnect, send, sendHandle } from './channel.js';
+import { channelConnected, onChannelDisconnect, onChannelMessage, send, sendHandle } from './channel.js';
 import { atBoundary, type Http1Connection, type SocketInternals, type TcpHandle } from './boundary.js';
 import type { HandoverSink, Http1Connections } from './http1.js';
 
@@ -26,6 +33,10 @@ interface InFlight {
 
 /** How long the end of the process waits for `handover-done` to be written. */
 const DONE_WRITE_LIMIT_MS = 1000;
+
+/** The hand-over under way in this process (one per process: it stops once). */
+let active: Handover | undefined;
+onChannelMessage('landed', () => active?.landed());
 
 /** One hand-over of the whole process (every server of the stop). */
 export class Handover {
@@ -40,9 +51,26 @@ export class Handover {
   private done: Promise<void> | undefined;
   private readonly stopWatching: () => void;
 
-  /** `kept` counts the connections this process still has and drains itself. */
-  constructor(private readonly kept: () => number) {
+  /** Sent and acknowledged by the master, not yet `landed` (counted only with a window). */
+  private inTransit = 0;
+
+  /**
+   * `kept` counts the connections this process still has and drains itself; `window`, the
+   * master's, bounds the connections in transit (undefined: not paced).
+   */
+  constructor(
+    private readonly kept: () => number,
+    private readonly window?: number,
+  ) {
     this.stopWatching = onChannelDisconnect(() => this.abandon());
+    active = this;
+  }
+
+  /** The master says one connection sent from here reached its place: the next may go. */
+  landed(): void {
+    if (this.inTransit > 0) this.inTransit--;
+    this.pump();
+    this.check();
   }
 
   /** True while the master's channel is there to receive connections. */
@@ -88,7 +116,7 @@ export class Handover {
   }
 
   private pump(): void {
-    while (this.current === undefined && this.head < this.queue.length) {
+    while (this.current === undefined && this.head < this.queue.length && (this.window === undefined || this.inTransit < this.window)) {
       const { owner, conn } = this.queue[this.head]!;
       this.queue[this.head++] = undefined as never;
       conn.queued = false;
@@ -131,6 +159,7 @@ export class Handover {
       handle.close();
     } else if (received) {
       this.handed++;
+      if (this.window !== undefined) this.inTransit++;
       owner.handedOver(conn);
       // The next send first: the channel is idle until it goes, closing can wait a moment.
       this.pump();

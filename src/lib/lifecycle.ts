@@ -34,17 +34,27 @@ let shutdownDelay = 0;
 let installed = false;
 let stopping = false;
 
+/** How the master asks a process to stop: with hand-over, and how many connections may be in transit at once. */
+export interface StopRequest {
+  handover?: boolean;
+  /** At most this many handed-over connections at the master that have not landed yet (its `landed` messages). */
+  window?: number | undefined;
+}
+
 /** What the master's `stop` message does (the preload routes it to the app's own stop handling). */
-let onStopMessage: (how: { handover: boolean }) => void = (how) => beginShutdown(how);
+let onStopMessage: (how: StopRequest) => void = (how) => beginShutdown(how);
 
 whenLifelineLost(() => beginShutdown());
-onChannelMessage('stop', (message) => onStopMessage({ handover: message.handover === true }));
+onChannelMessage('stop', (message) => {
+  const window = Number.isSafeInteger(message.window) && (message.window as number) > 0 ? (message.window as number) : undefined;
+  onStopMessage({ handover: message.handover === true, window });
+});
 
 /**
  * Routes the master's `stop` message to `fn` instead of {@link beginShutdown} (internal: the
  * preload drains with hand-over, then gives the app's own stop handlers the stop signal).
  */
-export function takeStopMessage(fn: (how: { handover: boolean }) => void): void {
+export function takeStopMessage(fn: (how: StopRequest) => void): void {
   markStopHandled();
   onStopMessage = fn;
 }
@@ -141,7 +151,7 @@ function installSignals(): void {
  * With `handover` (the master's `stop`), HTTP/1.1 connections go to the master instead of
  * being closed, as long as its channel is there.
  */
-export function beginShutdown(how: { handover?: boolean } = {}): void {
+export function beginShutdown(how: StopRequest = {}): void {
   if (stopping) return;
   stopping = true;
   markShuttingDown();
@@ -161,9 +171,9 @@ let drainedAll: Promise<void> | undefined;
  * generation; tells the master what was drained, and resolves once the hand-over finished.
  * Never rejects (internal; the preload drains through it too).
  */
-export function drainRegistered(how: { handover?: boolean } = {}): Promise<void> {
+export function drainRegistered(how: StopRequest = {}): Promise<void> {
   drainedAll ??= (() => {
-    const handover = how.handover === true && Handover.possible() ? new Handover(keptConnections) : undefined;
+    const handover = how.handover === true && Handover.possible() ? new Handover(keptConnections, how.window) : undefined;
     const stopReporting = reportDrainProgress();
     const drains = registeredServers().map(([server, options]) => drainServer(server, options, handover));
     handover?.seal();

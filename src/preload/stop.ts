@@ -29,7 +29,7 @@
  */
 import { constants } from 'node:os';
 import type net from 'node:net';
-import { beginShutdown, drainRegistered, flushStdio, stopSignals, takeStopMessage } from '../lib/lifecycle.js';
+import { beginShutdown, drainRegistered, flushStdio, stopSignals, takeStopMessage, type StopRequest } from '../lib/lifecycle.js';
 import { shutdown } from '../lib/shutdown.js';
 import { trackerOf } from '../lib/track.js';
 import type { AnyServer } from '../lib/types.js';
@@ -141,7 +141,7 @@ function caught(): void {
   // The work happens in onStopSignal; this listener only keeps the signal from killing the process.
 }
 
-function onStopSignal(signal: NodeJS.Signals, deliver: () => void, how: { handover?: boolean } = {}): boolean {
+function onStopSignal(signal: NodeJS.Signals, deliver: () => void, how: StopRequest = {}): boolean {
   // A second stop signal (from the operator, or re-raised by the app after its own
   // cleanup, as NestJS does): exit now.
   if (++signals > 1) realExit(128 + (constants.signals[signal] ?? 0));
@@ -156,7 +156,7 @@ function onStopSignal(signal: NodeJS.Signals, deliver: () => void, how: { handov
  * Drains every adopted server (once; later calls share the promise), handing HTTP/1.1
  * connections to the new generation when the master's `stop` asked for it.
  */
-function drainAll(how: { handover?: boolean } = {}): Promise<void> {
+function drainAll(how: StopRequest = {}): Promise<void> {
   for (const server of adopted) closing.add(server);
   drained ??= drainRegistered(how).then(() => void (drainDone = true));
   return drained;

@@ -56,8 +56,44 @@ test('hand-over: old workers get a stop message asking for it, not their stop si
   await sup.reload('test');
   for (const p of old) {
     assert.deepEqual(p.signals, []);
-    assert.deepEqual(p.sent.map((s) => s.message), [{ hitless: 1, type: 'stop', handover: true }]);
+    // The window: two connections in transit per receiving worker (2 new workers).
+    assert.deepEqual(p.sent.map((s) => s.message), [{ hitless: 1, type: 'stop', handover: true, window: 4 }]);
   }
+});
+
+test('hand-over pacing: the master says `landed` to the old worker once per connection it sent, after that connection reached its place', async () => {
+  const { sup, host } = setup();
+  await sup.start();
+  await settle();
+  const [a, b] = host.alive(1);
+  // Worker a sends 6 connections one after another as `landed` comes back, never more than
+  // its window in transit, and exits once all have landed; worker b has none.
+  let inTransit = 0;
+  let maxInTransit = 0;
+  let left = 6;
+  let window = 0;
+  const next = (): void => {
+    while (left > 0 && inTransit < window) {
+      left--;
+      inTransit++;
+      maxInTransit = Math.max(maxInTransit, inTransit);
+      a!.say({ hitless: 1, type: 'conn', listener: 'http' }, new FakeHandle());
+    }
+  };
+  a!.removeAllListeners('sent');
+  a!.on('sent', (m: Record<string, unknown>) => {
+    if (m.type === 'stop') window = Number(m.window);
+    if (m.type === 'landed') inTransit--;
+    next();
+    if (left === 0 && inTransit === 0) queueMicrotask(() => a!.exit(0));
+  });
+  const outcome = await sup.reload('test');
+  assert.equal(outcome.ok, true);
+  assert.equal(outcome.connections?.handedOver, 6);
+  assert.equal(window, 4);
+  assert.equal(maxInTransit, 4, 'the window was used, not exceeded');
+  assert.equal(a!.sent.filter((s) => s.message.type === 'landed').length, 6);
+  assert.equal(b!.sent.filter((s) => s.message.type === 'landed').length, 0);
 });
 
 test('hand-over: each connection lands on exactly one new worker, spread evenly; the master closes its copy', async () => {

@@ -193,3 +193,35 @@ test('hand-over of pipelined and half-sent requests: A answers everything it alr
   }
   assertStillOpen([pipelined, half, probe]);
 });
+
+test('paced hand-over (the master\'s window): at most `window` connections wait at the master; the others stay with A, which answers their requests meanwhile, and all move once it says `landed`', async (t) => {
+  const { fd, port } = holdListeningSocket(t);
+  const a = await startWorker(t, fd);
+  const { conns, connects } = await openConnections(t, port, 100);
+  await Promise.all(conns.map((c) => c.request('GET', '/first')));
+  const b = await startWorker(t, fd);
+  // A slow receiving side: nothing moves on until release().
+  const broker = new Broker(a.fixture.child, b.fixture.child, { pace: true, hold: true });
+  const sentTwo = new Promise<void>((resolve) => {
+    a.fixture.child.on('message', () => {
+      if (broker.receivedCount === 2) resolve();
+    });
+  });
+  a.channel.stop(true, 2);
+  await sentTwo;
+  // Two connections are at the broker, unread by anyone; every other one is still A's and
+  // answered by A at once (on the same connection, keep-alive).
+  const meanwhile = await Promise.all(conns.slice(50).map((c) => c.request('GET', '/meanwhile')));
+  assert.deepEqual(new Set(meanwhile.map(pidOf)), new Set([a.pid]), 'connections waiting for their turn are served by A');
+  assert.equal(broker.receivedCount, 2, 'nothing beyond the window was sent while nothing landed');
+
+  broker.release();
+  const done = await a.channel.next('handover-done');
+  assert.equal(done.handedOver, 100);
+  assert.equal((await a.fixture.exited).code, 0);
+  assert.equal(broker.maxInTransit, 2, 'the window bounds what waits at the master');
+  const after = await Promise.all(conns.map((c) => c.request('GET', '/after')));
+  assert.deepEqual(new Set(after.map(pidOf)), new Set([b.pid]));
+  assertStillOpen(conns);
+  assert.equal(connects(), 100);
+});

@@ -66,8 +66,8 @@ export class Channel {
     });
   }
 
-  stop(handover: boolean): void {
-    this.child.send({ hitless: 1, type: 'stop', handover });
+  stop(handover: boolean, window?: number): void {
+    this.child.send({ hitless: 1, type: 'stop', handover, ...(window === undefined ? {} : { window }) });
   }
 }
 
@@ -88,14 +88,25 @@ export class Broker {
   private readonly queue: Array<{ message: ChannelMessage; handle: RawHandle }> = [];
   private sending: { message: ChannelMessage; handle: RawHandle } | undefined;
   private readonly waiting: Array<{ count: number; resolve: () => void }> = [];
+  /** Most connections received from `from` at once that had not landed yet. */
+  maxInTransit = 0;
+  private received = 0;
+  private landedCount = 0;
+  /** While true, nothing is forwarded (a slow receiver side); see release(). */
+  private held = false;
 
+  /** With `pace`, `from` gets `landed` for each of its connections once it landed, as the master says it. */
   constructor(
     private readonly from: ChildProcess,
     private readonly to: ChildProcess,
+    private readonly options: { pace?: boolean; hold?: boolean } = {},
   ) {
+    this.held = options.hold === true;
     from.on('message', (message: unknown, handle: unknown) => {
       const m = message as ChannelMessage | null;
       if (m?.hitless !== 1 || m.type !== 'conn' || handle == null) return;
+      this.received++;
+      this.maxInTransit = Math.max(this.maxInTransit, this.received - this.landedCount);
       this.queue.push({ message: m, handle: handle as RawHandle });
       this.pump();
     });
@@ -121,6 +132,17 @@ export class Broker {
     });
   }
 
+  /** Connections received from `from` so far. */
+  get receivedCount(): number {
+    return this.received;
+  }
+
+  /** Starts forwarding what a `hold` broker kept. */
+  release(): void {
+    this.held = false;
+    this.pump();
+  }
+
   /** Resolves once `count` handles were forwarded, handed back or closed here. */
   handled(count: number): Promise<void> {
     return new Promise((resolve) => {
@@ -131,6 +153,10 @@ export class Broker {
 
   private settle(): void {
     const total = this.forwarded + this.handedBack + this.closedHere;
+    while (this.landedCount < total) {
+      this.landedCount++;
+      if (this.options.pace && this.from.connected) this.from.send({ hitless: 1, type: 'landed' });
+    }
     for (const w of this.waiting.filter((x) => x.count <= total)) {
       this.waiting.splice(this.waiting.indexOf(w), 1);
       w.resolve();
@@ -138,7 +164,7 @@ export class Broker {
   }
 
   private pump(): void {
-    while (this.sending === undefined && this.queue.length > 0) {
+    while (!this.held && this.sending === undefined && this.queue.length > 0) {
       const item = this.queue.shift()!;
       if (!this.to.connected || this.to.exitCode !== null || this.to.signalCode !== null) {
         this.handBack(item);
