@@ -30,6 +30,19 @@ async function start(t: import('node:test').TestContext, stop: string, args: str
   return { master, port, release };
 }
 
+/** A request in flight on one connection (GET /slow, held until release()) and an idle keep-alive connection that generation 1 answered. */
+async function slowAndIdle(t: import('node:test').TestContext, master: Awaited<ReturnType<typeof start>>['master'], port: number) {
+  const slow = await RawConnection.connect(port);
+  t.after(() => slow.destroy());
+  slow.send('GET', '/slow');
+  await master.waitStdout('SLOW-STARTED 1');
+  const idle = await RawConnection.connect(port);
+  t.after(() => idle.destroy());
+  const first = await idle.request('GET', '/');
+  assert.deepEqual([first.status, first.headers['x-generation']], [200, '1']);
+  return { slow, idle };
+}
+
 const styles: [string, number, string][] = [
   ['pm2', 0, 'server.close(); process.exit(0)'],
   ['callback', 143, 'server.close(() => process.exit(143))'],
@@ -39,13 +52,7 @@ const styles: [string, number, string][] = [
 for (const [style, code, what] of styles) {
   test(`an app whose SIGTERM handler is "${what}": a reload hands both keep-alive connections to the new generation once the in-flight request is answered`, { timeout: 60_000 }, async (t) => {
     const { master, port, release } = await start(t, style);
-    const slow = await RawConnection.connect(port);
-    t.after(() => slow.destroy());
-    slow.send('GET', '/slow');
-    await master.waitStdout('SLOW-STARTED 1');
-    const idle = await RawConnection.connect(port);
-    t.after(() => idle.destroy());
-    assert.equal((await idle.request('GET', '/')).headers['x-generation'], '1');
+    const { slow, idle } = await slowAndIdle(t, master, port);
 
     const from = master.records.length;
     const reloading = master.reload();
@@ -71,13 +78,7 @@ for (const [style, code, what] of styles) {
 
   test(`an app whose SIGTERM handler is "${what}", hand-over off: a reload answers the in-flight request and resets no connection`, { timeout: 60_000 }, async (t) => {
     const { master, port, release } = await start(t, style, ['--no-handover']);
-    const slow = await RawConnection.connect(port);
-    t.after(() => slow.destroy());
-    slow.send('GET', '/slow');
-    await master.waitStdout('SLOW-STARTED 1');
-    const idle = await RawConnection.connect(port);
-    t.after(() => idle.destroy());
-    assert.equal((await idle.request('GET', '/')).status, 200);
+    const { slow, idle } = await slowAndIdle(t, master, port);
 
     const reloading = master.reload();
     // The server closes the idle keep-alive connection once the drain began (after its grace).
@@ -117,13 +118,7 @@ test('process.exit() called by the app while a request is in flight waits for th
 test('a second stop signal ends the worker at once, even with a request in flight', { timeout: 60_000 }, async (t) => {
   const { master, port } = await start(t, 'pm2');
   const pid = Number((await master.waitEvent('worker-ready')).pid);
-  const slow = await RawConnection.connect(port);
-  t.after(() => slow.destroy());
-  slow.send('GET', '/slow');
-  await master.waitStdout('SLOW-STARTED 1');
-  const idle = await RawConnection.connect(port);
-  t.after(() => idle.destroy());
-  assert.equal((await idle.request('GET', '/')).status, 200);
+  const { slow, idle } = await slowAndIdle(t, master, port);
   process.kill(pid, 'SIGTERM');
   await idle.closed; // the drain began
   process.kill(pid, 'SIGTERM');

@@ -50,11 +50,13 @@ test('unmodified express app, 300 paced keep-alive users (0–1.2 s between requ
     assert.equal(r.code, 0, `reload ${i + 1} failed:\n${r.stdout}\n${r.stderr}`);
   }
   const result = await load.stop();
-  const handed = master.events('reload-drained').reduce((n, e) => n + Number(e.handedOver ?? 0), 0);
-  t.diagnostic(`${result.raw}; handed over across 4 reloads: ${handed}`);
+  const perReload = master.events('reload-drained').map((e) => Number(e.handedOver ?? 0));
+  t.diagnostic(`${result.raw}; handed over per reload: ${perReload.join(', ')}`);
   assert.equal(result.failed, 0, result.raw);
   assert.equal(result.opened, users, `the users re-opened connections: ${result.raw}`);
   assert.ok(result.generations.includes('5'), `generation 5 never answered: ${result.generations.join(',')}`);
-  assert.ok(handed >= users * 4 * 0.9, `only ${handed} connections were handed over`);
+  // The first reload may come before every user has connected; from the second on, every
+  // user's one connection is there and moves at each reload.
+  assert.deepEqual(perReload.slice(1), [users, users, users], 'every connection handed over at every later reload');
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
