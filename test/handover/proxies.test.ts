@@ -77,7 +77,8 @@ http {
   assert.equal(result.non2xx, 0, result.raw);
   const before = ports(warm.generations);
   const opened = [...ports(result.generations)].filter((p) => !before.has(p));
-  t.diagnostic(`upstream connections: ${before.size} in the warm-up; new during 5 reloads: ${opened.length}; ${result.raw}`);
+  const moved = master.events('reload-drained').map((e) => `${String(e.handedOver)}/${String(e.returned)}/${String(e.lost)}/${String(e.drained)}/${String(e.cut)}`);
+  t.diagnostic(`upstream connections: ${before.size} in the warm-up; new during 5 reloads: ${opened.length}; per reload handed over/returned/lost/drained/cut: ${moved.join(', ')}; ${result.raw}`);
   assert.deepEqual(opened, [], 'nginx opened new upstream connections during the reloads');
   assert.ok(result.generations.some((g) => g.startsWith('6:')), 'generation 6 served');
 });
