@@ -120,14 +120,27 @@ export function stopSignals(): NodeJS.Signals[] {
   const list = [...DEFAULT_STOP_SIGNALS];
   const extra = process.env.HITLESS_STOP_SIGNAL;
   if (extra !== undefined && extra !== '') {
-    const name = (extra.startsWith('SIG') ? extra : `SIG${extra}`).toUpperCase() as NodeJS.Signals;
-    if (name in constants.signals && name !== 'SIGKILL' && name !== 'SIGSTOP') {
+    const name = envStopSignal();
+    if (name !== undefined) {
       if (!list.includes(name)) list.push(name);
     } else {
       process.stderr.write(`hitless: ignoring HITLESS_STOP_SIGNAL=${extra}: not a signal a process can handle\n`);
     }
   }
   return list;
+}
+
+/** The signal the master stops workers with: env HITLESS_STOP_SIGNAL, else SIGTERM (internal; the preload delivers it on `stop`). */
+export function masterStopSignal(): NodeJS.Signals {
+  return envStopSignal() ?? 'SIGTERM';
+}
+
+/** HITLESS_STOP_SIGNAL ("TERM" or "SIGTERM") when it names a signal a process can handle; else undefined. */
+function envStopSignal(): NodeJS.Signals | undefined {
+  const extra = process.env.HITLESS_STOP_SIGNAL;
+  if (extra === undefined || extra === '') return undefined;
+  const name = (extra.startsWith('SIG') ? extra : `SIG${extra}`).toUpperCase() as NodeJS.Signals;
+  return name in constants.signals && name !== 'SIGKILL' && name !== 'SIGSTOP' ? name : undefined;
 }
 
 function installSignals(): void {

@@ -29,7 +29,7 @@
  */
 import { constants } from 'node:os';
 import type net from 'node:net';
-import { beginShutdown, drainRegistered, flushStdio, stopSignals, takeStopMessage, type StopRequest } from '../lib/lifecycle.js';
+import { beginShutdown, drainRegistered, flushStdio, masterStopSignal, stopSignals, takeStopMessage, type StopRequest } from '../lib/lifecycle.js';
 import { shutdown } from '../lib/shutdown.js';
 import { trackerOf } from '../lib/track.js';
 import type { AnyServer } from '../lib/types.js';
@@ -128,13 +128,6 @@ function install(): void {
     const signal = masterStopSignal();
     onStopSignal(signal, () => deliverSignal(signal), how);
   });
-}
-
-/** The signal the master stops workers with (HITLESS_STOP_SIGNAL, default SIGTERM). */
-function masterStopSignal(): NodeJS.Signals {
-  const name = process.env.HITLESS_STOP_SIGNAL ?? '';
-  const signal = (name.startsWith('SIG') ? name : `SIG${name}`).toUpperCase() as NodeJS.Signals;
-  return stopList.includes(signal) ? signal : 'SIGTERM';
 }
 
 function caught(): void {
