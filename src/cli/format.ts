@@ -13,7 +13,12 @@ function bytes(n: number | undefined): string {
   return `${(n / 1024 / 1024).toFixed(n < 100 * 1024 * 1024 ? 1 : 0)}M`;
 }
 
-/** One line about a reload outcome: "ok: generation 8 live in 1.2 s …" or "failed: …". */
+/** True for a reload refused before a generation started (invalid configuration, a listen address in use, …). */
+export function wasRefused(o: ReloadOutcome): boolean {
+  return !o.ok && o.attempted === o.generation;
+}
+
+/** One line about a reload outcome: "ok: generation 8 live in 1.2 s …", "refused: …" or "failed: …". */
 export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
   const ago = now >= o.startedAt ? `, ${formatDuration(now - o.startedAt)} ago` : '';
   const canary = o.canary && o.canary.verdict !== 'pending' ? `, canary ${o.canary.verdict === 'pass' ? 'passed' : o.canary.verdict}` : '';
@@ -24,8 +29,7 @@ export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
       : '';
     return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${canary}${moved}${o.forced ? `, ${o.forced} forced` : ''} (${o.reason}${ago})`;
   }
-  // Refused before a generation started (invalid configuration, a listen address in use, …).
-  if (o.attempted === o.generation) return `refused: ${o.error?.message ?? o.reason} (${o.error?.code ?? 'error'}); generation ${o.generation} kept serving (${o.reason}${ago})`;
+  if (wasRefused(o)) return `refused: ${o.error?.message ?? o.reason} (${o.error?.code ?? 'error'}); generation ${o.generation} kept serving (${o.reason}${ago})`;
   return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); generation ${o.generation} kept serving${ago}`;
 }
 

@@ -10,7 +10,7 @@ import type { ConfigChange } from '../../config/types.js';
 import type { MasterEvent, ReloadOutcome } from '../../core/types.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag, strategyFlag } from '../flags.js';
 import { locateRunDir } from '../../config/locate.js';
-import { ReloadProgress } from '../format.js';
+import { ReloadProgress, wasRefused } from '../format.js';
 import { canaryLines } from '../traffic.js';
 
 const usage = `Usage: hitless reload [--canary | --strategy <name>] [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
@@ -104,7 +104,7 @@ export const command: Command = {
       return 0;
     }
     const err = outcome.error;
-    const what = outcome.attempted === outcome.generation ? 'reload refused' : 'reload failed';
+    const what = wasRefused(outcome) ? 'reload refused' : 'reload failed';
     process.stderr.write(`hitless: ${what}: ${err ? `${err.message} (${err.code})` : outcome.reason}; generation ${outcome.generation} keeps serving${joined}\n`);
     if (outcome.canary) for (const line of canaryLines(outcome.canary)) process.stderr.write(`${line}\n`);
     if (err?.output.length) {
