@@ -48,17 +48,23 @@ async function openConnections(t: TestContext, port: number, count: number): Pro
 
 const pidOf = (res: RawResponse): number => Number(res.headers['x-pid']);
 
+/** Worker A on a held socket, with `count` keep-alive connections that each had one answer from A. */
+async function connectedToA(t: TestContext, count: number) {
+  const { fd, port } = holdListeningSocket(t);
+  const a = await startWorker(t, fd);
+  const { conns, connects } = await openConnections(t, port, count);
+  const first = await Promise.all(conns.map((c) => c.request('GET', '/first')));
+  assert.deepEqual(new Set(first.map(pidOf)), new Set([a.pid]), 'every connection belongs to worker A');
+  return { fd, a, conns, connects };
+}
+
 function assertStillOpen(conns: RawConnection[]): void {
   const closed = conns.filter((c) => c.socket.destroyed || c.socket.readableEnded).length;
   assert.equal(closed, 0, `${closed} client connections were closed`);
 }
 
 test('hand-over: 200 idle keep-alive connections move to the new worker; each next request is answered there on the same connection, no reconnect', async (t) => {
-  const { fd, port } = holdListeningSocket(t);
-  const a = await startWorker(t, fd);
-  const { conns, connects } = await openConnections(t, port, 200);
-  const first = await Promise.all(conns.map((c) => c.request('GET', '/first')));
-  assert.deepEqual(new Set(first.map(pidOf)), new Set([a.pid]), 'every connection belongs to worker A');
+  const { fd, a, conns, connects } = await connectedToA(t, 200);
 
   const b = await startWorker(t, fd);
   const broker = new Broker(a.fixture.child, b.fixture.child);
@@ -81,10 +87,7 @@ test('hand-over: 200 idle keep-alive connections move to the new worker; each ne
 });
 
 test('hand-over races with requests: 200 connections send (half of them two pipelined requests) as A stops reading them or while their fd is on the way; all 300 are answered on their connection, by A before it let go or by B', async (t) => {
-  const { fd, port } = holdListeningSocket(t);
-  const a = await startWorker(t, fd);
-  const { conns, connects } = await openConnections(t, port, 200);
-  await Promise.all(conns.map((c) => c.request('GET', '/first')));
+  const { fd, a, conns, connects } = await connectedToA(t, 200);
   const b = await startWorker(t, fd);
   const broker = new Broker(a.fixture.child, b.fixture.child);
 
@@ -195,10 +198,7 @@ test('hand-over of pipelined and half-sent requests: A answers everything it alr
 });
 
 test('paced hand-over (the master\'s window): at most `window` connections wait at the master; the others stay with A, which answers their requests meanwhile, and all move once it says `landed`', async (t) => {
-  const { fd, port } = holdListeningSocket(t);
-  const a = await startWorker(t, fd);
-  const { conns, connects } = await openConnections(t, port, 100);
-  await Promise.all(conns.map((c) => c.request('GET', '/first')));
+  const { fd, a, conns, connects } = await connectedToA(t, 100);
   const b = await startWorker(t, fd);
   // A slow receiving side: nothing moves on until release().
   const broker = new Broker(a.fixture.child, b.fixture.child, { pace: true, hold: true });
