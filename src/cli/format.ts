@@ -4,6 +4,7 @@
  */
 import { formatDuration } from '../config/duration.js';
 import type { MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../core/types.js';
+import { queuedPhrase } from '../core/logger.js';
 import { renderTable } from '../text/table.js';
 import { canaryProgress, generationTraffic, trafficCells } from './traffic.js';
 
@@ -33,6 +34,13 @@ export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
   return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); generation ${o.generation} kept serving${ago}`;
 }
 
+/** "SIGHUP ×3, hitless reload": the reasons merged into one queued reload. */
+function countedReasons(reasons: string[]): string {
+  const counts = new Map<string, number>();
+  for (const r of reasons) counts.set(r, (counts.get(r) ?? 0) + 1);
+  return [...counts].map(([r, n]) => (n > 1 ? `${r} ×${n}` : r)).join(', ');
+}
+
 function workerRow(w: WorkerStatus, now: number): string[] {
   return [
     `${w.generation}.${w.slot}`,
@@ -55,7 +63,7 @@ function workerRow(w: WorkerStatus, now: number): string[] {
  */
 export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
   const lines = [
-    `master      pid ${s.pid}, up ${formatDuration(s.uptimeMs)}, ${s.state}${s.reload ? ` (generation ${s.reload.generation}: ${s.reload.phase})` : ''}${s.reloadQueued ? ' (reload queued)' : ''}, hitless ${s.version}${s.memory ? `, rss ${bytes(s.memory.rssBytes)}` : ''}`,
+    `master      pid ${s.pid}, up ${formatDuration(s.uptimeMs)}, ${s.state}${s.reload ? ` (generation ${s.reload.generation}: ${s.reload.phase})` : ''}${s.reloadQueued ? ` (reload queued${s.queuedReload ? ` for ${countedReasons(s.queuedReload.reasons)}` : ''})` : ''}, hitless ${s.version}${s.memory ? `, rss ${bytes(s.memory.rssBytes)}` : ''}`,
     `generation  ${s.generation}${s.release ? `, release ${s.release}` : ''}`,
   ];
   s.listeners.forEach((l, i) => {
@@ -63,6 +71,10 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
   });
   if (s.listeners.length === 0) lines.push('listeners   none');
   lines.push(`last reload ${s.lastReload ? describeOutcome(s.lastReload, now) : 'none yet'}`);
+  const r = s.reloadRequests;
+  if (r && r.queued + r.merged > 0) {
+    lines.push(`requests    ${r.started + r.queued + r.merged} reloads asked for: ${r.started} started at once, ${r.queued} queued behind another, ${r.merged} merged into a queued one`);
+  }
   lines.push('');
   const header = ['WORKER', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'RSS', 'CPU', 'REQ/S', '5XX', 'P50', 'P99', 'STATUS'];
   lines.push(renderTable([header, ...s.workers.map((w) => workerRow(w, now))]));
@@ -87,7 +99,7 @@ export class ReloadProgress {
   update(event: MasterEvent): string | undefined {
     switch (event.type) {
       case 'reload-queued':
-        return `queued behind the reload in progress (${event.reason})`;
+        return `${queuedPhrase(event)} (${event.reason})`;
       case 'reload-config':
         return event.changes.length === 0 ? 'no configuration change'
           : `configuration changes: ${event.changes.map((c) => `${c.key}${c.notApplied ? ' (not applied)' : ''}`).join(', ')}`;

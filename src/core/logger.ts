@@ -45,6 +45,20 @@ export function createLogger(options: LoggerOptions): Logger {
   };
 }
 
+/**
+ * What became of a reload request that could not start at once, as the log and
+ * `hitless reload` say it.
+ *
+ * @example
+ * queuedPhrase({ type: 'reload-queued', reason: 'SIGHUP', merged: false, behind: 'reload', generation: 6 });
+ * // 'reload queued behind generation 6'
+ */
+export function queuedPhrase(e: Extract<MasterEvent, { type: 'reload-queued' }>): string {
+  if (e.merged) return 'merged into the queued reload';
+  if (e.behind === 'reload') return `reload queued behind generation ${e.generation ?? '?'}`;
+  return `reload queued behind ${e.behind === 'scale' ? 'the scale in progress' : "the first generation's start"}`;
+}
+
 /** Writes a master event as one log line (worker output is not logged here). */
 export function logEvent(logger: Logger, e: MasterEvent): void {
   // `event` names the MasterEvent type so JSON consumers (tests, log pipelines) need not parse messages.
@@ -65,6 +79,11 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       const level: LogLevel = e.planned ? 'info' : 'warn';
       const { type: _t, ...fields } = e;
       logger.log(level, e.planned ? 'worker exited' : 'worker crashed', { event, ...fields });
+      return;
+    }
+    case 'reload-queued': {
+      const { type: _t, ...fields } = e;
+      logger.info(`${e.reason}: ${queuedPhrase(e)}`, { event, ...fields });
       return;
     }
     case 'canary-verdict': {

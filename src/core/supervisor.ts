@@ -48,6 +48,9 @@ export interface SupervisorReloadOptions extends ReloadOptions {
 
 interface Queued {
   reason: string;
+  /** Every request merged into it, the first included (status shows them). */
+  reasons: string[];
+  since: number;
   spec: (() => GenerationSpec) | undefined;
   strategy: StrategyName | undefined;
   promise: Promise<ReloadOutcome>;
@@ -71,6 +74,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** Workers a scale-up started that are not ready yet: a crash fails the scale, no restart. */
   readonly #joining = new Set<Worker>();
   #queued: Queued | undefined;
+  /** Reload requests by what became of them: began at once, queued behind another, merged into the queued one. */
+  readonly #requests = { started: 0, queued: 0, merged: 0 };
   #lastReload: ReloadOutcome | undefined;
   #stopping: Promise<void> | undefined;
   /** Rejects every pending ready() wait when a stop begins. */
@@ -139,15 +144,27 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     if (this.#queued) {
       if (spec) this.#queued.spec = spec;
       if (strategy) this.#queued.strategy = strategy;
-      this.#emit({ type: 'reload-queued', reason });
+      this.#queued.reasons.push(reason);
+      this.#requests.merged++;
+      this.#emit({ type: 'reload-queued', reason, merged: true, ...this.#behind() });
       return this.#queued.promise.then((o) => ({ ...o, coalesced: true }));
     }
-    if (!this.#reload && !this.#scaling && this.#state === 'running') return this.#begin(reason, spec, strategy);
+    if (!this.#reload && !this.#scaling && this.#state === 'running') {
+      this.#requests.started++;
+      return this.#begin(reason, spec, strategy);
+    }
     let resolve: (o: ReloadOutcome) => void = () => {};
     const promise = new Promise<ReloadOutcome>((r) => (resolve = r));
-    this.#queued = { reason, spec, strategy, promise, resolve };
-    this.#emit({ type: 'reload-queued', reason });
+    this.#queued = { reason, reasons: [reason], since: this.#host.now(), spec, strategy, promise, resolve };
+    this.#requests.queued++;
+    this.#emit({ type: 'reload-queued', reason, merged: false, ...this.#behind() });
     return promise;
+  }
+
+  /** What a queued reload waits for: the reload in flight, a scale, or the first generation's start. */
+  #behind(): { behind: 'reload' | 'scale' | 'start'; generation?: number } {
+    if (this.#reload) return { behind: 'reload', generation: this.#reload.run.generation };
+    return this.#scaling ? { behind: 'scale' } : { behind: 'start' };
   }
 
   /**
@@ -259,6 +276,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       workers,
       lastReload: this.#lastReload,
       reloadQueued: this.#queued !== undefined,
+      ...(this.#queued ? { queuedReload: { reasons: [...this.#queued.reasons], since: this.#queued.since } } : {}),
+      reloadRequests: { ...this.#requests },
       reload: run && { generation: run.generation, phase: run.phase, reason: run.reason, startedAt: run.startedAt },
       memory: { rssBytes: rss, heapUsedBytes: heapUsed },
       traffic: this.#traffic.snapshot([...this.#alive], this.#current, now),

@@ -140,6 +140,14 @@ export interface StatusSnapshot {
   workers: WorkerStatus[];
   lastReload: ReloadOutcome | undefined;
   reloadQueued: boolean;
+  /** The queued reload: every request merged into it (their reasons, oldest first) and since when it waits. */
+  queuedReload?: { reasons: string[]; since: number };
+  /**
+   * Reload requests since the master started, by what became of them: `started` at once,
+   * `queued` behind a reload (or scale) in progress, `merged` into a reload already queued.
+   * None is ever dropped (docs/CLI.md, "Signals").
+   */
+  reloadRequests?: { started: number; queued: number; merged: number };
   /** The reload in flight, with its phase (reload.ts). */
   reload?: { generation: number; phase: ReloadPhase; reason: string; startedAt: number } | undefined;
   /** The master's own memory: resident set and V8 heap in use, in bytes. */
@@ -167,7 +175,12 @@ export type MasterEvent =
     }
   | { type: 'worker-restart'; generation: number; slot: number; attempt: number; delayMs: number }
   | { type: 'slot-failed'; generation: number; slot: number; restarts: number }
-  | { type: 'reload-queued'; reason: string }
+  /**
+   * A reload request that could not start at once: queued behind what runs (`behind`: a
+   * reload of `generation`, a scale, the first generation's start), or `merged` into the
+   * reload already queued (which then runs once, for both).
+   */
+  | { type: 'reload-queued'; reason: string; merged: boolean; behind: 'reload' | 'scale' | 'start'; generation?: number }
   | { type: 'reload-start'; generation: number; reason: string }
   | { type: 'reload-ready'; generation: number; ms: number }
   | { type: 'reload-draining'; generation: number; workers: number }

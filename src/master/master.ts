@@ -6,7 +6,8 @@
  * asks for a reload goes through the Reconfigurer (reconfigure.ts), which reads the
  * configuration again first.
  *
- * Signals: SIGHUP reloads at once (the rest of a burst of SIGHUPs is ignored: core/hup.ts); SIGTERM/SIGINT drain
+ * Signals: SIGHUP asks for a reload, never dropped: queued behind one in progress, merged into one already
+ * queued (sighup.ts); SIGTERM/SIGINT drain
  * everything and exit 0; a second SIGTERM/SIGINT kills workers at once. SIGUSR1 is left
  * to Node's debugger.
  */
@@ -18,7 +19,6 @@ import { inheritedListeners, openListeners, type ListenerSet } from '../core/lis
 import { collectGarbage } from './gc.js';
 import { createLogger, logEvent, type Logger } from '../core/logger.js';
 import { Supervisor } from '../core/supervisor.js';
-import { HupFilter } from '../core/hup.js';
 import { realHost } from '../core/process.js';
 import { createProcStatReader } from '../core/procstat.js';
 import { specFromConfig, type GenerationSpec } from '../core/spec.js';
@@ -28,6 +28,7 @@ import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { Identities } from './identity.js';
 import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
+import { sighupHandler } from './sighup.js';
 import { Reconfigurer, type ConfigSource, type ReconfigurableMaster } from './reconfigure.js';
 
 interface Closable {
@@ -174,12 +175,8 @@ async function startControl(config: MasterConfig, handle: MasterHandle, logger: 
 
 /** Maps signals to actions; the returned function removes the handlers. */
 function handleSignals(supervisor: MasterHandle, logger: Logger): () => void {
-  const hups = new HupFilter(() => performance.now());
-  const onHup = (): void => {
-    if (!hups.accept()) return;
-    logger.info('SIGHUP received: reload requested');
-    void supervisor.reload('SIGHUP').finally(() => hups.done());
-  };
+  const hup = sighupHandler(supervisor, logger);
+  const onHup = (): void => void hup();
   let stops = 0;
   const onStop = (signal: NodeJS.Signals): void => {
     stops += 1;

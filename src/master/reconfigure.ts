@@ -64,6 +64,8 @@ export class Reconfigurer implements MasterHandle {
   /** Set by `hitless scale`: the count, and the read `workers` value it overrides. */
   #override: { workers: number; readWorkers: number } | undefined;
   #reading = 0;
+  /** The last request's turn to read the configuration (requests take turns, in order). */
+  #turns: Promise<void> = Promise.resolve();
   #scaling: Promise<unknown> | undefined;
   /** The last reload this layer refused before the supervisor saw it (status shows it). */
   #refused: ReloadOutcome | undefined;
@@ -101,6 +103,32 @@ export class Reconfigurer implements MasterHandle {
     // Nothing to read for: a programmatic master, or one that is stopping (it refuses anyway).
     if (!source || master.status().state === 'stopping') return master.reload(reason, undefined, options);
     const startedAt = Date.now();
+    // Requests reach the supervisor in the order they came, each with the configuration
+    // read after it arrived: a later request's read must not overtake an earlier one's (the
+    // queued reload runs the last spec it was given), and a storm of SIGHUPs runs one
+    // validation child at a time, the rest finding the file unchanged.
+    const turn = this.#turns.then(() => this.#prepare(reason, startedAt, source, options));
+    this.#turns = turn.then(() => undefined, () => undefined);
+    const step = await turn;
+    if ('refused' in step) return step.refused;
+    const { next, changes, notes } = step;
+    let outcome: ReloadOutcome;
+    try {
+      outcome = await step.outcome;
+    } finally {
+      this.#pending.delete(next);
+      // Sockets only a finished reload wanted, or only the generation it replaced used.
+      listeners.retain([master.spec.listen, ...[...this.#pending].map((p) => p.listen)]);
+    }
+    if (outcome.ok) this.#o.onLive?.(master.spec);
+    return { ...outcome, changes, ...(notes.length ? { notes } : {}) };
+  }
+
+  /** Reads and applies the configuration for one request, then hands it to the supervisor (or refuses it). */
+  async #prepare(reason: string, startedAt: number, source: ConfigSource, options: ReloadOptions | undefined): Promise<
+    { refused: ReloadOutcome } | { next: MasterConfig; changes: ConfigChange[]; notes: string[]; outcome: Promise<ReloadOutcome> }
+  > {
+    const { master, listeners } = this.#o;
     await this.#scaling;
     this.#reading++;
     let next: MasterConfig;
@@ -118,21 +146,12 @@ export class Reconfigurer implements MasterHandle {
       await this.#o.identities.load(next);
       listeners.add(next.listen);
     } catch (err) {
-      return this.#refuse(reason, startedAt, err, changes, notes);
+      return { refused: this.#refuse(reason, startedAt, err, changes, notes) };
     } finally {
       this.#reading--;
     }
     this.#pending.add(next);
-    let outcome: ReloadOutcome;
-    try {
-      outcome = await master.reload(reason, next, options);
-    } finally {
-      this.#pending.delete(next);
-      // Sockets only a finished reload wanted, or only the generation it replaced used.
-      listeners.retain([master.spec.listen, ...[...this.#pending].map((p) => p.listen)]);
-    }
-    if (outcome.ok) this.#o.onLive?.(master.spec);
-    return { ...outcome, changes, ...(notes.length ? { notes } : {}) };
+    return { next, changes, notes, outcome: master.reload(reason, next, options) };
   }
 
   /**

@@ -31,7 +31,7 @@ export interface MetricsEndpoint {
  * Starts the Prometheus endpoint at `config.metrics.listen` (GET /metrics). Exposes:
  * `hitless_reloads_total{result="ok|failed"}`, `hitless_reload_duration_seconds`,
  * `hitless_workers{state}`, `hitless_worker_restarts_total`,
- * `hitless_workers_forced_total`, `hitless_generation`, `hitless_master_uptime_seconds`,
+ * `hitless_workers_forced_total`, `hitless_reload_requests_total{outcome="started|queued|merged"}`, `hitless_generation`, `hitless_master_uptime_seconds`,
  * the workers' traffic per release (`hitless_http_requests_total{release,class}`,
  * `hitless_http_errors_total{release}`, `hitless_http_request_duration_seconds{release}`;
  * only the serving release and the most recent other one), and prom-client's default
@@ -92,6 +92,11 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
     collect() { this.set(master.status().uptimeMs / 1000); },
   });
 
+  // Read from the supervisor's own counts at scrape time: they cover the master's whole life.
+  registry.registerMetric(raw('hitless_reload_requests_total',
+    'Reload requests (SIGHUP, hitless reload, watch, fetch, release) by what became of them: started at once, queued behind a reload or scale in progress, merged into a reload already queued. None is dropped.',
+    'counter', () => Object.entries(master.status().reloadRequests ?? { started: 0, queued: 0, merged: 0 })
+      .map(([outcome, value]) => ({ labels: { outcome }, value }))) as unknown as import('prom-client').Metric);
   for (const metric of trafficMetrics(() => master.status().traffic?.releases ?? [])) {
     registry.registerMetric(metric as unknown as import('prom-client').Metric);
   }

@@ -1,13 +1,11 @@
 /**
  * The two-way worker channel on the master's side, on a fake host: hello, the stop message
  * that asks for hand-over, connection handles brokered to the new generation (or back, or
- * closed; never kept, never sent twice), garbage ignored. And the SIGHUP burst rule on a
- * fake clock.
+ * closed; never kept, never sent twice), garbage ignored. (SIGHUPs: test/master/sighup.test.ts.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseChannelMessage } from '../../src/core/channel.js';
-import { HupFilter, SIGHUP_BURST_MS } from '../../src/core/hup.js';
 import { Supervisor } from '../../src/core/supervisor.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
@@ -192,26 +190,6 @@ test('channel: a connection sent out of turn (no hand-over running) goes back to
   await settle();
   assert.deepEqual(conns(p).map((s) => s.message), [{ hitless: 1, type: 'conn', listener: 'http', returned: true }]);
   assert.equal(h.closed, 1);
-});
-
-test('SIGHUP burst rule: one reload per burst, and a SIGHUP after the reload finished always reloads (fake clock)', () => {
-  let now = 0;
-  const hups = new HupFilter(() => now);
-  assert.equal(hups.accept(), true); // reload 1 starts
-  let accepted = 0;
-  for (let i = 0; i < 50; i++) {
-    now += 15; // a script looping over files
-    if (hups.accept()) accepted++;
-  }
-  assert.equal(accepted, 0, 'the rest of the burst is ignored while its reload runs, and after');
-  hups.done();
-  now += 1; // the reload finished; a deliberate SIGHUP right after
-  assert.equal(hups.accept(), false, 'still the same burst: the previous SIGHUP was part of it');
-  now += SIGHUP_BURST_MS;
-  assert.equal(hups.accept(), true, 'a SIGHUP after a pause reloads');
-  hups.done();
-  now += 1;
-  assert.equal(hups.accept(), true, 'a SIGHUP right after a finished reload (not in a burst) reloads');
 });
 
 test('hand-over: connections an old worker cut at its own shutdown deadline are counted (cut), not missing', async () => {

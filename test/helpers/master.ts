@@ -40,6 +40,12 @@ export interface StartOptions {
   waitReady?: boolean;
 }
 
+function occurrences(haystack: string, needle: string): number {
+  let n = 0;
+  for (let i = haystack.indexOf(needle); i !== -1; i = haystack.indexOf(needle, i + needle.length)) n++;
+  return n;
+}
+
 export class MasterProcess {
   readonly child: ChildProcess;
   readonly runDir: string;
@@ -48,7 +54,7 @@ export class MasterProcess {
   stdout = '';
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private stdoutWaiters: { text: string; resolve: () => void }[] = [];
+  private stdoutWaiters: { text: string; times: number; resolve: () => void }[] = [];
   private waiters: { pred: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void; from: number }[] = [];
 
   constructor(child: ChildProcess, runDir: string) {
@@ -66,7 +72,7 @@ export class MasterProcess {
     child.stdout?.on('data', (chunk: string) => {
       this.stdout += chunk;
       this.stdoutWaiters = this.stdoutWaiters.filter((w) => {
-        if (!this.stdout.includes(w.text)) return true;
+        if (occurrences(this.stdout, w.text) < w.times) return true;
         w.resolve();
         return false;
       });
@@ -114,11 +120,11 @@ export class MasterProcess {
     });
   }
 
-  /** Resolves once the master's stdout (where worker output goes) contains `text`. */
-  waitStdout(text: string): Promise<void> {
-    if (this.stdout.includes(text)) return Promise.resolve();
+  /** Resolves once the master's stdout (where worker output goes) contains `text` (at least `times` times). */
+  waitStdout(text: string, times = 1): Promise<void> {
+    if (occurrences(this.stdout, text) >= times) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.stdoutWaiters.push({ text, resolve });
+      this.stdoutWaiters.push({ text, times, resolve });
       void this.exited.then(() => reject(new Error(`master exited before printing ${text}`)));
     });
   }

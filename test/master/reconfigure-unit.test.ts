@@ -202,3 +202,25 @@ test('the configuration is validated again only when the file changed since the 
   await readBare(source);
   assert.equal(bareCalls, 2, 'a hitless.json that appeared is read');
 });
+
+test('requests reach the supervisor in the order they came, even when an earlier read is slower (issue 25: the queued reload runs the last spec)', async () => {
+  const master = new FakeSupervisor(fakeConfig({ workers: 2 }));
+  let resolveFirst: (c: MasterConfig) => void = () => {};
+  let reads = 0;
+  const handle = new Reconfigurer({
+    master,
+    listeners: openListeners([]),
+    identities: new Identities(),
+    source: { argv: [], cwd: '/', env: {} },
+    // The first read (the file before an edit) takes longer than the second (after it).
+    read: () => (++reads === 1 ? new Promise<MasterConfig>((r) => (resolveFirst = r)) : Promise.resolve(fakeConfig({ workers: 5 }))),
+  });
+  const first = handle.reload('SIGHUP');
+  const second = handle.reload('SIGHUP');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(reads, 1, 'the second request waits for its turn to read');
+  resolveFirst(fakeConfig({ workers: 3 }));
+  await Promise.all([first, second]);
+  assert.deepEqual(master.reloads.map((r) => r.next?.workers), [3, 5], 'the edit read last is the one applied last');
+  assert.equal(master.spec.workers, 5);
+});

@@ -11,12 +11,13 @@ export class FakeMaster extends EventEmitter implements MasterHandle {
   generation = 1;
   startedAt = Date.now();
   traffic: StatusSnapshot['traffic'];
+  reloadRequests = { started: 0, queued: 0, merged: 0 };
 
   status(): StatusSnapshot {
     return {
       version: '0.0.0-test', pid: process.pid, startedAt: this.startedAt, uptimeMs: Date.now() - this.startedAt,
       state: 'running', generation: this.generation, release: undefined, listeners: [], workers: this.workers,
-      lastReload: undefined, reloadQueued: false, ...(this.traffic ? { traffic: this.traffic } : {}),
+      lastReload: undefined, reloadQueued: false, reloadRequests: this.reloadRequests, ...(this.traffic ? { traffic: this.traffic } : {}),
     };
   }
   reload(): Promise<never> { return Promise.reject(new Error('not in the fake')); }

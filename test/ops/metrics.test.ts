@@ -68,6 +68,12 @@ test('metrics: counters follow master events, gauges read status() at scrape tim
   assert.ok((v.get('hitless_master_uptime_seconds') ?? -1) >= 0);
   assert.ok(v.has('process_resident_memory_bytes'), 'default process metrics of the master');
 
+  assert.equal(v.get('hitless_reload_requests_total{outcome="started"}'), 0);
+  master.reloadRequests = { started: 4, queued: 2, merged: 7 };
+  const requests = parseProm((await scrape(m.address)).body);
+  assert.deepEqual(['started', 'queued', 'merged'].map((o) => requests.get(`hitless_reload_requests_total{outcome="${o}"}`)), [4, 2, 7],
+    'reload requests (SIGHUPs included) by what became of them, read from the master at scrape time');
+
   master.generation = 3;
   master.workers = [worker(1, 'ready')];
   const again = parseProm((await scrape(m.address)).body);

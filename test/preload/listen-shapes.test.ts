@@ -60,7 +60,8 @@ function netRead(port: number): Promise<string> {
 }
 
 async function shapes(master: MasterProcess, from: number): Promise<{ pid: number; [k: string]: unknown }> {
-  await master.waitStdout('SHAPES ');
+  // Generation `from + 1`'s line: its worker may print it after the reload that started it returned.
+  await master.waitStdout('SHAPES ', from + 1);
   const lines = master.stdout.split('\n').filter((l) => l.startsWith('SHAPES '));
   return JSON.parse(lines[from]!.slice('SHAPES '.length)) as { pid: number };
 }

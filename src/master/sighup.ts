@@ -1,0 +1,31 @@
+/**
+ * What a SIGHUP does: ask for a reload, always. The supervisor's queue decides what becomes
+ * of it, and says so in an event (logged as `SIGHUP: reload queued behind generation N` or
+ * `SIGHUP: merged into the queued reload`): it starts at once when nothing runs, waits
+ * behind the reload (or scale) in progress, or joins the one reload already queued. A
+ * storm of SIGHUPs is therefore at most two reloads (the one running and one after it),
+ * and a SIGHUP sent after the previous reload finished always reloads: none is dropped.
+ * (Issue 25: an earlier rule ignored SIGHUPs less than 200 ms apart while a reload ran,
+ * which swallowed a deploy script's deliberate SIGHUP sent just as the old workers exited.)
+ */
+import type { Logger } from '../core/logger.js';
+import type { MasterHandle, ReloadOutcome } from '../core/types.js';
+
+/**
+ * The SIGHUP handler: logs the signal and asks `master` for a reload; resolves with the
+ * reload's outcome (tests and callers may ignore it).
+ *
+ * @example
+ * const onHup = sighupHandler(handle, logger);
+ * process.on('SIGHUP', () => void onHup());
+ */
+export function sighupHandler(master: Pick<MasterHandle, 'reload'>, logger: Logger): () => Promise<ReloadOutcome> {
+  return () => {
+    logger.info('SIGHUP received: reload requested', { event: 'sighup' });
+    return master.reload('SIGHUP').then((outcome) => {
+      // A stopping master refuses reloads; say so rather than let the SIGHUP vanish.
+      if (!outcome.ok && outcome.error?.code === 'ERR_STOPPING') logger.warn('SIGHUP: no reload, the master is stopping', { event: 'sighup' });
+      return outcome;
+    });
+  };
+}
