@@ -9,8 +9,8 @@
  * before), or closed when neither is alive (lost). The master's own copy of the descriptor
  * is closed once it went on.
  */
-import { PROTOCOL } from './channel.js';
-import { closeHandle, type Worker } from './worker.js';
+import { closeHandle, connMessage, type ConnMessage } from '../lib/protocol.js';
+import type { Worker } from './worker.js';
 
 export interface HandoverCounts {
   /** Connections now served by a worker of the new generation. */
@@ -65,7 +65,7 @@ export class HandoverBroker {
   }
 
   async #forward(from: Worker, listener: string | undefined, handle: unknown): Promise<void> {
-    const message = { hitless: PROTOCOL, type: 'conn', ...(listener === undefined ? {} : { listener }) };
+    const message = connMessage(listener);
     const candidates = this.#targets().filter((w) => w.acceptsConnections && takes(w, listener));
     // Taken before the first await: forwards run concurrently, each to the next target.
     const start = this.#next++;
@@ -78,7 +78,7 @@ export class HandoverBroker {
         return;
       }
     }
-    if (await delivered(from, { ...message, returned: true }, handle)) {
+    if (await delivered(from, connMessage(listener, true), handle)) {
       closeHandle(handle);
       this.counts.returned++;
       return;
@@ -98,6 +98,6 @@ function takes(w: Worker, listener: string | undefined): boolean {
  * queued forever in Node's IPC layer, so its exit counts as a failed delivery: the
  * descriptor is still ours and goes elsewhere (a dead receiver serves nothing twice).
  */
-function delivered(w: Worker, message: object, handle: unknown): Promise<boolean> {
+function delivered(w: Worker, message: ConnMessage, handle: unknown): Promise<boolean> {
   return Promise.race([w.send(message, handle), w.exited.then(() => false)]);
 }

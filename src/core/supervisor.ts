@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { Generation } from './generation.js';
-import { PROTOCOL } from './channel.js';
+import { message } from '../lib/protocol.js';
 import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker } from './handover.js';
 import { ReloadRun, type ReloadPhase } from './reload.js';
 import type { GenerationSpec } from './spec.js';
@@ -534,7 +534,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       // A connection handed over by a retiring worker; one sent out of turn goes back to it.
       const broker = this.#brokers.get(w) ?? new HandoverBroker(() => []);
       // Once it landed (handed over, returned or lost), the old worker may send the next one.
-      void broker.forward(w, m.listener, handle).then(() => w.send({ hitless: PROTOCOL, type: 'landed' }));
+      void broker.forward(w, m.listener, handle).then(() => w.send(message({ type: 'landed' })));
     });
     w.on('exit', ({ code, signal }) => {
       this.#alive.delete(w);

@@ -8,8 +8,7 @@
  * one to its generation's and release's totals: those survive the worker's exit, which
  * is what Prometheus counters and the canary's comparison need.
  */
-import { LATENCY_BOUNDS_MS } from '../lib/stats.js';
-import { STATUS_CLASSES, type StatsMessage } from './channel.js';
+import { LATENCY_BOUNDS_MS, STATUS_CLASSES, type StatsMessage } from '../lib/protocol.js';
 import type { GenerationTraffic, StatusSnapshot } from './types.js';
 
 export type StatusClass = (typeof STATUS_CLASSES)[number];

@@ -11,7 +11,7 @@
  * The serving generation is never touched before the canary passed.
  */
 import { HitlessError, isHitlessError } from '../../errors.js';
-import { STATS_INTERVAL_MS } from '../../lib/stats.js';
+import { STATS_INTERVAL_MS } from '../../lib/protocol.js';
 import type { CanaryConfig } from '../../config/types.js';
 import type { Generation } from '../generation.js';
 import type { ReloadContext, ReloadStrategy } from '../strategy.js';
