@@ -14,8 +14,7 @@
  * generation, or handover/draining to retire the canary (failed) or old slots (rolling).
  */
 import { zeroHandover, type HandoverCounts } from './handover.js';
-
-export type ReloadPhase = 'spawning' | 'canary' | 'ready' | 'switched' | 'handover' | 'draining' | 'done' | 'failed';
+import type { ReloadPhase } from './types.js';
 
 const NEXT: Record<ReloadPhase, readonly ReloadPhase[]> = {
   spawning: ['canary', 'ready', 'handover', 'draining', 'failed'],

@@ -8,9 +8,8 @@
  * refilled like crashed ones), and no worker of `next` is alive.
  */
 import type { Generation } from './generation.js';
-import type { ReloadPhase } from './reload.js';
 import type { TrafficBook } from './traffic.js';
-import type { CanaryReport } from './types.js';
+import type { CanaryReport, ReloadPhase } from './types.js';
 import type { Worker } from './worker.js';
 
 export interface ReloadContext {

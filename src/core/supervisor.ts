@@ -13,7 +13,7 @@ import { HitlessError, isHitlessError } from '../errors.js';
 import { Generation } from './generation.js';
 import { message } from '../lib/protocol.js';
 import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker } from './handover.js';
-import { ReloadRun, type ReloadPhase } from './reload.js';
+import { ReloadRun } from './reload.js';
 import type { GenerationSpec } from './spec.js';
 import type { ReloadContext, ReloadStrategy } from './strategy.js';
 import { all } from './strategies/all.js';
@@ -24,7 +24,7 @@ import { Worker } from './worker.js';
 import type { Host } from './host.js';
 import type { StrategyName } from '../config/types.js';
 import type {
-  CanaryReport, ListenerStatus, MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, WorkerStatus,
+  CanaryReport, ListenerStatus, MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, ReloadPhase, ScaleOutcome, StatusSnapshot, WorkerStatus,
 } from './types.js';
 
 export const STRATEGIES: Record<StrategyName, ReloadStrategy> = { all, rolling, canary };
