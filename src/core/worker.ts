@@ -8,12 +8,12 @@
  */
 import { EventEmitter } from 'node:events';
 import { HitlessError } from '../errors.js';
-import { SD_LISTEN_FDS_START } from '../lib/defaults.js';
 import {
-  CHANNEL_ENV, closeHandle, NOTIFY_READY, NOTIFY_STATUS, parseMessage, PROTOCOL, stopMessage, type HelloMessage, type MasterMessage, type WorkerMessage,
+  closeHandle, NOTIFY_READY, NOTIFY_STATUS, parseMessage, stopMessage, type ConnMessage, type HelloMessage, type MasterMessage, type WorkerMessage,
 } from '../lib/protocol.js';
+import type { Receiver } from './handover.js';
 import type { Host, ProcessExit, Timer, WorkerProcess } from './host.js';
-import type { GenerationSpec } from './spec.js';
+import { workerEnv, type GenerationSpec } from './spec.js';
 import type { WorkerState, WorkerStatus } from './types.js';
 
 /** Lines of output kept per worker for failure reports. */
@@ -43,27 +43,8 @@ export declare interface Worker {
   on(event: 'exit', fn: (exit: WorkerExit) => void): this;
 }
 
-/** The environment a worker gets on top of its generation's (the worker contract). */
-export function workerEnv(spec: GenerationSpec, generation: number, slot: number, masterPid: number): Record<string, string | undefined> {
-  const readyFd = SD_LISTEN_FDS_START + spec.fds.length;
-  const env: Record<string, string | undefined> = {
-    ...spec.env,
-    LISTEN_FDS: String(spec.fds.length),
-    LISTEN_FDNAMES: spec.fdNames.join(':'),
-    HITLESS_READY_FD: String(readyFd),
-    // Node's IPC channel sits right after the readiness socket (NODE_CHANNEL_FD says so too).
-    [CHANNEL_ENV]: String(PROTOCOL),
-    HITLESS_GENERATION: String(generation),
-    HITLESS_WORKER: String(slot),
-    HITLESS_STOP_SIGNAL: spec.stopSignal,
-    HITLESS_MASTER_PID: String(masterPid),
-    HITLESS_RELEASE: spec.release,
-  };
-  if (spec.fds.length === 0) delete env.LISTEN_FDS;
-  return env;
-}
-
-export class Worker extends EventEmitter {
+/** A worker is also where handed-over connections can go (handover.ts). */
+export class Worker extends EventEmitter implements Receiver {
   readonly generation: number;
   readonly slot: number;
   readonly restarts: number;
@@ -136,6 +117,27 @@ export class Worker extends EventEmitter {
   /** True when this worker said on the channel that it takes handed-over connections. */
   get acceptsConnections(): boolean {
     return this.state === 'ready' && this.hello?.handover === true;
+  }
+
+  /** True when it takes a handed-over connection on `listener` now (one it said it serves, or any when it named none). */
+  takes(listener: string | undefined): boolean {
+    const names = this.hello?.listeners ?? [];
+    return this.acceptsConnections && (listener === undefined || names.length === 0 || names.includes(listener));
+  }
+
+  /**
+   * Sends a connection: true once the worker got the message and handle. A worker that dies
+   * first may leave the send queued forever in Node's IPC layer, so its exit counts as a
+   * failed delivery: the descriptor is still the master's and goes elsewhere (a dead
+   * receiver serves nothing twice).
+   */
+  deliver(message: ConnMessage, handle: unknown): Promise<boolean> {
+    return Promise.race([this.send(message, handle), this.exited.then(() => false)]);
+  }
+
+  /** True once it exited without the master asking (a crash): connections it took went with it. */
+  get diedUnasked(): boolean {
+    return this.exitInfo !== undefined && !this.planned;
   }
 
   /**
