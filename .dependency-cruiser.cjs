@@ -1,6 +1,9 @@
 /**
- * hitless's layers, checked by `npm test` on the compiled JavaScript (build/src). Each folder
- * imports only from the layers below it:
+ * hitless's layers, checked by `npm test` (test/layers) twice with these rules: on the
+ * compiled JavaScript (build/src, build/bench), and on the import graph the TypeScript
+ * compiler resolves, type-only imports included (test/layers/type-graph.ts writes it out as
+ * stub modules under the same paths), so a cycle made of `import type` fails too. Each
+ * folder imports only from the layers below it:
  *
  *   cli                                  the `hitless` command
  *   master                               composition root (master.ts): wires the rest

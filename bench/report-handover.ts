@@ -2,7 +2,7 @@
  * Section 5 of docs/BENCHMARKS.md (connection hand-over) and its verdicts, from the
  * paced-users and idle-connections scenarios.
  */
-import type { HandoverResults, Verdict } from './report.js';
+import type { HandoverResults, Verdict } from './results.js';
 import type { PacedRow } from './scenarios/paced.js';
 import type { IdleRow, Snapshot } from './scenarios/handover10k.js';
 import { wrkFailures } from './wrk.js';

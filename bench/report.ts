@@ -1,56 +1,9 @@
 /**
  * Turns one run's results into the target verdicts and docs/BENCHMARKS.md.
  */
-import type { ThroughputRow } from './scenarios/throughput.js';
 import type { ReloadRow } from './scenarios/reload.js';
-import type { CostRow } from './scenarios/cost.js';
-import type { FootprintResult } from './scenarios/footprint.js';
-import type { PacedRow } from './scenarios/paced.js';
-import type { IdleRow } from './scenarios/handover10k.js';
 import { handoverMarkdown, handoverVerdicts } from './report-handover.js';
-
-export interface Machine {
-  nproc: number;
-  cpu: string;
-  kernel: string;
-  node: string;
-  pm2: string;
-  wrk: string;
-  hitlessCommit: string;
-  /** 1-minute load average at the start and end of the run (other work on the machine). */
-  loadavg: { start: number; end: number };
-}
-
-export interface Results {
-  date: string;
-  quick: boolean;
-  command: string;
-  machine: Machine;
-  throughput: ThroughputRow[];
-  reload: ReloadRow[];
-  boot: { medianMs: number; maxMs: number; samples: number[] } | undefined;
-  cost: CostRow[];
-  footprint: FootprintResult | undefined;
-  /** Connection hand-over (section 5); may come from a later, partial run than the rest. */
-  handover?: HandoverResults;
-  targets: Verdict[];
-}
-
-export interface HandoverResults {
-  date: string;
-  command: string;
-  machine: Machine;
-  /** Where these figures are saved (set when the docs are rendered from several runs). */
-  resultsFile?: string;
-  paced: PacedRow[];
-  idle: IdleRow[];
-}
-
-export interface Verdict {
-  target: string;
-  met: boolean;
-  measured: string;
-}
+import type { Results, Verdict } from './results.js';
 
 const isHitless = (name: string): boolean => name.startsWith('hitless');
 const wrkFailed = (r: ReloadRow): number => r.wrk.errors.connect + r.wrk.errors.read + r.wrk.errors.write + r.wrk.errors.timeout;

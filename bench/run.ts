@@ -24,7 +24,8 @@ import { idleHandover, type IdleRow, type IdleVariant } from './scenarios/handov
 import { pm2Version } from './targets/pm2.js';
 import { repoRoot } from './targets/target.js';
 import { chartSvg } from './svg.js';
-import { markdown, verdicts, type Results } from './report.js';
+import { markdown, verdicts } from './report.js';
+import type { Results } from './results.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');

@@ -1,50 +1,72 @@
 /**
- * The master's broker for connection hand-over: an old worker sends each keep-alive
- * connection (a raw socket handle, reading already stopped, at a request boundary) and the
- * broker passes the descriptor on to a worker of the new generation, round robin. It
- * passes descriptors, never bytes: the master never reads from a handed-over socket.
+ * The master's broker for connection hand-over: a worker sends a keep-alive connection (a
+ * raw socket handle, reading already stopped, at a request boundary) and the broker passes
+ * the descriptor on to one of its receivers, round robin. It passes descriptors, never
+ * bytes: the master never reads from a handed-over socket.
  *
- * Every connection ends in exactly one place: a new worker (handedOver), back in the old
- * worker that sent it when no new worker could take it (returned: it drains there as
+ * Every connection ends in exactly one place: a receiver (handedOver), back in the worker
+ * that sent it when no receiver could take it (returned: it is served or drained there as
  * before), or closed when neither is alive (lost). The master's own copy of the descriptor
  * is closed once it went on.
+ *
+ * Nothing here assumes why a worker sends: a retiring generation hands its connections to
+ * the next one (retire.ts), but a serving worker could as well hand a share to a canary,
+ * and a receiver need not be a local worker (anything that implements {@link Receiver}).
+ * {@link HandoverRoutes} says which broker takes what each worker sends.
  */
-import { PROTOCOL } from './channel.js';
-import { closeHandle, type Worker } from './worker.js';
+import { closeHandle, connMessage, message, type ConnMessage, type MasterMessage } from '../lib/protocol.js';
 
 export interface HandoverCounts {
-  /** Connections now served by a worker of the new generation. */
+  /** Connections now served by a receiver (a worker of the new generation). */
   handedOver: number;
-  /** Connections given back to the old worker (no new worker could take them): drained there. */
+  /** Connections given back to the worker that sent them (no receiver could take them). */
   returned: number;
   /** Connections closed because neither side was alive to take them. */
   lost: number;
 }
 
 /**
- * Connections each old worker may have waiting in the master per receiving worker (the
- * `window` of its `stop`); the master delivers one at a time per receiver.
+ * Connections a sender may have waiting in the master per receiving worker (the `window`
+ * of its `stop`); the master delivers one at a time per receiver.
  */
 export const HANDOVER_WINDOW_PER_RECEIVER = 2;
 
 export const zeroHandover = (): HandoverCounts => ({ handedOver: 0, returned: 0, lost: 0 });
 
+/** Somewhere a connection can go: a worker (worker.ts implements it), or any other process that takes descriptors. */
+export interface Receiver {
+  /** True while it takes a connection on `listener` now. */
+  takes(listener: string | undefined): boolean;
+  /**
+   * Passes the descriptor on with `message`: true once the receiver holds it (the master's
+   * copy may be closed), false when it does not (still the master's, to give elsewhere).
+   */
+  deliver(message: ConnMessage, handle: unknown): Promise<boolean>;
+  /** True once it is gone without being asked to: what it took went with it. */
+  readonly diedUnasked: boolean;
+}
+
+/** A worker that sends connections: also where they go back to, and told when each has landed. */
+export interface Sender extends Receiver {
+  send(message: MasterMessage): Promise<boolean>;
+}
+
 export class HandoverBroker {
   readonly counts = zeroHandover();
   #next = 0;
-  /** Connections delivered to each receiving worker. */
-  readonly #delivered = new Map<Worker, number>();
-  /** Forwards still on their way (the old worker may already have exited). */
+  /** Connections delivered to each receiver. */
+  readonly #delivered = new Map<Receiver, number>();
+  /** Forwards still on their way (the sender may already have exited). */
   readonly #pending = new Set<Promise<void>>();
-  readonly #targets: () => Worker[];
+  readonly #targets: () => Receiver[];
 
-  /** `targets` lists the workers that may receive connections, read at each hand-over. */
-  constructor(targets: () => Worker[]) {
+  /** `targets` lists the receivers that may take connections, read at each hand-over. */
+  constructor(targets: () => Receiver[]) {
     this.#targets = targets;
   }
 
   /** Passes one connection from `from` on; resolves once it has landed somewhere. */
-  forward(from: Worker, listener: string | undefined, handle: unknown): Promise<void> {
+  forward(from: Receiver, listener: string | undefined, handle: unknown): Promise<void> {
     const p = this.#forward(from, listener, handle).finally(() => this.#pending.delete(p));
     this.#pending.add(p);
     return p;
@@ -52,33 +74,32 @@ export class HandoverBroker {
 
   /**
    * Resolves once every connection received so far has landed. Connections delivered to a
-   * receiver that has died since went with it: they move from `handedOver` to `lost`.
+   * receiver that has died unasked since went with it: they move from `handedOver` to `lost`.
    */
   async settled(): Promise<void> {
     while (this.#pending.size > 0) await Promise.all([...this.#pending]);
-    for (const [w, n] of this.#delivered) {
-      if (w.exitInfo === undefined || w.planned) continue;
+    for (const [r, n] of this.#delivered) {
+      if (!r.diedUnasked) continue;
       this.counts.handedOver -= n;
       this.counts.lost += n;
-      this.#delivered.delete(w);
+      this.#delivered.delete(r);
     }
   }
 
-  async #forward(from: Worker, listener: string | undefined, handle: unknown): Promise<void> {
-    const message = { hitless: PROTOCOL, type: 'conn', ...(listener === undefined ? {} : { listener }) };
-    const candidates = this.#targets().filter((w) => w.acceptsConnections && takes(w, listener));
+  async #forward(from: Receiver, listener: string | undefined, handle: unknown): Promise<void> {
+    const candidates = this.#targets().filter((r) => r.takes(listener));
     // Taken before the first await: forwards run concurrently, each to the next target.
     const start = this.#next++;
     for (let i = 0; i < candidates.length; i++) {
-      const target = candidates[(start + i) % candidates.length] as Worker;
-      if (await delivered(target, message, handle)) {
+      const target = candidates[(start + i) % candidates.length] as Receiver;
+      if (await target.deliver(connMessage(listener), handle)) {
         closeHandle(handle);
         this.counts.handedOver++;
         this.#delivered.set(target, (this.#delivered.get(target) ?? 0) + 1);
         return;
       }
     }
-    if (await delivered(from, { ...message, returned: true }, handle)) {
+    if (await from.deliver(connMessage(listener, true), handle)) {
       closeHandle(handle);
       this.counts.returned++;
       return;
@@ -88,16 +109,28 @@ export class HandoverBroker {
   }
 }
 
-function takes(w: Worker, listener: string | undefined): boolean {
-  const names = w.hello?.listeners ?? [];
-  return listener === undefined || names.length === 0 || names.includes(listener);
-}
-
 /**
- * True once `w` got the message and handle. A worker that dies first may leave the send
- * queued forever in Node's IPC layer, so its exit counts as a failed delivery: the
- * descriptor is still ours and goes elsewhere (a dead receiver serves nothing twice).
+ * Which broker takes the connections each worker sends. A connection from a worker with no
+ * route (sent out of turn) goes back to it.
+ *
+ * @example
+ * routes.open(oldWorker, broker);
+ * worker.on('message', (m, handle) => m.type === 'conn' && routes.receive(worker, m.listener, handle));
  */
-function delivered(w: Worker, message: object, handle: unknown): Promise<boolean> {
-  return Promise.race([w.send(message, handle), w.exited.then(() => false)]);
+export class HandoverRoutes {
+  readonly #routes = new Map<Sender, HandoverBroker>();
+
+  open(from: Sender, broker: HandoverBroker): void {
+    this.#routes.set(from, broker);
+  }
+
+  close(from: Sender): void {
+    this.#routes.delete(from);
+  }
+
+  /** One connection `from` sent: passed on by its route, then `landed` tells `from` the next may go. */
+  receive(from: Sender, listener: string | undefined, handle: unknown): void {
+    const broker = this.#routes.get(from) ?? new HandoverBroker(() => []);
+    void broker.forward(from, listener, handle).then(() => from.send(message({ type: 'landed' })));
+  }
 }

@@ -13,9 +13,8 @@
  * the rest: `spawning` again for the other workers, `ready` when the canary is the whole
  * generation, or handover/draining to retire the canary (failed) or old slots (rolling).
  */
-import { zeroHandover, type HandoverCounts } from './handover.js';
-
-export type ReloadPhase = 'spawning' | 'canary' | 'ready' | 'switched' | 'handover' | 'draining' | 'done' | 'failed';
+import { zeroRetireCounts, type RetireCounts } from './retire.js';
+import type { ReloadPhase } from './types.js';
 
 const NEXT: Record<ReloadPhase, readonly ReloadPhase[]> = {
   spawning: ['canary', 'ready', 'handover', 'draining', 'failed'],
@@ -28,20 +27,12 @@ const NEXT: Record<ReloadPhase, readonly ReloadPhase[]> = {
   failed: [],
 };
 
-export interface ReloadCounts extends HandoverCounts {
-  /** Old workers SIGKILLed at drainTimeout. */
-  forced: number;
-  /** Connections the old workers closed gracefully (as they reported). */
-  drained: number;
-  /** Connections the old workers destroyed at their own shutdown deadline (as they reported). */
-  cut: number;
-}
-
 export class ReloadRun {
   readonly generation: number;
   readonly reason: string;
   readonly startedAt: number;
-  readonly counts: ReloadCounts = { ...zeroHandover(), forced: 0, drained: 0, cut: 0 };
+  /** What its retirements did, added up (the outcome's `forced` and `connections`). */
+  readonly counts: RetireCounts = zeroRetireCounts();
   #phase: ReloadPhase = 'spawning';
   readonly #onPhase: (phase: ReloadPhase) => void;
 
@@ -58,6 +49,11 @@ export class ReloadRun {
 
   get finished(): boolean {
     return this.#phase === 'done' || this.#phase === 'failed';
+  }
+
+  /** Adds one retirement's counts. */
+  add(c: RetireCounts): void {
+    for (const key of Object.keys(this.counts) as (keyof RetireCounts)[]) this.counts[key] += c[key];
   }
 
   to(phase: ReloadPhase): void {

@@ -4,6 +4,8 @@
  * than the generation it replaces, and a generation never changes under its workers.
  */
 import type { CanaryConfig, MasterConfig, RestartPolicy, StrategyName } from '../config/types.js';
+import { SD_LISTEN_FDS_START } from '../lib/defaults.js';
+import { CHANNEL_ENV, PROTOCOL } from '../lib/protocol.js';
 import { resolveWorkdir } from './workdir.js';
 
 export interface GenerationSpec {
@@ -77,4 +79,30 @@ export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers =
     fds: [...ctx.fds],
     fdNames: [...ctx.fdNames],
   };
+}
+
+/**
+ * The environment a worker of `spec` gets (the worker contract, DESIGN.md): the spec's, plus
+ * where its sockets, readiness socket and channel are and who it is.
+ *
+ * @example
+ * workerEnv(spec, 7, 0, process.pid); // { …spec.env, LISTEN_FDS: '1', LISTEN_FDNAMES: 'http', HITLESS_READY_FD: '4', … }
+ */
+export function workerEnv(spec: GenerationSpec, generation: number, slot: number, masterPid: number): Record<string, string | undefined> {
+  const readyFd = SD_LISTEN_FDS_START + spec.fds.length;
+  const env: Record<string, string | undefined> = {
+    ...spec.env,
+    LISTEN_FDS: String(spec.fds.length),
+    LISTEN_FDNAMES: spec.fdNames.join(':'),
+    HITLESS_READY_FD: String(readyFd),
+    // Node's IPC channel sits right after the readiness socket (NODE_CHANNEL_FD says so too).
+    [CHANNEL_ENV]: String(PROTOCOL),
+    HITLESS_GENERATION: String(generation),
+    HITLESS_WORKER: String(slot),
+    HITLESS_STOP_SIGNAL: spec.stopSignal,
+    HITLESS_MASTER_PID: String(masterPid),
+    HITLESS_RELEASE: spec.release,
+  };
+  if (spec.fds.length === 0) delete env.LISTEN_FDS;
+  return env;
 }

@@ -8,22 +8,23 @@
  * refilled like crashed ones), and no worker of `next` is alive.
  */
 import type { Generation } from './generation.js';
-import type { ReloadPhase } from './reload.js';
 import type { TrafficBook } from './traffic.js';
-import type { CanaryReport } from './types.js';
+import type { CanaryReport, ReloadPhase } from './types.js';
 import type { Worker } from './worker.js';
 
 export interface ReloadContext {
   readonly old: Generation | undefined;
   readonly next: Generation;
   phase(phase: ReloadPhase): void;
-  /** Starts a worker in `slot` of `gen`. */
-  spawn(gen: Generation, slot: number): Worker;
   /**
-   * Resolves when `w` is ready; rejects when it fails (exit, timeout), when a worker of
-   * `next` died unasked meanwhile, or when the master began stopping.
+   * The one start step (slots.ts): a worker in each of `slots` of `gen`, resolved once all
+   * are ready. On failure — one exits or misses readyTimeout, a worker of `next` died
+   * unasked meanwhile, the master began stopping — all of them are killed and the error
+   * thrown.
    */
-  ready(w: Worker): Promise<void>;
+  start(gen: Generation, slots: readonly number[]): Promise<Worker[]>;
+  /** Starts a worker in `slot` of `gen` without waiting (rolling puts an old worker back with it). */
+  spawn(gen: Generation, slot: number): Worker;
   /** Makes `next` the serving generation. */
   switchTo(): void;
   /**
@@ -46,6 +47,7 @@ export interface ReloadContext {
   report(report: CanaryReport): void;
 }
 
+/** A strategy; strategies/index.ts lists them by name (a new one goes there and in config's STRATEGY_NAMES). */
 export interface ReloadStrategy {
   readonly name: string;
   run(ctx: ReloadContext): Promise<void>;

@@ -1,33 +1,31 @@
 /**
  * The one owner of supervisor state (tableflip's upgrader.go): generations, workers, the
- * reload in flight and the one queued behind it, crash restarts, stop. Everything else
- * (signals, the control socket, watch and fetch triggers) reaches it through reload(),
- * scale(), stop() and status(), and hears back through its events.
+ * reload in flight and the one queued behind it, crash restarts, stop, and the one writer
+ * of the master's events. Everything else (signals, the control socket, watch and fetch
+ * triggers) reaches it through reload(), scale(), stop() and status(), and hears back
+ * through its events.
  *
  * A reload is a ReloadRun (reload.ts) moved through its phases by a strategy
- * (strategies/*.ts); the OS comes in through a Host (host.ts), so unit tests drive every
- * phase with a fake one.
+ * (strategies/) through a StrategyContext (reload-context.ts); workers start through one
+ * step (slots.ts) and retire through one (retire.ts); the OS comes in through a Host
+ * (host.ts), so unit tests drive every phase with a fake one.
  */
 import { EventEmitter } from 'node:events';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { Generation } from './generation.js';
-import { PROTOCOL } from './channel.js';
-import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker } from './handover.js';
-import { ReloadRun, type ReloadPhase } from './reload.js';
+import { HandoverRoutes } from './handover.js';
+import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
+import { StrategyContext, type ReloadSeams } from './reload-context.js';
+import { ReloadRun } from './reload.js';
+import { drain, Retirement } from './retire.js';
+import { slotRange, startSlots } from './slots.js';
 import type { GenerationSpec } from './spec.js';
-import type { ReloadContext, ReloadStrategy } from './strategy.js';
-import { all } from './strategies/all.js';
-import { canary } from './strategies/canary.js';
-import { rolling } from './strategies/rolling.js';
+import { STRATEGIES } from './strategies/index.js';
 import { countsOf, releaseKey, TrafficBook } from './traffic.js';
 import { Worker } from './worker.js';
 import type { Host } from './host.js';
 import type { StrategyName } from '../config/types.js';
-import type {
-  CanaryReport, ListenerStatus, MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, WorkerStatus,
-} from './types.js';
-
-export const STRATEGIES: Record<StrategyName, ReloadStrategy> = { all, rolling, canary };
+import type { ListenerStatus, MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, WorkerStatus } from './types.js';
 
 export interface SupervisorOptions {
   host: Host;
@@ -80,8 +78,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   #stopping: Promise<void> | undefined;
   /** Rejects every pending ready() wait when a stop begins. */
   #stopGate: { promise: Promise<never>; reject: (e: Error) => void };
-  /** Where each retiring worker hands its connections. */
-  readonly #brokers = new Map<Worker, HandoverBroker>();
+  /** Where the connections each worker sends go (a retiring worker's: to the next generation). */
+  readonly #routes = new HandoverRoutes();
   /** What workers reported on the channel (stats messages). */
   readonly #traffic = new TrafficBook();
   readonly #trafficIds = new WeakMap<Worker, string>();
@@ -113,17 +111,16 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** Starts generation 1 and resolves when all its workers are ready; throws ERR_START_FAILED. */
   async start(): Promise<void> {
     const gen = this.#newGeneration(this.#opts.spec());
-    const workers = gen.workers.map((_, slot) => this.#spawn(gen, slot, 0));
-    const failure = await Promise.all(workers.map((w) => this.#raceStop(w.waitReady(gen.spec.readyTimeout)))).then(
-      () => workers.find((w) => w.exitInfo !== undefined) && this.#diedAfterReady(workers),
-      (err: unknown) => err,
-    );
-    if (failure !== undefined) {
-      await this.#discard(workers);
-      const e = isHitlessError(failure) ? failure : undefined;
-      throw new HitlessError('ERR_START_FAILED', `the first generation did not start: ${e?.message ?? String(failure)}`, {
+    try {
+      await startSlots(slotRange(0, gen.size), {
+        spawn: (slot) => this.#spawn(gen, slot, 0),
+        ready: (w) => this.#gate(w.waitReady(gen.spec.readyTimeout)),
+      });
+    } catch (failure) {
+      const { message, output } = outcomeError(failure);
+      throw new HitlessError('ERR_START_FAILED', `the first generation did not start: ${isHitlessError(failure) ? message : String(failure)}`, {
         cause: failure,
-        details: { output: e?.details.output ?? [] },
+        details: { output },
       });
     }
     this.#current = gen;
@@ -178,15 +175,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const gen = this.#current;
     const startedAt = this.#host.now();
     const from = gen?.size ?? 0;
-    const result = (extra: Partial<ScaleOutcome>): ScaleOutcome => ({
-      ok: true, generation: gen?.id ?? 0, from, to: workers, startedAt, durationMs: this.#host.now() - startedAt, forced: 0, ...extra,
-    });
-    const refuse = (code: string, message: string): ScaleOutcome => result({ ok: false, to: from, error: { code, message, output: [] } });
-    if (this.#stopping || !gen) return refuse('ERR_STOPPING', 'the master is stopping; no scale');
-    if (!Number.isInteger(workers) || workers < 1) return refuse('ERR_USAGE', `scale: expected a whole number of workers >= 1, got ${String(workers)}`);
-    if (this.#reload || this.#queued || this.#scaling || this.#state !== 'running') {
-      return refuse('ERR_SCALE_BUSY', 'a reload or another scale is in progress; run `hitless scale` again once it is done');
-    }
+    const refuse = (error: unknown): ScaleOutcome => refusedScale(gen?.id ?? 0, from, startedAt, this.#host.now(), error);
+    if (this.#stopping || !gen) return refuse(new HitlessError('ERR_STOPPING', 'the master is stopping; no scale'));
+    if (!Number.isInteger(workers) || workers < 1) return refuse(new HitlessError('ERR_USAGE', `scale: expected a whole number of workers >= 1, got ${String(workers)}`));
+    if (this.#reload || this.#queued || this.#scaling || this.#state !== 'running') return busyScale(gen.id, from, startedAt);
     this.#scaling = true;
     this.#emit({ type: 'scale-start', generation: gen.id, from, to: workers });
     let outcome: ScaleOutcome;
@@ -194,28 +186,31 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       let forced = 0;
       if (workers > from) {
         gen.resize(workers);
-        const fresh: Worker[] = [];
-        for (let slot = from; slot < workers; slot++) fresh.push(this.#spawn(gen, slot, 0));
-        for (const w of fresh) this.#joining.add(w);
-        const failure = await Promise.all(fresh.map((w) => this.#raceStop(w.waitReady(gen.spec.readyTimeout)))).then(
-          () => (fresh.some((w) => w.exitInfo !== undefined) ? this.#diedAfterReady(fresh) : undefined),
-          (err: unknown) => err,
-        );
-        for (const w of fresh) this.#joining.delete(w);
-        if (failure !== undefined) {
-          await this.#discard(fresh);
+        // Joining workers are not restarted when they crash: the scale fails instead.
+        const joining: Worker[] = [];
+        try {
+          await startSlots(slotRange(from, workers), {
+            spawn: (slot) => {
+              const w = this.#spawn(gen, slot, 0);
+              joining.push(w);
+              this.#joining.add(w);
+              return w;
+            },
+            ready: (w) => this.#gate(w.waitReady(gen.spec.readyTimeout)),
+          });
+        } catch (err) {
           gen.resize(from);
-          throw failure;
+          throw err;
+        } finally {
+          for (const w of joining) this.#joining.delete(w);
         }
       } else if (workers < from) {
         forced = await this.#retire(gen.resize(workers), undefined, undefined);
       }
       gen.spec = { ...gen.spec, workers, config: { ...gen.spec.config, workers } };
-      outcome = result({ forced });
+      outcome = { ok: true, generation: gen.id, from, to: workers, startedAt, durationMs: this.#host.now() - startedAt, forced };
     } catch (err) {
-      const e = isHitlessError(err) ? err : new HitlessError('ERR_RELOAD_FAILED', String(err), { cause: err });
-      const output = Array.isArray(e.details.output) ? (e.details.output as string[]) : [];
-      outcome = result({ ok: false, to: from, error: { code: e.code, message: e.message, output } });
+      outcome = refuse(err);
     } finally {
       this.#scaling = false;
     }
@@ -238,12 +233,12 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#stopping = (async () => {
       const workers = [...this.#alive];
       for (const w of workers) (force ? w.kill() : w.stop());
-      await this.#drain(workers, this.#drainTimeout());
+      await drain(workers, this.#drainTimeout(), this.#host);
       // A reload in flight gives up at its next step (the stop gate); then drain stragglers.
       await this.#reload?.done;
       const stragglers = [...this.#alive];
       for (const w of stragglers) (force ? w.kill() : w.stop());
-      await this.#drain(stragglers, this.#drainTimeout());
+      await drain(stragglers, this.#drainTimeout(), this.#host);
       this.#state = 'stopped';
       this.#emit({ type: 'master-stop', reason: force ? 'forced' : 'graceful' });
       this.#resolveStopped();
@@ -319,15 +314,13 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   }
 
   #refused(reason: string): ReloadOutcome {
-    const gen = this.#current?.id ?? 0;
-    return {
-      ok: false, generation: gen, attempted: gen, reason, startedAt: this.#host.now(), durationMs: 0, forced: 0,
-      error: { code: 'ERR_STOPPING', message: 'the master is stopping; no reload', output: [] },
-    };
+    return stoppingReload(reason, this.#current?.id ?? 0, this.#host.now());
   }
 
   async #run(reason: string, specSource: (() => GenerationSpec) | undefined, strategyName: StrategyName | undefined): Promise<ReloadOutcome> {
     const startedAt = this.#host.now();
+    const failure = (serving: Generation | undefined, attempted: number, error: unknown): ReloadOutcome =>
+      failedReload({ reason, startedAt, now: this.#host.now(), serving: serving?.id ?? 0, attempted, error });
     const old = this.#current;
     this.#state = 'reloading';
     let next: Generation;
@@ -335,80 +328,32 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       next = this.#newGeneration((specSource ?? this.#opts.spec)());
     } catch (err) {
       this.#state = 'running';
-      return this.#finish(this.#failure(reason, startedAt, old, this.#nextId, err));
+      return this.#finish(failure(old, this.#nextId, err));
     }
-    const run = new ReloadRun(next.id, reason, startedAt, (phase: ReloadPhase) => {
-      this.#emit({ type: 'reload-phase', generation: next.id, phase });
-    });
+    const run = new ReloadRun(next.id, reason, startedAt, (phase) => this.#emit({ type: 'reload-phase', generation: next.id, phase }));
     let resolveDone: (o: ReloadOutcome) => void = () => {};
     this.#reload = { run, done: new Promise((r) => (resolveDone = r)) };
     this.#emit({ type: 'reload-start', generation: next.id, reason });
     this.#emit({ type: 'reload-phase', generation: next.id, phase: run.phase });
-    const strategy = STRATEGIES[strategyName ?? next.spec.strategy];
-    let verdict: CanaryReport | undefined;
-    // A worker of `next` that dies unasked before the switch fails the reload.
-    let nextDied: (e: Error) => void = () => {};
-    const died = new Promise<never>((_r, reject) => (nextDied = reject));
-    died.catch(() => {});
-    const ctx: ReloadContext = {
-      old,
-      next,
-      phase: (p) => run.to(p),
-      spawn: (gen, slot) => {
-        const w = this.#spawn(gen, slot, 0);
-        if (gen === next) {
-          // Before READY its own waitReady() reports the exit, with the reason.
-          w.once('exit', () => {
-            if (!w.planned && w.readyAt !== undefined && this.#current !== next) nextDied(this.#diedAfterReady([w]));
-          });
-        }
-        return w;
-      },
-      ready: (w) => this.#raceStop(Promise.race([w.waitReady(next.spec.readyTimeout), died])),
-      switchTo: () => {
-        if (this.#stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
-        this.#serve(next);
-        run.to('switched');
-        this.#emit({ type: 'reload-ready', generation: next.id, ms: this.#host.now() - startedAt });
-      },
-      retire: async (workers, to) => {
-        await this.#retire(workers, to, run);
-      },
-      discard: (workers) => this.#discard(workers),
-      refill: (gen, slot) => {
-        // A put-back worker that crashed on its own was already scheduled (onCrash).
-        if (!gen.restartTimers.has(slot) && gen.workers[slot] === undefined) this.#scheduleRestart(gen, slot, 0);
-      },
-      now: () => this.#host.now(),
-      wait: (ms) => {
-        let timer: { cancel(): void } | undefined;
-        const elapsed = new Promise<void>((resolve) => (timer = this.#host.setTimer(resolve, ms)));
-        return this.#raceStop(Promise.race([elapsed, died])).finally(() => timer?.cancel());
-      },
-      traffic: this.#traffic,
-      report: (r) => {
-        if (r.verdict !== 'pending') verdict = r;
-        this.#emit({ type: r.verdict === 'pending' ? 'canary-progress' : 'canary-verdict', ...r });
-      },
-    };
+    const ctx = new StrategyContext(this.#seams(), run, old, next);
     let outcome: ReloadOutcome;
     try {
-      await strategy.run(ctx);
+      await STRATEGIES[strategyName ?? next.spec.strategy].run(ctx);
       run.to('done');
-      const c = run.counts;
+      const { forced, handedOver, returned, lost, drained, cut } = run.counts;
       outcome = {
         ok: true, generation: next.id, attempted: next.id, reason, startedAt,
-        durationMs: this.#host.now() - startedAt, forced: c.forced,
-        connections: { handedOver: c.handedOver, returned: c.returned, lost: c.lost, drained: c.drained, cut: c.cut },
-        ...(verdict ? { canary: verdict } : {}),
+        durationMs: this.#host.now() - startedAt, forced,
+        connections: { handedOver, returned, lost, drained, cut },
+        ...(ctx.verdict ? { canary: ctx.verdict } : {}),
       };
     } catch (err) {
       // Whatever the strategy left of `next` goes now; `old` keeps serving.
-      await this.#discard(next.live());
+      await ctx.discard(next.live());
       if (!run.finished) run.to('failed');
       if (this.#state === 'reloading') this.#state = 'running';
-      outcome = this.#failure(reason, startedAt, this.#current, next.id, err);
-      if (verdict) outcome.canary = verdict;
+      outcome = failure(this.#current, next.id, err);
+      if (ctx.verdict) outcome.canary = ctx.verdict;
     }
     if (this.#state === 'reloading') this.#state = 'running';
     this.#finish(outcome);
@@ -424,106 +369,58 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return outcome;
   }
 
-  #failure(reason: string, startedAt: number, serving: Generation | undefined, attempted: number, err: unknown): ReloadOutcome {
-    const e = isHitlessError(err) ? err : new HitlessError('ERR_RELOAD_FAILED', String(err), { cause: err });
-    const output = Array.isArray(e.details.output) ? (e.details.output as string[]) : [];
-    return {
-      ok: false, generation: serving?.id ?? 0, attempted, reason, startedAt,
-      durationMs: this.#host.now() - startedAt, forced: 0,
-      error: { code: e.code, message: e.message, output },
-    };
-  }
-
-  #raceStop<T>(p: Promise<T>): Promise<T> {
+  /** `p`, or ERR_STOPPING once a stop begins (every wait of a start, scale or reload goes through it). */
+  #gate<T>(p: Promise<T>): Promise<T> {
     return Promise.race([p, this.#stopGate.promise]);
   }
 
-  #diedAfterReady(workers: Worker[]): HitlessError {
-    const w = workers.find((x) => x.exitInfo !== undefined) ?? workers[0];
-    const how = w?.exitInfo?.signal ? `was killed by ${w.exitInfo.signal}` : `exited with code ${String(w?.exitInfo?.code)}`;
-    return new HitlessError('ERR_WORKER_EXITED', `worker ${w?.label ?? ''} ${how} after it was ready, before the new generation went live`, {
-      details: { output: w?.output ?? [] },
-    });
-  }
-
-  /** Makes `gen` the serving generation. */
-  #serve(gen: Generation): void {
-    this.#current = gen;
+  /** What a reload's strategy context may do to the supervisor (reload-context.ts). */
+  #seams(): ReloadSeams {
+    return {
+      host: this.#host,
+      traffic: this.#traffic,
+      spawn: (gen, slot) => this.#spawn(gen, slot, 0),
+      gate: (p) => this.#gate(p),
+      serve: (gen) => {
+        if (this.#stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
+        this.#current = gen;
+      },
+      serving: (gen) => this.#current === gen,
+      retire: async (workers, to, run) => {
+        await this.#retire(workers, to, run);
+      },
+      refill: (gen, slot) => {
+        // A put-back worker that crashed on its own was already scheduled (onCrash).
+        if (!gen.restartTimers.has(slot) && gen.workers[slot] === undefined) this.#scheduleRestart(gen, slot, 0);
+      },
+      emit: (e) => this.#emit(e),
+    };
   }
 
   /**
-   * Stops `workers` and waits for them: with hand-over to `to` where both sides speak the
-   * channel, else their stop signal; SIGKILL at drainTimeout. Adds to `run`'s counts.
+   * Retires `workers` (retire.ts): with hand-over to the ready workers of `to` where both
+   * sides speak the channel, else their stop signal; SIGKILL at drainTimeout. Reports its
+   * start and counts as events, and adds the counts to `run`.
    */
   async #retire(workers: Worker[], to: Generation | undefined, run: ReloadRun | undefined): Promise<number> {
     if (workers.length === 0) return 0;
-    const gen = workers[0]?.generation ?? 0;
-    const timeout = workers[0]?.spec.drainTimeout ?? this.#drainTimeout();
-    const targets = (): Worker[] => (to ? to.live().filter((w) => w.acceptsConnections) : []);
-    const handover = to !== undefined && (to.spec.handover && targets().length > 0);
-    const broker = new HandoverBroker(targets);
-    const startedAt = this.#host.now();
-    if (run) run.to(handover ? 'handover' : 'draining');
-    this.#emit({ type: 'reload-draining', generation: gen, workers: workers.length });
-    // What each old worker says its own drain did: closed gracefully, or cut at its deadline.
-    const drained = new Map<Worker, { drained: number; forced: number }>();
-    const onMessage = (w: Worker) => (m: { type: string; drained?: number; forced?: number }) => {
-      if (m.type === 'drained') drained.set(w, { drained: m.drained ?? 0, forced: m.forced ?? 0 });
-    };
-    const listeners = workers.map((w) => {
-      const fn = onMessage(w);
-      w.on('message', fn);
-      return () => w.off('message', fn);
+    const generation = workers[0]?.generation ?? 0;
+    const retirement = new Retirement({
+      workers,
+      receivers: to?.spec.handover ? () => to.live().filter((w) => w.acceptsConnections) : undefined,
+      drainTimeout: workers[0]?.spec.drainTimeout ?? this.#drainTimeout(),
+      host: this.#host,
+      routes: this.#routes,
     });
-    // Each old worker may have this many connections waiting in the master for a new worker:
-    // enough to keep every receiver busy, few enough that the rest wait in the old worker,
-    // which still serves their requests (a connection queued here is read by nobody).
-    const window = HANDOVER_WINDOW_PER_RECEIVER * Math.max(1, targets().length);
-    for (const w of workers) {
-      if (handover && w.hello !== undefined) this.#brokers.set(w, broker);
-      w.stop(handover, window);
-    }
-    const forced = await this.#drain(workers, timeout);
-    for (const off of listeners) off();
-    for (const w of workers) this.#brokers.delete(w);
-    // An old worker exits once the master has its descriptors; wait until they all landed.
-    await broker.settled();
-    const counts = broker.counts;
-    const drainedConnections = [...drained.values()].reduce((a, b) => a + b.drained, 0);
-    const cut = [...drained.values()].reduce((a, b) => a + b.forced, 0);
+    run?.to(retirement.handover ? 'handover' : 'draining');
+    this.#emit({ type: 'reload-draining', generation, workers: workers.length });
+    const { ms, ...counts } = await retirement.run();
     if (run) {
-      run.counts.forced += forced;
-      run.counts.handedOver += counts.handedOver;
-      run.counts.returned += counts.returned;
-      run.counts.lost += counts.lost;
-      run.counts.drained += drainedConnections;
-      run.counts.cut += cut;
+      run.add(counts);
       if (run.phase === 'handover') run.to('draining');
     }
-    this.#emit({
-      type: 'reload-drained', generation: gen, forced, ms: this.#host.now() - startedAt,
-      handedOver: counts.handedOver, returned: counts.returned, lost: counts.lost, drained: drainedConnections, cut,
-    });
-    return forced;
-  }
-
-  /** Kills `workers` at once and waits for their exit. */
-  async #discard(workers: Worker[]): Promise<void> {
-    for (const w of workers) w.kill();
-    await Promise.all(workers.map((w) => w.exited));
-  }
-
-  /** Waits up to `timeout` for `workers` to exit, then SIGKILLs the rest; resolves with how many were forced. */
-  async #drain(workers: Worker[], timeout: number): Promise<number> {
-    if (workers.length === 0) return 0;
-    const all = Promise.all(workers.map((w) => w.exited));
-    let timer: { cancel(): void } | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => (timer = this.#host.setTimer(() => resolve('deadline'), timeout)));
-    const first = await Promise.race([all, deadline]);
-    timer?.cancel();
-    if (first !== 'deadline') return 0;
-    const forced = workers.filter((w) => w.kill()).length;
-    await all;
+    const { forced, handedOver, returned, lost, drained, cut } = counts;
+    this.#emit({ type: 'reload-drained', generation, forced, ms, handedOver, returned, lost, drained, cut });
     return forced;
   }
 
@@ -549,11 +446,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
         this.#traffic.record(this.#trafficId(w), meta, this.#host.now(), countsOf(m));
         return;
       }
-      if (m.type !== 'conn' || handle == null) return;
-      // A connection handed over by a retiring worker; one sent out of turn goes back to it.
-      const broker = this.#brokers.get(w) ?? new HandoverBroker(() => []);
-      // Once it landed (handed over, returned or lost), the old worker may send the next one.
-      void broker.forward(w, m.listener, handle).then(() => w.send({ hitless: PROTOCOL, type: 'landed' }));
+      // A connection handed over (by a retiring worker); one sent out of turn goes back to it.
+      if (m.type === 'conn' && handle != null) this.#routes.receive(w, m.listener, handle);
     });
     w.on('exit', ({ code, signal }) => {
       this.#alive.delete(w);

@@ -8,12 +8,8 @@
  * one to its generation's and release's totals: those survive the worker's exit, which
  * is what Prometheus counters and the canary's comparison need.
  */
-import { LATENCY_BOUNDS_MS } from '../lib/stats.js';
-import { STATUS_CLASSES, type StatsMessage } from './channel.js';
-import type { GenerationTraffic, StatusSnapshot } from './types.js';
-
-export type StatusClass = (typeof STATUS_CLASSES)[number];
-export type ClassCounts = Record<StatusClass, number>;
+import { LATENCY_BOUNDS_MS, STATUS_CLASSES, type StatsMessage } from '../lib/protocol.js';
+import type { ClassCounts, GenerationTraffic, StatusSnapshot, TrafficFigures } from './types.js';
 
 /** Cumulative figures: responses by class, latency histogram (LATENCY_BOUNDS_MS + overflow), latency sum in ms. */
 export interface Counts {
@@ -24,23 +20,6 @@ export interface Counts {
 
 /** Window of the rates in status: long enough to smooth 1 s reports, short enough to be "now". */
 export const TRAFFIC_WINDOW_MS = 10_000;
-
-/** Figures over the window (and totals) of a worker or a generation. */
-export interface TrafficFigures {
-  /** The span the window figures cover, ms (up to TRAFFIC_WINDOW_MS; shorter for a young worker). */
-  windowMs: number;
-  /** Responses in the window, and per second. */
-  requests: number;
-  rps: number;
-  /** 5xx responses in the window and their share of `requests` (undefined without responses). */
-  errors: number;
-  errorRate: number | undefined;
-  /** Latency quantiles in the window, ms, interpolated within histogram buckets. */
-  p50Ms: number | undefined;
-  p99Ms: number | undefined;
-  /** Responses by status class since the worker (or generation) started. */
-  total: ClassCounts;
-}
 
 export interface WorkerMeta {
   generation: number;

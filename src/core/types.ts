@@ -3,11 +3,41 @@
  * control socket carries), and the master's events (what logs and metrics consume).
  */
 import type { ConfigChange, StrategyName } from '../config/types.js';
-import type { ReloadPhase } from './reload.js';
-import type { SideFigures } from './strategies/canary-rule.js';
-import type { ClassCounts, TrafficFigures } from './traffic.js';
+import type { StatusClass } from '../lib/protocol.js';
 
-export type { SideFigures, TrafficFigures, ClassCounts };
+/** The phases of a reload, in order (reload.ts holds the transitions allowed between them). */
+export type ReloadPhase = 'spawning' | 'canary' | 'ready' | 'switched' | 'handover' | 'draining' | 'done' | 'failed';
+
+/** Responses by status class. */
+export type ClassCounts = Record<StatusClass, number>;
+
+/** Figures over the window (and totals) of a worker or a generation. */
+export interface TrafficFigures {
+  /** The span the window figures cover, ms (up to TRAFFIC_WINDOW_MS; shorter for a young worker). */
+  windowMs: number;
+  /** Responses in the window, and per second. */
+  requests: number;
+  rps: number;
+  /** 5xx responses in the window and their share of `requests` (undefined without responses). */
+  errors: number;
+  errorRate: number | undefined;
+  /** Latency quantiles in the window, ms, interpolated within histogram buckets. */
+  p50Ms: number | undefined;
+  p99Ms: number | undefined;
+  /** Responses by status class since the worker (or generation) started. */
+  total: ClassCounts;
+}
+
+/** One side's figures over the canary window. */
+export interface SideFigures {
+  requests: number;
+  /** 5xx responses. */
+  errors: number;
+  errorRate: number | undefined;
+  p50Ms: number | undefined;
+  p99Ms: number | undefined;
+}
+
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited' | 'failed';
 

@@ -8,10 +8,12 @@
  */
 import { EventEmitter } from 'node:events';
 import { HitlessError } from '../errors.js';
-import { LISTEN_FDS_START } from './listeners.js';
-import { parseChannelMessage, PROTOCOL, type ChannelMessage, type Hello } from './channel.js';
+import {
+  closeHandle, NOTIFY_READY, NOTIFY_STATUS, parseMessage, stopMessage, type ConnMessage, type HelloMessage, type MasterMessage, type WorkerMessage,
+} from '../lib/protocol.js';
+import type { Receiver } from './handover.js';
 import type { Host, ProcessExit, Timer, WorkerProcess } from './host.js';
-import type { GenerationSpec } from './spec.js';
+import { workerEnv, type GenerationSpec } from './spec.js';
 import type { WorkerState, WorkerStatus } from './types.js';
 
 /** Lines of output kept per worker for failure reports. */
@@ -22,35 +24,27 @@ const EXIT_NOT_EXECUTABLE = 126;
 
 export type WorkerExit = Pick<ProcessExit, 'code' | 'signal'>;
 
+/** What a worker said about itself (`hello`). */
+export interface Hello {
+  /** It can receive handed-over HTTP/1.1 connections. */
+  handover: boolean;
+  /** Names of the listeners it serves. */
+  listeners: string[];
+}
+
+/** What a worker sends besides its hello (which the Worker keeps as `hello`). */
+export type WorkerReport = Exclude<WorkerMessage, HelloMessage>;
+
 export declare interface Worker {
   on(event: 'ready', fn: () => void): this;
   on(event: 'status', fn: (text: string) => void): this;
   on(event: 'output', fn: (stream: 'stdout' | 'stderr', line: string) => void): this;
-  on(event: 'message', fn: (message: ChannelMessage, handle: unknown) => void): this;
+  on(event: 'message', fn: (message: WorkerReport, handle: unknown) => void): this;
   on(event: 'exit', fn: (exit: WorkerExit) => void): this;
 }
 
-/** The environment a worker gets on top of its generation's (the worker contract). */
-export function workerEnv(spec: GenerationSpec, generation: number, slot: number, masterPid: number): Record<string, string | undefined> {
-  const readyFd = LISTEN_FDS_START + spec.fds.length;
-  const env: Record<string, string | undefined> = {
-    ...spec.env,
-    LISTEN_FDS: String(spec.fds.length),
-    LISTEN_FDNAMES: spec.fdNames.join(':'),
-    HITLESS_READY_FD: String(readyFd),
-    // Node's IPC channel sits right after the readiness socket (NODE_CHANNEL_FD says so too).
-    HITLESS_CHANNEL: String(PROTOCOL),
-    HITLESS_GENERATION: String(generation),
-    HITLESS_WORKER: String(slot),
-    HITLESS_STOP_SIGNAL: spec.stopSignal,
-    HITLESS_MASTER_PID: String(masterPid),
-    HITLESS_RELEASE: spec.release,
-  };
-  if (spec.fds.length === 0) delete env.LISTEN_FDS;
-  return env;
-}
-
-export class Worker extends EventEmitter {
+/** A worker is also where handed-over connections can go (handover.ts). */
+export class Worker extends EventEmitter implements Receiver {
   readonly generation: number;
   readonly slot: number;
   readonly restarts: number;
@@ -125,6 +119,27 @@ export class Worker extends EventEmitter {
     return this.state === 'ready' && this.hello?.handover === true;
   }
 
+  /** True when it takes a handed-over connection on `listener` now (one it said it serves, or any when it named none). */
+  takes(listener: string | undefined): boolean {
+    const names = this.hello?.listeners ?? [];
+    return this.acceptsConnections && (listener === undefined || names.length === 0 || names.includes(listener));
+  }
+
+  /**
+   * Sends a connection: true once the worker got the message and handle. A worker that dies
+   * first may leave the send queued forever in Node's IPC layer, so its exit counts as a
+   * failed delivery: the descriptor is still the master's and goes elsewhere (a dead
+   * receiver serves nothing twice).
+   */
+  deliver(message: ConnMessage, handle: unknown): Promise<boolean> {
+    return Promise.race([this.send(message, handle), this.exited.then(() => false)]);
+  }
+
+  /** True once it exited without the master asking (a crash): connections it took went with it. */
+  get diedUnasked(): boolean {
+    return this.exitInfo !== undefined && !this.planned;
+  }
+
   /**
    * Resolves when the worker announced readiness; rejects with ERR_READY_TIMEOUT,
    * ERR_WORKER_EXITED or ERR_COMMAND_NOT_FOUND (with the last output lines in details).
@@ -173,7 +188,7 @@ export class Worker extends EventEmitter {
     if (this.exitInfo || this.state === 'draining') return;
     this.state = 'draining';
     if (handover && this.hello !== undefined) {
-      void this.send({ hitless: PROTOCOL, type: 'stop', handover: true, ...(window === undefined ? {} : { window }) }).then((sent) => {
+      void this.send(stopMessage(window)).then((sent) => {
         if (!sent) this.#proc.signal(this.spec.stopSignal);
       });
       return;
@@ -190,7 +205,7 @@ export class Worker extends EventEmitter {
   }
 
   /** Sends on the two-way channel; false when the worker has no channel (or it closed). */
-  send(message: object, handle?: unknown): Promise<boolean> {
+  send(message: MasterMessage, handle?: unknown): Promise<boolean> {
     if (this.exitInfo) return Promise.resolve(false);
     return this.#proc.send(message, handle);
   }
@@ -221,15 +236,15 @@ export class Worker extends EventEmitter {
   #notify(line: string): void {
     // The hello (on the IPC channel) is written before READY=1 (on the readiness socket); a
     // turn of the loop lets a hello read in the same poll round arrive first.
-    if (line === 'READY=1') setImmediate(() => this.#markReady());
-    else if (line.startsWith('STATUS=')) {
-      this.statusText = line.slice('STATUS='.length);
+    if (line === NOTIFY_READY) setImmediate(() => this.#markReady());
+    else if (line.startsWith(NOTIFY_STATUS)) {
+      this.statusText = line.slice(NOTIFY_STATUS.length);
       this.emit('status', this.statusText);
     }
   }
 
   #message(raw: unknown, handle: unknown): void {
-    const message = parseChannelMessage(raw);
+    const message = parseMessage(raw, 'worker');
     if (message === undefined) {
       // Not ours (or garbage): a handle that came with it must not leak in the master.
       closeHandle(handle);
@@ -270,15 +285,5 @@ export class Worker extends EventEmitter {
     return new HitlessError('ERR_WORKER_EXITED', `worker ${this.label} ${how} before it was ready`, {
       details: { output, code, signal },
     });
-  }
-}
-
-/** Closes a raw handle received on the channel (a socket fd the master must not keep). */
-export function closeHandle(handle: unknown): void {
-  const h = handle as { close?: () => void } | null | undefined;
-  try {
-    h?.close?.();
-  } catch {
-    // already closed
   }
 }

@@ -1,8 +1,9 @@
 /**
- * The worker side of the master's IPC channel (worker channel v1, docs/API.md "Connection
+ * The worker side of the master's IPC channel: the transport of the worker channel
+ * protocol (protocol.ts holds the messages and the one parser; docs/API.md "Connection
  * hand-over"). The master spawns Node workers with an 'ipc' stdio entry and env
  * HITLESS_CHANNEL=1; only then is `process.send` the master's, and not some other parent's
- * (PM2, a test runner). Messages are JSON objects with `hitless: 1` and a `type`; anything
+ * (PM2, a test runner). What the master sends is parsed by {@link parseMessage}; anything
  * else is ignored, and so are unknown types.
  *
  * The channel is never the lifeline: the readiness socket is (ready.ts). It is unref()ed so
@@ -10,21 +11,15 @@
  */
 import assert from 'node:assert/strict';
 import type net from 'node:net';
+import { CHANNEL_ENV, closeHandle, parseMessage, PROTOCOL, type Body, type MasterMessage, type WorkerMessage } from './protocol.js';
 
-/** A channel message (worker channel v1). */
-export interface ChannelMessage {
-  hitless: 1;
-  type: string;
-  [key: string]: unknown;
-}
-
-/** Called with a message of one type and the handle it carried, if any. */
-export type MessageHandler = (message: ChannelMessage, handle: unknown) => void;
+/** Called with a message of one type from the master and the handle it carried, if any. */
+export type MessageHandler<M extends MasterMessage = MasterMessage> = (message: M, handle: unknown) => void;
 
 /** Called when a send finished: `null` once written to the channel, else why it failed. */
 export type SendCallback = (error: Error | null) => void;
 
-const handlers = new Map<string, MessageHandler>();
+const handlers = new Map<MasterMessage['type'], MessageHandler>();
 const disconnectListeners = new Set<() => void>();
 let enabled: boolean | undefined;
 let opened = false;
@@ -46,15 +41,15 @@ const ACK_WATCH_MS = 100;
  */
 export function channelEnabled(): boolean {
   if (enabled === undefined) {
-    enabled = process.env.HITLESS_CHANNEL === '1' && typeof process.send === 'function';
-    delete process.env.HITLESS_CHANNEL;
+    enabled = process.env[CHANNEL_ENV] === String(PROTOCOL) && typeof process.send === 'function';
+    delete process.env[CHANNEL_ENV];
   }
   return enabled;
 }
 
 /** Handles messages of `type` from the master (one handler per type). */
-export function onChannelMessage(type: string, handler: MessageHandler): void {
-  handlers.set(type, handler);
+export function onChannelMessage<T extends MasterMessage['type']>(type: T, handler: MessageHandler<Extract<MasterMessage, { type: T }>>): void {
+  handlers.set(type, handler as MessageHandler);
 }
 
 /** Calls `fn` when the channel closes (the master died or disconnected). */
@@ -92,25 +87,13 @@ export function openIpc(): boolean {
   return true;
 }
 
-function dispatch(message: unknown, handle: unknown): void {
-  const known =
-    message !== null && typeof message === 'object' && (message as ChannelMessage).hitless === 1
-      ? handlers.get(String((message as ChannelMessage).type))
-      : undefined;
-  if (known !== undefined) return known(message as ChannelMessage, handle);
-  // A handle nobody takes would stay open in this process for its whole life.
-  if (handle !== undefined && handle !== null && (message as ChannelMessage | null)?.hitless === 1) closeHandle(handle);
-}
-
-/** Closes a raw handle (or a net object) received over the channel that will not be used. */
-export function closeHandle(handle: unknown): void {
-  const target = handle as { close?: () => void; destroy?: () => void };
-  try {
-    if (typeof target.destroy === 'function') target.destroy();
-    else target.close?.();
-  } catch {
-    // Already closed.
-  }
+function dispatch(raw: unknown, handle: unknown): void {
+  const message = parseMessage(raw, 'master');
+  const known = message && handlers.get(message.type);
+  if (message !== undefined && known !== undefined) return known(message, handle);
+  // A handle nobody takes would stay open in this process for its whole life; one that came
+  // with a message of another protocol is left to whoever speaks that one.
+  if (handle !== undefined && handle !== null && (raw as { hitless?: unknown } | null)?.hitless === PROTOCOL) closeHandle(handle);
 }
 
 function settleAck(received: boolean): void {
@@ -126,7 +109,7 @@ function settleAck(received: boolean): void {
  * Only an acknowledgement proves the master holds the fd: a failed write to a dead channel
  * still completes its callback without an error. One handle at a time.
  */
-export function sendHandle(message: { type: string; [key: string]: unknown }, handle: unknown, done: (received: boolean) => void): void {
+export function sendHandle(message: Body<WorkerMessage>, handle: unknown, done: (received: boolean) => void): void {
   assert.equal(awaitingAck, undefined, 'sendHandle(): the previous handle is not acknowledged yet');
   if (!channelConnected()) {
     process.nextTick(done, false);
@@ -148,11 +131,11 @@ export function sendHandle(message: { type: string; [key: string]: unknown }, ha
 }
 
 /**
- * Sends `{ hitless: 1, ...message }` to the master. `callback` runs once the message was
- * written (or with the error), except when the channel dies while the send is queued behind
- * an unacknowledged handle: Node keeps such sends forever.
+ * Sends `message` with the protocol version to the master. `callback` runs once the message
+ * was written (or with the error), except when the channel dies while the send is queued
+ * behind an unacknowledged handle: Node keeps such sends forever.
  */
-export function send(message: { type: string; [key: string]: unknown }, handle?: unknown, callback?: SendCallback): void {
+export function send(message: Body<WorkerMessage>, handle?: unknown, callback?: SendCallback): void {
   const done = callback ?? (() => {});
   if (!openIpc() || process.connected !== true || process.send === undefined) {
     process.nextTick(done, new Error('the master channel is closed'));
@@ -161,7 +144,7 @@ export function send(message: { type: string; [key: string]: unknown }, handle?:
   try {
     // With a callback, a failed write reaches the callback instead of an 'error' event
     // (which, unhandled, would end the process). Node's types know no raw handles.
-    process.send({ hitless: 1, ...message }, handle as net.Server | undefined, {}, (err: Error | null) => done(err ?? null));
+    process.send({ hitless: PROTOCOL, ...message }, handle as net.Server | undefined, {}, (err: Error | null) => done(err ?? null));
   } catch (err) {
     process.nextTick(done, err as Error);
   }

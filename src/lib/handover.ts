@@ -200,7 +200,7 @@ export class Handover {
 
   private sayDone(): Promise<void> {
     if (this.done === undefined) {
-      const message = { type: 'handover-done', handedOver: this.handed, kept: this.kept() };
+      const message = { type: 'handover-done', handedOver: this.handed, kept: this.kept() } as const;
       this.done = new Promise((resolve) => send(message, undefined, () => resolve()));
     }
     return this.done;

@@ -45,10 +45,7 @@ export interface StopRequest {
 let onStopMessage: (how: StopRequest) => void = (how) => beginShutdown(how);
 
 whenLifelineLost(() => beginShutdown());
-onChannelMessage('stop', (message) => {
-  const window = Number.isSafeInteger(message.window) && (message.window as number) > 0 ? (message.window as number) : undefined;
-  onStopMessage({ handover: message.handover === true, window });
-});
+onChannelMessage('stop', (message) => onStopMessage({ handover: message.handover === true, window: message.window }));
 
 /**
  * Routes the master's `stop` message to `fn` instead of {@link beginShutdown} (internal: the

@@ -9,6 +9,7 @@ import { fstatSync } from 'node:fs';
 import net from 'node:net';
 import { HitlessError } from '../errors.js';
 import { channelEnabled, openIpc, send } from './channel.js';
+import { NOTIFY_READY, NOTIFY_STATUS } from './protocol.js';
 import { invalid } from './options.js';
 import { handoverListeners, stopIsHandled } from './registry.js';
 
@@ -85,7 +86,7 @@ export function ready(): void {
     // Written before READY=1, so a master reading both sees hello first.
     send({ type: 'hello', pid: process.pid, handover: listeners.length > 0, listeners });
   }
-  socket?.write('READY=1\n');
+  socket?.write(`${NOTIFY_READY}\n`);
 }
 
 /**
@@ -99,5 +100,5 @@ export function status(text: string): void {
   if (typeof text !== 'string') invalid('status()', 'text', text, 'a string', "status('warming cache')");
   const socket = openChannel();
   if (socket === undefined) return;
-  socket.write(`STATUS=${text.replace(/[\r\n]+/g, ' ')}\n`);
+  socket.write(`${NOTIFY_STATUS}${text.replace(/[\r\n]+/g, ' ')}\n`);
 }

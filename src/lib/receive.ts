@@ -6,7 +6,7 @@
  */
 import type http from 'node:http';
 import net from 'node:net';
-import { closeHandle, type ChannelMessage } from './channel.js';
+import { closeHandle, type ConnMessage } from './protocol.js';
 import { serverFor } from './registry.js';
 import { trackerOf } from './track.js';
 
@@ -29,7 +29,7 @@ function isTcpHandle(handle: unknown): boolean {
  * `message.listener`, else on the first plain HTTP server (never dropped because names
  * disagree); closes it only when this process has no plain HTTP server at all.
  */
-export function receiveConnection(message: ChannelMessage, handle: unknown): void {
+export function receiveConnection(message: ConnMessage, handle: unknown): void {
   if (!isTcpHandle(handle)) {
     if (handle != null) closeHandle(handle);
     return;

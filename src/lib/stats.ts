@@ -17,19 +17,11 @@
 import type { EventEmitter } from 'node:events';
 import type { AnyServer } from './types.js';
 import { channelEnabled, send } from './channel.js';
+import { LATENCY_BOUNDS_MS, message, STATS_INTERVAL_MS, type StatsMessage, type StatusClass } from './protocol.js';
 
-/**
- * Upper bounds (inclusive, milliseconds) of the latency buckets; one more bucket counts
- * everything slower. Fixed by protocol version 1, so histograms from every worker merge.
- */
-export const LATENCY_BOUNDS_MS: readonly number[] = Object.freeze([
-  0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
-]);
-/** How often a worker reports its figures. */
-export const STATS_INTERVAL_MS = 1000;
-
-/** Status classes counted; a final status below 200 counts as 2xx, 600 and above as 5xx. */
-export type StatusClass = '2xx' | '3xx' | '4xx' | '5xx';
+// The histogram's bounds and the interval are the protocol's (protocol.ts); re-exported for
+// the master's consumers of these figures (metrics).
+export { LATENCY_BOUNDS_MS, STATS_INTERVAL_MS, type StatusClass };
 
 const requests: Record<StatusClass, number> = { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
 const latency: number[] = new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0);
@@ -46,9 +38,9 @@ function underMaster(): boolean {
  * The one place this module writes to the channel. A closed channel (the master is gone)
  * is not an error here: the lifeline handles that.
  */
-function sendToMaster(message: Record<string, unknown>): void {
-  const { hitless: _v, type, ...fields } = message;
-  send({ type: String(type), ...fields });
+function sendToMaster(stats: StatsMessage): void {
+  const { hitless: _v, ...body } = stats;
+  send(body);
 }
 
 /**
@@ -89,8 +81,8 @@ function record(status: number, ms: number): void {
  * @example
  * statsMessage(); // { hitless: 1, type: 'stats', requests: { '2xx': 12, … }, latency: [ … 17 counts ], latencySum: 8.4 }
  */
-export function statsMessage(): Record<string, unknown> {
-  return { hitless: 1, type: 'stats', requests: { ...requests }, latency: [...latency], latencySum };
+export function statsMessage(): StatsMessage {
+  return message<StatsMessage>({ type: 'stats', requests: { ...requests }, latency: [...latency], latencySum });
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseChannelMessage } from '../../src/core/channel.js';
+import { parseMessage } from '../../src/lib/protocol.js';
 import { Supervisor } from '../../src/core/supervisor.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
@@ -176,8 +176,8 @@ test('channel: garbage and foreign messages are ignored, and a handle that came 
   await settle();
   assert.equal(h.closed, 1);
   assert.equal(sup.state, 'running');
-  assert.equal(parseChannelMessage({ hitless: 1, type: 'hello', listeners: ['a', 3] }), undefined);
-  assert.deepEqual(parseChannelMessage({ hitless: 1, type: 'drained', drained: 3 }), { hitless: 1, type: 'drained', drained: 3 });
+  assert.equal(parseMessage({ hitless: 1, type: 'hello', listeners: ['a', 3] }, 'worker'), undefined);
+  assert.deepEqual(parseMessage({ hitless: 1, type: 'drained', drained: 3 }, 'worker'), { hitless: 1, type: 'drained', drained: 3 });
 });
 
 test('channel: a connection sent out of turn (no hand-over running) goes back to its sender', async () => {

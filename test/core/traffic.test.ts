@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseChannelMessage } from '../../src/core/channel.js';
+import { parseMessage } from '../../src/lib/protocol.js';
 import { LATENCY_BOUNDS_MS, bucketOf, statusClass } from '../../src/lib/stats.js';
 import { combine, quantile, slowerThan, TrafficBook, zeroCounts } from '../../src/core/traffic.js';
 import { counts } from './fake-traffic.js';
@@ -104,10 +104,10 @@ test('release series are bounded: the serving release and the most recently seen
 
 test('stats messages: the documented shape is accepted, anything else ignored', () => {
   const good = { hitless: 1, type: 'stats', requests: { '2xx': 1, '3xx': 0, '4xx': 0, '5xx': 0 }, latency: new Array(17).fill(0), latencySum: 0.5 };
-  assert.deepEqual(parseChannelMessage(good), good);
-  assert.equal(parseChannelMessage({ ...good, latency: new Array(16).fill(0) }), undefined);
-  assert.equal(parseChannelMessage({ ...good, requests: { '2xx': -1, '3xx': 0, '4xx': 0, '5xx': 0 } }), undefined);
-  assert.equal(parseChannelMessage({ ...good, requests: { '2xx': 1 } }), undefined);
-  assert.equal(parseChannelMessage({ ...good, latencySum: 'x' }), undefined);
-  assert.equal(parseChannelMessage({ ...good, latency: [...good.latency.slice(1), 1.5] }), undefined);
+  assert.deepEqual(parseMessage(good, 'worker'), good);
+  assert.equal(parseMessage({ ...good, latency: new Array(16).fill(0) }, 'worker'), undefined);
+  assert.equal(parseMessage({ ...good, requests: { '2xx': -1, '3xx': 0, '4xx': 0, '5xx': 0 } }, 'worker'), undefined);
+  assert.equal(parseMessage({ ...good, requests: { '2xx': 1 } }, 'worker'), undefined);
+  assert.equal(parseMessage({ ...good, latencySum: 'x' }, 'worker'), undefined);
+  assert.equal(parseMessage({ ...good, latency: [...good.latency.slice(1), 1.5] }, 'worker'), undefined);
 });

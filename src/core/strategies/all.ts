@@ -4,20 +4,15 @@
  * generation. At most 2N workers are alive; the old generation is never touched before
  * the new one is whole, so a failure costs nothing.
  */
-import type { ReloadContext, ReloadStrategy } from '../strategy.js';
+import type { ReloadStrategy } from '../strategy.js';
+import { slotRange } from '../slots.js';
 
 export const all: ReloadStrategy = {
   name: 'all',
   async run(ctx) {
     const { next, old } = ctx;
     ctx.phase('spawning');
-    const workers = next.workers.map((_, slot) => ctx.spawn(next, slot));
-    try {
-      await Promise.all(workers.map((w) => ctx.ready(w)));
-    } catch (err) {
-      await ctx.discard(workers);
-      throw err;
-    }
+    await ctx.start(next, slotRange(0, next.size));
     ctx.phase('ready');
     ctx.switchTo();
     if (old) await ctx.retire(old.live(), next);

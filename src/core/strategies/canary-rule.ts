@@ -21,6 +21,7 @@
 import { formatDuration } from '../../config/duration.js';
 import type { CanaryConfig } from '../../config/types.js';
 import { quantile, slowerThan, totalOf, type Counts } from '../traffic.js';
+import type { SideFigures } from '../types.js';
 
 /** One-sided level of the final look (99% confidence), and the normal z of that level. */
 export const FINAL = { alpha: 0.01, z: 2.326 } as const;
@@ -30,16 +31,6 @@ export const EARLY = { alpha: 0.001, z: 3.09 } as const;
 export const LATENCY_FLOOR_MS = 25;
 /** The latency rule's tail: more than 1% of responses above the limit means p99 above it. */
 const TAIL = 0.01;
-
-/** One side's figures over the canary window. */
-export interface SideFigures {
-  requests: number;
-  /** 5xx responses. */
-  errors: number;
-  errorRate: number | undefined;
-  p50Ms: number | undefined;
-  p99Ms: number | undefined;
-}
 
 export type Verdict = 'pass' | 'fail' | 'inconclusive' | 'pending';
 

@@ -11,18 +11,19 @@
  * The serving generation is never touched before the canary passed.
  */
 import { HitlessError, isHitlessError } from '../../errors.js';
-import { STATS_INTERVAL_MS } from '../../lib/stats.js';
+import { STATS_INTERVAL_MS } from '../../lib/protocol.js';
 import type { CanaryConfig } from '../../config/types.js';
 import type { Generation } from '../generation.js';
 import type { ReloadContext, ReloadStrategy } from '../strategy.js';
 import { combine, type Counts } from '../traffic.js';
 import type { CanaryReport } from '../types.js';
+import { slotRange } from '../slots.js';
 import { judge } from './canary-rule.js';
 import { all } from './all.js';
 import { rollOut } from './rolling.js';
 
 /**
- * The canary strategy (STRATEGIES.canary in supervisor.ts).
+ * The canary strategy (STRATEGIES.canary in strategies/index.ts).
  *
  * @example
  * await canary.run(ctx); // throws ERR_CANARY_FAILED / ERR_CANARY_INCONCLUSIVE, or leaves `next` serving
@@ -36,14 +37,8 @@ export const canary: ReloadStrategy = {
     const settings = next.spec.canary;
     const size = Math.min(settings.workers, next.size);
     ctx.phase('spawning');
-    const canaries = Array.from({ length: size }, (_, slot) => ctx.spawn(next, slot));
-    try {
-      await Promise.all(canaries.map((w) => ctx.ready(w)));
-    } catch (err) {
-      // A canary that never got ready never served: the same failure as any new worker's.
-      await ctx.discard(canaries);
-      throw err;
-    }
+    // A canary that never got ready never served: the same failure as any new worker's.
+    await ctx.start(next, slotRange(0, size));
     ctx.phase('canary');
     const verdict = await observe(ctx, old, settings);
     if (verdict.verdict !== 'pass') {
@@ -109,14 +104,11 @@ async function observe(ctx: ReloadContext, old: Generation, settings: CanaryConf
 /** After a pass, the `all` way: start the other slots, switch once all are ready, retire the old generation. */
 async function goLiveAll(ctx: ReloadContext, old: Generation, first: number): Promise<void> {
   const { next } = ctx;
-  const rest: ReturnType<ReloadContext['spawn']>[] = [];
   if (first < next.size) {
     ctx.phase('spawning');
-    for (let slot = first; slot < next.size; slot++) rest.push(ctx.spawn(next, slot));
     try {
-      await Promise.all(rest.map((w) => ctx.ready(w)));
+      await ctx.start(next, slotRange(first, next.size));
     } catch (err) {
-      await ctx.discard(rest);
       // The canary served real traffic: its connections go back to the old version.
       await ctx.retire(next.live(), old);
       throw err;

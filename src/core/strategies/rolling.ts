@@ -27,11 +27,9 @@ export async function rollOut(ctx: ReloadContext, first: number): Promise<void> 
   for (let slot = 0; slot < next.size; slot++) {
     const ready = slot < first ? next.workers[slot] : undefined;
     if (ready === undefined) {
-      const w = ctx.spawn(next, slot);
       try {
-        await ctx.ready(w);
+        await ctx.start(next, [slot]);
       } catch (err) {
-        await ctx.discard([w]);
         if (old) await unroll(ctx, old, slot);
         // The new workers that already served go gracefully, their connections back to the old version.
         await ctx.retire(next.live(), old);

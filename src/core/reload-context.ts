@@ -1,0 +1,112 @@
+/**
+ * What one reload lends its strategy: the ReloadContext (strategy.ts) over the supervisor's
+ * seams. The rules that hold for every strategy live here, once: a worker of the next
+ * generation that dies unasked after it was ready fails the reload until it goes live;
+ * every wait ends when the master begins stopping; switching is refused once it stops; the
+ * canary's verdict is kept for the outcome.
+ */
+import type { Generation } from './generation.js';
+import type { Host } from './host.js';
+import type { ReloadRun } from './reload.js';
+import { diedAfterReady, discard, startSlots } from './slots.js';
+import type { ReloadContext } from './strategy.js';
+import type { TrafficBook } from './traffic.js';
+import type { CanaryReport, MasterEvent, ReloadPhase } from './types.js';
+import type { Worker } from './worker.js';
+
+/** What the supervisor lends a reload (its own state stays its own). */
+export interface ReloadSeams {
+  readonly host: Host;
+  readonly traffic: TrafficBook;
+  /** Starts and registers a worker in `slot` of `gen`. */
+  spawn(gen: Generation, slot: number): Worker;
+  /** `p`, or a rejection (ERR_STOPPING) once the master begins stopping. */
+  gate<T>(p: Promise<T>): Promise<T>;
+  /** Makes `gen` the serving generation; throws ERR_STOPPING once the master is stopping. */
+  serve(gen: Generation): void;
+  /** True while `gen` serves. */
+  serving(gen: Generation): boolean;
+  /** Retires `workers` (retire.ts), their connections to `to`, counted in `run`. */
+  retire(workers: Worker[], to: Generation | undefined, run: ReloadRun): Promise<void>;
+  /** Refills an empty slot with backoff, as after a crash. */
+  refill(gen: Generation, slot: number): void;
+  emit(e: MasterEvent): void;
+}
+
+export class StrategyContext implements ReloadContext {
+  readonly old: Generation | undefined;
+  readonly next: Generation;
+  readonly traffic: TrafficBook;
+  /** The canary's decision, once there is one (it goes into the outcome). */
+  verdict: CanaryReport | undefined;
+  readonly #s: ReloadSeams;
+  readonly #run: ReloadRun;
+  /** Rejects when a worker of `next` dies unasked after it was ready, before the switch. */
+  readonly #died: Promise<never>;
+  #nextDied: (e: Error) => void = () => {};
+
+  constructor(seams: ReloadSeams, run: ReloadRun, old: Generation | undefined, next: Generation) {
+    this.#s = seams;
+    this.#run = run;
+    this.old = old;
+    this.next = next;
+    this.traffic = seams.traffic;
+    this.#died = new Promise<never>((_r, reject) => (this.#nextDied = reject));
+    this.#died.catch(() => {});
+  }
+
+  phase(p: ReloadPhase): void {
+    this.#run.to(p);
+  }
+
+  spawn(gen: Generation, slot: number): Worker {
+    const w = this.#s.spawn(gen, slot);
+    if (gen === this.next) {
+      // Before READY its own waitReady() reports the exit, with the reason.
+      w.once('exit', () => {
+        if (!w.planned && w.readyAt !== undefined && !this.#s.serving(this.next)) this.#nextDied(diedAfterReady([w]));
+      });
+    }
+    return w;
+  }
+
+  start(gen: Generation, slots: readonly number[]): Promise<Worker[]> {
+    return startSlots(slots, {
+      spawn: (slot) => this.spawn(gen, slot),
+      ready: (w) => this.#s.gate(Promise.race([w.waitReady(this.next.spec.readyTimeout), this.#died])),
+    });
+  }
+
+  switchTo(): void {
+    this.#s.serve(this.next);
+    this.#run.to('switched');
+    this.#s.emit({ type: 'reload-ready', generation: this.next.id, ms: this.#s.host.now() - this.#run.startedAt });
+  }
+
+  retire(workers: Worker[], to: Generation | undefined): Promise<void> {
+    return this.#s.retire(workers, to, this.#run);
+  }
+
+  discard(workers: Worker[]): Promise<void> {
+    return discard(workers);
+  }
+
+  refill(gen: Generation, slot: number): void {
+    this.#s.refill(gen, slot);
+  }
+
+  now(): number {
+    return this.#s.host.now();
+  }
+
+  wait(ms: number): Promise<void> {
+    let timer: { cancel(): void } | undefined;
+    const elapsed = new Promise<void>((resolve) => (timer = this.#s.host.setTimer(resolve, ms)));
+    return this.#s.gate(Promise.race([elapsed, this.#died])).finally(() => timer?.cancel());
+  }
+
+  report(r: CanaryReport): void {
+    if (r.verdict !== 'pending') this.verdict = r;
+    this.#s.emit({ type: r.verdict === 'pending' ? 'canary-progress' : 'canary-verdict', ...r });
+  }
+}

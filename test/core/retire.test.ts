@@ -1,0 +1,193 @@
+/**
+ * The pieces a reload is made of, on a fake host and without a supervisor: the one start
+ * step (slots.ts), a retirement run on its own (retire.ts; several at once, each with its
+ * own deadline), and the hand-over broker with receivers that are not workers of a new
+ * generation and a sender that is not stopping (handover.ts).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HandoverBroker, HandoverRoutes, type Receiver } from '../../src/core/handover.js';
+import { drain, Retirement } from '../../src/core/retire.js';
+import { slotRange, startSlots } from '../../src/core/slots.js';
+import { Worker } from '../../src/core/worker.js';
+import type { ConnMessage } from '../../src/lib/protocol.js';
+import { FakeHandle, FakeHost, fakeSpec, settle, wellBehaved, type Behaviour, type FakeProcess } from './fake-host.js';
+
+/** A Node worker with the in-app library: ready, hello with hand-over, exits when told to stop. */
+const libraryWorker: Behaviour = (p) => {
+  wellBehaved(p);
+  queueMicrotask(() => p.say({ hitless: 1, type: 'hello', handover: true, listeners: ['http'] }));
+};
+/** Ignores its stop signal and stop message: only SIGKILL ends it. */
+const stubborn: Behaviour = (p) => queueMicrotask(() => p.ready());
+
+function workers(host: FakeHost, generation: number, n: number): { ws: Worker[]; procs: FakeProcess[] } {
+  const ws = slotRange(0, n).map((slot) => new Worker(host, fakeSpec(), generation, slot, 0));
+  return { ws, procs: host.procs.filter((p) => p.generation === generation) };
+}
+
+test('slots: startSlots resolves once every worker is ready', async () => {
+  const host = new FakeHost();
+  const spec = fakeSpec();
+  const ws = await startSlots(slotRange(0, 3), { spawn: (slot) => new Worker(host, spec, 1, slot, 0), ready: (w) => w.waitReady(1000) });
+  assert.deepEqual(ws.map((w) => [w.slot, w.state]), [[0, 'ready'], [1, 'ready'], [2, 'ready']]);
+  assert.deepEqual(slotRange(2, 4), [2, 3]);
+  assert.deepEqual(slotRange(3, 1), []);
+});
+
+test('slots: one worker failing at boot kills every one started with it, waits for their exit, and rethrows its failure', async () => {
+  const host = new FakeHost();
+  host.behave = (_g, slot) => (slot === 1 ? (p) => queueMicrotask(() => p.exit(3)) : stubborn);
+  const spec = fakeSpec();
+  await assert.rejects(
+    startSlots(slotRange(0, 3), { spawn: (slot) => new Worker(host, spec, 1, slot, 0), ready: (w) => w.waitReady(1000) }),
+    (e: Error & { code?: string }) => e.code === 'ERR_WORKER_EXITED' && /exited with code 3 before it was ready/.test(e.message),
+  );
+  assert.equal(host.alive().length, 0);
+  assert.deepEqual(host.procs.map((p) => p.killed), [true, false, true]);
+});
+
+test('slots: a worker that was ready but exited before the others were fails the set (ERR_WORKER_EXITED after it was ready)', async () => {
+  const host = new FakeHost();
+  host.behave = () => () => {};
+  const spec = fakeSpec();
+  const started = startSlots(slotRange(0, 2), { spawn: (slot) => new Worker(host, spec, 1, slot, 0), ready: (w) => w.waitReady(1000) });
+  const [first, second] = host.procs;
+  first!.ready();
+  await settle();
+  first!.exit(0);
+  second!.ready();
+  await assert.rejects(started, (e: Error & { code?: string }) => e.code === 'ERR_WORKER_EXITED' && /worker 1\.0 .*exited with code 0 after it was ready/.test(e.message));
+  assert.equal(host.alive().length, 0);
+});
+
+test('retire: a retirement runs on its own (no reload) and resolves with the counts of both sides', async () => {
+  const host = new FakeHost();
+  host.behave = () => libraryWorker;
+  const next = workers(host, 2, 2);
+  await Promise.all(next.ws.map((w) => w.waitReady(1000)));
+  await settle();
+  host.behave = () => (p) => {
+    libraryWorker(p);
+    p.removeAllListeners('sent');
+    // Sends 3 connections on `stop`; once all have landed, reports its drain and exits.
+    let landed = 0;
+    p.on('sent', (m: Record<string, unknown>) => {
+      if (m.type === 'stop') for (let i = 0; i < 3; i++) p.say({ hitless: 1, type: 'conn', listener: 'http' }, new FakeHandle());
+      if (m.type === 'landed' && ++landed === 3) {
+        p.say({ hitless: 1, type: 'drained', drained: 2, forced: 1 });
+        queueMicrotask(() => p.exit(0));
+      }
+    });
+  };
+  const old = workers(host, 1, 2);
+  await Promise.all(old.ws.map((w) => w.waitReady(1000)));
+  await settle();
+  const routes = new HandoverRoutes();
+  for (const w of old.ws) w.on('message', (m, h) => m.type === 'conn' && routes.receive(w, m.listener, h));
+  const r = new Retirement({ workers: old.ws, receivers: () => next.ws, drainTimeout: 5000, host, routes });
+  assert.equal(r.handover, true);
+  const { ms, ...counts } = await r.run();
+  assert.deepEqual(counts, { handedOver: 6, returned: 0, lost: 0, forced: 0, drained: 4, cut: 2 });
+  assert.equal(ms, 0, 'the fake clock did not move');
+  assert.deepEqual(next.procs.map((p) => p.sent.filter((s) => s.message.type === 'conn').length), [3, 3]);
+  for (const p of old.procs) assert.deepEqual(p.sent.map((s) => s.message.type), ['stop', 'landed', 'landed', 'landed']);
+});
+
+test('retire: two retirements under way at once, each with its own deadline (the first one\'s SIGKILL spares the second one\'s workers)', async () => {
+  const host = new FakeHost();
+  host.behave = () => stubborn;
+  const a = workers(host, 1, 1);
+  const b = workers(host, 2, 2);
+  await settle();
+  const routes = new HandoverRoutes();
+  const first = new Retirement({ workers: a.ws, receivers: undefined, drainTimeout: 1000, host, routes });
+  const second = new Retirement({ workers: b.ws, receivers: undefined, drainTimeout: 5000, host, routes });
+  assert.equal(first.handover, false);
+  let secondDone = false;
+  const firstRun = first.run();
+  const secondRun = second.run().then((c) => ((secondDone = true), c));
+  for (const p of [...a.procs, ...b.procs]) assert.deepEqual(p.signals, ['SIGTERM']);
+  await host.advance(1000);
+  assert.equal((await firstRun).forced, 1);
+  assert.equal(secondDone, false);
+  assert.equal(host.alive(2).length, 2, 'the second generation is still draining');
+  await host.advance(4000);
+  const c = await secondRun;
+  assert.equal(c.forced, 2);
+  assert.equal(c.ms, 5000);
+});
+
+test('retire: drain() resolves with 0 when every worker exits in time, and kills only what outlives the deadline', async () => {
+  const host = new FakeHost();
+  host.behave = (_g, slot) => (slot === 0 ? wellBehaved : stubborn);
+  const { ws } = workers(host, 1, 2);
+  await settle();
+  for (const w of ws) w.stop();
+  const forced = drain(ws, 3000, host);
+  await host.advance(3000);
+  assert.equal(await forced, 1);
+  assert.equal(await drain([], 1, host), 0);
+});
+
+/** A receiver that is not a local worker (another master, say): takes everything, keeps what it got. */
+class FakeSink implements Receiver {
+  readonly got: ConnMessage[] = [];
+  diedUnasked = false;
+  open = true;
+  takes(): boolean {
+    return this.open;
+  }
+  deliver(message: ConnMessage): Promise<boolean> {
+    if (!this.open) return Promise.resolve(false);
+    this.got.push(message);
+    return Promise.resolve(true);
+  }
+}
+
+test('handover: a serving worker (not stopping) hands connections to a receiver that is not a worker; without a route they go back to it', async () => {
+  const host = new FakeHost();
+  host.behave = () => libraryWorker;
+  const { ws: [w], procs: [p] } = workers(host, 1, 1);
+  await w!.waitReady(1000);
+  await settle();
+  const sink = new FakeSink();
+  const broker = new HandoverBroker(() => [sink]);
+  const routes = new HandoverRoutes();
+  w!.on('message', (m, h) => m.type === 'conn' && routes.receive(w!, m.listener, h));
+  routes.open(w!, broker);
+  const handed = new FakeHandle();
+  p!.say({ hitless: 1, type: 'conn', listener: 'http' }, handed);
+  await settle();
+  routes.close(w!);
+  const back = new FakeHandle();
+  p!.say({ hitless: 1, type: 'conn', listener: 'http' }, back);
+  await settle();
+  await broker.settled();
+  assert.deepEqual(sink.got, [{ hitless: 1, type: 'conn', listener: 'http' }]);
+  assert.deepEqual(broker.counts, { handedOver: 1, returned: 0, lost: 0 });
+  assert.deepEqual(p!.sent.map((s) => s.message), [
+    { hitless: 1, type: 'landed' },
+    { hitless: 1, type: 'conn', listener: 'http', returned: true },
+    { hitless: 1, type: 'landed' },
+  ]);
+  assert.deepEqual([handed.closed, back.closed], [1, 1], "the master's copies are closed once they went on");
+  assert.equal(w!.state, 'ready', 'the sender keeps serving');
+});
+
+test('handover: connections a receiver took count as lost once it died unasked; one that cannot take goes to the next', async () => {
+  const host = new FakeHost();
+  host.behave = () => libraryWorker;
+  const { ws: [w] } = workers(host, 1, 1);
+  await settle();
+  const closed = new FakeSink();
+  closed.open = false;
+  const dies = new FakeSink();
+  const broker = new HandoverBroker(() => [closed, dies]);
+  await broker.forward(w!, 'http', new FakeHandle());
+  await broker.forward(w!, 'http', new FakeHandle());
+  dies.diedUnasked = true;
+  await broker.settled();
+  assert.equal(dies.got.length, 2);
+  assert.deepEqual(broker.counts, { handedOver: 0, returned: 0, lost: 2 });
+});
