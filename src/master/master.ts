@@ -6,7 +6,7 @@
  * asks for a reload goes through the Reconfigurer (reconfigure.ts), which reads the
  * configuration again first.
  *
- * Signals: SIGHUP reloads at once (the rest of a burst of SIGHUPs is ignored: core/hup.ts); SIGTERM/SIGINT drain
+ * Signals: SIGHUP reloads at once (the rest of a burst of SIGHUPs is ignored: hup.ts); SIGTERM/SIGINT drain
  * everything and exit 0; a second SIGTERM/SIGINT kills workers at once. SIGUSR1 is left
  * to Node's debugger.
  */
@@ -14,13 +14,13 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HitlessError } from '../errors.js';
-import { inheritedListeners, openListeners, type ListenerSet } from '../core/listeners.js';
+import { inheritedListeners, openListeners, type ListenerSet } from './listeners.js';
 import { collectGarbage } from './gc.js';
 import { createLogger, logEvent, type Logger } from '../core/logger.js';
 import { Supervisor } from '../core/supervisor.js';
-import { HupFilter } from '../core/hup.js';
+import { HupFilter } from './hup.js';
 import { realHost } from '../core/process.js';
-import { createProcStatReader } from '../core/procstat.js';
+import { createProcStatReader } from './procstat.js';
 import { specFromConfig, type GenerationSpec } from '../core/spec.js';
 import { checkReadableBy, checkWorkerAccess } from '../ops/access.js';
 import type { MasterConfig } from '../config/types.js';
@@ -111,6 +111,7 @@ export async function runMaster(
     version,
     listeners: () => listeners.status(),
     usage: createProcStatReader(),
+    uptime: () => process.uptime() * 1000 | 0,
   });
   // What everything else talks to: a reload through it reads the configuration first.
   // The reconfigure layer speaks configurations; the supervisor runs specs made from them.
@@ -124,10 +125,12 @@ export async function runMaster(
     stop: (force) => supervisor.stop(force),
     on: (event, fn) => supervisor.on(event, fn),
     off: (event, fn) => supervisor.off(event, fn),
-    emit: (event, e) => supervisor.emit(event, e),
+    now: () => supervisor.now(),
+    announceConfig: (reason, changes, notes) => supervisor.announceConfig(reason, changes, notes),
+    refuseReload: (reason, startedAt, error, extra) => supervisor.refuseReload(reason, startedAt, error, extra),
   };
   const handle = new Reconfigurer({ master, listeners, identities, source, onLive: (spec) => parts.apply(spec) });
-  const parts = new Parts(handle, logger, (e) => supervisor.emit('event', e));
+  const parts = new Parts(handle, logger, (names, errors) => supervisor.reconfigured(names, errors));
   const closers: Closable[] = [];
   supervisor.on('event', (e: MasterEvent) => {
     logEvent(logger, e);
@@ -144,13 +147,11 @@ export async function runMaster(
   await parts.startOutput(config);
   writePidFile(config.pidFile);
   const removeSignalHandlers = handleSignals(handle, logger);
-  supervisor.emit('event', { type: 'master-start', pid: process.pid, listeners: listeners.status() } satisfies MasterEvent);
 
   let code = 0;
   try {
+    // master-start, the first generation, master-ready: the supervisor reports them.
     await supervisor.start();
-    const { generation } = supervisor.status();
-    supervisor.emit('event', { type: 'master-ready', generation, ms: process.uptime() * 1000 | 0 } satisfies MasterEvent);
     await parts.startTriggers(config);
   } catch (err) {
     const e = err instanceof HitlessError ? err : new HitlessError('ERR_START_FAILED', String(err), { cause: err });

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseMessage } from '../../src/lib/protocol.js';
-import { HupFilter, SIGHUP_BURST_MS } from '../../src/core/hup.js';
+import { HupFilter, SIGHUP_BURST_MS } from '../../src/master/hup.js';
 import { Supervisor } from '../../src/core/supervisor.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
