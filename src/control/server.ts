@@ -174,7 +174,8 @@ export async function startControlServer(options: ControlServerOptions): Promise
       }
       const args = req.args !== null && typeof req.args === 'object' ? (req.args as Record<string, unknown>) : {};
       const reqId = id;
-      switch (req.cmd as ControlCommand) {
+      const cmd = req.cmd as ControlCommand;
+      switch (cmd) {
         case 'status':
           return send({ v: PROTOCOL_VERSION, id, ok: true, result: handle.status() });
         case 'reload': {
@@ -197,6 +198,11 @@ export async function startControlServer(options: ControlServerOptions): Promise
             handle.stop(force).catch((err: unknown) => logger.error('stop failed', { error: (err as Error).message }));
           });
           return;
+        }
+        default: {
+          // Every command of CONTROL_COMMANDS has a case above: a new one fails to compile here.
+          const unhandled: never = cmd;
+          throw new HitlessError('ERR_CONTROL_UNKNOWN_COMMAND', `command ${JSON.stringify(unhandled)} has no handler`);
         }
       }
     } catch (err) {
