@@ -19,6 +19,7 @@ import {
 } from './defaults.js';
 import { resolveRunDir } from './rundir.js';
 import { parseDuration } from './duration.js';
+import { FLAG_FOR_KEY } from './keys.js';
 import type { ListenerSpec, MasterConfig } from './types.js';
 
 export { resolveRunDir, ensureRunDir, controlSocketPath } from './rundir.js';
@@ -54,14 +55,6 @@ export interface LoadConfigOptions {
   /** The master's environment: LISTEN_FDS allows an empty listen list; XDG_RUNTIME_DIR places the run dir. */
   env?: NodeJS.ProcessEnv;
 }
-
-/** The flag that sets each top-level key, for messages. */
-export const FLAG_FOR_KEY: Record<string, string> = {
-  command: 'the command after --', listen: '--listen', workers: '--workers', readyTimeout: '--ready-timeout',
-  drainTimeout: '--drain-timeout', readyAfter: '--ready-after', stopSignal: '--stop-signal', env: '--env',
-  cwd: '--cwd', strategy: '--strategy', handover: '--no-handover', runDir: '--run-dir', pidFile: '--pid-file', logFormat: '--log-format',
-  preload: '--no-preload',
-};
 
 import { findConfigFile, readConfigFile } from './file.js';
 

@@ -1,6 +1,6 @@
 /**
  * The master's control server: a unix socket in the private run dir that `hitless
- * reload|status|stop|scale` talk to (protocol in control-protocol.ts). It only translates
+ * reload|status|stop|scale` talk to (protocol in protocol.ts, beside it). It only translates
  * requests into MasterHandle calls; a misbehaving client gets an error reply and never
  * disturbs the master or other clients.
  */
@@ -16,6 +16,7 @@ import { LineSplitter } from '../core/lines.js';
 import type { Logger } from '../core/logger.js';
 import type { MasterEvent, MasterHandle, ReloadOptions } from '../core/types.js';
 import { STRATEGY_NAMES } from '../config/defaults.js';
+import { workerCount } from '../config/workers.js';
 import type { StrategyName } from '../config/types.js';
 
 export interface ControlServerOptions {
@@ -173,7 +174,8 @@ export async function startControlServer(options: ControlServerOptions): Promise
       }
       const args = req.args !== null && typeof req.args === 'object' ? (req.args as Record<string, unknown>) : {};
       const reqId = id;
-      switch (req.cmd as ControlCommand) {
+      const cmd = req.cmd as ControlCommand;
+      switch (cmd) {
         case 'status':
           return send({ v: PROTOCOL_VERSION, id, ok: true, result: handle.status() });
         case 'reload': {
@@ -182,10 +184,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
           return send({ v: PROTOCOL_VERSION, id, ok: true, result: outcome });
         }
         case 'scale': {
-          const workers = args.workers;
-          if (typeof workers !== 'number' || !Number.isSafeInteger(workers) || workers < 1) {
-            throw new HitlessError('ERR_USAGE', `scale: "workers" must be a positive integer, got ${JSON.stringify(workers) ?? 'nothing'}`);
-          }
+          const workers = workerCount(args.workers, 'scale');
           if (!handle.scale) throw new HitlessError('ERR_CONTROL_UNKNOWN_COMMAND', 'this master cannot scale');
           const scale = handle.scale.bind(handle);
           const outcome = await streamingEvents(reqId, socket, send, () => scale(workers));
@@ -199,6 +198,11 @@ export async function startControlServer(options: ControlServerOptions): Promise
             handle.stop(force).catch((err: unknown) => logger.error('stop failed', { error: (err as Error).message }));
           });
           return;
+        }
+        default: {
+          // Every command of CONTROL_COMMANDS has a case above: a new one fails to compile here.
+          const unhandled: never = cmd;
+          throw new HitlessError('ERR_CONTROL_UNKNOWN_COMMAND', `command ${JSON.stringify(unhandled)} has no handler`);
         }
       }
     } catch (err) {

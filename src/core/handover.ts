@@ -51,6 +51,14 @@ export interface Sender extends Receiver {
   send(message: MasterMessage): Promise<boolean>;
 }
 
+/**
+ * Passes connections on to its receivers, round robin, and counts where each ended.
+ *
+ * @example
+ * const broker = new HandoverBroker(() => next.live().filter((w) => w.acceptsConnections));
+ * await broker.forward(oldWorker, 'http', handle);
+ * await broker.settled(); broker.counts; // { handedOver: 1, returned: 0, lost: 0 }
+ */
 export class HandoverBroker {
   readonly counts = zeroHandover();
   #next = 0;

@@ -33,6 +33,13 @@ export interface ReloadSeams {
   emit(e: MasterEvent): void;
 }
 
+/**
+ * One reload's context (the supervisor creates one per ReloadRun).
+ *
+ * @example
+ * const ctx = new StrategyContext(seams, run, old, next);
+ * await STRATEGIES[next.spec.strategy].run(ctx);
+ */
 export class StrategyContext implements ReloadContext {
   readonly old: Generation | undefined;
   readonly next: Generation;

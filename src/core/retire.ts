@@ -42,6 +42,7 @@ export interface RetireOptions {
   routes: HandoverRoutes;
 }
 
+/** A set of workers on their way out (see the module comment); {@link Retirement.run} does it. */
 export class Retirement {
   /** True when connections are handed over (there are receivers), false for a plain drain. */
   readonly handover: boolean;

@@ -24,7 +24,8 @@ import { STRATEGIES } from './strategies/index.js';
 import { countsOf, releaseKey, TrafficBook } from './traffic.js';
 import { Worker } from './worker.js';
 import type { Host } from './host.js';
-import type { StrategyName } from '../config/types.js';
+import type { ConfigChange, StrategyName } from '../config/types.js';
+import { workerCount } from '../config/workers.js';
 import type { ListenerStatus, MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, WorkerStatus } from './types.js';
 
 export interface SupervisorOptions {
@@ -35,6 +36,8 @@ export interface SupervisorOptions {
   listeners: () => ListenerStatus[];
   /** Per-pid resident memory and CPU for status (optional: /proc on Linux). */
   usage?: (pids: number[]) => Map<number, { rssBytes?: number; cpuPercent?: number }>;
+  /** How long the master process has been running, ms (`master-ready` reports it; default: since the supervisor was created). */
+  uptime?: () => number;
 }
 
 export type SupervisorState = StatusSnapshot['state'];
@@ -108,8 +111,12 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return this.#current;
   }
 
-  /** Starts generation 1 and resolves when all its workers are ready; throws ERR_START_FAILED. */
+  /**
+   * Starts generation 1 and resolves when all its workers are ready (`master-start`, then
+   * `master-ready`); throws ERR_START_FAILED.
+   */
   async start(): Promise<void> {
+    this.#emit({ type: 'master-start', pid: process.pid, listeners: this.#opts.listeners() });
     const gen = this.#newGeneration(this.#opts.spec());
     try {
       await startSlots(slotRange(0, gen.size), {
@@ -125,6 +132,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     }
     this.#current = gen;
     if (this.#state === 'starting') this.#state = 'running';
+    this.#emit({ type: 'master-ready', generation: gen.id, ms: this.#opts.uptime?.() ?? this.#host.now() - this.#startedAt });
     // A reload asked for while the first generation was starting waited in the queue.
     this.#pump();
   }
@@ -177,7 +185,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const from = gen?.size ?? 0;
     const refuse = (error: unknown): ScaleOutcome => refusedScale(gen?.id ?? 0, from, startedAt, this.#host.now(), error);
     if (this.#stopping || !gen) return refuse(new HitlessError('ERR_STOPPING', 'the master is stopping; no scale'));
-    if (!Number.isInteger(workers) || workers < 1) return refuse(new HitlessError('ERR_USAGE', `scale: expected a whole number of workers >= 1, got ${String(workers)}`));
+    try {
+      workerCount(workers, 'scale');
+    } catch (err) {
+      return refuse(err);
+    }
     if (this.#reload || this.#queued || this.#scaling || this.#state !== 'running') return busyScale(gen.id, from, startedAt);
     this.#scaling = true;
     this.#emit({ type: 'scale-start', generation: gen.id, from, to: workers });
@@ -217,6 +229,37 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#emit({ type: 'scale-done', outcome });
     if (!this.#reload) this.#pump();
     return outcome;
+  }
+
+  /** The host's clock (ms): what outcomes are timed on. */
+  now(): number {
+    return this.#host.now();
+  }
+
+  /**
+   * Announces the configuration a reload is about to run (`reload-config`): the
+   * reconfigure layer's diff against what serves, before it asks for the reload.
+   */
+  announceConfig(reason: string, changes: ConfigChange[], notes: string[]): void {
+    this.#emit({ type: 'reload-config', reason, changes, notes });
+  }
+
+  /**
+   * Records a reload refused before it could start (by the reconfigure layer: a file that
+   * does not validate, an address that cannot be bound): it is the last reload in status
+   * until a later one, and a `reload-done` event. Returns its outcome.
+   */
+  refuseReload(reason: string, startedAt: number, error: unknown, extra: Pick<ReloadOutcome, 'changes' | 'notes'> = {}): ReloadOutcome {
+    const serving = this.#current?.id ?? 0;
+    const outcome: ReloadOutcome = { ...failedReload({ reason, startedAt, now: this.#host.now(), serving, attempted: serving, error }), ...extra };
+    this.#record(outcome);
+    this.#emit({ type: 'reload-done', outcome });
+    return outcome;
+  }
+
+  /** Reports the parts of the master restarted with new settings after a reload went live (`reconfigured`). */
+  reconfigured(parts: string[], errors: string[]): void {
+    this.#emit({ type: 'reconfigured', parts, errors });
   }
 
   stop(force = false): Promise<void> {
@@ -361,8 +404,16 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return outcome;
   }
 
+  /**
+   * The last reload in status: the one that started last, so a refusal recorded while a
+   * reload that started before it runs stays shown when that one ends.
+   */
+  #record(outcome: ReloadOutcome): void {
+    if (!this.#lastReload || outcome.startedAt >= this.#lastReload.startedAt) this.#lastReload = outcome;
+  }
+
   #finish(outcome: ReloadOutcome): ReloadOutcome {
-    this.#lastReload = outcome;
+    this.#record(outcome);
     // Bounded series: the serving release and the most recent other one (traffic.ts).
     if (this.#current) this.#traffic.releases(releaseKey(this.#current.id, this.#current.release));
     this.#emit({ type: 'reload-done', outcome });

@@ -15,12 +15,12 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HitlessError } from '../errors.js';
-import { inheritedListeners, openListeners, type ListenerSet } from '../core/listeners.js';
+import { inheritedListeners, openListeners, type ListenerSet } from './listeners.js';
 import { collectGarbage } from './gc.js';
 import { createLogger, logEvent, type Logger } from '../core/logger.js';
 import { Supervisor } from '../core/supervisor.js';
 import { realHost } from '../core/process.js';
-import { createProcStatReader } from '../core/procstat.js';
+import { createProcStatReader } from './procstat.js';
 import { specFromConfig, type GenerationSpec } from '../core/spec.js';
 import { checkReadableBy, checkWorkerAccess } from '../ops/access.js';
 import type { MasterConfig } from '../config/types.js';
@@ -112,6 +112,7 @@ export async function runMaster(
     version,
     listeners: () => listeners.status(),
     usage: createProcStatReader(),
+    uptime: () => process.uptime() * 1000 | 0,
   });
   // What everything else talks to: a reload through it reads the configuration first.
   // The reconfigure layer speaks configurations; the supervisor runs specs made from them.
@@ -125,10 +126,12 @@ export async function runMaster(
     stop: (force) => supervisor.stop(force),
     on: (event, fn) => supervisor.on(event, fn),
     off: (event, fn) => supervisor.off(event, fn),
-    emit: (event, e) => supervisor.emit(event, e),
+    now: () => supervisor.now(),
+    announceConfig: (reason, changes, notes) => supervisor.announceConfig(reason, changes, notes),
+    refuseReload: (reason, startedAt, error, extra) => supervisor.refuseReload(reason, startedAt, error, extra),
   };
   const handle = new Reconfigurer({ master, listeners, identities, source, onLive: (spec) => parts.apply(spec) });
-  const parts = new Parts(handle, logger, (e) => supervisor.emit('event', e));
+  const parts = new Parts(handle, logger, (names, errors) => supervisor.reconfigured(names, errors));
   const closers: Closable[] = [];
   supervisor.on('event', (e: MasterEvent) => {
     logEvent(logger, e);
@@ -145,13 +148,11 @@ export async function runMaster(
   await parts.startOutput(config);
   writePidFile(config.pidFile);
   const removeSignalHandlers = handleSignals(handle, logger);
-  supervisor.emit('event', { type: 'master-start', pid: process.pid, listeners: listeners.status() } satisfies MasterEvent);
 
   let code = 0;
   try {
+    // master-start, the first generation, master-ready: the supervisor reports them.
     await supervisor.start();
-    const { generation } = supervisor.status();
-    supervisor.emit('event', { type: 'master-ready', generation, ms: process.uptime() * 1000 | 0 } satisfies MasterEvent);
     await parts.startTriggers(config);
   } catch (err) {
     const e = err instanceof HitlessError ? err : new HitlessError('ERR_START_FAILED', String(err), { cause: err });

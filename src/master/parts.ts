@@ -30,17 +30,18 @@ const SLICES: Record<PartName, (c: MasterConfig) => unknown> = {
 export class Parts {
   readonly #handle: MasterHandle;
   readonly #logger: Logger;
-  readonly #emit: (e: MasterEvent) => void;
+  /** Reports restarted parts (Supervisor.reconfigured: the supervisor writes every event). */
+  readonly #reconfigured: (parts: string[], errors: string[]) => void;
   readonly #running = new Map<PartName, Closable>();
   #config: MasterConfig | undefined;
   #triggersStarted = false;
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
 
-  constructor(handle: MasterHandle, logger: Logger, emit: (e: MasterEvent) => void) {
+  constructor(handle: MasterHandle, logger: Logger, reconfigured: (parts: string[], errors: string[]) => void) {
     this.#handle = handle;
     this.#logger = logger;
-    this.#emit = emit;
+    this.#reconfigured = reconfigured;
   }
 
   /** Worker output (log files or the master's stdout/stderr): before the first worker starts. */
@@ -81,7 +82,7 @@ export class Parts {
           errors.push(message);
         }
       }
-      this.#emit({ type: 'reconfigured', parts, errors });
+      this.#reconfigured(parts, errors);
     });
   }
 

@@ -15,23 +15,32 @@
  * went live the optional parts (logs, metrics, watch, fetch) are restarted if their
  * settings changed.
  */
-import { HitlessError, isHitlessError } from '../errors.js';
 import { diffConfig, RESTART_ONLY } from '../config/changes.js';
+import { workerCount } from '../config/workers.js';
+import { busyScale } from '../core/outcomes.js';
 import type { Identities } from './identity.js';
-import type { ListenerSet } from '../core/listeners.js';
+import type { ListenerSet } from './listeners.js';
 import { cachedReader, type ConfigSource } from './reread.js';
 import type { ConfigChange, MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot } from '../core/types.js';
 
 export type { ConfigSource };
 
-/** What the reconfigure layer needs from the supervisor (the seams of issue 11). */
+/**
+ * What the reconfigure layer needs from the supervisor (the seams of issue 11). It reports
+ * what it did through the supervisor, the one writer of events and of the last reload.
+ */
 export interface ReconfigurableMaster extends MasterHandle {
   /** The spec the serving generation runs. */
   readonly spec: MasterConfig;
   reload(reason: string, next?: MasterConfig, options?: ReloadOptions): Promise<ReloadOutcome>;
   scale(workers: number): Promise<ScaleOutcome>;
-  emit(event: 'event', e: MasterEvent): boolean;
+  /** The host's clock, ms (Supervisor.now). */
+  now(): number;
+  /** `reload-config` (Supervisor.announceConfig). */
+  announceConfig(reason: string, changes: ConfigChange[], notes: string[]): void;
+  /** A reload refused before the supervisor ran it (Supervisor.refuseReload). */
+  refuseReload(reason: string, startedAt: number, error: unknown, extra?: Pick<ReloadOutcome, 'changes' | 'notes'>): ReloadOutcome;
 }
 
 export interface ReconfigurerOptions {
@@ -67,8 +76,6 @@ export class Reconfigurer implements MasterHandle {
   /** The last request's turn to read the configuration (requests take turns, in order). */
   #turns: Promise<void> = Promise.resolve();
   #scaling: Promise<unknown> | undefined;
-  /** The last reload this layer refused before the supervisor saw it (status shows it). */
-  #refused: ReloadOutcome | undefined;
 
   constructor(options: ReconfigurerOptions) {
     this.#o = options;
@@ -76,12 +83,9 @@ export class Reconfigurer implements MasterHandle {
     this.#readWorkers = options.master.spec.workers;
   }
 
-  /** The supervisor's status; "last reload" is a refused one when that came after its last outcome. */
+  /** The supervisor's status (a reload this layer refused is its last reload: refuseReload). */
   status(): StatusSnapshot {
-    const s = this.#o.master.status();
-    const refused = this.#refused;
-    if (!refused || (s.lastReload && s.lastReload.startedAt > refused.startedAt)) return s;
-    return { ...s, lastReload: refused };
+    return this.#o.master.status();
   }
 
   stop(force?: boolean): Promise<void> {
@@ -102,7 +106,7 @@ export class Reconfigurer implements MasterHandle {
     const { master, listeners, source } = this.#o;
     // Nothing to read for: a programmatic master, or one that is stopping (it refuses anyway).
     if (!source || master.status().state === 'stopping') return master.reload(reason, undefined, options);
-    const startedAt = Date.now();
+    const startedAt = master.now();
     // Requests reach the supervisor in the order they came, each with the configuration
     // read after it arrived: a later request's read must not overtake an earlier one's (the
     // queued reload runs the last spec it was given), and a storm of SIGHUPs runs one
@@ -142,7 +146,7 @@ export class Reconfigurer implements MasterHandle {
       // What a reload cannot change keeps its running value (the change says so).
       if (next.configPath !== serving.configPath) next = { ...serving };
       else for (const key of Object.keys(RESTART_ONLY)) Object.assign(next, { [key]: serving[key as keyof MasterConfig] });
-      master.emit('event', { type: 'reload-config', reason, changes, notes });
+      master.announceConfig(reason, changes, notes);
       await this.#o.identities.load(next);
       listeners.add(next.listen);
     } catch (err) {
@@ -161,17 +165,8 @@ export class Reconfigurer implements MasterHandle {
    */
   async scale(workers: number): Promise<ScaleOutcome> {
     const { master } = this.#o;
-    if (!Number.isSafeInteger(workers) || workers < 1) {
-      throw new HitlessError('ERR_USAGE', `scale: ${JSON.stringify(workers)} is not a worker count; give a positive integer`);
-    }
-    if (this.#reading > 0 || this.#pending.size > 0 || this.#scaling) {
-      const gen = master.status().generation;
-      const n = master.spec.workers;
-      return {
-        ok: false, generation: gen, from: n, to: n, startedAt: Date.now(), durationMs: 0, forced: 0,
-        error: { code: 'ERR_SCALE_BUSY', message: 'a reload or another scale is in progress; run `hitless scale` again once it is done', output: [] },
-      };
-    }
+    workerCount(workers, 'scale');
+    if (this.#reading > 0 || this.#pending.size > 0 || this.#scaling) return busyScale(master.status().generation, master.spec.workers, master.now());
     const running = (async () => {
       try {
         const outcome = await master.scale(workers);
@@ -199,14 +194,6 @@ export class Reconfigurer implements MasterHandle {
   }
 
   #refuse(reason: string, startedAt: number, err: unknown, changes: ConfigChange[] | undefined, notes: string[]): ReloadOutcome {
-    const e = isHitlessError(err) ? err : new HitlessError('ERR_RELOAD_FAILED', String(err), { cause: err });
-    const generation = this.#o.master.status().generation;
-    const outcome: ReloadOutcome = {
-      ok: false, generation, attempted: generation, reason, startedAt, durationMs: Date.now() - startedAt, forced: 0,
-      error: { code: e.code, message: e.message, output: [] }, ...(changes ? { changes } : {}), ...(notes.length ? { notes } : {}),
-    };
-    this.#refused = outcome;
-    this.#o.master.emit('event', { type: 'reload-done', outcome });
-    return outcome;
+    return this.#o.master.refuseReload(reason, startedAt, err, { ...(changes ? { changes } : {}), ...(notes.length ? { notes } : {}) });
   }
 }

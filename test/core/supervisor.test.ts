@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { HitlessError } from '../../src/errors.js';
 import { Supervisor } from '../../src/core/supervisor.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
@@ -358,4 +359,50 @@ test('a reload asked for while the first generation starts runs once it is up (r
   assert.equal(outcome.ok, true);
   assert.equal(outcome.generation, 2);
   assert.equal((await sup.reload('later')).generation, 3);
+});
+
+test('events have one writer: start reports master-start and master-ready; the reconfigure layer\'s facts go through the supervisor', async () => {
+  const host = new FakeHost();
+  const sup = new Supervisor({ host, spec: () => fakeSpec(), version: 'test', listeners: () => [], uptime: () => 1234 });
+  const events: MasterEvent[] = [];
+  sup.on('event', (e: MasterEvent) => events.push(e));
+  await sup.start();
+  assert.deepEqual(events[0], { type: 'master-start', pid: process.pid, listeners: [] });
+  assert.deepEqual(events.find((e) => e.type === 'master-ready'), { type: 'master-ready', generation: 1, ms: 1234 });
+  sup.announceConfig('SIGHUP', [{ key: 'workers', from: '2', to: '3' }], ['a note']);
+  sup.reconfigured(['metrics'], []);
+  assert.deepEqual(events.slice(-2), [
+    { type: 'reload-config', reason: 'SIGHUP', changes: [{ key: 'workers', from: '2', to: '3' }], notes: ['a note'] },
+    { type: 'reconfigured', parts: ['metrics'], errors: [] },
+  ]);
+});
+
+test('a reload the reconfigure layer refused is the last reload (status, reload-done) until one that started later ends', async () => {
+  const { sup, host, events } = setup();
+  await sup.start();
+  await settle();
+  host.behave = () => neverReady;
+  const early = sup.reload('started before the refusal');
+  await host.advance(10);
+  const refused = sup.refuseReload('SIGHUP', host.now(), new HitlessError('ERR_CONFIG_INVALID', 'bad file'), { changes: [] });
+  assert.deepEqual(refused, {
+    ok: false, generation: 1, attempted: 1, reason: 'SIGHUP', startedAt: 10, durationMs: 0, forced: 0,
+    error: { code: 'ERR_CONFIG_INVALID', message: 'bad file', output: [] }, changes: [],
+  });
+  assert.deepEqual(events.at(-1), { type: 'reload-done', outcome: refused });
+  assert.deepEqual(sup.status().lastReload, refused);
+  for (const p of host.alive(2)) p.ready();
+  assert.equal((await early).ok, true);
+  assert.deepEqual(sup.status().lastReload, refused, 'the reload that started before it does not hide it');
+  host.behave = () => wellBehaved;
+  const later = await sup.reload('later');
+  assert.deepEqual(sup.status().lastReload, later);
+});
+
+test('a worker count that is not one is refused with the one rule (config/workers.ts)', async () => {
+  const { sup } = setup();
+  await sup.start();
+  for (const n of [0, -1, 1.5, Number.NaN]) {
+    assert.deepEqual((await sup.scale(n)).error, { code: 'ERR_USAGE', message: `scale: ${JSON.stringify(n)} is not a worker count; give a positive integer such as 4`, output: [] });
+  }
 });

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isHitlessError } from '../../src/errors.js';
-import { openListeners, type ListenerSet } from '../../src/core/listeners.js';
+import { openListeners, type ListenerSet } from '../../src/master/listeners.js';
 import type { ListenerSpec } from '../../src/config/types.js';
 
 const tcp = (name: string, port = 0): ListenerSpec => ({ name, kind: 'tcp', host: '127.0.0.1', port, source: `${name}=127.0.0.1:${port}` });

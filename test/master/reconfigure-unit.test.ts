@@ -7,11 +7,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Identities } from '../../src/master/identity.js';
-import { openListeners } from '../../src/core/listeners.js';
+import { openListeners } from '../../src/master/listeners.js';
 import { Reconfigurer, type ReconfigurableMaster } from '../../src/master/reconfigure.js';
 import { cachedReader, fingerprintConfig } from '../../src/master/reread.js';
 import { HitlessError } from '../../src/errors.js';
-import type { MasterConfig } from '../../src/config/types.js';
+import type { ConfigChange, MasterConfig } from '../../src/config/types.js';
+import { failedReload } from '../../src/core/outcomes.js';
 import type { MasterEvent, ReloadOutcome, ScaleOutcome, StatusSnapshot } from '../../src/core/types.js';
 import { fakeConfig } from '../ops/fake-master.js';
 
@@ -45,6 +46,19 @@ class FakeSupervisor extends EventEmitter implements ReconfigurableMaster {
     return { ok: true, generation: this.generation, from, to: workers, startedAt: 0, durationMs: 1, forced: 0 };
   }
   async stop(): Promise<void> {}
+  now(): number {
+    return Date.now();
+  }
+  announceConfig(reason: string, changes: ConfigChange[], notes: string[]): void {
+    this.emit('event', { type: 'reload-config', reason, changes, notes } satisfies MasterEvent);
+  }
+  // As the supervisor does (test/core/supervisor.test.ts checks the real one).
+  refuseReload(reason: string, startedAt: number, error: unknown, extra: Pick<ReloadOutcome, 'changes' | 'notes'> = {}): ReloadOutcome {
+    const outcome = { ...failedReload({ reason, startedAt, now: this.now(), serving: this.generation, attempted: this.generation, error }), ...extra };
+    this.lastReload = outcome;
+    this.emit('event', { type: 'reload-done', outcome } satisfies MasterEvent);
+    return outcome;
+  }
 }
 
 function setup(initial: Partial<MasterConfig> = {}) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { createProcStatReader, readProcStats } from '../../src/core/procstat.js';
+import { createProcStatReader, readProcStats } from '../../src/master/procstat.js';
 
 // comm with spaces and a ')' must not shift the fields.
 const stat = (cpu: number) =>

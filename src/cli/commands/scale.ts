@@ -3,6 +3,7 @@
  * reload. Starting workers waits until they are READY; stopping drains the extra ones.
  * Exit 0 once the generation has N workers, 1 when it could not (it keeps its count).
  */
+import { parseWorkerCount } from '../../config/workers.js';
 import type { Command } from '../command.js';
 import { HitlessError } from '../../errors.js';
 import { controlRequest } from '../../control/client.js';
@@ -29,10 +30,7 @@ Flags:
 /** Parses the worker count argument. */
 export function parseWorkers(arg: string | undefined): number {
   if (arg === undefined) throw new HitlessError('ERR_USAGE', 'hitless scale needs a worker count: `hitless scale 4` (see `hitless scale --help`)');
-  if (!/^\d+$/.test(arg) || Number(arg) < 1 || !Number.isSafeInteger(Number(arg))) {
-    throw new HitlessError('ERR_USAGE', `hitless scale: ${JSON.stringify(arg)} is not a worker count; give a positive integer such as 4`);
-  }
-  return Number(arg);
+  return parseWorkerCount(arg, 'hitless scale');
 }
 
 /** One progress line per scale event worth telling (undefined for the others). */

@@ -22,10 +22,8 @@ import { getSystemErrorName } from 'node:util';
 import { HitlessError } from '../errors.js';
 import { parseListenEnv } from '../lib/fds.js';
 import type { ListenerSpec } from '../config/types.js';
-import type { ListenerStatus } from './types.js';
+import type { ListenerStatus } from '../core/types.js';
 
-/** First inherited fd in the systemd socket-activation protocol. */
-export { SD_LISTEN_FDS_START as LISTEN_FDS_START } from '../lib/defaults.js';
 const BACKLOG = 511;
 
 /** Node's internal TCP/Pipe handle as returned by net._createServerHandle. */
