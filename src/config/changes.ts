@@ -91,6 +91,7 @@ function flatten(c: MasterConfig): Flat {
   put('logs.maxSize', bytes(c.logs.maxSize));
   put('logs.keep', c.logs.keep);
   put('logs.tag', c.logs.tag);
+  put('logs.timestamps', c.logs.timestamps);
   put('metrics.listen', c.metrics?.listen);
   return out;
 }

@@ -12,6 +12,8 @@ import { LISTEN_FDS_START } from './listeners.js';
 import { parseChannelMessage, PROTOCOL, type ChannelMessage, type Hello } from './channel.js';
 import type { Host, ProcessExit, Timer, WorkerProcess } from './host.js';
 import type { GenerationSpec } from './spec.js';
+import { exitAdvice, readyTimeoutAdvice } from './advice.js';
+import { formatDuration } from '../config/duration.js';
 import type { WorkerState, WorkerStatus } from './types.js';
 
 /** Lines of output kept per worker for failure reports. */
@@ -137,7 +139,7 @@ export class Worker extends EventEmitter {
         cleanup();
         reject(new HitlessError(
           'ERR_READY_TIMEOUT',
-          `worker ${this.label} did not announce readiness within ${timeoutMs} ms (write READY=1 to HITLESS_READY_FD, or set readyAfter)`,
+          `worker ${this.label} did not announce readiness within ${formatDuration(timeoutMs)}: ${readyTimeoutAdvice(this.spec, this.statusText, this.output)}`,
           { details: { output: this.output } },
         ));
       }, timeoutMs);
@@ -267,7 +269,8 @@ export class Worker extends EventEmitter {
       );
     }
     const how = signal ? `was killed by ${signal}` : `exited with code ${String(code)}`;
-    return new HitlessError('ERR_WORKER_EXITED', `worker ${this.label} ${how} before it was ready`, {
+    const advice = exitAdvice(this.spec, output);
+    return new HitlessError('ERR_WORKER_EXITED', `worker ${this.label} ${how} before it was ready${advice ? `: ${advice}` : ''}`, {
       details: { output, code, signal },
     });
   }

@@ -28,6 +28,8 @@ import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { Identities } from './identity.js';
 import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
+import { nameTheHolder, refuseSecondMaster } from './occupied.js';
+import { ReadyWatch } from './ready-wait.js';
 import { Reconfigurer, type ConfigSource, type ReconfigurableMaster } from './reconfigure.js';
 
 interface Closable {
@@ -79,9 +81,16 @@ export async function runMaster(
     env: { ...process.env, ...(inherited.length ? { LISTEN_FDS: String(inherited.length) } : {}) },
     fingerprint: options.startFingerprint,
   };
+  // A second `hitless start` in the same folder: say which master runs, not "address in use".
+  await refuseSecondMaster(config.runDir, config.appDir);
   const identities = new Identities();
   await identities.load(config);
-  const listeners = openListeners(config.listen, inherited);
+  let listeners: ListenerSet;
+  try {
+    listeners = openListeners(config.listen, inherited);
+  } catch (err) {
+    throw await nameTheHolder(err, config.listen);
+  }
   const pdeathsig = hasSetpriv();
   /** A generation's spec from a configuration: its sockets, its user, the OS facts. */
   const makeSpec = (c: MasterConfig): GenerationSpec => {
@@ -112,6 +121,7 @@ export async function runMaster(
     listeners: () => listeners.status(),
     usage: createProcStatReader(),
   });
+  const app = { dir: config.appDir, configPath: config.configPath, runDir: config.runDir };
   // What everything else talks to: a reload through it reads the configuration first.
   // The reconfigure layer speaks configurations; the supervisor runs specs made from them.
   const master: ReconfigurableMaster = {
@@ -120,7 +130,7 @@ export async function runMaster(
     },
     reload: (reason, next, options) => supervisor.reload(reason, { spec: next && (() => makeSpec(next)), strategy: options?.strategy }),
     scale: (n) => supervisor.scale(n),
-    status: () => supervisor.status(),
+    status: () => ({ ...supervisor.status(), app }),
     stop: (force) => supervisor.stop(force),
     on: (event, fn) => supervisor.on(event, fn),
     off: (event, fn) => supervisor.off(event, fn),
@@ -129,7 +139,9 @@ export async function runMaster(
   const handle = new Reconfigurer({ master, listeners, identities, source, onLive: (spec) => parts.apply(spec) });
   const parts = new Parts(handle, logger, (e) => supervisor.emit('event', e));
   const closers: Closable[] = [];
+  const readyWatch = new ReadyWatch({ emit: (e) => supervisor.emit('event', e) });
   supervisor.on('event', (e: MasterEvent) => {
+    readyWatch.onEvent(e);
     logEvent(logger, e);
     // After the outcome went out (log line, control reply): see gc.ts.
     if (e.type === 'reload-done') setImmediate(collectGarbage);
@@ -161,6 +173,7 @@ export async function runMaster(
   }
   // Stops come from a signal, `hitless stop`, or the failed start above.
   await supervisor.stopped;
+  readyWatch.close();
   removeSignalHandlers();
   await shutdownParts(closers, listeners, config.pidFile);
   logger.info('master stopped', { code });

@@ -79,7 +79,6 @@ export function reportRolledBack(err: HitlessError, json: boolean): number {
 
 export const command: Command = {
   name: 'release',
-  summary: 'install a folder or .tgz as a new release and switch to it',
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags('release', argv, {

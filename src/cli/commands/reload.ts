@@ -56,7 +56,6 @@ function progressPrinter(out: NodeJS.WriteStream): { show(text: string): void; e
 
 export const command: Command = {
   name: 'reload',
-  summary: 'apply the edited configuration with a new generation; exit 0 once it is live',
   usage,
   async run(argv) {
     const { values } = parseFlags('reload', argv, {

@@ -44,7 +44,6 @@ export async function defaultRollbackTarget(appDir: string, current: string | un
 
 export const command: Command = {
   name: 'rollback',
-  summary: 'switch back to the previous release',
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags('rollback', argv, { ...CLIENT_FLAGS, json: { type: 'boolean' } }, true);

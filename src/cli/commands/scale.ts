@@ -51,7 +51,6 @@ function describe(e: MasterEvent, generation: { id: number | undefined }): strin
 
 export const command: Command = {
   name: 'scale',
-  summary: 'change the number of workers of the serving generation without a reload',
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags('scale', argv, { ...CLIENT_FLAGS, json: { type: 'boolean' }, timeout: { type: 'string' } }, true);

@@ -31,7 +31,6 @@ Flags:
 
 export const command: Command = {
   name: 'status',
-  summary: 'show the master, its workers, their traffic and the last reload',
   usage,
   async run(argv) {
     const { values } = parseFlags('status', argv, {

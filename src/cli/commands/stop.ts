@@ -32,7 +32,6 @@ async function waitForExit(pid: number, timeoutMs: number | undefined): Promise<
 
 export const command: Command = {
   name: 'stop',
-  summary: 'stop the master gracefully (drain workers, then exit)',
   usage,
   async run(argv) {
     const { values } = parseFlags('stop', argv, { ...CLIENT_FLAGS, force: { type: 'boolean' }, timeout: { type: 'string' } });
