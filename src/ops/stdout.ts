@@ -16,9 +16,10 @@ export type OutputTarget =
 /** The systemd service a process runs in, from its cgroup path (`…/myapp.service`). */
 export function serviceOf(cgroup: string): string | undefined {
   for (const line of cgroup.split('\n')) {
-    const m = /\/([^/]+\.service)(?:\/|$)/.exec(line.split(':').slice(2).join(':'));
-    // user@1000.service is the user manager, not an app's unit.
-    if (m?.[1] && !m[1].startsWith('user@')) return m[1];
+    const path = line.split(':').slice(2).join(':');
+    // The innermost service: user@1000.service is the user manager, not an app's unit.
+    const units = [...path.matchAll(/\/([^/]+\.service)(?=\/|$)/g)].map((m) => m[1]!).filter((u) => !u.startsWith('user@'));
+    if (units.length > 0) return units[units.length - 1];
   }
   return undefined;
 }
