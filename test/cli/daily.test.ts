@@ -136,3 +136,20 @@ test('explainInherit and serviceOf: a terminal, a systemd unit\'s journal', () =
   assert.equal(serviceOf('0::/user.slice/user-1000.slice/session-3.scope\n'), undefined);
   assert.equal(serviceOf('12:pids:/system.slice/supervisor.service\n0::/\n'), 'supervisor.service');
 });
+
+test('client commands in the app folder find its master even when it runs with another run dir (systemd\'s --run-dir /run/<name>)', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const master = await startMasterIn(t, dir, ['--run-dir', join(dir, 'elsewhere'), '--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')]);
+  const status = await cli(dir, ['status']);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, new RegExp(`^master +pid ${master.pid},`));
+  assert.match(status.stdout, new RegExp(`^app +${dir} \\(flags only, no config file\\)$`, 'm'));
+  const reload = await cli(dir, ['reload']);
+  assert.equal(reload.code, 0, reload.stderr);
+  // Another folder has no master of its own and does not borrow this one.
+  const other = tempDir(t);
+  assert.equal((await cli(other, ['status'])).code, 1);
+  const stop = await cli(dir, ['stop']);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal((await master.exited).code, 0);
+});

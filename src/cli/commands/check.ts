@@ -17,7 +17,7 @@ import { HitlessError, isHitlessError } from '../../errors.js';
 import { describeListener } from '../../config/changes.js';
 import { formatDuration } from '../../config/duration.js';
 import { findConfigFile, readConfigFile } from '../../config/file.js';
-import { locateRunDir } from '../../config/locate.js';
+import { findRunDir } from '../../control/find.js';
 import type { ConfigFlags } from '../../config/load.js';
 import type { MasterConfig } from '../../config/types.js';
 import type { FleetConfig } from '../../fleet/types.js';
@@ -96,7 +96,7 @@ function table(head: string, rows: [string, string][]): string {
 /** The master answering for `cwd`'s default run dir, if any (it was started here). */
 async function masterHere(): Promise<StatusSnapshot | undefined> {
   try {
-    return (await controlRequest(locateRunDir({}), 'status', {}, { timeoutMs: PROBE_TIMEOUT_MS })) as StatusSnapshot;
+    return (await controlRequest(await findRunDir({}), 'status', {}, { timeoutMs: PROBE_TIMEOUT_MS })) as StatusSnapshot;
   } catch {
     return undefined;
   }

@@ -11,7 +11,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HitlessError } from '../../errors.js';
 import { findConfigFile, readConfigFile } from '../../config/file.js';
-import { locateRunDir } from '../../config/locate.js';
+import { findRunDir } from '../../control/find.js';
 import { DEFAULT_LOGS } from '../../config/defaults.js';
 import { controlRequest } from '../../control/client.js';
 import type { StatusSnapshot } from '../../core/types.js';
@@ -121,7 +121,7 @@ async function locate(opts: { config: string | undefined; dir: string | undefine
   }
   let master: StatusSnapshot | undefined;
   try {
-    master = (await controlRequest(locateRunDir({ config: opts.config, cwd }), 'status', {}, { timeoutMs: PROBE_TIMEOUT_MS })) as StatusSnapshot;
+    master = (await controlRequest(await findRunDir({ config: opts.config, cwd }), 'status', {}, { timeoutMs: PROBE_TIMEOUT_MS })) as StatusSnapshot;
   } catch {
     master = undefined;
   }

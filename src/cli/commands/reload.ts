@@ -9,7 +9,7 @@ import { formatDuration } from '../../config/duration.js';
 import type { ConfigChange } from '../../config/types.js';
 import type { MasterEvent, ReloadOutcome } from '../../core/types.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag, strategyFlag } from '../flags.js';
-import { locateRunDir } from '../../config/locate.js';
+import { findRunDir } from '../../control/find.js';
 import { ReloadProgress, wasRefused } from '../format.js';
 import { canaryLines } from '../traffic.js';
 
@@ -67,7 +67,7 @@ export const command: Command = {
     }
     const timeoutMs = parseTimeoutFlag(values.timeout);
     const strategy = strategyFlag('reload', values.canary, values.strategy);
-    const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
+    const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     const progress = new ReloadProgress();
     const printer = progressPrinter(process.stdout);
     let configShown = false;

@@ -7,7 +7,7 @@ import { controlRequest } from '../../control/client.js';
 import { formatDuration } from '../../config/duration.js';
 import type { StatusSnapshot } from '../../core/types.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
-import { locateRunDir } from '../../config/locate.js';
+import { findRunDir } from '../../control/find.js';
 import { formatStatus } from '../format.js';
 
 /** Default redraw interval of --watch: the workers report every second. */
@@ -40,7 +40,7 @@ export const command: Command = {
       process.stdout.write(usage + '\n');
       return 0;
     }
-    const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
+    const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     const json = values.json === true;
     const interval = parseTimeoutFlag(values.interval, '--interval') ?? WATCH_INTERVAL_MS;
     if (interval < MIN_WATCH_INTERVAL_MS) throw new HitlessError('ERR_USAGE', `--interval: ${values.interval} is too short; use ${MIN_WATCH_INTERVAL_MS}ms or more (workers report every second)`);
