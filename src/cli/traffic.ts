@@ -115,7 +115,7 @@ function latencyNote(r: CanaryReport): string {
   // A master from before warmupMs was reported: say only what is sure.
   if (r.warmupMs === undefined) return ' (no latency limit yet)';
   if (r.elapsedMs < r.warmupMs) return ` (warming up: latency judged from ${formatDuration(r.warmupMs)})`;
-  return ' (latency not judged: no serving-generation responses since the warm-up)';
+  return ' (latency not judged yet: no serving-generation responses counted since the warm-up)';
 }
 
 /**

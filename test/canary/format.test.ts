@@ -41,7 +41,7 @@ test('regression (issue 19): "warming up" only during the warm-up; a canary with
   for (const elapsedMs of [2000, 5000, 9000]) {
     const line = canaryProgress({ ...r, elapsedMs });
     assert.ok(!line.includes('warming up'), line);
-    assert.ok(line.endsWith('(latency not judged: no serving-generation responses since the warm-up)'), line);
+    assert.ok(line.endsWith('(latency not judged yet: no serving-generation responses counted since the warm-up)'), line);
   }
 });
 

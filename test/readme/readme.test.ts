@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileS
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { list as listTar } from 'tar';
 import { alive, root } from '../helpers/master.js';
 import { needs, onPath } from '../helpers/tools.js';
 
@@ -38,7 +39,7 @@ function userEnv(home: string, cache: string): NodeJS.ProcessEnv {
   return {
     ...env, HOME: home, XDG_RUNTIME_DIR: home, HITLESS_DEBUG: '',
     npm_config_cache: cache, npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false',
-    npm_config_update_notifier: 'false', npm_config_loglevel: 'warn',
+    npm_config_update_notifier: 'false', npm_config_loglevel: 'warn', npm_config_logs_max: '0',
   };
 }
 
@@ -127,7 +128,8 @@ test('README install and "Ten lines", as written: npm init -y project, tarball i
     const pack = spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', home], { cwd: root, env, encoding: 'utf8' });
     assert.equal(pack.status, 0, pack.stderr);
     const tarball = join(home, `hitless-${pkg.version}.tgz`);
-    const listing = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).stdout.split('\n');
+    const listing: string[] = [];
+    await listTar({ file: tarball, onReadEntry: (e) => void listing.push(e.path) });
     assert.ok(listing.includes('package/LICENSE'), 'the tarball carries the LICENSE');
     assert.ok(listing.includes('package/build/src/cli/main.js'));
     assert.ok(!listing.some((f) => f.startsWith('package/build/test/') || f.startsWith('package/src/')), 'only the build of src');
