@@ -92,6 +92,8 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
       const status = await controlRequest(config.runDir, 'status', {}, { timeoutMs: 1000 }).catch(() => undefined) as StatusSnapshot | undefined;
       if (status && status.pid === child.pid && status.generation >= 1 && (status.state === 'running' || status.state === 'reloading')) {
         child.unref();
+        // The lines written between the last copy and the answer ("master ready" among them).
+        copyNew(reader, offset, show);
         process.stdout.write(describeDetached(status, logFile));
         return 0;
       }

@@ -97,7 +97,7 @@ test('hitless list shows every master on the machine: app folder, pid, state, ge
   const rowA = r.stdout.split('\n').find((l) => l.startsWith(`${a} `));
   const rowB = r.stdout.split('\n').find((l) => l.startsWith(`${b} `));
   assert.match(rowA ?? '', new RegExp(`^${a} +${ma.pid} +running +1 +1/1 +${ma.address().replace(/\./g, '\\.')} +.* none +${ma.runDir}$`), r.stdout);
-  assert.match(rowB ?? '', new RegExp(`^${b} +${mb.pid} +running +2 +2/2 +${mb.address().replace(/\./g, '\\.')} +.* ok \\d+(\\.\\d)? (ms|s) ago +${mb.runDir}$`), r.stdout);
+  assert.match(rowB ?? '', new RegExp(`^${b} +${mb.pid} +running +2 +2/2 +${mb.address().replace(/\./g, '\\.')} +.* ok .+ ago +${mb.runDir}$`), r.stdout);
   const json = JSON.parse((await cli(elsewhere, ['list', '--json'])).stdout) as { runDir: string; status?: { pid: number; app?: { dir: string } } }[];
   assert.equal(json.find((m) => m.status?.pid === mb.pid)?.status?.app?.dir, b);
   assert.equal((await ma.stop()).code, 0);
