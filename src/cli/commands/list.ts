@@ -11,7 +11,7 @@ import { renderTable } from '../../text/table.js';
 import { parseFlags } from '../flags.js';
 import { wasRefused } from '../format.js';
 
-const usage = `Usage: hitless list [--json]
+const usage = `Usage: hitless list [--wide] [--json]
 
 Shows every hitless master running on this machine, wherever it was started: its app
 folder, pid, state, serving generation, ready workers, listeners, uptime and last reload.

@@ -26,9 +26,9 @@ const usage = `Usage: hitless startup [--name NAME] [--user USER] [--output FILE
                        [start flags...] [-- command args...]
 
 Writes a systemd unit that runs this app's master at boot and restarts it if it dies,
-with the real paths of node and hitless (no npx, no PATH lookup), \\\`systemctl reload\\\`
+with the real paths of node and hitless (no npx, no PATH lookup), \`systemctl reload\`
 waiting for the reload's outcome, and a stop timeout above drainTimeout. Takes the same
-arguments as \\\`hitless start\\\` (they are validated first) and runs the master in this folder.
+arguments as \`hitless start\` (they are validated first) and runs the master in this folder.
 
 Flags:
   --name <name>      unit name (default: this folder's name): <name>.service
@@ -39,7 +39,7 @@ Flags:
   --unit-dir <dir>   with --install: another folder than ${SYSTEM_UNIT_DIR}
   -h, --help         show this help
 
-Example:
+Examples (in /srv/myapp):
   hitless startup --listen 127.0.0.1:3000 --workers 2 -- node server.js
   sudo cp myapp.service /etc/systemd/system/ && sudo systemctl daemon-reload && sudo systemctl enable --now myapp`;
 

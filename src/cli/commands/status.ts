@@ -16,7 +16,7 @@ const MIN_WATCH_INTERVAL_MS = 100;
 
 const usage = `Usage: hitless status [--json] [--watch [--interval <dur>]] [--config <path>] [--run-dir <dir>]
 
-Shows the master (pid, uptime, state), the serving generation and release, the
+Shows the master (pid, uptime, state), its app folder, the serving generation and release, the
 listeners, every worker (generation.slot, pid, state, uptime, restarts, memory, CPU,
 req/s, 5xx share, p50/p99 latency over the last 10 s, last STATUS= text), the traffic
 per generation (and its totals by status class) and the last reload's result.
