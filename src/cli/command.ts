@@ -1,13 +1,12 @@
 /**
  * One CLI subcommand. `src/cli/main.ts` dispatches `hitless <name> …` to the module
- * `src/cli/commands/<name>.ts`, which exports `command` of this type.
+ * `src/cli/commands/<name>.ts`, which exports `command` of this type; its one-line summary
+ * lives in src/cli/catalog.ts, which `hitless --help` reads without loading any module.
  * `run` returns the process exit code; it throws HitlessError for failures the CLI
  * entry prints as one line (`hitless: <message>`), never a stack trace.
  */
 export interface Command {
   name: string;
-  /** One line for `hitless --help`. */
-  summary: string;
   /** Full usage text for `hitless <name> --help`. */
   usage: string;
   run(argv: string[]): Promise<number>;

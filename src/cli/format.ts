@@ -66,6 +66,7 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
     `master      pid ${s.pid}, up ${formatDuration(s.uptimeMs)}, ${s.state}${s.reload ? ` (generation ${s.reload.generation}: ${s.reload.phase})` : ''}${s.reloadQueued ? ` (reload queued${s.queuedReload ? ` for ${countedReasons(s.queuedReload.reasons)}` : ''})` : ''}, hitless ${s.version}${s.memory ? `, rss ${bytes(s.memory.rssBytes)}` : ''}`,
     `generation  ${s.generation}${s.release ? `, release ${s.release}` : ''}`,
   ];
+  if (s.app) lines.splice(1, 0, `app         ${s.app.dir} (${s.app.configPath ?? 'flags only, no config file'})`);
   s.listeners.forEach((l, i) => {
     lines.push(`${i === 0 ? 'listeners' : ''.padEnd(9)}   ${l.name} ${l.address} (fd ${l.fd}${l.inherited ? ', from systemd' : ''})`);
   });
@@ -86,14 +87,24 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
 /**
  * Follows a reload's events and says where it is, one phrase per phase
  * ("spawning generation 8", "ready 1/2", "draining 2 workers of generation 7").
+ *
+ * "N connections left" sums what every draining worker last reported (STATUS=draining <n>
+ * connections; an exited one counts 0). It is said once every draining worker has
+ * reported, and again only when the sum drops below the last one said: workers report at
+ * different moments, so partial sums rose (10, then 20) and a repeated sum said nothing new
+ * (issue 19).
  */
 export class ReloadProgress {
   #generation: number | undefined;
   #spawned = 0;
   #ready = 0;
   #draining: number | undefined;
-  /** Open connections each draining worker last reported (STATUS=draining <n> connections). */
+  /** How many workers of the draining generation are draining now. */
+  #drainingWorkers = 0;
+  /** Open connections each draining worker last reported, by slot (0 once it exited). */
   readonly #open = new Map<number, number>();
+  /** The last "connections left" said (undefined: none yet for this drain). */
+  #saidLeft: number | undefined;
 
   /** The phrase for `event`, or undefined when it does not change the phase. */
   update(event: MasterEvent): string | undefined {
@@ -115,19 +126,26 @@ export class ReloadProgress {
         this.#ready++;
         return `generation ${event.generation}: ready ${this.#ready}/${this.#spawned} (worker ${event.generation}.${event.slot}, pid ${event.pid}, ${formatDuration(event.ms)})`;
       case 'worker-exit':
+        if (event.generation === this.#draining && event.planned) return this.#left(event.slot, 0);
         if (event.generation !== this.#generation || event.planned) return undefined;
         return `worker ${event.generation}.${event.slot} exited (${event.signal ?? `code ${event.code}`})`;
+      case 'ready-wait': {
+        if (event.generation !== this.#generation) return undefined;
+        const who = event.workers.map((w) => `${event.generation}.${w.slot} (pid ${w.pid ?? '?'}${w.status ? `: ${w.status}` : ''})`);
+        return `generation ${event.generation}: not ready after ${formatDuration(event.waitingMs)}, waiting for ${who.join(', ')}`;
+      }
       case 'reload-ready':
         return `generation ${event.generation} ready in ${formatDuration(event.ms)}`;
       case 'reload-draining':
         this.#draining = event.generation;
+        this.#drainingWorkers = event.workers;
+        this.#open.clear();
+        this.#saidLeft = undefined;
         return `draining ${event.workers} worker${event.workers === 1 ? '' : 's'} of generation ${event.generation}`;
       case 'worker-status': {
         const open = /^draining (\d+) connections?$/.exec(event.text);
         if (event.generation !== this.#draining || !open) return undefined;
-        this.#open.set(event.slot, Number(open[1]));
-        const total = [...this.#open.values()].reduce((a, b) => a + b, 0);
-        return `draining generation ${event.generation}: ${total} connection${total === 1 ? '' : 's'} left`;
+        return this.#left(event.slot, Number(open[1]));
       }
       case 'reload-phase':
         if (event.generation !== this.#generation) return undefined;
@@ -148,5 +166,15 @@ export class ReloadProgress {
       default:
         return undefined;
     }
+  }
+
+  /** Records `slot`'s open connections; the "left" phrase when it is news (see the class comment). */
+  #left(slot: number, open: number): string | undefined {
+    this.#open.set(slot, open);
+    if (this.#open.size < this.#drainingWorkers) return undefined;
+    const total = [...this.#open.values()].reduce((a, b) => a + b, 0);
+    if (this.#saidLeft !== undefined && total >= this.#saidLeft) return undefined;
+    this.#saidLeft = total;
+    return `draining generation ${this.#draining}: ${total} connection${total === 1 ? '' : 's'} left`;
   }
 }

@@ -10,21 +10,8 @@ import { readFileSync } from 'node:fs';
 import { HitlessError, isHitlessError, type HitlessErrorCode } from '../errors.js';
 import type { Command } from './command.js';
 import { closest } from '../config/closest.js';
+import { COMMANDS, isCommand } from './catalog.js';
 
-/** Every command, in help order; modules owned by other parts may be missing from a build. */
-const COMMANDS: Record<string, string> = {
-  start: 'run the master in the foreground (binds sockets, starts workers)',
-  reload: 'apply the edited configuration with a new generation; exit 0 once it is live',
-  check: 'validate hitless.json (and start flags) without touching the master; exit 2 if invalid',
-  scale: 'change the number of workers of the serving generation without a reload',
-  status: 'show the master, its workers and the last reload',
-  stop: 'stop the master gracefully (drain workers, then exit)',
-  release: 'install a folder or .tgz as a new release and switch to it',
-  rollback: 'switch back to the previous release',
-  releases: 'list the installed releases',
-  logs: 'show worker output written to log files (-f follows, -n N lines)',
-  deploy: 'roll a release across the hosts in hitless.json, canary first; roll back on failure',
-};
 
 /** Mistakes in what the user typed or wrote: exit code 2. */
 const USAGE_CODES: ReadonlySet<HitlessErrorCode> = new Set([
@@ -75,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       const topic = name === 'help' ? rest[0] : undefined;
-      if (topic !== undefined && Object.hasOwn(COMMANDS, topic)) {
+      if (topic !== undefined && isCommand(topic)) {
         process.stdout.write((await loadCommand(topic)).usage + '\n');
         return 0;
       }
@@ -86,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(version() + '\n');
       return 0;
     }
-    if (!Object.hasOwn(COMMANDS, name)) {
+    if (!isCommand(name)) {
       const guess = closest(name, Object.keys(COMMANDS));
       throw new HitlessError('ERR_USAGE', `unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''} (see \`hitless --help\`)`);
     }

@@ -99,10 +99,23 @@ export function sideLine(f: SideFigures): string {
  * canaryProgress(event); // 'canary generation 8, 3 s of 30 s: 721 responses, 5xx 0.00% vs 0.00% serving, …'
  */
 export function canaryProgress(r: CanaryReport): string {
-  const limit = r.latencyLimitMs === undefined ? ' (warming up)' : ` (limit ${millis(r.latencyLimitMs)})`;
   return `canary generation ${r.generation}, ${formatDuration(r.elapsedMs)} of ${formatDuration(r.durationMs)}: ` +
     `${r.canary.requests} responses, 5xx ${percent(r.canary.errorRate)} vs ${percent(r.baseline.errorRate)} serving, ` +
-    `p99 ${millis(r.canary.p99Ms)} vs ${millis(r.baseline.p99Ms)}${limit}`;
+    `p99 ${millis(r.canary.p99Ms)} vs ${millis(r.baseline.p99Ms)}${latencyNote(r)}`;
+}
+
+/**
+ * Why latency is or is not judged yet: "(limit 25ms)"; "(warming up: latency judged from
+ * 2 s)" only during the warm-up; after it, without a limit, that the serving generation
+ * answered nothing since (a canary with no traffic showed "warming up" for its whole
+ * duration: issue 19).
+ */
+function latencyNote(r: CanaryReport): string {
+  if (r.latencyLimitMs !== undefined) return ` (limit ${millis(r.latencyLimitMs)})`;
+  // A master from before warmupMs was reported: say only what is sure.
+  if (r.warmupMs === undefined) return ' (no latency limit yet)';
+  if (r.elapsedMs < r.warmupMs) return ` (warming up: latency judged from ${formatDuration(r.warmupMs)})`;
+  return ' (latency not judged yet: no serving-generation responses counted since the warm-up)';
 }
 
 /**

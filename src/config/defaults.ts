@@ -57,4 +57,6 @@ export const DEFAULT_LOGS = {
   maxSize: 10 * 1024 * 1024,
   keep: 5,
   tag: false,
+  /** Prefix each worker line with the time the master read it (ISO 8601, UTC). */
+  timestamps: false,
 };

@@ -133,7 +133,7 @@ export const CONFIG_KEYS = {
   },
   user: { diff: value<string | undefined>() },
   group: { diff: value<string | undefined>() },
-  logs: { diff: section<LogsConfig>({ mode: value(), dir: value(), maxSize: value(bytes), keep: value(), tag: value() }) },
+  logs: { diff: section<LogsConfig>({ mode: value(), dir: value(), maxSize: value(bytes), keep: value(), tag: value(), timestamps: value<boolean | undefined>() }) },
   metrics: { diff: section<{ listen: string }>({ listen: value() }) },
 } satisfies { [K in keyof Required<MasterConfig>]: KeyInfo<MasterConfig[K]> };
 

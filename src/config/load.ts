@@ -232,6 +232,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
       maxSize: parseSize(input.logs?.maxSize ?? DEFAULT_LOGS.maxSize) ?? DEFAULT_LOGS.maxSize,
       keep: input.logs?.keep ?? DEFAULT_LOGS.keep,
       tag: input.logs?.tag ?? DEFAULT_LOGS.tag,
+      timestamps: input.logs?.timestamps ?? DEFAULT_LOGS.timestamps,
     },
     metrics: input.metrics && { listen: input.metrics.listen },
   };

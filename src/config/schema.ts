@@ -82,6 +82,7 @@ export const logsSchema = z.strictObject({
   maxSize: size('Rotate a log file at this size.', DEFAULT_LOGS.maxSize),
   keep: z.number().int().min(1).meta({ default: DEFAULT_LOGS.keep }),
   tag: z.boolean().meta({ default: DEFAULT_LOGS.tag, description: 'Prefix worker lines with generation.slot.' }),
+  timestamps: z.boolean().meta({ default: DEFAULT_LOGS.timestamps, description: 'Prefix worker lines with the time the master read them (ISO 8601, UTC), in both modes.' }),
 }).partial();
 
 export const canarySchema = z.strictObject({
@@ -188,6 +189,7 @@ export const EXPECTED: Record<string, string> = {
   'logs.maxSize': `expected a size; ${SIZE_HINT}`,
   'logs.keep': 'expected a whole number >= 1',
   'logs.tag': 'expected true or false',
+  'logs.timestamps': 'expected true or false',
   metrics: 'expected an object like {"listen": "127.0.0.1:9464"}',
   'metrics.listen': 'expected "host:port" like "127.0.0.1:9464"',
 };

@@ -120,6 +120,8 @@ export interface LogsConfig {
   keep: number;
   /** Prefix each worker line with its generation and slot. */
   tag: boolean;
+  /** Prefix each worker line with the time the master read it (ISO 8601, UTC); default false. */
+  timestamps?: boolean;
 }
 
 /**

@@ -91,6 +91,12 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       logger.log(e.verdict === 'pass' ? 'info' : 'warn', `canary ${e.verdict === 'pass' ? 'passed' : e.verdict === 'fail' ? 'failed' : e.verdict}`, { event, ...fields });
       return;
     }
+    case 'ready-wait': {
+      // One readable line while workers start: who is not ready yet, and what it last said.
+      const who = e.workers.map((w) => `${e.generation}.${w.slot} (pid ${w.pid ?? '?'}${w.status ? `: ${w.status}` : ''})`).join(', ');
+      logger.info(`generation ${e.generation} not ready after ${Math.round(e.waitingMs / 1000)} s, waiting for ${who}`, { event, generation: e.generation });
+      return;
+    }
     case 'slot-failed': {
       const { type: _t, ...fields } = e;
       logger.error('worker slot failed: crash loop, not restarting', { event, ...fields });

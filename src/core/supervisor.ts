@@ -257,6 +257,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return outcome;
   }
 
+  /** Reports workers still starting (`ready-wait`, from src/master/ready-wait.ts, which watches the events). */
+  readyWaiting(e: Extract<MasterEvent, { type: 'ready-wait' }>): void {
+    this.#emit(e);
+  }
+
   /** Reports the parts of the master restarted with new settings after a reload went live (`reconfigured`). */
   reconfigured(parts: string[], errors: string[]): void {
     this.#emit({ type: 'reconfigured', parts, errors });

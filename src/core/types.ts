@@ -89,6 +89,8 @@ export interface CanaryReport {
   /** Since the canary workers were ready, and the configured duration. */
   elapsedMs: number;
   durationMs: number;
+  /** The part of the duration whose latency is not judged (canary.warmup, at most half the duration). */
+  warmupMs?: number;
   /** The canary workers' and the serving generation's figures over the same window. */
   canary: SideFigures;
   baseline: SideFigures;
@@ -182,6 +184,12 @@ export interface StatusSnapshot {
   reload?: { generation: number; phase: ReloadPhase; reason: string; startedAt: number } | undefined;
   /** The master's own memory: resident set and V8 heap in use, in bytes. */
   memory?: { rssBytes: number; heapUsedBytes: number };
+  /**
+   * Which app this master runs: its folder, its config file (undefined: flags only) and its
+   * run dir. Added by the master (src/master/master.ts), not the supervisor; `hitless list`
+   * shows it.
+   */
+  app?: { dir: string; configPath: string | undefined; runDir: string };
   /** Traffic the workers reported: per generation over the last `windowMs`, and per release since it started. */
   traffic?: { windowMs: number; generations: GenerationTraffic[]; releases: ReleaseTraffic[] };
 }
@@ -194,6 +202,11 @@ export type MasterEvent =
   | { type: 'worker-spawn'; generation: number; slot: number; pid: number | undefined }
   | { type: 'worker-ready'; generation: number; slot: number; pid: number; ms: number }
   | { type: 'worker-status'; generation: number; slot: number; text: string }
+  /**
+   * Workers of `generation` still not ready, every few seconds while they start (from
+   * src/master/ready-wait.ts): each one's slot, pid, time since spawn and last STATUS= text.
+   */
+  | { type: 'ready-wait'; generation: number; waitingMs: number; workers: { slot: number; pid: number | undefined; ms: number; status?: string }[] }
   | {
       type: 'worker-exit';
       generation: number;

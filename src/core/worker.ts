@@ -14,6 +14,8 @@ import {
 import type { Receiver } from './handover.js';
 import type { Host, ProcessExit, Timer, WorkerProcess } from './host.js';
 import { workerEnv, type GenerationSpec } from './spec.js';
+import { exitAdvice, readyTimeoutAdvice } from './advice.js';
+import { formatDuration } from '../config/duration.js';
 import type { WorkerState, WorkerStatus } from './types.js';
 
 /** Lines of output kept per worker for failure reports. */
@@ -152,7 +154,7 @@ export class Worker extends EventEmitter implements Receiver {
         cleanup();
         reject(new HitlessError(
           'ERR_READY_TIMEOUT',
-          `worker ${this.label} did not announce readiness within ${timeoutMs} ms (write READY=1 to HITLESS_READY_FD, or set readyAfter)`,
+          `worker ${this.label} did not announce readiness within ${formatDuration(timeoutMs)}: ${readyTimeoutAdvice(this.spec, this.statusText, this.output)}`,
           { details: { output: this.output } },
         ));
       }, timeoutMs);
@@ -282,7 +284,8 @@ export class Worker extends EventEmitter implements Receiver {
       );
     }
     const how = signal ? `was killed by ${signal}` : `exited with code ${String(code)}`;
-    return new HitlessError('ERR_WORKER_EXITED', `worker ${this.label} ${how} before it was ready`, {
+    const advice = exitAdvice(this.spec, output);
+    return new HitlessError('ERR_WORKER_EXITED', `worker ${this.label} ${how} before it was ready${advice ? `: ${advice}` : ''}`, {
       details: { output, code, signal },
     });
   }

@@ -29,6 +29,8 @@ import { Identities } from './identity.js';
 import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
 import { sighupHandler } from './sighup.js';
+import { nameTheHolder, refuseSecondMaster } from './occupied.js';
+import { ReadyWatch } from './ready-wait.js';
 import { Reconfigurer, type ConfigSource, type ReconfigurableMaster } from './reconfigure.js';
 
 interface Closable {
@@ -80,9 +82,16 @@ export async function runMaster(
     env: { ...process.env, ...(inherited.length ? { LISTEN_FDS: String(inherited.length) } : {}) },
     fingerprint: options.startFingerprint,
   };
+  // A second `hitless start` in the same folder: say which master runs, not "address in use".
+  await refuseSecondMaster(config.runDir, config.appDir);
   const identities = new Identities();
   await identities.load(config);
-  const listeners = openListeners(config.listen, inherited);
+  let listeners: ListenerSet;
+  try {
+    listeners = openListeners(config.listen, inherited);
+  } catch (err) {
+    throw await nameTheHolder(err, config.listen);
+  }
   const pdeathsig = hasSetpriv();
   /** A generation's spec from a configuration: its sockets, its user, the OS facts. */
   const makeSpec = (c: MasterConfig): GenerationSpec => {
@@ -114,6 +123,7 @@ export async function runMaster(
     usage: createProcStatReader(),
     uptime: () => process.uptime() * 1000 | 0,
   });
+  const app = { dir: config.appDir, configPath: config.configPath, runDir: config.runDir };
   // What everything else talks to: a reload through it reads the configuration first.
   // The reconfigure layer speaks configurations; the supervisor runs specs made from them.
   const master: ReconfigurableMaster = {
@@ -122,7 +132,7 @@ export async function runMaster(
     },
     reload: (reason, next, options) => supervisor.reload(reason, { spec: next && (() => makeSpec(next)), strategy: options?.strategy }),
     scale: (n) => supervisor.scale(n),
-    status: () => supervisor.status(),
+    status: () => ({ ...supervisor.status(), app }),
     stop: (force) => supervisor.stop(force),
     on: (event, fn) => supervisor.on(event, fn),
     off: (event, fn) => supervisor.off(event, fn),
@@ -133,7 +143,9 @@ export async function runMaster(
   const handle = new Reconfigurer({ master, listeners, identities, source, onLive: (spec) => parts.apply(spec) });
   const parts = new Parts(handle, logger, (names, errors) => supervisor.reconfigured(names, errors));
   const closers: Closable[] = [];
+  const readyWatch = new ReadyWatch({ emit: (e) => supervisor.readyWaiting(e) });
   supervisor.on('event', (e: MasterEvent) => {
+    readyWatch.onEvent(e);
     logEvent(logger, e);
     // After the outcome went out (log line, control reply): see gc.ts.
     if (e.type === 'reload-done') setImmediate(collectGarbage);
@@ -163,6 +175,7 @@ export async function runMaster(
   }
   // Stops come from a signal, `hitless stop`, or the failed start above.
   await supervisor.stopped;
+  readyWatch.close();
   removeSignalHandlers();
   await shutdownParts(closers, listeners, config.pidFile);
   logger.info('master stopped', { code });

@@ -12,6 +12,7 @@
 import type { Logger } from '../core/logger.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle } from '../core/types.js';
+import { formatLine } from '../ops/logfiles.js';
 
 interface Closable {
   close(): Promise<void> | void;
@@ -101,7 +102,7 @@ export class Parts {
     if (part === 'logs') {
       running = config.logs.mode === 'file'
         ? await (await import('../ops/logfiles.js')).startLogFiles(config, handle, logger)
-        : forwardOutput(handle, config.logs.tag);
+        : forwardOutput(handle, config.logs.tag, config.logs.timestamps === true);
     } else if (part === 'watch' && config.watch) {
       running = (await import('../release/watch.js')).startWatch(config, handle, logger);
     } else if (part === 'fetch' && config.fetch) {
@@ -115,8 +116,8 @@ export class Parts {
 
 let stdioGuarded = false;
 
-/** Worker lines go to the master's stdout/stderr unchanged (or tagged with generation.slot). */
-function forwardOutput(handle: MasterHandle, tag: boolean): Closable {
+/** Worker lines go to the master's stdout/stderr unchanged (or tagged with generation.slot, or timestamped). */
+function forwardOutput(handle: MasterHandle, tag: boolean, timestamps: boolean): Closable {
   if (!stdioGuarded) {
     // A closed terminal or pipe must not take the master down.
     process.stdout.on('error', () => {});
@@ -126,7 +127,7 @@ function forwardOutput(handle: MasterHandle, tag: boolean): Closable {
   const onEvent = (e: MasterEvent): void => {
     if (e.type !== 'worker-output') return;
     const out = e.stream === 'stdout' ? process.stdout : process.stderr;
-    out.write(tag ? `[${e.generation}.${e.slot}] ${e.line}\n` : `${e.line}\n`);
+    out.write(formatLine(e, tag, timestamps ? Date.now() : undefined, false));
   };
   handle.on('event', onEvent);
   return { close: () => void handle.off('event', onEvent) };

@@ -27,19 +27,25 @@ export interface LogFiles {
 
 /**
  * Formats one worker line as written to the file: with `tag`, prefixed by
- * `[generation.slot]` (and ` stderr` for the error stream).
+ * `[generation.slot]` (and ` stderr` for the error stream, when `streamTag`: in a file both
+ * streams meet, on a terminal they stay apart); with `time` (logs.timestamps), first the
+ * moment the master read the line, ISO 8601 in UTC.
  *
  * @example
  * ```ts
  * formatLine({ generation: 3, slot: 1, stream: 'stderr', line: 'boom' }, true); // "[3.1 stderr] boom\n"
+ * formatLine({ generation: 3, slot: 1, stream: 'stdout', line: 'up' }, false, Date.UTC(2026, 0, 2)); // "2026-01-02T00:00:00.000Z up\n"
  * ```
  */
 export function formatLine(
   e: { generation: number; slot: number; stream: 'stdout' | 'stderr'; line: string },
   tag: boolean,
+  time?: number,
+  streamTag = true,
 ): string {
-  if (!tag) return `${e.line}\n`;
-  return `[${e.generation}.${e.slot}${e.stream === 'stderr' ? ' stderr' : ''}] ${e.line}\n`;
+  const stamp = time === undefined ? '' : `${new Date(time).toISOString()} `;
+  if (!tag) return `${stamp}${e.line}\n`;
+  return `${stamp}[${e.generation}.${e.slot}${streamTag && e.stream === 'stderr' ? ' stderr' : ''}] ${e.line}\n`;
 }
 
 /**
@@ -55,7 +61,7 @@ export function formatLine(
  * ```
  */
 export async function startLogFiles(config: MasterConfig, master: MasterHandle, logger: Logger): Promise<LogFiles> {
-  const { dir, maxSize, keep, tag } = config.logs;
+  const { dir, maxSize, keep, tag, timestamps } = config.logs;
   await mkdir(dir, { recursive: true });
   const { createStream } = await import('rotating-file-stream');
   const stream: Writable = createStream(LOG_FILE_NAME, {
@@ -81,7 +87,7 @@ export async function startLogFiles(config: MasterConfig, master: MasterHandle, 
     }
     // No backpressure wait on purpose: the master must never stall on a slow disk;
     // the stream buffers in memory meanwhile, so nothing is lost.
-    stream.write(formatLine(e, tag));
+    stream.write(formatLine(e, tag, timestamps ? Date.now() : undefined));
   };
   master.on('event', onEvent);
 
@@ -100,10 +106,13 @@ export async function startLogFiles(config: MasterConfig, master: MasterHandle, 
   };
 }
 
-/** Paths of the log files, oldest first: `workers.log.<keep>` … `workers.log.1`, `workers.log`. */
-export function logFilePaths(dir: string, keep: number): string[] {
+/**
+ * Paths of the log files, oldest first: `workers.log.<keep>` … `workers.log.1`,
+ * `workers.log` (another file `name` rotates the same way).
+ */
+export function logFilePaths(dir: string, keep: number, name = LOG_FILE_NAME): string[] {
   const out: string[] = [];
-  for (let i = Math.max(1, Math.floor(keep)); i >= 1; i--) out.push(join(dir, `${LOG_FILE_NAME}.${i}`));
-  out.push(join(dir, LOG_FILE_NAME));
+  for (let i = Math.max(1, Math.floor(keep)); i >= 1; i--) out.push(join(dir, `${name}.${i}`));
+  out.push(join(dir, name));
   return out;
 }

@@ -44,25 +44,26 @@ async function tailOfFile(path: string, n: number): Promise<string[]> {
   }
 }
 
-async function tailOfRotated(dir: string, keep: number, n: number, out: string[]): Promise<void> {
-  for (const path of logFilePaths(dir, keep).reverse().slice(1)) {
+async function tailOfRotated(dir: string, keep: number, n: number, out: string[], name: string): Promise<void> {
+  for (const path of logFilePaths(dir, keep, name).reverse().slice(1)) {
     if (out.length >= n) return;
     out.unshift(...(await tailOfFile(path, n - out.length)));
   }
 }
 
 /**
- * The last `n` lines written to the worker logs in `dir`, oldest first, across rotations.
+ * The last `n` lines written to the worker logs in `dir`, oldest first, across rotations
+ * (`name`: another file than workers.log, such as a detached master's output file).
  *
  * @example
  * ```ts
  * for (const line of await readLastLines('/var/log/app', 5, 100)) console.log(line);
  * ```
  */
-export async function readLastLines(dir: string, keep: number, n: number): Promise<string[]> {
+export async function readLastLines(dir: string, keep: number, n: number, name = LOG_FILE_NAME): Promise<string[]> {
   if (n <= 0) return [];
-  const out = await tailOfFile(join(dir, LOG_FILE_NAME), n);
-  await tailOfRotated(dir, keep, n, out);
+  const out = await tailOfFile(join(dir, name), n);
+  await tailOfRotated(dir, keep, n, out, name);
   return out;
 }
 
@@ -79,6 +80,8 @@ export interface FollowOptions {
   backlog?: number;
   /** Rotated files to look through for the backlog (default 5). */
   keep?: number;
+  /** The file in `dir` to follow (default workers.log). */
+  name?: string;
 }
 
 /**
@@ -98,7 +101,8 @@ export async function followLog(
   dir: string, onLine: (line: string) => void, signal: AbortSignal, options: FollowOptions = {},
 ): Promise<void> {
   const pollMs = options.pollMs ?? FOLLOW_POLL_MS;
-  const path = join(dir, LOG_FILE_NAME);
+  const name = options.name ?? LOG_FILE_NAME;
+  const path = join(dir, name);
   let fh: FileHandle | undefined;
   let ino = -1;
   let pos = 0;
@@ -133,7 +137,7 @@ export async function followLog(
   await reopen(true);
   if (options.backlog) {
     const backlog = fh ? await tailOfHandle(fh, options.backlog, pos) : [];
-    await tailOfRotated(dir, options.keep ?? 5, options.backlog, backlog);
+    await tailOfRotated(dir, options.keep ?? 5, options.backlog, backlog, name);
     for (const line of backlog) onLine(line);
   }
   options.onOpen?.();

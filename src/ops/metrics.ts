@@ -13,6 +13,10 @@ import { parseMetricsListen } from '../config/metrics.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle, ReleaseTraffic, WorkerState } from '../core/types.js';
 import { LATENCY_BOUNDS_MS } from '../lib/stats.js';
+import { masterHealth } from './health.js';
+
+/** The master's health endpoint on the metrics listener: 200 while a generation serves, 503 while none does. */
+export const HEALTH_PATH = '/healthz';
 
 /** Reload duration buckets, seconds: a reload is readyTimeout-bound, typically 0.2 s – 1 min. */
 export const RELOAD_DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -122,8 +126,13 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    } else if (path === HEALTH_PATH) {
+      // The master's own health beside its metrics (ops/health.ts); never cached by a balancer.
+      const health = masterHealth(master.status());
+      res.writeHead(health.status, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .end(req.method === 'HEAD' ? undefined : JSON.stringify(health.body) + '\n');
     } else if (path !== '/metrics' && path !== '/') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: metrics are at /metrics, health at ${HEALTH_PATH}\n`);
     } else {
       registry.metrics().then(
         (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(req.method === 'HEAD' ? undefined : body),

@@ -134,6 +134,12 @@ function hintNotHeld(server: net.Server, held: HeldSocket[], request: ListenRequ
       `hitless: ${NOT_HELD} the app listens on ${where}, which the master does not hold (it holds ${describeHeld(held)}); ` +
         `start hitless with --listen ${String(request.port)}${first ? `, or make the app listen on port ${String(first.port)}${process.env.PORT === String(first.port) ? ' (PORT is set to it)' : ''}` : ''}\n`,
     );
+    // The same in one status line: `hitless status` and the master's readiness-wait lines show it.
+    try {
+      status(`listens on ${where}, which the master does not hold (it holds ${describeHeld(held)})`);
+    } catch {
+      // no readiness fd: the stderr line above is all we can say
+    }
   }, NOT_HELD_HINT_MS);
   timer.unref();
 }

@@ -31,6 +31,20 @@ function snapshot(phase: 'canary' | 'draining', canaryState: WorkerStatus['state
   };
 }
 
+test('regression (issue 19): "warming up" only during the warm-up; a canary with no serving traffic after it says so', () => {
+  const r: CanaryReport = {
+    generation: 3, verdict: 'pending', reason: 'x', elapsedMs: 9000, durationMs: 10_000, warmupMs: 2000, latencyLimitMs: undefined,
+    canary: { requests: 0, errors: 0, errorRate: undefined, p50Ms: undefined, p99Ms: undefined },
+    baseline: { requests: 0, errors: 0, errorRate: undefined, p50Ms: undefined, p99Ms: undefined },
+  };
+  assert.equal(canaryProgress({ ...r, elapsedMs: 1000 }).endsWith('(warming up: latency judged from 2 s)'), true);
+  for (const elapsedMs of [2000, 5000, 9000]) {
+    const line = canaryProgress({ ...r, elapsedMs });
+    assert.ok(!line.includes('warming up'), line);
+    assert.ok(line.endsWith('(latency not judged yet: no serving-generation responses counted since the warm-up)'), line);
+  }
+});
+
 test('status: traffic columns per worker ("-" before a report) and a table per generation with its role', () => {
   const text = formatStatus(snapshot('canary', 'ready'), 5000);
   assert.match(text, /7\.0 +700 +ready .* 812 +0\.00% +0\.2ms +21ms/);
@@ -48,7 +62,7 @@ test('canary lines: the running comparison, and the decision with both sides', (
     canary: { requests: 327, errors: 32, errorRate: 32 / 327, p50Ms: 0.2, p99Ms: 24 },
     baseline: { requests: 830, errors: 0, errorRate: 0, p50Ms: 0.2, p99Ms: 23 },
   };
-  assert.equal(canaryProgress({ ...r, verdict: 'pending' }), 'canary generation 8, 1 s of 30 s: 327 responses, 5xx 9.79% vs 0.00% serving, p99 24ms vs 23ms (warming up)');
+  assert.equal(canaryProgress({ ...r, verdict: 'pending', warmupMs: 2000 }), 'canary generation 8, 1 s of 30 s: 327 responses, 5xx 9.79% vs 0.00% serving, p99 24ms vs 23ms (warming up: latency judged from 2 s)');
   assert.equal(canaryProgress({ ...r, verdict: 'pending', latencyLimitMs: 46 }).endsWith('(limit 46ms)'), true);
   assert.deepEqual(canaryLines(r), [
     'canary failed after 1 s (of 30 s)',

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, runCli, startMaster } from '../helpers/master.js';
+import { fixture, runCli, startMaster, startMasterIn } from '../helpers/master.js';
 
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-check-'));
@@ -107,4 +107,57 @@ test('hitless scale up whose new workers fail exits 1 with their output; the gen
   assert.equal(up.code, 0, up.stderr);
   assert.deepEqual((({ ok, from, to }) => ({ ok, from, to }))(JSON.parse(up.stdout) as { ok: boolean; from: number; to: number }), { ok: true, from: 1, to: 3 });
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('hitless check validates what the user has: start flags alone, with no hitless.json (regression: README flow, issue 19)', async (t) => {
+  const dir = tempDir(t);
+  const r = await cli(dir, ['check', '--listen', '127.0.0.1:8080', '--workers', '2', '--', 'node', 'server.js']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^the configuration \(flags only, no config file\) is valid\n/);
+  assert.match(r.stdout, /^ {2}workers +2,/m);
+  const bad = await cli(dir, ['check', '--listen', '127.0.0.1:8080', '--workers', 'many', '--', 'node', 'server.js']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^hitless: --workers: got "many"/);
+});
+
+test('hitless check with neither a file nor flags: says there is nothing to check and how to check, exit 2; with a master started here by flags, exit 0 naming it', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const none = await cli(dir, ['check']);
+  assert.equal(none.code, 2);
+  assert.equal(none.stderr, `hitless: nothing to check in ${dir}: no hitless.json here and no start flags given. ` +
+    'Check a file with --config <path>, or the flags you start with: `hitless check --listen 127.0.0.1:8080 -- node server.js`\n');
+  assert.doesNotMatch(none.stderr, /no worker command/);
+  const master = await startMasterIn(t, dir, ['--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')]);
+  const here = await cli(dir, ['check']);
+  assert.equal(here.code, 0, here.stderr);
+  assert.match(here.stdout, new RegExp(`^no hitless\\.json in ${dir}: the master running here \\(pid ${master.pid}, generation 1\\) was started with flags only`));
+  assert.equal((await master.stop()).code, 0);
+});
+
+test('hitless check on a deploy-only file (the deploying machine): valid with a summary, or the key-level message', async (t) => {
+  const dir = tempDir(t);
+  const deploy = { hosts: ['app1', { name: 'app2', address: '10.0.0.12' }], appDir: '/srv/app', health: 'http://{host}:8080/healthz', batch: 2 };
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ deploy }));
+  let r = await cli(dir, ['check']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `${join(dir, 'hitless.json')} is valid for \`hitless deploy\` (a deploy section and no master settings: this machine deploys, it runs no master)\n` +
+    '  hosts       app1, app2 (app1 first, alone; then 2 at a time)\n' +
+    '  app folder  /srv/app on the hosts\n' +
+    '  health      http://app1:8080/healthz, 2xx for 5 s\n');
+  r = await cli(dir, ['check', '--json']);
+  assert.equal(r.code, 0);
+  assert.deepEqual((JSON.parse(r.stdout) as { deploy: { hosts: { name: string }[] } }).deploy.hosts.map((h) => h.name), ['app1', 'app2']);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ deploy: { ...deploy, helth: 'x' } }));
+  r = await cli(dir, ['check']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown key "deploy\.helth" in hitless\.json; did you mean "deploy\.health"\?/);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ deploy: { hosts: ['app1'] } }));
+  r = await cli(dir, ['check']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no app folder for host "app1"/);
+  // A file with both: the master's settings and the deploy section are both checked.
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ ...good, deploy }));
+  r = await cli(dir, ['check']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^ {2}deploy hosts +app1, app2/m);
 });

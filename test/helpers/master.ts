@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { resolveRunDir } from '../../src/config/rundir.js';
 
 export const root = fileURLToPath(new URL('../../../', import.meta.url));
 export const cli = join(root, 'build', 'src', 'cli', 'main.js');
@@ -239,6 +240,20 @@ export async function startMaster(t: TestContext, options: StartOptions): Promis
   if (options.waitReady !== false) {
     await master.waitEvent('master-ready');
   }
+  return master;
+}
+
+/**
+ * Starts `hitless start <args>` in `dir` the way a user does it: no --run-dir, so the
+ * master uses the default run dir of that folder, kept private to the test by
+ * XDG_RUNTIME_DIR=dir (pass the same env to the CLI commands that should find it).
+ * JSON event log; cleanup registered on the test (the folder is the caller's).
+ */
+export async function startMasterIn(t: TestContext, dir: string, args: string[], options: { waitReady?: boolean; env?: Record<string, string> } = {}): Promise<MasterProcess> {
+  const env = { ...process.env, XDG_RUNTIME_DIR: dir, ...options.env };
+  const child = spawn(process.execPath, [cli, 'start', '--log-format', 'json', ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const master = trackMaster(t, child, resolveRunDir(dir, undefined, env));
+  if (options.waitReady !== false) await master.waitEvent('master-ready');
   return master;
 }
 

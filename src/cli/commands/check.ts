@@ -2,34 +2,54 @@
  * `hitless check`: validate the configuration the way `hitless start` would, without
  * touching any master (nginx -t). Takes the same arguments as `start`, so
  * `hitless check --config prod.json` and `hitless check <start flags…> -- cmd` both work.
+ * It validates whatever the user has: a hitless.json, start flags (with or without a
+ * file), or a file with only a `deploy` section (the deploying machine's, docs/fleet.md).
+ * With neither a file nor flags it says so, and whether a master started with flags runs
+ * in this folder.
  *
  * The running master uses it too: before every reload it runs `hitless check --json` with
  * its own `hitless start` arguments and reloads with the configuration printed back, so the
  * schema validator never loads into the long-lived master (src/master/reconfigure.ts).
  */
+import { basename } from 'node:path';
 import type { Command } from '../command.js';
-import { isHitlessError } from '../../errors.js';
+import { HitlessError, isHitlessError } from '../../errors.js';
 import { describeListener } from '../../config/changes.js';
 import { formatDuration } from '../../config/duration.js';
+import { findConfigFile, readConfigFile } from '../../config/file.js';
+import { findRunDir } from '../../control/find.js';
+import type { ConfigFlags } from '../../config/load.js';
 import type { MasterConfig } from '../../config/types.js';
+import type { FleetConfig } from '../../fleet/types.js';
+import type { StatusSnapshot } from '../../core/types.js';
+import { controlRequest } from '../../control/client.js';
 import { startFlagsToConfig } from './start.js';
+
+/** How long `hitless check` waits for a master's status when it looks for one. */
+const PROBE_TIMEOUT_MS = 2000;
 
 const usage = `Usage: hitless check [--config <path>] [--json] [start flags...] [-- command args...]
 
 Validates hitless.json (or --config) with the flags over it, exactly as \`hitless start\`
 would, and touches no running master. Exit 0 with a short summary when it is valid, exit 2
-with the key-level message when it is not. Takes every \`hitless start\` flag.
+with the key-level message when it is not. Takes every \`hitless start\` flag, so a
+master started with flags only is checked with the same flags. A file with only a
+"deploy" section (the machine that runs \`hitless deploy\`) is checked as such.
 
 Flags:
   --config <path>    config file (default: ./hitless.json if it exists)
   --json             print {"ok":true,"config":{…}} or {"ok":false,"error":{code,message}}
   -h, --help         show this help
 
-Example:
+Examples:
+  hitless check
+  hitless check --listen 127.0.0.1:8080 --workers 2 -- node server.js
   hitless check --config /srv/app/hitless.json && systemctl reload app`;
-
-/** The few lines `hitless check` prints about a valid configuration. */
-export function summarise(c: MasterConfig): string {
+/**
+ * The few lines `hitless check` prints about a valid configuration (and its deploy
+ * section, when the file has one).
+ */
+export function summarise(c: MasterConfig, deploy?: FleetConfig): string {
   const rows: [string, string][] = [
     ['command', c.command.join(' ')],
     ['listen', c.listen.map((l) => `${l.name} ${describeListener(l)}`).join(', ') || 'none (sockets from systemd)'],
@@ -43,14 +63,63 @@ export function summarise(c: MasterConfig): string {
   if (c.fetch) rows.push(['fetch', `every ${formatDuration(c.fetch.interval)}`]);
   if (c.metrics) rows.push(['metrics', c.metrics.listen]);
   rows.push(['app folder', c.appDir], ['run dir', c.runDir]);
+  if (deploy) rows.push(...summariseDeploy(deploy).map(([k, v]): [string, string] => [`deploy ${k}`, v]));
+  return table(`${c.configPath ?? 'the configuration (flags only, no config file)'} is valid`, rows);
+}
+
+/** True when the command line sets anything beyond --config/--json (a start flag, or a command after --). */
+function hasStartFlags(flags: ConfigFlags): boolean {
+  return Object.entries(flags).some(([key, value]) => key !== 'config' && value !== undefined && !(Array.isArray(value) && value.length === 0));
+}
+
+/** A hitless.json for the deploying machine only: a `deploy` section, no worker command. */
+function isDeployOnly(file: Record<string, unknown>, flags: ConfigFlags): boolean {
+  return file.deploy !== undefined && file.command === undefined && !hasStartFlags(flags);
+}
+
+/** The lines about a valid `deploy` section. */
+export function summariseDeploy(f: FleetConfig): [string, string][] {
+  const apps = [...new Set(f.hosts.map((h) => h.appDir))];
+  const rows: [string, string][] = [
+    ['hosts', `${f.hosts.map((h) => h.name).join(', ')} (${f.hosts[0]?.name ?? '-'} first, alone; then ${f.batch} at a time)`],
+    ['app folder', `${apps.join(', ')} on the hosts`],
+    ['health', f.hosts[0]?.health === undefined ? 'none (each host\'s `hitless release` outcome only)' : `${f.hosts[0].health}, 2xx for ${formatDuration(f.settleMs)}`],
+  ];
+  return rows;
+}
+
+function table(head: string, rows: [string, string][]): string {
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
-  const head = `${c.configPath ?? 'the configuration (flags only, no config file)'} is valid`;
   return [head, ...rows.map(([k, v]) => `  ${k.padEnd(width)}${v}`)].join('\n');
+}
+
+/** The master answering for `cwd`'s default run dir, if any (it was started here). */
+async function masterHere(): Promise<StatusSnapshot | undefined> {
+  try {
+    return (await controlRequest(await findRunDir({}), 'status', {}, { timeoutMs: PROBE_TIMEOUT_MS })) as StatusSnapshot;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What `hitless check` says with neither a config file nor flags. */
+async function nothingToCheck(): Promise<number> {
+  const cwd = process.cwd();
+  const example = '`hitless check --listen 127.0.0.1:8080 -- node server.js`';
+  const master = await masterHere();
+  if (master) {
+    process.stdout.write(
+      `no hitless.json in ${cwd}: the master running here (pid ${master.pid}, generation ${master.generation}) was started with flags only, ` +
+      'and every reload re-reads those same flags, so there is nothing to validate.\n' +
+      `To check other settings before restarting with them, pass them as you would to hitless start: ${example}\n`);
+    return 0;
+  }
+  throw new HitlessError('ERR_CONFIG_NOT_FOUND',
+    `nothing to check in ${cwd}: no hitless.json here and no start flags given. Check a file with --config <path>, or the flags you start with: ${example}`);
 }
 
 export const command: Command = {
   name: 'check',
-  summary: 'validate hitless.json (and start flags) without touching the master; exit 2 if invalid',
   usage,
   async run(argv) {
     const { help, flags, extra } = startFlagsToConfig(argv, 'check', { json: { type: 'boolean' } });
@@ -58,17 +127,42 @@ export const command: Command = {
       process.stdout.write(usage + '\n');
       return 0;
     }
-    const { loadConfig } = await import('../../config/load.js');
-    let config: MasterConfig;
     try {
-      config = loadConfig({ flags });
+      const configPath = findConfigFile(flags.config, process.cwd());
+      if (configPath === undefined && !hasStartFlags(flags) && extra.json !== true) return await nothingToCheck();
+      const file = configPath === undefined ? {} : readConfigFile(configPath);
+      if (isDeployOnly(file, flags)) return await checkDeployOnly(configPath!, flags, extra.json === true);
+      const { loadConfig } = await import('../../config/load.js');
+      const config = loadConfig({ flags });
+      const deploy = file.deploy === undefined ? undefined : (await import('../../fleet/config.js')).loadFleetConfig(flags.config, process.cwd());
+      if (extra.json === true) process.stdout.write(JSON.stringify({ ok: true, config }) + '\n');
+      else process.stdout.write(summarise(config, deploy) + '\n');
+      return 0;
     } catch (err) {
-      if (!extra.json || !isHitlessError(err)) throw err;
+      if (extra.json !== true || !isHitlessError(err)) throw err;
       const error = { code: err.code, message: err.message, ...(err.details.problems ? { problems: err.details.problems } : {}) };
       process.stdout.write(JSON.stringify({ ok: false, error }) + '\n');
       return 2;
     }
-    process.stdout.write(extra.json ? JSON.stringify({ ok: true, config }) + '\n' : summarise(config) + '\n');
-    return 0;
   },
 };
+
+/**
+ * A file with only `deploy`: the whole file against the schema (unknown or mistyped keys
+ * anywhere), then the deploy section's own rules (hosts, app folder, health URL).
+ */
+async function checkDeployOnly(configPath: string, flags: ConfigFlags, json: boolean): Promise<number> {
+  const { configSchema } = await import('../../config/schema.js');
+  const { configErrorFromZod } = await import('../../config/errors.js');
+  const file = readConfigFile(configPath);
+  const parsed = configSchema.safeParse(file);
+  if (!parsed.success) throw configErrorFromZod(parsed.error, file, { file: flags.config ?? basename(configPath), flags: {} });
+  const deploy = (await import('../../fleet/config.js')).loadFleetConfig(flags.config, process.cwd());
+  if (json) {
+    process.stdout.write(JSON.stringify({ ok: true, deploy }) + '\n');
+    return 0;
+  }
+  const head = `${configPath} is valid for \`hitless deploy\` (a deploy section and no master settings: this machine deploys, it runs no master)`;
+  process.stdout.write(table(head, summariseDeploy(deploy)) + '\n');
+  return 0;
+}

@@ -29,7 +29,6 @@ Flags:
 
 export const command: Command = {
   name: 'deploy',
-  summary: 'roll a release across the hosts in hitless.json, canary first; roll back on failure',
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags('deploy', argv, {

@@ -1,28 +1,44 @@
 /**
- * `hitless logs [-f] [-n N]`: shows the workers' output written by `logs.mode: "file"`
- * (the last N lines across rotated files, then optionally follows new lines).
+ * `hitless logs [-f] [-n N]`: shows the workers' output. With `logs.mode: "file"` it
+ * reads the rotated files (the last N lines across them, then optionally follows new
+ * lines). With the default `"inherit"` output goes to the master's own stdout: when that
+ * is a file (a master started with `--detach`) it reads that file; otherwise it says
+ * where the output is (the master's terminal, its systemd unit's journal, the program
+ * that started it) and how to get it into files.
  */
+import { existsSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HitlessError } from '../../errors.js';
-import { loadConfig } from '../../config/load.js';
+import { findConfigFile, readConfigFile } from '../../config/file.js';
+import { findRunDir } from '../../control/find.js';
+import { DEFAULT_LOGS } from '../../config/defaults.js';
+import { controlRequest } from '../../control/client.js';
+import type { StatusSnapshot } from '../../core/types.js';
+import { LOG_FILE_NAME } from '../../ops/logfiles.js';
 import { followLog, readLastLines } from '../../ops/logtail.js';
+import { masterOutput, type OutputTarget } from '../../ops/stdout.js';
 import type { Command } from '../command.js';
+import { DETACHED_LOG_FILE } from '../detach.js';
 
 /** Lines shown when -n is not given (like tail). */
 export const DEFAULT_LOG_LINES = 10;
+/** How long the master of this folder has to answer `status`. */
+const PROBE_TIMEOUT_MS = 2000;
 
 const usage = `Usage: hitless logs [-f] [-n N] [--config FILE] [--dir DIR]
 
-Shows the workers' output, written to rotated files when hitless.json has
-  "logs": { "mode": "file", "dir": "logs", "maxSize": "10MB", "keep": 5, "tag": true }
+Shows the workers' output:
+  - written to rotated files when hitless.json has
+      "logs": { "mode": "file", "dir": "logs", "maxSize": "10MB", "keep": 5, "tag": true }
+  - or, with "logs.mode": "inherit" (the default), the output file of a master started
+    with \`hitless start --detach\` (${DETACHED_LOG_FILE} in the app folder, or its --log-file).
+For a master in a terminal, under systemd or supervisord, it says where the output goes.
 
   -n, --lines N     show the last N lines (default ${DEFAULT_LOG_LINES}; 0 shows none)
   -f, --follow      keep printing new lines, across rotations, until Ctrl-C
   -c, --config FILE the app's config file (default: ./hitless.json)
-      --dir DIR     read this log folder instead of the config's logs.dir
-
-With "logs.mode": "inherit" (the default) worker output goes to the master's own
-stdout/stderr: read it where the master runs (journalctl -u app, docker logs, …).`;
+      --dir DIR     read this log folder instead of the config's logs.dir`;
 
 function parse(argv: string[]): { follow: boolean; lines: number; config: string | undefined; dir: string | undefined } {
   let values;
@@ -48,9 +64,78 @@ function parse(argv: string[]): { follow: boolean; lines: number; config: string
   return { follow: values.follow ?? false, lines: Number(linesText), config: values.config, dir: values.dir };
 }
 
+/** What `hitless logs` reads: a folder of rotated files, or one file. */
+interface LogSource {
+  dir: string;
+  name: string;
+  keep: number;
+  /** Said on stderr before the lines (why this file). */
+  note?: string;
+}
+
+/** How to get worker output into something `hitless logs` reads. */
+const FIX = 'to read it with `hitless logs`, start the master with `hitless start --detach` (output to a file), ' +
+  'or add "logs": { "mode": "file" } to hitless.json (rotated files)';
+
+/**
+ * Where worker output goes when it is not in files, as one message.
+ *
+ * @example
+ * explainInherit({ kind: 'journal', unit: 'myapp.service' }, 4242); // 'worker output goes to the journal of myapp.service: journalctl -u myapp.service -f'
+ */
+export function explainInherit(target: OutputTarget | undefined, pid: number | undefined, where: string): string {
+  const prefix = 'logs: worker output is not written to files ("logs.mode" is "inherit", the default)';
+  if (target === undefined || pid === undefined) {
+    return `${prefix} and no master runs for ${where}: when one runs, its output goes to its own stdout (its terminal, journal or log); ${FIX}`;
+  }
+  switch (target.kind) {
+    case 'terminal':
+      return `${prefix}: it goes to the terminal the master (pid ${pid}) runs in, ${target.path}; look there, or ${FIX}`;
+    case 'journal':
+      return `${prefix}: it goes to the journal of ${target.unit} (master pid ${pid}): journalctl -u ${target.unit} -f`;
+    case 'pipe':
+      return `${prefix}: it goes to the master's stdout (pid ${pid}), a pipe to ${target.parent ?? 'the program that started it'} ` +
+        `(supervisord's stdout_logfile, docker logs, …); ${FIX}`;
+    case 'unknown':
+      return `${prefix}: it goes to the master's stdout (pid ${pid}); ${target.why}; ${FIX}`;
+    case 'file':
+      return `${prefix}: it goes to ${target.path}`;
+  }
+}
+
+/** The source for the files-mode config, the detached master's file, or an ERR_USAGE saying where output goes. */
+async function locate(opts: { config: string | undefined; dir: string | undefined }): Promise<LogSource> {
+  // With --dir the retention is unknown: look for many rotated files.
+  if (opts.dir !== undefined) return { dir: resolve(opts.dir), name: LOG_FILE_NAME, keep: 100 };
+  const cwd = process.cwd();
+  const configPath = findConfigFile(opts.config, cwd);
+  const file = configPath === undefined ? {} : readConfigFile(configPath);
+  const appDir = configPath === undefined ? cwd : dirname(configPath);
+  const logs = (typeof file.logs === 'object' && file.logs !== null ? file.logs : {}) as { mode?: unknown; dir?: unknown; keep?: unknown };
+  if (logs.mode === 'file') {
+    return {
+      dir: resolve(appDir, typeof logs.dir === 'string' ? logs.dir : DEFAULT_LOGS.dir),
+      name: LOG_FILE_NAME,
+      keep: typeof logs.keep === 'number' ? logs.keep : DEFAULT_LOGS.keep,
+    };
+  }
+  let master: StatusSnapshot | undefined;
+  try {
+    master = (await controlRequest(await findRunDir({ config: opts.config, cwd }), 'status', {}, { timeoutMs: PROBE_TIMEOUT_MS })) as StatusSnapshot;
+  } catch {
+    master = undefined;
+  }
+  const target = master === undefined ? undefined : masterOutput(master.pid);
+  if (target?.kind === 'file') return { dir: dirname(target.path), name: basename(target.path), keep: 0 };
+  const detached = resolve(appDir, DETACHED_LOG_FILE);
+  if (master === undefined && existsSync(detached)) {
+    return { dir: appDir, name: DETACHED_LOG_FILE, keep: 0, note: `no master runs here; the output file of the last detached master (${detached}):` };
+  }
+  throw new HitlessError('ERR_USAGE', explainInherit(target, master?.pid, configPath ?? cwd));
+}
+
 export const command: Command = {
   name: 'logs',
-  summary: 'Show worker output written to log files (-f follows, -n N lines)',
   usage,
   async run(argv) {
     if (argv.includes('--help') || argv.includes('-h')) {
@@ -58,20 +143,11 @@ export const command: Command = {
       return 0;
     }
     const opts = parse(argv);
-    let dir = opts.dir;
-    let keep = 100; // with --dir the retention is unknown: look for many rotated files
-    if (dir === undefined) {
-      const config = loadConfig({ flags: { config: opts.config } });
-      if (config.logs.mode !== 'file') {
-        throw new HitlessError('ERR_USAGE',
-          `logs: worker output is not written to files (logs.mode is "${config.logs.mode}" in ${config.configPath ?? 'the defaults'}); ` +
-          'it goes to the master\'s stdout/stderr. Set "logs": { "mode": "file" } to use hitless logs');
-      }
-      dir = config.logs.dir;
-      keep = config.logs.keep;
-    }
+    const source = await locate(opts);
+    const { dir, name, keep } = source;
+    if (source.note) process.stderr.write(`hitless: ${source.note}\n`);
     if (!opts.follow) {
-      for (const line of await readLastLines(dir, keep, opts.lines)) process.stdout.write(line + '\n');
+      for (const line of await readLastLines(dir, keep, opts.lines, name)) process.stdout.write(line + '\n');
       return 0;
     }
 
@@ -80,7 +156,7 @@ export const command: Command = {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     try {
-      await followLog(dir, (line) => process.stdout.write(line + '\n'), ac.signal, { backlog: opts.lines, keep });
+      await followLog(dir, (line) => process.stdout.write(line + '\n'), ac.signal, { backlog: opts.lines, keep, name });
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);

@@ -10,6 +10,7 @@ import { formatDuration } from '../../config/duration.js';
 import type { MasterEvent, ReloadOutcome } from '../../core/types.js';
 import { canaryLines } from '../traffic.js';
 import { controlReload, releaseContext } from '../../release/context.js';
+import { findRunDir } from '../../control/find.js';
 import { deployRelease, type DeployResult } from '../../release/deploy.js';
 import { CLIENT_FLAGS, parseFlags } from '../flags.js';
 import { ReloadProgress } from '../format.js';
@@ -79,7 +80,6 @@ export function reportRolledBack(err: HitlessError, json: boolean): number {
 
 export const command: Command = {
   name: 'release',
-  summary: 'install a folder or .tgz as a new release and switch to it',
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags('release', argv, {
@@ -94,6 +94,7 @@ export const command: Command = {
       throw new HitlessError('ERR_USAGE', 'give exactly one build folder or archive: `hitless release ./dist` or `hitless release app.tgz` (see `hitless release --help`)');
     }
     const ctx = releaseContext({ config: values.config, runDir: values['run-dir'] });
+    ctx.runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     const json = values.json === true;
     try {
       const result = await deployRelease(source, {

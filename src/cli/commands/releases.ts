@@ -43,7 +43,6 @@ function humanBytes(n: number): string {
 
 export const command: Command = {
   name: 'releases',
-  summary: 'list the installed releases',
   usage,
   async run(argv) {
     const { values } = parseFlags('releases', argv, { config: CLIENT_FLAGS.config, help: CLIENT_FLAGS.help, json: { type: 'boolean' } });

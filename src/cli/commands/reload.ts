@@ -9,7 +9,7 @@ import { formatDuration } from '../../config/duration.js';
 import type { ConfigChange } from '../../config/types.js';
 import type { MasterEvent, ReloadOutcome } from '../../core/types.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag, strategyFlag } from '../flags.js';
-import { locateRunDir } from '../../config/locate.js';
+import { findRunDir } from '../../control/find.js';
 import { ReloadProgress, wasRefused } from '../format.js';
 import { canaryLines } from '../traffic.js';
 
@@ -56,7 +56,6 @@ function progressPrinter(out: NodeJS.WriteStream): { show(text: string): void; e
 
 export const command: Command = {
   name: 'reload',
-  summary: 'apply the edited configuration with a new generation; exit 0 once it is live',
   usage,
   async run(argv) {
     const { values } = parseFlags('reload', argv, {
@@ -68,7 +67,7 @@ export const command: Command = {
     }
     const timeoutMs = parseTimeoutFlag(values.timeout);
     const strategy = strategyFlag('reload', values.canary, values.strategy);
-    const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
+    const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     const progress = new ReloadProgress();
     const printer = progressPrinter(process.stdout);
     let configShown = false;

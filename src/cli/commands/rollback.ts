@@ -6,6 +6,7 @@
 import type { Command } from '../command.js';
 import { HitlessError, isHitlessError } from '../../errors.js';
 import { controlReload, releaseContext } from '../../release/context.js';
+import { findRunDir } from '../../control/find.js';
 import { goLive } from '../../release/deploy.js';
 import { listReleaseIds, readCurrent, validateReleaseId } from '../../release/layout.js';
 import { releasesByAge } from '../../release/prune.js';
@@ -44,7 +45,6 @@ export async function defaultRollbackTarget(appDir: string, current: string | un
 
 export const command: Command = {
   name: 'rollback',
-  summary: 'switch back to the previous release',
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags('rollback', argv, { ...CLIENT_FLAGS, json: { type: 'boolean' } }, true);
@@ -54,6 +54,7 @@ export const command: Command = {
     }
     if (positionals.length > 1) throw new HitlessError('ERR_USAGE', 'give at most one release id (see `hitless rollback --help`)');
     const ctx = releaseContext({ config: values.config, runDir: values['run-dir'] });
+    ctx.runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     const json = values.json === true;
     const current = await readCurrent(ctx.appDir);
     const wanted = positionals[0] === undefined ? await defaultRollbackTarget(ctx.appDir, current) : validateReleaseId(positionals[0]);

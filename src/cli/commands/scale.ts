@@ -10,7 +10,7 @@ import { controlRequest } from '../../control/client.js';
 import { formatDuration } from '../../config/duration.js';
 import type { MasterEvent, ScaleOutcome } from '../../core/types.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
-import { locateRunDir } from '../../config/locate.js';
+import { findRunDir } from '../../control/find.js';
 
 const usage = `Usage: hitless scale <workers> [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
 
@@ -49,7 +49,6 @@ function describe(e: MasterEvent, generation: { id: number | undefined }): strin
 
 export const command: Command = {
   name: 'scale',
-  summary: 'change the number of workers of the serving generation without a reload',
   usage,
   async run(argv) {
     const { values, positionals } = parseFlags('scale', argv, { ...CLIENT_FLAGS, json: { type: 'boolean' }, timeout: { type: 'string' } }, true);
@@ -60,7 +59,7 @@ export const command: Command = {
     if (positionals.length > 1) throw new HitlessError('ERR_USAGE', `hitless scale takes one worker count, got ${positionals.join(' ')}`);
     const workers = parseWorkers(positionals[0]);
     const timeoutMs = parseTimeoutFlag(values.timeout);
-    const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
+    const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     const generation = { id: undefined as number | undefined };
     const onEvent = values.json ? undefined : (e: MasterEvent): void => {
       const line = describe(e, generation);

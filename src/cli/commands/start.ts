@@ -15,11 +15,14 @@ import type { MasterConfig } from '../../config/types.js';
 import { parseFlags } from '../flags.js';
 import { findConfigFile } from '../../config/file.js';
 import { fingerprintConfig } from '../../master/reread.js';
+import { HitlessError } from '../../errors.js';
+import { runDetached, withoutDetachFlags } from '../detach.js';
 
 const usage = `Usage: hitless start [flags] [-- command args...]
 
-Runs the master in the foreground: binds the listening sockets, starts the workers and
-serves reloads until SIGTERM/SIGINT or \`hitless stop\`. Reads ./hitless.json when present;
+Runs the master: binds the listening sockets, starts the workers and serves reloads until
+SIGTERM/SIGINT or \`hitless stop\`. In the foreground by default; with --detach in the
+background, returning once the first generation serves. Reads ./hitless.json when present;
 flags override its keys (docs/CONFIG.md).
 
 Flags:
@@ -44,13 +47,18 @@ Flags:
   --log-format <text|json> master log lines (default text)
   --no-preload             start Node workers without the preload that lets an app's own
                            listen(port) adopt the socket the master holds (docs/frameworks.md)
+  -d, --detach             run in the background (a new session, no terminal); return once
+                           the first generation serves. Output goes to ./hitless.log
+                           (hitless logs -f); not rotated: for services use hitless startup
+  --log-file <path>        with --detach: append the output here instead
   --print-config           print the effective configuration as JSON and exit
   -h, --help               show this help
 
 Durations are milliseconds or strings like 500ms, 2s, 1.5m.
 
-Example:
-  hitless start --listen 127.0.0.1:3000 --workers 2 -- node server.js`;
+Examples:
+  hitless start --listen 127.0.0.1:3000 --workers 2 -- node server.js
+  hitless start --detach --listen 127.0.0.1:3000 --workers 2 -- node server.js`;
 
 const options = {
   config: { type: 'string' },
@@ -69,6 +77,8 @@ const options = {
   'log-format': { type: 'string' },
   'no-preload': { type: 'boolean' },
   'print-config': { type: 'boolean' },
+  detach: { type: 'boolean', short: 'd' },
+  'log-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -79,18 +89,21 @@ function splitCommand(argv: string[]): { flags: string[]; command: string[] | un
 }
 
 /**
- * Maps parsed `hitless start` flags onto the config loader's input. `hitless check` parses
- * the same command line (`command` names it in errors) with its own `--json` as `extra`.
+ * Maps parsed `hitless start` flags onto the config loader's input. `hitless check` and
+ * `hitless startup` parse the same command line (`command` names it in errors) with their
+ * own flags as `extra` (their values come back as parsed).
  */
 export function startFlagsToConfig(
-  argv: string[], command = 'start', extra: Record<string, { type: 'boolean' }> = {},
-): { help: boolean; printConfig: boolean; flags: ConfigFlags; extra: Record<string, boolean> } {
+  argv: string[], command = 'start', extra: Record<string, { type: 'boolean' | 'string' }> = {},
+): { help: boolean; printConfig: boolean; detach: boolean; logFile: string | undefined; flags: ConfigFlags; extra: Record<string, string | boolean | undefined> } {
   const split = splitCommand(argv);
   const { values: v } = parseFlags(command, split.flags, { ...options, ...extra });
   return {
     help: v.help === true,
     printConfig: v['print-config'] === true,
-    extra: Object.fromEntries(Object.keys(extra).map((k) => [k, (v as Record<string, unknown>)[k] === true])),
+    detach: v.detach === true,
+    logFile: v['log-file'],
+    extra: Object.fromEntries(Object.keys(extra).map((k) => [k, (v as Record<string, string | boolean | undefined>)[k]])),
     flags: {
       config: v.config, command: split.command, listen: v.listen, workers: v.workers,
       readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
@@ -103,10 +116,9 @@ export function startFlagsToConfig(
 
 export const command: Command = {
   name: 'start',
-  summary: 'run the master in the foreground (binds sockets, starts workers)',
   usage,
   async run(argv) {
-    const { help, printConfig, flags } = startFlagsToConfig(argv);
+    const { help, printConfig, detach, logFile, flags } = startFlagsToConfig(argv);
     if (help) {
       process.stdout.write(usage + '\n');
       return 0;
@@ -118,8 +130,10 @@ export const command: Command = {
     }
     // Taken before validating: a reload validates again only if the file changed since (reread.ts).
     const startFingerprint = fingerprintBeforeCheck(flags.config);
-    const loaded = loadConfigInChild(argv);
+    const loaded = loadConfigInChild(withoutDetachFlags(argv));
     if (typeof loaded === 'number') return loaded;
+    if (detach) return runDetached(argv, loaded, logFile);
+    if (logFile !== undefined) throw new HitlessError('ERR_USAGE', '--log-file goes with --detach (in the foreground, output goes to this terminal)');
     // Imported only now: `hitless status` and friends never load the master runtime.
     const { runMaster } = await import('../../master/master.js');
     // Every reload reads the configuration again from this same command line.

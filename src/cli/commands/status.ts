@@ -7,7 +7,7 @@ import { controlRequest } from '../../control/client.js';
 import { formatDuration } from '../../config/duration.js';
 import type { StatusSnapshot } from '../../core/types.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
-import { locateRunDir } from '../../config/locate.js';
+import { findRunDir } from '../../control/find.js';
 import { formatStatus } from '../format.js';
 
 /** Default redraw interval of --watch: the workers report every second. */
@@ -16,7 +16,7 @@ const MIN_WATCH_INTERVAL_MS = 100;
 
 const usage = `Usage: hitless status [--json] [--watch [--interval <dur>]] [--config <path>] [--run-dir <dir>]
 
-Shows the master (pid, uptime, state), the serving generation and release, the
+Shows the master (pid, uptime, state), its app folder, the serving generation and release, the
 listeners, every worker (generation.slot, pid, state, uptime, restarts, memory, CPU,
 req/s, 5xx share, p50/p99 latency over the last 10 s, last STATUS= text), the traffic
 per generation (and its totals by status class) and the last reload's result.
@@ -31,7 +31,6 @@ Flags:
 
 export const command: Command = {
   name: 'status',
-  summary: 'show the master, its workers, their traffic and the last reload',
   usage,
   async run(argv) {
     const { values } = parseFlags('status', argv, {
@@ -41,7 +40,7 @@ export const command: Command = {
       process.stdout.write(usage + '\n');
       return 0;
     }
-    const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
+    const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     const json = values.json === true;
     const interval = parseTimeoutFlag(values.interval, '--interval') ?? WATCH_INTERVAL_MS;
     if (interval < MIN_WATCH_INTERVAL_MS) throw new HitlessError('ERR_USAGE', `--interval: ${values.interval} is too short; use ${MIN_WATCH_INTERVAL_MS}ms or more (workers report every second)`);

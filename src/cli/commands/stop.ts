@@ -4,7 +4,7 @@
 import type { Command } from '../command.js';
 import { controlRequest } from '../../control/client.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
-import { locateRunDir } from '../../config/locate.js';
+import { findRunDir } from '../../control/find.js';
 import { HitlessError } from '../../errors.js';
 import { processAlive } from '../../process-alive.js';
 
@@ -32,7 +32,6 @@ async function waitForExit(pid: number, timeoutMs: number | undefined): Promise<
 
 export const command: Command = {
   name: 'stop',
-  summary: 'stop the master gracefully (drain workers, then exit)',
   usage,
   async run(argv) {
     const { values } = parseFlags('stop', argv, { ...CLIENT_FLAGS, force: { type: 'boolean' }, timeout: { type: 'string' } });
@@ -41,7 +40,7 @@ export const command: Command = {
       return 0;
     }
     const timeoutMs = parseTimeoutFlag(values.timeout);
-    const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
+    const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     const result = (await controlRequest(runDir, 'stop', { force: values.force === true }, { timeoutMs })) as { pid: number };
     process.stdout.write(`stopping master (pid ${result.pid})${values.force ? ', killing workers' : ', draining workers'}\n`);
     if (!(await waitForExit(result.pid, timeoutMs))) {

@@ -77,7 +77,7 @@ async function observe(ctx: ReloadContext, old: Generation, settings: CanaryConf
     const j = judge({ ...since(ready), warm: warm && since(warm) }, settings, final);
     return {
       generation: next.id, verdict: j.verdict, reason: j.reason, elapsedMs: ctx.now() - startedAt,
-      durationMs: settings.duration, canary: j.canary, baseline: j.baseline, latencyLimitMs: j.latencyLimitMs,
+      durationMs: settings.duration, warmupMs: warmup, canary: j.canary, baseline: j.baseline, latencyLimitMs: j.latencyLimitMs,
     };
   };
   for (;;) {

@@ -1,0 +1,139 @@
+/**
+ * `hitless startup`: the master as a systemd service, the way `pm2 startup` users expect,
+ * without writing a unit by hand. Validates the configuration as `hitless start` would,
+ * then writes a unit with the real paths of node and hitless (src/cli/unit.ts); with
+ * --install it puts the unit in /etc/systemd/system and runs `systemctl daemon-reload` and
+ * `systemctl enable --now`.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { userInfo } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Command } from '../command.js';
+import { HitlessError } from '../../errors.js';
+import { findConfigFile } from '../../config/file.js';
+import { systemdUnit, UNIT_MARKER, unitNameFor, validUnitName } from '../unit.js';
+import { startFlagsToConfig } from './start.js';
+import { withoutDetachFlags } from '../detach.js';
+
+/** Where --install puts the unit (systemd's folder for the administrator's units). */
+export const SYSTEM_UNIT_DIR = '/etc/systemd/system';
+/** Folders holding units a package installed: a name taken there is not ours to shadow. */
+const PACKAGE_UNIT_DIRS = ['/usr/lib/systemd/system', '/lib/systemd/system'];
+
+const usage = `Usage: hitless startup [--name NAME] [--user USER] [--output FILE] [--install [--unit-dir DIR]]
+                       [start flags...] [-- command args...]
+
+Writes a systemd unit that runs this app's master at boot and restarts it if it dies,
+with the real paths of node and hitless (no npx, no PATH lookup), \`systemctl reload\`
+waiting for the reload's outcome, and a stop timeout above drainTimeout. Takes the same
+arguments as \`hitless start\` (they are validated first) and runs the master in this folder.
+
+Flags:
+  --name <name>      unit name (default: this folder's name): <name>.service
+  --user <user>      User= of the service (default: you, unless you are root)
+  --output <file>    where to write the unit (default: ./<name>.service; - for stdout)
+  --install          write it to ${SYSTEM_UNIT_DIR}/<name>.service, then run
+                     systemctl daemon-reload and systemctl enable --now <name> (needs root)
+  --unit-dir <dir>   with --install: another folder than ${SYSTEM_UNIT_DIR}
+  -h, --help         show this help
+
+Examples (in /srv/myapp):
+  hitless startup --listen 127.0.0.1:3000 --workers 2 -- node server.js
+  sudo cp myapp.service /etc/systemd/system/ && sudo systemctl daemon-reload && sudo systemctl enable --now myapp`;
+
+const STARTUP_FLAGS = {
+  name: { type: 'string' }, user: { type: 'string' }, output: { type: 'string' },
+  install: { type: 'boolean' }, 'unit-dir': { type: 'string' },
+} as const;
+
+/** `argv` without the flags only `hitless startup` reads (what the unit's `hitless start` gets). */
+function startArgsOf(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return [...out, ...argv.slice(i)];
+    const name = arg.replace(/^--/, '').replace(/=.*$/, '');
+    if (arg.startsWith('--') && Object.hasOwn(STARTUP_FLAGS, name)) {
+      if (!arg.includes('=') && STARTUP_FLAGS[name as keyof typeof STARTUP_FLAGS].type === 'string') i++;
+      continue;
+    }
+    out.push(arg);
+  }
+  return out;
+}
+
+/** Refuses to shadow a unit of the same name that `hitless startup` did not write. */
+function refuseForeignUnit(name: string, target: string): void {
+  for (const path of [target, ...PACKAGE_UNIT_DIRS.map((d) => join(d, `${name}.service`))]) {
+    if (!existsSync(path)) continue;
+    if (readFileSync(path, 'utf8').startsWith(UNIT_MARKER)) continue;
+    throw new HitlessError('ERR_USAGE', `startup: a unit named ${name}.service exists already (${path}) and was not written by hitless startup; choose another name with --name`);
+  }
+}
+
+function systemctl(args: string[]): void {
+  const r = spawnSync('systemctl', args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.error) throw new HitlessError('ERR_USAGE', `startup: cannot run systemctl ${args.join(' ')}: ${r.error.message} (is this a systemd machine?)`);
+  if (r.status !== 0) throw new HitlessError('ERR_START_FAILED', `startup: systemctl ${args.join(' ')} exited with code ${String(r.status)}; see \`systemctl status\` and \`journalctl -xe\``);
+}
+
+export const command: Command = {
+  name: 'startup',
+  usage,
+  async run(argv) {
+    const { help, flags, extra } = startFlagsToConfig(argv, 'startup', STARTUP_FLAGS);
+    if (help) {
+      process.stdout.write(usage + '\n');
+      return 0;
+    }
+    const opts = extra as unknown as { name?: string; user?: string; output?: string; install?: boolean; 'unit-dir'?: string };
+    const { loadConfig } = await import('../../config/load.js');
+    const config = loadConfig({ flags });
+    const name = opts.name ?? unitNameFor(config.appDir);
+    if (!validUnitName(name)) throw new HitlessError('ERR_USAGE', `startup: --name ${JSON.stringify(name)} is not a unit name; use letters, digits, "-", "_" (like myapp)`);
+    const startArgs = withoutDetachFlags(startArgsOf(argv));
+    // The file the master would read anyway, named in full so the unit says what it runs.
+    const configFile = findConfigFile(flags.config, process.cwd());
+    if (flags.config === undefined && configFile !== undefined) startArgs.unshift('--config', configFile);
+    const me = userInfo();
+    const unit = systemdUnit({
+      name,
+      workingDirectory: process.cwd(),
+      node: realpathSync(process.execPath),
+      cli: realpathSync(fileURLToPath(new URL('../main.js', import.meta.url))),
+      startArgs,
+      runDir: flags.runDir === undefined ? undefined : config.runDir,
+      user: opts.user ?? (me.uid === 0 ? undefined : me.username),
+      drainTimeoutMs: config.drainTimeout,
+      description: config.configPath ?? config.appDir,
+    });
+    if (!opts.install) {
+      if (opts.output === '-') {
+        process.stdout.write(unit);
+        return 0;
+      }
+      const file = resolve(opts.output ?? `${name}.service`);
+      writeFileSync(file, unit);
+      process.stdout.write(`wrote ${file}\nInstall and start it (as root):\n` +
+        `  sudo cp ${file} ${SYSTEM_UNIT_DIR}/${name}.service && sudo systemctl daemon-reload && sudo systemctl enable --now ${name}\n` +
+        `or run this command again with --install as root. Then: systemctl status ${name}, systemctl reload ${name}, journalctl -u ${name} -f\n`);
+      return 0;
+    }
+    const target = join(resolve(opts['unit-dir'] ?? SYSTEM_UNIT_DIR), `${name}.service`);
+    refuseForeignUnit(name, target);
+    try {
+      writeFileSync(target, unit);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EACCES' && code !== 'EPERM') throw err;
+      throw new HitlessError('ERR_USAGE', `startup: cannot write ${target} (${code}): installing needs root; run \`sudo ${process.execPath} ${fileURLToPath(new URL('../main.js', import.meta.url))} startup ${argv.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}\``);
+    }
+    process.stdout.write(`wrote ${target}\n`);
+    systemctl(['daemon-reload']);
+    systemctl(['enable', '--now', `${name}.service`]);
+    process.stdout.write(`${name} is enabled and started: systemctl status ${name}, systemctl reload ${name}, journalctl -u ${name} -f\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,113 @@
+/**
+ * `hitless start --detach`: the master in the background, the shell back once its first
+ * generation serves (what `pm2 start` users expect). The master runs as a new session
+ * (no terminal: closing it or Ctrl-C does not reach the master) with its stdout and stderr,
+ * worker output included in the default `logs.mode: "inherit"`, appended to one file that
+ * `hitless logs` reads. Until the first generation is ready the lines written there are
+ * shown here too; a master that fails to start gives its exit code back.
+ *
+ * The file is not rotated (the master only appends): for a long-lived service use
+ * `hitless startup` (systemd and its journal) or `logs.mode: "file"` (rotated files).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readSync, writeSync, fstatSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { controlRequest } from '../control/client.js';
+import type { MasterConfig } from '../config/types.js';
+import type { StatusSnapshot } from '../core/types.js';
+
+/** The detached master's output file, in the app folder, unless --log-file says otherwise. */
+export const DETACHED_LOG_FILE = 'hitless.log';
+/** How often the waiting CLI looks at the file and asks the master how far it got. */
+const POLL_MS = 100;
+/** Flags only the detaching CLI reads; the master never sees them. */
+const DETACH_FLAGS = ['--detach', '-d'];
+const LOG_FILE_FLAG = '--log-file';
+
+/**
+ * `argv` without --detach and --log-file (flags only: everything after `--` is the
+ * worker command and stays as written).
+ *
+ * @example
+ * withoutDetachFlags(['--detach', '--log-file', 'x.log', '--listen', '8080', '--', 'node', 'a.js']);
+ * // ['--listen', '8080', '--', 'node', 'a.js']
+ */
+export function withoutDetachFlags(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return [...out, ...argv.slice(i)];
+    if (DETACH_FLAGS.includes(arg) || arg.startsWith(`${LOG_FILE_FLAG}=`)) continue;
+    if (arg === LOG_FILE_FLAG) {
+      i++;
+      continue;
+    }
+    out.push(arg);
+  }
+  return out;
+}
+
+/** Appends what was written to `fd` since `from` to `out`; returns the new offset. */
+function copyNew(fd: number, from: number, out: (text: string) => void): number {
+  const size = fstatSync(fd).size;
+  if (size <= from) return from;
+  const buf = Buffer.alloc(size - from);
+  const n = readSync(fd, buf, 0, buf.length, from);
+  out(buf.subarray(0, n).toString('utf8'));
+  return from + n;
+}
+
+/**
+ * Starts the master detached and waits until its first generation serves (exit 0, with
+ * where it runs and how to reach it) or it exits (its exit code, its lines shown).
+ * `config` is the validated configuration (the master validates it again itself).
+ */
+export async function runDetached(argv: string[], config: MasterConfig, logFileFlag: string | undefined): Promise<number> {
+  const logFile = logFileFlag === undefined ? resolve(config.appDir, DETACHED_LOG_FILE) : resolve(logFileFlag);
+  const out = openSync(logFile, 'a');
+  writeSync(out, `--- hitless start --detach, ${new Date().toISOString()} ---\n`);
+  const reader = openSync(logFile, 'r');
+  let offset = fstatSync(reader).size;
+  const cli = fileURLToPath(new URL('./main.js', import.meta.url));
+  const child = spawn(process.execPath, [cli, 'start', ...withoutDetachFlags(argv)], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: process.env,
+  });
+  closeSync(out);
+  const exited = new Promise<number>((resolveExit) => child.once('exit', (code, signal) => resolveExit(code ?? (signal ? 1 : 0))));
+  let exitCode: number | undefined;
+  void exited.then((code) => (exitCode = code));
+  const show = (text: string): void => void process.stderr.write(text);
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      offset = copyNew(reader, offset, show);
+      if (exitCode !== undefined) {
+        copyNew(reader, offset, show);
+        process.stderr.write(`hitless: the master exited (code ${exitCode}) before its first generation was ready; its output is above and in ${logFile}\n`);
+        return exitCode === 0 ? 1 : exitCode;
+      }
+      const status = await controlRequest(config.runDir, 'status', {}, { timeoutMs: 1000 }).catch(() => undefined) as StatusSnapshot | undefined;
+      if (status && status.pid === child.pid && status.generation >= 1 && (status.state === 'running' || status.state === 'reloading')) {
+        child.unref();
+        // The lines written between the last copy and the answer ("master ready" among them).
+        copyNew(reader, offset, show);
+        process.stdout.write(describeDetached(status, logFile));
+        return 0;
+      }
+    }
+  } finally {
+    closeSync(reader);
+  }
+}
+
+/** What `hitless start --detach` prints once the master serves. */
+export function describeDetached(s: StatusSnapshot, logFile: string): string {
+  const ready = s.workers.filter((w) => w.generation === s.generation && w.state === 'ready').length;
+  const listen = s.listeners.map((l) => `${l.name} ${l.address}`).join(', ');
+  return `hitless master pid ${s.pid} runs in the background: generation ${s.generation}, ${ready} worker${ready === 1 ? '' : 's'} ready, ${listen}\n` +
+    `  output   ${logFile}   (hitless logs -f)\n` +
+    '  manage   hitless status · hitless reload · hitless stop   (in this folder); hitless list shows every master\n';
+}

@@ -1,0 +1,116 @@
+/**
+ * The systemd unit `hitless startup` writes: the master as the service's main process,
+ * with the real paths of node and of the hitless CLI (systemd's PATH has neither npx nor
+ * a version manager's node), a run dir systemd creates, `systemctl reload` waiting for
+ * the reload's outcome, SIGTERM to the master alone, and a stop timeout above the drain
+ * budget. docs/systemd.md explains every line.
+ */
+import { dirname } from 'node:path';
+
+/** Unit names systemd accepts (systemd.unit(5): letters, digits, ":-_.\" ); we keep to a safe subset. */
+const UNIT_NAME = /^[A-Za-z0-9][A-Za-z0-9:_.@-]*$/;
+/** What systemd adds to the master's stop time beyond drainTimeout: the app's own shutdownDelay, exit. */
+export const STOP_MARGIN_MS = 15_000;
+/** First line of every unit `hitless startup` writes: lets `--install` tell its own units from others. */
+export const UNIT_MARKER = '# Written by `hitless startup`';
+
+export interface UnitOptions {
+  /** Unit name without `.service`. */
+  name: string;
+  /** Where the master runs (the folder `hitless startup` ran in). */
+  workingDirectory: string;
+  /** Absolute path of node. */
+  node: string;
+  /** Absolute path of hitless's CLI entry (build/src/cli/main.js). */
+  cli: string;
+  /** `hitless start` arguments (flags, then `--` and the command). */
+  startArgs: string[];
+  /** The run dir given by the user, or undefined: /run/<name>, made by systemd. */
+  runDir: string | undefined;
+  /** `User=` (undefined: root). */
+  user: string | undefined;
+  drainTimeoutMs: number;
+  /** The app folder's config file, shown in the description. */
+  description: string;
+}
+
+/**
+ * One argument as systemd's ExecStart= reads it: `%` and `$` doubled (specifiers and
+ * variables), quoted with backslash escapes when it holds anything but plain characters.
+ *
+ * @example
+ * quoteArg('node');          // 'node'
+ * quoteArg('my app/x.js');   // '"my app/x.js"'
+ * quoteArg('50%');           // '50%%'
+ */
+export function quoteArg(arg: string): string {
+  const escaped = arg.replace(/%/g, '%%').replace(/\$/g, '$$$$');
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped)) return escaped;
+  return `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** Is `name` usable as a unit name? */
+export function validUnitName(name: string): boolean {
+  return UNIT_NAME.test(name) && !name.endsWith('.service');
+}
+
+/**
+ * A unit name from an app folder's name: lower case, anything but letters, digits, `-`
+ * and `_` turned into `-`.
+ *
+ * @example
+ * unitNameFor('/srv/My App'); // 'my-app'
+ */
+export function unitNameFor(folder: string): string {
+  const base = folder.split('/').filter(Boolean).pop() ?? 'app';
+  const name = base.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '');
+  return name || 'app';
+}
+
+/**
+ * The unit file text.
+ *
+ * @example
+ * writeFileSync('/etc/systemd/system/myapp.service', systemdUnit({ name: 'myapp', … }));
+ */
+export function systemdUnit(o: UnitOptions): string {
+  const runDir = o.runDir ?? `/run/${o.name}`;
+  const cmd = (args: string[]): string => [o.node, o.cli, ...args].map(quoteArg).join(' ');
+  const start = o.runDir === undefined ? [...o.startArgs.slice(0, dashIndex(o.startArgs)), '--run-dir', runDir, ...o.startArgs.slice(dashIndex(o.startArgs))] : o.startArgs;
+  const stopSec = Math.ceil((o.drainTimeoutMs + STOP_MARGIN_MS) / 1000);
+  // Workers started as `node server.js` must find the same node as the master.
+  const path = [dirname(o.node), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+  return [
+    `${UNIT_MARKER}: real paths of node and hitless, explained in docs/systemd.md.`,
+    '[Unit]',
+    `Description=${o.description} (hitless master)`,
+    'After=network.target',
+    '',
+    '[Service]',
+    'Type=simple',
+    ...(o.user === undefined ? [] : [`User=${o.user}`]),
+    `WorkingDirectory=${quoteArg(o.workingDirectory)}`,
+    `Environment=${quoteArg(`PATH=${[...new Set(path)].join(':')}`)}`,
+    `ExecStart=${cmd(['start', ...start])}`,
+    '# Waits for the outcome: `systemctl reload` fails when the new version did not go live.',
+    `ExecReload=${cmd(['reload', '--run-dir', runDir])}`,
+    ...(o.runDir === undefined ? [`RuntimeDirectory=${o.name}`, 'RuntimeDirectoryMode=0700'] : []),
+    '# SIGTERM to the master only: it drains its workers (drainTimeout), then exits 0.',
+    'KillMode=mixed',
+    'KillSignal=SIGTERM',
+    `# Above drainTimeout (${Math.round(o.drainTimeoutMs / 1000)} s) plus ${STOP_MARGIN_MS / 1000} s for the app's shutdownDelay.`,
+    `TimeoutStopSec=${stopSec}`,
+    'Restart=on-failure',
+    'RestartSec=2',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}
+
+/** Where the worker command starts in `hitless start` arguments (args.length when none). */
+function dashIndex(args: string[]): number {
+  const at = args.indexOf('--');
+  return at === -1 ? args.length : at;
+}

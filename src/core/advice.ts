@@ -1,0 +1,64 @@
+/**
+ * What to tell the user when a new worker never became ready or died before it was: advice
+ * that fits what the worker showed (its last STATUS= line, its output), not one generic
+ * sentence. Pure functions of the worker's spec and output, so the unit tests check every
+ * case without a process (issue 19: a preloaded Node app that listened on another port was
+ * told to write READY=1; a program binding the held port itself got only its own
+ * "Address already in use").
+ */
+import type { GenerationSpec } from './spec.js';
+
+/** Lines of the preload and the runtimes that name the case (src/preload/, errors.ts). */
+const PORT_NOT_HELD = 'ERR_LISTEN_PORT_NOT_HELD';
+const LISTEN_IN_CHILD = 'ERR_LISTEN_IN_CHILD';
+/** glibc's strerror, Node's code, Go's and Java's messages for EADDRINUSE. */
+const ADDRESS_IN_USE = /address already in use|EADDRINUSE|only one usage of each socket address/i;
+
+/** Does the command run Node (where hitless's preload applies), as far as its words tell? */
+function looksLikeNode(command: string[]): boolean {
+  const [program = '', first = ''] = command;
+  const name = program.split('/').pop() ?? '';
+  return /^node(js)?(\d+)?$/.test(name) || /\.[cm]?js$/.test(program) || (/^(tsx|ts-node)$/.test(name) && /\.[cm]?[jt]s$/.test(first))
+    || program.includes('node_modules/.bin/');
+}
+
+/**
+ * The advice after a worker did not announce readiness within readyTimeout.
+ *
+ * @example
+ * readyTimeoutAdvice(spec, undefined, []); // 'write READY=1 to the fd in HITLESS_READY_FD once it serves, …'
+ */
+export function readyTimeoutAdvice(spec: Pick<GenerationSpec, 'command' | 'env' | 'config'>, statusText: string | undefined, output: string[]): string {
+  const port = spec.env.PORT;
+  const said = output.find((l) => l.includes(PORT_NOT_HELD));
+  if (said !== undefined) {
+    return `it listens on another port than the one hitless holds${port ? ` (${port}, in PORT)` : ''}: ${said.replace(/^.*?ERR_LISTEN_PORT_NOT_HELD /, '')}`;
+  }
+  if (output.some((l) => l.includes(LISTEN_IN_CHILD))) {
+    return 'the app runs in a child process of the command (npm start, npx, yarn), which cannot take the socket: give hitless the app\'s own command (docs/frameworks.md)';
+  }
+  const last = statusText === undefined ? '' : `; its last status: "${statusText}"`;
+  if (spec.config.preload !== false && looksLikeNode(spec.command)) {
+    return `a Node app is ready once it listens on the port hitless holds${port ? ` (${port}; PORT is set to it)` : ''}, or calls ready() from hitless; ` +
+      `it did neither in time (does it wait for something before listening, or listen only on another address?)${last}; ` +
+      'a slow start needs a longer readyTimeout (--ready-timeout)';
+  }
+  return `write READY=1 to the fd in HITLESS_READY_FD once it serves, or, for a program that cannot, set readyAfter (--ready-after 2s)${last}`;
+}
+
+/**
+ * Advice after a worker exited before it was ready, when its output says why; undefined
+ * when it does not.
+ *
+ * @example
+ * exitAdvice(spec, ['OSError: [Errno 98] Address already in use']); // 'it tried to bind the port itself, …'
+ */
+export function exitAdvice(spec: Pick<GenerationSpec, 'command' | 'config' | 'fds' | 'env'>, output: string[]): string | undefined {
+  if (!output.some((l) => ADDRESS_IN_USE.test(l))) return undefined;
+  const node = looksLikeNode(spec.command);
+  const fds = spec.fds.length === 1 ? 'fd 3' : `fds 3 to ${2 + spec.fds.length}`;
+  const held = spec.env.PORT ? `port ${spec.env.PORT}` : 'the addresses it listens on';
+  return `it tried to bind a port itself and found it in use; the hitless master holds ${held}, so a worker must serve the listening socket it inherits as ${fds} ` +
+    `(LISTEN_FDS=${spec.fds.length}, the systemd socket-activation protocol: gunicorn --bind fd://3, sd_listen_fds(), …)` +
+    (node ? (spec.config.preload === false ? '; for a Node app, drop --no-preload ("preload": false) so the preload adopts its listen(port)' : '') : '; a program that can only bind a port itself cannot share one with hitless');
+}

@@ -1,0 +1,155 @@
+// Daily use as easy as PM2's (issue 19): a master in the background without a second
+// terminal (start --detach), every master on the machine (list), worker output without
+// set-up (logs), and what `hitless logs` says when output does not go to a file.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { alive, fixture, runCli, startMasterIn, waitUntil } from '../helpers/master.js';
+import { explainInherit } from '../../src/cli/commands/logs.js';
+import { serviceOf } from '../../src/ops/stdout.js';
+import { lastReloadCell } from '../../src/cli/commands/list.js';
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-daily-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The CLI in `dir` with the folder's default run dir kept private (XDG_RUNTIME_DIR=dir). */
+const cli = (dir: string, args: string[], env: Record<string, string> = {}) => runCli(args, { XDG_RUNTIME_DIR: dir, HITLESS_DEBUG: '', ...env }, dir);
+
+/** Kills what a detached master left if the test failed half-way: the master, then its workers' groups. */
+function cleanupDetached(t: TestContext, dir: string, pid: number): void {
+  t.after(async () => {
+    if (!alive(pid)) return;
+    const st = await cli(dir, ['status', '--json']);
+    const workers = st.code === 0 ? (JSON.parse(st.stdout) as { workers: { pid?: number }[] }).workers : [];
+    process.kill(pid, 'SIGKILL');
+    for (const w of workers) {
+      try {
+        if (w.pid) process.kill(-w.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  });
+}
+
+test('hitless start --detach returns once the first generation serves; logs, list, status and stop then work from the folder', { timeout: 90_000 }, async (t) => {
+  const dir = tempDir(t);
+  const r = await cli(dir, ['start', '--detach', '--listen', '127.0.0.1:0', '--workers', '2', '--', process.execPath, fixture('ops/app.js')], { LINES: '2' });
+  assert.equal(r.code, 0, r.stderr);
+  const m = /^hitless master pid (\d+) runs in the background: generation 1, 2 workers ready, http 127\.0\.0\.1:(\d+)\n {2}output {3}(\S+) /.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  const pid = Number(m[1]);
+  cleanupDetached(t, dir, pid);
+  assert.equal(m[3], join(dir, 'hitless.log'));
+  assert.match(r.stderr, /master ready/, 'the start lines are shown until the first generation serves');
+  assert.equal((await fetch(`http://127.0.0.1:${m[2]}/`)).status, 200);
+
+  // The worker output (logs.mode "inherit") is in the master's output file, which logs finds.
+  const logs = await cli(dir, ['logs', '-n', '100']);
+  assert.equal(logs.code, 0, logs.stderr);
+  for (const line of ['g=1 w=0 n=0', 'g=1 w=0 n=1', 'done g=1 w=1']) assert.ok(logs.stdout.includes(line), `${line} missing in:\n${logs.stdout}`);
+
+  const list = await cli(dir, ['list']);
+  assert.equal(list.code, 0, list.stderr);
+  const row = list.stdout.split('\n').find((l) => l.startsWith(`${dir} `));
+  assert.ok(row, list.stdout);
+  assert.match(row, new RegExp(`^${dir} +${pid} +running +1 +2/2 +127\\.0\\.0\\.1:${m[2]} +\\S+( \\S+)? +none$`));
+
+  const stop = await cli(dir, ['stop']);
+  assert.equal(stop.code, 0, stop.stderr);
+  await waitUntil(() => !alive(pid), 'the detached master exited');
+  // Afterwards the file is still there to read why it stopped.
+  const after = await cli(dir, ['logs', '-n', '3']);
+  assert.equal(after.code, 0);
+  assert.match(after.stderr, /no master runs here; the output file of the last detached master/);
+  assert.match(after.stdout, /master stopped/);
+});
+
+test('a detached start whose app fails gives back the exit code, with the reason shown', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const r = await cli(dir, ['start', '-d', '--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/throws-at-boot.js')]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /hitless: the master exited \(code 1\) before its first generation was ready; its output is above and in .*hitless\.log/);
+  assert.match(r.stderr, /ERR_WORKER_EXITED|exited with code/);
+  assert.equal((await cli(dir, ['status'])).code, 1, 'no master left behind');
+  const usage = await cli(dir, ['start', '--log-file', 'x.log', '--listen', '127.0.0.1:0', '--', 'node', 'x.js']);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /--log-file goes with --detach/);
+});
+
+test('hitless list shows every master on the machine: app folder, pid, state, generation, workers, listeners, last reload', { timeout: 90_000 }, async (t) => {
+  const a = tempDir(t);
+  const b = tempDir(t);
+  const ma = await startMasterIn(t, a, ['--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')]);
+  const mb = await startMasterIn(t, b, ['--listen', '127.0.0.1:0', '--workers', '2', '--', process.execPath, fixture('master/app.js')]);
+  assert.equal((await cli(b, ['reload'])).code, 0);
+  // From a third folder, with another XDG_RUNTIME_DIR: masters are found by their sockets, not by a folder.
+  const elsewhere = tempDir(t);
+  const r = await cli(elsewhere, ['list', '--wide']);
+  assert.equal(r.code, 0, r.stderr);
+  const header = r.stdout.split('\n')[0] ?? '';
+  assert.match(header, /^APP +PID +STATE +GEN +WORKERS +LISTEN +UPTIME +LAST RELOAD +RUN DIR$/);
+  const rowA = r.stdout.split('\n').find((l) => l.startsWith(`${a} `));
+  const rowB = r.stdout.split('\n').find((l) => l.startsWith(`${b} `));
+  assert.match(rowA ?? '', new RegExp(`^${a} +${ma.pid} +running +1 +1/1 +${ma.address().replace(/\./g, '\\.')} +.* none +${ma.runDir}$`), r.stdout);
+  assert.match(rowB ?? '', new RegExp(`^${b} +${mb.pid} +running +2 +2/2 +${mb.address().replace(/\./g, '\\.')} +.* ok .+ ago +${mb.runDir}$`), r.stdout);
+  const json = JSON.parse((await cli(elsewhere, ['list', '--json'])).stdout) as { runDir: string; status?: { pid: number; app?: { dir: string } } }[];
+  assert.equal(json.find((m) => m.status?.pid === mb.pid)?.status?.app?.dir, b);
+  assert.equal((await ma.stop()).code, 0);
+  assert.equal((await mb.stop()).code, 0);
+});
+
+test('lastReloadCell: ok, failed and refused with the code, and none', () => {
+  const base = { generation: 2, attempted: 3, reason: 'x', startedAt: 1000, durationMs: 500, forced: 0 };
+  assert.equal(lastReloadCell(undefined), 'none');
+  assert.equal(lastReloadCell({ ...base, ok: true, attempted: 2 }, 61_500), 'ok 1 min ago');
+  assert.equal(lastReloadCell({ ...base, ok: false, error: { code: 'ERR_READY_TIMEOUT', message: '', output: [] } }, 3500), 'failed (ERR_READY_TIMEOUT) 2 s ago');
+  assert.equal(lastReloadCell({ ...base, ok: false, attempted: 2, error: { code: 'ERR_CONFIG_INVALID', message: '', output: [] } }, 3500), 'refused (ERR_CONFIG_INVALID) 2 s ago');
+});
+
+test('hitless logs with logs.mode "inherit": says where the output goes and what to do, never an unrelated config error (regression, issue 19)', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const none = await cli(dir, ['logs']);
+  assert.equal(none.code, 2);
+  assert.doesNotMatch(none.stderr, /no worker command/);
+  assert.equal(none.stderr, `hitless: logs: worker output is not written to files ("logs.mode" is "inherit", the default) and no master runs for ${dir}: ` +
+    'when one runs, its output goes to its own stdout (its terminal, journal or log); to read it with `hitless logs`, start the master with ' +
+    '`hitless start --detach` (output to a file), or add "logs": { "mode": "file" } to hitless.json (rotated files)\n');
+  // A master in the foreground of another program (here the test, through a pipe).
+  const master = await startMasterIn(t, dir, ['--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')]);
+  const piped = await cli(dir, ['logs']);
+  assert.equal(piped.code, 2);
+  assert.match(piped.stderr, new RegExp(`it goes to the master's stdout \\(pid ${master.pid}\\), a pipe to \\S+ \\(pid ${process.pid}\\)`));
+  assert.equal((await master.stop()).code, 0);
+});
+
+test('explainInherit and serviceOf: a terminal, a systemd unit\'s journal', () => {
+  assert.match(explainInherit({ kind: 'terminal', path: '/dev/pts/3' }, 42, '/srv/app'), /it goes to the terminal the master \(pid 42\) runs in, \/dev\/pts\/3; look there, or to read it/);
+  assert.match(explainInherit({ kind: 'journal', unit: 'myapp.service' }, 42, '/srv/app'), /journal of myapp\.service \(master pid 42\): journalctl -u myapp\.service -f$/);
+  assert.equal(serviceOf('0::/system.slice/myapp.service\n'), 'myapp.service');
+  assert.equal(serviceOf('0::/user.slice/user-1000.slice/user@1000.service/app.slice/web.service\n'), 'web.service');
+  assert.equal(serviceOf('0::/user.slice/user-1000.slice/session-3.scope\n'), undefined);
+  assert.equal(serviceOf('12:pids:/system.slice/supervisor.service\n0::/\n'), 'supervisor.service');
+});
+
+test('client commands in the app folder find its master even when it runs with another run dir (systemd\'s --run-dir /run/<name>)', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const master = await startMasterIn(t, dir, ['--run-dir', join(dir, 'elsewhere'), '--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')]);
+  const status = await cli(dir, ['status']);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, new RegExp(`^master +pid ${master.pid},`));
+  assert.match(status.stdout, new RegExp(`^app +${dir} \\(flags only, no config file\\)$`, 'm'));
+  const reload = await cli(dir, ['reload']);
+  assert.equal(reload.code, 0, reload.stderr);
+  // Another folder has no master of its own and does not borrow this one.
+  const other = tempDir(t);
+  assert.equal((await cli(other, ['status'])).code, 1);
+  const stop = await cli(dir, ['stop']);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal((await master.exited).code, 0);
+});

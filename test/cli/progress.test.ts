@@ -1,0 +1,67 @@
+// What `hitless reload` prints while it works (src/cli/format.ts ReloadProgress).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ReloadProgress } from '../../src/cli/format.js';
+import type { MasterEvent } from '../../src/core/types.js';
+
+function lines(events: MasterEvent[]): string[] {
+  const p = new ReloadProgress();
+  return events.map((e) => p.update(e)).filter((l): l is string => l !== undefined);
+}
+
+const status = (slot: number, n: number): MasterEvent => ({ type: 'worker-status', generation: 7, slot, text: `draining ${n} connection${n === 1 ? '' : 's'}` });
+const exit = (slot: number): MasterEvent => ({ type: 'worker-exit', generation: 7, slot, pid: 100 + slot, code: 0, signal: null, planned: true });
+
+test('regression (issue 19): "connections left" never rises and never repeats; said once every draining worker reported', () => {
+  const out = lines([
+    { type: 'reload-start', generation: 8, reason: 'test' },
+    { type: 'reload-draining', generation: 7, workers: 2 },
+    status(0, 10), // worker 7.1 has not reported: a sum now would rise later (10, then 20)
+    status(1, 10),
+    status(0, 4),
+    status(0, 4), // the same sum again: nothing new
+    status(1, 12), // 4 + 12 = 16: above the last one said (a connection handed back)
+    status(1, 0),
+    status(0, 0),
+    status(0, 0),
+    exit(0),
+    exit(1),
+  ]).filter((l) => l.includes('left'));
+  assert.deepEqual(out, [
+    'draining generation 7: 20 connections left',
+    'draining generation 7: 14 connections left',
+    'draining generation 7: 4 connections left',
+    'draining generation 7: 0 connections left',
+  ]);
+});
+
+test('"connections left": a worker that exits without reporting counts 0; a new drain (rolling, next slot) starts afresh', () => {
+  const out = lines([
+    { type: 'reload-start', generation: 8, reason: 'test' },
+    { type: 'reload-draining', generation: 7, workers: 2 },
+    status(0, 3),
+    exit(1), // never spoke (a worker without the library)
+    status(0, 1),
+    { type: 'reload-draining', generation: 7, workers: 1 },
+    status(1, 5),
+    status(1, 0),
+  ]).filter((l) => l.includes('left'));
+  assert.deepEqual(out, [
+    'draining generation 7: 3 connections left',
+    'draining generation 7: 1 connection left',
+    'draining generation 7: 5 connections left',
+    'draining generation 7: 0 connections left',
+  ]);
+});
+
+test('readiness wait: the reload names the workers of its generation not ready yet, with their status', () => {
+  const out = lines([
+    { type: 'reload-start', generation: 8, reason: 'test' },
+    { type: 'ready-wait', generation: 8, waitingMs: 5000, workers: [{ slot: 0, pid: 42, ms: 5000 }, { slot: 1, pid: 43, ms: 4900, status: 'warming cache' }] },
+    { type: 'ready-wait', generation: 3, waitingMs: 5000, workers: [{ slot: 0, pid: 9, ms: 5000 }] }, // another generation (a crash restart)
+  ]);
+  assert.deepEqual(out, [
+    'spawning generation 8',
+    'generation 8: not ready after 5 s, waiting for 8.0 (pid 42), 8.1 (pid 43: warming cache)',
+  ]);
+});

@@ -1,0 +1,116 @@
+// `hitless startup` (issue 19): a systemd unit with the real paths of node and hitless,
+// checked by systemd itself (`systemd-analyze verify`), and `--install` driving systemctl.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli as cliPath, runCli } from '../helpers/master.js';
+import { needs } from '../helpers/tools.js';
+import { quoteArg, systemdUnit, unitNameFor, UNIT_MARKER } from '../../src/cli/unit.js';
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-startup-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const cli = (dir: string, args: string[], env: Record<string, string> = {}) => runCli(args, { XDG_RUNTIME_DIR: dir, HITLESS_DEBUG: '', ...env }, dir);
+const key = (unit: string, name: string): string[] => [...unit.matchAll(new RegExp(`^${name}=(.*)$`, 'gm'))].map((m) => m[1]!);
+
+test('quoteArg and unitNameFor: systemd quoting (%, $, spaces, quotes) and a unit name from a folder', () => {
+  assert.equal(quoteArg('/usr/bin/node'), '/usr/bin/node');
+  assert.equal(quoteArg('my app.js'), '"my app.js"');
+  assert.equal(quoteArg('A=$HOME 50%'), '"A=$$HOME 50%%"');
+  assert.equal(quoteArg('say "hi"\\'), '"say \\"hi\\"\\\\"');
+  assert.equal(unitNameFor('/srv/My App'), 'my-app');
+  assert.equal(unitNameFor('/srv/shop_api/'), 'shop_api');
+  assert.equal(unitNameFor('/'), 'app');
+});
+
+test('hitless startup writes a unit with the real paths of node and hitless, the start flags, a run dir systemd makes, and a stop timeout above drainTimeout', async (t) => {
+  const dir = tempDir(t);
+  const r = await cli(dir, ['startup', '--listen', '127.0.0.1:3000', '--workers', '2', '--drain-timeout', '20s', '--', 'node', 'my server.js']);
+  assert.equal(r.code, 0, r.stderr);
+  const name = unitNameFor(dir);
+  const file = join(dir, `${name}.service`);
+  assert.match(r.stdout, new RegExp(`^wrote ${file}\\n`));
+  assert.match(r.stdout, new RegExp(`sudo cp ${file} /etc/systemd/system/${name}\\.service && sudo systemctl daemon-reload && sudo systemctl enable --now ${name}\\n`));
+  const unit = readFileSync(file, 'utf8');
+  assert.ok(unit.startsWith(UNIT_MARKER));
+  const node = realpathSync(process.execPath);
+  const hitless = realpathSync(cliPath);
+  assert.deepEqual(key(unit, 'ExecStart'), [`${node} ${hitless} start --listen 127.0.0.1:3000 --workers 2 --drain-timeout 20s --run-dir /run/${name} -- node "my server.js"`]);
+  assert.deepEqual(key(unit, 'ExecReload'), [`${node} ${hitless} reload --run-dir /run/${name}`]);
+  assert.deepEqual(key(unit, 'WorkingDirectory'), [dir]);
+  assert.deepEqual(key(unit, 'RuntimeDirectory'), [name]);
+  assert.deepEqual(key(unit, 'KillMode'), ['mixed']);
+  assert.deepEqual(key(unit, 'TimeoutStopSec'), ['35']);
+  assert.ok(key(unit, 'Environment')[0]?.startsWith(`PATH=${join(node, '..')}:`), 'workers started as `node …` find the same node');
+  assert.deepEqual(key(unit, 'User'), process.getuid?.() === 0 ? [] : [process.env.USER ?? '']);
+
+  const stdout = await cli(dir, ['startup', '--output', '-', '--name', 'shop', '--listen', '3000', '--', 'node', 'server.js']);
+  assert.equal(stdout.code, 0, stdout.stderr);
+  assert.match(stdout.stdout, /^ExecReload=.* reload --run-dir \/run\/shop$/m);
+});
+
+test('the generated unit passes systemd-analyze verify with no warning', { skip: needs('systemd-analyze') }, async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: ['node', 'server.js'], listen: ['127.0.0.1:3000'], workers: 2 }));
+  const r = await cli(dir, ['startup', '--name', 'hitless-verify-test']);
+  assert.equal(r.code, 0, r.stderr);
+  const file = join(dir, 'hitless-verify-test.service');
+  assert.match(readFileSync(file, 'utf8'), new RegExp(`^ExecStart=\\S+ \\S+ start --config ${join(dir, 'hitless.json')} --run-dir /run/hitless-verify-test$`, 'm'));
+  const v = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8' });
+  assert.equal(v.status, 0, v.stderr);
+  assert.equal(`${v.stdout}${v.stderr}`.trim(), '', 'systemd printed warnings about the unit');
+});
+
+test('hitless startup --install writes the unit where asked and runs systemctl daemon-reload, then enable --now', async (t) => {
+  const dir = tempDir(t);
+  const units = join(dir, 'units');
+  const bin = join(dir, 'bin');
+  mkdirSync(units);
+  mkdirSync(bin);
+  // A systemctl that records how it was called (this machine has no systemd as PID 1).
+  writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\necho "$*" >> ${join(dir, 'systemctl.log')}\n`);
+  chmodSync(join(bin, 'systemctl'), 0o755);
+  const env = { PATH: `${bin}:${process.env.PATH ?? ''}` };
+  const r = await cli(dir, ['startup', '--install', '--unit-dir', units, '--name', 'shop', '--listen', '3000', '--', 'node', 'server.js'], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^wrote ${join(units, 'shop.service')}\\nshop is enabled and started: systemctl status shop`));
+  assert.match(readFileSync(join(units, 'shop.service'), 'utf8'), /^ExecStart=.* start --listen 3000 --run-dir \/run\/shop -- node server\.js$/m);
+  assert.equal(readFileSync(join(dir, 'systemctl.log'), 'utf8'), 'daemon-reload\nenable --now shop.service\n');
+  // Run again: its own unit is replaced.
+  assert.equal((await cli(dir, ['startup', '--install', '--unit-dir', units, '--name', 'shop', '--listen', '3001', '--', 'node', 'server.js'], env)).code, 0);
+  assert.match(readFileSync(join(units, 'shop.service'), 'utf8'), /--listen 3001/);
+  // A unit of that name hitless did not write is never overwritten.
+  writeFileSync(join(units, 'other.service'), '[Service]\nExecStart=/bin/true\n');
+  const foreign = await cli(dir, ['startup', '--install', '--unit-dir', units, '--name', 'other', '--listen', '3000', '--', 'node', 'server.js'], env);
+  assert.equal(foreign.code, 2);
+  assert.match(foreign.stderr, /a unit named other\.service exists already .* and was not written by hitless startup; choose another name with --name/);
+  assert.equal(readFileSync(join(units, 'other.service'), 'utf8'), '[Service]\nExecStart=/bin/true\n');
+});
+
+test('hitless startup validates like hitless start: a bad configuration writes nothing, exit 2', async (t) => {
+  const dir = tempDir(t);
+  const r = await cli(dir, ['startup', '--listen', '127.0.0.1:3000', '--workers', 'many', '--', 'node', 'server.js']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^hitless: --workers: got "many"/);
+  assert.equal(existsSync(join(dir, `${unitNameFor(dir)}.service`)), false);
+  const noCommand = await cli(dir, ['startup']);
+  assert.equal(noCommand.code, 2);
+});
+
+test('systemdUnit: a --run-dir given by the user is kept, with no RuntimeDirectory', () => {
+  const unit = systemdUnit({
+    name: 'a', workingDirectory: '/srv/a', node: '/opt/node/bin/node', cli: '/srv/a/node_modules/hitless/build/src/cli/main.js',
+    startArgs: ['--run-dir', '/var/run/a', '--', 'node', 'x.js'], runDir: '/var/run/a', user: 'app', drainTimeoutMs: 30_000, description: '/srv/a',
+  });
+  assert.deepEqual(key(unit, 'ExecStart'), ['/opt/node/bin/node /srv/a/node_modules/hitless/build/src/cli/main.js start --run-dir /var/run/a -- node x.js']);
+  assert.deepEqual(key(unit, 'ExecReload'), ['/opt/node/bin/node /srv/a/node_modules/hitless/build/src/cli/main.js reload --run-dir /var/run/a']);
+  assert.deepEqual(key(unit, 'RuntimeDirectory'), []);
+  assert.deepEqual(key(unit, 'User'), ['app']);
+  assert.deepEqual(key(unit, 'TimeoutStopSec'), ['45']);
+});

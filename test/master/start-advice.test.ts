@@ -1,0 +1,34 @@
+// The advice after a worker never got ready or died before it was (src/core/advice.ts): it
+// fits what the worker showed (issue 19).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { exitAdvice, readyTimeoutAdvice } from '../../src/core/advice.js';
+import { fakeConfig } from '../ops/fake-master.js';
+
+const spec = (command: string[], preload = true, env: Record<string, string> = { PORT: '3000' }) =>
+  ({ command, env, config: fakeConfig({ preload }), fds: [19] });
+
+test('ready timeout: a preloaded app on another port is told so, not about READY=1', () => {
+  const said = 'hitless: ERR_LISTEN_PORT_NOT_HELD the app listens on 127.0.0.1:3001, which the master does not hold (it holds http (127.0.0.1:3000)); start hitless with --listen 3001, or make the app listen on port 3000 (PORT is set to it)';
+  const a = readyTimeoutAdvice(spec(['node', 'app.js']), undefined, ['booting', said]);
+  assert.equal(a, 'it listens on another port than the one hitless holds (3000, in PORT): the app listens on 127.0.0.1:3001, which the master does not hold (it holds http (127.0.0.1:3000)); start hitless with --listen 3001, or make the app listen on port 3000 (PORT is set to it)');
+});
+
+test('ready timeout: a Node app that never listened, a program in a child process, a non-Node program, and the last status', () => {
+  assert.match(readyTimeoutAdvice(spec(['node', 'app.js']), undefined, []),
+    /^a Node app is ready once it listens on the port hitless holds \(3000; PORT is set to it\), or calls ready\(\) from hitless; it did neither in time .*--ready-timeout/);
+  assert.match(readyTimeoutAdvice(spec(['./node_modules/.bin/next', 'start']), 'compiling', []), /a Node app is ready .*; its last status: "compiling";/);
+  assert.match(readyTimeoutAdvice(spec(['npm', 'start']), undefined, ['hitless: ERR_LISTEN_IN_CHILD cannot listen …']), /runs in a child process of the command \(npm start, npx, yarn\)/);
+  assert.equal(readyTimeoutAdvice(spec(['gunicorn', 'app:app']), 'loading', []),
+    'write READY=1 to the fd in HITLESS_READY_FD once it serves, or, for a program that cannot, set readyAfter (--ready-after 2s); its last status: "loading"');
+  assert.match(readyTimeoutAdvice(spec(['node', 'app.js'], false), undefined, []), /^write READY=1/, 'without the preload a Node app must announce itself');
+});
+
+test('exit before ready: "address in use" in the output points at fd 3 / LISTEN_FDS; other exits get no advice', () => {
+  const py = exitAdvice(spec(['python3', '-m', 'http.server', '3000']), ['OSError: [Errno 98] Address already in use']);
+  assert.equal(py, 'it tried to bind a port itself and found it in use; the hitless master holds port 3000, so a worker must serve the listening socket it inherits as fd 3 ' +
+    '(LISTEN_FDS=1, the systemd socket-activation protocol: gunicorn --bind fd://3, sd_listen_fds(), …); a program that can only bind a port itself cannot share one with hitless');
+  assert.match(exitAdvice(spec(['node', 'app.js'], false), ['Error: listen EADDRINUSE: address already in use 127.0.0.1:3000']) ?? '',
+    /drop --no-preload \("preload": false\) so the preload adopts its listen\(port\)$/);
+  assert.equal(exitAdvice(spec(['node', 'app.js']), ['Error: boom']), undefined);
+});

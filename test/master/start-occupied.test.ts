@@ -1,0 +1,56 @@
+// Starting where something already runs (issue 19): a second `hitless start` in the same
+// folder names the running master instead of "EADDRINUSE", and a port another hitless
+// master holds is named with that master.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixture, runCli, startMasterIn } from '../helpers/master.js';
+import { holds } from '../../src/master/occupied.js';
+import { parseListen } from '../../src/config/listen.js';
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-occupied-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('a second hitless start in the same folder: "a hitless master (pid N) already runs here", exit 1, the first one untouched', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const args = ['--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')];
+  const first = await startMasterIn(t, dir, args);
+  const second = await runCli(['start', ...args], { XDG_RUNTIME_DIR: dir }, dir);
+  assert.equal(second.code, 1);
+  assert.equal(second.stderr, `hitless: a hitless master (pid ${first.pid}) already runs here (${dir}, generation 1); ` +
+    'apply changes with `hitless reload`, or stop it first with `hitless stop`\n');
+  // Same with the first one's own fixed address: the master is named before any bind.
+  const same = await runCli(['start', '--listen', first.address(), '--', process.execPath, fixture('master/app.js')], { XDG_RUNTIME_DIR: dir }, dir);
+  assert.match(same.stderr, new RegExp(`^hitless: a hitless master \\(pid ${first.pid}\\) already runs here`));
+  assert.doesNotMatch(same.stderr, /EADDRINUSE/);
+  assert.equal((await first.status()).generation, 1);
+  assert.equal((await first.stop()).code, 0);
+});
+
+test('a port held by another folder\'s hitless master: the error names that master and how to stop it', { timeout: 60_000 }, async (t) => {
+  const a = tempDir(t);
+  const b = tempDir(t);
+  const first = await startMasterIn(t, a, ['--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')]);
+  const r = await runCli(['start', '--listen', first.address(), '--', process.execPath, fixture('master/app.js')], { XDG_RUNTIME_DIR: b }, b);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, `hitless: cannot listen on ${first.address()}: the hitless master pid ${first.pid} of ${a} holds it ` +
+    `(\`hitless list\` shows every master); stop it (\`hitless stop --run-dir ${first.runDir}\`) or choose another address\n`);
+  assert.equal((await first.stop()).code, 0);
+});
+
+test('holds: the same port on the same host or a wildcard on either side; unix paths by path', () => {
+  const spec = (s: string) => parseListen(s, 0, '/srv/app');
+  assert.equal(holds('127.0.0.1:8080', spec('127.0.0.1:8080')), true);
+  assert.equal(holds('0.0.0.0:8080', spec('127.0.0.1:8080')), true);
+  assert.equal(holds('127.0.0.1:8080', spec('8080')), true);
+  assert.equal(holds('[::]:8080', spec('[::1]:8080')), true);
+  assert.equal(holds('127.0.0.1:8081', spec('127.0.0.1:8080')), false);
+  assert.equal(holds('127.0.0.2:8080', spec('127.0.0.1:8080')), false);
+  assert.equal(holds('unix:/srv/app/a.sock', spec('unix:a.sock')), true);
+  assert.equal(holds('unix:/srv/app/b.sock', spec('unix:a.sock')), false);
+});
