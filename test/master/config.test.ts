@@ -45,7 +45,7 @@ test('defaults: a minimal file gets every documented default', (t) => {
   assert.equal(c.cwd, dir);
   assert.deepEqual(c.restart, { backoffInitial: 100, backoffMax: 10_000, maxRestarts: 5, window: 60_000 });
   assert.deepEqual(c.release, { keep: 5, prepare: undefined });
-  assert.deepEqual(c.logs, { mode: 'inherit', dir: join(dir, 'logs'), maxSize: 10 * 1024 * 1024, keep: 5, tag: false });
+  assert.deepEqual(c.logs, { mode: 'inherit', dir: join(dir, 'logs'), maxSize: 10 * 1024 * 1024, keep: 5, tag: false, timestamps: false });
   assert.equal(c.watch, undefined);
   assert.equal(c.fetch, undefined);
   assert.equal(c.metrics, undefined);
