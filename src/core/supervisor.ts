@@ -448,8 +448,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#emit({ type: 'reload-draining', generation: gen, workers: workers.length });
     // What each old worker says its own drain did: closed gracefully, or cut at its deadline.
     const drained = new Map<Worker, { drained: number; forced: number }>();
+    /** When an old worker last handed a connection over (the drain deadline counts from it). */
+    let progressAt = -Infinity;
     const onMessage = (w: Worker) => (m: { type: string; drained?: number; forced?: number }) => {
       if (m.type === 'drained') drained.set(w, { drained: m.drained ?? 0, forced: m.forced ?? 0 });
+      if (m.type === 'conn') progressAt = this.#host.now();
     };
     const listeners = workers.map((w) => {
       const fn = onMessage(w);
@@ -464,7 +467,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       if (handover && w.hello !== undefined) this.#brokers.set(w, broker);
       w.stop(handover, window);
     }
-    const forced = await this.#drain(workers, timeout);
+    const forced = await this.#drain(workers, timeout, () => progressAt);
     for (const off of listeners) off();
     for (const w of workers) this.#brokers.delete(w);
     // An old worker exits once the master has its descriptors; wait until they all landed.
@@ -494,12 +497,27 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     await Promise.all(workers.map((w) => w.exited));
   }
 
-  /** Waits up to `timeout` for `workers` to exit, then SIGKILLs the rest; resolves with how many were forced. */
-  async #drain(workers: Worker[], timeout: number): Promise<number> {
+  /**
+   * Waits up to `timeout` for `workers` to exit, then SIGKILLs the rest; resolves with how
+   * many were forced. With `progressAt` (when the workers last handed a connection over), the
+   * deadline counts from that progress instead: a hand-over that keeps moving connections
+   * on a slow machine takes longer, it is not cut (a stuck one still is, `timeout` after it
+   * stopped moving).
+   */
+  async #drain(workers: Worker[], timeout: number, progressAt: () => number = () => -Infinity): Promise<number> {
     if (workers.length === 0) return 0;
     const all = Promise.all(workers.map((w) => w.exited));
     let timer: { cancel(): void } | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => (timer = this.#host.setTimer(() => resolve('deadline'), timeout)));
+    const deadline = new Promise<'deadline'>((resolve) => {
+      const arm = (ms: number): void => {
+        timer = this.#host.setTimer(() => {
+          const more = progressAt() + timeout - this.#host.now();
+          if (more > 0) arm(more);
+          else resolve('deadline');
+        }, ms);
+      };
+      arm(timeout);
+    });
     const first = await Promise.race([all, deadline]);
     timer?.cancel();
     if (first !== 'deadline') return 0;

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Handover } from './handover.js';
 import { markShuttingDown } from './health.js';
+import { status } from './ready.js';
 import { invalid, resolveShutdownOptions, type ResolvedShutdownOptions } from './options.js';
 import { isPlainHttp, listenerName } from './registry.js';
 import { instrument, trackerOf, type Tracker } from './track.js';
@@ -117,19 +118,38 @@ function drain(
       idle.unref();
       timers.push(idle);
     }
-    timers.push(
-      setTimeout(() => {
-        if (done) return;
-        // A connection whose send is under way is left to it (closed here once written).
-        const forced = tracker.forceAll(moving?.handover.sending());
-        if (!late) return finish(forced, true);
-        server.getConnections((_err, count) => {
-          forced.connections = Math.max(forced.connections, count ?? 0);
-          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-          finish(forced, true);
-        });
-      }, options.timeout),
-    );
+    const deadline = (): void => {
+      if (done) return;
+      // Connections waiting for their turn in a hand-over are idle, at a request boundary,
+      // and paced by the master: on a slow machine their turn only comes later. Cutting
+      // them here would lose them for nothing, so the deadline waits until none waits any
+      // more (the master's drainTimeout, counted from the hand-over's last progress, bounds
+      // that). What is still open then is forced as usual.
+      const waiting = moving?.handover.waiting() ?? 0;
+      if (waiting > 0) {
+        sayStatus(`draining: past the ${options.timeout} ms deadline, ${waiting} connection${waiting === 1 ? '' : 's'} still waiting for the hand-over`);
+        moving!.handover.whenNothingWaits(deadline);
+        return;
+      }
+      // A connection whose send is under way is left to it (closed here once written).
+      const forced = tracker.forceAll(moving?.handover.sending());
+      if (!late) return finish(forced, true);
+      server.getConnections((_err, count) => {
+        forced.connections = Math.max(forced.connections, count ?? 0);
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        finish(forced, true);
+      });
+    };
+    timers.push(setTimeout(deadline, options.timeout));
     check();
   });
+}
+
+/** A STATUS line for the master (no-op standalone); a bad readiness fd must not break the drain. */
+function sayStatus(text: string): void {
+  try {
+    status(text);
+  } catch {
+    // ERR_READY_FD: reported by ready() already
+  }
 }
