@@ -12,6 +12,7 @@
 import type { Logger } from '../core/logger.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle } from '../core/types.js';
+import { MasterCounters } from '../ops/counters.js';
 
 interface Closable {
   close(): Promise<void> | void;
@@ -36,11 +37,18 @@ export class Parts {
   #triggersStarted = false;
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
+  /**
+   * The master's totals (reloads, restarts, hand-over outcomes), counted from its start,
+   * not from the metrics endpoint's: metrics turned on or moved by a reload keep them, and
+   * count that reload (its outcome comes before the parts are re-applied).
+   */
+  readonly counters: MasterCounters;
 
   constructor(handle: MasterHandle, logger: Logger, emit: (e: MasterEvent) => void) {
     this.#handle = handle;
     this.#logger = logger;
     this.#emit = emit;
+    this.counters = new MasterCounters(handle);
   }
 
   /** Worker output (log files or the master's stdout/stderr): before the first worker starts. */
@@ -91,6 +99,7 @@ export class Parts {
     this.#closed = true;
     await Promise.allSettled([...this.#running.values()].map((p) => p.close()));
     this.#running.clear();
+    this.counters.close();
   }
 
   async #start(part: PartName, config: MasterConfig): Promise<void> {
@@ -106,7 +115,7 @@ export class Parts {
     } else if (part === 'fetch' && config.fetch) {
       running = (await import('../release/fetcher.js')).startFetcher(config, handle, logger);
     } else if (part === 'metrics' && config.metrics) {
-      running = await (await import('../ops/metrics.js')).startMetrics(config, handle, logger);
+      running = await (await import('../ops/metrics.js')).startMetrics(config, handle, logger, this.counters);
     }
     if (running) this.#running.set(part, running);
   }
