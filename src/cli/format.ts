@@ -62,6 +62,7 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
     lines.push(`${i === 0 ? 'listeners' : ''.padEnd(9)}   ${l.name} ${l.address} (fd ${l.fd}${l.inherited ? ', from systemd' : ''})`);
   });
   if (s.listeners.length === 0) lines.push('listeners   none');
+  for (const warning of s.warnings ?? []) lines.push(`warning     ${warning}`);
   lines.push(`last reload ${s.lastReload ? describeOutcome(s.lastReload, now) : 'none yet'}`);
   lines.push('');
   const header = ['WORKER', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'RSS', 'CPU', 'REQ/S', '5XX', 'P50', 'P99', 'STATUS'];

@@ -34,12 +34,18 @@ export interface StatsMessage {
 export interface Hello {
   /** It can receive handed-over HTTP/1.1 connections. */
   handover: boolean;
-  /** Names of the listeners it serves. */
+  /** Names of the listeners it can receive handed-over connections for. */
   listeners: string[];
+  /**
+   * Names of every inherited socket it accepts on (undefined: it did not say, as a worker of
+   * an older library or another language may not): a socket left out is unserved, and the
+   * generation is refused at readiness (listening.ts).
+   */
+  adopted?: string[] | undefined;
 }
 
 export type ChannelMessage =
-  | { hitless: 1; type: 'hello'; handover?: boolean; listeners?: string[] }
+  | { hitless: 1; type: 'hello'; handover?: boolean; listeners?: string[]; adopted?: string[] }
   | { hitless: 1; type: 'conn'; listener?: string }
   | { hitless: 1; type: 'handover-done'; handedOver?: number; kept?: number }
   | { hitless: 1; type: 'drained'; drained?: number; forced?: number }
@@ -59,7 +65,9 @@ export function parseChannelMessage(raw: unknown): ChannelMessage | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
   const m = raw as Record<string, unknown>;
   if (m.hitless !== PROTOCOL || typeof m.type !== 'string' || !TYPES.has(m.type)) return undefined;
-  if (m.listeners !== undefined && !(Array.isArray(m.listeners) && m.listeners.every((l) => typeof l === 'string'))) return undefined;
+  for (const key of ['listeners', 'adopted']) {
+    if (m[key] !== undefined && !(Array.isArray(m[key]) && (m[key] as unknown[]).every((l) => typeof l === 'string'))) return undefined;
+  }
   if (m.listener !== undefined && typeof m.listener !== 'string') return undefined;
   for (const key of ['handedOver', 'kept', 'drained', 'forced']) {
     if (m[key] !== undefined && !(Number.isInteger(m[key]) && (m[key] as number) >= 0)) return undefined;

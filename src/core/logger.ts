@@ -72,6 +72,9 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       logger.log(e.verdict === 'pass' ? 'info' : 'warn', `canary ${e.verdict === 'pass' ? 'passed' : e.verdict === 'fail' ? 'failed' : e.verdict}`, { event, ...fields });
       return;
     }
+    case 'warning':
+      logger.warn(e.text, { event, generation: e.generation });
+      return;
     case 'slot-failed': {
       const { type: _t, ...fields } = e;
       logger.error('worker slot failed: crash loop, not restarting', { event, ...fields });

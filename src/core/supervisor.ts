@@ -13,6 +13,7 @@ import { HitlessError, isHitlessError } from '../errors.js';
 import { Generation } from './generation.js';
 import { PROTOCOL } from './channel.js';
 import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker } from './handover.js';
+import { listenerWarnings } from './listening.js';
 import { ReloadRun, type ReloadPhase } from './reload.js';
 import type { GenerationSpec } from './spec.js';
 import type { ReloadContext, ReloadStrategy } from './strategy.js';
@@ -122,6 +123,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       });
     }
     this.#current = gen;
+    for (const text of this.#warnings(gen)) this.#emit({ type: 'warning', generation: gen.id, text });
     if (this.#state === 'starting') this.#state = 'running';
     // A reload asked for while the first generation was starting waited in the queue.
     this.#pump();
@@ -247,6 +249,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     workers.sort((a, b) => a.generation - b.generation || a.slot - b.slot);
     const { rss, heapUsed } = process.memoryUsage();
     const run = this.#reload?.run;
+    const warnings = this.#current ? this.#warnings(this.#current) : [];
     return {
       version: this.#opts.version,
       pid: process.pid,
@@ -261,6 +264,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       reloadQueued: this.#queued !== undefined,
       reload: run && { generation: run.generation, phase: run.phase, reason: run.reason, startedAt: run.startedAt },
       memory: { rssBytes: rss, heapUsedBytes: heapUsed },
+      ...(warnings.length ? { warnings } : {}),
       traffic: this.#traffic.snapshot([...this.#alive], this.#current, now),
     };
   }
@@ -377,11 +381,14 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       await strategy.run(ctx);
       run.to('done');
       const c = run.counts;
+      const warnings = this.#warnings(next);
+      for (const text of warnings) this.#emit({ type: 'warning', generation: next.id, text });
       outcome = {
         ok: true, generation: next.id, attempted: next.id, reason, startedAt,
         durationMs: this.#host.now() - startedAt, forced: c.forced,
         connections: { handedOver: c.handedOver, returned: c.returned, lost: c.lost, drained: c.drained, cut: c.cut },
         ...(verdict ? { canary: verdict } : {}),
+        ...(warnings.length ? { warnings } : {}),
       };
     } catch (err) {
       // Whatever the strategy left of `next` goes now; `old` keeps serving.
@@ -425,6 +432,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return new HitlessError('ERR_WORKER_EXITED', `worker ${w?.label ?? ''} ${how} after it was ready, before the new generation went live`, {
       details: { output: w?.output ?? [] },
     });
+  }
+
+  /** What to check about `gen`'s sockets, judged from its ready workers' hello (listening.ts). */
+  #warnings(gen: Generation): string[] {
+    return listenerWarnings(gen.id, gen.spec, gen.live().filter((w) => w.readyAt !== undefined).map((w) => w.hello));
   }
 
   /** Makes `gen` the serving generation. */

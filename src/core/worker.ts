@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { HitlessError } from '../errors.js';
 import { LISTEN_FDS_START } from './listeners.js';
 import { parseChannelMessage, PROTOCOL, type ChannelMessage, type Hello } from './channel.js';
+import { unservedError, unservedListeners } from './listening.js';
 import type { Host, ProcessExit, Timer, WorkerProcess } from './host.js';
 import type { GenerationSpec } from './spec.js';
 import type { WorkerState, WorkerStatus } from './types.js';
@@ -24,6 +25,7 @@ export type WorkerExit = Pick<ProcessExit, 'code' | 'signal'>;
 
 export declare interface Worker {
   on(event: 'ready', fn: () => void): this;
+  on(event: 'refused', fn: (err: HitlessError) => void): this;
   on(event: 'status', fn: (text: string) => void): this;
   on(event: 'output', fn: (stream: 'stdout' | 'stderr', line: string) => void): this;
   on(event: 'message', fn: (message: ChannelMessage, handle: unknown) => void): this;
@@ -72,6 +74,8 @@ export class Worker extends EventEmitter {
   readonly #lines: string[] = [];
   #readyTimer: Timer | undefined;
   #spawnError: Error | undefined;
+  /** Why its READY=1 was not accepted (it leaves a listening socket unserved). */
+  #refusal: HitlessError | undefined;
 
   constructor(host: Host, spec: GenerationSpec, generation: number, slot: number, restarts: number) {
     super();
@@ -131,19 +135,26 @@ export class Worker extends EventEmitter {
    */
   waitReady(timeoutMs: number): Promise<void> {
     if (this.state === 'ready') return Promise.resolve();
+    if (this.#refusal) return Promise.reject(this.#refusal);
     if (this.exitInfo) return this.#proc.outputSettled().then(() => Promise.reject(this.#exitError()));
     return new Promise((resolve, reject) => {
       const timer = this.#host.setTimer(() => {
         cleanup();
+        // Its last STATUS line often says what it waits for (the preload names the sockets the app has not listened on).
+        const last = this.statusText ? `; its last status: ${this.statusText}` : '';
         reject(new HitlessError(
           'ERR_READY_TIMEOUT',
-          `worker ${this.label} did not announce readiness within ${timeoutMs} ms (write READY=1 to HITLESS_READY_FD, or set readyAfter)`,
+          `worker ${this.label} did not announce readiness within ${timeoutMs} ms (write READY=1 to HITLESS_READY_FD, or set readyAfter)${last}`,
           { details: { output: this.output } },
         ));
       }, timeoutMs);
       const onReady = (): void => {
         cleanup();
         resolve();
+      };
+      const onRefused = (err: HitlessError): void => {
+        cleanup();
+        reject(err);
       };
       const onExit = (): void => {
         cleanup();
@@ -153,9 +164,11 @@ export class Worker extends EventEmitter {
       const cleanup = (): void => {
         timer.cancel();
         this.off('ready', onReady);
+        this.off('refused', onRefused);
         this.off('exit', onExit);
       };
       this.on('ready', onReady);
+      this.on('refused', onRefused);
       this.on('exit', onExit);
     });
   }
@@ -210,7 +223,17 @@ export class Worker extends EventEmitter {
   }
 
   #markReady(): void {
-    if (this.state !== 'starting' || this.exitInfo) return;
+    if (this.state !== 'starting' || this.exitInfo || this.#refusal) return;
+    // A worker that said which sockets it accepts on and left one out would make that one a
+    // black hole (listening.ts): its readiness is refused, like a worker that never got ready.
+    const unserved = unservedListeners(this.spec, this.hello);
+    if (unserved.length > 0) {
+      this.#readyTimer?.cancel();
+      this.#refusal = unservedError(this.label, this.spec, unserved, this.hello?.adopted ?? []);
+      this.#refusal.details.output = this.output;
+      this.emit('refused', this.#refusal);
+      return;
+    }
     this.#readyTimer?.cancel();
     this.state = 'ready';
     this.readyAt = this.#host.now();
@@ -236,7 +259,7 @@ export class Worker extends EventEmitter {
       return;
     }
     if (message.type === 'hello') {
-      this.hello = { handover: message.handover === true, listeners: message.listeners ?? [] };
+      this.hello = { handover: message.handover === true, listeners: message.listeners ?? [], adopted: message.adopted };
       return;
     }
     this.emit('message', message, handle);

@@ -12,7 +12,7 @@ import type { Handover } from './handover.js';
 import { markShuttingDown } from './health.js';
 import { status } from './ready.js';
 import { invalid, resolveShutdownOptions, type ResolvedShutdownOptions } from './options.js';
-import { isPlainHttp, listenerName } from './registry.js';
+import { isPlainHttp, listenerName, relaysOf } from './registry.js';
 import { instrument, trackerOf, type Tracker } from './track.js';
 import type { AnyServer, ShutdownCounts, ShutdownOptions, ShutdownResult } from './types.js';
 
@@ -90,8 +90,11 @@ function drain(
     }
     // Only the listening handle: http.Server#close would also run closeIdleConnections()
     // (Node >= 19), resetting requests clients already put on the wire.
-    if (server.listening) net.Server.prototype.close.call(server);
-    else if (late) {
+    const wasListening = server.listening;
+    if (wasListening) net.Server.prototype.close.call(server);
+    // serve()'s relays for the other inherited sockets stop accepting with it (relay.ts).
+    for (const relay of relaysOf(server)) if (relay.listening) relay.close();
+    if (!wasListening && late) {
       // Never listened, or closed earlier: wait only if connections we never saw remain
       // ('close' is emitted again when the last of them ends).
       server.getConnections((_err, count) => {
