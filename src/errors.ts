@@ -25,6 +25,7 @@ export const codes = {
   ERR_BIND: 'A listening address could not be bound (in use, not permitted, or not an address).',
   ERR_COMMAND_NOT_FOUND: 'The worker command could not be started (missing, or not executable).',
   ERR_READY_TIMEOUT: 'A new worker did not announce readiness within readyTimeout.',
+  ERR_LISTENER_UNSERVED: 'A new worker said which sockets it accepts on and left one of the master\'s listeners out: connections to it would wait unanswered.',
   ERR_WORKER_EXITED: 'A new worker exited before it was ready.',
   ERR_RELOAD_FAILED: 'A reload did not go live; the previous generation keeps serving.',
   ERR_CANARY_FAILED: 'The canary workers served worse than the serving generation (errors or latency) or died; they were retired and the previous generation keeps serving.',

@@ -71,6 +71,7 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
     lines.push(`${i === 0 ? 'listeners' : ''.padEnd(9)}   ${l.name} ${l.address} (fd ${l.fd}${l.inherited ? ', from systemd' : ''})`);
   });
   if (s.listeners.length === 0) lines.push('listeners   none');
+  for (const warning of s.warnings ?? []) lines.push(`warning     ${warning}`);
   lines.push(`last reload ${s.lastReload ? describeOutcome(s.lastReload, now) : 'none yet'}`);
   const r = s.reloadRequests;
   if (r && r.queued + r.merged > 0) {

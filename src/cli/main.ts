@@ -7,16 +7,13 @@
  * HITLESS_DEBUG=1.
  */
 import { readFileSync } from 'node:fs';
-import { HitlessError, isHitlessError, type HitlessErrorCode } from '../errors.js';
+import { HitlessError, isHitlessError } from '../errors.js';
+import { exitCodeOf } from './exit-codes.js';
 import type { Command } from './command.js';
 import { closest } from '../config/closest.js';
 import { COMMANDS, isCommand } from './catalog.js';
 
 
-/** Mistakes in what the user typed or wrote: exit code 2. */
-const USAGE_CODES: ReadonlySet<HitlessErrorCode> = new Set([
-  'ERR_USAGE', 'ERR_CONFIG_NOT_FOUND', 'ERR_CONFIG_PARSE', 'ERR_CONFIG_INVALID',
-]);
 
 function version(): string {
   try {
@@ -82,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
     if (process.env.HITLESS_DEBUG === '1') process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
     if (isHitlessError(err)) {
       process.stderr.write(`hitless: ${err.message}\n`);
-      return USAGE_CODES.has(err.code) ? 2 : 1;
+      return exitCodeOf(err.code);
     }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`hitless: ${message} (unexpected; run with HITLESS_DEBUG=1 for details)\n`);

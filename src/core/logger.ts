@@ -97,6 +97,9 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       logger.info(`generation ${e.generation} not ready after ${Math.round(e.waitingMs / 1000)} s, waiting for ${who}`, { event, generation: e.generation });
       return;
     }
+    case 'warning':
+      logger.warn(e.text, { event, generation: e.generation });
+      return;
     case 'slot-failed': {
       const { type: _t, ...fields } = e;
       logger.error('worker slot failed: crash loop, not restarting', { event, ...fields });

@@ -69,9 +69,12 @@ export class Retirement {
     const broker = new HandoverBroker(this.#receivers);
     // What each worker says its own drain did: closed gracefully, or cut at its deadline.
     const reports = new Map<Worker, DrainedMessage>();
+    // When a worker last handed a connection over: the drain deadline counts from it.
+    let progressAt = -Infinity;
     const offs = workers.map((w) => {
       const fn = (m: WorkerReport): void => {
         if (m.type === 'drained') reports.set(w, m);
+        if (m.type === 'conn') progressAt = host.now();
       };
       w.on('message', fn);
       return () => w.off('message', fn);
@@ -84,7 +87,7 @@ export class Retirement {
       if (this.handover && w.hello !== undefined) routes.open(w, broker);
       w.stop(this.handover, window);
     }
-    const forced = await drain(workers, this.#o.drainTimeout, host);
+    const forced = await drain(workers, this.#o.drainTimeout, host, () => progressAt);
     for (const off of offs) off();
     for (const w of workers) routes.close(w);
     // A worker exits once the master has its descriptors; wait until they all landed.
@@ -96,17 +99,32 @@ export class Retirement {
 
 /**
  * Waits up to `timeout` for `workers` to exit (they were asked to stop), then SIGKILLs the
- * rest; resolves with how many were killed.
+ * rest; resolves with how many were killed. With `progressAt` (when the workers last handed
+ * a connection over), the deadline counts from that progress instead: a hand-over that
+ * keeps moving connections on a slow machine takes longer, it is not cut; a stuck one still
+ * is, `timeout` after it stopped moving (issue 20: a slow machine costs time, never a
+ * connection).
  *
  * @example
  * for (const w of workers) w.stop();
  * const forced = await drain(workers, spec.drainTimeout, host);
  */
-export async function drain(workers: Worker[], timeout: number, host: Pick<Host, 'setTimer'>): Promise<number> {
+export async function drain(
+  workers: Worker[], timeout: number, host: Pick<Host, 'setTimer' | 'now'>, progressAt: () => number = () => -Infinity,
+): Promise<number> {
   if (workers.length === 0) return 0;
   const all = Promise.all(workers.map((w) => w.exited));
   let timer: { cancel(): void } | undefined;
-  const deadline = new Promise<'deadline'>((resolve) => (timer = host.setTimer(() => resolve('deadline'), timeout)));
+  const deadline = new Promise<'deadline'>((resolve) => {
+    const arm = (ms: number): void => {
+      timer = host.setTimer(() => {
+        const more = progressAt() + timeout - host.now();
+        if (more > 0) arm(more);
+        else resolve('deadline');
+      }, ms);
+    };
+    arm(timeout);
+  });
   const first = await Promise.race([all, deadline]);
   timer?.cancel();
   if (first !== 'deadline') return 0;

@@ -35,12 +35,15 @@ export interface GenerationSpec {
   /** Listening sockets (fds 3, 4, …) and their names, in config order. */
   fds: number[];
   fdNames: string[];
+  /** Their addresses as status shows them ("127.0.0.1:3000"), for messages (optional: unit tests). */
+  fdAddresses?: string[] | undefined;
 }
 
 /** What the master adds to a config: the OS facts a spec needs. */
 export interface SpecContext {
   fds: number[];
   fdNames: string[];
+  fdAddresses?: string[];
   pdeathsig: boolean;
   uid?: number | undefined;
   gid?: number | undefined;
@@ -78,6 +81,7 @@ export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers =
     pdeathsig: ctx.pdeathsig,
     fds: [...ctx.fds],
     fdNames: [...ctx.fdNames],
+    ...(ctx.fdAddresses ? { fdAddresses: [...ctx.fdAddresses] } : {}),
   };
 }
 

@@ -19,6 +19,7 @@ import { StrategyContext, type ReloadSeams } from './reload-context.js';
 import { ReloadRun } from './reload.js';
 import { drain, Retirement } from './retire.js';
 import { slotRange, startSlots } from './slots.js';
+import { listenerWarnings } from './listening.js';
 import type { GenerationSpec } from './spec.js';
 import { STRATEGIES } from './strategies/index.js';
 import { countsOf, releaseKey, TrafficBook } from './traffic.js';
@@ -131,6 +132,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       });
     }
     this.#current = gen;
+    for (const text of this.#warnings(gen)) this.#emit({ type: 'warning', generation: gen.id, text });
     if (this.#state === 'starting') this.#state = 'running';
     this.#emit({ type: 'master-ready', generation: gen.id, ms: this.#opts.uptime?.() ?? this.#host.now() - this.#startedAt });
     // A reload asked for while the first generation was starting waited in the queue.
@@ -307,6 +309,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     workers.sort((a, b) => a.generation - b.generation || a.slot - b.slot);
     const { rss, heapUsed } = process.memoryUsage();
     const run = this.#reload?.run;
+    const warnings = this.#current ? this.#warnings(this.#current) : [];
     return {
       version: this.#opts.version,
       pid: process.pid,
@@ -323,6 +326,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       reloadRequests: { ...this.#requests },
       reload: run && { generation: run.generation, phase: run.phase, reason: run.reason, startedAt: run.startedAt },
       memory: { rssBytes: rss, heapUsedBytes: heapUsed },
+      ...(warnings.length ? { warnings } : {}),
       traffic: this.#traffic.snapshot([...this.#alive], this.#current, now),
     };
   }
@@ -389,11 +393,14 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       await STRATEGIES[strategyName ?? next.spec.strategy].run(ctx);
       run.to('done');
       const { forced, handedOver, returned, lost, drained, cut } = run.counts;
+      const warnings = this.#warnings(next);
+      for (const text of warnings) this.#emit({ type: 'warning', generation: next.id, text });
       outcome = {
         ok: true, generation: next.id, attempted: next.id, reason, startedAt,
         durationMs: this.#host.now() - startedAt, forced,
         connections: { handedOver, returned, lost, drained, cut },
         ...(ctx.verdict ? { canary: ctx.verdict } : {}),
+        ...(warnings.length ? { warnings } : {}),
       };
     } catch (err) {
       // Whatever the strategy left of `next` goes now; `old` keeps serving.
@@ -451,6 +458,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       },
       emit: (e) => this.#emit(e),
     };
+  }
+
+  /** What to check about `gen`'s sockets, judged from its ready workers' hello (listening.ts). */
+  #warnings(gen: Generation): string[] {
+    return listenerWarnings(gen.id, gen.spec, gen.live().filter((w) => w.readyAt !== undefined).map((w) => w.hello));
   }
 
   /**

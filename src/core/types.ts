@@ -136,6 +136,8 @@ export interface ReloadOutcome {
   notes?: string[];
   /** The canary's decision with both sets of figures (strategy "canary"). */
   canary?: CanaryReport;
+  /** Things to check about the generation that went live (listening.ts: sockets hitless cannot tell are served). */
+  warnings?: string[];
 }
 
 /** What `hitless scale` reports. */
@@ -190,6 +192,8 @@ export interface StatusSnapshot {
    * shows it.
    */
   app?: { dir: string; configPath: string | undefined; runDir: string };
+  /** Things to check about the serving generation (listening.ts), as the last reload or the start reported them. */
+  warnings?: string[];
   /** Traffic the workers reported: per generation over the last `windowMs`, and per release since it started. */
   traffic?: { windowMs: number; generations: GenerationTraffic[]; releases: ReleaseTraffic[] };
 }
@@ -245,6 +249,8 @@ export type MasterEvent =
   | { type: 'reload-config'; reason: string; changes: ConfigChange[]; notes: string[] }
   /** Parts of the master restarted with new settings after a reload went live (logs, metrics, watch, fetch). */
   | { type: 'reconfigured'; parts: string[]; errors: string[] }
+  /** Something to check about a generation that went live (listening.ts); logged as a warning. */
+  | { type: 'warning'; generation: number; text: string }
   | { type: 'scale-start'; generation: number; from: number; to: number }
   | { type: 'scale-done'; outcome: ScaleOutcome }
   | ({ type: 'canary-progress' } & CanaryReport)

@@ -12,6 +12,7 @@ import {
   closeHandle, NOTIFY_READY, NOTIFY_STATUS, parseMessage, stopMessage, type ConnMessage, type HelloMessage, type MasterMessage, type WorkerMessage,
 } from '../lib/protocol.js';
 import type { Receiver } from './handover.js';
+import { unservedError, unservedListeners } from './listening.js';
 import type { Host, ProcessExit, Timer, WorkerProcess } from './host.js';
 import { workerEnv, type GenerationSpec } from './spec.js';
 import { exitAdvice, readyTimeoutAdvice } from './advice.js';
@@ -30,8 +31,14 @@ export type WorkerExit = Pick<ProcessExit, 'code' | 'signal'>;
 export interface Hello {
   /** It can receive handed-over HTTP/1.1 connections. */
   handover: boolean;
-  /** Names of the listeners it serves. */
+  /** Names of the listeners it can receive handed-over connections for. */
   listeners: string[];
+  /**
+   * Names of every inherited socket it accepts on (undefined: it did not say, as a worker of
+   * an older library or another language may not): a socket left out is unserved, and the
+   * generation is refused at readiness (listening.ts).
+   */
+  adopted?: string[] | undefined;
 }
 
 /** What a worker sends besides its hello (which the Worker keeps as `hello`). */
@@ -39,6 +46,7 @@ export type WorkerReport = Exclude<WorkerMessage, HelloMessage>;
 
 export declare interface Worker {
   on(event: 'ready', fn: () => void): this;
+  on(event: 'refused', fn: (err: HitlessError) => void): this;
   on(event: 'status', fn: (text: string) => void): this;
   on(event: 'output', fn: (stream: 'stdout' | 'stderr', line: string) => void): this;
   on(event: 'message', fn: (message: WorkerReport, handle: unknown) => void): this;
@@ -68,6 +76,8 @@ export class Worker extends EventEmitter implements Receiver {
   readonly #lines: string[] = [];
   #readyTimer: Timer | undefined;
   #spawnError: Error | undefined;
+  /** Why its READY=1 was not accepted (it leaves a listening socket unserved). */
+  #refusal: HitlessError | undefined;
 
   constructor(host: Host, spec: GenerationSpec, generation: number, slot: number, restarts: number) {
     super();
@@ -148,10 +158,13 @@ export class Worker extends EventEmitter implements Receiver {
    */
   waitReady(timeoutMs: number): Promise<void> {
     if (this.state === 'ready') return Promise.resolve();
+    if (this.#refusal) return Promise.reject(this.#refusal);
     if (this.exitInfo) return this.#proc.outputSettled().then(() => Promise.reject(this.#exitError()));
     return new Promise((resolve, reject) => {
       const timer = this.#host.setTimer(() => {
         cleanup();
+        // Its last STATUS line often says what it waits for (the preload names the sockets the app has not listened on).
+        const last = this.statusText ? `; its last status: ${this.statusText}` : '';
         reject(new HitlessError(
           'ERR_READY_TIMEOUT',
           `worker ${this.label} did not announce readiness within ${formatDuration(timeoutMs)}: ${readyTimeoutAdvice(this.spec, this.statusText, this.output)}`,
@@ -162,6 +175,10 @@ export class Worker extends EventEmitter implements Receiver {
         cleanup();
         resolve();
       };
+      const onRefused = (err: HitlessError): void => {
+        cleanup();
+        reject(err);
+      };
       const onExit = (): void => {
         cleanup();
         // Give the pipes a moment to deliver the last lines: they explain the failure.
@@ -170,9 +187,11 @@ export class Worker extends EventEmitter implements Receiver {
       const cleanup = (): void => {
         timer.cancel();
         this.off('ready', onReady);
+        this.off('refused', onRefused);
         this.off('exit', onExit);
       };
       this.on('ready', onReady);
+      this.on('refused', onRefused);
       this.on('exit', onExit);
     });
   }
@@ -227,7 +246,17 @@ export class Worker extends EventEmitter implements Receiver {
   }
 
   #markReady(): void {
-    if (this.state !== 'starting' || this.exitInfo) return;
+    if (this.state !== 'starting' || this.exitInfo || this.#refusal) return;
+    // A worker that said which sockets it accepts on and left one out would make that one a
+    // black hole (listening.ts): its readiness is refused, like a worker that never got ready.
+    const unserved = unservedListeners(this.spec, this.hello);
+    if (unserved.length > 0) {
+      this.#readyTimer?.cancel();
+      this.#refusal = unservedError(this.label, this.spec, unserved, this.hello?.adopted ?? []);
+      this.#refusal.details.output = this.output;
+      this.emit('refused', this.#refusal);
+      return;
+    }
     this.#readyTimer?.cancel();
     this.state = 'ready';
     this.readyAt = this.#host.now();
@@ -253,7 +282,7 @@ export class Worker extends EventEmitter implements Receiver {
       return;
     }
     if (message.type === 'hello') {
-      this.hello = { handover: message.handover === true, listeners: message.listeners ?? [] };
+      this.hello = { handover: message.handover === true, listeners: message.listeners ?? [], adopted: message.adopted };
       return;
     }
     this.emit('message', message, handle);

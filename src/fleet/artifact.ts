@@ -4,9 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
 import { HitlessError } from '../errors.js';
+import { safeExtract } from '../release/extract.js';
+import { hashTree } from '../release/hash.js';
 
 const ARCHIVE = /\.(tgz|tar\.gz|tar)$/i;
 
@@ -36,6 +39,34 @@ export async function readArtifact(path: string): Promise<Artifact> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return { path, extension: extension.toLowerCase(), bytes: st.size, sha256: hash.digest('hex') };
+}
+
+/**
+ * The content hash `hitless release` records for what `path` unpacks to (release/hash.ts):
+ * extracted into a temp folder the same way, hashed, removed.
+ *
+ * @example
+ * await artifactContentHash('build/app.tgz'); // '9c1e…', as releases/.hitless-state.json records it
+ */
+export async function artifactContentHash(path: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'hitless-deploy-hash-'));
+  try {
+    await safeExtract(path, join(dir, 'tree'));
+    return (await hashTree(join(dir, 'tree'))).hash;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The archive extension of a file name (`.tgz`, `.tar.gz`, `.tar`), lower-cased; undefined
+ * for another name.
+ *
+ * @example
+ * archiveExtension('build-7.TGZ'); // '.tgz'
+ */
+export function archiveExtension(name: string): string | undefined {
+  return ARCHIVE.exec(name)?.[0].toLowerCase();
 }
 
 /**

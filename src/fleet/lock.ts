@@ -51,25 +51,36 @@ async function readHolder(path: string): Promise<DeployLockInfo | undefined> {
   }
 }
 
+/** A deploy lock held by this process. */
+export interface DeployLock {
+  release(): Promise<void>;
+  /** The deploy that died holding the lock before (its pid is gone), when this one took it over. */
+  stale: DeployLockInfo | undefined;
+}
+
 /**
- * Takes the deploy lock; resolves with its release function.
+ * Takes the deploy lock; resolves with its release function and, when the lock was left
+ * by a deploy that died (SIGKILL, a crash), who that was: its uploads may be left on the
+ * hosts.
  *
  * @throws HitlessError ERR_DEPLOY_BUSY naming the holder.
  * @example
- * const release = await acquireDeployLock('/repo/.hitless-deploy.lock', { id: 'v2', artifact: 'app.tgz' });
- * try { … } finally { await release(); }
+ * const lock = await acquireDeployLock('/repo/.hitless-deploy.lock', { id: 'v2', artifact: 'app.tgz' });
+ * try { … } finally { await lock.release(); }
  */
-export async function acquireDeployLock(path: string, what: { id: string; artifact: string }, now: () => number = Date.now): Promise<() => Promise<void>> {
+export async function acquireDeployLock(path: string, what: { id: string; artifact: string }, now: () => number = Date.now): Promise<DeployLock> {
   const me = whoAmI(what.id, what.artifact, now());
+  let stale: DeployLockInfo | undefined;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await writeFile(path, JSON.stringify(me) + '\n', { flag: 'wx' });
-      return () => unlink(path).catch(() => {});
+      return { release: () => unlink(path).catch(() => {}), stale };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const holder = await readHolder(path);
     if (holder && holder.machine === me.machine && !processAlive(holder.pid)) {
+      stale = holder;
       await unlink(path).catch(() => {}); // stale: that deploy died
       continue;
     }

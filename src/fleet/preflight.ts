@@ -7,8 +7,16 @@
 import { HitlessError } from '../errors.js';
 import { describeProbe, probeHealth, type Probe } from './health.js';
 import { preflightScript, STATUS_MARKER } from './scripts.js';
-import { lastLine, SSH_FAILED, type RunRemote } from './transport.js';
+import { hostKeyAdvice, lastLine, SSH_FAILED, type RunRemote } from './transport.js';
 import type { FleetConfig, FleetHost } from './types.js';
+
+/** What preflight knows of the artifact: to tell whether a release id a host already has holds it. */
+export interface ArtifactIdentity {
+  name: string;
+  sha256: string;
+  /** The content hash `hitless release` records for it (computed once, only when needed). */
+  contentHash: () => Promise<string>;
+}
 
 export interface HostCheck {
   name: string;
@@ -64,7 +72,9 @@ function reach(host: FleetHost, config: FleetConfig): string {
  * const c = await checkHost(host, config, 'v2', remoteRunner(config));
  * if (c.problems.length) console.error(c.problems);
  */
-export async function checkHost(host: FleetHost, config: FleetConfig, id: string, run: RunRemote, probe: Probe = probeHealth): Promise<HostCheck> {
+export async function checkHost(
+  host: FleetHost, config: FleetConfig, id: string, run: RunRemote, probe: Probe = probeHealth, artifact?: ArtifactIdentity,
+): Promise<HostCheck> {
   const check: HostCheck = { name: host.name, problems: [], current: undefined, version: undefined, health: undefined };
   const problem = (text: string): HostCheck => {
     check.problems.push(text);
@@ -73,9 +83,10 @@ export async function checkHost(host: FleetHost, config: FleetConfig, id: string
   const r = await run(host, preflightScript(host, config.hitless, config.uploadDir, id));
   if (r.code !== 0) {
     const why = lastLine(r.stderr) || `exit ${r.code ?? r.signal}`;
-    return problem(r.code === SSH_FAILED && config.exec === undefined
-      ? `cannot reach it ${reach(host, config)}: ${why}`
-      : `the remote command failed ${reach(host, config)}: ${why}`);
+    if (r.code !== SSH_FAILED || config.exec !== undefined) return problem(`the remote command failed ${reach(host, config)}: ${why}`);
+    // A first deploy to a host missing from known_hosts: ssh says only "Host key verification failed."
+    const advice = await hostKeyAdvice(host, config, r.stderr);
+    return problem(`cannot reach it ${reach(host, config)}: ${advice ? `${why.replace(/\.$/, '')}: ${advice}` : why}`);
   }
   const { keys: report, status: statusText } = parseReport(r.stdout);
   if (report.get('appdir') !== 'ok') return problem(`app folder ${host.appDir} does not exist there; create it with its hitless.json, or fix deploy.appDir`);
@@ -88,12 +99,23 @@ export async function checkHost(host: FleetHost, config: FleetConfig, id: string
   if (lock) problem(`a release operation (pid ${lock}) is running in ${host.appDir}; wait for it to finish`);
   if (status.problem === 'no-master') problem(`no hitless master answers for ${host.appDir} (${status.detail}); start it (systemd, hitless start) first: a deploy reloads a running master`);
   if (report.get('id-exists') && check.current !== id) problem(`release ${id} already exists in ${host.appDir}/releases; give another --id`);
+  else if (report.get('id-exists') && artifact !== undefined) {
+    // The id is the current release there: fine when it holds this artifact (hitless release
+    // then skips it as identical); otherwise that host would refuse it after the upload, once
+    // the canary has already switched.
+    const other = await otherContent(report.get('state'), id, artifact);
+    if (other) problem(`release ${id} is its current release but ${other}; give another --id`);
+  }
   if (report.get('upload') !== 'ok') problem(`upload folder ${config.uploadDir} is missing or not writable; set deploy.uploadDir`);
   if (report.get('sum') !== 'ok') problem('neither sha256sum nor node is there to verify the upload');
   if (host.health !== undefined) {
     const h = await probe(host.health);
     check.health = describeProbe(h);
-    if (!h.ok) problem(`health ${host.health} answers ${check.health} before the deploy; fix the host first (or its deploy.health URL)`);
+    if (!h.ok && h.status !== undefined) problem(`health ${host.health} answers ${check.health} before the deploy; fix the host first (or its deploy.health URL)`);
+    else if (!h.ok) {
+      problem(`health ${host.health} does not answer from this machine (${check.health}): hitless deploy probes it from where it runs, not on the host; ` +
+        'fix deploy.health, or see docs/fleet.md "Health checks and bastions" when only the hosts can reach that address');
+    }
   }
   return check;
 }
@@ -105,9 +127,11 @@ export async function checkHost(host: FleetHost, config: FleetConfig, id: string
  * const checks = await preflight(config, 'v2', remoteRunner(config));
  * checks.get('app1')?.current; // 'v1'
  */
-export async function preflight(config: FleetConfig, id: string, run: RunRemote, probe?: Probe, onCheck?: (c: HostCheck) => void): Promise<Map<string, HostCheck>> {
+export async function preflight(
+  config: FleetConfig, id: string, run: RunRemote, probe?: Probe, onCheck?: (c: HostCheck) => void, artifact?: ArtifactIdentity,
+): Promise<Map<string, HostCheck>> {
   const checks = await Promise.all(config.hosts.map(async (host) => {
-    const c = await checkHost(host, config, id, run, probe);
+    const c = await checkHost(host, config, id, run, probe, artifact);
     onCheck?.(c);
     return c;
   }));
@@ -119,4 +143,23 @@ export async function preflight(config: FleetConfig, id: string, run: RunRemote,
       { details: { problems: lines, hosts: checks } });
   }
   return new Map(checks.map((c) => [c.name, c]));
+}
+
+/**
+ * Why release `id` on a host (its record in the one-line state file `stateLine`) is not
+ * `artifact`, or undefined when it is: the same archive (its sha256), or the same content
+ * (the content hash `hitless release` recorded, compared with the artifact's).
+ */
+async function otherContent(stateLine: string | undefined, id: string, artifact: ArtifactIdentity): Promise<string | undefined> {
+  let record: { hash?: unknown; artifactSha256?: unknown } | undefined;
+  try {
+    record = (JSON.parse(stateLine ?? '') as { releases?: Record<string, { hash?: unknown; artifactSha256?: unknown }> }).releases?.[id];
+  } catch {
+    record = undefined;
+  }
+  if (record?.artifactSha256 === artifact.sha256) return undefined;
+  if (typeof record?.hash !== 'string') return `hitless has no record of what it holds, so it cannot tell whether it is ${artifact.name}`;
+  if (record.hash === (await artifact.contentHash())) return undefined;
+  const from = typeof record.artifactSha256 === 'string' ? ` (made from an archive with sha256 ${record.artifactSha256.slice(0, 12)})` : '';
+  return `holds other content than ${artifact.name} (sha256 ${artifact.sha256.slice(0, 12)})${from}: hitless release would refuse it there after the upload`;
 }

@@ -11,9 +11,10 @@
 import { basename } from 'node:path';
 import { makeReleaseId, validateReleaseId } from '../release/layout.js';
 import { formatDuration } from '../config/duration.js';
-import { formatBytes, readArtifact, remoteArtifactPath, type Artifact } from './artifact.js';
+import { artifactContentHash, formatBytes, readArtifact, remoteArtifactPath, type Artifact } from './artifact.js';
 import { planBatches } from './config.js';
 import { describeProbe, settleHealth, type Probe } from './health.js';
+import { removeLeftovers } from './leftovers.js';
 import { acquireDeployLock, deployLockPath } from './lock.js';
 import { preflight, type HostCheck } from './preflight.js';
 import { readCurrentRelease, release, rollback, upload, type StepFailure } from './steps.js';
@@ -59,13 +60,15 @@ export async function deployFleet(opts: DeployFleetOptions): Promise<FleetResult
   const rest = config.hosts.length - 1;
   emit({ level: 'info', text: `deploy ${id}: ${basename(artifact.path)} (${formatBytes(artifact.bytes)}, sha256 ${artifact.sha256.slice(0, 12)}) to ${config.hosts.length} host${rest ? 's' : ''}: ${plan.batches[0]?.[0]} as the canary${rest ? `, then ${rest} more in batches of ${config.batch}` : ''}${opts.dryRun ? ' (dry run)' : ''}` });
 
-  const unlock = opts.dryRun ? undefined : await acquireDeployLock(deployLockPath(config.configPath), { id, artifact: basename(artifact.path) }, now);
+  const lock = opts.dryRun ? undefined : await acquireDeployLock(deployLockPath(config.configPath), { id, artifact: basename(artifact.path) }, now);
   let closeRemote: (() => Promise<void>) | undefined;
   try {
     const remote = opts.run ? { run: opts.run, close: async () => {} } : await openRemote(config);
     closeRemote = () => remote.close();
     const run = remote.run;
-    const checks = await preflight(config, id, run, opts.probe, (c) => emit(describeCheck(c)));
+    let contentHash: Promise<string> | undefined;
+    const identity = { name: basename(artifact.path), sha256: artifact.sha256, contentHash: () => (contentHash ??= artifactContentHash(artifact.path)) };
+    const checks = await preflight(config, id, run, opts.probe, (c) => emit(describeCheck(c)), identity);
     const results = config.hosts.map((h): HostResult => {
       const before = checks.get(h.name)?.current;
       return { name: h.name, before, after: before, outcome: 'untouched', ms: 0 };
@@ -74,10 +77,11 @@ export async function deployFleet(opts: DeployFleetOptions): Promise<FleetResult
       batches.forEach((b, i) => emit({ level: 'info', text: `would ${i === 0 ? 'release to the canary' : `release batch ${i}:`} ${b.map((h) => h.name).join(', ')}` }));
       return { ...plan, status: 'dry-run', hosts: results };
     }
+    if (lock?.stale) await removeLeftovers(config, lock.stale, run, emit);
     return await new Rollout(config, artifact, id, run, opts.probe, now, emit, results, opts.signal).run(plan, batches);
   } finally {
     await closeRemote?.();
-    await unlock?.();
+    await lock?.release();
   }
 }
 

@@ -40,7 +40,9 @@ export function preflightScript(host: FleetHost, hitless: string, uploadDir: str
     // A lock whose pid is gone is stale: hitless release takes it over, so it is no obstacle.
     `if [ -f ${lock} ]; then p=$(cat ${lock} 2>/dev/null); if [ -n "$p" ] && [ -d "/proc/$p" ]; then echo "lock=$p"; fi; fi`,
     'echo "current=$(readlink current 2>/dev/null)"',
-    `if [ -e releases/${shellQuote(id)} ]; then echo id-exists=1; fi`,
+    // The state file on one line (JSON survives losing its line breaks): when the id is taken
+    // by the current release, preflight compares its recorded artifact and content hashes.
+    `if [ -e releases/${shellQuote(id)} ]; then echo id-exists=1; echo "state=$(tr -d '\\n' < releases/.hitless-state.json 2>/dev/null)"; fi`,
     `if [ -d ${shellQuote(uploadDir)} ] && [ -w ${shellQuote(uploadDir)} ]; then echo upload=ok; else echo upload=no; fi`,
     'if command -v sha256sum >/dev/null 2>&1 || command -v node >/dev/null 2>&1; then echo sum=ok; else echo sum=no; fi',
     `out=$(${hitless} status --json 2>&1); echo "status-exit=$?"`,
@@ -103,4 +105,21 @@ export function rollbackScript(host: FleetHost, hitless: string, id: string): st
  */
 export function currentScript(host: FleetHost): string {
   return `readlink ${shellQuote(`${host.appDir}/current`)} 2>/dev/null; exit 0`;
+}
+
+/** The line cleanupScript prints for each file it removed. */
+export const REMOVED_MARKER = 'removed=';
+
+/**
+ * Removes `files` where they exist and prints `removed=<file>` for each (a deploy that
+ * died leaves its upload behind; the next one cleans it).
+ *
+ * @example
+ * await run(host, cleanupScript(['/tmp/hitless-deploy-v7-app1.tgz', '/tmp/hitless-deploy-v7-app1.tgz.part']));
+ */
+export function cleanupScript(files: string[]): string {
+  return [
+    ...files.map((f) => `if [ -e ${shellQuote(f)} ]; then rm -f ${shellQuote(f)} && echo ${shellQuote(`${REMOVED_MARKER}${f}`)}; fi`),
+    'exit 0',
+  ].join('\n');
 }

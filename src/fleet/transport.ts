@@ -57,6 +57,55 @@ export function remoteArgv(host: FleetHost, config: Pick<FleetConfig, 'exec' | '
 }
 
 /**
+ * What to tell a user whose ssh refused `host` for its host key ("Host key verification
+ * failed."): whether the key is unknown or changed, in which known_hosts file (the one ssh
+ * really uses, asked with `ssh -G` and the deploy's own options), and the commands that fix
+ * it. Undefined when `stderr` is not about the host key.
+ *
+ * @example
+ * await hostKeyAdvice(host, config, 'Host key verification failed.');
+ * // 'its host key is not in /home/me/.ssh/known_hosts (…); after checking it, add it: ssh-keyscan -p 2222 -H 10.0.0.13 >> /home/me/.ssh/known_hosts, …'
+ */
+export async function hostKeyAdvice(host: FleetHost, config: Pick<FleetConfig, 'sshArgs'>, stderr: string): Promise<string | undefined> {
+  if (!/Host key verification failed/i.test(stderr)) return undefined;
+  const file = (await effectiveOption(host, config, 'userknownhostsfile'))?.split(/\s+/)[0] ?? '~/.ssh/known_hosts';
+  const port = host.port !== undefined && host.port !== 22 ? host.port : undefined;
+  const scan = `ssh-keyscan ${port !== undefined ? `-p ${port} ` : ''}-H ${shellWord(host.address)} >> ${shellWord(file)}`;
+  const byHand = `ssh ${port !== undefined ? `-p ${port} ` : ''}${host.user !== undefined ? `${host.user}@` : ''}${host.address}`;
+  if (/REMOTE HOST IDENTIFICATION HAS CHANGED/.test(stderr)) {
+    const entry = port !== undefined ? `[${host.address}]:${port}` : host.address;
+    return `its host key changed since ${file} recorded it: if the host was reinstalled, remove the old key (ssh-keygen -R ${shellWord(entry)} -f ${shellWord(file)}) and add the new one after checking it (${scan}); if it was not, stop: someone may be in the middle of the connection`;
+  }
+  return `its host key is not in ${file} (ssh checks it, and a deploy has no one to ask), so this is a first connection: after checking the key with the host's owner, add it with ${scan}, or connect once by hand (${byHand}) and accept it`;
+}
+
+/** `value` as one shell word for a command shown to the user: bare when that is safe. */
+function shellWord(value: string): string {
+  return /^[\w@%+=:,./~-]+$/.test(value) && !value.startsWith('~') ? value : value.startsWith('~/') ? `~/${shellWord(value.slice(2))}` : shellQuote(value);
+}
+
+/** One option of ssh's effective configuration for `host` (`ssh -G`, the deploy's own options included). */
+function effectiveOption(host: FleetHost, config: Pick<FleetConfig, 'sshArgs'>, name: string): Promise<string | undefined> {
+  const args = [
+    '-G',
+    ...(host.user !== undefined ? ['-l', host.user] : []),
+    ...(host.port !== undefined ? ['-p', String(host.port)] : []),
+    ...config.sshArgs,
+    '--', host.address,
+  ];
+  return new Promise((resolve) => {
+    let out = '';
+    const child = spawn('ssh', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', () => resolve(undefined));
+    child.on('close', () => {
+      const line = out.split('\n').find((l) => l.toLowerCase().startsWith(`${name} `));
+      resolve(line?.slice(name.length + 1).trim() || undefined);
+    });
+  });
+}
+
+/**
  * A {@link RunRemote} over the configured transport (without connection sharing; see
  * {@link openRemote}).
  *

@@ -39,7 +39,8 @@ export function parseListenEnv(env: NodeJS.ProcessEnv, pid: number): InheritedFd
 }
 
 let inventory: InheritedFd[] | undefined;
-const adopted = new Set<number>();
+/** Adopted fds, and who adopted each: a server of the app, or serve()'s relay for unclaimed sockets. */
+const adopted = new Map<number, 'server' | 'relay'>();
 
 /** The inherited sockets of this process (read from the environment once, then unset there). */
 export function inheritedFds(): readonly InheritedFd[] {
@@ -50,11 +51,16 @@ export function inheritedFds(): readonly InheritedFd[] {
   return inventory;
 }
 
-/** Marks `fd` adopted; returns false when a server already adopted it. */
-export function claimFd(fd: number): boolean {
+/** Marks `fd` adopted (by an app's server, or by serve()'s relay); returns false when it already was. */
+export function claimFd(fd: number, by: 'server' | 'relay' = 'server'): boolean {
   if (adopted.has(fd)) return false;
-  adopted.add(fd);
+  adopted.set(fd, by);
   return true;
+}
+
+/** Who adopted `fd`, if anyone. */
+export function claimOf(fd: number): 'server' | 'relay' | undefined {
+  return adopted.get(fd);
 }
 
 /** Releases a claim after a failed listen, so a retry can adopt the fd. */

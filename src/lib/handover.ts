@@ -9,9 +9,11 @@
  * connection stops reading only right before it goes (a stopped connection waits for its
  * turn otherwise, and the queue can hold thousands). Once the master acknowledged the fd,
  * this process closes its copy; the kernel socket lives on in the receiver. If a send fails,
- * the channel closes, or the drain deadline passes, the rest stays here and drains as without
- * hand-over (an unacknowledged one resumes here: the master never passed it on): a
- * connection is never served by two processes and never left open.
+ * the channel closes, the rest stays here and drains as without hand-over (an unacknowledged
+ * one resumes here: the master never passed it on): a connection is never served by two
+ * processes and never left open. The drain deadline does not cut the connections waiting for
+ * their turn (shutdown.ts): on a slow machine the hand-over takes longer, and the master's
+ * drainTimeout, counted from the hand-over's last progress, bounds it.
  *
  * Paced by the master: its `stop` names a `window`, and at most that many connections sent
  * from here may wait in the master for a new worker at once (the master says `landed` for
@@ -53,6 +55,8 @@ export class Handover {
 
   /** Sent and acknowledged by the master, not yet `landed` (counted only with a window). */
   private inTransit = 0;
+  /** Called once no connection waits here for its turn any more (see whenNothingWaits). */
+  private readonly nothingWaits = new Set<() => void>();
 
   /**
    * `kept` counts the connections this process still has and drains itself; `window`, the
@@ -88,6 +92,20 @@ export class Handover {
   seal(): void {
     this.sealed = true;
     this.check();
+  }
+
+  /** Connections waiting here for their turn to move: queued, or being sent now. */
+  waiting(): number {
+    return (this.stopped ? 0 : this.queue.length - this.head) + (this.current === undefined ? 0 : 1);
+  }
+
+  /**
+   * Calls `fn` once no connection waits for its turn any more: every one moved, or the
+   * hand-over stopped (what was left then drains here). At once when nothing waits now.
+   */
+  whenNothingWaits(fn: () => void): void {
+    if (this.waiting() === 0) fn();
+    else this.nothingWaits.add(fn);
   }
 
   /** The socket whose send is in flight: the drain deadline must not destroy it under the send. */
@@ -193,6 +211,11 @@ export class Handover {
   }
 
   private check(): void {
+    if (this.nothingWaits.size > 0 && this.waiting() === 0) {
+      const waiters = [...this.nothingWaits];
+      this.nothingWaits.clear();
+      for (const fn of waiters) fn();
+    }
     if (!this.sealed || this.current !== undefined || this.done !== undefined) return;
     for (const owner of this.listeners.keys()) if (owner.movable() > 0) return;
     void this.sayDone();

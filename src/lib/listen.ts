@@ -8,7 +8,7 @@ import net from 'node:net';
 import { HitlessError } from '../errors.js';
 import { DEFAULT_PORT } from './defaults.js';
 import { openIpc } from './channel.js';
-import { claimFd, inheritedFds, releaseFd } from './fds.js';
+import { claimFd, claimOf, inheritedFds, releaseFd } from './fds.js';
 import { register, unregister } from './lifecycle.js';
 import { invalid, resolveListenOptions } from './options.js';
 import { openChannel } from './ready.js';
@@ -60,7 +60,11 @@ export async function listen(server: AnyServer, nameOrOptions?: string | ListenO
         : { port: options.port ?? envPort(), host: options.host, backlog: options.backlog };
   if (target !== undefined) {
     if (!claimFd(target.fd)) {
-      throw new HitlessError('ERR_LISTEN_FAILED', `listen(): the inherited socket "${target.name}" (fd ${target.fd}) was already adopted by another server`, {
+      const why = claimOf(target.fd) === 'relay'
+        ? ' (serve() without a name serves every socket no listen() claimed when it announced readiness); ' +
+          `call listen(server, '${target.name}') before that, right after \`await serve()\` at the latest, or give serve() its own: serve(app, { name: '${inherited[0]?.name ?? 'http'}' })`
+        : '';
+      throw new HitlessError('ERR_LISTEN_FAILED', `listen(): the inherited socket "${target.name}" (fd ${target.fd}) was already adopted by another server${why}`, {
         details: { fd: target.fd, name: target.name },
       });
     }

@@ -50,6 +50,12 @@ export interface HelloMessage {
   pid?: number;
   handover?: boolean;
   listeners?: string[];
+  /**
+   * Names of every inherited socket it accepts on (absent: it did not say, as a worker of an
+   * older library or another language may not): a socket left out is unserved, and the
+   * generation is refused at readiness (src/core/listening.ts).
+   */
+  adopted?: string[];
 }
 
 /**
@@ -131,7 +137,7 @@ const texts: Check = (v) => Array.isArray(v) && v.every((x) => typeof x === 'str
 /** Every message type a sender may use, with the checks of its optional fields. */
 const FROM_WORKER: Record<WorkerMessage['type'], Record<string, Check>> = {
   // `pid` is informational (the master knows its workers' pids): not checked.
-  hello: { handover: bool, listeners: texts },
+  hello: { handover: bool, listeners: texts, adopted: texts },
   conn: { listener: text, returned: bool },
   'handover-done': { handedOver: count, kept: count },
   drained: { drained: count, forced: count },

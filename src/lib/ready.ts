@@ -11,7 +11,8 @@ import { HitlessError } from '../errors.js';
 import { channelEnabled, openIpc, send } from './channel.js';
 import { NOTIFY_READY, NOTIFY_STATUS } from './protocol.js';
 import { invalid } from './options.js';
-import { handoverListeners, stopIsHandled } from './registry.js';
+import { adoptedListeners, handoverListeners, stopIsHandled } from './registry.js';
+import { relayUnclaimed } from './relay.js';
 
 let channel: net.Socket | undefined;
 let readySent = false;
@@ -69,9 +70,11 @@ export function openChannel(): net.Socket | undefined {
 /**
  * Tells the master this process serves: writes "READY=1\n" to HITLESS_READY_FD, once.
  * With the master's IPC channel (env HITLESS_CHANNEL=1) it first sends `hello`, saying which
- * listeners can receive handed-over connections (the plain node:http servers registered so
- * far: call it after listen()). Standalone (variables unset) it does nothing. Throws
- * ERR_READY_FD for a bad fd.
+ * inherited sockets this process accepts on and which can receive handed-over connections
+ * (the servers registered so far: call it after listen()); a socket no server accepts on
+ * makes the master refuse this generation. Sockets nobody claimed are served first by
+ * serve() without a name, if the app used it. Standalone (variables unset) it does nothing.
+ * Throws ERR_READY_FD for a bad fd.
  *
  * @example
  * await listen(server);
@@ -81,10 +84,13 @@ export function ready(): void {
   const socket = openChannel();
   if (readySent || (socket === undefined && !channelEnabled())) return;
   readySent = true;
+  // serve() without a name serves every inherited socket nobody claimed: from now on.
+  relayUnclaimed();
   if (openIpc() && stopIsHandled()) {
     const listeners = handoverListeners();
-    // Written before READY=1, so a master reading both sees hello first.
-    send({ type: 'hello', pid: process.pid, handover: listeners.length > 0, listeners });
+    // Written before READY=1, so a master reading both sees hello first. `adopted` lets the
+    // master refuse a generation that leaves one of its sockets unserved.
+    send({ type: 'hello', pid: process.pid, handover: listeners.length > 0, listeners, adopted: adoptedListeners() });
   }
   socket?.write(`${NOTIFY_READY}\n`);
 }

@@ -5,6 +5,7 @@
  * must serve it.
  */
 import http from 'node:http';
+import type net from 'node:net';
 import { inheritedFds } from './fds.js';
 import type { ResolvedShutdownOptions } from './options.js';
 import type { AnyServer } from './types.js';
@@ -16,6 +17,8 @@ interface Registration {
 }
 
 const servers = new Map<AnyServer, Registration>();
+/** Relays serve() opened for inherited sockets nobody claimed, by the server they feed (relay.ts). */
+const relays = new Map<AnyServer, Array<{ relay: net.Server; name: string }>>();
 let stopHandled = false;
 
 /** Records that the library's lifecycle handles the stop (signals installed; internal). */
@@ -73,6 +76,31 @@ export function listenerName(server: AnyServer): string | undefined {
     if (typeof fd === 'number' && fd >= 0) reg.name = inheritedFds().find((f) => f.fd === fd)?.name;
   }
   return reg.name;
+}
+
+/** Records that `relay` accepts on the inherited socket `name` for `server` (relay.ts). */
+export function addRelay(server: AnyServer, relay: net.Server, name: string): void {
+  relays.set(server, [...(relays.get(server) ?? []), { relay, name }]);
+}
+
+/** The relays feeding `server`: they stop accepting when it does. */
+export function relaysOf(server: AnyServer): net.Server[] {
+  return (relays.get(server) ?? []).map((r) => r.relay);
+}
+
+/**
+ * Names of every inherited socket this process accepts on: the registered servers' (of any
+ * kind) and the relays'. `hello` carries them, so the master can refuse a generation that
+ * leaves a socket unserved (a connection to it would wait in the kernel's queue forever).
+ */
+export function adoptedListeners(): string[] {
+  const names = new Set<string>();
+  for (const server of servers.keys()) {
+    const name = listenerName(server);
+    if (name !== undefined) names.add(name);
+  }
+  for (const list of relays.values()) for (const { name } of list) names.add(name);
+  return [...names];
 }
 
 /** Names of the registered plain HTTP servers that can receive handed-over connections. */

@@ -1,20 +1,23 @@
 /**
  * serve(): the one-liner for the common case. Creates the server (or takes yours), tracks
- * it, adopts the inherited socket or binds the fallback, announces readiness, and drains
- * on stop signals.
+ * it, adopts the inherited socket (without a name: also every other one no listen() claims)
+ * or binds the fallback, announces readiness, and drains on stop signals.
  */
 import http from 'node:http';
 import net from 'node:net';
 import { listen } from './listen.js';
 import { invalid, resolveListenOptions, resolveShutdownOptions, SHUTDOWN_KEYS } from './options.js';
-import { ready } from './ready.js';
+import { openChannel, ready } from './ready.js';
+import { serveUnclaimedWith } from './relay.js';
 import { shutdown } from './shutdown.js';
 import type { AnyServer, ServeHandle, ServeOptions, ShutdownOptions } from './types.js';
 
 /**
  * Serves `handler` (or an existing server) with zero-downtime reloads: listens on the
  * inherited socket under the master (else on `port`, env PORT or 3000), writes READY once
- * listening, and drains gracefully on SIGTERM/SIGINT. `close()` drains on demand.
+ * listening, and drains gracefully on SIGTERM/SIGINT. `close()` drains on demand. Without
+ * `name`, under the master it serves every inherited socket that no `listen(server, name)`
+ * claimed by the time it announces readiness (the next turn of the event loop).
  *
  * @example
  * import { serve } from 'hitless';
@@ -39,7 +42,13 @@ export async function serve(handlerOrServer: http.RequestListener | AnyServer, o
   const shutdownOptions = resolveShutdownOptions('serve()', shutdownPart as ShutdownOptions);
 
   const result = await listen(server, { ...listenPart, shutdown: shutdownPart as ShutdownOptions });
-  ready();
+  // Without a name, this server also serves every other inherited socket that no listen()
+  // claims by name (relay.ts): an address added to the master's config is served, not a
+  // black hole. Readiness (which adopts them) comes on the next turn of the event loop, so
+  // `await serve(app); await listen(admin, 'admin')` still gives 'admin' to `admin`.
+  if (result.inherited && listenPart.name === undefined) serveUnclaimedWith(server);
+  openChannel(); // a bad HITLESS_READY_FD throws here, to the caller
+  setImmediate(ready);
   return {
     server,
     address: result.address,

@@ -10,8 +10,9 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Handover } from './handover.js';
 import { markShuttingDown } from './health.js';
+import { status } from './ready.js';
 import { invalid, resolveShutdownOptions, type ResolvedShutdownOptions } from './options.js';
-import { isPlainHttp, listenerName } from './registry.js';
+import { isPlainHttp, listenerName, relaysOf } from './registry.js';
 import { instrument, trackerOf, type Tracker } from './track.js';
 import type { AnyServer, ShutdownCounts, ShutdownOptions, ShutdownResult } from './types.js';
 
@@ -89,8 +90,11 @@ function drain(
     }
     // Only the listening handle: http.Server#close would also run closeIdleConnections()
     // (Node >= 19), resetting requests clients already put on the wire.
-    if (server.listening) net.Server.prototype.close.call(server);
-    else if (late) {
+    const wasListening = server.listening;
+    if (wasListening) net.Server.prototype.close.call(server);
+    // serve()'s relays for the other inherited sockets stop accepting with it (relay.ts).
+    for (const relay of relaysOf(server)) if (relay.listening) relay.close();
+    if (!wasListening && late) {
       // Never listened, or closed earlier: wait only if connections we never saw remain
       // ('close' is emitted again when the last of them ends).
       server.getConnections((_err, count) => {
@@ -117,19 +121,38 @@ function drain(
       idle.unref();
       timers.push(idle);
     }
-    timers.push(
-      setTimeout(() => {
-        if (done) return;
-        // A connection whose send is under way is left to it (closed here once written).
-        const forced = tracker.forceAll(moving?.handover.sending());
-        if (!late) return finish(forced, true);
-        server.getConnections((_err, count) => {
-          forced.connections = Math.max(forced.connections, count ?? 0);
-          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-          finish(forced, true);
-        });
-      }, options.timeout),
-    );
+    const deadline = (): void => {
+      if (done) return;
+      // Connections waiting for their turn in a hand-over are idle, at a request boundary,
+      // and paced by the master: on a slow machine their turn only comes later. Cutting
+      // them here would lose them for nothing, so the deadline waits until none waits any
+      // more (the master's drainTimeout, counted from the hand-over's last progress, bounds
+      // that). What is still open then is forced as usual.
+      const waiting = moving?.handover.waiting() ?? 0;
+      if (waiting > 0) {
+        sayStatus(`draining: past the ${options.timeout} ms deadline, ${waiting} connection${waiting === 1 ? '' : 's'} still waiting for the hand-over`);
+        moving!.handover.whenNothingWaits(deadline);
+        return;
+      }
+      // A connection whose send is under way is left to it (closed here once written).
+      const forced = tracker.forceAll(moving?.handover.sending());
+      if (!late) return finish(forced, true);
+      server.getConnections((_err, count) => {
+        forced.connections = Math.max(forced.connections, count ?? 0);
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        finish(forced, true);
+      });
+    };
+    timers.push(setTimeout(deadline, options.timeout));
     check();
   });
+}
+
+/** A STATUS line for the master (no-op standalone); a bad readiness fd must not break the drain. */
+function sayStatus(text: string): void {
+  try {
+    status(text);
+  } catch {
+    // ERR_READY_FD: reported by ready() already
+  }
 }

@@ -75,7 +75,10 @@ export interface ListenResult {
 /** Options of {@link shutdown}. */
 export interface ShutdownOptions {
   /**
-   * Deadline (ms): what is still open then is destroyed and counted as forced.
+   * Deadline (ms): what is still open then is destroyed and counted as forced. During a
+   * hand-over (under the master), connections still waiting for their turn to move are not
+   * cut: the deadline then waits until they have moved (the master's `drainTimeout`,
+   * counted from the hand-over's last progress, bounds that).
    * @default {@link DEFAULT_SHUTDOWN_TIMEOUT} (10 000)
    */
   timeout?: number;

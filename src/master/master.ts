@@ -97,10 +97,12 @@ export async function runMaster(
   const makeSpec = (c: MasterConfig): GenerationSpec => {
     const id = identities.get(c);
     const { fds, names } = listeners.select(c.listen);
-    const spec = specFromConfig(c, { fds, fdNames: names, pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv: process.env });
-    // Unmodified Node apps: the preload turns their own listen(port) into adoption (src/preload/).
     const held = listeners.status();
     const addresses = fds.flatMap((fd) => held.filter((l) => l.fd === fd));
+    const spec = specFromConfig(c, {
+      fds, fdNames: names, fdAddresses: addresses.map((l) => l.address), pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv: process.env,
+    });
+    // Unmodified Node apps: the preload turns their own listen(port) into adoption (src/preload/).
     spec.env = { ...spec.env, ...preloadEnv(spec.env, addresses, c.preload !== false) };
     // A worker user that cannot reach the app gets one clear line, not the runtime's stack.
     if (id.uid !== undefined) {

@@ -13,6 +13,7 @@ import type { Logger } from '../core/logger.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { formatLine } from '../ops/logfiles.js';
+import { MasterCounters } from '../ops/counters.js';
 
 interface Closable {
   close(): Promise<void> | void;
@@ -38,11 +39,18 @@ export class Parts {
   #triggersStarted = false;
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
+  /**
+   * The master's totals (reloads, restarts, hand-over outcomes), counted from its start,
+   * not from the metrics endpoint's: metrics turned on or moved by a reload keep them, and
+   * count that reload (its outcome comes before the parts are re-applied).
+   */
+  readonly counters: MasterCounters;
 
   constructor(handle: MasterHandle, logger: Logger, reconfigured: (parts: string[], errors: string[]) => void) {
     this.#handle = handle;
     this.#logger = logger;
     this.#reconfigured = reconfigured;
+    this.counters = new MasterCounters(handle);
   }
 
   /** Worker output (log files or the master's stdout/stderr): before the first worker starts. */
@@ -93,6 +101,7 @@ export class Parts {
     this.#closed = true;
     await Promise.allSettled([...this.#running.values()].map((p) => p.close()));
     this.#running.clear();
+    this.counters.close();
   }
 
   async #start(part: PartName, config: MasterConfig): Promise<void> {
@@ -108,7 +117,7 @@ export class Parts {
     } else if (part === 'fetch' && config.fetch) {
       running = (await import('../release/fetcher.js')).startFetcher(config, handle, logger);
     } else if (part === 'metrics' && config.metrics) {
-      running = await (await import('../ops/metrics.js')).startMetrics(config, handle, logger);
+      running = await (await import('../ops/metrics.js')).startMetrics(config, handle, logger, this.counters);
     }
     if (running) this.#running.set(part, running);
   }

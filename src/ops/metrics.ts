@@ -2,8 +2,9 @@
  * Prometheus endpoint of the master (config `metrics: { listen }`, off by default).
  * prom-client is imported lazily so a master without metrics never loads it.
  *
- * Counters follow the master's events; gauges read `master.status()` at scrape time, so
- * they can never drift from what `hitless status` shows.
+ * Counters are the master's own totals (counters.ts), counted since the master started,
+ * so metrics turned on or moved by a reload keep them; gauges read `master.status()` at
+ * scrape time, so they can never drift from what `hitless status` shows.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,15 +12,15 @@ import { HitlessError } from '../errors.js';
 import type { Logger } from '../core/logger.js';
 import { parseMetricsListen } from '../config/metrics.js';
 import type { MasterConfig } from '../config/types.js';
-import type { MasterEvent, MasterHandle, ReleaseTraffic, WorkerState } from '../core/types.js';
+import type { MasterHandle, ReleaseTraffic, WorkerState } from '../core/types.js';
 import { LATENCY_BOUNDS_MS } from '../lib/stats.js';
 import { masterHealth } from './health.js';
 
 /** The master's health endpoint on the metrics listener: 200 while a generation serves, 503 while none does. */
 export const HEALTH_PATH = '/healthz';
+import { CONNECTION_OUTCOMES, MasterCounters, RELOAD_DURATION_BUCKETS } from './counters.js';
 
-/** Reload duration buckets, seconds: a reload is readyTimeout-bound, typically 0.2 s – 1 min. */
-export const RELOAD_DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+export { RELOAD_DURATION_BUCKETS };
 
 const WORKER_STATES: WorkerState[] = ['starting', 'ready', 'draining', 'exited', 'failed'];
 
@@ -39,46 +40,28 @@ export interface MetricsEndpoint {
  * the workers' traffic per release (`hitless_http_requests_total{release,class}`,
  * `hitless_http_errors_total{release}`, `hitless_http_request_duration_seconds{release}`;
  * only the serving release and the most recent other one), and prom-client's default
- * process metrics of the master.
+ * process metrics of the master. The counters come from `counters`, the master's own
+ * totals since it started (without it: totals counted from now, for tests).
  *
  * @example
  * ```ts
  * if (config.metrics) {
- *   const metrics = await startMetrics(config, master, logger);
+ *   const metrics = await startMetrics(config, master, logger, counters);
  *   logger.info('metrics', { address: metrics.address });
  *   // on stop: await metrics.close();
  * }
  * ```
  */
-export async function startMetrics(config: MasterConfig, master: MasterHandle, logger: Logger): Promise<MetricsEndpoint> {
+export async function startMetrics(config: MasterConfig, master: MasterHandle, logger: Logger, counters?: MasterCounters): Promise<MetricsEndpoint> {
   if (!config.metrics) throw new HitlessError('ERR_CONFIG_INVALID', 'startMetrics called without config "metrics"');
   const { host, port } = parseMetricsListen(config.metrics.listen);
   const client = await import('prom-client');
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  const own = counters === undefined ? new MasterCounters(master) : undefined;
+  const totals = counters ?? (own as MasterCounters);
 
-  const reloads = new client.Counter({
-    name: 'hitless_reloads_total', help: 'Reloads by result (ok: the new generation went live).',
-    labelNames: ['result'] as const, registers: [registry],
-  });
-  reloads.inc({ result: 'ok' }, 0);
-  reloads.inc({ result: 'failed' }, 0);
-  const duration = new client.Histogram({
-    name: 'hitless_reload_duration_seconds', help: 'Time from reload start to outcome, seconds.',
-    buckets: RELOAD_DURATION_BUCKETS, registers: [registry],
-  });
-  const restarts = new client.Counter({
-    name: 'hitless_worker_restarts_total', help: 'Crashed workers restarted by the master.', registers: [registry],
-  });
-  const forced = new client.Counter({
-    name: 'hitless_workers_forced_total', help: 'Old workers SIGKILLed at drainTimeout during reloads.', registers: [registry],
-  });
-  const connections = new client.Counter({
-    name: 'hitless_reload_connections_total',
-    help: 'What became of the old generation\'s connections at reloads: handed_over (to the new generation), returned (no new worker could take them; drained), lost (neither side alive), drained (closed gracefully by the old workers), cut (destroyed at an old worker\'s own shutdown deadline).',
-    labelNames: ['outcome'] as const, registers: [registry],
-  });
-  for (const outcome of ['handed_over', 'returned', 'lost', 'drained', 'cut']) connections.inc({ outcome }, 0);
+  for (const metric of counterMetrics(totals)) registry.registerMetric(metric as unknown as import('prom-client').Metric);
   new client.Gauge({
     name: 'hitless_workers', help: 'Workers by state.', labelNames: ['state'] as const, registers: [registry],
     collect() {
@@ -105,23 +88,6 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
     registry.registerMetric(metric as unknown as import('prom-client').Metric);
   }
 
-  const onEvent = (e: MasterEvent): void => {
-    if (e.type === 'reload-done') {
-      if (e.outcome.coalesced) return; // the same reload, reported to a second caller
-      reloads.inc({ result: e.outcome.ok ? 'ok' : 'failed' });
-      duration.observe(e.outcome.durationMs / 1000);
-    } else if (e.type === 'worker-restart') {
-      restarts.inc();
-    } else if (e.type === 'reload-drained') {
-      if (e.forced > 0) forced.inc(e.forced);
-      connections.inc({ outcome: 'handed_over' }, e.handedOver ?? 0);
-      connections.inc({ outcome: 'returned' }, e.returned ?? 0);
-      connections.inc({ outcome: 'lost' }, e.lost ?? 0);
-      connections.inc({ outcome: 'drained' }, e.drained ?? 0);
-      connections.inc({ outcome: 'cut' }, e.cut ?? 0);
-    }
-  };
-
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -146,13 +112,13 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       registry.clear();
+      own?.close();
       reject(new HitlessError('ERR_BIND',
         `config "metrics.listen": cannot listen on ${config.metrics!.listen}: ${err.code ?? err.message}`, { cause: err }));
     });
     server.listen(port, host, () => resolve());
   });
   server.on('error', (err) => logger.error('metrics server error', { error: String(err) }));
-  master.on('event', onEvent);
   const a = server.address() as AddressInfo;
   const address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
   logger.info('metrics serving', { address, path: '/metrics' });
@@ -160,7 +126,7 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
   return {
     address,
     async close() {
-      master.off('event', onEvent);
+      own?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
@@ -168,6 +134,36 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
       registry.clear();
     },
   };
+}
+
+/**
+ * The master's counters as Prometheus counters and a histogram, read at scrape time.
+ *
+ * @example
+ * for (const m of counterMetrics(counters)) registry.registerMetric(m as never);
+ */
+export function counterMetrics(c: MasterCounters): RawMetric[] {
+  return [
+    raw('hitless_reloads_total', 'Reloads by result (ok: the new generation went live).', 'counter', () =>
+      [{ labels: { result: 'ok' }, value: c.reloads.ok }, { labels: { result: 'failed' }, value: c.reloads.failed }]),
+    raw('hitless_reload_duration_seconds', 'Time from reload start to outcome, seconds.', 'histogram', (): RawValue[] => {
+      let cumulative = 0;
+      return [
+        ...RELOAD_DURATION_BUCKETS.map((le, i) => {
+          cumulative += c.durations.buckets[i] ?? 0;
+          return { metricName: 'hitless_reload_duration_seconds_bucket', labels: { le }, value: cumulative };
+        }),
+        { metricName: 'hitless_reload_duration_seconds_bucket', labels: { le: '+Inf' }, value: c.durations.count },
+        { metricName: 'hitless_reload_duration_seconds_sum', labels: {}, value: c.durations.sumSeconds },
+        { metricName: 'hitless_reload_duration_seconds_count', labels: {}, value: c.durations.count },
+      ];
+    }),
+    raw('hitless_worker_restarts_total', 'Crashed workers restarted by the master.', 'counter', () => [{ labels: {}, value: c.restarts }]),
+    raw('hitless_workers_forced_total', 'Old workers SIGKILLed at drainTimeout during reloads.', 'counter', () => [{ labels: {}, value: c.forced }]),
+    raw('hitless_reload_connections_total',
+      'What became of the old generation\'s connections at reloads: handed_over (to the new generation), returned (no new worker could take them; drained), lost (neither side alive), drained (closed gracefully by the old workers), cut (destroyed at an old worker\'s own shutdown deadline).',
+      'counter', () => CONNECTION_OUTCOMES.map((outcome) => ({ labels: { outcome }, value: c.connections[outcome] }))),
+  ];
 }
 
 type RawValue = { metricName?: string; labels: Record<string, string | number>; value: number };

@@ -114,14 +114,26 @@ export function foreignSockets(env: NodeJS.ProcessEnv): HeldSocket[] {
   return listedAddresses(env).map((address, i) => ({ fd: -1, name: names[i] || 'unknown', address, ...parseAddress(address) }));
 }
 
+/**
+ * A server handle over `h`'s fd (kept in `h.handle`: closing it would close the fd), or
+ * undefined when the fd is not a socket. Listening on a handle never passes through the
+ * preload's listen hook, which a `{ fd }` would.
+ */
+export function openHandle(h: HeldSocket): object | undefined {
+  if (h.handle === undefined) {
+    const handle = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle(null, null, null, h.fd);
+    if (typeof handle === 'number') return undefined;
+    h.handle = handle;
+  }
+  return h.handle;
+}
+
 /** Reads the address of each socket the master could not describe, from the fd itself. */
 export function probeUnknown(held: HeldSocket[]): void {
-  const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle;
   for (const h of held) {
     if (h.port !== undefined || h.path !== undefined || h.handle !== undefined) continue;
-    const handle = create(null, null, null, h.fd);
-    if (typeof handle === 'number') continue; // not a socket: listen({ fd }) will say so
-    h.handle = handle;
+    const handle = openHandle(h);
+    if (handle === undefined) continue; // not a socket: listen({ fd }) will say so
     const out: { address?: string; port?: number } = {};
     const getsockname = (handle as { getsockname?: (o: object) => number }).getsockname;
     if (getsockname === undefined || getsockname.call(handle, out) !== 0 || out.port === undefined) continue;

@@ -17,7 +17,8 @@ import { register } from '../lib/lifecycle.js';
 import { resolveShutdownOptions } from '../lib/options.js';
 import { ready, status } from '../lib/ready.js';
 import { instrument } from '../lib/track.js';
-import { describeHeld, findHeld, listenRequest, probeUnknown, type HeldSocket, type ListenRequest } from './held.js';
+import { relay } from '../lib/relay.js';
+import { describeHeld, findHeld, listenRequest, openHandle, probeUnknown, type HeldSocket, type ListenRequest } from './held.js';
 import { hookStopSignals, makeGraceful } from './stop.js';
 import type { HitlessErrorCode } from '../errors.js';
 
@@ -94,6 +95,27 @@ function adopt(server: net.Server, target: HeldSocket, held: HeldSocket[], optio
   return cb === undefined ? originalListen.call(server, bind) : originalListen.call(server, bind, cb);
 }
 
+/**
+ * A held socket on a port the app listens on through another held socket (the master holds
+ * 127.0.0.1:3000 and [::1]:3000, the app listened on 3000 once) is served by the same
+ * server, through a relay (src/lib/relay.ts): the app asked for the port, and under hitless
+ * the master decides where it is reachable. A socket on a port the app has not listened on
+ * waits for the app: it may still listen there (a second server), and serving it with
+ * another server meanwhile would answer with the wrong app.
+ */
+function serveSamePort(held: HeldSocket[]): void {
+  for (const h of held) {
+    if (h.server !== undefined || h.port === undefined) continue;
+    const owner = held.find((o) => o.port === h.port && o.server?.listening === true)?.server;
+    if (owner === undefined) continue;
+    // A handle, not { fd }: a listen({ fd }) would come back through the hook above.
+    const handle = openHandle(h);
+    if (handle === undefined) continue;
+    h.server = owner;
+    relay(owner, handle, h.name);
+  }
+}
+
 /** A listen that succeeds without a socket: `owner` already serves this port. */
 function listenWithoutSocket(server: net.Server, owner: net.Server, cb: (() => void) | undefined): net.Server {
   if (cb !== undefined) server.once('listening', cb);
@@ -109,12 +131,16 @@ function listenWithoutSocket(server: net.Server, owner: net.Server, cb: (() => v
   return server;
 }
 
-/** READY=1 once every held socket listens in this process; until then a STATUS line says which are missing. */
+/**
+ * READY=1 once every held socket listens in this process; until then a STATUS line says
+ * which are missing (the master shows it, and names them if readyTimeout passes first).
+ */
 function announce(held: HeldSocket[]): void {
+  serveSamePort(held);
   const missing = held.filter((h) => h.server?.listening !== true);
   try {
     if (missing.length === 0) ready();
-    else status(`listening on ${held.length - missing.length} of ${held.length} sockets; waiting for the app to listen on ${describeHeld(missing)}`);
+    else status(`listening on ${held.length - missing.length} of ${held.length} sockets; waiting for the app to listen on ${describeHeld(missing)} (or remove ${missing.length === 1 ? 'that address' : 'those addresses'} from the master's "listen")`);
   } catch (err) {
     // A bad HITLESS_READY_FD (ERR_READY_FD) must not crash the app from its 'listening' event.
     process.stderr.write(`hitless: ${(err as Error).message}\n`);

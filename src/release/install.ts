@@ -7,7 +7,8 @@
  * once complete, so a half-copied release never appears under releases/. `prepare`
  * runs in the final folder (not the staging one) so paths it bakes in stay valid.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { cp, mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, isAbsolute } from 'node:path';
 import { HitlessError } from '../errors.js';
@@ -40,7 +41,8 @@ export type InstallResult =
 
 const ARCHIVE_NAME = /\.(tgz|tar\.gz|tar)$/i;
 
-async function stage(source: string, dest: string, opts: InstallOptions): Promise<void> {
+/** Copies or extracts `source` into `dest`; true when it was an archive. */
+async function stage(source: string, dest: string, opts: InstallOptions): Promise<boolean> {
   let st;
   try {
     st = await stat(source);
@@ -55,11 +57,11 @@ async function stage(source: string, dest: string, opts: InstallOptions): Promis
     }
     // verbatimSymlinks: keep relative links relative (node_modules/.bin), never rewrite them to the source.
     await cp(src, dest, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false });
-    return;
+    return false;
   }
   if (st.isFile() && (opts.kind === 'archive' || ARCHIVE_NAME.test(source))) {
     await safeExtract(source, dest);
-    return;
+    return true;
   }
   throw new HitlessError('ERR_RELEASE_SOURCE', `release source ${source} is neither a folder nor a .tgz/.tar.gz/.tar archive`);
 }
@@ -78,7 +80,7 @@ export async function installRelease(source: string, opts: InstallOptions): Prom
   await mkdir(releasesDir(opts.appDir), { recursive: true });
   const staging = join(releasesDir(opts.appDir), `.staging-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    await stage(source, staging, opts);
+    const archive = await stage(source, staging, opts);
     const { hash, bytes } = await hashTree(staging);
     const currentId = await readCurrent(opts.appDir);
     if (currentId !== undefined && (await currentHash(opts.appDir, currentId, opts.prepare)) === hash) {
@@ -91,11 +93,14 @@ export async function installRelease(source: string, opts: InstallOptions): Prom
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    // Recorded so a deploy can tell, before changing anything, whether a release of this id
+    // came from the same archive (src/fleet/preflight.ts).
+    const artifactSha256 = opts.artifactSha256 ?? (archive ? await fileSha256(source) : undefined);
     await rename(staging, releaseDir(opts.appDir, id));
     await updateState(opts.appDir, (s) => {
       s.releases[id] = {
         id, createdAt: now(), hash, source: opts.label ?? source,
-        ...(opts.artifactSha256 ? { artifactSha256: opts.artifactSha256 } : {}),
+        ...(artifactSha256 ? { artifactSha256 } : {}),
       };
     });
     if (opts.prepare !== undefined && opts.prepare.length > 0) {
@@ -123,4 +128,10 @@ async function currentHash(appDir: string, id: string, prepare: string[] | undef
   } catch {
     return undefined;
   }
+}
+
+async function fileSha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
 }

@@ -207,3 +207,30 @@ test('hand-over: connections an old worker cut at its own shutdown deadline are 
   const outcome = await sup.reload('test');
   assert.deepEqual(outcome.connections, { handedOver: 0, returned: 0, lost: 0, drained: 6, cut: 14 });
 });
+
+test('drain deadline during a hand-over: an old worker still handing connections over is not killed at drainTimeout; the deadline counts from its last progress (a slow machine costs time, never a connection)', async () => {
+  const { sup, host } = setup({ workers: 1 }); // drainTimeout 5000
+  await sup.start();
+  await settle();
+  const [old] = host.alive(1);
+  old!.removeAllListeners('sent');
+  let stopped = false;
+  old!.on('sent', (m: Record<string, unknown>) => {
+    if (m.type === 'stop') stopped = true;
+  });
+  const reload = sup.reload('test');
+  await settle();
+  assert.ok(stopped, 'the old worker was asked to hand over');
+  // One connection every 4 s: slower than anyone would like, but moving.
+  for (let i = 0; i < 3; i++) {
+    await host.advance(4000);
+    old!.say({ hitless: 1, type: 'conn', listener: 'http' }, new FakeHandle());
+  }
+  await host.advance(4999);
+  assert.equal(old!.killed, false, '16.9 s after the stop, 4.9 s after its last connection: still handing over');
+  await host.advance(1);
+  assert.equal(old!.killed, true, 'drainTimeout without progress: stuck, killed');
+  const outcome = await reload;
+  assert.equal(outcome.forced, 1);
+  assert.equal(outcome.connections?.handedOver, 3);
+});

@@ -9,7 +9,7 @@ import { isHitlessError } from '../../src/errors.js';
 import type { ProbeResult } from '../../src/fleet/health.js';
 import { describeFailure, formatTable } from '../../src/fleet/report.js';
 import { deployFleet } from '../../src/fleet/rollout.js';
-import { STATUS_MARKER } from '../../src/fleet/scripts.js';
+import { REMOVED_MARKER, STATUS_MARKER } from '../../src/fleet/scripts.js';
 import type { RemoteResult } from '../../src/fleet/transport.js';
 import type { FleetConfig, FleetEvent, FleetHost } from '../../src/fleet/types.js';
 
@@ -27,6 +27,8 @@ interface FakeHost {
 /** Scripted hosts: answers each remote script by what it is, and logs `host:step`. */
 function fakeFleet(hosts: Record<string, FakeHost>) {
   const log: string[] = [];
+  /** Files the cleanup of a dead deploy's leftovers was asked to remove. */
+  const cleaned: string[] = [];
   const ok = (stdout = ''): RemoteResult => ({ code: 0, signal: null, stdout, stderr: '' });
   const run = async (host: FleetHost, script: string): Promise<RemoteResult> => {
     const h = hosts[host.name] as FakeHost;
@@ -61,13 +63,18 @@ function fakeFleet(hosts: Record<string, FakeHost>) {
       return ok(JSON.stringify({ status: 'live', id: 'v1', outcome: { generation: 3 } }));
     }
     if (script.includes('readlink')) return ok(h.current ? `releases/${h.current}\n` : '');
+    if (script.includes(REMOVED_MARKER)) {
+      log.push(`${host.name}:cleanup`);
+      cleaned.push(...[...script.matchAll(/rm -f '([^']+)'/g)].map((m) => m[1] as string));
+      return ok();
+    }
     throw new Error(`unexpected script: ${script}`);
   };
   const probe = async (url: string): Promise<ProbeResult> => {
     const name = new URL(url).hostname;
     return hosts[name]?.health?.shift() ?? { ok: true, status: 200 };
   };
-  return { log, run, probe };
+  return { log, cleaned, run, probe };
 }
 
 async function setup(t: { after(fn: () => unknown): void }, names: string[], batch = 1) {
@@ -214,6 +221,8 @@ test('deploy lock: a second deploy is told who holds it; a lock left by a dead d
   assert.equal(result.status, 'live');
   assert.equal(heldBy, 'v2', 'the stale lock was replaced by this deploy\'s own');
   await assert.rejects(readFile(lock), { code: 'ENOENT' });
+  assert.deepEqual(fleet.log, ['a:preflight', 'a:cleanup', 'a:upload', 'a:release'], 'the dead deploy\'s upload is looked for after the preflight, before anything else');
+  assert.deepEqual(fleet.cleaned, ['/tmp/hitless-deploy-v7-a.tgz', '/tmp/hitless-deploy-v7-a.tgz.part']);
 });
 
 test('rollout: an interrupt (Ctrl-C) lets the running batch finish, starts no other, and rolls back what was done', async (t) => {

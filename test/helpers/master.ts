@@ -148,9 +148,18 @@ export class MasterProcess {
     return runCli([...args, '--run-dir', this.runDir], env);
   }
 
-  /** SIGHUP-free reload through the control socket; resolves with the CLI's result. */
-  reload(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return this.cli(['reload']);
+  /**
+   * SIGHUP-free reload through the control socket; resolves with the CLI's result once the
+   * master's own log has shown the reload's outcome too. The log comes on another pipe than
+   * the CLI's exit: on a busy machine a test reading events right after the CLI returned
+   * could miss the last reload's `reload-drained` and `reload-done`.
+   */
+  async reload(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const from = this.records.length;
+    const result = await this.cli(['reload']);
+    // A master that exits instead (a reload refused while stopping logs no outcome) ends the wait.
+    await this.waitEvent('reload-done', from).catch(() => undefined);
+    return result;
   }
 
   async status(): Promise<{ generation: number; workers: { pid?: number; state: string; generation: number; restarts: number }[]; [k: string]: unknown }> {

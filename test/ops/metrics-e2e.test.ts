@@ -38,3 +38,21 @@ test('metrics end to end: a real reload and a failed one show up in the scrape',
   assert.ok((v.get('process_resident_memory_bytes') ?? 0) > 0);
   assert.equal((await master.stop()).code, 0);
 });
+
+test('metrics turned on by a reload count every reload since the master started, that one included (regression: the counters restarted at 0)', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-metrics-e2e-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = join(dir, 'hitless.json');
+  writeFileSync(config, JSON.stringify({}));
+  const master = await startMaster(t, { command: [process.execPath, fixture('ops/app.js')], args: ['--config', config] });
+  assert.equal((await master.reload()).code, 0);
+  writeFileSync(config, JSON.stringify({ metrics: { listen: '127.0.0.1:0' } }));
+  const from = master.records.length;
+  assert.equal((await master.reload()).code, 0, 'the reload that turns metrics on');
+  const serving = await master.waitEvent((r) => r.msg === 'metrics serving', from);
+  const v = parseProm(await (await fetch(`http://${String(serving.address)}/metrics`)).text());
+  assert.equal(v.get('hitless_reloads_total{result="ok"}'), 2);
+  assert.equal(v.get('hitless_reload_duration_seconds_count'), 2);
+  assert.equal(v.get('hitless_generation'), 3);
+  assert.equal((await master.stop()).code, 0);
+});

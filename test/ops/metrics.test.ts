@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { parseMetricsListen } from '../../src/config/metrics.js';
 import { startMetrics } from '../../src/ops/metrics.js';
+import { Parts } from '../../src/master/parts.js';
 import { isHitlessError } from '../../src/errors.js';
 import { FakeMaster, fakeConfig, memoryLogger } from './fake-master.js';
 import { parseProm } from './prom.js';
@@ -98,4 +99,43 @@ test('metrics: an address in use → ERR_BIND naming metrics.listen', async (t) 
   t.after(() => first.close());
   await assert.rejects(startMetrics(fakeConfig({ metrics: { listen: first.address } }), master, memoryLogger()),
     (e) => isHitlessError(e, 'ERR_BIND') && /metrics\.listen/.test(e.message) && /EADDRINUSE/.test(e.message));
+});
+
+test('metrics counters belong to the master: metrics turned on by a reload show the totals since the start, that reload included; moved by another reload, they keep them (regression: they restarted at 0)', async (t) => {
+  const master = new FakeMaster();
+  const logger = memoryLogger();
+  let reconfigured: () => void = () => {};
+  const parts = new Parts(master, logger, () => reconfigured());
+  t.after(() => parts.close());
+  const apply = (metrics: { listen: string }): Promise<string> => {
+    const done = new Promise<void>((resolve) => (reconfigured = resolve));
+    parts.apply(fakeConfig({ metrics }));
+    return done.then(() => {
+      const line = logger.lines.filter((l) => l.includes('metrics serving')).at(-1) ?? '';
+      return /address=(\S+)/.exec(line)?.[1] ?? 'none';
+    });
+  };
+  await parts.startTriggers(fakeConfig());
+  master.emitEvent({ type: 'reload-done', outcome: outcome(true, 1500) });
+  master.emitEvent({ type: 'reload-drained', generation: 1, forced: 1, ms: 10, handedOver: 7, cut: 2 });
+  master.emitEvent({ type: 'worker-restart', generation: 2, slot: 1, attempt: 1, delayMs: 100 });
+  master.emitEvent({ type: 'reload-done', outcome: outcome(false, 300) });
+  // The reload that turns metrics on: its outcome is reported before the parts are re-applied.
+  master.emitEvent({ type: 'reload-done', outcome: outcome(true, 200) });
+  let v = parseProm((await scrape(await apply({ listen: '127.0.0.1:0' }))).body);
+  assert.equal(v.get('hitless_reloads_total{result="ok"}'), 2);
+  assert.equal(v.get('hitless_reloads_total{result="failed"}'), 1);
+  assert.equal(v.get('hitless_reload_duration_seconds_count'), 3);
+  assert.equal(v.get('hitless_reload_duration_seconds_bucket{le="0.25"}'), 1);
+  assert.equal(v.get('hitless_worker_restarts_total'), 1);
+  assert.equal(v.get('hitless_workers_forced_total'), 1);
+  assert.equal(v.get('hitless_reload_connections_total{outcome="handed_over"}'), 7);
+  assert.equal(v.get('hitless_reload_connections_total{outcome="cut"}'), 2);
+
+  // Moved to another address by a reload: the same totals, plus that reload.
+  master.emitEvent({ type: 'reload-done', outcome: outcome(true, 100) });
+  v = parseProm((await scrape(await apply({ listen: '0' }))).body);
+  assert.equal(v.get('hitless_reloads_total{result="ok"}'), 3);
+  assert.equal(v.get('hitless_reload_duration_seconds_count'), 4);
+  assert.equal(v.get('hitless_reload_connections_total{outcome="handed_over"}'), 7);
 });

@@ -84,7 +84,7 @@ test('an app listening in every shape on held ports adopts each socket; other po
   });
   // Every held socket but j is adopted: not ready, and the status says what is missing.
   const waiting = await master.waitEvent('worker-status');
-  assert.match(String(waiting.text), new RegExp(`^listening on 7 of 8 sockets; waiting for the app to listen on j \\(127\\.0\\.0\\.1:${ports.j}\\)$`));
+  assert.match(String(waiting.text), new RegExp(`^listening on 7 of 8 sockets; waiting for the app to listen on j \\(127\\.0\\.0\\.1:${ports.j}\\) \\(or remove that address from the master's "listen"\\)$`));
   assert.equal(master.events('worker-ready').length, 0);
   // The first request to a makes the app listen on j: then, and only then, READY.
   const a = await get({ host: '127.0.0.1', port: ports.a });

@@ -8,6 +8,7 @@ import { HitlessError, isHitlessError } from '../../errors.js';
 import { loadFleetConfig } from '../../fleet/config.js';
 import { describeFailure, formatEvent, formatTable } from '../../fleet/report.js';
 import { deployFleet } from '../../fleet/rollout.js';
+import { exitCodeOf } from '../exit-codes.js';
 import { parseFlags } from '../flags.js';
 
 const usage = `Usage: hitless deploy <artifact.tgz> [--id ID] [--dry-run] [--json] [--config <path>]
@@ -44,47 +45,57 @@ export const command: Command = {
       throw new HitlessError('ERR_USAGE', 'give exactly one release archive: `hitless deploy app.tgz` (see `hitless deploy --help`)');
     }
     const json = values.json === true;
-    const progress = json ? process.stderr : process.stdout;
-    const config = loadFleetConfig(values.config, process.cwd());
-    // Ctrl-C (or a CI cancel) stops the rollout before its next batch and rolls back the
-    // hosts done; a second one ends the process at once, leaving hosts as they are.
-    const interrupt = new AbortController();
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (interrupt.signal.aborted) {
-        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-        process.kill(process.pid, signal);
-        return;
-      }
-      progress.write(` WARN ${signal}: stopping after the running step and rolling back; ${signal} again stops at once, leaving hosts as they are\n`);
-      interrupt.abort(new Error(signal));
-    };
-    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
-    let result;
     try {
-      result = await deployFleet({
-        config, artifact,
-        ...(values.id !== undefined ? { id: values.id } : {}),
-        dryRun: values['dry-run'] === true,
-        onEvent: (e) => progress.write(formatEvent(e) + '\n'),
-        signal: interrupt.signal,
-      });
+      return await deploy(artifact, values, json);
     } catch (err) {
+      if (!isHitlessError(err)) throw err;
       // A script reading --json gets JSON for a refused deploy too (busy, failed preflight).
-      if (json && isHitlessError(err) && err.code.startsWith('ERR_DEPLOY_')) {
+      if (json && err.code.startsWith('ERR_DEPLOY_')) {
         process.stdout.write(JSON.stringify({ status: 'refused', code: err.code, message: err.message, ...err.details }, null, 2) + '\n');
       }
-      throw err;
-    } finally {
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      // One format for every refusal, as for a failed deploy: the message, then its code.
+      process.stderr.write(`hitless: ${err.message} (${err.code})\n`);
+      return exitCodeOf(err.code);
     }
-    if (json) {
-      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-    } else {
-      process.stdout.write(`\n${formatTable(result)}\n`);
-      if (result.status === 'live') process.stdout.write(`\ndeploy ${result.id}: live on ${result.hosts.length} host${result.hosts.length === 1 ? '' : 's'}\n`);
-    }
-    if (result.status !== 'failed') return 0;
-    process.stderr.write(`hitless: ${describeFailure(result)} (ERR_DEPLOY_FAILED)\n`);
-    return 1;
   },
 };
+
+/** Runs the deploy and prints its outcome; returns the exit code (throws what refuses it). */
+async function deploy(artifact: string, values: { config?: string | undefined; id?: string | undefined; 'dry-run'?: boolean | undefined }, json: boolean): Promise<number> {
+  const progress = json ? process.stderr : process.stdout;
+  const config = loadFleetConfig(values.config, process.cwd());
+  // Ctrl-C (or a CI cancel) stops the rollout before its next batch and rolls back the
+  // hosts done; a second one ends the process at once, leaving hosts as they are.
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupt.signal.aborted) {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      process.kill(process.pid, signal);
+      return;
+    }
+    progress.write(` WARN ${signal}: stopping after the running step and rolling back; ${signal} again stops at once, leaving hosts as they are\n`);
+    interrupt.abort(new Error(signal));
+  };
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  let result;
+  try {
+    result = await deployFleet({
+      config, artifact,
+      ...(values.id !== undefined ? { id: values.id } : {}),
+      dryRun: values['dry-run'] === true,
+      onEvent: (e) => progress.write(formatEvent(e) + '\n'),
+      signal: interrupt.signal,
+    });
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+  }
+  if (json) {
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  } else {
+    process.stdout.write(`\n${formatTable(result)}\n`);
+    if (result.status === 'live') process.stdout.write(`\ndeploy ${result.id}: live on ${result.hosts.length} host${result.hosts.length === 1 ? '' : 's'}\n`);
+  }
+  if (result.status !== 'failed') return 0;
+  process.stderr.write(`hitless: ${describeFailure(result)} (ERR_DEPLOY_FAILED)\n`);
+  return 1;
+}

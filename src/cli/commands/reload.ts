@@ -100,6 +100,7 @@ export const command: Command = {
       const forced = outcome.forced ? `, ${outcome.forced} old worker${outcome.forced === 1 ? '' : 's'} killed at drainTimeout` : '';
       if (outcome.canary) for (const line of canaryLines(outcome.canary)) process.stdout.write(`reload: ${line}\n`);
       process.stdout.write(`reload: done in ${formatDuration(outcome.durationMs)}, generation ${outcome.generation} is live${forced}${joined}\n`);
+      for (const warning of outcome.warnings ?? []) process.stdout.write(`reload: warning: ${warning}\n`);
       return 0;
     }
     const err = outcome.error;

@@ -1,0 +1,72 @@
+/**
+ * The master's own totals of what happened since it started: reloads by result and their
+ * durations, crash restarts, old workers forced at drainTimeout, and what became of the old
+ * generations' connections. They belong to the master, not to the metrics endpoint: they
+ * count from the master's start, so turning metrics on (or moving them) with a reload shows
+ * the totals so far, that reload included (issue 20). Plain numbers, no dependency: the
+ * Prometheus endpoint (metrics.ts) only reads them at scrape time.
+ */
+import type { MasterEvent } from '../core/types.js';
+
+/** Reload duration buckets, seconds: a reload is readyTimeout-bound, typically 0.2 s – 1 min. */
+export const RELOAD_DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/** What became of the old generation's connections, as `hitless_reload_connections_total` labels them. */
+export const CONNECTION_OUTCOMES = ['handed_over', 'returned', 'lost', 'drained', 'cut'] as const;
+export type ConnectionOutcome = (typeof CONNECTION_OUTCOMES)[number];
+
+/** Where the counters hear the master's events. */
+export interface EventSource {
+  on(event: 'event', listener: (e: MasterEvent) => void): unknown;
+  off(event: 'event', listener: (e: MasterEvent) => void): unknown;
+}
+
+/**
+ * Totals counted from the master's events for its whole life.
+ *
+ * @example
+ * const counters = new MasterCounters(master); // at start, before the first reload
+ * // later, when metrics are turned on:
+ * await startMetrics(config, master, logger, counters);
+ */
+export class MasterCounters {
+  readonly reloads = { ok: 0, failed: 0 };
+  /** Reload durations: counts per bucket of RELOAD_DURATION_BUCKETS (not cumulative) plus one above, their sum in s. */
+  readonly durations = { buckets: RELOAD_DURATION_BUCKETS.map(() => 0).concat(0), sumSeconds: 0, count: 0 };
+  restarts = 0;
+  forced = 0;
+  readonly connections: Record<ConnectionOutcome, number> = { handed_over: 0, returned: 0, lost: 0, drained: 0, cut: 0 };
+  readonly #source: EventSource;
+  readonly #onEvent = (e: MasterEvent): void => this.#count(e);
+
+  constructor(source: EventSource) {
+    this.#source = source;
+    source.on('event', this.#onEvent);
+  }
+
+  /** Stops counting (the master stops). */
+  close(): void {
+    this.#source.off('event', this.#onEvent);
+  }
+
+  #count(e: MasterEvent): void {
+    if (e.type === 'reload-done') {
+      if (e.outcome.coalesced) return; // the same reload, reported to a second caller
+      this.reloads[e.outcome.ok ? 'ok' : 'failed']++;
+      const seconds = e.outcome.durationMs / 1000;
+      const at = RELOAD_DURATION_BUCKETS.findIndex((le) => seconds <= le);
+      this.durations.buckets[at === -1 ? RELOAD_DURATION_BUCKETS.length : at]! += 1;
+      this.durations.sumSeconds += seconds;
+      this.durations.count++;
+    } else if (e.type === 'worker-restart') {
+      this.restarts++;
+    } else if (e.type === 'reload-drained') {
+      this.forced += e.forced;
+      this.connections.handed_over += e.handedOver ?? 0;
+      this.connections.returned += e.returned ?? 0;
+      this.connections.lost += e.lost ?? 0;
+      this.connections.drained += e.drained ?? 0;
+      this.connections.cut += e.cut ?? 0;
+    }
+  }
+}
