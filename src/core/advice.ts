@@ -11,6 +11,8 @@ import type { GenerationSpec } from './spec.js';
 /** Lines of the preload and the runtimes that name the case (src/preload/, errors.ts). */
 const PORT_NOT_HELD = 'ERR_LISTEN_PORT_NOT_HELD';
 const LISTEN_IN_CHILD = 'ERR_LISTEN_IN_CHILD';
+/** The preload's status while an app listens on some held sockets but not all (src/preload/listen.ts). */
+const WAITING_FOR_LISTEN = 'waiting for the app to listen on';
 /** glibc's strerror, Node's code, Go's and Java's messages for EADDRINUSE. */
 const ADDRESS_IN_USE = /address already in use|EADDRINUSE|only one usage of each socket address/i;
 
@@ -37,6 +39,8 @@ export function readyTimeoutAdvice(spec: Pick<GenerationSpec, 'command' | 'env' 
   if (output.some((l) => l.includes(LISTEN_IN_CHILD))) {
     return 'the app runs in a child process of the command (npm start, npx, yarn), which cannot take the socket: give hitless the app\'s own command (docs/frameworks.md)';
   }
+  // The preload's own account of the sockets it still waits for is the most precise there is.
+  if (statusText !== undefined && statusText.includes(WAITING_FOR_LISTEN)) return `it did not listen on every socket hitless holds in time: ${statusText}`;
   const last = statusText === undefined ? '' : `; its last status: "${statusText}"`;
   if (spec.config.preload !== false && looksLikeNode(spec.command)) {
     return `a Node app is ready once it listens on the port hitless holds${port ? ` (${port}; PORT is set to it)` : ''}, or calls ready() from hitless; ` +

@@ -12,7 +12,7 @@
  */
 import { HitlessError } from '../errors.js';
 import { SD_LISTEN_FDS_START } from '../lib/defaults.js';
-import type { Hello } from './worker.js';
+import type { Hello } from './types.js';
 import type { GenerationSpec } from './spec.js';
 
 /** "listen1 (127.0.0.1:42581, fd 4)": a socket as the worker sees it. */

@@ -269,3 +269,17 @@ export interface MasterHandle {
   on(event: 'event', listener: (e: MasterEvent) => void): unknown;
   off(event: 'event', listener: (e: MasterEvent) => void): unknown;
 }
+
+/** What a worker said about itself in its `hello` (src/lib/protocol.ts), as the master keeps it. */
+export interface Hello {
+  /** It can receive handed-over HTTP/1.1 connections. */
+  handover: boolean;
+  /** Names of the listeners it can receive handed-over connections for. */
+  listeners: string[];
+  /**
+   * Names of every inherited socket it accepts on (undefined: it did not say, as a worker of
+   * an older library or another language may not): a socket left out is unserved, and the
+   * generation is refused at readiness (listening.ts).
+   */
+  adopted?: string[] | undefined;
+}

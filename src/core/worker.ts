@@ -17,7 +17,7 @@ import type { Host, ProcessExit, Timer, WorkerProcess } from './host.js';
 import { workerEnv, type GenerationSpec } from './spec.js';
 import { exitAdvice, readyTimeoutAdvice } from './advice.js';
 import { formatDuration } from '../config/duration.js';
-import type { WorkerState, WorkerStatus } from './types.js';
+import type { Hello, WorkerState, WorkerStatus } from './types.js';
 
 /** Lines of output kept per worker for failure reports. */
 const OUTPUT_LINES_KEPT = 20;
@@ -28,18 +28,6 @@ const EXIT_NOT_EXECUTABLE = 126;
 export type WorkerExit = Pick<ProcessExit, 'code' | 'signal'>;
 
 /** What a worker said about itself (`hello`). */
-export interface Hello {
-  /** It can receive handed-over HTTP/1.1 connections. */
-  handover: boolean;
-  /** Names of the listeners it can receive handed-over connections for. */
-  listeners: string[];
-  /**
-   * Names of every inherited socket it accepts on (undefined: it did not say, as a worker of
-   * an older library or another language may not): a socket left out is unserved, and the
-   * generation is refused at readiness (listening.ts).
-   */
-  adopted?: string[] | undefined;
-}
 
 /** What a worker sends besides its hello (which the Worker keeps as `hello`). */
 export type WorkerReport = Exclude<WorkerMessage, HelloMessage>;

@@ -22,6 +22,9 @@ test('ready timeout: a Node app that never listened, a program in a child proces
   assert.equal(readyTimeoutAdvice(spec(['gunicorn', 'app:app']), 'loading', []),
     'write READY=1 to the fd in HITLESS_READY_FD once it serves, or, for a program that cannot, set readyAfter (--ready-after 2s); its last status: "loading"');
   assert.match(readyTimeoutAdvice(spec(['node', 'app.js'], false), undefined, []), /^write READY=1/, 'without the preload a Node app must announce itself');
+  const some = 'listening on 1 of 2 sockets; waiting for the app to listen on listen1 (127.0.0.1:4000) (or remove that address from the master\'s "listen")';
+  assert.equal(readyTimeoutAdvice(spec(['node', 'app.js']), some, []), `it did not listen on every socket hitless holds in time: ${some}`,
+    'an app that listened on some held sockets is told which it did not, not that it did neither');
 });
 
 test('exit before ready: "address in use" in the output points at fd 3 / LISTEN_FDS; other exits get no advice', () => {
