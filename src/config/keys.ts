@@ -14,6 +14,7 @@
  */
 import { formatDuration } from './duration.js';
 import type { CanaryConfig, FetchConfig, ListenerSpec, LogsConfig, MasterConfig, ReleaseConfig, RestartPolicy, WatchConfig } from './types.js';
+import { safeUrl } from '../text/url.js';
 
 /** Stands in for a secret value in a change. */
 export const HIDDEN = '(hidden)';
@@ -39,15 +40,6 @@ export interface KeyInfo<V> {
 const ms = (n: number): string => formatDuration(n);
 const bytes = (n: number): string => (n % 1024 ** 2 === 0 ? `${n / 1024 ** 2}M` : n % 1024 === 0 ? `${n / 1024}k` : `${n}`);
 
-/** A URL without credentials or query string. */
-export function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
-  } catch {
-    return '<bad url>';
-  }
-}
 
 /**
  * `127.0.0.1:8080`, `[::1]:8080`, `unix:/run/app.sock?mode=0660`.

@@ -16,6 +16,7 @@ import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HitlessError } from '../errors.js';
+import { safeUrl } from '../text/url.js';
 
 export interface DownloadOptions {
   url: string;
@@ -58,18 +59,9 @@ class Watchdog {
 }
 
 function timeoutError(url: string, ms: number, phase: string): HitlessError {
-  return new HitlessError('ERR_FETCH_TIMEOUT', `${redact(url)}: no ${phase} for ${ms} ms; gave up`, { details: { url: redact(url) } });
+  return new HitlessError('ERR_FETCH_TIMEOUT', `${safeUrl(url)}: no ${phase} for ${ms} ms; gave up`, { details: { url: safeUrl(url) } });
 }
 
-/** A URL without its query string (presigned S3 URLs carry credentials there). */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
-  } catch {
-    return '<bad url>';
-  }
-}
 
 /**
  * Downloads `opts.url` to `opts.dest` unless it is unchanged since the validators given.
@@ -90,7 +82,7 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
       res = await fetch(opts.url, { headers, redirect: 'follow', signal: dog.controller.signal });
     } catch (err) {
       if (dog.timedOut) throw timeoutError(opts.url, opts.timeout, 'response');
-      throw new HitlessError('ERR_FETCH_HTTP', `${redact(opts.url)}: request failed: ${causeText(err)}`, { cause: err });
+      throw new HitlessError('ERR_FETCH_HTTP', `${safeUrl(opts.url)}: request failed: ${causeText(err)}`, { cause: err });
     }
     if (res.status === 304) {
       await res.body?.cancel();
@@ -98,7 +90,7 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
     }
     if (res.status !== 200) {
       await res.body?.cancel().catch(() => {});
-      throw new HitlessError('ERR_FETCH_HTTP', `${redact(opts.url)}: HTTP ${res.status} ${res.statusText}`.trim(), { details: { status: res.status } });
+      throw new HitlessError('ERR_FETCH_HTTP', `${safeUrl(opts.url)}: HTTP ${res.status} ${res.statusText}`.trim(), { details: { status: res.status } });
     }
     const declared = res.headers.get('content-length');
     const expected = declared === null ? undefined : Number(declared);
@@ -107,7 +99,7 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
       throw tooLarge(opts, expected);
     }
     const body = res.body;
-    if (body === null) throw new HitlessError('ERR_FETCH_TRUNCATED', `${redact(opts.url)}: HTTP 200 without a body`);
+    if (body === null) throw new HitlessError('ERR_FETCH_TRUNCATED', `${safeUrl(opts.url)}: HTTP 200 without a body`);
     const { sha256, bytes } = await save(body, opts, dog, expected);
     return {
       status: 'downloaded', sha256, bytes,
@@ -120,7 +112,7 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
 }
 
 function tooLarge(opts: DownloadOptions, bytes: number): HitlessError {
-  return new HitlessError('ERR_FETCH_TOO_LARGE', `${redact(opts.url)}: artifact is larger than maxBytes (${bytes} > ${opts.maxBytes}); raise fetch.maxBytes if it is right`, {
+  return new HitlessError('ERR_FETCH_TOO_LARGE', `${safeUrl(opts.url)}: artifact is larger than maxBytes (${bytes} > ${opts.maxBytes}); raise fetch.maxBytes if it is right`, {
     details: { bytes, maxBytes: opts.maxBytes },
   });
 }
@@ -143,7 +135,7 @@ async function save(body: ReadableStream<Uint8Array>, opts: DownloadOptions, dog
       } catch (err) {
         if (dog.timedOut) throw timeoutError(opts.url, opts.timeout, 'data');
         if (opts.signal?.aborted) throw err;
-        throw new HitlessError('ERR_FETCH_TRUNCATED', `${redact(opts.url)}: download ended after ${bytes}${expected === undefined ? '' : ` of ${expected}`} bytes (${causeText(err)})`, {
+        throw new HitlessError('ERR_FETCH_TRUNCATED', `${safeUrl(opts.url)}: download ended after ${bytes}${expected === undefined ? '' : ` of ${expected}`} bytes (${causeText(err)})`, {
           cause: err, details: { bytes, expected },
         });
       }
@@ -161,7 +153,7 @@ async function save(body: ReadableStream<Uint8Array>, opts: DownloadOptions, dog
     await file.close();
   }
   if (expected !== undefined && bytes !== expected) {
-    throw new HitlessError('ERR_FETCH_TRUNCATED', `${redact(opts.url)}: download ended after ${bytes} of ${expected} bytes`, { details: { bytes, expected } });
+    throw new HitlessError('ERR_FETCH_TRUNCATED', `${safeUrl(opts.url)}: download ended after ${bytes} of ${expected} bytes`, { details: { bytes, expected } });
   }
   return { sha256: hash.digest('hex'), bytes };
 }
@@ -230,15 +222,15 @@ export async function fetchText(url: string, headers: Record<string, string>, ti
     const res = await fetch(url, { headers, signal: dog.controller.signal });
     if (res.status !== 200) {
       await res.body?.cancel().catch(() => {});
-      throw new HitlessError('ERR_FETCH_HTTP', `${redact(url)}: HTTP ${res.status} ${res.statusText}`.trim(), { details: { status: res.status } });
+      throw new HitlessError('ERR_FETCH_HTTP', `${safeUrl(url)}: HTTP ${res.status} ${res.statusText}`.trim(), { details: { status: res.status } });
     }
     const text = await res.text();
-    if (text.length > 1 << 20) throw new HitlessError('ERR_FETCH_TOO_LARGE', `${redact(url)}: checksum file larger than 1 MiB`);
+    if (text.length > 1 << 20) throw new HitlessError('ERR_FETCH_TOO_LARGE', `${safeUrl(url)}: checksum file larger than 1 MiB`);
     return text;
   } catch (err) {
     if (dog.timedOut) throw timeoutError(url, timeout, 'response');
     if (err instanceof HitlessError) throw err;
-    throw new HitlessError('ERR_FETCH_HTTP', `${redact(url)}: request failed: ${causeText(err)}`, { cause: err });
+    throw new HitlessError('ERR_FETCH_HTTP', `${safeUrl(url)}: request failed: ${causeText(err)}`, { cause: err });
   } finally {
     dog.stop();
   }

@@ -18,7 +18,8 @@ import type { FetchConfig, MasterConfig } from '../config/types.js';
 import type { MasterHandle } from '../core/types.js';
 import { DEFAULT_RELEASE_KEEP } from '../config/defaults.js';
 import { deployRelease } from './deploy.js';
-import { download, fetchText, pickChecksum, redact } from './download.js';
+import { download, fetchText, pickChecksum } from './download.js';
+import { safeUrl } from '../text/url.js';
 import { releasesDir } from './layout.js';
 import { readState, updateState, type FetchState } from './state.js';
 
@@ -45,7 +46,7 @@ type Config = Pick<MasterConfig, 'appDir' | 'release'> & { fetch: FetchConfig };
 export function createFetcher(config: Config, master: MasterHandle, logger: Logger): Fetcher {
   const spec = config.fetch;
   const abort = new AbortController();
-  const url = redact(spec.url);
+  const url = safeUrl(spec.url);
 
   async function saveSeen(seen: Omit<FetchState, 'url'>, failed?: string): Promise<void> {
     await updateState(config.appDir, (s) => {
@@ -148,7 +149,7 @@ export function startFetcher(config: MasterConfig, master: MasterHandle, logger:
       if (!closed) timer = setTimeout(tick, interval);
     });
   };
-  logger.info('fetch: polling', { url: redact(config.fetch.url), interval });
+  logger.info('fetch: polling', { url: safeUrl(config.fetch.url), interval });
   tick();
   return {
     async close() {

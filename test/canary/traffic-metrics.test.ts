@@ -5,21 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
 import { startMetrics } from '../../src/ops/metrics.js';
 import { bucketOf } from '../../src/lib/stats.js';
 import type { ReleaseTraffic } from '../../src/core/types.js';
 import { FakeMaster, fakeConfig, memoryLogger } from '../ops/fake-master.js';
-import { parseProm } from '../ops/prom.js';
+import { parseProm, scrape } from '../ops/prom.js';
 
-function scrape(address: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get(`http://${address}/metrics`, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
 
 function release(name: string, ok: number, bad: number, ms: number): ReleaseTraffic {
   const latency = new Array<number>(17).fill(0);

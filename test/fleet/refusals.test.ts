@@ -15,7 +15,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, cli, runCli, waitUntil } from '../helpers/master.js';
-import { freePort as freeLocalPort } from '../frameworks/free-port.js';
+import { freePort as freeLocalPort } from '../helpers/free-port.js';
 import { buildArtifact, currentOf, REMOTE_HITLESS, releasesOf, startCluster, type Cluster } from './cluster.js';
 import { noSsh, startSshd, type Sshd } from './sshd.js';
 

@@ -7,7 +7,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
+import { freePort } from '../helpers/free-port.js';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
@@ -21,16 +21,6 @@ export const noSsh: string | false =
   || (process.getuid?.() !== 0 && 'sshd needs root here (it logs in as the user running the tests and needs /run/sshd)');
 
 /** A port nobody listens on right now, on `host`. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Sshd {
   port: number;
@@ -90,3 +80,5 @@ export async function startSshd(t: TestContext): Promise<Sshd> {
   const clientArgs = ['-F', '/dev/null', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes'];
   return { port, key, knownHosts, clientArgs };
 }
+
+export { freePort };

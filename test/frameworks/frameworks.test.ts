@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMaster } from '../helpers/master.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../helpers/free-port.js';
 import { prepareApp } from './install.js';
 import { reloadUnderLoad } from './reload-under-load.js';
 

@@ -5,7 +5,7 @@
 // itself got only its own "Address already in use").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import { freePort } from '../helpers/free-port.js';
 import { ReadyWatch } from '../../src/master/ready-wait.js';
 import type { MasterEvent } from '../../src/core/types.js';
 import { fixture, startMaster } from '../helpers/master.js';
@@ -121,13 +121,3 @@ test('a non-Node program binding the port itself (python3 -m http.server): the f
   assert.match(master.stderr, /Address already in use/, 'with the program\'s own last lines');
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, fixture, trackMaster, type MasterProcess } from '../helpers/master.js';
-import { freePort } from '../frameworks/free-port.js';
+import { freePort } from '../helpers/free-port.js';
 
 const SERVE_APP = [process.execPath, fixture('master/app.js')];
 const FIRST_ONLY = [process.execPath, fixture('master/listen-first.js')];

@@ -2,21 +2,13 @@
 // left out hitless_reload_connections_total).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startMetrics } from '../../src/ops/metrics.js';
 import { root } from '../helpers/master.js';
 import { FakeMaster, fakeConfig, memoryLogger } from './fake-master.js';
+import { scrape } from './prom.js';
 
-function scrape(address: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get(`http://${address}/metrics`, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-}
 
 test('docs/OPERATIONS.md has a table row for every hitless_* metric /metrics exports, and no row for one it does not', async (t) => {
   const master = new FakeMaster();

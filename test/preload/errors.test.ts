@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, runCli, startMaster } from '../helpers/master.js';
-import { freePort } from '../frameworks/free-port.js';
+import { freePort } from '../helpers/free-port.js';
 
 function appDir(t: import('node:test').TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-npm-start-'));

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, startMaster, type MasterProcess } from '../helpers/master.js';
 import { selfSignedCert } from '../lib/helpers/tls.js';
-import { freePort } from '../frameworks/free-port.js';
+import { freePort } from '../helpers/free-port.js';
 
 const HELD = ['a', 'b', 'c', 'd', 'e', 'f', 'j'] as const;
 

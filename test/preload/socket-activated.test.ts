@@ -10,7 +10,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, fixture, trackMaster } from '../helpers/master.js';
-import { freePort } from '../frameworks/free-port.js';
+import { freePort } from '../helpers/free-port.js';
 
 const noActivate = spawnSync('systemd-socket-activate', ['--version'], { stdio: 'ignore' }).status !== 0
   && 'systemd-socket-activate is not installed (Debian package systemd)';

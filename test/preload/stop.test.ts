@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fixture, startMaster } from '../helpers/master.js';
 import { RawConnection } from '../helpers/http.js';
-import { freePort } from '../frameworks/free-port.js';
+import { freePort } from '../helpers/free-port.js';
 
 async function start(t: import('node:test').TestContext, stop: string, args: string[] = []) {
   const port = await freePort();

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fixture, startMaster, waitUntil } from '../helpers/master.js';
-import { freePort } from '../frameworks/free-port.js';
+import { freePort } from '../helpers/free-port.js';
 import { reloadUnderLoad } from '../frameworks/reload-under-load.js';
 import { establishedTo, startLoad } from '../helpers/load.js';
 
