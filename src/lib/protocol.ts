@@ -81,6 +81,19 @@ export interface DrainedMessage {
 }
 
 /**
+ * A draining worker's HTTP work is done (every request answered, every keep-alive connection
+ * handed over or closed): it holds only `upgraded` long-lived connections (WebSockets),
+ * which it closes on their own schedule (spread, then its deadline). Sent when that first
+ * holds, then whenever the number changes. The master no longer makes the reload wait for
+ * it (docs/websockets.md).
+ */
+export interface LingeringMessage {
+  hitless: 1;
+  type: 'lingering';
+  upgraded: number;
+}
+
+/**
  * A worker's traffic figures, cumulative since it started (every {@link STATS_INTERVAL_MS}):
  * finished responses by status class, a latency histogram over {@link LATENCY_BOUNDS_MS}
  * (one more bucket for everything slower) and the latencies' sum in ms.
@@ -94,7 +107,7 @@ export interface StatsMessage {
 }
 
 /** Everything a worker may send. */
-export type WorkerMessage = HelloMessage | ConnMessage | HandoverDoneMessage | DrainedMessage | StatsMessage;
+export type WorkerMessage = HelloMessage | ConnMessage | HandoverDoneMessage | DrainedMessage | LingeringMessage | StatsMessage;
 
 // ── master → worker ────────────────────────────────────────────────────────────────────
 
@@ -135,6 +148,7 @@ const FROM_WORKER: Record<WorkerMessage['type'], Record<string, Check>> = {
   conn: { listener: text, returned: bool },
   'handover-done': { handedOver: count, kept: count },
   drained: { drained: count, forced: count },
+  lingering: { upgraded: count },
   stats: {},
 };
 const FROM_MASTER: Record<MasterMessage['type'], Record<string, Check>> = {
@@ -170,6 +184,7 @@ export function parseMessage(raw: unknown, from: 'worker' | 'master'): WorkerMes
   if (from === 'worker') {
     for (const [key, ok] of Object.entries(checks)) if (m[key] !== undefined && !ok(m[key])) return undefined;
     if (m.type === 'stats' && !validStats(m)) return undefined;
+    if (m.type === 'lingering' && m.upgraded === undefined) return undefined;
     return m as unknown as WorkerMessage;
   }
   const kept: Record<string, unknown> = { ...m };
