@@ -13,6 +13,8 @@ import type { AnyServer, ShutdownCounts } from './types.js';
 export interface DrainHooks {
   idleGrace: number;
   onUpgrade: ((socket: Duplex) => void) | undefined;
+  /** Window over which upgraded connections are sent away (ms; goaway.ts). */
+  spread: number;
   /** One item of `kind` finished during the drain. */
   closed(kind: keyof ShutdownCounts): void;
   /** Present when plain HTTP/1.1 connections are handed over instead of closed. */

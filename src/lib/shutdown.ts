@@ -9,6 +9,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Handover } from './handover.js';
+import { CLOSE_HANDSHAKE_MARGIN } from './defaults.js';
 import { markShuttingDown } from './health.js';
 import { invalid, resolveShutdownOptions, type ResolvedShutdownOptions } from './options.js';
 import { isPlainHttp, listenerName } from './registry.js';
@@ -53,6 +54,14 @@ export function drainServer(server: AnyServer, options: ResolvedShutdownOptions,
   const promise = drain(server, tracker, known === undefined, options, listener === undefined ? undefined : { handover: handover!, listener });
   running.set(server, promise);
   return promise;
+}
+
+/**
+ * The window for sending upgraded connections away, within the deadline: the last close
+ * leaves {@link CLOSE_HANDSHAKE_MARGIN} for the client's answer before the cut.
+ */
+function spreadWithin(options: ResolvedShutdownOptions): number {
+  return Math.min(options.spread, Math.max(0, options.timeout - CLOSE_HANDSHAKE_MARGIN));
 }
 
 function drain(
@@ -101,6 +110,7 @@ function drain(
     tracker.beginDrain({
       idleGrace: options.idleGrace,
       onUpgrade: options.onUpgrade,
+      spread: spreadWithin(options),
       closed(kind) {
         drained[kind]++;
         check();

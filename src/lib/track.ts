@@ -12,10 +12,12 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 import { watchRequestStart } from './boundary.js';
+import { isWebSocketRequest, watchFrames } from './frames.js';
+import { GoAwaySchedule } from './goaway.js';
 import { Http1Connections, type DrainHooks } from './http1.js';
 import { observe } from './stats.js';
 import type { AnyServer, ShutdownCounts } from './types.js';
-import { announce, watchUpgrades } from './upgrades.js';
+import { watchUpgrades } from './upgrades.js';
 
 export type { DrainHooks, HandoverSink } from './http1.js';
 
@@ -50,6 +52,8 @@ export class Tracker {
   readonly streams = new Set<ServerHttp2Stream>();
   readonly upgraded = new Set<Duplex>();
   private drain: DrainHooks | undefined;
+  /** The turns at which the drain sends upgraded connections away (goaway.ts). */
+  private away: GoAwaySchedule | undefined;
 
   constructor(readonly server: AnyServer) {
     this.http1 = new Http1Connections(server, () => this.drain);
@@ -90,7 +94,7 @@ export class Tracker {
       });
       if (this.drain !== undefined) session.close();
     });
-    watchUpgrades(server, (_req, socket) => this.upgrade(socket));
+    watchUpgrades(server, (req, socket) => this.upgrade(req, socket));
   }
 
   /** True when nothing this tracker saw is still open. */
@@ -105,15 +109,17 @@ export class Tracker {
   }
 
   /**
-   * Starts draining: marks responses, schedules idle closes, closes sessions, announces
-   * upgrades. With `hooks.handover`, this server's HTTP/1.1 connections are offered for
-   * hand-over instead (idle ones now, busy ones when their response completes).
+   * Starts draining: marks responses, schedules idle closes, closes sessions, sends upgraded
+   * connections away (close 1001, spread over `hooks.spread`; the application's `onUpgrade`
+   * instead when it gave one). With `hooks.handover`, this server's HTTP/1.1 connections are
+   * offered for hand-over instead (idle ones now, busy ones when their response completes).
    */
   beginDrain(hooks: DrainHooks): void {
     this.drain = hooks;
     this.http1.beginDrain(hooks.handover !== undefined);
     for (const session of this.sessions) session.close();
-    for (const socket of this.upgraded) announce(hooks.onUpgrade, socket);
+    this.away = new GoAwaySchedule(hooks.onUpgrade, hooks.spread);
+    this.away.schedule([...this.upgraded]);
   }
 
   /** Destroys everything still open except `spare` (a hand-over under way); returns what that was. */
@@ -128,6 +134,7 @@ export class Tracker {
     };
     const sink = this.drain?.handover;
     this.drain = undefined; // close events from here on are forced, not drained
+    this.away?.cancel();
     this.http1.force(spare);
     for (const session of this.sessions) session.destroy();
     for (const socket of this.upgraded) socket.destroy();
@@ -139,7 +146,18 @@ export class Tracker {
   /** Ends the drain bookkeeping (after the last close, or after forceAll). */
   endDrain(): void {
     this.drain = undefined;
+    this.away?.cancel();
     this.http1.endDrain();
+  }
+
+  /**
+   * True when every request is answered and every connection left is an upgraded one (or was
+   * handed over): the drain waits only for long-lived connections (a `lingering` report).
+   */
+  holdsOnlyUpgraded(): boolean {
+    if (this.http1.responses.size > 0 || this.streams.size > 0 || this.sessions.size > 0) return false;
+    for (const socket of this.sockets) if (!this.upgraded.has(socket) && !this.http1.wasMoved(socket)) return false;
+    return true;
   }
 
   /** Open connections that were not handed over. */
@@ -150,15 +168,15 @@ export class Tracker {
   }
 
   /** The socket left the HTTP machinery: never idle-close or hand it over as an HTTP connection. */
-  private upgrade(socket: Duplex): void {
+  private upgrade(req: http.IncomingMessage, socket: Duplex): void {
+    // Before the application's listener writes the 101: count its frames from the start.
+    if (isWebSocketRequest(req.headers)) watchFrames(socket);
     this.http1.remove(socket);
     this.upgraded.add(socket);
     socket.once('close', () => {
       this.upgraded.delete(socket);
       this.drain?.closed('upgraded');
     });
-    const drain = this.drain;
-    // Announce after the application's own listener completed the handshake.
-    if (drain !== undefined) setImmediate(() => announce(drain.onUpgrade, socket));
+    if (this.drain !== undefined) this.away?.late(socket);
   }
 }
