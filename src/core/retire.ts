@@ -19,10 +19,16 @@
 import type { DrainedMessage } from '../lib/protocol.js';
 import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
 import type { Host } from './host.js';
+import type { WebSocketRoutes } from './ws-handover.js';
 import type { Worker, WorkerReport } from './worker.js';
 
 /** What became of a retired set of workers and their connections. */
 export interface RetireCounts extends HandoverCounts {
+  /**
+   * WebSockets handed over to the next generation (hitless/ws); those that came back or were
+   * lost are in `returned` and `lost` with the HTTP connections.
+   */
+  webSockets: number;
   /** Workers SIGKILLed at the drain deadline (or stopped at once: lingering.ts's bound). */
   forced: number;
   /** Connections the workers closed gracefully (as they reported). */
@@ -31,7 +37,7 @@ export interface RetireCounts extends HandoverCounts {
   cut: number;
 }
 
-export const zeroRetireCounts = (): RetireCounts => ({ handedOver: 0, returned: 0, lost: 0, forced: 0, drained: 0, cut: 0 });
+export const zeroRetireCounts = (): RetireCounts => ({ handedOver: 0, returned: 0, lost: 0, webSockets: 0, forced: 0, drained: 0, cut: 0 });
 
 /** One retiring worker that is still alive, and the upgraded connections it last said it holds. */
 export interface StillDraining {
@@ -66,6 +72,8 @@ export interface RetireOptions {
   host: Pick<Host, 'now' | 'setTimer'>;
   /** Where the workers' `conn` messages are routed while they retire. */
   routes: HandoverRoutes;
+  /** Where their WebSockets go (hitless/ws, ws-handover.ts): the receivers, read at each one, and the routes of `ws-conn`. */
+  webSockets?: { receivers: () => Receiver[]; routes: WebSocketRoutes };
 }
 
 /** A set of workers on their way out (see the module comment); {@link Retirement.run} does it. */
@@ -86,6 +94,7 @@ export class Retirement {
   readonly #o: RetireOptions;
   readonly #receivers: () => Receiver[];
   readonly #broker: HandoverBroker;
+  readonly #wsBroker: HandoverBroker;
   /** What each worker says its own drain did: closed gracefully, or cut at its deadline. */
   readonly #reports = new Map<Worker, DrainedMessage>();
   /** Upgraded connections each worker said it still holds once only those were left. */
@@ -96,7 +105,9 @@ export class Retirement {
   constructor(options: RetireOptions) {
     this.#o = options;
     this.#receivers = options.receivers ?? (() => []);
-    this.handover = this.#receivers().length > 0;
+    const wsReceivers = options.webSockets?.receivers ?? (() => []);
+    this.handover = this.#receivers().length > 0 || wsReceivers().length > 0;
+    this.#wsBroker = new HandoverBroker(wsReceivers);
     this.generation = options.workers[0]?.generation ?? 0;
     this.startedAt = options.host.now();
     this.deadline = this.startedAt + options.drainTimeout;
@@ -133,15 +144,18 @@ export class Retirement {
     // enough to keep every receiver busy, few enough that the rest wait in the worker,
     // which still serves their requests (a connection queued here is read by nobody).
     const window = HANDOVER_WINDOW_PER_RECEIVER * Math.max(1, this.#receivers().length);
+    const ws = this.#o.webSockets;
     for (const w of workers) {
       if (this.handover && w.hello !== undefined) routes.open(w, broker);
+      if (this.handover) ws?.routes.open(w, this.#wsBroker);
       w.stop(this.handover, window);
     }
     const forced = (await drain(workers, this.#o.drainTimeout, host)) + this.#forcedEarly;
     for (const off of offs) off();
     for (const w of workers) routes.close(w);
+    for (const w of workers) ws?.routes.close(w);
     // A worker exits once the master has its descriptors; wait until they all landed.
-    await broker.settled();
+    await Promise.all([broker.settled(), this.#wsBroker.settled()]);
     waitTimer?.cancel();
     const counts = { ...this.#counts(), forced };
     this.ended = true;
@@ -164,7 +178,12 @@ export class Retirement {
   /** Handed over, returned and lost so far (master's count), drained and cut as exited workers reported. */
   #counts(): RetireCounts {
     const sum = (key: 'drained' | 'forced'): number => [...this.#reports.values()].reduce((a, m) => a + (m[key] ?? 0), 0);
-    return { ...this.#broker.counts, forced: this.#forcedEarly, drained: sum('drained'), cut: sum('forced') };
+    const { handedOver, returned, lost } = this.#broker.counts;
+    const ws = this.#wsBroker.counts;
+    return {
+      handedOver, returned: returned + ws.returned, lost: lost + ws.lost, webSockets: ws.handedOver,
+      forced: this.#forcedEarly, drained: sum('drained'), cut: sum('forced'),
+    };
   }
 
   #checkRelease(): void {
@@ -173,7 +192,7 @@ export class Retirement {
 
   #doRelease(): void {
     // Connections sent before the workers went quiet are on their way: count them where they land.
-    void this.#broker.settled().then(() => this.#release({ counts: this.#counts(), still: this.still() }));
+    void Promise.all([this.#broker.settled(), this.#wsBroker.settled()]).then(() => this.#release({ counts: this.#counts(), still: this.still() }));
   }
 }
 

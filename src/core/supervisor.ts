@@ -15,6 +15,7 @@ import { HitlessError, isHitlessError } from '../errors.js';
 import { Generation } from './generation.js';
 import { DrainingGenerations } from './draining.js';
 import { HandoverRoutes } from './handover.js';
+import { webSocketReceiver, WebSocketRoutes } from './ws-handover.js';
 import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
 import { StrategyContext, type ReloadSeams } from './reload-context.js';
 import { ReloadRun } from './reload.js';
@@ -86,6 +87,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   readonly #draining = new DrainingGenerations();
   /** Where the connections each worker sends go (a retiring worker's: to the next generation). */
   readonly #routes = new HandoverRoutes();
+  /** Where the WebSockets each worker sends go (hitless/ws). */
+  readonly #wsRoutes = new WebSocketRoutes();
   /** What workers reported on the channel (stats messages). */
   readonly #traffic = new TrafficBook();
   readonly #trafficIds = new WeakMap<Worker, string>();
@@ -389,12 +392,12 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     try {
       await STRATEGIES[strategyName ?? next.spec.strategy].run(ctx);
       run.to('done');
-      const { forced, handedOver, returned, lost, drained, cut } = run.counts;
+      const { forced, handedOver, returned, lost, drained, cut, webSockets } = run.counts;
       const still = run.stillDraining();
       outcome = {
         ok: true, generation: next.id, attempted: next.id, reason, startedAt,
         durationMs: this.#host.now() - startedAt, forced,
-        connections: { handedOver, returned, lost, drained, cut },
+        connections: { handedOver, returned, lost, drained, cut, ...(webSockets ? { webSockets } : {}) },
         ...(still ? { stillDraining: still } : {}),
         ...(ctx.verdict ? { canary: ctx.verdict } : {}),
       };
@@ -475,12 +478,15 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       reloadWait: drainSpec?.reloadWait,
       host: this.#host,
       routes: this.#routes,
+      webSockets: to?.spec.handover
+        ? { receivers: () => to.live().filter((w) => w.webSockets !== undefined).map(webSocketReceiver), routes: this.#wsRoutes }
+        : undefined,
     });
     run?.to(retirement.handover ? 'handover' : 'draining');
     this.#emit({ type: 'reload-draining', generation, workers: workers.length });
     const ended = retirement.run().then(({ ms, ...counts }) => {
-      const { forced, handedOver, returned, lost, drained, cut } = counts;
-      this.#emit({ type: 'reload-drained', generation, forced, ms, handedOver, returned, lost, drained, cut });
+      const { forced, handedOver, returned, lost, drained, cut, webSockets } = counts;
+      this.#emit({ type: 'reload-drained', generation, forced, ms, handedOver, returned, lost, drained, cut, ...(webSockets ? { webSockets } : {}) });
       return counts;
     });
     this.#draining.add(retirement, ended);
@@ -526,6 +532,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       }
       // A connection handed over (by a retiring worker); one sent out of turn goes back to it.
       if (m.type === 'conn' && handle != null) this.#routes.receive(w, m.listener, handle);
+      if (m.type === 'ws-conn' && handle != null) this.#wsRoutes.receive(w, m, handle);
     });
     w.on('exit', ({ code, signal }) => {
       this.#alive.delete(w);

@@ -135,7 +135,7 @@ export interface ReloadOutcome {
    * generation, returned to the old worker and drained there (no new worker could take
    * them), lost (neither side alive), and closed gracefully by the old workers' drain.
    */
-  connections?: { handedOver: number; returned: number; lost: number; drained: number; cut: number };
+  connections?: { handedOver: number; returned: number; lost: number; drained: number; cut: number; webSockets?: number };
   /**
    * What the old generation still held when the reload was declared done (absent: nothing,
    * it had drained): workers alive, and the upgraded connections they said they hold. Their
@@ -251,6 +251,8 @@ export type MasterEvent =
       drained?: number;
       /** Connections the old workers destroyed at their own shutdown deadline. */
       cut?: number;
+      /** WebSockets handed over to the next generation (hitless/ws). */
+      webSockets?: number;
     }
   | { type: 'reload-done'; outcome: ReloadOutcome }
   /**

@@ -185,8 +185,9 @@ let drainedAll: Promise<void> | undefined;
 export function drainRegistered(how: StopRequest = {}): Promise<void> {
   drainedAll ??= (() => {
     const handover = how.handover === true && Handover.possible() ? new Handover(keptConnections, how.window) : undefined;
-    const stopReporting = reportDrainProgress();
     const drains = registeredServers().map(([server, options]) => drainServer(server, options, handover));
+    // Once every drain began: what they move first (hitless/ws) holds the `lingering` report back.
+    const stopReporting = reportDrainProgress();
     handover?.seal();
     return Promise.all(drains)
       .finally(stopReporting)

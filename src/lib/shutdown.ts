@@ -13,7 +13,8 @@ import { CLOSE_HANDSHAKE_MARGIN } from './defaults.js';
 import { markShuttingDown } from './health.js';
 import { invalid, resolveShutdownOptions, type ResolvedShutdownOptions } from './options.js';
 import { isPlainHttp, listenerName } from './registry.js';
-import { instrument, trackerOf, type Tracker } from './track.js';
+import { upgradeMover } from './movers.js';
+import { instrument, trackerOf, type DrainHooks, type Tracker } from './track.js';
 import type { AnyServer, ShutdownCounts, ShutdownOptions, ShutdownResult } from './types.js';
 
 const running = new WeakMap<AnyServer, Promise<ShutdownResult>>();
@@ -54,6 +55,13 @@ export function drainServer(server: AnyServer, options: ResolvedShutdownOptions,
   const promise = drain(server, tracker, known === undefined, options, listener === undefined ? undefined : { handover: handover!, listener });
   running.set(server, promise);
   return promise;
+}
+
+/** How this drain moves upgraded connections: only in a hand-over drain, and only with a mover registered (hitless/ws). */
+function moverFor(listener: string | undefined): DrainHooks['moveUpgraded'] {
+  const mover = upgradeMover();
+  if (listener === undefined || mover === undefined) return undefined;
+  return (sockets, moved) => mover.move(sockets, listener, moved);
 }
 
 /**
@@ -111,6 +119,7 @@ function drain(
       idleGrace: options.idleGrace,
       onUpgrade: options.onUpgrade,
       spread: spreadWithin(options),
+      moveUpgraded: moverFor(moving?.listener),
       closed(kind) {
         drained[kind]++;
         check();

@@ -54,18 +54,15 @@ export class Tracker {
   private drain: DrainHooks | undefined;
   /** The turns at which the drain sends upgraded connections away (goaway.ts). */
   private away: GoAwaySchedule | undefined;
+  /** Upgraded connections moved to another process (hitless/ws): their close is neither drained nor forced. */
+  private readonly movedAway = new WeakSet<Duplex>();
 
   constructor(readonly server: AnyServer) {
     this.http1 = new Http1Connections(server, () => this.drain);
     const plainHttp1 = server instanceof http.Server;
     const tlsHttp1 = server instanceof https.Server || isHttp2(server);
     server.on('connection', (socket: net.Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => {
-        this.sockets.delete(socket);
-        if (this.http1.wasMoved(socket)) this.drain?.movedClosed?.();
-        else this.drain?.closed('connections');
-      });
+      this.addSocket(socket);
       if (plainHttp1) watchRequestStart(this.http1.add(socket));
     });
     if (tlsHttp1) {
@@ -118,19 +115,26 @@ export class Tracker {
     this.drain = hooks;
     this.http1.beginDrain(hooks.handover !== undefined);
     for (const session of this.sessions) session.close();
-    this.away = new GoAwaySchedule(hooks.onUpgrade, hooks.spread);
-    this.away.schedule([...this.upgraded]);
+    const away = new GoAwaySchedule(hooks.onUpgrade, hooks.spread);
+    this.away = away;
+    const upgraded = [...this.upgraded];
+    if (hooks.moveUpgraded === undefined || upgraded.length === 0) return away.schedule(upgraded);
+    // Moved first (the client sees nothing), then what could not move is sent away.
+    void hooks.moveUpgraded(upgraded, (socket) => this.movedOut(socket)).then(
+      (rest) => this.away === away && away.schedule(rest.filter((s) => !s.destroyed)),
+      () => this.away === away && away.schedule([...this.upgraded]),
+    );
   }
 
   /** Destroys everything still open except `spare` (a hand-over under way); returns what that was. */
   forceAll(spare?: Duplex): ShutdownCounts {
     let connections = 0;
-    for (const socket of this.sockets) if (socket !== spare && !this.http1.wasMoved(socket)) connections++;
+    for (const socket of this.sockets) if (socket !== spare && !this.wasMoved(socket)) connections++;
     const forced: ShutdownCounts = {
       requests: this.http1.responses.size + this.streams.size,
       connections,
       sessions: this.sessions.size,
-      upgraded: this.upgraded.size,
+      upgraded: [...this.upgraded].filter((s) => !this.movedAway.has(s)).length,
     };
     const sink = this.drain?.handover;
     this.drain = undefined; // close events from here on are forced, not drained
@@ -156,15 +160,54 @@ export class Tracker {
    */
   holdsOnlyUpgraded(): boolean {
     if (this.http1.responses.size > 0 || this.streams.size > 0 || this.sessions.size > 0) return false;
-    for (const socket of this.sockets) if (!this.upgraded.has(socket) && !this.http1.wasMoved(socket)) return false;
+    for (const socket of this.sockets) if (!this.upgraded.has(socket) && !this.wasMoved(socket)) return false;
     return true;
   }
 
   /** Open connections that were not handed over. */
   keptConnections(): number {
     let kept = 0;
-    for (const socket of this.sockets) if (!this.http1.wasMoved(socket)) kept++;
+    for (const socket of this.sockets) if (!this.wasMoved(socket)) kept++;
     return kept;
+  }
+
+  /**
+   * Tracks an upgraded connection that arrived from another process (a WebSocket hitless/ws
+   * rebuilt here): it never was an HTTP connection of this server.
+   */
+  adoptUpgraded(socket: net.Socket): void {
+    this.addSocket(socket);
+    this.addUpgraded(socket);
+  }
+
+  /** True when `socket` went to another process (an HTTP hand-over or a moved WebSocket). */
+  private wasMoved(socket: Duplex): boolean {
+    return this.http1.wasMoved(socket) || this.movedAway.has(socket);
+  }
+
+  /** An upgraded connection went to another process: counted as handed over (its owner then destroys this copy). */
+  private movedOut(socket: Duplex): void {
+    this.movedAway.add(socket);
+    this.drain?.moved?.();
+  }
+
+  private addSocket(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      if (this.wasMoved(socket)) this.drain?.movedClosed?.();
+      else this.drain?.closed('connections');
+    });
+  }
+
+  private addUpgraded(socket: Duplex): void {
+    this.upgraded.add(socket);
+    socket.once('close', () => {
+      this.upgraded.delete(socket);
+      if (this.movedAway.has(socket)) this.drain?.movedClosed?.();
+      else this.drain?.closed('upgraded');
+    });
+    if (this.drain !== undefined) this.away?.late(socket);
   }
 
   /** The socket left the HTTP machinery: never idle-close or hand it over as an HTTP connection. */
@@ -172,11 +215,6 @@ export class Tracker {
     // Before the application's listener writes the 101: count its frames from the start.
     if (isWebSocketRequest(req.headers)) watchFrames(socket);
     this.http1.remove(socket);
-    this.upgraded.add(socket);
-    socket.once('close', () => {
-      this.upgraded.delete(socket);
-      this.drain?.closed('upgraded');
-    });
-    if (this.drain !== undefined) this.away?.late(socket);
+    this.addUpgraded(socket);
   }
 }

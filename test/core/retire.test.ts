@@ -88,7 +88,7 @@ test('retire: a retirement runs on its own (no reload) and resolves with the cou
   const r = new Retirement({ workers: old.ws, receivers: () => next.ws, drainTimeout: 5000, host, routes });
   assert.equal(r.handover, true);
   const { ms, ...counts } = await r.run();
-  assert.deepEqual(counts, { handedOver: 6, returned: 0, lost: 0, forced: 0, drained: 4, cut: 2 });
+  assert.deepEqual(counts, { handedOver: 6, returned: 0, lost: 0, webSockets: 0, forced: 0, drained: 4, cut: 2 });
   assert.equal(ms, 0, 'the fake clock did not move');
   assert.deepEqual(next.procs.map((p) => p.sent.filter((s) => s.message.type === 'conn').length), [3, 3]);
   for (const p of old.procs) assert.deepEqual(p.sent.map((s) => s.message.type), ['stop', 'landed', 'landed', 'landed']);

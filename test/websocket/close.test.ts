@@ -7,26 +7,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fixture, startMaster, type MasterProcess } from '../helpers/master.js';
+import { fixture, startMaster } from '../helpers/master.js';
 import { freePort } from '../frameworks/free-port.js';
-import { openClients } from './clients.js';
-
-/** A config file with just the `drain` section (the rest comes from flags). */
-function drainConfig(t: import('node:test').TestContext, drain: Record<string, unknown>): string {
-  const path = join(process.env.TMPDIR ?? '/tmp', `hitless-ws-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(path, JSON.stringify({ drain }));
-  t.after(async () => (await import('node:fs')).rmSync(path, { force: true }));
-  return path;
-}
-
-async function reloadJson(master: MasterProcess): Promise<Record<string, unknown>> {
-  const r = await master.cli(['reload', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as Record<string, unknown>;
-}
+import { drainConfig, openClients, reloadJson } from './clients.js';
 
 test('a library app: every WebSocket client gets close 1001 on a reload, spread over drain.spread, and the reload is done without waiting for them', async (t) => {
   const spread = 2000;
