@@ -28,7 +28,8 @@ export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
     const moved = c && c.handedOver + c.returned + c.lost > 0
       ? `, ${c.handedOver} connection${c.handedOver === 1 ? '' : 's'} handed over${c.returned ? `, ${c.returned} drained in place` : ''}${c.lost ? `, ${c.lost} lost` : ''}`
       : '';
-    return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${canary}${moved}${o.forced ? `, ${o.forced} forced` : ''}${stillPhrase(o)} (${o.reason}${ago})`;
+    const ws = c?.webSockets ? `, ${plural(c.webSockets, 'WebSocket')} moved` : '';
+    return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${canary}${moved}${ws}${o.forced ? `, ${o.forced} forced` : ''}${stillPhrase(o)} (${o.reason}${ago})`;
   }
   if (wasRefused(o)) return `refused: ${o.error?.message ?? o.reason} (${o.error?.code ?? 'error'}); generation ${o.generation} kept serving (${o.reason}${ago})`;
   return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); generation ${o.generation} kept serving${ago}`;
@@ -161,7 +162,7 @@ export class ReloadProgress {
       case 'drain-limit':
         return `generation ${event.generation} stopped at once: more than drain.maxGenerations (${event.maxGenerations}) generations would drain in the background`;
       case 'reload-drained': {
-        const moved = event.handedOver ? `, ${event.handedOver} connection${event.handedOver === 1 ? '' : 's'} handed over` : '';
+        const moved = `${event.handedOver ? `, ${plural(event.handedOver, 'connection')} handed over` : ''}${event.webSockets ? `, ${plural(event.webSockets, 'WebSocket')} moved` : ''}`;
         const back = event.returned ? `, ${event.returned} drained in place` : '';
         const lost = `${event.lost ? `, ${event.lost} lost` : ''}${event.cut ? `, ${event.cut} cut at the worker's deadline` : ''}`;
         return `generation ${event.generation} drained in ${formatDuration(event.ms)}${moved}${back}${lost}${event.forced ? ` (${event.forced} forced)` : ''}`;

@@ -71,10 +71,10 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
   });
   const connections = new client.Counter({
     name: 'hitless_reload_connections_total',
-    help: 'What became of the old generation\'s connections at reloads: handed_over (to the new generation), returned (no new worker could take them; drained), lost (neither side alive), drained (closed gracefully by the old workers), cut (destroyed at an old worker\'s own shutdown deadline).',
+    help: 'What became of the old generation\'s connections at reloads: handed_over (to the new generation), returned (no new worker could take them; drained), lost (neither side alive), drained (closed gracefully by the old workers), cut (destroyed at an old worker\'s own shutdown deadline), websocket_handed_over (WebSockets moved to the new generation by hitless/ws).',
     labelNames: ['outcome'] as const, registers: [registry],
   });
-  for (const outcome of ['handed_over', 'returned', 'lost', 'drained', 'cut']) connections.inc({ outcome }, 0);
+  for (const outcome of ['handed_over', 'returned', 'lost', 'drained', 'cut', 'websocket_handed_over']) connections.inc({ outcome }, 0);
   new client.Gauge({
     name: 'hitless_workers', help: 'Workers by state.', labelNames: ['state'] as const, registers: [registry],
     collect() {
@@ -82,6 +82,14 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
       for (const w of master.status().workers) counts.set(w.state, (counts.get(w.state) ?? 0) + 1);
       for (const [state, n] of counts) this.set({ state }, n);
     },
+  });
+  new client.Gauge({
+    name: 'hitless_draining_generations', help: 'Old generations still draining (in the background, once no reload waits for them: docs/websockets.md).', registers: [registry],
+    collect() { this.set(master.status().draining?.length ?? 0); },
+  });
+  new client.Gauge({
+    name: 'hitless_draining_upgraded_connections', help: 'Upgraded (WebSocket) connections old generations still hold, as their workers last said.', registers: [registry],
+    collect() { this.set((master.status().draining ?? []).reduce((n, d) => n + d.upgraded, 0)); },
   });
   new client.Gauge({
     name: 'hitless_generation', help: 'Generation now serving.', registers: [registry],
@@ -115,6 +123,7 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
       connections.inc({ outcome: 'lost' }, e.lost ?? 0);
       connections.inc({ outcome: 'drained' }, e.drained ?? 0);
       connections.inc({ outcome: 'cut' }, e.cut ?? 0);
+      connections.inc({ outcome: 'websocket_handed_over' }, e.webSockets ?? 0);
     }
   };
 

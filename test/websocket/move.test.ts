@@ -102,3 +102,22 @@ test('with hitless/ws, WebSockets a new generation cannot adopt (no hitless/ws t
   const drained = await master.waitEvent((r) => r.event === 'reload-drained' && r.generation === 1);
   assert.deepEqual([drained.webSockets ?? 0, drained.returned, drained.lost, drained.forced], [0, 5, 0, 0]);
 });
+
+test('with hitless/ws, a WebSocket whose client is in the middle of a fragmented message does not move: it gets 1001, the others move', async (t) => {
+  const master = await startMaster(t, {
+    command: [process.execPath, fixture('websocket/chat.js')], workers: 1, env: { WS_MOVE: '1' },
+    args: ['--config', drainConfig(t, { spread: 0 })],
+  });
+  const clients = await openClients(t, `ws://${master.address()}/`, 3);
+  await Promise.all(clients.map((c, i) => c.ask(1, { nick: `u${i}` })));
+  const [halfway, ...others] = clients as [Client, ...Client[]];
+  // The first fragment of a message whose end never comes (RFC 6455 §5.4).
+  halfway.ws.send('{"seq": 2, "ni', { fin: false });
+  const outcome = await reloadJson(master);
+  assert.equal(outcome.ok, true);
+  assert.equal((await halfway.closed).code, 1001);
+  const answers = await Promise.all(others.map((c) => c.ask(2)));
+  assert.deepEqual(answers.map((a) => [a.count, a.generation]), [[2, '2'], [2, '2']]);
+  const drained = await master.waitEvent((r) => r.event === 'reload-drained' && r.generation === 1);
+  assert.equal(drained.webSockets, 2);
+});
