@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import net from 'node:net';
@@ -17,6 +18,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { shutdown, track } from '../../src/index.js';
 import { RawConnection } from '../helpers/http.js';
 import { deferred, listenLocal } from './helpers/servers.js';
+import { selfSignedCert } from './helpers/tls.js';
 
 async function wsServer(t: import('node:test').TestContext) {
   const server = http.createServer((_req, res) => res.end('plain'));
@@ -168,4 +170,19 @@ test('a server without upgrade listeners still answers Upgrade requests as plain
   const res = await conn.request('GET', '/', { Connection: 'Upgrade', Upgrade: 'websocket' });
   assert.equal(res.status, 200);
   assert.equal(res.body, 'plain');
+});
+
+test('wss:// (TLS terminated by the Node server): the WebSocket gets 1001 too, through the TLS socket', async (t) => {
+  const server = https.createServer(selfSignedCert());
+  track(server, { signals: false });
+  const wss = new WebSocketServer({ server });
+  t.after(() => wss.close());
+  const port = await listenLocal(t, server);
+  const client = new WebSocket(`wss://127.0.0.1:${port}/`, { rejectUnauthorized: false });
+  t.after(() => client.terminate());
+  await once(client, 'open');
+  const closed = once(client, 'close');
+  const result = await shutdown(server, { timeout: 60_000 });
+  assert.equal(((await closed) as [number])[0], 1001);
+  assert.deepEqual([result.drained.upgraded, result.forced.upgraded], [1, 0]);
 });
