@@ -111,6 +111,14 @@ export class FrameWatch {
 
   #feed(chunk: unknown, encoding: BufferEncoding | undefined): void {
     if (this.phase === 'unknown') return;
+    if (typeof chunk === 'string' && this.phase === 'frames' && this.#headerSeen === 0) {
+      // A payload written as a string: its length is all that counts, no copy needed.
+      const length = Buffer.byteLength(chunk, encoding ?? 'utf8');
+      if (length <= this.#payloadLeft) {
+        this.#payloadLeft -= length;
+        return;
+      }
+    }
     let bytes: Buffer;
     if (typeof chunk === 'string') bytes = Buffer.from(chunk, encoding ?? 'utf8');
     else if (chunk instanceof Uint8Array) bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);

@@ -84,7 +84,11 @@ export function moveWebSockets<S>(wss: WebSocketServer, options: MoveWebSocketsO
   for (const key of ['serialize', 'adopt'] as const) {
     if (typeof opts[key] !== 'function') invalid('moveWebSockets()', key, opts[key], 'a function', `{ ${key}: (ws${key === 'adopt' ? ', state' : ''}) => … }`);
   }
-  const server = options.server ?? (wss.options.server as http.Server | undefined);
+  for (const key of ['busy', 'moved'] as const) {
+    if (opts[key] !== undefined && typeof opts[key] !== 'function') invalid('moveWebSockets()', key, opts[key], 'a function', `{ ${key}: (ws) => … }`);
+  }
+  // ws sets `server` to null for a noServer WebSocketServer.
+  const server = options.server ?? (wss.options.server as http.Server | null | undefined) ?? undefined;
   if (server === undefined) invalid('moveWebSockets()', 'server', undefined, 'the http server of a noServer WebSocketServer', '{ server }');
   const reg: Registration<S> = {
     server,
