@@ -1,13 +1,17 @@
 /**
- * `node build/bench/websockets.js [--clients 1000] [--reloads 3] [--every 8s]`: what a
+ * `node build/bench/websockets.js [--clients 1000] [--reloads 3] [--every 8s] [--before <dir>]`: what a
  * reload costs WebSocket clients (issue 24). Per variant: a hitless master (2 workers) on
  * 127.0.0.1 runs the chat test fixture (build/test/fixtures/websocket/chat.js); `clients`
  * real `ws` clients (in this process) each say a nick, then send a message every second
  * and check each answer's per-connection count; a client whose connection closes
  * reconnects at once (the worst case: no backoff). `reloads` reloads, `every` apart.
  *
- * Variants: `drain.spread` 0 (every WebSocket closed at once, as the old `onUpgrade` recipe
- * did), `drain.spread` 5 s (the default), and hitless/ws hand-over (WS_MOVE=1).
+ * Variants: WebSockets left open until the worker's 10 s deadline cuts them (what happened
+ * before issue 24 without an `onUpgrade`: the fixture's no-op `onUpgrade`, WS_KEEP=1),
+ * `drain.spread` 0 (every WebSocket closed at once, as the `onUpgrade` recipe did),
+ * `drain.spread` 5 s (the default), and hitless/ws hand-over (WS_MOVE=1). `--before <dir>`
+ * adds the same app under another build of hitless (its `build/` with a copy of the chat
+ * fixture, without hitless/ws), e.g. the commit before this work, measured beside it.
  * Figures: reconnects per reload, the peak of new connections in any 1 s window (all land
  * on the new generation: the old one no longer accepts), close codes, answers whose count
  * broke (state lost), and the reload's own duration. Prints a markdown table and writes
@@ -31,11 +35,27 @@ const reloads = Number(flag('--reloads', '3'));
 const everyMs = parseDuration(flag('--every', '8s'));
 const fixture = join(repoRoot, 'build', 'test', 'fixtures', 'websocket', 'chat.js');
 
-const VARIANTS = [
+/** Another build of hitless to measure beside this one (`--before <dir>`: its CLI and its copy of the chat fixture). */
+const beforeDir = argv.includes('--before') ? argv[argv.indexOf('--before') + 1] : undefined;
+
+interface Variant {
+  name: string;
+  /** `drain.spread` (ms); undefined: no `drain` key (a build that does not know it). */
+  spread: number | undefined;
+  env: Record<string, string>;
+  /** A build of hitless other than this repository's. */
+  repo?: string;
+  /** Pause after each reload (default `--every`): longer than the deadline where the deadline cuts. */
+  everyMs?: number;
+}
+
+const VARIANTS: Variant[] = [
+  ...(beforeDir ? [{ name: `before: ${beforeDir} (no close frame; the reload waits for the cut)`, spread: undefined, env: { WS_TIMEOUT: '10000' }, repo: beforeDir, everyMs: 12_000 }] : []),
+  { name: 'no close (onUpgrade no-op): cut at the worker\'s 10 s deadline', spread: 0, env: { WS_KEEP: '1', WS_TIMEOUT: '10000' }, everyMs: 12_000 },
   { name: 'close, drain.spread 0 (all at once)', spread: 0, env: {} },
   { name: 'close, drain.spread 5 s (default)', spread: 5000, env: {} },
   { name: 'hand-over (hitless/ws)', spread: 5000, env: { WS_MOVE: '1' } },
-] as const;
+];
 
 interface VariantResult {
   variant: string;
@@ -122,16 +142,18 @@ function peakInWindow(times: number[], windowMs: number): number {
   return best;
 }
 
-async function variant(v: (typeof VARIANTS)[number]): Promise<VariantResult> {
+async function variant(v: Variant): Promise<VariantResult> {
+  const cli = v.repo ? join(v.repo, 'build', 'src', 'cli', 'main.js') : cliPath;
+  const app = v.repo ? join(v.repo, 'build', 'test', 'fixtures', 'websocket', 'chat.js') : fixture;
   const dir = mkdtempSync(join(tmpdir(), 'hitless-bench-ws-'));
   const port = await freePort();
   mkdirSync(join(dir, 'run'));
   const config = join(dir, 'hitless.json');
   writeFileSync(config, JSON.stringify({
-    command: ['node', fixture], listen: [`127.0.0.1:${port}`], workers: 2, drainTimeout: '30s', runDir: join(dir, 'run'), logFormat: 'json',
-    env: { WS_TIMEOUT: '20000', ...v.env }, drain: { spread: v.spread },
+    command: ['node', app], listen: [`127.0.0.1:${port}`], workers: 2, drainTimeout: '30s', runDir: join(dir, 'run'), logFormat: 'json',
+    env: { WS_TIMEOUT: '20000', ...v.env }, ...(v.spread === undefined ? {} : { drain: { spread: v.spread } }),
   }));
-  const master = spawnGroup('node', [cliPath, 'start', '--config', config], { cwd: dir });
+  const master = spawnGroup('node', [cli, 'start', '--config', config], { cwd: dir });
   const all: Client[] = [];
   try {
     await waitForPort(port, 30_000);
@@ -148,11 +170,11 @@ async function variant(v: (typeof VARIANTS)[number]): Promise<VariantResult> {
     const closeWindowMs: number[] = [];
     for (let r = 0; r < reloads; r++) {
       const before = performance.now();
-      const out = await run('node', [cliPath, 'reload', '--json', '--config', config], {}, 120_000);
+      const out = await run('node', [cli, 'reload', '--json', '--config', config], {}, 120_000);
       const outcome = JSON.parse(out.stdout) as ReloadOutcome;
       if (!outcome.ok) throw new Error(`reload failed: ${out.stdout}${out.stderr}`);
       reloadMs.push(outcome.durationMs);
-      await sleep(everyMs);
+      await sleep(v.everyMs ?? everyMs);
       const closes = all.flatMap((c) => c.closes.filter((t) => t >= before));
       closeWindowMs.push(closes.length ? Math.max(...closes) - Math.min(...closes) : 0);
     }
