@@ -5,6 +5,8 @@
  * stub modules under the same paths), so a cycle made of `import type` fails too. Each
  * folder imports only from the layers below it:
  *
+ *   ws                                   hitless/ws: the opt-in WebSocket hand-over, an entry point
+ *                                        of its own (imports lib/ and the `ws` peer dependency)
  *   cli                                  the `hitless` command
  *   master                               composition root (master.ts): wires the rest
  *   control · release · ops · fleet      the control socket and the optional parts
@@ -28,6 +30,18 @@ module.exports = {
       comment: 'the in-app library has zero runtime dependencies',
       from: { path: '^build/src/(lib/|index\\.js$)' },
       to: { dependencyTypes: ['npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'] },
+    },
+    {
+      name: 'ws-entry-imports-lib-only', severity: 'error',
+      comment: 'hitless/ws builds on the in-app library and nothing of the master',
+      from: { path: '^build/src/ws/' },
+      to: { path: '^build/src/', pathNot: '^build/src/(lib/|ws/|errors\\.js$)' },
+    },
+    {
+      name: 'only-hitless-ws-imports-ws', severity: 'error',
+      comment: 'ws is an optional peer dependency: only the hitless/ws entry point may load it, and nothing imports that entry point',
+      from: { path: '^build/src/', pathNot: '^build/src/ws/' },
+      to: { path: ['(^|/)node_modules/ws/', '^build/src/ws/'] },
     },
     { name: 'leaves-import-nothing', severity: 'error', from: { path: '^build/src/text/' }, to: { path: '^build/src/', pathNot: '^build/src/(text/|errors\\.js$)' } },
     { name: 'config-imports-downward', severity: 'error', from: { path: '^build/src/config/' }, to: { path: above('core', 'control', 'release', 'ops', 'fleet', 'preload', 'master', 'cli') } },

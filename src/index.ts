@@ -15,6 +15,7 @@ export {
   DEFAULT_PORT,
   DEFAULT_SHUTDOWN_DELAY,
   DEFAULT_SHUTDOWN_TIMEOUT,
+  DEFAULT_SPREAD,
   SD_LISTEN_FDS_START,
 } from './lib/defaults.js';
 export type {

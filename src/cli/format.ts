@@ -3,7 +3,7 @@
  * Pure functions of the master's data (plus a clock), so tests check them directly.
  */
 import { formatDuration } from '../config/duration.js';
-import type { MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../core/types.js';
+import type { DrainingGeneration, MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../core/types.js';
 import { queuedPhrase } from '../core/logger.js';
 import { renderTable } from '../text/table.js';
 import { canaryProgress, generationTraffic, trafficCells } from './traffic.js';
@@ -28,10 +28,27 @@ export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
     const moved = c && c.handedOver + c.returned + c.lost > 0
       ? `, ${c.handedOver} connection${c.handedOver === 1 ? '' : 's'} handed over${c.returned ? `, ${c.returned} drained in place` : ''}${c.lost ? `, ${c.lost} lost` : ''}`
       : '';
-    return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${canary}${moved}${o.forced ? `, ${o.forced} forced` : ''} (${o.reason}${ago})`;
+    const ws = c?.webSockets ? `, ${plural(c.webSockets, 'WebSocket')} moved` : '';
+    return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${canary}${moved}${ws}${o.forced ? `, ${o.forced} forced` : ''}${stillPhrase(o)} (${o.reason}${ago})`;
   }
   if (wasRefused(o)) return `refused: ${o.error?.message ?? o.reason} (${o.error?.code ?? 'error'}); generation ${o.generation} kept serving (${o.reason}${ago})`;
   return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); generation ${o.generation} kept serving${ago}`;
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** ", 2 old workers still draining 812 upgraded connections in the background": what a reload left draining. */
+export function stillPhrase(o: ReloadOutcome): string {
+  const s = o.stillDraining;
+  if (!s) return '';
+  return `, ${plural(s.workers, 'old worker')} still draining${s.upgraded ? ` ${plural(s.upgraded, 'upgraded connection')}` : ''} in the background`;
+}
+
+/** "generation 7 (background): 2 workers, 812 upgraded connections, SIGKILL in 25 s". */
+export function describeDraining(d: DrainingGeneration, now = Date.now()): string {
+  const unknown = d.unknown ? `, ${d.unknown} not reporting` : '';
+  const left = d.deadline > now ? `SIGKILL in ${formatDuration(d.deadline - now)}` : 'SIGKILL due';
+  return `generation ${d.generation}${d.background ? ' (background)' : ''}: ${plural(d.workers.length, 'worker')}, ${plural(d.upgraded, 'upgraded connection')}${unknown}, ${left}`;
 }
 
 /** "SIGHUP ×3, hitless reload": the reasons merged into one queued reload. */
@@ -73,6 +90,7 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
   if (s.listeners.length === 0) lines.push('listeners   none');
   for (const warning of s.warnings ?? []) lines.push(`warning     ${warning}`);
   lines.push(`last reload ${s.lastReload ? describeOutcome(s.lastReload, now) : 'none yet'}`);
+  (s.draining ?? []).forEach((d, i) => lines.push(`${i === 0 ? 'draining ' : ''.padEnd(9)}   ${describeDraining(d, now)}`));
   const r = s.reloadRequests;
   if (r && r.queued + r.merged > 0) {
     lines.push(`requests    ${r.started + r.queued + r.merged} reloads asked for: ${r.started} started at once, ${r.queued} queued behind another, ${r.merged} merged into a queued one`);
@@ -158,8 +176,12 @@ export class ReloadProgress {
         const word = { pass: 'passed', fail: 'failed', inconclusive: 'was inconclusive', pending: 'is running' }[event.verdict];
         return `canary ${word}: ${event.reason}`;
       }
+      case 'drain-background':
+        return `generation ${event.generation} drains on in the background: ${plural(event.workers, 'worker')}${event.upgraded ? ` holding ${plural(event.upgraded, 'upgraded connection')}` : ''}, until ${new Date(event.deadline).toLocaleTimeString()} at most`;
+      case 'drain-limit':
+        return `generation ${event.generation} stopped at once: more than drain.maxGenerations (${event.maxGenerations}) generations would drain in the background`;
       case 'reload-drained': {
-        const moved = event.handedOver ? `, ${event.handedOver} connection${event.handedOver === 1 ? '' : 's'} handed over` : '';
+        const moved = `${event.handedOver ? `, ${plural(event.handedOver, 'connection')} handed over` : ''}${event.webSockets ? `, ${plural(event.webSockets, 'WebSocket')} moved` : ''}`;
         const back = event.returned ? `, ${event.returned} drained in place` : '';
         const lost = `${event.lost ? `, ${event.lost} lost` : ''}${event.cut ? `, ${event.cut} cut at the worker's deadline` : ''}`;
         return `generation ${event.generation} drained in ${formatDuration(event.ms)}${moved}${back}${lost}${event.forced ? ` (${event.forced} forced)` : ''}`;

@@ -28,6 +28,17 @@ export const DEFAULT_CANARY = {
 };
 /** Hand keep-alive connections to the new generation on reload (where the worker can). */
 export const DEFAULT_HANDOVER = true;
+/**
+ * How old generations drain long-lived connections: closes of upgraded connections spread
+ * over 5 s (1,000 WebSocket clients reconnect at ~200/s instead of all at once); a reload
+ * waits at most 30 s (the default drainTimeout) for old workers that cannot say they hold
+ * only such connections; at most 3 old generations draining in the background.
+ */
+export const DEFAULT_DRAIN = {
+  spread: 5_000,
+  reloadWait: 30_000,
+  maxGenerations: 3,
+} as const;
 export const DEFAULT_LOG_FORMAT = 'text' as const;
 /** Give Node workers the preload that turns their own listen(port) into adoption (docs/frameworks.md). */
 export const DEFAULT_PRELOAD = true;

@@ -13,7 +13,7 @@
  * use it without loading the schema.
  */
 import { formatDuration } from './duration.js';
-import type { CanaryConfig, FetchConfig, ListenerSpec, LogsConfig, MasterConfig, ReleaseConfig, RestartPolicy, WatchConfig } from './types.js';
+import type { CanaryConfig, DrainConfig, FetchConfig, ListenerSpec, LogsConfig, MasterConfig, ReleaseConfig, RestartPolicy, WatchConfig } from './types.js';
 import { safeUrl } from '../text/url.js';
 
 /** Stands in for a secret value in a change. */
@@ -106,6 +106,7 @@ export const CONFIG_KEYS = {
     }),
   },
   handover: { flag: '--no-handover', diff: value<boolean>() },
+  drain: { diff: section<DrainConfig>({ spread: value(ms), reloadWait: value(ms), maxGenerations: value() }) },
   restart: {
     diff: section<RestartPolicy>({ backoffInitial: value(ms), backoffMax: value(ms), maxRestarts: value(), window: value(ms) }),
   },

@@ -15,7 +15,7 @@ import { parseSize } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
   DEFAULT_PRELOAD, DEFAULT_READY_AFTER_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART,
-  DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS, DEFAULT_CANARY,
+  DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS, DEFAULT_CANARY, DEFAULT_DRAIN,
 } from './defaults.js';
 import { resolveRunDir } from './rundir.js';
 import { parseDuration } from './duration.js';
@@ -205,6 +205,11 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
     strategy: input.strategy ?? DEFAULT_STRATEGY,
     canary,
     handover: input.handover ?? DEFAULT_HANDOVER,
+    drain: {
+      spread: parseDuration(input.drain?.spread ?? DEFAULT_DRAIN.spread),
+      reloadWait: parseDuration(input.drain?.reloadWait ?? DEFAULT_DRAIN.reloadWait),
+      maxGenerations: input.drain?.maxGenerations ?? DEFAULT_DRAIN.maxGenerations,
+    },
     restart,
     runDir: resolveRunDir(appDir, input.runDir && fromApp(input.runDir), ctx.env),
     pidFile: input.pidFile && fromApp(input.pidFile),

@@ -11,7 +11,7 @@ import { SIZE_HINT, SIZE_PATTERN } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
   DEFAULT_PRELOAD, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
-  DEFAULT_WORKERS, DEFAULT_CANARY, STRATEGY_NAMES,
+  DEFAULT_WORKERS, DEFAULT_CANARY, DEFAULT_DRAIN, STRATEGY_NAMES,
 } from './defaults.js';
 import { DEPLOY_EXPECTED, DEPLOY_OBJECT_SCHEMAS, deploySchema } from './deploy.js';
 
@@ -95,6 +95,12 @@ export const canarySchema = z.strictObject({
   then: z.enum(['all', 'rolling']).meta({ default: DEFAULT_CANARY.then, description: 'How the rest of the generation goes live after a pass.' }),
 }).partial();
 
+export const drainSchema = z.strictObject({
+  spread: duration('Window over which an old worker closes its upgraded (WebSocket) connections with close 1001, evenly spread, so clients do not all reconnect at once; 0 closes them all at once.', DEFAULT_DRAIN.spread),
+  reloadWait: duration('Longest a reload waits for old workers that cannot say they hold only upgraded connections (no in-app library or preload); then the reload is done and they drain in the background until drainTimeout.', DEFAULT_DRAIN.reloadWait),
+  maxGenerations: z.number().int().min(1).meta({ default: DEFAULT_DRAIN.maxGenerations, description: 'At most this many old generations drain in the background at once; when a reload makes one more, the oldest is stopped at once (SIGKILL).' }),
+}).partial();
+
 export const metricsSchema = z.strictObject({
   listen: z.string().meta({ description: 'host:port of the Prometheus endpoint, like "127.0.0.1:9464".' }),
 });
@@ -117,6 +123,7 @@ export const configSchema = z.strictObject({
   strategy: z.enum(STRATEGY_NAMES).meta({ default: DEFAULT_STRATEGY }),
   canary: canarySchema,
   handover: z.boolean().meta({ default: DEFAULT_HANDOVER, description: 'On reload, hand idle keep-alive HTTP/1.1 connections to the new generation instead of closing them (Node workers using the in-app library).' }),
+  drain: drainSchema,
   restart: restartSchema,
   runDir: nonEmpty.meta({ description: 'Folder of the control socket (default: a private folder derived from the app folder).' }),
   pidFile: nonEmpty,
@@ -137,7 +144,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** The object schema at each nested key path, to suggest close key names for unknown keys. */
 export const OBJECT_SCHEMAS: Record<string, z.ZodObject> = {
   '': configSchema, restart: restartSchema, release: releaseSchema, watch: watchSchema,
-  fetch: fetchSchema, logs: logsSchema, metrics: metricsSchema, canary: canarySchema, 'listen[]': listenObjectSchema,
+  fetch: fetchSchema, logs: logsSchema, metrics: metricsSchema, canary: canarySchema, drain: drainSchema, 'listen[]': listenObjectSchema,
 };
 
 /** What each key expects, by path pattern (`[]` for an array index, `*` for a record key). */
@@ -164,6 +171,8 @@ export const EXPECTED: Record<string, string> = {
   'canary.maxErrorRate': 'expected a share from 0 to 1, like 0.01 for 1%',
   'canary.maxLatencyRatio': 'expected a number >= 1, like 2 (the canary\'s p99 may be at most twice the serving generation\'s)',
   'canary.then': 'expected "all" or "rolling"',
+  drain: 'expected an object like {"spread": "5s", "maxGenerations": 3}',
+  'drain.maxGenerations': 'expected a whole number >= 1',
   restart: 'expected an object like {"maxRestarts": 5, "window": "60s"}',
   'restart.maxRestarts': 'expected a whole number >= 0',
   runDir: 'expected a folder path', pidFile: 'expected a file path',
@@ -193,7 +202,7 @@ export const EXPECTED: Record<string, string> = {
   metrics: 'expected an object like {"listen": "127.0.0.1:9464"}',
   'metrics.listen': 'expected "host:port" like "127.0.0.1:9464"',
 };
-for (const key of ['restart.backoffInitial', 'restart.backoffMax', 'restart.window', 'watch.debounce', 'fetch.interval', 'fetch.timeout']) {
+for (const key of ['drain.spread', 'drain.reloadWait', 'restart.backoffInitial', 'restart.backoffMax', 'restart.window', 'watch.debounce', 'fetch.interval', 'fetch.timeout']) {
   EXPECTED[key] = `expected a duration; ${DURATION_HINT}`;
 }
 Object.assign(EXPECTED, DEPLOY_EXPECTED);

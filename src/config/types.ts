@@ -65,6 +65,8 @@ export interface MasterConfig {
   canary: CanaryConfig;
   /** On reload, hand keep-alive connections to the new generation instead of closing them. */
   handover: boolean;
+  /** How old generations drain their long-lived (upgraded) connections (docs/websockets.md). */
+  drain: DrainConfig;
   restart: RestartPolicy;
   /** Private folder (0700) of the control socket. */
   runDir: string;
@@ -85,6 +87,26 @@ export interface MasterConfig {
   logs: LogsConfig;
   /** Prometheus endpoint (undefined: off). */
   metrics: { listen: string } | undefined;
+}
+
+/** How old generations drain long-lived connections (WebSockets) across reloads. */
+export interface DrainConfig {
+  /**
+   * Window over which an old worker closes its upgraded connections (WebSocket close 1001,
+   * one at a time, evenly spread), so clients do not all reconnect in the same instant, ms.
+   */
+  spread: number;
+  /**
+   * Longest a reload waits for old workers that did not say they hold only upgraded
+   * connections (workers without the in-app library or the preload), ms; then the reload is
+   * done and they drain in the background until drainTimeout.
+   */
+  reloadWait: number;
+  /**
+   * At most this many old generations drain in the background at once; one more, and the
+   * oldest is stopped at once (SIGKILL, its connections counted as forced).
+   */
+  maxGenerations: number;
 }
 
 export interface ReleaseConfig {

@@ -14,7 +14,7 @@
  * and a receiver need not be a local worker (anything that implements {@link Receiver}).
  * {@link HandoverRoutes} says which broker takes what each worker sends.
  */
-import { closeHandle, connMessage, message, type ConnMessage, type MasterMessage } from '../lib/protocol.js';
+import { closeHandle, connMessage, message, type ConnMessage, type MasterMessage, type WsConnMessage } from '../lib/protocol.js';
 
 export interface HandoverCounts {
   /** Connections now served by a receiver (a worker of the new generation). */
@@ -41,7 +41,7 @@ export interface Receiver {
    * Passes the descriptor on with `message`: true once the receiver holds it (the master's
    * copy may be closed), false when it does not (still the master's, to give elsewhere).
    */
-  deliver(message: ConnMessage, handle: unknown): Promise<boolean>;
+  deliver(message: ConnMessage | WsConnMessage, handle: unknown): Promise<boolean>;
   /** True once it is gone without being asked to: what it took went with it. */
   readonly diedUnasked: boolean;
 }
@@ -73,9 +73,12 @@ export class HandoverBroker {
     this.#targets = targets;
   }
 
-  /** Passes one connection from `from` on; resolves once it has landed somewhere. */
-  forward(from: Receiver, listener: string | undefined, handle: unknown): Promise<void> {
-    const p = this.#forward(from, listener, handle).finally(() => this.#pending.delete(p));
+  /**
+   * Passes one connection from `from` on; resolves once it has landed somewhere. `as` builds
+   * what receivers get with it (a `conn` by default; a WebSocket's `ws-conn`: ws-handover.ts).
+   */
+  forward(from: Receiver, listener: string | undefined, handle: unknown, as: (returned: boolean) => ConnMessage | WsConnMessage = (r) => connMessage(listener, r)): Promise<void> {
+    const p = this.#forward(from, listener, handle, as).finally(() => this.#pending.delete(p));
     this.#pending.add(p);
     return p;
   }
@@ -94,20 +97,20 @@ export class HandoverBroker {
     }
   }
 
-  async #forward(from: Receiver, listener: string | undefined, handle: unknown): Promise<void> {
+  async #forward(from: Receiver, listener: string | undefined, handle: unknown, as: (returned: boolean) => ConnMessage | WsConnMessage): Promise<void> {
     const candidates = this.#targets().filter((r) => r.takes(listener));
     // Taken before the first await: forwards run concurrently, each to the next target.
     const start = this.#next++;
     for (let i = 0; i < candidates.length; i++) {
       const target = candidates[(start + i) % candidates.length] as Receiver;
-      if (await target.deliver(connMessage(listener), handle)) {
+      if (await target.deliver(as(false), handle)) {
         closeHandle(handle);
         this.counts.handedOver++;
         this.#delivered.set(target, (this.#delivered.get(target) ?? 0) + 1);
         return;
       }
     }
-    if (await from.deliver(connMessage(listener, true), handle)) {
+    if (await from.deliver(as(true), handle)) {
       closeHandle(handle);
       this.counts.returned++;
       return;

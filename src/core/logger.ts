@@ -68,7 +68,7 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       return;
     case 'reload-done': {
       const o = e.outcome;
-      if (o.ok) logger.info('reload done', { event, generation: o.generation, ms: o.durationMs, forced: o.forced, ...o.connections });
+      if (o.ok) logger.info('reload done', { event, generation: o.generation, ms: o.durationMs, forced: o.forced, ...o.connections, stillDraining: o.stillDraining });
       else logger.error('reload failed, previous generation keeps serving', {
         event, generation: o.generation, attempted: o.attempted, code: o.error?.code, error: o.error?.message,
       });

@@ -13,7 +13,7 @@
  * the rest: `spawning` again for the other workers, `ready` when the canary is the whole
  * generation, or handover/draining to retire the canary (failed) or old slots (rolling).
  */
-import { zeroRetireCounts, type RetireCounts } from './retire.js';
+import { zeroRetireCounts, type RetireCounts, type Retirement } from './retire.js';
 import type { ReloadPhase } from './types.js';
 
 const NEXT: Record<ReloadPhase, readonly ReloadPhase[]> = {
@@ -33,6 +33,8 @@ export class ReloadRun {
   readonly startedAt: number;
   /** What its retirements did, added up (the outcome's `forced` and `connections`). */
   readonly counts: RetireCounts = zeroRetireCounts();
+  /** Its retirements the reload stopped waiting for (they drain on in the background). */
+  readonly lingering: Retirement[] = [];
   #phase: ReloadPhase = 'spawning';
   readonly #onPhase: (phase: ReloadPhase) => void;
 
@@ -54,6 +56,13 @@ export class ReloadRun {
   /** Adds one retirement's counts. */
   add(c: RetireCounts): void {
     for (const key of Object.keys(this.counts) as (keyof RetireCounts)[]) this.counts[key] += c[key];
+  }
+
+  /** What its background retirements still hold now (undefined: nothing, they have ended). */
+  stillDraining(): { workers: number; upgraded: number } | undefined {
+    const still = this.lingering.flatMap((r) => r.still());
+    if (still.length === 0) return undefined;
+    return { workers: still.length, upgraded: still.reduce((n, w) => n + (w.upgraded ?? 0), 0) };
   }
 
   to(phase: ReloadPhase): void {

@@ -10,15 +10,26 @@
  * deadline, a clock and the routes, and runs to its end on its own, so several can be under
  * way at once (each generation with its own deadline) and none needs the reload that
  * started it. The supervisor turns its start and its counts into events and phases.
+ *
+ * Long-lived connections (issue 24): a reload need not wait for the end. The retirement is
+ * {@link Retirement.released} — the reload may be declared done — once every worker exited
+ * or said it holds only upgraded connections (`lingering`), or after `reloadWait`; it then
+ * drains on in the background until its own deadline (lingering.ts keeps those).
  */
 import type { DrainedMessage } from '../lib/protocol.js';
 import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
 import type { Host } from './host.js';
+import type { WebSocketRoutes } from './ws-handover.js';
 import type { Worker, WorkerReport } from './worker.js';
 
 /** What became of a retired set of workers and their connections. */
 export interface RetireCounts extends HandoverCounts {
-  /** Workers SIGKILLed at the drain deadline. */
+  /**
+   * WebSockets handed over to the next generation (hitless/ws); those that came back or were
+   * lost are in `returned` and `lost` with the HTTP connections.
+   */
+  webSockets: number;
+  /** Workers SIGKILLed at the drain deadline (or stopped at once: lingering.ts's bound). */
   forced: number;
   /** Connections the workers closed gracefully (as they reported). */
   drained: number;
@@ -26,7 +37,23 @@ export interface RetireCounts extends HandoverCounts {
   cut: number;
 }
 
-export const zeroRetireCounts = (): RetireCounts => ({ handedOver: 0, returned: 0, lost: 0, forced: 0, drained: 0, cut: 0 });
+export const zeroRetireCounts = (): RetireCounts => ({ handedOver: 0, returned: 0, lost: 0, webSockets: 0, forced: 0, drained: 0, cut: 0 });
+
+/** One retiring worker that is still alive, and the upgraded connections it last said it holds. */
+export interface StillDraining {
+  slot: number;
+  pid: number | undefined;
+  /** Undefined while it has not said (it still has HTTP work, or cannot say: no library). */
+  upgraded: number | undefined;
+}
+
+/** What a retirement had done when the reload stopped waiting for it, and what it still holds. */
+export interface Release {
+  /** The counts so far: workers that exited are complete; the rest report at the end. */
+  counts: RetireCounts;
+  /** Workers still alive (empty: the retirement is over). */
+  still: StillDraining[];
+}
 
 export interface RetireOptions {
   workers: Worker[];
@@ -37,22 +64,64 @@ export interface RetireOptions {
   receivers: (() => Receiver[]) | undefined;
   /** How long the workers have before SIGKILL, ms. */
   drainTimeout: number;
+  /**
+   * Longest the reload waits before the retirement is released while workers that never
+   * said `lingering` are still alive, ms (default: until they exit).
+   */
+  reloadWait?: number;
   host: Pick<Host, 'now' | 'setTimer'>;
   /** Where the workers' `conn` messages are routed while they retire. */
   routes: HandoverRoutes;
+  /** Where their WebSockets go (hitless/ws, ws-handover.ts): the receivers, read at each one, and the routes of `ws-conn`. */
+  webSockets?: { receivers: () => Receiver[]; routes: WebSocketRoutes };
 }
 
 /** A set of workers on their way out (see the module comment); {@link Retirement.run} does it. */
 export class Retirement {
   /** True when connections are handed over (there are receivers), false for a plain drain. */
   readonly handover: boolean;
+  readonly generation: number;
+  /** When it began (host clock). */
+  readonly startedAt: number;
+  /**
+   * Resolves once the reload need not wait any more: every worker exited or said it holds
+   * only upgraded connections, or `reloadWait` passed. Never rejects.
+   */
+  readonly released: Promise<Release>;
+  /** True once {@link run} has resolved. */
+  ended = false;
   readonly #o: RetireOptions;
   readonly #receivers: () => Receiver[];
+  readonly #broker: HandoverBroker;
+  readonly #wsBroker: HandoverBroker;
+  /** What each worker says its own drain did: closed gracefully, or cut at its deadline. */
+  readonly #reports = new Map<Worker, DrainedMessage>();
+  /** Upgraded connections each worker said it still holds once only those were left. */
+  readonly #lingering = new Map<Worker, number>();
+  #forcedEarly = 0;
+  /** When a worker last handed a connection over: the drain deadline counts from it. */
+  #progressAt = -Infinity;
+  #release: (r: Release) => void = () => {};
 
   constructor(options: RetireOptions) {
     this.#o = options;
     this.#receivers = options.receivers ?? (() => []);
-    this.handover = this.#receivers().length > 0;
+    const wsReceivers = options.webSockets?.receivers ?? (() => []);
+    this.handover = this.#receivers().length > 0 || wsReceivers().length > 0;
+    this.#wsBroker = new HandoverBroker(wsReceivers);
+    this.generation = options.workers[0]?.generation ?? 0;
+    this.startedAt = options.host.now();
+    this.#broker = new HandoverBroker(this.#receivers);
+    this.released = new Promise((resolve) => (this.#release = resolve));
+  }
+
+  /**
+   * When what is left is SIGKILLed (host clock): `drainTimeout` after the start, or after the
+   * last connection a worker handed over while that keeps moving (a slow machine costs time,
+   * never a connection: drain()).
+   */
+  get deadline(): number {
+    return Math.max(this.startedAt, this.#progressAt) + this.#o.drainTimeout;
   }
 
   /**
@@ -65,35 +134,75 @@ export class Retirement {
    */
   async run(): Promise<RetireCounts & { ms: number }> {
     const { workers, host, routes } = this.#o;
-    const startedAt = host.now();
-    const broker = new HandoverBroker(this.#receivers);
-    // What each worker says its own drain did: closed gracefully, or cut at its deadline.
-    const reports = new Map<Worker, DrainedMessage>();
-    // When a worker last handed a connection over: the drain deadline counts from it.
-    let progressAt = -Infinity;
+    const broker = this.#broker;
     const offs = workers.map((w) => {
       const fn = (m: WorkerReport): void => {
-        if (m.type === 'drained') reports.set(w, m);
-        if (m.type === 'conn') progressAt = host.now();
+        if (m.type === 'drained') this.#reports.set(w, m);
+        if (m.type === 'conn' || m.type === 'ws-conn') this.#progressAt = host.now();
+        if (m.type === 'lingering') {
+          this.#lingering.set(w, m.upgraded);
+          this.#checkRelease();
+        }
       };
       w.on('message', fn);
+      void w.exited.then(() => this.#checkRelease());
       return () => w.off('message', fn);
     });
+    const wait = this.#o.reloadWait;
+    const waitTimer = wait === undefined ? undefined : host.setTimer(() => this.#doRelease(), wait);
     // Each worker may have this many connections waiting in the master for a receiver:
     // enough to keep every receiver busy, few enough that the rest wait in the worker,
     // which still serves their requests (a connection queued here is read by nobody).
     const window = HANDOVER_WINDOW_PER_RECEIVER * Math.max(1, this.#receivers().length);
+    const ws = this.#o.webSockets;
     for (const w of workers) {
       if (this.handover && w.hello !== undefined) routes.open(w, broker);
+      if (this.handover) ws?.routes.open(w, this.#wsBroker);
       w.stop(this.handover, window);
     }
-    const forced = await drain(workers, this.#o.drainTimeout, host, () => progressAt);
+    const forced = (await drain(workers, this.#o.drainTimeout, host, () => this.#progressAt)) + this.#forcedEarly;
     for (const off of offs) off();
     for (const w of workers) routes.close(w);
+    for (const w of workers) ws?.routes.close(w);
     // A worker exits once the master has its descriptors; wait until they all landed.
-    await broker.settled();
-    const sum = (key: 'drained' | 'forced'): number => [...reports.values()].reduce((a, m) => a + (m[key] ?? 0), 0);
-    return { ...broker.counts, forced, drained: sum('drained'), cut: sum('forced'), ms: host.now() - startedAt };
+    await Promise.all([broker.settled(), this.#wsBroker.settled()]);
+    waitTimer?.cancel();
+    const counts = { ...this.#counts(), forced };
+    this.ended = true;
+    this.#release({ counts, still: [] });
+    return { ...counts, ms: host.now() - this.startedAt };
+  }
+
+  /** The workers still alive, with what they said they hold. */
+  still(): StillDraining[] {
+    return this.#o.workers
+      .filter((w) => w.exitInfo === undefined)
+      .map((w) => ({ slot: w.slot, pid: w.pid, upgraded: this.#lingering.get(w) }));
+  }
+
+  /** Stops what is left at once (SIGKILL), before its deadline; counted as forced. */
+  force(): void {
+    this.#forcedEarly += this.#o.workers.filter((w) => w.kill()).length;
+  }
+
+  /** Handed over, returned and lost so far (master's count), drained and cut as exited workers reported. */
+  #counts(): RetireCounts {
+    const sum = (key: 'drained' | 'forced'): number => [...this.#reports.values()].reduce((a, m) => a + (m[key] ?? 0), 0);
+    const { handedOver, returned, lost } = this.#broker.counts;
+    const ws = this.#wsBroker.counts;
+    return {
+      handedOver, returned: returned + ws.returned, lost: lost + ws.lost, webSockets: ws.handedOver,
+      forced: this.#forcedEarly, drained: sum('drained'), cut: sum('forced'),
+    };
+  }
+
+  #checkRelease(): void {
+    if (this.#o.workers.every((w) => w.exitInfo !== undefined || this.#lingering.has(w))) this.#doRelease();
+  }
+
+  #doRelease(): void {
+    // Connections sent before the workers went quiet are on their way: count them where they land.
+    void Promise.all([this.#broker.settled(), this.#wsBroker.settled()]).then(() => this.#release({ counts: this.#counts(), still: this.still() }));
   }
 }
 

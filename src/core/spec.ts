@@ -3,8 +3,8 @@
  * generation is created, so a reload can run a different spec (an edited hitless.json)
  * than the generation it replaces, and a generation never changes under its workers.
  */
-import type { CanaryConfig, MasterConfig, RestartPolicy, StrategyName } from '../config/types.js';
-import { SD_LISTEN_FDS_START } from '../lib/defaults.js';
+import type { CanaryConfig, DrainConfig, MasterConfig, RestartPolicy, StrategyName } from '../config/types.js';
+import { DRAIN_SPREAD_ENV, SD_LISTEN_FDS_START } from '../lib/defaults.js';
 import { CHANNEL_ENV, PROTOCOL } from '../lib/protocol.js';
 import { resolveWorkdir } from './workdir.js';
 
@@ -28,6 +28,8 @@ export interface GenerationSpec {
   canary: CanaryConfig;
   /** Hand keep-alive connections to the next generation instead of closing them. */
   handover: boolean;
+  /** How its workers close long-lived connections, and how long a reload waits for them (config `drain`). */
+  drain: DrainConfig;
   uid: number | undefined;
   gid: number | undefined;
   /** Give workers a parent-death signal (setpriv present). */
@@ -76,6 +78,7 @@ export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers =
     strategy: config.strategy,
     canary: { ...config.canary },
     handover: config.handover,
+    drain: { ...config.drain },
     uid: ctx.uid,
     gid: ctx.gid,
     pdeathsig: ctx.pdeathsig,
@@ -106,6 +109,8 @@ export function workerEnv(spec: GenerationSpec, generation: number, slot: number
     HITLESS_STOP_SIGNAL: spec.stopSignal,
     HITLESS_MASTER_PID: String(masterPid),
     HITLESS_RELEASE: spec.release,
+    // How the worker's drain spreads the closes of its upgraded connections (ms).
+    [DRAIN_SPREAD_ENV]: String(spec.drain.spread),
   };
   if (spec.fds.length === 0) delete env.LISTEN_FDS;
   return env;

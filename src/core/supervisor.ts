@@ -13,11 +13,13 @@
 import { EventEmitter } from 'node:events';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { Generation } from './generation.js';
+import { DrainingGenerations } from './draining.js';
 import { HandoverRoutes } from './handover.js';
+import { webSocketReceiver, WebSocketRoutes } from './ws-handover.js';
 import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
 import { StrategyContext, type ReloadSeams } from './reload-context.js';
 import { ReloadRun } from './reload.js';
-import { drain, Retirement } from './retire.js';
+import { drain, Retirement, type RetireCounts } from './retire.js';
 import { slotRange, startSlots } from './slots.js';
 import { listenerWarnings } from './listening.js';
 import type { GenerationSpec } from './spec.js';
@@ -82,8 +84,12 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   #stopping: Promise<void> | undefined;
   /** Rejects every pending ready() wait when a stop begins. */
   #stopGate: { promise: Promise<never>; reject: (e: Error) => void };
+  /** Retirements under way, the reload's own and those draining in the background. */
+  readonly #draining = new DrainingGenerations();
   /** Where the connections each worker sends go (a retiring worker's: to the next generation). */
   readonly #routes = new HandoverRoutes();
+  /** Where the WebSockets each worker sends go (hitless/ws). */
+  readonly #wsRoutes = new WebSocketRoutes();
   /** What workers reported on the channel (stats messages). */
   readonly #traffic = new TrafficBook();
   readonly #trafficIds = new WeakMap<Worker, string>();
@@ -289,6 +295,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       const stragglers = [...this.#alive];
       for (const w of stragglers) (force ? w.kill() : w.stop());
       await drain(stragglers, this.#drainTimeout(), this.#host);
+      // Old generations draining in the background were among them: report their end.
+      await this.#draining.settled();
       this.#state = 'stopped';
       this.#emit({ type: 'master-stop', reason: force ? 'forced' : 'graceful' });
       this.#resolveStopped();
@@ -325,6 +333,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       ...(this.#queued ? { queuedReload: { reasons: [...this.#queued.reasons], since: this.#queued.since } } : {}),
       reloadRequests: { ...this.#requests },
       reload: run && { generation: run.generation, phase: run.phase, reason: run.reason, startedAt: run.startedAt },
+      draining: this.#draining.snapshot(),
       memory: { rssBytes: rss, heapUsedBytes: heapUsed },
       ...(warnings.length ? { warnings } : {}),
       traffic: this.#traffic.snapshot([...this.#alive], this.#current, now),
@@ -392,13 +401,15 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     try {
       await STRATEGIES[strategyName ?? next.spec.strategy].run(ctx);
       run.to('done');
-      const { forced, handedOver, returned, lost, drained, cut } = run.counts;
+      const { forced, handedOver, returned, lost, drained, cut, webSockets } = run.counts;
+      const still = run.stillDraining();
       const warnings = this.#warnings(next);
       for (const text of warnings) this.#emit({ type: 'warning', generation: next.id, text });
       outcome = {
         ok: true, generation: next.id, attempted: next.id, reason, startedAt,
         durationMs: this.#host.now() - startedAt, forced,
-        connections: { handedOver, returned, lost, drained, cut },
+        connections: { handedOver, returned, lost, drained, cut, ...(webSockets ? { webSockets } : {}) },
+        ...(still ? { stillDraining: still } : {}),
         ...(ctx.verdict ? { canary: ctx.verdict } : {}),
         ...(warnings.length ? { warnings } : {}),
       };
@@ -468,28 +479,50 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /**
    * Retires `workers` (retire.ts): with hand-over to the ready workers of `to` where both
    * sides speak the channel, else their stop signal; SIGKILL at drainTimeout. Reports its
-   * start and counts as events, and adds the counts to `run`.
+   * start and counts as events, and adds the counts to `run`. Resolves once the retirement
+   * is released (every worker gone, or holding only upgraded connections, or
+   * `drain.reloadWait` passed): what is left drains in the background (draining.ts) and
+   * reports its final counts in `reload-drained` when it ends.
    */
   async #retire(workers: Worker[], to: Generation | undefined, run: ReloadRun | undefined): Promise<number> {
     if (workers.length === 0) return 0;
     const generation = workers[0]?.generation ?? 0;
+    const drainSpec = (to ?? this.#current ?? this.#latest)?.spec.drain;
     const retirement = new Retirement({
       workers,
       receivers: to?.spec.handover ? () => to.live().filter((w) => w.acceptsConnections) : undefined,
       drainTimeout: workers[0]?.spec.drainTimeout ?? this.#drainTimeout(),
+      reloadWait: drainSpec?.reloadWait,
       host: this.#host,
       routes: this.#routes,
+      webSockets: to?.spec.handover
+        ? { receivers: () => to.live().filter((w) => w.webSockets !== undefined).map(webSocketReceiver), routes: this.#wsRoutes }
+        : undefined,
     });
     run?.to(retirement.handover ? 'handover' : 'draining');
     this.#emit({ type: 'reload-draining', generation, workers: workers.length });
-    const { ms, ...counts } = await retirement.run();
+    const ended = retirement.run().then(({ ms, ...counts }) => {
+      const { forced, handedOver, returned, lost, drained, cut, webSockets } = counts;
+      this.#emit({ type: 'reload-drained', generation, forced, ms, handedOver, returned, lost, drained, cut, ...(webSockets ? { webSockets } : {}) });
+      return counts;
+    });
+    this.#draining.add(retirement, ended);
+    const released = await retirement.released;
+    let counts: RetireCounts = released.counts;
+    if (released.still.length === 0) counts = await ended;
+    else {
+      const upgraded = released.still.reduce((n, w) => n + (w.upgraded ?? 0), 0);
+      this.#emit({ type: 'drain-background', generation, workers: released.still.length, upgraded, deadline: retirement.deadline });
+      run?.lingering.push(retirement);
+      for (const stopped of this.#draining.background(retirement, drainSpec?.maxGenerations ?? Infinity)) {
+        this.#emit({ type: 'drain-limit', generation: stopped, maxGenerations: drainSpec?.maxGenerations ?? 0 });
+      }
+    }
     if (run) {
       run.add(counts);
       if (run.phase === 'handover') run.to('draining');
     }
-    const { forced, handedOver, returned, lost, drained, cut } = counts;
-    this.#emit({ type: 'reload-drained', generation, forced, ms, handedOver, returned, lost, drained, cut });
-    return forced;
+    return counts.forced;
   }
 
   #newGeneration(spec: GenerationSpec): Generation {
@@ -516,6 +549,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       }
       // A connection handed over (by a retiring worker); one sent out of turn goes back to it.
       if (m.type === 'conn' && handle != null) this.#routes.receive(w, m.listener, handle);
+      if (m.type === 'ws-conn' && handle != null) this.#wsRoutes.receive(w, m, handle);
     });
     w.on('exit', ({ code, signal }) => {
       this.#alive.delete(w);

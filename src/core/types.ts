@@ -97,6 +97,22 @@ export interface CanaryReport {
   latencyLimitMs: number | undefined;
 }
 
+/** An old generation still draining (status): its live workers and what they hold. */
+export interface DrainingGeneration {
+  generation: number;
+  /** True once no reload waits for it any more: it drains in the background (docs/websockets.md). */
+  background: boolean;
+  /** When its drain began, and when what is left is SIGKILLed (ms since the epoch). */
+  since: number;
+  deadline: number;
+  /** Its live workers; `upgraded`: the upgraded connections each said it still holds (undefined: not said). */
+  workers: { slot: number; pid: number | undefined; upgraded: number | undefined }[];
+  /** Upgraded connections its workers said they hold, summed. */
+  upgraded: number;
+  /** Workers that have not said what they hold (still serving HTTP, or without the in-app library). */
+  unknown: number;
+}
+
 export interface ListenerStatus {
   name: string;
   address: string;
@@ -121,7 +137,14 @@ export interface ReloadOutcome {
    * generation, returned to the old worker and drained there (no new worker could take
    * them), lost (neither side alive), and closed gracefully by the old workers' drain.
    */
-  connections?: { handedOver: number; returned: number; lost: number; drained: number; cut: number };
+  connections?: { handedOver: number; returned: number; lost: number; drained: number; cut: number; webSockets?: number };
+  /**
+   * What the old generation still held when the reload was declared done (absent: nothing,
+   * it had drained): workers alive, and the upgraded connections they said they hold. Their
+   * final counts come later, in the generation's `reload-drained` event; `connections` and
+   * `forced` above count only what had ended by then.
+   */
+  stillDraining?: { workers: number; upgraded: number };
   /** On failure: error code, message and the failed workers' last output lines. */
   error?: { code: string; message: string; output: string[] };
   /** True when this request joined a reload already queued. */
@@ -182,6 +205,8 @@ export interface StatusSnapshot {
    * None is ever dropped (docs/CLI.md, "Signals").
    */
   reloadRequests?: { started: number; queued: number; merged: number };
+  /** Old generations still draining, oldest first (those in the background: docs/websockets.md). */
+  draining?: DrainingGeneration[];
   /** The reload in flight, with its phase (reload.ts). */
   reload?: { generation: number; phase: ReloadPhase; reason: string; startedAt: number } | undefined;
   /** The master's own memory: resident set and V8 heap in use, in bytes. */
@@ -243,8 +268,18 @@ export type MasterEvent =
       drained?: number;
       /** Connections the old workers destroyed at their own shutdown deadline. */
       cut?: number;
+      /** WebSockets handed over to the next generation (hitless/ws). */
+      webSockets?: number;
     }
   | { type: 'reload-done'; outcome: ReloadOutcome }
+  /**
+   * The reload stopped waiting for an old generation's workers: they hold only upgraded
+   * connections (or `drain.reloadWait` passed) and drain on in the background until
+   * `deadline` (ms since the epoch); `reload-drained` follows when they are gone.
+   */
+  | { type: 'drain-background'; generation: number; workers: number; upgraded: number; deadline: number }
+  /** More than `drain.maxGenerations` generations would drain in the background: `generation`, the oldest, was stopped at once. */
+  | { type: 'drain-limit'; generation: number; maxGenerations: number }
   /** The configuration a reload is about to run, compared with what serves (before `reload-start`). */
   | { type: 'reload-config'; reason: string; changes: ConfigChange[]; notes: string[] }
   /** Parts of the master restarted with new settings after a reload went live (logs, metrics, watch, fetch). */

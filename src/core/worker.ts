@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { HitlessError } from '../errors.js';
 import {
   closeHandle, NOTIFY_READY, NOTIFY_STATUS, parseMessage, stopMessage, type ConnMessage, type HelloMessage, type MasterMessage, type WorkerMessage,
+  type WsConnMessage, type WsHelloMessage,
 } from '../lib/protocol.js';
 import type { Receiver } from './handover.js';
 import { unservedError, unservedListeners } from './listening.js';
@@ -30,7 +31,7 @@ export type WorkerExit = Pick<ProcessExit, 'code' | 'signal'>;
 /** What a worker said about itself (`hello`). */
 
 /** What a worker sends besides its hello (which the Worker keeps as `hello`). */
-export type WorkerReport = Exclude<WorkerMessage, HelloMessage>;
+export type WorkerReport = Exclude<WorkerMessage, HelloMessage | WsHelloMessage>;
 
 export declare interface Worker {
   on(event: 'ready', fn: () => void): this;
@@ -53,6 +54,8 @@ export class Worker extends EventEmitter implements Receiver {
   statusText: string | undefined;
   /** What the worker said on the two-way channel (undefined: it never did). */
   hello: Hello | undefined;
+  /** The listeners it rebuilds handed-over WebSockets for (`ws-hello`, hitless/ws); undefined: none. */
+  webSockets: string[] | undefined;
   /** True once the master asked this worker to stop: its exit is not a crash. */
   planned = false;
   exitInfo: WorkerExit | undefined;
@@ -125,13 +128,19 @@ export class Worker extends EventEmitter implements Receiver {
     return this.acceptsConnections && (listener === undefined || names.length === 0 || names.includes(listener));
   }
 
+  /** True when it takes a handed-over WebSocket on `listener` now (it said `ws-hello` for it, or for any). */
+  takesWebSocket(listener: string | undefined): boolean {
+    const names = this.webSockets;
+    return this.state === 'ready' && names !== undefined && (listener === undefined || names.length === 0 || names.includes(listener));
+  }
+
   /**
    * Sends a connection: true once the worker got the message and handle. A worker that dies
    * first may leave the send queued forever in Node's IPC layer, so its exit counts as a
    * failed delivery: the descriptor is still the master's and goes elsewhere (a dead
    * receiver serves nothing twice).
    */
-  deliver(message: ConnMessage, handle: unknown): Promise<boolean> {
+  deliver(message: ConnMessage | WsConnMessage, handle: unknown): Promise<boolean> {
     return Promise.race([this.send(message, handle), this.exited.then(() => false)]);
   }
 
@@ -271,6 +280,10 @@ export class Worker extends EventEmitter implements Receiver {
     }
     if (message.type === 'hello') {
       this.hello = { handover: message.handover === true, listeners: message.listeners ?? [], adopted: message.adopted };
+      return;
+    }
+    if (message.type === 'ws-hello') {
+      this.webSockets = message.listeners ?? [];
       return;
     }
     this.emit('message', message, handle);

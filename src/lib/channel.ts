@@ -9,7 +9,6 @@
  * The channel is never the lifeline: the readiness socket is (ready.ts). It is unref()ed so
  * it never keeps the process alive, and its 'disconnect' only ends hand-overs in progress.
  */
-import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { CHANNEL_ENV, closeHandle, parseMessage, PROTOCOL, type Body, type MasterMessage, type WorkerMessage } from './protocol.js';
 
@@ -102,20 +101,33 @@ function settleAck(received: boolean): void {
   settle?.(received);
 }
 
+/** Handle sends waiting for the one in flight to be acknowledged (Node's IPC sends one handle at a time). */
+const handleQueue: Array<() => void> = [];
+
 /**
  * Sends a message with a raw TCP handle (Node's 'net.Native': the master gets the handle, not
  * a reading net.Socket) and calls `done(true)` once the master's Node acknowledged the fd,
  * `done(false)` when it did not get it (write failed, NACK, or the channel closed first).
  * Only an acknowledgement proves the master holds the fd: a failed write to a dead channel
- * still completes its callback without an error. One handle at a time.
+ * still completes its callback without an error. One handle at a time: a send while another
+ * waits for its acknowledgement waits its turn (the HTTP and the WebSocket hand-over share
+ * the channel).
  */
 export function sendHandle(message: Body<WorkerMessage>, handle: unknown, done: (received: boolean) => void): void {
-  assert.equal(awaitingAck, undefined, 'sendHandle(): the previous handle is not acknowledged yet');
-  if (!channelConnected()) {
-    process.nextTick(done, false);
+  if (awaitingAck !== undefined) {
+    handleQueue.push(() => sendHandle(message, handle, done));
     return;
   }
-  awaitingAck = done;
+  if (!channelConnected()) {
+    process.nextTick(done, false);
+    process.nextTick(nextHandle);
+    return;
+  }
+  awaitingAck = (received) => {
+    done(received);
+    nextHandle();
+  };
+  const mine = awaitingAck;
   ackWatch ??= setInterval(() => {
     // No acknowledgement before the end of the channel: the master never took the fd (its
     // Node acknowledges a handle before any code there sees it).
@@ -126,8 +138,12 @@ export function sendHandle(message: Body<WorkerMessage>, handle: unknown, done: 
     }
   }, ACK_WATCH_MS).unref();
   send(message, handle, (err) => {
-    if (err !== null && awaitingAck === done) settleAck(false);
+    if (err !== null && awaitingAck === mine) settleAck(false);
   });
+}
+
+function nextHandle(): void {
+  if (awaitingAck === undefined) handleQueue.shift()?.();
 }
 
 /**

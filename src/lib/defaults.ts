@@ -30,3 +30,19 @@ export const DEFAULT_HOOK_TIMEOUT = 5_000;
 
 /** Signals that start the graceful shutdown (plus env HITLESS_STOP_SIGNAL when set). */
 export const DEFAULT_STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+
+/**
+ * Window over which a standalone drain closes upgraded (WebSocket) connections (ms): 0, all
+ * at once. Under the master the window is its `drain.spread`, given as
+ * {@link DRAIN_SPREAD_ENV}.
+ */
+export const DEFAULT_SPREAD = 0;
+
+/** Environment variable by which the master gives its workers `drain.spread` (ms). */
+export const DRAIN_SPREAD_ENV = 'HITLESS_DRAIN_SPREAD';
+
+/**
+ * What a spread close leaves before the shutdown deadline (ms): the last close frame goes
+ * out at least this long before it, so the client's close can come back before the cut.
+ */
+export const CLOSE_HANDSHAKE_MARGIN = 1_000;

@@ -13,6 +13,13 @@ import type { AnyServer, ShutdownCounts } from './types.js';
 export interface DrainHooks {
   idleGrace: number;
   onUpgrade: ((socket: Duplex) => void) | undefined;
+  /** Window over which upgraded connections are sent away (ms; goaway.ts). */
+  spread: number;
+  /**
+   * Present when upgraded connections may move to the next generation (hitless/ws, in a
+   * hand-over drain): moves what it can, calls `moved` for each, resolves with the rest.
+   */
+  moveUpgraded?: ((sockets: Duplex[], moved: (socket: Duplex) => void) => Promise<Duplex[]>) | undefined;
   /** One item of `kind` finished during the drain. */
   closed(kind: keyof ShutdownCounts): void;
   /** Present when plain HTTP/1.1 connections are handed over instead of closed. */

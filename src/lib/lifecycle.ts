@@ -17,7 +17,8 @@ import { Handover } from './handover.js';
 import { markShuttingDown } from './health.js';
 import { invalid, object, knownKeys, resolveHookTimeout, type ResolvedShutdownOptions } from './options.js';
 import { resolveShutdownOptions } from './options.js';
-import { status, whenLifelineLost } from './ready.js';
+import { reportDrainProgress } from './progress.js';
+import { whenLifelineLost } from './ready.js';
 import { receiveConnection } from './receive.js';
 import { addServer, hasServer, markStopHandled, registeredServers, removeServer } from './registry.js';
 import { drainServer } from './shutdown.js';
@@ -184,8 +185,9 @@ let drainedAll: Promise<void> | undefined;
 export function drainRegistered(how: StopRequest = {}): Promise<void> {
   drainedAll ??= (() => {
     const handover = how.handover === true && Handover.possible() ? new Handover(keptConnections, how.window) : undefined;
-    const stopReporting = reportDrainProgress();
     const drains = registeredServers().map(([server, options]) => drainServer(server, options, handover));
+    // Once every drain began: what they move first (hitless/ws) holds the `lingering` report back.
+    const stopReporting = reportDrainProgress();
     handover?.seal();
     return Promise.all(drains)
       .finally(stopReporting)
@@ -222,28 +224,6 @@ function keptConnections(): number {
   let kept = 0;
   for (const [server] of registeredServers()) kept += trackerOf(server)?.keptConnections() ?? 0;
   return kept;
-}
-
-/** How often the drain reports its progress to the master. */
-const DRAIN_REPORT_MS = 100;
-
-/**
- * Under the master, says how many connections are still open while draining, as
- * `STATUS=draining <n> connections` (`hitless reload` and `hitless status` show it);
- * a line only when the number changes. No-op standalone (status() is).
- */
-function reportDrainProgress(): () => void {
-  let last = -1;
-  const report = (): void => {
-    let open = 0;
-    for (const [server] of registeredServers()) open += trackerOf(server)?.sockets.size ?? 0;
-    if (open === last) return;
-    last = open;
-    status(`draining ${open} connection${open === 1 ? '' : 's'}`);
-  };
-  report();
-  const timer = setInterval(report, DRAIN_REPORT_MS).unref();
-  return () => clearInterval(timer);
 }
 
 /** How long the exit waits for stdout/stderr to drain into their pipes. */

@@ -9,6 +9,8 @@ import {
   DEFAULT_IDLE_GRACE,
   DEFAULT_SHUTDOWN_DELAY,
   DEFAULT_SHUTDOWN_TIMEOUT,
+  DEFAULT_SPREAD,
+  DRAIN_SPREAD_ENV,
 } from './defaults.js';
 import type { ShutdownOptions } from './types.js';
 
@@ -17,6 +19,7 @@ export interface ResolvedShutdownOptions {
   timeout: number;
   idleGrace: number;
   onUpgrade: ((socket: import('node:stream').Duplex) => void) | undefined;
+  spread: number;
 }
 
 function show(value: unknown): string {
@@ -65,7 +68,14 @@ export function knownKeys(where: string, options: Record<string, unknown>, known
   }
 }
 
-export const SHUTDOWN_KEYS = ['timeout', 'idleGrace', 'onUpgrade'] as const;
+export const SHUTDOWN_KEYS = ['timeout', 'idleGrace', 'onUpgrade', 'spread'] as const;
+
+/** The default spread: the master's `drain.spread` (env {@link DRAIN_SPREAD_ENV}) under the master, else {@link DEFAULT_SPREAD}. */
+function defaultSpread(): number {
+  const raw = process.env[DRAIN_SPREAD_ENV];
+  const ms = raw === undefined || raw === '' ? NaN : Number(raw);
+  return Number.isFinite(ms) && ms >= 0 ? ms : DEFAULT_SPREAD;
+}
 
 /** Applies defaults to shutdown options and validates them. */
 export function resolveShutdownOptions(where: string, input: ShutdownOptions | undefined, strict = true): ResolvedShutdownOptions {
@@ -79,6 +89,7 @@ export function resolveShutdownOptions(where: string, input: ShutdownOptions | u
     timeout: milliseconds(where, 'timeout', options.timeout, DEFAULT_SHUTDOWN_TIMEOUT),
     idleGrace: milliseconds(where, 'idleGrace', options.idleGrace, DEFAULT_IDLE_GRACE),
     onUpgrade: onUpgrade as ResolvedShutdownOptions['onUpgrade'],
+    spread: milliseconds(where, 'spread', options.spread, defaultSpread()),
   };
 }
 

@@ -87,6 +87,19 @@ export interface DrainedMessage {
 }
 
 /**
+ * A draining worker's HTTP work is done (every request answered, every keep-alive connection
+ * handed over or closed): it holds only `upgraded` long-lived connections (WebSockets),
+ * which it closes on their own schedule (spread, then its deadline). Sent when that first
+ * holds, then whenever the number changes. The master no longer makes the reload wait for
+ * it (docs/websockets.md).
+ */
+export interface LingeringMessage {
+  hitless: 1;
+  type: 'lingering';
+  upgraded: number;
+}
+
+/**
  * A worker's traffic figures, cumulative since it started (every {@link STATS_INTERVAL_MS}):
  * finished responses by status class, a latency histogram over {@link LATENCY_BOUNDS_MS}
  * (one more bucket for everything slower) and the latencies' sum in ms.
@@ -99,8 +112,40 @@ export interface StatsMessage {
   latencySum: number;
 }
 
+/**
+ * Sent by hitless/ws (the opt-in WebSocket hand-over, docs/websockets.md): this worker
+ * rebuilds handed-over `ws` WebSockets for `listeners` (any, when empty) and gives them to
+ * the application.
+ */
+export interface WsHelloMessage {
+  hitless: 1;
+  type: 'ws-hello';
+  listeners?: string[];
+}
+
+/**
+ * One WebSocket, with its socket handle, moved at a frame boundary (reading stopped).
+ * Worker → master: from a draining worker; master → worker: rebuild it and give it to the
+ * application (`returned`: it comes back to the worker that sent it, no other could take
+ * it; that one closes it with 1001). What the receiving side needs travels with it: the
+ * application's own `state` (any JSON), the negotiated subprotocol, the permessage-deflate
+ * parameters (only without context takeover either way: see docs/websockets.md), and
+ * `head`, the bytes already read from the client that begin its next frame (base64).
+ */
+export interface WsConnMessage {
+  hitless: 1;
+  type: 'ws-conn';
+  listener?: string;
+  state?: unknown;
+  protocol?: string;
+  deflate?: Record<string, number | boolean>;
+  head?: string;
+  returned?: boolean;
+}
+
 /** Everything a worker may send. */
-export type WorkerMessage = HelloMessage | ConnMessage | HandoverDoneMessage | DrainedMessage | StatsMessage;
+export type WorkerMessage =
+  | HelloMessage | ConnMessage | HandoverDoneMessage | DrainedMessage | LingeringMessage | StatsMessage | WsHelloMessage | WsConnMessage;
 
 // ── master → worker ────────────────────────────────────────────────────────────────────
 
@@ -122,8 +167,14 @@ export interface LandedMessage {
   type: 'landed';
 }
 
+/** One WebSocket the worker sent (`ws-conn`) reached its place: the next may go. */
+export interface WsLandedMessage {
+  hitless: 1;
+  type: 'ws-landed';
+}
+
 /** Everything the master may send. */
-export type MasterMessage = StopMessage | LandedMessage | ConnMessage;
+export type MasterMessage = StopMessage | LandedMessage | ConnMessage | WsConnMessage | WsLandedMessage;
 
 // ── the parser ─────────────────────────────────────────────────────────────────────────
 
@@ -133,6 +184,10 @@ const positive: Check = (v) => Number.isSafeInteger(v) && (v as number) > 0;
 const bool: Check = (v) => typeof v === 'boolean';
 const text: Check = (v) => typeof v === 'string';
 const texts: Check = (v) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const params: Check = (v) =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'boolean' || Number.isSafeInteger(x));
+/** What a `ws-conn` carries besides the application's state (which is any JSON). */
+const WS_CONN: Record<string, Check> = { listener: text, protocol: text, deflate: params, head: text, returned: bool };
 
 /** Every message type a sender may use, with the checks of its optional fields. */
 const FROM_WORKER: Record<WorkerMessage['type'], Record<string, Check>> = {
@@ -141,12 +196,17 @@ const FROM_WORKER: Record<WorkerMessage['type'], Record<string, Check>> = {
   conn: { listener: text, returned: bool },
   'handover-done': { handedOver: count, kept: count },
   drained: { drained: count, forced: count },
+  lingering: { upgraded: count },
   stats: {},
+  'ws-hello': { listeners: texts },
+  'ws-conn': WS_CONN,
 };
 const FROM_MASTER: Record<MasterMessage['type'], Record<string, Check>> = {
   stop: { handover: bool, window: positive },
   landed: {},
   conn: { listener: text, returned: bool },
+  'ws-conn': WS_CONN,
+  'ws-landed': {},
 };
 
 /**
@@ -176,6 +236,7 @@ export function parseMessage(raw: unknown, from: 'worker' | 'master'): WorkerMes
   if (from === 'worker') {
     for (const [key, ok] of Object.entries(checks)) if (m[key] !== undefined && !ok(m[key])) return undefined;
     if (m.type === 'stats' && !validStats(m)) return undefined;
+    if (m.type === 'lingering' && m.upgraded === undefined) return undefined;
     return m as unknown as WorkerMessage;
   }
   const kept: Record<string, unknown> = { ...m };

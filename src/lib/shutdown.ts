@@ -9,11 +9,13 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Handover } from './handover.js';
+import { CLOSE_HANDSHAKE_MARGIN } from './defaults.js';
 import { markShuttingDown } from './health.js';
 import { status } from './ready.js';
 import { invalid, resolveShutdownOptions, type ResolvedShutdownOptions } from './options.js';
 import { isPlainHttp, listenerName, relaysOf } from './registry.js';
-import { instrument, trackerOf, type Tracker } from './track.js';
+import { upgradeMover } from './movers.js';
+import { instrument, trackerOf, type DrainHooks, type Tracker } from './track.js';
 import type { AnyServer, ShutdownCounts, ShutdownOptions, ShutdownResult } from './types.js';
 
 const running = new WeakMap<AnyServer, Promise<ShutdownResult>>();
@@ -54,6 +56,21 @@ export function drainServer(server: AnyServer, options: ResolvedShutdownOptions,
   const promise = drain(server, tracker, known === undefined, options, listener === undefined ? undefined : { handover: handover!, listener });
   running.set(server, promise);
   return promise;
+}
+
+/** How this drain moves upgraded connections: only in a hand-over drain, and only with a mover registered (hitless/ws). */
+function moverFor(listener: string | undefined): DrainHooks['moveUpgraded'] {
+  const mover = upgradeMover();
+  if (listener === undefined || mover === undefined) return undefined;
+  return (sockets, moved) => mover.move(sockets, listener, moved);
+}
+
+/**
+ * The window for sending upgraded connections away, within the deadline: the last close
+ * leaves {@link CLOSE_HANDSHAKE_MARGIN} for the client's answer before the cut.
+ */
+function spreadWithin(options: ResolvedShutdownOptions): number {
+  return Math.min(options.spread, Math.max(0, options.timeout - CLOSE_HANDSHAKE_MARGIN));
 }
 
 function drain(
@@ -105,6 +122,8 @@ function drain(
     tracker.beginDrain({
       idleGrace: options.idleGrace,
       onUpgrade: options.onUpgrade,
+      spread: spreadWithin(options),
+      moveUpgraded: moverFor(moving?.listener),
       closed(kind) {
         drained[kind]++;
         check();

@@ -12,10 +12,12 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 import { watchRequestStart } from './boundary.js';
+import { isWebSocketRequest, watchFrames } from './frames.js';
+import { GoAwaySchedule } from './goaway.js';
 import { Http1Connections, type DrainHooks } from './http1.js';
 import { observe } from './stats.js';
 import type { AnyServer, ShutdownCounts } from './types.js';
-import { announce, watchUpgrades } from './upgrades.js';
+import { watchUpgrades } from './upgrades.js';
 
 export type { DrainHooks, HandoverSink } from './http1.js';
 
@@ -50,18 +52,17 @@ export class Tracker {
   readonly streams = new Set<ServerHttp2Stream>();
   readonly upgraded = new Set<Duplex>();
   private drain: DrainHooks | undefined;
+  /** The turns at which the drain sends upgraded connections away (goaway.ts). */
+  private away: GoAwaySchedule | undefined;
+  /** Upgraded connections moved to another process (hitless/ws): their close is neither drained nor forced. */
+  private readonly movedAway = new WeakSet<Duplex>();
 
   constructor(readonly server: AnyServer) {
     this.http1 = new Http1Connections(server, () => this.drain);
     const plainHttp1 = server instanceof http.Server;
     const tlsHttp1 = server instanceof https.Server || isHttp2(server);
     server.on('connection', (socket: net.Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => {
-        this.sockets.delete(socket);
-        if (this.http1.wasMoved(socket)) this.drain?.movedClosed?.();
-        else this.drain?.closed('connections');
-      });
+      this.addSocket(socket);
       if (plainHttp1) watchRequestStart(this.http1.add(socket));
     });
     if (tlsHttp1) {
@@ -90,7 +91,7 @@ export class Tracker {
       });
       if (this.drain !== undefined) session.close();
     });
-    watchUpgrades(server, (_req, socket) => this.upgrade(socket));
+    watchUpgrades(server, (req, socket) => this.upgrade(req, socket));
   }
 
   /** True when nothing this tracker saw is still open. */
@@ -105,29 +106,39 @@ export class Tracker {
   }
 
   /**
-   * Starts draining: marks responses, schedules idle closes, closes sessions, announces
-   * upgrades. With `hooks.handover`, this server's HTTP/1.1 connections are offered for
-   * hand-over instead (idle ones now, busy ones when their response completes).
+   * Starts draining: marks responses, schedules idle closes, closes sessions, sends upgraded
+   * connections away (close 1001, spread over `hooks.spread`; the application's `onUpgrade`
+   * instead when it gave one). With `hooks.handover`, this server's HTTP/1.1 connections are
+   * offered for hand-over instead (idle ones now, busy ones when their response completes).
    */
   beginDrain(hooks: DrainHooks): void {
     this.drain = hooks;
     this.http1.beginDrain(hooks.handover !== undefined);
     for (const session of this.sessions) session.close();
-    for (const socket of this.upgraded) announce(hooks.onUpgrade, socket);
+    const away = new GoAwaySchedule(hooks.onUpgrade, hooks.spread);
+    this.away = away;
+    const upgraded = [...this.upgraded];
+    if (hooks.moveUpgraded === undefined || upgraded.length === 0) return away.schedule(upgraded);
+    // Moved first (the client sees nothing), then what could not move is sent away.
+    void hooks.moveUpgraded(upgraded, (socket) => this.movedOut(socket)).then(
+      (rest) => this.away === away && away.schedule(rest.filter((s) => !s.destroyed)),
+      () => this.away === away && away.schedule([...this.upgraded]),
+    );
   }
 
   /** Destroys everything still open except `spare` (a hand-over under way); returns what that was. */
   forceAll(spare?: Duplex): ShutdownCounts {
     let connections = 0;
-    for (const socket of this.sockets) if (socket !== spare && !this.http1.wasMoved(socket)) connections++;
+    for (const socket of this.sockets) if (socket !== spare && !this.wasMoved(socket)) connections++;
     const forced: ShutdownCounts = {
       requests: this.http1.responses.size + this.streams.size,
       connections,
       sessions: this.sessions.size,
-      upgraded: this.upgraded.size,
+      upgraded: [...this.upgraded].filter((s) => !this.movedAway.has(s)).length,
     };
     const sink = this.drain?.handover;
     this.drain = undefined; // close events from here on are forced, not drained
+    this.away?.cancel();
     this.http1.force(spare);
     for (const session of this.sessions) session.destroy();
     for (const socket of this.upgraded) socket.destroy();
@@ -139,26 +150,71 @@ export class Tracker {
   /** Ends the drain bookkeeping (after the last close, or after forceAll). */
   endDrain(): void {
     this.drain = undefined;
+    this.away?.cancel();
     this.http1.endDrain();
+  }
+
+  /**
+   * True when every request is answered and every connection left is an upgraded one (or was
+   * handed over): the drain waits only for long-lived connections (a `lingering` report).
+   */
+  holdsOnlyUpgraded(): boolean {
+    if (this.http1.responses.size > 0 || this.streams.size > 0 || this.sessions.size > 0) return false;
+    for (const socket of this.sockets) if (!this.upgraded.has(socket) && !this.wasMoved(socket)) return false;
+    return true;
   }
 
   /** Open connections that were not handed over. */
   keptConnections(): number {
     let kept = 0;
-    for (const socket of this.sockets) if (!this.http1.wasMoved(socket)) kept++;
+    for (const socket of this.sockets) if (!this.wasMoved(socket)) kept++;
     return kept;
   }
 
-  /** The socket left the HTTP machinery: never idle-close or hand it over as an HTTP connection. */
-  private upgrade(socket: Duplex): void {
-    this.http1.remove(socket);
+  /**
+   * Tracks an upgraded connection that arrived from another process (a WebSocket hitless/ws
+   * rebuilt here): it never was an HTTP connection of this server.
+   */
+  adoptUpgraded(socket: net.Socket): void {
+    this.addSocket(socket);
+    this.addUpgraded(socket);
+  }
+
+  /** True when `socket` went to another process (an HTTP hand-over or a moved WebSocket). */
+  private wasMoved(socket: Duplex): boolean {
+    return this.http1.wasMoved(socket) || this.movedAway.has(socket);
+  }
+
+  /** An upgraded connection went to another process: counted as handed over (its owner then destroys this copy). */
+  private movedOut(socket: Duplex): void {
+    this.movedAway.add(socket);
+    this.drain?.moved?.();
+  }
+
+  private addSocket(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      if (this.wasMoved(socket)) this.drain?.movedClosed?.();
+      else this.drain?.closed('connections');
+    });
+  }
+
+  private addUpgraded(socket: Duplex): void {
     this.upgraded.add(socket);
     socket.once('close', () => {
       this.upgraded.delete(socket);
-      this.drain?.closed('upgraded');
+      if (this.movedAway.has(socket)) this.drain?.movedClosed?.();
+      else this.drain?.closed('upgraded');
     });
-    const drain = this.drain;
-    // Announce after the application's own listener completed the handshake.
-    if (drain !== undefined) setImmediate(() => announce(drain.onUpgrade, socket));
+    if (this.drain !== undefined) this.away?.late(socket);
+  }
+
+  /** The socket left the HTTP machinery: never idle-close or hand it over as an HTTP connection. */
+  private upgrade(req: http.IncomingMessage, socket: Duplex): void {
+    // Before the application's listener writes the 101: count its frames from the start.
+    if (isWebSocketRequest(req.headers)) watchFrames(socket);
+    this.http1.remove(socket);
+    this.addUpgraded(socket);
   }
 }

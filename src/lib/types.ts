@@ -88,11 +88,22 @@ export interface ShutdownOptions {
    */
   idleGrace?: number;
   /**
-   * Called once for each upgraded (WebSocket) connection when the drain begins, so the
-   * application can close it properly (WebSocket close code 1001 "going away").
-   * @default none: upgraded connections are left alone until the deadline
+   * Called once for each upgraded connection at its turn in the drain (see `spread`), so the
+   * application closes it its own way; given, it replaces hitless's own close. A no-op
+   * leaves upgraded connections open until the deadline.
+   * @default none: hitless closes each WebSocket (RFC 6455) with 1001 "going away" at a
+   * frame boundary — with `ws`'s own `close()` when the socket carries a `ws` WebSocket —
+   * and leaves other upgraded protocols to the deadline (docs/websockets.md)
    */
   onUpgrade?: (socket: Duplex) => void;
+  /**
+   * Window (ms) over which upgraded connections are sent away, evenly, so their clients do
+   * not all reconnect in the same instant; capped at `timeout` minus 1 s (the client's
+   * close must come back before the cut). 0: all at once.
+   * @default the master's `drain.spread` (env `HITLESS_DRAIN_SPREAD`, 5 s by default) under
+   * the master; standalone {@link DEFAULT_SPREAD} (0)
+   */
+  spread?: number;
 }
 
 /** Counts of one kind of outcome. `connections` counts TCP connections of every kind. */

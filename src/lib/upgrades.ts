@@ -21,13 +21,3 @@ export function watchUpgrades(server: AnyServer, onUpgrade: (req: http.IncomingM
   });
   if (others() > 0) server.prependListener('upgrade', onUpgrade);
 }
-
-/** Tells the application an upgraded socket should close (its `onUpgrade` shutdown option). */
-export function announce(onUpgrade: ((socket: Duplex) => void) | undefined, socket: Duplex): void {
-  if (onUpgrade === undefined || socket.destroyed) return;
-  try {
-    onUpgrade(socket);
-  } catch {
-    // The application's close attempt failed; the deadline destroys the socket anyway.
-  }
-}

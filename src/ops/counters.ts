@@ -12,7 +12,7 @@ import type { MasterEvent } from '../core/types.js';
 export const RELOAD_DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 /** What became of the old generation's connections, as `hitless_reload_connections_total` labels them. */
-export const CONNECTION_OUTCOMES = ['handed_over', 'returned', 'lost', 'drained', 'cut'] as const;
+export const CONNECTION_OUTCOMES = ['handed_over', 'returned', 'lost', 'drained', 'cut', 'websocket_handed_over'] as const;
 export type ConnectionOutcome = (typeof CONNECTION_OUTCOMES)[number];
 
 /** Where the counters hear the master's events. */
@@ -35,7 +35,7 @@ export class MasterCounters {
   readonly durations = { buckets: RELOAD_DURATION_BUCKETS.map(() => 0).concat(0), sumSeconds: 0, count: 0 };
   restarts = 0;
   forced = 0;
-  readonly connections: Record<ConnectionOutcome, number> = { handed_over: 0, returned: 0, lost: 0, drained: 0, cut: 0 };
+  readonly connections: Record<ConnectionOutcome, number> = { handed_over: 0, returned: 0, lost: 0, drained: 0, cut: 0, websocket_handed_over: 0 };
   readonly #source: EventSource;
   readonly #onEvent = (e: MasterEvent): void => this.#count(e);
 
@@ -67,6 +67,7 @@ export class MasterCounters {
       this.connections.lost += e.lost ?? 0;
       this.connections.drained += e.drained ?? 0;
       this.connections.cut += e.cut ?? 0;
+      this.connections.websocket_handed_over += e.webSockets ?? 0;
     }
   }
 }

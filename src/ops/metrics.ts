@@ -71,6 +71,14 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
     },
   });
   new client.Gauge({
+    name: 'hitless_draining_generations', help: 'Old generations still draining (in the background, once no reload waits for them: docs/websockets.md).', registers: [registry],
+    collect() { this.set(master.status().draining?.length ?? 0); },
+  });
+  new client.Gauge({
+    name: 'hitless_draining_upgraded_connections', help: 'Upgraded (WebSocket) connections old generations still hold, as their workers last said.', registers: [registry],
+    collect() { this.set((master.status().draining ?? []).reduce((n, d) => n + d.upgraded, 0)); },
+  });
+  new client.Gauge({
     name: 'hitless_generation', help: 'Generation now serving.', registers: [registry],
     collect() { this.set(master.status().generation); },
   });
@@ -161,7 +169,7 @@ export function counterMetrics(c: MasterCounters): RawMetric[] {
     raw('hitless_worker_restarts_total', 'Crashed workers restarted by the master.', 'counter', () => [{ labels: {}, value: c.restarts }]),
     raw('hitless_workers_forced_total', 'Old workers SIGKILLed at drainTimeout during reloads.', 'counter', () => [{ labels: {}, value: c.forced }]),
     raw('hitless_reload_connections_total',
-      'What became of the old generation\'s connections at reloads: handed_over (to the new generation), returned (no new worker could take them; drained), lost (neither side alive), drained (closed gracefully by the old workers), cut (destroyed at an old worker\'s own shutdown deadline).',
+      'What became of the old generation\'s connections at reloads: handed_over (to the new generation), returned (no new worker could take them; drained), lost (neither side alive), drained (closed gracefully by the old workers), cut (destroyed at an old worker\'s own shutdown deadline), websocket_handed_over (WebSockets moved to the new generation by hitless/ws).',
       'counter', () => CONNECTION_OUTCOMES.map((outcome) => ({ labels: { outcome }, value: c.connections[outcome] }))),
   ];
 }

@@ -8,8 +8,8 @@
  * So, once a socket was adopted:
  * - A stop signal (SIGTERM, SIGINT, HITLESS_STOP_SIGNAL) first drains the adopted servers
  *   the library's way; the app's own handlers receive the signal only once no HTTP request
- *   or keep-alive connection is left (upgraded connections, such as WebSockets, stay open
- *   for the app's handler to close). Without a handler of its own, the app is stopped as
+ *   or keep-alive connection is left (WebSockets are closed with 1001 over the spread window
+ *   meanwhile, src/lib/goaway.ts; they may still be closing). Without a handler of its own, the app is stopped as
  *   the library stops it: drain, onShutdown hooks, exit 0. A second stop signal exits at once.
  * - The master's `stop` message (a reload, sent instead of the stop signal because the
  *   preload said hello for the adopted servers) is that stop signal with hand-over: the

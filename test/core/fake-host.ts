@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Host, LaunchSpec, ProcessExit, Timer, WorkerProcess } from '../../src/core/host.js';
-import { DEFAULT_CANARY } from '../../src/config/defaults.js';
+import { DEFAULT_CANARY, DEFAULT_DRAIN } from '../../src/config/defaults.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import { fakeConfig } from '../ops/fake-master.js';
 
@@ -167,7 +167,7 @@ export function fakeSpec(over: Partial<GenerationSpec> = {}): GenerationSpec {
     command: ['app'], cwd: '/app', release: undefined, env: {}, workers: 2,
     readyTimeout: 1000, drainTimeout: 5000, stopSignal: 'SIGTERM', readyAfter: null,
     restart: { backoffInitial: 100, backoffMax: 1000, maxRestarts: 3, window: 60_000 },
-    strategy: 'all', canary: { ...DEFAULT_CANARY }, handover: true, uid: undefined, gid: undefined, pdeathsig: false,
+    strategy: 'all', canary: { ...DEFAULT_CANARY }, handover: true, drain: { ...DEFAULT_DRAIN }, uid: undefined, gid: undefined, pdeathsig: false,
     fds: [10], fdNames: ['http'],
     ...over,
   };

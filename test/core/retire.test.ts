@@ -2,13 +2,15 @@
  * The pieces a reload is made of, on a fake host and without a supervisor: the one start
  * step (slots.ts), a retirement run on its own (retire.ts; several at once, each with its
  * own deadline), and the hand-over broker with receivers that are not workers of a new
- * generation and a sender that is not stopping (handover.ts).
+ * generation and a sender that is not stopping (handover.ts), and the WebSockets hitless/ws
+ * moves (ws-handover.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HandoverBroker, HandoverRoutes, type Receiver } from '../../src/core/handover.js';
 import { drain, Retirement } from '../../src/core/retire.js';
 import { slotRange, startSlots } from '../../src/core/slots.js';
+import { webSocketReceiver, WebSocketRoutes } from '../../src/core/ws-handover.js';
 import { Worker } from '../../src/core/worker.js';
 import type { ConnMessage } from '../../src/lib/protocol.js';
 import { FakeHandle, FakeHost, fakeSpec, settle, wellBehaved, type Behaviour, type FakeProcess } from './fake-host.js';
@@ -88,7 +90,7 @@ test('retire: a retirement runs on its own (no reload) and resolves with the cou
   const r = new Retirement({ workers: old.ws, receivers: () => next.ws, drainTimeout: 5000, host, routes });
   assert.equal(r.handover, true);
   const { ms, ...counts } = await r.run();
-  assert.deepEqual(counts, { handedOver: 6, returned: 0, lost: 0, forced: 0, drained: 4, cut: 2 });
+  assert.deepEqual(counts, { handedOver: 6, returned: 0, lost: 0, webSockets: 0, forced: 0, drained: 4, cut: 2 });
   assert.equal(ms, 0, 'the fake clock did not move');
   assert.deepEqual(next.procs.map((p) => p.sent.filter((s) => s.message.type === 'conn').length), [3, 3]);
   for (const p of old.procs) assert.deepEqual(p.sent.map((s) => s.message.type), ['stop', 'landed', 'landed', 'landed']);
@@ -190,4 +192,54 @@ test('handover: connections a receiver took count as lost once it died unasked; 
   await broker.settled();
   assert.equal(dies.got.length, 2);
   assert.deepEqual(broker.counts, { handedOver: 0, returned: 0, lost: 2 });
+});
+
+test('retire: WebSockets (ws-conn) go, message intact, to the next workers that said ws-hello, each acknowledged with ws-landed; with none, back to the sender', async () => {
+  const host = new FakeHost();
+  // Generation 2: slot 0 adopts WebSockets, slot 1 does not.
+  host.behave = (_g, slot) => (p) => {
+    libraryWorker(p);
+    if (slot === 0) queueMicrotask(() => p.say({ hitless: 1, type: 'ws-hello', listeners: [] }));
+  };
+  const next = workers(host, 2, 2);
+  await Promise.all(next.ws.map((w) => w.waitReady(1000)));
+  await settle();
+  const sent = { hitless: 1, type: 'ws-conn', listener: 'http', state: { nick: 'ann', count: 7 }, protocol: 'chat', head: 'gQ==' };
+  host.behave = () => (p) => {
+    libraryWorker(p);
+    p.removeAllListeners('sent');
+    let landed = 0;
+    p.on('sent', (m: Record<string, unknown>) => {
+      if (m.type === 'stop') for (let i = 0; i < 2; i++) p.say(sent, new FakeHandle());
+      if (m.type === 'ws-landed' && ++landed === 2) queueMicrotask(() => p.exit(0));
+    });
+  };
+  const old = workers(host, 1, 1);
+  await old.ws[0]!.waitReady(1000);
+  await settle();
+  const routes = new HandoverRoutes();
+  const wsRoutes = new WebSocketRoutes();
+  const w = old.ws[0]!;
+  w.on('message', (m, h) => m.type === 'ws-conn' && wsRoutes.receive(w, m, h));
+  const r = new Retirement({
+    workers: old.ws, receivers: () => next.ws, drainTimeout: 5000, host, routes,
+    webSockets: { receivers: () => next.ws.filter((x) => x.webSockets !== undefined).map(webSocketReceiver), routes: wsRoutes },
+  });
+  const { ms: _ms, ...counts } = await r.run();
+  assert.deepEqual(counts, { handedOver: 0, returned: 0, lost: 0, webSockets: 2, forced: 0, drained: 0, cut: 0 });
+  assert.deepEqual(next.procs[0]!.sent.filter((s) => s.message.type === 'ws-conn').map((s) => s.message), [sent, sent]);
+  assert.equal(next.procs[1]!.sent.filter((s) => s.message.type === 'ws-conn').length, 0, 'slot 1 never said ws-hello');
+  assert.deepEqual(old.procs[0]!.sent.map((s) => s.message.type), ['stop', 'ws-landed', 'ws-landed']);
+
+  // No receiver: the WebSocket goes back to its sender, marked returned.
+  const back = new HandoverBroker(() => []);
+  const lonely = workers(host, 3, 1);
+  await lonely.ws[0]!.waitReady(1000);
+  await settle();
+  wsRoutes.open(lonely.ws[0]!, back);
+  wsRoutes.receive(lonely.ws[0]!, sent as never, new FakeHandle());
+  await settle();
+  await back.settled();
+  assert.deepEqual(back.counts, { handedOver: 0, returned: 1, lost: 0 });
+  assert.deepEqual(lonely.procs[0]!.sent.map((s) => s.message), [{ ...sent, returned: true }, { hitless: 1, type: 'ws-landed' }]);
 });

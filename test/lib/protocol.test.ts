@@ -20,12 +20,18 @@ test('protocol: every message a worker sends parses on the master side as sent',
     { hitless: 1, type: 'conn', listener: 'http' },
     { hitless: 1, type: 'handover-done', handedOver: 3, kept: 1 },
     { hitless: 1, type: 'drained', drained: 2, forced: 0 },
+    { hitless: 1, type: 'lingering', upgraded: 812 },
+    { hitless: 1, type: 'ws-hello', listeners: [] },
+    { hitless: 1, type: 'ws-conn', listener: 'http', state: { user: 'ann', rooms: ['a'] }, protocol: 'chat.v2', deflate: { server_no_context_takeover: true, client_no_context_takeover: true, server_max_window_bits: 10 }, head: 'iQ==' },
     stats,
   ]) assert.deepEqual(parseMessage(m, 'worker'), m);
 });
 
 test('protocol: every message the master sends parses on the worker side as built', () => {
-  for (const m of [stopMessage(4), stopMessage(undefined), message({ type: 'landed' }), connMessage('http'), connMessage('http', true), connMessage(undefined)]) {
+  for (const m of [
+    stopMessage(4), stopMessage(undefined), message({ type: 'landed' }), connMessage('http'), connMessage('http', true), connMessage(undefined),
+    message({ type: 'ws-landed' }), message({ type: 'ws-conn', listener: 'http', state: [1, 'two'], returned: true }),
+  ]) {
     assert.deepEqual(parseMessage(m, 'master'), m);
   }
   assert.deepEqual(stopMessage(4), { hitless: PROTOCOL, type: 'stop', handover: true, window: 4 });
@@ -37,6 +43,9 @@ test('protocol: each side knows only the types its peer may send', () => {
   assert.equal(parseMessage({ hitless: 1, type: 'landed' }, 'worker'), undefined);
   assert.equal(parseMessage({ hitless: 1, type: 'hello' }, 'master'), undefined);
   assert.equal(parseMessage(stats, 'master'), undefined);
+  assert.equal(parseMessage({ hitless: 1, type: 'lingering', upgraded: 1 }, 'master'), undefined);
+  assert.equal(parseMessage({ hitless: 1, type: 'ws-landed' }, 'worker'), undefined);
+  assert.equal(parseMessage({ hitless: 1, type: 'ws-hello' }, 'master'), undefined);
 });
 
 test('protocol: garbage, other versions and foreign messages are not messages', () => {
@@ -56,6 +65,11 @@ test('protocol: a worker message with a field of the wrong shape is refused whol
     { ...stats, latency: stats.latency.slice(1) },
     { ...stats, requests: { '2xx': 1 } },
     { ...stats, latencySum: Infinity },
+    { hitless: 1, type: 'lingering' },
+    { hitless: 1, type: 'lingering', upgraded: -2 },
+    { hitless: 1, type: 'ws-hello', listeners: 'http' },
+    { hitless: 1, type: 'ws-conn', deflate: { server_max_window_bits: 'x' } },
+    { hitless: 1, type: 'ws-conn', head: 5 },
   ]) assert.equal(parseMessage(m, 'worker'), undefined, JSON.stringify(m));
 });
 

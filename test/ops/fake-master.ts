@@ -1,7 +1,7 @@
 /** A stand-in MasterHandle for unit tests of the ops modules: an EventEmitter with status(). */
 import { EventEmitter } from 'node:events';
 import { tmpdir } from 'node:os';
-import { DEFAULT_CANARY } from '../../src/config/defaults.js';
+import { DEFAULT_CANARY, DEFAULT_DRAIN } from '../../src/config/defaults.js';
 import type { MasterConfig } from '../../src/config/types.js';
 import type { MasterEvent, MasterHandle, StatusSnapshot, WorkerStatus } from '../../src/core/types.js';
 import { createLogger, type Logger } from '../../src/core/logger.js';
@@ -29,7 +29,7 @@ export function fakeConfig(over: Partial<MasterConfig> = {}): MasterConfig {
   return {
     configPath: undefined, appDir: tmpdir(), command: ['node', 'server.js'], listen: [], workers: 1,
     readyTimeout: 10_000, drainTimeout: 10_000, stopSignal: 'SIGTERM', readyAfter: null, env: {}, cwd: tmpdir(),
-    strategy: 'all', canary: { ...DEFAULT_CANARY }, handover: true, restart: { backoffInitial: 100, backoffMax: 1000, maxRestarts: 5, window: 60_000 },
+    strategy: 'all', canary: { ...DEFAULT_CANARY }, handover: true, drain: { ...DEFAULT_DRAIN }, restart: { backoffInitial: 100, backoffMax: 1000, maxRestarts: 5, window: 60_000 },
     runDir: tmpdir(), pidFile: undefined, logFormat: 'text', release: { keep: 5, prepare: undefined },
     watch: undefined, fetch: undefined, user: undefined, group: undefined,
     logs: { mode: 'inherit', dir: tmpdir(), maxSize: 10 * 1024 * 1024, keep: 5, tag: true },

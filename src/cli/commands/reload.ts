@@ -10,7 +10,7 @@ import type { ConfigChange } from '../../config/types.js';
 import type { MasterEvent, ReloadOutcome } from '../../core/types.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag, strategyFlag } from '../flags.js';
 import { findRunDir } from '../../control/find.js';
-import { ReloadProgress, wasRefused } from '../format.js';
+import { ReloadProgress, stillPhrase, wasRefused } from '../format.js';
 import { canaryLines } from '../traffic.js';
 
 const usage = `Usage: hitless reload [--canary | --strategy <name>] [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
@@ -99,7 +99,7 @@ export const command: Command = {
     if (outcome.ok) {
       const forced = outcome.forced ? `, ${outcome.forced} old worker${outcome.forced === 1 ? '' : 's'} killed at drainTimeout` : '';
       if (outcome.canary) for (const line of canaryLines(outcome.canary)) process.stdout.write(`reload: ${line}\n`);
-      process.stdout.write(`reload: done in ${formatDuration(outcome.durationMs)}, generation ${outcome.generation} is live${forced}${joined}\n`);
+      process.stdout.write(`reload: done in ${formatDuration(outcome.durationMs)}, generation ${outcome.generation} is live${forced}${stillPhrase(outcome)}${joined}\n`);
       for (const warning of outcome.warnings ?? []) process.stdout.write(`reload: warning: ${warning}\n`);
       return 0;
     }

@@ -1,0 +1,97 @@
+/**
+ * The retirements under way (retire.ts), for status, for the stop, and for the bound on old
+ * generations draining in the background (issue 24).
+ *
+ * A reload need not wait until its old generation's long-lived connections (WebSockets) are
+ * gone: once its retirement is released, the reload is done and the retirement drains on in
+ * the background, each with its own deadline, as HAProxy's old processes do. Several may
+ * coexist, but not without limit (each holds processes and memory): when one more
+ * generation would drain in the background than `drain.maxGenerations`, the oldest is
+ * stopped at once (SIGKILL; what it still held is cut, counted as forced).
+ */
+import type { Release, Retirement } from './retire.js';
+import type { DrainingGeneration } from './types.js';
+
+interface Entry {
+  retirement: Retirement;
+  /** True once its reload stopped waiting for it. */
+  background: boolean;
+  /** Resolves when the retirement ended (its counts reported). */
+  ended: Promise<void>;
+}
+
+/**
+ * Every retirement under way, foreground (its reload waits) or background.
+ *
+ * @example
+ * const draining = new DrainingGenerations();
+ * draining.add(retirement, ended);
+ * const released = await retirement.released;
+ * const stopped = draining.background(retirement, spec.drain.maxGenerations); // generations stopped at the bound
+ */
+export class DrainingGenerations {
+  readonly #entries = new Set<Entry>();
+
+  /** Tracks `retirement` until `ended` resolves. */
+  add(retirement: Retirement, ended: Promise<unknown>): void {
+    const entry: Entry = { retirement, background: false, ended: Promise.resolve() };
+    entry.ended = ended.then(
+      () => void this.#entries.delete(entry),
+      () => void this.#entries.delete(entry),
+    );
+    this.#entries.add(entry);
+  }
+
+  /**
+   * The reload no longer waits for `retirement`: it drains in the background. Returns the
+   * generations stopped at once because more than `max` generations would drain in the
+   * background (oldest first).
+   */
+  background(retirement: Retirement, max: number): number[] {
+    const entry = [...this.#entries].find((e) => e.retirement === retirement);
+    if (entry === undefined || retirement.ended) return [];
+    entry.background = true;
+    const stopped: number[] = [];
+    for (;;) {
+      const generations = [...new Set([...this.#entries].filter((e) => e.background && !e.retirement.ended).map((e) => e.retirement.generation))].sort((a, b) => a - b);
+      if (generations.length <= max) return stopped;
+      const oldest = generations[0] as number;
+      for (const e of this.#entries) if (e.retirement.generation === oldest) e.retirement.force();
+      // Killed workers exit asynchronously: count the generation as gone from here on.
+      for (const e of this.#entries) if (e.retirement.generation === oldest) e.background = false;
+      stopped.push(oldest);
+    }
+  }
+
+  /** Resolves once every retirement under way now has ended. */
+  async settled(): Promise<void> {
+    while (this.#entries.size > 0) await Promise.all([...this.#entries].map((e) => e.ended));
+  }
+
+  /** Each generation with a retirement under way, oldest first, with what its live workers hold. */
+  snapshot(): DrainingGeneration[] {
+    const byGeneration = new Map<number, DrainingGeneration>();
+    for (const { retirement: r, background } of this.#entries) {
+      const still = r.still();
+      if (still.length === 0) continue;
+      const g = byGeneration.get(r.generation) ?? {
+        generation: r.generation, background, since: r.startedAt, deadline: r.deadline, workers: [], upgraded: 0, unknown: 0,
+      };
+      g.background &&= background;
+      g.since = Math.min(g.since, r.startedAt);
+      g.deadline = Math.max(g.deadline, r.deadline);
+      for (const w of still) {
+        g.workers.push(w);
+        if (w.upgraded === undefined) g.unknown++;
+        else g.upgraded += w.upgraded;
+      }
+      byGeneration.set(r.generation, g);
+    }
+    return [...byGeneration.values()].sort((a, b) => a.generation - b.generation);
+  }
+}
+
+/** What a released retirement still holds, summed: workers alive and the upgraded connections they reported. */
+export function stillHeld(release: Release): { workers: number; upgraded: number } {
+  return { workers: release.still.length, upgraded: release.still.reduce((n, w) => n + (w.upgraded ?? 0), 0) };
+}
