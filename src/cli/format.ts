@@ -92,6 +92,8 @@ export class ReloadProgress {
   #spawned = 0;
   #ready = 0;
   #draining: number | undefined;
+  /** The generation taking the draining workers' connections (reload-draining's `to`). */
+  #to: number | undefined;
   /** Open connections each draining worker last reported (STATUS=draining <n> connections). */
   readonly #open = new Map<number, number>();
 
@@ -121,6 +123,7 @@ export class ReloadProgress {
         return `generation ${event.generation} ready in ${formatDuration(event.ms)}`;
       case 'reload-draining':
         this.#draining = event.generation;
+        this.#to = event.to;
         return `draining ${event.workers} worker${event.workers === 1 ? '' : 's'} of generation ${event.generation}`;
       case 'worker-status': {
         const open = /^draining (\d+) connections?$/.exec(event.text);
@@ -132,7 +135,10 @@ export class ReloadProgress {
       case 'reload-phase':
         if (event.generation !== this.#generation) return undefined;
         if (event.phase === 'canary') return `generation ${event.generation}: canary ready, comparing its traffic with the serving generation`;
-        return event.phase === 'handover' ? `handing keep-alive connections over to generation ${event.generation}` : undefined;
+        if (event.phase !== 'handover') return undefined;
+        // A rejected canary's connections go back to the generation that keeps serving (issue 18).
+        if (this.#to !== undefined && this.#draining !== undefined && this.#to < this.#draining) return `handing connections back to generation ${this.#to}`;
+        return `handing keep-alive connections over to generation ${this.#to ?? event.generation}`;
       case 'canary-progress':
         return canaryProgress(event);
       case 'canary-verdict': {
@@ -140,7 +146,8 @@ export class ReloadProgress {
         return `canary ${word}: ${event.reason}`;
       }
       case 'reload-drained': {
-        const moved = event.handedOver ? `, ${event.handedOver} connection${event.handedOver === 1 ? '' : 's'} handed over` : '';
+        const how = event.to !== undefined && event.to < event.generation ? `handed back to generation ${event.to}` : 'handed over';
+        const moved = event.handedOver ? `, ${event.handedOver} connection${event.handedOver === 1 ? '' : 's'} ${how}` : '';
         const back = event.returned ? `, ${event.returned} drained in place` : '';
         const lost = `${event.lost ? `, ${event.lost} lost` : ''}${event.cut ? `, ${event.cut} cut at the worker's deadline` : ''}`;
         return `generation ${event.generation} drained in ${formatDuration(event.ms)}${moved}${back}${lost}${event.forced ? ` (${event.forced} forced)` : ''}`;

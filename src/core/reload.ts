@@ -33,6 +33,8 @@ export class ReloadRun {
   readonly startedAt: number;
   /** What its retirements did, added up (the outcome's `forced` and `connections`). */
   readonly counts: RetireCounts = zeroRetireCounts();
+  /** How many retirements added their counts. */
+  retirements = 0;
   #phase: ReloadPhase = 'spawning';
   readonly #onPhase: (phase: ReloadPhase) => void;
 
@@ -53,6 +55,7 @@ export class ReloadRun {
 
   /** Adds one retirement's counts. */
   add(c: RetireCounts): void {
+    this.retirements++;
     for (const key of Object.keys(this.counts) as (keyof RetireCounts)[]) this.counts[key] += c[key];
   }
 

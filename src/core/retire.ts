@@ -14,6 +14,7 @@
 import type { DrainedMessage } from '../lib/protocol.js';
 import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
 import type { Host } from './host.js';
+import type { ReloadOutcome } from './types.js';
 import type { Worker, WorkerReport } from './worker.js';
 
 /** What became of a retired set of workers and their connections. */
@@ -27,6 +28,15 @@ export interface RetireCounts extends HandoverCounts {
 }
 
 export const zeroRetireCounts = (): RetireCounts => ({ handedOver: 0, returned: 0, lost: 0, forced: 0, drained: 0, cut: 0 });
+
+/**
+ * The connection part of retirement counts, as a reload outcome carries it.
+ *
+ * @example
+ * outcome.connections = connectionCounts(run.counts); // { handedOver, returned, lost, drained, cut }
+ */
+export const connectionCounts = ({ handedOver, returned, lost, drained, cut }: RetireCounts): NonNullable<ReloadOutcome['connections']> =>
+  ({ handedOver, returned, lost, drained, cut });
 
 export interface RetireOptions {
   workers: Worker[];
@@ -86,7 +96,7 @@ export class Retirement {
     }
     const forced = await drain(workers, this.#o.drainTimeout, host);
     for (const off of offs) off();
-    for (const w of workers) routes.close(w);
+    for (const w of workers) routes.close(w, broker);
     // A worker exits once the master has its descriptors; wait until they all landed.
     await broker.settled();
     const sum = (key: 'drained' | 'forced'): number => [...reports.values()].reduce((a, m) => a + (m[key] ?? 0), 0);

@@ -17,7 +17,7 @@ import { HandoverRoutes } from './handover.js';
 import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
 import { StrategyContext, type ReloadSeams } from './reload-context.js';
 import { ReloadRun } from './reload.js';
-import { drain, Retirement } from './retire.js';
+import { connectionCounts, drain, Retirement } from './retire.js';
 import { slotRange, startSlots } from './slots.js';
 import type { GenerationSpec } from './spec.js';
 import { STRATEGIES } from './strategies/index.js';
@@ -383,11 +383,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     try {
       await STRATEGIES[strategyName ?? next.spec.strategy].run(ctx);
       run.to('done');
-      const { forced, handedOver, returned, lost, drained, cut } = run.counts;
       outcome = {
         ok: true, generation: next.id, attempted: next.id, reason, startedAt,
-        durationMs: this.#host.now() - startedAt, forced,
-        connections: { handedOver, returned, lost, drained, cut },
+        durationMs: this.#host.now() - startedAt, forced: run.counts.forced,
+        connections: connectionCounts(run.counts),
         ...(ctx.verdict ? { canary: ctx.verdict } : {}),
       };
     } catch (err) {
@@ -397,6 +396,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       if (this.#state === 'reloading') this.#state = 'running';
       outcome = failure(this.#current, next.id, err);
       if (ctx.verdict) outcome.canary = ctx.verdict;
+      // A canary that served was retired with hand-over back: what became of its connections.
+      if (run.retirements > 0) outcome.connections = connectionCounts(run.counts);
     }
     if (this.#state === 'reloading') this.#state = 'running';
     this.#finish(outcome);
@@ -430,6 +431,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return {
       host: this.#host,
       traffic: this.#traffic,
+      routes: this.#routes,
+      open: (w) => this.#traffic.worker(this.#trafficId(w), this.#host.now())?.connections,
       spawn: (gen, slot) => this.#spawn(gen, slot, 0),
       gate: (p) => this.#gate(p),
       serve: (gen) => {
@@ -456,22 +459,25 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   async #retire(workers: Worker[], to: Generation | undefined, run: ReloadRun | undefined): Promise<number> {
     if (workers.length === 0) return 0;
     const generation = workers[0]?.generation ?? 0;
+    const takers = to?.spec.handover ? to : undefined;
     const retirement = new Retirement({
       workers,
-      receivers: to?.spec.handover ? () => to.live().filter((w) => w.acceptsConnections) : undefined,
+      receivers: takers && (() => takers.live().filter((w) => w.acceptsConnections)),
       drainTimeout: workers[0]?.spec.drainTimeout ?? this.#drainTimeout(),
       host: this.#host,
       routes: this.#routes,
     });
+    const dest = retirement.handover && takers ? { to: takers.id } : {};
+    // Before the phase: `hitless reload` names where the connections go when the phase says they move.
+    this.#emit({ type: 'reload-draining', generation, workers: workers.length, ...dest });
     run?.to(retirement.handover ? 'handover' : 'draining');
-    this.#emit({ type: 'reload-draining', generation, workers: workers.length });
     const { ms, ...counts } = await retirement.run();
     if (run) {
       run.add(counts);
       if (run.phase === 'handover') run.to('draining');
     }
     const { forced, handedOver, returned, lost, drained, cut } = counts;
-    this.#emit({ type: 'reload-drained', generation, forced, ms, handedOver, returned, lost, drained, cut });
+    this.#emit({ type: 'reload-drained', generation, ...dest, forced, ms, handedOver, returned, lost, drained, cut });
     return forced;
   }
 
@@ -494,7 +500,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     w.on('message', (m, handle) => {
       if (m.type === 'stats') {
         const meta = { generation: gen.id, release: releaseKey(gen.id, gen.release), startedAt: w.startedAt };
-        this.#traffic.record(this.#trafficId(w), meta, this.#host.now(), countsOf(m));
+        this.#traffic.record(this.#trafficId(w), meta, this.#host.now(), countsOf(m), m.connections);
         return;
       }
       // A connection handed over (by a retiring worker); one sent out of turn goes back to it.

@@ -30,6 +30,8 @@ export interface Hello {
   handover: boolean;
   /** Names of the listeners it serves. */
   listeners: string[];
+  /** It hands a part of its connections over while it keeps serving, when asked (`move`). */
+  moves: boolean;
 }
 
 /** What a worker sends besides its hello (which the Worker keeps as `hello`). */
@@ -251,7 +253,7 @@ export class Worker extends EventEmitter implements Receiver {
       return;
     }
     if (message.type === 'hello') {
-      this.hello = { handover: message.handover === true, listeners: message.listeners ?? [] };
+      this.hello = { handover: message.handover === true, listeners: message.listeners ?? [], moves: message.moves === true };
       return;
     }
     this.emit('message', message, handle);

@@ -84,7 +84,8 @@ export function ready(): void {
   if (openIpc() && stopIsHandled()) {
     const listeners = handoverListeners();
     // Written before READY=1, so a master reading both sees hello first.
-    send({ type: 'hello', pid: process.pid, handover: listeners.length > 0, listeners });
+    // `moves`: it can also hand a part of its connections to a canary while it serves (move.ts).
+    send({ type: 'hello', pid: process.pid, handover: listeners.length > 0, listeners, moves: listeners.length > 0 });
   }
   socket?.write(`${NOTIFY_READY}\n`);
 }
