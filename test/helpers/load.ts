@@ -34,6 +34,8 @@ export interface LoadTestOptions {
   headers?: Record<string, string>;
   /** ms before a request without its response counts as timed out (default 5000). */
   timeoutMs?: number;
+  /** Response header recorded per request (default `x-generation`; `summary.generations` holds its values). */
+  track?: string;
 }
 
 export interface LoadSummary extends Tally {
@@ -110,6 +112,7 @@ export function startLoad(t: Pick<TestContext, 'after'> | undefined, o: LoadTest
     body: o.body,
     headers: o.headers,
     timeoutMs: o.timeoutMs,
+    track: o.track,
   });
   const done = run.done.then(summarize);
   done.catch(() => undefined); // a test that only calls stop() still sees the error there
