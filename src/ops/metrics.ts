@@ -75,6 +75,12 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
     labelNames: ['outcome'] as const, registers: [registry],
   });
   for (const outcome of ['handed_over', 'returned', 'lost', 'drained', 'cut']) connections.inc({ outcome }, 0);
+  const lent = new client.Counter({
+    name: 'hitless_canary_connections_total',
+    help: 'Kept-alive connections the serving workers handed to canaries (issue 18): moved (the canary held them), returned (no canary could take them), lost (a canary died holding them).',
+    labelNames: ['outcome'] as const, registers: [registry],
+  });
+  for (const outcome of ['moved', 'returned', 'lost']) lent.inc({ outcome }, 0);
   new client.Gauge({
     name: 'hitless_workers', help: 'Workers by state.', labelNames: ['state'] as const, registers: [registry],
     collect() {
@@ -106,6 +112,10 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
       if (e.outcome.coalesced) return; // the same reload, reported to a second caller
       reloads.inc({ result: e.outcome.ok ? 'ok' : 'failed' });
       duration.observe(e.outcome.durationMs / 1000);
+    } else if (e.type === 'canary-verdict' && e.connections) {
+      lent.inc({ outcome: 'moved' }, e.connections.moved);
+      lent.inc({ outcome: 'returned' }, e.connections.returned);
+      lent.inc({ outcome: 'lost' }, e.connections.lost);
     } else if (e.type === 'worker-restart') {
       restarts.inc();
     } else if (e.type === 'reload-drained') {
