@@ -14,7 +14,7 @@
  * the rest goes live, so the two never overlap.
  */
 import { message, moveMessage, type MoveDoneMessage } from '../lib/protocol.js';
-import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker, zeroHandover, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
+import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
 import type { Host } from './host.js';
 import type { Worker, WorkerReport } from './worker.js';
 
@@ -165,5 +165,3 @@ export function shareOut(count: number, open: Array<number | undefined>): Array<
   }
   return parts.map((n) => ({ count: n }));
 }
-
-export const zeroSplit = (): SplitCounts => ({ ...zeroHandover(), asked: 0, reported: { moved: 0, kept: 0 } });
