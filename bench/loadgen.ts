@@ -88,6 +88,6 @@ if (!isMainThread && parentPort && data && MARK in data) {
     if (m === 'stop') control.stop();
   });
   const r = await control.done;
-  port.postMessage(r, [r.start.buffer, r.latency.buffer, r.status.buffer, r.kind.buffer, r.fresh.buffer, r.answer.buffer] as ArrayBuffer[]);
+  port.postMessage(r, [r.start.buffer, r.latency.buffer, r.status.buffer, r.kind.buffer, r.fresh.buffer, r.answer.buffer, r.slot.buffer] as ArrayBuffer[]);
   port.close();
 }

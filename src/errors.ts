@@ -29,7 +29,7 @@ export const codes = {
   ERR_WORKER_EXITED: 'A new worker exited before it was ready.',
   ERR_RELOAD_FAILED: 'A reload did not go live; the previous generation keeps serving.',
   ERR_CANARY_FAILED: 'The canary workers served worse than the serving generation (errors or latency) or died; they were retired and the previous generation keeps serving.',
-  ERR_CANARY_INCONCLUSIVE: 'Fewer than canary.minRequests responses reached the canary within canary.duration; it was retired and the previous generation keeps serving.',
+  ERR_CANARY_INCONCLUSIVE: 'Fewer than canary.minRequests responses reached the canary within canary.duration (or after its warm-up); it was retired and the previous generation keeps serving.',
   ERR_START_FAILED: 'The first generation did not become ready, so the master did not start.',
   ERR_STOPPING: 'The master is stopping and refuses new work.',
   ERR_SCALE_BUSY: 'hitless scale was asked for while a reload or another scale was in progress.',

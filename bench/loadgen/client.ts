@@ -60,6 +60,8 @@ function requestBytes(o: ClientOptions): Buffer {
 }
 
 interface Slot {
+  /** Its index (records say which slot sent each request). */
+  index: number;
   sock: Socket | undefined;
   inflight: boolean;
   fresh: boolean;
@@ -119,7 +121,7 @@ export function runClient(o: ClientOptions): Control {
   /** A request ended (answered or lost): record it once. */
   const record = (slot: Slot, status: number, kind: number, answer?: string): void => {
     slot.inflight = false;
-    rec.add(slot.started, now(), status, kind, slot.fresh, answer);
+    rec.add(slot.started, now(), status, kind, slot.fresh, answer, slot.index);
   };
 
   const send = (slot: Slot): void => {
@@ -224,7 +226,7 @@ export function runClient(o: ClientOptions): Control {
   const endTimer = setTimeout(wakeIdle, Math.max(0, endAt - now()));
 
   for (let i = 0; i < o.connections; i++) {
-    const slot: Slot = { sock: undefined, inflight: false, fresh: false, started: 0, timer: undefined, finished: false };
+    const slot: Slot = { index: i, sock: undefined, inflight: false, fresh: false, started: 0, timer: undefined, finished: false };
     slots.push(slot);
     live++;
   }

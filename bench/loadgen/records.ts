@@ -37,6 +37,12 @@ export interface LoadResult {
   fresh: Uint8Array;
   /** 1-based index into `answers` of the tracked response header's value; 0 when absent. */
   answer: Uint16Array;
+  /**
+   * Which of the client's connection slots sent it (0-based). With keep-alive and no
+   * connection re-opened (`opened` = connections), a slot is one TCP connection for the
+   * whole run: a test can follow one connection across a reload.
+   */
+  slot: Uint32Array;
   /** Distinct values of the tracked response header (default `x-generation`), in order of first sight. */
   answers: string[];
   /** Connections established (TCP/unix connect succeeded). */
@@ -60,10 +66,11 @@ export class Recorder {
   private kind = new Uint8Array(INITIAL);
   private fresh = new Uint8Array(INITIAL);
   private answer = new Uint16Array(INITIAL);
+  private slot = new Uint32Array(INITIAL);
   private readonly answers: string[] = [];
   private readonly answerIndex = new Map<string, number>();
 
-  add(start: number, end: number, status: number, kind: number, fresh: boolean, answer?: string): void {
+  add(start: number, end: number, status: number, kind: number, fresh: boolean, answer?: string, slot = 0): void {
     if (this.count === this.start.length) this.grow();
     const i = this.count++;
     this.start[i] = start;
@@ -71,6 +78,7 @@ export class Recorder {
     this.status[i] = status;
     this.kind[i] = kind;
     this.fresh[i] = fresh ? 1 : 0;
+    this.slot[i] = slot;
     if (answer !== undefined) this.answer[i] = this.indexOf(answer);
   }
 
@@ -97,6 +105,7 @@ export class Recorder {
     const k = new Uint8Array(n); k.set(this.kind); this.kind = k;
     const f = new Uint8Array(n); f.set(this.fresh); this.fresh = f;
     const a = new Uint16Array(n); a.set(this.answer); this.answer = a;
+    const c = new Uint32Array(n); c.set(this.slot); this.slot = c;
   }
 
   result(): LoadResult {
@@ -109,6 +118,7 @@ export class Recorder {
       kind: this.kind.slice(0, n),
       fresh: this.fresh.slice(0, n),
       answer: this.answer.slice(0, n),
+      slot: this.slot.slice(0, n),
       answers: [...this.answers],
       opened: this.opened,
       idleClosed: this.idleClosed,

@@ -120,6 +120,8 @@ export class ReloadProgress {
   #draining: number | undefined;
   /** How many workers of the draining generation are draining now. */
   #drainingWorkers = 0;
+  /** The generation taking the draining workers' connections (reload-draining's `to`). */
+  #to: number | undefined;
   /** Open connections each draining worker last reported, by slot (0 once it exited). */
   readonly #open = new Map<number, number>();
   /** The last "connections left" said (undefined: none yet for this drain). */
@@ -160,6 +162,7 @@ export class ReloadProgress {
         this.#drainingWorkers = event.workers;
         this.#open.clear();
         this.#saidLeft = undefined;
+        this.#to = event.to;
         return `draining ${event.workers} worker${event.workers === 1 ? '' : 's'} of generation ${event.generation}`;
       case 'worker-status': {
         const open = /^draining (\d+) connections?$/.exec(event.text);
@@ -169,7 +172,10 @@ export class ReloadProgress {
       case 'reload-phase':
         if (event.generation !== this.#generation) return undefined;
         if (event.phase === 'canary') return `generation ${event.generation}: canary ready, comparing its traffic with the serving generation`;
-        return event.phase === 'handover' ? `handing keep-alive connections over to generation ${event.generation}` : undefined;
+        if (event.phase !== 'handover') return undefined;
+        // A rejected canary's connections go back to the generation that keeps serving (issue 18).
+        if (this.#to !== undefined && this.#draining !== undefined && this.#to < this.#draining) return `handing connections back to generation ${this.#to}`;
+        return `handing keep-alive connections over to generation ${this.#to ?? event.generation}`;
       case 'canary-progress':
         return canaryProgress(event);
       case 'canary-verdict': {
@@ -181,7 +187,8 @@ export class ReloadProgress {
       case 'drain-limit':
         return `generation ${event.generation} stopped at once: more than drain.maxGenerations (${event.maxGenerations}) generations would drain in the background`;
       case 'reload-drained': {
-        const moved = `${event.handedOver ? `, ${plural(event.handedOver, 'connection')} handed over` : ''}${event.webSockets ? `, ${plural(event.webSockets, 'WebSocket')} moved` : ''}`;
+        const how = event.to !== undefined && event.to < event.generation ? `handed back to generation ${event.to}` : 'handed over';
+        const moved = `${event.handedOver ? `, ${plural(event.handedOver, 'connection')} ${how}` : ''}${event.webSockets ? `, ${plural(event.webSockets, 'WebSocket')} moved` : ''}`;
         const back = event.returned ? `, ${event.returned} drained in place` : '';
         const lost = `${event.lost ? `, ${event.lost} lost` : ''}${event.cut ? `, ${event.cut} cut at the worker's deadline` : ''}`;
         return `generation ${event.generation} drained in ${formatDuration(event.ms)}${moved}${back}${lost}${event.forced ? ` (${event.forced} forced)` : ''}`;

@@ -4,7 +4,7 @@
  * and `hitless release`. Pure functions of the master's data.
  */
 import { formatDuration } from '../config/duration.js';
-import type { CanaryReport, SideFigures, StatusSnapshot, TrafficFigures } from '../core/types.js';
+import type { CanaryReport, ReloadOutcome, SideFigures, StatusSnapshot, TrafficFigures } from '../core/types.js';
 import { renderTable } from '../text/table.js';
 
 /**
@@ -71,11 +71,13 @@ function role(s: StatusSnapshot, generation: number, serving: boolean): string {
 export function generationTraffic(s: StatusSnapshot): string | undefined {
   const gens = s.traffic?.generations ?? [];
   if (gens.length === 0) return undefined;
-  const header = ['GENERATION', 'ROLE', 'RELEASE', 'WORKERS', 'REQ/S', '5XX', 'P50', 'P99', 'TOTAL 2xx/3xx/4xx/5xx'];
+  // CONNS: connections open at the workers' last reports (a canary's moved and new ones).
+  const header = ['GENERATION', 'ROLE', 'RELEASE', 'WORKERS', 'CONNS', 'REQ/S', '5XX', 'P50', 'P99', 'TOTAL 2xx/3xx/4xx/5xx'];
   const rows = gens.map((g) => {
     const t = g.figures.total;
     return [
-      String(g.generation), role(s, g.generation, g.serving), g.release ?? '-', String(g.workers), ...trafficCells(g.figures),
+      String(g.generation), role(s, g.generation, g.serving), g.release ?? '-', String(g.workers),
+      g.figures.connections === undefined ? '-' : String(g.figures.connections), ...trafficCells(g.figures),
       `${t['2xx']}/${t['3xx']}/${t['4xx']}/${t['5xx']}`,
     ];
   });
@@ -101,7 +103,7 @@ export function sideLine(f: SideFigures): string {
 export function canaryProgress(r: CanaryReport): string {
   return `canary generation ${r.generation}, ${formatDuration(r.elapsedMs)} of ${formatDuration(r.durationMs)}: ` +
     `${r.canary.requests} responses, 5xx ${percent(r.canary.errorRate)} vs ${percent(r.baseline.errorRate)} serving, ` +
-    `p99 ${millis(r.canary.p99Ms)} vs ${millis(r.baseline.p99Ms)}${latencyNote(r)}`;
+    `p99 ${millis(r.canary.p99Ms)} vs ${millis(r.baseline.p99Ms)}${latencyNote(r)}${connectionsPhrase(r.connections)}`;
 }
 
 /**
@@ -119,16 +121,38 @@ function latencyNote(r: CanaryReport): string {
 }
 
 /**
- * The canary's decision and both sets of figures, one line each.
+ * What the canary holds, for its lines: '; holds 9 connections, 9 moved from the serving generation'.
  *
  * @example
- * for (const line of canaryLines(outcome.canary)) process.stderr.write(`${line}\n`);
+ * connectionsPhrase({ share: 1 / 3, moved: 9, returned: 0, lost: 0, held: 11 }); // '; holds 11 connections, 9 moved …'
  */
-export function canaryLines(r: CanaryReport): string[] {
+export function connectionsPhrase(c: CanaryReport['connections']): string {
+  if (c === undefined) return '';
+  const held = c.held === undefined ? '' : ` holds ${c.held} connection${c.held === 1 ? '' : 's'},`;
+  const odd = `${c.returned ? `, ${c.returned} returned` : ''}${c.lost ? `, ${c.lost} lost` : ''}`;
+  return `;${held} ${c.moved} moved from the serving generation${odd}`;
+}
+
+/**
+ * The canary's decision and both sets of figures, one line each; after a canary that did
+ * not go live (`outcome` given), what became of its connections: handed back to the
+ * generation that keeps serving, or lost.
+ *
+ * @example
+ * for (const line of canaryLines(outcome.canary, outcome)) process.stderr.write(`${line}\n`);
+ */
+export function canaryLines(r: CanaryReport, outcome?: ReloadOutcome): string[] {
   const word = { pass: 'passed', fail: 'failed', inconclusive: 'was inconclusive', pending: 'is running' }[r.verdict];
-  return [
+  const lines = [
     `canary ${word} after ${formatDuration(r.elapsedMs)} (of ${formatDuration(r.durationMs)})`,
-    `  canary   generation ${r.generation}: ${sideLine(r.canary)}`,
+    `  canary   generation ${r.generation}: ${sideLine(r.canary)}${connectionsPhrase(r.connections)}`,
     `  serving  ${sideLine(r.baseline)}`,
   ];
+  const c = outcome?.connections;
+  if (outcome && !outcome.ok && c) {
+    const n = (k: number, what: string): string => `${k} connection${k === 1 ? '' : 's'} ${what}`;
+    lines.push(`  back     ${n(c.handedOver, `handed back to generation ${outcome.generation}`)}, ${c.lost} lost` +
+      `${c.returned ? `, ${c.returned} drained in place` : ''}${c.drained ? `, ${c.drained} closed by the canary` : ''}${c.cut ? `, ${c.cut} cut` : ''}`);
+  }
+  return lines;
 }

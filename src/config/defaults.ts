@@ -25,6 +25,8 @@ export const DEFAULT_CANARY = {
   maxErrorRate: 0.01,
   maxLatencyRatio: 2,
   then: 'all' as const,
+  /** "auto": canary.workers / workers of each serving worker's kept-alive connections, at most half (src/core/strategies/canary.ts). */
+  connections: 'auto' as number | 'auto',
 };
 /** Hand keep-alive connections to the new generation on reload (where the worker can). */
 export const DEFAULT_HANDOVER = true;

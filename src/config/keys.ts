@@ -103,6 +103,7 @@ export const CONFIG_KEYS = {
   canary: {
     diff: section<CanaryConfig>({
       workers: value(), duration: value(ms), warmup: value(ms), minRequests: value(), maxErrorRate: value(), maxLatencyRatio: value(), then: value(),
+      connections: value(),
     }),
   },
   handover: { flag: '--no-handover', diff: value<boolean>() },

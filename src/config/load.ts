@@ -185,6 +185,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
     maxErrorRate: input.canary?.maxErrorRate ?? DEFAULT_CANARY.maxErrorRate,
     maxLatencyRatio: input.canary?.maxLatencyRatio ?? DEFAULT_CANARY.maxLatencyRatio,
     then: input.canary?.then ?? DEFAULT_CANARY.then,
+    connections: input.canary?.connections ?? DEFAULT_CANARY.connections,
   };
   if (input.canary?.workers !== undefined && canary.workers > workers) {
     fail(['canary', 'workers'], input.canary.workers, `it is more than workers (${workers}); a canary is part of the new generation: lower canary.workers or raise workers`);

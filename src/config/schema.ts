@@ -93,6 +93,10 @@ export const canarySchema = z.strictObject({
   maxErrorRate: z.number().min(0).max(1).meta({ default: DEFAULT_CANARY.maxErrorRate, description: 'Highest 5xx share (0 to 1) the canary may show.' }),
   maxLatencyRatio: z.number().min(1).meta({ default: DEFAULT_CANARY.maxLatencyRatio, description: 'Highest canary p99 as a multiple of the serving generation\'s p99.' }),
   then: z.enum(['all', 'rolling']).meta({ default: DEFAULT_CANARY.then, description: 'How the rest of the generation goes live after a pass.' }),
+  connections: z.union([z.literal('auto'), z.number().min(0).max(1), z.number().int().min(2)]).meta({
+    default: DEFAULT_CANARY.connections,
+    description: 'Kept-alive connections the serving workers hand to the canary while it is judged: "auto" (canary.workers / workers, at most half), a share from 0 to 1 of each serving worker\'s connections (0: none), or a whole number above 1 of connections in all.',
+  }),
 }).partial();
 
 export const drainSchema = z.strictObject({
@@ -173,6 +177,7 @@ export const EXPECTED: Record<string, string> = {
   'canary.then': 'expected "all" or "rolling"',
   drain: 'expected an object like {"spread": "5s", "maxGenerations": 3}',
   'drain.maxGenerations': 'expected a whole number >= 1',
+  'canary.connections': 'expected "auto", a share from 0 to 1 like 0.25 (a quarter of each serving worker\'s kept-alive connections; 0: none) or a whole number of connections above 1 like 40',
   restart: 'expected an object like {"maxRestarts": 5, "window": "60s"}',
   'restart.maxRestarts': 'expected a whole number >= 0',
   runDir: 'expected a folder path', pidFile: 'expected a file path',

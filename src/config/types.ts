@@ -40,6 +40,12 @@ export interface CanaryConfig {
   maxLatencyRatio: number;
   /** How the rest of the generation goes live after a pass. */
   then: 'all' | 'rolling';
+  /**
+   * Kept-alive connections the serving workers hand to the canary while it is judged:
+   * "auto" (canary.workers / workers, at most half), a share from 0 to 1 of each serving
+   * worker's connections, or a count (a whole number above 1) in all.
+   */
+  connections: number | 'auto';
 }
 
 /** The master's configuration after defaults and validation. */

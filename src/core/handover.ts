@@ -135,8 +135,9 @@ export class HandoverRoutes {
     this.#routes.set(from, broker);
   }
 
-  close(from: Sender): void {
-    this.#routes.delete(from);
+  /** Ends `from`'s route (only while it is `broker`'s, when given: a later route is someone else's). */
+  close(from: Sender, broker?: HandoverBroker): void {
+    if (broker === undefined || this.#routes.get(from) === broker) this.#routes.delete(from);
   }
 
   /** One connection `from` sent: passed on by its route, then `landed` tells `from` the next may go. */

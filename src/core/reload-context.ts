@@ -6,9 +6,11 @@
  * canary's verdict is kept for the outcome.
  */
 import type { Generation } from './generation.js';
+import type { HandoverRoutes, Receiver } from './handover.js';
 import type { Host } from './host.js';
 import type { ReloadRun } from './reload.js';
 import { diedAfterReady, discard, startSlots } from './slots.js';
+import { ConnectionSplit, type SplitAsk } from './split.js';
 import type { ReloadContext } from './strategy.js';
 import type { TrafficBook } from './traffic.js';
 import type { CanaryReport, MasterEvent, ReloadPhase } from './types.js';
@@ -18,6 +20,10 @@ import type { Worker } from './worker.js';
 export interface ReloadSeams {
   readonly host: Host;
   readonly traffic: TrafficBook;
+  /** Where the connections each worker sends go (a split opens routes for the serving workers). */
+  readonly routes: HandoverRoutes;
+  /** A worker's open connections as it last reported them. */
+  open(w: Worker): number | undefined;
   /** Starts and registers a worker in `slot` of `gen`. */
   spawn(gen: Generation, slot: number): Worker;
   /** `p`, or a rejection (ERR_STOPPING) once the master begins stopping. */
@@ -92,6 +98,12 @@ export class StrategyContext implements ReloadContext {
 
   retire(workers: Worker[], to: Generation | undefined): Promise<void> {
     return this.#s.retire(workers, to, this.#run);
+  }
+
+  split(from: Worker[], to: () => Receiver[], ask: SplitAsk, within: number): ConnectionSplit {
+    const split = new ConnectionSplit({ senders: from, receivers: to, ask, within, routes: this.#s.routes, host: this.#s.host, open: (w) => this.#s.open(w) });
+    split.start();
+    return split;
   }
 
   discard(workers: Worker[]): Promise<void> {

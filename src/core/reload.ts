@@ -35,6 +35,8 @@ export class ReloadRun {
   readonly counts: RetireCounts = zeroRetireCounts();
   /** Its retirements the reload stopped waiting for (they drain on in the background). */
   readonly lingering: Retirement[] = [];
+  /** How many retirements added their counts. */
+  retirements = 0;
   #phase: ReloadPhase = 'spawning';
   readonly #onPhase: (phase: ReloadPhase) => void;
 
@@ -55,6 +57,7 @@ export class ReloadRun {
 
   /** Adds one retirement's counts. */
   add(c: RetireCounts): void {
+    this.retirements++;
     for (const key of Object.keys(this.counts) as (keyof RetireCounts)[]) this.counts[key] += c[key];
   }
 

@@ -20,6 +20,7 @@ import type { DrainedMessage } from '../lib/protocol.js';
 import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
 import type { Host } from './host.js';
 import type { WebSocketRoutes } from './ws-handover.js';
+import type { ReloadOutcome } from './types.js';
 import type { Worker, WorkerReport } from './worker.js';
 
 /** What became of a retired set of workers and their connections. */
@@ -54,6 +55,15 @@ export interface Release {
   /** Workers still alive (empty: the retirement is over). */
   still: StillDraining[];
 }
+
+/**
+ * The connection part of retirement counts, as a reload outcome carries it.
+ *
+ * @example
+ * outcome.connections = connectionCounts(run.counts); // { handedOver, returned, lost, drained, cut }
+ */
+export const connectionCounts = ({ handedOver, returned, lost, drained, cut, webSockets }: RetireCounts): NonNullable<ReloadOutcome['connections']> =>
+  ({ handedOver, returned, lost, drained, cut, ...(webSockets ? { webSockets } : {}) });
 
 export interface RetireOptions {
   workers: Worker[];
@@ -162,7 +172,7 @@ export class Retirement {
     }
     const forced = (await drain(workers, this.#o.drainTimeout, host, () => this.#progressAt)) + this.#forcedEarly;
     for (const off of offs) off();
-    for (const w of workers) routes.close(w);
+    for (const w of workers) routes.close(w, broker);
     for (const w of workers) ws?.routes.close(w);
     // A worker exits once the master has its descriptors; wait until they all landed.
     await Promise.all([broker.settled(), this.#wsBroker.settled()]);

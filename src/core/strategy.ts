@@ -8,6 +8,8 @@
  * refilled like crashed ones), and no worker of `next` is alive.
  */
 import type { Generation } from './generation.js';
+import type { Receiver } from './handover.js';
+import type { ConnectionSplit, SplitAsk } from './split.js';
 import type { TrafficBook } from './traffic.js';
 import type { CanaryReport, ReloadPhase } from './types.js';
 import type { Worker } from './worker.js';
@@ -33,6 +35,11 @@ export interface ReloadContext {
    * outlives drainTimeout.
    */
   retire(workers: Worker[], to: Generation | undefined): Promise<void>;
+  /**
+   * Starts moving a part (`ask`) of the kept-alive connections of `from` (serving workers
+   * that said they can) to `to` while `from` keeps serving (split.ts); the caller ends it.
+   */
+  split(from: Worker[], to: () => Receiver[], ask: SplitAsk, within: number): ConnectionSplit;
   /** Kills `workers` at once and waits for them (rejected workers serve nothing worth draining). */
   discard(workers: Worker[]): Promise<void>;
   /** Refills an empty slot of the serving generation with backoff, as after a crash. */
@@ -42,7 +49,7 @@ export interface ReloadContext {
   /** Resolves after `ms` on the host's clock; rejects as ready() does (a worker of `next` died, the master is stopping). */
   wait(ms: number): Promise<void>;
   /** The traffic figures workers reported (read only). */
-  readonly traffic: Pick<TrafficBook, 'total'>;
+  readonly traffic: Pick<TrafficBook, 'total' | 'connections'>;
   /** Emits a canary's progress, or its verdict (which also goes into the reload outcome). */
   report(report: CanaryReport): void;
 }

@@ -19,7 +19,7 @@ import { webSocketReceiver, WebSocketRoutes } from './ws-handover.js';
 import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
 import { StrategyContext, type ReloadSeams } from './reload-context.js';
 import { ReloadRun } from './reload.js';
-import { drain, Retirement, type RetireCounts } from './retire.js';
+import { connectionCounts, drain, Retirement, type RetireCounts } from './retire.js';
 import { slotRange, startSlots } from './slots.js';
 import { listenerWarnings } from './listening.js';
 import type { GenerationSpec } from './spec.js';
@@ -401,14 +401,13 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     try {
       await STRATEGIES[strategyName ?? next.spec.strategy].run(ctx);
       run.to('done');
-      const { forced, handedOver, returned, lost, drained, cut, webSockets } = run.counts;
       const still = run.stillDraining();
       const warnings = this.#warnings(next);
       for (const text of warnings) this.#emit({ type: 'warning', generation: next.id, text });
       outcome = {
         ok: true, generation: next.id, attempted: next.id, reason, startedAt,
-        durationMs: this.#host.now() - startedAt, forced,
-        connections: { handedOver, returned, lost, drained, cut, ...(webSockets ? { webSockets } : {}) },
+        durationMs: this.#host.now() - startedAt, forced: run.counts.forced,
+        connections: connectionCounts(run.counts),
         ...(still ? { stillDraining: still } : {}),
         ...(ctx.verdict ? { canary: ctx.verdict } : {}),
         ...(warnings.length ? { warnings } : {}),
@@ -420,6 +419,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       if (this.#state === 'reloading') this.#state = 'running';
       outcome = failure(this.#current, next.id, err);
       if (ctx.verdict) outcome.canary = ctx.verdict;
+      // A canary that served was retired with hand-over back: what became of its connections.
+      if (run.retirements > 0) outcome.connections = connectionCounts(run.counts);
     }
     if (this.#state === 'reloading') this.#state = 'running';
     this.#finish(outcome);
@@ -453,6 +454,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return {
       host: this.#host,
       traffic: this.#traffic,
+      routes: this.#routes,
+      open: (w) => this.#traffic.worker(this.#trafficId(w), this.#host.now())?.connections,
       spawn: (gen, slot) => this.#spawn(gen, slot, 0),
       gate: (p) => this.#gate(p),
       serve: (gen) => {
@@ -488,9 +491,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     if (workers.length === 0) return 0;
     const generation = workers[0]?.generation ?? 0;
     const drainSpec = (to ?? this.#current ?? this.#latest)?.spec.drain;
+    const takers = to?.spec.handover ? to : undefined;
     const retirement = new Retirement({
       workers,
-      receivers: to?.spec.handover ? () => to.live().filter((w) => w.acceptsConnections) : undefined,
+      receivers: takers && (() => takers.live().filter((w) => w.acceptsConnections)),
       drainTimeout: workers[0]?.spec.drainTimeout ?? this.#drainTimeout(),
       reloadWait: drainSpec?.reloadWait,
       host: this.#host,
@@ -499,11 +503,13 @@ export class Supervisor extends EventEmitter implements MasterHandle {
         ? { receivers: () => to.live().filter((w) => w.webSockets !== undefined).map(webSocketReceiver), routes: this.#wsRoutes }
         : undefined,
     });
+    const dest = retirement.handover && takers ? { to: takers.id } : {};
+    // Before the phase: `hitless reload` names where the connections go when the phase says they move.
+    this.#emit({ type: 'reload-draining', generation, workers: workers.length, ...dest });
     run?.to(retirement.handover ? 'handover' : 'draining');
-    this.#emit({ type: 'reload-draining', generation, workers: workers.length });
     const ended = retirement.run().then(({ ms, ...counts }) => {
       const { forced, handedOver, returned, lost, drained, cut, webSockets } = counts;
-      this.#emit({ type: 'reload-drained', generation, forced, ms, handedOver, returned, lost, drained, cut, ...(webSockets ? { webSockets } : {}) });
+      this.#emit({ type: 'reload-drained', generation, ...dest, forced, ms, handedOver, returned, lost, drained, cut, ...(webSockets ? { webSockets } : {}) });
       return counts;
     });
     this.#draining.add(retirement, ended);
@@ -544,7 +550,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     w.on('message', (m, handle) => {
       if (m.type === 'stats') {
         const meta = { generation: gen.id, release: releaseKey(gen.id, gen.release), startedAt: w.startedAt };
-        this.#traffic.record(this.#trafficId(w), meta, this.#host.now(), countsOf(m));
+        this.#traffic.record(this.#trafficId(w), meta, this.#host.now(), countsOf(m), m.connections);
         return;
       }
       // A connection handed over (by a retiring worker); one sent out of turn goes back to it.

@@ -38,6 +38,8 @@ interface Entry {
   /** The latest sample at or before the window's start, then every later one. */
   samples: Sample[];
   exitedAt: number | undefined;
+  /** Connections open at its last report (`stats` `connections`), when it says. */
+  connections: number | undefined;
 }
 
 /**
@@ -120,7 +122,7 @@ export function slowerThan(latency: number[], ms: number): number {
  * @example
  * book.record(id, meta, now, countsOf(message));
  */
-export function countsOf(m: StatsMessage): Counts {
+export function countsOf(m: Omit<StatsMessage, 'connections'>): Counts {
   return { requests: { ...m.requests }, latency: [...m.latency], latencySum: m.latencySum };
 }
 
@@ -142,16 +144,17 @@ export class TrafficBook {
     this.#window = windowMs;
   }
 
-  /** Records worker `id`'s cumulative `counts` received at `at`. */
-  record(id: string, meta: WorkerMeta, at: number, counts: Counts): void {
+  /** Records worker `id`'s cumulative `counts` received at `at`, and the `connections` it has open now. */
+  record(id: string, meta: WorkerMeta, at: number, counts: Counts, connections?: number): void {
     let entry = this.#entries.get(id);
     if (!entry) {
-      entry = { meta, samples: [], exitedAt: undefined };
+      entry = { meta, samples: [], exitedAt: undefined, connections: undefined };
       this.#entries.set(id, entry);
     }
     const last = entry.samples[entry.samples.length - 1]?.counts ?? zeroCounts();
     // A report that went backwards is not this process's (counters only grow): ignore it.
     if (totalOf(counts) < totalOf(last)) return;
+    entry.connections = connections;
     const delta = combine(counts, last, -1);
     this.#generations.set(meta.generation, combine(this.#generations.get(meta.generation) ?? zeroCounts(), delta));
     const rel = this.#releases.get(meta.release);
@@ -166,6 +169,22 @@ export class TrafficBook {
     const entry = this.#entries.get(id);
     if (entry) entry.exitedAt = at;
     this.#prune(at);
+  }
+
+  /**
+   * Connections generation `gen`'s live workers had open at their last reports; undefined
+   * when none of them reports it.
+   *
+   * @example
+   * book.connections(canary.id); // 9
+   */
+  connections(gen: number): number | undefined {
+    let sum: number | undefined;
+    for (const e of this.#entries.values()) {
+      if (e.meta.generation !== gen || e.exitedAt !== undefined || e.connections === undefined) continue;
+      sum = (sum ?? 0) + e.connections;
+    }
+    return sum;
   }
 
   /** Everything generation `gen` served since its first worker started. */
@@ -223,7 +242,9 @@ export class TrafficBook {
     let total = zeroCounts();
     let rps = 0;
     let span = 0;
+    let connections: number | undefined;
     for (const e of entries) {
+      if (e.exitedAt === undefined && e.connections !== undefined) connections = (connections ?? 0) + e.connections;
       const end = e.samples[e.samples.length - 1] as Sample;
       total = combine(total, end.counts);
       if (e.exitedAt !== undefined && e.exitedAt <= from) continue;
@@ -245,6 +266,7 @@ export class TrafficBook {
       p50Ms: quantile(windowed.latency, 0.5),
       p99Ms: quantile(windowed.latency, 0.99),
       total: { ...(totals ?? total).requests },
+      ...(connections === undefined ? {} : { connections }),
     };
   }
 

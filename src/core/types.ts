@@ -26,6 +26,8 @@ export interface TrafficFigures {
   p99Ms: number | undefined;
   /** Responses by status class since the worker (or generation) started. */
   total: ClassCounts;
+  /** Connections open at the last report (handed-over ones included); absent when the workers do not report it. */
+  connections?: number;
 }
 
 /** One side's figures over the canary window. */
@@ -95,6 +97,24 @@ export interface CanaryReport {
   canary: SideFigures;
   baseline: SideFigures;
   latencyLimitMs: number | undefined;
+  /** The canary's connections: what the split moved to it, and what it holds (absent when nothing was split). */
+  connections?: CanaryConnections;
+}
+
+/**
+ * The canary's share of kept-alive connections (issue 18, src/core/split.ts): the serving
+ * workers hand it part of theirs while it is judged.
+ */
+export interface CanaryConnections {
+  /** What each serving worker was asked for: a share of its connections, or (`count`) a number in all. */
+  share?: number;
+  count?: number;
+  /** Connections moved to the canary so far (and kept there), given back to the serving worker that sent them (no canary could take them), lost (a canary worker died holding them). */
+  moved: number;
+  returned: number;
+  lost: number;
+  /** Connections the canary workers had open at their last report, moved and new ones (absent when they do not report it). */
+  held?: number;
 }
 
 /** An old generation still draining (status): its live workers and what they hold. */
@@ -133,9 +153,11 @@ export interface ReloadOutcome {
   /** Old workers SIGKILLed at drainTimeout. */
   forced: number;
   /**
-   * What became of the old generation's connections (on success): handed over to the new
-   * generation, returned to the old worker and drained there (no new worker could take
-   * them), lost (neither side alive), and closed gracefully by the old workers' drain.
+   * What became of the connections of the workers this reload retired: on success the old
+   * generation's, handed over to the new generation, returned to the old worker and drained
+   * there (no new worker could take them), lost (neither side alive), closed gracefully by
+   * the old workers' drain, or cut at their deadline. On a failure after a canary served,
+   * the canary's: handed back to the generation that keeps serving, and so on.
    */
   connections?: { handedOver: number; returned: number; lost: number; drained: number; cut: number; webSockets?: number };
   /**
@@ -255,11 +277,14 @@ export type MasterEvent =
   | { type: 'reload-queued'; reason: string; merged: boolean; behind: 'reload' | 'scale' | 'start'; generation?: number }
   | { type: 'reload-start'; generation: number; reason: string }
   | { type: 'reload-ready'; generation: number; ms: number }
-  | { type: 'reload-draining'; generation: number; workers: number }
+  /** Workers of `generation` retiring; `to`: the generation taking their connections (absent: drained only). */
+  | { type: 'reload-draining'; generation: number; workers: number; to?: number }
   | { type: 'reload-phase'; generation: number; phase: ReloadPhase }
   | {
       type: 'reload-drained';
       generation: number;
+      /** The generation that took the handed-over connections. */
+      to?: number;
       forced: number;
       ms: number;
       handedOver?: number;
@@ -317,4 +342,6 @@ export interface Hello {
    * generation is refused at readiness (listening.ts).
    */
   adopted?: string[] | undefined;
+  /** It hands a part of its connections over while it keeps serving, when asked (`move`). */
+  moves?: boolean;
 }

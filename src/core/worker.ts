@@ -279,7 +279,7 @@ export class Worker extends EventEmitter implements Receiver {
       return;
     }
     if (message.type === 'hello') {
-      this.hello = { handover: message.handover === true, listeners: message.listeners ?? [], adopted: message.adopted };
+      this.hello = { handover: message.handover === true, listeners: message.listeners ?? [], adopted: message.adopted, moves: message.moves === true };
       return;
     }
     if (message.type === 'ws-hello') {

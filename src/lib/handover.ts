@@ -2,7 +2,10 @@
  * Connection hand-over, the sending side: on the master's `stop` with `handover: true`, every
  * plain HTTP/1.1 connection goes to the master (which passes it to the new generation) at a
  * request boundary, instead of being closed. Closing an idle keep-alive connection always
- * races with a client sending on it (RFC 9112 §9.6); moving it does not.
+ * races with a client sending on it (RFC 9112 §9.6); moving it does not. The same courier
+ * carries the connections a `move` picks while the process keeps serving (move.ts): there
+ * is one per process, because Node's channel carries one handle at a time, and a stop that
+ * comes during a move takes it over (`forStop`), queue and pacing included.
  *
  * One connection at a time, over Node's IPC channel, which passes the fd with SCM_RIGHTS and
  * holds the next handle until the receiver acknowledged the previous one anyway. Each
@@ -36,11 +39,11 @@ interface InFlight {
 /** How long the end of the process waits for `handover-done` to be written. */
 const DONE_WRITE_LIMIT_MS = 1000;
 
-/** The hand-over under way in this process (one per process: it stops once). */
+/** The courier of this process (one: the channel carries one handle at a time). */
 let active: Handover | undefined;
 onChannelMessage('landed', () => active?.landed());
 
-/** One hand-over of the whole process (every server of the stop). */
+/** The hand-over of the whole process: every server of the stop, or the connections a move picked. */
 export class Handover {
   private handed = 0;
   private readonly queue: Array<{ owner: Http1Connections; conn: Http1Connection }> = [];
@@ -48,10 +51,14 @@ export class Handover {
   private current: InFlight | undefined;
   private readonly listeners = new Map<Http1Connections, string>();
   private stopped = false;
+  /** True once the process stops (a drain with hand-over); before, it only moves what a move picked. */
+  private stopping = false;
   private sealed = false;
   private ended = false;
   private done: Promise<void> | undefined;
   private readonly stopWatching: () => void;
+  /** Called after every change (a send done, a connection kept or closed): a move checks whether it is over. */
+  private readonly watchers = new Set<() => void>();
 
   /** Sent and acknowledged by the master, not yet `landed` (counted only with a window). */
   private inTransit = 0;
@@ -62,12 +69,59 @@ export class Handover {
    * `kept` counts the connections this process still has and drains itself; `window`, the
    * master's, bounds the connections in transit (undefined: not paced).
    */
-  constructor(
-    private readonly kept: () => number,
-    private readonly window?: number,
+  private constructor(
+    private kept: () => number,
+    private window?: number,
   ) {
     this.stopWatching = onChannelDisconnect(() => this.abandon());
     active = this;
+  }
+
+  /**
+   * The courier for a stop with hand-over: the one a move started, now stopping (its queue
+   * and the connections in transit carry on), or a new one.
+   *
+   * @example
+   * const handover = Handover.possible() ? Handover.forStop(keptConnections, how.window) : undefined;
+   */
+  static forStop(kept: () => number, window?: number): Handover {
+    const h = active ?? new Handover(kept, window);
+    // `handover-done` counts what the stop sent; a move reported its own (`move-done`).
+    h.handed = 0;
+    h.kept = kept;
+    h.window = window;
+    h.stopping = true;
+    return h;
+  }
+
+  /**
+   * The courier for a move while serving (a new one, or the one already there, with the
+   * move's `window`); undefined once the process stops.
+   *
+   * @example
+   * const handover = Handover.forMove(message.window);
+   */
+  static forMove(window?: number): Handover | undefined {
+    if (active?.stopping === true) return undefined;
+    const h = active ?? new Handover(() => 0, window);
+    h.window = window;
+    return h;
+  }
+
+  /** True once nothing more can be sent (the channel went away or a send failed). */
+  get abandoned(): boolean {
+    return this.stopped;
+  }
+
+  /** Calls `fn` after every change; returns the function that stops it. */
+  watch(fn: () => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  /** True while `conn` is the one being sent. */
+  isSending(conn: Http1Connection): boolean {
+    return this.current?.conn === conn;
   }
 
   /** The master says one connection sent from here reached its place: the next may go. */
@@ -183,7 +237,7 @@ export class Handover {
       this.pump();
       socket._handle = handle;
       socket.destroy(); // closes this process's fd only; the receiver holds the connection
-    } else if (this.ended || !owner.draining()) {
+    } else if (this.ended || (this.stopping && !owner.draining())) {
       // The drain is over (its deadline passed): nobody would close it any more.
       socket._handle = handle;
       socket.destroy();
@@ -216,6 +270,7 @@ export class Handover {
       this.nothingWaits.clear();
       for (const fn of waiters) fn();
     }
+    for (const fn of [...this.watchers]) fn();
     if (!this.sealed || this.current !== undefined || this.done !== undefined) return;
     for (const owner of this.listeners.keys()) if (owner.movable() > 0) return;
     void this.sayDone();

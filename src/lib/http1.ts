@@ -3,6 +3,10 @@
  * connections are idle, which responses are in flight, and, during a drain, what happens to
  * a connection once it is idle: closed after the idle grace, or, in a hand-over drain,
  * offered for hand-over (handover.ts) instead of told to close.
+ *
+ * Outside a drain, a move (move.ts) may pick some connections to leave while the server
+ * keeps serving: those are `movable` with the move's sink, offered when idle, and every
+ * other connection is left alone (no `Connection: close`, no idle close).
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -45,6 +49,8 @@ export class Http1Connections {
   /** Connections handed over: their close is neither drained nor forced. */
   private readonly moved = new WeakSet<Duplex>();
   private movableCount = 0;
+  /** Where a move outside a drain sends the connections it picked (move.ts); the drain's sink wins. */
+  private mover: HandoverSink | undefined;
 
   constructor(
     private readonly server: AnyServer,
@@ -79,7 +85,7 @@ export class Http1Connections {
     this.connections.delete(socket);
     if (conn.movable) {
       this.setMovable(conn, false);
-      this.drain()?.handover?.settled();
+      this.sink()?.settled();
     }
   }
 
@@ -107,10 +113,10 @@ export class Http1Connections {
       conn.unfinished = req.complete ? undefined : req;
       const drain = this.drain();
       drain?.closed('requests');
-      if (drain === undefined || conn.inFlight !== 0) return;
+      if (conn.inFlight !== 0 || !this.acting(conn)) return;
       if (conn.unfinished === undefined || !conn.movable) return this.becameIdle(conn);
       conn.unfinished.once('end', () => {
-        if (this.drain() !== undefined && conn.inFlight === 0) this.becameIdle(conn);
+        if (this.acting(conn) && conn.inFlight === 0) this.becameIdle(conn);
       });
     };
     res.once('finish', finished);
@@ -119,7 +125,10 @@ export class Http1Connections {
 
   /** A drain began: mark responses `Connection: close` and close idle connections, or offer them for hand-over. */
   beginDrain(handover: boolean): void {
-    if (handover) for (const conn of this.connections.values()) this.setMovable(conn, canMove(conn));
+    // A move's picks (move.ts) follow the drain from here: handed over with the rest, or drained.
+    if (!handover) this.keepAll();
+    // A connection a move is sending right now (its handle out) stays movable: its send decides.
+    if (handover) for (const conn of this.connections.values()) this.setMovable(conn, conn.movable || canMove(conn));
     for (const res of this.responses) if (!this.isMovable(socketOf(res))) markClose(res);
     for (const conn of this.connections.values()) if (conn.inFlight === 0) this.becameIdle(conn);
   }
@@ -145,6 +154,21 @@ export class Http1Connections {
     return this.movableCount;
   }
 
+  /**
+   * A move outside a drain (move.ts): `conns` leave through `sink` at their next request
+   * boundary, the idle ones now; the others are untouched.
+   */
+  pick(conns: Http1Connection[], sink: HandoverSink): void {
+    this.mover = sink;
+    for (const conn of conns) this.setMovable(conn, true);
+    for (const conn of conns) if (conn.inFlight === 0 && conn.movable) this.becameIdle(conn);
+  }
+
+  /** The move that sent through `sink` is over: nothing more leaves unless a drain (or a later move) says so. */
+  endMove(sink: HandoverSink): void {
+    if (this.mover === sink) this.mover = undefined;
+  }
+
   /** True while a drain runs. */
   draining(): boolean {
     return this.drain() !== undefined;
@@ -157,25 +181,38 @@ export class Http1Connections {
     this.drain()?.moved?.();
   }
 
-  /** `conn` stays here after all: the drain's rules (Connection: close, idle grace). */
+  /** `conn` stays here after all: in a drain, the drain's rules (Connection: close, idle grace); else it just serves on. */
   keep(conn: Http1Connection): void {
     if (!conn.movable) return;
     this.setMovable(conn, false);
-    for (const res of this.responses) if (socketOf(res) === conn.socket) markClose(res);
-    if (this.drain() !== undefined && conn.inFlight === 0) this.scheduleIdleClose(conn);
-    this.drain()?.handover?.settled();
+    if (this.drain() !== undefined) {
+      for (const res of this.responses) if (socketOf(res) === conn.socket) markClose(res);
+      if (conn.inFlight === 0) this.scheduleIdleClose(conn);
+    }
+    this.sink()?.settled();
   }
 
   /** Every connection stays here (the hand-over failed or was abandoned); one pass over responses. */
   keepAll(): void {
     if (this.movableCount === 0) return;
-    for (const res of this.responses) if (this.isMovable(socketOf(res))) markClose(res);
+    const draining = this.drain() !== undefined;
+    if (draining) for (const res of this.responses) if (this.isMovable(socketOf(res))) markClose(res);
     for (const conn of this.connections.values()) {
       if (!conn.movable) continue;
       this.setMovable(conn, false);
-      if (this.drain() !== undefined && conn.inFlight === 0) this.scheduleIdleClose(conn);
+      if (draining && conn.inFlight === 0) this.scheduleIdleClose(conn);
     }
-    this.drain()?.handover?.settled();
+    this.sink()?.settled();
+  }
+
+  /** Where an idle movable connection goes: the drain's hand-over, else a move's. */
+  private sink(): HandoverSink | undefined {
+    return this.drain()?.handover ?? this.mover;
+  }
+
+  /** True when an idle `conn` needs action: a drain runs, or a move picked it. */
+  private acting(conn: Http1Connection): boolean {
+    return this.drain() !== undefined || (conn.movable && this.mover !== undefined);
   }
 
   private setMovable(conn: Http1Connection, movable: boolean): void {
@@ -188,9 +225,9 @@ export class Http1Connections {
   }
 
   private becameIdle(conn: Http1Connection): void {
-    const sink = this.drain()?.handover;
+    const sink = this.sink();
     if (conn.movable && sink !== undefined) sink.offer(this, conn);
-    else this.scheduleIdleClose(conn);
+    else if (this.drain() !== undefined) this.scheduleIdleClose(conn);
   }
 
   private scheduleIdleClose(conn: Http1Connection): void {

@@ -3,6 +3,8 @@
  * `stop` message. This is the only module of the library that writes to stderr or calls
  * process.exit (a library must not end its host process anywhere else).
  *
+ * The master's `move` (a canary starting beside this serving process) goes to move.ts.
+ *
  * Sequence on SIGTERM/SIGINT (or env HITLESS_STOP_SIGNAL, a lost master lifeline, or the
  * master's `stop`): isShuttingDown() turns true -> shutdownDelay -> shutdown() of every
  * registered server in parallel (handing HTTP/1.1 connections over when the master's `stop`
@@ -15,6 +17,7 @@ import { channelEnabled, onChannelMessage, send } from './channel.js';
 import { DEFAULT_STOP_SIGNALS } from './defaults.js';
 import { Handover } from './handover.js';
 import { markShuttingDown } from './health.js';
+import { endMove, startMove } from './move.js';
 import { invalid, object, knownKeys, resolveHookTimeout, type ResolvedShutdownOptions } from './options.js';
 import { resolveShutdownOptions } from './options.js';
 import { reportDrainProgress } from './progress.js';
@@ -34,6 +37,8 @@ const hooks: Hook[] = [];
 let shutdownDelay = 0;
 let installed = false;
 let stopping = false;
+/** The drain of every registered server, once begun (drainRegistered). */
+let drainedAll: Promise<void> | undefined;
 
 /** How the master asks a process to stop: with hand-over, and how many connections may be in transit at once. */
 export interface StopRequest {
@@ -57,6 +62,10 @@ export function takeStopMessage(fn: (how: StopRequest) => void): void {
   onStopMessage = fn;
 }
 onChannelMessage('conn', receiveConnection);
+// A serving process hands a part of its connections over (a canary starts beside it): move.ts.
+// Once stopping (or draining, as the preload does without beginShutdown), nothing more moves.
+onChannelMessage('move', (message) => (stopping || drainedAll !== undefined ? send({ type: 'move-done', moved: 0, kept: 0 }) : startMove(message)));
+onChannelMessage('move-end', () => endMove());
 
 /**
  * Registers `server` to be drained with `options` when the process stops (internal);
@@ -174,8 +183,6 @@ export function beginShutdown(how: StopRequest = {}): void {
     .finally(() => process.exit(0));
 }
 
-let drainedAll: Promise<void> | undefined;
-
 /**
  * Drains every registered server once (later calls share the promise, whatever they ask):
  * with `handover` and the master's channel there, HTTP/1.1 connections go to the new
@@ -184,7 +191,9 @@ let drainedAll: Promise<void> | undefined;
  */
 export function drainRegistered(how: StopRequest = {}): Promise<void> {
   drainedAll ??= (() => {
-    const handover = how.handover === true && Handover.possible() ? new Handover(keptConnections, how.window) : undefined;
+    // A move under way ends: its picks not sent yet follow the drain like every other connection.
+    endMove();
+    const handover = how.handover === true && Handover.possible() ? Handover.forStop(keptConnections, how.window) : undefined;
     const drains = registeredServers().map(([server, options]) => drainServer(server, options, handover));
     // Once every drain began: what they move first (hitless/ws) holds the `lingering` report back.
     const stopReporting = reportDrainProgress();

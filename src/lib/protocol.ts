@@ -56,6 +56,8 @@ export interface HelloMessage {
    * generation is refused at readiness (src/core/listening.ts).
    */
   adopted?: string[];
+  /** It also hands a part of its connections over while it keeps serving, when asked by {@link MoveMessage}. */
+  moves?: boolean;
 }
 
 /**
@@ -102,7 +104,8 @@ export interface LingeringMessage {
 /**
  * A worker's traffic figures, cumulative since it started (every {@link STATS_INTERVAL_MS}):
  * finished responses by status class, a latency histogram over {@link LATENCY_BOUNDS_MS}
- * (one more bucket for everything slower) and the latencies' sum in ms.
+ * (one more bucket for everything slower) and the latencies' sum in ms. Optional, not
+ * cumulative: `connections`, the connections it has open now (moved in ones included).
  */
 export interface StatsMessage {
   hitless: 1;
@@ -110,6 +113,18 @@ export interface StatsMessage {
   requests: Record<StatusClass, number>;
   latency: number[];
   latencySum: number;
+  connections?: number;
+}
+
+/**
+ * The worker's own count of one {@link MoveMessage}: connections it handed over, and those
+ * it was to move but kept (busy past `within`, closed meanwhile, or the move was ended).
+ */
+export interface MoveDoneMessage {
+  hitless: 1;
+  type: 'move-done';
+  moved?: number;
+  kept?: number;
 }
 
 /**
@@ -145,7 +160,8 @@ export interface WsConnMessage {
 
 /** Everything a worker may send. */
 export type WorkerMessage =
-  | HelloMessage | ConnMessage | HandoverDoneMessage | DrainedMessage | LingeringMessage | StatsMessage | WsHelloMessage | WsConnMessage;
+  | HelloMessage | ConnMessage | HandoverDoneMessage | DrainedMessage | LingeringMessage | StatsMessage | WsHelloMessage | WsConnMessage
+  | MoveDoneMessage;
 
 // ── master → worker ────────────────────────────────────────────────────────────────────
 
@@ -173,8 +189,30 @@ export interface WsLandedMessage {
   type: 'ws-landed';
 }
 
+/**
+ * To a serving worker that said hello with `moves` (a canary starting beside it): hand over
+ * a part of its kept-alive HTTP/1.1 connections and keep serving the rest — `share` (0..1)
+ * of the connections it has now, or `count` of them — each at its next request boundary,
+ * never in the middle of a request; at most `window` sent and not yet `landed` at once; a
+ * connection not at a boundary within `within` ms stays. Answered by `move-done`.
+ */
+export interface MoveMessage {
+  hitless: 1;
+  type: 'move';
+  share?: number;
+  count?: number;
+  window?: number;
+  within?: number;
+}
+
+/** Ends the worker's move now: what it has not sent yet stays (a send under way completes). */
+export interface MoveEndMessage {
+  hitless: 1;
+  type: 'move-end';
+}
+
 /** Everything the master may send. */
-export type MasterMessage = StopMessage | LandedMessage | ConnMessage | WsConnMessage | WsLandedMessage;
+export type MasterMessage = StopMessage | LandedMessage | ConnMessage | WsConnMessage | WsLandedMessage | MoveMessage | MoveEndMessage;
 
 // ── the parser ─────────────────────────────────────────────────────────────────────────
 
@@ -188,18 +226,20 @@ const params: Check = (v) =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'boolean' || Number.isSafeInteger(x));
 /** What a `ws-conn` carries besides the application's state (which is any JSON). */
 const WS_CONN: Record<string, Check> = { listener: text, protocol: text, deflate: params, head: text, returned: bool };
+const share: Check = (v) => typeof v === 'number' && v >= 0 && v <= 1;
 
 /** Every message type a sender may use, with the checks of its optional fields. */
 const FROM_WORKER: Record<WorkerMessage['type'], Record<string, Check>> = {
   // `pid` is informational (the master knows its workers' pids): not checked.
-  hello: { handover: bool, listeners: texts, adopted: texts },
+  hello: { handover: bool, listeners: texts, adopted: texts, moves: bool },
   conn: { listener: text, returned: bool },
   'handover-done': { handedOver: count, kept: count },
   drained: { drained: count, forced: count },
   lingering: { upgraded: count },
-  stats: {},
+  stats: { connections: count },
   'ws-hello': { listeners: texts },
   'ws-conn': WS_CONN,
+  'move-done': { moved: count, kept: count },
 };
 const FROM_MASTER: Record<MasterMessage['type'], Record<string, Check>> = {
   stop: { handover: bool, window: positive },
@@ -207,6 +247,8 @@ const FROM_MASTER: Record<MasterMessage['type'], Record<string, Check>> = {
   conn: { listener: text, returned: bool },
   'ws-conn': WS_CONN,
   'ws-landed': {},
+  move: { share, count, window: positive, within: count },
+  'move-end': {},
 };
 
 /**
@@ -275,6 +317,17 @@ export function message<M extends WorkerMessage | MasterMessage>(body: Body<M>):
  */
 export function stopMessage(window: number | undefined): StopMessage {
   return message<StopMessage>({ type: 'stop', handover: true, ...(window === undefined ? {} : { window }) });
+}
+
+/**
+ * The master's `move`: `share` (0..1) or `count` of the worker's connections, paced by
+ * `window`, those still busy after `within` ms kept.
+ *
+ * @example
+ * moveMessage({ share: 0.33 }, 4, 5000); // { hitless: 1, type: 'move', share: 0.33, window: 4, within: 5000 }
+ */
+export function moveMessage(ask: { share: number } | { count: number }, window: number, within: number): MoveMessage {
+  return message<MoveMessage>({ type: 'move', ...ask, window, within });
 }
 
 /**

@@ -89,8 +89,9 @@ export function ready(): void {
   if (openIpc() && stopIsHandled()) {
     const listeners = handoverListeners();
     // Written before READY=1, so a master reading both sees hello first. `adopted` lets the
-    // master refuse a generation that leaves one of its sockets unserved.
-    send({ type: 'hello', pid: process.pid, handover: listeners.length > 0, listeners, adopted: adoptedListeners() });
+    // master refuse a generation that leaves one of its sockets unserved; `moves`: it can also
+    // hand a part of its connections to a canary while it serves (move.ts).
+    send({ type: 'hello', pid: process.pid, handover: listeners.length > 0, listeners, adopted: adoptedListeners(), moves: listeners.length > 0 });
   }
   socket?.write(`${NOTIFY_READY}\n`);
 }

@@ -9,7 +9,10 @@
  * channel"):
  *
  *   {"hitless":1,"type":"stats","requests":{"2xx":n,"3xx":n,"4xx":n,"5xx":n},
- *    "latency":[n × 17],"latencySum":ms}
+ *    "latency":[n × 17],"latencySum":ms,"connections":n}
+ *
+ * `connections` is not cumulative: the connections the observed servers have open now
+ * (handed-over ones included), which the master shows per generation (a canary's share).
  *
  * Only servers registered through listen(), serve() or track() are counted, and only under
  * the master (HITLESS_CHANNEL=1 and a Node IPC channel); standalone this module does nothing.
@@ -27,6 +30,8 @@ const requests: Record<StatusClass, number> = { '2xx': 0, '3xx': 0, '4xx': 0, '5
 const latency: number[] = new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0);
 let latencySum = 0;
 const observed = new WeakSet<AnyServer>();
+/** Each observed server's count of open connections. */
+const openCounts = new Set<() => number>();
 let timer: NodeJS.Timeout | undefined;
 
 /** True under a master that listens on the two-way channel. */
@@ -82,20 +87,24 @@ function record(status: number, ms: number): void {
  * statsMessage(); // { hitless: 1, type: 'stats', requests: { '2xx': 12, … }, latency: [ … 17 counts ], latencySum: 8.4 }
  */
 export function statsMessage(): StatsMessage {
-  return message<StatsMessage>({ type: 'stats', requests: { ...requests }, latency: [...latency], latencySum });
+  let connections = 0;
+  for (const open of openCounts) connections += open();
+  return message<StatsMessage>({ type: 'stats', requests: { ...requests }, latency: [...latency], latencySum, connections });
 }
 
 /**
  * Counts the responses of `server` (internal; instrument() calls it once per server).
  * From the 'request' event to the response's 'finish' (written to the kernel); responses
- * that never finish (the client went away) are not counted. A no-op standalone.
+ * that never finish (the client went away) are not counted. `open` counts its open
+ * connections for the report. A no-op standalone.
  *
  * @example
- * observe(server); // listen(), serve() and track() do this through instrument()
+ * observe(server, () => tracker.sockets.size); // listen(), serve() and track() do this through instrument()
  */
-export function observe(server: AnyServer): void {
+export function observe(server: AnyServer, open?: () => number): void {
   if (observed.has(server) || !underMaster()) return;
   observed.add(server);
+  if (open !== undefined) openCounts.add(open);
   // Prepended: the clock starts before the application's handler runs.
   (server as EventEmitter).prependListener('request', (_req: unknown, res: { statusCode: number; once(e: 'finish', fn: () => void): unknown }) => {
     const start = performance.now();

@@ -32,9 +32,10 @@ export function trackerOf(server: AnyServer): Tracker | undefined {
 export function instrument(server: AnyServer): Tracker {
   let tracker = trackers.get(server);
   if (tracker === undefined) {
-    tracker = new Tracker(server);
-    trackers.set(server, tracker);
-    observe(server); // traffic figures for the master (stats.ts)
+    const t = new Tracker(server);
+    tracker = t;
+    trackers.set(server, t);
+    observe(server, () => t.sockets.size); // traffic figures for the master (stats.ts)
   }
   return tracker;
 }

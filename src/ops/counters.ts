@@ -15,6 +15,9 @@ export const RELOAD_DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 1
 export const CONNECTION_OUTCOMES = ['handed_over', 'returned', 'lost', 'drained', 'cut', 'websocket_handed_over'] as const;
 export type ConnectionOutcome = (typeof CONNECTION_OUTCOMES)[number];
 
+/** What became of the connections lent to canaries, as `hitless_canary_connections_total` labels them. */
+export const CANARY_OUTCOMES = ['moved', 'returned', 'lost'] as const;
+
 /** Where the counters hear the master's events. */
 export interface EventSource {
   on(event: 'event', listener: (e: MasterEvent) => void): unknown;
@@ -36,6 +39,7 @@ export class MasterCounters {
   restarts = 0;
   forced = 0;
   readonly connections: Record<ConnectionOutcome, number> = { handed_over: 0, returned: 0, lost: 0, drained: 0, cut: 0, websocket_handed_over: 0 };
+  readonly canaryConnections: Record<(typeof CANARY_OUTCOMES)[number], number> = { moved: 0, returned: 0, lost: 0 };
   readonly #source: EventSource;
   readonly #onEvent = (e: MasterEvent): void => this.#count(e);
 
@@ -58,6 +62,8 @@ export class MasterCounters {
       this.durations.buckets[at === -1 ? RELOAD_DURATION_BUCKETS.length : at]! += 1;
       this.durations.sumSeconds += seconds;
       this.durations.count++;
+    } else if (e.type === 'canary-verdict' && e.connections) {
+      for (const outcome of CANARY_OUTCOMES) this.canaryConnections[outcome] += e.connections[outcome];
     } else if (e.type === 'worker-restart') {
       this.restarts++;
     } else if (e.type === 'reload-drained') {

@@ -18,7 +18,7 @@ import { masterHealth } from './health.js';
 
 /** The master's health endpoint on the metrics listener: 200 while a generation serves, 503 while none does. */
 export const HEALTH_PATH = '/healthz';
-import { CONNECTION_OUTCOMES, MasterCounters, RELOAD_DURATION_BUCKETS } from './counters.js';
+import { CANARY_OUTCOMES, CONNECTION_OUTCOMES, MasterCounters, RELOAD_DURATION_BUCKETS } from './counters.js';
 
 export { RELOAD_DURATION_BUCKETS };
 
@@ -171,6 +171,9 @@ export function counterMetrics(c: MasterCounters): RawMetric[] {
     raw('hitless_reload_connections_total',
       'What became of the old generation\'s connections at reloads: handed_over (to the new generation), returned (no new worker could take them; drained), lost (neither side alive), drained (closed gracefully by the old workers), cut (destroyed at an old worker\'s own shutdown deadline), websocket_handed_over (WebSockets moved to the new generation by hitless/ws).',
       'counter', () => CONNECTION_OUTCOMES.map((outcome) => ({ labels: { outcome }, value: c.connections[outcome] }))),
+    raw('hitless_canary_connections_total',
+      'Kept-alive connections the serving workers handed to canaries (issue 18): moved (the canary held them), returned (no canary could take them), lost (a canary died holding them).',
+      'counter', () => CANARY_OUTCOMES.map((outcome) => ({ labels: { outcome }, value: c.canaryConnections[outcome] }))),
   ];
 }
 

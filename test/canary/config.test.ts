@@ -20,9 +20,12 @@ function load(t: TestContext, config: Record<string, unknown>) {
 
 test('canary config: defaults when absent, durations parsed, strategy "canary" accepted', (t) => {
   assert.deepEqual(load(t, {}).canary, DEFAULT_CANARY);
-  const c = load(t, { workers: 3, strategy: 'canary', canary: { workers: 2, duration: '1m', warmup: '10s', minRequests: 0, maxErrorRate: 0.05, maxLatencyRatio: 1.5, then: 'rolling' } });
+  assert.equal(load(t, {}).canary.connections, 'auto');
+  const c = load(t, { workers: 3, strategy: 'canary', canary: { workers: 2, duration: '1m', warmup: '10s', minRequests: 0, maxErrorRate: 0.05, maxLatencyRatio: 1.5, then: 'rolling', connections: 0.25 } });
   assert.equal(c.strategy, 'canary');
-  assert.deepEqual(c.canary, { workers: 2, duration: 60_000, warmup: 10_000, minRequests: 0, maxErrorRate: 0.05, maxLatencyRatio: 1.5, then: 'rolling' });
+  assert.deepEqual(c.canary, { workers: 2, duration: 60_000, warmup: 10_000, minRequests: 0, maxErrorRate: 0.05, maxLatencyRatio: 1.5, then: 'rolling', connections: 0.25 });
+  assert.equal(load(t, { canary: { connections: 40 } }).canary.connections, 40);
+  assert.equal(load(t, { canary: { connections: 0 } }).canary.connections, 0);
 });
 
 test('canary config: bad values are named by key with what to write', (t) => {
@@ -35,4 +38,6 @@ test('canary config: bad values are named by key with what to write', (t) => {
   bad({ duration: 'soon' }, /canary\.duration.*duration/);
   bad({ workers: 3 }, /canary\.workers.*more than workers \(2\).*lower canary\.workers or raise workers/);
   bad({ maxErors: 0.1 }, /maxErors/);
+  // Issue 18: a share (0 to 1) or a count above 1; 1.5 is neither.
+  for (const connections of [1.5, -1, 'half']) bad({ connections }, /canary\.connections.*"auto", a share from 0 to 1 like 0\.25 .* or a whole number of connections above 1 like 40/);
 });

@@ -25,7 +25,7 @@ function snapshot(phase: 'canary' | 'draining', canaryState: WorkerStatus['state
       windowMs: 10_000, releases: [],
       generations: [
         { generation: 7, release: 'v1', serving: true, workers: 2, figures: figures(812.4, 0, 9000) },
-        { generation: 8, release: 'v2', serving: false, workers: 1, figures: figures(3.2, 0.0123, 40) },
+        { generation: 8, release: 'v2', serving: false, workers: 1, figures: { ...figures(3.2, 0.0123, 40), connections: 9 } },
       ],
     },
   };
@@ -49,9 +49,10 @@ test('status: traffic columns per worker ("-" before a report) and a table per g
   const text = formatStatus(snapshot('canary', 'ready'), 5000);
   assert.match(text, /7\.0 +700 +ready .* 812 +0\.00% +0\.2ms +21ms/);
   assert.match(text, /7\.1 +701 +ready .* - +- +- +-/);
-  assert.match(text, /GENERATION +ROLE +RELEASE +WORKERS +REQ\/S +5XX +P50 +P99 +TOTAL 2xx\/3xx\/4xx\/5xx/);
-  assert.match(text, /\n7 +serving +v1 +2 +812 +0\.00% +0\.2ms +21ms +9000\/0\/3\/1/);
-  assert.match(text, /\n8 +canary +v2 +1 +3\.2 +1\.23% +0\.2ms +21ms +40\/0\/3\/1/);
+  assert.match(text, /GENERATION +ROLE +RELEASE +WORKERS +CONNS +REQ\/S +5XX +P50 +P99 +TOTAL 2xx\/3xx\/4xx\/5xx/);
+  // CONNS: what the workers last reported open (the canary's moved and new connections); "-" when they do not say.
+  assert.match(text, /\n7 +serving +v1 +2 +- +812 +0\.00% +0\.2ms +21ms +9000\/0\/3\/1/);
+  assert.match(text, /\n8 +canary +v2 +1 +9 +3\.2 +1\.23% +0\.2ms +21ms +40\/0\/3\/1/);
   // A rejected canary on its way out drains.
   assert.match(formatStatus(snapshot('draining', 'draining'), 5000), /\n8 +draining +v2 /);
 });
@@ -68,5 +69,14 @@ test('canary lines: the running comparison, and the decision with both sides', (
     'canary failed after 1 s (of 30 s)',
     '  canary   generation 8: 327 responses, 5xx 9.79%, p50 0.2ms, p99 24ms',
     '  serving  830 responses, 5xx 0.00%, p50 0.2ms, p99 23ms',
+  ]);
+  // Issue 18: the connections the canary holds, and, after a rejection, where they went.
+  const held = { ...r, connections: { share: 1 / 3, moved: 9, returned: 0, lost: 1, held: 11 } };
+  assert.match(canaryProgress({ ...held, verdict: 'pending' }), /\(warming up\); holds 11 connections, 9 moved from the serving generation, 1 lost$/);
+  const outcome = { ok: false, generation: 7, attempted: 8, reason: 'r', startedAt: 0, durationMs: 1, forced: 0, connections: { handedOver: 11, returned: 0, lost: 0, drained: 0, cut: 0 } };
+  assert.deepEqual(canaryLines(held, outcome).slice(1), [
+    '  canary   generation 8: 327 responses, 5xx 9.79%, p50 0.2ms, p99 24ms; holds 11 connections, 9 moved from the serving generation, 1 lost',
+    '  serving  830 responses, 5xx 0.00%, p50 0.2ms, p99 23ms',
+    '  back     11 connections handed back to generation 7, 0 lost',
   ]);
 });

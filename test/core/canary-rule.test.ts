@@ -85,6 +85,17 @@ test('latency: a canary 200 ms slower than a 1 ms serving generation fails; one 
   assert.equal(tail.verdict, 'pass');
 });
 
+test('a canary whose latency could not be judged (fewer than minRequests responses after the warm-up) is inconclusive, not passed (regression: a slow canary on keep-alive clients passed)', () => {
+  // 179 responses in all, 90 of them after the warm-up, each 200 ms: too few to judge the latency.
+  const w: Window = { canary: counts(179, 0, 201), baseline: counts(8000, 0, 1), warm: { canary: counts(90, 0, 201), baseline: counts(4000, 0, 1) } };
+  const j = judge(w, settings, true);
+  assert.equal(j.verdict, 'inconclusive');
+  assert.match(j.reason, /^only 90 canary responses after the warm-up, fewer than minRequests 100: latency not judged/);
+  // With minRequests 0, 90 are enough to judge (and fail) it; a canary that served nothing still passes, as documented.
+  assert.equal(judge(w, { ...settings, minRequests: 0 }, true).verdict, 'fail');
+  assert.equal(judge(win(counts(0), counts(1000)), { ...settings, minRequests: 0 }, true).verdict, 'pass');
+});
+
 test('a clean canary with enough responses passes at the end of duration, and not before', () => {
   assert.equal(judge(win(counts(500), counts(1000)), settings, false).verdict, 'pending');
   const j = judge(win(counts(500), counts(1000)), settings, true);

@@ -13,7 +13,7 @@ import type { MasterEvent, ReloadOutcome } from '../../src/core/types.js';
 import { FakeHost, fakeSpec, settle, wellBehaved, type Behaviour } from './fake-host.js';
 import { reports, type Load } from './fake-traffic.js';
 
-const CANARY: CanaryConfig = { workers: 1, duration: 5000, warmup: 1000, minRequests: 100, maxErrorRate: 0.01, maxLatencyRatio: 2, then: 'all' };
+const CANARY: CanaryConfig = { workers: 1, duration: 5000, warmup: 1000, minRequests: 100, maxErrorRate: 0.01, maxLatencyRatio: 2, then: 'all', connections: 'auto' };
 
 function setup(over: Partial<GenerationSpec> = {}, canary: Partial<CanaryConfig> = {}) {
   const host = new FakeHost();

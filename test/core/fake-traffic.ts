@@ -27,9 +27,10 @@ export interface Load {
 
 /**
  * Makes `p` report stats every second on `host`'s clock as if it served `load`
- * (cumulative, like the in-app library), until it exits.
+ * (cumulative, like the in-app library), until it exits; with `open`, the connections it
+ * has open too.
  */
-export function reports(host: FakeHost, p: FakeProcess, load: Load): void {
+export function reports(host: FakeHost, p: FakeProcess, load: Load, open?: () => number): void {
   let ok = 0;
   let bad = 0;
   const tick = (): void => {
@@ -38,7 +39,7 @@ export function reports(host: FakeHost, p: FakeProcess, load: Load): void {
     ok += load.perSecond - errors;
     bad += errors;
     const c = counts(ok, bad, load.ms ?? 1);
-    p.say({ hitless: 1, type: 'stats', requests: c.requests, latency: c.latency, latencySum: c.latencySum });
+    p.say({ hitless: 1, type: 'stats', requests: c.requests, latency: c.latency, latencySum: c.latencySum, ...(open ? { connections: open() } : {}) });
     host.setTimer(tick, STATS_INTERVAL_MS);
   };
   host.setTimer(tick, STATS_INTERVAL_MS);

@@ -39,6 +39,8 @@ export interface LoadTestOptions {
    * may take seconds, and the benchmarks' 5 s would count it as a failure.
    */
   timeoutMs?: number;
+  /** Response header recorded per request (default `x-generation`; `summary.generations` holds its values). */
+  track?: string;
 }
 
 export interface LoadSummary extends Tally {
@@ -141,6 +143,7 @@ export function startLoad(t: Pick<TestContext, 'after'> | undefined, o: LoadTest
     body: o.body,
     headers: o.headers,
     timeoutMs: o.timeoutMs ?? TEST_REQUEST_TIMEOUT_MS,
+    track: o.track,
   });
   const done = run.done.then(summarize);
   done.catch(() => undefined); // a test that only calls stop() still sees the error there

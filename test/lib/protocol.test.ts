@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  closeHandle, connMessage, LATENCY_BOUNDS_MS, message, parseMessage, PROTOCOL, stopMessage, type StatsMessage,
+  closeHandle, connMessage, LATENCY_BOUNDS_MS, message, moveMessage, parseMessage, PROTOCOL, stopMessage, type StatsMessage,
 } from '../../src/lib/protocol.js';
 
 const stats: StatsMessage = {
@@ -24,6 +24,10 @@ test('protocol: every message a worker sends parses on the master side as sent',
     { hitless: 1, type: 'ws-hello', listeners: [] },
     { hitless: 1, type: 'ws-conn', listener: 'http', state: { user: 'ann', rooms: ['a'] }, protocol: 'chat.v2', deflate: { server_no_context_takeover: true, client_no_context_takeover: true, server_max_window_bits: 10 }, head: 'iQ==' },
     stats,
+    // Issue 18: a worker that moves connections while serving, its count of a move, its open connections.
+    { hitless: 1, type: 'hello', handover: true, listeners: ['http'], moves: true },
+    { hitless: 1, type: 'move-done', moved: 3, kept: 1 },
+    { ...stats, connections: 12 },
   ]) assert.deepEqual(parseMessage(m, 'worker'), m);
 });
 
@@ -31,16 +35,20 @@ test('protocol: every message the master sends parses on the worker side as buil
   for (const m of [
     stopMessage(4), stopMessage(undefined), message({ type: 'landed' }), connMessage('http'), connMessage('http', true), connMessage(undefined),
     message({ type: 'ws-landed' }), message({ type: 'ws-conn', listener: 'http', state: [1, 'two'], returned: true }),
+    moveMessage({ share: 1 / 3 }, 2, 5000), moveMessage({ count: 10 }, 4, 0), message({ type: 'move-end' }),
   ]) {
     assert.deepEqual(parseMessage(m, 'master'), m);
   }
   assert.deepEqual(stopMessage(4), { hitless: PROTOCOL, type: 'stop', handover: true, window: 4 });
   assert.deepEqual(connMessage('api', true), { hitless: 1, type: 'conn', listener: 'api', returned: true });
+  assert.deepEqual(moveMessage({ share: 0.5 }, 2, 5000), { hitless: 1, type: 'move', share: 0.5, window: 2, within: 5000 });
 });
 
 test('protocol: each side knows only the types its peer may send', () => {
   assert.equal(parseMessage({ hitless: 1, type: 'stop', handover: true }, 'worker'), undefined, 'a worker cannot stop the master');
   assert.equal(parseMessage({ hitless: 1, type: 'landed' }, 'worker'), undefined);
+  assert.equal(parseMessage({ hitless: 1, type: 'move', share: 1 }, 'worker'), undefined, 'a worker cannot ask the master to move');
+  assert.equal(parseMessage({ hitless: 1, type: 'move-done', moved: 1 }, 'master'), undefined);
   assert.equal(parseMessage({ hitless: 1, type: 'hello' }, 'master'), undefined);
   assert.equal(parseMessage(stats, 'master'), undefined);
   assert.equal(parseMessage({ hitless: 1, type: 'lingering', upgraded: 1 }, 'master'), undefined);
@@ -70,6 +78,9 @@ test('protocol: a worker message with a field of the wrong shape is refused whol
     { hitless: 1, type: 'ws-hello', listeners: 'http' },
     { hitless: 1, type: 'ws-conn', deflate: { server_max_window_bits: 'x' } },
     { hitless: 1, type: 'ws-conn', head: 5 },
+    { ...stats, connections: -1 },
+    { hitless: 1, type: 'hello', moves: 1 },
+    { hitless: 1, type: 'move-done', moved: 'all' },
   ]) assert.equal(parseMessage(m, 'worker'), undefined, JSON.stringify(m));
 });
 
@@ -77,6 +88,7 @@ test('protocol: a master message with a field of the wrong shape is obeyed witho
   assert.deepEqual(parseMessage({ hitless: 1, type: 'stop', handover: true, window: 0 }, 'master'), { hitless: 1, type: 'stop', handover: true });
   assert.deepEqual(parseMessage({ hitless: 1, type: 'stop', handover: 'yes', window: 2 }, 'master'), { hitless: 1, type: 'stop', window: 2 });
   assert.deepEqual(parseMessage({ hitless: 1, type: 'conn', listener: 7 }, 'master'), { hitless: 1, type: 'conn' });
+  assert.deepEqual(parseMessage({ hitless: 1, type: 'move', share: 2, window: 2, within: -5 }, 'master'), { hitless: 1, type: 'move', window: 2 });
 });
 
 test('protocol: closeHandle closes a raw handle or destroys a net object, once, and never throws', () => {

@@ -50,6 +50,12 @@ test('metrics: counters follow master events, gauges read status() at scrape tim
   master.emitEvent({ type: 'worker-restart', generation: 2, slot: 1, attempt: 1, delayMs: 100 });
   master.emitEvent({ type: 'reload-drained', generation: 1, forced: 2, ms: 10 });
   master.emitEvent({ type: 'reload-drained', generation: 1, forced: 0, ms: 10 });
+  // Issue 18: what the serving workers lent a canary, from its verdict.
+  const side = { requests: 0, errors: 0, errorRate: undefined, p50Ms: undefined, p99Ms: undefined };
+  master.emitEvent({
+    type: 'canary-verdict', generation: 3, verdict: 'fail', reason: 'x', elapsedMs: 1000, durationMs: 5000, canary: side, baseline: side,
+    latencyLimitMs: undefined, connections: { share: 1 / 3, moved: 8, returned: 1, lost: 2, held: 8 },
+  });
 
   const res = await scrape(m.address);
   assert.equal(res.status, 200);
@@ -62,6 +68,7 @@ test('metrics: counters follow master events, gauges read status() at scrape tim
   assert.equal(v.get('hitless_reload_duration_seconds_bucket{le="0.5"}'), 1);
   assert.equal(v.get('hitless_worker_restarts_total'), 1);
   assert.equal(v.get('hitless_workers_forced_total'), 2);
+  assert.deepEqual(['moved', 'returned', 'lost'].map((o) => v.get(`hitless_canary_connections_total{outcome="${o}"}`)), [8, 1, 2]);
   assert.equal(v.get('hitless_workers{state="ready"}'), 2);
   assert.equal(v.get('hitless_workers{state="draining"}'), 1);
   assert.equal(v.get('hitless_workers{state="failed"}'), 0);

@@ -68,8 +68,8 @@ export function reportRolledBack(err: HitlessError, json: boolean): number {
     return 1;
   }
   process.stderr.write(`hitless: ${err.message} (${err.code})\n`);
-  const canary = (err.details.outcome as ReloadOutcome | undefined)?.canary;
-  if (canary) for (const line of canaryLines(canary)) process.stderr.write(`${line}\n`);
+  const outcome = err.details.outcome as ReloadOutcome | undefined;
+  if (outcome?.canary) for (const line of canaryLines(outcome.canary, outcome)) process.stderr.write(`${line}\n`);
   const output = (err.details.output as string[] | undefined) ?? [];
   if (output.length) {
     process.stderr.write('last output of the new workers:\n');

@@ -106,7 +106,7 @@ export const command: Command = {
     const err = outcome.error;
     const what = wasRefused(outcome) ? 'reload refused' : 'reload failed';
     process.stderr.write(`hitless: ${what}: ${err ? `${err.message} (${err.code})` : outcome.reason}; generation ${outcome.generation} keeps serving${joined}\n`);
-    if (outcome.canary) for (const line of canaryLines(outcome.canary)) process.stderr.write(`${line}\n`);
+    if (outcome.canary) for (const line of canaryLines(outcome.canary, outcome)) process.stderr.write(`${line}\n`);
     if (err?.output.length) {
       process.stderr.write(`last output of generation ${outcome.attempted}:\n`);
       for (const line of err.output) process.stderr.write(`  | ${line}\n`);

@@ -13,7 +13,9 @@
  *   `maxLatencyRatio` × the serving generation's p99 over that window (at least
  *   LATENCY_FLOOR_MS): the canary's p99 is above it;
  * - at the end of `duration`: fewer than `minRequests` canary responses is inconclusive,
- *   anything else that did not fail passes.
+ *   and so is a latency that could not be judged (fewer than `minRequests` of them after
+ *   the warm-up: a slow canary behind closed-loop keep-alive clients gets few requests, and
+ *   must not pass because of it); anything else that did not fail passes.
  *
  * Before `duration` is over the same tests run at every report (1 s) at a stricter level,
  * so a plainly bad canary goes early; the final look uses the stated level.
@@ -179,6 +181,10 @@ export function judge(w: Window, s: CanaryConfig, final: boolean): Judgement {
   if (!final) return out('pending', figures, limit);
   if (c.requests < s.minRequests) {
     return out('inconclusive', `only ${c.requests} canary responses in ${formatDuration(s.duration)}, fewer than minRequests ${s.minRequests}: not enough to judge (${figures})`, limit);
+  }
+  const judged = wc?.requests ?? 0;
+  if (judged < s.minRequests) {
+    return out('inconclusive', `only ${judged} canary responses after the warm-up, fewer than minRequests ${s.minRequests}: latency not judged (${figures})`, limit);
   }
   return out('pass', figures, limit);
 }

@@ -1,0 +1,115 @@
+/**
+ * The client shapes bench/canary.ts runs each release under (issue 18):
+ *
+ * - `close`: wrk sending `Connection: close` (a new connection per request, so the kernel
+ *   gives the canary its share of new connections): the shape the canary was first built for.
+ * - `keepalive`: the project's load client with a fixed set of keep-alive connections opened
+ *   before the reload and never re-opened (it counts every connection it opens), as an API
+ *   client or a proxy pool does: the canary sees only what the serving workers hand it.
+ * - `nginx`: the same client through nginx with an upstream `keepalive` pool.
+ *
+ * The keep-alive shapes run twice, with `canary.connections` "auto" (the split) and 0 (what
+ * a canary got before issue 18: nothing), side by side in one run.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLoad, tally } from './loadgen.js';
+import { freePort, spawnGroup, waitForPort, type Spawned } from './proc.js';
+import { startWrk } from './wrk.js';
+
+export interface Shape {
+  name: string;
+  /** `canary.connections` for this shape's runs. */
+  connections: 'auto' | 0;
+  client: 'wrk-close' | 'keepalive' | 'nginx';
+}
+
+export const SHAPES: Shape[] = [
+  { name: 'close', connections: 'auto', client: 'wrk-close' },
+  { name: 'keepalive', connections: 'auto', client: 'keepalive' },
+  { name: 'keepalive, connections 0', connections: 0, client: 'keepalive' },
+  { name: 'nginx', connections: 'auto', client: 'nginx' },
+  { name: 'nginx, connections 0', connections: 0, client: 'nginx' },
+];
+
+/** Client connections: wrk's 16 (as before), a fixed keep-alive set of 24, 16 through nginx. */
+const CONNECTIONS = { 'wrk-close': 16, keepalive: 24, nginx: 16 } as const;
+/** Keep-alive clients pause 5–25 ms between requests: ~1,500 req/s, modest on 2 shared cores. */
+const THINK_MS: [number, number] = [5, 25];
+
+/** What the client counted over the whole run. */
+export interface ClientCount {
+  requests: number;
+  /** Non-2xx responses (the canary's 500s; 502s from nginx would land here too). */
+  bad: number;
+  connectionErrors: number;
+  /** Connections the client opened, and how many it started with (wrk: not counted). */
+  opened: number | undefined;
+  initial: number;
+}
+
+export interface RunningLoad {
+  /** Where the load goes (the master directly, or nginx). */
+  stop(): Promise<ClientCount>;
+}
+
+/** Starts the shape's client against the master on `port` for at most `durationMs`. */
+export async function startClient(shape: Shape, port: number, durationMs: number): Promise<RunningLoad> {
+  const n = CONNECTIONS[shape.client];
+  if (shape.client === 'wrk-close') {
+    const wrk = startWrk({ port, connections: n, durationMs, keepAlive: false });
+    return {
+      async stop() {
+        const w = await wrk.stop();
+        const e = w.errors;
+        return { requests: w.requests, bad: w.non2xx, connectionErrors: e.connect + e.read + e.write + e.timeout, opened: undefined, initial: n };
+      },
+    };
+  }
+  const nginx = shape.client === 'nginx' ? await startNginx(port) : undefined;
+  const run = startLoad({ port: nginx?.port ?? port, connections: n, durationMs, keepAlive: true, thinkMs: THINK_MS });
+  return {
+    async stop() {
+      const r = await run.stop();
+      await nginx?.stop();
+      const t = tally(r);
+      const e = t.errors;
+      return { requests: t.requests, bad: t.non2xx, connectionErrors: e.connect + e.read + e.write + e.timeout, opened: r.opened, initial: n };
+    },
+  };
+}
+
+/** nginx in the foreground with an upstream keepalive pool to 127.0.0.1:`upstream`. */
+async function startNginx(upstream: number): Promise<{ port: number; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-bench-nginx-'));
+  const port = await freePort();
+  writeFileSync(join(dir, 'nginx.conf'), `daemon off;
+master_process off;
+worker_processes 1;
+error_log ${dir}/error.log;
+pid ${dir}/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  upstream app { server 127.0.0.1:${upstream}; keepalive 64; keepalive_requests 1000000; keepalive_timeout 120s; }
+  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_next_upstream off; }
+  }
+}
+`);
+  const p: Spawned = spawnGroup('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')]);
+  await waitForPort(port, 10_000);
+  return {
+    port,
+    async stop() {
+      p.killGroup('SIGTERM');
+      await p.exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,167 @@
+/**
+ * A connection split (issue 18): while a canary is judged, the serving workers hand a part
+ * of their kept-alive connections to the canary workers and keep serving the rest. Clients
+ * that keep their connections (a proxy's upstream pool, API clients, browsers) open no new
+ * ones, so without this a canary would get none of their requests.
+ *
+ * Each serving worker that said hello with `moves` gets a `move` message (a share of its
+ * connections, or its part of a count) and sends the picked ones at request boundaries, as
+ * a retiring worker does (src/lib/move.ts); a broker (handover.ts) passes them to the
+ * canary workers, round robin, paced by `landed`. A canary worker that dies while receiving
+ * costs what it held (counted `lost`); one that cannot take a connection passes it to the
+ * next, else it goes back to the serving worker that sent it (`returned`): never served
+ * twice. {@link ConnectionSplit.end} stops it (`move-end`) before the canary is retired or
+ * the rest goes live, so the two never overlap.
+ */
+import { message, moveMessage, type MoveDoneMessage } from '../lib/protocol.js';
+import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
+import type { Host } from './host.js';
+import type { Worker, WorkerReport } from './worker.js';
+
+/** What the serving workers are asked to hand over: a share (0..1) of each one's connections, or a count in all. */
+export type SplitAsk = { share: number } | { count: number };
+
+/** How long a connection picked for the canary may stay busy before it stays where it is (the `move`'s `within`). */
+export const SPLIT_WITHIN_MS = 5000;
+
+/** How long {@link ConnectionSplit.end} waits for each serving worker's `move-done` (a send under way finishes first). */
+export const SPLIT_END_LIMIT_MS = 2000;
+
+/** What a split did. */
+export interface SplitCounts extends HandoverCounts {
+  /** Serving workers asked to move connections. */
+  asked: number;
+  /** What they said they moved and kept (`move-done`, added up). */
+  reported: { moved: number; kept: number };
+}
+
+export interface SplitOptions {
+  /** The serving workers asked to move (those that said hello with `moves`). */
+  senders: Worker[];
+  /** Where the connections go, read at each one (the ready canary workers). */
+  receivers: () => Receiver[];
+  ask: SplitAsk;
+  /** The `move`'s bound for busy connections, ms. */
+  within: number;
+  routes: HandoverRoutes;
+  host: Pick<Host, 'setTimer'>;
+  /** A sender's open connections as it last reported them, when known: a count is shared out by them. */
+  open?: (w: Worker) => number | undefined;
+}
+
+/**
+ * One split, from {@link start} to {@link end}.
+ *
+ * @example
+ * const split = new ConnectionSplit({ senders: old.live(), receivers: () => canary, ask: { share: 1 / 3 }, within: 5000, routes, host });
+ * split.start();
+ * // … judge the canary …
+ * const counts = await split.end(); // { handedOver: 9, returned: 0, lost: 0, asked: 3, reported: { moved: 9, kept: 0 } }
+ */
+export class ConnectionSplit {
+  readonly #o: SplitOptions;
+  readonly #broker: HandoverBroker;
+  readonly #reported = new Map<Worker, MoveDoneMessage>();
+  readonly #waiting = new Set<() => void>();
+  readonly #offs: Array<() => void> = [];
+  #asked: Worker[] = [];
+  #ended: Promise<SplitCounts> | undefined;
+
+  constructor(options: SplitOptions) {
+    this.#o = options;
+    this.#broker = new HandoverBroker(options.receivers);
+  }
+
+  /** Connections moved so far (live, for progress lines): handed over, returned, lost. */
+  get counts(): HandoverCounts {
+    return { ...this.#broker.counts };
+  }
+
+  /** Asks every sender to move its part; the connections flow until {@link end}. */
+  start(): void {
+    const { senders, routes, ask } = this.#o;
+    const window = HANDOVER_WINDOW_PER_RECEIVER * Math.max(1, this.#o.receivers().length);
+    const parts = 'count' in ask ? shareOut(ask.count, senders.map((w) => this.#o.open?.(w))) : senders.map(() => ask);
+    senders.forEach((w, i) => {
+      const part = parts[i];
+      if (part === undefined || ('count' in part && part.count === 0)) return;
+      this.#asked.push(w);
+      const onMessage = (m: WorkerReport): void => {
+        if (m.type !== 'move-done') return;
+        this.#reported.set(w, m);
+        this.#wake();
+      };
+      const onExit = (): void => this.#wake();
+      w.on('message', onMessage);
+      w.once('exit', onExit);
+      this.#offs.push(() => w.off('message', onMessage).off('exit', onExit));
+      routes.open(w, this.#broker);
+      void w.send(moveMessage(part, window, this.#o.within));
+    });
+  }
+
+  /**
+   * Ends the split (idempotent): `move-end` to the senders still moving, waits for their
+   * `move-done` (each at most {@link SPLIT_END_LIMIT_MS}; an exit also ends the wait), closes
+   * their routes (a connection sent later goes back to its sender) and resolves once every
+   * connection received has landed.
+   */
+  end(): Promise<SplitCounts> {
+    this.#ended ??= this.#end();
+    return this.#ended;
+  }
+
+  async #end(): Promise<SplitCounts> {
+    const { routes, host } = this.#o;
+    const moving = (): Worker[] => this.#asked.filter((w) => !this.#reported.has(w) && w.exitInfo === undefined);
+    for (const w of moving()) void w.send(message({ type: 'move-end' }));
+    let timer: { cancel(): void } | undefined;
+    await new Promise<void>((resolve) => {
+      timer = host.setTimer(resolve, SPLIT_END_LIMIT_MS);
+      const check = (): void => {
+        if (moving().length > 0) return;
+        this.#waiting.delete(check);
+        resolve();
+      };
+      this.#waiting.add(check);
+      check();
+    });
+    timer?.cancel();
+    this.#waiting.clear();
+    for (const off of this.#offs) off();
+    for (const w of this.#asked) routes.close(w, this.#broker);
+    await this.#broker.settled();
+    const reported = { moved: 0, kept: 0 };
+    for (const m of this.#reported.values()) {
+      reported.moved += m.moved ?? 0;
+      reported.kept += m.kept ?? 0;
+    }
+    return { ...this.#broker.counts, asked: this.#asked.length, reported };
+  }
+
+  #wake(): void {
+    for (const fn of [...this.#waiting]) fn();
+  }
+}
+
+/**
+ * `count` shared out among senders, by the connections each reported (largest remainder),
+ * evenly when any of them did not report.
+ *
+ * @example
+ * shareOut(10, [20, 10, 0]); // [{ count: 7 }, { count: 3 }, { count: 0 }]
+ */
+export function shareOut(count: number, open: Array<number | undefined>): Array<{ count: number }> {
+  const known = open.every((n) => n !== undefined) && open.some((n) => (n ?? 0) > 0);
+  const weights = open.map((n) => (known ? (n ?? 0) : 1));
+  const sum = weights.reduce((a, b) => a + b, 0);
+  if (sum === 0) return open.map(() => ({ count: 0 }));
+  const exact = weights.map((w) => (count * w) / sum);
+  const parts = exact.map(Math.floor);
+  const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0]);
+  for (let left = count - parts.reduce((a, b) => a + b, 0), k = 0; left > 0; left--, k++) {
+    const i = order[k % order.length]![1];
+    parts[i] = (parts[i] ?? 0) + 1;
+  }
+  return parts.map((n) => ({ count: n }));
+}

@@ -1,0 +1,279 @@
+/**
+ * The canary on kept-alive connections (issue 18), on the fake host: the serving workers
+ * hand the canary its share of their connections while they keep serving (the split), a
+ * rejected canary hands everything it holds back to the generation that keeps serving, a
+ * promoted one takes the rest as in any reload, and a receiver that dies during either
+ * move costs only what it held (counted lost), never a connection served twice. Each fake
+ * worker keeps a list of the connection handles it holds, as the in-app library would.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Supervisor } from '../../src/core/supervisor.js';
+import { canaryAsk } from '../../src/core/strategies/canary.js';
+import { shareOut, SPLIT_END_LIMIT_MS } from '../../src/core/split.js';
+import { ReloadProgress } from '../../src/cli/format.js';
+import { canaryLines } from '../../src/cli/traffic.js';
+import { DEFAULT_CANARY } from '../../src/config/defaults.js';
+import type { CanaryConfig } from '../../src/config/types.js';
+import type { MasterEvent, ReloadOutcome } from '../../src/core/types.js';
+import { FakeHandle, FakeHost, fakeSpec, type FakeProcess } from './fake-host.js';
+import { reports, type Load } from './fake-traffic.js';
+
+const CANARY: CanaryConfig = { ...DEFAULT_CANARY, workers: 1, duration: 5000, warmup: 1000, minRequests: 100 };
+
+/** What each fake worker holds, and every connection message delivered to any of them (no handle twice). */
+interface World {
+  host: FakeHost;
+  sup: Supervisor;
+  events: MasterEvent[];
+  held: Map<FakeProcess, unknown[]>;
+  deliveries: Array<{ to: FakeProcess; handle: unknown; returned: boolean }>;
+  loads: Map<number, Load & { connections?: number }>;
+  /** A test's own twist on a process (after the default behaviour). */
+  twist: (p: FakeProcess) => void;
+}
+
+/**
+ * A Node worker with the in-app library holding keep-alive connections: says hello with
+ * `moves` (gen-1 workers, unless `moves` is false), moves what a `move` asks, hands everything
+ * over on a stop, takes what it is given.
+ */
+function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?: boolean; handover?: boolean } = {}): World {
+  const host = new FakeHost();
+  const spec = fakeSpec({ workers: over.workers ?? 3, strategy: 'canary', canary: { ...CANARY, ...over.canary }, handover: over.handover ?? true });
+  const sup = new Supervisor({ host, spec: () => spec, version: 'test', listeners: () => [] });
+  const w: World = { host, sup, events: [], held: new Map(), deliveries: [], loads: new Map([[1, { perSecond: 200, connections: 9 }]]), twist: () => {} };
+  sup.on('event', (e: MasterEvent) => w.events.push(e));
+  host.behave = (gen) => (p) => {
+    const load = w.loads.get(gen) ?? { perSecond: 100, connections: 2 };
+    w.held.set(p, Array.from({ length: load.connections ?? 0 }, () => new FakeHandle()));
+    // Read at each use: a test may give a worker other connections.
+    const held = (): unknown[] => w.held.get(p) ?? [];
+    queueMicrotask(() => {
+      p.say({ hitless: 1, type: 'hello', handover: true, listeners: ['http'], moves: over.moves ?? true });
+      p.ready();
+    });
+    reports(host, p, load, () => w.held.get(p)?.length ?? 0);
+    let sending = 0;
+    let onLanded: () => void = () => {};
+    const sendAll = (handles: unknown[], then: () => void): void => {
+      sending = handles.length;
+      onLanded = then;
+      for (const h of handles) p.say({ hitless: 1, type: 'conn', listener: 'http' }, h);
+      if (sending === 0) then();
+    };
+    p.on('signal', (s: NodeJS.Signals) => s === 'SIGTERM' && queueMicrotask(() => p.exit(0)));
+    p.on('sent', (m: Record<string, unknown>, handle: unknown) => {
+      if (m.type === 'conn') {
+        held().push(handle);
+        w.deliveries.push({ to: p, handle, returned: m.returned === true });
+      } else if (m.type === 'landed') {
+        if (--sending === 0) onLanded();
+      } else if (m.type === 'move') {
+        const n = typeof m.count === 'number' ? m.count : Math.round(Number(m.share) * held().length);
+        const picked = held().splice(0, n);
+        sendAll(picked, () => p.say({ hitless: 1, type: 'move-done', moved: picked.length, kept: 0 }));
+      } else if (m.type === 'stop') {
+        sendAll(held().splice(0), () => queueMicrotask(() => p.exit(0)));
+      }
+    });
+    w.twist(p);
+  };
+  return w;
+}
+
+async function until(host: FakeHost, pending: Promise<ReloadOutcome>, maxMs = 60_000): Promise<ReloadOutcome> {
+  let done: ReloadOutcome | undefined;
+  void pending.then((o) => (done = o));
+  for (let t = 0; t < maxMs && done === undefined; t += 100) await host.advance(100);
+  assert.ok(done, `the reload did not finish within ${maxMs} ms of fake time`);
+  return done;
+}
+
+const sum = (w: World, gen: number): number => w.host.alive(gen).reduce((n, p) => n + (w.held.get(p)?.length ?? 0), 0);
+const sentOf = (p: FakeProcess, type: string) => p.sent.filter((s) => s.message.type === type).map((s) => s.message);
+
+/** No handle was delivered to two workers, and every handle a worker holds is held once. */
+function assertNeverTwice(w: World): void {
+  const handles = w.deliveries.filter((d) => !d.returned).map((d) => d.handle);
+  const all = [...w.held.entries()].filter(([p]) => !p.exited).flatMap(([, hs]) => hs);
+  assert.equal(new Set(all).size, all.length, 'a connection held by two live workers');
+  for (const h of new Set(handles)) {
+    const live = w.deliveries.filter((d) => d.handle === h && !d.to.exited);
+    assert.ok(live.length <= 1 || live.every((d) => d.to === live[0]?.to), 'one handle delivered to two live workers');
+  }
+}
+
+test('split: each serving worker gets `move` for the canary\'s share (1 of 3: a third), keeps serving, and the canary holds what they moved', async () => {
+  const w = world();
+  await w.sup.start();
+  const pending = w.sup.reload('canary');
+  await w.host.advance(2500);
+  const old = w.host.alive(1);
+  assert.equal(old.length, 3);
+  for (const p of old) {
+    assert.deepEqual(sentOf(p, 'move'), [{ hitless: 1, type: 'move', share: 1 / 3, window: 2, within: 5000 }]);
+    assert.deepEqual(p.signals, [], 'the serving workers are not stopping');
+    assert.equal(w.held.get(p)?.length, 6);
+  }
+  // 9 moved + the 2 it accepted itself.
+  assert.equal(sum(w, 2), 11);
+  const progress = w.events.filter((e) => e.type === 'canary-progress');
+  assert.deepEqual(progress.at(-1)?.type === 'canary-progress' && progress.at(-1)?.connections, { share: 1 / 3, moved: 9, returned: 0, lost: 0, held: 11 });
+  const outcome = await until(w.host, pending);
+  assert.equal(outcome.ok, true, JSON.stringify(outcome.error));
+  assert.deepEqual(outcome.canary?.connections, { share: 1 / 3, moved: 9, returned: 0, lost: 0, held: 11 });
+  // Promoted the `all` way: the old generation's other 18 connections moved as in any reload.
+  assert.equal(outcome.connections?.handedOver, 18);
+  assert.equal(outcome.connections?.lost, 0);
+  assert.equal(sum(w, 2), 9 + 2 + 18 + 2 * 2);
+  assertNeverTwice(w);
+});
+
+test('split rejected: a 10%-500 canary fails, the split ends, and every connection it holds (moved and new) goes back to the generation that keeps serving', async () => {
+  const w = world();
+  w.loads.set(2, { perSecond: 100, errorRate: 0.1, connections: 2 });
+  await w.sup.start();
+  const outcome = await until(w.host, w.sup.reload('bad build'));
+  assert.equal(outcome.error?.code, 'ERR_CANARY_FAILED');
+  assert.equal(outcome.generation, 1);
+  assert.deepEqual(outcome.canary?.connections, { share: 1 / 3, moved: 9, returned: 0, lost: 0, held: 11 });
+  assert.deepEqual(outcome.connections, { handedOver: 11, returned: 0, lost: 0, drained: 0, cut: 0 });
+  assert.equal(w.host.alive(2).length, 0);
+  const old = w.host.alive(1);
+  assert.equal(old.length, 3, 'the serving generation was never touched');
+  for (const p of old) assert.deepEqual([p.signals, sentOf(p, 'stop')], [[], []]);
+  assert.equal(sum(w, 1), 27 + 2, 'the old generation holds its 27 and the 2 the canary accepted');
+  assertNeverTwice(w);
+  // What `hitless reload` says: back to generation 1, not "over to generation 2".
+  const progress = new ReloadProgress();
+  const lines = w.events.map((e) => progress.update(e)).filter((l): l is string => l !== undefined);
+  assert.ok(lines.includes('draining 1 worker of generation 2'), lines.join('\n'));
+  assert.ok(lines.includes('handing connections back to generation 1'), lines.join('\n'));
+  assert.ok(lines.some((l) => /^generation 2 drained in .*, 11 connections handed back to generation 1$/.test(l)), lines.join('\n'));
+  assert.ok(!lines.some((l) => /over to generation 2/.test(l)), lines.join('\n'));
+  const said = canaryLines(outcome.canary!, outcome);
+  assert.match(said[1] ?? '', /holds 11 connections, 9 moved from the serving generation$/);
+  assert.equal(said[3], '  back     11 connections handed back to generation 1, 0 lost');
+});
+
+test('split inconclusive: a canary that served too little also hands its connections back', async () => {
+  const w = world({ canary: { minRequests: 10_000 } });
+  await w.sup.start();
+  const outcome = await until(w.host, w.sup.reload('quiet'));
+  assert.equal(outcome.error?.code, 'ERR_CANARY_INCONCLUSIVE');
+  assert.equal(outcome.connections?.handedOver, 11);
+  assert.equal(outcome.connections?.lost, 0);
+  assert.equal(sum(w, 1), 29);
+});
+
+test('split: a canary worker that dies while receiving: what it took is lost (not served twice), the rest go back to their senders, the master serves on', async () => {
+  const w = world();
+  await w.sup.start();
+  w.twist = (p) => {
+    if (p.generation !== 2) return;
+    p.on('sent', (m: Record<string, unknown>) => {
+      if (m.type === 'conn' && (w.held.get(p)?.length ?? 0) === 2 + 2) p.exit(null, 'SIGKILL');
+    });
+  };
+  const outcome = await until(w.host, w.sup.reload('crashy'));
+  assert.equal(outcome.error?.code, 'ERR_CANARY_FAILED');
+  assert.match(outcome.error?.message ?? '', /worker 2\.0 .*was killed by SIGKILL after it was ready/);
+  assert.deepEqual(outcome.canary?.connections && { ...outcome.canary.connections, held: undefined },
+    { share: 1 / 3, moved: 0, returned: 7, lost: 2, held: undefined });
+  assert.equal(w.sup.status().state, 'running');
+  assert.equal(w.host.alive(1).length, 3);
+  assert.equal(sum(w, 1), 27 - 2, 'every connection but the two that died with the canary is back where it was');
+  assertNeverTwice(w);
+  const returned = w.deliveries.filter((d) => d.returned);
+  assert.equal(returned.length, 7);
+  assert.ok(returned.every((d) => d.to.generation === 1));
+});
+
+test('split rejected, and a serving worker dies while connections come back: those it took are lost, the rest land on the others, the slot restarts', async () => {
+  const w = world();
+  w.loads.set(2, { perSecond: 100, errorRate: 0.1, connections: 2 });
+  await w.sup.start();
+  const victim = w.host.alive(1)[0]!;
+  let back = 0;
+  victim.on('sent', (m: Record<string, unknown>) => {
+    // The second connection coming back to it kills it.
+    if (m.type === 'conn' && ++back === 2) victim.exit(null, 'SIGKILL');
+  });
+  const outcome = await until(w.host, w.sup.reload('bad build'));
+  assert.equal(outcome.error?.code, 'ERR_CANARY_FAILED');
+  const c = outcome.connections!;
+  assert.equal(c.lost, 2, JSON.stringify(c));
+  assert.equal(c.handedOver + c.returned + c.lost, 11);
+  assert.equal(w.sup.status().state, 'running');
+  assert.ok(w.events.some((e) => e.type === 'worker-restart' && e.generation === 1 && e.slot === 0));
+  assertNeverTwice(w);
+  assert.match(canaryLines(outcome.canary!, outcome)[3] ?? '', /^ {2}back {5}9 connections handed back to generation 1, 2 lost$/);
+});
+
+test('split by count: canary.connections 10 is shared out by the connections each serving worker reported; a worker with none is not asked', async () => {
+  const w = world({ canary: { connections: 10 } });
+  await w.sup.start();
+  const [a, b, c] = w.host.alive(1);
+  // What the three report (stats `connections`) decides their parts.
+  const counts = new Map([[a, 20], [b, 10], [c, 0]]);
+  for (const [p, n] of counts) w.held.set(p!, Array.from({ length: n }, () => new FakeHandle()));
+  await w.host.advance(1000);
+  const pending = w.sup.reload('count');
+  await w.host.advance(1500);
+  assert.deepEqual([a, b, c].map((p) => sentOf(p!, 'move').map((m) => m.count)), [[7], [3], []]);
+  assert.equal(sum(w, 2), 12);
+  const outcome = await until(w.host, pending);
+  assert.deepEqual(outcome.canary?.connections && { count: outcome.canary.connections.count, moved: outcome.canary.connections.moved }, { count: 10, moved: 10 });
+});
+
+test('split off: canary.connections 0, handover false, or serving workers that cannot move (an older library) get no `move`; the canary is judged on new connections as before', async () => {
+  for (const over of [{ canary: { connections: 0 } }, { moves: false }, { handover: false }]) {
+    const w = world(over);
+    await w.sup.start();
+    const outcome = await until(w.host, w.sup.reload('off'));
+    for (const p of w.host.procs.filter((x) => x.generation === 1)) assert.deepEqual(sentOf(p, 'move'), [], JSON.stringify(over));
+    assert.equal(outcome.ok, true, JSON.stringify(outcome.error));
+    assert.equal(outcome.canary?.connections?.moved ?? 0, 0);
+  }
+});
+
+test('split: a serving worker still moving when the canary is judged gets `move-end`; the decision waits for its `move-done` (bounded), then the canary goes back out', async () => {
+  const w = world();
+  w.loads.set(2, { perSecond: 100, errorRate: 0.1, connections: 2 });
+  await w.sup.start();
+  const slow = w.host.alive(1)[0]!;
+  // It answers nothing to `move` (its picked connections stay busy) until `move-end`.
+  slow.removeAllListeners('sent');
+  slow.on('sent', (m: Record<string, unknown>) => {
+    if (m.type === 'move-end') slow.say({ hitless: 1, type: 'move-done', moved: 0, kept: 3 });
+  });
+  const outcome = await until(w.host, w.sup.reload('bad build'));
+  assert.equal(outcome.error?.code, 'ERR_CANARY_FAILED');
+  assert.deepEqual(sentOf(slow, 'move-end'), [{ hitless: 1, type: 'move-end' }]);
+  for (const p of w.host.alive(1).slice(1)) assert.deepEqual(sentOf(p, 'move-end'), [], 'the others had finished');
+  assert.equal(outcome.canary?.connections?.moved, 6);
+  assert.equal(outcome.connections?.handedOver, 8);
+  // One that never answers at all: the decision goes on after SPLIT_END_LIMIT_MS.
+  const w2 = world();
+  w2.loads.set(2, { perSecond: 100, errorRate: 0.1, connections: 2 });
+  await w2.sup.start();
+  const mute = w2.host.alive(1)[0]!;
+  mute.removeAllListeners('sent');
+  const o2 = await until(w2.host, w2.sup.reload('bad build'));
+  assert.equal(o2.error?.code, 'ERR_CANARY_FAILED');
+  assert.equal(o2.canary?.elapsedMs, 1000);
+  assert.ok(o2.durationMs >= 1000 + SPLIT_END_LIMIT_MS, `${o2.durationMs}`);
+});
+
+test('canaryAsk and shareOut: "auto" is the canary\'s share of workers, at most half; a number up to 1 is a share, above 1 a count', () => {
+  assert.deepEqual(canaryAsk({ ...CANARY, connections: 'auto' }, 3), { share: 1 / 3 });
+  assert.deepEqual(canaryAsk({ ...CANARY, workers: 2, connections: 'auto' }, 2), { share: 0.5 });
+  assert.deepEqual(canaryAsk({ ...CANARY, connections: 0.25 }, 3), { share: 0.25 });
+  assert.deepEqual(canaryAsk({ ...CANARY, connections: 1 }, 3), { share: 1 });
+  assert.deepEqual(canaryAsk({ ...CANARY, connections: 40 }, 3), { count: 40 });
+  assert.equal(canaryAsk({ ...CANARY, connections: 0 }, 3), undefined);
+  assert.deepEqual(shareOut(10, [20, 10, 0]), [{ count: 7 }, { count: 3 }, { count: 0 }]);
+  assert.deepEqual(shareOut(10, [20, undefined, 5]), [{ count: 4 }, { count: 3 }, { count: 3 }]);
+  assert.deepEqual(shareOut(5, [0, 0]), [{ count: 3 }, { count: 2 }]);
+});
