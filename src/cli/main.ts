@@ -19,12 +19,16 @@ const COMMANDS: Record<string, string> = {
   scale: 'change the number of workers of the serving generation without a reload',
   status: 'show the master, its workers and the last reload',
   stop: 'stop the master gracefully (drain workers, then exit)',
+  upgrade: 'replace the master by the hitless installed now, keeping every socket and connection',
   release: 'install a folder or .tgz as a new release and switch to it',
   rollback: 'switch back to the previous release',
   releases: 'list the installed releases',
   logs: 'show worker output written to log files (-f follows, -n N lines)',
   deploy: 'roll a release across the hosts in hitless.json, canary first; roll back on failure',
 };
+
+/** Set when the command asked the process to end at once (CommandResult.exitAtOnce). */
+let exitAtOnce = false;
 
 /** Mistakes in what the user typed or wrote: exit code 2. */
 const USAGE_CODES: ReadonlySet<HitlessErrorCode> = new Set([
@@ -90,7 +94,10 @@ export async function main(argv: string[]): Promise<number> {
       const guess = closest(name, Object.keys(COMMANDS));
       throw new HitlessError('ERR_USAGE', `unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''} (see \`hitless --help\`)`);
     }
-    return await (await loadCommand(name)).run(rest);
+    const result = await (await loadCommand(name)).run(rest);
+    if (typeof result === 'number') return result;
+    exitAtOnce = result.exitAtOnce;
+    return result.code;
   } catch (err) {
     if (process.env.HITLESS_DEBUG === '1') process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
     if (isHitlessError(err)) {
@@ -103,4 +110,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// A master that handed over to a new one ends here, skipping Node's teardown: closing its
+// handles would unlink the unix socket files the new master serves (src/master/master.ts).
+if (exitAtOnce) process.exit(code);
+process.exitCode = code;

@@ -12,9 +12,12 @@
 import type { Logger } from '../core/logger.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle } from '../core/types.js';
+import type { MetricTotals } from '../ops/metrics.js';
 
 interface Closable {
   close(): Promise<void> | void;
+  /** The metrics endpoint's counters (metrics only). */
+  totals?(): Promise<MetricTotals>;
 }
 
 type PartName = 'logs' | 'metrics' | 'watch' | 'fetch';
@@ -50,11 +53,29 @@ export class Parts {
     await this.#start('logs', config);
   }
 
-  /** Watch, fetch and metrics: once the first generation serves. */
-  async startTriggers(config: MasterConfig): Promise<void> {
+  /**
+   * Watch, fetch and metrics: once the first generation serves. `seed`: the metrics
+   * counters of the master this one took over from by an upgrade.
+   */
+  async startTriggers(config: MasterConfig, seed?: MetricTotals): Promise<void> {
     this.#config = config;
     this.#triggersStarted = true;
-    for (const part of ['watch', 'fetch', 'metrics'] as const) await this.#start(part, config);
+    for (const part of ['watch', 'fetch', 'metrics'] as const) await this.#start(part, config, seed);
+  }
+
+  /**
+   * Stops watch, fetch and metrics for good (an upgrade: the new master runs them from now
+   * on; its metrics endpoint needs the port) and resolves with the metrics counters.
+   */
+  async yieldTriggers(): Promise<{ metrics?: MetricTotals }> {
+    await this.#queue;
+    this.#triggersStarted = false;
+    const metrics = await this.#running.get('metrics')?.totals?.();
+    for (const part of ['watch', 'fetch', 'metrics'] as const) {
+      await this.#running.get(part)?.close();
+      this.#running.delete(part);
+    }
+    return metrics ? { metrics } : {};
   }
 
   /**
@@ -94,7 +115,7 @@ export class Parts {
     this.#running.clear();
   }
 
-  async #start(part: PartName, config: MasterConfig): Promise<void> {
+  async #start(part: PartName, config: MasterConfig, seed?: MetricTotals): Promise<void> {
     const handle = this.#handle;
     const logger = this.#logger;
     let running: Closable | undefined;
@@ -107,7 +128,7 @@ export class Parts {
     } else if (part === 'fetch' && config.fetch) {
       running = (await import('../release/fetcher.js')).startFetcher(config, handle, logger);
     } else if (part === 'metrics' && config.metrics) {
-      running = await (await import('../ops/metrics.js')).startMetrics(config, handle, logger);
+      running = await (await import('../ops/metrics.js')).startMetrics(config, handle, logger, seed);
     }
     if (running) this.#running.set(part, running);
   }

@@ -25,6 +25,22 @@ export interface MetricsEndpoint {
   address: string;
   /** Stops serving and detaches from the master. */
   close(): Promise<void>;
+  /** The counters fed by events, now (an upgrade hands them to the next master's endpoint). */
+  totals(): Promise<MetricTotals>;
+}
+
+const CONNECTION_OUTCOMES = ['handed_over', 'returned', 'lost', 'drained', 'cut'] as const;
+
+/**
+ * The values of the counters the endpoint keeps from the master's events. A master started
+ * by an upgrade starts its endpoint from the old one's, so the counters go on (the reload
+ * duration histogram starts over).
+ */
+export interface MetricTotals {
+  reloads: { ok: number; failed: number };
+  restarts: number;
+  forced: number;
+  connections: Record<(typeof CONNECTION_OUTCOMES)[number], number>;
 }
 
 /**
@@ -46,7 +62,7 @@ export interface MetricsEndpoint {
  * }
  * ```
  */
-export async function startMetrics(config: MasterConfig, master: MasterHandle, logger: Logger): Promise<MetricsEndpoint> {
+export async function startMetrics(config: MasterConfig, master: MasterHandle, logger: Logger, seed?: MetricTotals): Promise<MetricsEndpoint> {
   if (!config.metrics) throw new HitlessError('ERR_CONFIG_INVALID', 'startMetrics called without config "metrics"');
   const { host, port } = parseMetricsListen(config.metrics.listen);
   const client = await import('prom-client');
@@ -57,8 +73,8 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
     name: 'hitless_reloads_total', help: 'Reloads by result (ok: the new generation went live).',
     labelNames: ['result'] as const, registers: [registry],
   });
-  reloads.inc({ result: 'ok' }, 0);
-  reloads.inc({ result: 'failed' }, 0);
+  reloads.inc({ result: 'ok' }, seed?.reloads.ok ?? 0);
+  reloads.inc({ result: 'failed' }, seed?.reloads.failed ?? 0);
   const duration = new client.Histogram({
     name: 'hitless_reload_duration_seconds', help: 'Time from reload start to outcome, seconds.',
     buckets: RELOAD_DURATION_BUCKETS, registers: [registry],
@@ -69,12 +85,16 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
   const forced = new client.Counter({
     name: 'hitless_workers_forced_total', help: 'Old workers SIGKILLed at drainTimeout during reloads.', registers: [registry],
   });
+  if (seed) {
+    restarts.inc(seed.restarts);
+    forced.inc(seed.forced);
+  }
   const connections = new client.Counter({
     name: 'hitless_reload_connections_total',
     help: 'What became of the old generation\'s connections at reloads: handed_over (to the new generation), returned (no new worker could take them; drained), lost (neither side alive), drained (closed gracefully by the old workers), cut (destroyed at an old worker\'s own shutdown deadline).',
     labelNames: ['outcome'] as const, registers: [registry],
   });
-  for (const outcome of ['handed_over', 'returned', 'lost', 'drained', 'cut']) connections.inc({ outcome }, 0);
+  for (const outcome of CONNECTION_OUTCOMES) connections.inc({ outcome }, seed?.connections[outcome] ?? 0);
   new client.Gauge({
     name: 'hitless_workers', help: 'Workers by state.', labelNames: ['state'] as const, registers: [registry],
     collect() {
@@ -148,8 +168,19 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
   const address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
   logger.info('metrics serving', { address, path: '/metrics' });
 
+  const value = async (metric: { get(): Promise<{ values: { labels: Partial<Record<string, string | number>>; value: number }[] }> }, label?: [string, string]): Promise<number> =>
+    (await metric.get()).values.find((v) => !label || v.labels[label[0]] === label[1])?.value ?? 0;
   return {
     address,
+    async totals() {
+      const byOutcome = await Promise.all(CONNECTION_OUTCOMES.map(async (o) => [o, await value(connections, ['outcome', o])] as const));
+      return {
+        reloads: { ok: await value(reloads, ['result', 'ok']), failed: await value(reloads, ['result', 'failed']) },
+        restarts: await value(restarts),
+        forced: await value(forced),
+        connections: Object.fromEntries(byOutcome) as MetricTotals['connections'],
+      };
+    },
     async close() {
       master.off('event', onEvent);
       await new Promise<void>((resolve) => {
