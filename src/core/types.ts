@@ -152,7 +152,7 @@ export interface ScaleOutcome {
 }
 
 /** The phases of a master upgrade as the old master runs it (src/master/upgrade.ts), in order. */
-export type UpgradePhase = 'spawning' | 'starting' | 'ready' | 'committed' | 'handover' | 'done' | 'failed';
+export type UpgradePhase = 'spawning' | 'starting' | 'ready' | 'committed' | 'handover' | 'failed';
 
 /** What `hitless upgrade` (or SIGUSR2) reports: the old master's account of the upgrade. */
 export interface UpgradeOutcome {

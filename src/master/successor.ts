@@ -30,9 +30,10 @@ export interface OldMasterChannel {
   /** False once the old master is gone. */
   readonly connected: boolean;
   send(message: NewMasterMessage): Promise<boolean>;
-  on(event: 'message', fn: (raw: unknown, handle: unknown) => void): void;
-  on(event: 'disconnect', fn: () => void): void;
-  off(event: 'message' | 'disconnect', fn: (...args: never[]) => void): void;
+  on(event: 'message', fn: (raw: unknown, handle: unknown) => void): unknown;
+  on(event: 'disconnect', fn: () => void): unknown;
+  off(event: 'message', fn: (raw: unknown, handle: unknown) => void): unknown;
+  off(event: 'disconnect', fn: () => void): unknown;
 }
 
 /** This process's IPC channel to its parent, unref'd (it never keeps the master alive); undefined without one. */
@@ -50,8 +51,8 @@ export function parentChannel(proc: NodeJS.Process = process): OldMasterChannel 
         resolve(false);
       }
     }),
-    on: (event: 'message' | 'disconnect', fn: (...args: never[]) => void) => void proc.on(event, fn as (...args: unknown[]) => void),
-    off: (event, fn) => void proc.off(event, fn as (...args: unknown[]) => void),
+    on: (event: string, fn: (...args: never[]) => void) => proc.on(event, fn as (...args: unknown[]) => void),
+    off: (event: string, fn: (...args: never[]) => void) => proc.off(event, fn as (...args: unknown[]) => void),
   };
   // The channel must not keep this master alive (it outlives the old master by design).
   proc.channel?.unref();

@@ -6,7 +6,7 @@
  * keep-alive connections moving to the new master's workers (old worker → this master →
  * new master → new worker). This master exits once its workers are gone.
  *
- *   spawning → starting → ready → committed → handover → done
+ *   spawning → starting → ready → committed → handover → (upgrade-done: this master exits)
  *       (any phase before committed) → failed: the new master is stopped, this one serves on
  *
  * `committed` is the point of no return: the new master owns control.sock and the pid
