@@ -224,7 +224,7 @@ export async function runMaster(
     reload: async (reason, opts) => {
       // RELOADING=1 … READY=1 around reloads (Type=notify-reload); an upgrade speaks for itself.
       const notify = !supervisor.status().upgrade;
-      if (notify) notifier.reloadRequested(status);
+      if (notify) notifier.reloadRequested(() => `reloading (${reason}); ${status()}`);
       try {
         return await reconfigurer.reload(reason, opts);
       } finally {

@@ -65,12 +65,14 @@ export const runSystemdNotify: NotifySend = (fields, env) => new Promise((resolv
  * statusLine(status); // 'generation 3 serving, 2/2 workers ready'
  */
 export function statusLine(s: StatusSnapshot): string {
+  const workers = (n: number): string => `${n} worker${n === 1 ? '' : 's'}`;
+  if (s.state === 'starting') return `starting: ${s.workers.filter((w) => w.state === 'ready').length}/${workers(s.workers.length)} ready`;
+  if (s.state === 'stopping' || s.state === 'stopped') return `stopping: ${workers(s.workers.length)} draining`;
   const mine = s.workers.filter((w) => w.generation === s.generation);
   const ready = mine.filter((w) => w.state === 'ready').length;
   const failed = mine.filter((w) => w.state === 'failed').length;
   const serving = `generation ${s.generation} serving, ${ready}/${mine.length} workers ready${failed ? `, ${failed} failed` : ''}`;
   if (s.upgrade) return `upgrading: new master${s.upgrade.pid ? ` pid ${s.upgrade.pid}` : ''} ${s.upgrade.phase}; ${serving}`;
-  if (s.state === 'stopping') return `stopping: ${s.workers.length} workers draining`;
   if (s.reload) return `reloading: generation ${s.reload.generation} ${s.reload.phase}; ${serving}`;
   return serving;
 }

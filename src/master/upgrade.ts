@@ -177,8 +177,8 @@ export class Upgrader {
     base.to = { exec: prepared.exec };
     const aborted = new Promise<never>((_resolve, reject) => (this.#abort = reject));
     aborted.catch(() => {});
-    s.supervisor.upgradePhase('spawning', { exec: prepared.exec });
     await s.notices.upgrading(`upgrading: starting ${prepared.exec}`);
+    s.supervisor.upgradePhase('spawning', { exec: prepared.exec });
     const peer = s.spawn(prepared.launch);
     base.to.pid = peer.pid;
     let ready: Extract<NewMasterMessage, { type: 'upgrade-ready' }>;

@@ -116,6 +116,8 @@ test('STATUS line: what serves, and what runs (reload, upgrade, stop)', () => {
     'reloading: generation 4 spawning; generation 3 serving, 1/2 workers ready');
   assert.equal(statusLine({ ...base, upgrade: { phase: 'starting', reason: 'x', pid: 77, startedAt: 0 } }),
     'upgrading: new master pid 77 starting; generation 3 serving, 1/2 workers ready');
+  assert.equal(statusLine({ ...base, state: 'starting', generation: 0 }), 'starting: 1/2 workers ready');
+  assert.equal(statusLine({ ...base, state: 'stopping', workers: [w(3, 'draining')] }), 'stopping: 1 worker draining');
 });
 
 const facts = (over: Partial<PidFacts> = {}): PidFacts => ({

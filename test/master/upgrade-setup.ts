@@ -31,6 +31,17 @@ export function pointAt(bin: string, target: string): void {
   renameSync(`${bin}.new`, bin);
 }
 
+/**
+ * The test runner's environment without what says a service manager runs it (systemd's
+ * INVOCATION_ID, supervisord's SUPERVISOR_*): the master under test runs detached, where an
+ * upgrade is allowed (src/master/pid-guard.ts), wherever the suite itself runs.
+ */
+function detached(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const k of Object.keys(out)) if (k === 'INVOCATION_ID' || k === 'NOTIFY_SOCKET' || k.startsWith('SUPERVISOR_')) delete out[k];
+  return out;
+}
+
 export interface UpgradableMaster {
   master: MasterProcess;
   /** The temp folder (app cwd, run dir, pid file, copies); removed after the test. */
@@ -55,7 +66,7 @@ export async function startFromSymlink(t: TestContext, o: { command: string[]; w
   const child = spawn(process.execPath, [
     bin, 'start', '--log-format', 'json', '--run-dir', runDir, '--pid-file', pidFile, '--workers', String(o.workers),
     '--listen', '127.0.0.1:0', ...(o.args ?? []), '--', ...o.command,
-  ], { cwd: dir, env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  ], { cwd: dir, env: { ...detached(process.env), ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   // Registered before trackMaster's: node:test runs after-hooks in order, and the folder goes last.
   t.after(() => {
     for (const r of master.records) {
