@@ -405,11 +405,12 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   /**
    * Adds another master's per-release traffic totals to this one's (an upgrade hands them
-   * on, so `hitless_http_requests_total` goes on rather than restarting).
+   * on, so `hitless_http_requests_total` goes on rather than restarting). Later entries
+   * count as seen more recently (the series kept are the serving one and the most recent other).
    */
   addReleaseTotals(releases: ReleaseTraffic[]): void {
     const at = this.#host.now();
-    for (const r of releases) this.#traffic.addRelease(r.release, { requests: { ...r.requests }, latency: [...r.latency], latencySum: r.latencySumMs }, at);
+    releases.forEach((r, i) => this.#traffic.addRelease(r.release, { requests: { ...r.requests }, latency: [...r.latency], latencySum: r.latencySumMs }, at + i));
   }
 
   /**

@@ -17,6 +17,7 @@
  */
 import { HitlessError, isHitlessError } from '../errors.js';
 import type { Receiver } from '../core/handover.js';
+import { releaseKey } from '../core/traffic.js';
 import type { Host } from '../core/host.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { ReleaseTraffic, UpgradeOptions, UpgradeOutcome } from '../core/types.js';
@@ -300,8 +301,15 @@ export class Upgrader {
   }
 }
 
+/**
+ * This master's traffic totals per release, the serving one last: the new master keeps the
+ * most recent of the ones it does not serve (traffic.ts), and that is the one this master served.
+ */
 function releases(supervisor: Pick<Supervisor, 'status'>): ReleaseTraffic[] {
-  return supervisor.status().traffic?.releases ?? [];
+  const s = supervisor.status();
+  const serving = releaseKey(s.generation, s.release);
+  const all = s.traffic?.releases ?? [];
+  return [...all.filter((r) => r.release !== serving), ...all.filter((r) => r.release === serving)];
 }
 
 /** `now` minus `then`, per release (what was served in between). */

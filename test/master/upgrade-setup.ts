@@ -56,8 +56,13 @@ export interface UpgradableMaster {
  * until it serves. Cleanup: the master, every worker the log names, every new master an
  * upgrade started (their pids are in the log), the folder.
  */
-export async function startFromSymlink(t: TestContext, o: { command: string[]; workers: number; args?: string[]; env?: Record<string, string> }): Promise<UpgradableMaster> {
+export async function startFromSymlink(t: TestContext, o: {
+  command: string[]; workers: number; args?: string[]; env?: Record<string, string>;
+  /** Files to write in the app folder first (a hitless.json). */
+  files?: Record<string, string>;
+}): Promise<UpgradableMaster> {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-upgrade-'));
+  for (const [name, text] of Object.entries(o.files ?? {})) writeFileSync(join(dir, name), text);
   const bin = join(dir, 'bin', 'hitless');
   mkdirSync(join(dir, 'bin'));
   symlinkSync(cli, bin);

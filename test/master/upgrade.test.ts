@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alive, fixture, runCli, startMaster } from '../helpers/master.js';
+import { alive, fixture, runCli, startMaster, waitUntil } from '../helpers/master.js';
 import { startLoad } from '../helpers/load.js';
 import type { StatusSnapshot, UpgradeOutcome } from '../../src/core/types.js';
 import { copyHitless, pointAt, startFromSymlink } from './upgrade-setup.js';
@@ -168,4 +168,48 @@ test('where the PID must not change (supervisord runs the master), hitless upgra
   assert.equal(logged.reason, 'SIGUSR2');
   assert.equal((await get(master.url('/'))).status, 200);
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+/** One sample of a Prometheus text exposition (undefined when absent). */
+async function sample(address: string, series: string): Promise<number | undefined> {
+  const body = await new Promise<string>((resolve, reject) => {
+    http.get(`http://${address}/metrics`, { agent: false }, (res) => {
+      let b = '';
+      res.setEncoding('utf8').on('data', (c: string) => (b += c)).on('end', () => resolve(b));
+    }).on('error', reject);
+  });
+  const line = body.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+test('what survives an upgrade: the generation counter, the last reload and the reload counters, the metrics counters and the traffic totals go on in the new master', { timeout: 120_000 }, async (t) => {
+  const { master, dir, runDir } = await startFromSymlink(t, {
+    command: ['node', fixture('master/app.js')], workers: 1, args: ['--config', 'hitless.json'],
+    files: { 'hitless.json': JSON.stringify({ metrics: { listen: '127.0.0.1:0' } }) },
+  });
+  const reload = await runCli(['reload', '--run-dir', runDir]);
+  assert.equal(reload.code, 0, reload.stderr);
+  for (let i = 0; i < 30; i++) assert.equal((await get(master.url('/'))).generation, '2');
+  const before = String(master.records.find((r) => r.msg === 'metrics serving')?.address);
+  const served = 'hitless_http_requests_total{release="gen-2",class="2xx"}';
+  // Workers report every second: wait until the old master has counted the 30 responses.
+  await waitUntil(async () => (await sample(before, served)) === 30, 'the old master counted 30 responses', 10_000, 100);
+  assert.equal(await sample(before, 'hitless_reloads_total{result="ok"}'), 1);
+
+  const from = master.records.length;
+  const { code, outcome } = await upgrade(runDir, '--exec', copyHitless(join(dir, 'copy'), NEW_VERSION));
+  assert.equal(code, 0, JSON.stringify(outcome.error));
+  assert.equal(outcome.generation, 3, 'the generation counter went on');
+  // The new master starts its metrics at the takeover, as the old one leaves (whose exit ends waitEvent): poll the log.
+  const logged = (): unknown => master.records.slice(from).find((r) => r.msg === 'metrics serving')?.address;
+  await waitUntil(() => logged() !== undefined, 'the new master serves metrics', 10_000, 20);
+  const after = String(logged());
+  assert.equal(await sample(after, served), 30, 'the old generation\'s traffic totals went on');
+  assert.equal(await sample(after, 'hitless_reloads_total{result="ok"}'), 1);
+  assert.equal(await sample(after, 'hitless_reload_requests_total{outcome="started"}'), 1);
+  assert.equal(await sample(after, 'hitless_generation'), 3);
+  const st = await status(runDir);
+  assert.equal(st.lastReload?.generation, 2);
+  assert.deepEqual(st.reloadRequests, { started: 1, queued: 0, merged: 0 });
+  assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
 });
