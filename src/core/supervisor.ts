@@ -425,8 +425,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#stopGate.reject(new HitlessError('ERR_STOPPING', 'the master is handing over to a new master'));
     this.#current?.cancelRestarts();
     const workers = [...this.#alive];
+    // `"handover": false` holds for an upgrade as for a reload: the old workers drain.
     const retirement = new Retirement({
-      workers, receivers, drainTimeout: this.#drainTimeout(), host: this.#host, routes: this.#routes,
+      workers, receivers: this.#current?.spec.handover === false ? undefined : receivers, drainTimeout: this.#drainTimeout(), host: this.#host, routes: this.#routes,
     });
     const generation = this.#current?.id ?? 0;
     this.#emit({ type: 'reload-draining', generation, workers: workers.length });

@@ -32,10 +32,10 @@ const holding = (n: number): Behaviour => (p) => {
   });
 };
 
-function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => never } = {}) {
+function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => never; handover?: boolean } = {}) {
   const host = new FakeHost();
   host.behave = () => libraryWorker;
-  const sup = new Supervisor({ host, spec: () => fakeSpec(), version: '1.0.0', listeners: () => [] });
+  const sup = new Supervisor({ host, spec: () => fakeSpec({ handover: o.handover ?? true }), version: '1.0.0', listeners: () => [] });
   const events: MasterEvent[] = [];
   sup.on('event', (e: MasterEvent) => events.push(e));
   const peers: FakePeer[] = [];
@@ -317,4 +317,15 @@ test('an --exec that cannot run fails before anything starts (ERR_UPGRADE_EXEC),
   assert.equal(peers.length, 0);
   assert.equal(sup.status().upgrade, undefined);
   assert.equal((await upgrader.run()).error?.code, 'ERR_UPGRADE_EXEC');
+});
+
+test('with "handover": false the old workers drain on their stop signal, as in a reload; nothing goes to the new master', async () => {
+  const { sup, host, peers, upgrader } = setup({ handover: false });
+  await sup.start();
+  const old = host.alive(1);
+  const outcome = await upgrader.run();
+  assert.equal(outcome.ok, true);
+  for (const p of old) assert.deepEqual(p.signals, ['SIGTERM']);
+  assert.ok(!peers[0]!.types().includes('upgrade-conn'));
+  assert.deepEqual(outcome.connections, { handedOver: 0, returned: 0, lost: 0, drained: 0, cut: 0 });
 });
