@@ -12,8 +12,7 @@
  * state the old one hands over instead of binding (see {@link runMaster}).
  */
 import { spawnSync } from 'node:child_process';
-import { lstatSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HitlessError } from '../errors.js';
 import { adoptListeners, inheritedListeners, openListeners, type ListenerSet } from './listeners.js';
@@ -25,28 +24,23 @@ import { createProcStatReader } from './procstat.js';
 import { specFromConfig, type GenerationSpec } from '../core/spec.js';
 import { checkReadableBy, checkWorkerAccess } from '../ops/access.js';
 import type { MasterConfig } from '../config/types.js';
-import type { MasterEvent, MasterHandle, UpgradeOptions, UpgradeOutcome } from '../core/types.js';
+import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { Identities } from './identity.js';
 import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
 import { Reconfigurer, type ConfigSource, type ReconfigurableMaster } from './reconfigure.js';
 import { handleSignals } from './signals.js';
-import { NOTIFY_PROGRAM, onPath, SERVICE_MANAGER_VARS, ServiceNotifier, statusLine } from './notify.js';
-import { pidMustStay, readPidFacts } from './pid-guard.js';
-import { spawnPeer } from './peer.js';
-import { joinUpgrade, Successor } from './successor.js';
-import { upgradeLaunch } from './upgrade-launch.js';
-import { Upgrader } from './upgrade.js';
+import { SERVICE_MANAGER_VARS, ServiceNotifier, statusLine } from './notify.js';
+import { joinUpgrade, Successor, tellOldMaster } from './successor.js';
+import { masterUpgrader } from './upgrade-seams.js';
 import type { ControlServer } from '../control/server.js';
+import { stagingSocketPath } from '../config/rundir.js';
+import { removePidFile, writePidFile } from './pidfile.js';
 
 interface Closable {
   close(): Promise<void> | void;
 }
 
-/** Events after which the STATUS= line systemd shows may have changed. */
-const STATUS_EVENTS: ReadonlySet<MasterEvent['type']> = new Set([
-  'master-ready', 'worker-ready', 'worker-exit', 'slot-failed', 'reload-start', 'reload-phase', 'reload-done', 'scale-done', 'upgrade-phase', 'upgrade-done',
-]);
 
 export const version: string = (() => {
   try {
@@ -103,7 +97,7 @@ export async function runMaster(
   options: RunMasterOptions = {},
 ): Promise<MasterResult> {
   const upgrade = await joinUpgrade(process.env);
-  const tellFailed = (err: unknown): Promise<unknown> => (upgrade ? new Successor(upgrade.channel, NO_DEPS).failed(err) : Promise.resolve());
+  const tellFailed = (err: unknown): Promise<unknown> => (upgrade ? tellOldMaster(upgrade.channel, err) : Promise.resolve());
   const inherited = upgrade ? [] : inheritedListeners(process.env);
   const fromSystemd = upgrade ? upgrade.state.sockets.filter((s) => s.inherited).length : inherited.length;
   if (config.listen.length === 0 && fromSystemd === 0) {
@@ -188,36 +182,14 @@ export async function runMaster(
   const status = (): string => statusLine(supervisor.status());
   /** Set once this master's upgrade passed its point of no return: the service is the new master's. */
   let handedOver = false;
-  const upgrader = new Upgrader({
-    host: realHost,
-    supervisor,
-    pid: process.pid,
-    version,
+  const upgrader = masterUpgrader({
+    supervisor, listeners, notifier, version, startArgv: options.startArgv, startedFrom: options.startedFrom, runDir: config.runDir,
     limits: () => ({ readyTimeout: master.spec.readyTimeout, drainTimeout: master.spec.drainTimeout }),
-    guard: () => pidMustStay(readPidFacts(process.env, onPath(NOTIFY_PROGRAM))),
-    prepare: (exec) => {
-      const { fds, sockets } = listeners.inventory();
-      const ctx = {
-        startedFrom: options.startedFrom ?? process.argv[1], startArgv: options.startArgv, cwd: process.cwd(), env: process.env,
-        execPath: process.execPath, execArgv: process.execArgv, inherited: sockets.filter((s) => s.inherited).length,
-      };
-      return { ...upgradeLaunch(exec, ctx, fds), sockets };
-    },
-    spawn: spawnPeer,
-    notices: {
-      upgrading: (text) => notifier.reloading(text),
-      resumed: (text) => notifier.ready(text),
-      handedOver: async (pid, text) => {
-        await notifier.mainPid(pid, text);
-        notifier.mute();
-      },
-    },
+    scale: () => reconfigurer.scaleOverride,
     yieldParts: () => {
       handedOver = true;
       return parts.yieldTriggers();
     },
-    scale: () => reconfigurer.scaleOverride,
-    cleanup: (pid) => removeStagedSocket(config.runDir, pid),
   });
   const handle: MasterHandle = {
     status: () => reconfigurer.status(),
@@ -236,7 +208,7 @@ export async function runMaster(
       upgrader.abort();
       return reconfigurer.stop(force);
     },
-    upgrade: (opts: UpgradeOptions): Promise<UpgradeOutcome> => upgrader.run(opts),
+    upgrade: (opts) => upgrader.run(opts),
     on: (event, fn) => reconfigurer.on(event, fn),
     off: (event, fn) => reconfigurer.off(event, fn),
   };
@@ -246,14 +218,11 @@ export async function runMaster(
     logEvent(logger, e);
     // After the outcome went out (log line, control reply): see gc.ts.
     if (e.type === 'reload-done') setImmediate(collectGarbage);
-    if (e.type === 'master-ready') {
-      void notifier.ready(status());
-      notifier.startWatchdog();
-    } else if (notifier.enabled && STATUS_EVENTS.has(e.type)) notifier.status(status());
   });
+  notifier.follow(supervisor);
   let control: ControlServer;
   try {
-    control = await startControl(config, handle, logger, upgrade && stagingPath(config.runDir));
+    control = await startControl(config, handle, logger, upgrade && stagingSocketPath(config.runDir, process.pid));
   } catch (err) {
     await tellFailed(err);
     if (upgrade) listeners.release();
@@ -282,18 +251,16 @@ export async function runMaster(
       throw err;
     }
     if (successor) {
-      await successor.ready(supervisor.status().generation, version);
-      await successor.commit(() => {
+      await successor.takeOver(supervisor.status().generation, version, () => {
         control.claim();
         writePidFile(config.pidFile);
         owner = true;
+      }, async (takeover) => {
+        notifier.unmute();
+        notifier.status(status());
+        notifier.startWatchdog();
+        await parts.startTriggers(config, takeover?.metrics);
       });
-      // The old master gone right after the commit: this master serves on, counters from zero.
-      const takeover = await successor.takeover().catch(() => undefined);
-      notifier.unmute();
-      notifier.status(status());
-      notifier.startWatchdog();
-      await parts.startTriggers(config, takeover?.metrics);
     } else {
       await parts.startTriggers(config);
     }
@@ -328,42 +295,7 @@ export async function runMaster(
   return { code, exitAtOnce: false };
 }
 
-/** Nothing to say about workers: a successor made only to report a failure. */
-const NO_DEPS = { workers: () => [], on: () => undefined, addReleaseTotals: () => undefined };
-
 async function startControl(config: MasterConfig, handle: MasterHandle, logger: Logger, staged: string | undefined): Promise<ControlServer> {
   const { startControlServer } = await import('../control/server.js');
   return startControlServer({ runDir: config.runDir, handle, logger, ...(staged ? { stagingPath: staged } : {}) });
-}
-
-/** Where a new master listens until it takes control.sock (no longer than control.sock's name: the sun_path limit). */
-function stagingPath(runDir: string, pid = process.pid): string {
-  return join(runDir, `new-${pid}`);
-}
-
-/** A new master that failed may have left its staged socket: remove it. */
-function removeStagedSocket(runDir: string, pid: number | undefined): void {
-  if (pid === undefined) return;
-  try {
-    if (lstatSync(stagingPath(runDir, pid)).isSocket()) unlinkSync(stagingPath(runDir, pid));
-  } catch {
-    // not there: nothing to clean
-  }
-}
-
-/** Written atomically (rename over it): a reader sees the old pid or the new one, never a torn file. */
-function writePidFile(path: string | undefined): void {
-  if (!path) return;
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${process.pid}\n`);
-  renameSync(tmp, path);
-}
-
-function removePidFile(path: string | undefined): void {
-  if (!path) return;
-  try {
-    unlinkSync(path);
-  } catch {
-    // already removed
-  }
 }

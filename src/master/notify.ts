@@ -21,7 +21,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Logger } from '../core/logger.js';
-import type { StatusSnapshot } from '../core/types.js';
+import type { MasterEvent, StatusSnapshot } from '../core/types.js';
 
 export const NOTIFY_PROGRAM = 'systemd-notify';
 
@@ -77,6 +77,11 @@ export function statusLine(s: StatusSnapshot): string {
   return serving;
 }
 
+/** Events after which the STATUS= line may have changed. */
+const STATUS_EVENTS: ReadonlySet<MasterEvent['type']> = new Set([
+  'worker-ready', 'worker-exit', 'slot-failed', 'reload-start', 'reload-phase', 'reload-done', 'scale-done', 'upgrade-phase', 'upgrade-done',
+]);
+
 export interface NotifierOptions {
   env: NodeJS.ProcessEnv;
   logger: Logger;
@@ -112,6 +117,23 @@ export class ServiceNotifier {
     this.#o = options;
     this.#send = options.send ?? runSystemdNotify;
     this.enabled = Boolean(options.env.NOTIFY_SOCKET);
+  }
+
+  /**
+   * Follows a master's events: READY=1 (and the watchdog) once its first generation serves,
+   * STATUS= whenever what it shows may have changed.
+   *
+   * @example
+   * notifier.follow(supervisor);
+   */
+  follow(master: { on(event: 'event', fn: (e: MasterEvent) => void): unknown; status(): StatusSnapshot }): void {
+    if (!this.enabled) return;
+    master.on('event', (e) => {
+      if (e.type === 'master-ready') {
+        void this.ready(statusLine(master.status()));
+        this.startWatchdog();
+      } else if (STATUS_EVENTS.has(e.type)) this.status(statusLine(master.status()));
+    });
   }
 
   /** Stops speaking (an old master once its successor has the service; a new one until then). */

@@ -107,6 +107,19 @@ export async function joinUpgrade(env: NodeJS.ProcessEnv, channel = parentChanne
   return { channel, state };
 }
 
+/**
+ * Tells the old master this new master could not start, and why (code, message, the
+ * workers' last output lines): it then stops this one and serves on.
+ *
+ * @example
+ * await tellOldMaster(upgrade.channel, err);
+ */
+export async function tellOldMaster(channel: OldMasterChannel, err: unknown): Promise<void> {
+  const e = isHitlessError(err) ? err : new HitlessError('ERR_UPGRADE_FAILED', String(err));
+  const output = Array.isArray(e.details.output) ? (e.details.output as string[]) : [];
+  await channel.send({ hitless: 1, type: 'upgrade-failed', error: { code: e.code, message: e.message, output } });
+}
+
 /** What the successor needs from this master. */
 export interface SuccessorDeps {
   /** The serving generation's live workers. */
@@ -193,9 +206,7 @@ export class Successor {
 
   /** It could not start: tells the old master why (it then stops this master). */
   async failed(err: unknown): Promise<void> {
-    const e = isHitlessError(err) ? err : new HitlessError('ERR_UPGRADE_FAILED', String(err));
-    const output = Array.isArray(e.details.output) ? (e.details.output as string[]) : [];
-    await this.#send({ hitless: 1, type: 'upgrade-failed', error: { code: e.code, message: e.message, output } });
+    if (!this.#gone) await tellOldMaster(this.#channel, err);
   }
 
   /**
@@ -212,6 +223,21 @@ export class Successor {
       throw err;
     }
     await this.#send({ hitless: 1, type: 'upgrade-committed' });
+  }
+
+  /**
+   * The whole conversation once the first generation serves: ready, then the commit (running
+   * `claim`), then the takeover, whose message `start` gets (undefined when the old master
+   * went away right after the commit: this master serves on, its counters from zero).
+   * Rejects when the upgrade ended before the commit.
+   *
+   * @example
+   * await successor.takeOver(generation, version, () => control.claim(), (t) => parts.startTriggers(config, t?.metrics));
+   */
+  async takeOver(generation: number, version: string, claim: () => void, start: (takeover: TakeoverMessage | undefined) => Promise<void>): Promise<void> {
+    await this.ready(generation, version);
+    await this.commit(claim);
+    await start(await this.takeover().catch(() => undefined));
   }
 
   /** Resolves with the takeover (the old master's traffic totals already added, its metrics counters to start from). */

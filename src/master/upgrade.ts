@@ -16,16 +16,15 @@
  * so test/master/upgrade-unit.test.ts drives every phase on the fake host.
  */
 import { HitlessError, isHitlessError } from '../errors.js';
-import type { Receiver } from '../core/handover.js';
 import { releaseKey } from '../core/traffic.js';
 import type { Host } from '../core/host.js';
 import type { Supervisor } from '../core/supervisor.js';
 import type { ReleaseTraffic, UpgradeOptions, UpgradeOutcome } from '../core/types.js';
-import type { ConnMessage } from '../lib/protocol.js';
 import type { MetricTotals } from '../ops/metrics.js';
 import type { SocketDescription } from './listeners.js';
 import type { Peer, PeerLaunch } from './peer.js';
-import { UPGRADE_PROTOCOL, type NewMasterMessage, type PeerWorker, type ScaleOverride } from './peer-protocol.js';
+import { PeerLink } from './peer-link.js';
+import { UPGRADE_PROTOCOL, type NewMasterMessage, type ScaleOverride } from './peer-protocol.js';
 
 /** What the new master has on top of readyTimeout to report its first generation ready: Node's start, its configuration check, its control socket. */
 export const UPGRADE_START_GRACE_MS = 30_000;
@@ -64,64 +63,6 @@ export interface UpgradeSeams {
 }
 
 type Base = Pick<UpgradeOutcome, 'reason' | 'startedAt' | 'from'> & { to?: UpgradeOutcome['to'] };
-
-/** A new master's worker, as a place handed-over connections can go (core/handover.ts). */
-class RemoteWorker implements Receiver {
-  gone = false;
-  crashed = false;
-  constructor(readonly info: PeerWorker, readonly link: PeerLink) {}
-
-  takes(listener: string | undefined): boolean {
-    const names = this.info.listeners;
-    return !this.gone && (listener === undefined || names.length === 0 || names.includes(listener));
-  }
-
-  deliver(message: ConnMessage, handle: unknown): Promise<boolean> {
-    return this.gone ? Promise.resolve(false) : this.link.deliver(this, message.listener, handle);
-  }
-
-  get diedUnasked(): boolean {
-    return this.crashed;
-  }
-}
-
-/** The connections in transit to the new master, each answered by an `upgrade-landed`. */
-class PeerLink {
-  #next = 1;
-  readonly #waiting = new Map<number, (ok: boolean) => void>();
-  readonly workers: RemoteWorker[];
-
-  constructor(readonly peer: Peer, workers: PeerWorker[]) {
-    this.workers = workers.map((w) => new RemoteWorker(w, this));
-    peer.on('message', (m: NewMasterMessage) => {
-      if (m.type === 'upgrade-landed') {
-        this.#waiting.get(m.id)?.(m.ok);
-        this.#waiting.delete(m.id);
-      } else if (m.type === 'upgrade-worker-exit') {
-        const w = this.workers.find((x) => x.info.id === m.id && x.info.pid === m.pid);
-        if (w) Object.assign(w, { gone: true, crashed: m.crashed });
-      }
-    });
-    // Gone before answering: the descriptor is still ours to give back to the old worker
-    // (the new master's copy, and whatever it passed on, went with it).
-    peer.once('exit', () => {
-      for (const resolve of this.#waiting.values()) resolve(false);
-      this.#waiting.clear();
-    });
-  }
-
-  async deliver(w: RemoteWorker, listener: string | undefined, handle: unknown): Promise<boolean> {
-    if (this.peer.exited) return false;
-    const id = this.#next++;
-    const landed = new Promise<boolean>((resolve) => this.#waiting.set(id, resolve));
-    const sent = await this.peer.send({ hitless: 1, type: 'upgrade-conn', id, worker: w.info.id, pid: w.info.pid, listener }, handle);
-    if (!sent) {
-      this.#waiting.delete(id);
-      return false;
-    }
-    return landed;
-  }
-}
 
 /**
  * Runs upgrades, one at a time (a second is refused by the supervisor: ERR_UPGRADE_BUSY).

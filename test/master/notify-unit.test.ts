@@ -93,7 +93,10 @@ test('notify: WATCHDOG=1 every half WATCHDOG_USEC; none when WATCHDOG_PID names 
   const { n, sent, next } = notifier({ NOTIFY_SOCKET: '/x', WATCHDOG_USEC: '20000' });
   const first = next();
   n.startWatchdog();
+  // The watchdog's timer is unref'd (it never keeps a master alive): keep this test's loop up meanwhile.
+  const alive = setInterval(() => {}, 1000);
   await first;
+  clearInterval(alive);
   n.stopWatchdog();
   assert.deepEqual(sent[0], ['WATCHDOG=1']);
   const other = notifier({ NOTIFY_SOCKET: '/x', WATCHDOG_USEC: '20000', WATCHDOG_PID: String(process.pid + 1) });

@@ -58,6 +58,8 @@ export interface UpgradableMaster {
  */
 export async function startFromSymlink(t: TestContext, o: {
   command: string[]; workers: number; args?: string[]; env?: Record<string, string>;
+  /** `--listen` values (default one on 127.0.0.1:0). */
+  listen?: string[];
   /** Files to write in the app folder first (a hitless.json). */
   files?: Record<string, string>;
 }): Promise<UpgradableMaster> {
@@ -70,7 +72,7 @@ export async function startFromSymlink(t: TestContext, o: {
   const pidFile = join(dir, 'master.pid');
   const child = spawn(process.execPath, [
     bin, 'start', '--log-format', 'json', '--run-dir', runDir, '--pid-file', pidFile, '--workers', String(o.workers),
-    '--listen', '127.0.0.1:0', ...(o.args ?? []), '--', ...o.command,
+    ...(o.listen ?? ['127.0.0.1:0']).flatMap((l) => ['--listen', l]), ...(o.args ?? []), '--', ...o.command,
   ], { cwd: dir, env: { ...detached(process.env), ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   // Registered before trackMaster's: node:test runs after-hooks in order, and the folder goes last.
   t.after(() => {

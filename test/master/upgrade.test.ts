@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { alive, fixture, runCli, startMaster, waitUntil } from '../helpers/master.js';
 import { startLoad } from '../helpers/load.js';
@@ -212,4 +212,23 @@ test('what survives an upgrade: the generation counter, the last reload and the 
   assert.equal(st.lastReload?.generation, 2);
   assert.deepEqual(st.reloadRequests, { started: 1, queued: 0, merged: 0 });
   assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
+});
+
+test('a unix-socket listener and control.sock survive the old master\'s exit (libuv unlinks a bound socket\'s path when its handle closes): the new master serves on the same file, removed only at its stop', { timeout: 120_000 }, async (t) => {
+  const { master, dir, runDir } = await startFromSymlink(t, { command: ['node', fixture('master/app.js')], workers: 2, listen: ['unix:app.sock'] });
+  const socketPath = join(dir, 'app.sock');
+  const users = 100;
+  const load = startLoad(t, { socketPath, connections: users, durationMs: 100_000, thinkMs: [0, 300] });
+  const { code, outcome } = await upgrade(runDir, '--exec', copyHitless(join(dir, 'copy'), NEW_VERSION));
+  assert.equal(code, 0, JSON.stringify(outcome.error));
+  await master.exited;
+  assert.ok(statSync(socketPath).isSocket(), 'the unix socket file is still there after the old master exited');
+  assert.ok(statSync(join(runDir, 'control.sock')).isSocket(), 'control.sock is still there after the old master exited');
+  assert.equal((await status(runDir)).pid, outcome.pid);
+  const result = await load.stop();
+  // Connections on a unix socket are drained rather than handed over (as in a reload: hand-over moves TCP connections).
+  assert.equal(result.failed, 0, result.raw);
+  assert.ok(result.generations.includes('2'), result.raw);
+  assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
+  assert.throws(() => statSync(socketPath), /ENOENT/, 'the new master removes the socket file at its final stop');
 });
