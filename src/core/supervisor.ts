@@ -17,7 +17,7 @@ import { HandoverRoutes, type Receiver } from './handover.js';
 import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
 import { StrategyContext, type ReloadSeams } from './reload-context.js';
 import { ReloadRun } from './reload.js';
-import { drain, Retirement, type RetireCounts } from './retire.js';
+import { drain, Retirement, zeroRetireCounts, type RetireCounts } from './retire.js';
 import { slotRange, startSlots } from './slots.js';
 import type { GenerationSpec } from './spec.js';
 import { STRATEGIES } from './strategies/index.js';
@@ -417,10 +417,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * Ends this supervisor for an upgrade: every worker is retired (retire.ts) with its
    * keep-alive connections handed to `receivers` (the new master's workers), the rest
    * drained; resolves with the counts once all are gone (state `stopped`, `stopped`
-   * resolved). A stop() meanwhile joins it (forced: kills at once).
+   * resolved). A stop() meanwhile joins it (forced: kills at once); a stop that began
+   * first drains everything itself, and this resolves with zero counts once it is done.
    */
   handOff(receivers: () => Receiver[]): Promise<RetireCounts> {
-    if (this.#stopping) return Promise.reject(new HitlessError('ERR_STOPPING', 'the master is stopping; no hand-off'));
+    if (this.#stopping) return this.#stopping.then(zeroRetireCounts);
     this.#state = 'stopping';
     this.#stopGate.reject(new HitlessError('ERR_STOPPING', 'the master is handing over to a new master'));
     this.#current?.cancelRestarts();

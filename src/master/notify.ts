@@ -156,9 +156,19 @@ export class ServiceNotifier {
     return this.#queue(['RELOADING=1', `MONOTONIC_USEC=${String(usec)}`, `STATUS=${status}`]);
   }
 
-  /** The new master's PID, with READY=1: resolves once systemd has processed it (or it could not be sent). */
+  /**
+   * The new master's PID, with READY=1, from an old master handing over: resolves once
+   * systemd has processed it (or it could not be sent), and from that moment this notifier
+   * is muted (in the same step, so nothing queued behind it goes out).
+   */
   mainPid(pid: number, status: string): Promise<void> {
-    return this.#queue([`MAINPID=${pid}`, 'READY=1', `STATUS=${status}`]);
+    if (!this.enabled || this.#muted) return Promise.resolve();
+    this.#chain = this.#chain.then(async () => {
+      if (this.#muted) return;
+      await this.#deliver([`MAINPID=${pid}`, 'READY=1', `STATUS=${status}`]);
+      this.mute();
+    });
+    return this.#chain;
   }
 
   /** STATUS=: skipped when unchanged; a burst sends only its last text. */
@@ -191,10 +201,11 @@ export class ServiceNotifier {
     const pid = this.#o.env.WATCHDOG_PID;
     if (!this.enabled || this.#watchdog || !(usec > 0) || (pid !== undefined && pid !== String(process.pid))) return;
     this.#watchdog = setInterval(() => {
-      // Apart from the ordered queue: a keep-alive need not wait behind a status.
+      // In the ordered queue like every message, so nothing of an old master follows its
+      // MAINPID= of the new one; one keep-alive waiting at a time is enough.
       if (this.#watchdogBusy || this.#muted) return;
       this.#watchdogBusy = true;
-      void this.#deliver(['WATCHDOG=1']).finally(() => (this.#watchdogBusy = false));
+      this.#chain = this.#chain.then(() => (this.#muted ? undefined : this.#deliver(['WATCHDOG=1']))).finally(() => (this.#watchdogBusy = false));
     }, Math.max(1, Math.floor(usec / 2000)));
     this.#watchdog.unref();
   }
@@ -211,7 +222,8 @@ export class ServiceNotifier {
 
   #queue(fields: string[]): Promise<void> {
     if (!this.enabled || this.#muted) return Promise.resolve();
-    this.#chain = this.#chain.then(() => this.#deliver(fields));
+    // Muted meanwhile (an old master that sent MAINPID=): nothing more goes out.
+    this.#chain = this.#chain.then(() => (this.#muted ? undefined : this.#deliver(fields)));
     return this.#chain;
   }
 

@@ -60,10 +60,7 @@ export function masterUpgrader(o: MasterUpgraderOptions): Upgrader {
     notices: {
       upgrading: (text) => notifier.reloading(text),
       resumed: (text) => notifier.ready(text),
-      handedOver: async (pid, text) => {
-        await notifier.mainPid(pid, text);
-        notifier.mute();
-      },
+      handedOver: (pid, text) => notifier.mainPid(pid, text),
     },
     yieldParts: o.yieldParts,
     scale: o.scale,

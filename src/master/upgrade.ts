@@ -151,7 +151,8 @@ export class Upgrader {
     const s = this.#s;
     const pid = ready.pid;
     s.supervisor.upgradePhase('committed', { pid });
-    const parts = await s.yieldParts();
+    // Past the point of no return every step goes on whatever the one before did.
+    const parts = await s.yieldParts().catch((): { metrics?: MetricTotals } => ({}));
     await s.notices.handedOver(pid, `upgraded: master pid ${pid} (hitless ${ready.version}) serves generation ${ready.generation}; old master pid ${s.pid} draining`);
     const atCommit = releases(s.supervisor);
     await peer.send({ hitless: 1, type: 'upgrade-takeover', releases: atCommit, metrics: parts.metrics });

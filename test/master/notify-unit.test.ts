@@ -34,6 +34,10 @@ test('notify: READY=1 with STATUS; RELOADING=1 with MONOTONIC_USEC; MAINPID= wit
   void n.ready('generation 1 serving, 2/2 workers ready');
   void n.reloading('reloading');
   await n.mainPid(4242, 'upgraded');
+  // An old master that handed over is silent from then on.
+  n.status('after');
+  await n.ready('after');
+  await n.settled();
   assert.deepEqual(sent, [
     ['READY=1', 'STATUS=generation 1 serving, 2/2 workers ready'],
     ['RELOADING=1', 'MONOTONIC_USEC=123456789', 'STATUS=reloading'],

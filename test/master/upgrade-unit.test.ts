@@ -329,3 +329,18 @@ test('with "handover": false the old workers drain on their stop signal, as in a
   assert.ok(!peers[0]!.types().includes('upgrade-conn'));
   assert.deepEqual(outcome.connections, { handedOver: 0, returned: 0, lost: 0, drained: 0, cut: 0 });
 });
+
+test('a stop that lands right after the commit: the old workers drain (no hand-over), and the upgrade still ends with the new master serving', async () => {
+  const { sup, host, events, upgrader } = setup();
+  await sup.start();
+  const old = host.alive(1);
+  sup.on('event', (e: MasterEvent) => {
+    if (e.type === 'upgrade-phase' && e.phase === 'committed') void sup.stop();
+  });
+  const outcome = await upgrader.run();
+  assert.equal(outcome.ok, true);
+  assert.deepEqual(outcome.connections, { handedOver: 0, returned: 0, lost: 0, drained: 0, cut: 0 });
+  for (const p of old) assert.deepEqual(p.signals, ['SIGTERM']);
+  assert.equal(sup.state, 'stopped');
+  assert.equal(events.at(-1)?.type, 'upgrade-done');
+});
