@@ -95,6 +95,9 @@ function listen(server: Server, path: string): Promise<void> {
   });
 }
 
+/** How long release() waits for a client to take its last reply before dropping the connection. */
+const RELEASE_FLUSH_MS = 2000;
+
 /** The upgrade command's options: `exec`, the hitless to run instead of the one the master was started from. */
 function upgradeOptions(args: Record<string, unknown>): UpgradeOptions {
   const { exec, reason } = args;
@@ -129,9 +132,6 @@ function errorReply(id: number | null, err: unknown): ControlMessage {
  * // … later, when the master stops:
  * await control.close();
  */
-/** How long release() waits for a client to take its last reply before dropping the connection. */
-const RELEASE_FLUSH_MS = 2000;
-
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
   const { runDir, handle, logger } = options;
   ensureRunDir(runDir);

@@ -179,7 +179,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   reload(reason: string, options: SupervisorReloadOptions = {}): Promise<ReloadOutcome> {
     const { spec, strategy } = options;
     if (this.#stopping || this.#state === 'stopped') return Promise.resolve(this.#refused(reason));
-    if (this.#upgrade) return Promise.resolve(failedReload({ reason, startedAt: this.#host.now(), now: this.#host.now(), serving: this.#current?.id ?? 0, attempted: this.#current?.id ?? 0, error: upgradeBusy(this.#upgrade.pid) }));
+    if (this.#upgrade) {
+      const serving = this.#current?.id ?? 0;
+      const now = this.#host.now();
+      return Promise.resolve(failedReload({ reason, startedAt: now, now, serving, attempted: serving, error: upgradeBusy(this.#upgrade.pid) }));
+    }
     if (this.#queued) {
       if (spec) this.#queued.spec = spec;
       if (strategy) this.#queued.strategy = strategy;
@@ -425,15 +429,19 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#state = 'stopping';
     this.#stopGate.reject(new HitlessError('ERR_STOPPING', 'the master is handing over to a new master'));
     this.#current?.cancelRestarts();
-    const workers = [...this.#alive];
+    // Workers already draining (a retirement of their own under way) are left to it; the
+    // supervisor ends once they are gone too.
+    const draining = [...this.#alive].filter((w) => w.state === 'draining');
+    const workers = [...this.#alive].filter((w) => w.state !== 'draining');
     // `"handover": false` holds for an upgrade as for a reload: the old workers drain.
     const retirement = new Retirement({
       workers, receivers: this.#current?.spec.handover === false ? undefined : receivers, drainTimeout: this.#drainTimeout(), host: this.#host, routes: this.#routes,
     });
     const generation = this.#current?.id ?? 0;
     this.#emit({ type: 'reload-draining', generation, workers: workers.length });
-    const counts = retirement.run().then(({ ms, ...c }) => {
+    const counts = retirement.run().then(async ({ ms, ...c }) => {
       this.#emit({ type: 'reload-drained', generation, ms, ...c });
+      await Promise.all(draining.map((w) => w.exited));
       this.#state = 'stopped';
       this.#emit({ type: 'master-stop', reason: 'upgraded' });
       this.#resolveStopped();
