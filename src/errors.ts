@@ -36,6 +36,11 @@ export const codes = {
   ERR_MASTER_RUNNING: 'Another master already owns this run directory.',
   ERR_PRIVILEGE: 'The configured user/group could not be applied to workers.',
   ERR_WORKER_ACCESS: 'The worker user cannot enter the app folder or read/execute the command.',
+  // master upgrades (hitless upgrade, SIGUSR2)
+  ERR_UPGRADE_REFUSED: 'hitless upgrade was refused because the master\'s PID must not change here (PID 1, a container init, supervisord, a terminal, systemd without NOTIFY_SOCKET).',
+  ERR_UPGRADE_BUSY: 'hitless upgrade was asked for while a reload, scale or another upgrade ran (or a reload was asked for during an upgrade).',
+  ERR_UPGRADE_EXEC: 'The hitless to upgrade to (--exec, or the path the master was started from) cannot be run.',
+  ERR_UPGRADE_FAILED: 'The new master did not come up (exited, its workers never got ready, timed out); it was stopped and the old master keeps serving.',
   // control socket
   ERR_NO_MASTER: 'No master answers on the control socket (not started, or started from another folder).',
   ERR_CONTROL_PROTOCOL: 'A control message was malformed, too large, or of an unknown version.',

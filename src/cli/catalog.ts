@@ -12,6 +12,7 @@ export const COMMANDS = {
   status: 'show the master, its workers, their traffic and the last reload',
   list: 'show every master on this machine: app folder, pid, generation, workers, last reload',
   stop: 'stop the master gracefully (drain workers, then exit)',
+  upgrade: 'replace the master by the hitless installed now, keeping every socket and connection',
   logs: 'show worker output (log files, or a detached master\'s output file); -f follows, -n N lines',
   startup: 'write a systemd unit that runs this app\'s master at boot (--install installs and starts it)',
   release: 'install a folder or .tgz as a new release and switch to it',

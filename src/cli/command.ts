@@ -9,5 +9,12 @@ export interface Command {
   name: string;
   /** Full usage text for `hitless <name> --help`. */
   usage: string;
-  run(argv: string[]): Promise<number>;
+  /** The exit code; or one with `exitAtOnce`: the process must end at once (process.exit), without Node's teardown. */
+  run(argv: string[]): Promise<number | CommandResult>;
+}
+
+/** A command's end that needs the process to exit at once: a master that handed over to a new one (src/master/master.ts, MasterResult). */
+export interface CommandResult {
+  code: number;
+  exitAtOnce: boolean;
 }

@@ -91,6 +91,7 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
   for (const warning of s.warnings ?? []) lines.push(`warning     ${warning}`);
   lines.push(`last reload ${s.lastReload ? describeOutcome(s.lastReload, now) : 'none yet'}`);
   (s.draining ?? []).forEach((d, i) => lines.push(`${i === 0 ? 'draining ' : ''.padEnd(9)}   ${describeDraining(d, now)}`));
+  lines.push(...upgradeLines(s, now));
   const r = s.reloadRequests;
   if (r && r.queued + r.merged > 0) {
     lines.push(`requests    ${r.started + r.queued + r.merged} reloads asked for: ${r.started} started at once, ${r.queued} queued behind another, ${r.merged} merged into a queued one`);
@@ -101,6 +102,16 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
   const traffic = generationTraffic(s);
   if (traffic) lines.push('', `traffic over the last ${formatDuration(s.traffic?.windowMs ?? 0)}, totals since each generation started:`, traffic);
   return lines.join('\n');
+}
+
+/** What `hitless status` says about master upgrades: one under way, where this master came from, the last one that failed. */
+function upgradeLines(s: StatusSnapshot, now: number): string[] {
+  const lines: string[] = [];
+  if (s.upgrade) lines.push(`upgrade     under way (${s.upgrade.reason}): new master${s.upgrade.pid ? ` pid ${s.upgrade.pid}` : ''} ${s.upgrade.phase}, for ${formatDuration(now - s.upgrade.startedAt)}`);
+  if (s.upgradedFrom) lines.push(`upgraded    from master pid ${s.upgradedFrom.pid} (hitless ${s.upgradedFrom.version}), ${formatDuration(now - s.upgradedFrom.at)} ago`);
+  const last = s.lastUpgrade;
+  if (last?.error) lines.push(`last upgrade ${last.error.code === 'ERR_UPGRADE_REFUSED' || last.error.code === 'ERR_UPGRADE_BUSY' ? 'refused' : 'failed'} ${formatDuration(now - last.startedAt - last.durationMs)} ago: ${last.error.message} (${last.error.code})`);
+  return lines;
 }
 
 /**

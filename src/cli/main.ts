@@ -13,7 +13,8 @@ import type { Command } from './command.js';
 import { closest } from '../config/closest.js';
 import { COMMANDS, isCommand } from './catalog.js';
 
-
+/** Set when the command asked the process to end at once (CommandResult.exitAtOnce). */
+let exitAtOnce = false;
 
 function version(): string {
   try {
@@ -74,7 +75,10 @@ export async function main(argv: string[]): Promise<number> {
       const guess = closest(name, Object.keys(COMMANDS));
       throw new HitlessError('ERR_USAGE', `unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''} (see \`hitless --help\`)`);
     }
-    return await (await loadCommand(name)).run(rest);
+    const result = await (await loadCommand(name)).run(rest);
+    if (typeof result === 'number') return result;
+    exitAtOnce = result.exitAtOnce;
+    return result.code;
   } catch (err) {
     if (process.env.HITLESS_DEBUG === '1') process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
     if (isHitlessError(err)) {
@@ -87,4 +91,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// A master that handed over to a new one ends here, skipping Node's teardown: closing its
+// handles would unlink the unix socket files the new master serves (src/master/master.ts).
+if (exitAtOnce) process.exit(code);
+process.exitCode = code;

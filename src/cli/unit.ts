@@ -87,7 +87,10 @@ export function systemdUnit(o: UnitOptions): string {
     'After=network.target',
     '',
     '[Service]',
-    'Type=simple',
+    // The master speaks sd_notify (READY, RELOADING, STATUS, WATCHDOG; MAINPID on `hitless
+    // upgrade`), sent by systemd-notify runs and, after an upgrade, by the new master.
+    'Type=notify',
+    'NotifyAccess=all',
     ...(o.user === undefined ? [] : [`User=${o.user}`]),
     `WorkingDirectory=${quoteArg(o.workingDirectory)}`,
     `Environment=${quoteArg(`PATH=${[...new Set(path)].join(':')}`)}`,

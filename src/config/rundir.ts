@@ -4,7 +4,7 @@
  * that `hitless start` started there, without any flag.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
+import { lstatSync, mkdirSync, realpathSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { HitlessError } from '../errors.js';
@@ -53,6 +53,28 @@ export function resolveRunDir(appDir: string, override?: string, env: NodeJS.Pro
 /** `<runDir>/control.sock`. */
 export function controlSocketPath(runDir: string): string {
   return join(runDir, CONTROL_SOCKET_NAME);
+}
+
+/**
+ * Where a new master started by an upgrade listens until it takes control.sock: beside it,
+ * and no longer than its name (unix socket paths are limited; resolveRunDir checks that one).
+ *
+ * @example
+ * stagingSocketPath('/run/myapp', 48211); // '/run/myapp/new-48211'
+ */
+export function stagingSocketPath(runDir: string, pid: number): string {
+  return join(runDir, `new-${pid}`);
+}
+
+/** Removes the staged socket a new master that failed may have left (nothing if there is none). */
+export function removeStagedSocket(runDir: string, pid: number | undefined): void {
+  if (pid === undefined) return;
+  const path = stagingSocketPath(runDir, pid);
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // not there: nothing to clean
+  }
 }
 
 /**

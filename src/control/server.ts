@@ -4,7 +4,7 @@
  * requests into MasterHandle calls; a misbehaving client gets an error reply and never
  * disturbs the master or other clients.
  */
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { controlSocketPath, ensureRunDir } from '../config/rundir.js';
@@ -14,7 +14,7 @@ import {
 } from './protocol.js';
 import { LineSplitter } from '../core/lines.js';
 import type { Logger } from '../core/logger.js';
-import type { MasterEvent, MasterHandle, ReloadOptions } from '../core/types.js';
+import type { MasterEvent, MasterHandle, ReloadOptions, UpgradeOptions } from '../core/types.js';
 import { STRATEGY_NAMES } from '../config/defaults.js';
 import { workerCount } from '../config/workers.js';
 import type { StrategyName } from '../config/types.js';
@@ -24,13 +24,31 @@ export interface ControlServerOptions {
   runDir: string;
   handle: MasterHandle;
   logger: Logger;
+  /**
+   * Listen at this path instead of `<runDir>/control.sock`, until {@link ControlServer.claim}
+   * moves the socket there: a new master started by an upgrade, while the old one still
+   * answers at control.sock.
+   */
+  stagingPath?: string;
 }
 
 export interface ControlServer {
-  /** Absolute path of the socket. */
-  path: string;
+  /** Absolute path of the socket (the staging path until claim()). */
+  readonly path: string;
   /** Stops listening, drops open connections, removes the socket file. */
   close(): Promise<void>;
+  /**
+   * Moves a staged socket over `<runDir>/control.sock` (rename(2): atomic, so a client
+   * reaches the old master or this one, never nothing). Clients connect here from then on.
+   */
+  claim(): void;
+  /**
+   * Hands control.sock over to the master that claimed it: answers the requests under way,
+   * then closes their connections, and never removes the file nor closes the listening
+   * handle (libuv would unlink the path, which is the new master's socket now). The
+   * listening socket ends with the process.
+   */
+  release(): Promise<void>;
 }
 
 /** Resolves true when something accepts a connection at `path`. */
@@ -77,6 +95,18 @@ function listen(server: Server, path: string): Promise<void> {
   });
 }
 
+/** How long release() waits for a client to take its last reply before dropping the connection. */
+const RELEASE_FLUSH_MS = 2000;
+
+/** The upgrade command's options: `exec`, the hitless to run instead of the one the master was started from. */
+function upgradeOptions(args: Record<string, unknown>): UpgradeOptions {
+  const { exec, reason } = args;
+  if (exec !== undefined && (typeof exec !== 'string' || exec === '')) {
+    throw new HitlessError('ERR_CONTROL_PROTOCOL', `upgrade: "exec" must be a path, not ${JSON.stringify(exec)}`);
+  }
+  return { ...(exec ? { exec } : {}), reason: typeof reason === 'string' && reason ? reason : 'hitless upgrade' };
+}
+
 /** The reload command's options: `strategy` for this reload only ("canary" for `hitless reload --canary`). */
 function reloadOptions(args: Record<string, unknown>): ReloadOptions {
   const { strategy } = args;
@@ -105,9 +135,12 @@ function errorReply(id: number | null, err: unknown): ControlMessage {
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
   const { runDir, handle, logger } = options;
   ensureRunDir(runDir);
-  const path = controlSocketPath(runDir);
+  const finalPath = controlSocketPath(runDir);
+  let path = options.stagingPath ?? finalPath;
   await claimPath(path);
   const connections = new Set<Socket>();
+  /** Requests being answered: release() lets them finish. */
+  const inFlight = new Set<Promise<void>>();
   const unsubscribes = new Set<() => void>();
 
   const server = createServer((socket) => {
@@ -122,7 +155,8 @@ export async function startControlServer(options: ControlServerOptions): Promise
       maxBytes: MAX_LINE_BYTES,
       onLine: (line) => {
         if (line.trim() === '') return;
-        void onLine(line, send, socket);
+        const p = onLine(line, send, socket).finally(() => inFlight.delete(p));
+        inFlight.add(p);
       },
       onOverflow: () => {
         send(errorReply(null, new HitlessError('ERR_CONTROL_PROTOCOL', `request line longer than ${MAX_LINE_BYTES} bytes; connection closed`)));
@@ -190,6 +224,13 @@ export async function startControlServer(options: ControlServerOptions): Promise
           const outcome = await streamingEvents(reqId, socket, send, () => scale(workers));
           return send({ v: PROTOCOL_VERSION, id, ok: true, result: outcome });
         }
+        case 'upgrade': {
+          if (!handle.upgrade) throw new HitlessError('ERR_CONTROL_UNKNOWN_COMMAND', 'this master cannot upgrade itself');
+          const upgrade = handle.upgrade.bind(handle);
+          const opts = upgradeOptions(args);
+          const outcome = await streamingEvents(reqId, socket, send, () => upgrade(opts));
+          return send({ v: PROTOCOL_VERSION, id, ok: true, result: outcome });
+        }
         case 'stop': {
           const force = args.force === true;
           const { pid } = handle.status();
@@ -216,7 +257,28 @@ export async function startControlServer(options: ControlServerOptions): Promise
 
   let closing: Promise<void> | undefined;
   return {
-    path,
+    get path() {
+      return path;
+    },
+    claim() {
+      if (path === finalPath) return;
+      renameSync(path, finalPath);
+      path = finalPath;
+    },
+    async release() {
+      closing ??= (async () => {
+        server.unref();
+        while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+        for (const unsubscribe of [...unsubscribes]) unsubscribe();
+        await Promise.all([...connections].map((socket) => new Promise<void>((resolvePromise) => {
+          socket.once('close', () => resolvePromise());
+          socket.end();
+          // A client that never reads its reply must not hold this process.
+          setTimeout(() => socket.destroy(), RELEASE_FLUSH_MS).unref();
+        })));
+      })();
+      return closing;
+    },
     close() {
       closing ??= new Promise<void>((resolvePromise) => {
         for (const unsubscribe of [...unsubscribes]) unsubscribe();

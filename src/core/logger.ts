@@ -75,6 +75,21 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       for (const line of o.ok ? [] : (o.error?.output ?? [])) logger.error(`  | ${line}`);
       return;
     }
+    case 'upgrade-done': {
+      const o = e.outcome;
+      if (o.ok) {
+        logger.info('upgrade done: the new master serves', {
+          event, pid: o.pid, version: o.version, generation: o.generation, ms: o.durationMs, forced: o.forced, ...o.connections,
+        });
+        return;
+      }
+      const refused = o.error?.code === 'ERR_UPGRADE_REFUSED' || o.error?.code === 'ERR_UPGRADE_BUSY';
+      logger.log(refused ? 'warn' : 'error', refused ? 'upgrade refused' : 'upgrade failed, this master keeps serving', {
+        event, reason: o.reason, code: o.error?.code, error: o.error?.message, pid: o.to?.pid,
+      });
+      for (const line of o.error?.output ?? []) logger.error(`  | ${line}`);
+      return;
+    }
     case 'worker-exit': {
       const level: LogLevel = e.planned ? 'info' : 'warn';
       const { type: _t, ...fields } = e;

@@ -14,12 +14,12 @@ import { EventEmitter } from 'node:events';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { Generation } from './generation.js';
 import { DrainingGenerations } from './draining.js';
-import { HandoverRoutes } from './handover.js';
+import { HandoverRoutes, type Receiver } from './handover.js';
 import { webSocketReceiver, WebSocketRoutes } from './ws-handover.js';
 import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
 import { StrategyContext, type ReloadSeams } from './reload-context.js';
 import { ReloadRun } from './reload.js';
-import { connectionCounts, drain, Retirement, type RetireCounts } from './retire.js';
+import { connectionCounts, drain, Retirement, zeroRetireCounts, type RetireCounts } from './retire.js';
 import { slotRange, startSlots } from './slots.js';
 import { listenerWarnings } from './listening.js';
 import type { GenerationSpec } from './spec.js';
@@ -29,7 +29,9 @@ import { Worker } from './worker.js';
 import type { Host } from './host.js';
 import type { ConfigChange, StrategyName } from '../config/types.js';
 import { workerCount } from '../config/workers.js';
-import type { ListenerStatus, MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, WorkerStatus } from './types.js';
+import type {
+  ListenerStatus, MasterEvent, MasterHandle, ReleaseTraffic, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, UpgradeOutcome, UpgradePhase, WorkerStatus,
+} from './types.js';
 
 export interface SupervisorOptions {
   host: Host;
@@ -41,6 +43,21 @@ export interface SupervisorOptions {
   usage?: (pids: number[]) => Map<number, { rssBytes?: number; cpuPercent?: number }>;
   /** How long the master process has been running, ms (`master-ready` reports it; default: since the supervisor was created). */
   uptime?: () => number;
+  /** What an older master handed on when this one took over by an upgrade (src/master/successor.ts). */
+  resume?: SupervisorResume;
+}
+
+/**
+ * What survives a master upgrade (src/master/upgrade.ts): the generation counter, the
+ * reload counters and the last reload, so the new master goes on where the old one was.
+ */
+export interface SupervisorResume {
+  /** The number the next generation gets. */
+  nextGeneration: number;
+  reloadRequests: { started: number; queued: number; merged: number };
+  lastReload: ReloadOutcome | undefined;
+  /** The master taken over from, and when. */
+  upgradedFrom?: { pid: number; version: string; at: number };
 }
 
 export type SupervisorState = StatusSnapshot['state'];
@@ -60,6 +77,10 @@ interface Queued {
   promise: Promise<ReloadOutcome>;
   resolve: (o: ReloadOutcome) => void;
 }
+
+/** A reload or scale asked for while a master upgrade runs. */
+const upgradeBusy = (pid: number | undefined): HitlessError => new HitlessError('ERR_UPGRADE_BUSY',
+  `a master upgrade is under way${pid ? ` (new master pid ${pid})` : ''}; ask again once \`hitless upgrade\` is done (the new master takes it then)`);
 
 export class Supervisor extends EventEmitter implements MasterHandle {
   readonly #opts: SupervisorOptions;
@@ -94,6 +115,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   readonly #traffic = new TrafficBook();
   readonly #trafficIds = new WeakMap<Worker, string>();
   #nextTrafficId = 1;
+  /** The master upgrade running (this master is the old one): reloads and scales are refused meanwhile. */
+  #upgrade: NonNullable<StatusSnapshot['upgrade']> | undefined;
+  #lastUpgrade: UpgradeOutcome | undefined;
+  readonly #upgradedFrom: SupervisorResume['upgradedFrom'];
   #resolveStopped: () => void = () => {};
   /** Resolves once a stop (graceful or forced) has finished and no worker is left. */
   readonly stopped = new Promise<void>((resolve) => (this.#resolveStopped = resolve));
@@ -107,6 +132,13 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const promise = new Promise<never>((_r, rej) => (reject = rej));
     promise.catch(() => {});
     this.#stopGate = { promise, reject };
+    const resume = opts.resume;
+    this.#upgradedFrom = resume?.upgradedFrom;
+    if (resume) {
+      this.#nextId = resume.nextGeneration;
+      Object.assign(this.#requests, resume.reloadRequests);
+      this.#lastReload = resume.lastReload;
+    }
   }
 
   get state(): SupervisorState {
@@ -123,7 +155,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * `master-ready`); throws ERR_START_FAILED.
    */
   async start(): Promise<void> {
-    this.#emit({ type: 'master-start', pid: process.pid, listeners: this.#opts.listeners() });
+    const from = this.#upgradedFrom;
+    this.#emit({ type: 'master-start', pid: process.pid, listeners: this.#opts.listeners(), ...(from ? { upgradedFrom: { pid: from.pid, version: from.version } } : {}) });
     const gen = this.#newGeneration(this.#opts.spec());
     try {
       await startSlots(slotRange(0, gen.size), {
@@ -154,6 +187,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   reload(reason: string, options: SupervisorReloadOptions = {}): Promise<ReloadOutcome> {
     const { spec, strategy } = options;
     if (this.#stopping || this.#state === 'stopped') return Promise.resolve(this.#refused(reason));
+    if (this.#upgrade) {
+      const serving = this.#current?.id ?? 0;
+      const now = this.#host.now();
+      return Promise.resolve(failedReload({ reason, startedAt: now, now, serving, attempted: serving, error: upgradeBusy(this.#upgrade.pid) }));
+    }
     if (this.#queued) {
       if (spec) this.#queued.spec = spec;
       if (strategy) this.#queued.strategy = strategy;
@@ -198,6 +236,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     } catch (err) {
       return refuse(err);
     }
+    if (this.#upgrade) return refuse(upgradeBusy(this.#upgrade.pid));
     if (this.#reload || this.#queued || this.#scaling || this.#state !== 'running') return busyScale(gen.id, from, startedAt);
     this.#scaling = true;
     this.#emit({ type: 'scale-start', generation: gen.id, from, to: workers });
@@ -337,7 +376,97 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       memory: { rssBytes: rss, heapUsedBytes: heapUsed },
       ...(warnings.length ? { warnings } : {}),
       traffic: this.#traffic.snapshot([...this.#alive], this.#current, now),
+      upgrade: this.#upgrade && { ...this.#upgrade },
+      lastUpgrade: this.#lastUpgrade,
+      upgradedFrom: this.#upgradedFrom,
     };
+  }
+
+  // ── master upgrades (src/master/upgrade.ts runs them; the supervisor keeps their state) ──
+
+  /**
+   * Marks a master upgrade as begun, refusing reloads and scales until it ends; throws
+   * ERR_UPGRADE_BUSY (with why) while a reload, scale, start, stop or another upgrade runs.
+   *
+   * @example
+   * supervisor.beginUpgrade('hitless upgrade'); // then upgradePhase(), and handOff() or endUpgrade()
+   */
+  beginUpgrade(reason: string): void {
+    const busy = this.#upgrade ? `another upgrade is under way (new master pid ${this.#upgrade.pid ?? '?'})`
+      : this.#stopping || this.#state === 'stopped' ? 'the master is stopping'
+      : this.#reload ? `a reload is under way (generation ${this.#reload.run.generation})`
+      : this.#queued ? 'a reload is queued'
+      : this.#scaling ? 'a scale is under way'
+      : this.#state !== 'running' || !this.#current ? 'the first generation is still starting' : undefined;
+    if (busy) throw new HitlessError('ERR_UPGRADE_BUSY', `no upgrade: ${busy}; run \`hitless upgrade\` again once it is done`);
+    this.#upgrade = { phase: 'spawning', reason, pid: undefined, startedAt: this.#host.now() };
+  }
+
+  /** The upgrade moved on (an `upgrade-phase` event; status shows it). */
+  upgradePhase(phase: UpgradePhase, fields: Omit<Extract<MasterEvent, { type: 'upgrade-phase' }>, 'type' | 'phase' | 'reason'> = {}): void {
+    if (!this.#upgrade) return;
+    this.#upgrade.phase = phase;
+    if (fields.pid !== undefined) this.#upgrade.pid = fields.pid;
+    this.#emit({ type: 'upgrade-phase', phase, reason: this.#upgrade.reason, ...fields });
+  }
+
+  /**
+   * The upgrade ended (`upgrade-done`); after a failure reloads and scales are taken again.
+   * `began` false: one refused before beginUpgrade() (it leaves one under way alone).
+   */
+  endUpgrade(outcome: UpgradeOutcome, began = true): void {
+    if (began) this.#upgrade = undefined;
+    if (!outcome.ok) this.#lastUpgrade = outcome;
+    this.#emit({ type: 'upgrade-done', outcome });
+  }
+
+  /** What the next master needs to go on from here (see {@link SupervisorResume}). */
+  resumeState(): SupervisorResume {
+    return { nextGeneration: this.#nextId, reloadRequests: { ...this.#requests }, lastReload: this.#lastReload };
+  }
+
+  /**
+   * Adds another master's per-release traffic totals to this one's (an upgrade hands them
+   * on, so `hitless_http_requests_total` goes on rather than restarting). Later entries
+   * count as seen more recently (the series kept are the serving one and the most recent other).
+   */
+  addReleaseTotals(releases: ReleaseTraffic[]): void {
+    const at = this.#host.now();
+    releases.forEach((r, i) => this.#traffic.addRelease(r.release, { requests: { ...r.requests }, latency: [...r.latency], latencySum: r.latencySumMs }, at + i));
+  }
+
+  /**
+   * Ends this supervisor for an upgrade: every worker is retired (retire.ts) with its
+   * keep-alive connections handed to `receivers` (the new master's workers), the rest
+   * drained; resolves with the counts once all are gone (state `stopped`, `stopped`
+   * resolved). A stop() meanwhile joins it (forced: kills at once); a stop that began
+   * first drains everything itself, and this resolves with zero counts once it is done.
+   */
+  handOff(receivers: () => Receiver[]): Promise<RetireCounts> {
+    if (this.#stopping) return this.#stopping.then(zeroRetireCounts);
+    this.#state = 'stopping';
+    this.#stopGate.reject(new HitlessError('ERR_STOPPING', 'the master is handing over to a new master'));
+    this.#current?.cancelRestarts();
+    // Workers already draining (a retirement of their own under way) are left to it; the
+    // supervisor ends once they are gone too.
+    const draining = [...this.#alive].filter((w) => w.state === 'draining');
+    const workers = [...this.#alive].filter((w) => w.state !== 'draining');
+    // `"handover": false` holds for an upgrade as for a reload: the old workers drain.
+    const retirement = new Retirement({
+      workers, receivers: this.#current?.spec.handover === false ? undefined : receivers, drainTimeout: this.#drainTimeout(), host: this.#host, routes: this.#routes,
+    });
+    const generation = this.#current?.id ?? 0;
+    this.#emit({ type: 'reload-draining', generation, workers: workers.length });
+    const counts = retirement.run().then(async ({ ms, ...c }) => {
+      this.#emit({ type: 'reload-drained', generation, ms, ...c });
+      await Promise.all(draining.map((w) => w.exited));
+      this.#state = 'stopped';
+      this.#emit({ type: 'master-stop', reason: 'upgraded' });
+      this.#resolveStopped();
+      return c;
+    });
+    this.#stopping = counts.then(() => undefined);
+    return counts;
   }
 
   #trafficId(w: Worker): string {

@@ -164,6 +164,18 @@ export class TrafficBook {
     this.#prune(at);
   }
 
+  /**
+   * Adds `counts` to `release`'s totals as of `at`: what another master's workers served
+   * (an upgrade hands its totals on, so Prometheus counters go on instead of restarting).
+   *
+   * @example
+   * book.addRelease('v7', totalsFromTheOldMaster, Date.now());
+   */
+  addRelease(release: string, counts: Counts, at: number): void {
+    const rel = this.#releases.get(release);
+    this.#releases.set(release, { counts: combine(rel?.counts ?? zeroCounts(), counts), seenAt: Math.max(rel?.seenAt ?? 0, at) });
+  }
+
   /** Worker `id` exited at `at`: its figures leave the window after it; entries older than that are dropped. */
   exited(id: string, at: number): void {
     const entry = this.#entries.get(id);

@@ -200,6 +200,41 @@ export interface ScaleOutcome {
   error?: { code: string; message: string; output: string[] };
 }
 
+/** The phases of a master upgrade as the old master runs it (src/master/upgrade.ts), in order. */
+export type UpgradePhase = 'spawning' | 'starting' | 'ready' | 'committed' | 'handover' | 'failed';
+
+/** What `hitless upgrade` (or SIGUSR2) reports: the old master's account of the upgrade. */
+export interface UpgradeOutcome {
+  ok: boolean;
+  /** The master serving now: the new one when ok, else this one. */
+  pid: number;
+  /** Its hitless version. */
+  version: string;
+  /** The generation serving now (the new master's first when ok). */
+  generation: number;
+  /** The master that ran the upgrade. */
+  from: { pid: number; version: string };
+  /** The new master, as far as it got: the path run, its pid once spawned, its version once it said. */
+  to?: { exec: string; pid?: number; version?: string };
+  reason: string;
+  startedAt: number;
+  durationMs: number;
+  /** Old workers SIGKILLed at drainTimeout. */
+  forced: number;
+  /** What became of the old workers' connections (as for a reload; handed over = to the new master's workers). */
+  connections?: { handedOver: number; returned: number; lost: number; drained: number; cut: number };
+  /** On failure or refusal: the code, message and the new master's last output lines when known. */
+  error?: { code: string; message: string; output: string[] };
+}
+
+/** `hitless upgrade`'s choices. */
+export interface UpgradeOptions {
+  /** The hitless to run (default: the path this master was started from, resolved again). */
+  exec?: string;
+  /** What asked for it (log and outcome): `hitless upgrade`, `SIGUSR2`. */
+  reason?: string;
+}
+
 /** Per-reload choices of the caller (`hitless reload --canary`). */
 export interface ReloadOptions {
   /** This reload's strategy instead of the configured one. */
@@ -243,11 +278,17 @@ export interface StatusSnapshot {
   warnings?: string[];
   /** Traffic the workers reported: per generation over the last `windowMs`, and per release since it started. */
   traffic?: { windowMs: number; generations: GenerationTraffic[]; releases: ReleaseTraffic[] };
+  /** The master upgrade this master is running (it is the old one): phase, the new master's pid once spawned. */
+  upgrade?: { phase: UpgradePhase; reason: string; pid: number | undefined; startedAt: number } | undefined;
+  /** The last upgrade this master refused or that failed (a successful one ends this master). */
+  lastUpgrade?: UpgradeOutcome | undefined;
+  /** The master this one took over from by an upgrade. */
+  upgradedFrom?: { pid: number; version: string; at: number } | undefined;
 }
 
 /** What the master reports as it works: consumed by the logger, metrics and live CLI feedback. */
 export type MasterEvent =
-  | { type: 'master-start'; pid: number; listeners: ListenerStatus[] }
+  | { type: 'master-start'; pid: number; listeners: ListenerStatus[]; upgradedFrom?: { pid: number; version: string } }
   | { type: 'master-ready'; generation: number; ms: number }
   | { type: 'master-stop'; reason: string }
   | { type: 'worker-spawn'; generation: number; slot: number; pid: number | undefined }
@@ -315,7 +356,10 @@ export type MasterEvent =
   | { type: 'scale-done'; outcome: ScaleOutcome }
   | ({ type: 'canary-progress' } & CanaryReport)
   | ({ type: 'canary-verdict' } & CanaryReport)
-  | { type: 'worker-output'; generation: number; slot: number; stream: 'stdout' | 'stderr'; line: string };
+  | { type: 'worker-output'; generation: number; slot: number; stream: 'stdout' | 'stderr'; line: string }
+  /** A master upgrade moved on (the old master reports it; `pid` is the new master's once spawned). */
+  | { type: 'upgrade-phase'; phase: UpgradePhase; reason: string; pid?: number; version?: string; exec?: string; generation?: number }
+  | { type: 'upgrade-done'; outcome: UpgradeOutcome };
 
 /** What the control socket and triggers (watch, fetcher, release) drive. */
 export interface MasterHandle {
@@ -324,6 +368,11 @@ export interface MasterHandle {
   reload(reason: string, options?: ReloadOptions): Promise<ReloadOutcome>;
   /** Change the serving generation's worker count without a reload (`hitless scale`). */
   scale?(workers: number): Promise<ScaleOutcome>;
+  /**
+   * Replace this master by the hitless installed now (`hitless upgrade`): resolves with the
+   * outcome, once the old workers are gone (ok) or the new master was stopped (failed).
+   */
+  upgrade?(options: UpgradeOptions): Promise<UpgradeOutcome>;
   /** Graceful stop of everything; `force` SIGKILLs workers at once. */
   stop(force?: boolean): Promise<void>;
   on(event: 'event', listener: (e: MasterEvent) => void): unknown;

@@ -65,6 +65,19 @@ export function listenerKey(spec: ListenerSpec): string {
   return `tcp:${spec.host}:${spec.port}${spec.ipv6Only ? ':v6only' : ''}${spec.port === 0 ? `#${spec.name}` : ''}`;
 }
 
+/**
+ * One held socket as an upgrade hands it to the next master (src/master/upgrade.ts): the
+ * descriptor travels in the spawn's stdio array, at fd 3 + its index; this says what it is.
+ */
+export interface SocketDescription {
+  name: string;
+  address: string;
+  inherited: boolean;
+  key?: string | undefined;
+  unlinkPath?: string | undefined;
+  mode?: number | undefined;
+}
+
 export class ListenerSet {
   /** Every socket held: systemd's first, then the bound ones in the order they were bound. */
   readonly items: HeldListener[];
@@ -157,6 +170,49 @@ export class ListenerSet {
     this.closed = true;
     closeAll(this.items);
   }
+
+  /**
+   * What an upgrade hands on: every socket's descriptor, in order, and what it is (the
+   * next master adopts them with {@link adoptListeners}).
+   *
+   * @example
+   * const { fds, sockets } = listeners.inventory(); // spawn(…, { stdio: [0, 1, 2, ...fds, 'ipc'] })
+   */
+  inventory(): { fds: number[]; sockets: SocketDescription[] } {
+    return {
+      fds: this.fds,
+      sockets: this.items.map(({ name, address, inherited, key, unlinkPath, mode }) => ({ name, address, inherited, key, unlinkPath, mode })),
+    };
+  }
+
+  /**
+   * Gives the sockets up to the master that took them over: after this, {@link close} does
+   * nothing. The handles are never closed in this process: libuv unlinks a bound unix
+   * socket's path when its handle closes, and that file is the new master's now. The
+   * descriptors end with the process (which must then exit without Node's teardown).
+   */
+  release(): void {
+    this.closed = true;
+  }
+}
+
+/**
+ * The sockets an older master handed over by an upgrade, at fds 3, 4, … in the order of
+ * `sockets`: held exactly as that master held them (names, addresses, which came from
+ * systemd, which unix socket files to remove at the final stop).
+ *
+ * @example
+ * const listeners = adoptListeners(state.sockets); // fds 3 … 3 + n - 1
+ */
+export function adoptListeners(sockets: SocketDescription[], first = 3): ListenerSet {
+  return new ListenerSet(sockets.map((s, i) => {
+    const fd = first + i;
+    // A handle over the inherited fd (never polled), so the set can close it: opened, not
+    // bound, it has no path for libuv to unlink; the set removes unix socket files itself.
+    const handle = createServerHandle(null, 0, 4, fd);
+    if (typeof handle === 'number') throw bindError(`fd ${fd} (${s.address}, handed over)`, handle);
+    return { name: s.name, address: s.address, fd, inherited: s.inherited, key: s.key, unlinkPath: s.unlinkPath, mode: s.mode, handle };
+  }));
 }
 
 function closeAll(items: HeldListener[]): void {

@@ -1,21 +1,21 @@
 /**
  * The master process, composed: hold the sockets, run the supervisor, answer the control
- * socket, map signals to actions, and start the optional triggers (watch, fetch) and
+ * socket, map signals to actions (signals.ts), speak systemd's notify protocol when given
+ * NOTIFY_SOCKET (notify.ts), and start the optional triggers (watch, fetch) and
  * operations parts (log files, metrics) only when configured (parts.ts; each is imported
  * lazily, so a plain `hitless start` loads none of their dependencies). Everything that
  * asks for a reload goes through the Reconfigurer (reconfigure.ts), which reads the
  * configuration again first.
  *
- * Signals: SIGHUP asks for a reload, never dropped: queued behind one in progress, merged into one already
- * queued (sighup.ts); SIGTERM/SIGINT drain
- * everything and exit 0; a second SIGTERM/SIGINT kills workers at once. SIGUSR1 is left
- * to Node's debugger.
+ * A master can be replaced by a new one (`hitless upgrade`, SIGUSR2): the old side is
+ * upgrade.ts, the new side successor.ts; a master started that way adopts the sockets and
+ * state the old one hands over instead of binding (see {@link runMaster}).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HitlessError } from '../errors.js';
-import { inheritedListeners, openListeners, type ListenerSet } from './listeners.js';
+import { adoptListeners, inheritedListeners, openListeners, type ListenerSet } from './listeners.js';
 import { collectGarbage } from './gc.js';
 import { createLogger, logEvent, type Logger } from '../core/logger.js';
 import { Supervisor } from '../core/supervisor.js';
@@ -28,14 +28,21 @@ import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { Identities } from './identity.js';
 import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
-import { sighupHandler } from './sighup.js';
 import { nameTheHolder, refuseSecondMaster } from './occupied.js';
 import { ReadyWatch } from './ready-wait.js';
 import { Reconfigurer, type ConfigSource, type ReconfigurableMaster } from './reconfigure.js';
+import { handleSignals } from './signals.js';
+import { SERVICE_MANAGER_VARS, ServiceNotifier, statusLine } from './notify.js';
+import { joinUpgrade, Successor, tellOldMaster } from './successor.js';
+import { masterUpgrader } from './upgrade-seams.js';
+import type { ControlServer } from '../control/server.js';
+import { stagingSocketPath } from '../config/rundir.js';
+import { removePidFile, writePidFile } from './pidfile.js';
 
 interface Closable {
   close(): Promise<void> | void;
 }
+
 
 export const version: string = (() => {
   try {
@@ -51,6 +58,18 @@ function hasSetpriv(): boolean {
   return spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+/** How the master ended. */
+export interface MasterResult {
+  /** The process exit code: 0 after a graceful stop or a completed upgrade, 1 when the first generation could not start. */
+  code: number;
+  /**
+   * True after this master handed over to a new one: the process must end now, without
+   * Node's teardown, which closes every handle and so would unlink the unix socket files
+   * (control.sock, unix listeners) this master bound and the new master now serves.
+   */
+  exitAtOnce: boolean;
+}
+
 export interface RunMasterOptions {
   /**
    * The `hitless start` arguments the configuration came from: every reload reads and
@@ -59,40 +78,63 @@ export interface RunMasterOptions {
   startArgv?: string[];
   /** What the configuration file held before `hitless start` validated it (reread.ts). */
   startFingerprint?: string | undefined;
+  /** The path this master was started from, which an upgrade resolves again (default: process.argv[1]). */
+  startedFrom?: string | undefined;
 }
 
 /**
- * Runs the master until it is stopped. Resolves with the process exit code: 0 after a
- * graceful stop, 1 when the first generation could not start. Throws HitlessError for
+ * Runs the master until it is stopped, or until it handed over to a new master (an
+ * upgrade). Resolves with how it ended (see {@link MasterResult}). Throws HitlessError for
  * problems found before anything runs (bind errors, a master already running).
+ *
+ * Started by an upgrade (HITLESS_UPGRADE, set by the old master, successor.ts), it adopts
+ * the sockets at fds 3… and the state the old master hands over instead of binding, listens
+ * on a staged control socket, starts its first generation and tells the old master; it
+ * takes control.sock and the pid file only when told to commit, and starts its triggers,
+ * metrics and systemd notices at the takeover.
  */
 export async function runMaster(
   config: MasterConfig,
   logger: Logger = createLogger({ format: config.logFormat }),
   options: RunMasterOptions = {},
-): Promise<number> {
-  const inherited = inheritedListeners(process.env);
-  if (config.listen.length === 0 && inherited.length === 0) {
+): Promise<MasterResult> {
+  const upgrade = await joinUpgrade(process.env);
+  const tellFailed = (err: unknown): Promise<unknown> => (upgrade ? tellOldMaster(upgrade.channel, err) : Promise.resolve());
+  const inherited = upgrade ? [] : inheritedListeners(process.env);
+  const fromSystemd = upgrade ? upgrade.state.sockets.filter((s) => s.inherited).length : inherited.length;
+  if (config.listen.length === 0 && fromSystemd === 0) {
     throw new HitlessError('ERR_CONFIG_INVALID', 'listen: no address to listen on (add --listen 8080 or "listen": ["8080"] to hitless.json)');
   }
+  // A `hitless scale` override of the old master lasts while the file says what it said then.
+  const scale = upgrade?.state.scale?.readWorkers === config.workers ? upgrade.state.scale : undefined;
+  if (scale) config = { ...config, workers: scale.workers };
   // The re-read sees what `hitless start` saw, systemd's sockets included (an empty listen list is valid then).
   const source: ConfigSource | undefined = options.startArgv && {
     argv: options.startArgv,
     cwd: process.cwd(),
-    env: { ...process.env, ...(inherited.length ? { LISTEN_FDS: String(inherited.length) } : {}) },
+    env: { ...process.env, ...(fromSystemd ? { LISTEN_FDS: String(fromSystemd) } : {}) },
     fingerprint: options.startFingerprint,
   };
-  // A second `hitless start` in the same folder: say which master runs, not "address in use".
-  await refuseSecondMaster(config.runDir, config.appDir);
+  // A second `hitless start` in the same folder: say which master runs, not "address in use"
+  // (a master started by `hitless upgrade` is the one that replaces it).
+  if (!upgrade) await refuseSecondMaster(config.runDir, config.appDir);
   const identities = new Identities();
-  await identities.load(config);
   let listeners: ListenerSet;
   try {
-    listeners = openListeners(config.listen, inherited);
+    await identities.load(config);
+    listeners = upgrade ? adoptListeners(upgrade.state.sockets) : openListeners(config.listen, inherited);
+    // Addresses the file gained since the old master last read it.
+    if (upgrade) listeners.add(config.listen);
   } catch (err) {
-    throw await nameTheHolder(err, config.listen);
+    // An address in use: say which master holds it, if one does.
+    const named = await nameTheHolder(err, config.listen);
+    await tellFailed(named);
+    throw named;
   }
   const pdeathsig = hasSetpriv();
+  // What systemd gives the master is the master's: a worker's READY=1 must not reach systemd.
+  const baseEnv = { ...process.env };
+  for (const name of SERVICE_MANAGER_VARS) delete baseEnv[name];
   /** A generation's spec from a configuration: its sockets, its user, the OS facts. */
   const makeSpec = (c: MasterConfig): GenerationSpec => {
     const id = identities.get(c);
@@ -100,7 +142,7 @@ export async function runMaster(
     const held = listeners.status();
     const addresses = fds.flatMap((fd) => held.filter((l) => l.fd === fd));
     const spec = specFromConfig(c, {
-      fds, fdNames: names, fdAddresses: addresses.map((l) => l.address), pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv: process.env,
+      fds, fdNames: names, fdAddresses: addresses.map((l) => l.address), pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv,
     });
     // Unmodified Node apps: the preload turns their own listen(port) into adoption (src/preload/).
     spec.env = { ...spec.env, ...preloadEnv(spec.env, addresses, c.preload !== false) };
@@ -124,6 +166,7 @@ export async function runMaster(
     listeners: () => listeners.status(),
     usage: createProcStatReader(),
     uptime: () => process.uptime() * 1000 | 0,
+    resume: upgrade && { ...upgrade.state.supervisor, upgradedFrom: { ...upgrade.state.from, at: Date.now() } },
   });
   const app = { dir: config.appDir, configPath: config.configPath, runDir: config.runDir };
   // What everything else talks to: a reload through it reads the configuration first.
@@ -142,7 +185,43 @@ export async function runMaster(
     announceConfig: (reason, changes, notes) => supervisor.announceConfig(reason, changes, notes),
     refuseReload: (reason, startedAt, error, extra) => supervisor.refuseReload(reason, startedAt, error, extra),
   };
-  const handle = new Reconfigurer({ master, listeners, identities, source, onLive: (spec) => parts.apply(spec) });
+  const reconfigurer = new Reconfigurer({ master, listeners, identities, source, scale, onLive: (spec) => parts.apply(spec) });
+  const notifier = new ServiceNotifier({ env: process.env, logger });
+  // A new master is silent to systemd until the old one handed the service over.
+  if (upgrade) notifier.mute();
+  const status = (): string => statusLine(supervisor.status());
+  /** Set once this master's upgrade passed its point of no return: the service is the new master's. */
+  let handedOver = false;
+  const upgrader = masterUpgrader({
+    supervisor, listeners, notifier, version, startArgv: options.startArgv, startedFrom: options.startedFrom, runDir: config.runDir,
+    limits: () => ({ readyTimeout: master.spec.readyTimeout, drainTimeout: master.spec.drainTimeout }),
+    scale: () => reconfigurer.scaleOverride,
+    yieldParts: () => {
+      handedOver = true;
+      return parts.yieldTriggers();
+    },
+  });
+  const handle: MasterHandle = {
+    status: () => reconfigurer.status(),
+    reload: async (reason, opts) => {
+      // RELOADING=1 … READY=1 around reloads (Type=notify-reload); an upgrade speaks for itself.
+      const notify = !supervisor.status().upgrade;
+      if (notify) notifier.reloadRequested(() => `reloading (${reason}); ${status()}`);
+      try {
+        return await reconfigurer.reload(reason, opts);
+      } finally {
+        if (notify) notifier.reloadAnswered(status);
+      }
+    },
+    scale: (n) => reconfigurer.scale(n),
+    stop: (force) => {
+      upgrader.abort();
+      return reconfigurer.stop(force);
+    },
+    upgrade: (opts) => upgrader.run(opts),
+    on: (event, fn) => reconfigurer.on(event, fn),
+    off: (event, fn) => reconfigurer.off(event, fn),
+  };
   const parts = new Parts(handle, logger, (names, errors) => supervisor.reconfigured(names, errors));
   const closers: Closable[] = [];
   const readyWatch = new ReadyWatch({ emit: (e) => supervisor.readyWaiting(e) });
@@ -152,79 +231,84 @@ export async function runMaster(
     // After the outcome went out (log line, control reply): see gc.ts.
     if (e.type === 'reload-done') setImmediate(collectGarbage);
   });
+  notifier.follow(supervisor);
+  let control: ControlServer;
   try {
-    closers.push(await startControl(config, handle, logger));
+    control = await startControl(config, handle, logger, upgrade && stagingSocketPath(config.runDir, process.pid));
   } catch (err) {
-    listeners.close();
+    await tellFailed(err);
+    if (upgrade) listeners.release();
+    else listeners.close();
     throw err;
   }
   closers.push(parts);
   await parts.startOutput(config);
-  writePidFile(config.pidFile);
+  /** This master owns control.sock, the pid file and the unix socket files: a new master only once committed. */
+  let owner = !upgrade;
+  if (owner) writePidFile(config.pidFile);
   const removeSignalHandlers = handleSignals(handle, logger);
 
   let code = 0;
+  const successor = upgrade && new Successor(upgrade.channel, {
+    workers: () => supervisor.current?.live() ?? [],
+    on: (event, fn) => supervisor.on(event, fn),
+    addReleaseTotals: (releases) => supervisor.addReleaseTotals(releases),
+  });
   try {
     // master-start, the first generation, master-ready: the supervisor reports them.
-    await supervisor.start();
-    await parts.startTriggers(config);
+    try {
+      await supervisor.start();
+    } catch (err) {
+      await successor?.failed(err);
+      throw err;
+    }
+    if (successor) {
+      await successor.takeOver(supervisor.status().generation, version, () => {
+        control.claim();
+        writePidFile(config.pidFile);
+        owner = true;
+      }, async (takeover) => {
+        notifier.unmute();
+        notifier.status(status());
+        notifier.startWatchdog();
+        await parts.startTriggers(config, takeover?.metrics);
+      });
+    } else {
+      await parts.startTriggers(config);
+    }
   } catch (err) {
     const e = err instanceof HitlessError ? err : new HitlessError('ERR_START_FAILED', String(err), { cause: err });
     logger.error(e.message, { code: e.code });
     for (const line of (e.details.output as string[] | undefined) ?? []) logger.error(`  | ${line}`);
     code = 1;
-    void supervisor.stop(true);
+    // A new master whose upgrade ended before the commit drains what it started.
+    void supervisor.stop(!(upgrade && supervisor.current));
   }
-  // Stops come from a signal, `hitless stop`, or the failed start above.
+  // Stops come from a signal, `hitless stop`, the failed start above, or a completed upgrade.
   await supervisor.stopped;
   readyWatch.close();
+  await upgrader.idle;
   removeSignalHandlers();
-  await shutdownParts(closers, listeners, config.pidFile);
-  logger.info('master stopped', { code });
-  return code;
-}
-
-async function startControl(config: MasterConfig, handle: MasterHandle, logger: Logger): Promise<Closable> {
-  const { startControlServer } = await import('../control/server.js');
-  return startControlServer({ runDir: config.runDir, handle, logger });
-}
-
-/** Maps signals to actions; the returned function removes the handlers. */
-function handleSignals(supervisor: MasterHandle, logger: Logger): () => void {
-  const hup = sighupHandler(supervisor, logger);
-  const onHup = (): void => void hup();
-  let stops = 0;
-  const onStop = (signal: NodeJS.Signals): void => {
-    stops += 1;
-    if (stops === 1) logger.info(`${signal} received: draining all workers (send it again to stop at once)`);
-    else logger.warn(`${signal} received again: killing workers now`);
-    void supervisor.stop(stops > 1);
-  };
-  process.on('SIGHUP', onHup);
-  process.on('SIGTERM', onStop);
-  process.on('SIGINT', onStop);
-  return () => {
-    process.off('SIGHUP', onHup);
-    process.off('SIGTERM', onStop);
-    process.off('SIGINT', onStop);
-  };
-}
-
-function writePidFile(path: string | undefined): void {
-  if (!path) return;
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${process.pid}\n`);
-  renameSync(tmp, path);
-}
-
-async function shutdownParts(closers: Closable[], listeners: ListenerSet, pidFile: string | undefined): Promise<void> {
+  notifier.stopWatchdog();
   await Promise.allSettled(closers.map((c) => c.close()));
-  listeners.close();
-  if (pidFile) {
-    try {
-      unlinkSync(pidFile);
-    } catch {
-      // already removed
-    }
+  if (handedOver) {
+    await control.release();
+    listeners.release();
+    logger.info('master handed over to the new master; exiting', { code });
+    return { code, exitAtOnce: true };
   }
+  await control.close();
+  if (owner) {
+    listeners.close();
+    removePidFile(config.pidFile);
+  } else {
+    listeners.release();
+  }
+  logger.info('master stopped', { code });
+  return { code, exitAtOnce: false };
+}
+
+async function startControl(config: MasterConfig, handle: MasterHandle, logger: Logger, staged: string | undefined): Promise<ControlServer> {
+  const { startControlServer } = await import('../control/server.js');
+  return startControlServer({ runDir: config.runDir, handle, logger, ...(staged ? { stagingPath: staged } : {}) });
 }

@@ -13,7 +13,7 @@ import type { Logger } from '../core/logger.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { formatLine } from '../ops/logfiles.js';
-import { MasterCounters } from '../ops/counters.js';
+import { MasterCounters, type MetricTotals } from '../ops/counters.js';
 
 interface Closable {
   close(): Promise<void> | void;
@@ -59,11 +59,30 @@ export class Parts {
     await this.#start('logs', config);
   }
 
-  /** Watch, fetch and metrics: once the first generation serves. */
-  async startTriggers(config: MasterConfig): Promise<void> {
+  /**
+   * Watch, fetch and metrics: once the first generation serves. `seed`: the counters of the
+   * master this one took over from by an upgrade (they go on here).
+   */
+  async startTriggers(config: MasterConfig, seed?: MetricTotals): Promise<void> {
     this.#config = config;
     this.#triggersStarted = true;
+    if (seed) this.counters.add(seed);
     for (const part of ['watch', 'fetch', 'metrics'] as const) await this.#start(part, config);
+  }
+
+  /**
+   * Stops watch, fetch and metrics for good (an upgrade: the new master runs them from now
+   * on; its metrics endpoint needs the port) and resolves with the master's counters, which
+   * the new master goes on from.
+   */
+  async yieldTriggers(): Promise<{ metrics?: MetricTotals }> {
+    await this.#queue;
+    this.#triggersStarted = false;
+    for (const part of ['watch', 'fetch', 'metrics'] as const) {
+      await this.#running.get(part)?.close();
+      this.#running.delete(part);
+    }
+    return { metrics: this.counters.totals() };
   }
 
   /**

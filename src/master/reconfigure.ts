@@ -53,6 +53,8 @@ export interface ReconfigurerOptions {
   onLive?: (spec: MasterConfig) => void;
   /** Replaces the cached {@link readConfig} (unit tests). */
   read?: (source: ConfigSource) => Promise<MasterConfig>;
+  /** A `hitless scale` override an older master had in force (an upgrade hands it on). */
+  scale?: { workers: number; readWorkers: number } | undefined;
 }
 
 /**
@@ -80,7 +82,13 @@ export class Reconfigurer implements MasterHandle {
   constructor(options: ReconfigurerOptions) {
     this.#o = options;
     this.#read = options.read ?? cachedReader(options.source?.cwd ?? process.cwd(), { config: options.master.spec, fingerprint: options.source?.fingerprint });
-    this.#readWorkers = options.master.spec.workers;
+    this.#readWorkers = options.scale?.readWorkers ?? options.master.spec.workers;
+    this.#override = options.scale && { ...options.scale };
+  }
+
+  /** The `hitless scale` override in force (what an upgrade hands on), if any. */
+  get scaleOverride(): { workers: number; readWorkers: number } | undefined {
+    return this.#override && { ...this.#override };
   }
 
   /** The supervisor's status (a reload this layer refused is its last reload: refuseReload). */

@@ -18,6 +18,18 @@ export type ConnectionOutcome = (typeof CONNECTION_OUTCOMES)[number];
 /** What became of the connections lent to canaries, as `hitless_canary_connections_total` labels them. */
 export const CANARY_OUTCOMES = ['moved', 'returned', 'lost'] as const;
 
+/**
+ * The counters' values as plain data: what an upgrade passes from the old master to the new
+ * one, which goes on from them (the reload duration histogram starts over).
+ */
+export interface MetricTotals {
+  reloads: { ok: number; failed: number };
+  restarts: number;
+  forced: number;
+  connections: Record<ConnectionOutcome, number>;
+  canaryConnections?: Record<(typeof CANARY_OUTCOMES)[number], number>;
+}
+
 /** Where the counters hear the master's events. */
 export interface EventSource {
   on(event: 'event', listener: (e: MasterEvent) => void): unknown;
@@ -46,6 +58,21 @@ export class MasterCounters {
   constructor(source: EventSource) {
     this.#source = source;
     source.on('event', this.#onEvent);
+  }
+
+  /** The totals so far, as plain data (an upgrade hands them to the new master). */
+  totals(): MetricTotals {
+    return structuredClone({ reloads: this.reloads, restarts: this.restarts, forced: this.forced, connections: this.connections, canaryConnections: this.canaryConnections });
+  }
+
+  /** Goes on from `t` (the totals of the master this one took over from by an upgrade). */
+  add(t: MetricTotals): void {
+    this.reloads.ok += t.reloads.ok;
+    this.reloads.failed += t.reloads.failed;
+    this.restarts += t.restarts;
+    this.forced += t.forced;
+    for (const o of CONNECTION_OUTCOMES) this.connections[o] += t.connections[o] ?? 0;
+    for (const o of CANARY_OUTCOMES) this.canaryConnections[o] += t.canaryConnections?.[o] ?? 0;
   }
 
   /** Stops counting (the master stops). */

@@ -32,6 +32,7 @@ export interface MetricsEndpoint {
   close(): Promise<void>;
 }
 
+
 /**
  * Starts the Prometheus endpoint at `config.metrics.listen` (GET /metrics). Exposes:
  * `hitless_reloads_total{result="ok|failed"}`, `hitless_reload_duration_seconds`,

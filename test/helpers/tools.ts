@@ -15,6 +15,7 @@ const PACKAGE: Record<string, string> = {
   tini: 'tini',
   'systemd-socket-activate': 'systemd',
   'systemd-analyze': 'systemd',
+  'systemd-notify': 'systemd',
   setpriv: 'util-linux',
   unshare: 'util-linux',
   nsenter: 'util-linux',

@@ -21,7 +21,7 @@ function ctl(conf: string, ...args: string[]): Promise<{ code: number; out: stri
   });
 }
 
-test('supervisord: start, reload by SIGHUP and hitless reload with a constant PID, graceful stop', { skip: needs('supervisord', 'supervisorctl'), timeout: 180_000 }, async (t) => {
+test('supervisord: start, reload by SIGHUP and hitless reload with a constant PID, hitless upgrade refused, graceful stop', { skip: needs('supervisord', 'supervisorctl'), timeout: 180_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-supervisord-'));
   const logs = join(dir, 'logs');
   mkdirSync(logs);
@@ -114,6 +114,10 @@ stderr_logfile=${logs}/workers.log
   assert.equal((await runCli(['reload', '--run-dir', runDir])).code, 0);
   const s3 = await status();
   assert.equal(s3.generation, 3);
+  // An upgrade would change the PID supervisord follows: refused, with what to do instead.
+  const upgrade = await runCli(['upgrade', '--run-dir', runDir]);
+  assert.equal(upgrade.code, 1, upgrade.stdout);
+  assert.match(upgrade.stderr, /^hitless: upgrade refused: no upgrade: supervisord runs this master \(program app\).*supervisorctl restart app.*\(ERR_UPGRADE_REFUSED\)/);
   assert.equal(Number((await ctl(conf, 'pid', 'app')).out.trim()), pid, 'the master PID never changed');
   assert.match((await ctl(conf, 'status', 'app')).out, /RUNNING/);
 

@@ -34,13 +34,16 @@ test('examples/systemd: myapp.service and myapp.socket pass systemd-analyze veri
   assert.equal(`${r.stdout}${r.stderr}`.trim(), '', 'systemd printed warnings about the units');
 });
 
-test('examples/systemd: SIGTERM to the master only, reload waits for the outcome, stop timeout above the drain budget', () => {
+test('examples/systemd: SIGTERM to the master only, reload waits for the outcome, Type=notify with NotifyAccess=all, stop timeout above the drain budget', () => {
   const service = example('myapp.service');
   const config = JSON.parse(example('hitless.json')) as { drainTimeout?: string | number };
   const key = (name: string): string => new RegExp(`^${name}=(.*)$`, 'm').exec(service)?.[1] ?? '';
   assert.equal(key('KillMode'), 'mixed', 'the master, not systemd, must stop the workers');
   assert.equal(key('KillSignal'), 'SIGTERM');
   assert.match(key('ExecReload'), /\/hitless\/build\/src\/cli\/main\.js reload --run-dir \/run\/myapp$/);
+  // Upgrades: systemd follows the new master's MAINPID= (src/master/notify.ts).
+  assert.equal(key('Type'), 'notify');
+  assert.equal(key('NotifyAccess'), 'all', 'the new master and systemd-notify are not the main process');
   const drainMs = parseDuration(config.drainTimeout ?? '30s');
   assert.ok(Number(key('TimeoutStopSec')) * 1000 > drainMs, `TimeoutStopSec=${key('TimeoutStopSec')} must exceed drainTimeout (${drainMs} ms)`);
 });

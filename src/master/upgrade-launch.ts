@@ -1,0 +1,74 @@
+/**
+ * How the old master starts the new one in an upgrade: the hitless installed *now* — the
+ * path this master was started from (`process.argv[1]`: node_modules/.bin/hitless, a
+ * global /usr/bin/hitless symlink, or the script itself), resolved again at the upgrade,
+ * so a symlink an install moved since points at the new copy; or `--exec <path>` — run
+ * with the same `hitless start` arguments, working directory and environment.
+ *
+ * A JavaScript file runs under the Node binary at this master's path (`process.execPath`,
+ * read again from disk, so a Node upgraded in place is the one that runs) with this
+ * master's Node flags; anything else (a launcher script) runs as it is, its `#!` line
+ * choosing the runtime. The new master gets the path as given, not its resolution, so
+ * its own later upgrades resolve the same path again.
+ */
+import { accessSync, constants, realpathSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { HitlessError } from '../errors.js';
+import type { PeerLaunch } from './peer.js';
+import { UPGRADE_ENV, UPGRADE_PROTOCOL } from './peer-protocol.js';
+
+export interface LaunchContext {
+  /** The script this master was started from (process.argv[1]). */
+  startedFrom: string | undefined;
+  /** `hitless start`'s arguments (undefined: a master run programmatically, which cannot upgrade). */
+  startArgv: string[] | undefined;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  execPath: string;
+  execArgv: string[];
+  /** How many of the handed-over sockets came from systemd: the new master's configuration check needs LISTEN_FDS to allow an empty listen list. */
+  inherited: number;
+}
+
+/**
+ * The new master's launch: command, arguments, working directory, environment and the
+ * sockets (`fds`, landing at 3, 4, … in the new process).
+ *
+ * @throws HitlessError ERR_UPGRADE_EXEC when the path cannot be run.
+ * @example
+ * const { launch, exec } = upgradeLaunch(undefined, ctx, listeners.fds);
+ * // exec: '/usr/bin/hitless → /usr/lib/node_modules/hitless/build/src/cli/main.js'
+ */
+export function upgradeLaunch(execOption: string | undefined, ctx: LaunchContext, fds: number[]): { launch: PeerLaunch; exec: string } {
+  if (!ctx.startArgv) throw new HitlessError('ERR_UPGRADE_EXEC', 'this master was not started by `hitless start`, so there is no command line to start the new one with');
+  const given = execOption ?? ctx.startedFrom;
+  if (!given) throw new HitlessError('ERR_UPGRADE_EXEC', 'cannot tell which hitless this master was started from; pass --exec <path of the hitless to run>');
+  const path = resolve(ctx.cwd, given);
+  let real: string;
+  try {
+    real = realpathSync(path);
+    if (!statSync(real).isFile()) throw new Error('not a file');
+  } catch (err) {
+    throw new HitlessError('ERR_UPGRADE_EXEC',
+      `cannot run ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; ${execOption ? 'check --exec' : 'pass --exec <path of the hitless to run>'}`, { cause: err });
+  }
+  let command: string[];
+  if (/\.[cm]?js$/.test(real)) {
+    command = [ctx.execPath, ...ctx.execArgv, path];
+  } else {
+    try {
+      accessSync(real, constants.X_OK);
+    } catch (err) {
+      throw new HitlessError('ERR_UPGRADE_EXEC', `cannot run ${path}: it is neither a JavaScript file nor executable`, { cause: err });
+    }
+    command = [path];
+  }
+  const env: Record<string, string | undefined> = { ...ctx.env, [UPGRADE_ENV]: String(UPGRADE_PROTOCOL) };
+  // WATCHDOG_PID names this process; unset, the watchdog is the main process's, which the new master becomes.
+  delete env.WATCHDOG_PID;
+  if (ctx.inherited > 0) env.LISTEN_FDS = String(ctx.inherited);
+  return {
+    launch: { command: [...command, 'start', ...ctx.startArgv], cwd: ctx.cwd, env, fds },
+    exec: real === path ? path : `${path} → ${real}`,
+  };
+}

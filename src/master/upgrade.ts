@@ -1,0 +1,270 @@
+/**
+ * A master upgrade, the old master's side (issue 22; nginx's USR2, tableflip's Upgrade):
+ * start the hitless installed now beside this master, hand it every listening socket and
+ * what must survive, let it bring up a generation on those sockets, readiness-gated like a
+ * reload, then hand the service over and retire this master's workers with their
+ * keep-alive connections moving to the new master's workers (old worker → this master →
+ * new master → new worker). This master exits once its workers are gone.
+ *
+ *   spawning → starting → ready → committed → handover → (upgrade-done: this master exits)
+ *       (any phase before committed) → failed: the new master is stopped, this one serves on
+ *
+ * `committed` is the point of no return: the new master owns control.sock and the pid
+ * file, systemd has its MAINPID. Before it, every failure (the new master exits, says it
+ * failed, misses its deadline, or this master is asked to stop) stops the new master and
+ * leaves this one exactly as it was. The OS comes in through seams (spawn, clock, notices),
+ * so test/master/upgrade-unit.test.ts drives every phase on the fake host.
+ */
+import { HitlessError, isHitlessError } from '../errors.js';
+import { releaseKey } from '../core/traffic.js';
+import type { Host } from '../core/host.js';
+import type { Supervisor } from '../core/supervisor.js';
+import type { ReleaseTraffic, UpgradeOptions, UpgradeOutcome } from '../core/types.js';
+import type { MetricTotals } from '../ops/counters.js';
+import type { SocketDescription } from './listeners.js';
+import type { Peer, PeerLaunch } from './peer.js';
+import { PeerLink } from './peer-link.js';
+import { UPGRADE_PROTOCOL, type NewMasterMessage, type ScaleOverride } from './peer-protocol.js';
+
+/** What the new master has on top of readyTimeout to report its first generation ready: Node's start, its configuration check, its control socket. */
+export const UPGRADE_START_GRACE_MS = 30_000;
+/** How long the new master has to take control.sock and the pid file once told. */
+export const UPGRADE_COMMIT_TIMEOUT_MS = 10_000;
+
+/** What the upgrade tells systemd (notify.ts; no-ops without NOTIFY_SOCKET). */
+export interface UpgradeNotices {
+  /** RELOADING=1: the service is changing. */
+  upgrading(status: string): Promise<void>;
+  /** READY=1 again: the upgrade failed, this master serves on. */
+  resumed(status: string): Promise<void>;
+  /** MAINPID=<pid> and READY=1, resolved once systemd has them; this master is silent from then on. */
+  handedOver(pid: number, status: string): Promise<void>;
+}
+
+export interface UpgradeSeams {
+  host: Pick<Host, 'now' | 'setTimer'>;
+  supervisor: Pick<Supervisor, 'beginUpgrade' | 'upgradePhase' | 'endUpgrade' | 'handOff' | 'resumeState' | 'status'>;
+  pid: number;
+  version: string;
+  /** The serving generation's readyTimeout and drainTimeout, ms. */
+  limits(): { readyTimeout: number; drainTimeout: number };
+  /** Why this master's PID must not change (pid-guard.ts), or undefined. */
+  guard(): string | undefined;
+  /** The new master's launch and the sockets it gets (upgrade-launch.ts); throws ERR_UPGRADE_EXEC. */
+  prepare(exec: string | undefined): { launch: PeerLaunch; exec: string; sockets: SocketDescription[] };
+  spawn(launch: PeerLaunch): Peer;
+  notices: UpgradeNotices;
+  /** Stops this master's watch, fetch and metrics (the new master runs them now); their counters. */
+  yieldParts(): Promise<{ metrics?: MetricTotals }>;
+  /** The `hitless scale` override in force, if any. */
+  scale(): ScaleOverride | undefined;
+  /** After a failed upgrade: remove what the new master left (its staged control socket). */
+  cleanup(pid: number | undefined): void;
+}
+
+type Base = Pick<UpgradeOutcome, 'reason' | 'startedAt' | 'from'> & { to?: UpgradeOutcome['to'] };
+
+/**
+ * Runs upgrades, one at a time (a second is refused by the supervisor: ERR_UPGRADE_BUSY).
+ *
+ * @example
+ * const upgrader = new Upgrader(seams);
+ * const outcome = await upgrader.run({ reason: 'hitless upgrade' }); // { ok: true, pid: <new master>, … }
+ */
+export class Upgrader {
+  readonly #s: UpgradeSeams;
+  #abort: ((err: Error) => void) | undefined;
+  /** The upgrade under way (past its refusals), until it ended. */
+  #running: Promise<unknown> | undefined;
+
+  constructor(seams: UpgradeSeams) {
+    this.#s = seams;
+  }
+
+  /** This master began stopping: an upgrade before its point of no return gives up (the new master is stopped). */
+  abort(): void {
+    this.#abort?.(new HitlessError('ERR_UPGRADE_FAILED', 'this master began stopping during the upgrade'));
+  }
+
+  /** Resolves once no upgrade is under way (an old master exits only after telling the new one the upgrade is done). */
+  get idle(): Promise<void> {
+    return (this.#running ?? Promise.resolve()).then(() => undefined, () => undefined);
+  }
+
+  run(options: UpgradeOptions = {}): Promise<UpgradeOutcome> {
+    const run = this.#run(options);
+    if (!this.#running) {
+      this.#running = run;
+      void run.finally(() => (this.#running = undefined));
+    }
+    return run;
+  }
+
+  async #run(options: UpgradeOptions): Promise<UpgradeOutcome> {
+    const s = this.#s;
+    const base: Base = { reason: options.reason ?? 'hitless upgrade', startedAt: s.host.now(), from: { pid: s.pid, version: s.version } };
+    const why = s.guard();
+    if (why) return this.#refused(base, new HitlessError('ERR_UPGRADE_REFUSED', `no upgrade: ${why}`));
+    try {
+      s.supervisor.beginUpgrade(base.reason);
+    } catch (err) {
+      return this.#refused(base, err);
+    }
+    let prepared: ReturnType<UpgradeSeams['prepare']>;
+    try {
+      prepared = s.prepare(options.exec);
+    } catch (err) {
+      return this.#end(base, undefined, err);
+    }
+    base.to = { exec: prepared.exec };
+    const aborted = new Promise<never>((_resolve, reject) => (this.#abort = reject));
+    aborted.catch(() => {});
+    await s.notices.upgrading(`upgrading: starting ${prepared.exec}`);
+    s.supervisor.upgradePhase('spawning', { exec: prepared.exec });
+    const peer = s.spawn(prepared.launch);
+    base.to.pid = peer.pid;
+    let ready: Extract<NewMasterMessage, { type: 'upgrade-ready' }>;
+    try {
+      s.supervisor.upgradePhase('starting', { pid: peer.pid });
+      const { readyTimeout } = s.limits();
+      const first = this.#wait(peer, 'upgrade-ready', readyTimeout + UPGRADE_START_GRACE_MS, 'its first generation was ready', aborted);
+      await peer.send({
+        hitless: 1, type: 'upgrade-state', protocol: UPGRADE_PROTOCOL, from: base.from, sockets: prepared.sockets,
+        supervisor: s.supervisor.resumeState(), scale: s.scale(),
+      });
+      ready = await first;
+      base.to.version = ready.version;
+      s.supervisor.upgradePhase('ready', { pid: ready.pid, version: ready.version, generation: ready.generation });
+      const committed = this.#wait(peer, 'upgrade-committed', UPGRADE_COMMIT_TIMEOUT_MS, 'it took over the control socket', aborted);
+      await peer.send({ hitless: 1, type: 'upgrade-commit' });
+      await committed;
+    } catch (err) {
+      return this.#fail(base, peer, err);
+    } finally {
+      this.#abort = undefined;
+    }
+    return this.#handOver(base, peer, ready);
+  }
+
+  /** After the point of no return: the service is the new master's; retire this one's workers into it. */
+  async #handOver(base: Base, peer: Peer, ready: Extract<NewMasterMessage, { type: 'upgrade-ready' }>): Promise<UpgradeOutcome> {
+    const s = this.#s;
+    const pid = ready.pid;
+    s.supervisor.upgradePhase('committed', { pid });
+    // Past the point of no return every step goes on whatever the one before did.
+    const parts = await s.yieldParts().catch((): { metrics?: MetricTotals } => ({}));
+    await s.notices.handedOver(pid, `upgraded: master pid ${pid} (hitless ${ready.version}) serves generation ${ready.generation}; old master pid ${s.pid} draining`);
+    const atCommit = releases(s.supervisor);
+    await peer.send({ hitless: 1, type: 'upgrade-takeover', releases: atCommit, metrics: parts.metrics });
+    s.supervisor.upgradePhase('handover', { pid });
+    const link = new PeerLink(peer, ready.workers);
+    const counts = await s.supervisor.handOff(() => link.workers.filter((w) => !w.gone));
+    // What the old workers served since the totals went over (they report while they drain).
+    await peer.send({ hitless: 1, type: 'upgrade-done', releases: since(releases(s.supervisor), atCommit) });
+    const { forced, handedOver, returned, lost, drained, cut } = counts;
+    return this.#end(base, { pid, version: ready.version, generation: ready.generation }, undefined, {
+      forced, connections: { handedOver, returned, lost, drained, cut },
+    });
+  }
+
+  /** Waits for the new master's message of `type`; rejects (ERR_UPGRADE_FAILED) when it fails, exits, is late, or this master stops. */
+  #wait<T extends NewMasterMessage['type']>(peer: Peer, type: T, ms: number, what: string, aborted: Promise<never>): Promise<Extract<NewMasterMessage, { type: T }>> {
+    const who = `the new master${peer.pid ? ` (pid ${peer.pid})` : ''}`;
+    let cleanup = (): void => {};
+    const waited = new Promise<Extract<NewMasterMessage, { type: T }>>((resolve, reject) => {
+      const onMessage = (m: NewMasterMessage): void => {
+        if (m.type === type) resolve(m as Extract<NewMasterMessage, { type: T }>);
+        else if (m.type === 'upgrade-failed') {
+          reject(new HitlessError('ERR_UPGRADE_FAILED', `${who} failed: ${m.error.message} (${m.error.code})`, { details: { output: m.error.output } }));
+        }
+      };
+      const onExit = (exit: { code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }): void => {
+        const how = exit.spawnError ? `could not be started (${exit.spawnError.message})`
+          : exit.signal ? `was killed by ${exit.signal}` : `exited with code ${String(exit.code)}`;
+        reject(new HitlessError('ERR_UPGRADE_FAILED', `${who} ${how} before ${what} (its output is in this master's log)`));
+      };
+      const timer = this.#s.host.setTimer(() => reject(new HitlessError('ERR_UPGRADE_FAILED', `${who} was not done within ${ms} ms: ${what} never came`)), ms);
+      peer.on('message', onMessage);
+      peer.once('exit', onExit);
+      if (peer.exited) onExit({ code: null, signal: null });
+      cleanup = () => {
+        timer.cancel();
+        peer.off('message', onMessage);
+        peer.off('exit', onExit);
+      };
+    });
+    return Promise.race([waited, aborted]).finally(() => cleanup());
+  }
+
+  /** Before the point of no return: stop the new master (its stop signal, SIGKILL at drainTimeout) and serve on. */
+  async #fail(base: Base, peer: Peer, err: unknown): Promise<UpgradeOutcome> {
+    const s = this.#s;
+    s.supervisor.upgradePhase('failed', { pid: peer.pid });
+    if (!peer.exited) {
+      const exited = new Promise<void>((resolve) => peer.once('exit', () => resolve()));
+      peer.signal('SIGTERM');
+      let timer: { cancel(): void } | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = s.host.setTimer(() => resolve('late'), s.limits().drainTimeout)));
+      if ((await Promise.race([exited, late])) === 'late') peer.signal('SIGKILL');
+      timer?.cancel();
+      await exited;
+    }
+    s.cleanup(peer.pid);
+    const outcome = this.#end(base, undefined, err);
+    await s.notices.resumed(`upgrade failed: ${outcome.error?.message ?? ''}; generation ${outcome.generation} serving`);
+    return outcome;
+  }
+
+  #refused(base: Base, err: unknown): UpgradeOutcome {
+    return this.#end(base, undefined, err, {}, false);
+  }
+
+  /** The outcome, reported through the supervisor (`upgrade-done`). */
+  #end(
+    base: Base, serving: { pid: number; version: string; generation: number } | undefined, err: unknown,
+    extra: Partial<UpgradeOutcome> = {}, began = true,
+  ): UpgradeOutcome {
+    const s = this.#s;
+    const e = isHitlessError(err) ? err : new HitlessError('ERR_UPGRADE_FAILED', String(err), { cause: err });
+    const output = Array.isArray(e.details.output) ? (e.details.output as string[]) : [];
+    const outcome: UpgradeOutcome = {
+      ok: serving !== undefined,
+      pid: serving?.pid ?? s.pid,
+      version: serving?.version ?? s.version,
+      generation: serving?.generation ?? s.supervisor.status().generation,
+      ...base,
+      durationMs: s.host.now() - base.startedAt,
+      forced: 0,
+      ...extra,
+      ...(serving ? {} : { error: { code: e.code, message: e.message, output } }),
+    };
+    s.supervisor.endUpgrade(outcome, began);
+    return outcome;
+  }
+}
+
+/**
+ * This master's traffic totals per release, the serving one last: the new master keeps the
+ * most recent of the ones it does not serve (traffic.ts), and that is the one this master served.
+ */
+function releases(supervisor: Pick<Supervisor, 'status'>): ReleaseTraffic[] {
+  const s = supervisor.status();
+  const serving = releaseKey(s.generation, s.release);
+  const all = s.traffic?.releases ?? [];
+  return [...all.filter((r) => r.release !== serving), ...all.filter((r) => r.release === serving)];
+}
+
+/** `now` minus `then`, per release (what was served in between). */
+function since(now: ReleaseTraffic[], then: ReleaseTraffic[]): ReleaseTraffic[] {
+  return now.map((r) => {
+    const t = then.find((x) => x.release === r.release);
+    if (!t) return r;
+    const requests = { ...r.requests };
+    for (const k of Object.keys(requests) as (keyof typeof requests)[]) requests[k] = Math.max(0, requests[k] - t.requests[k]);
+    return {
+      release: r.release, requests,
+      latency: r.latency.map((n, i) => Math.max(0, n - (t.latency[i] ?? 0))),
+      latencySumMs: Math.max(0, r.latencySumMs - t.latencySumMs),
+    };
+  });
+}

@@ -1,0 +1,234 @@
+// The master replaces itself (issue 22): a master started from one copy of hitless is
+// upgraded to another copy, installed meanwhile where the first one was, under load —
+// every socket and every keep-alive connection moves, nothing fails, nobody reconnects —
+// and a new copy that cannot serve never takes over.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { alive, fixture, runCli, startMaster, waitUntil } from '../helpers/master.js';
+import { startLoad } from '../helpers/load.js';
+import type { StatusSnapshot, UpgradeOutcome } from '../../src/core/types.js';
+import { copyHitless, pointAt, startFromSymlink } from './upgrade-setup.js';
+
+const NEW_VERSION = '0.1.0-upgrade-test';
+
+async function upgrade(runDir: string, ...args: string[]): Promise<{ code: number | null; outcome: UpgradeOutcome; stderr: string }> {
+  const r = await runCli(['upgrade', '--json', '--run-dir', runDir, ...args]);
+  return { code: r.code, outcome: JSON.parse(r.stdout) as UpgradeOutcome, stderr: r.stderr };
+}
+
+async function status(runDir: string): Promise<StatusSnapshot> {
+  const r = await runCli(['status', '--json', '--run-dir', runDir]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as StatusSnapshot;
+}
+
+function get(url: string): Promise<{ status: number; body: string; generation: string }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, generation: String(res.headers['x-generation']) }));
+    }).on('error', reject);
+  });
+}
+
+test('hitless upgrade to the copy now installed, under 1000 paced keep-alive users: 0 failed, connections opened = users, new pid serving, old master gone, pid file updated; status and reload work against the new master', { timeout: 240_000 }, async (t) => {
+  const { master, dir, bin, runDir, pidFile } = await startFromSymlink(t, { command: ['node', fixture('master/app.js')], workers: 2 });
+  const oldPid = master.pid;
+  assert.equal(readFileSync(pidFile, 'utf8'), `${oldPid}\n`);
+  const copy = copyHitless(join(dir, 'copy'), NEW_VERSION);
+  const users = 1000;
+  const load = startLoad(t, {
+    url: master.url('/'), connections: users, durationMs: 200_000, thinkMs: [0, 1200], method: 'POST', body: '{"user":1}',
+    headers: { 'Content-Type': 'application/json' },
+  });
+  // An install replaces what bin/hitless points at; `hitless upgrade` runs what is there now.
+  pointAt(bin, copy);
+  const { code, outcome, stderr } = await upgrade(runDir);
+  assert.equal(code, 0, `${JSON.stringify(outcome, null, 2)}\n${stderr}`);
+  t.diagnostic(`upgrade: ${JSON.stringify({ ms: outcome.durationMs, connections: outcome.connections, forced: outcome.forced })}`);
+  assert.equal(outcome.ok, true);
+  assert.equal(outcome.version, NEW_VERSION);
+  assert.equal(outcome.from.pid, oldPid);
+  assert.notEqual(outcome.pid, oldPid);
+  assert.equal(outcome.generation, 2);
+  assert.match(outcome.to?.exec ?? '', /bin\/hitless → .*\/copy\/build\/src\/cli\/main\.js$/);
+  assert.equal(alive(oldPid), false, 'the old master is gone once `hitless upgrade` returns');
+  assert.deepEqual(await master.exited, { code: 0, signal: null });
+  assert.equal(readFileSync(pidFile, 'utf8'), `${outcome.pid}\n`);
+  const c = outcome.connections!;
+  assert.equal(c.lost, 0);
+  assert.ok(c.handedOver >= users * 0.9, `only ${c.handedOver} of ${users} connections were handed over: ${JSON.stringify(c)}`);
+
+  // The new master answers the control socket, with its own version, and reloads.
+  const st = await status(runDir);
+  assert.equal(st.pid, outcome.pid);
+  assert.equal(st.version, NEW_VERSION);
+  assert.equal(st.generation, 2);
+  assert.equal(st.upgradedFrom?.pid, oldPid);
+  assert.equal(st.workers.filter((w) => w.state === 'ready').length, 2);
+  const reload = await runCli(['reload', '--run-dir', runDir]);
+  assert.equal(reload.code, 0, reload.stdout + reload.stderr);
+  assert.equal((await status(runDir)).generation, 3);
+
+  const result = await load.stop();
+  t.diagnostic(`load: ${result.raw}`);
+  assert.equal(result.failed, 0, `failed requests: ${result.raw}`);
+  assert.equal(result.opened, users, `the users re-opened connections: ${result.raw}`);
+  assert.equal(result.idleClosed, 0, result.raw);
+  assert.ok(result.requests > users * 2, `too little traffic to mean anything: ${result.raw}`);
+  assert.deepEqual(result.generations, ['1', '2', '3']);
+
+  const stop = await runCli(['stop', '--run-dir', runDir]);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal(alive(outcome.pid), false);
+  assert.throws(() => readFileSync(pidFile), /ENOENT/, 'the new master removes the pid file it owns at its stop');
+});
+
+test('hitless upgrade under saturating keep-alive load, a 2 s request in flight: 0 failed, no connection re-opened, the slow request completes', { timeout: 180_000 }, async (t) => {
+  const { master, dir, runDir } = await startFromSymlink(t, { command: ['node', fixture('master/app.js')], workers: 2 });
+  const copy = copyHitless(join(dir, 'copy'), NEW_VERSION);
+  const connections = 64;
+  const load = startLoad(t, { url: master.url('/'), connections, durationMs: 150_000 });
+  const slow = get(master.url('/slow?ms=2000&id=up'));
+  await master.waitStdout('slow-start up ');
+  const { code, outcome, stderr } = await upgrade(runDir, '--exec', copy);
+  assert.equal(code, 0, `${JSON.stringify(outcome, null, 2)}\n${stderr}`);
+  t.diagnostic(`upgrade: ${JSON.stringify({ ms: outcome.durationMs, connections: outcome.connections })}`);
+  // Some load on the new master alone.
+  const reload = await runCli(['reload', '--run-dir', runDir]);
+  assert.equal(reload.code, 0, reload.stderr);
+  const result = await load.stop();
+  const answer = await slow;
+  t.diagnostic(`load: ${result.raw}`);
+  assert.equal(result.failed, 0, `failed requests: ${result.raw}`);
+  assert.equal(result.opened, connections, `connections re-opened: ${result.raw}`);
+  assert.ok(result.requests > 1000, `too little load to mean anything: ${result.raw}`);
+  assert.deepEqual(result.generations, ['1', '2', '3']);
+  assert.deepEqual(answer, { status: 200, body: 'slow 1\n', generation: '1' });
+  assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
+});
+
+test('a failing upgrade leaves the old master serving: the new copy crashes at start, then its workers never get ready — exit 1 with the reason, 0 failed, no reconnect; then an upgrade goes through', { timeout: 180_000 }, async (t) => {
+  const { master, dir, runDir, pidFile } = await startFromSymlink(t, {
+    command: ['node', fixture('master/hang-by-marker.js')], workers: 2, args: ['--ready-timeout', '3s'],
+  });
+  const oldPid = master.pid;
+  const users = 200;
+  const load = startLoad(t, { url: master.url('/'), connections: users, durationMs: 150_000, thinkMs: [0, 300] });
+
+  const broken = copyHitless(join(dir, 'broken'), '9.9.9-broken', true);
+  const crash = await runCli(['upgrade', '--exec', broken, '--run-dir', runDir]);
+  assert.equal(crash.code, 1, crash.stdout + crash.stderr);
+  assert.match(crash.stderr, /^hitless: upgrade failed: the new master \(pid \d+\) exited with code 1 before its first generation was ready \(its output is in this master's log\) \(ERR_UPGRADE_FAILED\); master pid \d+ \(hitless [^)]+\) keeps serving generation 1\n$/);
+
+  const good = copyHitless(join(dir, 'good'), NEW_VERSION);
+  writeFileSync(join(dir, 'hang-2'), '');
+  const hang = await upgrade(runDir, '--exec', good);
+  assert.equal(hang.code, 1);
+  assert.equal(hang.outcome.error?.code, 'ERR_UPGRADE_FAILED');
+  assert.match(hang.outcome.error?.message ?? '', /failed: the first generation did not start: worker 2\.\d \(pid \d+\) did not announce readiness within 3000 ms/);
+  assert.ok(hang.outcome.error?.output.some((l) => l.includes('hang-2 present, never ready')), JSON.stringify(hang.outcome.error));
+  assert.equal(hang.outcome.pid, oldPid);
+  assert.equal(hang.outcome.to?.version, undefined);
+
+  const st = await status(runDir);
+  assert.equal(st.pid, oldPid);
+  assert.equal(st.state, 'running');
+  assert.equal(st.generation, 1);
+  assert.equal(st.lastUpgrade?.error?.code, 'ERR_UPGRADE_FAILED');
+  assert.equal(readFileSync(pidFile, 'utf8'), `${oldPid}\n`);
+  assert.ok(alive(oldPid));
+
+  rmSync(join(dir, 'hang-2'));
+  const ok = await upgrade(runDir, '--exec', good);
+  assert.equal(ok.code, 0, JSON.stringify(ok.outcome.error));
+  assert.equal(ok.outcome.generation, 2, 'the failed attempts used no generation number');
+  const result = await load.stop();
+  t.diagnostic(`load: ${result.raw}`);
+  assert.equal(result.failed, 0, `failed requests: ${result.raw}`);
+  assert.equal(result.opened, users, `connections re-opened: ${result.raw}`);
+  assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
+});
+
+test('where the PID must not change (supervisord runs the master), hitless upgrade and SIGUSR2 are refused with one line; the master serves on', { timeout: 60_000 }, async (t) => {
+  const master = await startMaster(t, {
+    command: ['node', fixture('master/app.js')], workers: 1, env: { SUPERVISOR_ENABLED: '1', SUPERVISOR_PROCESS_NAME: 'myapp' },
+  });
+  const r = await master.cli(['upgrade']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^hitless: upgrade refused: no upgrade: supervisord runs this master \(program myapp\) and follows its PID: .*supervisorctl restart myapp.* \(ERR_UPGRADE_REFUSED\); master pid \d+ \(hitless [^)]+\) keeps serving generation 1\n$/);
+  const from = master.records.length;
+  master.child.kill('SIGUSR2');
+  const logged = await master.waitEvent('upgrade-done', from);
+  assert.equal(logged.code, 'ERR_UPGRADE_REFUSED');
+  assert.equal(logged.reason, 'SIGUSR2');
+  assert.equal((await get(master.url('/'))).status, 200);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+/** One sample of a Prometheus text exposition (undefined when absent). */
+async function sample(address: string, series: string): Promise<number | undefined> {
+  const body = await new Promise<string>((resolve, reject) => {
+    http.get(`http://${address}/metrics`, { agent: false }, (res) => {
+      let b = '';
+      res.setEncoding('utf8').on('data', (c: string) => (b += c)).on('end', () => resolve(b));
+    }).on('error', reject);
+  });
+  const line = body.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+test('what survives an upgrade: the generation counter, the last reload and the reload counters, the metrics counters and the traffic totals go on in the new master', { timeout: 120_000 }, async (t) => {
+  const { master, dir, runDir } = await startFromSymlink(t, {
+    command: ['node', fixture('master/app.js')], workers: 1, args: ['--config', 'hitless.json'],
+    files: { 'hitless.json': JSON.stringify({ metrics: { listen: '127.0.0.1:0' } }) },
+  });
+  const reload = await runCli(['reload', '--run-dir', runDir]);
+  assert.equal(reload.code, 0, reload.stderr);
+  for (let i = 0; i < 30; i++) assert.equal((await get(master.url('/'))).generation, '2');
+  const before = String(master.records.find((r) => r.msg === 'metrics serving')?.address);
+  const served = 'hitless_http_requests_total{release="gen-2",class="2xx"}';
+  // Workers report every second: wait until the old master has counted the 30 responses.
+  await waitUntil(async () => (await sample(before, served)) === 30, 'the old master counted 30 responses', 10_000, 100);
+  assert.equal(await sample(before, 'hitless_reloads_total{result="ok"}'), 1);
+
+  const from = master.records.length;
+  const { code, outcome } = await upgrade(runDir, '--exec', copyHitless(join(dir, 'copy'), NEW_VERSION));
+  assert.equal(code, 0, JSON.stringify(outcome.error));
+  assert.equal(outcome.generation, 3, 'the generation counter went on');
+  // The new master starts its metrics at the takeover, as the old one leaves (whose exit ends waitEvent): poll the log.
+  const logged = (): unknown => master.records.slice(from).find((r) => r.msg === 'metrics serving')?.address;
+  await waitUntil(() => logged() !== undefined, 'the new master serves metrics', 10_000, 20);
+  const after = String(logged());
+  assert.equal(await sample(after, served), 30, 'the old generation\'s traffic totals went on');
+  assert.equal(await sample(after, 'hitless_reloads_total{result="ok"}'), 1);
+  assert.equal(await sample(after, 'hitless_reload_requests_total{outcome="started"}'), 1);
+  assert.equal(await sample(after, 'hitless_generation'), 3);
+  const st = await status(runDir);
+  assert.equal(st.lastReload?.generation, 2);
+  assert.deepEqual(st.reloadRequests, { started: 1, queued: 0, merged: 0 });
+  assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
+});
+
+test('a unix-socket listener and control.sock survive the old master\'s exit (libuv unlinks a bound socket\'s path when its handle closes): the new master serves on the same file, removed only at its stop', { timeout: 120_000 }, async (t) => {
+  const { master, dir, runDir } = await startFromSymlink(t, { command: ['node', fixture('master/app.js')], workers: 2, listen: ['unix:app.sock'] });
+  const socketPath = join(dir, 'app.sock');
+  const users = 100;
+  const load = startLoad(t, { socketPath, connections: users, durationMs: 100_000, thinkMs: [0, 300] });
+  const { code, outcome } = await upgrade(runDir, '--exec', copyHitless(join(dir, 'copy'), NEW_VERSION));
+  assert.equal(code, 0, JSON.stringify(outcome.error));
+  await master.exited;
+  assert.ok(statSync(socketPath).isSocket(), 'the unix socket file is still there after the old master exited');
+  assert.ok(statSync(join(runDir, 'control.sock')).isSocket(), 'control.sock is still there after the old master exited');
+  assert.equal((await status(runDir)).pid, outcome.pid);
+  const result = await load.stop();
+  // Connections on a unix socket are drained rather than handed over (as in a reload: hand-over moves TCP connections).
+  assert.equal(result.failed, 0, result.raw);
+  assert.ok(result.generations.includes('2'), result.raw);
+  assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
+  assert.throws(() => statSync(socketPath), /ENOENT/, 'the new master removes the socket file at its final stop');
+});
