@@ -4,9 +4,9 @@
  * slot so the supervisor can apply backoff and detect crash loops.
  */
 import type { RestartPolicy } from '../config/types.js';
-import type { Timer } from './host.js';
+import type { Host, Timer } from './host.js';
 import type { GenerationSpec } from './spec.js';
-import type { WorkerStatus } from './types.js';
+import type { MasterEvent, WorkerStatus } from './types.js';
 import type { Worker } from './worker.js';
 
 export class Generation {
@@ -70,8 +70,47 @@ export class Generation {
     return Math.min(policy.backoffMax, policy.backoffInitial * 2 ** (recent.length - 1));
   }
 
+  /**
+   * A crashed (or never put back) `slot`: after its backoff, `restart.spawn` fills it again
+   * (`worker-restart`) when `restart.allowed()` still says so; after a crash loop it is
+   * given up instead (`slot-failed`, shown in status with the last worker's figures).
+   *
+   * @example
+   * gen.restartLater(slot, w.restarts, { host, spawn, emit, allowed: () => gen === current }, w);
+   */
+  restartLater(slot: number, restarts: number, restart: RestartSeams, crashed?: Worker): void {
+    const { host, emit } = restart;
+    const delay = this.recordCrash(slot, host.now(), this.spec.restart);
+    if (delay === undefined) {
+      const last = crashed?.snapshot();
+      if (last) this.failed.set(slot, { ...last, pid: undefined, state: 'failed' });
+      emit({ type: 'slot-failed', generation: this.id, slot, restarts });
+      return;
+    }
+    emit({ type: 'worker-restart', generation: this.id, slot, attempt: restarts + 1, delayMs: delay });
+    this.restartTimers.get(slot)?.cancel();
+    const timer = host.setTimer(() => {
+      this.restartTimers.delete(slot);
+      if (!restart.allowed() || this.workers[slot] !== undefined || slot >= this.size) return;
+      const next = restart.spawn(slot, restarts + 1);
+      // Not gated: the slot is empty anyway. A replacement that never gets ready is visible in status.
+      next.waitReady(this.spec.readyTimeout).catch(() => {});
+    }, delay);
+    this.restartTimers.set(slot, timer);
+  }
+
   cancelRestarts(): void {
     for (const timer of this.restartTimers.values()) timer.cancel();
     this.restartTimers.clear();
   }
+}
+
+/** What {@link Generation.restartLater} needs from the supervisor. */
+export interface RestartSeams {
+  host: Pick<Host, 'now' | 'setTimer'>;
+  /** Starts a worker in `slot` of this generation, its `restarts`-th restart. */
+  spawn(slot: number, restarts: number): Worker;
+  emit(e: MasterEvent): void;
+  /** True while a restart may still go ahead (the generation serves, the master is not stopping). */
+  allowed(): boolean;
 }

@@ -7,17 +7,19 @@
  *
  * A reload is a ReloadRun (reload.ts) moved through its phases by a strategy
  * (strategies/) through a StrategyContext (reload-context.ts); workers start through one
- * step (slots.ts) and retire through one (retire.ts); the OS comes in through a Host
+ * step (slots.ts) and retire through one (retire.ts); reloads wait in queue.ts and crashed
+ * slots are refilled by their generation (generation.ts); the OS comes in through a Host
  * (host.ts), so unit tests drive every phase with a fake one.
  */
 import { EventEmitter } from 'node:events';
 import { HitlessError, isHitlessError } from '../errors.js';
-import { Generation } from './generation.js';
+import { Generation, type RestartSeams } from './generation.js';
 import { DrainingGenerations } from './draining.js';
 import { HandoverRoutes, type Receiver } from './handover.js';
 import { webSocketReceiver, WebSocketRoutes } from './ws-handover.js';
 import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
 import { StrategyContext, type ReloadSeams } from './reload-context.js';
+import { ReloadQueue } from './queue.js';
 import { ReloadRun } from './reload.js';
 import { connectionCounts, drain, Retirement, zeroRetireCounts, type RetireCounts } from './retire.js';
 import { slotRange, startSlots } from './slots.js';
@@ -67,17 +69,6 @@ export interface SupervisorReloadOptions extends ReloadOptions {
   spec?: () => GenerationSpec;
 }
 
-interface Queued {
-  reason: string;
-  /** Every request merged into it, the first included (status shows them). */
-  reasons: string[];
-  since: number;
-  spec: (() => GenerationSpec) | undefined;
-  strategy: StrategyName | undefined;
-  promise: Promise<ReloadOutcome>;
-  resolve: (o: ReloadOutcome) => void;
-}
-
 /** A reload or scale asked for while a master upgrade runs. */
 const upgradeBusy = (pid: number | undefined): HitlessError => new HitlessError('ERR_UPGRADE_BUSY',
   `a master upgrade is under way${pid ? ` (new master pid ${pid})` : ''}; ask again once \`hitless upgrade\` is done (the new master takes it then)`);
@@ -98,9 +89,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   #scaling = false;
   /** Workers a scale-up started that are not ready yet: a crash fails the scale, no restart. */
   readonly #joining = new Set<Worker>();
-  #queued: Queued | undefined;
-  /** Reload requests by what became of them: began at once, queued behind another, merged into the queued one. */
-  readonly #requests = { started: 0, queued: 0, merged: 0 };
+  /** The reload waiting behind the one in flight (queue.ts), and what became of each request. */
+  readonly #queue: ReloadQueue;
   #lastReload: ReloadOutcome | undefined;
   #stopping: Promise<void> | undefined;
   /** Rejects every pending ready() wait when a stop begins. */
@@ -134,9 +124,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#stopGate = { promise, reject };
     const resume = opts.resume;
     this.#upgradedFrom = resume?.upgradedFrom;
+    this.#queue = new ReloadQueue(() => this.#host.now(), resume?.reloadRequests);
     if (resume) {
       this.#nextId = resume.nextGeneration;
-      Object.assign(this.#requests, resume.reloadRequests);
       this.#lastReload = resume.lastReload;
     }
   }
@@ -192,23 +182,12 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       const now = this.#host.now();
       return Promise.resolve(failedReload({ reason, startedAt: now, now, serving, attempted: serving, error: upgradeBusy(this.#upgrade.pid) }));
     }
-    if (this.#queued) {
-      if (spec) this.#queued.spec = spec;
-      if (strategy) this.#queued.strategy = strategy;
-      this.#queued.reasons.push(reason);
-      this.#requests.merged++;
-      this.#emit({ type: 'reload-queued', reason, merged: true, ...this.#behind() });
-      return this.#queued.promise.then((o) => ({ ...o, coalesced: true }));
-    }
-    if (!this.#reload && !this.#scaling && this.#state === 'running') {
-      this.#requests.started++;
+    if (!this.#queue.pending && !this.#reload && !this.#scaling && this.#state === 'running') {
+      this.#queue.started();
       return this.#begin(reason, spec, strategy);
     }
-    let resolve: (o: ReloadOutcome) => void = () => {};
-    const promise = new Promise<ReloadOutcome>((r) => (resolve = r));
-    this.#queued = { reason, reasons: [reason], since: this.#host.now(), spec, strategy, promise, resolve };
-    this.#requests.queued++;
-    this.#emit({ type: 'reload-queued', reason, merged: false, ...this.#behind() });
+    const { promise, merged } = this.#queue.add(reason, spec, strategy);
+    this.#emit({ type: 'reload-queued', reason, merged, ...this.#behind() });
     return promise;
   }
 
@@ -237,7 +216,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       return refuse(err);
     }
     if (this.#upgrade) return refuse(upgradeBusy(this.#upgrade.pid));
-    if (this.#reload || this.#queued || this.#scaling || this.#state !== 'running') return busyScale(gen.id, from, startedAt);
+    if (this.#reload || this.#queue.pending || this.#scaling || this.#state !== 'running') return busyScale(gen.id, from, startedAt);
     this.#scaling = true;
     this.#emit({ type: 'scale-start', generation: gen.id, from, to: workers });
     let outcome: ScaleOutcome;
@@ -322,8 +301,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#state = 'stopping';
     this.#stopGate.reject(new HitlessError('ERR_STOPPING', 'the master began stopping during the reload'));
     this.#current?.cancelRestarts();
-    const queued = this.#queued;
-    this.#queued = undefined;
+    const queued = this.#queue.take();
     queued?.resolve(this.#refused(queued.reason));
     this.#stopping = (async () => {
       const workers = [...this.#alive];
@@ -368,9 +346,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       listeners: this.#opts.listeners(),
       workers,
       lastReload: this.#lastReload,
-      reloadQueued: this.#queued !== undefined,
-      ...(this.#queued ? { queuedReload: { reasons: [...this.#queued.reasons], since: this.#queued.since } } : {}),
-      reloadRequests: { ...this.#requests },
+      reloadQueued: this.#queue.pending,
+      ...(this.#queue.pending ? { queuedReload: this.#queue.snapshot() } : {}),
+      reloadRequests: { ...this.#queue.requests },
       reload: run && { generation: run.generation, phase: run.phase, reason: run.reason, startedAt: run.startedAt },
       draining: this.#draining.snapshot(),
       memory: { rssBytes: rss, heapUsedBytes: heapUsed },
@@ -395,7 +373,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const busy = this.#upgrade ? `another upgrade is under way (new master pid ${this.#upgrade.pid ?? '?'})`
       : this.#stopping || this.#state === 'stopped' ? 'the master is stopping'
       : this.#reload ? `a reload is under way (generation ${this.#reload.run.generation})`
-      : this.#queued ? 'a reload is queued'
+      : this.#queue.pending ? 'a reload is queued'
       : this.#scaling ? 'a scale is under way'
       : this.#state !== 'running' || !this.#current ? 'the first generation is still starting' : undefined;
     if (busy) throw new HitlessError('ERR_UPGRADE_BUSY', `no upgrade: ${busy}; run \`hitless upgrade\` again once it is done`);
@@ -422,7 +400,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   /** What the next master needs to go on from here (see {@link SupervisorResume}). */
   resumeState(): SupervisorResume {
-    return { nextGeneration: this.#nextId, reloadRequests: { ...this.#requests }, lastReload: this.#lastReload };
+    return { nextGeneration: this.#nextId, reloadRequests: { ...this.#queue.requests }, lastReload: this.#lastReload };
   }
 
   /**
@@ -497,10 +475,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   /** Starts the queued reload, if any, once nothing else runs. */
   #pump(): void {
-    const next = this.#queued;
-    if (!next || this.#state !== 'running' || this.#scaling) return;
-    this.#queued = undefined;
-    void this.#begin(next.reason, next.spec, next.strategy).then((o) => next.resolve(o));
+    if (!this.#queue.pending || this.#state !== 'running' || this.#scaling) return;
+    const next = this.#queue.take();
+    if (next) void this.#begin(next.reason, next.spec, next.strategy).then((o) => next.resolve(o));
   }
 
   #refused(reason: string): ReloadOutcome {
@@ -597,7 +574,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       },
       refill: (gen, slot) => {
         // A put-back worker that crashed on its own was already scheduled (onCrash).
-        if (!gen.restartTimers.has(slot) && gen.workers[slot] === undefined) this.#scheduleRestart(gen, slot, 0);
+        if (!gen.restartTimers.has(slot) && gen.workers[slot] === undefined) gen.restartLater(slot, 0, this.#restartSeams(gen));
       },
       emit: (e) => this.#emit(e),
     };
@@ -697,28 +674,22 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   /** A worker of the serving generation exited without being asked: restart it with backoff. */
   #onCrash(gen: Generation, w: Worker): void {
-    if (w.planned || this.#stopping || gen !== this.#current || gen.workers[w.slot] !== w || this.#joining.has(w)) return;
+    if (w.planned || !this.#serves(gen) || gen.workers[w.slot] !== w || this.#joining.has(w)) return;
     gen.workers[w.slot] = undefined;
-    this.#scheduleRestart(gen, w.slot, w.restarts, w);
+    gen.restartLater(w.slot, w.restarts, this.#restartSeams(gen), w);
   }
 
-  #scheduleRestart(gen: Generation, slot: number, restarts: number, crashed?: Worker): void {
-    const delay = gen.recordCrash(slot, this.#host.now(), gen.spec.restart);
-    if (delay === undefined) {
-      const last = crashed?.snapshot();
-      if (last) gen.failed.set(slot, { ...last, pid: undefined, state: 'failed' });
-      this.#emit({ type: 'slot-failed', generation: gen.id, slot, restarts });
-      return;
-    }
-    this.#emit({ type: 'worker-restart', generation: gen.id, slot, attempt: restarts + 1, delayMs: delay });
-    gen.restartTimers.get(slot)?.cancel();
-    const timer = this.#host.setTimer(() => {
-      gen.restartTimers.delete(slot);
-      if (this.#stopping || gen !== this.#current || gen.workers[slot] !== undefined || slot >= gen.size) return;
-      const next = this.#spawn(gen, slot, restarts + 1);
-      // Not gated: the slot is empty anyway. A replacement that never gets ready is visible in status.
-      next.waitReady(gen.spec.readyTimeout).catch(() => {});
-    }, delay);
-    gen.restartTimers.set(slot, timer);
+  /** True while `gen` serves and the master is not stopping: its empty slots are refilled. */
+  #serves(gen: Generation): boolean {
+    return !this.#stopping && gen === this.#current;
+  }
+
+  #restartSeams(gen: Generation): RestartSeams {
+    return {
+      host: this.#host,
+      spawn: (slot, restarts) => this.#spawn(gen, slot, restarts),
+      emit: (e) => this.#emit(e),
+      allowed: () => this.#serves(gen),
+    };
   }
 }

@@ -1,0 +1,86 @@
+/**
+ * The reload queue: one reload runs at a time, at most one waits behind it, and every
+ * further request joins the one waiting (issue 25: a request is never dropped, and any burst
+ * costs at most two reloads). The supervisor owns the queue and decides when the waiting
+ * reload may begin; the queue keeps what waits and counts what became of each request.
+ */
+import type { StrategyName } from '../config/types.js';
+import type { GenerationSpec } from './spec.js';
+import type { ReloadOutcome } from './types.js';
+
+/** A reload waiting for its turn, with every request merged into it. */
+export interface QueuedReload {
+  reason: string;
+  /** Every request merged into it, the first included (status shows them). */
+  reasons: string[];
+  since: number;
+  /** The last spec source and strategy a request gave win. */
+  spec: (() => GenerationSpec) | undefined;
+  strategy: StrategyName | undefined;
+  /** Settles the callers' promises with the reload's outcome. */
+  resolve: (o: ReloadOutcome) => void;
+}
+
+/** Reload requests by what became of them: began at once, queued behind another, merged into the queued one. */
+export interface RequestCounts {
+  started: number;
+  queued: number;
+  merged: number;
+}
+
+export class ReloadQueue {
+  readonly requests: RequestCounts = { started: 0, queued: 0, merged: 0 };
+  #waiting: { reload: QueuedReload; promise: Promise<ReloadOutcome> } | undefined;
+  readonly #now: () => number;
+
+  constructor(now: () => number, resumed?: RequestCounts) {
+    this.#now = now;
+    if (resumed) Object.assign(this.requests, resumed);
+  }
+
+  /** True while a reload waits. */
+  get pending(): boolean {
+    return this.#waiting !== undefined;
+  }
+
+  /** For status: the waiting reload's requests and since when it waits. */
+  snapshot(): { reasons: string[]; since: number } | undefined {
+    const w = this.#waiting?.reload;
+    return w && { reasons: [...w.reasons], since: w.since };
+  }
+
+  /** A request that begins at once (nothing runs, nothing waits). */
+  started(): void {
+    this.requests.started++;
+  }
+
+  /**
+   * Queues a request: it joins the reload already waiting (`merged`; its outcome then says
+   * `coalesced`) or becomes the one waiting.
+   *
+   * @example
+   * const { promise, merged } = queue.add('SIGHUP', undefined, undefined);
+   */
+  add(reason: string, spec: (() => GenerationSpec) | undefined, strategy: StrategyName | undefined): { promise: Promise<ReloadOutcome>; merged: boolean } {
+    const waiting = this.#waiting;
+    if (waiting) {
+      if (spec) waiting.reload.spec = spec;
+      if (strategy) waiting.reload.strategy = strategy;
+      waiting.reload.reasons.push(reason);
+      this.requests.merged++;
+      return { promise: waiting.promise.then((o) => ({ ...o, coalesced: true })), merged: true };
+    }
+    let resolve: (o: ReloadOutcome) => void = () => {};
+    const promise = new Promise<ReloadOutcome>((r) => (resolve = r));
+    this.#waiting = { reload: { reason, reasons: [reason], since: this.#now(), spec, strategy, resolve }, promise };
+    this.requests.queued++;
+    return { promise, merged: false };
+  }
+
+  /** Takes the waiting reload out, to run it (its `resolve` settles its callers). */
+  take(): QueuedReload | undefined {
+    const reload = this.#waiting?.reload;
+    this.#waiting = undefined;
+    return reload;
+  }
+}
