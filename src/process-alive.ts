@@ -11,3 +11,22 @@ export function processAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** How often {@link waitForExit} looks. */
+const EXIT_POLL_MS = 50;
+
+/**
+ * Resolves true once `pid` is gone, false when `timeoutMs` passed first (undefined: no
+ * limit). There is no exit event for a process that is not our child, so this polls.
+ *
+ * @example
+ * if (!(await waitForExit(masterPid, 30_000))) throw new Error('the master is still running');
+ */
+export async function waitForExit(pid: number, timeoutMs: number | undefined): Promise<boolean> {
+  const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+  while (processAlive(pid)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, EXIT_POLL_MS));
+  }
+  return true;
+}

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { LineSplitter } from './lines.js';
 import type { Host, LaunchSpec, ProcessExit, Timer, WorkerProcess } from './host.js';
+import { IpcSender } from './ipc-send.js';
 
 /** Longest worker output or sd_notify line kept whole; longer ones are cut. */
 const MAX_LINE = 16 * 1024;
@@ -25,17 +26,10 @@ export function shimArgv(command: string[], pdeathsig: NodeJS.Signals | undefine
   return pdeathsig ? ['setpriv', `--pdeathsig=${pdeathsig.replace(/^SIG/, '')}`, '--', ...sh] : sh;
 }
 
-interface PendingHandle {
-  message: object;
-  handle: unknown;
-  resolve: (delivered: boolean) => void;
-}
-
 class ChildWorkerProcess extends EventEmitter implements WorkerProcess {
   readonly #child: ChildProcess;
   #exited = false;
-  readonly #handles: PendingHandle[] = [];
-  #inFlight: PendingHandle | undefined;
+  readonly #sender: IpcSender;
 
   constructor(launch: LaunchSpec) {
     super();
@@ -63,10 +57,7 @@ class ChildWorkerProcess extends EventEmitter implements WorkerProcess {
     // The IPC channel: messages from workers that speak it; silence from the others.
     child.on('message', (message: unknown, handle: unknown) => this.emit('message', message, handle));
     child.on('error', () => {}); // a send on a channel the worker closed: send() reports it
-    child.on('internalMessage', (m: { cmd?: string } | null) => {
-      if (m?.cmd === 'NODE_HANDLE_ACK') this.#settleHandle(true);
-      else if (m?.cmd === 'NODE_HANDLE_NACK') this.#settleHandle(false);
-    });
+    this.#sender = new IpcSender(child);
     this.#lines(child.stdout, (line) => this.emit('output', 'stdout', line));
     this.#lines(child.stderr, (line) => this.emit('output', 'stderr', line));
     const notify = child.stdio[3 + launch.fds.length] as Readable | null;
@@ -99,55 +90,7 @@ class ChildWorkerProcess extends EventEmitter implements WorkerProcess {
   }
 
   send(message: object, handle?: unknown): Promise<boolean> {
-    if (handle !== undefined) {
-      return new Promise((resolve) => {
-        this.#handles.push({ message, handle, resolve });
-        this.#pumpHandles();
-      });
-    }
-    const child = this.#child;
-    if (this.#exited || !child.connected) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      try {
-        child.send(message, (err) => resolve(err == null));
-      } catch {
-        resolve(false);
-      }
-    });
-  }
-
-  /**
-   * Handles go one at a time and count as delivered only on the receiver's acknowledgement
-   * (NODE_HANDLE_ACK, sent by its Node before any of its code sees the fd): Node's write
-   * callback reports success even for a write that failed, and never calls back a send
-   * queued behind an unacknowledged handle when the receiver dies. Until the ACK the fd is
-   * still the master's to give elsewhere.
-   */
-  #pumpHandles(): void {
-    const child = this.#child;
-    while (this.#inFlight === undefined && this.#handles.length > 0) {
-      const item = this.#handles.shift() as PendingHandle;
-      if (this.#exited || !child.connected) {
-        item.resolve(false);
-        continue;
-      }
-      this.#inFlight = item;
-      try {
-        child.send(item.message, item.handle as never, (err) => {
-          if (err == null || this.#inFlight !== item) return;
-          this.#settleHandle(false);
-        });
-      } catch {
-        this.#settleHandle(false);
-      }
-    }
-  }
-
-  #settleHandle(ok: boolean): void {
-    const item = this.#inFlight;
-    this.#inFlight = undefined;
-    item?.resolve(ok);
-    this.#pumpHandles();
+    return this.#sender.send(message, handle);
   }
 
   outputSettled(): Promise<void> {
@@ -161,8 +104,7 @@ class ChildWorkerProcess extends EventEmitter implements WorkerProcess {
     if (this.#exited) return;
     this.#exited = true;
     // Handles not acknowledged are still ours: their senders give them elsewhere.
-    this.#settleHandle(false);
-    for (const item of this.#handles.splice(0)) item.resolve(false);
+    this.#sender.close();
     this.emit('exit', exit);
   }
 

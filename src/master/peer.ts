@@ -7,13 +7,14 @@
  * this one does (the journal, a supervisor's pipe), and keeps doing so once this one is
  * gone.
  *
- * Like the worker transport (src/core/process.ts), handles go one at a time and count as
- * delivered only on the receiver's acknowledgement (NODE_HANDLE_ACK): until then the
- * descriptor is still ours to give elsewhere.
+ * Like the worker transport (src/core/process.ts), it sends through an IpcSender
+ * (src/core/ipc-send.ts): handles one at a time, delivered only on the receiver's
+ * acknowledgement (NODE_HANDLE_ACK); until then the descriptor is still ours to give elsewhere.
  */
 import { EventEmitter } from 'node:events';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { ProcessExit } from '../core/host.js';
+import { IpcSender } from '../core/ipc-send.js';
 import { closeHandle } from '../lib/protocol.js';
 import { parsePeerMessage, type NewMasterMessage, type OldMasterMessage } from './peer-protocol.js';
 
@@ -40,17 +41,10 @@ export interface Peer extends EventEmitter {
   signal(signal: NodeJS.Signals): void;
 }
 
-interface PendingHandle {
-  message: OldMasterMessage;
-  handle: unknown;
-  resolve: (delivered: boolean) => void;
-}
-
 class ChildPeer extends EventEmitter implements Peer {
   readonly #child: ChildProcess;
   #exited = false;
-  readonly #handles: PendingHandle[] = [];
-  #inFlight: PendingHandle | undefined;
+  readonly #sender: IpcSender;
 
   constructor(launch: PeerLaunch) {
     super();
@@ -73,10 +67,7 @@ class ChildPeer extends EventEmitter implements Peer {
       const message = parsePeerMessage(raw, 'new');
       if (message) this.emit('message', message satisfies NewMasterMessage);
     });
-    child.on('internalMessage', (m: { cmd?: string } | null) => {
-      if (m?.cmd === 'NODE_HANDLE_ACK') this.#settle(true);
-      else if (m?.cmd === 'NODE_HANDLE_NACK') this.#settle(false);
-    });
+    this.#sender = new IpcSender(child);
   }
 
   get pid(): number | undefined {
@@ -88,21 +79,7 @@ class ChildPeer extends EventEmitter implements Peer {
   }
 
   send(message: OldMasterMessage, handle?: unknown): Promise<boolean> {
-    if (handle !== undefined) {
-      return new Promise((resolve) => {
-        this.#handles.push({ message, handle, resolve });
-        this.#pump();
-      });
-    }
-    const child = this.#child;
-    if (this.#exited || !child.connected) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      try {
-        child.send(message, (err) => resolve(err == null));
-      } catch {
-        resolve(false);
-      }
-    });
+    return this.#sender.send(message, handle);
   }
 
   signal(signal: NodeJS.Signals): void {
@@ -114,37 +91,10 @@ class ChildPeer extends EventEmitter implements Peer {
     }
   }
 
-  #pump(): void {
-    const child = this.#child;
-    while (this.#inFlight === undefined && this.#handles.length > 0) {
-      const item = this.#handles.shift() as PendingHandle;
-      if (this.#exited || !child.connected) {
-        item.resolve(false);
-        continue;
-      }
-      this.#inFlight = item;
-      try {
-        child.send(item.message, item.handle as never, (err) => {
-          if (err != null && this.#inFlight === item) this.#settle(false);
-        });
-      } catch {
-        this.#settle(false);
-      }
-    }
-  }
-
-  #settle(ok: boolean): void {
-    const item = this.#inFlight;
-    this.#inFlight = undefined;
-    item?.resolve(ok);
-    this.#pump();
-  }
-
   #exit(exit: ProcessExit): void {
     if (this.#exited) return;
     this.#exited = true;
-    this.#settle(false);
-    for (const item of this.#handles.splice(0)) item.resolve(false);
+    this.#sender.close();
     this.emit('exit', exit);
   }
 }

@@ -6,7 +6,7 @@ import { controlRequest } from '../../control/client.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
 import { findRunDir } from '../../control/find.js';
 import { HitlessError } from '../../errors.js';
-import { processAlive } from '../../process-alive.js';
+import { waitForExit } from '../../process-alive.js';
 
 const usage = `Usage: hitless stop [--force] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
 
@@ -20,15 +20,6 @@ Flags:
   --run-dir <dir>    folder of the control socket, if the master was started with --run-dir
   -h, --help         show this help`;
 
-/** Waits for `pid` to exit. There is no exit event for a non-child process, so this polls. */
-async function waitForExit(pid: number, timeoutMs: number | undefined): Promise<boolean> {
-  const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-  while (processAlive(pid)) {
-    if (Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
 
 export const command: Command = {
   name: 'stop',

@@ -9,7 +9,7 @@ import { formatDuration } from '../../config/duration.js';
 import { findRunDir } from '../../control/find.js';
 import type { MasterEvent, UpgradeOutcome } from '../../core/types.js';
 import { HitlessError } from '../../errors.js';
-import { processAlive } from '../../process-alive.js';
+import { waitForExit } from '../../process-alive.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
 
 const usage = `Usage: hitless upgrade [--exec <path>] [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
@@ -54,15 +54,6 @@ function phrase(e: MasterEvent): string | undefined {
   return undefined;
 }
 
-/** Waits for `pid` to exit (not our child: polled, as `hitless stop` does). */
-async function gone(pid: number, timeoutMs: number | undefined): Promise<boolean> {
-  const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-  while (processAlive(pid)) {
-    if (Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
 
 export const command: Command = {
   name: 'upgrade',
@@ -85,7 +76,7 @@ export const command: Command = {
     const exec = values.exec === undefined ? undefined : new URL(values.exec, `file://${process.cwd()}/`).pathname;
     const outcome = (await controlRequest(runDir, 'upgrade', { ...(exec ? { exec } : {}) }, { onEvent, timeoutMs })) as UpgradeOutcome;
     // The old master exits right after answering: a deploy script may count on it being gone.
-    if (outcome.ok && !(await gone(outcome.from.pid, timeoutMs))) {
+    if (outcome.ok && !(await waitForExit(outcome.from.pid, timeoutMs))) {
       throw new HitlessError('ERR_CONTROL_TIMEOUT', `the old master (pid ${outcome.from.pid}) is still there after ${values.timeout}`);
     }
     if (values.json) {
