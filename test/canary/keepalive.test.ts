@@ -5,15 +5,11 @@
 // promoted one. Behind real nginx with an upstream keepalive pool too (skipped without it).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ReloadOutcome } from '../../src/core/types.js';
 import { now, startLoad, type LoadSummary } from '../helpers/load.js';
-import { fixture, waitUntil } from '../helpers/master.js';
+import { fixture } from '../helpers/master.js';
 import { needs } from '../helpers/tools.js';
+import { startNginx } from '../helpers/nginx.js';
 import { allConnected, answered, generationIn, servedMore, type Sent } from './keepalive.js';
 import { startCanaryApp, type CanaryApp } from './setup.js';
 
@@ -134,56 +130,9 @@ test('an unmodified app (plain node:http, through the preload): its connections 
   assertRejected(t, rejected, res, answered(res), Number.POSITIVE_INFINITY);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-/** nginx in front with an upstream keepalive pool that never retires a connection during the test. */
-async function startNginx(t: TestContext, upstream: string): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'hitless-canary-nginx-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const port = await freePort();
-  writeFileSync(join(dir, 'nginx.conf'), `
-daemon off;
-master_process off;
-worker_processes 1;
-error_log ${dir}/error.log;
-pid ${dir}/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  keepalive_requests 1000000;
-  upstream app { server ${upstream}; keepalive 64; keepalive_requests 1000000; keepalive_timeout 120s; }
-  server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_next_upstream off; }
-  }
-}
-`);
-  const nginx = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => nginx.once('exit', () => resolve()));
-  t.after(async () => {
-    if (nginx.exitCode === null && nginx.signalCode === null) nginx.kill('SIGTERM');
-    await exited;
-  });
-  const connects = (): Promise<boolean> => new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1', () => c.destroy() && resolve(true)).on('error', () => resolve(false));
-  });
-  await waitUntil(connects, 'nginx listens');
-  return `http://127.0.0.1:${port}/`;
-}
-
 test('behind nginx with an upstream keepalive pool: the canary is judged on pooled connections it was handed, rejected then promoted; clients and nginx open no connection for it', { skip: needs('nginx'), timeout: 120_000 }, async (t) => {
   const app = await startCanaryApp(t, { workers: 3, canary: { workers: 1, duration: '6s', warmup: '3s', minRequests: 100 } });
-  const url = await startNginx(t, app.master.address());
+  const url = `${await startNginx(t, [app.master.address()], { keepalive: 64, longLived: true })}/`;
   const n = 16;
   // X-Peer is "<generation>:<upstream port>": which of nginx's pooled connections answered.
   const load = startLoad(t, { url, connections: n, durationMs: 90_000, thinkMs: THINK_MS, track: 'x-peer' });

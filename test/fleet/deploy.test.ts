@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { runCli } from '../helpers/master.js';
 import { buildArtifact, currentOf, releasesOf, servedBy, startCluster, writeDeployConfig, type Cluster } from './cluster.js';
 import { startFleetLoad } from './load.js';
-import { noNginx, startNginx } from './nginx.js';
+import { noNginx, startNginx } from '../helpers/nginx.js';
 import { noSsh, startSshd, type Sshd } from './sshd.js';
 
 

@@ -5,32 +5,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, startMaster, waitUntil, type MasterProcess } from '../helpers/master.js';
+import { fixture, startMaster, type MasterProcess } from '../helpers/master.js';
 import { startLoad } from '../helpers/load.js';
 import { needs } from '../helpers/tools.js';
+import { startNginx } from '../helpers/nginx.js';
 
 async function reloadOk(master: MasterProcess): Promise<void> {
   const r = await master.reload();
   assert.equal(r.code, 0, `hitless reload failed:\n${r.stdout}\n${r.stderr}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1', () => c.destroy() && resolve(true)).on('error', () => resolve(false));
-  });
 }
 
 /** The upstream connections (client ports) seen in a load run: keys of `<gen>:<port>`. */
@@ -40,33 +24,8 @@ function ports(answers: string[]): Set<string> {
 
 test('nginx in front with an upstream keep-alive pool (keepalive 64, HTTP/1.1): reloads open no new upstream connection', { skip: needs('nginx'), timeout: 120_000 }, async (t) => {
   const master = await startMaster(t, { command: ['node', fixture('master/peer-port.js')], workers: 2 });
-  const dir = mkdtempSync(join(tmpdir(), 'hitless-nginx-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const port = await freePort();
-  writeFileSync(join(dir, 'nginx.conf'), `
-daemon off;
-master_process off;
-worker_processes 1;
-error_log ${dir}/error.log;
-pid ${dir}/nginx.pid;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  upstream app { server ${master.address()}; keepalive 64; }
-  server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_next_upstream off; }
-  }
-}
-`);
-  const nginx = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
-  t.after(() => {
-    nginx.kill('SIGKILL');
-  });
-  await waitUntil(() => canConnect(port), 'nginx listens');
-  const url = `http://127.0.0.1:${port}/`;
+  // A pool that never retires a connection itself: any new upstream connection is the reloads'.
+  const url = `${await startNginx(t, [master.address()], { keepalive: 64, longLived: true })}/`;
   // Warm nginx's pool with the same concurrency, then reload while the same clients go on.
   const warm = await startLoad(t, { url, connections: 16, requests: 3000 }).done;
   assert.equal(warm.failed, 0, warm.raw);
