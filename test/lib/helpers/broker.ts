@@ -155,7 +155,8 @@ export class Broker {
     const total = this.forwarded + this.handedBack + this.closedHere;
     while (this.landedCount < total) {
       this.landedCount++;
-      if (this.options.pace && this.from.connected) this.from.send({ hitless: 1, type: 'landed' });
+      // `from` may be exiting (its last connection handed over): a closed pipe is not an error here.
+      if (this.options.pace && this.from.connected) this.from.send({ hitless: 1, type: 'landed' }, () => {});
     }
     for (const w of this.waiting.filter((x) => x.count <= total)) {
       this.waiting.splice(this.waiting.indexOf(w), 1);
