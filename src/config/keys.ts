@@ -114,6 +114,9 @@ export const CONFIG_KEYS = {
     }),
   },
   handover: { flag: '--no-handover', diff: value<boolean>() },
+  bootNice: { flag: '--boot-nice', diff: value<number | undefined>() },
+  compileCache: { flag: '--no-compile-cache', diff: value<boolean | string | undefined>() },
+  warmup: { flag: '--warmup', diff: value<string[] | undefined>(json) },
   restart: {
     diff: section<RestartPolicy>({ backoffInitial: value(ms), backoffMax: value(ms), maxRestarts: value(), window: value(ms) }),
   },

@@ -65,6 +65,18 @@ export interface MasterConfig {
   canary: CanaryConfig;
   /** On reload, hand keep-alive connections to the new generation instead of closing them. */
   handover: boolean;
+  /**
+   * How much lower (nice increment) a worker starting while others serve runs until READY,
+   * where the master may restore it (src/core/priority.ts); 0: off. Absent means the default.
+   */
+  bootNice?: number;
+  /**
+   * Node's on-disk compile cache for workers (NODE_COMPILE_CACHE, Node >= 22.1): true = a
+   * folder in the run dir, a string = that folder, false = off. Absent means the default.
+   */
+  compileCache?: boolean | string;
+  /** Paths requested from each new worker after READY, before a reload switches to it ([]: none). */
+  warmup?: string[];
   restart: RestartPolicy;
   /** Private folder (0700) of the control socket. */
   runDir: string;

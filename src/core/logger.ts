@@ -97,6 +97,11 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       logger.info(`generation ${e.generation} not ready after ${Math.round(e.waitingMs / 1000)} s, waiting for ${who}`, { event, generation: e.generation });
       return;
     }
+    case 'worker-priority': {
+      const { type: _t, ...fields } = e;
+      logger.warn(`worker ${e.generation}.${e.slot} keeps its boot priority (nice ${e.nice}): it could not be raised back at READY; later workers boot at the normal priority`, { event, ...fields });
+      return;
+    }
     case 'slot-failed': {
       const { type: _t, ...fields } = e;
       logger.error('worker slot failed: crash loop, not restarting', { event, ...fields });

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { LineSplitter } from './lines.js';
+import { setTreeNice } from './priority.js';
 import type { Host, LaunchSpec, ProcessExit, Timer, WorkerProcess } from './host.js';
 
 /** Longest worker output or sd_notify line kept whole; longer ones are cut. */
@@ -183,4 +184,5 @@ export const realHost: Host = {
     return { cancel: () => clearTimeout(t) };
   },
   spawn: (launch) => new ChildWorkerProcess(launch),
+  setPriority: setTreeNice,
 };

@@ -28,6 +28,8 @@ export interface ReloadSeams {
   serving(gen: Generation): boolean;
   /** Retires `workers` (retire.ts), their connections to `to`, counted in `run`. */
   retire(workers: Worker[], to: Generation | undefined, run: ReloadRun): Promise<void>;
+  /** Warms a new worker up after READY (warmup.ts); rejects (ERR_WARMUP_FAILED) like a failed readiness. */
+  warm(w: Worker): Promise<void>;
   /** Refills an empty slot with backoff, as after a crash. */
   refill(gen: Generation, slot: number): void;
   emit(e: MasterEvent): void;
@@ -80,7 +82,8 @@ export class StrategyContext implements ReloadContext {
   start(gen: Generation, slots: readonly number[]): Promise<Worker[]> {
     return startSlots(slots, {
       spawn: (slot) => this.spawn(gen, slot),
-      ready: (w) => this.#s.gate(Promise.race([w.waitReady(this.next.spec.readyTimeout), this.#died])),
+      // Ready = READY=1, then the warm-up answered (when configured): both before the switch.
+      ready: (w) => this.#s.gate(Promise.race([w.waitReady(this.next.spec.readyTimeout).then(() => this.#s.warm(w)), this.#died])),
     });
   }
 

@@ -6,7 +6,11 @@
 import type { CanaryConfig, MasterConfig, RestartPolicy, StrategyName } from '../config/types.js';
 import { SD_LISTEN_FDS_START } from '../lib/defaults.js';
 import { CHANNEL_ENV, PROTOCOL } from '../lib/protocol.js';
+import type { BootPriority } from './priority.js';
 import { resolveWorkdir } from './workdir.js';
+
+/** Node's on-disk compile cache folder variable (Node >= 22.1; older versions ignore it). */
+export const COMPILE_CACHE_ENV = 'NODE_COMPILE_CACHE';
 
 export interface GenerationSpec {
   /** The effective configuration this spec was made from (what a reload compares an edited file with). */
@@ -35,6 +39,13 @@ export interface GenerationSpec {
   /** Listening sockets (fds 3, 4, …) and their names, in config order. */
   fds: number[];
   fdNames: string[];
+  /**
+   * Nice values a worker boots at (while another generation serves) and serves at from
+   * READY on (priority.ts); undefined: started at the master's own priority.
+   */
+  bootPriority?: BootPriority | undefined;
+  /** Paths requested from each new worker after READY, before a reload switches to it (warm-up). */
+  warmup?: string[];
 }
 
 /** What the master adds to a config: the OS facts a spec needs. */
@@ -48,6 +59,10 @@ export interface SpecContext {
   env?: Record<string, string>;
   /** The master's own environment (process.env). */
   baseEnv: Record<string, string | undefined>;
+  /** Nice values of a booting and a serving worker, where the master may restore them (priority.ts). */
+  bootPriority?: BootPriority | undefined;
+  /** Node's compile cache folder for workers (NODE_COMPILE_CACHE), unless the environment names one already. */
+  compileCache?: string | undefined;
 }
 
 /**
@@ -58,12 +73,15 @@ export interface SpecContext {
  */
 export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers = config.workers): GenerationSpec {
   const { cwd, release } = resolveWorkdir(config);
+  const env = { ...ctx.baseEnv, ...ctx.env, ...config.env };
+  // A folder the user chose (in the master's environment or the config's env) wins.
+  if (ctx.compileCache !== undefined && env[COMPILE_CACHE_ENV] === undefined) env[COMPILE_CACHE_ENV] = ctx.compileCache;
   return {
     config,
     command: [...config.command],
     cwd,
     release,
-    env: { ...ctx.baseEnv, ...ctx.env, ...config.env },
+    env,
     workers,
     readyTimeout: config.readyTimeout,
     drainTimeout: config.drainTimeout,
@@ -78,6 +96,8 @@ export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers =
     pdeathsig: ctx.pdeathsig,
     fds: [...ctx.fds],
     fdNames: [...ctx.fdNames],
+    bootPriority: ctx.bootPriority,
+    warmup: [...(config.warmup ?? [])],
   };
 }
 

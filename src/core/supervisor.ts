@@ -16,12 +16,14 @@ import { Generation } from './generation.js';
 import { HandoverRoutes } from './handover.js';
 import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
 import { StrategyContext, type ReloadSeams } from './reload-context.js';
+import { BootPriorityControl } from './priority.js';
 import { ReloadRun } from './reload.js';
 import { drain, Retirement } from './retire.js';
 import { slotRange, startSlots } from './slots.js';
 import type { GenerationSpec } from './spec.js';
 import { STRATEGIES } from './strategies/index.js';
 import { countsOf, releaseKey, TrafficBook } from './traffic.js';
+import { warmUp, type Warmer } from './warmup.js';
 import { Worker } from './worker.js';
 import type { Host } from './host.js';
 import type { ConfigChange, StrategyName } from '../config/types.js';
@@ -38,6 +40,8 @@ export interface SupervisorOptions {
   usage?: (pids: number[]) => Map<number, { rssBytes?: number; cpuPercent?: number }>;
   /** How long the master process has been running, ms (`master-ready` reports it; default: since the supervisor was created). */
   uptime?: () => number;
+  /** Sends a reload's new workers their warm-up requests (src/master/warmup.ts); absent: no warm-up. */
+  warmer?: Warmer;
 }
 
 export type SupervisorState = StatusSnapshot['state'];
@@ -86,6 +90,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** What workers reported on the channel (stats messages). */
   readonly #traffic = new TrafficBook();
   readonly #trafficIds = new WeakMap<Worker, string>();
+  /** Lowers booting workers and restores them at READY (until a restore fails). */
+  readonly #priority: BootPriorityControl;
   #nextTrafficId = 1;
   #resolveStopped: () => void = () => {};
   /** Resolves once a stop (graceful or forced) has finished and no worker is left. */
@@ -95,6 +101,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     super();
     this.#opts = opts;
     this.#host = opts.host;
+    this.#priority = new BootPriorityControl(opts.host);
     this.#startedAt = opts.host.now();
     let reject: (e: Error) => void = () => {};
     const promise = new Promise<never>((_r, rej) => (reject = rej));
@@ -445,6 +452,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       retire: async (workers, to, run) => {
         await this.#retire(workers, to, run);
       },
+      warm: (w) => warmUp(w, this.#opts.warmer, (e) => this.#emit(e), () => this.#host.now()),
       refill: (gen, slot) => {
         // A put-back worker that crashed on its own was already scheduled (onCrash).
         if (!gen.restartTimers.has(slot) && gen.workers[slot] === undefined) this.#scheduleRestart(gen, slot, 0);
@@ -490,9 +498,16 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     gen.workers[slot] = w;
     gen.failed.delete(slot);
     this.#alive.add(w);
-    this.#emit({ type: 'worker-spawn', generation: gen.id, slot, pid: w.pid });
+    // Booting beside workers that serve: at a lower priority until READY (priority.ts).
+    const booting = this.#current !== undefined ? this.#priority.lower(w, gen.spec.bootPriority) : undefined;
+    this.#emit({ type: 'worker-spawn', generation: gen.id, slot, pid: w.pid, ...(booting === undefined ? {} : { nice: booting }) });
     w.on('ready', () => {
-      this.#emit({ type: 'worker-ready', generation: gen.id, slot, pid: w.pid ?? 0, ms: this.#host.now() - w.startedAt });
+      // Restored before anyone hears of the READY: the switch never finds it still low.
+      const restored = booting === undefined ? undefined : this.#priority.restore(w, gen.spec.bootPriority, (e) => this.#emit(e));
+      this.#emit({
+        type: 'worker-ready', generation: gen.id, slot, pid: w.pid ?? 0, ms: this.#host.now() - w.startedAt,
+        ...(restored === undefined ? {} : { nice: restored }),
+      });
     });
     w.on('status', (text) => this.#emit({ type: 'worker-status', generation: gen.id, slot, text }));
     w.on('output', (stream, line) => this.#emit({ type: 'worker-output', generation: gen.id, slot, stream, line }));

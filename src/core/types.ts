@@ -194,14 +194,33 @@ export interface StatusSnapshot {
   traffic?: { windowMs: number; generations: GenerationTraffic[]; releases: ReleaseTraffic[] };
 }
 
+/** One warm-up response (src/core/warmup.ts). */
+export interface WarmupResponse {
+  path: string;
+  status: number;
+  ms: number;
+}
+
 /** What the master reports as it works: consumed by the logger, metrics and live CLI feedback. */
 export type MasterEvent =
   | { type: 'master-start'; pid: number; listeners: ListenerStatus[] }
   | { type: 'master-ready'; generation: number; ms: number }
   | { type: 'master-stop'; reason: string }
-  | { type: 'worker-spawn'; generation: number; slot: number; pid: number | undefined }
-  | { type: 'worker-ready'; generation: number; slot: number; pid: number; ms: number }
+  /** `nice`: the lower priority it boots at (beside a serving generation; src/core/priority.ts). */
+  | { type: 'worker-spawn'; generation: number; slot: number; pid: number | undefined; nice?: number }
+  /** `nice`: the priority it was given back at READY (when it booted lower). */
+  | { type: 'worker-ready'; generation: number; slot: number; pid: number; ms: number; nice?: number }
+  /**
+   * A booting worker's priority could not be given back at READY (`error`): it serves at
+   * `nice`, and later workers boot at the normal priority.
+   */
+  | { type: 'worker-priority'; generation: number; slot: number; pid: number | undefined; nice: number; error: string }
   | { type: 'worker-status'; generation: number; slot: number; text: string }
+  /**
+   * A new worker's warm-up requests (src/core/warmup.ts): each response's status and time,
+   * all of them in `ms`; or `skipped`, and why (a worker without the channel).
+   */
+  | { type: 'worker-warmup'; generation: number; slot: number; pid: number | undefined; responses: WarmupResponse[]; ms: number; skipped?: string }
   /**
    * Workers of `generation` still not ready, every few seconds while they start (from
    * src/master/ready-wait.ts): each one's slot, pid, time since spawn and last STATUS= text.

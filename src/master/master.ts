@@ -26,6 +26,10 @@ import { checkReadableBy, checkWorkerAccess } from '../ops/access.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { Identities } from './identity.js';
+import { compileCacheFolder } from './compile-cache.js';
+import { createWarmer } from './warmup.js';
+import { planBootPriority, readPriorityFacts } from '../core/priority.js';
+import { DEFAULT_BOOT_NICE } from '../config/defaults.js';
 import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
 import { sighupHandler } from './sighup.js';
@@ -93,11 +97,26 @@ export async function runMaster(
     throw await nameTheHolder(err, config.listen);
   }
   const pdeathsig = hasSetpriv();
+  const priorityFacts = readPriorityFacts();
+  // Why a boot lever does not apply, said once each (not at every reload).
+  const noted = new Set<string>();
+  const note = (text: string | undefined): void => {
+    if (text === undefined || noted.has(text)) return;
+    noted.add(text);
+    logger.warn(text);
+  };
   /** A generation's spec from a configuration: its sockets, its user, the OS facts. */
   const makeSpec = (c: MasterConfig): GenerationSpec => {
     const id = identities.get(c);
     const { fds, names } = listeners.select(c.listen);
-    const spec = specFromConfig(c, { fds, fdNames: names, pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv: process.env });
+    const boot = planBootPriority(c.bootNice ?? DEFAULT_BOOT_NICE, priorityFacts);
+    const cache = compileCacheFolder(c, id);
+    note(boot.note);
+    note(cache.note);
+    const spec = specFromConfig(c, {
+      fds, fdNames: names, pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv: process.env,
+      bootPriority: boot.plan, compileCache: cache.dir,
+    });
     // Unmodified Node apps: the preload turns their own listen(port) into adoption (src/preload/).
     const held = listeners.status();
     const addresses = fds.flatMap((fd) => held.filter((l) => l.fd === fd));
@@ -122,6 +141,11 @@ export async function runMaster(
     listeners: () => listeners.status(),
     usage: createProcStatReader(),
     uptime: () => process.uptime() * 1000 | 0,
+    // Warm-up requests name the listener's address as their Host (a unix socket or an fd from systemd: localhost).
+    warmer: createWarmer((name) => {
+      const address = listeners.status().find((l) => l.name === name)?.address;
+      return address === undefined || address.startsWith('unix:') || address.startsWith('fd:') ? 'localhost' : address;
+    }),
   });
   const app = { dir: config.appDir, configPath: config.configPath, runDir: config.runDir };
   // What everything else talks to: a reload through it reads the configuration first.
