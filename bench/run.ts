@@ -53,7 +53,7 @@ const plan = quick
       pacedTargets: ['hitless-handover', 'hitless-no-handover', 'pm2'] as PacedKind[],
       idle: 2000,
       idleVariants: [{ handover: true }, { handover: false }] as IdleVariant[],
-      latency: { users: 1000, thinkMs: [0, 1200] as [number, number], saturating: 50, nextUsers: 200, nextSaturating: 10, reloads: 3, everyMs: 2000, leadMs: 4000, steadyAfterMs: 2500, tailMs: 2000, windowTailMs: 1000, workers: 2, rounds: 1 },
+      latency: { users: 1000, thinkMs: [0, 1200] as [number, number], saturating: 50, nextUsers: 100, nextSaturating: 8, reloads: 3, everyMs: 2000, leadMs: 4000, steadyAfterMs: 2500, tailMs: 2000, windowTailMs: 1000, workers: 2, rounds: 1 },
     }
   : {
       throughput: { connections: 50, durationMs: 5000, rounds: 3, warmupMs: 2000 },
@@ -79,7 +79,7 @@ const plan = quick
       idleVariants: [{ handover: true }, { handover: true, appShutdownMs: 25_000, repeats: 3 }, { handover: false }] as IdleVariant[],
       // Issue 23: the same paced users (and a saturating load) against hitless with and without
       // each boot lever, HAProxy -W, PM2 and Next.js; Next.js serves ~1/10 of the bench app's rate.
-      latency: { users: 1000, thinkMs: [0, 1200] as [number, number], saturating: 50, nextUsers: 200, nextSaturating: 10, reloads: 9, everyMs: 2000, leadMs: 8000, steadyAfterMs: 2500, tailMs: 3000, windowTailMs: 1000, workers: 2, rounds: 1 },
+      latency: { users: 1000, thinkMs: [0, 1200] as [number, number], saturating: 50, nextUsers: 100, nextSaturating: 8, reloads: 9, everyMs: 2000, leadMs: 8000, steadyAfterMs: 2500, tailMs: 3000, windowTailMs: 1000, workers: 2, rounds: 1 },
     };
 
 async function commit(): Promise<string> {

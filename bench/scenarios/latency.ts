@@ -144,7 +144,8 @@ async function onePass(def: TargetDef, shape: Shape, o: LatencyOptions): Promise
   const start = loadavg()[0] ?? 0;
   const a = await runPass(target, o, (p) => startLoad({
     port: p, connections, keepAlive: true, durationMs: 300_000, path,
-    ...(shape === 'paced' ? { thinkMs: o.thinkMs, method: 'POST', body: BODY, headers: { 'Content-Type': 'application/json' } } : {}),
+    // Next.js's route handler answers GET only; the bench app takes the POSTs of section 5a.
+    ...(shape === 'paced' ? { thinkMs: o.thinkMs, ...(next ? {} : { method: 'POST', body: BODY, headers: { 'Content-Type': 'application/json' } }) } : {}),
   }));
   const records: LoadResult = a.result;
   const steadyFrom = a.origin + o.steadyAfterMs;
