@@ -12,7 +12,7 @@
  * started it. The supervisor turns its start and its counts into events and phases.
  */
 import type { DrainedMessage } from '../lib/protocol.js';
-import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
+import { HANDOVER_WINDOW, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
 import type { Host } from './host.js';
 import type { Worker, WorkerReport } from './worker.js';
 
@@ -76,10 +76,9 @@ export class Retirement {
       w.on('message', fn);
       return () => w.off('message', fn);
     });
-    // Each worker may have this many connections waiting in the master for a receiver:
-    // enough to keep every receiver busy, few enough that the rest wait in the worker,
-    // which still serves their requests (a connection queued here is read by nobody).
-    const window = HANDOVER_WINDOW_PER_RECEIVER * Math.max(1, this.#receivers().length);
+    // Each worker may have this many connections on their way: the rest wait in the worker,
+    // which still serves their requests (a connection in transit is read by nobody).
+    const window = HANDOVER_WINDOW;
     for (const w of workers) {
       if (this.handover && w.hello !== undefined) routes.open(w, broker);
       w.stop(this.handover, window);
