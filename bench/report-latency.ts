@@ -77,11 +77,12 @@ function bootCell(p: LatencyPass | undefined): string {
 
 function shapeTable(rows: LatencyRow[], shape: Shape, rounds: number): string {
   return table(
-    ['target', ...(rounds > 1 ? ['round'] : []), 'reload ms (median)', 'failed / requests', 're-opened per reload', 'p99 ms steady / reload windows', 'ratio', 'p99.9 ms reload windows', 'new worker boot ms / CPU ms (median)', 'load average (1 min) start → end'],
+    ['target', ...(rounds > 1 ? ['round'] : []), 'reload ms (median)', 'failed / requests', 're-opened per reload', 'p99 ms steady / reload windows', 'ratio', 'p99.9 ms reload windows', 'new worker boot ms / CPU ms (median)', 'ms in transit (median / p99)', 'load average (1 min) start → end'],
     rows.map((r) => {
       const p = passOf(r, shape);
       const cells = passCells(p);
-      return [r.target, ...(rounds > 1 ? [String(r.round)] : []), ...cells.slice(0, 6), bootCell(p), cells[6]!];
+      const transit = p?.transitMs ? `${f1(p.transitMs.median)} / ${f1(p.transitMs.p99)}` : '–';
+      return [r.target, ...(rounds > 1 ? [String(r.round)] : []), ...cells.slice(0, 6), bootCell(p), transit, cells[6]!];
     }),
   );
 }
@@ -91,7 +92,8 @@ function leverTable(rows: LatencyRow[], prefix: string, label: string): string |
   const all = prefix;
   if (!rows.some((r) => r.key === all)) return undefined;
   const levers: Array<[string, string]> = [
-    [`${prefix}-no-nice`, 'boot priority (bootNice 10)'], [`${prefix}-no-cache`, 'compile cache'], [`${prefix}-no-warmup`, 'warm-up'], [`${prefix}-none`, 'all three'],
+    [`${prefix}-no-nice`, 'boot priority (bootNice 10)'], [`${prefix}-no-cache`, 'compile cache'], [`${prefix}-no-warmup`, 'warm-up'],
+    [`${prefix}-window4`, 'hand-over window 1 (was 4)'], [`${prefix}-none`, 'all four'],
   ];
   const lines = levers.filter(([k]) => rows.some((r) => r.key === k)).map(([k, name]) => {
     const cell = (shape: Shape): string => `${f2(ratioOf(rows, k, shape))}x → ${f2(ratioOf(rows, all, shape))}x`;

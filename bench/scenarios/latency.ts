@@ -68,6 +68,8 @@ export interface LatencyPass {
   opened: number;
   reopenedPerReload: number;
   handover?: { handedOver: number; returned: number; lost: number; drained: number };
+  /** hitless: how long handed-over connections spent in the master, ms (median of the reloads' medians, highest p99). */
+  transitMs?: { median: number; p99: number };
   boot?: BootFigures;
   loadavg: { start: number; end: number };
   durationMs: number;
@@ -112,7 +114,8 @@ export const LATENCY_TARGETS: TargetDef[] = [
   { key: 'hitless-no-nice', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without boot priority (--boot-nice 0)', [...ALL_LEVERS, '--boot-nice', '0']) },
   { key: 'hitless-no-cache', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without compile cache', [...ALL_LEVERS, '--no-compile-cache']) },
   { key: 'hitless-no-warmup', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without warm-up', []) },
-  { key: 'hitless-none', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, no lever (as before issue 23)', ['--boot-nice', '0', '--no-compile-cache']) },
+  { key: 'hitless-window4', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over window 4 (2 per new worker, before issue 23)', ALL_LEVERS, { env: { BENCH_TRACK_GENERATION: '1', HITLESS_HANDOVER_WINDOW: '4' } }) },
+  { key: 'hitless-none', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, no lever (as before issue 23)', ['--boot-nice', '0', '--no-compile-cache'], { env: { BENCH_TRACK_GENERATION: '1', HITLESS_HANDOVER_WINDOW: '4' } }) },
   { key: 'haproxy', group: 'app', make: (p, o) => new HaproxyTarget({ port: p, handlerMs: 0, workers: o.workers }) },
   { key: 'haproxy-icor', group: 'app', make: (p, o) => new HaproxyTarget({ port: p, handlerMs: 0, workers: o.workers }, true) },
   { key: 'pm2', group: 'app', make: (p, o) => new Pm2Target({ port: p, handlerMs: 0, workers: o.workers }) },
@@ -133,6 +136,12 @@ function bootFigures(t: HitlessTarget): BootFigures {
     cpuMs: spread(ready.flatMap((r) => (typeof r.cpuMs === 'number' ? [r.cpuMs] : []))),
     samples: ready.length,
   };
+}
+
+/** The reloads' transit figures (reload-drained `transitMs`), when the master reported them. */
+function transit(t: HitlessTarget): { transitMs?: { median: number; p99: number } } {
+  const figures = t.events('reload-drained').flatMap((r) => (r.transitMs ? [r.transitMs as { median: number; p99: number }] : []));
+  return figures.length ? { transitMs: { median: median(figures.map((f) => f.median)), p99: Math.max(...figures.map((f) => f.p99)) } } : {};
 }
 
 async function onePass(def: TargetDef, shape: Shape, o: LatencyOptions): Promise<{ name: string; pass: LatencyPass }> {
@@ -163,7 +172,7 @@ async function onePass(def: TargetDef, shape: Shape, o: LatencyOptions): Promise
     opened: records.opened,
     reopenedPerReload: reloads ? (records.opened - connections) / reloads : Number.NaN,
     ...(a.handover ? { handover: { handedOver: a.handover.handedOver, returned: a.handover.returned, lost: a.handover.lost, drained: a.handover.drained } } : {}),
-    ...(target instanceof HitlessTarget ? { boot: bootFigures(target) } : {}),
+    ...(target instanceof HitlessTarget ? { boot: bootFigures(target), ...transit(target) } : {}),
     loadavg: { start, end: loadavg()[0] ?? 0 },
     durationMs: a.stopAt - a.origin,
   };
@@ -198,6 +207,7 @@ export async function reloadLatency(o: LatencyOptions): Promise<LatencyRow[]> {
             `${p.load.all.requests} req, ${p.load.all.failed} failed, ${p.load.all.non2xx} non-2xx, re-opened ${f1(p.reopenedPerReload)}/reload; ` +
             `p99 steady ${f1(p.load.steady.p99)} / reload ${f1(p.load.reload.p99)} ms = ${p.ratio.toFixed(2)}x (p99.9 ${f1(p.reloadP999)}); ` +
             (p.boot ? `boot ${Math.round(p.boot.readyMs.median)} ms, ${Math.round(p.boot.cpuMs.median)} ms CPU; ` : '') +
+            (p.transitMs ? `in transit ${f1(p.transitMs.median)} / ${f1(p.transitMs.p99)} ms; ` : '') +
             `load ${p.loadavg.start.toFixed(2)} → ${p.loadavg.end.toFixed(2)}` +
             (p.reloadErrors.length ? `; reload errors: ${p.reloadErrors.join(' | ')}` : ''),
         );

@@ -66,6 +66,9 @@ export interface Sender extends Receiver {
  */
 export class HandoverBroker {
   readonly counts = zeroHandover();
+  /** How long each connection spent in the master, ms: from its arrival to its place (read by nobody meanwhile). */
+  readonly transits: number[] = [];
+  readonly #now: () => number;
   #next = 0;
   /** Connections delivered to each receiver. */
   readonly #delivered = new Map<Receiver, number>();
@@ -73,14 +76,19 @@ export class HandoverBroker {
   readonly #pending = new Set<Promise<void>>();
   readonly #targets: () => Receiver[];
 
-  /** `targets` lists the receivers that may take connections, read at each hand-over. */
-  constructor(targets: () => Receiver[]) {
+  /** `targets` lists the receivers that may take connections, read at each hand-over; `now` times the transits. */
+  constructor(targets: () => Receiver[], now: () => number = () => performance.now()) {
     this.#targets = targets;
+    this.#now = now;
   }
 
   /** Passes one connection from `from` on; resolves once it has landed somewhere. */
   forward(from: Receiver, listener: string | undefined, handle: unknown): Promise<void> {
-    const p = this.#forward(from, listener, handle).finally(() => this.#pending.delete(p));
+    const arrived = this.#now();
+    const p = this.#forward(from, listener, handle).finally(() => {
+      this.#pending.delete(p);
+      this.transits.push(this.#now() - arrived);
+    });
     this.#pending.add(p);
     return p;
   }

@@ -40,6 +40,23 @@ export interface RetireOptions {
   host: Pick<Host, 'now' | 'setTimer'>;
   /** Where the workers' `conn` messages are routed while they retire. */
   routes: HandoverRoutes;
+  /** Connections each worker may have on their way at once (default {@link HANDOVER_WINDOW}). */
+  window?: number | undefined;
+}
+
+/** How long connections spent in the master on their way, ms. */
+export interface TransitFigures {
+  median: number;
+  p99: number;
+  max: number;
+}
+
+/** The median, p99 and max of `ms` (rounded to 0.1 ms); undefined when empty. */
+export function transitFigures(ms: number[]): TransitFigures | undefined {
+  if (ms.length === 0) return undefined;
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (p: number): number => Math.round((s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] ?? 0) * 10) / 10;
+  return { median: at(0.5), p99: at(0.99), max: at(1) };
 }
 
 /** A set of workers on their way out (see the module comment); {@link Retirement.run} does it. */
@@ -63,7 +80,7 @@ export class Retirement {
    * const r = new Retirement({ workers: old.live(), receivers: () => next.live(), drainTimeout, host, routes });
    * const { forced, handedOver } = await r.run();
    */
-  async run(): Promise<RetireCounts & { ms: number }> {
+  async run(): Promise<RetireCounts & { ms: number; transitMs?: TransitFigures | undefined }> {
     const { workers, host, routes } = this.#o;
     const startedAt = host.now();
     const broker = new HandoverBroker(this.#receivers);
@@ -78,7 +95,7 @@ export class Retirement {
     });
     // Each worker may have this many connections on their way: the rest wait in the worker,
     // which still serves their requests (a connection in transit is read by nobody).
-    const window = HANDOVER_WINDOW;
+    const window = this.#o.window ?? HANDOVER_WINDOW;
     for (const w of workers) {
       if (this.handover && w.hello !== undefined) routes.open(w, broker);
       w.stop(this.handover, window);
@@ -89,7 +106,8 @@ export class Retirement {
     // A worker exits once the master has its descriptors; wait until they all landed.
     await broker.settled();
     const sum = (key: 'drained' | 'forced'): number => [...reports.values()].reduce((a, m) => a + (m[key] ?? 0), 0);
-    return { ...broker.counts, forced, drained: sum('drained'), cut: sum('forced'), ms: host.now() - startedAt };
+    const transitMs = transitFigures(broker.transits);
+    return { ...broker.counts, forced, drained: sum('drained'), cut: sum('forced'), ms: host.now() - startedAt, ...(transitMs ? { transitMs } : {}) };
   }
 }
 

@@ -42,6 +42,8 @@ export interface SupervisorOptions {
   uptime?: () => number;
   /** Sends a reload's new workers their warm-up requests (src/master/warmup.ts); absent: no warm-up. */
   warmer?: Warmer;
+  /** Connections an old worker may have in transit at once (default HANDOVER_WINDOW; for measurements). */
+  handoverWindow?: number;
 }
 
 export type SupervisorState = StatusSnapshot['state'];
@@ -475,16 +477,17 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       drainTimeout: workers[0]?.spec.drainTimeout ?? this.#drainTimeout(),
       host: this.#host,
       routes: this.#routes,
+      window: this.#opts.handoverWindow,
     });
     run?.to(retirement.handover ? 'handover' : 'draining');
     this.#emit({ type: 'reload-draining', generation, workers: workers.length });
-    const { ms, ...counts } = await retirement.run();
+    const { ms, transitMs, ...counts } = await retirement.run();
     if (run) {
       run.add(counts);
       if (run.phase === 'handover') run.to('draining');
     }
     const { forced, handedOver, returned, lost, drained, cut } = counts;
-    this.#emit({ type: 'reload-drained', generation, forced, ms, handedOver, returned, lost, drained, cut });
+    this.#emit({ type: 'reload-drained', generation, forced, ms, handedOver, returned, lost, drained, cut, ...(transitMs ? { transitMs } : {}) });
     return forced;
   }
 

@@ -258,6 +258,8 @@ export type MasterEvent =
       drained?: number;
       /** Connections the old workers destroyed at their own shutdown deadline. */
       cut?: number;
+      /** How long the handed-over connections spent in the master (read by nobody), ms. */
+      transitMs?: { median: number; p99: number; max: number };
     }
   | { type: 'reload-done'; outcome: ReloadOutcome }
   /** The configuration a reload is about to run, compared with what serves (before `reload-start`). */

@@ -50,6 +50,15 @@ export const version: string = (() => {
   }
 })();
 
+/**
+ * HITLESS_HANDOVER_WINDOW: connections an old worker may have in transit at once, instead of
+ * the measured default (1). Not a setting: the benchmarks use it to show what the default buys.
+ */
+function handoverWindowFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const n = Number(env.HITLESS_HANDOVER_WINDOW);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
 /** True when util-linux's setpriv can give workers a parent-death signal. */
 function hasSetpriv(): boolean {
   return spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -141,6 +150,8 @@ export async function runMaster(
     listeners: () => listeners.status(),
     usage: createProcStatReader(),
     uptime: () => process.uptime() * 1000 | 0,
+    // For measurements only (docs/ARCHITECTURE.md, "Connection hand-over"): another hand-over window.
+    ...(handoverWindowFromEnv(process.env) === undefined ? {} : { handoverWindow: handoverWindowFromEnv(process.env) }),
     // Warm-up requests name the listener's address as their Host (a unix socket or an fd from systemd: localhost).
     warmer: createWarmer((name) => {
       const address = listeners.status().find((l) => l.name === name)?.address;

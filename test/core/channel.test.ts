@@ -207,3 +207,26 @@ test('hand-over: connections an old worker cut at its own shutdown deadline are 
   const outcome = await sup.reload('test');
   assert.deepEqual(outcome.connections, { handedOver: 0, returned: 0, lost: 0, drained: 6, cut: 14 });
 });
+
+test('hand-over: reload-drained says how long the connections spent in the master (median, p99, max)', async () => {
+  const { sup, host, events } = setup();
+  await sup.start();
+  await settle();
+  handsOver(host, 1, 5);
+  assert.equal((await sup.reload('test')).ok, true);
+  const drained = events.find((e) => e.type === 'reload-drained');
+  const t = drained?.type === 'reload-drained' ? drained.transitMs : undefined;
+  assert.ok(t !== undefined, 'transit figures reported');
+  assert.ok(t.median >= 0 && t.p99 >= t.median && t.max >= t.p99);
+});
+
+test('hand-over: another window (HITLESS_HANDOVER_WINDOW, for measurements) reaches the old workers\' stop', async () => {
+  const host = new FakeHost();
+  host.behave = () => libraryWorker;
+  const sup = new Supervisor({ host, spec: () => fakeSpec(), version: 'test', listeners: () => [], handoverWindow: 4 });
+  await sup.start();
+  await settle();
+  const old = host.alive(1);
+  await sup.reload('test');
+  for (const p of old) assert.deepEqual(p.sent.map((s) => s.message), [{ hitless: 1, type: 'stop', handover: true, window: 4 }]);
+});
