@@ -141,6 +141,20 @@ export function latencyMarkdown(l: LatencyResults, notes: string): string {
     const levers = leverTable(next, 'next', 'Next.js');
     if (levers) parts.push(levers);
   }
+  if (l.boot?.length) {
+    parts.push(
+      `### 6d. Boot with and without the compile cache
+
+` +
+        `Each app started alone, without load, ${l.boot[0]!.boots} times with \`NODE_COMPILE_CACHE\` naming one folder and ${l.boot[0]!.boots} times without, alternately, on each Node version; the cache was filled by one boot before (as the first generation fills it under the master). ` +
+        `Ready = spawn → first answer to its route (\`/gen\` for Next.js); CPU = user + system time of the process by then (/proc).
+
+` +
+        table(['app', 'node', 'compile cache', 'ready ms (median / max)', 'CPU ms (median / max)', 'the boot that filled it: ready / CPU ms', 'cache size'],
+          l.boot.map((b) => [b.app, b.node, b.cache, `${f0(b.readyMs.median)} / ${f0(b.readyMs.max)}`, `${f0(b.cpuMs.median)} / ${f0(b.cpuMs.max)}`,
+            b.firstFill ? `${f0(b.firstFill.readyMs)} / ${f0(b.firstFill.cpuMs)}` : '–', b.cacheBytes === undefined ? '–' : `${(b.cacheBytes / 1e6).toFixed(1)} MB`])),
+    );
+  }
   if (notes.trim()) parts.push(notes.trim());
   return parts.join('\n\n');
 }

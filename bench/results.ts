@@ -10,6 +10,7 @@ import type { FootprintResult } from './scenarios/footprint.js';
 import type { PacedRow } from './scenarios/paced.js';
 import type { IdleRow } from './scenarios/handover10k.js';
 import type { LatencyOptions, LatencyRow } from './scenarios/latency.js';
+import type { BootRow } from './scenarios/boot.js';
 
 export interface Machine {
   nproc: number;
@@ -65,4 +66,6 @@ export interface LatencyResults {
   nextDir: string | undefined;
   resultsFile?: string;
   rows: LatencyRow[];
+  /** Boot cost with and without the compile cache (`--only boot`). */
+  boot?: BootRow[];
 }

@@ -22,6 +22,7 @@ import { footprint } from './scenarios/footprint.js';
 import { pacedUsers, type PacedKind, type PacedRow } from './scenarios/paced.js';
 import { idleHandover, type IdleRow, type IdleVariant } from './scenarios/handover10k.js';
 import { reloadLatency } from './scenarios/latency.js';
+import { bootCost } from './scenarios/boot.js';
 import { findNextApp } from './next-app.js';
 import { haproxyVersion } from './targets/haproxy.js';
 import { pm2Version } from './targets/pm2.js';
@@ -54,6 +55,7 @@ const plan = quick
       idle: 2000,
       idleVariants: [{ handover: true }, { handover: false }] as IdleVariant[],
       latency: { users: 1000, thinkMs: [0, 1200] as [number, number], saturating: 50, nextUsers: 100, nextSaturating: 8, reloads: 3, everyMs: 2000, leadMs: 4000, steadyAfterMs: 2500, tailMs: 2000, windowTailMs: 1000, workers: 2, rounds: 1 },
+      bootCost: { boots: 3 },
     }
   : {
       throughput: { connections: 50, durationMs: 5000, rounds: 3, warmupMs: 2000 },
@@ -80,6 +82,7 @@ const plan = quick
       // Issue 23: the same paced users (and a saturating load) against hitless with and without
       // each boot lever, HAProxy -W, PM2 and Next.js; Next.js serves ~1/10 of the bench app's rate.
       latency: { users: 1000, thinkMs: [0, 1200] as [number, number], saturating: 50, nextUsers: 100, nextSaturating: 8, reloads: 9, everyMs: 2000, leadMs: 8000, steadyAfterMs: 2500, tailMs: 3000, windowTailMs: 1000, workers: 2, rounds: 1 },
+      bootCost: { boots: 10 },
     };
 
 async function commit(): Promise<string> {
@@ -213,14 +216,18 @@ async function main(): Promise<number> {
     if (wants('handover10k')) for (const v of plan.idleVariants) idle.push(await idleHandover(plan.idle, v, log));
     partial.handover = { date, command, machine: partial.machine, paced, idle };
   }
-  if (wants('latency')) {
+  if (wants('latency') || (only !== undefined && only.has('boot'))) {
     log('6. reload latency');
     const nextDir = argValue('--next') ?? findNextApp();
     const rounds = Number(argValue('--rounds') ?? plan.latency.rounds);
-    const only = argValue('--targets')?.split(',');
-    const rows = await reloadLatency({ ...plan.latency, rounds, nextDir, ...(only ? { only } : {}), log });
-    partial.latency = { date, command: command + (argValue('--targets') ? ` --targets ${argValue('--targets')}` : '') + (argValue('--rounds') ? ` --rounds ${rounds}` : ''),
-      machine: { ...partial.machine, haproxy: await haproxyVersion() }, options: { ...plan.latency, rounds }, nextDir, rows };
+    const targets = argValue('--targets')?.split(',');
+    const rows = wants('latency') ? await reloadLatency({ ...plan.latency, rounds, nextDir, ...(targets ? { only: targets } : {}), log }) : [];
+    // `--only boot` (or latency,boot): each app booted alone, with and without the compile cache, on each --nodes binary.
+    const nodes = (argValue('--nodes') ?? process.execPath).split(',');
+    const boots = only?.has('boot') ? await bootCost(nodes, Number(argValue('--boots') ?? plan.bootCost.boots), nextDir, log) : undefined;
+    const extra = ['--targets', '--rounds', '--nodes', '--boots'].flatMap((f) => (argValue(f) ? [`${f} ${argValue(f)}`] : []));
+    partial.latency = { date, command: [command, ...extra].join(' '),
+      machine: { ...partial.machine, haproxy: await haproxyVersion() }, options: { ...plan.latency, rounds }, nextDir, rows, ...(boots ? { boot: boots } : {}) };
   }
   partial.machine.loadavg.end = loadavg()[0] ?? 0;
   const results: Results = { ...partial, targets: verdicts(partial) };
@@ -232,10 +239,10 @@ async function main(): Promise<number> {
   const resultsFile = `bench/results/${date}${suffix}.json`;
   writeFileSync(join(repoRoot, resultsFile), JSON.stringify(results, null, 1) + '\n');
   log(`wrote ${resultsFile}`);
-  const partialOnly = only !== undefined && [...only].every((x) => x === 'paced' || x === 'handover10k' || x === 'latency');
+  const partialOnly = only !== undefined && [...only].every((x) => x === 'paced' || x === 'handover10k' || x === 'latency' || x === 'boot');
   // `--base full.json[,later.json…]`: what the other sections come from (default: the newest
   // full run, and for a latency run the newest hand-over run too).
-  const bases = (argValue('--base') ?? [newestFullRun(), only?.has('latency') && !only.has('paced') ? newestHandoverRun() : undefined].filter(Boolean).join(',')).split(',').filter(Boolean);
+  const bases = (argValue('--base') ?? [newestFullRun(), (only?.has('latency') || only?.has('boot')) && !only.has('paced') ? newestHandoverRun() : undefined].filter(Boolean).join(',')).split(',').filter(Boolean);
   if (!quick && partialOnly && bases.length) {
     // A run of some scenarios alone renders into the newest full run's docs.
     let merged = readResults(bases[0]!);
