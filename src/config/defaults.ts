@@ -40,6 +40,8 @@ export const DEFAULT_COMPILE_CACHE = true;
 export const COMPILE_CACHE_DIR = 'compile-cache';
 /** No warm-up requests unless configured. */
 export const DEFAULT_WARMUP: readonly string[] = [];
+/** Each warm-up path once: enough to load what a request loads lazily (not to let V8 optimise it). */
+export const DEFAULT_WARMUP_ROUNDS = 1;
 export const DEFAULT_LOG_FORMAT = 'text' as const;
 /** Give Node workers the preload that turns their own listen(port) into adoption (docs/frameworks.md). */
 export const DEFAULT_PRELOAD = true;

@@ -117,6 +117,7 @@ export const CONFIG_KEYS = {
   bootNice: { flag: '--boot-nice', diff: value<number | undefined>() },
   compileCache: { flag: '--no-compile-cache', diff: value<boolean | string | undefined>() },
   warmup: { flag: '--warmup', diff: value<string[] | undefined>(json) },
+  warmupRounds: { flag: '--warmup-rounds', diff: value<number | undefined>() },
   restart: {
     diff: section<RestartPolicy>({ backoffInitial: value(ms), backoffMax: value(ms), maxRestarts: value(), window: value(ms) }),
   },

@@ -77,6 +77,8 @@ export interface MasterConfig {
   compileCache?: boolean | string;
   /** Paths requested from each new worker after READY, before a reload switches to it ([]: none). */
   warmup?: string[];
+  /** How many times the `warmup` paths are requested from each new worker. Absent means 1. */
+  warmupRounds?: number;
   restart: RestartPolicy;
   /** Private folder (0700) of the control socket. */
   runDir: string;

@@ -18,8 +18,8 @@ import type { Worker } from './worker.js';
 export interface ReloadSeams {
   readonly host: Host;
   readonly traffic: TrafficBook;
-  /** Starts and registers a worker in `slot` of `gen`. */
-  spawn(gen: Generation, slot: number): Worker;
+  /** Starts and registers a worker in `slot` of `gen` (`warmed`: it is warmed up after READY). */
+  spawn(gen: Generation, slot: number, warmed?: boolean): Worker;
   /** `p`, or a rejection (ERR_STOPPING) once the master begins stopping. */
   gate<T>(p: Promise<T>): Promise<T>;
   /** Makes `gen` the serving generation; throws ERR_STOPPING once the master is stopping. */
@@ -68,8 +68,8 @@ export class StrategyContext implements ReloadContext {
     this.#run.to(p);
   }
 
-  spawn(gen: Generation, slot: number): Worker {
-    const w = this.#s.spawn(gen, slot);
+  spawn(gen: Generation, slot: number, warmed = false): Worker {
+    const w = this.#s.spawn(gen, slot, warmed);
     if (gen === this.next) {
       // Before READY its own waitReady() reports the exit, with the reason.
       w.once('exit', () => {
@@ -81,7 +81,7 @@ export class StrategyContext implements ReloadContext {
 
   start(gen: Generation, slots: readonly number[]): Promise<Worker[]> {
     return startSlots(slots, {
-      spawn: (slot) => this.spawn(gen, slot),
+      spawn: (slot) => this.spawn(gen, slot, true),
       // Ready = READY=1, then the warm-up answered (when configured): both before the switch.
       ready: (w) => this.#s.gate(Promise.race([w.waitReady(this.next.spec.readyTimeout).then(() => this.#s.warm(w)), this.#died])),
     });

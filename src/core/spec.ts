@@ -46,6 +46,8 @@ export interface GenerationSpec {
   bootPriority?: BootPriority | undefined;
   /** Paths requested from each new worker after READY, before a reload switches to it (warm-up). */
   warmup?: string[];
+  /** How many times they are requested (default 1). */
+  warmupRounds?: number;
 }
 
 /** What the master adds to a config: the OS facts a spec needs. */
@@ -98,6 +100,7 @@ export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers =
     fdNames: [...ctx.fdNames],
     bootPriority: ctx.bootPriority,
     warmup: [...(config.warmup ?? [])],
+    warmupRounds: config.warmupRounds ?? 1,
   };
 }
 

@@ -23,7 +23,7 @@ import { slotRange, startSlots } from './slots.js';
 import type { GenerationSpec } from './spec.js';
 import { STRATEGIES } from './strategies/index.js';
 import { countsOf, releaseKey, TrafficBook } from './traffic.js';
-import { warmUp, type Warmer } from './warmup.js';
+import { warmUp, type Warmer, type WarmupEvent } from './warmup.js';
 import { Worker } from './worker.js';
 import type { Host } from './host.js';
 import type { ConfigChange, StrategyName } from '../config/types.js';
@@ -94,6 +94,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   readonly #trafficIds = new WeakMap<Worker, string>();
   /** Lowers booting workers and restores them at READY (until a restore fails). */
   readonly #priority: BootPriorityControl;
+  /** Lowered workers whose priority comes back after their warm-up, not at READY. */
+  readonly #lowUntilWarm = new WeakSet<Worker>();
   #nextTrafficId = 1;
   #resolveStopped: () => void = () => {};
   /** Resolves once a stop (graceful or forced) has finished and no worker is left. */
@@ -444,7 +446,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return {
       host: this.#host,
       traffic: this.#traffic,
-      spawn: (gen, slot) => this.#spawn(gen, slot, 0),
+      spawn: (gen, slot, warmed) => this.#spawn(gen, slot, 0, warmed),
       gate: (p) => this.#gate(p),
       serve: (gen) => {
         if (this.#stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
@@ -454,7 +456,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       retire: async (workers, to, run) => {
         await this.#retire(workers, to, run);
       },
-      warm: (w) => warmUp(w, this.#opts.warmer, (e) => this.#emit(e), () => this.#host.now()),
+      warm: (w) => this.#warm(w),
       refill: (gen, slot) => {
         // A put-back worker that crashed on its own was already scheduled (onCrash).
         if (!gen.restartTimers.has(slot) && gen.workers[slot] === undefined) this.#scheduleRestart(gen, slot, 0);
@@ -491,22 +493,37 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return forced;
   }
 
+  /** A reload's new worker after READY: its warm-up (warmup.ts), then its serving priority if it waited for it. */
+  async #warm(w: Worker): Promise<void> {
+    let event: WarmupEvent | undefined;
+    try {
+      await warmUp(w, this.#opts.warmer, (e) => (event = e), () => this.#host.now());
+    } finally {
+      const restored = this.#lowUntilWarm.has(w) ? this.#priority.restore(w, w.spec.bootPriority, (e) => this.#emit(e)) : undefined;
+      this.#lowUntilWarm.delete(w);
+      if (event) this.#emit(restored === undefined ? event : { ...event, nice: restored });
+    }
+  }
+
   #newGeneration(spec: GenerationSpec): Generation {
     this.#latest = new Generation(this.#nextId++, spec);
     return this.#latest;
   }
 
-  #spawn(gen: Generation, slot: number, restarts: number): Worker {
+  /** `warmed`: a reload's new worker that is warmed up after READY (its priority comes back after the warm-up). */
+  #spawn(gen: Generation, slot: number, restarts: number, warmed = false): Worker {
     const w = new Worker(this.#host, gen.spec, gen.id, slot, restarts);
     gen.workers[slot] = w;
     gen.failed.delete(slot);
     this.#alive.add(w);
-    // Booting beside workers that serve: at a lower priority until READY (priority.ts).
+    // Booting beside workers that serve: at a lower priority until READY, or until its
+    // warm-up is done, so the warm-up's CPU (V8 compiling what requests run) is idle CPU too.
     const booting = this.#current !== undefined ? this.#priority.lower(w, gen.spec.bootPriority) : undefined;
+    if (booting !== undefined && warmed && (gen.spec.warmup?.length ?? 0) > 0) this.#lowUntilWarm.add(w);
     this.#emit({ type: 'worker-spawn', generation: gen.id, slot, pid: w.pid, ...(booting === undefined ? {} : { nice: booting }) });
     w.on('ready', () => {
       // Restored before anyone hears of the READY: the switch never finds it still low.
-      const restored = booting === undefined ? undefined : this.#priority.restore(w, gen.spec.bootPriority, (e) => this.#emit(e));
+      const restored = booting === undefined || this.#lowUntilWarm.has(w) ? undefined : this.#priority.restore(w, gen.spec.bootPriority, (e) => this.#emit(e));
       this.#emit({
         type: 'worker-ready', generation: gen.id, slot, pid: w.pid ?? 0, ms: this.#host.now() - w.startedAt,
         ...(restored === undefined ? {} : { nice: restored }),

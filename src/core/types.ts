@@ -194,11 +194,12 @@ export interface StatusSnapshot {
   traffic?: { windowMs: number; generations: GenerationTraffic[]; releases: ReleaseTraffic[] };
 }
 
-/** One warm-up response (src/core/warmup.ts). */
+/** A warm-up path's responses (src/core/warmup.ts): its status (the first 5xx, else the last), their median time, how many. */
 export interface WarmupResponse {
   path: string;
   status: number;
   ms: number;
+  count: number;
 }
 
 /** What the master reports as it works: consumed by the logger, metrics and live CLI feedback. */
@@ -217,10 +218,11 @@ export type MasterEvent =
   | { type: 'worker-priority'; generation: number; slot: number; pid: number | undefined; nice: number; error: string }
   | { type: 'worker-status'; generation: number; slot: number; text: string }
   /**
-   * A new worker's warm-up requests (src/core/warmup.ts): each response's status and time,
-   * all of them in `ms`; or `skipped`, and why (a worker without the channel).
+   * A new worker's warm-up requests (src/core/warmup.ts): each path's status, median time and
+   * count, all of them in `ms`; or `skipped`, and why (a worker without the channel). `nice`:
+   * the priority it got back after the warm-up (it booted and warmed up lower).
    */
-  | { type: 'worker-warmup'; generation: number; slot: number; pid: number | undefined; responses: WarmupResponse[]; ms: number; skipped?: string }
+  | { type: 'worker-warmup'; generation: number; slot: number; pid: number | undefined; responses: WarmupResponse[]; ms: number; skipped?: string; nice?: number }
   /**
    * Workers of `generation` still not ready, every few seconds while they start (from
    * src/master/ready-wait.ts): each one's slot, pid, time since spawn and last STATUS= text.

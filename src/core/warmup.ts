@@ -24,7 +24,7 @@ export interface WarmupTarget {
   readonly slot: number;
   readonly pid: number | undefined;
   readonly hello: { handover: boolean; listeners: string[] } | undefined;
-  readonly spec: { fdNames: string[]; warmup?: string[] | undefined; readyTimeout: number };
+  readonly spec: { fdNames: string[]; warmup?: string[] | undefined; warmupRounds?: number | undefined; readyTimeout: number };
   /** Its last output lines (for the failure report). */
   readonly output: string[];
   /** Passes a connection (`conn` + handle): true once the worker holds it. */
@@ -33,11 +33,12 @@ export interface WarmupTarget {
 
 
 /**
- * Sends `paths` to `target` on `listener`, one after the other, all within `timeoutMs`;
- * resolves with the responses (a 5xx among them included), rejects when one could not be
- * sent or answered in time (the message says which and why).
+ * Sends `paths` to `target` on `listener`, `rounds` times, one request after the other, all
+ * within `timeoutMs`; resolves with one response per path (its status, the first 5xx if
+ * any, at which it stops; the median time; how many were sent), rejects when one could not
+ * be sent or answered in time (the message says which and why).
  */
-export type Warmer = (target: WarmupTarget, listener: string | undefined, paths: string[], timeoutMs: number) => Promise<WarmupResponse[]>;
+export type Warmer = (target: WarmupTarget, listener: string | undefined, paths: string[], rounds: number, timeoutMs: number) => Promise<WarmupResponse[]>;
 
 /** The event a warm-up reports. */
 export type WarmupEvent = Extract<MasterEvent, { type: 'worker-warmup' }>;
@@ -63,7 +64,7 @@ export async function warmUp(w: WarmupTarget, warmer: Warmer | undefined, emit: 
   const started = now();
   let responses: WarmupResponse[];
   try {
-    responses = await warmer(w, listener, paths, w.spec.readyTimeout);
+    responses = await warmer(w, listener, paths, Math.max(1, w.spec.warmupRounds ?? 1), w.spec.readyTimeout);
   } catch (err) {
     throw new HitlessError('ERR_WARMUP_FAILED', `worker ${w.generation}.${w.slot} failed its warm-up: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err, details: { output: w.output },

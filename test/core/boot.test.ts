@@ -105,10 +105,10 @@ test('boot priority: the floor comes from CAP_SYS_NICE, else RLIMIT_NICE', () =>
 
 /** A warmer that records its calls and answers each path with `status(path)`. */
 function fakeWarmer(status: (path: string) => number = () => 200) {
-  const calls: { pid: number | undefined; listener: string | undefined; paths: string[]; timeoutMs: number; state: string }[] = [];
-  const warmer: Warmer = async (target: WarmupTarget, listener, paths, timeoutMs) => {
-    calls.push({ pid: target.pid, listener, paths, timeoutMs, state: (target as unknown as { state: string }).state });
-    return paths.map((path): WarmupResponse => ({ path, status: status(path), ms: 1 }));
+  const calls: { pid: number | undefined; listener: string | undefined; paths: string[]; rounds: number; timeoutMs: number; state: string }[] = [];
+  const warmer: Warmer = async (target: WarmupTarget, listener, paths, rounds, timeoutMs) => {
+    calls.push({ pid: target.pid, listener, paths, rounds, timeoutMs, state: (target as unknown as { state: string }).state });
+    return paths.map((path): WarmupResponse => ({ path, status: status(path), ms: 1, count: rounds }));
   };
   return { warmer, calls };
 }
@@ -122,7 +122,7 @@ test('warm-up: each new worker gets the paths after READY, on its first listener
   assert.equal((await sup.reload('test')).ok, true);
   const gen2 = host.procs.filter((p) => p.generation === 2).map((p) => p.pid);
   assert.deepEqual(calls.map((c) => c.pid).sort(), gen2.sort());
-  for (const c of calls) assert.deepEqual([c.listener, c.paths, c.timeoutMs, c.state], ['http', ['/', '/api/health'], 3000, 'ready']);
+  for (const c of calls) assert.deepEqual([c.listener, c.paths, c.rounds, c.timeoutMs, c.state], ['http', ['/', '/api/health'], 1, 3000, 'ready']);
   const warm = events.findLastIndex((e) => e.type === 'worker-warmup');
   const switched = events.findIndex((e) => e.type === 'reload-phase' && e.phase === 'switched');
   assert.ok(warm >= 0 && warm < switched, 'warmed before the switch');
@@ -164,4 +164,33 @@ test('warm-up: a worker without the channel is skipped with a note and the reloa
   assert.equal(calls.length, 0);
   const skipped = events.filter((e) => e.type === 'worker-warmup' && e.skipped !== undefined);
   assert.equal(skipped.length, 2);
+});
+
+test('warm-up at the boot priority: a lowered worker that is warmed up gets its priority back after the warm-up, not at READY', async () => {
+  const order: string[] = [];
+  const host = new FakeHost();
+  const warmer: Warmer = async (target, _l, paths, rounds) => {
+    order.push(`warm ${target.pid} at ${host.priorities.filter((x) => x[0] === target.pid).map((x) => x[1]).join(',')}`);
+    return paths.map((path) => ({ path, status: 200, ms: 1, count: rounds }));
+  };
+  const sup = new Supervisor({ host, spec: () => fakeSpec({ bootPriority: BOOT, warmup: ['/'], warmupRounds: 3 }), version: 'test', listeners: () => [], warmer });
+  const events: MasterEvent[] = [];
+  sup.on('event', (e: MasterEvent) => events.push(e));
+  host.behave = () => libraryWorker;
+  await sup.start();
+  assert.equal((await sup.reload('test')).ok, true);
+  const gen2 = host.procs.filter((p) => p.generation === 2).map((p) => p.pid);
+  assert.deepEqual(order.sort(), gen2.map((p) => `warm ${p} at 10`).sort(), 'warmed while still lowered');
+  for (const pid of gen2) assert.deepEqual(host.priorities.filter((x) => x[0] === pid).map((x) => x[1]), [10, 0], 'restored once, after');
+  assert.ok(events.every((e) => !(e.type === 'worker-ready' && e.generation === 2 && e.nice !== undefined)), 'not at READY');
+  const warmups = events.filter((e) => e.type === 'worker-warmup');
+  assert.deepEqual(warmups.map((e) => (e.type === 'worker-warmup' ? [e.nice, e.responses[0]?.count] : [])), [[0, 3], [0, 3]]);
+});
+
+test('warm-up at the boot priority: a skipped warm-up (no channel) still gives the priority back', async () => {
+  const { warmer } = fakeWarmer();
+  const { host, sup } = setup({ bootPriority: BOOT, warmup: ['/'] }, warmer);
+  await sup.start();
+  assert.equal((await sup.reload('test')).ok, true);
+  for (const p of host.procs.filter((x) => x.generation === 2)) assert.deepEqual(host.priorities.filter((x) => x[0] === p.pid).map((x) => x[1]), [10, 0]);
 });

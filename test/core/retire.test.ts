@@ -87,7 +87,8 @@ test('retire: a retirement runs on its own (no reload) and resolves with the cou
   for (const w of old.ws) w.on('message', (m, h) => m.type === 'conn' && routes.receive(w, m.listener, h));
   const r = new Retirement({ workers: old.ws, receivers: () => next.ws, drainTimeout: 5000, host, routes });
   assert.equal(r.handover, true);
-  const { ms, ...counts } = await r.run();
+  const { ms, transitMs, ...counts } = await r.run();
+  assert.ok(transitMs !== undefined && transitMs.max >= transitMs.median, 'how long the 6 connections spent in the master');
   assert.deepEqual(counts, { handedOver: 6, returned: 0, lost: 0, forced: 0, drained: 4, cut: 2 });
   assert.equal(ms, 0, 'the fake clock did not move');
   assert.deepEqual(next.procs.map((p) => p.sent.filter((s) => s.message.type === 'conn').length), [3, 3]);

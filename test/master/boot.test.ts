@@ -47,21 +47,24 @@ test('boot priority: a booting worker runs at nice +10 on every thread while the
   assert.ok(ready.every((r) => r.nice === base));
 });
 
-test('warm-up: each new worker gets the configured GETs after READY and before the switch', { timeout: 60_000 }, async (t) => {
+test('warm-up: each new worker gets the configured GETs (3 rounds, one keep-alive connection) after READY and before the switch', { timeout: 60_000 }, async (t) => {
   const master = await startMaster(t, {
-    command: ['node', fixture('master/boot-app.js')], workers: 2, args: ['--warmup', '/a', '--warmup', '/b?x=1'], env: { BOOT_WAIT: '0' },
+    command: ['node', fixture('master/boot-app.js')], workers: 2, args: ['--warmup', '/a', '--warmup', '/b?x=1', '--warmup-rounds', '3'], env: { BOOT_WAIT: '0' },
   });
   assert.equal(master.stdout.includes('warmup'), false, 'the first generation is not warmed');
   const done = await master.reload();
   assert.equal(done.code, 0, done.stderr);
   const gen2 = pidsOf(master.records, 'worker-spawn', 2);
+  const count = (line: string): number => master.stdout.split('\n').filter((l) => l === line).length;
   for (const pid of gen2) {
-    assert.ok(master.stdout.includes(`warmup /a pid=${pid} generation=2`), master.stdout);
-    assert.ok(master.stdout.includes(`warmup /b?x=1 pid=${pid} generation=2`), master.stdout);
+    assert.equal(count(`warmup /a pid=${pid} generation=2`), 3, master.stdout);
+    assert.equal(count(`warmup /b?x=1 pid=${pid} generation=2`), 3, master.stdout);
+    assert.ok(master.stdout.includes(`connection ${pid} 1`), 'the requests shared one connection');
+    assert.ok(!master.stdout.includes(`connection ${pid} 2`), 'and only one');
   }
   const warmups = master.events('worker-warmup');
   assert.equal(warmups.length, 2);
-  for (const w of warmups) assert.deepEqual((w.responses as { path: string; status: number }[]).map((r) => [r.path, r.status]), [['/a', 200], ['/b?x=1', 200]]);
+  for (const w of warmups) assert.deepEqual((w.responses as { path: string; status: number; count: number }[]).map((r) => [r.path, r.status, r.count]), [['/a', 200, 3], ['/b?x=1', 200, 3]]);
   const lastWarm = master.records.findLastIndex((r) => r.event === 'worker-warmup');
   assert.ok(lastWarm < master.records.findIndex((r) => r.event === 'reload-ready'), 'warmed before the switch');
   const res = await fetch(master.url('/'));

@@ -47,6 +47,7 @@ Flags:
   --no-compile-cache       do not give workers Node's compile cache (NODE_COMPILE_CACHE)
   --warmup <path>          request this path from each new worker before a reload
                            switches to it (a 5xx fails the reload), repeatable
+  --warmup-rounds <n>      request the warmup paths n times (default 1)
   --run-dir <dir>          folder of the control socket (default: derived from the app folder)
   --pid-file <path>        write the master's pid here
   --log-format <text|json> master log lines (default text)
@@ -80,6 +81,7 @@ const options = {
   'boot-nice': { type: 'string' },
   'no-compile-cache': { type: 'boolean' },
   warmup: { type: 'string', multiple: true },
+  'warmup-rounds': { type: 'string' },
   'run-dir': { type: 'string' },
   'pid-file': { type: 'string' },
   'log-format': { type: 'string' },
@@ -118,6 +120,7 @@ export function startFlagsToConfig(
       stopSignal: v['stop-signal'], env: v.env, cwd: v.cwd, strategy: v.strategy, runDir: v['run-dir'],
       handover: v['no-handover'] === true ? false : undefined,
       bootNice: v['boot-nice'], compileCache: v['no-compile-cache'] === true ? false : undefined, warmup: v.warmup,
+      warmupRounds: v['warmup-rounds'],
       pidFile: v['pid-file'], logFormat: v['log-format'], preload: v['no-preload'] === true ? false : undefined,
     },
   };
