@@ -24,7 +24,11 @@ export interface WarmupTarget {
   readonly slot: number;
   readonly pid: number | undefined;
   readonly hello: { handover: boolean; listeners: string[] } | undefined;
-  readonly spec: { fdNames: string[]; warmup?: string[] | undefined; warmupRounds?: number | undefined; readyTimeout: number };
+  readonly spec: {
+    fdNames: string[]; warmup?: string[] | undefined; warmupRounds?: number | undefined; readyTimeout: number;
+    /** Its booting and serving nice values, when it boots lower: the warm-up's client runs as low. */
+    bootPriority?: { booting: number; serving: number } | undefined;
+  };
   /** Its last output lines (for the failure report). */
   readonly output: string[];
   /** Passes a connection (`conn` + handle): true once the worker holds it. */

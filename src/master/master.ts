@@ -153,10 +153,11 @@ export async function runMaster(
     // For measurements only (docs/ARCHITECTURE.md, "Connection hand-over"): another hand-over window.
     ...(handoverWindowFromEnv(process.env) === undefined ? {} : { handoverWindow: handoverWindowFromEnv(process.env) }),
     // Warm-up requests name the listener's address as their Host (a unix socket or an fd from systemd: localhost).
+    // Its client runs at the new worker's booting priority (its increment over the master's).
     warmer: createWarmer((name) => {
       const address = listeners.status().find((l) => l.name === name)?.address;
       return address === undefined || address.startsWith('unix:') || address.startsWith('fd:') ? 'localhost' : address;
-    }),
+    }, (w) => (w.spec.bootPriority ? w.spec.bootPriority.booting - w.spec.bootPriority.serving : 0)),
   });
   const app = { dir: config.appDir, configPath: config.configPath, runDir: config.runDir };
   // What everything else talks to: a reload through it reads the configuration first.
