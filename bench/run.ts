@@ -221,7 +221,9 @@ async function main(): Promise<number> {
     const nextDir = argValue('--next') ?? findNextApp();
     const rounds = Number(argValue('--rounds') ?? plan.latency.rounds);
     const targets = argValue('--targets')?.split(',');
-    const rows = wants('latency') ? await reloadLatency({ ...plan.latency, rounds, nextDir, ...(targets ? { only: targets } : {}), log }) : [];
+    const progressFile = join(repoRoot, 'bench', 'results', `.${date}-latency-progress.json`);
+    const progress = (r: unknown): void => writeFileSync(progressFile, JSON.stringify(r));
+    const rows = wants('latency') ? await reloadLatency({ ...plan.latency, rounds, nextDir, ...(targets ? { only: targets } : {}), log, progress }) : [];
     // `--only boot` (or latency,boot): each app booted alone, with and without the compile cache, on each --nodes binary.
     const nodes = (argValue('--nodes') ?? process.execPath).split(',');
     const boots = only?.has('boot') ? await bootCost(nodes, Number(argValue('--boots') ?? plan.bootCost.boots), nextDir, log) : undefined;

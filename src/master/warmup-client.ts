@@ -11,7 +11,7 @@
  * Messages: thread → main `{ open: localPort }` (hand this connection over), `{ done: results }`,
  * `{ error: message }`; main → thread `{ handed: localPort, ok }`.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -44,6 +44,8 @@ if (port !== null && data !== null) {
       // Lowering is always allowed; a platform without it runs at the master's priority.
     }
   }
+  // Loaded after the priority is lowered: loading it is a good part of this thread's CPU.
+  const { Agent, request } = await import('node:http');
   const waiting = new Map<number, (ok: boolean) => void>();
   port.on('message', (m: { handed?: number; ok?: boolean }) => {
     if (m.handed !== undefined) waiting.get(m.handed)?.(m.ok === true);
@@ -74,7 +76,7 @@ if (port !== null && data !== null) {
   /** One lane: its own keep-alive connection (a new one when the worker closes it), requests one after the other. */
   const lane = async (): Promise<void> => {
     let socket: net.Socket | undefined;
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     (agent as unknown as { createConnection: unknown }).createConnection = (_o: unknown, done: (e: Error | null, s?: net.Socket) => void): undefined => {
       open().then((s) => done(null, (socket = s)), (e: Error) => done(e));
       return undefined;
@@ -96,7 +98,7 @@ if (port !== null && data !== null) {
   };
 
   const get = (agent: http.Agent, path: string): Promise<number> => new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: data.port, agent, path, method: 'GET', headers: { host: data.host, 'user-agent': data.userAgent } }, (res) => {
+    const req = request({ host: '127.0.0.1', port: data.port, agent, path, method: 'GET', headers: { host: data.host, 'user-agent': data.userAgent } }, (res) => {
       res.resume();
       res.once('end', () => resolve(res.statusCode ?? 0));
       res.once('error', reject);
