@@ -92,24 +92,25 @@ interface TargetDef {
 }
 
 const BODY = '{"user":1}';
-// Every lever on: boot priority (the default), compile cache (the default), warm-up (1000
-// rounds of / on parallel connections), hand-over window 1 (the default). The ready timeout
-// leaves room for a warm-up at the boot priority on a saturated machine.
-const WARMUP = ['--warmup', '/', '--warmup-rounds', '1000', '--ready-timeout', '30s'];
-const ALL_LEVERS = WARMUP;
-const NEXT_WARMUP = ['--warmup', '/', '--warmup', '/gen', '--warmup-rounds', '50', '--ready-timeout', '30s'];
-const WINDOW_4 = { BENCH_TRACK_GENERATION: '1', HITLESS_HANDOVER_WINDOW: '4' };
+// Every lever on: boot priority (the default), compile cache (the default), warm-up of / once,
+// hand-over window 1 and spread (the defaults). The ready timeout leaves room for a warm-up
+// at the boot priority on a saturated machine.
+const ALL_LEVERS = ['--warmup', '/', '--ready-timeout', '30s'];
+const NEXT_WARMUP = ['--warmup', '/', '--warmup', '/gen', '--ready-timeout', '30s'];
+const ENV = { BENCH_TRACK_GENERATION: '1' };
+/** The hand-over as it was before issue 23: 2 per new worker in transit (4), at full speed. */
+const OLD_HANDOVER = { ...ENV, HITLESS_HANDOVER_WINDOW: '4', HITLESS_HANDOVER_SPREAD: '0' };
 
 function hitless(port: number, o: LatencyOptions, name: string, args: string[], extra: HitlessExtra = {}): HitlessTarget {
   return new HitlessTarget({ port, handlerMs: 0, workers: o.workers }, 'sighup', { name, args, env: { BENCH_TRACK_GENERATION: '1' }, ...extra });
 }
 
-function next(port: number, o: LatencyOptions, name: string, args: string[]): HitlessTarget {
+function next(port: number, o: LatencyOptions, name: string, args: string[], env: Record<string, string> = ENV): HitlessTarget {
   if (!o.nextDir) throw new Error('the Next.js app is not built');
   return hitless(port, o, name, args, {
     command: ['node', 'node_modules/next/dist/bin/next', 'start', '-p', String(port)],
     cwd: o.nextDir,
-    env: { NEXT_TELEMETRY_DISABLED: '1' },
+    env: { ...env, NEXT_TELEMETRY_DISABLED: '1' },
     // Next renames its process (next-server): every child of the master but a `hitless check`.
     serves: (pid) => !cmdline(pid).includes('cli/main.js'),
   });
@@ -117,20 +118,21 @@ function next(port: number, o: LatencyOptions, name: string, args: string[]): Hi
 
 /** Every target of the scenario, in the order of the report. */
 export const LATENCY_TARGETS: TargetDef[] = [
-  { key: 'hitless', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever (boot priority, compile cache, warm-up / ×1000, window 1)', ALL_LEVERS) },
+  { key: 'hitless', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever (boot priority, compile cache, warm-up /, hand-over window 1 and spread)', ALL_LEVERS) },
   { key: 'hitless-no-nice', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without boot priority (--boot-nice 0)', [...ALL_LEVERS, '--boot-nice', '0']) },
-  { key: 'hitless-no-warmup', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without warm-up', []) },
-  { key: 'hitless-warm1', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, warm-up / once (not ×1000)', ['--warmup', '/']) },
-  { key: 'hitless-window4', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over window 4 (before issue 23)', ALL_LEVERS, { env: WINDOW_4 }) },
-  { key: 'hitless-none', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, no lever (as before issue 23)', ['--boot-nice', '0', '--no-compile-cache'], { env: WINDOW_4 }) },
+  { key: 'hitless-no-warmup', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without warm-up', ['--ready-timeout', '30s']) },
+  { key: 'hitless-warm1000', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, warm-up / ×1000 (--warmup-rounds 1000)', [...ALL_LEVERS, '--warmup-rounds', '1000']) },
+  { key: 'hitless-no-spread', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over at full speed (spread 0)', ALL_LEVERS, { env: { ...ENV, HITLESS_HANDOVER_SPREAD: '0' } }) },
+  { key: 'hitless-window4', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over window 4, full speed (before issue 23)', ALL_LEVERS, { env: OLD_HANDOVER }) },
+  { key: 'hitless-none', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, no lever (as before issue 23)', ['--boot-nice', '0', '--no-compile-cache'], { env: OLD_HANDOVER }) },
   { key: 'haproxy', group: 'app', make: (p, o) => new HaproxyTarget({ port: p, handlerMs: 0, workers: o.workers }) },
   { key: 'haproxy-icor', group: 'app', make: (p, o) => new HaproxyTarget({ port: p, handlerMs: 0, workers: o.workers }, true) },
   { key: 'pm2', group: 'app', make: (p, o) => new Pm2Target({ port: p, handlerMs: 0, workers: o.workers }) },
-  { key: 'next', group: 'next', make: (p, o) => next(p, o, 'Next.js under hitless 2w, every lever (warm-up /, /gen ×50)', NEXT_WARMUP) },
+  { key: 'next', group: 'next', make: (p, o) => next(p, o, 'Next.js under hitless 2w, every lever (warm-up /, /gen)', NEXT_WARMUP) },
   { key: 'next-no-nice', group: 'next', make: (p, o) => next(p, o, 'Next.js, without boot priority', [...NEXT_WARMUP, '--boot-nice', '0']) },
   { key: 'next-no-cache', group: 'next', make: (p, o) => next(p, o, 'Next.js, without compile cache', [...NEXT_WARMUP, '--no-compile-cache']) },
-  { key: 'next-no-warmup', group: 'next', make: (p, o) => next(p, o, 'Next.js, without warm-up', []) },
-  { key: 'next-none', group: 'next', make: (p, o) => next(p, o, 'Next.js, no lever', ['--boot-nice', '0', '--no-compile-cache']) },
+  { key: 'next-no-warmup', group: 'next', make: (p, o) => next(p, o, 'Next.js, without warm-up', ['--ready-timeout', '30s']) },
+  { key: 'next-none', group: 'next', make: (p, o) => next(p, o, 'Next.js, no lever (as before issue 23)', ['--boot-nice', '0', '--no-compile-cache'], OLD_HANDOVER) },
 ];
 
 const spread = (xs: number[]): { median: number; max: number } => ({ median: median(xs), max: xs.length ? Math.max(...xs) : Number.NaN });

@@ -12,7 +12,7 @@
  * started it. The supervisor turns its start and its counts into events and phases.
  */
 import type { DrainedMessage } from '../lib/protocol.js';
-import { HANDOVER_WINDOW, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
+import { HANDOVER_SPREAD, HANDOVER_SPREAD_MS, HANDOVER_WINDOW, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
 import type { Host } from './host.js';
 import type { Worker, WorkerReport } from './worker.js';
 
@@ -42,6 +42,8 @@ export interface RetireOptions {
   routes: HandoverRoutes;
   /** Connections each worker may have on their way at once (default {@link HANDOVER_WINDOW}). */
   window?: number | undefined;
+  /** How much the hand-over is spread (default {@link HANDOVER_SPREAD}; 0: full speed). */
+  spread?: number | undefined;
 }
 
 /** How long connections spent in the master on their way, ms. */
@@ -83,7 +85,10 @@ export class Retirement {
   async run(): Promise<RetireCounts & { ms: number; transitMs?: TransitFigures | undefined }> {
     const { workers, host, routes } = this.#o;
     const startedAt = host.now();
-    const broker = new HandoverBroker(this.#receivers);
+    const wait = (ms: number): Promise<void> => new Promise((resolve) => host.setTimer(resolve, ms));
+    const broker = new HandoverBroker(this.#receivers, undefined, {
+      now: () => host.now(), wait, spread: this.#o.spread ?? HANDOVER_SPREAD, spreadMs: HANDOVER_SPREAD_MS,
+    });
     // What each worker says its own drain did: closed gracefully, or cut at its deadline.
     const reports = new Map<Worker, DrainedMessage>();
     const offs = workers.map((w) => {

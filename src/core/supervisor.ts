@@ -44,6 +44,8 @@ export interface SupervisorOptions {
   warmer?: Warmer;
   /** Connections an old worker may have in transit at once (default HANDOVER_WINDOW; for measurements). */
   handoverWindow?: number;
+  /** How much a hand-over is spread (default HANDOVER_SPREAD, 0: full speed; for measurements). */
+  handoverSpread?: number;
 }
 
 export type SupervisorState = StatusSnapshot['state'];
@@ -480,6 +482,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       host: this.#host,
       routes: this.#routes,
       window: this.#opts.handoverWindow,
+      spread: this.#opts.handoverSpread,
     });
     run?.to(retirement.handover ? 'handover' : 'draining');
     this.#emit({ type: 'reload-draining', generation, workers: workers.length });

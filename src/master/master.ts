@@ -52,7 +52,8 @@ export const version: string = (() => {
 
 /**
  * HITLESS_HANDOVER_WINDOW: connections an old worker may have in transit at once, instead of
- * the measured default (1). Not a setting: the benchmarks use it to show what the default buys.
+ * the measured default (1); HITLESS_HANDOVER_SPREAD: how much the hand-over is spread (0: full
+ * speed). Not settings: the benchmarks use them to show what the defaults buy.
  */
 function handoverWindowFromEnv(env: NodeJS.ProcessEnv): number | undefined {
   const n = Number(env.HITLESS_HANDOVER_WINDOW);
@@ -152,6 +153,7 @@ export async function runMaster(
     uptime: () => process.uptime() * 1000 | 0,
     // For measurements only (docs/ARCHITECTURE.md, "Connection hand-over"): another hand-over window.
     ...(handoverWindowFromEnv(process.env) === undefined ? {} : { handoverWindow: handoverWindowFromEnv(process.env) }),
+    ...(process.env.HITLESS_HANDOVER_SPREAD && Number(process.env.HITLESS_HANDOVER_SPREAD) >= 0 ? { handoverSpread: Number(process.env.HITLESS_HANDOVER_SPREAD) } : {}),
     // Warm-up requests name the listener's address as their Host (a unix socket or an fd from systemd: localhost).
     // Its client runs at the new worker's booting priority (its increment over the master's).
     warmer: createWarmer((name) => {

@@ -192,3 +192,26 @@ test('handover: connections a receiver took count as lost once it died unasked; 
   assert.equal(dies.got.length, 2);
   assert.deepEqual(broker.counts, { handedOver: 0, returned: 0, lost: 2 });
 });
+
+test('hand-over spread: while spreading, `landed` waits as long as the connection\'s cycle took; after spreadMs, or with spread 0, at once', async () => {
+  let t = 0;
+  const waits: number[] = [];
+  const receiver: Receiver = { takes: () => true, deliver: async () => true, diedUnasked: false };
+  const sender: Receiver = { takes: () => false, deliver: async () => false, diedUnasked: false };
+  const pacing = { now: () => t, wait: async (ms: number) => { waits.push(ms); t += ms; }, spread: 1, spreadMs: 3000 };
+  const broker = new HandoverBroker(() => [receiver], () => t, pacing);
+  const move = async (after: number): Promise<void> => {
+    t += after; // the old worker's part and the master's, since its previous `landed`
+    await broker.forward(sender, 'http', new FakeHandle());
+    await broker.paced(sender);
+  };
+  await move(10);
+  await move(4);
+  t = 5000;
+  await move(2);
+  assert.deepEqual(waits, [10, 4], 'as long again as each cycle, then none after spreadMs');
+  const full = new HandoverBroker(() => [receiver], () => t, { ...pacing, spread: 0 });
+  await full.forward(sender, 'http', new FakeHandle());
+  await full.paced(sender);
+  assert.deepEqual(waits, [10, 4], 'spread 0: full speed');
+});
