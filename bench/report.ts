@@ -3,6 +3,7 @@
  */
 import type { ReloadRow } from './scenarios/reload.js';
 import { handoverMarkdown, handoverVerdicts } from './report-handover.js';
+import { latencyMarkdown, latencyVerdicts } from './report-latency.js';
 import type { Results, Verdict } from './results.js';
 
 const isHitless = (name: string): boolean => name.startsWith('hitless');
@@ -72,6 +73,7 @@ export function verdicts(r: Omit<Results, 'targets'>): Verdict[] {
     });
   }
   if (r.handover) out.push(...handoverVerdicts(r.handover));
+  if (r.latency) out.push(...latencyVerdicts(r.latency));
   return out;
 }
 
@@ -80,12 +82,15 @@ export function table(head: string[], rows: string[][]): string {
 }
 
 /** docs/BENCHMARKS.md for one run. `notes` is hand-written analysis kept between runs. */
-export function markdown(r: Results, resultsFile: string, chartFile: string | undefined, notes: string): string {
+export function markdown(r: Results & { latencyNotes?: string }, resultsFile: string, chartFile: string | undefined, notes: string): string {
   const m = r.machine;
   const parts: string[] = [];
   parts.push(`# Benchmarks\n\nhitless beside bare node, PM2 cluster mode and a naive stop-and-start, measured side by side in one run on ${r.date}${r.quick ? ' (QUICK MODE: short runs, indicative only)' : ''}. Raw numbers: [${resultsFile}](../${resultsFile}).` +
     (r.handover?.resultsFile && r.handover.resultsFile !== resultsFile
       ? ` Section 5 (connection hand-over) was measured in a later run of its own scenarios only, on ${r.handover.date}: [${r.handover.resultsFile}](../${r.handover.resultsFile}); its command and machine are in that section.`
+      : '') +
+    (r.latency?.resultsFile && r.latency.resultsFile !== resultsFile
+      ? ` Section 6 (reload latency) was measured in a run of its own on ${r.latency.date}: [${r.latency.resultsFile}](../${r.latency.resultsFile}); its command, machine and load are in that section.`
       : ''));
   parts.push(`Reproduce (Linux, \`wrk\` installed: \`apt-get install -y wrk\`):\n\n\`\`\`sh\nnpm ci && npm run build && ${r.command}\n\`\`\``);
   parts.push(`## Targets\n\n${table(['target', 'met', 'measured'], r.targets.map((v) => [v.target, v.met ? 'yes' : '**no**', v.measured]))}`);
@@ -150,6 +155,7 @@ export function markdown(r: Results, resultsFile: string, chartFile: string | un
     );
   }
   if (r.handover) parts.push(handoverMarkdown(r.handover));
+  if (r.latency) parts.push(latencyMarkdown(r.latency, r.latencyNotes ?? ''));
   parts.push(
     `## Machine and versions\n\n` +
       table(['', ''], [

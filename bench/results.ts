@@ -9,6 +9,8 @@ import type { CostRow } from './scenarios/cost.js';
 import type { FootprintResult } from './scenarios/footprint.js';
 import type { PacedRow } from './scenarios/paced.js';
 import type { IdleRow } from './scenarios/handover10k.js';
+import type { LatencyOptions, LatencyRow } from './scenarios/latency.js';
+import type { BootRow } from './scenarios/boot.js';
 
 export interface Machine {
   nproc: number;
@@ -34,6 +36,8 @@ export interface Results {
   footprint: FootprintResult | undefined;
   /** Connection hand-over (section 5); may come from a later, partial run than the rest. */
   handover?: HandoverResults;
+  /** Reload latency (section 6, issue 23); may come from a later, partial run. */
+  latency?: LatencyResults;
   targets: Verdict[];
 }
 
@@ -51,4 +55,17 @@ export interface Verdict {
   target: string;
   met: boolean;
   measured: string;
+}
+
+export interface LatencyResults {
+  date: string;
+  command: string;
+  machine: Machine & { haproxy?: string | undefined };
+  options: Omit<LatencyOptions, 'log' | 'nextDir' | 'only'>;
+  /** The Next.js app measured (undefined: its targets were skipped). */
+  nextDir: string | undefined;
+  resultsFile?: string;
+  rows: LatencyRow[];
+  /** Boot cost with and without the compile cache (`--only boot`). */
+  boot?: BootRow[];
 }

@@ -21,6 +21,10 @@ import { appBoot, reloadCost, type CostRow } from './scenarios/cost.js';
 import { footprint } from './scenarios/footprint.js';
 import { pacedUsers, type PacedKind, type PacedRow } from './scenarios/paced.js';
 import { idleHandover, type IdleRow, type IdleVariant } from './scenarios/handover10k.js';
+import { reloadLatency } from './scenarios/latency.js';
+import { bootCost } from './scenarios/boot.js';
+import { findNextApp } from './next-app.js';
+import { haproxyVersion } from './targets/haproxy.js';
 import { pm2Version } from './targets/pm2.js';
 import { repoRoot } from './targets/target.js';
 import { chartSvg } from './svg.js';
@@ -33,6 +37,8 @@ const onlyArg = argv[argv.indexOf('--only') + 1];
 const only = argv.includes('--only') && onlyArg ? new Set(onlyArg.split(',')) : undefined;
 const wants = (s: string): boolean => !only || only.has(s);
 const log = (line: string): void => void process.stdout.write(line + '\n');
+/** `--targets a,b`: only these targets of the latency scenario; `--rounds n`: its rounds. */
+const argValue = (name: string): string | undefined => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
 
 const plan = quick
   ? {
@@ -48,6 +54,8 @@ const plan = quick
       pacedTargets: ['hitless-handover', 'hitless-no-handover', 'pm2'] as PacedKind[],
       idle: 2000,
       idleVariants: [{ handover: true }, { handover: false }] as IdleVariant[],
+      latency: { users: 1000, thinkMs: [0, 1200] as [number, number], saturating: 50, nextUsers: 100, nextSaturating: 8, reloads: 3, everyMs: 2000, leadMs: 4000, steadyAfterMs: 2500, tailMs: 2000, windowTailMs: 1000, workers: 2, rounds: 1 },
+      bootCost: { boots: 3 },
     }
   : {
       throughput: { connections: 50, durationMs: 5000, rounds: 3, warmupMs: 2000 },
@@ -71,6 +79,10 @@ const plan = quick
       // The library's own drain deadline (10 s by default) also bounds the hand-over; the
       // third row gives it the master's 30 s budget (minus a margin) to show the capacity.
       idleVariants: [{ handover: true }, { handover: true, appShutdownMs: 25_000, repeats: 3 }, { handover: false }] as IdleVariant[],
+      // Issue 23: the same paced users (and a saturating load) against hitless with and without
+      // each boot lever, HAProxy -W, PM2 and Next.js; Next.js serves ~1/10 of the bench app's rate.
+      latency: { users: 1000, thinkMs: [0, 1200] as [number, number], saturating: 50, nextUsers: 100, nextSaturating: 8, reloads: 9, everyMs: 2000, leadMs: 8000, steadyAfterMs: 2500, tailMs: 3000, windowTailMs: 1000, workers: 2, rounds: 1 },
+      bootCost: { boots: 10 },
     };
 
 async function commit(): Promise<string> {
@@ -92,7 +104,10 @@ function writeDocs(results: Results, resultsFile: string): void {
   const notesPath = join(repoRoot, 'bench', 'notes.md');
   const notes = existsSync(notesPath) ? readFileSync(notesPath, 'utf8') : '';
   const handover = results.handover ? { ...results.handover, resultsFile: results.handover.resultsFile ?? resultsFile } : undefined;
-  const withFiles = { ...results, handover };
+  const latency = results.latency ? { ...results.latency, resultsFile: results.latency.resultsFile ?? resultsFile } : undefined;
+  const latencyNotesPath = join(repoRoot, 'bench', 'notes-latency.md');
+  const latencyNotes = existsSync(latencyNotesPath) ? readFileSync(latencyNotesPath, 'utf8') : '';
+  const withFiles = { ...results, handover, latency, latencyNotes };
   writeFileSync(join(repoRoot, 'docs', 'BENCHMARKS.md'), markdown({ ...withFiles, targets: verdicts(withFiles) }, resultsFile, chart, notes));
   log('wrote docs/BENCHMARKS.md');
 }
@@ -102,20 +117,29 @@ function readResults(file: string): Results {
 }
 
 /**
- * Sections 1–4 from `base`, the hand-over section (5) from `later` (a run of only the
- * hand-over scenarios, `--only paced,handover10k`), which keeps its own file, date and
- * machine.
+ * Sections 1–4 from `base`, the hand-over section (5) and the latency section (6) from
+ * `later` when it has them (a run of only those scenarios, `--only paced,handover10k` or
+ * `--only latency`), each keeping its own file, date and machine.
  */
-function withHandover(base: Results, later: Results, laterFile: string): Results {
-  return later.handover ? { ...base, handover: { ...later.handover, resultsFile: laterFile } } : base;
+function withLater(base: Results, later: Results, laterFile: string): Results {
+  return {
+    ...base,
+    ...(later.handover ? { handover: { ...later.handover, resultsFile: laterFile } } : {}),
+    ...(later.latency ? { latency: { ...later.latency, resultsFile: laterFile } } : {}),
+  };
 }
 
-/** The newest full run in bench/results (no -quick, no -only suffix). */
-function newestFullRun(): string | undefined {
-  const files = readdirSync(join(repoRoot, 'bench', 'results')).filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f)).sort();
+/** The newest run in bench/results whose name matches (none: undefined). */
+function newestRun(pattern: RegExp): string | undefined {
+  const files = readdirSync(join(repoRoot, 'bench', 'results')).filter((f) => pattern.test(f)).sort();
   const last = files.at(-1);
   return last ? `bench/results/${last}` : undefined;
 }
+
+/** The newest full run in bench/results (no -quick, no -only suffix). */
+const newestFullRun = (): string | undefined => newestRun(/^\d{4}-\d{2}-\d{2}\.json$/);
+/** The newest run of the hand-over scenarios alone (section 5). */
+const newestHandoverRun = (): string | undefined => newestRun(/^\d{4}-\d{2}-\d{2}-only-(paced|handover10k)[-a-z0-9]*\.json$/);
 
 async function main(): Promise<number> {
   const fromArg = argv[argv.indexOf('--from') + 1];
@@ -124,7 +148,7 @@ async function main(): Promise<number> {
     // the first file for sections 1-4, a later hand-over-only run for section 5.
     const [first, ...later] = fromArg.split(',');
     let saved = readResults(first ?? '');
-    for (const f of later) saved = withHandover(saved, readResults(f), f);
+    for (const f of later) saved = withLater(saved, readResults(f), f);
     writeDocs(saved, first ?? '');
     return 0;
   }
@@ -192,6 +216,21 @@ async function main(): Promise<number> {
     if (wants('handover10k')) for (const v of plan.idleVariants) idle.push(await idleHandover(plan.idle, v, log));
     partial.handover = { date, command, machine: partial.machine, paced, idle };
   }
+  if (wants('latency') || (only !== undefined && only.has('boot'))) {
+    log('6. reload latency');
+    const nextDir = argValue('--next') ?? findNextApp();
+    const rounds = Number(argValue('--rounds') ?? plan.latency.rounds);
+    const targets = argValue('--targets')?.split(',');
+    const progressFile = join(repoRoot, 'bench', 'results', `.${date}-latency-progress.json`);
+    const progress = (r: unknown): void => writeFileSync(progressFile, JSON.stringify(r));
+    const rows = wants('latency') ? await reloadLatency({ ...plan.latency, rounds, nextDir, ...(targets ? { only: targets } : {}), log, progress }) : [];
+    // `--only boot` (or latency,boot): each app booted alone, with and without the compile cache, on each --nodes binary.
+    const nodes = (argValue('--nodes') ?? process.execPath).split(',');
+    const boots = only?.has('boot') ? await bootCost(nodes, Number(argValue('--boots') ?? plan.bootCost.boots), nextDir, log) : undefined;
+    const extra = ['--targets', '--rounds', '--nodes', '--boots'].flatMap((f) => (argValue(f) ? [`${f} ${argValue(f)}`] : []));
+    partial.latency = { date, command: [command, ...extra].join(' '),
+      machine: { ...partial.machine, haproxy: await haproxyVersion() }, options: { ...plan.latency, rounds }, nextDir, rows, ...(boots ? { boot: boots } : {}) };
+  }
   partial.machine.loadavg.end = loadavg()[0] ?? 0;
   const results: Results = { ...partial, targets: verdicts(partial) };
 
@@ -202,11 +241,15 @@ async function main(): Promise<number> {
   const resultsFile = `bench/results/${date}${suffix}.json`;
   writeFileSync(join(repoRoot, resultsFile), JSON.stringify(results, null, 1) + '\n');
   log(`wrote ${resultsFile}`);
-  const handoverOnly = only !== undefined && [...only].every((x) => x === 'paced' || x === 'handover10k');
-  const baseArg = argv.includes('--base') ? argv[argv.indexOf('--base') + 1] : newestFullRun();
-  if (!quick && handoverOnly && baseArg) {
-    // A run of the hand-over scenarios alone renders into the newest full run's docs.
-    writeDocs(withHandover(readResults(baseArg), results, resultsFile), baseArg);
+  const partialOnly = only !== undefined && [...only].every((x) => x === 'paced' || x === 'handover10k' || x === 'latency' || x === 'boot');
+  // `--base full.json[,later.json…]`: what the other sections come from (default: the newest
+  // full run, and for a latency run the newest hand-over run too).
+  const bases = (argValue('--base') ?? [newestFullRun(), (only?.has('latency') || only?.has('boot')) && !only.has('paced') ? newestHandoverRun() : undefined].filter(Boolean).join(',')).split(',').filter(Boolean);
+  if (!quick && partialOnly && bases.length) {
+    // A run of some scenarios alone renders into the newest full run's docs.
+    let merged = readResults(bases[0]!);
+    for (const f of bases.slice(1)) merged = withLater(merged, readResults(f), f);
+    writeDocs(withLater(merged, results, resultsFile), bases[0]!);
   } else if ((!quick && !only) || argv.includes('--docs')) writeDocs(results, resultsFile);
   for (const v of results.targets) log(`${v.met ? 'MET    ' : 'NOT MET'} ${v.target}: ${v.measured}`);
   log(`done in ${Math.round((Date.now() - t0) / 1000)} s`);

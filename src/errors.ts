@@ -27,6 +27,7 @@ export const codes = {
   ERR_READY_TIMEOUT: 'A new worker did not announce readiness within readyTimeout.',
   ERR_LISTENER_UNSERVED: 'A new worker said which sockets it accepts on and left one of the master\'s listeners out: connections to it would wait unanswered.',
   ERR_WORKER_EXITED: 'A new worker exited before it was ready.',
+  ERR_WARMUP_FAILED: 'A new worker answered a warm-up request with a 5xx, or not within readyTimeout of READY; the reload failed.',
   ERR_RELOAD_FAILED: 'A reload did not go live; the previous generation keeps serving.',
   ERR_CANARY_FAILED: 'The canary workers served worse than the serving generation (errors or latency) or died; they were retired and the previous generation keeps serving.',
   ERR_CANARY_INCONCLUSIVE: 'Fewer than canary.minRequests responses reached the canary within canary.duration (or after its warm-up); it was retired and the previous generation keeps serving.',

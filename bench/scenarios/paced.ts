@@ -102,7 +102,7 @@ function handoverSums(t: HitlessTarget): PacedRow['handover'] {
   return { handedOver: sum('handedOver'), returned: sum('returned'), lost: sum('lost'), drained: sum('drained'), forced: sum('forced'), perReload };
 }
 
-interface Pass {
+export interface Pass {
   name: string;
   /** hitless: the master's highest descriptor count (sampled every 20 ms): connections it holds in transit. */
   masterPeakFds?: number;
@@ -115,7 +115,17 @@ interface Pass {
 
 /** A fresh target, `client` started, steady lead, the reloads, a steady tail, stop. */
 async function pass<T>(kind: PacedKind, o: PacedOptions, client: (port: number) => { stop(): Promise<T> }): Promise<Pass & { result: T }> {
-  const target = makeTarget(kind, { port: await freePort(), handlerMs: 0, workers: o.workers });
+  return runPass(makeTarget(kind, { port: await freePort(), handlerMs: 0, workers: o.workers }), o, client);
+}
+
+/** When a pass reloads: after `leadMs`, `reloads` times `everyMs` apart (or back to back), then `tailMs`. */
+export type PassSchedule = Pick<PacedOptions, 'leadMs' | 'reloads' | 'everyMs' | 'windowTailMs' | 'tailMs'>;
+
+/**
+ * Starts `target`, starts `client` on its port, reloads it on `o`'s schedule, stops the
+ * client and the target; the reload windows are request → old processes gone + windowTailMs.
+ */
+export async function runPass<T>(target: Target, o: PassSchedule, client: (port: number) => { stop(): Promise<T> }): Promise<Pass & { result: T }> {
   try {
     await target.start();
     const master = target instanceof HitlessTarget ? target.supervisorPid() : undefined;

@@ -4,10 +4,10 @@
  * (waits for the outcome) or by SIGHUP to the master. Its JSON event log (stderr) is
  * kept as records, each stamped with the harness clock when it arrived.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isAlive, now, run, spawnGroup, waitFor, waitForPort, type Spawned } from '../proc.js';
+import { childrenOf, isAlive, now, run, spawnGroup, waitFor, waitForPort, type Spawned } from '../proc.js';
 import { appChildren, appEnv, appPath, repoRoot, type Target, type TargetOptions } from './target.js';
 
 export const cliPath = join(repoRoot, 'build', 'src', 'cli', 'main.js');
@@ -27,7 +27,28 @@ export interface HitlessExtra {
   name?: string;
   /** Extra app environment. */
   env?: Record<string, string>;
+  /** The worker command instead of `node build/bench/app.js` (a framework app), and its folder. */
+  command?: string[];
+  cwd?: string;
+  /** Which of the master's children serve (default: those running app.js). */
+  serves?: (pid: number) => boolean;
+  /** Another build's CLI (build/src/cli/main.js of a variant), to compare builds side by side. */
+  cli?: string;
 }
+
+/** CPU time (user + system) a process used so far, ms; undefined when it is gone. */
+export function cpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: /proc's CPU times are in these ticks (100 on Linux for x86 and arm). */
+const CLOCK_TICKS = 100;
 
 export class HitlessTarget implements Target {
   readonly name: string;
@@ -54,7 +75,7 @@ export class HitlessTarget implements Target {
 
   async start(): Promise<void> {
     const args = [
-      cliPath, 'start',
+      this.extra.cli ?? cliPath, 'start',
       '--listen', `127.0.0.1:${this.port}`,
       '--workers', String(this.opts.workers),
       '--ready-timeout', '10s',
@@ -62,12 +83,12 @@ export class HitlessTarget implements Target {
       '--run-dir', this.runDir,
       '--log-format', 'json',
       ...(this.extra.args ?? []),
-      '--', 'node', appPath,
+      '--', ...(this.extra.command ?? ['node', appPath]),
     ];
     const master = spawnGroup('node', args, {
       env: appEnv(this.opts, this.extra.env),
       // The master reads ./hitless.json when present: start it where there is none.
-      cwd: this.runDir,
+      cwd: this.extra.cwd ?? this.runDir,
     });
     this.master = master;
     let partial = '';
@@ -78,7 +99,10 @@ export class HitlessTarget implements Target {
       for (const line of lines) {
         if (!line.startsWith('{')) continue;
         try {
-          this.records.push({ ...(JSON.parse(line) as { msg: string }), at });
+          const record: MasterRecord = { ...(JSON.parse(line) as { msg: string }), at };
+          // A new worker's boot CPU, read as its READY is logged (a few ms late at most).
+          if (record.event === 'worker-ready' && typeof record.pid === 'number') record.cpuMs = cpuMs(record.pid);
+          this.records.push(record);
         } catch {
           // a worker's own stderr line
         }
@@ -91,7 +115,7 @@ export class HitlessTarget implements Target {
     await Promise.race([
       (async () => {
         await waitForPort(this.port, 30_000);
-        await waitFor('hitless workers', () => appChildren(master.pid).length >= this.opts.workers, 30_000);
+        await waitFor('hitless workers', () => this.servingPids().length >= this.opts.workers, 30_000);
         // Serving = the first generation READY (the port accepts earlier: the master holds it).
         // A reload asked for before master-ready is queued and never runs (hitless at 72e760d).
         await waitFor('hitless master-ready', () => this.records.some((r) => r.event === 'master-ready'), 30_000);
@@ -106,12 +130,13 @@ export class HitlessTarget implements Target {
       process.kill(this.master.pid, 'SIGHUP');
       return;
     }
-    const r = await run('node', [cliPath, 'reload', '--run-dir', this.runDir], {}, 60_000);
+    const r = await run('node', [this.extra.cli ?? cliPath, 'reload', '--run-dir', this.runDir], {}, 60_000);
     if (r.code !== 0) throw new Error(`hitless reload exited ${r.code}: ${r.stdout}${r.stderr}`);
   }
 
   servingPids(): number[] {
-    return this.master ? appChildren(this.master.pid) : [];
+    if (!this.master) return [];
+    return this.extra.serves ? childrenOf(this.master.pid).filter(this.extra.serves) : appChildren(this.master.pid);
   }
 
   supervisorPid(): number | undefined {

@@ -105,6 +105,8 @@ export function systemdUnit(o: UnitOptions): string {
     `TimeoutStopSec=${stopSec}`,
     'Restart=on-failure',
     'RestartSec=2',
+    '# Lets the master give a worker that booted at a lower priority (bootNice) its own back at READY.',
+    'LimitNICE=+0',
     '',
     '[Install]',
     'WantedBy=multi-user.target',

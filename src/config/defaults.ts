@@ -41,6 +41,20 @@ export const DEFAULT_DRAIN = {
   reloadWait: 30_000,
   maxGenerations: 3,
 } as const;
+/**
+ * Nice increment of a worker that starts while others serve, until READY (issue 23): at
+ * nice 10 the kernel gives it about a tenth of a serving worker's CPU share when both want
+ * the CPU, and all the CPU that is idle.
+ */
+export const DEFAULT_BOOT_NICE = 10;
+/** Workers get Node's compile cache in a folder of the run dir (Node >= 22.1 uses it). */
+export const DEFAULT_COMPILE_CACHE = true;
+/** Folder of the compile cache inside the run dir. */
+export const COMPILE_CACHE_DIR = 'compile-cache';
+/** No warm-up requests unless configured. */
+export const DEFAULT_WARMUP: readonly string[] = [];
+/** Each warm-up path once: enough to load what a request loads lazily (not to let V8 optimise it). */
+export const DEFAULT_WARMUP_ROUNDS = 1;
 export const DEFAULT_LOG_FORMAT = 'text' as const;
 /** Give Node workers the preload that turns their own listen(port) into adoption (docs/frameworks.md). */
 export const DEFAULT_PRELOAD = true;

@@ -108,6 +108,10 @@ export const CONFIG_KEYS = {
   },
   handover: { flag: '--no-handover', diff: value<boolean>() },
   drain: { diff: section<DrainConfig>({ spread: value(ms), reloadWait: value(ms), maxGenerations: value() }) },
+  bootNice: { flag: '--boot-nice', diff: value<number | undefined>() },
+  compileCache: { flag: '--no-compile-cache', diff: value<boolean | string | undefined>() },
+  warmup: { flag: '--warmup', diff: value<string[] | undefined>(json) },
+  warmupRounds: { flag: '--warmup-rounds', diff: value<number | undefined>() },
   restart: {
     diff: section<RestartPolicy>({ backoffInitial: value(ms), backoffMax: value(ms), maxRestarts: value(), window: value(ms) }),
   },

@@ -16,6 +16,7 @@ import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
   DEFAULT_PRELOAD, DEFAULT_READY_AFTER_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART,
   DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS, DEFAULT_CANARY, DEFAULT_DRAIN,
+  DEFAULT_BOOT_NICE, DEFAULT_COMPILE_CACHE, DEFAULT_WARMUP, DEFAULT_WARMUP_ROUNDS,
 } from './defaults.js';
 import { resolveRunDir } from './rundir.js';
 import { parseDuration } from './duration.js';
@@ -41,6 +42,14 @@ export interface ConfigFlags {
   strategy?: string;
   /** --no-handover */
   handover?: boolean;
+  /** --boot-nice <n> */
+  bootNice?: string;
+  /** false: `--no-compile-cache`. */
+  compileCache?: boolean;
+  /** --warmup <path>, repeatable. */
+  warmup?: string[];
+  /** --warmup-rounds <n> */
+  warmupRounds?: string;
   runDir?: string;
   pidFile?: string;
   logFormat?: string;
@@ -77,6 +86,10 @@ function flagsToInput(flags: ConfigFlags, cwd: string, sources: ValueSources): R
   set('stopSignal', flags.stopSignal);
   set('strategy', flags.strategy);
   set('handover', flags.handover);
+  set('bootNice', number(flags.bootNice));
+  set('compileCache', flags.compileCache);
+  set('warmup', flags.warmup?.length ? flags.warmup : undefined);
+  set('warmupRounds', number(flags.warmupRounds));
   set('logFormat', flags.logFormat);
   set('preload', flags.preload);
   // Paths typed on the command line are relative to where the command runs.
@@ -211,6 +224,11 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
       reloadWait: parseDuration(input.drain?.reloadWait ?? DEFAULT_DRAIN.reloadWait),
       maxGenerations: input.drain?.maxGenerations ?? DEFAULT_DRAIN.maxGenerations,
     },
+    bootNice: input.bootNice ?? DEFAULT_BOOT_NICE,
+    // A folder is relative to the app folder; true means one in the run dir (resolved by the master).
+    compileCache: typeof input.compileCache === 'string' ? fromApp(input.compileCache) : (input.compileCache ?? DEFAULT_COMPILE_CACHE),
+    warmup: input.warmup ?? [...DEFAULT_WARMUP],
+    warmupRounds: input.warmupRounds ?? DEFAULT_WARMUP_ROUNDS,
     restart,
     runDir: resolveRunDir(appDir, input.runDir && fromApp(input.runDir), ctx.env),
     pidFile: input.pidFile && fromApp(input.pidFile),

@@ -73,6 +73,20 @@ export interface MasterConfig {
   handover: boolean;
   /** How old generations drain their long-lived (upgraded) connections (docs/websockets.md). */
   drain: DrainConfig;
+  /**
+   * How much lower (nice increment) a worker starting while others serve runs until READY,
+   * where the master may restore it (src/core/priority.ts); 0: off. Absent means the default.
+   */
+  bootNice?: number;
+  /**
+   * Node's on-disk compile cache for workers (NODE_COMPILE_CACHE, Node >= 22.1): true = a
+   * folder in the run dir, a string = that folder, false = off. Absent means the default.
+   */
+  compileCache?: boolean | string;
+  /** Paths requested from each new worker after READY, before a reload switches to it ([]: none). */
+  warmup?: string[];
+  /** How many times the `warmup` paths are requested from each new worker. Absent means 1. */
+  warmupRounds?: number;
   restart: RestartPolicy;
   /** Private folder (0700) of the control socket. */
   runDir: string;

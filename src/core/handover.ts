@@ -26,10 +26,42 @@ export interface HandoverCounts {
 }
 
 /**
- * Connections a sender may have waiting in the master per receiving worker (the `window`
- * of its `stop`); the master delivers one at a time per receiver.
+ * Connections a sender may have on their way (sent, not yet `landed`): the `window` of its
+ * `stop`. One: a connection in transit is read by nobody, and every one more in the master
+ * queues behind the others for its receiver (the master delivers one at a time per
+ * receiver). Measured with 1000 paced users (issue 23): with one per sender a connection
+ * spent 0.5–1 ms (median) in the master against 2–3 ms with the former 2 per receiving
+ * worker (4 per sender with 2 new workers) and 30–50 ms with 8, and the hand-over took as
+ * long: its pace is set by the CPU each connection costs, not by the window.
  */
-export const HANDOVER_WINDOW_PER_RECEIVER = 2;
+export const HANDOVER_WINDOW = 1;
+
+/**
+ * Spreading the hand-over (issue 23): for its first {@link HANDOVER_SPREAD_MS}, the master
+ * says `landed` to an old worker only after twice as long as that connection's whole cycle
+ * took (from the worker's previous `landed` to this one's), so the hand-over keeps the CPU
+ * busy at most a third of the time. Moving a connection costs CPU in three processes (the
+ * old worker, the master, the new worker: the master alone spends ~0.25 ms here), and at
+ * full speed the hand-over of 1000 connections took most of both cores for half a second
+ * while they also served. Measured with 1000 paced users (docs/BENCHMARKS.md, section 6):
+ * p99 of the requests during the hand-over 6–8 ms spread ×2 against 13–29 ms at full speed
+ * (steady 3–5 ms), the hand-over lasting ~2.4 s instead of ~0.7–1.2 s. After that time it
+ * runs at full speed: the app's own drain deadline (10 s by default) bounds how long it may last.
+ */
+export const HANDOVER_SPREAD = 2;
+export const HANDOVER_SPREAD_MS = 3000;
+
+/** How a broker paces its senders (see {@link HANDOVER_SPREAD}). */
+export interface BrokerPacing {
+  /** The clock, ms. */
+  now: () => number;
+  /** Resolves after `ms`. */
+  wait: (ms: number) => Promise<void>;
+  /** Each `landed` waits this many times its connection's cycle (0: never waits). */
+  spread: number;
+  /** For this long after the broker was created. */
+  spreadMs: number;
+}
 
 export const zeroHandover = (): HandoverCounts => ({ handedOver: 0, returned: 0, lost: 0 });
 
@@ -61,16 +93,43 @@ export interface Sender extends Receiver {
  */
 export class HandoverBroker {
   readonly counts = zeroHandover();
+  /** How long each connection spent in the master, ms: from its arrival to its place (read by nobody meanwhile). */
+  readonly transits: number[] = [];
+  readonly #now: () => number;
   #next = 0;
   /** Connections delivered to each receiver. */
   readonly #delivered = new Map<Receiver, number>();
   /** Forwards still on their way (the sender may already have exited). */
   readonly #pending = new Set<Promise<void>>();
   readonly #targets: () => Receiver[];
+  readonly #pacing: BrokerPacing | undefined;
+  readonly #started: number;
+  /** When each sender was last told `landed` (the start of its next cycle). */
+  readonly #lastLanded = new Map<Receiver, number>();
 
-  /** `targets` lists the receivers that may take connections, read at each hand-over. */
-  constructor(targets: () => Receiver[]) {
+  /**
+   * `targets` lists the receivers that may take connections, read at each hand-over; `now`
+   * times the transits; `pacing` spreads the senders' connections (none: full speed).
+   */
+  constructor(targets: () => Receiver[], now: () => number = () => performance.now(), pacing?: BrokerPacing) {
     this.#targets = targets;
+    this.#now = now;
+    this.#pacing = pacing;
+    this.#started = pacing?.now() ?? 0;
+  }
+
+  /**
+   * Resolves when `from` may be told its connection landed: at once, or, while the hand-over
+   * is spread, after `spread` times the cycle that connection took.
+   */
+  async paced(from: Receiver): Promise<void> {
+    const p = this.#pacing;
+    if (p !== undefined && p.spread > 0) {
+      const now = p.now();
+      const cycle = now - (this.#lastLanded.get(from) ?? this.#started);
+      if (now - this.#started < p.spreadMs && cycle > 0) await p.wait(Math.min(cycle * p.spread, p.spreadMs));
+      this.#lastLanded.set(from, p.now());
+    }
   }
 
   /**
@@ -78,7 +137,11 @@ export class HandoverBroker {
    * what receivers get with it (a `conn` by default; a WebSocket's `ws-conn`: ws-handover.ts).
    */
   forward(from: Receiver, listener: string | undefined, handle: unknown, as: (returned: boolean) => ConnMessage | WsConnMessage = (r) => connMessage(listener, r)): Promise<void> {
-    const p = this.#forward(from, listener, handle, as).finally(() => this.#pending.delete(p));
+    const arrived = this.#now();
+    const p = this.#forward(from, listener, handle, as).finally(() => {
+      this.#pending.delete(p);
+      this.transits.push(this.#now() - arrived);
+    });
     this.#pending.add(p);
     return p;
   }
@@ -143,6 +206,6 @@ export class HandoverRoutes {
   /** One connection `from` sent: passed on by its route, then `landed` tells `from` the next may go. */
   receive(from: Sender, listener: string | undefined, handle: unknown): void {
     const broker = this.#routes.get(from) ?? new HandoverBroker(() => []);
-    void broker.forward(from, listener, handle).then(() => from.send(message({ type: 'landed' })));
+    void broker.forward(from, listener, handle).then(() => broker.paced(from)).then(() => from.send(message({ type: 'landed' })));
   }
 }

@@ -60,4 +60,10 @@ export interface Host {
   /** Runs `fn` once after `ms`. */
   setTimer(fn: () => void, ms: number): Timer;
   spawn(launch: LaunchSpec): WorkerProcess;
+  /**
+   * Sets the CPU scheduling priority (nice value) of process `pid`, every thread of it and
+   * of what it started (priority.ts); throws when not allowed (EACCES: raising it back
+   * without the privilege). Optional: a host without it never lowers a booting worker.
+   */
+  setPriority?(pid: number, nice: number): void;
 }

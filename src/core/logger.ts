@@ -115,6 +115,11 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
     case 'warning':
       logger.warn(e.text, { event, generation: e.generation });
       return;
+    case 'worker-priority': {
+      const { type: _t, ...fields } = e;
+      logger.warn(`worker ${e.generation}.${e.slot} keeps its boot priority (nice ${e.nice}): it could not be raised back at READY; later workers boot at the normal priority`, { event, ...fields });
+      return;
+    }
     case 'slot-failed': {
       const { type: _t, ...fields } = e;
       logger.error('worker slot failed: crash loop, not restarting', { event, ...fields });

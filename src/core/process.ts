@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { LineSplitter } from './lines.js';
+import { setTreeNice } from './priority.js';
 import type { Host, LaunchSpec, ProcessExit, Timer, WorkerProcess } from './host.js';
 import { IpcSender } from './ipc-send.js';
 
@@ -125,4 +126,5 @@ export const realHost: Host = {
     return { cancel: () => clearTimeout(t) };
   },
   spawn: (launch) => new ChildWorkerProcess(launch),
+  setPriority: setTreeNice,
 };

@@ -24,8 +24,8 @@ export interface ReloadSeams {
   readonly routes: HandoverRoutes;
   /** A worker's open connections as it last reported them. */
   open(w: Worker): number | undefined;
-  /** Starts and registers a worker in `slot` of `gen`. */
-  spawn(gen: Generation, slot: number): Worker;
+  /** Starts and registers a worker in `slot` of `gen` (`warmed`: it is warmed up after READY). */
+  spawn(gen: Generation, slot: number, warmed?: boolean): Worker;
   /** `p`, or a rejection (ERR_STOPPING) once the master begins stopping. */
   gate<T>(p: Promise<T>): Promise<T>;
   /** Makes `gen` the serving generation; throws ERR_STOPPING once the master is stopping. */
@@ -34,6 +34,8 @@ export interface ReloadSeams {
   serving(gen: Generation): boolean;
   /** Retires `workers` (retire.ts), their connections to `to`, counted in `run`. */
   retire(workers: Worker[], to: Generation | undefined, run: ReloadRun): Promise<void>;
+  /** Warms a new worker up after READY (warmup.ts); rejects (ERR_WARMUP_FAILED) like a failed readiness. */
+  warm(w: Worker): Promise<void>;
   /** Refills an empty slot with backoff, as after a crash. */
   refill(gen: Generation, slot: number): void;
   emit(e: MasterEvent): void;
@@ -72,8 +74,8 @@ export class StrategyContext implements ReloadContext {
     this.#run.to(p);
   }
 
-  spawn(gen: Generation, slot: number): Worker {
-    const w = this.#s.spawn(gen, slot);
+  spawn(gen: Generation, slot: number, warmed = false): Worker {
+    const w = this.#s.spawn(gen, slot, warmed);
     if (gen === this.next) {
       // Before READY its own waitReady() reports the exit, with the reason.
       w.once('exit', () => {
@@ -85,8 +87,9 @@ export class StrategyContext implements ReloadContext {
 
   start(gen: Generation, slots: readonly number[]): Promise<Worker[]> {
     return startSlots(slots, {
-      spawn: (slot) => this.spawn(gen, slot),
-      ready: (w) => this.#s.gate(Promise.race([w.waitReady(this.next.spec.readyTimeout), this.#died])),
+      spawn: (slot) => this.spawn(gen, slot, true),
+      // Ready = READY=1, then the warm-up answered (when configured): both before the switch.
+      ready: (w) => this.#s.gate(Promise.race([w.waitReady(this.next.spec.readyTimeout).then(() => this.#s.warm(w)), this.#died])),
     });
   }
 

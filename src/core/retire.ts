@@ -17,7 +17,7 @@
  * drains on in the background until its own deadline (lingering.ts keeps those).
  */
 import type { DrainedMessage } from '../lib/protocol.js';
-import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
+import { HANDOVER_SPREAD, HANDOVER_SPREAD_MS, HANDOVER_WINDOW, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
 import type { Host } from './host.js';
 import type { WebSocketRoutes } from './ws-handover.js';
 import type { ReloadOutcome } from './types.js';
@@ -84,6 +84,25 @@ export interface RetireOptions {
   routes: HandoverRoutes;
   /** Where their WebSockets go (hitless/ws, ws-handover.ts): the receivers, read at each one, and the routes of `ws-conn`. */
   webSockets?: { receivers: () => Receiver[]; routes: WebSocketRoutes };
+  /** Connections each worker may have on their way at once (default {@link HANDOVER_WINDOW}). */
+  window?: number | undefined;
+  /** How much the hand-over is spread (default {@link HANDOVER_SPREAD}; 0: full speed). */
+  spread?: number | undefined;
+}
+
+/** How long connections spent in the master on their way, ms. */
+export interface TransitFigures {
+  median: number;
+  p99: number;
+  max: number;
+}
+
+/** The median, p99 and max of `ms` (rounded to 0.1 ms); undefined when empty. */
+export function transitFigures(ms: number[]): TransitFigures | undefined {
+  if (ms.length === 0) return undefined;
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (p: number): number => Math.round((s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] ?? 0) * 10) / 10;
+  return { median: at(0.5), p99: at(0.99), max: at(1) };
 }
 
 /** A set of workers on their way out (see the module comment); {@link Retirement.run} does it. */
@@ -121,7 +140,11 @@ export class Retirement {
     this.#wsBroker = new HandoverBroker(wsReceivers);
     this.generation = options.workers[0]?.generation ?? 0;
     this.startedAt = options.host.now();
-    this.#broker = new HandoverBroker(this.#receivers);
+    const host = options.host;
+    const wait = (ms: number): Promise<void> => new Promise((resolve) => host.setTimer(resolve, ms));
+    this.#broker = new HandoverBroker(this.#receivers, undefined, {
+      now: () => host.now(), wait, spread: options.spread ?? HANDOVER_SPREAD, spreadMs: HANDOVER_SPREAD_MS,
+    });
     this.released = new Promise((resolve) => (this.#release = resolve));
   }
 
@@ -142,7 +165,7 @@ export class Retirement {
    * const r = new Retirement({ workers: old.live(), receivers: () => next.live(), drainTimeout, host, routes });
    * const { forced, handedOver } = await r.run();
    */
-  async run(): Promise<RetireCounts & { ms: number }> {
+  async run(): Promise<RetireCounts & { ms: number; transitMs?: TransitFigures | undefined }> {
     const { workers, host, routes } = this.#o;
     const broker = this.#broker;
     const offs = workers.map((w) => {
@@ -160,10 +183,9 @@ export class Retirement {
     });
     const wait = this.#o.reloadWait;
     const waitTimer = wait === undefined ? undefined : host.setTimer(() => this.#doRelease(), wait);
-    // Each worker may have this many connections waiting in the master for a receiver:
-    // enough to keep every receiver busy, few enough that the rest wait in the worker,
-    // which still serves their requests (a connection queued here is read by nobody).
-    const window = HANDOVER_WINDOW_PER_RECEIVER * Math.max(1, this.#receivers().length);
+    // Each worker may have this many connections on their way: the rest wait in the worker,
+    // which still serves their requests (a connection in transit is read by nobody).
+    const window = this.#o.window ?? HANDOVER_WINDOW;
     const ws = this.#o.webSockets;
     for (const w of workers) {
       if (this.handover && w.hello !== undefined) routes.open(w, broker);
@@ -180,7 +202,8 @@ export class Retirement {
     const counts = { ...this.#counts(), forced };
     this.ended = true;
     this.#release({ counts, still: [] });
-    return { ...counts, ms: host.now() - this.startedAt };
+    const transitMs = transitFigures(broker.transits);
+    return { ...counts, ms: host.now() - this.startedAt, ...(transitMs ? { transitMs } : {}) };
   }
 
   /** The workers still alive, with what they said they hold. */

@@ -6,7 +6,11 @@
 import type { CanaryConfig, DrainConfig, MasterConfig, RestartPolicy, StrategyName } from '../config/types.js';
 import { DRAIN_SPREAD_ENV, SD_LISTEN_FDS_START } from '../lib/defaults.js';
 import { CHANNEL_ENV, PROTOCOL } from '../lib/protocol.js';
+import type { BootPriority } from './priority.js';
 import { resolveWorkdir } from './workdir.js';
+
+/** Node's on-disk compile cache folder variable (Node >= 22.1; older versions ignore it). */
+export const COMPILE_CACHE_ENV = 'NODE_COMPILE_CACHE';
 
 export interface GenerationSpec {
   /** The effective configuration this spec was made from (what a reload compares an edited file with). */
@@ -39,6 +43,15 @@ export interface GenerationSpec {
   fdNames: string[];
   /** Their addresses as status shows them ("127.0.0.1:3000"), for messages (optional: unit tests). */
   fdAddresses?: string[] | undefined;
+  /**
+   * Nice values a worker boots at (while another generation serves) and serves at from
+   * READY on (priority.ts); undefined: started at the master's own priority.
+   */
+  bootPriority?: BootPriority | undefined;
+  /** Paths requested from each new worker after READY, before a reload switches to it (warm-up). */
+  warmup?: string[];
+  /** How many times they are requested (default 1). */
+  warmupRounds?: number;
 }
 
 /** What the master adds to a config: the OS facts a spec needs. */
@@ -53,6 +66,10 @@ export interface SpecContext {
   env?: Record<string, string>;
   /** The master's own environment (process.env). */
   baseEnv: Record<string, string | undefined>;
+  /** Nice values of a booting and a serving worker, where the master may restore them (priority.ts). */
+  bootPriority?: BootPriority | undefined;
+  /** Node's compile cache folder for workers (NODE_COMPILE_CACHE), unless the environment names one already. */
+  compileCache?: string | undefined;
 }
 
 /**
@@ -63,12 +80,15 @@ export interface SpecContext {
  */
 export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers = config.workers): GenerationSpec {
   const { cwd, release } = resolveWorkdir(config);
+  const env = { ...ctx.baseEnv, ...ctx.env, ...config.env };
+  // A folder the user chose (in the master's environment or the config's env) wins.
+  if (ctx.compileCache !== undefined && env[COMPILE_CACHE_ENV] === undefined) env[COMPILE_CACHE_ENV] = ctx.compileCache;
   return {
     config,
     command: [...config.command],
     cwd,
     release,
-    env: { ...ctx.baseEnv, ...ctx.env, ...config.env },
+    env,
     workers,
     readyTimeout: config.readyTimeout,
     drainTimeout: config.drainTimeout,
@@ -85,6 +105,9 @@ export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers =
     fds: [...ctx.fds],
     fdNames: [...ctx.fdNames],
     ...(ctx.fdAddresses ? { fdAddresses: [...ctx.fdAddresses] } : {}),
+    bootPriority: ctx.bootPriority,
+    warmup: [...(config.warmup ?? [])],
+    warmupRounds: config.warmupRounds ?? 1,
   };
 }
 

@@ -14,7 +14,7 @@
  * the rest goes live, so the two never overlap.
  */
 import { message, moveMessage, type MoveDoneMessage } from '../lib/protocol.js';
-import { HANDOVER_WINDOW_PER_RECEIVER, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
+import { HANDOVER_WINDOW, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
 import type { Host } from './host.js';
 import type { Worker, WorkerReport } from './worker.js';
 
@@ -80,7 +80,7 @@ export class ConnectionSplit {
   /** Asks every sender to move its part; the connections flow until {@link end}. */
   start(): void {
     const { senders, routes, ask } = this.#o;
-    const window = HANDOVER_WINDOW_PER_RECEIVER * Math.max(1, this.#o.receivers().length);
+    const window = HANDOVER_WINDOW;
     const parts = 'count' in ask ? shareOut(ask.count, senders.map((w) => this.#o.open?.(w))) : senders.map(() => ask);
     senders.forEach((w, i) => {
       const part = parts[i];

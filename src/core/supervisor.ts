@@ -20,6 +20,7 @@ import { webSocketReceiver, WebSocketRoutes } from './ws-handover.js';
 import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
 import { StrategyContext, type ReloadSeams } from './reload-context.js';
 import { ReloadQueue } from './queue.js';
+import { BootPriorityControl } from './priority.js';
 import { ReloadRun } from './reload.js';
 import { connectionCounts, drain, Retirement, zeroRetireCounts, type RetireCounts } from './retire.js';
 import { slotRange, startSlots } from './slots.js';
@@ -27,6 +28,7 @@ import { listenerWarnings } from './listening.js';
 import type { GenerationSpec } from './spec.js';
 import { STRATEGIES } from './strategies/index.js';
 import { countsOf, releaseKey, TrafficBook } from './traffic.js';
+import { warmUp, type Warmer, type WarmupEvent } from './warmup.js';
 import { Worker } from './worker.js';
 import type { Host } from './host.js';
 import type { ConfigChange, StrategyName } from '../config/types.js';
@@ -45,6 +47,12 @@ export interface SupervisorOptions {
   usage?: (pids: number[]) => Map<number, { rssBytes?: number; cpuPercent?: number }>;
   /** How long the master process has been running, ms (`master-ready` reports it; default: since the supervisor was created). */
   uptime?: () => number;
+  /** Sends a reload's new workers their warm-up requests (src/master/warmup.ts); absent: no warm-up. */
+  warmer?: Warmer;
+  /** Connections an old worker may have in transit at once (default HANDOVER_WINDOW; for measurements). */
+  handoverWindow?: number;
+  /** How much a hand-over is spread (default HANDOVER_SPREAD, 0: full speed; for measurements). */
+  handoverSpread?: number;
   /** What an older master handed on when this one took over by an upgrade (src/master/successor.ts). */
   resume?: SupervisorResume;
 }
@@ -104,6 +112,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** What workers reported on the channel (stats messages). */
   readonly #traffic = new TrafficBook();
   readonly #trafficIds = new WeakMap<Worker, string>();
+  /** Lowers booting workers and restores them at READY (until a restore fails). */
+  readonly #priority: BootPriorityControl;
+  /** Lowered workers whose priority comes back after their warm-up, not at READY. */
+  readonly #lowUntilWarm = new WeakSet<Worker>();
   #nextTrafficId = 1;
   /** The master upgrade running (this master is the old one): reloads and scales are refused meanwhile. */
   #upgrade: NonNullable<StatusSnapshot['upgrade']> | undefined;
@@ -117,6 +129,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     super();
     this.#opts = opts;
     this.#host = opts.host;
+    this.#priority = new BootPriorityControl(opts.host);
     this.#startedAt = opts.host.now();
     let reject: (e: Error) => void = () => {};
     const promise = new Promise<never>((_r, rej) => (reject = rej));
@@ -562,7 +575,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       traffic: this.#traffic,
       routes: this.#routes,
       open: (w) => this.#traffic.worker(this.#trafficId(w), this.#host.now())?.connections,
-      spawn: (gen, slot) => this.#spawn(gen, slot, 0),
+      spawn: (gen, slot, warmed) => this.#spawn(gen, slot, 0, warmed),
       gate: (p) => this.#gate(p),
       serve: (gen) => {
         if (this.#stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
@@ -572,6 +585,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       retire: async (workers, to, run) => {
         await this.#retire(workers, to, run);
       },
+      warm: (w) => this.#warm(w),
       refill: (gen, slot) => {
         // A put-back worker that crashed on its own was already scheduled (onCrash).
         if (!gen.restartTimers.has(slot) && gen.workers[slot] === undefined) gen.restartLater(slot, 0, this.#restartSeams(gen));
@@ -608,14 +622,19 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       webSockets: to?.spec.handover
         ? { receivers: () => to.live().filter((w) => w.webSockets !== undefined).map(webSocketReceiver), routes: this.#wsRoutes }
         : undefined,
+      window: this.#opts.handoverWindow,
+      spread: this.#opts.handoverSpread,
     });
     const dest = retirement.handover && takers ? { to: takers.id } : {};
     // Before the phase: `hitless reload` names where the connections go when the phase says they move.
     this.#emit({ type: 'reload-draining', generation, workers: workers.length, ...dest });
     run?.to(retirement.handover ? 'handover' : 'draining');
-    const ended = retirement.run().then(({ ms, ...counts }) => {
+    const ended = retirement.run().then(({ ms, transitMs, ...counts }) => {
       const { forced, handedOver, returned, lost, drained, cut, webSockets } = counts;
-      this.#emit({ type: 'reload-drained', generation, ...dest, forced, ms, handedOver, returned, lost, drained, cut, ...(webSockets ? { webSockets } : {}) });
+      this.#emit({
+        type: 'reload-drained', generation, ...dest, forced, ms, handedOver, returned, lost, drained, cut,
+        ...(webSockets ? { webSockets } : {}), ...(transitMs ? { transitMs } : {}),
+      });
       return counts;
     });
     this.#draining.add(retirement, ended);
@@ -637,19 +656,41 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return counts.forced;
   }
 
+  /** A reload's new worker after READY: its warm-up (warmup.ts), then its serving priority if it waited for it. */
+  async #warm(w: Worker): Promise<void> {
+    let event: WarmupEvent | undefined;
+    try {
+      await warmUp(w, this.#opts.warmer, (e) => (event = e), () => this.#host.now());
+    } finally {
+      const restored = this.#lowUntilWarm.has(w) ? this.#priority.restore(w, w.spec.bootPriority, (e) => this.#emit(e)) : undefined;
+      this.#lowUntilWarm.delete(w);
+      if (event) this.#emit(restored === undefined ? event : { ...event, nice: restored });
+    }
+  }
+
   #newGeneration(spec: GenerationSpec): Generation {
     this.#latest = new Generation(this.#nextId++, spec);
     return this.#latest;
   }
 
-  #spawn(gen: Generation, slot: number, restarts: number): Worker {
+  /** `warmed`: a reload's new worker that is warmed up after READY (its priority comes back after the warm-up). */
+  #spawn(gen: Generation, slot: number, restarts: number, warmed = false): Worker {
     const w = new Worker(this.#host, gen.spec, gen.id, slot, restarts);
     gen.workers[slot] = w;
     gen.failed.delete(slot);
     this.#alive.add(w);
-    this.#emit({ type: 'worker-spawn', generation: gen.id, slot, pid: w.pid });
+    // Booting beside workers that serve: at a lower priority until READY, or until its
+    // warm-up is done, so the warm-up's CPU (V8 compiling what requests run) is idle CPU too.
+    const booting = this.#current !== undefined ? this.#priority.lower(w, gen.spec.bootPriority) : undefined;
+    if (booting !== undefined && warmed && (gen.spec.warmup?.length ?? 0) > 0) this.#lowUntilWarm.add(w);
+    this.#emit({ type: 'worker-spawn', generation: gen.id, slot, pid: w.pid, ...(booting === undefined ? {} : { nice: booting }) });
     w.on('ready', () => {
-      this.#emit({ type: 'worker-ready', generation: gen.id, slot, pid: w.pid ?? 0, ms: this.#host.now() - w.startedAt });
+      // Restored before anyone hears of the READY: the switch never finds it still low.
+      const restored = booting === undefined || this.#lowUntilWarm.has(w) ? undefined : this.#priority.restore(w, gen.spec.bootPriority, (e) => this.#emit(e));
+      this.#emit({
+        type: 'worker-ready', generation: gen.id, slot, pid: w.pid ?? 0, ms: this.#host.now() - w.startedAt,
+        ...(restored === undefined ? {} : { nice: restored }),
+      });
     });
     w.on('status', (text) => this.#emit({ type: 'worker-status', generation: gen.id, slot, text }));
     w.on('output', (stream, line) => this.#emit({ type: 'worker-output', generation: gen.id, slot, stream, line }));

@@ -286,14 +286,35 @@ export interface StatusSnapshot {
   upgradedFrom?: { pid: number; version: string; at: number } | undefined;
 }
 
+/** A warm-up path's responses (src/core/warmup.ts): its status (the first 5xx, else the last), their median time, how many. */
+export interface WarmupResponse {
+  path: string;
+  status: number;
+  ms: number;
+  count: number;
+}
+
 /** What the master reports as it works: consumed by the logger, metrics and live CLI feedback. */
 export type MasterEvent =
   | { type: 'master-start'; pid: number; listeners: ListenerStatus[]; upgradedFrom?: { pid: number; version: string } }
   | { type: 'master-ready'; generation: number; ms: number }
   | { type: 'master-stop'; reason: string }
-  | { type: 'worker-spawn'; generation: number; slot: number; pid: number | undefined }
-  | { type: 'worker-ready'; generation: number; slot: number; pid: number; ms: number }
+  /** `nice`: the lower priority it boots at (beside a serving generation; src/core/priority.ts). */
+  | { type: 'worker-spawn'; generation: number; slot: number; pid: number | undefined; nice?: number }
+  /** `nice`: the priority it was given back at READY (when it booted lower). */
+  | { type: 'worker-ready'; generation: number; slot: number; pid: number; ms: number; nice?: number }
+  /**
+   * A booting worker's priority could not be given back at READY (`error`): it serves at
+   * `nice`, and later workers boot at the normal priority.
+   */
+  | { type: 'worker-priority'; generation: number; slot: number; pid: number | undefined; nice: number; error: string }
   | { type: 'worker-status'; generation: number; slot: number; text: string }
+  /**
+   * A new worker's warm-up requests (src/core/warmup.ts): each path's status, median time and
+   * count, all of them in `ms`; or `skipped`, and why (a worker without the channel). `nice`:
+   * the priority it got back after the warm-up (it booted and warmed up lower).
+   */
+  | { type: 'worker-warmup'; generation: number; slot: number; pid: number | undefined; responses: WarmupResponse[]; ms: number; skipped?: string; nice?: number }
   /**
    * Workers of `generation` still not ready, every few seconds while they start (from
    * src/master/ready-wait.ts): each one's slot, pid, time since spawn and last STATUS= text.
@@ -336,6 +357,8 @@ export type MasterEvent =
       cut?: number;
       /** WebSockets handed over to the next generation (hitless/ws). */
       webSockets?: number;
+      /** How long the handed-over connections spent in the master (read by nobody), ms. */
+      transitMs?: { median: number; p99: number; max: number };
     }
   | { type: 'reload-done'; outcome: ReloadOutcome }
   /**

@@ -26,6 +26,10 @@ import { checkReadableBy, checkWorkerAccess } from '../ops/access.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { Identities } from './identity.js';
+import { compileCacheFolder } from './compile-cache.js';
+import { createWarmer } from './warmup.js';
+import { planBootPriority, readPriorityFacts } from '../core/priority.js';
+import { DEFAULT_BOOT_NICE } from '../config/defaults.js';
 import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
 import { nameTheHolder, refuseSecondMaster } from './occupied.js';
@@ -52,6 +56,16 @@ export const version: string = (() => {
     return '0.0.0';
   }
 })();
+
+/**
+ * HITLESS_HANDOVER_WINDOW: connections an old worker may have in transit at once, instead of
+ * the measured default (1); HITLESS_HANDOVER_SPREAD: how much the hand-over is spread (0: full
+ * speed). Not settings: the benchmarks use them to show what the defaults buy.
+ */
+function handoverWindowFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const n = Number(env.HITLESS_HANDOVER_WINDOW);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
 
 /** True when util-linux's setpriv can give workers a parent-death signal. */
 function hasSetpriv(): boolean {
@@ -135,14 +149,27 @@ export async function runMaster(
   // What systemd gives the master is the master's: a worker's READY=1 must not reach systemd.
   const baseEnv = { ...process.env };
   for (const name of SERVICE_MANAGER_VARS) delete baseEnv[name];
+  const priorityFacts = readPriorityFacts();
+  // Why a boot lever does not apply, said once each (not at every reload).
+  const noted = new Set<string>();
+  const note = (text: string | undefined): void => {
+    if (text === undefined || noted.has(text)) return;
+    noted.add(text);
+    logger.warn(text);
+  };
   /** A generation's spec from a configuration: its sockets, its user, the OS facts. */
   const makeSpec = (c: MasterConfig): GenerationSpec => {
     const id = identities.get(c);
     const { fds, names } = listeners.select(c.listen);
     const held = listeners.status();
     const addresses = fds.flatMap((fd) => held.filter((l) => l.fd === fd));
+    const boot = planBootPriority(c.bootNice ?? DEFAULT_BOOT_NICE, priorityFacts);
+    const cache = compileCacheFolder(c, id);
+    note(boot.note);
+    note(cache.note);
     const spec = specFromConfig(c, {
       fds, fdNames: names, fdAddresses: addresses.map((l) => l.address), pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv,
+      bootPriority: boot.plan, compileCache: cache.dir,
     });
     // Unmodified Node apps: the preload turns their own listen(port) into adoption (src/preload/).
     spec.env = { ...spec.env, ...preloadEnv(spec.env, addresses, c.preload !== false) };
@@ -167,6 +194,15 @@ export async function runMaster(
     usage: createProcStatReader(),
     uptime: () => process.uptime() * 1000 | 0,
     resume: upgrade && { ...upgrade.state.supervisor, upgradedFrom: { ...upgrade.state.from, at: Date.now() } },
+    // For measurements only (docs/ARCHITECTURE.md, "Connection hand-over"): another hand-over window.
+    ...(handoverWindowFromEnv(process.env) === undefined ? {} : { handoverWindow: handoverWindowFromEnv(process.env) }),
+    ...(process.env.HITLESS_HANDOVER_SPREAD && Number(process.env.HITLESS_HANDOVER_SPREAD) >= 0 ? { handoverSpread: Number(process.env.HITLESS_HANDOVER_SPREAD) } : {}),
+    // Warm-up requests name the listener's address as their Host (a unix socket or an fd from systemd: localhost).
+    // Its client runs at the new worker's booting priority (its increment over the master's).
+    warmer: createWarmer((name) => {
+      const address = listeners.status().find((l) => l.name === name)?.address;
+      return address === undefined || address.startsWith('unix:') || address.startsWith('fd:') ? 'localhost' : address;
+    }, (w) => (w.spec.bootPriority ? w.spec.bootPriority.booting - w.spec.bootPriority.serving : 0)),
   });
   const app = { dir: config.appDir, configPath: config.configPath, runDir: config.runDir };
   // What everything else talks to: a reload through it reads the configuration first.

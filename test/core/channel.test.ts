@@ -54,8 +54,8 @@ test('hand-over: old workers get a stop message asking for it, not their stop si
   await sup.reload('test');
   for (const p of old) {
     assert.deepEqual(p.signals, []);
-    // The window: two connections in transit per receiving worker (2 new workers).
-    assert.deepEqual(p.sent.map((s) => s.message), [{ hitless: 1, type: 'stop', handover: true, window: 4 }]);
+    // The window: one connection in transit per old worker (HANDOVER_WINDOW).
+    assert.deepEqual(p.sent.map((s) => s.message), [{ hitless: 1, type: 'stop', handover: true, window: 1 }]);
   }
 });
 
@@ -88,8 +88,8 @@ test('hand-over pacing: the master says `landed` to the old worker once per conn
   const outcome = await sup.reload('test');
   assert.equal(outcome.ok, true);
   assert.equal(outcome.connections?.handedOver, 6);
-  assert.equal(window, 4);
-  assert.equal(maxInTransit, 4, 'the window was used, not exceeded');
+  assert.equal(window, 1);
+  assert.equal(maxInTransit, 1, 'the window was used, not exceeded');
   assert.equal(a!.sent.filter((s) => s.message.type === 'landed').length, 6);
   assert.equal(b!.sent.filter((s) => s.message.type === 'landed').length, 0);
 });
@@ -233,4 +233,27 @@ test('drain deadline during a hand-over: an old worker still handing connections
   const outcome = await reload;
   assert.equal(outcome.forced, 1);
   assert.equal(outcome.connections?.handedOver, 3);
+});
+
+test('hand-over: reload-drained says how long the connections spent in the master (median, p99, max)', async () => {
+  const { sup, host, events } = setup();
+  await sup.start();
+  await settle();
+  handsOver(host, 1, 5);
+  assert.equal((await sup.reload('test')).ok, true);
+  const drained = events.find((e) => e.type === 'reload-drained');
+  const t = drained?.type === 'reload-drained' ? drained.transitMs : undefined;
+  assert.ok(t !== undefined, 'transit figures reported');
+  assert.ok(t.median >= 0 && t.p99 >= t.median && t.max >= t.p99);
+});
+
+test('hand-over: another window (HITLESS_HANDOVER_WINDOW, for measurements) reaches the old workers\' stop', async () => {
+  const host = new FakeHost();
+  host.behave = () => libraryWorker;
+  const sup = new Supervisor({ host, spec: () => fakeSpec(), version: 'test', listeners: () => [], handoverWindow: 4 });
+  await sup.start();
+  await settle();
+  const old = host.alive(1);
+  await sup.reload('test');
+  for (const p of old) assert.deepEqual(p.sent.map((s) => s.message), [{ hitless: 1, type: 'stop', handover: true, window: 4 }]);
 });

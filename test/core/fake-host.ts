@@ -110,6 +110,16 @@ export class FakeHost implements Host {
   readonly procs: FakeProcess[] = [];
   /** Behaviour of the next spawned processes (per call, by generation and slot). */
   behave: (gen: number, slot: number) => Behaviour = () => wellBehaved;
+  /** Every setPriority call, in order: [pid, nice]. */
+  readonly priorities: Array<[number, number]> = [];
+  /** Refuses a priority change (throws like EACCES) when it returns a message. */
+  refusePriority: (pid: number, nice: number) => string | undefined = () => undefined;
+
+  setPriority(pid: number, nice: number): void {
+    const refused = this.refusePriority(pid, nice);
+    if (refused !== undefined) throw Object.assign(new Error(refused), { code: 'ERR_SYSTEM_ERROR', info: { code: 'EACCES' } });
+    this.priorities.push([pid, nice]);
+  }
 
   now(): number {
     return this.#now;

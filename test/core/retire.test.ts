@@ -89,7 +89,8 @@ test('retire: a retirement runs on its own (no reload) and resolves with the cou
   for (const w of old.ws) w.on('message', (m, h) => m.type === 'conn' && routes.receive(w, m.listener, h));
   const r = new Retirement({ workers: old.ws, receivers: () => next.ws, drainTimeout: 5000, host, routes });
   assert.equal(r.handover, true);
-  const { ms, ...counts } = await r.run();
+  const { ms, transitMs, ...counts } = await r.run();
+  assert.ok(transitMs !== undefined && transitMs.max >= transitMs.median, 'how long the 6 connections spent in the master');
   assert.deepEqual(counts, { handedOver: 6, returned: 0, lost: 0, webSockets: 0, forced: 0, drained: 4, cut: 2 });
   assert.equal(ms, 0, 'the fake clock did not move');
   assert.deepEqual(next.procs.map((p) => p.sent.filter((s) => s.message.type === 'conn').length), [3, 3]);
@@ -242,4 +243,27 @@ test('retire: WebSockets (ws-conn) go, message intact, to the next workers that 
   await back.settled();
   assert.deepEqual(back.counts, { handedOver: 0, returned: 1, lost: 0 });
   assert.deepEqual(lonely.procs[0]!.sent.map((s) => s.message), [{ ...sent, returned: true }, { hitless: 1, type: 'ws-landed' }]);
+});
+
+test('hand-over spread: while spreading, `landed` waits as long as the connection\'s cycle took; after spreadMs, or with spread 0, at once', async () => {
+  let t = 0;
+  const waits: number[] = [];
+  const receiver: Receiver = { takes: () => true, deliver: async () => true, diedUnasked: false };
+  const sender: Receiver = { takes: () => false, deliver: async () => false, diedUnasked: false };
+  const pacing = { now: () => t, wait: async (ms: number) => { waits.push(ms); t += ms; }, spread: 1, spreadMs: 3000 };
+  const broker = new HandoverBroker(() => [receiver], () => t, pacing);
+  const move = async (after: number): Promise<void> => {
+    t += after; // the old worker's part and the master's, since its previous `landed`
+    await broker.forward(sender, 'http', new FakeHandle());
+    await broker.paced(sender);
+  };
+  await move(10);
+  await move(4);
+  t = 5000;
+  await move(2);
+  assert.deepEqual(waits, [10, 4], 'as long again as each cycle, then none after spreadMs');
+  const full = new HandoverBroker(() => [receiver], () => t, { ...pacing, spread: 0 });
+  await full.forward(sender, 'http', new FakeHandle());
+  await full.paced(sender);
+  assert.deepEqual(waits, [10, 4], 'spread 0: full speed');
 });

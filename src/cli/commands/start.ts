@@ -42,6 +42,12 @@ Flags:
                            after a canary judged on its traffic (docs/canary.md)
   --no-handover            on reload, close keep-alive connections (drain) instead of
                            handing them to the new generation
+  --boot-nice <n>          workers starting while others serve run n nice levels lower
+                           until READY, where the master may restore them (default 10; 0 = off)
+  --no-compile-cache       do not give workers Node's compile cache (NODE_COMPILE_CACHE)
+  --warmup <path>          request this path from each new worker before a reload
+                           switches to it (a 5xx fails the reload), repeatable
+  --warmup-rounds <n>      request the warmup paths n times (default 1)
   --run-dir <dir>          folder of the control socket (default: derived from the app folder)
   --pid-file <path>        write the master's pid here
   --log-format <text|json> master log lines (default text)
@@ -72,6 +78,10 @@ const options = {
   cwd: { type: 'string' },
   strategy: { type: 'string' },
   'no-handover': { type: 'boolean' },
+  'boot-nice': { type: 'string' },
+  'no-compile-cache': { type: 'boolean' },
+  warmup: { type: 'string', multiple: true },
+  'warmup-rounds': { type: 'string' },
   'run-dir': { type: 'string' },
   'pid-file': { type: 'string' },
   'log-format': { type: 'string' },
@@ -109,6 +119,8 @@ export function startFlagsToConfig(
       readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
       stopSignal: v['stop-signal'], env: v.env, cwd: v.cwd, strategy: v.strategy, runDir: v['run-dir'],
       handover: v['no-handover'] === true ? false : undefined,
+      bootNice: v['boot-nice'], compileCache: v['no-compile-cache'] === true ? false : undefined, warmup: v.warmup,
+      warmupRounds: v['warmup-rounds'],
       pidFile: v['pid-file'], logFormat: v['log-format'], preload: v['no-preload'] === true ? false : undefined,
     },
   };

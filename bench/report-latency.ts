@@ -1,0 +1,160 @@
+/**
+ * Section 6 of docs/BENCHMARKS.md (reload latency, issue 23) and its verdicts, from the
+ * latency scenario (bench/scenarios/latency.ts). Hand-written analysis of the figures lives
+ * in bench/notes-latency.md and is rendered after the tables.
+ */
+import type { LatencyResults, Verdict } from './results.js';
+import type { LatencyPass, LatencyRow, Shape } from './scenarios/latency.js';
+
+const f0 = (n: number | undefined): string => (n !== undefined && Number.isFinite(n) ? Math.round(n).toString() : '–');
+const f1 = (n: number | undefined): string => (n !== undefined && Number.isFinite(n) ? n.toFixed(1) : '–');
+const f2 = (n: number | undefined): string => (n !== undefined && Number.isFinite(n) ? n.toFixed(2) : '–');
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+const passOf = (row: LatencyRow | undefined, shape: Shape): LatencyPass | undefined => row?.passes.find((p) => p.shape === shape);
+const median = (xs: number[]): number => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** The median over rounds of `key`'s ratio for `shape`. */
+function ratioOf(rows: LatencyRow[], key: string, shape: Shape): number {
+  return median(rows.filter((r) => r.key === key).map((r) => passOf(r, shape)?.ratio ?? Number.NaN));
+}
+
+export function latencyVerdicts(l: LatencyResults): Verdict[] {
+  const out: Verdict[] = [];
+  const rows = l.rows;
+  for (const shape of ['paced', 'saturating'] as Shape[]) {
+    const mine = rows.filter((r) => r.key === 'hitless').map((r) => passOf(r, shape)).filter((p): p is LatencyPass => p !== undefined);
+    if (mine.length === 0) continue;
+    const ratio = ratioOf(rows, 'hitless', shape);
+    const haproxy = Math.min(ratioOf(rows, 'haproxy', shape), ratioOf(rows, 'haproxy-icor', shape));
+    const what = shape === 'paced' ? `${mine[0]!.connections} paced keep-alive users` : `saturating load (${mine[0]!.connections} keep-alive connections)`;
+    out.push({
+      target: `reload latency, ${what}, 9 reloads: hitless p99 in reload windows <= 1.5x steady`,
+      met: ratio <= 1.5,
+      measured: `${f2(ratio)}x (${mine.map((p) => `${f1(p.load.reload.p99)} vs ${f1(p.load.steady.p99)} ms`).join('; ')}; load average ${mine.map((p) => `${f2(p.loadavg.start)}→${f2(p.loadavg.end)}`).join(', ')})`,
+    });
+    if (Number.isFinite(haproxy)) {
+      out.push({
+        target: `reload latency, ${what}: hitless's ratio not above HAProxy -W's in the same run`,
+        met: ratio <= haproxy,
+        measured: `hitless ${f2(ratio)}x, HAProxy ${f2(ratioOf(rows, 'haproxy', shape))}x, with idle-close-on-response ${f2(ratioOf(rows, 'haproxy-icor', shape))}x`,
+      });
+    }
+    const failed = mine.reduce((a, p) => a + p.load.all.failed + p.load.all.non2xx, 0);
+    const reopened = mine.reduce((a, p) => a + (p.opened - p.connections), 0);
+    out.push({
+      target: `reload latency, ${what}: hitless 0 failed, no connection re-opened`,
+      met: failed === 0 && reopened === 0,
+      measured: `${failed} failed of ${mine.reduce((a, p) => a + p.load.all.requests, 0)}, ${reopened} re-opened`,
+    });
+  }
+  return out;
+}
+
+function passCells(p: LatencyPass | undefined): string[] {
+  if (!p) return ['–', '–', '–', '–', '–', '–', '–'];
+  const failed = p.load.all.failed + p.load.all.non2xx;
+  return [
+    `${f0(p.reloadMs.median)}`,
+    `${failed === 0 ? '0' : `**${failed}**`} / ${p.load.all.requests}`,
+    f1(p.reopenedPerReload),
+    `${f1(p.load.steady.p99)} / ${f1(p.load.reload.p99)}`,
+    `**${f2(p.ratio)}**`,
+    f1(p.reloadP999),
+    `${f2(p.loadavg.start)} → ${f2(p.loadavg.end)}`,
+  ];
+}
+
+function bootCell(p: LatencyPass | undefined): string {
+  return p?.boot && p.boot.samples > 0 ? `${f0(p.boot.readyMs.median)} / ${f0(p.boot.cpuMs.median)}` : '–';
+}
+
+function shapeTable(rows: LatencyRow[], shape: Shape, rounds: number): string {
+  return table(
+    ['target', ...(rounds > 1 ? ['round'] : []), 'reload ms (median)', 'failed / requests', 're-opened per reload', 'p99 ms steady / reload windows', 'ratio', 'p99.9 ms reload windows', 'new worker boot ms / CPU ms (median)', 'ms in transit (median / p99)', 'load average (1 min) start → end'],
+    rows.map((r) => {
+      const p = passOf(r, shape);
+      const cells = passCells(p);
+      const transit = p?.transitMs ? `${f1(p.transitMs.median)} / ${f1(p.transitMs.p99)}` : '–';
+      return [r.target, ...(rounds > 1 ? [String(r.round)] : []), ...cells.slice(0, 6), bootCell(p), transit, cells[6]!];
+    }),
+  );
+}
+
+/** What each lever bought: the all-levers row against the row without that one lever (medians over rounds). */
+function leverTable(rows: LatencyRow[], prefix: string, label: string): string | undefined {
+  const all = prefix;
+  if (!rows.some((r) => r.key === all)) return undefined;
+  const levers: Array<[string, string]> = [
+    [`${prefix}-no-nice`, 'boot priority (bootNice 10)'], [`${prefix}-no-cache`, 'compile cache'], [`${prefix}-no-warmup`, 'warm-up'],
+    [`${prefix}-warm1000`, 'warm-up once rather than ×1000 (shown: ×1000 → once)'], [`${prefix}-no-spread`, 'hand-over spread'], [`${prefix}-window4`, 'hand-over window 1 and spread (was 4, full speed)'], [`${prefix}-none`, 'every lever'],
+  ];
+  const lines = levers.filter(([k]) => rows.some((r) => r.key === k)).map(([k, name]) => {
+    const cell = (shape: Shape): string => `${f2(ratioOf(rows, k, shape))}x → ${f2(ratioOf(rows, all, shape))}x`;
+    const boot = (key: string): number => median(rows.filter((r) => r.key === key).map((r) => passOf(r, 'paced')?.boot?.cpuMs.median ?? Number.NaN));
+    const ready = (key: string): number => median(rows.filter((r) => r.key === key).map((r) => passOf(r, 'paced')?.boot?.readyMs.median ?? Number.NaN));
+    return [name, cell('paced'), cell('saturating'), `${f0(ready(k))} → ${f0(ready(all))} ms`, `${f0(boot(k))} → ${f0(boot(all))} ms`];
+  });
+  return lines.length
+    ? `**What each lever bought (${label})**: the ratio (p99 in reload windows ÷ steady p99) without the lever → with every lever, and the new workers' boot (spawn → READY, and CPU at READY) in the paced pass; medians over rounds.\n\n` +
+        table(['lever', 'paced users', 'saturating', 'boot (spawn → READY)', 'boot CPU'], lines)
+    : undefined;
+}
+
+/** Section 6 of docs/BENCHMARKS.md. */
+export function latencyMarkdown(l: LatencyResults, notes: string): string {
+  const m = l.machine;
+  const o = l.options;
+  const app = l.rows.filter((r) => r.group === 'app');
+  const next = l.rows.filter((r) => r.group === 'next');
+  const parts: string[] = [];
+  parts.push(
+    `## 6. Reload latency\n\n` +
+      `What a reload costs clients in latency (issue 23): p99 of the requests inside reload windows ÷ p99 of the steady ones, same client, same pass. Measured on ${l.date} with\n\n` +
+      `\`\`\`sh\nnpm run build && ${l.command.replace(/^npm run bench --/, 'node build/bench/run.js')}\n\`\`\`\n\n` +
+      `${m.nproc} cores shared with other engineers' test suites; the 1-minute load average is given for every pass (hitless ${m.hitlessCommit}, node ${m.node}, PM2 ${m.pm2}, HAProxy ${m.haproxy ?? '–'}` +
+      `${l.resultsFile ? `; raw numbers: [${l.resultsFile}](../${l.resultsFile})` : ''}).\n\n` +
+      `Every target runs two passes on a fresh instance, each with ${o.reloads} reloads requested ${o.everyMs / 1000} s apart (or as soon as the previous one ended) after ${o.leadMs / 1000} s of steady load, then ${o.tailMs / 1000} s more: ` +
+      `**paced** = ${o.users} keep-alive users, each its own connection, POSTing and thinking ${o.thinkMs[0]}–${o.thinkMs[1]} ms (the traffic of section 5a); **saturating** = ${o.saturating} keep-alive connections without think time. ` +
+      `Reload window = from the reload request until ${o.windowTailMs / 1000} s after the old processes are gone (observed through /proc, the same for every target); steady = the rest after the first ${o.steadyAfterMs / 1000} s. ` +
+      `hitless: 2 workers, SIGHUP, hand-over on (the default). HAProxy: \`haproxy -W\` (master-worker), reloaded by SIGUSR2 (seamless: \`expose-fd listeners\`, \`hard-stop-after 10s\`) in front of ${o.workers} plain node workers of the same app, which are not restarted. PM2: cluster mode, \`pm2 reload\` (section 2's configuration, the app with the in-app library). ` +
+      `"Boot" is the new workers' spawn → READY and their CPU time at READY (from /proc), hitless only. A failed request (reset, closed, timed out) has no latency and is counted apart.`,
+  );
+  if (app.length) {
+    parts.push(`### 6a. The benchmark app: paced users\n\n${shapeTable(app, 'paced', o.rounds)}`);
+    parts.push(`### 6b. The benchmark app: saturating load\n\n${shapeTable(app, 'saturating', o.rounds)}`);
+    const levers = leverTable(app, 'hitless', 'the benchmark app');
+    if (levers) parts.push(levers);
+  }
+  if (next.length) {
+    parts.push(
+      `### 6c. Next.js \`next start\` under hitless\n\nThe Next.js production build of the framework tests (test/frameworks/apps/next, App Router, one page and one route handler; built in ${l.nextDir ?? '–'}), run unmodified through the preload, 2 workers; the load requests its route handler \`/gen\`. ` +
+        `A Next.js worker serves about a tenth of the benchmark app's rate here, so the paced pass has ${o.nextUsers} users and the saturating one ${o.nextSaturating} connections. Warm-up: \`/\` and \`/gen\`.\n\n` +
+        `Paced users:\n\n${shapeTable(next, 'paced', o.rounds)}\n\nSaturating load:\n\n${shapeTable(next, 'saturating', o.rounds)}`,
+    );
+    const levers = leverTable(next, 'next', 'Next.js');
+    if (levers) parts.push(levers);
+  }
+  if (l.boot?.length) {
+    parts.push(
+      `### 6d. Boot with and without the compile cache
+
+` +
+        `Each app started alone, without load, ${l.boot[0]!.boots} times with \`NODE_COMPILE_CACHE\` naming one folder and ${l.boot[0]!.boots} times without, alternately, on each Node version; the cache was filled by one boot before (as the first generation fills it under the master). ` +
+        `Ready = spawn → first answer to its route (\`/gen\` for Next.js); CPU = user + system time of the process by then (/proc).
+
+` +
+        table(['app', 'node', 'compile cache', 'ready ms (median / max)', 'CPU ms (median / max)', 'the boot that filled it: ready / CPU ms', 'cache size'],
+          l.boot.map((b) => [b.app, b.node, b.cache, `${f0(b.readyMs.median)} / ${f0(b.readyMs.max)}`, `${f0(b.cpuMs.median)} / ${f0(b.cpuMs.max)}`,
+            b.firstFill ? `${f0(b.firstFill.readyMs)} / ${f0(b.firstFill.cpuMs)}` : '–', b.cacheBytes === undefined ? '–' : `${(b.cacheBytes / 1e6).toFixed(1)} MB`])),
+    );
+  }
+  if (notes.trim()) parts.push(notes.trim());
+  return parts.join('\n\n');
+}

@@ -1,0 +1,229 @@
+/**
+ * Scenario 6 (issue 23): what a reload costs clients in latency. Every target gets two
+ * passes on a fresh instance, each with 9 reloads: 1000 paced keep-alive users (each its own
+ * connection, POSTing and thinking 0–1.2 s: most connections idle most of the time), and a
+ * saturating load (keep-alive connections without think time: the CPU is never idle). For
+ * each pass: p99 of the requests inside reload windows ÷ p99 of the steady requests (the
+ * same client, the same run), failures, re-opened connections, and the machine's 1-minute
+ * load average at the start and end of the pass (other engineers share these 2 cores).
+ *
+ * Targets: hitless with its boot levers on (boot priority, compile cache, warm-up) and with
+ * each one off, and with none; HAProxy `-W` reloaded by SIGUSR2 in front of plain node
+ * workers, plain and with `idle-close-on-response`; PM2 cluster mode (`pm2 reload`); and a
+ * real framework app, Next.js `next start`, under hitless with and without each lever (boot
+ * time and boot CPU from the master's events). Passes run target after target in a rotating
+ * order per round, so slow drift of the machine's load spreads over all of them.
+ */
+import { loadavg } from 'node:os';
+import { freePort } from '../proc.js';
+import { startLoad } from '../loadgen.js';
+import { inWindows, median, percentile, summarise, type RecordSummary } from '../stats.js';
+import { cmdline } from '../proc.js';
+import { HaproxyTarget } from '../targets/haproxy.js';
+import { HitlessTarget, type HitlessExtra } from '../targets/hitless.js';
+import { Pm2Target } from '../targets/pm2.js';
+import type { Target } from '../targets/target.js';
+import { runPass, type PassSchedule } from './paced.js';
+import type { LoadResult } from '../loadgen.js';
+
+export type Shape = 'paced' | 'saturating';
+
+export interface LatencyOptions extends PassSchedule {
+  users: number;
+  thinkMs: [number, number];
+  /** Keep-alive connections of the saturating load (no think time). */
+  saturating: number;
+  /** The same for the framework app (a Next.js worker serves far fewer requests per second). */
+  nextUsers: number;
+  nextSaturating: number;
+  steadyAfterMs: number;
+  workers: number;
+  rounds: number;
+  /** The built Next.js app (test/frameworks' cache) or undefined: its targets are skipped. */
+  nextDir: string | undefined;
+  /** Which targets (names of LATENCY_TARGETS); all by default. */
+  only?: string[];
+  log: (line: string) => void;
+  /** Called with the rows so far after each target (a long run keeps what it measured if it breaks). */
+  progress?: (rows: LatencyRow[]) => void;
+}
+
+export interface BootFigures {
+  /** New workers of the reloads: spawn → READY (the master's worker-ready `ms`). */
+  readyMs: { median: number; max: number };
+  /** Their CPU time (user + system) at READY, ms. */
+  cpuMs: { median: number; max: number };
+  samples: number;
+}
+
+export interface LatencyPass {
+  shape: Shape;
+  connections: number;
+  reloads: number;
+  reloadErrors: string[];
+  reloadMs: { median: number; max: number };
+  load: { all: RecordSummary; steady: RecordSummary; reload: RecordSummary };
+  /** p99 in reload windows ÷ steady p99. */
+  ratio: number;
+  /** p99.9 in reload windows, ms. */
+  reloadP999: number;
+  opened: number;
+  reopenedPerReload: number;
+  handover?: { handedOver: number; returned: number; lost: number; drained: number };
+  /** hitless: how long handed-over connections spent in the master, ms (median of the reloads' medians, highest p99). */
+  transitMs?: { median: number; p99: number };
+  boot?: BootFigures;
+  loadavg: { start: number; end: number };
+  durationMs: number;
+}
+
+export interface LatencyRow {
+  target: string;
+  key: string;
+  group: 'app' | 'next';
+  round: number;
+  passes: LatencyPass[];
+}
+
+interface TargetDef {
+  key: string;
+  group: 'app' | 'next';
+  make: (port: number, o: LatencyOptions) => Target;
+}
+
+const BODY = '{"user":1}';
+// Every lever on: boot priority (the default), compile cache (the default), warm-up of / once,
+// hand-over window 1 and spread (the defaults). The ready timeout leaves room for a warm-up
+// at the boot priority on a saturated machine.
+const ALL_LEVERS = ['--warmup', '/', '--ready-timeout', '30s'];
+const NEXT_WARMUP = ['--warmup', '/', '--warmup', '/gen', '--ready-timeout', '30s'];
+const ENV = { BENCH_TRACK_GENERATION: '1' };
+/** The hand-over as it was before issue 23: 2 per new worker in transit (4), at full speed. */
+const OLD_HANDOVER = { ...ENV, HITLESS_HANDOVER_WINDOW: '4', HITLESS_HANDOVER_SPREAD: '0' };
+
+function hitless(port: number, o: LatencyOptions, name: string, args: string[], extra: HitlessExtra = {}): HitlessTarget {
+  return new HitlessTarget({ port, handlerMs: 0, workers: o.workers }, 'sighup', { name, args, env: { BENCH_TRACK_GENERATION: '1' }, ...extra });
+}
+
+function next(port: number, o: LatencyOptions, name: string, args: string[], env: Record<string, string> = ENV): HitlessTarget {
+  if (!o.nextDir) throw new Error('the Next.js app is not built');
+  return hitless(port, o, name, args, {
+    command: ['node', 'node_modules/next/dist/bin/next', 'start', '-p', String(port)],
+    cwd: o.nextDir,
+    env: { ...env, NEXT_TELEMETRY_DISABLED: '1' },
+    // Next renames its process (next-server): every child of the master but a `hitless check`.
+    serves: (pid) => !cmdline(pid).includes('cli/main.js'),
+  });
+}
+
+/** Every target of the scenario, in the order of the report. */
+export const LATENCY_TARGETS: TargetDef[] = [
+  { key: 'hitless', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever (boot priority, compile cache, warm-up /, hand-over window 1 and spread)', ALL_LEVERS) },
+  { key: 'hitless-no-nice', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without boot priority (--boot-nice 0)', [...ALL_LEVERS, '--boot-nice', '0']) },
+  { key: 'hitless-no-warmup', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without warm-up', ['--ready-timeout', '30s']) },
+  { key: 'hitless-warm1000', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, warm-up / ×1000 (--warmup-rounds 1000)', [...ALL_LEVERS, '--warmup-rounds', '1000']) },
+  { key: 'hitless-no-spread', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over at full speed (spread 0)', ALL_LEVERS, { env: { ...ENV, HITLESS_HANDOVER_SPREAD: '0' } }) },
+  { key: 'hitless-window4', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over window 4, full speed (before issue 23)', ALL_LEVERS, { env: OLD_HANDOVER }) },
+  { key: 'hitless-none', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, no lever (as before issue 23)', ['--boot-nice', '0', '--no-compile-cache'], { env: OLD_HANDOVER }) },
+  { key: 'haproxy', group: 'app', make: (p, o) => new HaproxyTarget({ port: p, handlerMs: 0, workers: o.workers }) },
+  { key: 'haproxy-icor', group: 'app', make: (p, o) => new HaproxyTarget({ port: p, handlerMs: 0, workers: o.workers }, true) },
+  { key: 'pm2', group: 'app', make: (p, o) => new Pm2Target({ port: p, handlerMs: 0, workers: o.workers }) },
+  { key: 'next', group: 'next', make: (p, o) => next(p, o, 'Next.js under hitless 2w, every lever (warm-up /, /gen)', NEXT_WARMUP) },
+  { key: 'next-no-nice', group: 'next', make: (p, o) => next(p, o, 'Next.js, without boot priority', [...NEXT_WARMUP, '--boot-nice', '0']) },
+  { key: 'next-no-cache', group: 'next', make: (p, o) => next(p, o, 'Next.js, without compile cache', [...NEXT_WARMUP, '--no-compile-cache']) },
+  { key: 'next-no-warmup', group: 'next', make: (p, o) => next(p, o, 'Next.js, without warm-up', ['--ready-timeout', '30s']) },
+  { key: 'next-none', group: 'next', make: (p, o) => next(p, o, 'Next.js, no lever (as before issue 23)', ['--boot-nice', '0', '--no-compile-cache'], OLD_HANDOVER) },
+];
+
+const spread = (xs: number[]): { median: number; max: number } => ({ median: median(xs), max: xs.length ? Math.max(...xs) : Number.NaN });
+
+/** Boot figures of the workers the reloads started (generation 2 on), from the master's records. */
+function bootFigures(t: HitlessTarget): BootFigures {
+  const ready = t.events('worker-ready').filter((r) => Number(r.generation) >= 2);
+  return {
+    readyMs: spread(ready.map((r) => Number(r.ms))),
+    cpuMs: spread(ready.flatMap((r) => (typeof r.cpuMs === 'number' ? [r.cpuMs] : []))),
+    samples: ready.length,
+  };
+}
+
+/** The reloads' transit figures (reload-drained `transitMs`), when the master reported them. */
+function transit(t: HitlessTarget): { transitMs?: { median: number; p99: number } } {
+  const figures = t.events('reload-drained').flatMap((r) => (r.transitMs ? [r.transitMs as { median: number; p99: number }] : []));
+  return figures.length ? { transitMs: { median: median(figures.map((f) => f.median)), p99: Math.max(...figures.map((f) => f.p99)) } } : {};
+}
+
+async function onePass(def: TargetDef, shape: Shape, o: LatencyOptions): Promise<{ name: string; pass: LatencyPass }> {
+  const port = await freePort();
+  const target = def.make(port, o);
+  const next = def.group === 'next';
+  const connections = shape === 'paced' ? (next ? o.nextUsers : o.users) : (next ? o.nextSaturating : o.saturating);
+  const path = next ? '/gen' : '/';
+  const start = loadavg()[0] ?? 0;
+  const a = await runPass(target, o, (p) => startLoad({
+    port: p, connections, keepAlive: true, durationMs: 300_000, path,
+    // Next.js's route handler answers GET only; the bench app takes the POSTs of section 5a.
+    ...(shape === 'paced' ? { thinkMs: o.thinkMs, ...(next ? {} : { method: 'POST', body: BODY, headers: { 'Content-Type': 'application/json' } }) } : {}),
+  }));
+  const records: LoadResult = a.result;
+  const steadyFrom = a.origin + o.steadyAfterMs;
+  const steady = (t: number): boolean => t > steadyFrom && t < a.stopAt - 200 && !inWindows(t, a.windows);
+  const inReload = (t: number): boolean => inWindows(t, a.windows);
+  const load = { all: summarise(records), steady: summarise(records, steady), reload: summarise(records, inReload) };
+  const reloadLatencies: number[] = [];
+  for (let i = 0; i < records.count; i++) if (records.kind[i] === 0 && inReload(records.start[i] ?? 0)) reloadLatencies.push(records.latency[i] ?? 0);
+  const windows = a.windows.map((w) => w.to - o.windowTailMs - w.from);
+  const reloads = a.windows.length;
+  const pass: LatencyPass = {
+    shape, connections, reloads, reloadErrors: a.errors, reloadMs: spread(windows), load,
+    ratio: load.reload.p99 / load.steady.p99,
+    reloadP999: percentile(reloadLatencies, 99.9),
+    opened: records.opened,
+    reopenedPerReload: reloads ? (records.opened - connections) / reloads : Number.NaN,
+    ...(a.handover ? { handover: { handedOver: a.handover.handedOver, returned: a.handover.returned, lost: a.handover.lost, drained: a.handover.drained } } : {}),
+    ...(target instanceof HitlessTarget ? { boot: bootFigures(target), ...transit(target) } : {}),
+    loadavg: { start, end: loadavg()[0] ?? 0 },
+    durationMs: a.stopAt - a.origin,
+  };
+  return { name: a.name, pass };
+}
+
+const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '–');
+
+/**
+ * Runs every target's passes, `rounds` times, each round in another order (rotated by one).
+ *
+ * @example
+ * const rows = await reloadLatency({ ...plan.latency, log });
+ */
+export async function reloadLatency(o: LatencyOptions): Promise<LatencyRow[]> {
+  const defs = LATENCY_TARGETS.filter((d) => (o.only ? o.only.includes(d.key) : true) && (d.group === 'app' || o.nextDir !== undefined));
+  if (o.nextDir === undefined) o.log('  (Next.js targets skipped: the app is not built; run the framework tests once, or see bench/next-app.ts)');
+  const rows: LatencyRow[] = [];
+  for (let round = 1; round <= o.rounds; round++) {
+    const shift = (round - 1) % defs.length;
+    const order = [...defs.slice(shift), ...defs.slice(0, shift)];
+    for (const def of order) {
+      const passes: LatencyPass[] = [];
+      let name = def.key;
+      for (const shape of ['paced', 'saturating'] as Shape[]) {
+        const r = await onePass(def, shape, o);
+        name = r.name;
+        passes.push(r.pass);
+        const p = r.pass;
+        o.log(
+          `  [round ${round}] ${name}, ${shape} (${p.connections} connections): ${p.reloads} reloads (median ${Math.round(p.reloadMs.median)} ms); ` +
+            `${p.load.all.requests} req, ${p.load.all.failed} failed, ${p.load.all.non2xx} non-2xx, re-opened ${f1(p.reopenedPerReload)}/reload; ` +
+            `p99 steady ${f1(p.load.steady.p99)} / reload ${f1(p.load.reload.p99)} ms = ${p.ratio.toFixed(2)}x (p99.9 ${f1(p.reloadP999)}); ` +
+            (p.boot ? `boot ${Math.round(p.boot.readyMs.median)} ms, ${Math.round(p.boot.cpuMs.median)} ms CPU; ` : '') +
+            (p.transitMs ? `in transit ${f1(p.transitMs.median)} / ${f1(p.transitMs.p99)} ms; ` : '') +
+            `load ${p.loadavg.start.toFixed(2)} → ${p.loadavg.end.toFixed(2)}` +
+            (p.reloadErrors.length ? `; reload errors: ${p.reloadErrors.join(' | ')}` : ''),
+        );
+      }
+      rows.push({ target: name, key: def.key, group: def.group, round, passes });
+      o.progress?.(rows);
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,211 @@
+/**
+ * Boot priority (issue 23): a worker that starts while others serve runs at a lower CPU
+ * scheduling priority (a higher nice value) until READY, then gets the normal one back. On
+ * a busy machine the new generation's boot (a Node process: tens of ms of CPU; a framework
+ * app: a second or more) then takes the CPU the serving workers leave idle, instead of the
+ * CPU their requests wait for.
+ *
+ * Lowering a priority is always allowed; raising it back is not: it needs CAP_SYS_NICE
+ * (root has it, unless a container dropped it) or an RLIMIT_NICE that reaches the normal
+ * value again (systemd `LimitNICE=+0`, `ulimit -e 20`). A master without either does not
+ * lower at all ({@link planBootPriority}): a worker it could not restore would serve at the
+ * lower priority after the switch, and every later generation would boot at the same
+ * priority as the one it replaces, which buys nothing and deprioritises the app against the
+ * rest of the machine.
+ *
+ * Linux keeps the nice value per thread: setpriority(PRIO_PROCESS, pid) changes the one
+ * thread whose id is pid, and a new thread copies its creator's. So the real host sets every
+ * thread of the worker and of the processes it started ({@link setTreeNice}): lowered right
+ * after spawn, before Node starts its threads, every thread is low; restored at READY,
+ * every thread (V8's, libuv's pool, the app's children) is back.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
+import type { MasterEvent } from './types.js';
+
+/** Nice values, lowest (most CPU) to highest (least), as Linux defines them. */
+export const NICE_MIN = -20;
+export const NICE_MAX = 19;
+/** CAP_SYS_NICE's bit in the capability sets (linux/capability.h). */
+const CAP_SYS_NICE = 23n;
+
+/** The nice values a new worker boots at and serves at. */
+export interface BootPriority {
+  /** While it starts (until READY). */
+  booting: number;
+  /** From READY on: the master's own nice value, which workers inherit otherwise. */
+  serving: number;
+}
+
+/** What the master's process may do with priorities. */
+export interface PriorityFacts {
+  /** The master's own nice value (its workers inherit it). */
+  nice: number;
+  /** The lowest nice value it may give a process: -20 with CAP_SYS_NICE, else what RLIMIT_NICE allows. */
+  floor: number;
+}
+
+/**
+ * The lowest nice value a process may set, from its /proc/self/status and /proc/self/limits
+ * text: -20 with CAP_SYS_NICE in its effective set, else 20 - RLIMIT_NICE's soft limit
+ * (setrlimit(2)), never below -20 and at most 20 (only raising the nice value is allowed).
+ *
+ * @example
+ * niceFloor('CapEff:\t0000000000800000\n', ''); // -20
+ * niceFloor('CapEff:\t0000000000000000\n', 'Max nice priority  20  20\n'); // 0
+ */
+export function niceFloor(status: string, limits: string): number {
+  const cap = /^CapEff:\s*([0-9a-f]+)$/im.exec(status)?.[1];
+  if (cap !== undefined && (BigInt(`0x${cap}`) >> CAP_SYS_NICE) & 1n) return NICE_MIN;
+  const soft = /^Max nice priority\s+(\S+)/m.exec(limits)?.[1];
+  if (soft === undefined) return 20;
+  const rlim = soft === 'unlimited' ? 40 : Number(soft);
+  return Number.isFinite(rlim) ? Math.max(NICE_MIN, 20 - Math.min(40, Math.max(0, rlim))) : 20;
+}
+
+/**
+ * This process's priority facts (Linux: /proc; elsewhere the floor is unknown and taken as
+ * "may not raise", so nothing is lowered).
+ *
+ * @example
+ * const facts = readPriorityFacts(); // { nice: 0, floor: -20 } as root
+ */
+export function readPriorityFacts(): PriorityFacts {
+  const read = (path: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return { nice: getPriority(0), floor: niceFloor(read('/proc/self/status'), read('/proc/self/limits')) };
+}
+
+/**
+ * The boot priority for `bootNice` (0: off) given what the master may do: `plan` when it
+ * applies, or a `note` saying why not (and what would make it apply).
+ *
+ * @example
+ * planBootPriority(10, { nice: 0, floor: -20 }); // { plan: { booting: 10, serving: 0 } }
+ * planBootPriority(10, { nice: 0, floor: 20 });  // { note: 'bootNice 10 not applied: …' }
+ */
+export function planBootPriority(bootNice: number, facts: PriorityFacts): { plan?: BootPriority; note?: string } {
+  if (bootNice <= 0) return {};
+  const serving = facts.nice;
+  const booting = Math.min(NICE_MAX, serving + bootNice);
+  if (booting === serving) return { note: `bootNice ${bootNice} not applied: the master already runs at nice ${serving}, the lowest priority` };
+  if (facts.floor > serving) {
+    return {
+      note: `bootNice ${bootNice} not applied: the master may not raise a worker's priority back to nice ${serving} at READY ` +
+        `(that needs CAP_SYS_NICE, which root has, or RLIMIT_NICE of at least ${20 - serving}: systemd LimitNICE=${serving >= 0 ? '+' : ''}${serving}, ulimit -e ${20 - serving}); ` +
+        'new workers boot at the normal priority',
+    };
+  }
+  return { plan: { booting, serving } };
+}
+
+/** Thread ids of `pid` (just `pid` where /proc has no task list). */
+function threads(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number).filter((t) => t > 0);
+  } catch {
+    return [pid];
+  }
+}
+
+/** Child process ids of every thread of `pid` (/proc/<pid>/task/<tid>/children). */
+function children(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of threads(pid)) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) if (c) out.push(Number(c));
+    } catch {
+      // gone, or no children file
+    }
+  }
+  return out;
+}
+
+const gone = (err: unknown): boolean => (err as { code?: string; info?: { code?: string } }).info?.code === 'ESRCH' ||
+  (err as { code?: string }).code === 'ESRCH';
+
+/**
+ * Sets the nice value of every thread of `pid` and of every process it started, and theirs.
+ * A thread or process that is gone is skipped; any other failure (EACCES: raising without
+ * the privilege) is thrown after trying the rest.
+ *
+ * @example
+ * setTreeNice(worker.pid, 10); // booting
+ * setTreeNice(worker.pid, 0);  // ready
+ */
+export function setTreeNice(pid: number, nice: number): void {
+  let failure: unknown;
+  const seen = new Set<number>();
+  const visit = (p: number): void => {
+    if (seen.has(p)) return;
+    seen.add(p);
+    for (const tid of threads(p)) {
+      try {
+        setPriority(tid, nice);
+      } catch (err) {
+        if (!gone(err)) failure ??= err;
+      }
+    }
+    for (const c of children(p)) visit(c);
+  };
+  visit(pid);
+  if (failure !== undefined) throw failure;
+}
+
+/** What {@link BootPriorityControl} needs of a worker. */
+interface BootingWorker {
+  readonly pid: number | undefined;
+  readonly generation: number;
+  readonly slot: number;
+}
+
+/** The event a failed restore reports. */
+export type PriorityFailure = Extract<MasterEvent, { type: 'worker-priority' }>;
+
+/**
+ * The supervisor's side: lowers a worker that boots beside a serving generation and
+ * restores it at READY. After a restore fails it lowers no more (for the master's life): a
+ * host that refused once will refuse again, and a worker left low would serve low.
+ *
+ * @example
+ * const nice = control.lower(worker, spec.bootPriority);         // 10, or undefined
+ * const back = control.restore(worker, spec.bootPriority, emit);  // 0, or undefined (reported)
+ */
+export class BootPriorityControl {
+  readonly #host: { setPriority?(pid: number, nice: number): void };
+  #off = false;
+
+  constructor(host: { setPriority?(pid: number, nice: number): void }) {
+    this.#host = host;
+  }
+
+  /** Lowers `w` to `plan.booting`; the nice value set, or undefined when it was not lowered. */
+  lower(w: BootingWorker, plan: BootPriority | undefined): number | undefined {
+    if (plan === undefined || this.#off || w.pid === undefined || this.#host.setPriority === undefined) return undefined;
+    try {
+      this.#host.setPriority(w.pid, plan.booting);
+      return plan.booting;
+    } catch {
+      // Gone already, or the host refused even lowering: it boots at the normal priority.
+      return undefined;
+    }
+  }
+
+  /** Gives `w` its serving priority back; on failure reports it through `emit` and returns undefined. */
+  restore(w: BootingWorker, plan: BootPriority | undefined, emit: (e: PriorityFailure) => void): number | undefined {
+    if (plan === undefined || w.pid === undefined || this.#host.setPriority === undefined) return undefined;
+    try {
+      this.#host.setPriority(w.pid, plan.serving);
+      return plan.serving;
+    } catch (err) {
+      this.#off = true;
+      emit({ type: 'worker-priority', generation: w.generation, slot: w.slot, pid: w.pid, nice: plan.booting, error: err instanceof Error ? err.message : String(err) });
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * How a reload's new workers boot (issue 23), on the fake host: the boot priority (lowered
+ * at spawn beside a serving generation, given back at READY before anyone hears of it, and
+ * what happens when the host refuses to give it back), the plan from the master's privilege,
+ * and the warm-up (requests after READY, before the switch; a 5xx or an error fails the
+ * reload like a failed readiness; workers without the channel are skipped with a note).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { niceFloor, planBootPriority } from '../../src/core/priority.js';
+import { Supervisor } from '../../src/core/supervisor.js';
+import type { GenerationSpec } from '../../src/core/spec.js';
+import type { MasterEvent, WarmupResponse } from '../../src/core/types.js';
+import type { Warmer, WarmupTarget } from '../../src/core/warmup.js';
+import { FakeHost, fakeSpec, wellBehaved, type Behaviour } from './fake-host.js';
+
+const BOOT = { booting: 10, serving: 0 };
+
+function setup(spec: Partial<GenerationSpec> = {}, warmer?: Warmer) {
+  const host = new FakeHost();
+  const sup = new Supervisor({ host, spec: () => fakeSpec(spec), version: 'test', listeners: () => [], ...(warmer ? { warmer } : {}) });
+  const events: MasterEvent[] = [];
+  sup.on('event', (e: MasterEvent) => events.push(e));
+  return { host, sup, events };
+}
+
+/** A Node worker with the in-app library: hello (hand-over, listener "http") before READY. */
+const libraryWorker: Behaviour = (p) => {
+  wellBehaved(p);
+  queueMicrotask(() => p.say({ hitless: 1, type: 'hello', handover: true, listeners: ['http'] }));
+};
+
+test('boot priority: a reload\'s workers boot lowered and get the serving priority back at READY, before worker-ready', async () => {
+  const { host, sup, events } = setup({ bootPriority: BOOT });
+  await sup.start();
+  assert.deepEqual(host.priorities, [], 'the first generation boots beside nobody: not lowered');
+  const order: string[] = [];
+  const niceOf = (pid: number): string => host.priorities.filter((x) => x[0] === pid).map((x) => x[1]).join(',');
+  sup.on('event', (e: MasterEvent) => {
+    if (e.type === 'worker-ready' && e.generation === 2) order.push(`ready ${e.pid} after ${niceOf(e.pid)}`);
+  });
+  assert.equal((await sup.reload('test')).ok, true);
+  const gen2 = host.procs.filter((p) => p.generation === 2).map((p) => p.pid);
+  const set = (nice: number): number[] => host.priorities.filter((x) => x[1] === nice).map((x) => x[0]).sort();
+  assert.deepEqual(set(10), gen2.sort(), 'each new worker lowered once');
+  assert.deepEqual(set(0), gen2.sort(), 'each restored once');
+  assert.deepEqual(order.sort(), gen2.map((p) => `ready ${p} after 10,0`).sort(), 'restored before worker-ready was said');
+  const spawns = events.filter((e) => e.type === 'worker-spawn' && e.generation === 2);
+  assert.ok(spawns.every((e) => e.type === 'worker-spawn' && e.nice === 10));
+  const readies = events.filter((e) => e.type === 'worker-ready' && e.generation === 2);
+  assert.ok(readies.every((e) => e.type === 'worker-ready' && e.nice === 0));
+});
+
+test('boot priority: a crashed worker of the serving generation restarts lowered too (others serve meanwhile)', async () => {
+  const { host, sup } = setup({ bootPriority: BOOT });
+  await sup.start();
+  host.alive(1)[0]!.exit(1);
+  await host.advance(100); // the first backoff
+  const restarted = host.procs.at(-1)!;
+  assert.equal(restarted.generation, 1);
+  assert.deepEqual(host.priorities, [[restarted.pid, 10], [restarted.pid, 0]]);
+});
+
+test('boot priority: without a plan nothing is touched', async () => {
+  const { host, sup, events } = setup();
+  await sup.start();
+  await sup.reload('test');
+  assert.deepEqual(host.priorities, []);
+  assert.ok(events.every((e) => !(e.type === 'worker-spawn' && 'nice' in e)));
+});
+
+test('boot priority: a refused restore is reported, the reload still goes live, and later workers are not lowered', async () => {
+  const { host, sup, events } = setup({ bootPriority: BOOT });
+  await sup.start();
+  host.refusePriority = (_pid, nice) => (nice === 0 ? 'uv_os_setpriority returned EACCES (permission denied)' : undefined);
+  assert.equal((await sup.reload('test')).ok, true);
+  const failures = events.filter((e) => e.type === 'worker-priority');
+  assert.ok(failures.length >= 1);
+  const first = failures[0];
+  assert.match(first?.type === 'worker-priority' ? first.error : '', /EACCES/);
+  const lowered = host.priorities.length;
+  assert.equal((await sup.reload('again')).ok, true);
+  assert.equal(host.priorities.length, lowered, 'no worker lowered after a refused restore');
+});
+
+test('boot priority: the plan follows what the master may do', () => {
+  assert.deepEqual(planBootPriority(10, { nice: 0, floor: -20 }), { plan: { booting: 10, serving: 0 } });
+  assert.deepEqual(planBootPriority(10, { nice: 5, floor: 0 }), { plan: { booting: 15, serving: 5 } });
+  assert.deepEqual(planBootPriority(30, { nice: 0, floor: -20 }), { plan: { booting: 19, serving: 0 } }, 'capped at 19');
+  assert.deepEqual(planBootPriority(0, { nice: 0, floor: -20 }), {}, '0 = off');
+  const refused = planBootPriority(10, { nice: 0, floor: 20 });
+  assert.equal(refused.plan, undefined, 'never lowered when it cannot be restored');
+  assert.match(refused.note ?? '', /not applied.*CAP_SYS_NICE.*LimitNICE=\+0.*ulimit -e 20/);
+  assert.match(planBootPriority(10, { nice: 19, floor: -20 }).note ?? '', /already runs at nice 19/);
+});
+
+test('boot priority: the floor comes from CAP_SYS_NICE, else RLIMIT_NICE', () => {
+  const limits = (soft: string): string => `Limit                     Soft Limit           Hard Limit           Units\nMax nice priority         ${soft}                    ${soft}\n`;
+  assert.equal(niceFloor('CapEff:\t000001fffeffffff\n', limits('0')), -20, 'root: CAP_SYS_NICE');
+  assert.equal(niceFloor('CapEff:\t0000000000000000\n', limits('0')), 20, 'unprivileged, no RLIMIT_NICE: only lowering');
+  assert.equal(niceFloor('CapEff:\t0000000000000000\n', limits('20')), 0, 'LimitNICE=+0');
+  assert.equal(niceFloor('CapEff:\t0000000000000000\n', limits('unlimited')), -20);
+  assert.equal(niceFloor('', ''), 20, 'unknown: taken as may not raise');
+});
+
+/** A warmer that records its calls and answers each path with `status(path)`. */
+function fakeWarmer(status: (path: string) => number = () => 200) {
+  const calls: { pid: number | undefined; listener: string | undefined; paths: string[]; rounds: number; timeoutMs: number; state: string }[] = [];
+  const warmer: Warmer = async (target: WarmupTarget, listener, paths, rounds, timeoutMs) => {
+    calls.push({ pid: target.pid, listener, paths, rounds, timeoutMs, state: (target as unknown as { state: string }).state });
+    return paths.map((path): WarmupResponse => ({ path, status: status(path), ms: 1, count: rounds }));
+  };
+  return { warmer, calls };
+}
+
+test('warm-up: each new worker gets the paths after READY, on its first listener, before the switch', async () => {
+  const { warmer, calls } = fakeWarmer();
+  const { host, sup, events } = setup({ warmup: ['/', '/api/health'], readyTimeout: 3000 }, warmer);
+  host.behave = () => libraryWorker;
+  await sup.start();
+  assert.equal(calls.length, 0, 'the first generation is not warmed (nothing serves before it)');
+  assert.equal((await sup.reload('test')).ok, true);
+  const gen2 = host.procs.filter((p) => p.generation === 2).map((p) => p.pid);
+  assert.deepEqual(calls.map((c) => c.pid).sort(), gen2.sort());
+  for (const c of calls) assert.deepEqual([c.listener, c.paths, c.rounds, c.timeoutMs, c.state], ['http', ['/', '/api/health'], 1, 3000, 'ready']);
+  const warm = events.findLastIndex((e) => e.type === 'worker-warmup');
+  const switched = events.findIndex((e) => e.type === 'reload-phase' && e.phase === 'switched');
+  assert.ok(warm >= 0 && warm < switched, 'warmed before the switch');
+});
+
+test('warm-up: a 5xx fails the reload (ERR_WARMUP_FAILED); the new workers are killed and the old generation keeps serving', async () => {
+  const { warmer } = fakeWarmer((path) => (path === '/boom' ? 503 : 200));
+  const { host, sup } = setup({ warmup: ['/', '/boom'] }, warmer);
+  host.behave = () => libraryWorker;
+  await sup.start();
+  const outcome = await sup.reload('test');
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.error?.code, 'ERR_WARMUP_FAILED');
+  assert.match(outcome.error?.message ?? '', /GET \/boom with 503/);
+  assert.equal(host.alive(2).length, 0);
+  assert.equal(host.alive(1).length, 2);
+  assert.equal(sup.status().generation, 1);
+  assert.ok(host.alive(1).every((p) => p.signals.length === 0), 'the old generation was never asked to stop');
+});
+
+test('warm-up: an error or no answer in time fails the reload with the reason', async () => {
+  const warmer: Warmer = async () => {
+    throw new Error('GET / was not answered within 3000 ms of READY (readyTimeout)');
+  };
+  const { host, sup } = setup({ warmup: ['/'] }, warmer);
+  host.behave = () => libraryWorker;
+  await sup.start();
+  const outcome = await sup.reload('test');
+  assert.equal(outcome.error?.code, 'ERR_WARMUP_FAILED');
+  assert.match(outcome.error?.message ?? '', /failed its warm-up: GET \/ was not answered/);
+  assert.equal(sup.status().generation, 1);
+});
+
+test('warm-up: a worker without the channel is skipped with a note and the reload goes live', async () => {
+  const { warmer, calls } = fakeWarmer();
+  const { sup, events } = setup({ warmup: ['/'] }, warmer);
+  await sup.start();
+  assert.equal((await sup.reload('test')).ok, true);
+  assert.equal(calls.length, 0);
+  const skipped = events.filter((e) => e.type === 'worker-warmup' && e.skipped !== undefined);
+  assert.equal(skipped.length, 2);
+});
+
+test('warm-up at the boot priority: a lowered worker that is warmed up gets its priority back after the warm-up, not at READY', async () => {
+  const order: string[] = [];
+  const host = new FakeHost();
+  const warmer: Warmer = async (target, _l, paths, rounds) => {
+    order.push(`warm ${target.pid} at ${host.priorities.filter((x) => x[0] === target.pid).map((x) => x[1]).join(',')}`);
+    return paths.map((path) => ({ path, status: 200, ms: 1, count: rounds }));
+  };
+  const sup = new Supervisor({ host, spec: () => fakeSpec({ bootPriority: BOOT, warmup: ['/'], warmupRounds: 3 }), version: 'test', listeners: () => [], warmer });
+  const events: MasterEvent[] = [];
+  sup.on('event', (e: MasterEvent) => events.push(e));
+  host.behave = () => libraryWorker;
+  await sup.start();
+  assert.equal((await sup.reload('test')).ok, true);
+  const gen2 = host.procs.filter((p) => p.generation === 2).map((p) => p.pid);
+  assert.deepEqual(order.sort(), gen2.map((p) => `warm ${p} at 10`).sort(), 'warmed while still lowered');
+  for (const pid of gen2) assert.deepEqual(host.priorities.filter((x) => x[0] === pid).map((x) => x[1]), [10, 0], 'restored once, after');
+  assert.ok(events.every((e) => !(e.type === 'worker-ready' && e.generation === 2 && e.nice !== undefined)), 'not at READY');
+  const warmups = events.filter((e) => e.type === 'worker-warmup');
+  assert.deepEqual(warmups.map((e) => (e.type === 'worker-warmup' ? [e.nice, e.responses[0]?.count] : [])), [[0, 3], [0, 3]]);
+});
+
+test('warm-up at the boot priority: a skipped warm-up (no channel) still gives the priority back', async () => {
+  const { warmer } = fakeWarmer();
+  const { host, sup } = setup({ bootPriority: BOOT, warmup: ['/'] }, warmer);
+  await sup.start();
+  assert.equal((await sup.reload('test')).ok, true);
+  for (const p of host.procs.filter((x) => x.generation === 2)) assert.deepEqual(host.priorities.filter((x) => x[0] === p.pid).map((x) => x[1]), [10, 0]);
+});

@@ -1,0 +1,92 @@
+/**
+ * How a reload's new workers boot, end to end on real processes (issue 23): the kernel's
+ * nice value of every thread of a booting worker (from /proc/<pid>/task/<tid>/stat) while the
+ * old generation serves, and again once it is ready; the warm-up requests a new worker gets
+ * after READY and before the switch, and a warm-up answered 500 failing the reload while the
+ * old generation keeps serving. The state logic is unit-tested in test/core/boot.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
+import { planBootPriority, readPriorityFacts } from '../../src/core/priority.js';
+import { fixture, startMaster, type LogRecord } from '../helpers/master.js';
+
+/** The nice value of every thread of `pid` (field 19 of /proc/<pid>/task/<tid>/stat). */
+function threadNices(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at field 3.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
+const pidsOf = (records: LogRecord[], event: string, generation: number): number[] =>
+  records.filter((r) => r.event === event && r.generation === generation).map((r) => Number(r.pid));
+
+test('boot priority: a booting worker runs at nice +10 on every thread while the old generation serves, and at the master\'s nice once ready', { timeout: 60_000 }, async (t) => {
+  const base = getPriority(0);
+  const plan = planBootPriority(10, readPriorityFacts()).plan;
+  if (plan === undefined) return t.skip('this process may not raise a priority back (no CAP_SYS_NICE, no RLIMIT_NICE): the master does not lower');
+  const master = await startMaster(t, { command: ['node', fixture('master/boot-app.js')], workers: 2 });
+  const reload = master.reload();
+  await master.waitStdout('generation=2', 2); // both new workers booted, listening, not READY
+  const booting = pidsOf(master.records, 'worker-spawn', 2);
+  assert.equal(booting.length, 2);
+  for (const pid of booting) {
+    const nices = threadNices(pid);
+    assert.ok(nices.length > 1, 'a Node worker has several threads');
+    assert.deepEqual(new Set(nices), new Set([base + 10]), `worker ${pid}: every thread at nice ${base + 10} while booting`);
+  }
+  for (const pid of pidsOf(master.records, 'worker-spawn', 1)) assert.deepEqual(new Set(threadNices(pid)), new Set([base]), 'the serving generation untouched');
+  for (const pid of booting) process.kill(pid, 'SIGUSR2');
+  const done = await reload;
+  assert.equal(done.code, 0, done.stderr);
+  for (const pid of booting) assert.deepEqual(new Set(threadNices(pid)), new Set([base]), `worker ${pid}: every thread back at nice ${base} once ready`);
+  const ready = master.events('worker-ready').filter((r) => r.generation === 2);
+  assert.ok(ready.every((r) => r.nice === base));
+});
+
+test('warm-up: each new worker gets the configured GETs (3 rounds, over parallel handed-over connections) after READY and before the switch', { timeout: 60_000 }, async (t) => {
+  const master = await startMaster(t, {
+    command: ['node', fixture('master/boot-app.js')], workers: 2, args: ['--warmup', '/a', '--warmup', '/b?x=1', '--warmup-rounds', '3'], env: { BOOT_WAIT: '0' },
+  });
+  assert.equal(master.stdout.includes('warmup'), false, 'the first generation is not warmed');
+  const done = await master.reload();
+  assert.equal(done.code, 0, done.stderr);
+  const gen2 = pidsOf(master.records, 'worker-spawn', 2);
+  const count = (line: string): number => master.stdout.split('\n').filter((l) => l === line).length;
+  for (const pid of gen2) {
+    assert.equal(count(`warmup /a pid=${pid} generation=2`), 3, master.stdout);
+    assert.equal(count(`warmup /b?x=1 pid=${pid} generation=2`), 3, master.stdout);
+    // 6 requests, in parallel on up to WARMUP_CONNECTIONS (8) connections handed over: 6.
+    assert.ok(master.stdout.includes(`connection ${pid} 6`), 'six warm-up connections handed to it');
+    assert.ok(!master.stdout.includes(`connection ${pid} 7`), 'and no more');
+  }
+  const warmups = master.events('worker-warmup');
+  assert.equal(warmups.length, 2);
+  for (const w of warmups) assert.deepEqual((w.responses as { path: string; status: number; count: number }[]).map((r) => [r.path, r.status, r.count]), [['/a', 200, 3], ['/b?x=1', 200, 3]]);
+  const lastWarm = master.records.findLastIndex((r) => r.event === 'worker-warmup');
+  assert.ok(lastWarm < master.records.findIndex((r) => r.event === 'reload-ready'), 'warmed before the switch');
+  const res = await fetch(master.url('/'));
+  assert.equal(res.headers.get('x-generation'), '2');
+  await res.text();
+});
+
+test('warm-up: a 500 fails the reload with ERR_WARMUP_FAILED; the new workers go and the old generation keeps serving', { timeout: 60_000 }, async (t) => {
+  const master = await startMaster(t, {
+    command: ['node', fixture('master/boot-app.js')], workers: 2, args: ['--warmup', '/boom'], env: { BOOT_WAIT: '0' },
+  });
+  const done = await master.reload();
+  assert.notEqual(done.code, 0);
+  assert.match(done.stdout + done.stderr, /ERR_WARMUP_FAILED|GET \/boom with 500/);
+  const failed = await master.waitEvent('reload-done');
+  assert.equal(failed.code, 'ERR_WARMUP_FAILED');
+  await master.waitEvent((r) => r.event === 'worker-exit' && r.generation === 2);
+  const status = await master.status();
+  assert.equal(status.generation, 1);
+  assert.deepEqual(status.workers.map((w) => w.generation), [1, 1]);
+  const res = await fetch(master.url('/'));
+  assert.equal(res.headers.get('x-generation'), '1');
+  await res.text();
+});
