@@ -112,7 +112,7 @@ test('split: each serving worker gets `move` for the canary\'s share (1 of 3: a 
   const old = w.host.alive(1);
   assert.equal(old.length, 3);
   for (const p of old) {
-    assert.deepEqual(sentOf(p, 'move'), [{ hitless: 1, type: 'move', share: 1 / 3, window: 2, within: 5000 }]);
+    assert.deepEqual(sentOf(p, 'move'), [{ hitless: 1, type: 'move', share: 1 / 3, window: 1, within: 5000 }]);
     assert.deepEqual(p.signals, [], 'the serving workers are not stopping');
     assert.equal(w.held.get(p)?.length, 6);
   }
