@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { cli, fixture, trackMaster } from '../helpers/master.js';
 import { needs } from '../helpers/tools.js';
+import { spawnSocketActivated } from '../helpers/socket-activation.js';
 
 
 function get(target: { socketPath: string } | { port: number }): Promise<{ status: number; generation: string; body: string }> {
@@ -56,16 +57,8 @@ test('socket activation: a listening socket at fd 3 with LISTEN_FDS=1 and LISTEN
   const runDir = join(dir, 'run');
   // python3 plays systemd: bind + listen on 127.0.0.1:0, put the socket at fd 3, say the
   // port, then exec the shim, which sets LISTEN_PID to its own pid before exec'ing node.
-  const py = [
-    'import os, socket, sys',
-    's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(128)',
-    'os.dup2(s.fileno(), 3); os.set_inheritable(3, True)',
-    'sys.stderr.write("PORT %d\\n" % s.getsockname()[1]); sys.stderr.flush()',
-    'os.environ.update(LISTEN_FDS="1", LISTEN_FDNAMES="http")',
-    'os.execvp("sh", ["sh", "-c", "LISTEN_PID=$$ exec \\"$@\\"", "sh"] + sys.argv[1:])',
-  ].join('\n');
-  const child = spawn('python3', ['-c', py, process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir,
-    '--workers', '2', '--', process.execPath, fixture('ops/app.js')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnSocketActivated([process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir,
+    '--workers', '2', '--', process.execPath, fixture('ops/app.js')], dir);
   const master = trackMaster(t, child, runDir, dir);
   await master.waitEvent('master-ready');
   const port = Number(/PORT (\d+)/.exec(master.stderr)?.[1]);

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { cli, fixture, runCli, sourceFixture, trackMaster } from '../helpers/master.js';
 import { startLoad } from '../helpers/load.js';
 import { needs } from '../helpers/tools.js';
+import { spawnSocketActivated } from '../helpers/socket-activation.js';
 import type { StatusSnapshot, UpgradeOutcome } from '../../src/core/types.js';
 import { copyHitless, startFromSymlink } from '../master/upgrade-setup.js';
 
@@ -130,17 +131,9 @@ test('the notify protocol against a real NOTIFY_SOCKET: READY, WATCHDOG, RELOADI
 test('an upgrade hands on the socket systemd gave the master (LISTEN_FDS, fd 3): the new master holds it as systemd\'s and serves on it, under paced keep-alive users', { skip: needs('python3'), timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-sockact-up-'));
   const runDir = join(dir, 'run');
-  // python3 plays systemd (as in socket-activation.test.ts): a listening socket at fd 3.
-  const py = [
-    'import os, socket, sys',
-    's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(128)',
-    'os.dup2(s.fileno(), 3); os.set_inheritable(3, True)',
-    'sys.stderr.write("PORT %d\\n" % s.getsockname()[1]); sys.stderr.flush()',
-    'os.environ.update(LISTEN_FDS="1", LISTEN_FDNAMES="http")',
-    'os.execvp("sh", ["sh", "-c", "LISTEN_PID=$$ exec \\"$@\\"", "sh"] + sys.argv[1:])',
-  ].join('\n');
-  const child = spawn('python3', ['-c', py, process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir,
-    '--workers', '2', '--', process.execPath, fixture('master/app.js')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  // python3 plays systemd (test/helpers/socket-activation.ts): a listening socket at fd 3.
+  const child = spawnSocketActivated([process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir,
+    '--workers', '2', '--', process.execPath, fixture('master/app.js')], dir);
   t.after(() => {
     for (const r of master.records) if (r.event === 'upgrade-phase' && typeof r.pid === 'number') try { process.kill(r.pid, 'SIGKILL'); } catch { /* gone */ }
   });
