@@ -56,6 +56,16 @@ export interface BootFigures {
   samples: number;
 }
 
+/** Requests and p99 in each part of the reload windows (hitless, from the master's records). */
+export interface PhaseFigures {
+  /** reload-start → reload-ready: the new workers boot (and are warmed up). */
+  boot: { requests: number; p99: number };
+  /** reload-draining → reload-drained: the old workers hand their connections over. */
+  handover: { requests: number; p99: number };
+  /** The rest of the window: the switch, and the tail after the old workers are gone. */
+  rest: { requests: number; p99: number };
+}
+
 export interface LatencyPass {
   shape: Shape;
   connections: number;
@@ -73,6 +83,8 @@ export interface LatencyPass {
   /** hitless: how long handed-over connections spent in the master, ms (median of the reloads' medians, highest p99). */
   transitMs?: { median: number; p99: number };
   boot?: BootFigures;
+  /** hitless: the reload windows cut at the master's events, to see where the p99 is made. */
+  phases?: PhaseFigures;
   loadavg: { start: number; end: number };
   durationMs: number;
 }
@@ -147,6 +159,32 @@ function bootFigures(t: HitlessTarget): BootFigures {
   };
 }
 
+/**
+ * The p99 of the requests started in each phase of the reload windows: boot (reload-start →
+ * reload-ready), hand-over (reload-draining → reload-drained) and the rest of the window.
+ */
+function phaseFigures(t: HitlessTarget, records: LoadResult, windows: Array<{ from: number; to: number }>): PhaseFigures {
+  const spans = (from: string, to: string): Array<[number, number]> => {
+    const starts = t.events(from).map((r) => r.at);
+    const ends = t.events(to).map((r) => r.at);
+    return starts.flatMap((s) => {
+      const e = ends.find((x) => x >= s);
+      return e === undefined ? [] : [[s, e] as [number, number]];
+    });
+  };
+  const boot = spans('reload-start', 'reload-ready');
+  const handover = spans('reload-draining', 'reload-drained');
+  const lat = { boot: [] as number[], handover: [] as number[], rest: [] as number[] };
+  const within = (x: number, s: Array<[number, number]>): boolean => s.some(([a, b]) => x >= a && x <= b);
+  for (let i = 0; i < records.count; i++) {
+    const at = records.start[i] ?? 0;
+    if (records.kind[i] !== 0 || !inWindows(at, windows)) continue;
+    (within(at, boot) ? lat.boot : within(at, handover) ? lat.handover : lat.rest).push(records.latency[i] ?? 0);
+  }
+  const fig = (xs: number[]): { requests: number; p99: number } => ({ requests: xs.length, p99: percentile(xs, 99) });
+  return { boot: fig(lat.boot), handover: fig(lat.handover), rest: fig(lat.rest) };
+}
+
 /** The reloads' transit figures (reload-drained `transitMs`), when the master reported them. */
 function transit(t: HitlessTarget): { transitMs?: { median: number; p99: number } } {
   const figures = t.events('reload-drained').flatMap((r) => (r.transitMs ? [r.transitMs as { median: number; p99: number }] : []));
@@ -181,7 +219,7 @@ async function onePass(def: TargetDef, shape: Shape, o: LatencyOptions): Promise
     opened: records.opened,
     reopenedPerReload: reloads ? (records.opened - connections) / reloads : Number.NaN,
     ...(a.handover ? { handover: { handedOver: a.handover.handedOver, returned: a.handover.returned, lost: a.handover.lost, drained: a.handover.drained } } : {}),
-    ...(target instanceof HitlessTarget ? { boot: bootFigures(target), ...transit(target) } : {}),
+    ...(target instanceof HitlessTarget ? { boot: bootFigures(target), ...transit(target), phases: phaseFigures(target, records, a.windows) } : {}),
     loadavg: { start, end: loadavg()[0] ?? 0 },
     durationMs: a.stopAt - a.origin,
   };
@@ -217,6 +255,7 @@ export async function reloadLatency(o: LatencyOptions): Promise<LatencyRow[]> {
             `p99 steady ${f1(p.load.steady.p99)} / reload ${f1(p.load.reload.p99)} ms = ${p.ratio.toFixed(2)}x (p99.9 ${f1(p.reloadP999)}); ` +
             (p.boot ? `boot ${Math.round(p.boot.readyMs.median)} ms, ${Math.round(p.boot.cpuMs.median)} ms CPU; ` : '') +
             (p.transitMs ? `in transit ${f1(p.transitMs.median)} / ${f1(p.transitMs.p99)} ms; ` : '') +
+            (p.phases ? `p99 by phase: boot ${f1(p.phases.boot.p99)} (${p.phases.boot.requests} req), hand-over ${f1(p.phases.handover.p99)} (${p.phases.handover.requests}), rest ${f1(p.phases.rest.p99)} (${p.phases.rest.requests}); ` : '') +
             `load ${p.loadavg.start.toFixed(2)} → ${p.loadavg.end.toFixed(2)}` +
             (p.reloadErrors.length ? `; reload errors: ${p.reloadErrors.join(' | ')}` : ''),
         );
