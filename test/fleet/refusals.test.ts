@@ -10,7 +10,7 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,10 +119,15 @@ describe('hitless deploy refusals and leftovers over ssh', { skip: noSsh }, () =
     await chmod(wrapper, 0o755);
     const v2 = await buildArtifact(cluster.dir, 'v2');
     const config = await deployConfig({ hitless: wrapper });
-    const sshDirs = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('hitless-ssh-')));
-    t.after(() => cleanSshMasters(sshDirs));
+    // The killed deploy's ssh connection masters live in a temp folder of its own (TMPDIR), so
+    // the clean-up touches them and never another suite's deploys running on this machine.
+    // Short: a unix socket path has at most 107 bytes.
+    const ownTmp = mkdtempSync(join(tmpdir(), 'hs-'));
+    t.after(() => cleanSshMasters(ownTmp));
 
-    const deploy = spawn(process.execPath, [cli, 'deploy', v2, '--id', 'v2-killed', '--config', config], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const deploy = spawn(process.execPath, [cli, 'deploy', v2, '--id', 'v2-killed', '--config', config], {
+      detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: ownTmp },
+    });
     let out = '';
     deploy.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     const exited = new Promise<void>((resolve) => deploy.once('exit', () => resolve()));
@@ -154,13 +159,13 @@ describe('hitless deploy refusals and leftovers over ssh', { skip: noSsh }, () =
   });
 });
 
-/** Closes the ssh connection masters a killed deploy left (its own close() never ran) and removes their folders. */
-function cleanSshMasters(before: Set<string>): void {
-  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith('hitless-ssh-') && !before.has(n))) {
-    const dir = join(tmpdir(), name);
+/** Closes the ssh connection masters a killed deploy left in `tmp` (its own close() never ran) and removes the folder. */
+function cleanSshMasters(tmp: string): void {
+  for (const name of readdirSync(tmp).filter((n) => n.startsWith('hitless-ssh-'))) {
+    const dir = join(tmp, name);
     for (const socket of readdirSync(dir)) {
       spawnSync('ssh', ['-F', '/dev/null', '-o', `ControlPath=${join(dir, socket)}`, '-O', 'exit', 'hitless-deploy'], { stdio: 'ignore' });
     }
-    rmSync(dir, { recursive: true, force: true });
   }
+  rmSync(tmp, { recursive: true, force: true });
 }
