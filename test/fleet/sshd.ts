@@ -5,7 +5,7 @@
  * machine's ~/.ssh.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { freePort } from '../helpers/free-port.js';
 import { join } from 'node:path';
@@ -51,23 +51,18 @@ export async function startSshd(t: TestContext): Promise<Sshd> {
     // Ansible copies files over sftp.
     'Subsystem sftp internal-sftp', 'LogLevel INFO', '',
   ].join('\n'));
-  // sshd refuses to start without its privilege separation folder (Debian creates it at boot).
+  // sshd refuses to start without its privilege separation folder (Debian creates it at
+  // boot), and each connection's pre-auth child chroots into it. It is made here when
+  // missing and left in place: another test suite's sshd on this machine may be using it
+  // (removed under it, that sshd resets every new connection during key exchange).
   const privsep = '/run/sshd';
-  const made = !existsSync(privsep);
-  if (made) mkdirSync(privsep, { mode: 0o755, recursive: true });
+  if (!existsSync(privsep)) mkdirSync(privsep, { mode: 0o755, recursive: true });
   const child = spawn(SSHD as string, ['-D', '-e', '-f', config, '-h', hostKey], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
     rmSync(dir, { recursive: true, force: true });
-    if (made) {
-      try {
-        rmdirSync(privsep);
-      } catch {
-        // something else uses it now
-      }
-    }
   });
   let log = '';
   await new Promise<void>((resolve, reject) => {
