@@ -60,7 +60,7 @@ test('move: a third of A\'s 30 idle keep-alive connections go to B while A keeps
   const done = await a.channel.next('move-done');
   assert.deepEqual([done.moved, done.kept], [10, 0]);
   await broker.handled(10);
-  assert.equal(broker.maxInTransit, 2, 'paced by the window like a stop');
+  assert.ok(broker.maxInTransit >= 1 && broker.maxInTransit <= 2, `paced by the window like a stop: at most 2 on their way, saw ${broker.maxInTransit}`);
   const after = await Promise.all(conns.map((c) => c.request('GET', '/after')));
   const byB = after.filter((r) => pidOf(r) === b.pid).length;
   assert.equal(byB, 10);
