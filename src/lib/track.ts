@@ -57,6 +57,11 @@ export class Tracker {
   private away: GoAwaySchedule | undefined;
   /** Upgraded connections moved to another process (hitless/ws): their close is neither drained nor forced. */
   private readonly movedAway = new WeakSet<Duplex>();
+  /**
+   * True while upgraded connections are being moved (hitless/ws): until the master has said
+   * where each one landed, one it gives back must still find this drain open.
+   */
+  private movingUpgraded = false;
 
   constructor(readonly server: AnyServer) {
     this.http1 = new Http1Connections(server, () => this.drain);
@@ -102,7 +107,8 @@ export class Tracker {
       this.http1.responses.size === 0 &&
       this.streams.size === 0 &&
       this.sessions.size === 0 &&
-      this.upgraded.size === 0
+      this.upgraded.size === 0 &&
+      !this.movingUpgraded
     );
   }
 
@@ -120,10 +126,23 @@ export class Tracker {
     this.away = away;
     const upgraded = [...this.upgraded];
     if (hooks.moveUpgraded === undefined || upgraded.length === 0) return away.schedule(upgraded);
-    // Moved first (the client sees nothing), then what could not move is sent away.
+    // Moved first (the client sees nothing), then what could not move is sent away. The
+    // mover resolves once every moved one landed, so one the master gave back (no new worker
+    // took it) is tracked here again by then, and closed with 1001, not cut by our exit.
+    this.movingUpgraded = true;
+    const moved = (): void => {
+      this.movingUpgraded = false;
+      hooks.movedClosed?.();
+    };
     void hooks.moveUpgraded(upgraded, (socket) => this.movedOut(socket)).then(
-      (rest) => this.away === away && away.schedule(rest.filter((s) => !s.destroyed)),
-      () => this.away === away && away.schedule([...this.upgraded]),
+      (rest) => {
+        if (this.away === away) away.schedule(rest.filter((s) => !s.destroyed));
+        moved();
+      },
+      () => {
+        if (this.away === away) away.schedule([...this.upgraded]);
+        moved();
+      },
     );
   }
 

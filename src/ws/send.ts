@@ -43,6 +43,8 @@ type Try = 'moved' | 'later' | 'never';
 export class WebSocketSender {
   #inTransit = 0;
   #room: (() => void) | undefined;
+  /** Waiting until nothing is in transit (every moved WebSocket landed). */
+  #landedAll: Array<() => void> = [];
   #active = 0;
 
   constructor() {
@@ -51,6 +53,7 @@ export class WebSocketSender {
       const wake = this.#room;
       this.#room = undefined;
       wake?.();
+      if (this.#inTransit === 0) for (const done of this.#landedAll.splice(0)) done();
     });
   }
 
@@ -61,7 +64,9 @@ export class WebSocketSender {
 
   /**
    * Moves `items` (a WebSocket each, with the registration it belongs to) as `listener`;
-   * `moved` is called for each socket the master took. Resolves with the sockets that stay.
+   * `moved` is called for each socket the master took. Resolves with the sockets that stay,
+   * once every moved one landed (`ws-landed`): one the master gives back arrives before its
+   * `ws-landed`, so it is this process's again by then (adopt.ts closes it with 1001).
    */
   async move(items: Array<{ ws: WsInternals; source: MoveSource }>, listener: string, moved: (socket: Duplex) => void): Promise<Duplex[]> {
     this.#active++;
@@ -83,6 +88,7 @@ export class WebSocketSender {
         queue = later;
         if (queue.length > 0) await new Promise((r) => setTimeout(r, RETRY_MS));
       }
+      if (this.#inTransit > 0) await new Promise<void>((resolve) => this.#landedAll.push(resolve));
     } finally {
       this.#active--;
     }
