@@ -25,6 +25,8 @@ export interface Http1Connection {
   queued: boolean;
   /** Received idle with the keep-alive timeout armed; its first request clears it, as Node would. */
   keepAliveArmed: boolean;
+  /** Requests it carried here (a move picks across how much each connection is used). */
+  requests: number;
 }
 
 /** The parts of Node's TCP handle and socket the hand-over uses (not public API). */

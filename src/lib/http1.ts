@@ -70,6 +70,7 @@ export class Http1Connections {
       movable: false,
       queued: false,
       keepAliveArmed: false,
+      requests: 0,
     };
     this.connections.set(socket, conn);
     socket.once('close', () => this.remove(socket));
@@ -93,6 +94,7 @@ export class Http1Connections {
   request(req: http.IncomingMessage, res: http.ServerResponse): void {
     const conn = this.add(req.socket);
     conn.inFlight++;
+    conn.requests++;
     conn.partial = false;
     if (conn.keepAliveArmed) {
       conn.keepAliveArmed = false;

@@ -111,12 +111,29 @@ export function startMove(message: MoveMessage): void {
     send({ type: 'move-done', moved: 0, kept: 0 });
     return;
   }
-  // Idle connections first: they leave at once; busy ones at the end of their response.
-  const idle = (p: Pick): number => (p.conn.inFlight === 0 && !p.conn.partial ? 0 : 1);
-  const picks = candidates.sort((a, b) => idle(a) - idle(b)).slice(0, wanted);
+  const picks = spreadPicks(candidates, wanted);
   const move = new Move(handover, picks, message.within ?? MOVE_WITHIN_MS);
   current = move;
   move.begin();
+}
+
+/**
+ * `wanted` of `candidates`, spread evenly over them ranked by the requests each carried, so
+ * the picks carry about their share of the traffic too. Clients do not use their
+ * connections alike: a proxy's upstream pool reuses the connection it released last (nginx),
+ * so a few carry nearly every request and the rest sit idle; the idle ones alone would give
+ * a canary its share of connections and none of the requests (seen behind nginx on a busy
+ * machine), the busiest alone all of them. Idle picks leave at once, busy ones at the end
+ * of their response.
+ *
+ * @example
+ * spreadPicks(conns, 2); // of 6 ranked a..f by use: b and e (every third, from the middle)
+ */
+export function spreadPicks<T extends { conn: Pick['conn'] }>(candidates: T[], wanted: number): T[] {
+  const ranked = [...candidates].sort((a, b) => b.conn.requests - a.conn.requests);
+  const n = Math.min(wanted, ranked.length);
+  // The middle of each of n equal strata of the ranking.
+  return Array.from({ length: n }, (_, i) => ranked[Math.floor(((i + 0.5) * ranked.length) / n)]!);
 }
 
 /**
