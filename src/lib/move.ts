@@ -3,8 +3,8 @@
  * kept-alive HTTP/1.1 connections (a canary starting beside it takes them: issue 18). The
  * master's `move` names a `share` of the connections open now, or a `count`; this picks
  * that many among the plain HTTP servers registered with the library (the preload registers
- * the ones it adopted, so unmodified apps take part), idle ones first, and hands each over
- * at its next request boundary through the process's courier (handover.ts), paced by the
+ * the ones it adopted, so unmodified apps take part), spread over how much each is used
+ * ({@link spreadPicks}), and hands each over at its next request boundary through the process's courier (handover.ts), paced by the
  * master's `window`. Every other connection is left alone: no `Connection: close`, no
  * close. A picked connection still busy after `within` ms stays (a request is never cut or
  * moved half-read), as do the picks not yet sent when the master says `move-end` or the
