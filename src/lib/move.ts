@@ -4,8 +4,8 @@
  * master's `move` names a `share` of the connections open now, or a `count`; this picks
  * that many among the plain HTTP servers registered with the library (the preload registers
  * the ones it adopted, so unmodified apps take part), spread over how much each is used
- * ({@link spreadPicks}), and hands each over at its next request boundary through the process's courier (handover.ts), paced by the
- * master's `window`. Every other connection is left alone: no `Connection: close`, no
+ * ({@link spreadPicks}), and hands each over at its next request boundary through the
+ * process's courier (handover.ts), paced by the master's `window`. Every other connection is left alone: no `Connection: close`, no
  * close. A picked connection still busy after `within` ms stays (a request is never cut or
  * moved half-read), as do the picks not yet sent when the master says `move-end` or the
  * process begins to stop. `move-done` reports the counts, once per move.
