@@ -16,7 +16,7 @@ import { canaryLines } from '../../src/cli/traffic.js';
 import { DEFAULT_CANARY } from '../../src/config/defaults.js';
 import type { CanaryConfig } from '../../src/config/types.js';
 import type { MasterEvent, ReloadOutcome } from '../../src/core/types.js';
-import { FakeHandle, FakeHost, fakeSpec, type FakeProcess } from './fake-host.js';
+import { FakeHandle, FakeHost, fakeSpec, until, type FakeProcess } from './fake-host.js';
 import { reports, type Load } from './fake-traffic.js';
 
 const CANARY: CanaryConfig = { ...DEFAULT_CANARY, workers: 1, duration: 5000, warmup: 1000, minRequests: 100 };
@@ -82,13 +82,6 @@ function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?:
   return w;
 }
 
-async function until(host: FakeHost, pending: Promise<ReloadOutcome>, maxMs = 60_000): Promise<ReloadOutcome> {
-  let done: ReloadOutcome | undefined;
-  void pending.then((o) => (done = o));
-  for (let t = 0; t < maxMs && done === undefined; t += 100) await host.advance(100);
-  assert.ok(done, `the reload did not finish within ${maxMs} ms of fake time`);
-  return done;
-}
 
 const sum = (w: World, gen: number): number => w.host.alive(gen).reduce((n, p) => n + (w.held.get(p)?.length ?? 0), 0);
 const sentOf = (p: FakeProcess, type: string) => p.sent.filter((s) => s.message.type === type).map((s) => s.message);

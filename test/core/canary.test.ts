@@ -10,7 +10,7 @@ import { Supervisor } from '../../src/core/supervisor.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { CanaryConfig } from '../../src/config/types.js';
 import type { MasterEvent, ReloadOutcome } from '../../src/core/types.js';
-import { FakeHost, fakeSpec, settle, wellBehaved, type Behaviour } from './fake-host.js';
+import { FakeHost, fakeSpec, settle, until, wellBehaved, type Behaviour } from './fake-host.js';
 import { reports, type Load } from './fake-traffic.js';
 
 const CANARY: CanaryConfig = { workers: 1, duration: 5000, warmup: 1000, minRequests: 100, maxErrorRate: 0.01, maxLatencyRatio: 2, then: 'all', connections: 'auto' };
@@ -33,14 +33,6 @@ function setup(over: Partial<GenerationSpec> = {}, canary: Partial<CanaryConfig>
   return { host, sup, events, loads, phases, spawned, setExtra: (fn: typeof extra) => (extra = fn) };
 }
 
-/** Runs the clock in 100 ms steps until `pending` settles (bounded). */
-async function until(host: FakeHost, pending: Promise<ReloadOutcome>, maxMs = 60_000): Promise<ReloadOutcome> {
-  let done: ReloadOutcome | undefined;
-  void pending.then((o) => (done = o));
-  for (let t = 0; t < maxMs && done === undefined; t += 100) await host.advance(100);
-  assert.ok(done, `the reload did not finish within ${maxMs} ms of fake time`);
-  return done;
-}
 
 test('canary passes: one new worker beside the serving generation for `duration`, then the rest goes live the `all` way', async () => {
   const { sup, host, events, phases, spawned } = setup();

@@ -3,10 +3,12 @@
  * with timers, and processes that do only what a test (or a default behaviour) tells them.
  * No process, socket or sleep: each test runs in milliseconds and always the same way.
  */
+import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { Host, LaunchSpec, ProcessExit, Timer, WorkerProcess } from '../../src/core/host.js';
 import { DEFAULT_CANARY, DEFAULT_DRAIN } from '../../src/config/defaults.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
+import type { ReloadOutcome } from '../../src/core/types.js';
 import { fakeConfig } from '../ops/fake-master.js';
 
 export class FakeProcess extends EventEmitter implements WorkerProcess {
@@ -189,4 +191,13 @@ export class FakeHandle {
   close(): void {
     this.closed++;
   }
+}
+
+/** Runs the fake clock in 100 ms steps until `pending` settles (bounded). */
+export async function until(host: FakeHost, pending: Promise<ReloadOutcome>, maxMs = 60_000): Promise<ReloadOutcome> {
+  let done: ReloadOutcome | undefined;
+  void pending.then((o) => (done = o));
+  for (let t = 0; t < maxMs && done === undefined; t += 100) await host.advance(100);
+  assert.ok(done, `the reload did not finish within ${maxMs} ms of fake time`);
+  return done;
 }
