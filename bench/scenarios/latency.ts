@@ -7,8 +7,8 @@
  * same client, the same run), failures, re-opened connections, and the machine's 1-minute
  * load average at the start and end of the pass (other engineers share these 2 cores).
  *
- * Targets: hitless with its boot levers on (boot priority, compile cache, warm-up) and with
- * each one off, and with none; HAProxy `-W` reloaded by SIGUSR2 in front of plain node
+ * Targets: hitless with its boot levers on (boot priority, boot concurrency, compile cache,
+ * warm-up) and with each one off, and with none; HAProxy `-W` reloaded by SIGUSR2 in front of plain node
  * workers, plain and with `idle-close-on-response`; PM2 cluster mode (`pm2 reload`); and a
  * real framework app, Next.js `next start`, under hitless with and without each lever (boot
  * time and boot CPU from the master's events). Passes run target after target in a rotating
@@ -104,7 +104,7 @@ interface TargetDef {
 }
 
 const BODY = '{"user":1}';
-// Every lever on: boot priority (the default), compile cache (the default), warm-up of / once,
+// Every lever on: boot priority and concurrency (the defaults), compile cache (the default), warm-up of / once,
 // hand-over window 1 and spread (the defaults). The ready timeout leaves room for a warm-up
 // at the boot priority on a saturated machine.
 const ALL_LEVERS = ['--warmup', '/', '--ready-timeout', '30s'];
@@ -130,21 +130,23 @@ function next(port: number, o: LatencyOptions, name: string, args: string[], env
 
 /** Every target of the scenario, in the order of the report. */
 export const LATENCY_TARGETS: TargetDef[] = [
-  { key: 'hitless', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever (boot priority, compile cache, warm-up /, hand-over window 1 and spread)', ALL_LEVERS) },
+  { key: 'hitless', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever (boot priority, one boot at a time, compile cache, warm-up /, hand-over window 1 and spread)', ALL_LEVERS) },
+  { key: 'hitless-boot-all', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every new worker boots at once (--boot-concurrency 2)', [...ALL_LEVERS, '--boot-concurrency', String(o.workers)]) },
   { key: 'hitless-no-nice', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without boot priority (--boot-nice 0)', [...ALL_LEVERS, '--boot-nice', '0']) },
   { key: 'hitless-no-warmup', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without warm-up', ['--ready-timeout', '30s']) },
   { key: 'hitless-warm1000', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, warm-up / ×1000 (--warmup-rounds 1000)', [...ALL_LEVERS, '--warmup-rounds', '1000']) },
   { key: 'hitless-no-spread', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over at full speed (spread 0)', ALL_LEVERS, { env: { ...ENV, HITLESS_HANDOVER_SPREAD: '0' } }) },
   { key: 'hitless-window4', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over window 4, full speed (before issue 23)', ALL_LEVERS, { env: OLD_HANDOVER }) },
-  { key: 'hitless-none', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, no lever (as before issue 23)', ['--boot-nice', '0', '--no-compile-cache'], { env: OLD_HANDOVER }) },
+  { key: 'hitless-none', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, no lever (as before issue 23)', ['--boot-nice', '0', '--boot-concurrency', String(o.workers), '--no-compile-cache'], { env: OLD_HANDOVER }) },
   { key: 'haproxy', group: 'app', make: (p, o) => new HaproxyTarget({ port: p, handlerMs: 0, workers: o.workers }) },
   { key: 'haproxy-icor', group: 'app', make: (p, o) => new HaproxyTarget({ port: p, handlerMs: 0, workers: o.workers }, true) },
   { key: 'pm2', group: 'app', make: (p, o) => new Pm2Target({ port: p, handlerMs: 0, workers: o.workers }) },
   { key: 'next', group: 'next', make: (p, o) => next(p, o, 'Next.js under hitless 2w, every lever (warm-up /, /gen)', NEXT_WARMUP) },
+  { key: 'next-boot-all', group: 'next', make: (p, o) => next(p, o, 'Next.js, every new worker boots at once', [...NEXT_WARMUP, '--boot-concurrency', String(o.workers)]) },
   { key: 'next-no-nice', group: 'next', make: (p, o) => next(p, o, 'Next.js, without boot priority', [...NEXT_WARMUP, '--boot-nice', '0']) },
   { key: 'next-no-cache', group: 'next', make: (p, o) => next(p, o, 'Next.js, without compile cache', [...NEXT_WARMUP, '--no-compile-cache']) },
   { key: 'next-no-warmup', group: 'next', make: (p, o) => next(p, o, 'Next.js, without warm-up', ['--ready-timeout', '30s']) },
-  { key: 'next-none', group: 'next', make: (p, o) => next(p, o, 'Next.js, no lever (as before issue 23)', ['--boot-nice', '0', '--no-compile-cache'], OLD_HANDOVER) },
+  { key: 'next-none', group: 'next', make: (p, o) => next(p, o, 'Next.js, no lever (as before issue 23)', ['--boot-nice', '0', '--boot-concurrency', String(o.workers), '--no-compile-cache'], OLD_HANDOVER) },
 ];
 
 const spread = (xs: number[]): { median: number; max: number } => ({ median: median(xs), max: xs.length ? Math.max(...xs) : Number.NaN });

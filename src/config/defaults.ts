@@ -47,6 +47,11 @@ export const DEFAULT_DRAIN = {
  * the CPU, and all the CPU that is idle.
  */
 export const DEFAULT_BOOT_NICE = 10;
+/**
+ * How many workers boot at once while others serve (issue 23): "auto" is half the CPUs,
+ * at least one, so a reload's boot leaves the other half of the cores to the serving workers.
+ */
+export const DEFAULT_BOOT_CONCURRENCY = 'auto' as const;
 /** Workers get Node's compile cache in a folder of the run dir (Node >= 22.1 uses it). */
 export const DEFAULT_COMPILE_CACHE = true;
 /** Folder of the compile cache inside the run dir. */

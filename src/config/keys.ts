@@ -109,6 +109,7 @@ export const CONFIG_KEYS = {
   handover: { flag: '--no-handover', diff: value<boolean>() },
   drain: { diff: section<DrainConfig>({ spread: value(ms), reloadWait: value(ms), maxGenerations: value() }) },
   bootNice: { flag: '--boot-nice', diff: value<number | undefined>() },
+  bootConcurrency: { flag: '--boot-concurrency', diff: value<number | 'auto' | undefined>() },
   compileCache: { flag: '--no-compile-cache', diff: value<boolean | string | undefined>() },
   warmup: { flag: '--warmup', diff: value<string[] | undefined>(json) },
   warmupRounds: { flag: '--warmup-rounds', diff: value<number | undefined>() },

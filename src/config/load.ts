@@ -16,7 +16,7 @@ import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
   DEFAULT_PRELOAD, DEFAULT_READY_AFTER_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART,
   DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS, DEFAULT_CANARY, DEFAULT_DRAIN,
-  DEFAULT_BOOT_NICE, DEFAULT_COMPILE_CACHE, DEFAULT_WARMUP, DEFAULT_WARMUP_ROUNDS,
+  DEFAULT_BOOT_NICE, DEFAULT_BOOT_CONCURRENCY, DEFAULT_COMPILE_CACHE, DEFAULT_WARMUP, DEFAULT_WARMUP_ROUNDS,
 } from './defaults.js';
 import { resolveRunDir } from './rundir.js';
 import { parseDuration } from './duration.js';
@@ -44,6 +44,7 @@ export interface ConfigFlags {
   handover?: boolean;
   /** --boot-nice <n> */
   bootNice?: string;
+  bootConcurrency?: string;
   /** false: `--no-compile-cache`. */
   compileCache?: boolean;
   /** --warmup <path>, repeatable. */
@@ -87,6 +88,7 @@ function flagsToInput(flags: ConfigFlags, cwd: string, sources: ValueSources): R
   set('strategy', flags.strategy);
   set('handover', flags.handover);
   set('bootNice', number(flags.bootNice));
+  set('bootConcurrency', number(flags.bootConcurrency));
   set('compileCache', flags.compileCache);
   set('warmup', flags.warmup?.length ? flags.warmup : undefined);
   set('warmupRounds', number(flags.warmupRounds));
@@ -225,6 +227,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
       maxGenerations: input.drain?.maxGenerations ?? DEFAULT_DRAIN.maxGenerations,
     },
     bootNice: input.bootNice ?? DEFAULT_BOOT_NICE,
+    bootConcurrency: input.bootConcurrency ?? DEFAULT_BOOT_CONCURRENCY,
     // A folder is relative to the app folder; true means one in the run dir (resolved by the master).
     compileCache: typeof input.compileCache === 'string' ? fromApp(input.compileCache) : (input.compileCache ?? DEFAULT_COMPILE_CACHE),
     warmup: input.warmup ?? [...DEFAULT_WARMUP],

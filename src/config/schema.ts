@@ -11,7 +11,7 @@ import { SIZE_HINT, SIZE_PATTERN } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
   DEFAULT_PRELOAD, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
-  DEFAULT_WORKERS, DEFAULT_CANARY, DEFAULT_DRAIN, STRATEGY_NAMES, DEFAULT_BOOT_NICE, DEFAULT_COMPILE_CACHE, DEFAULT_WARMUP_ROUNDS,
+  DEFAULT_WORKERS, DEFAULT_CANARY, DEFAULT_DRAIN, STRATEGY_NAMES, DEFAULT_BOOT_NICE, DEFAULT_BOOT_CONCURRENCY, DEFAULT_COMPILE_CACHE, DEFAULT_WARMUP_ROUNDS,
 } from './defaults.js';
 import { DEPLOY_EXPECTED, DEPLOY_OBJECT_SCHEMAS, deploySchema } from './deploy.js';
 
@@ -129,6 +129,7 @@ export const configSchema = z.strictObject({
   handover: z.boolean().meta({ default: DEFAULT_HANDOVER, description: 'On reload, hand idle keep-alive HTTP/1.1 connections to the new generation instead of closing them (Node workers using the in-app library).' }),
   drain: drainSchema,
   bootNice: z.number().int().min(0).max(39).meta({ default: DEFAULT_BOOT_NICE, description: 'Nice increment of a worker that starts while others serve, restored at READY where the master may raise priority (root, CAP_SYS_NICE or RLIMIT_NICE); 0 turns it off.' }),
+  bootConcurrency: z.union([z.literal('auto'), z.number().int().min(1).max(1024)]).meta({ default: DEFAULT_BOOT_CONCURRENCY, description: 'How many new workers boot at once while others serve (a reload, a scale-up); the next starts when one is READY. "auto": half the CPUs, at least 1, so a boot leaves the other cores to the serving workers.' }),
   compileCache: z.union([z.boolean(), nonEmpty]).meta({ default: DEFAULT_COMPILE_CACHE, description: 'Node\'s on-disk compile cache for workers (NODE_COMPILE_CACHE, Node >= 22.1): true = a folder in the run dir, a path = that folder (relative to the app folder), false = off.' }),
   warmup: z.array(z.string().regex(/^\/[^\s]*$/)).meta({ default: [], description: 'Paths (like "/" or "/api/health") requested from each new worker after READY, before a reload switches to it; a 5xx or no answer within readyTimeout fails the reload.' }),
   warmupRounds: z.number().int().min(1).max(100_000).meta({ default: DEFAULT_WARMUP_ROUNDS, description: 'How many times the warmup paths are requested from each new worker (in parallel over up to 8 handed-over keep-alive connections, at the boot priority): 1 loads what requests load lazily; a few thousand requests also let V8 optimise the code they run.' }),
@@ -171,6 +172,7 @@ export const EXPECTED: Record<string, string> = {
   cwd: 'expected a folder path',
   handover: 'expected true or false',
   bootNice: 'expected a whole number from 0 (off) to 39, like 10 (nice increment of booting workers)',
+  bootConcurrency: 'expected "auto" (half the CPUs) or a whole number from 1 to 1024, like 2 (workers booting at once during a reload)',
   compileCache: 'expected true (a folder in the run dir), false (off) or a folder path',
   warmup: 'expected an array of request paths like ["/", "/api/health"]',
   'warmup[]': 'expected a request path starting with "/" and without spaces, like "/api/health"',

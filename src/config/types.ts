@@ -79,6 +79,11 @@ export interface MasterConfig {
    */
   bootNice?: number;
   /**
+   * How many workers boot at once while others serve (a reload's new generation, a
+   * scale-up): a number, or "auto" (half the CPUs, at least 1). Absent means the default.
+   */
+  bootConcurrency?: number | 'auto';
+  /**
    * Node's on-disk compile cache for workers (NODE_COMPILE_CACHE, Node >= 22.1): true = a
    * folder in the run dir, a string = that folder, false = off. Absent means the default.
    */

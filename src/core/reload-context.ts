@@ -90,7 +90,7 @@ export class StrategyContext implements ReloadContext {
       spawn: (slot) => this.spawn(gen, slot, true),
       // Ready = READY=1, then the warm-up answered (when configured): both before the switch.
       ready: (w) => this.#s.gate(Promise.race([w.waitReady(this.next.spec.readyTimeout).then(() => this.#s.warm(w)), this.#died])),
-    });
+    }, this.old ? gen.spec.bootConcurrency : undefined);
   }
 
   switchTo(): void {

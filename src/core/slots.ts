@@ -16,17 +16,33 @@ export interface SlotStarter {
 }
 
 /**
- * Starts a worker in each of `slots` and resolves with them once all are ready. A worker
- * that was ready but exited before the others were is a failure too (ERR_WORKER_EXITED).
- * On failure every one of them is killed, its exit awaited, and the failure rethrown.
+ * Starts a worker in each of `slots` and resolves with them once all are ready, at most
+ * `concurrency` booting at once (the next spawns when one is ready: `bootConcurrency`,
+ * issue 23). A worker that was ready but exited before the others were is a failure too
+ * (ERR_WORKER_EXITED). On the first failure no more are spawned, every one started is
+ * killed, its exit awaited, and the failure rethrown.
  *
  * @example
  * const workers = await startSlots(slotRange(0, gen.size), { spawn: (s) => spawnIn(gen, s), ready: (w) => w.waitReady(gen.spec.readyTimeout) });
+ * await startSlots(slotRange(0, 4), starter, 1); // one after another
  */
-export async function startSlots(slots: readonly number[], starter: SlotStarter): Promise<Worker[]> {
-  const workers = slots.map((slot) => starter.spawn(slot));
+export async function startSlots(slots: readonly number[], starter: SlotStarter, concurrency = Infinity): Promise<Worker[]> {
+  const workers: Worker[] = [];
+  let failed = false;
+  // One lane per worker booting at once; each lane starts the next slot when its worker is ready.
+  const lane = async (): Promise<void> => {
+    while (!failed && workers.length < slots.length) {
+      const w = starter.spawn(slots[workers.length] as number);
+      workers.push(w);
+      await starter.ready(w);
+    }
+  };
   try {
-    await Promise.all(workers.map((w) => starter.ready(w)));
+    const lanes = Array.from({ length: Math.max(1, Math.min(concurrency, slots.length)) }, lane);
+    await Promise.all(lanes.map((p) => p.catch((err: unknown) => {
+      failed = true;
+      throw err;
+    })));
     if (workers.some((w) => w.exitInfo !== undefined)) throw diedAfterReady(workers);
   } catch (err) {
     await discard(workers);

@@ -48,6 +48,8 @@ export interface GenerationSpec {
    * READY on (priority.ts); undefined: started at the master's own priority.
    */
   bootPriority?: BootPriority | undefined;
+  /** How many workers of it boot at once while another generation serves (`bootConcurrency`; default: no limit). */
+  bootConcurrency?: number;
   /** Paths requested from each new worker after READY, before a reload switches to it (warm-up). */
   warmup?: string[];
   /** How many times they are requested (default 1). */
@@ -70,6 +72,23 @@ export interface SpecContext {
   bootPriority?: BootPriority | undefined;
   /** Node's compile cache folder for workers (NODE_COMPILE_CACHE), unless the environment names one already. */
   compileCache?: string | undefined;
+  /** CPUs this process may use (os.availableParallelism()): what `bootConcurrency: "auto"` halves. */
+  cpus?: number;
+}
+
+/**
+ * Workers booting at once for `setting` ("auto": half of `cpus`, at least 1; unknown CPUs
+ * or no setting: no limit).
+ *
+ * @example
+ * bootConcurrency('auto', 2); // 1
+ * bootConcurrency('auto', 8); // 4
+ * bootConcurrency(3, 8);      // 3
+ */
+export function bootConcurrency(setting: number | 'auto' | undefined, cpus: number | undefined): number {
+  if (typeof setting === 'number') return setting;
+  if (setting === 'auto' && cpus !== undefined && cpus > 0) return Math.max(1, Math.floor(cpus / 2));
+  return Number.POSITIVE_INFINITY;
 }
 
 /**
@@ -106,6 +125,7 @@ export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers =
     fdNames: [...ctx.fdNames],
     ...(ctx.fdAddresses ? { fdAddresses: [...ctx.fdAddresses] } : {}),
     bootPriority: ctx.bootPriority,
+    bootConcurrency: bootConcurrency(config.bootConcurrency, ctx.cpus),
     warmup: [...(config.warmup ?? [])],
     warmupRounds: config.warmupRounds ?? 1,
   };

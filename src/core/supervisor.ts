@@ -248,7 +248,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
               return w;
             },
             ready: (w) => this.#gate(w.waitReady(gen.spec.readyTimeout)),
-          });
+          }, gen.spec.bootConcurrency);
         } catch (err) {
           gen.resize(from);
           throw err;

@@ -13,6 +13,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { HitlessError } from '../errors.js';
 import { adoptListeners, inheritedListeners, openListeners, type ListenerSet } from './listeners.js';
@@ -169,7 +170,7 @@ export async function runMaster(
     note(cache.note);
     const spec = specFromConfig(c, {
       fds, fdNames: names, fdAddresses: addresses.map((l) => l.address), pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv,
-      bootPriority: boot.plan, compileCache: cache.dir,
+      bootPriority: boot.plan, compileCache: cache.dir, cpus: availableParallelism(),
     });
     // Unmodified Node apps: the preload turns their own listen(port) into adoption (src/preload/).
     spec.env = { ...spec.env, ...preloadEnv(spec.env, addresses, c.preload !== false) };

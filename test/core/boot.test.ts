@@ -3,16 +3,17 @@
  * at spawn beside a serving generation, given back at READY before anyone hears of it, and
  * what happens when the host refuses to give it back), the plan from the master's privilege,
  * and the warm-up (requests after READY, before the switch; a 5xx or an error fails the
- * reload like a failed readiness; workers without the channel are skipped with a note).
+ * reload like a failed readiness; workers without the channel are skipped with a note), and
+ * the boot concurrency (how many boot at once beside a serving generation).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { niceFloor, planBootPriority } from '../../src/core/priority.js';
 import { Supervisor } from '../../src/core/supervisor.js';
-import type { GenerationSpec } from '../../src/core/spec.js';
+import { bootConcurrency, type GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent, WarmupResponse } from '../../src/core/types.js';
 import type { Warmer, WarmupTarget } from '../../src/core/warmup.js';
-import { FakeHost, fakeSpec, wellBehaved, type Behaviour } from './fake-host.js';
+import { FakeHost, fakeSpec, settle, until, wellBehaved, type Behaviour } from './fake-host.js';
 
 const BOOT = { booting: 10, serving: 0 };
 
@@ -193,4 +194,44 @@ test('warm-up at the boot priority: a skipped warm-up (no channel) still gives t
   await sup.start();
   assert.equal((await sup.reload('test')).ok, true);
   for (const p of host.procs.filter((x) => x.generation === 2)) assert.deepEqual(host.priorities.filter((x) => x[0] === p.pid).map((x) => x[1]), [10, 0]);
+});
+
+test('boot concurrency: a reload boots at most bootConcurrency new workers at once, the next when one is READY; the first generation is not limited', async () => {
+  const { host, sup } = setup({ workers: 4, bootConcurrency: 1 });
+  await sup.start();
+  assert.equal(host.procs.length, 4, 'the first generation starts whole at once: nobody serves yet');
+  // The new generation says READY only when the test says so.
+  host.behave = (gen) => (gen === 1 ? wellBehaved : (p) => {
+    p.on('signal', (s: NodeJS.Signals) => s === 'SIGTERM' && queueMicrotask(() => p.exit(0)));
+    p.on('sent', (m: Record<string, unknown>) => m.type === 'stop' && queueMicrotask(() => p.exit(0)));
+  });
+  const pending = sup.reload('test');
+  const booting = (): number[] => host.procs.filter((p) => p.generation === 2).map((p) => p.slot);
+  for (let slot = 0; slot < 4; slot++) {
+    await settle();
+    assert.deepEqual(booting(), Array.from({ length: slot + 1 }, (_, i) => i), `slot ${slot} spawns only after slot ${slot - 1} is ready`);
+    host.procs.at(-1)!.ready();
+  }
+  assert.equal((await until(host, pending)).ok, true);
+  assert.equal(host.alive(2).length, 4);
+});
+
+test('boot concurrency: when a booting worker fails, no later one is spawned, the started ones are killed and the old generation serves on', async () => {
+  const { host, sup } = setup({ workers: 3, bootConcurrency: 2, readyTimeout: 1000 });
+  await sup.start();
+  host.behave = (gen, slot) => (gen === 1 || slot === 1 ? wellBehaved : (p) => queueMicrotask(() => p.exit(1)));
+  const outcome = await until(host, sup.reload('broken build'));
+  assert.equal(outcome.ok, false);
+  // Slot 0 fails at once, slot 1 boots beside it; slot 2 never starts.
+  assert.deepEqual(host.procs.filter((p) => p.generation === 2).map((p) => p.slot).sort(), [0, 1]);
+  assert.equal(host.alive(2).length, 0);
+  assert.equal(host.alive(1).length, 3);
+});
+
+test('boot concurrency: "auto" is half the CPUs, at least one; a number is taken as it is', () => {
+  assert.equal(bootConcurrency('auto', 1), 1);
+  assert.equal(bootConcurrency('auto', 2), 1);
+  assert.equal(bootConcurrency('auto', 8), 4);
+  assert.equal(bootConcurrency(3, 2), 3);
+  assert.equal(bootConcurrency(undefined, 8), Number.POSITIVE_INFINITY);
 });

@@ -44,6 +44,9 @@ Flags:
                            handing them to the new generation
   --boot-nice <n>          workers starting while others serve run n nice levels lower
                            until READY, where the master may restore them (default 10; 0 = off)
+  --boot-concurrency <n|auto>
+                           at most n workers boot at once while others serve; the next
+                           starts when one is READY (default auto: half the CPUs, at least 1)
   --no-compile-cache       do not give workers Node's compile cache (NODE_COMPILE_CACHE)
   --warmup <path>          request this path from each new worker before a reload
                            switches to it (a 5xx fails the reload), repeatable
@@ -79,6 +82,7 @@ const options = {
   strategy: { type: 'string' },
   'no-handover': { type: 'boolean' },
   'boot-nice': { type: 'string' },
+  'boot-concurrency': { type: 'string' },
   'no-compile-cache': { type: 'boolean' },
   warmup: { type: 'string', multiple: true },
   'warmup-rounds': { type: 'string' },
@@ -119,7 +123,7 @@ export function startFlagsToConfig(
       readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
       stopSignal: v['stop-signal'], env: v.env, cwd: v.cwd, strategy: v.strategy, runDir: v['run-dir'],
       handover: v['no-handover'] === true ? false : undefined,
-      bootNice: v['boot-nice'], compileCache: v['no-compile-cache'] === true ? false : undefined, warmup: v.warmup,
+      bootNice: v['boot-nice'], bootConcurrency: v['boot-concurrency'], compileCache: v['no-compile-cache'] === true ? false : undefined, warmup: v.warmup,
       warmupRounds: v['warmup-rounds'],
       pidFile: v['pid-file'], logFormat: v['log-format'], preload: v['no-preload'] === true ? false : undefined,
     },
