@@ -52,6 +52,13 @@ export const DEFAULT_BOOT_NICE = 10;
  * at least one, so a reload's boot leaves the other half of the cores to the serving workers.
  */
 export const DEFAULT_BOOT_CONCURRENCY = 'auto' as const;
+/**
+ * How long a reload's hand-over is paced (issue 23): for up to this long the master lets
+ * an old worker send its next connection only after HANDOVER_SPREAD times as long as the
+ * previous one's move took (src/core/handover.ts), so moving connections takes a small
+ * share of the CPU the serving workers need; what is left then moves at full speed.
+ */
+export const DEFAULT_HANDOVER_SPREAD_MS = 5_000;
 /** Workers get Node's compile cache in a folder of the run dir (Node >= 22.1 uses it). */
 export const DEFAULT_COMPILE_CACHE = true;
 /** Folder of the compile cache inside the run dir. */

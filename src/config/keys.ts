@@ -107,6 +107,7 @@ export const CONFIG_KEYS = {
     }),
   },
   handover: { flag: '--no-handover', diff: value<boolean>() },
+  handoverSpread: { flag: '--handover-spread', diff: value<number | undefined>(ms) },
   drain: { diff: section<DrainConfig>({ spread: value(ms), reloadWait: value(ms), maxGenerations: value() }) },
   bootNice: { flag: '--boot-nice', diff: value<number | undefined>() },
   bootConcurrency: { flag: '--boot-concurrency', diff: value<number | 'auto' | undefined>() },

@@ -16,7 +16,7 @@ import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
   DEFAULT_PRELOAD, DEFAULT_READY_AFTER_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART,
   DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS, DEFAULT_CANARY, DEFAULT_DRAIN,
-  DEFAULT_BOOT_NICE, DEFAULT_BOOT_CONCURRENCY, DEFAULT_COMPILE_CACHE, DEFAULT_WARMUP, DEFAULT_WARMUP_ROUNDS,
+  DEFAULT_BOOT_NICE, DEFAULT_BOOT_CONCURRENCY, DEFAULT_HANDOVER_SPREAD_MS, DEFAULT_COMPILE_CACHE, DEFAULT_WARMUP, DEFAULT_WARMUP_ROUNDS,
 } from './defaults.js';
 import { resolveRunDir } from './rundir.js';
 import { parseDuration } from './duration.js';
@@ -43,6 +43,7 @@ export interface ConfigFlags {
   /** --no-handover */
   handover?: boolean;
   /** --boot-nice <n> */
+  handoverSpread?: string;
   bootNice?: string;
   bootConcurrency?: string;
   /** false: `--no-compile-cache`. */
@@ -87,6 +88,7 @@ function flagsToInput(flags: ConfigFlags, cwd: string, sources: ValueSources): R
   set('stopSignal', flags.stopSignal);
   set('strategy', flags.strategy);
   set('handover', flags.handover);
+  set('handoverSpread', flags.handoverSpread);
   set('bootNice', number(flags.bootNice));
   set('bootConcurrency', number(flags.bootConcurrency));
   set('compileCache', flags.compileCache);
@@ -221,6 +223,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
     strategy: input.strategy ?? DEFAULT_STRATEGY,
     canary,
     handover: input.handover ?? DEFAULT_HANDOVER,
+    handoverSpread: parseDuration(input.handoverSpread ?? DEFAULT_HANDOVER_SPREAD_MS),
     drain: {
       spread: parseDuration(input.drain?.spread ?? DEFAULT_DRAIN.spread),
       reloadWait: parseDuration(input.drain?.reloadWait ?? DEFAULT_DRAIN.reloadWait),

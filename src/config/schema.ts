@@ -11,7 +11,7 @@ import { SIZE_HINT, SIZE_PATTERN } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
   DEFAULT_PRELOAD, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
-  DEFAULT_WORKERS, DEFAULT_CANARY, DEFAULT_DRAIN, STRATEGY_NAMES, DEFAULT_BOOT_NICE, DEFAULT_BOOT_CONCURRENCY, DEFAULT_COMPILE_CACHE, DEFAULT_WARMUP_ROUNDS,
+  DEFAULT_WORKERS, DEFAULT_CANARY, DEFAULT_DRAIN, STRATEGY_NAMES, DEFAULT_BOOT_NICE, DEFAULT_BOOT_CONCURRENCY, DEFAULT_HANDOVER_SPREAD_MS, DEFAULT_COMPILE_CACHE, DEFAULT_WARMUP_ROUNDS,
 } from './defaults.js';
 import { DEPLOY_EXPECTED, DEPLOY_OBJECT_SCHEMAS, deploySchema } from './deploy.js';
 
@@ -127,6 +127,7 @@ export const configSchema = z.strictObject({
   strategy: z.enum(STRATEGY_NAMES).meta({ default: DEFAULT_STRATEGY }),
   canary: canarySchema,
   handover: z.boolean().meta({ default: DEFAULT_HANDOVER, description: 'On reload, hand idle keep-alive HTTP/1.1 connections to the new generation instead of closing them (Node workers using the in-app library).' }),
+  handoverSpread: duration('For how long a reload paces its hand-over: each old worker sends its next connection only after 48 times as long as the previous one took to move, so moving connections takes about 2% of the CPU the serving workers need; what is left then moves at full speed. 0: full speed from the start.', DEFAULT_HANDOVER_SPREAD_MS),
   drain: drainSchema,
   bootNice: z.number().int().min(0).max(39).meta({ default: DEFAULT_BOOT_NICE, description: 'Nice increment of a worker that starts while others serve, restored at READY where the master may raise priority (root, CAP_SYS_NICE or RLIMIT_NICE); 0 turns it off.' }),
   bootConcurrency: z.union([z.literal('auto'), z.number().int().min(1).max(1024)]).meta({ default: DEFAULT_BOOT_CONCURRENCY, description: 'How many new workers boot at once while others serve (a reload, a scale-up); the next starts when one is READY. "auto": half the CPUs, at least 1, so a boot leaves the other cores to the serving workers.' }),
@@ -171,6 +172,7 @@ export const EXPECTED: Record<string, string> = {
   'env.*': 'expected a string value (quote numbers: "3000")',
   cwd: 'expected a folder path',
   handover: 'expected true or false',
+  handoverSpread: `expected a duration; ${DURATION_HINT}`,
   bootNice: 'expected a whole number from 0 (off) to 39, like 10 (nice increment of booting workers)',
   bootConcurrency: 'expected "auto" (half the CPUs) or a whole number from 1 to 1024, like 2 (workers booting at once during a reload)',
   compileCache: 'expected true (a folder in the run dir), false (off) or a folder path',

@@ -71,6 +71,8 @@ export interface MasterConfig {
   canary: CanaryConfig;
   /** On reload, hand keep-alive connections to the new generation instead of closing them. */
   handover: boolean;
+  /** For how long (ms) a reload's hand-over is paced, 0: full speed. Absent means the default. */
+  handoverSpread?: number;
   /** How old generations drain their long-lived (upgraded) connections (docs/websockets.md). */
   drain: DrainConfig;
   /**

@@ -88,6 +88,8 @@ export interface RetireOptions {
   window?: number | undefined;
   /** How much the hand-over is spread (default {@link HANDOVER_SPREAD}; 0: full speed). */
   spread?: number | undefined;
+  /** For how long it is spread, ms (default {@link HANDOVER_SPREAD_MS}; 0: full speed). */
+  spreadMs?: number | undefined;
 }
 
 /** How long connections spent in the master on their way, ms. */
@@ -143,7 +145,7 @@ export class Retirement {
     const host = options.host;
     const wait = (ms: number): Promise<void> => new Promise((resolve) => host.setTimer(resolve, ms));
     this.#broker = new HandoverBroker(this.#receivers, undefined, {
-      now: () => host.now(), wait, spread: options.spread ?? HANDOVER_SPREAD, spreadMs: HANDOVER_SPREAD_MS,
+      now: () => host.now(), wait, spread: options.spread ?? HANDOVER_SPREAD, spreadMs: options.spreadMs ?? HANDOVER_SPREAD_MS,
     });
     this.released = new Promise((resolve) => (this.#release = resolve));
   }

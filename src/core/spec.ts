@@ -48,6 +48,8 @@ export interface GenerationSpec {
    * READY on (priority.ts); undefined: started at the master's own priority.
    */
   bootPriority?: BootPriority | undefined;
+  /** For how long (ms) the hand-over from its predecessors is paced (`handoverSpread`; default DEFAULT_HANDOVER_SPREAD_MS). */
+  handoverSpread?: number;
   /** How many workers of it boot at once while another generation serves (`bootConcurrency`; default: no limit). */
   bootConcurrency?: number;
   /** Paths requested from each new worker after READY, before a reload switches to it (warm-up). */
@@ -126,6 +128,7 @@ export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers =
     ...(ctx.fdAddresses ? { fdAddresses: [...ctx.fdAddresses] } : {}),
     bootPriority: ctx.bootPriority,
     bootConcurrency: bootConcurrency(config.bootConcurrency, ctx.cpus),
+    ...(config.handoverSpread === undefined ? {} : { handoverSpread: config.handoverSpread }),
     warmup: [...(config.warmup ?? [])],
     warmupRounds: config.warmupRounds ?? 1,
   };

@@ -445,6 +445,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     // `"handover": false` holds for an upgrade as for a reload: the old workers drain.
     const retirement = new Retirement({
       workers, receivers: this.#current?.spec.handover === false ? undefined : receivers, drainTimeout: this.#drainTimeout(), host: this.#host, routes: this.#routes,
+      window: this.#opts.handoverWindow, spread: this.#opts.handoverSpread, spreadMs: this.#current?.spec.handoverSpread,
     });
     const generation = this.#current?.id ?? 0;
     this.#emit({ type: 'reload-draining', generation, workers: workers.length });
@@ -624,6 +625,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
         : undefined,
       window: this.#opts.handoverWindow,
       spread: this.#opts.handoverSpread,
+      // The receiving generation's setting: a reload that changes it uses it already.
+      spreadMs: (takers ?? workers[0])?.spec.handoverSpread,
     });
     const dest = retirement.handover && takers ? { to: takers.id } : {};
     // Before the phase: `hitless reload` names where the connections go when the phase says they move.

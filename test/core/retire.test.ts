@@ -97,6 +97,38 @@ test('retire: a retirement runs on its own (no reload) and resolves with the cou
   for (const p of old.procs) assert.deepEqual(p.sent.map((s) => s.message.type), ['stop', 'landed', 'landed', 'landed']);
 });
 
+/** One old worker that sends a connection `after` ms of fake time past its stop; what it was told back, once `at` ms later. */
+async function pacedOnce(spreadMs: number | undefined, after: number, at: number): Promise<string[]> {
+  const host = new FakeHost();
+  host.behave = () => libraryWorker;
+  const next = workers(host, 2, 1);
+  await Promise.all(next.ws.map((w) => w.waitReady(1000)));
+  host.behave = () => (p) => {
+    libraryWorker(p);
+    p.removeAllListeners('sent'); // it stays up: the test says when it sends
+  };
+  const old = workers(host, 1, 1);
+  await Promise.all(old.ws.map((w) => w.waitReady(1000)));
+  await settle();
+  const routes = new HandoverRoutes();
+  const w = old.ws[0]!;
+  w.on('message', (m, h) => m.type === 'conn' && routes.receive(w, m.listener, h));
+  void new Retirement({ workers: old.ws, receivers: () => next.ws, drainTimeout: 60_000, host, routes, ...(spreadMs === undefined ? {} : { spreadMs }) }).run();
+  await host.advance(after);
+  old.procs[0]!.say({ hitless: 1, type: 'conn', listener: 'http' }, new FakeHandle());
+  await host.advance(at);
+  return old.procs[0]!.sent.map((x) => String(x.message.type));
+}
+
+test('retire: the hand-over is paced for `spreadMs` (handoverSpread): `landed` waits HANDOVER_SPREAD times the cycle; with 0, at once', async () => {
+  // The connection's cycle took 10 ms: by default `landed` waits 48 × 10 ms.
+  assert.deepEqual(await pacedOnce(undefined, 10, 479), ['stop'], 'still waiting after 479 ms');
+  assert.deepEqual(await pacedOnce(undefined, 10, 480), ['stop', 'landed']);
+  assert.deepEqual(await pacedOnce(0, 10, 0), ['stop', 'landed'], 'handoverSpread 0: full speed');
+  // Past the spread time: at once.
+  assert.deepEqual(await pacedOnce(2000, 2500, 0), ['stop', 'landed']);
+});
+
 test('retire: two retirements under way at once, each with its own deadline (the first one\'s SIGKILL spares the second one\'s workers)', async () => {
   const host = new FakeHost();
   host.behave = () => stubborn;

@@ -42,6 +42,9 @@ Flags:
                            after a canary judged on its traffic (docs/canary.md)
   --no-handover            on reload, close keep-alive connections (drain) instead of
                            handing them to the new generation
+  --handover-spread <duration>
+                           pace a reload's hand-over for up to this long, so moving
+                           connections takes ~2% of the CPU (default 5s; 0 = full speed)
   --boot-nice <n>          workers starting while others serve run n nice levels lower
                            until READY, where the master may restore them (default 10; 0 = off)
   --boot-concurrency <n|auto>
@@ -81,6 +84,7 @@ const options = {
   cwd: { type: 'string' },
   strategy: { type: 'string' },
   'no-handover': { type: 'boolean' },
+  'handover-spread': { type: 'string' },
   'boot-nice': { type: 'string' },
   'boot-concurrency': { type: 'string' },
   'no-compile-cache': { type: 'boolean' },
@@ -122,7 +126,7 @@ export function startFlagsToConfig(
       config: v.config, command: split.command, listen: v.listen, workers: v.workers,
       readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
       stopSignal: v['stop-signal'], env: v.env, cwd: v.cwd, strategy: v.strategy, runDir: v['run-dir'],
-      handover: v['no-handover'] === true ? false : undefined,
+      handover: v['no-handover'] === true ? false : undefined, handoverSpread: v['handover-spread'],
       bootNice: v['boot-nice'], bootConcurrency: v['boot-concurrency'], compileCache: v['no-compile-cache'] === true ? false : undefined, warmup: v.warmup,
       warmupRounds: v['warmup-rounds'],
       pidFile: v['pid-file'], logFormat: v['log-format'], preload: v['no-preload'] === true ? false : undefined,
