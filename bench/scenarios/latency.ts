@@ -130,11 +130,12 @@ function next(port: number, o: LatencyOptions, name: string, args: string[], env
 
 /** Every target of the scenario, in the order of the report. */
 export const LATENCY_TARGETS: TargetDef[] = [
-  { key: 'hitless', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever (boot priority, one boot at a time, compile cache, warm-up /, hand-over window 1 and spread)', ALL_LEVERS) },
+  { key: 'hitless', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever (boot priority, one boot at a time, compile cache, warm-up /, hand-over window 1, paced ×48 for 5 s)', ALL_LEVERS) },
   { key: 'hitless-boot-all', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every new worker boots at once (--boot-concurrency 2)', [...ALL_LEVERS, '--boot-concurrency', String(o.workers)]) },
   { key: 'hitless-no-nice', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without boot priority (--boot-nice 0)', [...ALL_LEVERS, '--boot-nice', '0']) },
   { key: 'hitless-no-warmup', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without warm-up', ['--ready-timeout', '30s']) },
   { key: 'hitless-warm1000', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, warm-up / ×1000 (--warmup-rounds 1000)', [...ALL_LEVERS, '--warmup-rounds', '1000']) },
+  { key: 'hitless-spread2', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over paced as before (×2 for 3 s)', [...ALL_LEVERS, '--handover-spread', '3s'], { env: { ...ENV, HITLESS_HANDOVER_SPREAD: '2' } }) },
   { key: 'hitless-no-spread', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over at full speed (spread 0)', ALL_LEVERS, { env: { ...ENV, HITLESS_HANDOVER_SPREAD: '0' } }) },
   { key: 'hitless-window4', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over window 4, full speed (before issue 23)', ALL_LEVERS, { env: OLD_HANDOVER }) },
   { key: 'hitless-none', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, no lever (as before issue 23)', ['--boot-nice', '0', '--boot-concurrency', String(o.workers), '--no-compile-cache'], { env: OLD_HANDOVER }) },

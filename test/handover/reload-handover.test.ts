@@ -16,7 +16,7 @@ async function reloadOk(master: MasterProcess): Promise<void> {
 
 test('1000 paced keep-alive users (POST every 0–1.2 s), 9 reloads of 2 workers: zero failed requests and no reconnect', { timeout: 180_000 }, async (t) => {
   // Idle connections kept for a minute: only a reload may close them here (KEEP_ALIVE_MS).
-  // Paced for 2 s rather than the default 8 s: the same path, nine reloads in a bounded time.
+  // Paced for 2 s rather than the default 5 s: the same path, nine reloads in a bounded time.
   const master = await startMaster(t, { command: ['node', fixture('master/app.js')], workers: 2, env: { KEEP_ALIVE_MS: '60000' }, args: ['--handover-spread', '2s'] });
   const users = 1000;
   const load = startLoad(t, {

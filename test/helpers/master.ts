@@ -236,6 +236,10 @@ export async function startMaster(t: TestContext, options: StartOptions): Promis
     '--workers',
     String(options.workers ?? 1),
     ...listen.flatMap((l) => ['--listen', l]),
+    // The hand-over paced for 1 s, not the default 5 s (a latency lever: the same code path,
+    // and reloads under saturating load end seconds sooner); a test's own flag comes after and wins.
+    '--handover-spread',
+    '1s',
     ...(options.args ?? []),
     '--',
     ...options.command,

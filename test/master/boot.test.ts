@@ -28,7 +28,9 @@ test('boot priority: a booting worker runs at nice +10 on every thread while the
   const base = getPriority(0);
   const plan = planBootPriority(10, readPriorityFacts()).plan;
   if (plan === undefined) return t.skip('this process may not raise a priority back (no CAP_SYS_NICE, no RLIMIT_NICE): the master does not lower');
-  const master = await startMaster(t, { command: ['node', fixture('master/boot-app.js')], workers: 2 });
+  // Both new workers boot at once (on 2 CPUs bootConcurrency "auto" would start the second
+  // only after the first is READY, which this app says only when told).
+  const master = await startMaster(t, { command: ['node', fixture('master/boot-app.js')], workers: 2, args: ['--boot-concurrency', '2'] });
   const reload = master.reload();
   await master.waitStdout('generation=2', 2); // both new workers booted, listening, not READY
   const booting = pidsOf(master.records, 'worker-spawn', 2);
