@@ -143,7 +143,14 @@ export class WebSocketSender {
     // touch the connection while the master takes it.
     const reattach = detach(ws);
     socket._handle = null;
-    const received = await new Promise<boolean>((resolve) => sendHandle(message, handle, resolve));
+    // Counted in transit in the acknowledgement's own tick, not after the await: the master's
+    // `ws-landed` can arrive in the same read of the channel as Node's NODE_HANDLE_ACK, and Node
+    // emits both before any promise continuation runs (seen on a busy machine: uncounted, the
+    // landing was lost, the drain waited for it until its deadline and the client got 1006).
+    const received = await new Promise<boolean>((resolve) => sendHandle(message, handle, (ok) => {
+      if (ok) this.#inTransit++;
+      resolve(ok);
+    }));
     if (!received) {
       if (socket.destroyed) handle.close(); // destroyed without its handle meanwhile (the deadline)
       else {
@@ -153,7 +160,6 @@ export class WebSocketSender {
       }
       return 'never';
     }
-    this.#inTransit++;
     source.forget(ws);
     moved(socket);
     try {
