@@ -130,12 +130,12 @@ test('an unmodified app (plain node:http, through the preload): its connections 
   assertRejected(t, rejected, res, answered(res), Number.POSITIVE_INFINITY);
 });
 
-test('behind nginx with an upstream keepalive pool: the canary is judged on pooled connections it was handed, rejected then promoted; clients and nginx open no connection for it', { skip: needs('nginx'), timeout: 120_000 }, async (t) => {
+test('behind nginx with an upstream keepalive pool: the canary is judged on pooled connections it was handed, rejected then promoted; clients and nginx open no connection for it', { skip: needs('nginx'), timeout: 240_000 }, async (t) => {
   const app = await startCanaryApp(t, { workers: 3, canary: { workers: 1, duration: '6s', warmup: '3s', minRequests: 100 } });
   const url = `${await startNginx(t, [app.master.address()], { keepalive: 64, longLived: true })}/`;
   const n = 16;
   // X-Peer is "<generation>:<upstream port>": which of nginx's pooled connections answered.
-  const load = startLoad(t, { url, connections: n, durationMs: 90_000, thinkMs: THINK_MS, track: 'x-peer' });
+  const load = startLoad(t, { url, connections: n, durationMs: 180_000, thinkMs: THINK_MS, track: 'x-peer' });
   // nginx's pool fills with the clients' concurrency; the reloads come once it served a while.
   await servedMore(app, 1, 2000);
   app.behave({ errorEvery: 10 });
