@@ -8,8 +8,8 @@
  * load average at the start and end of the pass (other engineers share these 2 cores).
  *
  * Targets: hitless with its boot levers on (boot priority, boot concurrency, compile cache,
- * warm-up) and with each one off, and with none; HAProxy `-W` reloaded by SIGUSR2 in front of plain node
- * workers, plain and with `idle-close-on-response`; PM2 cluster mode (`pm2 reload`); and a
+ * warm-up) and with each one off, and with none; HAProxy `-W` reloaded by SIGUSR2 in front
+ * of plain node workers, plain and with `idle-close-on-response`; PM2 cluster mode (`pm2 reload`); and a
  * real framework app, Next.js `next start`, under hitless with and without each lever (boot
  * time and boot CPU from the master's events). Passes run target after target in a rotating
  * order per round, so slow drift of the machine's load spreads over all of them.

@@ -42,9 +42,11 @@ export interface ConfigFlags {
   strategy?: string;
   /** --no-handover */
   handover?: boolean;
-  /** --boot-nice <n> */
+  /** --handover-spread <duration> */
   handoverSpread?: string;
+  /** --boot-nice <n> */
   bootNice?: string;
+  /** --boot-concurrency <n|auto> */
   bootConcurrency?: string;
   /** false: `--no-compile-cache`. */
   compileCache?: boolean;

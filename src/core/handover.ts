@@ -14,7 +14,6 @@
  * and a receiver need not be a local worker (anything that implements {@link Receiver}).
  * {@link HandoverRoutes} says which broker takes what each worker sends.
  */
-import { DEFAULT_HANDOVER_SPREAD_MS } from '../config/defaults.js';
 import { closeHandle, connMessage, message, type ConnMessage, type MasterMessage, type WsConnMessage } from '../lib/protocol.js';
 
 export interface HandoverCounts {
@@ -39,23 +38,22 @@ export const HANDOVER_WINDOW = 1;
 
 /**
  * Spreading the hand-over (issue 23): for its first `handoverSpread` (config, default
- * {@link HANDOVER_SPREAD_MS}), the master says `landed` to an old worker only after
+ * DEFAULT_HANDOVER_SPREAD_MS, 5 s), the master says `landed` to an old worker only after
  * HANDOVER_SPREAD times as long as that connection's whole cycle took (from the worker's
  * previous `landed` to this one's), so moving connections keeps the CPU busy about 1/49 of
  * the time. Moving a connection costs ~0.5 ms of CPU in three processes (the old worker,
  * the master, the new worker; the master ~0.2 ms of it), and at full speed the hand-over of
  * 1000 connections took most of both cores for half a second while they also served. The
  * cost scales with the work: a few connections move in milliseconds, 1000 idle ones (500
- * per old worker) would take ~12 s (about half move within the 5 s, the rest after). Measured on 2 cores, one pass each
- * (bench/notes-latency.md), p99 of the reload windows with boot concurrency 1, 1000 paced
- * users: 4.3–4.4 ms with ×2 for 3 s (the former default), 3.6–3.8 ms ×12 for 3 s, 3.4 ms
+ * per old worker) would take ~12 s (about half move within the 5 s, the rest after).
+ * Measured on 2 cores, one pass each (bench/notes-latency.md), p99 of the reload windows
+ * with boot concurrency 1, 1000 paced users: 4.3–4.4 ms with ×2 for 3 s (the former default), 3.6–3.8 ms ×12 for 3 s, 3.4 ms
  * ×48 for 5 s, 2.8–3.7 ms ×48 for 8 s (steady 0.7–1.2 ms); 50 saturating connections
  * 12.9–13.7 ms, 8.9–9.2 ms, 7.7 ms and 6.3–7.9 ms (steady 4.4–5.3 ms). After that time what
  * is left moves at full speed: the drain deadline counts from the last progress, so it
  * never cuts a hand-over that moves.
  */
 export const HANDOVER_SPREAD = 48;
-export const HANDOVER_SPREAD_MS = DEFAULT_HANDOVER_SPREAD_MS;
 
 /** How a broker paces its senders (see {@link HANDOVER_SPREAD}). */
 export interface BrokerPacing {

@@ -17,7 +17,8 @@
  * drains on in the background until its own deadline (lingering.ts keeps those).
  */
 import type { DrainedMessage } from '../lib/protocol.js';
-import { HANDOVER_SPREAD, HANDOVER_SPREAD_MS, HANDOVER_WINDOW, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
+import { DEFAULT_HANDOVER_SPREAD_MS } from '../config/defaults.js';
+import { HANDOVER_SPREAD, HANDOVER_WINDOW, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
 import type { Host } from './host.js';
 import type { WebSocketRoutes } from './ws-handover.js';
 import type { ReloadOutcome } from './types.js';
@@ -88,7 +89,7 @@ export interface RetireOptions {
   window?: number | undefined;
   /** How much the hand-over is spread (default {@link HANDOVER_SPREAD}; 0: full speed). */
   spread?: number | undefined;
-  /** For how long it is spread, ms (default {@link HANDOVER_SPREAD_MS}; 0: full speed). */
+  /** For how long it is spread, ms (default DEFAULT_HANDOVER_SPREAD_MS; 0: full speed). */
   spreadMs?: number | undefined;
 }
 
@@ -145,7 +146,7 @@ export class Retirement {
     const host = options.host;
     const wait = (ms: number): Promise<void> => new Promise((resolve) => host.setTimer(resolve, ms));
     this.#broker = new HandoverBroker(this.#receivers, undefined, {
-      now: () => host.now(), wait, spread: options.spread ?? HANDOVER_SPREAD, spreadMs: options.spreadMs ?? HANDOVER_SPREAD_MS,
+      now: () => host.now(), wait, spread: options.spread ?? HANDOVER_SPREAD, spreadMs: options.spreadMs ?? DEFAULT_HANDOVER_SPREAD_MS,
     });
     this.released = new Promise((resolve) => (this.#release = resolve));
   }

@@ -82,7 +82,6 @@ function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?:
   return w;
 }
 
-
 const sum = (w: World, gen: number): number => w.host.alive(gen).reduce((n, p) => n + (w.held.get(p)?.length ?? 0), 0);
 const sentOf = (p: FakeProcess, type: string) => p.sent.filter((s) => s.message.type === type).map((s) => s.message);
 

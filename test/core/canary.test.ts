@@ -33,7 +33,6 @@ function setup(over: Partial<GenerationSpec> = {}, canary: Partial<CanaryConfig>
   return { host, sup, events, loads, phases, spawned, setExtra: (fn: typeof extra) => (extra = fn) };
 }
 
-
 test('canary passes: one new worker beside the serving generation for `duration`, then the rest goes live the `all` way', async () => {
   const { sup, host, events, phases, spawned } = setup();
   await sup.start();
