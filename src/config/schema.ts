@@ -127,7 +127,7 @@ export const configSchema = z.strictObject({
   strategy: z.enum(STRATEGY_NAMES).meta({ default: DEFAULT_STRATEGY }),
   canary: canarySchema,
   handover: z.boolean().meta({ default: DEFAULT_HANDOVER, description: 'On reload, hand idle keep-alive HTTP/1.1 connections to the new generation instead of closing them (Node workers using the in-app library).' }),
-  handoverSpread: duration('For how long a reload paces its hand-over: each old worker sends its next connection only after 48 times as long as the previous one took to move, so moving connections takes about 2% of the CPU the serving workers need; what is left then moves at full speed. 0: full speed from the start.', DEFAULT_HANDOVER_SPREAD_MS),
+  handoverSpread: duration('For how long a reload paces its hand-over: each old worker sends its next connection only after 48 times as long as the previous one took to move (about 2% of the CPU the serving workers need), or sooner when that pace would not move all it has left within this time; what is left after it moves at full speed. 0: full speed from the start.', DEFAULT_HANDOVER_SPREAD_MS),
   drain: drainSchema,
   bootNice: z.number().int().min(0).max(39).meta({ default: DEFAULT_BOOT_NICE, description: 'Nice increment of a worker that starts while others serve, restored at READY where the master may raise priority (root, CAP_SYS_NICE or RLIMIT_NICE); 0 turns it off.' }),
   bootConcurrency: z.union([z.literal('auto'), z.number().int().min(1).max(1024)]).meta({ default: DEFAULT_BOOT_CONCURRENCY, description: 'How many new workers boot at once while others serve (a reload, a scale-up); the next starts when one is READY. "auto": half the CPUs, at least 1, so a boot leaves the other cores to the serving workers.' }),

@@ -704,7 +704,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
         return;
       }
       // A connection handed over (by a retiring worker); one sent out of turn goes back to it.
-      if (m.type === 'conn' && handle != null) this.#routes.receive(w, m.listener, handle);
+      if (m.type === 'conn' && handle != null) this.#routes.receive(w, m.listener, handle, m.left);
       if (m.type === 'ws-conn' && handle != null) this.#wsRoutes.receive(w, m, handle);
     });
     w.on('exit', ({ code, signal }) => {

@@ -148,6 +148,13 @@ export class Handover {
     this.check();
   }
 
+  /** Connections that may still move after the one being sent: every owner's movable ones but that one. */
+  private left(): number {
+    let n = 0;
+    for (const owner of this.listeners.keys()) n += owner.movable();
+    return Math.max(0, n - 1);
+  }
+
   /** Connections waiting here for their turn to move: queued, or being sent now. */
   waiting(): number {
     return (this.stopped ? 0 : this.queue.length - this.head) + (this.current === undefined ? 0 : 1);
@@ -219,7 +226,8 @@ export class Handover {
     socket._handle = null;
     const item: InFlight = { owner, conn, handle, wasReading };
     this.current = item;
-    sendHandle({ type: 'conn', listener: this.listeners.get(owner) }, handle, (received) => this.sent(item, received));
+    // `left` lets the master pace the rest so that it moves within the hand-over's spread.
+    sendHandle({ type: 'conn', listener: this.listeners.get(owner), left: this.left() }, handle, (received) => this.sent(item, received));
   }
 
   private sent(item: InFlight, received: boolean): void {

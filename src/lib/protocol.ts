@@ -70,6 +70,8 @@ export interface ConnMessage {
   type: 'conn';
   listener?: string;
   returned?: boolean;
+  /** Worker → master: connections the sender still has to hand over after this one (paces the rest, handover.ts). */
+  left?: number;
 }
 
 /** The worker's own count of its hand-over: connections it sent, and those it kept. */
@@ -232,7 +234,7 @@ const share: Check = (v) => typeof v === 'number' && v >= 0 && v <= 1;
 const FROM_WORKER: Record<WorkerMessage['type'], Record<string, Check>> = {
   // `pid` is informational (the master knows its workers' pids): not checked.
   hello: { handover: bool, listeners: texts, adopted: texts, moves: bool },
-  conn: { listener: text, returned: bool },
+  conn: { listener: text, returned: bool, left: count },
   'handover-done': { handedOver: count, kept: count },
   drained: { drained: count, forced: count },
   lingering: { upgraded: count },

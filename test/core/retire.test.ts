@@ -277,6 +277,28 @@ test('retire: WebSockets (ws-conn) go, message intact, to the next workers that 
   assert.deepEqual(lonely.procs[0]!.sent.map((s) => s.message), [{ ...sent, returned: true }, { hitless: 1, type: 'ws-landed' }]);
 });
 
+test('hand-over spread: a sender that says how many it has left is paced to finish within spreadMs, never slower than the spread', async () => {
+  let t = 0;
+  const waits: number[] = [];
+  const receiver: Receiver = { takes: () => true, deliver: async () => true, diedUnasked: false };
+  const sender: Receiver = { takes: () => false, deliver: async () => false, diedUnasked: false };
+  const broker = new HandoverBroker(() => [receiver], () => t, { now: () => t, wait: async (ms: number) => { waits.push(ms); t += ms; }, spread: 48, spreadMs: 5000 });
+  const move = async (cycle: number, left: number): Promise<void> => {
+    t += cycle;
+    await broker.forward(sender, 'http', new FakeHandle());
+    await broker.paced(sender, left);
+  };
+  await move(2, 3); // few left: the spread's own pace, 48 × 2 ms
+  await move(2, 999); // (5000 - 98 - 999 × 2) / 1000: quicker, so that 999 more fit in the time left
+  await move(2, 0); // the last one: the spread's pace again
+  assert.deepEqual(waits.map((w) => Math.round(w * 1000) / 1000), [96, 2.902, 96]);
+  for (let left = 500; left > 0; left--) await move(2, left - 1);
+  assert.ok(t <= 5000 + 2, `500 more moved by the end of the spread, not after it (${t} ms)`);
+  assert.equal(waits.length, 503, 'each of them paced');
+  await move(2, 10);
+  assert.equal(waits.length, 503, 'past spreadMs: at once');
+});
+
 test('hand-over spread: while spreading, `landed` waits as long as the connection\'s cycle took; after spreadMs, or with spread 0, at once', async () => {
   let t = 0;
   const waits: number[] = [];
