@@ -19,6 +19,13 @@ export interface LaunchSpec {
   pdeathsig: NodeJS.Signals | undefined;
   uid?: number | undefined;
   gid?: number | undefined;
+  /**
+   * Nice value to start at (a worker booting beside serving ones): the process is forked at
+   * it, so even its first milliseconds (exec, the runtime's start) yield to the serving
+   * workers, before setPriority could reach it. Best effort: where it cannot be set, the
+   * process starts at the master's priority and is lowered right after.
+   */
+  nice?: number | undefined;
 }
 
 export interface ProcessExit {

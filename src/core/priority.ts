@@ -184,6 +184,11 @@ export class BootPriorityControl {
     this.#host = host;
   }
 
+  /** The nice value a worker booting now starts at (LaunchSpec.nice), or undefined: not lowered. */
+  startAt(plan: BootPriority | undefined): number | undefined {
+    return plan === undefined || this.#off || this.#host.setPriority === undefined ? undefined : plan.booting;
+  }
+
   /** Lowers `w` to `plan.booting`; the nice value set, or undefined when it was not lowered. */
   lower(w: BootingWorker, plan: BootPriority | undefined): number | undefined {
     if (plan === undefined || this.#off || w.pid === undefined || this.#host.setPriority === undefined) return undefined;

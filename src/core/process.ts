@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { LineSplitter } from './lines.js';
+import { getPriority, setPriority } from 'node:os';
 import { setTreeNice } from './priority.js';
 import type { Host, LaunchSpec, ProcessExit, Timer, WorkerProcess } from './host.js';
 import { IpcSender } from './ipc-send.js';
@@ -27,6 +28,34 @@ export function shimArgv(command: string[], pdeathsig: NodeJS.Signals | undefine
   return pdeathsig ? ['setpriv', `--pdeathsig=${pdeathsig.replace(/^SIG/, '')}`, '--', ...sh] : sh;
 }
 
+/**
+ * Runs `start` (a spawn) with this thread at nice value `nice`, then gives the thread its
+ * own back: on Linux a nice value is a thread's, and fork() copies the calling thread's, so
+ * the child starts at `nice` from its first instruction. Only asked for where the master
+ * may raise a priority back (priority.ts, planBootPriority); if setting it fails anyway,
+ * the child starts at the master's priority and the supervisor lowers it right after.
+ */
+function atNice<T>(nice: number | undefined, start: () => T): T {
+  if (nice === undefined) return start();
+  let own: number;
+  try {
+    own = getPriority(0);
+    setPriority(0, nice);
+  } catch {
+    return start();
+  }
+  try {
+    return start();
+  } finally {
+    try {
+      setPriority(0, own);
+    } catch {
+      // Not allowed after all (the plan said it was): the master's main thread stays at
+      // `nice`, which only slows the master, never a worker that serves.
+    }
+  }
+}
+
 class ChildWorkerProcess extends EventEmitter implements WorkerProcess {
   readonly #child: ChildProcess;
   #exited = false;
@@ -35,7 +64,7 @@ class ChildWorkerProcess extends EventEmitter implements WorkerProcess {
   constructor(launch: LaunchSpec) {
     super();
     const [file, ...args] = shimArgv(launch.command, launch.pdeathsig) as [string, ...string[]];
-    this.#child = spawn(file, args, {
+    this.#child = atNice(launch.nice, () => spawn(file, args, {
       cwd: launch.cwd,
       env: launch.env,
       // fds land where the stdio array puts them: sockets at 3…, then the readiness socket
@@ -48,7 +77,7 @@ class ChildWorkerProcess extends EventEmitter implements WorkerProcess {
       detached: true,
       uid: launch.uid,
       gid: launch.gid,
-    });
+    }));
     const child = this.#child;
     child.once('exit', (code, signal) => this.#exit({ code, signal }));
     child.once('error', (err) => {

@@ -678,13 +678,15 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   /** `warmed`: a reload's new worker that is warmed up after READY (its priority comes back after the warm-up). */
   #spawn(gen: Generation, slot: number, restarts: number, warmed = false): Worker {
-    const w = new Worker(this.#host, gen.spec, gen.id, slot, restarts);
+    // Booting beside workers that serve: at a lower priority until READY, or until its
+    // warm-up is done, so the warm-up's CPU (V8 compiling what requests run) is idle CPU too.
+    // Forked at it (startAt), then every thread set (lower: what the fork could not reach).
+    const beside = this.#current !== undefined;
+    const w = new Worker(this.#host, gen.spec, gen.id, slot, restarts, beside ? this.#priority.startAt(gen.spec.bootPriority) : undefined);
     gen.workers[slot] = w;
     gen.failed.delete(slot);
     this.#alive.add(w);
-    // Booting beside workers that serve: at a lower priority until READY, or until its
-    // warm-up is done, so the warm-up's CPU (V8 compiling what requests run) is idle CPU too.
-    const booting = this.#current !== undefined ? this.#priority.lower(w, gen.spec.bootPriority) : undefined;
+    const booting = beside ? this.#priority.lower(w, gen.spec.bootPriority) : undefined;
     if (booting !== undefined && warmed && (gen.spec.warmup?.length ?? 0) > 0) this.#lowUntilWarm.add(w);
     this.#emit({ type: 'worker-spawn', generation: gen.id, slot, pid: w.pid, ...(booting === undefined ? {} : { nice: booting }) });
     w.on('ready', () => {

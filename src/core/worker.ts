@@ -70,7 +70,8 @@ export class Worker extends EventEmitter implements Receiver {
   /** Why its READY=1 was not accepted (it leaves a listening socket unserved). */
   #refusal: HitlessError | undefined;
 
-  constructor(host: Host, spec: GenerationSpec, generation: number, slot: number, restarts: number) {
+  /** `nice`: the nice value to start at (a worker booting beside serving ones; host.ts, LaunchSpec). */
+  constructor(host: Host, spec: GenerationSpec, generation: number, slot: number, restarts: number, nice?: number) {
     super();
     this.#host = host;
     this.spec = spec;
@@ -88,6 +89,7 @@ export class Worker extends EventEmitter implements Receiver {
       pdeathsig: spec.pdeathsig ? spec.stopSignal : undefined,
       uid: spec.uid,
       gid: spec.gid,
+      ...(nice === undefined ? {} : { nice }),
     });
     this.#proc.on('output', (stream: 'stdout' | 'stderr', line: string) => this.#addLine(stream, line));
     this.#proc.on('notify', (line: string) => this.#notify(line));

@@ -48,6 +48,7 @@ test('boot priority: a reload\'s workers boot lowered and get the serving priori
   assert.deepEqual(order.sort(), gen2.map((p) => `ready ${p} after 10,0`).sort(), 'restored before worker-ready was said');
   const spawns = events.filter((e) => e.type === 'worker-spawn' && e.generation === 2);
   assert.ok(spawns.every((e) => e.type === 'worker-spawn' && e.nice === 10));
+  assert.deepEqual(host.procs.map((p) => p.launch.nice), [undefined, undefined, 10, 10], 'forked at the boot priority, not lowered only after');
   const readies = events.filter((e) => e.type === 'worker-ready' && e.generation === 2);
   assert.ok(readies.every((e) => e.type === 'worker-ready' && e.nice === 0));
 });
@@ -67,6 +68,7 @@ test('boot priority: without a plan nothing is touched', async () => {
   await sup.start();
   await sup.reload('test');
   assert.deepEqual(host.priorities, []);
+  assert.ok(host.procs.every((p) => p.launch.nice === undefined), 'forked at the master\'s priority');
   assert.ok(events.every((e) => !(e.type === 'worker-spawn' && 'nice' in e)));
 });
 

@@ -3,13 +3,15 @@
  * nice value of every thread of a booting worker (from /proc/<pid>/task/<tid>/stat) while the
  * old generation serves, and again once it is ready; the warm-up requests a new worker gets
  * after READY and before the switch, and a warm-up answered 500 failing the reload while the
- * old generation keeps serving. The state logic is unit-tested in test/core/boot.test.ts.
+ * old generation keeps serving; and the real host forking a booting worker at its nice value. The state logic is unit-tested in test/core/boot.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { planBootPriority, readPriorityFacts } from '../../src/core/priority.js';
+import { realHost } from '../../src/core/process.js';
+import type { ProcessExit } from '../../src/core/host.js';
 import { fixture, startMaster, type LogRecord } from '../helpers/master.js';
 
 /** The nice value of every thread of `pid` (field 19 of /proc/<pid>/task/<tid>/stat). */
@@ -91,4 +93,18 @@ test('warm-up: a 500 fails the reload with ERR_WARMUP_FAILED; the new workers go
   const res = await fetch(master.url('/'));
   assert.equal(res.headers.get('x-generation'), '1');
   await res.text();
+});
+
+test('boot priority: the real host forks a booting worker at its nice value (LaunchSpec.nice), and the master\'s thread keeps its own', { timeout: 30_000 }, async (t) => {
+  const base = getPriority(0);
+  if (planBootPriority(10, readPriorityFacts()).plan === undefined) return t.skip('this process may not raise a priority back: the master never forks at a lower one');
+  // `nice` with no argument prints the nice value it runs at: the shim's, from the fork on.
+  const proc = realHost.spawn({ command: ['nice'], cwd: process.cwd(), env: { PATH: process.env.PATH }, fds: [], pdeathsig: undefined, nice: base + 7 });
+  const lines: string[] = [];
+  proc.on('output', (_stream: string, line: string) => lines.push(line));
+  assert.equal(getPriority(0), base, 'the spawning thread is back at its own nice value');
+  const exit = await new Promise<ProcessExit>((resolve) => proc.once('exit', resolve));
+  await proc.outputSettled();
+  assert.equal(exit.code, 0);
+  assert.deepEqual(lines, [String(base + 7)]);
 });
