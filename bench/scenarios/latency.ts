@@ -130,7 +130,9 @@ function next(port: number, o: LatencyOptions, name: string, args: string[], env
 
 /** Every target of the scenario, in the order of the report. */
 export const LATENCY_TARGETS: TargetDef[] = [
-  { key: 'hitless', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever (boot priority, one boot at a time, compile cache, warm-up /, hand-over window 1, paced ×48 for 5 s)', ALL_LEVERS) },
+  { key: 'hitless', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever (boot priority from the fork, one boot at a time, compile cache, warm-up /, hand-over window 1, paced ×48 within 5 s)', ALL_LEVERS) },
+  { key: 'hitless-no-left', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, paced ×48 for 5 s, then full speed (the pace ignores what is left)', ALL_LEVERS, { env: { ...ENV, HITLESS_HANDOVER_LEFT: '0' } }) },
+  { key: 'hitless-fork-late', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, booting workers lowered only after the fork', ALL_LEVERS, { env: { ...ENV, HITLESS_FORK_NICE: '0' } }) },
   { key: 'hitless-boot-all', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every new worker boots at once (--boot-concurrency 2)', [...ALL_LEVERS, '--boot-concurrency', String(o.workers)]) },
   { key: 'hitless-no-nice', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without boot priority (--boot-nice 0)', [...ALL_LEVERS, '--boot-nice', '0']) },
   { key: 'hitless-no-warmup', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without warm-up', ['--ready-timeout', '30s']) },

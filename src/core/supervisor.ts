@@ -53,6 +53,10 @@ export interface SupervisorOptions {
   handoverWindow?: number;
   /** How much a hand-over is spread (default HANDOVER_SPREAD, 0: full speed; for measurements). */
   handoverSpread?: number;
+  /** False: the pace ignores how many connections a sender has left (for measurements; default true). */
+  handoverPaceLeft?: boolean;
+  /** False: a booting worker is lowered only after its fork (for measurements; default true: forked at its boot priority). */
+  forkAtBootNice?: boolean;
   /** What an older master handed on when this one took over by an upgrade (src/master/successor.ts). */
   resume?: SupervisorResume;
 }
@@ -682,7 +686,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     // warm-up is done, so the warm-up's CPU (V8 compiling what requests run) is idle CPU too.
     // Forked at it (startAt), then every thread set (lower: what the fork could not reach).
     const beside = this.#current !== undefined;
-    const w = new Worker(this.#host, gen.spec, gen.id, slot, restarts, beside ? this.#priority.startAt(gen.spec.bootPriority) : undefined);
+    const forkNice = beside && this.#opts.forkAtBootNice !== false ? this.#priority.startAt(gen.spec.bootPriority) : undefined;
+    const w = new Worker(this.#host, gen.spec, gen.id, slot, restarts, forkNice);
     gen.workers[slot] = w;
     gen.failed.delete(slot);
     this.#alive.add(w);
@@ -706,7 +711,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
         return;
       }
       // A connection handed over (by a retiring worker); one sent out of turn goes back to it.
-      if (m.type === 'conn' && handle != null) this.#routes.receive(w, m.listener, handle, m.left);
+      if (m.type === 'conn' && handle != null) this.#routes.receive(w, m.listener, handle, this.#opts.handoverPaceLeft === false ? undefined : m.left);
       if (m.type === 'ws-conn' && handle != null) this.#wsRoutes.receive(w, m, handle);
     });
     w.on('exit', ({ code, signal }) => {

@@ -61,7 +61,9 @@ export const version: string = (() => {
 /**
  * HITLESS_HANDOVER_WINDOW: connections an old worker may have in transit at once, instead of
  * the measured default (1); HITLESS_HANDOVER_SPREAD: how much the hand-over is spread (0: full
- * speed). Not settings: the benchmarks use them to show what the defaults buy.
+ * speed); HITLESS_HANDOVER_LEFT=0: the pace ignores how many connections an old worker has
+ * left; HITLESS_FORK_NICE=0: a booting worker is lowered only after its fork. Not settings:
+ * the benchmarks use them to show what the defaults buy.
  */
 function handoverWindowFromEnv(env: NodeJS.ProcessEnv): number | undefined {
   const n = Number(env.HITLESS_HANDOVER_WINDOW);
@@ -198,6 +200,8 @@ export async function runMaster(
     // For measurements only (docs/ARCHITECTURE.md, "Connection hand-over"): another hand-over window.
     ...(handoverWindowFromEnv(process.env) === undefined ? {} : { handoverWindow: handoverWindowFromEnv(process.env) }),
     ...(process.env.HITLESS_HANDOVER_SPREAD && Number(process.env.HITLESS_HANDOVER_SPREAD) >= 0 ? { handoverSpread: Number(process.env.HITLESS_HANDOVER_SPREAD) } : {}),
+    ...(process.env.HITLESS_HANDOVER_LEFT === '0' ? { handoverPaceLeft: false } : {}),
+    ...(process.env.HITLESS_FORK_NICE === '0' ? { forkAtBootNice: false } : {}),
     // Warm-up requests name the listener's address as their Host (a unix socket or an fd from systemd: localhost).
     // Its client runs at the new worker's booting priority (its increment over the master's).
     warmer: createWarmer((name) => {
