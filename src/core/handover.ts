@@ -49,10 +49,11 @@ export const HANDOVER_WINDOW = 1;
  * to move them all by the spread's end ({@link HandoverBroker.paced}): 1000 idle ones (500
  * per old worker) move evenly over the 5 s. Before, about half of those moved within the
  * 5 s and the rest at full speed after it, the slowest ~300 ms of the reload for 1000 paced
- * users (reload-window p99 2.0-2.2 ms against 2.6-3.7 ms, steady 0.8-1.2 ms, Node 24).
+ * users (reload-window p99 2.0–2.2 ms against 2.6–3.7 ms, steady 0.8–1.2 ms, Node 24).
  * Measured on 2 cores, one pass each (bench/notes-latency.md), p99 of the reload windows
- * with boot concurrency 1, 1000 paced users: 4.3–4.4 ms with ×2 for 3 s (the former default), 3.6–3.8 ms ×12 for 3 s, 3.4 ms
- * ×48 for 5 s, 2.8–3.7 ms ×48 for 8 s (steady 0.7–1.2 ms); 50 saturating connections
+ * with boot concurrency 1, 1000 paced users: 4.3–4.4 ms with ×2 for 3 s (the former
+ * default), 3.6–3.8 ms ×12 for 3 s, 3.4 ms ×48 for 5 s, 2.8–3.7 ms ×48 for 8 s (steady
+ * 0.7–1.2 ms); 50 saturating connections
  * 12.9–13.7 ms, 8.9–9.2 ms, 7.7 ms and 6.3–7.9 ms (steady 4.4–5.3 ms). After that time what
  * is left moves at full speed: the drain deadline counts from the last progress, so it
  * never cuts a hand-over that moves.

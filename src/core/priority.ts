@@ -191,10 +191,11 @@ export class BootPriorityControl {
 
   /** Lowers `w` to `plan.booting`; the nice value set, or undefined when it was not lowered. */
   lower(w: BootingWorker, plan: BootPriority | undefined): number | undefined {
-    if (plan === undefined || this.#off || w.pid === undefined || this.#host.setPriority === undefined) return undefined;
+    const nice = this.startAt(plan);
+    if (nice === undefined || w.pid === undefined) return undefined;
     try {
-      this.#host.setPriority(w.pid, plan.booting);
-      return plan.booting;
+      this.#host.setPriority!(w.pid, nice);
+      return nice;
     } catch {
       // Gone already, or the host refused even lowering: it boots at the normal priority.
       return undefined;

@@ -3,7 +3,8 @@
  * nice value of every thread of a booting worker (from /proc/<pid>/task/<tid>/stat) while the
  * old generation serves, and again once it is ready; the warm-up requests a new worker gets
  * after READY and before the switch, and a warm-up answered 500 failing the reload while the
- * old generation keeps serving; and the real host forking a booting worker at its nice value. The state logic is unit-tested in test/core/boot.test.ts.
+ * old generation keeps serving; and the real host forking a booting worker at its nice value.
+ * The state logic is unit-tested in test/core/boot.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
