@@ -120,6 +120,11 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       logger.warn(`worker ${e.generation}.${e.slot} keeps its boot priority (nice ${e.nice}): it could not be raised back at READY; later workers boot at the normal priority`, { event, ...fields });
       return;
     }
+    case 'worker-boot-priority': {
+      const { type: _t, ...fields } = e;
+      logger.info(`worker ${e.generation}.${e.slot} still booting after ${Math.round(e.afterMs / 100) / 10} s at the boot priority: given nice ${e.nice} back so that it finishes (the serving workers left it little CPU)`, { event, ...fields });
+      return;
+    }
     case 'slot-failed': {
       const { type: _t, ...fields } = e;
       logger.error('worker slot failed: crash loop, not restarting', { event, ...fields });

@@ -18,16 +18,29 @@
  * thread of the worker and of the processes it started ({@link setTreeNice}): lowered right
  * after spawn, before Node starts its threads, every thread is low; restored at READY,
  * every thread (V8's, libuv's pool, the app's children) is back.
+ *
+ * Where the kernel groups CPU time by session first (autogroup: CONFIG_SCHED_AUTOGROUP with
+ * /proc/sys/kernel/sched_autogroup_enabled = 1, the default of most distributions' kernels),
+ * a nice value only ranks a thread against the others of its own session, and each worker
+ * is a session of its own (it is started detached, for its process group). A booting worker
+ * at nice 19 then still gets as much CPU as a serving one (measured: two busy loops in two
+ * sessions, one at nice 19, share a CPU 50/50). So the real host also sets the worker's
+ * session group to the same offset ({@link workerNiceSetter}): /proc/<pid>/autogroup, which
+ * takes a nice value for the whole session. Setting it more often than every 100 ms needs
+ * CAP_SYS_ADMIN (the kernel answers EAGAIN otherwise), and a restore that failed would leave
+ * a worker serving low, so a master without CAP_SYS_ADMIN leaves the groups alone and says
+ * once that boot priority cannot rank sessions here ({@link planBootPriority}).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import type { MasterEvent } from './types.js';
 
 /** Nice values, lowest (most CPU) to highest (least), as Linux defines them. */
 export const NICE_MIN = -20;
 export const NICE_MAX = 19;
-/** CAP_SYS_NICE's bit in the capability sets (linux/capability.h). */
+/** CAP_SYS_NICE's and CAP_SYS_ADMIN's bits in the capability sets (linux/capability.h). */
 const CAP_SYS_NICE = 23n;
+const CAP_SYS_ADMIN = 21n;
 
 /** The nice values a new worker boots at and serves at. */
 export interface BootPriority {
@@ -43,6 +56,12 @@ export interface PriorityFacts {
   nice: number;
   /** The lowest nice value it may give a process: -20 with CAP_SYS_NICE, else what RLIMIT_NICE allows. */
   floor: number;
+  /**
+   * Whether the kernel shares CPU time between sessions first (autogroup) and whether this
+   * process may set a session's share at any moment (CAP_SYS_ADMIN): 'off' (no autogroup, or
+   * not Linux; nice values rank every thread), 'settable', or 'fixed'. Absent: 'off'.
+   */
+  sessions?: 'off' | 'settable' | 'fixed';
 }
 
 /**
@@ -55,12 +74,38 @@ export interface PriorityFacts {
  * niceFloor('CapEff:\t0000000000000000\n', 'Max nice priority  20  20\n'); // 0
  */
 export function niceFloor(status: string, limits: string): number {
-  const cap = /^CapEff:\s*([0-9a-f]+)$/im.exec(status)?.[1];
-  if (cap !== undefined && (BigInt(`0x${cap}`) >> CAP_SYS_NICE) & 1n) return NICE_MIN;
+  if (hasCapability(status, CAP_SYS_NICE)) return NICE_MIN;
   const soft = /^Max nice priority\s+(\S+)/m.exec(limits)?.[1];
   if (soft === undefined) return 20;
   const rlim = soft === 'unlimited' ? 40 : Number(soft);
   return Number.isFinite(rlim) ? Math.max(NICE_MIN, 20 - Math.min(40, Math.max(0, rlim))) : 20;
+}
+
+/** True when the effective set in /proc/<pid>/status text has capability `bit`. */
+function hasCapability(status: string, bit: bigint): boolean {
+  const cap = /^CapEff:\s*([0-9a-f]+)$/im.exec(status)?.[1];
+  return cap !== undefined && ((BigInt(`0x${cap}`) >> bit) & 1n) === 1n;
+}
+
+/**
+ * How the kernel ranks sessions, from /proc/sys/kernel/sched_autogroup_enabled's text ('' when
+ * the file is missing) and this process's /proc/self/status text.
+ *
+ * @example
+ * sessionGroups('1\n', 'CapEff:\t000001ffffffffff\n'); // 'settable' (root)
+ * sessionGroups('0\n', 'CapEff:\t0000000000000000\n'); // 'off'
+ */
+export function sessionGroups(autogroupEnabled: string, status: string): 'off' | 'settable' | 'fixed' {
+  if (autogroupEnabled.trim() !== '1') return 'off';
+  return hasCapability(status, CAP_SYS_ADMIN) ? 'settable' : 'fixed';
+}
+
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /**
@@ -68,17 +113,15 @@ export function niceFloor(status: string, limits: string): number {
  * "may not raise", so nothing is lowered).
  *
  * @example
- * const facts = readPriorityFacts(); // { nice: 0, floor: -20 } as root
+ * const facts = readPriorityFacts(); // { nice: 0, floor: -20, sessions: 'settable' } as root
  */
 export function readPriorityFacts(): PriorityFacts {
-  const read = (path: string): string => {
-    try {
-      return readFileSync(path, 'utf8');
-    } catch {
-      return '';
-    }
+  const status = readOrEmpty('/proc/self/status');
+  return {
+    nice: getPriority(0),
+    floor: niceFloor(status, readOrEmpty('/proc/self/limits')),
+    sessions: sessionGroups(readOrEmpty('/proc/sys/kernel/sched_autogroup_enabled'), status),
   };
-  return { nice: getPriority(0), floor: niceFloor(read('/proc/self/status'), read('/proc/self/limits')) };
 }
 
 /**
@@ -101,7 +144,14 @@ export function planBootPriority(bootNice: number, facts: PriorityFacts): { plan
         'new workers boot at the normal priority',
     };
   }
-  return { plan: { booting, serving } };
+  const plan = { booting, serving };
+  if (facts.sessions !== 'fixed') return { plan };
+  return {
+    plan,
+    note: `bootNice ${bootNice}: this kernel shares CPU between sessions first (autogroup) and every worker is a session of its own, ` +
+      'so a booting worker still gets as much CPU as a serving one; the master needs CAP_SYS_ADMIN to lower a session ' +
+      '(run it as root, or with AmbientCapabilities=CAP_SYS_ADMIN), or turn autogroup off (sysctl kernel.sched_autogroup_enabled=0)',
+  };
 }
 
 /** Thread ids of `pid` (just `pid` where /proc has no task list). */
@@ -155,6 +205,52 @@ export function setTreeNice(pid: number, nice: number): void {
   };
   visit(pid);
   if (failure !== undefined) throw failure;
+}
+
+/** The session `pid` belongs to (field 6 of /proc/<pid>/stat), or undefined when it is gone. */
+function sessionOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at field 3.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Sets the autogroup nice value of the session `pid` leads (/proc/<pid>/autogroup). A
+ * process that leads no session shares its group with others (the master's, for one) and is
+ * left alone; one that is gone is skipped; any other failure is thrown.
+ *
+ * @example
+ * setSessionNice(worker.pid, 10);
+ */
+export function setSessionNice(pid: number, nice: number): void {
+  if (sessionOf(pid) !== pid) return;
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOENT' && (err as { code?: string }).code !== 'ESRCH') throw err;
+  }
+}
+
+/**
+ * The real host's setPriority for `facts`: every thread and process of the worker
+ * ({@link setTreeNice}) and, where sessions are ranked first and the master may set theirs,
+ * the worker's session, at the same distance from the master's nice value (so a serving
+ * worker's session is back at 0, where every new session starts).
+ *
+ * @example
+ * const set = workerNiceSetter(readPriorityFacts());
+ * set(worker.pid, 10); // booting: its threads at 10, and its session at 10 under autogroup
+ */
+export function workerNiceSetter(facts: PriorityFacts): (pid: number, nice: number) => void {
+  if (facts.sessions !== 'settable') return setTreeNice;
+  return (pid, nice) => {
+    setTreeNice(pid, nice);
+    setSessionNice(pid, Math.min(NICE_MAX, Math.max(NICE_MIN, nice - facts.nice)));
+  };
 }
 
 /** What {@link BootPriorityControl} needs of a worker. */

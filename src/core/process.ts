@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { LineSplitter } from './lines.js';
 import { getPriority, setPriority } from 'node:os';
-import { setTreeNice } from './priority.js';
+import { readPriorityFacts, workerNiceSetter } from './priority.js';
 import type { Host, LaunchSpec, ProcessExit, Timer, WorkerProcess } from './host.js';
 import { IpcSender } from './ipc-send.js';
 
@@ -147,6 +147,8 @@ class ChildWorkerProcess extends EventEmitter implements WorkerProcess {
   }
 }
 
+let setWorkerNice: ((pid: number, nice: number) => void) | undefined;
+
 /** The host of a real master: child processes and the process's own clock. */
 export const realHost: Host = {
   now: () => Date.now(),
@@ -155,5 +157,6 @@ export const realHost: Host = {
     return { cancel: () => clearTimeout(t) };
   },
   spawn: (launch) => new ChildWorkerProcess(launch),
-  setPriority: setTreeNice,
+  // Read on first use, outside atNice, so the master's own nice value is its own.
+  setPriority: (pid, nice) => (setWorkerNice ??= workerNiceSetter(readPriorityFacts()))(pid, nice),
 };

@@ -30,7 +30,7 @@ import { STRATEGIES } from './strategies/index.js';
 import { countsOf, releaseKey, TrafficBook } from './traffic.js';
 import { warmUp, type Warmer, type WarmupEvent } from './warmup.js';
 import { Worker } from './worker.js';
-import type { Host } from './host.js';
+import type { Host, Timer } from './host.js';
 import type { ConfigChange, StrategyName } from '../config/types.js';
 import { workerCount } from '../config/workers.js';
 import type {
@@ -120,6 +120,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   readonly #priority: BootPriorityControl;
   /** Lowered workers whose priority comes back after their warm-up, not at READY. */
   readonly #lowUntilWarm = new WeakSet<Worker>();
+  /** Workers at their boot priority now, each with the timer that gives it back if the boot starves. */
+  readonly #low = new WeakMap<Worker, Timer>();
   #nextTrafficId = 1;
   /** The master upgrade running (this master is the old one): reloads and scales are refused meanwhile. */
   #upgrade: NonNullable<StatusSnapshot['upgrade']> | undefined;
@@ -669,10 +671,19 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     try {
       await warmUp(w, this.#opts.warmer, (e) => (event = e), () => this.#host.now());
     } finally {
-      const restored = this.#lowUntilWarm.has(w) ? this.#priority.restore(w, w.spec.bootPriority, (e) => this.#emit(e)) : undefined;
+      const restored = this.#lowUntilWarm.has(w) ? this.#giveBack(w) : undefined;
       this.#lowUntilWarm.delete(w);
       if (event) this.#emit(restored === undefined ? event : { ...event, nice: restored });
     }
+  }
+
+  /** Gives a worker at its boot priority the serving one back, once: the nice value set, or undefined (not low, or refused and reported). */
+  #giveBack(w: Worker): number | undefined {
+    const guard = this.#low.get(w);
+    if (guard === undefined) return undefined;
+    guard.cancel();
+    this.#low.delete(w);
+    return this.#priority.restore(w, w.spec.bootPriority, (e) => this.#emit(e));
   }
 
   #newGeneration(spec: GenerationSpec): Generation {
@@ -693,10 +704,19 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#alive.add(w);
     const booting = beside ? this.#priority.lower(w, gen.spec.bootPriority) : undefined;
     if (booting !== undefined && warmed && (gen.spec.warmup?.length ?? 0) > 0) this.#lowUntilWarm.add(w);
+    if (booting !== undefined) {
+      // A machine busy enough leaves a low worker almost no CPU: past half its readyTimeout
+      // it gets the serving priority back, so that it still makes it (a slower reload, not a failed one).
+      const afterMs = Math.max(1, Math.floor(gen.spec.readyTimeout / 2));
+      this.#low.set(w, this.#host.setTimer(() => {
+        const back = this.#giveBack(w);
+        if (back !== undefined) this.#emit({ type: 'worker-boot-priority', generation: gen.id, slot, pid: w.pid, nice: back, afterMs });
+      }, afterMs));
+    }
     this.#emit({ type: 'worker-spawn', generation: gen.id, slot, pid: w.pid, ...(booting === undefined ? {} : { nice: booting }) });
     w.on('ready', () => {
       // Restored before anyone hears of the READY: the switch never finds it still low.
-      const restored = booting === undefined || this.#lowUntilWarm.has(w) ? undefined : this.#priority.restore(w, gen.spec.bootPriority, (e) => this.#emit(e));
+      const restored = this.#lowUntilWarm.has(w) ? undefined : this.#giveBack(w);
       this.#emit({
         type: 'worker-ready', generation: gen.id, slot, pid: w.pid ?? 0, ms: this.#host.now() - w.startedAt,
         ...(restored === undefined ? {} : { nice: restored }),
@@ -715,6 +735,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       if (m.type === 'ws-conn' && handle != null) this.#wsRoutes.receive(w, m, handle);
     });
     w.on('exit', ({ code, signal }) => {
+      this.#low.get(w)?.cancel();
+      this.#low.delete(w);
       this.#alive.delete(w);
       this.#traffic.exited(this.#trafficId(w), this.#host.now());
       this.#emit({ type: 'worker-exit', generation: gen.id, slot, pid: w.pid, code, signal, planned: w.planned });

@@ -308,6 +308,8 @@ export type MasterEvent =
    * `nice`, and later workers boot at the normal priority.
    */
   | { type: 'worker-priority'; generation: number; slot: number; pid: number | undefined; nice: number; error: string }
+  /** A worker still booting at its boot priority after half its readyTimeout got the serving priority (`nice`) back. */
+  | { type: 'worker-boot-priority'; generation: number; slot: number; pid: number | undefined; nice: number; afterMs: number }
   | { type: 'worker-status'; generation: number; slot: number; text: string }
   /**
    * A new worker's warm-up requests (src/core/warmup.ts): each path's status, median time and

@@ -29,7 +29,7 @@ import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { Identities } from './identity.js';
 import { compileCacheFolder } from './compile-cache.js';
 import { createWarmer } from './warmup.js';
-import { planBootPriority, readPriorityFacts } from '../core/priority.js';
+import { planBootPriority, readPriorityFacts, setTreeNice } from '../core/priority.js';
 import { DEFAULT_BOOT_NICE } from '../config/defaults.js';
 import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
@@ -62,8 +62,9 @@ export const version: string = (() => {
  * HITLESS_HANDOVER_WINDOW: connections an old worker may have in transit at once, instead of
  * the measured default (1); HITLESS_HANDOVER_SPREAD: how much the hand-over is spread (0: full
  * speed); HITLESS_HANDOVER_LEFT=0: the pace ignores how many connections an old worker has
- * left; HITLESS_FORK_NICE=0: a booting worker is lowered only after its fork. Not settings:
- * the benchmarks use them to show what the defaults buy.
+ * left; HITLESS_FORK_NICE=0: a booting worker is lowered only after its fork;
+ * HITLESS_SESSION_NICE=0: a booting worker's session (autogroup) is not lowered with its
+ * threads. Not settings: the benchmarks use them to show what the defaults buy.
  */
 function handoverWindowFromEnv(env: NodeJS.ProcessEnv): number | undefined {
   const n = Number(env.HITLESS_HANDOVER_WINDOW);
@@ -188,7 +189,7 @@ export async function runMaster(
     return spec;
   };
   const supervisor = new Supervisor({
-    host: realHost,
+    host: process.env.HITLESS_SESSION_NICE === '0' ? { ...realHost, setPriority: setTreeNice } : realHost,
     // Each generation snapshots the configuration in force when it is created.
     // Without a re-read configuration, a reload runs what serves now.
     spec: () => makeSpec(supervisor.current?.spec.config ?? config),

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { niceFloor, planBootPriority } from '../../src/core/priority.js';
+import { niceFloor, planBootPriority, sessionGroups, setTreeNice, workerNiceSetter } from '../../src/core/priority.js';
 import { Supervisor } from '../../src/core/supervisor.js';
 import { bootConcurrency, type GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent, WarmupResponse } from '../../src/core/types.js';
@@ -63,6 +63,33 @@ test('boot priority: a crashed worker of the serving generation restarts lowered
   assert.deepEqual(host.priorities, [[restarted.pid, 10], [restarted.pid, 0]]);
 });
 
+test('boot priority: a worker still booting at half its readyTimeout gets the serving priority back, once, and the reload goes live', async () => {
+  const { host, sup, events } = setup({ bootPriority: BOOT, readyTimeout: 1000 });
+  await sup.start();
+  // Generation 2 says READY only 700 ms after it starts: a boot the busy machine starved.
+  host.behave = (gen) => (gen === 2 ? (p) => {
+    const stop = (): void => queueMicrotask(() => p.exit(0));
+    p.on('signal', (sig: string) => sig === 'SIGTERM' && stop());
+    host.setTimer(() => p.ready(), 700);
+  } : wellBehaved);
+  const outcome = until(host, sup.reload('test'));
+  await host.advance(499);
+  const gen2 = host.procs.filter((p) => p.generation === 2).map((p) => p.pid).sort();
+  assert.equal(gen2.length, 2);
+  const at = (nice: number): number[] => host.priorities.filter((x) => x[1] === nice).map((x) => x[0]).sort();
+  assert.deepEqual(at(10), gen2, 'low until half the readyTimeout');
+  assert.deepEqual(at(0), [], 'not yet given back');
+  await host.advance(1);
+  assert.deepEqual(at(0), gen2, 'given back at 500 ms');
+  const lifted = events.filter((e) => e.type === 'worker-boot-priority');
+  assert.deepEqual(lifted.map((e) => e.type === 'worker-boot-priority' && [e.pid, e.nice, e.afterMs]).sort(), gen2.map((pid) => [pid, 0, 500]));
+  assert.equal((await outcome).ok, true);
+  assert.deepEqual(at(0), gen2, 'not given back a second time at READY');
+  const ready = events.filter((e) => e.type === 'worker-ready' && e.generation === 2);
+  assert.ok(ready.length === 2 && ready.every((e) => e.type === 'worker-ready' && e.nice === undefined), 'worker-ready says no nice: it was given back before');
+  assert.equal(host.pendingTimers(), 0, 'no guard left behind');
+});
+
 test('boot priority: without a plan nothing is touched', async () => {
   const { host, sup, events } = setup();
   await sup.start();
@@ -95,6 +122,28 @@ test('boot priority: the plan follows what the master may do', () => {
   assert.equal(refused.plan, undefined, 'never lowered when it cannot be restored');
   assert.match(refused.note ?? '', /not applied.*CAP_SYS_NICE.*LimitNICE=\+0.*ulimit -e 20/);
   assert.match(planBootPriority(10, { nice: 19, floor: -20 }).note ?? '', /already runs at nice 19/);
+});
+
+test('boot priority: under autogroup the plan holds, and a master that may not set a session\'s share says what would let it', () => {
+  assert.deepEqual(planBootPriority(10, { nice: 0, floor: -20, sessions: 'settable' }), { plan: { booting: 10, serving: 0 } });
+  assert.deepEqual(planBootPriority(10, { nice: 0, floor: -20, sessions: 'off' }), { plan: { booting: 10, serving: 0 } });
+  const fixed = planBootPriority(10, { nice: 0, floor: 0, sessions: 'fixed' });
+  assert.deepEqual(fixed.plan, { booting: 10, serving: 0 }, 'threads are still lowered');
+  assert.match(fixed.note ?? '', /autogroup.*CAP_SYS_ADMIN.*kernel\.sched_autogroup_enabled=0/);
+  assert.match(planBootPriority(10, { nice: 0, floor: 20, sessions: 'fixed' }).note ?? '', /not applied.*CAP_SYS_NICE/, 'not lowered at all: that is the note');
+});
+
+test('boot priority: sessions are ranked first where autogroup is on; setting theirs takes CAP_SYS_ADMIN', () => {
+  assert.equal(sessionGroups('1\n', 'CapEff:\t000001ffffffffff\n'), 'settable', 'root');
+  assert.equal(sessionGroups('1\n', 'CapEff:\t0000000000800000\n'), 'fixed', 'CAP_SYS_NICE alone');
+  assert.equal(sessionGroups('1\n', 'CapEff:\t0000000000200000\n'), 'settable', 'CAP_SYS_ADMIN alone');
+  assert.equal(sessionGroups('0\n', 'CapEff:\t000001ffffffffff\n'), 'off', 'autogroup off (sysctl or noautogroup)');
+  assert.equal(sessionGroups('', ''), 'off', 'no such file: a kernel without autogroup, or not Linux');
+  // Where sessions do not matter, or cannot be set, the real host sets threads only.
+  assert.equal(workerNiceSetter({ nice: 0, floor: -20, sessions: 'off' }), setTreeNice);
+  assert.equal(workerNiceSetter({ nice: 0, floor: -20, sessions: 'fixed' }), setTreeNice);
+  assert.equal(workerNiceSetter({ nice: 0, floor: -20 }), setTreeNice);
+  assert.notEqual(workerNiceSetter({ nice: 0, floor: -20, sessions: 'settable' }), setTreeNice);
 });
 
 test('boot priority: the floor comes from CAP_SYS_NICE, else RLIMIT_NICE', () => {

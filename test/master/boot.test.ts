@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
-import { planBootPriority, readPriorityFacts } from '../../src/core/priority.js';
+import { planBootPriority, readPriorityFacts, setSessionNice } from '../../src/core/priority.js';
 import { realHost } from '../../src/core/process.js';
 import type { ProcessExit } from '../../src/core/host.js';
 import { fixture, startMaster, type LogRecord } from '../helpers/master.js';
@@ -22,6 +22,11 @@ function threadNices(pid: number): number[] {
     // Fields after the command name (which may hold spaces) start at field 3.
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
   });
+}
+
+/** The nice value of the autogroup (session group) `pid` is in: "/autogroup-N nice X". */
+function groupNice(pid: number | 'self'): number {
+  return Number(/nice\s+(-?\d+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'))?.[1]);
 }
 
 const pidsOf = (records: LogRecord[], event: string, generation: number): number[] =>
@@ -44,10 +49,18 @@ test('boot priority: a booting worker runs at nice +10 on every thread while the
     assert.deepEqual(new Set(nices), new Set([base + 10]), `worker ${pid}: every thread at nice ${base + 10} while booting`);
   }
   for (const pid of pidsOf(master.records, 'worker-spawn', 1)) assert.deepEqual(new Set(threadNices(pid)), new Set([base]), 'the serving generation untouched');
+  // Under autogroup each worker is a session of its own: its group is lowered too, or the
+  // thread nice values would rank nothing against the serving workers.
+  const sessions = readPriorityFacts().sessions === 'settable';
+  if (sessions) {
+    for (const pid of booting) assert.equal(groupNice(pid), 10, `worker ${pid}: its session group at +10 while booting`);
+    for (const pid of pidsOf(master.records, 'worker-spawn', 1)) assert.equal(groupNice(pid), 0, 'the serving sessions untouched');
+  }
   for (const pid of booting) process.kill(pid, 'SIGUSR2');
   const done = await reload;
   assert.equal(done.code, 0, done.stderr);
   for (const pid of booting) assert.deepEqual(new Set(threadNices(pid)), new Set([base]), `worker ${pid}: every thread back at nice ${base} once ready`);
+  if (sessions) for (const pid of booting) assert.equal(groupNice(pid), 0, `worker ${pid}: its session group back at 0 once ready`);
   const ready = master.events('worker-ready').filter((r) => r.generation === 2);
   assert.ok(ready.every((r) => r.nice === base));
 });
@@ -108,4 +121,28 @@ test('boot priority: the real host forks a booting worker at its nice value (Lau
   await proc.outputSettled();
   assert.equal(exit.code, 0);
   assert.deepEqual(lines, [String(base + 7)]);
+});
+
+test('boot priority: under autogroup the real host lowers a worker\'s session and gives it back, and never touches a session it does not lead', { timeout: 30_000 }, async (t) => {
+  if (readPriorityFacts().sessions !== 'settable') return t.skip('autogroup is off here, or this process lacks CAP_SYS_ADMIN: sessions are not set');
+  const base = getPriority(0);
+  const own = groupNice('self');
+  // Not a session leader (the test runner started this file's process): left alone.
+  if (Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ')[3]) !== process.pid) {
+    setSessionNice(process.pid, own === 19 ? 18 : own + 1);
+    assert.equal(groupNice('self'), own, 'the session of a process that leads none is not changed');
+  }
+  const proc = realHost.spawn({ command: ['sleep', '30'], cwd: process.cwd(), env: { PATH: process.env.PATH }, fds: [], pdeathsig: undefined });
+  const exited = new Promise<ProcessExit>((resolve) => proc.once('exit', resolve));
+  t.after(async () => {
+    proc.signal('SIGKILL');
+    await exited;
+  });
+  const pid = proc.pid!;
+  assert.equal(groupNice(pid), 0, 'a new session starts at 0');
+  realHost.setPriority!(pid, base + 7);
+  assert.equal(groupNice(pid), 7, 'lowered with its threads');
+  assert.equal(groupNice('self'), own, "the master's own session untouched");
+  realHost.setPriority!(pid, base);
+  assert.equal(groupNice(pid), 0, 'given back');
 });
