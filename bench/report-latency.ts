@@ -94,7 +94,8 @@ function leverTable(rows: LatencyRow[], prefix: string, label: string): string |
   const levers: Array<[string, string]> = [
     [`${prefix}-no-nice`, 'boot priority (bootNice 10)'], [`${prefix}-boot-all`, 'one boot at a time (bootConcurrency auto; shown: all at once → one at a time)'], [`${prefix}-no-cache`, 'compile cache'], [`${prefix}-no-warmup`, 'warm-up'],
     [`${prefix}-warm1000`, 'warm-up once rather than ×1000 (shown: ×1000 → once)'], [`${prefix}-spread2`, 'hand-over paced ×48 for 5 s (shown: ×2 for 3 s → ×48 for 5 s)'],
-    [`${prefix}-no-left`, 'hand-over paced to end within the 5 s (shown: ×48 for 5 s, then full speed → within 5 s)'], [`${prefix}-fork-late`, 'boot priority from the fork (shown: lowered after the fork → forked lowered)'], [`${prefix}-no-spread`, 'hand-over spread'], [`${prefix}-window4`, 'hand-over window 1 and spread (was 4, full speed)'], [`${prefix}-none`, 'every lever'],
+    [`${prefix}-no-left`, 'hand-over paced to end within the 5 s (shown: ×48 for 5 s, then full speed → within 5 s)'], [`${prefix}-fork-late`, 'boot priority from the fork (shown: lowered after the fork → forked lowered)'],
+    [`${prefix}-no-session`, 'boot priority for the session too (autogroup; shown: threads only → threads and session)'], [`${prefix}-no-spread`, 'hand-over spread'], [`${prefix}-window4`, 'hand-over window 1 and spread (was 4, full speed)'], [`${prefix}-none`, 'every lever'],
   ];
   const lines = levers.filter(([k]) => rows.some((r) => r.key === k)).map(([k, name]) => {
     const cell = (shape: Shape): string => `${f2(ratioOf(rows, k, shape))}x → ${f2(ratioOf(rows, all, shape))}x`;
