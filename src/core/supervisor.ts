@@ -85,6 +85,9 @@ export interface SupervisorReloadOptions extends ReloadOptions {
 const upgradeBusy = (pid: number | undefined): HitlessError => new HitlessError('ERR_UPGRADE_BUSY',
   `a master upgrade is under way${pid ? ` (new master pid ${pid})` : ''}; ask again once \`hitless upgrade\` is done (the new master takes it then)`);
 
+/** The longest delay a timer takes (setTimeout fires at once past 2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class Supervisor extends EventEmitter implements MasterHandle {
   readonly #opts: SupervisorOptions;
   readonly #host: Host;
@@ -707,7 +710,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     if (booting !== undefined) {
       // A machine busy enough leaves a low worker almost no CPU: past half its readyTimeout
       // it gets the serving priority back, so that it still makes it (a slower reload, not a failed one).
-      const afterMs = Math.max(1, Math.floor(gen.spec.readyTimeout / 2));
+      const afterMs = Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(gen.spec.readyTimeout / 2)));
       this.#low.set(w, this.#host.setTimer(() => {
         const back = this.#giveBack(w);
         if (back !== undefined) this.#emit({ type: 'worker-boot-priority', generation: gen.id, slot, pid: w.pid, nice: back, afterMs });
