@@ -33,6 +33,7 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
+import { readOr, statFields } from './procfs.js';
 import type { MasterEvent } from './types.js';
 
 /** Nice values, lowest (most CPU) to highest (least), as Linux defines them. */
@@ -100,14 +101,6 @@ export function sessionGroups(autogroupEnabled: string, status: string): 'off' |
   return hasCapability(status, CAP_SYS_ADMIN) ? 'settable' : 'fixed';
 }
 
-function readOrEmpty(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
 /**
  * This process's priority facts (Linux: /proc; elsewhere the floor is unknown and taken as
  * "may not raise", so nothing is lowered).
@@ -116,11 +109,11 @@ function readOrEmpty(path: string): string {
  * const facts = readPriorityFacts(); // { nice: 0, floor: -20, sessions: 'settable' } as root
  */
 export function readPriorityFacts(): PriorityFacts {
-  const status = readOrEmpty('/proc/self/status');
+  const status = readOr('/proc/self/status');
   return {
     nice: getPriority(0),
-    floor: niceFloor(status, readOrEmpty('/proc/self/limits')),
-    sessions: sessionGroups(readOrEmpty('/proc/sys/kernel/sched_autogroup_enabled'), status),
+    floor: niceFloor(status, readOr('/proc/self/limits')),
+    sessions: sessionGroups(readOr('/proc/sys/kernel/sched_autogroup_enabled'), status),
   };
 }
 
@@ -209,13 +202,8 @@ export function setTreeNice(pid: number, nice: number): void {
 
 /** The session `pid` belongs to (field 6 of /proc/<pid>/stat), or undefined when it is gone. */
 function sessionOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at field 3.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
-  } catch {
-    return undefined;
-  }
+  const session = statFields(readOr(`/proc/${pid}/stat`))?.[3];
+  return session === undefined ? undefined : Number(session);
 }
 
 /**
@@ -231,7 +219,7 @@ export function setSessionNice(pid: number, nice: number): void {
   try {
     writeFileSync(`/proc/${pid}/autogroup`, String(nice));
   } catch (err) {
-    if ((err as { code?: string }).code !== 'ENOENT' && (err as { code?: string }).code !== 'ESRCH') throw err;
+    if (!gone(err) && (err as { code?: string }).code !== 'ENOENT') throw err;
   }
 }
 

@@ -682,11 +682,16 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   /** Gives a worker at its boot priority the serving one back, once: the nice value set, or undefined (not low, or refused and reported). */
   #giveBack(w: Worker): number | undefined {
+    return this.#unguard(w) ? this.#priority.restore(w, w.spec.bootPriority, (e) => this.#emit(e)) : undefined;
+  }
+
+  /** Cancels `w`'s starved-boot timer; true when it had one (it was still at its boot priority). */
+  #unguard(w: Worker): boolean {
     const guard = this.#low.get(w);
-    if (guard === undefined) return undefined;
+    if (guard === undefined) return false;
     guard.cancel();
     this.#low.delete(w);
-    return this.#priority.restore(w, w.spec.bootPriority, (e) => this.#emit(e));
+    return true;
   }
 
   #newGeneration(spec: GenerationSpec): Generation {
@@ -738,8 +743,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       if (m.type === 'ws-conn' && handle != null) this.#wsRoutes.receive(w, m, handle);
     });
     w.on('exit', ({ code, signal }) => {
-      this.#low.get(w)?.cancel();
-      this.#low.delete(w);
+      this.#unguard(w);
       this.#alive.delete(w);
       this.#traffic.exited(this.#trafficId(w), this.#host.now());
       this.#emit({ type: 'worker-exit', generation: gen.id, slot, pid: w.pid, code, signal, planned: w.planned });

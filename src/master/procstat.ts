@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { statFields } from '../core/procfs.js';
 
 /** One process's resource use. */
 export interface ProcStat {
@@ -38,9 +39,8 @@ function sysconf(name: string, fallback: number): number {
  * so fields are counted from the LAST ')'. utime/stime/starttime are fields 14/15/22.
  */
 function parseStat(text: string): { cpuTicks: number; startTicks: number } | undefined {
-  const close = text.lastIndexOf(')');
-  if (close < 0) return undefined;
-  const f = text.slice(close + 2).split(' '); // f[0] is field 3 (state)
+  const f = statFields(text); // f[0] is field 3 (state)
+  if (f === undefined) return undefined;
   const utime = Number(f[11]);
   const stime = Number(f[12]);
   const start = Number(f[19]);

@@ -6,8 +6,8 @@
  * sssd, systemd-userdb) — no native addon. Numeric ids are accepted as they are.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { HitlessError } from '../errors.js';
+import { readOr } from '../core/procfs.js';
 
 /** The identity workers run as. */
 export interface Privileges {
@@ -40,14 +40,6 @@ interface PasswdEntry { name: string; uid: number; gid: number; home: string }
 interface GroupEntry { name: string; gid: number; members: string[] }
 
 const NUMERIC = /^\d+$/;
-
-function readOr(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 function defaultGetent(db: 'passwd' | 'group', key: string): string | undefined {
   try {

@@ -5,6 +5,7 @@
  * master's terminal, a systemd unit's journal, the program that started it).
  */
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { statFields } from '../core/procfs.js';
 
 export type OutputTarget =
   | { kind: 'file'; path: string }
@@ -28,7 +29,7 @@ export function serviceOf(cgroup: string): string | undefined {
 function parentName(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const ppid = Number(statFields(stat)?.[1]);
     return `${readFileSync(`/proc/${ppid}/comm`, 'utf8').trim()} (pid ${ppid})`;
   } catch {
     return undefined;
