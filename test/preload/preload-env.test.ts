@@ -22,8 +22,9 @@ test('NODE_OPTIONS gets --import of the preload appended, once, after what the u
 });
 
 test('Node loads the preload from a folder whose name has spaces, quotes, # and %', (t) => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'hitless-preload-')), 'my app #1 100% "x"');
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const root = mkdtempSync(join(tmpdir(), 'hitless-preload-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const dir = join(root, 'my app #1 100% "x"');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'mark.mjs');
   writeFileSync(file, "process.stdout.write('preloaded\\n');\n");
