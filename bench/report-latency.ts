@@ -96,12 +96,16 @@ function leverTable(rows: LatencyRow[], prefix: string, label: string): string |
     [`${prefix}-warm1000`, 'warm-up once rather than ×1000 (shown: ×1000 → once)'], [`${prefix}-spread2`, 'hand-over paced ×48 for 5 s (shown: ×2 for 3 s → ×48 for 5 s)'],
     [`${prefix}-no-left`, 'hand-over paced to end within the 5 s (shown: ×48 for 5 s, then full speed → within 5 s)'], [`${prefix}-fork-late`, 'boot priority from the fork (shown: lowered after the fork → forked lowered)'],
     [`${prefix}-no-session`, 'boot priority for the session too (autogroup; shown: threads only → threads and session)'], [`${prefix}-no-spread`, 'hand-over spread'], [`${prefix}-window4`, 'hand-over window 1 and spread (was 4, full speed)'], [`${prefix}-none`, 'every lever'],
+    // Not hitless's: a flag of the worker's own node command, shown added to every lever.
+    [`${prefix}-heap`, 'the app\'s `node --initial-old-space-size=64` (shown: every lever → every lever and the flag)'],
   ];
   const lines = levers.filter(([k]) => rows.some((r) => r.key === k)).map(([k, name]) => {
-    const cell = (shape: Shape): string => `${f2(ratioOf(rows, k, shape))}x → ${f2(ratioOf(rows, all, shape))}x`;
+    // Every row reads "without → with": for an added flag, the all-levers row is the "without".
+    const [from, to] = k === `${prefix}-heap` ? [all, k] : [k, all];
+    const cell = (shape: Shape): string => `${f2(ratioOf(rows, from, shape))}x → ${f2(ratioOf(rows, to, shape))}x`;
     const boot = (key: string): number => median(rows.filter((r) => r.key === key).map((r) => passOf(r, 'paced')?.boot?.cpuMs.median ?? Number.NaN));
     const ready = (key: string): number => median(rows.filter((r) => r.key === key).map((r) => passOf(r, 'paced')?.boot?.readyMs.median ?? Number.NaN));
-    return [name, cell('paced'), cell('saturating'), `${f0(ready(k))} → ${f0(ready(all))} ms`, `${f0(boot(k))} → ${f0(boot(all))} ms`];
+    return [name, cell('paced'), cell('saturating'), `${f0(ready(from))} → ${f0(ready(to))} ms`, `${f0(boot(from))} → ${f0(boot(to))} ms`];
   });
   return lines.length
     ? `**What each lever bought (${label})**: the ratio (p99 in reload windows ÷ steady p99) without the lever → with every lever, and the new workers' boot (spawn → READY, and CPU at READY) in the paced pass; medians over rounds.\n\n` +

@@ -22,7 +22,7 @@ import { cmdline } from '../proc.js';
 import { HaproxyTarget } from '../targets/haproxy.js';
 import { HitlessTarget, type HitlessExtra } from '../targets/hitless.js';
 import { Pm2Target } from '../targets/pm2.js';
-import type { Target } from '../targets/target.js';
+import { appPath, type Target } from '../targets/target.js';
 import { runPass, type PassSchedule } from './paced.js';
 import type { LoadResult } from '../loadgen.js';
 
@@ -117,10 +117,17 @@ function hitless(port: number, o: LatencyOptions, name: string, args: string[], 
   return new HitlessTarget({ port, handlerMs: 0, workers: o.workers }, 'sighup', { name, args, env: { BENCH_TRACK_GENERATION: '1' }, ...extra });
 }
 
-function next(port: number, o: LatencyOptions, name: string, args: string[], env: Record<string, string> = ENV): HitlessTarget {
+/**
+ * A V8 flag of the worker's own `node` command, not hitless's: the new workers' old space
+ * starts at 64 MB, so their first full GC (a mark-compact as the moved connections fill the
+ * heap, ~3 s into a reload) comes after the reload, as it does for the warm workers.
+ */
+const HEAP_FLAG = '--initial-old-space-size=64';
+
+function next(port: number, o: LatencyOptions, name: string, args: string[], env: Record<string, string> = ENV, nodeFlags: string[] = []): HitlessTarget {
   if (!o.nextDir) throw new Error('the Next.js app is not built');
   return hitless(port, o, name, args, {
-    command: ['node', 'node_modules/next/dist/bin/next', 'start', '-p', String(port)],
+    command: ['node', ...nodeFlags, 'node_modules/next/dist/bin/next', 'start', '-p', String(port)],
     cwd: o.nextDir,
     env: { ...env, NEXT_TELEMETRY_DISABLED: '1' },
     // Next renames its process (next-server): every child of the master but a `hitless check`.
@@ -134,6 +141,7 @@ export const LATENCY_TARGETS: TargetDef[] = [
   { key: 'hitless-no-left', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, paced ×48 for 5 s, then full speed (the pace ignores what is left)', ALL_LEVERS, { env: { ...ENV, HITLESS_HANDOVER_LEFT: '0' } }) },
   { key: 'hitless-fork-late', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, booting workers lowered only after the fork', ALL_LEVERS, { env: { ...ENV, HITLESS_FORK_NICE: '0' } }) },
   { key: 'hitless-no-session', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, booting workers lowered by thread nice only, not their session (autogroup)', ALL_LEVERS, { env: { ...ENV, HITLESS_SESSION_NICE: '0' } }) },
+  { key: 'hitless-heap', group: 'app', make: (p, o) => hitless(p, o, `hitless 2w, every lever, workers run as \`node ${HEAP_FLAG} app.js\``, ALL_LEVERS, { command: ['node', HEAP_FLAG, appPath] }) },
   { key: 'hitless-boot-all', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every new worker boots at once (--boot-concurrency 2)', [...ALL_LEVERS, '--boot-concurrency', String(o.workers)]) },
   { key: 'hitless-no-nice', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without boot priority (--boot-nice 0)', [...ALL_LEVERS, '--boot-nice', '0']) },
   { key: 'hitless-no-warmup', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without warm-up', ['--ready-timeout', '30s']) },
@@ -148,6 +156,7 @@ export const LATENCY_TARGETS: TargetDef[] = [
   { key: 'next', group: 'next', make: (p, o) => next(p, o, 'Next.js under hitless 2w, every lever (warm-up /, /gen)', NEXT_WARMUP) },
   { key: 'next-boot-all', group: 'next', make: (p, o) => next(p, o, 'Next.js, every new worker boots at once', [...NEXT_WARMUP, '--boot-concurrency', String(o.workers)]) },
   { key: 'next-no-session', group: 'next', make: (p, o) => next(p, o, 'Next.js, booting workers lowered by thread nice only, not their session (autogroup)', NEXT_WARMUP, { ...ENV, HITLESS_SESSION_NICE: '0' }) },
+  { key: 'next-heap', group: 'next', make: (p, o) => next(p, o, `Next.js, every lever, workers run as \`node ${HEAP_FLAG} next start\``, NEXT_WARMUP, ENV, [HEAP_FLAG]) },
   { key: 'next-no-nice', group: 'next', make: (p, o) => next(p, o, 'Next.js, without boot priority', [...NEXT_WARMUP, '--boot-nice', '0']) },
   { key: 'next-no-cache', group: 'next', make: (p, o) => next(p, o, 'Next.js, without compile cache', [...NEXT_WARMUP, '--no-compile-cache']) },
   { key: 'next-no-warmup', group: 'next', make: (p, o) => next(p, o, 'Next.js, without warm-up', ['--ready-timeout', '30s']) },
