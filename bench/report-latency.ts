@@ -65,7 +65,7 @@ function passCells(p: LatencyPass | undefined): string[] {
     `${failed === 0 ? '0' : `**${failed}**`} / ${p.load.all.requests}`,
     f1(p.reopenedPerReload),
     `${f1(p.load.steady.p99)} / ${f1(p.load.reload.p99)}`,
-    `**${f2(p.ratio)}**`,
+    `**${f2(p.ratio)}**${p.paired ? ` (per reload ${f2(p.paired.median)}, ${f2(p.paired.min)}–${f2(p.paired.max)})` : ''}`,
     f1(p.reloadP999),
     `${f2(p.loadavg.start)} → ${f2(p.loadavg.end)}`,
   ];
@@ -126,9 +126,10 @@ export function latencyMarkdown(l: LatencyResults, notes: string): string {
       `\`\`\`sh\nnpm run build && ${l.command.replace(/^npm run bench --/, 'node build/bench/run.js')}\n\`\`\`\n\n` +
       `${m.nproc} cores shared with other engineers' test suites; the 1-minute load average is given for every pass (hitless ${m.hitlessCommit}, node ${m.node}, PM2 ${m.pm2}, HAProxy ${m.haproxy ?? '–'}` +
       `${l.resultsFile ? `; raw numbers: [${l.resultsFile}](../${l.resultsFile})` : ''}).\n\n` +
-      `Every target runs two passes on a fresh instance, each with ${o.reloads} reloads requested ${o.everyMs / 1000} s apart (or as soon as the previous one ended) after ${o.leadMs / 1000} s of steady load, then ${o.tailMs / 1000} s more: ` +
+      `Every target runs two passes on a fresh instance, each with ${o.reloads} reloads${o.gapMs ? `, each requested ${o.gapMs / 1000} s after the previous one's window ended,` : ` requested ${o.everyMs / 1000} s apart (or as soon as the previous one ended)`} after ${o.leadMs / 1000} s of steady load, then ${o.tailMs / 1000} s more: ` +
       `**paced** = ${o.users} keep-alive users, each its own connection, POSTing and thinking ${o.thinkMs[0]}–${o.thinkMs[1]} ms (the traffic of section 5a); **saturating** = ${o.saturating} keep-alive connections without think time. ` +
-      `Reload window = from the reload request until ${o.windowTailMs / 1000} s after the old processes are gone (observed through /proc, the same for every target); steady = the rest after the first ${o.steadyAfterMs / 1000} s. ` +
+      `Reload window = from the reload request until ${o.windowTailMs / 1000} s after the old processes are gone (observed through /proc, the same for every target); steady = the rest after the first ${o.steadyAfterMs / 1000} s${o.settleMs ? ` except the ${o.settleMs / 1000} s after each window (neither steady nor reload), so steady requests are measured between the reloads, under the same machine as the windows` : ''}. ` +
+      (l.rows.some((r) => r.passes.some((p) => p.paired)) ? `Ratio = p99 of all window requests ÷ p99 of all steady ones; "per reload" = each window's p99 ÷ that of the steady gap right before it, median and range over the ${o.reloads} reloads (paired in time: a burst of other work on the machine moves one pair, not every ratio). ` : '') +
       `hitless: 2 workers, SIGHUP, hand-over on (the default). HAProxy: \`haproxy -W\` (master-worker), reloaded by SIGUSR2 (seamless: \`expose-fd listeners\`, \`hard-stop-after 10s\`) in front of ${o.workers} plain node workers of the same app, which are not restarted. PM2: cluster mode, \`pm2 reload\` (section 2's configuration, the app with the in-app library). ` +
       `"Boot" is the new workers' spawn → READY and their CPU time at READY (from /proc), hitless only. A failed request (reset, closed, timed out) has no latency and is counted apart.`,
   );

@@ -32,6 +32,32 @@ import { markdown, verdicts } from './report.js';
 import type { Results } from './results.js';
 
 const argv = process.argv.slice(2);
+const USAGE = `usage: node build/bench/run.js [--quick] [--only <scenarios>] [--docs]
+       node build/bench/run.js --only latency [--targets <keys>] [--rounds <n>] [--next <dir>]
+       node build/bench/run.js --only boot [--nodes <node,...>] [--boots <n>] [--next <dir>]
+       node build/bench/run.js --from <full.json>[,<later.json>...]
+  --only     comma-separated: throughput, reload, cost, footprint, paced, handover10k, latency, boot
+  --base     the saved runs a partial run renders into (default: the newest full run)
+  --from     re-render docs/BENCHMARKS.md from saved runs, measuring nothing`;
+const FLAGS_WITH_VALUE = new Set(['--only', '--from', '--targets', '--rounds', '--nodes', '--boots', '--next', '--base']);
+const SCENARIOS = ['throughput', 'reload', 'cost', 'footprint', 'paced', 'handover10k', 'latency', 'boot'];
+const FLAGS = new Set([...FLAGS_WITH_VALUE, '--quick', '--docs']);
+/** Refuses what it does not know before measuring anything: a typo must not start an hour-long run. */
+function badArgs(): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--help' || a === '-h') return '';
+    if (!FLAGS.has(a)) return `bench: unknown argument ${JSON.stringify(a)}`;
+    if (FLAGS_WITH_VALUE.has(a)) {
+      const v = argv[i + 1];
+      if (v === undefined || v.startsWith('--')) return `bench: ${a} needs a value`;
+      const unknown = a === '--only' ? v.split(',').filter((x) => !SCENARIOS.includes(x)) : [];
+      if (unknown.length) return `bench: no scenario ${unknown.join(', ')} (there are: ${SCENARIOS.join(', ')})`;
+      i++;
+    }
+  }
+  return undefined;
+}
 const quick = argv.includes('--quick');
 const onlyArg = argv[argv.indexOf('--only') + 1];
 const only = argv.includes('--only') && onlyArg ? new Set(onlyArg.split(',')) : undefined;
@@ -81,7 +107,9 @@ const plan = quick
       idleVariants: [{ handover: true }, { handover: true, appShutdownMs: 25_000, repeats: 3 }, { handover: false }] as IdleVariant[],
       // Issue 23: the same paced users (and a saturating load) against hitless with and without
       // each boot lever, HAProxy -W, PM2 and Next.js; Next.js serves ~1/10 of the bench app's rate.
-      latency: { users: 1000, thinkMs: [0, 1200] as [number, number], saturating: 50, nextUsers: 100, nextSaturating: 8, reloads: 9, everyMs: 2000, leadMs: 8000, steadyAfterMs: 2500, tailMs: 3000, windowTailMs: 1000, workers: 2, rounds: 1 },
+      // 4 s of steady load between the windows (the first 1.5 s of it counted as neither): the
+      // steady p99 is then taken across the run, as the windows are, not only before and after.
+      latency: { users: 1000, thinkMs: [0, 1200] as [number, number], saturating: 50, nextUsers: 100, nextSaturating: 8, reloads: 9, everyMs: 2000, gapMs: 4000, settleMs: 1500, leadMs: 8000, steadyAfterMs: 2500, tailMs: 3000, windowTailMs: 1000, workers: 2, rounds: 1 },
       bootCost: { boots: 10 },
     };
 
@@ -138,10 +166,15 @@ function newestRun(pattern: RegExp): string | undefined {
 
 /** The newest full run in bench/results (no -quick, no -only suffix). */
 const newestFullRun = (): string | undefined => newestRun(/^\d{4}-\d{2}-\d{2}\.json$/);
-/** The newest run of the hand-over scenarios alone (section 5). */
-const newestHandoverRun = (): string | undefined => newestRun(/^\d{4}-\d{2}-\d{2}-only-(paced|handover10k)[-a-z0-9]*\.json$/);
+/** The newest run of both hand-over scenarios alone (section 5: 5a and 5b), not a diagnostic variant. */
+const newestHandoverRun = (): string | undefined => newestRun(/^\d{4}-\d{2}-\d{2}-only-paced-handover10k\.json$/);
 
 async function main(): Promise<number> {
+  const bad = badArgs();
+  if (bad !== undefined) {
+    process.stderr.write((bad ? bad + '\n' : '') + USAGE + '\n');
+    return bad ? 2 : 0;
+  }
   const fromArg = argv[argv.indexOf('--from') + 1];
   if (argv.includes('--from') && fromArg) {
     // Re-render the docs from saved runs (after editing bench/notes.md or the report):

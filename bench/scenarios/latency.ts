@@ -75,6 +75,12 @@ export interface LatencyPass {
   load: { all: RecordSummary; steady: RecordSummary; reload: RecordSummary };
   /** p99 in reload windows ÷ steady p99. */
   ratio: number;
+  /**
+   * Each reload against the steady load right before it: p99 of window k ÷ p99 of the steady
+   * gap that ended when window k began (needs `gapMs`); median, lowest and highest over the
+   * reloads. Paired in time, so a burst of someone else's work moves one pair, not the ratio.
+   */
+  paired?: { median: number; min: number; max: number };
   /** p99.9 in reload windows, ms. */
   reloadP999: number;
   opened: number;
@@ -201,6 +207,30 @@ function phaseFigures(t: HitlessTarget, records: LoadResult, windows: Array<{ fr
   return { boot: fig(lat.boot), handover: fig(lat.handover), rest: fig(lat.rest) };
 }
 
+/**
+ * p99 of each reload window ÷ p99 of the steady gap before it (from the previous window's
+ * end plus `settleMs`, or `steadyFrom`, to this window's start); undefined when any gap has
+ * fewer than 100 answered requests (back-to-back reloads leave none).
+ */
+function pairedRatios(records: LoadResult, windows: Array<{ from: number; to: number }>, steadyFrom: number, settleMs: number): LatencyPass['paired'] {
+  const ratios: number[] = [];
+  for (let k = 0; k < windows.length; k++) {
+    const w = windows[k]!;
+    const gapFrom = k === 0 ? steadyFrom : windows[k - 1]!.to + settleMs;
+    const gap: number[] = [];
+    const win: number[] = [];
+    for (let i = 0; i < records.count; i++) {
+      if (records.kind[i] !== 0) continue;
+      const at = records.start[i] ?? 0;
+      if (at > gapFrom && at < w.from) gap.push(records.latency[i] ?? 0);
+      else if (at >= w.from && at <= w.to) win.push(records.latency[i] ?? 0);
+    }
+    if (gap.length < 100 || win.length === 0) return undefined;
+    ratios.push(percentile(win, 99) / percentile(gap, 99));
+  }
+  return ratios.length ? { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) } : undefined;
+}
+
 /** The reloads' transit figures (reload-drained `transitMs`), when the master reported them. */
 function transit(t: HitlessTarget): { transitMs?: { median: number; p99: number } } {
   const figures = t.events('reload-drained').flatMap((r) => (r.transitMs ? [r.transitMs as { median: number; p99: number }] : []));
@@ -221,16 +251,19 @@ async function onePass(def: TargetDef, shape: Shape, o: LatencyOptions): Promise
   }));
   const records: LoadResult = a.result;
   const steadyFrom = a.origin + o.steadyAfterMs;
-  const steady = (t: number): boolean => t > steadyFrom && t < a.stopAt - 200 && !inWindows(t, a.windows);
+  const settled = a.windows.map((w) => ({ from: w.from, to: w.to + (o.settleMs ?? 0) }));
+  const steady = (t: number): boolean => t > steadyFrom && t < a.stopAt - 200 && !inWindows(t, settled);
   const inReload = (t: number): boolean => inWindows(t, a.windows);
   const load = { all: summarise(records), steady: summarise(records, steady), reload: summarise(records, inReload) };
   const reloadLatencies: number[] = [];
   for (let i = 0; i < records.count; i++) if (records.kind[i] === 0 && inReload(records.start[i] ?? 0)) reloadLatencies.push(records.latency[i] ?? 0);
+  const paired = pairedRatios(records, a.windows, steadyFrom, o.settleMs ?? 0);
   const windows = a.windows.map((w) => w.to - o.windowTailMs - w.from);
   const reloads = a.windows.length;
   const pass: LatencyPass = {
     shape, connections, reloads, reloadErrors: a.errors, reloadMs: spread(windows), load,
     ratio: load.reload.p99 / load.steady.p99,
+    ...(paired ? { paired } : {}),
     reloadP999: percentile(reloadLatencies, 99.9),
     opened: records.opened,
     reopenedPerReload: reloads ? (records.opened - connections) / reloads : Number.NaN,
@@ -251,6 +284,8 @@ const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '–');
  * const rows = await reloadLatency({ ...plan.latency, log });
  */
 export async function reloadLatency(o: LatencyOptions): Promise<LatencyRow[]> {
+  const unknown = (o.only ?? []).filter((k) => !LATENCY_TARGETS.some((d) => d.key === k));
+  if (unknown.length) throw new Error(`no latency target ${unknown.join(', ')} (there are: ${LATENCY_TARGETS.map((d) => d.key).join(', ')})`);
   const defs = LATENCY_TARGETS.filter((d) => (o.only ? o.only.includes(d.key) : true) && (d.group === 'app' || o.nextDir !== undefined));
   if (o.nextDir === undefined) o.log('  (Next.js targets skipped: the app is not built; run the framework tests once, or see bench/next-app.ts)');
   const rows: LatencyRow[] = [];
@@ -269,6 +304,7 @@ export async function reloadLatency(o: LatencyOptions): Promise<LatencyRow[]> {
           `  [round ${round}] ${name}, ${shape} (${p.connections} connections): ${p.reloads} reloads (median ${Math.round(p.reloadMs.median)} ms); ` +
             `${p.load.all.requests} req, ${p.load.all.failed} failed, ${p.load.all.non2xx} non-2xx, re-opened ${f1(p.reopenedPerReload)}/reload; ` +
             `p99 steady ${f1(p.load.steady.p99)} / reload ${f1(p.load.reload.p99)} ms = ${p.ratio.toFixed(2)}x (p99.9 ${f1(p.reloadP999)}); ` +
+            (p.paired ? `per reload ${p.paired.median.toFixed(2)}x (${p.paired.min.toFixed(2)}–${p.paired.max.toFixed(2)}); ` : '') +
             (p.boot ? `boot ${Math.round(p.boot.readyMs.median)} ms, ${Math.round(p.boot.cpuMs.median)} ms CPU; ` : '') +
             (p.transitMs ? `in transit ${f1(p.transitMs.median)} / ${f1(p.transitMs.p99)} ms; ` : '') +
             (p.phases ? `p99 by phase: boot ${f1(p.phases.boot.p99)} (${p.phases.boot.requests} req), hand-over ${f1(p.phases.handover.p99)} (${p.phases.handover.requests}), rest ${f1(p.phases.rest.p99)} (${p.phases.rest.requests}); ` : '') +

@@ -33,6 +33,14 @@ export interface PacedOptions {
   tailMs: number;
   /** A reload window lasts from the request until this long after the old processes are gone. */
   windowTailMs: number;
+  /**
+   * Steady load between reloads: reload k is requested no sooner than this long after reload
+   * k-1's window ended, so steady requests are measured between the windows, at the same
+   * times, not only before and after them (0 or absent: back to back).
+   */
+  gapMs?: number;
+  /** After each window, this long counts as neither reload nor steady (the reload's after-effects). */
+  settleMs?: number;
   workers: number;
   /** wrk connections with the same think time, beside the load client; 0 = no wrk. */
   wrkConnections: number;
@@ -118,8 +126,8 @@ async function pass<T>(kind: PacedKind, o: PacedOptions, client: (port: number) 
   return runPass(makeTarget(kind, { port: await freePort(), handlerMs: 0, workers: o.workers }), o, client);
 }
 
-/** When a pass reloads: after `leadMs`, `reloads` times `everyMs` apart (or back to back), then `tailMs`. */
-export type PassSchedule = Pick<PacedOptions, 'leadMs' | 'reloads' | 'everyMs' | 'windowTailMs' | 'tailMs'>;
+/** When a pass reloads: after `leadMs`, `reloads` times `everyMs` apart (or back to back; at least `gapMs` between windows), then `tailMs`. */
+export type PassSchedule = Pick<PacedOptions, 'leadMs' | 'reloads' | 'everyMs' | 'windowTailMs' | 'tailMs' | 'gapMs' | 'settleMs'>;
 
 /**
  * Starts `target`, starts `client` on its port, reloads it on `o`'s schedule, stops the
@@ -145,6 +153,8 @@ export async function runPass<T>(target: Target, o: PassSchedule, client: (port:
         errors.push(err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err));
       }
       at += o.everyMs;
+      const ended = windows.at(-1)?.to;
+      if (o.gapMs && ended !== undefined) at = Math.max(at, ended + o.gapMs);
     }
     const lastEnd = windows.at(-1)?.to ?? now();
     await sleep(Math.max(0, lastEnd - o.windowTailMs + o.tailMs - now()));
