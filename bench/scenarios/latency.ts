@@ -208,15 +208,15 @@ function phaseFigures(t: HitlessTarget, records: LoadResult, windows: Array<{ fr
 }
 
 /**
- * p99 of each reload window ÷ p99 of the steady gap before it (from the previous window's
- * end plus `settleMs`, or `steadyFrom`, to this window's start); undefined when any gap has
+ * p99 of each reload window ÷ p99 of the steady gap before it (from the end of the previous
+ * window's settled span, or `steadyFrom`, to this window's start); undefined when any gap has
  * fewer than 100 answered requests (back-to-back reloads leave none).
  */
-function pairedRatios(records: LoadResult, windows: Array<{ from: number; to: number }>, steadyFrom: number, settleMs: number): LatencyPass['paired'] {
+function pairedRatios(records: LoadResult, windows: Array<{ from: number; to: number }>, settled: Array<{ to: number }>, steadyFrom: number): LatencyPass['paired'] {
   const ratios: number[] = [];
   for (let k = 0; k < windows.length; k++) {
     const w = windows[k]!;
-    const gapFrom = k === 0 ? steadyFrom : windows[k - 1]!.to + settleMs;
+    const gapFrom = k === 0 ? steadyFrom : settled[k - 1]!.to;
     const gap: number[] = [];
     const win: number[] = [];
     for (let i = 0; i < records.count; i++) {
@@ -257,7 +257,7 @@ async function onePass(def: TargetDef, shape: Shape, o: LatencyOptions): Promise
   const load = { all: summarise(records), steady: summarise(records, steady), reload: summarise(records, inReload) };
   const reloadLatencies: number[] = [];
   for (let i = 0; i < records.count; i++) if (records.kind[i] === 0 && inReload(records.start[i] ?? 0)) reloadLatencies.push(records.latency[i] ?? 0);
-  const paired = pairedRatios(records, a.windows, steadyFrom, o.settleMs ?? 0);
+  const paired = pairedRatios(records, a.windows, settled, steadyFrom);
   const windows = a.windows.map((w) => w.to - o.windowTailMs - w.from);
   const reloads = a.windows.length;
   const pass: LatencyPass = {
