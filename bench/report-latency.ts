@@ -87,13 +87,40 @@ function shapeTable(rows: LatencyRow[], shape: Shape, rounds: number): string {
   );
 }
 
+/** The hitless targets whose phase split section 6 shows (every lever, the configurations, none). */
+const PHASE_KEYS = ['hitless', 'hitless-warm1000', 'hitless-heap', 'hitless-warm1000-heap', 'hitless-rolling', 'hitless-no-spread', 'hitless-none'];
+
+/**
+ * Where the window p99 is made (hitless rows that have the phase split): p99 (requests) of
+ * each phase, the hand-over's split by the generation that answered, and the first request
+ * of each connection after it moved.
+ */
+function phaseTable(rows: LatencyRow[], shape: Shape, rounds: number): string | undefined {
+  const cell = (x: { requests: number; p99: number } | undefined): string => (x && x.requests > 0 ? `${f1(x.p99)} (${x.requests})` : '–');
+  const shown = rows.filter((r) => PHASE_KEYS.includes(r.key) && passOf(r, shape)?.phases !== undefined);
+  if (shown.length === 0) return undefined;
+  // Runs before 2026-12-04 afternoon have no split by generation: their columns are left out.
+  const split = shown.some((r) => passOf(r, shape)?.phases?.moved !== undefined);
+  const lines = shown.map((r) => {
+    const p = passOf(r, shape)!;
+    const ph = p.phases!;
+    return [r.target, ...(rounds > 1 ? [String(r.round)] : []), f1(p.load.steady.p99), cell(ph.boot), cell(ph.handover), ...(split ? [cell(ph.handoverOld), cell(ph.handoverNew)] : []), cell(ph.rest), ...(split ? [cell(ph.moved)] : [])];
+  });
+  return (
+    `**Where the window p99 is made (${shape === 'paced' ? 'paced users' : 'saturating load'})**: p99 ms (requests) of the reload windows cut at the master's events: boot (reload-start → reload-ready), hand-over (reload-draining → reload-drained)` +
+    (split ? ', split by the generation that answered (`x-generation`), the rest; and the first request of each connection on its new generation, wherever in the window.' : ', and the rest.') +
+    '\n\n' +
+    table(['target', ...(rounds > 1 ? ['round'] : []), 'steady', 'boot', 'hand-over', ...(split ? ['hand-over, old generation', 'hand-over, new generation'] : []), 'rest', ...(split ? ['first after moving'] : [])], lines)
+  );
+}
+
 /** What each lever bought: the all-levers row against the row without that one lever (medians over rounds). */
 function leverTable(rows: LatencyRow[], prefix: string, label: string): string | undefined {
   const all = prefix;
   if (!rows.some((r) => r.key === all)) return undefined;
   const levers: Array<[string, string]> = [
     [`${prefix}-no-nice`, 'boot priority (bootNice 10)'], [`${prefix}-boot-all`, 'one boot at a time (bootConcurrency auto; shown: all at once → one at a time)'], [`${prefix}-no-cache`, 'compile cache'], [`${prefix}-no-warmup`, 'warm-up'],
-    [`${prefix}-warm1000`, 'warm-up once rather than ×1000 (shown: ×1000 → once)'], [`${prefix}-spread2`, 'hand-over paced ×48 for 5 s (shown: ×2 for 3 s → ×48 for 5 s)'],
+    [`${prefix}-warm1000`, 'warm-up once rather than ×1000 (shown: ×1000 → once)'], [`${prefix}-rolling`, 'strategy all rather than rolling (shown: one worker at a time → all at once)'], [`${prefix}-spread2`, 'hand-over paced ×48 for 5 s (shown: ×2 for 3 s → ×48 for 5 s)'],
     [`${prefix}-no-left`, 'hand-over paced to end within the 5 s (shown: ×48 for 5 s, then full speed → within 5 s)'], [`${prefix}-fork-late`, 'boot priority from the fork (shown: lowered after the fork → forked lowered)'],
     [`${prefix}-no-session`, 'boot priority for the session too (autogroup; shown: threads only → threads and session)'], [`${prefix}-no-spread`, 'hand-over spread'], [`${prefix}-window4`, 'hand-over window 1 and spread (was 4, full speed)'], [`${prefix}-none`, 'every lever'],
     // Not hitless's: a flag of the worker's own node command, shown added to every lever.
@@ -134,8 +161,10 @@ export function latencyMarkdown(l: LatencyResults, notes: string): string {
       `"Boot" is the new workers' spawn → READY and their CPU time at READY (from /proc), hitless only. A failed request (reset, closed, timed out) has no latency and is counted apart.`,
   );
   if (app.length) {
-    parts.push(`### 6a. The benchmark app: paced users\n\n${shapeTable(app, 'paced', o.rounds)}`);
-    parts.push(`### 6b. The benchmark app: saturating load\n\n${shapeTable(app, 'saturating', o.rounds)}`);
+    for (const [title, shape] of [['6a. The benchmark app: paced users', 'paced'], ['6b. The benchmark app: saturating load', 'saturating']] as const) {
+      const phases = phaseTable(app, shape, o.rounds);
+      parts.push(`### ${title}\n\n${shapeTable(app, shape, o.rounds)}${phases ? `\n\n${phases}` : ''}`);
+    }
     const levers = leverTable(app, 'hitless', 'the benchmark app');
     if (levers) parts.push(levers);
   }

@@ -64,6 +64,11 @@ export interface PhaseFigures {
   handover: { requests: number; p99: number };
   /** The rest of the window: the switch, and the tail after the old workers are gone. */
   rest: { requests: number; p99: number };
+  /** Hand-over requests the old generation served, and the new one (from the `x-generation` answer). */
+  handoverOld?: { requests: number; p99: number };
+  handoverNew?: { requests: number; p99: number };
+  /** The first request of each connection on its new generation (the one after it moved), anywhere in the windows. */
+  moved?: { requests: number; p99: number };
 }
 
 export interface LatencyPass {
@@ -151,7 +156,9 @@ export const LATENCY_TARGETS: TargetDef[] = [
   { key: 'hitless-boot-all', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every new worker boots at once (--boot-concurrency 2)', [...ALL_LEVERS, '--boot-concurrency', String(o.workers)]) },
   { key: 'hitless-no-nice', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without boot priority (--boot-nice 0)', [...ALL_LEVERS, '--boot-nice', '0']) },
   { key: 'hitless-no-warmup', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, without warm-up', ['--ready-timeout', '30s']) },
+  { key: 'hitless-rolling', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever, one worker at a time (--strategy rolling)', [...ALL_LEVERS, '--strategy', 'rolling']) },
   { key: 'hitless-warm1000', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, warm-up / ×1000 (--warmup-rounds 1000)', [...ALL_LEVERS, '--warmup-rounds', '1000']) },
+  { key: 'hitless-warm1000-heap', group: 'app', make: (p, o) => hitless(p, o, `hitless 2w, warm-up / ×1000, workers run as \`node ${HEAP_FLAG} app.js\``, [...ALL_LEVERS, '--warmup-rounds', '1000'], { command: ['node', HEAP_FLAG, appPath] }) },
   { key: 'hitless-spread2', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over paced as before (×2 for 3 s)', [...ALL_LEVERS, '--handover-spread', '3s'], { env: { ...ENV, HITLESS_HANDOVER_SPREAD: '2' } }) },
   { key: 'hitless-no-spread', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over at full speed (spread 0)', ALL_LEVERS, { env: { ...ENV, HITLESS_HANDOVER_SPREAD: '0' } }) },
   { key: 'hitless-window4', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over window 4, full speed (before issue 23)', ALL_LEVERS, { env: OLD_HANDOVER }) },
@@ -196,15 +203,35 @@ function phaseFigures(t: HitlessTarget, records: LoadResult, windows: Array<{ fr
   };
   const boot = spans('reload-start', 'reload-ready');
   const handover = spans('reload-draining', 'reload-drained');
-  const lat = { boot: [] as number[], handover: [] as number[], rest: [] as number[] };
+  const lat = { boot: [] as number[], handover: [] as number[], rest: [] as number[], old: [] as number[], fresh: [] as number[], moved: [] as number[] };
   const within = (x: number, s: Array<[number, number]>): boolean => s.some(([a, b]) => x >= a && x <= b);
+  const gen = (i: number): number => Number(records.answers[(records.answer[i] ?? 0) - 1] ?? Number.NaN);
+  // The newest generation answering in each window is the one the reload started.
+  const newest = windows.map(() => -Infinity);
+  for (let i = 0; i < records.count; i++) {
+    const k = windows.findIndex((w) => (records.start[i] ?? 0) >= w.from && (records.start[i] ?? 0) <= w.to);
+    if (k >= 0 && records.kind[i] === 0) newest[k] = Math.max(newest[k]!, gen(i));
+  }
+  const lastGen = new Map<number, number>();
   for (let i = 0; i < records.count; i++) {
     const at = records.start[i] ?? 0;
-    if (records.kind[i] !== 0 || !inWindows(at, windows)) continue;
-    (within(at, boot) ? lat.boot : within(at, handover) ? lat.handover : lat.rest).push(records.latency[i] ?? 0);
+    if (records.kind[i] !== 0) continue;
+    const g = gen(i);
+    const slot = records.slot[i] ?? 0;
+    const before = lastGen.get(slot);
+    lastGen.set(slot, g);
+    const k = windows.findIndex((w) => at >= w.from && at <= w.to);
+    if (k < 0) continue;
+    const ms = records.latency[i] ?? 0;
+    if (before !== undefined && before !== g) lat.moved.push(ms);
+    if (within(at, boot)) lat.boot.push(ms);
+    else if (within(at, handover)) {
+      lat.handover.push(ms);
+      (g === newest[k] ? lat.fresh : lat.old).push(ms);
+    } else lat.rest.push(ms);
   }
   const fig = (xs: number[]): { requests: number; p99: number } => ({ requests: xs.length, p99: percentile(xs, 99) });
-  return { boot: fig(lat.boot), handover: fig(lat.handover), rest: fig(lat.rest) };
+  return { boot: fig(lat.boot), handover: fig(lat.handover), rest: fig(lat.rest), handoverOld: fig(lat.old), handoverNew: fig(lat.fresh), moved: fig(lat.moved) };
 }
 
 /**
@@ -308,6 +335,7 @@ export async function reloadLatency(o: LatencyOptions): Promise<LatencyRow[]> {
             (p.boot ? `boot ${Math.round(p.boot.readyMs.median)} ms, ${Math.round(p.boot.cpuMs.median)} ms CPU; ` : '') +
             (p.transitMs ? `in transit ${f1(p.transitMs.median)} / ${f1(p.transitMs.p99)} ms; ` : '') +
             (p.phases ? `p99 by phase: boot ${f1(p.phases.boot.p99)} (${p.phases.boot.requests} req), hand-over ${f1(p.phases.handover.p99)} (${p.phases.handover.requests}), rest ${f1(p.phases.rest.p99)} (${p.phases.rest.requests}); ` : '') +
+            (p.phases?.moved ? `hand-over old ${f1(p.phases.handoverOld?.p99 ?? Number.NaN)} (${p.phases.handoverOld?.requests}) / new ${f1(p.phases.handoverNew?.p99 ?? Number.NaN)} (${p.phases.handoverNew?.requests}), first after moving ${f1(p.phases.moved.p99)} (${p.phases.moved.requests}); ` : '') +
             `load ${p.loadavg.start.toFixed(2)} → ${p.loadavg.end.toFixed(2)}` +
             (p.reloadErrors.length ? `; reload errors: ${p.reloadErrors.join(' | ')}` : ''),
         );
