@@ -38,8 +38,9 @@ const USAGE = `usage: node build/bench/run.js [--quick] [--only <scenarios>] [--
        node build/bench/run.js --from <full.json>[,<later.json>...]
   --only     comma-separated: throughput, reload, cost, footprint, paced, handover10k, latency, boot
   --base     the saved runs a partial run renders into (default: the newest full run)
+  --label    a diagnostic run: saved as <date>-only-<scenarios>-<label>.json, docs left alone (unless --docs)
   --from     re-render docs/BENCHMARKS.md from saved runs, measuring nothing`;
-const FLAGS_WITH_VALUE = new Set(['--only', '--from', '--targets', '--rounds', '--nodes', '--boots', '--next', '--base']);
+const FLAGS_WITH_VALUE = new Set(['--only', '--from', '--targets', '--rounds', '--nodes', '--boots', '--next', '--base', '--label']);
 const SCENARIOS = ['throughput', 'reload', 'cost', 'footprint', 'paced', 'handover10k', 'latency', 'boot'];
 const FLAGS = new Set([...FLAGS_WITH_VALUE, '--quick', '--docs']);
 /** Refuses what it does not know before measuring anything: a typo must not start an hour-long run. */
@@ -53,6 +54,7 @@ function badArgs(): string | undefined {
       if (v === undefined || v.startsWith('--')) return `bench: ${a} needs a value`;
       const unknown = a === '--only' ? v.split(',').filter((x) => !SCENARIOS.includes(x)) : [];
       if (unknown.length) return `bench: no scenario ${unknown.join(', ')} (there are: ${SCENARIOS.join(', ')})`;
+      if (a === '--label' && !/^[a-z0-9][a-z0-9-]*$/.test(v)) return `bench: --label takes lowercase letters, digits and dashes, not ${JSON.stringify(v)}`;
       i++;
     }
   }
@@ -270,7 +272,9 @@ async function main(): Promise<number> {
   const resultsDir = join(repoRoot, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
   // A partial run (--only) never overwrites the day's full results.
-  const suffix = (quick ? '-quick' : '') + (only ? `-only-${[...only].join('-')}` : '');
+  // `--label`: a diagnostic run beside the day's published one, which it neither overwrites nor renders over.
+  const label = argValue('--label');
+  const suffix = (quick ? '-quick' : '') + (only ? `-only-${[...only].join('-')}` : '') + (label ? `-${label}` : '');
   const resultsFile = `bench/results/${date}${suffix}.json`;
   writeFileSync(join(repoRoot, resultsFile), JSON.stringify(results, null, 1) + '\n');
   log(`wrote ${resultsFile}`);
@@ -278,7 +282,8 @@ async function main(): Promise<number> {
   // `--base full.json[,later.json…]`: what the other sections come from (default: the newest
   // full run, and for a latency run the newest hand-over run too).
   const bases = (argValue('--base') ?? [newestFullRun(), (only?.has('latency') || only?.has('boot')) && !only.has('paced') ? newestHandoverRun() : undefined].filter(Boolean).join(',')).split(',').filter(Boolean);
-  if (!quick && partialOnly && bases.length) {
+  if (label !== undefined && !argv.includes('--docs')) log('docs left alone (--label)');
+  else if (!quick && partialOnly && bases.length) {
     // A run of some scenarios alone renders into the newest full run's docs.
     let merged = readResults(bases[0]!);
     for (const f of bases.slice(1)) merged = withLater(merged, readResults(f), f);
