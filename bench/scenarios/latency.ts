@@ -206,10 +206,13 @@ function phaseFigures(t: HitlessTarget, records: LoadResult, windows: Array<{ fr
   const lat = { boot: [] as number[], handover: [] as number[], rest: [] as number[], old: [] as number[], fresh: [] as number[], moved: [] as number[] };
   const within = (x: number, s: Array<[number, number]>): boolean => s.some(([a, b]) => x >= a && x <= b);
   const gen = (i: number): number => Number(records.answers[(records.answer[i] ?? 0) - 1] ?? Number.NaN);
-  // The newest generation answering in each window is the one the reload started.
+  // Each record's window (-1: none), found once; the newest generation answering in a window is the one the reload started.
+  const windowOf = new Int32Array(records.count);
   const newest = windows.map(() => -Infinity);
   for (let i = 0; i < records.count; i++) {
-    const k = windows.findIndex((w) => (records.start[i] ?? 0) >= w.from && (records.start[i] ?? 0) <= w.to);
+    const at = records.start[i] ?? 0;
+    const k = windows.findIndex((w) => at >= w.from && at <= w.to);
+    windowOf[i] = k;
     if (k >= 0 && records.kind[i] === 0) newest[k] = Math.max(newest[k]!, gen(i));
   }
   const lastGen = new Map<number, number>();
@@ -220,7 +223,7 @@ function phaseFigures(t: HitlessTarget, records: LoadResult, windows: Array<{ fr
     const slot = records.slot[i] ?? 0;
     const before = lastGen.get(slot);
     lastGen.set(slot, g);
-    const k = windows.findIndex((w) => at >= w.from && at <= w.to);
+    const k = windowOf[i]!;
     if (k < 0) continue;
     const ms = records.latency[i] ?? 0;
     if (before !== undefined && before !== g) lat.moved.push(ms);
