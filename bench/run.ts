@@ -21,7 +21,7 @@ import { appBoot, reloadCost, type CostRow } from './scenarios/cost.js';
 import { footprint } from './scenarios/footprint.js';
 import { pacedUsers, type PacedKind, type PacedRow } from './scenarios/paced.js';
 import { idleHandover, type IdleRow, type IdleVariant } from './scenarios/handover10k.js';
-import { reloadLatency } from './scenarios/latency.js';
+import { reloadLatency, type Shape } from './scenarios/latency.js';
 import { bootCost } from './scenarios/boot.js';
 import { findNextApp } from './next-app.js';
 import { haproxyVersion } from './targets/haproxy.js';
@@ -33,14 +33,15 @@ import type { Results } from './results.js';
 
 const argv = process.argv.slice(2);
 const USAGE = `usage: node build/bench/run.js [--quick] [--only <scenarios>] [--docs]
-       node build/bench/run.js --only latency [--targets <keys>] [--rounds <n>] [--next <dir>]
+       node build/bench/run.js --only latency [--targets <keys>] [--rounds <n>] [--shapes <paced,saturating>] [--next <dir>]
        node build/bench/run.js --only boot [--nodes <node,...>] [--boots <n>] [--next <dir>]
        node build/bench/run.js --from <full.json>[,<later.json>...]
   --only     comma-separated: throughput, reload, cost, footprint, paced, handover10k, latency, boot
   --base     the saved runs a partial run renders into (default: the newest full run)
+  --shapes   latency only: the load shapes each target runs (default paced,saturating)
   --label    a diagnostic run: saved as <date>-only-<scenarios>-<label>.json, docs left alone (unless --docs)
   --from     re-render docs/BENCHMARKS.md from saved runs, measuring nothing`;
-const FLAGS_WITH_VALUE = new Set(['--only', '--from', '--targets', '--rounds', '--nodes', '--boots', '--next', '--base', '--label']);
+const FLAGS_WITH_VALUE = new Set(['--only', '--from', '--targets', '--rounds', '--nodes', '--boots', '--next', '--base', '--label', '--shapes']);
 const SCENARIOS = ['throughput', 'reload', 'cost', 'footprint', 'paced', 'handover10k', 'latency', 'boot'];
 const FLAGS = new Set([...FLAGS_WITH_VALUE, '--quick', '--docs']);
 /** Refuses what it does not know before measuring anything: a typo must not start an hour-long run. */
@@ -54,6 +55,8 @@ function badArgs(): string | undefined {
       if (v === undefined || v.startsWith('--')) return `bench: ${a} needs a value`;
       const unknown = a === '--only' ? v.split(',').filter((x) => !SCENARIOS.includes(x)) : [];
       if (unknown.length) return `bench: no scenario ${unknown.join(', ')} (there are: ${SCENARIOS.join(', ')})`;
+      const shapes = a === '--shapes' ? v.split(',').filter((x) => x !== 'paced' && x !== 'saturating') : [];
+      if (shapes.length) return `bench: no load shape ${shapes.join(', ')} (there are: paced, saturating)`;
       if (a === '--label' && !/^[a-z0-9][a-z0-9-]*$/.test(v)) return `bench: --label takes lowercase letters, digits and dashes, not ${JSON.stringify(v)}`;
       i++;
     }
@@ -256,13 +259,14 @@ async function main(): Promise<number> {
     const nextDir = argValue('--next') ?? findNextApp();
     const rounds = Number(argValue('--rounds') ?? plan.latency.rounds);
     const targets = argValue('--targets')?.split(',');
+    const shapes = argValue('--shapes')?.split(',') as Shape[] | undefined;
     const progressFile = join(repoRoot, 'bench', 'results', `.${date}-latency-progress.json`);
     const progress = (r: unknown): void => writeFileSync(progressFile, JSON.stringify(r));
-    const rows = wants('latency') ? await reloadLatency({ ...plan.latency, rounds, nextDir, ...(targets ? { only: targets } : {}), log, progress }) : [];
+    const rows = wants('latency') ? await reloadLatency({ ...plan.latency, rounds, nextDir, ...(targets ? { only: targets } : {}), ...(shapes ? { shapes } : {}), log, progress }) : [];
     // `--only boot` (or latency,boot): each app booted alone, with and without the compile cache, on each --nodes binary.
     const nodes = (argValue('--nodes') ?? process.execPath).split(',');
     const boots = only?.has('boot') ? await bootCost(nodes, Number(argValue('--boots') ?? plan.bootCost.boots), nextDir, log) : undefined;
-    const extra = ['--targets', '--rounds', '--nodes', '--boots'].flatMap((f) => (argValue(f) ? [`${f} ${argValue(f)}`] : []));
+    const extra = ['--targets', '--rounds', '--shapes', '--nodes', '--boots'].flatMap((f) => (argValue(f) ? [`${f} ${argValue(f)}`] : []));
     partial.latency = { date, command: [command, ...extra].join(' '),
       machine: { ...partial.machine, haproxy: await haproxyVersion() }, options: { ...plan.latency, rounds }, nextDir, rows, ...(boots ? { boot: boots } : {}) };
   }

@@ -15,6 +15,7 @@
  * order per round, so slow drift of the machine's load spreads over all of them.
  */
 import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '../proc.js';
 import { startLoad } from '../loadgen.js';
 import { inWindows, median, percentile, summarise, type RecordSummary } from '../stats.js';
@@ -43,6 +44,8 @@ export interface LatencyOptions extends PassSchedule {
   nextDir: string | undefined;
   /** Which targets (names of LATENCY_TARGETS); all by default. */
   only?: string[];
+  /** Which load shapes each target runs (`--shapes`); both by default. */
+  shapes?: Shape[];
   log: (line: string) => void;
   /** Called with the rows so far after each target (a long run keeps what it measured if it breaks). */
   progress?: (rows: LatencyRow[]) => void;
@@ -69,6 +72,11 @@ export interface PhaseFigures {
   handoverNew?: { requests: number; p99: number };
   /** The first request of each connection on its new generation (the one after it moved), anywhere in the windows. */
   moved?: { requests: number; p99: number };
+  /**
+   * The window's requests slower than 1.5× the steady p99 (`limitMs`), by part: the goal
+   * (≤ 1.5×) holds when at most 1% of the window's requests (`allowed`) are.
+   */
+  over?: { limitMs: number; allowed: number; boot: number; handoverOld: number; handoverNew: number; rest: number };
 }
 
 export interface LatencyPass {
@@ -135,6 +143,15 @@ function hitless(port: number, o: LatencyOptions, name: string, args: string[], 
  */
 const HEAP_FLAG = '--initial-old-space-size=64';
 
+/**
+ * The worker's own `node` flags tried against the new generation's tier-up (Maglev compiling
+ * in both new workers at once, ~2 s after the switch): no Maglev at all, or every V8 helper
+ * thread at nice 19 (bench/v8-nice.ts, loaded with --import), so compile and GC helpers
+ * yield to the worker's own main thread.
+ */
+const NO_MAGLEV = ['--no-maglev'];
+const V8_NICE = ['--import', fileURLToPath(new URL('../v8-nice.js', import.meta.url))];
+
 function next(port: number, o: LatencyOptions, name: string, args: string[], env: Record<string, string> = ENV, nodeFlags: string[] = []): HitlessTarget {
   if (!o.nextDir) throw new Error('the Next.js app is not built');
   return hitless(port, o, name, args, {
@@ -159,6 +176,9 @@ export const LATENCY_TARGETS: TargetDef[] = [
   { key: 'hitless-rolling', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever, one worker at a time (--strategy rolling)', [...ALL_LEVERS, '--strategy', 'rolling']) },
   { key: 'hitless-warm1000', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, warm-up / ×1000 (--warmup-rounds 1000)', [...ALL_LEVERS, '--warmup-rounds', '1000']) },
   { key: 'hitless-warm1000-heap', group: 'app', make: (p, o) => hitless(p, o, `hitless 2w, warm-up / ×1000, workers run as \`node ${HEAP_FLAG} app.js\``, [...ALL_LEVERS, '--warmup-rounds', '1000'], { command: ['node', HEAP_FLAG, appPath] }) },
+  { key: 'hitless-warm5000', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, warm-up / ×5000 (--warmup-rounds 5000)', [...ALL_LEVERS, '--warmup-rounds', '5000']) },
+  { key: 'hitless-no-maglev', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever, workers run as `node --no-maglev app.js`', ALL_LEVERS, { command: ['node', ...NO_MAGLEV, appPath] }) },
+  { key: 'hitless-v8-nice', group: 'app', make: (p, o) => hitless(p, o, "hitless 2w, every lever, the workers' V8 helper threads at nice 19 (bench/v8-nice.ts)", ALL_LEVERS, { command: ['node', ...V8_NICE, appPath] }) },
   { key: 'hitless-spread2', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over paced as before (×2 for 3 s)', [...ALL_LEVERS, '--handover-spread', '3s'], { env: { ...ENV, HITLESS_HANDOVER_SPREAD: '2' } }) },
   { key: 'hitless-no-spread', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over at full speed (spread 0)', ALL_LEVERS, { env: { ...ENV, HITLESS_HANDOVER_SPREAD: '0' } }) },
   { key: 'hitless-window4', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, hand-over window 4, full speed (before issue 23)', ALL_LEVERS, { env: OLD_HANDOVER }) },
@@ -192,7 +212,7 @@ function bootFigures(t: HitlessTarget): BootFigures {
  * The p99 of the requests started in each phase of the reload windows: boot (reload-start →
  * reload-ready), hand-over (reload-draining → reload-drained) and the rest of the window.
  */
-function phaseFigures(t: HitlessTarget, records: LoadResult, windows: Array<{ from: number; to: number }>): PhaseFigures {
+function phaseFigures(t: HitlessTarget, records: LoadResult, windows: Array<{ from: number; to: number }>, steadyP99: number): PhaseFigures {
   const spans = (from: string, to: string): Array<[number, number]> => {
     const starts = t.events(from).map((r) => r.at);
     const ends = t.events(to).map((r) => r.at);
@@ -216,6 +236,9 @@ function phaseFigures(t: HitlessTarget, records: LoadResult, windows: Array<{ fr
     if (k >= 0 && records.kind[i] === 0) newest[k] = Math.max(newest[k]!, gen(i));
   }
   const lastGen = new Map<number, number>();
+  const limitMs = 1.5 * steadyP99;
+  const over = { boot: 0, handoverOld: 0, handoverNew: 0, rest: 0 };
+  let inWindow = 0;
   for (let i = 0; i < records.count; i++) {
     const at = records.start[i] ?? 0;
     if (records.kind[i] !== 0) continue;
@@ -226,15 +249,24 @@ function phaseFigures(t: HitlessTarget, records: LoadResult, windows: Array<{ fr
     const k = windowOf[i]!;
     if (k < 0) continue;
     const ms = records.latency[i] ?? 0;
+    inWindow++;
+    const slow = ms > limitMs ? 1 : 0;
     if (before !== undefined && before !== g) lat.moved.push(ms);
-    if (within(at, boot)) lat.boot.push(ms);
-    else if (within(at, handover)) {
+    if (within(at, boot)) {
+      lat.boot.push(ms);
+      over.boot += slow;
+    } else if (within(at, handover)) {
       lat.handover.push(ms);
       (g === newest[k] ? lat.fresh : lat.old).push(ms);
-    } else lat.rest.push(ms);
+      over[g === newest[k] ? 'handoverNew' : 'handoverOld'] += slow;
+    } else {
+      lat.rest.push(ms);
+      over.rest += slow;
+    }
   }
   const fig = (xs: number[]): { requests: number; p99: number } => ({ requests: xs.length, p99: percentile(xs, 99) });
-  return { boot: fig(lat.boot), handover: fig(lat.handover), rest: fig(lat.rest), handoverOld: fig(lat.old), handoverNew: fig(lat.fresh), moved: fig(lat.moved) };
+  return { boot: fig(lat.boot), handover: fig(lat.handover), rest: fig(lat.rest), handoverOld: fig(lat.old), handoverNew: fig(lat.fresh), moved: fig(lat.moved),
+    over: { limitMs, allowed: Math.floor(inWindow / 100), ...over } };
 }
 
 /**
@@ -298,7 +330,7 @@ async function onePass(def: TargetDef, shape: Shape, o: LatencyOptions): Promise
     opened: records.opened,
     reopenedPerReload: reloads ? (records.opened - connections) / reloads : Number.NaN,
     ...(a.handover ? { handover: { handedOver: a.handover.handedOver, returned: a.handover.returned, lost: a.handover.lost, drained: a.handover.drained } } : {}),
-    ...(target instanceof HitlessTarget ? { boot: bootFigures(target), ...transit(target), phases: phaseFigures(target, records, a.windows) } : {}),
+    ...(target instanceof HitlessTarget ? { boot: bootFigures(target), ...transit(target), phases: phaseFigures(target, records, a.windows, load.steady.p99) } : {}),
     loadavg: { start, end: loadavg()[0] ?? 0 },
     durationMs: a.stopAt - a.origin,
   };
@@ -325,7 +357,7 @@ export async function reloadLatency(o: LatencyOptions): Promise<LatencyRow[]> {
     for (const def of order) {
       const passes: LatencyPass[] = [];
       let name = def.key;
-      for (const shape of ['paced', 'saturating'] as Shape[]) {
+      for (const shape of o.shapes ?? (['paced', 'saturating'] as Shape[])) {
         const r = await onePass(def, shape, o);
         name = r.name;
         passes.push(r.pass);
@@ -338,6 +370,7 @@ export async function reloadLatency(o: LatencyOptions): Promise<LatencyRow[]> {
             (p.boot ? `boot ${Math.round(p.boot.readyMs.median)} ms, ${Math.round(p.boot.cpuMs.median)} ms CPU; ` : '') +
             (p.transitMs ? `in transit ${f1(p.transitMs.median)} / ${f1(p.transitMs.p99)} ms; ` : '') +
             (p.phases ? `p99 by phase: boot ${f1(p.phases.boot.p99)} (${p.phases.boot.requests} req), hand-over ${f1(p.phases.handover.p99)} (${p.phases.handover.requests}), rest ${f1(p.phases.rest.p99)} (${p.phases.rest.requests}); ` : '') +
+            (p.phases?.over ? `over 1.5x steady (${f1(p.phases.over.limitMs)} ms): boot ${p.phases.over.boot}, hand-over old ${p.phases.over.handoverOld} / new ${p.phases.over.handoverNew}, rest ${p.phases.over.rest} (1% = ${p.phases.over.allowed}); ` : '') +
             (p.phases?.moved ? `hand-over old ${f1(p.phases.handoverOld?.p99 ?? Number.NaN)} (${p.phases.handoverOld?.requests}) / new ${f1(p.phases.handoverNew?.p99 ?? Number.NaN)} (${p.phases.handoverNew?.requests}), first after moving ${f1(p.phases.moved.p99)} (${p.phases.moved.requests}); ` : '') +
             `load ${p.loadavg.start.toFixed(2)} → ${p.loadavg.end.toFixed(2)}` +
             (p.reloadErrors.length ? `; reload errors: ${p.reloadErrors.join(' | ')}` : ''),
