@@ -236,9 +236,6 @@ function phaseFigures(t: HitlessTarget, records: LoadResult, windows: Array<{ fr
     if (k >= 0 && records.kind[i] === 0) newest[k] = Math.max(newest[k]!, gen(i));
   }
   const lastGen = new Map<number, number>();
-  const limitMs = 1.5 * steadyP99;
-  const over = { boot: 0, handoverOld: 0, handoverNew: 0, rest: 0 };
-  let inWindow = 0;
   for (let i = 0; i < records.count; i++) {
     const at = records.start[i] ?? 0;
     if (records.kind[i] !== 0) continue;
@@ -249,24 +246,19 @@ function phaseFigures(t: HitlessTarget, records: LoadResult, windows: Array<{ fr
     const k = windowOf[i]!;
     if (k < 0) continue;
     const ms = records.latency[i] ?? 0;
-    inWindow++;
-    const slow = ms > limitMs ? 1 : 0;
     if (before !== undefined && before !== g) lat.moved.push(ms);
-    if (within(at, boot)) {
-      lat.boot.push(ms);
-      over.boot += slow;
-    } else if (within(at, handover)) {
+    if (within(at, boot)) lat.boot.push(ms);
+    else if (within(at, handover)) {
       lat.handover.push(ms);
       (g === newest[k] ? lat.fresh : lat.old).push(ms);
-      over[g === newest[k] ? 'handoverNew' : 'handoverOld'] += slow;
-    } else {
-      lat.rest.push(ms);
-      over.rest += slow;
-    }
+    } else lat.rest.push(ms);
   }
   const fig = (xs: number[]): { requests: number; p99: number } => ({ requests: xs.length, p99: percentile(xs, 99) });
+  const limitMs = 1.5 * steadyP99;
+  const slow = (xs: number[]): number => xs.filter((ms) => ms > limitMs).length;
+  const allowed = Math.floor((lat.boot.length + lat.handover.length + lat.rest.length) / 100);
   return { boot: fig(lat.boot), handover: fig(lat.handover), rest: fig(lat.rest), handoverOld: fig(lat.old), handoverNew: fig(lat.fresh), moved: fig(lat.moved),
-    over: { limitMs, allowed: Math.floor(inWindow / 100), ...over } };
+    over: { limitMs, allowed, boot: slow(lat.boot), handoverOld: slow(lat.old), handoverNew: slow(lat.fresh), rest: slow(lat.rest) } };
 }
 
 /**
