@@ -33,15 +33,17 @@ import type { Results } from './results.js';
 
 const argv = process.argv.slice(2);
 const USAGE = `usage: node build/bench/run.js [--quick] [--only <scenarios>] [--docs]
-       node build/bench/run.js --only latency [--targets <keys>] [--rounds <n>] [--shapes <paced,saturating>] [--next <dir>]
+       node build/bench/run.js --only latency [--targets <keys>] [--rounds <n>] [--shapes <paced,saturating>] [--other-cli <path>] [--next <dir>]
        node build/bench/run.js --only boot [--nodes <node,...>] [--boots <n>] [--next <dir>]
        node build/bench/run.js --from <full.json>[,<later.json>...]
   --only     comma-separated: throughput, reload, cost, footprint, paced, handover10k, latency, boot
   --base     the saved runs a partial run renders into (default: the newest full run)
   --shapes   latency only: the load shapes each target runs (default paced,saturating)
+  --other-cli latency only: another build's build/src/cli/main.js; a target key with the suffix @other
+             runs with it, in the same rotation (two builds side by side in one run)
   --label    a diagnostic run: saved as <date>-only-<scenarios>-<label>.json, docs left alone (unless --docs)
   --from     re-render docs/BENCHMARKS.md from saved runs, measuring nothing`;
-const FLAGS_WITH_VALUE = new Set(['--only', '--from', '--targets', '--rounds', '--nodes', '--boots', '--next', '--base', '--label', '--shapes']);
+const FLAGS_WITH_VALUE = new Set(['--only', '--from', '--targets', '--rounds', '--nodes', '--boots', '--next', '--base', '--label', '--shapes', '--other-cli']);
 const SCENARIOS = ['throughput', 'reload', 'cost', 'footprint', 'paced', 'handover10k', 'latency', 'boot'];
 const FLAGS = new Set([...FLAGS_WITH_VALUE, '--quick', '--docs']);
 /** Refuses what it does not know before measuring anything: a typo must not start an hour-long run. */
@@ -61,6 +63,9 @@ function badArgs(): string | undefined {
       i++;
     }
   }
+  const other = (argv[argv.indexOf('--targets') + 1] ?? '').split(',').some((k) => k.endsWith('@other'));
+  if (argv.includes('--targets') && other && !argv.includes('--other-cli')) return 'bench: a target key with @other needs --other-cli <another build\'s build/src/cli/main.js>';
+  if (argv.includes('--other-cli') && !existsSync(argv[argv.indexOf('--other-cli') + 1] ?? '')) return `bench: --other-cli: no such file ${argv[argv.indexOf('--other-cli') + 1]}`;
   return undefined;
 }
 const quick = argv.includes('--quick');
@@ -262,11 +267,11 @@ async function main(): Promise<number> {
     const shapes = argValue('--shapes')?.split(',') as Shape[] | undefined;
     const progressFile = join(repoRoot, 'bench', 'results', `.${date}-latency-progress.json`);
     const progress = (r: unknown): void => writeFileSync(progressFile, JSON.stringify(r));
-    const rows = wants('latency') ? await reloadLatency({ ...plan.latency, rounds, nextDir, ...(targets ? { only: targets } : {}), ...(shapes ? { shapes } : {}), log, progress }) : [];
+    const rows = wants('latency') ? await reloadLatency({ ...plan.latency, rounds, nextDir, ...(targets ? { only: targets } : {}), ...(shapes ? { shapes } : {}), ...(argValue('--other-cli') ? { otherCli: argValue('--other-cli') } : {}), log, progress }) : [];
     // `--only boot` (or latency,boot): each app booted alone, with and without the compile cache, on each --nodes binary.
     const nodes = (argValue('--nodes') ?? process.execPath).split(',');
     const boots = only?.has('boot') ? await bootCost(nodes, Number(argValue('--boots') ?? plan.bootCost.boots), nextDir, log) : undefined;
-    const extra = ['--targets', '--rounds', '--shapes', '--nodes', '--boots'].flatMap((f) => (argValue(f) ? [`${f} ${argValue(f)}`] : []));
+    const extra = ['--targets', '--rounds', '--shapes', '--other-cli', '--nodes', '--boots'].flatMap((f) => (argValue(f) ? [`${f} ${argValue(f)}`] : []));
     partial.latency = { date, command: [command, ...extra].join(' '),
       machine: { ...partial.machine, haproxy: await haproxyVersion() }, options: { ...plan.latency, rounds }, nextDir, rows, ...(boots ? { boot: boots } : {}) };
   }

@@ -46,6 +46,14 @@ export interface LatencyOptions extends PassSchedule {
   only?: string[];
   /** Which load shapes each target runs (`--shapes`); both by default. */
   shapes?: Shape[];
+  /**
+   * Another build's CLI (`--other-cli`, build/src/cli/main.js of a copy of the repository):
+   * a target key with the suffix `@other` runs that target with it, in the same rotation,
+   * so two builds are compared side by side in one run.
+   */
+  otherCli?: string;
+  /** The CLI this pass's master runs (set for an `@other` target). */
+  cli?: string;
   log: (line: string) => void;
   /** Called with the rows so far after each target (a long run keeps what it measured if it breaks). */
   progress?: (rows: LatencyRow[]) => void;
@@ -133,7 +141,20 @@ const ENV = { BENCH_TRACK_GENERATION: '1' };
 const OLD_HANDOVER = { ...ENV, HITLESS_HANDOVER_WINDOW: '4', HITLESS_HANDOVER_SPREAD: '0' };
 
 function hitless(port: number, o: LatencyOptions, name: string, args: string[], extra: HitlessExtra = {}): HitlessTarget {
-  return new HitlessTarget({ port, handlerMs: 0, workers: o.workers }, 'sighup', { name, args, env: { BENCH_TRACK_GENERATION: '1' }, ...extra });
+  const other = o.cli === undefined ? {} : { cli: o.cli, name: `${name} [other build: ${o.cli}]` };
+  return new HitlessTarget({ port, handlerMs: 0, workers: o.workers }, 'sighup', { name, args, env: { BENCH_TRACK_GENERATION: '1' }, ...extra, ...other });
+}
+
+/** The suffix of a target key that runs it with `--other-cli`. */
+const OTHER = '@other';
+
+/** The target `key` names: one of LATENCY_TARGETS, or one with the suffix `@other` (with `otherCli`). */
+function targetDef(key: string, o: LatencyOptions): TargetDef | undefined {
+  const base = LATENCY_TARGETS.find((d) => d.key === (key.endsWith(OTHER) ? key.slice(0, -OTHER.length) : key));
+  if (base === undefined || !key.endsWith(OTHER)) return base;
+  const cli = o.otherCli;
+  if (cli === undefined) throw new Error(`latency target ${key} needs --other-cli <another build's build/src/cli/main.js>`);
+  return { ...base, key, make: (p, opts) => base.make(p, { ...opts, cli }) };
 }
 
 /**
@@ -338,9 +359,12 @@ const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '–');
  * const rows = await reloadLatency({ ...plan.latency, log });
  */
 export async function reloadLatency(o: LatencyOptions): Promise<LatencyRow[]> {
-  const unknown = (o.only ?? []).filter((k) => !LATENCY_TARGETS.some((d) => d.key === k));
-  if (unknown.length) throw new Error(`no latency target ${unknown.join(', ')} (there are: ${LATENCY_TARGETS.map((d) => d.key).join(', ')})`);
-  const defs = LATENCY_TARGETS.filter((d) => (o.only ? o.only.includes(d.key) : true) && (d.group === 'app' || o.nextDir !== undefined));
+  const unknown = (o.only ?? []).filter((k) => targetDef(k, o) === undefined);
+  if (unknown.length) throw new Error(`no latency target ${unknown.join(', ')} (there are: ${LATENCY_TARGETS.map((d) => d.key).join(', ')}, each also as <key>${OTHER} with --other-cli)`);
+  // In the report's order (LATENCY_TARGETS), each `@other` right after its own.
+  const rank = (d: TargetDef): number => 2 * LATENCY_TARGETS.findIndex((b) => d.key.startsWith(b.key) && (d.key === b.key || d.key === b.key + OTHER)) + (d.key.endsWith(OTHER) ? 1 : 0);
+  const defs = (o.only ? o.only.map((k) => targetDef(k, o) as TargetDef).sort((a, b) => rank(a) - rank(b)) : LATENCY_TARGETS)
+    .filter((d) => d.group === 'app' || o.nextDir !== undefined);
   if (o.nextDir === undefined) o.log('  (Next.js targets skipped: the app is not built; run the framework tests once, or see bench/next-app.ts)');
   const rows: LatencyRow[] = [];
   for (let round = 1; round <= o.rounds; round++) {

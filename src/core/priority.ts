@@ -241,6 +241,25 @@ export function workerNiceSetter(facts: PriorityFacts): (pid: number, nice: numb
   };
 }
 
+/**
+ * Lowers a process that never gets its priority back (the warm-up's client): every thread of
+ * it to `increment` above the master's nice value and, where sessions are ranked first, the
+ * session it leads by `increment`. Lowering needs no privilege; without CAP_SYS_ADMIN the
+ * kernel takes one session write per 100 ms system-wide, and a refused one leaves the
+ * session where it was (the threads are lowered either way).
+ *
+ * @example
+ * lowerForGood(client.pid, 10, readPriorityFacts());
+ */
+export function lowerForGood(pid: number, increment: number, facts: PriorityFacts): void {
+  try {
+    setTreeNice(pid, Math.min(NICE_MAX, facts.nice + increment));
+    if (facts.sessions === 'settable' || facts.sessions === 'fixed') setSessionNice(pid, Math.min(NICE_MAX, increment));
+  } catch {
+    // Refused (EAGAIN: another session was set within 100 ms): it runs as it was.
+  }
+}
+
 /** What {@link BootPriorityControl} needs of a worker. */
 interface BootingWorker {
   readonly pid: number | undefined;

@@ -29,7 +29,7 @@ import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { Identities } from './identity.js';
 import { compileCacheFolder } from './compile-cache.js';
 import { createWarmer } from './warmup.js';
-import { planBootPriority, readPriorityFacts, setTreeNice } from '../core/priority.js';
+import { lowerForGood, planBootPriority, readPriorityFacts, setTreeNice } from '../core/priority.js';
 import { DEFAULT_BOOT_NICE } from '../config/defaults.js';
 import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
@@ -204,11 +204,12 @@ export async function runMaster(
     ...(process.env.HITLESS_HANDOVER_LEFT === '0' ? { handoverPaceLeft: false } : {}),
     ...(process.env.HITLESS_FORK_NICE === '0' ? { forkAtBootNice: false } : {}),
     // Warm-up requests name the listener's address as their Host (a unix socket or an fd from systemd: localhost).
-    // Its client runs at the new worker's booting priority (its increment over the master's).
+    // Its client runs at the new worker's booting priority (its increment over the master's), in a session of its own.
     warmer: createWarmer((name) => {
       const address = listeners.status().find((l) => l.name === name)?.address;
       return address === undefined || address.startsWith('unix:') || address.startsWith('fd:') ? 'localhost' : address;
-    }, (w) => (w.spec.bootPriority ? w.spec.bootPriority.booting - w.spec.bootPriority.serving : 0)),
+    }, (w) => (w.spec.bootPriority ? w.spec.bootPriority.booting - w.spec.bootPriority.serving : 0),
+    (pid, increment) => lowerForGood(pid, increment, priorityFacts)),
   });
   const app = { dir: config.appDir, configPath: config.configPath, runDir: config.runDir };
   // What everything else talks to: a reload through it reads the configuration first.

@@ -1,20 +1,26 @@
 /**
- * The warm-up's client, in a worker thread of the master (src/master/warmup.ts starts it):
- * its requests cost CPU (node:http, ~0.2 ms each here), which runs at the booting worker's
- * lower priority, never at the master's: Linux keeps nice per thread, and lowering is always
- * allowed. It opens `connections` connections to the master's private listener, waits until
- * the master handed each accepted end to the new worker (a `conn` on the worker channel), and
+ * The warm-up's client, a process of its own that the master starts for each warm-up
+ * (src/master/warmup.ts): its requests cost CPU (node:http, ~0.2 ms each here: with
+ * `warmupRounds` 5000, 1 s per new worker), and that CPU runs at the booting worker's lower
+ * priority, never at the master's. A process, not a thread of the master: where the kernel
+ * shares CPU time between sessions first (autogroup), a thread's nice value ranks it only
+ * within the master's session, which then competes with each serving worker's session as an
+ * equal (measured: with 5000 rounds, about three times the boot's slow requests of one
+ * round). The master starts it in a session of its own and lowers that session like a
+ * booting worker's, and every thread with it, before it sends the first message.
+ *
+ * It opens `connections` connections to the master's private listener, waits until the
+ * master handed each accepted end to the new worker (a `conn` on the worker channel), and
  * sends the paths `rounds` times over them, in parallel: V8 optimises what concurrent
  * requests run (measured: after 3,000 warm-up requests on 16 connections a fresh worker
  * served at ~90 µs of CPU a request, after 3,000 on one connection at ~220 µs, warm ~65).
  *
- * Messages: thread → main `{ open: localPort }` (hand this connection over), `{ done: results }`,
- * `{ error: message }`; main → thread `{ handed: localPort, ok }`.
+ * Messages on the IPC channel: master → client `{ start: WarmupClientData }` (once),
+ * `{ handed: localPort, ok }`; client → master `{ open: localPort }` (hand this connection
+ * over), `{ done: results }`, `{ error: message }`. It exits when the channel closes.
  */
 import type http from 'node:http';
 import net from 'node:net';
-import { getPriority, setPriority } from 'node:os';
-import { parentPort, workerData } from 'node:worker_threads';
 
 export interface WarmupClientData {
   port: number;
@@ -24,8 +30,6 @@ export interface WarmupClientData {
   host: string;
   userAgent: string;
   timeoutMs: number;
-  /** Nice increment for this thread (0: none). */
-  nice: number;
 }
 
 export interface WarmupTally {
@@ -34,22 +38,20 @@ export interface WarmupTally {
   times: number[];
 }
 
-const data = workerData as WarmupClientData;
-const port = parentPort;
-if (port !== null && data !== null) {
-  if (data.nice > 0) {
-    try {
-      setPriority(0, Math.min(19, getPriority(0) + data.nice));
-    } catch {
-      // Lowering is always allowed; a platform without it runs at the master's priority.
-    }
-  }
-  // Loaded after the priority is lowered: loading it is a good part of this thread's CPU.
+/** What the client sends the master. */
+export type WarmupClientMessage = { open: number } | { done: WarmupTally[] } | { error: string };
+/** What the master sends the client. */
+export type WarmupMasterMessage = { start: WarmupClientData } | { handed: number; ok: boolean };
+
+const send = (m: WarmupClientMessage): void => {
+  process.send?.(m);
+};
+
+/** Runs one warm-up; `handed` is told of each connection the master handed over. */
+async function run(data: WarmupClientData, handed: Map<number, (ok: boolean) => void>): Promise<void> {
+  // Loaded once the master has lowered this process: loading it is a good part of its CPU.
   const { Agent, request } = await import('node:http');
-  const waiting = new Map<number, (ok: boolean) => void>();
-  port.on('message', (m: { handed?: number; ok?: boolean }) => {
-    if (m.handed !== undefined) waiting.get(m.handed)?.(m.ok === true);
-  });
+  const waiting = handed;
 
   /** A connection the master handed to the worker; rejects when it could not. */
   const open = (): Promise<net.Socket> => new Promise((resolve, reject) => {
@@ -63,7 +65,7 @@ if (port !== null && data !== null) {
           reject(new Error('the worker did not take the warm-up connection (its channel closed)'));
         }
       });
-      port.postMessage({ open: local });
+      send({ open: local });
     });
     s.once('error', reject);
   });
@@ -107,10 +109,24 @@ if (port !== null && data !== null) {
     req.end();
   });
 
-  // The main thread terminates this thread on the first message it gets.
-  const timer = setTimeout(() => port.postMessage({ error: `not answered within ${data.timeoutMs} ms of READY (readyTimeout)` }), data.timeoutMs);
-  Promise.all(Array.from({ length: Math.max(1, Math.min(data.connections, queue.length)) }, () => lane())).then(
-    () => port.postMessage({ done: [...tallies.values()] }),
-    (e: Error) => port.postMessage({ error: e.message }),
+  // The master ends this process on the first message it gets.
+  const timer = setTimeout(() => send({ error: `not answered within ${data.timeoutMs} ms of READY (readyTimeout)` }), data.timeoutMs);
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(data.connections, queue.length)) }, () => lane())).then(
+    () => send({ done: [...tallies.values()] }),
+    (e: Error) => send({ error: e.message }),
   ).finally(() => clearTimeout(timer));
+}
+
+if (process.send !== undefined) {
+  const handed = new Map<number, (ok: boolean) => void>();
+  let started = false;
+  process.on('message', (m: WarmupMasterMessage) => {
+    if ('handed' in m) handed.get(m.handed)?.(m.ok === true);
+    else if ('start' in m && !started) {
+      started = true;
+      void run(m.start, handed);
+    }
+  });
+  // The master is gone (or done with it): nothing left to warm.
+  process.once('disconnect', () => process.exit(0));
 }

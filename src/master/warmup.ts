@@ -2,7 +2,8 @@
  * The master's side of a warm-up (src/core/warmup.ts decides when): private TCP connections
  * over loopback whose accepted ends are passed to the new worker on the worker channel (a
  * `conn` message, like a handed-over keep-alive connection) and whose other ends send the
- * requests, from a worker thread at the booting worker's lower priority (warmup-client.ts).
+ * requests, from a process of the master's at the booting worker's lower priority
+ * (warmup-client.ts says why a process).
  * The worker serves them as if it had accepted them on its listener, through the same code
  * its clients reach; the master reads only the responses it asked for.
  *
@@ -13,29 +14,32 @@
  * ephemeral port, open only while a warm-up runs, and it passes on only the connections its
  * own thread opened (another local process that connects meanwhile is closed at once).
  */
+import { fork } from 'node:child_process';
 import net from 'node:net';
-import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 import { connMessage } from '../lib/protocol.js';
 import type { WarmupResponse, WarmupTarget, Warmer } from '../core/warmup.js';
-import type { WarmupClientData, WarmupTally } from './warmup-client.js';
+import type { WarmupClientData, WarmupClientMessage, WarmupMasterMessage, WarmupTally } from './warmup-client.js';
 
 /** The User-Agent of warm-up requests (an app can tell them apart in its logs). */
 export const WARMUP_USER_AGENT = 'hitless-warmup';
 /** Connections a warm-up uses at most, in parallel (V8 optimises what concurrent requests run). */
 export const WARMUP_CONNECTIONS = 8;
 
-const CLIENT = new URL('./warmup-client.js', import.meta.url);
+const CLIENT = fileURLToPath(new URL('./warmup-client.js', import.meta.url));
 
 type Host = (listener: string | undefined) => string;
 
 /**
  * A warmer whose requests carry `Host: host(listener)` (the listener's address), from a
- * thread at the target's booting nice value (`nice(target)`: its increment over the master's).
+ * client process in a session of its own, which `lower(pid, increment)` lowers by the
+ * target's booting nice increment over the master's (`nice(target)`; 0: left alone) before
+ * the client gets its first message.
  *
  * @example
- * const warmer = createWarmer((name) => listeners.status().find((l) => l.name === name)?.address ?? 'localhost', () => 10);
+ * const warmer = createWarmer((name) => listeners.status().find((l) => l.name === name)?.address ?? 'localhost', () => 10, lowerForGood);
  */
-export function createWarmer(host: Host, nice: (target: WarmupTarget) => number): Warmer {
+export function createWarmer(host: Host, nice: (target: WarmupTarget) => number, lower: (pid: number, increment: number) => void): Warmer {
   return async (target, listener, paths, rounds, timeoutMs) => {
     const server = net.createServer({ pauseOnConnect: true });
     await new Promise<void>((resolve, reject) => {
@@ -44,10 +48,15 @@ export function createWarmer(host: Host, nice: (target: WarmupTarget) => number)
     });
     const data: WarmupClientData = {
       port: (server.address() as net.AddressInfo).port, paths, rounds, connections: WARMUP_CONNECTIONS,
-      host: host(listener), userAgent: WARMUP_USER_AGENT, timeoutMs, nice: nice(target),
+      host: host(listener), userAgent: WARMUP_USER_AGENT, timeoutMs,
     };
-    const thread = new Worker(CLIENT, { workerData: data });
-    // The thread's connections by their local port, met with what the server accepted.
+    // Its own session (detached), so that lowering its session ranks it below the serving
+    // workers' where sessions are ranked first; none of the master's own node flags.
+    const client = fork(CLIENT, [], { detached: true, execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
+    const tell = (m: WarmupMasterMessage): void => {
+      if (client.connected) client.send(m);
+    };
+    // The client's connections by their local port, met with what the server accepted.
     const accepted = new Map<number, net.Socket>();
     const expected = new Set<number>();
     const handOver = (local: number, s: net.Socket): void => {
@@ -58,7 +67,7 @@ export function createWarmer(host: Host, nice: (target: WarmupTarget) => number)
       void target.deliver(connMessage(listener), handle).then((ok) => {
         // The worker holds its own copy now (or nobody does): the master's closes either way.
         s.destroy();
-        thread.postMessage({ handed: local, ok });
+        tell({ handed: local, ok });
       });
     };
     server.on('connection', (s: net.Socket) => {
@@ -68,20 +77,31 @@ export function createWarmer(host: Host, nice: (target: WarmupTarget) => number)
     });
     try {
       const tallies = await new Promise<WarmupTally[]>((resolve, reject) => {
-        thread.on('message', (m: { open?: number; done?: WarmupTally[]; error?: string }) => {
-          if (m.open !== undefined) {
+        client.on('message', (m: WarmupClientMessage) => {
+          if ('open' in m) {
             const s = accepted.get(m.open);
             if (s) handOver(m.open, s);
             else expected.add(m.open);
-          } else if (m.done) resolve(m.done);
-          else reject(new Error(m.error ?? 'the warm-up client failed'));
+          } else if ('done' in m) resolve(m.done);
+          else reject(new Error(m.error));
         });
-        thread.once('error', reject);
-        thread.once('exit', () => reject(new Error('the warm-up client ended early')));
+        client.once('error', reject);
+        client.once('exit', (code, signal) => reject(new Error(`the warm-up client ended early (${signal ?? `exit code ${code}`})`)));
+        client.once('spawn', () => {
+          if (client.pid !== undefined) {
+            const increment = nice(target);
+            if (increment > 0) lower(client.pid, increment);
+          }
+          tell({ start: data });
+        });
       });
       return tallies.map(summary);
     } finally {
-      await thread.terminate();
+      if (client.pid !== undefined && client.exitCode === null && client.signalCode === null) {
+        const exited = new Promise((resolve) => client.once('exit', resolve));
+        client.kill('SIGKILL');
+        await exited;
+      }
       server.close();
       // Connections of another local process that connected meanwhile.
       for (const s of accepted.values()) s.destroy();

@@ -91,6 +91,24 @@ test('warm-up: each new worker gets the configured GETs (3 rounds, over parallel
   await res.text();
 });
 
+test('warm-up: the client is a process of its own, in a session of its own, lowered like the booting worker, and gone once the warm-up ends', { timeout: 60_000 }, async (t) => {
+  const base = getPriority(0);
+  const facts = readPriorityFacts();
+  const lowered = planBootPriority(10, facts).plan !== undefined;
+  const master = await startMaster(t, { command: ['node', fixture('master/boot-app.js')], workers: 1, args: ['--warmup', '/client'], env: { BOOT_WAIT: '0' } });
+  const done = await master.reload();
+  assert.equal(done.code, 0, done.stderr);
+  const line = /client pid=(\d+) session=(\d+) nices=([-\d,]+) group=(\S+)/.exec(master.stdout);
+  assert.ok(line, master.stdout);
+  const [, pid, session, nices, group] = line;
+  assert.equal(session, pid, 'the client leads a session of its own (not the master\'s)');
+  // Every thread at the booting worker's nice value (the master lowers only where it may raise back).
+  assert.deepEqual(new Set((nices ?? '').split(',').map(Number)), new Set([lowered ? base + 10 : base]), line[0]);
+  // Under autogroup its session is lowered too (a nice value ranks threads only within their session).
+  if (lowered && facts.sessions === 'settable') assert.equal(group, '10', line[0]);
+  assert.throws(() => process.kill(Number(pid), 0), { code: 'ESRCH' }, 'the client has exited by the end of the reload');
+});
+
 test('warm-up: a 500 fails the reload with ERR_WARMUP_FAILED; the new workers go and the old generation keeps serving', { timeout: 60_000 }, async (t) => {
   const master = await startMaster(t, {
     command: ['node', fixture('master/boot-app.js')], workers: 2, args: ['--warmup', '/boom'], env: { BOOT_WAIT: '0' },
