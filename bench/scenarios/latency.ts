@@ -14,6 +14,7 @@
  * time and boot CPU from the master's events). Passes run target after target in a rotating
  * order per round, so slow drift of the machine's load spreads over all of them.
  */
+import { dirname, join } from 'node:path';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../proc.js';
@@ -48,7 +49,8 @@ export interface LatencyOptions extends PassSchedule {
   shapes?: Shape[];
   /**
    * Another build's CLI (`--other-cli`, build/src/cli/main.js of a copy of the repository):
-   * a target key with the suffix `@other` runs that target with it, in the same rotation,
+   * a target key with the suffix `@other` runs that target with it (and with that build's
+   * bench/app.js, so its in-app library too), in the same rotation,
    * so two builds are compared side by side in one run.
    */
   otherCli?: string;
@@ -141,7 +143,9 @@ const ENV = { BENCH_TRACK_GENERATION: '1' };
 const OLD_HANDOVER = { ...ENV, HITLESS_HANDOVER_WINDOW: '4', HITLESS_HANDOVER_SPREAD: '0' };
 
 function hitless(port: number, o: LatencyOptions, name: string, args: string[], extra: HitlessExtra = {}): HitlessTarget {
-  const other = o.cli === undefined ? {} : { cli: o.cli, name: `${name} [other build: ${o.cli}]` };
+  // The other build's master, and its benchmark app (with its in-app library) unless the target runs another command.
+  const otherApp = (cli: string): string[] => ['node', join(dirname(cli), '..', '..', 'bench', 'app.js')];
+  const other = o.cli === undefined ? {} : { cli: o.cli, name: `${name} [other build: ${o.cli}]`, ...(extra.command ? {} : { command: otherApp(o.cli) }) };
   return new HitlessTarget({ port, handlerMs: 0, workers: o.workers }, 'sighup', { name, args, env: { BENCH_TRACK_GENERATION: '1' }, ...extra, ...other });
 }
 
