@@ -51,8 +51,10 @@ export function createWarmer(host: Host, nice: (target: WarmupTarget) => number,
       host: host(listener), userAgent: WARMUP_USER_AGENT, timeoutMs,
     };
     // Its own session (detached), so that lowering its session ranks it below the serving
-    // workers' where sessions are ranked first; none of the master's own node flags.
-    const client = fork(CLIENT, [], { detached: true, execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
+    // workers' where sessions are ranked first; none of the master's node flags, nor the
+    // NODE_OPTIONS the master was started with (preloads meant for apps).
+    const { NODE_OPTIONS: _apps, ...env } = process.env;
+    const client = fork(CLIENT, [], { detached: true, execArgv: [], env, stdio: ['ignore', 'ignore', 'ignore', 'ipc'], serialization: 'json' });
     const tell = (m: WarmupMasterMessage): void => {
       if (client.connected) client.send(m);
     };
