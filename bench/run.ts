@@ -63,9 +63,10 @@ function badArgs(): string | undefined {
       i++;
     }
   }
-  const other = (argv[argv.indexOf('--targets') + 1] ?? '').split(',').some((k) => k.endsWith('@other'));
-  if (argv.includes('--targets') && other && !argv.includes('--other-cli')) return 'bench: a target key with @other needs --other-cli <another build\'s build/src/cli/main.js>';
-  if (argv.includes('--other-cli') && !existsSync(argv[argv.indexOf('--other-cli') + 1] ?? '')) return `bench: --other-cli: no such file ${argv[argv.indexOf('--other-cli') + 1]}`;
+  const otherCli = argValue('--other-cli');
+  const other = (argValue('--targets') ?? '').split(',').some((k) => k.endsWith('@other'));
+  if (other && otherCli === undefined) return 'bench: a target key with @other needs --other-cli <another build\'s build/src/cli/main.js>';
+  if (otherCli !== undefined && !existsSync(otherCli)) return `bench: --other-cli: no such file ${otherCli}`;
   return undefined;
 }
 const quick = argv.includes('--quick');

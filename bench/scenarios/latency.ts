@@ -366,7 +366,7 @@ export async function reloadLatency(o: LatencyOptions): Promise<LatencyRow[]> {
   const unknown = (o.only ?? []).filter((k) => targetDef(k, o) === undefined);
   if (unknown.length) throw new Error(`no latency target ${unknown.join(', ')} (there are: ${LATENCY_TARGETS.map((d) => d.key).join(', ')}, each also as <key>${OTHER} with --other-cli)`);
   // In the report's order (LATENCY_TARGETS), each `@other` right after its own.
-  const rank = (d: TargetDef): number => 2 * LATENCY_TARGETS.findIndex((b) => d.key.startsWith(b.key) && (d.key === b.key || d.key === b.key + OTHER)) + (d.key.endsWith(OTHER) ? 1 : 0);
+  const rank = (d: TargetDef): number => 2 * LATENCY_TARGETS.findIndex((b) => d.key === b.key || d.key === b.key + OTHER) + (d.key.endsWith(OTHER) ? 1 : 0);
   const defs = (o.only ? o.only.map((k) => targetDef(k, o) as TargetDef).sort((a, b) => rank(a) - rank(b)) : LATENCY_TARGETS)
     .filter((d) => d.group === 'app' || o.nextDir !== undefined);
   if (o.nextDir === undefined) o.log('  (Next.js targets skipped: the app is not built; run the framework tests once, or see bench/next-app.ts)');

@@ -47,11 +47,10 @@ const send = (m: WarmupClientMessage): void => {
   process.send?.(m);
 };
 
-/** Runs one warm-up; `handed` is told of each connection the master handed over. */
-async function run(data: WarmupClientData, handed: Map<number, (ok: boolean) => void>): Promise<void> {
+/** Runs one warm-up; `waiting` is told of each connection the master handed over. */
+async function run(data: WarmupClientData, waiting: Map<number, (ok: boolean) => void>): Promise<void> {
   // Loaded once the master has lowered this process: loading it is a good part of its CPU.
   const { Agent, request } = await import('node:http');
-  const waiting = handed;
 
   /** A connection the master handed to the worker; rejects when it could not. */
   const open = (): Promise<net.Socket> => new Promise((resolve, reject) => {
