@@ -8,25 +8,22 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { planBootPriority, readPriorityFacts, setSessionNice } from '../../src/core/priority.js';
 import { realHost } from '../../src/core/process.js';
+import { readOr, statFields } from '../../src/core/procfs.js';
 import type { ProcessExit } from '../../src/core/host.js';
 import { fixture, startMaster, type LogRecord } from '../helpers/master.js';
 
 /** The nice value of every thread of `pid` (field 19 of /proc/<pid>/task/<tid>/stat). */
 function threadNices(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).map((tid) => {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at field 3.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-  });
+  return readdirSync(`/proc/${pid}/task`).map((tid) => Number(statFields(readOr(`/proc/${pid}/task/${tid}/stat`))?.[16]));
 }
 
 /** The nice value of the autogroup (session group) `pid` is in: "/autogroup-N nice X". */
 function groupNice(pid: number | 'self'): number {
-  return Number(/nice\s+(-?\d+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'))?.[1]);
+  return Number(/nice\s+(-?\d+)/.exec(readOr(`/proc/${pid}/autogroup`))?.[1]);
 }
 
 const pidsOf = (records: LogRecord[], event: string, generation: number): number[] =>
@@ -146,7 +143,7 @@ test('boot priority: under autogroup the real host lowers a worker\'s session an
   const base = getPriority(0);
   const own = groupNice('self');
   // Not a session leader (the test runner started this file's process): left alone.
-  if (Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ')[3]) !== process.pid) {
+  if (Number(statFields(readOr('/proc/self/stat'))?.[3]) !== process.pid) {
     setSessionNice(process.pid, own === 19 ? 18 : own + 1);
     assert.equal(groupNice('self'), own, 'the session of a process that leads none is not changed');
   }
