@@ -169,6 +169,15 @@ function targetDef(key: string, o: LatencyOptions): TargetDef | undefined {
 const HEAP_FLAG = '--initial-old-space-size=64';
 
 /**
+ * A V8 flag of the worker's own `node` command too: a young generation of at most 2 × 4 MB
+ * (Node 24 lets it grow to 2 × 32 MB). A new worker's moved connections survive its
+ * scavenges; with a young generation grown large each scavenge copies megabytes of them
+ * (10–24 ms stalls ~3.7 s into a reload, in both new workers at once); capped, they are
+ * promoted in small steps.
+ */
+const SEMI_FLAG = '--max-semi-space-size=4';
+
+/**
  * The worker's own `node` flags tried against the new generation's tier-up (Maglev compiling
  * in both new workers at once, ~2 s after the switch): no Maglev at all, or every V8 helper
  * thread at nice 19 (bench/v8-nice.ts, loaded with --import), so compile and GC helpers
@@ -201,6 +210,8 @@ export const LATENCY_TARGETS: TargetDef[] = [
   { key: 'hitless-rolling', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever, one worker at a time (--strategy rolling)', [...ALL_LEVERS, '--strategy', 'rolling']) },
   { key: 'hitless-warm1000', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, warm-up / ×1000 (--warmup-rounds 1000)', [...ALL_LEVERS, '--warmup-rounds', '1000']) },
   { key: 'hitless-warm1000-heap', group: 'app', make: (p, o) => hitless(p, o, `hitless 2w, warm-up / ×1000, workers run as \`node ${HEAP_FLAG} app.js\``, [...ALL_LEVERS, '--warmup-rounds', '1000'], { command: ['node', HEAP_FLAG, appPath] }) },
+  { key: 'hitless-semi4', group: 'app', make: (p, o) => hitless(p, o, `hitless 2w, every lever, workers run as \`node ${SEMI_FLAG} app.js\``, ALL_LEVERS, { command: ['node', SEMI_FLAG, appPath] }) },
+  { key: 'hitless-warm5000-semi4', group: 'app', make: (p, o) => hitless(p, o, `hitless 2w, warm-up / ×5000, workers run as \`node ${SEMI_FLAG} app.js\``, [...ALL_LEVERS, '--warmup-rounds', '5000'], { command: ['node', SEMI_FLAG, appPath] }) },
   { key: 'hitless-warm5000', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, warm-up / ×5000 (--warmup-rounds 5000)', [...ALL_LEVERS, '--warmup-rounds', '5000']) },
   { key: 'hitless-no-maglev', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever, workers run as `node --no-maglev app.js`', ALL_LEVERS, { command: ['node', ...NO_MAGLEV, appPath] }) },
   { key: 'hitless-v8-nice', group: 'app', make: (p, o) => hitless(p, o, "hitless 2w, every lever, the workers' V8 helper threads at nice 19 (bench/v8-nice.ts)", ALL_LEVERS, { command: ['node', ...V8_NICE, appPath] }) },
@@ -215,6 +226,7 @@ export const LATENCY_TARGETS: TargetDef[] = [
   { key: 'next-boot-all', group: 'next', make: (p, o) => next(p, o, 'Next.js, every new worker boots at once', [...NEXT_WARMUP, '--boot-concurrency', String(o.workers)]) },
   { key: 'next-no-session', group: 'next', make: (p, o) => next(p, o, 'Next.js, booting workers lowered by thread nice only, not their session (autogroup)', NEXT_WARMUP, { ...ENV, HITLESS_SESSION_NICE: '0' }) },
   { key: 'next-heap', group: 'next', make: (p, o) => next(p, o, `Next.js, every lever, workers run as \`node ${HEAP_FLAG} next start\``, NEXT_WARMUP, ENV, [HEAP_FLAG]) },
+  { key: 'next-semi4', group: 'next', make: (p, o) => next(p, o, `Next.js, every lever, workers run as \`node ${SEMI_FLAG} next start\``, NEXT_WARMUP, ENV, [SEMI_FLAG]) },
   { key: 'next-no-nice', group: 'next', make: (p, o) => next(p, o, 'Next.js, without boot priority', [...NEXT_WARMUP, '--boot-nice', '0']) },
   { key: 'next-no-cache', group: 'next', make: (p, o) => next(p, o, 'Next.js, without compile cache', [...NEXT_WARMUP, '--no-compile-cache']) },
   { key: 'next-no-warmup', group: 'next', make: (p, o) => next(p, o, 'Next.js, without warm-up', ['--ready-timeout', '30s']) },
