@@ -31,9 +31,9 @@
  * a worker serving low, so a master without CAP_SYS_ADMIN leaves the groups alone and says
  * once that boot priority cannot rank sessions here ({@link planBootPriority}).
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
-import { readOr, statFields } from './procfs.js';
+import { childPids, readOr, sessionOf, threadIds } from './procfs.js';
 import type { MasterEvent } from './types.js';
 
 /** Nice values, lowest (most CPU) to highest (least), as Linux defines them. */
@@ -147,28 +147,6 @@ export function planBootPriority(bootNice: number, facts: PriorityFacts): { plan
   };
 }
 
-/** Thread ids of `pid` (just `pid` where /proc has no task list). */
-function threads(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).map(Number).filter((t) => t > 0);
-  } catch {
-    return [pid];
-  }
-}
-
-/** Child process ids of every thread of `pid` (/proc/<pid>/task/<tid>/children). */
-function children(pid: number): number[] {
-  const out: number[] = [];
-  for (const tid of threads(pid)) {
-    try {
-      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) if (c) out.push(Number(c));
-    } catch {
-      // gone, or no children file
-    }
-  }
-  return out;
-}
-
 const gone = (err: unknown): boolean => (err as { code?: string; info?: { code?: string } }).info?.code === 'ESRCH' ||
   (err as { code?: string }).code === 'ESRCH';
 
@@ -187,23 +165,17 @@ export function setTreeNice(pid: number, nice: number): void {
   const visit = (p: number): void => {
     if (seen.has(p)) return;
     seen.add(p);
-    for (const tid of threads(p)) {
+    for (const tid of threadIds(p)) {
       try {
         setPriority(tid, nice);
       } catch (err) {
         if (!gone(err)) failure ??= err;
       }
     }
-    for (const c of children(p)) visit(c);
+    for (const c of childPids(p)) visit(c);
   };
   visit(pid);
   if (failure !== undefined) throw failure;
-}
-
-/** The session `pid` belongs to (field 6 of /proc/<pid>/stat), or undefined when it is gone. */
-function sessionOf(pid: number): number | undefined {
-  const session = statFields(readOr(`/proc/${pid}/stat`))?.[3];
-  return session === undefined ? undefined : Number(session);
 }
 
 /**

@@ -2,7 +2,7 @@
  * Small readers of Linux's /proc (and other text files that may be missing), shared by the
  * priority control, the usage sampler and the ops checks.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * The text of `path`, or '' when it cannot be read (missing, not Linux, no permission).
@@ -29,4 +29,24 @@ export function readOr(path: string): string {
 export function statFields(text: string): string[] | undefined {
   const close = text.lastIndexOf(')');
   return close < 0 ? undefined : text.slice(close + 2).split(' ');
+}
+
+/** The session `pid` belongs to (field 6 of /proc/<pid>/stat), or undefined when it is gone. */
+export function sessionOf(pid: number): number | undefined {
+  const session = statFields(readOr(`/proc/${pid}/stat`))?.[3];
+  return session === undefined ? undefined : Number(session);
+}
+
+/** Thread ids of `pid` (just `pid` where /proc has no task list). */
+export function threadIds(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number).filter((t) => t > 0);
+  } catch {
+    return [pid];
+  }
+}
+
+/** Child process ids of every thread of `pid` (/proc/<pid>/task/<tid>/children; none when gone). */
+export function childPids(pid: number): number[] {
+  return threadIds(pid).flatMap((tid) => readOr(`/proc/${pid}/task/${tid}/children`).trim().split(/\s+/).filter(Boolean).map(Number));
 }

@@ -8,23 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { planBootPriority, readPriorityFacts, setSessionNice } from '../../src/core/priority.js';
 import { realHost } from '../../src/core/process.js';
-import { readOr, statFields } from '../../src/core/procfs.js';
+import { sessionOf } from '../../src/core/procfs.js';
+import { groupNice, threadNices } from '../helpers/proc-nice.js';
 import type { ProcessExit } from '../../src/core/host.js';
 import { fixture, startMaster, type LogRecord } from '../helpers/master.js';
-
-/** The nice value of every thread of `pid` (field 19 of /proc/<pid>/task/<tid>/stat). */
-function threadNices(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).map((tid) => Number(statFields(readOr(`/proc/${pid}/task/${tid}/stat`))?.[16]));
-}
-
-/** The nice value of the autogroup (session group) `pid` is in: "/autogroup-N nice X". */
-function groupNice(pid: number | 'self'): number {
-  return Number(/nice\s+(-?\d+)/.exec(readOr(`/proc/${pid}/autogroup`))?.[1]);
-}
 
 const pidsOf = (records: LogRecord[], event: string, generation: number): number[] =>
   records.filter((r) => r.event === event && r.generation === generation).map((r) => Number(r.pid));
@@ -143,7 +133,7 @@ test('boot priority: under autogroup the real host lowers a worker\'s session an
   const base = getPriority(0);
   const own = groupNice('self');
   // Not a session leader (the test runner started this file's process): left alone.
-  if (Number(statFields(readOr('/proc/self/stat'))?.[3]) !== process.pid) {
+  if (sessionOf(process.pid) !== process.pid) {
     setSessionNice(process.pid, own === 19 ? 18 : own + 1);
     assert.equal(groupNice('self'), own, 'the session of a process that leads none is not changed');
   }
