@@ -88,7 +88,7 @@ function shapeTable(rows: LatencyRow[], shape: Shape, rounds: number): string {
 }
 
 /** The hitless targets whose phase split section 6 shows (every lever, the configurations, none). */
-const PHASE_KEYS = ['hitless', 'hitless-semi4', 'hitless-warm5000-semi4', 'hitless-warm1000', 'hitless-heap', 'hitless-warm1000-heap', 'hitless-rolling', 'hitless-warm5000', 'hitless-v8-nice', 'hitless-no-maglev', 'hitless-no-spread', 'hitless-none'];
+const PHASE_KEYS = ['hitless', 'hitless-rr', 'hitless-semi4', 'hitless-warm5000-semi4', 'hitless-warm1000', 'hitless-heap', 'hitless-warm1000-heap', 'hitless-rolling', 'hitless-warm5000', 'hitless-v8-nice', 'hitless-no-maglev', 'hitless-no-spread', 'hitless-none'];
 
 /**
  * Where the window p99 is made (hitless rows that have the phase split): p99 (requests) of

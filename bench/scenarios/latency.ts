@@ -199,7 +199,8 @@ function next(port: number, o: LatencyOptions, name: string, args: string[], env
 
 /** Every target of the scenario, in the order of the report. */
 export const LATENCY_TARGETS: TargetDef[] = [
-  { key: 'hitless', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever (boot priority from the fork, one boot at a time, compile cache, warm-up /, hand-over window 1, paced ×48 within 5 s)', ALL_LEVERS) },
+  { key: 'hitless', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever (boot priority from the fork, one boot at a time, compile cache, warm-up /, hand-over window 1, paced ×48 within 5 s, new workers filled in turn)', ALL_LEVERS) },
+  { key: 'hitless-rr', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, every lever, the new workers take the hand-over round robin (as before, HITLESS_HANDOVER_FILL=0)', ALL_LEVERS, { env: { ...ENV, HITLESS_HANDOVER_FILL: '0' } }) },
   { key: 'hitless-no-left', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, paced ×48 for 5 s, then full speed (the pace ignores what is left)', ALL_LEVERS, { env: { ...ENV, HITLESS_HANDOVER_LEFT: '0' } }) },
   { key: 'hitless-fork-late', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, booting workers lowered only after the fork', ALL_LEVERS, { env: { ...ENV, HITLESS_FORK_NICE: '0' } }) },
   { key: 'hitless-no-session', group: 'app', make: (p, o) => hitless(p, o, 'hitless 2w, booting workers lowered by thread nice only, not their session (autogroup)', ALL_LEVERS, { env: { ...ENV, HITLESS_SESSION_NICE: '0' } }) },

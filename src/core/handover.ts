@@ -1,8 +1,9 @@
 /**
  * The master's broker for connection hand-over: a worker sends a keep-alive connection (a
  * raw socket handle, reading already stopped, at a request boundary) and the broker passes
- * the descriptor on to one of its receivers, round robin. It passes descriptors, never
- * bytes: the master never reads from a handed-over socket.
+ * the descriptor on to one of its receivers: round robin, or, in a reload's hand-over, one
+ * receiver's share after the other's ({@link BrokerPacing.fill}). It passes descriptors,
+ * never bytes: the master never reads from a handed-over socket.
  *
  * Every connection ends in exactly one place: a receiver (handedOver), back in the worker
  * that sent it when no receiver could take it (returned: it is served or drained there as
@@ -70,6 +71,16 @@ export interface BrokerPacing {
   spread: number;
   /** For this long after the broker was created. */
   spreadMs: number;
+  /**
+   * The receivers take their shares in turn instead of round robin: the first receiver gets
+   * every connection until it has its share of all the senders said they have (their `left`),
+   * then the next. Each receiver ends with the same share as round robin, but they do not
+   * fill up together: with round robin the new workers got the same connections at the same
+   * pace, so V8 tiered their code up and collected their young generations in the same
+   * milliseconds, on every core at once (issue 23; bench/notes-latency.md, "The new workers
+   * in turn"). Only once every sender said how many it has; otherwise round robin.
+   */
+  fill?: boolean;
 }
 
 export const zeroHandover = (): HandoverCounts => ({ handedOver: 0, returned: 0, lost: 0 });
@@ -93,7 +104,8 @@ export interface Sender extends Receiver {
 }
 
 /**
- * Passes connections on to its receivers, round robin, and counts where each ended.
+ * Passes connections on to its receivers, round robin or in turn ({@link BrokerPacing.fill}),
+ * and counts where each ended.
  *
  * @example
  * const broker = new HandoverBroker(() => next.live().filter((w) => w.acceptsConnections));
@@ -115,6 +127,12 @@ export class HandoverBroker {
   readonly #started: number;
   /** When each sender was last told `landed` (the start of its next cycle). */
   readonly #lastLanded = new Map<Receiver, number>();
+  /** How many more each sender last said it has to send (its `conn`'s `left`). */
+  readonly #left = new Map<Receiver, number>();
+  /** Connections each receiver was picked for first (filling in turn). */
+  readonly #picked = new Map<Receiver, number>();
+  /** Connections received so far. */
+  #received = 0;
 
   /**
    * `targets` lists the receivers that may take connections, read at each hand-over; `now`
@@ -151,10 +169,16 @@ export class HandoverBroker {
 
   /**
    * Passes one connection from `from` on; resolves once it has landed somewhere. `as` builds
-   * what receivers get with it (a `conn` by default; a WebSocket's `ws-conn`: ws-handover.ts).
+   * what receivers get with it (a `conn` by default; a WebSocket's `ws-conn`: ws-handover.ts);
+   * `left`: how many more `from` says it has to send after this one.
    */
-  forward(from: Receiver, listener: string | undefined, handle: unknown, as: (returned: boolean) => ConnMessage | WsConnMessage = (r) => connMessage(listener, r)): Promise<void> {
+  forward(
+    from: Receiver, listener: string | undefined, handle: unknown,
+    as: (returned: boolean) => ConnMessage | WsConnMessage = (r) => connMessage(listener, r), left?: number,
+  ): Promise<void> {
     const arrived = this.#now();
+    this.#received++;
+    if (left !== undefined) this.#left.set(from, left);
     const p = this.#forward(from, listener, handle, as).finally(() => {
       this.#pending.delete(p);
       this.transits.push(this.#now() - arrived);
@@ -180,7 +204,7 @@ export class HandoverBroker {
   async #forward(from: Receiver, listener: string | undefined, handle: unknown, as: (returned: boolean) => ConnMessage | WsConnMessage): Promise<void> {
     const candidates = this.#targets().filter((r) => r.takes(listener));
     // Taken before the first await: forwards run concurrently, each to the next target.
-    const start = this.#next++;
+    const start = this.#pick(candidates);
     for (let i = 0; i < candidates.length; i++) {
       const target = candidates[(start + i) % candidates.length] as Receiver;
       if (await target.deliver(as(false), handle)) {
@@ -197,6 +221,24 @@ export class HandoverBroker {
     }
     closeHandle(handle);
     this.counts.lost++;
+  }
+
+  /**
+   * Which candidate is offered the connection first: the next in round robin, or, filling in
+   * turn, the first whose share of all the connections the senders said they have is not yet
+   * full. Shares are counted by the pick, not by the landing: forwards run concurrently.
+   */
+  #pick(candidates: Receiver[]): number {
+    const turn = this.#next++;
+    if (this.#pacing?.fill !== true || candidates.length < 2 || this.#left.size === 0) return turn;
+    let total = this.#received;
+    for (const n of this.#left.values()) total += n;
+    const share = Math.ceil(total / candidates.length);
+    const first = candidates.findIndex((r) => (this.#picked.get(r) ?? 0) < share);
+    const at = first < 0 ? turn % candidates.length : first;
+    const r = candidates[at] as Receiver;
+    this.#picked.set(r, (this.#picked.get(r) ?? 0) + 1);
+    return at;
   }
 }
 
@@ -226,6 +268,6 @@ export class HandoverRoutes {
    */
   receive(from: Sender, listener: string | undefined, handle: unknown, left?: number): void {
     const broker = this.#routes.get(from) ?? new HandoverBroker(() => []);
-    void broker.forward(from, listener, handle).then(() => broker.paced(from, left)).then(() => from.send(message({ type: 'landed' })));
+    void broker.forward(from, listener, handle, undefined, left).then(() => broker.paced(from, left)).then(() => from.send(message({ type: 'landed' })));
   }
 }

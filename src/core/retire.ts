@@ -91,6 +91,8 @@ export interface RetireOptions {
   spread?: number | undefined;
   /** For how long it is spread, ms (default DEFAULT_HANDOVER_SPREAD_MS; 0: full speed). */
   spreadMs?: number | undefined;
+  /** The receivers take their shares in turn (default; handover.ts's BrokerPacing.fill); false: round robin. */
+  fill?: boolean | undefined;
 }
 
 /** How long connections spent in the master on their way, ms. */
@@ -147,6 +149,7 @@ export class Retirement {
     const wait = (ms: number): Promise<void> => new Promise((resolve) => host.setTimer(resolve, ms));
     this.#broker = new HandoverBroker(this.#receivers, undefined, {
       now: () => host.now(), wait, spread: options.spread ?? HANDOVER_SPREAD, spreadMs: options.spreadMs ?? DEFAULT_HANDOVER_SPREAD_MS,
+      fill: options.fill ?? true,
     });
     this.released = new Promise((resolve) => (this.#release = resolve));
   }

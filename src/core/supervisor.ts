@@ -53,8 +53,10 @@ export interface SupervisorOptions {
   handoverWindow?: number;
   /** How much a hand-over is spread (default HANDOVER_SPREAD, 0: full speed; for measurements). */
   handoverSpread?: number;
-  /** False: the pace ignores how many connections a sender has left (for measurements; default true). */
+  /** False: the pace ignores how many connections a sender has left, and the receivers take them round robin (for measurements; default true). */
   handoverPaceLeft?: boolean;
+  /** False: a hand-over's receivers take its connections round robin, not in turn (for measurements; default true). */
+  handoverFill?: boolean;
   /** False: a booting worker is lowered only after its fork (for measurements; default true: forked at its boot priority). */
   forkAtBootNice?: boolean;
   /** What an older master handed on when this one took over by an upgrade (src/master/successor.ts). */
@@ -454,7 +456,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     // `"handover": false` holds for an upgrade as for a reload: the old workers drain.
     const retirement = new Retirement({
       workers, receivers: this.#current?.spec.handover === false ? undefined : receivers, drainTimeout: this.#drainTimeout(), host: this.#host, routes: this.#routes,
-      window: this.#opts.handoverWindow, spread: this.#opts.handoverSpread, spreadMs: this.#current?.spec.handoverSpread,
+      window: this.#opts.handoverWindow, spread: this.#opts.handoverSpread, spreadMs: this.#current?.spec.handoverSpread, fill: this.#opts.handoverFill,
     });
     const generation = this.#current?.id ?? 0;
     this.#emit({ type: 'reload-draining', generation, workers: workers.length });
@@ -636,6 +638,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       spread: this.#opts.handoverSpread,
       // The receiving generation's setting: a reload that changes it uses it already.
       spreadMs: (takers ?? workers[0])?.spec.handoverSpread,
+      fill: this.#opts.handoverFill,
     });
     const dest = retirement.handover && takers ? { to: takers.id } : {};
     // Before the phase: `hitless reload` names where the connections go when the phase says they move.

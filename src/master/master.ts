@@ -62,7 +62,8 @@ export const version: string = (() => {
  * HITLESS_HANDOVER_WINDOW: connections an old worker may have in transit at once, instead of
  * the measured default (1); HITLESS_HANDOVER_SPREAD: how much the hand-over is spread (0: full
  * speed); HITLESS_HANDOVER_LEFT=0: the pace ignores how many connections an old worker has
- * left; HITLESS_FORK_NICE=0: a booting worker is lowered only after its fork;
+ * left (and the new workers take them round robin); HITLESS_HANDOVER_FILL=0: the new workers
+ * take them round robin instead of in turn; HITLESS_FORK_NICE=0: a booting worker is lowered only after its fork;
  * HITLESS_SESSION_NICE=0: a booting worker's session (autogroup) is not lowered with its
  * threads. Not settings: the benchmarks use them to show what the defaults buy.
  */
@@ -202,6 +203,7 @@ export async function runMaster(
     ...(handoverWindowFromEnv(process.env) === undefined ? {} : { handoverWindow: handoverWindowFromEnv(process.env) }),
     ...(process.env.HITLESS_HANDOVER_SPREAD && Number(process.env.HITLESS_HANDOVER_SPREAD) >= 0 ? { handoverSpread: Number(process.env.HITLESS_HANDOVER_SPREAD) } : {}),
     ...(process.env.HITLESS_HANDOVER_LEFT === '0' ? { handoverPaceLeft: false } : {}),
+    ...(process.env.HITLESS_HANDOVER_FILL === '0' ? { handoverFill: false } : {}),
     ...(process.env.HITLESS_FORK_NICE === '0' ? { forkAtBootNice: false } : {}),
     // Warm-up requests name the listener's address as their Host (a unix socket or an fd from systemd: localhost).
     // Its client runs at the new worker's booting priority (its increment over the master's), in a session of its own.

@@ -299,6 +299,44 @@ test('hand-over spread: a sender that says how many it has left is paced to fini
   assert.equal(waits.length, 503, 'past spreadMs: at once');
 });
 
+test('hand-over in turn: the first receiver takes its share of what the senders said they have left, then the next; without their counts, or with fill off, round robin', async () => {
+  const log: string[] = [];
+  const receiver = (name: string): Receiver & { open: boolean } => ({
+    open: true,
+    takes() { return this.open; },
+    async deliver() { log.push(name); return true; },
+    diedUnasked: false,
+  });
+  const sender = (): Receiver => ({ takes: () => false, deliver: async () => false, diedUnasked: false });
+  const pacing = { now: () => 0, wait: async () => {}, spread: 0, spreadMs: 5000, fill: true };
+  const [a, b] = [receiver('a'), receiver('b')];
+  const [s1, s2] = [sender(), sender()];
+  const inTurn = new HandoverBroker(() => [a, b], () => 0, pacing);
+  // Two old workers, 4 connections each, taking turns: 8 in all, 4 for each new worker.
+  for (let left = 3; left >= 0; left--) {
+    await inTurn.forward(s1, 'http', new FakeHandle(), undefined, left);
+    await inTurn.forward(s2, 'http', new FakeHandle(), undefined, left);
+  }
+  assert.deepEqual(log.splice(0), ['a', 'a', 'a', 'a', 'b', 'b', 'b', 'b']);
+  assert.deepEqual(inTurn.counts, { handedOver: 8, returned: 0, lost: 0 });
+
+  // A receiver that stops taking: the others share what is left.
+  const [c, d, e] = [receiver('c'), receiver('d'), receiver('e')];
+  const gone = new HandoverBroker(() => [c, d, e], () => 0, pacing);
+  for (let left = 5; left >= 0; left--) {
+    if (left === 3) c.open = false;
+    await gone.forward(s1, 'http', new FakeHandle(), undefined, left);
+  }
+  assert.deepEqual(log.splice(0), ['c', 'c', 'd', 'd', 'd', 'e'], 'c took 2 of its 2, then d filled to its half of 6, then e');
+
+  const unsaid = new HandoverBroker(() => [a, b], () => 0, pacing);
+  for (let i = 0; i < 4; i++) await unsaid.forward(s1, 'http', new FakeHandle());
+  assert.deepEqual(log.splice(0), ['a', 'b', 'a', 'b'], 'no counts: round robin');
+  const off = new HandoverBroker(() => [a, b], () => 0, { ...pacing, fill: false });
+  for (let left = 3; left >= 0; left--) await off.forward(s1, 'http', new FakeHandle(), undefined, left);
+  assert.deepEqual(log.splice(0), ['a', 'b', 'a', 'b'], 'fill off: round robin');
+});
+
 test('hand-over spread: while spreading, `landed` waits as long as the connection\'s cycle took; after spreadMs, or with spread 0, at once', async () => {
   let t = 0;
   const waits: number[] = [];
