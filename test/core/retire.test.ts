@@ -97,6 +97,44 @@ test('retire: a retirement runs on its own (no reload) and resolves with the cou
   for (const p of old.procs) assert.deepEqual(p.sent.map((s) => s.message.type), ['stop', 'landed', 'landed', 'landed']);
 });
 
+test('retire: the new workers take the connections in turn by default: the first until it holds its share of what the old workers said they have left, then the next', async () => {
+  const host = new FakeHost();
+  host.behave = () => libraryWorker;
+  const next = workers(host, 2, 2);
+  await Promise.all(next.ws.map((w) => w.waitReady(1000)));
+  await settle();
+  const order: number[] = [];
+  for (const w of next.ws) {
+    const deliver = w.deliver.bind(w);
+    w.deliver = (m, h) => {
+      order.push(w.slot);
+      return deliver(m, h);
+    };
+  }
+  host.behave = () => (p) => {
+    libraryWorker(p);
+    p.removeAllListeners('sent');
+    // Like the in-app library with window 1: 3 connections, one per `landed`, each saying how many are left.
+    let left = 3;
+    const send = (): void => p.say({ hitless: 1, type: 'conn', listener: 'http', left: --left }, new FakeHandle());
+    p.on('sent', (m: Record<string, unknown>) => {
+      if (m.type === 'stop') send();
+      if (m.type === 'landed') {
+        if (left > 0) send();
+        else queueMicrotask(() => p.exit(0));
+      }
+    });
+  };
+  const old = workers(host, 1, 2);
+  await Promise.all(old.ws.map((w) => w.waitReady(1000)));
+  await settle();
+  const routes = new HandoverRoutes();
+  for (const w of old.ws) w.on('message', (m, h) => m.type === 'conn' && routes.receive(w, m.listener, h, m.left));
+  const { ms: _ms, transitMs: _t, ...counts } = await new Retirement({ workers: old.ws, receivers: () => next.ws, drainTimeout: 5000, host, routes, spreadMs: 0 }).run();
+  assert.equal(counts.handedOver, 6);
+  assert.deepEqual(order, [0, 0, 0, 1, 1, 1], 'slot 0 took its 3 of the 6, then slot 1');
+});
+
 /** One old worker that sends a connection `after` ms of fake time past its stop; what it was told back, once `at` ms later. */
 async function pacedOnce(spreadMs: number | undefined, after: number, at: number): Promise<string[]> {
   const host = new FakeHost();
