@@ -28,6 +28,15 @@ function workers(host: FakeHost, generation: number, n: number): { ws: Worker[];
   return { ws, procs: host.procs.filter((p) => p.generation === generation) };
 }
 
+/** `n` library workers of `generation`, ready, with what they said at start settled. */
+async function readyGeneration(host: FakeHost, generation: number, n: number): Promise<{ ws: Worker[]; procs: FakeProcess[] }> {
+  host.behave = () => libraryWorker;
+  const g = workers(host, generation, n);
+  await Promise.all(g.ws.map((w) => w.waitReady(1000)));
+  await settle();
+  return g;
+}
+
 test('slots: startSlots resolves once every worker is ready', async () => {
   const host = new FakeHost();
   const spec = fakeSpec();
@@ -65,10 +74,7 @@ test('slots: a worker that was ready but exited before the others were fails the
 
 test('retire: a retirement runs on its own (no reload) and resolves with the counts of both sides', async () => {
   const host = new FakeHost();
-  host.behave = () => libraryWorker;
-  const next = workers(host, 2, 2);
-  await Promise.all(next.ws.map((w) => w.waitReady(1000)));
-  await settle();
+  const next = await readyGeneration(host, 2, 2);
   host.behave = () => (p) => {
     libraryWorker(p);
     p.removeAllListeners('sent');
@@ -99,10 +105,7 @@ test('retire: a retirement runs on its own (no reload) and resolves with the cou
 
 test('retire: the new workers take the connections in turn by default: the first until it holds its share of what the old workers said they have left, then the next', async () => {
   const host = new FakeHost();
-  host.behave = () => libraryWorker;
-  const next = workers(host, 2, 2);
-  await Promise.all(next.ws.map((w) => w.waitReady(1000)));
-  await settle();
+  const next = await readyGeneration(host, 2, 2);
   const order: number[] = [];
   for (const w of next.ws) {
     const deliver = w.deliver.bind(w);
