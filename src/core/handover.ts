@@ -78,7 +78,8 @@ export interface BrokerPacing {
    * fill up together: with round robin the new workers got the same connections at the same
    * pace, so V8 tiered their code up and collected their young generations in the same
    * milliseconds, on every core at once (issue 23; bench/notes-latency.md, "The new workers
-   * in turn"). Only once every sender said how many it has; otherwise round robin.
+   * in turn"). Once a sender said how many it has (one that has not yet counts as none);
+   * while none has, round robin.
    */
   fill?: boolean;
 }
@@ -131,8 +132,6 @@ export class HandoverBroker {
   readonly #left = new Map<Receiver, number>();
   /** Connections each receiver was picked for first (filling in turn). */
   readonly #picked = new Map<Receiver, number>();
-  /** Connections received so far. */
-  #received = 0;
 
   /**
    * `targets` lists the receivers that may take connections, read at each hand-over; `now`
@@ -177,7 +176,6 @@ export class HandoverBroker {
     as: (returned: boolean) => ConnMessage | WsConnMessage = (r) => connMessage(listener, r), left?: number,
   ): Promise<void> {
     const arrived = this.#now();
-    this.#received++;
     if (left !== undefined) this.#left.set(from, left);
     const p = this.#forward(from, listener, handle, as).finally(() => {
       this.#pending.delete(p);
@@ -231,7 +229,8 @@ export class HandoverBroker {
   #pick(candidates: Receiver[]): number {
     const turn = this.#next++;
     if (this.#pacing?.fill !== true || candidates.length < 2 || this.#left.size === 0) return turn;
-    let total = this.#received;
+    // Every connection received so far (this one's pick was the last: #next counts them) and what the senders still have.
+    let total = this.#next;
     for (const n of this.#left.values()) total += n;
     const share = Math.ceil(total / candidates.length);
     const first = candidates.findIndex((r) => (this.#picked.get(r) ?? 0) < share);
