@@ -41,11 +41,13 @@ export const HANDOVER_WINDOW = 1;
  * Spreading the hand-over (issue 23): for its first `handoverSpread` (config, default
  * DEFAULT_HANDOVER_SPREAD_MS, 5 s), the master says `landed` to an old worker only after
  * HANDOVER_SPREAD times as long as that connection's whole cycle took (from the worker's
- * previous `landed` to this one's), so moving connections keeps the CPU busy about 1/49 of
- * the time. Moving a connection costs ~0.5 ms of CPU in three processes (the old worker,
- * the master, the new worker; the master ~0.2 ms of it), and at full speed the hand-over of
- * 1000 connections took most of both cores for half a second while they also served. The
- * cost scales with the work: a few connections move in milliseconds; a sender with more
+ * previous `landed` to this one's), so moving a few connections keeps the CPU busy about
+ * 1/49 of the time. Moving one costs CPU in three processes (the old worker, the master, the
+ * new worker): ~0.9 ms in all at full speed, where the hand-over of 1000 connections took
+ * most of both cores while they also served, and ~1.8 ms paced, where each of its five
+ * channel messages (`conn` and Node's acknowledgement, twice, and `landed`) wakes a process
+ * for a loop turn of its own (bench/handover-cpu.ts: 1000 idle connections, 2 cores, Node
+ * 24). The cost scales with the work: a few connections move in milliseconds; a sender with more
  * than that pace moves in the time left (its `conn` says how many) is paced just fast enough
  * to move them all by the spread's end ({@link HandoverBroker.paced}): 1000 idle ones (500
  * per old worker) move evenly over the 5 s. Before, about half of those moved within the
