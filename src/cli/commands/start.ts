@@ -44,7 +44,8 @@ Flags:
                            handing them to the new generation
   --handover-spread <duration>
                            pace a reload's hand-over for up to this long, so moving
-                           connections takes ~2% of the CPU (default 5s; 0 = full speed)
+                           connections crowds the serving workers less (default 5s;
+                           0 = full speed)
   --boot-nice <n>          workers starting while others serve run n nice levels lower
                            until READY, where the master may restore them (default 10; 0 = off)
   --boot-concurrency <n|auto>
