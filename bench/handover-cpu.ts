@@ -1,5 +1,5 @@
 /**
- * `node build/bench/handover-cpu.js [--connections 1000] [--reloads 3] [--spreads 5s,0] [--busy]`:
+ * `node build/bench/handover-cpu.js [--connections 1000] [--reloads 3] [--spreads 5s,0] [--busy] [--label <name>]`:
  * what moving connections costs in CPU (issue 23). Per variant: a hitless master (2 workers)
  * on 127.0.0.1 running the benchmark app with a 10 min keep-alive timeout; `connections` idle
  * keep-alive connections (one request each, then nothing, so every CPU millisecond of a
@@ -13,10 +13,11 @@
  * Variants: one per `--spreads` value (`--handover-spread`: 5 s paced is the default, 0 full
  * speed); with `--busy`, each again while two busy loops at nice 19 keep both cores from
  * going idle (a CPU that idles between two messages costs more to wake on a virtual machine).
- * Prints a markdown table and writes bench/results/handover-cpu-<date>.json. The machine is
- * shared: the load average is noted.
+ * Prints a markdown table and writes bench/results/handover-cpu-<date>[-<label>].json. The
+ * master and the workers run the `node` first on PATH (the Node version measured). The machine
+ * is shared: the load average is noted.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +34,8 @@ const connections = Number(flag('--connections', '1000'));
 const reloads = Number(flag('--reloads', '3'));
 const spreads = flag('--spreads', '5s,0').split(',').map((s) => parseDuration(s));
 const busy = argv.includes('--busy');
+const label = argv.includes('--label') ? flag('--label', '') : undefined;
+if (label !== undefined && !/^[a-z0-9][a-z0-9-]*$/.test(label)) throw new Error(`--label takes lowercase letters, digits and dashes, not ${JSON.stringify(label)}`);
 
 /** CPU ms of one reload, by process role; `machine` is every CPU's busy time (/proc/stat). */
 interface ReloadCpu {
@@ -152,8 +155,8 @@ try {
   process.stdout.write(`\n${lines.join('\n')}\n\nload average ${results.map((r) => `${r.loadavg.start.toFixed(2)}→${r.loadavg.end.toFixed(2)}`).join(', ')}\n`);
   const dir = join(repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `handover-cpu-${new Date().toISOString().slice(0, 10)}.json`);
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, command: `node build/bench/handover-cpu.js ${argv.join(' ')}`.trim(), connections, results }, null, 2) + '\n');
+  const file = join(dir, `handover-cpu-${new Date().toISOString().slice(0, 10)}${label ? `-${label}` : ''}.json`);
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: spawnSync('node', ['--version'], { encoding: 'utf8' }).stdout.trim(), command: `node build/bench/handover-cpu.js ${argv.join(' ')}`.trim(), connections, results }, null, 2) + '\n');
   process.stdout.write(`wrote ${file}\n`);
 } finally {
   killAllGroups();
