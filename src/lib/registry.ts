@@ -4,9 +4,10 @@
  * listener a handed-over connection belongs to, and tell a receiving worker which server
  * must serve it.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type net from 'node:net';
 import { inheritedFds } from './fds.js';
+import { nodeHttp } from './node-http.js';
 import type { ResolvedShutdownOptions } from './options.js';
 import type { AnyServer } from './types.js';
 
@@ -61,7 +62,7 @@ export function registeredServers(): Array<[AnyServer, ResolvedShutdownOptions]>
  * and http2 keep TLS and session state in this process (neither is an http.Server).
  */
 export function isPlainHttp(server: AnyServer): server is http.Server {
-  return server instanceof http.Server;
+  return server instanceof nodeHttp.Server;
 }
 
 /**

@@ -3,9 +3,10 @@
  * it, adopts the inherited socket (without a name: also every other one no listen() claims)
  * or binds the fallback, announces readiness, and drains on stop signals.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
 import { listen } from './listen.js';
+import { nodeHttp } from './node-http.js';
 import { invalid, resolveListenOptions, resolveShutdownOptions, SHUTDOWN_KEYS } from './options.js';
 import { openChannel, ready } from './ready.js';
 import { serveUnclaimedWith } from './relay.js';
@@ -25,7 +26,7 @@ import type { AnyServer, ServeHandle, ServeOptions, ShutdownOptions } from './ty
  */
 export async function serve(handlerOrServer: http.RequestListener | AnyServer, options?: ServeOptions): Promise<ServeHandle> {
   let server: AnyServer;
-  if (typeof handlerOrServer === 'function') server = http.createServer(handlerOrServer);
+  if (typeof handlerOrServer === 'function') server = nodeHttp.createServer(handlerOrServer);
   else if (handlerOrServer instanceof net.Server) server = handlerOrServer;
   else invalid('serve()', 'handlerOrServer', handlerOrServer, 'a request handler or a server', 'serve((req, res) => res.end("ok"))');
 

@@ -6,8 +6,7 @@
  * A hand-over drain (handover.ts) moves plain HTTP/1.1 connections to another process at a
  * request boundary instead of closing them.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Http2Session, ServerHttp2Stream } from 'node:http2';
@@ -15,6 +14,7 @@ import { watchRequestStart } from './boundary.js';
 import { isWebSocketRequest, watchFrames } from './frames.js';
 import { GoAwaySchedule } from './goaway.js';
 import { Http1Connections, type DrainHooks } from './http1.js';
+import { nodeHttp, nodeHttps } from './node-http.js';
 import { observe } from './stats.js';
 import type { AnyServer, ShutdownCounts } from './types.js';
 import { watchUpgrades } from './upgrades.js';
@@ -65,8 +65,8 @@ export class Tracker {
 
   constructor(readonly server: AnyServer) {
     this.http1 = new Http1Connections(server, () => this.drain);
-    const plainHttp1 = server instanceof http.Server;
-    const tlsHttp1 = server instanceof https.Server || isHttp2(server);
+    const plainHttp1 = server instanceof nodeHttp.Server;
+    const tlsHttp1 = server instanceof nodeHttps.Server || isHttp2(server);
     server.on('connection', (socket: net.Socket) => {
       this.addSocket(socket);
       if (plainHttp1) watchRequestStart(this.http1.add(socket));
@@ -80,7 +80,7 @@ export class Tracker {
     // Prepended so a response gets `Connection: close` before the application's
     // handler can send its headers.
     server.prependListener('request', (req: http.IncomingMessage, res: unknown) => {
-      if (res instanceof http.ServerResponse) this.http1.request(req, res);
+      if (res instanceof nodeHttp.ServerResponse) this.http1.request(req, res);
     });
     server.on('stream', (stream: ServerHttp2Stream) => {
       this.streams.add(stream);
