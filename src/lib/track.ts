@@ -15,6 +15,7 @@ import { isWebSocketRequest, watchFrames } from './frames.js';
 import { GoAwaySchedule } from './goaway.js';
 import { Http1Connections, type DrainHooks } from './http1.js';
 import { nodeHttp, nodeHttps } from './node-http.js';
+import { isPlainHttp } from './registry.js';
 import { observe } from './stats.js';
 import type { AnyServer, ShutdownCounts } from './types.js';
 import { watchUpgrades } from './upgrades.js';
@@ -65,7 +66,7 @@ export class Tracker {
 
   constructor(readonly server: AnyServer) {
     this.http1 = new Http1Connections(server, () => this.drain);
-    const plainHttp1 = server instanceof nodeHttp.Server;
+    const plainHttp1 = isPlainHttp(server);
     const tlsHttp1 = server instanceof nodeHttps.Server || isHttp2(server);
     server.on('connection', (socket: net.Socket) => {
       this.addSocket(socket);
