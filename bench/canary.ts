@@ -24,9 +24,10 @@ import { SHAPES, startClient, type ClientCount, type Shape } from './canary-shap
 import { freePort, killAllGroups, run, sleep, spawnGroup, waitFor, waitForPort } from './proc.js';
 import { cliPath } from './targets/hitless.js';
 import { repoRoot } from './targets/target.js';
+import { flagValue } from './args.js';
 
 const argv = process.argv.slice(2);
-const flag = (name: string, fallback: string): string => (argv.includes(name) ? (argv[argv.indexOf(name) + 1] ?? fallback) : fallback);
+const flag = (name: string, fallback: string): string => flagValue(argv, name, fallback);
 const runs = Number(flag('--runs', '5'));
 const durationMs = parseDuration(flag('--duration', '10s'));
 const fixture = join(repoRoot, 'build', 'test', 'fixtures', 'canary', 'app.js');

@@ -27,9 +27,10 @@ import { childrenOf, freePort, isAlive, killAllGroups, now, sleep, waitFor } fro
 import { HitlessTarget, cpuMs } from './targets/hitless.js';
 import { repoRoot } from './targets/target.js';
 import { median } from './stats.js';
+import { flagValue } from './args.js';
 
 const argv = process.argv.slice(2);
-const flag = (name: string, fallback: string): string => (argv.includes(name) ? (argv[argv.indexOf(name) + 1] ?? fallback) : fallback);
+const flag = (name: string, fallback: string): string => flagValue(argv, name, fallback);
 const connections = Number(flag('--connections', '1000'));
 const reloads = Number(flag('--reloads', '3'));
 const spreads = flag('--spreads', '5s,0').split(',').map((s) => parseDuration(s));

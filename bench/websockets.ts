@@ -27,9 +27,10 @@ import type { ReloadOutcome } from '../src/core/types.js';
 import { freePort, killAllGroups, run, sleep, spawnGroup, waitFor, waitForPort } from './proc.js';
 import { cliPath } from './targets/hitless.js';
 import { repoRoot } from './targets/target.js';
+import { flagValue } from './args.js';
 
 const argv = process.argv.slice(2);
-const flag = (name: string, fallback: string): string => (argv.includes(name) ? (argv[argv.indexOf(name) + 1] ?? fallback) : fallback);
+const flag = (name: string, fallback: string): string => flagValue(argv, name, fallback);
 const clients = Number(flag('--clients', '1000'));
 const reloads = Number(flag('--reloads', '3'));
 const everyMs = parseDuration(flag('--every', '8s'));
