@@ -27,9 +27,12 @@ export async function allConnected(app: CanaryApp, gen: number, n: number): Prom
 export async function servedMore(app: CanaryApp, gen: number, more: number): Promise<void> {
   const total = (s: StatusSnapshot): number => Object.values(generationOf(s, gen)?.figures.total ?? {}).reduce((a, b) => a + b, 0);
   const from = total(await app.status());
+  let last: StatusSnapshot | undefined;
   // A bound on time, not on speed: behind nginx on a machine running two suites at once,
-  // 1500 responses once took more than 20 s.
-  await waitUntil(async () => total(await app.status()) >= from + more, `generation ${gen} answered ${more} more responses`, 60_000, POLL_MS);
+  // 1500 responses once took more than 20 s. Timed out, the message says what was serving.
+  await waitUntil(async () => total(last = await app.status()) >= from + more, () => `generation ${gen} answered ${more} more responses ` +
+    `(from ${from}; it now has ${last === undefined ? '?' : total(last)}; the master's generations: ${JSON.stringify(last?.traffic?.generations.map((g) => ({ generation: g.generation, serving: g.serving, workers: g.workers, total: g.figures.total, connections: g.figures.connections })))})`,
+  60_000, POLL_MS);
 }
 
 /** One request of a load run: the connection (slot) that sent it, when, what answered. */
