@@ -8,3 +8,15 @@
 export function flagValue(argv: string[], name: string, fallback: string): string {
   return argv.includes(name) ? (argv[argv.indexOf(name) + 1] ?? fallback) : fallback;
 }
+
+/**
+ * What is wrong with a `--label` value (a diagnostic run's name in its results file), or
+ * undefined when nothing is.
+ *
+ * @example
+ * labelProblem('burst16'); // undefined
+ * labelProblem('Burst 16'); // '--label takes lowercase letters, digits and dashes, not "Burst 16"'
+ */
+export function labelProblem(value: string): string | undefined {
+  return /^[a-z0-9][a-z0-9-]*$/.test(value) ? undefined : `--label takes lowercase letters, digits and dashes, not ${JSON.stringify(value)}`;
+}

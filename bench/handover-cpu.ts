@@ -27,7 +27,7 @@ import { childrenOf, freePort, isAlive, killAllGroups, now, sleep, waitFor } fro
 import { HitlessTarget, cpuMs } from './targets/hitless.js';
 import { repoRoot } from './targets/target.js';
 import { median } from './stats.js';
-import { flagValue } from './args.js';
+import { flagValue, labelProblem } from './args.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, fallback: string): string => flagValue(argv, name, fallback);
@@ -36,7 +36,8 @@ const reloads = Number(flag('--reloads', '3'));
 const spreads = flag('--spreads', '5s,0').split(',').map((s) => parseDuration(s));
 const busy = argv.includes('--busy');
 const label = argv.includes('--label') ? flag('--label', '') : undefined;
-if (label !== undefined && !/^[a-z0-9][a-z0-9-]*$/.test(label)) throw new Error(`--label takes lowercase letters, digits and dashes, not ${JSON.stringify(label)}`);
+const badLabel = label === undefined ? undefined : labelProblem(label);
+if (badLabel !== undefined) throw new Error(badLabel);
 
 /** CPU ms of one reload, by process role; `machine` is every CPU's busy time (/proc/stat). */
 interface ReloadCpu {

@@ -30,6 +30,7 @@ import { repoRoot } from './targets/target.js';
 import { chartSvg } from './svg.js';
 import { markdown, verdicts } from './report.js';
 import type { Results } from './results.js';
+import { labelProblem } from './args.js';
 
 const argv = process.argv.slice(2);
 const USAGE = `usage: node build/bench/run.js [--quick] [--only <scenarios>] [--docs]
@@ -59,7 +60,8 @@ function badArgs(): string | undefined {
       if (unknown.length) return `bench: no scenario ${unknown.join(', ')} (there are: ${SCENARIOS.join(', ')})`;
       const shapes = a === '--shapes' ? v.split(',').filter((x) => x !== 'paced' && x !== 'saturating') : [];
       if (shapes.length) return `bench: no load shape ${shapes.join(', ')} (there are: paced, saturating)`;
-      if (a === '--label' && !/^[a-z0-9][a-z0-9-]*$/.test(v)) return `bench: --label takes lowercase letters, digits and dashes, not ${JSON.stringify(v)}`;
+      const label = a === '--label' ? labelProblem(v) : undefined;
+      if (label !== undefined) return `bench: ${label}`;
       i++;
     }
   }
