@@ -1,11 +1,12 @@
 /**
  * node:http and node:https for the in-app library, loaded with `require`. An ESM `import`
  * of node:http builds that module's ESM facade, which reads every export, the lazy ones
- * too, and so loads undici and zlib: a CommonJS app (Express, a framework CLI through the
- * preload) paid for it at every worker boot only because this library imported it
- * (measured, Node 24, a CommonJS node:http app under hitless, 40 boots each: CPU at READY
- * median 230 ms with the import, 180 ms with `require`; bench/notes-latency.md, "Booting
- * without node:http's ESM facade"). Types still come from `import type`.
+ * too, and so loads undici and zlib: a CommonJS app that does not load them itself
+ * (Express, a plain node:http app) paid for it at every worker boot only because this
+ * library imported it (measured, Node 24, a CommonJS node:http app under hitless, 40 boots
+ * each: CPU at READY median 230 ms with the import, 180 ms with `require`; Next.js loads
+ * both itself and boots the same either way; bench/notes-latency.md, "Booting without
+ * node:http's ESM facade"). Types still come from `import type`.
  */
 import { createRequire } from 'node:module';
 
