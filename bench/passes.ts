@@ -34,6 +34,9 @@ const argv = process.argv.slice(2);
 const flag = (name: string, fallback: string): string => flagValue(argv, name, fallback);
 const pairs = Number(flag('--pairs', '3'));
 const reloads = Number(flag('--reloads', '5'));
+for (const [name, n] of [['--pairs', pairs], ['--reloads', reloads]] as const) {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} takes a whole number of at least 1, not ${JSON.stringify(flag(name, ''))}`);
+}
 const label = argv.includes('--label') ? flag('--label', '') : undefined;
 const badLabel = label === undefined ? undefined : labelProblem(label);
 if (badLabel !== undefined) throw new Error(badLabel);
