@@ -11,12 +11,12 @@ export function flagValue(argv: string[], name: string, fallback: string): strin
 
 /**
  * What is wrong with a `--label` value (a diagnostic run's name in its results file), or
- * undefined when nothing is.
+ * another name given as `what` (passes.ts's arm names), or undefined when nothing is.
  *
  * @example
  * labelProblem('burst16'); // undefined
  * labelProblem('Burst 16'); // '--label takes lowercase letters, digits and dashes, not "Burst 16"'
  */
-export function labelProblem(value: string): string | undefined {
-  return /^[a-z0-9][a-z0-9-]*$/.test(value) ? undefined : `--label takes lowercase letters, digits and dashes, not ${JSON.stringify(value)}`;
+export function labelProblem(value: string, what = '--label'): string | undefined {
+  return /^[a-z0-9][a-z0-9-]*$/.test(value) ? undefined : `${what} takes lowercase letters, digits and dashes, not ${JSON.stringify(value)}`;
 }

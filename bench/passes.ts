@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { flagValue, labelProblem } from './args.js';
 import { Kind, startLoad, type LoadResult } from './loadgen.js';
 import { freePort, killAllGroups, now, sleep } from './proc.js';
-import { percentile } from './stats.js';
+import { inWindows, percentile, type Window } from './stats.js';
 import { HitlessTarget } from './targets/hitless.js';
 import { reloadAndWait, repoRoot } from './targets/target.js';
 
@@ -62,7 +62,8 @@ function parseArm(spec: string): Arm {
     if (m) env[m[1]!] = m[2]!;
     else args.push(token);
   }
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`--arm names take lowercase letters, digits and dashes, not ${JSON.stringify(name)}`);
+  const badName = labelProblem(name, 'an --arm name');
+  if (badName !== undefined) throw new Error(badName);
   return { name, env, args };
 }
 
@@ -103,20 +104,19 @@ async function pass(arm: Arm): Promise<Pass> {
     method: 'POST', body: '{"user":1}', headers: { 'Content-Type': 'application/json' },
   });
   let records: LoadResult;
-  const windows: [number, number][] = [];
+  const windows: Window[] = [];
   try {
     await sleep(LEAD_MS);
     for (let i = 0; i < reloads; i++) {
       const r = await reloadAndWait(target);
-      windows.push([r.requestedAt, r.completeAt + WINDOW_TAIL_MS]);
+      windows.push({ from: r.requestedAt, to: r.completeAt + WINDOW_TAIL_MS });
       await sleep(GAP_MS);
     }
   } finally {
     records = await load.stop();
     await target.stop();
   }
-  const inWindow = (t: number): boolean => windows.some(([a, b]) => t >= a && t <= b);
-  const nearWindow = (t: number): boolean => windows.some(([a, b]) => t >= a - 500 && t <= b + 1500);
+  const near = windows.map((w) => ({ from: w.from - 500, to: w.to + 1500 }));
   const steady: number[] = [];
   const window: number[] = [];
   let failed = 0;
@@ -127,8 +127,8 @@ async function pass(arm: Arm): Promise<Pass> {
     }
     const start = records.start[i]!;
     if (start < origin + STEADY_AFTER_MS) continue;
-    if (inWindow(start)) window.push(records.latency[i]!);
-    else if (!nearWindow(start)) steady.push(records.latency[i]!);
+    if (inWindows(start, windows)) window.push(records.latency[i]!);
+    else if (!inWindows(start, near)) steady.push(records.latency[i]!);
   }
   const steadyP99 = percentile(steady, 99);
   const windowP99 = percentile(window, 99);
@@ -136,7 +136,7 @@ async function pass(arm: Arm): Promise<Pass> {
   return {
     arm: arm.name, steadyP99, windowP99, ratio: windowP99 / steadyP99, windowRequests: window.length,
     overSteady: over(1.5 * steadyP99), over5: over(5), over10: over(10), over20: over(20),
-    failed, opened: records.opened, reloadMs: windows.map(([a, b]) => Math.round(b - WINDOW_TAIL_MS - a)),
+    failed, opened: records.opened, reloadMs: windows.map((w) => Math.round(w.to - WINDOW_TAIL_MS - w.from)),
     loadavg: [load0, loadavg()[0] ?? 0],
   };
 }
