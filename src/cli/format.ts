@@ -93,8 +93,10 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
   (s.draining ?? []).forEach((d, i) => lines.push(`${i === 0 ? 'draining ' : ''.padEnd(9)}   ${describeDraining(d, now)}`));
   lines.push(...upgradeLines(s, now));
   const r = s.reloadRequests;
-  if (r && r.queued + r.merged > 0) {
-    lines.push(`requests    ${r.started + r.queued + r.merged} reloads asked for: ${r.started} started at once, ${r.queued} queued behind another, ${r.merged} merged into a queued one`);
+  const refused = r?.refused ?? 0;
+  if (r && r.queued + r.merged + refused > 0) {
+    lines.push(`requests    ${r.started + r.queued + r.merged + refused} reloads asked for: ${r.started} started at once, ${r.queued} queued behind another, ` +
+      `${r.merged} merged into a queued one${refused > 0 ? `, ${refused} refused` : ''}`);
   }
   lines.push('');
   const header = ['WORKER', 'PID', 'STATE', 'UPTIME', 'RESTARTS', 'RSS', 'CPU', 'REQ/S', '5XX', 'P50', 'P99', 'STATUS'];

@@ -3,6 +3,7 @@
  * same rule `hitless start` follows. Zod-free: client commands must not load the schema.
  */
 import { dirname, resolve } from 'node:path';
+import { isHitlessError, type HitlessError } from '../errors.js';
 import { findConfigFile, readConfigFile } from './file.js';
 import { resolveRunDir } from './rundir.js';
 
@@ -11,17 +12,32 @@ import { resolveRunDir } from './rundir.js';
  * `runDir` key, else the default derived from the app folder (the config file's folder,
  * or the working directory) — the same rule `hitless start` follows.
  *
+ * A config file that exists but cannot be parsed (an edit in progress, a missing comma) does
+ * not keep a client from its master: the master keeps the configuration it has, and `stop`,
+ * `status` or `reload` (which the master then refuses, naming the error) must still reach it.
+ * The file's problem goes to `unreadable` and the default run dir is used; a `runDir` key in
+ * the broken file is then found by the app folder instead (control/find.ts).
+ *
  * @example
  * const runDir = locateRunDir({ config: values.config, runDir: values['run-dir'] });
  */
-export function locateRunDir(options: { config?: string | undefined; runDir?: string | undefined; cwd?: string; env?: NodeJS.ProcessEnv }): string {
+export function locateRunDir(options: {
+  config?: string | undefined; runDir?: string | undefined; cwd?: string; env?: NodeJS.ProcessEnv;
+  unreadable?: (err: HitlessError) => void;
+}): string {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
   if (options.runDir !== undefined) return resolveRunDir(cwd, resolve(cwd, options.runDir), env);
   const configPath = findConfigFile(options.config, cwd);
   if (!configPath) return resolveRunDir(cwd, undefined, env);
   const appDir = dirname(configPath);
-  const file = readConfigFile(configPath);
+  let file: Record<string, unknown> = {};
+  try {
+    file = readConfigFile(configPath);
+  } catch (err) {
+    if (!isHitlessError(err, 'ERR_CONFIG_PARSE') || options.unreadable === undefined) throw err;
+    options.unreadable(err);
+  }
   const runDir = typeof file.runDir === 'string' && file.runDir ? resolve(appDir, file.runDir) : undefined;
   return resolveRunDir(appDir, runDir, env);
 }

@@ -37,12 +37,21 @@ function real(path: string): string {
  * The run dir of this app's master: `--run-dir` as given; else the computed one when a
  * master answers there; else the run dir of the one running master whose app folder is
  * this app's; else the computed one (so the "no master" error names where it looked).
+ * A config file that cannot be parsed is reported to `warn` (stderr by default) and does not
+ * stop the search: the running master is what the command is for.
  *
  * @example
  * const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
  */
-export async function findRunDir(options: { config?: string | undefined; runDir?: string | undefined; cwd?: string; env?: NodeJS.ProcessEnv }): Promise<string> {
-  const computed = locateRunDir(options);
+export async function findRunDir(options: {
+  config?: string | undefined; runDir?: string | undefined; cwd?: string; env?: NodeJS.ProcessEnv;
+  warn?: (line: string) => void;
+}): Promise<string> {
+  const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const computed = locateRunDir({
+    ...options,
+    unreadable: (err) => warn(`hitless: warning: ${err.message}; the running master keeps the configuration it has (fix the file before the next reload)`),
+  });
   if (options.runDir !== undefined || (await answers(computed))) return computed;
   const cwd = options.cwd ?? process.cwd();
   const configPath = findConfigFile(options.config, cwd);

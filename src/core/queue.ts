@@ -21,19 +21,25 @@ export interface QueuedReload {
   resolve: (o: ReloadOutcome) => void;
 }
 
-/** Reload requests by what became of them: began at once, queued behind another, merged into the queued one. */
+/**
+ * Reload requests by what became of them: began at once, queued behind another, merged into
+ * the queued one, or refused before anything ran (a configuration that does not validate, a
+ * master stopping or upgrading).
+ */
 export interface RequestCounts {
   started: number;
   queued: number;
   merged: number;
+  refused: number;
 }
 
 export class ReloadQueue {
-  readonly requests: RequestCounts = { started: 0, queued: 0, merged: 0 };
+  readonly requests: RequestCounts = { started: 0, queued: 0, merged: 0, refused: 0 };
   #waiting: { reload: QueuedReload; promise: Promise<ReloadOutcome> } | undefined;
   readonly #now: () => number;
 
-  constructor(now: () => number, resumed?: RequestCounts) {
+  /** `resumed`: the counts of the master this one replaced (one from before `refused` has none). */
+  constructor(now: () => number, resumed?: Partial<RequestCounts>) {
     this.#now = now;
     if (resumed) Object.assign(this.requests, resumed);
   }
@@ -52,6 +58,11 @@ export class ReloadQueue {
   /** A request that begins at once (nothing runs, nothing waits). */
   started(): void {
     this.requests.started++;
+  }
+
+  /** A request refused before it began or was queued. */
+  refused(): void {
+    this.requests.refused++;
   }
 
   /**

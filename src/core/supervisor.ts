@@ -70,7 +70,7 @@ export interface SupervisorOptions {
 export interface SupervisorResume {
   /** The number the next generation gets. */
   nextGeneration: number;
-  reloadRequests: { started: number; queued: number; merged: number };
+  reloadRequests: { started: number; queued: number; merged: number; refused?: number };
   lastReload: ReloadOutcome | undefined;
   /** The master taken over from, and when. */
   upgradedFrom?: { pid: number; version: string; at: number };
@@ -200,8 +200,12 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    */
   reload(reason: string, options: SupervisorReloadOptions = {}): Promise<ReloadOutcome> {
     const { spec, strategy } = options;
-    if (this.#stopping || this.#state === 'stopped') return Promise.resolve(this.#refused(reason));
+    if (this.#stopping || this.#state === 'stopped') {
+      this.#queue.refused();
+      return Promise.resolve(this.#refused(reason));
+    }
     if (this.#upgrade) {
+      this.#queue.refused();
       const serving = this.#current?.id ?? 0;
       const now = this.#host.now();
       return Promise.resolve(failedReload({ reason, startedAt: now, now, serving, attempted: serving, error: upgradeBusy(this.#upgrade.pid) }));
@@ -302,6 +306,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   refuseReload(reason: string, startedAt: number, error: unknown, extra: Pick<ReloadOutcome, 'changes' | 'notes'> = {}): ReloadOutcome {
     const serving = this.#current?.id ?? 0;
     const outcome: ReloadOutcome = { ...failedReload({ reason, startedAt, now: this.#host.now(), serving, attempted: serving, error }), ...extra };
+    this.#queue.refused();
     this.#record(outcome);
     this.#emit({ type: 'reload-done', outcome });
     return outcome;

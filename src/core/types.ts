@@ -261,7 +261,7 @@ export interface StatusSnapshot {
    * `queued` behind a reload (or scale) in progress, `merged` into a reload already queued.
    * None is ever dropped (docs/CLI.md, "Signals").
    */
-  reloadRequests?: { started: number; queued: number; merged: number };
+  reloadRequests?: { started: number; queued: number; merged: number; refused?: number };
   /** Old generations still draining, oldest first (those in the background: docs/websockets.md). */
   draining?: DrainingGeneration[];
   /** The reload in flight, with its phase (reload.ts). */

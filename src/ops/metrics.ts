@@ -90,8 +90,8 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
 
   // Read from the supervisor's own counts at scrape time: they cover the master's whole life.
   registry.registerMetric(raw('hitless_reload_requests_total',
-    'Reload requests (SIGHUP, hitless reload, watch, fetch, release) by what became of them: started at once, queued behind a reload or scale in progress, merged into a reload already queued. None is dropped.',
-    'counter', () => Object.entries(master.status().reloadRequests ?? { started: 0, queued: 0, merged: 0 })
+    'Reload requests (SIGHUP, hitless reload, watch, fetch, release) by what became of them: started at once, queued behind a reload or scale in progress, merged into a reload already queued, refused before anything ran (a configuration that does not validate, a master stopping or upgrading). None is dropped silently.',
+    'counter', () => Object.entries({ started: 0, queued: 0, merged: 0, refused: 0, ...master.status().reloadRequests })
       .map(([outcome, value]) => ({ labels: { outcome }, value }))) as unknown as import('prom-client').Metric);
   for (const metric of trafficMetrics(() => master.status().traffic?.releases ?? [])) {
     registry.registerMetric(metric as unknown as import('prom-client').Metric);

@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, fixture, trackMaster, waitUntil, type MasterProcess } from '../helpers/master.js';
+import { cli, fixture, runCli, trackMaster, waitUntil, type MasterProcess } from '../helpers/master.js';
 import { startLoad } from '../helpers/load.js';
 
 const APP = ['node', fixture('master/every-socket.js')];
@@ -198,6 +198,16 @@ test('an invalid edit is refused with the key named (exit 2) and nothing starts,
   assert.deepEqual(await serving(master), { generation: 1, workers: 2 });
   const st = await master.cli(['status']);
   assert.match(st.stdout, /^last reload refused: \S*hitless\.json:4:1: not valid JSON.*\(ERR_CONFIG_PARSE\); generation 1 kept serving \(hitless reload, [\d.]+ ?m?s ago\)$/m, 'status shows the refusal');
+  // From the app folder, without --run-dir: the broken file (its runDir key unread) does not
+  // hide the master; the client warns, finds it by its folder, and the master refuses the reload.
+  const inFolder = await runCli(['status'], {}, dir);
+  assert.equal(inFolder.code, 0, inFolder.stderr);
+  assert.match(inFolder.stdout, /^generation\s+1$/m);
+  assert.match(inFolder.stderr, /^hitless: warning: \S*hitless\.json:4:1: not valid JSON.*; the running master keeps the configuration it has \(fix the file before the next reload\)$/m);
+  const reloadInFolder = await runCli(['reload'], {}, dir);
+  assert.equal(reloadInFolder.code, 2, reloadInFolder.stderr);
+  assert.match(reloadInFolder.stderr, /^hitless: reload refused: \S*hitless\.json:4:1: not valid JSON.*\(ERR_CONFIG_PARSE\); generation 1 keeps serving\n$/);
+  assert.match((await master.cli(['status'])).stdout, /^requests +\d+ reloads asked for: .*, 5 refused$/m, 'every refused request is counted');
   write({ ...good, runDir: 'run', workers: 1 });
   assert.match(await reloadOk(master), /workers: 2 → 1/);
   assert.deepEqual(await serving(master), { generation: 2, workers: 1 });

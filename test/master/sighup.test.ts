@@ -89,7 +89,7 @@ for (const phase of ['spawning', 'handover', 'draining', 'canary'] as const) {
     await settled();
     assert.equal(reloadsRun(), 2);
     assert.equal(reloadsRun(), expected());
-    assert.deepEqual(sup.status().reloadRequests, { started: 1, queued: 1, merged: 0 });
+    assert.deepEqual(sup.status().reloadRequests, { started: 1, queued: 1, merged: 0, refused: 0 });
   });
 }
 
@@ -139,7 +139,7 @@ for (const gap of [1, 50, 199, 201]) {
     await settled();
     assert.equal(reloadsRun(), 5);
     assert.equal(expected(), 5);
-    assert.deepEqual(sup.status().reloadRequests, { started: 5, queued: 0, merged: 0 });
+    assert.deepEqual(sup.status().reloadRequests, { started: 5, queued: 0, merged: 0, refused: 0 });
   });
 }
 
@@ -156,7 +156,7 @@ test('a storm of 50 SIGHUPs in 100 ms runs 2 reloads: the first, and one for eve
   await settled();
   assert.equal(reloadsRun(), 2);
   assert.equal(reloadsRun(), expected());
-  assert.deepEqual(sup.status().reloadRequests, { started: 1, queued: 1, merged: 48 });
+  assert.deepEqual(sup.status().reloadRequests, { started: 1, queued: 1, merged: 48, refused: 0 });
   assert.equal(msgs().filter((m) => m === 'SIGHUP received: reload requested').length, 50, 'every SIGHUP is logged');
   assert.equal(msgs().filter((m) => m === 'SIGHUP: merged into the queued reload').length, 48);
   // What `hitless reload` prints for its own request when it has to wait.
@@ -196,4 +196,15 @@ test('a SIGHUP while the master stops is refused and says so', async () => {
   await stopped;
   await settled();
   assert.ok(msgs().includes('SIGHUP: no reload, the master is stopping'), msgs().join('\n'));
+  assert.equal(sup.status().reloadRequests?.refused, 1, 'the refused request is counted');
+});
+
+test('a reload refused before it ran (a configuration that does not validate) counts as a refused request and a failed reload', async () => {
+  const { sup } = setup();
+  await sup.start();
+  const outcome = sup.refuseReload('hitless reload', 0, new Error('hitless.json:4:13: not valid JSON'));
+  assert.equal(outcome.ok, false);
+  assert.deepEqual(sup.status().reloadRequests, { started: 0, queued: 0, merged: 0, refused: 1 });
+  assert.equal(sup.status().lastReload?.ok, false);
+  await sup.stop();
 });

@@ -120,7 +120,7 @@ test('upgrade: the new master gets the sockets, the generation counter, the relo
   const state = peers[0]!.sent[0]!.message as Extract<OldMasterMessage, { type: 'upgrade-state' }>;
   assert.equal(state.protocol, 1);
   assert.equal(state.supervisor.nextGeneration, 3);
-  assert.deepEqual(state.supervisor.reloadRequests, { started: 1, queued: 0, merged: 0 });
+  assert.deepEqual(state.supervisor.reloadRequests, { started: 1, queued: 0, merged: 0, refused: 0 });
   assert.equal(state.supervisor.lastReload?.generation, 2);
   assert.deepEqual(state.sockets.map((s) => s.name), ['http']);
   assert.deepEqual(state.scale, { workers: 3, readWorkers: 2 });

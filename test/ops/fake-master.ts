@@ -11,7 +11,7 @@ export class FakeMaster extends EventEmitter implements MasterHandle {
   generation = 1;
   startedAt = Date.now();
   traffic: StatusSnapshot['traffic'];
-  reloadRequests = { started: 0, queued: 0, merged: 0 };
+  reloadRequests: { started: number; queued: number; merged: number; refused?: number } = { started: 0, queued: 0, merged: 0 };
 
   status(): StatusSnapshot {
     return {

@@ -77,9 +77,10 @@ test('metrics: counters follow master events, gauges read status() at scrape tim
   assert.ok(v.has('process_resident_memory_bytes'), 'default process metrics of the master');
 
   assert.equal(v.get('hitless_reload_requests_total{outcome="started"}'), 0);
-  master.reloadRequests = { started: 4, queued: 2, merged: 7 };
+  assert.equal(v.get('hitless_reload_requests_total{outcome="refused"}'), 0);
+  master.reloadRequests = { started: 4, queued: 2, merged: 7, refused: 3 };
   const requests = parseProm((await scrape(m.address)).body);
-  assert.deepEqual(['started', 'queued', 'merged'].map((o) => requests.get(`hitless_reload_requests_total{outcome="${o}"}`)), [4, 2, 7],
+  assert.deepEqual(['started', 'queued', 'merged', 'refused'].map((o) => requests.get(`hitless_reload_requests_total{outcome="${o}"}`)), [4, 2, 7, 3],
     'reload requests (SIGHUPs included) by what became of them, read from the master at scrape time');
 
   master.generation = 3;

@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { HitlessError } from '../../errors.js';
+import { HitlessError, isHitlessError } from '../../errors.js';
 import { findConfigFile, readConfigFile } from '../../config/file.js';
 import { findRunDir } from '../../control/find.js';
 import { DEFAULT_LOGS } from '../../config/defaults.js';
@@ -109,7 +109,14 @@ async function locate(opts: { config: string | undefined; dir: string | undefine
   if (opts.dir !== undefined) return { dir: resolve(opts.dir), name: LOG_FILE_NAME, keep: 100 };
   const cwd = process.cwd();
   const configPath = findConfigFile(opts.config, cwd);
-  const file = configPath === undefined ? {} : readConfigFile(configPath);
+  let file: Record<string, unknown> = {};
+  try {
+    if (configPath !== undefined) file = readConfigFile(configPath);
+  } catch (err) {
+    // A broken file does not hide the output: the running master says where it goes
+    // (findRunDir below prints the file's problem).
+    if (!isHitlessError(err, 'ERR_CONFIG_PARSE')) throw err;
+  }
   const appDir = configPath === undefined ? cwd : dirname(configPath);
   const logs = (typeof file.logs === 'object' && file.logs !== null ? file.logs : {}) as { mode?: unknown; dir?: unknown; keep?: unknown };
   if (logs.mode === 'file') {

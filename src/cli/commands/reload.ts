@@ -67,7 +67,8 @@ export const command: Command = {
     }
     const timeoutMs = parseTimeoutFlag(values.timeout);
     const strategy = strategyFlag('reload', values.canary, values.strategy);
-    const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
+    // A config file the master cannot read either is named by the master's refusal below.
+    const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'], warn: () => {} });
     const progress = new ReloadProgress();
     const printer = progressPrinter(process.stdout);
     let configShown = false;
