@@ -17,7 +17,8 @@
  */
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { accessSync, chmodSync, constants, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { HitlessError } from '../errors.js';
 import { parseListenEnv } from '../lib/fds.js';
@@ -270,9 +271,10 @@ export function openListeners(specs: ListenerSpec[], inherited: HeldListener[] =
 
 function bindOne(spec: ListenerSpec): HeldListener {
   if (spec.kind === 'unix') {
+    makeSocketFolder(spec.path, spec.source);
     removeStaleSocket(spec.path, spec.source);
     const handle = createServerHandle(spec.path, -1, -1);
-    if (typeof handle === 'number') throw bindError(spec.source, handle);
+    if (typeof handle === 'number') throw unixBindError(spec.path, spec.source, handle);
     if (spec.mode !== undefined) chmodSync(spec.path, spec.mode);
     return {
       name: spec.name, fd: handle.fd, address: `unix:${spec.path}`, inherited: false, unlinkPath: spec.path, handle,
@@ -307,6 +309,40 @@ function bindError(source: string, errno: number): HitlessError {
   return new HitlessError('ERR_BIND', `cannot listen on ${source}: ${name}${fix[name] ? ` (${fix[name]})` : ''}`, {
     details: { address: source, errno: name },
   });
+}
+
+/**
+ * The folder of a unix socket is created when missing (like the run dir: `run/admin.sock` in
+ * a fresh app folder just works). libuv reports a missing folder as EACCES, so a bind that
+ * fails without this would blame the permissions.
+ */
+function makeSocketFolder(path: string, source: string): void {
+  const folder = dirname(path);
+  try {
+    mkdirSync(folder, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const why = code === 'EEXIST' || code === 'ENOTDIR'
+      ? `${folder} is not a folder: a file is in the way (remove it, or choose another socket path)`
+      : `cannot create the folder ${folder}: ${code} (create it with write access for this user, or choose a socket path in a writable folder)`;
+    throw new HitlessError('ERR_BIND', `cannot listen on ${source}: ${why}`, {
+      details: { address: source, errno: code },
+    });
+  }
+}
+
+/** A failed unix bind: EACCES names the folder the user cannot write, not ports. */
+function unixBindError(path: string, source: string, errno: number): HitlessError {
+  if (getSystemErrorName(errno) !== 'EACCES') return bindError(source, errno);
+  const folder = dirname(path);
+  try {
+    accessSync(folder, constants.W_OK | constants.X_OK);
+  } catch {
+    return new HitlessError('ERR_BIND', `cannot listen on ${source}: EACCES (this user cannot create files in ${folder}: give it write access, or choose a socket path in a writable folder)`, {
+      details: { address: source, errno: 'EACCES' },
+    });
+  }
+  return bindError(source, errno);
 }
 
 /** A socket file left by a master that died is removed; a live one is an error. */
