@@ -49,6 +49,15 @@ async function loadCommand(name: string): Promise<Command> {
 }
 
 /**
+ * Commands of other process managers (PM2, supervisorctl, systemctl) that people type out of
+ * habit, and the hitless command that does what they want; no spelling is close enough.
+ */
+const OTHER_TOOLS: Readonly<Record<string, string>> = {
+  restart: 'reload', gracefulReload: 'reload', 'graceful-reload': 'reload', kill: 'stop', delete: 'stop',
+  ls: 'list', ps: 'list', monit: 'status --watch', log: 'logs', update: 'upgrade',
+};
+
+/**
  * Runs the CLI with `argv` (without node and the script) and resolves with the exit code.
  * Writes only to stdout/stderr; never exits the process itself.
  *
@@ -72,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (!isCommand(name)) {
-      const guess = closest(name, Object.keys(COMMANDS));
+      const guess = Object.hasOwn(OTHER_TOOLS, name) ? OTHER_TOOLS[name] : closest(name, Object.keys(COMMANDS));
       throw new HitlessError('ERR_USAGE', `unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''} (see \`hitless --help\`)`);
     }
     const result = await (await loadCommand(name)).run(rest);

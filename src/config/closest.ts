@@ -3,19 +3,25 @@
  * on every run, and it must not drag in the config schema (zod) with it.
  */
 
-/** Levenshtein distance, for "did you mean". */
+/**
+ * Edit distance for "did you mean", case-insensitive: insertions, deletions, substitutions
+ * and swaps of two neighbouring letters (the commonest typo: `stauts` is one swap from
+ * `status`, where plain Levenshtein counts two and ties it with `start`).
+ */
 function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
-      prev = cur;
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  // d[i][j]: distance between x's first i letters and y's first j.
+  const d = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= x.length; i++) {
+    for (let j = 1; j <= y.length; j++) {
+      const row = d[i]!;
+      const up = d[i - 1]!;
+      row[j] = Math.min(up[j]! + 1, row[j - 1]! + 1, up[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
     }
   }
-  return row[b.length]!;
+  return d[x.length]![y.length]!;
 }
 
 /** The candidate closest to `word`, when it is close enough to be a likely typo. */

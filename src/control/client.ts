@@ -61,7 +61,7 @@ export function controlRequest(
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (!connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) {
         finish(new HitlessError('ERR_NO_MASTER',
-          `no master is running at ${path}; start it with \`hitless start\` in the app folder, or pass --run-dir`, { cause: err }));
+          `no master is running at ${path}; start it with \`hitless start\` in the app folder, or pass --run-dir (\`hitless list\` shows every master on this machine)`, { cause: err }));
       } else {
         finish(new HitlessError('ERR_NO_MASTER', `lost the connection to the master at ${path}: ${err.message}`, { cause: err }));
       }

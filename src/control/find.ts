@@ -50,7 +50,7 @@ export async function findRunDir(options: {
   const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
   const computed = locateRunDir({
     ...options,
-    unreadable: (err) => warn(`hitless: warning: ${err.message}; the running master keeps the configuration it has (fix the file before the next reload)`),
+    unreadable: (err) => warn(`hitless: warning: ${err.message} (a running master keeps the configuration it has; fix the file before the next reload)`),
   });
   if (options.runDir !== undefined || (await answers(computed))) return computed;
   const cwd = options.cwd ?? process.cwd();

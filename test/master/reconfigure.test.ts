@@ -203,7 +203,7 @@ test('an invalid edit is refused with the key named (exit 2) and nothing starts,
   const inFolder = await runCli(['status'], {}, dir);
   assert.equal(inFolder.code, 0, inFolder.stderr);
   assert.match(inFolder.stdout, /^generation\s+1$/m);
-  assert.match(inFolder.stderr, /^hitless: warning: \S*hitless\.json:4:1: not valid JSON.*; the running master keeps the configuration it has \(fix the file before the next reload\)$/m);
+  assert.match(inFolder.stderr, /^hitless: warning: \S*hitless\.json:4:1: not valid JSON.* \(a running master keeps the configuration it has; fix the file before the next reload\)$/m);
   const reloadInFolder = await runCli(['reload'], {}, dir);
   assert.equal(reloadInFolder.code, 2, reloadInFolder.stderr);
   assert.match(reloadInFolder.stderr, /^hitless: reload refused: \S*hitless\.json:4:1: not valid JSON.*\(ERR_CONFIG_PARSE\); generation 1 keeps serving\n$/);
