@@ -2,6 +2,7 @@
  * What the client commands print: the status report and the reload progress lines.
  * Pure functions of the master's data (plus a clock), so tests check them directly.
  */
+import { describeChange } from '../config/changes.js';
 import { formatDuration } from '../config/duration.js';
 import type { DrainingGeneration, MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../core/types.js';
 import { queuedPhrase } from '../core/logger.js';
@@ -147,7 +148,7 @@ export class ReloadProgress {
         return `${queuedPhrase(event)} (${event.reason})`;
       case 'reload-config':
         return event.changes.length === 0 ? 'no configuration change'
-          : `configuration changes: ${event.changes.map((c) => `${c.key}${c.notApplied ? ' (not applied)' : ''}`).join(', ')}`;
+          : `configuration changes: ${event.changes.map(describeChange).join('; ')}`;
       case 'reload-start':
         this.#generation = event.generation;
         return `spawning generation ${event.generation}`;

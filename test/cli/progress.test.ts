@@ -65,3 +65,17 @@ test('readiness wait: the reload names the workers of its generation not ready y
     'generation 8: not ready after 5 s, waiting for 8.0 (pid 42), 8.1 (pid 43: warming cache)',
   ]);
 });
+
+test('a configuration change is said with its values, as `hitless reload` prints them (secrets hidden): what `hitless release` shows', () => {
+  assert.deepEqual(lines([
+    { type: 'reload-config', reason: 'release', changes: [], notes: [] },
+    {
+      type: 'reload-config', reason: 'release', changes: [
+        { key: 'workers', from: '2', to: '3' },
+        { key: 'env.API_KEY', from: null, to: '(hidden)' },
+        { key: 'logs.mode', from: 'inherit', to: 'file' },
+      ],
+      notes: [],
+    },
+  ]), ['no configuration change', 'configuration changes: workers: 2 → 3; env.API_KEY: added (value hidden); logs.mode: inherit → file']);
+});
