@@ -37,7 +37,7 @@ export interface MetricsEndpoint {
  * Starts the Prometheus endpoint at `config.metrics.listen` (GET /metrics). Exposes:
  * `hitless_reloads_total{result="ok|failed"}`, `hitless_reload_duration_seconds`,
  * `hitless_workers{state}`, `hitless_worker_restarts_total`,
- * `hitless_workers_forced_total`, `hitless_reload_requests_total{outcome="started|queued|merged"}`, `hitless_generation`, `hitless_master_uptime_seconds`,
+ * `hitless_workers_forced_total`, `hitless_reload_requests_total{outcome="started|queued|merged|refused"}`, `hitless_generation`, `hitless_master_uptime_seconds`,
  * the workers' traffic per release (`hitless_http_requests_total{release,class}`,
  * `hitless_http_errors_total{release}`, `hitless_http_request_duration_seconds{release}`;
  * only the serving release and the most recent other one), and prom-client's default
