@@ -3,18 +3,28 @@
  * SIGUSR2 for an upgrade of the master itself (`hitless upgrade`, nginx's USR2), SIGTERM and
  * SIGINT drain everything and exit 0, a second SIGTERM/SIGINT kills the workers at once.
  * SIGUSR1 is left to Node's debugger.
+ *
+ * A second stop signal within {@link SAME_STOP_MS} of the first is the same stop, not a
+ * second press: Ctrl-C on `npm start` reaches the master twice in a few milliseconds where
+ * the script's shell execs the master (bash does; npm forwards the terminal's SIGINT to its
+ * child, which then is the master, and the terminal sends it to the master's process group
+ * too), and a drain asked for once must not become a kill.
  */
 import type { Logger } from '../core/logger.js';
 import type { MasterHandle } from '../core/types.js';
 import { sighupHandler } from './sighup.js';
 
+/** A stop signal this soon after the first is the same stop (see the module's comment); ms. */
+export const SAME_STOP_MS = 250;
+
 /**
- * Maps signals to `master`'s actions; the returned function removes the handlers.
+ * Maps signals to `master`'s actions; the returned function removes the handlers. `now`
+ * (ms) times the stop signals.
  *
  * @example
  * const removeSignalHandlers = handleSignals(handle, logger);
  */
-export function handleSignals(master: MasterHandle, logger: Logger): () => void {
+export function handleSignals(master: MasterHandle, logger: Logger, now: () => number = () => performance.now()): () => void {
   const hup = sighupHandler(master, logger);
   const onHup = (): void => void hup();
   const onUsr2 = (): void => {
@@ -23,12 +33,19 @@ export function handleSignals(master: MasterHandle, logger: Logger): () => void 
     // The outcome is logged as `upgrade-done` (the supervisor writes it).
     void master.upgrade({ reason: 'SIGUSR2' });
   };
-  let stops = 0;
+  let first: number | undefined;
   const onStop = (signal: NodeJS.Signals): void => {
-    stops += 1;
-    if (stops === 1) logger.info(`${signal} received: draining all workers (send it again to stop at once)`);
-    else logger.warn(`${signal} received again: killing workers now`);
-    void master.stop(stops > 1);
+    const at = now();
+    if (first === undefined) {
+      first = at;
+      logger.info(`${signal} received: draining all workers (send it again to stop at once)`);
+      void master.stop(false);
+    } else if (at - first < SAME_STOP_MS) {
+      logger.info(`${signal} received again ${Math.round(at - first)} ms after the first: the same stop (send it again to stop at once)`);
+    } else {
+      logger.warn(`${signal} received again: killing workers now`);
+      void master.stop(true);
+    }
   };
   process.on('SIGHUP', onHup);
   process.on('SIGUSR2', onUsr2);
