@@ -22,7 +22,7 @@ test('queue: the first request waits, the rest merge into it; one outcome reache
   const third = q.add('SIGHUP', undefined, undefined);
   assert.deepEqual([first.merged, second.merged, third.merged], [false, true, true]);
   assert.deepEqual(q.snapshot(), { reasons: ['SIGHUP', 'hitless reload', 'SIGHUP'], since: 100 });
-  assert.deepEqual(q.requests, { started: 0, queued: 1, merged: 2 });
+  assert.deepEqual(q.requests, { started: 0, queued: 1, merged: 2, refused: 0 });
   const taken = q.take();
   assert.equal(q.pending, false);
   assert.equal(q.snapshot(), undefined);
@@ -35,9 +35,13 @@ test('queue: the first request waits, the rest merge into it; one outcome reache
   assert.equal(q.take(), undefined);
 });
 
-test('queue: counts go on from a master it took over from (upgrade)', () => {
+test('queue: counts go on from a master it took over from (upgrade), one from before the refused count included', () => {
   const q = new ReloadQueue(() => 0, { started: 7, queued: 2, merged: 5 });
   q.started();
   q.add('watch', undefined, undefined);
-  assert.deepEqual(q.requests, { started: 8, queued: 3, merged: 5 });
+  q.refused();
+  assert.deepEqual(q.requests, { started: 8, queued: 3, merged: 5, refused: 1 });
+  const next = new ReloadQueue(() => 0, { ...q.requests });
+  next.refused();
+  assert.deepEqual(next.requests, { started: 8, queued: 3, merged: 5, refused: 2 });
 });

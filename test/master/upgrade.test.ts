@@ -216,7 +216,7 @@ test('what survives an upgrade: the generation counter, the last reload and the 
   assert.equal(await sample(after, 'hitless_generation'), 3);
   const st = await status(runDir);
   assert.equal(st.lastReload?.generation, 2);
-  assert.deepEqual(st.reloadRequests, { started: 1, queued: 0, merged: 0 });
+  assert.deepEqual(st.reloadRequests, { started: 1, queued: 0, merged: 0, refused: 0 });
   assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
 });
 
