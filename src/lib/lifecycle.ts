@@ -45,13 +45,19 @@ export interface StopRequest {
   handover?: boolean;
   /** At most this many handed-over connections at the master that have not landed yet (its `landed` messages). */
   window?: number | undefined;
+  /**
+   * The listening sockets stay served by other workers (the master retires this one in a
+   * reload or a scale down, and says so with its `stop` message): nobody has to learn that
+   * the process goes away, so `shutdownDelay` is not waited out.
+   */
+  socketsStay?: boolean;
 }
 
 /** What the master's `stop` message does (the preload routes it to the app's own stop handling). */
 let onStopMessage: (how: StopRequest) => void = (how) => beginShutdown(how);
 
 whenLifelineLost(() => beginShutdown());
-onChannelMessage('stop', (message) => onStopMessage({ handover: message.handover === true, window: message.window }));
+onChannelMessage('stop', (message) => onStopMessage({ handover: message.handover === true, window: message.window, socketsStay: true }));
 
 /**
  * Routes the master's `stop` message to `fn` instead of {@link beginShutdown} (internal: the
@@ -167,7 +173,8 @@ function installSignals(): void {
 
 /**
  * Starts the graceful stop of the whole process (idempotent): drains every registered
- * server, runs the hooks, exits 0. With shutdownDelay 0 the drains begin synchronously.
+ * server, runs the hooks, exits 0. With shutdownDelay 0 (or sockets that stay served: the
+ * master's `stop`) the drains begin synchronously.
  * With `handover` (the master's `stop`), HTTP/1.1 connections go to the master instead of
  * being closed, as long as its channel is there.
  */
@@ -175,8 +182,8 @@ export function beginShutdown(how: StopRequest = {}): void {
   if (stopping) return;
   stopping = true;
   markShuttingDown();
-  const drained =
-    shutdownDelay > 0 ? new Promise<void>((r) => setTimeout(r, shutdownDelay)).then(() => drainRegistered(how)) : drainRegistered(how);
+  const delay = how.socketsStay === true ? 0 : shutdownDelay;
+  const drained = delay > 0 ? new Promise<void>((r) => setTimeout(r, delay)).then(() => drainRegistered(how)) : drainRegistered(how);
   drained
     .then(runHooks)
     .then(flushStdio)

@@ -168,9 +168,11 @@ export type WorkerMessage =
 // ── master → worker ────────────────────────────────────────────────────────────────────
 
 /**
- * Instead of the stop signal, to a worker that said hello: drain as on SIGTERM; with
- * `handover`, hand keep-alive connections over first, at most `window` of them sent and
- * not yet `landed` at once.
+ * Instead of the stop signal, to a worker that said hello and that the master retires while
+ * its listening sockets stay served (a reload, a scale down): drain as on SIGTERM, but
+ * without waiting out `shutdownDelay` (no balancer has to learn anything); with `handover`,
+ * hand keep-alive connections over first, at most `window` of them sent and not yet
+ * `landed` at once.
  */
 export interface StopMessage {
   hitless: 1;
