@@ -94,7 +94,7 @@ test('a good release passes its canary and is promoted the `all` way, with no fa
 
 test('a trickle of traffic below minRequests is inconclusive: ERR_CANARY_INCONCLUSIVE, the old generation keeps serving', { timeout: 30_000 }, async (t) => {
   const app = await startCanaryApp(t, { workers: 1, canary: { duration: '2s', minRequests: 100 } });
-  const reload = app.master.cli(['reload', '--canary', '--json']);
+  const reload = app.master.cli(['reload', '--strategy', 'canary', '--json']);
   await app.master.waitEvent((r) => r.event === 'reload-phase' && r.phase === 'canary');
   const trickle: { status: number; generation: string }[] = [];
   for (let i = 0; i < 10; i++) trickle.push(await get(app.master.url('/')));
@@ -102,6 +102,7 @@ test('a trickle of traffic below minRequests is inconclusive: ERR_CANARY_INCONCL
   assert.equal(r.code, 1, r.stderr);
   const outcome = JSON.parse(r.stdout) as ReloadOutcome;
   assert.equal(outcome.error?.code, 'ERR_CANARY_INCONCLUSIVE');
+  assert.equal(outcome.reason, 'hitless reload --strategy canary', 'the reason is the command as typed');
   assert.equal(outcome.canary?.verdict, 'inconclusive');
   assert.ok((outcome.canary?.canary.requests ?? 100) < 100);
   assert.match(outcome.error?.message ?? '', /only \d+ canary responses in 2 s, fewer than minRequests 100/);

@@ -125,6 +125,10 @@ test('hitless logs with logs.mode "inherit": says where the output goes and what
   const piped = await cli(dir, ['logs']);
   assert.equal(piped.code, 2);
   assert.match(piped.stderr, new RegExp(`it goes to the master's stdout \\(pid ${master.pid}\\), a pipe to \\S+ \\(pid ${process.pid}\\)`));
+  // From any folder, --run-dir names the master to ask, as for the other client commands.
+  const elsewhere = await cli(tempDir(t), ['logs', '--run-dir', master.runDir]);
+  assert.equal(elsewhere.code, 2, elsewhere.stderr);
+  assert.match(elsewhere.stderr, new RegExp(`it goes to the master's stdout \\(pid ${master.pid}\\)`));
   assert.equal((await master.stop()).code, 0);
 });
 

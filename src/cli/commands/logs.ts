@@ -26,7 +26,7 @@ export const DEFAULT_LOG_LINES = 10;
 /** How long the master of this folder has to answer `status`. */
 const PROBE_TIMEOUT_MS = 2000;
 
-const usage = `Usage: hitless logs [-f] [-n N] [--config FILE] [--dir DIR]
+const usage = `Usage: hitless logs [-f] [-n N] [--config FILE] [--dir DIR] [--run-dir DIR]
 
 Shows the workers' output:
   - written to rotated files when hitless.json has
@@ -38,9 +38,10 @@ For a master in a terminal, under systemd or supervisord, it says where the outp
   -n, --lines N     show the last N lines (default ${DEFAULT_LOG_LINES}; 0 shows none)
   -f, --follow      keep printing new lines, across rotations, until Ctrl-C
   -c, --config FILE the app's config file (default: ./hitless.json)
-      --dir DIR     read this log folder instead of the config's logs.dir`;
+      --dir DIR     read this log folder instead of the config's logs.dir
+      --run-dir DIR the master to ask where its output goes, when it was started with --run-dir`;
 
-function parse(argv: string[]): { follow: boolean; lines: number; config: string | undefined; dir: string | undefined } {
+function parse(argv: string[]): { follow: boolean; lines: number; config: string | undefined; dir: string | undefined; runDir: string | undefined } {
   let values;
   try {
     ({ values } = parseArgs({
@@ -50,6 +51,7 @@ function parse(argv: string[]): { follow: boolean; lines: number; config: string
         lines: { type: 'string', short: 'n' },
         config: { type: 'string', short: 'c' },
         dir: { type: 'string' },
+        'run-dir': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -61,7 +63,7 @@ function parse(argv: string[]): { follow: boolean; lines: number; config: string
   if (!/^\d+$/.test(linesText)) {
     throw new HitlessError('ERR_USAGE', `logs: -n ${JSON.stringify(linesText)} is not a whole number; write for example -n 100`);
   }
-  return { follow: values.follow ?? false, lines: Number(linesText), config: values.config, dir: values.dir };
+  return { follow: values.follow ?? false, lines: Number(linesText), config: values.config, dir: values.dir, runDir: values['run-dir'] };
 }
 
 /** What `hitless logs` reads: a folder of rotated files, or one file. */
@@ -104,7 +106,7 @@ export function explainInherit(target: OutputTarget | undefined, pid: number | u
 }
 
 /** The source for the files-mode config, the detached master's file, or an ERR_USAGE saying where output goes. */
-async function locate(opts: { config: string | undefined; dir: string | undefined }): Promise<LogSource> {
+async function locate(opts: { config: string | undefined; dir: string | undefined; runDir: string | undefined }): Promise<LogSource> {
   // With --dir the retention is unknown: look for many rotated files.
   if (opts.dir !== undefined) return { dir: resolve(opts.dir), name: LOG_FILE_NAME, keep: 100 };
   const cwd = process.cwd();
@@ -128,7 +130,7 @@ async function locate(opts: { config: string | undefined; dir: string | undefine
   }
   let master: StatusSnapshot | undefined;
   try {
-    master = (await controlRequest(await findRunDir({ config: opts.config, cwd }), 'status', {}, { timeoutMs: PROBE_TIMEOUT_MS })) as StatusSnapshot;
+    master = (await controlRequest(await findRunDir({ config: opts.config, runDir: opts.runDir, cwd }), 'status', {}, { timeoutMs: PROBE_TIMEOUT_MS })) as StatusSnapshot;
   } catch {
     master = undefined;
   }

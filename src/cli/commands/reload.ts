@@ -85,7 +85,7 @@ export const command: Command = {
     };
     let outcome: ReloadOutcome;
     try {
-      const args = { reason: strategy === 'canary' ? 'hitless reload --canary' : 'hitless reload', ...(strategy ? { strategy } : {}) };
+      const args = { reason: strategy === undefined ? 'hitless reload' : values.canary ? 'hitless reload --canary' : `hitless reload --strategy ${strategy}`, ...(strategy ? { strategy } : {}) };
       outcome = (await controlRequest(runDir, 'reload', args, { onEvent, timeoutMs })) as ReloadOutcome;
     } finally {
       printer.end();
