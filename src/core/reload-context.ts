@@ -32,8 +32,12 @@ export interface ReloadSeams {
   serve(gen: Generation): void;
   /** True while `gen` serves. */
   serving(gen: Generation): boolean;
-  /** Retires `workers` (retire.ts), their connections to `to`, counted in `run`. */
-  retire(workers: Worker[], to: Generation | undefined, run: ReloadRun): Promise<void>;
+  /**
+   * Retires `workers` (retire.ts), their connections to `to`, counted in `run`; with
+   * `fullSpeed`, the hand-over is not paced (a rejected canary: every request its
+   * connections carry until they move gets the version judged bad).
+   */
+  retire(workers: Worker[], to: Generation | undefined, run: ReloadRun, fullSpeed?: boolean): Promise<void>;
   /** Warms a new worker up after READY (warmup.ts); rejects (ERR_WARMUP_FAILED) like a failed readiness. */
   warm(w: Worker): Promise<void>;
   /** Refills an empty slot with backoff, as after a crash. */
@@ -99,8 +103,8 @@ export class StrategyContext implements ReloadContext {
     this.#s.emit({ type: 'reload-ready', generation: this.next.id, ms: this.#s.host.now() - this.#run.startedAt });
   }
 
-  retire(workers: Worker[], to: Generation | undefined): Promise<void> {
-    return this.#s.retire(workers, to, this.#run);
+  retire(workers: Worker[], to: Generation | undefined, options: { fullSpeed?: boolean } = {}): Promise<void> {
+    return this.#s.retire(workers, to, this.#run, options.fullSpeed);
   }
 
   split(from: Worker[], to: () => Receiver[], ask: SplitAsk, within: number): ConnectionSplit {

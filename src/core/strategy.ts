@@ -32,9 +32,9 @@ export interface ReloadContext {
   /**
    * Stops `workers`, handing their keep-alive connections to the ready workers of `to`
    * where both sides can (`undefined`: drain only), waits for their exit, SIGKILLs what
-   * outlives drainTimeout.
+   * outlives drainTimeout. `fullSpeed`: the hand-over is not paced (handoverSpread).
    */
-  retire(workers: Worker[], to: Generation | undefined): Promise<void>;
+  retire(workers: Worker[], to: Generation | undefined, options?: { fullSpeed?: boolean }): Promise<void>;
   /**
    * Starts moving a part (`ask`) of the kept-alive connections of `from` (serving workers
    * that said they can) to `to` while `from` keeps serving (split.ts); the caller ends it.

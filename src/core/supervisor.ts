@@ -599,8 +599,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
         this.#current = gen;
       },
       serving: (gen) => this.#current === gen,
-      retire: async (workers, to, run) => {
-        await this.#retire(workers, to, run);
+      retire: async (workers, to, run, fullSpeed) => {
+        await this.#retire(workers, to, run, fullSpeed);
       },
       warm: (w) => this.#warm(w),
       refill: (gen, slot) => {
@@ -622,9 +622,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * start and counts as events, and adds the counts to `run`. Resolves once the retirement
    * is released (every worker gone, or holding only upgraded connections, or
    * `drain.reloadWait` passed): what is left drains in the background (draining.ts) and
-   * reports its final counts in `reload-drained` when it ends.
+   * reports its final counts in `reload-drained` when it ends. `fullSpeed`: no pacing.
    */
-  async #retire(workers: Worker[], to: Generation | undefined, run: ReloadRun | undefined): Promise<number> {
+  async #retire(workers: Worker[], to: Generation | undefined, run: ReloadRun | undefined, fullSpeed = false): Promise<number> {
     if (workers.length === 0) return 0;
     const generation = workers[0]?.generation ?? 0;
     const drainSpec = (to ?? this.#current ?? this.#latest)?.spec.drain;
@@ -642,7 +642,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       window: this.#opts.handoverWindow,
       spread: this.#opts.handoverSpread,
       // The receiving generation's setting: a reload that changes it uses it already.
-      spreadMs: (takers ?? workers[0])?.spec.handoverSpread,
+      spreadMs: fullSpeed ? 0 : (takers ?? workers[0])?.spec.handoverSpread,
       fill: this.#opts.handoverFill,
     });
     const dest = retirement.handover && takers ? { to: takers.id } : {};

@@ -54,6 +54,11 @@ export class Tracker {
   readonly streams = new Set<ServerHttp2Stream>();
   readonly upgraded = new Set<Duplex>();
   private drain: DrainHooks | undefined;
+
+  /** True while this server drains (between beginDrain and endDrain or forceAll). */
+  get draining(): boolean {
+    return this.drain !== undefined;
+  }
   /** The turns at which the drain sends upgraded connections away (goaway.ts). */
   private away: GoAwaySchedule | undefined;
   /** Upgraded connections moved to another process (hitless/ws): their close is neither drained nor forced. */

@@ -6,7 +6,9 @@
  * next frame that the old worker had read put back first — adds it to the server's clients,
  * tracks it for this process's own drain, and gives it to the application with its state.
  * One that comes back to the worker that sent it (`returned`: no new worker could take it)
- * is rebuilt the same way and closed with 1001.
+ * is rebuilt the same way and closed with 1001 at its turn in the drain's spread, like the
+ * WebSockets that could not move (track.ts gives a connection adopted while draining a turn
+ * in what is left of the window).
  */
 import type http from 'node:http';
 import net from 'node:net';
@@ -61,11 +63,13 @@ export function receiveWebSocket(message: WsConnMessage, handle: unknown, pick: 
   const socket = new net.Socket({ handle, readable: true, writable: true, allowHalfOpen: server.allowHalfOpen } as net.SocketConstructorOpts);
   server._connections++;
   Object.assign(socket, { server, _server: server });
-  trackerOf(server)?.adoptUpgraded(socket);
+  const tracker = trackerOf(server);
+  tracker?.adoptUpgraded(socket);
   const ws = rebuild(target.wss, socket, message);
   target.remember(ws);
   if (message.returned === true) {
-    ws.close(GOING_AWAY, 'going away');
+    // Draining (always, for one that came back): the drain's schedule sends it away at its turn.
+    if (tracker?.draining !== true) ws.close(GOING_AWAY, 'going away');
     return;
   }
   try {

@@ -36,9 +36,10 @@ interface World {
 /**
  * A Node worker with the in-app library holding keep-alive connections: says hello with
  * `moves` (gen-1 workers, unless `moves` is false), moves what a `move` asks, hands everything
- * over on a stop, takes what it is given.
+ * over on a stop, takes what it is given. `oneByOne`: sends its connections one at a time,
+ * each this many ms (fake) after the previous one landed, like the library's window of one.
  */
-function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?: boolean; handover?: boolean } = {}): World {
+function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?: boolean; handover?: boolean; oneByOne?: number } = {}): World {
   const host = new FakeHost();
   const spec = fakeSpec({ workers: over.workers ?? 3, strategy: 'canary', canary: { ...CANARY, ...over.canary }, handover: over.handover ?? true });
   const sup = new Supervisor({ host, spec: () => spec, version: 'test', listeners: () => [] });
@@ -56,10 +57,19 @@ function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?:
     reports(host, p, load, () => w.held.get(p)?.length ?? 0);
     let sending = 0;
     let onLanded: () => void = () => {};
+    let queue: unknown[] = [];
+    const sendNext = (): void => {
+      const h = queue.shift();
+      if (h !== undefined) p.say({ hitless: 1, type: 'conn', listener: 'http' }, h);
+    };
     const sendAll = (handles: unknown[], then: () => void): void => {
       sending = handles.length;
       onLanded = then;
-      for (const h of handles) p.say({ hitless: 1, type: 'conn', listener: 'http' }, h);
+      if (over.oneByOne === undefined) for (const h of handles) p.say({ hitless: 1, type: 'conn', listener: 'http' }, h);
+      else {
+        queue = [...handles];
+        sendNext();
+      }
       if (sending === 0) then();
     };
     p.on('signal', (s: NodeJS.Signals) => s === 'SIGTERM' && queueMicrotask(() => p.exit(0)));
@@ -69,6 +79,7 @@ function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?:
         w.deliveries.push({ to: p, handle, returned: m.returned === true });
       } else if (m.type === 'landed') {
         if (--sending === 0) onLanded();
+        else if (over.oneByOne !== undefined) host.setTimer(sendNext, over.oneByOne);
       } else if (m.type === 'move') {
         const n = typeof m.count === 'number' ? m.count : Math.round(Number(m.share) * held().length);
         const picked = held().splice(0, n);
@@ -147,6 +158,24 @@ test('split rejected: a 10%-500 canary fails, the split ends, and every connecti
   const said = canaryLines(outcome.canary!, outcome);
   assert.match(said[1] ?? '', /holds 11 connections, 9 moved from the serving generation$/);
   assert.equal(said[3], '  back     11 connections handed back to generation 1, 0 lost');
+});
+
+test('split rejected: the canary\'s connections come back at full speed, not paced over handoverSpread (every request on them until then meets the bad version)', async () => {
+  const w = world({ oneByOne: 10 });
+  w.loads.set(2, { perSecond: 100, errorRate: 0.1, connections: 2 });
+  const times = { stop: [] as number[], landed: [] as number[] };
+  w.twist = (p) => p.on('sent', (m: Record<string, unknown>) => {
+    if (p.generation === 2 && (m.type === 'stop' || m.type === 'landed')) times[m.type].push(w.host.now());
+  });
+  await w.sup.start();
+  const outcome = await until(w.host, w.sup.reload('bad build'));
+  assert.equal(outcome.error?.code, 'ERR_CANARY_FAILED');
+  assert.deepEqual(outcome.connections, { handedOver: 11, returned: 0, lost: 0, drained: 0, cut: 0 });
+  assert.equal(times.landed.length, 11);
+  // One at a time, 10 ms apart: ~110 ms at full speed; paced (48 times each 10 ms cycle) it took ~5 s.
+  const took = (times.landed.at(-1) ?? 0) - (times.stop[0] ?? 0);
+  assert.ok(took <= 11 * 10 + 100, `the hand-back took ${took} ms of fake time`);
+  assertNeverTwice(w);
 });
 
 test('split inconclusive: a canary that served too little also hands its connections back', async () => {

@@ -103,6 +103,27 @@ test('with hitless/ws, WebSockets a new generation cannot adopt (no hitless/ws t
   assert.deepEqual([drained.webSockets ?? 0, drained.returned, drained.lost, drained.forced], [0, 5, 0, 0]);
 });
 
+test('WebSockets that come back to the old worker are closed at their turns in drain.spread, not all at once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-ws-back-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = join(dir, 'hitless.json');
+  writeFileSync(config, JSON.stringify({ env: { WS_MOVE: '1' }, drain: { spread: '3s' } }));
+  const master = await startMaster(t, { command: [process.execPath, fixture('websocket/chat.js')], workers: 1, args: ['--config', config] });
+  const clients = await openClients(t, `ws://${master.address()}/`, 6);
+  await Promise.all(clients.map((c, i) => c.ask(1, { nick: `u${i}` })));
+  writeFileSync(config, JSON.stringify({ drain: { spread: '3s' } }));
+  assert.equal((await reloadJson(master)).ok, true);
+  const closes = await Promise.all(clients.map((c) => c.closed));
+  assert.deepEqual(closes.map((c) => c.code), Array(6).fill(1001));
+  const at = closes.map((c) => c.at);
+  // Six random turns in a 3 s window: only an old worker stalled for seconds would close them
+  // together (before, they were all closed within a few ms of coming back).
+  t.diagnostic(`closes spread over ${(Math.max(...at) - Math.min(...at)).toFixed(0)} ms`);
+  assert.ok(Math.max(...at) - Math.min(...at) > 300, `the six closes came within ${(Math.max(...at) - Math.min(...at)).toFixed(0)} ms`);
+  const drained = await master.waitEvent((r) => r.event === 'reload-drained' && r.generation === 1);
+  assert.deepEqual([drained.webSockets ?? 0, drained.returned, drained.lost, drained.forced], [0, 6, 0, 0]);
+});
+
 test('with hitless/ws, a WebSocket whose client is in the middle of a fragmented message does not move: it gets 1001, the others move', async (t) => {
   const master = await startMaster(t, {
     command: [process.execPath, fixture('websocket/chat.js')], workers: 1, env: { WS_MOVE: '1' },
