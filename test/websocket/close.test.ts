@@ -82,8 +82,13 @@ test('a second reload started during a long WebSocket drain runs at once; both o
   const text = await master.cli(['status']);
   assert.match(text.stdout, /draining +generation 1 \(background\): \d workers?, \d+ upgraded connections?, SIGKILL in/);
 
+  // A stop now waits for them too, and says so.
+  const stopping = master.cli(['stop']);
   const closes = await Promise.all(clients.map((c) => c.closed));
   assert.deepEqual(closes.map((c) => c.code), Array(20).fill(1001));
   const drained = await master.waitEvent((r) => r.event === 'reload-drained' && r.generation === 1);
   assert.equal(drained.forced, 0);
+  const stopped = await stopping;
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.match(stopped.stdout, /^stopping master \(pid \d+\), draining workers\n {2}also draining generation 1 \(background\): \d workers?, \d+ upgraded connections?, SIGKILL in .+\n(.*\n)*master stopped\n$/);
 });
