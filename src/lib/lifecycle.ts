@@ -47,8 +47,8 @@ export interface StopRequest {
   window?: number | undefined;
   /**
    * The listening sockets stay served by other workers (the master retires this one in a
-   * reload or a scale down, and says so with its `stop` message): nobody has to learn that
-   * the process goes away, so `shutdownDelay` is not waited out.
+   * reload and hands its connections over: its `stop` message says so): nobody has to learn
+   * that the process goes away, so `shutdownDelay` is not waited out.
    */
   socketsStay?: boolean;
 }

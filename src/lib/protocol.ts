@@ -169,7 +169,7 @@ export type WorkerMessage =
 
 /**
  * Instead of the stop signal, to a worker that said hello and that the master retires while
- * its listening sockets stay served (a reload, a scale down): drain as on SIGTERM, but
+ * its listening sockets stay served (a reload with hand-over): drain as on SIGTERM, but
  * without waiting out `shutdownDelay` (no balancer has to learn anything); with `handover`,
  * hand keep-alive connections over first, at most `window` of them sent and not yet
  * `landed` at once.

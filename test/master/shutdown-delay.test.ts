@@ -1,6 +1,6 @@
 // shutdownDelay is for balancers that must learn a process goes away (a pod deleted, the
-// master stopped). A reload or a scale down keeps the listening socket served by the other
-// workers: the master's `stop` says so, and the retired workers drain at once instead of
+// master stopped). A reload keeps the listening socket served by the new generation: the
+// master's `stop` (hand-over) says so, and the retired workers drain at once instead of
 // answering readiness probes with 503 for the whole delay (docs/kubernetes.md, "Probes").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
