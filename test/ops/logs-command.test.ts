@@ -54,6 +54,9 @@ test('hitless logs: bad -n and inherit mode are usage errors with a fix', async 
   const inherit = await runLogs([], app);
   assert.equal(inherit.code, 1);
   assert.match(inherit.stderr, /^ERR_USAGE: .*"inherit"/);
+  const missing = await runLogs(['--dir', 'var/logs', '-n', '3'], app);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr, `ERR_USAGE: logs: --dir ${join(app, 'var/logs')}: no such folder (the config's logs.dir, relative to the app folder, is where the files are)\n`);
 });
 
 test('hitless logs -f: prints lines appended after it started, stops on SIGINT', async (t) => {

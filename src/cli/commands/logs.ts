@@ -108,7 +108,12 @@ export function explainInherit(target: OutputTarget | undefined, pid: number | u
 /** The source for the files-mode config, the detached master's file, or an ERR_USAGE saying where output goes. */
 async function locate(opts: { config: string | undefined; dir: string | undefined; runDir: string | undefined }): Promise<LogSource> {
   // With --dir the retention is unknown: look for many rotated files.
-  if (opts.dir !== undefined) return { dir: resolve(opts.dir), name: LOG_FILE_NAME, keep: 100 };
+  if (opts.dir !== undefined) {
+    const dir = resolve(opts.dir);
+    // An empty answer would look like a quiet app: a folder that is not there is a typo.
+    if (!existsSync(dir)) throw new HitlessError('ERR_USAGE', `logs: --dir ${dir}: no such folder (the config's logs.dir, relative to the app folder, is where the files are)`);
+    return { dir, name: LOG_FILE_NAME, keep: 100 };
+  }
   const cwd = process.cwd();
   const configPath = findConfigFile(opts.config, cwd);
   let file: Record<string, unknown> = {};
