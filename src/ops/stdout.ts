@@ -4,13 +4,14 @@
  * (a detached master's output file) and otherwise say exactly where to look (the
  * master's terminal, a systemd unit's journal, the program that started it).
  */
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { statFields } from '../core/procfs.js';
 
 export type OutputTarget =
   | { kind: 'file'; path: string }
   | { kind: 'terminal'; path: string }
   | { kind: 'journal'; unit: string }
+  /** `parent`: the program reading the pipe (`tee (pid 7158)`), else the master's parent. */
   | { kind: 'pipe'; parent: string | undefined }
   | { kind: 'unknown'; why: string };
 
@@ -25,12 +26,53 @@ export function serviceOf(cgroup: string): string | undefined {
   return undefined;
 }
 
+/** `comm (pid N)` of process `pid`, if readable. */
+function named(pid: number): string | undefined {
+  try {
+    return `${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()} (pid ${pid})`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The process that reads the pipe `link` (`pipe:[inode]`, the master's stdout): the one
+ * holding it open read-only (`flags` in /proc/<pid>/fdinfo, access mode 0), which is not
+ * always the master's parent (`hitless start | tee`: the parent is the shell, the reader
+ * tee). Processes this user cannot look into are skipped.
+ */
+function pipeReader(master: number, link: string): string | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== master);
+  } catch {
+    return undefined;
+  }
+  for (const p of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${p}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${p}/fd/${fd}`) !== link) continue;
+        const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${p}/fdinfo/${fd}`, 'utf8'))?.[1];
+        if (flags !== undefined && (parseInt(flags, 8) & 3) === 0) return named(Number(p));
+      } catch {
+        // gone meanwhile, or not ours to read
+      }
+    }
+  }
+  return undefined;
+}
+
 /** The parent's command name (`supervisord`, `tini`, `containerd-shim`), if readable. */
 function parentName(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const ppid = Number(statFields(stat)?.[1]);
-    return `${readFileSync(`/proc/${ppid}/comm`, 'utf8').trim()} (pid ${ppid})`;
+    return named(Number(statFields(stat)?.[1]));
   } catch {
     return undefined;
   }
@@ -69,5 +111,5 @@ export function masterOutput(pid: number): OutputTarget {
       // no cgroup info: not under systemd as far as we can tell
     }
   }
-  return { kind: 'pipe', parent: parentName(pid) };
+  return { kind: 'pipe', parent: (link.startsWith('pipe:') ? pipeReader(pid, link) : undefined) ?? parentName(pid) };
 }
