@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { HitlessError } from '../errors.js';
+import { HitlessError, isHitlessError } from '../errors.js';
 import { DEFAULT_CONFIG_FILE } from './defaults.js';
 import { locateJsonError } from './json.js';
 
@@ -32,6 +32,21 @@ export function readConfigFile(path: string): Record<string, unknown> {
     throw new HitlessError('ERR_CONFIG_PARSE', `${path}: expected a JSON object ({ "command": [...], "listen": [...] }), got ${Array.isArray(data) ? 'an array' : JSON.stringify(data)}`);
   }
   return data as Record<string, unknown>;
+}
+
+/**
+ * readConfigFile for client commands, which must reach the running master whatever the file
+ * says: a file that cannot be parsed (ERR_CONFIG_PARSE) gives `{}` after `unparsable` heard
+ * why; every other error (a --config that does not exist) is thrown.
+ */
+export function readConfigFileOr(path: string, unparsable: (err: HitlessError) => void): Record<string, unknown> {
+  try {
+    return readConfigFile(path);
+  } catch (err) {
+    if (!isHitlessError(err, 'ERR_CONFIG_PARSE')) throw err;
+    unparsable(err);
+    return {};
+  }
 }
 
 /** Finds the config file: --config (must exist), else `<cwd>/hitless.json` when present. */

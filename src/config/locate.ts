@@ -3,8 +3,8 @@
  * same rule `hitless start` follows. Zod-free: client commands must not load the schema.
  */
 import { dirname, resolve } from 'node:path';
-import { isHitlessError, type HitlessError } from '../errors.js';
-import { findConfigFile, readConfigFile } from './file.js';
+import type { HitlessError } from '../errors.js';
+import { findConfigFile, readConfigFile, readConfigFileOr } from './file.js';
 import { resolveRunDir } from './rundir.js';
 
 /**
@@ -31,13 +31,7 @@ export function locateRunDir(options: {
   const configPath = findConfigFile(options.config, cwd);
   if (!configPath) return resolveRunDir(cwd, undefined, env);
   const appDir = dirname(configPath);
-  let file: Record<string, unknown> = {};
-  try {
-    file = readConfigFile(configPath);
-  } catch (err) {
-    if (!isHitlessError(err, 'ERR_CONFIG_PARSE') || options.unreadable === undefined) throw err;
-    options.unreadable(err);
-  }
+  const file = options.unreadable === undefined ? readConfigFile(configPath) : readConfigFileOr(configPath, options.unreadable);
   const runDir = typeof file.runDir === 'string' && file.runDir ? resolve(appDir, file.runDir) : undefined;
   return resolveRunDir(appDir, runDir, env);
 }

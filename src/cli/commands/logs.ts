@@ -9,8 +9,8 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { HitlessError, isHitlessError } from '../../errors.js';
-import { findConfigFile, readConfigFile } from '../../config/file.js';
+import { HitlessError } from '../../errors.js';
+import { findConfigFile, readConfigFileOr } from '../../config/file.js';
 import { findRunDir } from '../../control/find.js';
 import { DEFAULT_LOGS } from '../../config/defaults.js';
 import { controlRequest } from '../../control/client.js';
@@ -116,14 +116,9 @@ async function locate(opts: { config: string | undefined; dir: string | undefine
   }
   const cwd = process.cwd();
   const configPath = findConfigFile(opts.config, cwd);
-  let file: Record<string, unknown> = {};
-  try {
-    if (configPath !== undefined) file = readConfigFile(configPath);
-  } catch (err) {
-    // A broken file does not hide the output: the running master says where it goes
-    // (findRunDir below prints the file's problem).
-    if (!isHitlessError(err, 'ERR_CONFIG_PARSE')) throw err;
-  }
+  // A broken file does not hide the output: the running master says where it goes
+  // (findRunDir below prints the file's problem).
+  const file = configPath === undefined ? {} : readConfigFileOr(configPath, () => {});
   const appDir = configPath === undefined ? cwd : dirname(configPath);
   const logs = (typeof file.logs === 'object' && file.logs !== null ? file.logs : {}) as { mode?: unknown; dir?: unknown; keep?: unknown };
   if (logs.mode === 'file') {
