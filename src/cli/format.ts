@@ -4,7 +4,7 @@
  */
 import { describeChange } from '../config/changes.js';
 import { formatDuration } from '../config/duration.js';
-import type { DrainingGeneration, MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../core/types.js';
+import type { ConnectionCounts, DrainingGeneration, MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../core/types.js';
 import { queuedPhrase } from '../core/logger.js';
 import { renderTable } from '../text/table.js';
 import { canaryProgress, generationTraffic, trafficCells } from './traffic.js';
@@ -25,18 +25,22 @@ export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
   const ago = now >= o.startedAt ? `, ${formatDuration(now - o.startedAt)} ago` : '';
   const canary = o.canary && o.canary.verdict !== 'pending' ? `, canary ${o.canary.verdict === 'pass' ? 'passed' : o.canary.verdict}` : '';
   if (o.ok) {
-    const c = o.connections;
-    const moved = c && c.handedOver + c.returned + c.lost > 0
-      ? `, ${c.handedOver} connection${c.handedOver === 1 ? '' : 's'} handed over${c.returned ? `, ${c.returned} drained in place` : ''}${c.lost ? `, ${c.lost} lost` : ''}`
-      : '';
-    const ws = c?.webSockets ? `, ${plural(c.webSockets, 'WebSocket')} moved` : '';
-    return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${canary}${moved}${ws}${o.forced ? `, ${o.forced} forced` : ''}${stillPhrase(o)} (${o.reason}${ago})`;
+    return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${canary}${connectionsPhrase(o.connections)}${o.forced ? `, ${o.forced} forced` : ''}${stillPhrase(o)} (${o.reason}${ago})`;
   }
   if (wasRefused(o)) return `refused: ${o.error?.message ?? o.reason} (${o.error?.code ?? 'error'}); generation ${o.generation} kept serving (${o.reason}${ago})`;
   return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); generation ${o.generation} kept serving${ago}`;
 }
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** ", 12 connections handed over, 1 drained in place, 2 WebSockets moved": what retired workers' connections became ('' for none moved). */
+export function connectionsPhrase(c: ConnectionCounts | undefined): string {
+  if (!c) return '';
+  const moved = c.handedOver + c.returned + c.lost > 0
+    ? `, ${plural(c.handedOver, 'connection')} handed over${c.returned ? `, ${c.returned} drained in place` : ''}${c.lost ? `, ${c.lost} lost` : ''}`
+    : '';
+  return `${moved}${c.webSockets ? `, ${plural(c.webSockets, 'WebSocket')} moved` : ''}`;
+}
 
 /** ", 2 old workers still draining 812 upgraded connections in the background": what a reload left draining. */
 export function stillPhrase(o: ReloadOutcome): string {

@@ -21,7 +21,7 @@ import { DEFAULT_HANDOVER_SPREAD_MS } from '../config/defaults.js';
 import { HANDOVER_SPREAD, HANDOVER_WINDOW, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
 import type { Host } from './host.js';
 import type { WebSocketRoutes } from './ws-handover.js';
-import type { ReloadOutcome } from './types.js';
+import type { ConnectionCounts } from './types.js';
 import type { Worker, WorkerReport } from './worker.js';
 
 /** What became of a retired set of workers and their connections. */
@@ -63,7 +63,7 @@ export interface Release {
  * @example
  * outcome.connections = connectionCounts(run.counts); // { handedOver, returned, lost, drained, cut }
  */
-export const connectionCounts = ({ handedOver, returned, lost, drained, cut, webSockets }: RetireCounts): NonNullable<ReloadOutcome['connections']> =>
+export const connectionCounts = ({ handedOver, returned, lost, drained, cut, webSockets }: RetireCounts): ConnectionCounts =>
   ({ handedOver, returned, lost, drained, cut, ...(webSockets ? { webSockets } : {}) });
 
 export interface RetireOptions {

@@ -2,7 +2,8 @@
  * A connection split (issue 18): while a canary is judged, the serving workers hand a part
  * of their kept-alive connections to the canary workers and keep serving the rest. Clients
  * that keep their connections (a proxy's upstream pool, API clients, browsers) open no new
- * ones, so without this a canary would get none of their requests.
+ * ones, so without this a canary would get none of their requests. A scale-up splits the
+ * same way, to the workers it started, until every sender has moved its part.
  *
  * Each serving worker that said hello with `moves` gets a `move` message (a share of its
  * connections, or its part of a count) and sends the picked ones at request boundaries, as
@@ -97,6 +98,23 @@ export class ConnectionSplit {
       this.#offs.push(() => w.off('message', onMessage).off('exit', onExit));
       routes.open(w, this.#broker);
       void w.send(moveMessage(part, window, this.#o.within));
+    });
+  }
+
+  /**
+   * Resolves once every sender asked has reported `move-done` (it moved its part, or kept
+   * the picks still busy after `within`) or exited: the split's natural end, which a
+   * scale-up waits for before {@link end}.
+   */
+  finished(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.#asked.some((w) => !this.#reported.has(w) && w.exitInfo === undefined)) return;
+        this.#waiting.delete(check);
+        resolve();
+      };
+      this.#waiting.add(check);
+      check();
     });
   }
 

@@ -15,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { Generation, type RestartSeams } from './generation.js';
 import { DrainingGenerations } from './draining.js';
+import { ConnectionSplit, SPLIT_END_LIMIT_MS, SPLIT_WITHIN_MS } from './split.js';
 import { HandoverRoutes, type Receiver } from './handover.js';
 import { webSocketReceiver, WebSocketRoutes } from './ws-handover.js';
 import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
@@ -34,7 +35,7 @@ import type { Host, Timer } from './host.js';
 import type { ConfigChange, StrategyName } from '../config/types.js';
 import { workerCount } from '../config/workers.js';
 import type {
-  ListenerStatus, MasterEvent, MasterHandle, ReleaseTraffic, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, UpgradeOutcome, UpgradePhase, WorkerStatus,
+  ConnectionCounts, ListenerStatus, MasterEvent, MasterHandle, ReleaseTraffic, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, UpgradeOutcome, UpgradePhase, WorkerStatus,
 } from './types.js';
 
 export interface SupervisorOptions {
@@ -250,6 +251,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     let outcome: ScaleOutcome;
     try {
       let forced = 0;
+      let connections: ScaleOutcome['connections'];
       if (workers > from) {
         gen.resize(workers);
         // Joining workers are not restarted when they crash: the scale fails instead.
@@ -270,11 +272,18 @@ export class Supervisor extends EventEmitter implements MasterHandle {
         } finally {
           for (const w of joining) this.#joining.delete(w);
         }
+        connections = await this.#rebalance(gen, joining, (workers - from) / workers);
       } else if (workers < from) {
-        forced = await this.#retire(gen.resize(workers), undefined, undefined);
+        // The workers that stay take the removed ones' keep-alive connections, as a reload's
+        // new generation would (unless `handover` is off): no connection is closed, and the
+        // removed workers skip their shutdownDelay (the socket stays served). Round robin:
+        // the receivers are warm, filling them in turn is for a new generation's first seconds.
+        const counts = await this.#retire(gen.resize(workers), gen, undefined, { fill: false });
+        forced = counts.forced;
+        if (counts.handedOver + counts.returned + counts.lost + counts.drained + counts.cut > 0 || counts.webSockets) connections = connectionCounts(counts);
       }
       gen.spec = { ...gen.spec, workers, config: { ...gen.spec.config, workers } };
-      outcome = { ok: true, generation: gen.id, from, to: workers, startedAt, durationMs: this.#host.now() - startedAt, forced };
+      outcome = { ok: true, generation: gen.id, from, to: workers, startedAt, durationMs: this.#host.now() - startedAt, forced, ...(connections ? { connections } : {}) };
     } catch (err) {
       outcome = refuse(err);
     } finally {
@@ -283,6 +292,29 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#emit({ type: 'scale-done', outcome });
     if (!this.#reload) this.#pump();
     return outcome;
+  }
+
+  /**
+   * A scale-up's joining workers are ready: the workers that were serving hand them `share`
+   * of their kept-alive connections (split.ts), so clients that keep their connections (a
+   * proxy's pool, browsers) reach the new workers too, not only clients that connect anew.
+   * Resolves once every sender has moved its part (or kept what stayed busy); undefined when
+   * nothing could move (`handover` off, or workers that do not speak the channel).
+   */
+  async #rebalance(gen: Generation, joining: Worker[], share: number): Promise<ConnectionCounts | undefined> {
+    const senders = gen.live().filter((w) => !joining.includes(w) && w.state === 'ready' && w.hello?.moves === true);
+    const receivers = (): Worker[] => joining.filter((w) => w.acceptsConnections);
+    if (!gen.spec.handover || senders.length === 0 || receivers().length === 0) return undefined;
+    this.#emit({ type: 'scale-rebalance', generation: gen.id, senders: senders.length, receivers: receivers().length, share });
+    const split = new ConnectionSplit({ senders, receivers, ask: { share }, within: SPLIT_WITHIN_MS, routes: this.#routes, host: this.#host });
+    split.start();
+    // A sender ends its move by itself within SPLIT_WITHIN_MS (what stayed busy stays); one
+    // that says nothing (its event loop stuck) does not hold the scale: end() tells it.
+    let timer: Timer | undefined;
+    await Promise.race([split.finished(), new Promise<void>((resolve) => (timer = this.#host.setTimer(resolve, SPLIT_WITHIN_MS + SPLIT_END_LIMIT_MS)))]);
+    timer?.cancel();
+    const { handedOver, returned, lost } = await split.end();
+    return handedOver + returned + lost > 0 ? { handedOver, returned, lost, drained: 0, cut: 0 } : undefined;
   }
 
   /** The host's clock (ms): what outcomes are timed on. */
@@ -600,7 +632,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       },
       serving: (gen) => this.#current === gen,
       retire: async (workers, to, run, fullSpeed) => {
-        await this.#retire(workers, to, run, fullSpeed);
+        await this.#retire(workers, to, run, { fullSpeed });
       },
       warm: (w) => this.#warm(w),
       refill: (gen, slot) => {
@@ -622,10 +654,12 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * start and counts as events, and adds the counts to `run`. Resolves once the retirement
    * is released (every worker gone, or holding only upgraded connections, or
    * `drain.reloadWait` passed): what is left drains in the background (draining.ts) and
-   * reports its final counts in `reload-drained` when it ends. `fullSpeed`: no pacing.
+   * reports its final counts in `reload-drained` when it ends. `fullSpeed`: no pacing;
+   * `fill: false`: round robin over the receivers, not in turn. Resolves with the counts
+   * at release.
    */
-  async #retire(workers: Worker[], to: Generation | undefined, run: ReloadRun | undefined, fullSpeed = false): Promise<number> {
-    if (workers.length === 0) return 0;
+  async #retire(workers: Worker[], to: Generation | undefined, run: ReloadRun | undefined, how: { fullSpeed?: boolean; fill?: boolean } = {}): Promise<RetireCounts> {
+    if (workers.length === 0) return zeroRetireCounts();
     const generation = workers[0]?.generation ?? 0;
     const drainSpec = (to ?? this.#current ?? this.#latest)?.spec.drain;
     const takers = to?.spec.handover ? to : undefined;
@@ -642,8 +676,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       window: this.#opts.handoverWindow,
       spread: this.#opts.handoverSpread,
       // The receiving generation's setting: a reload that changes it uses it already.
-      spreadMs: fullSpeed ? 0 : (takers ?? workers[0])?.spec.handoverSpread,
-      fill: this.#opts.handoverFill,
+      spreadMs: how.fullSpeed === true ? 0 : (takers ?? workers[0])?.spec.handoverSpread,
+      fill: how.fill === false ? false : this.#opts.handoverFill,
     });
     const dest = retirement.handover && takers ? { to: takers.id } : {};
     // Before the phase: `hitless reload` names where the connections go when the phase says they move.
@@ -673,7 +707,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       run.add(counts);
       if (run.phase === 'handover') run.to('draining');
     }
-    return counts.forced;
+    return counts;
   }
 
   /** A reload's new worker after READY: its warm-up (warmup.ts), then its serving priority if it waited for it. */

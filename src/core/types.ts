@@ -141,6 +141,21 @@ export interface ListenerStatus {
   inherited: boolean;
 }
 
+/**
+ * What became of retired workers' connections: handed over (to the receiving workers),
+ * returned to their worker and drained there (no receiver could take them), lost (neither
+ * side alive), closed gracefully by the drain, or cut at the worker's deadline; WebSockets
+ * moved by hitless/ws.
+ */
+export interface ConnectionCounts {
+  handedOver: number;
+  returned: number;
+  lost: number;
+  drained: number;
+  cut: number;
+  webSockets?: number;
+}
+
 export interface ReloadOutcome {
   ok: boolean;
   /** The generation now serving. */
@@ -159,7 +174,7 @@ export interface ReloadOutcome {
    * the old workers' drain, or cut at their deadline. On a failure after a canary served,
    * the canary's: handed back to the generation that keeps serving, and so on.
    */
-  connections?: { handedOver: number; returned: number; lost: number; drained: number; cut: number; webSockets?: number };
+  connections?: ConnectionCounts;
   /**
    * What the old generation still held when the reload was declared done (absent: nothing,
    * it had drained): workers alive, and the upgraded connections they said they hold. Their
@@ -196,6 +211,12 @@ export interface ScaleOutcome {
   durationMs: number;
   /** Extra workers SIGKILLed at drainTimeout when scaling down. */
   forced: number;
+  /**
+   * What moved: scaling down, the removed workers' connections (handed over to the workers
+   * that stay, unless `handover` is off); scaling up, the share of the serving workers'
+   * kept-alive connections handed to the new ones. Absent when none moved.
+   */
+  connections?: ConnectionCounts;
   /** On failure: the serving generation keeps `from` workers. */
   error?: { code: string; message: string; output: string[] };
 }
@@ -222,7 +243,7 @@ export interface UpgradeOutcome {
   /** Old workers SIGKILLed at drainTimeout. */
   forced: number;
   /** What became of the old workers' connections (as for a reload; handed over = to the new master's workers). */
-  connections?: { handedOver: number; returned: number; lost: number; drained: number; cut: number };
+  connections?: Omit<ConnectionCounts, 'webSockets'>;
   /** On failure or refusal: the code, message and the new master's last output lines when known. */
   error?: { code: string; message: string; output: string[] };
 }
@@ -378,6 +399,8 @@ export type MasterEvent =
   /** Something to check about a generation that went live (listening.ts); logged as a warning. */
   | { type: 'warning'; generation: number; text: string }
   | { type: 'scale-start'; generation: number; from: number; to: number }
+  /** A scale-up's workers are ready: the serving ones hand them `share` of their kept-alive connections. */
+  | { type: 'scale-rebalance'; generation: number; senders: number; receivers: number; share: number }
   | { type: 'scale-done'; outcome: ScaleOutcome }
   | ({ type: 'canary-progress' } & CanaryReport)
   | ({ type: 'canary-verdict' } & CanaryReport)

@@ -298,3 +298,51 @@ test('canaryAsk and shareOut: "auto" is the canary\'s share of workers, at most 
   assert.deepEqual(shareOut(10, [20, undefined, 5]), [{ count: 4 }, { count: 3 }, { count: 3 }]);
   assert.deepEqual(shareOut(5, [0, 0]), [{ count: 3 }, { count: 2 }]);
 });
+
+// A scale-up splits the same way: the workers that were serving hand the new ones their share.
+
+test('scale up 1 → 3: the serving worker hands two thirds of its connections to the two new workers, round robin, and keeps serving the rest', async () => {
+  const w = world({ workers: 1 });
+  await w.sup.start();
+  const [serving] = w.host.alive(1);
+  w.loads.set(1, { perSecond: 200, connections: 0 }); // the new workers start with none of their own
+  const outcome = await until(w.host, w.sup.scale(3));
+  assert.equal(outcome.ok, true, JSON.stringify(outcome.error));
+  assert.deepEqual(sentOf(serving!, 'move'), [{ hitless: 1, type: 'move', share: 2 / 3, window: 1, within: 5000 }]);
+  assert.deepEqual(serving!.signals, []);
+  const joined = w.host.alive(1).filter((p) => p !== serving);
+  assert.deepEqual(joined.map((p) => w.held.get(p)?.length), [3, 3]);
+  assert.equal(w.held.get(serving!)?.length, 3);
+  assert.deepEqual(outcome.connections, { handedOver: 6, returned: 0, lost: 0, drained: 0, cut: 0 });
+  assert.deepEqual(w.events.find((e) => e.type === 'scale-rebalance'), { type: 'scale-rebalance', generation: 1, senders: 1, receivers: 2, share: 2 / 3 });
+  assertNeverTwice(w);
+});
+
+test('scale up where the workers do not move connections (no `moves` in their hello, or handover off): nothing is asked, nothing moves', async () => {
+  for (const over of [{ moves: false }, { handover: false }]) {
+    const w = world({ workers: 1, ...over });
+    await w.sup.start();
+    const [serving] = w.host.alive(1);
+    const outcome = await until(w.host, w.sup.scale(2));
+    assert.equal(outcome.ok, true);
+    assert.deepEqual(sentOf(serving!, 'move'), [], JSON.stringify(over));
+    assert.equal(outcome.connections, undefined);
+    assert.ok(!w.events.some((e) => e.type === 'scale-rebalance'));
+  }
+});
+
+test('scale up whose serving worker never answers its `move` (a stuck event loop): the scale ends anyway, telling it `move-end`, and nothing moved', async () => {
+  const w = world({ workers: 1 });
+  w.twist = (p) => {
+    if (w.host.alive(1).length === 1) p.removeAllListeners('sent');
+  };
+  await w.sup.start();
+  const [serving] = w.host.alive(1);
+  const started = w.host.now();
+  const outcome = await until(w.host, w.sup.scale(2));
+  assert.equal(outcome.ok, true);
+  assert.deepEqual(sentOf(serving!, 'move').length, 1);
+  assert.deepEqual(sentOf(serving!, 'move-end').length, 1);
+  assert.equal(outcome.connections, undefined);
+  assert.ok(w.host.now() - started >= 5000, 'it waited for the sender\'s own `within` first');
+});

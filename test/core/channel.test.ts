@@ -134,6 +134,60 @@ test('hand-over: a receiving worker that dies mid-way: what it had received is r
   assert.ok(handles.every((h) => h.closed === 1));
 });
 
+test('scale down: the workers that stay take the removed workers\' connections (a stop message, no signal), round robin', async () => {
+  const { sup, host, events } = setup({ workers: 3 });
+  await sup.start();
+  await settle();
+  const [stays, ...removed] = host.alive(1);
+  const handles = handsOver(host, 1, 4);
+  const outcome = await sup.scale(1);
+  assert.equal(outcome.ok, true);
+  for (const p of removed) {
+    assert.deepEqual(p.signals, [], 'removed workers are not signalled: they skip shutdownDelay');
+    assert.deepEqual(p.sent.map((s) => s.message.type), ['stop']);
+  }
+  assert.equal(conns(stays).length, 8);
+  assert.equal(new Set(conns(stays).map((s) => s.handle)).size, 8);
+  assert.ok(handles.every((h) => h.closed === 1));
+  assert.deepEqual(outcome.connections, { handedOver: 8, returned: 0, lost: 0, drained: 0, cut: 0 });
+  assert.deepEqual(host.alive(1), [stays]);
+  const draining = events.find((e) => e.type === 'reload-draining');
+  assert.deepEqual(draining, { type: 'reload-draining', generation: 1, workers: 2, to: 1 });
+});
+
+test('scale down to two of four: the moved connections are split between the workers that stay (round robin, not in turn)', async () => {
+  const { sup, host } = setup({ workers: 4 });
+  await sup.start();
+  await settle();
+  const [a, b, ...removed] = host.alive(1);
+  // Each removed worker says how many it has left, as the library does (what filling in turn reads).
+  for (const p of removed) {
+    p.removeAllListeners('sent');
+    p.on('sent', (m: Record<string, unknown>) => {
+      if (m.type !== 'stop') return;
+      for (let left = 2; left >= 0; left--) p.say({ hitless: 1, type: 'conn', listener: 'http', left }, new FakeHandle());
+      queueMicrotask(() => queueMicrotask(() => p.exit(0)));
+    });
+  }
+  const order: string[] = [];
+  a?.on('sent', (m: Record<string, unknown>) => m.type === 'conn' && order.push('a'));
+  b?.on('sent', (m: Record<string, unknown>) => m.type === 'conn' && order.push('b'));
+  const outcome = await sup.scale(2);
+  assert.equal(outcome.connections?.handedOver, 6);
+  assert.deepEqual(order, ['a', 'b', 'a', 'b', 'a', 'b']);
+});
+
+test('scale down with hand-over off: the removed workers get their stop signal and drain', async () => {
+  const { sup, host } = setup({ workers: 2, handover: false });
+  await sup.start();
+  await settle();
+  const removed = host.alive(1)[1];
+  const outcome = await sup.scale(1);
+  assert.equal(outcome.ok, true);
+  assert.deepEqual(removed?.signals, ['SIGTERM']);
+  assert.equal(outcome.connections, undefined);
+});
+
 test('hand-over: a new generation that never said hello gets no connection; the old one drains by its stop signal', async () => {
   const { sup, host } = setup();
   await sup.start();

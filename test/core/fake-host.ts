@@ -194,10 +194,10 @@ export class FakeHandle {
 }
 
 /** Runs the fake clock in 100 ms steps until `pending` settles (bounded). */
-export async function until(host: FakeHost, pending: Promise<ReloadOutcome>, maxMs = 60_000): Promise<ReloadOutcome> {
-  let done: ReloadOutcome | undefined;
+export async function until<T = ReloadOutcome>(host: FakeHost, pending: Promise<T>, maxMs = 60_000): Promise<T> {
+  let done: T | undefined;
   void pending.then((o) => (done = o));
   for (let t = 0; t < maxMs && done === undefined; t += 100) await host.advance(100);
-  assert.ok(done, `the reload did not finish within ${maxMs} ms of fake time`);
+  assert.ok(done !== undefined, `not finished within ${maxMs} ms of fake time`);
   return done;
 }

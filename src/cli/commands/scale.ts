@@ -9,14 +9,16 @@ import { HitlessError } from '../../errors.js';
 import { controlRequest } from '../../control/client.js';
 import { formatDuration } from '../../config/duration.js';
 import type { MasterEvent, ScaleOutcome } from '../../core/types.js';
+import { connectionsPhrase } from '../format.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
 import { findRunDir } from '../../control/find.js';
 
 const usage = `Usage: hitless scale <workers> [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
 
 Gives the serving generation <workers> workers now, without a reload: new workers start
-(on the same sockets) and the command waits until they are ready, or the extra workers
-drain and exit. Later reloads keep this count until a reload reads a different "workers"
+(on the same sockets), the command waits until they are ready, and the serving workers hand
+them their share of their kept-alive connections; or the extra workers hand theirs to the
+workers that stay, drain and exit. Later reloads keep this count until a reload reads a different "workers"
 value from the configuration than the one in force when you scaled (docs/CLI.md).
 Exit 0 once done, 1 if the new workers failed (the count is unchanged).
 
@@ -42,6 +44,8 @@ function describe(e: MasterEvent, generation: { id: number | undefined }): strin
         : `generation ${e.generation} already has ${e.to} worker${e.to === 1 ? '' : 's'}`;
   }
   if (!('generation' in e) || e.generation !== generation.id) return undefined;
+  if (e.type === 'reload-draining' && e.to === e.generation) return 'the workers that stay take their connections (hand-over)';
+  if (e.type === 'scale-rebalance') return `the serving workers hand ${Math.round(e.share * 100)}% of their kept-alive connections to the new ones`;
   if (e.type === 'worker-ready') return `worker ${e.generation}.${e.slot} ready (pid ${e.pid}, ${formatDuration(e.ms)})`;
   if (e.type === 'worker-exit') return `worker ${e.generation}.${e.slot} exited${e.planned ? '' : ` (${e.signal ?? `code ${String(e.code)}`})`}`;
   return undefined;
@@ -72,7 +76,7 @@ export const command: Command = {
     }
     if (outcome.ok) {
       const forced = outcome.forced ? `, ${outcome.forced} killed at drainTimeout` : '';
-      process.stdout.write(`scale: done in ${formatDuration(outcome.durationMs)}, generation ${outcome.generation} has ${outcome.to} worker${outcome.to === 1 ? '' : 's'}${forced}\n`);
+      process.stdout.write(`scale: done in ${formatDuration(outcome.durationMs)}, generation ${outcome.generation} has ${outcome.to} worker${outcome.to === 1 ? '' : 's'}${connectionsPhrase(outcome.connections)}${forced}\n`);
       return 0;
     }
     const err = outcome.error;
