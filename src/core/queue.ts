@@ -6,7 +6,7 @@
  */
 import type { StrategyName } from '../config/types.js';
 import type { GenerationSpec } from './spec.js';
-import type { ReloadOutcome } from './types.js';
+import type { ReloadOutcome, ReloadRequestCounts } from './types.js';
 
 /** A reload waiting for its turn, with every request merged into it. */
 export interface QueuedReload {
@@ -21,25 +21,14 @@ export interface QueuedReload {
   resolve: (o: ReloadOutcome) => void;
 }
 
-/**
- * Reload requests by what became of them: began at once, queued behind another, merged into
- * the queued one, or refused before anything ran (a configuration that does not validate, a
- * master stopping or upgrading).
- */
-export interface RequestCounts {
-  started: number;
-  queued: number;
-  merged: number;
-  refused: number;
-}
 
 export class ReloadQueue {
-  readonly requests: RequestCounts = { started: 0, queued: 0, merged: 0, refused: 0 };
+  readonly requests: ReloadRequestCounts = { started: 0, queued: 0, merged: 0, refused: 0 };
   #waiting: { reload: QueuedReload; promise: Promise<ReloadOutcome> } | undefined;
   readonly #now: () => number;
 
   /** `resumed`: the counts of the master this one replaced (one from before `refused` has none). */
-  constructor(now: () => number, resumed?: Partial<RequestCounts>) {
+  constructor(now: () => number, resumed?: Partial<ReloadRequestCounts>) {
     this.#now = now;
     if (resumed) Object.assign(this.requests, resumed);
   }

@@ -35,7 +35,7 @@ import type { Host, Timer } from './host.js';
 import type { ConfigChange, StrategyName } from '../config/types.js';
 import { workerCount } from '../config/workers.js';
 import type {
-  ConnectionCounts, ListenerStatus, MasterEvent, MasterHandle, ReleaseTraffic, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, UpgradeOutcome, UpgradePhase, WorkerStatus,
+  ConnectionCounts, ListenerStatus, MasterEvent, ReportedReloadRequestCounts, MasterHandle, ReleaseTraffic, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, UpgradeOutcome, UpgradePhase, WorkerStatus,
 } from './types.js';
 
 export interface SupervisorOptions {
@@ -71,7 +71,7 @@ export interface SupervisorOptions {
 export interface SupervisorResume {
   /** The number the next generation gets. */
   nextGeneration: number;
-  reloadRequests: { started: number; queued: number; merged: number; refused?: number };
+  reloadRequests: ReportedReloadRequestCounts;
   lastReload: ReloadOutcome | undefined;
   /** The master taken over from, and when. */
   upgradedFrom?: { pid: number; version: string; at: number };

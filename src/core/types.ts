@@ -156,6 +156,21 @@ export interface ConnectionCounts {
   webSockets?: number;
 }
 
+/**
+ * Reload requests by what became of them: began at once, queued behind another, merged into
+ * the queued one, or refused before anything ran (a configuration that does not validate, a
+ * master stopping or upgrading).
+ */
+export interface ReloadRequestCounts {
+  started: number;
+  queued: number;
+  merged: number;
+  refused: number;
+}
+
+/** The counts as a master reports them (its status, or its state at an upgrade): one from before `refused` has none. */
+export type ReportedReloadRequestCounts = Omit<ReloadRequestCounts, 'refused'> & Partial<Pick<ReloadRequestCounts, 'refused'>>;
+
 export interface ReloadOutcome {
   ok: boolean;
   /** The generation now serving. */
@@ -282,7 +297,7 @@ export interface StatusSnapshot {
    * `queued` behind a reload (or scale) in progress, `merged` into a reload already queued.
    * None is ever dropped (docs/CLI.md, "Signals").
    */
-  reloadRequests?: { started: number; queued: number; merged: number; refused?: number };
+  reloadRequests?: ReportedReloadRequestCounts;
   /** Old generations still draining, oldest first (those in the background: docs/websockets.md). */
   draining?: DrainingGeneration[];
   /** The reload in flight, with its phase (reload.ts). */
