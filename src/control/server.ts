@@ -233,9 +233,11 @@ export async function startControlServer(options: ControlServerOptions): Promise
         }
         case 'stop': {
           const force = args.force === true;
-          const { pid } = handle.status();
+          // What the stop waits for besides the serving workers: generations still draining
+          // in the background (a forced stop kills them too).
+          const { pid, draining = [] } = handle.status();
           // Reply before stopping: the stop may end this process before a later write.
-          socket.write(encode({ v: PROTOCOL_VERSION, id, ok: true, result: { stopping: true, pid, force } }), () => {
+          socket.write(encode({ v: PROTOCOL_VERSION, id, ok: true, result: { stopping: true, pid, force, draining: force ? [] : draining } }), () => {
             handle.stop(force).catch((err: unknown) => logger.error('stop failed', { error: (err as Error).message }));
           });
           return;

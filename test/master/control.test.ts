@@ -109,7 +109,7 @@ test('reload refused by the master comes back as its error code', async (t) => {
 test('stop replies first, then calls handle.stop(force)', async (t) => {
   const { runDir, master } = await setup(t);
   const stopped = once(master, 'stopped');
-  assert.deepEqual(await controlRequest(runDir, 'stop', { force: true }), { stopping: true, pid: process.pid, force: true });
+  assert.deepEqual(await controlRequest(runDir, 'stop', { force: true }), { stopping: true, pid: process.pid, force: true, draining: [] });
   assert.deepEqual(await stopped, [true]);
   assert.deepEqual(master.stops, [true]);
 });

@@ -3,7 +3,7 @@
  */
 import type { Command } from '../command.js';
 import { controlRequest } from '../../control/client.js';
-import type { DrainingGeneration, StatusSnapshot } from '../../core/types.js';
+import type { DrainingGeneration } from '../../core/types.js';
 import { describeDraining } from '../format.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
 import { findRunDir } from '../../control/find.js';
@@ -23,15 +23,6 @@ Flags:
   -h, --help         show this help`;
 
 
-/** The generations draining when the stop is asked for (none when the status cannot be read: the stop goes on). */
-async function drainingNow(runDir: string): Promise<DrainingGeneration[]> {
-  try {
-    return ((await controlRequest(runDir, 'status', {}, { timeoutMs: 2000 })) as StatusSnapshot).draining ?? [];
-  } catch {
-    return [];
-  }
-}
-
 export const command: Command = {
   name: 'stop',
   usage,
@@ -43,12 +34,11 @@ export const command: Command = {
     }
     const timeoutMs = parseTimeoutFlag(values.timeout);
     const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
-    // What the stop will wait for besides the serving workers: generations still draining
-    // their WebSockets in the background, each until its deadline at the latest.
-    const draining = values.force === true ? [] : await drainingNow(runDir);
-    const result = (await controlRequest(runDir, 'stop', { force: values.force === true }, { timeoutMs })) as { pid: number };
+    const result = (await controlRequest(runDir, 'stop', { force: values.force === true }, { timeoutMs })) as { pid: number; draining?: DrainingGeneration[] };
     process.stdout.write(`stopping master (pid ${result.pid})${values.force ? ', killing workers' : ', draining workers'}\n`);
-    for (const d of draining) process.stdout.write(`  also draining ${describeDraining(d)}\n`);
+    // What the stop waits for besides the serving workers: generations still draining their
+    // WebSockets in the background, each until its deadline at the latest (the master's reply says).
+    for (const d of result.draining ?? []) process.stdout.write(`  also draining ${describeDraining(d)}\n`);
     if (!(await waitForExit(result.pid, timeoutMs))) {
       throw new HitlessError('ERR_CONTROL_TIMEOUT', `master (pid ${result.pid}) is still stopping after ${values.timeout}`);
     }
