@@ -142,3 +142,31 @@ test('with hitless/ws, a WebSocket whose client is in the middle of a fragmented
   const drained = await master.waitEvent((r) => r.event === 'reload-drained' && r.generation === 1);
   assert.equal(drained.webSockets, 2);
 });
+
+test('with hitless/ws, `hitless scale` down moves the removed worker\'s WebSockets to the worker that stays: no close, every message answered, state intact', async (t) => {
+  const n = 30;
+  const master = await startMaster(t, { command: [process.execPath, fixture('websocket/chat.js')], workers: 2, env: { WS_MOVE: '1' } });
+  const clients = await openClients(t, `ws://${master.address()}/`, n);
+  await Promise.all(clients.map((c, i) => c.ask(1, { nick: `u${i}` })));
+  let closed = 0;
+  for (const c of clients) void c.closed.then(() => closed++);
+  const talking = talk(clients);
+  const [, removed] = (await master.status()).workers;
+  const r = await master.cli(['scale', '1', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const outcome = JSON.parse(r.stdout) as { ok: boolean; connections?: { webSockets?: number; lost: number } };
+  assert.equal(outcome.ok, true);
+  const drained = await master.waitEvent((e) => e.event === 'reload-drained' && e.generation === 1);
+  t.diagnostic(`scale 2 → 1: ${JSON.stringify(outcome.connections)}`);
+  assert.ok(Number(drained.webSockets) > 0, 'the removed worker held WebSockets, and they moved');
+  assert.equal(outcome.connections?.webSockets, drained.webSockets);
+  assert.deepEqual([drained.forced, drained.lost, drained.returned], [0, 0, 0]);
+  assert.equal(master.events('worker-exit').find((e) => e.pid === removed?.pid)?.code, 0);
+  // Every client goes on talking, to the worker that stays: each gets another answer.
+  const before = talking.answered();
+  await Promise.all(clients.map((c, i) => c.until((m) => m.nick === `u${i}`)));
+  await talking.stop();
+  assert.ok(talking.answered() > before);
+  assert.deepEqual(talking.problems, []);
+  assert.equal(closed, 0, 'no client saw a close');
+});
