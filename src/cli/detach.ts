@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, writeSync, fstatSync } from 'node:fs';
+import { prepareOutputFile } from '../config/output-file.js';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../control/client.js';
@@ -65,6 +66,7 @@ function copyNew(fd: number, from: number, out: (text: string) => void): number 
  */
 export async function runDetached(argv: string[], config: MasterConfig, logFileFlag: string | undefined): Promise<number> {
   const logFile = logFileFlag === undefined ? resolve(config.appDir, DETACHED_LOG_FILE) : resolve(logFileFlag);
+  prepareOutputFile(logFile, logFileFlag === undefined ? 'the detached master\'s output' : '--log-file');
   const out = openSync(logFile, 'a');
   writeSync(out, `--- hitless start --detach, ${new Date().toISOString()} ---\n`);
   const reader = openSync(logFile, 'r');

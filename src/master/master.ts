@@ -43,6 +43,7 @@ import { masterUpgrader } from './upgrade-seams.js';
 import type { ControlServer } from '../control/server.js';
 import { stagingSocketPath } from '../config/rundir.js';
 import { removePidFile, writePidFile } from './pidfile.js';
+import { prepareOutputFile } from '../config/output-file.js';
 
 interface Closable {
   close(): Promise<void> | void;
@@ -137,6 +138,8 @@ export async function runMaster(
   // A second `hitless start` in the same folder: say which master runs, not "address in use"
   // (a master started by `hitless upgrade` is the one that replaces it).
   if (!upgrade) await refuseSecondMaster(config.runDir, config.appDir);
+  // Before anything binds: a pid file that cannot be written is said now, naming the setting.
+  if (config.pidFile !== undefined) prepareOutputFile(config.pidFile, 'pidFile (--pid-file)');
   const identities = new Identities();
   let listeners: ListenerSet;
   try {
@@ -290,7 +293,6 @@ export async function runMaster(
   await parts.startOutput(config);
   /** This master owns control.sock, the pid file and the unix socket files: a new master only once committed. */
   let owner = !upgrade;
-  if (owner) writePidFile(config.pidFile);
   const removeSignalHandlers = handleSignals(handle, logger);
 
   let code = 0;
@@ -300,6 +302,10 @@ export async function runMaster(
     addReleaseTotals: (releases) => supervisor.addReleaseTotals(releases),
   });
   try {
+    // In the try: a pid file that fails to write even so (a folder removed since) stops this
+    // master like a failed start does, its sockets and control socket closed, never a master
+    // left running without its pid file.
+    if (owner) writePidFile(config.pidFile);
     // master-start, the first generation, master-ready: the supervisor reports them.
     try {
       await supervisor.start();

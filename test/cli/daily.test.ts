@@ -3,7 +3,7 @@
 // set-up (logs), and what `hitless logs` says when output does not go to a file.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, fixture, runCli, startMasterIn, waitUntil } from '../helpers/master.js';
@@ -80,6 +80,12 @@ test('a detached start whose app fails gives back the exit code, with the reason
   const usage = await cli(dir, ['start', '--log-file', 'x.log', '--listen', '127.0.0.1:0', '--', 'node', 'x.js']);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--log-file goes with --detach/);
+  // A --log-file that cannot be created: its flag and the fix, before any master starts.
+  writeFileSync(join(dir, 'afile'), '');
+  const blocked = await cli(dir, ['start', '-d', '--log-file', 'afile/x.log', '--listen', '127.0.0.1:0', '--', 'node', 'x.js']);
+  assert.equal(blocked.code, 1);
+  assert.equal(blocked.stderr, `hitless: --log-file: cannot write ${join(dir, 'afile', 'x.log')}: ${join(dir, 'afile')} is not a folder (a file is in the way); choose another path\n`);
+  assert.equal((await cli(dir, ['status'])).code, 1, 'no master started');
 });
 
 test('hitless list shows every master on the machine: app folder, pid, state, generation, workers, listeners, last reload', { timeout: 90_000 }, async (t) => {

@@ -3,10 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, runCli, startMaster } from '../helpers/master.js';
+import { freePort } from '../helpers/free-port.js';
 
 test('a port already in use: one line naming the address and the fix, exit 1, no stack trace (regression: libuv defers EADDRINUSE to listen)', { timeout: 30_000 }, async (t) => {
   const taken = net.createServer();
@@ -38,4 +39,24 @@ test('--pid-file is written with the master pid and removed at the stop', { time
   assert.equal(readFileSync(pidFile, 'utf8'), `${master.pid}\n`);
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
   assert.equal(existsSync(pidFile), false);
+});
+
+test('--pid-file in a folder that does not exist: the folder is created; a file in the way: exit 1 naming the flag, nothing left listening (regression: a hung master)', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-pid-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pidFile = join(dir, 'run', 'deep', 'master.pid');
+  const master = await startMaster(t, { command: ['node', fixture('master/app.js')], args: ['--pid-file', pidFile] });
+  assert.equal(readFileSync(pidFile, 'utf8'), `${master.pid}\n`);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+
+  writeFileSync(join(dir, 'afile'), '');
+  const port = await freePort();
+  // runCli resolves only once the process exits: before the fix it never did.
+  const r = await runCli(['start', '--listen', `127.0.0.1:${port}`, '--run-dir', join(dir, 'run2'), '--pid-file', join(dir, 'afile', 'm.pid'), '--', 'node', fixture('master/app.js')], {}, dir);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr, `hitless: pidFile (--pid-file): cannot write ${join(dir, 'afile', 'm.pid')}: ${join(dir, 'afile')} is not a folder (a file is in the way); choose another path\n`);
+  // The port was never bound: a server can listen there now.
+  const probe = net.createServer();
+  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(port, '127.0.0.1', resolve));
+  await new Promise((resolve) => probe.close(resolve));
 });
