@@ -6,7 +6,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { HitlessError } from '../errors.js';
 import { closest } from '../config/closest.js';
-import { parseDuration } from '../config/duration.js';
+import { durationLimit, parseDuration } from '../config/duration.js';
 import { STRATEGY_NAMES } from '../config/defaults.js';
 import type { StrategyName } from '../config/types.js';
 
@@ -54,11 +54,15 @@ export function parseFlags<T extends FlagOptions>(
 /** `--timeout <duration>` (or another duration `flag`) of the client commands, in ms (undefined when not given). */
 export function parseTimeoutFlag(value: string | undefined, flag = '--timeout'): number | undefined {
   if (value === undefined) return undefined;
+  let ms: number;
   try {
-    return parseDuration(value);
+    ms = parseDuration(value);
   } catch (err) {
     throw new HitlessError('ERR_USAGE', `${flag}: ${(err as Error).message}`);
   }
+  const problem = durationLimit(ms);
+  if (problem !== undefined) throw new HitlessError('ERR_USAGE', `${flag}: got ${JSON.stringify(value)}; ${problem}`);
+  return ms;
 }
 
 /**

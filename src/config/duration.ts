@@ -12,6 +12,33 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_0
 /** What to write instead of a bad duration; config errors append it. */
 export const DURATION_HINT = 'use milliseconds (5000) or a string with a unit: "500ms", "2s", "1.5m", "1h"';
 
+/**
+ * The longest duration a setting may have: Node's timers hold at most 2^31 − 1 ms (about
+ * 24.8 days); a longer one fires after 1 ms (TimeoutOverflowWarning), so a drainTimeout of
+ * "1000h" meant to never cut a drain would SIGKILL at once.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/**
+ * What is wrong with a duration that has the right form (undefined: nothing): longer than
+ * {@link MAX_DURATION_MS}, or 0 where `positive` (a readyTimeout of 0 fails every start, a
+ * fetch interval of 0 polls without pause).
+ *
+ * @example
+ * durationLimit('1000h'); // 'at most 596 h (2147483647 ms, the longest timer Node has) …'
+ */
+export function durationLimit(value: number | string, positive = false): string | undefined {
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch {
+    return undefined; // the form is checked elsewhere
+  }
+  if (ms > MAX_DURATION_MS) return `at most "596h" (${MAX_DURATION_MS} ms, the longest timer Node has); a longer one would fire at once`;
+  if (positive && ms === 0) return 'must be more than 0; give a duration such as "30s"';
+  return undefined;
+}
+
 /** Thrown by {@link parseDuration}; `message` says what is wrong and how to write it. */
 export class DurationError extends Error {
   override name = 'DurationError';

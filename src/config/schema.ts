@@ -6,7 +6,7 @@
  */
 import { constants } from 'node:os';
 import { z } from 'zod';
-import { DURATION_HINT, DURATION_PATTERN } from './duration.js';
+import { DURATION_HINT, DURATION_PATTERN, durationLimit } from './duration.js';
 import { SIZE_HINT, SIZE_PATTERN } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
@@ -15,8 +15,12 @@ import {
 } from './defaults.js';
 import { DEPLOY_EXPECTED, DEPLOY_OBJECT_SCHEMAS, deploySchema } from './deploy.js';
 
-const duration = (description: string, fallback?: number) =>
+const duration = (description: string, fallback?: number, positive = false) =>
   z.union([z.number().nonnegative(), z.string().regex(DURATION_PATTERN)])
+    .superRefine((value, ctx) => {
+      const problem = durationLimit(value, positive);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .meta({ description: `${description} Milliseconds, or a string like "500ms", "2s", "1.5m".`, ...(fallback === undefined ? {} : { default: fallback }) });
 const size = (description: string, fallback: number) =>
   z.union([z.number().int().nonnegative(), z.string().regex(SIZE_PATTERN)])
@@ -68,7 +72,7 @@ export const watchSchema = z.strictObject({
 
 export const fetchSchema = z.strictObject({
   url: httpUrl.meta({ description: 'http(s):// or file:// URL of the release artifact (.tgz) to poll.' }),
-  interval: duration('Polling interval.', DEFAULT_FETCH.interval).optional(),
+  interval: duration('Polling interval.', DEFAULT_FETCH.interval, true).optional(),
   sha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
   sha256Url: httpUrl.optional(),
   headers: z.record(z.string(), z.string()).optional(),
@@ -115,7 +119,7 @@ export const configSchema = z.strictObject({
   command: argv.meta({ description: 'Worker program and arguments, like ["node", "server.js"].' }),
   listen: z.array(z.union([z.string(), listenObjectSchema])).meta({ description: 'Listening sockets, "[name=]address" strings or {name, address, mode} objects.' }),
   workers: z.union([z.number().int().positive(), z.literal('auto')]).meta({ default: DEFAULT_WORKERS }),
-  readyTimeout: duration('How long new workers have to announce readiness.', DEFAULT_READY_TIMEOUT_MS),
+  readyTimeout: duration('How long new workers have to announce readiness.', DEFAULT_READY_TIMEOUT_MS, true),
   drainTimeout: duration('How long old workers have to drain before SIGKILL.', DEFAULT_DRAIN_TIMEOUT_MS),
   readyAfter: z.union([duration('Declare a worker ready after it has been alive this long.'), z.null()]).meta({ default: null }),
   stopSignal: z.string().superRefine((name, ctx) => {

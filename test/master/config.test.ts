@@ -103,6 +103,10 @@ const bad: Array<[string, Record<string, unknown>, string[]]> = [
   ['workers fraction', { workers: 1.5 }, ['"workers"', '1.5', 'positive integer']],
   ['readyTimeout word', { readyTimeout: 'soon' }, ['"readyTimeout"', '"soon"', '"500ms", "2s"']],
   ['drainTimeout negative', { drainTimeout: -1 }, ['"drainTimeout"', '-1', 'milliseconds']],
+  // Node's timers hold at most 2^31 - 1 ms: a longer one fires after 1 ms (a drain cut at once).
+  ['drainTimeout 1000h', { drainTimeout: '1000h' }, ['"drainTimeout"', '"1000h"', 'at most "596h"', 'longest timer']],
+  ['readyTimeout 0', { readyTimeout: 0 }, ['"readyTimeout"', 'got 0', 'more than 0']],
+  ['fetch.interval 0', { fetch: { url: 'https://h/a.tgz', interval: '0s' } }, ['"fetch.interval"', '"0s"', 'more than 0']],
   ['readyAfter bool', { readyAfter: true }, ['"readyAfter"', 'true', 'or null']],
   ['stopSignal TERM', { stopSignal: 'TERM' }, ['"stopSignal"', '"TERM"', 'rename it to "SIGTERM"']],
   ['stopSignal SIGKILL', { stopSignal: 'SIGKILL' }, ['"stopSignal"', '"SIGKILL"', 'cannot be caught', 'use "SIGTERM"']],
