@@ -24,7 +24,7 @@ export const codes = {
   // master
   ERR_BIND: 'A listening address could not be bound (in use, not permitted, or not an address).',
   ERR_FILE_WRITE: 'A file the master was told to write (the pid file, --log-file) cannot be created where it was asked.',
-  ERR_COMMAND_NOT_FOUND: 'The worker command could not be started (missing, or not executable).',
+  ERR_COMMAND_NOT_FOUND: 'The worker command could not be started (missing, or not executable, or its folder missing).',
   ERR_READY_TIMEOUT: 'A new worker did not announce readiness within readyTimeout.',
   ERR_LISTENER_UNSERVED: 'A new worker said which sockets it accepts on and left one of the master\'s listeners out: connections to it would wait unanswered.',
   ERR_WORKER_EXITED: 'A new worker exited before it was ready.',

@@ -23,7 +23,7 @@ import { Supervisor } from '../core/supervisor.js';
 import { realHost } from '../core/process.js';
 import { createProcStatReader } from './procstat.js';
 import { specFromConfig, type GenerationSpec } from '../core/spec.js';
-import { checkReadableBy, checkWorkerAccess } from '../ops/access.js';
+import { checkReadableBy, checkWorkerAccess, checkWorkerFolder } from '../ops/access.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle } from '../core/types.js';
 import { Identities } from './identity.js';
@@ -181,6 +181,8 @@ export async function runMaster(
     });
     // Unmodified Node apps: the preload turns their own listen(port) into adoption (src/preload/).
     spec.env = { ...spec.env, ...preloadEnv(spec.env, addresses, c.preload !== false) };
+    // A missing folder gets a line naming it, not spawn's ENOENT naming the program.
+    checkWorkerFolder(spec.cwd);
     // A worker user that cannot reach the app gets one clear line, not the runtime's stack.
     if (id.uid !== undefined) {
       const who = { uid: id.uid, gid: id.gid ?? id.uid, name: id.name ?? String(id.uid) };

@@ -8,7 +8,7 @@
  * this uid and gid and no supplementary groups (Node's spawn clears them). ACLs are not
  * read: a path they would open is reported, and the message says how to check.
  */
-import { statSync, type Stats } from 'node:fs';
+import { existsSync, statSync, type Stats } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve, sep } from 'node:path';
 import { HitlessError } from '../errors.js';
 
@@ -63,6 +63,26 @@ function which(program: string, cwd: string, pathEnv: string | undefined): strin
     }
   }
   return undefined;
+}
+
+/**
+ * Throws ERR_COMMAND_NOT_FOUND when the workers' folder is missing (or a file): spawn would
+ * fail with an ENOENT that names the program (or setpriv), not the folder.
+ *
+ * @example
+ * checkWorkerFolder('/srv/app/current');
+ */
+export function checkWorkerFolder(cwd: string): void {
+  let isFolder = false;
+  try {
+    isFolder = statSync(cwd).isDirectory();
+  } catch {
+    // missing: said below
+  }
+  if (isFolder) return;
+  throw new HitlessError('ERR_COMMAND_NOT_FOUND', `the workers' folder ${cwd} ${existsSync(cwd) ? 'is not a folder' : 'does not exist'} ("cwd", --cwd): create it, or point "cwd" at the app's folder`, {
+    details: { cwd },
+  });
 }
 
 /**

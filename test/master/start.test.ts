@@ -31,6 +31,15 @@ test('a missing command at start: the reason and exit 1, the master does not sta
   assert.match(r.stderr, /worker command "hitless-no-such-command" not found .*check "command" and PATH/);
 });
 
+test('a workers\' folder (--cwd) that does not exist: one line naming it and the key, exit 1 (not spawn\'s ENOENT naming the program)', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-start-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await runCli(['start', '--listen', '127.0.0.1:0', '--run-dir', join(dir, 'run'), '--cwd', join(dir, 'nope'), '--', 'node', 'server.js'], {}, dir);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`the workers' folder ${join(dir, 'nope')} does not exist \\("cwd", --cwd\\): create it`));
+  assert.doesNotMatch(r.stderr, /ENOENT/);
+});
+
 test('--pid-file is written with the master pid and removed at the stop', { timeout: 30_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-pid-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
