@@ -308,6 +308,8 @@ export async function runMaster(
     // master like a failed start does, its sockets and control socket closed, never a master
     // left running without its pid file.
     if (owner) writePidFile(config.pidFile);
+    // A metrics port in use fails the start here, before any worker runs.
+    if (!upgrade) await parts.startMetrics(config);
     // master-start, the first generation, master-ready: the supervisor reports them.
     try {
       await supervisor.start();

@@ -39,6 +39,8 @@ export class Parts {
   #triggersStarted = false;
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
+  /** The metrics endpoint was bound before the first generation (startMetrics). */
+  #metricsEarly = false;
   /**
    * The master's totals (reloads, restarts, hand-over outcomes), counted from its start,
    * not from the metrics endpoint's: metrics turned on or moved by a reload keep them, and
@@ -60,14 +62,25 @@ export class Parts {
   }
 
   /**
-   * Watch, fetch and metrics: once the first generation serves. `seed`: the counters of the
-   * master this one took over from by an upgrade (they go on here).
+   * The metrics endpoint, bound before the first worker starts (a master started by an
+   * upgrade does not: the old master holds the port until the takeover): a port in use
+   * fails the start before any worker ran, not after the first generation served.
+   */
+  async startMetrics(config: MasterConfig): Promise<void> {
+    await this.#start('metrics', config);
+    this.#metricsEarly = true;
+  }
+
+  /**
+   * Watch, fetch and metrics (unless {@link startMetrics} bound it): once the first
+   * generation serves. `seed`: the counters of the master this one took over from by an
+   * upgrade (they go on here).
    */
   async startTriggers(config: MasterConfig, seed?: MetricTotals): Promise<void> {
     this.#config = config;
     this.#triggersStarted = true;
     if (seed) this.counters.add(seed);
-    for (const part of ['watch', 'fetch', 'metrics'] as const) await this.#start(part, config);
+    for (const part of ['watch', 'fetch', 'metrics'] as const) if (part !== 'metrics' || !this.#metricsEarly) await this.#start(part, config);
   }
 
   /**

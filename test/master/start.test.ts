@@ -40,6 +40,22 @@ test('a workers\' folder (--cwd) that does not exist: one line naming it and the
   assert.doesNotMatch(r.stderr, /ENOENT/);
 });
 
+test('a metrics port in use at start: exit 1 naming metrics.listen before any worker started (regression: the first generation served, then was SIGKILLed)', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-start-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const busy = net.createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.after(() => busy.close());
+  const taken = (busy.address() as net.AddressInfo).port;
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({
+    command: ['node', fixture('master/app.js')], listen: ['127.0.0.1:0'], runDir: 'run', metrics: { listen: `127.0.0.1:${taken}` },
+  }));
+  const r = await runCli(['start', '--log-format', 'json'], {}, dir);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /metrics\.listen.*EADDRINUSE/);
+  assert.doesNotMatch(r.stderr, /worker-spawn/, 'no worker was started');
+});
+
 test('--pid-file is written with the master pid and removed at the stop', { timeout: 30_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-pid-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
