@@ -127,6 +127,11 @@ test('hitless check with neither a file nor flags: says there is nothing to chec
   assert.equal(none.stderr, `hitless: nothing to check in ${dir}: no hitless.json here and no start flags given. ` +
     'Check a file with --config <path>, or the flags you start with: `hitless check --listen 127.0.0.1:8080 -- node server.js`\n');
   assert.doesNotMatch(none.stderr, /no worker command/);
+  // --json says the same (regression: it said "no worker command")
+  const noneJson = await cli(dir, ['check', '--json']);
+  assert.equal(noneJson.code, 2);
+  assert.deepEqual((JSON.parse(noneJson.stdout) as { error: { code: string } }).error.code, 'ERR_CONFIG_NOT_FOUND');
+  assert.match(noneJson.stdout, /nothing to check in /);
   const master = await startMasterIn(t, dir, ['--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')]);
   const here = await cli(dir, ['check']);
   assert.equal(here.code, 0, here.stderr);

@@ -102,21 +102,25 @@ async function masterHere(): Promise<StatusSnapshot | undefined> {
   }
 }
 
+/** How to check start flags, as the messages about nothing to check show it. */
+const FLAGS_EXAMPLE = '`hitless check --listen 127.0.0.1:8080 -- node server.js`';
+
 /** What `hitless check` says with neither a config file nor flags. */
 async function nothingToCheck(): Promise<number> {
   const cwd = process.cwd();
-  const example = '`hitless check --listen 127.0.0.1:8080 -- node server.js`';
   const master = await masterHere();
   if (master) {
     process.stdout.write(
       `no hitless.json in ${cwd}: the master running here (pid ${master.pid}, generation ${master.generation}) was started with flags only, ` +
       'and every reload re-reads those same flags, so there is nothing to validate.\n' +
-      `To check other settings before restarting with them, pass them as you would to hitless start: ${example}\n`);
+      `To check other settings before restarting with them, pass them as you would to hitless start: ${FLAGS_EXAMPLE}\n`);
     return 0;
   }
-  throw new HitlessError('ERR_CONFIG_NOT_FOUND',
-    `nothing to check in ${cwd}: no hitless.json here and no start flags given. Check a file with --config <path>, or the flags you start with: ${example}`);
+  throw nothingHere(cwd);
 }
+
+const nothingHere = (cwd: string): HitlessError => new HitlessError('ERR_CONFIG_NOT_FOUND',
+  `nothing to check in ${cwd}: no hitless.json here and no start flags given. Check a file with --config <path>, or the flags you start with: ${FLAGS_EXAMPLE}`);
 
 export const command: Command = {
   name: 'check',
@@ -129,7 +133,12 @@ export const command: Command = {
     }
     try {
       const configPath = findConfigFile(flags.config, process.cwd());
-      if (configPath === undefined && !hasStartFlags(flags) && extra.json !== true) return await nothingToCheck();
+      if (configPath === undefined && !hasStartFlags(flags)) {
+        // For scripts (and the master's own re-read, which always has a file or flags), no
+        // file and no flags is an error: nothing was validated.
+        if (extra.json === true) throw nothingHere(process.cwd());
+        return await nothingToCheck();
+      }
       const file = configPath === undefined ? {} : readConfigFile(configPath);
       if (isDeployOnly(file, flags)) return await checkDeployOnly(configPath!, flags, extra.json === true);
       const { loadConfig } = await import('../../config/load.js');

@@ -76,7 +76,10 @@ export const command: Command = {
     }
     if (outcome.ok) {
       const forced = outcome.forced ? `, ${outcome.forced} killed at drainTimeout` : '';
-      process.stdout.write(`scale: done in ${formatDuration(outcome.durationMs)}, generation ${outcome.generation} has ${outcome.to} worker${outcome.to === 1 ? '' : 's'}${connectionsPhrase(outcome.connections)}${forced}\n`);
+      // What moved, on a line of its own: the done line keeps its documented shape.
+      const moved = connectionsPhrase(outcome.connections).replace(/^, /, '');
+      if (moved) process.stdout.write(`scale: ${moved} ${outcome.to > outcome.from ? 'to the new workers' : 'to the workers that stay'}\n`);
+      process.stdout.write(`scale: done in ${formatDuration(outcome.durationMs)}, generation ${outcome.generation} has ${outcome.to} worker${outcome.to === 1 ? '' : 's'}${forced}\n`);
       return 0;
     }
     const err = outcome.error;
