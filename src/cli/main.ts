@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { exitCodeOf } from './exit-codes.js';
+import { guardOutput } from './pipe.js';
 import type { Command } from './command.js';
 import { closest } from '../config/closest.js';
 import { COMMANDS, isCommand } from './catalog.js';
@@ -84,6 +85,8 @@ export async function main(argv: string[]): Promise<number> {
       const guess = Object.hasOwn(OTHER_TOOLS, name) ? OTHER_TOOLS[name] : closest(name, Object.keys(COMMANDS));
       throw new HitlessError('ERR_USAGE', `unknown command "${name}"${guess ? `; did you mean "${guess}"?` : ''} (see \`hitless --help\`)`);
     }
+    // A client command whose reader goes away (`| head`) drops its output, not its outcome.
+    if (name !== 'start') guardOutput();
     const result = await (await loadCommand(name)).run(rest);
     if (typeof result === 'number') return result;
     exitAtOnce = result.exitAtOnce;

@@ -3,10 +3,11 @@
 // set-up (logs), and what `hitless logs` says when output does not go to a file.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alive, fixture, runCli, startMasterIn, waitUntil } from '../helpers/master.js';
+import { spawn } from 'node:child_process';
+import { alive, cli as cliPath, fixture, runCli, startMasterIn, waitUntil } from '../helpers/master.js';
 import { explainInherit } from '../../src/cli/commands/logs.js';
 import { serviceOf } from '../../src/ops/stdout.js';
 import { lastReloadCell } from '../../src/cli/commands/list.js';
@@ -86,6 +87,40 @@ test('a detached start whose app fails gives back the exit code, with the reason
   assert.equal(blocked.code, 1);
   assert.equal(blocked.stderr, `hitless: --log-file: cannot write ${join(dir, 'afile', 'x.log')}: ${join(dir, 'afile')} is not a folder (a file is in the way); choose another path\n`);
   assert.equal((await cli(dir, ['status'])).code, 1, 'no master started');
+});
+
+/** Runs the CLI with its stdout read until the first newline, then closed (`| head -1`); resolves with the exit code and stderr. */
+function firstLineOnly(dir: string, args: string[], afterFirst = (): void => {}): Promise<{ code: number | null; first: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { cwd: dir, env: { ...process.env, XDG_RUNTIME_DIR: dir, HITLESS_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!out.includes('\n') || child.stdout.destroyed) return;
+      child.stdout.destroy();
+      afterFirst();
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, first: out.split('\n')[0] ?? '', stderr }));
+  });
+}
+
+test('output piped into a reader that stops early (`| head -1`): no stack trace; --watch and logs -f end with 0, a reload still reports its own outcome', { timeout: 90_000 }, async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: [process.execPath, fixture('master/every-socket.js')], listen: ['127.0.0.1:0'], logs: { mode: 'file' } }));
+  const master = await startMasterIn(t, dir, []);
+  // A line in the workers' log, for `logs -f` to print first.
+  await (await fetch(master.url('/say?text=first-line'))).text();
+  await waitUntil(() => existsSync(join(dir, 'logs', 'workers.log')) && readFileSync(join(dir, 'logs', 'workers.log'), 'utf8').includes('first-line'), 'the line reaches the log file');
+  for (const args of [['status', '--watch', '--json', '--interval', '200ms'], ['status', '--watch', '--interval', '200ms'], ['logs', '-f'], ['reload']]) {
+    // Like `tail -f | head -1`, logs -f learns that its reader left at its next line.
+    const r = await firstLineOnly(dir, args, () => void fetch(master.url('/say?text=next-line')).then((res) => res.text()));
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /EPIPE|Unhandled 'error' event|at /, args.join(' '));
+  }
+  assert.equal((await master.stop()).code, 0);
 });
 
 test('hitless list shows every master on the machine: app folder, pid, state, generation, workers, listeners, last reload', { timeout: 90_000 }, async (t) => {

@@ -20,6 +20,7 @@ import { followLog, readLastLines } from '../../ops/logtail.js';
 import { masterOutput, type OutputTarget } from '../../ops/stdout.js';
 import type { Command } from '../command.js';
 import { DETACHED_LOG_FILE } from '../detach.js';
+import { onOutputClosed } from '../pipe.js';
 
 /** Lines shown when -n is not given (like tail). */
 export const DEFAULT_LOG_LINES = 10;
@@ -164,11 +165,13 @@ export const command: Command = {
     const stop = (): void => ac.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    const offClosed = onOutputClosed(stop);
     try {
       await followLog(dir, (line) => process.stdout.write(line + '\n'), ac.signal, { backlog: opts.lines, keep, name });
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      offClosed();
     }
     return 0;
   },

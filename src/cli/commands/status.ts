@@ -9,6 +9,7 @@ import type { StatusSnapshot } from '../../core/types.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
 import { findRunDir } from '../../control/find.js';
 import { formatStatus } from '../format.js';
+import { onOutputClosed } from '../pipe.js';
 
 /** Default redraw interval of --watch: the workers report every second. */
 const WATCH_INTERVAL_MS = 1000;
@@ -68,6 +69,8 @@ async function watch(runDir: string, intervalMs: number, json: boolean): Promise
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // `hitless status --watch | head -1`: the reader left, so stop.
+  const offClosed = onOutputClosed(onSignal);
   if (tty) out.write('\x1b[?25l'); // hide the cursor while redrawing
   try {
     while (!stopped) {
@@ -88,6 +91,7 @@ async function watch(runDir: string, intervalMs: number, json: boolean): Promise
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    offClosed();
     if (tty) out.write('\x1b[?25h\n');
   }
   return 0;
