@@ -95,6 +95,9 @@ export async function main(argv: string[]): Promise<number> {
     if (process.env.HITLESS_DEBUG === '1') process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
     if (isHitlessError(err)) {
       process.stderr.write(`hitless: ${err.message}\n`);
+      // A script that asked for JSON gets the error as JSON too (no master, a timeout, a bad
+      // flag), where the command had no outcome to print.
+      if (rest.includes('--json')) process.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, message: err.message } }) + '\n');
       return exitCodeOf(err.code);
     }
     const message = err instanceof Error ? err.message : String(err);

@@ -75,6 +75,13 @@ for (const cmd of ['reload', 'status', 'stop']) {
     const explicit = await cli(t, dir, [cmd, '--run-dir', join(dir, 'elsewhere')]);
     assert.equal(explicit.code, 1);
     assertOneLine(explicit.stderr, join(dir, 'elsewhere', 'control.sock'));
+    if (cmd === 'stop') return;
+    // A script that asked for JSON gets the error as JSON on stdout too.
+    const json = await cli(t, dir, [cmd, '--json']);
+    assert.equal(json.code, 1);
+    const out = JSON.parse(json.stdout) as { ok: boolean; error: { code: string; message: string } };
+    assert.deepEqual([out.ok, out.error.code], [false, 'ERR_NO_MASTER']);
+    assert.match(out.error.message, /^no master is running at /);
   });
 }
 
