@@ -295,7 +295,7 @@ export interface StatusSnapshot {
   /**
    * Reload requests since the master started, by what became of them: `started` at once,
    * `queued` behind a reload (or scale) in progress, `merged` into a reload already queued.
-   * None is ever dropped (docs/CLI.md, "Signals").
+   * None is ever dropped (docs/CLI.md, the signals under "hitless start").
    */
   reloadRequests?: ReportedReloadRequestCounts;
   /** Old generations still draining, oldest first (those in the background: docs/websockets.md). */

@@ -1,5 +1,5 @@
 /**
- * The master's signals (docs/CLI.md, "Signals"): SIGHUP asks for a reload (sighup.ts),
+ * The master's signals (docs/CLI.md, the signals under "hitless start"): SIGHUP asks for a reload (sighup.ts),
  * SIGUSR2 for an upgrade of the master itself (`hitless upgrade`, nginx's USR2), SIGTERM and
  * SIGINT drain everything and exit 0, a second SIGTERM/SIGINT kills the workers at once.
  * SIGUSR1 is left to Node's debugger.

@@ -38,7 +38,7 @@ master started with flags only is checked with the same flags. A file with only 
 
 Flags:
   --config <path>    config file (default: ./hitless.json if it exists)
-  --json             print {"ok":true,"config":{…}} or {"ok":false,"error":{code,message}}
+  --json             print {"ok":true,"config":{…}} or {"ok":false,"error":{code,message,problems}}
   -h, --help         show this help
 
 Examples:

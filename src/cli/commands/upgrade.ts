@@ -22,7 +22,7 @@ the control socket, the pid file and (with NOTIFY_SOCKET) systemd's MAINPID; the
 workers hand their keep-alive connections over to the new master's workers, drain the
 rest, and the old master exits. If the new master or its workers fail (exit, never
 ready, too slow), it is stopped and the old master keeps serving: exit code 1 with the
-reason. SIGUSR2 to the master does the same (docs/CLI.md, "Signals").
+reason. SIGUSR2 to the master does the same (docs/CLI.md, the signals under "hitless start").
 
 Refused (ERR_UPGRADE_REFUSED) where the master's PID must not change: PID 1 of a
 container, under a container init or supervisord, in a terminal, or under systemd without
