@@ -133,3 +133,28 @@ export function checkUniqueNames(specs: ListenerSpec[]): void {
     seen.add(spec.name);
   }
 }
+
+/** True when binding both would fail with EADDRINUSE: the same port on the same address, or on a wildcard that covers the other. */
+function overlaps(a: ListenerSpec, b: ListenerSpec): boolean {
+  if (a.kind === 'unix' || b.kind === 'unix') return a.kind === 'unix' && b.kind === 'unix' && a.path === b.path;
+  if (a.port === 0 || a.port !== b.port) return false;
+  if (a.host === b.host) return true;
+  // `::` (dual stack, unless ipv6Only) covers every address; `0.0.0.0` every IPv4 one.
+  const covers = (w: typeof a, o: typeof a): boolean =>
+    (w.host === '::' && (w.ipv6Only !== true || isIP(o.host) === 6)) || (w.host === '0.0.0.0' && isIP(o.host) === 4);
+  return covers(a, b) || covers(b, a);
+}
+
+/**
+ * Throws when two listeners would take the same address (`--listen 8080` given twice, or
+ * `8080` beside `127.0.0.1:8080`): the bind would fail with EADDRINUSE on a descriptor
+ * number, not naming the entries.
+ */
+export function checkDistinctAddresses(specs: ListenerSpec[]): void {
+  specs.forEach((a, i) => {
+    const other = specs.slice(0, i).find((b) => overlaps(a, b));
+    if (other) {
+      throw new ListenError(`${JSON.stringify(a.source)} takes the same address as ${JSON.stringify(other.source)} (one socket cannot be bound twice); remove one of them`);
+    }
+  });
+}

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { HitlessError } from '../errors.js';
 import { configError, configErrorFromZod, type ValueSources } from './errors.js';
-import { checkUniqueNames, ListenError, parseListen } from './listen.js';
+import { checkDistinctAddresses, checkUniqueNames, ListenError, parseListen } from './listen.js';
 import { parseMetricsListen } from './metrics.js';
 import { configSchema, type ConfigInput } from './schema.js';
 import { parseSize } from './size.js';
@@ -168,6 +168,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
   });
   try {
     checkUniqueNames(listen);
+    checkDistinctAddresses(listen);
   } catch (err) {
     if (err instanceof ListenError) fail(['listen'], input.listen, err.message);
     throw err;

@@ -139,6 +139,11 @@ const bad: Array<[string, Record<string, unknown>, string[]]> = [
   ['logs.tag', { logs: { tag: 'yes' } }, ['"logs.tag"', '"yes"', 'true or false']],
   ['metrics.listen', { metrics: { listen: 'example.com:9464' } }, ['"metrics.listen"', '"example.com:9464"', 'IP']],
   ['listen bad port', { listen: ['127.0.0.1:99999'] }, ['"listen[0]"', '"127.0.0.1:99999"', '"127.0.0.1:8080"']],
+  // Bound twice, the second would fail with EADDRINUSE on "fd 4", naming neither entry.
+  ['listen twice', { listen: ['127.0.0.1:8080', '127.0.0.1:8080'] }, ['"listen"', 'takes the same address as "127.0.0.1:8080"', 'remove one']],
+  ['listen wildcard and one address', { listen: ['8080', 'api=127.0.0.1:8080'] }, ['"listen"', '"api=127.0.0.1:8080" takes the same address as "8080"']],
+  ['listen dual stack and IPv4', { listen: ['[::]:8080', '127.0.0.1:8080'] }, ['"listen"', 'takes the same address as "[::]:8080"']],
+  ['listen unix twice', { listen: ['unix:run/a.sock', 'b=unix:run/a.sock'] }, ['"listen"', 'takes the same address']],
 ];
 for (const [title, patch, parts] of bad) {
   test(`bad value, ${title}: ERR_CONFIG_INVALID names key, value and fix`, (t) => {
