@@ -47,6 +47,18 @@ export function parseFlags<T extends FlagOptions>(
       const hint = name === 'start' ? '; put the worker command after --: `hitless start -- node server.js`' : '';
       throw new HitlessError('ERR_USAGE', `unexpected argument "${arg}" for \`hitless ${name}\`${hint} (${see})`);
     }
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      // Node's words: "Option '--workers <value>' argument missing", "Option '--boot-nice'
+      // argument is ambiguous." (the next argument starts with a dash).
+      const flag = /'(--?[\w-]+)/.exec(e.message)?.[1] ?? 'the flag';
+      if (/ambiguous/.test(e.message)) {
+        const next = argv[argv.indexOf(flag) + 1] ?? '';
+        throw new HitlessError('ERR_USAGE', next === '--' || next === ''
+          ? `${flag} needs a value before -- (${see})`
+          : `${flag} ${next}: a value that starts with "-" goes after an equals sign: ${flag}=${next} (${see})`);
+      }
+      if (/missing/.test(e.message)) throw new HitlessError('ERR_USAGE', `${flag} needs a value (${see})`);
+    }
     throw new HitlessError('ERR_USAGE', `${e.message.split('\n')[0]} (${see})`);
   }
 }
