@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, writeSync, fstatSync } from 'node:fs';
 import { prepareOutputFile } from '../config/output-file.js';
+import { refuseSecondMaster } from '../master/occupied.js';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../control/client.js';
@@ -66,6 +67,9 @@ function copyNew(fd: number, from: number, out: (text: string) => void): number 
  */
 export async function runDetached(argv: string[], config: MasterConfig, logFileFlag: string | undefined): Promise<number> {
   const logFile = logFileFlag === undefined ? resolve(config.appDir, DETACHED_LOG_FILE) : resolve(logFileFlag);
+  // A master already running here: said by this command, before anything is spawned or
+  // written into the running master's output file.
+  await refuseSecondMaster(config.runDir, config.appDir);
   prepareOutputFile(logFile, logFileFlag === undefined ? 'the detached master\'s output' : '--log-file');
   const out = openSync(logFile, 'a');
   writeSync(out, `--- hitless start --detach, ${new Date().toISOString()} ---\n`);

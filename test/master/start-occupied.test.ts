@@ -3,7 +3,7 @@
 // master holds is named with that master.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, runCli, startMasterIn } from '../helpers/master.js';
@@ -28,6 +28,11 @@ test('a second hitless start in the same folder: "a hitless master (pid N) alrea
   const same = await runCli(['start', '--listen', first.address(), '--', process.execPath, fixture('master/app.js')], { XDG_RUNTIME_DIR: dir }, dir);
   assert.match(same.stderr, new RegExp(`^hitless: a hitless master \\(pid ${first.pid}\\) already runs here`));
   assert.doesNotMatch(same.stderr, /EADDRINUSE/);
+  // Detached: the same one line, nothing spawned, nothing written to the output file.
+  const detached = await runCli(['start', '-d', ...args], { XDG_RUNTIME_DIR: dir }, dir);
+  assert.equal(detached.code, 1);
+  assert.equal(detached.stderr, second.stderr);
+  assert.equal(existsSync(join(dir, 'hitless.log')), false);
   assert.equal((await first.status()).generation, 1);
   assert.equal((await first.stop()).code, 0);
 });
