@@ -13,7 +13,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, writeSync, fstatSync } from 'node:fs';
 import { prepareOutputFile } from '../config/output-file.js';
 import { refuseSecondMaster } from '../master/occupied.js';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { LOG_FILE_NAME } from '../ops/logfiles.js';
 import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../control/client.js';
 import type { MasterConfig } from '../config/types.js';
@@ -100,7 +101,7 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
         child.unref();
         // The lines written between the last copy and the answer ("master ready" among them).
         copyNew(reader, offset, show);
-        process.stdout.write(describeDetached(status, logFile));
+        process.stdout.write(describeDetached(status, logFile, config.logs.mode === 'file' ? join(config.logs.dir, LOG_FILE_NAME) : undefined));
         return 0;
       }
     }
@@ -109,11 +110,18 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
   }
 }
 
-/** What `hitless start --detach` prints once the master serves. */
-export function describeDetached(s: StatusSnapshot, logFile: string): string {
+/**
+ * What `hitless start --detach` prints once the master serves. `workersLog`: the workers'
+ * log file, when `logs.mode` is "file" (then `hitless logs` reads that one, and the output
+ * file holds only the master's own lines).
+ */
+export function describeDetached(s: StatusSnapshot, logFile: string, workersLog?: string): string {
   const ready = s.workers.filter((w) => w.generation === s.generation && w.state === 'ready').length;
   const listen = s.listeners.map((l) => `${l.name} ${l.address}`).join(', ');
+  const output = workersLog === undefined
+    ? `  output   ${logFile}   (hitless logs -f)\n`
+    : `  output   ${logFile}   (the master's own lines)\n  workers  ${workersLog}   (hitless logs -f)\n`;
   return `hitless master pid ${s.pid} runs in the background: generation ${s.generation}, ${ready} worker${ready === 1 ? '' : 's'} ready, ${listen}\n` +
-    `  output   ${logFile}   (hitless logs -f)\n` +
+    output +
     '  manage   hitless status · hitless reload · hitless stop   (in this folder); hitless list shows every master\n';
 }

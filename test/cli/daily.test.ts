@@ -11,6 +11,8 @@ import { alive, cli as cliPath, fixture, runCli, startMasterIn, waitUntil } from
 import { explainInherit } from '../../src/cli/commands/logs.js';
 import { serviceOf } from '../../src/ops/stdout.js';
 import { lastReloadCell } from '../../src/cli/commands/list.js';
+import { describeDetached } from '../../src/cli/detach.js';
+import type { StatusSnapshot } from '../../src/core/types.js';
 
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-daily-'));
@@ -197,4 +199,11 @@ test('client commands in the app folder find its master even when it runs with a
   const stop = await cli(dir, ['stop']);
   assert.equal(stop.code, 0, stop.stderr);
   assert.equal((await master.exited).code, 0);
+});
+
+test('start -d\'s summary: with logs.mode "file", the output file holds the master\'s lines and hitless logs reads the workers\' file; both are named', () => {
+  const status = { pid: 42, generation: 1, workers: [{ generation: 1, state: 'ready' }], listeners: [{ name: 'http', address: '127.0.0.1:3000' }] } as unknown as StatusSnapshot;
+  assert.match(describeDetached(status, '/srv/app/hitless.log'), /^ {2}output {3}\/srv\/app\/hitless\.log {3}\(hitless logs -f\)$/m);
+  const file = describeDetached(status, '/srv/app/hitless.log', '/srv/app/logs/workers.log');
+  assert.match(file, /^ {2}output {3}\/srv\/app\/hitless\.log {3}\(the master's own lines\)\n {2}workers {2}\/srv\/app\/logs\/workers\.log {3}\(hitless logs -f\)$/m);
 });
