@@ -90,6 +90,7 @@ export const CONFIG_KEYS = {
     diff: value<string | undefined>(),
   },
   appDir: { diff: { omitted: "it follows configPath (the file's folder) or the folder `hitless start` ran in, which a reload cannot change" } },
+  flagOverrides: { diff: { omitted: 'not a setting: which file keys the start flags override (a reload notes them)' } },
   command: { flag: 'the command after --', diff: value<string[]>(json) },
   listen: { flag: '--listen', diff: listeners },
   workers: { flag: '--workers', diff: value<number>() },

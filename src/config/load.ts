@@ -21,7 +21,7 @@ import {
 import { resolveRunDir } from './rundir.js';
 import { parseDuration } from './duration.js';
 import { FLAG_FOR_KEY } from './keys.js';
-import type { ListenerSpec, MasterConfig } from './types.js';
+import type { FlagOverride, ListenerSpec, MasterConfig } from './types.js';
 
 export { resolveRunDir, ensureRunDir, controlSocketPath } from './rundir.js';
 
@@ -138,8 +138,33 @@ export function loadConfig(options: LoadConfigOptions = {}): MasterConfig {
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) throw configErrorFromZod(parsed.error, merged, sources);
   const appDir = configPath ? dirname(configPath) : cwd;
-  return normalise(parsed.data, { appDir, configPath, env, sources });
+  const config = normalise(parsed.data, { appDir, configPath, env, sources });
+  const overrides = flagOverrides(fileInput, flagInput, appDir, sources);
+  return overrides.length > 0 ? { ...config, flagOverrides: overrides } : config;
 }
+
+/** Keys the file sets that a flag sets to something else (paths compared resolved; env by variable). */
+function flagOverrides(file: Record<string, unknown>, flags: Record<string, unknown>, appDir: string, sources: ValueSources): FlagOverride[] {
+  const out: FlagOverride[] = [];
+  for (const [key, value] of Object.entries(flags)) {
+    if (!(key in file)) continue;
+    const fileValue = file[key];
+    const flag = sources.flags[key] ?? key;
+    if (key === 'env') {
+      const fileEnv = (fileValue ?? {}) as Record<string, unknown>;
+      for (const [name, v] of Object.entries(value as Record<string, string>)) {
+        if (name in fileEnv && fileEnv[name] !== v) out.push({ key: `env.${name}`, flag, file: fileEnv[name] });
+      }
+      continue;
+    }
+    const same = PATH_KEYS.has(key) && typeof fileValue === 'string' ? resolve(appDir, fileValue) === value : JSON.stringify(fileValue) === JSON.stringify(value);
+    if (!same) out.push({ key, flag, file: fileValue });
+  }
+  return out;
+}
+
+/** Keys whose values are paths: a flag's is resolved against the working directory, the file's against the app folder. */
+const PATH_KEYS = new Set(['cwd', 'runDir', 'pidFile']);
 
 interface NormaliseContext {
   appDir: string;

@@ -48,12 +48,25 @@ export interface CanaryConfig {
   connections: number | 'auto';
 }
 
+/** A key of the config file a start flag overrides: the flag, and what the file says. */
+export interface FlagOverride {
+  key: string;
+  flag: string;
+  /** The file's value, as written there. */
+  file: unknown;
+}
+
 /** The master's configuration after defaults and validation. */
 export interface MasterConfig {
   /** Absolute path of the config file, when one was read. */
   configPath: string | undefined;
   /** The app folder: where `releases/` and `current` live (config file's folder, else cwd). */
   appDir: string;
+  /**
+   * Keys the config file sets and a start flag sets otherwise (the flag wins): a reload
+   * says so, since an edit of such a key in the file changes nothing. Absent when none.
+   */
+  flagOverrides?: FlagOverride[];
   /** Program and arguments of every worker. */
   command: string[];
   listen: ListenerSpec[];

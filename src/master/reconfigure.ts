@@ -149,6 +149,11 @@ export class Reconfigurer implements MasterHandle {
     try {
       const read = await this.#read(source);
       const serving = master.spec;
+      // An edit of a key a start flag sets changes nothing: say so (a restart without the flag uses the file).
+      for (const o of read.flagOverrides ?? []) {
+        const what = o.key.startsWith('env.') ? 'value' : JSON.stringify(o.file);
+        notes.push(`${o.key}: the start flag ${o.flag} overrides the file's ${what} (restart the master without it to use the file)`);
+      }
       next = this.#withScale(read, notes);
       changes = diffConfig(serving, next, { inheritedNames: listeners.items.filter((l) => l.inherited).map((l) => l.name) });
       // What a reload cannot change keeps its running value (the change says so).

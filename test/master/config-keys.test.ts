@@ -94,7 +94,7 @@ test('config keys: hitless.json has no key the table lacks, and the table none t
   const fileKeys = Object.keys(configSchema.shape).filter((k) => k !== '$schema' && k !== 'deploy');
   const tableKeys = Object.keys(CONFIG_KEYS);
   assert.deepEqual(fileKeys.filter((k) => !tableKeys.includes(k)), []);
-  assert.deepEqual(tableKeys.filter((k) => !fileKeys.includes(k)), ['configPath', 'appDir']);
+  assert.deepEqual(tableKeys.filter((k) => !fileKeys.includes(k)), ['configPath', 'appDir', 'flagOverrides']);
 });
 
 test("config keys: docs/CONFIG.md's key table lists exactly the table's keys, each with its flag; `hitless start --help` shows every flag", (t) => {
@@ -131,7 +131,7 @@ test("config keys: docs/CONFIG.md says how a reload applies each key", () => {
   const from = doc.indexOf('| key | how a reload applies it |');
   const rows = doc.slice(from, doc.indexOf('\n\n', from)).split('\n').slice(2);
   const named = new Set(rows.flatMap((row) => [...(row.split('|')[1] ?? '').matchAll(/`([^`.]+)[^`]*`/g)].map((m) => m[1]!)));
-  // configPath and appDir: "the config file itself".
-  const keys = Object.keys(CONFIG_KEYS).filter((k) => k !== 'configPath' && k !== 'appDir');
+  // configPath and appDir: "the config file itself"; flagOverrides is derived, not a setting.
+  const keys = Object.keys(CONFIG_KEYS).filter((k) => k !== 'configPath' && k !== 'appDir' && k !== 'flagOverrides');
   assert.deepEqual(keys.filter((k) => !named.has(k)), []);
 });

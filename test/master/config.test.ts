@@ -200,3 +200,11 @@ test('run dir: derived from the real path of the app folder, so a symlinked fold
   assert.equal(resolveRunDir(dir, './x', env), join(process.cwd(), 'x'));
   rejects(() => resolveRunDir(dir, '/' + 'd'.repeat(100), env), 'ERR_CONFIG_INVALID', 'longer than 100 bytes', '--run-dir');
 });
+
+test('flagOverrides: the file keys a start flag sets otherwise (paths compared resolved, env by variable, secrets not shown), none when they agree', (t) => {
+  const dir = appDir(t);
+  const c = load(dir, { ...base, workers: 2, cwd: '.', env: { A: '1', B: '2' } }, { workers: '1', cwd: dir, env: ['A=1', 'B=3'] });
+  assert.deepEqual(c.flagOverrides, [{ key: 'workers', flag: '--workers', file: 2 }, { key: 'env.B', flag: '--env', file: '2' }]);
+  assert.equal(load(dir, { ...base, workers: 2 }, { workers: '2' }).flagOverrides, undefined);
+  assert.equal(load(dir, { ...base }, { workers: '2' }).flagOverrides, undefined, 'a flag for a key the file leaves out overrides nothing');
+});

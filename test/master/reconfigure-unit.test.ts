@@ -142,6 +142,17 @@ test('scale persists across reloads until a reload reads another "workers" value
   assert.equal(master.reloads.at(-1)?.next?.workers, 2, 'the override is gone for good');
 });
 
+test('a file key a start flag overrides: the reload notes it (the edit changes nothing until a restart without the flag); an env value is not shown', async () => {
+  const { handle, edit } = setup();
+  edit({ flagOverrides: [{ key: 'workers', flag: '--workers', file: 3 }, { key: 'env.TOKEN', flag: '--env', file: 'secret' }] });
+  const o = await handle.reload('edited');
+  assert.deepEqual(o.changes, []);
+  assert.deepEqual(o.notes, [
+    'workers: the start flag --workers overrides the file\'s 3 (restart the master without it to use the file)',
+    'env.TOKEN: the start flag --env overrides the file\'s value (restart the master without it to use the file)',
+  ]);
+});
+
 test('scale is refused (ERR_SCALE_BUSY) while a reload is in progress; a bad count is a usage error', async () => {
   const { master, handle } = setup();
   let release = (): void => {};

@@ -63,6 +63,8 @@ export function summarise(c: MasterConfig, deploy?: FleetConfig): string {
   if (c.fetch) rows.push(['fetch', `every ${formatDuration(c.fetch.interval)}`]);
   if (c.metrics) rows.push(['metrics', c.metrics.listen]);
   rows.push(['app folder', c.appDir], ['run dir', c.runDir]);
+  const over = c.flagOverrides ?? [];
+  if (over.length) rows.push(['flags over', over.map((o) => `${o.flag} (the file says ${o.key.startsWith('env.') ? `another ${o.key}` : `${o.key} ${JSON.stringify(o.file)}`})`).join(', ')]);
   if (deploy) rows.push(...summariseDeploy(deploy).map(([k, v]): [string, string] => [`deploy ${k}`, v]));
   return table(`${c.configPath ?? 'the configuration (flags only, no config file)'} is valid`, rows);
 }
