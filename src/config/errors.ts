@@ -67,6 +67,12 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown, sources: ValueSo
       return `unknown key "${full}"${sources.file ? ` in ${sources.file}` : ''}; ${fix}`;
     }).join('; ');
   }
+  if (issue.code === 'invalid_key') {
+    // A bad key of a record (env, fetch.headers): the name is the problem, not its value.
+    const name = String(issue.path.at(-1) ?? '');
+    const where = describeKey(issue.path.slice(0, -1), sources);
+    return `${where}: ${JSON.stringify(name)} is not a valid name${name === '' ? ' (it is empty)' : name.includes('=') ? ' (it contains "=")' : ''}; write {"NAME": "value"}`;
+  }
   const value = valueAt(input, issue.path);
   const expected = issue.code === 'custom' ? issue.message : (EXPECTED[pathPattern(issue.path)] ?? issue.message);
   return `${describeKey(issue.path, sources)}: got ${showValue(value)}; ${expected}`;

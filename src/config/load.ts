@@ -209,6 +209,10 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
     window: parseDuration(input.restart?.window ?? DEFAULT_RESTART.window),
   };
   if (restart.backoffInitial > restart.backoffMax) {
+    // Name the key the user wrote: a backoffMax below the default backoffInitial is backoffMax's problem.
+    if (input.restart?.backoffInitial === undefined) {
+      fail(['restart', 'backoffMax'], input.restart?.backoffMax, `it is below restart.backoffInitial (${restart.backoffInitial} ms by default); raise it, or lower backoffInitial too`);
+    }
     fail(['restart', 'backoffInitial'], input.restart?.backoffInitial, `it is larger than restart.backoffMax (${restart.backoffMax} ms); lower it or raise backoffMax`);
   }
   if (input.fetch?.sha256 && input.fetch.sha256Url) {
