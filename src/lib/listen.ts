@@ -86,7 +86,7 @@ export async function listen(server: AnyServer, nameOrOptions?: string | ListenO
     if (target !== undefined) releaseFd(target.fd);
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (target !== undefined && NOT_A_LISTENER.has(code)) {
-      throw new HitlessError('ERR_LISTEN_FD_NOT_SOCKET', `listen(): inherited fd ${target.fd} ("${target.name}") is not a listening socket (${code})`, {
+      throw new HitlessError('ERR_LISTEN_FD_NOT_SOCKET', `listen(): inherited fd ${target.fd} ("${target.name}") is not a listening socket (${code}); unset LISTEN_FDS, or start the app under \`hitless start\``, {
         cause: err,
         details: { fd: target.fd, name: target.name },
       });
@@ -114,7 +114,7 @@ function checkSocket(fd: number, name: string): void {
     cause = err;
   }
   if (!isSocket) {
-    throw new HitlessError('ERR_LISTEN_FD_NOT_SOCKET', `listen(): inherited fd ${fd} ("${name}") is ${cause ? 'not open' : 'not a socket'}; check LISTEN_FDS and the order of the sockets passed`, {
+    throw new HitlessError('ERR_LISTEN_FD_NOT_SOCKET', `listen(): inherited fd ${fd} ("${name}") is ${cause ? 'not open' : 'not a socket'}; check LISTEN_FDS and the order of the sockets passed (or unset LISTEN_FDS, or start the app under \`hitless start\`)`, {
       cause,
       details: { fd, name },
     });
