@@ -7,7 +7,10 @@ import type http from 'node:http';
 import net from 'node:net';
 import { listen } from './listen.js';
 import { nodeHttp } from './node-http.js';
-import { invalid, resolveListenOptions, resolveShutdownOptions, SHUTDOWN_KEYS } from './options.js';
+import { invalid, knownKeys, LISTEN_KEYS, resolveListenOptions, resolveShutdownOptions, SHUTDOWN_KEYS } from './options.js';
+
+/** serve()'s options: listen()'s, with the shutdown ones given directly instead of `shutdown`. */
+const SERVE_KEYS: readonly string[] = [...LISTEN_KEYS.filter((k) => k !== 'shutdown'), ...SHUTDOWN_KEYS];
 import { openChannel, ready } from './ready.js';
 import { serveUnclaimedWith } from './relay.js';
 import { shutdown } from './shutdown.js';
@@ -37,8 +40,10 @@ export async function serve(handlerOrServer: http.RequestListener | AnyServer, o
     if ((SHUTDOWN_KEYS as readonly string[]).includes(key)) shutdownPart[key] = value;
     else listenPart[key] = value;
   }
-  // Validate everything first, so a typo fails before anything listens.
+  // Validate everything first, so a typo fails before anything listens; an unknown key is
+  // named with serve()'s own options (the listen ones but `shutdown`, and the shutdown ones).
   if ('shutdown' in listenPart) invalid('serve()', 'shutdown', listenPart.shutdown, 'left out', 'pass timeout, idleGrace, onUpgrade directly');
+  knownKeys('serve()', input, SERVE_KEYS);
   resolveListenOptions('serve()', listenPart);
   const shutdownOptions = resolveShutdownOptions('serve()', shutdownPart as ShutdownOptions);
 

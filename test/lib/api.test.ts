@@ -66,6 +66,11 @@ test('listen() validates options with the option name, the value and the fix', a
   await assert.rejects(listen({} as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION'));
 });
 
+test('serve() names its own options for an unknown one (the shutdown ones directly, not `shutdown`)', async () => {
+  await assert.rejects(serve((_req, res) => res.end(), { bogus: 1 } as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION') &&
+    err.message.includes('unknown option "bogus". Known options: name, port, host, path, backlog, signals, shutdownDelay, timeout, idleGrace, onUpgrade, spread.'));
+});
+
 test('listen() standalone binds the fallback: port/host, env PORT, a Unix socket path; errors are ERR_LISTEN_FAILED', async (t) => {
   const a = http.createServer((_req, res) => res.end('a'));
   const ra = await listen(a, { port: 0, host: '127.0.0.1', signals: false });
