@@ -183,7 +183,8 @@ export class Reconfigurer implements MasterHandle {
     const running = (async () => {
       try {
         const outcome = await master.scale(workers);
-        if (outcome.ok) this.#override = { workers, readWorkers: this.#readWorkers };
+        // Scaled to what the configuration says: nothing to keep (no note at every reload).
+        if (outcome.ok) this.#override = workers === this.#readWorkers ? undefined : { workers, readWorkers: this.#readWorkers };
         return outcome;
       } finally {
         this.#scaling = undefined;

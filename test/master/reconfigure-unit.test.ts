@@ -153,6 +153,15 @@ test('a file key a start flag overrides: the reload notes it (the edit changes n
   ]);
 });
 
+test('scaling back to the count the configuration says ends the override: no note at later reloads', async () => {
+  const { master, handle } = setup();
+  assert.equal((await handle.scale(5)).ok, true);
+  assert.equal((await handle.scale(2)).ok, true);
+  const o = await handle.reload('r1');
+  assert.equal(master.reloads.at(-1)?.next?.workers, 2);
+  assert.equal(o.notes, undefined);
+});
+
 test('scale is refused (ERR_SCALE_BUSY) while a reload is in progress; a bad count is a usage error', async () => {
   const { master, handle } = setup();
   let release = (): void => {};
