@@ -24,6 +24,7 @@ import type { FleetConfig } from '../../fleet/types.js';
 import type { StatusSnapshot } from '../../core/types.js';
 import { controlRequest } from '../../control/client.js';
 import { startFlagsToConfig } from './start.js';
+import { existsSync } from 'node:fs';
 
 /** How long `hitless check` waits for a master's status when it looks for one. */
 const PROBE_TIMEOUT_MS = 2000;
@@ -63,6 +64,8 @@ export function summarise(c: MasterConfig, deploy?: FleetConfig): string {
   if (c.fetch) rows.push(['fetch', `every ${formatDuration(c.fetch.interval)}`]);
   if (c.metrics) rows.push(['metrics', c.metrics.listen]);
   rows.push(['app folder', c.appDir], ['run dir', c.runDir]);
+  // Valid, but a start or reload would fail now (it may be created later, by a release).
+  if (!existsSync(c.cwd)) rows.push(['warning', `the workers' folder ${c.cwd} does not exist yet: a start or reload fails until it does`]);
   const over = c.flagOverrides ?? [];
   if (over.length) rows.push(['flags over', over.map((o) => `${o.flag} (the file says ${o.key.startsWith('env.') ? `another ${o.key}` : `${o.key} ${JSON.stringify(o.file)}`})`).join(', ')]);
   if (deploy) rows.push(...summariseDeploy(deploy).map(([k, v]): [string, string] => [`deploy ${k}`, v]));
