@@ -101,6 +101,14 @@ test('hitless startup validates like hitless start: a bad configuration writes n
   assert.equal(existsSync(join(dir, `${unitNameFor(dir)}.service`)), false);
   const noCommand = await cli(dir, ['startup']);
   assert.equal(noCommand.code, 2);
+  // Flags that would be dropped or meaningless in a unit are refused, naming what to do.
+  const print = await cli(dir, ['startup', '--print-config', '--listen', '3000', '--', 'node', 'server.js']);
+  assert.equal(print.code, 2);
+  assert.match(print.stderr, /--print-config is for `hitless start`/);
+  const unitDir = await cli(dir, ['startup', '--unit-dir', join(dir, 'units'), '--listen', '3000', '--', 'node', 'server.js']);
+  assert.equal(unitDir.code, 2);
+  assert.match(unitDir.stderr, /--unit-dir goes with --install/);
+  assert.equal(existsSync(join(dir, `${unitNameFor(dir)}.service`)), false);
 });
 
 test('systemdUnit: a --run-dir given by the user is kept, with no RuntimeDirectory', () => {

@@ -32,7 +32,7 @@ Flags:
 /** Parses the worker count argument. */
 export function parseWorkers(arg: string | undefined): number {
   if (arg === undefined) throw new HitlessError('ERR_USAGE', 'hitless scale needs a worker count: `hitless scale 4` (see `hitless scale --help`)');
-  return parseWorkerCount(arg, 'hitless scale');
+  return parseWorkerCount(arg, 'scale');
 }
 
 /** One progress line per scale event worth telling (undefined for the others). */

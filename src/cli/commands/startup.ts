@@ -83,12 +83,15 @@ export const command: Command = {
   name: 'startup',
   usage,
   async run(argv) {
-    const { help, flags, extra } = startFlagsToConfig(argv, 'startup', STARTUP_FLAGS);
+    const { help, printConfig, flags, extra } = startFlagsToConfig(argv, 'startup', STARTUP_FLAGS);
     if (help) {
       process.stdout.write(usage + '\n');
       return 0;
     }
     const opts = extra as unknown as { name?: string; user?: string; output?: string; install?: boolean; 'unit-dir'?: string };
+    // Flags that would be silently dropped or put into the unit where they make no sense.
+    if (printConfig) throw new HitlessError('ERR_USAGE', 'startup: --print-config is for `hitless start`; startup writes a unit (`--output -` prints it)');
+    if (opts['unit-dir'] !== undefined && opts.install !== true) throw new HitlessError('ERR_USAGE', 'startup: --unit-dir goes with --install (without it, --output names the file)');
     const { loadConfig } = await import('../../config/load.js');
     const config = loadConfig({ flags });
     const name = opts.name ?? unitNameFor(config.appDir);
