@@ -94,6 +94,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (process.env.HITLESS_DEBUG === '1') process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
     if (isHitlessError(err)) {
+      // Run from a subfolder of the app: say which master runs above (the folder is what finds it).
+      if (err.code === 'ERR_NO_MASTER' && !rest.some((a) => a === '--run-dir' || a.startsWith('--run-dir='))) {
+        const above = await (await import('../control/find.js')).masterAbove(process.cwd()).catch(() => undefined);
+        if (above !== undefined) err.message = `${err.message}; ${above}`;
+      }
       process.stderr.write(`hitless: ${err.message}\n`);
       // A script that asked for JSON gets the error as JSON too (no master, a timeout, a bad
       // flag), where the command had no outcome to print.

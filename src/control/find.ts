@@ -7,7 +7,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { connect } from 'node:net';
-import { dirname, resolve } from 'node:path';
+import { dirname, resolve, sep } from 'node:path';
 import { findConfigFile } from '../config/file.js';
 import { locateRunDir } from '../config/locate.js';
 import { controlSocketPath } from '../config/rundir.js';
@@ -58,4 +58,24 @@ export async function findRunDir(options: {
   const appDir = real(configPath ? dirname(configPath) : cwd);
   const mine = (await discoverMasters({ env: options.env })).filter((m) => m.status?.app !== undefined && real(m.status.app.dir) === appDir);
   return mine.length === 1 ? mine[0]!.runDir : computed;
+}
+
+/**
+ * When no master answers for `cwd`: a master whose app folder is above it (the command was
+ * run from a subfolder of the app), the nearest one, as a phrase for the "no master"
+ * message; undefined when there is none.
+ *
+ * @example
+ * await masterAbove('/srv/app/public'); // 'a master runs for /srv/app (pid 4208), a folder above this one: …'
+ */
+export async function masterAbove(cwd: string, env?: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const here = real(cwd);
+  const above = (await discoverMasters({ env })).filter((m) => {
+    const dir = m.status?.app?.dir;
+    return dir !== undefined && here.startsWith(real(dir) + sep);
+  });
+  // The nearest: the longest app folder above this one.
+  const [m] = above.sort((a, b) => (b.status?.app?.dir.length ?? 0) - (a.status?.app?.dir.length ?? 0));
+  if (m?.status === undefined) return undefined;
+  return `a master runs for ${m.status.app?.dir ?? m.runDir} (pid ${m.status.pid}), a folder above this one: run the command there, or pass --run-dir ${m.runDir}`;
 }

@@ -3,7 +3,7 @@
 // set-up (logs), and what `hitless logs` says when output does not go to a file.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -206,4 +206,17 @@ test('start -d\'s summary: with logs.mode "file", the output file holds the mast
   assert.match(describeDetached(status, '/srv/app/hitless.log'), /^ {2}output {3}\/srv\/app\/hitless\.log {3}\(hitless logs -f\)$/m);
   const file = describeDetached(status, '/srv/app/hitless.log', '/srv/app/logs/workers.log');
   assert.match(file, /^ {2}output {3}\/srv\/app\/hitless\.log {3}\(the master's own lines\)\n {2}workers {2}\/srv\/app\/logs\/workers\.log {3}\(hitless logs -f\)$/m);
+});
+
+test('a client command run from a subfolder of the app: the no-master message names the master running for the folder above and its run dir', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const master = await startMasterIn(t, dir, ['--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')]);
+  const sub = join(dir, 'public');
+  mkdirSync(sub);
+  const r = await cli(sub, ['status'], { XDG_RUNTIME_DIR: dir });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, new RegExp(`^hitless: no master is running at .*; a master runs for ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(pid ${master.pid}\\), a folder above this one: run the command there, or pass --run-dir ${master.runDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`));
+  // Following the hint works.
+  assert.equal((await cli(sub, ['status', '--run-dir', master.runDir], { XDG_RUNTIME_DIR: dir })).code, 0);
+  assert.equal((await master.stop()).code, 0);
 });
