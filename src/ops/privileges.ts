@@ -79,6 +79,19 @@ function lookup<T>(
 }
 
 /**
+ * True when `user` (a name, or a numeric uid) is an account of this machine: /etc/passwd,
+ * then `getent passwd` (NSS). A numeric uid always counts: it needs no entry.
+ *
+ * @example
+ * userExists('www-data'); // true on Debian
+ */
+export function userExists(user: string, sources: Pick<AccountSources, 'passwd' | 'getent'> = {}): boolean {
+  if (NUMERIC.test(user)) return true;
+  const passwd = parsePasswd((sources.passwd ?? (() => readOr('/etc/passwd')))());
+  return lookup(passwd, (e) => e.name === user, () => (sources.getent ?? defaultGetent)('passwd', user), parsePasswd) !== undefined;
+}
+
+/**
  * Resolves the configured `user` / `group` into ids for `child_process.spawn`.
  * Returns undefined when neither is set (workers keep the master's identity).
  *

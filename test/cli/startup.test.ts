@@ -108,6 +108,9 @@ test('hitless startup validates like hitless start: a bad configuration writes n
   const unitDir = await cli(dir, ['startup', '--unit-dir', join(dir, 'units'), '--listen', '3000', '--', 'node', 'server.js']);
   assert.equal(unitDir.code, 2);
   assert.match(unitDir.stderr, /--unit-dir goes with --install/);
+  const noUser = await cli(dir, ['startup', '--user', 'hitless-no-such-user', '--output', '-', '--listen', '3000', '--', 'node', 'server.js']);
+  assert.equal(noUser.code, 2);
+  assert.match(noUser.stderr, /--user "hitless-no-such-user": no such user on this machine/);
   assert.equal(existsSync(join(dir, `${unitNameFor(dir)}.service`)), false);
 });
 

@@ -16,6 +16,7 @@ import { findConfigFile } from '../../config/file.js';
 import { systemdUnit, UNIT_MARKER, unitNameFor, validUnitName } from '../unit.js';
 import { startFlagsToConfig } from './start.js';
 import { withoutDetachFlags } from '../detach.js';
+import { userExists } from '../../ops/privileges.js';
 
 /** Where --install puts the unit (systemd's folder for the administrator's units). */
 export const SYSTEM_UNIT_DIR = '/etc/systemd/system';
@@ -92,6 +93,8 @@ export const command: Command = {
     // Flags that would be silently dropped or put into the unit where they make no sense.
     if (printConfig) throw new HitlessError('ERR_USAGE', 'startup: --print-config is for `hitless start`; startup writes a unit (`--output -` prints it)');
     if (opts['unit-dir'] !== undefined && opts.install !== true) throw new HitlessError('ERR_USAGE', 'startup: --unit-dir goes with --install (without it, --output names the file)');
+    // systemd would refuse to start the unit (status 217/USER) long after this command said it was written.
+    if (opts.user !== undefined && !userExists(opts.user)) throw new HitlessError('ERR_USAGE', `startup: --user ${JSON.stringify(opts.user)}: no such user on this machine (not in /etc/passwd nor getent passwd); create it first, or give another`);
     const { loadConfig } = await import('../../config/load.js');
     const config = loadConfig({ flags });
     const name = opts.name ?? unitNameFor(config.appDir);
