@@ -4,7 +4,8 @@
  * for editors) knows the key; the master itself never reads it.
  */
 import { z } from 'zod';
-import { DURATION_HINT, DURATION_PATTERN, durationLimit } from './duration.js';
+import { DURATION_HINT } from './duration.js';
+import { durationSchema } from './duration-schema.js';
 
 /** Defaults of the `deploy` section. */
 export const DEFAULT_DEPLOY = {
@@ -47,11 +48,7 @@ export const deploySchema = z.strictObject({
     .meta({ description: 'Run remote commands with this instead of ssh; {host}, {name} and {script} are replaced, like ["docker", "exec", "-i", "{name}", "sh", "-c", "{script}"].' }).optional(),
   batch: z.number().int().min(1).meta({ default: DEFAULT_DEPLOY.batch, description: 'Hosts released at once after the canary.' }).optional(),
   health: healthUrl.meta({ description: 'Health URL checked on each host\'s own listener after its release, like "http://{host}:8080/healthz".' }).optional(),
-  settle: z.union([z.number().nonnegative(), z.string().regex(DURATION_PATTERN)])
-    .superRefine((value, ctx) => {
-      const problem = durationLimit(value);
-      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-    })
+  settle: durationSchema()
     .meta({ default: DEFAULT_DEPLOY.settle, description: 'How long the health URL must keep answering 2xx after a host\'s release. Milliseconds, or a string like "500ms", "2s".' }).optional(),
   uploadDir: absolute.meta({ default: DEFAULT_DEPLOY.uploadDir, description: 'Folder on the hosts the artifact is uploaded to (removed after the release).' }).optional(),
 });

@@ -6,7 +6,8 @@
  */
 import { constants } from 'node:os';
 import { z } from 'zod';
-import { DURATION_HINT, DURATION_PATTERN, durationLimit } from './duration.js';
+import { DURATION_HINT } from './duration.js';
+import { durationSchema } from './duration-schema.js';
 import { SIZE_HINT, SIZE_PATTERN } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
@@ -16,11 +17,7 @@ import {
 import { DEPLOY_EXPECTED, DEPLOY_OBJECT_SCHEMAS, deploySchema } from './deploy.js';
 
 const duration = (description: string, fallback?: number, positive = false) =>
-  z.union([z.number().nonnegative(), z.string().regex(DURATION_PATTERN)])
-    .superRefine((value, ctx) => {
-      const problem = durationLimit(value, positive);
-      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-    })
+  durationSchema(positive)
     .meta({ description: `${description} Milliseconds, or a string like "500ms", "2s", "1.5m".`, ...(fallback === undefined ? {} : { default: fallback }) });
 const size = (description: string, fallback: number) =>
   z.union([z.number().int().nonnegative(), z.string().regex(SIZE_PATTERN)])

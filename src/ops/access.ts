@@ -8,7 +8,7 @@
  * this uid and gid and no supplementary groups (Node's spawn clears them). ACLs are not
  * read: a path they would open is reported, and the message says how to check.
  */
-import { existsSync, statSync, type Stats } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve, sep } from 'node:path';
 import { HitlessError } from '../errors.js';
 
@@ -73,14 +73,14 @@ function which(program: string, cwd: string, pathEnv: string | undefined): strin
  * checkWorkerFolder('/srv/app/current');
  */
 export function checkWorkerFolder(cwd: string): void {
-  let isFolder = false;
+  let st: Stats | undefined;
   try {
-    isFolder = statSync(cwd).isDirectory();
+    st = statSync(cwd);
   } catch {
-    // missing: said below
+    // missing (or a file on the way): said below
   }
-  if (isFolder) return;
-  throw new HitlessError('ERR_COMMAND_NOT_FOUND', `the workers' folder ${cwd} ${existsSync(cwd) ? 'is not a folder' : 'does not exist'} ("cwd", --cwd): create it, or point "cwd" at the app's folder`, {
+  if (st?.isDirectory() === true) return;
+  throw new HitlessError('ERR_COMMAND_NOT_FOUND', `the workers' folder ${cwd} ${st ? 'is not a folder' : 'does not exist'} ("cwd", --cwd): create it, or point "cwd" at the app's folder`, {
     details: { cwd },
   });
 }
