@@ -39,8 +39,6 @@ export class Parts {
   #triggersStarted = false;
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
-  /** The metrics endpoint was bound before the first generation (startMetrics). */
-  #metricsEarly = false;
   /**
    * The master's totals (reloads, restarts, hand-over outcomes), counted from its start,
    * not from the metrics endpoint's: metrics turned on or moved by a reload keep them, and
@@ -68,7 +66,6 @@ export class Parts {
    */
   async startMetrics(config: MasterConfig): Promise<void> {
     await this.#start('metrics', config);
-    this.#metricsEarly = true;
   }
 
   /**
@@ -80,7 +77,8 @@ export class Parts {
     this.#config = config;
     this.#triggersStarted = true;
     if (seed) this.counters.add(seed);
-    for (const part of ['watch', 'fetch', 'metrics'] as const) if (part !== 'metrics' || !this.#metricsEarly) await this.#start(part, config);
+    // A part already running (metrics bound by startMetrics) is not started twice.
+    for (const part of ['watch', 'fetch', 'metrics'] as const) if (!this.#running.has(part)) await this.#start(part, config);
   }
 
   /**
