@@ -41,6 +41,7 @@ const usageCases: Array<[string, string[], string[]]> = [
   ['missing command', ['start', '--listen', '127.0.0.1:0'], ['no worker command', '-- node server.js']],
   ['missing --config file', ['status', '--config', 'nope.json'], ['nope.json does not exist']],
   ['bad --timeout', ['reload', '--timeout', 'forever'], ['--timeout', '"forever"']],
+  ['--interval without --watch (before looking for a master)', ['status', '--interval', '2s'], ['--interval goes with --watch']],
 ];
 for (const [title, args, parts] of usageCases) {
   test(`usage error (${title}): exit 2 and one line, no stack trace`, async (t) => {

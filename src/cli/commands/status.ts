@@ -25,7 +25,7 @@ per generation (and its totals by status class) and the last reload's result.
 Flags:
   --json             print the raw status snapshot as JSON (with --watch: one line per interval)
   --watch            redraw every --interval until Ctrl-C (one status request per redraw)
-  --interval <dur>   redraw interval of --watch (default 1s)
+  --interval <dur>   redraw interval of --watch (default 1s; only with --watch)
   --config <path>    config file of the app (default: ./hitless.json if it exists)
   --run-dir <dir>    folder of the control socket, if the master was started with --run-dir
   -h, --help         show this help`;
@@ -41,10 +41,11 @@ export const command: Command = {
       process.stdout.write(usage + '\n');
       return 0;
     }
-    const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     const json = values.json === true;
+    if (values.interval !== undefined && values.watch !== true) throw new HitlessError('ERR_USAGE', 'status: --interval goes with --watch (hitless status --watch --interval 2s)');
     const interval = parseTimeoutFlag(values.interval, '--interval') ?? WATCH_INTERVAL_MS;
     if (interval < MIN_WATCH_INTERVAL_MS) throw new HitlessError('ERR_USAGE', `--interval: ${values.interval} is too short; use ${MIN_WATCH_INTERVAL_MS}ms or more (workers report every second)`);
+    const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     if (values.watch) return watch(runDir, interval, json);
     const status = (await controlRequest(runDir, 'status')) as StatusSnapshot;
     process.stdout.write(json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status) + '\n');
