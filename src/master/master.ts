@@ -88,6 +88,8 @@ export interface MasterResult {
    * (control.sock, unix listeners) this master bound and the new master now serves.
    */
   exitAtOnce: boolean;
+  /** Why the first generation did not start (code 1); `hitless start` ends with it as its one `hitless:` line. */
+  failure?: HitlessError;
 }
 
 export interface RunMasterOptions {
@@ -298,6 +300,7 @@ export async function runMaster(
   const removeSignalHandlers = handleSignals(handle, logger);
 
   let code = 0;
+  let failure: HitlessError | undefined;
   const successor = upgrade && new Successor(upgrade.channel, {
     workers: () => supervisor.current?.live() ?? [],
     on: (event, fn) => supervisor.on(event, fn),
@@ -336,6 +339,7 @@ export async function runMaster(
     logger.error(e.message, { code: e.code });
     for (const line of (e.details.output as string[] | undefined) ?? []) logger.error(`  | ${line}`);
     code = 1;
+    failure = e;
     // A new master whose upgrade ended before the commit drains what it started.
     void supervisor.stop(!(upgrade && supervisor.current));
   }
@@ -360,7 +364,7 @@ export async function runMaster(
     listeners.release();
   }
   logger.info('master stopped', { code });
-  return { code, exitAtOnce: false };
+  return { code, exitAtOnce: false, ...(failure ? { failure } : {}) };
 }
 
 async function startControl(config: MasterConfig, handle: MasterHandle, logger: Logger, staged: string | undefined): Promise<ControlServer> {

@@ -103,7 +103,7 @@ test('a reload adding an address an app does not serve (listen(server) adopts on
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
-test('hitless start with two addresses and an app that serves only the first fails at once, naming the listener and the fix', { timeout: 60_000 }, async (t) => {
+test('hitless start with two addresses and an app that serves only the first fails at once, naming the listener and the fix, and ends with one hitless: line', { timeout: 60_000 }, async (t) => {
   const { dir } = folder(t, { command: FIRST_ONLY, listen: ['127.0.0.1:0', '127.0.0.1:0'] });
   const child = spawn(process.execPath, [cli, 'start'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const master = trackMaster(t, child, join(dir, 'run'), dir);
@@ -111,6 +111,8 @@ test('hitless start with two addresses and an app that serves only the first fai
   assert.equal(exit.code, 1, master.stderr);
   const failed = master.records.find((r) => r.code === 'ERR_START_FAILED');
   assert.match(failed?.msg ?? master.stderr, /^the first generation did not start: worker 1\.0 \(pid \d+\) does not accept on listener "listen1" \(127\.0\.0\.1:\d+, fd 4\).*listen\(server, 'listen1'\)/);
+  // Like every failed command, the start ends with one `hitless:` line: the reason and its code.
+  assert.match(master.stderr, /\nhitless: the first generation did not start: worker 1\.0 .*listener "listen1".* \(ERR_START_FAILED\)\n$/);
 });
 
 test('a program without the hitless channel (another language), two addresses: it is not refused, but the reload output, the log and hitless status warn, naming each listener', { timeout: 60_000 }, async (t) => {

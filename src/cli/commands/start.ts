@@ -158,7 +158,10 @@ export const command: Command = {
     // Imported only now: `hitless status` and friends never load the master runtime.
     const { runMaster } = await import('../../master/master.js');
     // Every reload reads the configuration again from this same command line.
-    return runMaster(loaded, undefined, { startArgv: argv, startFingerprint });
+    const result = await runMaster(loaded, undefined, { startArgv: argv, startFingerprint });
+    // The log says it among the master's lines; the command ends with it, like every failed command.
+    if (result.failure) process.stderr.write(`hitless: ${result.failure.message} (${result.failure.code})\n`);
+    return result;
   },
 };
 
