@@ -8,6 +8,7 @@
  * removed or changed; `fetch.url` loses its query string (presigned URLs carry credentials).
  */
 import { flattenConfig, HIDDEN, RESTART_ONLY } from './keys.js';
+import { listenerKey } from './listen.js';
 import type { ConfigChange, MasterConfig } from './types.js';
 
 // The key table (keys.ts) says which keys exist and how each is shown; re-exported for
@@ -48,7 +49,25 @@ export function diffConfig(from: MasterConfig, to: MasterConfig, options: DiffOp
     if (key === 'listen (order)' && changes.some((c) => c.key.startsWith('listen.'))) continue;
     changes.push(change);
   }
-  return changes;
+  return markRenames(from, to, changes);
+}
+
+/**
+ * A listener whose address stays under a new name keeps its socket, so it is a rename, not
+ * an added address and a removed one: the added entry says which it was
+ * (`renamedFrom`), and the old name's "removed" line goes when nothing else took it.
+ */
+function markRenames(from: MasterConfig, to: MasterConfig, changes: ConfigChange[]): ConfigChange[] {
+  const dropped = new Set<string>();
+  for (const spec of to.listen) {
+    const change = changes.find((c) => c.key === `listen.${spec.name}`);
+    if (change?.from !== null || change.notApplied !== undefined) continue;
+    const before = from.listen.find((f) => f.name !== spec.name && listenerKey(f) === listenerKey(spec));
+    if (!before) continue;
+    change.renamedFrom = before.name;
+    if (!to.listen.some((t) => t.name === before.name)) dropped.add(`listen.${before.name}`);
+  }
+  return dropped.size === 0 ? changes : changes.filter((c) => !dropped.has(c.key));
 }
 
 /** Where a key only `from` has goes among `to`'s keys: after its predecessor in `from`. */
@@ -62,7 +81,8 @@ function insertAt(keys: string[], key: string, order: string[]): number {
 
 /**
  * One line per change, for `hitless reload`: `workers: 2 → 3`, `env.API_KEY: changed
- * (value hidden)`, `listen.admin: added 127.0.0.1:9000`.
+ * (value hidden)`, `listen.admin: added 127.0.0.1:9000`, `listen.api: 127.0.0.1:8080,
+ * renamed from http (its socket is kept)`.
  *
  * @example
  * describeChange({ key: 'workers', from: '2', to: '3' }); // "workers: 2 → 3"
@@ -70,7 +90,8 @@ function insertAt(keys: string[], key: string, order: string[]): number {
 export function describeChange(c: ConfigChange): string {
   const secret = c.from === HIDDEN || c.to === HIDDEN;
   let what: string;
-  if (c.from === null) what = secret ? 'added (value hidden)' : `added ${c.to ?? ''}`;
+  if (c.renamedFrom !== undefined) what = `${c.to ?? ''}, renamed from ${c.renamedFrom} (its socket is kept)`;
+  else if (c.from === null) what = secret ? 'added (value hidden)' : `added ${c.to ?? ''}`;
   else if (c.to === null) what = secret ? 'removed' : `removed (was ${c.from})`;
   else what = secret ? 'changed (value hidden)' : `${c.from} → ${c.to}`;
   return `${c.key}: ${what}${c.notApplied ? ` — NOT APPLIED: ${c.notApplied}` : ''}`;

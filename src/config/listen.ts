@@ -146,6 +146,16 @@ function overlaps(a: ListenerSpec, b: ListenerSpec): boolean {
 }
 
 /**
+ * Which held socket a listener entry means. An entry keeps its socket across reloads as
+ * long as its address is written the same way, whatever its name or position; port 0 asks
+ * for "any port", so each such entry is its own socket, told apart by its name.
+ */
+export function listenerKey(spec: ListenerSpec): string {
+  if (spec.kind === 'unix') return `unix:${spec.path}`;
+  return `tcp:${spec.host}:${spec.port}${spec.ipv6Only ? ':v6only' : ''}${spec.port === 0 ? `#${spec.name}` : ''}`;
+}
+
+/**
  * Throws when two listeners would take the same address (`--listen 8080` given twice, or
  * `8080` beside `127.0.0.1:8080`): the bind would fail with EADDRINUSE on a descriptor
  * number, not naming the entries.

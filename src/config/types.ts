@@ -198,4 +198,6 @@ export interface ConfigChange {
   to: string | null;
   /** Present when a reload cannot apply this change: why, and what to do instead. */
   notApplied?: string;
+  /** A listener whose address stayed under a new name (`listen.<new>`): its old name. It keeps its socket. */
+  renamedFrom?: string;
 }

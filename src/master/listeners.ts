@@ -22,6 +22,7 @@ import { dirname } from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { HitlessError } from '../errors.js';
 import { parseListenEnv } from '../lib/fds.js';
+import { listenerKey } from '../config/listen.js';
 import type { ListenerSpec } from '../config/types.js';
 import type { ListenerStatus } from '../core/types.js';
 
@@ -54,16 +55,6 @@ export interface HeldListener extends ListenerStatus {
   key?: string | undefined;
   /** Unix socket file mode last applied. */
   mode?: number | undefined;
-}
-
-/**
- * Which held socket a listener entry means. An entry keeps its socket across reloads as
- * long as its address is written the same way, whatever its name or position; port 0 asks
- * for "any port", so each such entry is its own socket, told apart by its name.
- */
-export function listenerKey(spec: ListenerSpec): string {
-  if (spec.kind === 'unix') return `unix:${spec.path}`;
-  return `tcp:${spec.host}:${spec.port}${spec.ipv6Only ? ':v6only' : ''}${spec.port === 0 ? `#${spec.name}` : ''}`;
 }
 
 /**

@@ -66,6 +66,22 @@ test('listen entries are compared by name: added, removed, moved; a pure reorder
   ]);
 });
 
+test('a listener whose address stays under a new name is a rename that keeps its socket, not an added and a removed address', () => {
+  const api: ListenerSpec = { ...http, name: 'api', source: 'api=127.0.0.1:3000' };
+  const renamed = diffConfig(fakeConfig({ listen: [http, admin] }), fakeConfig({ listen: [api, admin] }));
+  assert.deepEqual(renamed, [{ key: 'listen.api', from: null, to: '127.0.0.1:3000', renamedFrom: 'http' }]);
+  assert.equal(describeChange(renamed[0]!), 'listen.api: 127.0.0.1:3000, renamed from http (its socket is kept)');
+  // The old name now means another address: its own line stays (a new socket for it).
+  const other: ListenerSpec = { ...http, port: 3001, source: '127.0.0.1:3001' };
+  assert.deepEqual(diffConfig(fakeConfig({ listen: [http] }), fakeConfig({ listen: [api, other] })), [
+    { key: 'listen.api', from: null, to: '127.0.0.1:3000', renamedFrom: 'http' },
+    { key: 'listen.http', from: '127.0.0.1:3000', to: '127.0.0.1:3001' },
+  ]);
+  // Port 0 is a new port per name: renaming it binds a new one, so it is added and removed.
+  const any: ListenerSpec = { ...http, port: 0, source: '127.0.0.1:0' };
+  assert.deepEqual(diffConfig(fakeConfig({ listen: [any] }), fakeConfig({ listen: [{ ...any, name: 'api' }] })).map((c) => c.key).sort(), ['listen.api', 'listen.http']);
+});
+
 test('keys a reload cannot apply say so: runDir, pidFile, logFormat, the config file, systemd sockets', () => {
   const a = fakeConfig({ runDir: '/run/a', pidFile: undefined, logFormat: 'text', listen: [http] });
   const b = fakeConfig({ runDir: '/run/b', pidFile: '/run/app.pid', logFormat: 'json', listen: [{ ...http, port: 9 }] });
