@@ -4,7 +4,7 @@
  * that `hitless start` started there, without any flag.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, realpathSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { HitlessError } from '../errors.js';
@@ -90,6 +90,9 @@ export function ensureRunDir(runDir: string): void {
   try {
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
   } catch (err) {
+    // A file where the folder or one above it should be: named, rather than EEXIST/ENOTDIR.
+    if (existsSync(runDir)) checkPrivate(runDir);
+    else checkCreatable(runDir);
     throw new HitlessError('ERR_CONFIG_INVALID', `runDir: cannot create ${runDir}: ${(err as Error).message}; pass another --run-dir`, { cause: err });
   }
   checkPrivate(runDir);
@@ -99,16 +102,51 @@ export function ensureRunDir(runDir: string): void {
 }
 
 function checkPrivate(dir: string): void {
-  const st = lstatSync(dir);
-  if (!st.isDirectory()) {
-    throw new HitlessError('ERR_CONFIG_INVALID', `runDir: ${dir} is not a folder; pass another --run-dir`);
-  }
-  if (st.uid !== uid()) {
-    throw new HitlessError('ERR_CONFIG_INVALID',
-      `runDir: ${dir} belongs to uid ${st.uid}, not to us (uid ${uid()}); pass a --run-dir of your own`);
-  }
+  const problem = privacyProblem(dir, lstatSync(dir));
+  if (problem) throw new HitlessError('ERR_CONFIG_INVALID', problem);
+}
+
+/** Why `dir` (an existing path) cannot be a run dir, or undefined when it can. */
+function privacyProblem(dir: string, st: Stats): string | undefined {
+  if (!st.isDirectory()) return `runDir: ${dir} is not a folder; pass another --run-dir`;
+  if (st.uid !== uid()) return `runDir: ${dir} belongs to uid ${st.uid}, not to us (uid ${uid()}); pass a --run-dir of your own`;
   if ((st.mode & 0o022) !== 0) {
-    throw new HitlessError('ERR_CONFIG_INVALID',
-      `runDir: ${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run \`chmod 700 ${dir}\` or pass another --run-dir`);
+    return `runDir: ${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run \`chmod 700 ${dir}\` or pass another --run-dir`;
+  }
+  return undefined;
+}
+
+/**
+ * What `hitless check` can tell about the run dir without creating anything: the refusals
+ * of {@link ensureRunDir} for a folder that exists (not a folder, writable by others, no
+ * folder to create it in), and, as a warning, a folder of another user, which that user's
+ * master accepts (`check` may run as root for an app's user).
+ *
+ * @throws HitlessError ERR_CONFIG_INVALID, with ensureRunDir's message.
+ * @returns the warning, or undefined.
+ */
+export function checkRunDir(runDir: string): string | undefined {
+  const parent = dirname(runDir);
+  for (const dir of basename(parent) === `hitless-${uid()}` ? [parent, runDir] : [runDir]) {
+    if (!existsSync(dir)) {
+      checkCreatable(dir);
+      return undefined;
+    }
+    const st = lstatSync(dir);
+    if (st.isDirectory() && st.uid !== uid()) {
+      return `runDir: ${dir} belongs to uid ${st.uid}: a master started by that user accepts it, one started by you (uid ${uid()}) refuses it`;
+    }
+    const problem = privacyProblem(dir, st);
+    if (problem) throw new HitlessError('ERR_CONFIG_INVALID', problem);
+  }
+  return undefined;
+}
+
+/** A folder that does not exist yet is created at start: fine, unless what is above it is not a folder. */
+function checkCreatable(dir: string): void {
+  let above = dirname(dir);
+  while (!existsSync(above) && above !== dirname(above)) above = dirname(above);
+  if (!statSync(above).isDirectory()) {
+    throw new HitlessError('ERR_CONFIG_INVALID', `runDir: cannot create ${dir}: ${above} is not a folder; pass another --run-dir`);
   }
 }

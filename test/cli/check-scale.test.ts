@@ -2,7 +2,7 @@
 // the serving generation) from the command line.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, runCli, startMaster, startMasterIn } from '../helpers/master.js';
@@ -73,6 +73,39 @@ test('hitless check on bad files: exit 2 with the key-level message (bad value, 
   r = await cli(dir, ['check', '--config', 'nope.json']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /nope\.json does not exist/);
+});
+
+test('hitless check refuses a run dir that hitless start refuses, with the same message; a missing one is fine; another user\'s is a warning', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify(good));
+  const open = join(dir, 'open');
+  mkdirSync(open);
+  chmodSync(open, 0o777);
+  const file = join(dir, 'a-file');
+  writeFileSync(file, '');
+  for (const [runDir, message] of [
+    [open, `runDir: ${open} is writable by group or others (mode 0777); run \`chmod 700 ${open}\``],
+    [file, `runDir: ${file} is not a folder`],
+    [join(file, 'run'), `runDir: cannot create ${join(file, 'run')}: ${file} is not a folder`],
+  ] as const) {
+    const checked = await cli(dir, ['check', '--run-dir', runDir]);
+    assert.equal(checked.code, 2, checked.stdout + checked.stderr);
+    assert.ok(checked.stderr.startsWith(`hitless: ${message}`), checked.stderr);
+    const started = await cli(dir, ['start', '--run-dir', runDir]);
+    assert.equal(started.code, 2, started.stderr);
+    assert.ok(started.stderr.startsWith(`hitless: ${message}`), `start says what check says:\n${started.stderr}`);
+  }
+  const fresh = await cli(dir, ['check', '--run-dir', join(dir, 'not', 'yet')]);
+  assert.equal(fresh.code, 0, fresh.stderr);
+  assert.doesNotMatch(fresh.stdout, /warning/);
+  if (process.getuid?.() === 0) {
+    const theirs = join(dir, 'theirs');
+    mkdirSync(theirs, { mode: 0o700 });
+    chownSync(theirs, 65534, 65534);
+    const r = await cli(dir, ['check', '--run-dir', theirs]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^ {2}warning +runDir: ${theirs} belongs to uid 65534: a master started by that user accepts it, one started by you \\(uid 0\\) refuses it$`, 'm'));
+  }
 });
 
 test('hitless scale usage mistakes exit 2; without a master it exits 1 (ERR_NO_MASTER)', async (t) => {

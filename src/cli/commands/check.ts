@@ -17,6 +17,7 @@ import { HitlessError, isHitlessError } from '../../errors.js';
 import { describeListener } from '../../config/changes.js';
 import { formatDuration } from '../../config/duration.js';
 import { findConfigFile, readConfigFile } from '../../config/file.js';
+import { checkRunDir } from '../../config/rundir.js';
 import { findRunDir } from '../../control/find.js';
 import type { ConfigFlags } from '../../config/load.js';
 import type { MasterConfig } from '../../config/types.js';
@@ -50,7 +51,7 @@ Examples:
  * The few lines `hitless check` prints about a valid configuration (and its deploy
  * section, when the file has one).
  */
-export function summarise(c: MasterConfig, deploy?: FleetConfig): string {
+export function summarise(c: MasterConfig, deploy?: FleetConfig, warnings: string[] = []): string {
   const rows: [string, string][] = [
     ['command', c.command.join(' ')],
     ['listen', c.listen.map((l) => `${l.name} ${describeListener(l)}`).join(', ') || 'none (sockets from systemd)'],
@@ -66,6 +67,7 @@ export function summarise(c: MasterConfig, deploy?: FleetConfig): string {
   rows.push(['app folder', c.appDir], ['run dir', c.runDir]);
   // Valid, but a start or reload would fail now (it may be created later, by a release).
   if (!existsSync(c.cwd)) rows.push(['warning', `the workers' folder ${c.cwd} does not exist yet: a start or reload fails until it does`]);
+  for (const warning of warnings) rows.push(['warning', warning]);
   const over = c.flagOverrides ?? [];
   if (over.length) rows.push(['flags over', over.map((o) => `${o.flag} (the file says ${o.key.startsWith('env.') ? `another ${o.key}` : `${o.key} ${JSON.stringify(o.file)}`})`).join(', ')]);
   if (deploy) rows.push(...summariseDeploy(deploy).map(([k, v]): [string, string] => [`deploy ${k}`, v]));
@@ -148,9 +150,11 @@ export const command: Command = {
       if (isDeployOnly(file, flags)) return await checkDeployOnly(configPath!, flags, extra.json === true);
       const { loadConfig } = await import('../../config/load.js');
       const config = loadConfig({ flags });
+      // What `hitless start` refuses about the run dir, without creating it.
+      const runDirWarning = checkRunDir(config.runDir);
       const deploy = file.deploy === undefined ? undefined : (await import('../../fleet/config.js')).loadFleetConfig(flags.config, process.cwd());
       if (extra.json === true) process.stdout.write(JSON.stringify({ ok: true, config }) + '\n');
-      else process.stdout.write(summarise(config, deploy) + '\n');
+      else process.stdout.write(summarise(config, deploy, runDirWarning === undefined ? [] : [runDirWarning]) + '\n');
       return 0;
     } catch (err) {
       if (extra.json !== true || !isHitlessError(err)) throw err;
