@@ -17,6 +17,7 @@ export type ConnectionOutcome = (typeof CONNECTION_OUTCOMES)[number];
 
 /** What became of the connections lent to canaries, as `hitless_canary_connections_total` labels them. */
 export const CANARY_OUTCOMES = ['moved', 'returned', 'lost'] as const;
+type MoveOutcome = (typeof CANARY_OUTCOMES)[number];
 
 /**
  * The counters' values as plain data: what an upgrade passes from the old master to the new
@@ -27,7 +28,9 @@ export interface MetricTotals {
   restarts: number;
   forced: number;
   connections: Record<ConnectionOutcome, number>;
-  canaryConnections?: Record<(typeof CANARY_OUTCOMES)[number], number>;
+  canaryConnections?: Record<MoveOutcome, number>;
+  /** What a `hitless scale` up moved to its new workers (`hitless_scale_connections_total`). */
+  scaleConnections?: Record<MoveOutcome, number>;
 }
 
 /** Where the counters hear the master's events. */
@@ -51,7 +54,9 @@ export class MasterCounters {
   restarts = 0;
   forced = 0;
   readonly connections: Record<ConnectionOutcome, number> = { handed_over: 0, returned: 0, lost: 0, drained: 0, cut: 0, websocket_handed_over: 0 };
-  readonly canaryConnections: Record<(typeof CANARY_OUTCOMES)[number], number> = { moved: 0, returned: 0, lost: 0 };
+  readonly canaryConnections: Record<MoveOutcome, number> = { moved: 0, returned: 0, lost: 0 };
+  /** Kept-alive connections the serving workers handed to the workers a `hitless scale` up added. */
+  readonly scaleConnections: Record<MoveOutcome, number> = { moved: 0, returned: 0, lost: 0 };
   readonly #source: EventSource;
   readonly #onEvent = (e: MasterEvent): void => this.#count(e);
 
@@ -62,7 +67,8 @@ export class MasterCounters {
 
   /** The totals so far, as plain data (an upgrade hands them to the new master). */
   totals(): MetricTotals {
-    return structuredClone({ reloads: this.reloads, restarts: this.restarts, forced: this.forced, connections: this.connections, canaryConnections: this.canaryConnections });
+    const { reloads, restarts, forced, connections, canaryConnections, scaleConnections } = this;
+    return structuredClone({ reloads, restarts, forced, connections, canaryConnections, scaleConnections });
   }
 
   /** Goes on from `t` (the totals of the master this one took over from by an upgrade). */
@@ -73,6 +79,7 @@ export class MasterCounters {
     this.forced += t.forced;
     for (const o of CONNECTION_OUTCOMES) this.connections[o] += t.connections[o] ?? 0;
     for (const o of CANARY_OUTCOMES) this.canaryConnections[o] += t.canaryConnections?.[o] ?? 0;
+    for (const o of CANARY_OUTCOMES) this.scaleConnections[o] += t.scaleConnections?.[o] ?? 0;
   }
 
   /** Stops counting (the master stops). */
@@ -91,6 +98,12 @@ export class MasterCounters {
       this.durations.count++;
     } else if (e.type === 'canary-verdict' && e.connections) {
       for (const outcome of CANARY_OUTCOMES) this.canaryConnections[outcome] += e.connections[outcome];
+    } else if (e.type === 'scale-done' && e.outcome.ok && e.outcome.to > e.outcome.from && e.outcome.connections) {
+      // Scaling down retires workers: their connections are counted at reload-drained.
+      const { handedOver, returned, lost } = e.outcome.connections;
+      this.scaleConnections.moved += handedOver;
+      this.scaleConnections.returned += returned;
+      this.scaleConnections.lost += lost;
     } else if (e.type === 'worker-restart') {
       this.restarts++;
     } else if (e.type === 'reload-drained') {

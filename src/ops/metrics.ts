@@ -175,6 +175,9 @@ export function counterMetrics(c: MasterCounters): RawMetric[] {
     raw('hitless_canary_connections_total',
       'Kept-alive connections the serving workers handed to canaries (issue 18): moved (the canary held them), returned (no canary could take them), lost (a canary died holding them).',
       'counter', () => CANARY_OUTCOMES.map((outcome) => ({ labels: { outcome }, value: c.canaryConnections[outcome] }))),
+    raw('hitless_scale_connections_total',
+      'Kept-alive connections the serving workers handed to the workers a hitless scale up added: moved (a new worker held them), returned (no new worker could take them), lost (a new worker died holding them).',
+      'counter', () => CANARY_OUTCOMES.map((outcome) => ({ labels: { outcome }, value: c.scaleConnections[outcome] }))),
   ];
 }
 

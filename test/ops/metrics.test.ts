@@ -57,6 +57,11 @@ test('metrics: counters follow master events, gauges read status() at scrape tim
     latencyLimitMs: undefined, connections: { share: 1 / 3, moved: 8, returned: 1, lost: 2, held: 8 },
   });
 
+  // A scale up's move to its new workers; a scale down's connections are counted at reload-drained.
+  const scaled = (from: number, to: number) => ({ ok: true, generation: 2, from, to, startedAt: 0, durationMs: 900, forced: 0, connections: { handedOver: 5, returned: 1, lost: 0, drained: 0, cut: 0 } });
+  master.emitEvent({ type: 'scale-done', outcome: scaled(1, 3) });
+  master.emitEvent({ type: 'scale-done', outcome: scaled(3, 1) });
+
   const res = await scrape(m.address);
   assert.equal(res.status, 200);
   assert.match(res.type, /^text\/plain/);
@@ -69,6 +74,7 @@ test('metrics: counters follow master events, gauges read status() at scrape tim
   assert.equal(v.get('hitless_worker_restarts_total'), 1);
   assert.equal(v.get('hitless_workers_forced_total'), 2);
   assert.deepEqual(['moved', 'returned', 'lost'].map((o) => v.get(`hitless_canary_connections_total{outcome="${o}"}`)), [8, 1, 2]);
+  assert.deepEqual(['moved', 'returned', 'lost'].map((o) => v.get(`hitless_scale_connections_total{outcome="${o}"}`)), [5, 1, 0]);
   assert.equal(v.get('hitless_workers{state="ready"}'), 2);
   assert.equal(v.get('hitless_workers{state="draining"}'), 1);
   assert.equal(v.get('hitless_workers{state="failed"}'), 0);
