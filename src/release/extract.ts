@@ -71,20 +71,35 @@ function resolveInTree(parts: string[], links: Map<string, string>, depth = 0): 
 }
 
 /**
+ * An archive tar cannot read through (a truncated upload, not gzip, not tar): named, with
+ * what tar or zlib said, as a bad release source rather than an unexpected error.
+ */
+function unreadable(name: string, err: unknown): HitlessError {
+  const why = err instanceof Error ? err.message : String(err);
+  return new HitlessError('ERR_RELEASE_SOURCE',
+    `${name} is not a readable .tgz/.tar archive (${why}): a truncated or partial upload? Check it with \`tar tzf\` and upload it again`,
+    { cause: err, details: { source: name } });
+}
+
+/**
  * Lists the archive and checks every entry; throws ERR_RELEASE_UNSAFE_ARCHIVE on the first unsafe one.
  *
  * @example
  * await checkArchive('/tmp/app.tgz'); // resolves: every entry stays inside
  */
-export async function checkArchive(file: string): Promise<void> {
+export async function checkArchive(file: string, name: string = file): Promise<void> {
   const entries: Checked[] = [];
-  await tar.t({
-    file,
-    strict: true,
-    onReadEntry: (e) => {
-      entries.push({ type: e.type, path: e.path, ...(e.linkpath ? { link: e.linkpath } : {}) });
-    },
-  });
+  try {
+    await tar.t({
+      file,
+      strict: true,
+      onReadEntry: (e) => {
+        entries.push({ type: e.type, path: e.path, ...(e.linkpath ? { link: e.linkpath } : {}) });
+      },
+    });
+  } catch (err) {
+    throw unreadable(name, err);
+  }
   const links = new Map<string, string>();
   const seen = new Set<string>();
   for (const e of entries) {
@@ -118,22 +133,29 @@ export async function checkArchive(file: string): Promise<void> {
 }
 
 /**
- * Checks then extracts `file` into `dest` (created when missing).
+ * Checks then extracts `file` into `dest` (created when missing). `name` is how errors
+ * call the archive (the fetcher's URL for its download).
  *
  * @example
  * await safeExtract('/tmp/app.tgz', '/srv/app/releases/.staging-1234');
  */
-export async function safeExtract(file: string, dest: string): Promise<void> {
-  await checkArchive(file);
+export async function safeExtract(file: string, dest: string, name: string = file): Promise<void> {
+  await checkArchive(file, name);
   await mkdir(dest, { recursive: true, mode: 0o755 });
-  await tar.x({
-    file,
-    cwd: dest,
-    strict: true,
-    preservePaths: false,
-    preserveOwner: false,
-    filter: (_path, entry) => 'type' in entry && ALLOWED.has(entry.type),
-  });
+  try {
+    await tar.x({
+      file,
+      cwd: dest,
+      strict: true,
+      preservePaths: false,
+      preserveOwner: false,
+      filter: (_path, entry) => 'type' in entry && ALLOWED.has(entry.type),
+    });
+  } catch (err) {
+    // Listed whole a moment ago: a read error now means the file changed under us.
+    if ((err as NodeJS.ErrnoException).code === undefined || /^TAR_|^Z_/.test(String((err as NodeJS.ErrnoException).code))) throw unreadable(name, err);
+    throw err;
+  }
   await verifyTree(dest);
 }
 

@@ -74,7 +74,9 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
         throw new HitlessError('ERR_FETCH_CHECKSUM', `${url}: sha256 is ${got.sha256}, expected ${expected.toLowerCase()}; not installed`);
       }
       const seen = { sha256: got.sha256, ...(got.etag ? { etag: got.etag } : {}), ...(got.lastModified ? { lastModified: got.lastModified } : {}) };
-      if (known?.sha256 === got.sha256) {
+      // The last artifact installed or judged, whatever URL it came from: a rotated
+      // presigned URL for the same bytes must not undo a manual rollback.
+      if (state.fetch?.sha256 === got.sha256) {
         await saveSeen(seen);
         return { status: 'unchanged' };
       }
@@ -101,7 +103,7 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
         logger.info('fetch: release is live', { id: r.id });
         return { status: 'live', id: r.id };
       } catch (err) {
-        if (isHitlessError(err) && ['ERR_RELEASE_ROLLED_BACK', 'ERR_RELEASE_UNSAFE_ARCHIVE', 'ERR_RELEASE_PREPARE'].includes(err.code)) {
+        if (isHitlessError(err) && ['ERR_RELEASE_ROLLED_BACK', 'ERR_RELEASE_UNSAFE_ARCHIVE', 'ERR_RELEASE_SOURCE', 'ERR_RELEASE_PREPARE'].includes(err.code)) {
           await saveSeen(seen, got.sha256);
           if (err.code === 'ERR_RELEASE_ROLLED_BACK') {
             logger.error(`fetch: ${err.message}`, { code: err.code, sha256: got.sha256 });

@@ -60,7 +60,7 @@ async function stage(source: string, dest: string, opts: InstallOptions): Promis
     return false;
   }
   if (st.isFile() && (opts.kind === 'archive' || ARCHIVE_NAME.test(source))) {
-    await safeExtract(source, dest);
+    await safeExtract(source, dest, opts.label ?? source);
     return true;
   }
   throw new HitlessError('ERR_RELEASE_SOURCE', `release source ${source} is neither a folder nor a .tgz/.tar.gz/.tar archive`);

@@ -52,7 +52,7 @@ export class ArtifactServer extends EventEmitter {
     this.emit('request-done');
   }
   #handle(req: IncomingMessage, res: ServerResponse): void {
-    const path = req.url ?? '';
+    const path = (req.url ?? '').split('?')[0]!; // a presigned URL's query names the same file
     if (path === '/hang') { this.#done(req, 0); return; } // never answers
     if (path === '/cross') { res.writeHead(302, { location: this.redirectTo }).end(); this.#done(req, 302); return; }
     if (path === '/app.tgz' && this.mode === '500') { res.writeHead(500).end('boom'); this.#done(req, 500); return; }

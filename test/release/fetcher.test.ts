@@ -7,7 +7,7 @@ import * as tar from 'tar';
 import { HitlessError } from '../../src/errors.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { FetchConfig } from '../../src/config/types.js';
-import { deployRelease } from '../../src/release/deploy.js';
+import { deployRelease, goLive } from '../../src/release/deploy.js';
 import { createFetcher, startFetcher } from '../../src/release/fetcher.js';
 import { readCurrent } from '../../src/release/layout.js';
 import { readState } from '../../src/release/state.js';
@@ -137,6 +137,30 @@ test('fetch: a malicious artifact is refused (ERR_RELEASE_UNSAFE_ARCHIVE) and re
   assert.equal(await readCurrent(app), 'v1');
   assert.equal(master.reasons.length, 0);
   assert.deepEqual((await readState(app)).failedArtifacts, [server.sha256]);
+});
+
+test('fetch: an artifact tar cannot read (a truncated upload, its checksum matching) is ERR_RELEASE_SOURCE naming the URL, and remembered', async (t) => {
+  const { app, server, master, fetcher, lines } = await setup(t);
+  server.artifact = server.artifact.subarray(0, server.artifact.length - 8);
+  const r = await fetcher({ sha256: server.sha256 }).pollOnce();
+  assert.equal(r.status === 'error' && r.code, 'ERR_RELEASE_SOURCE');
+  assert.ok(lines.some((l) => l.includes(`${server.base}/app.tgz is not a readable .tgz/.tar archive`) && l.includes('truncated')), lines.join(''));
+  assert.equal(await readCurrent(app), 'v1');
+  assert.equal(master.reasons.length, 0);
+  assert.deepEqual((await readState(app)).failedArtifacts, [server.sha256]);
+  server.ignoreConditional = true;
+  assert.equal((await fetcher({ sha256: server.sha256 }).pollOnce()).status, 'unchanged', 'not downloaded into a release again');
+});
+
+test('fetch: after a manual rollback, a new URL for the same artifact (a rotated presigned URL) does not reinstall it', async (t) => {
+  const { app, server, master, fetcher } = await setup(t);
+  assert.equal((await fetcher().pollOnce()).status, 'live');
+  await goLive('v1', { appDir: app, reason: 'rollback to v1', reload: async () => outcome(true) });
+  assert.equal(await readCurrent(app), 'v1');
+  const rotated = await fetcher({ url: `${server.base}/app.tgz?X-Amz-Signature=BBB` }).pollOnce();
+  assert.equal(rotated.status, 'unchanged');
+  assert.equal(await readCurrent(app), 'v1');
+  assert.deepEqual(master.reasons, ['fetch']);
 });
 
 test('fetch: redirects are followed (GitHub asset URLs answer 302)', async (t) => {

@@ -112,6 +112,18 @@ test('bad sources are refused with ERR_RELEASE_SOURCE', async (t) => {
   await assert.rejects(deployRelease(join(app, 'notes.txt'), { appDir: app, reload: noMaster }), { code: 'ERR_RELEASE_SOURCE' });
   await assert.rejects(deployRelease(app, { appDir: app, reload: noMaster }), { code: 'ERR_RELEASE_SOURCE' });
   await assert.rejects(deployRelease(join(app, 'notes.txt'), { appDir: app, id: '../x', reload: noMaster }), { code: 'ERR_USAGE' });
+  // An archive tar cannot read: named, as a bad source (not an unexpected error), nothing installed.
+  await writeFile(join(app, 'garbage.tgz'), 'not an archive\n');
+  await assert.rejects(deployRelease(join(app, 'garbage.tgz'), { appDir: app, reload: noMaster }),
+    (err: HitlessError) => err.code === 'ERR_RELEASE_SOURCE' && err.message.startsWith(`${join(app, 'garbage.tgz')} is not a readable .tgz/.tar archive (`));
+  const src = await tempDir(t);
+  await writeTree(join(src, 'b'), { 'big.txt': Array.from({ length: 4000 }, (_, i) => (i * 7919) % 997).join(',') });
+  await tar.c({ gzip: true, file: join(src, 'b.tgz'), cwd: join(src, 'b') }, ['.']);
+  const whole = await readFile(join(src, 'b.tgz'));
+  await writeFile(join(app, 'cut.tgz'), whole.subarray(0, whole.length - 100));
+  await assert.rejects(deployRelease(join(app, 'cut.tgz'), { appDir: app, reload: noMaster }),
+    (err: HitlessError) => err.code === 'ERR_RELEASE_SOURCE' && /cut\.tgz is not a readable .*truncated or partial upload/.test(err.message));
+  assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')), []);
 });
 
 test('prune keeps `keep` newest releases and never the current or previous one', async (t) => {
