@@ -66,6 +66,20 @@ export function stagingSocketPath(runDir: string, pid: number): string {
   return join(runDir, `new-${pid}`);
 }
 
+/**
+ * The control socket a listening socket's bound path stands for: `control.sock` itself, or
+ * a staged `new-<pid>` one, which the kernel (/proc/net/unix) keeps listing under that name
+ * after an upgrade's new master renamed it over control.sock. Undefined for anything else.
+ *
+ * @example
+ * controlSocketOf('/run/myapp/new-48211'); // '/run/myapp/control.sock'
+ */
+export function controlSocketOf(boundPath: string): string | undefined {
+  const name = basename(boundPath);
+  if (name === CONTROL_SOCKET_NAME) return boundPath;
+  return /^new-\d+$/.test(name) ? join(dirname(boundPath), CONTROL_SOCKET_NAME) : undefined;
+}
+
 /** Removes the staged socket a new master that failed may have left (nothing if there is none). */
 export function removeStagedSocket(runDir: string, pid: number | undefined): void {
   if (pid === undefined) return;

@@ -11,7 +11,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CONTROL_SOCKET_NAME } from '../config/rundir.js';
+import { CONTROL_SOCKET_NAME, controlSocketOf } from '../config/rundir.js';
 import { controlRequest } from './client.js';
 import type { StatusSnapshot } from '../core/types.js';
 
@@ -30,6 +30,8 @@ export interface FoundMaster {
 
 /**
  * Paths of the listening unix sockets named `control.sock`, from /proc/net/unix (Linux).
+ * A master started by an upgrade is listed under the staged name it bound (`new-<pid>`),
+ * though it serves `control.sock` of the same folder: it counts as that one.
  *
  * @example
  * listeningControlSockets(readFileSync('/proc/net/unix', 'utf8')); // ['/run/myapp/control.sock', …]
@@ -41,7 +43,8 @@ export function listeningControlSockets(procNetUnix: string): string[] {
     const path = cols[7];
     if (cols.length < 8 || path === undefined || !path.startsWith('/')) continue;
     if ((parseInt(cols[3] ?? '0', 16) & SO_ACCEPTCON) === 0) continue;
-    if (path.endsWith(`/${CONTROL_SOCKET_NAME}`)) out.add(path);
+    const control = controlSocketOf(path);
+    if (control !== undefined) out.add(control);
   }
   return [...out];
 }

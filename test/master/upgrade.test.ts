@@ -217,6 +217,13 @@ test('what survives an upgrade: the generation counter, the last reload and the 
   const st = await status(runDir);
   assert.equal(st.lastReload?.generation, 2);
   assert.deepEqual(st.reloadRequests, { started: 1, queued: 0, merged: 0, refused: 0 });
+  // Found from its app folder without --run-dir, and by `hitless list`, as a systemd unit's
+  // master is: the kernel lists its control socket under the staged name it was bound as.
+  const here = await runCli(['status', '--json'], {}, dir);
+  assert.equal(here.code, 0, here.stderr);
+  assert.equal((JSON.parse(here.stdout) as StatusSnapshot).pid, outcome.to?.pid);
+  const list = await runCli(['list', '--json'], {}, dir);
+  assert.ok((JSON.parse(list.stdout) as Array<{ runDir: string }>).some((m) => m.runDir === runDir), list.stdout);
   assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
 });
 
