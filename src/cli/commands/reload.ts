@@ -105,8 +105,7 @@ export const command: Command = {
       return 0;
     }
     const err = outcome.error;
-    const what = wasRefused(outcome) ? 'reload refused' : 'reload failed';
-    process.stderr.write(`hitless: ${what}: ${err ? `${err.message} (${err.code})` : outcome.reason}; generation ${outcome.generation} keeps serving${joined}\n`);
+    process.stderr.write(`${failureLine(outcome)}\n`);
     if (outcome.canary) for (const line of canaryLines(outcome.canary, outcome)) process.stderr.write(`${line}\n`);
     if (err?.output.length) {
       process.stderr.write(`last output of generation ${outcome.attempted}:\n`);
@@ -128,4 +127,19 @@ export function formatConfigChanges(changes: ConfigChange[], notes: string[]): s
   const lines = changes.length === 0 ? ['reload: no configuration change'] : ['reload: configuration changes:', ...changes.map((c) => `  ${describeChange(c)}`)];
   for (const note of notes) lines.push(`reload: note: ${note}`);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * The one line of a reload that did not go live: what happened and what serves now.
+ *
+ * @example
+ * failureLine(outcome); // 'hitless: reload failed: worker 8.0 … (ERR_WORKER_EXITED); generation 7 keeps serving'
+ */
+export function failureLine(outcome: ReloadOutcome): string {
+  const err = outcome.error;
+  const what = wasRefused(outcome) ? 'reload refused' : 'reload failed';
+  // A stop ends the master with every generation: nothing keeps serving then.
+  const after = err?.code === 'ERR_STOPPING' ? 'the master is stopping, so no generation keeps serving' : `generation ${outcome.generation} keeps serving`;
+  const joined = outcome.coalesced ? ' (joined a reload that was already queued)' : '';
+  return `hitless: ${what}: ${err ? `${err.message} (${err.code})` : outcome.reason}; ${after}${joined}`;
 }
