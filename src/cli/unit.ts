@@ -30,7 +30,7 @@ export interface UnitOptions {
   /** `User=` (undefined: root). */
   user: string | undefined;
   drainTimeoutMs: number;
-  /** The app folder's config file, shown in the description. */
+  /** What `systemctl status` shows beside the unit's name: the unit's name (`myapp (hitless master)`); WorkingDirectory says where. */
   description: string;
 }
 

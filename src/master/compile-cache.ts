@@ -11,6 +11,7 @@
  * folder) stay until the folder is emptied — the master does not prune it.
  */
 import { chownSync, existsSync, mkdirSync } from 'node:fs';
+import module from 'node:module';
 import { join } from 'node:path';
 import { COMPILE_CACHE_DIR, DEFAULT_COMPILE_CACHE } from '../config/defaults.js';
 import type { MasterConfig } from '../config/types.js';
@@ -25,15 +26,22 @@ export interface CompileCacheChoice {
  * The compile cache folder for `config`'s workers, created when missing: `<runDir>/compile-cache`
  * by default, the configured folder when one is named (owned by the worker user when the
  * master creates it for one), none when turned off. With `user` and the default, none: the
- * run dir is private to the master (0700), so the note says to name a folder instead.
+ * run dir is private to the master (0700), so the note says to name a folder instead (on a
+ * Node with the cache, `nodeHasCache`: the master's, which the workers' `node` usually is).
  *
  * @example
  * compileCacheFolder(config, undefined); // { dir: '/run/user/1000/hitless-1000/3f2a9c0d1e4b/compile-cache' }
  */
-export function compileCacheFolder(config: MasterConfig, worker: { uid?: number | undefined; gid?: number | undefined }): CompileCacheChoice {
+export function compileCacheFolder(
+  config: MasterConfig,
+  worker: { uid?: number | undefined; gid?: number | undefined },
+  nodeHasCache: boolean = typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function',
+): CompileCacheChoice {
   const setting = config.compileCache ?? DEFAULT_COMPILE_CACHE;
   if (setting === false) return {};
   if (setting === true && worker.uid !== undefined && worker.uid !== process.geteuid?.()) {
+    // On a Node without the cache (20), naming a folder would change nothing: no advice then.
+    if (!nodeHasCache) return {};
     return { note: 'compileCache: not used: workers run as another user and the run dir is private to the master; set "compileCache" to a folder that user may write' };
   }
   const dir = setting === true ? join(config.runDir, COMPILE_CACHE_DIR) : setting;

@@ -39,9 +39,11 @@ test('compile cache: off, a named folder, and none for another worker user with 
   const named = join(dir, 'cache', 'node');
   assert.deepEqual(compileCacheFolder(fakeConfig({ runDir: dir, compileCache: named }), {}), { dir: named });
   assert.ok(existsSync(named));
-  const other = compileCacheFolder(fakeConfig({ runDir: dir }), { uid: (process.geteuid?.() ?? 0) + 12345 });
+  const other = compileCacheFolder(fakeConfig({ runDir: dir }), { uid: (process.geteuid?.() ?? 0) + 12345 }, true);
   assert.equal(other.dir, undefined);
   assert.match(other.note ?? '', /another user.*set "compileCache" to a folder/);
+  // Node 20 has no compile cache: naming a folder would change nothing, so no advice.
+  assert.deepEqual(compileCacheFolder(fakeConfig({ runDir: dir }), { uid: (process.geteuid?.() ?? 0) + 12345 }, false), {});
 });
 
 test('compile cache: workers get NODE_COMPILE_CACHE unless the environment names one already', () => {

@@ -113,7 +113,7 @@ export const command: Command = {
       runDir: flags.runDir === undefined ? undefined : config.runDir,
       user: opts.user ?? (me.uid === 0 ? undefined : me.username),
       drainTimeoutMs: config.drainTimeout,
-      description: config.configPath ?? config.appDir,
+      description: name,
     });
     if (!opts.install) {
       if (opts.output === '-') {
