@@ -200,7 +200,8 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
   }
   if (listen.length === 0 && !ctx.env.LISTEN_FDS) {
     throw new HitlessError('ERR_CONFIG_INVALID',
-      'no listening address: add "listen": ["127.0.0.1:8080"] to hitless.json or pass --listen 127.0.0.1:8080 (an empty list is allowed only under systemd socket activation, with LISTEN_FDS set)');
+      'no listening address: add "listen": ["127.0.0.1:8080"] to hitless.json or pass --listen 127.0.0.1:8080 (an empty list is allowed only under systemd socket activation, with LISTEN_FDS set)',
+      { details: { noListen: true } });
   }
   const restart = {
     backoffInitial: parseDuration(input.restart?.backoffInitial ?? DEFAULT_RESTART.backoffInitial),

@@ -147,6 +147,11 @@ export async function runMaster(
   try {
     await identities.load(config);
     listeners = upgrade ? adoptListeners(upgrade.state.sockets) : openListeners(config.listen, inherited);
+    // An entry named like one of systemd's sockets is that socket: its own address is not bound.
+    for (const spec of config.listen) {
+      const socket = inherited.find((l) => l.name === spec.name);
+      if (socket) logger.info(`listen.${spec.name} (${spec.source}) is systemd's socket "${spec.name}" (fd ${socket.fd}): that socket serves it, and this address is not bound; give the entry another name to bind it as well`);
+    }
     // Addresses the file gained since the old master last read it.
     if (upgrade) listeners.add(config.listen);
   } catch (err) {

@@ -108,6 +108,21 @@ test('hitless check refuses a run dir that hitless start refuses, with the same 
   }
 });
 
+test('hitless check without any listen address: valid with a warning (systemd socket activation gives the sockets); hitless start by hand refuses it', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: ['node', 'server.js'], workers: 2 }));
+  const r = await cli(dir, ['check']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^ {2}listen +none \(sockets from systemd\)$/m);
+  assert.match(r.stdout, /^ {2}warning +no listen address: only a master started by systemd socket activation \(LISTEN_FDS\) can run this/m);
+  const json = await cli(dir, ['check', '--json']);
+  assert.equal(json.code, 0);
+  assert.equal((JSON.parse(json.stdout) as { warnings: string[] }).warnings.length, 1);
+  const started = await cli(dir, ['start']);
+  assert.equal(started.code, 2);
+  assert.match(started.stderr, /no listening address/);
+});
+
 test('hitless scale usage mistakes exit 2; without a master it exits 1 (ERR_NO_MASTER)', async (t) => {
   const dir = tempDir(t);
   for (const [args, text] of [

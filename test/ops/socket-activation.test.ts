@@ -68,3 +68,17 @@ test('socket activation: a listening socket at fd 3 with LISTEN_FDS=1 and LISTEN
   assert.equal((await get({ port })).generation, '2');
   assert.equal((await master.stop()).code, 0);
 });
+
+test('socket activation: a listen entry named like systemd\'s socket is that socket; its address is not bound, and the master says so at start', { skip: needs('python3'), timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-sockact-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const runDir = join(dir, 'run');
+  const child = spawnSocketActivated([process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir,
+    '--listen', '127.0.0.1:0', '--', process.execPath, fixture('ops/app.js')], dir);
+  const master = trackMaster(t, child, runDir, dir);
+  const start = await master.waitEvent('master-start');
+  assert.deepEqual((start.listeners as { name: string; inherited: boolean }[]).map((l) => [l.name, l.inherited]), [['http', true]], 'nothing bound beside it');
+  assert.ok(master.records.some((r) => /^listen\.http \(127\.0\.0\.1:0\) is systemd's socket "http" \(fd 3\): that socket serves it, and this address is not bound/.test(String(r.msg))), master.stderr);
+  await master.waitEvent('master-ready');
+  assert.equal((await master.stop()).code, 0);
+});

@@ -126,6 +126,23 @@ async function nothingToCheck(): Promise<number> {
   throw nothingHere(cwd);
 }
 
+/**
+ * The configuration as `hitless start` would load it, with one difference: no `listen` at
+ * all is valid with a warning, since a master started by systemd socket activation gets
+ * its sockets from LISTEN_FDS (systemd.md), which `check` run by hand does not have.
+ */
+function loadForCheck(load: (o: { flags: ConfigFlags; env?: NodeJS.ProcessEnv }) => MasterConfig, flags: ConfigFlags): { config: MasterConfig; warnings: string[] } {
+  try {
+    return { config: load({ flags }), warnings: [] };
+  } catch (err) {
+    if (!isHitlessError(err, 'ERR_CONFIG_INVALID') || err.details.noListen !== true) throw err;
+    return {
+      config: load({ flags, env: { ...process.env, LISTEN_FDS: '1' } }),
+      warnings: ['no listen address: only a master started by systemd socket activation (LISTEN_FDS) can run this; `hitless start` by hand refuses it'],
+    };
+  }
+}
+
 const nothingHere = (cwd: string): HitlessError => new HitlessError('ERR_CONFIG_NOT_FOUND',
   `nothing to check in ${cwd}: no hitless.json here and no start flags given. Check a file with --config <path>, or the flags you start with: ${FLAGS_EXAMPLE}`);
 
@@ -149,12 +166,13 @@ export const command: Command = {
       const file = configPath === undefined ? {} : readConfigFile(configPath);
       if (isDeployOnly(file, flags)) return await checkDeployOnly(configPath!, flags, extra.json === true);
       const { loadConfig } = await import('../../config/load.js');
-      const config = loadConfig({ flags });
+      const { config, warnings } = loadForCheck(loadConfig, flags);
       // What `hitless start` refuses about the run dir, without creating it.
       const runDirWarning = checkRunDir(config.runDir);
+      if (runDirWarning !== undefined) warnings.push(runDirWarning);
       const deploy = file.deploy === undefined ? undefined : (await import('../../fleet/config.js')).loadFleetConfig(flags.config, process.cwd());
-      if (extra.json === true) process.stdout.write(JSON.stringify({ ok: true, config }) + '\n');
-      else process.stdout.write(summarise(config, deploy, runDirWarning === undefined ? [] : [runDirWarning]) + '\n');
+      if (extra.json === true) process.stdout.write(JSON.stringify({ ok: true, config, ...(warnings.length ? { warnings } : {}) }) + '\n');
+      else process.stdout.write(summarise(config, deploy, warnings) + '\n');
       return 0;
     } catch (err) {
       if (extra.json !== true || !isHitlessError(err)) throw err;
