@@ -178,6 +178,10 @@ test('hitless logs with logs.mode "inherit": says where the output goes and what
 test('explainInherit and serviceOf: a terminal, a systemd unit\'s journal', () => {
   assert.match(explainInherit({ kind: 'terminal', path: '/dev/pts/3' }, 42, '/srv/app'), /it goes to the terminal the master \(pid 42\) runs in, \/dev\/pts\/3; look there, or to read it/);
   assert.match(explainInherit({ kind: 'journal', unit: 'myapp.service' }, 42, '/srv/app'), /journal of myapp\.service \(master pid 42\): journalctl -u myapp\.service -f$/);
+  // Under supervisord or Docker the master must stay in the foreground: no --detach advice.
+  const pipe = explainInherit({ kind: 'pipe', parent: 'supervisord (pid 7)' }, 42, '/srv/app');
+  assert.match(pipe, /a pipe to supervisord \(pid 7\) .*which stores it; to read it with `hitless logs` too, add "logs": \{ "mode": "file" \}/);
+  assert.doesNotMatch(pipe, /--detach/);
   assert.equal(serviceOf('0::/system.slice/myapp.service\n'), 'myapp.service');
   assert.equal(serviceOf('0::/user.slice/user-1000.slice/user@1000.service/app.slice/web.service\n'), 'web.service');
   assert.equal(serviceOf('0::/user.slice/user-1000.slice/session-3.scope\n'), undefined);

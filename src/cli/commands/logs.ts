@@ -97,8 +97,10 @@ export function explainInherit(target: OutputTarget | undefined, pid: number | u
     case 'journal':
       return `${prefix}: it goes to the journal of ${target.unit} (master pid ${pid}): journalctl -u ${target.unit} -f`;
     case 'pipe':
+      // The program reading the pipe runs the master in the foreground: --detach would end
+      // its child (supervisord marks it FATAL, a container stops), so only the file mode fits.
       return `${prefix}: it goes to the master's stdout (pid ${pid}), a pipe to ${target.parent ?? 'the program that started it'} ` +
-        `(supervisord's stdout_logfile, docker logs, …); ${FIX}`;
+        `(supervisord's stdout_logfile, docker logs, …), which stores it; to read it with \`hitless logs\` too, add "logs": { "mode": "file" } to hitless.json (rotated files) and reload`;
     case 'unknown':
       return `${prefix}: it goes to the master's stdout (pid ${pid}); ${target.why}; ${FIX}`;
     case 'file':
