@@ -82,9 +82,13 @@ test('hitless startup --install writes the unit where asked and runs systemctl d
   assert.match(r.stdout, new RegExp(`^wrote ${join(units, 'shop.service')}\\nshop is enabled and started: systemctl status shop`));
   assert.match(readFileSync(join(units, 'shop.service'), 'utf8'), /^ExecStart=.* start --listen 3000 --run-dir \/run\/shop -- node server\.js$/m);
   assert.equal(readFileSync(join(dir, 'systemctl.log'), 'utf8'), 'daemon-reload\nenable --now shop.service\n');
-  // Run again: its own unit is replaced.
-  assert.equal((await cli(dir, ['startup', '--install', '--unit-dir', units, '--name', 'shop', '--listen', '3001', '--', 'node', 'server.js'], env)).code, 0);
+  // Run again: its own unit is replaced, and a running service needs a restart to take it.
+  const again = await cli(dir, ['startup', '--install', '--unit-dir', units, '--name', 'shop', '--listen', '3001', '--', 'node', 'server.js'], env);
+  assert.equal(again.code, 0, again.stderr);
   assert.match(readFileSync(join(units, 'shop.service'), 'utf8'), /--listen 3001/);
+  assert.match(again.stdout, /^the unit changed: if shop was running already, it still runs the old command line until `systemctl restart shop`/m);
+  const same = await cli(dir, ['startup', '--install', '--unit-dir', units, '--name', 'shop', '--listen', '3001', '--', 'node', 'server.js'], env);
+  assert.doesNotMatch(same.stdout, /the unit changed/, 'the same unit again: nothing to restart for');
   // A unit of that name hitless did not write is never overwritten.
   writeFileSync(join(units, 'other.service'), '[Service]\nExecStart=/bin/true\n');
   const foreign = await cli(dir, ['startup', '--install', '--unit-dir', units, '--name', 'other', '--listen', '3000', '--', 'node', 'server.js'], env);

@@ -129,6 +129,7 @@ export const command: Command = {
     }
     const target = join(resolve(opts['unit-dir'] ?? SYSTEM_UNIT_DIR), `${name}.service`);
     refuseForeignUnit(name, target);
+    const before = existsSync(target) ? readFileSync(target, 'utf8') : undefined;
     try {
       writeFileSync(target, unit);
     } catch (err) {
@@ -140,6 +141,11 @@ export const command: Command = {
     systemctl(['daemon-reload']);
     systemctl(['enable', '--now', `${name}.service`]);
     process.stdout.write(`${name} is enabled and started: systemctl status ${name}, systemctl reload ${name}, journalctl -u ${name} -f\n`);
+    // `enable --now` leaves a running service as it is, and a reload re-reads hitless.json
+    // with the start flags the master began with, not the unit's new ones.
+    if (before !== undefined && before !== unit) {
+      process.stdout.write(`the unit changed: if ${name} was running already, it still runs the old command line until \`systemctl restart ${name}\` (a reload keeps the flags it started with)\n`);
+    }
     return 0;
   },
 };
