@@ -3,7 +3,7 @@
 // set-up (logs), and what `hitless logs` says when output does not go to a file.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -222,5 +222,14 @@ test('a client command run from a subfolder of the app: the no-master message na
   assert.match(r.stderr, new RegExp(`^hitless: no master is running at .*; a master runs for ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(pid ${master.pid}\\), a folder above this one: run the command there, or pass --run-dir ${master.runDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`));
   // Following the hint works.
   assert.equal((await cli(sub, ['status', '--run-dir', master.runDir], { XDG_RUNTIME_DIR: dir })).code, 0);
+  // release and rollback would make a second app in the subfolder (releases/, current) and
+  // say no master runs: they are refused the same way, and nothing is written.
+  writeFileSync(join(sub, 'index.html'), 'x');
+  for (const args of [['release', join(dir, 'public')], ['rollback']]) {
+    const refused = await cli(sub, args, { XDG_RUNTIME_DIR: dir });
+    assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, new RegExp(`^hitless: ${args[0]}: .*public has no releases and no master; a master runs for ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(pid ${master.pid}\\), a folder above this one`));
+  }
+  assert.deepEqual(readdirSync(sub), ['index.html']);
   assert.equal((await master.stop()).code, 0);
 });

@@ -10,7 +10,10 @@ import { formatDuration } from '../../config/duration.js';
 import type { MasterEvent, ReloadOutcome } from '../../core/types.js';
 import { canaryLines } from '../traffic.js';
 import { controlReload, releaseContext } from '../../release/context.js';
-import { findRunDir } from '../../control/find.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { controlRequest } from '../../control/client.js';
+import { findRunDir, masterAbove } from '../../control/find.js';
 import { deployRelease, type DeployResult } from '../../release/deploy.js';
 import { CLIENT_FLAGS, parseFlags } from '../flags.js';
 import { ReloadProgress } from '../format.js';
@@ -78,6 +81,22 @@ export function reportRolledBack(err: HitlessError, json: boolean): number {
   return 1;
 }
 
+/**
+ * Refuses to make a second app inside another one: run in a folder of an app whose master
+ * runs for a folder above (its `current` release, say), with no `releases/` here, no master
+ * answering here and no --config/--run-dir saying this is meant, `release` would create
+ * `releases/` and `current` here and say no master runs.
+ *
+ * @throws HitlessError ERR_USAGE naming the master above and where to run the command.
+ */
+export async function refuseInsideAnotherApp(command: string, appDir: string, runDir: string, flags: { config?: string | undefined; 'run-dir'?: string | undefined }): Promise<void> {
+  if (flags.config !== undefined || flags['run-dir'] !== undefined || existsSync(join(appDir, 'releases'))) return;
+  const answers = await controlRequest(runDir, 'status', {}, { timeoutMs: 1000 }).then(() => true, () => false);
+  if (answers) return;
+  const above = await masterAbove(appDir);
+  if (above !== undefined) throw new HitlessError('ERR_USAGE', `${command}: ${appDir} has no releases and no master; ${above}`);
+}
+
 export const command: Command = {
   name: 'release',
   usage,
@@ -95,6 +114,7 @@ export const command: Command = {
     }
     const ctx = releaseContext({ config: values.config, runDir: values['run-dir'] });
     ctx.runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
+    await refuseInsideAnotherApp('release', ctx.appDir, ctx.runDir, values);
     const json = values.json === true;
     try {
       const result = await deployRelease(source, {

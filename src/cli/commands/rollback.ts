@@ -12,7 +12,7 @@ import { listReleaseIds, readCurrent, validateReleaseId } from '../../release/la
 import { releasesByAge } from '../../release/prune.js';
 import { readState } from '../../release/state.js';
 import { CLIENT_FLAGS, parseFlags } from '../flags.js';
-import { progressPrinter, report, reportRolledBack } from './release.js';
+import { progressPrinter, refuseInsideAnotherApp, report, reportRolledBack } from './release.js';
 
 const usage = `Usage: hitless rollback [id] [--json] [--config <path>] [--run-dir <dir>]
 
@@ -55,6 +55,7 @@ export const command: Command = {
     if (positionals.length > 1) throw new HitlessError('ERR_USAGE', 'give at most one release id (see `hitless rollback --help`)');
     const ctx = releaseContext({ config: values.config, runDir: values['run-dir'] });
     ctx.runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
+    await refuseInsideAnotherApp('rollback', ctx.appDir, ctx.runDir, values);
     const json = values.json === true;
     const current = await readCurrent(ctx.appDir);
     const wanted = positionals[0] === undefined ? await defaultRollbackTarget(ctx.appDir, current) : validateReleaseId(positionals[0]);
