@@ -75,7 +75,9 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown, sources: ValueSo
   }
   const value = valueAt(input, issue.path);
   const expected = issue.code === 'custom' ? issue.message : (EXPECTED[pathPattern(issue.path)] ?? issue.message);
-  return `${describeKey(issue.path, sources)}: got ${showValue(value)}; ${expected}`;
+  // A header value is a credential (a token): the message names the key, never prints it.
+  const shown = pathPattern(issue.path) === 'fetch.headers.*' && typeof value === 'string' ? '(value hidden)' : showValue(value);
+  return `${describeKey(issue.path, sources)}: got ${shown}; ${expected}`;
 }
 
 /**

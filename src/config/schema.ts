@@ -72,7 +72,14 @@ export const fetchSchema = z.strictObject({
   interval: duration('Polling interval.', DEFAULT_FETCH.interval, true).optional(),
   sha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
   sha256Url: httpUrl.optional(),
-  headers: z.record(z.string(), z.string()).optional(),
+  headers: z.record(z.string(), z.string().superRefine((value, ctx) => {
+    // fetch() sends header values as bytes: a character above U+00FF (a "…" left from the
+    // docs' example) or a line break would fail every poll with a TypeError naming no key.
+    const bad = [...value].find((c) => c.charCodeAt(0) > 0xff || c === '\r' || c === '\n' || c === '\0');
+    if (bad !== undefined) {
+      ctx.addIssue({ code: 'custom', message: `a header value can hold only Latin-1 characters without line breaks; it has ${JSON.stringify(bad)} (U+${bad.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}): replace the placeholder with the real value` });
+    }
+  })).optional(),
   maxBytes: size('Largest artifact accepted.', DEFAULT_FETCH.maxBytes).optional(),
   timeout: duration('Give up on a download after this long.', DEFAULT_FETCH.timeout).optional(),
 });

@@ -133,6 +133,8 @@ const bad: Array<[string, Record<string, unknown>, string[]]> = [
   ['fetch.maxBytes', { fetch: { url: 'https://h/a.tgz', maxBytes: 'huge' } }, ['"fetch.maxBytes"', '"huge"', '"10M"']],
   ['fetch.interval', { fetch: { url: 'https://h/a.tgz', interval: {} } }, ['"fetch.interval"', '{}', 'duration']],
   ['fetch.headers', { fetch: { url: 'https://h/a.tgz', headers: { 'X-A': 1 } } }, ['"fetch.headers.X-A"', '1', 'a string']],
+  ['fetch.headers value fetch() cannot send (the docs\' "Bearer …" left in)', { fetch: { url: 'https://h/a.tgz', headers: { Authorization: 'Bearer tok…' } } },
+    ['"fetch.headers.Authorization"', 'got (value hidden)', 'only Latin-1 characters without line breaks', '"…" (U+2026)']],
   ['user number', { user: 1000 }, ['"user"', '1000', 'as a string ("1000")']],
   ['group', { group: '' }, ['"group"', '""', 'group name']],
   ['logs.mode', { logs: { mode: 'syslog' } }, ['"logs.mode"', '"syslog"', '"inherit"', '"file"']],
