@@ -196,7 +196,7 @@ test('hitless check on a deploy-only file (the deploying machine): valid with a 
   assert.equal(r.stdout, `${join(dir, 'hitless.json')} is valid for \`hitless deploy\` (a deploy section and no master settings: this machine deploys, it runs no master)\n` +
     '  hosts       app1, app2 (app1 first, alone; then 2 at a time)\n' +
     '  app folder  /srv/app on the hosts\n' +
-    '  health      http://app1:8080/healthz, 2xx for 5 s\n');
+    '  health      app1 http://app1:8080/healthz, app2 http://10.0.0.12:8080/healthz, 2xx for 5 s\n');
   r = await cli(dir, ['check', '--json']);
   assert.equal(r.code, 0);
   assert.deepEqual((JSON.parse(r.stdout) as { deploy: { hosts: { name: string }[] } }).deploy.hosts.map((h) => h.name), ['app1', 'app2']);

@@ -90,9 +90,17 @@ export function summariseDeploy(f: FleetConfig): [string, string][] {
   const rows: [string, string][] = [
     ['hosts', `${f.hosts.map((h) => h.name).join(', ')} (${f.hosts[0]?.name ?? '-'} first, alone; then ${f.batch} at a time)`],
     ['app folder', `${apps.join(', ')} on the hosts`],
-    ['health', f.hosts[0]?.health === undefined ? 'none (each host\'s `hitless release` outcome only)' : `${f.hosts[0].health}, 2xx for ${formatDuration(f.settleMs)}`],
+    ['health', healthRow(f)],
   ];
   return rows;
+}
+
+/** Each host's health URL (one when they are the same), and how long it must answer 2xx. */
+function healthRow(f: FleetConfig): string {
+  const urls = [...new Set(f.hosts.map((h) => h.health))];
+  if (urls.length === 1 && urls[0] === undefined) return 'none (each host\'s `hitless release` outcome only)';
+  const each = urls.length === 1 ? String(urls[0]) : f.hosts.map((h) => `${h.name} ${h.health ?? 'none'}`).join(', ');
+  return `${each}, 2xx for ${formatDuration(f.settleMs)}`;
 }
 
 function table(head: string, rows: [string, string][]): string {

@@ -176,7 +176,7 @@ export function judge(w: Window, s: CanaryConfig, final: boolean): Judgement {
       return out('fail', `p99 ${ms(wc.p99Ms)} vs ${ms(wb?.p99Ms)} on the serving generation: ${pct(slow / wc.requests)} of ${wc.requests} canary responses after the warm-up slower than ${ms(limit)} (maxLatencyRatio ${s.maxLatencyRatio} × the serving p99, at least ${LATENCY_FLOOR_MS} ms), more than 1% at ${level} confidence`, limit);
     }
   }
-  const latency = wc && wc.requests > 0 ? `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)} (limit ${ms(limit)})` : `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)}, judged after the warm-up`;
+  const latency = wc && wc.requests > 0 ? `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)} (limit ${ms(limit)})` : `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)}, latency not judged (no canary response after the warm-up)`;
   const figures = `5xx ${pct(c.errorRate)} of ${c.requests} vs ${pct(b.errorRate)} of ${b.requests} serving; ${latency}`;
   if (!final) return out('pending', figures, limit);
   if (c.requests < s.minRequests) {
