@@ -129,8 +129,10 @@ function latencyNote(r: CanaryReport): string {
 export function connectionsPhrase(c: CanaryReport['connections']): string {
   if (c === undefined) return '';
   const held = c.held === undefined ? '' : ` holds ${c.held} connection${c.held === 1 ? '' : 's'},`;
-  const odd = `${c.returned ? `, ${c.returned} returned` : ''}${c.lost ? `, ${c.lost} lost` : ''}`;
-  return `;${held} ${c.moved} moved from the serving generation${odd}`;
+  // `moved` counts what the canary kept: one that died took its share with it, so those
+  // are said as moved, then lost (a progress line before the death said them moved).
+  const odd = `${c.returned ? `, ${c.returned} returned` : ''}${c.lost ? `, ${c.lost} of them lost with a canary worker that died` : ''}`;
+  return `;${held} ${c.moved + c.lost} moved from the serving generation${odd}`;
 }
 
 /**

@@ -72,10 +72,10 @@ test('canary lines: the running comparison, and the decision with both sides', (
   ]);
   // Issue 18: the connections the canary holds, and, after a rejection, where they went.
   const held = { ...r, connections: { share: 1 / 3, moved: 9, returned: 0, lost: 1, held: 11 } };
-  assert.match(canaryProgress({ ...held, verdict: 'pending', warmupMs: 2000 }), /\(warming up: latency judged from 2 s\); holds 11 connections, 9 moved from the serving generation, 1 lost$/);
+  assert.match(canaryProgress({ ...held, verdict: 'pending', warmupMs: 2000 }), /\(warming up: latency judged from 2 s\); holds 11 connections, 10 moved from the serving generation, 1 of them lost with a canary worker that died$/);
   const outcome = { ok: false, generation: 7, attempted: 8, reason: 'r', startedAt: 0, durationMs: 1, forced: 0, connections: { handedOver: 11, returned: 0, lost: 0, drained: 0, cut: 0 } };
   assert.deepEqual(canaryLines(held, outcome).slice(1), [
-    '  canary   generation 8: 327 responses, 5xx 9.79%, p50 0.2ms, p99 24ms; holds 11 connections, 9 moved from the serving generation, 1 lost',
+    '  canary   generation 8: 327 responses, 5xx 9.79%, p50 0.2ms, p99 24ms; holds 11 connections, 10 moved from the serving generation, 1 of them lost with a canary worker that died',
     '  serving  830 responses, 5xx 0.00%, p50 0.2ms, p99 23ms',
     '  back     11 connections handed back to generation 7, 0 lost',
   ]);
