@@ -95,7 +95,7 @@ export const logsSchema = z.strictObject({
 
 export const canarySchema = z.strictObject({
   workers: z.number().int().positive().meta({ default: DEFAULT_CANARY.workers, description: 'New workers started first, beside the serving generation.' }),
-  duration: duration('How long the canary\'s figures are compared with the serving generation\'s.', DEFAULT_CANARY.duration),
+  duration: duration('How long the canary\'s figures are compared with the serving generation\'s.', DEFAULT_CANARY.duration, true),
   warmup: duration('The first part of duration left out of the latency comparison (at most half of duration): a fresh process is slower while V8 compiles and its heap grows.', DEFAULT_CANARY.warmup),
   minRequests: z.number().int().nonnegative().meta({ default: DEFAULT_CANARY.minRequests, description: 'Fewer canary responses than this by the end of duration is inconclusive: the reload fails (ERR_CANARY_INCONCLUSIVE).' }),
   maxErrorRate: z.number().min(0).max(1).meta({ default: DEFAULT_CANARY.maxErrorRate, description: 'Highest 5xx share (0 to 1) the canary may show.' }),

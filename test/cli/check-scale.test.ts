@@ -123,6 +123,16 @@ test('hitless check without any listen address: valid with a warning (systemd so
   assert.match(started.stderr, /no listening address/);
 });
 
+test('hitless check warns when canary.warmup is more than half of canary.duration (the master judges latency from half of it)', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ ...good, canary: { duration: '10s', warmup: '6s' } }));
+  const r = await cli(dir, ['check']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^ {2}warning +canary\.warmup 6 s is more than half of canary\.duration 10 s: a canary reload judges latency from 5 s on$/m);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify(good));
+  assert.doesNotMatch((await cli(dir, ['check'])).stdout, /warning/);
+});
+
 test('hitless scale usage mistakes exit 2; without a master it exits 1 (ERR_NO_MASTER)', async (t) => {
   const dir = tempDir(t);
   for (const [args, text] of [

@@ -67,6 +67,10 @@ export function summarise(c: MasterConfig, deploy?: FleetConfig, warnings: strin
   rows.push(['app folder', c.appDir], ['run dir', c.runDir]);
   // Valid, but a start or reload would fail now (it may be created later, by a release).
   if (!existsSync(c.cwd)) rows.push(['warning', `the workers' folder ${c.cwd} does not exist yet: a start or reload fails until it does`]);
+  // The master judges latency from min(warmup, duration / 2): say so rather than show a warm-up it will not wait.
+  if (c.canary.warmup > c.canary.duration / 2) {
+    rows.push(['warning', `canary.warmup ${formatDuration(c.canary.warmup)} is more than half of canary.duration ${formatDuration(c.canary.duration)}: a canary reload judges latency from ${formatDuration(c.canary.duration / 2)} on`]);
+  }
   for (const warning of warnings) rows.push(['warning', warning]);
   const over = c.flagOverrides ?? [];
   if (over.length) rows.push(['flags over', over.map((o) => `${o.flag} (the file says ${o.key.startsWith('env.') ? `another ${o.key}` : `${o.key} ${JSON.stringify(o.file)}`})`).join(', ')]);
