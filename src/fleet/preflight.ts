@@ -45,7 +45,12 @@ export function parseReport(stdout: string): { keys: Map<string, string>; status
   return { keys, status: at < 0 ? '' : stdout.slice(at + STATUS_MARKER.length + 1) };
 }
 
-/** `hitless status --json` → the master's version, or why there is none. */
+/**
+ * `hitless status --json` → the master's version, or why there is none. hitless itself
+ * always says why it failed (`{"ok":false,"error":…}` with --json, or a `hitless: ` line);
+ * output without either came from something else: the shell (127: not found) or a wrapper
+ * like `npx hitless`, which in a folder without the package exits 1 with npm's 404.
+ */
 function readStatus(text: string, exit: string | undefined): { version?: string; problem?: 'missing' | 'no-master'; detail: string } {
   if (exit === '0') {
     try {
@@ -55,9 +60,33 @@ function readStatus(text: string, exit: string | undefined): { version?: string;
       return { problem: 'no-master', detail: `unreadable status: ${lastLine(text)}` };
     }
   }
-  // 126/127: the shell could not run it at all.
-  if (exit === '126' || exit === '127') return { problem: 'missing', detail: lastLine(text) || `exit ${exit}` };
-  return { problem: 'no-master', detail: lastLine(text).replace(/^hitless: /, '') };
+  const said = hitlessError(text);
+  if (said !== undefined && exit !== '126' && exit !== '127') return { problem: 'no-master', detail: said };
+  return { problem: 'missing', detail: errorLine(text) || `exit ${exit}` };
+}
+
+/** What hitless said when it failed: the message of its --json error, else its `hitless: ` line. */
+function hitlessError(text: string): string | undefined {
+  const lines = text.split('\n').map((l) => l.trim());
+  for (const line of lines.filter((l) => l.startsWith('{"ok":false'))) {
+    try {
+      const message = (JSON.parse(line) as { error?: { message?: unknown } }).error?.message;
+      if (typeof message === 'string') return message;
+    } catch {
+      // not hitless's line after all
+    }
+  }
+  return lines.find((l) => l.startsWith('hitless: '))?.slice('hitless: '.length);
+}
+
+/**
+ * The line of a failed command's output that says why: npm ends with where its log is and
+ * starts with a bare `code E404`, node starts a stack trace with a file position; the first
+ * line naming an error is the cause, else the last line.
+ */
+function errorLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !/A complete log of this run|^npm (error|ERR!) code /.test(l));
+  return lines.find((l) => /error/i.test(l)) ?? lines.at(-1) ?? '';
 }
 
 function reach(host: FleetHost, config: FleetConfig): string {
@@ -91,7 +120,10 @@ export async function checkHost(
   const { keys: report, status: statusText } = parseReport(r.stdout);
   if (report.get('appdir') !== 'ok') return problem(`app folder ${host.appDir} does not exist there; create it with its hitless.json, or fix deploy.appDir`);
   const status = readStatus(statusText, report.get('status-exit'));
-  if (status.problem === 'missing') return problem(`cannot run \`${config.hitless}\` there (${status.detail}); install hitless or set deploy.hitless`);
+  if (status.problem === 'missing') {
+    return problem(`hitless is not installed in ${host.appDir}, or \`${config.hitless}\` cannot run it there (${status.detail}); ` +
+      'install the hitless package in that app folder (docs/deploy.md), or set deploy.hitless to a command that runs it');
+  }
   check.version = status.version;
   check.current = report.get('current') || undefined;
   if (check.current !== undefined) check.current = check.current.replace(/^releases\//, '');

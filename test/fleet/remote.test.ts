@@ -96,16 +96,35 @@ test('preflight script: a missing app folder, a missing hitless, no master, a li
   await writeFile(join(app, 'hitless.json'), JSON.stringify({ runDir: 'run' }));
   const noHitless = await checkHost(host(app), config('hitless-is-not-installed-here'), 'v2', local);
   assert.equal(noHitless.problems.length, 1);
-  assert.match(noHitless.problems[0] ?? '', /^cannot run `hitless-is-not-installed-here` there \(.*not found\); install hitless or set deploy.hitless$/);
+  assert.match(noHitless.problems[0] ?? '', new RegExp(`^hitless is not installed in ${app}, or \`hitless-is-not-installed-here\` cannot run it there \\(.*not found\\); install the hitless package in that app folder \\(docs/deploy\\.md\\), or set deploy\\.hitless to a command that runs it$`));
 
   await writeFile(join(app, 'releases', '.hitless-lock'), `${process.pid}\n`);
   const busy = await checkHost(host(app), config(REMOTE_HITLESS), 'v2', local);
   assert.equal(busy.current, 'v1');
-  assert.deepEqual(busy.problems.map((p) => p.replace(/ \(.*?\);/, ' (…);')), [
+  assert.deepEqual(busy.problems.map((p) => p.replace(/ \(no master is running at .*\); start it/, ' (no master is running at …); start it')), [
     `a release operation (pid ${process.pid}) is running in ${app}; wait for it to finish`,
-    `no hitless master answers for ${app} (…); start it (systemd, hitless start) first: a deploy reloads a running master`,
+    `no hitless master answers for ${app} (no master is running at …); start it (systemd, hitless start) first: a deploy reloads a running master`,
     `release v2 already exists in ${app}/releases; give another --id`,
   ]);
+  assert.doesNotMatch(busy.problems[1] ?? '', /[{}]|"ok"/, 'hitless\'s own message, not its --json error object');
+});
+
+test('preflight script: `npx hitless` in an app folder without the hitless package is named as hitless not installed there, not as "no master" with npm\'s log path', async (t) => {
+  const dir = await scratch(t);
+  const app = join(dir, 'app');
+  await mkdir(app);
+  // The real npx, offline and with an empty cache of its own: it fails as it does on a host
+  // where the registry has no such package (npm error 404), without touching the network.
+  const npx = `npm_config_offline=true npm_config_cache=${shellQuote(join(dir, 'npm-cache'))} npx hitless`;
+  const config: FleetConfig = { hosts: [], hitless: npx, sshArgs: [], exec: ['sh', '-c', '{script}'], batch: 1, settleMs: 0, uploadDir: dir, configPath: join(dir, 'x.json') };
+  const check = await checkHost(host(app), config, 'v2', local);
+  assert.equal(check.problems.length, 1, check.problems.join('\n'));
+  const problem = check.problems[0] ?? '';
+  assert.ok(problem.startsWith(`hitless is not installed in ${app}, or \`${npx}\` cannot run it there (npm `), problem);
+  assert.match(problem, /\(npm (error|ERR!) /, 'npm 10 says "npm error", older ones "npm ERR!"');
+  assert.match(problem, /registry\.npmjs\.org\/hitless/, 'the line naming the cause, not the log path');
+  assert.doesNotMatch(problem, /A complete log|no hitless master/);
+  assert.ok(problem.endsWith('; install the hitless package in that app folder (docs/deploy.md), or set deploy.hitless to a command that runs it'), problem);
 });
 
 test('health settle: 2xx on every probe for the settle time passes; one 503 fails at once', async (t) => {

@@ -175,7 +175,7 @@ test('preflight: every problem on every host is listed at once and nothing is up
       'b: cannot reach it over ssh (b): ssh: connect to host b port 22: Connection refused',
       'c: a release operation (pid 4242) is running in /srv/app; wait for it to finish',
       'c: no hitless master answers for /srv/app (no master is running); start it (systemd, hitless start) first: a deploy reloads a running master',
-      'd: cannot run `hitless` there (sh: 1: hitless: not found); install hitless or set deploy.hitless',
+      'd: hitless is not installed in /srv/app, or `hitless` cannot run it there (sh: 1: hitless: not found); install the hitless package in that app folder (docs/deploy.md), or set deploy.hitless to a command that runs it',
       'e: health http://e:8080/healthz answers status 503 before the deploy; fix the host first (or its deploy.health URL)',
     ]);
     assert.match(err.message, /^preflight failed on 4 of 5 hosts, nothing was changed: b: cannot reach it/);
