@@ -7,7 +7,8 @@
 import { HitlessError } from '../errors.js';
 import { describeProbe, probeHealth, type Probe } from './health.js';
 import { preflightScript, STATUS_MARKER } from './scripts.js';
-import { hostKeyAdvice, lastLine, SSH_FAILED, type RunRemote } from './transport.js';
+import { hostKeyAdvice } from './hostkey.js';
+import { lastLine, SSH_FAILED, type RunRemote } from './transport.js';
 import type { FleetConfig, FleetHost } from './types.js';
 
 /** What preflight knows of the artifact: to tell whether a release id a host already has holds it. */

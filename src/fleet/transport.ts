@@ -27,6 +27,20 @@ export type RunRemote = (host: FleetHost, script: string, input?: string) => Pro
 export const SSH_FAILED = 255;
 
 /**
+ * The ssh options a deploy logs in to `host` with (user, port, key), before `ssh.args`.
+ *
+ * @example
+ * loginOptions({ user: 'deploy', port: 2222, identity: '/k', … }); // ['-l', 'deploy', '-p', '2222', '-i', '/k', '-o', 'IdentitiesOnly=yes']
+ */
+export function loginOptions(host: Pick<FleetHost, 'user' | 'port' | 'identity'>): string[] {
+  return [
+    ...(host.user !== undefined ? ['-l', host.user] : []),
+    ...(host.port !== undefined ? ['-p', String(host.port)] : []),
+    ...(host.identity !== undefined ? ['-i', host.identity, '-o', 'IdentitiesOnly=yes'] : []),
+  ];
+}
+
+/**
  * The argv that runs `script` on `host`.
  *
  * @example
@@ -43,9 +57,7 @@ export function remoteArgv(host: FleetHost, config: Pick<FleetConfig, 'exec' | '
     // BatchMode: never prompt (a deploy has no one to answer). ServerAlive: notice a dead
     // link within a minute instead of waiting on TCP for hours.
     '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=4',
-    ...(host.user !== undefined ? ['-l', host.user] : []),
-    ...(host.port !== undefined ? ['-p', String(host.port)] : []),
-    ...(host.identity !== undefined ? ['-i', host.identity, '-o', 'IdentitiesOnly=yes'] : []),
+    ...loginOptions(host),
     // One connection per host for the whole deploy (preflight, upload, release, rollback),
     // not one handshake per step; ControlPersist bounds a master a crashed deploy leaves.
     ...(controlDir !== undefined ? ['-o', 'ControlMaster=auto', '-o', `ControlPath=${join(controlDir, '%C')}`, '-o', 'ControlPersist=60'] : []),
@@ -54,55 +66,6 @@ export function remoteArgv(host: FleetHost, config: Pick<FleetConfig, 'exec' | '
     // ssh hands the command to the user's login shell; `sh -c` makes it POSIX sh whatever that is.
     `sh -c ${shellQuote(script)}`,
   ];
-}
-
-/**
- * What to tell a user whose ssh refused `host` for its host key ("Host key verification
- * failed."): whether the key is unknown or changed, in which known_hosts file (the one ssh
- * really uses, asked with `ssh -G` and the deploy's own options), and the commands that fix
- * it. Undefined when `stderr` is not about the host key.
- *
- * @example
- * await hostKeyAdvice(host, config, 'Host key verification failed.');
- * // 'its host key is not in /home/me/.ssh/known_hosts (…); after checking it, add it: ssh-keyscan -p 2222 -H 10.0.0.13 >> /home/me/.ssh/known_hosts, …'
- */
-export async function hostKeyAdvice(host: FleetHost, config: Pick<FleetConfig, 'sshArgs'>, stderr: string): Promise<string | undefined> {
-  if (!/Host key verification failed/i.test(stderr)) return undefined;
-  const file = (await effectiveOption(host, config, 'userknownhostsfile'))?.split(/\s+/)[0] ?? '~/.ssh/known_hosts';
-  const port = host.port !== undefined && host.port !== 22 ? host.port : undefined;
-  const scan = `ssh-keyscan ${port !== undefined ? `-p ${port} ` : ''}-H ${shellWord(host.address)} >> ${shellWord(file)}`;
-  const byHand = `ssh ${port !== undefined ? `-p ${port} ` : ''}${host.user !== undefined ? `${host.user}@` : ''}${host.address}`;
-  if (/REMOTE HOST IDENTIFICATION HAS CHANGED/.test(stderr)) {
-    const entry = port !== undefined ? `[${host.address}]:${port}` : host.address;
-    return `its host key changed since ${file} recorded it: if the host was reinstalled, remove the old key (ssh-keygen -R ${shellWord(entry)} -f ${shellWord(file)}) and add the new one after checking it (${scan}); if it was not, stop: someone may be in the middle of the connection`;
-  }
-  return `its host key is not in ${file} (ssh checks it, and a deploy has no one to ask), so this is a first connection: after checking the key with the host's owner, add it with ${scan}, or connect once by hand (${byHand}) and accept it`;
-}
-
-/** `value` as one shell word for a command shown to the user: bare when that is safe. */
-function shellWord(value: string): string {
-  return /^[\w@%+=:,./~-]+$/.test(value) && !value.startsWith('~') ? value : value.startsWith('~/') ? `~/${shellWord(value.slice(2))}` : shellQuote(value);
-}
-
-/** One option of ssh's effective configuration for `host` (`ssh -G`, the deploy's own options included). */
-function effectiveOption(host: FleetHost, config: Pick<FleetConfig, 'sshArgs'>, name: string): Promise<string | undefined> {
-  const args = [
-    '-G',
-    ...(host.user !== undefined ? ['-l', host.user] : []),
-    ...(host.port !== undefined ? ['-p', String(host.port)] : []),
-    ...config.sshArgs,
-    '--', host.address,
-  ];
-  return new Promise((resolve) => {
-    let out = '';
-    const child = spawn('ssh', args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.on('error', () => resolve(undefined));
-    child.on('close', () => {
-      const line = out.split('\n').find((l) => l.toLowerCase().startsWith(`${name} `));
-      resolve(line?.slice(name.length + 1).trim() || undefined);
-    });
-  });
 }
 
 /**

@@ -89,10 +89,13 @@ describe('hitless deploy refusals and leftovers over ssh', { skip: noSsh }, () =
     assert.deepEqual([await currentOf(host), await generation()], ['v1', before]);
   });
 
-  test('a first deploy to a host missing from known_hosts: the preflight says which file and the command that adds the key; after running it the deploy passes', { timeout: 60_000 }, async () => {
+  test('a first deploy to a host missing from known_hosts: the preflight says which file, the command that adds the key, and the connection by hand with the deploy\'s own ssh options; after running the command the deploy passes', { timeout: 60_000 }, async () => {
     const knownHosts = join(cluster.dir, 'empty_known_hosts');
     await writeFile(knownHosts, '');
-    const config = await deployConfig({ args: ['-F', '/dev/null', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes'] });
+    // StrictHostKeyChecking left at ssh's default (ask): the deploy's BatchMode refuses the
+    // unknown key all the same, and a connection by hand would ask, so it is offered.
+    const args = ['-F', '/dev/null', '-o', `UserKnownHostsFile=${knownHosts}`];
+    const config = await deployConfig({ args });
     const v2 = await buildArtifact(cluster.dir, 'v2');
     const refused = await runCli(['deploy', v2, '--id', 'v2', '--dry-run', '--config', config]);
     assert.equal(refused.code, 1, refused.stdout + refused.stderr);
@@ -100,7 +103,7 @@ describe('hitless deploy refusals and leftovers over ssh', { skip: noSsh }, () =
     assert.ok(refused.stderr.includes(
       `h1: cannot reach it over ssh (root@127.0.0.1 port ${sshd.port}): Host key verification failed: its host key is not in ${knownHosts} ` +
       `(ssh checks it, and a deploy has no one to ask), so this is a first connection: after checking the key with the host's owner, add it with ${scan}, ` +
-      `or connect once by hand (ssh -p ${sshd.port} root@127.0.0.1) and accept it (ERR_DEPLOY_PREFLIGHT)`), refused.stderr);
+      `or connect once by hand (ssh -l root -p ${sshd.port} -i ${sshd.key} -o IdentitiesOnly=yes ${args.join(' ')} 127.0.0.1) and accept it (ERR_DEPLOY_PREFLIGHT)`), refused.stderr);
     execFileSync('sh', ['-c', scan], { stdio: 'ignore' });
     const passes = await runCli(['deploy', v2, '--id', 'v2', '--dry-run', '--config', config]);
     assert.equal(passes.code, 0, passes.stdout + passes.stderr);
