@@ -7,11 +7,12 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { HitlessError } from '../errors.js';
-import { safeExtract } from '../release/extract.js';
+import { HitlessError, isHitlessError } from '../errors.js';
+import { checkArchive, safeExtract } from '../release/extract.js';
 import { hashTree } from '../release/hash.js';
 
 const ARCHIVE = /\.(tgz|tar\.gz|tar)$/i;
+const PACK = 'pack the build first: `tar -czf app.tgz -C build .`';
 
 export interface Artifact {
   path: string;
@@ -24,21 +25,42 @@ export interface Artifact {
 /**
  * Checks that `path` is an archive `hitless release` accepts and hashes it.
  *
- * @throws HitlessError ERR_USAGE for a missing file, a folder or another kind of file.
+ * @throws HitlessError ERR_USAGE for a missing file, a folder, another kind of file or an
+ * archive tar cannot read; ERR_RELEASE_UNSAFE_ARCHIVE for an entry that would escape.
  * @example
  * const a = await readArtifact('build/app.tgz'); // { extension: '.tgz', bytes: 12345, sha256: '3f9a…' }
  */
 export async function readArtifact(path: string): Promise<Artifact> {
   const st = await stat(path).catch(() => undefined);
-  const pack = `pack the build first: \`tar -czf app.tgz -C build .\``;
-  if (!st) throw new HitlessError('ERR_USAGE', `artifact ${path} does not exist; ${pack}`);
+  if (!st) throw new HitlessError('ERR_USAGE', `artifact ${path} does not exist; ${PACK}`);
   const extension = ARCHIVE.exec(path)?.[0];
   if (!st.isFile() || extension === undefined) {
-    throw new HitlessError('ERR_USAGE', `artifact ${path} is not a .tgz, .tar.gz or .tar file (\`hitless release\` on each host extracts it); ${pack}`);
+    throw new HitlessError('ERR_USAGE', `artifact ${path} is not a .tgz, .tar.gz or .tar file (\`hitless release\` on each host extracts it); ${PACK}`);
   }
+  await checkReleasable(path);
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return { path, extension: extension.toLowerCase(), bytes: st.size, sha256: hash.digest('hex') };
+}
+
+/**
+ * Lists the archive as `hitless release` will on each host: a file that only looks like an
+ * archive (by its name) or holds an unsafe entry is refused here, before the preflight (and
+ * so by --dry-run too), rather than by the canary host after its upload.
+ */
+async function checkReleasable(path: string): Promise<void> {
+  try {
+    await checkArchive(path, `artifact ${path}`);
+  } catch (err) {
+    if (isHitlessError(err, 'ERR_RELEASE_SOURCE')) {
+      const why = err.cause instanceof Error ? err.cause.message : String(err.cause);
+      throw new HitlessError('ERR_USAGE', `artifact ${path} is not a readable .tgz/.tar archive (${why}); ${PACK}`, { cause: err });
+    }
+    if (isHitlessError(err, 'ERR_RELEASE_UNSAFE_ARCHIVE')) {
+      throw new HitlessError(err.code, `artifact ${path}: ${err.message}; \`hitless release\` on each host would refuse it: ${PACK}`, { cause: err, details: err.details });
+    }
+    throw err;
+  }
 }
 
 /**

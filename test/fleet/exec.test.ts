@@ -5,8 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/master.js';
 import { buildArtifact, currentOf, REMOTE_HITLESS, servedBy, startCluster } from './cluster.js';
@@ -43,4 +43,22 @@ test('deploy over the exec transport: --json outcome, identical content reported
   assert.equal(busy.code, 1);
   assert.deepEqual((({ status, code }) => ({ status, code }))(JSON.parse(busy.stdout) as { status: string; code: string }), { status: 'refused', code: 'ERR_DEPLOY_BUSY' });
   assert.match(busy.stderr, new RegExp(`^hitless: another deploy is running: release v9 \\(v9\\.tgz\\) by alice on ${hostname()}, pid ${process.pid}, started [\\d.]+ m?s ago`, 'm'));
+});
+
+test('deploy of a file that is not an archive: refused before the preflight, --dry-run or not, as a usage mistake (exit 2) in the one refusal format', { timeout: 30_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hitless-deploy-bad-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // The exec "host" would leave a mark if anything ran there.
+  const touched = join(dir, 'touched');
+  const config = join(dir, 'deploy.json');
+  await writeFile(config, JSON.stringify({ deploy: { hosts: ['local'], appDir: dir, exec: ['sh', '-c', `touch ${touched}; {script}`] } }));
+  const bad = join(dir, 'bad.tgz');
+  await writeFile(bad, 'notatar\n');
+  for (const dryRun of [['--dry-run'], []]) {
+    const r = await runCli(['deploy', bad, ...dryRun, '--config', config]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`^hitless: artifact ${bad} is not a readable \\.tgz/\\.tar archive \\(.+\\); pack the build first: \`tar -czf app\\.tgz -C build \\.\` \\(ERR_USAGE\\)\n$`));
+    assert.doesNotMatch(r.stdout, /preflight/);
+  }
+  await assert.rejects(stat(touched), { code: 'ENOENT' });
 });

@@ -1,10 +1,11 @@
 // The rollout's decisions (order, batches, stop, what is rolled back) against scripted hosts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import * as tar from 'tar';
 import { isHitlessError } from '../../src/errors.js';
 import type { ProbeResult } from '../../src/fleet/health.js';
 import { describeFailure, formatTable } from '../../src/fleet/report.js';
@@ -77,11 +78,21 @@ function fakeFleet(hosts: Record<string, FakeHost>) {
   return { log, cleaned, run, probe };
 }
 
+/** A small release archive in `dir`; `build` may add to its folder first (a link, say). */
+async function packArtifact(dir: string, name: string, build?: (folder: string) => Promise<unknown>): Promise<string> {
+  const folder = join(dir, `build-${name}`);
+  await mkdir(folder);
+  await writeFile(join(folder, 'server.mjs'), 'export {};\n');
+  await build?.(folder);
+  const file = join(dir, name);
+  await tar.c({ gzip: true, file, cwd: folder, portable: true }, ['.']);
+  return file;
+}
+
 async function setup(t: { after(fn: () => unknown): void }, names: string[], batch = 1) {
   const dir = await mkdtemp(join(tmpdir(), 'hitless-rollout-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const artifact = join(dir, 'app.tgz');
-  await writeFile(artifact, 'not really a tarball; only hashed here');
+  const artifact = await packArtifact(dir, 'app.tgz');
   const config: FleetConfig = {
     hosts: names.map((name) => ({ name, address: name, user: undefined, port: undefined, identity: undefined, appDir: '/srv/app', health: `http://${name}:8080/healthz` })),
     hitless: 'hitless', sshArgs: [], exec: undefined, batch, settleMs: 0, uploadDir: '/tmp', configPath: join(dir, 'hitless.json'),
@@ -239,4 +250,26 @@ test('rollout: an interrupt (Ctrl-C) lets the running batch finish, starts no ot
   assert.deepEqual(fleet.log.filter((l) => !l.endsWith('preflight')), ['a:upload', 'a:release', 'a:rollback']);
   assert.deepEqual(result.hosts.map((h) => [h.name, h.after, h.outcome]), [['a', 'v1', 'rolled-back'], ['b', 'v1', 'untouched'], ['c', 'v1', 'untouched']]);
   assert.equal(describeFailure(result), 'deploy v2 interrupted (SIGINT) before b; rolled back a; no host runs v2');
+});
+
+test('an artifact that is not a readable archive, or holds an unsafe entry, is refused before any host is touched, --dry-run included', async (t) => {
+  const { dir, config } = await setup(t, ['a', 'b']);
+  const notTar = join(dir, 'bad.tgz');
+  await writeFile(notTar, 'notatar\n');
+  const escaping = await packArtifact(dir, 'escaping.tgz', (folder) => symlink('/etc', join(folder, 'etc')));
+  for (const dryRun of [true, false]) {
+    const fleet = fakeFleet({ a: v1(), b: v1() });
+    await assert.rejects(deployFleet({ config, artifact: notTar, id: 'v2', dryRun, run: fleet.run, probe: fleet.probe }), (err) => {
+      assert.ok(isHitlessError(err, 'ERR_USAGE'), String(err));
+      assert.match(err.message, new RegExp(`^artifact ${notTar} is not a readable \\.tgz/\\.tar archive \\(.+\\); pack the build first: \`tar -czf app\\.tgz -C build \\.\`$`));
+      return true;
+    });
+    await assert.rejects(deployFleet({ config, artifact: escaping, id: 'v2', dryRun, run: fleet.run, probe: fleet.probe }), (err) => {
+      assert.ok(isHitlessError(err, 'ERR_RELEASE_UNSAFE_ARCHIVE'), String(err));
+      assert.match(err.message, new RegExp(`^artifact ${escaping}: unsafe archive entry "\\./etc": symlink target /etc is absolute; \`hitless release\` on each host would refuse it`));
+      return true;
+    });
+    assert.deepEqual(fleet.log, [], `no host was touched (dryRun: ${dryRun})`);
+    await assert.rejects(readFile(join(dir, '.hitless-deploy.lock')), { code: 'ENOENT' });
+  }
 });
