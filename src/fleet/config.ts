@@ -72,11 +72,13 @@ export function loadFleetConfig(configFlag: string | undefined, cwd: string): Fl
     if (health !== undefined && !URL.canParse(health)) {
       fail(h.health !== undefined ? ['hosts', i, 'health'] : ['health'], template, `for host "${h.name}" it becomes ${health}, which is not a URL`);
     }
+    const identity = h.identity ?? deploy.ssh?.identity;
     return {
       name: h.name, address, appDir: appDir as string, health,
       user: h.user ?? deploy.ssh?.user,
       port: h.port ?? deploy.ssh?.port,
-      identity: expandHome(h.identity ?? deploy.ssh?.identity),
+      identity: expandHome(identity),
+      ...(identity !== undefined ? { identityFrom: h.identity !== undefined ? `deploy.hosts[${i}].identity` : 'deploy.ssh.identity' } : {}),
     };
   });
   if (deploy.exec !== undefined && !deploy.exec.some((arg) => arg.includes('{script}'))) {

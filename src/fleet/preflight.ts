@@ -4,6 +4,7 @@
  * the upload, and answer its health URL. All hosts are checked (in parallel) and every
  * problem is reported at once, so one run shows everything to fix.
  */
+import { stat } from 'node:fs/promises';
 import { HitlessError } from '../errors.js';
 import { describeProbe, probeHealth, type Probe } from './health.js';
 import { preflightScript, STATUS_MARKER } from './scripts.js';
@@ -90,6 +91,20 @@ function errorLine(text: string): string {
   return lines.find((l) => /error/i.test(l)) ?? lines.at(-1) ?? '';
 }
 
+/**
+ * Why the ssh key file `path` cannot be used, or undefined. ssh given a missing `-i` file
+ * only warns, leaves it out and tries its default keys, so all the host says is
+ * "Permission denied" (and the warning naming the file is not ssh's last line).
+ */
+async function keyFileProblem(path: string): Promise<string | undefined> {
+  try {
+    return (await stat(path)).isFile() ? undefined : 'is not a file';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'does not exist on this machine' : `cannot be read (${code ?? String(err)})`;
+  }
+}
+
 function reach(host: FleetHost, config: FleetConfig): string {
   if (config.exec !== undefined) return `through ${config.exec[0] ?? 'exec'}`;
   return `over ssh (${host.user ? `${host.user}@` : ''}${host.address}${host.port ? ` port ${host.port}` : ''})`;
@@ -110,6 +125,13 @@ export async function checkHost(
     check.problems.push(text);
     return check;
   };
+  if (config.exec === undefined && host.identity !== undefined) {
+    const why = await keyFileProblem(host.identity);
+    if (why) {
+      const key = host.identityFrom ?? 'deploy.ssh.identity';
+      return problem(`${key}: ${host.identity} ${why}; ssh would leave it out and the host refuse the login ("Permission denied"): fix ${key}, or create that key and add its .pub to the host's authorized_keys`);
+    }
+  }
   const r = await run(host, preflightScript(host, config.hitless, config.uploadDir, id));
   if (r.code !== 0) {
     const why = lastLine(r.stderr) || `exit ${r.code ?? r.signal}`;

@@ -11,7 +11,10 @@ export interface FleetHost {
   address: string;
   user: string | undefined;
   port: number | undefined;
+  /** Private key file for ssh -i, `~/` expanded. */
   identity: string | undefined;
+  /** The hitless.json key `identity` came from (`deploy.ssh.identity`, `deploy.hosts[1].identity`), for messages. */
+  identityFrom?: string;
   /** App folder on the host (absolute). */
   appDir: string;
   /** Health URL on the host's own listener, placeholders filled in; undefined = no health gate. */

@@ -29,15 +29,15 @@ test('deploy config: host names and objects get the section defaults, {host} and
   const dir = await withConfig(t, {
     command: ['node', 'server.js'],
     deploy: {
-      hosts: ['app1', { name: 'app2', address: '10.0.0.2', port: 2222, appDir: '/srv/other', health: 'https://app2.internal/healthz' }],
+      hosts: ['app1', { name: 'app2', address: '10.0.0.2', port: 2222, appDir: '/srv/other', health: 'https://app2.internal/healthz', identity: '~/.ssh/app2' }],
       appDir: '/srv/app', health: 'http://{host}:8080/healthz?from={name}', ssh: { user: 'deploy', identity: '~/.ssh/deploy', args: ['-o', 'ProxyJump=bastion'] },
       batch: 2, settle: '2s',
     },
   });
   const fleet = loadFleetConfig(undefined, dir);
   assert.deepEqual(fleet.hosts, [
-    { name: 'app1', address: 'app1', appDir: '/srv/app', health: 'http://app1:8080/healthz?from=app1', user: 'deploy', port: undefined, identity: join(homedir(), '.ssh/deploy') },
-    { name: 'app2', address: '10.0.0.2', appDir: '/srv/other', health: 'https://app2.internal/healthz', user: 'deploy', port: 2222, identity: join(homedir(), '.ssh/deploy') },
+    { name: 'app1', address: 'app1', appDir: '/srv/app', health: 'http://app1:8080/healthz?from=app1', user: 'deploy', port: undefined, identity: join(homedir(), '.ssh/deploy'), identityFrom: 'deploy.ssh.identity' },
+    { name: 'app2', address: '10.0.0.2', appDir: '/srv/other', health: 'https://app2.internal/healthz', user: 'deploy', port: 2222, identity: join(homedir(), '.ssh/app2'), identityFrom: 'deploy.hosts[1].identity' },
   ]);
   assert.deepEqual([fleet.batch, fleet.settleMs, fleet.hitless, fleet.uploadDir, fleet.sshArgs, fleet.exec], [2, 2000, 'hitless', '/tmp', ['-o', 'ProxyJump=bastion'], undefined]);
   assert.equal(fleet.configPath, join(dir, 'hitless.json'));

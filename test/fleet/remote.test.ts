@@ -154,3 +154,26 @@ test('progress lines: Kamal-style level and host, the host\'s output indented un
     'ERROR [app2] release failed\n      [app2] | Error: boom\n      [app2] |   at x');
   assert.equal(formatEvent({ level: 'warn', text: 'stopped' }), ' WARN stopped');
 });
+
+test('preflight: an ssh.identity file that does not exist on this machine is named (key and expanded path) instead of the host\'s "Permission denied"; ssh is not even run', async (t) => {
+  const dir = await scratch(t);
+  const config: FleetConfig = { hosts: [], hitless: 'hitless', sshArgs: [], exec: undefined, batch: 1, settleMs: 0, uploadDir: dir, configPath: join(dir, 'x.json') };
+  const ran: string[] = [];
+  const run = async (h: FleetHost) => {
+    ran.push(h.name);
+    return { code: 255, signal: null, stdout: '', stderr: 'root@127.0.0.1: Permission denied (publickey).\n' };
+  };
+  const key = join(dir, 'nope_ed25519');
+  const check = await checkHost(host('/srv/app', { identity: key, identityFrom: 'deploy.ssh.identity' }), config, 'v2', run);
+  assert.deepEqual(check.problems, [
+    `deploy.ssh.identity: ${key} does not exist on this machine; ssh would leave it out and the host refuse the login ("Permission denied"): ` +
+    'fix deploy.ssh.identity, or create that key and add its .pub to the host\'s authorized_keys',
+  ]);
+  assert.deepEqual(ran, []);
+
+  // A key that is there is no problem of its own: the check goes on over ssh.
+  await writeFile(key, 'a key\n');
+  const reached = await checkHost(host('/srv/app', { identity: key, identityFrom: 'deploy.hosts[0].identity' }), config, 'v2', run);
+  assert.deepEqual(ran, ['local']);
+  assert.match(reached.problems[0] ?? '', /Permission denied/);
+});
