@@ -24,6 +24,21 @@ function expandHome(path: string | undefined): string | undefined {
   return path?.startsWith('~/') ? `${homedir()}${path.slice(1)}` : path;
 }
 
+/** The placeholders of a health URL, filled in per host by {@link fillTemplate}. */
+const PLACEHOLDERS = ['{host}', '{name}'];
+
+/**
+ * The first `{…}` of `template` that is not a placeholder (a typo like `{hots}` would
+ * otherwise stay in the URL and fail only at the preflight, as a host name that does not
+ * resolve), or undefined.
+ *
+ * @example
+ * unknownPlaceholder('http://{hots}:8080/'); // '{hots}'
+ */
+export function unknownPlaceholder(template: string): string | undefined {
+  return template.match(/\{[^{}]*\}/g)?.find((p) => !PLACEHOLDERS.includes(p));
+}
+
 /**
  * Fills `{host}` and `{name}` of a template with the host's values.
  *
@@ -68,10 +83,11 @@ export function loadFleetConfig(configFlag: string | undefined, cwd: string): Fl
     const appDir = h.appDir ?? deploy.appDir;
     if (appDir === undefined) fail(['appDir'], undefined, `no app folder for host "${h.name}": set deploy.appDir (like "/srv/app") or the host's own appDir`);
     const template = h.health ?? deploy.health;
+    const healthKey = h.health !== undefined ? ['hosts', i, 'health'] : ['health'];
+    const typo = template === undefined ? undefined : unknownPlaceholder(template);
+    if (typo !== undefined) fail(healthKey, template, `${typo} is not a placeholder; only {host} (the host's address) and {name} (its name) are filled in`);
     const health = template === undefined ? undefined : fillTemplate(template, { name: h.name, address });
-    if (health !== undefined && !URL.canParse(health)) {
-      fail(h.health !== undefined ? ['hosts', i, 'health'] : ['health'], template, `for host "${h.name}" it becomes ${health}, which is not a URL`);
-    }
+    if (health !== undefined && !URL.canParse(health)) fail(healthKey, template, `for host "${h.name}" it becomes ${health}, which is not a URL`);
     const identity = h.identity ?? deploy.ssh?.identity;
     return {
       name: h.name, address, appDir: appDir as string, health,

@@ -56,6 +56,16 @@ test('deploy config: mistakes name the key and the fix', async (t) => {
   assert.match(configError(await withConfig(t, { deploy: { hosts: ['bad host'], appDir: '/srv', health: 'http://{host}/' } })), /"deploy.health".*becomes http:\/\/bad host\/, which is not a URL/);
 });
 
+test('deploy config: a typo in a health URL placeholder ({hots}) is refused, naming the key and the placeholders there are', async (t) => {
+  assert.equal(configError(await withConfig(t, { deploy: { hosts: ['a'], appDir: '/srv', health: 'http://{hots}:8080/healthz' } })),
+    'ERR_CONFIG_INVALID: "deploy.health" in hitless.json: got "http://{hots}:8080/healthz"; {hots} is not a placeholder; only {host} (the host\'s address) and {name} (its name) are filled in');
+  assert.match(configError(await withConfig(t, { deploy: { hosts: ['a', { name: 'b', health: 'http://{host}:8080/{Name}' }], appDir: '/srv', health: 'http://{host}:8080/' } })),
+    /^ERR_CONFIG_INVALID: "deploy\.hosts\[1\]\.health" in hitless\.json: got "http:\/\/\{host\}:8080\/\{Name\}"; \{Name\} is not a placeholder/);
+  const check = await runCli(['check'], {}, await withConfig(t, { deploy: { hosts: ['a'], appDir: '/srv', health: 'http://{hots}:8080/' } }));
+  assert.equal(check.code, 2, check.stdout + check.stderr);
+  assert.match(check.stderr, /"deploy\.health" in hitless\.json: got "http:\/\/\{hots\}:8080\/"; \{hots\} is not a placeholder/);
+});
+
 test('deploy config: the master accepts a hitless.json with a deploy section and ignores it; a bad one is refused', async (t) => {
   const good = await withConfig(t, { command: ['node', 's.js'], listen: ['127.0.0.1:0'], deploy: { hosts: ['a'], appDir: '/srv/app' } });
   const ok = await runCli(['start', '--print-config'], {}, good);
