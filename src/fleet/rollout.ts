@@ -91,8 +91,8 @@ function describeCheck(c: HostCheck): FleetEvent {
 }
 
 class Rollout {
-  /** Hosts whose `current` may differ from before, in the order they were released. */
-  private readonly changed: FleetHost[] = [];
+  /** Hosts whose `current` may differ from before, by the batch they were released in (the last is the running one). */
+  private readonly changed: FleetHost[][] = [];
   private failure: FleetResult['failure'];
   private readonly byName: Map<string, HostResult>;
 
@@ -118,11 +118,12 @@ class Rollout {
         this.emit({ level: 'warn', text: `interrupted (${reason}); not starting ${batch.map((h) => h.name).join(', ')}` });
         break;
       }
+      this.changed.push([]);
       // A batch's hosts run together; one failing does not abort the others half-way
       // (a release is not safely interruptible), it stops the next batch. Anything
       // unforeseen counts as a failure of that host, which may have switched.
       await Promise.all(batch.map((host) => this.deployHost(host).catch((err: unknown) => {
-        this.changed.push(host);
+        this.markChanged(host);
         this.fail(this.byName.get(host.name) as HostResult, 'release', { code: 'ERR_DEPLOY_REMOTE', message: err instanceof Error ? err.message : String(err) });
       })));
       if (this.failure) break;
@@ -145,12 +146,12 @@ class Rollout {
       info(`hitless release ${this.id}`);
       const rel = await release(this.remote, host, this.config.hitless, file, this.id);
       if (!rel.ok) {
-        if (rel.changed) this.changed.push(host);
+        if (rel.changed) this.markChanged(host);
         return this.fail(r, 'release', rel);
       }
       r.after = rel.id;
       if (rel.status === 'live') {
-        this.changed.push(host);
+        this.markChanged(host);
         info(`release ${rel.id} is live, generation ${rel.generation ?? '?'} (${formatDuration(this.now() - start)})`);
       } else {
         info(`identical to its current release ${rel.id}; nothing to switch`);
@@ -176,17 +177,24 @@ class Rollout {
     this.emit({ level: 'error', host: r.name, text: `${step} failed: ${f.message} (${f.code})`, ...(f.output?.length ? { output: f.output } : {}) });
   }
 
-  /** Switches back every host that took the release, newest first, a batch at a time. */
+  private markChanged(host: FleetHost): void {
+    this.changed.at(-1)?.push(host);
+  }
+
+  /**
+   * Switches back every host that took the release by the batches they went in, newest
+   * batch first: the canary, released alone and judged first, is switched back alone and
+   * last, never together with hosts of a later batch.
+   */
   private async undo(): Promise<void> {
-    const hosts = [...this.changed].reverse();
+    const batches = this.changed.filter((b) => b.length > 0).reverse().map((b) => [...b].reverse());
+    const hosts = batches.flat();
     if (hosts.length === 0) {
       this.emit({ level: 'warn', text: 'stopped; no host had switched to the new release, nothing to roll back' });
       return;
     }
     this.emit({ level: 'warn', text: `stopped; rolling back ${hosts.map((h) => h.name).join(', ')}` });
-    for (let i = 0; i < hosts.length; i += this.config.batch) {
-      await Promise.all(hosts.slice(i, i + this.config.batch).map((h) => this.rollbackHost(h)));
-    }
+    for (const batch of batches) await Promise.all(batch.map((h) => this.rollbackHost(h)));
   }
 
   private async rollbackHost(host: FleetHost): Promise<void> {

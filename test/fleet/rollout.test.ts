@@ -273,3 +273,23 @@ test('an artifact that is not a readable archive, or holds an unsafe entry, is r
     await assert.rejects(readFile(join(dir, '.hitless-deploy.lock')), { code: 'ENOENT' });
   }
 });
+
+test('rollback goes by the real batches, newest batch first: a later batch\'s host is switched back before the canary starts its rollback, not beside it', async (t) => {
+  const { artifact, config } = await setup(t, ['a', 'b', 'c'], 2);
+  // b's release does not go live (hitless switches it back itself); c, in the same batch, went live.
+  const fleet = fakeFleet({ a: v1(), b: v1({ release: 'rolled-back' }), c: v1() });
+  const steps: string[] = [];
+  const run = async (host: FleetHost, script: string): Promise<RemoteResult> => {
+    const rollback = script.includes(' rollback ');
+    if (rollback) steps.push(`${host.name}:rollback started`);
+    const r = await fleet.run(host, script);
+    if (rollback) steps.push(`${host.name}:rollback done`);
+    return r;
+  };
+  const events: string[] = [];
+  const result = await deployFleet({ config, artifact, id: 'v2', run, probe: fleet.probe, onEvent: (e) => events.push(e.text) });
+  assert.equal(result.status, 'failed');
+  assert.deepEqual(steps, ['c:rollback started', 'c:rollback done', 'a:rollback started', 'a:rollback done']);
+  assert.ok(events.includes('stopped; rolling back c, a'), events.join('\n'));
+  assert.deepEqual(result.hosts.map((h) => [h.name, h.after, h.outcome]), [['a', 'v1', 'rolled-back'], ['b', 'v1', 'failed'], ['c', 'v1', 'rolled-back']]);
+});
