@@ -5,7 +5,8 @@
  *
  * The content lands in a hidden staging folder first and is renamed into place only
  * once complete, so a half-copied release never appears under releases/. `prepare`
- * runs in the final folder (not the staging one) so paths it bakes in stay valid.
+ * runs in the final folder (not the staging one) so paths it bakes in stay valid; until it
+ * succeeds the release is marked `preparing` in the state file (leftovers.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -14,6 +15,7 @@ import { join, relative, isAbsolute } from 'node:path';
 import { HitlessError } from '../errors.js';
 import { safeExtract } from './extract.js';
 import { hashTree } from './hash.js';
+import { discardRelease } from './leftovers.js';
 import { makeReleaseId, readCurrent, releaseDir, releasesDir, validateReleaseId } from './layout.js';
 import { runPrepare, type OutputSink } from './prepare.js';
 import { readState, updateState } from './state.js';
@@ -96,26 +98,36 @@ export async function installRelease(source: string, opts: InstallOptions): Prom
     // Recorded so a deploy can tell, before changing anything, whether a release of this id
     // came from the same archive (src/fleet/preflight.ts).
     const artifactSha256 = opts.artifactSha256 ?? (archive ? await fileSha256(source) : undefined);
-    await rename(staging, releaseDir(opts.appDir, id));
+    const prepare = opts.prepare !== undefined && opts.prepare.length > 0 ? opts.prepare : undefined;
+    // Recorded before the folder appears: a run killed from here until prepare succeeds leaves
+    // a release marked `preparing` that rollback skips and the next lock holder removes.
     await updateState(opts.appDir, (s) => {
       s.releases[id] = {
         id, createdAt: now(), hash, source: opts.label ?? source,
         ...(artifactSha256 ? { artifactSha256 } : {}),
+        ...(prepare ? { preparing: process.pid } : {}),
       };
     });
-    if (opts.prepare !== undefined && opts.prepare.length > 0) {
-      try {
-        await runPrepare(opts.prepare, releaseDir(opts.appDir, id), { HITLESS_RELEASE: id }, opts.onOutput);
-      } catch (err) {
-        await rm(releaseDir(opts.appDir, id), { recursive: true, force: true });
-        await updateState(opts.appDir, (s) => { delete s.releases[id]; });
-        throw err;
-      }
-    }
+    await rename(staging, releaseDir(opts.appDir, id));
+    if (prepare) await prepareRelease(opts.appDir, id, prepare, opts.onOutput);
     return { skipped: false, id, hash, bytes };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/** Runs prepare in the installed release and clears its mark; a failed prepare discards the release. */
+async function prepareRelease(appDir: string, id: string, prepare: string[], onOutput: OutputSink | undefined): Promise<void> {
+  try {
+    await runPrepare(prepare, releaseDir(appDir, id), { HITLESS_RELEASE: id }, onOutput);
+  } catch (err) {
+    await discardRelease(appDir, id);
+    throw err;
+  }
+  await updateState(appDir, (s) => {
+    const r = s.releases[id];
+    if (r) delete r.preparing;
+  });
 }
 
 /** The current release's content hash: recorded at install, else computed (only meaningful without prepare). */

@@ -3,13 +3,15 @@
  * and the fetcher inside the master all switch `current` and write the state file; two of
  * them interleaved could switch back the other's release or lose a state update. The lock
  * is a file created with O_EXCL holding the owner's pid: a lock whose owner is gone (a
- * killed deploy) is stale and taken over. Re-entrant within a process, so `deployRelease`
+ * killed deploy) is stale and taken over, and what that deploy left half-made is removed
+ * (leftovers.ts). Re-entrant within a process, so `deployRelease`
  * may call `goLive` under the same lock.
  */
-import { readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HitlessError } from '../errors.js';
 import { releasesDir } from './layout.js';
+import { removeLeftovers } from './leftovers.js';
 import { processAlive } from '../process-alive.js';
 
 export const LOCK_FILE = '.hitless-lock';
@@ -38,8 +40,8 @@ async function acquire(path: string): Promise<void> {
 }
 
 /**
- * Runs `fn` holding the app folder's release lock. A lock found stale also means any
- * half-made staging folder beside it belongs to a dead deploy: those are removed.
+ * Runs `fn` holding the app folder's release lock. Taking it, removes what killed deploys
+ * left half-made: staging folders, and releases whose prepare did not finish.
  *
  * @example
  * await withReleaseLock('/srv/app', () => goLive('v2', opts));
@@ -47,12 +49,10 @@ async function acquire(path: string): Promise<void> {
 export async function withReleaseLock<T>(appDir: string, fn: () => Promise<T>): Promise<T> {
   const dir = releasesDir(appDir);
   const count = held.get(dir) ?? 0;
-  if (count === 0) {
-    await acquire(join(dir, LOCK_FILE));
-    await removeStaging(dir);
-  }
+  if (count === 0) await acquire(join(dir, LOCK_FILE));
   held.set(dir, count + 1);
   try {
+    if (count === 0) await removeLeftovers(appDir);
     return await fn();
   } finally {
     const left = (held.get(dir) ?? 1) - 1;
@@ -61,10 +61,4 @@ export async function withReleaseLock<T>(appDir: string, fn: () => Promise<T>): 
       await unlink(join(dir, LOCK_FILE)).catch(() => {});
     } else held.set(dir, left);
   }
-}
-
-/** Under the lock no install runs, so every staging folder is left over from a killed one. */
-async function removeStaging(dir: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  await Promise.all(names.filter((n) => n.startsWith('.staging-')).map((n) => rm(join(dir, n), { recursive: true, force: true })));
 }

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { releasesDir } from './layout.js';
+import { processAlive } from '../process-alive.js';
 
 export const STATE_FILE = '.hitless-state.json';
 
@@ -35,6 +36,12 @@ export interface ReleaseRecord {
   source?: string;
   /** sha256 of the archive it was extracted from, when it came from one. */
   artifactSha256?: string;
+  /**
+   * Pid of the process running this release's `prepare`: set before the folder appears under
+   * releases/, removed once prepare succeeds. Still there after that process is gone, it marks
+   * a release whose prepare never finished (a killed `hitless release`): see leftovers.ts.
+   */
+  preparing?: number;
   outcome?: ReleaseOutcomeRecord;
 }
 
@@ -54,6 +61,18 @@ export interface ReleaseState {
   /** sha256 of artifacts that did not go live: the fetcher skips them. */
   failedArtifacts: string[];
   fetch?: FetchState;
+}
+
+/**
+ * Why a release is not one to switch to yet: its prepare is still running, or was cut short
+ * by a run that died (`interrupted`); undefined for a finished release.
+ *
+ * @example
+ * if (unfinished(state.releases[id]) === undefined) candidates.push(id);
+ */
+export function unfinished(record: ReleaseRecord | undefined): 'preparing' | 'interrupted' | undefined {
+  if (record?.preparing === undefined) return undefined;
+  return processAlive(record.preparing) ? 'preparing' : 'interrupted';
 }
 
 function statePath(appDir: string): string {

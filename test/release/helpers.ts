@@ -1,4 +1,6 @@
 // Shared helpers for the release tests: temp app folders, build trees, crafted archives.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,6 +25,13 @@ export async function writeTree(root: string, files: Record<string, string>): Pr
     await writeFile(join(root, rel), content);
   }
   return root;
+}
+
+/** The pid of a process that has exited: what a killed deploy leaves in its lock and state. */
+export async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await once(child, 'exit');
+  return child.pid ?? 0;
 }
 
 export interface CraftEntry extends HeaderData { body?: string }

@@ -6,7 +6,7 @@ import * as tar from 'tar';
 import { HitlessError } from '../../src/errors.js';
 import { deployRelease, goLive } from '../../src/release/deploy.js';
 import { readCurrent, releaseDir } from '../../src/release/layout.js';
-import { readState } from '../../src/release/state.js';
+import { readState, unfinished } from '../../src/release/state.js';
 import { hashTree } from '../../src/release/hash.js';
 import { tempDir, writeTree, outcome } from './helpers.js';
 
@@ -103,6 +103,18 @@ test('prepare runs in the release folder with its output shown; a failing prepar
   assert.equal(await readCurrent(app), 'v1');
   assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')), ['v1']);
   assert.equal((await readState(app)).releases.v2, undefined);
+});
+
+test('a release is marked as being prepared (by its pid) while prepare runs, and the mark cleared once it succeeds', async (t) => {
+  const app = await tempDir(t);
+  const build = await writeTree(join(await tempDir(t), 'v1'), { 'a': '1' });
+  // prepare reads the state file as a killed run would leave it, while it runs.
+  const prepare = [process.execPath, '-e', `const s = JSON.parse(require('fs').readFileSync('../.hitless-state.json', 'utf8'));
+    require('fs').writeFileSync('mark', String(s.releases[process.env.HITLESS_RELEASE].preparing))`];
+  await deployRelease(build, { appDir: app, id: 'v1', prepare, reload: noMaster });
+  assert.equal(await readFile(join(app, 'current', 'mark'), 'utf8'), String(process.pid));
+  assert.equal((await readState(app)).releases.v1?.preparing, undefined);
+  assert.equal(unfinished((await readState(app)).releases.v1), undefined);
 });
 
 test('bad sources are refused with ERR_RELEASE_SOURCE', async (t) => {

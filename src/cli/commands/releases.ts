@@ -6,7 +6,7 @@ import type { Command } from '../command.js';
 import { treeSize } from '../../release/hash.js';
 import { readCurrent, releaseDir } from '../../release/layout.js';
 import { releasesByAge } from '../../release/prune.js';
-import { readState } from '../../release/state.js';
+import { readState, unfinished, type ReleaseRecord } from '../../release/state.js';
 import { releaseContext } from '../../release/context.js';
 import { CLIENT_FLAGS, parseFlags } from '../flags.js';
 import { renderTable } from '../../text/table.js';
@@ -15,7 +15,8 @@ const usage = `Usage: hitless releases [--json] [--config <path>]
 
 Lists the releases under releases/ of the app folder, oldest first: id, creation time
 (UTC), size on disk, which one \`current\` points at (*), and the last outcome of switching
-to it (live, rolled-back, switched while no master ran).
+to it (live, rolled-back, switched while no master ran; preparing, or interrupted when the
+run that was preparing it was killed: the next release operation removes it).
 
 Flags:
   --json             print the list as JSON
@@ -29,6 +30,15 @@ export interface ReleaseRow {
   current: boolean;
   outcome: string | undefined;
   source: string | undefined;
+}
+
+/** The LAST OUTCOME column: a release whose prepare is running or was cut short has none to show. */
+function describeOutcome(rec: ReleaseRecord | undefined): string | undefined {
+  const why = unfinished(rec);
+  if (why === 'interrupted') return 'interrupted (prepare did not finish)';
+  if (why === 'preparing') return 'preparing';
+  if (!rec?.outcome) return undefined;
+  return `${rec.outcome.result}${rec.outcome.code && !rec.outcome.ok ? ` (${rec.outcome.code})` : ''}`;
 }
 
 function humanBytes(n: number): string {
@@ -57,7 +67,7 @@ export const command: Command = {
       const rec = state.releases[id];
       return {
         id, createdAt: at, bytes: await treeSize(releaseDir(appDir, id)), current: id === current,
-        outcome: rec?.outcome ? `${rec.outcome.result}${rec.outcome.code && !rec.outcome.ok ? ` (${rec.outcome.code})` : ''}` : undefined,
+        outcome: describeOutcome(rec),
         source: rec?.source,
       };
     }));

@@ -10,15 +10,15 @@ import { findRunDir } from '../../control/find.js';
 import { goLive } from '../../release/deploy.js';
 import { listReleaseIds, readCurrent, validateReleaseId } from '../../release/layout.js';
 import { releasesByAge } from '../../release/prune.js';
-import { readState } from '../../release/state.js';
+import { readState, unfinished } from '../../release/state.js';
 import { CLIENT_FLAGS, parseFlags } from '../flags.js';
 import { progressPrinter, refuseInsideAnotherApp, report, reportRolledBack } from './release.js';
 
 const usage = `Usage: hitless rollback [id] [--json] [--config <path>] [--run-dir <dir>]
 
 Switches \`current\` to release <id> (default: the newest release installed before the
-current one that did not fail to go live, else the one current pointed at before the last switch), asks the running master to
-reload and waits. If it does not go live, \`current\` is switched back and the exit code is 1.
+current one that did not fail to go live and whose prepare finished, else the one current
+pointed at before the last switch), asks the running master to reload and waits. If it does not go live, \`current\` is switched back and the exit code is 1.
 \`hitless releases\` lists the ids.
 
 Flags:
@@ -29,7 +29,7 @@ Flags:
 
 /**
  * The default rollback target: the newest release older than `current` that did not
- * fail to go live, else the recorded previous one.
+ * fail to go live and whose prepare finished, else the recorded previous one.
  *
  * @example
  * await defaultRollbackTarget('/srv/app'); // 'v1' when current is v2
@@ -38,7 +38,9 @@ export async function defaultRollbackTarget(appDir: string, current: string | un
   const state = await readState(appDir);
   const aged = await releasesByAge(appDir, state);
   const at = aged.findIndex((r) => r.id === current);
-  const older = aged.slice(0, Math.max(0, at)).reverse().find((r) => state.releases[r.id]?.outcome?.result !== 'rolled-back');
+  // A release whose prepare did not finish (a killed release) is not a way back either.
+  const usable = (id: string): boolean => state.releases[id]?.outcome?.result !== 'rolled-back' && unfinished(state.releases[id]) === undefined;
+  const older = aged.slice(0, Math.max(0, at)).reverse().find((r) => usable(r.id));
   if (older) return older.id;
   return state.previous !== current ? state.previous : undefined;
 }
