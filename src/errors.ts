@@ -55,6 +55,7 @@ export const codes = {
   ERR_RELEASE_NOT_FOUND: 'The named release does not exist under releases/.',
   ERR_RELEASE_ROLLED_BACK: 'The new release did not go live and current was switched back.',
   ERR_RELEASE_BUSY: 'Another release, rollback or fetched upgrade is in progress in this app folder.',
+  ERR_RELEASE_INTERRUPTED: 'hitless release got SIGINT or SIGTERM before the switch; it stopped prepare and removed the half-made release.',
   ERR_FETCH_HTTP: 'The fetcher got an HTTP error status.',
   ERR_FETCH_TIMEOUT: 'The fetcher gave up waiting for the artifact server.',
   ERR_FETCH_CHECKSUM: 'A downloaded artifact did not match its sha256.',

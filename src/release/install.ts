@@ -28,6 +28,11 @@ export interface InstallOptions {
   prepare?: string[] | undefined;
   /** Where prepare's output goes as it comes (default: dropped). */
   onOutput?: OutputSink;
+  /**
+   * Stops the install before the switch (default: none): prepare gets SIGTERM, the release is
+   * removed and ERR_RELEASE_INTERRUPTED thrown. `hitless release` aborts it on SIGINT/SIGTERM.
+   */
+  signal?: AbortSignal;
   /** 'archive' forces archive handling for a file without a .tgz name (the fetcher's download). */
   kind?: 'auto' | 'archive';
   /** Recorded as the release's source (default: the source path). */
@@ -109,25 +114,39 @@ export async function installRelease(source: string, opts: InstallOptions): Prom
       };
     });
     await rename(staging, releaseDir(opts.appDir, id));
-    if (prepare) await prepareRelease(opts.appDir, id, prepare, opts.onOutput);
+    await finishRelease(opts, id, prepare, currentId);
     return { skipped: false, id, hash, bytes };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
 }
 
-/** Runs prepare in the installed release and clears its mark; a failed prepare discards the release. */
-async function prepareRelease(appDir: string, id: string, prepare: string[], onOutput: OutputSink | undefined): Promise<void> {
+/**
+ * Runs prepare in the installed release and clears its mark. A failed prepare, or a stop
+ * asked through `opts.signal` before the switch, discards the release.
+ */
+async function finishRelease(opts: InstallOptions, id: string, prepare: string[] | undefined, currentId: string | undefined): Promise<void> {
+  let prepared = prepare === undefined;
   try {
-    await runPrepare(prepare, releaseDir(appDir, id), { HITLESS_RELEASE: id }, onOutput);
+    if (prepare) {
+      await runPrepare(prepare, releaseDir(opts.appDir, id), { HITLESS_RELEASE: id }, opts.onOutput, opts.signal);
+      prepared = true;
+      await updateState(opts.appDir, (s) => {
+        const r = s.releases[id];
+        if (r) delete r.preparing;
+      });
+    }
+    opts.signal?.throwIfAborted();
   } catch (err) {
-    await discardRelease(appDir, id);
-    throw err;
+    await discardRelease(opts.appDir, id);
+    // Checked after the removal: a Ctrl-C reaches the prepare command too, which may die of it
+    // (ERR_RELEASE_PREPARE) before hitless has handled its own signal.
+    if (!opts.signal?.aborted) throw err;
+    const why = opts.signal.reason instanceof Error ? opts.signal.reason.message : String(opts.signal.reason);
+    throw new HitlessError('ERR_RELEASE_INTERRUPTED',
+      `release ${id} interrupted ${prepared ? 'before the switch' : 'during prepare'} (${why}); removed it, current is still ${currentId ?? 'none'}`,
+      { cause: err, details: { id, current: currentId } });
   }
-  await updateState(appDir, (s) => {
-    const r = s.releases[id];
-    if (r) delete r.preparing;
-  });
 }
 
 /** The current release's content hash: recorded at install, else computed (only meaningful without prepare). */

@@ -2,8 +2,10 @@
  * `hitless release <dir | archive.tgz> [--id ID]`: install a build as a new release,
  * switch `current` to it, reload the running master and wait for the outcome. Exit 0
  * when it is live (or identical to the current one, or no master runs), 1 when it did
- * not go live and `current` was switched back.
+ * not go live and `current` was switched back, 130/143 when SIGINT/SIGTERM stopped it
+ * before the switch (the half-made release removed).
  */
+import { constants as osConstants } from 'node:os';
 import type { Command } from '../command.js';
 import { HitlessError, isHitlessError } from '../../errors.js';
 import { formatDuration } from '../../config/duration.js';
@@ -26,6 +28,8 @@ atomically, asks the running master to reload and waits. If the new release does
 live, \`current\` is switched back, the reason and the failed workers' output are printed,
 and the exit code is 1. A build identical to the current release is skipped (exit 0).
 Without a running master, \`current\` is switched and the next \`hitless start\` runs it.
+Ctrl-C (SIGINT) or SIGTERM before the switch stops prepare and removes the new release
+(exit 130/143); a second one ends hitless at once.
 
 Flags:
   --id <id>          release id (default: UTC time + short content hash, 20261121T101500Z-3f9a1c2)
@@ -97,6 +101,34 @@ export async function refuseInsideAnotherApp(command: string, appDir: string, ru
   if (above !== undefined) throw new HitlessError('ERR_USAGE', `${command}: ${appDir} has no releases and no master; ${above}`);
 }
 
+/**
+ * SIGINT/SIGTERM before the switch stop the install instead of killing hitless mid-prepare,
+ * which left an unprepared release behind: prepare is stopped and the release removed. Once
+ * the reload is asked for, `restore()` gives the signals back their default (the reload's
+ * outcome is the master's). A second signal ends hitless at once.
+ */
+function stopInstallOnSignal(): { signal: AbortSignal; restore(): void } {
+  const controller = new AbortController();
+  const restore = (): void => { process.off('SIGINT', onSignal).off('SIGTERM', onSignal); };
+  function onSignal(signal: NodeJS.Signals): void {
+    if (!controller.signal.aborted) {
+      controller.abort(signal);
+      return;
+    }
+    restore();
+    process.kill(process.pid, signal);
+  }
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  return { signal: controller.signal, restore };
+}
+
+/** Prints an install stopped by a signal (ERR_RELEASE_INTERRUPTED); exit 128 + the signal's number, as a shell reports it. */
+function reportInterrupted(err: HitlessError, signal: AbortSignal, json: boolean): number {
+  if (json) process.stdout.write(JSON.stringify({ status: 'interrupted', code: err.code, message: err.message, ...err.details }, null, 2) + '\n');
+  else process.stderr.write(`hitless: ${err.message} (${err.code})\n`);
+  return 128 + (osConstants.signals[signal.reason as NodeJS.Signals] ?? 0);
+}
+
 export const command: Command = {
   name: 'release',
   usage,
@@ -116,17 +148,26 @@ export const command: Command = {
     ctx.runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     await refuseInsideAnotherApp('release', ctx.appDir, ctx.runDir, values);
     const json = values.json === true;
+    const reload = controlReload(ctx.runDir, progressPrinter('release', json), values.canary ? { strategy: 'canary' } : {});
+    const stop = stopInstallOnSignal();
     try {
       const result = await deployRelease(source, {
         appDir: ctx.appDir, prepare: ctx.release.prepare, keep: ctx.release.keep,
         ...(values.id !== undefined ? { id: values.id } : {}),
-        reload: controlReload(ctx.runDir, progressPrinter('release', json), values.canary ? { strategy: 'canary' } : {}),
+        reload: (why) => {
+          stop.restore();
+          return reload(why);
+        },
         onOutput: (stream, chunk) => (json ? process.stderr : process[stream]).write(chunk),
+        signal: stop.signal,
       });
       return report('release', result, json);
     } catch (err) {
       if (isHitlessError(err, 'ERR_RELEASE_ROLLED_BACK')) return reportRolledBack(err, json);
+      if (isHitlessError(err, 'ERR_RELEASE_INTERRUPTED')) return reportInterrupted(err, stop.signal, json);
       throw err;
+    } finally {
+      stop.restore();
     }
   },
 };
