@@ -58,7 +58,7 @@ export const restartSchema = z.strictObject({
 }).partial();
 
 export const releaseSchema = z.strictObject({
-  keep: z.number().int().min(1).meta({ default: DEFAULT_RELEASE_KEEP, description: 'Releases kept under releases/.' }),
+  keep: z.number().int().min(1).meta({ default: DEFAULT_RELEASE_KEEP, description: 'Releases kept under releases/ that did not fail to go live; of the failed ones only the newest is kept.' }),
   prepare: argv.meta({ description: 'Command (argv array) run inside a new release folder before switching to it.' }),
 }).partial();
 

@@ -150,7 +150,7 @@ export interface DrainConfig {
 }
 
 export interface ReleaseConfig {
-  /** Releases kept under releases/ (default 5); current and previous are never pruned. */
+  /** Releases kept under releases/ that did not fail to go live (default 5); of the failed ones only the newest is kept; current and previous are never pruned. */
   keep: number;
   /** Command run inside a new release folder before it is switched to (argv form). */
   prepare: string[] | undefined;

@@ -1,20 +1,27 @@
 /**
- * Keeps the newest `keep` releases and removes older ones. The current release and
- * the previous one (the default rollback target) are never removed, whatever `keep` says.
+ * Keeps the newest `keep` releases that did not fail to go live, and removes older ones.
+ * Failed (rolled-back) releases are no way back, so they do not count: only the newest
+ * one is kept, to look into (releasing a failing build twice made two copies that pushed
+ * good releases out). The current release and the previous one (the default rollback
+ * target) are never removed, whatever `keep` says.
  */
 import { rm, stat } from 'node:fs/promises';
 import { listReleaseIds, releaseDir } from './layout.js';
 import type { ReleaseState } from './state.js';
 
 /**
- * Removes old releases; returns the removed ids.
+ * Removes old releases and all but the newest failed one; returns the removed ids.
  *
  * @example
  * await pruneReleases('/srv/app', 5, state, ['v9', 'v8']);
  */
 export async function pruneReleases(appDir: string, keep: number, state: ReleaseState, protect: Array<string | undefined>): Promise<string[]> {
   const aged = (await releasesByAge(appDir, state)).reverse(); // newest first
-  const keepSet = new Set(aged.slice(0, Math.max(0, keep)).map((r) => r.id));
+  const failed = (id: string): boolean => state.releases[id]?.outcome?.result === 'rolled-back';
+  const keepSet = new Set([
+    ...aged.filter((r) => !failed(r.id)).slice(0, Math.max(0, keep)).map((r) => r.id),
+    ...aged.filter((r) => failed(r.id)).slice(0, 1).map((r) => r.id),
+  ]);
   for (const id of protect) if (id !== undefined) keepSet.add(id);
   const removed: string[] = [];
   for (const { id } of aged) {

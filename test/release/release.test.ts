@@ -160,3 +160,26 @@ test('prune keeps `keep` newest releases and never the current or previous one',
   assert.equal((await readState(app)).previous, 'r4');
   assert.ok(await lstat(releaseDir(app, 'r4')));
 });
+
+test('prune: `keep` counts releases that went live; failed ones are pruned first, the newest failed one kept', async (t) => {
+  const app = await tempDir(t);
+  const src = await tempDir(t);
+  let clock = 1000;
+  const now = () => (clock += 1000);
+  const release = (id: string, ok: boolean) =>
+    deployRelease(join(src, id), { appDir: app, id, keep: 3, now, reload: async () => outcome(ok) });
+  for (const id of ['g1', 'g2']) {
+    await writeTree(join(src, id), { v: id });
+    await release(id, true);
+  }
+  // The same failing build released twice: two rolled-back copies (current stayed g2).
+  for (const id of ['f1', 'f2']) {
+    await writeTree(join(src, id), { v: 'crash' });
+    await assert.rejects(release(id, false), { code: 'ERR_RELEASE_ROLLED_BACK' });
+  }
+  await writeTree(join(src, 'g3'), { v: 'g3' });
+  const r = await release('g3', true);
+  assert.equal(r.status, 'live');
+  assert.deepEqual(r.pruned, ['f1']);
+  assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')).sort(), ['f2', 'g1', 'g2', 'g3']);
+});
