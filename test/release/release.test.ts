@@ -8,6 +8,7 @@ import { deployRelease, goLive } from '../../src/release/deploy.js';
 import { readCurrent, releaseDir } from '../../src/release/layout.js';
 import { readState, unfinished } from '../../src/release/state.js';
 import { hashTree } from '../../src/release/hash.js';
+import { defaultRollbackTarget } from '../../src/cli/commands/rollback.js';
 import { tempDir, writeTree, outcome } from './helpers.js';
 
 const noMaster = async (): Promise<never> => { throw new HitlessError('ERR_NO_MASTER', 'no master'); };
@@ -182,4 +183,20 @@ test('prune: `keep` counts releases that went live; failed ones are pruned first
   assert.equal(r.status, 'live');
   assert.deepEqual(r.pruned, ['f1']);
   assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')).sort(), ['f2', 'g1', 'g2', 'g3']);
+});
+
+test('rollback default skips a copy of current: the same build released again after a rollback is no way back', async (t) => {
+  const app = await tempDir(t);
+  const src = await tempDir(t);
+  let clock = 1000;
+  const now = () => (clock += 1000);
+  const ok = async () => outcome(true);
+  const a = await writeTree(join(src, 'a'), { 'app.js': 'A' });
+  const b = await writeTree(join(src, 'b'), { 'app.js': 'B' });
+  await deployRelease(a, { appDir: app, id: 'v1', reload: ok, now });
+  await deployRelease(b, { appDir: app, id: 'v2', reload: ok, now });
+  await goLive('v1', { appDir: app, reason: 'rollback', reload: ok, now });
+  // Current is v1 (A), so B is installed again under a new id: v3, a copy of v2.
+  assert.equal((await deployRelease(b, { appDir: app, id: 'v3', reload: ok, now })).status, 'live');
+  assert.equal(await defaultRollbackTarget(app, 'v3'), 'v1');
 });

@@ -17,8 +17,9 @@ import { progressPrinter, refuseInsideAnotherApp, report, reportRolledBack } fro
 const usage = `Usage: hitless rollback [id] [--json] [--config <path>] [--run-dir <dir>]
 
 Switches \`current\` to release <id> (default: the newest release installed before the
-current one that did not fail to go live and whose prepare finished, else the one current
-pointed at before the last switch), asks the running master to reload and waits. If it does not go live, \`current\` is switched back and the exit code is 1.
+current one that did not fail to go live, whose prepare finished and whose content differs
+from current's, else the one current pointed at before the last switch), asks the running
+master to reload and waits. If it does not go live, \`current\` is switched back and the exit code is 1.
 \`hitless releases\` lists the ids.
 
 Flags:
@@ -29,7 +30,8 @@ Flags:
 
 /**
  * The default rollback target: the newest release older than `current` that did not
- * fail to go live and whose prepare finished, else the recorded previous one.
+ * fail to go live, whose prepare finished and whose content differs from current's, else
+ * the recorded previous one (unless it has current's content).
  *
  * @example
  * await defaultRollbackTarget('/srv/app'); // 'v1' when current is v2
@@ -38,11 +40,15 @@ export async function defaultRollbackTarget(appDir: string, current: string | un
   const state = await readState(appDir);
   const aged = await releasesByAge(appDir, state);
   const at = aged.findIndex((r) => r.id === current);
-  // A release whose prepare did not finish (a killed release) is not a way back either.
-  const usable = (id: string): boolean => state.releases[id]?.outcome?.result !== 'rolled-back' && unfinished(state.releases[id]) === undefined;
+  // A copy of current (the same build released again after a rollback: a new id, the same
+  // hash) is no way back: switching to it would change nothing.
+  const currentHash = current === undefined ? undefined : state.releases[current]?.hash;
+  const copy = (id: string): boolean => currentHash !== undefined && state.releases[id]?.hash === currentHash;
+  // Nor is a release whose prepare did not finish (a killed release).
+  const usable = (id: string): boolean => state.releases[id]?.outcome?.result !== 'rolled-back' && unfinished(state.releases[id]) === undefined && !copy(id);
   const older = aged.slice(0, Math.max(0, at)).reverse().find((r) => usable(r.id));
   if (older) return older.id;
-  return state.previous !== current ? state.previous : undefined;
+  return state.previous !== current && state.previous !== undefined && !copy(state.previous) ? state.previous : undefined;
 }
 
 export const command: Command = {
@@ -62,7 +68,7 @@ export const command: Command = {
     const current = await readCurrent(ctx.appDir);
     const wanted = positionals[0] === undefined ? await defaultRollbackTarget(ctx.appDir, current) : validateReleaseId(positionals[0]);
     if (wanted === undefined) {
-      throw new HitlessError('ERR_RELEASE_NOT_FOUND', `no earlier release to roll back to in ${ctx.appDir}/releases (current: ${current ?? 'none'})`);
+      throw new HitlessError('ERR_RELEASE_NOT_FOUND', `no earlier release to roll back to in ${ctx.appDir}/releases (current: ${current ?? 'none'}; failed releases and copies of current do not count): name one, \`hitless releases\` lists them`);
     }
     if (!(await listReleaseIds(ctx.appDir)).includes(wanted)) {
       throw new HitlessError('ERR_RELEASE_NOT_FOUND', `release ${wanted} does not exist in ${ctx.appDir}/releases; \`hitless releases\` lists them`);
