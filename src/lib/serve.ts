@@ -46,6 +46,9 @@ export async function serve(handlerOrServer: http.RequestListener | AnyServer, o
   knownKeys('serve()', input, SERVE_KEYS);
   resolveListenOptions('serve()', listenPart);
   const shutdownOptions = resolveShutdownOptions('serve()', shutdownPart as ShutdownOptions);
+  // A bad HITLESS_READY_FD throws here, to the caller, before anything listens: after the
+  // listen, the rejected promise would leave a live listener nobody can close.
+  openChannel();
 
   const result = await listen(server, { ...listenPart, shutdown: shutdownPart as ShutdownOptions });
   // Without a name, this server also serves every other inherited socket that no listen()
@@ -53,7 +56,6 @@ export async function serve(handlerOrServer: http.RequestListener | AnyServer, o
   // black hole. Readiness (which adopts them) comes on the next turn of the event loop, so
   // `await serve(app); await listen(admin, 'admin')` still gives 'admin' to `admin`.
   if (result.inherited && listenPart.name === undefined) serveUnclaimedWith(server);
-  openChannel(); // a bad HITLESS_READY_FD throws here, to the caller
   setImmediate(ready);
   return {
     server,

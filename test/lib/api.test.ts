@@ -43,6 +43,16 @@ test('ready() and status() are no-ops standalone; a bad HITLESS_READY_FD throws 
   assert.throws(() => status(3 as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION'));
 });
 
+test('serve() with a bad HITLESS_READY_FD rejects before it listens: no listener is left behind the rejected promise', async (t) => {
+  const saved = process.env.HITLESS_READY_FD;
+  t.after(() => (saved === undefined ? delete process.env.HITLESS_READY_FD : (process.env.HITLESS_READY_FD = saved)));
+  process.env.HITLESS_READY_FD = '987';
+  const server = http.createServer();
+  t.after(() => server.close());
+  await assert.rejects(serve(server, { port: 0, host: '127.0.0.1', signals: false }), (err: unknown) => isHitlessError(err, 'ERR_READY_FD'));
+  assert.equal(server.listening, false);
+});
+
 test('workerInfo() reads generation, worker and release from the master-set environment', (t) => {
   const saved = { ...process.env };
   t.after(() => {
