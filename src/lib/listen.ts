@@ -6,6 +6,7 @@
 import { fstatSync } from 'node:fs';
 import net from 'node:net';
 import { HitlessError } from '../errors.js';
+import { appFix } from './apps.js';
 import { DEFAULT_PORT } from './defaults.js';
 import { openIpc } from './channel.js';
 import { claimFd, claimOf, inheritedFds, releaseFd } from './fds.js';
@@ -34,7 +35,7 @@ const NOT_A_LISTENER = new Set(['EINVAL', 'ENOTSOCK', 'EOPNOTSUPP', 'EBADF', 'ER
  */
 export async function listen(server: AnyServer, nameOrOptions?: string | ListenOptions): Promise<ListenResult> {
   if (!(server instanceof net.Server)) {
-    invalid('listen()', 'server', server, 'a net.Server (http, https or http2 server)', 'listen(http.createServer(handler))');
+    invalid('listen()', 'server', server, 'a net.Server (http, https or http2 server)', appFix('listen', server, 'listen(http.createServer(handler))'));
   }
   const options = resolveListenOptions('listen()', nameOrOptions);
   const inherited = inheritedFds();

@@ -22,23 +22,46 @@ export interface ResolvedShutdownOptions {
   spread: number;
 }
 
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
+/** The most of a bad value a message shows: an app object given by mistake must not fill the screen. */
+const SHOWN_MAX = 100;
+
+/**
+ * The bad value as a message shows it (JSON; a class instance with its class name; cut at
+ * {@link SHOWN_MAX}), and whether `details` may carry the value itself: not an object too
+ * large to show, nor an instance of a class (an app object), whose inspection is pages long.
+ */
+function show(value: unknown): { text: string; whole: boolean } {
+  if (typeof value === 'string') return { text: cut(JSON.stringify(value)), whole: true };
+  if (typeof value === 'function') return { text: 'a function', whole: true };
+  let json: string;
   try {
-    return JSON.stringify(value) ?? String(value);
+    json = JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    json = String(value);
   }
+  const text = cut(json);
+  const proto: unknown = value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.getPrototypeOf(value) : null;
+  if (proto === null || proto === Object.prototype) return { text, whole: text === json };
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return { text: typeof name === 'string' && name !== '' ? `${name} ${text}` : text, whole: false };
+}
+
+function cut(text: string): string {
+  return text.length <= SHOWN_MAX ? text : `${text.slice(0, SHOWN_MAX)}…`;
 }
 
 /** Throws ERR_INVALID_OPTION naming `where.name`, the value and the fix. */
 export function invalid(where: string, name: string, value: unknown, expected: string, example: string): never {
-  return fail(`${where}: option "${name}" must be ${expected}; got ${show(value)}. Fix: ${example}.`, name, value);
+  return fail(`${where}: option "${name}" must be ${expected}; got ${show(value).text}. Fix: ${example}.`, name, value);
 }
 
+/**
+ * `details.value` is the value itself, or what a message shows of it when that is cut: Node
+ * prints `details` with an uncaught error, and a whole app object there is pages of output.
+ */
 function fail(message: string, name: string, value: unknown): never {
-  throw new HitlessError('ERR_INVALID_OPTION', `hitless ${message}`, { details: { option: name, value } });
+  const shown = show(value);
+  throw new HitlessError('ERR_INVALID_OPTION', `hitless ${message}`, { details: { option: name, value: shown.whole ? value : shown.text } });
 }
 
 /** A non-negative finite number of milliseconds, or the default when undefined. */

@@ -5,6 +5,7 @@
  */
 import type http from 'node:http';
 import net from 'node:net';
+import { appFix } from './apps.js';
 import { listen } from './listen.js';
 import { nodeHttp } from './node-http.js';
 import { invalid, knownKeys, LISTEN_KEYS, resolveListenOptions, resolveShutdownOptions, SHUTDOWN_KEYS } from './options.js';
@@ -31,7 +32,7 @@ export async function serve(handlerOrServer: http.RequestListener | AnyServer, o
   let server: AnyServer;
   if (typeof handlerOrServer === 'function') server = nodeHttp.createServer(handlerOrServer);
   else if (handlerOrServer instanceof net.Server) server = handlerOrServer;
-  else invalid('serve()', 'handlerOrServer', handlerOrServer, 'a request handler or a server', 'serve((req, res) => res.end("ok"))');
+  else invalid('serve()', 'handlerOrServer', handlerOrServer, 'a request handler or a server', appFix('serve', handlerOrServer, 'serve((req, res) => res.end("ok"))'));
 
   const input = (options ?? {}) as Record<string, unknown>;
   const listenPart: Record<string, unknown> = {};

@@ -144,7 +144,7 @@ test('onShutdown() validates its arguments and returns an unregister function', 
   unregister(); // idempotent
 });
 
-test('serve() accepts an existing server (https, http2, frameworks are all net.Servers)', async (t) => {
+test('serve() accepts an existing server (https, http2, a framework\'s own)', async (t) => {
   const server = http.createServer((_req, res) => res.end('mine'));
   const handle = await serve(server, { port: 0, host: '127.0.0.1', signals: false });
   t.after(() => handle.close());
