@@ -22,12 +22,28 @@ import type { AnyServer, ServeHandle, ServeOptions, ShutdownOptions } from './ty
  * inherited socket under the master (else on `port`, env PORT or 3000), writes READY once
  * listening, and drains gracefully on SIGTERM/SIGINT. `close()` drains on demand. Without
  * `name`, under the master it serves every inherited socket that no `listen(server, name)`
- * claimed by the time it announces readiness (the next turn of the event loop).
+ * claimed by the time it announces readiness (the next turn of the event loop). The handle's
+ * `server` is the `http.Server` made for a handler, or the server given, with its own type.
  *
  * @example
  * import { serve } from 'hitless';
  * await serve((req, res) => res.end('hello\n'), { port: 8080 });
  */
+export function serve(handler: http.RequestListener, options?: ServeOptions): Promise<ServeHandle<http.Server>>;
+/**
+ * Serves an existing server (https, http2, a framework's): the handle's `server` has its type.
+ *
+ * @example
+ * const { server } = await serve(https.createServer({ key, cert }, app));
+ */
+export function serve<S extends AnyServer>(server: S, options?: ServeOptions): Promise<ServeHandle<S>>;
+/**
+ * Serves a handler or a server, not known which.
+ *
+ * @example
+ * await serve(process.env.TLS ? https.createServer(tls, app) : app);
+ */
+export function serve(handlerOrServer: http.RequestListener | AnyServer, options?: ServeOptions): Promise<ServeHandle>;
 export async function serve(handlerOrServer: http.RequestListener | AnyServer, options?: ServeOptions): Promise<ServeHandle> {
   let server: AnyServer;
   if (typeof handlerOrServer === 'function') server = nodeHttp.createServer(handlerOrServer);

@@ -138,10 +138,13 @@ export interface ShutdownResult {
 /** Options of {@link serve}: listen, shutdown and lifecycle options together. */
 export interface ServeOptions extends Omit<ListenOptions, 'shutdown'>, ShutdownOptions {}
 
-/** What {@link serve} returns. */
-export interface ServeHandle {
+/**
+ * What {@link serve} returns. `S`: the server's type — `http.Server` when serve() made it
+ * from a handler, else the type of the server given.
+ */
+export interface ServeHandle<S extends AnyServer = AnyServer> {
   /** The server (created from the handler, or the one given). */
-  server: AnyServer;
+  server: S;
   /** `server.address()` once listening. */
   address: AddressInfo | string | null;
   /** Whether the socket was inherited from the master. */

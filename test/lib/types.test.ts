@@ -1,0 +1,67 @@
+/**
+ * The published types as an application's TypeScript project sees them: a throw-away project
+ * with `tsc --init`'s checks (strict, exactOptionalPropertyTypes, noUncheckedIndexedAccess)
+ * and `"types": ["node"]` imports 'hitless' — the package's own .d.ts, through its
+ * `exports` — and this project's tsc must accept it. Compile-only: nothing runs.
+ * It guards serve()'s handle type (the server given, or the http.Server made for a handler).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Typed uses of the library; `@ts-expect-error` lines must stay errors. */
+const USES = `
+import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
+import net from 'node:net';
+import express from 'express';
+import { WebSocketServer } from 'ws';
+import { serve, type ServeHandle } from 'hitless';
+
+// A handler (an Express app is one): the handle's server is the http.Server serve() made.
+const fromHandler = await serve(express());
+fromHandler.server.keepAliveTimeout = 65_000;
+new WebSocketServer({ server: fromHandler.server });
+const fromFunction = await serve((_req, res) => res.end('ok'));
+const made: http.Server = fromFunction.server;
+
+// A server given: the handle has its type.
+const tls = await serve(https.createServer({}, express()));
+tls.server.setSecureContext({});
+const h2: http2.Http2Server = (await serve(http2.createServer())).server;
+const plain = await serve(net.createServer());
+// @ts-expect-error a net.Server has no keepAliveTimeout
+plain.server.keepAliveTimeout = 1;
+
+// What type-checked before still does: the handle without its parameter, a handler-or-server value.
+const handle: ServeHandle = await serve(http.createServer());
+const either = await serve(process.env.TLS ? https.createServer({}) : express());
+const server: net.Server = either.server;
+
+void [made, h2, handle, server];
+`;
+
+test('the published types in a strict project (tsc --init, exactOptionalPropertyTypes): serve()\'s handle carries the server\'s type', (t) => {
+  // Under build/, so that 'hitless' resolves to this package (its exports) and the rest to node_modules.
+  const dir = mkdtempSync(join(root, 'build', '.types-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      module: 'nodenext', target: 'esnext', types: ['node'], strict: true, exactOptionalPropertyTypes: true,
+      noUncheckedIndexedAccess: true, verbatimModuleSyntax: true, isolatedModules: true, moduleDetection: 'force',
+      skipLibCheck: true, noEmit: true,
+    },
+    files: ['uses.ts'],
+  }));
+  writeFileSync(join(dir, 'uses.ts'), USES);
+  const tsc = createRequire(import.meta.url).resolve('typescript/package.json').replace(/package\.json$/, 'bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { cwd: dir, encoding: 'utf8' });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+});
