@@ -116,7 +116,7 @@ export function unregister(server: AnyServer): void {
  * @example
  * onShutdown(() => pool.end(), { timeout: 2000 });
  */
-export function onShutdown(fn: () => unknown, options?: { timeout?: number }): () => void {
+export function onShutdown(fn: () => unknown, options?: { timeout?: number | undefined }): () => void {
   if (typeof fn !== 'function') invalid('onShutdown()', 'fn', fn, 'a function', 'onShutdown(() => pool.end())');
   const opts = object('onShutdown()', 'options', options);
   knownKeys('onShutdown()', opts, ['timeout']);

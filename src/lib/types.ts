@@ -1,5 +1,7 @@
 /**
- * Public option and result types of the in-app library.
+ * Public option and result types of the in-app library. Optional option fields also take
+ * `undefined` (read as the default), so they type-check under `exactOptionalPropertyTypes`
+ * (on in `tsc --init`'s config) with values like `process.env.HOST`.
  */
 import type { AddressInfo, Server } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -16,7 +18,7 @@ export interface TrackOptions {
    * Install the SIGTERM/SIGINT handlers that drain registered servers and exit 0.
    * @default true
    */
-  signals?: boolean;
+  signals?: boolean | undefined;
 }
 
 /** Options of {@link listen}. */
@@ -25,39 +27,39 @@ export interface ListenOptions extends TrackOptions {
    * Name of the inherited socket to adopt (one of env `LISTEN_FDNAMES`).
    * @default the first inherited socket
    */
-  name?: string;
+  name?: string | undefined;
   /**
    * Standalone fallback port, used when no socket was inherited.
    * @default env `PORT`, else {@link DEFAULT_PORT} (3000)
    */
-  port?: number;
+  port?: number | undefined;
   /**
    * Standalone fallback host.
    * @default Node's choice (all interfaces)
    */
-  host?: string;
+  host?: string | undefined;
   /**
    * Standalone fallback Unix socket path (instead of port/host).
    * @default none
    */
-  path?: string;
+  path?: string | undefined;
   /**
    * Standalone listen backlog.
    * @default Node's default (511)
    */
-  backlog?: number;
+  backlog?: number | undefined;
   /**
    * Options the signal handlers use when they drain this server.
    * @default {} (see {@link ShutdownOptions})
    */
-  shutdown?: ShutdownOptions;
+  shutdown?: ShutdownOptions | undefined;
   /**
    * Time between the stop signal and the drain (ms). During it {@link isShuttingDown} is
    * true and the readiness handler answers 503 while the listener still accepts, so a load
    * balancer has time to notice. The process-wide delay is the largest one given.
    * @default {@link DEFAULT_SHUTDOWN_DELAY} (0)
    */
-  shutdownDelay?: number;
+  shutdownDelay?: number | undefined;
 }
 
 /** What {@link listen} did. */
@@ -81,12 +83,12 @@ export interface ShutdownOptions {
    * counted from the hand-over's last progress, bounds that).
    * @default {@link DEFAULT_SHUTDOWN_TIMEOUT} (10 000)
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * How long an idle keep-alive connection may stay idle after the drain began (ms).
    * @default {@link DEFAULT_IDLE_GRACE} (500)
    */
-  idleGrace?: number;
+  idleGrace?: number | undefined;
   /**
    * Called once for each upgraded connection at its turn in the drain (see `spread`), so the
    * application closes it its own way; given, it replaces hitless's own close. A no-op
@@ -95,7 +97,7 @@ export interface ShutdownOptions {
    * frame boundary — with `ws`'s own `close()` when the socket carries a `ws` WebSocket —
    * and leaves other upgraded protocols to the deadline (docs/websockets.md)
    */
-  onUpgrade?: (socket: Duplex) => void;
+  onUpgrade?: ((socket: Duplex) => void) | undefined;
   /**
    * Window (ms) over which upgraded connections are sent away, evenly, so their clients do
    * not all reconnect in the same instant; capped at `timeout` minus 1 s (the client's
@@ -103,7 +105,7 @@ export interface ShutdownOptions {
    * @default the master's `drain.spread` (env `HITLESS_DRAIN_SPREAD`, 5 s by default) under
    * the master; standalone {@link DEFAULT_SPREAD} (0)
    */
-  spread?: number;
+  spread?: number | undefined;
 }
 
 /** Counts of one kind of outcome. `connections` counts TCP connections of every kind. */

@@ -44,14 +44,14 @@ export interface MoveWebSocketsOptions<S> {
    * reply written after the move would be lost): it is tried again a moment later, and
    * closed with 1001 instead after {@link MOVE_TRY_MS}.
    */
-  busy?(ws: WebSocket): boolean;
+  busy?: ((ws: WebSocket) => boolean) | undefined;
   /**
    * Optional: in the old worker, after the connection moved: release what it held here. The
    * moved WebSocket emits no 'close' (the connection lives on); its sends from now on fail.
    */
-  moved?(ws: WebSocket): void;
+  moved?: ((ws: WebSocket) => void) | undefined;
   /** The http server the WebSockets arrive on, when `wss` was made with `noServer` (default: `wss.options.server`). */
-  server?: http.Server;
+  server?: http.Server | undefined;
 }
 
 interface Registration<S> extends MoveSource, AdoptTarget {

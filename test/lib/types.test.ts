@@ -1,9 +1,10 @@
 /**
  * The published types as an application's TypeScript project sees them: a throw-away project
  * with `tsc --init`'s checks (strict, exactOptionalPropertyTypes, noUncheckedIndexedAccess)
- * and `"types": ["node"]` imports 'hitless' — the package's own .d.ts, through its
- * `exports` — and this project's tsc must accept it. Compile-only: nothing runs.
- * It guards serve()'s handle type (the server given, or the http.Server made for a handler).
+ * and `"types": ["node"]` imports 'hitless' and 'hitless/ws' — the package's own .d.ts,
+ * through its `exports` — and this project's tsc must accept it. Compile-only: nothing runs.
+ * It guards serve()'s handle type (the server given, or the http.Server made for a handler),
+ * and options that take an explicit `undefined`.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,7 +24,8 @@ import https from 'node:https';
 import net from 'node:net';
 import express from 'express';
 import { WebSocketServer } from 'ws';
-import { serve, type ServeHandle } from 'hitless';
+import { listen, onShutdown, serve, shutdown, track, type ServeHandle } from 'hitless';
+import { moveWebSockets } from 'hitless/ws';
 
 // A handler (an Express app is one): the handle's server is the http.Server serve() made.
 const fromHandler = await serve(express());
@@ -45,10 +47,25 @@ const handle: ServeHandle = await serve(http.createServer());
 const either = await serve(process.env.TLS ? https.createServer({}) : express());
 const server: net.Server = either.server;
 
+// An explicit undefined is the default, as at run time (exactOptionalPropertyTypes).
+const port = process.env.PORT ? Number(process.env.PORT) : undefined;
+await serve(express(), {
+  name: process.env.NAME, port, host: process.env.HOST, path: undefined, backlog: undefined,
+  signals: undefined, shutdownDelay: undefined, timeout: undefined, idleGrace: undefined,
+  onUpgrade: undefined, spread: undefined,
+});
+await listen(http.createServer(), { name: undefined, shutdown: { timeout: undefined } });
+track(http.createServer(), { signals: undefined });
+await shutdown(http.createServer(), { spread: undefined });
+onShutdown(() => {}, { timeout: undefined });
+moveWebSockets(new WebSocketServer({ noServer: true }), {
+  serialize: () => 1, adopt: () => {}, busy: undefined, moved: undefined, server: undefined,
+});
+
 void [made, h2, handle, server];
 `;
 
-test('the published types in a strict project (tsc --init, exactOptionalPropertyTypes): serve()\'s handle carries the server\'s type', (t) => {
+test('the published types in a strict project (tsc --init, exactOptionalPropertyTypes): serve()\'s handle carries the server\'s type, options take undefined', (t) => {
   // Under build/, so that 'hitless' resolves to this package (its exports) and the rest to node_modules.
   const dir = mkdtempSync(join(root, 'build', '.types-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
