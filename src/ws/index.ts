@@ -47,7 +47,8 @@ export interface MoveWebSocketsOptions<S> {
   busy?: ((ws: WebSocket) => boolean) | undefined;
   /**
    * Optional: in the old worker, after the connection moved: release what it held here. The
-   * moved WebSocket emits no 'close' (the connection lives on); its sends from now on fail.
+   * moved WebSocket emits no 'close' (the connection lives on), its sends from now on fail,
+   * and it is no longer in `wss.clients`.
    */
   moved?: ((ws: WebSocket) => void) | undefined;
   /** The http server the WebSockets arrive on, when `wss` was made with `noServer` (default: `wss.options.server`). */
@@ -98,7 +99,12 @@ export function moveWebSockets<S>(wss: WebSocketServer, options: MoveWebSocketsO
     moved: options.moved && ((ws) => options.moved!(ws)),
     adopt: (ws, state) => options.adopt(ws, state as S),
     remember: (ws) => ours.set(ws, reg as Registration<unknown>),
-    forget: (ws) => ours.delete(ws),
+    // It lives on in another process: a broadcast over `wss.clients` here must not reach it
+    // (ws deletes a client on its 'close', which a moved WebSocket never emits).
+    forget: (ws) => {
+      ours.delete(ws);
+      wss.clients?.delete(ws);
+    },
   };
   const onConnection = (ws: WebSocket): void => void ours.set(ws, reg as Registration<unknown>);
   wss.on('connection', onConnection);

@@ -34,6 +34,7 @@ export interface MoveSource {
   serialize(ws: WsInternals): unknown;
   busy?(ws: WsInternals): boolean;
   moved?(ws: WsInternals): void;
+  /** The WebSocket moved away: it leaves the registration and its server's `clients`. */
   forget(ws: WsInternals): void;
 }
 

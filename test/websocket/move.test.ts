@@ -62,6 +62,24 @@ test('with hitless/ws, a chat-like app keeps every WebSocket across three reload
   assert.deepEqual([opened(1), opened(2), opened(3)], [n, 0, 0]);
 });
 
+test('with hitless/ws, a moved WebSocket leaves the old worker\'s wss.clients (already when `moved` is called)', async (t) => {
+  const master = await startMaster(t, {
+    command: [process.execPath, fixture('websocket/chat.js')], workers: 1, env: { WS_MOVE: '1' },
+    args: ['--config', drainConfig(t, { spread: 0 })],
+  });
+  const clients = await openClients(t, `ws://${master.address()}/`, 3);
+  await Promise.all(clients.map((c, i) => c.ask(1, { nick: `u${i}` })));
+  const outcome = await reloadJson(master);
+  assert.equal((outcome.connections as { webSockets?: number }).webSockets, 3, 'every WebSocket moved');
+  await master.waitStdout('chat generation=1 opened=');
+  const line = /chat generation=1 opened=(\d+) clients=(\d+) listedWhenMoved=(\d+)/.exec(master.stdout);
+  assert.ok(line, master.stdout);
+  assert.deepEqual(line.slice(1).map(Number), [3, 0, 0], 'opened 3; at exit, and when moved() ran, none of them in wss.clients');
+  const answers = await Promise.all(clients.map((c) => c.ask(2)));
+  assert.deepEqual(answers.map((a) => [a.count, a.generation]), Array(3).fill([2, '2']), 'the moved WebSockets live on in the new worker');
+  await master.stop();
+});
+
 test('with hitless/ws, what cannot move closes with 1001: permessage-deflate with context takeover; without it, the WebSockets move', async (t) => {
   for (const [deflate, moves] of [['takeover', false], ['none', true]] as const) {
     const master = await startMaster(t, {
