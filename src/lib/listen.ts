@@ -33,11 +33,22 @@ const NOT_A_LISTENER = new Set(['EINVAL', 'ENOTSOCK', 'EOPNOTSUPP', 'EBADF', 'ER
  * const { inherited, address } = await listen(server, 'http');
  * ready();
  */
-export async function listen(server: AnyServer, nameOrOptions?: string | ListenOptions): Promise<ListenResult> {
+export function listen(server: AnyServer, nameOrOptions?: string | ListenOptions): Promise<ListenResult> {
+  return listenAs('listen()', server, nameOrOptions);
+}
+
+/**
+ * {@link listen} for `where` (`listen()`, or `serve()` which calls it): its errors name the
+ * function the application called.
+ *
+ * @example
+ * await listenAs('serve()', server, { port: 8080 });
+ */
+export async function listenAs(where: string, server: AnyServer, nameOrOptions?: string | ListenOptions): Promise<ListenResult> {
   if (!(server instanceof net.Server)) {
-    invalid('listen()', 'server', server, 'a net.Server (http, https or http2 server)', appFix('listen', server, 'listen(http.createServer(handler))'));
+    invalid(where, 'server', server, 'a net.Server (http, https or http2 server)', appFix('listen', server, 'listen(http.createServer(handler))'));
   }
-  const options = resolveListenOptions('listen()', nameOrOptions);
+  const options = resolveListenOptions(where, nameOrOptions);
   const inherited = inheritedFds();
   let target: { fd: number; name: string } | undefined;
   if (inherited.length > 0) {
@@ -46,26 +57,26 @@ export async function listen(server: AnyServer, nameOrOptions?: string | ListenO
       const names = inherited.map((f) => f.name);
       throw new HitlessError(
         'ERR_LISTEN_NAME_UNKNOWN',
-        `listen(): no inherited socket is named "${options.name}"; the master passed: ${names.join(', ')}. ` +
+        `hitless ${where}: no inherited socket is named "${options.name}"; the master passed: ${names.join(', ')}. ` +
           'Use one of these names or add the socket to the config.',
         { details: { name: options.name, names } },
       );
     }
-    checkSocket(target.fd, target.name);
+    checkSocket(where, target.fd, target.name);
   }
   const listenOptions: Bind =
     target !== undefined
       ? { fd: target.fd }
       : options.path !== undefined
         ? { path: options.path, backlog: options.backlog }
-        : { port: options.port ?? envPort(), host: options.host, backlog: options.backlog };
+        : { port: options.port ?? envPort(where), host: options.host, backlog: options.backlog };
   if (target !== undefined) {
     if (!claimFd(target.fd)) {
       const why = claimOf(target.fd) === 'relay'
         ? ' (serve() without a name serves every socket no listen() claimed when it announced readiness); ' +
           `call listen(server, '${target.name}') before that, right after \`await serve()\` at the latest, or give serve() its own: serve(app, { name: '${inherited[0]?.name ?? 'http'}' })`
         : '';
-      throw new HitlessError('ERR_LISTEN_FAILED', `listen(): the inherited socket "${target.name}" (fd ${target.fd}) was already adopted by another server${why}`, {
+      throw new HitlessError('ERR_LISTEN_FAILED', `hitless ${where}: the inherited socket "${target.name}" (fd ${target.fd}) was already adopted by another server${why}`, {
         details: { fd: target.fd, name: target.name },
       });
     }
@@ -87,13 +98,13 @@ export async function listen(server: AnyServer, nameOrOptions?: string | ListenO
     if (target !== undefined) releaseFd(target.fd);
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (target !== undefined && NOT_A_LISTENER.has(code)) {
-      throw new HitlessError('ERR_LISTEN_FD_NOT_SOCKET', `listen(): inherited fd ${target.fd} ("${target.name}") is not a listening socket (${code}); unset LISTEN_FDS, or start the app under \`hitless start\``, {
+      throw new HitlessError('ERR_LISTEN_FD_NOT_SOCKET', `hitless ${where}: inherited fd ${target.fd} ("${target.name}") is not a listening socket (${code}); unset LISTEN_FDS, or start the app under \`hitless start\``, {
         cause: err,
         details: { fd: target.fd, name: target.name },
       });
     }
-    const where = target !== undefined ? `inherited fd ${target.fd} ("${target.name}")` : describe(listenOptions as net.ListenOptions);
-    throw new HitlessError('ERR_LISTEN_FAILED', `listen(): could not listen on ${where}: ${(err as Error).message}`, {
+    const on = target !== undefined ? `inherited fd ${target.fd} ("${target.name}")` : describe(listenOptions as net.ListenOptions);
+    throw new HitlessError('ERR_LISTEN_FAILED', `hitless ${where}: could not listen on ${on}: ${(err as Error).message}`, {
       cause: err,
       details: { ...listenOptions },
     });
@@ -106,7 +117,7 @@ export async function listen(server: AnyServer, nameOrOptions?: string | ListenO
   return result;
 }
 
-function checkSocket(fd: number, name: string): void {
+function checkSocket(where: string, fd: number, name: string): void {
   let isSocket = false;
   let cause: unknown;
   try {
@@ -115,18 +126,18 @@ function checkSocket(fd: number, name: string): void {
     cause = err;
   }
   if (!isSocket) {
-    throw new HitlessError('ERR_LISTEN_FD_NOT_SOCKET', `listen(): inherited fd ${fd} ("${name}") is ${cause ? 'not open' : 'not a socket'}; check LISTEN_FDS and the order of the sockets passed (or unset LISTEN_FDS, or start the app under \`hitless start\`)`, {
+    throw new HitlessError('ERR_LISTEN_FD_NOT_SOCKET', `hitless ${where}: inherited fd ${fd} ("${name}") is ${cause ? 'not open' : 'not a socket'}; check LISTEN_FDS and the order of the sockets passed (or unset LISTEN_FDS, or start the app under \`hitless start\`)`, {
       cause,
       details: { fd, name },
     });
   }
 }
 
-function envPort(): number {
+function envPort(where: string): number {
   const raw = process.env.PORT;
   if (raw === undefined || raw === '') return DEFAULT_PORT;
   const port = Number(raw);
-  if (!/^\d+$/.test(raw) || port > 65535) invalid('listen()', 'env PORT', raw, 'an integer from 0 to 65535', 'PORT=8080');
+  if (!/^\d+$/.test(raw) || port > 65535) invalid(where, 'env PORT', raw, 'an integer from 0 to 65535', 'PORT=8080');
   return port;
 }
 

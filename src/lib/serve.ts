@@ -6,7 +6,7 @@
 import type http from 'node:http';
 import net from 'node:net';
 import { appFix } from './apps.js';
-import { listen } from './listen.js';
+import { listenAs } from './listen.js';
 import { nodeHttp } from './node-http.js';
 import { invalid, knownKeys, LISTEN_KEYS, resolveListenOptions, resolveShutdownOptions, SHUTDOWN_KEYS } from './options.js';
 
@@ -59,7 +59,7 @@ export async function serve(handlerOrServer: http.RequestListener | AnyServer, o
   }
   // Validate everything first, so a typo fails before anything listens; an unknown key is
   // named with serve()'s own options (the listen ones but `shutdown`, and the shutdown ones).
-  if ('shutdown' in listenPart) invalid('serve()', 'shutdown', listenPart.shutdown, 'left out', 'pass timeout, idleGrace, onUpgrade directly');
+  if ('shutdown' in listenPart) invalid('serve()', 'shutdown', listenPart.shutdown, 'left out', `pass ${SHUTDOWN_KEYS.join(', ')} directly`);
   knownKeys('serve()', input, SERVE_KEYS);
   resolveListenOptions('serve()', listenPart);
   const shutdownOptions = resolveShutdownOptions('serve()', shutdownPart as ShutdownOptions);
@@ -67,7 +67,7 @@ export async function serve(handlerOrServer: http.RequestListener | AnyServer, o
   // listen, the rejected promise would leave a live listener nobody can close.
   openChannel();
 
-  const result = await listen(server, { ...listenPart, shutdown: shutdownPart as ShutdownOptions });
+  const result = await listenAs('serve()', server, { ...listenPart, shutdown: shutdownPart as ShutdownOptions });
   // Without a name, this server also serves every other inherited socket that no listen()
   // claims by name (relay.ts): an address added to the master's config is served, not a
   // black hole. Readiness (which adopts them) comes on the next turn of the event loop, so

@@ -79,6 +79,8 @@ test('listen() validates options with the option name, the value and the fix', a
 test('serve() names its own options for an unknown one (the shutdown ones directly, not `shutdown`)', async () => {
   await assert.rejects(serve((_req, res) => res.end(), { bogus: 1 } as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION') &&
     err.message.includes('unknown option "bogus". Known options: name, port, host, path, backlog, signals, shutdownDelay, timeout, idleGrace, onUpgrade, spread.'));
+  await assert.rejects(serve((_req, res) => res.end(), { shutdown: { timeout: 1 } } as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION') &&
+    err.message.endsWith('Fix: pass timeout, idleGrace, onUpgrade, spread directly.'));
 });
 
 test('listen() standalone binds the fallback: port/host, env PORT, a Unix socket path; errors are ERR_LISTEN_FAILED', async (t) => {

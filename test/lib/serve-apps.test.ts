@@ -3,11 +3,12 @@
  * handler, Koa gives one with `app.callback()`, Fastify its `app.server` once ready, Hono a
  * server from @hono/node-server's `createAdaptorServer`. The app object itself (Koa, Fastify,
  * Hono) is refused with ERR_INVALID_OPTION naming that form, in a message of a few lines, not
- * a dump of the app.
+ * a dump of the app. And an address in use is reported as serve()'s.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { once } from 'node:events';
 import { createAdaptorServer } from '@hono/node-server';
 import express from 'express';
 import Fastify from 'fastify';
@@ -63,4 +64,16 @@ test('serve(app) with a Koa, Fastify or Hono app object is refused, naming the f
   await refused(Fastify(), 'for a Fastify app: await app.ready(); serve(app.server)');
   await refused(new Hono(), 'for a fetch-style app (Hono): serve(createAdaptorServer({ fetch: app.fetch })), with createAdaptorServer from @hono/node-server');
   await refused({ port: 8080 }, 'serve((req, res) => res.end("ok"))');
+});
+
+test('serve() on an address in use: ERR_LISTEN_FAILED from hitless serve(), not listen()', async (t) => {
+  const taken = http.createServer();
+  taken.listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  t.after(() => taken.close());
+  const { port } = taken.address() as { port: number };
+  const server = http.createServer();
+  await assert.rejects(serve(server, { port, host: '127.0.0.1', signals: false }), (err: unknown) =>
+    isHitlessError(err, 'ERR_LISTEN_FAILED') && err.message.startsWith(`hitless serve(): could not listen on 127.0.0.1:${port}: `) && /EADDRINUSE/.test(err.message));
+  assert.equal(server.listening, false);
 });

@@ -39,5 +39,5 @@ test('a listen() by name that comes after serve() announced readiness fails, say
   const { fixture } = start(t, 'late');
   const listening = await fixture.next<{ admin: string; code: string }>('listening');
   assert.equal(listening.code, 'ERR_LISTEN_FAILED');
-  assert.match(listening.admin, /^listen\(\): the inherited socket "admin" \(fd 4\) was already adopted by another server \(serve\(\) without a name serves every socket no listen\(\) claimed when it announced readiness\); call listen\(server, 'admin'\) before that, right after `await serve\(\)` at the latest, or give serve\(\) its own: serve\(app, \{ name: 'http' \}\)$/);
+  assert.match(listening.admin, /^hitless listen\(\): the inherited socket "admin" \(fd 4\) was already adopted by another server \(serve\(\) without a name serves every socket no listen\(\) claimed when it announced readiness\); call listen\(server, 'admin'\) before that, right after `await serve\(\)` at the latest, or give serve\(\) its own: serve\(app, \{ name: 'http' \}\)$/);
 });
