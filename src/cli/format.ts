@@ -49,7 +49,7 @@ export function stillPhrase(o: ReloadOutcome): string {
   return `, ${plural(s.workers, 'old worker')} still draining${s.upgraded ? ` ${plural(s.upgraded, 'upgraded connection')}` : ''} in the background`;
 }
 
-/** "generation 7 (background): 2 workers, 812 upgraded connections, SIGKILL in 25 s". */
+/** "generation 7 (background): 2 workers, 812 upgraded connections, SIGKILL in 24.6 s". */
 export function describeDraining(d: DrainingGeneration, now = Date.now()): string {
   const unknown = d.unknown ? `, ${d.unknown} not reporting` : '';
   const left = d.deadline > now ? `SIGKILL in ${formatDuration(d.deadline - now)}` : 'SIGKILL due';
