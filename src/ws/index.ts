@@ -42,7 +42,8 @@ export interface MoveWebSocketsOptions<S> {
   /**
    * Optional: true while this connection has work in flight whose reply is not sent yet (a
    * reply written after the move would be lost): it is tried again a moment later, and
-   * closed with 1001 instead after {@link MOVE_TRY_MS}.
+   * after {@link MOVE_TRY_MS} of tries it stays, and is closed with 1001 at its turn in the
+   * drain's spread window, which begins once the moves are over (as for what cannot move).
    */
   busy?: ((ws: WebSocket) => boolean) | undefined;
   /**
