@@ -4,12 +4,13 @@
  * and `"types": ["node"]` imports 'hitless' and 'hitless/ws' — the package's own .d.ts,
  * through its `exports` — and this project's tsc must accept it. Compile-only: nothing runs.
  * It guards serve()'s handle type (the server given, or the http.Server made for a handler),
- * and options that take an explicit `undefined`.
+ * options that take an explicit `undefined`, and the typed hitless/ws example of
+ * docs/websockets.md, verbatim.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,7 +66,23 @@ moveWebSockets(new WebSocketServer({ noServer: true }), {
 void [made, h2, handle, server];
 `;
 
-test('the published types in a strict project (tsc --init, exactOptionalPropertyTypes): serve()\'s handle carries the server\'s type, options take undefined', (t) => {
+/** The names docs/websockets.md's example leaves to the application. */
+const WS_EXAMPLE_PRELUDE = `
+declare const app: import('node:http').RequestListener;
+declare function authenticate(req: import('node:http').IncomingMessage): string;
+declare function onMessage(ws: import('ws').WebSocket, data: import('ws').RawData): void;
+declare function leave(ws: import('ws').WebSocket): void;
+`;
+
+function wsExample(): string {
+  const doc = readFileSync(join(root, 'docs', 'websockets.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Moved: `hitless/ws`'));
+  const block = /```ts\n([\s\S]*?)```/.exec(section);
+  assert.ok(block, 'docs/websockets.md has a ```ts block under "Moved: `hitless/ws`"');
+  return block[1]!;
+}
+
+test('the published types in a strict project (tsc --init, exactOptionalPropertyTypes): serve()\'s handle carries the server\'s type, options take undefined, the hitless/ws example type-checks', (t) => {
   // Under build/, so that 'hitless' resolves to this package (its exports) and the rest to node_modules.
   const dir = mkdtempSync(join(root, 'build', '.types-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -75,9 +92,10 @@ test('the published types in a strict project (tsc --init, exactOptionalProperty
       noUncheckedIndexedAccess: true, verbatimModuleSyntax: true, isolatedModules: true, moduleDetection: 'force',
       skipLibCheck: true, noEmit: true,
     },
-    files: ['uses.ts'],
+    files: ['uses.ts', 'ws-example.ts'],
   }));
   writeFileSync(join(dir, 'uses.ts'), USES);
+  writeFileSync(join(dir, 'ws-example.ts'), WS_EXAMPLE_PRELUDE + wsExample());
   const tsc = createRequire(import.meta.url).resolve('typescript/package.json').replace(/package\.json$/, 'bin/tsc');
   const r = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { cwd: dir, encoding: 'utf8' });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
