@@ -20,6 +20,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../core/logger.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterHandle } from '../core/types.js';
+import { awaitPath, type PathWaiter } from './await-path.js';
 import { ReloadTrigger } from './debounce.js';
 import { STATE_FILE } from './state.js';
 
@@ -31,6 +32,15 @@ export interface WatchHandle {
 
 /** hitless's own scratch files: never a reason to reload. */
 const OWN_FILES = /^(\.current\.\d+\.[0-9a-f]+|\.staging-.*|\.hitless-state\.json.*|\.hitless-fetch-.*|\.hitless-lock)$/;
+
+/** What is at a watched path now: a symlink is watched from its folder, a missing path waited for. */
+function pathKind(path: string): 'missing' | 'link' | 'other' {
+  try {
+    return lstatSync(path).isSymbolicLink() ? 'link' : 'other';
+  } catch {
+    return 'missing';
+  }
+}
 
 /**
  * Starts watching `config.watch.paths` (absolute) and reloads `master` on change.
@@ -53,42 +63,60 @@ export function startWatch(config: MasterConfig, master: MasterHandle, logger: L
     },
   });
   const links = new Set<string>();
-  const targets = new Set<string>();
-  for (const path of spec.paths) {
-    let isLink = false;
-    try {
-      isLink = lstatSync(path).isSymbolicLink();
-    } catch {
-      // Not there yet: watch it as given, chokidar reports it when it appears.
-    }
-    if (isLink) {
-      links.add(path);
-      targets.add(dirname(path));
-    } else targets.add(path);
-  }
-  const linkDirs = new Set([...links].map((l) => dirname(l)));
+  const linkDirs = new Set<string>();
   const ignored = (path: string): boolean => {
     if (OWN_FILES.test(basename(path)) || basename(path) === STATE_FILE) return true;
-    // In a folder watched only for a link, every other entry is ignored.
+    // In a folder watched only for a link, every other entry is ignored, the folders on
+    // the way to a watched path too: one appearing is no change to what is watched.
     const dir = dirname(path);
-    return linkDirs.has(dir) && !links.has(path) && !spec.paths.some((p) => path === p || path.startsWith(p + '/') || p.startsWith(path + '/'));
+    return linkDirs.has(dir) && !links.has(path) && !spec.paths.some((p) => path === p || path.startsWith(p + '/'));
   };
   const watchers: FSWatcher[] = [];
+  const waiters: PathWaiter[] = [];
   let started = false;
+  let closed = false;
   const onChange = (event: string, path: string): void => {
     if (!started) return;
     logger.info('watch: change', { event, path });
     trigger.poke();
   };
-  const readies: Array<Promise<void>> = [];
-  for (const target of targets) {
-    const isLinkDir = linkDirs.has(target) && !spec.paths.includes(target);
-    const w = watch(target, { ignoreInitial: true, followSymlinks: false, ignored, ...(isLinkDir ? { depth: 0 } : {}) });
+  const watchTarget = (target: string, linkDirOnly: boolean): Promise<void> => {
+    const w = watch(target, { ignoreInitial: true, followSymlinks: false, ignored, ...(linkDirOnly ? { depth: 0 } : {}) });
     w.on('all', onChange);
     w.on('error', (err) => logger.warn('watch: error', { error: err instanceof Error ? err.message : String(err) }));
-    readies.push(new Promise<void>((resolve) => w.once('ready', () => resolve())));
     watchers.push(w);
+    return new Promise<void>((resolve) => w.once('ready', () => resolve()));
+  };
+  /** A symlink is watched as an entry of its folder (see the top of this file). */
+  const addLink = (path: string): string => {
+    links.add(path);
+    linkDirs.add(dirname(path));
+    return dirname(path);
+  };
+  // chokidar is only ever given paths that exist: a missing one waits in awaitPath
+  // (see await-path.ts for what chokidar does with it instead).
+  const waitFor = (path: string): void => {
+    const onError = (err: Error): void => logger.warn('watch: cannot wait for a missing path; it will not be watched', { path, error: err.message });
+    waiters.push(awaitPath(path, { onAppear: () => onAppear(path), onError }));
+  };
+  const onAppear = (path: string): void => {
+    if (closed) return;
+    const kind = pathKind(path);
+    if (kind === 'missing') return waitFor(path); // gone again already: nothing changed
+    const target = kind === 'link' ? addLink(path) : path;
+    // Appearing is a change like any other (a first `current`, a new config file). Told
+    // once chokidar watches it, so a write meanwhile is in the reload, and later ones poke.
+    void watchTarget(target, target !== path).then(() => onChange('appear', path));
+  };
+  const targets = new Set<string>();
+  for (const path of spec.paths) {
+    const kind = pathKind(path);
+    if (kind === 'missing') {
+      logger.warn('watch: path does not exist yet; it will be watched once it appears', { path });
+      waitFor(path);
+    } else targets.add(kind === 'link' ? addLink(path) : path);
   }
+  const readies = [...targets].map((target) => watchTarget(target, linkDirs.has(target) && !spec.paths.includes(target)));
   const ready = Promise.all(readies).then(() => {
     started = true;
     logger.info('watch: watching', { paths: spec.paths, debounce: spec.debounce });
@@ -96,6 +124,8 @@ export function startWatch(config: MasterConfig, master: MasterHandle, logger: L
   return {
     ready,
     async close() {
+      closed = true;
+      for (const waiter of waiters) waiter.close();
       await Promise.all(watchers.map((w) => w.close()));
       await trigger.close();
     },

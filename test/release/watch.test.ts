@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger } from '../../src/core/logger.js';
 import type { MasterConfig } from '../../src/config/types.js';
 import type { ReloadOutcome } from '../../src/core/types.js';
 import { ReloadTrigger } from '../../src/release/debounce.js';
 import { switchCurrent } from '../../src/release/switch.js';
+import { awaitPath } from '../../src/release/await-path.js';
 import { startWatch } from '../../src/release/watch.js';
 import { FakeMaster } from './fake-master.js';
 import { outcome, tempDir, writeTree } from './helpers.js';
@@ -78,4 +79,73 @@ test('watch: a swap of the current symlink by rename triggers one reload (the li
   await switchCurrent(app, 'c'); // sentinel
   await master.reloads(2);
   assert.equal(master.reasons.length, 2);
+});
+
+test('watch: a path whose folders are missing at start (regression: a reload at start for nothing, and no reload ever once it appeared)', { timeout: 10_000 }, async (t) => {
+  const app = await tempDir(t);
+  await writeTree(join(app, 'releases'), { 'a/app.js': 'a', 'b/app.js': 'b', 'c/app.js': 'c' });
+  await symlink('releases/a', join(app, 'current'));
+  const file = join(app, 'config', 'prod', 'app.json');
+  const master = new FakeMaster();
+  const from = lines.length;
+  const w = startWatch(config(app, [join(app, 'current'), file]), master, logger);
+  t.after(() => w.close());
+  await w.ready;
+  assert.equal(lines.slice(from).filter((l) => l.includes(`WARN watch: path does not exist yet`) && l.includes(file)).length, 1, lines.slice(from).join(''));
+  // A master writes beside `current` (its log, its state file): chokidar's own fallback
+  // for the missing path then reported `current` as added, a reload for nothing.
+  await writeFile(join(app, 'hitless.log'), 'a log line\n');
+  await mkdir(join(app, 'config'));
+  await mkdir(join(app, 'config', 'prod')); // each folder appears on its own
+  await switchCurrent(app, 'b'); // sentinel: the only reason for the first reload
+  await master.reloads(1);
+  await writeFile(file, '{"a":1}');
+  await master.reloads(2);
+  await writeFile(file, '{"a":2}');
+  await master.reloads(3);
+  await writeFile(file, '{"a":3}');
+  await master.reloads(4);
+  await switchCurrent(app, 'c'); // sentinel: no extra reload slipped in before it
+  await master.reloads(5);
+  assert.equal(master.reasons.length, 5);
+  const changes = lines.slice(from).filter((l) => l.includes('watch: change'));
+  assert.ok(!changes.some((l) => /event=add path=\S*\/current\n/.test(l)), changes.join(''));
+  assert.ok(!changes.some((l) => /path=\S*\/config(\/prod)?\n/.test(l)), `a folder on the way is no reason to reload:\n${changes.join('')}`);
+});
+
+test('watch: a missing path whose folders are made at once (mkdir -p, then the file) is one reload, then one per change', { timeout: 10_000 }, async (t) => {
+  const app = await tempDir(t);
+  const file = join(app, 'a', 'b', 'c', 'app.json');
+  const master = new FakeMaster();
+  const w = startWatch(config(app, [file, join(app, 'VERSION')]), master, logger);
+  t.after(() => w.close());
+  await w.ready;
+  await writeTree(join(app, 'a', 'b', 'c'), { 'app.json': '1' });
+  await master.reloads(1);
+  await writeFile(join(app, 'upload.tmp'), '2');
+  await rename(join(app, 'upload.tmp'), file); // rename-over upload
+  await master.reloads(2);
+  await writeFile(join(app, 'VERSION'), 'v2'); // the second missing path, at the top level
+  await master.reloads(3);
+  await writeFile(file, '3'); // sentinel
+  await master.reloads(4);
+  assert.equal(master.reasons.length, 4);
+});
+
+test('awaitPath: follows a missing path down its folders as they are made, removed and made again', { timeout: 10_000 }, async (t) => {
+  const app = await tempDir(t);
+  const file = join(app, 'a', 'b', 'app.json');
+  const appeared = deferred<void>();
+  let calls = 0;
+  const waiter = awaitPath(file, { onAppear: () => (calls++, appeared.resolve()), onError: (err) => assert.fail(err) });
+  t.after(() => waiter.close());
+  await mkdir(join(app, 'a', 'b'), { recursive: true });
+  await rm(join(app, 'a'), { recursive: true }); // the folder it may be watching goes away…
+  await mkdir(join(app, 'a')); // …and another is made in its place
+  await writeFile(join(app, 'a', 'b'), 'a file where a folder is expected');
+  await rm(join(app, 'a', 'b'));
+  await mkdir(join(app, 'a', 'b'));
+  await writeFile(file, '{}');
+  await appeared.promise;
+  assert.equal(calls, 1);
 });
