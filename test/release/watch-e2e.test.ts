@@ -23,6 +23,9 @@ test('watch in the master: each rename-over upload of a watched file is exactly 
   await writeFile(join(app, 'VERSION'), 'v1');
   await writeFile(join(app, 'hitless.json'), JSON.stringify({ watch: { paths: ['VERSION'], debounce: '200ms' } }));
   const master = await startMaster(t, { command: [process.execPath, 'server.mjs'], cwd: app, env, args: ['--config', join(app, 'hitless.json')] });
+  // The watch starts after the first generation is ready; on a busy machine its first scan
+  // can end after a change made at once, which it would not see (a 60 s timeout here).
+  await master.waitEvent((r) => r.msg === 'watch: watching');
   assert.equal(await version(master.url('/')), 'v1');
 
   for (const [i, v] of ['v2', 'v3'].entries()) {
