@@ -7,7 +7,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { connect } from 'node:net';
-import { dirname, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { findConfigFile } from '../config/file.js';
 import { locateRunDir } from '../config/locate.js';
 import { controlSocketPath } from '../config/rundir.js';
@@ -63,16 +63,20 @@ export async function findRunDir(options: {
 /**
  * When no master answers for `cwd`: a master whose app folder is above it (the command was
  * run from a subfolder of the app), the nearest one, as a phrase for the "no master"
- * message; undefined when there is none.
+ * message; undefined when there is none. With `inReleases`, only a master whose
+ * `releases/` holds `cwd` (its `current` release, say).
  *
  * @example
  * await masterAbove('/srv/app/public'); // 'a master runs for /srv/app (pid 4208), a folder above this one: …'
  */
-export async function masterAbove(cwd: string, env?: NodeJS.ProcessEnv): Promise<string | undefined> {
+export async function masterAbove(cwd: string, env?: NodeJS.ProcessEnv, options: { inReleases?: boolean } = {}): Promise<string | undefined> {
   const here = real(cwd);
+  // inReleases: only a master whose releases hold this folder (run in `current/`, which
+  // resolves into releases/<id>), not any master of a folder above (a home folder's).
+  const root = (dir: string): string => (options.inReleases ? join(real(dir), 'releases') : real(dir));
   const above = (await discoverMasters({ env })).filter((m) => {
     const dir = m.status?.app?.dir;
-    return dir !== undefined && here.startsWith(real(dir) + sep);
+    return dir !== undefined && here.startsWith(root(dir) + sep);
   });
   // The nearest: the longest app folder above this one.
   const [m] = above.sort((a, b) => (b.status?.app?.dir.length ?? 0) - (a.status?.app?.dir.length ?? 0));

@@ -3,7 +3,7 @@
 // set-up (logs), and what `hitless logs` says when output does not go to a file.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -222,14 +222,21 @@ test('a client command run from a subfolder of the app: the no-master message na
   assert.match(r.stderr, new RegExp(`^hitless: no master is running at .*; a master runs for ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(pid ${master.pid}\\), a folder above this one: run the command there, or pass --run-dir ${master.runDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`));
   // Following the hint works.
   assert.equal((await cli(sub, ['status', '--run-dir', master.runDir], { XDG_RUNTIME_DIR: dir })).code, 0);
-  // release and rollback would make a second app in the subfolder (releases/, current) and
-  // say no master runs: they are refused the same way, and nothing is written.
-  writeFileSync(join(sub, 'index.html'), 'x');
-  for (const args of [['release', join(dir, 'public')], ['rollback']]) {
-    const refused = await cli(sub, args, { XDG_RUNTIME_DIR: dir });
+  // Run in the app's current release (current -> releases/r1), release and rollback would
+  // set up a second app inside it and say no master runs: refused, naming the master, and
+  // nothing is written. A plain subfolder is another app's business (a first release there).
+  mkdirSync(join(dir, 'releases', 'r1'), { recursive: true });
+  writeFileSync(join(dir, 'releases', 'r1', 'index.html'), 'x');
+  symlinkSync('releases/r1', join(dir, 'current'));
+  const inRelease = join(dir, 'current');
+  for (const args of [['release', sub], ['rollback']]) {
+    const refused = await cli(inRelease, args, { XDG_RUNTIME_DIR: dir });
     assert.equal(refused.code, 2, refused.stdout + refused.stderr);
-    assert.match(refused.stderr, new RegExp(`^hitless: ${args[0]}: .*public has no releases and no master; a master runs for ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(pid ${master.pid}\\), a folder above this one`));
+    assert.match(refused.stderr, new RegExp(`^hitless: ${args[0]}: .*r1 is a release of another app, with no releases and no master of its own; a master runs for ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(pid ${master.pid}\\), a folder above this one`));
   }
-  assert.deepEqual(readdirSync(sub), ['index.html']);
+  assert.deepEqual(readdirSync(join(dir, 'releases', 'r1')), ['index.html']);
+  const elsewhere = await cli(sub, ['release', join(dir, 'releases', 'r1')], { XDG_RUNTIME_DIR: dir });
+  assert.equal(elsewhere.code, 0, elsewhere.stderr);
+  assert.match(elsewhere.stdout, /no master is running, the next `hitless start` will run it/);
   assert.equal((await master.stop()).code, 0);
 });

@@ -86,10 +86,11 @@ export function reportRolledBack(err: HitlessError, json: boolean): number {
 }
 
 /**
- * Refuses to make a second app inside another one: run in a folder of an app whose master
- * runs for a folder above (its `current` release, say), with no `releases/` here, no master
- * answering here and no --config/--run-dir saying this is meant, `release` would create
- * `releases/` and `current` here and say no master runs.
+ * Refuses to make a second app inside another one's release: run in a release folder of an
+ * app whose master runs (its `current`, which resolves into its releases/), with no
+ * `releases/` here, no master answering here and no --config/--run-dir saying this is meant,
+ * `release` would create `releases/` and `current` there and say no master runs. (Any other
+ * folder below a master's app folder is fine: a first release in ~/app2 under a master of ~.)
  *
  * @throws HitlessError ERR_USAGE naming the master above and where to run the command.
  */
@@ -97,8 +98,8 @@ export async function refuseInsideAnotherApp(command: string, appDir: string, ru
   if (flags.config !== undefined || flags['run-dir'] !== undefined || existsSync(join(appDir, 'releases'))) return;
   const answers = await controlRequest(runDir, 'status', {}, { timeoutMs: 1000 }).then(() => true, () => false);
   if (answers) return;
-  const above = await masterAbove(appDir);
-  if (above !== undefined) throw new HitlessError('ERR_USAGE', `${command}: ${appDir} has no releases and no master; ${above}`);
+  const above = await masterAbove(appDir, undefined, { inReleases: true });
+  if (above !== undefined) throw new HitlessError('ERR_USAGE', `${command}: ${appDir} is a release of another app, with no releases and no master of its own; ${above}`);
 }
 
 /**
