@@ -58,9 +58,9 @@ export async function deployFleet(opts: DeployFleetOptions): Promise<FleetResult
     id, artifact: artifact.path, bytes: artifact.bytes, sha256: artifact.sha256, batches: batches.map((b) => b.map((h) => h.name)),
   };
   const rest = config.hosts.length - 1;
-  emit({ level: 'info', text: `deploy ${id}: ${basename(artifact.path)} (${formatBytes(artifact.bytes)}, sha256 ${artifact.sha256.slice(0, 12)}) to ${config.hosts.length} host${rest ? 's' : ''}: ${plan.batches[0]?.[0]} as the canary${rest ? `, then ${rest} more in batches of ${config.batch}` : ''}${opts.dryRun ? ' (dry run)' : ''}` });
-
+  // Announced once the lock is held: a deploy refused as busy never said it was starting.
   const lock = opts.dryRun ? undefined : await acquireDeployLock(deployLockPath(config.configPath), { id, artifact: basename(artifact.path) }, now);
+  emit({ level: 'info', text: `deploy ${id}: ${basename(artifact.path)} (${formatBytes(artifact.bytes)}, sha256 ${artifact.sha256.slice(0, 12)}) to ${config.hosts.length} host${rest ? 's' : ''}: ${plan.batches[0]?.[0]} as the canary${rest ? `, then ${rest} more in batches of ${config.batch}` : ''}${opts.dryRun ? ' (dry run)' : ''}` });
   let closeRemote: (() => Promise<void>) | undefined;
   try {
     const remote = opts.run ? { run: opts.run, close: async () => {} } : await openRemote(config);

@@ -212,12 +212,14 @@ test('deploy lock: a second deploy is told who holds it; a lock left by a dead d
   const fleet = fakeFleet({ a: v1() });
   const { hostname } = await import('node:os');
   await writeFile(lock, JSON.stringify({ pid: process.pid, user: 'alice', machine: hostname(), id: 'v7', artifact: 'build-7.tgz', startedAt: Date.now() - 42_000 }));
-  await assert.rejects(deployFleet({ config, artifact, id: 'v2', run: fleet.run, probe: fleet.probe }), (err) => {
+  const said: string[] = [];
+  await assert.rejects(deployFleet({ config, artifact, id: 'v2', run: fleet.run, probe: fleet.probe, onEvent: (e) => said.push(e.text) }), (err) => {
     assert.ok(isHitlessError(err, 'ERR_DEPLOY_BUSY'));
     assert.match(err.message, new RegExp(`^another deploy is running: release v7 \\(build-7\\.tgz\\) by alice on ${hostname()}, pid ${process.pid}, started 42 s ago; wait for it`));
     return true;
   });
   assert.deepEqual(fleet.log, [], 'a busy deploy does not even run the preflight');
+  assert.deepEqual(said, [], 'nor says it is starting');
 
   const gone = spawnSync(process.execPath, ['-e', '0']).pid as number;
   await writeFile(lock, JSON.stringify({ pid: gone, user: 'alice', machine: hostname(), id: 'v7', artifact: 'build-7.tgz', startedAt: 0 }));
