@@ -94,3 +94,14 @@ export class HitlessError extends Error {
 export function isHitlessError(err: unknown, code?: HitlessErrorCode): err is HitlessError {
   return err instanceof HitlessError && (code === undefined || err.code === code);
 }
+
+/**
+ * Why `signal` was aborted, for a message: the reason's message when it is an Error, else
+ * the reason itself (`hitless release` and `deploy` abort with the signal's name).
+ *
+ * @example
+ * abortReason(AbortSignal.abort('SIGINT')); // 'SIGINT'
+ */
+export function abortReason(signal: AbortSignal): string {
+  return signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
+}

@@ -9,6 +9,7 @@
  * sockets never close and nothing is dropped while it switches.
  */
 import { basename } from 'node:path';
+import { abortReason } from '../errors.js';
 import { makeReleaseId, validateReleaseId } from '../release/layout.js';
 import { formatDuration } from '../config/duration.js';
 import { artifactContentHash, formatBytes, readArtifact, remoteArtifactPath, type Artifact } from './artifact.js';
@@ -113,7 +114,7 @@ class Rollout {
   async run(plan: FleetPlan, batches: FleetHost[][]): Promise<FleetResult> {
     for (const batch of batches) {
       if (this.signal?.aborted) {
-        const reason = this.signal.reason instanceof Error ? this.signal.reason.message : String(this.signal.reason ?? 'aborted');
+        const reason = abortReason(this.signal);
         this.failure = { host: batch[0]?.name ?? '?', step: 'interrupted', code: 'ERR_DEPLOY_FAILED', message: `interrupted (${reason}) before ${batch.map((h) => h.name).join(', ')}` };
         this.emit({ level: 'warn', text: `interrupted (${reason}); not starting ${batch.map((h) => h.name).join(', ')}` });
         break;

@@ -5,7 +5,7 @@
  * its last lines go into the error when it fails.
  */
 import { spawn } from 'node:child_process';
-import { HitlessError } from '../errors.js';
+import { abortReason, HitlessError } from '../errors.js';
 
 /** Lines of output kept for the error report. */
 export const PREPARE_OUTPUT_TAIL = 30;
@@ -14,7 +14,7 @@ export type OutputSink = (stream: 'stdout' | 'stderr', chunk: string) => void;
 
 /** Why a prepare was stopped: the abort reason (`hitless release` gives the signal's name). */
 function stopped(argv: string[], signal: AbortSignal): HitlessError {
-  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+  const why = abortReason(signal);
   return new HitlessError('ERR_RELEASE_INTERRUPTED', `prepare command ${JSON.stringify(argv)} was stopped (${why})`);
 }
 
