@@ -71,8 +71,9 @@ export function startWatch(config: MasterConfig, master: MasterHandle, logger: L
     const dir = dirname(path);
     return linkDirs.has(dir) && !links.has(path) && !spec.paths.some((p) => path === p || path.startsWith(p + '/'));
   };
-  const watchers: FSWatcher[] = [];
-  const waiters: PathWaiter[] = [];
+  /** Each chokidar watcher, with its target and the watched paths it serves (a symlink's folder serves its links). */
+  const watchers = new Map<FSWatcher, { target: string; serves: string[] }>();
+  const waiters = new Set<PathWaiter>();
   let started = false;
   let closed = false;
   const onChange = (event: string, path: string): void => {
@@ -80,11 +81,31 @@ export function startWatch(config: MasterConfig, master: MasterHandle, logger: L
     logger.info('watch: change', { event, path });
     trigger.poke();
   };
-  const watchTarget = (target: string, linkDirOnly: boolean): Promise<void> => {
+  /**
+   * A watched target that is gone (a folder removed, or the folder holding a watched file):
+   * chokidar would never report it again once it is made anew (a build that empties
+   * `dist/` with `rm -rf`), so its paths go back to waiting until they appear.
+   */
+  const rewaitIfGone = (w: FSWatcher): void => {
+    const entry = watchers.get(w);
+    if (closed || entry === undefined || pathKind(entry.target) !== 'missing') return;
+    watchers.delete(w);
+    // On a later turn: closed from inside its own unlink event, chokidar can keep one of
+    // its fs watchers open.
+    setImmediate(() => void w.close());
+    for (const path of entry.serves) {
+      logger.info('watch: path removed; it will be watched again once it appears', { path });
+      waitFor(path);
+    }
+  };
+  const watchTarget = (target: string, serves: string[], linkDirOnly: boolean): Promise<void> => {
     const w = watch(target, { ignoreInitial: true, followSymlinks: false, ignored, ...(linkDirOnly ? { depth: 0 } : {}) });
-    w.on('all', onChange);
+    w.on('all', (event, path) => {
+      onChange(event, path);
+      if (event === 'unlink' || event === 'unlinkDir') rewaitIfGone(w);
+    });
     w.on('error', (err) => logger.warn('watch: error', { error: err instanceof Error ? err.message : String(err) }));
-    watchers.push(w);
+    watchers.set(w, { target, serves });
     return new Promise<void>((resolve) => w.once('ready', () => resolve()));
   };
   /** A symlink is watched as an entry of its folder (see the top of this file). */
@@ -97,7 +118,16 @@ export function startWatch(config: MasterConfig, master: MasterHandle, logger: L
   // (see await-path.ts for what chokidar does with it instead).
   const waitFor = (path: string): void => {
     const onError = (err: Error): void => logger.warn('watch: cannot wait for a missing path; it will not be watched', { path, error: err.message });
-    waiters.push(awaitPath(path, { onAppear: () => onAppear(path), onError }));
+    // awaitPath calls onAppear at once for a path that is back already: nothing to keep then.
+    let appeared = false;
+    let waiter: PathWaiter | undefined;
+    const onAppeared = (): void => {
+      appeared = true;
+      if (waiter !== undefined) waiters.delete(waiter);
+      onAppear(path);
+    };
+    waiter = awaitPath(path, { onAppear: onAppeared, onError });
+    if (!appeared) waiters.add(waiter);
   };
   const onAppear = (path: string): void => {
     if (closed) return;
@@ -106,7 +136,7 @@ export function startWatch(config: MasterConfig, master: MasterHandle, logger: L
     const target = kind === 'link' ? addLink(path) : path;
     // Appearing is a change like any other (a first `current`, a new config file). Told
     // once chokidar watches it, so a write meanwhile is in the reload, and later ones poke.
-    void watchTarget(target, target !== path).then(() => onChange('appear', path));
+    void watchTarget(target, [path], target !== path).then(() => onChange('appear', path));
   };
   const targets = new Set<string>();
   for (const path of spec.paths) {
@@ -116,7 +146,10 @@ export function startWatch(config: MasterConfig, master: MasterHandle, logger: L
       waitFor(path);
     } else targets.add(kind === 'link' ? addLink(path) : path);
   }
-  const readies = [...targets].map((target) => watchTarget(target, linkDirs.has(target) && !spec.paths.includes(target)));
+  const readies = [...targets].map((target) => {
+    const serves = spec.paths.filter((p) => p === target || (links.has(p) && dirname(p) === target));
+    return watchTarget(target, serves, linkDirs.has(target) && !spec.paths.includes(target));
+  });
   const ready = Promise.all(readies).then(() => {
     started = true;
     logger.info('watch: watching', { paths: spec.paths, debounce: spec.debounce });
@@ -126,7 +159,7 @@ export function startWatch(config: MasterConfig, master: MasterHandle, logger: L
     async close() {
       closed = true;
       for (const waiter of waiters) waiter.close();
-      await Promise.all(watchers.map((w) => w.close()));
+      await Promise.all([...watchers.keys()].map((w) => w.close()));
       await trigger.close();
     },
   };

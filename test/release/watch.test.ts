@@ -149,3 +149,54 @@ test('awaitPath: follows a missing path down its folders as they are made, remov
   await appeared.promise;
   assert.equal(calls, 1);
 });
+
+/** A logger whose lines can be awaited: `seen(re)` resolves once a line matches (one already written counts). */
+function awaitableLogger(): { logger: ReturnType<typeof createLogger>; seen: (re: RegExp) => Promise<string> } {
+  const written: string[] = [];
+  const waiting: { re: RegExp; resolve: (line: string) => void }[] = [];
+  const logger = createLogger({
+    format: 'text',
+    write: (line) => {
+      written.push(line);
+      for (const w of waiting.filter((w) => w.re.test(line))) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve(line);
+      }
+    },
+  });
+  const seen = (re: RegExp): Promise<string> => {
+    const line = written.find((l) => re.test(l));
+    return line !== undefined ? Promise.resolve(line) : new Promise((resolve) => waiting.push({ re, resolve }));
+  };
+  return { logger, seen };
+}
+
+test('watch: a watched folder removed and made again (a clean build), and a watched file whose folder is replaced, are watched again (regression: never seen again)', { timeout: 10_000 }, async (t) => {
+  const app = await tempDir(t);
+  await writeTree(join(app, 'dist'), { 'a.js': '1' });
+  await writeTree(join(app, 'config'), { 'app.json': '{}' });
+  const dist = join(app, 'dist');
+  const file = join(app, 'config', 'app.json');
+  const { logger: log, seen } = awaitableLogger();
+  const master = new FakeMaster();
+  const w = startWatch(config(app, [dist, file]), master, log);
+  t.after(() => w.close());
+  await w.ready;
+  const esc = (p: string): string => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+  await rm(dist, { recursive: true }); // `rm -rf dist && tsc`
+  await seen(new RegExp(`watch: path removed; it will be watched again once it appears path=${esc(dist)}\\n`));
+  await mkdir(dist);
+  await seen(new RegExp(`watch: change event=appear path=${esc(dist)}\\n`));
+  await writeFile(join(dist, 'b.js'), 'built again');
+  await seen(new RegExp(`watch: change event=add path=${esc(join(dist, 'b.js'))}\\n`));
+
+  await rm(join(app, 'config'), { recursive: true }); // the folder holding a watched file replaced
+  await seen(new RegExp(`watch: path removed; it will be watched again once it appears path=${esc(file)}\\n`));
+  await writeTree(join(app, 'config'), { 'app.json': '{"v":2}' });
+  await seen(new RegExp(`watch: change event=appear path=${esc(file)}\\n`));
+  await writeFile(file, '{"v":3}');
+  await seen(new RegExp(`watch: change event=change path=${esc(file)}\\n`));
+  await master.reloads(1);
+  assert.ok(master.reasons.every((r) => r === 'watch'));
+});
