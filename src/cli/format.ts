@@ -135,6 +135,8 @@ export class ReloadProgress {
   #generation: number | undefined;
   #spawned = 0;
   #ready = 0;
+  /** The new generation's size (reload-start); 0 from a master that does not say it. */
+  #workers = 0;
   #draining: number | undefined;
   /** How many workers of the draining generation are draining now. */
   #drainingWorkers = 0;
@@ -144,6 +146,15 @@ export class ReloadProgress {
   readonly #open = new Map<number, number>();
   /** The last "connections left" said (undefined: none yet for this drain). */
   #saidLeft: number | undefined;
+
+  /**
+   * Out of how many: the generation's size, so that workers booting one after another
+   * (bootConcurrency) read "ready 1/2", not "ready 1/1" (a crashed worker's replacement
+   * spawns once more, so never less than the spawns).
+   */
+  #of(): number {
+    return Math.max(this.#workers, this.#spawned);
+  }
 
   /** The phrase for `event`, or undefined when it does not change the phase. */
   update(event: MasterEvent): string | undefined {
@@ -155,15 +166,16 @@ export class ReloadProgress {
           : `configuration changes: ${event.changes.map(describeChange).join('; ')}`;
       case 'reload-start':
         this.#generation = event.generation;
+        this.#workers = event.workers ?? 0;
         return `spawning generation ${event.generation}`;
       case 'worker-spawn':
         if (event.generation !== this.#generation) return undefined;
         this.#spawned++;
-        return `spawning generation ${event.generation}: ${this.#spawned} started, ready ${this.#ready}/${this.#spawned}`;
+        return `spawning generation ${event.generation}: ${this.#spawned} started, ready ${this.#ready}/${this.#of()}`;
       case 'worker-ready':
         if (event.generation !== this.#generation) return undefined;
         this.#ready++;
-        return `generation ${event.generation}: ready ${this.#ready}/${this.#spawned} (worker ${event.generation}.${event.slot}, pid ${event.pid}, ${formatDuration(event.ms)})`;
+        return `generation ${event.generation}: ready ${this.#ready}/${this.#of()} (worker ${event.generation}.${event.slot}, pid ${event.pid}, ${formatDuration(event.ms)})`;
       case 'worker-exit':
         if (event.generation === this.#draining && event.planned) return this.#left(event.slot, 0);
         if (event.generation !== this.#generation || event.planned) return undefined;

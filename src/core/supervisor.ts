@@ -562,7 +562,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const run = new ReloadRun(next.id, reason, startedAt, (phase) => this.#emit({ type: 'reload-phase', generation: next.id, phase }));
     let resolveDone: (o: ReloadOutcome) => void = () => {};
     this.#reload = { run, done: new Promise((r) => (resolveDone = r)) };
-    this.#emit({ type: 'reload-start', generation: next.id, reason });
+    this.#emit({ type: 'reload-start', generation: next.id, reason, workers: next.size });
     this.#emit({ type: 'reload-phase', generation: next.id, phase: run.phase });
     const ctx = new StrategyContext(this.#seams(), run, old, next);
     let outcome: ReloadOutcome;

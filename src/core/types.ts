@@ -375,7 +375,8 @@ export type MasterEvent =
    * reload already queued (which then runs once, for both).
    */
   | { type: 'reload-queued'; reason: string; merged: boolean; behind: 'reload' | 'scale' | 'start'; generation?: number }
-  | { type: 'reload-start'; generation: number; reason: string }
+  /** `workers`: how many workers the new generation will have (its progress reads ready k/workers). */
+  | { type: 'reload-start'; generation: number; reason: string; workers: number }
   | { type: 'reload-ready'; generation: number; ms: number }
   /** Workers of `generation` retiring; `to`: the generation taking their connections (absent: drained only). */
   | { type: 'reload-draining'; generation: number; workers: number; to?: number }

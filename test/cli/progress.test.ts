@@ -14,7 +14,7 @@ const exit = (slot: number): MasterEvent => ({ type: 'worker-exit', generation: 
 
 test('regression (issue 19): "connections left" never rises and never repeats; said once every draining worker reported', () => {
   const out = lines([
-    { type: 'reload-start', generation: 8, reason: 'test' },
+    { type: 'reload-start', generation: 8, reason: 'test', workers: 2 },
     { type: 'reload-draining', generation: 7, workers: 2 },
     status(0, 10), // worker 7.1 has not reported: a sum now would rise later (10, then 20)
     status(1, 10),
@@ -37,7 +37,7 @@ test('regression (issue 19): "connections left" never rises and never repeats; s
 
 test('"connections left": a worker that exits without reporting counts 0; a new drain (rolling, next slot) starts afresh', () => {
   const out = lines([
-    { type: 'reload-start', generation: 8, reason: 'test' },
+    { type: 'reload-start', generation: 8, reason: 'test', workers: 2 },
     { type: 'reload-draining', generation: 7, workers: 2 },
     status(0, 3),
     exit(1), // never spoke (a worker without the library)
@@ -56,7 +56,7 @@ test('"connections left": a worker that exits without reporting counts 0; a new 
 
 test('readiness wait: the reload names the workers of its generation not ready yet, with their status', () => {
   const out = lines([
-    { type: 'reload-start', generation: 8, reason: 'test' },
+    { type: 'reload-start', generation: 8, reason: 'test', workers: 2 },
     { type: 'ready-wait', generation: 8, waitingMs: 5000, workers: [{ slot: 0, pid: 42, ms: 5000 }, { slot: 1, pid: 43, ms: 4900, status: 'warming cache' }] },
     { type: 'ready-wait', generation: 3, waitingMs: 5000, workers: [{ slot: 0, pid: 9, ms: 5000 }] }, // another generation (a crash restart)
   ]);
@@ -91,4 +91,19 @@ test('a reload ended by a stop of the master does not say an old generation keep
     failureLine({ ...base, error: { code: 'ERR_WORKER_EXITED', message: 'worker 22.0 (pid 7) exited with code 1 before it was ready', output: [] } }),
     'hitless: reload failed: worker 22.0 (pid 7) exited with code 1 before it was ready (ERR_WORKER_EXITED); generation 21 keeps serving',
   );
+});
+
+test('workers booting one after another (bootConcurrency 1) count out of the generation\'s size: "ready 1/2", not "ready 1/1"', () => {
+  const spawn = (slot: number): MasterEvent => ({ type: 'worker-spawn', generation: 8, slot, pid: 200 + slot });
+  const ready = (slot: number): MasterEvent => ({ type: 'worker-ready', generation: 8, slot, pid: 200 + slot, ms: 700 });
+  assert.deepEqual(lines([
+    { type: 'reload-start', generation: 8, reason: 'test', workers: 2 },
+    spawn(0), ready(0), spawn(1), ready(1),
+  ]), [
+    'spawning generation 8',
+    'spawning generation 8: 1 started, ready 0/2',
+    'generation 8: ready 1/2 (worker 8.0, pid 200, 700 ms)',
+    'spawning generation 8: 2 started, ready 1/2',
+    'generation 8: ready 2/2 (worker 8.1, pid 201, 700 ms)',
+  ]);
 });

@@ -90,7 +90,7 @@ test('reload streams progress events (not worker output), then the outcome', asy
   const started = once(master.reloadStarted, 'started');
   const pending = controlRequest(runDir, 'reload', { reason: 'deploy 42' }, { onEvent: (e) => events.push(e) });
   await started;
-  master.emit('event', { type: 'reload-start', generation: 4, reason: 'deploy 42' } satisfies MasterEvent);
+  master.emit('event', { type: 'reload-start', generation: 4, reason: 'deploy 42', workers: 1 } satisfies MasterEvent);
   master.emit('event', { type: 'worker-output', generation: 4, slot: 0, stream: 'stdout', line: 'secret' } satisfies MasterEvent);
   master.emit('event', { type: 'reload-ready', generation: 4, ms: 10 } satisfies MasterEvent);
   master.finishReload(okOutcome);
