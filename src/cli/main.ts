@@ -100,6 +100,10 @@ export async function main(argv: string[]): Promise<number> {
         if (above !== undefined) err.message = `${err.message}; ${above}`;
       }
       process.stderr.write(`hitless: ${err.message}\n`);
+      // A configuration with several problems: the message names the first, and each of the
+      // others gets a line, so that one run shows everything to fix.
+      const problems = err.details.problems;
+      if (Array.isArray(problems)) for (const problem of problems.slice(1)) process.stderr.write(`  ${String(problem)}\n`);
       // A script that asked for JSON gets the error as JSON too (no master, a timeout, a bad
       // flag), where the command had no outcome to print.
       if (rest.includes('--json')) process.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, message: err.message } }) + '\n');

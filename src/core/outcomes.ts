@@ -18,7 +18,8 @@ type OutcomeError = NonNullable<ReloadOutcome['error']>;
 export function outcomeError(err: unknown): OutcomeError {
   const e = isHitlessError(err) ? err : new HitlessError('ERR_RELOAD_FAILED', String(err), { cause: err });
   const output = Array.isArray(e.details.output) ? (e.details.output as string[]) : [];
-  return { code: e.code, message: e.message, output };
+  const problems = e.details.problems;
+  return { code: e.code, message: e.message, output, ...(Array.isArray(problems) && problems.length > 1 ? { problems: problems.map(String) } : {}) };
 }
 
 /** What a failed or refused reload reports. */

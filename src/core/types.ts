@@ -198,7 +198,8 @@ export interface ReloadOutcome {
    */
   stillDraining?: { workers: number; upgraded: number };
   /** On failure: error code, message and the failed workers' last output lines. */
-  error?: { code: string; message: string; output: string[] };
+  /** `problems`: every problem of an invalid configuration (ERR_CONFIG_INVALID), when it has more than one. */
+  error?: { code: string; message: string; output: string[]; problems?: string[] };
   /** True when this request joined a reload already queued. */
   coalesced?: boolean;
   /**

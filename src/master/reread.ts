@@ -50,17 +50,18 @@ export function readConfig(source: ConfigSource, timeoutMs = READ_TIMEOUT_MS): P
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      let answer: { ok?: boolean; config?: MasterConfig; error?: { code?: string; message?: string } } | undefined;
+      let answer: { ok?: boolean; config?: MasterConfig; error?: { code?: string; message?: string; problems?: string[] } } | undefined;
       try {
         answer = JSON.parse(out) as typeof answer;
       } catch {
         // not JSON: the check itself broke; its stderr says why
       }
       if (answer?.ok === true && answer.config) return resolve(answer.config);
-      const last = err.trim().split('\n').at(-1)?.replace(/^hitless: /, '');
+      const last = err.trim().split('\n').findLast((l) => l.startsWith('hitless: '))?.replace(/^hitless: /, '');
       const message = answer?.error?.message ?? (last || `the configuration check ended with ${signal ?? `code ${String(code)}`}`);
       const known = answer?.error?.code as HitlessErrorCode | undefined;
-      reject(new HitlessError(known ?? 'ERR_CONFIG_INVALID', message));
+      const problems = answer?.error?.problems;
+      reject(new HitlessError(known ?? 'ERR_CONFIG_INVALID', message, Array.isArray(problems) ? { details: { problems } } : {}));
     });
   });
 }

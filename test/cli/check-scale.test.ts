@@ -73,6 +73,18 @@ test('hitless check on bad files: exit 2 with the key-level message (bad value, 
   r = await cli(dir, ['check', '--config', 'nope.json']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /nope\.json does not exist/);
+
+  // Several problems: one run shows them all, the first in the message, each other on a line
+  // of its own (before, only "(and 2 more problems)" said there were others).
+  writeFileSync(join(dir, 'three.json'), JSON.stringify({ ...good, workers: 'x', readyTimeout: -5, drainTimout: 3 }));
+  for (const args of [['check', '--config', 'three.json'], ['start', '--config', 'three.json']]) {
+    r = await cli(dir, args);
+    assert.equal(r.code, 2, r.stderr);
+    assert.deepEqual(r.stderr.trimEnd().split('\n').map((l) => l.replace(/:.*/, '')), [
+      'hitless', '  "readyTimeout" in three.json', '  unknown key "drainTimout" in three.json; did you mean "drainTimeout"?',
+    ], r.stderr);
+    assert.match(r.stderr, /^hitless: "workers" in three\.json: got "x"; .* \(and 2 more problems\)\n/);
+  }
 });
 
 test('hitless check refuses a run dir that hitless start refuses, with the same message; a missing one is fine; another user\'s is a warning', async (t) => {

@@ -189,6 +189,13 @@ test('an invalid edit is refused with the key named (exit 2) and nothing starts,
   r = await master.cli(['reload']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /unknown key "readyTimout" in hitless\.json; did you mean "readyTimeout"\?/);
+  // Two problems: the refusal names the first, the second gets a line (before: "(and 1 more problem)" only).
+  write({ ...good, workers: 'many', readyTimout: '5s' });
+  r = await master.cli(['reload']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^hitless: reload refused: "workers" in hitless\.json: got "many"; .*\(and 1 more problem\) \(ERR_CONFIG_INVALID\); generation 1 keeps serving\n {2}unknown key "readyTimout" in hitless\.json; did you mean "readyTimeout"\?\n$/);
+  r = await master.cli(['reload', '--json']);
+  assert.equal((JSON.parse(r.stdout) as { error: { problems: string[] } }).error.problems.length, 2);
   writeFileSync(join(dir, 'hitless.json'), '{\n  "command": ["node"],\n  "workers": 2,\n}\n');
   r = await master.cli(['reload']);
   assert.equal(r.code, 2);
@@ -207,7 +214,7 @@ test('an invalid edit is refused with the key named (exit 2) and nothing starts,
   const reloadInFolder = await runCli(['reload'], {}, dir);
   assert.equal(reloadInFolder.code, 2, reloadInFolder.stderr);
   assert.match(reloadInFolder.stderr, /^hitless: reload refused: \S*hitless\.json:4:1: not valid JSON.*\(ERR_CONFIG_PARSE\); generation 1 keeps serving\n$/);
-  assert.match((await master.cli(['status'])).stdout, /^requests +\d+ reloads asked for: .*, 5 refused$/m, 'every refused request is counted');
+  assert.match((await master.cli(['status'])).stdout, /^requests +\d+ reloads asked for: .*, 7 refused$/m, 'every refused request is counted');
   write({ ...good, runDir: 'run', workers: 1 });
   assert.match(await reloadOk(master), /workers: 2 → 1/);
   assert.deepEqual(await serving(master), { generation: 2, workers: 1 });

@@ -106,6 +106,8 @@ export const command: Command = {
     }
     const err = outcome.error;
     process.stderr.write(`${failureLine(outcome)}\n`);
+    // The message names the first problem of an invalid configuration; the others follow.
+    for (const problem of err?.problems?.slice(1) ?? []) process.stderr.write(`  ${problem}\n`);
     if (outcome.canary) for (const line of canaryLines(outcome.canary, outcome)) process.stderr.write(`${line}\n`);
     if (err?.output.length) {
       process.stderr.write(`last output of generation ${outcome.attempted}:\n`);
