@@ -109,10 +109,17 @@ export function ensureRunDir(runDir: string): void {
     else checkCreatable(runDir);
     throw new HitlessError('ERR_CONFIG_INVALID', `runDir: cannot create ${runDir}: ${(err as Error).message}; pass another --run-dir`, { cause: err });
   }
-  checkPrivate(runDir);
-  // In a shared /tmp, whoever owns hitless-<uid> could swap our folder for theirs.
+  for (const dir of guardedFolders(runDir)) checkPrivate(dir);
+}
+
+/**
+ * The folders that must be ours and private for `runDir` to be safe, outermost first:
+ * the run dir, and in a shared /tmp its `hitless-<uid>` parent too (whoever owns that one
+ * could swap our folder for theirs).
+ */
+function guardedFolders(runDir: string): string[] {
   const parent = dirname(runDir);
-  if (basename(parent) === `hitless-${uid()}`) checkPrivate(parent);
+  return basename(parent) === `hitless-${uid()}` ? [parent, runDir] : [runDir];
 }
 
 function checkPrivate(dir: string): void {
@@ -140,8 +147,7 @@ function privacyProblem(dir: string, st: Stats): string | undefined {
  * @returns the warning, or undefined.
  */
 export function checkRunDir(runDir: string): string | undefined {
-  const parent = dirname(runDir);
-  for (const dir of basename(parent) === `hitless-${uid()}` ? [parent, runDir] : [runDir]) {
+  for (const dir of guardedFolders(runDir)) {
     if (!existsSync(dir)) {
       checkCreatable(dir);
       return undefined;
