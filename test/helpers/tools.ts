@@ -23,6 +23,7 @@ const PACKAGE: Record<string, string> = {
   nginx: 'nginx',
   wrk: 'wrk',
   openssl: 'openssl',
+  chromium: 'chromium',
 };
 
 /** Is `command` an executable file on PATH? (Looked up without running it.) */
