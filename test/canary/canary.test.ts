@@ -20,11 +20,11 @@ function get(url: string): Promise<{ status: number; generation: string }> {
   });
 }
 
-test('a release answering 500 to 10% of requests is rejected by its canary under load: ERR_CANARY_FAILED, the old generation serves throughout, no connection errors, few 500s reach clients', { timeout: 60_000 }, async (t) => {
+test('a release answering 500 to 10% of requests is rejected by its canary under load: ERR_CANARY_FAILED, the old generation serves throughout, no connection errors, few 500s reach clients', { timeout: 150_000 }, async (t) => {
   const app = await startCanaryApp(t, { workers: 2, canary: { workers: 1, duration: '5s', minRequests: 100, maxErrorRate: 0.01 } });
   const before = await app.status();
   app.behave({ errorEvery: 10 });
-  const load = startLoad(app.master.url('/'));
+  const load = startLoad(t, app.master.url('/'));
   const reload = await app.master.cli(['reload', '--canary']);
   const afterwards = await Promise.all(Array.from({ length: 20 }, () => get(app.master.url('/'))));
   const count = await load.stop();
@@ -53,10 +53,10 @@ test('a release answering 500 to 10% of requests is rejected by its canary under
   assert.deepEqual(await app.master.stop(), { code: 0, signal: null });
 });
 
-test('a release that adds 200 ms of latency is rejected by the latency rule', { timeout: 60_000 }, async (t) => {
+test('a release that adds 200 ms of latency is rejected by the latency rule', { timeout: 150_000 }, async (t) => {
   const app = await startCanaryApp(t, { workers: 2, canary: { duration: '5s', warmup: '1s', minRequests: 50, maxLatencyRatio: 2 } });
   app.behave({ delayMs: 200 });
-  const load = startLoad(app.master.url('/'));
+  const load = startLoad(t, app.master.url('/'));
   const reload = await app.master.cli(['reload', '--canary']);
   const count = await load.stop();
   assert.equal(reload.code, 1, reload.stdout + reload.stderr);
@@ -69,11 +69,11 @@ test('a release that adds 200 ms of latency is rejected by the latency rule', { 
   t.diagnostic(`decision after ${c?.elapsedMs} ms: canary p99 ${c?.canary.p99Ms?.toFixed(0)} ms vs serving ${c?.baseline.p99Ms?.toFixed(1)} ms (limit ${c?.latencyLimitMs?.toFixed(1)} ms)`);
 });
 
-test('a good release passes its canary and is promoted the `all` way, with no failed request', { timeout: 60_000 }, async (t) => {
+test('a good release passes its canary and is promoted the `all` way, with no failed request', { timeout: 150_000 }, async (t) => {
   // A fresh process answers slower for its first seconds under load (V8 still compiling):
   // latency is judged after the warm-up, as by default (docs/canary.md).
   const app = await startCanaryApp(t, { workers: 2, canary: { duration: '6s', warmup: '4s', minRequests: 50 } });
-  const load = startLoad(app.master.url('/'));
+  const load = startLoad(t, app.master.url('/'));
   const reload = await app.master.cli(['reload', '--canary']);
   const count = await load.stop();
   assert.equal(reload.code, 0, reload.stdout + reload.stderr);
@@ -92,7 +92,7 @@ test('a good release passes its canary and is promoted the `all` way, with no fa
   t.diagnostic(`canary ${c?.canary.requests} responses p99 ${c?.canary.p99Ms?.toFixed(2)} ms; serving ${c?.baseline.requests} p99 ${c?.baseline.p99Ms?.toFixed(2)} ms`);
 });
 
-test('a trickle of traffic below minRequests is inconclusive: ERR_CANARY_INCONCLUSIVE, the old generation keeps serving', { timeout: 30_000 }, async (t) => {
+test('a trickle of traffic below minRequests is inconclusive: ERR_CANARY_INCONCLUSIVE, the old generation keeps serving', { timeout: 80_000 }, async (t) => {
   const app = await startCanaryApp(t, { workers: 1, canary: { duration: '2s', minRequests: 100 } });
   const reload = app.master.cli(['reload', '--strategy', 'canary', '--json']);
   await app.master.waitEvent((r) => r.event === 'reload-phase' && r.phase === 'canary');
@@ -111,7 +111,7 @@ test('a trickle of traffic below minRequests is inconclusive: ERR_CANARY_INCONCL
   assert.deepEqual(await app.master.stop(), { code: 0, signal: null });
 });
 
-test('hitless release --canary: a release that fails its canary is switched back (current on the previous release)', { timeout: 60_000 }, async (t) => {
+test('hitless release --canary: a release that fails its canary is switched back (current on the previous release)', { timeout: 150_000 }, async (t) => {
   const appDir = appFolder(t, { canary: { duration: '5s', minRequests: 100 } });
   const builds = mkdtempSync(join(tmpdir(), 'hitless-canary-builds-'));
   t.after(() => rmSync(builds, { recursive: true, force: true }));
@@ -124,7 +124,7 @@ test('hitless release --canary: a release that fails its canary is switched back
   const first = await app.master.cli(['release', join(builds, 'v1'), '--id', 'v1', '--config', config]);
   assert.equal(first.code, 0, first.stderr);
   assert.equal((await app.status()).release, 'v1');
-  const load = startLoad(app.master.url('/'));
+  const load = startLoad(t, app.master.url('/'));
   const r = await app.master.cli(['release', join(builds, 'v2'), '--id', 'v2', '--canary', '--config', config]);
   const count = await load.stop();
   assert.equal(r.code, 1, r.stdout + r.stderr);

@@ -106,10 +106,10 @@ function assertPromoted(t: TestContext, round: Round, all: Sent[]): void {
     `the rest of generation 1's connections handed over: ${o.connections?.handedOver}`);
 }
 
-test('a fixed set of 24 keep-alive connections, 3 workers + 1 canary: a 10%-500 release is rejected and its connections answered by generation 1 again, then a good one is promoted; no connection error, no connection re-opened', { timeout: 120_000 }, async (t) => {
+test('a fixed set of 24 keep-alive connections, 3 workers + 1 canary: a 10%-500 release is rejected and its connections answered by generation 1 again, then a good one is promoted; no connection error, no connection re-opened', { timeout: 300_000 }, async (t) => {
   const app = await startCanaryApp(t, { workers: 3, canary: CANARY });
   const n = 24;
-  const load = startLoad(t, { url: app.master.url('/'), connections: n, durationMs: 90_000, thinkMs: THINK_MS });
+  const load = startLoad(t, { url: app.master.url('/'), connections: n, thinkMs: THINK_MS });
   await allConnected(app, 1, n);
   app.behave({ errorEvery: 10 });
   const rejected = await canaryReload(app, 'rejected', 1, 1500);
@@ -129,12 +129,12 @@ test('a fixed set of 24 keep-alive connections, 3 workers + 1 canary: a 10%-500 
   assert.deepEqual(await app.master.stop(), { code: 0, signal: null });
 });
 
-test('an unmodified app (plain node:http, through the preload): its connections move to the canary and back the same way', { timeout: 90_000 }, async (t) => {
+test('an unmodified app (plain node:http, through the preload): its connections move to the canary and back the same way', { timeout: 230_000 }, async (t) => {
   const app = await startCanaryApp(t, {
     workers: 3, canary: { workers: 1, duration: '6s', minRequests: 100 }, config: { command: ['node', fixture('canary/plain.js')] },
   });
   const n = 12;
-  const load = startLoad(t, { url: app.master.url('/'), connections: n, durationMs: 60_000, thinkMs: THINK_MS });
+  const load = startLoad(t, { url: app.master.url('/'), connections: n, thinkMs: THINK_MS });
   await allConnected(app, 1, n);
   app.behave({ errorEvery: 10 });
   const rejected = await canaryReload(app, 'rejected', 1, 600);
@@ -144,12 +144,12 @@ test('an unmodified app (plain node:http, through the preload): its connections 
   assertRejected(t, rejected, res, answered(res), Number.POSITIVE_INFINITY);
 });
 
-test('behind nginx with an upstream keepalive pool: the canary is judged on pooled connections it was handed, rejected then promoted; clients and nginx open no connection for it', { skip: needs('nginx'), timeout: 240_000 }, async (t) => {
+test('behind nginx with an upstream keepalive pool: the canary is judged on pooled connections it was handed, rejected then promoted; clients and nginx open no connection for it', { skip: needs('nginx'), timeout: 600_000 }, async (t) => {
   const app = await startCanaryApp(t, { workers: 3, canary: CANARY });
   const url = `${await startNginx(t, [app.master.address()], { keepalive: 64, longLived: true })}/`;
   const n = 16;
   // X-Peer is "<generation>:<upstream port>": which of nginx's pooled connections answered.
-  const load = startLoad(t, { url, connections: n, durationMs: 180_000, thinkMs: THINK_MS, track: 'x-peer' });
+  const load = startLoad(t, { url, connections: n, thinkMs: THINK_MS, track: 'x-peer' });
   // nginx's pool fills with the clients' concurrency; the reloads come once it served a while.
   await servedMore(app, 1, 2000);
   app.behave({ errorEvery: 10 });

@@ -3,8 +3,10 @@
  * connections all the time (`Connection: close`), because the kernel hands a canary its
  * share of *new* connections, and keep-alive connections stay where they are. The project's
  * load client counts a request lost on a reset connection (it never re-sends), so "no
- * connection errors" means what it says. Bounded in time; 127.0.0.1 only.
+ * connection errors" means what it says. Runs until stop() or the test's end (bounded against
+ * a hang only: on a busy machine a canary reload may take many times its idle length); 127.0.0.1 only.
  */
+import type { TestContext } from 'node:test';
 import { startLoad as startClient } from '../helpers/load.js';
 
 export interface LoadCount {
@@ -18,8 +20,8 @@ export interface LoadCount {
   raw: string;
 }
 
-export function startLoad(url: string, maxSeconds = 40): { stop(): Promise<LoadCount> } {
-  const run = startClient(undefined, { url, connections: 16, durationMs: maxSeconds * 1000, close: true });
+export function startLoad(t: TestContext, url: string): { stop(): Promise<LoadCount> } {
+  const run = startClient(t, { url, connections: 16, close: true });
   return {
     async stop() {
       const r = await run.stop();

@@ -23,8 +23,8 @@ for (const name of frameworks) {
     assert.equal(health.status, 200);
     assert.equal(await health.text(), 'ready\n');
 
-    // Bounded: the load ends by itself after 90 s at the latest; stopped once the reloads are done.
-    const load = startLoad(t, { url: master.url('/'), connections: 20, durationMs: 90_000 });
+    // Stopped once the reloads are done (the helper bounds it against a hang).
+    const load = startLoad(t, { url: master.url('/'), connections: 20 });
     for (let i = 0; i < RELOADS; i++) {
       const r = await master.reload();
       assert.equal(r.code, 0, `reload ${i + 1} failed:\n${r.stdout}\n${r.stderr}`);

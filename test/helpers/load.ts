@@ -5,8 +5,8 @@
  *
  * The result keeps wrk's report shape (socket errors by kind, non-2xx apart) plus which
  * generations answered (the X-Generation response header) and how many connections were
- * opened. Runs are bounded (`durationMs`, default 120 s; optional `requests`), target
- * loopback or a unix socket only, and are stopped when the test ends.
+ * opened. Runs are bounded (`durationMs`; optional `requests`), target loopback or a unix
+ * socket only, and are stopped when the test ends.
  */
 import { readFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
@@ -22,7 +22,12 @@ export interface LoadTestOptions {
   socketPath?: string;
   /** Default 50. */
   connections?: number;
-  /** Upper bound of the run in ms (default 120 000); tests usually stop() earlier. */
+  /**
+   * Upper bound of the run in ms. Default: an hour, a guard against a hung test and not a
+   * run length: a test that reloads under load stops its load once the reloads are done,
+   * and on a busy machine they may take many times longer than on an idle one (a bound
+   * shorter than that ended loads mid-test, and the test failed for lack of traffic).
+   */
   durationMs?: number;
   /** Stop after this many requests in total. */
   requests?: number;
@@ -122,6 +127,9 @@ function target(o: LoadTestOptions): Pick<LoadOptions, 'host' | 'port' | 'socket
   return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port), path: u.pathname + u.search };
 }
 
+/** The default bound of a run (see `durationMs`). */
+const UNTIL_STOPPED_MS = 3_600_000;
+
 /**
  * Start load against a master under test; stopped automatically when the test ends.
  *
@@ -135,7 +143,7 @@ export function startLoad(t: Pick<TestContext, 'after'> | undefined, o: LoadTest
   const run = startClient({
     ...target(o),
     connections: o.connections ?? 50,
-    durationMs: o.durationMs ?? 120_000,
+    durationMs: o.durationMs ?? UNTIL_STOPPED_MS,
     requests: o.requests,
     keepAlive: !o.close,
     thinkMs: o.thinkMs,

@@ -35,8 +35,8 @@ async function startFromFile(t: TestContext, config: Record<string, unknown>): P
 }
 
 /** The load of these tests, behind one function so the load client can change. */
-function startHttpLoad(url: string): { stop(): Promise<{ requests: number; failed: number; detail: string }> } {
-  const run = startLoad(undefined, { url, connections: 20, durationMs: 150_000 });
+function startHttpLoad(t: TestContext, url: string): { stop(): Promise<{ requests: number; failed: number; detail: string }> } {
+  const run = startLoad(t, { url, connections: 20 });
   return {
     async stop() {
       const r = await run.stop();
@@ -84,10 +84,10 @@ async function serving(master: MasterProcess): Promise<{ generation: number; wor
   return { generation: st.generation, workers: live.length };
 }
 
-test('workers 2 → 3 by editing the file and reloading, 3 → 1 by hitless scale, under load: zero failed requests; the scale lasts until the file\'s workers changes', { timeout: 180_000 }, async (t) => {
+test('workers 2 → 3 by editing the file and reloading, 3 → 1 by hitless scale, under load: zero failed requests; the scale lasts until the file\'s workers changes', { timeout: 450_000 }, async (t) => {
   const base = { command: APP, listen: ['127.0.0.1:0'] };
   const { master, write } = await startFromFile(t, { ...base, workers: 2 });
-  const load = startHttpLoad(master.url('/'));
+  const load = startHttpLoad(t, master.url('/'));
 
   write({ ...base, workers: 3 });
   let out = await reloadOk(master);
@@ -117,10 +117,10 @@ test('workers 2 → 3 by editing the file and reloading, 3 → 1 by hitless scal
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
-test('an env change in the file reaches the new workers on SIGHUP; the diff and the log never show the value', { timeout: 120_000 }, async (t) => {
+test('an env change in the file reaches the new workers on SIGHUP; the diff and the log never show the value', { timeout: 300_000 }, async (t) => {
   const base = { command: APP, listen: ['127.0.0.1:0'], workers: 2 };
   const { master, write } = await startFromFile(t, { ...base, env: { GREETING: 'hello' } });
-  const load = startHttpLoad(master.url('/'));
+  const load = startHttpLoad(t, master.url('/'));
   assert.equal(await get(master.url('/'), '/env?name=GREETING'), 'hello');
 
   write({ ...base, env: { GREETING: 'bonjour-s3cret', ADDED: 'x' } });
@@ -143,9 +143,9 @@ test('an env change in the file reaches the new workers on SIGHUP; the diff and 
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
-test('a listen address added by a reload serves after it; removed by the next, it refuses connections once drained (unix socket file unlinked); load on the kept address: zero failed', { timeout: 120_000 }, async (t) => {
+test('a listen address added by a reload serves after it; removed by the next, it refuses connections once drained (unix socket file unlinked); load on the kept address: zero failed', { timeout: 300_000 }, async (t) => {
   const { master, dir, write } = await startFromFile(t, { command: APP, listen: ['127.0.0.1:0'], workers: 2 });
-  const load = startHttpLoad(master.url('/'));
+  const load = startHttpLoad(t, master.url('/'));
   const sock = join(dir, 'extra.sock');
   write({ command: APP, listen: ['127.0.0.1:0', 'admin=127.0.0.1:0', `sock=unix:${sock}`], workers: 2 });
   const out = await reloadOk(master);
@@ -172,10 +172,10 @@ test('a listen address added by a reload serves after it; removed by the next, i
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
-test('an invalid edit is refused with the key named (exit 2) and nothing starts, while the old generation keeps serving under load', { timeout: 120_000 }, async (t) => {
+test('an invalid edit is refused with the key named (exit 2) and nothing starts, while the old generation keeps serving under load', { timeout: 300_000 }, async (t) => {
   const good = { command: APP, listen: ['127.0.0.1:0'], workers: 2 };
   const { master, dir, write } = await startFromFile(t, good);
-  const load = startHttpLoad(master.url('/'));
+  const load = startHttpLoad(t, master.url('/'));
   const spawnsBefore = master.events('worker-spawn').length;
 
   write({ ...good, workers: 'many' });
@@ -226,13 +226,13 @@ test('an invalid edit is refused with the key named (exit 2) and nothing starts,
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
-test('a bind error on an added address refuses the reload with the one-line ERR_BIND message; nothing starts; the same edit applies once the port is free', { timeout: 120_000 }, async (t) => {
+test('a bind error on an added address refuses the reload with the one-line ERR_BIND message; nothing starts; the same edit applies once the port is free', { timeout: 300_000 }, async (t) => {
   const busy = net.createServer();
   await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
   t.after(() => busy.close());
   const port = (busy.address() as net.AddressInfo).port;
   const { master, write } = await startFromFile(t, { command: APP, listen: ['127.0.0.1:0'], workers: 2 });
-  const load = startHttpLoad(master.url('/'));
+  const load = startHttpLoad(t, master.url('/'));
   const spawnsBefore = master.events('worker-spawn').length;
 
   write({ command: APP, listen: ['127.0.0.1:0', `extra=127.0.0.1:${port}`], workers: 2 });
@@ -253,7 +253,7 @@ test('a bind error on an added address refuses the reload with the one-line ERR_
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
-test('logs, metrics and watch settings added by a reload are applied once it is live; a watch on hitless.json then reloads on its own edits, listen address included', { timeout: 120_000 }, async (t) => {
+test('logs, metrics and watch settings added by a reload are applied once it is live; a watch on hitless.json then reloads on its own edits, listen address included', { timeout: 300_000 }, async (t) => {
   const base = { command: APP, workers: 1 };
   const { master, dir, write } = await startFromFile(t, { ...base, listen: ['127.0.0.1:0'] });
   const parts = {

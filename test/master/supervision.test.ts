@@ -16,7 +16,7 @@ function appDir(t: { after(fn: () => void): void }, config: object): string {
   return dir;
 }
 
-test('a crashed worker is restarted in its slot and the restart is counted', { timeout: 60_000 }, async (t) => {
+test('a crashed worker is restarted in its slot and the restart is counted', { timeout: 150_000 }, async (t) => {
   const master = await startMaster(t, { command: ['node', fixture('master/app.js')], workers: 2 });
   const before = await master.status();
   const victim = before.workers[0]?.pid ?? 0;
@@ -35,7 +35,7 @@ test('a crashed worker is restarted in its slot and the restart is counted', { t
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
-test('a crash loop marks the slot failed, shows it in status, and the master stays up', { timeout: 60_000 }, async (t) => {
+test('a crash loop marks the slot failed, shows it in status, and the master stays up', { timeout: 150_000 }, async (t) => {
   const dir = appDir(t, { restart: { backoffInitial: '10ms', backoffMax: '50ms', maxRestarts: 3, window: '1m' } });
   const master = await startMaster(t, { command: ['node', fixture('master/crash-if-marker.js')], cwd: dir, workers: 2 });
   const victim = (await master.status()).workers[0]?.pid ?? 0;
@@ -61,9 +61,9 @@ test('a crash loop marks the slot failed, shows it in status, and the master sta
 // SIGHUPs are never dropped (issue 25); every phase and timing is unit-tested on a fake
 // clock (test/master/sighup.test.ts). Here: the real signal path, under load.
 
-test('100 reloads by SIGHUP, each sent the moment the previous reload-done is logged: 100 reloads run, 0 failed requests (regression: a burst rule swallowed SIGHUPs sent just after a reload)', { timeout: 900_000 }, async (t) => {
+test('100 reloads by SIGHUP, each sent the moment the previous reload-done is logged: 100 reloads run, 0 failed requests (regression: a burst rule swallowed SIGHUPs sent just after a reload)', { timeout: 2_250_000 }, async (t) => {
   const master = await startMaster(t, { command: ['node', fixture('master/app.js')] });
-  const load = startLoad(t, { url: master.url('/'), connections: 8, thinkMs: [0, 20], durationMs: 850_000 });
+  const load = startLoad(t, { url: master.url('/'), connections: 8, thinkMs: [0, 20] });
   for (let generation = 2; generation <= 101; generation++) {
     const from = master.records.length;
     process.kill(master.pid, 'SIGHUP');
@@ -78,7 +78,7 @@ test('100 reloads by SIGHUP, each sent the moment the previous reload-done is lo
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
-test('a SIGHUP during a reload is queued, logged as such, runs next, and shows in status', { timeout: 60_000 }, async (t) => {
+test('a SIGHUP during a reload is queued, logged as such, runs next, and shows in status', { timeout: 150_000 }, async (t) => {
   const master = await startMaster(t, { command: ['node', fixture('master/app.js')] });
   // A request in flight keeps generation 1 draining while the second SIGHUP comes.
   const slow = fetch(master.url('/slow?ms=3000&id=hup')).then((r) => r.text());
@@ -103,7 +103,7 @@ test('a SIGHUP during a reload is queued, logged as such, runs next, and shows i
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
-test('master SIGKILL: every worker exits by itself within the drain timeout and the port is released', { timeout: 60_000 }, async (t) => {
+test('master SIGKILL: every worker exits by itself within the drain timeout and the port is released', { timeout: 150_000 }, async (t) => {
   const master = await startMaster(t, {
     command: ['node', fixture('master/app.js')],
     workers: 2,
@@ -123,7 +123,7 @@ test('master SIGKILL: every worker exits by itself within the drain timeout and 
   assert.ok(free, `port ${portText} still held after the master and its workers died`);
 });
 
-test('stopping the master while a reload drains never signals a draining worker twice: its in-flight request completes (regression)', { timeout: 60_000 }, async (t) => {
+test('stopping the master while a reload drains never signals a draining worker twice: its in-flight request completes (regression)', { timeout: 150_000 }, async (t) => {
   const master = await startMaster(t, { command: ['node', fixture('master/app.js')] });
   const slow = fetch(master.url('/slow?ms=1500&id=stop')).then(async (r) => ({ status: r.status, body: await r.text() }));
   await master.waitStdout('slow-start stop ');

@@ -74,7 +74,7 @@ const value = (d: Datagram, key: string): string | undefined => d.fields.find((f
 /** As root, systemd-notify sends with its parent's (the master's) credentials; otherwise with its own. */
 const root = process.getuid?.() === 0;
 
-test('the notify protocol against a real NOTIFY_SOCKET: READY, WATCHDOG, RELOADING/READY around a reload, MAINPID of the new master on an upgrade', { skip: needs('python3', 'systemd-notify'), timeout: 180_000 }, async (t) => {
+test('the notify protocol against a real NOTIFY_SOCKET: READY, WATCHDOG, RELOADING/READY around a reload, MAINPID of the new master on an upgrade', { skip: needs('python3', 'systemd-notify'), timeout: 450_000 }, async (t) => {
   const sock = await notifySocket(t);
   const { master, dir, runDir } = await startFromSymlink(t, {
     command: ['node', fixture('master/app.js')], workers: 2, env: { NOTIFY_SOCKET: sock.path, WATCHDOG_USEC: '400000' },
@@ -128,7 +128,7 @@ test('the notify protocol against a real NOTIFY_SOCKET: READY, WATCHDOG, RELOADI
   t.diagnostic(sock.got.filter((d) => !has('WATCHDOG=1')(d)).map((d) => `${String(d.pid)}: ${d.fields.join(' ')}`).join('\n'));
 });
 
-test('an upgrade hands on the socket systemd gave the master (LISTEN_FDS, fd 3): the new master holds it as systemd\'s and serves on it, under paced keep-alive users', { skip: needs('python3'), timeout: 120_000 }, async (t) => {
+test('an upgrade hands on the socket systemd gave the master (LISTEN_FDS, fd 3): the new master holds it as systemd\'s and serves on it, under paced keep-alive users', { skip: needs('python3'), timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-sockact-up-'));
   const runDir = join(dir, 'run');
   // python3 plays systemd (test/helpers/socket-activation.ts): a listening socket at fd 3.
@@ -141,7 +141,7 @@ test('an upgrade hands on the socket systemd gave the master (LISTEN_FDS, fd 3):
   await master.waitEvent('master-ready');
   const port = Number(/PORT (\d+)/.exec(master.stderr)?.[1]);
   const users = 100;
-  const load = startLoad(t, { url: `http://127.0.0.1:${port}/`, connections: users, durationMs: 100_000, thinkMs: [0, 500] });
+  const load = startLoad(t, { url: `http://127.0.0.1:${port}/`, connections: users, thinkMs: [0, 500] });
   const copy = copyHitless(join(dir, 'copy'), '0.1.0-sockact-test');
   const up = await runCli(['upgrade', '--json', '--exec', copy, '--run-dir', runDir]);
   assert.equal(up.code, 0, up.stdout + up.stderr);
