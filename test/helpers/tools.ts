@@ -22,6 +22,7 @@ const PACKAGE: Record<string, string> = {
   ip: 'iproute2',
   nginx: 'nginx',
   wrk: 'wrk',
+  h2load: 'nghttp2-client',
   openssl: 'openssl',
   chromium: 'chromium',
 };
