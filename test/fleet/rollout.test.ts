@@ -238,6 +238,19 @@ test('deploy lock: a second deploy is told who holds it; a lock left by a dead d
   assert.deepEqual(fleet.cleaned, ['/tmp/hitless-deploy-v7-a.tgz', '/tmp/hitless-deploy-v7-a.tgz.part']);
 });
 
+test('deploy lock: a host the dead deploy had switched (current is its release, no health check seen) is named, then released and checked', async (t) => {
+  const { artifact, config, dir } = await setup(t, ['a', 'b']);
+  const fleet = fakeFleet({ a: { current: 'v7' }, b: v1() });
+  const { hostname } = await import('node:os');
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid as number;
+  await writeFile(join(dir, '.hitless-deploy.lock'), JSON.stringify({ pid: gone, user: 'alice', machine: hostname(), id: 'v7', artifact: 'build-7.tgz', startedAt: 0 }));
+  const said: string[] = [];
+  const result = await deployFleet({ config, artifact, id: 'v2', run: fleet.run, probe: fleet.probe, onEvent: (e) => said.push(`${e.level} ${e.host ?? '-'} ${e.text}`) });
+  assert.equal(result.status, 'live');
+  assert.deepEqual(said.filter((l) => l.includes('switched by the deploy that died')), ['warn a current is v7, switched by the deploy that died before its health check; this deploy replaces it with v2']);
+  assert.ok(said.findIndex((l) => l.includes('switched by the deploy that died')) < said.findIndex((l) => l.startsWith('info a upload ')), said.join('\n'));
+});
+
 test('rollout: an interrupt (Ctrl-C) lets the running batch finish, starts no other, and rolls back what was done', async (t) => {
   const { artifact, config } = await setup(t, ['a', 'b', 'c']);
   const fleet = fakeFleet({ a: v1(), b: v1(), c: v1() });
