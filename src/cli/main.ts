@@ -106,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
       if (Array.isArray(problems)) for (const problem of problems.slice(1)) process.stderr.write(`  ${String(problem)}\n`);
       // A script that asked for JSON gets the error as JSON too (no master, a timeout, a bad
       // flag), where the command had no outcome to print.
-      if (rest.includes('--json')) process.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, message: err.message } }) + '\n');
+      if (rest.includes('--json')) process.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, message: err.message, ...(Array.isArray(problems) ? { problems } : {}) } }) + '\n');
       return exitCodeOf(err.code);
     }
     const message = err instanceof Error ? err.message : String(err);
