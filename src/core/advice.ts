@@ -63,6 +63,6 @@ export function exitAdvice(spec: Pick<GenerationSpec, 'command' | 'config' | 'fd
   const fds = spec.fds.length === 1 ? 'fd 3' : `fds 3 to ${2 + spec.fds.length}`;
   const held = spec.env.PORT ? `port ${spec.env.PORT}` : 'the addresses it listens on';
   return `it tried to bind a port itself and found it in use; the hitless master holds ${held}, so a worker must serve the listening socket it inherits as ${fds} ` +
-    `(LISTEN_FDS=${spec.fds.length}, the systemd socket-activation protocol: gunicorn --bind fd://3, sd_listen_fds(), …)` +
+    `(LISTEN_FDS=${spec.fds.length}, the systemd socket-activation protocol: sd_listen_fds(), gunicorn as the command itself with no --bind, …)` +
     (node ? (spec.config.preload === false ? '; for a Node app, drop --no-preload ("preload": false) so the preload adopts its listen(port)' : '') : '; a program that can only bind a port itself cannot share one with hitless');
 }

@@ -30,7 +30,7 @@ test('ready timeout: a Node app that never listened, a program in a child proces
 test('exit before ready: "address in use" in the output points at fd 3 / LISTEN_FDS; other exits get no advice', () => {
   const py = exitAdvice(spec(['python3', '-m', 'http.server', '3000']), ['OSError: [Errno 98] Address already in use']);
   assert.equal(py, 'it tried to bind a port itself and found it in use; the hitless master holds port 3000, so a worker must serve the listening socket it inherits as fd 3 ' +
-    '(LISTEN_FDS=1, the systemd socket-activation protocol: gunicorn --bind fd://3, sd_listen_fds(), …); a program that can only bind a port itself cannot share one with hitless');
+    '(LISTEN_FDS=1, the systemd socket-activation protocol: sd_listen_fds(), gunicorn as the command itself with no --bind, …); a program that can only bind a port itself cannot share one with hitless');
   assert.match(exitAdvice(spec(['node', 'app.js'], false), ['Error: listen EADDRINUSE: address already in use 127.0.0.1:3000']) ?? '',
     /drop --no-preload \("preload": false\) so the preload adopts its listen\(port\)$/);
   assert.equal(exitAdvice(spec(['node', 'app.js']), ['Error: boom']), undefined);
