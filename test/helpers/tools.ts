@@ -25,6 +25,7 @@ const PACKAGE: Record<string, string> = {
   h2load: 'nghttp2-client',
   openssl: 'openssl',
   chromium: 'chromium',
+  gunicorn: 'gunicorn',
 };
 
 /** Is `command` an executable file on PATH? (Looked up without running it.) */
