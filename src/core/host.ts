@@ -48,6 +48,8 @@ export interface WorkerProcess extends EventEmitter {
   signal(signal: NodeJS.Signals): void;
   /** SIGKILLs the process's whole group (the worker and anything it started). */
   killGroup(): void;
+  /** Sends a signal to what is left of the process's group once the process itself has exited (its children). */
+  signalLeftovers(signal: NodeJS.Signals): void;
   /**
    * Sends a message (and optionally a handle) on the two-way channel. Resolves true once
    * written, false when the channel is closed or the write failed.

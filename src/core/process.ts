@@ -119,6 +119,18 @@ class ChildWorkerProcess extends EventEmitter implements WorkerProcess {
     }
   }
 
+  signalLeftovers(signal: NodeJS.Signals): void {
+    const pid = this.#child.pid;
+    if (!this.#exited || pid === undefined) return;
+    try {
+      // Called as the exit is handled: the group id stays taken while any member lives, so
+      // it names this worker's children, or nobody (ESRCH).
+      process.kill(-pid, signal);
+    } catch {
+      // nothing left
+    }
+  }
+
   send(message: object, handle?: unknown): Promise<boolean> {
     return this.#sender.send(message, handle);
   }

@@ -100,6 +100,10 @@ export class Worker extends EventEmitter implements Receiver {
       this.exitInfo = { code: exit.code, signal: exit.signal };
       this.#readyTimer?.cancel();
       this.state = 'exited';
+      // A crashed worker's children stay in its process group with its listening sockets
+      // (gunicorn's forked workers after its arbiter was killed): left alone they go on
+      // accepting as orphans. They get the stop signal, so they drain and exit now.
+      if (!this.planned) this.#proc.signalLeftovers(spec.stopSignal);
       resolveExited(this.exitInfo);
       this.emit('exit', this.exitInfo);
     });

@@ -49,6 +49,13 @@ export class FakeProcess extends EventEmitter implements WorkerProcess {
     this.exit(null, 'SIGKILL');
   }
 
+  /** Signals sent to the group's leftovers after the exit. */
+  readonly leftoverSignals: NodeJS.Signals[] = [];
+
+  signalLeftovers(signal: NodeJS.Signals): void {
+    if (this.exited) this.leftoverSignals.push(signal);
+  }
+
   async send(message: object, handle?: unknown): Promise<boolean> {
     if (this.exited || !this.channelOpen) return false;
     if (this.sendGate) await this.sendGate;

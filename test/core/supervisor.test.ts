@@ -126,6 +126,17 @@ test('all: a new worker that dies after READY but before the switch fails the re
   assert.equal(host.alive(1).length, 2);
 });
 
+test('a crashed worker\'s leftover children get its stop signal; a worker stopped by the master does not need it', async () => {
+  const { sup, host } = setup();
+  await sup.start();
+  const old = host.alive(1);
+  assert.equal((await sup.reload('test')).ok, true);
+  for (const p of old) assert.deepEqual([p.signals, p.leftoverSignals], [['SIGTERM'], []]);
+  const victim = host.alive(2)[0];
+  victim?.exit(null, 'SIGKILL');
+  assert.deepEqual(victim?.leftoverSignals, ['SIGTERM']);
+});
+
 test('rolling: one slot at a time, at most N+1 workers alive, each old worker retired once its replacement is ready', async () => {
   const { sup, host, events } = setup({ strategy: 'rolling', workers: 3 });
   await sup.start();

@@ -71,8 +71,8 @@ test('gunicorn sync workers (the default): 3 reloads under paced load lose nothi
   assert.equal(members.length, 6, `2 arbiters with 2 workers each: ${JSON.stringify(members)}`);
   assert.deepEqual(members.filter(([, n]) => n !== nice(master.pid)), [], 'gunicorn processes left at the boot priority');
 
-  // A crashed arbiter: its forked workers are orphans that gunicorn stops itself once they
-  // see their parent gone; hitless starts a new arbiter in the slot.
+  // A crashed arbiter: hitless gives its forked workers, left in its process group, the stop
+  // signal (they finish their request and exit) and starts a new arbiter in the slot.
   const victim = serving[0] ?? 0;
   const from = master.records.length;
   process.kill(victim, 'SIGKILL');

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, fixture, startMaster, waitUntil } from '../helpers/master.js';
@@ -32,6 +32,34 @@ test('a crashed worker is restarted in its slot and the restart is counted', { t
   assert.equal(after.workers.filter((w) => w.state === 'ready').length, 2);
   assert.equal(after.workers.find((w) => w.restarts === 1)?.state, 'ready');
   assert.ok(!after.workers.some((w) => w.pid === victim));
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+/** Has `pid` ended (gone, or a zombie nobody reaps: a container's init may not)? */
+function ended(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true;
+  } catch {
+    return true;
+  }
+}
+
+test('a crashed worker\'s children (gunicorn\'s workers when its arbiter is killed) get the stop signal, not left serving as orphans', { timeout: 150_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-supervision-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const childPidFile = join(dir, 'child.pid');
+  // A worker that started a child in its process group (which it shares with the child).
+  const master = await startMaster(t, {
+    command: ['sh', '-c', 'sleep 300 & echo $! > "$0"; exec sleep 300', childPidFile],
+    args: ['--ready-after', '100ms'],
+  });
+  const victim = (await master.status()).workers[0]?.pid ?? 0;
+  await waitUntil(() => existsSync(childPidFile) && readFileSync(childPidFile, 'utf8').endsWith('\n'), 'the worker wrote its child\'s pid');
+  const child = Number(readFileSync(childPidFile, 'utf8'));
+  const from = master.records.length;
+  process.kill(victim, 'SIGKILL');
+  await master.waitEvent((r) => r.event === 'worker-exit' && r.pid === victim, from);
+  await waitUntil(() => ended(child), `the crashed worker's child ${child} ends`);
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
