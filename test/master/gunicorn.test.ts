@@ -60,7 +60,7 @@ test('gunicorn sync workers (the default): 3 reloads under paced load lose nothi
   // hitless.json as in the docs; only the port is the test's own (a flag wins over the file).
   const master = await startMasterIn(t, dir, ['--listen', '127.0.0.1:0']);
   const url = master.url('/');
-  const paced = startLoad(t, { url, connections: 50, thinkMs: [0, 500], durationMs: 240_000 });
+  const paced = startLoad(t, { url, connections: 50, thinkMs: [0, 500] });
   for (let i = 0; i < 3; i++) await reloadOk(master);
 
   // New arbiters boot at a lower priority (bootNice) and fork their workers meanwhile: on
@@ -99,8 +99,8 @@ test('gunicorn gthread workers with --keep-alive 0: 3 reloads under saturating l
   const master = await startMasterIn(t, dir, ['--listen', '127.0.0.1:0', '--boot-nice', '0', '--',
     'gunicorn', '--workers', '2', '--worker-class', 'gthread', '--threads', '4', '--keep-alive', '0', 'app:app']);
   const url = master.url('/');
-  const saturating = startLoad(t, { url, connections: 10, durationMs: 240_000 });
-  const paced = startLoad(t, { url, connections: 50, thinkMs: [0, 500], durationMs: 240_000 });
+  const saturating = startLoad(t, { url, connections: 10 });
+  const paced = startLoad(t, { url, connections: 50, thinkMs: [0, 500] });
   for (let i = 0; i < 3; i++) await reloadOk(master);
   const [s, p] = [await saturating.stop(), await paced.stop()];
   t.diagnostic(`saturating: ${s.raw}`);
