@@ -1,11 +1,13 @@
 // Releases end to end: the real CLI and master, real workers, load on 127.0.0.1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { copyFile, mkdir, readlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { root, runCli, sourceFixture, startMaster } from '../helpers/master.js';
+import { cli, root, runCli, sourceFixture, startMaster } from '../helpers/master.js';
 import { startLoad } from '../helpers/load.js';
 import { tempDir } from './helpers.js';
 
@@ -67,4 +69,41 @@ test('a release whose code crashes at boot is switched back with zero failed req
     ['v1', true, 'live'], ['bad', false, 'rolled-back (ERR_WORKER_EXITED)'], ['v2', false, 'live'],
   ]);
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('Ctrl-C during the reload of a release: hitless release waits for the outcome and switches current back when the reload fails (regression: killed there, it left current on the refused release)', { timeout: 300_000 }, async (t) => {
+  const app = await tempDir(t, 'hitless-app-');
+  const builds = await tempDir(t, 'hitless-builds-');
+  assert.equal((await runCli(['release', await build(join(builds, 'v1'), 'server.mjs', 'v1'), '--id', 'v1'], env, app)).code, 0);
+  const master = await startMaster(t, { command: [process.execPath, 'server.mjs'], workers: 1, cwd: app, env });
+
+  const child = spawn(process.execPath, [cli, 'release', await build(join(builds, 'v2'), 'ready-never.mjs', 'v2'), '--id', 'v2', '--run-dir', master.runDir], {
+    cwd: app, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stderr = '';
+  const said = new Promise<void>((resolve) => {
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      if (stderr.includes('waiting for its outcome')) resolve();
+    });
+  });
+  child.stdout.resume();
+  const closed = once(child, 'close');
+  // The new worker runs: the release has switched current and waits for the reload.
+  await master.waitStdout('waiting to be ready ');
+  const worker = Number(/waiting to be ready (\d+)/.exec(master.stdout)?.[1]);
+  assert.equal(await readlink(join(app, 'current')), 'releases/v2');
+  child.kill('SIGINT');
+  await Promise.race([said, closed.then(() => assert.fail(`hitless release ended at the signal, before the reload's outcome:\n${stderr}`))]);
+  process.kill(worker, 'SIGUSR2'); // the new worker exits before READY: the reload fails
+  const [code] = (await closed) as [number | null];
+
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, /^hitless: SIGINT during the reload of release v2: waiting for its outcome, to switch current back if it fails \(SIGINT again to leave now; current then stays as it is whatever the master decides\)\n/);
+  assert.match(stderr, /current is back on v1/);
+  assert.equal(await readlink(join(app, 'current')), 'releases/v1');
+  assert.equal((await get(master.url('/'))).release, 'v1');
 });

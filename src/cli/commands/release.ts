@@ -29,7 +29,8 @@ live, \`current\` is switched back, the reason and the failed workers' output ar
 and the exit code is 1. A build identical to the current release is skipped (exit 0).
 Without a running master, \`current\` is switched and the next \`hitless start\` runs it.
 Ctrl-C (SIGINT) or SIGTERM before the switch stops prepare and removes the new release
-(exit 130/143); a second one ends hitless at once.
+(exit 130/143); during the reload it waits for the outcome, to switch back if the release
+does not go live. A second one ends hitless at once.
 
 Flags:
   --id <id>          release id (default: UTC time + short content hash, 20261121T101500Z-3f9a1c2)
@@ -104,23 +105,29 @@ export async function refuseInsideAnotherApp(command: string, appDir: string, ru
 
 /**
  * SIGINT/SIGTERM before the switch stop the install instead of killing hitless mid-prepare,
- * which left an unprepared release behind: prepare is stopped and the release removed. Once
- * the reload is asked for, `restore()` gives the signals back their default (the reload's
- * outcome is the master's). A second signal ends hitless at once.
+ * which left an unprepared release behind: prepare is stopped and the release removed.
+ * Once the reload is asked for (`reloading(reason)`), a first signal only says that
+ * hitless waits for the reload's outcome: killed then, it left `current` on a release the
+ * master may refuse, since switching back on a failed reload is this command's job. A
+ * second signal ends hitless at once.
  */
-function stopInstallOnSignal(): { signal: AbortSignal; restore(): void } {
+function stopInstallOnSignal(): { signal: AbortSignal; reloading(reason: string): void; restore(): void } {
   const controller = new AbortController();
+  let reload: string | undefined;
   const restore = (): void => { process.off('SIGINT', onSignal).off('SIGTERM', onSignal); };
   function onSignal(signal: NodeJS.Signals): void {
     if (!controller.signal.aborted) {
       controller.abort(signal);
+      if (reload !== undefined) {
+        process.stderr.write(`hitless: ${signal} during the reload of ${reload}: waiting for its outcome, to switch current back if it fails (${signal} again to leave now; current then stays as it is whatever the master decides)\n`);
+      }
       return;
     }
     restore();
     process.kill(process.pid, signal);
   }
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
-  return { signal: controller.signal, restore };
+  return { signal: controller.signal, reloading: (reason) => (reload = reason), restore };
 }
 
 /** Prints an install stopped by a signal (ERR_RELEASE_INTERRUPTED); exit 128 + the signal's number, as a shell reports it. */
@@ -156,7 +163,7 @@ export const command: Command = {
         appDir: ctx.appDir, prepare: ctx.release.prepare, keep: ctx.release.keep,
         ...(values.id !== undefined ? { id: values.id } : {}),
         reload: (why) => {
-          stop.restore();
+          stop.reloading(why);
           return reload(why);
         },
         onOutput: (stream, chunk) => (json ? process.stderr : process[stream]).write(chunk),
