@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readOr, statFields } from '../../src/core/procfs.js';
 import { root, sourceFixture, startMasterIn, waitUntil, type MasterProcess } from '../helpers/master.js';
 import { startLoad, type LoadSummary } from '../helpers/load.js';
 import { needs } from '../helpers/tools.js';
@@ -24,15 +25,9 @@ function groupMembers(pgid: number): [number, number][] {
   const found: [number, number][] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    // Fields after the command name: state, ppid, pgrp, … (proc(5)); nice is the 17th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid) found.push([Number(entry), Number(fields[16])]);
+    // Fields after the command name: state, ppid, pgrp, … (proc(5)); none when it exited meanwhile.
+    const fields = statFields(readOr(`/proc/${entry}/stat`));
+    if (fields !== undefined && Number(fields[2]) === pgid) found.push([Number(entry), Number(fields[16])]);
   }
   return found;
 }
@@ -65,7 +60,7 @@ test('gunicorn sync workers (the default): 3 reloads under paced load lose nothi
 
   // New arbiters boot at a lower priority (bootNice) and fork their workers meanwhile: on
   // READY the master restores the arbiter and its children, so none serves at the low one.
-  const nice = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[16]);
+  const nice = (pid: number): number => Number(statFields(readOr(`/proc/${pid}/stat`))?.[16]);
   const serving = (await master.status()).workers.filter((w) => w.state === 'ready').map((w) => w.pid ?? 0);
   const members = serving.flatMap(groupMembers);
   assert.equal(members.length, 6, `2 arbiters with 2 workers each: ${JSON.stringify(members)}`);

@@ -6,6 +6,7 @@ import net from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readOr, statFields } from '../../src/core/procfs.js';
 import { alive, fixture, startMaster, waitUntil } from '../helpers/master.js';
 import { startLoad } from '../helpers/load.js';
 
@@ -37,11 +38,8 @@ test('a crashed worker is restarted in its slot and the restart is counted', { t
 
 /** Has `pid` ended (gone, or a zombie nobody reaps: a container's init may not)? */
 function ended(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true;
-  } catch {
-    return true;
-  }
+  const state = statFields(readOr(`/proc/${pid}/stat`))?.[0];
+  return state === undefined || state === 'Z';
 }
 
 test('a crashed worker\'s children (gunicorn\'s workers when its arbiter is killed) get the stop signal, not left serving as orphans', { timeout: 150_000 }, async (t) => {
