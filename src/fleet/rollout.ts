@@ -83,9 +83,8 @@ export async function deployFleet(opts: DeployFleetOptions): Promise<FleetResult
       // A host it had switched already runs that release without the health check the dead
       // deploy would have made: named, so it is not taken for a checked one.
       const dead = lock.stale;
-      const checked = new Set(config.hosts.filter((h) => h.health !== undefined).map((h) => h.name));
-      for (const r of results.filter((h) => h.before === dead.id && checked.has(h.name))) {
-        emit({ level: 'warn', host: r.name, text: `current is ${dead.id}, switched by the deploy that died before its health check; ${dead.id === id ? 'this deploy checks it again' : `this deploy replaces it with ${id}`}` });
+      for (const host of config.hosts.filter((h) => h.health !== undefined && checks.get(h.name)?.current === dead.id)) {
+        emit({ level: 'warn', host: host.name, text: `current is ${dead.id}, switched by the deploy that died before its health check; ${dead.id === id ? 'this deploy checks it again' : `this deploy replaces it with ${id}`}` });
       }
     }
     return await new Rollout(config, artifact, id, run, opts.probe, now, emit, results, opts.signal).run(plan, batches);
