@@ -9,6 +9,10 @@
  *
  *   --arm defaults --arm 'cap4=NODE_OPTIONS=--max-semi-space-size=4' --arm 'spread10=--handover-spread 10s'
  *
+ * One variable is the bench's own: BENCH_MASTER_SESSION_NICE=<n> sets the master's session
+ * (autogroup) to nice n once it serves, for the whole pass (its relaying then takes only the
+ * CPU the workers leave; measured without a gain: bench/notes-latency.md).
+ *
  * Each pass: a fresh master with 2 workers running the benchmark app on 127.0.0.1; 1000
  * paced keep-alive users (each POSTs, thinks 0–1.2 s, POSTs again: section 5a of
  * docs/BENCHMARKS.md); 8 s of load, then `reloads` reloads 4 s apart. A reload window runs
@@ -98,6 +102,9 @@ async function pass(arm: Arm): Promise<Pass> {
   const target = new HitlessTarget({ port, handlerMs: 0, workers: 2 }, 'cli', { env: arm.env, args: arm.args });
   const load0 = loadavg()[0] ?? 0;
   await target.start();
+  // BENCH_MASTER_SESSION_NICE (see the top): the master leads its session (spawnGroup starts it detached).
+  const masterNice = arm.env.BENCH_MASTER_SESSION_NICE;
+  if (masterNice !== undefined && target.supervisorPid() !== undefined) writeFileSync(`/proc/${target.supervisorPid()}/autogroup`, masterNice);
   const origin = now();
   const load = startLoad({
     port, connections: USERS, thinkMs: [0, 1200], keepAlive: true, durationMs: 300_000,
