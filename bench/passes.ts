@@ -104,7 +104,8 @@ async function pass(arm: Arm): Promise<Pass> {
   await target.start();
   // BENCH_MASTER_SESSION_NICE (see the top): the master leads its session (spawnGroup starts it detached).
   const masterNice = arm.env.BENCH_MASTER_SESSION_NICE;
-  if (masterNice !== undefined && target.supervisorPid() !== undefined) writeFileSync(`/proc/${target.supervisorPid()}/autogroup`, masterNice);
+  const masterPid = target.supervisorPid();
+  if (masterNice !== undefined && masterPid !== undefined) writeFileSync(`/proc/${masterPid}/autogroup`, masterNice);
   const origin = now();
   const load = startLoad({
     port, connections: USERS, thinkMs: [0, 1200], keepAlive: true, durationMs: 300_000,
