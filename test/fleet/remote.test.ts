@@ -113,6 +113,9 @@ test('preflight script: `npx hitless` in an app folder without the hitless packa
   const dir = await scratch(t);
   const app = join(dir, 'app');
   await mkdir(app);
+  // An app folder has its package.json: npx looks for the package there and goes no further
+  // up (a package.json named hitless above the temp folder would otherwise be taken as it).
+  await writeFile(join(app, 'package.json'), '{ "name": "app", "private": true }\n');
   // The real npx, offline and with an empty cache of its own: it fails as it does on a host
   // where the registry has no such package (npm error 404), without touching the network.
   const npx = `npm_config_offline=true npm_config_cache=${shellQuote(join(dir, 'npm-cache'))} npx hitless`;
