@@ -3,7 +3,9 @@
  * diagnostic passes that set variants of hitless side by side (issue 23), in alternating
  * order (A B C, then C B A, …) so that the machine's drift lands on every arm alike.
  *
- * An arm is `name` (hitless's defaults) or `name=<tokens>`: tokens of the form KEY=VALUE
+ * An arm is `name` (hitless's defaults: no warm-up, which needs a path the app names; the
+ * latency scenario's `hitless` target adds `--warmup /`, so its ratios are not these) or
+ * `name=<tokens>`: tokens of the form KEY=VALUE
  * (an upper-case KEY) are environment variables of the master and its workers, the rest are
  * flags of `hitless start`. For example:
  *
