@@ -81,7 +81,10 @@ export class Reconfigurer implements MasterHandle {
 
   constructor(options: ReconfigurerOptions) {
     this.#o = options;
-    this.#read = options.read ?? cachedReader(options.source?.cwd ?? process.cwd(), { config: options.master.spec, fingerprint: options.source?.fingerprint });
+    // The cache holds what the file says: under an override an upgrade handed on, the
+    // running spec has the scaled count, and the file (unchanged) still says readWorkers.
+    const fileSays = options.scale ? { ...options.master.spec, workers: options.scale.readWorkers } : options.master.spec;
+    this.#read = options.read ?? cachedReader(options.source?.cwd ?? process.cwd(), { config: fileSays, fingerprint: options.source?.fingerprint });
     this.#readWorkers = options.scale?.readWorkers ?? options.master.spec.workers;
     this.#override = options.scale && { ...options.scale };
   }

@@ -142,6 +142,30 @@ test('scale persists across reloads until a reload reads another "workers" value
   assert.equal(master.reloads.at(-1)?.next?.workers, 2, 'the override is gone for good');
 });
 
+test('an override handed on by an upgrade: the new master runs the scaled count, and its unchanged file still reads as the count it says', async (t) => {
+  // As runMaster starts after `hitless scale 1` with a file saying 2: the spec already
+  // scaled, the override handed on, the fingerprint of the unchanged file, the real cache.
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-scale-upgrade-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'hitless.json');
+  writeFileSync(file, '{"workers": 2}');
+  const master = new FakeSupervisor(fakeConfig({ configPath: file, workers: 1 }));
+  const handle = new Reconfigurer({
+    master,
+    listeners: openListeners([]),
+    identities: new Identities(),
+    source: { argv: ['start'], cwd: dir, env: {}, fingerprint: fingerprintConfig(file, dir) },
+    scale: { workers: 1, readWorkers: 2 },
+  });
+  let o = await handle.reload('r1');
+  assert.equal(master.reloads.at(-1)?.next?.workers, 1, 'the override is kept');
+  assert.deepEqual(o.changes, []);
+  assert.match(o.notes?.[0] ?? '', /keeping 1 from `hitless scale` \(the configuration still says 2\)/);
+  o = await handle.reload('r2');
+  assert.equal(master.reloads.at(-1)?.next?.workers, 1, 'and kept again');
+  assert.deepEqual(handle.scaleOverride, { workers: 1, readWorkers: 2 }, 'a later upgrade hands it on the same');
+});
+
 test('a file key a start flag overrides: the reload notes it (the edit changes nothing until a restart without the flag); an env value is not shown', async () => {
   const { handle, edit } = setup();
   edit({ flagOverrides: [{ key: 'workers', flag: '--workers', file: 3 }, { key: 'env.TOKEN', flag: '--env', file: 'secret' }] });
