@@ -44,6 +44,14 @@ function readyFd(): number | undefined {
   return fd;
 }
 
+function isPipe(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFIFO();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Opens the channel once (internal; listen() calls it so the lifeline works from the start).
  * Returns undefined standalone. Throws ERR_READY_FD when the variable names no usable fd.
@@ -52,9 +60,13 @@ export function openChannel(): net.Socket | undefined {
   if (channel !== undefined) return channel;
   const fd = readyFd();
   if (fd === undefined) return undefined;
+  // A pipe's write end (a supervisor of its own passing one) cannot be read: reading it
+  // fails at once, which would look like the master going away. It is only written to, and
+  // its reader's end shows as an EPIPE at the next write.
+  const pipe = isPipe(fd);
   let socket: net.Socket;
   try {
-    socket = new net.Socket({ fd, readable: true, writable: true });
+    socket = new net.Socket({ fd, readable: !pipe, writable: true });
   } catch (err) {
     throw new HitlessError('ERR_READY_FD', `HITLESS_READY_FD=${fd} is not a socket or pipe: ${(err as Error).message}`, { cause: err });
   }
@@ -62,7 +74,7 @@ export function openChannel(): net.Socket | undefined {
   socket.unref();
   // A write to a dead master fails with EPIPE; 'close' below handles it.
   socket.on('error', () => {});
-  socket.on('data', () => {}); // nothing is expected; read so the peer's close is seen
+  if (!pipe) socket.on('data', () => {}); // nothing is expected; read so the peer's close is seen
   socket.once('close', () => lifelineLost());
   channel = socket;
   return socket;

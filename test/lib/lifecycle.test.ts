@@ -5,6 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { RawConnection } from '../helpers/http.js';
 import { spawnFixture } from './helpers/child.js';
@@ -105,6 +110,40 @@ test('lifeline: when the master closes HITLESS_READY_FD the worker drains, runs 
   await statusSeen;
   assert.equal(text, 'READY=1\nSTATUS=serving requests\n');
   channel.destroy();
+  const { result } = await f.next<{ result: ShutdownResult }>('hook');
+  assert.equal(result.timedOut, false);
+  assert.equal((await f.exited).code, 0);
+});
+
+test('HITLESS_READY_FD may be a pipe (a supervisor of its own): READY and STATUS arrive, and the worker serves until it is stopped', async (t) => {
+  // A real pipe (a FIFO: Node gives no pipe(2)), not the socketpair the master uses.
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-ready-pipe-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const fifo = join(dir, 'ready');
+  execFileSync('mkfifo', [fifo]);
+  const readEnd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writeEnd = openSync(fifo, constants.O_WRONLY);
+  const reader = new net.Socket({ fd: readEnd, readable: true, writable: false });
+  t.after(() => reader.destroy());
+  let text = '';
+  reader.setEncoding('utf8');
+  const announced = new Promise<void>((resolve) =>
+    reader.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('STATUS=') && text.endsWith('\n')) resolve();
+    }),
+  );
+  const f = spawnFixture(t, 'server', { extra: [writeEnd], env: { HOOKS: 'ok', HITLESS_READY_FD: '3' } });
+  closeSync(writeEnd);
+  const { port } = await f.next<{ port: number }>('listening');
+  const first = await Promise.race([announced.then(() => 'announced'), f.exited.then(() => 'exited')]);
+  assert.equal(first, 'announced', `the worker exited before it announced itself: ${f.stderr()}`);
+  assert.equal(text, 'READY=1\nSTATUS=serving requests\n');
+  const conn = await RawConnection.connect(port);
+  t.after(() => conn.destroy());
+  assert.equal((await conn.request('GET', '/fast')).status, 200, 'still serving after READY');
+  assert.equal(f.child.exitCode, null);
+  f.child.kill('SIGTERM');
   const { result } = await f.next<{ result: ShutdownResult }>('hook');
   assert.equal(result.timedOut, false);
   assert.equal((await f.exited).code, 0);
