@@ -27,7 +27,8 @@ const zero = (): ShutdownCounts => ({ requests: 0, connections: 0, sessions: 0, 
  * same promise. Exact for servers instrumented by listen(), serve() or track() before their
  * first connection; for others, connections opened before the call cannot be enumerated,
  * so after `idleGrace` it falls back to `server.closeIdleConnections()` and waits for the
- * server's 'close' event (counts then cover only connections seen after the call).
+ * server's 'close' event (counts then cover only connections seen after the call). A bad
+ * server or option rejects with ERR_INVALID_OPTION.
  *
  * @example
  * const result = await shutdown(server, { timeout: 5000 });
@@ -36,10 +37,15 @@ const zero = (): ShutdownCounts => ({ requests: 0, connections: 0, sessions: 0, 
 export function shutdown(server: AnyServer, options?: ShutdownOptions): Promise<ShutdownResult> {
   const existing = running.get(server);
   if (existing !== undefined) return existing;
-  if (!(server instanceof net.Server)) {
-    invalid('shutdown()', 'server', server, 'a net.Server (http, https or http2 server)', 'pass the server you listen() on');
+  // A bad argument rejects, as listen() and serve() do: `.catch()` sees it too.
+  try {
+    if (!(server instanceof net.Server)) {
+      invalid('shutdown()', 'server', server, 'a net.Server (http, https or http2 server)', 'pass the server you listen() on');
+    }
+    return drainServer(server, resolveShutdownOptions('shutdown()', options));
+  } catch (err) {
+    return Promise.reject(err);
   }
-  return drainServer(server, resolveShutdownOptions('shutdown()', options));
 }
 
 /**

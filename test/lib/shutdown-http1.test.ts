@@ -120,15 +120,17 @@ test('untracked server: falls back to closeIdleConnections() after the grace and
   await conn.closed;
 });
 
-test('shutdown() validates options once, naming the option, the value and the fix', () => {
+test('shutdown() validates options once, naming the option, the value and the fix; a bad argument rejects (never throws), so .catch() sees it', async () => {
   const server = http.createServer();
-  assert.throws(
-    () => shutdown(server, { timeout: -1 }),
+  await assert.rejects(
+    shutdown(server, { timeout: -1 }),
     (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION') && /"timeout".*-1.*Fix/.test(err.message),
   );
-  assert.throws(
-    () => shutdown(server, { idelGrace: 5 } as never),
+  await assert.rejects(
+    shutdown(server, { idelGrace: 5 } as never),
     (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION') && /unknown option "idelGrace"/.test(err.message),
   );
-  assert.throws(() => shutdown({} as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION'));
+  await assert.rejects(shutdown({} as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION'));
+  const caught = await shutdown(server, { idleGrace: 'x' } as never).catch((err: unknown) => err);
+  assert.ok(isHitlessError(caught, 'ERR_INVALID_OPTION'));
 });
