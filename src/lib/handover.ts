@@ -28,6 +28,7 @@
 import { channelConnected, onChannelDisconnect, onChannelMessage, send, sendHandle } from './channel.js';
 import { atBoundary, type Http1Connection, type SocketInternals, type TcpHandle } from './boundary.js';
 import type { HandoverSink, Http1Connections } from './http1.js';
+import { arrivalOf } from './registry.js';
 
 interface InFlight {
   owner: Http1Connections;
@@ -227,7 +228,9 @@ export class Handover {
     const item: InFlight = { owner, conn, handle, wasReading };
     this.current = item;
     // `left` lets the master pace the rest so that it moves within the hand-over's spread.
-    sendHandle({ type: 'conn', listener: this.listeners.get(owner), left: this.left() }, handle, (received) => this.sent(item, received));
+    // A relayed connection goes as the socket it arrived on (registry.ts, arrivalOf).
+    const listener = arrivalOf(conn.socket) ?? this.listeners.get(owner);
+    sendHandle({ type: 'conn', listener, left: this.left() }, handle, (received) => this.sent(item, received));
   }
 
   private sent(item: InFlight, received: boolean): void {

@@ -7,7 +7,7 @@
 import type http from 'node:http';
 import net from 'node:net';
 import { closeHandle, type ConnMessage } from './protocol.js';
-import { serverFor } from './registry.js';
+import { listenerName, markArrival, serverFor } from './registry.js';
 import { trackerOf } from './track.js';
 
 interface ServerInternals extends http.Server {
@@ -44,6 +44,9 @@ export function receiveConnection(message: ConnMessage, handle: unknown): void {
   const socket = new net.Socket({ handle, readable: true, writable: true, allowHalfOpen: server.allowHalfOpen } as net.SocketConstructorOpts);
   server._connections++;
   Object.assign(socket, { server, _server: server });
+  // Served by a server listening on another socket (a relay's): it keeps the name of the
+  // socket it arrived on for its next hand-over.
+  if (typeof message.listener === 'string' && listenerName(server) !== message.listener) markArrival(socket, message.listener);
   server.emit('connection', socket);
   // It arrives idle between two requests: give it the keep-alive timeout Node arms after a
   // response, not a new connection's headersTimeout, which would answer an idle client 408.

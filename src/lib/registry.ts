@@ -20,6 +20,8 @@ interface Registration {
 const servers = new Map<AnyServer, Registration>();
 /** Relays serve() opened for inherited sockets nobody claimed, by the server they feed (relay.ts). */
 const relays = new Map<AnyServer, Array<{ relay: net.Server; name: string }>>();
+/** The inherited socket a relayed connection arrived on (its server listens on another one). */
+const arrivedOn = new WeakMap<object, string>();
 let stopHandled = false;
 
 /** Records that the library's lifecycle handles the stop (signals installed; internal). */
@@ -84,6 +86,20 @@ export function addRelay(server: AnyServer, relay: net.Server, name: string): vo
   relays.set(server, [...(relays.get(server) ?? []), { relay, name }]);
 }
 
+/** Records that `socket` was accepted on the inherited socket `name` by a relay (relay.ts). */
+export function markArrival(socket: net.Socket, name: string): void {
+  arrivedOn.set(socket, name);
+}
+
+/**
+ * The inherited socket a relay accepted `socket` on, if one did. A handed-over connection
+ * goes to the master under that name, not its server's: a connection to an address a
+ * reload removes then goes to no worker of a generation that does not serve it.
+ */
+export function arrivalOf(socket: object): string | undefined {
+  return arrivedOn.get(socket);
+}
+
 /** The relays feeding `server`: they stop accepting when it does. */
 export function relaysOf(server: AnyServer): net.Server[] {
   return (relays.get(server) ?? []).map((r) => r.relay);
@@ -104,27 +120,31 @@ export function adoptedListeners(): string[] {
   return [...names];
 }
 
-/** Names of the registered plain HTTP servers that can receive handed-over connections. */
+/** Names of the sockets whose handed-over connections a registered plain HTTP server takes: its own and its relays'. */
 export function handoverListeners(): string[] {
   const names: string[] = [];
   for (const server of servers.keys()) {
-    const name = isPlainHttp(server) ? listenerName(server) : undefined;
-    if (name !== undefined && !names.includes(name)) names.push(name);
+    if (!isPlainHttp(server)) continue;
+    for (const name of [listenerName(server), ...(relays.get(server) ?? []).map((r) => r.name)]) {
+      if (name !== undefined && !names.includes(name)) names.push(name);
+    }
   }
   return names;
 }
 
 /**
  * The plain HTTP server that serves a connection handed over for listener `name`: the one
- * listening under that name, else the first registered plain HTTP server (a connection is
- * never dropped because names disagree), else undefined.
+ * listening under that name, else the one relaying that socket, else the first registered
+ * plain HTTP server (a connection is never dropped because names disagree), else undefined.
  */
 export function serverFor(name: unknown): http.Server | undefined {
   let first: http.Server | undefined;
+  let relaying: http.Server | undefined;
   for (const server of servers.keys()) {
     if (!isPlainHttp(server)) continue;
     if (listenerName(server) === name) return server;
+    if (relays.get(server)?.some((r) => r.name === name)) relaying ??= server;
     first ??= server;
   }
-  return first;
+  return relaying ?? first;
 }

@@ -13,7 +13,7 @@
 import { fstatSync } from 'node:fs';
 import net from 'node:net';
 import { claimFd, claimOf, inheritedFds } from './fds.js';
-import { addRelay } from './registry.js';
+import { addRelay, markArrival } from './registry.js';
 import type { AnyServer } from './types.js';
 
 /** The server serving the sockets nobody claimed: the first serve() without a name. */
@@ -56,7 +56,10 @@ export function relay(server: AnyServer, bind: { fd: number } | object, name: st
     keepAlive: own.keepAlive === true,
     keepAliveInitialDelay: own.keepAliveInitialDelay ?? 0,
     pauseOnConnect: own.pauseOnConnect === true,
-  }, (socket) => server.emit('connection', socket));
+  }, (socket) => {
+    markArrival(socket, name);
+    server.emit('connection', socket);
+  });
   // A listen error is the server's: an app that handles its server's 'error' sees it there.
   relayServer.on('error', (err) => server.emit('error', err));
   relayServer.listen(bind as net.ListenOptions);

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, fixture, runCli, trackMaster, waitUntil, type MasterProcess } from '../helpers/master.js';
+import { RawConnection } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 
 const APP = ['node', fixture('master/every-socket.js')];
@@ -169,6 +170,35 @@ test('a listen address added by a reload serves after it; removed by the next, i
   t.diagnostic(`load: ${result.requests} requests, ${result.failed} failed`);
   assert.ok(result.requests > 500, result.detail);
   assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('a kept-alive connection to an address a reload removes stays with its old worker, which closes it, even when serve() relays that socket: the new generation never serves it', { timeout: 300_000 }, async (t) => {
+  // serve() without a name serves the admin socket through a relay of its http server; the
+  // connection must go to the master as "admin", which no worker of the new generation takes.
+  const app = ['node', fixture('master/app.js')];
+  const { master, write } = await startFromFile(t, { command: app, listen: ['127.0.0.1:0', 'admin=127.0.0.1:0'], workers: 1, env: { KEEP_ALIVE_MS: '60000' } });
+  const adminPort = Number(master.address('admin').split(':').pop());
+  const admin = await RawConnection.connect(adminPort);
+  const kept = await RawConnection.connect(Number(master.address('http').split(':').pop()));
+  t.after(() => {
+    admin.destroy();
+    kept.destroy();
+  });
+  assert.equal((await admin.request('GET', '/')).body, 'hello from generation 1\n');
+  assert.equal((await kept.request('GET', '/')).body, 'hello from generation 1\n');
+
+  write({ command: app, listen: ['127.0.0.1:0'], workers: 1, env: { KEEP_ALIVE_MS: '60000' } });
+  assert.match(await reloadOk(master), / {2}listen\.admin: removed/);
+  assert.equal((await kept.request('GET', '/')).body, 'hello from generation 2\n', 'the kept address\'s connection was handed over');
+  // The old worker may still be in its idle grace: it answers (and closes), or has closed.
+  const late = await admin.request('GET', '/').catch((err: Error) => err);
+  if (!(late instanceof Error)) {
+    assert.equal(late.body, 'hello from generation 1\n', 'the removed address is not served by the new generation');
+    assert.equal(late.headers.connection, 'close');
+  }
+  assert.equal((await admin.closed).error, undefined, 'closed cleanly by its old worker');
+  assert.equal(await connects(adminPort), 'ECONNREFUSED');
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
