@@ -60,9 +60,22 @@ export function readyTimeoutAdvice(spec: Pick<GenerationSpec, 'command' | 'env' 
 export function exitAdvice(spec: Pick<GenerationSpec, 'command' | 'config' | 'fds' | 'env'>, output: string[]): string | undefined {
   if (!output.some((l) => ADDRESS_IN_USE.test(l))) return undefined;
   const node = looksLikeNode(spec.command);
+  // A preloaded Node app that binds another port than the held one: the preload lets it (the
+  // app may serve a port of its own), so with two workers the first binds it and the second
+  // finds it in use. That is the wrong port, not a program that cannot take fd 3.
+  // The error's first line, or (when the stack pushed it out of the kept lines) the `port:`
+  // of Node's printed error object.
+  const port = [/EADDRINUSE\b.*?:(\d+)\s*$/, /^\s*port: (\d+),?\s*$/]
+    .map((re) => output.map((l) => re.exec(l)?.[1]).find((p) => p !== undefined))
+    .find((p) => p !== undefined);
+  const held = spec.env.PORT;
+  if (node && spec.config.preload !== false && port !== undefined && held !== undefined && port !== held) {
+    return `it listens on port ${port}, which the master does not hold (it holds port ${held}; another worker of this generation may have bound ${port} outside hitless first): ` +
+      `start hitless with --listen ${port}, or make the app listen on port ${held} (PORT is set to it)`;
+  }
   const fds = spec.fds.length === 1 ? 'fd 3' : `fds 3 to ${2 + spec.fds.length}`;
-  const held = spec.env.PORT ? `port ${spec.env.PORT}` : 'the addresses it listens on';
-  return `it tried to bind a port itself and found it in use; the hitless master holds ${held}, so a worker must serve the listening socket it inherits as ${fds} ` +
+  const holds = held ? `port ${held}` : 'the addresses it listens on';
+  return `it tried to bind a port itself and found it in use; the hitless master holds ${holds}, so a worker must serve the listening socket it inherits as ${fds} ` +
     `(LISTEN_FDS=${spec.fds.length}, the systemd socket-activation protocol: sd_listen_fds(), gunicorn as the command itself with no --bind, …)` +
     (node ? (spec.config.preload === false ? '; for a Node app, drop --no-preload ("preload": false) so the preload adopts its listen(port)' : '') : '; a program that can only bind a port itself cannot share one with hitless');
 }

@@ -35,3 +35,15 @@ test('exit before ready: "address in use" in the output points at fd 3 / LISTEN_
     /drop --no-preload \("preload": false\) so the preload adopts its listen\(port\)$/);
   assert.equal(exitAdvice(spec(['node', 'app.js']), ['Error: boom']), undefined);
 });
+
+test('exit before ready: a preloaded Node app that found another port than the held one in use (a sibling worker bound it first) is told the port, not about fd 3', () => {
+  const second = exitAdvice(spec(['node', 'app3000.js'], true, { PORT: '8080' }), ['Error: listen EADDRINUSE: address already in use :::3000', '    at Server.setupListenHandle']);
+  assert.equal(second, 'it listens on port 3000, which the master does not hold (it holds port 8080; another worker of this generation may have bound 3000 outside hitless first): ' +
+    'start hitless with --listen 3000, or make the app listen on port 8080 (PORT is set to it)');
+  const tail = ['    at Module._load (node:internal/modules/cjs/loader:1091:12)', '  code: \'EADDRINUSE\',', '  errno: -98,', '  syscall: \'listen\',', '  address: \'::\',', '  port: 3000', '}'];
+  assert.equal(exitAdvice(spec(['node', 'app3000.js'], true, { PORT: '8080' }), tail), second, 'the port from Node\'s error object when the first line was cut off');
+  assert.match(exitAdvice(spec(['node', 'app.js'], true, { PORT: '3000' }), ['Error: listen EADDRINUSE: address already in use 127.0.0.1:3000']) ?? '',
+    /^it tried to bind a port itself/, 'the held port itself in use: the fd-3 advice');
+  assert.match(exitAdvice(spec(['node', 'app.js'], false, { PORT: '8080' }), ['Error: listen EADDRINUSE: address already in use :::3000']) ?? '',
+    /drop --no-preload/, 'without the preload the fd-3 advice stays');
+});
