@@ -24,6 +24,7 @@ import { HitlessError } from '../errors.js';
 import { parseListenEnv } from '../lib/fds.js';
 import { listenerKey } from '../config/listen.js';
 import type { ListenerSpec } from '../config/types.js';
+import { inUseAdviceHere } from './socket-table.js';
 import type { ListenerStatus } from '../core/types.js';
 
 const BACKLOG = 511;
@@ -274,7 +275,7 @@ function bindOne(spec: ListenerSpec): HeldListener {
   }
   const v6 = spec.host.includes(':');
   const handle = createServerHandle(spec.host || null, spec.port, v6 ? 6 : 4, undefined, spec.ipv6Only ? UV_TCP_IPV6ONLY : 0);
-  if (typeof handle === 'number') throw bindError(spec.source, handle);
+  if (typeof handle === 'number') throw bindError(spec.source, handle, spec.port);
   // libuv defers EADDRINUSE from bind(2) to listen(2) (uv_tcp_bind's delayed_error), so a
   // port in use shows here as a socket that is not bound: getsockname fails or has no port.
   // Left alone, the later listen(2) would bind a random ephemeral port instead.
@@ -282,17 +283,18 @@ function bindOne(spec: ListenerSpec): HeldListener {
   const err = handle.getsockname?.(out) ?? 0;
   if (err !== 0 || typeof out.port !== 'number' || (spec.port !== 0 && out.port !== spec.port)) {
     handle.close();
-    throw bindError(spec.source, err !== 0 && getSystemErrorName(err) !== 'EINVAL' ? err : -98 /* EADDRINUSE */);
+    throw bindError(spec.source, err !== 0 && getSystemErrorName(err) !== 'EINVAL' ? err : -98 /* EADDRINUSE */, spec.port);
   }
   const host = String(out.address ?? spec.host);
   const address = host.includes(':') ? `[${host}]:${String(out.port)}` : `${host}:${String(out.port)}`;
   return { name: spec.name, fd: handle.fd, address, inherited: false, unlinkPath: undefined, handle, key: listenerKey(spec) };
 }
 
-function bindError(source: string, errno: number): HitlessError {
+/** `port`: the TCP port asked for, so an EADDRINUSE can tell a listener from connections (socket-table.ts). */
+function bindError(source: string, errno: number, port?: number): HitlessError {
   const name = getSystemErrorName(errno);
   const fix: Record<string, string> = {
-    EADDRINUSE: 'another process listens there: stop it or choose another port',
+    EADDRINUSE: port ? inUseAdviceHere(port) : 'another process listens there: stop it or choose another port',
     EACCES: 'ports below 1024 need root (or CAP_NET_BIND_SERVICE); unix sockets need a writable folder',
     EADDRNOTAVAIL: 'this machine has no such address: use 127.0.0.1, 0.0.0.0, ::1 or :: ',
     ENOENT: 'the folder of the unix socket does not exist',
