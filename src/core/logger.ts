@@ -115,6 +115,11 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
     case 'warning':
       logger.warn(e.text, { event, generation: e.generation });
       return;
+    case 'listener-stopped': {
+      const { type: _t, text, ...fields } = e;
+      logger.error(text, { event, ...fields });
+      return;
+    }
     case 'worker-priority': {
       const { type: _t, ...fields } = e;
       logger.warn(`worker ${e.generation}.${e.slot} keeps its boot priority (nice ${e.nice}): it could not be raised back at READY; later workers boot at the normal priority`, { event, ...fields });

@@ -133,6 +133,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   #upgrade: NonNullable<StatusSnapshot['upgrade']> | undefined;
   #lastUpgrade: UpgradeOutcome | undefined;
   readonly #upgradedFrom: SupervisorResume['upgradedFrom'];
+  /** Held sockets found not listening (listenerStopped), by listener name: when, and the line that says it. */
+  readonly #socketAlerts = new Map<string, { at: number; text: string }>();
   #resolveStopped: () => void = () => {};
   /** Resolves once a stop (graceful or forced) has finished and no worker is left. */
   readonly stopped = new Promise<void>((resolve) => (this.#resolveStopped = resolve));
@@ -186,7 +188,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       });
     }
     this.#current = gen;
-    for (const text of this.#warnings(gen)) this.#emit({ type: 'warning', generation: gen.id, text });
+    for (const text of this.#socketWarnings(gen)) this.#emit({ type: 'warning', generation: gen.id, text });
     if (this.#state === 'starting') this.#state = 'running';
     this.#emit({ type: 'master-ready', generation: gen.id, ms: this.#opts.uptime?.() ?? this.#host.now() - this.#startedAt });
     // A reload asked for while the first generation was starting waited in the queue.
@@ -347,6 +349,16 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** Reports workers still starting (`ready-wait`, from src/master/ready-wait.ts, which watches the events). */
   readyWaiting(e: Extract<MasterEvent, { type: 'ready-wait' }>): void {
     this.#emit(e);
+  }
+
+  /**
+   * Reports a held socket found not listening (src/master/listener-watch.ts): logged, and
+   * kept as a warning in status, and in the outcome of the reload during which it was found.
+   * The latest per socket is kept.
+   */
+  listenerStopped(e: Omit<Extract<MasterEvent, { type: 'listener-stopped' }>, 'type'>): void {
+    this.#socketAlerts.set(e.listener, { at: this.#host.now(), text: e.text });
+    this.#emit({ type: 'listener-stopped', ...e });
   }
 
   /** Reports the parts of the master restarted with new settings after a reload went live (`reconfigured`). */
@@ -570,8 +582,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       await STRATEGIES[strategyName ?? next.spec.strategy].run(ctx);
       run.to('done');
       const still = run.stillDraining();
-      const warnings = this.#warnings(next);
-      for (const text of warnings) this.#emit({ type: 'warning', generation: next.id, text });
+      const warnings = this.#warnings(next, startedAt);
+      // A stopped socket was logged as an error when found: not again as a warning.
+      for (const text of this.#socketWarnings(next)) this.#emit({ type: 'warning', generation: next.id, text });
       outcome = {
         ok: true, generation: next.id, attempted: next.id, reason, startedAt,
         durationMs: this.#host.now() - startedAt, forced: run.counts.forced,
@@ -644,8 +657,14 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   }
 
   /** What to check about `gen`'s sockets, judged from its ready workers' hello (listening.ts). */
-  #warnings(gen: Generation): string[] {
+  #socketWarnings(gen: Generation): string[] {
     return listenerWarnings(gen.id, gen.spec, gen.live().filter((w) => w.readyAt !== undefined).map((w) => w.hello));
+  }
+
+  /** {@link #socketWarnings}, then the held sockets found not listening since `since` (listenerStopped). */
+  #warnings(gen: Generation, since = 0): string[] {
+    const alerts = [...this.#socketAlerts.values()].filter((a) => a.at >= since).map((a) => a.text);
+    return [...this.#socketWarnings(gen), ...alerts];
   }
 
   /**

@@ -212,7 +212,11 @@ export interface ReloadOutcome {
   notes?: string[];
   /** The canary's decision with both sets of figures (strategy "canary"). */
   canary?: CanaryReport;
-  /** Things to check about the generation that went live (listening.ts: sockets hitless cannot tell are served). */
+  /**
+   * Things to check about the generation that went live (listening.ts: sockets hitless cannot
+   * tell are served), and held sockets found shut down by a worker during this reload
+   * (src/master/listener-watch.ts).
+   */
   warnings?: string[];
 }
 
@@ -311,7 +315,11 @@ export interface StatusSnapshot {
    * shows it.
    */
   app?: { dir: string; configPath: string | undefined; runDir: string };
-  /** Things to check about the serving generation (listening.ts), as the last reload or the start reported them. */
+  /**
+   * Things to check about the serving generation (listening.ts), as the last reload or the
+   * start reported them; then every held socket found shut down by a worker since the master
+   * started (the latest per socket; src/master/listener-watch.ts).
+   */
   warnings?: string[];
   /** Traffic the workers reported: per generation over the last `windowMs`, and per release since it started. */
   traffic?: { windowMs: number; generations: GenerationTraffic[]; releases: ReleaseTraffic[] };
@@ -415,6 +423,11 @@ export type MasterEvent =
   | { type: 'reconfigured'; parts: string[]; errors: string[] }
   /** Something to check about a generation that went live (listening.ts); logged as a warning. */
   | { type: 'warning'; generation: number; text: string }
+  /**
+   * A held socket that had stopped listening (a worker called shutdown(2) on it), found when a
+   * worker exited (src/master/listener-watch.ts); `relistened`: it listens again. Logged as an error.
+   */
+  | { type: 'listener-stopped'; listener: string; address: string; fd: number; relistened: boolean; text: string }
   | { type: 'scale-start'; generation: number; from: number; to: number }
   /** A scale-up's workers are ready: the serving ones hand them `share` of their kept-alive connections. */
   | { type: 'scale-rebalance'; generation: number; senders: number; receivers: number; share: number }

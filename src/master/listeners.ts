@@ -9,7 +9,8 @@
  * we do the same. A bound socket still needs listen(2) before a non-Node worker (systemd
  * convention: it receives *listening* sockets) can accept on it, so a one-shot child
  * listens on the inherited fds and exits before its event loop could ever poll them.
- * Once listening, a socket stays so as long as the master holds it.
+ * Once listening, a socket stays so as long as the master holds it, unless a worker calls
+ * shutdown(2) on it (listener-watch.ts finds that and makes it listen again).
  *
  * Never SO_REUSEPORT: every reuseport socket has its own accept queue, and connections
  * queued on a socket that closes are reset. One socket shared by all generations has one
@@ -155,6 +156,14 @@ export class ListenerSet {
     closeAll(gone);
     for (const l of gone) this.items.splice(this.items.indexOf(l), 1);
     return gone;
+  }
+
+  /**
+   * listen(2) again on held sockets that a worker shut down (listener-watch.ts): still bound
+   * to their address, they listen again, without the master accepting. Throws ERR_BIND.
+   */
+  relisten(fds: number[]): void {
+    listenWithoutAccepting(fds);
   }
 
   /** Release every socket; unix socket files the master created are removed. Idempotent. */

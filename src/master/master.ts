@@ -35,6 +35,7 @@ import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
 import { nameTheHolder, refuseSecondMaster } from './occupied.js';
 import { ReadyWatch } from './ready-wait.js';
+import { ListenerWatch, stoppedText } from './listener-watch.js';
 import { Reconfigurer, type ConfigSource, type ReconfigurableMaster } from './reconfigure.js';
 import { handleSignals } from './signals.js';
 import { SERVICE_MANAGER_VARS, ServiceNotifier, statusLine } from './notify.js';
@@ -282,9 +283,18 @@ export async function runMaster(
   const parts = new Parts(handle, logger, (names, errors) => supervisor.reconfigured(names, errors));
   const closers: Closable[] = [];
   const readyWatch = new ReadyWatch({ emit: (e) => supervisor.readyWaiting(e) });
+  // A worker that shut a held socket down (shutdown(2), not close(2)) stops it for every
+  // generation: found when a worker exits, said, and made to listen again (listener-watch.ts).
+  const socketWatch = new ListenerWatch({ sockets: () => listeners.items, relisten: (fds) => listeners.relisten(fds) });
   supervisor.on('event', (e: MasterEvent) => {
     readyWatch.onEvent(e);
     logEvent(logger, e);
+    if (e.type === 'worker-exit' && !handedOver) {
+      const when = `after worker ${e.generation}.${e.slot} (pid ${e.pid ?? '?'}) exited`;
+      for (const s of socketWatch.check()) {
+        supervisor.listenerStopped({ listener: s.name, address: s.address, fd: s.fd, relistened: s.relistened, text: stoppedText(s, when) });
+      }
+    }
     // After the outcome went out (log line, control reply): see gc.ts.
     if (e.type === 'reload-done') setImmediate(collectGarbage);
   });
