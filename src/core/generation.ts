@@ -4,6 +4,7 @@
  * slot so the supervisor can apply backoff and detect crash loops.
  */
 import type { RestartPolicy } from '../config/types.js';
+import { formatDuration } from '../config/duration.js';
 import type { Host, Timer } from './host.js';
 import type { GenerationSpec } from './spec.js';
 import type { MasterEvent, WorkerStatus } from './types.js';
@@ -37,6 +38,27 @@ export class Generation {
 
   live(): Worker[] {
     return this.workers.filter((w): w is Worker => w !== undefined);
+  }
+
+  /**
+   * What status says while slots of this generation are given up after a crash loop:
+   * undefined while none is. When none is left serving, connections wait unanswered in the
+   * sockets' queues (the master holds them, and nothing accepts), so it says that first.
+   *
+   * @example
+   * gen.crashLoopWarning(); // 'nothing serves: all 2 workers of generation 3 failed in a crash loop (…); …'
+   */
+  crashLoopWarning(): string | undefined {
+    if (this.failed.size === 0) return undefined;
+    const { maxRestarts, window } = this.spec.restart;
+    const loop = `in a crash loop (more than ${maxRestarts} crashes of a slot within ${formatDuration(window)}; not restarted)`;
+    const serving = this.live().length;
+    if (serving === 0 && this.restartTimers.size === 0) {
+      return `nothing serves: all ${this.size} worker${this.size === 1 ? '' : 's'} of generation ${this.id} failed ${loop}, so connections wait ` +
+        'unanswered in the listening sockets\' queues; fix the app and run `hitless reload` (it starts a full generation), or `hitless stop`';
+    }
+    const slots = [...this.failed.keys()].sort((a, b) => a - b).map((slot) => `${this.id}.${slot}`);
+    return `worker${slots.length === 1 ? '' : 's'} ${slots.join(', ')} failed ${loop}; ${serving} of ${this.size} serve; \`hitless reload\` starts a full generation`;
   }
 
   /** Changes the number of slots (scale); returns the workers of removed slots. */

@@ -664,7 +664,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** {@link #socketWarnings}, then the held sockets found not listening since `since` (listenerStopped). */
   #warnings(gen: Generation, since = 0): string[] {
     const alerts = [...this.#socketAlerts.values()].filter((a) => a.at >= since).map((a) => a.text);
-    return [...this.#socketWarnings(gen), ...alerts];
+    const loop = gen.crashLoopWarning();
+    return [...(loop === undefined ? [] : [loop]), ...this.#socketWarnings(gen), ...alerts];
   }
 
   /**
@@ -829,7 +830,12 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return {
       host: this.#host,
       spawn: (slot, restarts) => this.#spawn(gen, slot, restarts),
-      emit: (e) => this.#emit(e),
+      emit: (e) => {
+        this.#emit(e);
+        // A slot given up: say what that leaves (nothing serving is an error in the log too).
+        const loop = e.type === 'slot-failed' ? gen.crashLoopWarning() : undefined;
+        if (loop !== undefined) this.#emit({ type: 'warning', generation: gen.id, text: loop });
+      },
       allowed: () => this.#serves(gen),
     };
   }

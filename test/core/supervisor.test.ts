@@ -283,10 +283,16 @@ test('crash restart: backoff doubles per crash, and more than maxRestarts within
   assert.deepEqual(delays, [100, 200, 400]);
   assert.ok(events.some((e) => e.type === 'slot-failed' && e.slot === 0));
   assert.equal(sup.status().workers[0]?.state, 'failed');
+  // Nothing serves now: said once as a warning event, and in status until healed.
+  const said = events.filter((e) => e.type === 'warning').map((e) => (e as { text: string }).text);
+  assert.equal(said.length, 1);
+  assert.match(said[0] ?? '', /^nothing serves: all 1 worker of generation 1 failed in a crash loop \(more than 3 crashes of a slot within 1 min; not restarted\), so connections wait unanswered .*; fix the app and run `hitless reload`/);
+  assert.deepEqual(sup.status().warnings, said);
   // A reload heals the failed slot.
   host.behave = () => wellBehaved;
   assert.equal((await sup.reload('heal')).ok, true);
   assert.equal(sup.status().workers[0]?.state, 'ready');
+  assert.equal(sup.status().warnings, undefined, 'healed: no warning left');
 });
 
 test('drain deadline: an old worker that ignores its stop signal is SIGKILLed at drainTimeout and counted as forced', async () => {

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readOr, statFields } from '../../src/core/procfs.js';
-import { alive, fixture, startMaster, waitUntil } from '../helpers/master.js';
+import { alive, fixture, runCli, startMaster, waitUntil } from '../helpers/master.js';
 import { startLoad } from '../helpers/load.js';
 
 function appDir(t: { after(fn: () => void): void }, config: object): string {
@@ -75,6 +75,10 @@ test('a crash loop marks the slot failed, shows it in status, and the master sta
   assert.ok(slot, `no failed slot in ${JSON.stringify(st.workers)}`);
   assert.equal(failed.slot, (slot as unknown as { slot: number }).slot);
   assert.equal(st.workers.filter((w) => w.state === 'ready').length, 1, 'the other slot keeps serving');
+  assert.match(((st.warnings as string[] | undefined) ?? []).join('\n'), new RegExp(`^worker 1\\.${failed.slot} failed in a crash loop .*; 1 of 2 serve; \`hitless reload\` starts a full generation$`, 'm'));
+  const listed = await runCli(['list']);
+  const row = listed.stdout.split('\n').find((l) => l.includes(` ${master.pid} `));
+  assert.match(row ?? '', / running +1 +1\/1 \(1 failed\) /, listed.stdout);
   // The fix is deployed: a reload brings the generation back whole.
   rmSync(join(dir, 'crash'));
   const r = await master.reload();

@@ -33,10 +33,11 @@ export function lastReloadCell(o: ReloadOutcome | undefined, now = Date.now()): 
   return `${wasRefused(o) ? 'refused' : 'failed'} (${o.error?.code ?? 'error'}) ${ago}`;
 }
 
-/** Ready workers of the serving generation over its live workers. */
+/** Ready workers of the serving generation over its live workers, and its slots given up after a crash loop. */
 function workersCell(s: StatusSnapshot): string {
   const mine = s.workers.filter((w) => w.generation === s.generation && w.state !== 'exited' && w.state !== 'failed');
-  return `${mine.filter((w) => w.state === 'ready').length}/${mine.length}`;
+  const failed = s.workers.filter((w) => w.generation === s.generation && w.state === 'failed').length;
+  return `${mine.filter((w) => w.state === 'ready').length}/${mine.length}${failed > 0 ? ` (${failed} failed)` : ''}`;
 }
 
 /**
