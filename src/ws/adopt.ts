@@ -6,9 +6,13 @@
  * next frame that the old worker had read put back first — adds it to the server's clients,
  * tracks it for this process's own drain, and gives it to the application with its state.
  * One that comes back to the worker that sent it (`returned`: no new worker could take it)
- * is rebuilt the same way and closed with 1001 at its turn in the drain's spread, like the
- * WebSockets that could not move (track.ts gives a connection adopted while draining a turn
- * in what is left of the window).
+ * is rebuilt the same way and given to the application the same way, with the state it
+ * left with: it is served here again until its turn in the drain's spread, then closed with
+ * 1001 like the WebSockets that could not move (track.ts gives a connection adopted while
+ * draining a turn in what is left of the window). Served, not only closed: the WebSocket it
+ * was is gone (detached, `moved` called, its descriptor closed), and without the
+ * application's listeners on the new one every message the client sent meanwhile would be
+ * read and dropped until that turn (seconds with the default 5 s spread).
  */
 import type http from 'node:http';
 import net from 'node:net';
@@ -67,16 +71,17 @@ export function receiveWebSocket(message: WsConnMessage, handle: unknown, pick: 
   tracker?.adoptUpgraded(socket);
   const ws = rebuild(target.wss, socket, message);
   target.remember(ws);
-  if (message.returned === true) {
-    // Draining (always, for one that came back): the drain's schedule sends it away at its turn.
-    if (tracker?.draining !== true) ws.close(GOING_AWAY, 'going away');
-    return;
-  }
+  // Before ws reads anything (it starts on the next turn of the loop): the bytes the client
+  // sent while the WebSocket travelled reach the application's listeners, in order.
   try {
     target.adopt(ws, message.state);
   } catch {
     ws.close(INTERNAL_ERROR, 'could not adopt the connection');
+    return;
   }
+  // One that came back finds its drain still under way (the sender waits for every landing),
+  // whose schedule sends it away at its turn; past the drain, it goes at once.
+  if (message.returned === true && tracker?.draining !== true) ws.close(GOING_AWAY, 'going away');
 }
 
 /** A server-side `ws` WebSocket on `socket`, as `wss` would have made it after the handshake. */

@@ -36,7 +36,8 @@ export interface MoveWebSocketsOptions<S> {
   /**
    * A connection moved here from an older worker: set it up as your 'connection' handler
    * would (listeners, registries), with its state. It is already in `wss.clients`. A throw
-   * closes it with 1011.
+   * closes it with 1011. Also called in the old worker for one that came back (no new worker
+   * took it), after `moved`: it is served here again until its close 1001 at its turn.
    */
   adopt(ws: WebSocket, state: S): void;
   /**
