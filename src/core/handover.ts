@@ -187,6 +187,11 @@ export class HandoverBroker {
     return p;
   }
 
+  /** True when a receiver takes connections now, of at least one listener. */
+  hasReceiver(): boolean {
+    return this.#targets().some((r) => r.takes(undefined));
+  }
+
   /**
    * Resolves once every connection received so far has landed. Connections delivered to a
    * receiver that has died unasked since went with it: they move from `handedOver` to `lost`.

@@ -193,10 +193,14 @@ export class Retirement {
     // which still serves their requests (a connection in transit is read by nobody).
     const window = this.#o.window ?? HANDOVER_WINDOW;
     const ws = this.#o.webSockets;
+    // Known before the drain: when no receiver takes WebSockets (none said `ws-hello`, or an
+    // upgrade, whose new master takes none), the workers do not stop reading theirs to send
+    // them here only to get them back; they close them at their turn as without hitless/ws.
+    const takesWebSockets = this.#wsBroker.hasReceiver();
     for (const w of workers) {
       if (this.handover && w.hello !== undefined) routes.open(w, broker);
       if (this.handover) ws?.routes.open(w, this.#wsBroker);
-      w.stop(this.handover, window);
+      w.stop(this.handover, window, takesWebSockets);
     }
     const forced = (await drain(workers, this.#o.drainTimeout, host, () => this.#progressAt)) + this.#forcedEarly;
     for (const off of offs) off();

@@ -202,17 +202,18 @@ export class Worker extends EventEmitter implements Receiver {
   /**
    * Asks the worker to drain and exit. With `handover`, a worker that spoke the channel
    * is asked to hand its keep-alive connections over first (a `stop` message, with at most
-   * `window` of them in transit at once); every other worker gets its stop signal, as does
-   * one whose channel fails.
+   * `window` of them in transit at once; `webSockets` false: no receiver takes WebSockets, so
+   * it does not try to move them); every other worker gets its stop signal, as does one whose
+   * channel fails.
    */
-  stop(handover = false, window?: number): void {
+  stop(handover = false, window?: number, webSockets = true): void {
     this.planned = true;
     // Never signal a draining worker twice: a second stop signal means "exit now" to the
     // in-app library (and to most servers), which would cut its in-flight requests.
     if (this.exitInfo || this.state === 'draining') return;
     this.state = 'draining';
     if (handover && this.hello !== undefined) {
-      void this.send(stopMessage(window)).then((sent) => {
+      void this.send(stopMessage(window, webSockets)).then((sent) => {
         if (!sent) this.#proc.signal(this.spec.stopSignal);
       });
       return;

@@ -51,13 +51,21 @@ export interface StopRequest {
    * that the process goes away, so `shutdownDelay` is not waited out.
    */
   socketsStay?: boolean;
+  /**
+   * False when the master knows that no worker of the next generation takes WebSockets (none
+   * said `ws-hello`, or a `hitless upgrade`): hitless/ws does not try to move them, they are
+   * closed at their turn as without it. Default: it tries.
+   */
+  webSockets?: boolean | undefined;
 }
 
 /** What the master's `stop` message does (the preload routes it to the app's own stop handling). */
 let onStopMessage: (how: StopRequest) => void = (how) => beginShutdown(how);
 
 whenLifelineLost(() => beginShutdown());
-onChannelMessage('stop', (message) => onStopMessage({ handover: message.handover === true, window: message.window, socketsStay: true }));
+onChannelMessage('stop', (message) =>
+  onStopMessage({ handover: message.handover === true, window: message.window, socketsStay: true, webSockets: message.webSockets !== false }),
+);
 
 /**
  * Routes the master's `stop` message to `fn` instead of {@link beginShutdown} (internal: the
@@ -201,7 +209,7 @@ export function drainRegistered(how: StopRequest = {}): Promise<void> {
     // A move under way ends: its picks not sent yet follow the drain like every other connection.
     endMove();
     const handover = how.handover === true && Handover.possible() ? Handover.forStop(keptConnections, how.window) : undefined;
-    const drains = registeredServers().map(([server, options]) => drainServer(server, options, handover));
+    const drains = registeredServers().map(([server, options]) => drainServer(server, options, handover, how.webSockets !== false));
     // Once every drain began: what they move first (hitless/ws) holds the `lingering` report back.
     const stopReporting = reportDrainProgress();
     handover?.seal();

@@ -172,13 +172,16 @@ export type WorkerMessage =
  * its listening sockets stay served (a reload with hand-over): drain as on SIGTERM, but
  * without waiting out `shutdownDelay` (no balancer has to learn anything); with `handover`,
  * hand keep-alive connections over first, at most `window` of them sent and not yet
- * `landed` at once.
+ * `landed` at once. `webSockets: false`: no worker of the next generation takes WebSockets
+ * (none said `ws-hello`, or a `hitless upgrade`): hitless/ws does not try to move them
+ * (absent: it may, as with an older master; one no worker takes comes back, `returned`).
  */
 export interface StopMessage {
   hitless: 1;
   type: 'stop';
   handover?: boolean;
   window?: number;
+  webSockets?: boolean;
 }
 
 /** One connection the worker sent reached its place (a worker, back, or lost): the next may go. */
@@ -246,7 +249,7 @@ const FROM_WORKER: Record<WorkerMessage['type'], Record<string, Check>> = {
   'move-done': { moved: count, kept: count },
 };
 const FROM_MASTER: Record<MasterMessage['type'], Record<string, Check>> = {
-  stop: { handover: bool, window: positive },
+  stop: { handover: bool, window: positive, webSockets: bool },
   landed: {},
   conn: { listener: text, returned: bool },
   'ws-conn': WS_CONN,
@@ -314,13 +317,14 @@ export function message<M extends WorkerMessage | MasterMessage>(body: Body<M>):
 
 /**
  * The master's `stop` asking for hand-over (`window`: at most that many connections in
- * transit; undefined: not paced).
+ * transit; undefined: not paced; `webSockets` false: no receiver takes WebSockets).
  *
  * @example
  * stopMessage(4); // { hitless: 1, type: 'stop', handover: true, window: 4 }
+ * stopMessage(4, false); // { hitless: 1, type: 'stop', handover: true, window: 4, webSockets: false }
  */
-export function stopMessage(window: number | undefined): StopMessage {
-  return message<StopMessage>({ type: 'stop', handover: true, ...(window === undefined ? {} : { window }) });
+export function stopMessage(window: number | undefined, webSockets = true): StopMessage {
+  return message<StopMessage>({ type: 'stop', handover: true, ...(window === undefined ? {} : { window }), ...(webSockets ? {} : { webSockets: false }) });
 }
 
 /**

@@ -50,24 +50,30 @@ export function shutdown(server: AnyServer, options?: ShutdownOptions): Promise<
 
 /**
  * shutdown() with resolved options (internal); with `handover`, the server's HTTP/1.1
- * connections are handed over when it is a plain http.Server the lifecycle knows by name.
+ * connections are handed over when it is a plain http.Server the lifecycle knows by name,
+ * and its WebSockets too (hitless/ws) unless `webSockets` is false (no receiver takes them).
  */
-export function drainServer(server: AnyServer, options: ResolvedShutdownOptions, handover?: Handover): Promise<ShutdownResult> {
+export function drainServer(server: AnyServer, options: ResolvedShutdownOptions, handover?: Handover, webSockets = true): Promise<ShutdownResult> {
   const existing = running.get(server);
   if (existing !== undefined) return existing;
   markShuttingDown();
   const known = trackerOf(server);
   const listener = handover !== undefined && known !== undefined && isPlainHttp(server) ? listenerName(server) : undefined;
   const tracker = known ?? instrument(server);
-  const promise = drain(server, tracker, known === undefined, options, listener === undefined ? undefined : { handover: handover!, listener });
+  const promise = drain(server, tracker, known === undefined, options, listener === undefined ? undefined : { handover: handover!, listener, webSockets });
   running.set(server, promise);
   return promise;
 }
 
-/** How this drain moves upgraded connections: only in a hand-over drain, and only with a mover registered (hitless/ws). */
-function moverFor(listener: string | undefined): DrainHooks['moveUpgraded'] {
+/**
+ * How this drain moves upgraded connections: only in a hand-over drain whose receivers take
+ * WebSockets, and only with a mover registered (hitless/ws). Otherwise they are never paused
+ * for a move: each is served until its turn in the spread.
+ */
+function moverFor(moving: { listener: string; webSockets: boolean } | undefined): DrainHooks['moveUpgraded'] {
   const mover = upgradeMover();
-  if (listener === undefined || mover === undefined) return undefined;
+  if (moving === undefined || !moving.webSockets || mover === undefined) return undefined;
+  const { listener } = moving;
   return (sockets, moved) => mover.move(sockets, listener, moved);
 }
 
@@ -84,7 +90,7 @@ function drain(
   tracker: Tracker,
   late: boolean,
   options: ResolvedShutdownOptions,
-  moving: { handover: Handover; listener: string } | undefined,
+  moving: { handover: Handover; listener: string; webSockets: boolean } | undefined,
 ): Promise<ShutdownResult> {
   return new Promise((resolve) => {
     const started = performance.now();
@@ -129,7 +135,7 @@ function drain(
       idleGrace: options.idleGrace,
       onUpgrade: options.onUpgrade,
       spread: spreadWithin(options),
-      moveUpgraded: moverFor(moving?.listener),
+      moveUpgraded: moverFor(moving),
       closed(kind) {
         drained[kind]++;
         check();

@@ -54,8 +54,9 @@ test('hand-over: old workers get a stop message asking for it, not their stop si
   await sup.reload('test');
   for (const p of old) {
     assert.deepEqual(p.signals, []);
-    // The window: one connection in transit per old worker (HANDOVER_WINDOW).
-    assert.deepEqual(p.sent.map((s) => s.message), [{ hitless: 1, type: 'stop', handover: true, window: 1 }]);
+    // The window: one connection in transit per old worker (HANDOVER_WINDOW); no new worker
+    // said ws-hello, so no WebSocket is to move.
+    assert.deepEqual(p.sent.map((s) => s.message), [{ hitless: 1, type: 'stop', handover: true, window: 1, webSockets: false }]);
   }
 });
 
@@ -309,5 +310,5 @@ test('hand-over: another window (HITLESS_HANDOVER_WINDOW, for measurements) reac
   await settle();
   const old = host.alive(1);
   await sup.reload('test');
-  for (const p of old) assert.deepEqual(p.sent.map((s) => s.message), [{ hitless: 1, type: 'stop', handover: true, window: 4 }]);
+  for (const p of old) assert.deepEqual(p.sent.map((s) => s.message), [{ hitless: 1, type: 'stop', handover: true, window: 4, webSockets: false }]);
 });

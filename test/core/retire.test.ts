@@ -101,6 +101,8 @@ test('retire: a retirement runs on its own (no reload) and resolves with the cou
   assert.equal(ms, 0, 'the fake clock did not move');
   assert.deepEqual(next.procs.map((p) => p.sent.filter((s) => s.message.type === 'conn').length), [3, 3]);
   for (const p of old.procs) assert.deepEqual(p.sent.map((s) => s.message.type), ['stop', 'landed', 'landed', 'landed']);
+  // No receiver of WebSockets: the stop says so, so hitless/ws does not pause them for a move bound to come back.
+  for (const p of old.procs) assert.equal(p.sent[0]!.message.webSockets, false);
 });
 
 test('retire: the new workers take the connections in turn by default: the first until it holds its share of what the old workers said they have left, then the next', async () => {
@@ -304,6 +306,7 @@ test('retire: WebSockets (ws-conn) go, message intact, to the next workers that 
   assert.deepEqual(next.procs[0]!.sent.filter((s) => s.message.type === 'ws-conn').map((s) => s.message), [sent, sent]);
   assert.equal(next.procs[1]!.sent.filter((s) => s.message.type === 'ws-conn').length, 0, 'slot 1 never said ws-hello');
   assert.deepEqual(old.procs[0]!.sent.map((s) => s.message.type), ['stop', 'ws-landed', 'ws-landed']);
+  assert.equal(old.procs[0]!.sent[0]!.message.webSockets, undefined, 'a receiver takes WebSockets: the stop lets them move');
 
   // No receiver: the WebSocket goes back to its sender, marked returned.
   const back = new HandoverBroker(() => []);

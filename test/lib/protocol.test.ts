@@ -34,13 +34,14 @@ test('protocol: every message a worker sends parses on the master side as sent',
 
 test('protocol: every message the master sends parses on the worker side as built', () => {
   for (const m of [
-    stopMessage(4), stopMessage(undefined), message({ type: 'landed' }), connMessage('http'), connMessage('http', true), connMessage(undefined),
+    stopMessage(4), stopMessage(undefined), stopMessage(4, false), message({ type: 'landed' }), connMessage('http'), connMessage('http', true), connMessage(undefined),
     message({ type: 'ws-landed' }), message({ type: 'ws-conn', listener: 'http', state: [1, 'two'], returned: true }),
     moveMessage({ share: 1 / 3 }, 2, 5000), moveMessage({ count: 10 }, 4, 0), message({ type: 'move-end' }),
   ]) {
     assert.deepEqual(parseMessage(m, 'master'), m);
   }
   assert.deepEqual(stopMessage(4), { hitless: PROTOCOL, type: 'stop', handover: true, window: 4 });
+  assert.deepEqual(stopMessage(4, false), { hitless: PROTOCOL, type: 'stop', handover: true, window: 4, webSockets: false });
   assert.deepEqual(connMessage('api', true), { hitless: 1, type: 'conn', listener: 'api', returned: true });
   assert.deepEqual(moveMessage({ share: 0.5 }, 2, 5000), { hitless: 1, type: 'move', share: 0.5, window: 2, within: 5000 });
 });
