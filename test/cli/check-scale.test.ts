@@ -7,9 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, runCli, startMaster, startMasterIn } from '../helpers/master.js';
 
+/** An app folder, with the server.js its configurations name (check warns about a missing one). */
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-check-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'server.js'), '');
   return dir;
 }
 
@@ -117,6 +119,24 @@ test('hitless check refuses a run dir that hitless start refuses, with the same 
     const r = await cli(dir, ['check', '--run-dir', theirs]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^ {2}warning +runDir: ${theirs} belongs to uid 65534: a master started by that user accepts it, one started by you \\(uid 0\\) refuses it$`, 'm'));
+  }
+});
+
+test('hitless check warns about a command start could not run: a program not on PATH, a script not executable, a missing node entry file; still valid (exit 0)', async (t) => {
+  const dir = tempDir(t);
+  const typo = await cli(dir, ['check', '--listen', '127.0.0.1:3000', '--', 'nodee', 'server.js']);
+  assert.equal(typo.code, 0, typo.stderr);
+  assert.match(typo.stdout, /warning +command: "nodee" is not found on PATH \(.*\), or is not executable: `hitless start` from here would fail \(ERR_COMMAND_NOT_FOUND\)/);
+  writeFileSync(join(dir, 'run.sh'), '#!/bin/sh\n');
+  const script = await cli(dir, ['check', '--json', '--listen', '127.0.0.1:3000', '--', './run.sh']);
+  assert.match((JSON.parse(script.stdout) as { warnings: string[] }).warnings.join('\n'), /"\.\/run\.sh" is not found at .*run\.sh, or is not executable/);
+  chmodSync(join(dir, 'run.sh'), 0o755);
+  assert.equal((JSON.parse((await cli(dir, ['check', '--json', '--listen', '127.0.0.1:3000', '--', './run.sh'])).stdout) as { warnings?: string[] }).warnings, undefined);
+  const missing = await cli(dir, ['check', '--listen', '127.0.0.1:3000', '--', 'node', '--enable-source-maps', 'missing.js']);
+  assert.match(missing.stdout, /warning +command: node's entry file "missing\.js" does not exist in the workers' folder .*: every worker would exit with "Cannot find module"/);
+  for (const fine of [['node', 'server.js'], ['node', 'server'], ['node', '-r', 'dotenv/config', 'server.js'], ['node', '-e', 'x']]) {
+    const r = await cli(dir, ['check', '--json', '--listen', '127.0.0.1:3000', '--', ...fine]);
+    assert.equal((JSON.parse(r.stdout) as { warnings?: string[] }).warnings, undefined, fine.join(' '));
   }
 });
 

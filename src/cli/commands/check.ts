@@ -18,6 +18,7 @@ import { describeListener } from '../../config/changes.js';
 import { formatDuration } from '../../config/duration.js';
 import { findConfigFile, readConfigFile } from '../../config/file.js';
 import { checkRunDir } from '../../config/rundir.js';
+import { commandWarnings } from '../../config/command-check.js';
 import { findRunDir } from '../../control/find.js';
 import type { ConfigFlags } from '../../config/load.js';
 import type { MasterConfig } from '../../config/types.js';
@@ -182,6 +183,8 @@ export const command: Command = {
       // What `hitless start` refuses about the run dir, without creating it.
       const runDirWarning = checkRunDir(config.runDir);
       if (runDirWarning !== undefined) warnings.push(runDirWarning);
+      // What `hitless start` would find about the command (a typo'd program, a missing entry file).
+      warnings.push(...commandWarnings(config, process.env.PATH));
       const deploy = file.deploy === undefined ? undefined : (await import('../../fleet/config.js')).loadFleetConfig(flags.config, process.cwd());
       if (extra.json === true) process.stdout.write(JSON.stringify({ ok: true, config, ...(warnings.length ? { warnings } : {}) }) + '\n');
       else process.stdout.write(summarise(config, deploy, warnings) + '\n');
