@@ -6,6 +6,7 @@
  * told to write READY=1; a program binding the held port itself got only its own
  * "Address already in use").
  */
+import { resolve } from 'node:path';
 import type { GenerationSpec } from './spec.js';
 
 /** Lines of the preload and the runtimes that name the case (src/preload/, errors.ts). */
@@ -13,6 +14,8 @@ const PORT_NOT_HELD = 'ERR_LISTEN_PORT_NOT_HELD';
 const LISTEN_IN_CHILD = 'ERR_LISTEN_IN_CHILD';
 /** The preload's status while an app listens on some held sockets but not all (src/preload/listen.ts). */
 const WAITING_FOR_LISTEN = 'waiting for the app to listen on';
+/** Node's message for a main module that does not exist (CommonJS and ESM loaders). */
+const CANNOT_FIND = /Cannot find module '([^']+)'/;
 /** glibc's strerror, Node's code, Go's and Java's messages for EADDRINUSE. */
 const ADDRESS_IN_USE = /address already in use|EADDRINUSE|only one usage of each socket address/i;
 
@@ -57,7 +60,14 @@ export function readyTimeoutAdvice(spec: Pick<GenerationSpec, 'command' | 'env' 
  * @example
  * exitAdvice(spec, ['OSError: [Errno 98] Address already in use']); // 'it tried to bind the port itself, …'
  */
-export function exitAdvice(spec: Pick<GenerationSpec, 'command' | 'config' | 'fds' | 'env'>, output: string[]): string | undefined {
+export function exitAdvice(spec: Pick<GenerationSpec, 'command' | 'config' | 'fds' | 'env'> & { cwd?: string }, output: string[]): string | undefined {
+  // Node's "Cannot find module '/srv/app/missing.js'" (the preload's --import makes it the ESM
+  // loader's wording even for a CommonJS app) for the file the command names.
+  const missing = output.map((l) => CANNOT_FIND.exec(l)?.[1]).find((p) => p !== undefined);
+  const names = (w: string): boolean => (spec.cwd === undefined ? missing?.endsWith(`/${w.replace(/^\.\//, '')}`) : missing === resolve(spec.cwd, w)) === true;
+  if (missing !== undefined && looksLikeNode(spec.command) && spec.command.slice(1).some((w) => !w.startsWith('-') && names(w))) {
+    return `its entry file ${missing} does not exist${spec.cwd ? ` (the workers' folder is ${spec.cwd})` : ''}: check "command" and "cwd" (\`hitless check\` warns about it)`;
+  }
   if (!output.some((l) => ADDRESS_IN_USE.test(l))) return undefined;
   const node = looksLikeNode(spec.command);
   // A preloaded Node app that binds another port than the held one: the preload lets it (the

@@ -47,3 +47,13 @@ test('exit before ready: a preloaded Node app that found another port than the h
   assert.match(exitAdvice(spec(['node', 'app.js'], false, { PORT: '8080' }), ['Error: listen EADDRINUSE: address already in use :::3000']) ?? '',
     /drop --no-preload/, 'without the preload the fd-3 advice stays');
 });
+
+test('exit before ready: a node entry file that does not exist is named, with the workers\' folder; another missing module is not this case', () => {
+  const esm = ["node:internal/modules/run_main:123", "Error [ERR_MODULE_NOT_FOUND]: Cannot find module '/srv/app/missing.js' imported from /srv/app/"];
+  assert.equal(exitAdvice({ ...spec(['node', 'missing.js']), cwd: '/srv/app' }, esm),
+    'its entry file /srv/app/missing.js does not exist (the workers\' folder is /srv/app): check "command" and "cwd" (`hitless check` warns about it)');
+  const cjs = ["Error: Cannot find module '/srv/app/dist/main.js'", '    at Module._resolveFilename (node:internal/modules/cjs/loader:1145:15)'];
+  assert.match(exitAdvice({ ...spec(['node', '--enable-source-maps', './dist/main.js']), cwd: '/srv/app' }, cjs) ?? '', /^its entry file \/srv\/app\/dist\/main\.js does not exist/);
+  assert.equal(exitAdvice({ ...spec(['node', 'server.js']), cwd: '/srv/app' }, ["Error: Cannot find module 'express'"]), undefined, 'a dependency, not the entry');
+  assert.equal(exitAdvice({ ...spec(['node', 'server.js']), cwd: '/srv/app' }, ["Error: Cannot find module '/srv/app/lib/server.js'"]), undefined, 'a file of the app with the same name');
+});
