@@ -19,16 +19,19 @@ import { fixture, runCli, startMaster, type LogRecord } from '../helpers/master.
 import { copyHitless, startFromSymlink } from '../master/upgrade-setup.js';
 import { openClients, reloadJson, type Client } from './clients.js';
 
-const CLIENTS = 4;
+const CLIENTS = 8;
 const EVERY_MS = 50;
 /** The drain's spread: each WebSocket is closed at its turn in it (the bug kept them silent for up to that long). */
-const SPREAD = '3s';
+const SPREAD = '6s';
 /**
  * Messages sent this shortly before the close may go unanswered: the server may have sent its
  * close before it read them (nothing may follow a close frame; an app without hitless/ws loses
- * them too). Anything sent earlier must have its reply.
+ * them too), and on a busy machine a worker may be starved that long. Anything sent earlier
+ * must have its reply. With the bug a socket was silent from the start of the drain to its
+ * turn, a random point of the spread: 8 clients all drawing a turn within this margin of the
+ * start is a chance of (2/6)^8, about 1 in 6,500.
  */
-const IN_FLIGHT_MS = 500;
+const IN_FLIGHT_MS = 2000;
 
 interface Paced {
   /** When each `seq` was sent (performance.now()). */
