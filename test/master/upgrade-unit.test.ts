@@ -104,7 +104,7 @@ test('upgrade: spawning → starting → ready → committed → handover, conne
   assert.deepEqual(notices, ['RELOADING', 'parts yielded', `MAINPID=${peer.pid}`]);
   for (const p of old) {
     assert.equal(p.exited, true);
-    assert.deepEqual(p.sent.find((s) => s.message.type === 'stop')?.message, { hitless: 1, type: 'stop', handover: true, window: 1 });
+    assert.deepEqual(p.sent.find((s) => s.message.type === 'stop')?.message, { hitless: 1, type: 'stop', handover: true, window: 1, webSockets: false }, 'the new master takes no WebSockets: the old workers do not try to move them');
   }
   assert.equal(sup.state, 'stopped');
   assert.equal(events.at(-1)?.type, 'upgrade-done');
