@@ -2,7 +2,7 @@
 // the serving generation) from the command line.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, runCli, startMaster, startMasterIn } from '../helpers/master.js';
@@ -134,6 +134,14 @@ test('hitless check warns about a command start could not run: a program not on 
   assert.equal((JSON.parse((await cli(dir, ['check', '--json', '--listen', '127.0.0.1:3000', '--', './run.sh'])).stdout) as { warnings?: string[] }).warnings, undefined);
   const missing = await cli(dir, ['check', '--listen', '127.0.0.1:3000', '--', 'node', '--enable-source-maps', 'missing.js']);
   assert.match(missing.stdout, /warning +command: node's entry file "missing\.js" does not exist in the workers' folder .*: every worker would exit with "Cannot find module"/);
+  // With releases, the workers run in the one `current` points to: the file is looked up there.
+  const releases = tempDir(t);
+  rmSync(join(releases, 'server.js'));
+  mkdirSync(join(releases, 'releases', 'r1'), { recursive: true });
+  writeFileSync(join(releases, 'releases', 'r1', 'app.js'), '');
+  symlinkSync('releases/r1', join(releases, 'current'));
+  const released = await cli(releases, ['check', '--json', '--listen', '127.0.0.1:3000', '--', 'node', 'app.js']);
+  assert.equal((JSON.parse(released.stdout) as { warnings?: string[] }).warnings, undefined, released.stdout);
   for (const fine of [['node', 'server.js'], ['node', 'server'], ['node', '-r', 'dotenv/config', 'server.js'], ['node', '-e', 'x']]) {
     const r = await cli(dir, ['check', '--json', '--listen', '127.0.0.1:3000', '--', ...fine]);
     assert.equal((JSON.parse(r.stdout) as { warnings?: string[] }).warnings, undefined, fine.join(' '));

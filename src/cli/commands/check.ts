@@ -19,6 +19,7 @@ import { formatDuration } from '../../config/duration.js';
 import { findConfigFile, readConfigFile } from '../../config/file.js';
 import { checkRunDir } from '../../config/rundir.js';
 import { commandWarnings } from '../../config/command-check.js';
+import { resolveWorkdir } from '../../core/workdir.js';
 import { findRunDir } from '../../control/find.js';
 import type { ConfigFlags } from '../../config/load.js';
 import type { MasterConfig } from '../../config/types.js';
@@ -184,7 +185,8 @@ export const command: Command = {
       const runDirWarning = checkRunDir(config.runDir);
       if (runDirWarning !== undefined) warnings.push(runDirWarning);
       // What `hitless start` would find about the command (a typo'd program, a missing entry file).
-      warnings.push(...commandWarnings(config, process.env.PATH));
+      // In the folder the workers run in: the release `current` points to, when there is one.
+      warnings.push(...commandWarnings({ ...config, cwd: resolveWorkdir(config).cwd }, process.env.PATH));
       const deploy = file.deploy === undefined ? undefined : (await import('../../fleet/config.js')).loadFleetConfig(flags.config, process.cwd());
       if (extra.json === true) process.stdout.write(JSON.stringify({ ok: true, config, ...(warnings.length ? { warnings } : {}) }) + '\n');
       else process.stdout.write(summarise(config, deploy, warnings) + '\n');
