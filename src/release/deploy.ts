@@ -4,9 +4,9 @@
  * fetcher, so all three behave the same.
  */
 import { DEFAULT_RELEASE_KEEP } from '../config/defaults.js';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { HitlessError, isHitlessError } from '../errors.js';
-import { releasesDir } from './layout.js';
+import { releaseDir, releasesDir } from './layout.js';
 import type { ReloadOutcome } from '../core/types.js';
 import { installRelease, type InstallOptions } from './install.js';
 import { withReleaseLock } from './lock.js';
@@ -113,6 +113,29 @@ export async function deployRelease(source: string, opts: DeployOptions): Promis
   return withReleaseLock(opts.appDir, async () => {
     const installed = await installRelease(source, opts);
     if (installed.skipped) return { status: 'skipped', id: installed.id, hash: installed.hash };
-    return goLive(installed.id, { ...opts, reason: opts.reason ?? `release ${installed.id}` });
+    try {
+      return await goLive(installed.id, { ...opts, reason: opts.reason ?? `release ${installed.id}` });
+    } catch (err) {
+      throw await forgetUnjudged(err, opts.appDir, installed.id);
+    }
+  });
+}
+
+/**
+ * A release whose reload was refused before anything started (an upgrade of the master
+ * under way, a stop, a configuration that does not validate) was never run: it is removed
+ * instead of kept as failed, so the same release (its id, or the fetcher's artifact) can be
+ * asked for again, and it does not count among the failed ones pruning keeps. Returns the
+ * error to throw.
+ */
+async function forgetUnjudged(err: unknown, appDir: string, id: string): Promise<unknown> {
+  const outcome = isHitlessError(err, 'ERR_RELEASE_ROLLED_BACK') ? err.details.outcome as ReloadOutcome | undefined : undefined;
+  if (outcome === undefined || outcome.ok || outcome.attempted !== outcome.generation) return err;
+  await rm(releaseDir(appDir, id), { recursive: true, force: true });
+  await updateState(appDir, (s) => {
+    delete s.releases[id];
+  });
+  return new HitlessError('ERR_RELEASE_ROLLED_BACK', `${(err as Error).message}; nothing ran release ${id}, so it was removed: ask for it again once that is over`, {
+    cause: err, details: { ...(err as HitlessError).details, removed: true },
   });
 }

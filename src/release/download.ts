@@ -42,8 +42,12 @@ class Watchdog {
   readonly controller = new AbortController();
   timedOut = false;
   #timer: NodeJS.Timeout | undefined;
+  /** Taken off the fetcher's long-lived signal at stop(): one per download would pile up. */
+  readonly #unlisten: () => void;
   constructor(private readonly ms: number, outer?: AbortSignal) {
-    outer?.addEventListener('abort', () => this.controller.abort(outer.reason), { once: true });
+    const onAbort = (): void => this.controller.abort(outer?.reason);
+    outer?.addEventListener('abort', onAbort, { once: true });
+    this.#unlisten = () => outer?.removeEventListener('abort', onAbort);
     this.kick();
   }
   kick(): void {
@@ -55,7 +59,22 @@ class Watchdog {
   }
   stop(): void {
     clearTimeout(this.#timer);
+    this.#unlisten();
   }
+}
+
+/**
+ * The response's Last-Modified, unless it is weak: within a second of the response's own
+ * Date (RFC 9110, 8.8.2.2), the file may have changed again in that second (an upload still
+ * being written, or republished), and a conditional request with it would get 304 for bytes
+ * never seen. Without a Date it is taken as it is.
+ */
+function strongLastModified(headers: Headers): string | undefined {
+  const lastModified = headers.get('last-modified') ?? undefined;
+  const date = Date.parse(headers.get('date') ?? '');
+  if (lastModified === undefined || Number.isNaN(date)) return lastModified;
+  const modified = Date.parse(lastModified);
+  return Number.isNaN(modified) || date - modified < 1000 ? undefined : lastModified;
 }
 
 function timeoutError(url: string, ms: number, phase: string): HitlessError {
@@ -104,7 +123,7 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
     return {
       status: 'downloaded', sha256, bytes,
       ...(res.headers.get('etag') ? { etag: res.headers.get('etag')! } : {}),
-      ...(res.headers.get('last-modified') ? { lastModified: res.headers.get('last-modified')! } : {}),
+      ...(strongLastModified(res.headers) !== undefined ? { lastModified: strongLastModified(res.headers)! } : {}),
     };
   } finally {
     dog.stop();

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { HitlessError, isHitlessError } from '../errors.js';
 import type { Logger } from '../core/logger.js';
 import type { FetchConfig, MasterConfig } from '../config/types.js';
-import type { MasterHandle } from '../core/types.js';
+import type { MasterHandle, ReloadOutcome } from '../core/types.js';
 import { DEFAULT_RELEASE_KEEP } from '../config/defaults.js';
 import { deployRelease } from './deploy.js';
 import { download, fetchText, pickChecksum } from './download.js';
@@ -103,6 +103,14 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
         logger.info('fetch: release is live', { id: r.id });
         return { status: 'live', id: r.id };
       } catch (err) {
+        // Refused before anything started (an upgrade of the master under way, a stop, a
+        // configuration that does not validate): the artifact was not judged, so it is not
+        // remembered as failed; the next poll downloads it again and asks again.
+        const refused = isHitlessError(err, 'ERR_RELEASE_ROLLED_BACK') ? err.details.outcome as ReloadOutcome | undefined : undefined;
+        if (refused !== undefined && !refused.ok && refused.attempted === refused.generation) {
+          logger.warn(`fetch: ${err instanceof Error ? err.message : String(err)}; the artifact was not judged: asked again at the next poll`, { code: refused.error?.code });
+          return { status: 'error', code: refused.error?.code ?? 'ERR_RELEASE_ROLLED_BACK', message: refused.error?.message ?? 'the reload was refused' };
+        }
         if (isHitlessError(err) && ['ERR_RELEASE_ROLLED_BACK', 'ERR_RELEASE_UNSAFE_ARCHIVE', 'ERR_RELEASE_SOURCE', 'ERR_RELEASE_PREPARE'].includes(err.code)) {
           await saveSeen(seen, got.sha256);
           if (err.code === 'ERR_RELEASE_ROLLED_BACK') {

@@ -8,6 +8,8 @@ export class ArtifactServer extends EventEmitter {
   artifact: Buffer = Buffer.alloc(0);
   /** Ignore If-None-Match (a server without conditional GET). */
   ignoreConditional = false;
+  /** Send this Last-Modified with `/app.tgz` (no ETag then) and answer If-Modified-Since with 304, as a static file server (python's http.server). */
+  lastModified: Date | undefined;
   /** Where `/cross` redirects (another origin). */
   redirectTo = '';
   /** What `/app.tgz` does instead of answering (end-to-end tests switch it). */
@@ -63,6 +65,13 @@ export class ArtifactServer extends EventEmitter {
     }
     if (path === '/app.tgz' || path === '/redirect') {
       if (path === '/redirect') { res.writeHead(302, { location: '/app.tgz' }).end(); this.#done(req, 302); return; }
+      if (this.lastModified !== undefined) {
+        const since = Date.parse(req.headers['if-modified-since'] ?? '');
+        if (!Number.isNaN(since) && Math.floor(this.lastModified.getTime() / 1000) * 1000 <= since) { res.writeHead(304).end(); this.#done(req, 304); return; }
+        res.writeHead(200, { 'content-length': this.artifact.length, 'last-modified': this.lastModified.toUTCString() }).end(this.artifact);
+        this.#done(req, 200);
+        return;
+      }
       if (!this.ignoreConditional && req.headers['if-none-match'] === this.etag) { res.writeHead(304).end(); this.#done(req, 304); return; }
       res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': this.artifact.length, etag: this.etag }).end(this.artifact);
       this.#done(req, 200);

@@ -87,6 +87,45 @@ test('fetch: an artifact that fails to go live is switched back and not retried 
   assert.equal(master.reasons.length, 2);
 });
 
+test('fetch: a Last-Modified within a second of the response (an upload still being written) is not kept: a complete file in the same second is fetched, not a 304 for the partial one', async (t) => {
+  const { app, work, server, master, fetcher } = await setup(t);
+  const complete = server.artifact;
+  // A static server's Last-Modified has one-second resolution: the partial file and the
+  // complete one written in the same second carry the same one.
+  server.lastModified = new Date();
+  server.artifact = complete.subarray(0, 20);
+  const f = fetcher();
+  assert.equal((await f.pollOnce()).status, 'error', 'the partial upload is unreadable');
+  server.artifact = complete;
+  assert.equal((await f.pollOnce()).status, 'live', 'the complete file is downloaded (no If-Modified-Since with a weak date)');
+  assert.equal(server.requests.at(-1)?.status, 200);
+  assert.equal(await readFile(join(app, 'current', 'app.js'), 'utf8'), 'v2');
+  // A Last-Modified well before the response is kept: the next poll is a 304.
+  server.lastModified = new Date(Date.now() - 60_000);
+  server.artifact = await tgzOf(join(work, 'v3'), { 'app.js': 'v3' });
+  assert.equal((await f.pollOnce()).status, 'live');
+  assert.deepEqual(await f.pollOnce(), { status: 'not-modified' });
+  assert.deepEqual(master.reasons, ['fetch', 'fetch']);
+});
+
+test('fetch: a reload refused before anything started (a master upgrade under way) leaves the artifact unjudged: not remembered as failed, asked again at the next poll', async (t) => {
+  const { app, server, master, fetcher, lines } = await setup(t);
+  master.answer = async () => outcome(false, { attempted: 1, error: { code: 'ERR_UPGRADE_BUSY', message: 'a master upgrade is under way (new master pid 4242)', output: [] } });
+  const f = fetcher();
+  const r = await f.pollOnce();
+  assert.deepEqual(r, { status: 'error', code: 'ERR_UPGRADE_BUSY', message: 'a master upgrade is under way (new master pid 4242)' });
+  assert.equal(await readCurrent(app), 'v1');
+  assert.deepEqual((await readState(app)).failedArtifacts, []);
+  assert.deepEqual(Object.keys((await readState(app)).releases), ['v1'], 'the release nothing ran is removed, not kept as failed');
+  assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')), ['v1']);
+  assert.ok(lines.some((l) => /not judged: asked again at the next poll/.test(l)), lines.join('\n'));
+  master.answer = async () => outcome(true);
+  const again = await f.pollOnce();
+  assert.equal(again.status, 'live', JSON.stringify(again));
+  assert.equal(server.requests.at(-1)?.status, 200);
+  assert.equal(master.reasons.length, 2);
+});
+
 test('fetch: sha256 given literally or by sha256Url (sha256sum format) is checked; a mismatch is ERR_FETCH_CHECKSUM', async (t) => {
   const { app, server, master, fetcher, lines } = await setup(t);
   const bad = await fetcher({ sha256: 'f'.repeat(64) }).pollOnce();
