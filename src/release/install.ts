@@ -54,6 +54,10 @@ async function stage(source: string, dest: string, opts: InstallOptions): Promis
   try {
     st = await stat(source);
   } catch {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
+      throw new HitlessError('ERR_RELEASE_SOURCE', `release source ${source} is a URL: hitless release takes a folder or an archive on this machine; ` +
+        'download it first (curl -fLo app.tgz <url>), or let the master fetch it ("fetch" in hitless.json, docs/RELEASES.md)');
+    }
     throw new HitlessError('ERR_RELEASE_SOURCE', `release source ${source} does not exist`);
   }
   if (st.isDirectory()) {

@@ -121,6 +121,8 @@ test('a release is marked as being prepared (by its pid) while prepare runs, and
 test('bad sources are refused with ERR_RELEASE_SOURCE', async (t) => {
   const app = await tempDir(t);
   await assert.rejects(deployRelease(join(app, 'missing'), { appDir: app, reload: noMaster }), { code: 'ERR_RELEASE_SOURCE' });
+  await assert.rejects(deployRelease('https://example.com/app.tgz', { appDir: app, reload: noMaster }),
+    (e: Error & { code?: string }) => e.code === 'ERR_RELEASE_SOURCE' && /is a URL: .*download it first \(curl -fLo app\.tgz <url>\), or let the master fetch it/.test(e.message));
   await writeFile(join(app, 'notes.txt'), 'x');
   await assert.rejects(deployRelease(join(app, 'notes.txt'), { appDir: app, reload: noMaster }), { code: 'ERR_RELEASE_SOURCE' });
   await assert.rejects(deployRelease(app, { appDir: app, reload: noMaster }), { code: 'ERR_RELEASE_SOURCE' });
