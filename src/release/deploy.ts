@@ -11,7 +11,7 @@ import type { ReloadOutcome } from '../core/types.js';
 import { installRelease, type InstallOptions } from './install.js';
 import { withReleaseLock } from './lock.js';
 import { pruneReleases } from './prune.js';
-import { updateState, type ReleaseOutcomeRecord } from './state.js';
+import { readState, updateState, type ReleaseOutcomeRecord } from './state.js';
 import { switchCurrent } from './switch.js';
 
 /** Default number of releases kept (config `release.keep`). */
@@ -80,6 +80,12 @@ async function goLiveLocked(id: string, opts: GoLiveOptions): Promise<GoLiveResu
     await switchCurrent(opts.appDir, previous);
     const reason = outcome.error?.message ?? 'the new workers did not become ready';
     await record(opts.appDir, id, { ok: false, at: now(), result: 'rolled-back', code: outcome.error?.code ?? 'ERR_RELOAD_FAILED', message: reason });
+    // Only the newest failed release stays (this one): failed builds do not pile up until the
+    // next good one. Not when nothing ran it (refused): deployRelease removes it instead.
+    if (outcome.attempted !== outcome.generation) {
+      const state = await readState(opts.appDir);
+      await pruneReleases(opts.appDir, opts.keep ?? DEFAULT_RELEASE_KEEP, state, [previous, state.previous]);
+    }
     throw new HitlessError('ERR_RELEASE_ROLLED_BACK', `release ${id} did not go live: ${reason}; current is back on ${previous ?? 'nothing'} and generation ${outcome.generation} keeps serving`, {
       details: { id, previous, outcome, code: outcome.error?.code, output: outcome.error?.output ?? [] },
     });

@@ -164,7 +164,7 @@ test('prune keeps `keep` newest releases and never the current or previous one',
   assert.ok(await lstat(releaseDir(app, 'r4')));
 });
 
-test('prune: `keep` counts releases that went live; failed ones are pruned first, the newest failed one kept', async (t) => {
+test('prune: `keep` counts releases that went live; failed ones are pruned first, the newest failed one kept, from the failure on', async (t) => {
   const app = await tempDir(t);
   const src = await tempDir(t);
   let clock = 1000;
@@ -180,10 +180,12 @@ test('prune: `keep` counts releases that went live; failed ones are pruned first
     await writeTree(join(src, id), { v: 'crash' });
     await assert.rejects(release(id, false), { code: 'ERR_RELEASE_ROLLED_BACK' });
   }
+  // At the second failure already, not at the next good release: failed builds do not pile up.
+  assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')).sort(), ['f2', 'g1', 'g2']);
   await writeTree(join(src, 'g3'), { v: 'g3' });
   const r = await release('g3', true);
   assert.equal(r.status, 'live');
-  assert.deepEqual(r.pruned, ['f1']);
+  assert.deepEqual(r.pruned, []);
   assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')).sort(), ['f2', 'g1', 'g2', 'g3']);
 });
 
