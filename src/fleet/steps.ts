@@ -38,6 +38,9 @@ interface ReleaseJson {
   message?: string;
   output?: string[];
   outcome?: { generation?: number; durationMs?: number; error?: { code?: string } };
+  /** `{ ok: false, error }`: hitless refused before switching, with its own code (main.ts, --json). */
+  ok?: boolean;
+  error?: { code?: string; message?: string };
 }
 
 export type ReleaseStep =
@@ -86,7 +89,9 @@ export async function release(run: RunRemote, host: FleetHost, hitless: string, 
   const line = lastLine(r.stderr);
   const refused = line.startsWith('hitless: ');
   const message = line.replace(/^hitless: /, '') || `exit ${r.code ?? r.signal}`;
-  return { ok: false, changed: !refused, code: 'ERR_DEPLOY_REMOTE', message, output: tail };
+  // Its own code when it said one (--json): a failed prepare is ERR_RELEASE_PREPARE there.
+  const own = json?.ok === false && refused ? json.error : undefined;
+  return { ok: false, changed: !refused, code: own?.code ?? 'ERR_DEPLOY_REMOTE', message: own?.message ?? message, output: tail };
 }
 
 export type RollbackStep = { ok: true; generation: number | undefined } | ({ ok: false } & StepFailure);

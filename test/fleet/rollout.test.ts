@@ -50,7 +50,10 @@ function fakeFleet(hosts: Record<string, FakeHost>) {
     if (script.includes(' release ')) {
       log.push(`${host.name}:release`);
       if (h.release === 'lost') return { code: 255, signal: null, stdout: '', stderr: 'Connection to 10.0.0.2 closed by remote host.\n' };
-      if (h.release === 'busy') return { code: 1, signal: null, stdout: '', stderr: 'hitless: another release operation (pid 7) is in progress in /srv/app; wait for it to finish and try again\n' };
+      if (h.release === 'busy') {
+        const message = 'another release operation (pid 7) is in progress in /srv/app; wait for it to finish and try again';
+        return { code: 1, signal: null, stdout: `${JSON.stringify({ ok: false, error: { code: 'ERR_RELEASE_BUSY', message } })}\n`, stderr: `hitless: ${message}\n` };
+      }
       if (h.release === 'rolled-back') {
         return { code: 1, signal: null, stdout: JSON.stringify({ status: 'rolled-back', code: 'ERR_RELEASE_ROLLED_BACK', message: 'release v2 did not go live: worker 2.1 exited', outcome: { error: { code: 'ERR_WORKER_EXITED' } }, output: ['Error: boom'] }), stderr: '' };
       }
@@ -155,6 +158,7 @@ test('rollout: a release refused by the host (busy) is not rolled back, a connec
   const r1 = await deployFleet({ config: busy.config, artifact: busy.artifact, id: 'v2', run: f1.run, probe: f1.probe });
   assert.deepEqual(f1.log.filter((l) => l.endsWith('rollback')), ['a:rollback']);
   assert.match(r1.hosts[1]?.message ?? '', /^another release operation \(pid 7\)/);
+  assert.equal(r1.hosts[1]?.code, 'ERR_RELEASE_BUSY', 'the host\'s own code, not ERR_DEPLOY_REMOTE');
 
   const lost = await setup(t, ['a', 'b']);
   const f2 = fakeFleet({ a: v1(), b: v1({ release: 'lost' }) });
