@@ -9,7 +9,7 @@
  * until the artifact changes. HTTP validators (ETag, Last-Modified) are persisted too,
  * so a restarted master does not download the same artifact again.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HitlessError, isHitlessError } from '../errors.js';
@@ -47,17 +47,20 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
   const spec = config.fetch;
   const abort = new AbortController();
   const url = safeUrl(spec.url);
+  // What the state file keeps to tell this URL from another: no query string in clear (a
+  // presigned URL's signature), a hash of the whole URL instead.
+  const urlKey = `${url}#${createHash('sha256').update(spec.url).digest('hex').slice(0, 16)}`;
 
   async function saveSeen(seen: Omit<FetchState, 'url'>, failed?: string): Promise<void> {
     await updateState(config.appDir, (s) => {
-      s.fetch = { url: spec.url, ...seen };
+      s.fetch = { url: urlKey, ...seen };
       if (failed !== undefined && !s.failedArtifacts.includes(failed)) s.failedArtifacts = [...s.failedArtifacts, failed].slice(-50);
     });
   }
 
   async function pollOnce(): Promise<PollResult> {
     const state = await readState(config.appDir);
-    const known = state.fetch?.url === spec.url ? state.fetch : undefined;
+    const known = state.fetch?.url === urlKey ? state.fetch : undefined;
     await mkdir(releasesDir(config.appDir), { recursive: true });
     const tmp = join(releasesDir(config.appDir), `.hitless-fetch-${randomBytes(4).toString('hex')}.tgz`);
     try {

@@ -46,6 +46,7 @@ export interface ReleaseRecord {
 }
 
 export interface FetchState {
+  /** The URL without its query string, and a hash of the whole URL (fetcher.ts). */
   url: string;
   etag?: string;
   lastModified?: string;

@@ -126,6 +126,16 @@ test('fetch: a reload refused before anything started (a master upgrade under wa
   assert.equal(master.reasons.length, 2);
 });
 
+test('fetch: the state file keeps no query string in clear (a presigned URL\'s signature), and the validators still serve the same URL', async (t) => {
+  const { app, server, fetcher } = await setup(t);
+  const g = fetcher({ url: `${server.base}/app.tgz?X-Amz-Signature=SECRET123` });
+  assert.equal((await g.pollOnce()).status, 'live');
+  const text = await readFile(join(app, 'releases', '.hitless-state.json'), 'utf8');
+  assert.doesNotMatch(text, /SECRET123/);
+  assert.match(text, /app\.tgz\?…#[0-9a-f]{16}/);
+  assert.deepEqual(await g.pollOnce(), { status: 'not-modified' });
+});
+
 test('fetch: sha256 given literally or by sha256Url (sha256sum format) is checked; a mismatch is ERR_FETCH_CHECKSUM', async (t) => {
   const { app, server, master, fetcher, lines } = await setup(t);
   const bad = await fetcher({ sha256: 'f'.repeat(64) }).pollOnce();
