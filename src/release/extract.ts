@@ -17,6 +17,8 @@
  * folder or in-tree link.
  */
 import { lstat, mkdir, readdir, readlink, realpath } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { dirname, join, relative, resolve, isAbsolute, sep } from 'node:path';
 import * as tar from 'tar';
 import { HitlessError } from '../errors.js';
@@ -81,6 +83,25 @@ function unreadable(name: string, err: unknown): HitlessError {
     { cause: err, details: { source: name } });
 }
 
+/** True for a tar of no entries: nothing but its zero end blocks (gzipped or not); small files only. */
+function onlyZeros(file: string): boolean {
+  try {
+    if (statSync(file).size > 64 * 1024) return false;
+    const raw = readFileSync(file);
+    const bytes = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw, { maxOutputLength: 1024 * 1024 }) : raw;
+    return bytes.length > 0 && bytes.every((b) => b === 0);
+  } catch {
+    return false;
+  }
+}
+
+/** An archive with nothing to run: no entries, or folders only. */
+function empty(name: string): HitlessError {
+  return new HitlessError('ERR_RELEASE_SOURCE',
+    `${name} holds no files (no entries, or folders only): nothing to release; check what was packed with \`tar tzf\` (pack the build's folder: tar czf app.tgz -C dist .)`,
+    { details: { source: name } });
+}
+
 /**
  * Lists the archive and checks every entry; throws ERR_RELEASE_UNSAFE_ARCHIVE on the first unsafe one.
  *
@@ -98,8 +119,11 @@ export async function checkArchive(file: string, name: string = file): Promise<v
       },
     });
   } catch (err) {
+    // tar reads an archive of no entries (a `tar czf` of nothing) as an unrecognised one.
+    if (entries.length === 0 && (err as { code?: string }).code === 'TAR_BAD_ARCHIVE' && onlyZeros(file)) throw empty(name);
     throw unreadable(name, err);
   }
+  if (!entries.some((e) => e.type !== 'Directory')) throw empty(name);
   const links = new Map<string, string>();
   const seen = new Set<string>();
   for (const e of entries) {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { access, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { HitlessError } from '../../src/errors.js';
 import { deployRelease } from '../../src/release/deploy.js';
 import { readCurrent } from '../../src/release/layout.js';
@@ -48,6 +49,25 @@ for (const [name, entries, why] of cases) {
     await assert.rejects(access(join(app, 'releases', 'evil.txt')));
   });
 }
+
+test('an archive with nothing to run (no entries, or folders only) is refused as such, not as a truncated upload; a non-archive still is unreadable', async (t) => {
+  const app = await tempDir(t);
+  const work = await tempDir(t);
+  await deployRelease(await writeTree(join(work, 'v1'), { 'app.js': 'v1' }), { appDir: app, id: 'v1', reload: noMaster });
+  const nothing = join(work, 'nothing.tgz');
+  await writeFile(nothing, gzipSync(Buffer.alloc(10240))); // what `tar czf x.tgz -T /dev/null` writes
+  const folders = join(work, 'folders.tgz');
+  await writeFile(folders, craftTgz([{ path: './', type: 'Directory', mode: 0o755 }, { path: 'dist', type: 'Directory', mode: 0o755 }]));
+  for (const file of [nothing, folders]) {
+    await assert.rejects(deployRelease(file, { appDir: app, reload: noMaster }),
+      (err: HitlessError) => err.code === 'ERR_RELEASE_SOURCE' && /holds no files \(no entries, or folders only\): nothing to release/.test(err.message));
+  }
+  const page = join(work, 'page.tgz');
+  await writeFile(page, '<html>404 not found</html>\n');
+  await assert.rejects(deployRelease(page, { appDir: app, reload: noMaster }),
+    (err: HitlessError) => err.code === 'ERR_RELEASE_SOURCE' && /is not a readable \.tgz\/\.tar archive/.test(err.message));
+  assert.equal(await readCurrent(app), 'v1');
+});
 
 test('honest archive with in-tree symlinks and hard links extracts', async (t) => {
   const app = await tempDir(t);
