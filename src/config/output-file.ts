@@ -4,8 +4,8 @@
  * folder are, and a path that cannot be written fails at once with an error that names the
  * setting, before anything binds or starts, not midway with a bare ENOENT.
  */
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { accessSync, closeSync, constants, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { HitlessError } from '../errors.js';
 
 /**
@@ -39,4 +39,68 @@ export function prepareOutputFile(path: string, setting: string): void {
     // not there yet: it will be created
   }
   if (isFolder) fail('that is a folder; give the path of a file');
+}
+
+/**
+ * Makes the folder of the worker log files (`logs.dir`) ready, or says why it cannot be:
+ * creates what is missing one level at a time (Node's recursive mkdir spins forever on a
+ * path it can never create, such as one under /proc) and opens `file` in it for appending,
+ * which finds what a permission check does not (a read-only or immutable folder, as root).
+ * Throws ERR_FILE_WRITE naming `setting`; with `create: false` (hitless check) it creates
+ * nothing and only says what it can see.
+ *
+ * @example
+ * prepareFolder('/srv/app/logs', 'workers.log', 'logs.dir');
+ */
+export function prepareFolder(dir: string, file: string, setting: string, create = true): void {
+  const fail = (why: string): never => {
+    throw new HitlessError('ERR_FILE_WRITE', `${setting}: cannot write ${join(dir, file)}: ${why}`, { details: { path: dir } });
+  };
+  // From the nearest folder that exists down to `dir`.
+  const missing: string[] = [];
+  let at = dir;
+  for (;;) {
+    let st;
+    try {
+      st = lstatSync(at);
+    } catch {
+      const up = dirname(at);
+      if (up === at) break;
+      missing.unshift(at);
+      at = up;
+      continue;
+    }
+    if (!st.isDirectory() && !(st.isSymbolicLink() && isFolder(at))) fail(`${at} is not a folder (a file is in the way); choose another folder`);
+    break;
+  }
+  if (!create) {
+    try {
+      accessSync(missing.length ? at : dir, constants.W_OK | constants.X_OK);
+    } catch {
+      fail(`this user cannot create files in ${missing.length ? at : dir}; give it write access, or choose another folder`);
+    }
+    return;
+  }
+  for (const folder of missing) {
+    try {
+      mkdirSync(folder);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      if (code !== 'EEXIST') fail(`the folder ${folder} cannot be created (${code}); create it with write access for this user, or choose another folder`);
+    }
+  }
+  try {
+    closeSync(openSync(join(dir, file), 'a'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    fail(`${code === 'EISDIR' ? 'that is a folder' : `it cannot be opened for writing (${code})`}; give this user write access to ${dir}, or choose another folder`);
+  }
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -44,7 +44,8 @@ import { masterUpgrader } from './upgrade-seams.js';
 import type { ControlServer } from '../control/server.js';
 import { stagingSocketPath } from '../config/rundir.js';
 import { removePidFile, writePidFile } from './pidfile.js';
-import { prepareOutputFile } from '../config/output-file.js';
+import { prepareFolder, prepareOutputFile } from '../config/output-file.js';
+import { LOG_FILE_NAME } from '../ops/logfiles.js';
 
 interface Closable {
   close(): Promise<void> | void;
@@ -143,6 +144,8 @@ export async function runMaster(
   if (!upgrade) await refuseSecondMaster(config.runDir, config.appDir);
   // Before anything binds: a pid file that cannot be written is said now, naming the setting.
   if (config.pidFile !== undefined) prepareOutputFile(config.pidFile, 'pidFile (--pid-file)');
+  // The same for the worker log files: a folder that cannot hold them is said now.
+  if (config.logs.mode === 'file') prepareFolder(config.logs.dir, LOG_FILE_NAME, 'logs.dir');
   const identities = new Identities();
   let listeners: ListenerSet;
   try {
@@ -309,7 +312,6 @@ export async function runMaster(
     throw err;
   }
   closers.push(parts);
-  await parts.startOutput(config);
   /** This master owns control.sock, the pid file and the unix socket files: a new master only once committed. */
   let owner = !upgrade;
   const removeSignalHandlers = handleSignals(handle, logger);
@@ -322,9 +324,10 @@ export async function runMaster(
     addReleaseTotals: (releases) => supervisor.addReleaseTotals(releases),
   });
   try {
-    // In the try: a pid file that fails to write even so (a folder removed since) stops this
-    // master like a failed start does, its sockets and control socket closed, never a master
-    // left running without its pid file.
+    // In the try: log files or a pid file that fail even so (a folder removed since) stop
+    // this master like a failed start does, its sockets and control socket closed, never a
+    // master left running half started (it held the port and never stopped).
+    await parts.startOutput(config);
     if (owner) writePidFile(config.pidFile);
     // A metrics port in use fails the start here, before any worker runs.
     if (!upgrade) await parts.startMetrics(config);

@@ -17,6 +17,8 @@
  */
 import { diffConfig, RESTART_ONLY } from '../config/changes.js';
 import { workerCount } from '../config/workers.js';
+import { prepareFolder } from '../config/output-file.js';
+import { LOG_FILE_NAME } from '../ops/logfiles.js';
 import { busyScale } from '../core/outcomes.js';
 import type { Identities } from './identity.js';
 import type { ListenerSet } from './listeners.js';
@@ -164,6 +166,9 @@ export class Reconfigurer implements MasterHandle {
       else for (const key of Object.keys(RESTART_ONLY)) Object.assign(next, { [key]: serving[key as keyof MasterConfig] });
       master.announceConfig(reason, changes, notes);
       await this.#o.identities.load(next);
+      // A log folder that cannot hold the files refuses the reload (the old one keeps logging)
+      // rather than dropping every worker line once it is live.
+      if (next.logs.mode === 'file') prepareFolder(next.logs.dir, LOG_FILE_NAME, 'logs.dir');
       listeners.add(next.listen);
     } catch (err) {
       return { refused: this.#refuse(reason, startedAt, err, changes, notes) };

@@ -9,7 +9,7 @@
  * It never splits one write across two files and queues writes during a rotation, so
  * rotation loses no line; each event is one write of one whole line.
  */
-import { mkdir } from 'node:fs/promises';
+import { prepareFolder } from '../config/output-file.js';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from '../core/logger.js';
@@ -62,7 +62,8 @@ export function formatLine(
  */
 export async function startLogFiles(config: MasterConfig, master: MasterHandle, logger: Logger): Promise<LogFiles> {
   const { dir, maxSize, keep, tag, timestamps } = config.logs;
-  await mkdir(dir, { recursive: true });
+  // Not mkdir's recursive mode: it spins forever on a folder it can never create (/proc/…).
+  prepareFolder(dir, LOG_FILE_NAME, 'logs.dir');
   const { createStream } = await import('rotating-file-stream');
   const stream: Writable = createStream(LOG_FILE_NAME, {
     path: dir,

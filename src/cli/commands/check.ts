@@ -19,6 +19,8 @@ import { formatDuration } from '../../config/duration.js';
 import { findConfigFile, readConfigFile } from '../../config/file.js';
 import { checkRunDir } from '../../config/rundir.js';
 import { commandWarnings } from '../../config/command-check.js';
+import { prepareFolder } from '../../config/output-file.js';
+import { LOG_FILE_NAME } from '../../ops/logfiles.js';
 import { resolveWorkdir } from '../../core/workdir.js';
 import { findRunDir } from '../../control/find.js';
 import type { ConfigFlags } from '../../config/load.js';
@@ -184,6 +186,14 @@ export const command: Command = {
       // What `hitless start` refuses about the run dir, without creating it.
       const runDirWarning = checkRunDir(config.runDir);
       if (runDirWarning !== undefined) warnings.push(runDirWarning);
+      // What `hitless start` (and a reload that reads it) refuses about the log folder, creating nothing.
+      if (config.logs.mode === 'file') {
+        try {
+          prepareFolder(config.logs.dir, LOG_FILE_NAME, 'logs.dir', false);
+        } catch (err) {
+          throw new HitlessError('ERR_CONFIG_INVALID', (err as Error).message);
+        }
+      }
       // What `hitless start` would find about the command (a typo'd program, a missing entry file).
       // In the folder the workers run in: the release `current` points to, when there is one.
       warnings.push(...commandWarnings({ ...config, cwd: resolveWorkdir(config).cwd }, process.env.PATH));
