@@ -17,6 +17,9 @@
  */
 import { diffConfig, RESTART_ONLY } from '../config/changes.js';
 import { workerCount } from '../config/workers.js';
+import net from 'node:net';
+import { HitlessError } from '../errors.js';
+import { parseMetricsListen } from '../config/metrics.js';
 import { prepareFolder } from '../config/output-file.js';
 import { LOG_FILE_NAME } from '../ops/logfiles.js';
 import { busyScale } from '../core/outcomes.js';
@@ -169,6 +172,9 @@ export class Reconfigurer implements MasterHandle {
       // A log folder that cannot hold the files refuses the reload (the old one keeps logging)
       // rather than dropping every worker line once it is live.
       if (next.logs.mode === 'file') prepareFolder(next.logs.dir, LOG_FILE_NAME, 'logs.dir');
+      // A metrics address in use refuses the reload, as it fails a start (else the endpoint
+      // went off with only a log line to say so). Not when the port stays: ours holds it.
+      if (next.metrics && next.metrics.listen !== serving.metrics?.listen) await probeMetrics(next.metrics.listen, serving.metrics?.listen);
       listeners.add(next.listen);
     } catch (err) {
       return { refused: this.#refuse(reason, startedAt, err, changes, notes) };
@@ -218,4 +224,16 @@ export class Reconfigurer implements MasterHandle {
   #refuse(reason: string, startedAt: number, err: unknown, changes: ConfigChange[] | undefined, notes: string[]): ReloadOutcome {
     return this.#o.master.refuseReload(reason, startedAt, err, { ...(changes ? { changes } : {}), ...(notes.length ? { notes } : {}) });
   }
+}
+
+/** Binds the metrics address `listen` and lets it go; throws ERR_BIND as the endpoint's start would. */
+async function probeMetrics(listen: string, serving: string | undefined): Promise<void> {
+  const { host, port } = parseMetricsListen(listen);
+  if (port !== 0 && serving !== undefined && parseMetricsListen(serving).port === port) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(new HitlessError('ERR_BIND',
+      `config "metrics.listen": cannot listen on ${listen}: ${err.code ?? err.message}${serving ? ` (metrics stay on ${serving})` : ''}`, { cause: err })));
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
 }

@@ -202,6 +202,25 @@ test('a kept-alive connection to an address a reload removes stays with its old 
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
+test('a metrics address in use refuses the reload (ERR_BIND, as at start); the endpoint stays where it was; a free one applies', { timeout: 120_000 }, async (t) => {
+  const app = ['node', fixture('master/app.js')];
+  const { master, write } = await startFromFile(t, { command: app, listen: ['127.0.0.1:0'], workers: 1, metrics: { listen: '127.0.0.1:0' } });
+  const before = master.records.find((r) => r.msg === 'metrics serving')?.address as string | undefined;
+  assert.ok(before, 'metrics served at start');
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.after(() => taken.close());
+  const busy = `127.0.0.1:${(taken.address() as net.AddressInfo).port}`;
+  write({ command: app, listen: ['127.0.0.1:0'], workers: 1, metrics: { listen: busy } });
+  const r = await master.cli(['reload']);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, new RegExp(`^hitless: reload refused: config "metrics\\.listen": cannot listen on ${busy.replace(/\./g, '\\.')}: EADDRINUSE \\(metrics stay on 127\\.0\\.0\\.1:0\\) \\(ERR_BIND\\); generation 1 keeps serving\n$`));
+  assert.equal(await connects(Number(before.split(':').pop())), true, 'the endpoint still answers where it was');
+  write({ command: app, listen: ['127.0.0.1:0'], workers: 1, metrics: { listen: '127.0.0.1:0' } });
+  assert.equal((await master.cli(['reload'])).code, 0);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
 test('an invalid edit is refused with the key named (exit 2) and nothing starts, while the old generation keeps serving under load', { timeout: 300_000 }, async (t) => {
   const good = { command: APP, listen: ['127.0.0.1:0'], workers: 2 };
   const { master, dir, write } = await startFromFile(t, good);
