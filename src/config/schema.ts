@@ -8,7 +8,7 @@ import { constants } from 'node:os';
 import { z } from 'zod';
 import { DURATION_HINT } from './duration.js';
 import { durationSchema } from './duration-schema.js';
-import { SIZE_HINT, SIZE_PATTERN } from './size.js';
+import { parseSize, SIZE_HINT, SIZE_PATTERN } from './size.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
   DEFAULT_PRELOAD, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
@@ -20,7 +20,7 @@ const duration = (description: string, fallback?: number, positive = false) =>
   durationSchema(positive)
     .meta({ description: `${description} Milliseconds, or a string like "500ms", "2s", "1.5m".`, ...(fallback === undefined ? {} : { default: fallback }) });
 const size = (description: string, fallback: number) =>
-  z.union([z.number().int().nonnegative(), z.string().regex(SIZE_PATTERN)])
+  z.union([z.number().int().positive(), z.string().regex(SIZE_PATTERN).refine((v) => (parseSize(v) ?? 0) >= 1, `expected a size above 0 bytes; ${SIZE_HINT}`)])
     .meta({ description: `${description} Bytes, or a string like "10M", "1G".`, default: fallback });
 const nonEmpty = z.string().min(1);
 const argv = z.array(nonEmpty).min(1);

@@ -97,6 +97,24 @@ test('hitless startup --install writes the unit where asked and runs systemctl d
   assert.equal(readFileSync(join(units, 'other.service'), 'utf8'), '[Service]\nExecStart=/bin/true\n');
 });
 
+test('hitless startup --install where systemctl fails (no systemd as PID 1): the unit written is taken back, and the message says why when systemd does not run here', async (t) => {
+  const dir = tempDir(t);
+  const units = join(dir, 'units');
+  const bin = join(dir, 'bin');
+  mkdirSync(units);
+  mkdirSync(bin);
+  // What systemctl says in a container.
+  writeFileSync(join(bin, 'systemctl'), '#!/bin/sh\necho "System has not been booted with systemd as init system (PID 1). Can\'t operate." >&2\nexit 1\n');
+  chmodSync(join(bin, 'systemctl'), 0o755);
+  const r = await cli(dir, ['startup', '--install', '--unit-dir', units, '--name', 'shop', '--listen', '3000', '--', 'node', 'server.js'], { PATH: `${bin}:${process.env.PATH ?? ''}` });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, new RegExp(`^wrote ${join(units, 'shop.service')}\\nremoved ${join(units, 'shop.service')}\\n$`));
+  assert.equal(existsSync(join(units, 'shop.service')), false);
+  const why = existsSync('/run/systemd/system') ? /see `systemctl status`/ : /systemd does not run this machine \(no \/run\/systemd\/system: a container, or another init\)/;
+  assert.match(r.stderr, /hitless: startup: systemctl daemon-reload exited with code 1; /);
+  assert.match(r.stderr, why);
+});
+
 test('hitless startup validates like hitless start: a bad configuration writes nothing, exit 2', async (t) => {
   const dir = tempDir(t);
   const r = await cli(dir, ['startup', '--listen', '127.0.0.1:3000', '--workers', 'many', '--', 'node', 'server.js']);

@@ -140,6 +140,8 @@ const bad: Array<[string, Record<string, unknown>, string[]]> = [
   ['group', { group: '' }, ['"group"', '""', 'group name']],
   ['logs.mode', { logs: { mode: 'syslog' } }, ['"logs.mode"', '"syslog"', '"inherit"', '"file"']],
   ['logs.maxSize', { logs: { maxSize: '10 parsecs' } }, ['"logs.maxSize"', '"10 parsecs"', '"10M"']],
+  ['logs.maxSize 0 (a rotation at every line)', { logs: { maxSize: 0 } }, ['"logs.maxSize"', 'got 0', '"10M"']],
+  ['logs.maxSize "0k"', { logs: { maxSize: '0k' } }, ['"logs.maxSize"', '"0k"', 'above 0 bytes']],
   ['logs.keep', { logs: { keep: 'all' } }, ['"logs.keep"', '"all"', 'whole number']],
   ['logs.tag', { logs: { tag: 'yes' } }, ['"logs.tag"', '"yes"', 'true or false']],
   ['metrics.listen', { metrics: { listen: 'example.com:9464' } }, ['"metrics.listen"', '"example.com:9464"', 'IP']],

@@ -6,7 +6,7 @@
  * `systemctl enable --now`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -77,7 +77,12 @@ function refuseForeignUnit(name: string, target: string): void {
 function systemctl(args: string[]): void {
   const r = spawnSync('systemctl', args, { stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.error) throw new HitlessError('ERR_USAGE', `startup: cannot run systemctl ${args.join(' ')}: ${r.error.message} (is this a systemd machine?)`);
-  if (r.status !== 0) throw new HitlessError('ERR_START_FAILED', `startup: systemctl ${args.join(' ')} exited with code ${String(r.status)}; see \`systemctl status\` and \`journalctl -xe\``);
+  if (r.status !== 0) {
+    // In a container or on a machine booted without systemd, systemctl cannot work at all.
+    const why = existsSync('/run/systemd/system') ? 'see `systemctl status` and `journalctl -xe`'
+      : 'systemd does not run this machine (no /run/systemd/system: a container, or another init); install the unit where systemd runs, or use the supervisord or Docker setup (docs/supervisord.md, docs/docker.md)';
+    throw new HitlessError('ERR_START_FAILED', `startup: systemctl ${args.join(' ')} exited with code ${String(r.status)}; ${why}`);
+  }
 }
 
 export const command: Command = {
@@ -138,7 +143,15 @@ export const command: Command = {
       throw new HitlessError('ERR_USAGE', `startup: cannot write ${target} (${code}): installing needs root; run \`sudo ${process.execPath} ${fileURLToPath(new URL('../main.js', import.meta.url))} startup ${argv.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}\``);
     }
     process.stdout.write(`wrote ${target}\n`);
-    systemctl(['daemon-reload']);
+    try {
+      systemctl(['daemon-reload']);
+    } catch (err) {
+      // Nothing was installed: the unit file goes back to what it was.
+      if (before === undefined) rmSync(target, { force: true });
+      else writeFileSync(target, before);
+      process.stdout.write(`${before === undefined ? 'removed' : 'restored'} ${target}\n`);
+      throw err;
+    }
     systemctl(['enable', '--now', `${name}.service`]);
     process.stdout.write(`${name} is enabled and started: systemctl status ${name}, systemctl reload ${name}, journalctl -u ${name} -f\n`);
     // `enable --now` leaves a running service as it is, and a reload re-reads hitless.json
