@@ -148,6 +148,19 @@ test('hitless check warns about a command start could not run: a program not on 
   }
 });
 
+test('hitless check warns about a timeout given as a small bare number (milliseconds, surely meant as seconds); still valid', async (t) => {
+  const dir = tempDir(t);
+  const flag = await cli(dir, ['check', '--listen', '127.0.0.1:3000', '--ready-timeout', '5', '--', 'node', 'server.js']);
+  assert.equal(flag.code, 0, flag.stderr);
+  assert.match(flag.stdout, /warning +readyTimeout: 5 is 5 ms \(a number without a unit is milliseconds\); write "5s" if you meant seconds/);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ ...good, drainTimeout: 30, canary: { duration: 10 } }));
+  const file = await cli(dir, ['check', '--json']);
+  const warnings = (JSON.parse(file.stdout) as { warnings?: string[] }).warnings ?? [];
+  assert.deepEqual(warnings.filter((w) => / ms \(a number/.test(w)).map((w) => w.split(':')[0]), ['drainTimeout', 'canary.duration']);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ ...good, readyTimeout: '10s', drainTimeout: 30000 }));
+  assert.equal((JSON.parse((await cli(dir, ['check', '--json'])).stdout) as { warnings?: string[] }).warnings, undefined);
+});
+
 test('hitless check without any listen address: valid with a warning (systemd socket activation gives the sockets); hitless start by hand refuses it', async (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: ['node', 'server.js'], workers: 2 }));
