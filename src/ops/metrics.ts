@@ -122,8 +122,11 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
     server.once('error', (err: NodeJS.ErrnoException) => {
       registry.clear();
       own?.close();
+      // The app's own address: the master holds that socket itself.
+      const mine = config.listen.find((l) => l.kind === 'tcp' && l.port === port);
       reject(new HitlessError('ERR_BIND',
-        `config "metrics.listen": cannot listen on ${config.metrics!.listen}: ${err.code ?? err.message}`, { cause: err }));
+        `config "metrics.listen": cannot listen on ${config.metrics!.listen}: ${err.code ?? err.message}` +
+        (mine && err.code === 'EADDRINUSE' ? ` (port ${port} is this master's own listen address ${mine.source}: give metrics another port)` : ''), { cause: err }));
     });
     server.listen(port, host, () => resolve());
   });
