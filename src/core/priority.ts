@@ -161,7 +161,7 @@ const gone = (err: unknown): boolean => (err as { code?: string; info?: { code?:
  */
 export function setTreeNice(pid: number, nice: number): void {
   let failure: unknown;
-  const seen = new Set<number>();
+  let seen = new Set<number>();
   const visit = (p: number): void => {
     if (seen.has(p)) return;
     seen.add(p);
@@ -174,6 +174,12 @@ export function setTreeNice(pid: number, nice: number): void {
     }
     for (const c of childPids(p)) visit(c);
   };
+  visit(pid);
+  // Twice: a process forked while its parent was being set took the parent's old value and
+  // may not have been listed among the children yet (seen with gunicorn's arbiter forking its
+  // workers as READY came, on a busy machine). Forked after the parent was set, it has the
+  // new one; by the second pass every earlier fork is listed.
+  seen = new Set<number>();
   visit(pid);
   if (failure !== undefined) throw failure;
 }
