@@ -36,6 +36,25 @@ export interface Fetcher {
 
 type Config = Pick<MasterConfig, 'appDir' | 'release'> & { fetch: FetchConfig };
 
+/** How often an error that repeats at every poll is logged again. */
+const REPEAT_LOG_MS = 10 * 60_000;
+
+/** Says whether a message is worth logging: a new one, or one last said `everyMs` ago. */
+class RepeatFilter {
+  #last: { key: string; at: number } | undefined;
+  constructor(private readonly everyMs: number, private readonly now: () => number) {}
+  fresh(key: string): boolean {
+    const now = this.now();
+    if (this.#last?.key === key && now - this.#last.at < this.everyMs) return false;
+    this.#last = { key, at: now };
+    return true;
+  }
+  /** A poll that went well: the next error is new whatever it says. */
+  clear(): void {
+    this.#last = undefined;
+  }
+}
+
 /**
  * A fetcher without its timer: `pollOnce()` does one full poll.
  *
@@ -47,6 +66,9 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
   const spec = config.fetch;
   const abort = new AbortController();
   const url = safeUrl(spec.url);
+  // A state that lasts (a 404 before the first publish, a bad checksum file) is said once,
+  // then again every REPEAT_LOG_MS while it lasts, not at every poll.
+  const repeats = new RepeatFilter(REPEAT_LOG_MS, () => Date.now());
   // What the state file keeps to tell this URL from another: no query string in clear (a
   // presigned URL's signature), a hash of the whole URL instead.
   const urlKey = `${url}#${createHash('sha256').update(spec.url).digest('hex').slice(0, 16)}`;
@@ -58,7 +80,14 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
     });
   }
 
+  /** One poll; a poll that ends well makes the next error a new one to log. */
   async function pollOnce(): Promise<PollResult> {
+    const result = await poll();
+    if (result.status !== 'error') repeats.clear();
+    return result;
+  }
+
+  async function poll(): Promise<PollResult> {
     const state = await readState(config.appDir);
     const known = state.fetch?.url === urlKey ? state.fetch : undefined;
     await mkdir(releasesDir(config.appDir), { recursive: true });
@@ -127,7 +156,9 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
     } catch (err) {
       const code = isHitlessError(err) ? err.code : 'ERR_FETCH_HTTP';
       const message = err instanceof Error ? err.message : String(err);
-      if (!abort.signal.aborted) logger.error(`fetch: ${message}; current release untouched, polling goes on`, { code });
+      if (!abort.signal.aborted && repeats.fresh(`${code} ${message}`)) {
+        logger.error(`fetch: ${message}; current release untouched, polling goes on (the same error again is logged every ${REPEAT_LOG_MS / 60_000} min)`, { code });
+      }
       return { status: 'error', code, message };
     } finally {
       await rm(tmp, { force: true });

@@ -178,6 +178,22 @@ for (const [name, path, over, why] of failures) {
   });
 }
 
+test('fetch: an error that repeats at every poll (a 404 before the first publish) is logged once, not at every poll; a new one, or the same after a good poll, is logged again', async (t) => {
+  const { server, fetcher, lines } = await setup(t);
+  const missing = fetcher({ url: `${server.base}/404` });
+  for (let i = 0; i < 3; i++) assert.equal((await missing.pollOnce()).status, 'error');
+  const said = (): number => lines.filter((l) => l.includes('HTTP 404')).length;
+  assert.equal(said(), 1, lines.join(''));
+  assert.match(lines.find((l) => l.includes('HTTP 404')) ?? '', /the same error again is logged every 10 min/);
+  const good = fetcher();
+  assert.equal((await good.pollOnce()).status, 'live');
+  server.mode = '500';
+  server.ignoreConditional = true;
+  assert.equal((await good.pollOnce()).status, 'error');
+  assert.equal((await good.pollOnce()).status, 'error');
+  assert.equal(lines.filter((l) => l.includes('HTTP 500')).length, 1, 'another fetcher, a new error: said once');
+});
+
 test('fetch: a malicious artifact is refused (ERR_RELEASE_UNSAFE_ARCHIVE) and remembered', async (t) => {
   const { app, server, master, fetcher } = await setup(t);
   server.artifact = craftTgz([{ path: '../../escape.txt', type: 'File', body: 'x' }]);
