@@ -20,13 +20,9 @@ export function prepareOutputFile(path: string, setting: string): void {
   const fail = (why: string): never => {
     throw new HitlessError('ERR_FILE_WRITE', `${setting}: cannot write ${path}: ${why}`, { details: { path } });
   };
-  try {
-    mkdirSync(folder, { recursive: true });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    if (code === 'EEXIST' || code === 'ENOTDIR') fail(`${folder} is not a folder (a file is in the way); choose another path`);
-    fail(`the folder ${folder} cannot be created (${code}); create it with write access for this user, or choose a path in a writable folder`);
-  }
+  const code = makeFolders(folder);
+  if (code === 'EEXIST' || code === 'ENOTDIR') fail(`${folder} is not a folder (a file is in the way); choose another path`);
+  if (code !== undefined) fail(`the folder ${folder} cannot be created (${code}); create it with write access for this user, or choose a path in a writable folder`);
   try {
     accessSync(folder, constants.W_OK | constants.X_OK);
   } catch {
@@ -56,38 +52,20 @@ export function prepareFolder(dir: string, file: string, setting: string, create
   const fail = (why: string): never => {
     throw new HitlessError('ERR_FILE_WRITE', `${setting}: cannot write ${join(dir, file)}: ${why}`, { details: { path: dir } });
   };
-  // From the nearest folder that exists down to `dir`.
-  const missing: string[] = [];
-  let at = dir;
-  for (;;) {
-    let st;
-    try {
-      st = lstatSync(at);
-    } catch {
-      const up = dirname(at);
-      if (up === at) break;
-      missing.unshift(at);
-      at = up;
-      continue;
-    }
-    if (!st.isDirectory() && !(st.isSymbolicLink() && isFolder(at))) fail(`${at} is not a folder (a file is in the way); choose another folder`);
-    break;
-  }
+  const walk = walkUp(dir);
+  if ('blocked' in walk) fail(`${walk.blocked} is not a folder (a file is in the way); choose another folder`);
+  const { missing, existing } = walk as { missing: string[]; existing: string };
   if (!create) {
     try {
-      accessSync(missing.length ? at : dir, constants.W_OK | constants.X_OK);
+      accessSync(existing, constants.W_OK | constants.X_OK);
     } catch {
-      fail(`this user cannot create files in ${missing.length ? at : dir}; give it write access, or choose another folder`);
+      fail(`this user cannot create files in ${existing}; give it write access, or choose another folder`);
     }
     return;
   }
   for (const folder of missing) {
-    try {
-      mkdirSync(folder);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      if (code !== 'EEXIST') fail(`the folder ${folder} cannot be created (${code}); create it with write access for this user, or choose another folder`);
-    }
+    const code = makeFolder(folder);
+    if (code !== undefined) fail(`the folder ${folder} cannot be created (${code}); create it with write access for this user, or choose another folder`);
   }
   try {
     closeSync(openSync(join(dir, file), 'a'));
@@ -95,6 +73,53 @@ export function prepareFolder(dir: string, file: string, setting: string, create
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     fail(`${code === 'EISDIR' ? 'that is a folder' : `it cannot be opened for writing (${code})`}; give this user write access to ${dir}, or choose another folder`);
   }
+}
+
+/**
+ * From `dir` up to the nearest path that exists: the folders missing on the way (top
+ * first) and that existing folder, or the path that is in the way (not a folder).
+ */
+function walkUp(dir: string): { missing: string[]; existing: string } | { blocked: string } {
+  const missing: string[] = [];
+  for (let at = dir; ; ) {
+    let st;
+    try {
+      st = lstatSync(at);
+    } catch {
+      const up = dirname(at);
+      if (up === at) return { missing, existing: at };
+      missing.unshift(at);
+      at = up;
+      continue;
+    }
+    return st.isDirectory() || (st.isSymbolicLink() && isFolder(at)) ? { missing, existing: at } : { blocked: at };
+  }
+}
+
+/** mkdir(2) of one folder; its error code, or undefined when it was made or is there. */
+function makeFolder(folder: string): string | undefined {
+  try {
+    mkdirSync(folder);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    return code === 'EEXIST' ? undefined : code;
+  }
+}
+
+/**
+ * Creates `dir` and what is missing above it one level at a time: Node's recursive mkdir
+ * spins forever on a path it can never create (one under /proc). Returns the error code of
+ * the first that failed (ENOTDIR: a file is in the way), or undefined.
+ */
+function makeFolders(dir: string): string | undefined {
+  const walk = walkUp(dir);
+  if ('blocked' in walk) return 'ENOTDIR';
+  for (const folder of walk.missing) {
+    const code = makeFolder(folder);
+    if (code !== undefined) return code;
+  }
+  return undefined;
 }
 
 function isFolder(path: string): boolean {
