@@ -8,16 +8,15 @@ import type { ConnectionCounts, DrainingGeneration, MasterEvent, ReloadOutcome, 
 import { queuedPhrase } from '../core/logger.js';
 import { renderTable } from '../text/table.js';
 import { canaryProgress, generationTraffic, trafficCells } from './traffic.js';
+import { wasRefused } from '../core/outcomes.js';
+
+/** Shared with the release code (core/outcomes.ts); the commands import it from here. */
+export { wasRefused };
 
 function bytes(n: number | undefined): string {
   if (n === undefined) return '-';
   if (n < 1024 * 1024) return `${Math.round(n / 1024)}K`;
   return `${(n / 1024 / 1024).toFixed(n < 100 * 1024 * 1024 ? 1 : 0)}M`;
-}
-
-/** True for a reload refused before a generation started (invalid configuration, a listen address in use, …). */
-export function wasRefused(o: ReloadOutcome): boolean {
-  return !o.ok && o.attempted === o.generation;
 }
 
 /** One line about a reload outcome: "ok: generation 8 live in 1.2 s …", "refused: …" or "failed: …". */

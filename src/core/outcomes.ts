@@ -71,3 +71,11 @@ export function busyScale(generation: number, workers: number, now: number): Sca
   return refusedScale(generation, workers, now, now,
     new HitlessError('ERR_SCALE_BUSY', 'a reload or another scale is in progress; run `hitless scale` again once it is done'));
 }
+
+/**
+ * True for a reload refused before a generation started (invalid configuration, a listen
+ * address in use, an upgrade under way, …): nothing of the new version ran.
+ */
+export function wasRefused(o: ReloadOutcome): boolean {
+  return !o.ok && o.attempted === o.generation;
+}

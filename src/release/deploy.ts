@@ -8,6 +8,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { releaseDir, releasesDir } from './layout.js';
 import type { ReloadOutcome } from '../core/types.js';
+import { wasRefused } from '../core/outcomes.js';
 import { installRelease, type InstallOptions } from './install.js';
 import { withReleaseLock } from './lock.js';
 import { pruneReleases } from './prune.js';
@@ -82,7 +83,7 @@ async function goLiveLocked(id: string, opts: GoLiveOptions): Promise<GoLiveResu
     await record(opts.appDir, id, { ok: false, at: now(), result: 'rolled-back', code: outcome.error?.code ?? 'ERR_RELOAD_FAILED', message: reason });
     // Only the newest failed release stays (this one): failed builds do not pile up until the
     // next good one. Not when nothing ran it (refused): deployRelease removes it instead.
-    if (outcome.attempted !== outcome.generation) {
+    if (!wasRefused(outcome)) {
       const state = await readState(opts.appDir);
       await pruneReleases(opts.appDir, opts.keep ?? DEFAULT_RELEASE_KEEP, state, [previous, state.previous]);
     }
@@ -136,7 +137,7 @@ export async function deployRelease(source: string, opts: DeployOptions): Promis
  */
 async function forgetUnjudged(err: unknown, appDir: string, id: string): Promise<unknown> {
   const outcome = isHitlessError(err, 'ERR_RELEASE_ROLLED_BACK') ? err.details.outcome as ReloadOutcome | undefined : undefined;
-  if (outcome === undefined || outcome.ok || outcome.attempted !== outcome.generation) return err;
+  if (outcome === undefined || !wasRefused(outcome)) return err;
   await rm(releaseDir(appDir, id), { recursive: true, force: true });
   await updateState(appDir, (s) => {
     delete s.releases[id];

@@ -138,8 +138,8 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
         // Refused before anything started (an upgrade of the master under way, a stop, a
         // configuration that does not validate): the artifact was not judged, so it is not
         // remembered as failed; the next poll downloads it again and asks again.
-        const refused = isHitlessError(err, 'ERR_RELEASE_ROLLED_BACK') ? err.details.outcome as ReloadOutcome | undefined : undefined;
-        if (refused !== undefined && !refused.ok && refused.attempted === refused.generation) {
+        const refused = isHitlessError(err, 'ERR_RELEASE_ROLLED_BACK') && err.details.removed === true ? err.details.outcome as ReloadOutcome : undefined;
+        if (refused !== undefined) {
           logger.warn(`fetch: ${err instanceof Error ? err.message : String(err)}; the artifact was not judged: asked again at the next poll`, { code: refused.error?.code });
           return { status: 'error', code: refused.error?.code ?? 'ERR_RELEASE_ROLLED_BACK', message: refused.error?.message ?? 'the reload was refused' };
         }
