@@ -120,10 +120,11 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
     const body = res.body;
     if (body === null) throw new HitlessError('ERR_FETCH_TRUNCATED', `${safeUrl(opts.url)}: HTTP 200 without a body`);
     const { sha256, bytes } = await save(body, opts, dog, expected);
+    const lastModified = strongLastModified(res.headers);
     return {
       status: 'downloaded', sha256, bytes,
       ...(res.headers.get('etag') ? { etag: res.headers.get('etag')! } : {}),
-      ...(strongLastModified(res.headers) !== undefined ? { lastModified: strongLastModified(res.headers)! } : {}),
+      ...(lastModified !== undefined ? { lastModified } : {}),
     };
   } finally {
     dog.stop();
