@@ -10,6 +10,7 @@
  * rotation loses no line; each event is one write of one whole line.
  */
 import { prepareFolder } from '../config/output-file.js';
+import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from '../core/logger.js';
@@ -64,6 +65,8 @@ export async function startLogFiles(config: MasterConfig, master: MasterHandle, 
   const { dir, maxSize, keep, tag, timestamps } = config.logs;
   // Not mkdir's recursive mode: it spins forever on a folder it can never create (/proc/…).
   prepareFolder(dir, LOG_FILE_NAME, 'logs.dir');
+  const removed = pruneRotated(dir, keep);
+  if (removed > 0) logger.info('removed rotated log files beyond logs.keep', { dir, keep: Math.max(1, Math.floor(keep)), removed });
   const { createStream } = await import('rotating-file-stream');
   const stream: Writable = createStream(LOG_FILE_NAME, {
     path: dir,
@@ -105,6 +108,24 @@ export async function startLogFiles(config: MasterConfig, master: MasterHandle, 
       return closing;
     },
   };
+}
+
+/**
+ * Removes `workers.log.<keep+1>`, `workers.log.<keep+2>`, … up to the first one missing:
+ * the copies a larger `logs.keep` left (the rotation itself only ever shifts up to `keep`,
+ * so after `keep` was lowered by a reload or a restart they would stay for good). Returns
+ * how many were removed; a file that cannot be removed ends the walk (and stays).
+ */
+export function pruneRotated(dir: string, keep: number, name = LOG_FILE_NAME): number {
+  let removed = 0;
+  for (let i = Math.max(1, Math.floor(keep)) + 1; ; i++) {
+    try {
+      unlinkSync(join(dir, `${name}.${i}`));
+    } catch {
+      return removed;
+    }
+    removed++;
+  }
 }
 
 /**

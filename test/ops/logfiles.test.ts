@@ -72,6 +72,20 @@ test('logfiles: keep bounds the number of rotated files', async (t) => {
   assert.ok(!lines.includes('x0'), 'the oldest lines were rotated away');
 });
 
+test('logfiles: a lower keep removes the rotated files beyond it when the files start (reload or restart)', async (t) => {
+  const dir = await tempDir(t);
+  const master = new FakeMaster();
+  let logs = await startLogFiles(fakeConfig({ logs: { mode: 'file', dir, maxSize: 1024, keep: 6, tag: false } }), master, memoryLogger());
+  for (let i = 0; i < 2000; i++) master.emitEvent({ type: 'worker-output', generation: 1, slot: 1, stream: 'stdout', line: `x${i}` });
+  await logs.close();
+  assert.equal((await readdir(dir)).length, 7);
+  const logger = memoryLogger();
+  logs = await startLogFiles(fakeConfig({ logs: { mode: 'file', dir, maxSize: 1024, keep: 2, tag: false } }), master, logger);
+  await logs.close();
+  assert.deepEqual((await readdir(dir)).sort(), [LOG_FILE_NAME, `${LOG_FILE_NAME}.1`, `${LOG_FILE_NAME}.2`]);
+  assert.ok(logger.lines.some((l) => l.includes('removed rotated log files beyond logs.keep')), logger.lines.join('\n'));
+});
+
 test('logfiles: followLog sees every appended line across rotations', async (t) => {
   const dir = await tempDir(t);
   const master = new FakeMaster();
