@@ -30,7 +30,16 @@ export interface ControlServerOptions {
    * answers at control.sock.
    */
   stagingPath?: string;
+  /**
+   * How long a new connection may take to send its first whole request line before it is
+   * answered with an error and closed (default {@link FIRST_REQUEST_TIMEOUT_MS}): a client
+   * that connects and never speaks must not hold a descriptor of the master for good.
+   */
+  firstRequestTimeoutMs?: number;
 }
+
+/** Default of {@link ControlServerOptions.firstRequestTimeoutMs}. */
+export const FIRST_REQUEST_TIMEOUT_MS = 10_000;
 
 export interface ControlServer {
   /** Absolute path of the socket (the staging path until claim()). */
@@ -133,7 +142,7 @@ function errorReply(id: number | null, err: unknown): ControlMessage {
  * await control.close();
  */
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
-  const { runDir, handle, logger } = options;
+  const { runDir, handle, logger, firstRequestTimeoutMs = FIRST_REQUEST_TIMEOUT_MS } = options;
   ensureRunDir(runDir);
   const finalPath = controlSocketPath(runDir);
   let path = options.stagingPath ?? finalPath;
@@ -151,10 +160,19 @@ export async function startControlServer(options: ControlServerOptions): Promise
     const send = (message: ControlMessage): void => {
       if (!socket.destroyed && socket.writable) socket.write(encode(message));
     };
+    // Only the first request is timed: once a client has spoken, a connection may wait
+    // between requests (several may be sent on one) and a reload may stream for minutes.
+    socket.setTimeout(firstRequestTimeoutMs, () => {
+      send(errorReply(null, new HitlessError('ERR_CONTROL_PROTOCOL',
+        `no request line within ${firstRequestTimeoutMs} ms of connecting; connection closed (send one JSON object per line, ending with a newline)`)));
+      socket.end();
+      socket.setTimeout(0);
+    });
     const splitter = new LineSplitter({
       maxBytes: MAX_LINE_BYTES,
       onLine: (line) => {
         if (line.trim() === '') return;
+        socket.setTimeout(0);
         const p = onLine(line, send, socket).finally(() => inFlight.delete(p));
         inFlight.add(p);
       },

@@ -153,6 +153,57 @@ test('a line over 64 KiB without newline gets an error reply, the connection clo
   assert.deepEqual(await controlRequest(runDir, 'status'), snapshot);
 });
 
+test('a connection that sends no whole request line in time gets an error reply and is closed; one that spoke may wait', async (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'hitless-ctl-'));
+  const runDir = join(base, 'run');
+  const master = new FakeMaster();
+  const server = await startControlServer({ runDir, handle: master, logger, firstRequestTimeoutMs: 200 });
+  t.after(async () => {
+    await server.close();
+    rmSync(base, { recursive: true, force: true });
+  });
+  const silent = connect(server.path);
+  silent.on('error', () => {});
+  silent.write('{"v":1,"id":1,'); // a partial line does not count
+  let received = '';
+  silent.on('data', (chunk) => (received += String(chunk)));
+  await once(silent, 'close');
+  const reply = JSON.parse(received.split('\n')[0] ?? '') as { ok: boolean; id: null; error: { code: string; message: string } };
+  assert.equal(reply.ok, false);
+  assert.equal(reply.id, null);
+  assert.equal(reply.error.code, 'ERR_CONTROL_PROTOCOL');
+  assert.match(reply.error.message, /no request line within 200 ms of connecting/);
+
+  // A client that sent a request keeps its connection between requests.
+  const talker = connect(server.path);
+  await once(talker, 'connect');
+  const lines: string[] = [];
+  let pending = '';
+  let waiter: (() => void) | undefined;
+  talker.on('data', (chunk) => {
+    pending += String(chunk);
+    let i;
+    while ((i = pending.indexOf('\n')) >= 0) {
+      lines.push(pending.slice(0, i));
+      pending = pending.slice(i + 1);
+      waiter?.();
+    }
+  });
+  const nextLine = (n: number) => new Promise<void>((resolve) => {
+    waiter = () => { if (lines.length >= n) resolve(); };
+    waiter();
+  });
+  talker.write('{"v":1,"id":1,"cmd":"status"}\n');
+  await nextLine(1);
+  // Longer than the first-request timeout, measured by the server's own clock: the reply to a
+  // second request after it proves the connection stayed open.
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  talker.write('{"v":1,"id":2,"cmd":"status"}\n');
+  await nextLine(2);
+  assert.equal((JSON.parse(lines[1] ?? '') as { id: number; ok: boolean }).id, 2);
+  talker.destroy();
+});
+
 test('a client that disconnects mid-reload does not disturb the server (EPIPE/ECONNRESET on its writes)', async (t) => {
   const { runDir, server, master } = await setup(t);
   const started = once(master.reloadStarted, 'started');
