@@ -134,10 +134,17 @@ export class Worker extends EventEmitter implements Receiver {
     return this.acceptsConnections && (listener === undefined || names.length === 0 || names.includes(listener));
   }
 
-  /** True when it takes a handed-over WebSocket on `listener` now (it said `ws-hello` for it, or for any). */
+  /**
+   * True when it takes a handed-over WebSocket on `listener` now: it said `ws-hello` for it,
+   * or for any listener it serves (`ws-hello` naming none means every listener of its
+   * `hello`, so a WebSocket that arrived on an address a reload removed stays in its old
+   * worker, like that address's HTTP connections).
+   */
   takesWebSocket(listener: string | undefined): boolean {
-    const names = this.webSockets;
-    return this.state === 'ready' && names !== undefined && (listener === undefined || names.length === 0 || names.includes(listener));
+    const ws = this.webSockets;
+    if (this.state !== 'ready' || ws === undefined) return false;
+    const names = ws.length > 0 ? ws : this.hello?.listeners ?? [];
+    return listener === undefined || names.length === 0 || names.includes(listener);
   }
 
   /**

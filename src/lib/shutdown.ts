@@ -7,13 +7,14 @@
  * connections move to the new generation instead of closing (handover.ts).
  */
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Handover } from './handover.js';
 import { CLOSE_HANDSHAKE_MARGIN } from './defaults.js';
 import { markShuttingDown } from './health.js';
 import { status } from './ready.js';
 import { invalid, resolveShutdownOptions, type ResolvedShutdownOptions } from './options.js';
-import { isPlainHttp, listenerName, relaysOf } from './registry.js';
+import { arrivalOf, isPlainHttp, listenerName, relaysOf } from './registry.js';
 import { upgradeMover } from './movers.js';
 import { instrument, trackerOf, type DrainHooks, type Tracker } from './track.js';
 import type { AnyServer, ShutdownCounts, ShutdownOptions, ShutdownResult } from './types.js';
@@ -74,7 +75,18 @@ function moverFor(moving: { listener: string; webSockets: boolean } | undefined)
   const mover = upgradeMover();
   if (moving === undefined || !moving.webSockets || mover === undefined) return undefined;
   const { listener } = moving;
-  return (sockets, moved) => mover.move(sockets, listener, moved);
+  return async (sockets, moved) => {
+    // A WebSocket a relay accepted goes as the socket it arrived on, like an HTTP connection
+    // (handover.ts): one to an address a reload removed then comes back, served here until its turn.
+    const byListener = new Map<string, Duplex[]>();
+    for (const socket of sockets) {
+      const name = arrivalOf(socket) ?? listener;
+      byListener.set(name, [...(byListener.get(name) ?? []), socket]);
+    }
+    const stay: Duplex[] = [];
+    for (const [name, group] of byListener) stay.push(...(await mover.move(group, name, moved)));
+    return stay;
+  };
 }
 
 /**

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { cli, fixture, runCli, trackMaster, waitUntil, type MasterProcess } from '../helpers/master.js';
 import { RawConnection } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
+import { openClients } from '../websocket/clients.js';
 
 const APP = ['node', fixture('master/every-socket.js')];
 
@@ -199,6 +200,27 @@ test('a kept-alive connection to an address a reload removes stays with its old 
   }
   assert.equal((await admin.closed).error, undefined, 'closed cleanly by its old worker');
   assert.equal(await connects(adminPort), 'ECONNREFUSED');
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('a WebSocket to an address a reload removes stays with its old worker (served, then closed with 1001), like that address\'s HTTP connections; one on a kept address moves', { timeout: 300_000 }, async (t) => {
+  const app = [process.execPath, fixture('websocket/chat.js')];
+  const env = { WS_MOVE: '1', WS_SERVE: '1' };
+  const { master, write } = await startFromFile(t, { command: app, listen: ['127.0.0.1:0', 'admin=127.0.0.1:0'], workers: 1, env });
+  const port = (name: string): string => master.address(name).split(':').pop() ?? '';
+  const [onAdmin] = await openClients(t, `ws://127.0.0.1:${port('admin')}/`, 1);
+  const [onHttp] = await openClients(t, `ws://127.0.0.1:${port('http')}/`, 1);
+  assert.equal((await onAdmin!.ask(1, { nick: 'a' })).generation, '1');
+  assert.equal((await onHttp!.ask(1, { nick: 'h' })).generation, '1');
+
+  write({ command: app, listen: ['127.0.0.1:0'], workers: 1, env });
+  assert.match(await reloadOk(master), / {2}listen\.admin: removed/);
+  const drained = await master.waitEvent((r) => r.event === 'reload-drained' && r.generation === 1);
+  assert.deepEqual([drained.webSockets, drained.returned, drained.lost], [1, 1, 0], JSON.stringify(drained));
+  const moved = await onHttp!.ask(2);
+  assert.deepEqual([moved.generation, moved.nick, moved.count], ['2', 'h', 2], 'the kept address\'s WebSocket moved with its state');
+  assert.equal((await onAdmin!.closed).code, 1001, 'the removed address\'s WebSocket was closed by its old worker');
+  assert.ok(onAdmin!.messages.every((m) => m.generation === '1'), 'never served by the new generation');
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
