@@ -146,6 +146,15 @@ function overlaps(a: ListenerSpec, b: ListenerSpec): boolean {
 }
 
 /**
+ * The `listen` entry whose address `host:port` (another socket of this master, such as the
+ * metrics endpoint's) would take too, if one does: binding it would fail with EADDRINUSE.
+ */
+export function listenEntryAt(specs: ListenerSpec[], host: string, port: number): ListenerSpec | undefined {
+  const probe: ListenerSpec = { name: '', kind: 'tcp', host, port, source: `${host}:${port}` };
+  return specs.find((spec) => overlaps(probe, spec));
+}
+
+/**
  * Which held socket a listener entry means. An entry keeps its socket across reloads as
  * long as its address is written the same way, whatever its name or position; port 0 asks
  * for "any port", so each such entry is its own socket, told apart by its name.

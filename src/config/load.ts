@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { HitlessError } from '../errors.js';
 import { configError, configErrorFromZod, type ValueSources } from './errors.js';
-import { checkDistinctAddresses, checkUniqueNames, ListenError, parseListen } from './listen.js';
+import { checkDistinctAddresses, checkUniqueNames, listenEntryAt, ListenError, parseListen } from './listen.js';
 import { parseMetricsListen } from './metrics.js';
 import { configSchema, type ConfigInput } from './schema.js';
 import { parseSize } from './size.js';
@@ -220,11 +220,14 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
     fail(['fetch', 'sha256Url'], input.fetch.sha256Url, 'give either fetch.sha256 or fetch.sha256Url, not both');
   }
   if (input.metrics) {
+    let at: { host: string; port: number } | undefined;
     try {
-      parseMetricsListen(input.metrics.listen);
+      at = parseMetricsListen(input.metrics.listen);
     } catch {
       fail(['metrics', 'listen'], input.metrics.listen, 'expected [host:]port with an IP address as host, like "127.0.0.1:9100" or ":9100" (a bare port binds 127.0.0.1; hostnames are not resolved)');
     }
+    const clash = at && at.port !== 0 ? listenEntryAt(listen, at.host, at.port) : undefined;
+    if (clash) fail(['metrics', 'listen'], input.metrics.listen, `it takes the address of the app's own listen entry ${JSON.stringify(clash.source)} (one socket cannot be bound twice); give metrics another port`);
   }
   const workers = input.workers === 'auto' ? availableParallelism() : (input.workers ?? DEFAULT_WORKERS);
   const canary = {

@@ -4,7 +4,7 @@
  * folder are, and a path that cannot be written fails at once with an error that names the
  * setting, before anything binds or starts, not midway with a bare ENOENT.
  */
-import { accessSync, closeSync, constants, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, lstatSync, mkdirSync, openSync, statfsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { HitlessError } from '../errors.js';
 
@@ -15,11 +15,26 @@ import { HitlessError } from '../errors.js';
  * @example
  * prepareOutputFile('/run/myapp/master.pid', 'pidFile (--pid-file)');
  */
-export function prepareOutputFile(path: string, setting: string): void {
+export function prepareOutputFile(path: string, setting: string, create = true): void {
   const folder = dirname(path);
   const fail = (why: string): never => {
     throw new HitlessError('ERR_FILE_WRITE', `${setting}: cannot write ${path}: ${why}`, { details: { path } });
   };
+  if (!create) {
+    // hitless check: what the start would find, creating nothing.
+    const walk = walkUp(folder);
+    if ('blocked' in walk) fail(`${walk.blocked} is not a folder (a file is in the way); choose another path`);
+    const { existing } = walk as { existing: string };
+    const kernel = kernelFileSystem(existing);
+    if (kernel) fail(`${existing} is on ${kernel}, a kernel file system where no file or folder can be made; choose a path in a writable folder`);
+    try {
+      accessSync(existing, constants.W_OK | constants.X_OK);
+    } catch {
+      fail(`this user cannot create files in ${existing}; give it write access, or choose a path in a writable folder`);
+    }
+    if (isFolder(path)) fail('that is a folder; give the path of a file');
+    return;
+  }
   const code = makeFolders(folder);
   if (code === 'EEXIST' || code === 'ENOTDIR') fail(`${folder} is not a folder (a file is in the way); choose another path`);
   if (code !== undefined) fail(`the folder ${folder} cannot be created (${code}); create it with write access for this user, or choose a path in a writable folder`);
@@ -28,13 +43,7 @@ export function prepareOutputFile(path: string, setting: string): void {
   } catch {
     fail(`this user cannot create files in ${folder}; give it write access, or choose a path in a writable folder`);
   }
-  let isFolder = false;
-  try {
-    isFolder = statSync(path).isDirectory();
-  } catch {
-    // not there yet: it will be created
-  }
-  if (isFolder) fail('that is a folder; give the path of a file');
+  if (isFolder(path)) fail('that is a folder; give the path of a file');
 }
 
 /**
@@ -56,6 +65,8 @@ export function prepareFolder(dir: string, file: string, setting: string, create
   if ('blocked' in walk) fail(`${walk.blocked} is not a folder (a file is in the way); choose another folder`);
   const { missing, existing } = walk as { missing: string[]; existing: string };
   if (!create) {
+    const kernel = kernelFileSystem(existing);
+    if (kernel) fail(`${existing} is on ${kernel}, a kernel file system where no file or folder can be made; choose another folder`);
     try {
       accessSync(existing, constants.W_OK | constants.X_OK);
     } catch {
@@ -120,6 +131,24 @@ function makeFolders(dir: string): string | undefined {
     if (code !== undefined) return code;
   }
   return undefined;
+}
+
+/** statfs(2) types of the kernel's own file systems, where mkdir and creat fail even as root. */
+const KERNEL_FILE_SYSTEMS = new Map<number, string>([
+  [0x9fa0, 'proc'], [0x62656572, 'sysfs'], [0x63677270, 'cgroup2'], [0x27e0eb, 'cgroup'],
+  [0x64626720, 'debugfs'], [0x73636673, 'securityfs'], [0x74726163, 'tracefs'],
+]);
+
+/**
+ * The name of the kernel file system `path` is on (proc, sysfs, …), if it is on one: an
+ * access(2) check passes there as root, and only creating something would tell.
+ */
+function kernelFileSystem(path: string): string | undefined {
+  try {
+    return KERNEL_FILE_SYSTEMS.get(Number(statfsSync(path).type));
+  } catch {
+    return undefined;
+  }
 }
 
 function isFolder(path: string): boolean {

@@ -145,6 +145,9 @@ const bad: Array<[string, Record<string, unknown>, string[]]> = [
   ['logs.keep', { logs: { keep: 'all' } }, ['"logs.keep"', '"all"', 'whole number']],
   ['logs.tag', { logs: { tag: 'yes' } }, ['"logs.tag"', '"yes"', 'true or false']],
   ['metrics.listen', { metrics: { listen: 'example.com:9464' } }, ['"metrics.listen"', '"example.com:9464"', 'IP']],
+  // The app's own address: the metrics bind failed at start with EADDRINUSE, while check said valid.
+  ['metrics.listen on a listen address', { listen: ['127.0.0.1:8080'], metrics: { listen: '127.0.0.1:8080' } }, ['"metrics.listen"', '"127.0.0.1:8080"', 'the app\'s own listen entry "127.0.0.1:8080"', 'another port']],
+  ['metrics.listen under a wildcard listen address', { listen: ['0.0.0.0:8080'], metrics: { listen: ':8080' } }, ['"metrics.listen"', 'listen entry "0.0.0.0:8080"']],
   ['listen bad port', { listen: ['127.0.0.1:99999'] }, ['"listen[0]"', '"127.0.0.1:99999"', '"127.0.0.1:8080"']],
   // Bound twice, the second would fail with EADDRINUSE on "fd 4", naming neither entry.
   ['listen twice', { listen: ['127.0.0.1:8080', '127.0.0.1:8080'] }, ['"listen"', 'takes the same address as "127.0.0.1:8080"', 'remove one']],

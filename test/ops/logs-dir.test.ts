@@ -53,9 +53,32 @@ test('logs.dir with a file in its place: check exits 2 and start exits 1 naming 
 test('logs.dir that cannot be created (under /proc): start says so at once instead of spinning', { skip: !existsSync('/proc/self'), timeout: 60_000 }, async (t) => {
   const dir = app(t);
   writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: ['node', fixture('master/app.js')], listen: ['127.0.0.1:0'], logs: { mode: 'file', dir: '/proc/hitless-logs-test' } }));
+  const checked = await runCli(['check'], { XDG_RUNTIME_DIR: dir }, dir);
+  assert.equal(checked.code, 2, checked.stdout + checked.stderr);
+  assert.match(checked.stderr, /^hitless: logs\.dir: cannot write \/proc\/hitless-logs-test\/workers\.log: \/proc is on proc, a kernel file system where no file or folder can be made; choose another folder\n/);
   const started = await startToEnd(dir);
   assert.equal(started.code, 1, started.stderr);
   assert.match(started.stderr, /logs\.dir: cannot write \/proc\/hitless-logs-test\/workers\.log: the folder \/proc\/hitless-logs-test cannot be created \(ENOENT\)/);
+});
+
+test('a pid file that cannot be written: check exits 2 naming pidFile, as start refuses it (a file in the way, a folder, under /proc)', { timeout: 60_000 }, async (t) => {
+  const dir = app(t);
+  writeFileSync(join(dir, 'blocker'), 'x');
+  const cases: Array<[string, RegExp]> = [
+    ['blocker/m.pid', /^hitless: pidFile \(--pid-file\): cannot write .*blocker\/m\.pid: .*blocker is not a folder \(a file is in the way\); choose another path\n/],
+    ['.', /^hitless: pidFile \(--pid-file\): cannot write .*: that is a folder; give the path of a file\n/],
+  ];
+  if (existsSync('/proc/self')) cases.push(['/proc/hitless-pid-test/m.pid', /^hitless: pidFile \(--pid-file\): cannot write \/proc\/hitless-pid-test\/m\.pid: \/proc is on proc, a kernel file system/]);
+  for (const [pidFile, message] of cases) {
+    writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: ['node', fixture('master/app.js')], listen: ['127.0.0.1:0'], pidFile }));
+    const checked = await runCli(['check'], { XDG_RUNTIME_DIR: dir }, dir);
+    assert.equal(checked.code, 2, `${pidFile}: ${checked.stdout}${checked.stderr}`);
+    assert.match(checked.stderr, message);
+  }
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: ['node', fixture('master/app.js')], listen: ['127.0.0.1:0'], pidFile: 'run/sub/m.pid' }));
+  const fine = await runCli(['check'], { XDG_RUNTIME_DIR: dir }, dir);
+  assert.equal(fine.code, 0, fine.stdout + fine.stderr);
+  assert.equal(existsSync(join(dir, 'run')), false, 'check creates nothing');
 });
 
 test('a reload to a logs.dir with a file in its place is refused naming it; the old generation keeps serving and logging', { timeout: 60_000 }, async (t) => {

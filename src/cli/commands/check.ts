@@ -19,7 +19,7 @@ import { formatDuration } from '../../config/duration.js';
 import { findConfigFile, readConfigFile } from '../../config/file.js';
 import { checkRunDir } from '../../config/rundir.js';
 import { commandWarnings } from '../../config/command-check.js';
-import { prepareFolder } from '../../config/output-file.js';
+import { prepareFolder, prepareOutputFile } from '../../config/output-file.js';
 import { LOG_FILE_NAME } from '../../ops/logfiles.js';
 import { resolveWorkdir } from '../../core/workdir.js';
 import { findRunDir } from '../../control/find.js';
@@ -211,12 +211,12 @@ export const command: Command = {
       const runDirWarning = checkRunDir(config.runDir);
       if (runDirWarning !== undefined) warnings.push(runDirWarning);
       // What `hitless start` (and a reload that reads it) refuses about the log folder, creating nothing.
-      if (config.logs.mode === 'file') {
-        try {
-          prepareFolder(config.logs.dir, LOG_FILE_NAME, 'logs.dir', false);
-        } catch (err) {
-          throw new HitlessError('ERR_CONFIG_INVALID', (err as Error).message);
-        }
+      // And about the pid file.
+      try {
+        if (config.logs.mode === 'file') prepareFolder(config.logs.dir, LOG_FILE_NAME, 'logs.dir', false);
+        if (config.pidFile !== undefined) prepareOutputFile(config.pidFile, 'pidFile (--pid-file)', false);
+      } catch (err) {
+        throw new HitlessError('ERR_CONFIG_INVALID', (err as Error).message);
       }
       warnings.push(...bareSeconds(file, flags));
       // What `hitless start` would find about the command (a typo'd program, a missing entry file).
