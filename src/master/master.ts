@@ -43,7 +43,7 @@ import { joinUpgrade, Successor, tellOldMaster } from './successor.js';
 import { masterUpgrader } from './upgrade-seams.js';
 import type { ControlServer } from '../control/server.js';
 import { stagingSocketPath } from '../config/rundir.js';
-import { removePidFile, writePidFile } from './pidfile.js';
+import { refuseTakenPidFile, removePidFile, writePidFile } from './pidfile.js';
 import { prepareFolder, prepareOutputFile } from '../config/output-file.js';
 import { LOG_FILE_NAME } from '../ops/logfiles.js';
 
@@ -143,7 +143,11 @@ export async function runMaster(
   // (a master started by `hitless upgrade` is the one that replaces it).
   if (!upgrade) await refuseSecondMaster(config.runDir, config.appDir);
   // Before anything binds: a pid file that cannot be written is said now, naming the setting.
-  if (config.pidFile !== undefined) prepareOutputFile(config.pidFile, 'pidFile (--pid-file)');
+  if (config.pidFile !== undefined) {
+    prepareOutputFile(config.pidFile, 'pidFile (--pid-file)');
+    // The pid file of another master running beside this one (its own run dir): not ours to take.
+    if (!upgrade) refuseTakenPidFile(config.pidFile);
+  }
   // The same for the worker log files: a folder that cannot hold them is said now.
   if (config.logs.mode === 'file') prepareFolder(config.logs.dir, LOG_FILE_NAME, 'logs.dir');
   const identities = new Identities();

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +64,29 @@ test('--pid-file is written with the master pid and removed at the stop', { time
   const master = await startMaster(t, { command: ['node', fixture('master/app.js')], args: ['--pid-file', pidFile] });
   assert.equal(readFileSync(pidFile, 'utf8'), `${master.pid}\n`);
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
+  assert.equal(existsSync(pidFile), false);
+});
+
+test('--pid-file of another running master (its own run dir) is refused, exit 1, and stays that master\'s; a stale one is taken over; a master removes only a pid file naming it', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-pid-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pidFile = join(dir, 'hitless.pid');
+  const first = await startMaster(t, { command: ['node', fixture('master/app.js')], args: ['--pid-file', pidFile] });
+  const port = await freePort();
+  const second = await runCli(['start', '--listen', `127.0.0.1:${port}`, '--run-dir', join(dir, 'run2'), '--pid-file', pidFile, '--', 'node', fixture('master/app.js')], {}, dir);
+  assert.equal(second.code, 1, second.stderr);
+  assert.equal(second.stderr, `hitless: pidFile (--pid-file): ${pidFile} belongs to the running master pid ${first.pid}; stop that master, or give this one another --pid-file\n`);
+  assert.equal(readFileSync(pidFile, 'utf8'), `${first.pid}\n`, 'still the first master\'s');
+  // Another program's pid in the file (the master that wrote it died, the pid was reused): not in the way.
+  const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.after(() => other.kill());
+  writeFileSync(pidFile, `${other.pid}\n`);
+  // The first master's stop leaves a file that names another process alone.
+  assert.deepEqual(await first.stop(), { code: 0, signal: null });
+  assert.equal(readFileSync(pidFile, 'utf8'), `${other.pid}\n`);
+  const third = await startMaster(t, { command: ['node', fixture('master/app.js')], args: ['--pid-file', pidFile] });
+  assert.equal(readFileSync(pidFile, 'utf8'), `${third.pid}\n`);
+  assert.deepEqual(await third.stop(), { code: 0, signal: null });
   assert.equal(existsSync(pidFile), false);
 });
 
