@@ -763,6 +763,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   /** `warmed`: a reload's new worker that is warmed up after READY (its priority comes back after the warm-up). */
   #spawn(gen: Generation, slot: number, restarts: number, warmed = false): Worker {
+    // A stop closes the master's sockets (master.ts): no worker may start on them after it.
+    if (this.#stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping');
     // Booting beside workers that serve: at a lower priority until READY, or until its
     // warm-up is done, so the warm-up's CPU (V8 compiling what requests run) is idle CPU too.
     // Forked at it (startAt), then every thread set (lower: what the fork could not reach).

@@ -166,6 +166,11 @@ export class ListenerSet {
     listenWithoutAccepting(fds);
   }
 
+  /** True once {@link close} or {@link release} ran: the descriptors are no longer this set's. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Release every socket; unix socket files the master created are removed. Idempotent. */
   close(): void {
     if (this.closed) return;

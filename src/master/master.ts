@@ -281,18 +281,28 @@ export async function runMaster(
     scale: (n) => reconfigurer.scale(n),
     stop: (force) => {
       upgrader.abort();
+      closeForStop();
       return reconfigurer.stop(force);
     },
     upgrade: (opts) => upgrader.run(opts),
     on: (event, fn) => reconfigurer.on(event, fn),
     off: (event, fn) => reconfigurer.off(event, fn),
   };
+  /**
+   * At a stop nothing accepts on the sockets any more: the master closes its copies at once,
+   * so that once the workers closed theirs (at their drain's start) the kernel refuses new
+   * connections. Before, they queued on the master's copy until it exited, and were reset
+   * then (a client waited the whole drain for nothing; a balancer could not retry elsewhere).
+   * Sockets systemd passed stay open in systemd, which queues for the next start.
+   * Set once this master owns the sockets (below); a new master of an upgrade owns them only once committed.
+   */
+  let closeForStop = (): void => {};
   const parts = new Parts(handle, logger, (names, errors) => supervisor.reconfigured(names, errors));
   const closers: Closable[] = [];
   const readyWatch = new ReadyWatch({ emit: (e) => supervisor.readyWaiting(e) });
   // A worker that shut a held socket down (shutdown(2), not close(2)) stops it for every
   // generation: found when a worker exits, said, and made to listen again (listener-watch.ts).
-  const socketWatch = new ListenerWatch({ sockets: () => listeners.items, relisten: (fds) => listeners.relisten(fds) });
+  const socketWatch = new ListenerWatch({ sockets: () => (listeners.isClosed ? [] : listeners.items), relisten: (fds) => listeners.relisten(fds) });
   supervisor.on('event', (e: MasterEvent) => {
     readyWatch.onEvent(e);
     logEvent(logger, e);
@@ -318,6 +328,9 @@ export async function runMaster(
   closers.push(parts);
   /** This master owns control.sock, the pid file and the unix socket files: a new master only once committed. */
   let owner = !upgrade;
+  closeForStop = () => {
+    if (owner && !handedOver) listeners.close();
+  };
   const removeSignalHandlers = handleSignals(handle, logger);
 
   let code = 0;
