@@ -24,6 +24,13 @@ import type { StatusSnapshot } from '../core/types.js';
 export const DETACHED_LOG_FILE = 'hitless.log';
 /** How often the waiting CLI looks at the file and asks the master how far it got. */
 const POLL_MS = 100;
+/**
+ * How long every worker of the first generation must stay ready before the start is said
+ * to have worked: a worker that dies right after READY (an app throwing once it listens)
+ * fails the start, as it does with several workers while the others boot, instead of
+ * "runs in the background: 0 workers ready" and a crash loop.
+ */
+const SETTLE_MS = 1000;
 /** Flags only the detaching CLI reads; the master never sees them. */
 const DETACH_FLAGS = ['--detach', '-d'];
 const LOG_FILE_FLAG = '--log-file';
@@ -87,6 +94,7 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
   let exitCode: number | undefined;
   void exited.then((code) => (exitCode = code));
   const show = (text: string): void => void process.stderr.write(text);
+  let settledFrom: number | undefined;
   try {
     for (;;) {
       await new Promise((r) => setTimeout(r, POLL_MS));
@@ -98,6 +106,16 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
       }
       const status = await controlRequest(config.runDir, 'status', {}, { timeoutMs: 1000 }).catch(() => undefined) as StatusSnapshot | undefined;
       if (status && status.pid === child.pid && status.generation >= 1 && (status.state === 'running' || status.state === 'reloading')) {
+        const lost = exitedAfterReady(status, config.workers);
+        if (lost !== undefined) {
+          await controlRequest(config.runDir, 'stop', { force: true }, { timeoutMs: 5000 }).catch(() => undefined);
+          await exited;
+          copyNew(reader, offset, show);
+          process.stderr.write(`hitless: generation 1 went live, but ${lost} right after it was ready: the start failed and the master was stopped; its output is above and in ${logFile} (ERR_START_FAILED)\n`);
+          return 1;
+        }
+        settledFrom ??= Date.now();
+        if (Date.now() - settledFrom < SETTLE_MS) continue;
         child.unref();
         // The lines written between the last copy and the answer ("master ready" among them).
         copyNew(reader, offset, show);
@@ -108,6 +126,20 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
   } finally {
     closeSync(reader);
   }
+}
+
+/**
+ * Which workers of the serving generation exited after they were ready (restarted, given
+ * up, or gone and not yet restarted), said for a message; undefined when all `workers` serve.
+ */
+export function exitedAfterReady(s: StatusSnapshot, workers: number): string | undefined {
+  const mine = s.workers.filter((w) => w.generation === s.generation);
+  const lost = mine.filter((w) => w.restarts > 0 || w.state === 'failed').map((w) => `${w.generation}.${w.slot}`);
+  for (let slot = 0; slot < workers; slot++) {
+    if (!mine.some((w) => w.slot === slot)) lost.push(`${s.generation}.${slot}`);
+  }
+  if (lost.length === 0) return undefined;
+  return `${lost.length === 1 ? 'worker' : 'workers'} ${lost.sort().join(', ')} exited`;
 }
 
 /**

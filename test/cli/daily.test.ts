@@ -91,6 +91,16 @@ test('a detached start whose app fails gives back the exit code, with the reason
   assert.equal((await cli(dir, ['status'])).code, 1, 'no master started');
 });
 
+test('a detached start whose only worker exits right after READY fails (exit 1, ERR_START_FAILED) and stops the master, as with several workers', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const r = await cli(dir, ['start', '-d', '--listen', '127.0.0.1:0', '--workers', '1', '--', process.execPath, fixture('master/exits-after-ready.js')]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.equal(r.stdout, '', 'no "runs in the background"');
+  assert.match(r.stderr, /exits-after-ready fixture: exiting 5 after READY/);
+  assert.match(r.stderr, /hitless: generation 1 went live, but worker 1\.0 exited right after it was ready: the start failed and the master was stopped; its output is above and in .*hitless\.log \(ERR_START_FAILED\)\n$/);
+  assert.equal((await cli(dir, ['status'])).code, 1, 'no master left behind');
+});
+
 /** Runs the CLI with its stdout read until the first newline, then closed (`| head -1`); resolves with the exit code and stderr. */
 function firstLineOnly(dir: string, args: string[], afterFirst = (): void => {}): Promise<{ code: number | null; first: string; stderr: string }> {
   return new Promise((resolve, reject) => {
