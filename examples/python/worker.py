@@ -51,9 +51,11 @@ def inherited_socket():
     for name in ("LISTEN_FDS", "LISTEN_FDNAMES", "LISTEN_PID"):
         os.environ.pop(name, None)
     sock = socket.socket(fileno=SD_LISTEN_FDS_START)
-    # Python sees the fd's O_NONBLOCK: the socket is in non-blocking mode (timeout 0.0).
-    # Leave it so; serve_forever waits in select() and takes BlockingIOError from accept()
-    # as "nothing to accept", which is what it means when workers share a socket.
+    # The fd is O_NONBLOCK (shared with the master and the other workers), though Python
+    # reports the socket as blocking (gettimeout() is None: it does not read the flag).
+    # Leave it so: serve_forever waits in select() and takes BlockingIOError from accept()
+    # as "nothing to accept", which is what it means when workers share a socket. Never
+    # call setblocking(True): that changes the socket for every process.
     return sock
 
 
