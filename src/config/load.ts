@@ -10,6 +10,7 @@ import { HitlessError } from '../errors.js';
 import { configError, configErrorFromZod, type ValueSources } from './errors.js';
 import { checkDistinctAddresses, checkUniqueNames, listenEntryAt, ListenError, parseListen } from './listen.js';
 import { parseMetricsListen } from './metrics.js';
+import { MAX_WORKERS } from './workers.js';
 import { configSchema, type ConfigInput } from './schema.js';
 import { parseSize } from './size.js';
 import {
@@ -229,7 +230,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
     const clash = at && at.port !== 0 ? listenEntryAt(listen, at.host, at.port) : undefined;
     if (clash) fail(['metrics', 'listen'], input.metrics.listen, `it takes the address of the app's own listen entry ${JSON.stringify(clash.source)} (one socket cannot be bound twice); give metrics another port`);
   }
-  const workers = input.workers === 'auto' ? availableParallelism() : (input.workers ?? DEFAULT_WORKERS);
+  const workers = input.workers === 'auto' ? Math.min(MAX_WORKERS, availableParallelism()) : (input.workers ?? DEFAULT_WORKERS);
   const canary = {
     workers: input.canary?.workers ?? DEFAULT_CANARY.workers,
     duration: parseDuration(input.canary?.duration ?? DEFAULT_CANARY.duration),

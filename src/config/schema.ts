@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DURATION_HINT } from './duration.js';
 import { durationSchema } from './duration-schema.js';
 import { parseSize, SIZE_HINT, SIZE_PATTERN } from './size.js';
+import { MAX_WORKERS } from './workers.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
   DEFAULT_PRELOAD, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
@@ -94,7 +95,7 @@ export const logsSchema = z.strictObject({
 }).partial();
 
 export const canarySchema = z.strictObject({
-  workers: z.number().int().positive().meta({ default: DEFAULT_CANARY.workers, description: 'New workers started first, beside the serving generation.' }),
+  workers: z.number().int().positive().max(MAX_WORKERS).meta({ default: DEFAULT_CANARY.workers, description: 'New workers started first, beside the serving generation.' }),
   duration: duration('How long the canary\'s figures are compared with the serving generation\'s.', DEFAULT_CANARY.duration, true),
   warmup: duration('The first part of duration left out of the latency comparison (at most half of duration): a fresh process is slower while V8 compiles and its heap grows.', DEFAULT_CANARY.warmup),
   minRequests: z.number().int().nonnegative().meta({ default: DEFAULT_CANARY.minRequests, description: 'Fewer canary responses than this by the end of duration is inconclusive: the reload fails (ERR_CANARY_INCONCLUSIVE).' }),
@@ -122,7 +123,7 @@ export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   command: argv.meta({ description: 'Worker program and arguments, like ["node", "server.js"].' }),
   listen: z.array(z.union([z.string(), listenObjectSchema])).meta({ description: 'Listening sockets, "[name=]address" strings or {name, address, mode} objects.' }),
-  workers: z.union([z.number().int().positive(), z.literal('auto')]).meta({ default: DEFAULT_WORKERS }),
+  workers: z.union([z.number().int().positive().max(MAX_WORKERS), z.literal('auto')]).meta({ default: DEFAULT_WORKERS }),
   readyTimeout: duration('How long new workers have to announce readiness.', DEFAULT_READY_TIMEOUT_MS, true),
   drainTimeout: duration('How long old workers have to drain before SIGKILL.', DEFAULT_DRAIN_TIMEOUT_MS),
   readyAfter: z.union([duration('Declare a worker ready after it has been alive this long.'), z.null()]).meta({ default: null }),
@@ -171,7 +172,7 @@ export const EXPECTED: Record<string, string> = {
   'command[]': 'expected a non-empty string',
   listen: 'expected an array of addresses like ["127.0.0.1:8080"]',
   'listen[]': 'expected an address string like "127.0.0.1:8080" or an object {"name": "api", "address": "unix:/path.sock", "mode": "0660"}',
-  workers: 'expected a positive integer or "auto" (one per CPU)',
+  workers: `expected a positive integer or "auto" (one per CPU), at most ${MAX_WORKERS}`,
   readyTimeout: `expected a duration; ${DURATION_HINT}`,
   drainTimeout: `expected a duration; ${DURATION_HINT}`,
   readyAfter: `expected a duration or null (wait for READY=1); ${DURATION_HINT}`,
@@ -189,7 +190,7 @@ export const EXPECTED: Record<string, string> = {
   warmupRounds: 'expected a whole number from 1 to 100000, like 1000 (how many times the warmup paths are requested)',
   strategy: 'expected "all" (start a whole new generation, then drain the old), "rolling" (one worker at a time) or "canary" (a few new workers judged on their traffic first)',
   canary: 'expected an object like {"workers": 1, "duration": "30s", "maxErrorRate": 0.01}',
-  'canary.workers': 'expected a whole number >= 1',
+  'canary.workers': `expected a whole number from 1 to ${MAX_WORKERS}`,
   'canary.duration': `expected a duration; ${DURATION_HINT}`,
   'canary.warmup': `expected a duration; ${DURATION_HINT}`,
   'canary.minRequests': 'expected a whole number >= 0',

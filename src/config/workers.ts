@@ -8,11 +8,19 @@ import { HitlessError } from '../errors.js';
 
 /** Fewest workers a generation runs. */
 export const MIN_WORKERS = 1;
+/**
+ * Most workers a generation runs: far above what a machine serves well (a Node worker is
+ * ~40 MB), a bound for a typo such as `hitless scale 10000000`, which started workers
+ * until the master itself ran out of memory and the app went down.
+ */
+export const MAX_WORKERS = 1024;
 
-const isWorkerCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= MIN_WORKERS;
+const isWorkerCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= MIN_WORKERS && v <= MAX_WORKERS;
 
 const notACount = (value: unknown, what: string): HitlessError =>
-  new HitlessError('ERR_USAGE', `${what}: ${JSON.stringify(value) ?? 'nothing'} is not a worker count; give a positive integer such as 4`);
+  new HitlessError('ERR_USAGE', typeof value === 'number' && Number.isSafeInteger(value) && value > MAX_WORKERS
+    ? `${what}: ${value} workers is more than hitless runs (at most ${MAX_WORKERS}); give a count this machine can run, such as one per CPU`
+    : `${what}: ${JSON.stringify(value) ?? 'nothing'} is not a worker count; give a positive integer such as 4`);
 
 /**
  * `value` when it is a worker count; else ERR_USAGE, naming `what` and showing the value.
@@ -37,5 +45,5 @@ export function workerCount(value: unknown, what: string): number {
 export function parseWorkerCount(text: string, what: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
   if (isWorkerCount(n)) return n;
-  throw notACount(text, what);
+  throw notACount(Number.isSafeInteger(n) && n > MAX_WORKERS ? n : text, what);
 }

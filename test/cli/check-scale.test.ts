@@ -192,6 +192,9 @@ test('hitless scale usage mistakes exit 2; without a master it exits 1 (ERR_NO_M
     [['scale'], 'needs a worker count'],
     [['scale', '0'], '"0" is not a worker count'],
     [['scale', 'two'], '"two" is not a worker count'],
+    // A typo's count started workers until the master ran out of memory (regression).
+    [['scale', '1000000000000'], '1000000000000 workers is more than hitless runs \\(at most 1024\\)'],
+    [['scale', '99999999999999999999'], '"99999999999999999999" is not a worker count'],
     [['scale', '2', '3'], 'takes one worker count'],
   ] as const) {
     const r = await cli(dir, [...args]);

@@ -422,4 +422,7 @@ test('a worker count that is not one is refused with the one rule (config/worker
   for (const n of [0, -1, 1.5, Number.NaN]) {
     assert.deepEqual((await sup.scale(n)).error, { code: 'ERR_USAGE', message: `scale: ${JSON.stringify(n)} is not a worker count; give a positive integer such as 4`, output: [] });
   }
+  // The control socket's {"workers": 1e12}: the master ran out of memory starting workers (regression).
+  assert.deepEqual((await sup.scale(1e12)).error, { code: 'ERR_USAGE', message: 'scale: 1000000000000 workers is more than hitless runs (at most 1024); give a count this machine can run, such as one per CPU', output: [] });
+  assert.equal((await sup.scale(1024)).error, undefined, 'the bound itself is a count');
 });

@@ -148,6 +148,8 @@ const bad: Array<[string, Record<string, unknown>, string[]]> = [
   // The app's own address: the metrics bind failed at start with EADDRINUSE, while check said valid.
   ['metrics.listen on a listen address', { listen: ['127.0.0.1:8080'], metrics: { listen: '127.0.0.1:8080' } }, ['"metrics.listen"', '"127.0.0.1:8080"', 'the app\'s own listen entry "127.0.0.1:8080"', 'another port']],
   ['metrics.listen under a wildcard listen address', { listen: ['0.0.0.0:8080'], metrics: { listen: ':8080' } }, ['"metrics.listen"', 'listen entry "0.0.0.0:8080"']],
+  ['workers above the bound', { workers: 1e9 }, ['"workers"', '1000000000', 'at most 1024']],
+  ['canary.workers above the bound', { workers: 2, canary: { workers: 5000 } }, ['"canary.workers"', '5000', 'from 1 to 1024']],
   ['listen bad port', { listen: ['127.0.0.1:99999'] }, ['"listen[0]"', '"127.0.0.1:99999"', '"127.0.0.1:8080"']],
   // Bound twice, the second would fail with EADDRINUSE on "fd 4", naming neither entry.
   ['listen twice', { listen: ['127.0.0.1:8080', '127.0.0.1:8080'] }, ['"listen"', 'takes the same address as "127.0.0.1:8080"', 'remove one']],

@@ -252,7 +252,7 @@ test('an invalid edit is refused with the key named (exit 2) and nothing starts,
   write({ ...good, workers: 'many' });
   let r = await master.cli(['reload']);
   assert.equal(r.code, 2, r.stderr);
-  assert.equal(r.stderr, 'hitless: reload refused: "workers" in hitless.json: got "many"; expected a positive integer or "auto" (one per CPU) (ERR_CONFIG_INVALID); generation 1 keeps serving\n');
+  assert.equal(r.stderr, 'hitless: reload refused: "workers" in hitless.json: got "many"; expected a positive integer or "auto" (one per CPU), at most 1024 (ERR_CONFIG_INVALID); generation 1 keeps serving\n');
   r = await master.cli(['reload', '--json']);
   assert.equal(r.code, 2);
   assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'ERR_CONFIG_INVALID');
