@@ -111,6 +111,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   readonly #queue: ReloadQueue;
   #lastReload: ReloadOutcome | undefined;
   #stopping: Promise<void> | undefined;
+  /** True once a stop was forced (workers SIGKILLed), by the first stop call or a later one. */
+  #forcedStop = false;
   /** Rejects every pending ready() wait when a stop begins. */
   #stopGate: { promise: Promise<never>; reject: (e: Error) => void };
   /** Retirements under way, the reload's own and those draining in the background. */
@@ -368,9 +370,13 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   stop(force = false): Promise<void> {
     if (this.#stopping) {
-      if (force) for (const w of this.#alive) w.kill();
+      if (force) {
+        this.#forcedStop = true;
+        for (const w of this.#alive) w.kill();
+      }
       return this.#stopping;
     }
+    this.#forcedStop = force;
     this.#state = 'stopping';
     this.#stopGate.reject(new HitlessError('ERR_STOPPING', 'the master began stopping during the reload'));
     this.#current?.cancelRestarts();
@@ -388,7 +394,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       // Old generations draining in the background were among them: report their end.
       await this.#draining.settled();
       this.#state = 'stopped';
-      this.#emit({ type: 'master-stop', reason: force ? 'forced' : 'graceful' });
+      // Forced by this call or a later one (a second SIGTERM during a graceful stop).
+      this.#emit({ type: 'master-stop', reason: this.#forcedStop ? 'forced' : 'graceful' });
       this.#resolveStopped();
     })();
     return this.#stopping;

@@ -239,6 +239,19 @@ for (const phase of ['spawning', 'draining'] as const) {
   });
 }
 
+test('a graceful stop forced by a second call (a second SIGTERM) kills the workers and reports master-stop forced', async () => {
+  const { sup, host, events } = setup();
+  await sup.start();
+  for (const p of host.alive(1)) p.removeAllListeners('signal'); // they ignore their stop signal
+  const stopping = sup.stop();
+  await settle();
+  assert.equal(host.alive(1).length, 2, 'still draining');
+  await sup.stop(true);
+  await stopping;
+  assert.equal(host.alive().length, 0);
+  assert.deepEqual(events.filter((e) => e.type === 'master-stop'), [{ type: 'master-stop', reason: 'forced' }]);
+});
+
 test('a reload asked for while stopping is refused with ERR_STOPPING', async () => {
   const { sup } = setup();
   await sup.start();
