@@ -39,6 +39,8 @@ export function parseListenEnv(env: NodeJS.ProcessEnv, pid: number): InheritedFd
 }
 
 let inventory: InheritedFd[] | undefined;
+/** LISTEN_PID when it named another process (this one runs under the worker, not as it). */
+let listenOwner: number | undefined;
 /** Adopted fds, and who adopted each: a server of the app, or serve()'s relay for unclaimed sockets. */
 const adopted = new Map<number, 'server' | 'relay'>();
 
@@ -46,9 +48,21 @@ const adopted = new Map<number, 'server' | 'relay'>();
 export function inheritedFds(): readonly InheritedFd[] {
   if (inventory === undefined) {
     inventory = parseListenEnv(process.env, process.pid);
+    const owner = process.env.LISTEN_PID;
+    if (owner !== undefined && /^\d+$/.test(owner) && Number(owner) !== process.pid) listenOwner = Number(owner);
     for (const name of LISTEN_VARS) delete process.env[name];
   }
   return inventory;
+}
+
+/**
+ * The pid LISTEN_PID named when it was not this process: the master's sockets were meant
+ * for that process (the worker it started), and this one runs under it (`npm start`,
+ * `npx`, the `tsx` CLI run the app in a child). Undefined otherwise.
+ */
+export function foreignListenPid(): number | undefined {
+  inheritedFds();
+  return listenOwner;
 }
 
 /** Marks `fd` adopted (by an app's server, or by serve()'s relay); returns false when it already was. */

@@ -14,6 +14,7 @@ import { NOTIFY_READY, NOTIFY_STATUS } from './protocol.js';
 import { invalid } from './options.js';
 import { adoptedListeners, handoverListeners, stopIsHandled } from './registry.js';
 import { relayUnclaimed } from './relay.js';
+import { foreignListenPid } from './fds.js';
 
 let channel: net.Socket | undefined;
 let readySent = false;
@@ -23,6 +24,18 @@ let lifelineLost: () => void = () => {};
 /** Sets what runs when the master's end of the readiness socket closes (internal). */
 export function whenLifelineLost(fn: () => void): void {
   lifelineLost = fn;
+}
+
+/**
+ * The library in a child of the worker command (the app under `npm start`, `npx`, the `tsx`
+ * CLI): the master's sockets and readiness fd belong to the worker, not to this process.
+ */
+function inChild(owner: number): HitlessError {
+  return new HitlessError('ERR_LISTEN_IN_CHILD',
+    `this process (pid ${process.pid}) is not the worker the master started (pid ${owner}), which runs the app in a child process, ` +
+      'as `npm start`, `npx`, `yarn` and the `tsx` command do; give hitless the app\'s own command instead, such as ' +
+      '`node server.js` or `node --import tsx server.ts`',
+    { details: { pid: process.pid, worker: owner } });
 }
 
 function readyFd(): number | undefined {
@@ -58,6 +71,7 @@ function isPipe(fd: number): boolean {
  */
 export function openChannel(): net.Socket | undefined {
   if (channel !== undefined) return channel;
+  if (process.env.HITLESS_READY_FD && foreignListenPid() !== undefined) throw inChild(foreignListenPid()!);
   const fd = readyFd();
   if (fd === undefined) return undefined;
   // A pipe's write end (a supervisor of its own passing one) cannot be read: reading it

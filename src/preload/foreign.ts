@@ -43,10 +43,14 @@ export function wrapperMessage(target: HeldSocket, owner: number): string {
   );
 }
 
-/** How this process was started, as a command to put after `hitless start … --`. */
-function ownCommand(): string {
-  const [, script, ...args] = process.argv;
-  const words = ['node', ...process.execArgv.filter((a) => !a.startsWith('--import')), script === undefined ? '' : relative(process.cwd(), script) || script, ...args];
+/**
+ * How this process was started, as a command to put after `hitless start … --`. Its Node
+ * flags are kept whole (`--import <loader>`: tsx's CLI runs the app as `node --require …
+ * --import …`): the preload comes through NODE_OPTIONS, never in execArgv, and would come again.
+ */
+export function ownCommand(argv = process.argv, execArgv = process.execArgv, cwd = process.cwd()): string {
+  const [, script, ...args] = argv;
+  const words = ['node', ...execArgv, script === undefined ? '' : relative(cwd, script) || script, ...args];
   return words
     .filter((w) => w !== '')
     .map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`))

@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, runCli, startMaster } from '../helpers/master.js';
+import { fixture, root, runCli, startMaster } from '../helpers/master.js';
+import { ownCommand } from '../../src/preload/foreign.js';
 import { freePort } from '../helpers/free-port.js';
 
 function appDir(t: import('node:test').TestContext): string {
@@ -36,6 +37,28 @@ test('`npm start` as the worker command fails with one line naming the fix, not 
   assert.match(line, /as `npm start`, `npx` and `yarn` do; give hitless the app's own command instead, here: node server\.js$/);
   const failure = master.records.find((r) => r.code === 'ERR_START_FAILED');
   assert.ok(failure, 'the master reports that the first generation did not start');
+});
+
+test('an app on the in-app library under `npm start` fails with ERR_LISTEN_IN_CHILD naming the fix, not a readiness-fd error (with and without the preload)', { timeout: 90_000 }, async (t) => {
+  for (const preload of [true, false]) {
+    const dir = appDir(t);
+    const lib = JSON.stringify(join(root, 'build', 'src', 'index.js'));
+    writeFileSync(join(dir, 'server.mjs'), `import { serve } from ${lib};\nawait serve((q, s) => s.end('hi\\n'));\n`);
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app', private: true, scripts: { start: 'node server.mjs' } }));
+    const master = await startMaster(t, { command: ['npm', 'start'], cwd: dir, waitReady: false, args: preload ? [] : ['--no-preload'] });
+    assert.equal((await master.exited).code, 1);
+    const all = `${master.stdout}\n${master.stderr}`;
+    assert.doesNotMatch(all, /HITLESS_READY_FD|Unsupported fd type|EADDRINUSE/, all);
+    assert.match(all, /ERR_LISTEN_IN_CHILD/, all);
+    assert.match(all, preload ? /give hitless the app's own command instead/ : /is not the worker the master started \(pid \d+\), which runs the app in a child process.*`node --import tsx server\.ts`/, all);
+  }
+});
+
+test('ownCommand keeps the Node flags whole: tsx\'s `--import <loader>` (regression: the flag was dropped, its value kept)', () => {
+  assert.equal(
+    ownCommand(['/usr/bin/node', '/app/plain.mts'], ['--require', '/app/node_modules/tsx/dist/preflight.cjs', '--import', 'file:///app/node_modules/tsx/dist/loader.mjs'], '/app'),
+    'node --require /app/node_modules/tsx/dist/preflight.cjs --import file:///app/node_modules/tsx/dist/loader.mjs plain.mts',
+  );
 });
 
 test('an app listening only on a port the master does not hold is told which ports to use, on one line', { timeout: 60_000 }, async (t) => {
