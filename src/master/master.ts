@@ -251,7 +251,9 @@ export async function runMaster(
     refuseReload: (reason, startedAt, error, extra) => supervisor.refuseReload(reason, startedAt, error, extra),
   };
   const reconfigurer = new Reconfigurer({ master, listeners, identities, source, scale, onLive: (spec) => parts.apply(spec) });
-  const notifier = new ServiceNotifier({ env: process.env, logger });
+  // HITLESS_NOTIFY_TIMEOUT_MS: another kill timeout per systemd-notify run (tests; notify.ts).
+  const notifyTimeout = Number(process.env.HITLESS_NOTIFY_TIMEOUT_MS);
+  const notifier = new ServiceNotifier({ env: process.env, logger, ...(notifyTimeout > 0 ? { timeoutMs: notifyTimeout } : {}) });
   // A new master is silent to systemd until the old one handed the service over.
   if (upgrade) notifier.mute();
   const status = (): string => statusLine(supervisor.status());
@@ -320,6 +322,7 @@ export async function runMaster(
   try {
     control = await startControl(config, handle, logger, upgrade && stagingSocketPath(config.runDir, process.pid));
   } catch (err) {
+    notifier.close();
     await tellFailed(err);
     if (upgrade) listeners.release();
     else listeners.close();
@@ -383,7 +386,8 @@ export async function runMaster(
   readyWatch.close();
   await upgrader.idle;
   removeSignalHandlers();
-  notifier.stopWatchdog();
+  // Drops what systemd was not told yet: a notify socket that does not read never holds the exit.
+  notifier.close();
   await Promise.allSettled(closers.map((c) => c.close()));
   if (handedOver) {
     await control.release();

@@ -16,47 +16,22 @@
  * it exits. Messages go one at a time, in order. The documented unit sets
  * NotifyAccess=all (docs/systemd.md): the new master, and a sender that is not the main
  * process, must be heard.
+ *
+ * A receiver that does not read (systemd stuck in a long daemon-reload, a stale
+ * NOTIFY_SOCKET inherited by a shell, a container runtime passing one through) must not
+ * hold the master: its queue fills (net.unix.max_dgram_qlen datagrams, 10 by default) and
+ * systemd-notify's sendmsg then blocks with no timeout of its own. So each run is killed
+ * after {@link NOTIFY_TIMEOUT_MS}, a STATUS-only line waiting behind it is replaced by the
+ * next one (or by a message carrying its own STATUS=), nothing that serves (a reload, an
+ * upgrade's start) waits for a delivery but an upgrade's MAINPID=, and {@link
+ * ServiceNotifier.close} drops what is left when the master ends: its exit never waits.
  */
-import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import type { MasterEvent, StatusSnapshot } from '../core/types.js';
-
-export const NOTIFY_PROGRAM = 'systemd-notify';
+import { NOTIFY_TIMEOUT_MS, runSystemdNotify, type NotifySend } from './notify-send.js';
 
 /** What systemd gives the master for itself: never passed on to workers (a worker's READY=1 would be taken for the service's). */
 export const SERVICE_MANAGER_VARS: readonly string[] = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'];
-
-/** Sends one notify message (its VAR=VALUE lines); rejects with why it could not. */
-export type NotifySend = (fields: string[], env: NodeJS.ProcessEnv) => Promise<void>;
-
-/**
- * True when `program` is an executable file on `path`.
- *
- * @example
- * onPath('systemd-notify'); // true on a machine with systemd
- */
-export function onPath(program: string, path = process.env.PATH ?? ''): boolean {
-  return path.split(delimiter).some((dir) => {
-    if (!dir) return false;
-    try {
-      accessSync(join(dir, program), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-/** One run of `systemd-notify -- <fields…>`, waiting for systemd to have processed it. */
-export const runSystemdNotify: NotifySend = (fields, env) => new Promise((resolve, reject) => {
-  const child = spawn(NOTIFY_PROGRAM, ['--', ...fields], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.on('error', reject);
-  child.on('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(stderr.trim() || `${NOTIFY_PROGRAM} ended with ${signal ?? `code ${String(code)}`}`))));
-});
 
 /**
  * One line for STATUS=: what serves and what runs.
@@ -87,6 +62,8 @@ export interface NotifierOptions {
   logger: Logger;
   /** Replaces {@link runSystemdNotify} (unit tests). */
   send?: NotifySend;
+  /** Kill a send after this many ms; default {@link NOTIFY_TIMEOUT_MS}. */
+  timeoutMs?: number;
   /** CLOCK_MONOTONIC in µs (MONOTONIC_USEC); Node's hrtime is that clock on Linux. */
   monotonicUsec?: () => bigint;
 }
@@ -106,8 +83,13 @@ export class ServiceNotifier {
   #chain: Promise<void> = Promise.resolve();
   #muted = false;
   #lastStatus: string | undefined;
-  #pendingStatus: string | undefined;
-  #lastError: string | undefined;
+  /** The STATUS-only message waiting in the queue: later texts replace its text; undefined text: superseded. */
+  #pendingStatus: { text: string | undefined } | undefined;
+  /** Set from a failed delivery until one gets through: only the first failure is logged. */
+  #failing = false;
+  /** The delivery under way, aborted by {@link close}. */
+  #inFlight: AbortController | undefined;
+  #closed = false;
   #watchdog: NodeJS.Timeout | undefined;
   #watchdogBusy = false;
   /** Reload requests not yet answered: RELOADING=1 at the first, READY=1 after the last. */
@@ -171,15 +153,22 @@ export class ServiceNotifier {
     return this.#chain;
   }
 
-  /** STATUS=: skipped when unchanged; a burst sends only its last text. */
+  /**
+   * STATUS=: skipped when unchanged; a burst sends only its last text, and a message with
+   * its own STATUS= queued after it replaces it (a receiver that does not read costs one
+   * kill timeout per message: STATUS lines never pile up).
+   */
   status(text: string): void {
     if (!this.enabled || this.#muted) return;
-    const queued = this.#pendingStatus !== undefined;
-    this.#pendingStatus = text;
-    if (queued) return;
+    if (this.#pendingStatus) {
+      this.#pendingStatus.text = text;
+      return;
+    }
+    const job: { text: string | undefined } = { text };
+    this.#pendingStatus = job;
     this.#chain = this.#chain.then(async () => {
-      const next = this.#pendingStatus;
-      this.#pendingStatus = undefined;
+      if (this.#pendingStatus === job) this.#pendingStatus = undefined;
+      const next = job.text;
       if (next === undefined || next === this.#lastStatus || this.#muted) return;
       await this.#deliver([`STATUS=${next}`]);
     });
@@ -215,6 +204,18 @@ export class ServiceNotifier {
     this.#watchdog = undefined;
   }
 
+  /**
+   * The master ends: nothing more is sent, what waits is dropped, and a `systemd-notify`
+   * still running is killed (a receiver that does not read would otherwise keep the
+   * stopped master alive).
+   */
+  close(): void {
+    this.#closed = true;
+    this.mute();
+    this.#dropPendingStatus();
+    this.#inFlight?.abort();
+  }
+
   /** Resolves once everything queued so far was sent. */
   settled(): Promise<void> {
     return this.#chain;
@@ -222,21 +223,39 @@ export class ServiceNotifier {
 
   #queue(fields: string[]): Promise<void> {
     if (!this.enabled || this.#muted) return Promise.resolve();
+    // A STATUS-only line still waiting says less than this message's own STATUS=.
+    if (fields.some((f) => f.startsWith('STATUS='))) this.#dropPendingStatus();
     // Muted meanwhile (an old master that sent MAINPID=): nothing more goes out.
     this.#chain = this.#chain.then(() => (this.#muted ? undefined : this.#deliver(fields)));
     return this.#chain;
   }
 
+  #dropPendingStatus(): void {
+    if (this.#pendingStatus) this.#pendingStatus.text = undefined;
+    this.#pendingStatus = undefined;
+  }
+
   async #deliver(fields: string[]): Promise<void> {
+    if (this.#closed) return;
     const status = fields.find((f) => f.startsWith('STATUS='));
+    const inFlight = (this.#inFlight = new AbortController());
     try {
-      await this.#send(fields, this.#o.env);
+      await this.#send(fields, this.#o.env, { timeoutMs: this.#o.timeoutMs ?? NOTIFY_TIMEOUT_MS, signal: inFlight.signal });
       if (status) this.#lastStatus = status.slice('STATUS='.length);
+      if (this.#failing) this.#o.logger.info('systemd notify works again', { fields: names(fields) });
+      this.#failing = false;
     } catch (err) {
-      // Once per distinct failure: a missing program would otherwise log at every status.
-      const why = err instanceof Error ? err.message : String(err);
-      if (why !== this.#lastError) this.#o.logger.warn(`systemd notify failed: ${why}`, { fields: fields.map((f) => f.split('=')[0]).join(',') });
-      this.#lastError = why;
+      // Once until a message gets through: a missing program, or a receiver that does not
+      // read, would otherwise log at every status and watchdog keep-alive.
+      if (!this.#failing && !this.#closed) {
+        const why = err instanceof Error ? err.message : String(err);
+        this.#o.logger.warn(`systemd notify failed: ${why}; the master serves on without telling systemd (further failures are not logged until a message gets through)`, { fields: names(fields) });
+        this.#failing = true;
+      }
+    } finally {
+      if (this.#inFlight === inFlight) this.#inFlight = undefined;
     }
   }
 }
+
+const names = (fields: string[]): string => fields.map((f) => f.split('=')[0]).join(',');

@@ -33,9 +33,9 @@ export const UPGRADE_COMMIT_TIMEOUT_MS = 10_000;
 
 /** What the upgrade tells systemd (notify.ts; no-ops without NOTIFY_SOCKET). */
 export interface UpgradeNotices {
-  /** RELOADING=1: the service is changing. */
+  /** RELOADING=1: the service is changing (not awaited). */
   upgrading(status: string): Promise<void>;
-  /** READY=1 again: the upgrade failed, this master serves on. */
+  /** READY=1 again: the upgrade failed, this master serves on (not awaited). */
   resumed(status: string): Promise<void>;
   /** MAINPID=<pid> and READY=1, resolved once systemd has them; this master is silent from then on. */
   handedOver(pid: number, status: string): Promise<void>;
@@ -119,7 +119,9 @@ export class Upgrader {
     base.to = { exec: prepared.exec };
     const aborted = new Promise<never>((_resolve, reject) => (this.#abort = reject));
     aborted.catch(() => {});
-    await s.notices.upgrading(`upgrading: starting ${prepared.exec}`);
+    // Not awaited: the upgrade never waits behind a notify socket that does not read (the
+    // notifier keeps the order, so MAINPID= still follows this RELOADING=1).
+    void s.notices.upgrading(`upgrading: starting ${prepared.exec}`);
     s.supervisor.upgradePhase('spawning', { exec: prepared.exec });
     const peer = s.spawn(prepared.launch);
     base.to.pid = peer.pid;
@@ -211,7 +213,7 @@ export class Upgrader {
     }
     s.cleanup(peer.pid);
     const outcome = this.#end(base, undefined, err);
-    await s.notices.resumed(`upgrade failed: ${outcome.error?.message ?? ''}; generation ${outcome.generation} serving`);
+    void s.notices.resumed(`upgrade failed: ${outcome.error?.message ?? ''}; generation ${outcome.generation} serving`);
     return outcome;
   }
 

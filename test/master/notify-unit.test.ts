@@ -7,7 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ServiceNotifier, statusLine } from '../../src/master/notify.js';
+import { NOTIFY_TIMEOUT_MS, runSystemdNotify, type NotifySendOptions } from '../../src/master/notify-send.js';
 import { pidMustStay, type PidFacts } from '../../src/master/pid-guard.js';
 import type { StatusSnapshot, WorkerStatus } from '../../src/core/types.js';
 import { memoryLogger } from '../ops/fake-master.js';
@@ -91,6 +95,94 @@ test('notify: a failing sender is logged once per reason, and the master goes on
   await n.ready('a');
   await n.ready('b');
   assert.equal(logger.lines.filter((l) => l.includes('systemd notify failed: No such file or directory')).length, 1);
+});
+
+/** A sender the test answers by hand: each call waits until `finish(i)` or its abort. */
+function heldNotifier() {
+  const calls: { fields: string[]; options: NotifySendOptions; finish(error?: string): void }[] = [];
+  const logger = memoryLogger();
+  let called: (() => void) | undefined;
+  const n = new ServiceNotifier({
+    env: { NOTIFY_SOCKET: '/x' }, logger, timeoutMs: 250,
+    send: (fields, _env, options) => new Promise((resolve, reject) => {
+      options.signal.addEventListener('abort', () => reject(new Error('stopped')));
+      calls.push({ fields, options, finish: (error) => (error ? reject(new Error(error)) : resolve()) });
+      called?.();
+    }),
+  });
+  const call = async (i: number): Promise<(typeof calls)[number]> => {
+    while (!calls[i]) await new Promise<void>((resolve) => (called = resolve));
+    return calls[i]!;
+  };
+  return { n, calls, logger, call };
+}
+
+test('notify: a receiver that does not read: each send gets the kill timeout, STATUS lines waiting behind it collapse into the next message\'s, one warning for the whole outage', async () => {
+  const { n, calls, logger, call } = heldNotifier();
+  void n.ready('one');
+  const first = await call(0);
+  assert.equal(first.options.timeoutMs, 250);
+  n.status('two');
+  n.status('three');
+  void n.reloading('four');
+  n.status('five');
+  first.finish('systemd-notify did not finish within 250 ms, killed');
+  (await call(1)).finish('Failed to invoke barrier: Connection timed out');
+  (await call(2)).finish('systemd-notify did not finish within 250 ms, killed');
+  await n.settled();
+  // STATUS=two and three were superseded by RELOADING's own STATUS=.
+  assert.deepEqual(calls.map((c) => c.fields.at(-1)), ['STATUS=one', 'STATUS=four', 'STATUS=five']);
+  const warned = logger.lines.filter((l) => l.includes('systemd notify failed'));
+  assert.equal(warned.length, 1, warned.join('\n'));
+  assert.match(warned[0]!, /did not finish within 250 ms.*serves on without telling systemd/);
+  // Heard again: said once; the next outage is warned about again.
+  n.status('six');
+  (await call(3)).finish();
+  await n.settled();
+  assert.equal(logger.lines.filter((l) => l.includes('systemd notify works again')).length, 1);
+  n.status('seven');
+  (await call(4)).finish('gone');
+  await n.settled();
+  assert.equal(logger.lines.filter((l) => l.includes('systemd notify failed')).length, 2);
+});
+
+test('notify: close() kills the send under way and drops what waits, so the master\'s exit never waits on systemd', async () => {
+  const { n, calls, logger, call } = heldNotifier();
+  void n.ready('one');
+  void n.reloading('two');
+  n.status('three');
+  const first = await call(0);
+  n.close();
+  assert.equal(first.options.signal.aborted, true);
+  await n.settled();
+  assert.equal(calls.length, 1);
+  assert.ok(!logger.lines.some((l) => l.includes('systemd notify failed')), 'a stop is no failure to report');
+  await n.ready('after');
+  n.status('after');
+  await n.settled();
+  assert.equal(calls.length, 1);
+});
+
+/** A `systemd-notify` stand-in on PATH that never ends (sendmsg blocked on a full queue). */
+function hangingProgram(t: { after(fn: () => void): void }): NodeJS.ProcessEnv {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-notify-hang-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'systemd-notify'), '#!/bin/sh\nexec sleep 60\n');
+  chmodSync(join(dir, 'systemd-notify'), 0o755);
+  return { PATH: `${dir}:${process.env.PATH ?? ''}`, NOTIFY_SOCKET: '/run/deaf.sock' };
+}
+
+test('runSystemdNotify: a run that does not end is killed after its timeout, or at once when the master ends', async (t) => {
+  assert.ok(NOTIFY_TIMEOUT_MS > 5_000, 'above systemd-notify\'s own 5 s barrier timeout');
+  const env = hangingProgram(t);
+  const started = Date.now();
+  await assert.rejects(runSystemdNotify(['READY=1'], env, { timeoutMs: 200, signal: new AbortController().signal }),
+    /systemd-notify did not finish within 200 ms, killed: the notify socket \/run\/deaf.sock takes no messages/);
+  assert.ok(Date.now() - started < 5_000);
+  const stop = new AbortController();
+  const run = runSystemdNotify(['STATUS=x'], env, { timeoutMs: 60_000, signal: stop.signal });
+  stop.abort();
+  await assert.rejects(run, /systemd-notify was stopped: the master ends/);
 });
 
 test('notify: WATCHDOG=1 every half WATCHDOG_USEC; none when WATCHDOG_PID names another process', async () => {

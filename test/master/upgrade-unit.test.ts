@@ -32,7 +32,7 @@ const holding = (n: number): Behaviour => (p) => {
   });
 };
 
-function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => never; handover?: boolean } = {}) {
+function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => never; handover?: boolean; stuckNotify?: boolean } = {}) {
   const host = new FakeHost();
   host.behave = () => libraryWorker;
   const sup = new Supervisor({ host, spec: () => fakeSpec({ handover: o.handover ?? true }), version: '1.0.0', listeners: () => [] });
@@ -57,8 +57,9 @@ function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => neve
       return p;
     },
     notices: {
-      upgrading: async () => void notices.push('RELOADING'),
-      resumed: async () => void notices.push('READY'),
+      // stuckNotify: a notify socket that never takes a message (the delivery never ends).
+      upgrading: (): Promise<void> => (notices.push('RELOADING'), o.stuckNotify ? new Promise(() => {}) : Promise.resolve()),
+      resumed: (): Promise<void> => (notices.push('READY'), o.stuckNotify ? new Promise(() => {}) : Promise.resolve()),
       handedOver: async (pid) => void notices.push(`MAINPID=${pid}`),
     },
     yieldParts: async () => {
@@ -169,6 +170,19 @@ test('upgrade refused while a reload runs (ERR_UPGRADE_BUSY), and a reload or sc
   assert.equal((await upgrade).error?.code, 'ERR_UPGRADE_FAILED');
   assert.equal(sup.status().upgrade, undefined);
   assert.equal((await sup.reload('after')).ok, true);
+});
+
+test('upgrade: a RELOADING=1 or READY=1 that systemd never takes holds neither the upgrade\'s start nor its answer (regression: it waited for the notify queue)', async () => {
+  const good = setup({ stuckNotify: true });
+  await good.sup.start();
+  const done = await good.upgrader.run({ reason: 'test' });
+  assert.equal(done.ok, true, JSON.stringify(done.error));
+  assert.deepEqual(good.phases(), ['spawning', 'starting', 'ready', 'committed', 'handover']);
+  const bad = setup({ stuckNotify: true, behave: (p) => p.on('sent', (m: OldMasterMessage) => m.type === 'upgrade-state' && queueMicrotask(() => p.exit(1))) });
+  await bad.sup.start();
+  const failed = await bad.upgrader.run();
+  assert.equal(failed.error?.code, 'ERR_UPGRADE_FAILED');
+  assert.deepEqual(bad.notices, ['RELOADING', 'READY']);
 });
 
 test('upgrade fails when the new master exits at start: the old one serves on untouched, systemd hears READY again', async () => {

@@ -6,7 +6,8 @@
  * serves, WATCHDOG=1, RELOADING=1 (MONOTONIC_USEC) and READY=1 around a reload, MAINPID= of
  * the new master on an upgrade before the old one is gone, the new master speaking from
  * then on, and workers never seeing NOTIFY_SOCKET. Also: an upgrade hands on the sockets
- * systemd gave the master (LISTEN_FDS), as systemd's.
+ * systemd gave the master (LISTEN_FDS), as systemd's; and a NOTIFY_SOCKET that takes no
+ * messages (test/fixtures/ops/deaf-notify.py) holds neither an upgrade nor a stop.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli, fixture, runCli, sourceFixture, trackMaster } from '../helpers/master.js';
+import { alive, cli, fixture, runCli, sourceFixture, trackMaster } from '../helpers/master.js';
 import { startLoad } from '../helpers/load.js';
 import { needs } from '../helpers/tools.js';
 import { spawnSocketActivated } from '../helpers/socket-activation.js';
@@ -153,4 +154,46 @@ test('an upgrade hands on the socket systemd gave the master (LISTEN_FDS, fd 3):
   assert.equal(result.opened, users, result.raw);
   assert.deepEqual(result.generations, ['1', '2']);
   assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
+});
+
+/** A notify socket whose queue is full and that never reads: every `systemd-notify` blocks in sendmsg. */
+async function deafSocket(t: TestContext): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-deaf-'));
+  const path = join(dir, 'notify.sock');
+  const py = spawn('python3', [sourceFixture('ops/deaf-notify.py'), path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => {
+    py.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await new Promise<void>((resolve, reject) => {
+    py.stdout.setEncoding('utf8').once('data', () => resolve());
+    py.once('exit', (code) => reject(new Error(`deaf-notify.py exited with ${String(code)}`)));
+  });
+  return path;
+}
+
+test('a NOTIFY_SOCKET that takes no messages holds neither an upgrade nor a stop: each systemd-notify run is killed after its timeout, one warning (regression: a stopped master stayed for minutes)', { skip: needs('python3', 'systemd-notify'), timeout: 120_000 }, async (t) => {
+  const path = await deafSocket(t);
+  // A short kill timeout (default 6 s): without one the runs below never end.
+  const { master, dir, runDir } = await startFromSymlink(t, {
+    command: ['node', fixture('master/app.js')], workers: 2, env: { NOTIFY_SOCKET: path, HITLESS_NOTIFY_TIMEOUT_MS: '300' },
+  });
+  for (let i = 0; i < 2; i++) assert.equal((await master.reload()).code, 0);
+  const copy = copyHitless(join(dir, 'copy'), '0.1.0-deaf-test');
+  const up = await runCli(['upgrade', '--json', '--exec', copy, '--run-dir', runDir]);
+  assert.equal(up.code, 0, up.stdout + up.stderr);
+  const outcome = JSON.parse(up.stdout) as UpgradeOutcome;
+  // The old master is gone once its workers moved: its exit waited for no systemd-notify.
+  assert.equal((await master.exited).code, 0);
+  const stop = await runCli(['stop', '--run-dir', runDir]);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.ok(!alive(outcome.pid), 'the new master is gone once `hitless stop` returned');
+  const warned = master.records.filter((r) => r.msg.startsWith('systemd notify failed'));
+  assert.ok(warned.length >= 1, 'the old master said systemd is not hearing it');
+  assert.match(warned[0]!.msg, /did not finish within 300 ms, killed: the notify socket .* takes no messages/);
+  // Not one per message: at most one per master (the new master writes to the same output;
+  // muted until it has the service, it warns once after its takeover).
+  assert.ok(warned.length <= 2, JSON.stringify(warned));
+  const committed = master.records.findIndex((r) => r.event === 'upgrade-phase' && r.phase === 'committed');
+  assert.equal(master.records.slice(0, committed).filter((r) => warned.includes(r)).length, 1, 'the old master warned once over its two reloads and the upgrade');
 });
