@@ -26,6 +26,7 @@ import { parseListenEnv } from '../lib/fds.js';
 import { listenerKey } from '../config/listen.js';
 import type { ListenerSpec } from '../config/types.js';
 import { inUseAdviceHere } from './socket-table.js';
+import { nameSystemdSocket } from './systemd-socket.js';
 import type { ListenerStatus } from '../core/types.js';
 
 const BACKLOG = 511;
@@ -131,7 +132,7 @@ export class ListenerSet {
       listenWithoutAccepting(fresh.map((l) => l.fd));
     } catch (err) {
       closeAll(fresh);
-      throw err;
+      throw nameSystemdSocket(err, specs, this.items.filter((l) => l.inherited));
     }
     for (const spec of specs) {
       const held = this.items.find((l) => l.key === listenerKey(spec));
@@ -271,7 +272,8 @@ export function openListeners(specs: ListenerSpec[], inherited: HeldListener[] =
     return set;
   } catch (err) {
     new ListenerSet(bound).close();
-    throw err;
+    // An address systemd's own socket holds: say so, not "another process listens there".
+    throw nameSystemdSocket(err, specs, inherited);
   }
 }
 
@@ -365,7 +367,9 @@ function removeStaleSocket(path: string, source: string): void {
   }
   const probe = spawnSync(process.execPath, ['-e', PROBE_UNIX, path], { stdio: 'ignore', timeout: 5000 });
   if (probe.status === 0) {
-    throw new HitlessError('ERR_BIND', `cannot listen on ${source}: another process listens on ${path} (stop it or choose another path)`);
+    throw new HitlessError('ERR_BIND', `cannot listen on ${source}: another process listens on ${path} (stop it or choose another path)`, {
+      details: { address: source, errno: 'EADDRINUSE' },
+    });
   }
   unlinkSync(path);
 }

@@ -10,6 +10,7 @@
  * it is in neither table any more.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { readOr } from '../core/procfs.js';
 
 export const TCP_TABLES = ['/proc/net/tcp', '/proc/net/tcp6'] as const;
@@ -17,6 +18,8 @@ export const PORT_RANGE_FILE = '/proc/sys/net/ipv4/ip_local_port_range';
 const LISTEN = '0A';
 
 export interface TableRow {
+  /** The local IP as Node writes it ('127.0.0.1', '::1', '::'). */
+  host: string;
   port: number;
   listening: boolean;
   inode: string;
@@ -37,9 +40,33 @@ export function tableRows(text: string): TableRow[] {
     if (f.length < 10 || !/^\d+:$/.test(f[0] ?? '') || local === undefined) continue;
     const port = parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
     if (Number.isNaN(port)) continue;
-    rows.push({ port, listening: f[3] === LISTEN, inode: f[9] ?? '' });
+    rows.push({ host: hexIp(local.slice(0, local.lastIndexOf(':'))), port, listening: f[3] === LISTEN, inode: f[9] ?? '' });
   }
   return rows;
+}
+
+/**
+ * The IP of a table's hex local address (8 hex digits for IPv4, 32 for IPv6): each 32-bit
+ * word is in the machine's byte order (proc(5)); IPv6 comes out compressed, as Node writes it.
+ *
+ * @example
+ * hexIp('0100007F'); // '127.0.0.1' on a little-endian machine
+ * hexIp('00000000000000000000000001000000'); // '::1'
+ */
+export function hexIp(hex: string, littleEndian = endianness() === 'LE'): string {
+  const bytes: number[] = [];
+  for (let w = 0; w + 8 <= hex.length; w += 8) {
+    const word = [0, 2, 4, 6].map((i) => parseInt(hex.slice(w + i, w + i + 2), 16));
+    bytes.push(...(littleEndian ? word.reverse() : word));
+  }
+  if (bytes.length === 4) return bytes.join('.');
+  const groups: string[] = [];
+  for (let i = 0; i + 1 < bytes.length; i += 2) groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16));
+  try {
+    return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
+  } catch {
+    return groups.join(':');
+  }
 }
 
 /**

@@ -13,8 +13,8 @@ const row = (i: number, port: number, st: string, inode: string): string =>
 
 test('tableRows reads the port, the state and the inode of each line, the header skipped', () => {
   assert.deepEqual(tableRows(HEADER + row(0, 8080, '0A', '4025') + row(1, 43150, '06', '0')), [
-    { port: 8080, listening: true, inode: '4025' },
-    { port: 43150, listening: false, inode: '0' },
+    { host: '127.0.0.1', port: 8080, listening: true, inode: '4025' },
+    { host: '127.0.0.1', port: 43150, listening: false, inode: '0' },
   ]);
 });
 

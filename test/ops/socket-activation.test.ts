@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -80,5 +80,37 @@ test('socket activation: a listen entry named like systemd\'s socket is that soc
   assert.deepEqual((start.listeners as { name: string; inherited: boolean }[]).map((l) => [l.name, l.inherited]), [['http', true]], 'nothing bound beside it');
   assert.ok(master.records.some((r) => /^listen\.http \(127\.0\.0\.1:0\) is systemd's socket "http" \(fd 3\): that socket serves it, and this address is not bound/.test(String(r.msg))), master.stderr);
   await master.waitEvent('master-ready');
+  assert.equal((await master.stop()).code, 0);
+});
+
+test('socket activation: an entry at the address of systemd\'s socket under another name (a .socket unit without FileDescriptorName= names it after the unit) fails naming systemd\'s socket and the fixes (regression: "another process listens there")', { skip: needs('python3'), timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-sockact-'));
+  const runDir = join(dir, 'run');
+  const child = spawnSocketActivated([process.execPath, cli, 'start', '--run-dir', runDir,
+    '--listen', '127.0.0.1:{PORT}', '--', process.execPath, fixture('ops/app.js')], dir, 'myapp.socket');
+  const master = trackMaster(t, child, runDir, dir);
+  const { code } = await master.exited;
+  const port = Number(/PORT (\d+)/.exec(master.stderr)?.[1]);
+  assert.notEqual(code, 0);
+  assert.ok(master.stderr.includes(`hitless: cannot listen on 127.0.0.1:${port}: that address is already systemd's socket "myapp.socket" (fd 3), and this entry is named "http", so it does not stand for it; ` +
+    `name the listen entry "myapp.socket=127.0.0.1:${port}" (then it stands for that socket), or set FileDescriptorName=http in the .socket unit (without it systemd names the socket after the unit), or remove the entry`), master.stderr);
+  assert.ok(!master.stderr.includes('another process'), master.stderr);
+});
+
+test('socket activation: a reload adding an entry at the address of systemd\'s socket is refused naming that socket; the master serves on', { skip: needs('python3'), timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-sockact-'));
+  const runDir = join(dir, 'run');
+  const config = join(dir, 'hitless.json');
+  const command = [process.execPath, fixture('ops/app.js')];
+  writeFileSync(config, JSON.stringify({ command, workers: 1 }));
+  const child = spawnSocketActivated([process.execPath, cli, 'start', '--log-format', 'json', '--run-dir', runDir, '--config', config], dir, 'myapp.socket');
+  const master = trackMaster(t, child, runDir, dir);
+  await master.waitEvent('master-ready');
+  const port = Number(/PORT (\d+)/.exec(master.stderr)?.[1]);
+  writeFileSync(config, JSON.stringify({ command, workers: 1, listen: [`api=127.0.0.1:${port}`] }));
+  const reload = await master.reload();
+  assert.notEqual(reload.code, 0);
+  assert.match(reload.stderr, new RegExp(`cannot listen on api=127\\.0\\.0\\.1:${port}: that address is already systemd's socket "myapp\\.socket" \\(fd 3\\).*name the listen entry "myapp\\.socket=127\\.0\\.0\\.1:${port}"`));
+  assert.equal((await get({ port })).generation, '1');
   assert.equal((await master.stop()).code, 0);
 });
