@@ -105,3 +105,18 @@ export function isHitlessError(err: unknown, code?: HitlessErrorCode): err is Hi
 export function abortReason(signal: AbortSignal): string {
   return signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
 }
+
+/**
+ * Every problem of an invalid configuration (ERR_CONFIG_INVALID), for JSON output: its
+ * `details.problems`, or its message as the one problem (a run dir, a missing command);
+ * undefined for any other error. `--json` errors and refused reloads always carry them,
+ * so a script reads one field whatever the count.
+ *
+ * @example
+ * configProblems(new HitlessError('ERR_CONFIG_INVALID', '--workers: got 0; …')); // ['--workers: got 0; …']
+ */
+export function configProblems(err: HitlessError): string[] | undefined {
+  if (err.code !== 'ERR_CONFIG_INVALID') return undefined;
+  const problems = err.details.problems;
+  return Array.isArray(problems) && problems.length > 0 ? problems.map(String) : [err.message];
+}

@@ -7,7 +7,7 @@
  * HITLESS_DEBUG=1.
  */
 import { readFileSync } from 'node:fs';
-import { HitlessError, isHitlessError } from '../errors.js';
+import { configProblems, HitlessError, isHitlessError } from '../errors.js';
 import { exitCodeOf } from './exit-codes.js';
 import { guardOutput } from './pipe.js';
 import type { Command } from './command.js';
@@ -106,7 +106,9 @@ export async function main(argv: string[]): Promise<number> {
       if (Array.isArray(problems)) for (const problem of problems.slice(1)) process.stderr.write(`  ${String(problem)}\n`);
       // A script that asked for JSON gets the error as JSON too (no master, a timeout, a bad
       // flag), where the command had no outcome to print.
-      if (rest.includes('--json')) process.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, message: err.message, ...(Array.isArray(problems) ? { problems } : {}) } }) + '\n');
+      // An invalid configuration always has `problems`, even with one (docs/CLI.md).
+      const listed = configProblems(err) ?? (Array.isArray(problems) ? problems : undefined);
+      if (rest.includes('--json')) process.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, message: err.message, ...(listed ? { problems: listed } : {}) } }) + '\n');
       return exitCodeOf(err.code);
     }
     const message = err instanceof Error ? err.message : String(err);

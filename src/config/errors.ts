@@ -84,10 +84,20 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown, sources: ValueSo
  * One HitlessError (ERR_CONFIG_INVALID) for a failed parse: the first problem in the
  * message, all of them in `details.problems`.
  */
-export function configErrorFromZod(error: z.ZodError, input: unknown, sources: ValueSources): HitlessError {
-  const problems = error.issues.map((issue) => describeIssue(issue, input, sources));
+export function configErrorFromZod(error: z.ZodError, input: unknown, sources: ValueSources, also: readonly string[] = []): HitlessError {
+  return configErrorOf([...error.issues.map((issue) => describeIssue(issue, input, sources)), ...also]);
+}
+
+/**
+ * One HitlessError (ERR_CONFIG_INVALID) for a list of problems: the first in the message,
+ * which ends `(and N more problems)`, all of them in `details.problems`.
+ *
+ * @example
+ * configErrorOf(['--workers: got 0; …', '--listen: got "x"; …']).message; // '--workers: got 0; … (and 1 more problem)'
+ */
+export function configErrorOf(problems: readonly string[]): HitlessError {
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
-  return new HitlessError('ERR_CONFIG_INVALID', `${problems[0]}${more}`, { details: { problems } });
+  return new HitlessError('ERR_CONFIG_INVALID', `${problems[0]}${more}`, { details: { problems: [...problems] } });
 }
 
 /** An ERR_CONFIG_INVALID for a problem found after the schema check (listeners, paths…). */

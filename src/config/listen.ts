@@ -112,7 +112,10 @@ export function parseTcpAddress(address: string): { kind: 'tcp'; host: string; p
       throw new ListenError(`${JSON.stringify(host)} is not an IP address; use an IP such as "127.0.0.1" or "0.0.0.0" (hostnames are not resolved)`);
     }
   }
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
+  if (/^\d+$/.test(portText) && Number(portText) > 65535) {
+    throw new ListenError(`port ${portText} is out of range; a port is 0 to 65535`);
+  }
+  if (!/^\d{1,5}$/.test(portText)) {
     throw new ListenError(`${JSON.stringify(address)} is not a listening address; ${LISTEN_HINT}`);
   }
   return { kind: 'tcp', host, port: Number(portText) };

@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { HitlessError } from '../errors.js';
-import { configError, configErrorFromZod, type ValueSources } from './errors.js';
+import { configError, configErrorFromZod, configErrorOf, type ValueSources } from './errors.js';
 import { checkDistinctAddresses, checkUniqueNames, listenEntryAt, ListenError, parseListen } from './listen.js';
 import { parseMetricsListen } from './metrics.js';
 import { MAX_WORKERS } from './workers.js';
@@ -136,9 +136,9 @@ export function loadConfig(options: LoadConfigOptions = {}): MasterConfig {
   if (flagInput.env && fileInput.env && typeof fileInput.env === 'object') {
     merged.env = { ...(fileInput.env as object), ...(flagInput.env as object) };
   }
-  const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) throw configErrorFromZod(parsed.error, merged, sources);
   const appDir = configPath ? dirname(configPath) : cwd;
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) throw configErrorFromZod(parsed.error, merged, sources, unschemaProblems(merged, parsed.error.issues, appDir, sources));
   const config = normalise(parsed.data, { appDir, configPath, env, sources });
   const overrides = flagOverrides(fileInput, flagInput, appDir, sources);
   return overrides.length > 0 ? { ...config, flagOverrides: overrides } : config;
@@ -174,36 +174,57 @@ interface NormaliseContext {
   sources: ValueSources;
 }
 
-function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
-  const { appDir, sources } = ctx;
-  const fail = (path: PropertyKey[], value: unknown, problem: string): never => {
-    throw configError(path, value, problem, sources);
-  };
-  if (!input.command) {
-    throw new HitlessError('ERR_CONFIG_INVALID',
-      'no worker command: add "command": ["node", "server.js"] to hitless.json, or pass it after --: `hitless start --listen 8080 -- node server.js`');
-  }
+const NO_COMMAND = 'no worker command: add "command": ["node", "server.js"] to hitless.json, or pass it after --: `hitless start --listen 8080 -- node server.js`';
+
+/** The listen entries parsed, and what is wrong with them (each entry, then names and addresses). */
+function checkListen(entries: ConfigInput['listen'], appDir: string, sources: ValueSources): { listen: ListenerSpec[]; problems: string[] } {
   const listen: ListenerSpec[] = [];
-  (input.listen ?? []).forEach((entry, i) => {
+  const problems: string[] = [];
+  const caught = (err: unknown, path: PropertyKey[], value: unknown): void => {
+    if (!(err instanceof ListenError)) throw err;
+    problems.push(configError(path, value, err.message, sources).message);
+  };
+  (entries ?? []).forEach((entry, i) => {
     try {
       listen.push(parseListen(entry, i, appDir));
     } catch (err) {
-      if (err instanceof ListenError) fail(['listen', i], entry, err.message);
-      throw err;
+      caught(err, ['listen', i], entry);
     }
   });
+  if (problems.length > 0) return { listen, problems };
   try {
     checkUniqueNames(listen);
     checkDistinctAddresses(listen);
   } catch (err) {
-    if (err instanceof ListenError) fail(['listen'], input.listen, err.message);
-    throw err;
+    caught(err, ['listen'], entries);
   }
-  if (listen.length === 0 && !ctx.env.LISTEN_FDS) {
-    throw new HitlessError('ERR_CONFIG_INVALID',
-      'no listening address: add "listen": ["127.0.0.1:8080"] to hitless.json or pass --listen 127.0.0.1:8080 (an empty list is allowed only under systemd socket activation, with LISTEN_FDS set)',
-      { details: { noListen: true } });
-  }
+  return { listen, problems };
+}
+
+/**
+ * The problems the schema check cannot see, of the keys it found nothing wrong with: a
+ * missing command and bad listen addresses (a --listen flag's port out of range) are
+ * reported with a file's mistyped keys, so one run shows everything to fix.
+ */
+function unschemaProblems(input: Record<string, unknown>, issues: readonly { path: PropertyKey[] }[], appDir: string, sources: ValueSources): string[] {
+  const flagged = new Set(issues.map((issue) => issue.path[0]));
+  const problems: string[] = [];
+  if (!flagged.has('command') && input.command === undefined) problems.push(NO_COMMAND);
+  if (!flagged.has('listen') && Array.isArray(input.listen)) problems.push(...checkListen(input.listen as ConfigInput['listen'], appDir, sources).problems);
+  return problems;
+}
+
+function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
+  const { appDir, sources } = ctx;
+  // Every problem is collected, then thrown as one error listing them all.
+  const problems: string[] = [];
+  const fail = (path: PropertyKey[], value: unknown, problem: string): void => {
+    problems.push(configError(path, value, problem, sources).message);
+  };
+  const command = input.command;
+  if (!command) problems.push(NO_COMMAND);
+  const { listen, problems: listenProblems } = checkListen(input.listen, appDir, sources);
+  problems.push(...listenProblems);
   const restart = {
     backoffInitial: parseDuration(input.restart?.backoffInitial ?? DEFAULT_RESTART.backoffInitial),
     backoffMax: parseDuration(input.restart?.backoffMax ?? DEFAULT_RESTART.backoffMax),
@@ -214,8 +235,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
     // Name the key the user wrote: a backoffMax below the default backoffInitial is backoffMax's problem.
     if (input.restart?.backoffInitial === undefined) {
       fail(['restart', 'backoffMax'], input.restart?.backoffMax, `it is below restart.backoffInitial (${restart.backoffInitial} ms by default); raise it, or lower backoffInitial too`);
-    }
-    fail(['restart', 'backoffInitial'], input.restart?.backoffInitial, `it is larger than restart.backoffMax (${restart.backoffMax} ms); lower it or raise backoffMax`);
+    } else fail(['restart', 'backoffInitial'], input.restart?.backoffInitial, `it is larger than restart.backoffMax (${restart.backoffMax} ms); lower it or raise backoffMax`);
   }
   if (input.fetch?.sha256 && input.fetch.sha256Url) {
     fail(['fetch', 'sha256Url'], input.fetch.sha256Url, 'give either fetch.sha256 or fetch.sha256Url, not both');
@@ -244,11 +264,18 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
   if (input.canary?.workers !== undefined && canary.workers > workers) {
     fail(['canary', 'workers'], input.canary.workers, `it is more than workers (${workers}); a canary is part of the new generation: lower canary.workers or raise workers`);
   }
+  if (problems.length > 0 || !command) throw configErrorOf(problems);
+  // Alone, and after the others: `hitless check` takes it for a warning (socket activation).
+  if (listen.length === 0 && !ctx.env.LISTEN_FDS) {
+    throw new HitlessError('ERR_CONFIG_INVALID',
+      'no listening address: add "listen": ["127.0.0.1:8080"] to hitless.json or pass --listen 127.0.0.1:8080 (an empty list is allowed only under systemd socket activation, with LISTEN_FDS set)',
+      { details: { noListen: true } });
+  }
   const fromApp = (p: string): string => resolve(appDir, p);
   return {
     configPath: ctx.configPath,
     appDir,
-    command: input.command,
+    command,
     listen,
     workers,
     readyTimeout: parseDuration(input.readyTimeout ?? DEFAULT_READY_TIMEOUT_MS),

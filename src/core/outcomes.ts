@@ -3,7 +3,7 @@
  * refusal reads the same whoever refuses (the supervisor, or the reconfigure layer before
  * the supervisor saw the request).
  */
-import { HitlessError, isHitlessError } from '../errors.js';
+import { configProblems, HitlessError, isHitlessError } from '../errors.js';
 import type { ReloadOutcome, ScaleOutcome } from './types.js';
 
 type OutcomeError = NonNullable<ReloadOutcome['error']>;
@@ -18,8 +18,8 @@ type OutcomeError = NonNullable<ReloadOutcome['error']>;
 export function outcomeError(err: unknown): OutcomeError {
   const e = isHitlessError(err) ? err : new HitlessError('ERR_RELOAD_FAILED', String(err), { cause: err });
   const output = Array.isArray(e.details.output) ? (e.details.output as string[]) : [];
-  const problems = e.details.problems;
-  return { code: e.code, message: e.message, output, ...(Array.isArray(problems) && problems.length > 1 ? { problems: problems.map(String) } : {}) };
+  const problems = configProblems(e);
+  return { code: e.code, message: e.message, output, ...(problems ? { problems } : {}) };
 }
 
 /** What a failed or refused reload reports. */

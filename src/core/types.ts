@@ -198,7 +198,7 @@ export interface ReloadOutcome {
    */
   stillDraining?: { workers: number; upgraded: number };
   /** On failure: error code, message and the failed workers' last output lines. */
-  /** `problems`: every problem of an invalid configuration (ERR_CONFIG_INVALID), when it has more than one. */
+  /** `problems`: every problem of an invalid configuration (ERR_CONFIG_INVALID), always there for that code (the message alone when there is one). */
   error?: { code: string; message: string; output: string[]; problems?: string[] };
   /** True when this request joined a reload already queued. */
   coalesced?: boolean;

@@ -61,6 +61,8 @@ test('hitless check on bad files: exit 2 with the key-level message (bad value, 
   assert.equal(json.ok, false);
   assert.equal(json.error.code, 'ERR_CONFIG_INVALID');
   assert.match(json.error.message, /"drainTimeout"/);
+  // One problem is in `problems` too (before, only several were), so scripts read one field.
+  assert.deepEqual(json.error.problems, [json.error.message]);
 
   writeFileSync(join(dir, 'other.json'), JSON.stringify({ ...good, wokers: 3 }));
   r = await cli(dir, ['check', '--config', 'other.json']);
@@ -87,6 +89,18 @@ test('hitless check on bad files: exit 2 with the key-level message (bad value, 
     ], r.stderr);
     assert.match(r.stderr, /^hitless: "workers" in three\.json: got "x"; .* \(and 2 more problems\)\n/);
   }
+  // A bad --listen is among them (before, it showed only once the others were fixed), and
+  // alone it is in `problems` of --json as well.
+  writeFileSync(join(dir, 'ok.json'), JSON.stringify(good));
+  r = await cli(dir, ['check', '--config', 'ok.json', '--listen', '127.0.0.1:99999', '--workers', '0', '--ready-timeout', 'abc']);
+  assert.equal(r.code, 2);
+  assert.deepEqual(r.stderr.trimEnd().split('\n').map((l) => l.replace(/:.*/, '')), ['hitless', '  --ready-timeout', '  --listen'], r.stderr);
+  assert.match(r.stderr, /--listen: got "127\.0\.0\.1:99999"; port 99999 is out of range/);
+  r = await cli(dir, ['check', '--json', '--config', 'ok.json', '--listen', '127.0.0.1:99999']);
+  assert.equal(r.code, 2);
+  const one = JSON.parse(r.stdout) as { error: { code: string; message: string; problems: string[] } };
+  assert.equal(one.error.code, 'ERR_CONFIG_INVALID');
+  assert.deepEqual(one.error.problems, [one.error.message]);
 });
 
 test('hitless check refuses a run dir that hitless start refuses, with the same message; a missing one is fine; another user\'s is a warning', async (t) => {

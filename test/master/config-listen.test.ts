@@ -47,7 +47,9 @@ test('listen: names default to http, listen1, listen2… and must be safe for LI
 test('listen: hostnames and garbage are refused with the accepted forms', () => {
   assert.throws(() => parseListen('example.com:80', 0, app), /not an IP address/);
   assert.throws(() => parseListen('http://127.0.0.1:80', 0, app), /not a listening address|not an IP/);
-  assert.throws(() => parseListen('127.0.0.1:65536', 0, app), /"127\.0\.0\.1:8080"/);
+  assert.throws(() => parseListen('127.0.0.1:12x', 0, app), /"127\.0\.0\.1:8080"/);
+  // A port above 65535 says so (it was "is not a listening address", like garbage).
+  assert.throws(() => parseListen('127.0.0.1:65536', 0, app), /port 65536 is out of range; a port is 0 to 65535/);
 });
 
 test('listen: duplicate names are an error naming the name', () => {

@@ -150,7 +150,7 @@ const bad: Array<[string, Record<string, unknown>, string[]]> = [
   ['metrics.listen under a wildcard listen address', { listen: ['0.0.0.0:8080'], metrics: { listen: ':8080' } }, ['"metrics.listen"', 'listen entry "0.0.0.0:8080"']],
   ['workers above the bound', { workers: 1e9 }, ['"workers"', '1000000000', 'at most 1024']],
   ['canary.workers above the bound', { workers: 2, canary: { workers: 5000 } }, ['"canary.workers"', '5000', 'from 1 to 1024']],
-  ['listen bad port', { listen: ['127.0.0.1:99999'] }, ['"listen[0]"', '"127.0.0.1:99999"', '"127.0.0.1:8080"']],
+  ['listen bad port', { listen: ['127.0.0.1:99999'] }, ['"listen[0]"', '"127.0.0.1:99999"', 'port 99999 is out of range']],
   // Bound twice, the second would fail with EADDRINUSE on "fd 4", naming neither entry.
   ['listen twice', { listen: ['127.0.0.1:8080', '127.0.0.1:8080'] }, ['"listen"', 'takes the same address as "127.0.0.1:8080"', 'remove one']],
   ['listen wildcard and one address', { listen: ['8080', 'api=127.0.0.1:8080'] }, ['"listen"', '"api=127.0.0.1:8080" takes the same address as "8080"']],
@@ -190,6 +190,26 @@ test('config file: explicit missing --config is ERR_CONFIG_NOT_FOUND; appDir is 
   const d = loadConfig({ cwd: bare, flags: { listen: ['0'], command: ['x'] }, env: {} });
   assert.equal(d.configPath, undefined);
   assert.equal(d.appDir, bare);
+});
+
+test('every problem is reported at once: the schema\'s, a bad --listen, a missing command, and those found after the schema', (t) => {
+  const dir = appDir(t);
+  const problemsOf = (fn: () => unknown): string[] => {
+    try {
+      fn();
+    } catch (err) {
+      assert.ok(isHitlessError(err, 'ERR_CONFIG_INVALID'), String(err));
+      return err.details.problems as string[];
+    }
+    return assert.fail('expected an error');
+  };
+  // Before, a bad --listen was left out as long as the schema found something else.
+  let problems = problemsOf(() => load(dir, { listen: ['127.0.0.1:0'], workers: 'many' }, { listen: ['127.0.0.1:99999'] }));
+  assert.deepEqual(problems.map((p) => p.replace(/:.*/, '')), ['"workers" in hitless.json', 'no worker command', '--listen']);
+  // After the schema: each check adds its problem instead of the first one ending the load.
+  problems = problemsOf(() => load(dir, { ...base, listen: ['127.0.0.1:70000', '127.0.0.1:x'], fetch: { url: 'https://h/a.tgz', sha256: 'a'.repeat(64), sha256Url: 'https://h/a.sha256' }, workers: 1, canary: { workers: 2 } }));
+  assert.deepEqual(problems.map((p) => p.replace(/:.*/, '')), ['"listen[0]" in hitless.json', '"listen[1]" in hitless.json', '"fetch.sha256Url" in hitless.json', '"canary.workers" in hitless.json']);
+  rejects(() => load(dir, { ...base, listen: ['127.0.0.1:70000'], workers: 1, canary: { workers: 2 } }), 'ERR_CONFIG_INVALID', 'port 70000 is out of range', '(and 1 more problem)');
 });
 
 test('missing command and missing listen say how to add them', (t) => {

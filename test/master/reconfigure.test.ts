@@ -255,7 +255,11 @@ test('an invalid edit is refused with the key named (exit 2) and nothing starts,
   assert.equal(r.stderr, 'hitless: reload refused: "workers" in hitless.json: got "many"; expected a positive integer or "auto" (one per CPU), at most 1024 (ERR_CONFIG_INVALID); generation 1 keeps serving\n');
   r = await master.cli(['reload', '--json']);
   assert.equal(r.code, 2);
-  assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'ERR_CONFIG_INVALID');
+  const refused = JSON.parse(r.stdout) as { error: { code: string; message: string; problems: string[] } };
+  assert.equal(refused.error.code, 'ERR_CONFIG_INVALID');
+  // One problem is in `problems` too (before, only two or more were).
+  assert.equal(refused.error.problems.length, 1);
+  assert.match(refused.error.problems[0]!, /^"workers" in hitless\.json: got "many"/);
   write({ ...good, readyTimout: '5s' });
   r = await master.cli(['reload']);
   assert.equal(r.code, 2);

@@ -13,7 +13,7 @@
  */
 import { basename } from 'node:path';
 import type { Command } from '../command.js';
-import { HitlessError, isHitlessError } from '../../errors.js';
+import { configProblems, HitlessError, isHitlessError } from '../../errors.js';
 import { describeListener } from '../../config/changes.js';
 import { formatDuration } from '../../config/duration.js';
 import { findConfigFile, readConfigFile } from '../../config/file.js';
@@ -228,7 +228,8 @@ export const command: Command = {
       return 0;
     } catch (err) {
       if (extra.json !== true || !isHitlessError(err)) throw err;
-      const error = { code: err.code, message: err.message, ...(err.details.problems ? { problems: err.details.problems } : {}) };
+      const problems = configProblems(err) ?? err.details.problems;
+      const error = { code: err.code, message: err.message, ...(problems ? { problems } : {}) };
       process.stdout.write(JSON.stringify({ ok: false, error }) + '\n');
       return 2;
     }
