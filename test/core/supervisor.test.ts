@@ -417,7 +417,7 @@ test('a reload the reconfigure layer refused is the last reload (status, reload-
   const refused = sup.refuseReload('SIGHUP', host.now(), new HitlessError('ERR_CONFIG_INVALID', 'bad file'), { changes: [] });
   assert.deepEqual(refused, {
     ok: false, generation: 1, attempted: 1, reason: 'SIGHUP', startedAt: 10, durationMs: 0, forced: 0,
-    error: { code: 'ERR_CONFIG_INVALID', message: 'bad file', output: [] }, changes: [],
+    error: { code: 'ERR_CONFIG_INVALID', message: 'bad file', output: [], problems: ['bad file'] }, changes: [],
   });
   assert.deepEqual(events.at(-1), { type: 'reload-done', outcome: refused });
   assert.deepEqual(sup.status().lastReload, refused);
