@@ -69,7 +69,14 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
     case 'reload-done': {
       const o = e.outcome;
       if (o.ok) logger.info('reload done', { event, generation: o.generation, ms: o.durationMs, forced: o.forced, ...o.connections, stillDraining: o.stillDraining });
-      else logger.error('reload failed, previous generation keeps serving', {
+      // Cut by a stop (or an upgrade's hand-over) the user asked for: not a failure to alert on,
+      // and no generation keeps serving once the master stops.
+      else if (o.error?.code === 'ERR_STOPPING') {
+        logger.info(o.attempted === o.generation ? `reload not started: ${o.error.message}` : `reload of generation ${o.attempted} abandoned: ${o.error.message}`, {
+          event, generation: o.generation, attempted: o.attempted, code: o.error.code,
+        });
+        return;
+      } else logger.error('reload failed, previous generation keeps serving', {
         event, generation: o.generation, attempted: o.attempted, code: o.error?.code, error: o.error?.message,
       });
       for (const line of o.ok ? [] : (o.error?.output ?? [])) logger.error(`  | ${line}`);

@@ -184,7 +184,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       });
     } catch (failure) {
       const { message, output } = outcomeError(failure);
-      throw new HitlessError('ERR_START_FAILED', `the first generation did not start: ${isHitlessError(failure) ? message : String(failure)}`, {
+      // A stop asked for while generation 1 started (Ctrl-C, SIGTERM): say that, not a failure of its own.
+      const why = isHitlessError(failure, 'ERR_STOPPING') ? 'the master was asked to stop before its workers were ready' : isHitlessError(failure) ? message : String(failure);
+      throw new HitlessError('ERR_START_FAILED', `the first generation did not start: ${why}`, {
         cause: failure,
         details: { output },
       });
@@ -378,7 +380,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     }
     this.#forcedStop = force;
     this.#state = 'stopping';
-    this.#stopGate.reject(new HitlessError('ERR_STOPPING', 'the master began stopping during the reload'));
+    // Every wait of a start, scale or reload ends with this: a neutral message (it is not always a reload).
+    this.#stopGate.reject(new HitlessError('ERR_STOPPING', 'the master began stopping'));
     this.#current?.cancelRestarts();
     const queued = this.#queue.take();
     queued?.resolve(this.#refused(queued.reason));
@@ -647,7 +650,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       spawn: (gen, slot, warmed) => this.#spawn(gen, slot, 0, warmed),
       gate: (p) => this.#gate(p),
       serve: (gen) => {
-        if (this.#stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping during the reload');
+        if (this.#stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping');
         this.#current = gen;
       },
       serving: (gen) => this.#current === gen,

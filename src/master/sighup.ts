@@ -23,8 +23,9 @@ export function sighupHandler(master: Pick<MasterHandle, 'reload'>, logger: Logg
   return () => {
     logger.info('SIGHUP received: reload requested', { event: 'sighup' });
     return master.reload('SIGHUP').then((outcome) => {
-      // A stopping master refuses reloads; say so rather than let the SIGHUP vanish.
-      if (!outcome.ok && outcome.error?.code === 'ERR_STOPPING') logger.warn('SIGHUP: no reload, the master is stopping', { event: 'sighup' });
+      // A stopping master refuses reloads; say so rather than let the SIGHUP vanish. A reload
+      // this SIGHUP started and a stop cut (attempted ≠ serving) is logged once, as abandoned.
+      if (!outcome.ok && outcome.error?.code === 'ERR_STOPPING' && outcome.attempted === outcome.generation) logger.warn('SIGHUP: no reload, the master is stopping', { event: 'sighup' });
       return outcome;
     });
   };

@@ -84,8 +84,8 @@ test('a reload ended by a stop of the master does not say an old generation keep
   const { failureLine } = await import('../../src/cli/commands/reload.js');
   const base = { ok: false, generation: 21, attempted: 22, reason: 'hitless reload', startedAt: 0, durationMs: 5000, forced: 0 };
   assert.equal(
-    failureLine({ ...base, error: { code: 'ERR_STOPPING', message: 'the master began stopping during the reload', output: [] } }),
-    'hitless: reload failed: the master began stopping during the reload (ERR_STOPPING); the master is stopping, so no generation keeps serving',
+    failureLine({ ...base, error: { code: 'ERR_STOPPING', message: 'the master began stopping', output: [] } }),
+    'hitless: reload failed: the master began stopping (ERR_STOPPING); the master is stopping, so no generation keeps serving',
   );
   assert.equal(
     failureLine({ ...base, error: { code: 'ERR_WORKER_EXITED', message: 'worker 22.0 (pid 7) exited with code 1 before it was ready', output: [] } }),

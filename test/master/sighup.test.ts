@@ -199,6 +199,45 @@ test('a SIGHUP while the master stops is refused and says so', async () => {
   assert.equal(sup.status().reloadRequests?.refused, 1, 'the refused request is counted');
 });
 
+test('a reload a stop cuts is logged once, as abandoned at info: no "reload failed" ERROR, no second SIGHUP line', async () => {
+  const { host, sup, sighup, events, settled } = setup();
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({ format: 'json', write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+  sup.on('event', (e: MasterEvent) => logEvent(logger, e));
+  await sup.start();
+  // Generation 2 never becomes ready: the stop comes while the reload waits for it.
+  host.behave = (gen) => (gen === 1 ? wellBehaved : (p) => p.on('signal', () => p.exit(0)));
+  const hup = sighupHandler(sup, logger);
+  const outcome = hup();
+  await host.advance(10);
+  assert.equal(events.filter((e) => e.type === 'reload-start').length, 1);
+  const stopped = sup.stop();
+  await host.advance(200);
+  await stopped;
+  await settled();
+  assert.equal((await outcome).error?.code, 'ERR_STOPPING');
+  const msgs = lines.map((l) => `${String(l.level)} ${String(l.msg)}`);
+  assert.ok(msgs.includes('info reload of generation 2 abandoned: the master began stopping'), msgs.join('\n'));
+  assert.deepEqual(msgs.filter((m) => /^(error|warn) /.test(m)), [], 'before: "reload failed, previous generation keeps serving" and "SIGHUP: no reload"');
+  assert.equal(msgs.filter((m) => m.includes('SIGHUP')).length, 1, 'the one SIGHUP received');
+});
+
+test('a stop while the first generation starts says so (before: "the master began stopping during the reload")', async () => {
+  const host = new FakeHost();
+  const sup = new Supervisor({ host, spec: () => fakeSpec(), version: 'test', listeners: () => [] });
+  host.behave = () => (p) => p.on('signal', () => p.exit(0));
+  const started = assert.rejects(sup.start(), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ERR_START_FAILED');
+    assert.equal(err.message, 'the first generation did not start: the master was asked to stop before its workers were ready');
+    return true;
+  });
+  await host.advance(10);
+  const stopped = sup.stop();
+  await host.advance(200);
+  await started;
+  await stopped;
+});
+
 test('a reload refused before it ran (a configuration that does not validate) counts as a refused request and a failed reload', async () => {
   const { sup } = setup();
   await sup.start();
