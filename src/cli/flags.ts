@@ -38,6 +38,8 @@ export function parseFlags<T extends FlagOptions>(
     const see = `see \`hitless ${name} --help\``;
     if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       const flag = /'(-[^']*)'/.exec(e.message)?.[1] ?? e.message;
+      // `hitless scale -1`: a negative number, not a misspelt flag.
+      if (/^-\d/.test(flag)) throw new HitlessError('ERR_USAGE', `${flag}: a negative number is not accepted by \`hitless ${name}\` (${see})`);
       const known = Object.keys(options).map((k) => `--${k}`);
       const guess = closest(flag.replace(/=.*$/, ''), known);
       throw new HitlessError('ERR_USAGE', `unknown flag ${flag} for \`hitless ${name}\`${guess ? `; did you mean ${guess}?` : ''} (${see})`);
@@ -53,6 +55,9 @@ export function parseFlags<T extends FlagOptions>(
       const flag = /'(--?[\w-]+)/.exec(e.message)?.[1] ?? 'the flag';
       if (/ambiguous/.test(e.message)) {
         const next = argv[argv.indexOf(flag) + 1] ?? '';
+        // A negative count or duration (--timeout -5s, -n -1): no flag takes one, and the
+        // equals-sign advice would only lead to a second refusal.
+        if (/^-\d/.test(next)) throw new HitlessError('ERR_USAGE', `${flag} ${next}: a negative value is not accepted (${see})`);
         throw new HitlessError('ERR_USAGE', next === '--' || next === ''
           ? `${flag} needs a value before -- (${see})`
           : `${flag} ${next}: a value that starts with "-" goes after an equals sign: ${flag}=${next} (${see})`);

@@ -8,7 +8,6 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { HitlessError } from '../../errors.js';
 import { findConfigFile, readConfigFileOr } from '../../config/file.js';
 import { findRunDir } from '../../control/find.js';
@@ -21,6 +20,7 @@ import { masterOutput, type OutputTarget } from '../../ops/stdout.js';
 import type { Command } from '../command.js';
 import { DETACHED_LOG_FILE } from '../detach.js';
 import { onOutputClosed } from '../pipe.js';
+import { parseFlags } from '../flags.js';
 
 /** Lines shown when -n is not given (like tail). */
 export const DEFAULT_LOG_LINES = 10;
@@ -43,23 +43,14 @@ For a master in a terminal, under systemd or supervisord, it says where the outp
       --run-dir DIR the master to ask where its output goes, when it was started with --run-dir`;
 
 function parse(argv: string[]): { follow: boolean; lines: number; config: string | undefined; dir: string | undefined; runDir: string | undefined } {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        follow: { type: 'boolean', short: 'f' },
-        lines: { type: 'string', short: 'n' },
-        config: { type: 'string', short: 'c' },
-        dir: { type: 'string' },
-        'run-dir': { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new HitlessError('ERR_USAGE', `logs: ${(err as Error).message}; see hitless logs --help`);
-  }
+  // One-line usage errors like every other command's (Node's own text for `-n -1` is three lines).
+  const { values } = parseFlags('logs', argv, {
+    follow: { type: 'boolean', short: 'f' },
+    lines: { type: 'string', short: 'n' },
+    config: { type: 'string', short: 'c' },
+    dir: { type: 'string' },
+    'run-dir': { type: 'string' },
+  });
   const linesText = values.lines ?? String(DEFAULT_LOG_LINES);
   if (!/^\d+$/.test(linesText)) {
     throw new HitlessError('ERR_USAGE', `logs: -n ${JSON.stringify(linesText)} is not a whole number; write for example -n 100`);
