@@ -9,7 +9,10 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { HitlessError } from '../errors.js';
 
-/** Unix socket paths over ~100 bytes do not fit in sun_path (108 bytes on Linux, 104 on macOS). */
+/**
+ * Unix socket paths over ~100 bytes do not fit in sun_path (108 bytes on Linux, 104 on
+ * macOS, with the final NUL); 100 fits both (docs/CONFIG.md "Run dir and control socket").
+ */
 const MAX_SOCKET_PATH_BYTES = 100;
 
 export const CONTROL_SOCKET_NAME = 'control.sock';
@@ -44,8 +47,11 @@ export function resolveRunDir(appDir: string, override?: string, env: NodeJS.Pro
   }
   const socket = join(dir, CONTROL_SOCKET_NAME);
   if (Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
+    // The default comes from the environment: say which variable made it long.
+    const from = override !== undefined ? '' : ` (the default, under ${env.XDG_RUNTIME_DIR ? 'XDG_RUNTIME_DIR' : 'the temporary folder, TMPDIR'})`;
+    const fix = override !== undefined ? 'pass a shorter --run-dir' : `pass a shorter --run-dir (or "runDir" in hitless.json), or set a shorter ${env.XDG_RUNTIME_DIR ? 'XDG_RUNTIME_DIR' : 'TMPDIR'}`;
     throw new HitlessError('ERR_CONFIG_INVALID',
-      `runDir: the control socket path ${socket} is longer than ${MAX_SOCKET_PATH_BYTES} bytes (unix socket limit); pass a shorter --run-dir`);
+      `runDir: the control socket path ${socket}${from} is longer than ${MAX_SOCKET_PATH_BYTES} bytes (hitless's limit for unix socket paths, below the kernel's 107); ${fix}`);
   }
   return dir;
 }

@@ -231,6 +231,9 @@ test('run dir: derived from the real path of the app folder, so a symlinked fold
   assert.match(a, /^\/run\/user\/test\/hitless-\d+\/[0-9a-f]{12}$/);
   assert.equal(resolveRunDir(dir, './x', env), join(process.cwd(), 'x'));
   rejects(() => resolveRunDir(dir, '/' + 'd'.repeat(100), env), 'ERR_CONFIG_INVALID', 'longer than 100 bytes', '--run-dir');
+  // A long default says where it came from (before: only "pass a shorter --run-dir").
+  rejects(() => resolveRunDir(dir, undefined, { XDG_RUNTIME_DIR: '/' + 'x'.repeat(80) }), 'ERR_CONFIG_INVALID',
+    '(the default, under XDG_RUNTIME_DIR) is longer than 100 bytes', 'or set a shorter XDG_RUNTIME_DIR');
 });
 
 test('flagOverrides: the file keys a start flag sets otherwise (paths compared resolved, env by variable, secrets not shown), none when they agree', (t) => {
