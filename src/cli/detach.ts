@@ -95,10 +95,20 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
   void exited.then((code) => (exitCode = code));
   const show = (text: string): void => void process.stderr.write(text);
   let settledFrom: number | undefined;
+  // Ctrl-C here stops the waiting, not the master (its own session): say that it goes on.
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => void (interrupted ??= signal);
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   try {
     for (;;) {
       await new Promise((r) => setTimeout(r, POLL_MS));
       offset = copyNew(reader, offset, show);
+      if (interrupted !== undefined && exitCode === undefined) {
+        child.unref();
+        process.stderr.write(`hitless: stopped waiting (${interrupted}); the master (pid ${String(child.pid)}) goes on starting in the background: ` +
+          `\`hitless status\` shows how far it got, \`hitless stop\` stops it; its output is in ${logFile}\n`);
+        return interrupted === 'SIGINT' ? 130 : 143;
+      }
       if (exitCode !== undefined) {
         copyNew(reader, offset, show);
         process.stderr.write(`hitless: the master exited (code ${exitCode}) before its first generation was ready; its output is above and in ${logFile}\n`);
@@ -124,6 +134,7 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
       }
     }
   } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     closeSync(reader);
   }
 }

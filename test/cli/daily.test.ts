@@ -101,6 +101,34 @@ test('a detached start whose only worker exits right after READY fails (exit 1, 
   assert.equal((await cli(dir, ['status'])).code, 1, 'no master left behind');
 });
 
+test('Ctrl-C on a detached start that waits for readiness says the master goes on in the background (before: exit 130, nothing said)', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const child = spawn(process.execPath, [cliPath, 'start', '-d', '--listen', '127.0.0.1:0', '--ready-timeout', '60s', '--', process.execPath, fixture('master/never-ready.js')],
+    { cwd: dir, env: { ...process.env, XDG_RUNTIME_DIR: dir, HITLESS_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => void child.kill('SIGKILL'));
+  let stderr = '';
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  // The worker's own line, copied from the master's output: the master is waiting for READY.
+  await new Promise<void>((resolve) => child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (stderr.includes('never-ready fixture listening')) resolve();
+  }));
+  child.kill('SIGINT');
+  const code = await closed;
+  // Whatever was said, the master runs on: stop it before any assertion can fail.
+  const m = /hitless: stopped waiting \(SIGINT\); the master \(pid (\d+)\) goes on starting in the background: `hitless status` shows how far it got, `hitless stop` stops it; its output is in (\S+)\n$/.exec(stderr);
+  const status = await cli(dir, ['status', '--json']);
+  const pid = status.code === 0 ? (JSON.parse(status.stdout) as { pid: number }).pid : undefined;
+  if (pid !== undefined) cleanupDetached(t, dir, pid);
+  assert.ok(pid !== undefined && alive(pid), `the master goes on: ${status.stderr}`);
+  assert.equal((await cli(dir, ['stop', '--force'])).code, 0);
+  await waitUntil(() => !alive(pid), 'the detached master exited');
+  assert.equal(code, 130);
+  assert.ok(m, stderr);
+  assert.equal(Number(m[1]), pid);
+  assert.equal(m[2], join(dir, 'hitless.log'));
+});
+
 /** Runs the CLI with its stdout read until the first newline, then closed (`| head -1`); resolves with the exit code and stderr. */
 function firstLineOnly(dir: string, args: string[], afterFirst = (): void => {}): Promise<{ code: number | null; first: string; stderr: string }> {
   return new Promise((resolve, reject) => {
