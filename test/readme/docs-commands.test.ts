@@ -30,7 +30,7 @@ const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.e
 test('no bare `hitless` command and no /usr/bin/hitless in the README\'s and docs\' command blocks', () => {
   const bare = files.flatMap(commandLines).filter(([, , line]) => {
     const code = line.replace(/\s#.*$/, '');
-    return /(^|[;&|(]\s*|"\s*|\bdo\s+)hitless\s/.test(code.replace(/npx hitless/g, '')) || code.includes('/usr/bin/hitless');
+    return /(^|[;&|(]\s*|"\s*|\bdo\s+)hitless\s/.test(code.replace(/npx (--no-install )?hitless/g, '')) || code.includes('/usr/bin/hitless');
   });
   assert.deepEqual(bare.map(([f, n, l]) => `${f}:${n}: ${l}`), []);
 });
