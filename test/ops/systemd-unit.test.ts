@@ -44,6 +44,8 @@ test('examples/systemd: SIGTERM to the master only, reload waits for the outcome
   // Upgrades: systemd follows the new master's MAINPID= (src/master/notify.ts).
   assert.equal(key('Type'), 'notify');
   assert.equal(key('NotifyAccess'), 'all', 'the new master and systemd-notify are not the main process');
+  // As `hitless startup` writes it (src/cli/unit.ts): a User= master can restore a booting worker's priority.
+  assert.equal(key('LimitNICE'), '+0', 'the hand-written example lacked what the generated unit has');
   const drainMs = parseDuration(config.drainTimeout ?? '30s');
   assert.ok(Number(key('TimeoutStopSec')) * 1000 > drainMs, `TimeoutStopSec=${key('TimeoutStopSec')} must exceed drainTimeout (${drainMs} ms)`);
 });
