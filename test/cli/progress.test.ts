@@ -107,3 +107,18 @@ test('workers booting one after another (bootConcurrency 1) count out of the gen
     'generation 8: ready 2/2 (worker 8.1, pid 201, 700 ms)',
   ]);
 });
+
+test('a scale that tried nothing (busy, stopping) is "refused", one that did is "failed"; an upgrade refusal says "refused" once', async () => {
+  const { scaleFailureLine } = await import('../../src/cli/commands/scale.js');
+  const { upgradeFailureLine } = await import('../../src/cli/commands/upgrade.js');
+  const scale = { ok: false, generation: 1, from: 1, to: 1, startedAt: 0, durationMs: 0, forced: 0 };
+  // Before: "scale failed: the master is stopping; no scale (ERR_STOPPING)".
+  assert.equal(scaleFailureLine({ ...scale, error: { code: 'ERR_STOPPING', message: 'the master is stopping; no scale', output: [] } }),
+    'hitless: scale refused: the master is stopping (ERR_STOPPING); generation 1 keeps 1 worker');
+  assert.match(scaleFailureLine({ ...scale, error: { code: 'ERR_SCALE_BUSY', message: 'a reload or another scale is in progress', output: [] } }), /^hitless: scale refused: /);
+  assert.match(scaleFailureLine({ ...scale, error: { code: 'ERR_WORKER_EXITED', message: 'worker 1.1 exited', output: [] } }), /^hitless: scale failed: /);
+  const upgrade = { ok: false, pid: 7, version: '0.1.0', generation: 3, reason: 'hitless upgrade' } as unknown as Parameters<typeof upgradeFailureLine>[0];
+  // Before: "upgrade refused: no upgrade: a reload is under way".
+  assert.equal(upgradeFailureLine({ ...upgrade, error: { code: 'ERR_UPGRADE_BUSY', message: 'no upgrade: a reload is under way; run `hitless upgrade` again once it is done', output: [] } }),
+    'hitless: upgrade refused: a reload is under way; run `hitless upgrade` again once it is done (ERR_UPGRADE_BUSY); master pid 7 (hitless 0.1.0) keeps serving generation 3');
+});

@@ -166,7 +166,7 @@ test('where the PID must not change (supervisord runs the master), hitless upgra
   });
   const r = await master.cli(['upgrade']);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /^hitless: upgrade refused: no upgrade: supervisord runs this master \(program myapp\) and follows its PID: .*supervisorctl restart myapp.* \(ERR_UPGRADE_REFUSED\); master pid \d+ \(hitless [^)]+\) keeps serving generation 1\n$/);
+  assert.match(r.stderr, /^hitless: upgrade refused: supervisord runs this master \(program myapp\) and follows its PID: .*supervisorctl restart myapp.* \(ERR_UPGRADE_REFUSED\); master pid \d+ \(hitless [^)]+\) keeps serving generation 1\n$/);
   const from = master.records.length;
   master.child.kill('SIGUSR2');
   const logged = await master.waitEvent('upgrade-done', from);

@@ -117,7 +117,7 @@ stderr_logfile=${logs}/workers.log
   // An upgrade would change the PID supervisord follows: refused, with what to do instead.
   const upgrade = await runCli(['upgrade', '--run-dir', runDir]);
   assert.equal(upgrade.code, 1, upgrade.stdout);
-  assert.match(upgrade.stderr, /^hitless: upgrade refused: no upgrade: supervisord runs this master \(program app\).*supervisorctl restart app.*\(ERR_UPGRADE_REFUSED\)/);
+  assert.match(upgrade.stderr, /^hitless: upgrade refused: supervisord runs this master \(program app\).*supervisorctl restart app.*\(ERR_UPGRADE_REFUSED\)/);
   assert.equal(Number((await ctl(conf, 'pid', 'app')).out.trim()), pid, 'the master PID never changed');
   assert.match((await ctl(conf, 'status', 'app')).out, /RUNNING/);
 

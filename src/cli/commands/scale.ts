@@ -83,8 +83,22 @@ export const command: Command = {
       return 0;
     }
     const err = outcome.error;
-    process.stderr.write(`hitless: scale failed: ${err ? `${err.message} (${err.code})` : 'unknown error'}; generation ${outcome.generation} keeps ${outcome.from} worker${outcome.from === 1 ? '' : 's'}\n`);
+    process.stderr.write(`${scaleFailureLine(outcome)}\n`);
     for (const line of err?.output ?? []) process.stderr.write(`  | ${line}\n`);
     return 1;
   },
 };
+
+/**
+ * The one line of a scale that did not happen: "refused" when nothing was tried (busy, the
+ * master stopping: CLI.md's word), "failed" when new workers did not become ready.
+ *
+ * @example
+ * scaleFailureLine(outcome); // 'hitless: scale refused: a reload or another scale is in progress; … (ERR_SCALE_BUSY); generation 3 keeps 2 workers'
+ */
+export function scaleFailureLine(outcome: ScaleOutcome): string {
+  const err = outcome.error;
+  const refused = err?.code === 'ERR_SCALE_BUSY' || err?.code === 'ERR_STOPPING';
+  const why = err ? `${err.message.replace(/; no scale$/, '')} (${err.code})` : 'unknown error';
+  return `hitless: scale ${refused ? 'refused' : 'failed'}: ${why}; generation ${outcome.generation} keeps ${outcome.from} worker${outcome.from === 1 ? '' : 's'}`;
+}

@@ -91,8 +91,7 @@ export const command: Command = {
       return 0;
     }
     const err = outcome.error;
-    const refused = err?.code === 'ERR_UPGRADE_REFUSED' || err?.code === 'ERR_UPGRADE_BUSY';
-    process.stderr.write(`hitless: upgrade ${refused ? 'refused' : 'failed'}: ${err ? `${err.message} (${err.code})` : outcome.reason}; master pid ${outcome.pid} (hitless ${outcome.version}) keeps serving generation ${outcome.generation}\n`);
+    process.stderr.write(`${upgradeFailureLine(outcome)}\n`);
     if (err?.output.length) {
       process.stderr.write('last output of the new master:\n');
       for (const line of err.output) process.stderr.write(`  | ${line}\n`);
@@ -100,3 +99,17 @@ export const command: Command = {
     return 1;
   },
 };
+
+/**
+ * The one line of an upgrade that did not happen. The master's refusals start "no
+ * upgrade: " (its log line needs it); here "refused" says it already.
+ *
+ * @example
+ * upgradeFailureLine(outcome); // 'hitless: upgrade refused: a reload is under way; … (ERR_UPGRADE_BUSY); master pid 7 (hitless 0.1.0) keeps serving generation 3'
+ */
+export function upgradeFailureLine(outcome: UpgradeOutcome): string {
+  const err = outcome.error;
+  const refused = err?.code === 'ERR_UPGRADE_REFUSED' || err?.code === 'ERR_UPGRADE_BUSY';
+  const why = err ? `${err.message.replace(/^no upgrade: /, '')} (${err.code})` : outcome.reason;
+  return `hitless: upgrade ${refused ? 'refused' : 'failed'}: ${why}; master pid ${outcome.pid} (hitless ${outcome.version}) keeps serving generation ${outcome.generation}`;
+}
