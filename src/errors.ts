@@ -45,6 +45,7 @@ export const codes = {
   ERR_UPGRADE_FAILED: 'The new master did not come up (exited, its workers never got ready, timed out); it was stopped and the old master keeps serving.',
   // control socket
   ERR_NO_MASTER: 'No master answers on the control socket (not started, or started from another folder).',
+  ERR_CONTROL_ACCESS: 'A master runs, but this user may not open its control socket (another user\'s master): run the command as that user or root.',
   ERR_CONTROL_PROTOCOL: 'A control message was malformed, too large, or of an unknown version.',
   ERR_CONTROL_UNKNOWN_COMMAND: 'A control message named a command the master does not know.',
   ERR_CONTROL_TIMEOUT: 'The master did not answer a control request within the client\'s --timeout.',

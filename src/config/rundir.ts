@@ -36,14 +36,7 @@ export function resolveRunDir(appDir: string, override?: string, env: NodeJS.Pro
   if (override !== undefined) {
     dir = resolve(override);
   } else {
-    let real: string;
-    try {
-      real = realpathSync(appDir);
-    } catch {
-      real = resolve(appDir);
-    }
-    const hash = createHash('sha256').update(real).digest('hex').slice(0, 12);
-    dir = join(env.XDG_RUNTIME_DIR || tmpdir(), `hitless-${uid()}`, hash);
+    dir = join(env.XDG_RUNTIME_DIR || tmpdir(), `hitless-${uid()}`, appFolderHash(appDir));
   }
   const socket = join(dir, CONTROL_SOCKET_NAME);
   if (Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
@@ -54,6 +47,23 @@ export function resolveRunDir(appDir: string, override?: string, env: NodeJS.Pro
       `runDir: the control socket path ${socket}${from} is longer than ${MAX_SOCKET_PATH_BYTES} bytes (hitless's limit for unix socket paths, below the kernel's 107); ${fix}`);
   }
   return dir;
+}
+
+/**
+ * 12 hex of sha256 of the app folder's real path: the name of its default run dir, and of
+ * its master's beacon (control/beacon.ts).
+ *
+ * @example
+ * appFolderHash('/srv/app'); // '3f2a9c0d1e4b'
+ */
+export function appFolderHash(appDir: string): string {
+  let real: string;
+  try {
+    real = realpathSync(appDir);
+  } catch {
+    real = resolve(appDir);
+  }
+  return createHash('sha256').update(real).digest('hex').slice(0, 12);
 }
 
 /** `<runDir>/control.sock`. */

@@ -6,6 +6,7 @@ import { connect } from 'node:net';
 import { codes, HitlessError, type HitlessErrorCode } from '../errors.js';
 import { controlSocketPath } from '../config/rundir.js';
 import { LineSplitter } from '../core/lines.js';
+import { DENIED_ERRNOS, socketAccessError } from './access.js';
 import { encode, PROTOCOL_VERSION, type ControlCommand } from './protocol.js';
 import type { MasterEvent } from '../core/types.js';
 
@@ -24,7 +25,8 @@ let nextId = 1;
 /**
  * Sends one command to the master of `runDir` and resolves with its result.
  *
- * @throws HitlessError ERR_NO_MASTER when nothing listens; the master's own error (its
+ * @throws HitlessError ERR_NO_MASTER when nothing listens; ERR_CONTROL_ACCESS when this user
+ *   may not connect (another user's master); the master's own error (its
  *   code and message) when it refused; ERR_CONTROL_TIMEOUT after `timeoutMs`.
  * @example
  * const status = await controlRequest(runDir, 'status') as StatusSnapshot;
@@ -59,7 +61,10 @@ export function controlRequest(
       socket.write(encode({ v: PROTOCOL_VERSION, id, cmd, args }));
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (!connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) {
+      if (!connected && DENIED_ERRNOS.has(err.code)) {
+        // Another user's master: "no master" would be false (and made `release` switch current).
+        finish(socketAccessError(path, err));
+      } else if (!connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) {
         finish(new HitlessError('ERR_NO_MASTER',
           `no master is running at ${path}; start it with \`hitless start\` in the app folder, or pass --run-dir (\`hitless list\` shows every master on this machine)`, { cause: err }));
       } else {

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CONTROL_SOCKET_NAME, controlSocketOf } from '../config/rundir.js';
 import { controlRequest } from './client.js';
+import { isHitlessError } from '../errors.js';
 import type { StatusSnapshot } from '../core/types.js';
 
 /** How long one candidate socket has to answer `status`. */
@@ -38,15 +39,39 @@ export interface FoundMaster {
  */
 export function listeningControlSockets(procNetUnix: string): string[] {
   const out = new Set<string>();
-  for (const line of procNetUnix.split('\n').slice(1)) {
-    const cols = line.trim().split(/\s+/);
-    const path = cols[7];
-    if (cols.length < 8 || path === undefined || !path.startsWith('/')) continue;
-    if ((parseInt(cols[3] ?? '0', 16) & SO_ACCEPTCON) === 0) continue;
-    const control = controlSocketOf(path);
+  for (const path of listeningUnixPaths(procNetUnix)) {
+    const control = path.startsWith('/') ? controlSocketOf(path) : undefined;
     if (control !== undefined) out.add(control);
   }
   return [...out];
+}
+
+/**
+ * Paths of every listening unix socket in /proc/net/unix's text, abstract ones with their
+ * leading `@` (the kernel's notation for the NUL byte).
+ *
+ * @example
+ * listeningUnixPaths(readProcNetUnix() ?? ''); // ['/run/myapp/control.sock', '@hitless-app/3f2a9c0d1e4b/4208', …]
+ */
+export function listeningUnixPaths(procNetUnix: string): string[] {
+  const out: string[] = [];
+  for (const line of procNetUnix.split('\n').slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    const path = cols[7];
+    if (cols.length < 8 || path === undefined) continue;
+    if ((parseInt(cols[3] ?? '0', 16) & SO_ACCEPTCON) === 0) continue;
+    out.push(path);
+  }
+  return out;
+}
+
+/** /proc/net/unix's text; undefined where there is none (not Linux). */
+export function readProcNetUnix(): string | undefined {
+  try {
+    return readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Control sockets in this user's default run dirs (`<base>/hitless-<uid>/<hash>/control.sock`). */
@@ -68,12 +93,8 @@ function defaultRunDirSockets(env: NodeJS.ProcessEnv): string[] {
  * user's default run dirs (the only source elsewhere).
  */
 export function candidateSockets(env: NodeJS.ProcessEnv = process.env): string[] {
-  let fromKernel: string[] = [];
-  try {
-    fromKernel = listeningControlSockets(readFileSync('/proc/net/unix', 'utf8'));
-  } catch {
-    // not Linux: the default run dirs are all we can see
-  }
+  // Not Linux: the default run dirs are all we can see.
+  const fromKernel = listeningControlSockets(readProcNetUnix() ?? '');
   return [...new Set([...fromKernel, ...defaultRunDirSockets(env)])];
 }
 
@@ -92,8 +113,7 @@ export async function discoverMasters(options: { env?: NodeJS.ProcessEnv; timeou
     try {
       return { runDir, status: (await controlRequest(runDir, 'status', {}, { timeoutMs })) as StatusSnapshot };
     } catch (err) {
-      const code = ((err as { cause?: NodeJS.ErrnoException }).cause)?.code;
-      return code === 'EACCES' ? { runDir, error: 'permission denied (another user\'s master: run as that user or root)' } : undefined;
+      return isHitlessError(err, 'ERR_CONTROL_ACCESS') ? { runDir, error: 'permission denied (another user\'s master: run as that user or root)' } : undefined;
     }
   }));
   const key = (m: FoundMaster): string => m.status?.app?.dir ?? m.runDir;

@@ -11,17 +11,27 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { findConfigFile } from '../config/file.js';
 import { locateRunDir } from '../config/locate.js';
 import { controlSocketPath } from '../config/rundir.js';
-import { discoverMasters } from './discover.js';
+import type { HitlessError } from '../errors.js';
+import { appAccessError, DENIED_ERRNOS, processUid, socketAccessError } from './access.js';
+import { beaconPids } from './beacon.js';
+import { discoverMasters, type FoundMaster } from './discover.js';
 
-/** Resolves true when something accepts on the control socket of `runDir`. */
+/**
+ * Resolves true when something accepts on the control socket of `runDir`; rejects with
+ * ERR_CONTROL_ACCESS when this user may not connect (another user's master).
+ */
 function answers(runDir: string): Promise<boolean> {
-  return new Promise((resolvePromise) => {
-    const socket = connect(controlSocketPath(runDir));
+  return new Promise((resolvePromise, reject) => {
+    const path = controlSocketPath(runDir);
+    const socket = connect(path);
     socket.once('connect', () => {
       socket.destroy();
       resolvePromise(true);
     });
-    socket.once('error', () => resolvePromise(false));
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      if (DENIED_ERRNOS.has(err.code)) reject(socketAccessError(path, err));
+      else resolvePromise(false);
+    });
   });
 }
 
@@ -37,6 +47,9 @@ function real(path: string): string {
  * The run dir of this app's master: `--run-dir` as given; else the computed one when a
  * master answers there; else the run dir of the one running master whose app folder is
  * this app's; else the computed one (so the "no master" error names where it looked).
+ * Throws ERR_CONTROL_ACCESS when that master is another user's (its control socket, or
+ * one that serves this folder by its beacon, says "permission denied"): a client command
+ * must not take it for "no master".
  * A config file that cannot be parsed is reported to `warn` (stderr by default) and does not
  * stop the search: the running master is what the command is for.
  *
@@ -52,12 +65,44 @@ export async function findRunDir(options: {
     ...options,
     unreadable: (err) => warn(`hitless: warning: ${err.message} (a running master keeps the configuration it has; fix the file before the next reload)`),
   });
-  if (options.runDir !== undefined || (await answers(computed))) return computed;
+  if ((await answers(computed)) || options.runDir !== undefined) return computed;
   const cwd = options.cwd ?? process.cwd();
   const configPath = findConfigFile(options.config, cwd);
-  const appDir = real(configPath ? dirname(configPath) : cwd);
-  const mine = (await discoverMasters({ env: options.env })).filter((m) => m.status?.app !== undefined && real(m.status.app.dir) === appDir);
-  return mine.length === 1 ? mine[0]!.runDir : computed;
+  const mine = await mastersOfApp(configPath ? dirname(configPath) : cwd, options.env);
+  // Another user's master serves this folder: "no master" would be false (release switched current on it).
+  if (mine.reachable.length === 0 && mine.denied) throw mine.denied;
+  return mine.reachable.length === 1 ? mine.reachable[0]!.runDir : computed;
+}
+
+/** The masters of one app folder: those this user can ask, and whether another user's runs. */
+export interface AppMasters {
+  /** Masters whose status names this app folder. */
+  reachable: FoundMaster[];
+  /**
+   * When none is reachable but another user's master serves the folder (its beacon, and a
+   * control socket that said "permission denied"): ERR_CONTROL_ACCESS naming it.
+   */
+  denied?: HitlessError;
+}
+
+/**
+ * The running masters of `appDir`, whatever their run dirs (`hitless list`'s discovery).
+ *
+ * @example
+ * const { reachable, denied } = await mastersOfApp('/srv/app');
+ */
+export async function mastersOfApp(appDir: string, env?: NodeJS.ProcessEnv): Promise<AppMasters> {
+  const dir = real(appDir);
+  const found = await discoverMasters({ env });
+  const reachable = found.filter((m) => m.status?.app !== undefined && real(m.status.app.dir) === dir);
+  if (reachable.length > 0) return { reachable };
+  const me = process.geteuid?.();
+  const others = (beaconPids(dir) ?? []).filter((pid) => {
+    const uid = processUid(pid);
+    return uid !== undefined && uid !== me;
+  });
+  const sockets = found.filter((m) => m.error !== undefined).map((m) => controlSocketPath(m.runDir));
+  return others.length > 0 && sockets.length > 0 ? { reachable, denied: appAccessError(dir, others[0]!, sockets) } : { reachable };
 }
 
 /**

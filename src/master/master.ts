@@ -34,6 +34,7 @@ import { DEFAULT_BOOT_NICE } from '../config/defaults.js';
 import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
 import { nameTheHolder, refuseSecondMaster } from './occupied.js';
+import { openBeacon } from '../control/beacon.js';
 import { ReadyWatch } from './ready-wait.js';
 import { ListenerWatch, stoppedText } from './listener-watch.js';
 import { Reconfigurer, type ConfigSource, type ReconfigurableMaster } from './reconfigure.js';
@@ -329,6 +330,9 @@ export async function runMaster(
     throw err;
   }
   closers.push(parts);
+  // Every user's clients can see that this folder has a master, even where its control socket is closed to them.
+  const beacon = await openBeacon(config.appDir);
+  if (beacon) closers.push(beacon);
   /** This master owns control.sock, the pid file and the unix socket files: a new master only once committed. */
   let owner = !upgrade;
   closeForStop = () => {

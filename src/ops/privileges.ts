@@ -92,6 +92,19 @@ export function userExists(user: string, sources: Pick<AccountSources, 'passwd' 
 }
 
 /**
+ * The name of the account `uid` (/etc/passwd, then `getent passwd`), or the number itself
+ * when it has none: for messages that tell whom to run a command as.
+ *
+ * @example
+ * userName(0); // 'root'
+ */
+export function userName(uid: number, sources: Pick<AccountSources, 'passwd' | 'getent'> = {}): string {
+  const passwd = parsePasswd((sources.passwd ?? (() => readOr('/etc/passwd')))());
+  const entry = lookup(passwd, (e) => e.uid === uid, () => (sources.getent ?? defaultGetent)('passwd', String(uid)), parsePasswd);
+  return entry?.name ?? String(uid);
+}
+
+/**
  * Resolves the configured `user` / `group` into ids for `child_process.spawn`.
  * Returns undefined when neither is set (workers keep the master's identity).
  *
