@@ -5,7 +5,10 @@
  */
 import { HitlessError, isHitlessError } from '../errors.js';
 import { controlRequest } from '../control/client.js';
+import { beaconPids } from '../control/beacon.js';
 import { discoverMasters, type FoundMaster } from '../control/discover.js';
+import { mastersOfApp } from '../control/find.js';
+import { asTheMaster } from '../control/access.js';
 import type { ListenerSpec } from '../config/types.js';
 import type { StatusSnapshot } from '../core/types.js';
 
@@ -13,22 +16,43 @@ import type { StatusSnapshot } from '../core/types.js';
 const PROBE_TIMEOUT_MS = 2000;
 
 /**
- * Throws ERR_MASTER_RUNNING when a master already answers on `runDir` (a second `hitless
- * start` in the same folder), naming its pid.
+ * Throws ERR_MASTER_RUNNING when a master of this app folder already runs: one answering on
+ * `runDir` (a second `hitless start` in the same folder), or one started with another
+ * `--run-dir` (systemd's, another shell's, another user's), found by its beacon
+ * (control/beacon.ts) and `hitless list`'s discovery. Two masters of one app folder would
+ * both serve its `current`, and the client commands there reach only one of them.
  *
  * @example
  * await refuseSecondMaster(config.runDir, config.appDir);
  */
 export async function refuseSecondMaster(runDir: string, appDir: string): Promise<void> {
-  let status: StatusSnapshot;
+  let status: StatusSnapshot | undefined;
   try {
     status = (await controlRequest(runDir, 'status', {}, { timeoutMs: PROBE_TIMEOUT_MS })) as StatusSnapshot;
   } catch {
-    return; // nobody answers: the control server removes a stale socket itself
+    // nobody answers here (the control server removes a stale socket itself): look elsewhere
   }
-  throw new HitlessError('ERR_MASTER_RUNNING',
-    `a hitless master (pid ${status.pid}) already runs here (${status.app?.dir ?? appDir}, generation ${status.generation}); ` +
-    'apply changes with `hitless reload`, or stop it first with `hitless stop`', { details: { pid: status.pid } });
+  if (status !== undefined) {
+    throw new HitlessError('ERR_MASTER_RUNNING',
+      `a hitless master (pid ${status.pid}) already runs here (${status.app?.dir ?? appDir}, generation ${status.generation}); ` +
+      'apply changes with `hitless reload`, or stop it first with `hitless stop`', { details: { pid: status.pid } });
+  }
+  // On Linux no beacon of this folder means no master of it (of this hitless version): no need to ask every master.
+  if (beaconPids(appDir)?.length === 0) return;
+  const { reachable, denied } = await mastersOfApp(appDir);
+  const other = reachable[0];
+  if (other?.status !== undefined) {
+    throw new HitlessError('ERR_MASTER_RUNNING',
+      `a hitless master (pid ${other.status.pid}) already runs for ${other.status.app?.dir ?? appDir} with the run dir ${other.runDir} ` +
+      `(generation ${other.status.generation}); apply changes with \`hitless reload\`, or stop it first with \`hitless stop\` (both find it from the app folder); ` +
+      'one app folder has one master: for a second one, give it an app folder of its own', { details: { pid: other.status.pid, runDir: other.runDir } });
+  }
+  if (denied !== undefined) {
+    const { pid, owner } = denied.details as { pid: number; owner?: string };
+    throw new HitlessError('ERR_MASTER_RUNNING',
+      `another user's hitless master (pid ${pid}${owner === undefined ? '' : `, user ${owner}`}) already runs for ${appDir}; ` +
+      `one app folder has one master: reload or stop that one instead, ${asTheMaster(owner)}`, { details: { pid } });
+  }
 }
 
 /** "host:port" / "[v6]:port" / "unix:/path" as status reports listeners → what to compare. */

@@ -37,6 +37,24 @@ test('a second hitless start in the same folder: "a hitless master (pid N) alrea
   assert.equal((await first.stop()).code, 0);
 });
 
+test('a master of the same folder started with another --run-dir: a second hitless start is refused (ERR_MASTER_RUNNING, exit 1) whatever its run dir, naming the pid and run dir', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const args = ['--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')];
+  const first = await startMasterIn(t, dir, ['--run-dir', join(dir, 'run-a'), ...args]);
+  const refused = `hitless: a hitless master (pid ${first.pid}) already runs for ${dir} with the run dir ${join(dir, 'run-a')} (generation 1); ` +
+    'apply changes with `hitless reload`, or stop it first with `hitless stop` (both find it from the app folder); ' +
+    'one app folder has one master: for a second one, give it an app folder of its own\n';
+  for (const runDir of [[], ['--run-dir', join(dir, 'run-b')]]) {
+    for (const detach of [[], ['-d']]) {
+      const second = await runCli(['start', ...detach, ...runDir, ...args], { XDG_RUNTIME_DIR: dir }, dir);
+      assert.equal(second.code, 1, second.stderr);
+      assert.equal(second.stderr, refused);
+    }
+  }
+  assert.equal(existsSync(join(dir, 'run-b')), false, 'nothing made for a second master');
+  assert.equal((await first.stop()).code, 0);
+});
+
 test('a port held by another folder\'s hitless master: the error names that master and how to stop it', { timeout: 60_000 }, async (t) => {
   const a = tempDir(t);
   const b = tempDir(t);

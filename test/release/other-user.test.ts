@@ -39,7 +39,7 @@ async function build(dir: string, version: string): Promise<string> {
   return dir;
 }
 
-test('another user\'s master (run dir 0700): release and rollback refuse with ERR_CONTROL_ACCESS and leave current alone; status, reload, stop say permission denied and whom to run as', { skip: !asRoot && 'needs root, to run the client as another user', timeout: 120_000 }, async (t) => {
+test('another user\'s master (run dir 0700): release and rollback refuse with ERR_CONTROL_ACCESS and leave current alone; status, reload, stop say permission denied and whom to run as; start refuses a second master', { skip: !asRoot && 'needs root, to run the client as another user', timeout: 120_000 }, async (t) => {
   const app = await tempDir(t, 'hitless-app-');
   const builds = await tempDir(t, 'hitless-builds-');
   await chmod(builds, 0o755);
@@ -76,6 +76,11 @@ test('another user\'s master (run dir 0700): release and rollback refuse with ER
     assert.equal(given.stderr, `hitless: permission denied on the control socket ${socket}: the master runs as another user and user nobody may not open it; ` +
       'run the command as the master\'s user (`sudo -u <user> hitless …`) or as root\n', cmd);
   }
+  const start = await runAsNobody(['start', '--listen', '127.0.0.1:0', '--', process.execPath, 'server.mjs'], app);
+  assert.equal(start.code, 1);
+  assert.equal(start.stderr, `hitless: another user's hitless master (pid ${master.pid}, user root) already runs for ${app}; ` +
+    'one app folder has one master: reload or stop that one instead, as root, the master\'s user (`sudo hitless …`)\n');
+
   assert.equal(alive(master.pid), true);
   assert.equal((await master.status()).generation, 1, 'no reload happened');
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
