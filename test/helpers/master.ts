@@ -175,9 +175,16 @@ export class MasterProcess {
   }
 }
 
-export function runCli(args: string[], env: Record<string, string> = {}, cwd = root): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * `hitless <args>` in `cwd`, with `env` over this process's environment (`as.env` instead,
+ * and as another user with `as.uid`/`as.gid`); resolves once it exited.
+ */
+export function runCli(
+  args: string[], env: Record<string, string> = {}, cwd = root, as: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const { env: base = process.env, ...ids } = as;
+    const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

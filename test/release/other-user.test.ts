@@ -5,11 +5,10 @@
 // The client runs under another uid, so these tests need root (root passes every file mode).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmod, chown, copyFile, mkdir, readdir, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { alive, cli, root, runCli, sourceFixture, startMaster } from '../helpers/master.js';
+import { alive, root, runCli, sourceFixture, startMaster } from '../helpers/master.js';
 import { beaconPids } from '../../src/control/beacon.js';
 import { tempDir } from './helpers.js';
 
@@ -20,15 +19,7 @@ const asRoot = process.geteuid?.() === 0;
 /** `hitless <args>` in `cwd` as user nobody. */
 function runAsNobody(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { XDG_RUNTIME_DIR: _mine, ...rest } = process.env;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd, uid: NOBODY, gid: NOBODY, env: { ...rest, ...env, HOME: cwd }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(args, { ...env, HOME: cwd }, cwd, { uid: NOBODY, gid: NOBODY, env: rest });
 }
 
 async function build(dir: string, version: string): Promise<string> {
