@@ -28,6 +28,11 @@ export function readConfigFile(path: string): Record<string, unknown> {
       cause: err, details: { line: at.line, column: at.column },
     });
   }
+  // Valid JSON, but a key given twice: JSON.parse kept the last one without a word.
+  const twice = locateJsonError(text);
+  if (twice !== undefined) {
+    throw new HitlessError('ERR_CONFIG_PARSE', `${path}:${twice.line}:${twice.column}: ${twice.reason}`, { details: { line: twice.line, column: twice.column } });
+  }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new HitlessError('ERR_CONFIG_PARSE', `${path}: expected a JSON object ({ "command": [...], "listen": [...] }), got ${Array.isArray(data) ? 'an array' : JSON.stringify(data)}`);
   }

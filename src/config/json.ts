@@ -1,8 +1,10 @@
 /**
  * Locates the first syntax error in a JSON text. JSON.parse's messages differ across
  * Node versions and often omit the position (Node 20: `Unexpected token ']', ..."x": [1,]"
- * is not valid JSON`), so a config error could not point at a line. This scanner only runs
- * after JSON.parse failed; it follows RFC 8259 just far enough to find where it breaks.
+ * is not valid JSON`), so a config error could not point at a line. This scanner follows
+ * RFC 8259 just far enough to find where it breaks, and also stops at a key given twice in
+ * one object, which JSON.parse accepts silently (the last one wins: `"workers": 2` above a
+ * forgotten `"workers": 8` would be ignored).
  */
 
 /** Where a JSON text stops being valid: 1-based line and column, and what was found there. */
@@ -59,10 +61,18 @@ export function locateJsonError(text: string): JsonErrorLocation | undefined {
       i++;
       ws();
       if (text[i] === '}') return void i++;
+      const keys = new Map<string, number>();
       for (;;) {
         ws();
         if (text[i] !== '"') unexpected();
+        const start = i;
         string();
+        const key = JSON.parse(text.slice(start, i)) as string;
+        const first = keys.get(key);
+        if (first !== undefined) {
+          throw new Stop(start, `${JSON.stringify(key)} is given twice in this object (first at line ${lineOf(first)}); JSON keeps only the last one: remove one`);
+        }
+        keys.set(key, start);
         ws();
         expect(':');
         value();
@@ -87,6 +97,7 @@ export function locateJsonError(text: string): JsonErrorLocation | undefined {
     if (!lit) unexpected();
     i += lit![0].length;
   };
+  const lineOf = (offset: number): number => text.slice(0, offset).split('\n').length;
   try {
     value();
     ws();

@@ -48,3 +48,11 @@ test('locateJsonError: points at the first mistake, undefined for valid JSON', (
   assert.equal(locateJsonError('{"a": 01}')?.column, 8);
   assert.match(locateJsonError('{"a": 1')?.reason ?? '', /end of file/);
 });
+
+test('locateJsonError: a key given twice in one object (JSON.parse keeps the last without a word); the same key in two objects is fine', () => {
+  assert.deepEqual(locateJsonError('{\n  "workers": 2,\n  "listen": ["8080"],\n  "workers": 8\n}'), {
+    offset: 42, line: 4, column: 3, reason: '"workers" is given twice in this object (first at line 2); JSON keeps only the last one: remove one',
+  });
+  assert.equal(locateJsonError('{"logs": {"keep": 1}, "release": {"keep": 2}}'), undefined);
+  assert.equal(locateJsonError('{"a\\u0062": 1, "ab": 2}')?.reason, '"ab" is given twice in this object (first at line 1); JSON keeps only the last one: remove one');
+});

@@ -177,6 +177,7 @@ test('bad JSON: ERR_CONFIG_PARSE with the line and column of the mistake', (t) =
   assert.ok(!msg.includes('\n'));
   rejects(() => load(dir, '{"command": ["node"]'), 'ERR_CONFIG_PARSE', ':1:21', 'end of file');
   rejects(() => load(dir, '[1, 2]'), 'ERR_CONFIG_PARSE', 'expected a JSON object');
+  rejects(() => load(dir, '{"command": ["node", "a.js"], "workers": 2,\n "workers": 3}'), 'ERR_CONFIG_PARSE', 'hitless.json:2:2', '"workers" is given twice');
 });
 
 test('config file: explicit missing --config is ERR_CONFIG_NOT_FOUND; appDir is the file folder', (t) => {
