@@ -92,6 +92,19 @@ export class Reconfigurer implements MasterHandle {
     this.#read = options.read ?? cachedReader(options.source?.cwd ?? process.cwd(), { config: fileSays, fingerprint: options.source?.fingerprint });
     this.#readWorkers = options.scale?.readWorkers ?? options.master.spec.workers;
     this.#override = options.scale && { ...options.scale };
+    // Once a new generation serves, no worker is started with the old one's sockets: an
+    // address the reload removed closes in the master at the switch, not when the old
+    // generation has drained, so that new connections to it are refused once the old workers
+    // closed their copies (at their drain's start) instead of waiting in its queue for the
+    // whole drain and then being reset.
+    options.master.on('event', (e) => {
+      if (e.type === 'reload-ready') this.#retainInUse();
+    });
+  }
+
+  /** Closes the sockets neither the serving configuration nor a reload in flight uses. */
+  #retainInUse(): void {
+    this.#o.listeners.retain([this.#o.master.spec.listen, ...[...this.#pending].map((p) => p.listen)]);
   }
 
   /** The `hitless scale` override in force (what an upgrade hands on), if any. */
@@ -119,7 +132,7 @@ export class Reconfigurer implements MasterHandle {
   }
 
   async reload(reason: string, options?: ReloadOptions): Promise<ReloadOutcome> {
-    const { master, listeners, source } = this.#o;
+    const { master, source } = this.#o;
     // Nothing to read for: a programmatic master, or one that is stopping (it refuses anyway).
     if (!source || master.status().state === 'stopping') return master.reload(reason, undefined, options);
     const startedAt = master.now();
@@ -137,8 +150,8 @@ export class Reconfigurer implements MasterHandle {
       outcome = await step.outcome;
     } finally {
       this.#pending.delete(next);
-      // Sockets only a finished reload wanted, or only the generation it replaced used.
-      listeners.retain([master.spec.listen, ...[...this.#pending].map((p) => p.listen)]);
+      // Sockets only a failed reload wanted (the ones the generation it replaced used went at its switch).
+      this.#retainInUse();
     }
     if (outcome.ok) this.#o.onLive?.(master.spec);
     return { ...outcome, changes, ...(notes.length ? { notes } : {}) };

@@ -203,6 +203,42 @@ test('a kept-alive connection to an address a reload removes stays with its old 
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
+test('an address a reload removes refuses new connections once the new generation serves, while the old one still drains a request on it (it queued them until the drain ended, then reset them)', { timeout: 300_000 }, async (t) => {
+  const app = ['node', fixture('master/app.js')];
+  // The old worker's own deadline as long as the master's: the request below is drained, not cut, for as long as the test needs.
+  // And the reload waits for it (no background drain within the test): it is not done before the end.
+  const env = { SHUTDOWN_TIMEOUT_MS: '120000' };
+  const drain = { reloadWait: '110s' };
+  const { master, write } = await startFromFile(t, { command: app, listen: ['127.0.0.1:0', 'admin=127.0.0.1:0'], workers: 1, drainTimeout: '120s', drain, env });
+  const adminPort = Number(master.address('admin').split(':').pop());
+  // A request in flight on the address to remove, which the old generation drains.
+  let slowEnded = false;
+  const slow = new Promise<string>((resolve) => {
+    const end = (how: string): void => {
+      slowEnded = true;
+      resolve(how);
+    };
+    http.get({ host: '127.0.0.1', port: adminPort, path: '/slow?ms=100000&id=held', agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => end('answered'));
+      res.on('error', () => end('cut'));
+    }).on('error', () => end('cut'));
+  });
+  await master.waitStdout('slow-start held');
+  write({ command: app, listen: ['127.0.0.1:0'], workers: 1, drainTimeout: '120s', drain, env });
+  const reload = master.cli(['reload']);
+  await master.waitEvent((r) => r.event === 'reload-ready' && r.generation === 2);
+  await waitUntil(async () => (await connects(adminPort)) === 'ECONNREFUSED', 'the removed address refuses new connections', 60_000);
+  assert.equal(slowEnded, false, 'refused while the old generation still drains its request (not only once it ended)');
+  assert.equal(master.events('reload-done').length, 0, 'refused before the reload is done (it closed the address only then)');
+  // The kept address serves the new generation meanwhile.
+  assert.equal(await get(master.url('/')), 'hello from generation 2');
+  // Done: a forced stop ends the held request and the reload still waiting for its drain.
+  const stopped = await master.cli(['stop', '--force']);
+  assert.equal(stopped.code, 0, stopped.stderr);
+  await Promise.all([slow, reload, master.exited]);
+});
+
 test('a WebSocket to an address a reload removes stays with its old worker (served, then closed with 1001), like that address\'s HTTP connections; one on a kept address moves', { timeout: 300_000 }, async (t) => {
   const app = [process.execPath, fixture('websocket/chat.js')];
   const env = { WS_MOVE: '1', WS_SERVE: '1' };
