@@ -3,7 +3,7 @@
  * client commands (`hitless status`, `reload`, …), which only need the file's folder and
  * run dir, never load the validator.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { DEFAULT_CONFIG_FILE } from './defaults.js';
@@ -17,6 +17,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new HitlessError('ERR_CONFIG_NOT_FOUND', `config file ${path} does not exist; check the --config path`);
+    if (code === 'EACCES') throw unreadable(path, err);
     throw new HitlessError('ERR_CONFIG_PARSE', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
   }
   let data: unknown;
@@ -54,11 +55,29 @@ export function readConfigFileOr(path: string, unparsable: (err: HitlessError) =
   }
 }
 
+/**
+ * ERR_CONFIG_PARSE for a config file this user may not read (EACCES on it or a folder above:
+ * the app of a master that runs as another user), saying so and whom to run as, never
+ * "does not exist".
+ */
+function unreadable(path: string, cause: unknown): HitlessError {
+  return new HitlessError('ERR_CONFIG_PARSE',
+    `config file ${path}: permission denied (this user may not read it, or may not enter a folder above it); ` +
+      'run the command as the user the app and its master run as (`sudo -u <user> hitless …`), or as root',
+    { cause, details: { path } });
+}
+
 /** Finds the config file: --config (must exist), else `<cwd>/hitless.json` when present. */
 export function findConfigFile(configFlag: string | undefined, cwd: string): string | undefined {
   if (configFlag !== undefined) {
     const path = resolve(cwd, configFlag);
-    if (!existsSync(path)) throw new HitlessError('ERR_CONFIG_NOT_FOUND', `config file ${path} does not exist; check the --config path`);
+    try {
+      statSync(path);
+    } catch (err) {
+      // There, but closed to this user: reading it says so (a client command still finds the master by its folder).
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') return path;
+      throw new HitlessError('ERR_CONFIG_NOT_FOUND', `config file ${path} does not exist; check the --config path`);
+    }
     return path;
   }
   const path = resolve(cwd, DEFAULT_CONFIG_FILE);

@@ -63,7 +63,7 @@ export async function findRunDir(options: {
   const warn = options.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
   const computed = locateRunDir({
     ...options,
-    unreadable: (err) => warn(`hitless: warning: ${err.message} (a running master keeps the configuration it has; fix the file before the next reload)`),
+    unreadable: (err) => warn(`hitless: warning: ${err.message}${(err.cause as NodeJS.ErrnoException | undefined)?.code === 'EACCES' ? '' : ' (a running master keeps the configuration it has; fix the file before the next reload)'}`),
   });
   if ((await answers(computed)) || options.runDir !== undefined) return computed;
   const cwd = options.cwd ?? process.cwd();

@@ -76,3 +76,24 @@ test('another user\'s master (run dir 0700): release and rollback refuse with ER
   assert.equal((await master.status()).generation, 1, 'no reload happened');
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
+
+test('a --config in a folder this user may not enter: status says permission denied and whom to run as (the master found by its folder), check says permission denied, never "does not exist"', { skip: !asRoot && 'needs root, to run the client as another user', timeout: 120_000 }, async (t) => {
+  const closed = await tempDir(t, 'hitless-closed-'); // 0700, root's
+  const app = join(closed, 'app');
+  await mkdir(app);
+  await build(app, 'v1');
+  const master = await startMaster(t, { command: [process.execPath, 'server.mjs'], cwd: app, env });
+  await writeFile(join(app, 'hitless.json'), JSON.stringify({ command: [process.execPath, 'server.mjs'], listen: ['127.0.0.1:0'] }));
+  const config = join(app, 'hitless.json');
+
+  const status = await runAsNobody(['status', '--config', config], '/');
+  assert.equal(status.code, 1, status.stdout + status.stderr);
+  assert.match(status.stderr, new RegExp(`^hitless: warning: config file ${config}: permission denied \\(this user may not read it, or may not enter a folder above it\\); run the command as the user the app and its master run as`));
+  assert.doesNotMatch(status.stderr, /does not exist|fix the file/);
+  assert.match(status.stderr, new RegExp(`hitless: a hitless master \\(pid ${master.pid}, user root\\) serves ${app}, but user nobody may not open its control socket`));
+
+  const check = await runAsNobody(['check', '--config', config], '/');
+  assert.equal(check.code, 2);
+  assert.match(check.stderr, /permission denied \(this user may not read it, or may not enter a folder above it\)/);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
