@@ -160,19 +160,22 @@ export async function startControlServer(options: ControlServerOptions): Promise
     const send = (message: ControlMessage): void => {
       if (!socket.destroyed && socket.writable) socket.write(encode(message));
     };
-    // Only the first request is timed: once a client has spoken, a connection may wait
-    // between requests (several may be sent on one) and a reload may stream for minutes.
-    socket.setTimeout(firstRequestTimeoutMs, () => {
+    // Only the first request is timed, from the connect (not an idle timer: a client
+    // trickling bytes without a newline is held no longer): once a client has spoken, a
+    // connection may wait between requests (several may be sent on one) and a reload may
+    // stream for minutes.
+    const firstLine = setTimeout(() => {
       send(errorReply(null, new HitlessError('ERR_CONTROL_PROTOCOL',
         `no request line within ${firstRequestTimeoutMs} ms of connecting; connection closed (send one JSON object per line, ending with a newline)`)));
       socket.end();
-      socket.setTimeout(0);
-    });
+    }, firstRequestTimeoutMs);
+    firstLine.unref();
+    socket.once('close', () => clearTimeout(firstLine));
     const splitter = new LineSplitter({
       maxBytes: MAX_LINE_BYTES,
       onLine: (line) => {
         if (line.trim() === '') return;
-        socket.setTimeout(0);
+        clearTimeout(firstLine);
         const p = onLine(line, send, socket).finally(() => inFlight.delete(p));
         inFlight.add(p);
       },

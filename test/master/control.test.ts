@@ -153,7 +153,7 @@ test('a line over 64 KiB without newline gets an error reply, the connection clo
   assert.deepEqual(await controlRequest(runDir, 'status'), snapshot);
 });
 
-test('a connection that sends no whole request line in time gets an error reply and is closed; one that spoke may wait', async (t) => {
+test('a connection that sends no whole request line in time gets an error reply and is closed (bytes without a newline do not extend it); one that spoke may wait', { timeout: 30_000 }, async (t) => {
   const base = mkdtempSync(join(tmpdir(), 'hitless-ctl-'));
   const runDir = join(base, 'run');
   const master = new FakeMaster();
@@ -164,7 +164,9 @@ test('a connection that sends no whole request line in time gets an error reply 
   });
   const silent = connect(server.path);
   silent.on('error', () => {});
-  silent.write('{"v":1,"id":1,'); // a partial line does not count
+  silent.write('{"v":1,"id":1,'); // a partial line does not count, nor bytes that keep coming without a newline
+  const trickle = setInterval(() => silent.writable && silent.write(' '), 50);
+  t.after(() => clearInterval(trickle));
   let received = '';
   silent.on('data', (chunk) => (received += String(chunk)));
   await once(silent, 'close');
