@@ -10,7 +10,7 @@
  * rotation loses no line; each event is one write of one whole line.
  */
 import { prepareFolder } from '../config/output-file.js';
-import { unlinkSync } from 'node:fs';
+import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from '../core/logger.js';
@@ -111,21 +111,31 @@ export async function startLogFiles(config: MasterConfig, master: MasterHandle, 
 }
 
 /**
- * Removes `workers.log.<keep+1>`, `workers.log.<keep+2>`, … up to the first one missing:
- * the copies a larger `logs.keep` left (the rotation itself only ever shifts up to `keep`,
- * so after `keep` was lowered by a reload or a restart they would stay for good). Returns
- * how many were removed; a file that cannot be removed ends the walk (and stays).
+ * Removes every `workers.log.<n>` with n above `keep`: the copies a larger `logs.keep` left
+ * (the rotation itself only ever shifts up to `keep`, so after `keep` was lowered by a
+ * reload or a restart they would stay for good), gaps in the numbering included. Returns how
+ * many were removed; one that cannot be removed stays.
  */
 export function pruneRotated(dir: string, keep: number, name = LOG_FILE_NAME): number {
-  let removed = 0;
-  for (let i = Math.max(1, Math.floor(keep)) + 1; ; i++) {
-    try {
-      unlinkSync(join(dir, `${name}.${i}`));
-    } catch {
-      return removed;
-    }
-    removed++;
+  const limit = Math.max(1, Math.floor(keep));
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
   }
+  let removed = 0;
+  for (const file of names) {
+    const n = file.startsWith(`${name}.`) ? file.slice(name.length + 1) : '';
+    if (!/^\d+$/.test(n) || Number(n) <= limit) continue;
+    try {
+      unlinkSync(join(dir, file));
+      removed++;
+    } catch {
+      // not ours to remove (another user's, a folder): it stays
+    }
+  }
+  return removed;
 }
 
 /**

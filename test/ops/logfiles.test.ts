@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatLine, startLogFiles, LOG_FILE_NAME } from '../../src/ops/logfiles.js';
@@ -84,6 +84,12 @@ test('logfiles: a lower keep removes the rotated files beyond it when the files 
   await logs.close();
   assert.deepEqual((await readdir(dir)).sort(), [LOG_FILE_NAME, `${LOG_FILE_NAME}.1`, `${LOG_FILE_NAME}.2`]);
   assert.ok(logger.lines.some((l) => l.includes('removed rotated log files beyond logs.keep')), logger.lines.join('\n'));
+  // A gap in the numbering (a file removed by hand) does not hide the ones after it; other names are left alone.
+  await writeFile(join(dir, `${LOG_FILE_NAME}.9`), 'old\n');
+  await writeFile(join(dir, `${LOG_FILE_NAME}.9.gz`), 'shipped\n');
+  logs = await startLogFiles(fakeConfig({ logs: { mode: 'file', dir, maxSize: 1024, keep: 2, tag: false } }), master, memoryLogger());
+  await logs.close();
+  assert.deepEqual((await readdir(dir)).sort(), [LOG_FILE_NAME, `${LOG_FILE_NAME}.1`, `${LOG_FILE_NAME}.2`, `${LOG_FILE_NAME}.9.gz`]);
 });
 
 test('logfiles: followLog sees every appended line across rotations', async (t) => {
