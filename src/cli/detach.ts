@@ -31,6 +31,12 @@ const POLL_MS = 100;
  * "runs in the background: 0 workers ready" and a crash loop.
  */
 const SETTLE_MS = 1000;
+/**
+ * And for this many status answers in a row: on a machine busy enough to starve this
+ * command, a second of its clock may pass between two answers, and the master must have had
+ * turns to see a worker exit.
+ */
+const SETTLE_ANSWERS = 5;
 /** Flags only the detaching CLI reads; the master never sees them. */
 const DETACH_FLAGS = ['--detach', '-d'];
 const LOG_FILE_FLAG = '--log-file';
@@ -95,6 +101,7 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
   void exited.then((code) => (exitCode = code));
   const show = (text: string): void => void process.stderr.write(text);
   let settledFrom: number | undefined;
+  let settledAnswers = 0;
   // Ctrl-C here stops the waiting, not the master (its own session): say that it goes on.
   let interrupted: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => void (interrupted ??= signal);
@@ -125,7 +132,8 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
           return 1;
         }
         settledFrom ??= Date.now();
-        if (Date.now() - settledFrom < SETTLE_MS) continue;
+        settledAnswers++;
+        if (Date.now() - settledFrom < SETTLE_MS || settledAnswers < SETTLE_ANSWERS) continue;
         child.unref();
         // The lines written between the last copy and the answer ("master ready" among them).
         copyNew(reader, offset, show);
