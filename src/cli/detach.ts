@@ -10,7 +10,7 @@
  * `hitless startup` (systemd and its journal) or `logs.mode: "file"` (rotated files).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readSync, writeSync, fstatSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readSync, writeSync, fstatSync } from 'node:fs';
 import { prepareOutputFile } from '../config/output-file.js';
 import { refuseSecondMaster } from '../master/occupied.js';
 import { join, resolve } from 'node:path';
@@ -128,7 +128,10 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
           await controlRequest(config.runDir, 'stop', { force: true }, { timeoutMs: 5000 }).catch(() => undefined);
           await exited;
           copyNew(reader, offset, show);
-          process.stderr.write(`hitless: generation 1 went live, but ${lost} right after it was ready: the start failed and the master was stopped; its output is above and in ${logFile} (ERR_START_FAILED)\n`);
+          const why = `generation 1 went live, but ${lost} right after it was ready: the start failed and the master was stopped`;
+          // The file says why too: the master's own last line there is a plain "master stopped".
+          appendFileSync(logFile, `--- hitless start --detach: ${why} (ERR_START_FAILED) ---\n`);
+          process.stderr.write(`hitless: ${why}; its output is above and in ${logFile} (ERR_START_FAILED)\n`);
           return 1;
         }
         settledFrom ??= Date.now();

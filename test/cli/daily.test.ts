@@ -102,6 +102,8 @@ test('a detached start whose only worker exits right after READY fails (exit 1, 
   assert.equal(r.stdout, '', 'no "runs in the background"');
   assert.match(r.stderr, /exits-after-ready fixture: exiting 5 after READY/);
   assert.match(r.stderr, /hitless: generation 1 went live, but worker 1\.0 exited right after it was ready: the start failed and the master was stopped; its output is above and in .*hitless\.log \(ERR_START_FAILED\)\n$/);
+  // The output file says why as well, after the master's own "master stopped".
+  assert.match(readFileSync(join(dir, 'hitless.log'), 'utf8'), /--- hitless start --detach: generation 1 went live, but worker 1\.0 exited right after it was ready: the start failed and the master was stopped \(ERR_START_FAILED\) ---\n$/);
   assert.equal((await cli(dir, ['status'])).code, 1, 'no master left behind');
 });
 
