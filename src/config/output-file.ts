@@ -22,16 +22,7 @@ export function prepareOutputFile(path: string, setting: string, create = true):
   };
   if (!create) {
     // hitless check: what the start would find, creating nothing.
-    const walk = walkUp(folder);
-    if ('blocked' in walk) fail(`${walk.blocked} is not a folder (a file is in the way); choose another path`);
-    const { existing } = walk as { existing: string };
-    const kernel = kernelFileSystem(existing);
-    if (kernel) fail(`${existing} is on ${kernel}, a kernel file system where no file or folder can be made; choose a path in a writable folder`);
-    try {
-      accessSync(existing, constants.W_OK | constants.X_OK);
-    } catch {
-      fail(`this user cannot create files in ${existing}; give it write access, or choose a path in a writable folder`);
-    }
+    checkCreatable(folder, fail, { blocked: 'choose another path', elsewhere: 'choose a path in a writable folder' });
     if (isFolder(path)) fail('that is a folder; give the path of a file');
     return;
   }
@@ -61,20 +52,10 @@ export function prepareFolder(dir: string, file: string, setting: string, create
   const fail = (why: string): never => {
     throw new HitlessError('ERR_FILE_WRITE', `${setting}: cannot write ${join(dir, file)}: ${why}`, { details: { path: dir } });
   };
+  if (!create) return checkCreatable(dir, fail, { blocked: 'choose another folder', elsewhere: 'choose another folder' });
   const walk = walkUp(dir);
   if ('blocked' in walk) fail(`${walk.blocked} is not a folder (a file is in the way); choose another folder`);
-  const { missing, existing } = walk as { missing: string[]; existing: string };
-  if (!create) {
-    const kernel = kernelFileSystem(existing);
-    if (kernel) fail(`${existing} is on ${kernel}, a kernel file system where no file or folder can be made; choose another folder`);
-    try {
-      accessSync(existing, constants.W_OK | constants.X_OK);
-    } catch {
-      fail(`this user cannot create files in ${existing}; give it write access, or choose another folder`);
-    }
-    return;
-  }
-  for (const folder of missing) {
+  for (const folder of (walk as { missing: string[] }).missing) {
     const code = makeFolder(folder);
     if (code !== undefined) fail(`the folder ${folder} cannot be created (${code}); create it with write access for this user, or choose another folder`);
   }
@@ -83,6 +64,24 @@ export function prepareFolder(dir: string, file: string, setting: string, create
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     fail(`${code === 'EISDIR' ? 'that is a folder' : `it cannot be opened for writing (${code})`}; give this user write access to ${dir}, or choose another folder`);
+  }
+}
+
+/**
+ * What `hitless check` can tell about creating `folder` and files in it, creating nothing:
+ * a file in the way, a kernel file system (access(2) passes there as root), a folder this
+ * user cannot write. Each is said through `fail`, with `instead` as the fix.
+ */
+function checkCreatable(folder: string, fail: (why: string) => never, instead: { blocked: string; elsewhere: string }): void {
+  const walk = walkUp(folder);
+  if ('blocked' in walk) fail(`${walk.blocked} is not a folder (a file is in the way); ${instead.blocked}`);
+  const { existing } = walk as { existing: string };
+  const kernel = kernelFileSystem(existing);
+  if (kernel) fail(`${existing} is on ${kernel}, a kernel file system where no file or folder can be made; ${instead.elsewhere}`);
+  try {
+    accessSync(existing, constants.W_OK | constants.X_OK);
+  } catch {
+    fail(`this user cannot create files in ${existing}; give it write access, or ${instead.elsewhere}`);
   }
 }
 
