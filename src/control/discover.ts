@@ -54,13 +54,30 @@ export function listeningControlSockets(procNetUnix: string): string[] {
  * listeningUnixPaths(readProcNetUnix() ?? ''); // ['/run/myapp/control.sock', '@hitless-app/3f2a9c0d1e4b/4208', …]
  */
 export function listeningUnixPaths(procNetUnix: string): string[] {
-  const out: string[] = [];
+  return unixTableRows(procNetUnix).filter((row) => row.listening).map((row) => row.path);
+}
+
+/** A bound unix socket of /proc/net/unix (`Num RefCount Protocol Flags Type St Inode Path`). */
+export interface UnixTableRow {
+  path: string;
+  inode: string;
+  listening: boolean;
+}
+
+/**
+ * The rows of /proc/net/unix's text that have a path (bound sockets), abstract ones with
+ * their leading `@`.
+ *
+ * @example
+ * unixTableRows(readProcNetUnix() ?? '').find((row) => row.inode === '333'); // { path: '/run/myapp.sock', inode: '333', listening: true }
+ */
+export function unixTableRows(procNetUnix: string): UnixTableRow[] {
+  const out: UnixTableRow[] = [];
   for (const line of procNetUnix.split('\n').slice(1)) {
     const cols = line.trim().split(/\s+/);
     const path = cols[7];
     if (cols.length < 8 || path === undefined) continue;
-    if ((parseInt(cols[3] ?? '0', 16) & SO_ACCEPTCON) === 0) continue;
-    out.push(path);
+    out.push({ path, inode: cols[6] ?? '', listening: (parseInt(cols[3] ?? '0', 16) & SO_ACCEPTCON) !== 0 });
   }
   return out;
 }

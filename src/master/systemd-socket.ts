@@ -19,6 +19,7 @@ import { LISTENER_NAME_PATTERN, listenEntryAt } from '../config/listen.js';
 import type { ListenerSpec } from '../config/types.js';
 import { readOr } from '../core/procfs.js';
 import { TCP_TABLES, tableRows } from './socket-table.js';
+import { unixTableRows } from '../control/discover.js';
 
 /** Where a socket is bound: a TCP address or a unix socket path. */
 export type LocalAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
@@ -54,12 +55,8 @@ export function localAddress(fd: number, proc: ProcReader = realProc): LocalAddr
     const row = tableRows(proc.read(table)).find((r) => r.inode === inode && r.listening);
     if (row) return { kind: 'tcp', host: row.host, port: row.port };
   }
-  // /proc/net/unix: `Num RefCount Protocol Flags Type St Inode Path`.
-  for (const line of proc.read('/proc/net/unix').split('\n')) {
-    const f = line.trim().split(/\s+/);
-    if (f[6] === inode && f[7] !== undefined) return { kind: 'unix', path: f[7] };
-  }
-  return undefined;
+  const unix = unixTableRows(proc.read('/proc/net/unix')).find((row) => row.inode === inode);
+  return unix === undefined ? undefined : { kind: 'unix', path: unix.path };
 }
 
 /** An IPv6 literal written as Node and the tables write it ('::1', not '0:0::1'). */
