@@ -9,7 +9,7 @@ import { userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { appFolderHash, CONTROL_SOCKET_NAME } from '../config/rundir.js';
 import { HitlessError } from '../errors.js';
-import { readOr } from '../core/procfs.js';
+import { commandLine, readOr } from '../core/procfs.js';
 import { userName } from '../ops/privileges.js';
 
 /** connect(2) errors that mean "not allowed", not "nothing there". */
@@ -79,7 +79,7 @@ export function socketAccessError(socketPath: string, cause: Error): HitlessErro
 function socketOf(pid: number, uid: number | undefined, hash: string, sockets: string[]): string | undefined {
   const byDefault = sockets.find((s) => s.endsWith(`/hitless-${uid ?? ''}/${hash}/${CONTROL_SOCKET_NAME}`));
   if (byDefault !== undefined) return byDefault;
-  const args = readOr(`/proc/${pid}/cmdline`).split('\0');
+  const args = commandLine(pid) ?? [];
   const i = args.findIndex((a) => a === '--run-dir' || a.startsWith('--run-dir='));
   const runDir = i < 0 ? undefined : args[i]!.startsWith('--run-dir=') ? args[i]!.slice('--run-dir='.length) : args[i + 1];
   const given = runDir !== undefined && isAbsolute(runDir) ? sockets.find((s) => s === join(resolve(runDir), CONTROL_SOCKET_NAME)) : undefined;

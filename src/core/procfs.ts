@@ -19,6 +19,22 @@ export function readOr(path: string): string {
 }
 
 /**
+ * The arguments `pid` was started with (/proc/<pid>/cmdline, readable by every user), or
+ * undefined when it cannot be read (gone, hidden from this user, not Linux).
+ *
+ * @example
+ * commandLine(4208); // ['node', '/srv/app/node_modules/.bin/hitless', 'start', '--run-dir', '/run/app']
+ */
+export function commandLine(pid: number): string[] | undefined {
+  try {
+    // Each argument ends with a NUL: no empty one after the last.
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0$/, '').split('\0');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The fields of a /proc/<pid>/stat text from field 3 (state) on, or undefined when it has
  * none: the command name (field 2) may hold spaces and parentheses, so fields are counted
  * from the last ')'. Field n of proc(5) is at index n - 3.

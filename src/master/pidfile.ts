@@ -7,6 +7,7 @@
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { HitlessError } from '../errors.js';
 import { processAlive } from '../process-alive.js';
+import { commandLine } from '../core/procfs.js';
 
 /**
  * Writes this process's pid to `path` (nothing without a path).
@@ -37,12 +38,10 @@ function readPid(path: string): number | undefined {
  * the `hitless` command or the CLI's script (`…/cli/main.js`, a clone's build).
  */
 function runsHitless(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((arg) => /hitless|[/\\]cli[/\\]main\.js$/.test(arg));
-  } catch {
-    // Another user's process without /proc access, or no /proc: assume it may be a master.
-    return processAlive(pid);
-  }
+  const args = commandLine(pid);
+  // Another user's process without /proc access, or no /proc: assume it may be a master.
+  if (args === undefined) return processAlive(pid);
+  return args.some((arg) => /hitless|[/\\]cli[/\\]main\.js$/.test(arg));
 }
 
 /**
