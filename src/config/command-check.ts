@@ -27,8 +27,13 @@ function executable(path: string): boolean {
   }
 }
 
-/** Where `program` would run from: undefined when nothing on PATH (or at its path) can run. */
-function locate(program: string, cwd: string, path: string): string | undefined {
+/**
+ * Where `program` would run from: undefined when nothing on PATH (or at its path) can run.
+ *
+ * @example
+ * locate('systemd-notify', process.cwd(), process.env.PATH ?? ''); // '/usr/bin/systemd-notify'
+ */
+export function locate(program: string, cwd: string, path: string): string | undefined {
   if (program.includes('/')) {
     const full = resolve(cwd, program);
     return executable(full) ? full : undefined;

@@ -4,8 +4,7 @@
  * program is on PATH.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { locate } from '../config/command-check.js';
 
 export const NOTIFY_PROGRAM = 'systemd-notify';
 
@@ -33,15 +32,7 @@ export type NotifySend = (fields: string[], env: NodeJS.ProcessEnv, options: Not
  * onPath('systemd-notify'); // true on a machine with systemd
  */
 export function onPath(program: string, path = process.env.PATH ?? ''): boolean {
-  return path.split(delimiter).some((dir) => {
-    if (!dir) return false;
-    try {
-      accessSync(join(dir, program), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return locate(program, process.cwd(), path) !== undefined;
 }
 
 /** One run of `systemd-notify -- <fields…>`, waiting for systemd to have processed it, killed after `timeoutMs`. */
