@@ -10,6 +10,7 @@
  * it is in neither table any more.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { endianness } from 'node:os';
 import { readOr } from '../core/procfs.js';
 
@@ -62,11 +63,16 @@ export function hexIp(hex: string, littleEndian = endianness() === 'LE'): string
   if (bytes.length === 4) return bytes.join('.');
   const groups: string[] = [];
   for (let i = 0; i + 1 < bytes.length; i += 2) groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16));
-  try {
-    return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
-  } catch {
-    return groups.join(':');
-  }
+  return canonicalIp(groups.join(':'));
+}
+
+/**
+ * An IP as Node and the tables write it: IPv6 compressed ('::1', not '0:0:0:0:0:0:0:1');
+ * anything else unchanged.
+ */
+export function canonicalIp(host: string): string {
+  if (isIP(host) !== 6) return host;
+  return new URL(`http://[${host}]/`).hostname.slice(1, -1);
 }
 
 /**

@@ -13,12 +13,11 @@
  * the master's copy of systemd's socket.
  */
 import { readlinkSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { LISTENER_NAME_PATTERN, listenEntryAt } from '../config/listen.js';
 import type { ListenerSpec } from '../config/types.js';
 import { readOr } from '../core/procfs.js';
-import { TCP_TABLES, tableRows } from './socket-table.js';
+import { canonicalIp, TCP_TABLES, tableRows } from './socket-table.js';
 import { unixTableRows } from '../control/discover.js';
 
 /** Where a socket is bound: a TCP address or a unix socket path. */
@@ -59,15 +58,10 @@ export function localAddress(fd: number, proc: ProcReader = realProc): LocalAddr
   return unix === undefined ? undefined : { kind: 'unix', path: unix.path };
 }
 
-/** An IPv6 literal written as Node and the tables write it ('::1', not '0:0::1'). */
-function canonical(host: string): string {
-  return isIP(host) === 6 ? new URL(`http://[${host}]/`).hostname.slice(1, -1) : host;
-}
-
 /** True when binding `spec` would take the address `held` is bound to. */
 export function takes(spec: ListenerSpec, held: LocalAddress): boolean {
   if (spec.kind === 'unix' || held.kind === 'unix') return spec.kind === 'unix' && held.kind === 'unix' && spec.path === held.path;
-  return listenEntryAt([{ ...spec, host: canonical(spec.host) }], held.host, held.port) !== undefined;
+  return listenEntryAt([{ ...spec, host: canonicalIp(spec.host) }], held.host, held.port) !== undefined;
 }
 
 /** The entry's address as written, without its name ("http=127.0.0.1:8080" → "127.0.0.1:8080"). */
