@@ -27,6 +27,8 @@ export interface Http1Connection {
   keepAliveArmed: boolean;
   /** Requests it carried here (a move picks across how much each connection is used). */
   requests: number;
+  /** When its last request began, as a count of this process's requests (a `recent` move picks the highest). */
+  lastUse: number;
 }
 
 /** The parts of Node's TCP handle and socket the hand-over uses (not public API). */

@@ -13,6 +13,9 @@ import type { Duplex } from 'node:stream';
 import { canMove, type Http1Connection } from './boundary.js';
 import type { AnyServer, ShutdownCounts } from './types.js';
 
+/** Requests begun in this process, every tracked server together: the clock of {@link Http1Connection.lastUse}. */
+let requestsBegun = 0;
+
 /** What the tracker needs from a running drain. */
 export interface DrainHooks {
   idleGrace: number;
@@ -71,6 +74,7 @@ export class Http1Connections {
       queued: false,
       keepAliveArmed: false,
       requests: 0,
+      lastUse: 0,
     };
     this.connections.set(socket, conn);
     socket.once('close', () => this.remove(socket));
@@ -95,6 +99,7 @@ export class Http1Connections {
     const conn = this.add(req.socket);
     conn.inFlight++;
     conn.requests++;
+    conn.lastUse = ++requestsBegun;
     conn.partial = false;
     if (conn.keepAliveArmed) {
       conn.keepAliveArmed = false;

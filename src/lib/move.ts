@@ -111,7 +111,7 @@ export function startMove(message: MoveMessage): void {
     send({ type: 'move-done', moved: 0, kept: 0 });
     return;
   }
-  const picks = spreadPicks(candidates, wanted);
+  const picks = message.recent === true ? recentPicks(candidates, wanted) : spreadPicks(candidates, wanted);
   const move = new Move(handover, picks, message.within ?? MOVE_WITHIN_MS);
   current = move;
   move.begin();
@@ -134,6 +134,19 @@ export function spreadPicks<T extends { conn: Pick['conn'] }>(candidates: T[], w
   const n = Math.min(wanted, ranked.length);
   // The middle of each of n equal strata of the ranking.
   return Array.from({ length: n }, (_, i) => ranked[Math.floor(((i + 0.5) * ranked.length) / n)]!);
+}
+
+/**
+ * The `wanted` candidates that began a request last. A pool that reuses the connection it
+ * released last and is rarely busy (nginx's upstream keepalive, Node's own http.Agent)
+ * sends nearly everything over one or two connections; those are the ones a canary that
+ * got nothing on its spread picks must be lent (the master's `move` with `recent`).
+ *
+ * @example
+ * recentPicks(conns, 1); // the connection that carried this process's latest request
+ */
+export function recentPicks<T extends { conn: Pick['conn'] }>(candidates: T[], wanted: number): T[] {
+  return [...candidates].sort((a, b) => b.conn.lastUse - a.conn.lastUse).slice(0, Math.max(0, wanted));
 }
 
 /**

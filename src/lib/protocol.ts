@@ -107,7 +107,9 @@ export interface LingeringMessage {
  * A worker's traffic figures, cumulative since it started (every {@link STATS_INTERVAL_MS}):
  * finished responses by status class, a latency histogram over {@link LATENCY_BOUNDS_MS}
  * (one more bucket for everything slower) and the latencies' sum in ms. Optional, not
- * cumulative: `connections`, the connections it has open now (moved in ones included).
+ * cumulative: `connections`, the connections it has open now (moved in ones included), and
+ * `busy`, the requests it has begun and not yet answered (a canary that holds requests it
+ * does not answer is lent no more connections: strategies/canary.ts).
  */
 export interface StatsMessage {
   hitless: 1;
@@ -116,6 +118,7 @@ export interface StatsMessage {
   latency: number[];
   latencySum: number;
   connections?: number;
+  busy?: number;
 }
 
 /**
@@ -201,7 +204,10 @@ export interface WsLandedMessage {
  * a part of its kept-alive HTTP/1.1 connections and keep serving the rest — `share` (0..1)
  * of the connections it has now, or `count` of them — each at its next request boundary,
  * never in the middle of a request; at most `window` sent and not yet `landed` at once; a
- * connection not at a boundary within `within` ms stays. Answered by `move-done`.
+ * connection not at a boundary within `within` ms stays. Answered by `move-done`. The picks
+ * are spread over how much each connection was used; with `recent`, they are the ones that
+ * carried a request last (a canary that got no requests on what it was lent is lent the
+ * connections a pool reuses first).
  */
 export interface MoveMessage {
   hitless: 1;
@@ -210,6 +216,7 @@ export interface MoveMessage {
   count?: number;
   window?: number;
   within?: number;
+  recent?: boolean;
 }
 
 /** Ends the worker's move now: what it has not sent yet stays (a send under way completes). */
@@ -243,7 +250,7 @@ const FROM_WORKER: Record<WorkerMessage['type'], Record<string, Check>> = {
   'handover-done': { handedOver: count, kept: count },
   drained: { drained: count, forced: count },
   lingering: { upgraded: count },
-  stats: { connections: count },
+  stats: { connections: count, busy: count },
   'ws-hello': { listeners: texts },
   'ws-conn': WS_CONN,
   'move-done': { moved: count, kept: count },
@@ -254,7 +261,7 @@ const FROM_MASTER: Record<MasterMessage['type'], Record<string, Check>> = {
   conn: { listener: text, returned: bool },
   'ws-conn': WS_CONN,
   'ws-landed': {},
-  move: { share, count, window: positive, within: count },
+  move: { share, count, window: positive, within: count, recent: bool },
   'move-end': {},
 };
 
@@ -333,9 +340,10 @@ export function stopMessage(window: number | undefined, webSockets = true): Stop
  *
  * @example
  * moveMessage({ share: 0.33 }, 4, 5000); // { hitless: 1, type: 'move', share: 0.33, window: 4, within: 5000 }
+ * moveMessage({ count: 1 }, 4, 5000, true); // … the connection that carried a request last
  */
-export function moveMessage(ask: { share: number } | { count: number }, window: number, within: number): MoveMessage {
-  return message<MoveMessage>({ type: 'move', ...ask, window, within });
+export function moveMessage(ask: { share: number } | { count: number }, window: number, within: number, recent = false): MoveMessage {
+  return message<MoveMessage>({ type: 'move', ...ask, window, within, ...(recent ? { recent: true } : {}) });
 }
 
 /**

@@ -9,10 +9,11 @@
  * channel"):
  *
  *   {"hitless":1,"type":"stats","requests":{"2xx":n,"3xx":n,"4xx":n,"5xx":n},
- *    "latency":[n × 17],"latencySum":ms,"connections":n}
+ *    "latency":[n × 17],"latencySum":ms,"connections":n,"busy":n}
  *
- * `connections` is not cumulative: the connections the observed servers have open now
- * (handed-over ones included), which the master shows per generation (a canary's share).
+ * `connections` and `busy` are not cumulative: the connections the observed servers have
+ * open now (handed-over ones included), which the master shows per generation (a canary's
+ * share), and the requests begun and not answered yet.
  *
  * Only servers registered through listen(), serve() or track() are counted, and only under
  * the master (HITLESS_CHANNEL=1 and a Node IPC channel); standalone this module does nothing.
@@ -29,6 +30,8 @@ export { LATENCY_BOUNDS_MS, STATS_INTERVAL_MS, type StatusClass };
 const requests: Record<StatusClass, number> = { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
 const latency: number[] = new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0);
 let latencySum = 0;
+/** Requests begun and not yet answered (or closed): not cumulative. */
+let busy = 0;
 const observed = new WeakSet<AnyServer>();
 /** Each observed server's count of open connections. */
 const openCounts = new Set<() => number>();
@@ -89,7 +92,7 @@ function record(status: number, ms: number): void {
 export function statsMessage(): StatsMessage {
   let connections = 0;
   for (const open of openCounts) connections += open();
-  return message<StatsMessage>({ type: 'stats', requests: { ...requests }, latency: [...latency], latencySum, connections });
+  return message<StatsMessage>({ type: 'stats', requests: { ...requests }, latency: [...latency], latencySum, connections, busy });
 }
 
 /**
@@ -106,9 +109,12 @@ export function observe(server: AnyServer, open?: () => number): void {
   observed.add(server);
   if (open !== undefined) openCounts.add(open);
   // Prepended: the clock starts before the application's handler runs.
-  (server as EventEmitter).prependListener('request', (_req: unknown, res: { statusCode: number; once(e: 'finish', fn: () => void): unknown }) => {
+  (server as EventEmitter).prependListener('request', (_req: unknown, res: { statusCode: number; once(e: 'finish' | 'close', fn: () => void): unknown }) => {
     const start = performance.now();
+    busy++;
     res.once('finish', () => record(res.statusCode, performance.now() - start));
+    // 'close' follows 'finish', or comes alone when the connection went first: once either way.
+    res.once('close', () => busy--);
   });
   if (timer === undefined) {
     timer = setInterval(() => sendToMaster(statsMessage()), STATS_INTERVAL_MS);

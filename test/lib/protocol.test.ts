@@ -29,6 +29,8 @@ test('protocol: every message a worker sends parses on the master side as sent',
     { hitless: 1, type: 'hello', handover: true, listeners: ['http'], moves: true },
     { hitless: 1, type: 'move-done', moved: 3, kept: 1 },
     { ...stats, connections: 12 },
+    // A canary's unanswered requests (a starved canary with none is lent more).
+    { ...stats, connections: 12, busy: 0 },
   ]) assert.deepEqual(parseMessage(m, 'worker'), m);
 });
 
@@ -36,7 +38,7 @@ test('protocol: every message the master sends parses on the worker side as buil
   for (const m of [
     stopMessage(4), stopMessage(undefined), stopMessage(4, false), message({ type: 'landed' }), connMessage('http'), connMessage('http', true), connMessage(undefined),
     message({ type: 'ws-landed' }), message({ type: 'ws-conn', listener: 'http', state: [1, 'two'], returned: true }),
-    moveMessage({ share: 1 / 3 }, 2, 5000), moveMessage({ count: 10 }, 4, 0), message({ type: 'move-end' }),
+    moveMessage({ share: 1 / 3 }, 2, 5000), moveMessage({ count: 10 }, 4, 0), moveMessage({ count: 1 }, 1, 5000, true), message({ type: 'move-end' }),
   ]) {
     assert.deepEqual(parseMessage(m, 'master'), m);
   }
@@ -44,6 +46,7 @@ test('protocol: every message the master sends parses on the worker side as buil
   assert.deepEqual(stopMessage(4, false), { hitless: PROTOCOL, type: 'stop', handover: true, window: 4, webSockets: false });
   assert.deepEqual(connMessage('api', true), { hitless: 1, type: 'conn', listener: 'api', returned: true });
   assert.deepEqual(moveMessage({ share: 0.5 }, 2, 5000), { hitless: 1, type: 'move', share: 0.5, window: 2, within: 5000 });
+  assert.deepEqual(moveMessage({ count: 1 }, 1, 5000, true), { hitless: 1, type: 'move', count: 1, window: 1, within: 5000, recent: true });
 });
 
 test('protocol: each side knows only the types its peer may send', () => {
@@ -83,6 +86,7 @@ test('protocol: a worker message with a field of the wrong shape is refused whol
     { hitless: 1, type: 'ws-conn', deflate: { server_max_window_bits: 'x' } },
     { hitless: 1, type: 'ws-conn', head: 5 },
     { ...stats, connections: -1 },
+    { ...stats, busy: 'some' },
     { hitless: 1, type: 'hello', moves: 1 },
     { hitless: 1, type: 'move-done', moved: 'all' },
   ]) assert.equal(parseMessage(m, 'worker'), undefined, JSON.stringify(m));
@@ -93,6 +97,7 @@ test('protocol: a master message with a field of the wrong shape is obeyed witho
   assert.deepEqual(parseMessage({ hitless: 1, type: 'stop', handover: 'yes', window: 2 }, 'master'), { hitless: 1, type: 'stop', window: 2 });
   assert.deepEqual(parseMessage({ hitless: 1, type: 'conn', listener: 7 }, 'master'), { hitless: 1, type: 'conn' });
   assert.deepEqual(parseMessage({ hitless: 1, type: 'move', share: 2, window: 2, within: -5 }, 'master'), { hitless: 1, type: 'move', window: 2 });
+  assert.deepEqual(parseMessage({ hitless: 1, type: 'move', count: 1, recent: 'yes' }, 'master'), { hitless: 1, type: 'move', count: 1 });
 });
 
 test('protocol: closeHandle closes a raw handle or destroys a net object, once, and never throws', () => {

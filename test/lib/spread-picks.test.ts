@@ -1,7 +1,7 @@
 /** Which connections a move picks (src/lib/move.ts, issue 18): spread over how much each is used. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spreadPicks } from '../../src/lib/move.js';
+import { recentPicks, spreadPicks } from '../../src/lib/move.js';
 
 type Conn = Parameters<typeof spreadPicks>[0][number]['conn'];
 const conn = (requests: number, inFlight = 0): { conn: Conn; id: string } =>
@@ -22,4 +22,12 @@ test('spreadPicks: from the middle of each equal part of the ranking; asking for
   assert.deepEqual(spreadPicks(pool, 3).map((p) => p.conn.requests), [5, 3, 1]);
   assert.deepEqual(spreadPicks(pool, 9).map((p) => p.conn.requests), [6, 5, 4, 3, 2, 1]);
   assert.deepEqual(spreadPicks(pool, 0), []);
+});
+
+test('recentPicks: the connections that began a request last (a `move` with `recent`: a starved canary gets what a pool reuses first), however little they carried before', () => {
+  const pool = [[900, 3], [5, 42], [700, 7], [1, 41], [300, 12]].map(([requests, lastUse]) => ({ conn: { requests, lastUse, inFlight: 0, partial: false } as Conn }));
+  assert.deepEqual(recentPicks(pool, 1).map((p) => p.conn.lastUse), [42]);
+  assert.deepEqual(recentPicks(pool, 2).map((p) => p.conn.lastUse), [42, 41]);
+  assert.equal(recentPicks(pool, 9).length, 5);
+  assert.deepEqual(recentPicks(pool, 0), []);
 });
