@@ -5,7 +5,7 @@
 import { describeChange } from '../config/changes.js';
 import { formatDuration } from '../config/duration.js';
 import type { ConnectionCounts, DrainingGeneration, MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../core/types.js';
-import { queuedPhrase } from '../core/logger.js';
+import { lendPhrase, queuedPhrase } from '../core/logger.js';
 import { renderTable } from '../text/table.js';
 import { canaryProgress, generationTraffic, trafficCells } from './traffic.js';
 import { wasRefused } from '../core/outcomes.js';
@@ -207,6 +207,8 @@ export class ReloadProgress {
         return `handing keep-alive connections over to generation ${this.#to ?? event.generation}`;
       case 'canary-progress':
         return canaryProgress(event);
+      case 'canary-lend':
+        return lendPhrase(event);
       case 'canary-verdict': {
         const word = { pass: 'passed', fail: 'failed', inconclusive: 'was inconclusive', pending: 'is running' }[event.verdict];
         return `canary ${word}: ${event.reason}`;

@@ -3,7 +3,7 @@
  * JSON lines with `--log-format json`. Hand-written rather than pino: the master logs a
  * few dozen events per reload, so a 60-line formatter beats a dependency tree.
  */
-import type { MasterEvent } from './types.js';
+import type { CanaryLend, MasterEvent } from './types.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -59,6 +59,17 @@ export function queuedPhrase(e: Extract<MasterEvent, { type: 'reload-queued' }>)
   return `reload queued behind ${e.behind === 'scale' ? 'the scale in progress' : "the first generation's start"}`;
 }
 
+/**
+ * A starved canary lent one more connection, for the log and `hitless reload`'s lines.
+ *
+ * @example
+ * lendPhrase({ type: 'canary-lend', generation: 3, from: 1, slot: 2, canary: 0, serving: 1243, ms: 2000 });
+ * // 'canary generation 3 answered 0 responses to the serving generation's 1243 in 2 s, with nothing busy: worker 1.2 lends it the connection it used last'
+ */
+export function lendPhrase(e: CanaryLend): string {
+  return `canary generation ${e.generation} answered ${e.canary} response${e.canary === 1 ? '' : 's'} to the serving generation's ${e.serving} in ${Math.round(e.ms / 100) / 10} s, with nothing busy: worker ${e.from}.${e.slot} lends it the connection it used last`;
+}
+
 /** Writes a master event as one log line (worker output is not logged here). */
 export function logEvent(logger: Logger, e: MasterEvent): void {
   // `event` names the MasterEvent type so JSON consumers (tests, log pipelines) need not parse messages.
@@ -106,6 +117,11 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
     case 'reload-queued': {
       const { type: _t, ...fields } = e;
       logger.info(`${e.reason}: ${queuedPhrase(e)}`, { event, ...fields });
+      return;
+    }
+    case 'canary-lend': {
+      const { type: _t, ...fields } = e;
+      logger.info(lendPhrase(e), { event, ...fields });
       return;
     }
     case 'canary-verdict': {

@@ -13,7 +13,7 @@ import { diedAfterReady, discard, startSlots } from './slots.js';
 import { ConnectionSplit, type SplitAsk } from './split.js';
 import type { ReloadContext } from './strategy.js';
 import type { TrafficBook } from './traffic.js';
-import type { CanaryReport, MasterEvent, ReloadPhase } from './types.js';
+import type { CanaryLend, CanaryReport, MasterEvent, ReloadPhase } from './types.js';
 import type { Worker } from './worker.js';
 
 /** What the supervisor lends a reload (its own state stays its own). */
@@ -24,6 +24,8 @@ export interface ReloadSeams {
   readonly routes: HandoverRoutes;
   /** A worker's open connections as it last reported them. */
   open(w: Worker): number | undefined;
+  /** Responses a worker reported in all. */
+  served(w: Worker): number;
   /** Starts and registers a worker in `slot` of `gen` (`warmed`: it is warmed up after READY). */
   spawn(gen: Generation, slot: number, warmed?: boolean): Worker;
   /** `p`, or a rejection (ERR_STOPPING) once the master begins stopping. */
@@ -134,5 +136,13 @@ export class StrategyContext implements ReloadContext {
   report(r: CanaryReport): void {
     if (r.verdict !== 'pending') this.verdict = r;
     this.#s.emit({ type: r.verdict === 'pending' ? 'canary-progress' : 'canary-verdict', ...r });
+  }
+
+  served(w: Worker): number {
+    return this.#s.served(w);
+  }
+
+  lent(e: Omit<CanaryLend, 'type'>): void {
+    this.#s.emit({ type: 'canary-lend', ...e });
   }
 }

@@ -12,9 +12,12 @@
  * costs what it held (counted `lost`); one that cannot take a connection passes it to the
  * next, else it goes back to the serving worker that sent it (`returned`): never served
  * twice. {@link ConnectionSplit.end} stops it (`move-end`) before the canary is retired or
- * the rest goes live, so the two never overlap.
+ * the rest goes live, so the two never overlap. {@link ConnectionSplit.topUp} asks one
+ * sender for one more (the connection it used last: a starved canary, strategies/canary.ts);
+ * each sender's moves are counted until their `move-done`s, so every one is ended and
+ * waited for alike.
  */
-import { message, moveMessage, type MoveDoneMessage } from '../lib/protocol.js';
+import { message, moveMessage, type MoveMessage } from '../lib/protocol.js';
 import { HANDOVER_WINDOW, HandoverBroker, type HandoverCounts, type HandoverRoutes, type Receiver } from './handover.js';
 import type { Host } from './host.js';
 import type { Worker, WorkerReport } from './worker.js';
@@ -62,7 +65,11 @@ export interface SplitOptions {
 export class ConnectionSplit {
   readonly #o: SplitOptions;
   readonly #broker: HandoverBroker;
-  readonly #reported = new Map<Worker, MoveDoneMessage>();
+  /** Moves sent to each sender and not answered by `move-done` yet. */
+  readonly #pending = new Map<Worker, number>();
+  /** What the senders said they moved and kept, added up over every `move-done`. */
+  readonly #reported = { moved: 0, kept: 0 };
+  #topUps = 0;
   readonly #waiting = new Set<() => void>();
   readonly #offs: Array<() => void> = [];
   #asked: Worker[] = [];
@@ -80,42 +87,78 @@ export class ConnectionSplit {
 
   /** Asks every sender to move its part; the connections flow until {@link end}. */
   start(): void {
-    const { senders, routes, ask } = this.#o;
-    const window = HANDOVER_WINDOW;
+    const { senders, ask } = this.#o;
     const parts = 'count' in ask ? shareOut(ask.count, senders.map((w) => this.#o.open?.(w))) : senders.map(() => ask);
     senders.forEach((w, i) => {
       const part = parts[i];
       if (part === undefined || ('count' in part && part.count === 0)) return;
-      this.#asked.push(w);
-      const onMessage = (m: WorkerReport): void => {
-        if (m.type !== 'move-done') return;
-        this.#reported.set(w, m);
-        this.#wake();
-      };
-      const onExit = (): void => this.#wake();
-      w.on('message', onMessage);
-      w.once('exit', onExit);
-      this.#offs.push(() => w.off('message', onMessage).off('exit', onExit));
-      routes.open(w, this.#broker);
-      void w.send(moveMessage(part, window, this.#o.within));
+      this.#ask(w, moveMessage(part, HANDOVER_WINDOW, this.#o.within));
     });
   }
 
   /**
-   * Resolves once every sender asked has reported `move-done` (it moved its part, or kept
-   * the picks still busy after `within`) or exited: the split's natural end, which a
-   * scale-up waits for before {@link end}.
+   * Lends one more connection: sender `w` moves the one that carried its latest request
+   * (`move` with `recent`). For a canary that got no requests on what it holds: behind a
+   * pool that reuses the connection it released last and is rarely busy, the few
+   * connections that carry the traffic may all have stayed with the serving workers.
+   * False, and nothing sent, once the split ends or when `w` is gone or not a sender.
+   *
+   * @example
+   * split.topUp(busiestSender); // true
+   */
+  topUp(w: Worker): boolean {
+    if (this.#ended !== undefined || w.exitInfo !== undefined || !this.#o.senders.includes(w)) return false;
+    this.#ask(w, moveMessage({ count: 1 }, HANDOVER_WINDOW, this.#o.within, true));
+    this.#topUps++;
+    return true;
+  }
+
+  /** Connections lent by {@link topUp} so far (asked for; each counts in `handedOver` once it moved). */
+  get topUps(): number {
+    return this.#topUps;
+  }
+
+  /**
+   * Resolves once every sender asked has reported `move-done` for every move it was sent
+   * (it moved its part, or kept the picks still busy after `within`) or exited: the split's
+   * natural end, which a scale-up waits for before {@link end}.
    */
   finished(): Promise<void> {
     return new Promise((resolve) => {
       const check = (): void => {
-        if (this.#asked.some((w) => !this.#reported.has(w) && w.exitInfo === undefined)) return;
+        if (this.#moving().length > 0) return;
         this.#waiting.delete(check);
         resolve();
       };
       this.#waiting.add(check);
       check();
     });
+  }
+
+  /** Sends `m` to `w`, watching its `move-done`s and exit and opening its route the first time. */
+  #ask(w: Worker, m: MoveMessage): void {
+    if (!this.#asked.includes(w)) {
+      this.#asked.push(w);
+      const onMessage = (r: WorkerReport): void => {
+        if (r.type !== 'move-done') return;
+        this.#pending.set(w, Math.max(0, (this.#pending.get(w) ?? 0) - 1));
+        this.#reported.moved += r.moved ?? 0;
+        this.#reported.kept += r.kept ?? 0;
+        this.#wake();
+      };
+      const onExit = (): void => this.#wake();
+      w.on('message', onMessage);
+      w.once('exit', onExit);
+      this.#offs.push(() => w.off('message', onMessage).off('exit', onExit));
+      this.#o.routes.open(w, this.#broker);
+    }
+    this.#pending.set(w, (this.#pending.get(w) ?? 0) + 1);
+    void w.send(m);
+  }
+
+  /** Senders with a move not answered yet, alive. */
+  #moving(): Worker[] {
+    return this.#asked.filter((w) => (this.#pending.get(w) ?? 0) > 0 && w.exitInfo === undefined);
   }
 
   /**
@@ -131,13 +174,12 @@ export class ConnectionSplit {
 
   async #end(): Promise<SplitCounts> {
     const { routes, host } = this.#o;
-    const moving = (): Worker[] => this.#asked.filter((w) => !this.#reported.has(w) && w.exitInfo === undefined);
-    for (const w of moving()) void w.send(message({ type: 'move-end' }));
+    for (const w of this.#moving()) void w.send(message({ type: 'move-end' }));
     let timer: { cancel(): void } | undefined;
     await new Promise<void>((resolve) => {
       timer = host.setTimer(resolve, SPLIT_END_LIMIT_MS);
       const check = (): void => {
-        if (moving().length > 0) return;
+        if (this.#moving().length > 0) return;
         this.#waiting.delete(check);
         resolve();
       };
@@ -149,12 +191,7 @@ export class ConnectionSplit {
     for (const off of this.#offs) off();
     for (const w of this.#asked) routes.close(w, this.#broker);
     await this.#broker.settled();
-    const reported = { moved: 0, kept: 0 };
-    for (const m of this.#reported.values()) {
-      reported.moved += m.moved ?? 0;
-      reported.kept += m.kept ?? 0;
-    }
-    return { ...this.#broker.counts, asked: this.#asked.length, reported };
+    return { ...this.#broker.counts, asked: this.#asked.length, reported: { ...this.#reported } };
   }
 
   #wake(): void {

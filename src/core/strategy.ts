@@ -11,7 +11,7 @@ import type { Generation } from './generation.js';
 import type { Receiver } from './handover.js';
 import type { ConnectionSplit, SplitAsk } from './split.js';
 import type { TrafficBook } from './traffic.js';
-import type { CanaryReport, ReloadPhase } from './types.js';
+import type { CanaryLend, CanaryReport, ReloadPhase } from './types.js';
 import type { Worker } from './worker.js';
 
 export interface ReloadContext {
@@ -49,9 +49,13 @@ export interface ReloadContext {
   /** Resolves after `ms` on the host's clock; rejects as ready() does (a worker of `next` died, the master is stopping). */
   wait(ms: number): Promise<void>;
   /** The traffic figures workers reported (read only). */
-  readonly traffic: Pick<TrafficBook, 'total' | 'connections'>;
+  readonly traffic: Pick<TrafficBook, 'total' | 'connections' | 'busy'>;
+  /** Responses worker `w` reported in all (0 before its first report). */
+  served(w: Worker): number;
   /** Emits a canary's progress, or its verdict (which also goes into the reload outcome). */
   report(report: CanaryReport): void;
+  /** Emits that a starved canary was lent one more connection. */
+  lent(e: Omit<CanaryLend, 'type'>): void;
 }
 
 /** A strategy; strategies/index.ts lists them by name (a new one goes there and in config's STRATEGY_NAMES). */

@@ -647,6 +647,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       traffic: this.#traffic,
       routes: this.#routes,
       open: (w) => this.#traffic.worker(this.#trafficId(w), this.#host.now())?.connections,
+      served: (w) => this.#traffic.served(this.#trafficId(w)),
       spawn: (gen, slot, warmed) => this.#spawn(gen, slot, 0, warmed),
       gate: (p) => this.#gate(p),
       serve: (gen) => {
@@ -809,7 +810,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     w.on('message', (m, handle) => {
       if (m.type === 'stats') {
         const meta = { generation: gen.id, release: releaseKey(gen.id, gen.release), startedAt: w.startedAt };
-        this.#traffic.record(this.#trafficId(w), meta, this.#host.now(), countsOf(m), m.connections);
+        this.#traffic.record(this.#trafficId(w), meta, this.#host.now(), countsOf(m), m.connections, m.busy);
         return;
       }
       // A connection handed over (by a retiring worker); one sent out of turn goes back to it.

@@ -40,6 +40,8 @@ interface Entry {
   exitedAt: number | undefined;
   /** Connections open at its last report (`stats` `connections`), when it says. */
   connections: number | undefined;
+  /** Requests begun and not answered at its last report (`stats` `busy`), when it says. */
+  busy: number | undefined;
 }
 
 /**
@@ -144,17 +146,18 @@ export class TrafficBook {
     this.#window = windowMs;
   }
 
-  /** Records worker `id`'s cumulative `counts` received at `at`, and the `connections` it has open now. */
-  record(id: string, meta: WorkerMeta, at: number, counts: Counts, connections?: number): void {
+  /** Records worker `id`'s cumulative `counts` received at `at`, the `connections` it has open now and the requests it is `busy` with. */
+  record(id: string, meta: WorkerMeta, at: number, counts: Counts, connections?: number, busy?: number): void {
     let entry = this.#entries.get(id);
     if (!entry) {
-      entry = { meta, samples: [], exitedAt: undefined, connections: undefined };
+      entry = { meta, samples: [], exitedAt: undefined, connections: undefined, busy: undefined };
       this.#entries.set(id, entry);
     }
     const last = entry.samples[entry.samples.length - 1]?.counts ?? zeroCounts();
     // A report that went backwards is not this process's (counters only grow): ignore it.
     if (totalOf(counts) < totalOf(last)) return;
     entry.connections = connections;
+    entry.busy = busy;
     const delta = combine(counts, last, -1);
     this.#generations.set(meta.generation, combine(this.#generations.get(meta.generation) ?? zeroCounts(), delta));
     const rel = this.#releases.get(meta.release);
@@ -191,10 +194,38 @@ export class TrafficBook {
    * book.connections(canary.id); // 9
    */
   connections(gen: number): number | undefined {
+    return this.#live(gen, (e) => e.connections);
+  }
+
+  /**
+   * Requests generation `gen`'s live workers had begun and not answered at their last
+   * reports; undefined when none of them reports it.
+   *
+   * @example
+   * book.busy(canary.id); // 0: whatever it holds is idle
+   */
+  busy(gen: number): number | undefined {
+    return this.#live(gen, (e) => e.busy);
+  }
+
+  /**
+   * Responses worker `id` reported in all (every class), 0 before its first report.
+   *
+   * @example
+   * book.served('2.1'); // 5120
+   */
+  served(id: string): number {
+    const last = this.#entries.get(id)?.samples.at(-1);
+    return last === undefined ? 0 : totalOf(last.counts);
+  }
+
+  /** The sum of `field` over `gen`'s live workers that report it. */
+  #live(gen: number, field: (e: Entry) => number | undefined): number | undefined {
     let sum: number | undefined;
     for (const e of this.#entries.values()) {
-      if (e.meta.generation !== gen || e.exitedAt !== undefined || e.connections === undefined) continue;
-      sum = (sum ?? 0) + e.connections;
+      const v = field(e);
+      if (e.meta.generation !== gen || e.exitedAt !== undefined || v === undefined) continue;
+      sum = (sum ?? 0) + v;
     }
     return sum;
   }

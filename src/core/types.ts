@@ -117,6 +117,17 @@ export interface CanaryConnections {
   held?: number;
 }
 
+/** A starved canary lent one more connection (the `canary-lend` event). */
+export interface CanaryLend {
+  type: 'canary-lend';
+  generation: number;
+  from: number;
+  slot: number;
+  canary: number;
+  serving: number;
+  ms: number;
+}
+
 /** An old generation still draining (status): its live workers and what they hold. */
 export interface DrainingGeneration {
   generation: number;
@@ -434,6 +445,12 @@ export type MasterEvent =
   | { type: 'scale-done'; outcome: ScaleOutcome }
   | ({ type: 'canary-progress' } & CanaryReport)
   | ({ type: 'canary-verdict' } & CanaryReport)
+  /**
+   * The canary answered `canary` responses to the serving generation's `serving` over the
+   * last `ms`, too little of its share with nothing busy: worker `from`.`slot` lends it the
+   * connection it used last (strategies/canary.ts).
+   */
+  | CanaryLend
   | { type: 'worker-output'; generation: number; slot: number; stream: 'stdout' | 'stderr'; line: string }
   /** A master upgrade moved on (the old master reports it; `pid` is the new master's once spawned). */
   | { type: 'upgrade-phase'; phase: UpgradePhase; reason: string; pid?: number; version?: string; exec?: string; generation?: number }

@@ -5,6 +5,7 @@
 // promoted one. Behind real nginx with an upstream keepalive pool too (skipped without it).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import type { ReloadOutcome } from '../../src/core/types.js';
 import { now, startLoad, type LoadSummary } from '../helpers/load.js';
 import { fixture } from '../helpers/master.js';
@@ -173,3 +174,68 @@ test('behind nginx with an upstream keepalive pool: the canary is judged on pool
   t.diagnostic(`nginx upstream connections: ${pool.size} before the reloads, ${upstream.size} in the whole run; the canary answered on ${canaryPorts.size} (${pooled.length} from the pool)`);
 });
 
+
+/**
+ * Node's own http.Agent as a pool (keep-alive, `scheduling: 'lifo'`: it reuses the socket it
+ * released last), as a proxy's upstream pool or an API client is: `size` sockets opened by
+ * one burst, then one request at a time, so one socket carries everything and the rest sit
+ * idle. Bounded: at most `maxRequests`, or until stopped.
+ */
+function lifoPool(url: string, size: number, maxRequests = 500_000) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: size, scheduling: 'lifo' });
+  const answers: Array<{ at: number; generation: string; port: number; status: number }> = [];
+  const errors: string[] = [];
+  let opened = 0;
+  let stopped = false;
+  const get = (): Promise<void> => new Promise((resolve) => {
+    const req = http.get(url, { agent }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        answers.push({ at: now(), generation: String(res.headers['x-generation']), port: req.socket?.localPort ?? 0, status: res.statusCode ?? 0 });
+        resolve();
+      });
+    });
+    req.on('socket', () => {
+      if (!req.reusedSocket) opened++;
+    });
+    req.on('error', (e) => {
+      errors.push(e.message);
+      resolve();
+    });
+  });
+  const running = (async () => {
+    await Promise.all(Array.from({ length: size }, get));
+    while (!stopped && answers.length + errors.length < maxRequests) await get();
+  })();
+  return {
+    answers,
+    errors,
+    opened: () => opened,
+    stop: async () => {
+      stopped = true;
+      await running;
+      agent.destroy();
+    },
+  };
+}
+
+test('a pool that reuses the socket it released last and is rarely busy (Node\'s http.Agent, lifo): the canary got nothing on the connections it was lent, is lent the one the pool uses, and is judged and promoted; no connection opened or lost', { timeout: 300_000 }, async (t) => {
+  const app = await startCanaryApp(t, { workers: 3, canary: CANARY });
+  const size = 8;
+  const pool = lifoPool(app.master.url('/'), size);
+  t.after(() => pool.stop());
+  await servedMore(app, 1, 500);
+  const round = await canaryReload(app, 'promoted', 2, 300);
+  await pool.stop();
+
+  assert.deepEqual(pool.errors, []);
+  assert.equal(pool.opened(), size, 'the pool opened its sockets once, at the start');
+  assert.match(round.stdout, /reload: canary generation 2 answered \d+ responses? to the serving generation's \d+ in [\d.]+ s, with nothing busy: worker 1\.\d lends it the connection it used last\n/);
+  const during = pool.answers.filter((a) => a.at >= round.asked && a.at < round.returned);
+  const byCanary = during.filter((a) => a.generation === '2');
+  assert.ok(byCanary.length >= CANARY.minRequests, `the canary answered ${byCanary.length} of the ${during.length} requests during its reload`);
+  for (const a of pool.answers.filter((x) => x.at > round.returned)) assert.equal(a.generation, '2');
+  assert.equal(round.outcome.connections?.lost, 0);
+  t.diagnostic(`moved to the canary ${round.outcome.canary?.connections?.moved}; it answered ${byCanary.length} of ${during.length} requests during the reload, ` +
+    `on ${new Set(byCanary.map((a) => a.port)).size} connection(s); ${pool.answers.length} requests, ${pool.opened()} connections opened`);
+});

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Supervisor } from '../../src/core/supervisor.js';
-import { canaryAsk } from '../../src/core/strategies/canary.js';
+import { canaryAsk, starved, STARVED_LOOKS, STARVED_MIN_SERVING } from '../../src/core/strategies/canary.js';
 import { shareOut, SPLIT_END_LIMIT_MS } from '../../src/core/split.js';
 import { ReloadProgress } from '../../src/cli/format.js';
 import { canaryLines } from '../../src/cli/traffic.js';
@@ -345,4 +345,87 @@ test('scale up whose serving worker never answers its `move` (a stuck event loop
   assert.deepEqual(sentOf(serving!, 'move-end').length, 1);
   assert.equal(outcome.connections, undefined);
   assert.ok(w.host.now() - started >= 5000, 'it waited for the sender\'s own `within` first');
+});
+
+test('starved: less than a quarter of its share, with enough serving traffic to tell and nothing busy; a canary that holds unanswered requests, or does not say, is lent nothing', () => {
+  assert.equal(starved({ canary: 0, serving: 1200, share: 1 / 3, busy: 0 }), true);
+  assert.equal(starved({ canary: 90, serving: 1110, share: 1 / 3, busy: 0 }), true, '7.5% where a third is due');
+  assert.equal(starved({ canary: 110, serving: 1090, share: 1 / 3, busy: 0 }), false, 'over a quarter of its share');
+  assert.equal(starved({ canary: 0, serving: STARVED_MIN_SERVING - 1, share: 1 / 3, busy: 0 }), false, 'too little traffic to judge a share by');
+  assert.equal(starved({ canary: 0, serving: 1200, share: 1 / 3, busy: 2 }), false, 'it holds requests it has not answered (a hang)');
+  assert.equal(starved({ canary: 0, serving: 1200, share: 1 / 3, busy: undefined }), false, 'it does not say');
+});
+
+/**
+ * Behind a pool that reuses the connection it released last and is rarely busy, the few
+ * connections carrying the traffic may all stay with the serving workers: the canary holds
+ * what it was lent and answers nothing. `recent` moves make it the canary's.
+ */
+function starvedWorld(canaryBusy: number | undefined): { w: World; recentMoves: Array<{ to: FakeProcess; at: number }> } {
+  const w = world();
+  const canaryLoad: Load & { connections: number } = { perSecond: 0, connections: 2, ...(canaryBusy === undefined ? {} : { busy: canaryBusy }) };
+  w.loads.set(2, canaryLoad);
+  const recentMoves: Array<{ to: FakeProcess; at: number }> = [];
+  w.twist = (p) => p.on('sent', (m: Record<string, unknown>) => {
+    if (m.type !== 'move' || m.recent !== true) return;
+    recentMoves.push({ to: p, at: w.host.now() });
+    // The connection the pool reuses first now reaches the canary.
+    canaryLoad.perSecond = 200;
+  });
+  return { w, recentMoves };
+}
+
+test('a starved canary (0 responses on the connections it holds, nothing busy) is lent the connection a serving worker used last, once, and is then judged and promoted', async () => {
+  const { w, recentMoves } = starvedWorld(0);
+  await w.sup.start();
+  const outcome = await until(w.host, w.sup.reload('pool'));
+  assert.equal(outcome.ok, true, JSON.stringify(outcome.error));
+  assert.equal(recentMoves.length, 1, 'lent once: it got its traffic after');
+  const [lend] = recentMoves;
+  assert.equal(lend?.to.generation, 1);
+  assert.deepEqual(sentOf(lend!.to, 'move').at(-1), { hitless: 1, type: 'move', count: 1, window: 1, within: 5000, recent: true });
+  const events = w.events.filter((e) => e.type === 'canary-lend');
+  assert.equal(events.length, 1);
+  const e = events[0]!;
+  assert.equal(e.type === 'canary-lend' && [e.generation, e.from, e.canary].join(), '2,1,0');
+  assert.ok(e.type === 'canary-lend' && e.serving >= STARVED_MIN_SERVING && e.ms === STARVED_LOOKS * 1000, JSON.stringify(e));
+  // 9 moved at the start, 1 lent.
+  assert.equal(outcome.canary?.connections?.moved, 10);
+  const progress = new ReloadProgress();
+  const lines = w.events.map((ev) => progress.update(ev)).filter((l): l is string => l !== undefined);
+  assert.ok(lines.some((l) => /^canary generation 2 answered 0 responses to the serving generation's \d+ in 2 s, with nothing busy: worker 1\.\d lends it the connection it used last$/.test(l)), lines.join('\n'));
+  assertNeverTwice(w);
+});
+
+test('a canary that holds requests it does not answer (busy), or does not say, is lent nothing more: inconclusive, as before', async () => {
+  for (const busy of [3, undefined]) {
+    const { w, recentMoves } = starvedWorld(busy);
+    await w.sup.start();
+    const outcome = await until(w.host, w.sup.reload('hung'));
+    assert.equal(outcome.error?.code, 'ERR_CANARY_INCONCLUSIVE', `busy ${busy}`);
+    assert.deepEqual(recentMoves, []);
+    assert.ok(!w.events.some((e) => e.type === 'canary-lend'));
+    assert.equal(outcome.connections?.lost, 0);
+  }
+});
+
+test('a canary that gets its share is never lent more; one that starves again after a lend is lent again, at most once per two looks', async () => {
+  const fed = world();
+  fed.loads.set(2, { perSecond: 100, connections: 2, busy: 0 });
+  await fed.sup.start();
+  assert.equal((await until(fed.host, fed.sup.reload('fed'))).ok, true);
+  assert.ok(!fed.events.some((e) => e.type === 'canary-lend'));
+
+  // The lend does not help (the pool's load moved on): lent again every two looks while judged.
+  const { w, recentMoves } = starvedWorld(0);
+  w.twist = (p) => p.on('sent', (m: Record<string, unknown>) => {
+    if (m.type === 'move' && m.recent === true) recentMoves.push({ to: p, at: w.host.now() });
+  });
+  await w.sup.start();
+  const outcome = await until(w.host, w.sup.reload('pool moved on'));
+  assert.equal(outcome.error?.code, 'ERR_CANARY_INCONCLUSIVE');
+  assert.ok(recentMoves.length >= 1 && recentMoves.length <= 2, `lends in a 5 s canary: ${recentMoves.length}`);
+  for (let i = 1; i < recentMoves.length; i++) assert.ok(recentMoves[i]!.at - recentMoves[i - 1]!.at >= STARVED_LOOKS * 1000);
+  assert.equal(outcome.connections?.lost, 0);
+  assertNeverTwice(w);
 });

@@ -23,6 +23,8 @@ export interface Load {
   perSecond: number;
   errorRate?: number;
   ms?: number;
+  /** Requests begun and not answered at each report (`stats` `busy`); left out when undefined. */
+  busy?: number;
 }
 
 /**
@@ -39,7 +41,7 @@ export function reports(host: FakeHost, p: FakeProcess, load: Load, open?: () =>
     ok += load.perSecond - errors;
     bad += errors;
     const c = counts(ok, bad, load.ms ?? 1);
-    p.say({ hitless: 1, type: 'stats', requests: c.requests, latency: c.latency, latencySum: c.latencySum, ...(open ? { connections: open() } : {}) });
+    p.say({ hitless: 1, type: 'stats', requests: c.requests, latency: c.latency, latencySum: c.latencySum, ...(open ? { connections: open() } : {}), ...(load.busy === undefined ? {} : { busy: load.busy }) });
     host.setTimer(tick, STATS_INTERVAL_MS);
   };
   host.setTimer(tick, STATS_INTERVAL_MS);

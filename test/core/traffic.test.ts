@@ -111,3 +111,19 @@ test('stats messages: the documented shape is accepted, anything else ignored', 
   assert.equal(parseMessage({ ...good, latencySum: 'x' }, 'worker'), undefined);
   assert.equal(parseMessage({ ...good, latency: [...good.latency.slice(1), 1.5] }, 'worker'), undefined);
 });
+
+test('TrafficBook: busy sums what live workers of a generation last said (undefined when none says), served is a worker\'s total of every class', () => {
+  const book = new TrafficBook();
+  const meta = { generation: 2, release: 'gen-2', startedAt: 0 };
+  assert.equal(book.busy(2), undefined);
+  assert.equal(book.served('2.0'), 0);
+  book.record('2.0', meta, 1000, counts(10, 2), 4);
+  assert.equal(book.busy(2), undefined, 'a worker that does not say');
+  book.record('2.0', meta, 2000, counts(30, 2), 4, 0);
+  book.record('2.1', meta, 2000, counts(5, 0, 1, { '4xx': 1 }), 1, 3);
+  assert.equal(book.busy(2), 3);
+  assert.equal(book.served('2.0'), 32);
+  assert.equal(book.served('2.1'), 6);
+  book.exited('2.1', 2500);
+  assert.equal(book.busy(2), 0, 'an exited worker holds nothing');
+});

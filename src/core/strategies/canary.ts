@@ -18,8 +18,9 @@ import { STATS_INTERVAL_MS } from '../../lib/protocol.js';
 import type { CanaryConfig } from '../../config/types.js';
 import type { Generation } from '../generation.js';
 import type { ReloadContext, ReloadStrategy } from '../strategy.js';
-import { combine, type Counts } from '../traffic.js';
+import { combine, totalOf, type Counts } from '../traffic.js';
 import type { CanaryConnections, CanaryReport } from '../types.js';
+import type { Worker } from '../worker.js';
 import { slotRange } from '../slots.js';
 import { SPLIT_WITHIN_MS, type ConnectionSplit, type SplitAsk } from '../split.js';
 import { judge } from './canary-rule.js';
@@ -139,6 +140,7 @@ async function observe(ctx: ReloadContext, old: Generation, settings: CanaryConf
       ...(c ? { connections: c } : {}),
     };
   };
+  const lender = split && new Lender(ctx, old, split, expectedShare(ctx, old, ask));
   for (;;) {
     const remaining = settings.duration - (ctx.now() - startedAt);
     try {
@@ -153,6 +155,81 @@ async function observe(ctx: ReloadContext, old: Generation, settings: CanaryConf
     const report = look(ctx.now() - startedAt >= settings.duration);
     if (report.verdict !== 'pending') return { ...report, output: [] };
     ctx.report(report);
+    lender?.look();
+  }
+}
+
+/** Looks (one per report interval) over which a canary got too little before it is lent more. */
+export const STARVED_LOOKS = 2;
+
+/** Responses the serving generation must answer over those looks to tell: below it, too little traffic to judge a share by. */
+export const STARVED_MIN_SERVING = 20;
+
+/**
+ * True when the canary answered less than a quarter of its share over the last looks while
+ * the serving generation answered at least {@link STARVED_MIN_SERVING}, and it holds no
+ * request it has not answered (`busy` 0: whatever it holds is idle; undefined, not said, or
+ * busy: it is lent nothing more, as a canary that hangs must not get more clients).
+ *
+ * @example
+ * starved({ canary: 0, serving: 1200, share: 1 / 3, busy: 0 }); // true
+ * starved({ canary: 0, serving: 1200, share: 1 / 3, busy: 2 }); // false: it holds requests it has not answered
+ */
+export function starved(f: { canary: number; serving: number; share: number; busy: number | undefined }): boolean {
+  if (f.busy !== 0 || f.serving < STARVED_MIN_SERVING) return false;
+  return f.canary < (f.share * (f.canary + f.serving)) / 4;
+}
+
+/** The share of the responses the canary should get: its share of the connections. */
+function expectedShare(ctx: ReloadContext, old: Generation, ask: SplitAsk | undefined): number {
+  if (ask === undefined) return 0;
+  if ('share' in ask) return ask.share;
+  const rest = ctx.traffic.connections(old.id) ?? 0;
+  return ask.count / Math.max(1, ask.count + rest);
+}
+
+/**
+ * Lends a starved canary more (issue 18, behind pools that reuse the connection they
+ * released last): the connections it was lent were picked spread over use, but a pool that
+ * is rarely busy sends nearly every request over the one or two connections it used last,
+ * and those can stay with the serving workers, or be left behind later as the pool's load
+ * falls. When the canary answered too little over {@link STARVED_LOOKS} looks
+ * ({@link starved}), the serving worker that answered the most over them moves the
+ * connection it used last (`move` with `recent`); then it waits as many looks again.
+ */
+class Lender {
+  readonly #looks: Array<{ at: number; canary: number; serving: number; served: Map<Worker, number> }> = [];
+  #quietUntil = 0;
+
+  constructor(
+    private readonly ctx: ReloadContext,
+    private readonly old: Generation,
+    private readonly split: ConnectionSplit,
+    private readonly share: number,
+  ) {
+    this.#take();
+  }
+
+  /** After each report: records the figures, and lends one more connection when the canary starved. */
+  look(): void {
+    this.#take();
+    const n = this.#looks.length - 1;
+    if (n < STARVED_LOOKS || n < this.#quietUntil) return;
+    const now = this.#looks[n]!;
+    const then = this.#looks[n - STARVED_LOOKS]!;
+    const canary = now.canary - then.canary;
+    const serving = now.serving - then.serving;
+    if (!starved({ canary, serving, share: this.share, busy: this.ctx.traffic.busy(this.ctx.next.id) })) return;
+    const busiest = [...now.served].map(([w, v]) => ({ w, answered: v - (then.served.get(w) ?? v) })).sort((a, b) => b.answered - a.answered)[0];
+    if (busiest === undefined || busiest.answered === 0 || !this.split.topUp(busiest.w)) return;
+    this.#quietUntil = n + STARVED_LOOKS;
+    this.ctx.lent({ generation: this.ctx.next.id, from: busiest.w.generation, slot: busiest.w.slot, canary, serving, ms: now.at - then.at });
+  }
+
+  #take(): void {
+    const { ctx, old } = this;
+    const served = new Map(old.live().map((w) => [w, ctx.served(w)] as const));
+    this.#looks.push({ at: ctx.now(), canary: totalOf(ctx.traffic.total(ctx.next.id)), serving: totalOf(ctx.traffic.total(old.id)), served });
   }
 }
 
