@@ -209,6 +209,25 @@ export class TrafficBook {
   }
 
   /**
+   * When every live worker of generation `gen` had reported last: the oldest of their
+   * latest reports (undefined while one of them has not reported, or none is live). A
+   * worker whose event loop is blocked sends none, so its figures are as old as that.
+   *
+   * @example
+   * book.reportedAt(canary.id); // 41_000: its workers all reported at or after then
+   */
+  reportedAt(gen: number): number | undefined {
+    let oldest: number | undefined;
+    for (const e of this.#entries.values()) {
+      if (e.meta.generation !== gen || e.exitedAt !== undefined) continue;
+      const at = e.samples.at(-1)?.at;
+      if (at === undefined) return undefined;
+      oldest = Math.min(oldest ?? at, at);
+    }
+    return oldest;
+  }
+
+  /**
    * Responses worker `id` reported in all (every class), 0 before its first report.
    *
    * @example

@@ -409,6 +409,21 @@ test('a canary that holds requests it does not answer (busy), or does not say, i
   }
 });
 
+test('a canary whose event loop blocks (it stops reporting) is lent nothing on its last figures, however starved they look', async () => {
+  const { w, recentMoves } = starvedWorld(0);
+  const canaryLoad: Load & { connections: number } = { perSecond: 300, connections: 2, busy: 0 };
+  w.loads.set(2, canaryLoad);
+  const twist = w.twist;
+  w.twist = (p) => {
+    twist(p);
+    if (p.generation === 2) w.host.setTimer(() => (canaryLoad.silent = true), 2500);
+  };
+  await w.sup.start();
+  await until(w.host, w.sup.reload('blocked'));
+  assert.deepEqual(recentMoves, []);
+  assert.ok(!w.events.some((e) => e.type === 'canary-lend'));
+});
+
 test('a canary that gets its share is never lent more; one that starves again after a lend is lent again, at most once per two looks', async () => {
   const fed = world();
   fed.loads.set(2, { perSecond: 100, connections: 2, busy: 0 });

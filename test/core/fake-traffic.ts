@@ -25,6 +25,8 @@ export interface Load {
   ms?: number;
   /** Requests begun and not answered at each report (`stats` `busy`); left out when undefined. */
   busy?: number;
+  /** No report while true (an event loop that is blocked). */
+  silent?: boolean;
 }
 
 /**
@@ -41,7 +43,7 @@ export function reports(host: FakeHost, p: FakeProcess, load: Load, open?: () =>
     ok += load.perSecond - errors;
     bad += errors;
     const c = counts(ok, bad, load.ms ?? 1);
-    p.say({ hitless: 1, type: 'stats', requests: c.requests, latency: c.latency, latencySum: c.latencySum, ...(open ? { connections: open() } : {}), ...(load.busy === undefined ? {} : { busy: load.busy }) });
+    if (load.silent !== true) p.say({ hitless: 1, type: 'stats', requests: c.requests, latency: c.latency, latencySum: c.latencySum, ...(open ? { connections: open() } : {}), ...(load.busy === undefined ? {} : { busy: load.busy }) });
     host.setTimer(tick, STATS_INTERVAL_MS);
   };
   host.setTimer(tick, STATS_INTERVAL_MS);

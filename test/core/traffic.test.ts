@@ -127,3 +127,15 @@ test('TrafficBook: busy sums what live workers of a generation last said (undefi
   book.exited('2.1', 2500);
   assert.equal(book.busy(2), 0, 'an exited worker holds nothing');
 });
+
+test('TrafficBook: reportedAt is the oldest of a generation\'s live workers\' latest reports (undefined until each reported)', () => {
+  const book = new TrafficBook();
+  const meta = { generation: 3, release: 'gen-3', startedAt: 0 };
+  assert.equal(book.reportedAt(3), undefined);
+  book.record('3.0', meta, 1000, counts(1));
+  book.record('3.0', meta, 2000, counts(2));
+  book.record('3.1', meta, 1500, counts(1));
+  assert.equal(book.reportedAt(3), 1500);
+  book.exited('3.1', 1600);
+  assert.equal(book.reportedAt(3), 2000, 'an exited worker is not waited for');
+});

@@ -195,7 +195,9 @@ function expectedShare(ctx: ReloadContext, old: Generation, ask: SplitAsk | unde
  * and those can stay with the serving workers, or be left behind later as the pool's load
  * falls. When the canary answered too little over {@link STARVED_LOOKS} looks
  * ({@link starved}), the serving worker that answered the most over them moves the
- * connection it used last (`move` with `recent`); then it waits as many looks again.
+ * connection it used last (`move` with `recent`); then it waits as many looks again. A
+ * canary that has not reported since the first of those looks (its event loop blocked) is
+ * lent nothing.
  */
 class Lender {
   readonly #looks: Array<{ at: number; canary: number; serving: number; served: Map<Worker, number> }> = [];
@@ -219,7 +221,9 @@ class Lender {
     const then = this.#looks[n - STARVED_LOOKS]!;
     const canary = now.canary - then.canary;
     const serving = now.serving - then.serving;
-    if (!starved({ canary, serving, share: this.share, busy: this.ctx.traffic.busy(this.ctx.next.id) })) return;
+    // Figures from before the looks (a canary whose event loop is blocked reports nothing) say nothing of now.
+    const fresh = (this.ctx.traffic.reportedAt(this.ctx.next.id) ?? Number.NEGATIVE_INFINITY) > then.at;
+    if (!fresh || !starved({ canary, serving, share: this.share, busy: this.ctx.traffic.busy(this.ctx.next.id) })) return;
     const busiest = [...now.served].map(([w, v]) => ({ w, answered: v - (then.served.get(w) ?? v) })).sort((a, b) => b.answered - a.answered)[0];
     if (busiest === undefined || busiest.answered === 0 || !this.split.topUp(busiest.w)) return;
     this.#quietUntil = n + STARVED_LOOKS;
