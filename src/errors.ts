@@ -69,6 +69,8 @@ export const codes = {
   ERR_DEPLOY_UPLOAD: 'The artifact could not be uploaded to a host, or its sha256 did not match on arrival.',
   ERR_DEPLOY_HEALTH: "A host's health URL did not answer 2xx for the whole settle time after its release.",
   ERR_DEPLOY_REMOTE: 'A remote command failed without a hitless outcome (connection lost, command killed).',
+  // anything else
+  ERR_UNEXPECTED: 'An error hitless has no code for (a file system error it did not foresee, or a bug); the message is the system\'s.',
 } as const;
 
 export type HitlessErrorCode = keyof typeof codes;

@@ -113,7 +113,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`hitless: ${message} (unexpected; run with HITLESS_DEBUG=1 for details)\n`);
-    return 1;
+    // A script that asked for JSON learns of it on stdout too, as of any error.
+    if (rest.includes('--json')) process.stdout.write(JSON.stringify({ ok: false, error: { code: 'ERR_UNEXPECTED', message } }) + '\n');
+    return exitCodeOf('ERR_UNEXPECTED');
   }
 }
 

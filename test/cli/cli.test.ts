@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, runCli, startMaster } from '../helpers/master.js';
@@ -160,4 +160,24 @@ test('reload that fails exits 1 with the reason and the new workers\' output', a
   assert.match(r.stderr, /^hitless: reload failed: .*\(ERR_WORKER_EXITED\); generation 1 keeps serving/m);
   assert.match(r.stderr, /^ {2}\| crash-if-marker fixture: crash marker present/m);
   assert.ok(!r.stderr.includes('    at '), r.stderr);
+});
+
+test('an error hitless has no code for (a file named releases where the folder goes): one line on stderr, and with --json ERR_UNEXPECTED on stdout, exit 1', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-unexpected-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: ['node', 'server.js'], listen: '127.0.0.1:0' }));
+  mkdirSync(join(dir, 'dist'));
+  writeFileSync(join(dir, 'dist', 'server.js'), '');
+  writeFileSync(join(dir, 'releases'), 'not a folder');
+  for (const json of [false, true]) {
+    const r = await runCli(['release', 'dist', ...(json ? ['--json'] : [])], {}, dir);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^hitless: EEXIST: .*releases.* \(unexpected; run with HITLESS_DEBUG=1 for details\)\n$/);
+    if (!json) assert.equal(r.stdout, '');
+    else {
+      const out = JSON.parse(r.stdout) as { ok: boolean; error: { code: string; message: string } };
+      assert.deepEqual([out.ok, out.error.code], [false, 'ERR_UNEXPECTED']);
+      assert.match(out.error.message, /^EEXIST: .*releases/);
+    }
+  }
 });
