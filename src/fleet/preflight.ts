@@ -53,7 +53,7 @@ export function parseReport(stdout: string): { keys: Map<string, string>; status
  * output without either came from something else: the shell (127: not found) or a wrapper
  * like `npx hitless`, which in a folder without the package exits 1 with npm's 404.
  */
-function readStatus(text: string, exit: string | undefined): { version?: string; problem?: 'missing' | 'no-master'; detail: string } {
+function readStatus(text: string, exit: string | undefined): { version?: string; problem?: 'missing' | 'no-master' | 'access'; detail: string } {
   if (exit === '0') {
     try {
       const status = JSON.parse(text) as { version?: string };
@@ -63,22 +63,25 @@ function readStatus(text: string, exit: string | undefined): { version?: string;
     }
   }
   const said = hitlessError(text);
-  if (said !== undefined && exit !== '126' && exit !== '127') return { problem: 'no-master', detail: said };
+  if (said !== undefined && exit !== '126' && exit !== '127') {
+    return { problem: said.code === 'ERR_CONTROL_ACCESS' ? 'access' : 'no-master', detail: said.message };
+  }
   return { problem: 'missing', detail: errorLine(text) || `exit ${exit}` };
 }
 
-/** What hitless said when it failed: the message of its --json error, else its `hitless: ` line. */
-function hitlessError(text: string): string | undefined {
+/** What hitless said when it failed: the code and message of its --json error, else its `hitless: ` line. */
+function hitlessError(text: string): { code?: string; message: string } | undefined {
   const lines = text.split('\n').map((l) => l.trim());
   for (const line of lines.filter((l) => l.startsWith('{"ok":false'))) {
     try {
-      const message = (JSON.parse(line) as { error?: { message?: unknown } }).error?.message;
-      if (typeof message === 'string') return message;
+      const error = (JSON.parse(line) as { error?: { code?: unknown; message?: unknown } }).error;
+      if (typeof error?.message === 'string') return { message: error.message, ...(typeof error.code === 'string' ? { code: error.code } : {}) };
     } catch {
       // not hitless's line after all
     }
   }
-  return lines.find((l) => l.startsWith('hitless: '))?.slice('hitless: '.length);
+  const message = lines.find((l) => l.startsWith('hitless: '))?.slice('hitless: '.length);
+  return message === undefined ? undefined : { message };
 }
 
 /**
@@ -153,6 +156,8 @@ export async function checkHost(
   const lock = report.get('lock');
   if (lock) problem(`a release operation (pid ${lock}) is running in ${host.appDir}; wait for it to finish`);
   if (status.problem === 'no-master') problem(`no hitless master answers for ${host.appDir} (${status.detail}); start it (systemd, hitless start) first: a deploy reloads a running master`);
+  // A master runs, as another user (root under systemd while the deploy logs in as deploy).
+  if (status.problem === 'access') problem(`the hitless master of ${host.appDir} runs as another user, whose control socket the deploy's user may not open (${status.detail}); log in as that user (deploy.ssh.user, or the host's "user"), or let the command become it (deploy.hitless: "sudo npx --no-install hitless"; docs/fleet.md)`);
   if (report.get('id-exists') && check.current !== id) problem(`release ${id} already exists in ${host.appDir}/releases; give another --id`);
   else if (report.get('id-exists') && artifact !== undefined) {
     // The id is the current release there: fine when it holds this artifact (hitless release

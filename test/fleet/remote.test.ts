@@ -180,3 +180,21 @@ test('preflight: an ssh.identity file that does not exist on this machine is nam
   assert.deepEqual(ran, ['local']);
   assert.match(reached.problems[0] ?? '', /Permission denied/);
 });
+
+test('preflight: a master of another user (status says ERR_CONTROL_ACCESS) is named as such, not as "no master"', async (t) => {
+  const dir = await scratch(t);
+  const app = join(dir, 'app');
+  await mkdir(join(app, 'releases', 'v1'), { recursive: true });
+  await symlink('releases/v1', join(app, 'current'));
+  await writeFile(join(app, 'hitless.json'), JSON.stringify({ runDir: 'run' }));
+  // What `hitless status --json` prints for a deploy user beside a root master (other-user.test.ts runs the real one).
+  const said = 'a hitless master (pid 4208, user root) serves /srv/app, but user deploy may not open its control socket /run/app/control.sock: permission denied; run the command as root';
+  const fake = join(dir, 'fake-hitless');
+  await writeFile(fake, `#!/bin/sh\necho '${JSON.stringify({ ok: false, error: { code: 'ERR_CONTROL_ACCESS', message: said } })}'\necho 'hitless: ${said}' >&2\nexit 1\n`, { mode: 0o755 });
+  const config: FleetConfig = { hosts: [], hitless: fake, sshArgs: [], exec: ['sh', '-c', '{script}'], batch: 1, settleMs: 0, uploadDir: dir, configPath: join(dir, 'x.json') };
+  const check = await checkHost(host(app), config, 'v2', local);
+  assert.deepEqual(check.problems, [
+    `the hitless master of ${app} runs as another user, whose control socket the deploy's user may not open (${said}); ` +
+      'log in as that user (deploy.ssh.user, or the host\'s "user"), or let the command become it (deploy.hitless: "sudo npx --no-install hitless"; docs/fleet.md)',
+  ]);
+});
