@@ -38,6 +38,8 @@ function pathPattern(path: readonly PropertyKey[]): string {
 
 /** Shows a value as it would be written in JSON, shortened. */
 export function showValue(value: unknown): string {
+  // JSON.stringify writes a number beyond a double's range (1e400 in the file) as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return `${value < 0 ? 'minus ' : ''}a number too large to read (${value})`;
   const text = value === undefined ? 'nothing' : (JSON.stringify(value) ?? String(value));
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -244,3 +244,10 @@ test('flagOverrides: the file keys a start flag sets otherwise (paths compared r
   assert.equal(load(dir, { ...base, workers: 2 }, { workers: '2' }).flagOverrides, undefined);
   assert.equal(load(dir, { ...base }, { workers: '2' }).flagOverrides, undefined, 'a flag for a key the file leaves out overrides nothing');
 });
+
+test('a number beyond a double\'s range (1e400 in the file) is shown as such, not as null', (t) => {
+  const dir = appDir(t);
+  const message = rejects(() => load(dir, `{ "command": ["node", "server.js"], "listen": ["127.0.0.1:0"], "readyTimeout": 1e400 }`), 'ERR_CONFIG_INVALID', '"readyTimeout"', 'got a number too large to read (Infinity)');
+  assert.ok(!message.includes('null'), message);
+  rejects(() => load(dir, `{ "command": ["node", "server.js"], "listen": ["127.0.0.1:0"], "workers": -1e400 }`), 'ERR_CONFIG_INVALID', '"workers"', 'got minus a number too large to read (-Infinity)');
+});
