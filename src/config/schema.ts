@@ -21,7 +21,7 @@ const duration = (description: string, fallback?: number, positive = false) =>
   durationSchema(positive)
     .meta({ description: `${description} Milliseconds, or a string like "500ms", "2s", "1.5m".`, ...(fallback === undefined ? {} : { default: fallback }) });
 const size = (description: string, fallback: number) =>
-  z.union([z.number().int().positive(), z.string().regex(SIZE_PATTERN).refine((v) => (parseSize(v) ?? 0) >= 1, `expected a size above 0 bytes; ${SIZE_HINT}`)])
+  z.union([z.number().int().positive(), z.string().regex(SIZE_PATTERN, { abort: true }).refine((v) => (parseSize(v) ?? 0) >= 1, `expected a size above 0 bytes; ${SIZE_HINT}`)])
     .meta({ description: `${description} Bytes, or a string like "10M", "1G".`, default: fallback });
 const nonEmpty = z.string().min(1);
 const argv = z.array(nonEmpty).min(1);

@@ -251,3 +251,16 @@ test('a number beyond a double\'s range (1e400 in the file) is shown as such, no
   assert.ok(!message.includes('null'), message);
   rejects(() => load(dir, `{ "command": ["node", "server.js"], "listen": ["127.0.0.1:0"], "workers": -1e400 }`), 'ERR_CONFIG_INVALID', '"workers"', 'got minus a number too large to read (-Infinity)');
 });
+
+test('a size that is not one ("-1") is one problem, not two (the pattern, then "above 0" on the same value)', (t) => {
+  const dir = appDir(t);
+  try {
+    load(dir, { ...base, logs: { maxSize: '-1' } });
+    assert.fail('expected an error');
+  } catch (err) {
+    assert.ok(isHitlessError(err));
+    const problems = err.details.problems as string[];
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0] ?? '', /"logs.maxSize" in .*: got "-1"; expected a size;/);
+  }
+});
