@@ -26,6 +26,8 @@ export interface ReloadSeams {
   open(w: Worker): number | undefined;
   /** Responses a worker reported in all. */
   served(w: Worker): number;
+  /** False: a starved canary is lent nothing more (measurements only). */
+  readonly lends: boolean;
   /** Starts and registers a worker in `slot` of `gen` (`warmed`: it is warmed up after READY). */
   spawn(gen: Generation, slot: number, warmed?: boolean): Worker;
   /** `p`, or a rejection (ERR_STOPPING) once the master begins stopping. */
@@ -140,6 +142,10 @@ export class StrategyContext implements ReloadContext {
 
   served(w: Worker): number {
     return this.#s.served(w);
+  }
+
+  get lends(): boolean {
+    return this.#s.lends;
   }
 
   lent(e: Omit<CanaryLend, 'type'>): void {

@@ -56,6 +56,8 @@ export interface ReloadContext {
   report(report: CanaryReport): void;
   /** Emits that a starved canary was lent one more connection. */
   lent(e: Omit<CanaryLend, 'type'>): void;
+  /** False: a starved canary is lent nothing more (HITLESS_CANARY_LEND=0, for measurements only). */
+  readonly lends: boolean;
 }
 
 /** A strategy; strategies/index.ts lists them by name (a new one goes there and in config's STRATEGY_NAMES). */

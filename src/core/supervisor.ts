@@ -58,6 +58,8 @@ export interface SupervisorOptions {
   handoverPaceLeft?: boolean;
   /** False: a hand-over's receivers take its connections round robin, not in turn (for measurements; default true). */
   handoverFill?: boolean;
+  /** False: a starved canary is lent nothing more (strategies/canary.ts); for measurements only. */
+  canaryLend?: boolean;
   /** False: a booting worker is lowered only after its fork (for measurements; default true: forked at its boot priority). */
   forkAtBootNice?: boolean;
   /** What an older master handed on when this one took over by an upgrade (src/master/successor.ts). */
@@ -648,6 +650,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       routes: this.#routes,
       open: (w) => this.#traffic.worker(this.#trafficId(w), this.#host.now())?.connections,
       served: (w) => this.#traffic.served(this.#trafficId(w)),
+      lends: this.#opts.canaryLend !== false,
       spawn: (gen, slot, warmed) => this.#spawn(gen, slot, 0, warmed),
       gate: (p) => this.#gate(p),
       serve: (gen) => {

@@ -69,7 +69,7 @@ export const version: string = (() => {
  * left (and the new workers take them round robin); HITLESS_HANDOVER_FILL=0: the new workers
  * take them round robin instead of in turn; HITLESS_FORK_NICE=0: a booting worker is lowered only after its fork;
  * HITLESS_SESSION_NICE=0: a booting worker's session (autogroup) is not lowered with its
- * threads. Not settings: the benchmarks use them to show what the defaults buy.
+ * threads; HITLESS_CANARY_LEND=0: a starved canary is lent nothing more. Not settings: the benchmarks use them to show what the defaults buy.
  */
 function handoverWindowFromEnv(env: NodeJS.ProcessEnv): number | undefined {
   const n = Number(env.HITLESS_HANDOVER_WINDOW);
@@ -225,6 +225,7 @@ export async function runMaster(
     ...(process.env.HITLESS_HANDOVER_SPREAD && Number(process.env.HITLESS_HANDOVER_SPREAD) >= 0 ? { handoverSpread: Number(process.env.HITLESS_HANDOVER_SPREAD) } : {}),
     ...(process.env.HITLESS_HANDOVER_LEFT === '0' ? { handoverPaceLeft: false } : {}),
     ...(process.env.HITLESS_HANDOVER_FILL === '0' ? { handoverFill: false } : {}),
+    ...(process.env.HITLESS_CANARY_LEND === '0' ? { canaryLend: false } : {}),
     ...(process.env.HITLESS_FORK_NICE === '0' ? { forkAtBootNice: false } : {}),
     // Warm-up requests name the listener's address as their Host (a unix socket or an fd from systemd: localhost).
     // Its client runs at the new worker's booting priority (its increment over the master's), in a session of its own.

@@ -39,10 +39,10 @@ interface World {
  * over on a stop, takes what it is given. `oneByOne`: sends its connections one at a time,
  * each this many ms (fake) after the previous one landed, like the library's window of one.
  */
-function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?: boolean; handover?: boolean; oneByOne?: number } = {}): World {
+function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?: boolean; handover?: boolean; oneByOne?: number; canaryLend?: boolean } = {}): World {
   const host = new FakeHost();
   const spec = fakeSpec({ workers: over.workers ?? 3, strategy: 'canary', canary: { ...CANARY, ...over.canary }, handover: over.handover ?? true });
-  const sup = new Supervisor({ host, spec: () => spec, version: 'test', listeners: () => [] });
+  const sup = new Supervisor({ host, spec: () => spec, version: 'test', listeners: () => [], ...(over.canaryLend === undefined ? {} : { canaryLend: over.canaryLend }) });
   const w: World = { host, sup, events: [], held: new Map(), deliveries: [], loads: new Map([[1, { perSecond: 200, connections: 9 }]]), twist: () => {} };
   sup.on('event', (e: MasterEvent) => w.events.push(e));
   host.behave = (gen) => (p) => {
@@ -361,8 +361,8 @@ test('starved: less than a quarter of its share, with enough serving traffic to 
  * connections carrying the traffic may all stay with the serving workers: the canary holds
  * what it was lent and answers nothing. `recent` moves make it the canary's.
  */
-function starvedWorld(canaryBusy: number | undefined): { w: World; recentMoves: Array<{ to: FakeProcess; at: number }> } {
-  const w = world();
+function starvedWorld(canaryBusy: number | undefined, canaryLend?: boolean): { w: World; recentMoves: Array<{ to: FakeProcess; at: number }> } {
+  const w = world(canaryLend === undefined ? {} : { canaryLend });
   const canaryLoad: Load & { connections: number } = { perSecond: 0, connections: 2, ...(canaryBusy === undefined ? {} : { busy: canaryBusy }) };
   w.loads.set(2, canaryLoad);
   const recentMoves: Array<{ to: FakeProcess; at: number }> = [];
@@ -407,6 +407,14 @@ test('a canary that holds requests it does not answer (busy), or does not say, i
     assert.ok(!w.events.some((e) => e.type === 'canary-lend'));
     assert.equal(outcome.connections?.lost, 0);
   }
+});
+
+test('HITLESS_CANARY_LEND=0 (canaryLend false, for measurements): a starved canary is lent nothing, inconclusive as before the lending', async () => {
+  const { w, recentMoves } = starvedWorld(0, false);
+  await w.sup.start();
+  const outcome = await until(w.host, w.sup.reload('pool, no lending'));
+  assert.equal(outcome.error?.code, 'ERR_CANARY_INCONCLUSIVE');
+  assert.deepEqual(recentMoves, []);
 });
 
 test('a canary whose event loop blocks (it stops reporting) is lent nothing on its last figures, however starved they look', async () => {

@@ -140,7 +140,7 @@ async function observe(ctx: ReloadContext, old: Generation, settings: CanaryConf
       ...(c ? { connections: c } : {}),
     };
   };
-  const lender = split && new Lender(ctx, old, split, expectedShare(ctx, old, ask));
+  const lender = split && ctx.lends ? new Lender(ctx, old, split, expectedShare(ctx, old, ask)) : undefined;
   for (;;) {
     const remaining = settings.duration - (ctx.now() - startedAt);
     try {
