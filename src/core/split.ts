@@ -113,6 +113,11 @@ export class ConnectionSplit {
     return true;
   }
 
+  /** The serving workers this split may ask to move connections. */
+  get senders(): readonly Worker[] {
+    return this.#o.senders;
+  }
+
   /** Connections lent by {@link topUp} so far (asked for; each counts in `handedOver` once it moved). */
   get topUps(): number {
     return this.#topUps;

@@ -232,7 +232,8 @@ class Lender {
 
   #take(): void {
     const { ctx, old } = this;
-    const served = new Map(old.live().map((w) => [w, ctx.served(w)] as const));
+    // Only senders can lend (a worker that says no `moves`, or was not ready at the split, cannot).
+    const served = new Map(this.split.senders.filter((w) => w.exitInfo === undefined).map((w) => [w, ctx.served(w)] as const));
     this.#looks.push({ at: ctx.now(), canary: totalOf(ctx.traffic.total(ctx.next.id)), serving: totalOf(ctx.traffic.total(old.id)), served });
   }
 }
