@@ -7,11 +7,19 @@
  *   before the reload and never re-opened (it counts every connection it opens), as an API
  *   client or a proxy pool does: the canary sees only what the serving workers hand it.
  * - `nginx`: the same client through nginx with an upstream `keepalive` pool.
+ * - `nginx light`: 4 clients through the same nginx, 20–60 ms between requests: nginx rarely
+ *   has more than one request upstream, so its pool (which reuses the connection it released
+ *   last) sends nearly everything over one or two connections.
+ * - `lifo`: Node's own http.Agent (keep-alive, `scheduling: 'lifo'`) with 8 sockets opened by
+ *   one burst, then one request at a time: one socket carries everything.
  *
  * The keep-alive shapes run twice, with `canary.connections` "auto" (the split) and 0 (what
- * a canary got before issue 18: nothing), side by side in one run.
+ * a canary got before issue 18: nothing), side by side in one run; the light pools with and
+ * without the lending of a starved canary (HITLESS_CANARY_LEND=0: what a canary got before
+ * it).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLoad, tally } from './loadgen.js';
@@ -22,7 +30,9 @@ export interface Shape {
   name: string;
   /** `canary.connections` for this shape's runs. */
   connections: 'auto' | 0;
-  client: 'wrk-close' | 'keepalive' | 'nginx';
+  client: 'wrk-close' | 'keepalive' | 'nginx' | 'nginx-light' | 'lifo';
+  /** False: the master runs with HITLESS_CANARY_LEND=0 (a starved canary is lent nothing more). */
+  lend?: false;
 }
 
 export const SHAPES: Shape[] = [
@@ -31,12 +41,18 @@ export const SHAPES: Shape[] = [
   { name: 'keepalive, connections 0', connections: 0, client: 'keepalive' },
   { name: 'nginx', connections: 'auto', client: 'nginx' },
   { name: 'nginx, connections 0', connections: 0, client: 'nginx' },
+  { name: 'nginx light', connections: 'auto', client: 'nginx-light' },
+  { name: 'nginx light, no lending', connections: 'auto', client: 'nginx-light', lend: false },
+  { name: 'lifo', connections: 'auto', client: 'lifo' },
+  { name: 'lifo, no lending', connections: 'auto', client: 'lifo', lend: false },
 ];
 
-/** Client connections: wrk's 16 (as before), a fixed keep-alive set of 24, 16 through nginx. */
-const CONNECTIONS = { 'wrk-close': 16, keepalive: 24, nginx: 16 } as const;
+/** Client connections: wrk's 16 (as before), a fixed keep-alive set of 24, 16 through nginx, 4 light ones, the Agent's 8 sockets. */
+const CONNECTIONS = { 'wrk-close': 16, keepalive: 24, nginx: 16, 'nginx-light': 4, lifo: 8 } as const;
 /** Keep-alive clients pause 5–25 ms between requests: ~1,500 req/s, modest on 2 shared cores. */
 const THINK_MS: [number, number] = [5, 25];
+/** The light clients behind nginx: 20–60 ms, ~100 req/s. */
+const LIGHT_THINK_MS: [number, number] = [20, 60];
 
 /** What the client counted over the whole run. */
 export interface ClientCount {
@@ -67,8 +83,10 @@ export async function startClient(shape: Shape, port: number, durationMs: number
       },
     };
   }
-  const nginx = shape.client === 'nginx' ? await startNginx(port) : undefined;
-  const run = startLoad({ port: nginx?.port ?? port, connections: n, durationMs, keepAlive: true, thinkMs: THINK_MS });
+  if (shape.client === 'lifo') return startLifoPool(port, n, durationMs);
+  const nginx = shape.client === 'nginx' || shape.client === 'nginx-light' ? await startNginx(port) : undefined;
+  const thinkMs = shape.client === 'nginx-light' ? LIGHT_THINK_MS : THINK_MS;
+  const run = startLoad({ port: nginx?.port ?? port, connections: n, durationMs, keepAlive: true, thinkMs });
   return {
     async stop() {
       const r = await run.stop();
@@ -76,6 +94,47 @@ export async function startClient(shape: Shape, port: number, durationMs: number
       const t = tally(r);
       const e = t.errors;
       return { requests: t.requests, bad: t.non2xx, connectionErrors: e.connect + e.read + e.write + e.timeout, opened: r.opened, initial: n };
+    },
+  };
+}
+
+/**
+ * Node's http.Agent as a pool (keep-alive, `scheduling: 'lifo'`): `size` sockets opened by one
+ * burst, then one request at a time until `durationMs` (bounded by time and by 2 million
+ * requests), so the socket released last carries everything.
+ */
+function startLifoPool(port: number, size: number, durationMs: number): RunningLoad {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: size, scheduling: 'lifo' });
+  const count = { requests: 0, bad: 0, errors: 0, opened: 0 };
+  const until = performance.now() + durationMs;
+  let stopped = false;
+  const get = (): Promise<void> => new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        count.requests++;
+        if ((res.statusCode ?? 0) >= 300) count.bad++;
+        resolve();
+      });
+    });
+    req.on('socket', () => {
+      if (!req.reusedSocket) count.opened++;
+    });
+    req.on('error', () => {
+      count.errors++;
+      resolve();
+    });
+  });
+  const running = (async () => {
+    await Promise.all(Array.from({ length: size }, get));
+    while (!stopped && performance.now() < until && count.requests + count.errors < 2_000_000) await get();
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await running;
+      agent.destroy();
+      return { requests: count.requests, bad: count.bad, connectionErrors: count.errors, opened: count.opened, initial: size };
     },
   };
 }

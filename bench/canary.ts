@@ -8,7 +8,8 @@
  * running the canary test fixture (build/test/fixtures/canary/app.js, which behaves as
  * `behave.json` in its folder says), a client of one shape (bench/canary-shapes.ts:
  * `Connection: close` wrk; a fixed keep-alive set of the project's load client, with the
- * split on and off; the same through nginx with an upstream keepalive pool) from 1 s before
+ * split on and off; the same through nginx with an upstream keepalive pool; light pools, nginx's
+ * and Node's http.Agent's, with the lending of a starved canary on and off) from 1 s before
  * `hitless reload --canary` until `duration` + 5 s, then the master stops. Releases: every
  * 10th response a 500, +200 ms per response, and a good one. Prints a markdown table and
  * writes bench/results/canary-<date>.json. Shapes whose tool (wrk, nginx) is missing are
@@ -35,7 +36,7 @@ const has = (tool: string): boolean => spawnSync(tool, ['-v'], { stdio: 'ignore'
 const wanted = flag('--shapes', SHAPES.map((s) => s.name.split(',')[0]).join(',')).split(',');
 const shapes = SHAPES.filter((s) => wanted.includes(s.name.split(',')[0] ?? ''))
   .filter((s) => {
-    const tool = s.client === 'wrk-close' ? 'wrk' : s.client === 'nginx' ? 'nginx' : undefined;
+    const tool = s.client === 'wrk-close' ? 'wrk' : s.client === 'nginx' || s.client === 'nginx-light' ? 'nginx' : undefined;
     if (tool === undefined || has(tool)) return true;
     process.stdout.write(`skipping shape "${s.name}": ${tool} is not installed\n`);
     return false;
@@ -71,7 +72,8 @@ async function once(shape: Shape, variant: (typeof VARIANTS)[number]): Promise<R
     command: ['node', fixture], listen: [`127.0.0.1:${port}`], workers: 3, drainTimeout: '10s', runDir: join(dir, 'run'),
     canary: { workers: 1, duration: durationMs, minRequests: 100, maxErrorRate: 0.01, maxLatencyRatio: 2, connections: shape.connections },
   }));
-  const master = spawnGroup('node', [cliPath, 'start', '--config', join(dir, 'hitless.json')], { cwd: dir });
+  const env = { ...process.env, ...(shape.lend === false ? { HITLESS_CANARY_LEND: '0' } : {}) };
+  const master = spawnGroup('node', [cliPath, 'start', '--config', join(dir, 'hitless.json')], { cwd: dir, env });
   try {
     await waitForPort(port, 30_000);
     await waitFor('the first generation', () => /master ready/.test(master.output()), 30_000);
