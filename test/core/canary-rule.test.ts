@@ -102,3 +102,20 @@ test('a clean canary with enough responses passes at the end of duration, and no
   assert.equal(j.verdict, 'pass');
   assert.match(j.reason, /^5xx 0\.00% of 500 vs 0\.00% of 1000 serving; p99 1\.0 ms vs 1\.0 ms \(limit 25 ms\)$/);
 });
+
+test('a serving generation that answered nothing after the warm-up (a lent connection carried all of a pool\'s requests): latency is judged against its p99 over the whole window, not passed unjudged (regression: a +200 ms canary was promoted)', () => {
+  // The pool's only busy connection went to the canary before the warm-up ended.
+  const slow: Window = { canary: counts(120, 0, 201), baseline: counts(19_000, 0, 0.2), warm: { canary: counts(100, 0, 201), baseline: counts(0) } };
+  const early = judge(slow, settings, false);
+  assert.equal(early.verdict, 'fail');
+  assert.equal(early.latencyLimitMs, LATENCY_FLOOR_MS);
+  assert.match(early.reason, /^p99 \d+ ms vs 0\.\d ms on the serving generation \(over the whole window: it answered nothing after the warm-up\): /);
+  // A canary as fast as the serving generation passes, the basis said.
+  const good = judge({ canary: counts(5000, 0, 0.2), baseline: counts(19_000, 0, 0.2), warm: { canary: counts(4000, 0, 0.2), baseline: counts(0) } }, settings, true);
+  assert.equal(good.verdict, 'pass');
+  assert.equal(good.latencyLimitMs, LATENCY_FLOOR_MS);
+  assert.ok(good.baseline.p99Ms !== undefined, 'the serving p99 shown is the whole window\'s, not "-"');
+  assert.match(good.reason, /\(limit 25 ms\) \(over the whole window: it answered nothing after the warm-up\)$/);
+  // No serving figures at all (workers that do not report traffic): judged on errors alone, as before.
+  assert.equal(judge({ canary: counts(1000), baseline: counts(0), warm: { canary: counts(800), baseline: counts(0) } }, settings, true).verdict, 'pass');
+});

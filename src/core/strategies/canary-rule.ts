@@ -11,7 +11,8 @@
  *   compiles and its heap grows) and once it holds `minRequests` canary responses: fail
  *   when an exact binomial test says more than 1% of them were slower than
  *   `maxLatencyRatio` × the serving generation's p99 over that window (at least
- *   LATENCY_FLOOR_MS): the canary's p99 is above it;
+ *   LATENCY_FLOOR_MS): the canary's p99 is above it. A serving generation that answered
+ *   nothing after the warm-up but did before is taken over the whole window;
  * - at the end of `duration`: fewer than `minRequests` canary responses is inconclusive,
  *   and so is a latency that could not be judged (fewer than `minRequests` of them after
  *   the warm-up: a slow canary behind closed-loop keep-alive clients gets few requests, and
@@ -156,10 +157,16 @@ export function judge(w: Window, s: CanaryConfig, final: boolean): Judgement {
   // Latency figures come from the warm window once it holds canary responses.
   const wc = w.warm && sideFigures(w.warm.canary);
   const wb = w.warm && sideFigures(w.warm.baseline);
+  // A serving generation that answered nothing after the warm-up, but did before (a
+  // connection lent to the canary carries all of a pool's requests): its p99 over the whole
+  // window is the basis, else a canary no one could compare would pass unjudged.
+  const whole = wb !== undefined && wb.requests === 0 && b.requests > 0;
   if (wc && wb && wc.requests > 0) {
     Object.assign(c, { p50Ms: wc.p50Ms, p99Ms: wc.p99Ms });
-    Object.assign(b, { p50Ms: wb.p50Ms, p99Ms: wb.p99Ms });
+    if (!whole) Object.assign(b, { p50Ms: wb.p50Ms, p99Ms: wb.p99Ms });
   }
+  const basis = whole ? b.p99Ms : wb?.p99Ms;
+  const over = whole ? ' (over the whole window: it answered nothing after the warm-up)' : '';
   const out = (verdict: Verdict, reason: string, latencyLimitMs: number | undefined): Judgement => ({ verdict, reason, canary: c, baseline: b, latencyLimitMs });
 
   if (binomialTail(c.errors, c.requests, s.maxErrorRate) < alpha
@@ -168,15 +175,15 @@ export function judge(w: Window, s: CanaryConfig, final: boolean): Judgement {
     const versus = b.requests > 0 ? `the serving generation's ${pct(b.errorRate)} of ${b.requests}` : 'no serving-generation figures';
     return out('fail', `5xx ${pct(c.errorRate)} of ${c.requests} canary responses (above ${pct(bound)} at ${level} confidence): over maxErrorRate ${pct(s.maxErrorRate)} and ${versus}`, undefined);
   }
-  const limit = wb?.p99Ms === undefined ? undefined : Math.max(s.maxLatencyRatio * wb.p99Ms, LATENCY_FLOOR_MS);
+  const limit = basis === undefined ? undefined : Math.max(s.maxLatencyRatio * basis, LATENCY_FLOOR_MS);
   // Not on a handful of responses: a few slow ones in a row are usually one pause.
   if (w.warm && wc && limit !== undefined && wc.requests >= Math.max(1, s.minRequests)) {
     const slow = slowerThan(w.warm.canary.latency, limit);
     if (binomialTail(slow, wc.requests, TAIL) < alpha) {
-      return out('fail', `p99 ${ms(wc.p99Ms)} vs ${ms(wb?.p99Ms)} on the serving generation: ${pct(slow / wc.requests)} of ${wc.requests} canary responses after the warm-up slower than ${ms(limit)} (maxLatencyRatio ${s.maxLatencyRatio} × the serving p99, at least ${LATENCY_FLOOR_MS} ms), more than 1% at ${level} confidence`, limit);
+      return out('fail', `p99 ${ms(wc.p99Ms)} vs ${ms(basis)} on the serving generation${over}: ${pct(slow / wc.requests)} of ${wc.requests} canary responses after the warm-up slower than ${ms(limit)} (maxLatencyRatio ${s.maxLatencyRatio} × the serving p99, at least ${LATENCY_FLOOR_MS} ms), more than 1% at ${level} confidence`, limit);
     }
   }
-  const latency = wc && wc.requests > 0 ? `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)} (limit ${ms(limit)})` : `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)}, latency not judged (no canary response after the warm-up)`;
+  const latency = wc && wc.requests > 0 ? `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)} (limit ${ms(limit)})${over}` : `p99 ${ms(c.p99Ms)} vs ${ms(b.p99Ms)}, latency not judged (no canary response after the warm-up)`;
   const figures = `5xx ${pct(c.errorRate)} of ${c.requests} vs ${pct(b.errorRate)} of ${b.requests} serving; ${latency}`;
   if (!final) return out('pending', figures, limit);
   if (c.requests < s.minRequests) {
