@@ -239,3 +239,21 @@ test('a pool that reuses the socket it released last and is rarely busy (Node\'s
   t.diagnostic(`moved to the canary ${round.outcome.canary?.connections?.moved}; it answered ${byCanary.length} of ${during.length} requests during the reload, ` +
     `on ${new Set(byCanary.map((a) => a.port)).size} connection(s); ${pool.answers.length} requests, ${pool.opened()} connections opened`);
 });
+
+test('the same pool and a release 200 ms slower: the lent connection carries all of the pool\'s requests, the serving generation answers none after the warm-up, and the canary is rejected on latency against the serving p99 of the whole window (regression: promoted unjudged)', { timeout: 300_000 }, async (t) => {
+  const app = await startCanaryApp(t, { workers: 3, canary: { workers: 1, duration: '10s', warmup: '3s', minRequests: 20 } });
+  const pool = lifoPool(app.master.url('/'), 8);
+  t.after(() => pool.stop());
+  await servedMore(app, 1, 500);
+  app.behave({ delayMs: 200 });
+  const round = await canaryReload(app, 'rejected', 1, 50);
+  await pool.stop();
+
+  assert.deepEqual(pool.errors, []);
+  assert.equal(pool.opened(), 8);
+  assert.match(round.stdout, /lends it the connection it used last\n/);
+  assert.match(round.outcome.error?.message ?? '', /p99 \d+ ms vs [\d.]+ ms on the serving generation/);
+  assert.equal(round.outcome.connections?.lost, 0);
+  for (const a of pool.answers.filter((x) => x.at > round.returned)) assert.equal(a.generation, '1');
+  t.diagnostic(round.outcome.error?.message ?? '');
+});
