@@ -115,6 +115,8 @@ export interface CanaryConnections {
   lost: number;
   /** Connections the canary workers had open at their last report, moved and new ones (absent when they do not report it). */
   held?: number;
+  /** Times a starved canary was lent one more connection (absent when never; strategies/canary.ts). */
+  lends?: number;
 }
 
 /** A starved canary lent one more connection (the `canary-lend` event). */

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReloadProgress } from '../../src/cli/format.js';
 import type { MasterEvent } from '../../src/core/types.js';
+import { progressPrinter } from '../../src/cli/commands/reload.js';
 
 function lines(events: MasterEvent[]): string[] {
   const p = new ReloadProgress();
@@ -121,4 +122,18 @@ test('a scale that tried nothing (busy, stopping) is "refused", one that did is 
   // Before: "upgrade refused: no upgrade: a reload is under way".
   assert.equal(upgradeFailureLine({ ...upgrade, error: { code: 'ERR_UPGRADE_BUSY', message: 'no upgrade: a reload is under way; run `hitless upgrade` again once it is done', output: [] } }),
     'hitless: upgrade refused: a reload is under way; run `hitless upgrade` again once it is done (ERR_UPGRADE_BUSY); master pid 7 (hitless 0.1.0) keeps serving generation 3');
+});
+
+test('hitless reload on a terminal: progress phrases replace each other, but the canary-lend line stays (what follows it means something else); plain lines elsewhere', () => {
+  const run = (isTTY: boolean): string => {
+    let out = '';
+    const p = progressPrinter({ isTTY, write: (s: string) => ((out += s), true) } as Pick<NodeJS.WriteStream, 'isTTY' | 'write'>);
+    p.show('canary generation 2, 1 s of 6 s: …');
+    p.keep('canary generation 2 answered 0 responses … lends it the connection it used last');
+    p.show('canary generation 2, 3 s of 6 s: …');
+    p.end();
+    return out;
+  };
+  assert.equal(run(true), '\r\x1b[Kreload: canary generation 2, 1 s of 6 s: …\r\x1b[Kreload: canary generation 2 answered 0 responses … lends it the connection it used last\n\r\x1b[Kreload: canary generation 2, 3 s of 6 s: …\n');
+  assert.equal(run(false), 'reload: canary generation 2, 1 s of 6 s: …\nreload: canary generation 2 answered 0 responses … lends it the connection it used last\nreload: canary generation 2, 3 s of 6 s: …\n');
 });

@@ -391,6 +391,7 @@ test('a starved canary (0 responses on the connections it holds, nothing busy) i
   assert.ok(e.type === 'canary-lend' && e.serving >= STARVED_MIN_SERVING && e.ms === STARVED_LOOKS * 1000, JSON.stringify(e));
   // 9 moved at the start, 1 lent.
   assert.equal(outcome.canary?.connections?.moved, 10);
+  assert.equal(outcome.canary?.connections?.lends, 1);
   const progress = new ReloadProgress();
   const lines = w.events.map((ev) => progress.update(ev)).filter((l): l is string => l !== undefined);
   assert.ok(lines.some((l) => /^canary generation 2 answered 0 responses to the serving generation's \d+ in 2 s, with nothing busy: worker 1\.\d lends it the connection it used last$/.test(l)), lines.join('\n'));
@@ -436,7 +437,9 @@ test('a canary that gets its share is never lent more; one that starves again af
   const fed = world();
   fed.loads.set(2, { perSecond: 100, connections: 2, busy: 0 });
   await fed.sup.start();
-  assert.equal((await until(fed.host, fed.sup.reload('fed'))).ok, true);
+  const fedOutcome = await until(fed.host, fed.sup.reload('fed'));
+  assert.equal(fedOutcome.ok, true);
+  assert.equal(fedOutcome.canary?.connections?.lends, undefined, 'absent when never lent');
   assert.ok(!fed.events.some((e) => e.type === 'canary-lend'));
 
   // The lend does not help (the pool's load moved on): lent again every two looks while judged.

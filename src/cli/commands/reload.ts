@@ -37,9 +37,21 @@ Flags:
   --run-dir <dir>    folder of the control socket, if the master was started with --run-dir
   -h, --help         show this help`;
 
-/** Prints progress phrases: one updating line on a terminal, plain lines otherwise. */
-function progressPrinter(out: NodeJS.WriteStream): { show(text: string): void; end(): void } {
+/**
+ * Prints progress phrases: one updating line on a terminal, plain lines otherwise. `keep`
+ * prints one that the next must not replace (a starved canary was lent a connection: it
+ * changes what the figures after it mean).
+ *
+ * @example
+ * const p = progressPrinter(process.stdout);
+ * p.show('spawning generation 3'); p.keep('canary generation 3 answered 0 …'); p.end();
+ */
+export function progressPrinter(out: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>): { show(text: string): void; keep(text: string): void; end(): void } {
   let open = false;
+  const end = (): void => {
+    if (open) out.write('\n');
+    open = false;
+  };
   return {
     show(text) {
       if (out.isTTY) {
@@ -47,10 +59,12 @@ function progressPrinter(out: NodeJS.WriteStream): { show(text: string): void; e
         open = true;
       } else out.write(`reload: ${text}\n`);
     },
-    end() {
-      if (open) out.write('\n');
+    keep(text) {
+      if (open) out.write('\r\x1b[K');
       open = false;
+      out.write(`reload: ${text}\n`);
     },
+    end,
   };
 }
 
@@ -81,7 +95,8 @@ export const command: Command = {
         return;
       }
       const text = progress.update(event);
-      if (text) printer.show(text);
+      if (text && event.type === 'canary-lend') printer.keep(text);
+      else if (text) printer.show(text);
     };
     let outcome: ReloadOutcome;
     try {

@@ -128,7 +128,8 @@ async function observe(ctx: ReloadContext, old: Generation, settings: CanaryConf
     if (split === undefined) return undefined;
     const { handedOver: moved, returned, lost } = split.counts;
     const held = ctx.traffic.connections(next.id);
-    return { ...ask, moved, returned, lost, ...(held === undefined ? {} : { held }) };
+    const lends = split.topUps;
+    return { ...ask, moved, returned, lost, ...(held === undefined ? {} : { held }), ...(lends > 0 ? { lends } : {}) };
   };
   const look = (final: boolean): CanaryReport => {
     if (warm === undefined && ctx.now() - startedAt >= warmup) warm = mark();
