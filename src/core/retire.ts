@@ -35,7 +35,10 @@ export interface RetireCounts extends HandoverCounts {
   forced: number;
   /** Connections the workers closed gracefully (as they reported). */
   drained: number;
-  /** Connections the workers destroyed at their own shutdown deadline (as they reported). */
+  /**
+   * Connections the workers destroyed at their own shutdown deadline (as they reported),
+   * and those a worker SIGKILLed at the drain deadline last reported open.
+   */
   cut: number;
 }
 
@@ -81,6 +84,8 @@ export interface RetireOptions {
    */
   reloadWait?: number;
   host: Pick<Host, 'now' | 'setTimer'>;
+  /** A worker's open connections as it last reported them (its `stats`), when known. */
+  open?: (w: Worker) => number | undefined;
   /** Where the workers' `conn` messages are routed while they retire. */
   routes: HandoverRoutes;
   /** Where their WebSockets go (hitless/ws, ws-handover.ts): the receivers, read at each one, and the routes of `ws-conn`. */
@@ -133,6 +138,8 @@ export class Retirement {
   /** Upgraded connections each worker said it still holds once only those were left. */
   readonly #lingering = new Map<Worker, number>();
   #forcedEarly = 0;
+  /** Connections that workers killed at the deadline last reported open. */
+  #cutByKill = 0;
   /** When a worker last handed a connection over: the drain deadline counts from it. */
   #progressAt = -Infinity;
   #release: (r: Release) => void = () => {};
@@ -188,7 +195,9 @@ export class Retirement {
       return () => w.off('message', fn);
     });
     const wait = this.#o.reloadWait;
-    const waitTimer = wait === undefined ? undefined : host.setTimer(() => this.#doRelease(), wait);
+    // Not when the drain's deadline is now: the workers are being killed, and the counts
+    // that follow (forced, cut) belong in the reload's outcome, not after it.
+    const waitTimer = wait === undefined ? undefined : host.setTimer(() => host.now() < this.deadline && this.#doRelease(), wait);
     // Each worker may have this many connections on their way: the rest wait in the worker,
     // which still serves their requests (a connection in transit is read by nobody).
     const window = this.#o.window ?? HANDOVER_WINDOW;
@@ -202,7 +211,11 @@ export class Retirement {
       if (this.handover) ws?.routes.open(w, this.#wsBroker);
       w.stop(this.handover, window, takesWebSockets);
     }
-    const forced = (await drain(workers, this.#o.drainTimeout, host, () => this.#progressAt)) + this.#forcedEarly;
+    const killed = await drain(workers, this.#o.drainTimeout, host, () => this.#progressAt);
+    const forced = killed.length + this.#forcedEarly;
+    // A worker killed at the deadline never reported its drain: what it last said it had
+    // open died with it (a canary whose event loop blocked, a worker stuck in a request).
+    for (const w of killed) if (!this.#reports.has(w)) this.#cutByKill += this.#o.open?.(w) ?? 0;
     for (const off of offs) off();
     for (const w of workers) routes.close(w, broker);
     for (const w of workers) ws?.routes.close(w);
@@ -235,7 +248,7 @@ export class Retirement {
     const ws = this.#wsBroker.counts;
     return {
       handedOver, returned: returned + ws.returned, lost: lost + ws.lost, webSockets: ws.handedOver,
-      forced: this.#forcedEarly, drained: sum('drained'), cut: sum('forced'),
+      forced: this.#forcedEarly, drained: sum('drained'), cut: sum('forced') + this.#cutByKill,
     };
   }
 
@@ -251,7 +264,7 @@ export class Retirement {
 
 /**
  * Waits up to `timeout` for `workers` to exit (they were asked to stop), then SIGKILLs the
- * rest; resolves with how many were killed. With `progressAt` (when the workers last handed
+ * rest; resolves with those it killed. With `progressAt` (when the workers last handed
  * a connection over), the deadline counts from that progress instead: a hand-over that
  * keeps moving connections on a slow machine takes longer, it is not cut; a stuck one still
  * is, `timeout` after it stopped moving (issue 20: a slow machine costs time, never a
@@ -259,12 +272,12 @@ export class Retirement {
  *
  * @example
  * for (const w of workers) w.stop();
- * const forced = await drain(workers, spec.drainTimeout, host);
+ * const killed = await drain(workers, spec.drainTimeout, host); // the workers SIGKILLed at the deadline
  */
 export async function drain(
   workers: Worker[], timeout: number, host: Pick<Host, 'setTimer' | 'now'>, progressAt: () => number = () => -Infinity,
-): Promise<number> {
-  if (workers.length === 0) return 0;
+): Promise<Worker[]> {
+  if (workers.length === 0) return [];
   const all = Promise.all(workers.map((w) => w.exited));
   let timer: { cancel(): void } | undefined;
   const deadline = new Promise<'deadline'>((resolve) => {
@@ -279,8 +292,8 @@ export async function drain(
   });
   const first = await Promise.race([all, deadline]);
   timer?.cancel();
-  if (first !== 'deadline') return 0;
-  const forced = workers.filter((w) => w.kill()).length;
+  if (first !== 'deadline') return [];
+  const killed = workers.filter((w) => w.kill());
   await all;
-  return forced;
+  return killed;
 }

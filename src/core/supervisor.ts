@@ -613,7 +613,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       outcome = failure(this.#current, next.id, err);
       if (ctx.verdict) outcome.canary = ctx.verdict;
       // A canary that served was retired with hand-over back: what became of its connections.
-      if (run.retirements > 0) outcome.connections = connectionCounts(run.counts);
+      if (run.retirements > 0) {
+        outcome.connections = connectionCounts(run.counts);
+        outcome.forced = run.counts.forced;
+      }
     }
     if (this.#state === 'reloading') this.#state = 'running';
     this.#finish(outcome);
@@ -703,6 +706,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       drainTimeout: workers[0]?.spec.drainTimeout ?? this.#drainTimeout(),
       reloadWait: drainSpec?.reloadWait,
       host: this.#host,
+      open: (w) => this.#traffic.lastOpen(this.#trafficId(w)),
       routes: this.#routes,
       webSockets: to?.spec.handover
         ? { receivers: () => to.live().filter((w) => w.webSockets !== undefined).map(webSocketReceiver), routes: this.#wsRoutes }

@@ -228,6 +228,17 @@ export class TrafficBook {
   }
 
   /**
+   * The connections worker `id` had open at its last report, live or exited (a worker
+   * killed at its drain deadline: what died with it); undefined when it never said.
+   *
+   * @example
+   * book.lastOpen('3.1'); // 2
+   */
+  lastOpen(id: string): number | undefined {
+    return this.#entries.get(id)?.connections;
+  }
+
+  /**
    * Responses worker `id` reported in all (every class), 0 before its first report.
    *
    * @example

@@ -13,7 +13,7 @@ import { canaryAsk, starved, STARVED_LOOKS, STARVED_MIN_SERVING } from '../../sr
 import { shareOut, SPLIT_END_LIMIT_MS } from '../../src/core/split.js';
 import { ReloadProgress } from '../../src/cli/format.js';
 import { canaryLines } from '../../src/cli/traffic.js';
-import { DEFAULT_CANARY } from '../../src/config/defaults.js';
+import { DEFAULT_CANARY, DEFAULT_DRAIN } from '../../src/config/defaults.js';
 import type { CanaryConfig } from '../../src/config/types.js';
 import type { MasterEvent, ReloadOutcome } from '../../src/core/types.js';
 import { FakeHandle, FakeHost, fakeSpec, until, type FakeProcess } from './fake-host.js';
@@ -39,9 +39,12 @@ interface World {
  * over on a stop, takes what it is given. `oneByOne`: sends its connections one at a time,
  * each this many ms (fake) after the previous one landed, like the library's window of one.
  */
-function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?: boolean; handover?: boolean; oneByOne?: number; canaryLend?: boolean } = {}): World {
+function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?: boolean; handover?: boolean; oneByOne?: number; canaryLend?: boolean; reloadWait?: number } = {}): World {
   const host = new FakeHost();
-  const spec = fakeSpec({ workers: over.workers ?? 3, strategy: 'canary', canary: { ...CANARY, ...over.canary }, handover: over.handover ?? true });
+  const spec = fakeSpec({
+    workers: over.workers ?? 3, strategy: 'canary', canary: { ...CANARY, ...over.canary }, handover: over.handover ?? true,
+    ...(over.reloadWait === undefined ? {} : { drain: { ...DEFAULT_DRAIN, reloadWait: over.reloadWait } }),
+  });
   const sup = new Supervisor({ host, spec: () => spec, version: 'test', listeners: () => [], ...(over.canaryLend === undefined ? {} : { canaryLend: over.canaryLend }) });
   const w: World = { host, sup, events: [], held: new Map(), deliveries: [], loads: new Map([[1, { perSecond: 200, connections: 9 }]]), twist: () => {} };
   sup.on('event', (e: MasterEvent) => w.events.push(e));
@@ -454,4 +457,24 @@ test('a canary that gets its share is never lent more; one that starves again af
   for (let i = 1; i < recentMoves.length; i++) assert.ok(recentMoves[i]!.at - recentMoves[i - 1]!.at >= STARVED_LOOKS * 1000);
   assert.equal(outcome.connections?.lost, 0);
   assertNeverTwice(w);
+});
+
+test('a canary that never stops (its event loop blocked) is SIGKILLed at drainTimeout: the failed reload says forced 1 and counts the connections it last reported open as cut; with reloadWait equal to drainTimeout the reload waits for the kill instead of saying it drains on in the background', async () => {
+  for (const reloadWait of [undefined, 5000]) {
+    const w = world({ ...(reloadWait === undefined ? {} : { reloadWait }) });
+    w.loads.set(2, { perSecond: 0, connections: 2, busy: 0 });
+    w.twist = (p) => {
+      if (p.generation !== 2) return;
+      // Deaf to the stop and to SIGTERM: only SIGKILL ends it.
+      p.removeAllListeners('sent');
+      p.removeAllListeners('signal');
+    };
+    await w.sup.start();
+    const outcome = await until(w.host, w.sup.reload('blocked canary'));
+    assert.equal(outcome.error?.code, 'ERR_CANARY_INCONCLUSIVE', `reloadWait ${reloadWait}`);
+    assert.equal(outcome.forced, 1, `reloadWait ${reloadWait}`);
+    assert.equal(outcome.connections?.cut, 2, JSON.stringify(outcome.connections));
+    assert.equal(outcome.connections?.lost, 0);
+    assert.ok(!w.events.some((e) => e.type === 'drain-background'), `reloadWait ${reloadWait}: no background drain announced at the moment of the kill`);
+  }
 });
