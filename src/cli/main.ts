@@ -108,15 +108,20 @@ export async function main(argv: string[]): Promise<number> {
       // flag), where the command had no outcome to print.
       // An invalid configuration always has `problems`, even with one (docs/CLI.md).
       const listed = configProblems(err) ?? (Array.isArray(problems) ? problems : undefined);
-      if (rest.includes('--json')) process.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, message: err.message, ...(listed ? { problems: listed } : {}) } }) + '\n');
+      if (rest.includes('--json')) writeJsonError(err.code, err.message, listed);
       return exitCodeOf(err.code);
     }
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`hitless: ${message} (unexpected; run with HITLESS_DEBUG=1 for details)\n`);
     // A script that asked for JSON learns of it on stdout too, as of any error.
-    if (rest.includes('--json')) process.stdout.write(JSON.stringify({ ok: false, error: { code: 'ERR_UNEXPECTED', message } }) + '\n');
+    if (rest.includes('--json')) writeJsonError('ERR_UNEXPECTED', message);
     return exitCodeOf('ERR_UNEXPECTED');
   }
+}
+
+/** A command's error on stdout for a script that asked for --json (docs/CLI.md): `{"ok":false,"error":{…}}`. */
+function writeJsonError(code: string, message: string, problems?: unknown[]): void {
+  process.stdout.write(JSON.stringify({ ok: false, error: { code, message, ...(problems ? { problems } : {}) } }) + '\n');
 }
 
 const code = await main(process.argv.slice(2));
