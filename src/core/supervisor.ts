@@ -651,7 +651,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       host: this.#host,
       traffic: this.#traffic,
       routes: this.#routes,
-      open: (w) => this.#traffic.worker(this.#trafficId(w), this.#host.now())?.connections,
+      open: (w) => this.#traffic.lastOpen(this.#trafficId(w)),
       served: (w) => this.#traffic.served(this.#trafficId(w)),
       lends: this.#opts.canaryLend !== false,
       spawn: (gen, slot, warmed) => this.#spawn(gen, slot, 0, warmed),

@@ -228,8 +228,9 @@ export class TrafficBook {
   }
 
   /**
-   * The connections worker `id` had open at its last report, live or exited (a worker
-   * killed at its drain deadline: what died with it); undefined when it never said.
+   * The connections worker `id` had open at its last report, live or exited (a split
+   * shares a count out by it; for a worker killed at its drain deadline, what died with
+   * it); undefined when it never said.
    *
    * @example
    * book.lastOpen('3.1'); // 2
