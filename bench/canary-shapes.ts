@@ -22,7 +22,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLoad, tally } from './loadgen.js';
+import { now, startLoad, tally } from './loadgen.js';
 import { freePort, spawnGroup, waitForPort, type Spawned } from './proc.js';
 import { startWrk } from './wrk.js';
 
@@ -98,43 +98,73 @@ export async function startClient(shape: Shape, port: number, durationMs: number
   };
 }
 
+/** One answered request of {@link lifoPool}: when (loadgen's `now()`), which generation, over which local port. */
+export interface PoolAnswer {
+  at: number;
+  generation: string;
+  port: number;
+  status: number;
+}
+
 /**
- * Node's http.Agent as a pool (keep-alive, `scheduling: 'lifo'`): `size` sockets opened by one
- * burst, then one request at a time until `durationMs` (bounded by time and by 2 million
- * requests), so the socket released last carries everything.
+ * Node's http.Agent as a pool (keep-alive, `scheduling: 'lifo'`), as a proxy's upstream pool
+ * or an API client is: `size` sockets opened by one burst, then one request at a time, so the
+ * socket released last carries everything and the rest sit idle. Bounded by `maxRequests`
+ * and `durationMs`, or until stopped. The canary bench's `lifo` shape and the canary tests
+ * (test/canary/keepalive.test.ts) run it.
+ *
+ * @example
+ * const pool = lifoPool('http://127.0.0.1:8080/', 8, { durationMs: 15_000 });
+ * await pool.stop(); // pool.answers, pool.errors, pool.opened()
  */
-function startLifoPool(port: number, size: number, durationMs: number): RunningLoad {
+export function lifoPool(url: string, size: number, bounds: { maxRequests?: number; durationMs?: number } = {}) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: size, scheduling: 'lifo' });
-  const count = { requests: 0, bad: 0, errors: 0, opened: 0 };
-  const until = performance.now() + durationMs;
+  const answers: PoolAnswer[] = [];
+  const errors: string[] = [];
+  const maxRequests = bounds.maxRequests ?? 2_000_000;
+  const until = now() + (bounds.durationMs ?? 3_600_000);
+  let opened = 0;
   let stopped = false;
   const get = (): Promise<void> => new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+    const req = http.get(url, { agent }, (res) => {
       res.resume();
       res.on('end', () => {
-        count.requests++;
-        if ((res.statusCode ?? 0) >= 300) count.bad++;
+        answers.push({ at: now(), generation: String(res.headers['x-generation']), port: req.socket?.localPort ?? 0, status: res.statusCode ?? 0 });
         resolve();
       });
     });
     req.on('socket', () => {
-      if (!req.reusedSocket) count.opened++;
+      if (!req.reusedSocket) opened++;
     });
-    req.on('error', () => {
-      count.errors++;
+    req.on('error', (e) => {
+      errors.push(e.message);
       resolve();
     });
   });
   const running = (async () => {
     await Promise.all(Array.from({ length: size }, get));
-    while (!stopped && performance.now() < until && count.requests + count.errors < 2_000_000) await get();
+    while (!stopped && now() < until && answers.length + errors.length < maxRequests) await get();
   })();
   return {
-    async stop() {
+    answers,
+    errors,
+    opened: () => opened,
+    async stop(): Promise<void> {
       stopped = true;
       await running;
       agent.destroy();
-      return { requests: count.requests, bad: count.bad, connectionErrors: count.errors, opened: count.opened, initial: size };
+    },
+  };
+}
+
+/** The `lifo` shape's client: {@link lifoPool} against the master on `port`, counted. */
+function startLifoPool(port: number, size: number, durationMs: number): RunningLoad {
+  const pool = lifoPool(`http://127.0.0.1:${port}/`, size, { durationMs });
+  return {
+    async stop() {
+      await pool.stop();
+      const bad = pool.answers.filter((a) => a.status >= 300).length;
+      return { requests: pool.answers.length, bad, connectionErrors: pool.errors.length, opened: pool.opened(), initial: size };
     },
   };
 }

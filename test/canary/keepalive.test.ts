@@ -5,7 +5,6 @@
 // promoted one. Behind real nginx with an upstream keepalive pool too (skipped without it).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import type { ReloadOutcome } from '../../src/core/types.js';
 import { now, startLoad, type LoadSummary } from '../helpers/load.js';
 import { fixture } from '../helpers/master.js';
@@ -13,6 +12,7 @@ import { needs } from '../helpers/tools.js';
 import { startNginx } from '../helpers/nginx.js';
 import { allConnected, answered, generationIn, servedMore, type Sent } from './keepalive.js';
 import { startCanaryApp, type CanaryApp } from './setup.js';
+import { lifoPool } from '../../bench/canary-shapes.js';
 
 /** Think time per connection: a modest ~1,500 req/s over 24 connections on a shared 2-core machine. */
 const THINK_MS: [number, number] = [5, 25];
@@ -175,55 +175,11 @@ test('behind nginx with an upstream keepalive pool: the canary is judged on pool
 });
 
 
-/**
- * Node's own http.Agent as a pool (keep-alive, `scheduling: 'lifo'`: it reuses the socket it
- * released last), as a proxy's upstream pool or an API client is: `size` sockets opened by
- * one burst, then one request at a time, so one socket carries everything and the rest sit
- * idle. Bounded: at most `maxRequests`, or until stopped.
- */
-function lifoPool(url: string, size: number, maxRequests = 500_000) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: size, scheduling: 'lifo' });
-  const answers: Array<{ at: number; generation: string; port: number; status: number }> = [];
-  const errors: string[] = [];
-  let opened = 0;
-  let stopped = false;
-  const get = (): Promise<void> => new Promise((resolve) => {
-    const req = http.get(url, { agent }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        answers.push({ at: now(), generation: String(res.headers['x-generation']), port: req.socket?.localPort ?? 0, status: res.statusCode ?? 0 });
-        resolve();
-      });
-    });
-    req.on('socket', () => {
-      if (!req.reusedSocket) opened++;
-    });
-    req.on('error', (e) => {
-      errors.push(e.message);
-      resolve();
-    });
-  });
-  const running = (async () => {
-    await Promise.all(Array.from({ length: size }, get));
-    while (!stopped && answers.length + errors.length < maxRequests) await get();
-  })();
-  return {
-    answers,
-    errors,
-    opened: () => opened,
-    stop: async () => {
-      stopped = true;
-      await running;
-      agent.destroy();
-    },
-  };
-}
-
 test('a pool that reuses the socket it released last and is rarely busy (Node\'s http.Agent, lifo): the canary got nothing on the connections it was lent, is lent the one the pool uses, and is judged and promoted; no connection opened or lost', { timeout: 300_000 }, async (t) => {
   // 10 s: the lend comes after 2 s of starving, and a busy machine may delay it; the judged part must still hold minRequests.
   const app = await startCanaryApp(t, { workers: 3, canary: { ...CANARY, duration: '10s' } });
   const size = 8;
-  const pool = lifoPool(app.master.url('/'), size);
+  const pool = lifoPool(app.master.url('/'), size, { maxRequests: 500_000 });
   t.after(() => pool.stop());
   await servedMore(app, 1, 500);
   const round = await canaryReload(app, 'promoted', 2, 300);
@@ -244,7 +200,7 @@ test('a pool that reuses the socket it released last and is rarely busy (Node\'s
 test('the same pool and a release 200 ms slower: the lent connection carries all of the pool\'s requests, the serving generation answers none after the warm-up, and the canary is rejected on latency against the serving p99 of the whole window (regression: promoted unjudged)', { timeout: 300_000 }, async (t) => {
   // At 5 requests/s, 20 after the warm-up take 4 s; 15 s leaves a busy machine room (a fail ends it at the first look that has them).
   const app = await startCanaryApp(t, { workers: 3, canary: { workers: 1, duration: '15s', warmup: '3s', minRequests: 20 } });
-  const pool = lifoPool(app.master.url('/'), 8);
+  const pool = lifoPool(app.master.url('/'), 8, { maxRequests: 500_000 });
   t.after(() => pool.stop());
   await servedMore(app, 1, 500);
   app.behave({ delayMs: 200 });
