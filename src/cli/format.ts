@@ -166,6 +166,8 @@ export class ReloadProgress {
       case 'reload-start':
         this.#generation = event.generation;
         this.#workers = event.workers ?? 0;
+        this.#spawned = 0;
+        this.#ready = 0;
         return `spawning generation ${event.generation}`;
       case 'worker-spawn':
         if (event.generation !== this.#generation) return undefined;
@@ -186,6 +188,8 @@ export class ReloadProgress {
       }
       case 'reload-ready':
         return `generation ${event.generation} ready in ${formatDuration(event.ms)}`;
+      case 'reload-rollback':
+        return event.text;
       case 'reload-draining':
         this.#draining = event.generation;
         this.#drainingWorkers = event.workers;

@@ -3,7 +3,7 @@
  * JSON lines with `--log-format json`. Hand-written rather than pino: the master logs a
  * few dozen events per reload, so a 60-line formatter beats a dependency tree.
  */
-import type { CanaryLend, MasterEvent } from './types.js';
+import type { CanaryLend, MasterEvent, ReloadOutcome } from './types.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -70,6 +70,20 @@ export function lendPhrase(e: CanaryLend): string {
   return `canary generation ${e.generation} answered ${e.canary} response${e.canary === 1 ? '' : 's'} to the serving generation's ${e.serving} in ${Math.round(e.ms / 100) / 10} s, with nothing busy: worker ${e.from}.${e.slot} lends it the connection it used last`;
 }
 
+/**
+ * What a reload that rolled back left serving (a new worker died after going live), or
+ * undefined for any other outcome.
+ *
+ * @example
+ * rollbackPhrase(outcome); // 'reload failed, rolled back: generation 5 serves generation 2's version'
+ */
+export function rollbackPhrase(o: ReloadOutcome): string | undefined {
+  const r = o.rollback;
+  if (!r) return undefined;
+  return r.ok ? `reload failed, rolled back: generation ${r.generation} serves generation ${r.version}'s version`
+    : `reload failed and its rollback failed too: generation ${o.generation} serves, its crashed workers restarted with backoff`;
+}
+
 /** Writes a master event as one log line (worker output is not logged here). */
 export function logEvent(logger: Logger, e: MasterEvent): void {
   // `event` names the MasterEvent type so JSON consumers (tests, log pipelines) need not parse messages.
@@ -87,7 +101,7 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
           event, generation: o.generation, attempted: o.attempted, code: o.error.code,
         });
         return;
-      } else logger.error('reload failed, previous generation keeps serving', {
+      } else logger.error(rollbackPhrase(o) ?? 'reload failed, previous generation keeps serving', {
         event, generation: o.generation, attempted: o.attempted, code: o.error?.code, error: o.error?.message,
       });
       for (const line of o.ok ? [] : (o.error?.output ?? [])) logger.error(`  | ${line}`);
@@ -138,6 +152,11 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
     case 'warning':
       logger.warn(e.text, { event, generation: e.generation });
       return;
+    case 'reload-rollback': {
+      const { type: _t, text, ...fields } = e;
+      logger.error(text, { event, ...fields });
+      return;
+    }
     case 'listener-stopped': {
       const { type: _t, text, ...fields } = e;
       logger.error(text, { event, ...fields });

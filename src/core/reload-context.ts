@@ -1,9 +1,10 @@
 /**
  * What one reload lends its strategy: the ReloadContext (strategy.ts) over the supervisor's
  * seams. The rules that hold for every strategy live here, once: a worker of the next
- * generation that dies unasked after it was ready fails the reload until it goes live;
- * every wait ends when the master begins stopping; switching is refused once it stops; the
- * canary's verdict is kept for the outcome.
+ * generation that dies unasked after it was ready fails the reload until it goes live, and
+ * one that dies unasked after it went live, while the reload still runs, is kept for the
+ * supervisor to roll back (`diedLive`); every wait ends when the master begins stopping;
+ * switching is refused once it stops; the canary's verdict is kept for the outcome.
  */
 import type { Generation } from './generation.js';
 import type { HandoverRoutes, Receiver } from './handover.js';
@@ -62,6 +63,14 @@ export class StrategyContext implements ReloadContext {
   readonly traffic: TrafficBook;
   /** The canary's decision, once there is one (it goes into the outcome). */
   verdict: CanaryReport | undefined;
+  /**
+   * The first worker of `next` that exited unasked after `next` went live, while this reload
+   * still ran (retiring the old generation), and how long after the switch: the supervisor
+   * then rolls back to the old generation's version.
+   */
+  diedLive: { worker: Worker; afterMs: number } | undefined;
+  #switchedAt = 0;
+  #onDiedLive: ((d: { worker: Worker; afterMs: number }) => void) | undefined;
   readonly #s: ReloadSeams;
   readonly #run: ReloadRun;
   /** Rejects when a worker of `next` dies unasked after it was ready, before the switch. */
@@ -78,6 +87,11 @@ export class StrategyContext implements ReloadContext {
     this.#died.catch(() => {});
   }
 
+  /** Calls `fn` when {@link diedLive} is set (once). */
+  onDiedLive(fn: (d: { worker: Worker; afterMs: number }) => void): void {
+    this.#onDiedLive = fn;
+  }
+
   phase(p: ReloadPhase): void {
     this.#run.to(p);
   }
@@ -87,7 +101,12 @@ export class StrategyContext implements ReloadContext {
     if (gen === this.next) {
       // Before READY its own waitReady() reports the exit, with the reason.
       w.once('exit', () => {
-        if (!w.planned && w.readyAt !== undefined && !this.#s.serving(this.next)) this.#nextDied(diedAfterReady([w]));
+        if (w.planned || w.readyAt === undefined) return;
+        if (!this.#s.serving(this.next)) this.#nextDied(diedAfterReady([w]));
+        else if (!this.#run.finished && this.diedLive === undefined) {
+          this.diedLive = { worker: w, afterMs: this.#s.host.now() - this.#switchedAt };
+          this.#onDiedLive?.(this.diedLive);
+        }
       });
     }
     return w;
@@ -103,6 +122,7 @@ export class StrategyContext implements ReloadContext {
 
   switchTo(): void {
     this.#s.serve(this.next);
+    this.#switchedAt = this.#s.host.now();
     this.#run.to('switched');
     this.#s.emit({ type: 'reload-ready', generation: this.next.id, ms: this.#s.host.now() - this.#run.startedAt });
   }

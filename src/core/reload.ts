@@ -12,6 +12,8 @@
  * `spawning` and lead back to it. `canary` sits between `spawning` (its first workers) and
  * the rest: `spawning` again for the other workers, `ready` when the canary is the whole
  * generation, or handover/draining to retire the canary (failed) or old slots (rolling).
+ * A reload fails after `switched` too: a new worker died after going live, before the
+ * reload was done, and the supervisor rolled back to the old generation's version.
  */
 import { zeroRetireCounts, type RetireCounts, type Retirement } from './retire.js';
 import type { ReloadPhase } from './types.js';
@@ -20,7 +22,7 @@ const NEXT: Record<ReloadPhase, readonly ReloadPhase[]> = {
   spawning: ['canary', 'ready', 'handover', 'draining', 'failed'],
   canary: ['spawning', 'ready', 'handover', 'draining', 'failed'],
   ready: ['switched', 'spawning', 'failed'],
-  switched: ['handover', 'draining', 'done'],
+  switched: ['handover', 'draining', 'done', 'failed'],
   handover: ['draining', 'spawning', 'done', 'failed'],
   draining: ['spawning', 'done', 'failed', 'handover'],
   done: [],

@@ -34,6 +34,7 @@ import { Worker } from './worker.js';
 import type { Host, Timer } from './host.js';
 import type { ConfigChange, StrategyName } from '../config/types.js';
 import { workerCount } from '../config/workers.js';
+import { formatDuration } from '../config/duration.js';
 import type {
   ConnectionCounts, ListenerStatus, MasterEvent, ReportedReloadRequestCounts, MasterHandle, ReleaseTraffic, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, UpgradeOutcome, UpgradePhase, WorkerStatus,
 } from './types.js';
@@ -126,6 +127,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** What workers reported on the channel (stats messages). */
   readonly #traffic = new TrafficBook();
   readonly #trafficIds = new WeakMap<Worker, string>();
+  /** A generation a rollback replaced, and the one that replaced it (#rollBack): where its predecessor's connections go. */
+  readonly #replacedBy = new WeakMap<Generation, Generation>();
   /** Lowers booting workers and restores them at READY (until a restore fails). */
   readonly #priority: BootPriorityControl;
   /** Lowered workers whose priority comes back after their warm-up, not at READY. */
@@ -589,9 +592,23 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#emit({ type: 'reload-start', generation: next.id, reason, workers: next.size });
     this.#emit({ type: 'reload-phase', generation: next.id, phase: run.phase });
     const ctx = new StrategyContext(this.#seams(), run, old, next);
+    // A new worker that dies after going live, while this reload still runs: roll back at once,
+    // beside the retirement of `old` that goes on (its connections then go to the rollback).
+    let rollback: Promise<ReloadOutcome> | undefined;
+    ctx.onDiedLive((died) => {
+      if (old && !this.#stopping) rollback = this.#rollBack(run, died, old, next);
+    });
     let outcome: ReloadOutcome;
     try {
       await STRATEGIES[strategyName ?? next.spec.strategy].run(ctx);
+      if (rollback) {
+        outcome = { ...(await rollback), connections: connectionCounts(run.counts), forced: run.counts.forced, durationMs: this.#host.now() - startedAt };
+        run.to('failed');
+        if (this.#state === 'reloading') this.#state = 'running';
+        this.#finish(outcome);
+        resolveDone(outcome);
+        return outcome;
+      }
       run.to('done');
       const still = run.stillDraining();
       const warnings = this.#warnings(next, startedAt);
@@ -621,6 +638,48 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     if (this.#state === 'reloading') this.#state = 'running';
     this.#finish(outcome);
     resolveDone(outcome);
+    return outcome;
+  }
+
+  /**
+   * A worker of `next` exited unasked after `next` went live, while the reload still retired
+   * `old` (a version that crashes seconds after READY): the reload fails, and the old
+   * generation's version comes back as a new generation, started and switched to like any
+   * reload's (strategy `all`), with `next` retired into it. `old` itself cannot take traffic
+   * again: its workers were told to drain and have handed their connections over. The
+   * outcome says what serves then: the rollback's generation, or `next` when the rollback
+   * failed too (its crashed slots are restarted with backoff, as for any crash).
+   */
+  async #rollBack(run: ReloadRun, died: { worker: Worker; afterMs: number }, old: Generation, next: Generation): Promise<ReloadOutcome> {
+    const { worker: w, afterMs } = died;
+    const how = w.exitInfo?.signal ? `was killed by ${w.exitInfo.signal}` : `exited with code ${String(w.exitInfo?.code)}`;
+    const back = this.#newGeneration(old.spec);
+    const text = `worker ${w.label} ${how} ${formatDuration(afterMs)} after generation ${next.id} went live, ` +
+      `before the reload was done; rolling back: generation ${back.id} starts generation ${old.id}'s version`;
+    this.#emit({ type: 'reload-rollback', generation: next.id, to: back.id, version: old.id, text });
+    const error = new HitlessError('ERR_WORKER_EXITED', `worker ${w.label} ${how} ${formatDuration(afterMs)} after the new generation went live`, {
+      details: { output: w.output },
+    });
+    const backRun = new ReloadRun(back.id, `rollback of generation ${next.id}`, this.#host.now(), (phase) => this.#emit({ type: 'reload-phase', generation: back.id, phase }));
+    if (this.#reload) this.#reload = { ...this.#reload, run: backRun };
+    this.#emit({ type: 'reload-start', generation: back.id, reason: backRun.reason, workers: back.size });
+    this.#emit({ type: 'reload-phase', generation: back.id, phase: backRun.phase });
+    const seams = this.#seams();
+    const serve = seams.serve;
+    // Once it serves, what `old` still hands over goes to it, not to the generation it replaces.
+    const ctx = new StrategyContext({ ...seams, serve: (gen) => { serve(gen); this.#replacedBy.set(next, back); } }, backRun, next, back);
+    let rolledBack = true;
+    try {
+      await STRATEGIES.all.run(ctx);
+      backRun.to('done');
+    } catch (err) {
+      rolledBack = false;
+      await ctx.discard(back.live());
+      if (!backRun.finished) backRun.to('failed');
+      this.#emit({ type: 'warning', generation: back.id, text: `the rollback to generation ${old.id}'s version failed: ${err instanceof Error ? err.message : String(err)}; generation ${next.id} keeps serving` });
+    }
+    const outcome = failedReload({ reason: run.reason, startedAt: run.startedAt, now: this.#host.now(), serving: this.#current?.id ?? next.id, attempted: next.id, error });
+    outcome.rollback = { generation: back.id, version: old.id, ok: rolledBack };
     return outcome;
   }
 
@@ -700,16 +759,18 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const generation = workers[0]?.generation ?? 0;
     const drainSpec = (to ?? this.#current ?? this.#latest)?.spec.drain;
     const takers = to?.spec.handover ? to : undefined;
+    // A rollback replaced `to` (supervisor #rollBack): what is left goes to the generation that replaced it.
+    const taking = (g: Generation): Generation => this.#replacedBy.get(g) ?? g;
     const retirement = new Retirement({
       workers,
-      receivers: takers && (() => takers.live().filter((w) => w.acceptsConnections)),
+      receivers: takers && (() => taking(takers).live().filter((w) => w.acceptsConnections)),
       drainTimeout: workers[0]?.spec.drainTimeout ?? this.#drainTimeout(),
       reloadWait: drainSpec?.reloadWait,
       host: this.#host,
       open: (w) => this.#traffic.lastOpen(this.#trafficId(w)),
       routes: this.#routes,
       webSockets: to?.spec.handover
-        ? { receivers: () => to.live().filter((w) => w.webSockets !== undefined).map(webSocketReceiver), routes: this.#wsRoutes }
+        ? { receivers: () => taking(to).live().filter((w) => w.webSockets !== undefined).map(webSocketReceiver), routes: this.#wsRoutes }
         : undefined,
       window: this.#opts.handoverWindow,
       spread: this.#opts.handoverSpread,

@@ -226,6 +226,12 @@ export interface ReloadOutcome {
   /** The canary's decision with both sets of figures (strategy "canary"). */
   canary?: CanaryReport;
   /**
+   * A new worker died after the new generation went live, before the reload was done: the
+   * generation `generation` that started generation `version`'s version again, and whether it
+   * went live (`ok`; false: the failed generation still serves, its crashed slots restarted).
+   */
+  rollback?: { generation: number; version: number; ok: boolean };
+  /**
    * Things to check about the generation that went live (listening.ts: sockets hitless cannot
    * tell are served), and held sockets found shut down by a worker during this reload
    * (src/master/listener-watch.ts).
@@ -422,6 +428,11 @@ export type MasterEvent =
       transitMs?: { median: number; p99: number; max: number };
     }
   | { type: 'reload-done'; outcome: ReloadOutcome }
+  /**
+   * A worker of `generation` died unasked after it went live, before the reload was done:
+   * the reload fails, and `to` starts generation `version`'s version again (supervisor.ts).
+   */
+  | { type: 'reload-rollback'; generation: number; to: number; version: number; text: string }
   /**
    * The reload stopped waiting for an old generation's workers: they hold only upgraded
    * connections (or `drain.reloadWait` passed) and drain on in the background until

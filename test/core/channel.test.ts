@@ -118,7 +118,7 @@ test('hand-over: a receiving worker that dies mid-way: what it had received is r
   await settle();
   const handles = handsOver(host, 1, 4);
   let receiver: FakeProcess | undefined;
-  host.behave = () => (p) => {
+  host.behave = (gen) => gen !== 2 ? libraryWorker : (p) => {
     libraryWorker(p);
     receiver = p;
     // Takes two connections, then is SIGKILLed before the third.
@@ -127,7 +127,9 @@ test('hand-over: a receiving worker that dies mid-way: what it had received is r
     });
   };
   const outcome = await sup.reload('test');
-  // It died after the switch: a crash of the serving generation; the reload itself went live.
+  // It died after the switch, while the reload ran: the reload fails and rolls back.
+  assert.equal(outcome.ok, false);
+  assert.deepEqual(outcome.rollback, { generation: 3, version: 1, ok: true });
   assert.equal(conns(receiver).length, 2);
   assert.equal(outcome.connections?.handedOver, 0);
   assert.equal(outcome.connections?.returned, 2);

@@ -126,6 +126,72 @@ test('all: a new worker that dies after READY but before the switch fails the re
   assert.equal(host.alive(1).length, 2);
 });
 
+test('all: a new worker that dies after the switch, while the old generation still drains, fails the reload and rolls back to the old version', async () => {
+  const { sup, host, phases, events, setSpec } = setup({ env: { VERSION: 'good' } });
+  await sup.start();
+  for (const p of host.alive(1)) p.removeAllListeners('signal'); // the old workers drain slowly
+  setSpec({ env: { VERSION: 'bad' } });
+  const pending = sup.reload('bad build');
+  await settle();
+  assert.equal(sup.status().generation, 2);
+  assert.deepEqual(phases(2), ['spawning', 'ready', 'switched', 'draining']);
+  // Gone live, a worker of the new version crashes while the old generation drains.
+  host.alive(2)[0]?.exit(5);
+  await settle();
+  for (const p of host.alive(1)) p.exit(0);
+  const outcome = await pending;
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.error?.code, 'ERR_WORKER_EXITED');
+  assert.match(outcome.error?.message ?? '', /worker 2\.0 \(pid \d+\) exited with code 5 0 ms after the new generation went live/);
+  assert.deepEqual(outcome.rollback, { generation: 3, version: 1, ok: true });
+  assert.equal(outcome.generation, 3);
+  assert.equal(outcome.attempted, 2);
+  assert.deepEqual(phases(2), ['spawning', 'ready', 'switched', 'draining', 'failed']);
+  assert.deepEqual(phases(3), ['spawning', 'ready', 'switched', 'draining', 'done']);
+  // Generation 3 runs generation 1's version; nothing of generation 2 is left.
+  assert.ok(host.procs.filter((p) => p.generation === 3).every((p) => p.launch.env.VERSION === 'good'));
+  assert.equal(host.alive(2).length, 0);
+  assert.equal(host.alive(3).length, 2);
+  assert.equal(sup.status().generation, 3);
+  assert.equal(sup.state, 'running');
+  const said = events.find((e) => e.type === 'reload-rollback');
+  assert.deepEqual(said && { ...said, text: undefined }, { type: 'reload-rollback', generation: 2, to: 3, version: 1, text: undefined });
+  // One outcome for the request: the rollback is part of it, not a reload of its own.
+  assert.equal(events.filter((e) => e.type === 'reload-done').length, 1);
+});
+
+test('all: a rollback that fails too leaves the new generation serving, its crashed slot restarted; the outcome says both', async () => {
+  const { sup, host, setSpec } = setup({ env: { VERSION: 'good' } });
+  await sup.start();
+  for (const p of host.alive(1)) p.removeAllListeners('signal');
+  setSpec({ env: { VERSION: 'bad' } });
+  host.behave = (gen) => (gen === 3 ? crashesAtBoot : wellBehaved); // the old version no longer starts
+  const pending = sup.reload('bad build');
+  await settle();
+  host.alive(2)[1]?.exit(5);
+  await settle();
+  for (const p of host.alive(1)) p.exit(0);
+  const outcome = await pending;
+  assert.equal(outcome.ok, false);
+  assert.deepEqual(outcome.rollback, { generation: 3, version: 1, ok: false });
+  assert.equal(outcome.generation, 2);
+  assert.equal(host.alive(3).length, 0);
+  await host.advance(1_000); // the crashed slot's backoff
+  assert.equal(host.alive(2).length, 2);
+  assert.equal(sup.status().generation, 2);
+});
+
+test('all: a new worker that dies after the reload is done is a crash like any other: restarted, no rollback', async () => {
+  const { sup, host, events } = setup();
+  await sup.start();
+  const outcome = await sup.reload('good build');
+  assert.equal(outcome.ok, true);
+  host.alive(2)[0]?.exit(5);
+  await host.advance(1_000);
+  assert.equal(host.alive(2).length, 2);
+  assert.equal(events.some((e) => e.type === 'reload-rollback'), false);
+});
+
 test('a crashed worker\'s leftover children get its stop signal; a worker stopped by the master does not need it', async () => {
   const { sup, host } = setup();
   await sup.start();

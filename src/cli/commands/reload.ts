@@ -95,7 +95,7 @@ export const command: Command = {
         return;
       }
       const text = progress.update(event);
-      if (text && event.type === 'canary-lend') printer.keep(text);
+      if (text && (event.type === 'canary-lend' || event.type === 'reload-rollback')) printer.keep(text);
       else if (text) printer.show(text);
     };
     let outcome: ReloadOutcome;
@@ -156,7 +156,11 @@ export function failureLine(outcome: ReloadOutcome): string {
   const err = outcome.error;
   const what = wasRefused(outcome) ? 'reload refused' : 'reload failed';
   // A stop ends the master with every generation: nothing keeps serving then.
-  const after = err?.code === 'ERR_STOPPING' ? 'the master is stopping, so no generation keeps serving' : `generation ${outcome.generation} keeps serving`;
+  const r = outcome.rollback;
+  const after = err?.code === 'ERR_STOPPING' ? 'the master is stopping, so no generation keeps serving'
+    : r?.ok === true ? `rolled back: generation ${r.generation} serves generation ${r.version}'s version`
+    : r ? `the rollback to generation ${r.version}'s version failed too: generation ${outcome.generation} serves, its crashed workers restarted with backoff`
+    : `generation ${outcome.generation} keeps serving`;
   const joined = outcome.coalesced ? ' (joined a reload that was already queued)' : '';
   return `hitless: ${what}: ${err ? `${err.message} (${err.code})` : outcome.reason}; ${after}${joined}`;
 }
