@@ -132,8 +132,9 @@ function upgradeLines(s: StatusSnapshot, now: number): string[] {
  */
 export class ReloadProgress {
   #generation: number | undefined;
-  #spawned = 0;
-  #ready = 0;
+  /** Slots of the new generation started, and those ready now (a crashed one is not, until its replacement is). */
+  readonly #spawned = new Set<number>();
+  readonly #ready = new Set<number>();
   /** The new generation's size (reload-start); 0 from a master that does not say it. */
   #workers = 0;
   #draining: number | undefined;
@@ -148,11 +149,12 @@ export class ReloadProgress {
 
   /**
    * Out of how many: the generation's size, so that workers booting one after another
-   * (bootConcurrency) read "ready 1/2", not "ready 1/1" (a crashed worker's replacement
-   * spawns once more, so never less than the spawns).
+   * (bootConcurrency) read "ready 1/2", not "ready 1/1"; never less than the slots started
+   * (a master that does not say the size). A crashed worker's replacement takes its slot:
+   * it is no further worker ("4 started, ready 2/4" for a generation of 2, h11 F1).
    */
   #of(): number {
-    return Math.max(this.#workers, this.#spawned);
+    return Math.max(this.#workers, this.#spawned.size);
   }
 
   /** The phrase for `event`, or undefined when it does not change the phase. */
@@ -164,22 +166,29 @@ export class ReloadProgress {
         return event.changes.length === 0 ? 'no configuration change'
           : `configuration changes: ${event.changes.map(describeChange).join('; ')}`;
       case 'reload-start':
+        // A new reload (a release that switches back reloads twice): nothing of the one before counts.
         this.#generation = event.generation;
         this.#workers = event.workers ?? 0;
-        this.#spawned = 0;
-        this.#ready = 0;
+        this.#spawned.clear();
+        this.#ready.clear();
+        this.#draining = undefined;
+        this.#to = undefined;
         return `spawning generation ${event.generation}`;
-      case 'worker-spawn':
+      case 'worker-spawn': {
         if (event.generation !== this.#generation) return undefined;
-        this.#spawned++;
-        return `spawning generation ${event.generation}: ${this.#spawned} started, ready ${this.#ready}/${this.#of()}`;
+        const again = this.#spawned.has(event.slot);
+        this.#spawned.add(event.slot);
+        if (again) return `generation ${event.generation}: worker ${event.generation}.${event.slot} started again${event.pid === undefined ? '' : ` (pid ${event.pid})`}, ready ${this.#ready.size}/${this.#of()}`;
+        return `spawning generation ${event.generation}: ${this.#spawned.size} started, ready ${this.#ready.size}/${this.#of()}`;
+      }
       case 'worker-ready':
         if (event.generation !== this.#generation) return undefined;
-        this.#ready++;
-        return `generation ${event.generation}: ready ${this.#ready}/${this.#of()} (worker ${event.generation}.${event.slot}, pid ${event.pid}, ${formatDuration(event.ms)})`;
+        this.#ready.add(event.slot);
+        return `generation ${event.generation}: ready ${this.#ready.size}/${this.#of()} (worker ${event.generation}.${event.slot}, pid ${event.pid}, ${formatDuration(event.ms)})`;
       case 'worker-exit':
         if (event.generation === this.#draining && event.planned) return this.#left(event.slot, 0);
         if (event.generation !== this.#generation || event.planned) return undefined;
+        this.#ready.delete(event.slot);
         return `worker ${event.generation}.${event.slot} exited (${event.signal ?? `code ${event.code}`})`;
       case 'ready-wait': {
         if (event.generation !== this.#generation) return undefined;

@@ -109,6 +109,45 @@ test('workers booting one after another (bootConcurrency 1) count out of the gen
   ]);
 });
 
+test('regression (h10 F1): a second reload followed by the same progress (a release switching back) counts its own workers only', () => {
+  const spawn = (generation: number, slot: number): MasterEvent => ({ type: 'worker-spawn', generation, slot, pid: generation * 100 + slot });
+  const ready = (generation: number, slot: number): MasterEvent => ({ type: 'worker-ready', generation, slot, pid: generation * 100 + slot, ms: 700 });
+  const out = lines([
+    { type: 'reload-start', generation: 9, reason: 'hitless release', workers: 2 },
+    spawn(9, 0), spawn(9, 1), ready(9, 0),
+    { type: 'reload-done', outcome: { ok: false, generation: 8, attempted: 9, reason: 'hitless release', startedAt: 0, durationMs: 1, forced: 0 } },
+    { type: 'reload-start', generation: 10, reason: 'hitless release (switch back)', workers: 2 },
+    spawn(10, 0), ready(10, 0),
+    // Generation 8 retires at the end of reload 10; "connections left" is about it, not reload 9's drain.
+    { type: 'reload-draining', generation: 8, workers: 1, to: 10 },
+    { type: 'worker-status', generation: 8, slot: 0, text: 'draining 3 connections' },
+  ]);
+  assert.deepEqual(out.slice(4), [
+    'spawning generation 10',
+    'spawning generation 10: 1 started, ready 0/2',
+    'generation 10: ready 1/2 (worker 10.0, pid 1000, 700 ms)',
+    'draining 1 worker of generation 8',
+    'draining generation 8: 3 connections left',
+  ]);
+});
+
+test('regression (h11 F1 side note): a crashed worker\'s replacement takes its slot: "ready 1/2" after the crash, never "3 started, ready 2/3"', () => {
+  const ready = (slot: number, pid: number): MasterEvent => ({ type: 'worker-ready', generation: 4, slot, pid, ms: 500 });
+  assert.deepEqual(lines([
+    { type: 'reload-start', generation: 4, reason: 'test', workers: 2 },
+    { type: 'worker-spawn', generation: 4, slot: 0, pid: 40 },
+    { type: 'worker-spawn', generation: 4, slot: 1, pid: 41 },
+    ready(0, 40), ready(1, 41),
+    { type: 'worker-exit', generation: 4, slot: 0, pid: 40, code: 5, signal: null, planned: false },
+    { type: 'worker-spawn', generation: 4, slot: 0, pid: 42 },
+    ready(0, 42),
+  ]).slice(5), [
+    'worker 4.0 exited (code 5)',
+    'generation 4: worker 4.0 started again (pid 42), ready 1/2',
+    'generation 4: ready 2/2 (worker 4.0, pid 42, 500 ms)',
+  ]);
+});
+
 test('a scale that tried nothing (busy, stopping) is "refused", one that did is "failed"; an upgrade refusal says "refused" once', async () => {
   const { scaleFailureLine } = await import('../../src/cli/commands/scale.js');
   const { upgradeFailureLine } = await import('../../src/cli/commands/upgrade.js');
