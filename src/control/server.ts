@@ -235,7 +235,11 @@ export async function startControlServer(options: ControlServerOptions): Promise
           return send({ v: PROTOCOL_VERSION, id, ok: true, result: handle.status() });
         case 'reload': {
           const reason = typeof args.reason === 'string' && args.reason ? args.reason : 'hitless reload';
-          const outcome = await streamingEvents(reqId, socket, send, () => handle.reload(reason, reloadOptions(args)));
+          // Only this request's own reload's events (ReloadOptions.follow), not the whole
+          // stream: the next reload starts before this one's reply goes out, and an earlier
+          // one's old generation may end its drain meanwhile (h10 F1).
+          const follow = (event: MasterEvent): void => send({ v: PROTOCOL_VERSION, id: reqId, event });
+          const outcome = await handle.reload(reason, { ...reloadOptions(args), follow });
           return send({ v: PROTOCOL_VERSION, id, ok: true, result: outcome });
         }
         case 'scale': {

@@ -5,8 +5,9 @@
  * reload may begin; the queue keeps what waits and counts what became of each request.
  */
 import type { StrategyName } from '../config/types.js';
+import { ReloadFollowers } from './follow.js';
 import type { GenerationSpec } from './spec.js';
-import type { ReloadOutcome, ReloadRequestCounts } from './types.js';
+import type { MasterEvent, ReloadOutcome, ReloadRequestCounts } from './types.js';
 
 /** A reload waiting for its turn, with every request merged into it. */
 export interface QueuedReload {
@@ -17,6 +18,8 @@ export interface QueuedReload {
   /** The last spec source and strategy a request gave win. */
   spec: (() => GenerationSpec) | undefined;
   strategy: StrategyName | undefined;
+  /** The requests that follow it: the first and every one merged into it (they see its events only). */
+  follow: ReloadFollowers;
   /** Settles the callers' promises with the reload's outcome. */
   resolve: (o: ReloadOutcome) => void;
 }
@@ -61,9 +64,10 @@ export class ReloadQueue {
    * @example
    * const { promise, merged } = queue.add('SIGHUP', undefined, undefined);
    */
-  add(reason: string, spec: (() => GenerationSpec) | undefined, strategy: StrategyName | undefined): { promise: Promise<ReloadOutcome>; merged: boolean } {
+  add(reason: string, spec: (() => GenerationSpec) | undefined, strategy: StrategyName | undefined, follow?: (e: MasterEvent) => void): { promise: Promise<ReloadOutcome>; merged: boolean } {
     const waiting = this.#waiting;
     if (waiting) {
+      waiting.reload.follow.add(follow);
       if (spec) waiting.reload.spec = spec;
       if (strategy) waiting.reload.strategy = strategy;
       waiting.reload.reasons.push(reason);
@@ -72,7 +76,9 @@ export class ReloadQueue {
     }
     let resolve: (o: ReloadOutcome) => void = () => {};
     const promise = new Promise<ReloadOutcome>((r) => (resolve = r));
-    this.#waiting = { reload: { reason, reasons: [reason], since: this.#now(), spec, strategy, resolve }, promise };
+    const followers = new ReloadFollowers();
+    followers.add(follow);
+    this.#waiting = { reload: { reason, reasons: [reason], since: this.#now(), spec, strategy, follow: followers, resolve }, promise };
     this.requests.queued++;
     return { promise, merged: false };
   }

@@ -21,6 +21,7 @@ import { webSocketReceiver, WebSocketRoutes } from './ws-handover.js';
 import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
 import { StrategyContext, type ReloadSeams } from './reload-context.js';
 import { ReloadQueue } from './queue.js';
+import { ReloadFollowers } from './follow.js';
 import { BootPriorityControl } from './priority.js';
 import { ReloadRun } from './reload.js';
 import { connectionCounts, drain, Retirement, zeroRetireCounts, type RetireCounts } from './retire.js';
@@ -106,6 +107,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** Every worker process still alive, whatever its generation or state. */
   readonly #alive = new Set<Worker>();
   #reload: { run: ReloadRun; done: Promise<ReloadOutcome> } | undefined;
+  /** The requests following the reload in flight (follow.ts): they see its events only. */
+  #follow: ReloadFollowers | undefined;
   /** A scale is running: reloads queue behind it. */
   #scaling = false;
   /** Workers a scale-up started that are not ready yet: a crash fails the scale, no restart. */
@@ -211,7 +214,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * spec or strategy given wins).
    */
   reload(reason: string, options: SupervisorReloadOptions = {}): Promise<ReloadOutcome> {
-    const { spec, strategy } = options;
+    const { spec, strategy, follow } = options;
     if (this.#stopping || this.#state === 'stopped') {
       this.#queue.refused();
       return Promise.resolve(this.#refused(reason));
@@ -224,10 +227,14 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     }
     if (!this.#queue.pending && !this.#reload && !this.#scaling && this.#state === 'running') {
       this.#queue.started();
-      return this.#begin(reason, spec, strategy);
+      const followers = new ReloadFollowers();
+      followers.add(follow);
+      return this.#begin(reason, spec, strategy, followers);
     }
-    const { promise, merged } = this.#queue.add(reason, spec, strategy);
-    this.#emit({ type: 'reload-queued', reason, merged, ...this.#behind() });
+    const { promise, merged } = this.#queue.add(reason, spec, strategy, follow);
+    const queued: MasterEvent = { type: 'reload-queued', reason, merged, ...this.#behind() };
+    this.#emit(queued);
+    follow?.(queued);
     return promise;
   }
 
@@ -547,13 +554,15 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   #emit(e: MasterEvent): void {
     this.emit('event', e);
+    this.#follow?.offer(e);
   }
 
   #drainTimeout(): number {
     return (this.#current ?? this.#latest)?.spec.drainTimeout ?? 0;
   }
 
-  #begin(reason: string, spec: (() => GenerationSpec) | undefined, strategy: StrategyName | undefined): Promise<ReloadOutcome> {
+  #begin(reason: string, spec: (() => GenerationSpec) | undefined, strategy: StrategyName | undefined, follow: ReloadFollowers): Promise<ReloadOutcome> {
+    this.#follow = follow;
     const done = this.#run(reason, spec, strategy).then((outcome) => {
       this.#reload = undefined;
       this.#pump();
@@ -566,7 +575,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   #pump(): void {
     if (!this.#queue.pending || this.#state !== 'running' || this.#scaling) return;
     const next = this.#queue.take();
-    if (next) void this.#begin(next.reason, next.spec, next.strategy).then((o) => next.resolve(o));
+    if (next) void this.#begin(next.reason, next.spec, next.strategy, next.follow).then((o) => next.resolve(o));
   }
 
   #refused(reason: string): ReloadOutcome {
@@ -695,7 +704,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#record(outcome);
     // Bounded series: the serving release and the most recent other one (traffic.ts).
     if (this.#current) this.#traffic.releases(releaseKey(this.#current.id, this.#current.release));
-    this.#emit({ type: 'reload-done', outcome });
+    const done: MasterEvent = { type: 'reload-done', outcome };
+    this.#emit(done);
+    this.#follow?.offer(done, true);
+    // Its requests have their outcome: later events (a crash, a background drain's end) are no longer theirs.
+    this.#follow = undefined;
     return outcome;
   }
 
@@ -779,6 +792,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       fill: how.fill === false ? false : this.#opts.handoverFill,
     });
     const dest = retirement.handover && takers ? { to: takers.id } : {};
+    // A reload's own retirement: its followers see this generation's drain (not a scale's, not an earlier reload's).
+    if (run) this.#follow?.retires(generation);
     // Before the phase: `hitless reload` names where the connections go when the phase says they move.
     this.#emit({ type: 'reload-draining', generation, workers: workers.length, ...dest });
     run?.to(retirement.handover ? 'handover' : 'draining');

@@ -299,6 +299,13 @@ export interface UpgradeOptions {
 export interface ReloadOptions {
   /** This reload's strategy instead of the configured one. */
   strategy?: StrategyName;
+  /**
+   * Receives this request's own events only (src/core/follow.ts): its `reload-config` and
+   * `reload-queued`, then the events of the reload it started or joined, from its
+   * `reload-start` to its `reload-done` (not the reload before or after it, nor an earlier
+   * reload's background drain). Not sent over the control socket: the server sets it.
+   */
+  follow?: (e: MasterEvent) => void;
 }
 
 export interface StatusSnapshot {

@@ -242,7 +242,7 @@ export async function runMaster(
     get spec() {
       return supervisor.current?.spec.config ?? config;
     },
-    reload: (reason, next, options) => supervisor.reload(reason, { spec: next && (() => makeSpec(next)), strategy: options?.strategy }),
+    reload: (reason, next, options) => supervisor.reload(reason, { spec: next && (() => makeSpec(next)), strategy: options?.strategy, follow: options?.follow }),
     scale: (n) => supervisor.scale(n),
     status: () => ({ ...supervisor.status(), app }),
     stop: (force) => supervisor.stop(force),

@@ -181,6 +181,7 @@ export class Reconfigurer implements MasterHandle {
       if (next.configPath !== serving.configPath) next = { ...serving };
       else for (const key of Object.keys(RESTART_ONLY)) Object.assign(next, { [key]: serving[key as keyof MasterConfig] });
       master.announceConfig(reason, changes, notes);
+      options?.follow?.({ type: 'reload-config', reason, changes, notes });
       await this.#o.identities.load(next);
       // A log folder that cannot hold the files refuses the reload (the old one keeps logging)
       // rather than dropping every worker line once it is live.

@@ -10,7 +10,7 @@ import { startControlServer } from '../../src/control/server.js';
 import { controlRequest } from '../../src/control/client.js';
 import { createLogger } from '../../src/core/logger.js';
 import { HitlessError, isHitlessError } from '../../src/errors.js';
-import type { MasterEvent, MasterHandle, ReloadOutcome, StatusSnapshot } from '../../src/core/types.js';
+import type { MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, StatusSnapshot } from '../../src/core/types.js';
 
 const logs: string[] = [];
 const logger = createLogger({ format: 'json', write: (line) => logs.push(line) });
@@ -28,13 +28,16 @@ class FakeMaster extends EventEmitter implements MasterHandle {
   stops: boolean[] = [];
   reloads: string[] = [];
   reloadError: Error | undefined;
+  /** The running request's own events go here (ReloadOptions.follow): what the control server streams. */
+  follow: ((e: MasterEvent) => void) | undefined;
   #release: ((o: ReloadOutcome) => void) | undefined;
   readonly reloadStarted = new EventEmitter();
   status(): StatusSnapshot {
     return snapshot;
   }
-  reload(reason: string): Promise<ReloadOutcome> {
+  reload(reason: string, options?: ReloadOptions): Promise<ReloadOutcome> {
     this.reloads.push(reason);
+    this.follow = options?.follow;
     if (this.reloadError) return Promise.reject(this.reloadError);
     return new Promise((resolve) => {
       this.#release = resolve;
@@ -84,15 +87,17 @@ test('status round trip; the socket is 0600 and the run dir 0700', async (t) => 
   assert.deepEqual(await controlRequest(runDir, 'status'), snapshot);
 });
 
-test('reload streams progress events (not worker output), then the outcome', async (t) => {
+test('regression (h10 F1): reload streams its own reload\'s events (ReloadOptions.follow), not the master\'s whole stream, then the outcome', async (t) => {
   const { runDir, master } = await setup(t);
   const events: MasterEvent[] = [];
   const started = once(master.reloadStarted, 'started');
   const pending = controlRequest(runDir, 'reload', { reason: 'deploy 42' }, { onEvent: (e) => events.push(e) });
   await started;
-  master.emit('event', { type: 'reload-start', generation: 4, reason: 'deploy 42', workers: 1 } satisfies MasterEvent);
+  master.follow?.({ type: 'reload-start', generation: 4, reason: 'deploy 42', workers: 1 });
+  // Another reload's or an earlier generation's events reach every listener of the master, not this request.
+  master.emit('event', { type: 'reload-drained', generation: 2, forced: 0, ms: 5000, handedOver: 20 } satisfies MasterEvent);
   master.emit('event', { type: 'worker-output', generation: 4, slot: 0, stream: 'stdout', line: 'secret' } satisfies MasterEvent);
-  master.emit('event', { type: 'reload-ready', generation: 4, ms: 10 } satisfies MasterEvent);
+  master.follow?.({ type: 'reload-ready', generation: 4, ms: 10 });
   master.finishReload(okOutcome);
   assert.deepEqual(await pending, okOutcome);
   assert.deepEqual(events.map((e) => e.type), ['reload-start', 'reload-ready']);
@@ -215,7 +220,7 @@ test('a client that disconnects mid-reload does not disturb the server (EPIPE/EC
   await started;
   socket.destroy();
   await once(socket, 'close');
-  for (let i = 0; i < 100; i++) master.emit('event', { type: 'reload-ready', generation: 4, ms: i } satisfies MasterEvent);
+  for (let i = 0; i < 100; i++) master.follow?.({ type: 'reload-ready', generation: 4, ms: i });
   master.finishReload(okOutcome);
   assert.deepEqual(await controlRequest(runDir, 'status'), snapshot);
   assert.equal(master.listenerCount('event'), 0);
