@@ -34,7 +34,7 @@ export class ReloadFollowers {
   readonly #listeners: ((e: MasterEvent) => void)[] = [];
   /** The generation the reload starts (from its `reload-start`). */
   #generation: number | undefined;
-  /** The generations the reload retires (its old generation; a rejected canary: its own). */
+  /** The generations the reload retires (its old generation; a rejected canary: its own), and a rollback's. */
   readonly #retiring = new Set<number>();
 
   add(listener: ((e: MasterEvent) => void) | undefined): void {
@@ -63,6 +63,11 @@ export class ReloadFollowers {
 
   #owns(e: MasterEvent): boolean {
     if (e.type === 'reload-start') this.#generation ??= e.generation;
+    // The reload rolls back (supervisor #rollBack): the generation it starts for that is its own too.
+    if (e.type === 'reload-rollback' && e.generation === this.#generation) {
+      this.#retiring.add(e.to);
+      return true;
+    }
     if (GENERATION_EVENTS.has(e.type) && 'generation' in e && e.generation !== undefined) return e.generation === this.#generation || this.#retiring.has(e.generation);
     switch (e.type) {
       // Only the running reload's canary and retirements say these (a scale never runs beside a reload).

@@ -72,3 +72,23 @@ test('regression (h10 F1): an earlier reload\'s generation ending its background
     'reload-start 5', 'worker-spawn 5', 'reload-draining 4', 'worker-status 4', 'reload-drained 4',
   ]);
 });
+
+test('a reload that rolls back: its request follows the rollback\'s generation too, to its one reload-done', async () => {
+  const host = new FakeHost();
+  const sup = new Supervisor({ host, spec: () => fakeSpec(), version: 'test', listeners: () => [] });
+  await sup.start();
+  for (const p of host.alive(1)) p.removeAllListeners('signal'); // the old workers drain slowly
+  const seen: MasterEvent[] = [];
+  const pending = sup.reload('bad', { follow: (e) => seen.push(e) });
+  await settle();
+  host.alive(2)[0]?.exit(5);
+  await settle();
+  for (const p of host.alive(1)) p.exit(0);
+  const outcome = await pending;
+  assert.deepEqual(outcome.rollback, { generation: 3, version: 1, ok: true });
+  assert.deepEqual(seen.filter((e) => e.type === 'reload-start').map((e) => generations(e)), [[2], [3]]);
+  assert.ok(seen.some((e) => e.type === 'reload-rollback'));
+  assert.ok(seen.some((e) => e.type === 'worker-ready' && e.generation === 3));
+  assert.equal(seen.filter((e) => e.type === 'reload-done').length, 1);
+  assert.equal(seen.at(-1)?.type, 'reload-done');
+});
