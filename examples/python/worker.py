@@ -15,7 +15,11 @@ What it does, in the order a worker's life goes:
    worker took that connection". Never make it blocking (that would change it for every
    process that shares it). http.server's serve_forever below does exactly that.
 2. Writes READY=1 to the fd in HITLESS_READY_FD once it serves. A reload waits for it; a
-   worker that never says it is killed at readyTimeout and the old generation keeps serving.
+   worker that never says it is stopped at readyTimeout (SIGTERM, then SIGKILL after at
+   most 5 s) and the old generation keeps serving. It shares the accept queue from its first
+   accept, READY or not, so it answers connections before READY=1: write it as soon as the
+   worker can serve. What a rejected worker accepted is answered if it drains on SIGTERM
+   (step 4) within those seconds; a request it still holds at the SIGKILL is cut.
 3. Optionally reports its traffic every second on the master's channel (NODE_CHANNEL_FD),
    for `hitless status`, Prometheus and canary reloads (docs/ARCHITECTURE.md, "Traffic
    figures").

@@ -117,6 +117,7 @@ export class StrategyContext implements ReloadContext {
       spawn: (slot) => this.spawn(gen, slot, true),
       // Ready = READY=1, then the warm-up answered (when configured): both before the switch.
       ready: (w) => this.#s.gate(Promise.race([w.waitReady(this.next.spec.readyTimeout).then(() => this.#s.warm(w)), this.#died])),
+      host: this.#s.host,
     }, this.old ? gen.spec.bootConcurrency : undefined);
   }
 
@@ -137,8 +138,8 @@ export class StrategyContext implements ReloadContext {
     return split;
   }
 
-  discard(workers: Worker[]): Promise<void> {
-    return discard(workers);
+  discard(workers: Worker[]): void {
+    void discard(workers, this.#s.host);
   }
 
   refill(gen: Generation, slot: number): void {

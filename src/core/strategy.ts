@@ -40,8 +40,12 @@ export interface ReloadContext {
    * that said they can) to `to` while `from` keeps serving (split.ts); the caller ends it.
    */
   split(from: Worker[], to: () => Receiver[], ask: SplitAsk, within: number): ConnectionSplit;
-  /** Kills `workers` at once and waits for them (rejected workers serve nothing worth draining). */
-  discard(workers: Worker[]): Promise<void>;
+  /**
+   * Sends rejected `workers` away (slots.ts discard): their stop signal now, so what they
+   * accepted before they were rejected is answered, SIGKILL after a short grace. Not awaited:
+   * the supervisor keeps them until they exit.
+   */
+  discard(workers: Worker[]): void;
   /** Refills an empty slot of the serving generation with backoff, as after a crash. */
   refill(gen: Generation, slot: number): void;
   /** The host's clock (ms). */

@@ -189,6 +189,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       await startSlots(slotRange(0, gen.size), {
         spawn: (slot) => this.#spawn(gen, slot, 0),
         ready: (w) => this.#gate(w.waitReady(gen.spec.readyTimeout)),
+        host: this.#host,
       });
     } catch (failure) {
       const { message, output } = outcomeError(failure);
@@ -283,6 +284,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
               return w;
             },
             ready: (w) => this.#gate(w.waitReady(gen.spec.readyTimeout)),
+            host: this.#host,
           }, gen.spec.bootConcurrency);
         } catch (err) {
           gen.resize(from);
@@ -632,8 +634,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
         ...(warnings.length ? { warnings } : {}),
       };
     } catch (err) {
-      // Whatever the strategy left of `next` goes now; `old` keeps serving.
-      await ctx.discard(next.live());
+      // Whatever the strategy left of `next` goes now (stop signal, SIGKILL after a grace:
+      // slots.ts discard); `old` keeps serving, and the failure is reported without waiting.
+      ctx.discard(next.live());
       if (!run.finished) run.to('failed');
       if (this.#state === 'reloading') this.#state = 'running';
       outcome = failure(this.#current, next.id, err);

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HandoverBroker, HandoverRoutes, type Receiver } from '../../src/core/handover.js';
 import { drain, Retirement } from '../../src/core/retire.js';
-import { slotRange, startSlots } from '../../src/core/slots.js';
+import { REJECTED_GRACE_MS, slotRange, startSlots } from '../../src/core/slots.js';
 import { webSocketReceiver, WebSocketRoutes } from '../../src/core/ws-handover.js';
 import { Worker } from '../../src/core/worker.js';
 import type { ConnMessage } from '../../src/lib/protocol.js';
@@ -40,35 +40,61 @@ async function readyGeneration(host: FakeHost, generation: number, n: number): P
 test('slots: startSlots resolves once every worker is ready', async () => {
   const host = new FakeHost();
   const spec = fakeSpec();
-  const ws = await startSlots(slotRange(0, 3), { spawn: (slot) => new Worker(host, spec, 1, slot, 0), ready: (w) => w.waitReady(1000) });
+  const ws = await startSlots(slotRange(0, 3), { spawn: (slot) => new Worker(host, spec, 1, slot, 0), ready: (w) => w.waitReady(1000), host });
   assert.deepEqual(ws.map((w) => [w.slot, w.state]), [[0, 'ready'], [1, 'ready'], [2, 'ready']]);
   assert.deepEqual(slotRange(2, 4), [2, 3]);
   assert.deepEqual(slotRange(3, 1), []);
 });
 
-test('slots: one worker failing at boot kills every one started with it, waits for their exit, and rethrows its failure', async () => {
+test('slots: one worker failing at boot rethrows its failure at once and sends every one started with it its stop signal, SIGKILL only after the grace', async () => {
   const host = new FakeHost();
   host.behave = (_g, slot) => (slot === 1 ? (p) => queueMicrotask(() => p.exit(3)) : stubborn);
-  const spec = fakeSpec();
+  const spec = fakeSpec({ drainTimeout: 30_000 });
   await assert.rejects(
-    startSlots(slotRange(0, 3), { spawn: (slot) => new Worker(host, spec, 1, slot, 0), ready: (w) => w.waitReady(1000) }),
+    startSlots(slotRange(0, 3), { spawn: (slot) => new Worker(host, spec, 1, slot, 0), ready: (w) => w.waitReady(1000), host }),
     (e: Error & { code?: string }) => e.code === 'ERR_WORKER_EXITED' && /exited with code 3 before it was ready/.test(e.message),
   );
+  // Stubborn ones ignore their stop signal: alive through the grace (REJECTED_GRACE_MS, below drainTimeout), gone after it.
+  assert.deepEqual(host.procs.map((p) => p.signals), [['SIGTERM'], [], ['SIGTERM']]);
+  assert.equal(host.alive().length, 2);
+  await host.advance(REJECTED_GRACE_MS - 1);
+  assert.equal(host.alive().length, 2);
+  await host.advance(1);
   assert.equal(host.alive().length, 0);
   assert.deepEqual(host.procs.map((p) => p.killed), [true, false, true]);
+});
+
+test('slots: rejected workers that drain on their stop signal are not killed, and the grace is never longer than drainTimeout', async () => {
+  const host = new FakeHost();
+  // Slot 0 answers what it holds and exits on SIGTERM; slot 1 never gets ready and ignores it.
+  host.behave = (_g, slot) => (slot === 0 ? (p) => p.on('signal', () => queueMicrotask(() => p.exit(0))) : () => {});
+  const spec = fakeSpec({ readyTimeout: 1000, drainTimeout: 2000 });
+  const started = startSlots(slotRange(0, 2), { spawn: (slot) => new Worker(host, spec, 1, slot, 0), ready: (w) => w.waitReady(1000), host });
+  started.catch(() => {});
+  await host.advance(1000);
+  await assert.rejects(started, (e: Error & { code?: string }) => e.code === 'ERR_READY_TIMEOUT');
+  const [drains, hung] = host.procs;
+  assert.equal(drains!.exited, true);
+  assert.equal(drains!.killed, false);
+  await host.advance(1999);
+  assert.equal(hung!.exited, false);
+  await host.advance(1);
+  assert.equal(hung!.killed, true);
 });
 
 test('slots: a worker that was ready but exited before the others were fails the set (ERR_WORKER_EXITED after it was ready)', async () => {
   const host = new FakeHost();
   host.behave = () => () => {};
   const spec = fakeSpec();
-  const started = startSlots(slotRange(0, 2), { spawn: (slot) => new Worker(host, spec, 1, slot, 0), ready: (w) => w.waitReady(1000) });
+  const started = startSlots(slotRange(0, 2), { spawn: (slot) => new Worker(host, spec, 1, slot, 0), ready: (w) => w.waitReady(1000), host });
   const [first, second] = host.procs;
   first!.ready();
   await settle();
   first!.exit(0);
   second!.ready();
   await assert.rejects(started, (e: Error & { code?: string }) => e.code === 'ERR_WORKER_EXITED' && /worker 1\.0 .*exited with code 0 after it was ready/.test(e.message));
+  // The other ignores its stop signal: SIGKILLed once the grace has passed.
+  await host.advance(REJECTED_GRACE_MS);
   assert.equal(host.alive().length, 0);
 });
 

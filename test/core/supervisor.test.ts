@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HitlessError } from '../../src/errors.js';
+import { REJECTED_GRACE_MS } from '../../src/core/slots.js';
 import { Supervisor } from '../../src/core/supervisor.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
@@ -92,7 +93,7 @@ test('all: a new worker that exits before READY fails the reload; the old genera
   assert.equal(sup.status().generation, 1);
 });
 
-test('all: the ready deadline fails the reload (fake clock) and kills the new workers', async () => {
+test('all: the ready deadline fails the reload (fake clock) and stops the new workers with their stop signal, not SIGKILL (regression: what they had accepted was cut)', async () => {
   const { sup, host } = setup({ readyTimeout: 500 });
   await sup.start();
   host.behave = (gen) => (gen === 2 ? neverReady : wellBehaved);
@@ -103,7 +104,48 @@ test('all: the ready deadline fails the reload (fake clock) and kills the new wo
   const outcome = await pending;
   assert.equal(outcome.error?.code, 'ERR_READY_TIMEOUT');
   assert.equal(host.alive(2).length, 0);
-  assert.ok(host.procs.filter((p) => p.generation === 2).every((p) => p.killed));
+  for (const p of host.procs.filter((x) => x.generation === 2)) {
+    assert.deepEqual(p.signals, ['SIGTERM']);
+    assert.equal(p.killed, false);
+  }
+});
+
+test('all: a rejected new worker that ignores its stop signal is SIGKILLed after the grace; the failure is reported at the deadline, and status and stop account for it meanwhile', async () => {
+  const { sup, host, events } = setup({ readyTimeout: 500, drainTimeout: 30_000, workers: 1 });
+  await sup.start();
+  // Accepts on the shared socket (as every adopted worker does), never says READY, and its
+  // loop is stuck: only SIGKILL ends it.
+  host.behave = (gen) => (gen === 2 ? () => {} : wellBehaved);
+  const pending = sup.reload('hung');
+  let done = false;
+  void pending.then(() => (done = true));
+  await host.advance(500);
+  assert.equal(done, true, 'the failure is not held back by the grace');
+  assert.equal((await pending).error?.code, 'ERR_READY_TIMEOUT');
+  const [hung] = host.alive(2);
+  assert.deepEqual(hung?.signals, ['SIGTERM']);
+  assert.deepEqual(sup.status().workers.map((w) => [w.generation, w.state]), [[1, 'ready'], [2, 'draining']]);
+  await host.advance(REJECTED_GRACE_MS - 1);
+  assert.equal(hung?.exited, false);
+  await host.advance(1);
+  assert.equal(hung?.killed, true);
+  assert.deepEqual(sup.status().workers.map((w) => w.generation), [1]);
+  const exit = events.find((e) => e.type === 'worker-exit' && e.generation === 2);
+  assert.deepEqual(exit && exit.type === 'worker-exit' && [exit.signal, exit.planned], ['SIGKILL', true]);
+
+  // A stop during the grace waits for it, and leaves nothing behind.
+  host.behave = (gen) => (gen === 3 ? () => {} : wellBehaved);
+  const again = sup.reload('hung again');
+  await host.advance(500);
+  assert.equal((await again).ok, false);
+  const stopping = sup.stop();
+  let stopped = false;
+  void stopping.then(() => (stopped = true));
+  await host.advance(REJECTED_GRACE_MS - 1);
+  assert.equal(stopped, false);
+  await host.advance(1);
+  await stopping;
+  assert.equal(host.alive().length, 0);
 });
 
 test('all: a new worker that dies after READY but before the switch fails the reload', async () => {
@@ -248,7 +290,7 @@ test('rolling failure while putting the old version back fails too: no worker of
   assert.deepEqual(sup.status().workers.map((w) => `${w.generation}.${w.slot}:${w.state}`), ['1.0:ready', '1.1:ready', '1.2:ready']);
 });
 
-test('rolling failure: a put-back worker that never gets ready is killed at its deadline (regression)', async () => {
+test('rolling failure: a put-back worker that never gets ready is stopped at its deadline (regression)', async () => {
   const { sup, host } = setup({ strategy: 'rolling', workers: 2, readyTimeout: 300 });
   await sup.start();
   host.behave = (gen, slot) => {
@@ -261,7 +303,8 @@ test('rolling failure: a put-back worker that never gets ready is killed at its 
   const outcome = await pending;
   assert.equal(outcome.ok, false);
   const putBack = host.procs.filter((p) => p.generation === 1 && p.slot === 0).at(-1);
-  assert.equal(putBack?.killed, true);
+  assert.deepEqual(putBack?.signals, ['SIGTERM']);
+  assert.equal(putBack?.exited, true);
   assert.equal(host.alive(2).length, 0);
 });
 

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import http from 'node:http';
 import { join } from 'node:path';
 import { fixture, sourceFixture, startMaster } from '../helpers/master.js';
 import { startLoad } from '../helpers/load.js';
@@ -85,3 +86,47 @@ test('a drain that outlives drainTimeout is forced and reported', { timeout: 150
   const stopped = await master.stop();
   assert.equal(stopped.code, 0);
 });
+
+test('a new worker that accepts but never says READY gets its stop signal at readyTimeout, not SIGKILL: the request it holds is answered (regression: it was reset)', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-failures-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  setServer(dir, `exec node ${fixture('master/app.js')}`);
+  const master = await startMaster(t, { command: ['./server'], cwd: dir, workers: 1, args: ['--ready-timeout', '5s', '--drain-timeout', '20s'] });
+  const port = Number(master.address().split(':').pop());
+  // Without the preload, which would announce READY for an app that listens (docs/frameworks.md).
+  setServer(dir, `NODE_OPTIONS= exec node ${fixture('master/never-ready-holds.js')}`);
+  const reload = master.cli(['reload', '--json']);
+  await master.waitStdout('never-ready-holds listening');
+  // New connections, one at a time, until one lands on the never-ready worker (the serving
+  // one answers the others at once): that request is in flight when readyTimeout comes.
+  let inFlight: Promise<{ status: number | undefined; body: string }> | undefined;
+  for (let id = 0; inFlight === undefined; id++) {
+    assert.ok(id < 500, 'no connection reached the new worker');
+    const res = get(port, `/?id=${id}`);
+    const heldHere = master.waitStdout(`held ${id} `).then(() => 'held' as const);
+    if ((await Promise.race([res.then(() => 'answered' as const), heldHere])) === 'held') inFlight = res;
+  }
+  const r = await reload;
+  assert.equal(r.code, 1, r.stdout);
+  assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'ERR_READY_TIMEOUT');
+  const answer = await inFlight;
+  assert.equal(answer.status, 200);
+  assert.equal(answer.body, 'answered by generation 2 after its stop signal\n');
+  const exit = await master.waitEvent((e) => e.event === 'worker-exit' && e.generation === 2);
+  assert.deepEqual([exit.code, exit.signal, exit.planned], [0, null, true]);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+/** One GET on a connection of its own (Connection: close); rejects when the connection is reset. */
+function get(port: number, path: string): Promise<{ status: number | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, headers: { connection: 'close' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}

@@ -57,7 +57,7 @@ async function unroll(ctx: ReloadContext, old: Generation, upTo: number): Promis
     const ok = await back.waitReady(old.spec.readyTimeout).then(() => true, () => false);
     if (ok) continue;
     old.workers[slot] = undefined;
-    await ctx.discard([back]);
+    ctx.discard([back]);
     ctx.refill(old, slot);
   }
 }
