@@ -189,6 +189,28 @@ test('split inconclusive: a canary that served too little also hands its connect
   assert.equal(outcome.connections?.handedOver, 11);
   assert.equal(outcome.connections?.lost, 0);
   assert.equal(sum(w, 1), 29);
+  // Connections did move: too little traffic, not a pool that never reaches it.
+  assert.doesNotMatch(outcome.error?.message ?? '', /no kept-alive connection could move/);
+});
+
+test('split inconclusive where nothing could move says why and what helps (regression: "send more traffic, lengthen duration" cannot reach a pool that never re-opens)', async () => {
+  const cases = [
+    { over: { moves: false }, why: /no kept-alive connection could move to it: the serving workers cannot hand connections over \(none said `moves` in a hello: they do not run the in-app library\)/, fix: /or the in-app library \(or the preload\) in Node workers/ },
+    { over: { handover: false }, why: /could move to it: `handover` is off/, fix: /or turn `handover` on$/ },
+    { over: { canary: { connections: 0 as const } }, why: /could move to it: `canary.connections` is 0/, fix: /or set `canary.connections`/ },
+  ];
+  for (const { over, why, fix } of cases) {
+    const w = world({ ...over, canary: { minRequests: 10_000, ...over.canary } });
+    await w.sup.start();
+    const outcome = await until(w.host, w.sup.reload('pool'));
+    const message = outcome.error?.message ?? '';
+    assert.equal(outcome.error?.code, 'ERR_CANARY_INCONCLUSIVE', message);
+    assert.match(message, /^canary of generation 2 was inconclusive: only \d+ canary responses in 5 s, fewer than minRequests 10000: not enough to judge \(.*\); /);
+    assert.match(message, why);
+    assert.match(message, /never reach it, however long it runs\. What helps: clients that open new connections \(the canary gets its share of those\), `canary.minRequests: 0` \(a canary that did not fail then goes live unjudged\)/);
+    assert.match(message, fix);
+    assert.equal(outcome.canary?.reason, message.replace(/^canary of generation 2 was inconclusive: /, ''));
+  }
 });
 
 test('split: a canary worker that dies while receiving: what it took is lost (not served twice), the rest go back to their senders, the master serves on', async () => {

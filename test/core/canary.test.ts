@@ -101,6 +101,8 @@ test('a trickle below minRequests is inconclusive at the end of duration: ERR_CA
   const outcome = await until(host, sup.reload('quiet'));
   assert.equal(outcome.error?.code, 'ERR_CANARY_INCONCLUSIVE');
   assert.match(outcome.error?.message ?? '', /only 50 canary responses in 5 s, fewer than minRequests 100/);
+  // Workers that say no hello (other languages): why nothing moved, and what helps.
+  assert.match(outcome.error?.message ?? '', /no kept-alive connection could move to it: the serving workers cannot hand connections over \(none said `moves` in a hello/);
   assert.equal(outcome.canary?.verdict, 'inconclusive');
   assert.equal(outcome.canary?.elapsedMs, 5000);
   assert.equal(host.alive(2).length, 0);

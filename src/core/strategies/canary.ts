@@ -106,6 +106,28 @@ function splitConnections(ctx: ReloadContext, old: Generation, settings: CanaryC
 }
 
 /**
+ * Why no kept-alive connection of the serving generation can move to the canary, and what
+ * would let them (canary.md, "What moves"); undefined when they can. Workers that are not
+ * Node with the in-app library or the preload say no `moves` (to send) or no `handover`
+ * (to take) in a hello.
+ *
+ * @example
+ * unmovable(next, old, settings); // { why: 'the serving workers cannot hand connections over (…)', fix: '…' }
+ */
+export function unmovable(next: Generation, old: Generation, settings: CanaryConfig): { why: string; fix: string } | undefined {
+  if (!next.spec.handover) return { why: '`handover` is off', fix: 'turn `handover` on' };
+  if (canaryAsk(settings, next.size) === undefined) return { why: '`canary.connections` is 0', fix: 'set `canary.connections` ("auto" lends the canary its share)' };
+  const library = 'the in-app library (or the preload) in Node workers, which moves kept-alive connections';
+  if (!old.live().some((w) => w.state === 'ready' && w.hello?.moves === true)) {
+    return { why: 'the serving workers cannot hand connections over (none said `moves` in a hello: they do not run the in-app library)', fix: library };
+  }
+  if (!next.live().some((w) => w.hello?.handover === true)) {
+    return { why: 'the canary workers take no handed-over connections (none said `handover` in a hello: they do not run the in-app library)', fix: library };
+  }
+  return undefined;
+}
+
+/**
  * Compares the canary with the serving generation at every report interval until a
  * decision, which it returns without reporting it (the caller ends the split first). A
  * canary worker that dies is a fail (with its last output lines); a stop of the master
@@ -135,8 +157,15 @@ async function observe(ctx: ReloadContext, old: Generation, settings: CanaryConf
     if (warm === undefined && ctx.now() - startedAt >= warmup) warm = mark();
     const j = judge({ ...since(ready), warm: warm && since(warm) }, settings, final);
     const c = connections();
+    // Too few responses, and no kept-alive connection could move: say why, since waiting
+    // longer cannot help clients that never open a new connection (a pool).
+    const stuck = j.verdict === 'inconclusive' && (c === undefined || c.moved + c.lost === 0) ? unmovable(next, old, settings) : undefined;
+    const reason = stuck === undefined ? j.reason
+      : `${j.reason}; no kept-alive connection could move to it: ${stuck.why}, so clients that keep their connections open (a pool) ` +
+        `never reach it, however long it runs. What helps: clients that open new connections (the canary gets its share of those), ` +
+        `\`canary.minRequests: 0\` (a canary that did not fail then goes live unjudged), or ${stuck.fix}`;
     return {
-      generation: next.id, verdict: j.verdict, reason: j.reason, elapsedMs: ctx.now() - startedAt,
+      generation: next.id, verdict: j.verdict, reason, elapsedMs: ctx.now() - startedAt,
       durationMs: settings.duration, warmupMs: warmup, canary: j.canary, baseline: j.baseline, latencyLimitMs: j.latencyLimitMs,
       ...(c ? { connections: c } : {}),
     };
