@@ -56,6 +56,7 @@ export function createLogger(options: LoggerOptions): Logger {
 export function queuedPhrase(e: Extract<MasterEvent, { type: 'reload-queued' }>): string {
   if (e.merged) return 'merged into the queued reload';
   if (e.behind === 'reload') return `reload queued behind generation ${e.generation ?? '?'}`;
+  if (e.behind === 'rebalance') return 'reload queued behind restarted workers taking their share of the kept-alive connections';
   return `reload queued behind ${e.behind === 'scale' ? 'the scale in progress' : "the first generation's start"}`;
 }
 
@@ -82,6 +83,11 @@ export function rollbackPhrase(o: ReloadOutcome): string | undefined {
   if (!r) return undefined;
   return r.ok ? `reload failed, rolled back: generation ${r.generation} serves generation ${r.version}'s version`
     : `reload failed and its rollback failed too: generation ${o.generation} serves, its crashed workers restarted with backoff`;
+}
+
+/** 'worker 3.0' or 'workers 3.0, 3.2'. */
+function workersPhrase(generation: number, slots: number[]): string {
+  return `worker${slots.length === 1 ? '' : 's'} ${slots.map((s) => `${generation}.${s}`).join(', ')}`;
 }
 
 /** Writes a master event as one log line (worker output is not logged here). */
@@ -170,6 +176,18 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
     case 'worker-boot-priority': {
       const { type: _t, ...fields } = e;
       logger.info(`worker ${e.generation}.${e.slot} still booting after ${Math.round(e.afterMs / 100) / 10} s at the boot priority: given nice ${e.nice} back so that it finishes (the serving workers left it little CPU)`, { event, ...fields });
+      return;
+    }
+    case 'scale-rebalance': {
+      const { type: _t, restarted, ...fields } = e;
+      if (restarted === undefined) return logger.info('scale rebalance', { event, ...fields });
+      logger.info(`${workersPhrase(e.generation, restarted)} restarted after a crash: the serving workers hand ${restarted.length === 1 ? 'it' : 'them'} ` +
+        `${Math.round(e.share * 100)}% of their kept-alive connections (their clients had reconnected to the others)`, { event, restarted, ...fields });
+      return;
+    }
+    case 'restart-rebalanced': {
+      const { type: _t, ...fields } = e;
+      logger.info(`${workersPhrase(e.generation, e.slots)} took ${e.handedOver} kept-alive connection${e.handedOver === 1 ? '' : 's'} from the serving workers in ${Math.round(e.ms / 100) / 10} s`, { event, ...fields });
       return;
     }
     case 'slot-failed': {

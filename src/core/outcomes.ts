@@ -62,14 +62,14 @@ export function refusedScale(generation: number, workers: number, startedAt: num
 }
 
 /**
- * The scale refused while a reload or another scale is in progress (ERR_SCALE_BUSY).
+ * The scale refused while a reload, another scale or a crash replacement's rebalance is in progress (ERR_SCALE_BUSY).
  *
  * @example
  * if (reloading) return busyScale(gen.id, gen.size, host.now());
  */
 export function busyScale(generation: number, workers: number, now: number): ScaleOutcome {
   return refusedScale(generation, workers, now, now,
-    new HitlessError('ERR_SCALE_BUSY', 'a reload or another scale is in progress; run `hitless scale` again once it is done'));
+    new HitlessError('ERR_SCALE_BUSY', 'a reload, another scale or a restarted worker\'s rebalance is in progress; run `hitless scale` again once it is done'));
 }
 
 /**

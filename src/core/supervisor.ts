@@ -113,6 +113,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   #scaling = false;
   /** Workers a scale-up started that are not ready yet: a crash fails the scale, no restart. */
   readonly #joining = new Set<Worker>();
+  /** Crash replacements that are READY and wait for their share of the kept-alive connections (#rebalanceRestarted). */
+  readonly #restarted = new Set<Worker>();
+  /** Crash replacements are taking their share of the connections: reloads, scales and upgrades wait for it. */
+  #rebalancing = false;
   /** The reload waiting behind the one in flight (queue.ts), and what became of each request. */
   readonly #queue: ReloadQueue;
   #lastReload: ReloadOutcome | undefined;
@@ -226,7 +230,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       const now = this.#host.now();
       return Promise.resolve(failedReload({ reason, startedAt: now, now, serving, attempted: serving, error: upgradeBusy(this.#upgrade.pid) }));
     }
-    if (!this.#queue.pending && !this.#reload && !this.#scaling && this.#state === 'running') {
+    if (!this.#queue.pending && !this.#reload && !this.#scaling && !this.#rebalancing && this.#state === 'running') {
       this.#queue.started();
       const followers = new ReloadFollowers();
       followers.add(follow);
@@ -239,10 +243,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return promise;
   }
 
-  /** What a queued reload waits for: the reload in flight, a scale, or the first generation's start. */
-  #behind(): { behind: 'reload' | 'scale' | 'start'; generation?: number } {
+  /** What a queued reload waits for: the reload in flight, a scale, a crash replacement's rebalance, or the first generation's start. */
+  #behind(): { behind: 'reload' | 'scale' | 'rebalance' | 'start'; generation?: number } {
     if (this.#reload) return { behind: 'reload', generation: this.#reload.run.generation };
-    return this.#scaling ? { behind: 'scale' } : { behind: 'start' };
+    return this.#scaling ? { behind: 'scale' } : this.#rebalancing ? { behind: 'rebalance' } : { behind: 'start' };
   }
 
   /**
@@ -264,7 +268,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       return refuse(err);
     }
     if (this.#upgrade) return refuse(upgradeBusy(this.#upgrade.pid));
-    if (this.#reload || this.#queue.pending || this.#scaling || this.#state !== 'running') return busyScale(gen.id, from, startedAt);
+    if (this.#reload || this.#queue.pending || this.#scaling || this.#rebalancing || this.#state !== 'running') return busyScale(gen.id, from, startedAt);
     this.#scaling = true;
     this.#emit({ type: 'scale-start', generation: gen.id, from, to: workers });
     let outcome: ScaleOutcome;
@@ -311,6 +315,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     }
     this.#emit({ type: 'scale-done', outcome });
     if (!this.#reload) this.#pump();
+    this.#rebalanceRestarted();
     return outcome;
   }
 
@@ -321,11 +326,14 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * Resolves once every sender has moved its part (or kept what stayed busy); undefined when
    * nothing could move (`handover` off, or workers that do not speak the channel).
    */
-  async #rebalance(gen: Generation, joining: Worker[], share: number): Promise<ConnectionCounts | undefined> {
+  async #rebalance(gen: Generation, joining: Worker[], share: number, restarted = false): Promise<ConnectionCounts | undefined> {
     const senders = gen.live().filter((w) => !joining.includes(w) && w.state === 'ready' && w.hello?.moves === true);
     const receivers = (): Worker[] => joining.filter((w) => w.acceptsConnections);
     if (!gen.spec.handover || senders.length === 0 || receivers().length === 0) return undefined;
-    this.#emit({ type: 'scale-rebalance', generation: gen.id, senders: senders.length, receivers: receivers().length, share });
+    this.#emit({
+      type: 'scale-rebalance', generation: gen.id, senders: senders.length, receivers: receivers().length, share,
+      ...(restarted ? { restarted: receivers().map((w) => w.slot) } : {}),
+    });
     const split = new ConnectionSplit({ senders, receivers, ask: { share }, within: SPLIT_WITHIN_MS, routes: this.#routes, host: this.#host });
     split.start();
     // A sender ends its move by itself within SPLIT_WITHIN_MS (what stayed busy stays); one
@@ -335,6 +343,38 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     timer?.cancel();
     const { handedOver, returned, lost } = await split.end();
     return handedOver + returned + lost > 0 ? { handedOver, returned, lost, drained: 0, cut: 0 } : undefined;
+  }
+
+  /**
+   * Crash replacements that got READY while their generation serves take their share of
+   * the serving workers' kept-alive connections, as a scale-up's workers do (#rebalance):
+   * the crashed worker's clients reconnected while the replacement booted, so they all
+   * went to the workers that survived, and keep-alive pools open no new connections after
+   * that. One rebalance at a time, never beside a reload, scale or upgrade (they move
+   * connections too): a replacement that gets ready meanwhile waits for it to end, and
+   * one that is no longer its generation's serving worker by then is left out (a reload
+   * that went live took every connection to the new generation anyway).
+   */
+  #rebalanceRestarted(): void {
+    const gen = this.#current;
+    for (const w of this.#restarted) if (w.state !== 'ready' || gen?.workers[w.slot] !== w) this.#restarted.delete(w);
+    if (!gen || this.#restarted.size === 0 || this.#rebalancing || this.#reload || this.#queue.pending || this.#scaling || this.#upgrade || this.#state !== 'running') return;
+    const joining = [...this.#restarted];
+    this.#restarted.clear();
+    this.#rebalancing = true;
+    const startedAt = this.#host.now();
+    const slots = joining.map((w) => w.slot);
+    void this.#rebalance(gen, joining, joining.length / gen.size, true).then(
+      (moved) => {
+        // Nothing was asked (handover off, workers without the channel): nothing to report.
+        if (moved) this.#emit({ type: 'restart-rebalanced', generation: gen.id, slots, ms: this.#host.now() - startedAt, ...moved });
+      },
+      (err: unknown) => this.#emit({ type: 'warning', generation: gen.id, text: `the restarted worker${slots.length === 1 ? '' : 's'} ${slots.map((s) => `${gen.id}.${s}`).join(', ')} got no kept-alive connections: ${String(err)}` }),
+    ).finally(() => {
+      this.#rebalancing = false;
+      if (!this.#reload) this.#pump();
+      this.#rebalanceRestarted();
+    });
   }
 
   /** The host's clock (ms): what outcomes are timed on. */
@@ -472,6 +512,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       : this.#reload ? `a reload is under way (generation ${this.#reload.run.generation})`
       : this.#queue.pending ? 'a reload is queued'
       : this.#scaling ? 'a scale is under way'
+      : this.#rebalancing ? 'restarted workers are taking their share of the kept-alive connections'
       : this.#state !== 'running' || !this.#current ? 'the first generation is still starting' : undefined;
     if (busy) throw new HitlessError('ERR_UPGRADE_BUSY', `no upgrade: ${busy}; run \`hitless upgrade\` again once it is done`);
     this.#upgrade = { phase: 'spawning', reason, pid: undefined, startedAt: this.#host.now() };
@@ -493,6 +534,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     if (began) this.#upgrade = undefined;
     if (!outcome.ok) this.#lastUpgrade = outcome;
     this.#emit({ type: 'upgrade-done', outcome });
+    this.#rebalanceRestarted();
   }
 
   /** What the next master needs to go on from here (see {@link SupervisorResume}). */
@@ -568,6 +610,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const done = this.#run(reason, spec, strategy).then((outcome) => {
       this.#reload = undefined;
       this.#pump();
+      // A failed reload leaves its generation serving: replacements that got ready meanwhile take their share now.
+      this.#rebalanceRestarted();
       return outcome;
     });
     return done;
@@ -575,7 +619,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   /** Starts the queued reload, if any, once nothing else runs. */
   #pump(): void {
-    if (!this.#queue.pending || this.#state !== 'running' || this.#scaling) return;
+    if (!this.#queue.pending || this.#state !== 'running' || this.#scaling || this.#rebalancing) return;
     const next = this.#queue.take();
     if (next) void this.#begin(next.reason, next.spec, next.strategy, next.follow).then((o) => next.resolve(o));
   }
@@ -928,7 +972,14 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   #restartSeams(gen: Generation): RestartSeams {
     return {
       host: this.#host,
-      spawn: (slot, restarts) => this.#spawn(gen, slot, restarts),
+      spawn: (slot, restarts) => {
+        const w = this.#spawn(gen, slot, restarts);
+        w.once('ready', () => {
+          this.#restarted.add(w);
+          this.#rebalanceRestarted();
+        });
+        return w;
+      },
       emit: (e) => {
         this.#emit(e);
         // A slot given up: say what that leaves (nothing serving is an error in the log too).

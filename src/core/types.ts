@@ -409,7 +409,7 @@ export type MasterEvent =
    * reload of `generation`, a scale, the first generation's start), or `merged` into the
    * reload already queued (which then runs once, for both).
    */
-  | { type: 'reload-queued'; reason: string; merged: boolean; behind: 'reload' | 'scale' | 'start'; generation?: number }
+  | { type: 'reload-queued'; reason: string; merged: boolean; behind: 'reload' | 'scale' | 'rebalance' | 'start'; generation?: number }
   /** `workers`: how many workers the new generation will have (its progress reads ready k/workers). */
   | { type: 'reload-start'; generation: number; reason: string; workers: number }
   | { type: 'reload-ready'; generation: number; ms: number }
@@ -460,8 +460,14 @@ export type MasterEvent =
    */
   | { type: 'listener-stopped'; listener: string; address: string; fd: number; relistened: boolean; text: string }
   | { type: 'scale-start'; generation: number; from: number; to: number }
-  /** A scale-up's workers are ready: the serving ones hand them `share` of their kept-alive connections. */
-  | { type: 'scale-rebalance'; generation: number; senders: number; receivers: number; share: number }
+  /**
+   * A scale-up's workers are ready: the serving ones hand them `share` of their kept-alive
+   * connections. `restarted`: the slots of crash replacements that got ready, not a scale
+   * (`restart-rebalanced` follows with what moved).
+   */
+  | { type: 'scale-rebalance'; generation: number; senders: number; receivers: number; share: number; restarted?: number[] }
+  /** Crash replacements (`slots`) took their share of the serving workers' kept-alive connections, in `ms`. */
+  | { type: 'restart-rebalanced'; generation: number; slots: number[]; ms: number; handedOver: number; returned: number; lost: number; drained: number; cut: number }
   | { type: 'scale-done'; outcome: ScaleOutcome }
   | ({ type: 'canary-progress' } & CanaryReport)
   | ({ type: 'canary-verdict' } & CanaryReport)
