@@ -7,13 +7,14 @@
  *
  * rotating-file-stream is imported lazily: a master passing output through pays nothing.
  * It never splits one write across two files and queues writes during a rotation, so
- * rotation loses no line; each event is one write of one whole line.
+ * rotation loses no line; each event is one write of one whole line. A folder or file
+ * removed while the master runs is created again (log-stream.ts).
  */
 import { prepareFolder } from '../config/output-file.js';
 import { readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Writable } from 'node:stream';
 import type { Logger } from '../core/logger.js';
+import { LogStream } from './log-stream.js';
 import type { MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle } from '../core/types.js';
 
@@ -61,50 +62,35 @@ export function formatLine(
  * await logFiles?.close();
  * ```
  */
-export async function startLogFiles(config: MasterConfig, master: MasterHandle, logger: Logger): Promise<LogFiles> {
+export async function startLogFiles(
+  config: MasterConfig,
+  master: MasterHandle,
+  logger: Logger,
+  options: { checkMs?: number } = {},
+): Promise<LogFiles> {
   const { dir, maxSize, keep, tag, timestamps } = config.logs;
   // Not mkdir's recursive mode: it spins forever on a folder it can never create (/proc/…).
   prepareFolder(dir, LOG_FILE_NAME, 'logs.dir');
   const removed = pruneRotated(dir, keep);
   if (removed > 0) logger.info('removed rotated log files beyond logs.keep', { dir, keep: Math.max(1, Math.floor(keep)), removed });
   const { createStream } = await import('rotating-file-stream');
-  const stream: Writable = createStream(LOG_FILE_NAME, {
-    path: dir,
-    size: `${Math.max(1, Math.floor(maxSize))}B`,
-    // Classical rotation: workers.log → workers.log.1 → … → workers.log.<keep>.
-    rotate: Math.max(1, Math.floor(keep)),
-  });
+  const stream = new LogStream(createStream, { dir, name: LOG_FILE_NAME, maxSize, keep, checkMs: options.checkMs }, logger);
 
-  let failed: Error | undefined;
   let dropped = 0;
-  stream.on('error', (err: Error) => {
-    failed = err;
-    logger.error('worker log file failed; worker output is no longer written', { dir, error: err.message });
-  });
-  stream.on('warning', (err: Error) => logger.warn('worker log file warning', { dir, error: err.message }));
-
   const onEvent = (e: MasterEvent): void => {
     if (e.type !== 'worker-output') return;
-    if (failed || stream.writableEnded) {
-      dropped++;
-      return;
-    }
-    // No backpressure wait on purpose: the master must never stall on a slow disk;
-    // the stream buffers in memory meanwhile, so nothing is lost.
-    stream.write(formatLine(e, tag, timestamps ? Date.now() : undefined));
+    if (!stream.write(formatLine(e, tag, timestamps ? Date.now() : undefined))) dropped++;
   };
   master.on('event', onEvent);
 
   let closing: Promise<void> | undefined;
   return {
     close() {
-      closing ??= new Promise<void>((resolve) => {
+      if (!closing) {
         master.off('event', onEvent);
         if (dropped > 0) logger.warn('worker log lines dropped after a log file error', { dropped });
-        if (failed || stream.destroyed) return resolve();
-        stream.once('error', () => resolve());
-        stream.end(() => resolve());
-      });
+        closing = stream.end();
+      }
       return closing;
     },
   };

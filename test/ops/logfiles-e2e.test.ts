@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, startMaster } from '../helpers/master.js';
+import { fixture, runCli, startMaster, waitUntil } from '../helpers/master.js';
 
 const LINES = 20_000;
 
@@ -80,4 +80,39 @@ test('log files end to end: lines printed while stopping are all on disk after t
       }
     }
     assert.equal(seen.size, 20000, `${20000 - seen.size} lines printed while stopping are missing`);
+  });
+
+test('log files end to end: a log folder deleted while the master runs is created again and gets the new lines, which hitless logs shows (regression: output went to the deleted file until the next rotation)',
+  { timeout: 60_000 }, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hitless-logs-e2e-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const logDir = join(dir, 'logs');
+    const config = join(dir, 'hitless.json');
+    writeFileSync(config, JSON.stringify({ logs: { mode: 'file', dir: logDir, maxSize: '10M', keep: 3, tag: false } }));
+    const master = await startMaster(t, {
+      command: [process.execPath, fixture('ops/app.js')],
+      args: ['--config', config],
+      env: { LOG_REQUESTS: '1' },
+    });
+    const file = join(logDir, 'workers.log');
+    const has = (text: string) => (): boolean => existsSync(file) && readFileSync(file, 'utf8').includes(text);
+    await (await fetch(master.url('/before'))).text();
+    await waitUntil(has('req /before'), 'the first line is in workers.log');
+
+    rmSync(logDir, { recursive: true });
+    // Lines of the second before the removal is seen go to the deleted file: keep asking
+    // until one reaches the new file (bounded by waitUntil).
+    let n = 0;
+    await waitUntil(async () => {
+      await (await fetch(master.url(`/after-${n++}`))).text();
+      return has('req /after-')();
+    }, 'a line written after the deletion is in a new workers.log', 15_000, 50);
+    const warned = await master.waitEvent((r) => r.level === 'warn' && /workers\.log was removed; writing to .* again/.test(r.msg));
+    assert.equal(warned.path, file);
+
+    await (await fetch(master.url('/shown'))).text();
+    await waitUntil(has('req /shown'), 'the last line is in workers.log');
+    const logs = await runCli(['logs', '-n', '3', '--config', config]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /req \/shown/);
   });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatLine, startLogFiles, LOG_FILE_NAME } from '../../src/ops/logfiles.js';
@@ -122,4 +122,39 @@ test('logfiles: followLog sees every appended line across rotations', async (t) 
   const expected = Array.from({ length: BATCHES * 100 }, (_, k) => `f${Math.floor(k / 100)}-${k % 100}`);
   assert.deepEqual(got.filter((l) => l.startsWith('f')), expected);
   assert.ok((await readdir(dir)).includes(`${LOG_FILE_NAME}.4`), 'several rotations happened while following');
+});
+
+test('logfiles: a deleted folder or a file moved away is created again and gets the next lines, with one warning each (regression: lines went to the removed file)', async (t) => {
+  const base = await tempDir(t);
+  const dir = join(base, 'logs');
+  const file = join(dir, LOG_FILE_NAME);
+  const master = new FakeMaster();
+  const logger = memoryLogger();
+  const logs = await startLogFiles(fakeConfig({ logs: { mode: 'file', dir, maxSize: 1 << 20, keep: 3, tag: false } }), master, logger, { checkMs: 0 });
+  t.after(() => logs.close());
+  const line = (text: string): void => master.emitEvent({ type: 'worker-output', generation: 1, slot: 1, stream: 'stdout', line: text });
+  const onDisk = async (text: string): Promise<void> => {
+    // The stream opens and writes asynchronously: a bounded poll of the file.
+    for (let i = 0; i < 500; i++) {
+      if ((await readFile(file, 'utf8').catch(() => '')).includes(text)) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.fail(`${text} never reached ${file}; log: ${logger.lines.join('\n')}`);
+  };
+  line('one');
+  await onDisk('one');
+  await rm(dir, { recursive: true });
+  line('two');
+  await onDisk('two');
+  assert.equal((await readFile(file, 'utf8')), 'two\n');
+  assert.equal(logger.lines.filter((l) => l.includes(`${file} was removed; writing to ${file} again`)).length, 1, logger.lines.join('\n'));
+
+  await rename(file, join(dir, 'moved.log'));
+  line('three');
+  await onDisk('three');
+  line('four');
+  await onDisk('four');
+  assert.equal((await readFile(file, 'utf8')), 'three\nfour\n');
+  assert.equal((await readFile(join(dir, 'moved.log'), 'utf8')), 'two\n');
+  assert.equal(logger.lines.filter((l) => l.includes('was removed')).length, 2, logger.lines.join('\n'));
 });
