@@ -95,6 +95,17 @@ const upgradeBusy = (pid: number | undefined): HitlessError => new HitlessError(
 /** The longest delay a timer takes (setTimeout fires at once past 2^31 - 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * A held socket found not listening (listenerStopped): `found` is the newest generation then
+ * (the one being started by a reload, else the serving one), with the socket's address and
+ * the line that says it.
+ */
+interface SocketAlert {
+  found: number;
+  address: string;
+  text: string;
+}
+
 export class Supervisor extends EventEmitter implements MasterHandle {
   readonly #opts: SupervisorOptions;
   readonly #host: Host;
@@ -147,8 +158,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   #upgrade: NonNullable<StatusSnapshot['upgrade']> | undefined;
   #lastUpgrade: UpgradeOutcome | undefined;
   readonly #upgradedFrom: SupervisorResume['upgradedFrom'];
-  /** Held sockets found not listening (listenerStopped), by listener name: when, and the line that says it. */
-  readonly #socketAlerts = new Map<string, { at: number; text: string }>();
+  /** Held sockets found not listening (listenerStopped), by listener name. */
+  readonly #socketAlerts = new Map<string, SocketAlert>();
   #resolveStopped: () => void = () => {};
   /** Resolves once a stop (graceful or forced) has finished and no worker is left. */
   readonly stopped = new Promise<void>((resolve) => (this.#resolveStopped = resolve));
@@ -411,11 +422,15 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   /**
    * Reports a held socket found not listening (src/master/listener-watch.ts): logged, and
-   * kept as a warning in status, and in the outcome of the reload during which it was found.
-   * The latest per socket is kept.
+   * kept as a warning in the outcome of the reload during which it was found, and in status
+   * until a generation that a later reload made serve serves that listener again (or the
+   * listener is no longer held): the socket listens again at once, so what is left to say is
+   * which workers did it, and a later generation that still does it is found again when its
+   * workers exit. The latest per socket is kept.
    */
   listenerStopped(e: Omit<Extract<MasterEvent, { type: 'listener-stopped' }>, 'type'>): void {
-    this.#socketAlerts.set(e.listener, { at: this.#host.now(), text: e.text });
+    const found = this.#reload?.run.generation ?? this.#current?.id ?? 0;
+    this.#socketAlerts.set(e.listener, { found, address: e.address, text: e.text });
     this.#emit({ type: 'listener-stopped', ...e });
   }
 
@@ -471,7 +486,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     workers.sort((a, b) => a.generation - b.generation || a.slot - b.slot);
     const { rss, heapUsed } = process.memoryUsage();
     const run = this.#reload?.run;
-    const warnings = this.#current ? this.#warnings(this.#current) : [];
+    const held = new Set(this.#opts.listeners().map((l) => `${l.name} ${l.address}`));
+    const warnings = this.#current ? this.#warnings(this.#current, held) : [];
     return {
       version: this.#opts.version,
       pid: process.pid,
@@ -666,7 +682,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       }
       run.to('done');
       const still = run.stillDraining();
-      const warnings = this.#warnings(next, startedAt);
+      const warnings = this.#warnings(next);
       // A stopped socket was logged as an error when found: not again as a warning.
       for (const text of this.#socketWarnings(next)) this.#emit({ type: 'warning', generation: next.id, text });
       outcome = {
@@ -778,6 +794,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       serve: (gen) => {
         if (this.#stopping) throw new HitlessError('ERR_STOPPING', 'the master began stopping');
         this.#current = gen;
+        // What earlier generations did to the sockets is history now (listenerStopped).
+        for (const [name, a] of this.#socketAlerts) if (a.found < gen.id) this.#socketAlerts.delete(name);
       },
       serving: (gen) => this.#current === gen,
       retire: async (workers, to, run, fullSpeed) => {
@@ -797,9 +815,14 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return listenerWarnings(gen.id, gen.spec, gen.live().filter((w) => w.readyAt !== undefined).map((w) => w.hello));
   }
 
-  /** {@link #socketWarnings}, then the held sockets found not listening since `since` (listenerStopped). */
-  #warnings(gen: Generation, since = 0): string[] {
-    const alerts = [...this.#socketAlerts.values()].filter((a) => a.at >= since).map((a) => a.text);
+  /**
+   * {@link #socketWarnings}, then the held sockets found not listening since `gen` was
+   * started (listenerStopped); with `held` ("name address" of the sockets held now), only those.
+   */
+  #warnings(gen: Generation, held?: Set<string>): string[] {
+    const alerts = [...this.#socketAlerts]
+      .filter(([name, a]) => a.found >= gen.id && (held === undefined || held.has(`${name} ${a.address}`)))
+      .map(([, a]) => a.text);
     const loop = gen.crashLoopWarning();
     return [...(loop === undefined ? [] : [loop]), ...this.#socketWarnings(gen), ...alerts];
   }
