@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { cli, fixture, runCli, trackMaster, waitUntil, type MasterProcess } from '../helpers/master.js';
 import { RawConnection } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
+import { freePort } from '../helpers/free-port.js';
 import { openClients } from '../websocket/clients.js';
 
 const APP = ['node', fixture('master/every-socket.js')];
@@ -200,6 +201,28 @@ test('a kept-alive connection to an address a reload removes stays with its old 
   }
   assert.equal((await admin.closed).error, undefined, 'closed cleanly by its old worker');
   assert.equal(await connects(adminPort), 'ECONNREFUSED');
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('a listener that keeps its name and changes address: the old address refuses new connections, and its kept-alive connections are handed to the new generation, which serves that name', { timeout: 300_000 }, async (t) => {
+  const app = ['node', fixture('master/app.js')];
+  const { master, write } = await startFromFile(t, { command: app, listen: ['127.0.0.1:0'], workers: 1, env: { KEEP_ALIVE_MS: '60000' } });
+  const oldPort = Number(master.address('http').split(':').pop());
+  const kept = await RawConnection.connect(oldPort);
+  t.after(() => kept.destroy());
+  assert.equal((await kept.request('GET', '/')).body, 'hello from generation 1\n');
+
+  const newPort = await freePort();
+  write({ command: app, listen: [`127.0.0.1:${newPort}`], workers: 1, env: { KEEP_ALIVE_MS: '60000' } });
+  assert.match(await reloadOk(master), new RegExp(` {2}listen\\.http: 127\\.0\\.0\\.1:0 → 127\\.0\\.0\\.1:${newPort}\\n`));
+  const drained = await master.waitEvent((r) => r.event === 'reload-drained' && r.generation === 1);
+  assert.equal(drained.handedOver, 1, JSON.stringify(drained));
+  const again = await kept.request('GET', '/');
+  assert.equal(again.body, 'hello from generation 2\n', 'the connection that came on the old address is served by the new generation');
+  assert.notEqual(again.headers.connection, 'close');
+  assert.equal(await connects(oldPort), 'ECONNREFUSED', 'the old address is closed');
+  assert.equal(await get(`http://127.0.0.1:${newPort}/`), 'hello from generation 2');
+  kept.destroy();
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
