@@ -128,7 +128,9 @@ function upgradeLines(s: StatusSnapshot, now: number): string[] {
  * connections; an exited one counts 0). It is said once every draining worker has
  * reported, and again only when the sum drops below the last one said: workers report at
  * different moments, so partial sums rose (10, then 20) and a repeated sum said nothing new
- * (issue 19).
+ * (issue 19). Nothing is said while no draining worker has reported: workers that do not
+ * report (no hitless library, or a program that sends only `stats`) were said to have "0
+ * connections left" when they exited, whatever they held.
  */
 export class ReloadProgress {
   #generation: number | undefined;
@@ -144,6 +146,8 @@ export class ReloadProgress {
   #to: number | undefined;
   /** Open connections each draining worker last reported, by slot (0 once it exited). */
   readonly #open = new Map<number, number>();
+  /** Slots of the draining generation that reported their open connections in this drain. */
+  readonly #reported = new Set<number>();
   /** The last "connections left" said (undefined: none yet for this drain). */
   #saidLeft: number | undefined;
 
@@ -203,12 +207,14 @@ export class ReloadProgress {
         this.#draining = event.generation;
         this.#drainingWorkers = event.workers;
         this.#open.clear();
+        this.#reported.clear();
         this.#saidLeft = undefined;
         this.#to = event.to;
         return `draining ${event.workers} worker${event.workers === 1 ? '' : 's'} of generation ${event.generation}`;
       case 'worker-status': {
         const open = /^draining (\d+) connections?$/.exec(event.text);
         if (event.generation !== this.#draining || !open) return undefined;
+        this.#reported.add(event.slot);
         return this.#left(event.slot, Number(open[1]));
       }
       case 'reload-phase':
@@ -245,7 +251,7 @@ export class ReloadProgress {
   /** Records `slot`'s open connections; the "left" phrase when it is news (see the class comment). */
   #left(slot: number, open: number): string | undefined {
     this.#open.set(slot, open);
-    if (this.#open.size < this.#drainingWorkers) return undefined;
+    if (this.#open.size < this.#drainingWorkers || this.#reported.size === 0) return undefined;
     const total = [...this.#open.values()].reduce((a, b) => a + b, 0);
     if (this.#saidLeft !== undefined && total >= this.#saidLeft) return undefined;
     this.#saidLeft = total;

@@ -55,6 +55,18 @@ test('"connections left": a worker that exits without reporting counts 0; a new 
   ]);
 });
 
+test('"connections left" is not said for a drain where no worker reported its connections (regression: workers without the library, or sending only stats, read "0 connections left")', () => {
+  const out = lines([
+    { type: 'reload-start', generation: 8, reason: 'test', workers: 2 },
+    { type: 'reload-draining', generation: 7, workers: 2 },
+    { type: 'worker-status', generation: 7, slot: 0, text: 'serving' },
+    exit(0),
+    exit(1),
+  ]);
+  assert.deepEqual(out.filter((l) => l.includes('left')), [], out.join('\n'));
+  assert.ok(out.includes('draining 2 workers of generation 7'), out.join('\n'));
+});
+
 test('readiness wait: the reload names the workers of its generation not ready yet, with their status', () => {
   const out = lines([
     { type: 'reload-start', generation: 8, reason: 'test', workers: 2 },
