@@ -62,13 +62,15 @@ export function unservedError(label: string, spec: GenerationSpec, unserved: str
  *
  * @example
  * listenerWarnings(3, spec, workers.map((w) => w.hello));
- * // ['generation 3: its workers do not say which sockets they accept on (no hitless channel); …']
+ * // ['generation 3: its workers do not say which sockets they accept on (no hello on the hitless channel, …); …']
  */
 export function listenerWarnings(generation: number, spec: GenerationSpec, hellos: Array<Hello | undefined>): string[] {
   if (spec.fdNames.length < 2 || hellos.length === 0 || hellos.every((h) => h?.adopted !== undefined)) return [];
   const all = spec.fdNames.map((_, i) => describe(spec, i)).join(', ');
   return [
-    `generation ${generation}: its workers do not say which sockets they accept on (they do not speak the hitless channel), ` +
+    `generation ${generation}: its workers do not say which sockets they accept on (${hellos.some((h) => h !== undefined)
+      ? 'their hello on the hitless channel has no `adopted` list'
+      : 'no hello on the hitless channel, which would list them in `adopted`'}), ` +
       `so hitless cannot check that each of ${all} is served; make sure the program accepts on every inherited socket ` +
       `(fds ${SD_LISTEN_FDS_START}–${SD_LISTEN_FDS_START + spec.fdNames.length - 1}, LISTEN_FDS=${spec.fdNames.length}): connections to one it ignores wait unanswered`,
   ];

@@ -66,7 +66,11 @@ test('workers that accept on every listener go live with no warning', async () =
 });
 
 test('workers that do not say which sockets they accept on (no channel, or a hello without the list) are not refused: with two listeners the outcome, the log and status warn, naming them', async () => {
-  for (const behaviour of [wellBehaved, saysHello(undefined)]) {
+  for (const [behaviour, why] of [
+    [wellBehaved, 'no hello on the hitless channel, which would list them in `adopted`'],
+    // A program that speaks the channel (a hello, stats) without the list: not "no channel" (regression).
+    [saysHello(undefined), 'their hello on the hitless channel has no `adopted` list'],
+  ] as const) {
     const { sup, events, next } = setup({}, () => behaviour);
     await sup.start();
     await settle();
@@ -75,6 +79,7 @@ test('workers that do not say which sockets they accept on (no channel, or a hel
     const outcome = await sup.reload('test');
     assert.equal(outcome.ok, true);
     assert.equal(outcome.warnings?.length, 1);
+    assert.ok(outcome.warnings?.[0]?.includes(`they accept on (${why}), so`), outcome.warnings?.[0]);
     assert.match(outcome.warnings?.[0] ?? '', /^generation 2: its workers do not say which sockets they accept on .* each of "http" \(127\.0\.0\.1:3000, fd 3\), "listen1" \(127\.0\.0\.1:42581, fd 4\) is served; make sure the program accepts on every inherited socket \(fds 3–4, LISTEN_FDS=2\)/);
     assert.deepEqual(sup.status().warnings, outcome.warnings);
     assert.deepEqual(events.filter((e) => e.type === 'warning').map((e) => (e as { text: string }).text), outcome.warnings);

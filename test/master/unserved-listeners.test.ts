@@ -121,7 +121,7 @@ test('a program without the hitless channel (another language), two addresses: i
   write({ ...base, listen: ['127.0.0.1:0', '127.0.0.1:0'] });
   const r = await master.reload();
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  const warning = /^reload: warning: generation 2: its workers do not say which sockets they accept on \(they do not speak the hitless channel\), so hitless cannot check that each of "http" \(127\.0\.0\.1:\d+, fd 3\), "listen1" \(127\.0\.0\.1:\d+, fd 4\) is served; make sure the program accepts on every inherited socket \(fds 3–4, LISTEN_FDS=2\)/m;
+  const warning = /^reload: warning: generation 2: its workers do not say which sockets they accept on \(no hello on the hitless channel, which would list them in `adopted`\), so hitless cannot check that each of "http" \(127\.0\.0\.1:\d+, fd 3\), "listen1" \(127\.0\.0\.1:\d+, fd 4\) is served; make sure the program accepts on every inherited socket \(fds 3–4, LISTEN_FDS=2\)/m;
   assert.match(r.stdout, warning);
   assert.equal(master.events('warning').length, 1);
   assert.equal(master.events('warning')[0]?.level, 'warn');
