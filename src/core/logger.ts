@@ -190,6 +190,13 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       logger.info(`${workersPhrase(e.generation, e.slots)} took ${e.handedOver} kept-alive connection${e.handedOver === 1 ? '' : 's'} from the serving workers in ${Math.round(e.ms / 100) / 10} s`, { event, ...fields });
       return;
     }
+    case 'master-stop': {
+      const { type: _t, ...fields } = e;
+      if (e.forced) {
+        logger.warn(`master stopping: ${e.forced} worker${e.forced === 1 ? '' : 's'} still running at drainTimeout ${e.forced === 1 ? 'was' : 'were'} killed (SIGKILL); requests in flight there were cut`, { event, ...fields });
+      } else logger.info('master stop', { event, ...fields });
+      return;
+    }
     case 'slot-failed': {
       const { type: _t, ...fields } = e;
       logger.error('worker slot failed: crash loop, not restarting', { event, ...fields });

@@ -457,17 +457,18 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#stopping = (async () => {
       const workers = [...this.#alive];
       for (const w of workers) (force ? w.kill() : w.stop());
-      await drain(workers, this.#drainTimeout(), this.#host);
+      // Killed at drainTimeout: their in-flight requests were cut, which the stop says (master-stop `forced`).
+      let forced = (await drain(workers, this.#drainTimeout(), this.#host)).length;
       // A reload in flight gives up at its next step (the stop gate); then drain stragglers.
       await this.#reload?.done;
       const stragglers = [...this.#alive];
       for (const w of stragglers) (force ? w.kill() : w.stop());
-      await drain(stragglers, this.#drainTimeout(), this.#host);
+      forced += (await drain(stragglers, this.#drainTimeout(), this.#host)).length;
       // Old generations draining in the background were among them: report their end.
       await this.#draining.settled();
       this.#state = 'stopped';
       // Forced by this call or a later one (a second SIGTERM during a graceful stop).
-      this.#emit({ type: 'master-stop', reason: this.#forcedStop ? 'forced' : 'graceful' });
+      this.#emit({ type: 'master-stop', reason: this.#forcedStop ? 'forced' : 'graceful', ...(forced > 0 ? { forced } : {}) });
       this.#resolveStopped();
     })();
     return this.#stopping;

@@ -369,7 +369,8 @@ export interface WarmupResponse {
 export type MasterEvent =
   | { type: 'master-start'; pid: number; listeners: ListenerStatus[]; upgradedFrom?: { pid: number; version: string } }
   | { type: 'master-ready'; generation: number; ms: number }
-  | { type: 'master-stop'; reason: string }
+  /** `forced`: workers SIGKILLed at drainTimeout during a graceful stop (their in-flight requests cut); absent: none. */
+  | { type: 'master-stop'; reason: string; forced?: number }
   /** `nice`: the lower priority it boots at (beside a serving generation; src/core/priority.ts). */
   | { type: 'worker-spawn'; generation: number; slot: number; pid: number | undefined; nice?: number }
   /** `nice`: the priority it was given back at READY (when it booted lower). */

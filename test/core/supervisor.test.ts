@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { HitlessError } from '../../src/errors.js';
 import { REJECTED_GRACE_MS } from '../../src/core/slots.js';
 import { Supervisor } from '../../src/core/supervisor.js';
+import { createLogger, logEvent } from '../../src/core/logger.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
 import { FakeHost, fakeSpec, settle, wellBehaved, type Behaviour, type FakeProcess } from './fake-host.js';
@@ -359,6 +360,23 @@ test('a graceful stop forced by a second call (a second SIGTERM) kills the worke
   await stopping;
   assert.equal(host.alive().length, 0);
   assert.deepEqual(events.filter((e) => e.type === 'master-stop'), [{ type: 'master-stop', reason: 'forced' }]);
+});
+
+test('a graceful stop that kills workers at drainTimeout says how many (master-stop forced), and the log warns (regression: it read as a clean stop)', async () => {
+  const { sup, host, events } = setup();
+  await sup.start();
+  const [stubborn] = host.alive(1);
+  stubborn?.removeAllListeners('signal'); // one ignores its stop signal
+  const stopping = sup.stop();
+  await settle();
+  await host.advance(5_000);
+  await stopping;
+  assert.equal(stubborn?.killed, true);
+  const said = events.filter((e) => e.type === 'master-stop');
+  assert.deepEqual(said, [{ type: 'master-stop', reason: 'graceful', forced: 1 }]);
+  const lines: string[] = [];
+  logEvent(createLogger({ format: 'text', write: (l: string) => lines.push(l) }), said[0] as MasterEvent);
+  assert.match(lines.join(''), /WARN.*1 worker still running at drainTimeout was killed \(SIGKILL\); requests in flight there were cut/);
 });
 
 test('a reload asked for while stopping is refused with ERR_STOPPING', async () => {
