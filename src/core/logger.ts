@@ -57,6 +57,7 @@ export function queuedPhrase(e: Extract<MasterEvent, { type: 'reload-queued' }>)
   if (e.merged) return 'merged into the queued reload';
   if (e.behind === 'reload') return `reload queued behind generation ${e.generation ?? '?'}`;
   if (e.behind === 'rebalance') return 'reload queued behind restarted workers taking their share of the kept-alive connections';
+  if (e.behind === 'upgrade') return `reload held until the master upgrade${e.pid ? ` to pid ${e.pid}` : ''} ends (the new master runs it once it took over)`;
   return `reload queued behind ${e.behind === 'scale' ? 'the scale in progress' : "the first generation's start"}`;
 }
 

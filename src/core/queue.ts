@@ -52,6 +52,11 @@ export class ReloadQueue {
     this.requests.started++;
   }
 
+  /** A request merged into one waiting elsewhere (held during a master upgrade: the supervisor). */
+  merged(): void {
+    this.requests.merged++;
+  }
+
   /** A request refused before it began or was queued. */
   refused(): void {
     this.requests.refused++;

@@ -37,7 +37,7 @@ import type { ConfigChange, StrategyName } from '../config/types.js';
 import { workerCount } from '../config/workers.js';
 import { formatDuration } from '../config/duration.js';
 import type {
-  ConnectionCounts, ListenerStatus, MasterEvent, ReportedReloadRequestCounts, MasterHandle, ReleaseTraffic, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot, UpgradeOutcome, UpgradePhase, WorkerStatus,
+  ConnectionCounts, ListenerStatus, MasterEvent, ReportedReloadRequestCounts, MasterHandle, ReleaseTraffic, ReloadOptions, ReloadOutcome, ReloadRequestCounts, ScaleOutcome, StatusSnapshot, UpgradeOutcome, UpgradePhase, WorkerStatus,
 } from './types.js';
 
 export interface SupervisorOptions {
@@ -79,6 +79,14 @@ export interface SupervisorResume {
   lastReload: ReloadOutcome | undefined;
   /** The master taken over from, and when. */
   upgradedFrom?: { pid: number; version: string; at: number };
+}
+
+/** Reload requests held while this master upgraded itself (see Supervisor.takeHeldReloads), taken out to run. */
+export interface HeldReloads {
+  /** Every request held, the first included (a SIGHUP each). */
+  reasons: string[];
+  /** Gives every held request's caller its outcome. */
+  settle(outcome: ReloadOutcome): void;
 }
 
 export type SupervisorState = StatusSnapshot['state'];
@@ -157,6 +165,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** The master upgrade running (this master is the old one): reloads and scales are refused meanwhile. */
   #upgrade: NonNullable<StatusSnapshot['upgrade']> | undefined;
   #lastUpgrade: UpgradeOutcome | undefined;
+  /** Reload requests held until the upgrade ends (`holdDuringUpgrade`: a SIGHUP has nobody to tell to ask again). */
+  #held: { reasons: string[]; since: number; promise: Promise<ReloadOutcome>; settle: (o: ReloadOutcome) => void } | undefined;
   readonly #upgradedFrom: SupervisorResume['upgradedFrom'];
   /** Held sockets found not listening (listenerStopped), by listener name. */
   readonly #socketAlerts = new Map<string, SocketAlert>();
@@ -227,10 +237,13 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * Reloads: a new generation from `spec` (default: the supervisor's spec source) with
    * `strategy` (default: the spec's). One reload at a time; a request during one is
    * queued, and further ones join the queued one (their outcome says `coalesced`; the last
-   * spec or strategy given wins).
+   * spec or strategy given wins). During a master upgrade a request is refused
+   * (ERR_UPGRADE_BUSY), or held until the upgrade ends with `holdDuringUpgrade`.
    */
   reload(reason: string, options: SupervisorReloadOptions = {}): Promise<ReloadOutcome> {
     const { spec, strategy, follow } = options;
+    // Before the stopping check: an upgrade's hand-over stops this supervisor, and what is held then goes to the new master.
+    if (this.#upgrade && options.holdDuringUpgrade) return this.#hold(reason);
     if (this.#stopping || this.#state === 'stopped') {
       this.#queue.refused();
       return Promise.resolve(this.#refused(reason));
@@ -252,6 +265,39 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#emit(queued);
     follow?.(queued);
     return promise;
+  }
+
+  /**
+   * Holds a request until the upgrade ends; the ones after the first join it (`merged`). The
+   * first is counted by the master that runs it (the new one, or this one after a failure).
+   */
+  #hold(reason: string): Promise<ReloadOutcome> {
+    const held = this.#held;
+    const upgrade = { behind: 'upgrade' as const, ...(this.#upgrade?.pid ? { pid: this.#upgrade.pid } : {}) };
+    if (held) {
+      held.reasons.push(reason);
+      this.#queue.merged();
+      this.#emit({ type: 'reload-queued', reason, merged: true, ...upgrade });
+      return held.promise.then((o) => ({ ...o, coalesced: true }));
+    }
+    let settle: (o: ReloadOutcome) => void = () => {};
+    const promise = new Promise<ReloadOutcome>((r) => (settle = r));
+    this.#held = { reasons: [reason], since: this.#host.now(), promise, settle };
+    this.#emit({ type: 'reload-queued', reason, merged: false, ...upgrade });
+    return promise;
+  }
+
+  /**
+   * Takes out the reload requests held during the upgrade, to run: the new master runs them
+   * once it took over (upgrade.ts hands them on), this master once the upgrade failed.
+   *
+   * @example
+   * const held = supervisor.takeHeldReloads(); // { reasons: ['SIGHUP', 'SIGHUP'], settle }
+   */
+  takeHeldReloads(): HeldReloads | undefined {
+    const held = this.#held;
+    this.#held = undefined;
+    return held && { reasons: held.reasons, settle: held.settle };
   }
 
   /** What a queued reload waits for: the reload in flight, a scale, a crash replacement's rebalance, or the first generation's start. */
@@ -454,6 +500,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#current?.cancelRestarts();
     const queued = this.#queue.take();
     queued?.resolve(this.#refused(queued.reason));
+    const held = this.takeHeldReloads();
+    held?.settle(this.#refused(held.reasons[0] ?? ''));
     this.#stopping = (async () => {
       const workers = [...this.#alive];
       for (const w of workers) (force ? w.kill() : w.stop());
@@ -500,8 +548,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       listeners: this.#opts.listeners(),
       workers,
       lastReload: this.#lastReload,
-      reloadQueued: this.#queue.pending,
+      reloadQueued: this.#queue.pending || this.#held !== undefined,
       ...(this.#queue.pending ? { queuedReload: this.#queue.snapshot() } : {}),
+      ...(this.#held ? { queuedReload: { reasons: [...this.#held.reasons], since: this.#held.since } } : {}),
       reloadRequests: { ...this.#queue.requests },
       reload: run && { generation: run.generation, phase: run.phase, reason: run.reason, startedAt: run.startedAt },
       draining: this.#draining.snapshot(),
@@ -549,6 +598,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    */
   endUpgrade(outcome: UpgradeOutcome, began = true): void {
     if (began) this.#upgrade = undefined;
+    // Held after the last hand-on to the new master (there is no later one): this master is done.
+    const held = began && outcome.ok ? this.takeHeldReloads() : undefined;
+    held?.settle(this.#refused(held.reasons[0] ?? ''));
     if (!outcome.ok) this.#lastUpgrade = outcome;
     this.#emit({ type: 'upgrade-done', outcome });
     this.#rebalanceRestarted();
@@ -557,6 +609,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   /** What the next master needs to go on from here (see {@link SupervisorResume}). */
   resumeState(): SupervisorResume {
     return { nextGeneration: this.#nextId, reloadRequests: { ...this.#queue.requests }, lastReload: this.#lastReload };
+  }
+
+  /** Adds the reload request counts another master made after it handed on its state (an upgrade's refusals and merges). */
+  addReloadRequests(counts: Partial<ReloadRequestCounts>): void {
+    for (const k of ['started', 'queued', 'merged', 'refused'] as const) this.#queue.requests[k] += counts[k] ?? 0;
   }
 
   /**

@@ -306,6 +306,12 @@ export interface ReloadOptions {
    * reload's background drain). Not sent over the control socket: the server sets it.
    */
   follow?: (e: MasterEvent) => void;
+  /**
+   * During a master upgrade (`hitless upgrade`): true holds the request until the upgrade
+   * ends, then the new master runs it (or this one, when the upgrade failed); default false:
+   * refused (ERR_UPGRADE_BUSY), for a requester that can ask again. SIGHUP holds.
+   */
+  holdDuringUpgrade?: boolean;
 }
 
 export interface StatusSnapshot {
@@ -407,10 +413,10 @@ export type MasterEvent =
   | { type: 'slot-failed'; generation: number; slot: number; restarts: number }
   /**
    * A reload request that could not start at once: queued behind what runs (`behind`: a
-   * reload of `generation`, a scale, the first generation's start), or `merged` into the
-   * reload already queued (which then runs once, for both).
+   * reload of `generation`, a scale, the first generation's start, a master upgrade to the
+   * new master `pid`), or `merged` into the reload already queued (which then runs once, for both).
    */
-  | { type: 'reload-queued'; reason: string; merged: boolean; behind: 'reload' | 'scale' | 'rebalance' | 'start'; generation?: number }
+  | { type: 'reload-queued'; reason: string; merged: boolean; behind: 'reload' | 'scale' | 'rebalance' | 'start' | 'upgrade'; generation?: number; pid?: number }
   /** `workers`: how many workers the new generation will have (its progress reads ready k/workers). */
   | { type: 'reload-start'; generation: number; reason: string; workers: number }
   | { type: 'reload-ready'; generation: number; ms: number }

@@ -242,7 +242,7 @@ export async function runMaster(
     get spec() {
       return supervisor.current?.spec.config ?? config;
     },
-    reload: (reason, next, options) => supervisor.reload(reason, { spec: next && (() => makeSpec(next)), strategy: options?.strategy, follow: options?.follow }),
+    reload: (reason, next, options) => supervisor.reload(reason, { spec: next && (() => makeSpec(next)), strategy: options?.strategy, follow: options?.follow, holdDuringUpgrade: options?.holdDuringUpgrade }),
     scale: (n) => supervisor.scale(n),
     status: () => ({ ...supervisor.status(), app }),
     stop: (force) => supervisor.stop(force),
@@ -269,6 +269,7 @@ export async function runMaster(
       handedOver = true;
       return parts.yieldTriggers();
     },
+    reload: (reason) => handle.reload(reason),
   });
   const handle: MasterHandle = {
     status: () => reconfigurer.status(),
@@ -277,7 +278,13 @@ export async function runMaster(
       const notify = !supervisor.status().upgrade;
       if (notify) notifier.reloadRequested(() => `reloading (${reason}); ${status()}`);
       try {
-        return await reconfigurer.reload(reason, opts);
+        const outcome = await reconfigurer.reload(reason, opts);
+        // Refused during an upgrade (the requester is told to ask the new master): the supervisor
+        // says it with no event, which would reach the upgrade's client as if the upgrade's own.
+        if (!opts?.holdDuringUpgrade && outcome.error?.code === 'ERR_UPGRADE_BUSY') {
+          logger.warn(`${reason}: reload refused: ${outcome.error.message}`, { event: 'reload-refused', code: outcome.error.code, generation: outcome.generation });
+        }
+        return outcome;
       } finally {
         if (notify) notifier.reloadAnswered(status);
       }
@@ -347,6 +354,11 @@ export async function runMaster(
     workers: () => supervisor.current?.live() ?? [],
     on: (event, fn) => supervisor.on(event, fn),
     addReleaseTotals: (releases) => supervisor.addReleaseTotals(releases),
+    addReloadRequests: (counts) => supervisor.addReloadRequests(counts),
+    runHeldReloads: (reasons) => {
+      logger.info(`reload requested of the old master (pid ${upgrade.state.from.pid}) during the upgrade, held for this one (${reasons.join(', ')}): reloading now`, { event: 'held-reload', reasons });
+      void handle.reload(reasons[0] ?? 'SIGHUP');
+    },
   });
   try {
     // In the try: log files or a pid file that fail even so (a folder removed since) stop

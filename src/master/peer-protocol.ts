@@ -9,13 +9,14 @@
  *
  * old → new: `upgrade-state` (first: the sockets at fds 3…, the counters), `upgrade-commit`
  * (take control.sock and the pid file), `upgrade-takeover` (the triggers, metrics and
- * systemd are yours; with the traffic totals), `upgrade-conn` + handle, `upgrade-done`.
+ * systemd are yours; with the traffic totals, and the reload requests held for you),
+ * `upgrade-conn` + handle, `upgrade-done` (with what was held since).
  * new → old: `upgrade-ready` (first generation serving; its workers), `upgrade-failed`,
  * `upgrade-committed`, `upgrade-landed` (one `upgrade-conn` reached a worker, or not),
  * `upgrade-worker-exit`.
  */
 import type { SupervisorResume } from '../core/supervisor.js';
-import type { ReleaseTraffic } from '../core/types.js';
+import type { ReleaseTraffic, ReloadRequestCounts } from '../core/types.js';
 import type { MetricTotals } from '../ops/counters.js';
 import type { SocketDescription } from './listeners.js';
 
@@ -48,9 +49,19 @@ export type OldMasterMessage =
       scale?: ScaleOverride | undefined;
     }
   | { hitless: 1; type: 'upgrade-commit' }
-  | { hitless: 1; type: 'upgrade-takeover'; releases: ReleaseTraffic[]; metrics?: MetricTotals | undefined }
+  | ({ hitless: 1; type: 'upgrade-takeover'; releases: ReleaseTraffic[]; metrics?: MetricTotals | undefined } & HandedOn)
   | { hitless: 1; type: 'upgrade-conn'; id: number; worker: string; pid: number; listener?: string | undefined }
-  | { hitless: 1; type: 'upgrade-done'; releases: ReleaseTraffic[] };
+  | ({ hitless: 1; type: 'upgrade-done'; releases: ReleaseTraffic[] } & HandedOn);
+
+/**
+ * What the old master took in since it sent its state, for the new one (upgrade.ts): the
+ * reload requests it held (a SIGHUP each; the new master runs one reload for them), and the
+ * request counts to add (a `hitless reload` refused during the upgrade, a SIGHUP merged).
+ */
+export interface HandedOn {
+  reloads?: string[] | undefined;
+  reloadRequests?: Partial<ReloadRequestCounts> | undefined;
+}
 
 export type NewMasterMessage =
   | { hitless: 1; type: 'upgrade-ready'; pid: number; version: string; generation: number; workers: PeerWorker[] }

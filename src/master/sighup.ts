@@ -5,6 +5,9 @@
  * behind the reload (or scale) in progress, or joins the one reload already queued. A
  * storm of SIGHUPs is therefore at most two reloads (the one running and one after it),
  * and a SIGHUP sent after the previous reload finished always reloads: none is dropped.
+ * During a master upgrade (`hitless upgrade`) it is held until the upgrade ends (logged as
+ * `SIGHUP: reload held until the master upgrade … ends`): the new master runs it once it
+ * took over, or this master once the upgrade failed.
  * (Issue 25: an earlier rule ignored SIGHUPs less than 200 ms apart while a reload ran,
  * which swallowed a deploy script's deliberate SIGHUP sent just as the old workers exited.)
  */
@@ -22,10 +25,13 @@ import type { MasterHandle, ReloadOutcome } from '../core/types.js';
 export function sighupHandler(master: Pick<MasterHandle, 'reload'>, logger: Logger): () => Promise<ReloadOutcome> {
   return () => {
     logger.info('SIGHUP received: reload requested', { event: 'sighup' });
-    return master.reload('SIGHUP').then((outcome) => {
+    // During a master upgrade nobody could be told to ask again: the reload is held until it ends.
+    return master.reload('SIGHUP', { holdDuringUpgrade: true }).then((outcome) => {
       // A stopping master refuses reloads; say so rather than let the SIGHUP vanish. A reload
       // this SIGHUP started and a stop cut (attempted ≠ serving) is logged once, as abandoned.
       if (!outcome.ok && outcome.error?.code === 'ERR_STOPPING' && outcome.attempted === outcome.generation) logger.warn('SIGHUP: no reload, the master is stopping', { event: 'sighup' });
+      // Held during an upgrade that went through: the new master runs it (and logs it).
+      if (!outcome.ok && outcome.error?.code === 'ERR_UPGRADE_BUSY' && !outcome.coalesced) logger.info(`SIGHUP: ${outcome.error.message}`, { event: 'sighup' });
       return outcome;
     });
   };

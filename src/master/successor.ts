@@ -5,18 +5,20 @@
  * each socket is, the generation counter, the reload counters and last reload, a `hitless
  * scale` override), starts its first generation on those sockets, and tells the old
  * master how that went. Told to commit, it takes control.sock and the pid file; told to
- * take over, it starts its triggers, metrics and systemd notices; meanwhile it passes each
+ * take over, it starts its triggers, metrics and systemd notices, and runs the reload the
+ * old master held for it (a SIGHUP during the upgrade; also one held until `upgrade-done`),
+ * with the request counts it took in meanwhile; meanwhile it passes each
  * connection the old master sends on to the worker named, and answers whether it landed.
  *
  * If the old master goes away before the commit, the upgrade is over and this master stops
  * (its first generation is drained); after the takeover this master simply serves on.
  */
 import { HitlessError, isHitlessError } from '../errors.js';
-import type { MasterEvent, ReleaseTraffic } from '../core/types.js';
+import type { MasterEvent, ReleaseTraffic, ReloadRequestCounts } from '../core/types.js';
 import type { Worker } from '../core/worker.js';
 import { closeHandle, connMessage } from '../lib/protocol.js';
 import {
-  parsePeerMessage, UPGRADE_ENV, UPGRADE_PROTOCOL, type NewMasterMessage, type OldMasterMessage,
+  parsePeerMessage, UPGRADE_ENV, UPGRADE_PROTOCOL, type HandedOn, type NewMasterMessage, type OldMasterMessage,
 } from './peer-protocol.js';
 
 /** How long a new master waits for the old one's `upgrade-state` (it is sent right after the spawn). */
@@ -128,6 +130,10 @@ export interface SuccessorDeps {
   on(event: 'event', fn: (e: MasterEvent) => void): unknown;
   /** Adds the old master's traffic totals (Supervisor.addReleaseTotals). */
   addReleaseTotals(releases: ReleaseTraffic[]): void;
+  /** Adds the old master's reload request counts since its state (Supervisor.addReloadRequests). */
+  addReloadRequests(counts: Partial<ReloadRequestCounts>): void;
+  /** Runs one reload for the requests the old master held during the upgrade (a SIGHUP each). */
+  runHeldReloads(reasons: string[]): void;
 }
 
 interface Deferred<T> {
@@ -257,15 +263,23 @@ export class Successor {
         return this.#commit.resolve();
       case 'upgrade-takeover':
         this.#deps.addReleaseTotals(m.releases);
+        this.#takeOn(m);
         return this.#takeover.resolve(m);
       case 'upgrade-conn':
         return void this.#deliver(m, handle);
       case 'upgrade-done':
         this.#deps.addReleaseTotals(m.releases);
+        this.#takeOn(m);
         return this.#done.resolve();
       default:
         return undefined;
     }
+  }
+
+  /** The old master's request counts since its state, and the reloads it held for this master (run now: the service is this master's). */
+  #takeOn(m: HandedOn): void {
+    if (m.reloadRequests) this.#deps.addReloadRequests(m.reloadRequests);
+    if (m.reloads?.length) this.#deps.runHeldReloads(m.reloads);
   }
 
   /** One connection from an old worker: to the worker named, if it still takes it; this copy closes either way. */

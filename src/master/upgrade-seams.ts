@@ -13,6 +13,7 @@ import { NOTIFY_PROGRAM, onPath } from './notify-send.js';
 import type { ServiceNotifier } from './notify.js';
 import { spawnPeer } from './peer.js';
 import type { ScaleOverride } from './peer-protocol.js';
+import type { ReloadOutcome } from '../core/types.js';
 import { pidMustStay, readPidFacts } from './pid-guard.js';
 import { upgradeLaunch } from './upgrade-launch.js';
 import { Upgrader } from './upgrade.js';
@@ -31,13 +32,15 @@ export interface MasterUpgraderOptions {
   scale(): ScaleOverride | undefined;
   /** Stops watch, fetch and metrics (Parts.yieldTriggers): the upgrade's point of no return is passed. */
   yieldParts(): Promise<{ metrics?: MetricTotals }>;
+  /** A reload as any other (the master's handle): one held during a failed upgrade runs so. */
+  reload(reason: string): Promise<ReloadOutcome>;
 }
 
 /**
  * The Upgrader of a real master.
  *
  * @example
- * const upgrader = masterUpgrader({ supervisor, listeners, notifier, version, startArgv, startedFrom, runDir, limits, scale, yieldParts });
+ * const upgrader = masterUpgrader({ supervisor, listeners, notifier, version, startArgv, startedFrom, runDir, limits, scale, yieldParts, reload });
  * await upgrader.run({ reason: 'SIGUSR2' });
  */
 export function masterUpgrader(o: MasterUpgraderOptions): Upgrader {
@@ -66,5 +69,6 @@ export function masterUpgrader(o: MasterUpgraderOptions): Upgrader {
     yieldParts: o.yieldParts,
     scale: o.scale,
     cleanup: (pid) => removeStagedSocket(o.runDir, pid),
+    reload: o.reload,
   });
 }

@@ -16,10 +16,11 @@
  * so test/master/upgrade-unit.test.ts drives every phase on the fake host.
  */
 import { HitlessError, isHitlessError } from '../errors.js';
+import { failedReload } from '../core/outcomes.js';
 import { releaseKey } from '../core/traffic.js';
 import type { Host } from '../core/host.js';
 import type { Supervisor } from '../core/supervisor.js';
-import type { ReleaseTraffic, UpgradeOptions, UpgradeOutcome } from '../core/types.js';
+import type { ReleaseTraffic, ReloadOutcome, ReloadRequestCounts, UpgradeOptions, UpgradeOutcome } from '../core/types.js';
 import type { MetricTotals } from '../ops/counters.js';
 import type { SocketDescription } from './listeners.js';
 import type { Peer, PeerLaunch } from './peer.js';
@@ -43,7 +44,7 @@ export interface UpgradeNotices {
 
 export interface UpgradeSeams {
   host: Pick<Host, 'now' | 'setTimer'>;
-  supervisor: Pick<Supervisor, 'beginUpgrade' | 'upgradePhase' | 'endUpgrade' | 'handOff' | 'resumeState' | 'status'>;
+  supervisor: Pick<Supervisor, 'beginUpgrade' | 'upgradePhase' | 'endUpgrade' | 'handOff' | 'resumeState' | 'status' | 'takeHeldReloads'>;
   pid: number;
   version: string;
   /** The serving generation's readyTimeout and drainTimeout, ms. */
@@ -60,6 +61,8 @@ export interface UpgradeSeams {
   scale(): ScaleOverride | undefined;
   /** After a failed upgrade: remove what the new master left (its staged control socket). */
   cleanup(pid: number | undefined): void;
+  /** Runs a reload held during a failed upgrade as any reload (the configuration read again). */
+  reload(reason: string): Promise<ReloadOutcome>;
 }
 
 type Base = Pick<UpgradeOutcome, 'reason' | 'startedAt' | 'from'> & { to?: UpgradeOutcome['to'] };
@@ -76,6 +79,8 @@ export class Upgrader {
   #abort: ((err: Error) => void) | undefined;
   /** The upgrade under way (past its refusals), until it ended. */
   #running: Promise<unknown> | undefined;
+  /** The reload request counts the new master has from this one (its state, then each hand-on). */
+  #counted: ReloadRequestCounts = { started: 0, queued: 0, merged: 0, refused: 0 };
 
   constructor(seams: UpgradeSeams) {
     this.#s = seams;
@@ -130,10 +135,9 @@ export class Upgrader {
       s.supervisor.upgradePhase('starting', { pid: peer.pid });
       const { readyTimeout } = s.limits();
       const first = this.#wait(peer, 'upgrade-ready', readyTimeout + UPGRADE_START_GRACE_MS, 'its first generation was ready', aborted);
-      await peer.send({
-        hitless: 1, type: 'upgrade-state', protocol: UPGRADE_PROTOCOL, from: base.from, sockets: prepared.sockets,
-        supervisor: s.supervisor.resumeState(), scale: s.scale(),
-      });
+      const state = s.supervisor.resumeState();
+      this.#counted = { refused: 0, ...state.reloadRequests };
+      await peer.send({ hitless: 1, type: 'upgrade-state', protocol: UPGRADE_PROTOCOL, from: base.from, sockets: prepared.sockets, supervisor: state, scale: s.scale() });
       ready = await first;
       base.to.version = ready.version;
       s.supervisor.upgradePhase('ready', { pid: ready.pid, version: ready.version, generation: ready.generation });
@@ -157,12 +161,12 @@ export class Upgrader {
     const parts = await s.yieldParts().catch((): { metrics?: MetricTotals } => ({}));
     await s.notices.handedOver(pid, `upgraded: master pid ${pid} (hitless ${ready.version}) serves generation ${ready.generation}; old master pid ${s.pid} draining`);
     const atCommit = releases(s.supervisor);
-    await peer.send({ hitless: 1, type: 'upgrade-takeover', releases: atCommit, metrics: parts.metrics });
+    await peer.send({ hitless: 1, type: 'upgrade-takeover', releases: atCommit, metrics: parts.metrics, ...this.#handOn(pid) });
     s.supervisor.upgradePhase('handover', { pid });
     const link = new PeerLink(peer, ready.workers);
     const counts = await s.supervisor.handOff(() => link.workers.filter((w) => !w.gone));
     // What the old workers served since the totals went over (they report while they drain).
-    await peer.send({ hitless: 1, type: 'upgrade-done', releases: since(releases(s.supervisor), atCommit) });
+    await peer.send({ hitless: 1, type: 'upgrade-done', releases: since(releases(s.supervisor), atCommit), ...this.#handOn(pid) });
     const { forced, handedOver, returned, lost, drained, cut } = counts;
     return this.#end(base, { pid, version: ready.version, generation: ready.generation }, undefined, {
       forced, connections: { handedOver, returned, lost, drained, cut },
@@ -214,7 +218,33 @@ export class Upgrader {
     s.cleanup(peer.pid);
     const outcome = this.#end(base, undefined, err);
     void s.notices.resumed(`upgrade failed: ${outcome.error?.message ?? ''}; generation ${outcome.generation} serving`);
+    // What was held for the new master runs here: this master serves on.
+    const held = s.supervisor.takeHeldReloads();
+    if (held) void s.reload(held.reasons[0] ?? 'SIGHUP').then(held.settle);
     return outcome;
+  }
+
+  /**
+   * What the new master takes on from here (`upgrade-takeover`, then `upgrade-done`): the
+   * reload requests held for it, and the request counts since the last hand-on (refusals
+   * and merges during the upgrade). Each held request's caller hears the new master runs it.
+   */
+  #handOn(pid: number): { reloads?: string[]; reloadRequests?: Partial<ReloadRequestCounts> } {
+    const s = this.#s;
+    const now = { refused: 0, ...s.supervisor.resumeState().reloadRequests };
+    const delta: Partial<ReloadRequestCounts> = {};
+    for (const k of ['started', 'queued', 'merged', 'refused'] as const) if (now[k] > this.#counted[k]) delta[k] = now[k] - this.#counted[k];
+    this.#counted = now;
+    const held = s.supervisor.takeHeldReloads();
+    if (held) {
+      const at = s.host.now();
+      const serving = s.supervisor.status().generation;
+      held.settle(failedReload({
+        reason: held.reasons[0] ?? 'SIGHUP', startedAt: at, now: at, serving, attempted: serving,
+        error: new HitlessError('ERR_UPGRADE_BUSY', `handed to the new master (pid ${pid}), which runs the reload now that it took over`),
+      }));
+    }
+    return { ...(held ? { reloads: held.reasons } : {}), ...(Object.keys(delta).length ? { reloadRequests: delta } : {}) };
   }
 
   #refused(base: Base, err: unknown): UpgradeOutcome {

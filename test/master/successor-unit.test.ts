@@ -44,12 +44,16 @@ async function setup() {
   const channel = new FakeChannel();
   const events = new EventEmitter();
   const added: unknown[] = [];
+  const counts: unknown[] = [];
+  const held: string[][] = [];
   const successor = new Successor(channel, {
     workers: () => workers.filter((w) => w.exitInfo === undefined),
     on: (event, fn) => events.on(event, fn),
     addReleaseTotals: (r) => added.push(...r),
+    addReloadRequests: (c) => counts.push(c),
+    runHeldReloads: (reasons) => held.push(reasons),
   });
-  return { host, workers, channel, events, successor, added };
+  return { host, workers, channel, events, successor, added, counts, held };
 }
 
 const state: OldMasterMessage = {
@@ -105,6 +109,26 @@ test('ready reports the workers that take connections; commit runs the claim, th
   assert.deepEqual(added, [release]);
   channel.from({ hitless: 1, type: 'upgrade-done', releases: [] });
   await successor.finished;
+});
+
+test('the reloads the old master held during the upgrade run here at the takeover, and at upgrade-done for those held since; its counts are added (regression: a SIGHUP during an upgrade was dropped)', async () => {
+  const { channel, successor, counts, held } = await setup();
+  await successor.ready(2, '9.9.9');
+  const committing = successor.commit(() => {});
+  channel.from({ hitless: 1, type: 'upgrade-commit' });
+  await committing;
+  channel.from({ hitless: 1, type: 'upgrade-takeover', releases: [], reloads: ['SIGHUP', 'SIGHUP'], reloadRequests: { merged: 1, refused: 2 } });
+  await successor.takeover();
+  assert.deepEqual(held, [['SIGHUP', 'SIGHUP']]);
+  assert.deepEqual(counts, [{ merged: 1, refused: 2 }]);
+  channel.from({ hitless: 1, type: 'upgrade-done', releases: [] });
+  await successor.finished;
+  assert.equal(held.length, 1, 'nothing held since the takeover: no second reload');
+  const late = await setup();
+  late.channel.from({ hitless: 1, type: 'upgrade-done', releases: [], reloads: ['SIGHUP'], reloadRequests: { refused: 1 } });
+  await late.successor.finished;
+  assert.deepEqual(late.held, [['SIGHUP']]);
+  assert.deepEqual(late.counts, [{ refused: 1 }]);
 });
 
 test('a connection goes to the worker named (same pid) and lands; to an unknown or replaced worker it does not; this copy is closed either way', async () => {

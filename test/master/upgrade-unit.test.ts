@@ -68,6 +68,7 @@ function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => neve
     },
     scale: () => ({ workers: 3, readWorkers: 2 }),
     cleanup: (pid) => cleaned.push(pid),
+    reload: (reason) => sup.reload(reason),
   });
   const phases = (): string[] => events.flatMap((e) => (e.type === 'upgrade-phase' ? [e.phase] : []));
   return { host, sup, events, peers, notices, cleaned, upgrader, phases };
@@ -170,6 +171,77 @@ test('upgrade refused while a reload runs (ERR_UPGRADE_BUSY), and a reload or sc
   assert.equal((await upgrade).error?.code, 'ERR_UPGRADE_FAILED');
   assert.equal(sup.status().upgrade, undefined);
   assert.equal((await sup.reload('after')).ok, true);
+});
+
+test('a SIGHUP during an upgrade is held and handed to the new master at the takeover, one during the hand-over at upgrade-done; a refused reload is counted for it (regression: both were dropped)', async () => {
+  // The new master answers the commit and takes every connection; it says ready when the test does.
+  const { sup, peers, upgrader, events } = setup({
+    behave: (p) => p.on('sent', (m: OldMasterMessage) => {
+      if (m.type === 'upgrade-commit') p.say({ hitless: 1, type: 'upgrade-committed' });
+      else if (m.type === 'upgrade-conn') p.say({ hitless: 1, type: 'upgrade-landed', id: m.id, ok: true });
+    }),
+  });
+  await sup.start();
+  const upgrade = upgrader.run();
+  await settle();
+  assert.equal(sup.status().upgrade?.phase, 'starting');
+  const first = sup.reload('SIGHUP', { holdDuringUpgrade: true });
+  const second = sup.reload('SIGHUP', { holdDuringUpgrade: true });
+  assert.equal((await sup.reload('hitless reload')).error?.code, 'ERR_UPGRADE_BUSY');
+  assert.equal(sup.status().reloadQueued, true);
+  assert.deepEqual(sup.status().queuedReload?.reasons, ['SIGHUP', 'SIGHUP']);
+  assert.deepEqual(events.filter((e) => e.type === 'reload-queued'), [
+    { type: 'reload-queued', reason: 'SIGHUP', merged: false, behind: 'upgrade', pid: 5000 },
+    { type: 'reload-queued', reason: 'SIGHUP', merged: true, behind: 'upgrade', pid: 5000 },
+  ]);
+  assert.ok(!events.some((e) => e.type === 'reload-start' || e.type === 'reload-done'), 'nothing ran here');
+  let late: Promise<unknown> | undefined;
+  sup.on('event', (e: MasterEvent) => {
+    if (e.type === 'upgrade-phase' && e.phase === 'handover') late = sup.reload('SIGHUP', { holdDuringUpgrade: true });
+  });
+  peers[0]!.say({ hitless: 1, type: 'upgrade-ready', pid: 5000, version: '9.9.9', generation: 2, workers: NEW_WORKERS });
+  assert.equal((await upgrade).ok, true);
+  const sent = (type: string): Record<string, unknown> => peers[0]!.sent.find((x) => x.message.type === type)?.message as unknown as Record<string, unknown>;
+  assert.deepEqual(sent('upgrade-takeover').reloads, ['SIGHUP', 'SIGHUP']);
+  assert.deepEqual(sent('upgrade-takeover').reloadRequests, { merged: 1, refused: 1 });
+  assert.deepEqual(sent('upgrade-done').reloads, ['SIGHUP']);
+  assert.equal(sent('upgrade-done').reloadRequests, undefined);
+  const handed = await first;
+  assert.equal(handed.error?.code, 'ERR_UPGRADE_BUSY');
+  assert.match(handed.error?.message ?? '', /handed to the new master \(pid 5000\)/);
+  assert.equal((await second).coalesced, true);
+  assert.ok(late);
+  assert.match(((await late) as { error?: { message: string } }).error?.message ?? '', /handed to the new master/);
+});
+
+test('a SIGHUP held during an upgrade that fails runs here once it failed, counted once (regression: it was dropped)', async () => {
+  const { sup, peers, upgrader } = setup({ behave: () => {} });
+  await sup.start();
+  const upgrade = upgrader.run();
+  await settle();
+  const held = sup.reload('SIGHUP', { holdDuringUpgrade: true });
+  peers[0]!.exit(1);
+  assert.equal((await upgrade).error?.code, 'ERR_UPGRADE_FAILED');
+  const outcome = await held;
+  assert.equal(outcome.ok, true, JSON.stringify(outcome.error));
+  assert.equal(outcome.reason, 'SIGHUP');
+  assert.equal(outcome.generation, 2);
+  assert.deepEqual(sup.status().reloadRequests, { started: 1, queued: 0, merged: 0, refused: 0 });
+  assert.equal(sup.status().reloadQueued, false);
+});
+
+test('a SIGHUP held during an upgrade when the master is asked to stop: refused as stopping, said so', async () => {
+  const { sup, peers, upgrader } = setup({ behave: (p) => p.on('signal', () => queueMicrotask(() => p.exit(0))) });
+  await sup.start();
+  const upgrade = upgrader.run();
+  await settle();
+  const held = sup.reload('SIGHUP', { holdDuringUpgrade: true });
+  upgrader.abort();
+  const stopped = sup.stop();
+  assert.equal((await held).error?.code, 'ERR_STOPPING');
+  assert.equal((await upgrade).ok, false);
+  await stopped;
+  assert.equal(peers[0]!.exited, true);
 });
 
 test('upgrade: a RELOADING=1 or READY=1 that systemd never takes holds neither the upgrade\'s start nor its answer (regression: it waited for the notify queue)', async () => {
