@@ -133,8 +133,11 @@ export class Reconfigurer implements MasterHandle {
 
   async reload(reason: string, options?: ReloadOptions): Promise<ReloadOutcome> {
     const { master, source } = this.#o;
-    // Nothing to read for: a programmatic master, or one that is stopping (it refuses anyway).
-    if (!source || master.status().state === 'stopping') return master.reload(reason, undefined, options);
+    // Nothing to read for: a programmatic master, one that is stopping (it refuses anyway), or
+    // one upgrading itself (it refuses, or holds the request for the master that runs it, which
+    // reads then): no `reload-config` for a reload that does not run here.
+    const now = master.status();
+    if (!source || now.state === 'stopping' || now.upgrade) return master.reload(reason, undefined, options);
     const startedAt = master.now();
     // Requests reach the supervisor in the order they came, each with the configuration
     // read after it arrived: a later request's read must not overtake an earlier one's (the
