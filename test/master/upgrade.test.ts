@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alive, fixture, runCli, startMaster, waitUntil } from '../helpers/master.js';
+import { alive, fixture, runCli, startMaster, waitUntil, type LogRecord } from '../helpers/master.js';
 import { establishedTo, startLoad } from '../helpers/load.js';
 import type { StatusSnapshot, UpgradeOutcome } from '../../src/core/types.js';
 import { copyHitless, pointAt, startFromSymlink } from './upgrade-setup.js';
@@ -224,6 +224,46 @@ test('what survives an upgrade: the generation counter, the last reload and the 
   assert.equal((JSON.parse(here.stdout) as StatusSnapshot).pid, outcome.to?.pid);
   const list = await runCli(['list', '--json'], {}, dir);
   assert.ok((JSON.parse(list.stdout) as Array<{ runDir: string }>).some((m) => m.runDir === runDir), list.stdout);
+  assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
+});
+
+test('a SIGHUP during an upgrade is held and run by the new master once it took over, and a `hitless reload` then is refused, logged and counted there (regression: the SIGHUP was dropped, the refusal unlogged and uncounted)', { timeout: 300_000 }, async (t) => {
+  const { master, dir, runDir } = await startFromSymlink(t, {
+    command: ['node', fixture('master/wait-by-marker.js')], workers: 1, args: ['--config', 'hitless.json'],
+    files: { 'hitless.json': JSON.stringify({}), 'wait-2': '' },
+  });
+  const from = master.records.length;
+  const upgrading = upgrade(runDir, '--exec', copyHitless(join(dir, 'copy'), NEW_VERSION));
+  // The new master's worker of generation 2 waits for wait-2 to go: the upgrade is before its commit.
+  await master.waitEvent((r) => r.event === 'worker-spawn' && r.generation === 2, from);
+  master.child.kill('SIGHUP');
+  await master.waitEvent((r) => r.event === 'reload-queued' && r.behind === 'upgrade', from);
+  const refused = await runCli(['reload', '--run-dir', runDir]);
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  assert.match(refused.stderr, /reload refused: a master upgrade is under way .*\(ERR_UPGRADE_BUSY\)/);
+  await master.waitEvent((r) => r.event === 'reload-refused', from);
+  const held = await status(runDir);
+  assert.equal(held.pid, master.pid);
+  assert.deepEqual(held.queuedReload?.reasons, ['SIGHUP']);
+  rmSync(join(dir, 'wait-2'));
+
+  const { code, outcome } = await upgrading;
+  assert.equal(code, 0, JSON.stringify(outcome.error));
+  assert.equal(outcome.generation, 2);
+  // The new master logs to the same output (it inherited it): it says it runs the held reload, and does.
+  const done = (): LogRecord | undefined => master.records.slice(from).find((r) => r.event === 'reload-done' && r.generation === 3);
+  await waitUntil(() => done() !== undefined, 'the new master ran the held reload', 60_000, 50);
+  const lines = master.records.slice(from);
+  assert.ok(lines.some((r) => r.event === 'held-reload'), 'the new master says it runs the reload held for it');
+  assert.ok(lines.some((r) => r.event === 'sighup' && /handed to the new master/.test(String(r.msg))), 'the old master says where the SIGHUP went');
+  // Reloads that did not run in the old master announced no configuration (it reached the upgrade's client too).
+  const committed = lines.findIndex((r) => r.event === 'upgrade-phase' && r.phase === 'committed');
+  assert.ok(committed > 0 && !lines.slice(0, committed).some((r) => r.event === 'reload-config'), 'no reload-config before the commit');
+  const st = await status(runDir);
+  assert.equal(st.pid, outcome.to?.pid);
+  assert.equal(st.generation, 3);
+  assert.equal(st.lastReload?.reason, 'SIGHUP');
+  assert.deepEqual(st.reloadRequests, { started: 1, queued: 0, merged: 0, refused: 1 });
   assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
 });
 
