@@ -8,6 +8,7 @@
  */
 import { resolve } from 'node:path';
 import type { GenerationSpec } from './spec.js';
+import { ADOPTED_NOT_READY } from '../lib/protocol.js';
 
 /** Lines of the preload and the runtimes that name the case (src/preload/, errors.ts). */
 const PORT_NOT_HELD = 'ERR_LISTEN_PORT_NOT_HELD';
@@ -44,6 +45,10 @@ export function readyTimeoutAdvice(spec: Pick<GenerationSpec, 'command' | 'env' 
   }
   // The preload's own account of the sockets it still waits for is the most precise there is.
   if (statusText !== undefined && statusText.includes(WAITING_FOR_LISTEN)) return `it did not listen on every socket hitless holds in time: ${statusText}`;
+  if (statusText !== undefined && statusText.startsWith(ADOPTED_NOT_READY)) {
+    return 'it listens on the socket hitless holds (listen() from hitless) but never called ready(): call ready() once it serves ' +
+      `(serve() calls it for you); a slow start needs a longer readyTimeout (--ready-timeout); its last status: "${statusText}"`;
+  }
   const last = statusText === undefined ? '' : `; its last status: "${statusText}"`;
   if (spec.config.preload !== false && looksLikeNode(spec.command)) {
     return `a Node app is ready once it listens on the port hitless holds${port ? ` (${port}; PORT is set to it)` : ''}, or calls ready() from hitless; ` +

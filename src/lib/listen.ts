@@ -12,7 +12,7 @@ import { openIpc } from './channel.js';
 import { claimFd, claimOf, inheritedFds, releaseFd } from './fds.js';
 import { register, unregister } from './lifecycle.js';
 import { invalid, resolveListenOptions } from './options.js';
-import { openChannel } from './ready.js';
+import { awaitingReady, openChannel } from './ready.js';
 import { instrument } from './track.js';
 import type { AnyServer, ListenOptions, ListenResult } from './types.js';
 
@@ -34,7 +34,11 @@ const NOT_A_LISTENER = new Set(['EINVAL', 'ENOTSOCK', 'EOPNOTSUPP', 'EBADF', 'ER
  * ready();
  */
 export function listen(server: AnyServer, nameOrOptions?: string | ListenOptions): Promise<ListenResult> {
-  return listenAs('listen()', server, nameOrOptions);
+  return listenAs('listen()', server, nameOrOptions).then((result) => {
+    // Until ready(), the master sees a worker that says nothing: say what it waits for.
+    if (result.inherited) awaitingReady(result.name, result.fd);
+    return result;
+  });
 }
 
 /**

@@ -25,6 +25,12 @@ export const CHANNEL_ENV = 'HITLESS_CHANNEL';
 export const NOTIFY_READY = 'READY=1';
 /** Prefix of the sd_notify line carrying a one-line status text (shown in `hitless status`). */
 export const NOTIFY_STATUS = 'STATUS=';
+/**
+ * The start of the STATUS line a worker sends when the app adopted an inherited socket with
+ * listen() and has not called ready() yet: the master's ready-timeout message then says
+ * to call ready() (src/core/advice.ts), not that the app never listened.
+ */
+export const ADOPTED_NOT_READY = 'listening on the socket hitless holds, not ready yet';
 
 /** Status classes a `stats` message counts; a final status below 200 counts as 2xx, 600 and above as 5xx. */
 export const STATUS_CLASSES = ['2xx', '3xx', '4xx', '5xx'] as const;

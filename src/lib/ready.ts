@@ -10,7 +10,7 @@ import module from 'node:module';
 import net from 'node:net';
 import { HitlessError } from '../errors.js';
 import { channelEnabled, openIpc, send } from './channel.js';
-import { NOTIFY_READY, NOTIFY_STATUS } from './protocol.js';
+import { ADOPTED_NOT_READY, NOTIFY_READY, NOTIFY_STATUS } from './protocol.js';
 import { invalid } from './options.js';
 import { adoptedListeners, handoverListeners, stopIsHandled } from './registry.js';
 import { relayUnclaimed } from './relay.js';
@@ -135,6 +135,19 @@ function flushCompileCache(): void {
     (module as { flushCompileCache?: () => void }).flushCompileCache?.();
   } catch {
     // A cache that cannot be written costs the next boot some CPU, nothing else.
+  }
+}
+
+/**
+ * After listen() adopted an inherited socket, before ready(): a STATUS line saying so, which
+ * the master shows while it waits and names in a ready-timeout (the app forgot ready()).
+ */
+export function awaitingReady(name: string | undefined, fd: number | undefined): void {
+  if (readySent) return;
+  try {
+    status(`${ADOPTED_NOT_READY} (listener "${name ?? '?'}", fd ${String(fd)}): call ready() once it serves`);
+  } catch {
+    // A bad readiness fd is ready()'s to report.
   }
 }
 

@@ -27,6 +27,13 @@ test('ready timeout: a Node app that never listened, a program in a child proces
     'an app that listened on some held sockets is told which it did not, not that it did neither');
 });
 
+test('ready timeout: an app that adopted the socket with listen() and never called ready() is told to call ready(), not that it did neither', () => {
+  const said = 'listening on the socket hitless holds, not ready yet (listener "http", fd 3): call ready() once it serves';
+  const a = readyTimeoutAdvice(spec(['node', 'app.js']), said, []);
+  assert.match(a, /^it listens on the socket hitless holds \(listen\(\) from hitless\) but never called ready\(\): call ready\(\) once it serves/);
+  assert.doesNotMatch(a, /did neither/);
+});
+
 test('exit before ready: "address in use" in the output points at fd 3 / LISTEN_FDS; other exits get no advice', () => {
   const py = exitAdvice(spec(['python3', '-m', 'http.server', '3000']), ['OSError: [Errno 98] Address already in use']);
   assert.equal(py, 'it tried to bind a port itself and found it in use; the hitless master holds port 3000, so a worker must serve the listening socket it inherits as fd 3 ' +

@@ -121,3 +121,17 @@ test('a non-Node program binding the port itself (python3 -m http.server): the f
   assert.match(master.stderr, /Address already in use/, 'with the program\'s own last lines');
 });
 
+test('an app that adopted the socket with listen() but never called ready(): the progress line and the timeout say to call ready() (regression: "it did neither")', { timeout: 60_000 }, async (t) => {
+  const master = await startMaster(t, {
+    command: ['node', fixture('master/listen-no-ready.js')],
+    args: ['--ready-timeout', '7s'],
+    waitReady: false,
+  });
+  const wait = await master.waitEvent((r) => r.event === 'ready-wait' && String(r.msg).includes('not ready yet'));
+  assert.match(String(wait.msg), /: listening on the socket hitless holds, not ready yet \(listener "http", fd 3\): call ready\(\) once it serves\)$/);
+  assert.equal((await master.exited).code, 1);
+  const failure = master.records.find((r) => String(r.msg).includes('did not announce readiness'));
+  assert.ok(failure, master.stderr);
+  assert.match(String(failure.msg), /within 7 s: it listens on the socket hitless holds \(listen\(\) from hitless\) but never called ready\(\): call ready\(\) once it serves/);
+  assert.doesNotMatch(String(failure.msg), /did neither/);
+});
