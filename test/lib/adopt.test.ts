@@ -37,12 +37,17 @@ function holdListeningSocket(t: TestContext): { fd: number; port: number } {
   return { fd: handle.fd, port: out.port! };
 }
 
+/** The first line on the readiness channel that is not a STATUS= line (listen() says one before ready()). */
 function readLine(stream: Readable): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
     const onData = (chunk: Buffer): void => {
       text += chunk.toString();
-      const nl = text.indexOf('\n');
+      let nl = text.indexOf('\n');
+      while (nl !== -1 && text.startsWith('STATUS=')) {
+        text = text.slice(nl + 1);
+        nl = text.indexOf('\n');
+      }
       if (nl !== -1) {
         stream.removeListener('data', onData);
         resolve(text.slice(0, nl));
