@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { HitlessError } from '../errors.js';
 import type { ListenerSpec } from './types.js';
 
 export const LISTENER_NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
@@ -179,4 +180,23 @@ export function checkDistinctAddresses(specs: ListenerSpec[]): void {
       throw new ListenError(`${JSON.stringify(a.source)} takes the same address as ${JSON.stringify(other.source)} (one socket cannot be bound twice); remove one of them`);
     }
   });
+}
+
+/**
+ * The one rule for an empty listen list, for `hitless start` (the loaded configuration), the
+ * master (its sockets from systemd) and a reload (the configuration read again): a master
+ * with no socket from systemd must be given an address, else its workers get no socket at
+ * all and every connection is refused (a preloaded Node app even binds port 3000 on every
+ * interface itself). `details.noListen` lets `hitless check` take it for a warning.
+ *
+ * @throws HitlessError ERR_CONFIG_INVALID
+ * @example
+ * requireListenAddress([], false); // throws: no listening address …
+ * requireListenAddress([], true); // systemd's sockets serve: fine
+ */
+export function requireListenAddress(listen: readonly ListenerSpec[], fromSystemd: boolean): void {
+  if (listen.length > 0 || fromSystemd) return;
+  throw new HitlessError('ERR_CONFIG_INVALID',
+    'no listening address: add "listen": ["127.0.0.1:8080"] to hitless.json or pass --listen 127.0.0.1:8080 (an empty list is allowed only under systemd socket activation, with LISTEN_FDS set)',
+    { details: { noListen: true } });
 }

@@ -6,9 +6,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
-import { HitlessError } from '../errors.js';
 import { configError, configErrorFromZod, configErrorOf, type ValueSources } from './errors.js';
-import { checkDistinctAddresses, checkUniqueNames, listenEntryAt, ListenError, parseListen } from './listen.js';
+import { checkDistinctAddresses, checkUniqueNames, listenEntryAt, ListenError, parseListen, requireListenAddress } from './listen.js';
 import { parseMetricsListen } from './metrics.js';
 import { MAX_WORKERS } from './workers.js';
 import { configSchema, type ConfigInput } from './schema.js';
@@ -266,11 +265,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
   }
   if (problems.length > 0 || !command) throw configErrorOf(problems);
   // Alone, and after the others: `hitless check` takes it for a warning (socket activation).
-  if (listen.length === 0 && !ctx.env.LISTEN_FDS) {
-    throw new HitlessError('ERR_CONFIG_INVALID',
-      'no listening address: add "listen": ["127.0.0.1:8080"] to hitless.json or pass --listen 127.0.0.1:8080 (an empty list is allowed only under systemd socket activation, with LISTEN_FDS set)',
-      { details: { noListen: true } });
-  }
+  requireListenAddress(listen, Boolean(ctx.env.LISTEN_FDS));
   const fromApp = (p: string): string => resolve(appDir, p);
   return {
     configPath: ctx.configPath,

@@ -44,6 +44,7 @@ import { joinUpgrade, Successor, tellOldMaster } from './successor.js';
 import { masterUpgrader } from './upgrade-seams.js';
 import type { ControlServer } from '../control/server.js';
 import { stagingSocketPath } from '../config/rundir.js';
+import { requireListenAddress } from '../config/listen.js';
 import { refuseTakenPidFile, removePidFile, writePidFile } from './pidfile.js';
 import { prepareFolder, prepareOutputFile } from '../config/output-file.js';
 import { LOG_FILE_NAME } from '../ops/logfiles.js';
@@ -127,9 +128,7 @@ export async function runMaster(
   const tellFailed = (err: unknown): Promise<unknown> => (upgrade ? tellOldMaster(upgrade.channel, err) : Promise.resolve());
   const inherited = upgrade ? [] : inheritedListeners(process.env);
   const fromSystemd = upgrade ? upgrade.state.sockets.filter((s) => s.inherited).length : inherited.length;
-  if (config.listen.length === 0 && fromSystemd === 0) {
-    throw new HitlessError('ERR_CONFIG_INVALID', 'listen: no address to listen on (add --listen 8080 or "listen": ["8080"] to hitless.json)');
-  }
+  requireListenAddress(config.listen, fromSystemd > 0);
   // A `hitless scale` override of the old master lasts while the file says what it said then.
   const scale = upgrade?.state.scale?.readWorkers === config.workers ? upgrade.state.scale : undefined;
   if (scale) config = { ...config, workers: scale.workers };

@@ -6,7 +6,8 @@
  * child (reread.ts; skipped while the file's bytes stay those last validated).
  *
  * Then, in order: a file that does not validate refuses the reload with the validator's
- * own message (the serving generation is untouched); the `hitless scale` override is kept
+ * own message (the serving generation is untouched), and so does an empty `listen` on a
+ * master systemd gave no socket (the rule `hitless start` applies); the `hitless scale` override is kept
  * or ends (see {@link Reconfigurer.scale}); the differences are computed (changes.ts) and
  * announced (`reload-config`); keys a reload cannot apply keep their running value; the
  * workers' user/group is resolved; added listen addresses are bound (ERR_BIND refuses the
@@ -20,6 +21,7 @@ import { workerCount } from '../config/workers.js';
 import net from 'node:net';
 import { HitlessError } from '../errors.js';
 import { parseMetricsListen } from '../config/metrics.js';
+import { requireListenAddress } from '../config/listen.js';
 import { prepareFolder } from '../config/output-file.js';
 import { LOG_FILE_NAME } from '../ops/logfiles.js';
 import { busyScale } from '../core/outcomes.js';
@@ -172,6 +174,10 @@ export class Reconfigurer implements MasterHandle {
     const notes: string[] = [];
     try {
       const read = await this.#read(source);
+      // The validation child takes an empty listen list for socket activation (it is run
+      // with LISTEN_FDS, or as `hitless check`, which only warns); whether this master has
+      // systemd's sockets is known here. Without them the new generation would get no socket.
+      requireListenAddress(read.listen, listeners.items.some((l) => l.inherited));
       const serving = master.spec;
       // An edit of a key a start flag sets changes nothing: say so (a restart without the flag uses the file).
       for (const o of read.flagOverrides ?? []) {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Identities } from '../../src/master/identity.js';
-import { openListeners } from '../../src/master/listeners.js';
+import { ListenerSet, openListeners } from '../../src/master/listeners.js';
 import { Reconfigurer, type ReconfigurableMaster } from '../../src/master/reconfigure.js';
 import { cachedReader, fingerprintConfig } from '../../src/master/reread.js';
 import { HitlessError } from '../../src/errors.js';
@@ -61,12 +61,18 @@ class FakeSupervisor extends EventEmitter implements ReconfigurableMaster {
   }
 }
 
-function setup(initial: Partial<MasterConfig> = {}) {
+/**
+ * A socket "from systemd" (never polled: only its inherited flag is read), which makes the
+ * fake configuration's empty listen list valid, as it is under socket activation.
+ */
+const systemdSocket = (): ListenerSet => new ListenerSet([{ name: 'http', fd: 3, address: 'fd:3', inherited: true, unlinkPath: undefined, handle: undefined }]);
+
+function setup(initial: Partial<MasterConfig> = {}, listeners = systemdSocket()) {
   const master = new FakeSupervisor(fakeConfig({ workers: 2, ...initial }));
   let file: MasterConfig | Error = master.spec;
   const handle = new Reconfigurer({
     master,
-    listeners: openListeners([]),
+    listeners,
     identities: new Identities(),
     source: { argv: [], cwd: '/', env: {} },
     read: async () => {
@@ -89,6 +95,21 @@ test('an invalid file refuses the reload with the validator\'s code and message;
   assert.equal(o.changes, undefined, 'no diff for a file that was not read');
   assert.equal(master.reloads.length, 0);
   assert.deepEqual(master.events.map((e) => e.type), ['reload-done'], 'logs and metrics see the refused reload');
+});
+
+test('an empty listen list refuses the reload as `hitless start` refuses it, unless systemd gave the master its sockets (regression: it went live with no socket)', async () => {
+  const { master, handle, edit } = setup({}, openListeners([]));
+  edit({ listen: [] });
+  const o = await handle.reload('hitless reload');
+  assert.equal(o.ok, false);
+  assert.equal(o.attempted, 1, 'nothing was attempted');
+  assert.equal(o.error?.code, 'ERR_CONFIG_INVALID');
+  assert.match(o.error?.message ?? '', /^no listening address: add "listen": \["127\.0\.0\.1:8080"\] to hitless\.json or pass --listen 127\.0\.0\.1:8080 \(an empty list is allowed only under systemd socket activation/);
+  assert.equal(master.reloads.length, 0, 'the supervisor is never asked');
+  const withSocket = setup();
+  const ok = await withSocket.handle.reload('hitless reload');
+  assert.equal(ok.ok, true, JSON.stringify(ok.error));
+  assert.deepEqual(withSocket.master.reloads.map((r) => r.next?.listen), [[]]);
 });
 
 test('status shows a refused reload as the last reload until a later reload finishes', async () => {
@@ -153,7 +174,7 @@ test('an override handed on by an upgrade: the new master runs the scaled count,
   const master = new FakeSupervisor(fakeConfig({ configPath: file, workers: 1 }));
   const handle = new Reconfigurer({
     master,
-    listeners: openListeners([]),
+    listeners: systemdSocket(),
     identities: new Identities(),
     source: { argv: ['start'], cwd: dir, env: {}, fingerprint: fingerprintConfig(file, dir) },
     scale: { workers: 1, readWorkers: 2 },
@@ -268,7 +289,7 @@ test('requests reach the supervisor in the order they came, even when an earlier
   let reads = 0;
   const handle = new Reconfigurer({
     master,
-    listeners: openListeners([]),
+    listeners: systemdSocket(),
     identities: new Identities(),
     source: { argv: [], cwd: '/', env: {} },
     // The first read (the file before an edit) takes longer than the second (after it).

@@ -360,6 +360,21 @@ test('an invalid edit is refused with the key named (exit 2) and nothing starts,
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
+test('a reload to an empty listen list (no socket from systemd) is refused as `hitless start` refuses it (exit 2); nothing starts, the old generation keeps serving (regression: it went live with no socket)', { timeout: 300_000 }, async (t) => {
+  const good = { command: APP, listen: ['127.0.0.1:0'], workers: 1 };
+  const { master, write } = await startFromFile(t, good);
+  const spawnsBefore = master.events('worker-spawn').length;
+  write({ ...good, listen: [] });
+  const r = await master.cli(['reload']);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.equal(r.stderr, 'hitless: reload refused: no listening address: add "listen": ["127.0.0.1:8080"] to hitless.json or pass --listen 127.0.0.1:8080 ' +
+    '(an empty list is allowed only under systemd socket activation, with LISTEN_FDS set) (ERR_CONFIG_INVALID); generation 1 keeps serving\n');
+  assert.equal(master.events('worker-spawn').length, spawnsBefore, 'a refused reload starts no worker');
+  assert.ok((await get(master.url('/'))).length > 0, 'the old generation still answers');
+  assert.deepEqual(await serving(master), { generation: 1, workers: 1 });
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
 test('a bind error on an added address refuses the reload with the one-line ERR_BIND message; nothing starts; the same edit applies once the port is free', { timeout: 300_000 }, async (t) => {
   const busy = net.createServer();
   await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
