@@ -74,6 +74,12 @@ export function exitAdvice(spec: Pick<GenerationSpec, 'command' | 'config' | 'fd
     return `its entry file ${missing} does not exist${spec.cwd ? ` (the workers' folder is ${spec.cwd})` : ''}: check "command" and "cwd" (\`hitless check\` warns about it)`;
   }
   if (!output.some((l) => ADDRESS_IN_USE.test(l))) return undefined;
+  // No socket to serve (an empty listen list, which only systemd's sockets make valid): the
+  // app bound one of its own, and there is no inherited fd to point it at.
+  if (spec.fds.length === 0) {
+    return 'it tried to bind a port itself and found it in use; the master gives this generation no listening socket (LISTEN_FDS=0: "listen" is empty), ' +
+      'so each worker binds its own: give the master a "listen" address (--listen 127.0.0.1:8080) and the workers serve the socket they inherit';
+  }
   const node = looksLikeNode(spec.command);
   // A preloaded Node app that binds another port than the held one: the preload lets it (the
   // app may serve a port of its own), so with two workers the first binds it and the second

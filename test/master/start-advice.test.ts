@@ -43,6 +43,13 @@ test('exit before ready: "address in use" in the output points at fd 3 / LISTEN_
   assert.equal(exitAdvice(spec(['node', 'app.js']), ['Error: boom']), undefined);
 });
 
+test('exit before ready: a generation with no socket (empty listen) is told to give one, not "fds 3 to 2" (regression)', () => {
+  const none = exitAdvice({ ...spec(['node', 'app.js'], true, {}), fds: [] }, ['Error: listen EADDRINUSE: address already in use :::3000']);
+  assert.equal(none, 'it tried to bind a port itself and found it in use; the master gives this generation no listening socket (LISTEN_FDS=0: "listen" is empty), ' +
+    'so each worker binds its own: give the master a "listen" address (--listen 127.0.0.1:8080) and the workers serve the socket they inherit');
+  assert.match(exitAdvice({ ...spec(['gunicorn', 'app:app']), fds: [19, 20] }, ['OSError: [Errno 98] Address already in use']) ?? '', / as fds 3 to 4 \(LISTEN_FDS=2,/);
+});
+
 test('exit before ready: a preloaded Node app that found another port than the held one in use (a sibling worker bound it first) is told the port, not about fd 3', () => {
   const second = exitAdvice(spec(['node', 'app3000.js'], true, { PORT: '8080' }), ['Error: listen EADDRINUSE: address already in use :::3000', '    at Server.setupListenHandle']);
   assert.equal(second, 'it listens on port 3000, which the master does not hold (it holds port 8080; another worker of this generation may have bound 3000 outside hitless first): ' +
