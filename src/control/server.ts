@@ -117,6 +117,19 @@ function upgradeOptions(args: Record<string, unknown>): UpgradeOptions {
 }
 
 /** The reload command's options: `strategy` for this reload only ("canary" for `hitless reload --canary`). */
+/**
+ * A request's `args`: an object, or none (absent or null, as a client's empty map may encode
+ * it). Anything else is a malformed request, answered and not run (`"args":"zzz"` once
+ * started a real reload with no arguments).
+ */
+function requestArgs(args: unknown): Record<string, unknown> {
+  if (args === undefined || args === null) return {};
+  if (typeof args === 'object' && !Array.isArray(args)) return args as Record<string, unknown>;
+  const shown = JSON.stringify(args);
+  throw new HitlessError('ERR_CONTROL_PROTOCOL',
+    `"args" must be a JSON object, like {"reason": "deploy 42"}, not ${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown}; leave it out when there is nothing to pass`);
+}
+
 function reloadOptions(args: Record<string, unknown>): ReloadOptions {
   const { strategy } = args;
   if (strategy === undefined) return {};
@@ -227,7 +240,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
       if (!CONTROL_COMMANDS.includes(req.cmd as ControlCommand)) {
         throw new HitlessError('ERR_CONTROL_UNKNOWN_COMMAND', `unknown command ${JSON.stringify(req.cmd)}; known: ${CONTROL_COMMANDS.join(', ')}`);
       }
-      const args = req.args !== null && typeof req.args === 'object' ? (req.args as Record<string, unknown>) : {};
+      const args = requestArgs(req.args);
       const reqId = id;
       const cmd = req.cmd as ControlCommand;
       switch (cmd) {

@@ -126,9 +126,13 @@ const garbage: Array<[string, string, string, string]> = [
   ['unknown version', '{"v":2,"id":7,"cmd":"status"}\n', 'ERR_CONTROL_PROTOCOL', 'version 2'],
   ['missing id', '{"v":1,"cmd":"status"}\n', 'ERR_CONTROL_PROTOCOL', '"id"'],
   ['unknown command', '{"v":1,"id":7,"cmd":"explode"}\n', 'ERR_CONTROL_UNKNOWN_COMMAND', '"explode"'],
+  // Regression: a string `args` started a real reload, an array one was answered as status.
+  ['args a string', '{"v":1,"id":7,"cmd":"reload","args":"zzz"}\n', 'ERR_CONTROL_PROTOCOL', '"args" must be a JSON object'],
+  ['args an array', '{"v":1,"id":7,"cmd":"status","args":[1]}\n', 'ERR_CONTROL_PROTOCOL', 'not [1]'],
+  ['args a number', '{"v":1,"id":7,"cmd":"stop","args":1}\n', 'ERR_CONTROL_PROTOCOL', '"args" must be a JSON object'],
 ];
 for (const [title, line, code, part] of garbage) {
-  test(`garbage (${title}) gets an error reply and the server keeps serving`, async (t) => {
+  test(`garbage (${title}) gets an error reply and the server keeps serving`, { timeout: 20_000 }, async (t) => {
     const { runDir, server, master } = await setup(t);
     const { reply, socket } = await rawExchange(server.path, line);
     socket.destroy();
@@ -141,6 +145,14 @@ for (const [title, line, code, part] of garbage) {
     assert.deepEqual(await controlRequest(runDir, 'status'), snapshot);
   });
 }
+
+test('args null is no args: the request is served', async (t) => {
+  const { server } = await setup(t);
+  const { reply, socket } = await rawExchange(server.path, '{"v":1,"id":7,"cmd":"status","args":null}\n');
+  socket.destroy();
+  assert.equal(reply.ok, true, JSON.stringify(reply));
+  assert.deepEqual(reply.result, snapshot);
+});
 
 test('a line over 64 KiB without newline gets an error reply, the connection closes, others are served', async (t) => {
   const { runDir, server } = await setup(t);
