@@ -160,7 +160,7 @@ test('regression (h11 F1 side note): a crashed worker\'s replacement takes its s
   ]);
 });
 
-test('a scale that tried nothing (busy, stopping) is "refused", one that did is "failed"; an upgrade refusal says "refused" once', async () => {
+test('a scale that tried nothing (busy, an upgrade under way, stopping) is "refused", one that did is "failed"; an upgrade refusal says "refused" once', async () => {
   const { scaleFailureLine } = await import('../../src/cli/commands/scale.js');
   const { upgradeFailureLine } = await import('../../src/cli/commands/upgrade.js');
   const scale = { ok: false, generation: 1, from: 1, to: 1, startedAt: 0, durationMs: 0, forced: 0 };
@@ -168,6 +168,9 @@ test('a scale that tried nothing (busy, stopping) is "refused", one that did is 
   assert.equal(scaleFailureLine({ ...scale, error: { code: 'ERR_STOPPING', message: 'the master is stopping; no scale', output: [] } }),
     'hitless: scale refused: the master is stopping (ERR_STOPPING); generation 1 keeps 1 worker');
   assert.match(scaleFailureLine({ ...scale, error: { code: 'ERR_SCALE_BUSY', message: 'a reload or another scale is in progress', output: [] } }), /^hitless: scale refused: /);
+  // Regression: "scale failed" during an upgrade, where reload and upgrade say "refused".
+  assert.equal(scaleFailureLine({ ...scale, error: { code: 'ERR_UPGRADE_BUSY', message: 'a master upgrade is under way (new master pid 29110); ask again once `hitless upgrade` is done (the new master takes it then)', output: [] } }),
+    'hitless: scale refused: a master upgrade is under way (new master pid 29110); ask again once `hitless upgrade` is done (the new master takes it then) (ERR_UPGRADE_BUSY); generation 1 keeps 1 worker');
   assert.match(scaleFailureLine({ ...scale, error: { code: 'ERR_WORKER_EXITED', message: 'worker 1.1 exited', output: [] } }), /^hitless: scale failed: /);
   const upgrade = { ok: false, pid: 7, version: '0.1.0', generation: 3, reason: 'hitless upgrade' } as unknown as Parameters<typeof upgradeFailureLine>[0];
   // Before: "upgrade refused: no upgrade: a reload is under way".

@@ -89,16 +89,20 @@ export const command: Command = {
   },
 };
 
+/** Why a scale is refused before anything is tried: busy, an upgrade under way, the master stopping, a bad count. */
+const SCALE_REFUSALS: ReadonlySet<string> = new Set(['ERR_SCALE_BUSY', 'ERR_UPGRADE_BUSY', 'ERR_STOPPING', 'ERR_USAGE']);
+
 /**
- * The one line of a scale that did not happen: "refused" when nothing was tried (busy, the
- * master stopping: CLI.md's word), "failed" when new workers did not become ready.
+ * The one line of a scale that did not happen: "refused" when nothing was tried (busy, an
+ * upgrade under way, the master stopping: CLI.md's word, as `reload` and `upgrade` say it),
+ * "failed" when new workers did not become ready.
  *
  * @example
  * scaleFailureLine(outcome); // 'hitless: scale refused: a reload or another scale is in progress; … (ERR_SCALE_BUSY); generation 3 keeps 2 workers'
  */
 export function scaleFailureLine(outcome: ScaleOutcome): string {
   const err = outcome.error;
-  const refused = err?.code === 'ERR_SCALE_BUSY' || err?.code === 'ERR_STOPPING';
+  const refused = err !== undefined && SCALE_REFUSALS.has(err.code);
   const why = err ? `${err.message.replace(/; no scale$/, '')} (${err.code})` : 'unknown error';
   return `hitless: scale ${refused ? 'refused' : 'failed'}: ${why}; generation ${outcome.generation} keeps ${outcome.from} worker${outcome.from === 1 ? '' : 's'}`;
 }
