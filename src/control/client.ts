@@ -65,8 +65,11 @@ export function controlRequest(
         // Another user's master: "no master" would be false (and made `release` switch current).
         finish(socketAccessError(path, err));
       } else if (!connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) {
+        // ECONNREFUSED: the socket file is there and nothing listens on it. A master that
+        // stops removes it; one killed (SIGKILL, a crash) leaves it, and `hitless start` clears it.
+        const left = err.code === 'ECONNREFUSED' ? ' (its socket file is left over: the master that made it ended without stopping, killed or crashed)' : '';
         finish(new HitlessError('ERR_NO_MASTER',
-          `no master is running at ${path}; start it with \`hitless start\` in the app folder, or pass --run-dir (\`hitless list\` shows every master on this machine)`, { cause: err }));
+          `no master is running at ${path}${left}; start it with \`hitless start\` in the app folder, or pass --run-dir (\`hitless list\` shows every master on this machine)`, { cause: err }));
       } else {
         finish(new HitlessError('ERR_NO_MASTER', `lost the connection to the master at ${path}: ${err.message}`, { cause: err }));
       }

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { fixture, runCli, startMaster } from '../helpers/master.js';
 
 function tempDir(t: TestContext): string {
@@ -95,6 +97,19 @@ for (const cmd of ['reload', 'status', 'stop']) {
     assert.match(out.error.message, /^no master is running at /);
   });
 }
+
+test('no master after a kill -9: the message says the socket file was left by a master that did not stop', async (t) => {
+  const dir = tempDir(t);
+  const runDir = join(dir, 'run');
+  mkdirSync(runDir);
+  // A process that listens on control.sock and is SIGKILLed leaves the file: what a killed master leaves.
+  const child = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(join(runDir, 'control.sock'))}, () => process.kill(process.pid, 'SIGKILL'))`]);
+  const [, signal] = await once(child, 'exit') as [number | null, string | null];
+  assert.equal(signal, 'SIGKILL');
+  const r = await cli(t, dir, ['status', '--run-dir', runDir]);
+  assert.equal(r.code, 1, r.stderr);
+  assertOneLine(r.stderr, `no master is running at ${join(runDir, 'control.sock')} (its socket file is left over: the master that made it ended without stopping, killed or crashed); start it with`);
+});
 
 test('--help, -h, --version and <cmd> --help exit 0 on stdout', async (t) => {
   const dir = tempDir(t);
