@@ -9,7 +9,9 @@
  * master's `stop`): isShuttingDown() turns true -> shutdownDelay -> shutdown() of every
  * registered server in parallel (handing HTTP/1.1 connections over when the master's `stop`
  * asked for it) -> hooks in registration order, each with its own time limit -> exit 0.
- * A second stop signal exits at once with 128 + the signal number (SIGINT 130, SIGTERM 143).
+ * A second stop signal exits at once with 128 + the signal number (SIGINT 130, SIGTERM 143),
+ * unless the master (standalone: the parent) is gone by then: the parent-death signal that
+ * the master gives its workers comes again at each re-parenting (orphan.ts).
  */
 import { constants } from 'node:os';
 import { HitlessError } from '../errors.js';
@@ -21,6 +23,7 @@ import { endMove, startMove } from './move.js';
 import { invalid, object, knownKeys, resolveHookTimeout, type ResolvedShutdownOptions } from './options.js';
 import { resolveShutdownOptions } from './options.js';
 import { reportDrainProgress } from './progress.js';
+import { orphaned } from './orphan.js';
 import { whenLifelineLost } from './ready.js';
 import { receiveConnection } from './receive.js';
 import { addServer, hasServer, markStopHandled, registeredServers, removeServer } from './registry.js';
@@ -171,6 +174,9 @@ function installSignals(): void {
   for (const signal of stopSignals()) {
     process.on(signal, () => {
       if (stopping) {
+        // The master died: its parent-death signal comes once per re-parenting (orphan.ts),
+        // and the drain it started goes on, to its end or its timeout.
+        if (orphaned()) return;
         // Second signal: the operator wants it gone now.
         process.exit(128 + (constants.signals[signal] ?? 0));
       }

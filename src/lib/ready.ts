@@ -20,10 +20,16 @@ let channel: net.Socket | undefined;
 let readySent = false;
 // Set by lifecycle.ts (which imports this module, so the call cannot go the other way).
 let lifelineLost: () => void = () => {};
+let lost = false;
 
 /** Sets what runs when the master's end of the readiness socket closes (internal). */
 export function whenLifelineLost(fn: () => void): void {
   lifelineLost = fn;
+}
+
+/** Whether the master's end of the readiness socket has closed (internal). */
+export function lifelineClosed(): boolean {
+  return lost;
 }
 
 /**
@@ -89,7 +95,10 @@ export function openChannel(): net.Socket | undefined {
   // A write to a dead master fails with EPIPE; 'close' below handles it.
   socket.on('error', () => {});
   if (!pipe) socket.on('data', () => {}); // nothing is expected; read so the peer's close is seen
-  socket.once('close', () => lifelineLost());
+  socket.once('close', () => {
+    lost = true;
+    lifelineLost();
+  });
   channel = socket;
   return socket;
 }

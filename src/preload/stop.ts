@@ -10,7 +10,8 @@
  *   the library's way; the app's own handlers receive the signal only once no HTTP request
  *   or keep-alive connection is left (WebSockets are closed with 1001 over the spread window
  *   meanwhile, src/lib/goaway.ts; they may still be closing). Without a handler of its own, the app is stopped as
- *   the library stops it: drain, onShutdown hooks, exit 0. A second stop signal exits at once.
+ *   the library stops it: drain, onShutdown hooks, exit 0. A second stop signal exits at once
+ *   (not the master's parent-death signal coming again: src/lib/orphan.ts).
  * - The master's `stop` message (a reload, sent instead of the stop signal because the
  *   preload said hello for the adopted servers) is that stop signal with hand-over: the
  *   drain first moves HTTP/1.1 keep-alive connections to the new generation, then the
@@ -30,6 +31,7 @@
 import { constants } from 'node:os';
 import type net from 'node:net';
 import { beginShutdown, drainRegistered, flushStdio, masterStopSignal, stopSignals, takeStopMessage, type StopRequest } from '../lib/lifecycle.js';
+import { orphaned } from '../lib/orphan.js';
 import { shutdown } from '../lib/shutdown.js';
 import { trackerOf } from '../lib/track.js';
 import type { AnyServer } from '../lib/types.js';
@@ -45,6 +47,8 @@ let drainDone = false;
 let exitCode: number | undefined;
 let exiting = false;
 let signals = 0;
+/** The app's own handlers were given the stop signal. */
+let delivered = false;
 let realExit: (code?: number) => never = (code) => process.exit(code);
 let stopList: NodeJS.Signals[] = [];
 let deliverSignal: (signal: NodeJS.Signals) => void = (signal) => void process.emit(signal as 'SIGTERM', signal);
@@ -135,13 +139,21 @@ function caught(): void {
 }
 
 function onStopSignal(signal: NodeJS.Signals, deliver: () => void, how: StopRequest = {}): boolean {
+  const own = process.listeners(signal).filter((l) => l !== caught);
+  // The master died: its parent-death signal comes once per re-parenting (src/lib/orphan.ts).
+  // A repeat is the same stop, unless the app, given the signal, removed its handlers and
+  // re-raised it to exit (as NestJS does after its cleanup).
+  if (signals > 0 && orphaned() && !(delivered && own.length === 0)) return true;
   // A second stop signal (from the operator, or re-raised by the app after its own
-  // cleanup, as NestJS does): exit now.
+  // cleanup): exit now.
   if (++signals > 1) realExit(128 + (constants.signals[signal] ?? 0));
   void drainAll(how);
-  const own = process.listeners(signal).filter((l) => l !== caught);
   if (own.length === 0) beginShutdown();
-  else void Promise.race([httpDrained(), drainAll()]).then(deliver);
+  else
+    void Promise.race([httpDrained(), drainAll()]).then(() => {
+      delivered = true;
+      deliver();
+    });
   return true;
 }
 

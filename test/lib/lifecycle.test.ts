@@ -3,15 +3,18 @@
  * SIGTERM/SIGINT/HITLESS_STOP_SIGNAL, hooks after the drain with their own time limits,
  * a second signal exiting at once, shutdownDelay failing readiness first, and the lifeline.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { RawConnection } from '../helpers/http.js';
+import { waitUntil } from '../helpers/master.js';
 import { spawnFixture } from './helpers/child.js';
 import type { ShutdownResult } from '../../src/index.js';
 
@@ -70,6 +73,60 @@ test('second stop signal exits at once with 128 + signal number (143 for SIGTERM
   f.child.kill('SIGTERM');
   assert.deepEqual(await f.exited, { code: 143, signal: null });
 });
+
+/**
+ * A stand-in for the master, whose pid the fixture gets as HITLESS_MASTER_PID: `alive` runs,
+ * `gone` was killed and reaped, `dying` is a zombie (exited, never reaped: as the leader
+ * thread of a master killed with SIGKILL while its other threads exit).
+ */
+async function standInMaster(t: TestContext, state: 'alive' | 'gone' | 'dying'): Promise<number> {
+  // `head` waits for a byte on fd 3; `sleep`, which the shell execs, never reaps it once it exits: a zombie.
+  const sleeper = spawn('sh', ['-c', 'head -c 1 <&3 >/dev/null & echo $!; exec sleep 1000 3<&-'], { stdio: ['ignore', 'pipe', 'ignore', 'pipe'] });
+  const exited = new Promise((resolve) => sleeper.once('exit', resolve));
+  const release = sleeper.stdio[3] as Writable;
+  t.after(async () => {
+    release.end(); // `head` exits at EOF too
+    if (sleeper.exitCode === null && sleeper.signalCode === null) sleeper.kill('SIGKILL');
+    await exited;
+  });
+  const [line] = await once(createInterface({ input: sleeper.stdout! }), 'line') as [string];
+  if (state === 'alive') return sleeper.pid!;
+  if (state === 'gone') {
+    sleeper.kill('SIGKILL');
+    await exited;
+    return sleeper.pid!;
+  }
+  const zombie = Number(line);
+  // Once the shell became `sleep`, nobody reaps `head` any more: let it exit.
+  await waitUntil(() => readFileSync(`/proc/${sleeper.pid}/comm`, 'utf8') === 'sleep\n', 'the shell execs sleep');
+  release.end('x');
+  await waitUntil(() => /\) Z /.test(readFileSync(`/proc/${zombie}/stat`, 'utf8')), 'the stand-in exits unreaped');
+  return zombie;
+}
+
+for (const [state, code] of [['alive', 143], ['gone', 0], ['dying', 0]] as const) {
+  const what = code === 0 ? 'the same stop (the parent-death signal again): the drain goes on, hooks run, exit 0' : 'the operator\'s: exit at once (143)';
+  test(`a second stop signal while the master (HITLESS_MASTER_PID) is ${state} is ${what}`, async (t) => {
+    const master = await standInMaster(t, state);
+    const f = spawnFixture(t, 'server', { env: { HOOKS: 'ok', SHUTDOWN_TIMEOUT: '120000', HITLESS_MASTER_PID: String(master) } });
+    const { port } = await f.next<{ port: number }>('listening');
+    const conn = await RawConnection.connect(port);
+    t.after(() => conn.destroy());
+    conn.send('GET', '/slow');
+    await f.next('slow-started');
+    f.child.kill('SIGTERM');
+    await f.next('signal');
+    f.child.kill('SIGTERM');
+    if (code === 0) {
+      await f.next('signal');
+      f.tell('release');
+      assert.equal((await conn.response()).body, 'slow done');
+      const first = await f.next<{ result: ShutdownResult }>('hook');
+      assert.equal(first.result.forced.connections, 0);
+    }
+    assert.deepEqual(await f.exited, { code, signal: null });
+  });
+}
 
 test('shutdownDelay: readiness answers 503 while the listener still accepts; a second signal during the delay exits at once', async (t) => {
   const f = spawnFixture(t, 'server', { env: { SHUTDOWN_DELAY: '120000' } });

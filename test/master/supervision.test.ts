@@ -153,6 +153,24 @@ test('master SIGKILL: every worker exits by itself within the drain timeout and 
   assert.ok(free, `port ${portText} still held after the master and its workers died`);
 });
 
+test('master SIGKILL while a request is in flight: the worker drains it (its parent-death signal arrives twice and is one stop, regression)', { timeout: 150_000 }, async (t) => {
+  const master = await startMaster(t, { command: ['node', fixture('master/app.js')] });
+  const [pid] = (await master.status()).workers.map((w) => w.pid ?? 0);
+  assert.ok(pid, 'the worker runs');
+  const slow = fetch(master.url('/slow?ms=1500&id=orphan')).then(
+    async (r) => ({ status: r.status, body: await r.text() }),
+    (err: unknown) => ({ status: 0, body: String((err as Error).cause ?? err) }),
+  );
+  await master.waitStdout('slow-start orphan ');
+  // A Node master has several threads: the kernel sends the worker its parent-death signal
+  // (setpriv --pdeathsig) once per re-parenting, to another thread of the dying master, then
+  // to init, a few milliseconds apart. Taken as the operator's second signal, it cut the request.
+  process.kill(master.pid, 'SIGKILL');
+  await master.exited;
+  assert.deepEqual(await slow, { status: 200, body: 'slow 1\n' });
+  await waitUntil(() => !alive(pid!), 'the orphaned worker exits once drained', 10_000);
+});
+
 test('stopping the master while a reload drains never signals a draining worker twice: its in-flight request completes (regression)', { timeout: 150_000 }, async (t) => {
   const master = await startMaster(t, { command: ['node', fixture('master/app.js')] });
   const slow = fetch(master.url('/slow?ms=1500&id=stop')).then(async (r) => ({ status: r.status, body: await r.text() }));

@@ -10,7 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fixture, startMaster } from '../helpers/master.js';
+import { alive, fixture, startMaster, waitUntil } from '../helpers/master.js';
 import { RawConnection } from '../helpers/http.js';
 import { freePort } from '../helpers/free-port.js';
 
@@ -126,3 +126,22 @@ test('a second stop signal ends the worker at once, even with a request in fligh
   assert.deepEqual([exit.code, exit.signal], [143, null]);
   await assert.rejects(slow.response());
 });
+
+for (const [style, what] of [['none', 'no handler'], ['callback', 'server.close(() => process.exit(143))']] as const) {
+  test(`master SIGKILL, app whose SIGTERM handler is "${what}": the parent-death signal, which comes twice, drains the request in flight (regression)`, { timeout: 60_000 }, async (t) => {
+    const { master, port, release } = await start(t, style);
+    const pid = Number((await master.waitEvent('worker-ready')).pid);
+    const slow = await RawConnection.connect(port);
+    t.after(() => slow.destroy());
+    slow.send('GET', '/slow');
+    await master.waitStdout('SLOW-STARTED 1');
+    // Linux sends the parent-death signal at each re-parenting: to another thread of the
+    // dying master, then to init (src/lib/orphan.ts). The second is not the operator's.
+    process.kill(master.pid, 'SIGKILL');
+    await master.exited;
+    await release();
+    const res = await slow.response();
+    assert.deepEqual([res.status, res.body], [200, 'slow done\n']);
+    await waitUntil(() => !alive(pid), 'the orphaned worker exits once drained', 10_000);
+  });
+}
