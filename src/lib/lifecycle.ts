@@ -20,7 +20,8 @@ import { DEFAULT_STOP_SIGNALS } from './defaults.js';
 import { Handover } from './handover.js';
 import { markShuttingDown } from './health.js';
 import { endMove, startMove } from './move.js';
-import { invalid, object, knownKeys, resolveHookTimeout, type ResolvedShutdownOptions } from './options.js';
+import { appFix } from './apps.js';
+import { checkServer, invalid, object, knownKeys, resolveHookTimeout, type ResolvedShutdownOptions } from './options.js';
 import { resolveShutdownOptions } from './options.js';
 import { reportDrainProgress } from './progress.js';
 import { orphaned } from './orphan.js';
@@ -105,6 +106,7 @@ export function register(server: AnyServer, options: ResolvedShutdownOptions, si
  * server.listen(8080);
  */
 export function track(server: AnyServer, options?: TrackOptions): void {
+  checkServer('track()', server, appFix('track', server, 'track(http.createServer(handler)), then server.listen()'));
   const opts = object('track()', 'options', options);
   knownKeys('track()', opts, ['signals']);
   const signals = opts.signals ?? true;

@@ -11,7 +11,7 @@ import { DEFAULT_PORT } from './defaults.js';
 import { openIpc } from './channel.js';
 import { claimFd, claimOf, inheritedFds, releaseFd } from './fds.js';
 import { register, unregister } from './lifecycle.js';
-import { invalid, resolveListenOptions } from './options.js';
+import { checkServer, invalid, resolveListenOptions } from './options.js';
 import { awaitingReady, openChannel } from './ready.js';
 import { instrument } from './track.js';
 import type { AnyServer, ListenOptions, ListenResult } from './types.js';
@@ -49,9 +49,7 @@ export function listen(server: AnyServer, nameOrOptions?: string | ListenOptions
  * await listenAs('serve()', server, { port: 8080 });
  */
 export async function listenAs(where: string, server: AnyServer, nameOrOptions?: string | ListenOptions): Promise<ListenResult> {
-  if (!(server instanceof net.Server)) {
-    invalid(where, 'server', server, 'a net.Server (http, https or http2 server)', appFix('listen', server, 'listen(http.createServer(handler))'));
-  }
+  checkServer(where, server, appFix('listen', server, 'listen(http.createServer(handler))'));
   const options = resolveListenOptions(where, nameOrOptions);
   const inherited = inheritedFds();
   let target: { fd: number; name: string } | undefined;

@@ -3,6 +3,7 @@
  * the option, shows the bad value and says the fix (code ERR_INVALID_OPTION). Every public
  * function validates once, on entry, through these helpers.
  */
+import net from 'node:net';
 import { HitlessError } from '../errors.js';
 import {
   DEFAULT_HOOK_TIMEOUT,
@@ -62,6 +63,14 @@ export function invalid(where: string, name: string, value: unknown, expected: s
 function fail(message: string, name: string, value: unknown): never {
   const shown = show(value);
   throw new HitlessError('ERR_INVALID_OPTION', `hitless ${message}`, { details: { option: name, value: shown.whole ? value : shown.text } });
+}
+
+/**
+ * Throws ERR_INVALID_OPTION unless `value`, the `server` argument of `where`, is a
+ * net.Server (which http, https and http2 servers are); `example` is the fix.
+ */
+export function checkServer(where: string, value: unknown, example: string): asserts value is net.Server {
+  if (!(value instanceof net.Server)) invalid(where, 'server', value, 'a net.Server (http, https or http2 server)', example);
 }
 
 /** A non-negative finite number of milliseconds, or the default when undefined. */

@@ -13,7 +13,7 @@ import type { Handover } from './handover.js';
 import { CLOSE_HANDSHAKE_MARGIN } from './defaults.js';
 import { markShuttingDown } from './health.js';
 import { status } from './ready.js';
-import { invalid, resolveShutdownOptions, type ResolvedShutdownOptions } from './options.js';
+import { checkServer, resolveShutdownOptions, type ResolvedShutdownOptions } from './options.js';
 import { arrivalOf, isPlainHttp, listenerName, relaysOf } from './registry.js';
 import { upgradeMover } from './movers.js';
 import { instrument, trackerOf, type DrainHooks, type Tracker } from './track.js';
@@ -40,9 +40,7 @@ export function shutdown(server: AnyServer, options?: ShutdownOptions): Promise<
   if (existing !== undefined) return existing;
   // A bad argument rejects, as listen() and serve() do: `.catch()` sees it too.
   try {
-    if (!(server instanceof net.Server)) {
-      invalid('shutdown()', 'server', server, 'a net.Server (http, https or http2 server)', 'pass the server you listen() on');
-    }
+    checkServer('shutdown()', server, 'pass the server you listen() on');
     return drainServer(server, resolveShutdownOptions('shutdown()', options));
   } catch (err) {
     return Promise.reject(err);

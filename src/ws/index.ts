@@ -17,7 +17,7 @@ import { channelEnabled, onChannelMessage, send } from '../lib/channel.js';
 import { wsOf } from '../lib/goaway.js';
 import { setUpgradeMover } from '../lib/movers.js';
 import { holdLingering } from '../lib/progress.js';
-import { invalid, knownKeys, object } from '../lib/options.js';
+import { checkServer, invalid, knownKeys, object } from '../lib/options.js';
 import { receiveWebSocket, type AdoptTarget } from './adopt.js';
 import type { WsInternals } from './internals.js';
 import { WebSocketSender, type MoveSource } from './send.js';
@@ -82,6 +82,10 @@ let sender: WebSocketSender | undefined;
  * ready();
  */
 export function moveWebSockets<S>(wss: WebSocketServer, options: MoveWebSocketsOptions<S>): () => void {
+  const given = wss as unknown as { on?: unknown; options?: unknown } | null;
+  if (given === null || typeof given !== 'object' || typeof given.on !== 'function' || given.options === null || typeof given.options !== 'object') {
+    invalid('moveWebSockets()', 'wss', wss, "a WebSocketServer of the ws package", 'moveWebSockets(new WebSocketServer({ server }), { serialize, adopt })');
+  }
   const opts = object('moveWebSockets()', 'options', options);
   knownKeys('moveWebSockets()', opts, ['serialize', 'adopt', 'busy', 'moved', 'server']);
   for (const key of ['serialize', 'adopt'] as const) {
@@ -90,6 +94,7 @@ export function moveWebSockets<S>(wss: WebSocketServer, options: MoveWebSocketsO
   for (const key of ['busy', 'moved'] as const) {
     if (opts[key] !== undefined && typeof opts[key] !== 'function') invalid('moveWebSockets()', key, opts[key], 'a function', `{ ${key}: (ws) => … }`);
   }
+  if (opts.server !== undefined && opts.server !== null) checkServer('moveWebSockets()', opts.server, '{ server }, the http server the WebSocketServer serves');
   // ws sets `server` to null for a noServer WebSocketServer.
   const server = options.server ?? (wss.options.server as http.Server | null | undefined) ?? undefined;
   if (server === undefined) invalid('moveWebSockets()', 'server', undefined, 'the http server of a noServer WebSocketServer', '{ server }');

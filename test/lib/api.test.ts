@@ -8,7 +8,7 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { codes, healthHandlers, isHitlessError, listen, onShutdown, ready, serve, shutdown, status, workerInfo } from '../../src/index.js';
+import { codes, healthHandlers, isHitlessError, listen, onShutdown, ready, serve, shutdown, status, track, workerInfo } from '../../src/index.js';
 import { parseListenEnv } from '../../src/lib/fds.js';
 import { RawConnection } from '../helpers/http.js';
 
@@ -74,6 +74,27 @@ test('listen() validates options with the option name, the value and the fix', a
   await assert.rejects(listen(server, { signals: 'no' } as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION'));
   await assert.rejects(listen(server, { path: '/tmp/x.sock', port: 1 }), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION'));
   await assert.rejects(listen({} as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION'));
+});
+
+test('every entry point that takes a server refuses a non-server with ERR_INVALID_OPTION: what was given, what is expected, the fix (regression: track() threw a bare TypeError)', async () => {
+  const given: [unknown, string][] = [[42, '42'], [{}, '{}'], [null, 'null'], [undefined, 'undefined'], ['http', '"http"']];
+  for (const [value, shown] of given) {
+    const refused = (where: string, name: string) => (err: unknown): boolean => {
+      assert.ok(isHitlessError(err, 'ERR_INVALID_OPTION'), `${where}(${shown}): ${String(err)}`);
+      const expected = name === 'server' ? 'a net\\.Server \\(http, https or http2 server\\)' : 'a request handler or a server';
+      assert.match(err.message, new RegExp(`^hitless ${where}\\(\\): option "${name}" must be ${expected}; got ${shown.replace(/[{}]/g, '\\$&')}\\. Fix: `));
+      return true;
+    };
+    assert.throws(() => track(value as never), refused('track', 'server'));
+    assert.throws(() => track(value as never, { signals: false }), refused('track', 'server'));
+    await assert.rejects(listen(value as never), refused('listen', 'server'));
+    await assert.rejects(shutdown(value as never), refused('shutdown', 'server'));
+    await assert.rejects(serve(value as never), refused('serve', 'handlerOrServer'));
+  }
+  // A framework's app object: the fix names the form that works for it.
+  const koa = { callback: () => () => {} };
+  assert.throws(() => track(koa as never), /Fix: for a Koa app: track\(http\.createServer\(app\.callback\(\)\)\)\.$/);
+  assert.throws(() => track(42 as never), /Fix: track\(http\.createServer\(handler\)\), then server\.listen\(\)\.$/);
 });
 
 test('serve() names its own options for an unknown one (the shutdown ones directly, not `shutdown`)', async () => {

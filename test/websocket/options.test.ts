@@ -22,6 +22,15 @@ test('moveWebSockets(): a missing serialize or adopt, an unknown option, or a no
   const unregister = moveWebSockets(detached, { serialize: () => ({}), adopt: () => {}, server });
   assert.equal(typeof unregister, 'function');
   unregister();
+  // Not a WebSocketServer, or a `server` that is not one (regression: a bare TypeError).
+  const valid = { serialize: () => ({}), adopt: () => {} };
+  for (const [value, shown] of [[42, '42'], [null, 'null'], [{}, '\\{\\}'], [server, 'Server']] as const) {
+    assert.throws(() => moveWebSockets(value as never, valid), (e: Error & { code?: string }) => e.code === 'ERR_INVALID_OPTION' &&
+      new RegExp(`option "wss" must be a WebSocketServer of the ws package; got ${shown}.*Fix: moveWebSockets\\(new WebSocketServer`).test(e.message));
+  }
+  assert.throws(() => moveWebSockets(detached, { ...valid, server: 42 as never }), (e: Error & { code?: string }) => e.code === 'ERR_INVALID_OPTION' &&
+    /option "server" must be a net\.Server \(http, https or http2 server\); got 42\. Fix: \{ server \}/.test(e.message));
+  unregister();
   wss.close();
   detached.close();
 });
