@@ -6,18 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawConnection } from '../helpers/http.js';
-import { spawnFixture } from './helpers/child.js';
+import { spawnFixture, stoppedWithRequestInFlight } from './helpers/child.js';
 import type { ShutdownResult } from '../../src/index.js';
 
 test('slow request: completes during the drain, answered with Connection: close, then the worker exits 0', async (t) => {
-  const f = spawnFixture(t, 'server', { env: { HOOKS: 'ok', SHUTDOWN_TIMEOUT: '60000' } });
-  const { port } = await f.next<{ port: number }>('listening');
-  const conn = await RawConnection.connect(port);
-  t.after(() => conn.destroy());
-  conn.send('GET', '/slow');
-  await f.next('slow-started');
-  f.child.kill('SIGTERM');
-  await f.next('signal');
+  const { f, conn } = await stoppedWithRequestInFlight(t, 'slow', { HOOKS: 'ok', SHUTDOWN_TIMEOUT: '60000' });
   f.tell('release');
   const res = await conn.response();
   assert.equal(res.status, 200);

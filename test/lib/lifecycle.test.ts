@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { RawConnection } from '../helpers/http.js';
 import { waitUntil } from '../helpers/master.js';
-import { spawnFixture } from './helpers/child.js';
+import { spawnFixture, stoppedWithRequestInFlight } from './helpers/child.js';
 import type { ShutdownResult } from '../../src/index.js';
 
 test('standalone SIGTERM: drains, runs hooks in order after the drain, a hanging hook is cut at its limit and reported, exit 0', async (t) => {
@@ -62,14 +62,7 @@ test('a throwing hook is reported on stderr and does not block the others', asyn
 });
 
 test('second stop signal exits at once with 128 + signal number (143 for SIGTERM)', async (t) => {
-  const f = spawnFixture(t, 'server', { env: { SHUTDOWN_TIMEOUT: '120000' } });
-  const { port } = await f.next<{ port: number }>('listening');
-  const conn = await RawConnection.connect(port);
-  t.after(() => conn.destroy());
-  conn.send('GET', '/hang');
-  await f.next('hang-started');
-  f.child.kill('SIGTERM');
-  await f.next('signal');
+  const { f } = await stoppedWithRequestInFlight(t, 'hang', { SHUTDOWN_TIMEOUT: '120000' });
   f.child.kill('SIGTERM');
   assert.deepEqual(await f.exited, { code: 143, signal: null });
 });
@@ -108,14 +101,7 @@ for (const [state, code] of [['alive', 143], ['gone', 0], ['dying', 0]] as const
   const what = code === 0 ? 'the same stop (the parent-death signal again): the drain goes on, hooks run, exit 0' : 'the operator\'s: exit at once (143)';
   test(`a second stop signal while the master (HITLESS_MASTER_PID) is ${state} is ${what}`, async (t) => {
     const master = await standInMaster(t, state);
-    const f = spawnFixture(t, 'server', { env: { HOOKS: 'ok', SHUTDOWN_TIMEOUT: '120000', HITLESS_MASTER_PID: String(master) } });
-    const { port } = await f.next<{ port: number }>('listening');
-    const conn = await RawConnection.connect(port);
-    t.after(() => conn.destroy());
-    conn.send('GET', '/slow');
-    await f.next('slow-started');
-    f.child.kill('SIGTERM');
-    await f.next('signal');
+    const { f, conn } = await stoppedWithRequestInFlight(t, 'slow', { HOOKS: 'ok', SHUTDOWN_TIMEOUT: '120000', HITLESS_MASTER_PID: String(master) });
     f.child.kill('SIGTERM');
     if (code === 0) {
       await f.next('signal');

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { RawConnection } from '../../helpers/http.js';
 
 export interface FixtureEvent {
   event: string;
@@ -91,4 +92,24 @@ export function spawnFixture(t: TestContext, name: string, options: SpawnOptions
       });
     },
   };
+}
+
+/**
+ * The `server` fixture with one request in flight (`/slow`, answered on `release`, or
+ * `/hang`, never), stopped with a real SIGTERM once that request began: the start of every
+ * drain test.
+ *
+ * @example
+ * const { f, conn } = await stoppedWithRequestInFlight(t, 'slow', { HOOKS: 'ok' });
+ */
+export async function stoppedWithRequestInFlight(t: TestContext, path: 'slow' | 'hang', env: Record<string, string>): Promise<{ f: Fixture; conn: RawConnection }> {
+  const f = spawnFixture(t, 'server', { env });
+  const { port } = await f.next<{ port: number }>('listening');
+  const conn = await RawConnection.connect(port);
+  t.after(() => conn.destroy());
+  conn.send('GET', `/${path}`);
+  await f.next(`${path}-started`);
+  f.child.kill('SIGTERM');
+  await f.next('signal');
+  return { f, conn };
 }
