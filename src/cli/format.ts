@@ -9,6 +9,7 @@ import { lendPhrase, queuedPhrase } from '../core/logger.js';
 import { renderTable } from '../text/table.js';
 import { canaryProgress, generationTraffic, trafficCells } from './traffic.js';
 import { wasRefused } from '../core/outcomes.js';
+import { runs } from '../core/worker-state.js';
 
 /** Shared with the release code (core/outcomes.ts); the commands import it from here. */
 export { wasRefused };
@@ -67,12 +68,12 @@ function workerRow(w: WorkerStatus, now: number): string[] {
     `${w.generation}.${w.slot}`,
     w.pid === undefined ? '-' : String(w.pid),
     w.state,
-    w.state === 'exited' || w.state === 'failed' ? '-' : formatDuration(now - w.startedAt),
+    runs(w) ? formatDuration(now - w.startedAt) : '-',
     String(w.restarts),
     bytes(w.rssBytes),
     w.cpuPercent === undefined ? '-' : `${w.cpuPercent.toFixed(1)}%`,
     ...trafficCells(w.traffic),
-    w.statusText ?? '',
+    w.state === 'restarting' && w.restartAt !== undefined ? `restarts ${w.restartAt > now ? `in ${formatDuration(w.restartAt - now)}` : 'now'} (crashed)` : w.statusText ?? '',
   ];
 }
 

@@ -6,6 +6,7 @@
 import { formatDuration } from '../config/duration.js';
 import type { CanaryReport, ReloadOutcome, SideFigures, StatusSnapshot, TrafficFigures } from '../core/types.js';
 import { renderTable } from '../text/table.js';
+import { runs } from '../core/worker-state.js';
 
 /**
  * Requests per second: whole numbers from 10 up.
@@ -54,7 +55,7 @@ export function trafficCells(f: TrafficFigures | undefined): string[] {
 /** What a generation is doing right now, for the traffic table. */
 function role(s: StatusSnapshot, generation: number, serving: boolean): string {
   if (serving) return 'serving';
-  const mine = s.workers.filter((w) => w.generation === generation && w.state !== 'exited' && w.state !== 'failed');
+  const mine = s.workers.filter((w) => w.generation === generation && runs(w));
   // Old generations, and a rejected canary on its way out.
   if (mine.length > 0 && mine.every((w) => w.state === 'draining')) return 'draining';
   if (s.reload?.generation === generation) return s.reload.phase === 'canary' ? 'canary' : 'starting';

@@ -19,6 +19,8 @@ export class Generation {
   /** Slots given up after a crash loop, with the last worker's status. */
   readonly failed = new Map<number, WorkerStatus>();
   readonly restartTimers = new Map<number, Timer>();
+  /** Slots waiting out their restart backoff after a crash (state `restarting`), for status. */
+  readonly restarting = new Map<number, WorkerStatus>();
   #crashes: number[][];
 
   constructor(id: number, spec: GenerationSpec) {
@@ -72,6 +74,7 @@ export class Generation {
       this.failed.delete(slot);
       this.restartTimers.get(slot)?.cancel();
       this.restartTimers.delete(slot);
+      this.restarting.delete(slot);
     }
     while (this.workers.length < size) {
       this.workers.push(undefined);
@@ -111,8 +114,14 @@ export class Generation {
     }
     emit({ type: 'worker-restart', generation: this.id, slot, attempt: restarts + 1, delayMs: delay });
     this.restartTimers.get(slot)?.cancel();
+    const last = crashed?.snapshot();
+    this.restarting.set(slot, {
+      generation: this.id, slot, pid: undefined, startedAt: last?.startedAt ?? host.now(), readyAt: undefined, restarts,
+      statusText: undefined, release: this.release, state: 'restarting', restartAt: host.now() + delay,
+    });
     const timer = host.setTimer(() => {
       this.restartTimers.delete(slot);
+      this.restarting.delete(slot);
       if (!restart.allowed() || this.workers[slot] !== undefined || slot >= this.size) return;
       const next = restart.spawn(slot, restarts + 1);
       // Not gated: the slot is empty anyway. A replacement that never gets ready is visible in status.
@@ -124,6 +133,7 @@ export class Generation {
   cancelRestarts(): void {
     for (const timer of this.restartTimers.values()) timer.cancel();
     this.restartTimers.clear();
+    this.restarting.clear();
   }
 }
 

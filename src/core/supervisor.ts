@@ -532,6 +532,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const usage = this.#opts.usage?.(workers.flatMap((w) => (w.pid === undefined ? [] : [w.pid])));
     for (const w of workers) Object.assign(w, w.pid === undefined ? {} : usage?.get(w.pid));
     for (const failed of this.#current?.failed.values() ?? []) workers.push(failed);
+    for (const waiting of this.#current?.restarting.values() ?? []) workers.push({ ...waiting });
     workers.sort((a, b) => a.generation - b.generation || a.slot - b.slot);
     const { rss, heapUsed } = process.memoryUsage();
     const run = this.#reload?.run;

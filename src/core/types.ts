@@ -41,7 +41,8 @@ export interface SideFigures {
 }
 
 
-export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited' | 'failed';
+/** `restarting`: a crashed worker's slot waiting out its restart backoff (no process; `restartAt` says until when). */
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited' | 'failed' | 'restarting';
 
 export interface WorkerStatus {
   generation: number;
@@ -59,6 +60,8 @@ export interface WorkerStatus {
   cpuPercent?: number;
   /** What the worker reported on the channel (`stats`), over the last 10 s; absent until it reports. */
   traffic?: TrafficFigures;
+  /** State `restarting`: when the slot's next worker starts (ms since the epoch, the master's clock). */
+  restartAt?: number;
 }
 
 /** One generation's traffic (its workers merged, exited ones included while in the window). */

@@ -6,6 +6,7 @@
  * whether the host does.
  */
 import type { StatusSnapshot } from '../core/types.js';
+import { runs } from '../core/worker-state.js';
 
 /** The health report: HTTP status and a small JSON body. */
 export interface MasterHealth {
@@ -22,7 +23,7 @@ export interface MasterHealth {
  * res.writeHead(h.status, { 'content-type': 'application/json' }).end(JSON.stringify(h.body));
  */
 export function masterHealth(s: StatusSnapshot): MasterHealth {
-  const mine = s.workers.filter((w) => w.generation === s.generation && w.state !== 'exited' && w.state !== 'failed');
+  const mine = s.workers.filter((w) => w.generation === s.generation && runs(w));
   const ready = mine.filter((w) => w.state === 'ready').length;
   const base = { state: s.state, generation: s.generation, ready, workers: mine.length };
   let reason: string | undefined;

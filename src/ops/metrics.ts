@@ -22,7 +22,7 @@ import { CANARY_OUTCOMES, CONNECTION_OUTCOMES, MasterCounters, RELOAD_DURATION_B
 
 export { RELOAD_DURATION_BUCKETS };
 
-const WORKER_STATES: WorkerState[] = ['starting', 'ready', 'draining', 'exited', 'failed'];
+const WORKER_STATES: WorkerState[] = ['starting', 'ready', 'draining', 'exited', 'failed', 'restarting'];
 
 /** A running metrics endpoint. */
 export interface MetricsEndpoint {

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { HitlessError } from '../../src/errors.js';
 import { REJECTED_GRACE_MS } from '../../src/core/slots.js';
 import { Supervisor } from '../../src/core/supervisor.js';
+import { masterHealth } from '../../src/ops/health.js';
+import { formatStatus } from '../../src/cli/format.js';
 import { createLogger, logEvent } from '../../src/core/logger.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
@@ -405,6 +407,22 @@ test('one reload at a time: a second request is queued, later ones join it (coal
   assert.equal(o3.generation, 3);
   assert.equal(o3.coalesced, true);
   assert.equal(events.filter((e) => e.type === 'reload-start').length, 2);
+});
+
+test('crash restart: a slot waiting out its backoff shows in status as restarting, with when; health and the traffic counts leave it out (regression: it vanished from status)', async () => {
+  const { sup, host } = setup({ workers: 2 });
+  await sup.start();
+  const [crashed] = host.alive(1);
+  crashed?.exit(1);
+  await settle();
+  const rows = sup.status().workers;
+  assert.deepEqual(rows.map((w) => `${w.slot} ${w.state}`), ['0 restarting', '1 ready']);
+  assert.equal(rows[0]?.pid, undefined);
+  assert.equal(rows[0]?.restartAt, host.now() + 100);
+  assert.match(formatStatus(sup.status(), host.now()), /^1\.0 +- +restarting +- +0 .* restarts in 100 ms \(crashed\)$/m);
+  assert.deepEqual(masterHealth(sup.status()).body, { ok: true, state: 'running', generation: 1, ready: 1, workers: 1 });
+  await host.advance(100);
+  assert.deepEqual(sup.status().workers.map((w) => `${w.slot} ${w.state}`), ['0 ready', '1 ready']);
 });
 
 test('crash restart: backoff doubles per crash, and more than maxRestarts within the window marks the slot failed', async () => {

@@ -10,6 +10,7 @@ import type { ReloadOutcome, StatusSnapshot } from '../../core/types.js';
 import { renderTable } from '../../text/table.js';
 import { parseFlags } from '../flags.js';
 import { wasRefused } from '../format.js';
+import { runs } from '../../core/worker-state.js';
 
 const usage = `Usage: hitless list [--wide] [--json]
 
@@ -35,7 +36,7 @@ export function lastReloadCell(o: ReloadOutcome | undefined, now = Date.now()): 
 
 /** Ready workers of the serving generation over its live workers, and its slots given up after a crash loop. */
 function workersCell(s: StatusSnapshot): string {
-  const mine = s.workers.filter((w) => w.generation === s.generation && w.state !== 'exited' && w.state !== 'failed');
+  const mine = s.workers.filter((w) => w.generation === s.generation && runs(w));
   const failed = s.workers.filter((w) => w.generation === s.generation && w.state === 'failed').length;
   return `${mine.filter((w) => w.state === 'ready').length}/${mine.length}${failed > 0 ? ` (${failed} failed)` : ''}`;
 }
