@@ -21,7 +21,7 @@ import { deployRelease } from './deploy.js';
 import { download, fetchText, pickChecksum } from './download.js';
 import { safeUrl } from '../text/url.js';
 import { releasesDir } from './layout.js';
-import { readState, updateState, type FetchState } from './state.js';
+import { readState, STATE_FILE, updateState, type FetchState } from './state.js';
 
 export type PollResult =
   | { status: 'not-modified' | 'unchanged' | 'known-bad' | 'skipped-identical' }
@@ -55,20 +55,28 @@ class RepeatFilter {
   }
 }
 
+/** What a failed artifact's log line adds: these bytes are not tried again, and how to. */
+export function notRetried(sha256: string, appDir: string): string {
+  return `these bytes (sha256 ${sha256}) will not be retried until the artifact changes; to retry them, ` +
+    `release them by hand (hitless release <file>), or remove ${sha256} from "failedArtifacts" and the "fetch" entry ` +
+    `in ${join(releasesDir(appDir), STATE_FILE)}`;
+}
+
 /**
- * A fetcher without its timer: `pollOnce()` does one full poll.
+ * A fetcher without its timer: `pollOnce()` does one full poll. `now` (default Date.now) is
+ * the clock of release ids and of the repeated-error filter.
  *
  * @example
  * const f = createFetcher(config, supervisor, logger);
  * const r = await f.pollOnce(); // { status: 'live', id: '20261121T101500Z-3f9a1c2' }
  */
-export function createFetcher(config: Config, master: MasterHandle, logger: Logger): Fetcher {
+export function createFetcher(config: Config, master: MasterHandle, logger: Logger, now: () => number = Date.now): Fetcher {
   const spec = config.fetch;
   const abort = new AbortController();
   const url = safeUrl(spec.url);
   // A state that lasts (a 404 before the first publish, a bad checksum file) is said once,
   // then again every REPEAT_LOG_MS while it lasts, not at every poll.
-  const repeats = new RepeatFilter(REPEAT_LOG_MS, () => Date.now());
+  const repeats = new RepeatFilter(REPEAT_LOG_MS, now);
   // What the state file keeps to tell this URL from another: no query string in clear (a
   // presigned URL's signature), a hash of the whole URL instead.
   const urlKey = `${url}#${createHash('sha256').update(spec.url).digest('hex').slice(0, 16)}`;
@@ -114,13 +122,13 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
       }
       if (state.failedArtifacts.includes(got.sha256)) {
         await saveSeen(seen);
-        logger.warn('fetch: artifact failed before; skipped until it changes', { url, sha256: got.sha256 });
+        logger.warn(`fetch: artifact failed before; ${notRetried(got.sha256, config.appDir)}`, { url, sha256: got.sha256 });
         return { status: 'known-bad' };
       }
       logger.info('fetch: new artifact', { url, sha256: got.sha256, bytes: got.bytes });
       try {
         const r = await deployRelease(tmp, {
-          appDir: config.appDir, kind: 'archive', label: url, artifactSha256: got.sha256,
+          appDir: config.appDir, kind: 'archive', label: url, artifactSha256: got.sha256, now,
           prepare: config.release?.prepare, keep: config.release?.keep ?? DEFAULT_RELEASE_KEEP, reason: 'fetch',
           reload: (why) => master.reload(why),
           onOutput: (stream, chunk) => {
@@ -145,11 +153,16 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
         }
         if (isHitlessError(err) && ['ERR_RELEASE_ROLLED_BACK', 'ERR_RELEASE_UNSAFE_ARCHIVE', 'ERR_RELEASE_SOURCE', 'ERR_RELEASE_PREPARE'].includes(err.code)) {
           await saveSeen(seen, got.sha256);
+          // Said here, once: the later polls skip these bytes without a word (a 304, or the
+          // same sha256 as the last judged), and an operator who fixed an outside cause
+          // would wait for a retry that never comes.
+          const untouched = err.code === 'ERR_RELEASE_ROLLED_BACK' || err.code === 'ERR_RELEASE_PREPARE' ? '' : '; current release untouched';
+          logger.error(`fetch: ${err.message}${untouched}; ${notRetried(got.sha256, config.appDir)}`, { code: err.code, sha256: got.sha256 });
           if (err.code === 'ERR_RELEASE_ROLLED_BACK') {
-            logger.error(`fetch: ${err.message}`, { code: err.code, sha256: got.sha256 });
             for (const line of (err.details.output as string[] | undefined) ?? []) logger.error(`  | ${line}`);
             return { status: 'rolled-back', id: String(err.details.id) };
           }
+          return { status: 'error', code: err.code, message: err.message };
         }
         throw err;
       }

@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { cp, mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, isAbsolute } from 'node:path';
-import { abortReason, HitlessError } from '../errors.js';
+import { abortReason, HitlessError, isHitlessError } from '../errors.js';
 import { safeExtract } from './extract.js';
 import { hashTree } from './hash.js';
 import { discardRelease } from './leftovers.js';
@@ -145,7 +145,12 @@ async function finishRelease(opts: InstallOptions, id: string, prepare: string[]
     await discardRelease(opts.appDir, id);
     // Checked after the removal: a Ctrl-C reaches the prepare command too, which may die of it
     // (ERR_RELEASE_PREPARE) before hitless has handled its own signal.
-    if (!opts.signal?.aborted) throw err;
+    if (!opts.signal?.aborted) {
+      if (!isHitlessError(err, 'ERR_RELEASE_PREPARE')) throw err;
+      // runPrepare names only the command: say which release, that it is gone and what serves.
+      throw new HitlessError('ERR_RELEASE_PREPARE', `release ${id}: ${err.message}; removed it, current is still ${currentId ?? 'none'}`,
+        { cause: err, details: { ...err.details, id, current: currentId } });
+    }
     const why = abortReason(opts.signal);
     throw new HitlessError('ERR_RELEASE_INTERRUPTED',
       `release ${id} interrupted ${prepared ? 'before the switch' : 'during prepare'} (${why}); removed it, current is still ${currentId ?? 'none'}`,

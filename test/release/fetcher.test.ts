@@ -39,8 +39,8 @@ async function setup(t: TestContext) {
     url: `${server.base}/app.tgz`, interval: 50, sha256: undefined, sha256Url: undefined, headers: {},
     maxBytes: 1_000_000, timeout: 5_000, ...over,
   });
-  const fetcher = (over: Partial<FetchConfig> = {}) => {
-    const f = createFetcher({ appDir: app, release: { keep: 5, prepare: undefined }, fetch: fetchConfig(over) }, master, logger);
+  const fetcher = (over: Partial<FetchConfig> = {}, now?: () => number) => {
+    const f = createFetcher({ appDir: app, release: { keep: 5, prepare: undefined }, fetch: fetchConfig(over) }, master, logger, now);
     t.after(() => f.close());
     return f;
   };
@@ -66,25 +66,37 @@ test('fetch: a new artifact is installed and reloaded once; an unchanged one is 
   assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => n.startsWith('.hitless-fetch')), []);
 });
 
-test('fetch: an artifact that fails to go live is switched back and not retried until it changes', async (t) => {
+test('fetch: an artifact that fails to go live is switched back and not retried until it changes; the log line says so and how to retry, and that retry works', async (t) => {
   const { app, work, server, master, fetcher, lines } = await setup(t);
   master.answer = async () => outcome(false);
-  const f = fetcher();
+  // A clock a minute on at each call: the retry below gets a release id of its own, as it
+  // would minutes later (ids are to the second; the failed release is kept).
+  let clock = Date.now();
+  const f = fetcher({}, () => (clock += 60_000));
   const r = await f.pollOnce();
   assert.equal(r.status, 'rolled-back');
   assert.equal(await readCurrent(app), 'v1');
-  assert.ok(lines.some((l) => /ERR_RELEASE_ROLLED_BACK/.test(l) && /exited with code 1/.test(l)));
+  const stateFile = join(app, 'releases', '.hitless-state.json');
+  // The line says, once, that these bytes are not tried again and how to retry them.
+  assert.ok(lines.some((l) => /ERR_RELEASE_ROLLED_BACK/.test(l) && /exited with code 1/.test(l) &&
+    l.includes(`these bytes (sha256 ${server.sha256}) will not be retried until the artifact changes; to retry them, release them by hand (hitless release <file>), ` +
+      `or remove ${server.sha256} from "failedArtifacts" and the "fetch" entry in ${stateFile}`)), lines.join('\n'));
   assert.ok(lines.some((l) => l.includes('| Error: boom')));
   assert.deepEqual((await readState(app)).failedArtifacts, [server.sha256]);
   server.ignoreConditional = true; // even when downloaded again, it is not retried
   assert.equal((await f.pollOnce()).status, 'unchanged');
-  await writeFile(join(app, 'releases', '.hitless-state.json'), JSON.stringify({ ...(await readState(app)), fetch: undefined }));
+  await writeFile(stateFile, JSON.stringify({ ...(await readState(app)), fetch: undefined }));
   assert.equal((await f.pollOnce()).status, 'known-bad');
   assert.equal(master.reasons.length, 1);
+  // The retry the line describes works: the same bytes go to the master again.
+  await writeFile(stateFile, JSON.stringify({ ...(await readState(app)), fetch: undefined, failedArtifacts: [] }));
+  const retried = await f.pollOnce();
+  assert.equal(retried.status, 'rolled-back', JSON.stringify(retried));
+  assert.equal(master.reasons.length, 2);
   master.answer = async () => outcome(true);
   server.artifact = await tgzOf(join(work, 'v3'), { 'app.js': 'v3' });
   assert.equal((await f.pollOnce()).status, 'live');
-  assert.equal(master.reasons.length, 2);
+  assert.equal(master.reasons.length, 3);
 });
 
 test('fetch: a Last-Modified within a second of the response (an upload still being written) is not kept: a complete file in the same second is fetched, not a 304 for the partial one', async (t) => {
@@ -194,11 +206,12 @@ test('fetch: an error that repeats at every poll (a 404 before the first publish
   assert.equal(lines.filter((l) => l.includes('HTTP 500')).length, 1, 'another fetcher, a new error: said once');
 });
 
-test('fetch: a malicious artifact is refused (ERR_RELEASE_UNSAFE_ARCHIVE) and remembered', async (t) => {
-  const { app, server, master, fetcher } = await setup(t);
+test('fetch: a malicious artifact is refused (ERR_RELEASE_UNSAFE_ARCHIVE) and remembered, the log line saying it is not retried', async (t) => {
+  const { app, server, master, fetcher, lines } = await setup(t);
   server.artifact = craftTgz([{ path: '../../escape.txt', type: 'File', body: 'x' }]);
   const r = await fetcher().pollOnce();
   assert.equal(r.status === 'error' && r.code, 'ERR_RELEASE_UNSAFE_ARCHIVE');
+  assert.ok(lines.some((l) => /ERR_RELEASE_UNSAFE_ARCHIVE/.test(l) && l.includes('current release untouched; these bytes') && l.includes('will not be retried')), lines.join('\n'));
   assert.equal(await readCurrent(app), 'v1');
   assert.equal(master.reasons.length, 0);
   assert.deepEqual((await readState(app)).failedArtifacts, [server.sha256]);

@@ -2,7 +2,8 @@
 // prepare command, removes the half-made release, says so in one line and exits 128 + the
 // signal's number. Killed outright instead, it left an unprepared release that `hitless
 // rollback` later picked. The prepare waits on a fifo the test never opens, so the test
-// knows prepare is running (it says so) and never sleeps.
+// knows prepare is running (it says so) and never sleeps. Last, a prepare that fails on its
+// own is said the same way (release, removal, current, code).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -61,3 +62,20 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     assert.equal(await readlink(join(app, 'current')), 'releases/v1');
   });
 }
+
+test('a failed prepare: hitless release names the release, says it was removed and current unchanged, with ERR_RELEASE_PREPARE, exit 1', async (t) => {
+  const app = await tempDir(t, 'hitless-prepare-app-');
+  const builds = await tempDir(t, 'hitless-prepare-builds-');
+  assert.equal((await runCli(['release', await writeTree(join(builds, 'v1'), { 'a.txt': 'v1' }), '--id', 'v1'], {}, app)).code, 0);
+  const prepare = ['sh', '-c', 'test -f VERSION'];
+  await writeFile(join(app, 'hitless.json'), JSON.stringify({ release: { prepare } }));
+  const r = await runCli(['release', await writeTree(join(builds, 'v2'), { 'a.txt': 'v2' }), '--id', 'v2'], {}, app);
+  assert.equal(r.stderr, `hitless: release v2: prepare command ${JSON.stringify(prepare)} exited with code 1; removed it, current is still v1 (ERR_RELEASE_PREPARE)\n`);
+  assert.equal(r.code, 1);
+  assert.equal(existsSync(join(app, 'releases', 'v2')), false);
+  assert.equal(await readlink(join(app, 'current')), 'releases/v1');
+  // --json: the CLI's error object, which \`hitless deploy\` reads, carries the code.
+  const j = await runCli(['release', join(builds, 'v2'), '--id', 'v2', '--json'], {}, app);
+  assert.equal(JSON.parse(j.stdout).error.code, 'ERR_RELEASE_PREPARE');
+  assert.equal(j.code, 1);
+});

@@ -130,6 +130,15 @@ function stopInstallOnSignal(): { signal: AbortSignal; reloading(reason: string)
   return { signal: controller.signal, reloading: (reason) => (reload = reason), restore };
 }
 
+/**
+ * Prints a failed prepare (ERR_RELEASE_PREPARE) with its code, as the other release
+ * failures; exit 1. With --json the CLI's own error object says it (`hitless deploy` reads it).
+ */
+function reportPrepareFailed(err: HitlessError): number {
+  process.stderr.write(`hitless: ${err.message} (${err.code})\n`);
+  return 1;
+}
+
 /** Prints an install stopped by a signal (ERR_RELEASE_INTERRUPTED); exit 128 + the signal's number, as a shell reports it. */
 function reportInterrupted(err: HitlessError, signal: AbortSignal, json: boolean): number {
   if (json) process.stdout.write(JSON.stringify({ status: 'interrupted', code: err.code, message: err.message, ...err.details }, null, 2) + '\n');
@@ -173,6 +182,7 @@ export const command: Command = {
     } catch (err) {
       if (isHitlessError(err, 'ERR_RELEASE_ROLLED_BACK')) return reportRolledBack(err, json);
       if (isHitlessError(err, 'ERR_RELEASE_INTERRUPTED')) return reportInterrupted(err, stop.signal, json);
+      if (isHitlessError(err, 'ERR_RELEASE_PREPARE') && !json) return reportPrepareFailed(err);
       throw err;
     } finally {
       stop.restore();
