@@ -20,8 +20,15 @@ const CANNOT_FIND = /Cannot find module '([^']+)'/;
 /** glibc's strerror, Node's code, Go's and Java's messages for EADDRINUSE. */
 const ADDRESS_IN_USE = /address already in use|EADDRINUSE|only one usage of each socket address/i;
 
-/** Does the command run Node (where hitless's preload applies), as far as its words tell? */
-function looksLikeNode(command: string[]): boolean {
+/**
+ * Does the command run Node (where hitless's preload and in-app library apply), as far as its
+ * words tell?
+ *
+ * @example
+ * looksLikeNode(['node', 'server.js']); // true
+ * looksLikeNode(['python3', 'worker.py']); // false
+ */
+export function looksLikeNode(command: string[]): boolean {
   const [program = '', first = ''] = command;
   const name = program.split('/').pop() ?? '';
   return /^node(js)?(\d+)?$/.test(name) || /\.[cm]?js$/.test(program) || (/^(tsx|ts-node)$/.test(name) && /\.[cm]?[jt]s$/.test(first))

@@ -11,6 +11,7 @@
  * warning naming them instead, in the reload's outcome, the log and `hitless status`.
  */
 import { HitlessError } from '../errors.js';
+import { looksLikeNode } from './advice.js';
 import { SD_LISTEN_FDS_START } from '../lib/defaults.js';
 import type { Hello } from './types.js';
 import type { GenerationSpec } from './spec.js';
@@ -44,15 +45,29 @@ export function unservedListeners(spec: GenerationSpec, hello: Hello | undefined
  */
 export function unservedError(label: string, spec: GenerationSpec, unserved: string[], adopted: string[]): HitlessError {
   const which = unserved.map((name) => describe(spec, spec.fdNames.indexOf(name))).join(', ');
-  const first = unserved[0] ?? 'listen1';
+  const one = unserved.length === 1;
   const served = adopted.length > 0 ? `it accepts only on ${adopted.map((n) => `"${n}"`).join(', ')}` : 'it accepts on none';
   return new HitlessError(
     'ERR_LISTENER_UNSERVED',
-    `worker ${label} does not accept on listener${unserved.length === 1 ? '' : 's'} ${which} (${served}), so connections to ` +
-      `${unserved.length === 1 ? 'it' : 'them'} would wait unanswered: serve ${unserved.length === 1 ? 'it' : 'each'} in the app ` +
-      `with listen(server, '${first}') (serve(server) without a name serves every socket no listen() claims), or remove the address from "listen"`,
+    `worker ${label} does not accept on listener${one ? '' : 's'} ${which} (${served}), so connections to ` +
+      `${one ? 'it' : 'them'} would wait unanswered: ${unservedFix(spec, unserved)}, or remove the address from "listen"`,
     { details: { unserved, adopted, output: [] } },
   );
+}
+
+/**
+ * The fix in the worker's own terms: the in-app library's listen() for a Node command, the
+ * inherited fd and its LISTEN_FDNAMES entry for a program of another language (which
+ * cannot call listen()).
+ */
+function unservedFix(spec: GenerationSpec, unserved: string[]): string {
+  const one = unserved.length === 1;
+  if (looksLikeNode(spec.command)) {
+    return `serve ${one ? 'it' : 'each'} in the app with listen(server, '${unserved[0] ?? 'listen1'}') ` +
+      '(serve(server) without a name serves every socket no listen() claims)';
+  }
+  const fds = unserved.map((name) => `fd ${SD_LISTEN_FDS_START + spec.fdNames.indexOf(name)} (LISTEN_FDNAMES entry "${name}")`);
+  return `accept on ${fds.join(' and on ')} in the program, and list ${one ? 'it' : 'them'} in the hello's "adopted"`;
 }
 
 /**

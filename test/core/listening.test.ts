@@ -7,13 +7,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { unservedError } from '../../src/core/listening.js';
 import { Supervisor } from '../../src/core/supervisor.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
 import { isHitlessError } from '../../src/errors.js';
 import { FakeHost, fakeSpec, settle, wellBehaved, type Behaviour } from './fake-host.js';
 
-const TWO = { fds: [10, 11], fdNames: ['http', 'listen1'], fdAddresses: ['127.0.0.1:3000', '127.0.0.1:42581'] };
+const TWO = { command: ['node', 'server.js'], fds: [10, 11], fdNames: ['http', 'listen1'], fdAddresses: ['127.0.0.1:3000', '127.0.0.1:42581'] };
 
 /** A worker that says hello with `adopted` (undefined: a hello without the list), then READY. */
 const saysHello = (adopted: string[] | undefined): Behaviour => (p) => {
@@ -45,6 +46,18 @@ test('a reload that adds a listener the new workers do not accept on is refused 
   assert.deepEqual(host.alive(2), [], 'the refused workers are gone');
   assert.ok(old.every((p) => !p.exited && p.signals.length === 0 && p.sent.length === 0), 'the old generation was never asked to stop');
   assert.equal(sup.status().workers.filter((w) => w.state === 'ready').length, 2);
+});
+
+test('ERR_LISTENER_UNSERVED for a worker of another language (Python): the fix is the fd and its LISTEN_FDNAMES entry, not the Node library\'s listen()', () => {
+  const three = fakeSpec({ command: ['python3', 'worker.py'], fds: [10, 11, 12], fdNames: ['http', 'admin', 'listen2'], fdAddresses: ['127.0.0.1:3000', '127.0.0.1:3001', '/run/app.sock'] });
+  assert.equal(unservedError('2.0 (pid 42)', three, ['listen2'], ['http', 'admin']).message,
+    'worker 2.0 (pid 42) does not accept on listener "listen2" (/run/app.sock, fd 5) (it accepts only on "http", "admin"), so connections to it ' +
+    'would wait unanswered: accept on fd 5 (LISTEN_FDNAMES entry "listen2") in the program, and list it in the hello\'s "adopted", or remove the address from "listen"');
+  assert.match(unservedError('2.0 (pid 42)', three, ['admin', 'listen2'], ['http']).message,
+    /: accept on fd 4 \(LISTEN_FDNAMES entry "admin"\) and on fd 5 \(LISTEN_FDNAMES entry "listen2"\) in the program, and list them in the hello's "adopted", or remove/);
+  // A Node command keeps the library's advice.
+  assert.match(unservedError('2.0 (pid 42)', { ...three, command: ['node', 'server.js'] }, ['listen2'], ['http', 'admin']).message,
+    /: serve it in the app with listen\(server, 'listen2'\) \(serve\(server\) without a name serves every socket no listen\(\) claims\), or remove/);
 });
 
 test('hitless start with two listeners and workers that accept on one fails with ERR_START_FAILED naming the other; no worker is left', async () => {
