@@ -4,7 +4,7 @@
  */
 import { describeChange } from '../config/changes.js';
 import { formatDuration } from '../config/duration.js';
-import type { ConnectionCounts, DrainingGeneration, MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../core/types.js';
+import type { ConnectionCounts, DrainingGeneration, ListenerStatus, MasterEvent, ReloadOutcome, StatusSnapshot, WorkerStatus } from '../core/types.js';
 import { lendPhrase, queuedPhrase } from '../core/logger.js';
 import { renderTable } from '../text/table.js';
 import { canaryProgress, generationTraffic, trafficCells } from './traffic.js';
@@ -78,6 +78,15 @@ function workerRow(w: WorkerStatus, now: number): string[] {
 }
 
 /**
+ * A listener's address for status, with its trailing space: systemd's socket shows where it
+ * is bound when the master could read it, else nothing ("fd:3" says no more than "fd 3").
+ */
+function listenerAddress(l: ListenerStatus): string {
+  if (!l.inherited) return `${l.address} `;
+  return l.boundTo !== undefined ? `${l.boundTo} ` : l.address.startsWith('fd:') ? '' : `${l.address} `;
+}
+
+/**
  * The `hitless status` report.
  *
  * @example
@@ -90,7 +99,7 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
   ];
   if (s.app) lines.splice(1, 0, `app         ${s.app.dir} (${s.app.configPath ?? 'flags only, no config file'})`);
   s.listeners.forEach((l, i) => {
-    lines.push(`${i === 0 ? 'listeners' : ''.padEnd(9)}   ${l.name} ${l.address} (fd ${l.fd}${l.inherited ? ', from systemd' : ''})`);
+    lines.push(`${i === 0 ? 'listeners' : ''.padEnd(9)}   ${l.name} ${listenerAddress(l)}(fd ${l.fd}${l.inherited ? ', from systemd' : ''})`);
   });
   if (s.listeners.length === 0) lines.push('listeners   none');
   for (const warning of s.warnings ?? []) lines.push(`warning     ${warning}`);

@@ -155,6 +155,12 @@ export interface ListenerStatus {
   fd: number;
   /** Set when the socket came from systemd (LISTEN_FDS given to the master). */
   inherited: boolean;
+  /**
+   * Where a socket from systemd is bound ("127.0.0.1:8080", "unix:/run/app.sock"), as the
+   * master read it at start; undefined when it could not tell (`address` is then "fd:3"),
+   * and for the sockets the master bound (`address` is where).
+   */
+  boundTo?: string | undefined;
 }
 
 /**

@@ -26,7 +26,7 @@ import { parseListenEnv } from '../lib/fds.js';
 import { listenerKey } from '../config/listen.js';
 import type { ListenerSpec } from '../config/types.js';
 import { inUseAdviceHere } from './socket-table.js';
-import { nameSystemdSocket } from './systemd-socket.js';
+import { nameSystemdSocket, systemdSocketAddress } from './systemd-socket.js';
 import type { ListenerStatus } from '../core/types.js';
 
 const BACKLOG = 511;
@@ -91,7 +91,7 @@ export class ListenerSet {
   }
 
   status(): ListenerStatus[] {
-    return this.items.map(({ name, address, fd, inherited }) => ({ name, address, fd, inherited }));
+    return this.items.map(({ name, address, fd, inherited, boundTo }) => ({ name, address, fd, inherited, ...(boundTo ? { boundTo } : {}) }));
   }
 
   /**
@@ -219,7 +219,8 @@ export function adoptListeners(sockets: SocketDescription[], first = 3): Listene
     // bound, it has no path for libuv to unlink; the set removes unix socket files itself.
     const handle = createServerHandle(null, 0, 4, fd);
     if (typeof handle === 'number') throw bindError(`fd ${fd} (${s.address}, handed over)`, handle);
-    return { name: s.name, address: s.address, fd, inherited: s.inherited, key: s.key, unlinkPath: s.unlinkPath, mode: s.mode, handle };
+    const boundTo = s.inherited ? systemdSocketAddress(fd) : undefined;
+    return { name: s.name, address: s.address, fd, inherited: s.inherited, ...(boundTo ? { boundTo } : {}), key: s.key, unlinkPath: s.unlinkPath, mode: s.mode, handle };
   }));
 }
 
@@ -241,7 +242,9 @@ function closeAll(items: HeldListener[]): void {
  * Returns [] unless LISTEN_PID names this process. The variables are removed from
  * `env` so they never leak into workers (each worker gets its own, correct set).
  */
-export function inheritedListeners(env: NodeJS.ProcessEnv = process.env, pid = process.pid): HeldListener[] {
+export function inheritedListeners(
+  env: NodeJS.ProcessEnv = process.env, pid = process.pid, boundTo: (fd: number) => string | undefined = systemdSocketAddress,
+): HeldListener[] {
   // One parser for the protocol (the in-app library's). The master has always also taken
   // LISTEN_FDS without LISTEN_PID as its own; kept so.
   const fds = parseListenEnv({ ...env, LISTEN_PID: env.LISTEN_PID ?? String(pid) }, pid);
@@ -253,6 +256,8 @@ export function inheritedListeners(env: NodeJS.ProcessEnv = process.env, pid = p
     fd,
     address: `fd:${fd}`,
     inherited: true,
+    // For status and messages only; `address` stays "fd:N", what the preload and an upgrade go by.
+    boundTo: boundTo(fd),
     unlinkPath: undefined,
     handle: undefined,
   }));

@@ -25,7 +25,7 @@ import { createProcStatReader } from './procstat.js';
 import { specFromConfig, type GenerationSpec } from '../core/spec.js';
 import { checkReadableBy, checkWorkerAccess, checkWorkerFolder } from '../ops/access.js';
 import type { MasterConfig } from '../config/types.js';
-import type { MasterEvent, MasterHandle } from '../core/types.js';
+import type { ListenerStatus, MasterEvent, MasterHandle } from '../core/types.js';
 import { Identities } from './identity.js';
 import { compileCacheFolder } from './compile-cache.js';
 import { createWarmer } from './warmup.js';
@@ -80,6 +80,11 @@ function handoverWindowFromEnv(env: NodeJS.ProcessEnv): number | undefined {
 /** True when util-linux's setpriv can give workers a parent-death signal. */
 function hasSetpriv(): boolean {
   return spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** A socket's address as messages name it: systemd's where it is bound, or "from systemd" ("fd:3" says nothing). */
+function messageAddress(l: ListenerStatus): string {
+  return l.boundTo ?? (l.inherited && l.address.startsWith('fd:') ? 'from systemd' : l.address);
 }
 
 /** How the master ended. */
@@ -191,7 +196,7 @@ export async function runMaster(
     note(boot.note);
     note(cache.note);
     const spec = specFromConfig(c, {
-      fds, fdNames: names, fdAddresses: addresses.map((l) => l.address), pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv,
+      fds, fdNames: names, fdAddresses: addresses.map(messageAddress), pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv,
       bootPriority: boot.plan, compileCache: cache.dir, cpus: availableParallelism(),
     });
     // Unmodified Node apps: the preload turns their own listen(port) into adoption (src/preload/).

@@ -58,6 +58,20 @@ export function localAddress(fd: number, proc: ProcReader = realProc): LocalAddr
   return unix === undefined ? undefined : { kind: 'unix', path: unix.path };
 }
 
+/**
+ * Where systemd's socket at `fd` is bound, as status shows an address ("127.0.0.1:8080",
+ * "[::]:80", "unix:/run/app.sock"); undefined when /proc cannot tell.
+ *
+ * @example
+ * systemdSocketAddress(3); // '127.0.0.1:8080' under a .socket unit with ListenStream=127.0.0.1:8080
+ */
+export function systemdSocketAddress(fd: number, proc: ProcReader = realProc): string | undefined {
+  const local = localAddress(fd, proc);
+  if (local === undefined) return undefined;
+  if (local.kind === 'unix') return `unix:${local.path}`;
+  return local.host.includes(':') ? `[${local.host}]:${local.port}` : `${local.host}:${local.port}`;
+}
+
 /** True when binding `spec` would take the address `held` is bound to. */
 export function takes(spec: ListenerSpec, held: LocalAddress): boolean {
   if (spec.kind === 'unix' || held.kind === 'unix') return spec.kind === 'unix' && held.kind === 'unix' && spec.path === held.path;

@@ -9,7 +9,10 @@ import assert from 'node:assert/strict';
 import { HitlessError } from '../../src/errors.js';
 import { parseListen } from '../../src/config/listen.js';
 import { hexIp } from '../../src/master/socket-table.js';
-import { localAddress, nameSystemdSocket, takes, type LocalAddress, type ProcReader } from '../../src/master/systemd-socket.js';
+import { localAddress, nameSystemdSocket, systemdSocketAddress, takes, type LocalAddress, type ProcReader } from '../../src/master/systemd-socket.js';
+import { inheritedListeners, ListenerSet } from '../../src/master/listeners.js';
+import { formatStatus } from '../../src/cli/format.js';
+import type { StatusSnapshot } from '../../src/core/types.js';
 
 const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 const tcpRow = (local: string, st: string, inode: string): string =>
@@ -45,6 +48,32 @@ test('localAddress: a fd\'s socket inode found listening in /proc/net/tcp, tcp6 
   assert.deepEqual(localAddress(5, proc), { kind: 'unix', path: '/run/myapp.sock' });
   assert.equal(localAddress(6, proc), undefined);
   assert.equal(localAddress(7, proc), undefined);
+});
+
+test('systemdSocketAddress: where systemd\'s socket is bound, as status shows an address; undefined when /proc cannot tell', () => {
+  const proc = fakeProc({ 3: 'socket:[111]', 4: 'socket:[222]', 5: 'socket:[333]' }, {
+    '/proc/net/tcp': HEADER + tcpRow('0100007F:1F90', '0A', '111'),
+    '/proc/net/tcp6': HEADER + tcpRow('00000000000000000000000000000000:0050', '0A', '222'),
+    '/proc/net/unix': 'Num       RefCount Protocol Flags    Type St Inode Path\n0000000000000000: 00000002 00000000 00010000 0001 01 333 /run/myapp.sock\n',
+  });
+  assert.equal(systemdSocketAddress(3, proc), '127.0.0.1:8080');
+  assert.equal(systemdSocketAddress(4, proc), '[::]:80');
+  assert.equal(systemdSocketAddress(5, proc), 'unix:/run/myapp.sock');
+  assert.equal(systemdSocketAddress(6, proc), undefined);
+});
+
+test('hitless status shows systemd\'s socket with the address it is bound to (regression: "http fd:3 (fd 3, from systemd)"), or only "(fd N, from systemd)" when unknown', () => {
+  const env: NodeJS.ProcessEnv = { LISTEN_FDS: '2', LISTEN_PID: '77', LISTEN_FDNAMES: 'http:admin' };
+  const held = inheritedListeners(env, 77, (fd) => (fd === 3 ? '127.0.0.1:29080' : undefined));
+  const listeners = new ListenerSet(held).status();
+  assert.deepEqual(listeners, [
+    { name: 'http', address: 'fd:3', fd: 3, inherited: true, boundTo: '127.0.0.1:29080' },
+    { name: 'admin', address: 'fd:4', fd: 4, inherited: true },
+  ]);
+  const status = { pid: 1, uptimeMs: 1000, state: 'running', version: 't', generation: 1, release: undefined, workers: [], lastReload: undefined, reloadQueued: false, listeners } as unknown as StatusSnapshot;
+  const lines = formatStatus(status).split('\n');
+  assert.ok(lines.includes('listeners   http 127.0.0.1:29080 (fd 3, from systemd)'), lines.join('\n'));
+  assert.ok(lines.includes('            admin (fd 4, from systemd)'), lines.join('\n'));
 });
 
 test('takes: the same address, a wildcard covering it, the same unix path; never another port', () => {

@@ -52,7 +52,7 @@ test('socket activation: systemd-socket-activate hands the master a socket it se
   assert.equal((await master.stop()).code, 0);
 });
 
-test('socket activation: a listening socket at fd 3 with LISTEN_FDS=1 and LISTEN_PID from an exec shim', { skip: needs('python3'), timeout: 120_000 }, async (t) => {
+test('socket activation: a listening socket at fd 3 with LISTEN_FDS=1 and LISTEN_PID from an exec shim; status shows its address', { skip: needs('python3'), timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-sockact-'));
   const runDir = join(dir, 'run');
   // python3 plays systemd: bind + listen on 127.0.0.1:0, put the socket at fd 3, say the
@@ -64,6 +64,8 @@ test('socket activation: a listening socket at fd 3 with LISTEN_FDS=1 and LISTEN
   const port = Number(/PORT (\d+)/.exec(master.stderr)?.[1]);
   assert.ok(port > 0, master.stderr);
   assert.equal((await get({ port })).generation, '1');
+  // Status names where systemd's socket is bound (it said "fd:3").
+  assert.match((await master.cli(['status'])).stdout, new RegExp(`^listeners +http 127\\.0\\.0\\.1:${port} \\(fd 3, from systemd\\)$`, 'm'));
   assert.equal((await master.reload()).code, 0);
   assert.equal((await get({ port })).generation, '2');
   assert.equal((await master.stop()).code, 0);
