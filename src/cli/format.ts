@@ -160,6 +160,8 @@ export class ReloadProgress {
   readonly #reported = new Set<number>();
   /** The last "connections left" said (undefined: none yet for this drain). */
   #saidLeft: number | undefined;
+  /** A skipped warm-up was said for the new generation (once: every worker of it says the same). */
+  #saidWarmupSkip = false;
 
   /**
    * Out of how many: the generation's size, so that workers booting one after another
@@ -187,6 +189,7 @@ export class ReloadProgress {
         this.#ready.clear();
         this.#draining = undefined;
         this.#to = undefined;
+        this.#saidWarmupSkip = false;
         return `spawning generation ${event.generation}`;
       case 'worker-spawn': {
         if (event.generation !== this.#generation) return undefined;
@@ -204,6 +207,12 @@ export class ReloadProgress {
         if (event.generation !== this.#generation || event.planned) return undefined;
         this.#ready.delete(event.slot);
         return `worker ${event.generation}.${event.slot} exited (${event.signal ?? `code ${event.code}`})`;
+      case 'worker-warmup':
+        // Configured but skipped (workers that take no hand-over: another language, --no-preload):
+        // said here as well as in the log, or an operator believes the new generation was warmed.
+        if (event.generation !== this.#generation || event.skipped === undefined || this.#saidWarmupSkip) return undefined;
+        this.#saidWarmupSkip = true;
+        return `generation ${event.generation}: warm-up skipped: ${event.skipped}`;
       case 'ready-wait': {
         if (event.generation !== this.#generation) return undefined;
         const who = event.workers.map((w) => `${event.generation}.${w.slot} (pid ${w.pid ?? '?'}${w.status ? `: ${w.status}` : ''})`);

@@ -67,6 +67,21 @@ test('"connections left" is not said for a drain where no worker reported its co
   assert.ok(out.includes('draining 2 workers of generation 7'), out.join('\n'));
 });
 
+test('a warm-up skipped for workers that take no hand-over (another language) is said once in the reload output, not only in the log', () => {
+  const skipped = 'the worker takes no connection on the channel (no hello with hand-over: not the in-app library, or --no-preload)';
+  const warm = (generation: number, slot: number, skip?: string): MasterEvent =>
+    ({ type: 'worker-warmup', generation, slot, pid: 100 + slot, responses: [], ms: 0, ...(skip ? { skipped: skip } : {}) });
+  const out = lines([
+    { type: 'reload-start', generation: 8, reason: 'test', workers: 2 },
+    warm(8, 0, skipped),
+    warm(8, 1, skipped),
+    warm(8, 0), // a warmed worker says nothing here
+    { type: 'reload-start', generation: 9, reason: 'test', workers: 1 },
+    warm(9, 0, skipped),
+  ]).filter((l) => l.includes('warm'));
+  assert.deepEqual(out, [`generation 8: warm-up skipped: ${skipped}`, `generation 9: warm-up skipped: ${skipped}`]);
+});
+
 test('readiness wait: the reload names the workers of its generation not ready yet, with their status', () => {
   const out = lines([
     { type: 'reload-start', generation: 8, reason: 'test', workers: 2 },

@@ -95,7 +95,7 @@ export const command: Command = {
         return;
       }
       const text = progress.update(event);
-      if (text && (event.type === 'canary-lend' || event.type === 'reload-rollback')) printer.keep(text);
+      if (text && (event.type === 'canary-lend' || event.type === 'reload-rollback' || event.type === 'worker-warmup')) printer.keep(text);
       else if (text) printer.show(text);
     };
     let outcome: ReloadOutcome;
