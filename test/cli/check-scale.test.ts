@@ -175,6 +175,19 @@ test('hitless check warns about a timeout given as a small bare number (millisec
   assert.equal((JSON.parse((await cli(dir, ['check', '--json'])).stdout) as { warnings?: string[] }).warnings, undefined);
 });
 
+test('hitless start warns about a timeout given as a small bare number too, before the start fails of it (regression: only check said it)', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  // A worker that never says READY: with 5 ms to do it, the start fails at once (and stops it).
+  const r = await cli(dir, ['start', '--listen', '127.0.0.1:0', '--ready-timeout', '5', '--', process.execPath, '-e', 'setInterval(() => {}, 1000)']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /readyTimeout: 5 is 5 ms \(a number without a unit is milliseconds\); write "5s" if you meant seconds/);
+  assert.ok(r.stderr.indexOf('readyTimeout: 5 is 5 ms') < r.stderr.indexOf('did not announce readiness within 5 ms'), r.stderr);
+  // Written with a unit, nothing is said.
+  const unit = await cli(dir, ['start', '--listen', '127.0.0.1:0', '--ready-timeout', '5ms', '--', process.execPath, '-e', 'setInterval(() => {}, 1000)']);
+  assert.equal(unit.code, 1, unit.stderr);
+  assert.ok(!unit.stderr.includes('a number without a unit'), unit.stderr);
+});
+
 test('hitless check without any listen address: valid with a warning (systemd socket activation gives the sockets); hitless start by hand refuses it', async (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: ['node', 'server.js'], workers: 2 }));

@@ -19,6 +19,7 @@ import { formatDuration } from '../../config/duration.js';
 import { findConfigFile, readConfigFile } from '../../config/file.js';
 import { checkRunDir } from '../../config/rundir.js';
 import { commandWarnings } from '../../config/command-check.js';
+import { bareDurationWarnings } from '../../config/bare-durations.js';
 import { prepareFolder, prepareOutputFile } from '../../config/output-file.js';
 import { LOG_FILE_NAME } from '../../ops/logfiles.js';
 import { resolveWorkdir } from '../../core/workdir.js';
@@ -125,30 +126,6 @@ async function masterHere(): Promise<StatusSnapshot | undefined> {
   }
 }
 
-/** Timeouts no one sets below a second on purpose: a bare number there was meant as seconds. */
-const TIMEOUTS: Array<{ key: string; flag?: keyof ConfigFlags; read: (file: Record<string, unknown>) => unknown }> = [
-  { key: 'readyTimeout', flag: 'readyTimeout', read: (f) => f.readyTimeout },
-  { key: 'drainTimeout', flag: 'drainTimeout', read: (f) => f.drainTimeout },
-  { key: 'canary.duration', read: (f) => (f.canary as Record<string, unknown> | undefined)?.duration },
-  { key: 'restart.window', read: (f) => (f.restart as Record<string, unknown> | undefined)?.window },
-];
-
-/**
- * A timeout written as a small bare number (`"readyTimeout": 10`, `--ready-timeout 5`) is
- * that many milliseconds, valid and almost surely meant as seconds: said as a warning.
- */
-function bareSeconds(file: Record<string, unknown>, flags: ConfigFlags): string[] {
-  const warnings: string[] = [];
-  for (const { key, flag, read } of TIMEOUTS) {
-    const given = flag !== undefined && flags[flag] !== undefined ? flags[flag] : read(file);
-    const ms = typeof given === 'number' ? given : typeof given === 'string' && /^\d+$/.test(given.trim()) ? Number(given) : undefined;
-    if (ms !== undefined && ms > 0 && ms < 1000) {
-      warnings.push(`${key}: ${String(given)} is ${ms} ms (a number without a unit is milliseconds); write "${ms}s" if you meant seconds`);
-    }
-  }
-  return warnings;
-}
-
 /** How to check start flags, as the messages about nothing to check show it. */
 const FLAGS_EXAMPLE = '`hitless check --listen 127.0.0.1:8080 -- node server.js`';
 
@@ -218,7 +195,7 @@ export const command: Command = {
       } catch (err) {
         throw new HitlessError('ERR_CONFIG_INVALID', (err as Error).message);
       }
-      warnings.push(...bareSeconds(file, flags));
+      warnings.push(...bareDurationWarnings(file, flags));
       // What `hitless start` would find about the command (a typo'd program, a missing entry file).
       // In the folder the workers run in: the release `current` points to, when there is one.
       warnings.push(...commandWarnings({ ...config, cwd: resolveWorkdir(config).cwd }, process.env.PATH));

@@ -13,7 +13,9 @@ import type { Command } from '../command.js';
 import type { ConfigFlags } from '../../config/load.js';
 import type { MasterConfig } from '../../config/types.js';
 import { parseFlags } from '../flags.js';
-import { findConfigFile } from '../../config/file.js';
+import { findConfigFile, readConfigFile } from '../../config/file.js';
+import { bareDurationWarnings } from '../../config/bare-durations.js';
+import { createLogger } from '../../core/logger.js';
 import { fingerprintConfig } from '../../master/reread.js';
 import { HitlessError } from '../../errors.js';
 import { runDetached, withoutDetachFlags } from '../detach.js';
@@ -157,13 +159,27 @@ export const command: Command = {
     if (logFile !== undefined) throw new HitlessError('ERR_USAGE', '--log-file goes with --detach (in the foreground, output goes to this terminal)');
     // Imported only now: `hitless status` and friends never load the master runtime.
     const { runMaster } = await import('../../master/master.js');
+    const logger = createLogger({ format: loaded.logFormat });
+    // Valid but surely a slip (`--ready-timeout 5` is 5 ms): said before the start fails of it.
+    // A detached master logs it too, and `start --detach` shows the log until it is up.
+    for (const warning of bareDurationWarnings(fileAsWritten(flags.config), flags)) logger.warn(warning, { event: 'config-warning' });
     // Every reload reads the configuration again from this same command line.
-    const result = await runMaster(loaded, undefined, { startArgv: argv, startFingerprint });
+    const result = await runMaster(loaded, logger, { startArgv: argv, startFingerprint });
     // The log says it among the master's lines; the command ends with it, like every failed command.
     if (result.failure) process.stderr.write(`hitless: ${result.failure.message} (${result.failure.code})\n`);
     return result;
   },
 };
+
+/** The config file as written (durations not yet turned into ms); {} without one. It was validated already. */
+function fileAsWritten(configFlag: string | undefined): Record<string, unknown> {
+  try {
+    const path = findConfigFile(configFlag, process.cwd());
+    return path === undefined ? {} : readConfigFile(path);
+  } catch {
+    return {};
+  }
+}
 
 function fingerprintBeforeCheck(configFlag: string | undefined): string | undefined {
   try {
