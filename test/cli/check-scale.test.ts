@@ -46,6 +46,15 @@ test('hitless check on a good file: exit 0 and a short summary (flags over the f
   assert.equal(json.config.workers, 2);
 });
 
+test('hitless check names the fetch URL (regression: "fetch every 3 s" only), without its credentials or query string', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ ...good, fetch: { url: 'https://deploy:s3cret@artifacts.example/app.tgz?X-Amz-Signature=abc123', interval: '3s' } }));
+  const r = await cli(dir, ['check']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^ {2}fetch +https:\/\/artifacts\.example\/app\.tgz\?… every 3 s$/m);
+  assert.ok(!r.stdout.includes('s3cret') && !r.stdout.includes('abc123'), r.stdout);
+});
+
 test('hitless check on bad files: exit 2 with the key-level message (bad value, unknown key, bad JSON, missing file)', async (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ ...good, drainTimeout: 'forever' }));

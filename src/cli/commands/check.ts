@@ -16,6 +16,7 @@ import type { Command } from '../command.js';
 import { configProblems, HitlessError, isHitlessError } from '../../errors.js';
 import { describeListener } from '../../config/changes.js';
 import { formatDuration } from '../../config/duration.js';
+import { safeUrl } from '../../text/url.js';
 import { findConfigFile, readConfigFile } from '../../config/file.js';
 import { checkRunDir } from '../../config/rundir.js';
 import { commandWarnings } from '../../config/command-check.js';
@@ -67,7 +68,8 @@ export function summarise(c: MasterConfig, deploy?: FleetConfig, warnings: strin
   if (c.user !== undefined || c.group !== undefined) rows.push(['runs as', `user ${c.user ?? '(master\'s)'}, group ${c.group ?? '(user\'s)'}`]);
   if (c.logs.mode === 'file') rows.push(['logs', c.logs.dir]);
   if (c.watch) rows.push(['watch', c.watch.paths.join(', ')]);
-  if (c.fetch) rows.push(['fetch', `every ${formatDuration(c.fetch.interval)}`]);
+  // The URL as the fetcher logs it: no user:password, no query string (a presigned URL's signature).
+  if (c.fetch) rows.push(['fetch', `${safeUrl(c.fetch.url)} every ${formatDuration(c.fetch.interval)}`]);
   if (c.metrics) rows.push(['metrics', c.metrics.listen]);
   rows.push(['app folder', c.appDir], ['run dir', c.runDir]);
   // Valid, but a start or reload would fail now (it may be created later, by a release).
