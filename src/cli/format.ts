@@ -28,7 +28,11 @@ export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
     return `ok: generation ${o.generation} live in ${formatDuration(o.durationMs)}${canary}${connectionsPhrase(o.connections)}${o.forced ? `, ${o.forced} forced` : ''}${stillPhrase(o)} (${o.reason}${ago})`;
   }
   if (wasRefused(o)) return `refused: ${o.error?.message ?? o.reason} (${o.error?.code ?? 'error'}); generation ${o.generation} kept serving (${o.reason}${ago})`;
-  return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); generation ${o.generation} kept serving${ago}`;
+  const r = o.rollback;
+  const after = r?.ok === true ? `rolled back: generation ${r.generation} serves generation ${r.version}'s version`
+    : r ? `the rollback to generation ${r.version}'s version failed too${r.error ? ` (${r.error.code}: ${r.error.message})` : ''}: generation ${o.generation} serves`
+    : `generation ${o.generation} kept serving`;
+  return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); ${after}${ago}`;
 }
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;

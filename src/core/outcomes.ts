@@ -77,5 +77,6 @@ export function busyScale(generation: number, workers: number, now: number): Sca
  * address in use, an upgrade under way, …): nothing of the new version ran.
  */
 export function wasRefused(o: ReloadOutcome): boolean {
-  return !o.ok && o.attempted === o.generation;
+  // A rollback that failed leaves the attempted generation serving: it ran, nothing was refused.
+  return !o.ok && o.attempted === o.generation && o.rollback === undefined;
 }

@@ -155,6 +155,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   readonly #trafficIds = new WeakMap<Worker, string>();
   /** A generation a rollback replaced, and the one that replaced it (#rollBack): where its predecessor's connections go. */
   readonly #replacedBy = new WeakMap<Generation, Generation>();
+  /** The generation a rollback is replacing, while it runs (#rollBack): its crashed slots wait. */
+  #rollingBack: Generation | undefined;
   /** Lowers booting workers and restores them at READY (until a restore fails). */
   readonly #priority: BootPriorityControl;
   /** Lowered workers whose priority comes back after their warm-up, not at READY. */
@@ -799,18 +801,25 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const serve = seams.serve;
     // Once it serves, what `old` still hands over goes to it, not to the generation it replaces.
     const ctx = new StrategyContext({ ...seams, serve: (gen) => { serve(gen); this.#replacedBy.set(next, back); } }, backRun, next, back);
-    let rolledBack = true;
+    let failure: unknown;
+    this.#rollingBack = next;
     try {
       await STRATEGIES.all.run(ctx);
       backRun.to('done');
     } catch (err) {
-      rolledBack = false;
+      failure = err;
       await ctx.discard(back.live());
       if (!backRun.finished) backRun.to('failed');
       this.#emit({ type: 'warning', generation: back.id, text: `the rollback to generation ${old.id}'s version failed: ${err instanceof Error ? err.message : String(err)}; generation ${next.id} keeps serving` });
+    } finally {
+      this.#rollingBack = undefined;
+    }
+    // Still serving: the slots whose restart waited for the rollback are restarted now.
+    if (failure !== undefined && this.#serves(next)) {
+      for (const [slot, w] of next.workers.entries()) if (w === undefined && !next.restartTimers.has(slot) && !next.failed.has(slot)) next.restartLater(slot, 0, this.#restartSeams(next));
     }
     const outcome = failedReload({ reason: run.reason, startedAt: run.startedAt, now: this.#host.now(), serving: this.#current?.id ?? next.id, attempted: next.id, error });
-    outcome.rollback = { generation: back.id, version: old.id, ok: rolledBack };
+    outcome.rollback = { generation: back.id, version: old.id, ok: failure === undefined, ...(failure === undefined ? {} : { error: outcomeError(failure) }) };
     return outcome;
   }
 
@@ -1068,7 +1077,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
         const loop = e.type === 'slot-failed' ? gen.crashLoopWarning() : undefined;
         if (loop !== undefined) this.#emit({ type: 'warning', generation: gen.id, text: loop });
       },
-      allowed: () => this.#serves(gen),
+      // While a rollback replaces `gen`, a crashed slot of it is not restarted as long as
+      // another of its workers takes the new connections: another copy of the version just
+      // judged bad would only take connections from the queue and lose them at its next crash.
+      allowed: () => this.#serves(gen) && !(this.#rollingBack === gen && gen.live().some((w) => w.state === 'ready')),
     };
   }
 }

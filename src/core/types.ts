@@ -237,9 +237,10 @@ export interface ReloadOutcome {
   /**
    * A new worker died after the new generation went live, before the reload was done: the
    * generation `generation` that started generation `version`'s version again, and whether it
-   * went live (`ok`; false: the failed generation still serves, its crashed slots restarted).
+   * went live (`ok`; false: the failed generation still serves, its crashed slots restarted,
+   * and `error` says why the rollback failed, with its workers' last output lines).
    */
-  rollback?: { generation: number; version: number; ok: boolean };
+  rollback?: { generation: number; version: number; ok: boolean; error?: { code: string; message: string; output: string[] } };
   /**
    * Things to check about the generation that went live (listening.ts: sockets hitless cannot
    * tell are served), and held sockets found shut down by a worker during this reload

@@ -9,7 +9,8 @@ import { HitlessError } from '../../src/errors.js';
 import { REJECTED_GRACE_MS } from '../../src/core/slots.js';
 import { Supervisor } from '../../src/core/supervisor.js';
 import { masterHealth } from '../../src/ops/health.js';
-import { formatStatus } from '../../src/cli/format.js';
+import { describeOutcome, formatStatus } from '../../src/cli/format.js';
+import { wasRefused } from '../../src/core/outcomes.js';
 import { createLogger, logEvent } from '../../src/core/logger.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
@@ -218,12 +219,47 @@ test('all: a rollback that fails too leaves the new generation serving, its cras
   for (const p of host.alive(1)) p.exit(0);
   const outcome = await pending;
   assert.equal(outcome.ok, false);
-  assert.deepEqual(outcome.rollback, { generation: 3, version: 1, ok: false });
+  const { error: why, ...rollback } = outcome.rollback ?? { error: undefined };
+  assert.deepEqual(rollback, { generation: 3, version: 1, ok: false });
+  assert.equal(why?.code, 'ERR_WORKER_EXITED', 'why the old version did not start');
+  assert.match(why?.message ?? '', /worker 3\.\d .*exited with code 1 before it was ready/);
   assert.equal(outcome.generation, 2);
+  // A reload that ran two generations is failed, never "refused" (regression, h12 N1).
+  assert.equal(wasRefused(outcome), false);
+  assert.match(describeOutcome(outcome), /^failed: generation 2 did not go live \(ERR_WORKER_EXITED: .*\); the rollback to generation 1's version failed too \(ERR_WORKER_EXITED: worker 3\.\d .*\): generation 2 serves/);
   assert.equal(host.alive(3).length, 0);
   await host.advance(1_000); // the crashed slot's backoff
   assert.equal(host.alive(2).length, 2);
   assert.equal(sup.status().generation, 2);
+});
+
+test('all: while a rollback replaces the failed generation, its crashed slot is not restarted as long as another of its workers serves (regression, h12 N5)', async () => {
+  const { sup, host, setSpec, events } = setup({ env: { VERSION: 'good' } });
+  await sup.start();
+  for (const p of host.alive(1)) p.removeAllListeners('signal');
+  setSpec({ env: { VERSION: 'bad' } });
+  let release: () => void = () => {};
+  const held = new Promise<void>((r) => (release = r));
+  // The rollback's workers get ready only when the test says.
+  host.behave = (gen) => (gen === 3 ? (p) => {
+    p.on('signal', () => queueMicrotask(() => p.exit(0)));
+    void held.then(() => p.ready());
+  } : wellBehaved);
+  const pending = sup.reload('bad build');
+  await settle();
+  host.alive(2)[1]?.exit(5);
+  await settle();
+  await host.advance(500); // the crashed slot's backoff (100 ms) passes while the rollback boots (readyTimeout 1 s)
+  assert.equal(sup.status().reload?.generation, 3, 'the rollback is still booting');
+  const spawned = (gen: number, slot: number) => events.filter((e) => e.type === 'worker-spawn' && e.generation === gen && e.slot === slot).length;
+  assert.equal(spawned(2, 1), 1, 'not restarted: worker 2.0 still serves');
+  release();
+  await settle();
+  for (const p of host.alive(1)) p.exit(0);
+  const outcome = await pending;
+  assert.deepEqual(outcome.rollback, { generation: 3, version: 1, ok: true });
+  assert.equal(spawned(2, 1), 1);
+  assert.equal(host.alive(2).length, 0);
 });
 
 test('all: a new worker that dies after the reload is done is a crash like any other: restarted, no rollback', async () => {

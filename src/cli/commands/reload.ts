@@ -128,6 +128,13 @@ export const command: Command = {
       process.stderr.write(`last output of generation ${outcome.attempted}:\n`);
       for (const line of err.output) process.stderr.write(`  | ${line}\n`);
     }
+    // The rollback failed too: why the old version did not start, which is what to fix now.
+    const back = outcome.rollback?.error;
+    if (back && outcome.rollback) {
+      process.stderr.write(`the rollback failed: ${back.message} (${back.code})\n`);
+      if (back.output.length) process.stderr.write(`last output of generation ${outcome.rollback.generation}:\n`);
+      for (const line of back.output) process.stderr.write(`  | ${line}\n`);
+    }
     return failCode;
   },
 };
