@@ -120,6 +120,21 @@ test('fetch: a Last-Modified within a second of the response (an upload still be
   assert.deepEqual(master.reasons, ['fetch', 'fetch']);
 });
 
+test('fetch: a release whose rollback failed too still serves from its folder: it is kept (failed), never removed as if nothing ran it (regression, h12 N6)', async (t) => {
+  const { app, master, fetcher } = await setup(t);
+  // The new release went live, a worker died, the rollback to v1 failed: generation 2 (v2) serves.
+  master.answer = async () => outcome(false, {
+    generation: 2, attempted: 2,
+    error: { code: 'ERR_WORKER_EXITED', message: 'worker 2.0 (pid 4242) exited with code 5 1.2 s after the new generation went live', output: [] },
+    rollback: { generation: 3, version: 1, ok: false, error: { code: 'ERR_WORKER_EXITED', message: 'worker 3.0 exited with code 9 before it was ready', output: [] } },
+  });
+  const r = await fetcher().pollOnce();
+  assert.equal(r.status, 'rolled-back');
+  const kept = Object.keys((await readState(app)).releases).sort();
+  assert.equal(kept.length, 2, `the release that serves is kept: ${kept.join(', ')}`);
+  assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')).sort(), kept);
+});
+
 test('fetch: a reload refused before anything started (a master upgrade under way) leaves the artifact unjudged: not remembered as failed, asked again at the next poll', async (t) => {
   const { app, server, master, fetcher, lines } = await setup(t);
   master.answer = async () => outcome(false, { attempted: 1, error: { code: 'ERR_UPGRADE_BUSY', message: 'a master upgrade is under way (new master pid 4242)', output: [] } });
