@@ -130,9 +130,12 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       return;
     }
     case 'worker-exit': {
-      const level: LogLevel = e.planned ? 'info' : 'warn';
       const { type: _t, ...fields } = e;
-      logger.log(level, e.planned ? 'worker exited' : 'worker crashed', { event, ...fields });
+      // Asked to stop, then SIGKILLed at a deadline (drainTimeout, a rejected worker's grace,
+      // a forced stop): whatever it still held was cut, which the log must not call a plain exit.
+      const killed = e.planned && e.signal === 'SIGKILL';
+      const msg = !e.planned ? 'worker crashed' : killed ? 'worker killed (SIGKILL) after it was asked to stop: requests in flight there were cut' : 'worker exited';
+      logger.log(e.planned && !killed ? 'info' : 'warn', msg, { event, ...fields });
       return;
     }
     case 'reload-queued': {

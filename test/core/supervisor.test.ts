@@ -415,6 +415,10 @@ test('a graceful stop that kills workers at drainTimeout says how many (master-s
   const lines: string[] = [];
   logEvent(createLogger({ format: 'text', write: (l: string) => lines.push(l) }), said[0] as MasterEvent);
   assert.match(lines.join(''), /WARN.*1 worker still running at drainTimeout was killed \(SIGKILL\); requests in flight there were cut/);
+  // The worker's own line says it too, as for any worker killed after it was asked to stop (a rejected worker's grace: h12 N7).
+  const exit = events.find((e) => e.type === 'worker-exit' && e.pid === stubborn?.pid);
+  logEvent(createLogger({ format: 'text', write: (l: string) => lines.push(l) }), exit as MasterEvent);
+  assert.match(lines.at(-1) ?? '', /WARN worker killed \(SIGKILL\) after it was asked to stop: requests in flight there were cut .*signal=SIGKILL planned=true/);
 });
 
 test('a reload asked for while stopping is refused with ERR_STOPPING', async () => {
