@@ -29,7 +29,8 @@ export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
   }
   if (wasRefused(o)) return `refused: ${o.error?.message ?? o.reason} (${o.error?.code ?? 'error'}); generation ${o.generation} kept serving (${o.reason}${ago})`;
   const r = o.rollback;
-  const after = r?.ok === true ? `rolled back: generation ${r.generation} serves generation ${r.version}'s version`
+  const after = r?.error?.code === 'ERR_STOPPING' ? 'the master stopped during the rollback'
+    : r?.ok === true ? `rolled back: generation ${r.generation} serves generation ${r.version}'s version`
     : r ? `the rollback to generation ${r.version}'s version failed too${r.error ? ` (${r.error.code}: ${r.error.message})` : ''}: generation ${o.generation} serves`
     : `generation ${o.generation} kept serving`;
   return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); ${after}${ago}`;

@@ -82,6 +82,7 @@ export function lendPhrase(e: CanaryLend): string {
 export function rollbackPhrase(o: ReloadOutcome): string | undefined {
   const r = o.rollback;
   if (!r) return undefined;
+  if (r.error?.code === 'ERR_STOPPING') return 'reload failed and the master began stopping during its rollback';
   return r.ok ? `reload failed, rolled back: generation ${r.generation} serves generation ${r.version}'s version`
     : `reload failed and its rollback failed too: generation ${o.generation} serves, its crashed workers restarted with backoff`;
 }

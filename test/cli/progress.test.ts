@@ -119,6 +119,16 @@ test('a reload ended by a stop of the master does not say an old generation keep
     failureLine({ ...base, error: { code: 'ERR_WORKER_EXITED', message: 'worker 22.0 (pid 7) exited with code 1 before it was ready', output: [] } }),
     'hitless: reload failed: worker 22.0 (pid 7) exited with code 1 before it was ready (ERR_WORKER_EXITED); generation 21 keeps serving',
   );
+  // A stop during the rollback of a version that died after going live (h12 N1): nothing serves then either.
+  const died = { ...base, generation: 22, error: { code: 'ERR_WORKER_EXITED', message: 'worker 22.0 (pid 7) exited with code 5 1.2 s after the new generation went live', output: [] } };
+  assert.equal(
+    failureLine({ ...died, rollback: { generation: 23, version: 21, ok: false, error: { code: 'ERR_STOPPING', message: 'the master began stopping', output: [] } } }),
+    'hitless: reload failed: worker 22.0 (pid 7) exited with code 5 1.2 s after the new generation went live (ERR_WORKER_EXITED); the master is stopping, so no generation keeps serving',
+  );
+  assert.equal(
+    failureLine({ ...died, rollback: { generation: 23, version: 21, ok: true } }),
+    'hitless: reload failed: worker 22.0 (pid 7) exited with code 5 1.2 s after the new generation went live (ERR_WORKER_EXITED); rolled back: generation 23 serves generation 21\'s version',
+  );
 });
 
 test('workers booting one after another (bootConcurrency 1) count out of the generation\'s size: "ready 1/2", not "ready 1/1"', () => {

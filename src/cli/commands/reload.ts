@@ -164,7 +164,7 @@ export function failureLine(outcome: ReloadOutcome): string {
   const what = wasRefused(outcome) ? 'reload refused' : 'reload failed';
   // A stop ends the master with every generation: nothing keeps serving then.
   const r = outcome.rollback;
-  const after = err?.code === 'ERR_STOPPING' ? 'the master is stopping, so no generation keeps serving'
+  const after = err?.code === 'ERR_STOPPING' || r?.error?.code === 'ERR_STOPPING' ? 'the master is stopping, so no generation keeps serving'
     : r?.ok === true ? `rolled back: generation ${r.generation} serves generation ${r.version}'s version`
     : r ? `the rollback to generation ${r.version}'s version failed too: generation ${outcome.generation} serves, its crashed workers restarted with backoff`
     : `generation ${outcome.generation} keeps serving`;
