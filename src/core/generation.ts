@@ -96,6 +96,22 @@ export class Generation {
   }
 
   /**
+   * When `slot` counts as crashed at most once within `restart.window` (-Infinity: already):
+   * a slot that crashed twice or more is in (or near) a crash loop until its earlier
+   * crashes leave the window. The supervisor gives a crash replacement kept-alive
+   * connections only from then on (#settle in supervisor.ts).
+   *
+   * @example
+   * // crashes at 10 s and 12 s, window 60 s: calm at 70 s
+   * gen.calmAt(0); // 70_000
+   */
+  calmAt(slot: number): number {
+    const crashes = this.#crashes[slot] ?? [];
+    const earlier = crashes[crashes.length - 2];
+    return earlier === undefined ? -Infinity : earlier + this.spec.restart.window;
+  }
+
+  /**
    * A crashed (or never put back) `slot`: after its backoff, `restart.spawn` fills it again
    * (`worker-restart`) when `restart.allowed()` still says so; after a crash loop it is
    * given up instead (`slot-failed`, shown in status with the last worker's figures).

@@ -104,6 +104,15 @@ const upgradeBusy = (pid: number | undefined): HitlessError => new HitlessError(
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
+ * How long a crash replacement stays up after READY before it gets its share of the
+ * kept-alive connections (#settle). A worker that crashes again soon after it boots (a bad
+ * value read lazily, a dependency down: a crash loop in the making) would reset every
+ * connection moved to it, where its peers' clients lose nothing by staying put a few
+ * seconds longer (report h12 N2).
+ */
+export const RESTART_SETTLE_MS = 5_000;
+
+/**
  * A held socket found not listening (listenerStopped): `found` is the newest generation then
  * (the one being started by a reload, else the serving one), with the socket's address and
  * the line that says it.
@@ -132,7 +141,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   #scaling = false;
   /** Workers a scale-up started that are not ready yet: a crash fails the scale, no restart. */
   readonly #joining = new Set<Worker>();
-  /** Crash replacements that are READY and wait for their share of the kept-alive connections (#rebalanceRestarted). */
+  /** Crash replacements that are READY, stayed up (#settle) and wait for their share of the kept-alive connections (#rebalanceRestarted). */
   readonly #restarted = new Set<Worker>();
   /** Crash replacements are taking their share of the connections: reloads, scales and upgrades wait for it. */
   #rebalancing = false;
@@ -402,6 +411,26 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     timer?.cancel();
     const { handedOver, returned, lost } = await split.end();
     return handedOver + returned + lost > 0 ? { handedOver, returned, lost, drained: 0, cut: 0 } : undefined;
+  }
+
+  /**
+   * A crash replacement is READY: it takes its share of the kept-alive connections
+   * (#rebalanceRestarted) once it has stayed up RESTART_SETTLE_MS, and, when its slot
+   * crashed more than once within `restart.window`, not before those earlier crashes left
+   * the window (Generation.calmAt): each restart of a crash-looping slot would otherwise be
+   * handed connections that its next crash resets. It gets new connections meanwhile, as
+   * any worker. Dropped when it exits first.
+   */
+  #settle(gen: Generation, w: Worker): void {
+    const now = this.#host.now();
+    const at = Math.max(now + RESTART_SETTLE_MS, gen.calmAt(w.slot));
+    const timer = this.#host.setTimer(() => {
+      w.off('exit', drop);
+      this.#restarted.add(w);
+      this.#rebalanceRestarted();
+    }, Math.min(MAX_TIMER_MS, at - now));
+    const drop = (): void => timer.cancel();
+    w.once('exit', drop);
   }
 
   /**
@@ -1065,10 +1094,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       host: this.#host,
       spawn: (slot, restarts) => {
         const w = this.#spawn(gen, slot, restarts);
-        w.once('ready', () => {
-          this.#restarted.add(w);
-          this.#rebalanceRestarted();
-        });
+        w.once('ready', () => this.#settle(gen, w));
         return w;
       },
       emit: (e) => {

@@ -3,11 +3,13 @@
  * host: the crashed worker's clients reconnect while the replacement boots, so they all
  * land on the workers that survived, and keep-alive pools open no new connections after
  * that. Once READY, the replacement gets its share of the serving workers' connections as
- * a scale-up's worker does, never beside a reload or scale moving connections.
+ * a scale-up's worker does, never beside a reload or scale moving connections; only once
+ * it stayed up RESTART_SETTLE_MS and its slot is not crash-looping (report h12 N2).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger, logEvent } from '../../src/core/logger.js';
+import { RESTART_SETTLE_MS } from '../../src/core/supervisor.js';
 import type { MasterEvent } from '../../src/core/types.js';
 import { FakeHandle, until, type FakeProcess } from './fake-host.js';
 import { assertNeverTwice, sentOf, world, type World } from './fake-keepalive.js';
@@ -28,6 +30,16 @@ async function crashOne(w: World): Promise<{ survivor: FakeProcess; crashed: Fak
 const ofType = <T extends MasterEvent['type']>(w: World, type: T) =>
   w.events.filter((e): e is Extract<MasterEvent, { type: T }> => e.type === type);
 
+/** Runs the fake clock until slot `slot` of generation 1 has a live worker (a crash's replacement), bounded. */
+async function liveIn(w: World, slot: number): Promise<FakeProcess> {
+  for (let t = 0; t < 10_000; t += 50) {
+    const p = w.host.alive(1).find((q) => q.slot === slot);
+    if (p) return p;
+    await w.host.advance(50);
+  }
+  assert.fail(`slot ${slot} was not restarted within 10 s of fake time`);
+}
+
 /** Runs the fake clock until an event of `type` was emitted (bounded). */
 async function untilEvent<T extends MasterEvent['type']>(w: World, type: T): Promise<Extract<MasterEvent, { type: T }>> {
   for (let t = 0; t < 60_000 && ofType(w, type).length === 0; t += 100) await w.host.advance(100);
@@ -38,6 +50,8 @@ async function untilEvent<T extends MasterEvent['type']>(w: World, type: T): Pro
 
 test('crash restart: the replacement of 1.0, once READY, gets half of the surviving worker\'s 18 kept-alive connections (its share of 2), as a scale-up\'s worker would', async () => {
   const w = world({ workers: 2 });
+  const at = new Map<MasterEvent, number>();
+  w.sup.on('event', (e: MasterEvent) => at.set(e, w.host.now()));
   const { survivor } = await crashOne(w);
   const done = await untilEvent(w, 'restart-rebalanced');
   const [replacement] = w.host.alive(1).filter((p) => p !== survivor);
@@ -51,6 +65,8 @@ test('crash restart: the replacement of 1.0, once READY, gets half of the surviv
   // After the worker-ready of the replacement, not before.
   const ready = w.events.findIndex((e) => e.type === 'worker-ready' && e.pid === replacement.pid);
   assert.ok(ready !== -1 && ready < w.events.findIndex((e) => e.type === 'scale-rebalance'));
+  // Once it stayed up RESTART_SETTLE_MS: a replacement about to crash again is handed nothing.
+  assert.equal(at.get(ofType(w, 'scale-rebalance')[0]!)! - at.get(w.events[ready]!)!, RESTART_SETTLE_MS);
   assertNeverTwice(w);
   // The master's log says what happened.
   const lines: string[] = [];
@@ -91,11 +107,54 @@ test('crash restart rebalance in progress: a reload asked meanwhile queues behin
   assertNeverTwice(w);
 });
 
+test('crash loop (report h12 N2): a replacement that crashes within RESTART_SETTLE_MS of READY is handed no kept-alive connections, and the restarts of a slot that crashed twice within restart.window get none until the earlier crash left it', async () => {
+  // restart: backoff 100 ms doubling, at most 3 crashes within 60 s (fakeSpec).
+  const w = world({ workers: 2 });
+  const { survivor } = await crashOne(w);
+  const crashes = [w.host.now()];
+  // Two replacements crash 1 s after READY, as a worker reading a bad value lazily does.
+  for (let i = 0; i < 2; i++) {
+    const next = await liveIn(w, 0);
+    await w.host.advance(1000);
+    next.exit(5);
+    crashes.push(w.host.now());
+  }
+  const third = await liveIn(w, 0);
+  assert.deepEqual(sentOf(survivor, 'move'), [], 'the replacements that crashed were handed no connections');
+  // The third stays up, but slot 0 crashed 3 times: it waits until the 2nd crash is 60 s old.
+  await w.host.advance(crashes[1]! + 60_000 - w.host.now() - 1);
+  assert.deepEqual(sentOf(survivor, 'move'), [], 'nothing moved to a crash-looping slot within restart.window');
+  assert.equal(ofType(w, 'scale-rebalance').length, 0);
+  const done = await untilEvent(w, 'restart-rebalanced');
+  assert.deepEqual(done.slots, [0]);
+  assert.equal(w.held.get(third)?.length, 9);
+  assert.equal(w.held.get(survivor)?.length, 9);
+  assertNeverTwice(w);
+});
+
+test('crash replacement that exits while it settles: no rebalance is asked for it, and its own replacement settles anew', async () => {
+  const w = world({ workers: 2 });
+  const { survivor } = await crashOne(w);
+  const first = await liveIn(w, 0);
+  await w.host.advance(RESTART_SETTLE_MS - 100);
+  first.exit(5);
+  await w.host.advance(200);
+  assert.deepEqual(sentOf(survivor, 'move'), []);
+  // 2 crashes within the window: none within it; then the live replacement takes its share.
+  await w.host.advance(50_000);
+  assert.equal(ofType(w, 'scale-rebalance').length, 0);
+  const done = await untilEvent(w, 'restart-rebalanced');
+  assert.equal(done.handedOver, 9);
+  assert.equal(w.held.get(await liveIn(w, 0))?.length, 9);
+});
+
 test('crash replacement READY while a scale runs: it waits, and takes its share once the scale is done', async () => {
   // One connection at a time, 200 ms apart: the scale's own rebalance lasts over a second.
   const w = world({ workers: 2, oneByOne: 200 });
   const { survivor } = await crashOne(w);
-  // The scale starts before the restart's backoff ends: the replacement gets ready during it.
+  await liveIn(w, 0);
+  // The scale starts just before the replacement has stayed up RESTART_SETTLE_MS: it settles during the scale.
+  await w.host.advance(RESTART_SETTLE_MS - 300);
   const scaled = await until(w.host, w.sup.scale(3));
   assert.equal(scaled.ok, true, JSON.stringify(scaled.error));
   const done = await untilEvent(w, 'restart-rebalanced');

@@ -2,7 +2,8 @@
 // The killed worker's clients reconnect at once, while the replacement still boots, so they
 // all land on the worker that survived; a keep-alive pool opens no new connection after
 // that, and without a hand-over the replacement would serve almost none of their requests
-// until the next reload. Once READY, it gets its share of the survivor's connections.
+// until the next reload. Once READY and up 5 s (RESTART_SETTLE_MS), it gets its share of
+// the survivor's connections.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fixture, startMaster, waitUntil, type LogRecord, type MasterProcess } from '../helpers/master.js';
