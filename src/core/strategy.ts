@@ -53,7 +53,7 @@ export interface ReloadContext {
   /** Resolves after `ms` on the host's clock; rejects as ready() does (a worker of `next` died, the master is stopping). */
   wait(ms: number): Promise<void>;
   /** The traffic figures workers reported (read only). */
-  readonly traffic: Pick<TrafficBook, 'total' | 'connections' | 'busy' | 'reportedAt'>;
+  readonly traffic: Pick<TrafficBook, 'total' | 'connections' | 'busy' | 'reportedAt' | 'reported'>;
   /** Responses worker `w` reported in all (0 before its first report). */
   served(w: Worker): number;
   /** Emits a canary's progress, or its verdict (which also goes into the reload outcome). */

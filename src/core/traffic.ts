@@ -228,6 +228,19 @@ export class TrafficBook {
   }
 
   /**
+   * True once a worker of generation `gen` sent traffic figures (a `stats` message), even
+   * with nothing served: the in-app library reports every second. Workers without it that
+   * do not send the `stats` lines never do, and their generation cannot be judged.
+   *
+   * @example
+   * book.reported(canary.id); // false: no canary worker sent `stats`
+   */
+  reported(gen: number): boolean {
+    for (const e of this.#entries.values()) if (e.meta.generation === gen) return true;
+    return false;
+  }
+
+  /**
    * The connections worker `id` had open at its last report, live or exited (a split
    * shares a count out by it; for a worker killed at its drain deadline, what died with
    * it); undefined when it never said.

@@ -109,6 +109,28 @@ test('a trickle below minRequests is inconclusive at the end of duration: ERR_CA
   assert.equal(sup.status().generation, 1);
 });
 
+test('a canary whose workers send no `stats` (no in-app library, no stats lines) is inconclusive for that reason, without the advice on connections and new clients (regression: report h12 N4)', async () => {
+  for (const servingSilent of [false, true]) {
+    const { sup, host, loads } = setup();
+    if (servingSilent) loads.set(1, { perSecond: 200, silent: true });
+    await sup.start();
+    // It answers 100 requests a second, and says nothing of them.
+    loads.set(2, { perSecond: 100, silent: true });
+    const outcome = await until(host, sup.reload('raw workers'));
+    const message = outcome.error?.message ?? '';
+    assert.equal(outcome.error?.code, 'ERR_CANARY_INCONCLUSIVE', message);
+    assert.equal(message, 'canary of generation 2 was inconclusive: the canary workers reported no traffic in 5 s (they sent no `stats` message' +
+      `${servingSilent ? ', nor did the serving workers' : ''}), so the canary cannot be judged, whatever it served; more traffic or a longer \`canary.duration\` does not change that. ` +
+      'What helps: the in-app library in Node workers (it reports every second), the `stats` lines of the worker contract in other programs ' +
+      '(one JSON line a second on the IPC channel: README, "The worker contract", and docs/ARCHITECTURE.md, "Traffic figures"), ' +
+      'or `canary.minRequests: 0` (a canary that did not fail then goes live unjudged)');
+    assert.doesNotMatch(message, /kept-alive|open new connections|only 0 canary responses/);
+    assert.equal(outcome.canary?.verdict, 'inconclusive');
+    assert.equal(host.alive(2).length, 0);
+    assert.equal(sup.status().generation, 1);
+  }
+});
+
 test('a canary worker that crashes fails the canary with its last output; the old generation keeps serving', async () => {
   const { sup, host, setExtra } = setup();
   await sup.start();

@@ -18,7 +18,8 @@ import { STATS_INTERVAL_MS } from '../../lib/protocol.js';
 import type { CanaryConfig } from '../../config/types.js';
 import type { Generation } from '../generation.js';
 import type { ReloadContext, ReloadStrategy } from '../strategy.js';
-import { combine, totalOf, type Counts } from '../traffic.js';
+import { combine, totalOf, type Counts, type TrafficBook } from '../traffic.js';
+import { formatDuration } from '../../config/duration.js';
 import type { CanaryConnections, CanaryReport } from '../types.js';
 import type { Worker } from '../worker.js';
 import { slotRange } from '../slots.js';
@@ -128,6 +129,25 @@ export function unmovable(next: Generation, old: Generation, settings: CanaryCon
 }
 
 /**
+ * Why a canary none of whose workers sent traffic figures (`stats`) cannot be judged, and
+ * what makes them report; undefined once one did (the in-app library reports every second,
+ * served or not). Such a canary counts 0 responses whatever it answered, so the advice for
+ * too little traffic or connections that cannot move would be wrong.
+ *
+ * @example
+ * unreported(traffic, next, old, settings); // 'the canary workers reported no traffic in 5 s (…): …'
+ */
+export function unreported(traffic: Pick<TrafficBook, 'reported'>, next: Generation, old: Generation, settings: CanaryConfig): string | undefined {
+  if (traffic.reported(next.id)) return undefined;
+  const serving = traffic.reported(old.id) ? '' : ', nor did the serving workers';
+  return `the canary workers reported no traffic in ${formatDuration(settings.duration)} (they sent no \`stats\` message${serving}), ` +
+    'so the canary cannot be judged, whatever it served; more traffic or a longer `canary.duration` does not change that. ' +
+    'What helps: the in-app library in Node workers (it reports every second), the `stats` lines of the worker contract in other programs ' +
+    '(one JSON line a second on the IPC channel: README, "The worker contract", and docs/ARCHITECTURE.md, "Traffic figures"), ' +
+    'or `canary.minRequests: 0` (a canary that did not fail then goes live unjudged)';
+}
+
+/**
  * Compares the canary with the serving generation at every report interval until a
  * decision, which it returns without reporting it (the caller ends the split first). A
  * canary worker that dies is a fail (with its last output lines); a stop of the master
@@ -157,13 +177,16 @@ async function observe(ctx: ReloadContext, old: Generation, settings: CanaryConf
     if (warm === undefined && ctx.now() - startedAt >= warmup) warm = mark();
     const j = judge({ ...since(ready), warm: warm && since(warm) }, settings, final);
     const c = connections();
+    // A canary that sent no figures at all may have served plenty: neither connections nor
+    // traffic help it, only figures do (report h12 N4), so say that alone.
+    const silent = j.verdict === 'inconclusive' ? unreported(ctx.traffic, next, old, settings) : undefined;
     // Too few responses, and no kept-alive connection could move: say why, since waiting
     // longer cannot help clients that never open a new connection (a pool).
-    const stuck = j.verdict === 'inconclusive' && (c === undefined || c.moved + c.lost === 0) ? unmovable(next, old, settings) : undefined;
-    const reason = stuck === undefined ? j.reason
+    const stuck = silent === undefined && j.verdict === 'inconclusive' && (c === undefined || c.moved + c.lost === 0) ? unmovable(next, old, settings) : undefined;
+    const reason = silent ?? (stuck === undefined ? j.reason
       : `${j.reason}; no kept-alive connection could move to it: ${stuck.why}, so clients that keep their connections open (a pool) ` +
         `never reach it, however long it runs. What helps: clients that open new connections (the canary gets its share of those), ` +
-        `\`canary.minRequests: 0\` (a canary that did not fail then goes live unjudged), or ${stuck.fix}`;
+        `\`canary.minRequests: 0\` (a canary that did not fail then goes live unjudged), or ${stuck.fix}`);
     return {
       generation: next.id, verdict: j.verdict, reason, elapsedMs: ctx.now() - startedAt,
       durationMs: settings.duration, warmupMs: warmup, canary: j.canary, baseline: j.baseline, latencyLimitMs: j.latencyLimitMs,
