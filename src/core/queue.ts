@@ -7,7 +7,7 @@
 import type { StrategyName } from '../config/types.js';
 import { ReloadFollowers } from './follow.js';
 import type { GenerationSpec } from './spec.js';
-import type { MasterEvent, ReloadOutcome, ReloadRequestCounts } from './types.js';
+import type { MasterEvent, ReloadConfigDiff, ReloadOutcome, ReloadRequestCounts } from './types.js';
 
 /** A reload waiting for its turn, with every request merged into it. */
 export interface QueuedReload {
@@ -18,6 +18,8 @@ export interface QueuedReload {
   /** The last spec source and strategy a request gave win. */
   spec: (() => GenerationSpec) | undefined;
   strategy: StrategyName | undefined;
+  /** What it changes, computed when it begins (SupervisorReloadOptions.config); the last request's wins, with its spec. */
+  config: (() => ReloadConfigDiff) | undefined;
   /** The requests that follow it: the first and every one merged into it (they see its events only). */
   follow: ReloadFollowers;
   /** Settles the callers' promises with the reload's outcome. */
@@ -69,11 +71,12 @@ export class ReloadQueue {
    * @example
    * const { promise, merged } = queue.add('SIGHUP', undefined, undefined);
    */
-  add(reason: string, spec: (() => GenerationSpec) | undefined, strategy: StrategyName | undefined, follow?: (e: MasterEvent) => void): { promise: Promise<ReloadOutcome>; merged: boolean } {
+  add(reason: string, spec: (() => GenerationSpec) | undefined, strategy: StrategyName | undefined, follow?: (e: MasterEvent) => void, config?: () => ReloadConfigDiff): { promise: Promise<ReloadOutcome>; merged: boolean } {
     const waiting = this.#waiting;
     if (waiting) {
       waiting.reload.follow.add(follow);
       if (spec) waiting.reload.spec = spec;
+      if (config) waiting.reload.config = config;
       if (strategy) waiting.reload.strategy = strategy;
       waiting.reload.reasons.push(reason);
       this.requests.merged++;
@@ -83,7 +86,7 @@ export class ReloadQueue {
     const promise = new Promise<ReloadOutcome>((r) => (resolve = r));
     const followers = new ReloadFollowers();
     followers.add(follow);
-    this.#waiting = { reload: { reason, reasons: [reason], since: this.#now(), spec, strategy, follow: followers, resolve }, promise };
+    this.#waiting = { reload: { reason, reasons: [reason], since: this.#now(), spec, strategy, config, follow: followers, resolve }, promise };
     this.requests.queued++;
     return { promise, merged: false };
   }

@@ -37,7 +37,7 @@ import type { ConfigChange, StrategyName } from '../config/types.js';
 import { workerCount } from '../config/workers.js';
 import { formatDuration } from '../config/duration.js';
 import type {
-  ConnectionCounts, ListenerStatus, MasterEvent, ReportedReloadRequestCounts, MasterHandle, ReleaseTraffic, ReloadOptions, ReloadOutcome, ReloadRequestCounts, ScaleOutcome, StatusSnapshot, UpgradeOutcome, UpgradePhase, WorkerStatus,
+  ConnectionCounts, ListenerStatus, MasterEvent, ReportedReloadRequestCounts, MasterHandle, ReleaseTraffic, ReloadConfigDiff, ReloadOptions, ReloadOutcome, ReloadRequestCounts, ScaleOutcome, StatusSnapshot, UpgradeOutcome, UpgradePhase, WorkerStatus,
 } from './types.js';
 
 export interface SupervisorOptions {
@@ -94,6 +94,14 @@ export type SupervisorState = StatusSnapshot['state'];
 /** reload()'s options; `spec` replaces the supervisor's spec source for this reload. */
 export interface SupervisorReloadOptions extends ReloadOptions {
   spec?: () => GenerationSpec;
+  /**
+   * What the reload changes, against what serves when it begins: called then, not when it
+   * is asked for (a queued reload follows one that may already have applied the same
+   * edits, report h12 N3), announced (`reload-config`: the log and every request following
+   * it) and put on its outcome (`changes`, `notes`). Given with `spec`; the last one wins
+   * when requests merge.
+   */
+  config?: () => ReloadConfigDiff;
 }
 
 /** A reload or scale asked for while a master upgrade runs. */
@@ -252,7 +260,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * (ERR_UPGRADE_BUSY), or held until the upgrade ends with `holdDuringUpgrade`.
    */
   reload(reason: string, options: SupervisorReloadOptions = {}): Promise<ReloadOutcome> {
-    const { spec, strategy, follow } = options;
+    const { spec, strategy, follow, config } = options;
     // Before the stopping check: an upgrade's hand-over stops this supervisor, and what is held then goes to the new master.
     if (this.#upgrade && options.holdDuringUpgrade) return this.#hold(reason);
     if (this.#stopping || this.#state === 'stopped') {
@@ -269,9 +277,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       this.#queue.started();
       const followers = new ReloadFollowers();
       followers.add(follow);
-      return this.#begin(reason, spec, strategy, followers);
+      return this.#begin(reason, spec, strategy, followers, config);
     }
-    const { promise, merged } = this.#queue.add(reason, spec, strategy, follow);
+    const { promise, merged } = this.#queue.add(reason, spec, strategy, follow, config);
     const queued: MasterEvent = { type: 'reload-queued', reason, merged, ...this.#behind() };
     this.#emit(queued);
     follow?.(queued);
@@ -711,14 +719,21 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     return (this.#current ?? this.#latest)?.spec.drainTimeout ?? 0;
   }
 
-  #begin(reason: string, spec: (() => GenerationSpec) | undefined, strategy: StrategyName | undefined, follow: ReloadFollowers): Promise<ReloadOutcome> {
+  #begin(reason: string, spec: (() => GenerationSpec) | undefined, strategy: StrategyName | undefined, follow: ReloadFollowers, config?: () => ReloadConfigDiff): Promise<ReloadOutcome> {
     this.#follow = follow;
+    // What it changes against what serves now, the reload before it done (SupervisorReloadOptions.config).
+    const diff = config?.();
+    if (diff) {
+      const said: MasterEvent = { type: 'reload-config', reason, changes: diff.changes, notes: diff.notes };
+      this.emit('event', said);
+      follow.offer(said, true);
+    }
     const done = this.#run(reason, spec, strategy).then((outcome) => {
       this.#reload = undefined;
       this.#pump();
       // A failed reload leaves its generation serving: replacements that got ready meanwhile take their share now.
       this.#rebalanceRestarted();
-      return outcome;
+      return diff ? { ...outcome, changes: diff.changes, ...(diff.notes.length ? { notes: diff.notes } : {}) } : outcome;
     });
     return done;
   }
@@ -727,7 +742,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   #pump(): void {
     if (!this.#queue.pending || this.#state !== 'running' || this.#scaling || this.#rebalancing) return;
     const next = this.#queue.take();
-    if (next) void this.#begin(next.reason, next.spec, next.strategy, next.follow).then((o) => next.resolve(o));
+    if (next) void this.#begin(next.reason, next.spec, next.strategy, next.follow, next.config).then((o) => next.resolve(o));
   }
 
   #refused(reason: string): ReloadOutcome {

@@ -225,9 +225,11 @@ export interface ReloadOutcome {
   /** True when this request joined a reload already queued. */
   coalesced?: boolean;
   /**
-   * What the re-read configuration changes, against what was serving when the reload was
-   * asked for (empty: no configuration change). Absent when the master does not re-read
-   * its configuration (a master run programmatically, without a `hitless start` command line).
+   * What the re-read configuration changes, against what was serving when the reload began
+   * (a queued reload: once the one before it ended, not when it was asked for; empty: no
+   * configuration change). Absent when the master does not re-read its configuration (a
+   * master run programmatically, without a `hitless start` command line), and for a queued
+   * reload refused before it began (the master stopping).
    */
   changes?: ConfigChange[];
   /** Remarks about how the configuration was applied (a `hitless scale` override kept or ended). */
@@ -306,13 +308,19 @@ export interface UpgradeOptions {
 }
 
 /** Per-reload choices of the caller (`hitless reload --canary`). */
+/** What a reload's configuration changes, and remarks on how it is applied (`reload-config`). */
+export interface ReloadConfigDiff {
+  changes: ConfigChange[];
+  notes: string[];
+}
+
 export interface ReloadOptions {
   /** This reload's strategy instead of the configured one. */
   strategy?: StrategyName;
   /**
-   * Receives this request's own events only (src/core/follow.ts): its `reload-config` and
-   * `reload-queued`, then the events of the reload it started or joined, from its
-   * `reload-start` to its `reload-done` (not the reload before or after it, nor an earlier
+   * Receives this request's own events only (src/core/follow.ts): its `reload-queued`, then
+   * the events of the reload it started or joined: its `reload-config` (as it begins), then
+   * from its `reload-start` to its `reload-done` (not the reload before or after it, nor an earlier
    * reload's background drain). Not sent over the control socket: the server sets it.
    */
   follow?: (e: MasterEvent) => void;

@@ -246,7 +246,9 @@ export async function runMaster(
     get spec() {
       return supervisor.current?.spec.config ?? config;
     },
-    reload: (reason, next, options) => supervisor.reload(reason, { spec: next && (() => makeSpec(next)), strategy: options?.strategy, follow: options?.follow, holdDuringUpgrade: options?.holdDuringUpgrade }),
+    reload: (reason, next, options) => supervisor.reload(reason, {
+      spec: next && (() => makeSpec(next)), config: options?.config, strategy: options?.strategy, follow: options?.follow, holdDuringUpgrade: options?.holdDuringUpgrade,
+    }),
     scale: (n) => supervisor.scale(n),
     status: () => ({ ...supervisor.status(), app }),
     stop: (force) => supervisor.stop(force),

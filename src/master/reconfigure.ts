@@ -8,10 +8,12 @@
  * Then, in order: a file that does not validate refuses the reload with the validator's
  * own message (the serving generation is untouched), and so does an empty `listen` on a
  * master systemd gave no socket (the rule `hitless start` applies); the `hitless scale` override is kept
- * or ends (see {@link Reconfigurer.scale}); the differences are computed (changes.ts) and
- * announced (`reload-config`); keys a reload cannot apply keep their running value; the
+ * or ends (see {@link Reconfigurer.scale}); keys a reload cannot apply keep their running value; the
  * workers' user/group is resolved; added listen addresses are bound (ERR_BIND refuses the
- * reload). Only then does the supervisor start the new generation from the new spec.
+ * reload). Only then does the supervisor start the new generation from the new spec; as it
+ * begins, the differences against what serves then are computed (changes.ts) and announced
+ * (`reload-config`): a reload queued behind another shows what it changes after that one,
+ * not what that one already applied (report h12 N3).
  * Afterwards, sockets no generation uses any more are closed, and when the new generation
  * went live the optional parts (logs, metrics, watch, fetch) are restarted if their
  * settings changed.
@@ -29,7 +31,7 @@ import type { Identities } from './identity.js';
 import type { ListenerSet } from './listeners.js';
 import { cachedReader, type ConfigSource } from './reread.js';
 import type { ConfigChange, MasterConfig } from '../config/types.js';
-import type { MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot } from '../core/types.js';
+import type { MasterEvent, MasterHandle, ReloadConfigDiff, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot } from '../core/types.js';
 
 export type { ConfigSource };
 
@@ -40,7 +42,11 @@ export type { ConfigSource };
 export interface ReconfigurableMaster extends MasterHandle {
   /** The spec the serving generation runs. */
   readonly spec: MasterConfig;
-  reload(reason: string, next?: MasterConfig, options?: ReloadOptions): Promise<ReloadOutcome>;
+  /**
+   * Runs (or queues) a reload of `next`; `options.config` is called as it begins, and what
+   * it returns is announced (`reload-config`) and put on the outcome (SupervisorReloadOptions.config).
+   */
+  reload(reason: string, next?: MasterConfig, options?: ReloadOptions & { config?: () => ReloadConfigDiff }): Promise<ReloadOutcome>;
   scale(workers: number): Promise<ScaleOutcome>;
   /** The host's clock, ms (Supervisor.now). */
   now(): number;
@@ -149,7 +155,7 @@ export class Reconfigurer implements MasterHandle {
     this.#turns = turn.then(() => undefined, () => undefined);
     const step = await turn;
     if ('refused' in step) return step.refused;
-    const { next, changes, notes } = step;
+    const { next } = step;
     let outcome: ReloadOutcome;
     try {
       outcome = await step.outcome;
@@ -159,19 +165,23 @@ export class Reconfigurer implements MasterHandle {
       this.#retainInUse();
     }
     if (outcome.ok) this.#o.onLive?.(master.spec);
-    return { ...outcome, changes, ...(notes.length ? { notes } : {}) };
+    // Its changes, computed as it began (config below), are on it: not for one refused before.
+    return outcome;
   }
 
   /** Reads and applies the configuration for one request, then hands it to the supervisor (or refuses it). */
   async #prepare(reason: string, startedAt: number, source: ConfigSource, options: ReloadOptions | undefined): Promise<
-    { refused: ReloadOutcome } | { next: MasterConfig; changes: ConfigChange[]; notes: string[]; outcome: Promise<ReloadOutcome> }
+    { refused: ReloadOutcome } | { next: MasterConfig; outcome: Promise<ReloadOutcome> }
   > {
     const { master, listeners } = this.#o;
     await this.#scaling;
     this.#reading++;
     let next: MasterConfig;
+    let wanted: MasterConfig;
     let changes: ConfigChange[] | undefined;
     const notes: string[] = [];
+    const diff = (serving: MasterConfig, to: MasterConfig): ConfigChange[] =>
+      diffConfig(serving, to, { inheritedNames: listeners.items.filter((l) => l.inherited).map((l) => l.name) });
     try {
       const read = await this.#read(source);
       // The validation child takes an empty listen list for socket activation (it is run
@@ -184,13 +194,15 @@ export class Reconfigurer implements MasterHandle {
         const what = o.key.startsWith('env.') ? 'value' : JSON.stringify(o.file);
         notes.push(`${o.key}: the start flag ${o.flag} overrides the file's ${what} (restart the master without it to use the file)`);
       }
-      next = this.#withScale(read, notes);
-      changes = diffConfig(serving, next, { inheritedNames: listeners.items.filter((l) => l.inherited).map((l) => l.name) });
+      wanted = this.#withScale(read, notes);
+      // Against what serves now, for a refusal below; a reload that runs says it again as it begins.
+      changes = diff(serving, wanted);
       // What a reload cannot change keeps its running value (the change says so).
-      if (next.configPath !== serving.configPath) next = { ...serving };
-      else for (const key of Object.keys(RESTART_ONLY)) Object.assign(next, { [key]: serving[key as keyof MasterConfig] });
-      master.announceConfig(reason, changes, notes);
-      options?.follow?.({ type: 'reload-config', reason, changes, notes });
+      if (wanted.configPath !== serving.configPath) next = { ...serving };
+      else {
+        next = { ...wanted };
+        for (const key of Object.keys(RESTART_ONLY)) Object.assign(next, { [key]: serving[key as keyof MasterConfig] });
+      }
       await this.#o.identities.load(next);
       // A log folder that cannot hold the files refuses the reload (the old one keeps logging)
       // rather than dropping every worker line once it is live.
@@ -200,12 +212,20 @@ export class Reconfigurer implements MasterHandle {
       if (next.metrics && next.metrics.listen !== serving.metrics?.listen) await probeMetrics(next.metrics.listen, serving.metrics?.listen);
       listeners.add(next.listen);
     } catch (err) {
+      // Refused after the diff: what it would have changed is said, then why not.
+      if (changes) {
+        master.announceConfig(reason, changes, notes);
+        options?.follow?.({ type: 'reload-config', reason, changes, notes });
+      }
       return { refused: this.#refuse(reason, startedAt, err, changes, notes) };
     } finally {
       this.#reading--;
     }
     this.#pending.add(next);
-    return { next, changes, notes, outcome: master.reload(reason, next, options) };
+    // The diff as it begins, against what serves then: a queued reload waited for one that
+    // may have applied the same edits (or rolled back), so the diff of the request is stale.
+    const config = (): ReloadConfigDiff => ({ changes: diff(master.spec, wanted), notes });
+    return { next, outcome: master.reload(reason, next, { ...options, config }) };
   }
 
   /**

@@ -14,7 +14,7 @@ import { wasRefused } from '../../src/core/outcomes.js';
 import { createLogger, logEvent } from '../../src/core/logger.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
-import { FakeHost, fakeSpec, settle, wellBehaved, type Behaviour, type FakeProcess } from './fake-host.js';
+import { FakeHost, fakeSpec, settle, until, wellBehaved, type Behaviour, type FakeProcess } from './fake-host.js';
 
 const pick = (o: { ok: boolean; from: number; to: number }) => ({ ok: o.ok, from: o.from, to: o.to });
 
@@ -590,6 +590,43 @@ test('events have one writer: start reports master-start and master-ready; the r
     { type: 'reload-config', reason: 'SIGHUP', changes: [{ key: 'workers', from: '2', to: '3' }], notes: ['a note'] },
     { type: 'reconfigured', parts: ['metrics'], errors: [] },
   ]);
+});
+
+test('a queued reload\'s configuration diff is taken as it begins, against what serves then, and reaches every request merged into it (regression: report h12 N3: it showed what the reload before it had applied)', async () => {
+  const { sup, host, events } = setup();
+  await sup.start();
+  // Each generation's workers get ready 500 ms after they start: the first reload is in flight for a while.
+  host.behave = () => (p) => {
+    wellBehaved(p);
+    p.removeAllListeners('notify');
+    host.setTimer(() => p.emit('notify', 'READY=1'), 500);
+  };
+  const asked: string[] = [];
+  /** The diff as the reconfigure layer computes it: against the generation serving when it is called. */
+  const config = (to: string) => () => {
+    const serving = String(sup.status().generation);
+    asked.push(`${to} against generation ${serving}`);
+    return { changes: [{ key: 'workers', from: serving, to }], notes: [] };
+  };
+  const seen: Record<string, MasterEvent[]> = { a: [], b: [], c: [] };
+  const follow = (who: string) => (e: MasterEvent) => void (e.type === 'reload-config' && seen[who]!.push(e));
+  const a = sup.reload('a', { config: config('3'), follow: follow('a') });
+  const b = sup.reload('b', { config: config('4'), follow: follow('b') });
+  const c = sup.reload('c', { config: config('5'), follow: follow('c') });
+  assert.deepEqual(asked, ['3 against generation 1'], 'the queued reload is not diffed when it is asked for');
+  const [oa, ob, oc] = await until(host, Promise.all([a, b, c]));
+  assert.deepEqual([oa.generation, ob.generation, oc.generation, oc.coalesced], [2, 3, 3, true]);
+  // The merged request's (the last one's) diff, against generation 2, for both requests of the queued reload.
+  assert.deepEqual(asked, ['3 against generation 1', '5 against generation 2']);
+  assert.deepEqual(oa.changes, [{ key: 'workers', from: '1', to: '3' }]);
+  assert.deepEqual(ob.changes, [{ key: 'workers', from: '2', to: '5' }]);
+  assert.deepEqual(oc.changes, ob.changes);
+  assert.equal(oa.notes, undefined, 'no notes: none said');
+  const said = (from: string, to: string) => [{ type: 'reload-config', reason: from === '1' ? 'a' : 'b', changes: [{ key: 'workers', from, to }], notes: [] }];
+  assert.deepEqual(seen, { a: said('1', '3'), b: said('2', '5'), c: said('2', '5') });
+  // In the log, each just before its reload's start.
+  const order = events.flatMap((e) => (e.type === 'reload-config' ? ['config'] : e.type === 'reload-start' ? [`start ${e.generation}`] : []));
+  assert.deepEqual(order, ['config', 'start 2', 'config', 'start 3']);
 });
 
 test('a reload the reconfigure layer refused is the last reload (status, reload-done) until one that started later ends', async () => {

@@ -13,7 +13,7 @@ import { cachedReader, fingerprintConfig } from '../../src/master/reread.js';
 import { HitlessError } from '../../src/errors.js';
 import type { ConfigChange, MasterConfig } from '../../src/config/types.js';
 import { failedReload } from '../../src/core/outcomes.js';
-import type { MasterEvent, ReloadOutcome, ScaleOutcome, StatusSnapshot } from '../../src/core/types.js';
+import type { MasterEvent, ReloadConfigDiff, ReloadOutcome, ScaleOutcome, StatusSnapshot } from '../../src/core/types.js';
 import { fakeConfig } from '../ops/fake-master.js';
 
 class FakeSupervisor extends EventEmitter implements ReconfigurableMaster {
@@ -31,14 +31,18 @@ class FakeSupervisor extends EventEmitter implements ReconfigurableMaster {
   status(): StatusSnapshot {
     return { generation: this.generation, lastReload: this.lastReload } as StatusSnapshot;
   }
-  async reload(reason: string, next?: MasterConfig): Promise<ReloadOutcome> {
+  async reload(reason: string, next?: MasterConfig, options?: { config?: () => ReloadConfigDiff }): Promise<ReloadOutcome> {
     this.reloads.push({ reason, next });
     const startedAt = Date.now();
+    // A reload in flight: this one waits its turn (queued).
     await this.hold;
+    // As the supervisor does as the reload begins (test/core/supervisor.test.ts checks the real one).
+    const diff = options?.config?.();
+    if (diff) this.announceConfig(reason, diff.changes, diff.notes);
     this.generation += 1;
     if (next) this.spec = next;
     this.lastReload = { ok: true, generation: this.generation, attempted: this.generation, reason, startedAt, durationMs: 1, forced: 0 };
-    return this.lastReload;
+    return diff ? { ...this.lastReload, changes: diff.changes, ...(diff.notes.length ? { notes: diff.notes } : {}) } : this.lastReload;
   }
   async scale(workers: number): Promise<ScaleOutcome> {
     const from = this.spec.workers;
@@ -213,7 +217,8 @@ test('scale is refused (ERR_SCALE_BUSY) while a reload is in progress; a bad cou
   let release = (): void => {};
   master.hold = new Promise((r) => (release = r));
   const reload = handle.reload('slow');
-  await new Promise<void>((resolve) => master.once('event', () => resolve()));
+  // Handed to the supervisor (where it waits for the hold).
+  while (master.reloads.length === 0) await new Promise((r) => setImmediate(r));
   const refused = await handle.scale(3);
   assert.equal(refused.ok, false);
   assert.equal(refused.error?.code, 'ERR_SCALE_BUSY');
@@ -281,6 +286,25 @@ test('the configuration is validated again only when the file changed since the 
   writeFileSync(join(bare, 'hitless.json'), '{}');
   await readBare(source);
   assert.equal(bareCalls, 2, 'a hitless.json that appeared is read');
+});
+
+test('a reload queued behind one that applied the same edit says no configuration change: the diff is taken as it begins, against what serves then (regression: report h12 N3)', async () => {
+  const { master, handle, edit } = setup();
+  edit({ workers: 3 });
+  let release: () => void = () => {};
+  master.hold = new Promise<void>((r) => (release = r));
+  const first = handle.reload('hitless reload --canary');
+  const queued = handle.reload('hitless reload');
+  // Read and handed over, not begun: nothing said yet (it would be against generation 1).
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(master.reloads.length, 2);
+  assert.deepEqual(master.events.map((e) => e.type), []);
+  release();
+  const [one, two] = await Promise.all([first, queued]);
+  assert.deepEqual(one.changes?.map((c) => `${c.key}: ${c.from} → ${c.to}`), ['workers: 2 → 3']);
+  assert.deepEqual(two.changes, [], 'the first reload applied workers 3 already');
+  // Announced as each began (the supervisor sends it to the requests following each).
+  assert.deepEqual(master.events.map((e) => e.type === 'reload-config' && `${e.reason}: ${e.changes.length}`), ['hitless reload --canary: 1', 'hitless reload: 0']);
 });
 
 test('requests reach the supervisor in the order they came, even when an earlier read is slower (issue 25: the queued reload runs the last spec)', async () => {
