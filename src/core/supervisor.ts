@@ -830,6 +830,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   async #rollBack(run: ReloadRun, died: { worker: Worker; afterMs: number }, old: Generation, next: Generation): Promise<ReloadOutcome> {
     const { worker: w, afterMs } = died;
     const how = w.exitInfo?.signal ? `was killed by ${w.exitInfo.signal}` : `exited with code ${String(w.exitInfo?.code)}`;
+    // The old version as it ran (a `hitless scale` updates a generation's spec too).
     const back = this.#newGeneration(old.spec);
     const text = `worker ${w.label} ${how} ${formatDuration(afterMs)} after generation ${next.id} went live, ` +
       `before the reload was done; rolling back: generation ${back.id} starts generation ${old.id}'s version`;

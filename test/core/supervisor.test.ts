@@ -206,6 +206,22 @@ test('all: a new worker that dies after the switch, while the old generation sti
   assert.equal(events.filter((e) => e.type === 'reload-done').length, 1);
 });
 
+test('all: a rollback runs the old version at the worker count it had, after a hitless scale', async () => {
+  const { sup, host, setSpec } = setup({ env: { VERSION: 'good' } });
+  await sup.start();
+  assert.equal((await sup.scale(3)).ok, true);
+  for (const p of host.alive(1)) p.removeAllListeners('signal');
+  setSpec({ env: { VERSION: 'bad' } });
+  const pending = sup.reload('bad build');
+  await settle();
+  host.alive(2)[0]?.exit(5);
+  await settle();
+  for (const p of host.alive(1)) p.exit(0);
+  const outcome = await pending;
+  assert.deepEqual(outcome.rollback, { generation: 3, version: 1, ok: true });
+  assert.equal(host.alive(3).length, 3);
+});
+
 test('all: a rollback that fails too leaves the new generation serving, its crashed slot restarted; the outcome says both', async () => {
   const { sup, host, setSpec } = setup({ env: { VERSION: 'good' } });
   await sup.start();
