@@ -193,10 +193,13 @@ export function checkDistinctAddresses(specs: ListenerSpec[]): void {
  * @example
  * requireListenAddress([], false); // throws: no listening address …
  * requireListenAddress([], true); // systemd's sockets serve: fine
+ * requireListenAddress([], false, true); // a reload's message: the file is the fix
  */
-export function requireListenAddress(listen: readonly ListenerSpec[], fromSystemd: boolean): void {
+export function requireListenAddress(listen: readonly ListenerSpec[], fromSystemd: boolean, reload = false): void {
   if (listen.length > 0 || fromSystemd) return;
+  // `hitless reload` takes no --listen: the file is the one fix there.
+  const fix = reload ? 'add "listen": ["127.0.0.1:8080"] to hitless.json' : 'add "listen": ["127.0.0.1:8080"] to hitless.json or pass --listen 127.0.0.1:8080';
   throw new HitlessError('ERR_CONFIG_INVALID',
-    'no listening address: add "listen": ["127.0.0.1:8080"] to hitless.json or pass --listen 127.0.0.1:8080 (an empty list is allowed only under systemd socket activation, with LISTEN_FDS set)',
+    `no listening address: ${fix} (an empty list is allowed only under systemd socket activation, with LISTEN_FDS set)`,
     { details: { noListen: true } });
 }

@@ -187,7 +187,7 @@ export class Reconfigurer implements MasterHandle {
       // The validation child takes an empty listen list for socket activation (it is run
       // with LISTEN_FDS, or as `hitless check`, which only warns); whether this master has
       // systemd's sockets is known here. Without them the new generation would get no socket.
-      requireListenAddress(read.listen, listeners.items.some((l) => l.inherited));
+      requireListenAddress(read.listen, listeners.items.some((l) => l.inherited), true);
       const serving = master.spec;
       // An edit of a key a start flag sets changes nothing: say so (a restart without the flag uses the file).
       for (const o of read.flagOverrides ?? []) {

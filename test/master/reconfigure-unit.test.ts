@@ -108,7 +108,7 @@ test('an empty listen list refuses the reload as `hitless start` refuses it, unl
   assert.equal(o.ok, false);
   assert.equal(o.attempted, 1, 'nothing was attempted');
   assert.equal(o.error?.code, 'ERR_CONFIG_INVALID');
-  assert.match(o.error?.message ?? '', /^no listening address: add "listen": \["127\.0\.0\.1:8080"\] to hitless\.json or pass --listen 127\.0\.0\.1:8080 \(an empty list is allowed only under systemd socket activation/);
+  assert.match(o.error?.message ?? '', /^no listening address: add "listen": \["127\.0\.0\.1:8080"\] to hitless\.json \(an empty list is allowed only under systemd socket activation/);
   assert.equal(master.reloads.length, 0, 'the supervisor is never asked');
   const withSocket = setup();
   const ok = await withSocket.handle.reload('hitless reload');
