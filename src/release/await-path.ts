@@ -104,7 +104,13 @@ export function awaitPath(path: string, opts: AwaitPathOptions): PathWaiter {
         watcher = watch(dir, (event) => {
           // 'rename' is an entry made, removed or renamed, or the folder itself removed;
           // 'change' (writes to files beside it, such as a log) cannot make the path appear.
-          if (event === 'rename') settle();
+          // Watched anew at each: a folder removed and made again can get the same inode
+          // number (ext4 reuses them at once), so the id would say this watch is current while
+          // it sits on the removed folder and hears nothing more (a flake of the suite).
+          if (event === 'rename') {
+            watched = undefined;
+            settle();
+          }
         });
         watcher.on('error', () => {
           watched = undefined;
