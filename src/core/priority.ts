@@ -212,10 +212,42 @@ export function setSessionNice(pid: number, nice: number): void {
  * set(worker.pid, 10); // booting: its threads at 10, and its session at 10 under autogroup
  */
 export function workerNiceSetter(facts: PriorityFacts): (pid: number, nice: number) => void {
-  if (facts.sessions !== 'settable') return setTreeNice;
-  return (pid, nice) => {
-    setTreeNice(pid, nice);
+  const tree = settledTreeNice();
+  if (facts.sessions !== 'settable') return tree;
+  return function setTreeAndSessionNice(pid, nice) {
+    tree(pid, nice);
     setSessionNice(pid, Math.min(NICE_MAX, Math.max(NICE_MIN, nice - facts.nice)));
+  };
+}
+
+/** When {@link settledTreeNice} sets a tree again: after forks that were under way. */
+const SETTLE_SWEEPS_MS = [50, 250, 1000];
+
+/**
+ * {@link setTreeNice}, then again a few times shortly after, with the value last asked for
+ * that pid. A fork under way while the tree is set copies the parent's old value and joins
+ * the parent's children only later, after both passes listed them (seen: gunicorn's arbiter
+ * forks its workers right after it says READY, so one stayed at the boot priority on a busy
+ * machine). The later sweeps set such a child too; a newer value for the pid (READY after a
+ * lowering) replaces an older one, never the reverse. Failures of the later sweeps (the
+ * process gone) are dropped: the first call reported what mattered.
+ */
+function settledTreeNice(): (pid: number, nice: number) => void {
+  const latest = new Map<number, number>();
+  return function setTreeNiceSettled(pid, nice) {
+    latest.set(pid, nice);
+    setTreeNice(pid, nice);
+    SETTLE_SWEEPS_MS.forEach((ms, i) => {
+      setTimeout(() => {
+        if (latest.get(pid) !== nice) return;
+        try {
+          setTreeNice(pid, nice);
+        } catch {
+          // gone, or no longer ours to set: the first call reported it
+        }
+        if (i === SETTLE_SWEEPS_MS.length - 1) latest.delete(pid);
+      }, ms).unref();
+    });
   };
 }
 
