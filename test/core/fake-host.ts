@@ -208,3 +208,19 @@ export async function until<T = ReloadOutcome>(host: FakeHost, pending: Promise<
   assert.ok(done !== undefined, `not finished within ${maxMs} ms of fake time`);
   return done;
 }
+
+/**
+ * The rollback scenario's middle: once `pending` (a reload from generation 1, whose workers
+ * drain slowly, to generation 2) has switched, worker 2.`slot` crashes (exit 5) while
+ * generation 1 still drains; then generation 1's workers exit. Resolves with the outcome.
+ *
+ * @example
+ * const outcome = await diesLiveWhileOldDrains(host, sup.reload('bad build'), 0);
+ */
+export async function diesLiveWhileOldDrains(host: FakeHost, pending: Promise<ReloadOutcome>, slot: number): Promise<ReloadOutcome> {
+  await settle();
+  host.alive(2)[slot]?.exit(5);
+  await settle();
+  for (const p of host.alive(1)) p.exit(0);
+  return pending;
+}

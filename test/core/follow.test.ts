@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Supervisor } from '../../src/core/supervisor.js';
 import { ReloadFollowers } from '../../src/core/follow.js';
 import type { MasterEvent } from '../../src/core/types.js';
-import { FakeHost, fakeSpec, settle, wellBehaved, type Behaviour } from './fake-host.js';
+import { diesLiveWhileOldDrains, FakeHost, fakeSpec, settle, wellBehaved, type Behaviour } from './fake-host.js';
 
 /** Never announces readiness until the test says; drains on SIGTERM. */
 const neverReady: Behaviour = (p) => p.on('signal', () => queueMicrotask(() => p.exit(0)));
@@ -79,12 +79,7 @@ test('a reload that rolls back: its request follows the rollback\'s generation t
   await sup.start();
   for (const p of host.alive(1)) p.removeAllListeners('signal'); // the old workers drain slowly
   const seen: MasterEvent[] = [];
-  const pending = sup.reload('bad', { follow: (e) => seen.push(e) });
-  await settle();
-  host.alive(2)[0]?.exit(5);
-  await settle();
-  for (const p of host.alive(1)) p.exit(0);
-  const outcome = await pending;
+  const outcome = await diesLiveWhileOldDrains(host, sup.reload('bad', { follow: (e) => seen.push(e) }), 0);
   assert.deepEqual(outcome.rollback, { generation: 3, version: 1, ok: true });
   assert.deepEqual(seen.filter((e) => e.type === 'reload-start').map((e) => generations(e)), [[2], [3]]);
   assert.ok(seen.some((e) => e.type === 'reload-rollback'));

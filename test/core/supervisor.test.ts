@@ -14,7 +14,7 @@ import { wasRefused } from '../../src/core/outcomes.js';
 import { createLogger, logEvent } from '../../src/core/logger.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
-import { FakeHost, fakeSpec, settle, until, wellBehaved, type Behaviour, type FakeProcess } from './fake-host.js';
+import { diesLiveWhileOldDrains, FakeHost, fakeSpec, settle, until, wellBehaved, type Behaviour, type FakeProcess } from './fake-host.js';
 
 const pick = (o: { ok: boolean; from: number; to: number }) => ({ ok: o.ok, from: o.from, to: o.to });
 
@@ -212,12 +212,7 @@ test('all: a rollback runs the old version at the worker count it had, after a h
   assert.equal((await sup.scale(3)).ok, true);
   for (const p of host.alive(1)) p.removeAllListeners('signal');
   setSpec({ env: { VERSION: 'bad' } });
-  const pending = sup.reload('bad build');
-  await settle();
-  host.alive(2)[0]?.exit(5);
-  await settle();
-  for (const p of host.alive(1)) p.exit(0);
-  const outcome = await pending;
+  const outcome = await diesLiveWhileOldDrains(host, sup.reload('bad build'), 0);
   assert.deepEqual(outcome.rollback, { generation: 3, version: 1, ok: true });
   assert.equal(host.alive(3).length, 3);
 });
@@ -228,12 +223,7 @@ test('all: a rollback that fails too leaves the new generation serving, its cras
   for (const p of host.alive(1)) p.removeAllListeners('signal');
   setSpec({ env: { VERSION: 'bad' } });
   host.behave = (gen) => (gen === 3 ? crashesAtBoot : wellBehaved); // the old version no longer starts
-  const pending = sup.reload('bad build');
-  await settle();
-  host.alive(2)[1]?.exit(5);
-  await settle();
-  for (const p of host.alive(1)) p.exit(0);
-  const outcome = await pending;
+  const outcome = await diesLiveWhileOldDrains(host, sup.reload('bad build'), 1);
   assert.equal(outcome.ok, false);
   const { error: why, ...rollback } = outcome.rollback ?? { error: undefined };
   assert.deepEqual(rollback, { generation: 3, version: 1, ok: false });
