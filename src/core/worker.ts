@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { HitlessError } from '../errors.js';
 import {
-  closeHandle, NOTIFY_READY, NOTIFY_STATUS, parseMessage, stopMessage, type ConnMessage, type HelloMessage, type MasterMessage, type WorkerMessage,
+  ADOPTED_NOT_READY, closeHandle, NOTIFY_READY, NOTIFY_STATUS, parseMessage, stopMessage, type ConnMessage, type HelloMessage, type MasterMessage, type WorkerMessage,
   type WsConnMessage, type WsHelloMessage,
 } from '../lib/protocol.js';
 import type { Receiver } from './handover.js';
@@ -271,6 +271,9 @@ export class Worker extends EventEmitter implements Receiver {
     this.#readyTimer?.cancel();
     this.state = 'ready';
     this.readyAt = this.#host.now();
+    // The library's "listening, not ready yet: call ready()" hint is answered now; kept, it
+    // would advise a serving worker to call ready() for the rest of its life (h15 F3).
+    if (this.statusText?.startsWith(ADOPTED_NOT_READY)) this.statusText = undefined;
     this.emit('ready');
   }
 

@@ -667,3 +667,15 @@ test('a worker count that is not one is refused with the one rule (config/worker
   assert.deepEqual((await sup.scale(1e12)).error, { code: 'ERR_USAGE', message: 'scale: 1000000000000 workers is more than hitless runs (at most 1024); give a count this machine can run, such as one per CPU', output: [] });
   assert.equal((await sup.scale(1024)).error, undefined, 'the bound itself is a count');
 });
+
+test('status: the library\'s "listening, not ready yet: call ready()" hint goes once the worker is ready; any other status text stays (regression, h15 F3)', async () => {
+  const { sup, host } = setup({ workers: 2 });
+  const hint = 'listening on the socket hitless holds, not ready yet (listener "http", fd 3): call ready() once it serves';
+  host.behave = (_gen, slot) => (p) => {
+    queueMicrotask(() => p.emit('notify', `STATUS=${slot === 0 ? hint : 'warming cache 40%'}`));
+    wellBehaved(p);
+  };
+  await sup.start();
+  const said = sup.status().workers.map((w) => w.statusText);
+  assert.deepEqual(said, [undefined, 'warming cache 40%']);
+});
