@@ -109,9 +109,13 @@ test('100 reloads by SIGHUP, each sent the moment the previous reload-done is lo
 });
 
 test('a SIGHUP during a reload is queued, logged as such, runs next, and shows in status', { timeout: 150_000 }, async (t) => {
-  const master = await startMaster(t, { command: ['node', fixture('master/app.js')] });
-  // A request in flight keeps generation 1 draining while the second SIGHUP comes.
-  const slow = fetch(master.url('/slow?ms=3000&id=hup')).then((r) => r.text());
+  const master = await startMaster(t, { command: ['node', fixture('master/app.js')], args: ['--drain-timeout', '120s'] });
+  // A request in flight keeps generation 1 draining while the second SIGHUP comes, however
+  // long generation 2 takes to boot on a busy machine: it ends when the test makes the file.
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-hup-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const release = join(dir, 'release');
+  const slow = fetch(master.url(`/slow?until=${encodeURIComponent(release)}&id=hup`)).then((r) => r.text());
   await master.waitStdout('slow-start hup ');
   const from = master.records.length;
   process.kill(master.pid, 'SIGHUP');
@@ -126,6 +130,7 @@ test('a SIGHUP during a reload is queued, logged as such, runs next, and shows i
   const st = await master.cli(['status']);
   assert.match(st.stdout, /\(reload queued for SIGHUP ×2\)/, st.stdout);
   assert.match(st.stdout, /requests {4}3 reloads asked for: 1 started at once, 1 queued behind another, 1 merged into a queued one/, st.stdout);
+  writeFileSync(release, '');
   assert.equal(await slow, 'slow 1\n');
   const second = await master.waitEvent((r) => r.event === 'reload-done' && r.generation === 3, from);
   assert.equal(second.level, 'info');
