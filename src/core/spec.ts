@@ -4,7 +4,7 @@
  * than the generation it replaces, and a generation never changes under its workers.
  */
 import type { CanaryConfig, DrainConfig, MasterConfig, RestartPolicy, StrategyName } from '../config/types.js';
-import { DRAIN_SPREAD_ENV, SD_LISTEN_FDS_START } from '../lib/defaults.js';
+import { DRAIN_SPREAD_ENV, DRAIN_TIMEOUT_ENV, SD_LISTEN_FDS_START } from '../lib/defaults.js';
 import { CHANNEL_ENV, PROTOCOL } from '../lib/protocol.js';
 import type { BootPriority } from './priority.js';
 import { resolveWorkdir } from './workdir.js';
@@ -157,6 +157,8 @@ export function workerEnv(spec: GenerationSpec, generation: number, slot: number
     HITLESS_RELEASE: spec.release,
     // How the worker's drain spreads the closes of its upgraded connections (ms).
     [DRAIN_SPREAD_ENV]: String(spec.drain.spread),
+    // The worker's own drain deadline follows it (the library's drainDeadline()).
+    [DRAIN_TIMEOUT_ENV]: String(spec.drainTimeout),
   };
   if (spec.fds.length === 0) delete env.LISTEN_FDS;
   return env;

@@ -9,11 +9,29 @@ export const SD_LISTEN_FDS_START = 3;
 export const DEFAULT_PORT = 3000;
 
 /**
- * How long shutdown() waits for in-flight work before destroying what is left (ms).
- * Under the master, the master's own `drainTimeout` SIGKILLs a worker anyway; keep this
- * a little below it so the worker can still report what it forced.
+ * How long shutdown() waits for in-flight work before destroying what is left (ms),
+ * standalone. Under the master the default follows its `drainTimeout` instead
+ * ({@link DRAIN_TIMEOUT_ENV}, {@link drainDeadline}).
  */
 export const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
+
+/** Environment variable by which the master gives its workers its `drainTimeout` (ms). */
+export const DRAIN_TIMEOUT_ENV = 'HITLESS_DRAIN_TIMEOUT';
+
+/**
+ * The drain deadline a worker takes by default under a master whose `drainTimeout` is
+ * `drainTimeout` ms: that less the time one onShutdown hook may take
+ * ({@link DEFAULT_HOOK_TIMEOUT}), at least half of it. So a long response lives as long as
+ * the operator's `drainTimeout` allows, and the worker still cuts what is left, reports it
+ * and runs its hooks before the master's SIGKILL.
+ *
+ * @example
+ * drainDeadline(30_000); // 25 000
+ * drainDeadline(4_000);  //  2 000
+ */
+export function drainDeadline(drainTimeout: number): number {
+  return drainTimeout - Math.min(DEFAULT_HOOK_TIMEOUT, drainTimeout / 2);
+}
 
 /**
  * How long an idle keep-alive connection stays open after the drain began (ms). Closing

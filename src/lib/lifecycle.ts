@@ -21,7 +21,7 @@ import { Handover } from './handover.js';
 import { markShuttingDown } from './health.js';
 import { endMove, startMove } from './move.js';
 import { appFix } from './apps.js';
-import { checkServer, invalid, object, knownKeys, resolveHookTimeout, type ResolvedShutdownOptions } from './options.js';
+import { checkServer, drainTimeoutAfter, invalid, object, knownKeys, resolveHookTimeout, type ResolvedShutdownOptions } from './options.js';
 import { resolveShutdownOptions } from './options.js';
 import { reportDrainProgress } from './progress.js';
 import { orphaned } from './orphan.js';
@@ -61,6 +61,8 @@ export interface StopRequest {
    * closed at their turn as without it. Default: it tries.
    */
   webSockets?: boolean | undefined;
+  /** How long the stop waited (`shutdownDelay`) before this drain: a deadline that follows the master's `drainTimeout` is shorter by that. */
+  waited?: number;
 }
 
 /** What the master's `stop` message does (the preload routes it to the app's own stop handling). */
@@ -199,7 +201,7 @@ export function beginShutdown(how: StopRequest = {}): void {
   stopping = true;
   markShuttingDown();
   const delay = how.socketsStay === true ? 0 : shutdownDelay;
-  const drained = delay > 0 ? new Promise<void>((r) => setTimeout(r, delay)).then(() => drainRegistered(how)) : drainRegistered(how);
+  const drained = delay > 0 ? new Promise<void>((r) => setTimeout(r, delay)).then(() => drainRegistered({ ...how, waited: delay })) : drainRegistered(how);
   drained
     .then(runHooks)
     .then(flushStdio)
@@ -217,7 +219,9 @@ export function drainRegistered(how: StopRequest = {}): Promise<void> {
     // A move under way ends: its picks not sent yet follow the drain like every other connection.
     endMove();
     const handover = how.handover === true && Handover.possible() ? Handover.forStop(keptConnections, how.window) : undefined;
-    const drains = registeredServers().map(([server, options]) => drainServer(server, options, handover, how.webSockets !== false));
+    const waited = how.waited ?? 0;
+    const drains = registeredServers().map(([server, options]) =>
+      drainServer(server, waited > 0 ? { ...options, timeout: drainTimeoutAfter(options, waited) } : options, handover, how.webSockets !== false));
     // Once every drain began: what they move first (hitless/ws) holds the `lingering` report back.
     const stopReporting = reportDrainProgress();
     handover?.seal();

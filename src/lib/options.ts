@@ -12,6 +12,8 @@ import {
   DEFAULT_SHUTDOWN_TIMEOUT,
   DEFAULT_SPREAD,
   DRAIN_SPREAD_ENV,
+  DRAIN_TIMEOUT_ENV,
+  drainDeadline,
 } from './defaults.js';
 import type { ShutdownOptions } from './types.js';
 
@@ -21,6 +23,12 @@ export interface ResolvedShutdownOptions {
   idleGrace: number;
   onUpgrade: ((socket: import('node:stream').Duplex) => void) | undefined;
   spread: number;
+  /**
+   * The master's `drainTimeout` (ms) when `timeout` was not given and follows it: a drain
+   * that begins after `shutdownDelay` takes its deadline from what is left of it
+   * ({@link drainTimeoutAfter}).
+   */
+  masterDrainTimeout?: number;
 }
 
 /** The most of a bad value a message shows: an app object given by mistake must not fill the screen. */
@@ -109,6 +117,30 @@ function defaultSpread(): number {
   return Number.isFinite(ms) && ms >= 0 ? ms : DEFAULT_SPREAD;
 }
 
+/**
+ * The default deadline: under the master, {@link drainDeadline} of its `drainTimeout` (env
+ * {@link DRAIN_TIMEOUT_ENV}); standalone, or with a value that is not a positive number,
+ * {@link DEFAULT_SHUTDOWN_TIMEOUT}.
+ */
+function masterDrainTimeout(): number | undefined {
+  const raw = process.env[DRAIN_TIMEOUT_ENV];
+  const ms = raw === undefined || raw === '' ? NaN : Number(raw);
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+/**
+ * The deadline of a drain that begins `waited` ms after the stop signal (its
+ * `shutdownDelay`): unchanged when `timeout` was given; else {@link drainDeadline} of what
+ * is left of the master's `drainTimeout`, which counts from the signal.
+ *
+ * @example
+ * drainTimeoutAfter({ timeout: 30_000, masterDrainTimeout: 35_000, … }, 10_000); // 20 000
+ */
+export function drainTimeoutAfter(options: ResolvedShutdownOptions, waited: number): number {
+  if (options.masterDrainTimeout === undefined || waited <= 0) return options.timeout;
+  return Math.round(drainDeadline(Math.max(options.masterDrainTimeout - waited, 0)));
+}
+
 /** Applies defaults to shutdown options and validates them. */
 export function resolveShutdownOptions(where: string, input: ShutdownOptions | undefined, strict = true): ResolvedShutdownOptions {
   const options = object(where, 'options', input);
@@ -117,8 +149,10 @@ export function resolveShutdownOptions(where: string, input: ShutdownOptions | u
   if (onUpgrade !== undefined && typeof onUpgrade !== 'function') {
     invalid(where, 'onUpgrade', onUpgrade, 'a function (socket) => void', '{ onUpgrade: (socket) => ws.close(1001) }');
   }
+  const fromMaster = options.timeout === undefined ? masterDrainTimeout() : undefined;
   return {
-    timeout: milliseconds(where, 'timeout', options.timeout, DEFAULT_SHUTDOWN_TIMEOUT),
+    ...(fromMaster === undefined ? {} : { masterDrainTimeout: fromMaster }),
+    timeout: milliseconds(where, 'timeout', options.timeout, fromMaster === undefined ? DEFAULT_SHUTDOWN_TIMEOUT : Math.round(drainDeadline(fromMaster))),
     idleGrace: milliseconds(where, 'idleGrace', options.idleGrace, DEFAULT_IDLE_GRACE),
     onUpgrade: onUpgrade as ResolvedShutdownOptions['onUpgrade'],
     spread: milliseconds(where, 'spread', options.spread, defaultSpread()),

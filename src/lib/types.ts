@@ -81,7 +81,9 @@ export interface ShutdownOptions {
    * hand-over (under the master), connections still waiting for their turn to move are not
    * cut: the deadline then waits until they have moved (the master's `drainTimeout`,
    * counted from the hand-over's last progress, bounds that).
-   * @default {@link DEFAULT_SHUTDOWN_TIMEOUT} (10 000)
+   * @default under the master, its `drainTimeout` less 5 s (one onShutdown hook's time),
+   * at least half of it (env `HITLESS_DRAIN_TIMEOUT`; 25 000 for the default 30 s);
+   * standalone {@link DEFAULT_SHUTDOWN_TIMEOUT} (10 000)
    */
   timeout?: number | undefined;
   /**
