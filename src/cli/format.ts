@@ -264,7 +264,7 @@ export class ReloadProgress {
         const how = event.to !== undefined && event.to < event.generation ? `handed back to generation ${event.to}` : 'handed over';
         const moved = `${event.handedOver ? `, ${plural(event.handedOver, 'connection')} ${how}` : ''}${event.webSockets ? `, ${plural(event.webSockets, 'WebSocket')} moved` : ''}`;
         const back = event.returned ? `, ${event.returned} drained in place` : '';
-        const lost = `${event.lost ? `, ${event.lost} lost` : ''}${event.cut ? `, ${event.cut} cut at the worker's deadline` : ''}`;
+        const lost = `${event.lost ? `, ${event.lost} lost` : ''}${event.cut ? `, ${event.cut} cut at the drain deadline` : ''}`;
         return `generation ${event.generation} drained in ${formatDuration(event.ms)}${moved}${back}${lost}${event.forced ? ` (${event.forced} forced)` : ''}`;
       }
       default:

@@ -166,7 +166,8 @@ export interface ListenerStatus {
 /**
  * What became of retired workers' connections: handed over (to the receiving workers),
  * returned to their worker and drained there (no receiver could take them), lost (neither
- * side alive), closed gracefully by the drain, or cut at the worker's deadline; WebSockets
+ * side alive), closed gracefully by the drain, or cut at a deadline (the worker's own, or
+ * drainTimeout's SIGKILL); WebSockets
  * moved by hitless/ws.
  */
 export interface ConnectionCounts {
