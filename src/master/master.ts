@@ -415,6 +415,9 @@ export async function runMaster(
   if (handedOver) {
     await control.release();
     listeners.release();
+    // The new master wrote its pid file; one at another path (pidFile changed in the config
+    // before the upgrade) still names this process, which is gone in a moment.
+    removePidFile(config.pidFile);
     logger.info('master handed over to the new master; exiting', { code });
     return { code, exitAtOnce: true };
   }

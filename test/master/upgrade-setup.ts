@@ -62,6 +62,8 @@ export async function startFromSymlink(t: TestContext, o: {
   listen?: string[];
   /** Files to write in the app folder first (a hitless.json). */
   files?: Record<string, string>;
+  /** False: no `--pid-file` flag (a hitless.json may name one). */
+  pidFileFlag?: boolean;
 }): Promise<UpgradableMaster> {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-upgrade-'));
   for (const [name, text] of Object.entries(o.files ?? {})) writeFileSync(join(dir, name), text);
@@ -71,7 +73,7 @@ export async function startFromSymlink(t: TestContext, o: {
   const runDir = join(dir, 'run');
   const pidFile = join(dir, 'master.pid');
   const child = spawn(process.execPath, [
-    bin, 'start', '--log-format', 'json', '--run-dir', runDir, '--pid-file', pidFile, '--workers', String(o.workers),
+    bin, 'start', '--log-format', 'json', '--run-dir', runDir, ...(o.pidFileFlag === false ? [] : ['--pid-file', pidFile]), '--workers', String(o.workers),
     ...(o.listen ?? ['127.0.0.1:0']).flatMap((l) => ['--listen', l]), ...(o.args ?? []), '--', ...o.command,
   ], { cwd: dir, env: { ...detached(process.env), ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   // Registered before trackMaster's: node:test runs after-hooks in order, and the folder goes last.

@@ -267,6 +267,24 @@ test('a SIGHUP during an upgrade is held and run by the new master once it took 
   assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
 });
 
+test('a pid file moved in hitless.json before an upgrade: the new master writes the new path, the old master removes the old one as it exits (regression, h13 F1: it was left naming the dead master)', { timeout: 300_000 }, async (t) => {
+  const { master, dir, runDir } = await startFromSymlink(t, {
+    command: ['node', fixture('master/app.js')], workers: 1, pidFileFlag: false,
+    files: { 'hitless.json': JSON.stringify({ pidFile: 'a.pid' }) },
+  });
+  const [before, after] = [join(dir, 'a.pid'), join(dir, 'b.pid')];
+  assert.equal(readFileSync(before, 'utf8'), `${master.pid}\n`);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ pidFile: 'b.pid' }));
+  const { code, outcome, stderr } = await upgrade(runDir);
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(await master.exited, { code: 0, signal: null });
+  assert.equal(readFileSync(after, 'utf8'), `${outcome.pid}\n`);
+  assert.throws(() => readFileSync(before), /ENOENT/, 'the old pid file, naming the master that exited, is gone');
+  const stop = await runCli(['stop', '--run-dir', runDir]);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.throws(() => readFileSync(after), /ENOENT/);
+});
+
 test('a unix-socket listener and control.sock survive the old master\'s exit (libuv unlinks a bound socket\'s path when its handle closes): the new master serves on the same file, removed only at its stop', { timeout: 300_000 }, async (t) => {
   const { master, dir, runDir } = await startFromSymlink(t, { command: ['node', fixture('master/app.js')], workers: 2, listen: ['unix:app.sock'] });
   const socketPath = join(dir, 'app.sock');
