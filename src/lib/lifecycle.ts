@@ -27,7 +27,7 @@ import { reportDrainProgress } from './progress.js';
 import { orphaned } from './orphan.js';
 import { whenLifelineLost } from './ready.js';
 import { receiveConnection } from './receive.js';
-import { addServer, hasServer, markStopHandled, registeredServers, removeServer } from './registry.js';
+import { addServer, hasServer, markStopHandled, registeredServers } from './registry.js';
 import { drainServer } from './shutdown.js';
 import { instrument, trackerOf } from './track.js';
 import type { AnyServer, ShutdownResult, TrackOptions } from './types.js';
@@ -89,12 +89,19 @@ onChannelMessage('move-end', () => endMove());
 
 /**
  * Registers `server` to be drained with `options` when the process stops (internal);
- * `name` is the inherited socket it listens on, if known.
+ * `name` is the inherited socket it listens on, if known. Returns the undo for a listen
+ * that failed: the server's earlier registration, if it had one, is restored (a second
+ * listen() of a listening server fails, and the first one must keep its graceful stop).
  */
-export function register(server: AnyServer, options: ResolvedShutdownOptions, signals: boolean, delay: number, name?: string): void {
-  addServer(server, options, name);
+export function register(server: AnyServer, options: ResolvedShutdownOptions, signals: boolean, delay: number, name?: string): () => void {
+  const undo = addServer(server, options, name);
+  const delayBefore = shutdownDelay;
   shutdownDelay = Math.max(shutdownDelay, delay);
   if (signals) installSignals();
+  return () => {
+    undo();
+    shutdownDelay = delayBefore;
+  };
 }
 
 /**
@@ -115,11 +122,6 @@ export function track(server: AnyServer, options?: TrackOptions): void {
   if (typeof signals !== 'boolean') invalid('track()', 'signals', signals, 'true or false', '{ signals: false }');
   instrument(server);
   if (!hasServer(server)) register(server, resolveShutdownOptions('track()', undefined), signals, 0);
-}
-
-/** Forgets `server` (after a failed listen) (internal). */
-export function unregister(server: AnyServer): void {
-  removeServer(server);
 }
 
 /**

@@ -10,7 +10,7 @@ import { appFix } from './apps.js';
 import { DEFAULT_PORT } from './defaults.js';
 import { openIpc } from './channel.js';
 import { claimFd, claimOf, inheritedFds, releaseFd } from './fds.js';
-import { register, unregister } from './lifecycle.js';
+import { register } from './lifecycle.js';
 import { checkServer, invalid, resolveListenOptions } from './options.js';
 import { awaitingReady, openChannel } from './ready.js';
 import { instrument } from './track.js';
@@ -85,7 +85,7 @@ export async function listenAs(where: string, server: AnyServer, nameOrOptions?:
   }
 
   instrument(server);
-  register(server, options.shutdown, options.signals, options.shutdownDelay, target?.name);
+  const unregister = register(server, options.shutdown, options.signals, options.shutdownDelay, target?.name);
   try {
     openChannel(); // the lifeline works from the start; a bad fd surfaces in ready()
   } catch {
@@ -96,7 +96,9 @@ export async function listenAs(where: string, server: AnyServer, nameOrOptions?:
   try {
     await listenOnce(server, listenOptions);
   } catch (err) {
-    unregister(server);
+    // Back to the registration before this call: a server that already listens (a second
+    // listen() fails with "called more than once") keeps its graceful stop.
+    unregister();
     if (target !== undefined) releaseFd(target.fd);
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (target !== undefined && NOT_A_LISTENER.has(code)) {

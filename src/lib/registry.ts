@@ -38,20 +38,23 @@ export function stopIsHandled(): boolean {
   return stopHandled;
 }
 
-/** Records `server` (again: the options of the last call win; a known name is kept). */
-export function addServer(server: AnyServer, options: ResolvedShutdownOptions, name?: string): void {
+/**
+ * Records `server` (again: the options of the last call win; a known name is kept). Returns
+ * the undo: it restores the registration as it was before (a failed listen() of a server
+ * already listening from an earlier call keeps that first one), or forgets a new server.
+ */
+export function addServer(server: AnyServer, options: ResolvedShutdownOptions, name?: string): () => void {
   const known = servers.get(server);
   servers.set(server, { options, name: name ?? known?.name });
+  return () => {
+    if (known === undefined) servers.delete(server);
+    else servers.set(server, known);
+  };
 }
 
 /** True when `server` is registered. */
 export function hasServer(server: AnyServer): boolean {
   return servers.has(server);
-}
-
-/** Forgets `server`. */
-export function removeServer(server: AnyServer): void {
-  servers.delete(server);
 }
 
 /** Every registered server with its shutdown options, in registration order. */

@@ -67,6 +67,19 @@ test('second stop signal exits at once with 128 + signal number (143 for SIGTERM
   assert.deepEqual(await f.exited, { code: 143, signal: null });
 });
 
+for (const again of ['listen', 'serve'] as const) {
+  test(`a failed second ${again}() of a listening server keeps its first registration: SIGTERM still drains the request in flight (regression: it exited at once and cut it)`, async (t) => {
+    const { f, conn } = await stoppedWithRequestInFlight(t, 'slow', { LISTEN_AGAIN: again, SHUTDOWN_TIMEOUT: '60000' });
+    const second = await f.next<{ code: string; message: string }>('again-error');
+    assert.equal(second.code, 'ERR_LISTEN_FAILED', second.message);
+    f.tell('release');
+    const res = await conn.response();
+    assert.equal(res.body, 'slow done');
+    assert.equal(res.headers.connection, 'close');
+    assert.deepEqual(await f.exited, { code: 0, signal: null });
+  });
+}
+
 /**
  * A stand-in for the master, whose pid the fixture gets as HITLESS_MASTER_PID: `alive` runs,
  * `gone` was killed and reaped, `dying` is a zombie (exited, never reaped: as the leader
