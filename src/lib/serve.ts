@@ -8,7 +8,7 @@ import net from 'node:net';
 import { appFix } from './apps.js';
 import { listenAs } from './listen.js';
 import { nodeHttp } from './node-http.js';
-import { invalid, knownKeys, LISTEN_KEYS, resolveListenOptions, resolveShutdownOptions, SHUTDOWN_KEYS } from './options.js';
+import { invalid, knownKeys, LISTEN_KEYS, object, resolveListenOptions, resolveShutdownOptions, SHUTDOWN_KEYS } from './options.js';
 
 /** serve()'s options: listen()'s, with the shutdown ones given directly instead of `shutdown`. */
 const SERVE_KEYS: readonly string[] = [...LISTEN_KEYS.filter((k) => k !== 'shutdown'), ...SHUTDOWN_KEYS];
@@ -50,7 +50,11 @@ export async function serve(handlerOrServer: http.RequestListener | AnyServer, o
   else if (handlerOrServer instanceof net.Server) server = handlerOrServer;
   else invalid('serve()', 'handlerOrServer', handlerOrServer, 'a request handler or a server', appFix('serve', handlerOrServer, 'serve((req, res) => res.end("ok"))'));
 
-  const input = (options ?? {}) as Record<string, unknown>;
+  // listen() takes a name as a string; serve() only an object: say so, not "unknown option "0"".
+  if (typeof options === 'string') {
+    invalid('serve()', 'options', options, 'an object (serve() takes no name string, unlike listen())', `serve(app, { name: ${JSON.stringify(options)} })`);
+  }
+  const input = object('serve()', 'options', options);
   const listenPart: Record<string, unknown> = {};
   const shutdownPart: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) {

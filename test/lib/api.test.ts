@@ -104,6 +104,14 @@ test('serve() names its own options for an unknown one (the shutdown ones direct
     err.message.endsWith('Fix: pass timeout, idleGrace, onUpgrade, spread directly.'));
 });
 
+test('serve() given a string or a number for its options says what was passed and the fix (regression: `serve(app, \'http\')` was refused as unknown option "0")', async () => {
+  const handler: http.RequestListener = (_req, res) => res.end();
+  await assert.rejects(serve(handler, 'http' as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION') &&
+    err.message === 'hitless serve(): option "options" must be an object (serve() takes no name string, unlike listen()); got "http". Fix: serve(app, { name: "http" }).');
+  await assert.rejects(serve(handler, 5 as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION') &&
+    err.message === 'hitless serve(): option "options" must be an object; got 5. Fix: pass { ... } or leave it out.');
+});
+
 test('listen() standalone binds the fallback: port/host, env PORT, a Unix socket path; errors are ERR_LISTEN_FAILED', async (t) => {
   const a = http.createServer((_req, res) => res.end('a'));
   const ra = await listen(a, { port: 0, host: '127.0.0.1', signals: false });
