@@ -42,6 +42,8 @@ const SHOWN_MAX = 100;
 function show(value: unknown): { text: string; whole: boolean } {
   if (typeof value === 'string') return { text: cut(JSON.stringify(value)), whole: true };
   if (typeof value === 'function') return { text: 'a function', whole: true };
+  // JSON writes NaN and ±Infinity as null; NaN (Number() of an unset variable) is the clue.
+  if (typeof value === 'number') return { text: String(value), whole: true };
   let json: string;
   try {
     json = JSON.stringify(value) ?? String(value);

@@ -104,6 +104,15 @@ test('serve() names its own options for an unknown one (the shutdown ones direct
     err.message.endsWith('Fix: pass timeout, idleGrace, onUpgrade, spread directly.'));
 });
 
+test('NaN and Infinity option values are shown as NaN and Infinity (regression: JSON showed them as null)', async () => {
+  const handler: http.RequestListener = (_req, res) => res.end();
+  for (const [options, name, shown] of [[{ idleGrace: NaN }, 'idleGrace', 'NaN'], [{ spread: Infinity }, 'spread', 'Infinity'], [{ port: -Infinity }, 'port', '-Infinity']] as const) {
+    await assert.rejects(serve(handler, options), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION') &&
+      err.message.includes(`option "${name}" must be`) && err.message.includes(`; got ${shown}. Fix: `), `serve(${name}: ${shown})`);
+  }
+  assert.throws(() => onShutdown(() => {}, { timeout: NaN }), /; got NaN\. Fix: \{ timeout: 5000 \}\.$/);
+});
+
 test('serve() given a string or a number for its options says what was passed and the fix (regression: `serve(app, \'http\')` was refused as unknown option "0")', async () => {
   const handler: http.RequestListener = (_req, res) => res.end();
   await assert.rejects(serve(handler, 'http' as never), (err: unknown) => isHitlessError(err, 'ERR_INVALID_OPTION') &&
