@@ -54,11 +54,32 @@ export function stillPhrase(o: ReloadOutcome): string {
   return `, ${plural(s.workers, 'old worker')} still draining${s.upgraded ? ` ${plural(s.upgraded, 'upgraded connection')}` : ''} in the background`;
 }
 
+/**
+ * What draining workers still hold: "812 upgraded connections", "2 requests in flight",
+ * "3 connections open" (reporting, none in flight), "1 not saying what it holds" (no library
+ * or preload), joined with commas; '' for nothing.
+ */
+export function heldPhrase(h: { upgraded: number; requests?: number | undefined; connections?: number | undefined; unknown?: number | undefined }): string {
+  const parts: string[] = [];
+  if (h.upgraded) parts.push(plural(h.upgraded, 'upgraded connection'));
+  if (h.requests) parts.push(`${plural(h.requests, 'request')} in flight`);
+  else if (h.connections) parts.push(`${plural(h.connections, 'connection')} open`);
+  if (h.unknown) parts.push(`${h.unknown} not saying what ${h.unknown === 1 ? 'it holds' : 'they hold'}`);
+  return parts.join(', ');
+}
+
+/** Why a generation went to the background although it held more than upgraded connections: "drain.reloadWait 6 s reached". */
+const reloadWaitPhrase = (ms: number): string => `drain.reloadWait ${formatDuration(ms)} reached`;
+
+/** A moment as the logs write it (ISO, UTC), to the second: "21:22:11 UTC". */
+export const clockUtc = (ms: number): string => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
+
 /** "generation 7 (background): 2 workers, 812 upgraded connections, SIGKILL in 24.6 s". */
 export function describeDraining(d: DrainingGeneration, now = Date.now()): string {
-  const unknown = d.unknown ? `, ${d.unknown} not reporting` : '';
   const left = d.deadline > now ? `SIGKILL in ${formatDuration(d.deadline - now)}` : 'SIGKILL due';
-  return `generation ${d.generation}${d.background ? ' (background)' : ''}: ${plural(d.workers.length, 'worker')}, ${plural(d.upgraded, 'upgraded connection')}${unknown}, ${left}`;
+  const why = d.reloadWait === undefined ? '' : `, ${reloadWaitPhrase(d.reloadWait)}`;
+  const holds = heldPhrase(d) || 'nothing open';
+  return `generation ${d.generation}${d.background ? ` (background${why})` : ''}: ${plural(d.workers.length, 'worker')}, ${holds}, ${left}`;
 }
 
 /** "SIGHUP ×3, hitless reload": the reasons merged into one queued reload. */
@@ -167,6 +188,12 @@ export class ReloadProgress {
   #saidLeft: number | undefined;
   /** A skipped warm-up was said for the new generation (once: every worker of it says the same). */
   #saidWarmupSkip = false;
+  /** The clock a deadline is counted down from (ms since the epoch). */
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
 
   /**
    * Out of how many: the generation's size, so that workers booting one after another
@@ -256,8 +283,12 @@ export class ReloadProgress {
         const word = { pass: 'passed', fail: 'failed', inconclusive: 'was inconclusive', pending: 'is running' }[event.verdict];
         return `canary ${word}: ${event.reason}`;
       }
-      case 'drain-background':
-        return `generation ${event.generation} drains on in the background: ${plural(event.workers, 'worker')}${event.upgraded ? ` holding ${plural(event.upgraded, 'upgraded connection')}` : ''}, until ${new Date(event.deadline).toLocaleTimeString()} at most`;
+      case 'drain-background': {
+        const why = event.reloadWait === undefined ? '' : ` (${reloadWaitPhrase(event.reloadWait)})`;
+        const holds = heldPhrase(event);
+        const left = event.deadline > this.#now() ? ` (in ${formatDuration(event.deadline - this.#now())})` : '';
+        return `generation ${event.generation} drains on in the background${why}: ${plural(event.workers, 'worker')}${holds ? ` holding ${holds}` : ''}, until ${clockUtc(event.deadline)} at most${left}`;
+      }
       case 'drain-limit':
         return `generation ${event.generation} stopped at once: more than drain.maxGenerations (${event.maxGenerations}) generations would drain in the background`;
       case 'reload-drained': {

@@ -9,7 +9,7 @@
  * generation would drain in the background than `drain.maxGenerations`, the oldest is
  * stopped at once (SIGKILL; what it still held is cut, counted as forced).
  */
-import type { Release, Retirement } from './retire.js';
+import type { Retirement, StillDraining } from './retire.js';
 import type { DrainingGeneration } from './types.js';
 
 interface Entry {
@@ -75,23 +75,35 @@ export class DrainingGenerations {
       const still = r.still();
       if (still.length === 0) continue;
       const g = byGeneration.get(r.generation) ?? {
-        generation: r.generation, background, since: r.startedAt, deadline: r.deadline, workers: [], upgraded: 0, unknown: 0,
+        generation: r.generation, background, since: r.startedAt, deadline: r.deadline, workers: [], ...held(still),
       };
+      if (byGeneration.has(r.generation)) {
+        const more = held(still);
+        g.upgraded += more.upgraded;
+        g.requests += more.requests;
+        g.connections += more.connections;
+        g.unknown += more.unknown;
+      }
       g.background &&= background;
       g.since = Math.min(g.since, r.startedAt);
       g.deadline = Math.max(g.deadline, r.deadline);
-      for (const w of still) {
-        g.workers.push(w);
-        if (w.upgraded === undefined) g.unknown++;
-        else g.upgraded += w.upgraded;
-      }
+      if (r.reloadWaitReached !== undefined) g.reloadWait = r.reloadWaitReached;
+      g.workers.push(...still);
       byGeneration.set(r.generation, g);
     }
     return [...byGeneration.values()].sort((a, b) => a.generation - b.generation);
   }
 }
 
-/** What a released retirement still holds, summed: workers alive and the upgraded connections they reported. */
-export function stillHeld(release: Release): { workers: number; upgraded: number } {
-  return { workers: release.still.length, upgraded: release.still.reduce((n, w) => n + (w.upgraded ?? 0), 0) };
+/** What retiring workers still hold, summed: upgraded connections (said `lingering`), else requests in flight and connections open (traffic reports), else unknown. */
+export function held(still: readonly StillDraining[]): { upgraded: number; requests: number; connections: number; unknown: number } {
+  const sum = { upgraded: 0, requests: 0, connections: 0, unknown: 0 };
+  for (const w of still) {
+    if (w.upgraded !== undefined) sum.upgraded += w.upgraded;
+    else if (w.requests !== undefined) {
+      sum.requests += w.requests;
+      sum.connections += w.connections ?? 0;
+    } else sum.unknown++;
+  }
+  return sum;
 }

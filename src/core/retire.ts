@@ -44,12 +44,19 @@ export interface RetireCounts extends HandoverCounts {
 
 export const zeroRetireCounts = (): RetireCounts => ({ handedOver: 0, returned: 0, lost: 0, webSockets: 0, forced: 0, drained: 0, cut: 0 });
 
-/** One retiring worker that is still alive, and the upgraded connections it last said it holds. */
+/** One retiring worker that is still alive, and what it last said it holds. */
 export interface StillDraining {
   slot: number;
   pid: number | undefined;
   /** Undefined while it has not said (it still has HTTP work, or cannot say: no library). */
   upgraded: number | undefined;
+  /**
+   * While it has not said `lingering`: the requests in flight and the connections open at its
+   * last traffic report (`stats` `busy` and `connections`); undefined when it sends none (no
+   * in-app library or preload: it cannot say what it holds).
+   */
+  requests?: number | undefined;
+  connections?: number | undefined;
 }
 
 /** What a retirement had done when the reload stopped waiting for it, and what it still holds. */
@@ -58,6 +65,8 @@ export interface Release {
   counts: RetireCounts;
   /** Workers still alive (empty: the retirement is over). */
   still: StillDraining[];
+  /** Set (`drain.reloadWait`, ms) when the reload stopped waiting because that bound passed, not because every worker said `lingering`. */
+  reloadWait?: number | undefined;
 }
 
 /**
@@ -86,6 +95,8 @@ export interface RetireOptions {
   host: Pick<Host, 'now' | 'setTimer'>;
   /** A worker's open connections as it last reported them (its `stats`), when known. */
   open?: (w: Worker) => number | undefined;
+  /** A worker's requests in flight as it last reported them (its `stats` `busy`), when known. */
+  busy?: (w: Worker) => number | undefined;
   /** Where the workers' `conn` messages are routed while they retire. */
   routes: HandoverRoutes;
   /** Where their WebSockets go (hitless/ws, ws-handover.ts): the receivers, read at each one, and the routes of `ws-conn`. */
@@ -129,6 +140,8 @@ export class Retirement {
   readonly released: Promise<Release>;
   /** True once {@link run} has resolved. */
   ended = false;
+  /** `drain.reloadWait` (ms) once the reload stopped waiting because it passed (see {@link Release.reloadWait}). */
+  reloadWaitReached: number | undefined;
   readonly #o: RetireOptions;
   readonly #receivers: () => Receiver[];
   readonly #broker: HandoverBroker;
@@ -143,6 +156,8 @@ export class Retirement {
   /** When a worker last handed a connection over: the drain deadline counts from it. */
   #progressAt = -Infinity;
   #release: (r: Release) => void = () => {};
+  /** The release was decided (every worker said, or reloadWait passed). */
+  #releasing = false;
 
   constructor(options: RetireOptions) {
     this.#o = options;
@@ -197,7 +212,7 @@ export class Retirement {
     const wait = this.#o.reloadWait;
     // Not when the drain's deadline is now: the workers are being killed, and the counts
     // that follow (forced, cut) belong in the reload's outcome, not after it.
-    const waitTimer = wait === undefined ? undefined : host.setTimer(() => host.now() < this.deadline && this.#doRelease(), wait);
+    const waitTimer = wait === undefined ? undefined : host.setTimer(() => host.now() < this.deadline && this.#doRelease(wait), wait);
     // Each worker may have this many connections on their way: the rest wait in the worker,
     // which still serves their requests (a connection in transit is read by nobody).
     const window = this.#o.window ?? HANDOVER_WINDOW;
@@ -233,7 +248,13 @@ export class Retirement {
   still(): StillDraining[] {
     return this.#o.workers
       .filter((w) => w.exitInfo === undefined)
-      .map((w) => ({ slot: w.slot, pid: w.pid, upgraded: this.#lingering.get(w) }));
+      .map((w) => {
+        const upgraded = this.#lingering.get(w);
+        if (upgraded !== undefined) return { slot: w.slot, pid: w.pid, upgraded };
+        // Not said `lingering` yet: what its traffic reports say, when it sends them.
+        const requests = this.#o.busy?.(w);
+        return { slot: w.slot, pid: w.pid, upgraded, ...(requests === undefined ? {} : { requests, connections: this.#o.open?.(w) ?? 0 }) };
+      });
   }
 
   /** Stops what is left at once (SIGKILL), before its deadline; counted as forced. */
@@ -256,9 +277,15 @@ export class Retirement {
     if (this.#o.workers.every((w) => w.exitInfo !== undefined || this.#lingering.has(w))) this.#doRelease();
   }
 
-  #doRelease(): void {
+  /** Releases the reload; `reloadWait`: because that bound passed (ms), not because every worker said `lingering`. */
+  #doRelease(reloadWait?: number): void {
+    // The first reason stands (the release resolves once): a bound passing later changes nothing.
+    if (this.#releasing) return;
+    this.#releasing = true;
+    this.reloadWaitReached = reloadWait;
     // Connections sent before the workers went quiet are on their way: count them where they land.
-    void Promise.all([this.#broker.settled(), this.#wsBroker.settled()]).then(() => this.#release({ counts: this.#counts(), still: this.still() }));
+    void Promise.all([this.#broker.settled(), this.#wsBroker.settled()]).then(() =>
+      this.#release({ counts: this.#counts(), still: this.still(), ...(reloadWait === undefined ? {} : { reloadWait }) }));
   }
 }
 

@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { Generation, type RestartSeams } from './generation.js';
-import { DrainingGenerations } from './draining.js';
+import { DrainingGenerations, held } from './draining.js';
 import { ConnectionSplit, SPLIT_END_LIMIT_MS, SPLIT_WITHIN_MS } from './split.js';
 import { HandoverRoutes, type Receiver } from './handover.js';
 import { webSocketReceiver, WebSocketRoutes } from './ws-handover.js';
@@ -964,6 +964,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       reloadWait: drainSpec?.reloadWait,
       host: this.#host,
       open: (w) => this.#traffic.lastOpen(this.#trafficId(w)),
+      busy: (w) => this.#traffic.lastBusy(this.#trafficId(w)),
       routes: this.#routes,
       webSockets: to?.spec.handover
         ? { receivers: () => taking(to).live().filter((w) => w.webSockets !== undefined).map(webSocketReceiver), routes: this.#wsRoutes }
@@ -993,8 +994,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     let counts: RetireCounts = released.counts;
     if (released.still.length === 0) counts = await ended;
     else {
-      const upgraded = released.still.reduce((n, w) => n + (w.upgraded ?? 0), 0);
-      this.#emit({ type: 'drain-background', generation, workers: released.still.length, upgraded, deadline: retirement.deadline });
+      const { upgraded, requests, connections, unknown } = held(released.still);
+      this.#emit({
+        type: 'drain-background', generation, workers: released.still.length, upgraded, requests, connections, unknown, deadline: retirement.deadline,
+        ...(released.reloadWait === undefined ? {} : { reloadWait: released.reloadWait }),
+      });
       run?.lingering.push(retirement);
       for (const stopped of this.#draining.background(retirement, drainSpec?.maxGenerations ?? Infinity)) {
         this.#emit({ type: 'drain-limit', generation: stopped, maxGenerations: drainSpec?.maxGenerations ?? 0 });

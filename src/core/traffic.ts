@@ -253,6 +253,17 @@ export class TrafficBook {
   }
 
   /**
+   * The requests worker `id` had begun and not answered at its last report (`stats` `busy`);
+   * undefined when it never said (no in-app library or preload).
+   *
+   * @example
+   * book.lastBusy('3.1'); // 2
+   */
+  lastBusy(id: string): number | undefined {
+    return this.#entries.get(id)?.busy;
+  }
+
+  /**
    * Responses worker `id` reported in all (every class), 0 before its first report.
    *
    * @example

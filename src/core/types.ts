@@ -141,12 +141,21 @@ export interface DrainingGeneration {
   /** When its drain began, and when what is left is SIGKILLed (ms since the epoch). */
   since: number;
   deadline: number;
-  /** Its live workers; `upgraded`: the upgraded connections each said it still holds (undefined: not said). */
-  workers: { slot: number; pid: number | undefined; upgraded: number | undefined }[];
+  /**
+   * Its live workers; `upgraded`: the upgraded connections each said it still holds (undefined:
+   * not said); until then `requests` and `connections`: what its last traffic report had in
+   * flight and open (absent: it sends none).
+   */
+  workers: { slot: number; pid: number | undefined; upgraded: number | undefined; requests?: number | undefined; connections?: number | undefined }[];
   /** Upgraded connections its workers said they hold, summed. */
   upgraded: number;
-  /** Workers that have not said what they hold (still serving HTTP, or without the in-app library). */
+  /** Requests in flight and connections open, summed over its workers that still serve HTTP and report them. */
+  requests: number;
+  connections: number;
+  /** Workers that have not said what they hold (programs without the in-app library or the preload). */
   unknown: number;
+  /** Set (`drain.reloadWait`, ms) when it went to the background because that bound passed, while its workers still had more than upgraded connections (or could not say). */
+  reloadWait?: number;
 }
 
 export interface ListenerStatus {
@@ -471,7 +480,11 @@ export type MasterEvent =
    * connections (or `drain.reloadWait` passed) and drain on in the background until
    * `deadline` (ms since the epoch); `reload-drained` follows when they are gone.
    */
-  | { type: 'drain-background'; generation: number; workers: number; upgraded: number; deadline: number }
+  | {
+    type: 'drain-background'; generation: number; workers: number; upgraded: number; deadline: number;
+    /** What its workers still held besides (see DrainingGeneration), and why the reload stopped waiting (`reloadWait`, ms, when that bound passed). */
+    requests?: number; connections?: number; unknown?: number; reloadWait?: number;
+  }
   /** More than `drain.maxGenerations` generations would drain in the background: `generation`, the oldest, was stopped at once. */
   | { type: 'drain-limit'; generation: number; maxGenerations: number }
   /** The configuration a reload is about to run, compared with what serves (before `reload-start`). */

@@ -1,7 +1,7 @@
 // What `hitless reload` prints while it works (src/cli/format.ts ReloadProgress).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ReloadProgress } from '../../src/cli/format.js';
+import { describeDraining, ReloadProgress } from '../../src/cli/format.js';
 import type { MasterEvent } from '../../src/core/types.js';
 import { progressPrinter } from '../../src/cli/commands/reload.js';
 
@@ -215,4 +215,22 @@ test('hitless reload on a terminal: progress phrases replace each other, but the
   };
   assert.equal(run(true), '\r\x1b[Kreload: canary generation 2, 1 s of 6 s: …\r\x1b[Kreload: canary generation 2 answered 0 responses … lends it the connection it used last\n\r\x1b[Kreload: canary generation 2, 3 s of 6 s: …\n');
   assert.equal(run(false), 'reload: canary generation 2, 1 s of 6 s: …\nreload: canary generation 2 answered 0 responses … lends it the connection it used last\nreload: canary generation 2, 3 s of 6 s: …\n');
+});
+
+test('regression (h15 F2): a generation gone to the background at drain.reloadWait says what it holds (requests in flight) and why, with its deadline in UTC as the logs write it, not the locale clock', () => {
+  const now = Date.UTC(2025, 0, 1, 21, 20, 19);
+  const deadline = now + 112_000;
+  const p = new ReloadProgress(() => now);
+  const base = { type: 'drain-background', generation: 16, workers: 1, deadline } as const;
+  assert.equal(p.update({ ...base, upgraded: 0, requests: 2, connections: 2, unknown: 0, reloadWait: 6000 }),
+    'generation 16 drains on in the background (drain.reloadWait 6 s reached): 1 worker holding 2 requests in flight, until 21:22:11 UTC at most (in 1 min 52 s)');
+  assert.equal(p.update({ ...base, workers: 2, upgraded: 812 }),
+    'generation 16 drains on in the background: 2 workers holding 812 upgraded connections, until 21:22:11 UTC at most (in 1 min 52 s)');
+  assert.equal(p.update({ ...base, upgraded: 0, requests: 0, connections: 0, unknown: 1, reloadWait: 6000 }),
+    'generation 16 drains on in the background (drain.reloadWait 6 s reached): 1 worker holding 1 not saying what it holds, until 21:22:11 UTC at most (in 1 min 52 s)');
+
+  const draining = { generation: 16, background: true, since: now - 8000, deadline, workers: [{ slot: 0, pid: 20256, upgraded: undefined, requests: 2, connections: 2 }], upgraded: 0, requests: 2, connections: 2, unknown: 0 };
+  assert.equal(describeDraining({ ...draining, reloadWait: 6000 }, now), 'generation 16 (background, drain.reloadWait 6 s reached): 1 worker, 2 requests in flight, SIGKILL in 1 min 52 s');
+  assert.equal(describeDraining({ ...draining, requests: 0, connections: 3 }, now), 'generation 16 (background): 1 worker, 3 connections open, SIGKILL in 1 min 52 s');
+  assert.equal(describeDraining({ ...draining, workers: [], requests: 0, connections: 0, upgraded: 40, unknown: 1 }, now), 'generation 16 (background): 0 workers, 40 upgraded connections, 1 not saying what it holds, SIGKILL in 1 min 52 s');
 });

@@ -68,6 +68,7 @@ test('draining: a reload is done once its old workers hold only upgraded connect
 
   await host.advance(1000);
   const [draining] = sup.status().draining ?? [];
+  assert.equal(draining?.reloadWait, undefined, 'released because every worker said it holds only upgraded connections');
   assert.equal(draining?.generation, 1);
   assert.equal(draining?.background, true);
   assert.equal(draining?.deadline, 60_000);
@@ -115,9 +116,41 @@ test('draining: workers that cannot say what they hold (no library) hold a reloa
   assert.equal(outcome.ok, true);
   assert.deepEqual(outcome.stillDraining, { workers: 2, upgraded: 0 });
   assert.equal(sup.status().draining?.[0]?.unknown, 2, 'nobody knows what they hold');
+  assert.equal(sup.status().draining?.[0]?.reloadWait, 3000, 'released by drain.reloadWait');
   await host.advance(17_000);
   assert.equal(host.alive(1).length, 0);
   assert.deepEqual(of('reload-drained').map((e) => [e.generation, e.forced]), [[1, 2]]);
+});
+
+test('draining: library workers still answering HTTP requests at drain.reloadWait are listed with their requests in flight and why they went to the background, never as "not reporting" (regression: h15 F2)', async () => {
+  const { host, sup, of } = setup({ drainTimeout: 120_000, drain: { spread: 0, reloadWait: 6000, maxGenerations: 3 } });
+  // The in-app library's worker: hello, READY, a traffic report each second; on stop it keeps
+  // two requests it never answers (it never says `lingering`: not only upgraded connections).
+  host.behave = () => (p) => {
+    let busy = 0;
+    const report = (): void => {
+      p.say({ hitless: 1, type: 'stats', requests: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }, latency: new Array(17).fill(0), latencySum: 0, connections: busy, busy });
+      host.setTimer(report, 1000);
+    };
+    queueMicrotask(() => {
+      p.say({ hitless: 1, type: 'hello', handover: true, listeners: ['http'] });
+      p.ready();
+      report();
+    });
+    p.on('sent', (m: Record<string, unknown>) => m.type === 'stop' && (busy = 2));
+  };
+  await sup.start();
+  const pending = sup.reload('deploy');
+  await host.advance(6000);
+  const outcome = await pending;
+  assert.equal(outcome.ok, true);
+  const [event] = of('drain-background');
+  assert.deepEqual(event && { requests: event.requests, connections: event.connections, unknown: event.unknown, reloadWait: event.reloadWait },
+    { requests: 4, connections: 4, unknown: 0, reloadWait: 6000 });
+  const [draining] = sup.status().draining ?? [];
+  assert.deepEqual(draining && { requests: draining.requests, connections: draining.connections, unknown: draining.unknown, upgraded: draining.upgraded, reloadWait: draining.reloadWait },
+    { requests: 4, connections: 4, unknown: 0, upgraded: 0, reloadWait: 6000 });
+  assert.deepEqual(draining?.workers.map((w) => w.requests), [2, 2]);
 });
 
 test('draining: at most drain.maxGenerations generations drain in the background; one more stops the oldest at once (drain-limit, its workers forced)', async () => {
