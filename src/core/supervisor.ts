@@ -186,6 +186,8 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   #lastUpgrade: UpgradeOutcome | undefined;
   /** Reload requests held until the upgrade ends (`holdDuringUpgrade`: a SIGHUP has nobody to tell to ask again). */
   #held: { reasons: string[]; since: number; promise: Promise<ReloadOutcome>; settle: (o: ReloadOutcome) => void } | undefined;
+  /** Set once the new master took over: a request to hold goes to it at once (see passHeldReloads). */
+  #passOn: ((reason: string) => ReloadOutcome) | undefined;
   readonly #upgradedFrom: SupervisorResume['upgradedFrom'];
   /** Held sockets found not listening (listenerStopped), by listener name. */
   readonly #socketAlerts = new Map<string, SocketAlert>();
@@ -257,12 +259,13 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * `strategy` (default: the spec's). One reload at a time; a request during one is
    * queued, and further ones join the queued one (their outcome says `coalesced`; the last
    * spec or strategy given wins). During a master upgrade a request is refused
-   * (ERR_UPGRADE_BUSY), or held until the upgrade ends with `holdDuringUpgrade`.
+   * (ERR_UPGRADE_BUSY), or with `holdDuringUpgrade` held until the new master takes it
+   * (after its takeover: passed on at once, see passHeldReloads).
    */
   reload(reason: string, options: SupervisorReloadOptions = {}): Promise<ReloadOutcome> {
     const { spec, strategy, follow, config } = options;
     // Before the stopping check: an upgrade's hand-over stops this supervisor, and what is held then goes to the new master.
-    if (this.#upgrade && options.holdDuringUpgrade) return this.#hold(reason);
+    if (this.#upgrade && options.holdDuringUpgrade) return this.#passOn ? Promise.resolve(this.#passOn(reason)) : this.#hold(reason);
     if (this.#stopping || this.#state === 'stopped') {
       this.#queue.refused();
       return Promise.resolve(this.#refused(reason));
@@ -317,6 +320,20 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const held = this.#held;
     this.#held = undefined;
     return held && { reasons: held.reasons, settle: held.settle };
+  }
+
+  /**
+   * From now on a request that would be held during the upgrade goes to `pass` at once, its
+   * outcome what `pass` says: the new master took over and runs reloads itself, so a SIGHUP
+   * to this master is not held until this master's old workers are gone (h15 F5: that waited
+   * for the generations draining in the background, up to their drainTimeout). Until the
+   * upgrade ends.
+   *
+   * @example
+   * supervisor.passHeldReloads((reason) => { peer.signal('SIGHUP'); return handedOn(reason); });
+   */
+  passHeldReloads(pass: (reason: string) => ReloadOutcome): void {
+    if (this.#upgrade) this.#passOn = pass;
   }
 
   /** What a queued reload waits for: the reload in flight, a scale, a crash replacement's rebalance, or the first generation's start. */
@@ -637,7 +654,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * `began` false: one refused before beginUpgrade() (it leaves one under way alone).
    */
   endUpgrade(outcome: UpgradeOutcome, began = true): void {
-    if (began) this.#upgrade = undefined;
+    if (began) {
+      this.#upgrade = undefined;
+      this.#passOn = undefined;
+    }
     // Held after the last hand-on to the new master (there is no later one): this master is done.
     const held = began && outcome.ok ? this.takeHeldReloads() : undefined;
     held?.settle(this.#refused(held.reasons[0] ?? ''));

@@ -5,9 +5,10 @@
  * behind the reload (or scale) in progress, or joins the one reload already queued. A
  * storm of SIGHUPs is therefore at most two reloads (the one running and one after it),
  * and a SIGHUP sent after the previous reload finished always reloads: none is dropped.
- * During a master upgrade (`hitless upgrade`) it is held until the upgrade ends (logged as
- * `SIGHUP: reload held until the master upgrade … ends`): the new master runs it once it
- * took over, or this master once the upgrade failed.
+ * During a master upgrade (`hitless upgrade`) it is held until the new master took over
+ * (logged as `SIGHUP: reload held until the master upgrade … ends`), which runs it, or this
+ * master once the upgrade failed; after the takeover it is passed on to the new master at
+ * once (upgrade.ts), not held while this master waits for its old workers.
  * (Issue 25: an earlier rule ignored SIGHUPs less than 200 ms apart while a reload ran,
  * which swallowed a deploy script's deliberate SIGHUP sent just as the old workers exited.)
  */
@@ -30,7 +31,7 @@ export function sighupHandler(master: Pick<MasterHandle, 'reload'>, logger: Logg
       // A stopping master refuses reloads; say so rather than let the SIGHUP vanish. A reload
       // this SIGHUP started and a stop cut (attempted ≠ serving) is logged once, as abandoned.
       if (!outcome.ok && outcome.error?.code === 'ERR_STOPPING' && outcome.attempted === outcome.generation) logger.warn('SIGHUP: no reload, the master is stopping', { event: 'sighup' });
-      // Held during an upgrade that went through: the new master runs it (and logs it).
+      // Held during an upgrade that went through, or passed on after the takeover: the new master runs it (and logs it).
       if (!outcome.ok && outcome.error?.code === 'ERR_UPGRADE_BUSY' && !outcome.coalesced) logger.info(`SIGHUP: ${outcome.error.message}`, { event: 'sighup' });
       return outcome;
     });

@@ -4,7 +4,8 @@
  * what must survive, let it bring up a generation on those sockets, readiness-gated like a
  * reload, then hand the service over and retire this master's workers with their
  * keep-alive connections moving to the new master's workers (old worker → this master →
- * new master → new worker). This master exits once its workers are gone.
+ * new master → new worker). This master exits once its workers are gone. After the
+ * takeover a SIGHUP here goes on to the new master.
  *
  *   spawning → starting → ready → committed → handover → (upgrade-done: this master exits)
  *       (any phase before committed) → failed: the new master is stopped, this one serves on
@@ -44,7 +45,7 @@ export interface UpgradeNotices {
 
 export interface UpgradeSeams {
   host: Pick<Host, 'now' | 'setTimer'>;
-  supervisor: Pick<Supervisor, 'beginUpgrade' | 'upgradePhase' | 'endUpgrade' | 'handOff' | 'resumeState' | 'status' | 'takeHeldReloads'>;
+  supervisor: Pick<Supervisor, 'beginUpgrade' | 'upgradePhase' | 'endUpgrade' | 'handOff' | 'resumeState' | 'status' | 'takeHeldReloads' | 'passHeldReloads'>;
   pid: number;
   version: string;
   /** The serving generation's readyTimeout and drainTimeout, ms. */
@@ -162,6 +163,13 @@ export class Upgrader {
     await s.notices.handedOver(pid, `upgraded: master pid ${pid} (hitless ${ready.version}) serves generation ${ready.generation}; old master pid ${s.pid} draining`);
     const atCommit = releases(s.supervisor);
     await peer.send({ hitless: 1, type: 'upgrade-takeover', releases: atCommit, metrics: parts.metrics, ...this.#handOn(pid) });
+    // The new master runs reloads now: a SIGHUP here from now on is passed on to it at once,
+    // not held until this master's old workers (and its background generations) are gone.
+    // As a signal, which any hitless the new master may be takes as a reload.
+    s.supervisor.passHeldReloads((reason) => {
+      peer.signal('SIGHUP');
+      return this.#handedOn(reason, `passed on to the new master (pid ${pid}) as a SIGHUP: it took over and reloads now`);
+    });
     s.supervisor.upgradePhase('handover', { pid });
     const link = new PeerLink(peer, ready.workers);
     const counts = await s.supervisor.handOff(() => link.workers.filter((w) => !w.gone));
@@ -236,15 +244,15 @@ export class Upgrader {
     for (const k of ['started', 'queued', 'merged', 'refused'] as const) if (now[k] > this.#counted[k]) delta[k] = now[k] - this.#counted[k];
     this.#counted = now;
     const held = s.supervisor.takeHeldReloads();
-    if (held) {
-      const at = s.host.now();
-      const serving = s.supervisor.status().generation;
-      held.settle(failedReload({
-        reason: held.reasons[0] ?? 'SIGHUP', startedAt: at, now: at, serving, attempted: serving,
-        error: new HitlessError('ERR_UPGRADE_BUSY', `handed to the new master (pid ${pid}), which runs the reload now that it took over`),
-      }));
-    }
+    if (held) held.settle(this.#handedOn(held.reasons[0] ?? 'SIGHUP', `handed to the new master (pid ${pid}), which runs the reload now that it took over`));
     return { ...(held ? { reloads: held.reasons } : {}), ...(Object.keys(delta).length ? { reloadRequests: delta } : {}) };
+  }
+
+  /** The outcome here of a reload request the new master runs: none ran here (ERR_UPGRADE_BUSY), `why` says where it went. */
+  #handedOn(reason: string, why: string): ReloadOutcome {
+    const at = this.#s.host.now();
+    const serving = this.#s.supervisor.status().generation;
+    return failedReload({ reason, startedAt: at, now: at, serving, attempted: serving, error: new HitlessError('ERR_UPGRADE_BUSY', why) });
   }
 
   #refused(base: Base, err: unknown): UpgradeOutcome {
