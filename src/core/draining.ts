@@ -9,7 +9,7 @@
  * generation would drain in the background than `drain.maxGenerations`, the oldest is
  * stopped at once (SIGKILL; what it still held is cut, counted as forced).
  */
-import type { Retirement, StillDraining } from './retire.js';
+import { zeroRetireCounts, type RetireCounts, type Retirement, type StillDraining } from './retire.js';
 import type { DrainingGeneration } from './types.js';
 
 interface Entry {
@@ -18,6 +18,16 @@ interface Entry {
   background: boolean;
   /** Resolves when the retirement ended (its counts reported). */
   ended: Promise<void>;
+  /** Its final counts. */
+  counts: Promise<RetireCounts>;
+}
+
+/** What each generation still draining now adds from here on (see {@link DrainingGenerations.rest}). */
+export interface DrainRest {
+  /** The generations waited for, oldest first (empty: none was draining). */
+  generations: number[];
+  /** What they did after their release (what their reload already counted is left out), summed. */
+  counts: RetireCounts;
 }
 
 /**
@@ -32,9 +42,9 @@ interface Entry {
 export class DrainingGenerations {
   readonly #entries = new Set<Entry>();
 
-  /** Tracks `retirement` until `ended` resolves. */
-  add(retirement: Retirement, ended: Promise<unknown>): void {
-    const entry: Entry = { retirement, background: false, ended: Promise.resolve() };
+  /** Tracks `retirement` until `ended` resolves with its final counts. */
+  add(retirement: Retirement, ended: Promise<RetireCounts>): void {
+    const entry: Entry = { retirement, background: false, ended: Promise.resolve(), counts: ended };
     entry.ended = ended.then(
       () => void this.#entries.delete(entry),
       () => void this.#entries.delete(entry),
@@ -68,6 +78,24 @@ export class DrainingGenerations {
     while (this.#entries.size > 0) await Promise.all([...this.#entries].map((e) => e.ended));
   }
 
+  /**
+   * Waits for every retirement under way now to end; resolves with their generations and
+   * what they did after their release, summed: the workers forced at their deadline and the
+   * connections cut then are in no reload's outcome (the reload was done at the release).
+   * An upgrade's outcome adds them (supervisor.ts handOff).
+   */
+  async rest(): Promise<DrainRest> {
+    const entries = [...this.#entries];
+    const generations = [...new Set(entries.map((e) => e.retirement.generation))].sort((a, b) => a - b);
+    const each = await Promise.all(entries.map(async (e) => {
+      const [release, end] = await Promise.all([e.retirement.released, e.counts.catch(zeroRetireCounts)]);
+      return after(end, release.counts);
+    }));
+    const counts = zeroRetireCounts();
+    for (const c of each) for (const k of Object.keys(counts) as (keyof RetireCounts)[]) counts[k] += c[k];
+    return { generations, counts };
+  }
+
   /** Each generation with a retirement under way, oldest first, with what its live workers hold. */
   snapshot(): DrainingGeneration[] {
     const byGeneration = new Map<number, DrainingGeneration>();
@@ -93,6 +121,13 @@ export class DrainingGenerations {
     }
     return [...byGeneration.values()].sort((a, b) => a.generation - b.generation);
   }
+}
+
+/** `end` less `before`, per count (never below 0). */
+function after(end: RetireCounts, before: RetireCounts): RetireCounts {
+  const d = zeroRetireCounts();
+  for (const k of Object.keys(d) as (keyof RetireCounts)[]) d[k] = Math.max(0, end[k] - before[k]);
+  return d;
 }
 
 /** What retiring workers still hold, summed: upgraded connections (said `lingering`), else requests in flight and connections open (traffic reports), else unknown. */

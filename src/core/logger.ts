@@ -119,7 +119,7 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       const o = e.outcome;
       if (o.ok) {
         logger.info('upgrade done: the new master serves', {
-          event, pid: o.pid, version: o.version, generation: o.generation, ms: o.durationMs, forced: o.forced, ...o.connections,
+          event, pid: o.pid, version: o.version, generation: o.generation, ms: o.durationMs, forced: o.forced, ...o.connections, background: o.background,
         });
         return;
       }
@@ -128,6 +128,13 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
         event, reason: o.reason, code: o.error?.code, error: o.error?.message, pid: o.to?.pid,
       });
       for (const line of o.error?.output ?? []) logger.error(`  | ${line}`);
+      return;
+    }
+    case 'upgrade-phase': {
+      // The generations still draining in the background, by number and deadline (not every worker's entry).
+      const { type: _t, draining, ...fields } = e;
+      const background = draining?.map((d) => ({ generation: d.generation, workers: d.workers.length, until: new Date(d.deadline).toISOString() }));
+      logger.info('upgrade phase', { event, ...fields, background });
       return;
     }
     case 'worker-exit': {

@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { Generation, type RestartSeams } from './generation.js';
-import { DrainingGenerations, held } from './draining.js';
+import { DrainingGenerations, held, type DrainRest } from './draining.js';
 import { ConnectionSplit, SPLIT_END_LIMIT_MS, SPLIT_WITHIN_MS } from './split.js';
 import { HandoverRoutes, type Receiver } from './handover.js';
 import { webSocketReceiver, WebSocketRoutes } from './ws-handover.js';
@@ -690,11 +690,16 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * Ends this supervisor for an upgrade: every worker is retired (retire.ts) with its
    * keep-alive connections handed to `receivers` (the new master's workers), the rest
    * drained; resolves with the counts once all are gone (state `stopped`, `stopped`
-   * resolved). A stop() meanwhile joins it (forced: kills at once); a stop that began
-   * first drains everything itself, and this resolves with zero counts once it is done.
+   * resolved), generations that were draining in the background too (h15 F5: each until its
+   * own deadline at the latest; `background`: which, and what they did after their reload
+   * was done). A stop() meanwhile joins it (forced: kills at once); a stop that began first
+   * drains everything itself, and this resolves with zero counts once it is done.
    */
-  handOff(receivers: () => Receiver[]): Promise<RetireCounts> {
-    if (this.#stopping) return this.#stopping.then(zeroRetireCounts);
+  handOff(receivers: () => Receiver[]): Promise<RetireCounts & { background: DrainRest }> {
+    if (this.#stopping) return this.#stopping.then(() => ({ ...zeroRetireCounts(), background: { generations: [], counts: zeroRetireCounts() } }));
+    // Under way before the hand-over (no reload or scale runs during an upgrade): the old
+    // generations draining in the background. This master exits only once they are gone.
+    const background = this.#draining.rest();
     this.#state = 'stopping';
     this.#stopGate.reject(new HitlessError('ERR_STOPPING', 'the master is handing over to a new master'));
     this.#current?.cancelRestarts();
@@ -711,11 +716,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#emit({ type: 'reload-draining', generation, workers: workers.length });
     const counts = retirement.run().then(async ({ ms, ...c }) => {
       this.#emit({ type: 'reload-drained', generation, ms, ...c });
-      await Promise.all(draining.map((w) => w.exited));
+      const [rest] = await Promise.all([background, ...draining.map((w) => w.exited)]);
       this.#state = 'stopped';
       this.#emit({ type: 'master-stop', reason: 'upgraded' });
       this.#resolveStopped();
-      return c;
+      return { ...c, background: rest };
     });
     this.#stopping = counts.then(() => undefined);
     return counts;

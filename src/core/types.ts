@@ -301,10 +301,19 @@ export interface UpgradeOutcome {
   reason: string;
   startedAt: number;
   durationMs: number;
-  /** Old workers SIGKILLed at drainTimeout. */
+  /** Old workers SIGKILLed at drainTimeout (those of `background` included). */
   forced: number;
-  /** What became of the old workers' connections (as for a reload; handed over = to the new master's workers). */
+  /**
+   * What became of the old workers' connections (as for a reload; handed over = to the new
+   * master's workers); `drained` and `cut` include what the `background` generations drained and cut.
+   */
   connections?: Omit<ConnectionCounts, 'webSockets'>;
+  /**
+   * The old generations that were draining in the background when the hand-over began: the
+   * old master waited for them too (each until its drainTimeout at the latest). What they
+   * drained, cut and had SIGKILLed after their own reload was done (and counted none of it).
+   */
+  background?: { generations: number[]; forced: number; drained: number; cut: number };
   /** On failure or refusal: the code, message and the new master's last output lines when known. */
   error?: { code: string; message: string; output: string[] };
 }
@@ -517,8 +526,12 @@ export type MasterEvent =
    */
   | CanaryLend
   | { type: 'worker-output'; generation: number; slot: number; stream: 'stdout' | 'stderr'; line: string }
-  /** A master upgrade moved on (the old master reports it; `pid` is the new master's once spawned). */
-  | { type: 'upgrade-phase'; phase: UpgradePhase; reason: string; pid?: number; version?: string; exec?: string; generation?: number }
+  /**
+   * A master upgrade moved on (the old master reports it; `pid` is the new master's once
+   * spawned). `draining`, at `handover`: the old generations still draining in the
+   * background, which the old master waits for too before it exits (each until its deadline).
+   */
+  | { type: 'upgrade-phase'; phase: UpgradePhase; reason: string; pid?: number; version?: string; exec?: string; generation?: number; draining?: DrainingGeneration[] }
   | { type: 'upgrade-done'; outcome: UpgradeOutcome };
 
 /** What the control socket and triggers (watch, fetcher, release) drive. */

@@ -4,8 +4,9 @@
  * what must survive, let it bring up a generation on those sockets, readiness-gated like a
  * reload, then hand the service over and retire this master's workers with their
  * keep-alive connections moving to the new master's workers (old worker → this master →
- * new master → new worker). This master exits once its workers are gone. After the
- * takeover a SIGHUP here goes on to the new master.
+ * new master → new worker). This master exits once its workers are gone, those of older
+ * generations still draining in the background too (the `handover` phase names them; the
+ * outcome counts what they cut). After the takeover a SIGHUP here goes on to the new master.
  *
  *   spawning → starting → ready → committed → handover → (upgrade-done: this master exits)
  *       (any phase before committed) → failed: the new master is stopped, this one serves on
@@ -170,14 +171,19 @@ export class Upgrader {
       peer.signal('SIGHUP');
       return this.#handedOn(reason, `passed on to the new master (pid ${pid}) as a SIGHUP: it took over and reloads now`);
     });
-    s.supervisor.upgradePhase('handover', { pid });
+    // Named with their deadlines: the old master waits for them too before it exits.
+    const draining = s.supervisor.status().draining ?? [];
+    s.supervisor.upgradePhase('handover', { pid, ...(draining.length ? { draining } : {}) });
     const link = new PeerLink(peer, ready.workers);
     const counts = await s.supervisor.handOff(() => link.workers.filter((w) => !w.gone));
     // What the old workers served since the totals went over (they report while they drain).
     await peer.send({ hitless: 1, type: 'upgrade-done', releases: since(releases(s.supervisor), atCommit), ...this.#handOn(pid) });
-    const { forced, handedOver, returned, lost, drained, cut } = counts;
+    const { handedOver, returned, lost, background } = counts;
+    const rest = background.counts;
     return this.#end(base, { pid, version: ready.version, generation: ready.generation }, undefined, {
-      forced, connections: { handedOver, returned, lost, drained, cut },
+      forced: counts.forced + rest.forced,
+      connections: { handedOver, returned, lost, drained: counts.drained + rest.drained, cut: counts.cut + rest.cut },
+      ...(background.generations.length ? { background: { generations: background.generations, forced: rest.forced, drained: rest.drained, cut: rest.cut } } : {}),
     });
   }
 

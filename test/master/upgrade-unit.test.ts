@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HitlessError } from '../../src/errors.js';
 import { Supervisor } from '../../src/core/supervisor.js';
-import type { MasterEvent } from '../../src/core/types.js';
+import type { MasterEvent, UpgradeOutcome } from '../../src/core/types.js';
 import { UPGRADE_START_GRACE_MS, Upgrader } from '../../src/master/upgrade.js';
 import type { OldMasterMessage, PeerWorker } from '../../src/master/peer-protocol.js';
 import { FakeHandle, FakeHost, fakeSpec, settle, wellBehaved, type Behaviour, type FakeProcess } from '../core/fake-host.js';
@@ -430,4 +430,54 @@ test('a stop that lands right after the commit: the old workers drain (no hand-o
   for (const p of old) assert.deepEqual(p.signals, ['SIGTERM']);
   assert.equal(sup.state, 'stopped');
   assert.equal(events.at(-1)?.type, 'upgrade-done');
+});
+
+/**
+ * A library worker holding one WebSocket it never closes and one connection open (its
+ * `stats`): on stop it says it holds only upgraded connections (`lingering`), so its reload
+ * is done at once and it drains on in the background until the master SIGKILLs it.
+ */
+const lingering: Behaviour = (p) => {
+  libraryWorker(p);
+  p.removeAllListeners('sent');
+  queueMicrotask(() => p.say({ hitless: 1, type: 'stats', requests: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }, latency: new Array(17).fill(0), latencySum: 0, connections: 1 }));
+  p.on('sent', (m: Record<string, unknown>) => m.type === 'stop' && p.say({ hitless: 1, type: 'lingering', upgraded: 1 }));
+};
+
+test('regression (h15 F5): an upgrade names the generation draining in the background that it waits for, counts what that one cut and forced, and passes a SIGHUP on to the new master at once instead of holding it until then', async () => {
+  const { sup, host, peers, upgrader, events } = setup();
+  host.behave = (gen) => (gen === 1 ? lingering : libraryWorker);
+  await sup.start();
+  assert.equal((await sup.reload('deploy')).stillDraining?.workers, 2, 'generation 1 drains on in the background');
+  await host.advance(1000);
+  let sighup: Promise<{ error?: { code: string; message: string } }> | undefined;
+  sup.on('event', (e: MasterEvent) => {
+    if (e.type === 'upgrade-phase' && e.phase === 'handover') sighup = sup.reload('SIGHUP', { holdDuringUpgrade: true });
+  });
+  const done: { outcome?: UpgradeOutcome } = {};
+  void upgrader.run().then((o) => (done.outcome = o));
+  await host.advance(0);
+  const handover = events.find((e) => e.type === 'upgrade-phase' && e.phase === 'handover') as Extract<MasterEvent, { type: 'upgrade-phase' }>;
+  assert.deepEqual(handover.draining?.map((d) => [d.generation, d.background, d.deadline, d.workers.length, d.upgraded]), [[1, true, 5000, 2, 2]]);
+  // Generation 2 handed over and is gone; the old master still waits for generation 1.
+  assert.deepEqual(events.filter((e) => e.type === 'reload-drained').map((e) => (e as { generation: number }).generation), [2]);
+  assert.equal(done.outcome, undefined);
+  // The SIGHUP did not wait for that: the new master has it already.
+  const passed = await sighup;
+  assert.equal(passed?.error?.code, 'ERR_UPGRADE_BUSY');
+  assert.match(passed?.error?.message ?? '', /passed on to the new master \(pid 5000\) as a SIGHUP/);
+  assert.deepEqual(peers[0]!.signals, ['SIGHUP']);
+  await host.advance(3999);
+  assert.equal(done.outcome, undefined, 'generation 1 is SIGKILLed at its own deadline, not before');
+  await host.advance(1);
+  const outcome = done.outcome as UpgradeOutcome | undefined;
+  assert.ok(outcome);
+  assert.equal(outcome.ok, true, JSON.stringify(outcome.error));
+  assert.deepEqual(outcome.background, { generations: [1], forced: 2, drained: 0, cut: 2 });
+  assert.equal(outcome.forced, 2);
+  assert.deepEqual(outcome.connections, { handedOver: 0, returned: 0, lost: 0, drained: 0, cut: 2 });
+  assert.equal(peers[0]!.sent.find((s) => s.message.type === 'upgrade-done')?.message.type, 'upgrade-done');
+  assert.equal((peers[0]!.sent.find((s) => s.message.type === 'upgrade-done')?.message as { reloads?: string[] }).reloads, undefined, 'nothing left to hand on at the end');
+  assert.equal(sup.state, 'stopped');
+  assert.equal(host.alive().length, 0);
 });

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alive, fixture, runCli, startMaster, waitUntil, type LogRecord } from '../helpers/master.js';
+import { spawn } from 'node:child_process';
+import { alive, cli, fixture, runCli, startMaster, waitUntil, type LogRecord } from '../helpers/master.js';
 import { establishedTo, startLoad } from '../helpers/load.js';
 import type { StatusSnapshot, UpgradeOutcome } from '../../src/core/types.js';
 import { copyHitless, pointAt, startFromSymlink } from './upgrade-setup.js';
@@ -302,4 +303,45 @@ test('a unix-socket listener and control.sock survive the old master\'s exit (li
   assert.ok(result.generations.includes('2'), result.raw);
   assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
   assert.throws(() => statSync(socketPath), /ENOENT/, 'the new master removes the socket file at its final stop');
+});
+
+test('regression (h15 F5): an upgrade with a generation draining in the background names it and waits for it, says "old workers gone" once, passes a SIGHUP to the old master on to the new one at once, and counts the background generation in its outcome', { timeout: 300_000 }, async (t) => {
+  const { master, dir, runDir } = await startFromSymlink(t, {
+    command: ['node', fixture('master/app.js')], workers: 1, args: ['--config', 'hitless.json'],
+    files: { 'hitless.json': JSON.stringify({ drainTimeout: '120s', drain: { reloadWait: '1s' } }) },
+  });
+  const release = join(dir, 'release');
+  // In flight on generation 1 until the test makes `release`: generation 1 drains in the background after the reload.
+  const slow = get(master.url(`/slow?until=${encodeURIComponent(release)}&id=bg`));
+  void slow.catch(() => {}); // awaited below; a failed assertion before must not leave it unhandled
+  await master.waitStdout('slow-start bg ');
+  const reload = await runCli(['reload', '--run-dir', runDir]);
+  assert.equal(reload.code, 0, reload.stdout + reload.stderr);
+  assert.match(reload.stdout, /generation 1 drains on in the background/);
+  const from = master.records.length;
+  const upgrading = spawn(process.execPath, [cli, 'upgrade', '--run-dir', runDir, '--exec', copyHitless(join(dir, 'copy'), NEW_VERSION)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => void upgrading.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  upgrading.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  upgrading.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => upgrading.on('close', resolve));
+  await waitUntil(() => /old workers gone/.test(stdout), `"old workers gone" (so far: ${stdout})`, 120_000, 50);
+  assert.match(stdout, /^upgrade: also draining generation 1 \(background\): 1 worker, .*SIGKILL in /m);
+  assert.match(stdout, /^upgrade: old workers gone \(.*\); still waiting for generation 1 \(background\), SIGKILL in /m);
+  // The new master serves and holds the control socket; a SIGHUP to the old master's pid reloads there now.
+  master.child.kill('SIGHUP');
+  await master.waitEvent((r) => r.event === 'reload-done' && r.generation === 4, from);
+  assert.ok(alive(master.pid), 'the old master still waits for generation 1');
+  assert.ok(master.records.slice(from).some((r) => r.event === 'sighup' && /passed on to the new master .* as a SIGHUP/.test(String(r.msg))), 'the old master says where the SIGHUP went');
+  writeFileSync(release, '');
+  assert.equal((await slow).generation, '1');
+  assert.equal(await exited, 0, stdout + stderr);
+  t.diagnostic(stdout);
+  assert.equal(stdout.match(/old workers gone/g)?.length, 1, stdout);
+  assert.match(stdout, /^upgrade: generation 1 \(background\) gone after .*: 1 drained$/m);
+  assert.match(stdout, /^upgrade: done in .*; waited for generation 1 draining in the background: 1 drained; old master pid \d+ exited$/m);
+  const done = master.records.find((r) => r.event === 'upgrade-done');
+  assert.deepEqual(done?.background, { generations: [1], forced: 0, drained: 1, cut: 0 });
+  assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
 });

@@ -11,6 +11,7 @@ import type { MasterEvent, UpgradeOutcome } from '../../core/types.js';
 import { HitlessError } from '../../errors.js';
 import { waitForExit } from '../../process-alive.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
+import { describeDraining } from '../format.js';
 
 const usage = `Usage: hitless upgrade [--exec <path>] [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
 
@@ -20,7 +21,8 @@ socket (systemd's too), the generation counter, the reload counters and the traf
 totals, and starts a generation on those sockets. Once every new worker is ready it takes
 the control socket, the pid file and (with NOTIFY_SOCKET) systemd's MAINPID; the old
 workers hand their keep-alive connections over to the new master's workers, drain the
-rest, and the old master exits. If the new master or its workers fail (exit, never
+rest, and the old master exits once they are gone, with older generations still draining
+in the background (each until its drainTimeout at the latest; named when it begins). If the new master or its workers fail (exit, never
 ready, too slow), it is stopped and the old master keeps serving: exit code 1 with the
 reason. SIGUSR2 to the master does the same (docs/CLI.md, the signals under "hitless start").
 
@@ -38,22 +40,85 @@ Flags:
   -h, --help         show this help`;
 
 /** One phrase per phase of the upgrade, from the old master's events. */
-function phrase(e: MasterEvent): string | undefined {
-  if (e.type === 'upgrade-phase') {
-    switch (e.phase) {
-      case 'spawning': return `starting ${e.exec ?? 'the new master'}`;
-      case 'starting': return `new master pid ${e.pid ?? '?'} starting its first generation`;
-      case 'ready': return `new master pid ${e.pid ?? '?'} (hitless ${e.version ?? '?'}) ready: generation ${e.generation ?? '?'}`;
-      case 'committed': return `new master pid ${e.pid ?? '?'} took the control socket and the pid file`;
-      case 'handover': return 'handing keep-alive connections over to the new master, draining the rest';
-      case 'failed': return 'the new master failed: stopping it';
-      default: return undefined;
-    }
+function phasePhrase(e: Extract<MasterEvent, { type: 'upgrade-phase' }>): string | undefined {
+  switch (e.phase) {
+    case 'spawning': return `starting ${e.exec ?? 'the new master'}`;
+    case 'starting': return `new master pid ${e.pid ?? '?'} starting its first generation`;
+    case 'ready': return `new master pid ${e.pid ?? '?'} (hitless ${e.version ?? '?'}) ready: generation ${e.generation ?? '?'}`;
+    case 'committed': return `new master pid ${e.pid ?? '?'} took the control socket and the pid file`;
+    case 'handover': return 'handing keep-alive connections over to the new master, draining the rest';
+    case 'failed': return 'the new master failed: stopping it';
+    default: return undefined;
   }
-  if (e.type === 'reload-drained') return `old workers gone (${e.handedOver ?? 0} connections handed over, ${e.drained ?? 0} drained)`;
-  return undefined;
 }
 
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** "generation 38" or "generations 34, 35". */
+const generationsPhrase = (gs: number[]): string => `generation${gs.length === 1 ? '' : 's'} ${gs.join(', ')}`;
+
+/** ", 2 cut at the drain deadline, 1 worker killed at drainTimeout": what a drain cut ('' for nothing). */
+function cutPhrase(cut: number, forced: number): string {
+  return `${cut ? `, ${cut} cut at the drain deadline` : ''}${forced ? `, ${plural(forced, 'worker')} killed at drainTimeout` : ''}`;
+}
+
+/**
+ * Follows an upgrade's events, one line per step. At the hand-over it names the old
+ * generations still draining in the background, which the old master waits for too (each
+ * until its deadline), then says "old workers gone" once, for the workers it handed over, and
+ * each background generation as it ends. Before the hand-over no drain is the upgrade's: a
+ * background generation's end was said as "old workers gone" then, even before the new master
+ * was ready, and again for each one after (h15 F5).
+ *
+ * @example
+ * const progress = new UpgradeProgress();
+ * for (const line of progress.update(event)) process.stdout.write(`upgrade: ${line}\n`);
+ */
+export class UpgradeProgress {
+  /** From the hand-over on: the background generations still waited for, with their deadlines. */
+  #background: Map<number, number> | undefined;
+
+  update(e: MasterEvent, now = Date.now()): string[] {
+    if (e.type === 'upgrade-phase') {
+      const text = phasePhrase(e);
+      if (e.phase !== 'handover') return text ? [text] : [];
+      this.#background = new Map((e.draining ?? []).map((d) => [d.generation, d.deadline]));
+      return [text ?? '', ...(e.draining ?? []).map((d) => `also draining ${describeDraining(d, now)}`)];
+    }
+    if (e.type !== 'reload-drained' || !this.#background) return [];
+    if (this.#background.delete(e.generation)) {
+      return [`generation ${e.generation} (background) gone after ${formatDuration(e.ms)}: ${e.drained ?? 0} drained${cutPhrase(e.cut ?? 0, e.forced)}${this.#waiting(now)}`];
+    }
+    const lost = `${e.returned ? `, ${e.returned} returned` : ''}${e.lost ? `, ${e.lost} lost` : ''}`;
+    return [`old workers gone (${e.handedOver ?? 0} connections handed over, ${e.drained ?? 0} drained${lost}${cutPhrase(e.cut ?? 0, e.forced)})${this.#waiting(now)}`];
+  }
+
+  /** "; still waiting for generation 38 (background), SIGKILL in 20 s at the latest", or '' once none is left. */
+  #waiting(now: number): string {
+    const left = [...this.#background ?? []].sort(([a], [b]) => a - b);
+    if (left.length === 0) return '';
+    const deadline = Math.max(...left.map(([, d]) => d));
+    const when = deadline > now ? `SIGKILL in ${formatDuration(deadline - now)} at the latest` : 'SIGKILL due';
+    return `; still waiting for ${generationsPhrase(left.map(([g]) => g))} (background), ${when}`;
+  }
+}
+
+/**
+ * The line of an upgrade that went through: what serves, what became of the old workers'
+ * connections, and the background generations it waited for with what they cut.
+ *
+ * @example
+ * upgradeDoneLine(outcome); // 'upgrade: done in 40.1 s: master pid 11327 (hitless 0.3.0) serves generation 40; 2 connections handed over, …; old master pid 9267 exited'
+ */
+export function upgradeDoneLine(outcome: UpgradeOutcome): string {
+  const c = outcome.connections;
+  const lost = c && c.returned + c.lost ? `, ${c.returned} returned, ${c.lost} lost` : '';
+  const moved = c ? `; ${plural(c.handedOver, 'connection')} handed over, ${c.drained} drained${lost}${c.cut ? `, ${c.cut} cut at the drain deadline` : ''}` : '';
+  const forced = outcome.forced ? `, ${plural(outcome.forced, 'old worker')} killed at drainTimeout` : '';
+  const b = outcome.background;
+  const waited = b ? `; waited for ${generationsPhrase(b.generations)} draining in the background: ${b.drained} drained${cutPhrase(b.cut, b.forced)}` : '';
+  return `upgrade: done in ${formatDuration(outcome.durationMs)}: master pid ${outcome.pid} (hitless ${outcome.version}) serves generation ${outcome.generation}${moved}${forced}${waited}; old master pid ${outcome.from.pid} exited`;
+}
 
 export const command: Command = {
   name: 'upgrade',
@@ -68,9 +133,9 @@ export const command: Command = {
     }
     const timeoutMs = parseTimeoutFlag(values.timeout);
     const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
+    const progress = new UpgradeProgress();
     const onEvent = values.json ? undefined : (e: MasterEvent): void => {
-      const text = phrase(e);
-      if (text) process.stdout.write(`upgrade: ${text}\n`);
+      for (const line of progress.update(e)) process.stdout.write(`upgrade: ${line}\n`);
     };
     // --exec is resolved by the master, in its own working directory: make a relative one ours.
     const exec = values.exec === undefined ? undefined : new URL(values.exec, `file://${process.cwd()}/`).pathname;
@@ -84,10 +149,7 @@ export const command: Command = {
       return outcome.ok ? 0 : 1;
     }
     if (outcome.ok) {
-      const c = outcome.connections;
-      const moved = c ? `; ${c.handedOver} connection${c.handedOver === 1 ? '' : 's'} handed over, ${c.drained} drained${c.returned + c.lost ? `, ${c.returned} returned, ${c.lost} lost` : ''}` : '';
-      const forced = outcome.forced ? `, ${outcome.forced} old worker${outcome.forced === 1 ? '' : 's'} killed at drainTimeout` : '';
-      process.stdout.write(`upgrade: done in ${formatDuration(outcome.durationMs)}: master pid ${outcome.pid} (hitless ${outcome.version}) serves generation ${outcome.generation}${moved}${forced}; old master pid ${outcome.from.pid} exited\n`);
+      process.stdout.write(`${upgradeDoneLine(outcome)}\n`);
       return 0;
     }
     const err = outcome.error;

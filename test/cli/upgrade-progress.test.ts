@@ -1,0 +1,64 @@
+// What `hitless upgrade` prints while it works and when it is done (src/cli/commands/upgrade.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { UpgradeProgress, upgradeDoneLine } from '../../src/cli/commands/upgrade.js';
+import { describeDraining } from '../../src/cli/format.js';
+import type { MasterEvent, UpgradeOutcome } from '../../src/core/types.js';
+
+const phase = (p: Extract<MasterEvent, { type: 'upgrade-phase' }>['phase'], extra: Partial<Extract<MasterEvent, { type: 'upgrade-phase' }>> = {}): MasterEvent =>
+  ({ type: 'upgrade-phase', phase: p, reason: 'hitless upgrade', pid: 9267, ...extra });
+const drained = (generation: number, extra: Partial<Extract<MasterEvent, { type: 'reload-drained' }>> = {}): MasterEvent =>
+  ({ type: 'reload-drained', generation, forced: 0, ms: 1000, handedOver: 0, returned: 0, lost: 0, drained: 0, cut: 0, ...extra });
+const background = (generation: number, deadline: number) => ({
+  generation, background: true, since: 0, deadline, upgraded: 0, requests: 0, connections: 0, unknown: 1, workers: [{ slot: 0, pid: 10 + generation, upgraded: undefined }],
+});
+
+test('regression (h15 F5): upgrade progress names the background generations it waits for, says "old workers gone" once, and never before the hand-over', () => {
+  const now = 1_000_000;
+  const p = new UpgradeProgress();
+  const out = (e: MasterEvent): string[] => p.update(e, now);
+  const draining = [background(34, now + 20_000), background(35, now + 44_000)];
+  const lines = [
+    ...out(phase('starting')),
+    // A background generation ending while the new master starts: no part of the upgrade.
+    ...out(drained(33, { handedOver: 2, drained: 5 })),
+    ...out(phase('ready', { version: '0.3.0', generation: 37 })),
+    ...out(phase('committed')),
+    ...out(phase('handover', { draining })),
+    ...out(drained(36, { handedOver: 2, drained: 1 })),
+    ...out(drained(34, { ms: 60_000, drained: 1, cut: 2, forced: 1 })),
+    ...out(drained(35, { ms: 60_000, drained: 5 })),
+  ];
+  assert.match(lines[4] ?? '', /^also draining generation 34 \(background\): .*SIGKILL in 20 s$/);
+  assert.deepEqual(lines, [
+    'new master pid 9267 starting its first generation',
+    'new master pid 9267 (hitless 0.3.0) ready: generation 37',
+    'new master pid 9267 took the control socket and the pid file',
+    'handing keep-alive connections over to the new master, draining the rest',
+    // As `hitless stop` names them (its deadline: "…, SIGKILL in 20 s").
+    ...draining.map((d) => `also draining ${describeDraining(d, now)}`),
+    'old workers gone (2 connections handed over, 1 drained); still waiting for generations 34, 35 (background), SIGKILL in 44 s at the latest',
+    'generation 34 (background) gone after 1 min: 1 drained, 2 cut at the drain deadline, 1 worker killed at drainTimeout; still waiting for generation 35 (background), SIGKILL in 44 s at the latest',
+    'generation 35 (background) gone after 1 min: 5 drained',
+  ]);
+});
+
+test('upgrade progress without background generations: one "old workers gone" line, with what was cut', () => {
+  const p = new UpgradeProgress();
+  assert.deepEqual([...p.update(phase('handover')), ...p.update(drained(4, { handedOver: 3, drained: 1, cut: 1, forced: 1 }))], [
+    'handing keep-alive connections over to the new master, draining the rest',
+    'old workers gone (3 connections handed over, 1 drained, 1 cut at the drain deadline, 1 worker killed at drainTimeout)',
+  ]);
+});
+
+test('regression (h15 F5): the done line counts what the background generations cut and forced, and names them', () => {
+  const base: UpgradeOutcome = {
+    ok: true, pid: 11327, version: '0.3.0', generation: 40, from: { pid: 9267, version: '0.2.0' }, reason: 'hitless upgrade', startedAt: 0, durationMs: 40_100,
+    forced: 1, connections: { handedOver: 2, returned: 0, lost: 0, drained: 1, cut: 2 },
+  };
+  assert.equal(upgradeDoneLine({ ...base, background: { generations: [38], forced: 1, drained: 0, cut: 2 } }),
+    'upgrade: done in 40.1 s: master pid 11327 (hitless 0.3.0) serves generation 40; 2 connections handed over, 1 drained, 2 cut at the drain deadline, ' +
+    '1 old worker killed at drainTimeout; waited for generation 38 draining in the background: 0 drained, 2 cut at the drain deadline, 1 worker killed at drainTimeout; old master pid 9267 exited');
+  assert.equal(upgradeDoneLine({ ...base, forced: 0, connections: { handedOver: 2, returned: 0, lost: 0, drained: 1, cut: 0 } }),
+    'upgrade: done in 40.1 s: master pid 11327 (hitless 0.3.0) serves generation 40; 2 connections handed over, 1 drained; old master pid 9267 exited');
+});
