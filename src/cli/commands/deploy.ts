@@ -10,6 +10,7 @@ import { describeFailure, formatEvent, formatTable } from '../../fleet/report.js
 import { deployFleet } from '../../fleet/rollout.js';
 import { exitCodeOf } from '../exit-codes.js';
 import { parseFlags } from '../flags.js';
+import { interruptWhenNpmParentExits } from '../npm-parent.js';
 
 const usage = `Usage: hitless deploy <artifact.tgz> [--id ID] [--dry-run] [--json] [--config <path>]
 
@@ -77,6 +78,8 @@ async function deploy(artifact: string, values: { config?: string | undefined; i
     interrupt.abort(new Error(signal));
   };
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  // Run by npx, a SIGTERM for hitless ends npm's shell instead (src/cli/npm-parent.ts).
+  const stopWatchingNpm = interruptWhenNpmParentExits('deploy');
   let result;
   try {
     result = await deployFleet({
@@ -88,6 +91,7 @@ async function deploy(artifact: string, values: { config?: string | undefined; i
     });
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    stopWatchingNpm();
   }
   if (json) {
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');

@@ -19,6 +19,7 @@ import { findRunDir, masterAbove } from '../../control/find.js';
 import { deployRelease, type DeployResult } from '../../release/deploy.js';
 import { CLIENT_FLAGS, parseFlags } from '../flags.js';
 import { ReloadProgress } from '../format.js';
+import { interruptWhenNpmParentExits } from '../npm-parent.js';
 
 const usage = `Usage: hitless release <dir | archive.tgz> [--id ID] [--canary] [--json] [--config <path>] [--run-dir <dir>]
 
@@ -114,7 +115,11 @@ export async function refuseInsideAnotherApp(command: string, appDir: string, ru
 function stopInstallOnSignal(): { signal: AbortSignal; reloading(reason: string): void; restore(): void } {
   const controller = new AbortController();
   let reload: string | undefined;
-  const restore = (): void => { process.off('SIGINT', onSignal).off('SIGTERM', onSignal); };
+  let stopWatchingNpm = (): void => {};
+  const restore = (): void => {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    stopWatchingNpm();
+  };
   function onSignal(signal: NodeJS.Signals): void {
     if (!controller.signal.aborted) {
       controller.abort(signal);
@@ -127,6 +132,8 @@ function stopInstallOnSignal(): { signal: AbortSignal; reloading(reason: string)
     process.kill(process.pid, signal);
   }
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  // Run by npx, a SIGTERM for hitless ends npm's shell instead (src/cli/npm-parent.ts).
+  stopWatchingNpm = interruptWhenNpmParentExits('release');
   return { signal: controller.signal, reloading: (reason) => (reload = reason), restore };
 }
 

@@ -12,6 +12,7 @@ import { listReleaseIds, readCurrent, validateReleaseId } from '../../release/la
 import { releasesByAge } from '../../release/prune.js';
 import { readState, unfinished } from '../../release/state.js';
 import { CLIENT_FLAGS, parseFlags } from '../flags.js';
+import { interruptWhenNpmParentExits } from '../npm-parent.js';
 import { progressPrinter, refuseInsideAnotherApp, report, reportRolledBack } from './release.js';
 
 const usage = `Usage: hitless rollback [id] [--json] [--config <path>] [--run-dir <dir>]
@@ -77,6 +78,8 @@ export const command: Command = {
       process.stdout.write(`rollback: ${wanted} is already current; nothing to do\n`);
       return 0;
     }
+    // Run by npx, a SIGTERM for hitless ends npm's shell instead: end as that SIGTERM would (src/cli/npm-parent.ts).
+    const stopWatchingNpm = interruptWhenNpmParentExits('rollback');
     try {
       const result = await goLive(wanted, {
         appDir: ctx.appDir, keep: ctx.release.keep, reason: `rollback to ${wanted}`,
@@ -86,6 +89,8 @@ export const command: Command = {
     } catch (err) {
       if (isHitlessError(err, 'ERR_RELEASE_ROLLED_BACK')) return reportRolledBack(err, json);
       throw err;
+    } finally {
+      stopWatchingNpm();
     }
   },
 };
