@@ -158,8 +158,12 @@ export async function checkHost(
   if (status.problem === 'no-master') problem(`no hitless master answers for ${host.appDir} (${status.detail}); start it (systemd, hitless start) first: a deploy reloads a running master`);
   // A master runs, as another user (root under systemd while the deploy logs in as deploy).
   if (status.problem === 'access') problem(`the hitless master of ${host.appDir} runs as another user, whose control socket the deploy's user may not open (${status.detail}); log in as that user (deploy.ssh.user, or the host's "user"), or let the command become it (deploy.hitless: "sudo npx --no-install hitless"; docs/fleet.md)`);
-  if (report.get('id-exists') && check.current !== id) problem(`release ${id} already exists in ${host.appDir}/releases; give another --id`);
-  else if (report.get('id-exists') && artifact !== undefined) {
+  if (report.get('id-exists') && check.current !== id) {
+    // A retry of a deploy that failed or was rolled back: hitless release replaces a release
+    // of the same content that is not current (src/release/install.ts), so only other content stops it.
+    const other = artifact === undefined ? '' : await otherContent(report.get('state'), id, artifact);
+    if (other !== undefined) problem(`release ${id} already exists in ${host.appDir}/releases${other ? ` and ${other}` : ''}; give another --id`);
+  } else if (report.get('id-exists') && artifact !== undefined) {
     // The id is the current release there: fine when it holds this artifact (hitless release
     // then skips it as identical); otherwise that host would refuse it after the upload, once
     // the canary has already switched.

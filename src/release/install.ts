@@ -98,12 +98,7 @@ export async function installRelease(source: string, opts: InstallOptions): Prom
       return { skipped: true, id: currentId, hash };
     }
     const id = opts.id ?? makeReleaseId(hash, now());
-    try {
-      await stat(releaseDir(opts.appDir, id));
-      throw new HitlessError('ERR_USAGE', `release ${id} already exists; give another --id`);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    await replaceRetriedRelease(opts.appDir, id, hash, currentId);
     // Recorded so a deploy can tell, before changing anything, whether a release of this id
     // came from the same archive (src/fleet/preflight.ts).
     const artifactSha256 = opts.artifactSha256 ?? (archive ? await fileSha256(source) : undefined);
@@ -123,6 +118,29 @@ export async function installRelease(source: string, opts: InstallOptions): Prom
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * Makes way for a retry under the same id: a release `id` that exists but is not current
+ * (it failed to go live, or a deploy rolled it back) and holds the same content is removed,
+ * so the retry installs it afresh, prepare included. A deploy script naming releases after
+ * commits (`--id "$(git rev-parse --short HEAD)"`, docs/deploy.md) can thus run again after
+ * a failure. Other content under that id, or the current release, is refused.
+ *
+ * @throws HitlessError ERR_USAGE when `id` exists with other content (or is current).
+ */
+async function replaceRetriedRelease(appDir: string, id: string, hash: string, currentId: string | undefined): Promise<void> {
+  try {
+    await stat(releaseDir(appDir, id));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (id !== currentId && (await readState(appDir)).releases[id]?.hash === hash) {
+    await discardRelease(appDir, id);
+    return;
+  }
+  throw new HitlessError('ERR_USAGE', `release ${id} already exists${id === currentId ? ' as the current release' : ''} with other content; give another --id`);
 }
 
 /**

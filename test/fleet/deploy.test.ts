@@ -12,6 +12,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli } from '../helpers/master.js';
 import { buildArtifact, currentOf, releasesOf, servedBy, startCluster, writeDeployConfig, type Cluster } from './cluster.js';
@@ -124,5 +125,16 @@ describe('hitless deploy over ssh behind nginx', { skip: noSsh || noNginx }, () 
     assert.equal(load.failed, 0, `failed requests through nginx:\n${load.detail}`);
     assert.deepEqual(readdirSync(cluster.uploads), []);
     t.diagnostic(`failed deploy with rollback: ${ms} ms; ${load.requests} requests through nginx meanwhile, ${load.failed} failed`);
+  });
+
+  test('the same deploy again once host 2 is fixed, with the same --id (a CI retry of one commit), goes live everywhere: v3 left rolled back on h1 and h2 is no obstacle', { timeout: 120_000 }, async () => {
+    assert.deepEqual(await Promise.all(cluster.hosts.map(currentOf)), ['v2', 'v2', 'v2'], 'starts where the failed deploy left');
+    const h2 = cluster.hosts[1]!;
+    await writeFile(join(h2.appDir, 'host-config.json'), JSON.stringify({ name: h2.name }));
+    const { deploy, load } = await deployUnderLoad([join(cluster.dir, 'builds', 'v3.tgz'), '--id', 'v3']);
+    assert.equal(deploy.code, 0, deploy.stdout + deploy.stderr);
+    for (const h of ['h1', 'h2', 'h3']) assert.match(deploy.stdout, new RegExp(`^${h} +v2 +v3 +live`, 'm'));
+    assert.deepEqual(await Promise.all(cluster.hosts.map((h) => servedBy(h.health))), ['v3', 'v3', 'v3']);
+    assert.equal(load.failed, 0, `failed requests through nginx:\n${load.detail}`);
   });
 });

@@ -107,6 +107,17 @@ test('preflight script: a missing app folder, a missing hitless, no master, a li
     `release v2 already exists in ${app}/releases; give another --id`,
   ]);
   assert.doesNotMatch(busy.problems[1] ?? '', /[{}]|"ok"/, 'hitless\'s own message, not its --json error object');
+
+  // A retry of a failed deploy under the same id (h17 F3): v2, not current, recorded with the
+  // artifact's content, is no obstacle (hitless release installs it afresh); other content is.
+  await rm(join(app, 'releases', '.hitless-lock'));
+  await writeFile(join(app, 'releases', '.hitless-state.json'), JSON.stringify({ releases: { v2: { id: 'v2', createdAt: 1, hash: 'c0ffee', source: 'v2.tgz' } } }));
+  const artifact = (hash: string) => ({ name: 'v2.tgz', sha256: 'a'.repeat(64), contentHash: async () => hash });
+  const idProblems = async (hash: string) => (await checkHost(host(app), config(REMOTE_HITLESS), 'v2', local, undefined, artifact(hash))).problems.filter((p) => p.includes('v2'));
+  assert.deepEqual(await idProblems('c0ffee'), []);
+  assert.deepEqual(await idProblems('beef'), [
+    `release v2 already exists in ${app}/releases and holds other content than v2.tgz (sha256 aaaaaaaaaaaa): hitless release would refuse it there after the upload; give another --id`,
+  ]);
 });
 
 test('preflight script: `npx hitless` in an app folder without the hitless package is named as hitless not installed there, not as "no master" with npm\'s log path', async (t) => {

@@ -205,3 +205,27 @@ test('rollback default skips a copy of current: the same build released again af
   assert.equal((await deployRelease(b, { appDir: app, id: 'v3', reload: ok, now })).status, 'live');
   assert.equal(await defaultRollbackTarget(app, 'v3'), 'v1');
 });
+
+test('a retry under the id of a release that is not current (it did not go live, or was rolled back) installs it afresh; other content under that id is refused', async (t) => {
+  const app = await tempDir(t);
+  const src = await tempDir(t);
+  let clock = 1000;
+  const now = () => (clock += 1000);
+  const ok = async () => outcome(true);
+  await deployRelease(await writeTree(join(src, 'v1'), { 'app.js': 'v1' }), { appDir: app, id: 'v1', reload: ok, now });
+  const v2 = await writeTree(join(src, 'v2'), { 'app.js': 'v2' });
+  await assert.rejects(deployRelease(v2, { appDir: app, id: 'v2', reload: async () => outcome(false), now }), { code: 'ERR_RELEASE_ROLLED_BACK' });
+  // A deploy script naming releases after commits runs again once the host is fixed (h17 F3).
+  const retried = await deployRelease(v2, { appDir: app, id: 'v2', reload: ok, now });
+  assert.deepEqual([retried.status, await readCurrent(app), (await readState(app)).releases.v2?.outcome?.result], ['live', 'v2', 'live']);
+  // Live, then rolled back (what `hitless deploy` does to the hosts done when a later one fails).
+  await goLive('v1', { appDir: app, reason: 'rollback', reload: ok, now });
+  assert.equal((await deployRelease(v2, { appDir: app, id: 'v2', reload: ok, now })).status, 'live');
+  await goLive('v1', { appDir: app, reason: 'rollback', reload: ok, now });
+  const other = await writeTree(join(src, 'v2-other'), { 'app.js': 'not v2' });
+  await assert.rejects(deployRelease(other, { appDir: app, id: 'v2', reload: ok, now }), {
+    code: 'ERR_USAGE', message: 'release v2 already exists with other content; give another --id',
+  });
+  assert.equal(await readFile(join(app, 'releases', 'v2', 'app.js'), 'utf8'), 'v2');
+  assert.equal(await readCurrent(app), 'v1');
+});
