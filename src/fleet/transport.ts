@@ -6,9 +6,10 @@
  */
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from '../process-alive.js';
 import { shellQuote } from './scripts.js';
 import type { FleetConfig, FleetHost } from './types.js';
 
@@ -25,6 +26,18 @@ export type RunRemote = (host: FleetHost, script: string, input?: string) => Pro
 
 /** ssh's own exit code for "could not connect / connection lost". */
 export const SSH_FAILED = 255;
+
+/**
+ * Seconds an ssh connection master stays up after its last session. Short, because nothing
+ * else ends the master of a deploy killed with SIGKILL (it runs on, detached, holding its
+ * login on the host): 60 s left it up for a minute after the last session of such a deploy.
+ * A host's steps that follow one another share the connection; one idle for longer (a host
+ * waiting for the batches before it) logs in again.
+ */
+export const CONTROL_PERSIST_S = 10;
+
+/** Prefix of a deploy's folder of ssh control sockets in the temp folder, followed by its pid. */
+const CONTROL_DIR_PREFIX = 'hitless-ssh-';
 
 /**
  * The ssh options a deploy logs in to `host` with (user, port, key), before `ssh.args`.
@@ -58,9 +71,10 @@ export function remoteArgv(host: FleetHost, config: Pick<FleetConfig, 'exec' | '
     // link within a minute instead of waiting on TCP for hours.
     '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=4',
     ...loginOptions(host),
-    // One connection per host for the whole deploy (preflight, upload, release, rollback),
-    // not one handshake per step; ControlPersist bounds a master a crashed deploy leaves.
-    ...(controlDir !== undefined ? ['-o', 'ControlMaster=auto', '-o', `ControlPath=${join(controlDir, '%C')}`, '-o', 'ControlPersist=60'] : []),
+    // One connection per host for the steps of a deploy (preflight, upload, release, rollback),
+    // not one handshake per step. ControlPersist is what ends the master of a deploy killed
+    // before close(): it outlives its last session by that much (see CONTROL_PERSIST_S).
+    ...(controlDir !== undefined ? ['-o', 'ControlMaster=auto', '-o', `ControlPath=${join(controlDir, '%C')}`, '-o', `ControlPersist=${CONTROL_PERSIST_S}`] : []),
     ...config.sshArgs,
     '--', host.address,
     // ssh hands the command to the user's login shell; `sh -c` makes it POSIX sh whatever that is.
@@ -111,24 +125,43 @@ export interface Remote {
  */
 export async function openRemote(config: Pick<FleetConfig, 'exec' | 'sshArgs'>): Promise<Remote> {
   if (config.exec !== undefined) return { run: remoteRunner(config), close: async () => {} };
-  const dir = await mkdtemp(join(tmpdir(), 'hitless-ssh-'));
+  await removeDeadDeploysControlDirs();
+  const dir = await mkdtemp(join(tmpdir(), `${CONTROL_DIR_PREFIX}${process.pid}-`));
   // %C expands to 40 hex characters; a socket path must fit sun_path (108 bytes).
   if (Buffer.byteLength(join(dir, 'x'.repeat(40))) > 100) {
     await rm(dir, { recursive: true, force: true });
     return { run: remoteRunner(config), close: async () => {} };
   }
-  return {
-    run: remoteRunner(config, dir),
-    async close() {
-      const sockets = await readdir(dir).catch(() => [] as string[]);
-      await Promise.all(sockets.map((name) => new Promise<void>((resolve) => {
-        // With a literal ControlPath the destination is never contacted; "-F /dev/null" keeps the user's config out of it.
-        spawn('ssh', ['-F', '/dev/null', '-o', `ControlPath=${join(dir, name)}`, '-O', 'exit', 'hitless-deploy'], { stdio: 'ignore' })
-          .on('error', () => resolve()).on('close', () => resolve());
-      })));
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return { run: remoteRunner(config, dir), close: () => closeControlDir(dir) };
+}
+
+/** Asks the connection masters with sockets in `dir` to exit, then removes the folder. */
+async function closeControlDir(dir: string): Promise<void> {
+  const sockets = await readdir(dir).catch(() => [] as string[]);
+  await Promise.all(sockets.map((name) => new Promise<void>((resolve) => {
+    // With a literal ControlPath the destination is never contacted; "-F /dev/null" keeps the user's config out of it.
+    spawn('ssh', ['-F', '/dev/null', '-o', `ControlPath=${join(dir, name)}`, '-O', 'exit', 'hitless-deploy'], { stdio: 'ignore' })
+      .on('error', () => resolve()).on('close', () => resolve());
+  })));
+  await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * The control folders of this user's deploys that died before close() (SIGKILL, a crash):
+ * `hitless-ssh-<pid>-*` whose pid is gone. Their masters, if still up, are asked to exit
+ * and the folders removed; any other folder (a running deploy's, another user's) is left.
+ */
+async function removeDeadDeploysControlDirs(): Promise<void> {
+  const names = await readdir(tmpdir()).catch(() => [] as string[]);
+  const uid = process.getuid?.();
+  await Promise.all(names.map(async (name) => {
+    const pid = new RegExp(`^${CONTROL_DIR_PREFIX}(\\d+)-[^/]+$`).exec(name)?.[1];
+    if (pid === undefined || processAlive(Number(pid))) return;
+    const dir = join(tmpdir(), name);
+    const st = await lstat(dir).catch(() => undefined);
+    if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid)) return;
+    await closeControlDir(dir).catch(() => {});
+  }));
 }
 
 /**
