@@ -21,6 +21,7 @@ import type { FleetConfig, FleetEvent } from './types.js';
 export async function removeLeftovers(config: FleetConfig, dead: DeployLockInfo, run: RunRemote, emit: (e: FleetEvent) => void): Promise<void> {
   emit({ level: 'warn', text: `the deploy of ${dead.id} (pid ${dead.pid}, by ${dead.user}) died holding the lock; removing what it left in the upload folders` });
   const extensions = archiveExtension(dead.artifact) !== undefined ? [archiveExtension(dead.artifact) as string] : ['.tgz', '.tar.gz', '.tar'];
+  let found = 0;
   await Promise.all(config.hosts.map(async (host) => {
     const files = extensions.flatMap((ext) => {
       const file = remoteArtifactPath(config.uploadDir, dead.id, host.name, ext);
@@ -28,7 +29,11 @@ export async function removeLeftovers(config: FleetConfig, dead: DeployLockInfo,
     });
     const r = await run(host, cleanupScript(files));
     const removed = r.stdout.split('\n').filter((l) => l.startsWith(REMOVED_MARKER)).map((l) => l.slice(REMOVED_MARKER.length));
+    found += removed.length;
     for (const file of removed) emit({ level: 'info', host: host.name, text: `removed ${file}, left by the deploy of ${dead.id}` });
     if (r.code !== 0) emit({ level: 'warn', host: host.name, text: `could not check for files left by the deploy of ${dead.id}: ${lastLine(r.stderr) || `exit ${r.code ?? r.signal}`}` });
   }));
+  // The release it started on a host may have run to its end without it and removed its
+  // upload (releaseScript): then there is nothing to remove, and that is said.
+  if (found === 0) emit({ level: 'info', text: `none of its uploads was left (a release it started on a host removes its upload when it ends)` });
 }

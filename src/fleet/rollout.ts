@@ -84,7 +84,7 @@ export async function deployFleet(opts: DeployFleetOptions): Promise<FleetResult
       // deploy would have made: named, so it is not taken for a checked one.
       const dead = lock.stale;
       for (const host of config.hosts.filter((h) => h.health !== undefined && checks.get(h.name)?.current === dead.id)) {
-        emit({ level: 'warn', host: host.name, text: `current is ${dead.id}, switched by the deploy that died before its health check; ${dead.id === id ? 'this deploy checks it again' : `this deploy replaces it with ${id}`}` });
+        emit({ level: 'warn', host: host.name, text: `current is ${dead.id}, switched by the deploy that died before its health check; ${dead.id === id ? 'this deploy checks it again' : `this deploy releases ${id} there and checks its health`}` });
       }
     }
     return await new Rollout(config, artifact, id, run, opts.probe, now, emit, results, opts.signal).run(plan, batches);

@@ -251,7 +251,9 @@ test('deploy lock: a host the dead deploy had switched (current is its release, 
   const said: string[] = [];
   const result = await deployFleet({ config, artifact, id: 'v2', run: fleet.run, probe: fleet.probe, onEvent: (e) => said.push(`${e.level} ${e.host ?? '-'} ${e.text}`) });
   assert.equal(result.status, 'live');
-  assert.deepEqual(said.filter((l) => l.includes('switched by the deploy that died')), ['warn a current is v7, switched by the deploy that died before its health check; this deploy replaces it with v2']);
+  assert.deepEqual(said.filter((l) => l.includes('switched by the deploy that died')), ['warn a current is v7, switched by the deploy that died before its health check; this deploy releases v2 there and checks its health']);
+  // Its upload was already gone (its release on the host removed it): said, not left unsaid (h17 F4).
+  assert.ok(said.includes('info - none of its uploads was left (a release it started on a host removes its upload when it ends)'), said.join('\n'));
   assert.ok(said.findIndex((l) => l.includes('switched by the deploy that died')) < said.findIndex((l) => l.startsWith('info a upload ')), said.join('\n'));
 });
 
