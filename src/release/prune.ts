@@ -3,14 +3,15 @@
  * Failed (rolled-back) releases are no way back, so they do not count: only the newest
  * one is kept, to look into (releasing a failing build twice made two copies that pushed
  * good releases out). The current release and the previous one (the default rollback
- * target) are never removed, whatever `keep` says.
+ * target) are never removed, whatever `keep` says. A removed release's record in the
+ * state file goes too.
  */
 import { rm, stat } from 'node:fs/promises';
 import { listReleaseIds, releaseDir } from './layout.js';
-import type { ReleaseState } from './state.js';
+import { updateState, type ReleaseState } from './state.js';
 
 /**
- * Removes old releases and all but the newest failed one; returns the removed ids.
+ * Removes old releases and all but the newest failed one, with their records; returns the removed ids.
  *
  * @example
  * await pruneReleases('/srv/app', 5, state, ['v9', 'v8']);
@@ -29,6 +30,8 @@ export async function pruneReleases(appDir: string, keep: number, state: Release
     await rm(releaseDir(appDir, id), { recursive: true, force: true });
     removed.push(id);
   }
+  // Their records go with them: the state file grew by one record per failed release.
+  if (removed.length > 0) await updateState(appDir, (s) => { for (const id of removed) delete s.releases[id]; });
   return removed;
 }
 

@@ -183,6 +183,8 @@ test('prune: `keep` counts releases that went live; failed ones are pruned first
   }
   // At the second failure already, not at the next good release: failed builds do not pile up.
   assert.deepEqual((await readdir(join(app, 'releases'))).filter((n) => !n.startsWith('.')).sort(), ['f2', 'g1', 'g2']);
+  // Nor do their records in the state file (h17 F5).
+  assert.deepEqual(Object.keys((await readState(app)).releases).sort(), ['f2', 'g1', 'g2']);
   await writeTree(join(src, 'g3'), { v: 'g3' });
   const r = await release('g3', true);
   assert.equal(r.status, 'live');
