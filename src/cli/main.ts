@@ -99,7 +99,9 @@ export async function main(argv: string[]): Promise<number> {
         const above = await (await import('../control/find.js')).masterAbove(process.cwd()).catch(() => undefined);
         if (above !== undefined) err.message = `${err.message}; ${above}`;
       }
-      process.stderr.write(`hitless: ${err.message}\n`);
+      // The release commands name their codes, as their own outcome lines do (RELEASES.md's table).
+      const code = err.code.startsWith('ERR_RELEASE_') && !err.message.endsWith(`(${err.code})`) ? ` (${err.code})` : '';
+      process.stderr.write(`hitless: ${err.message}${code}\n`);
       // A configuration with several problems: the message names the first, and each of the
       // others gets a line, so that one run shows everything to fix.
       const problems = err.details.problems;

@@ -154,7 +154,11 @@ export function canaryLines(r: CanaryReport, outcome?: ReloadOutcome): string[] 
   const c = outcome?.connections;
   if (outcome && !outcome.ok && c) {
     const n = (k: number, what: string): string => `${k} connection${k === 1 ? '' : 's'} ${what}`;
-    lines.push(`  back     ${n(c.handedOver, `handed back to generation ${outcome.generation}`)}, ${c.lost} lost` +
+    // Connections lost earlier with a canary worker that died were said on the canary line;
+    // a bare "0 lost" under it read as a contradiction (h17 F6).
+    const before = r.connections?.lost ?? 0;
+    const lost = before > 0 ? `${c.lost} more lost in the hand-back (${before} lost before, with the canary worker that died)` : `${c.lost} lost`;
+    lines.push(`  back     ${n(c.handedOver, `handed back to generation ${outcome.generation}`)}, ${lost}` +
       `${c.returned ? `, ${c.returned} drained in place` : ''}${c.drained ? `, ${c.drained} closed by the canary` : ''}${c.cut ? `, ${c.cut} cut` : ''}`);
   }
   return lines;

@@ -25,6 +25,8 @@ export interface GoLiveOptions {
   reload: ReloadFn;
   /** Reason given to the master (shown in its log and status). */
   reason: string;
+  /** What the failure messages call this switch (default `release <id>`; `hitless rollback` says `rollback to <id>`). */
+  subject?: string;
   /** Releases kept after a successful switch (default {@link DEFAULT_RELEASE_KEEP}). */
   keep?: number;
   now?: () => number;
@@ -73,7 +75,7 @@ async function goLiveLocked(id: string, opts: GoLiveOptions): Promise<GoLiveResu
     await switchCurrent(opts.appDir, previous);
     const message = err instanceof Error ? err.message : String(err);
     await record(opts.appDir, id, { ok: false, at: now(), result: 'rolled-back', code: (err as { code?: string }).code ?? 'ERR', message });
-    throw new HitlessError('ERR_RELEASE_ROLLED_BACK', `release ${id}: the reload request failed (${message}); current is back on ${previous ?? 'nothing'}`, {
+    throw new HitlessError('ERR_RELEASE_ROLLED_BACK', `${opts.subject ?? `release ${id}`}: the reload request failed (${message}); current is back on ${previous ?? 'nothing'}`, {
       cause: err, details: { id, previous },
     });
   }
@@ -87,7 +89,7 @@ async function goLiveLocked(id: string, opts: GoLiveOptions): Promise<GoLiveResu
       const state = await readState(opts.appDir);
       await pruneReleases(opts.appDir, opts.keep ?? DEFAULT_RELEASE_KEEP, state, [previous, state.previous]);
     }
-    throw new HitlessError('ERR_RELEASE_ROLLED_BACK', `release ${id} did not go live: ${reason}; current is back on ${previous ?? 'nothing'} and generation ${outcome.generation} keeps serving`, {
+    throw new HitlessError('ERR_RELEASE_ROLLED_BACK', `${opts.subject ?? `release ${id}`} did not go live: ${reason}; current is back on ${previous ?? 'nothing'} and generation ${outcome.generation} keeps serving`, {
       details: { id, previous, outcome, code: outcome.error?.code, output: outcome.error?.output ?? [] },
     });
   }

@@ -77,6 +77,8 @@ test('canary lines: the running comparison, and the decision with both sides', (
   assert.deepEqual(canaryLines(held, outcome).slice(1), [
     '  canary   generation 8: 327 responses, 5xx 9.79%, p50 0.2ms, p99 24ms; holds 11 connections, 10 moved from the serving generation, 1 of them lost with a canary worker that died',
     '  serving  830 responses, 5xx 0.00%, p50 0.2ms, p99 23ms',
-    '  back     11 connections handed back to generation 7, 0 lost',
+    '  back     11 connections handed back to generation 7, 0 more lost in the hand-back (1 lost before, with the canary worker that died)',
   ]);
+  // Nothing lost before: the plain count.
+  assert.equal(canaryLines({ ...held, connections: { ...held.connections, lost: 0 } }, outcome)[3], '  back     11 connections handed back to generation 7, 0 lost');
 });

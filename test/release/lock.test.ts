@@ -19,10 +19,19 @@ test('a release while another release operation holds the lock: ERR_RELEASE_BUSY
   await writeFile(join(app, 'releases', '.hitless-lock'), `${process.pid}\n`);
   const r = await runCli(['release', await writeTree(join(builds, 'v2'), { 'a.txt': 'v2' }), '--id', 'v2'], {}, app);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, new RegExp(`hitless: another release operation \\(pid ${process.pid}\\) is in progress`));
+  assert.match(r.stderr, new RegExp(`hitless: another release operation \\(pid ${process.pid}\\) is in progress .* \\(ERR_RELEASE_BUSY\\)\n$`));
   assert.equal(await readlink(join(app, 'current')), 'releases/v1');
   assert.equal(existsSync(join(app, 'releases', 'v2')), false);
   assert.ok(existsSync(join(app, 'releases', '.hitless-lock')), "the other operation's lock is left alone");
+});
+
+test('hitless rollback to a release that does not exist names its code, as every release error does (ERR_RELEASE_NOT_FOUND)', async (t) => {
+  const app = await tempDir(t, 'hitless-lock-app-');
+  const builds = await tempDir(t, 'hitless-lock-builds-');
+  assert.equal((await runCli(['release', await writeTree(join(builds, 'v1'), { 'a.txt': 'v1' }), '--id', 'v1'], {}, app)).code, 0);
+  const r = await runCli(['rollback', 'nosuch'], {}, app);
+  assert.equal(r.stderr, `hitless: release nosuch does not exist in ${app}/releases; \`hitless releases\` lists them (ERR_RELEASE_NOT_FOUND)\n`);
+  assert.equal(r.code, 1);
 });
 
 test('a lock left by a killed deploy is taken over, its staging folder removed, and the lock released after', async (t) => {

@@ -81,6 +81,17 @@ test('release that does not go live switches current back (ERR_RELEASE_ROLLED_BA
   assert.equal(state.previous, undefined);
 });
 
+test('a rollback that does not go live says it was a rollback (subject), not a release', async (t) => {
+  const app = await tempDir(t);
+  const src = await tempDir(t);
+  const ok = async () => outcome(true);
+  await deployRelease(await writeTree(join(src, 'v1'), { 'app.js': 'v1' }), { appDir: app, id: 'v1', reload: ok });
+  await deployRelease(await writeTree(join(src, 'v2'), { 'app.js': 'v2' }), { appDir: app, id: 'v2', reload: ok });
+  await assert.rejects(goLive('v1', { appDir: app, reason: 'rollback to v1', subject: 'rollback to v1', reload: async () => outcome(false) }), {
+    code: 'ERR_RELEASE_ROLLED_BACK', message: /^rollback to v1 did not go live: .*; current is back on v2 /,
+  });
+});
+
 test('first release that does not go live removes current again', async (t) => {
   const app = await tempDir(t);
   const build = await writeTree(join(await tempDir(t), 'b'), { 'app.js': 'x' });

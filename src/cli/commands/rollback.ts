@@ -82,7 +82,7 @@ export const command: Command = {
     const stopWatchingNpm = interruptWhenNpmParentExits('rollback');
     try {
       const result = await goLive(wanted, {
-        appDir: ctx.appDir, keep: ctx.release.keep, reason: `rollback to ${wanted}`,
+        appDir: ctx.appDir, keep: ctx.release.keep, reason: `rollback to ${wanted}`, subject: `rollback to ${wanted}`,
         reload: controlReload(ctx.runDir, progressPrinter('rollback', json)),
       });
       return report('rollback', result, json);
