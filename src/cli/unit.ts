@@ -6,6 +6,7 @@
  * budget. docs/systemd.md explains every line.
  */
 import { dirname } from 'node:path';
+import { HitlessError } from '../errors.js';
 
 /** Unit names systemd accepts (systemd.unit(5): letters, digits, ":-_.\" ); we keep to a safe subset. */
 const UNIT_NAME = /^[A-Za-z0-9][A-Za-z0-9:_.@-]*$/;
@@ -34,6 +35,22 @@ export interface UnitOptions {
   description: string;
 }
 
+/** What no unit file line holds as it is: a line break ends the setting, other control characters are refused. */
+const CONTROL = /[\x00-\x1f\x7f]/;
+
+/**
+ * One word as systemd reads the settings that unquote and C-unescape (ExecStart=,
+ * Environment=): `%` doubled (specifiers), quoted with backslash escapes when it holds
+ * anything but plain characters, control characters as `\xNN` (a line break would end the
+ * setting).
+ */
+function quoteWord(word: string): string {
+  const escaped = word.replace(/%/g, '%%');
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped)) return escaped;
+  const inner = escaped.replace(/[\\"]/g, '\\$&').replace(new RegExp(CONTROL.source, 'g'), (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return `"${inner}"`;
+}
+
 /**
  * One argument as systemd's ExecStart= reads it: `%` and `$` doubled (specifiers and
  * variables), quoted with backslash escapes when it holds anything but plain characters.
@@ -44,14 +61,45 @@ export interface UnitOptions {
  * quoteArg('50%');           // '50%%'
  */
 export function quoteArg(arg: string): string {
-  const escaped = arg.replace(/%/g, '%%').replace(/\$/g, '$$$$');
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped)) return escaped;
-  return `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  return quoteWord(arg.replace(/\$/g, '$$$$'));
+}
+
+/**
+ * One `NAME=value` as systemd's Environment= reads it: like an ExecStart= argument but
+ * with `$` as it is (systemd.exec(5): no variable expansion there, so `$$` would stay two).
+ *
+ * @example
+ * quoteEnv('PATH=/opt/$x/bin'); // '"PATH=/opt/$x/bin"'
+ */
+export function quoteEnv(assignment: string): string {
+  return quoteWord(assignment);
+}
+
+/**
+ * A path for a setting that takes the rest of its line as one path (WorkingDirectory=):
+ * systemd does not unquote there (quotes make it "not absolute" and the unit never
+ * starts), so the path goes in as it is with `%` doubled (specifiers). What such a line
+ * cannot hold is refused: systemd strips trailing spaces, reads a trailing backslash as a
+ * continuation, and a line break ends the setting.
+ *
+ * @example
+ * unitPath('WorkingDirectory', '/srv/my app'); // '/srv/my app'
+ * unitPath('WorkingDirectory', '/srv/50%');    // '/srv/50%%'
+ */
+export function unitPath(setting: string, path: string): string {
+  const why = CONTROL.test(path) ? 'holds a line break or another control character'
+    : path.endsWith(' ') ? 'ends with a space, which systemd strips'
+      : path.endsWith('\\') ? 'ends with a backslash, which systemd reads as "continued on the next line"' : undefined;
+  if (why !== undefined) {
+    throw new HitlessError('ERR_USAGE', `startup: systemd cannot take ${JSON.stringify(path)} as ${setting}=: the path ${why}; rename the folder (or move the app to one without), then run hitless startup there`);
+  }
+  return path.replace(/%/g, '%%');
 }
 
 /** Is `name` usable as a unit name? */
 export function validUnitName(name: string): boolean {
-  return UNIT_NAME.test(name) && !name.endsWith('.service');
+  // `name@` would be a template, which systemctl cannot enable or start without an instance.
+  return UNIT_NAME.test(name) && !name.endsWith('.service') && !name.endsWith('@');
 }
 
 /**
@@ -91,9 +139,10 @@ export function systemdUnit(o: UnitOptions): string {
     // upgrade`), sent by systemd-notify runs and, after an upgrade, by the new master.
     'Type=notify',
     'NotifyAccess=all',
-    ...(o.user === undefined ? [] : [`User=${o.user}`]),
-    `WorkingDirectory=${quoteArg(o.workingDirectory)}`,
-    `Environment=${quoteArg(`PATH=${[...new Set(path)].join(':')}`)}`,
+    // User= expands specifiers too; WorkingDirectory= and Environment= each read values their own way (above).
+    ...(o.user === undefined ? [] : [`User=${o.user.replace(/%/g, '%%')}`]),
+    `WorkingDirectory=${unitPath('WorkingDirectory', o.workingDirectory)}`,
+    `Environment=${quoteEnv(`PATH=${[...new Set(path)].join(':')}`)}`,
     `ExecStart=${cmd(['start', ...start])}`,
     '# Waits for the outcome: `systemctl reload` fails when the new version did not go live.',
     `ExecReload=${cmd(['reload', '--run-dir', runDir])}`,

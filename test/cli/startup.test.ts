@@ -29,6 +29,33 @@ test('quoteArg and unitNameFor: systemd quoting (%, $, spaces, quotes) and a uni
   assert.equal(unitNameFor('/'), 'app');
 });
 
+test('systemdUnit writes each line the way systemd reads that setting: WorkingDirectory= as it is (no quotes) with % doubled, Environment= without $ doubled, control characters escaped (h16 F3)', () => {
+  const unit = systemdUnit({
+    name: 'a', workingDirectory: '/srv/my "app" 50%', node: '/opt/$v/bin/node', cli: '/srv/a/main.js',
+    startArgs: ['--', 'node', 'two\nlines'], runDir: undefined, user: undefined, drainTimeoutMs: 30_000, description: 'a',
+  });
+  assert.deepEqual(key(unit, 'WorkingDirectory'), ['/srv/my "app" 50%%']);
+  assert.match(key(unit, 'Environment')[0] ?? '', /^"PATH=\/opt\/\$v\/bin:\/usr\/local\/sbin:/, 'systemd does not expand $ in Environment=: $$ would stay two');
+  assert.deepEqual(key(unit, 'ExecStart'), ['"/opt/$$v/bin/node" /srv/a/main.js start --run-dir /run/a -- node "two\\x0alines"']);
+  assert.equal(quoteArg('tab\there'), '"tab\\x09here"');
+  // What a WorkingDirectory= line cannot hold is refused with the reason, not written broken.
+  const unitIn = (workingDirectory: string) => () => systemdUnit({
+    name: 'a', workingDirectory, node: '/n', cli: '/c', startArgs: [], runDir: undefined, user: undefined, drainTimeoutMs: 1000, description: 'a',
+  });
+  assert.throws(unitIn('/srv/app '), { code: 'ERR_USAGE', message: /^startup: systemd cannot take "\/srv\/app " as WorkingDirectory=: the path ends with a space, which systemd strips; rename the folder/ });
+  assert.throws(unitIn('/srv/app\\'), { code: 'ERR_USAGE', message: /ends with a backslash/ });
+  assert.throws(unitIn('/srv/a\nb'), { code: 'ERR_USAGE', message: /holds a line break/ });
+});
+
+test('hitless startup in a folder whose name ends with a space: refused with the reason (exit 2), no unit written', async (t) => {
+  const dir = join(tempDir(t), 'app ');
+  mkdirSync(dir);
+  const r = await cli(dir, ['startup', '--name', 'app', '--listen', '3000', '--', 'node', 'server.js']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^hitless: startup: systemd cannot take ".*\/app " as WorkingDirectory=: the path ends with a space, which systemd strips; rename the folder/);
+  assert.equal(existsSync(join(dir, 'app.service')), false);
+});
+
 test('hitless startup writes a unit with the real paths of node and hitless, the start flags, a run dir systemd makes, and a stop timeout above drainTimeout', async (t) => {
   const dir = tempDir(t);
   const r = await cli(dir, ['startup', '--listen', '127.0.0.1:3000', '--workers', '2', '--drain-timeout', '20s', '--', 'node', 'my server.js']);
@@ -55,13 +82,16 @@ test('hitless startup writes a unit with the real paths of node and hitless, the
   assert.match(stdout.stdout, /^ExecReload=.* reload --run-dir \/run\/shop$/m);
 });
 
-test('the generated unit passes systemd-analyze verify with no warning', { skip: needs('systemd-analyze') }, async (t) => {
-  const dir = tempDir(t);
+test('the generated unit passes systemd-analyze verify with no warning, in an app folder whose path has a space (WorkingDirectory= is not unquoted by systemd: h16 F3)', { skip: needs('systemd-analyze') }, async (t) => {
+  const dir = join(tempDir(t), 'my app');
+  mkdirSync(dir);
   writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: ['node', 'server.js'], listen: ['127.0.0.1:3000'], workers: 2 }));
   const r = await cli(dir, ['startup', '--name', 'hitless-verify-test']);
   assert.equal(r.code, 0, r.stderr);
   const file = join(dir, 'hitless-verify-test.service');
-  assert.match(readFileSync(file, 'utf8'), new RegExp(`^ExecStart=\\S+ \\S+ start --config ${join(dir, 'hitless.json')} --run-dir /run/hitless-verify-test$`, 'm'));
+  const unit = readFileSync(file, 'utf8');
+  assert.ok(unit.includes(`\nExecStart=${quoteArg(realpathSync(process.execPath))} ${quoteArg(realpathSync(cliPath))} start --config "${join(dir, 'hitless.json')}" --run-dir /run/hitless-verify-test\n`), unit);
+  assert.deepEqual(key(unit, 'WorkingDirectory'), [dir]);
   const v = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8' });
   assert.equal(v.status, 0, v.stderr);
   assert.equal(`${v.stdout}${v.stderr}`.trim(), '', 'systemd printed warnings about the unit');
@@ -133,6 +163,10 @@ test('hitless startup validates like hitless start: a bad configuration writes n
   const noUser = await cli(dir, ['startup', '--user', 'hitless-no-such-user', '--output', '-', '--listen', '3000', '--', 'node', 'server.js']);
   assert.equal(noUser.code, 2);
   assert.match(noUser.stderr, /--user "hitless-no-such-user": no such user on this machine/);
+  // `shop@` would be a template unit, which systemctl can neither enable nor start.
+  const template = await cli(dir, ['startup', '--name', 'shop@', '--output', '-', '--listen', '3000', '--', 'node', 'server.js']);
+  assert.equal(template.code, 2);
+  assert.match(template.stderr, /--name "shop@" is not a unit name/);
   assert.equal(existsSync(join(dir, `${unitNameFor(dir)}.service`)), false);
 });
 
