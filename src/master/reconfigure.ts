@@ -3,7 +3,8 @@
  * triggered it (SIGHUP, `hitless reload`, the watch and fetch triggers, `hitless release`),
  * the master reads its configuration again exactly as `hitless start` did: the same file,
  * the same flags over it, validated in a short-lived `hitless check --json <start argv>`
- * child (reread.ts; skipped while the file's bytes stay those last validated).
+ * child (reread.ts; skipped while the file's bytes stay those last validated, and always
+ * for a master started with flags only, which ignores a hitless.json that appears later).
  *
  * Then, in order: a file that does not validate refuses the reload with the validator's
  * own message (the serving generation is untouched), and so does an empty `listen` on a
@@ -183,12 +184,19 @@ export class Reconfigurer implements MasterHandle {
     const diff = (serving: MasterConfig, to: MasterConfig): ConfigChange[] =>
       diffConfig(serving, to, { inheritedNames: listeners.items.filter((l) => l.inherited).map((l) => l.name) });
     try {
-      const read = await this.#read(source);
+      let read = await this.#read(source);
+      const serving = master.spec;
+      // Another file than the one the master started from (a hitless.json that appeared for
+      // a master started with flags only, or its file went away): nothing of it applies, so
+      // nothing of it is diffed or noted but configPath itself (NOT APPLIED).
+      if (read.configPath !== serving.configPath) {
+        const { flagOverrides: _kept, ...running } = serving;
+        read = { ...running, workers: this.#readWorkers, configPath: read.configPath };
+      }
       // The validation child takes an empty listen list for socket activation (it is run
       // with LISTEN_FDS, or as `hitless check`, which only warns); whether this master has
       // systemd's sockets is known here. Without them the new generation would get no socket.
       requireListenAddress(read.listen, listeners.items.some((l) => l.inherited), true);
-      const serving = master.spec;
       // An edit of a key a start flag sets changes nothing: say so (a restart without the flag uses the file).
       for (const o of read.flagOverrides ?? []) {
         const what = o.key.startsWith('env.') ? 'value' : JSON.stringify(o.file);

@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HitlessError, type HitlessErrorCode } from '../errors.js';
 import type { MasterConfig } from '../config/types.js';
+import { findConfigFile } from '../config/file.js';
 
 /** The master's own `hitless start` command line, to read the configuration again from. */
 export interface ConfigSource {
@@ -85,9 +86,9 @@ export function fingerprintConfig(path: string | undefined, cwd: string): string
 }
 
 /**
- * {@link readConfig}, skipped while what it reads is unchanged: the validation child costs
- * ~0.4 s of CPU, several times a whole reload of a small app, and most reloads (a code
- * deploy) do not touch the configuration. `start` is the configuration the master started
+ * {@link readConfig}, skipped while what it reads is unchanged, and never run for a master
+ * started without a file: the validation child costs ~0.4 s of CPU, several times a whole
+ * reload of a small app, and most reloads (a code deploy) do not touch the configuration. `start` is the configuration the master started
  * with and the fingerprint `hitless start` took before validating it. A fingerprint is
  * always taken *before* the validation it stands for, so an edit made while one runs only
  * makes the next reload validate again.
@@ -101,7 +102,17 @@ export function cachedReader(
   start: { config: MasterConfig; fingerprint: string | undefined },
   read: (s: ConfigSource) => Promise<MasterConfig> = readConfig,
 ): (s: ConfigSource) => Promise<MasterConfig> {
-  let path = start.config.configPath;
+  // A master started with flags only: its flags cannot change, so there is nothing to read
+  // again, and a hitless.json that appeared since is not read at all (CONFIG.md: ignored;
+  // an invalid one must not refuse its reloads). Only its path is given, for the one
+  // `configPath … NOT APPLIED` line.
+  if (start.config.configPath === undefined) {
+    return () => {
+      const appeared = findConfigFile(undefined, cwd);
+      return Promise.resolve({ ...structuredClone(start.config), ...(appeared === undefined ? {} : { configPath: appeared }) });
+    };
+  }
+  let path: string | undefined = start.config.configPath;
   let last = start.fingerprint === undefined ? undefined : { fingerprint: start.fingerprint, config: structuredClone(start.config) };
   return async (source) => {
     const before = fingerprintConfig(path, cwd);

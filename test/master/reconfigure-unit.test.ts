@@ -277,15 +277,34 @@ test('the configuration is validated again only when the file changed since the 
   assert.equal((await read(source)).workers, 2, 'back to the bytes last validated: no child');
   assert.equal(calls, 4);
 
-  const bare = mkdtempSync(join(dir, 'bare-'));
-  let bareCalls = 0;
-  const readBare = cachedReader(bare, { config: fakeConfig({ configPath: undefined }), fingerprint: undefined }, async () => (bareCalls++, fakeConfig({ configPath: undefined })));
-  await readBare(source);
-  await readBare(source);
-  assert.equal(bareCalls, 1, 'no start fingerprint: the first reload validates, the next ones not');
-  writeFileSync(join(bare, 'hitless.json'), '{}');
-  await readBare(source);
-  assert.equal(bareCalls, 2, 'a hitless.json that appeared is read');
+});
+
+test('a master started with flags only never reads its configuration again; a hitless.json that appears later, valid or not, is only named as configPath (regression: h16 F8)', async (t) => {
+  const bare = mkdtempSync(join(tmpdir(), 'hitless-reread-'));
+  t.after(() => rmSync(bare, { recursive: true, force: true }));
+  let calls = 0;
+  const started = fakeConfig({ configPath: undefined, workers: 3 });
+  const readBare = cachedReader(bare, { config: started, fingerprint: undefined }, async () => {
+    calls++;
+    throw new HitlessError('ERR_CONFIG_INVALID', '"workers" in hitless.json: got 0');
+  });
+  const source = { argv: [], cwd: bare, env: {} };
+  assert.deepEqual(await readBare(source), started);
+  writeFileSync(join(bare, 'hitless.json'), '{"workers": 0}');
+  assert.deepEqual(await readBare(source), { ...started, configPath: join(bare, 'hitless.json') });
+  assert.equal(calls, 0, 'the flags cannot change and the file is not the master\'s: nothing to validate');
+});
+
+test('a configuration read from another file than the master\'s: only the configPath change, NOT APPLIED, no other change nor note, and the running configuration goes on (regression: h16 F8)', async () => {
+  const { master, handle, edit } = setup({ configPath: undefined, env: { V: 'flag' } });
+  edit({ configPath: '/srv/app/hitless.json', workers: 5, env: { V: 'file' }, flagOverrides: [{ key: 'workers', flag: '--workers', file: 5 }] });
+  const o = await handle.reload('hitless reload');
+  assert.equal(o.ok, true);
+  assert.deepEqual(o.changes?.map((c) => c.key), ['configPath']);
+  assert.match(o.changes?.[0]?.notApplied ?? '', /the master keeps reading the file it was started from/);
+  assert.equal(o.notes, undefined);
+  assert.equal(master.reloads[0]?.next?.workers, 2);
+  assert.deepEqual(master.reloads[0]?.next?.env, { V: 'flag' });
 });
 
 test('a reload queued behind one that applied the same edit says no configuration change: the diff is taken as it begins, against what serves then (regression: report h12 N3)', async () => {

@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { cli, fixture, runCli, trackMaster, waitUntil, type MasterProcess } from '../helpers/master.js';
+import { dirname, join } from 'node:path';
+import { cli, fixture, runCli, startMaster, trackMaster, waitUntil, type MasterProcess } from '../helpers/master.js';
 import { RawConnection } from '../helpers/http.js';
 import { startLoad } from '../helpers/load.js';
 import { freePort } from '../helpers/free-port.js';
@@ -357,6 +357,35 @@ test('an invalid edit is refused with the key named (exit 2) and nothing starts,
   t.diagnostic(`load: ${result.requests} requests, ${result.failed} failed`);
   assert.ok(result.requests > 500, result.detail);
   assert.equal(result.failed, 0, `failed requests:\n${result.detail}`);
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
+test('a master started with flags only ignores a hitless.json that appears later: one `configPath … NOT APPLIED` line, no other change or note, and an invalid file refuses nothing, by hitless reload and by SIGHUP (regression: h16 F8)', { timeout: 300_000 }, async (t) => {
+  const master = await startMaster(t, { command: APP, workers: 1, args: ['--env', 'V=flag'] });
+  const file = join(dirname(master.runDir), 'hitless.json');
+  const notApplied = `reload: configuration changes:\n  configPath: added ${file} — NOT APPLIED: the master keeps reading the file it was started from; restart it (hitless stop, hitless start) to use another\n`;
+  // A valid file that would change workers, env and listen: none of it applies, none of it is shown.
+  writeFileSync(file, JSON.stringify({ command: APP, listen: ['127.0.0.1:1'], workers: 2, env: { V: 'file' } }));
+  let r = await master.reload();
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout.startsWith(notApplied), r.stdout);
+  assert.doesNotMatch(r.stdout, /workers|env\.V|listen|note/, 'nothing of the file is diffed or noted');
+  assert.deepEqual(await serving(master), { generation: 2, workers: 1 });
+  assert.equal(await get(master.url('/'), '/env?name=V'), 'flag');
+  // An invalid one is not read at all: the reload runs, said the same way.
+  writeFileSync(file, JSON.stringify({ command: APP, workers: 0 }));
+  r = await master.reload();
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout.startsWith(notApplied), r.stdout);
+  assert.doesNotMatch(r.stdout, /refused|workers|note/);
+  const from = master.records.length;
+  master.child.kill('SIGHUP');
+  const done = await master.waitEvent('reload-done', from);
+  assert.equal(done.msg, 'reload done', JSON.stringify(done));
+  const announced = master.records.slice(from).find((r) => r.event === 'reload-config');
+  assert.deepEqual((announced?.changes as { key: string }[] | undefined)?.map((c) => c.key), ['configPath']);
+  assert.deepEqual(announced?.notes, []);
+  assert.deepEqual(await serving(master), { generation: 4, workers: 1 });
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 

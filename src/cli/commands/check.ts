@@ -138,7 +138,7 @@ async function nothingToCheck(): Promise<number> {
   if (master) {
     process.stdout.write(
       `no hitless.json in ${cwd}: the master running here (pid ${master.pid}, generation ${master.generation}) was started with flags only, ` +
-      'and every reload re-reads those same flags, so there is nothing to validate.\n' +
+      'and every reload keeps those same flags, so there is nothing to validate.\n' +
       `To check other settings before restarting with them, pass them as you would to hitless start: ${FLAGS_EXAMPLE}\n`);
     return 0;
   }
