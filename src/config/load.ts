@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { configError, configErrorFromZod, configErrorOf, type ValueSources } from './errors.js';
+import { isHitlessError } from '../errors.js';
 import { checkDistinctAddresses, checkUniqueNames, listenEntryAt, ListenError, parseListen, requireListenAddress } from './listen.js';
 import { parseMetricsListen } from './metrics.js';
 import { MAX_WORKERS } from './workers.js';
@@ -131,16 +132,49 @@ export function loadConfig(options: LoadConfigOptions = {}): MasterConfig {
   const sources: ValueSources = { file: configPath && (flags.config ?? basename(configPath)), flags: {} };
   const fileInput = configPath ? readConfigFile(configPath) : {};
   const flagInput = flagsToInput(flags, cwd, sources);
+  const appDir = configPath ? dirname(configPath) : cwd;
+  const ctx: NormaliseContext = { appDir, configPath, env, sources };
+  const config = validate(fileInput, flagInput, ctx);
+  const overrides = flagOverrides(fileInput, flagInput, appDir, sources).map((o) => withFileVerdict(o, fileInput, flagInput, ctx));
+  return overrides.length > 0 ? { ...config, flagOverrides: overrides } : config;
+}
+
+/** The flags over the file (env merged by variable), validated and normalised. */
+function validate(fileInput: Record<string, unknown>, flagInput: Record<string, unknown>, ctx: NormaliseContext): MasterConfig {
   const merged: Record<string, unknown> = { ...fileInput, ...flagInput };
   if (flagInput.env && fileInput.env && typeof fileInput.env === 'object') {
     merged.env = { ...(fileInput.env as object), ...(flagInput.env as object) };
   }
-  const appDir = configPath ? dirname(configPath) : cwd;
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) throw configErrorFromZod(parsed.error, merged, sources, unschemaProblems(merged, parsed.error.issues, appDir, sources));
-  const config = normalise(parsed.data, { appDir, configPath, env, sources });
-  const overrides = flagOverrides(fileInput, flagInput, appDir, sources);
-  return overrides.length > 0 ? { ...config, flagOverrides: overrides } : config;
+  if (!parsed.success) throw configErrorFromZod(parsed.error, merged, ctx.sources, unschemaProblems(merged, parsed.error.issues, ctx.appDir, ctx.sources));
+  return normalise(parsed.data, ctx);
+}
+
+/**
+ * `o` with `invalid` set when the file's own value would be refused: the configuration is
+ * validated again without that one flag, as a master started without it would be (a
+ * file's `"workers": "x"` hidden by --workers passes otherwise, and the advice to restart
+ * without the flag would end in exit 2: report h16 F4).
+ */
+function withFileVerdict(o: FlagOverride, fileInput: Record<string, unknown>, flagInput: Record<string, unknown>, ctx: NormaliseContext): FlagOverride {
+  const top = o.key.startsWith('env.') ? 'env' : o.key;
+  const without = { ...flagInput };
+  delete without[top];
+  if (top === 'env') {
+    const env = { ...(flagInput.env as Record<string, string>) };
+    delete env[o.key.slice('env.'.length)];
+    if (Object.keys(env).length > 0) without.env = env;
+  }
+  // The value is the file's now: messages name the file's key, not the flag.
+  const flags = { ...ctx.sources.flags };
+  delete flags[top];
+  try {
+    validate(fileInput, without, { ...ctx, sources: { ...ctx.sources, flags } });
+    return o;
+  } catch (err) {
+    if (!isHitlessError(err)) throw err;
+    return { ...o, invalid: err.message };
+  }
 }
 
 /** Keys the file sets that a flag sets to something else (paths compared resolved; env by variable). */

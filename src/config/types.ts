@@ -54,6 +54,11 @@ export interface FlagOverride {
   flag: string;
   /** The file's value, as written there. */
   file: unknown;
+  /**
+   * Set when the file's own value would be refused: what a master started without the
+   * flag would say (the flag hides it; dropping the flag would fail the start).
+   */
+  invalid?: string;
 }
 
 /** The master's configuration after defaults and validation. */

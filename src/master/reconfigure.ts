@@ -197,10 +197,13 @@ export class Reconfigurer implements MasterHandle {
       // with LISTEN_FDS, or as `hitless check`, which only warns); whether this master has
       // systemd's sockets is known here. Without them the new generation would get no socket.
       requireListenAddress(read.listen, listeners.items.some((l) => l.inherited), true);
-      // An edit of a key a start flag sets changes nothing: say so (a restart without the flag uses the file).
+      // An edit of a key a start flag sets changes nothing: say so (a restart without the flag
+      // uses the file), or, when the file's value is invalid, that such a restart would fail.
       for (const o of read.flagOverrides ?? []) {
         const what = o.key.startsWith('env.') ? 'value' : JSON.stringify(o.file);
-        notes.push(`${o.key}: the start flag ${o.flag} overrides the file's ${what} (restart the master without it to use the file)`);
+        notes.push(o.invalid === undefined
+          ? `${o.key}: the start flag ${o.flag} overrides the file's ${what} (restart the master without it to use the file)`
+          : `${o.key}: the start flag ${o.flag} overrides the file's ${what}, which is invalid: a master started without ${o.flag} would refuse it (${o.invalid}); fix the file before dropping the flag`);
       }
       wanted = this.#withScale(read, notes);
       // Against what serves now, for a refusal below; a reload that runs says it again as it begins.

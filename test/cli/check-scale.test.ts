@@ -46,6 +46,20 @@ test('hitless check on a good file: exit 0 and a short summary (flags over the f
   assert.equal(json.config.workers, 2);
 });
 
+test('hitless check warns when a start flag hides an invalid file value: a master started without the flag would refuse it (regression: h16 F4, it was "valid" with no word)', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ ...good, workers: 'x' }));
+  const r = await cli(dir, ['check', '--workers', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^ {2}warning +workers: the file's value is invalid and only the flag --workers hides it; a master started without --workers would refuse it \("workers" in hitless\.json: got "x"; expected a positive integer .*\); fix the file$/m);
+  assert.match(r.stdout, /^ {2}flags over +--workers \(the file says workers "x", invalid\)$/m);
+  const json = await cli(dir, ['check', '--workers', '1', '--json']);
+  assert.match((JSON.parse(json.stdout) as { warnings: string[] }).warnings.join('\n'), /^workers: the file's value is invalid/m);
+  // Valid file value under the flag: no warning.
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify(good));
+  assert.doesNotMatch((await cli(dir, ['check', '--workers', '1'])).stdout, /warning/);
+});
+
 test('hitless check names the fetch URL (regression: "fetch every 3 s" only), without its credentials or query string', async (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ ...good, fetch: { url: 'https://deploy:s3cret@artifacts.example/app.tgz?X-Amz-Signature=abc123', interval: '3s' } }));

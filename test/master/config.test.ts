@@ -245,6 +245,20 @@ test('flagOverrides: the file keys a start flag sets otherwise (paths compared r
   assert.equal(load(dir, { ...base }, { workers: '2' }).flagOverrides, undefined, 'a flag for a key the file leaves out overrides nothing');
 });
 
+test('flagOverrides: a file value only a start flag hides is marked invalid with what a master started without that flag would say (regression: h16 F4)', (t) => {
+  const dir = appDir(t);
+  const c = load(dir, { ...base, workers: 'x', env: { A: 5, B: 'b' } }, { workers: '1', env: ['A=1', 'B=c'] });
+  assert.equal(c.workers, 1);
+  assert.deepEqual(c.flagOverrides, [
+    { key: 'workers', flag: '--workers', file: 'x', invalid: '"workers" in hitless.json: got "x"; expected a positive integer or "auto" (one per CPU), at most 1024' },
+    { key: 'env.A', flag: '--env', file: 5, invalid: '"env.A" in hitless.json: got 5; expected a string value (quote numbers: "3000")' },
+    { key: 'env.B', flag: '--env', file: 'b' },
+  ]);
+  // A value valid alone but not with the rest of the file is invalid too: the start would fail all the same.
+  const clash = load(dir, { ...base, workers: 1, canary: { workers: 2 } }, { workers: '4' });
+  assert.match(clash.flagOverrides?.[0]?.invalid ?? '', /^"canary\.workers" in hitless\.json: got 2; it is more than workers \(1\)/);
+});
+
 test('a number beyond a double\'s range (1e400 in the file) is shown as such, not as null', (t) => {
   const dir = appDir(t);
   const message = rejects(() => load(dir, `{ "command": ["node", "server.js"], "listen": ["127.0.0.1:0"], "readyTimeout": 1e400 }`), 'ERR_CONFIG_INVALID', '"readyTimeout"', 'got a number too large to read (Infinity)');

@@ -203,6 +203,16 @@ test('a file key a start flag overrides: the reload notes it (the edit changes n
   ]);
 });
 
+test('a file key a start flag overrides whose file value is invalid: the note says a master started without the flag would refuse it, not to restart without it (regression: h16 F4)', async () => {
+  const { handle, edit } = setup();
+  edit({ flagOverrides: [{ key: 'workers', flag: '--workers', file: 'x', invalid: '"workers" in hitless.json: got "x"; expected a positive integer' }] });
+  const o = await handle.reload('edited');
+  assert.equal(o.ok, true);
+  assert.deepEqual(o.notes, [
+    'workers: the start flag --workers overrides the file\'s "x", which is invalid: a master started without --workers would refuse it ("workers" in hitless.json: got "x"; expected a positive integer); fix the file before dropping the flag',
+  ]);
+});
+
 test('scaling back to the count the configuration says ends the override: no note at later reloads', async () => {
   const { master, handle } = setup();
   assert.equal((await handle.scale(5)).ok, true);

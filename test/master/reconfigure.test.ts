@@ -389,6 +389,22 @@ test('a master started with flags only ignores a hitless.json that appears later
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
 
+test('a file value a start flag hides made invalid: the reload goes on and its note says a master started without the flag would refuse it, not to restart without it (regression: h16 F4)', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-reconf-'));
+  const write = (c: Record<string, unknown>): void => writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: APP, listen: ['127.0.0.1:0'], runDir: 'run', logFormat: 'json', ...c }));
+  write({ workers: 2 });
+  const child = spawn(process.execPath, [cli, 'start', '--workers', '1'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const master = trackMaster(t, child, join(dir, 'run'), dir);
+  await master.waitEvent('master-ready');
+  write({ workers: 'x' });
+  const r = await master.reload();
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^reload: note: workers: the start flag --workers overrides the file's "x", which is invalid: a master started without --workers would refuse it \("workers" in hitless\.json: got "x"; .*\); fix the file before dropping the flag$/m);
+  assert.doesNotMatch(r.stdout, /restart the master without it/);
+  assert.deepEqual(await serving(master), { generation: 2, workers: 1 });
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});
+
 test('a reload to an empty listen list (no socket from systemd) is refused as `hitless start` refuses it (exit 2); nothing starts, the old generation keeps serving (regression: it went live with no socket)', { timeout: 300_000 }, async (t) => {
   const good = { command: APP, listen: ['127.0.0.1:0'], workers: 1 };
   const { master, write } = await startFromFile(t, good);

@@ -80,7 +80,7 @@ export function summarise(c: MasterConfig, deploy?: FleetConfig, warnings: strin
   }
   for (const warning of warnings) rows.push(['warning', warning]);
   const over = c.flagOverrides ?? [];
-  if (over.length) rows.push(['flags over', over.map((o) => `${o.flag} (the file says ${o.key.startsWith('env.') ? `another ${o.key}` : `${o.key} ${JSON.stringify(o.file)}`})`).join(', ')]);
+  if (over.length) rows.push(['flags over', over.map((o) => `${o.flag} (the file says ${o.key.startsWith('env.') ? `another ${o.key}` : `${o.key} ${JSON.stringify(o.file)}`}${o.invalid === undefined ? '' : ', invalid'})`).join(', ')]);
   if (deploy) rows.push(...summariseDeploy(deploy).map(([k, v]): [string, string] => [`deploy ${k}`, v]));
   return table(`${c.configPath ?? 'the configuration (flags only, no config file)'} is valid`, rows);
 }
@@ -186,6 +186,10 @@ export const command: Command = {
       if (isDeployOnly(file, flags)) return await checkDeployOnly(configPath!, flags, extra.json === true);
       const { loadConfig } = await import('../../config/load.js');
       const { config, warnings } = loadForCheck(loadConfig, flags);
+      // Valid only because a flag hides the file's value: a start without the flag would fail.
+      for (const o of config.flagOverrides ?? []) {
+        if (o.invalid !== undefined) warnings.push(`${o.key}: the file's value is invalid and only the flag ${o.flag} hides it; a master started without ${o.flag} would refuse it (${o.invalid}); fix the file`);
+      }
       // What `hitless start` refuses about the run dir, without creating it.
       const runDirWarning = checkRunDir(config.runDir);
       if (runDirWarning !== undefined) warnings.push(runDirWarning);
