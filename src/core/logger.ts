@@ -4,6 +4,7 @@
  * few dozen events per reload, so a 60-line formatter beats a dependency tree.
  */
 import type { CanaryLend, MasterEvent, ReloadOutcome } from './types.js';
+import { wasRefused } from './outcomes.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -109,7 +110,10 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
           event, generation: o.generation, attempted: o.attempted, code: o.error.code,
         });
         return;
-      } else logger.error(rollbackPhrase(o) ?? 'reload failed, previous generation keeps serving', {
+      } else logger.error(rollbackPhrase(o) ?? (wasRefused(o)
+        // Nothing started (an invalid configuration, an address in use): refused, as the CLI and `hitless status` say.
+        ? `reload refused, nothing started: generation ${o.generation} keeps serving`
+        : 'reload failed, previous generation keeps serving'), {
         event, generation: o.generation, attempted: o.attempted, code: o.error?.code, error: o.error?.message,
       });
       for (const line of o.ok ? [] : (o.error?.output ?? [])) logger.error(`  | ${line}`);

@@ -12,6 +12,7 @@ import { createLogger, logEvent } from '../../src/core/logger.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent } from '../../src/core/types.js';
 import { sighupHandler } from '../../src/master/sighup.js';
+import { HitlessError } from '../../src/errors.js';
 import { ReloadProgress } from '../../src/cli/format.js';
 import { FakeHost, fakeSpec, settle, wellBehaved, type Behaviour, type FakeProcess } from '../core/fake-host.js';
 
@@ -238,12 +239,17 @@ test('a stop while the first generation starts says so (before: "the master bega
   await stopped;
 });
 
-test('a reload refused before it ran (a configuration that does not validate) counts as a refused request and a failed reload', async () => {
-  const { sup } = setup();
+test('a reload refused before it ran (a configuration that does not validate) counts as a refused request and a failed reload, and is logged as refused (regression: h16 F6, "reload failed")', async () => {
+  const { host, sup, msgs } = setup();
   await sup.start();
-  const outcome = sup.refuseReload('hitless reload', 0, new Error('hitless.json:4:13: not valid JSON'));
+  const outcome = sup.refuseReload('SIGHUP', 0, new HitlessError('ERR_CONFIG_INVALID', '"workers" in hitless.json: got 0'));
   assert.equal(outcome.ok, false);
+  assert.deepEqual(msgs().filter((m) => m.startsWith('reload')), ['reload refused, nothing started: generation 1 keeps serving']);
   assert.deepEqual(sup.status().reloadRequests, { started: 0, queued: 0, merged: 0, refused: 1 });
   assert.equal(sup.status().lastReload?.ok, false);
+  // A new generation that started and was rejected is a failure, still said so.
+  host.behave = (gen) => (gen === 1 ? wellBehaved : (p) => queueMicrotask(() => p.exit(1)));
+  assert.equal((await sup.reload('hitless reload')).ok, false);
+  assert.ok(msgs().includes('reload failed, previous generation keeps serving'), msgs().join('\n'));
   await sup.stop();
 });
