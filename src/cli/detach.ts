@@ -10,7 +10,8 @@
  * `hitless startup` (systemd and its journal) or `logs.mode: "file"` (rotated files).
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, closeSync, openSync, readSync, writeSync, fstatSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync, fstatSync } from 'node:fs';
+import { ensureRunDir } from '../config/rundir.js';
 import { prepareOutputFile } from '../config/output-file.js';
 import { refuseSecondMaster } from '../master/occupied.js';
 import { join, resolve } from 'node:path';
@@ -22,6 +23,12 @@ import type { StatusSnapshot } from '../core/types.js';
 
 /** The detached master's output file, in the app folder, unless --log-file says otherwise. */
 export const DETACHED_LOG_FILE = 'hitless.log';
+/**
+ * In the run dir (which outlives the master: only its socket goes at the stop), the path
+ * of the last detached master's output file, so `hitless logs` shows that one once the
+ * master is gone, --log-file or not (report h16 F9: it showed an older ./hitless.log).
+ */
+export const DETACHED_RECORD = 'detached-output';
 /** How often the waiting CLI looks at the file and asks the master how far it got. */
 const POLL_MS = 100;
 /**
@@ -85,6 +92,7 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
   // written into the running master's output file.
   await refuseSecondMaster(config.runDir, config.appDir);
   prepareOutputFile(logFile, logFileFlag === undefined ? 'the detached master\'s output' : '--log-file');
+  recordOutput(config.runDir, logFile);
   const out = openSync(logFile, 'a');
   writeSync(out, `--- hitless start --detach, ${new Date().toISOString()} ---\n`);
   const reader = openSync(logFile, 'r');
@@ -147,6 +155,31 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     closeSync(reader);
+  }
+}
+
+/** Writes where this detached master's output goes into its run dir (made now if need be). */
+function recordOutput(runDir: string, logFile: string): void {
+  try {
+    ensureRunDir(runDir);
+    writeFileSync(join(runDir, DETACHED_RECORD), `${logFile}\n`, { mode: 0o600 });
+  } catch {
+    // Only `hitless logs` reads it, and a run dir the master cannot use either is said by the master.
+  }
+}
+
+/**
+ * The output file of the last master started with --detach for `runDir`, as recorded
+ * then; undefined when none was recorded (none yet, or a run dir cleaned since).
+ *
+ * @example
+ * lastDetachedOutput('/run/user/1000/hitless-1000/3f2a…'); // '/srv/app/hitless.log'
+ */
+export function lastDetachedOutput(runDir: string): string | undefined {
+  try {
+    return readFileSync(join(runDir, DETACHED_RECORD), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -11,7 +11,8 @@ import { alive, cli as cliPath, fixture, runCli, startMasterIn, waitUntil } from
 import { explainInherit } from '../../src/cli/commands/logs.js';
 import { serviceOf } from '../../src/ops/stdout.js';
 import { lastReloadCell } from '../../src/cli/commands/list.js';
-import { describeDetached } from '../../src/cli/detach.js';
+import { describeDetached, DETACHED_RECORD } from '../../src/cli/detach.js';
+import { resolveRunDir } from '../../src/config/rundir.js';
 import type { StatusSnapshot } from '../../src/core/types.js';
 
 function tempDir(t: TestContext): string {
@@ -72,6 +73,34 @@ test('hitless start --detach returns once the first generation serves; logs, lis
   assert.equal(after.code, 0);
   assert.match(after.stderr, /no master runs here; the output file of the last detached master/);
   assert.match(after.stdout, /master stopped/);
+});
+
+test('hitless logs after a detached master with --log-file stopped: that file, not an older ./hitless.log (regression: h16 F9)', { timeout: 90_000 }, async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'hitless.log'), '--- hitless start --detach, an older run ---\nOLD RUN line\n');
+  const out = join(dir, 'new', 'sub', 'out.log');
+  const r = await cli(dir, ['start', '-d', '--log-file', out, '--listen', '127.0.0.1:0', '--', process.execPath, fixture('ops/app.js')], { LINES: '1' });
+  assert.equal(r.code, 0, r.stderr);
+  const pid = Number(/^hitless master pid (\d+)/.exec(r.stdout)?.[1]);
+  cleanupDetached(t, dir, pid);
+  assert.equal((await cli(dir, ['stop'])).code, 0);
+  await waitUntil(() => !alive(pid), 'the detached master exited');
+  const after = await cli(dir, ['logs', '-n', '3']);
+  assert.equal(after.code, 0, after.stderr);
+  assert.equal(after.stderr, `hitless: no master runs here; the output file of the last detached master (${out}):\n`);
+  assert.match(after.stdout, /master stopped/);
+  assert.doesNotMatch(after.stdout, /OLD RUN/);
+  // Its file removed: said, rather than another file shown.
+  rmSync(out);
+  const gone = await cli(dir, ['logs']);
+  assert.equal(gone.code, 2);
+  assert.equal(gone.stderr, `hitless: logs: no master runs here; the last master started here with --detach wrote its output to ${out}, which is not there any more\n`);
+  // No record (a run dir cleaned since): ./hitless.log is shown for what it is.
+  rmSync(join(resolveRunDir(dir, undefined, { XDG_RUNTIME_DIR: dir }), DETACHED_RECORD));
+  const unknown = await cli(dir, ['logs', '-n', '1']);
+  assert.equal(unknown.code, 0, unknown.stderr);
+  assert.equal(unknown.stderr, `hitless: no master runs here; ${join(dir, 'hitless.log')}, where a master started here with --detach writes without --log-file (this may not be the last one's):\n`);
+  assert.equal(unknown.stdout, 'OLD RUN line\n');
 });
 
 test('a detached start whose app fails gives back the exit code, with the reason shown', { timeout: 60_000 }, async (t) => {

@@ -18,7 +18,7 @@ import { LOG_FILE_NAME } from '../../ops/logfiles.js';
 import { followLog, readLastLines } from '../../ops/logtail.js';
 import { masterOutput, type OutputTarget } from '../../ops/stdout.js';
 import type { Command } from '../command.js';
-import { DETACHED_LOG_FILE } from '../detach.js';
+import { DETACHED_LOG_FILE, lastDetachedOutput } from '../detach.js';
 import { onOutputClosed } from '../pipe.js';
 import { parseFlags } from '../flags.js';
 
@@ -123,18 +123,39 @@ async function locate(opts: { config: string | undefined; dir: string | undefine
     };
   }
   let master: StatusSnapshot | undefined;
+  let runDir: string | undefined;
   try {
-    master = (await controlRequest(await findRunDir({ config: opts.config, runDir: opts.runDir, cwd }), 'status', {}, { timeoutMs: PROBE_TIMEOUT_MS })) as StatusSnapshot;
+    runDir = await findRunDir({ config: opts.config, runDir: opts.runDir, cwd });
+    master = (await controlRequest(runDir, 'status', {}, { timeoutMs: PROBE_TIMEOUT_MS })) as StatusSnapshot;
   } catch {
     master = undefined;
   }
   const target = master === undefined ? undefined : masterOutput(master.pid);
   if (target?.kind === 'file') return { dir: dirname(target.path), name: basename(target.path), keep: 0 };
-  const detached = resolve(appDir, DETACHED_LOG_FILE);
-  if (master === undefined && existsSync(detached)) {
-    return { dir: appDir, name: DETACHED_LOG_FILE, keep: 0, note: `no master runs here; the output file of the last detached master (${detached}):` };
+  if (master === undefined) {
+    const stopped = stoppedDetachedOutput(runDir, appDir);
+    if (stopped) return stopped;
   }
   throw new HitlessError('ERR_USAGE', explainInherit(target, master?.pid, configPath ?? cwd));
+}
+
+/**
+ * With no master running: the output file of the last master started here with --detach,
+ * as recorded in the run dir (its --log-file, or ./hitless.log); with no record, a
+ * ./hitless.log said to be only where such masters write without --log-file.
+ */
+function stoppedDetachedOutput(runDir: string | undefined, appDir: string): LogSource | undefined {
+  const recorded = runDir === undefined ? undefined : lastDetachedOutput(runDir);
+  if (recorded !== undefined) {
+    if (!existsSync(recorded)) throw new HitlessError('ERR_USAGE', `logs: no master runs here; the last master started here with --detach wrote its output to ${recorded}, which is not there any more`);
+    return { dir: dirname(recorded), name: basename(recorded), keep: 0, note: `no master runs here; the output file of the last detached master (${recorded}):` };
+  }
+  const detached = resolve(appDir, DETACHED_LOG_FILE);
+  if (!existsSync(detached)) return undefined;
+  return {
+    dir: appDir, name: DETACHED_LOG_FILE, keep: 0,
+    note: `no master runs here; ${detached}, where a master started here with --detach writes without --log-file (this may not be the last one's):`,
+  };
 }
 
 export const command: Command = {
