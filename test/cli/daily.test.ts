@@ -241,6 +241,14 @@ test('hitless logs with logs.mode "inherit": says where the output goes and what
   const piped = await cli(dir, ['logs']);
   assert.equal(piped.code, 2);
   assert.match(piped.stderr, new RegExp(`it goes to the master's stdout \\(pid ${master.pid}\\), a pipe to \\S+ \\(pid ${process.pid}\\)`));
+  // Started with flags only, the master never reads a hitless.json: "add it and reload" would
+  // not work, and one that appears (asking for files) is not read as if it did (h13 F2).
+  assert.match(piped.stderr, /started with flags only and never reads a hitless\.json, so a reload cannot change that: .*restart the master with it/);
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ logs: { mode: 'file' } }));
+  const appeared = await cli(dir, ['logs']);
+  assert.equal(appeared.code, 2, appeared.stdout);
+  assert.match(appeared.stderr, new RegExp(`it goes to the master's stdout \\(pid ${master.pid}\\).*started with flags only`));
+  rmSync(join(dir, 'hitless.json'));
   // From any folder, --run-dir names the master to ask, as for the other client commands.
   const elsewhere = await cli(tempDir(t), ['logs', '--run-dir', master.runDir]);
   assert.equal(elsewhere.code, 2, elsewhere.stderr);

@@ -77,25 +77,37 @@ const FIX = 'to read it with `hitless logs`, start the master with `hitless star
  * @example
  * explainInherit({ kind: 'journal', unit: 'myapp.service' }, 4242); // 'worker output goes to the journal of myapp.service: journalctl -u myapp.service -f'
  */
-export function explainInherit(target: OutputTarget | undefined, pid: number | undefined, where: string): string {
+export function explainInherit(target: OutputTarget | undefined, pid: number | undefined, where: string, flagsOnly = false): string {
   const prefix = 'logs: worker output is not written to files ("logs.mode" is "inherit", the default)';
   if (target === undefined || pid === undefined) {
     return `${prefix} and no master runs for ${where}: when one runs, its output goes to its own stdout (its terminal, journal or log); ${FIX}`;
   }
+  const goes = `${prefix}: it goes to`;
+  switch (target.kind) {
+    case 'journal':
+      return `${goes} the journal of ${target.unit} (master pid ${pid}): journalctl -u ${target.unit} -f`;
+    case 'file':
+      return `${goes} ${target.path}`;
+    default:
+  }
+  const place = target.kind === 'terminal' ? `the terminal the master (pid ${pid}) runs in, ${target.path}`
+    // The program reading the pipe runs the master in the foreground.
+    : target.kind === 'pipe' ? `the master's stdout (pid ${pid}), a pipe to ${target.parent ?? 'the program that started it'} (supervisord's stdout_logfile, docker logs, …), which stores it`
+    : `the master's stdout (pid ${pid}); ${target.why}`;
+  // A master started without a config file never reads one (CONFIG.md): a reload cannot turn files on.
+  if (flagsOnly) {
+    return `${goes} ${place}. This master was started with flags only and never reads a hitless.json, so a reload cannot change that: ` +
+      'to read it with `hitless logs`, put "logs": { "mode": "file" } in hitless.json and restart the master with it (`hitless stop`, then `hitless start` in the app folder)' +
+      (target.kind === 'pipe' ? '' : ', or start it with `hitless start --detach` (output to a file)');
+  }
   switch (target.kind) {
     case 'terminal':
-      return `${prefix}: it goes to the terminal the master (pid ${pid}) runs in, ${target.path}; look there, or ${FIX}`;
-    case 'journal':
-      return `${prefix}: it goes to the journal of ${target.unit} (master pid ${pid}): journalctl -u ${target.unit} -f`;
+      return `${goes} ${place}; look there, or ${FIX}`;
     case 'pipe':
-      // The program reading the pipe runs the master in the foreground: --detach would end
-      // its child (supervisord marks it FATAL, a container stops), so only the file mode fits.
-      return `${prefix}: it goes to the master's stdout (pid ${pid}), a pipe to ${target.parent ?? 'the program that started it'} ` +
-        `(supervisord's stdout_logfile, docker logs, …), which stores it; to read it with \`hitless logs\` too, add "logs": { "mode": "file" } to hitless.json (rotated files) and reload`;
-    case 'unknown':
-      return `${prefix}: it goes to the master's stdout (pid ${pid}); ${target.why}; ${FIX}`;
-    case 'file':
-      return `${prefix}: it goes to ${target.path}`;
+      // --detach would end the reading program's child (supervisord marks it FATAL, a container stops), so only the file mode fits.
+      return `${goes} ${place}; to read it with \`hitless logs\` too, add "logs": { "mode": "file" } to hitless.json (rotated files) and reload`;
+    default:
+      return `${goes} ${place}; ${FIX}`;
   }
 }
 
@@ -115,12 +127,10 @@ async function locate(opts: { config: string | undefined; dir: string | undefine
   const file = configPath === undefined ? {} : readConfigFileOr(configPath, () => {});
   const appDir = configPath === undefined ? cwd : dirname(configPath);
   const logs = (typeof file.logs === 'object' && file.logs !== null ? file.logs : {}) as { mode?: unknown; dir?: unknown; keep?: unknown };
-  if (logs.mode === 'file') {
-    return {
-      dir: resolve(appDir, typeof logs.dir === 'string' ? logs.dir : DEFAULT_LOGS.dir),
-      name: LOG_FILE_NAME,
-      keep: typeof logs.keep === 'number' ? logs.keep : DEFAULT_LOGS.keep,
-    };
+  const filesDir = logs.mode === 'file' ? resolve(appDir, typeof logs.dir === 'string' ? logs.dir : DEFAULT_LOGS.dir) : undefined;
+  // The file's folder is there once a master applied it: read it without asking the master.
+  if (filesDir !== undefined && existsSync(filesDir)) {
+    return { dir: filesDir, name: LOG_FILE_NAME, keep: typeof logs.keep === 'number' ? logs.keep : DEFAULT_LOGS.keep };
   }
   let master: StatusSnapshot | undefined;
   let runDir: string | undefined;
@@ -130,13 +140,20 @@ async function locate(opts: { config: string | undefined; dir: string | undefine
   } catch {
     master = undefined;
   }
+  const flagsOnly = master?.app !== undefined && master.app.configPath === undefined;
+  if (filesDir !== undefined && !flagsOnly) {
+    // Nothing written yet: an empty answer would look like a quiet app.
+    throw new HitlessError('ERR_USAGE', master === undefined
+      ? `logs: ${filesDir} does not exist: no master has written worker output there yet ("logs.mode" is "file" in ${configPath ?? appDir}); start one with \`hitless start\``
+      : `logs: ${filesDir} does not exist yet: the master (pid ${master.pid}) writes worker output there once "logs.mode": "file" applies (\`hitless reload\`)`);
+  }
   const target = master === undefined ? undefined : masterOutput(master.pid);
   if (target?.kind === 'file') return { dir: dirname(target.path), name: basename(target.path), keep: 0 };
   if (master === undefined) {
     const stopped = stoppedDetachedOutput(runDir, appDir);
     if (stopped) return stopped;
   }
-  throw new HitlessError('ERR_USAGE', explainInherit(target, master?.pid, configPath ?? cwd));
+  throw new HitlessError('ERR_USAGE', explainInherit(target, master?.pid, configPath ?? cwd, flagsOnly));
 }
 
 /**
