@@ -82,7 +82,7 @@ export const fetchSchema = z.strictObject({
     }
   })).optional(),
   maxBytes: size('Largest artifact accepted.', DEFAULT_FETCH.maxBytes).optional(),
-  timeout: duration('Give up on a download after this long.', DEFAULT_FETCH.timeout).optional(),
+  timeout: duration('Give up on a download after this long.', DEFAULT_FETCH.timeout, true).optional(),
 });
 
 export const logsSchema = z.strictObject({

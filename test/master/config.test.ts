@@ -107,6 +107,8 @@ const bad: Array<[string, Record<string, unknown>, string[]]> = [
   ['drainTimeout 1000h', { drainTimeout: '1000h' }, ['"drainTimeout"', '"1000h"', 'at most "596h"', 'longest timer']],
   ['readyTimeout 0', { readyTimeout: 0 }, ['"readyTimeout"', 'got 0', 'more than 0']],
   ['fetch.interval 0', { fetch: { url: 'https://h/a.tgz', interval: '0s' } }, ['"fetch.interval"', '"0s"', 'more than 0']],
+  // h16 F1: a 0 timeout made every poll give up at once ("no response for 0 ms").
+  ['fetch.timeout 0', { fetch: { url: 'https://h/a.tgz', timeout: 0 } }, ['"fetch.timeout"', 'got 0', 'more than 0']],
   ['canary.duration 0', { canary: { duration: 0 } }, ['"canary.duration"', 'got 0', 'more than 0']],
   ['readyAfter bool', { readyAfter: true }, ['"readyAfter"', 'true', 'or null']],
   ['stopSignal TERM', { stopSignal: 'TERM' }, ['"stopSignal"', '"TERM"', 'rename it to "SIGTERM"']],
