@@ -48,7 +48,7 @@ export const codes = {
   ERR_CONTROL_ACCESS: 'A master runs, but this user may not open its control socket (another user\'s master): run the command as that user or root.',
   ERR_CONTROL_PROTOCOL: 'A control message was malformed, too large, or of an unknown version.',
   ERR_CONTROL_UNKNOWN_COMMAND: 'A control message named a command the master does not know.',
-  ERR_CONTROL_TIMEOUT: 'The master did not answer a control request within the client\'s --timeout.',
+  ERR_CONTROL_TIMEOUT: 'The client\'s --timeout ran out before the master answered or finished a control request (it goes on in the master).',
   // releases and upgrades
   ERR_RELEASE_SOURCE: 'The release source is missing or is neither a folder nor a .tgz/.tar.gz archive.',
   ERR_RELEASE_PREPARE: 'The release prepare command failed; the release was not switched.',

@@ -68,7 +68,11 @@ export function parseFlags<T extends FlagOptions>(
   }
 }
 
-/** `--timeout <duration>` (or another duration `flag`) of the client commands, in ms (undefined when not given). */
+/**
+ * `--timeout <duration>` (or another duration `flag`) of the client commands, in ms
+ * (undefined when not given). 0 is refused: `reload --timeout 0` started a reload and then
+ * reported it failed at once (exit 1) while it went live; no limit is the flag left out.
+ */
 export function parseTimeoutFlag(value: string | undefined, flag = '--timeout'): number | undefined {
   if (value === undefined) return undefined;
   let ms: number;
@@ -77,8 +81,9 @@ export function parseTimeoutFlag(value: string | undefined, flag = '--timeout'):
   } catch (err) {
     throw new HitlessError('ERR_USAGE', `${flag}: ${(err as Error).message}`);
   }
-  const problem = durationLimit(ms);
-  if (problem !== undefined) throw new HitlessError('ERR_USAGE', `${flag}: got ${JSON.stringify(value)}; ${problem}`);
+  const problem = durationLimit(ms, true);
+  const unlimited = ms === 0 && flag === '--timeout' ? ', or leave --timeout out to wait as long as it takes' : '';
+  if (problem !== undefined) throw new HitlessError('ERR_USAGE', `${flag}: got ${JSON.stringify(value)}; ${problem}${unlimited}`);
   return ms;
 }
 

@@ -5,6 +5,7 @@
 import { connect } from 'node:net';
 import { codes, HitlessError, type HitlessErrorCode } from '../errors.js';
 import { controlSocketPath } from '../config/rundir.js';
+import { formatDuration } from '../config/duration.js';
 import { LineSplitter } from '../core/lines.js';
 import { DENIED_ERRNOS, socketAccessError } from './access.js';
 import { encode, PROTOCOL_VERSION, type ControlCommand } from './protocol.js';
@@ -52,9 +53,13 @@ export function controlRequest(
       if (err) reject(err);
       else resolvePromise(result);
     };
+    // Whether the master streamed progress: then it did answer, and the command was still
+    // under way at the time limit (a reload queued or rolling out), not unheard.
+    let heard = false;
     const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
-      finish(new HitlessError('ERR_CONTROL_TIMEOUT',
-        `the master did not answer "${cmd}" within ${options.timeoutMs} ms (it may still be working; see \`hitless status\`)`));
+      finish(new HitlessError('ERR_CONTROL_TIMEOUT', heard
+        ? `"${cmd}" was still running in the master at the --timeout of ${formatDuration(options.timeoutMs!)}; it goes on there (see \`hitless status\`)`
+        : `the master did not answer "${cmd}" within ${formatDuration(options.timeoutMs!)} (it may still be working; see \`hitless status\`)`));
     }, options.timeoutMs);
     socket.once('connect', () => {
       connected = true;
@@ -86,6 +91,7 @@ export function controlRequest(
       }
       if (msg.id !== id && msg.id !== null) return;
       if ('event' in msg) {
+        heard = true;
         options.onEvent?.(msg.event as MasterEvent);
         return;
       }

@@ -49,6 +49,11 @@ const usageCases: Array<[string, string[], string[]]> = [
   ['missing command', ['start', '--listen', '127.0.0.1:0'], ['no worker command', '-- node server.js']],
   ['missing --config file', ['status', '--config', 'nope.json'], ['nope.json does not exist']],
   ['bad --timeout', ['reload', '--timeout', 'forever'], ['--timeout', '"forever"']],
+  // h16 F2: `reload --timeout 0` started a reload and reported it failed at once (exit 1).
+  ['reload --timeout 0', ['reload', '--timeout', '0'], ['--timeout: got "0"; must be more than 0', 'leave --timeout out to wait as long as it takes']],
+  ['scale --timeout 0s', ['scale', '2', '--timeout', '0s'], ['--timeout: got "0s"; must be more than 0']],
+  ['stop --timeout 0', ['stop', '--timeout', '0'], ['--timeout: got "0"; must be more than 0']],
+  ['upgrade --timeout 0ms', ['upgrade', '--timeout', '0ms'], ['--timeout: got "0ms"; must be more than 0']],
   ['--interval without --watch (before looking for a master)', ['status', '--interval', '2s'], ['--interval goes with --watch']],
 ];
 for (const [title, args, parts] of usageCases) {

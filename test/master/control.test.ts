@@ -105,6 +105,28 @@ test('regression (h10 F1): reload streams its own reload\'s events (ReloadOption
   assert.equal(master.listenerCount('event'), 0, 'the reload subscription ends with the request');
 });
 
+test('regression (h16 F2): a --timeout that runs out after the master streamed progress says the command was still running, not that the master did not answer', async (t) => {
+  const { runDir, master } = await setup(t);
+  // Silent master: nothing came back, "did not answer" is what happened.
+  const silentStarted = once(master.reloadStarted, 'started');
+  const silent = controlRequest(runDir, 'reload', { reason: 'a' }, { timeoutMs: 100 });
+  await silentStarted;
+  await assert.rejects(silent, (err: unknown) => isHitlessError(err) && err.code === 'ERR_CONTROL_TIMEOUT'
+    && err.message === 'the master did not answer "reload" within 100 ms (it may still be working; see `hitless status`)');
+  master.finishReload(okOutcome);
+  // The master answered with progress (here "queued behind generation 3") and was still at it.
+  const started = once(master.reloadStarted, 'started');
+  let heard!: () => void;
+  const eventSeen = new Promise<void>((resolve) => { heard = resolve; });
+  const pending = controlRequest(runDir, 'reload', { reason: 'b' }, { timeoutMs: 2000, onEvent: () => heard() });
+  await started;
+  master.follow?.({ type: 'reload-start', generation: 4, reason: 'b', workers: 1 });
+  await eventSeen;
+  await assert.rejects(pending, (err: unknown) => isHitlessError(err) && err.code === 'ERR_CONTROL_TIMEOUT'
+    && err.message === '"reload" was still running in the master at the --timeout of 2 s; it goes on there (see `hitless status`)');
+  master.finishReload(okOutcome);
+});
+
 test('reload refused by the master comes back as its error code', async (t) => {
   const { runDir, master } = await setup(t);
   master.reloadError = new HitlessError('ERR_STOPPING', 'the master is stopping');
