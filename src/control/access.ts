@@ -79,11 +79,22 @@ export function socketAccessError(socketPath: string, cause: Error): HitlessErro
 function socketOf(pid: number, uid: number | undefined, hash: string, sockets: string[]): string | undefined {
   const byDefault = sockets.find((s) => s.endsWith(`/hitless-${uid ?? ''}/${hash}/${CONTROL_SOCKET_NAME}`));
   if (byDefault !== undefined) return byDefault;
-  const args = commandLine(pid) ?? [];
+  const runDir = runDirArg(commandLine(pid) ?? []);
+  const given = runDir !== undefined ? sockets.find((s) => s === join(runDir, CONTROL_SOCKET_NAME)) : undefined;
+  return given ?? (sockets.length === 1 ? sockets[0] : undefined);
+}
+
+/**
+ * The absolute `--run-dir` of a master's command line (resolved), if it has one; a relative
+ * one is relative to the master's folder, which another user cannot read.
+ *
+ * @example
+ * runDirArg(['node', 'hitless', 'start', '--run-dir', '/run/app']); // '/run/app'
+ */
+export function runDirArg(args: string[]): string | undefined {
   const i = args.findIndex((a) => a === '--run-dir' || a.startsWith('--run-dir='));
   const runDir = i < 0 ? undefined : args[i]!.startsWith('--run-dir=') ? args[i]!.slice('--run-dir='.length) : args[i + 1];
-  const given = runDir !== undefined && isAbsolute(runDir) ? sockets.find((s) => s === join(resolve(runDir), CONTROL_SOCKET_NAME)) : undefined;
-  return given ?? (sockets.length === 1 ? sockets[0] : undefined);
+  return runDir !== undefined && isAbsolute(runDir) ? resolve(runDir) : undefined;
 }
 
 /**

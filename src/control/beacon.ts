@@ -48,8 +48,29 @@ export function openBeacon(appDir: string): Promise<{ close(): Promise<void> } |
  */
 export function beaconPids(appDir: string, procNetUnix: string | undefined = readProcNetUnix()): number[] | undefined {
   if (procNetUnix === undefined) return undefined;
-  const mine = `@${PREFIX}${appFolderHash(appDir)}/`;
+  const hash = appFolderHash(appDir);
+  return [...new Set(beacons(procNetUnix).filter((b) => b.hash === hash).map((b) => b.pid))];
+}
+
+/** One master's beacon: the hash of its app folder ({@link appFolderHash}) and its pid. */
+export interface Beacon {
+  hash: string;
+  pid: number;
+}
+
+/**
+ * Every master's beacon in /proc/net/unix's text (default: this machine's; none where it
+ * cannot be read).
+ *
+ * @example
+ * beacons(); // [{ hash: '3f2a9c0d1e4b', pid: 4208 }]
+ */
+export function beacons(procNetUnix: string | undefined = readProcNetUnix()): Beacon[] {
+  const out: Beacon[] = [];
   // libuv binds an abstract name with the whole sun_path, NUL-padded: the kernel shows the padding as `@`s.
-  const pids = listeningUnixPaths(procNetUnix).filter((p) => p.startsWith(mine)).map((p) => /^(\d+)@*$/.exec(p.slice(mine.length))?.[1]);
-  return [...new Set(pids.filter((pid) => pid !== undefined).map(Number))];
+  for (const path of listeningUnixPaths(procNetUnix ?? '')) {
+    const m = /^@hitless-app\/([0-9a-f]+)\/(\d+)@*$/.exec(path); // PREFIX, then hash/pid
+    if (m) out.push({ hash: m[1]!, pid: Number(m[2]) });
+  }
+  return out;
 }

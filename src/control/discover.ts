@@ -27,6 +27,9 @@ export interface FoundMaster {
   status?: StatusSnapshot;
   /** Set when the socket exists but could not be asked (permission denied: another user's master). */
   error?: string;
+  /** A master that could not be asked: its pid and app folder when its beacon tells them (control/identify.ts). */
+  pid?: number;
+  appDir?: string;
 }
 
 /**
@@ -133,6 +136,11 @@ export async function discoverMasters(options: { env?: NodeJS.ProcessEnv; timeou
       return isHitlessError(err, 'ERR_CONTROL_ACCESS') ? { runDir, error: 'permission denied (another user\'s master: run as that user or root)' } : undefined;
     }
   }));
-  const key = (m: FoundMaster): string => m.status?.app?.dir ?? m.runDir;
-  return found.filter((m): m is FoundMaster => m !== undefined).sort((a, b) => key(a).localeCompare(key(b)));
+  return sortMasters(found.filter((m): m is FoundMaster => m !== undefined));
+}
+
+/** Masters sorted by app folder (the run dir where it is not known). */
+export function sortMasters(masters: FoundMaster[]): FoundMaster[] {
+  const key = (m: FoundMaster): string => m.status?.app?.dir ?? m.appDir ?? m.runDir;
+  return masters.sort((a, b) => key(a).localeCompare(key(b)));
 }

@@ -97,3 +97,20 @@ test('a --config in a folder this user may not enter: status says permission den
   assert.match(check.stderr, /permission denied \(this user may not read it, or may not enter a folder above it\)/);
   assert.deepEqual(await master.stop(), { code: 0, signal: null });
 });
+
+test('regression (h16 F5): `hitless list` as another user shows a root master\'s app folder and pid (from its beacon), its run dir only with --wide', { skip: !asRoot && 'needs root, to run the client as another user', timeout: 120_000 }, async (t) => {
+  const app = await tempDir(t, 'hitless-app-');
+  await build(app, 'v1');
+  const config = join(app, 'hitless.json');
+  await writeFile(config, JSON.stringify({ command: [process.execPath, 'server.mjs'], listen: ['127.0.0.1:0'] }));
+  // The master's command line names its --config and its --run-dir: every user can read both.
+  const master = await startMaster(t, { command: [process.execPath, 'server.mjs'], cwd: app, env, args: ['--config', config] });
+  const json = await runAsNobody(['list', '--json'], '/');
+  assert.equal(json.code, 0, json.stderr);
+  const row = (JSON.parse(json.stdout) as Array<{ runDir: string; error?: string; pid?: number; appDir?: string }>).find((m) => m.runDir === master.runDir);
+  assert.deepEqual(row, { runDir: master.runDir, error: 'permission denied (another user\'s master: run as that user or root)', pid: master.pid, appDir: app });
+  const table = await runAsNobody(['list'], '/');
+  assert.ok(table.stdout.split('\n').some((line) => line.startsWith(`${app} `) && line.includes(` ${master.pid} `) && line.includes('permission denied')), table.stdout);
+  assert.ok(!table.stdout.includes(master.runDir), 'the run dir is --wide\'s column');
+  assert.deepEqual(await master.stop(), { code: 0, signal: null });
+});

@@ -4,7 +4,8 @@
  * `--run-dir`, by systemd or detached shows up as well as one started in a terminal.
  */
 import type { Command } from '../command.js';
-import { discoverMasters, type FoundMaster } from '../../control/discover.js';
+import { discoverMasters, sortMasters, type FoundMaster } from '../../control/discover.js';
+import { identifyMaster } from '../../control/identify.js';
 import { formatDuration } from '../../config/duration.js';
 import type { ReloadOutcome, StatusSnapshot } from '../../core/types.js';
 import { renderTable } from '../../text/table.js';
@@ -16,11 +17,13 @@ const usage = `Usage: hitless list [--wide] [--json]
 
 Shows every hitless master running on this machine, wherever it was started: its app
 folder, pid, state, serving generation, ready workers, listeners, uptime and last reload.
-Masters of other users show as "permission denied" unless you are root.
+Masters of other users show as "permission denied" unless you are root, with the
+pid and app folder their beacon gives ("?" for a folder nothing here points at).
 
 Flags:
   --wide        add each master's run dir (what --run-dir takes)
-  --json        print [{ runDir, status }] (status as in \`hitless status --json\`)
+  --json        print [{ runDir, status }] (status as in \`hitless status --json\`;
+                another user's master: [{ runDir, error, pid, appDir }])
   -h, --help    show this help
 
 Then, for one of them: \`hitless status\` in its app folder, or
@@ -52,7 +55,8 @@ export function formatList(masters: FoundMaster[], now = Date.now(), wide = fals
   const header = ['APP', 'PID', 'STATE', 'GEN', 'WORKERS', 'LISTEN', 'UPTIME', 'LAST RELOAD', ...(wide ? ['RUN DIR'] : [])];
   const rows = masters.map((m) => {
     const s = m.status;
-    if (s === undefined) return [m.runDir, '-', m.error ?? 'no answer', '-', '-', '-', '-', '-', ...(wide ? [m.runDir] : [])];
+    // Another user's master: what its beacon tells (the run dir is --wide's column, not an app folder).
+    if (s === undefined) return [m.appDir ?? '?', m.pid === undefined ? '-' : String(m.pid), m.error ?? 'no answer', '-', '-', '-', '-', '-', ...(wide ? [m.runDir] : [])];
     return [
       s.app?.dir ?? '?', String(s.pid), s.state, String(s.generation), workersCell(s),
       s.listeners.map((l) => l.address).join(', ') || '-', formatDuration(s.uptimeMs), lastReloadCell(s.lastReload, now),
@@ -71,7 +75,7 @@ export const command: Command = {
       process.stdout.write(usage + '\n');
       return 0;
     }
-    const masters = await discoverMasters();
+    const masters = sortMasters((await discoverMasters()).map((m) => (m.error === undefined ? m : { ...m, ...identifyMaster(m.runDir) })));
     process.stdout.write(values.json ? JSON.stringify(masters, null, 2) + '\n' : formatList(masters, Date.now(), values.wide === true) + '\n');
     return 0;
   },
