@@ -46,7 +46,8 @@ export function parseFlags<T extends FlagOptions>(
     }
     if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
       const arg = /'([^']*)'/.exec(e.message)?.[1] ?? '';
-      const hint = name === 'start' ? '; put the worker command after --: `hitless start -- node server.js`' : '';
+      // check takes start's worker command too.
+      const hint = name === 'start' || name === 'check' ? `; put the worker command after --: \`hitless ${name} -- node server.js\`` : '';
       throw new HitlessError('ERR_USAGE', `unexpected argument "${arg}" for \`hitless ${name}\`${hint} (${see})`);
     }
     if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {

@@ -78,7 +78,9 @@ export function commandWarnings(config: CommandToCheck, pathEnv: string | undefi
   if (program === undefined) return [];
   const path = config.env.PATH ?? pathEnv ?? '';
   if (locate(program, config.cwd, path) === undefined) {
-    const where = program.includes('/') ? `at ${resolve(config.cwd, program)}` : `on PATH (${path || 'empty'})`;
+    // Each folder once: npx puts node_modules/.bin on PATH twice, which made a long line longer.
+    const shown = [...new Set(path.split(delimiter).filter(Boolean))].join(delimiter);
+    const where = program.includes('/') ? `at ${resolve(config.cwd, program)}` : `on PATH (${shown || 'empty'})`;
     return [`command: ${JSON.stringify(program)} is not found ${where}, or is not executable: \`hitless start\` from here would fail ` +
       '(ERR_COMMAND_NOT_FOUND); check "command", and PATH where the master runs (a service manager may give it another)'];
   }

@@ -59,6 +59,12 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function describeIssue(issue: z.core.$ZodIssue, input: unknown, sources: ValueSources): string {
+  if (issue.code === 'invalid_union') {
+    // A `listen` entry in object form with a misspelt key ("adress"): the object branch's
+    // unknown key, with "did you mean", not the union's "a string or an object {…}".
+    const unknown = issue.errors.flat().find((inner) => inner.code === 'unrecognized_keys');
+    if (unknown !== undefined) return describeIssue({ ...unknown, path: [...issue.path, ...unknown.path] }, input, sources);
+  }
   if (issue.code === 'unrecognized_keys') {
     const where = pathPattern(issue.path);
     const known = Object.keys(OBJECT_SCHEMAS[where]?.shape ?? {}).filter((k) => k !== '$schema');

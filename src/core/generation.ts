@@ -53,7 +53,7 @@ export class Generation {
   crashLoopWarning(): string | undefined {
     if (this.failed.size === 0) return undefined;
     const { maxRestarts, window } = this.spec.restart;
-    const loop = `in a crash loop (more than ${maxRestarts} crashes of a slot within ${formatDuration(window)}; not restarted)`;
+    const loop = `in a crash loop (more than ${maxRestarts} crash${maxRestarts === 1 ? '' : 'es'} of a slot within ${formatDuration(window)}; not restarted)`;
     const serving = this.live().length;
     if (serving === 0 && this.restartTimers.size === 0) {
       return `nothing serves: all ${this.size} worker${this.size === 1 ? '' : 's'} of generation ${this.id} failed ${loop}, so connections wait ` +

@@ -230,8 +230,11 @@ export class Supervisor extends EventEmitter implements MasterHandle {
   async start(): Promise<void> {
     const from = this.#upgradedFrom;
     this.#emit({ type: 'master-start', pid: process.pid, listeners: this.#opts.listeners(), ...(from ? { upgradedFrom: { pid: from.pid, version: from.version } } : {}) });
-    const gen = this.#newGeneration(this.#opts.spec());
+    let gen: Generation;
     try {
+      // Inside: a spec that cannot be made (the workers' folder missing, a worker user that
+      // cannot reach the app) fails the start like a worker would, ERR_START_FAILED with its reason.
+      gen = this.#newGeneration(this.#opts.spec());
       await startSlots(slotRange(0, gen.size), {
         spawn: (slot) => this.#spawn(gen, slot, 0),
         ready: (w) => this.#gate(w.waitReady(gen.spec.readyTimeout)),

@@ -317,7 +317,7 @@ function bindError(source: string, errno: number, port?: number): HitlessError {
   const fix: Record<string, string> = {
     EADDRINUSE: port ? inUseAdviceHere(port) : 'another process listens there: stop it or choose another port',
     EACCES: 'ports below 1024 need root (or CAP_NET_BIND_SERVICE); unix sockets need a writable folder',
-    EADDRNOTAVAIL: 'this machine has no such address: use 127.0.0.1, 0.0.0.0, ::1 or :: ',
+    EADDRNOTAVAIL: 'this machine has no such address: use 127.0.0.1, 0.0.0.0, ::1 or ::',
     ENOENT: 'the folder of the unix socket does not exist',
   };
   return new HitlessError('ERR_BIND', `cannot listen on ${source}: ${name}${fix[name] ? ` (${fix[name]})` : ''}`, {

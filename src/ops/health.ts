@@ -11,7 +11,8 @@ import { runs } from '../core/worker-state.js';
 /** The health report: HTTP status and a small JSON body. */
 export interface MasterHealth {
   status: 200 | 503;
-  body: { ok: boolean; state: StatusSnapshot['state']; generation: number; ready: number; workers: number; reason?: string };
+  /** `failed`: slots of the serving generation given up after a crash loop, only when there are some. */
+  body: { ok: boolean; state: StatusSnapshot['state']; generation: number; ready: number; workers: number; failed?: number; reason?: string };
 }
 
 /**
@@ -25,7 +26,9 @@ export interface MasterHealth {
 export function masterHealth(s: StatusSnapshot): MasterHealth {
   const mine = s.workers.filter((w) => w.generation === s.generation && runs(w));
   const ready = mine.filter((w) => w.state === 'ready').length;
-  const base = { state: s.state, generation: s.generation, ready, workers: mine.length };
+  // Given-up slots run no process (not in `workers`), yet the host serves with fewer than it should.
+  const failed = s.workers.filter((w) => w.generation === s.generation && w.state === 'failed').length;
+  const base = { state: s.state, generation: s.generation, ready, workers: mine.length, ...(failed > 0 ? { failed } : {}) };
   let reason: string | undefined;
   if (s.state !== 'running' && s.state !== 'reloading') reason = `the master is ${s.state}`;
   else if (s.generation === 0) reason = 'no generation started yet';

@@ -17,6 +17,8 @@ test('every command in the catalog has its module, and every module is in the ca
     assert.equal(command.name, name);
     assert.equal(command.summary, undefined, `${name}: the summary lives in catalog.ts only`);
     assert.match(command.usage, new RegExp(`^Usage: hitless ${name}\\b`));
+    // h16 F7.8: `hitless logs --help` had no such line.
+    assert.match(command.usage, /^ {2}-h, --help +show this help$/m, `${name}: its help lists -h, --help`);
   }
 });
 

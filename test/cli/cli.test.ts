@@ -44,6 +44,8 @@ const usageCases: Array<[string, string[], string[]]> = [
   ['duration too long', ['start', '--listen', '0', '--drain-timeout', '1000h', '--', 'x'], ['--drain-timeout', '"1000h"', 'at most "596h"']],
   ['same address twice', ['start', '--listen', '127.0.0.1:8080', '--listen', '127.0.0.1:8080', '--', 'x'], ['--listen', 'takes the same address as "127.0.0.1:8080"']],
   ['stray argument', ['start', 'node', 'server.js'], ['unexpected argument "node"', '-- node server.js']],
+  // h16 F7.1: check takes start's worker command, and said so without the hint.
+  ['stray argument to check', ['check', '--listen', '127.0.0.1:0', 'node', 'server.js'], ['unexpected argument "node" for `hitless check`', 'put the worker command after --: `hitless check -- node server.js`']],
   ['bad flag value', ['start', '--listen', '127.0.0.1:0', '--ready-timeout', 'soon', '--', 'node', 'x.js'], ['--ready-timeout', '"soon"', '"2s"']],
   ['bad stop signal', ['start', '--listen', '0', '--stop-signal', 'KILL', '--', 'x'], ['--stop-signal', '"KILL"', 'cannot be caught']],
   ['missing command', ['start', '--listen', '127.0.0.1:0'], ['no worker command', '-- node server.js']],

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HitlessError } from '../../src/errors.js';
+import { HitlessError, isHitlessError } from '../../src/errors.js';
 import { REJECTED_GRACE_MS } from '../../src/core/slots.js';
 import { Supervisor } from '../../src/core/supervisor.js';
 import { masterHealth } from '../../src/ops/health.js';
@@ -469,6 +469,24 @@ test('crash restart: a slot waiting out its backoff shows in status as restartin
   assert.deepEqual(masterHealth(sup.status()).body, { ok: true, state: 'running', generation: 1, ready: 1, workers: 1 });
   await host.advance(100);
   assert.deepEqual(sup.status().workers.map((w) => `${w.slot} ${w.state}`), ['0 ready', '1 ready']);
+});
+
+test('h16 F7.4: the crash-loop warning says "more than 1 crash" for maxRestarts 1 (was "1 crashes")', async () => {
+  const { sup, host, events } = setup({ workers: 2, restart: { backoffInitial: 100, backoffMax: 1000, maxRestarts: 1, window: 60_000 } });
+  await sup.start();
+  host.behave = () => crashesAtBoot;
+  host.alive(1)[0]?.exit(1);
+  await settle();
+  const r = events.filter((e) => e.type === 'worker-restart').at(-1);
+  assert.ok(r && r.type === 'worker-restart');
+  await host.advance(r.delayMs);
+  assert.equal(sup.status().workers.find((w) => w.slot === 0)?.state, 'failed');
+  assert.match(sup.status().warnings?.[0] ?? '', /^worker 1\.0 failed in a crash loop \(more than 1 crash of a slot within 1 min; not restarted\); 1 of 2 serve/);
+});
+
+test('h16 F7.2: a first generation whose spec cannot be made (the workers\' folder missing) fails the start as ERR_START_FAILED with that reason', async () => {
+  const sup = new Supervisor({ host: new FakeHost(), spec: () => { throw new HitlessError('ERR_COMMAND_NOT_FOUND', 'the workers\' folder /nope does not exist'); }, version: 'test', listeners: () => [] });
+  await assert.rejects(sup.start(), (err: unknown) => isHitlessError(err, 'ERR_START_FAILED') && err.message === 'the first generation did not start: the workers\' folder /nope does not exist');
 });
 
 test('crash restart: backoff doubles per crash, and more than maxRestarts within the window marks the slot failed', async () => {

@@ -99,6 +99,8 @@ const bad: Array<[string, Record<string, unknown>, string[]]> = [
   ['command as a string', { command: 'node server.js' }, ['"command"', '"node server.js"', 'array of strings']],
   ['command empty', { command: [] }, ['"command"', '[]', 'non-empty array']],
   ['listen not an array', { listen: '8080' }, ['"listen"', '"8080"', 'array of addresses']],
+  // h16 F7.6: was the union's generic "expected an address string … or an object {…}".
+  ['listen object with a misspelt key', { listen: [{ name: 'admin', adress: '127.0.0.1:1' }] }, ['unknown key "listen[0].adress"', 'did you mean "listen[0].address"?']],
   ['workers 0', { workers: 0 }, ['"workers"', 'got 0', 'positive integer or "auto"']],
   ['workers fraction', { workers: 1.5 }, ['"workers"', '1.5', 'positive integer']],
   ['readyTimeout word', { readyTimeout: 'soon' }, ['"readyTimeout"', '"soon"', '"500ms", "2s"']],

@@ -37,8 +37,10 @@ test('a workers\' folder (--cwd) that does not exist: one line naming it and the
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const r = await runCli(['start', '--listen', '127.0.0.1:0', '--run-dir', join(dir, 'run'), '--cwd', join(dir, 'nope'), '--', 'node', 'server.js'], {}, dir);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, new RegExp(`the workers' folder ${join(dir, 'nope')} does not exist \\("cwd", --cwd\\): create it`));
+  assert.match(r.stderr, new RegExp(`the first generation did not start: the workers' folder ${join(dir, 'nope')} does not exist \\("cwd", --cwd\\): create it`));
   assert.doesNotMatch(r.stderr, /ENOENT/);
+  // h16 F7.2: it ended (ERR_COMMAND_NOT_FOUND) where every other first-generation failure ends (ERR_START_FAILED).
+  assert.match(r.stderr, /\(ERR_START_FAILED\)\n$/);
 });
 
 test('a metrics port in use at start: exit 1 naming metrics.listen before any worker started (regression: the first generation served, then was SIGKILLed)', { timeout: 30_000 }, async (t) => {

@@ -40,7 +40,8 @@ For a master in a terminal, under systemd or supervisord, it says where the outp
   -f, --follow      keep printing new lines, across rotations, until Ctrl-C
   -c, --config FILE the app's config file (default: ./hitless.json)
       --dir DIR     read this log folder instead of the config's logs.dir
-      --run-dir DIR the master to ask where its output goes, when it was started with --run-dir`;
+      --run-dir DIR the master to ask where its output goes, when it was started with --run-dir
+  -h, --help        show this help`;
 
 function parse(argv: string[]): { follow: boolean; lines: number; config: string | undefined; dir: string | undefined; runDir: string | undefined } {
   // One-line usage errors like every other command's (Node's own text for `-n -1` is three lines).
