@@ -385,6 +385,11 @@ export interface StatusSnapshot {
    */
   app?: { dir: string; configPath: string | undefined; runDir: string };
   /**
+   * The address the master's metrics endpoint serves (metrics.listen, bound), when it runs.
+   * Added by the master; another master's `metrics.listen` bind error names this one by it.
+   */
+  metrics?: string;
+  /**
    * Things to check about the serving generation (listening.ts), as the last reload or the
    * start reported them; then every held socket found shut down by a worker since the master
    * started (the latest per socket; src/master/listener-watch.ts).

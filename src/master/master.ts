@@ -33,7 +33,7 @@ import { lowerForGood, planBootPriority, readPriorityFacts, setTreeNice } from '
 import { DEFAULT_BOOT_NICE } from '../config/defaults.js';
 import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
-import { nameTheHolder, refuseSecondMaster } from './occupied.js';
+import { nameMetricsHolder, nameTheHolder, refuseSecondMaster } from './occupied.js';
 import { openBeacon } from '../control/beacon.js';
 import { ReadyWatch } from './ready-wait.js';
 import { ListenerWatch, stoppedText } from './listener-watch.js';
@@ -250,7 +250,7 @@ export async function runMaster(
       spec: next && (() => makeSpec(next)), config: options?.config, strategy: options?.strategy, follow: options?.follow, holdDuringUpgrade: options?.holdDuringUpgrade,
     }),
     scale: (n) => supervisor.scale(n),
-    status: () => ({ ...supervisor.status(), app }),
+    status: () => ({ ...supervisor.status(), app, ...(parts.metricsAddress === undefined ? {} : { metrics: parts.metricsAddress }) }),
     stop: (force) => supervisor.stop(force),
     on: (event, fn) => supervisor.on(event, fn),
     off: (event, fn) => supervisor.off(event, fn),
@@ -373,7 +373,8 @@ export async function runMaster(
     await parts.startOutput(config);
     if (owner) writePidFile(config.pidFile);
     // A metrics port in use fails the start here, before any worker runs.
-    if (!upgrade) await parts.startMetrics(config);
+    // Held by another hitless master: named, as an address of `listen` is.
+    if (!upgrade) await parts.startMetrics(config).catch(async (err: unknown) => { throw await nameMetricsHolder(err); });
     // master-start, the first generation, master-ready: the supervisor reports them.
     try {
       await supervisor.start();

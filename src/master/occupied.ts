@@ -10,6 +10,8 @@ import { discoverMasters, type FoundMaster } from '../control/discover.js';
 import { mastersOfApp } from '../control/find.js';
 import { asTheMaster } from '../control/access.js';
 import type { ListenerSpec } from '../config/types.js';
+import { parseMetricsListen } from '../config/metrics.js';
+import { inUseAdviceHere } from './socket-table.js';
 import type { StatusSnapshot } from '../core/types.js';
 
 /** How long the running master of this app has to answer before we go on as if none ran. */
@@ -65,7 +67,7 @@ function parseHeld(address: string): { host: string; port: number } | { path: st
 const WILDCARD = new Set(['', '0.0.0.0', '::']);
 
 /** Does the held `address` take the address `spec` asks for? */
-export function holds(address: string, spec: ListenerSpec): boolean {
+export function holds(address: string, spec: ListenerSpec | { kind: 'tcp'; host: string; port: number }): boolean {
   const held = parseHeld(address);
   if (held === undefined) return false;
   if (spec.kind === 'unix') return 'path' in held && held.path === spec.path;
@@ -91,4 +93,30 @@ export async function nameTheHolder(err: unknown, specs: ListenerSpec[], discove
     `cannot listen on ${spec.source}: the hitless master pid ${holder.status.pid} of ${where} holds it ` +
     `(\`hitless list\` shows every master); stop it (\`hitless stop --run-dir ${holder.runDir}\`) or choose another address`,
     { cause: err, details: { ...err.details, holder: holder.status.pid } });
+}
+
+/**
+ * For an ERR_BIND of `metrics.listen` on an address in use (the endpoint's start, or a
+ * reload's probe): the same error naming the hitless master that holds the port (its
+ * metrics endpoint or one of its listen addresses), as {@link nameTheHolder} does for
+ * `listen`; else what else holds it ("another process listens there", or connections using
+ * it as their local port). This master's own listen address is said where it is thrown.
+ *
+ * @example
+ * await parts.startMetrics(config).catch(async (err) => { throw await nameMetricsHolder(err) });
+ */
+export async function nameMetricsHolder(err: unknown, discover: () => Promise<FoundMaster[]> = discoverMasters): Promise<unknown> {
+  if (!isHitlessError(err, 'ERR_BIND') || err.details.errno !== 'EADDRINUSE' || err.details.own === true) return err;
+  const { metrics: listen, stay } = err.details as { metrics?: unknown; stay?: unknown };
+  if (typeof listen !== 'string') return err;
+  const { host, port } = parseMetricsListen(listen);
+  const target = { kind: 'tcp' as const, host, port };
+  const holder = (await discover()).find((m) => m.status !== undefined && m.status.pid !== process.pid &&
+    [m.status.metrics, ...m.status.listeners.map((l) => l.address)].some((a) => a !== undefined && holds(a, target)));
+  const why = holder?.status === undefined
+    ? `EADDRINUSE (${inUseAdviceHere(port)})`
+    : `the hitless master pid ${holder.status.pid} of ${holder.status.app?.dir ?? holder.runDir} holds it (\`hitless list\` shows every master); ` +
+      `stop it (\`hitless stop --run-dir ${holder.runDir}\`) or choose another address`;
+  return new HitlessError('ERR_BIND', `config "metrics.listen": cannot listen on ${listen}: ${why}${typeof stay === 'string' ? ` (metrics stay on ${stay})` : ''}`,
+    { cause: err, details: { ...err.details, ...(holder?.status ? { holder: holder.status.pid } : {}) } });
 }

@@ -35,6 +35,8 @@ export class Parts {
   /** Reports restarted parts (Supervisor.reconfigured: the supervisor writes every event). */
   readonly #reconfigured: (parts: string[], errors: string[]) => void;
   readonly #running = new Map<PartName, Closable>();
+  /** Where the metrics endpoint serves while it runs (status.metrics). */
+  #metricsAddress: string | undefined;
   #config: MasterConfig | undefined;
   #triggersStarted = false;
   #queue: Promise<void> = Promise.resolve();
@@ -51,6 +53,11 @@ export class Parts {
     this.#logger = logger;
     this.#reconfigured = reconfigured;
     this.counters = new MasterCounters(handle);
+  }
+
+  /** The address the metrics endpoint serves, while it runs. */
+  get metricsAddress(): string | undefined {
+    return this.#metricsAddress;
   }
 
   /** Worker output (log files or the master's stdout/stderr): before the first worker starts. */
@@ -147,7 +154,12 @@ export class Parts {
     } else if (part === 'fetch' && config.fetch) {
       running = (await import('../release/fetcher.js')).startFetcher(config, handle, logger);
     } else if (part === 'metrics' && config.metrics) {
-      running = await (await import('../ops/metrics.js')).startMetrics(config, handle, logger, this.counters);
+      const endpoint = await (await import('../ops/metrics.js')).startMetrics(config, handle, logger, this.counters);
+      this.#metricsAddress = endpoint.address;
+      running = { close: async () => {
+        this.#metricsAddress = undefined;
+        await endpoint.close();
+      } };
     }
     if (running) this.#running.set(part, running);
   }

@@ -30,8 +30,9 @@ import { LOG_FILE_NAME } from '../ops/logfiles.js';
 import { busyScale } from '../core/outcomes.js';
 import type { Identities } from './identity.js';
 import type { ListenerSet } from './listeners.js';
+import { nameMetricsHolder } from './occupied.js';
 import { cachedReader, type ConfigSource } from './reread.js';
-import type { ConfigChange, MasterConfig } from '../config/types.js';
+import type { ConfigChange, ListenerSpec, MasterConfig } from '../config/types.js';
 import type { MasterEvent, MasterHandle, ReloadConfigDiff, ReloadOptions, ReloadOutcome, ScaleOutcome, StatusSnapshot } from '../core/types.js';
 
 export type { ConfigSource };
@@ -220,7 +221,9 @@ export class Reconfigurer implements MasterHandle {
       if (next.logs.mode === 'file') prepareFolder(next.logs.dir, LOG_FILE_NAME, 'logs.dir');
       // A metrics address in use refuses the reload, as it fails a start (else the endpoint
       // went off with only a log line to say so). Not when the port stays: ours holds it.
-      if (next.metrics && next.metrics.listen !== serving.metrics?.listen) await probeMetrics(next.metrics.listen, serving.metrics?.listen);
+      if (next.metrics && next.metrics.listen !== serving.metrics?.listen) {
+        await probeMetrics(next.metrics.listen, serving.metrics?.listen, [...serving.listen, ...next.listen]).catch(async (err: unknown) => { throw await nameMetricsHolder(err); });
+      }
       listeners.add(next.listen);
     } catch (err) {
       // Refused after the diff: what it would have changed is said, then why not.
@@ -280,14 +283,21 @@ export class Reconfigurer implements MasterHandle {
   }
 }
 
-/** Binds the metrics address `listen` and lets it go; throws ERR_BIND as the endpoint's start would. */
-async function probeMetrics(listen: string, serving: string | undefined): Promise<void> {
+/**
+ * Binds the metrics address `listen` and lets it go; throws ERR_BIND as the endpoint's start
+ * would (`addresses`: the listen addresses the reload brings, which this master holds).
+ */
+async function probeMetrics(listen: string, serving: string | undefined, addresses: ListenerSpec[]): Promise<void> {
   const { host, port } = parseMetricsListen(listen);
   if (port !== 0 && serving !== undefined && parseMetricsListen(serving).port === port) return;
+  const mine = addresses.find((l) => l.kind === 'tcp' && l.port === port);
   await new Promise<void>((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', (err: NodeJS.ErrnoException) => reject(new HitlessError('ERR_BIND',
-      `config "metrics.listen": cannot listen on ${listen}: ${err.code ?? err.message}${serving ? ` (metrics stay on ${serving})` : ''}`, { cause: err })));
+      `config "metrics.listen": cannot listen on ${listen}: ${err.code ?? err.message}` +
+      (mine && err.code === 'EADDRINUSE' ? ` (port ${port} is this master's own listen address ${mine.source}: give metrics another port)` : '') +
+      (serving ? ` (metrics stay on ${serving})` : ''),
+      { cause: err, details: { metrics: listen, errno: err.code, own: mine !== undefined, ...(serving ? { stay: serving } : {}) } })));
     probe.listen(port, host, () => probe.close(() => resolve()));
   });
 }

@@ -126,7 +126,8 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
       const mine = config.listen.find((l) => l.kind === 'tcp' && l.port === port);
       reject(new HitlessError('ERR_BIND',
         `config "metrics.listen": cannot listen on ${config.metrics!.listen}: ${err.code ?? err.message}` +
-        (mine && err.code === 'EADDRINUSE' ? ` (port ${port} is this master's own listen address ${mine.source}: give metrics another port)` : ''), { cause: err }));
+        (mine && err.code === 'EADDRINUSE' ? ` (port ${port} is this master's own listen address ${mine.source}: give metrics another port)` : ''),
+        { cause: err, details: { metrics: config.metrics!.listen, errno: err.code, own: mine !== undefined } }));
     });
     server.listen(port, host, () => resolve());
   });

@@ -295,7 +295,7 @@ test('a metrics address in use refuses the reload (ERR_BIND, as at start); the e
   write({ command: app, listen: ['127.0.0.1:0'], workers: 1, metrics: { listen: busy } });
   const r = await master.cli(['reload']);
   assert.equal(r.code, 1, r.stdout + r.stderr);
-  assert.match(r.stderr, new RegExp(`^hitless: reload refused: config "metrics\\.listen": cannot listen on ${busy.replace(/\./g, '\\.')}: EADDRINUSE \\(metrics stay on 127\\.0\\.0\\.1:0\\) \\(ERR_BIND\\); generation 1 keeps serving\n$`));
+  assert.match(r.stderr, new RegExp(`^hitless: reload refused: config "metrics\\.listen": cannot listen on ${busy.replace(/\./g, '\\.')}: EADDRINUSE \\(another process listens there: stop it or choose another port\\) \\(metrics stay on 127\\.0\\.0\\.1:0\\) \\(ERR_BIND\\); generation 1 keeps serving\n$`));
   assert.equal(await connects(Number(before.split(':').pop())), true, 'the endpoint still answers where it was');
   write({ command: app, listen: ['127.0.0.1:0'], workers: 1, metrics: { listen: '127.0.0.1:0' } });
   assert.equal((await master.cli(['reload'])).code, 0);

@@ -3,7 +3,7 @@
 // master holds is named with that master.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fixture, runCli, startMasterIn } from '../helpers/master.js';
@@ -63,6 +63,31 @@ test('a port held by another folder\'s hitless master: the error names that mast
   assert.equal(r.code, 1);
   assert.equal(r.stderr, `hitless: cannot listen on ${first.address()}: the hitless master pid ${first.pid} of ${a} holds it ` +
     `(\`hitless list\` shows every master); stop it (\`hitless stop --run-dir ${first.runDir}\`) or choose another address\n`);
+  assert.equal((await first.stop()).code, 0);
+});
+
+test('regression (h16 F10): a metrics.listen held by another hitless master (its metrics endpoint) names that master, at start and at a reload, like a listen address', { timeout: 90_000 }, async (t) => {
+  const a = tempDir(t);
+  const b = tempDir(t);
+  const app = [process.execPath, fixture('master/app.js')];
+  writeFileSync(join(a, 'hitless.json'), JSON.stringify({ command: app, listen: ['127.0.0.1:0'], metrics: { listen: '127.0.0.1:0' } }));
+  const first = await startMasterIn(t, a, []);
+  const held = (await first.status()).metrics as string | undefined;
+  assert.match(held ?? '', /^127\.0\.0\.1:\d+$/, 'status says where the metrics endpoint serves');
+  const named = `config "metrics.listen": cannot listen on ${held}: the hitless master pid ${first.pid} of ${a} holds it ` +
+    `(\`hitless list\` shows every master); stop it (\`hitless stop --run-dir ${first.runDir}\`) or choose another address`;
+  writeFileSync(join(b, 'hitless.json'), JSON.stringify({ command: app, listen: ['127.0.0.1:0'], metrics: { listen: held } }));
+  const r = await runCli(['start'], { XDG_RUNTIME_DIR: b }, b);
+  assert.equal(r.code, 1);
+  assert.ok(r.stderr.endsWith(`hitless: ${named} (ERR_BIND)\n`), r.stderr);
+  // A reload that moves b's metrics there: refused with the same naming, b's endpoint stays.
+  writeFileSync(join(b, 'hitless.json'), JSON.stringify({ command: app, listen: ['127.0.0.1:0'], metrics: { listen: '127.0.0.1:0' } }));
+  const second = await startMasterIn(t, b, []);
+  writeFileSync(join(b, 'hitless.json'), JSON.stringify({ command: app, listen: ['127.0.0.1:0'], metrics: { listen: held } }));
+  const reload = await second.cli(['reload']);
+  assert.equal(reload.code, 1, reload.stdout + reload.stderr);
+  assert.equal(reload.stderr, `hitless: reload refused: ${named} (metrics stay on 127.0.0.1:0) (ERR_BIND); generation 1 keeps serving\n`);
+  assert.equal((await second.stop()).code, 0);
   assert.equal((await first.stop()).code, 0);
 });
 
