@@ -4,7 +4,7 @@
  * that `hitless start` started there, without any flag.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, realpathSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { HitlessError } from '../errors.js';
@@ -94,6 +94,25 @@ export function controlSocketOf(boundPath: string): string | undefined {
   const name = basename(boundPath);
   if (name === CONTROL_SOCKET_NAME) return boundPath;
   return /^new-\d+$/.test(name) ? join(dirname(boundPath), CONTROL_SOCKET_NAME) : undefined;
+}
+
+/**
+ * Removes `runDir` if nothing is left in it but empty `inner` folders (an empty compile
+ * cache): a master that made its run dir and stops before anything was kept there (a start
+ * that failed) leaves no empty /tmp/hitless-<uid>/<hash> behind. A folder with anything in
+ * it stays.
+ *
+ * @example
+ * removeEmptyRunDir(config.runDir, [COMPILE_CACHE_DIR]);
+ */
+export function removeEmptyRunDir(runDir: string, inner: string[]): void {
+  for (const dir of [...inner.map((name) => join(runDir, name)), runDir]) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // not empty, or not there: left as it is
+    }
+  }
 }
 
 /** Removes the staged socket a new master that failed may have left (nothing if there is none). */

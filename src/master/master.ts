@@ -12,7 +12,7 @@
  * state the old one hands over instead of binding (see {@link runMaster}).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { HitlessError } from '../errors.js';
@@ -30,7 +30,7 @@ import { Identities } from './identity.js';
 import { compileCacheFolder } from './compile-cache.js';
 import { createWarmer } from './warmup.js';
 import { lowerForGood, planBootPriority, readPriorityFacts, setTreeNice } from '../core/priority.js';
-import { DEFAULT_BOOT_NICE } from '../config/defaults.js';
+import { COMPILE_CACHE_DIR, DEFAULT_BOOT_NICE } from '../config/defaults.js';
 import { PRELOAD_URL, preloadEnv } from './preload-env.js';
 import { Parts } from './parts.js';
 import { nameMetricsHolder, nameTheHolder, refuseSecondMaster } from './occupied.js';
@@ -43,7 +43,7 @@ import { SERVICE_MANAGER_VARS, ServiceNotifier, statusLine } from './notify.js';
 import { joinUpgrade, Successor, tellOldMaster } from './successor.js';
 import { masterUpgrader } from './upgrade-seams.js';
 import type { ControlServer } from '../control/server.js';
-import { stagingSocketPath } from '../config/rundir.js';
+import { removeEmptyRunDir, stagingSocketPath } from '../config/rundir.js';
 import { requireListenAddress } from '../config/listen.js';
 import { refuseTakenPidFile, removePidFile, writePidFile } from './pidfile.js';
 import { prepareFolder, prepareOutputFile } from '../config/output-file.js';
@@ -333,6 +333,8 @@ export async function runMaster(
     if (e.type === 'reload-done') setImmediate(collectGarbage);
   });
   notifier.follow(supervisor);
+  // A run dir this master makes goes with it if it holds nothing at the end (removeEmptyRunDir).
+  const madeRunDir = !upgrade && !existsSync(config.runDir);
   let control: ControlServer;
   try {
     control = await startControl(config, handle, logger, upgrade && stagingSocketPath(config.runDir, process.pid));
@@ -429,6 +431,7 @@ export async function runMaster(
   } else {
     listeners.release();
   }
+  if (madeRunDir) removeEmptyRunDir(config.runDir, [COMPILE_CACHE_DIR]);
   logger.info('master stopped', { code });
   return { code, exitAtOnce: false, ...(failure ? { failure } : {}) };
 }

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, resolveRunDir, type ConfigFlags } from '../../src/config/load.js';
+import { removeEmptyRunDir } from '../../src/config/rundir.js';
 import { isHitlessError } from '../../src/errors.js';
 
 function appDir(t: { after(fn: () => void): void }): string {
@@ -281,4 +282,16 @@ test('a size that is not one ("-1") is one problem, not two (the pattern, then "
     assert.equal(problems.length, 1, problems.join('\n'));
     assert.match(problems[0] ?? '', /"logs.maxSize" in .*: got "-1"; expected a size;/);
   }
+});
+
+test('removeEmptyRunDir (h16: a failed start left an empty run dir): an empty run dir and an empty compile cache in it go; anything kept there keeps both', (t) => {
+  const dir = appDir(t);
+  const runDir = join(dir, 'run');
+  mkdirSync(join(runDir, 'compile-cache'), { recursive: true });
+  removeEmptyRunDir(runDir, ['compile-cache']);
+  assert.equal(existsSync(runDir), false);
+  mkdirSync(join(runDir, 'compile-cache'), { recursive: true });
+  writeFileSync(join(runDir, 'compile-cache', 'entry'), 'v8 code cache');
+  removeEmptyRunDir(runDir, ['compile-cache']);
+  assert.equal(existsSync(join(runDir, 'compile-cache', 'entry')), true);
 });

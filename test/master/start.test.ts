@@ -41,6 +41,8 @@ test('a workers\' folder (--cwd) that does not exist: one line naming it and the
   assert.doesNotMatch(r.stderr, /ENOENT/);
   // h16 F7.2: it ended (ERR_COMMAND_NOT_FOUND) where every other first-generation failure ends (ERR_START_FAILED).
   assert.match(r.stderr, /\(ERR_START_FAILED\)\n$/);
+  // h16 housekeeping: the run dir the failed master made is not left behind, empty.
+  assert.equal(existsSync(join(dir, 'run')), false);
 });
 
 test('a metrics port in use at start: exit 1 naming metrics.listen before any worker started (regression: the first generation served, then was SIGKILLed)', { timeout: 30_000 }, async (t) => {
