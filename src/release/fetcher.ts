@@ -10,7 +10,7 @@
  * so a restarted master does not download the same artifact again.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HitlessError, isHitlessError } from '../errors.js';
 import type { Logger } from '../core/logger.js';
@@ -98,7 +98,10 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
   async function poll(): Promise<PollResult> {
     const state = await readState(config.appDir);
     const known = state.fetch?.url === urlKey ? state.fetch : undefined;
-    await mkdir(releasesDir(config.appDir), { recursive: true });
+    // The download lands beside the releases (the same disk, not a small tmpfs). A folder
+    // made for it goes again when the poll leaves nothing there (an error before anything
+    // was fetched): no empty releases/ in an app folder that has never had a release.
+    const made = await mkdir(releasesDir(config.appDir), { recursive: true });
     const tmp = join(releasesDir(config.appDir), `.hitless-fetch-${randomBytes(4).toString('hex')}.tgz`);
     try {
       const got = await download({
@@ -175,6 +178,7 @@ export function createFetcher(config: Config, master: MasterHandle, logger: Logg
       return { status: 'error', code, message };
     } finally {
       await rm(tmp, { force: true });
+      if (made !== undefined) await rmdir(releasesDir(config.appDir)).catch(() => undefined);
     }
   }
 

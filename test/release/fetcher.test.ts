@@ -221,6 +221,19 @@ test('fetch: an error that repeats at every poll (a 404 before the first publish
   assert.equal(lines.filter((l) => l.includes('HTTP 500')).length, 1, 'another fetcher, a new error: said once');
 });
 
+test('fetch: a poll that fetched nothing (a 404 before the first publish) leaves no empty releases/ in an app folder that had none (h16 housekeeping)', async (t) => {
+  const app = await tempDir(t);
+  const server = await new ArtifactServer().start();
+  t.after(() => server.close());
+  const logger = createLogger({ format: 'text', write: () => {} });
+  const f = createFetcher({ appDir: app, release: { keep: 5, prepare: undefined }, fetch: {
+    url: `${server.base}/404`, interval: 50, sha256: undefined, sha256Url: undefined, headers: {}, maxBytes: 1_000_000, timeout: 5_000,
+  } }, new FakeMaster(), logger);
+  t.after(() => f.close());
+  assert.equal((await f.pollOnce()).status, 'error');
+  assert.deepEqual(await readdir(app), []);
+});
+
 test('fetch: a malicious artifact is refused (ERR_RELEASE_UNSAFE_ARCHIVE) and remembered, the log line saying it is not retried', async (t) => {
   const { app, server, master, fetcher, lines } = await setup(t);
   server.artifact = craftTgz([{ path: '../../escape.txt', type: 'File', body: 'x' }]);
