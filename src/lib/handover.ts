@@ -61,6 +61,8 @@ export class Handover {
   /** Called after every change (a send done, a connection kept or closed): a move checks whether it is over. */
   private readonly watchers = new Set<() => void>();
 
+  /** When (Date.now()) the last connection was handed over: the master's drainTimeout counts from it. */
+  private lastHandedAt: number | undefined;
   /** Sent and acknowledged by the master, not yet `landed` (counted only with a window). */
   private inTransit = 0;
   /** Called once no connection waits here for its turn any more (see whenNothingWaits). */
@@ -170,6 +172,11 @@ export class Handover {
     else this.nothingWaits.add(fn);
   }
 
+  /** When (Date.now()) the last connection was handed over; undefined before the first. */
+  lastProgress(): number | undefined {
+    return this.lastHandedAt;
+  }
+
   /** The socket whose send is in flight: the drain deadline must not destroy it under the send. */
   sending(): SocketInternals | undefined {
     return this.current?.conn.socket as SocketInternals | undefined;
@@ -242,6 +249,7 @@ export class Handover {
       handle.close();
     } else if (received) {
       this.handed++;
+      this.lastHandedAt = Date.now();
       if (this.window !== undefined) this.inTransit++;
       owner.handedOver(conn);
       // The next send first: the channel is idle until it goes, closing can wait a moment.

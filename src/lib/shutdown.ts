@@ -164,6 +164,14 @@ function drain(
     }
     const deadline = (): void => {
       if (done) return;
+      // A deadline that follows the master's drainTimeout counts, like it, from the last
+      // connection handed over: a hand-over still moving connections (busy ones move once
+      // their response is out) is not cut while the master would let it go on.
+      const moved = options.masterDrainTimeout === undefined ? undefined : moving?.handover.lastProgress();
+      if (moved !== undefined && moved + options.timeout > Date.now()) {
+        timers.push(setTimeout(deadline, moved + options.timeout - Date.now()));
+        return;
+      }
       // Connections waiting for their turn in a hand-over are idle, at a request boundary,
       // and paced by the master: on a slow machine their turn only comes later. Cutting
       // them here would lose them for nothing, so the deadline waits until none waits any

@@ -82,7 +82,8 @@ export interface ShutdownOptions {
    * cut: the deadline then waits until they have moved (the master's `drainTimeout`,
    * counted from the hand-over's last progress, bounds that).
    * @default under the master, its `drainTimeout` less 5 s (one onShutdown hook's time),
-   * at least half of it (env `HITLESS_DRAIN_TIMEOUT`; 25 000 for the default 30 s);
+   * at least half of it (env `HITLESS_DRAIN_TIMEOUT`; 25 000 for the default 30 s), counted
+   * like drainTimeout from the last connection handed over while a hand-over moves them;
    * standalone {@link DEFAULT_SHUTDOWN_TIMEOUT} (10 000)
    */
   timeout?: number | undefined;

@@ -43,6 +43,23 @@ test('1000 paced keep-alive users (POST every 0–1.2 s), 9 reloads of 2 workers
   assert.deepEqual(drained.map((e) => Number(e.lost) + Number(e.returned) + Number(e.cut) + Number(e.forced)), Array(9).fill(0));
 });
 
+test('a short drainTimeout: the workers\' own deadline (drainTimeout less its margin) counts from the last connection handed over, as the master\'s does, so busy keep-alive connections still moving are not cut (regression, h18 N2)', { timeout: 300_000 }, async (t) => {
+  // drainTimeout 10 s: the library's default deadline is 5 s, the hand-over's own pace; a
+  // connection busy with a 1.5 s request moves once it is answered, some after those 5 s.
+  const master = await startMaster(t, { command: ['node', fixture('master/app.js')], workers: 2, env: { KEEP_ALIVE_MS: '60000' }, args: ['--drain-timeout', '10s'] });
+  const users = 20;
+  const load = startLoad(t, { url: master.url('/slow?ms=1500'), connections: users, thinkMs: [0, 0] });
+  const port = Number(master.address().split(':')[1]);
+  await waitUntil(() => establishedTo(port) >= users, `all ${users} users connected`, 60_000, 50);
+  await reloadOk(master);
+  const result = await load.stop();
+  const [drained] = master.events('reload-drained');
+  t.diagnostic(`drained: ${JSON.stringify(drained)}; load: ${result.raw}`);
+  assert.equal(result.failed, 0, `failed requests: ${result.raw}`);
+  assert.equal(result.opened, users, `the users re-opened connections: ${result.raw}`);
+  assert.deepEqual([drained?.handedOver, drained?.cut, drained?.forced].map(Number), [users, 0, 0]);
+});
+
 test('hand-over off ("handover": false, --no-handover): the same users are drained as before, and reloads make them re-open connections', { timeout: 300_000 }, async (t) => {
   const master = await startMaster(t, { command: ['node', fixture('master/app.js')], workers: 2, args: ['--no-handover'] });
   const users = 200;
