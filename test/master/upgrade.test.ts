@@ -327,7 +327,7 @@ test('regression (h15 F5): an upgrade with a generation draining in the backgrou
   upgrading.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => upgrading.on('close', resolve));
   await waitUntil(() => /old workers gone/.test(stdout), `"old workers gone" (so far: ${stdout})`, 120_000, 50);
-  assert.match(stdout, /^upgrade: also draining generation 1 \(background\): 1 worker, .*SIGKILL in /m);
+  assert.match(stdout, /^upgrade: also draining generation 1 \(background, drain\.reloadWait 1 s reached\): 1 worker, 1 request in flight, SIGKILL in /m);
   assert.match(stdout, /^upgrade: old workers gone \(.*\); still waiting for generation 1 \(background\), SIGKILL in /m);
   // The new master serves and holds the control socket; a SIGHUP to the old master's pid reloads there now.
   master.child.kill('SIGHUP');
