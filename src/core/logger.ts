@@ -124,6 +124,7 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       if (o.ok) {
         logger.info('upgrade done: the new master serves', {
           event, pid: o.pid, version: o.version, generation: o.generation, ms: o.durationMs, forced: o.forced, ...o.connections, background: o.background,
+          ...(o.reloadsPassedOn ? { reloadsPassedOn: o.reloadsPassedOn } : {}),
         });
         return;
       }

@@ -327,16 +327,22 @@ export class Supervisor extends EventEmitter implements MasterHandle {
 
   /**
    * From now on a request that would be held during the upgrade goes to `pass` at once, its
-   * outcome what `pass` says: the new master took over and runs reloads itself, so a SIGHUP
-   * to this master is not held until this master's old workers are gone (h15 F5: that waited
-   * for the generations draining in the background, up to their drainTimeout). Until the
-   * upgrade ends.
+   * outcome what `pass` says, and those held so far go to it now (one call for them all):
+   * the new master runs reloads itself, so a SIGHUP to this master is not held until the
+   * generations draining in the background are gone (h15 F5: up to their drainTimeout).
+   * Called once this master's own workers handed their connections over (see handOff's
+   * `handedOver`), not at the takeover: a reload in the new master while they still move
+   * loses some (h18 N4). Until the upgrade ends.
    *
    * @example
    * supervisor.passHeldReloads((reason) => { peer.signal('SIGHUP'); return handedOn(reason); });
    */
   passHeldReloads(pass: (reason: string) => ReloadOutcome): void {
-    if (this.#upgrade) this.#passOn = pass;
+    if (!this.#upgrade) return;
+    this.#passOn = pass;
+    // Those held until now go the same way, once for all of them (the others joined the first).
+    const held = this.takeHeldReloads();
+    if (held) held.settle(pass(held.reasons[0] ?? 'SIGHUP'));
   }
 
   /** What a queued reload waits for: the reload in flight, a scale, a crash replacement's rebalance, or the first generation's start. */
@@ -697,9 +703,15 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * own deadline at the latest; `background`: which, and what they did after their reload
    * was done). A stop() meanwhile joins it (forced: kills at once); a stop that began first
    * drains everything itself, and this resolves with zero counts once it is done.
+   * `handedOver` is called once no connection of this master's workers moves any more: when
+   * those workers are gone (before the background generations), or at once when the
+   * generation hands nothing over (`"handover": false`).
    */
-  handOff(receivers: () => Receiver[]): Promise<RetireCounts & { background: DrainRest }> {
-    if (this.#stopping) return this.#stopping.then(() => ({ ...zeroRetireCounts(), background: { generations: [], counts: zeroRetireCounts() } }));
+  handOff(receivers: () => Receiver[], handedOver: () => void = () => {}): Promise<RetireCounts & { background: DrainRest }> {
+    if (this.#stopping) {
+      handedOver();
+      return this.#stopping.then(() => ({ ...zeroRetireCounts(), background: { generations: [], counts: zeroRetireCounts() } }));
+    }
     // Under way before the hand-over (no reload or scale runs during an upgrade): the old
     // generations draining in the background. This master exits only once they are gone.
     const background = this.#draining.rest();
@@ -717,8 +729,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     });
     const generation = this.#current?.id ?? 0;
     this.#emit({ type: 'reload-draining', generation, workers: workers.length });
+    if (this.#current?.spec.handover === false) handedOver();
     const counts = retirement.run().then(async ({ ms, ...c }) => {
       this.#emit({ type: 'reload-drained', generation, ms, ...c });
+      if (this.#current?.spec.handover !== false) handedOver();
       const [rest] = await Promise.all([background, ...draining.map((w) => w.exited)]);
       this.#state = 'stopped';
       this.#emit({ type: 'master-stop', reason: 'upgraded' });

@@ -304,6 +304,12 @@ export interface UpgradeOutcome {
   /** Old workers SIGKILLed at drainTimeout (those of `background` included). */
   forced: number;
   /**
+   * SIGHUPs the old master passed on to the new one once its workers' connections were
+   * handed over (those held from earlier as one): the new master reloaded after the upgrade's
+   * `generation`, which may no longer serve.
+   */
+  reloadsPassedOn?: number;
+  /**
    * What became of the old workers' connections (as for a reload; handed over = to the new
    * master's workers); `drained` and `cut` include what the `background` generations drained and cut.
    */

@@ -5,10 +5,10 @@
  * behind the reload (or scale) in progress, or joins the one reload already queued. A
  * storm of SIGHUPs is therefore at most two reloads (the one running and one after it),
  * and a SIGHUP sent after the previous reload finished always reloads: none is dropped.
- * During a master upgrade (`hitless upgrade`) it is held until the new master took over
- * (logged as `SIGHUP: reload held until the master upgrade … ends`), which runs it, or this
- * master once the upgrade failed; after the takeover it is passed on to the new master at
- * once (upgrade.ts), not held while this master waits for its old workers.
+ * During a master upgrade (`hitless upgrade`) it is held (logged as `SIGHUP: reload held
+ * until the master upgrade … ends`) until this master's workers handed their connections
+ * over to the new master, then passed on to it (upgrade.ts), or run here once the upgrade
+ * failed; from then on one is passed on at once, not held for background generations.
  * (Issue 25: an earlier rule ignored SIGHUPs less than 200 ms apart while a reload ran,
  * which swallowed a deploy script's deliberate SIGHUP sent just as the old workers exited.)
  */

@@ -6,7 +6,8 @@
  * keep-alive connections moving to the new master's workers (old worker → this master →
  * new master → new worker). This master exits once its workers are gone, those of older
  * generations still draining in the background too (the `handover` phase names them; the
- * outcome counts what they cut). After the takeover a SIGHUP here goes on to the new master.
+ * outcome counts what they cut). A SIGHUP here is held until this master's workers handed
+ * their connections over, then goes on to the new master (h18 N4).
  *
  *   spawning → starting → ready → committed → handover → (upgrade-done: this master exits)
  *       (any phase before committed) → failed: the new master is stopped, this one serves on
@@ -163,24 +164,29 @@ export class Upgrader {
     const parts = await s.yieldParts().catch((): { metrics?: MetricTotals } => ({}));
     await s.notices.handedOver(pid, `upgraded: master pid ${pid} (hitless ${ready.version}) serves generation ${ready.generation}; old master pid ${s.pid} draining`);
     const atCommit = releases(s.supervisor);
-    await peer.send({ hitless: 1, type: 'upgrade-takeover', releases: atCommit, metrics: parts.metrics, ...this.#handOn(pid) });
-    // The new master runs reloads now: a SIGHUP here from now on is passed on to it at once,
-    // not held until this master's old workers (and its background generations) are gone.
-    // As a signal, which any hitless the new master may be takes as a reload.
-    s.supervisor.passHeldReloads((reason) => {
-      peer.signal('SIGHUP');
-      return this.#handedOn(reason, `passed on to the new master (pid ${pid}) as a SIGHUP: it took over and reloads now`);
-    });
+    // A SIGHUP held so far stays held: see handOff below.
+    await peer.send({ hitless: 1, type: 'upgrade-takeover', releases: atCommit, metrics: parts.metrics, ...this.#handOn(pid, false) });
     // Named with their deadlines: the old master waits for them too before it exits.
     const draining = s.supervisor.status().draining ?? [];
     s.supervisor.upgradePhase('handover', { pid, ...(draining.length ? { draining } : {}) });
     const link = new PeerLink(peer, ready.workers);
-    const counts = await s.supervisor.handOff(() => link.workers.filter((w) => !w.gone));
+    let passed = 0;
+    // Once this master's workers handed their connections over, a SIGHUP here (held so far,
+    // or later) goes on to the new master at once, not held until the generations draining
+    // in the background are gone (h15 F5). Not before: a reload in the new master while
+    // connections still move into its generation loses some (h18 N4). As a signal, which
+    // any hitless the new master may be takes as a reload.
+    const counts = await s.supervisor.handOff(() => link.workers.filter((w) => !w.gone), () => s.supervisor.passHeldReloads((reason) => {
+      passed++;
+      peer.signal('SIGHUP');
+      return this.#handedOn(reason, `passed on to the new master (pid ${pid}) as a SIGHUP once the old workers' connections were handed over: it reloads now`);
+    }));
     // What the old workers served since the totals went over (they report while they drain).
     await peer.send({ hitless: 1, type: 'upgrade-done', releases: since(releases(s.supervisor), atCommit), ...this.#handOn(pid) });
     const { handedOver, returned, lost, background } = counts;
     const rest = background.counts;
     return this.#end(base, { pid, version: ready.version, generation: ready.generation }, undefined, {
+      ...(passed ? { reloadsPassedOn: passed } : {}),
       forced: counts.forced + rest.forced,
       connections: { handedOver, returned, lost, drained: counts.drained + rest.drained, cut: counts.cut + rest.cut },
       ...(background.generations.length ? { background: { generations: background.generations, forced: rest.forced, drained: rest.drained, cut: rest.cut } } : {}),
@@ -243,14 +249,14 @@ export class Upgrader {
    * reload requests held for it, and the request counts since the last hand-on (refusals
    * and merges during the upgrade). Each held request's caller hears the new master runs it.
    */
-  #handOn(pid: number): { reloads?: string[]; reloadRequests?: Partial<ReloadRequestCounts> } {
+  #handOn(pid: number, withHeld = true): { reloads?: string[]; reloadRequests?: Partial<ReloadRequestCounts> } {
     const s = this.#s;
     const now = { refused: 0, ...s.supervisor.resumeState().reloadRequests };
     const delta: Partial<ReloadRequestCounts> = {};
     for (const k of ['started', 'queued', 'merged', 'refused'] as const) if (now[k] > this.#counted[k]) delta[k] = now[k] - this.#counted[k];
     this.#counted = now;
-    const held = s.supervisor.takeHeldReloads();
-    if (held) held.settle(this.#handedOn(held.reasons[0] ?? 'SIGHUP', `handed to the new master (pid ${pid}), which runs the reload now that it took over`));
+    const held = withHeld ? s.supervisor.takeHeldReloads() : undefined;
+    if (held) held.settle(this.#handedOn(held.reasons[0] ?? 'SIGHUP', `handed to the new master (pid ${pid}), which runs the reload now that the old master is done`));
     return { ...(held ? { reloads: held.reasons } : {}), ...(Object.keys(delta).length ? { reloadRequests: delta } : {}) };
   }
 

@@ -62,3 +62,13 @@ test('regression (h15 F5): the done line counts what the background generations 
   assert.equal(upgradeDoneLine({ ...base, forced: 0, connections: { handedOver: 2, returned: 0, lost: 0, drained: 1, cut: 0 } }),
     'upgrade: done in 40.1 s: master pid 11327 (hitless 0.3.0) serves generation 40; 2 connections handed over, 1 drained; old master pid 9267 exited');
 });
+
+test('regression (h18 N4): after a SIGHUP passed on to the new master, the done line does not say its first generation still serves', () => {
+  const outcome: UpgradeOutcome = {
+    ok: true, pid: 27477, version: '0.1.0', generation: 11, from: { pid: 27029, version: '0.1.0' }, reason: 'hitless upgrade', startedAt: 0, durationMs: 3800,
+    forced: 0, connections: { handedOver: 20, returned: 0, lost: 0, drained: 0, cut: 0 }, reloadsPassedOn: 1,
+  };
+  assert.equal(upgradeDoneLine(outcome),
+    'upgrade: done in 3.8 s: master pid 27477 (hitless 0.1.0) took over with generation 11, then reloaded for a SIGHUP the old master passed on ' +
+    '(`hitless status` shows the generation serving now); 20 connections handed over, 0 drained; old master pid 27029 exited');
+});

@@ -173,7 +173,7 @@ test('upgrade refused while a reload runs (ERR_UPGRADE_BUSY), and a reload or sc
   assert.equal((await sup.reload('after')).ok, true);
 });
 
-test('a SIGHUP during an upgrade is held and handed to the new master at the takeover, one during the hand-over passed on to it as a SIGHUP; a refused reload is counted for it (regression: both were dropped)', async () => {
+test('a SIGHUP during an upgrade is held and passed on to the new master as one SIGHUP once the old workers handed over, with one during the hand-over; a refused reload is counted for it (regression: both were dropped)', async () => {
   // The new master answers the commit and takes every connection; it says ready when the test does.
   const { sup, peers, upgrader, events } = setup({
     behave: (p) => p.on('sent', (m: OldMasterMessage) => {
@@ -200,19 +200,60 @@ test('a SIGHUP during an upgrade is held and handed to the new master at the tak
     if (e.type === 'upgrade-phase' && e.phase === 'handover') late = sup.reload('SIGHUP', { holdDuringUpgrade: true });
   });
   peers[0]!.say({ hitless: 1, type: 'upgrade-ready', pid: 5000, version: '9.9.9', generation: 2, workers: NEW_WORKERS });
-  assert.equal((await upgrade).ok, true);
+  const outcome = await upgrade;
+  assert.equal(outcome.ok, true);
+  assert.equal(outcome.reloadsPassedOn, 1);
   const sent = (type: string): Record<string, unknown> => peers[0]!.sent.find((x) => x.message.type === type)?.message as unknown as Record<string, unknown>;
-  assert.deepEqual(sent('upgrade-takeover').reloads, ['SIGHUP', 'SIGHUP']);
+  assert.equal(sent('upgrade-takeover').reloads, undefined, 'held past the takeover (h18 N4)');
   assert.deepEqual(sent('upgrade-takeover').reloadRequests, { merged: 1, refused: 1 });
   assert.equal(sent('upgrade-done').reloads, undefined);
-  assert.equal(sent('upgrade-done').reloadRequests, undefined);
-  assert.deepEqual(peers[0]!.signals, ['SIGHUP']);
+  assert.deepEqual(sent('upgrade-done').reloadRequests, { merged: 1 }, 'the one during the hand-over joined the held ones');
+  assert.deepEqual(peers[0]!.signals, ['SIGHUP'], 'one SIGHUP for the three');
   const handed = await first;
   assert.equal(handed.error?.code, 'ERR_UPGRADE_BUSY');
-  assert.match(handed.error?.message ?? '', /handed to the new master \(pid 5000\)/);
+  assert.match(handed.error?.message ?? '', /passed on to the new master \(pid 5000\) as a SIGHUP once the old workers' connections were handed over/);
   assert.equal((await second).coalesced, true);
   assert.ok(late);
-  assert.match(((await late) as { error?: { message: string } }).error?.message ?? '', /passed on to the new master \(pid 5000\) as a SIGHUP/);
+  assert.equal(((await late) as { coalesced?: boolean }).coalesced, true);
+});
+
+test('regression (h18 N4): a SIGHUP after the takeover waits until the old workers handed their connections over, then goes on to the new master (a reload there meanwhile lost connections)', async () => {
+  // The new master lands each connection only when the test says.
+  const pending: number[] = [];
+  const { sup, host, peers, upgrader } = setup({
+    behave: (p) => {
+      goodSuccessor(p);
+      p.removeAllListeners('sent');
+      p.on('sent', (m: OldMasterMessage) => {
+        if (m.type === 'upgrade-state') p.say({ hitless: 1, type: 'upgrade-ready', pid: p.pid, version: '9.9.9', generation: m.supervisor.nextGeneration, workers: NEW_WORKERS });
+        else if (m.type === 'upgrade-commit') p.say({ hitless: 1, type: 'upgrade-committed' });
+        else if (m.type === 'upgrade-conn') pending.push(m.id);
+      });
+    },
+  });
+  host.behave = () => holding(2);
+  await sup.start();
+  let sighup: Promise<{ coalesced?: boolean; error?: { message: string } }> | undefined;
+  sup.on('event', (e: MasterEvent) => {
+    if (e.type === 'upgrade-phase' && e.phase === 'handover') sighup = sup.reload('SIGHUP', { holdDuringUpgrade: true });
+  });
+  const done: { outcome?: UpgradeOutcome } = {};
+  void upgrader.run().then((o) => (done.outcome = o));
+  await host.advance(0);
+  const peer = peers[0]!;
+  assert.equal(pending.length, 4, 'the old workers\' connections are on their way');
+  assert.deepEqual(peer.signals, [], 'no reload in the new master while connections move into its generation');
+  assert.equal(sup.status().reloadQueued, true, 'held');
+  for (const id of pending.splice(0, 3)) peer.say({ hitless: 1, type: 'upgrade-landed', id, ok: true });
+  await host.advance(0);
+  assert.deepEqual(peer.signals, [], 'still one connection moving');
+  for (const id of pending.splice(0)) peer.say({ hitless: 1, type: 'upgrade-landed', id, ok: true });
+  await host.advance(0);
+  assert.deepEqual(peer.signals, ['SIGHUP'], 'passed on once the old workers are gone');
+  assert.match((await sighup)?.error?.message ?? '', /passed on to the new master \(pid 5000\) as a SIGHUP once the old workers' connections were handed over/);
+  assert.ok(done.outcome);
+  assert.equal(done.outcome.reloadsPassedOn, 1);
+  assert.deepEqual(done.outcome.connections, { handedOver: 4, returned: 0, lost: 0, drained: 0, cut: 0 });
 });
 
 test('a SIGHUP held during an upgrade that fails runs here once it failed, counted once (regression: it was dropped)', async () => {

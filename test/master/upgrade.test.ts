@@ -228,7 +228,7 @@ test('what survives an upgrade: the generation counter, the last reload and the 
   assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
 });
 
-test('a SIGHUP during an upgrade is held and run by the new master once it took over, and a `hitless reload` then is refused, logged and counted there (regression: the SIGHUP was dropped, the refusal unlogged and uncounted)', { timeout: 300_000 }, async (t) => {
+test('a SIGHUP during an upgrade is held and run by the new master once the old workers handed over (h18 N4: not while they still do), and a `hitless reload` then is refused, logged and counted there (regression: the SIGHUP was dropped, the refusal unlogged and uncounted)', { timeout: 300_000 }, async (t) => {
   const { master, dir, runDir } = await startFromSymlink(t, {
     command: ['node', fixture('master/wait-by-marker.js')], workers: 1, args: ['--config', 'hitless.json'],
     files: { 'hitless.json': JSON.stringify({}), 'wait-2': '' },
@@ -251,12 +251,16 @@ test('a SIGHUP during an upgrade is held and run by the new master once it took 
   const { code, outcome } = await upgrading;
   assert.equal(code, 0, JSON.stringify(outcome.error));
   assert.equal(outcome.generation, 2);
-  // The new master logs to the same output (it inherited it): it says it runs the held reload, and does.
+  assert.equal(outcome.reloadsPassedOn, 1);
+  // The new master logs to the same output (it inherited it): it runs the held reload.
   const done = (): LogRecord | undefined => master.records.slice(from).find((r) => r.event === 'reload-done' && r.generation === 3);
   await waitUntil(() => done() !== undefined, 'the new master ran the held reload', 60_000, 50);
   const lines = master.records.slice(from);
-  assert.ok(lines.some((r) => r.event === 'held-reload'), 'the new master says it runs the reload held for it');
-  assert.ok(lines.some((r) => r.event === 'sighup' && /handed to the new master/.test(String(r.msg))), 'the old master says where the SIGHUP went');
+  assert.ok(lines.some((r) => r.event === 'sighup' && /passed on to the new master .* once the old workers' connections were handed over/.test(String(r.msg))), 'the old master says where the SIGHUP went');
+  // Only once the old master's generation handed over and was gone (h18 N4).
+  const drained = lines.findIndex((r) => r.event === 'reload-drained' && r.generation === 1);
+  const reloading = lines.findIndex((r) => r.event === 'reload-start' && r.generation === 3);
+  assert.ok(drained >= 0 && reloading > drained, 'the new master reloads after the old workers are gone');
   // Reloads that did not run in the old master announced no configuration (it reached the upgrade's client too).
   const committed = lines.findIndex((r) => r.event === 'upgrade-phase' && r.phase === 'committed');
   assert.ok(committed > 0 && !lines.slice(0, committed).some((r) => r.event === 'reload-config'), 'no reload-config before the commit');

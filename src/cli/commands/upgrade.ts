@@ -117,7 +117,11 @@ export function upgradeDoneLine(outcome: UpgradeOutcome): string {
   const forced = outcome.forced ? `, ${plural(outcome.forced, 'old worker')} killed at drainTimeout` : '';
   const b = outcome.background;
   const waited = b ? `; waited for ${generationsPhrase(b.generations)} draining in the background: ${b.drained} drained${cutPhrase(b.cut, b.forced)}` : '';
-  return `upgrade: done in ${formatDuration(outcome.durationMs)}: master pid ${outcome.pid} (hitless ${outcome.version}) serves generation ${outcome.generation}${moved}${forced}${waited}; old master pid ${outcome.from.pid} exited`;
+  // A SIGHUP passed on to the new master reloaded it after the takeover: its first generation may be gone (h18 N4).
+  const serves = outcome.reloadsPassedOn
+    ? `took over with generation ${outcome.generation}, then reloaded for a SIGHUP the old master passed on (\`hitless status\` shows the generation serving now)`
+    : `serves generation ${outcome.generation}`;
+  return `upgrade: done in ${formatDuration(outcome.durationMs)}: master pid ${outcome.pid} (hitless ${outcome.version}) ${serves}${moved}${forced}${waited}; old master pid ${outcome.from.pid} exited`;
 }
 
 export const command: Command = {
