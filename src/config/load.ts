@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import { configError, configErrorFromZod, configErrorOf, type ValueSources } from './errors.js';
-import { isHitlessError } from '../errors.js';
+import { HitlessError, isHitlessError } from '../errors.js';
 import { checkDistinctAddresses, checkUniqueNames, listenEntryAt, ListenError, parseListen, requireListenAddress } from './listen.js';
 import { parseMetricsListen } from './metrics.js';
 import { MAX_WORKERS } from './workers.js';
@@ -29,6 +29,8 @@ export { resolveRunDir, ensureRunDir, controlSocketPath } from './rundir.js';
 /** `hitless start` flags, as parsed by the CLI (strings, as typed). */
 export interface ConfigFlags {
   config?: string;
+  /** `--no-config`: read no config file, not even ./hitless.json (an upgraded flags-only master). */
+  noConfig?: boolean;
   /** Everything after `--`. */
   command?: string[];
   listen?: string[];
@@ -128,7 +130,7 @@ export function loadConfig(options: LoadConfigOptions = {}): MasterConfig {
   const cwd = resolve(options.cwd ?? process.cwd());
   const env = options.env ?? process.env;
   const flags = options.flags ?? {};
-  const configPath = findConfigFile(flags.config, cwd);
+  const configPath = configFileOf(flags, cwd);
   const sources: ValueSources = { file: configPath && (flags.config ?? basename(configPath)), flags: {} };
   const fileInput = configPath ? readConfigFile(configPath) : {};
   const flagInput = flagsToInput(flags, cwd, sources);
@@ -137,6 +139,19 @@ export function loadConfig(options: LoadConfigOptions = {}): MasterConfig {
   const config = validate(fileInput, flagInput, ctx);
   const overrides = flagOverrides(fileInput, flagInput, appDir, sources).map((o) => withFileVerdict(o, fileInput, flagInput, ctx));
   return overrides.length > 0 ? { ...config, flagOverrides: overrides } : config;
+}
+
+/**
+ * The config file the flags name: none with `--no-config` (given with `--config` too: refused,
+ * ERR_CONFIG_INVALID), else --config or ./hitless.json when present (findConfigFile).
+ *
+ * @example
+ * configFileOf({ noConfig: true }, '/srv/app'); // undefined, even with /srv/app/hitless.json
+ */
+export function configFileOf(flags: Pick<ConfigFlags, 'config' | 'noConfig'>, cwd: string): string | undefined {
+  if (!flags.noConfig) return findConfigFile(flags.config, cwd);
+  if (flags.config !== undefined) throw new HitlessError('ERR_CONFIG_INVALID', '--no-config and --config contradict each other; give one of them');
+  return undefined;
 }
 
 /** The flags over the file (env merged by variable), validated and normalised. */

@@ -269,6 +269,7 @@ export async function runMaster(
   let handedOver = false;
   const upgrader = masterUpgrader({
     supervisor, listeners, notifier, version, startArgv: options.startArgv, startedFrom: options.startedFrom, runDir: config.runDir,
+    flagsOnly: config.configPath === undefined,
     limits: () => ({ readyTimeout: master.spec.readyTimeout, drainTimeout: master.spec.drainTimeout }),
     scale: () => reconfigurer.scaleOverride,
     yieldParts: () => {

@@ -3,7 +3,8 @@
  * path this master was started from (`process.argv[1]`: node_modules/.bin/hitless, a
  * global /usr/bin/hitless symlink, or the script itself), resolved again at the upgrade,
  * so a symlink an install moved since points at the new copy; or `--exec <path>` — run
- * with the same `hitless start` arguments, working directory and environment.
+ * with the same `hitless start` arguments, working directory and environment, and
+ * `--no-config` first when this master read no config file (it stays flags only).
  *
  * A JavaScript file runs under the Node binary at this master's path (`process.execPath`,
  * read again from disk, so a Node upgraded in place is the one that runs) with this
@@ -28,6 +29,8 @@ export interface LaunchContext {
   execArgv: string[];
   /** How many of the handed-over sockets came from systemd: the new master's configuration check needs LISTEN_FDS to allow an empty listen list. */
   inherited: number;
+  /** This master read no config file (started with flags only): the new one must not read a hitless.json that appeared since either. */
+  flagsOnly?: boolean;
 }
 
 /**
@@ -67,8 +70,11 @@ export function upgradeLaunch(execOption: string | undefined, ctx: LaunchContext
   // WATCHDOG_PID names this process; unset, the watchdog is the main process's, which the new master becomes.
   delete env.WATCHDOG_PID;
   if (ctx.inherited > 0) env.LISTEN_FDS = String(ctx.inherited);
+  // With the same arguments in the same folder, the new master of a master started with flags
+  // only would read a hitless.json written since, which this master ignores (h18 N3).
+  const args = ctx.flagsOnly && !ctx.startArgv.includes('--no-config') ? ['--no-config', ...ctx.startArgv] : ctx.startArgv;
   return {
-    launch: { command: [...command, 'start', ...ctx.startArgv], cwd: ctx.cwd, env, fds },
+    launch: { command: [...command, 'start', ...args], cwd: ctx.cwd, env, fds },
     exec: real === path ? path : `${path} → ${real}`,
   };
 }

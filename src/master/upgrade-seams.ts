@@ -25,6 +25,8 @@ export interface MasterUpgraderOptions {
   version: string;
   /** `hitless start`'s arguments (undefined: a master run programmatically cannot upgrade). */
   startArgv: string[] | undefined;
+  /** This master read no config file (its new master gets `--no-config`). */
+  flagsOnly: boolean;
   /** The path this master was started from (default: process.argv[1]). */
   startedFrom: string | undefined;
   runDir: string;
@@ -57,6 +59,7 @@ export function masterUpgrader(o: MasterUpgraderOptions): Upgrader {
       const ctx = {
         startedFrom: o.startedFrom ?? process.argv[1], startArgv: o.startArgv, cwd: process.cwd(), env: process.env,
         execPath: process.execPath, execArgv: process.execArgv, inherited: sockets.filter((s) => s.inherited).length,
+        flagsOnly: o.flagsOnly,
       };
       return { ...upgradeLaunch(exec, ctx, fds), sockets };
     },

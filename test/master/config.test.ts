@@ -295,3 +295,12 @@ test('removeEmptyRunDir (h16: a failed start left an empty run dir): an empty ru
   removeEmptyRunDir(runDir, ['compile-cache']);
   assert.equal(existsSync(join(runDir, 'compile-cache', 'entry')), true);
 });
+
+test('regression (h18 N3): --no-config reads no hitless.json, even one in the folder (what an upgrade gives the new master of a flags-only master); with --config it is refused', (t) => {
+  const dir = appDir(t);
+  const c = load(dir, { ...base, workers: 2, env: { V: 'fromfile' } }, { noConfig: true, command: ['node', 'app.js'], listen: ['127.0.0.1:0'] });
+  assert.equal(c.configPath, undefined);
+  assert.equal(c.workers, 1);
+  assert.deepEqual(c.command, ['node', 'app.js']);
+  rejects(() => load(dir, base, { noConfig: true, config: 'hitless.json' }), 'ERR_CONFIG_INVALID', '--no-config and --config');
+});

@@ -17,7 +17,7 @@ import { configProblems, HitlessError, isHitlessError } from '../../errors.js';
 import { describeListener } from '../../config/changes.js';
 import { formatDuration } from '../../config/duration.js';
 import { safeUrl } from '../../text/url.js';
-import { findConfigFile, readConfigFile } from '../../config/file.js';
+import { readConfigFile } from '../../config/file.js';
 import { checkRunDir } from '../../config/rundir.js';
 import { commandWarnings } from '../../config/command-check.js';
 import { bareDurationWarnings } from '../../config/bare-durations.js';
@@ -25,7 +25,7 @@ import { prepareFolder, prepareOutputFile } from '../../config/output-file.js';
 import { LOG_FILE_NAME } from '../../ops/logfiles.js';
 import { resolveWorkdir } from '../../core/workdir.js';
 import { findRunDir } from '../../control/find.js';
-import type { ConfigFlags } from '../../config/load.js';
+import { configFileOf, type ConfigFlags } from '../../config/load.js';
 import type { MasterConfig } from '../../config/types.js';
 import type { FleetConfig } from '../../fleet/types.js';
 import type { StatusSnapshot } from '../../core/types.js';
@@ -175,7 +175,7 @@ export const command: Command = {
       return 0;
     }
     try {
-      const configPath = findConfigFile(flags.config, process.cwd());
+      const configPath = configFileOf(flags, process.cwd());
       if (configPath === undefined && !hasStartFlags(flags)) {
         // For scripts (and the master's own re-read, which always has a file or flags), no
         // file and no flags is an error: nothing was validated.

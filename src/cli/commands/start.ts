@@ -13,7 +13,8 @@ import type { Command } from '../command.js';
 import type { ConfigFlags } from '../../config/load.js';
 import type { MasterConfig } from '../../config/types.js';
 import { parseFlags } from '../flags.js';
-import { findConfigFile, readConfigFile } from '../../config/file.js';
+import { readConfigFile } from '../../config/file.js';
+import { configFileOf } from '../../config/load.js';
 import { bareDurationWarnings } from '../../config/bare-durations.js';
 import { createLogger } from '../../core/logger.js';
 import { fingerprintConfig } from '../../master/reread.js';
@@ -29,6 +30,8 @@ flags override its keys (docs/CONFIG.md).
 
 Flags:
   --config <path>          config file (default: ./hitless.json if it exists)
+  --no-config              read no config file, not even ./hitless.json (what \`hitless
+                           upgrade\` gives the new master of a master started without one)
   --listen [name=]address  listening socket, repeatable: 8080, 127.0.0.1:8080, [::1]:8080,
                            unix:/path/app.sock?mode=0660 (replaces the file's list)
   --workers <n|auto>       workers per generation (default 1; auto = one per CPU)
@@ -77,6 +80,7 @@ Examples:
 
 const options = {
   config: { type: 'string' },
+  'no-config': { type: 'boolean' },
   listen: { type: 'string', multiple: true },
   workers: { type: 'string' },
   'ready-timeout': { type: 'string' },
@@ -126,7 +130,7 @@ export function startFlagsToConfig(
     logFile: v['log-file'],
     extra: Object.fromEntries(Object.keys(extra).map((k) => [k, (v as Record<string, string | boolean | undefined>)[k]])),
     flags: {
-      config: v.config, command: split.command, listen: v.listen, workers: v.workers,
+      config: v.config, noConfig: v['no-config'] === true ? true : undefined, command: split.command, listen: v.listen, workers: v.workers,
       readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
       stopSignal: v['stop-signal'], env: v.env, cwd: v.cwd, strategy: v.strategy, runDir: v['run-dir'],
       handover: v['no-handover'] === true ? false : undefined, handoverSpread: v['handover-spread'],
@@ -152,7 +156,7 @@ export const command: Command = {
       return 0;
     }
     // Taken before validating: a reload validates again only if the file changed since (reread.ts).
-    const startFingerprint = fingerprintBeforeCheck(flags.config);
+    const startFingerprint = fingerprintBeforeCheck(flags);
     const loaded = loadConfigInChild(withoutDetachFlags(argv));
     if (typeof loaded === 'number') return loaded;
     if (detach) return runDetached(argv, loaded, logFile);
@@ -162,7 +166,7 @@ export const command: Command = {
     const logger = createLogger({ format: loaded.logFormat });
     // Valid but surely a slip (`--ready-timeout 5` is 5 ms): said before the start fails of it.
     // A detached master logs it too, and `start --detach` shows the log until it is up.
-    for (const warning of bareDurationWarnings(fileAsWritten(flags.config), flags)) logger.warn(warning, { event: 'config-warning' });
+    for (const warning of bareDurationWarnings(fileAsWritten(flags), flags)) logger.warn(warning, { event: 'config-warning' });
     // Every reload reads the configuration again from this same command line.
     const result = await runMaster(loaded, logger, { startArgv: argv, startFingerprint });
     // The log says it among the master's lines; the command ends with it, like every failed command.
@@ -172,18 +176,18 @@ export const command: Command = {
 };
 
 /** The config file as written (durations not yet turned into ms); {} without one. It was validated already. */
-function fileAsWritten(configFlag: string | undefined): Record<string, unknown> {
+function fileAsWritten(flags: ConfigFlags): Record<string, unknown> {
   try {
-    const path = findConfigFile(configFlag, process.cwd());
+    const path = configFileOf(flags, process.cwd());
     return path === undefined ? {} : readConfigFile(path);
   } catch {
     return {};
   }
 }
 
-function fingerprintBeforeCheck(configFlag: string | undefined): string | undefined {
+function fingerprintBeforeCheck(flags: ConfigFlags): string | undefined {
   try {
-    return fingerprintConfig(findConfigFile(configFlag, process.cwd()), process.cwd());
+    return fingerprintConfig(configFileOf(flags, process.cwd()), process.cwd());
   } catch {
     return undefined; // the check reports it
   }
