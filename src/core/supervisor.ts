@@ -231,16 +231,21 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const from = this.#upgradedFrom;
     this.#emit({ type: 'master-start', pid: process.pid, listeners: this.#opts.listeners(), ...(from ? { upgradedFrom: { pid: from.pid, version: from.version } } : {}) });
     let gen: Generation;
+    let starting: Generation | undefined;
     try {
       // Inside: a spec that cannot be made (the workers' folder missing, a worker user that
       // cannot reach the app) fails the start like a worker would, ERR_START_FAILED with its reason.
-      gen = this.#newGeneration(this.#opts.spec());
+      gen = starting = this.#newGeneration(this.#opts.spec());
       await startSlots(slotRange(0, gen.size), {
         spawn: (slot) => this.#spawn(gen, slot, 0),
         ready: (w) => this.#gate(w.waitReady(gen.spec.readyTimeout)),
         host: this.#host,
       });
     } catch (failure) {
+      // The workers startSlots sent away (their stop signal, SIGKILL after a grace) may have
+      // served already: they answer what they accepted before the master goes on to stop
+      // (which would SIGKILL them at once).
+      if (starting !== undefined) await Promise.all(starting.live().map((w) => w.exited));
       const { message, output } = outcomeError(failure);
       // A stop asked for while generation 1 started (Ctrl-C, SIGTERM): say that, not a failure of its own.
       const why = isHitlessError(failure, 'ERR_STOPPING') ? 'the master was asked to stop before its workers were ready' : isHitlessError(failure) ? message : String(failure);

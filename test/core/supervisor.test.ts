@@ -49,6 +49,29 @@ test('start: a worker that fails at boot fails the start with its reason and lea
   assert.equal(host.alive().length, 0);
 });
 
+test('start: when a worker fails, a sibling that already serves gets its stop signal and answers what it accepted; the start fails once it has exited, never SIGKILLed at once (regression, h19 F1)', async () => {
+  const { sup, host } = setup();
+  // Slot 0 serves and has a request in flight: on SIGTERM it answers it (1 s), then exits.
+  const serving: Behaviour = (p) => {
+    queueMicrotask(() => p.ready());
+    p.on('signal', (s: NodeJS.Signals) => {
+      if (s === 'SIGTERM') host.setTimer(() => p.exit(0), 1000);
+    });
+  };
+  host.behave = (_g, slot) => (slot === 1 ? crashesAtBoot : serving);
+  let settled = false;
+  const started = sup.start().then(() => undefined, (e: Error & { code?: string }) => e).finally(() => (settled = true));
+  await settle();
+  assert.equal(settled, false, 'the start waits for the serving sibling to finish');
+  const [sibling] = host.alive();
+  assert.deepEqual(sibling?.signals, ['SIGTERM']);
+  await host.advance(1000);
+  const failure = await started;
+  assert.equal(failure?.code, 'ERR_START_FAILED');
+  assert.deepEqual(sibling?.signals, ['SIGTERM'], 'no SIGKILL');
+  assert.equal(host.alive().length, 0);
+});
+
 test('all: phases spawning → ready → switched → draining → done, old generation stopped only after the switch', async () => {
   const { sup, host, phases, events } = setup();
   await sup.start();
