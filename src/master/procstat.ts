@@ -1,12 +1,13 @@
 /**
  * Per-worker memory and CPU for `hitless status`, read from Linux /proc: resident memory
- * from /proc/<pid>/statm, CPU time from /proc/<pid>/stat. CPU% is the share of one core
- * used since the previous reading of that pid (since the process started, on the first).
- * Elsewhere (no /proc) the map is simply empty.
+ * from /proc/<pid>/statm, CPU time from /proc/<pid>/stat, summed over the worker's process
+ * tree (a forking server such as gunicorn serves from its arbiter's children). CPU% is the
+ * share of one core used since the previous reading of each process (since it started, on
+ * the first). Elsewhere (no /proc) the map is simply empty.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { statFields } from '../core/procfs.js';
+import { childPids, statFields } from '../core/procfs.js';
 
 /** One process's resource use. */
 export interface ProcStat {
@@ -17,9 +18,14 @@ export interface ProcStat {
 
 interface Sample { startTicks: number; cpuTicks: number; atMs: number }
 
+/** Most descendants of one worker read per call. */
+const MAX_TREE = 256;
+
 /** Where /proc and the clock come from (tests pin them). */
 export interface ProcSources {
   read?: (path: string) => string;
+  /** The child pids of a process (default: /proc/<pid>/task/<tid>/children of each thread). */
+  children?: (pid: number) => number[];
   now?: () => number;
   pageSize?: number;
   clockTicks?: number;
@@ -54,42 +60,59 @@ export function createProcStatReader(sources: ProcSources = {}): (pids: number[]
   const now = sources.now ?? Date.now;
   let pageSize = sources.pageSize;
   let clockTicks = sources.clockTicks;
+  const children = sources.children ?? childPids;
   const previous = new Map<number, Sample>();
+
+  /** One process's RSS (bytes) and CPU (% of a core) since its previous reading; undefined when gone. */
+  const one = (pid: number, seen: Set<number>): ProcStat | undefined => {
+    let stat: ReturnType<typeof parseStat>;
+    let statm: string;
+    let uptime: string;
+    try {
+      stat = parseStat(read(`/proc/${pid}/stat`));
+      statm = read(`/proc/${pid}/statm`);
+      uptime = read('/proc/uptime');
+    } catch {
+      return undefined; // exited, or no /proc
+    }
+    if (!stat) return undefined;
+    pageSize ??= sysconf('PAGESIZE', 4096);
+    clockTicks ??= sysconf('CLK_TCK', 100);
+    const at = now();
+    seen.add(pid);
+    const rssPages = Number(statm.split(' ')[1]);
+    const prev = previous.get(pid);
+    let cpuPercent: number;
+    if (prev && prev.startTicks === stat.startTicks && at > prev.atMs) {
+      cpuPercent = ((stat.cpuTicks - prev.cpuTicks) / clockTicks) / ((at - prev.atMs) / 1000) * 100;
+    } else {
+      // First reading (or the pid was reused): average since the process started.
+      const aliveSec = Number(uptime.split(' ')[0]) - stat.startTicks / clockTicks;
+      cpuPercent = aliveSec > 0 ? (stat.cpuTicks / clockTicks) / aliveSec * 100 : 0;
+    }
+    previous.set(pid, { startTicks: stat.startTicks, cpuTicks: stat.cpuTicks, atMs: at });
+    return { rssBytes: Number.isFinite(rssPages) ? rssPages * pageSize : 0, cpuPercent: Math.max(0, cpuPercent) };
+  };
 
   return (pids) => {
     const out = new Map<number, ProcStat>();
     const seen = new Set<number>();
     for (const pid of pids) {
-      let stat: ReturnType<typeof parseStat>;
-      let statm: string;
-      let uptime: string;
-      try {
-        stat = parseStat(read(`/proc/${pid}/stat`));
-        statm = read(`/proc/${pid}/statm`);
-        uptime = read('/proc/uptime');
-      } catch {
-        continue; // exited, or no /proc
+      const top = one(pid, seen);
+      if (top === undefined) continue;
+      const sum = { ...top };
+      // The worker's descendants, breadth first (bounded: a fork bomb must not stall status).
+      const queue = children(pid);
+      for (let i = 0; i < queue.length && i < MAX_TREE; i++) {
+        const child = queue[i] as number;
+        if (seen.has(child)) continue;
+        const s = one(child, seen);
+        if (s === undefined) continue;
+        sum.rssBytes += s.rssBytes;
+        sum.cpuPercent += s.cpuPercent;
+        queue.push(...children(child));
       }
-      if (!stat) continue;
-      pageSize ??= sysconf('PAGESIZE', 4096);
-      clockTicks ??= sysconf('CLK_TCK', 100);
-      const at = now();
-      seen.add(pid);
-      const rssPages = Number(statm.split(' ')[1]);
-      const prev = previous.get(pid);
-      let cpuPercent: number;
-      if (prev && prev.startTicks === stat.startTicks && at > prev.atMs) {
-        cpuPercent = ((stat.cpuTicks - prev.cpuTicks) / clockTicks) / ((at - prev.atMs) / 1000) * 100;
-      } else {
-        // First reading (or the pid was reused): average since the process started.
-        const aliveSec = Number(uptime.split(' ')[0]) - stat.startTicks / clockTicks;
-        cpuPercent = aliveSec > 0 ? (stat.cpuTicks / clockTicks) / aliveSec * 100 : 0;
-      }
-      previous.set(pid, { startTicks: stat.startTicks, cpuTicks: stat.cpuTicks, atMs: at });
-      out.set(pid, {
-        rssBytes: Number.isFinite(rssPages) ? rssPages * pageSize : 0,
-        cpuPercent: Math.max(0, Math.round(cpuPercent * 10) / 10),
-      });
+      out.set(pid, { rssBytes: sum.rssBytes, cpuPercent: Math.round(sum.cpuPercent * 10) / 10 });
     }
     // Forget pids no longer asked about, so the map never grows with dead workers.
     for (const pid of previous.keys()) if (!seen.has(pid)) previous.delete(pid);

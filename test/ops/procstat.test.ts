@@ -20,7 +20,7 @@ test('procstat: rss from statm pages, CPU% as the delta since the previous readi
     if (!f) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
     return f();
   };
-  const reader = createProcStatReader({ read, now: () => now, pageSize: 4096, clockTicks: 100 });
+  const reader = createProcStatReader({ read, children: () => [], now: () => now, pageSize: 4096, clockTicks: 100 });
   // First reading: 1 s of CPU over 10 s alive (started at tick 500 = 5 s, uptime 15 s).
   assert.deepEqual(reader([1234, 999]).get(1234), { rssBytes: 2500 * 4096, cpuPercent: 10 });
   assert.equal(reader([999]).size, 0);
@@ -31,6 +31,26 @@ test('procstat: rss from statm pages, CPU% as the delta since the previous readi
   cpu += 50;
   now += 2000;
   assert.equal(reader([1234]).get(1234)?.cpuPercent, 25);
+});
+
+test('procstat: a worker\'s figures sum its process tree (gunicorn serves from its arbiter\'s children), regression h19 F2', () => {
+  let now = 10_000;
+  const cpu = new Map([[10, 100], [11, 100], [12, 100], [13, 100]]);
+  const read = (p: string): string => {
+    if (p === '/proc/uptime') return '15.00 20.00';
+    const m = /^\/proc\/(\d+)\/(stat|statm)$/.exec(p);
+    const pid = Number(m?.[1]);
+    if (!m || !cpu.has(pid)) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    return m[2] === 'statm' ? `5000 ${pid === 10 ? 1000 : 2000} 300 10 0 400 0` : stat(cpu.get(pid)!);
+  };
+  // 10 is the arbiter; 11 and 12 its workers; 13 a child of 12; 99 is gone.
+  const tree: Record<number, number[]> = { 10: [11, 12, 99], 12: [13] };
+  const reader = createProcStatReader({ read, children: (pid) => tree[pid] ?? [], now: () => now, pageSize: 4096, clockTicks: 100 });
+  assert.deepEqual(reader([10]).get(10), { rssBytes: (1000 + 3 * 2000) * 4096, cpuPercent: 40 });
+  // The children serve, the arbiter idles: 0.5 s of CPU each over 2 s.
+  for (const pid of [11, 12, 13]) cpu.set(pid, cpu.get(pid)! + 50);
+  now += 2000;
+  assert.equal(reader([10]).get(10)?.cpuPercent, 75);
 });
 
 test('procstat: reads this process for real on Linux', { skip: !existsSync('/proc/self/stat') && 'no /proc (not Linux)' }, () => {
