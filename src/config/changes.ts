@@ -22,6 +22,9 @@ export interface DiffOptions {
   inheritedNames?: readonly string[];
 }
 
+/** Why a file that appeared is not read by a master started with flags only. */
+const NOT_APPLIED_FLAGS_ONLY = 'the master was started with flags only and reads no file; restart it in this folder (hitless stop, hitless start) to use the file';
+
 /**
  * The changes from `from` to `to`, in a stable order (the key table's, which is
  * docs/CONFIG.md's). Every key of the configuration is compared (keys.ts).
@@ -44,6 +47,8 @@ export function diffConfig(from: MasterConfig, to: MasterConfig, options: DiffOp
     if (x?.raw === y?.raw) continue;
     const change: ConfigChange = { key, from: x?.shown ?? null, to: y?.shown ?? null };
     if (RESTART_ONLY[key]) change.notApplied = RESTART_ONLY[key];
+    // A master started with flags only was started from no file at all.
+    if (key === 'configPath' && from.configPath === undefined) change.notApplied = NOT_APPLIED_FLAGS_ONLY;
     if (key.startsWith('listen.') && inherited.has(key.slice('listen.'.length))) change.notApplied = NOT_APPLIED_INHERITED;
     // Only a pure reordering is news: an added or removed entry already explains a new order.
     if (key === 'listen (order)' && changes.some((c) => c.key.startsWith('listen.'))) continue;

@@ -363,7 +363,7 @@ test('an invalid edit is refused with the key named (exit 2) and nothing starts,
 test('a master started with flags only ignores a hitless.json that appears later: one `configPath … NOT APPLIED` line, no other change or note, and an invalid file refuses nothing, by hitless reload and by SIGHUP (regression: h16 F8)', { timeout: 300_000 }, async (t) => {
   const master = await startMaster(t, { command: APP, workers: 1, args: ['--env', 'V=flag'] });
   const file = join(dirname(master.runDir), 'hitless.json');
-  const notApplied = `reload: configuration changes:\n  configPath: added ${file} — NOT APPLIED: the master keeps reading the file it was started from; restart it (hitless stop, hitless start) to use another\n`;
+  const notApplied = `reload: configuration changes:\n  configPath: added ${file} — NOT APPLIED: the master was started with flags only and reads no file; restart it in this folder (hitless stop, hitless start) to use the file\n`;
   // A valid file that would change workers, env and listen: none of it applies, none of it is shown.
   writeFileSync(file, JSON.stringify({ command: APP, listen: ['127.0.0.1:1'], workers: 2, env: { V: 'file' } }));
   let r = await master.reload();
