@@ -9,7 +9,7 @@
  * generation would drain in the background than `drain.maxGenerations`, the oldest is
  * stopped at once (SIGKILL; what it still held is cut, counted as forced).
  */
-import { zeroRetireCounts, type RetireCounts, type Retirement, type StillDraining } from './retire.js';
+import { addRetireCounts, zeroRetireCounts, type RetireCounts, type Retirement, type StillDraining } from './retire.js';
 import type { DrainingGeneration } from './types.js';
 
 interface Entry {
@@ -91,9 +91,7 @@ export class DrainingGenerations {
       const [release, end] = await Promise.all([e.retirement.released, e.counts.catch(zeroRetireCounts)]);
       return after(end, release.counts);
     }));
-    const counts = zeroRetireCounts();
-    for (const c of each) for (const k of Object.keys(counts) as (keyof RetireCounts)[]) counts[k] += c[k];
-    return { generations, counts };
+    return { generations, counts: each.reduce(addRetireCounts, zeroRetireCounts()) };
   }
 
   /** Each generation with a retirement under way, oldest first, with what its live workers hold. */
@@ -103,15 +101,8 @@ export class DrainingGenerations {
       const still = r.still();
       if (still.length === 0) continue;
       const g = byGeneration.get(r.generation) ?? {
-        generation: r.generation, background, since: r.startedAt, deadline: r.deadline, workers: [], ...held(still),
+        generation: r.generation, background, since: r.startedAt, deadline: r.deadline, workers: [], upgraded: 0, requests: 0, connections: 0, unknown: 0,
       };
-      if (byGeneration.has(r.generation)) {
-        const more = held(still);
-        g.upgraded += more.upgraded;
-        g.requests += more.requests;
-        g.connections += more.connections;
-        g.unknown += more.unknown;
-      }
       g.background &&= background;
       g.since = Math.min(g.since, r.startedAt);
       g.deadline = Math.max(g.deadline, r.deadline);
@@ -119,7 +110,8 @@ export class DrainingGenerations {
       g.workers.push(...still);
       byGeneration.set(r.generation, g);
     }
-    return [...byGeneration.values()].sort((a, b) => a.generation - b.generation);
+    // What they hold, summed once over all the workers of each generation.
+    return [...byGeneration.values()].map((g) => ({ ...g, ...held(g.workers) })).sort((a, b) => a.generation - b.generation);
   }
 }
 

@@ -15,7 +15,7 @@
  * A reload fails after `switched` too: a new worker died after going live, before the
  * reload was done, and the supervisor rolled back to the old generation's version.
  */
-import { zeroRetireCounts, type RetireCounts, type Retirement } from './retire.js';
+import { addRetireCounts, zeroRetireCounts, type RetireCounts, type Retirement } from './retire.js';
 import type { ReloadPhase } from './types.js';
 
 const NEXT: Record<ReloadPhase, readonly ReloadPhase[]> = {
@@ -60,7 +60,7 @@ export class ReloadRun {
   /** Adds one retirement's counts. */
   add(c: RetireCounts): void {
     this.retirements++;
-    for (const key of Object.keys(this.counts) as (keyof RetireCounts)[]) this.counts[key] += c[key];
+    addRetireCounts(this.counts, c);
   }
 
   /** What its background retirements still hold now (undefined: nothing, they have ended). */

@@ -44,6 +44,12 @@ export interface RetireCounts extends HandoverCounts {
 
 export const zeroRetireCounts = (): RetireCounts => ({ handedOver: 0, returned: 0, lost: 0, webSockets: 0, forced: 0, drained: 0, cut: 0 });
 
+/** Adds `c` to `into`, count by count; returns `into`. */
+export function addRetireCounts(into: RetireCounts, c: RetireCounts): RetireCounts {
+  for (const key of Object.keys(into) as (keyof RetireCounts)[]) into[key] += c[key];
+  return into;
+}
+
 /** One retiring worker that is still alive, and what it last said it holds. */
 export interface StillDraining {
   slot: number;
