@@ -120,9 +120,9 @@ function defaultSpread(): number {
 }
 
 /**
- * The default deadline: under the master, {@link drainDeadline} of its `drainTimeout` (env
- * {@link DRAIN_TIMEOUT_ENV}); standalone, or with a value that is not a positive number,
- * {@link DEFAULT_SHUTDOWN_TIMEOUT}.
+ * The master's `drainTimeout` (ms, env {@link DRAIN_TIMEOUT_ENV}), which the default deadline
+ * follows ({@link drainDeadline}); undefined standalone, or for a value that is not a
+ * positive number (the default is then {@link DEFAULT_SHUTDOWN_TIMEOUT}).
  */
 function masterDrainTimeout(): number | undefined {
   const raw = process.env[DRAIN_TIMEOUT_ENV];

@@ -64,14 +64,17 @@ export function createProcStatReader(sources: ProcSources = {}): (pids: number[]
   const previous = new Map<number, Sample>();
 
   /** One process's RSS (bytes) and CPU (% of a core) since its previous reading; undefined when gone. */
-  const one = (pid: number, seen: Set<number>): ProcStat | undefined => {
+  /** One call's state: the pids read, and /proc/uptime, read once for all of them. */
+  interface Call { seen: Set<number>; uptime?: string }
+  const one = (pid: number, call: Call): ProcStat | undefined => {
+    const { seen } = call;
     let stat: ReturnType<typeof parseStat>;
     let statm: string;
     let uptime: string;
     try {
       stat = parseStat(read(`/proc/${pid}/stat`));
       statm = read(`/proc/${pid}/statm`);
-      uptime = read('/proc/uptime');
+      uptime = call.uptime ??= read('/proc/uptime');
     } catch {
       return undefined; // exited, or no /proc
     }
@@ -96,9 +99,10 @@ export function createProcStatReader(sources: ProcSources = {}): (pids: number[]
 
   return (pids) => {
     const out = new Map<number, ProcStat>();
-    const seen = new Set<number>();
+    const call: Call = { seen: new Set<number>() };
+    const { seen } = call;
     for (const pid of pids) {
-      const top = one(pid, seen);
+      const top = one(pid, call);
       if (top === undefined) continue;
       const sum = { ...top };
       // The worker's descendants, breadth first (bounded: a fork bomb must not stall status).
@@ -106,7 +110,7 @@ export function createProcStatReader(sources: ProcSources = {}): (pids: number[]
       for (let i = 0; i < queue.length && i < MAX_TREE; i++) {
         const child = queue[i] as number;
         if (seen.has(child)) continue;
-        const s = one(child, seen);
+        const s = one(child, call);
         if (s === undefined) continue;
         sum.rssBytes += s.rssBytes;
         sum.cpuPercent += s.cpuPercent;
