@@ -36,7 +36,8 @@ export function describeOutcome(o: ReloadOutcome, now = Date.now()): string {
   return `failed: generation ${o.attempted} did not go live (${o.error?.code ?? 'error'}: ${o.error?.message ?? o.reason}); ${after}${ago}`;
 }
 
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+/** "1 worker", "2 workers". */
+export const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** ", 12 connections handed over, 1 drained in place, 2 WebSockets moved": what retired workers' connections became ('' for none moved). */
 export function connectionsPhrase(c: ConnectionCounts | undefined): string {

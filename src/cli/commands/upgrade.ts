@@ -11,7 +11,7 @@ import type { MasterEvent, UpgradeOutcome } from '../../core/types.js';
 import { HitlessError } from '../../errors.js';
 import { waitForExit } from '../../process-alive.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
-import { describeDraining } from '../format.js';
+import { describeDraining, plural } from '../format.js';
 
 const usage = `Usage: hitless upgrade [--exec <path>] [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
 
@@ -51,8 +51,6 @@ function phasePhrase(e: Extract<MasterEvent, { type: 'upgrade-phase' }>): string
     default: return undefined;
   }
 }
-
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** "generation 38" or "generations 34, 35". */
 const generationsPhrase = (gs: number[]): string => `generation${gs.length === 1 ? '' : 's'} ${gs.join(', ')}`;
@@ -113,7 +111,7 @@ export class UpgradeProgress {
 export function upgradeDoneLine(outcome: UpgradeOutcome): string {
   const c = outcome.connections;
   const lost = c && c.returned + c.lost ? `, ${c.returned} returned, ${c.lost} lost` : '';
-  const moved = c ? `; ${plural(c.handedOver, 'connection')} handed over, ${c.drained} drained${lost}${c.cut ? `, ${c.cut} cut at the drain deadline` : ''}` : '';
+  const moved = c ? `; ${plural(c.handedOver, 'connection')} handed over, ${c.drained} drained${lost}${cutPhrase(c.cut, 0)}` : '';
   const forced = outcome.forced ? `, ${plural(outcome.forced, 'old worker')} killed at drainTimeout` : '';
   const b = outcome.background;
   const waited = b ? `; waited for ${generationsPhrase(b.generations)} draining in the background: ${b.drained} drained${cutPhrase(b.cut, b.forced)}` : '';
