@@ -46,6 +46,14 @@ export const DEFAULT_SHUTDOWN_DELAY = 0;
 /** Time limit of each onShutdown hook (ms). */
 export const DEFAULT_HOOK_TIMEOUT = 5_000;
 
+/**
+ * A stop signal this soon after the stop began (ms) is the same stop, not a second press:
+ * one Ctrl-C on `npm start` reaches the server twice within a few milliseconds (the
+ * terminal signals the whole foreground process group, and npm forwards the signal to its
+ * child too). The master applies the same rule to its own stop signals.
+ */
+export const SAME_STOP_MS = 250;
+
 /** Signals that start the graceful shutdown (plus env HITLESS_STOP_SIGNAL when set). */
 export const DEFAULT_STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
 

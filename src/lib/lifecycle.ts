@@ -10,13 +10,14 @@
  * registered server in parallel (handing HTTP/1.1 connections over when the master's `stop`
  * asked for it) -> hooks in registration order, each with its own time limit -> exit 0.
  * A second stop signal exits at once with 128 + the signal number (SIGINT 130, SIGTERM 143),
- * unless the master (standalone: the parent) is gone by then: the parent-death signal that
- * the master gives its workers comes again at each re-parenting (orphan.ts).
+ * unless it comes within SAME_STOP_MS of the stop's beginning (one Ctrl-C under npm arrives
+ * twice), or the master (standalone: the parent) is gone by then: the parent-death signal
+ * that the master gives its workers comes again at each re-parenting (orphan.ts).
  */
 import { constants } from 'node:os';
 import { HitlessError } from '../errors.js';
 import { channelEnabled, onChannelMessage, send } from './channel.js';
-import { DEFAULT_STOP_SIGNALS } from './defaults.js';
+import { DEFAULT_STOP_SIGNALS, SAME_STOP_MS } from './defaults.js';
 import { Handover } from './handover.js';
 import { markShuttingDown } from './health.js';
 import { endMove, startMove } from './move.js';
@@ -41,6 +42,8 @@ const hooks: Hook[] = [];
 let shutdownDelay = 0;
 let installed = false;
 let stopping = false;
+/** When the stop began (performance.now()): a stop signal within SAME_STOP_MS of it is the same stop. */
+let stopBegan = 0;
 /** The drain of every registered server, once begun (drainRegistered). */
 let drainedAll: Promise<void> | undefined;
 
@@ -183,6 +186,8 @@ function installSignals(): void {
         // The master died: its parent-death signal comes once per re-parenting (orphan.ts),
         // and the drain it started goes on, to its end or its timeout.
         if (orphaned()) return;
+        // One Ctrl-C delivered twice (npm forwards it, the terminal sends it too).
+        if (performance.now() - stopBegan < SAME_STOP_MS) return;
         // Second signal: the operator wants it gone now.
         process.exit(128 + (constants.signals[signal] ?? 0));
       }
@@ -201,6 +206,7 @@ function installSignals(): void {
 export function beginShutdown(how: StopRequest = {}): void {
   if (stopping) return;
   stopping = true;
+  stopBegan = performance.now();
   markShuttingDown();
   const delay = how.socketsStay === true ? 0 : shutdownDelay;
   const drained = delay > 0 ? new Promise<void>((r) => setTimeout(r, delay)).then(() => drainRegistered({ ...how, waited: delay })) : drainRegistered(how);

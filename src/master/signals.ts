@@ -12,10 +12,11 @@
  */
 import type { Logger } from '../core/logger.js';
 import type { MasterHandle } from '../core/types.js';
+import { SAME_STOP_MS } from '../lib/defaults.js';
 import { sighupHandler } from './sighup.js';
 
-/** A stop signal this soon after the first is the same stop (see the module's comment); ms. */
-export const SAME_STOP_MS = 250;
+/** A stop signal this soon after the first is the same stop (see the module's comment); ms. The library's rule, shared. */
+export { SAME_STOP_MS };
 
 /**
  * Maps signals to `master`'s actions; the returned function removes the handlers. `now`

@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { RawConnection } from '../helpers/http.js';
 import { waitUntil } from '../helpers/master.js';
-import { spawnFixture, stoppedWithRequestInFlight } from './helpers/child.js';
+import { pastSameStop, sendStop, spawnFixture, stoppedWithRequestInFlight } from './helpers/child.js';
 import type { ShutdownResult } from '../../src/index.js';
 
 test('standalone SIGTERM: drains, runs hooks in order after the drain, a hanging hook is cut at its limit and reported, exit 0', async (t) => {
@@ -63,8 +63,27 @@ test('a throwing hook is reported on stderr and does not block the others', asyn
 
 test('second stop signal exits at once with 128 + signal number (143 for SIGTERM)', async (t) => {
   const { f } = await stoppedWithRequestInFlight(t, 'hang', { SHUTDOWN_TIMEOUT: '120000' });
+  // One within SAME_STOP_MS of the first would be the same stop (the next test).
+  await pastSameStop(f);
   f.child.kill('SIGTERM');
   assert.deepEqual(await f.exited, { code: 143, signal: null });
+});
+
+test('one Ctrl-C delivered twice (npm forwards SIGINT, the terminal sends it too) is one stop: the request in flight is answered, exit 0 (regression: it exited 130 at once)', async (t) => {
+  const f = spawnFixture(t, 'server', { env: { HOOKS: 'ok', SHUTDOWN_TIMEOUT: '120000', SIGINT_TWICE: '1' } });
+  const { port } = await f.next<{ port: number }>('listening');
+  const conn = await RawConnection.connect(port);
+  t.after(() => conn.destroy());
+  conn.send('GET', '/slow');
+  await f.next('slow-started');
+  f.child.kill('SIGINT');
+  await f.next('signal');
+  await f.next('signal'); // the second delivery, handled
+  f.tell('release');
+  assert.equal((await conn.response()).body, 'slow done');
+  const { result } = await f.next<{ result: ShutdownResult }>('hook');
+  assert.equal(result.forced.connections, 0);
+  assert.deepEqual(await f.exited, { code: 0, signal: null });
 });
 
 for (const again of ['listen', 'serve'] as const) {
@@ -115,6 +134,7 @@ for (const [state, code] of [['alive', 143], ['gone', 0], ['dying', 0]] as const
   test(`a second stop signal while the master (HITLESS_MASTER_PID) is ${state} is ${what}`, async (t) => {
     const master = await standInMaster(t, state);
     const { f, conn } = await stoppedWithRequestInFlight(t, 'slow', { HOOKS: 'ok', SHUTDOWN_TIMEOUT: '120000', HITLESS_MASTER_PID: String(master) });
+    await pastSameStop(f);
     f.child.kill('SIGTERM');
     if (code === 0) {
       await f.next('signal');
@@ -133,12 +153,13 @@ test('shutdownDelay: readiness answers 503 while the listener still accepts; a s
   const before = await RawConnection.connect(port);
   t.after(() => before.destroy());
   assert.equal((await before.request('GET', '/readyz')).status, 200);
-  f.child.kill('SIGTERM');
+  sendStop(f);
   await f.next('signal');
   const during = await RawConnection.connect(port);
   t.after(() => during.destroy());
   assert.equal((await during.request('GET', '/readyz')).status, 503);
   assert.equal((await during.request('GET', '/fast')).body, 'ok', 'still serving during the delay');
+  await pastSameStop(f);
   f.child.kill('SIGTERM');
   assert.equal((await f.exited).code, 143);
 });

@@ -5,7 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { RawConnection } from '../../helpers/http.js';
+import { SAME_STOP_MS } from '../../../src/lib/defaults.js';
 
 export interface FixtureEvent {
   event: string;
@@ -109,7 +111,25 @@ export async function stoppedWithRequestInFlight(t: TestContext, path: 'slow' | 
   t.after(() => conn.destroy());
   conn.send('GET', `/${path}`);
   await f.next(`${path}-started`);
-  f.child.kill('SIGTERM');
+  sendStop(f);
   await f.next('signal');
   return { f, conn };
+}
+
+const stopSentAt = new WeakMap<Fixture, number>();
+
+/** Sends the fixture its first stop signal, and notes when (for {@link pastSameStop}). */
+export function sendStop(f: Fixture, signal: NodeJS.Signals = 'SIGTERM'): void {
+  f.child.kill(signal);
+  stopSentAt.set(f, performance.now());
+}
+
+/**
+ * Resolves once a stop signal sent now is a second stop, not the same one: SAME_STOP_MS
+ * after the first ({@link sendStop}'s), which the library takes as one Ctrl-C
+ * delivered twice.
+ */
+export async function pastSameStop(f: Fixture): Promise<void> {
+  const wait = (stopSentAt.get(f) ?? 0) + SAME_STOP_MS + 20 - performance.now();
+  if (wait > 0) await delay(wait);
 }
