@@ -19,6 +19,13 @@ export interface ControlRequestOptions {
   onEvent?: (event: MasterEvent) => void;
   /** Give up after this many ms (ERR_CONTROL_TIMEOUT); default: wait as long as the master works. */
   timeoutMs?: number;
+  /**
+   * Resolve when the master closes the connection rather than at its answer, passing the
+   * events it sends after the answer to `onEvent` too (`stop`: the master's own end).
+   */
+  untilClose?: boolean;
+  /** Called with the master's answer as it arrives (with `untilClose`, before the promise resolves). */
+  onAnswer?: (result: unknown) => void;
 }
 
 let nextId = 1;
@@ -44,6 +51,8 @@ export function controlRequest(
   return new Promise((resolvePromise, reject) => {
     let settled = false;
     let connected = false;
+    // With untilClose: the answer, kept until the master closes the connection.
+    let answer: { result: unknown } | undefined;
     const socket = connect(path);
     const finish = (err: Error | undefined, result?: unknown): void => {
       if (settled) return;
@@ -66,6 +75,8 @@ export function controlRequest(
       socket.write(encode({ v: PROTOCOL_VERSION, id, cmd, args }));
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
+      // The master answered and then ended (a reset as its process exits): that is the close.
+      if (answer) return finish(undefined, answer.result);
       if (!connected && DENIED_ERRNOS.has(err.code)) {
         // Another user's master: "no master" would be false (and made `release` switch current).
         finish(socketAccessError(path, err));
@@ -80,6 +91,7 @@ export function controlRequest(
       }
     });
     socket.on('close', () => {
+      if (answer) return finish(undefined, answer.result);
       finish(new HitlessError('ERR_CONTROL_PROTOCOL', `the master closed the control connection before answering "${cmd}"`));
     });
     const onLine = (line: string): void => {
@@ -95,7 +107,13 @@ export function controlRequest(
         options.onEvent?.(msg.event as MasterEvent);
         return;
       }
-      if (msg.ok === true) return finish(undefined, msg.result);
+      if (msg.ok === true) {
+        options.onAnswer?.(msg.result);
+        if (!options.untilClose) return finish(undefined, msg.result);
+        answer = { result: msg.result };
+        heard = true;
+        return;
+      }
       const error = (msg.error ?? {}) as { code?: string; message?: string };
       const code: HitlessErrorCode = error.code && Object.hasOwn(codes, error.code) ? (error.code as HitlessErrorCode) : 'ERR_CONTROL_PROTOCOL';
       finish(new HitlessError(code, error.message ?? 'the master refused the request'));

@@ -106,6 +106,8 @@ function listen(server: Server, path: string): Promise<void> {
 
 /** How long release() waits for a client to take its last reply before dropping the connection. */
 const RELEASE_FLUSH_MS = 2000;
+/** How long a stopping master's close() lets a connection flush a queued line before destroying it (ms). */
+const CLOSE_FLUSH_MS = 200;
 
 /** The upgrade command's options: `exec`, the hitless to run instead of the one the master was started from. */
 function upgradeOptions(args: Record<string, unknown>): UpgradeOptions {
@@ -274,6 +276,20 @@ export async function startControlServer(options: ControlServerOptions): Promise
           // What the stop waits for besides the serving workers: generations still draining
           // in the background (a forced stop kills them too).
           const { pid, draining = [] } = handle.status();
+          // `follow`: the stop's own end (`master-stop`, with the count killed at
+          // drainTimeout) goes to this connection too, before the master closes it.
+          if (args.follow === true) {
+            const onEvent = (event: MasterEvent): void => {
+              if (event.type === 'master-stop') send({ v: PROTOCOL_VERSION, id: reqId, event });
+            };
+            handle.on('event', onEvent);
+            const unsubscribe = (): void => {
+              handle.off('event', onEvent);
+              unsubscribes.delete(unsubscribe);
+            };
+            unsubscribes.add(unsubscribe);
+            socket.once('close', unsubscribe);
+          }
           // Reply before stopping: the stop may end this process before a later write.
           socket.write(encode({ v: PROTOCOL_VERSION, id, ok: true, result: { stopping: true, pid, force, draining: force ? [] : draining } }), () => {
             handle.stop(force).catch((err: unknown) => logger.error('stop failed', { error: (err as Error).message }));
@@ -323,7 +339,14 @@ export async function startControlServer(options: ControlServerOptions): Promise
       closing ??= new Promise<void>((resolvePromise) => {
         for (const unsubscribe of [...unsubscribes]) unsubscribe();
         server.close(() => resolvePromise());
-        for (const socket of connections) socket.destroy();
+        for (const socket of connections) {
+          // A line still queued (a `stop` follower's `master-stop`) goes out first, briefly.
+          if (socket.writableLength === 0) socket.destroy();
+          else {
+            socket.end();
+            setTimeout(() => socket.destroy(), CLOSE_FLUSH_MS).unref();
+          }
+        }
       }).then(() => {
         try {
           unlinkSync(path);

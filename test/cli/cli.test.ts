@@ -203,3 +203,15 @@ test('an error hitless has no code for (a file named releases where the folder g
     }
   }
 });
+
+test('`hitless stop` says how many workers it killed at drainTimeout (before: only "master stopped", the count was in the log alone)', async (t) => {
+  const master = await startMaster(t, {
+    command: [process.execPath, fixture('master/ignore-sigterm.js')],
+    workers: 2,
+    args: ['--drain-timeout', '1s', '--no-preload'],
+  });
+  const stop = await master.cli(['stop']);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.match(stop.stdout, /^stopping master \(pid \d+\), draining workers\nmaster stopped; 2 workers still running at drainTimeout were killed \(SIGKILL\): requests in flight there were cut\n$/);
+  assert.deepEqual(await master.exited, { code: 0, signal: null });
+});

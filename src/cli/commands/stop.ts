@@ -4,7 +4,7 @@
 import type { Command } from '../command.js';
 import { controlRequest } from '../../control/client.js';
 import type { DrainingGeneration } from '../../core/types.js';
-import { describeDraining } from '../format.js';
+import { describeDraining, plural } from '../format.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
 import { findRunDir } from '../../control/find.js';
 import { HitlessError } from '../../errors.js';
@@ -34,15 +34,36 @@ export const command: Command = {
     }
     const timeoutMs = parseTimeoutFlag(values.timeout);
     const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
-    const result = (await controlRequest(runDir, 'stop', { force: values.force === true }, { timeoutMs })) as { pid: number; draining?: DrainingGeneration[] };
-    process.stdout.write(`stopping master (pid ${result.pid})${values.force ? ', killing workers' : ', draining workers'}\n`);
-    // What the stop waits for besides the serving workers: generations still draining their
-    // WebSockets in the background, each until its deadline at the latest (the master's reply says).
-    for (const d of result.draining ?? []) process.stdout.write(`  also draining ${describeDraining(d)}\n`);
-    if (!(await waitForExit(result.pid, timeoutMs))) {
-      throw new HitlessError('ERR_CONTROL_TIMEOUT', `master (pid ${result.pid}) is still stopping after ${values.timeout}`);
+    let forced = 0;
+    let reply: { pid: number; draining?: DrainingGeneration[] } | undefined;
+    try {
+      // The answer comes at once, before the drain; `follow` keeps the connection for the
+      // stop's end, which says how many workers were killed at drainTimeout.
+      await controlRequest(runDir, 'stop', { force: values.force === true, follow: true }, {
+        timeoutMs,
+        untilClose: true,
+        onAnswer: (result) => {
+          reply = result as typeof reply;
+          process.stdout.write(`stopping master (pid ${reply!.pid})${values.force ? ', killing workers' : ', draining workers'}\n`);
+          // What the stop waits for besides the serving workers: generations still draining their
+          // WebSockets in the background, each until its deadline at the latest (the master's reply says).
+          for (const d of reply!.draining ?? []) process.stdout.write(`  also draining ${describeDraining(d)}\n`);
+        },
+        onEvent: (event) => {
+          if (event.type === 'master-stop') forced = event.forced ?? 0;
+        },
+      });
+    } catch (err) {
+      if (reply === undefined || !(err instanceof HitlessError) || err.code !== 'ERR_CONTROL_TIMEOUT') throw err;
+      throw new HitlessError('ERR_CONTROL_TIMEOUT', `master (pid ${reply.pid}) is still stopping after ${values.timeout}`);
     }
-    process.stdout.write(`master stopped\n`);
+    // The connection ends as the master exits; its process is gone a moment later.
+    if (!(await waitForExit(reply!.pid, timeoutMs))) {
+      throw new HitlessError('ERR_CONTROL_TIMEOUT', `master (pid ${reply!.pid}) is still stopping after ${values.timeout}`);
+    }
+    process.stdout.write(forced > 0 && !values.force
+      ? `master stopped; ${plural(forced, 'worker')} still running at drainTimeout ${forced === 1 ? 'was' : 'were'} killed (SIGKILL): requests in flight there were cut\n`
+      : `master stopped\n`);
     return 0;
   },
 };
