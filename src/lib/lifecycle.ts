@@ -6,9 +6,10 @@
  * The master's `move` (a canary starting beside this serving process) goes to move.ts.
  *
  * Sequence on SIGTERM/SIGINT (or env HITLESS_STOP_SIGNAL, a lost master lifeline, or the
- * master's `stop`): isShuttingDown() turns true -> shutdownDelay -> shutdown() of every
- * registered server in parallel (handing HTTP/1.1 connections over when the master's `stop`
- * asked for it) -> hooks in registration order, each with its own time limit -> exit 0.
+ * master's `stop`): isShuttingDown() turns true -> shutdownDelay (none once the master is
+ * gone) -> shutdown() of every registered server in parallel (handing HTTP/1.1 connections
+ * over when the master's `stop` asked for it) -> hooks in registration order, each with its
+ * own time limit -> exit 0.
  * A second stop signal exits at once with 128 + the signal number (SIGINT 130, SIGTERM 143),
  * unless it comes within SAME_STOP_MS of the stop's beginning (one Ctrl-C under npm arrives
  * twice), or the master (standalone: the parent) is gone by then: the parent-death signal
@@ -71,7 +72,13 @@ export interface StopRequest {
 /** What the master's `stop` message does (the preload routes it to the app's own stop handling). */
 let onStopMessage: (how: StopRequest) => void = (how) => beginShutdown(how);
 
-whenLifelineLost(() => beginShutdown());
+/** Ends a `shutdownDelay` under way at once (the master is gone: see beginShutdown). */
+let endDelay: (() => void) | undefined;
+
+whenLifelineLost(() => {
+  endDelay?.();
+  beginShutdown();
+});
 onChannelMessage('stop', (message) =>
   onStopMessage({ handover: message.handover === true, window: message.window, socketsStay: true, webSockets: message.webSockets !== false }),
 );
@@ -208,12 +215,36 @@ export function beginShutdown(how: StopRequest = {}): void {
   stopping = true;
   stopBegan = performance.now();
   markShuttingDown();
-  const delay = how.socketsStay === true ? 0 : shutdownDelay;
-  const drained = delay > 0 ? new Promise<void>((r) => setTimeout(r, delay)).then(() => drainRegistered({ ...how, waited: delay })) : drainRegistered(how);
+  // No delay once the master is gone (killed, crashed): nothing routes by this process's
+  // readiness any more, and the master restarted by systemd or supervisord needs the port,
+  // which this process's copy of the socket holds until its drain closes it.
+  const delay = how.socketsStay === true || masterGone() ? 0 : shutdownDelay;
+  const drained = delay > 0 ? afterDelay(delay).then((waited) => drainRegistered({ ...how, waited })) : drainRegistered(how);
   drained
     .then(runHooks)
     .then(flushStdio)
     .finally(() => process.exit(0));
+}
+
+/** Under a master that is gone (its pid, its lifeline: orphan.ts); standalone never. */
+function masterGone(): boolean {
+  return process.env.HITLESS_MASTER_PID !== undefined && orphaned();
+}
+
+/**
+ * Resolves after `ms`, or as soon as the master's lifeline closes, with the ms waited.
+ */
+function afterDelay(ms: number): Promise<number> {
+  const began = performance.now();
+  return new Promise<number>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      endDelay = undefined;
+      resolve(Math.min(ms, performance.now() - began));
+    };
+    const timer = setTimeout(done, ms);
+    endDelay = done;
+  });
 }
 
 /**

@@ -176,6 +176,33 @@ test('master SIGKILL while a request is in flight: the worker drains it (its par
   await waitUntil(() => !alive(pid!), 'the orphaned worker exits once drained', 10_000);
 });
 
+test('master SIGKILL with a long shutdownDelay: the orphaned worker closes its listener at once (a restarted master can bind the port) and still answers its request in flight (regression: the port was held for the whole delay, and supervisord gave up restarting)', { timeout: 150_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-orphan-delay-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const release = join(dir, 'release');
+  const master = await startMaster(t, { command: ['node', fixture('master/app.js')], env: { SHUTDOWN_DELAY_MS: '120000' }, args: ['--drain-timeout', '150s'] });
+  const [host, portText] = master.address().split(':') as [string, string];
+  const [pid] = (await master.status()).workers.map((w) => w.pid ?? 0);
+  const slow = fetch(master.url(`/slow?until=${encodeURIComponent(release)}&id=held`)).then(
+    async (r) => ({ status: r.status, body: await r.text() }),
+    (err: unknown) => ({ status: 0, body: String((err as Error).cause ?? err) }),
+  );
+  await master.waitStdout('slow-start held ');
+  process.kill(master.pid, 'SIGKILL');
+  await master.exited;
+  const bindable = (): Promise<boolean> => new Promise<boolean>((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(Number(portText), host, () => s.close(() => resolve(true)));
+  });
+  // Without the fix the worker's copy of the socket stays open for the 120 s delay.
+  await waitUntil(bindable, `port ${portText} released by the orphaned worker`, 30_000);
+  assert.ok(alive(pid!), 'the worker still drains its request in flight');
+  writeFileSync(release, '');
+  assert.deepEqual(await slow, { status: 200, body: 'slow 1\n' });
+  await waitUntil(() => !alive(pid!), 'the orphaned worker exits once drained', 10_000);
+});
+
 test('stopping the master while a reload drains never signals a draining worker twice: its in-flight request completes (regression)', { timeout: 150_000 }, async (t) => {
   const master = await startMaster(t, { command: ['node', fixture('master/app.js')] });
   const slow = fetch(master.url('/slow?ms=1500&id=stop')).then(async (r) => ({ status: r.status, body: await r.text() }));
