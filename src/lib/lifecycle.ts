@@ -26,6 +26,7 @@ import { appFix } from './apps.js';
 import { checkServer, drainTimeoutAfter, invalid, object, knownKeys, resolveHookTimeout, type ResolvedShutdownOptions } from './options.js';
 import { resolveShutdownOptions } from './options.js';
 import { reportDrainProgress } from './progress.js';
+import { reportStatsNow } from './stats.js';
 import { orphaned } from './orphan.js';
 import { whenLifelineLost } from './ready.js';
 import { receiveConnection } from './receive.js';
@@ -284,6 +285,8 @@ function reportDrained(results: ShutdownResult[]): Promise<void> {
   if (!channelEnabled()) return Promise.resolve();
   const drained = results.reduce((n, r) => n + r.drained.connections, 0);
   const forced = results.reduce((n, r) => n + r.forced.connections, 0);
+  // The traffic totals first (the channel keeps the order): everything answered is in them.
+  reportStatsNow();
   return new Promise<void>((resolve) => {
     const limit = setTimeout(resolve, REPORT_LIMIT_MS);
     limit.unref();

@@ -96,6 +96,14 @@ export function statsMessage(): StatsMessage {
 }
 
 /**
+ * Sends the totals now, once the drain ended (internal): a worker that exits sooner than its
+ * next report would take up to a second of traffic with it. A no-op when nothing is observed.
+ */
+export function reportStatsNow(): void {
+  if (timer !== undefined) sendToMaster(statsMessage());
+}
+
+/**
  * Counts the responses of `server` (internal; instrument() calls it once per server).
  * From the 'request' event to the response's 'finish' (written to the kernel); responses
  * that never finish (the client went away) are not counted. `open` counts its open

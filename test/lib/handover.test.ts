@@ -225,3 +225,21 @@ test('paced hand-over (the master\'s window): at most `window` connections wait 
   assertStillOpen(conns);
   assert.equal(connects(), 100);
 });
+
+test('a stopping worker reports its traffic totals as its drain ends, before `drained`: what it answered in its last second reaches the master (regression: it exited with up to a second of requests unreported)', async (t) => {
+  const { fd, port } = holdListeningSocket(t);
+  const a = await startWorker(t, fd);
+  const order: Array<{ type: string; requests?: Record<string, number> }> = [];
+  a.fixture.child.on('message', (m: { hitless?: number; type: string; requests?: Record<string, number> }) => {
+    if (m?.hitless === 1) order.push(m);
+  });
+  const conn = await RawConnection.connect(port);
+  t.after(() => conn.destroy());
+  for (let i = 0; i < 50; i++) assert.equal((await conn.request('GET', `/r${i}`)).status, 200);
+  // At once: the 1 s report has almost surely not come since the last answer.
+  a.channel.stop(false);
+  await a.channel.next('drained');
+  const drainedAt = order.findIndex((m) => m.type === 'drained');
+  const last = order.slice(0, drainedAt).reverse().find((m) => m.type === 'stats');
+  assert.equal(last?.requests?.['2xx'], 50, `the last stats before drained: ${JSON.stringify(last)}`);
+});

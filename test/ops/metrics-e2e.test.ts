@@ -56,3 +56,26 @@ test('metrics turned on by a reload count every reload since the master started,
   assert.equal(v.get('hitless_generation'), 3);
   assert.equal((await master.stop()).code, 0);
 });
+
+test('requests a retiring worker answered in its last second are counted: it reports its totals as its drain ends (regression: a reload lost up to a second of traffic from the counters and `hitless status`)', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-metrics-e2e-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = join(dir, 'hitless.json');
+  writeFileSync(config, JSON.stringify({ metrics: { listen: '127.0.0.1:0' } }));
+  const master = await startMaster(t, { command: [process.execPath, fixture('ops/app.js')], workers: 2, args: ['--config', config] });
+  const serving = await master.waitEvent((r) => r.msg === 'metrics serving');
+  const total = async (): Promise<number> => {
+    const v = parseProm(await (await fetch(`http://${String(serving.address)}/metrics`)).text());
+    return [...v].filter(([k]) => k.startsWith('hitless_http_requests_total')).reduce((n, [, value]) => n + value, 0);
+  };
+  const before = await total();
+  const n = 300;
+  for (let i = 0; i < n; i += 10) {
+    const answers = await Promise.all(Array.from({ length: 10 }, () => fetch(master.url('/')).then((r) => r.text())));
+    assert.equal(answers.length, 10);
+  }
+  // At once: the old workers exit well within their reporting interval of 1 s.
+  assert.equal((await master.reload()).code, 0);
+  assert.equal(await total(), before + n);
+  assert.equal((await master.stop()).code, 0);
+});
