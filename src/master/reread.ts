@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { HitlessError, type HitlessErrorCode } from '../errors.js';
 import type { MasterConfig } from '../config/types.js';
 import { findConfigFile } from '../config/file.js';
+import { formatDuration } from '../config/duration.js';
 
 /** The master's own `hitless start` command line, to read the configuration again from. */
 export interface ConfigSource {
@@ -31,7 +32,8 @@ const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
  * Runs `hitless check --json <argv>` and resolves with the normalised configuration.
  *
  * @throws HitlessError with the validator's code and one-line message (ERR_CONFIG_INVALID,
- *   ERR_CONFIG_PARSE, ERR_CONFIG_NOT_FOUND).
+ *   ERR_CONFIG_PARSE, ERR_CONFIG_NOT_FOUND); ERR_RELOAD_FAILED when the check was killed or
+ *   timed out before it answered.
  * @example
  * const next = await readConfig({ argv: ['--config', 'hitless.json'], cwd: '/srv/app', env: process.env });
  */
@@ -44,7 +46,11 @@ export function readConfig(source: ConfigSource, timeoutMs = READ_TIMEOUT_MS): P
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(new HitlessError('ERR_CONFIG_INVALID', `cannot run the configuration check: ${e.message}`, { cause: e }));
@@ -58,6 +64,15 @@ export function readConfig(source: ConfigSource, timeoutMs = READ_TIMEOUT_MS): P
         // not JSON: the check itself broke; its stderr says why
       }
       if (answer?.ok === true && answer.config) return resolve(answer.config);
+      // Killed before it answered (the OOM killer, an operator) or stuck: the configuration
+      // was never read, which says nothing about it (not ERR_CONFIG_INVALID: exit 2 tells a
+      // deploy script its configuration is wrong).
+      if (answer === undefined && (timedOut || signal !== null)) {
+        const why = timedOut
+          ? `did not answer within ${formatDuration(timeoutMs)} and was stopped`
+          : `(pid ${String(child.pid)}) was killed by ${String(signal)}${signal === 'SIGKILL' ? ' (out of memory?)' : ''} before it answered`;
+        return reject(new HitlessError('ERR_RELOAD_FAILED', `the configuration check ${why}: the configuration was not read and nothing changed; try the reload again`));
+      }
       const last = err.trim().split('\n').findLast((l) => l.startsWith('hitless: '))?.replace(/^hitless: /, '');
       const message = answer?.error?.message ?? (last || `the configuration check ended with ${signal ?? `code ${String(code)}`}`);
       const known = answer?.error?.code as HitlessErrorCode | undefined;
@@ -117,6 +132,11 @@ export function cachedReader(
   return async (source) => {
     const before = fingerprintConfig(path, cwd);
     if (last && before !== undefined && before === last.fingerprint) return structuredClone(last.config);
+    // The check would say what it says to a person with no file (run `hitless check` with
+    // flags): the master's own file is what is missing.
+    if (path !== undefined && !existsSync(path)) {
+      throw new HitlessError('ERR_CONFIG_NOT_FOUND', `${path}, the configuration file this master was started from, is gone: put it back, then reload`);
+    }
     const config = await read(source);
     last = before === undefined ? undefined : { fingerprint: before, config: structuredClone(config) };
     path = config.configPath;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Identities } from '../../src/master/identity.js';
 import { ListenerSet, openListeners } from '../../src/master/listeners.js';
 import { Reconfigurer, type ReconfigurableMaster } from '../../src/master/reconfigure.js';
-import { cachedReader, fingerprintConfig } from '../../src/master/reread.js';
+import { cachedReader, fingerprintConfig, readConfig } from '../../src/master/reread.js';
 import { HitlessError } from '../../src/errors.js';
 import type { ConfigChange, MasterConfig } from '../../src/config/types.js';
 import { failedReload } from '../../src/core/outcomes.js';
@@ -286,7 +286,10 @@ test('the configuration is validated again only when the file changed since the 
   writeFileSync(file, '{"workers": 3}');
   assert.equal((await read(source)).workers, 2, 'back to the bytes last validated: no child');
   assert.equal(calls, 4);
-
+  // Removed (h21 F9: the check's advice to run `hitless check --listen … -- node server.js`).
+  rmSync(file);
+  await assert.rejects(read(source), { code: 'ERR_CONFIG_NOT_FOUND', message: `${file}, the configuration file this master was started from, is gone: put it back, then reload` });
+  assert.equal(calls, 4, 'no validation child for a file that is not there');
 });
 
 test('a master started with flags only never reads its configuration again; a hitless.json that appears later, valid or not, is only named as configPath (regression: h16 F8)', async (t) => {
@@ -357,4 +360,23 @@ test('requests reach the supervisor in the order they came, even when an earlier
   await Promise.all([first, second]);
   assert.deepEqual(master.reloads.map((r) => r.next?.workers), [3, 5], 'the edit read last is the one applied last');
   assert.equal(master.spec.workers, 5);
+});
+
+test('a configuration check killed or stuck before it answered refuses the reload as a failure to read, not as an invalid configuration (exit 2 told deploy scripts their valid file was wrong)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hitless-reread-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ command: ['node', 'server.js'], listen: ['127.0.0.1:0'] }));
+  // The check's own process dies at once, as under the OOM killer.
+  const killer = join(dir, 'die.cjs');
+  writeFileSync(killer, "process.kill(process.pid, 'SIGKILL');\n");
+  const killed = await readConfig({ argv: [], cwd: dir, env: { ...process.env, NODE_OPTIONS: `--require ${killer}` } }).then(() => undefined, (err: unknown) => err);
+  assert.ok(killed instanceof HitlessError);
+  assert.equal(killed.code, 'ERR_RELOAD_FAILED');
+  assert.match(killed.message, /^the configuration check \(pid \d+\) was killed by SIGKILL \(out of memory\?\) before it answered: the configuration was not read and nothing changed; try the reload again$/);
+  const stuck = await readConfig({ argv: [], cwd: dir, env: process.env }, 1).then(() => undefined, (err: unknown) => err);
+  assert.ok(stuck instanceof HitlessError);
+  assert.equal(stuck.code, 'ERR_RELOAD_FAILED');
+  assert.match(stuck.message, /^the configuration check did not answer within 1 ms and was stopped: /);
+  // A real answer still wins: the file is valid.
+  assert.deepEqual((await readConfig({ argv: [], cwd: dir, env: process.env })).command, ['node', 'server.js']);
 });
