@@ -31,8 +31,8 @@ export function prepareOutputFile(path: string, setting: string, create = true):
   if (code !== undefined) fail(`the folder ${folder} cannot be created (${code}); create it with write access for this user, or choose a path in a writable folder`);
   try {
     accessSync(folder, constants.W_OK | constants.X_OK);
-  } catch {
-    fail(`this user cannot create files in ${folder}; give it write access, or choose a path in a writable folder`);
+  } catch (err) {
+    fail(notWritable(err, folder, 'choose a path in a writable folder'));
   }
   if (isFolder(path)) fail('that is a folder; give the path of a file');
 }
@@ -80,9 +80,23 @@ function checkCreatable(folder: string, fail: (why: string) => never, instead: {
   if (kernel) fail(`${existing} is on ${kernel}, a kernel file system where no file or folder can be made; ${instead.elsewhere}`);
   try {
     accessSync(existing, constants.W_OK | constants.X_OK);
-  } catch {
-    fail(`this user cannot create files in ${existing}; give it write access, or ${instead.elsewhere}`);
+  } catch (err) {
+    fail(notWritable(err, existing, instead.elsewhere));
   }
+}
+
+/**
+ * Why files cannot be made in `folder`, from access(2)'s error: a read-only mount (EROFS),
+ * which no permission fixes, or this user's permissions.
+ *
+ * @example
+ * notWritable({ code: 'EROFS' }, '/srv/logs', 'choose another folder');
+ * // '/srv/logs is on a read-only file system; remount it read-write, or choose another folder'
+ */
+export function notWritable(err: unknown, folder: string, elsewhere: string): string {
+  return (err as NodeJS.ErrnoException).code === 'EROFS'
+    ? `${folder} is on a read-only file system; remount it read-write, or ${elsewhere}`
+    : `this user cannot create files in ${folder}; give it write access, or ${elsewhere}`;
 }
 
 /**

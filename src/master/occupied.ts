@@ -37,7 +37,9 @@ export async function refuseSecondMaster(runDir: string, appDir: string): Promis
   if (status !== undefined) {
     throw new HitlessError('ERR_MASTER_RUNNING',
       `a hitless master (pid ${status.pid}) already runs here (${status.app?.dir ?? appDir}, generation ${status.generation}); ` +
-      'apply changes with `hitless reload`, or stop it first with `hitless stop`', { details: { pid: status.pid } });
+      (status.state === 'stopping'
+        ? 'it is stopping (draining its workers): start again once it has exited (`hitless stop` waits for that)'
+        : 'apply changes with `hitless reload`, or stop it first with `hitless stop`'), { details: { pid: status.pid } });
   }
   // On Linux no beacon of this folder means no master of it (of this hitless version): no need to ask every master.
   if (beaconPids(appDir)?.length === 0) return;

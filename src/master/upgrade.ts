@@ -18,6 +18,7 @@
  * leaves this one exactly as it was. The OS comes in through seams (spawn, clock, notices),
  * so test/master/upgrade-unit.test.ts drives every phase on the fake host.
  */
+import { formatDuration } from '../config/duration.js';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { failedReload } from '../core/outcomes.js';
 import { releaseKey } from '../core/traffic.js';
@@ -209,7 +210,7 @@ export class Upgrader {
           : exit.signal ? `was killed by ${exit.signal}` : `exited with code ${String(exit.code)}`;
         reject(new HitlessError('ERR_UPGRADE_FAILED', `${who} ${how} before ${what} (its output is in this master's log)`));
       };
-      const timer = this.#s.host.setTimer(() => reject(new HitlessError('ERR_UPGRADE_FAILED', `${who} was not done within ${ms} ms: ${what} never came`)), ms);
+      const timer = this.#s.host.setTimer(() => reject(new HitlessError('ERR_UPGRADE_FAILED', `${who} did not say within ${formatDuration(ms)} that ${what}`)), ms);
       peer.on('message', onMessage);
       peer.once('exit', onExit);
       if (peer.exited) onExit({ code: null, signal: null });

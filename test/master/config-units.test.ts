@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { DurationError, formatDuration, parseDuration } from '../../src/config/duration.js';
 import { parseSize } from '../../src/config/size.js';
 import { locateJsonError } from '../../src/config/json.js';
+import { notWritable } from '../../src/config/output-file.js';
 
 test('parseDuration: numbers are ms, strings take ms/s/m/h', () => {
   assert.equal(parseDuration(250), 250);
@@ -55,4 +56,9 @@ test('locateJsonError: a key given twice in one object (JSON.parse keeps the las
   });
   assert.equal(locateJsonError('{"logs": {"keep": 1}, "release": {"keep": 2}}'), undefined);
   assert.equal(locateJsonError('{"a\\u0062": 1, "ab": 2}')?.reason, '"ab" is given twice in this object (first at line 1); JSON keeps only the last one: remove one');
+});
+
+test('a folder on a read-only mount is said as such, not as a permission this user lacks (regression: "give it write access" for EROFS, which no permission fixes)', () => {
+  assert.equal(notWritable({ code: 'EROFS' }, '/srv/logs', 'choose another folder'), '/srv/logs is on a read-only file system; remount it read-write, or choose another folder');
+  assert.equal(notWritable({ code: 'EACCES' }, '/srv/logs', 'choose another folder'), 'this user cannot create files in /srv/logs; give it write access, or choose another folder');
 });

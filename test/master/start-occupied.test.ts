@@ -37,6 +37,25 @@ test('a second hitless start in the same folder: "a hitless master (pid N) alrea
   assert.equal((await first.stop()).code, 0);
 });
 
+test('a second hitless start while the first master is stopping says so and to start again once it exited (regression: it advised `hitless reload` or `hitless stop`)', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const release = join(dir, 'release');
+  const args = ['--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')];
+  const first = await startMasterIn(t, dir, args);
+  const held = fetch(`http://${first.address()}/slow?until=${encodeURIComponent(release)}&id=held`).then((r) => r.text());
+  await first.waitStdout('slow-start held ');
+  const from = first.records.length;
+  process.kill(first.pid, 'SIGTERM');
+  await first.waitEvent((r) => /draining all workers/.test(String(r.msg)), from);
+  const second = await runCli(['start', ...args], { XDG_RUNTIME_DIR: dir }, dir);
+  assert.equal(second.code, 1);
+  assert.equal(second.stderr, `hitless: a hitless master (pid ${first.pid}) already runs here (${dir}, generation 1); ` +
+    'it is stopping (draining its workers): start again once it has exited (`hitless stop` waits for that)\n');
+  writeFileSync(release, '');
+  assert.equal(await held, 'slow 1\n');
+  assert.deepEqual(await first.exited, { code: 0, signal: null });
+});
+
 test('a master of the same folder started with another --run-dir: a second hitless start is refused (ERR_MASTER_RUNNING, exit 1) whatever its run dir, naming the pid and run dir', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
   const args = ['--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')];
