@@ -24,6 +24,13 @@ import type { Logger } from '../core/logger.js';
 /** How often, at most, the path of the log file is checked against the open file. */
 export const LOG_FILE_CHECK_MS = 1000;
 
+/**
+ * How often, at most, a stream stopped by an error (a full disk: ENOSPC) is opened again, on
+ * the next line after that long. A failure is often passing (space freed, a folder put back):
+ * without this, output stayed off until a reload changed a `logs.*` key.
+ */
+export const LOG_FILE_RETRY_MS = 5000;
+
 /** rotating-file-stream's `createStream`, imported lazily by the caller. */
 export type CreateStream = (name: string, options: { path: string; size: string; rotate: number }) => Writable;
 
@@ -39,12 +46,19 @@ export interface LogStreamOptions {
   keep: number;
   /** Check the path at most this often, ms. Default {@link LOG_FILE_CHECK_MS}; 0 checks before every line. */
   checkMs?: number;
+  /** After an error, open the file again at most this often, ms. Default {@link LOG_FILE_RETRY_MS}. */
+  retryMs?: number;
+  /** The clock of the retries (tests). Default Date.now. */
+  now?: () => number;
 }
 
 /**
  * A rotating log stream that re-creates its folder and file when they are removed or
  * replaced, logging one warning each time. `failed` is set once a stream error or a
- * folder that cannot be made again stops it; later lines are refused (`write` returns false).
+ * folder that cannot be made again stops it; lines are then refused (`write` returns false)
+ * until the next line after {@link LOG_FILE_RETRY_MS}, which opens the file again; once a
+ * line is written there, one warning says so and how many lines were dropped meanwhile. An
+ * error while it is still off logs nothing more (one error per outage).
  *
  * @example
  * ```ts
@@ -65,6 +79,12 @@ export class LogStream {
   /** The file the stream has open, as found at its path when it opened; unset while it (re)opens. */
   #known: { dev: number; ino: number } | undefined;
   #lastCheck = -Infinity;
+  /** Since the stream stopped (Date.now()): the last time it was stopped or tried again. */
+  #failedAt = 0;
+  /** Lines refused since the stream stopped. */
+  #dropped = 0;
+  /** Opened again after an error, and no line confirmed written yet: an error then is the same outage. */
+  #retrying = false;
 
   constructor(create: CreateStream, opts: LogStreamOptions, logger: Logger) {
     this.#create = create;
@@ -76,13 +96,56 @@ export class LogStream {
 
   /** Writes one whole line; false when the stream has stopped (the line is dropped). */
   write(text: string): boolean {
-    if (this.failed || this.#stream.writableEnded) return false;
+    if (this.failed) this.#retry();
+    if (this.failed || this.#stream.writableEnded) {
+      this.#dropped++;
+      return false;
+    }
     this.#check();
-    if (this.failed) return false;
+    if (this.failed) {
+      this.#dropped++;
+      return false;
+    }
     // No backpressure wait on purpose: the master must never stall on a slow disk;
     // the stream buffers in memory meanwhile, so nothing is lost.
-    this.#stream.write(text);
+    if (!this.#retrying) this.#stream.write(text);
+    else {
+      const stream = this.#stream;
+      this.#stream.write(text, (err) => {
+        if (err || stream !== this.#stream || !this.#retrying) return;
+        this.#retrying = false;
+        this.#logger.warn(`worker log file ${this.#path} is written again; ${this.#dropped} line${this.#dropped === 1 ? ' was' : 's were'} dropped while it was not`, {
+          path: this.#path, dropped: this.#dropped,
+        });
+        this.#dropped = 0;
+      });
+    }
     return true;
+  }
+
+  /** Opens the file again once {@link LOG_FILE_RETRY_MS} passed since it failed (or was last tried). */
+  #retry(): void {
+    const now = (this.#opts.now ?? Date.now)();
+    if (now - this.#failedAt < (this.#opts.retryMs ?? LOG_FILE_RETRY_MS)) return;
+    this.#failedAt = now;
+    this.#stream.destroy();
+    try {
+      prepareFolder(this.#opts.dir, this.#opts.name, 'logs.dir');
+    } catch {
+      return; // still not writable: the next try after the same wait
+    }
+    this.failed = undefined;
+    this.#retrying = true;
+    this.#open();
+  }
+
+  /** Stops the stream after `err`; said once per outage. */
+  #fail(err: Error, say: () => void): void {
+    this.failed = err;
+    this.#failedAt = (this.#opts.now ?? Date.now)();
+    if (this.#retrying) return;
+    this.#dropped = 0;
+    say();
   }
 
   /** Resolves once every line written is on disk (or the stream failed). */
@@ -117,8 +180,10 @@ export class LogStream {
     });
     stream.on('error', (err: Error) => {
       if (stream !== this.#stream) return; // a replaced stream's last writes: they went to the removed file anyway
-      this.failed = err;
-      this.#logger.error('worker log file failed; worker output is no longer written', { dir, error: err.message });
+      this.#fail(err, () => this.#logger.error(
+        `worker log file failed; worker output is not written until it can be again (tried on the next line after ${(this.#opts.retryMs ?? LOG_FILE_RETRY_MS) / 1000} s)`,
+        { dir, error: err.message },
+      ));
     });
     stream.on('warning', (err: Error) => this.#logger.warn('worker log file warning', { dir, error: err.message }));
   }
@@ -146,10 +211,10 @@ export class LogStream {
     try {
       prepareFolder(this.#opts.dir, this.#opts.name, 'logs.dir');
     } catch (err) {
-      this.failed = err as Error;
-      this.#logger.error(`worker log file ${this.#path} was ${was} and cannot be created again; worker output is no longer written`, {
-        error: (err as Error).message,
-      });
+      this.#fail(err as Error, () => this.#logger.error(
+        `worker log file ${this.#path} was ${was} and cannot be created again; worker output is not written until it can be`,
+        { error: (err as Error).message },
+      ));
       return;
     }
     this.#open();

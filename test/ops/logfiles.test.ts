@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatLine, startLogFiles, LOG_FILE_NAME } from '../../src/ops/logfiles.js';
 import { followLog, readLastLines } from '../../src/ops/logtail.js';
+import { LogStream, type CreateStream } from '../../src/ops/log-stream.js';
+import { once } from 'node:events';
+import { Writable } from 'node:stream';
 import { FakeMaster, fakeConfig, memoryLogger } from './fake-master.js';
 
 async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
@@ -157,4 +160,47 @@ test('logfiles: a deleted folder or a file moved away is created again and gets 
   assert.equal((await readFile(file, 'utf8')), 'three\nfour\n');
   assert.equal((await readFile(join(dir, 'moved.log'), 'utf8')), 'two\n');
   assert.equal(logger.lines.filter((l) => l.includes('was removed')).length, 2, logger.lines.join('\n'));
+});
+
+test('logfiles: a log file that failed (a full disk) is opened again on the next line after retryMs; one error per outage, one warning with the lines dropped once it is written again (regression: output stayed off until a reload changed a logs.* key)', async (t) => {
+  const dir = await tempDir(t);
+  const logger = memoryLogger();
+  let full = false;
+  let clock = 0;
+  const written: string[] = [];
+  const streams: Writable[] = [];
+  const create: CreateStream = () => {
+    const w = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        if (full) return done(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+        written.push(String(chunk));
+        done();
+      },
+    });
+    streams.push(w);
+    return w;
+  };
+  const out = new LogStream(create, { dir, name: LOG_FILE_NAME, maxSize: 1 << 20, keep: 2, retryMs: 5000, now: () => clock }, logger);
+  const errored = async (): Promise<void> => void (await once(streams.at(-1)!, 'error'));
+  const errors = (): number => logger.lines.filter((l) => l.includes('worker log file failed')).length;
+  assert.equal(out.write('a\n'), true);
+  full = true;
+  const first = errored();
+  out.write('b\n');
+  await first;
+  assert.equal(errors(), 1);
+  assert.equal(out.write('c\n'), false, 'refused while off');
+  clock = 5000;
+  // Tried again: the disk is still full, which is the same outage.
+  assert.equal(out.write('d\n'), true);
+  await errored(); // the stream opened for 'd' (its error comes after this turn)
+  assert.equal(streams.length, 2);
+  assert.equal(out.write('e\n'), false);
+  full = false;
+  clock = 10_000;
+  assert.equal(out.write('f\n'), true);
+  await out.end();
+  assert.deepEqual(written, ['a\n', 'f\n']);
+  assert.equal(errors(), 1, logger.lines.join('\n'));
+  assert.deepEqual(logger.lines.filter((l) => l.includes('is written again')).map((l) => /(\d+) lines? (was|were) dropped/.exec(l)?.[1]), ['2']);
 });
