@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_CANARY } from '../../src/config/defaults.js';
-import { binomialTail, judge, LATENCY_FLOOR_MS, lowerBound, twoProportionZ, type Window } from '../../src/core/strategies/canary-rule.js';
+import { binomialTail, judge, LATENCY_FLOOR_MS, lowerBound, servingTooFew, twoProportionZ, type Window } from '../../src/core/strategies/canary-rule.js';
 import { combine, type Counts } from '../../src/core/traffic.js';
 import { counts } from './fake-traffic.js';
 
@@ -65,6 +65,49 @@ test('errors shared with the serving generation (a backend outage) do not fail t
 test('a canary with no serving-generation figures is judged on maxErrorRate alone', () => {
   assert.equal(judge(win(counts(900, 100), counts(0)), settings, false).verdict, 'fail');
   assert.equal(judge(win(counts(1000, 0), counts(0)), settings, true).verdict, 'pass');
+});
+
+test('servingTooFew: true when even a serving generation with no 5xx could not make the z-test show the canary worse', () => {
+  // h25 F3's figures: 27 of 279 canary 5xx against 29 serving responses; z ≤ 1.75 at best.
+  assert.equal(servingTooFew({ requests: 279, errors: 27 }, 29, 2.326), true);
+  assert.ok(twoProportionZ(27, 279, 0, 29) < 2.326);
+  assert.equal(servingTooFew({ requests: 279, errors: 27 }, 830, 2.326), false);
+  assert.equal(servingTooFew({ requests: 279, errors: 27 }, 0, 2.326), true, 'no serving figures at all');
+  // Enough serving responses for the final level but not for an early look's.
+  assert.equal(servingTooFew({ requests: 300, errors: 30 }, 50, 2.326), false);
+  assert.equal(servingTooFew({ requests: 300, errors: 30 }, 50, 3.09), true);
+});
+
+test('a serving generation that answered too few to compare with (a moved or lent connection carries nearly all requests): the canary\'s 5xx share is judged on maxErrorRate alone, at every look (regression h25 F3: a 10%-500 canary passed against 0 of 29 serving)', () => {
+  // What passed: 27 of 279 against 0 of 29, at the end.
+  const final = judge(win(counts(252, 27), counts(29)), settings, true);
+  assert.equal(final.verdict, 'fail');
+  assert.match(final.reason, /^5xx 9\.68% of 279 canary responses \(above [\d.]+% at 99% confidence\): over maxErrorRate 1\.00%, judged on it alone: the serving generation answered too few to compare with \(0\.00% of 29: even with no 5xx among them the canary could not be shown worse at 99% confidence\)$/);
+  // The first look with enough canary responses decides: 5 of 50 against 4 serving.
+  const first = judge(win(counts(45, 5), counts(4)), settings, false);
+  assert.equal(first.verdict, 'fail');
+  assert.match(first.reason, /at 99\.9% confidence\): over maxErrorRate 1\.00%, judged on it alone: .*\(0\.00% of 4: /);
+  // Half of them 500s: out at once, not at the end of duration.
+  assert.equal(judge(win(counts(10, 10), counts(5)), settings, false).verdict, 'fail');
+  // Too few canary responses is still no evidence: 2 of 20 stays pending.
+  assert.equal(judge(win(counts(18, 2), counts(4)), settings, false).verdict, 'pending');
+});
+
+test('a healthy canary with a starved serving generation still passes', () => {
+  for (const canary of [counts(279), counts(278, 1), counts(995, 5)]) {
+    const j = judge(win(canary, counts(29)), settings, true);
+    assert.equal(j.verdict, 'pass', j.reason);
+    assert.equal(judge(win(canary, counts(29)), settings, false).verdict, 'pending');
+  }
+});
+
+test('with enough serving responses the comparison still excuses a canary no worse than the serving generation', () => {
+  // 10% on both sides, 50 serving responses: enough at the final level (z up to 2.34 > 2.326).
+  assert.equal(judge(win(counts(270, 30), counts(45, 5)), settings, true).verdict, 'pass');
+  // The same canary against a clean serving side of 50: the comparison shows it worse.
+  const j = judge(win(counts(270, 30), counts(50)), settings, true);
+  assert.equal(j.verdict, 'fail');
+  assert.match(j.reason, /over maxErrorRate 1\.00% and the serving generation's 0\.00% of 50$/);
 });
 
 test('latency: a canary 200 ms slower than a 1 ms serving generation fails; one within the ratio passes', () => {

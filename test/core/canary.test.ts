@@ -81,6 +81,28 @@ test('canary fails on errors: 10% 5xx is rejected at an early look; the canary d
   assert.equal(sup.status().lastReload?.canary?.verdict, 'fail');
 });
 
+test('a serving generation left with almost no traffic (the canary took a browser\'s or pool\'s kept connection): a 10%-500 canary fails at the first look on maxErrorRate alone, a clean one passes (regression h25 F3: it passed)', async () => {
+  const bad = setup();
+  bad.loads.set(1, { perSecond: 2 });
+  await bad.sup.start();
+  bad.loads.set(2, { perSecond: 50, errorRate: 0.1 });
+  const outcome = await until(bad.host, bad.sup.reload('bad build'));
+  assert.equal(outcome.error?.code, 'ERR_CANARY_FAILED');
+  assert.equal(outcome.canary?.elapsedMs, 1000);
+  assert.equal(outcome.canary?.baseline.requests, 4);
+  assert.match(outcome.error?.message ?? '', /^canary of generation 2 failed: 5xx 10\.0% of 50 canary responses \(above [\d.]+% at 99\.9% confidence\): over maxErrorRate 1\.00%, judged on it alone: the serving generation answered too few to compare with \(0\.00% of 4: /);
+  assert.equal(bad.host.alive(1).length, 2);
+
+  const good = setup();
+  good.loads.set(1, { perSecond: 2 });
+  await good.sup.start();
+  good.loads.set(2, { perSecond: 200, errorRate: 0.005 });
+  const passed = await until(good.host, good.sup.reload('good build'));
+  assert.equal(passed.ok, true, JSON.stringify(passed.error));
+  assert.equal(passed.canary?.verdict, 'pass');
+  assert.equal(passed.canary?.baseline.requests, 20);
+});
+
 test('canary fails on latency: 200 ms slower than the serving generation is rejected by the p99 rule', async () => {
   const { sup, host, loads } = setup();
   await sup.start();

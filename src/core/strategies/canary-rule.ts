@@ -6,7 +6,9 @@
  * - errors: fail when an exact binomial test (Clopper-Pearson) says the canary's 5xx share
  *   is above `maxErrorRate`, AND a one-sided two-proportion z-test says it is above the
  *   serving generation's share over the same window (an outage of a shared backend that
- *   fails both equally is not the canary's fault);
+ *   fails both equally is not the canary's fault). When the serving generation answered too
+ *   few for that comparison to show anything (see {@link servingTooFew}), the binomial test
+ *   decides alone, as it does without serving figures;
  * - latency, over the window after `canary.warmup` (a fresh process is slower while V8
  *   compiles and its heap grows) and once it holds `minRequests` canary responses: fail
  *   when an exact binomial test says more than 1% of them were slower than
@@ -128,6 +130,26 @@ export function twoProportionZ(k1: number, n1: number, k2: number, n2: number): 
   return se === 0 ? 0 : (k1 / n1 - k2 / n2) / se;
 }
 
+/**
+ * True when the serving generation's count is too small for the z-test to show this canary
+ * worse at level `z`: even with no 5xx at all among the serving responses (the outcome that
+ * gives the largest z, for the canary's `errors` of `requests`) the pooled z would not be
+ * above `z`. The comparison can then only hold a failing canary back, whatever the serving
+ * generation served: its "not worse" reflects its count, not its share. That happens when a
+ * connection moved or lent to the canary carries all of a pool's or a browser's requests:
+ * with m serving responses, none a 5xx, the pooled z never exceeds about √(m·r/(1−r)) for a
+ * canary share r, however many canary responses (report h25 F3: a 10%-500 canary, 27 of
+ * 279, against 0 of 29 serving: z ≤ 1.8, so it passed at the end). Also true with no serving
+ * figures at all (m = 0), the case the rule always judged on `maxErrorRate` alone.
+ *
+ * @example
+ * servingTooFew({ requests: 279, errors: 27 }, 29, 2.326); // true: z at most 1.75
+ * servingTooFew({ requests: 279, errors: 27 }, 830, 2.326); // false
+ */
+export function servingTooFew(canary: { requests: number; errors: number }, serving: number, z: number): boolean {
+  return twoProportionZ(canary.errors, canary.requests, 0, serving) <= z;
+}
+
 const pct = (x: number | undefined): string => (x === undefined ? '-' : `${(x * 100).toFixed(x < 0.1 ? 2 : 1)}%`);
 const ms = (x: number | undefined): string => (x === undefined ? '-' : `${x.toFixed(x < 10 ? 1 : 0)} ms`);
 
@@ -169,11 +191,18 @@ export function judge(w: Window, s: CanaryConfig, final: boolean): Judgement {
   const over = whole ? ' (over the whole window: it answered nothing after the warm-up)' : '';
   const out = (verdict: Verdict, reason: string, latencyLimitMs: number | undefined): Judgement => ({ verdict, reason, canary: c, baseline: b, latencyLimitMs });
 
+  // Too few serving responses to compare with: maxErrorRate decides alone, at every look,
+  // so a canary that carries nearly all the traffic cannot pass for want of a comparison. An
+  // outage both generations share is then not told apart from the canary's own errors: it
+  // fails, and the serving generation keeps serving (a retry judges it again).
+  const alone = servingTooFew(c, b.requests, z);
   if (binomialTail(c.errors, c.requests, s.maxErrorRate) < alpha
-    && (b.requests === 0 || twoProportionZ(c.errors, c.requests, b.errors, b.requests) > z)) {
+    && (alone || twoProportionZ(c.errors, c.requests, b.errors, b.requests) > z)) {
     const bound = lowerBound(c.errors, c.requests, alpha);
-    const versus = b.requests > 0 ? `the serving generation's ${pct(b.errorRate)} of ${b.requests}` : 'no serving-generation figures';
-    return out('fail', `5xx ${pct(c.errorRate)} of ${c.requests} canary responses (above ${pct(bound)} at ${level} confidence): over maxErrorRate ${pct(s.maxErrorRate)} and ${versus}`, undefined);
+    const versus = b.requests === 0 ? ' and no serving-generation figures'
+      : alone ? `, judged on it alone: the serving generation answered too few to compare with (${pct(b.errorRate)} of ${b.requests}: even with no 5xx among them the canary could not be shown worse at ${level} confidence)`
+        : ` and the serving generation's ${pct(b.errorRate)} of ${b.requests}`;
+    return out('fail', `5xx ${pct(c.errorRate)} of ${c.requests} canary responses (above ${pct(bound)} at ${level} confidence): over maxErrorRate ${pct(s.maxErrorRate)}${versus}`, undefined);
   }
   const limit = basis === undefined ? undefined : Math.max(s.maxLatencyRatio * basis, LATENCY_FLOOR_MS);
   // Not on a handful of responses: a few slow ones in a row are usually one pause.
