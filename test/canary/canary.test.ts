@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReloadOutcome } from '../../src/core/types.js';
+import { fixture } from '../helpers/master.js';
 import { startLoad } from './load.js';
 import { appFolder, startCanaryApp } from './setup.js';
 
@@ -107,6 +108,22 @@ test('a trickle of traffic below minRequests is inconclusive: ERR_CANARY_INCONCL
   assert.ok((outcome.canary?.canary.requests ?? 100) < 100);
   assert.match(outcome.error?.message ?? '', /only \d+ canary responses in 2 s, fewer than minRequests 100/);
   assert.ok(trickle.every((x) => x.status === 200));
+  assert.equal((await app.status()).generation, 1);
+  assert.deepEqual(await app.master.stop(), { code: 0, signal: null });
+});
+
+test('an HTTPS/HTTP/2 app on the in-app library gets an inconclusive canary that blames TLS and HTTP/2, not a missing library (regression h25 F4)', { timeout: 80_000 }, async (t) => {
+  const app = await startCanaryApp(t, {
+    workers: 2, canary: { duration: '3s', minRequests: 100 },
+    config: { command: ['node', fixture('master/h2.js')], env: { H2_TLS: '1' } },
+  });
+  const r = await app.master.cli(['reload', '--canary', '--json']);
+  assert.equal(r.code, 1, r.stderr);
+  const outcome = JSON.parse(r.stdout) as ReloadOutcome;
+  const message = outcome.error?.message ?? '';
+  assert.equal(outcome.error?.code, 'ERR_CANARY_INCONCLUSIVE', message);
+  assert.match(message, /no kept-alive connection could move to it: the serving workers' servers are HTTPS or HTTP\/2 \(their hello lists the sockets they accept on, but none whose connections can be handed over\): TLS and HTTP\/2 connections keep their state in the process and never move/);
+  assert.doesNotMatch(message, /in-app library/);
   assert.equal((await app.status()).generation, 1);
   assert.deepEqual(await app.master.stop(), { code: 0, signal: null });
 });

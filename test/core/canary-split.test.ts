@@ -103,6 +103,9 @@ test('split inconclusive: a canary that served too little also hands its connect
 test('split inconclusive where nothing could move says why and what helps (regression: "send more traffic, lengthen duration" cannot reach a pool that never re-opens)', async () => {
   const cases = [
     { over: { moves: false }, why: /no kept-alive connection could move to it: the serving workers cannot hand connections over \(none said `moves` in a hello: they do not run the in-app library\)/, fix: /or the in-app library \(or the preload\) in Node workers/ },
+    // The in-app library with HTTPS / HTTP/2 servers: not "they do not run the in-app library" (regression h25 F4).
+    { over: { secure: [1, 2] }, why: /could move to it: the serving workers' servers are HTTPS or HTTP\/2 \(their hello lists the sockets they accept on, but none whose connections can be handed over\): TLS and HTTP\/2 connections keep their state in the process and never move \(docs\/canary\.md, "Not moved"\)/, fix: /or plain HTTP\/1\.1 between the workers and a proxy that ends TLS in front of them \(those connections move\)$/ },
+    { over: { secure: [2] }, why: /could move to it: the canary workers' servers are HTTPS or HTTP\/2 \(their hello/, fix: /a proxy that ends TLS in front of them/ },
     { over: { handover: false }, why: /could move to it: `handover` is off/, fix: /or turn `handover` on$/ },
     { over: { canary: { connections: 0 as const } }, why: /could move to it: `canary.connections` is 0/, fix: /or set `canary.connections`/ },
   ];
@@ -116,6 +119,7 @@ test('split inconclusive where nothing could move says why and what helps (regre
     assert.match(message, why);
     assert.match(message, /never reach it, however long it runs\. What helps: clients that open new connections \(the canary gets its share of those\), `canary.minRequests: 0` \(a canary that did not fail then goes live unjudged\)/);
     assert.match(message, fix);
+    if ('secure' in over) assert.doesNotMatch(message, /in-app library/, 'they run it: advising it misleads');
     assert.equal(outcome.canary?.reason, message.replace(/^canary of generation 2 was inconclusive: /, ''));
   }
 });

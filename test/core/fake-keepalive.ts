@@ -28,10 +28,11 @@ export interface World {
 /**
  * A Node worker with the in-app library holding keep-alive connections: says hello with
  * `moves` (gen-1 workers, unless `moves` is false), moves what a `move` asks, hands everything
- * over on a stop, takes what it is given. `oneByOne`: sends its connections one at a time,
+ * over on a stop, takes what it is given (the generations in `secure` say the hello of a
+ * worker whose servers are all https or http2, and move nothing). `oneByOne`: sends its connections one at a time,
  * each this many ms (fake) after the previous one landed, like the library's window of one.
  */
-export function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?: boolean; handover?: boolean; oneByOne?: number; canaryLend?: boolean; reloadWait?: number } = {}): World {
+export function world(over: { workers?: number; canary?: Partial<CanaryConfig>; moves?: boolean; handover?: boolean; oneByOne?: number; canaryLend?: boolean; reloadWait?: number; secure?: number[] } = {}): World {
   const host = new FakeHost();
   const spec = fakeSpec({
     workers: over.workers ?? 3, strategy: 'canary', canary: { ...CANARY, ...over.canary }, handover: over.handover ?? true,
@@ -46,7 +47,9 @@ export function world(over: { workers?: number; canary?: Partial<CanaryConfig>; 
     // Read at each use: a test may give a worker other connections.
     const held = (): unknown[] => w.held.get(p) ?? [];
     queueMicrotask(() => {
-      p.say({ hitless: 1, type: 'hello', handover: true, listeners: ['http'], moves: over.moves ?? true });
+      // `secure` generations: the library with an https or http2 server only (ready.ts): it accepts, moves nothing.
+      if (over.secure?.includes(gen)) p.say({ hitless: 1, type: 'hello', handover: false, listeners: [], adopted: ['http'], moves: false });
+      else p.say({ hitless: 1, type: 'hello', handover: true, listeners: ['http'], moves: over.moves ?? true });
       p.ready();
     });
     reports(host, p, load, () => w.held.get(p)?.length ?? 0);

@@ -110,7 +110,8 @@ function splitConnections(ctx: ReloadContext, old: Generation, settings: CanaryC
  * Why no kept-alive connection of the serving generation can move to the canary, and what
  * would let them (canary.md, "What moves"); undefined when they can. Workers that are not
  * Node with the in-app library or the preload say no `moves` (to send) or no `handover`
- * (to take) in a hello.
+ * (to take) in a hello; so do workers with the library whose servers are all HTTPS or
+ * HTTP/2, which the message tells apart (advising the library they run would mislead).
  *
  * @example
  * unmovable(next, old, settings); // { why: 'the serving workers cannot hand connections over (…)', fix: '…' }
@@ -119,13 +120,32 @@ export function unmovable(next: Generation, old: Generation, settings: CanaryCon
   if (!next.spec.handover) return { why: '`handover` is off', fix: 'turn `handover` on' };
   if (canaryAsk(settings, next.size) === undefined) return { why: '`canary.connections` is 0', fix: 'set `canary.connections` ("auto" lends the canary its share)' };
   const library = 'the in-app library (or the preload) in Node workers, which moves kept-alive connections';
-  if (!old.live().some((w) => w.state === 'ready' && w.hello?.moves === true)) {
+  const serving = old.live().filter((w) => w.state === 'ready');
+  if (!serving.some((w) => w.hello?.moves === true)) {
+    if (secureOnly(serving)) return { why: `the serving workers' servers are HTTPS or HTTP/2 ${SECURE_WHY}`, fix: SECURE_FIX };
     return { why: 'the serving workers cannot hand connections over (none said `moves` in a hello: they do not run the in-app library)', fix: library };
   }
-  if (!next.live().some((w) => w.hello?.handover === true)) {
+  const canaries = next.live();
+  if (!canaries.some((w) => w.hello?.handover === true)) {
+    if (secureOnly(canaries)) return { why: `the canary workers' servers are HTTPS or HTTP/2 ${SECURE_WHY}`, fix: SECURE_FIX };
     return { why: 'the canary workers take no handed-over connections (none said `handover` in a hello: they do not run the in-app library)', fix: library };
   }
   return undefined;
+}
+
+const SECURE_WHY = '(their hello lists the sockets they accept on, but none whose connections can be handed over): ' +
+  'TLS and HTTP/2 connections keep their state in the process and never move (docs/canary.md, "Not moved")';
+const SECURE_FIX = 'plain HTTP/1.1 between the workers and a proxy that ends TLS in front of them (those connections move)';
+
+/**
+ * True when these workers run the in-app library (they said hello, naming the sockets they
+ * accept on in `adopted`) but none can take or send a connection: the library lists in
+ * `listeners` (and `moves` for) plain node:http servers only, so a worker whose registered
+ * servers are all https or http2 says hello with `adopted` and no `listeners` (ready.ts).
+ * Such workers need no library: theirs cannot move what TLS and HTTP/2 keep in the process.
+ */
+function secureOnly(workers: readonly Worker[]): boolean {
+  return workers.some((w) => w.hello !== undefined && w.hello.listeners.length === 0 && (w.hello.adopted?.length ?? 0) > 0);
 }
 
 /**
