@@ -4,7 +4,7 @@
  * requests into MasterHandle calls; a misbehaving client gets an error reply and never
  * disturbs the master or other clients.
  */
-import { chmodSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { HitlessError, isHitlessError } from '../errors.js';
 import { controlSocketPath, ensureRunDir } from '../config/rundir.js';
@@ -103,6 +103,9 @@ function listen(server: Server, path: string): Promise<void> {
     });
   });
 }
+
+/** How often the master looks whether its control socket file is still there (ms). */
+export const CONTROL_CHECK_MS = 2000;
 
 /** How long release() waits for a client to take its last reply before dropping the connection. */
 const RELEASE_FLUSH_MS = 2000;
@@ -312,6 +315,29 @@ export async function startControlServer(options: ControlServerOptions): Promise
   server.on('error', (err) => logger.error('control socket error', { error: err.message }));
 
   let closing: Promise<void> | undefined;
+  // The socket file removed while the master runs (its run dir deleted: a /tmp cleaner, an
+  // `rm -rf`): no command could reach the master any more, and `hitless start` took the
+  // folder for free (h21 F2). Looked at every CONTROL_CHECK_MS and made again where it was.
+  let rebinding = false;
+  const watch = setInterval(() => {
+    if (closing !== undefined || rebinding || path !== finalPath || existsSync(path)) return;
+    rebinding = true;
+    void (async () => {
+      try {
+        ensureRunDir(runDir);
+        server.close(); // the lost name's listener; connections open on it go on
+        await listen(server, path);
+        chmodSync(path, 0o600);
+        logger.warn(`control socket ${path} was removed (its run dir deleted?); made it again`);
+      } catch (err) {
+        logger.error(`control socket ${path} was removed and cannot be made again: ${(err as Error).message}; \`hitless\` commands cannot reach this master until it can (signals still work: SIGHUP reloads, SIGTERM stops)`);
+      } finally {
+        rebinding = false;
+      }
+    })();
+  }, CONTROL_CHECK_MS);
+  watch.unref();
+  const stopWatching = (): void => clearInterval(watch);
   return {
     get path() {
       return path;
@@ -322,6 +348,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
       path = finalPath;
     },
     async release() {
+      stopWatching();
       closing ??= (async () => {
         server.unref();
         while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
@@ -336,6 +363,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
       return closing;
     },
     close() {
+      stopWatching();
       closing ??= new Promise<void>((resolvePromise) => {
         for (const unsubscribe of [...unsubscribes]) unsubscribe();
         server.close(() => resolvePromise());

@@ -5,6 +5,7 @@
  */
 import { HitlessError, isHitlessError } from '../errors.js';
 import { controlRequest } from '../control/client.js';
+import { CONTROL_CHECK_MS } from '../control/server.js';
 import { beaconPids } from '../control/beacon.js';
 import { discoverMasters, type FoundMaster } from '../control/discover.js';
 import { mastersOfApp } from '../control/find.js';
@@ -56,6 +57,15 @@ export async function refuseSecondMaster(runDir: string, appDir: string): Promis
     throw new HitlessError('ERR_MASTER_RUNNING',
       `another user's hitless master (pid ${pid}${owner === undefined ? '' : `, user ${owner}`}) already runs for ${appDir}; ` +
       `one app folder has one master: reload or stop that one instead, ${asTheMaster(owner)}`, { details: { pid } });
+  }
+  // A beacon is a live process (it goes with it), but nothing of it answered: a master whose
+  // control socket was removed with its run dir, which it makes again within
+  // CONTROL_CHECK_MS. Starting beside it would give the folder two masters.
+  const [silent] = beaconPids(appDir) ?? [];
+  if (silent !== undefined) {
+    throw new HitlessError('ERR_MASTER_RUNNING',
+      `a hitless master (pid ${silent}) already runs for ${appDir} but did not answer on its control socket (stopped or too busy to answer, or its run dir was removed, which it makes again within ${CONTROL_CHECK_MS / 1000} s); ` +
+      `try again in a moment, or stop it with \`kill -TERM ${silent}\``, { details: { pid: silent } });
   }
 }
 

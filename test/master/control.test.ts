@@ -10,6 +10,7 @@ import { startControlServer } from '../../src/control/server.js';
 import { controlRequest } from '../../src/control/client.js';
 import { createLogger } from '../../src/core/logger.js';
 import { HitlessError, isHitlessError } from '../../src/errors.js';
+import { waitUntil } from '../helpers/master.js';
 import type { MasterEvent, MasterHandle, ReloadOptions, ReloadOutcome, StatusSnapshot } from '../../src/core/types.js';
 
 const logs: string[] = [];
@@ -309,4 +310,25 @@ test('close() removes the socket; afterwards clients get ERR_NO_MASTER', async (
   await server.close();
   assert.equal(existsSync(server.path), false);
   await assert.rejects(controlRequest(base + '/run', 'status'), (e: unknown) => isHitlessError(e, 'ERR_NO_MASTER'));
+});
+
+test('a removed run dir (a /tmp cleaner, rm -rf) is made again with the control socket, and commands reach the master again; a connection open meanwhile goes on (regression: status and stop said "no master is running", and start took the folder)', async (t) => {
+  const { runDir, server } = await setup(t);
+  const path = join(runDir, 'control.sock');
+  // A client connected before the removal: its connection stays usable.
+  const before = connect(path);
+  t.after(() => before.destroy());
+  await once(before, 'connect');
+  const mark = logs.length;
+  rmSync(runDir, { recursive: true, force: true });
+  await waitUntil(() => existsSync(path), 'the control socket is made again', 10_000);
+  assert.equal(server.path, path);
+  assert.equal(statSync(runDir).mode & 0o777, 0o700);
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+  const status = (await controlRequest(runDir, 'status')) as StatusSnapshot;
+  assert.equal(status.generation, 3);
+  assert.ok(logs.slice(mark).some((l) => l.includes(`control socket ${path} was removed (its run dir deleted?); made it again`)), logs.slice(mark).join('\n'));
+  before.write('{"v":1,"id":7,"cmd":"status"}\n');
+  const [reply] = await once(before, 'data') as [Buffer];
+  assert.equal((JSON.parse(String(reply).split('\n')[0]!) as { id: number; ok: boolean }).ok, true);
 });

@@ -56,6 +56,28 @@ test('a second hitless start while the first master is stopping says so and to s
   assert.deepEqual(await first.exited, { code: 0, signal: null });
 });
 
+test('a master of this folder that does not answer (frozen, or its run dir removed) still refuses a second start: its beacon shows it runs (regression: a second master started for the folder)', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const args = ['--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')];
+  const first = await startMasterIn(t, dir, args);
+  process.kill(first.pid, 'SIGSTOP');
+  t.after(() => {
+    try {
+      process.kill(first.pid, 'SIGCONT'); // a failed assertion below must not leave it stopped
+    } catch {
+      // gone already
+    }
+  });
+  const second = await runCli(['start', ...args], { XDG_RUNTIME_DIR: dir }, dir);
+  process.kill(first.pid, 'SIGCONT');
+  assert.equal(second.code, 1, second.stderr);
+  assert.equal(second.stderr, `hitless: a hitless master (pid ${first.pid}) already runs for ${dir} but did not answer on its control socket ` +
+    '(stopped or too busy to answer, or its run dir was removed, which it makes again within 2 s); ' +
+    `try again in a moment, or stop it with \`kill -TERM ${first.pid}\`\n`);
+  assert.equal((await first.status()).generation, 1);
+  assert.equal((await first.stop()).code, 0);
+});
+
 test('a master of the same folder started with another --run-dir: a second hitless start is refused (ERR_MASTER_RUNNING, exit 1) whatever its run dir, naming the pid and run dir', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
   const args = ['--listen', '127.0.0.1:0', '--', process.execPath, fixture('master/app.js')];
