@@ -41,7 +41,7 @@ export interface MetricsEndpoint {
  * the workers' traffic per release (`hitless_http_requests_total{release,class}`,
  * `hitless_http_errors_total{release}`, `hitless_http_request_duration_seconds{release}`;
  * only the serving release and the most recent other one), and prom-client's default
- * process metrics of the master. The counters come from `counters`, the master's own
+ * process metrics of the master (less its gauges named `*_total`: dropMisnamedTotals). The counters come from `counters`, the master's own
  * totals since it started (without it: totals counted from now, for tests).
  *
  * @example
@@ -59,6 +59,7 @@ export async function startMetrics(config: MasterConfig, master: MasterHandle, l
   const client = await import('prom-client');
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  dropMisnamedTotals(registry);
   const own = counters === undefined ? new MasterCounters(master) : undefined;
   const totals = counters ?? (own as MasterCounters);
 
@@ -186,6 +187,21 @@ export function counterMetrics(c: MasterCounters): RawMetric[] {
 }
 
 type RawValue = { metricName?: string; labels: Record<string, string | number>; value: number };
+
+/**
+ * Removes the default metrics that are not counters yet end in `_total`: prom-client 15 registers
+ * the gauges `nodejs_active_handles_total`, `nodejs_active_requests_total` and
+ * `nodejs_active_resources_total`, which `promtool check metrics` rejects ("non-counter metrics
+ * should not have "_total" suffix", exit 3). Their figures stay in `nodejs_active_handles`,
+ * `nodejs_active_requests` and `nodejs_active_resources`, by type (their sum is the total).
+ */
+function dropMisnamedTotals(registry: import('prom-client').Registry): void {
+  for (const metric of registry.getMetricsAsArray()) {
+    // The typings say a numeric enum; at run time `type` is the string prom-client writes after # TYPE.
+    const { name, type } = metric as unknown as { name: string; type: string };
+    if (name.endsWith('_total') && type !== 'counter') registry.removeSingleMetric(name);
+  }
+}
 
 /** One metric as prom-client's registry renders it (a custom collector: values set, not incremented). */
 interface RawMetric {

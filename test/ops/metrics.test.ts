@@ -6,7 +6,7 @@ import { startMetrics } from '../../src/ops/metrics.js';
 import { Parts } from '../../src/master/parts.js';
 import { isHitlessError } from '../../src/errors.js';
 import { FakeMaster, fakeConfig, memoryLogger } from './fake-master.js';
-import { parseProm } from './prom.js';
+import { familyTypes, parseProm } from './prom.js';
 import type { ReloadOutcome, WorkerStatus } from '../../src/core/types.js';
 
 function scrape(address: string, path = '/metrics'): Promise<{ status: number; type: string; body: string }> {
@@ -34,6 +34,20 @@ test('parseMetricsListen: bare port binds 127.0.0.1; host and IPv6 forms; bad va
   assert.deepEqual(parseMetricsListen('[::1]:0'), { host: '::1', port: 0 });
   assert.throws(() => parseMetricsListen('localhost'), (e) => isHitlessError(e, 'ERR_CONFIG_INVALID') && /metrics\.listen/.test(e.message));
   assert.throws(() => parseMetricsListen('1.2.3.4:99999'), (e) => isHitlessError(e, 'ERR_CONFIG_INVALID'));
+});
+
+test('metrics: counters and only counters end in _total, as promtool check metrics wants (h24 F3: prom-client\'s nodejs_active_*_total gauges)', async (t) => {
+  const m = await startMetrics(fakeConfig({ metrics: { listen: '0' } }), new FakeMaster(), memoryLogger());
+  t.after(() => m.close());
+  const types = familyTypes((await scrape(m.address)).body);
+  assert.ok(types.size > 20, `families found: ${[...types.keys()].join(' ')}`);
+  for (const [name, type] of types) {
+    assert.equal(name.endsWith('_total'), type === 'counter', `${name} is a ${type}: promtool wants _total on counters alone`);
+  }
+  for (const kind of ['handles', 'requests', 'resources']) {
+    assert.equal(types.get(`nodejs_active_${kind}`), 'gauge', `the same figure by type stays in nodejs_active_${kind}`);
+  }
+  assert.equal(types.get('process_cpu_seconds_total'), 'counter', 'the rest of the default metrics stay');
 });
 
 test('metrics: counters follow master events, gauges read status() at scrape time', async (t) => {

@@ -11,6 +11,11 @@ export function parseProm(text: string): Map<string, number> {
   return out;
 }
 
+/** Prometheus text → map of family name → its `# TYPE` (counter, gauge, histogram, summary, untyped). */
+export function familyTypes(text: string): Map<string, string> {
+  return new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+}
+
 /** GET http://<address>/metrics, the body as text. */
 export function scrape(address: string): Promise<string> {
   return new Promise((resolve, reject) => {
