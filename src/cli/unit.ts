@@ -7,11 +7,17 @@
  */
 import { dirname } from 'node:path';
 import { HitlessError } from '../errors.js';
+import type { MasterConfig } from '../config/types.js';
+import { bootConcurrency } from '../core/spec.js';
 
 /** Unit names systemd accepts (systemd.unit(5): letters, digits, ":-_.\" ); we keep to a safe subset. */
 const UNIT_NAME = /^[A-Za-z0-9][A-Za-z0-9:_.@-]*$/;
 /** What systemd adds to the master's stop time beyond drainTimeout: the app's own shutdownDelay, exit. */
 export const STOP_MARGIN_MS = 15_000;
+/** systemd's DefaultTimeoutStartSec: a unit never gets a shorter start (and reload) bound than it had without the line. */
+export const SYSTEMD_START_TIMEOUT_MS = 90_000;
+/** What TimeoutStartSec= adds beyond a reload's own bounds: the `hitless reload` client, the config read, the switch. */
+export const RELOAD_MARGIN_MS = 30_000;
 /** First line of every unit `hitless startup` writes: lets `--install` tell its own units from others. */
 export const UNIT_MARKER = '# Written by `hitless startup`';
 
@@ -31,6 +37,8 @@ export interface UnitOptions {
   /** `User=` (undefined: root). */
   user: string | undefined;
   drainTimeoutMs: number;
+  /** The longest one reload of the configuration takes and still succeeds ({@link reloadBudgetMs}). */
+  reloadMs: number;
   /** What `systemctl status` shows beside the unit's name: the unit's name (`myapp (hitless master)`); WorkingDirectory says where. */
   description: string;
 }
@@ -115,6 +123,34 @@ export function unitNameFor(folder: string): string {
   return name || 'app';
 }
 
+/** The settings that bound one reload (MasterConfig's fields). */
+export type ReloadBounds = Pick<MasterConfig, 'workers' | 'readyTimeout' | 'drainTimeout' | 'strategy' | 'canary' | 'drain' | 'bootConcurrency' | 'warmup'>;
+
+/**
+ * The longest one reload of `c` can take and still succeed, on a machine with `cpus` CPUs
+ * (what `bootConcurrency: "auto"` halves): each new worker has `readyTimeout` to be ready
+ * and as long again for its warm-up, `bootConcurrency` of them at a time (`rolling`: one
+ * slot at a time, each old worker retired before the next); a canary is judged for
+ * `canary.duration`; then the reload waits for the old workers up to `drain.reloadWait`
+ * (or `drainTimeout`, when lower). systemd bounds `ExecReload=` (and the reload state a
+ * `RELOADING=1` enters) by TimeoutStartSec=, so the unit's is set above this.
+ *
+ * @example
+ * reloadBudgetMs(config, availableParallelism()); // defaults, 2 workers, 2 CPUs: 2 × 30 s + 30 s = 90 s
+ */
+export function reloadBudgetMs(c: ReloadBounds, cpus: number): number {
+  const boot = c.readyTimeout * ((c.warmup?.length ?? 0) > 0 ? 2 : 1);
+  const retire = Math.min(c.drain.reloadWait, c.drainTimeout);
+  const lanes = bootConcurrency(c.bootConcurrency, cpus);
+  const booting = (n: number): number => (n <= 0 ? 0 : Math.ceil(n / Math.min(lanes, n)) * boot);
+  const oneByOne = (n: number): number => n * (boot + retire);
+  if (c.strategy === 'rolling') return oneByOne(c.workers);
+  if (c.strategy !== 'canary') return booting(c.workers) + retire;
+  const canaries = Math.min(c.canary.workers, c.workers);
+  const rest = c.canary.then === 'rolling' ? oneByOne(c.workers) : booting(c.workers - canaries) + retire;
+  return booting(canaries) + c.canary.duration + rest;
+}
+
 /**
  * The unit file text.
  *
@@ -126,6 +162,7 @@ export function systemdUnit(o: UnitOptions): string {
   const cmd = (args: string[]): string => [o.node, o.cli, ...args].map(quoteArg).join(' ');
   const start = o.runDir === undefined ? [...o.startArgs.slice(0, dashIndex(o.startArgs)), '--run-dir', runDir, ...o.startArgs.slice(dashIndex(o.startArgs))] : o.startArgs;
   const stopSec = Math.ceil((o.drainTimeoutMs + STOP_MARGIN_MS) / 1000);
+  const startSec = Math.ceil(Math.max(SYSTEMD_START_TIMEOUT_MS, o.reloadMs + RELOAD_MARGIN_MS) / 1000);
   // Workers started as `node server.js` must find the same node as the master.
   const path = [dirname(o.node), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
   return [
@@ -146,7 +183,10 @@ export function systemdUnit(o: UnitOptions): string {
     `ExecStart=${cmd(['start', ...start])}`,
     '# Waits for the outcome: `systemctl reload` fails when the new version did not go live.',
     `ExecReload=${cmd(['reload', '--run-dir', runDir])}`,
-    ...(o.runDir === undefined ? [`RuntimeDirectory=${o.name}`, 'RuntimeDirectoryMode=0700'] : []),
+    `# systemd stops waiting for ExecReload= after TimeoutStartSec: above this configuration's longest reload (${Math.ceil(o.reloadMs / 1000)} s) plus ${RELOAD_MARGIN_MS / 1000} s.`,
+    `TimeoutStartSec=${startSec}`,
+    // Kept across restarts (systemctl restart, Restart=): the compile cache lives there (docs/CONFIG.md).
+    ...(o.runDir === undefined ? [`RuntimeDirectory=${o.name}`, 'RuntimeDirectoryMode=0700', 'RuntimeDirectoryPreserve=restart'] : []),
     '# SIGTERM to the master only: it drains its workers (drainTimeout), then exits 0.',
     'KillMode=mixed',
     'KillSignal=SIGTERM',

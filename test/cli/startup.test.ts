@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli as cliPath, runCli } from '../helpers/master.js';
 import { needs } from '../helpers/tools.js';
-import { quoteArg, systemdUnit, unitNameFor, UNIT_MARKER } from '../../src/cli/unit.js';
+import { quoteArg, reloadBudgetMs, systemdUnit, unitNameFor, UNIT_MARKER, type ReloadBounds } from '../../src/cli/unit.js';
+import { DEFAULT_CANARY, DEFAULT_DRAIN } from '../../src/config/defaults.js';
 
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-startup-'));
@@ -32,7 +33,7 @@ test('quoteArg and unitNameFor: systemd quoting (%, $, spaces, quotes) and a uni
 test('systemdUnit writes each line the way systemd reads that setting: WorkingDirectory= as it is (no quotes) with % doubled, Environment= without $ doubled, control characters escaped (h16 F3)', () => {
   const unit = systemdUnit({
     name: 'a', workingDirectory: '/srv/my "app" 50%', node: '/opt/$v/bin/node', cli: '/srv/a/main.js',
-    startArgs: ['--', 'node', 'two\nlines'], runDir: undefined, user: undefined, drainTimeoutMs: 30_000, description: 'a',
+    startArgs: ['--', 'node', 'two\nlines'], runDir: undefined, user: undefined, drainTimeoutMs: 30_000, reloadMs: 60_000, description: 'a',
   });
   assert.deepEqual(key(unit, 'WorkingDirectory'), ['/srv/my "app" 50%%']);
   assert.match(key(unit, 'Environment')[0] ?? '', /^"PATH=\/opt\/\$v\/bin:\/usr\/local\/sbin:/, 'systemd does not expand $ in Environment=: $$ would stay two');
@@ -40,7 +41,7 @@ test('systemdUnit writes each line the way systemd reads that setting: WorkingDi
   assert.equal(quoteArg('tab\there'), '"tab\\x09here"');
   // What a WorkingDirectory= line cannot hold is refused with the reason, not written broken.
   const unitIn = (workingDirectory: string) => () => systemdUnit({
-    name: 'a', workingDirectory, node: '/n', cli: '/c', startArgs: [], runDir: undefined, user: undefined, drainTimeoutMs: 1000, description: 'a',
+    name: 'a', workingDirectory, node: '/n', cli: '/c', startArgs: [], runDir: undefined, user: undefined, drainTimeoutMs: 1000, reloadMs: 1000, description: 'a',
   });
   assert.throws(unitIn('/srv/app '), { code: 'ERR_USAGE', message: /^startup: systemd cannot take "\/srv\/app " as WorkingDirectory=: the path ends with a space, which systemd strips; rename the folder/ });
   assert.throws(unitIn('/srv/app\\'), { code: 'ERR_USAGE', message: /ends with a backslash/ });
@@ -58,7 +59,7 @@ test('hitless startup in a folder whose name ends with a space: refused with the
 
 test('hitless startup writes a unit with the real paths of node and hitless, the start flags, a run dir systemd makes, and a stop timeout above drainTimeout', async (t) => {
   const dir = tempDir(t);
-  const r = await cli(dir, ['startup', '--listen', '127.0.0.1:3000', '--workers', '2', '--drain-timeout', '20s', '--', 'node', 'my server.js']);
+  const r = await cli(dir, ['startup', '--listen', '127.0.0.1:3000', '--workers', '2', '--drain-timeout', '20s', '--boot-concurrency', '1', '--', 'node', 'my server.js']);
   assert.equal(r.code, 0, r.stderr);
   const name = unitNameFor(dir);
   const file = join(dir, `${name}.service`);
@@ -68,12 +69,16 @@ test('hitless startup writes a unit with the real paths of node and hitless, the
   assert.ok(unit.startsWith(UNIT_MARKER));
   const node = realpathSync(process.execPath);
   const hitless = realpathSync(cliPath);
-  assert.deepEqual(key(unit, 'ExecStart'), [`${node} ${hitless} start --listen 127.0.0.1:3000 --workers 2 --drain-timeout 20s --run-dir /run/${name} -- node "my server.js"`]);
+  assert.deepEqual(key(unit, 'ExecStart'), [`${node} ${hitless} start --listen 127.0.0.1:3000 --workers 2 --drain-timeout 20s --boot-concurrency 1 --run-dir /run/${name} -- node "my server.js"`]);
   assert.deepEqual(key(unit, 'ExecReload'), [`${node} ${hitless} reload --run-dir /run/${name}`]);
   assert.deepEqual(key(unit, 'WorkingDirectory'), [dir]);
   assert.deepEqual(key(unit, 'RuntimeDirectory'), [name]);
+  // h24 F4: without it systemd empties /run/<name> at every restart, compile cache included.
+  assert.deepEqual(key(unit, 'RuntimeDirectoryPreserve'), ['restart']);
   assert.deepEqual(key(unit, 'KillMode'), ['mixed']);
   assert.deepEqual(key(unit, 'TimeoutStopSec'), ['35']);
+  // h24 F5: 2 workers one at a time, 30 s each to be ready, then drainTimeout 20 s (below drain.reloadWait) = 80 s, + 30 s.
+  assert.deepEqual(key(unit, 'TimeoutStartSec'), ['110']);
   assert.ok(key(unit, 'Environment')[0]?.startsWith(`PATH=${join(node, '..')}:`), 'workers started as `node …` find the same node');
   assert.deepEqual(key(unit, 'User'), process.getuid?.() === 0 ? [] : [process.env.USER ?? '']);
 
@@ -170,14 +175,44 @@ test('hitless startup validates like hitless start: a bad configuration writes n
   assert.equal(existsSync(join(dir, `${unitNameFor(dir)}.service`)), false);
 });
 
+const bounds = (o: Partial<ReloadBounds> = {}): ReloadBounds => ({
+  workers: 2, readyTimeout: 30_000, drainTimeout: 30_000, strategy: 'all', canary: { ...DEFAULT_CANARY }, drain: { ...DEFAULT_DRAIN },
+  bootConcurrency: 'auto', warmup: [], ...o,
+});
+
+test('reloadBudgetMs: a reload\'s longest successful run from the configuration (boot lanes, warm-up, rolling, canary, drain.reloadWait)', () => {
+  assert.equal(reloadBudgetMs(bounds(), 2), 2 * 30_000 + 30_000, '"auto" on 2 CPUs boots one worker at a time');
+  assert.equal(reloadBudgetMs(bounds(), 8), 30_000 + 30_000, '"auto" on 8 CPUs: 4 at once');
+  assert.equal(reloadBudgetMs(bounds({ bootConcurrency: undefined }), 2), 30_000 + 30_000, 'no limit: all at once');
+  assert.equal(reloadBudgetMs(bounds({ warmup: ['/'] }), 2), 2 * 60_000 + 30_000, 'a warm-up has readyTimeout again');
+  assert.equal(reloadBudgetMs(bounds({ drainTimeout: 10_000 }), 2), 2 * 30_000 + 10_000, 'old workers are gone at drainTimeout');
+  assert.equal(reloadBudgetMs(bounds({ strategy: 'rolling', workers: 3 }), 8), 3 * (30_000 + 30_000), 'rolling: one slot after the other');
+  assert.equal(reloadBudgetMs(bounds({ strategy: 'canary', workers: 3 }), 2), 30_000 + 30_000 + 2 * 30_000 + 30_000, 'canary, its duration, then the rest');
+  assert.equal(reloadBudgetMs(bounds({ strategy: 'canary', workers: 2, canary: { ...DEFAULT_CANARY, then: 'rolling' } }), 8),
+    30_000 + 30_000 + 2 * (30_000 + 30_000));
+});
+
+test('a reload longer than systemd\'s 90 s default gets a TimeoutStartSec that covers it, and a short one never less than the default (regression: systemctl reload reported a reload that went live as failed, h24 F5)', () => {
+  const unit = (reloadMs: number): string[] => key(systemdUnit({
+    name: 'a', workingDirectory: '/srv/a', node: '/n', cli: '/c', startArgs: [], runDir: undefined, user: undefined, drainTimeoutMs: 30_000, reloadMs, description: 'a',
+  }), 'TimeoutStartSec');
+  // 8 workers warming up, one at a time (2 CPUs), then drain.reloadWait: 8 × 60 s + 30 s.
+  const long = reloadBudgetMs(bounds({ workers: 8, warmup: ['/'] }), 2);
+  assert.equal(long, 510_000);
+  assert.deepEqual(unit(long), ['540']);
+  assert.deepEqual(unit(10_000), ['90']);
+});
+
 test('systemdUnit: a --run-dir given by the user is kept, with no RuntimeDirectory', () => {
   const unit = systemdUnit({
     name: 'a', workingDirectory: '/srv/a', node: '/opt/node/bin/node', cli: '/srv/a/node_modules/hitless/build/src/cli/main.js',
-    startArgs: ['--run-dir', '/var/run/a', '--', 'node', 'x.js'], runDir: '/var/run/a', user: 'app', drainTimeoutMs: 30_000, description: '/srv/a',
+    startArgs: ['--run-dir', '/var/run/a', '--', 'node', 'x.js'], runDir: '/var/run/a', user: 'app', drainTimeoutMs: 30_000, reloadMs: 200_000, description: '/srv/a',
   });
   assert.deepEqual(key(unit, 'ExecStart'), ['/opt/node/bin/node /srv/a/node_modules/hitless/build/src/cli/main.js start --run-dir /var/run/a -- node x.js']);
   assert.deepEqual(key(unit, 'ExecReload'), ['/opt/node/bin/node /srv/a/node_modules/hitless/build/src/cli/main.js reload --run-dir /var/run/a']);
   assert.deepEqual(key(unit, 'RuntimeDirectory'), []);
+  assert.deepEqual(key(unit, 'RuntimeDirectoryPreserve'), [], 'a run dir of the user\'s own is none of systemd\'s business');
   assert.deepEqual(key(unit, 'User'), ['app']);
   assert.deepEqual(key(unit, 'TimeoutStopSec'), ['45']);
+  assert.deepEqual(key(unit, 'TimeoutStartSec'), ['230'], 'the longest reload (200 s) + 30 s');
 });

@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { cli, root } from '../helpers/master.js';
 import { needs } from '../helpers/tools.js';
 import { parseDuration } from '../../src/config/duration.js';
+import { loadConfig } from '../../src/config/load.js';
+import { reloadBudgetMs, RELOAD_MARGIN_MS } from '../../src/cli/unit.js';
 
 const noAnalyze = needs('systemd-analyze');
 const example = (name: string): string => readFileSync(join(root, 'examples', 'systemd', name), 'utf8');
@@ -34,7 +36,7 @@ test('examples/systemd: myapp.service and myapp.socket pass systemd-analyze veri
   assert.equal(`${r.stdout}${r.stderr}`.trim(), '', 'systemd printed warnings about the units');
 });
 
-test('examples/systemd: SIGTERM to the master only, reload waits for the outcome, Type=notify with NotifyAccess=all, stop timeout above the drain budget', () => {
+test('examples/systemd: SIGTERM to the master only, reload waits for the outcome within a start timeout above the longest reload, the run dir kept across restarts, Type=notify with NotifyAccess=all, stop timeout above the drain budget', () => {
   const service = example('myapp.service');
   const config = JSON.parse(example('hitless.json')) as { drainTimeout?: string | number };
   const key = (name: string): string => new RegExp(`^${name}=(.*)$`, 'm').exec(service)?.[1] ?? '';
@@ -46,6 +48,11 @@ test('examples/systemd: SIGTERM to the master only, reload waits for the outcome
   assert.equal(key('NotifyAccess'), 'all', 'the new master and systemd-notify are not the main process');
   // As `hitless startup` writes it (src/cli/unit.ts): a User= master can restore a booting worker's priority.
   assert.equal(key('LimitNICE'), '+0', 'the hand-written example lacked what the generated unit has');
+  // As `hitless startup` writes it: the run dir (and the compile cache in it) outlives a restart (h24 F4).
+  assert.equal(key('RuntimeDirectoryPreserve'), 'restart');
+  // systemd bounds ExecReload= by TimeoutStartSec (h24 F5): above the example config's longest reload on 1 CPU.
+  const reloadMs = reloadBudgetMs(loadConfig({ flags: { config: join(root, 'examples', 'systemd', 'hitless.json') } }), 1);
+  assert.ok(Number(key('TimeoutStartSec')) * 1000 >= reloadMs + RELOAD_MARGIN_MS, `TimeoutStartSec=${key('TimeoutStartSec')} must cover a reload (${reloadMs} ms) + ${RELOAD_MARGIN_MS} ms`);
   const drainMs = parseDuration(config.drainTimeout ?? '30s');
   assert.ok(Number(key('TimeoutStopSec')) * 1000 > drainMs, `TimeoutStopSec=${key('TimeoutStopSec')} must exceed drainTimeout (${drainMs} ms)`);
 });

@@ -8,12 +8,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { userInfo } from 'node:os';
+import { availableParallelism, userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Command } from '../command.js';
 import { HitlessError } from '../../errors.js';
 import { findConfigFile } from '../../config/file.js';
-import { systemdUnit, UNIT_MARKER, unitNameFor, validUnitName } from '../unit.js';
+import { reloadBudgetMs, systemdUnit, UNIT_MARKER, unitNameFor, validUnitName } from '../unit.js';
 import { startFlagsToConfig } from './start.js';
 import { withoutDetachFlags } from '../detach.js';
 import { userExists } from '../../ops/privileges.js';
@@ -28,8 +28,9 @@ const usage = `Usage: hitless startup [--name NAME] [--user USER] [--output FILE
 
 Writes a systemd unit that runs this app's master at boot and restarts it if it dies,
 with the real paths of node and hitless (no npx, no PATH lookup), \`systemctl reload\`
-waiting for the reload's outcome, and a stop timeout above drainTimeout. Takes the same
-arguments as \`hitless start\` (they are validated first) and runs the master in this folder.
+waiting for the reload's outcome (TimeoutStartSec above the longest reload of this
+configuration), and a stop timeout above drainTimeout. Takes the same arguments as
+\`hitless start\` (they are validated first) and runs the master in this folder.
 
 Flags:
   --name <name>      unit name (default: this folder's name): <name>.service
@@ -118,6 +119,7 @@ export const command: Command = {
       runDir: flags.runDir === undefined ? undefined : config.runDir,
       user: opts.user ?? (me.uid === 0 ? undefined : me.username),
       drainTimeoutMs: config.drainTimeout,
+      reloadMs: reloadBudgetMs(config, availableParallelism()),
       description: name,
     });
     if (!opts.install) {
