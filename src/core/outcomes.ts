@@ -52,7 +52,7 @@ export function failedReload(f: FailedReload): ReloadOutcome {
 export function stoppingReload(reason: string, serving: number, now: number): ReloadOutcome {
   return failedReload({
     reason, startedAt: now, now, serving, attempted: serving,
-    error: new HitlessError('ERR_STOPPING', 'the master is stopping; no reload'),
+    error: new HitlessError('ERR_STOPPING', 'the master is stopping'),
   });
 }
 

@@ -113,8 +113,12 @@ test('a reload ended by a stop of the master does not say an old generation keep
   const base = { ok: false, generation: 21, attempted: 22, reason: 'hitless reload', startedAt: 0, durationMs: 5000, forced: 0 };
   assert.equal(
     failureLine({ ...base, error: { code: 'ERR_STOPPING', message: 'the master began stopping', output: [] } }),
-    'hitless: reload failed: the master began stopping (ERR_STOPPING); the master is stopping, so no generation keeps serving',
+    'hitless: reload failed: the master began stopping, and every generation stops with it (ERR_STOPPING)',
   );
+  // h24 F6: a reload asked for during a stop said "the master is stopping" twice.
+  const { stoppingReload } = await import('../../src/core/outcomes.js');
+  assert.equal(failureLine(stoppingReload('hitless reload', 21, 0)),
+    'hitless: reload refused: the master is stopping, and every generation stops with it (ERR_STOPPING)');
   assert.equal(
     failureLine({ ...base, error: { code: 'ERR_WORKER_EXITED', message: 'worker 22.0 (pid 7) exited with code 1 before it was ready', output: [] } }),
     'hitless: reload failed: worker 22.0 (pid 7) exited with code 1 before it was ready (ERR_WORKER_EXITED); generation 21 keeps serving',

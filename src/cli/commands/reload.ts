@@ -164,10 +164,12 @@ export function failureLine(outcome: ReloadOutcome): string {
   const what = wasRefused(outcome) ? 'reload refused' : 'reload failed';
   // A stop ends the master with every generation: nothing keeps serving then.
   const r = outcome.rollback;
-  const after = err?.code === 'ERR_STOPPING' || r?.error?.code === 'ERR_STOPPING' ? 'the master is stopping, so no generation keeps serving'
+  const joined = outcome.coalesced ? ' (joined a reload that was already queued)' : '';
+  // Said once (h24 F6: "the master is stopping; no reload (ERR_STOPPING); the master is stopping, so …").
+  if (err?.code === 'ERR_STOPPING') return `hitless: ${what}: ${err.message}, and every generation stops with it (${err.code})${joined}`;
+  const after = r?.error?.code === 'ERR_STOPPING' ? 'the master is stopping, so no generation keeps serving'
     : r?.ok === true ? `rolled back: generation ${r.generation} serves generation ${r.version}'s version`
     : r ? `the rollback to generation ${r.version}'s version failed too: generation ${outcome.generation} serves, its crashed workers restarted with backoff`
     : `generation ${outcome.generation} keeps serving`;
-  const joined = outcome.coalesced ? ' (joined a reload that was already queued)' : '';
   return `hitless: ${what}: ${err ? `${err.message} (${err.code})` : outcome.reason}; ${after}${joined}`;
 }
