@@ -35,6 +35,8 @@ export interface RetireCounts extends HandoverCounts {
   forced: number;
   /** Connections the workers closed gracefully (as they reported). */
   drained: number;
+  /** Of `drained`: upgraded (WebSocket) connections, closed with 1001 instead of moved (as the workers reported). */
+  webSocketsClosed: number;
   /**
    * Connections the workers destroyed at their own shutdown deadline (as they reported),
    * and those a worker SIGKILLed at the drain deadline last reported open.
@@ -42,7 +44,7 @@ export interface RetireCounts extends HandoverCounts {
   cut: number;
 }
 
-export const zeroRetireCounts = (): RetireCounts => ({ handedOver: 0, returned: 0, lost: 0, webSockets: 0, forced: 0, drained: 0, cut: 0 });
+export const zeroRetireCounts = (): RetireCounts => ({ handedOver: 0, returned: 0, lost: 0, webSockets: 0, forced: 0, drained: 0, webSocketsClosed: 0, cut: 0 });
 
 /** Adds `c` to `into`, count by count; returns `into`. */
 export function addRetireCounts(into: RetireCounts, c: RetireCounts): RetireCounts {
@@ -81,8 +83,8 @@ export interface Release {
  * @example
  * outcome.connections = connectionCounts(run.counts); // { handedOver, returned, lost, drained, cut }
  */
-export const connectionCounts = ({ handedOver, returned, lost, drained, cut, webSockets }: RetireCounts): ConnectionCounts =>
-  ({ handedOver, returned, lost, drained, cut, ...(webSockets ? { webSockets } : {}) });
+export const connectionCounts = ({ handedOver, returned, lost, drained, cut, webSockets, webSocketsClosed }: RetireCounts): ConnectionCounts =>
+  ({ handedOver, returned, lost, drained, cut, ...(webSockets ? { webSockets } : {}), ...(webSocketsClosed ? { webSocketsClosed } : {}) });
 
 export interface RetireOptions {
   workers: Worker[];
@@ -270,12 +272,12 @@ export class Retirement {
 
   /** Handed over, returned and lost so far (master's count), drained and cut as exited workers reported. */
   #counts(): RetireCounts {
-    const sum = (key: 'drained' | 'forced'): number => [...this.#reports.values()].reduce((a, m) => a + (m[key] ?? 0), 0);
+    const sum = (key: 'drained' | 'forced' | 'upgraded'): number => [...this.#reports.values()].reduce((a, m) => a + (m[key] ?? 0), 0);
     const { handedOver, returned, lost } = this.#broker.counts;
     const ws = this.#wsBroker.counts;
     return {
       handedOver, returned: returned + ws.returned, lost: lost + ws.lost, webSockets: ws.handedOver,
-      forced: this.#forcedEarly, drained: sum('drained'), cut: sum('forced') + this.#cutByKill,
+      forced: this.#forcedEarly, drained: sum('drained'), webSocketsClosed: sum('upgraded'), cut: sum('forced') + this.#cutByKill,
     };
   }
 

@@ -1029,10 +1029,10 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     this.#emit({ type: 'reload-draining', generation, workers: workers.length, ...dest });
     run?.to(retirement.handover ? 'handover' : 'draining');
     const ended = retirement.run().then(({ ms, transitMs, ...counts }) => {
-      const { forced, handedOver, returned, lost, drained, cut, webSockets } = counts;
+      const { forced, handedOver, returned, lost, drained, cut, webSockets, webSocketsClosed } = counts;
       this.#emit({
         type: 'reload-drained', generation, ...dest, forced, ms, handedOver, returned, lost, drained, cut,
-        ...(webSockets ? { webSockets } : {}), ...(transitMs ? { transitMs } : {}),
+        ...(webSockets ? { webSockets } : {}), ...(webSocketsClosed ? { webSocketsClosed } : {}), ...(transitMs ? { transitMs } : {}),
       });
       return counts;
     });

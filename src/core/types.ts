@@ -186,6 +186,8 @@ export interface ConnectionCounts {
   drained: number;
   cut: number;
   webSockets?: number;
+  /** Of `drained`: WebSockets the old workers closed (1001) instead of moving them (a `hitless upgrade`, or no hitless/ws). */
+  webSocketsClosed?: number;
 }
 
 /**
@@ -319,7 +321,7 @@ export interface UpgradeOutcome {
    * old master waited for them too (each until its drainTimeout at the latest). What they
    * drained, cut and had SIGKILLed after their own reload was done (and counted none of it).
    */
-  background?: { generations: number[]; forced: number; drained: number; cut: number };
+  background?: { generations: number[]; forced: number; drained: number; cut: number; webSocketsClosed?: number };
   /** On failure or refusal: the code, message and the new master's last output lines when known. */
   error?: { code: string; message: string; output: string[] };
 }
@@ -486,6 +488,8 @@ export type MasterEvent =
       cut?: number;
       /** WebSockets handed over to the next generation (hitless/ws). */
       webSockets?: number;
+      /** Of `drained`: WebSockets the old workers closed (1001) instead of moving them. */
+      webSocketsClosed?: number;
       /** How long the handed-over connections spent in the master (read by nobody), ms. */
       transitMs?: { median: number; p99: number; max: number };
     }

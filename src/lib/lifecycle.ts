@@ -285,12 +285,14 @@ function reportDrained(results: ShutdownResult[]): Promise<void> {
   if (!channelEnabled()) return Promise.resolve();
   const drained = results.reduce((n, r) => n + r.drained.connections, 0);
   const forced = results.reduce((n, r) => n + r.forced.connections, 0);
+  // Of those drained, the WebSockets: an upgrade closes them (no new master's worker takes one), and says so.
+  const upgraded = results.reduce((n, r) => n + r.drained.upgraded, 0);
   // The traffic totals first (the channel keeps the order): everything answered is in them.
   reportStatsNow();
   return new Promise<void>((resolve) => {
     const limit = setTimeout(resolve, REPORT_LIMIT_MS);
     limit.unref();
-    send({ type: 'drained', drained, forced }, undefined, () => {
+    send({ type: 'drained', drained, forced, ...(upgraded ? { upgraded } : {}) }, undefined, () => {
       clearTimeout(limit);
       resolve();
     });

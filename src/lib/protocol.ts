@@ -94,6 +94,8 @@ export interface DrainedMessage {
   type: 'drained';
   drained?: number;
   forced?: number;
+  /** Of `drained`: upgraded (WebSocket) connections this worker closed (1001) or saw closed, not moved. */
+  upgraded?: number;
 }
 
 /**
@@ -254,7 +256,7 @@ const FROM_WORKER: Record<WorkerMessage['type'], Record<string, Check>> = {
   hello: { handover: bool, listeners: texts, adopted: texts, moves: bool },
   conn: { listener: text, returned: bool, left: count },
   'handover-done': { handedOver: count, kept: count },
-  drained: { drained: count, forced: count },
+  drained: { drained: count, forced: count, upgraded: count },
   lingering: { upgraded: count },
   stats: { connections: count, busy: count },
   'ws-hello': { listeners: texts },

@@ -186,11 +186,17 @@ export class Upgrader {
     await peer.send({ hitless: 1, type: 'upgrade-done', releases: since(releases(s.supervisor), atCommit), ...this.#handOn(pid) });
     const { handedOver, returned, lost, background } = counts;
     const rest = background.counts;
+    const closed = counts.webSocketsClosed + rest.webSocketsClosed;
     return this.#end(base, { pid, version: ready.version, generation: ready.generation }, undefined, {
       ...(passed ? { reloadsPassedOn: passed } : {}),
       forced: counts.forced + rest.forced,
-      connections: { handedOver, returned, lost, drained: counts.drained + rest.drained, cut: counts.cut + rest.cut },
-      ...(background.generations.length ? { background: { generations: background.generations, forced: rest.forced, drained: rest.drained, cut: rest.cut } } : {}),
+      connections: { handedOver, returned, lost, drained: counts.drained + rest.drained, cut: counts.cut + rest.cut, ...(closed ? { webSocketsClosed: closed } : {}) },
+      ...(background.generations.length ? {
+        background: {
+          generations: background.generations, forced: rest.forced, drained: rest.drained, cut: rest.cut,
+          ...(rest.webSocketsClosed ? { webSocketsClosed: rest.webSocketsClosed } : {}),
+        },
+      } : {}),
     });
   }
 

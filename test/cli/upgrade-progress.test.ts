@@ -51,6 +51,21 @@ test('upgrade progress without background generations: one "old workers gone" li
   ]);
 });
 
+test('regression (h25 F2): an upgrade says the WebSockets it closed (1001), apart from the connections drained, and "1 connection" in the singular', () => {
+  const p = new UpgradeProgress();
+  assert.deepEqual([...p.update(phase('handover')), ...p.update(drained(4, { handedOver: 1, drained: 1, webSocketsClosed: 1 }))], [
+    'handing keep-alive connections over to the new master, draining the rest',
+    'old workers gone (1 connection handed over, 0 drained); 1 WebSocket closed (1001): WebSockets do not move across a master upgrade, their clients reconnect',
+  ]);
+  const outcome: UpgradeOutcome = {
+    ok: true, pid: 29455, version: '0.1.0', generation: 4, from: { pid: 27226, version: '0.1.0' }, reason: 'hitless upgrade', startedAt: 0, durationMs: 3100,
+    forced: 0, connections: { handedOver: 1, returned: 0, lost: 0, drained: 3, cut: 0, webSocketsClosed: 2 },
+  };
+  assert.equal(upgradeDoneLine(outcome),
+    'upgrade: done in 3.1 s: master pid 29455 (hitless 0.1.0) serves generation 4; 1 connection handed over, 1 drained; ' +
+    '2 WebSockets closed (1001): WebSockets do not move across a master upgrade, their clients reconnect; old master pid 27226 exited');
+});
+
 test('regression (h15 F5): the done line counts what the background generations cut and forced, and names them', () => {
   const base: UpgradeOutcome = {
     ok: true, pid: 11327, version: '0.3.0', generation: 40, from: { pid: 9267, version: '0.2.0' }, reason: 'hitless upgrade', startedAt: 0, durationMs: 40_100,

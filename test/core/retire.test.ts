@@ -98,7 +98,7 @@ test('slots: a worker that was ready but exited before the others were fails the
   assert.equal(host.alive().length, 0);
 });
 
-test('retire: a retirement runs on its own (no reload) and resolves with the counts of both sides', async () => {
+test('retire: a retirement runs on its own (no reload) and resolves with the counts of both sides (the WebSockets among those drained apart: h25 F2)', async () => {
   const host = new FakeHost();
   const next = await readyGeneration(host, 2, 2);
   host.behave = () => (p) => {
@@ -109,7 +109,7 @@ test('retire: a retirement runs on its own (no reload) and resolves with the cou
     p.on('sent', (m: Record<string, unknown>) => {
       if (m.type === 'stop') for (let i = 0; i < 3; i++) p.say({ hitless: 1, type: 'conn', listener: 'http' }, new FakeHandle());
       if (m.type === 'landed' && ++landed === 3) {
-        p.say({ hitless: 1, type: 'drained', drained: 2, forced: 1 });
+        p.say({ hitless: 1, type: 'drained', drained: 2, forced: 1, upgraded: 1 });
         queueMicrotask(() => p.exit(0));
       }
     });
@@ -123,7 +123,7 @@ test('retire: a retirement runs on its own (no reload) and resolves with the cou
   assert.equal(r.handover, true);
   const { ms, transitMs, ...counts } = await r.run();
   assert.ok(transitMs !== undefined && transitMs.max >= transitMs.median, 'how long the 6 connections spent in the master');
-  assert.deepEqual(counts, { handedOver: 6, returned: 0, lost: 0, webSockets: 0, forced: 0, drained: 4, cut: 2 });
+  assert.deepEqual(counts, { handedOver: 6, returned: 0, lost: 0, webSockets: 0, forced: 0, drained: 4, webSocketsClosed: 2, cut: 2 });
   assert.equal(ms, 0, 'the fake clock did not move');
   assert.deepEqual(next.procs.map((p) => p.sent.filter((s) => s.message.type === 'conn').length), [3, 3]);
   for (const p of old.procs) assert.deepEqual(p.sent.map((s) => s.message.type), ['stop', 'landed', 'landed', 'landed']);
@@ -328,7 +328,7 @@ test('retire: WebSockets (ws-conn) go, message intact, to the next workers that 
     webSockets: { receivers: () => next.ws.filter((x) => x.webSockets !== undefined).map(webSocketReceiver), routes: wsRoutes },
   });
   const { ms: _ms, ...counts } = await r.run();
-  assert.deepEqual(counts, { handedOver: 0, returned: 0, lost: 0, webSockets: 2, forced: 0, drained: 0, cut: 0 });
+  assert.deepEqual(counts, { handedOver: 0, returned: 0, lost: 0, webSockets: 2, forced: 0, drained: 0, webSocketsClosed: 0, cut: 0 });
   assert.deepEqual(next.procs[0]!.sent.filter((s) => s.message.type === 'ws-conn').map((s) => s.message), [sent, sent]);
   assert.equal(next.procs[1]!.sent.filter((s) => s.message.type === 'ws-conn').length, 0, 'slot 1 never said ws-hello');
   assert.deepEqual(old.procs[0]!.sent.map((s) => s.message.type), ['stop', 'ws-landed', 'ws-landed']);

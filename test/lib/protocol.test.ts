@@ -28,6 +28,8 @@ test('protocol: every message a worker sends parses on the master side as sent',
     // Issue 18: a worker that moves connections while serving, its count of a move, its open connections.
     { hitless: 1, type: 'hello', handover: true, listeners: ['http'], moves: true },
     { hitless: 1, type: 'move-done', moved: 3, kept: 1 },
+    // h25 F2: of those drained, the WebSockets it closed.
+    { hitless: 1, type: 'drained', drained: 4, forced: 0, upgraded: 3 },
     { ...stats, connections: 12 },
     // A canary's unanswered requests (a starved canary with none is lent more).
     { ...stats, connections: 12, busy: 0 },
@@ -76,6 +78,7 @@ test('protocol: a worker message with a field of the wrong shape is refused whol
     { hitless: 1, type: 'conn', left: -1 },
     { hitless: 1, type: 'conn', left: 'many' },
     { hitless: 1, type: 'drained', drained: -1 },
+    { hitless: 1, type: 'drained', drained: 1, upgraded: 'some' },
     { hitless: 1, type: 'handover-done', kept: 1.5 },
     { ...stats, latency: stats.latency.slice(1) },
     { ...stats, requests: { '2xx': 1 } },

@@ -106,7 +106,7 @@ test('with hitless/ws, WebSockets given back to their old worker (`returned`: th
   assert.deepEqual([drained.webSockets ?? 0, drained.returned, drained.lost, drained.forced], [0, CLIENTS, 0, 0]);
 });
 
-test('with hitless/ws, `hitless upgrade` (the new master takes no WebSockets) leaves each WebSocket served by its old worker until its close 1001: every message sent before it answered', { timeout: 120_000 }, async (t) => {
+test('with hitless/ws, `hitless upgrade` (the new master takes no WebSockets) leaves each WebSocket served by its old worker until its close 1001: every message sent before it answered, and its outcome counts them as WebSockets closed (h25 F2)', { timeout: 120_000 }, async (t) => {
   const { master, dir, runDir } = await startFromSymlink(t, {
     command: [process.execPath, fixture('websocket/chat.js')], workers: 1, args: ['--config', 'hitless.json'],
     files: { 'hitless.json': JSON.stringify({ env: { WS_MOVE: '1' }, drain: { spread: SPREAD } }) },
@@ -119,5 +119,10 @@ test('with hitless/ws, `hitless upgrade` (the new master takes no WebSockets) le
   await checkServedUntilClosed(t, clients, paced);
   const drained = await master.waitEvent((r) => r.event === 'reload-drained' && r.generation === 1);
   assert.deepEqual([drained.returned, drained.lost, drained.forced], [0, 0, 0]);
+  // h25 F2: the outcome says the WebSockets were closed, not only "drained" (with the HTTP connections).
+  assert.equal(drained.webSocketsClosed, CLIENTS, JSON.stringify(drained));
+  const outcome = JSON.parse(up.stdout) as { connections: { drained: number; webSocketsClosed?: number } };
+  assert.equal(outcome.connections.webSocketsClosed, CLIENTS, up.stdout);
+  assert.ok(outcome.connections.drained >= CLIENTS, up.stdout);
   assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
 });

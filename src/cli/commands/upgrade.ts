@@ -61,6 +61,22 @@ function cutPhrase(cut: number, forced: number): string {
 }
 
 /**
+ * "3 drained" (HTTP connections closed gracefully), out of a `drained` count that includes
+ * the `closed` WebSockets, which are said apart ({@link closedPhrase}).
+ */
+const drainedPhrase = (drained: number, closed: number | undefined): string => `${Math.max(0, drained - (closed ?? 0))} drained`;
+
+/**
+ * "; 1 WebSocket closed (1001): WebSockets do not move across a master upgrade" ('' for none):
+ * the new master's workers never take WebSockets (docs/websockets.md), so the old workers
+ * close theirs, which their clients see (h25 F2: they were counted as "drained").
+ */
+function closedPhrase(closed: number | undefined, why = true): string {
+  if (!closed) return '';
+  return `; ${plural(closed, 'WebSocket')} closed (1001)${why ? ': WebSockets do not move across a master upgrade, their clients reconnect' : ''}`;
+}
+
+/**
  * Follows an upgrade's events, one line per step. At the hand-over it names the old
  * generations still draining in the background, which the old master waits for too (each
  * until its deadline), then says "old workers gone" once, for the workers it handed over, and
@@ -85,10 +101,10 @@ export class UpgradeProgress {
     }
     if (e.type !== 'reload-drained' || !this.#background) return [];
     if (this.#background.delete(e.generation)) {
-      return [`generation ${e.generation} (background) gone after ${formatDuration(e.ms)}: ${e.drained ?? 0} drained${cutPhrase(e.cut ?? 0, e.forced)}${this.#waiting(now)}`];
+      return [`generation ${e.generation} (background) gone after ${formatDuration(e.ms)}: ${drainedPhrase(e.drained ?? 0, e.webSocketsClosed)}${cutPhrase(e.cut ?? 0, e.forced)}${closedPhrase(e.webSocketsClosed, false)}${this.#waiting(now)}`];
     }
     const lost = `${e.returned ? `, ${e.returned} returned` : ''}${e.lost ? `, ${e.lost} lost` : ''}`;
-    return [`old workers gone (${e.handedOver ?? 0} connections handed over, ${e.drained ?? 0} drained${lost}${cutPhrase(e.cut ?? 0, e.forced)})${this.#waiting(now)}`];
+    return [`old workers gone (${plural(e.handedOver ?? 0, 'connection')} handed over, ${drainedPhrase(e.drained ?? 0, e.webSocketsClosed)}${lost}${cutPhrase(e.cut ?? 0, e.forced)})${closedPhrase(e.webSocketsClosed)}${this.#waiting(now)}`];
   }
 
   /** "; still waiting for generation 38 (background), SIGKILL in 20 s at the latest", or '' once none is left. */
@@ -111,15 +127,15 @@ export class UpgradeProgress {
 export function upgradeDoneLine(outcome: UpgradeOutcome): string {
   const c = outcome.connections;
   const lost = c && c.returned + c.lost ? `, ${c.returned} returned, ${c.lost} lost` : '';
-  const moved = c ? `; ${plural(c.handedOver, 'connection')} handed over, ${c.drained} drained${lost}${cutPhrase(c.cut, 0)}` : '';
+  const moved = c ? `; ${plural(c.handedOver, 'connection')} handed over, ${drainedPhrase(c.drained, c.webSocketsClosed)}${lost}${cutPhrase(c.cut, 0)}` : '';
   const forced = outcome.forced ? `, ${plural(outcome.forced, 'old worker')} killed at drainTimeout` : '';
   const b = outcome.background;
-  const waited = b ? `; waited for ${generationsPhrase(b.generations)} draining in the background: ${b.drained} drained${cutPhrase(b.cut, b.forced)}` : '';
+  const waited = b ? `; waited for ${generationsPhrase(b.generations)} draining in the background: ${drainedPhrase(b.drained, b.webSocketsClosed)}${cutPhrase(b.cut, b.forced)}` : '';
   // A SIGHUP passed on to the new master reloaded it after the takeover: its first generation may be gone (h18 N4).
   const serves = outcome.reloadsPassedOn
     ? `took over with generation ${outcome.generation}, then reloaded for a SIGHUP the old master passed on (\`hitless status\` shows the generation serving now)`
     : `serves generation ${outcome.generation}`;
-  return `upgrade: done in ${formatDuration(outcome.durationMs)}: master pid ${outcome.pid} (hitless ${outcome.version}) ${serves}${moved}${forced}${waited}; old master pid ${outcome.from.pid} exited`;
+  return `upgrade: done in ${formatDuration(outcome.durationMs)}: master pid ${outcome.pid} (hitless ${outcome.version}) ${serves}${moved}${forced}${waited}${closedPhrase(c?.webSocketsClosed)}; old master pid ${outcome.from.pid} exited`;
 }
 
 export const command: Command = {
