@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../control/client.js';
 import type { MasterConfig } from '../config/types.js';
 import type { StatusSnapshot } from '../core/types.js';
+import { STAY_READY_MS } from '../core/reload.js';
 
 /** The detached master's output file, in the app folder, unless --log-file says otherwise. */
 export const DETACHED_LOG_FILE = 'hitless.log';
@@ -32,16 +33,13 @@ export const DETACHED_RECORD = 'detached-output';
 /** How often the waiting CLI looks at the file and asks the master how far it got. */
 const POLL_MS = 100;
 /**
- * How long every worker of the first generation must stay ready before the start is said
- * to have worked: a worker that dies right after READY (an app throwing once it listens)
- * fails the start, as it does with several workers while the others boot, instead of
- * "runs in the background: 0 workers ready" and a crash loop.
- */
-const SETTLE_MS = 1000;
-/**
- * And for this many status answers in a row: on a machine busy enough to starve this
- * command, a second of its clock may pass between two answers, and the master must have had
- * turns to see a worker exit.
+ * Every worker of the first generation must stay ready STAY_READY_MS (1 s, as a reload's new
+ * workers must before it is done) before the start is said to have worked: a worker that
+ * dies right after READY (an app throwing once it listens) fails the start, as it does with
+ * several workers while the others boot, instead of "runs in the background: 0 workers
+ * ready" and a crash loop. And for this many status answers in a row: on a machine busy
+ * enough to starve this command, a second of its clock may pass between two answers, and
+ * the master must have had turns to see a worker exit.
  */
 const SETTLE_ANSWERS = 5;
 /** Flags only the detaching CLI reads; the master never sees them. */
@@ -144,7 +142,7 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
         }
         settledFrom ??= Date.now();
         settledAnswers++;
-        if (Date.now() - settledFrom < SETTLE_MS || settledAnswers < SETTLE_ANSWERS) continue;
+        if (Date.now() - settledFrom < STAY_READY_MS || settledAnswers < SETTLE_ANSWERS) continue;
         child.unref();
         // The lines written between the last copy and the answer ("master ready" among them).
         copyNew(reader, offset, show);

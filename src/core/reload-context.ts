@@ -3,7 +3,9 @@
  * seams. The rules that hold for every strategy live here, once: a worker of the next
  * generation that dies unasked after it was ready fails the reload until it goes live, and
  * one that dies unasked after it went live, while the reload still runs, is kept for the
- * supervisor to roll back (`diedLive`); every wait ends when the master begins stopping;
+ * supervisor to roll back (`diedLive`), however fast the old generation drained: the reload
+ * is not done before every new worker has been ready for STAY_READY_MS (stayReady); every
+ * wait ends when the master begins stopping;
  * switching is refused once it stops; the canary's verdict is kept for the outcome.
  */
 import type { Generation } from './generation.js';
@@ -76,6 +78,9 @@ export class StrategyContext implements ReloadContext {
   /** Rejects when a worker of `next` dies unasked after it was ready, before the switch. */
   readonly #died: Promise<never>;
   #nextDied: (e: Error) => void = () => {};
+  /** Resolves when {@link diedLive} is set. */
+  readonly #diedLiveSeen: Promise<void>;
+  #sawDiedLive: () => void = () => {};
 
   constructor(seams: ReloadSeams, run: ReloadRun, old: Generation | undefined, next: Generation) {
     this.#s = seams;
@@ -85,6 +90,7 @@ export class StrategyContext implements ReloadContext {
     this.traffic = seams.traffic;
     this.#died = new Promise<never>((_r, reject) => (this.#nextDied = reject));
     this.#died.catch(() => {});
+    this.#diedLiveSeen = new Promise<void>((resolve) => (this.#sawDiedLive = resolve));
   }
 
   /** Calls `fn` when {@link diedLive} is set (once). */
@@ -106,6 +112,7 @@ export class StrategyContext implements ReloadContext {
         else if (!this.#run.finished && this.diedLive === undefined) {
           this.diedLive = { worker: w, afterMs: this.#s.host.now() - this.#switchedAt };
           this.#onDiedLive?.(this.diedLive);
+          this.#sawDiedLive();
         }
       });
     }
@@ -126,6 +133,32 @@ export class StrategyContext implements ReloadContext {
     this.#switchedAt = this.#s.host.now();
     this.#run.to('switched');
     this.#s.emit({ type: 'reload-ready', generation: this.next.id, ms: this.#s.host.now() - this.#run.startedAt });
+  }
+
+  /**
+   * After the strategy went live: waits (phase `settling`) until every worker of `next` has
+   * been ready for `ms`, so that one exiting right after its READY still fails the reload
+   * and is rolled back (diedLive) when the old generation drained faster than that (report
+   * h21 F1: drained in 9 ms, the new workers exited 77 ms later, the reload said done).
+   * Nothing to wait for (all ready long enough: the usual case, a drain takes longer) leaves
+   * the phase as it is. Ends early once a worker of `next` died live, and when the master
+   * begins stopping (the reload went live; the stop drains it like any generation).
+   */
+  async stayReady(ms: number): Promise<void> {
+    for (;;) {
+      if (this.diedLive !== undefined) return;
+      const now = this.#s.host.now();
+      // A worker not ready yet (none should be, after the switch) counts as ready from now.
+      const latest = Math.max(...this.next.live().filter((w) => w.exitInfo === undefined).map((w) => w.readyAt ?? now));
+      const left = latest + ms - now;
+      if (!(left > 0)) return;
+      this.#run.to('settling');
+      let timer: { cancel(): void } | undefined;
+      const elapsed = new Promise<void>((resolve) => (timer = this.#s.host.setTimer(resolve, left)));
+      const stopping = await this.#s.gate(Promise.race([elapsed, this.#diedLiveSeen])).then(() => false, () => true);
+      timer?.cancel();
+      if (stopping) return;
+    }
   }
 
   retire(workers: Worker[], to: Generation | undefined, options: { fullSpeed?: boolean } = {}): Promise<void> {

@@ -3,9 +3,9 @@
  * (strategies/*.ts) moves it through its phases; every transition is a `reload-phase`
  * event, and a transition the table below does not allow is a bug, so it throws.
  *
- *   spawning → [canary →] ready → switched → handover → draining → done
- *        ↘                  ↘         ↘          ↘          ↘
- *                                    failed
+ *   spawning → [canary →] ready → switched → handover → draining → [settling →] done
+ *        ↘                  ↘         ↘          ↘          ↘             ↘
+ *                                         failed
  *
  * `rolling` passes through handover/draining once per slot before `switched` (each old
  * worker is retired as soon as its replacement is ready), so those phases may also follow
@@ -14,17 +14,32 @@
  * generation, or handover/draining to retire the canary (failed) or old slots (rolling).
  * A reload fails after `switched` too: a new worker died after going live, before the
  * reload was done, and the supervisor rolled back to the old generation's version.
+ * `settling` is that window's end: once the strategy is through (the old generation drained
+ * or draining in the background), the reload waits until every new worker has been ready
+ * for {@link STAY_READY_MS}, when one got ready less than that ago (report h21 F1: an old
+ * generation that drains in milliseconds left a version that exits right after READY no
+ * time to be caught).
  */
 import { addRetireCounts, zeroRetireCounts, type RetireCounts, type Retirement } from './retire.js';
 import type { ReloadPhase } from './types.js';
+
+/**
+ * How long every worker of a new generation must have been ready before it is said to
+ * serve: before `hitless start --detach` says the first generation runs (src/cli/detach.ts),
+ * and before a reload is done (phase `settling`). A worker that exits within it (an app
+ * that throws once it listens, a raw worker that exits after its READY=1) fails the start,
+ * or fails the reload and is rolled back to the old version.
+ */
+export const STAY_READY_MS = 1_000;
 
 const NEXT: Record<ReloadPhase, readonly ReloadPhase[]> = {
   spawning: ['canary', 'ready', 'handover', 'draining', 'failed'],
   canary: ['spawning', 'ready', 'handover', 'draining', 'failed'],
   ready: ['switched', 'spawning', 'failed'],
-  switched: ['handover', 'draining', 'done', 'failed'],
-  handover: ['draining', 'spawning', 'done', 'failed'],
-  draining: ['spawning', 'done', 'failed', 'handover'],
+  switched: ['handover', 'draining', 'settling', 'done', 'failed'],
+  handover: ['draining', 'spawning', 'settling', 'done', 'failed'],
+  draining: ['spawning', 'settling', 'done', 'failed', 'handover'],
+  settling: ['done', 'failed'],
   done: [],
   failed: [],
 };

@@ -23,7 +23,7 @@ import { StrategyContext, type ReloadSeams } from './reload-context.js';
 import { ReloadQueue } from './queue.js';
 import { ReloadFollowers } from './follow.js';
 import { BootPriorityControl } from './priority.js';
-import { ReloadRun } from './reload.js';
+import { ReloadRun, STAY_READY_MS } from './reload.js';
 import { connectionCounts, drain, Retirement, zeroRetireCounts, type RetireCounts } from './retire.js';
 import { slotRange, startSlots } from './slots.js';
 import { listenerWarnings } from './listening.js';
@@ -66,6 +66,12 @@ export interface SupervisorOptions {
   forkAtBootNice?: boolean;
   /** What an older master handed on when this one took over by an upgrade (src/master/successor.ts). */
   resume?: SupervisorResume;
+  /**
+   * How long every new worker must have been ready before a reload is done, ms (default
+   * STAY_READY_MS; unit tests that are not about it give 0, so a reload ends without the
+   * fake clock moving).
+   */
+  stayReady?: number;
 }
 
 /**
@@ -824,6 +830,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     let outcome: ReloadOutcome;
     try {
       await STRATEGIES[strategyName ?? next.spec.strategy].run(ctx);
+      // Not done before every new worker has stayed ready a while: a death meanwhile is still
+      // this reload's failure, and rolls back (however fast the old generation drained).
+      if (!rollback) await ctx.stayReady(this.#opts.stayReady ?? STAY_READY_MS);
       if (rollback) {
         outcome = { ...(await rollback), connections: connectionCounts(run.counts), forced: run.counts.forced, durationMs: this.#host.now() - startedAt };
         run.to('failed');

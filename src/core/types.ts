@@ -6,7 +6,7 @@ import type { ConfigChange, StrategyName } from '../config/types.js';
 import type { StatusClass } from '../lib/protocol.js';
 
 /** The phases of a reload, in order (reload.ts holds the transitions allowed between them). */
-export type ReloadPhase = 'spawning' | 'canary' | 'ready' | 'switched' | 'handover' | 'draining' | 'done' | 'failed';
+export type ReloadPhase = 'spawning' | 'canary' | 'ready' | 'switched' | 'handover' | 'draining' | 'settling' | 'done' | 'failed';
 
 /** Responses by status class. */
 export type ClassCounts = Record<StatusClass, number>;

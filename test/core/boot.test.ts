@@ -19,7 +19,7 @@ const BOOT = { booting: 10, serving: 0 };
 
 function setup(spec: Partial<GenerationSpec> = {}, warmer?: Warmer) {
   const host = new FakeHost();
-  const sup = new Supervisor({ host, spec: () => fakeSpec(spec), version: 'test', listeners: () => [], ...(warmer ? { warmer } : {}) });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec(spec), version: 'test', listeners: () => [], ...(warmer ? { warmer } : {}) });
   const events: MasterEvent[] = [];
   sup.on('event', (e: MasterEvent) => events.push(e));
   return { host, sup, events };
@@ -226,7 +226,7 @@ test('warm-up at the boot priority: a lowered worker that is warmed up gets its 
     order.push(`warm ${target.pid} at ${host.priorities.filter((x) => x[0] === target.pid).map((x) => x[1]).join(',')}`);
     return paths.map((path) => ({ path, status: 200, ms: 1, count: rounds }));
   };
-  const sup = new Supervisor({ host, spec: () => fakeSpec({ bootPriority: BOOT, warmup: ['/'], warmupRounds: 3 }), version: 'test', listeners: () => [], warmer });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec({ bootPriority: BOOT, warmup: ['/'], warmupRounds: 3 }), version: 'test', listeners: () => [], warmer });
   const events: MasterEvent[] = [];
   sup.on('event', (e: MasterEvent) => events.push(e));
   host.behave = () => libraryWorker;

@@ -18,7 +18,7 @@ const CANARY: CanaryConfig = { workers: 1, duration: 5000, warmup: 1000, minRequ
 function setup(over: Partial<GenerationSpec> = {}, canary: Partial<CanaryConfig> = {}) {
   const host = new FakeHost();
   const spec = fakeSpec({ strategy: 'canary', canary: { ...CANARY, ...canary }, ...over });
-  const sup = new Supervisor({ host, spec: () => spec, version: 'test', listeners: () => [] });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => spec, version: 'test', listeners: () => [] });
   const events: MasterEvent[] = [];
   sup.on('event', (e: MasterEvent) => events.push(e));
   /** What each generation serves (per worker, per second); generation 1 serves 200/s clean at 1 ms. */

@@ -20,7 +20,7 @@ const libraryWorker: Behaviour = (p) => {
 function setup(spec: Partial<GenerationSpec> = {}) {
   const host = new FakeHost();
   host.behave = () => libraryWorker;
-  const sup = new Supervisor({ host, spec: () => fakeSpec(spec), version: 'test', listeners: () => [] });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec(spec), version: 'test', listeners: () => [] });
   const events: MasterEvent[] = [];
   sup.on('event', (e: MasterEvent) => events.push(e));
   return { host, sup, events };
@@ -307,7 +307,7 @@ test('hand-over: reload-drained says how long the connections spent in the maste
 test('hand-over: another window (HITLESS_HANDOVER_WINDOW, for measurements) reaches the old workers\' stop', async () => {
   const host = new FakeHost();
   host.behave = () => libraryWorker;
-  const sup = new Supervisor({ host, spec: () => fakeSpec(), version: 'test', listeners: () => [], handoverWindow: 4 });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec(), version: 'test', listeners: () => [], handoverWindow: 4 });
   await sup.start();
   await settle();
   const old = host.alive(1);

@@ -14,7 +14,7 @@ import { FakeHost, fakeSpec, settle, type Behaviour, type FakeProcess } from './
 
 function setup(spec: Partial<GenerationSpec> = {}) {
   const host = new FakeHost();
-  const sup = new Supervisor({ host, spec: () => fakeSpec(spec), version: 'test', listeners: () => [] });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec(spec), version: 'test', listeners: () => [] });
   const events: MasterEvent[] = [];
   sup.on('event', (e: MasterEvent) => events.push(e));
   const of = <T extends MasterEvent['type']>(type: T) => events.filter((e): e is Extract<MasterEvent, { type: T }> => e.type === type);

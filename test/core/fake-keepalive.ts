@@ -38,7 +38,7 @@ export function world(over: { workers?: number; canary?: Partial<CanaryConfig>; 
     workers: over.workers ?? 3, strategy: 'canary', canary: { ...CANARY, ...over.canary }, handover: over.handover ?? true,
     ...(over.reloadWait === undefined ? {} : { drain: { ...DEFAULT_DRAIN, reloadWait: over.reloadWait } }),
   });
-  const sup = new Supervisor({ host, spec: () => spec, version: 'test', listeners: () => [], ...(over.canaryLend === undefined ? {} : { canaryLend: over.canaryLend }) });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => spec, version: 'test', listeners: () => [], ...(over.canaryLend === undefined ? {} : { canaryLend: over.canaryLend }) });
   const w: World = { host, sup, events: [], held: new Map(), deliveries: [], loads: new Map([[1, { perSecond: 200, connections: 9 }]]), twist: () => {} };
   sup.on('event', (e: MasterEvent) => w.events.push(e));
   host.behave = (gen) => (p) => {

@@ -21,7 +21,7 @@ function generations(e: MasterEvent): number[] {
 
 test('regression (h10 F1): back-to-back reloads: each request follows its own reload only, a queued one says once what it waits behind', async () => {
   const host = new FakeHost();
-  const sup = new Supervisor({ host, spec: () => fakeSpec(), version: 'test', listeners: () => [] });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec(), version: 'test', listeners: () => [] });
   await sup.start();
   host.behave = (gen) => (gen === 2 ? neverReady : wellBehaved);
   const seen = { first: [] as MasterEvent[], second: [] as MasterEvent[], third: [] as MasterEvent[] };
@@ -75,7 +75,7 @@ test('regression (h10 F1): an earlier reload\'s generation ending its background
 
 test('a reload that rolls back: its request follows the rollback\'s generation too, to its one reload-done', async () => {
   const host = new FakeHost();
-  const sup = new Supervisor({ host, spec: () => fakeSpec(), version: 'test', listeners: () => [] });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec(), version: 'test', listeners: () => [] });
   await sup.start();
   for (const p of host.alive(1)) p.removeAllListeners('signal'); // the old workers drain slowly
   const seen: MasterEvent[] = [];

@@ -17,7 +17,7 @@ test('a stopped-listener warning stays in the reload outcome where it was found,
     { name: 'http', address: '127.0.0.1:8080', fd: 10, inherited: false },
     { name: 'admin', address: '127.0.0.1:8081', fd: 11, inherited: false },
   ];
-  const sup = new Supervisor({ host, spec: () => fakeSpec({ fds: [10, 11], fdNames: ['http', 'admin'] }), version: 'test', listeners: () => held });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec({ fds: [10, 11], fdNames: ['http', 'admin'] }), version: 'test', listeners: () => held });
   const alert = (listener: string, address: string, worker: string): void =>
     sup.listenerStopped({ listener, address, fd: 10, relistened: true, text: `listener "${listener}" (${address}) had stopped listening, found after worker ${worker} exited` });
   // Generation 1's workers shut both sockets at their stop; later generations do not.

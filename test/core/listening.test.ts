@@ -26,7 +26,7 @@ function setup(first: Partial<GenerationSpec>, behaviour: (gen: number) => Behav
   const host = new FakeHost();
   host.behave = (gen) => behaviour(gen);
   let spec = fakeSpec(first);
-  const sup = new Supervisor({ host, spec: () => spec, version: 'test', listeners: () => [] });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => spec, version: 'test', listeners: () => [] });
   const events: MasterEvent[] = [];
   sup.on('event', (e: MasterEvent) => events.push(e));
   return { host, sup, events, next: (over: Partial<GenerationSpec>) => (spec = fakeSpec(over)) };

@@ -21,7 +21,7 @@ const pick = (o: { ok: boolean; from: number; to: number }) => ({ ok: o.ok, from
 function setup(spec: Partial<GenerationSpec> = {}) {
   const host = new FakeHost();
   let current = fakeSpec(spec);
-  const sup = new Supervisor({ host, spec: () => current, version: 'test', listeners: () => [] });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => current, version: 'test', listeners: () => [] });
   const events: MasterEvent[] = [];
   sup.on('event', (e: MasterEvent) => events.push(e));
   const phases = (gen: number): string[] =>
@@ -508,7 +508,7 @@ test('h16 F7.4: the crash-loop warning says "more than 1 crash" for maxRestarts 
 });
 
 test('h16 F7.2: a first generation whose spec cannot be made (the workers\' folder missing) fails the start as ERR_START_FAILED with that reason', async () => {
-  const sup = new Supervisor({ host: new FakeHost(), spec: () => { throw new HitlessError('ERR_COMMAND_NOT_FOUND', 'the workers\' folder /nope does not exist'); }, version: 'test', listeners: () => [] });
+  const sup = new Supervisor({ stayReady: 0, host: new FakeHost(), spec: () => { throw new HitlessError('ERR_COMMAND_NOT_FOUND', 'the workers\' folder /nope does not exist'); }, version: 'test', listeners: () => [] });
   await assert.rejects(sup.start(), (err: unknown) => isHitlessError(err, 'ERR_START_FAILED') && err.message === 'the first generation did not start: the workers\' folder /nope does not exist');
 });
 
@@ -625,7 +625,7 @@ test('a reload asked for while the first generation starts runs once it is up (r
 
 test('events have one writer: start reports master-start and master-ready; the reconfigure layer\'s facts go through the supervisor', async () => {
   const host = new FakeHost();
-  const sup = new Supervisor({ host, spec: () => fakeSpec(), version: 'test', listeners: () => [], uptime: () => 1234 });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec(), version: 'test', listeners: () => [], uptime: () => 1234 });
   const events: MasterEvent[] = [];
   sup.on('event', (e: MasterEvent) => events.push(e));
   await sup.start();

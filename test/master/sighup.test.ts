@@ -18,7 +18,7 @@ import { FakeHost, fakeSpec, settle, wellBehaved, type Behaviour, type FakeProce
 
 function setup(spec: Partial<GenerationSpec> = {}) {
   const host = new FakeHost();
-  const sup = new Supervisor({ host, spec: () => fakeSpec(spec), version: 'test', listeners: () => [] });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec(spec), version: 'test', listeners: () => [] });
   const events: MasterEvent[] = [];
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({ format: 'json', write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) });
@@ -225,7 +225,7 @@ test('a reload a stop cuts is logged once, as abandoned at info: no "reload fail
 
 test('a stop while the first generation starts says so (before: "the master began stopping during the reload")', async () => {
   const host = new FakeHost();
-  const sup = new Supervisor({ host, spec: () => fakeSpec(), version: 'test', listeners: () => [] });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec(), version: 'test', listeners: () => [] });
   host.behave = () => (p) => p.on('signal', () => p.exit(0));
   const started = assert.rejects(sup.start(), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'ERR_START_FAILED');

@@ -35,7 +35,7 @@ const holding = (n: number): Behaviour => (p) => {
 function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => never; handover?: boolean; stuckNotify?: boolean } = {}) {
   const host = new FakeHost();
   host.behave = () => libraryWorker;
-  const sup = new Supervisor({ host, spec: () => fakeSpec({ handover: o.handover ?? true }), version: '1.0.0', listeners: () => [] });
+  const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec({ handover: o.handover ?? true }), version: '1.0.0', listeners: () => [] });
   const events: MasterEvent[] = [];
   sup.on('event', (e: MasterEvent) => events.push(e));
   const peers: FakePeer[] = [];
