@@ -19,6 +19,15 @@ import type { TrafficBook } from './traffic.js';
 import type { CanaryLend, CanaryReport, MasterEvent, ReloadPhase } from './types.js';
 import type { Worker } from './worker.js';
 
+/** A worker of the next generation that died while the reload ran, after the switch (StrategyContext.diedLive). */
+export interface DiedLive {
+  worker: Worker;
+  /** How long after the switch (0 with `beforeSwitch`). */
+  afterMs: number;
+  /** It died after its READY but before the switch, unseen by the strategy. */
+  beforeSwitch?: boolean;
+}
+
 /** What the supervisor lends a reload (its own state stays its own). */
 export interface ReloadSeams {
   readonly host: Host;
@@ -68,11 +77,15 @@ export class StrategyContext implements ReloadContext {
   /**
    * The first worker of `next` that exited unasked after `next` went live, while this reload
    * still ran (retiring the old generation), and how long after the switch: the supervisor
-   * then rolls back to the old generation's version.
+   * then rolls back to the old generation's version. `beforeSwitch`: it died after its READY
+   * but before the switch, and no later wait of the strategy saw it (rolling: while the last
+   * old worker was retired, when no old worker is left to go back to).
    */
-  diedLive: { worker: Worker; afterMs: number } | undefined;
+  diedLive: DiedLive | undefined;
   #switchedAt = 0;
-  #onDiedLive: ((d: { worker: Worker; afterMs: number }) => void) | undefined;
+  #onDiedLive: ((d: DiedLive) => void) | undefined;
+  /** The first worker of `next` that died unasked after READY before the switch. */
+  #diedBeforeSwitch: Worker | undefined;
   readonly #s: ReloadSeams;
   readonly #run: ReloadRun;
   /** Rejects when a worker of `next` dies unasked after it was ready, before the switch. */
@@ -94,7 +107,7 @@ export class StrategyContext implements ReloadContext {
   }
 
   /** Calls `fn` when {@link diedLive} is set (once). */
-  onDiedLive(fn: (d: { worker: Worker; afterMs: number }) => void): void {
+  onDiedLive(fn: (d: DiedLive) => void): void {
     this.#onDiedLive = fn;
   }
 
@@ -108,12 +121,10 @@ export class StrategyContext implements ReloadContext {
       // Before READY its own waitReady() reports the exit, with the reason.
       w.once('exit', () => {
         if (w.planned || w.readyAt === undefined) return;
-        if (!this.#s.serving(this.next)) this.#nextDied(diedAfterReady([w]));
-        else if (!this.#run.finished && this.diedLive === undefined) {
-          this.diedLive = { worker: w, afterMs: this.#s.host.now() - this.#switchedAt };
-          this.#onDiedLive?.(this.diedLive);
-          this.#sawDiedLive();
-        }
+        if (!this.#s.serving(this.next)) {
+          this.#diedBeforeSwitch ??= w;
+          this.#nextDied(diedAfterReady([w]));
+        } else this.#diedLiveNow({ worker: w, afterMs: this.#s.host.now() - this.#switchedAt });
       });
     }
     return w;
@@ -133,6 +144,20 @@ export class StrategyContext implements ReloadContext {
     this.#switchedAt = this.#s.host.now();
     this.#run.to('switched');
     this.#s.emit({ type: 'reload-ready', generation: this.next.id, ms: this.#s.host.now() - this.#run.startedAt });
+    // Dead before it went live, unseen by the strategy (no wait of it came after the death):
+    // the old workers are retired already, so it is rolled back like a death after the switch,
+    // or `next` would serve with that slot empty for good (a crash is restarted only in the
+    // serving generation, and it was not serving then).
+    const early = this.#diedBeforeSwitch;
+    if (early !== undefined) this.#diedLiveNow({ worker: early, afterMs: 0, beforeSwitch: true });
+  }
+
+  /** Records the first death of a live worker of `next` while the reload runs, and tells the supervisor. */
+  #diedLiveNow(d: DiedLive): void {
+    if (this.#run.finished || this.diedLive !== undefined) return;
+    this.diedLive = d;
+    this.#onDiedLive?.(d);
+    this.#sawDiedLive();
   }
 
   /**

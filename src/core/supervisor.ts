@@ -19,7 +19,7 @@ import { ConnectionSplit, SPLIT_END_LIMIT_MS, SPLIT_WITHIN_MS } from './split.js
 import { HandoverRoutes, type Receiver } from './handover.js';
 import { webSocketReceiver, WebSocketRoutes } from './ws-handover.js';
 import { busyScale, failedReload, outcomeError, refusedScale, stoppingReload } from './outcomes.js';
-import { StrategyContext, type ReloadSeams } from './reload-context.js';
+import { StrategyContext, type DiedLive, type ReloadSeams } from './reload-context.js';
 import { ReloadQueue } from './queue.js';
 import { ReloadFollowers } from './follow.js';
 import { BootPriorityControl } from './priority.js';
@@ -883,15 +883,16 @@ export class Supervisor extends EventEmitter implements MasterHandle {
    * outcome says what serves then: the rollback's generation, or `next` when the rollback
    * failed too (its crashed slots are restarted with backoff, as for any crash).
    */
-  async #rollBack(run: ReloadRun, died: { worker: Worker; afterMs: number }, old: Generation, next: Generation): Promise<ReloadOutcome> {
+  async #rollBack(run: ReloadRun, died: DiedLive, old: Generation, next: Generation): Promise<ReloadOutcome> {
     const { worker: w, afterMs } = died;
     const how = w.exitInfo?.signal ? `was killed by ${w.exitInfo.signal}` : `exited with code ${String(w.exitInfo?.code)}`;
+    const when = (gen: string): string => (died.beforeSwitch ? `after it was ready, before ${gen} went live (the old workers were retired already)` : `${formatDuration(afterMs)} after ${gen} went live`);
     // The old version as it ran (a `hitless scale` updates a generation's spec too).
     const back = this.#newGeneration(old.spec);
-    const text = `worker ${w.label} ${how} ${formatDuration(afterMs)} after generation ${next.id} went live, ` +
+    const text = `worker ${w.label} ${how} ${when(`generation ${next.id}`)}, ` +
       `before the reload was done; rolling back: generation ${back.id} starts generation ${old.id}'s version`;
     this.#emit({ type: 'reload-rollback', generation: next.id, to: back.id, version: old.id, text });
-    const error = new HitlessError('ERR_WORKER_EXITED', `worker ${w.label} ${how} ${formatDuration(afterMs)} after the new generation went live`, {
+    const error = new HitlessError('ERR_WORKER_EXITED', `worker ${w.label} ${how} ${when('the new generation')}`, {
       details: { output: w.output },
     });
     const backRun = new ReloadRun(back.id, `rollback of generation ${next.id}`, this.#host.now(), (phase) => this.#emit({ type: 'reload-phase', generation: back.id, phase }));

@@ -198,3 +198,22 @@ test('stay ready: after a canary passes, the rest it brought live must stay read
   assert.match(o.error?.message ?? '', /worker 2\.1 .*exited with code 0 500 ms after the new generation went live/);
   assert.deepEqual(o.rollback, { generation: 3, version: 1, ok: true });
 });
+
+test('rolling: a new worker that dies while the last old worker drains, before the switch, fails the reload and is rolled back (regression: the reload said done and its slot stayed empty for good)', async () => {
+  const { sup, host, events } = setup({ strategy: 'rolling', workers: 2 });
+  await sup.start();
+  // The last old worker takes 500 ms to drain; the new worker 2.0 dies meanwhile.
+  const last = host.alive(1)[1]!;
+  last.removeAllListeners('signal');
+  last.on('signal', () => host.setTimer(() => last.exit(0), 500));
+  const pending = sup.reload('roll');
+  await host.advance(100);
+  assert.equal(sup.status().generation, 1, 'not switched yet');
+  host.alive(2)[0]?.exit(3);
+  const o = await until(host, pending);
+  assert.equal(o.ok, false);
+  assert.match(o.error?.message ?? '', /^worker 2\.0 \(pid \d+\) exited with code 3 after it was ready, before the new generation went live/);
+  assert.deepEqual(o.rollback, { generation: 3, version: 1, ok: true });
+  assert.ok(events.some((e) => e.type === 'reload-rollback' && /before generation 2 went live/.test(e.text)));
+  assert.deepEqual(sup.status().workers.map((w) => `${w.generation}.${w.slot}:${w.state}`), ['3.0:ready', '3.1:ready']);
+});
