@@ -4,7 +4,7 @@
  * `serve(app)` refuses it: the error then names the form that works for that framework,
  * told apart by its shape (docs/API.md, "The one-liner").
  */
-import net from 'node:net';
+import * as net from 'node:net';
 
 /**
  * The fix for an object given to `serve()`, `listen()` or `track()` where a handler or a server was

@@ -5,8 +5,8 @@
  * no response is open, the last request (body included) was read completely, and no byte of
  * the next one was read yet. Bytes still in the kernel travel with the fd.
  */
-import type http from 'node:http';
-import type net from 'node:net';
+import type * as http from 'node:http';
+import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { channelEnabled } from './channel.js';
 

@@ -9,7 +9,7 @@
  * The channel is never the lifeline: the readiness socket is (ready.ts). It is unref()ed so
  * it never keeps the process alive, and its 'disconnect' only ends hand-overs in progress.
  */
-import type net from 'node:net';
+import type * as net from 'node:net';
 import { CHANNEL_ENV, closeHandle, parseMessage, PROTOCOL, type Body, type MasterMessage, type WorkerMessage } from './protocol.js';
 
 /** Called with a message of one type from the master and the handle it carried, if any. */

@@ -1,7 +1,7 @@
 /**
  * Health endpoints for load balancers and Kubernetes probes.
  */
-import type http from 'node:http';
+import type * as http from 'node:http';
 
 let shuttingDown = false;
 

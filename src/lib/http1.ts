@@ -8,7 +8,7 @@
  * keeps serving: those are `movable` with the move's sink, offered when idle, and every
  * other connection is left alone (no `Connection: close`, no idle close).
  */
-import type http from 'node:http';
+import type * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { canMove, type Http1Connection } from './boundary.js';
 import type { AnyServer, ShutdownCounts } from './types.js';

@@ -4,7 +4,7 @@
  * lifecycle before it listens, so no connection escapes the drain bookkeeping.
  */
 import { fstatSync } from 'node:fs';
-import net from 'node:net';
+import * as net from 'node:net';
 import { HitlessError } from '../errors.js';
 import { appFix } from './apps.js';
 import { DEFAULT_PORT } from './defaults.js';

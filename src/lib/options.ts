@@ -3,7 +3,7 @@
  * the option, shows the bad value and says the fix (code ERR_INVALID_OPTION). Every public
  * function validates once, on entry, through these helpers.
  */
-import net from 'node:net';
+import * as net from 'node:net';
 import { HitlessError } from '../errors.js';
 import {
   DEFAULT_HOOK_TIMEOUT,

@@ -6,8 +6,8 @@
  * say `hello` there (channel.ts), right before READY=1.
  */
 import { fstatSync } from 'node:fs';
-import module from 'node:module';
-import net from 'node:net';
+import * as module from 'node:module';
+import * as net from 'node:net';
 import { HitlessError } from '../errors.js';
 import { channelEnabled, openIpc, send } from './channel.js';
 import { ADOPTED_NOT_READY, NOTIFY_READY, NOTIFY_STATUS } from './protocol.js';

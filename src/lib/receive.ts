@@ -4,8 +4,8 @@
  * accepted it on that listener. A worker that is itself draining serves it with the drain's
  * rules (a hand-back when no receiver was left).
  */
-import type http from 'node:http';
-import net from 'node:net';
+import type * as http from 'node:http';
+import * as net from 'node:net';
 import { closeHandle, type ConnMessage } from './protocol.js';
 import { listenerName, markArrival, serverFor } from './registry.js';
 import { trackerOf } from './track.js';

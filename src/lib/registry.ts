@@ -4,8 +4,8 @@
  * listener a handed-over connection belongs to, and tell a receiving worker which server
  * must serve it.
  */
-import type http from 'node:http';
-import type net from 'node:net';
+import type * as http from 'node:http';
+import type * as net from 'node:net';
 import { inheritedFds } from './fds.js';
 import { nodeHttp } from './node-http.js';
 import type { ResolvedShutdownOptions } from './options.js';

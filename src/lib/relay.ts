@@ -11,7 +11,7 @@
  * the app listens on.
  */
 import { fstatSync } from 'node:fs';
-import net from 'node:net';
+import * as net from 'node:net';
 import { claimFd, claimOf, inheritedFds } from './fds.js';
 import { addRelay, markArrival } from './registry.js';
 import type { AnyServer } from './types.js';

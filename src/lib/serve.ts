@@ -3,8 +3,8 @@
  * it, adopts the inherited socket (without a name: also every other one no listen() claims)
  * or binds the fallback, announces readiness, and drains on stop signals.
  */
-import type http from 'node:http';
-import net from 'node:net';
+import type * as http from 'node:http';
+import * as net from 'node:net';
 import { appFix } from './apps.js';
 import { listenAs } from './listen.js';
 import { nodeHttp } from './node-http.js';

@@ -6,7 +6,7 @@
  * destroys what remains at `timeout`. Under the master's `stop` with hand-over, plain HTTP/1.1
  * connections move to the new generation instead of closing (handover.ts).
  */
-import net from 'node:net';
+import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Handover } from './handover.js';

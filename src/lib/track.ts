@@ -6,8 +6,8 @@
  * A hand-over drain (handover.ts) moves plain HTTP/1.1 connections to another process at a
  * request boundary instead of closing them.
  */
-import type http from 'node:http';
-import type net from 'node:net';
+import type * as http from 'node:http';
+import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 import { watchRequestStart } from './boundary.js';

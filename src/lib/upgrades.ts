@@ -3,7 +3,7 @@
  * requests: Node answers an `Upgrade` request as a plain request while the server has no
  * 'upgrade' listener, so ours is present only while the application has one of its own.
  */
-import type http from 'node:http';
+import type * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AnyServer } from './types.js';
 

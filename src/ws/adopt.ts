@@ -14,8 +14,8 @@
  * application's listeners on the new one every message the client sent meanwhile would be
  * read and dropped until that turn (seconds with the default 5 s spread).
  */
-import type http from 'node:http';
-import net from 'node:net';
+import type * as http from 'node:http';
+import * as net from 'node:net';
 import { closeHandle, type WsConnMessage } from '../lib/protocol.js';
 import { GOING_AWAY } from '../lib/goaway.js';
 import { serverFor } from '../lib/registry.js';

@@ -10,7 +10,7 @@
  * in-app library (`hitless`) never imports it. It works with the library's drain (servers
  * given to listen(), serve() or track(), of the same hitless installation).
  */
-import type http from 'node:http';
+import type * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { channelEnabled, onChannelMessage, send } from '../lib/channel.js';

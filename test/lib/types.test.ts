@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -99,4 +99,20 @@ test('the published types in a strict project (tsc --init, exactOptionalProperty
   const tsc = createRequire(import.meta.url).resolve('typescript/package.json').replace(/package\.json$/, 'bin/tsc');
   const r = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { cwd: dir, encoding: 'utf8' });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+});
+
+test('the published .d.ts files import node:* modules as namespaces, never by default import: a project without esModuleInterop (TypeScript 5 with "module": "commonjs") failed on them with TS1192 (regression)', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, { types?: string } | string> };
+  const seen = new Set<string>();
+  const offenders: string[] = [];
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const line of text.split('\n')) if (/^import (type )?[A-Za-z_$][\w$]* from 'node:/.test(line)) offenders.push(`${file.slice(root.length)}: ${line}`);
+    for (const m of text.matchAll(/from '(\.[^']+)\.js'/g)) visit(join(dirname(file), `${m[1]!}.d.ts`));
+  };
+  for (const e of Object.values(pkg.exports)) if (typeof e === 'object' && e.types) visit(join(root, e.types));
+  assert.ok(seen.size > 10, `${seen.size} declaration files reached`);
+  assert.deepEqual(offenders, []);
 });
