@@ -207,6 +207,10 @@ export function logEvent(logger: Logger, e: MasterEvent): void {
       logger.info(`${workersPhrase(e.generation, e.slots)} took ${e.handedOver} kept-alive connection${e.handedOver === 1 ? '' : 's'} from the serving workers in ${Math.round(e.ms / 100) / 10} s`, { event, ...fields });
       return;
     }
+    case 'reload-refused':
+      // Said where it is refused: the master's `reload refused` warning (an upgrade), the
+      // stop's own lines; this event is for the counters.
+      return;
     case 'master-stop': {
       const { type: _t, ...fields } = e;
       if (e.forced) {

@@ -282,10 +282,12 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     if (this.#upgrade && options.holdDuringUpgrade) return this.#passOn ? Promise.resolve(this.#passOn(reason)) : this.#hold(reason);
     if (this.#stopping || this.#state === 'stopped') {
       this.#queue.refused();
+      this.#emit({ type: 'reload-refused', reason, code: 'ERR_STOPPING' });
       return Promise.resolve(this.#refused(reason));
     }
     if (this.#upgrade) {
       this.#queue.refused();
+      this.#emit({ type: 'reload-refused', reason, code: 'ERR_UPGRADE_BUSY' });
       const serving = this.#current?.id ?? 0;
       const now = this.#host.now();
       return Promise.resolve(failedReload({ reason, startedAt: now, now, serving, attempted: serving, error: upgradeBusy(this.#upgrade.pid) }));

@@ -494,6 +494,8 @@ export type MasterEvent =
       transitMs?: { median: number; p99: number; max: number };
     }
   | { type: 'reload-done'; outcome: ReloadOutcome }
+  /** A reload request refused before it began, with no reload-done (the master stopping or upgrading): a failed reload for the counters. */
+  | { type: 'reload-refused'; reason: string; code: string }
   /**
    * A worker of `generation` died unasked after it went live, before the reload was done:
    * the reload fails, and `to` starts generation `version`'s version again (supervisor.ts).

@@ -21,10 +21,12 @@ type MoveOutcome = (typeof CANARY_OUTCOMES)[number];
 
 /**
  * The counters' values as plain data: what an upgrade passes from the old master to the new
- * one, which goes on from them (the reload duration histogram starts over).
+ * one, which goes on from them.
  */
 export interface MetricTotals {
   reloads: { ok: number; failed: number };
+  /** The reload duration histogram (absent from a master before it was passed on). */
+  durations?: { buckets: number[]; sumSeconds: number; count: number };
   restarts: number;
   forced: number;
   connections: Record<ConnectionOutcome, number>;
@@ -67,14 +69,20 @@ export class MasterCounters {
 
   /** The totals so far, as plain data (an upgrade hands them to the new master). */
   totals(): MetricTotals {
-    const { reloads, restarts, forced, connections, canaryConnections, scaleConnections } = this;
-    return structuredClone({ reloads, restarts, forced, connections, canaryConnections, scaleConnections });
+    const { reloads, durations, restarts, forced, connections, canaryConnections, scaleConnections } = this;
+    return structuredClone({ reloads, durations, restarts, forced, connections, canaryConnections, scaleConnections });
   }
 
   /** Goes on from `t` (the totals of the master this one took over from by an upgrade). */
   add(t: MetricTotals): void {
     this.reloads.ok += t.reloads.ok;
     this.reloads.failed += t.reloads.failed;
+    // Bucket by bucket, when both masters count the same buckets (a version with other bounds: not).
+    if (t.durations && t.durations.buckets.length === this.durations.buckets.length) {
+      t.durations.buckets.forEach((n, i) => (this.durations.buckets[i]! += n));
+      this.durations.sumSeconds += t.durations.sumSeconds;
+      this.durations.count += t.durations.count;
+    }
     this.restarts += t.restarts;
     this.forced += t.forced;
     for (const o of CONNECTION_OUTCOMES) this.connections[o] += t.connections[o] ?? 0;
@@ -96,6 +104,9 @@ export class MasterCounters {
       this.durations.buckets[at === -1 ? RELOAD_DURATION_BUCKETS.length : at]! += 1;
       this.durations.sumSeconds += seconds;
       this.durations.count++;
+    } else if (e.type === 'reload-refused') {
+      // Refused before it began (stopping, upgrading): failed, as one refused for its configuration is (no duration).
+      this.reloads.failed++;
     } else if (e.type === 'canary-verdict' && e.connections) {
       for (const outcome of CANARY_OUTCOMES) this.canaryConnections[outcome] += e.connections[outcome];
     } else if (e.type === 'scale-done' && e.outcome.ok && e.outcome.to > e.outcome.from && e.outcome.connections) {

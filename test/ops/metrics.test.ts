@@ -167,3 +167,30 @@ test('metrics counters belong to the master: metrics turned on by a reload show 
   assert.equal(v.get('hitless_reload_duration_seconds_count'), 4);
   assert.equal(v.get('hitless_reload_connections_total{outcome="handed_over"}'), 7);
 });
+
+test('metrics across an upgrade: the reload duration histogram goes on from the old master\'s, like the counters (regression: it restarted at 0 while hitless_reloads_total carried on); a reload refused while stopping or upgrading counts as failed, as one refused for its configuration does (regression: only as refused)', async (t) => {
+  const oldMaster = new FakeMaster();
+  const oldParts = new Parts(oldMaster, memoryLogger(), () => {});
+  await oldParts.startTriggers(fakeConfig());
+  oldMaster.emitEvent({ type: 'reload-done', outcome: outcome(true, 1500) });
+  oldMaster.emitEvent({ type: 'reload-done', outcome: outcome(true, 200) });
+  oldMaster.emitEvent({ type: 'reload-refused', reason: 'SIGHUP', code: 'ERR_UPGRADE_BUSY' });
+  const { metrics } = await oldParts.yieldTriggers();
+  oldParts.close();
+  const master = new FakeMaster();
+  const logger = memoryLogger();
+  const parts = new Parts(master, logger, () => {});
+  t.after(() => parts.close());
+  await parts.startTriggers(fakeConfig({ metrics: { listen: '127.0.0.1:0' } }), metrics);
+  master.emitEvent({ type: 'reload-done', outcome: outcome(true, 100) });
+  master.emitEvent({ type: 'reload-refused', reason: 'hitless reload', code: 'ERR_STOPPING' });
+  const address = /address=(\S+)/.exec(logger.lines.find((l) => l.includes('metrics serving')) ?? '')?.[1] ?? '';
+  const v = parseProm((await scrape(address)).body);
+  assert.equal(v.get('hitless_reloads_total{result="ok"}'), 3);
+  assert.equal(v.get('hitless_reloads_total{result="failed"}'), 2);
+  assert.equal(v.get('hitless_reload_duration_seconds_count'), 3);
+  assert.equal(v.get('hitless_reload_duration_seconds_bucket{le="0.1"}'), 1);
+  assert.equal(v.get('hitless_reload_duration_seconds_bucket{le="0.25"}'), 2);
+  assert.equal(v.get('hitless_reload_duration_seconds_bucket{le="2.5"}'), 3);
+  assert.equal(v.get('hitless_reload_duration_seconds_sum'), 1.8);
+});
