@@ -122,7 +122,7 @@ function listenerAddress(l: ListenerStatus): string {
  */
 export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
   const lines = [
-    `master      pid ${s.pid}, up ${formatDuration(s.uptimeMs)}, ${s.state}${s.reload ? ` (generation ${s.reload.generation}: ${s.reload.phase})` : ''}${s.reloadQueued ? ` (reload queued${s.queuedReload ? ` for ${countedReasons(s.queuedReload.reasons)}` : ''})` : ''}, hitless ${s.version}${s.memory ? `, rss ${bytes(s.memory.rssBytes)}` : ''}`,
+    `master      pid ${s.pid}, up ${formatDuration(s.uptimeMs)}, ${s.state}${s.reload ? ` (generation ${s.reload.generation}: ${s.reload.phase})` : ''}${s.reloadQueued ? ` (reload queued${s.queuedReload ? ` for ${countedReasons(s.queuedReload.reasons)}` : ''})` : ''}, hitless ${s.version}${s.node ? `, node ${s.node}` : ''}${s.memory ? `, rss ${bytes(s.memory.rssBytes)}` : ''}`,
     `generation  ${s.generation}${s.release ? `, release ${s.release}` : ''}`,
   ];
   if (s.app) lines.splice(1, 0, `app         ${s.app.dir} (${s.app.configPath ?? 'flags only, no config file'})`);
@@ -152,7 +152,7 @@ export function formatStatus(s: StatusSnapshot, now = Date.now()): string {
 function upgradeLines(s: StatusSnapshot, now: number): string[] {
   const lines: string[] = [];
   if (s.upgrade) lines.push(`upgrade     under way (${s.upgrade.reason}): new master${s.upgrade.pid ? ` pid ${s.upgrade.pid}` : ''} ${s.upgrade.phase}, for ${formatDuration(now - s.upgrade.startedAt)}`);
-  if (s.upgradedFrom) lines.push(`upgraded    from master pid ${s.upgradedFrom.pid} (hitless ${s.upgradedFrom.version}), ${formatDuration(now - s.upgradedFrom.at)} ago`);
+  if (s.upgradedFrom) lines.push(`upgraded    from master pid ${s.upgradedFrom.pid} (hitless ${s.upgradedFrom.version}${s.upgradedFrom.node ? `, node ${s.upgradedFrom.node}` : ''}), ${formatDuration(now - s.upgradedFrom.at)} ago`);
   const last = s.lastUpgrade;
   if (last?.error) lines.push(`last upgrade ${last.error.code === 'ERR_UPGRADE_REFUSED' || last.error.code === 'ERR_UPGRADE_BUSY' ? 'refused' : 'failed'} ${formatDuration(now - last.startedAt - last.durationMs)} ago: ${last.error.message} (${last.error.code})`);
   return lines;

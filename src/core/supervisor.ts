@@ -84,7 +84,7 @@ export interface SupervisorResume {
   reloadRequests: ReportedReloadRequestCounts;
   lastReload: ReloadOutcome | undefined;
   /** The master taken over from, and when. */
-  upgradedFrom?: { pid: number; version: string; at: number };
+  upgradedFrom?: { pid: number; version: string; node?: string; at: number };
 }
 
 /** Reload requests held while this master upgraded itself (see Supervisor.takeHeldReloads), taken out to run. */
@@ -618,6 +618,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const warnings = this.#current ? this.#warnings(this.#current, held) : [];
     return {
       version: this.#opts.version,
+      node: process.version,
       pid: process.pid,
       startedAt: this.#startedAt,
       uptimeMs: this.#host.now() - this.#startedAt,

@@ -294,12 +294,14 @@ export interface UpgradeOutcome {
   pid: number;
   /** Its hitless version. */
   version: string;
+  /** Its Node version (`process.version`, like `v24.1.0`); absent from a master before hitless 0.1.1. */
+  node?: string;
   /** The generation serving now (the new master's first when ok). */
   generation: number;
-  /** The master that ran the upgrade. */
-  from: { pid: number; version: string };
-  /** The new master, as far as it got: the path run, its pid once spawned, its version once it said. */
-  to?: { exec: string; pid?: number; version?: string };
+  /** The master that ran the upgrade (`node`: its Node version). */
+  from: { pid: number; version: string; node?: string };
+  /** The new master, as far as it got: the path run, its pid once spawned, its hitless and Node versions once it said. */
+  to?: { exec: string; pid?: number; version?: string; node?: string };
   reason: string;
   startedAt: number;
   durationMs: number;
@@ -361,6 +363,8 @@ export interface ReloadOptions {
 
 export interface StatusSnapshot {
   version: string;
+  /** The master's Node version (`process.version`): what a `hitless upgrade` onto another Node changes. */
+  node?: string;
   pid: number;
   startedAt: number;
   uptimeMs: number;
@@ -409,8 +413,8 @@ export interface StatusSnapshot {
   upgrade?: { phase: UpgradePhase; reason: string; pid: number | undefined; startedAt: number } | undefined;
   /** The last upgrade this master refused or that failed (a successful one ends this master). */
   lastUpgrade?: UpgradeOutcome | undefined;
-  /** The master this one took over from by an upgrade. */
-  upgradedFrom?: { pid: number; version: string; at: number } | undefined;
+  /** The master this one took over from by an upgrade (`node`: its Node version). */
+  upgradedFrom?: { pid: number; version: string; node?: string; at: number } | undefined;
 }
 
 /** A warm-up path's responses (src/core/warmup.ts): its status (the first 5xx, else the last), their median time, how many. */

@@ -43,7 +43,7 @@ export interface ScaleOverride {
 export type OldMasterMessage =
   | {
       hitless: 1; type: 'upgrade-state'; protocol: number;
-      from: { pid: number; version: string };
+      from: { pid: number; version: string; node?: string };
       sockets: SocketDescription[];
       supervisor: SupervisorResume;
       scale?: ScaleOverride | undefined;
@@ -64,7 +64,7 @@ export interface HandedOn {
 }
 
 export type NewMasterMessage =
-  | { hitless: 1; type: 'upgrade-ready'; pid: number; version: string; generation: number; workers: PeerWorker[] }
+  | { hitless: 1; type: 'upgrade-ready'; pid: number; version: string; node?: string; generation: number; workers: PeerWorker[] }
   | { hitless: 1; type: 'upgrade-failed'; error: { code: string; message: string; output: string[] } }
   | { hitless: 1; type: 'upgrade-committed' }
   | { hitless: 1; type: 'upgrade-landed'; id: number; ok: boolean }

@@ -205,7 +205,7 @@ export class Successor {
     const workers = this.#deps.workers().filter((w) => w.acceptsConnections && w.pid !== undefined);
     for (const w of workers) this.#reported.set(`${w.generation}.${w.slot}`, w);
     await this.#send({
-      hitless: 1, type: 'upgrade-ready', pid: process.pid, version, generation,
+      hitless: 1, type: 'upgrade-ready', pid: process.pid, version, node: process.version, generation,
       workers: workers.map((w) => ({ id: `${w.generation}.${w.slot}`, pid: w.pid as number, listeners: w.hello?.listeners ?? [] })),
     });
   }

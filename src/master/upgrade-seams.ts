@@ -52,6 +52,7 @@ export function masterUpgrader(o: MasterUpgraderOptions): Upgrader {
     supervisor: o.supervisor,
     pid: process.pid,
     version: o.version,
+    node: process.version,
     limits: o.limits,
     guard: () => pidMustStay(readPidFacts(process.env, onPath(NOTIFY_PROGRAM))),
     prepare: (exec) => {

@@ -51,6 +51,8 @@ export interface UpgradeSeams {
   supervisor: Pick<Supervisor, 'beginUpgrade' | 'upgradePhase' | 'endUpgrade' | 'handOff' | 'resumeState' | 'status' | 'takeHeldReloads' | 'passHeldReloads'>;
   pid: number;
   version: string;
+  /** This master's Node version (`process.version`). */
+  node: string;
   /** The serving generation's readyTimeout and drainTimeout, ms. */
   limits(): { readyTimeout: number; drainTimeout: number };
   /** Why this master's PID must not change (pid-guard.ts), or undefined. */
@@ -111,7 +113,7 @@ export class Upgrader {
 
   async #run(options: UpgradeOptions): Promise<UpgradeOutcome> {
     const s = this.#s;
-    const base: Base = { reason: options.reason ?? 'hitless upgrade', startedAt: s.host.now(), from: { pid: s.pid, version: s.version } };
+    const base: Base = { reason: options.reason ?? 'hitless upgrade', startedAt: s.host.now(), from: { pid: s.pid, version: s.version, node: s.node } };
     const why = s.guard();
     if (why) return this.#refused(base, new HitlessError('ERR_UPGRADE_REFUSED', `no upgrade: ${why}`));
     try {
@@ -144,6 +146,8 @@ export class Upgrader {
       await peer.send({ hitless: 1, type: 'upgrade-state', protocol: UPGRADE_PROTOCOL, from: base.from, sockets: prepared.sockets, supervisor: state, scale: s.scale() });
       ready = await first;
       base.to.version = ready.version;
+      // A new master of a hitless before 0.1.1 does not say its Node version.
+      if (ready.node !== undefined) base.to.node = ready.node;
       s.supervisor.upgradePhase('ready', { pid: ready.pid, version: ready.version, generation: ready.generation });
       const committed = this.#wait(peer, 'upgrade-committed', UPGRADE_COMMIT_TIMEOUT_MS, 'it took over the control socket', aborted);
       await peer.send({ hitless: 1, type: 'upgrade-commit' });
@@ -187,7 +191,7 @@ export class Upgrader {
     const { handedOver, returned, lost, background } = counts;
     const rest = background.counts;
     const closed = counts.webSocketsClosed + rest.webSocketsClosed;
-    return this.#end(base, { pid, version: ready.version, generation: ready.generation }, undefined, {
+    return this.#end(base, { pid, version: ready.version, node: ready.node, generation: ready.generation }, undefined, {
       ...(passed ? { reloadsPassedOn: passed } : {}),
       forced: counts.forced + rest.forced,
       connections: { handedOver, returned, lost, drained: counts.drained + rest.drained, cut: counts.cut + rest.cut, ...(closed ? { webSocketsClosed: closed } : {}) },
@@ -280,7 +284,7 @@ export class Upgrader {
 
   /** The outcome, reported through the supervisor (`upgrade-done`). */
   #end(
-    base: Base, serving: { pid: number; version: string; generation: number } | undefined, err: unknown,
+    base: Base, serving: { pid: number; version: string; node?: string | undefined; generation: number } | undefined, err: unknown,
     extra: Partial<UpgradeOutcome> = {}, began = true,
   ): UpgradeOutcome {
     const s = this.#s;
@@ -290,6 +294,7 @@ export class Upgrader {
       ok: serving !== undefined,
       pid: serving?.pid ?? s.pid,
       version: serving?.version ?? s.version,
+      ...(serving ? (serving.node === undefined ? {} : { node: serving.node }) : { node: s.node }),
       generation: serving?.generation ?? s.supervisor.status().generation,
       ...base,
       durationMs: s.host.now() - base.startedAt,

@@ -142,6 +142,8 @@ test('against a real master: status table, reload exits 0 with plain progress li
   const status = await master.cli(['status']);
   assert.equal(status.code, 0, status.stderr);
   assert.match(status.stdout, new RegExp(`^master +pid ${master.pid}, up .*, running`, 'm'));
+  // The master's Node version beside hitless's (h23 F4: an upgrade onto another Node could not be confirmed).
+  assert.match(status.stdout, new RegExp(`^master .*, hitless [^,]+, node ${process.version.replace(/\./g, '\\.')}(,|$)`, 'm'));
   assert.match(status.stdout, /^listeners +http 127\.0\.0\.1:\d+/m);
   assert.match(status.stdout, /^WORKER +PID +STATE +UPTIME +RESTARTS/m);
   assert.equal(status.stdout.match(/^1\.\d+ +\d+ +ready /gm)?.length, 2, status.stdout);
@@ -159,8 +161,9 @@ test('against a real master: status table, reload exits 0 with plain progress li
   const outcome = JSON.parse(json.stdout) as { ok: boolean; generation: number };
   assert.deepEqual([outcome.ok, outcome.generation], [true, 3]);
 
-  const after = JSON.parse((await master.cli(['status', '--json'])).stdout) as { generation: number; lastReload: { ok: boolean } };
+  const after = JSON.parse((await master.cli(['status', '--json'])).stdout) as { generation: number; lastReload: { ok: boolean }; node: string };
   assert.equal(after.generation, 3);
+  assert.equal(after.node, process.version);
   assert.equal(after.lastReload.ok, true);
 
   const stop = await master.cli(['stop']);

@@ -87,3 +87,14 @@ test('regression (h18 N4): after a SIGHUP passed on to the new master, the done 
     'upgrade: done in 3.8 s: master pid 27477 (hitless 0.1.0) took over with generation 11, then reloaded for a SIGHUP the old master passed on ' +
     '(`hitless status` shows the generation serving now); 20 connections handed over, 0 drained; old master pid 27029 exited');
 });
+
+test('regression (h23 F4): the done line names the new Node when the upgrade changed it, and says nothing of Node otherwise', () => {
+  const base: UpgradeOutcome = {
+    ok: true, pid: 8394, version: '0.1.0', node: 'v26.12.1', generation: 2, from: { pid: 8101, version: '0.1.0', node: 'v22.23.5' },
+    reason: 'hitless upgrade', startedAt: 0, durationMs: 2500, forced: 0, connections: { handedOver: 10, returned: 0, lost: 0, drained: 0, cut: 0 },
+  };
+  assert.equal(upgradeDoneLine(base),
+    'upgrade: done in 2.5 s: master pid 8394 (hitless 0.1.0, node v26.12.1, was v22.23.5) serves generation 2; 10 connections handed over, 0 drained; old master pid 8101 exited');
+  assert.equal(upgradeDoneLine({ ...base, from: { ...base.from, node: 'v26.12.1' } }),
+    'upgrade: done in 2.5 s: master pid 8394 (hitless 0.1.0) serves generation 2; 10 connections handed over, 0 drained; old master pid 8101 exited');
+});

@@ -66,7 +66,7 @@ export const NEW_WORKERS: PeerWorker[] = [
  */
 export const goodSuccessor: PeerBehaviour = (p) => {
   p.on('sent', (m: OldMasterMessage) => {
-    if (m.type === 'upgrade-state') p.say({ hitless: 1, type: 'upgrade-ready', pid: p.pid, version: '9.9.9', generation: m.supervisor.nextGeneration, workers: NEW_WORKERS });
+    if (m.type === 'upgrade-state') p.say({ hitless: 1, type: 'upgrade-ready', pid: p.pid, version: '9.9.9', node: 'v99.0.0', generation: m.supervisor.nextGeneration, workers: NEW_WORKERS });
     else if (m.type === 'upgrade-commit') p.say({ hitless: 1, type: 'upgrade-committed' });
     else if (m.type === 'upgrade-conn') p.say({ hitless: 1, type: 'upgrade-landed', id: m.id, ok: true });
   });

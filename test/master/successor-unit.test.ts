@@ -91,7 +91,7 @@ test('ready reports the workers that take connections; commit runs the claim, th
   const { workers, channel, successor, added } = await setup();
   await successor.ready(2, '9.9.9');
   assert.deepEqual(channel.sent[0], {
-    hitless: 1, type: 'upgrade-ready', pid: process.pid, version: '9.9.9', generation: 2,
+    hitless: 1, type: 'upgrade-ready', pid: process.pid, version: '9.9.9', node: process.version, generation: 2,
     workers: workers.map((w) => ({ id: `2.${w.slot}`, pid: w.pid, listeners: ['http'] })),
   });
   let claimed = 0;

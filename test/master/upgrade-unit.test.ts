@@ -42,7 +42,7 @@ function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => neve
   const notices: string[] = [];
   const cleaned: (number | undefined)[] = [];
   const upgrader = new Upgrader({
-    host, supervisor: sup, pid: 100, version: '1.0.0',
+    host, supervisor: sup, pid: 100, version: '1.0.0', node: 'v20.0.0',
     limits: () => ({ readyTimeout: 1000, drainTimeout: 5000 }),
     guard: () => o.guard,
     prepare: o.prepare ?? (() => ({
@@ -101,7 +101,10 @@ test('upgrade: spawning → starting → ready → committed → handover, conne
   assert.equal(outcome.pid, peer.pid);
   assert.equal(outcome.version, '9.9.9');
   assert.equal(outcome.generation, 2);
-  assert.deepEqual(outcome.from, { pid: 100, version: '1.0.0' });
+  // The Node versions of both masters (h23 F4: an upgrade onto another Node could not be confirmed).
+  assert.deepEqual(outcome.from, { pid: 100, version: '1.0.0', node: 'v20.0.0' });
+  assert.equal(outcome.node, 'v99.0.0');
+  assert.equal(outcome.to?.node, 'v99.0.0');
   // systemd hears the new PID only after the parts moved, and before any old worker is stopped.
   assert.deepEqual(notices, ['RELOADING', 'parts yielded', `MAINPID=${peer.pid}`]);
   for (const p of old) {
@@ -126,7 +129,7 @@ test('upgrade: the new master gets the sockets, the generation counter, the relo
   assert.equal(state.supervisor.lastReload?.generation, 2);
   assert.deepEqual(state.sockets.map((s) => s.name), ['http']);
   assert.deepEqual(state.scale, { workers: 3, readWorkers: 2 });
-  assert.deepEqual(state.from, { pid: 100, version: '1.0.0' });
+  assert.deepEqual(state.from, { pid: 100, version: '1.0.0', node: 'v20.0.0' });
   assert.equal(outcome.generation, 3);
   assert.deepEqual(peers[0]!.launch.fds, [10]);
 });

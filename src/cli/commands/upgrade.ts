@@ -135,7 +135,10 @@ export function upgradeDoneLine(outcome: UpgradeOutcome): string {
   const serves = outcome.reloadsPassedOn
     ? `took over with generation ${outcome.generation}, then reloaded for a SIGHUP the old master passed on (\`hitless status\` shows the generation serving now)`
     : `serves generation ${outcome.generation}`;
-  return `upgrade: done in ${formatDuration(outcome.durationMs)}: master pid ${outcome.pid} (hitless ${outcome.version}) ${serves}${moved}${forced}${waited}${closedPhrase(c?.webSocketsClosed)}; old master pid ${outcome.from.pid} exited`;
+  // After an upgrade onto another Node (a launcher given to --exec) the line says so (h23 F4).
+  const from = outcome.from.node;
+  const node = outcome.node && from && outcome.node !== from ? `, node ${outcome.node}, was ${from}` : '';
+  return `upgrade: done in ${formatDuration(outcome.durationMs)}: master pid ${outcome.pid} (hitless ${outcome.version}${node}) ${serves}${moved}${forced}${waited}${closedPhrase(c?.webSocketsClosed)}; old master pid ${outcome.from.pid} exited`;
 }
 
 export const command: Command = {
