@@ -294,7 +294,7 @@ export interface UpgradeOutcome {
   pid: number;
   /** Its hitless version. */
   version: string;
-  /** Its Node version (`process.version`, like `v24.1.0`); absent from a master before hitless 0.1.1. */
+  /** Its Node version (`process.version`, like `v24.1.0`); absent when a new master of an older hitless did not say it. */
   node?: string;
   /** The generation serving now (the new master's first when ok). */
   generation: number;
@@ -302,6 +302,12 @@ export interface UpgradeOutcome {
   from: { pid: number; version: string; node?: string };
   /** The new master, as far as it got: the path run, its pid once spawned, its hitless and Node versions once it said. */
   to?: { exec: string; pid?: number; version?: string; node?: string };
+  /**
+   * The new master runs the very copy of hitless the old one ran (the path it was started
+   * from still names it), while the app folder has another version installed (`version`):
+   * the upgrade did not run that one; `exec` does (`hitless upgrade --exec <exec>`).
+   */
+  notRun?: { version: string; exec: string };
   reason: string;
   startedAt: number;
   durationMs: number;
@@ -330,7 +336,7 @@ export interface UpgradeOutcome {
 
 /** `hitless upgrade`'s choices. */
 export interface UpgradeOptions {
-  /** The hitless to run (default: the path this master was started from, resolved again). */
+  /** The hitless to run (default: the hitless installed now: the path this master was started from, resolved again, or for pnpm and Yarn PnP the one the app folder has; docs/CLI.md). */
   exec?: string;
   /** What asked for it (log and outcome): `hitless upgrade`, `SIGUSR2`. */
   reason?: string;

@@ -2,7 +2,10 @@
  * How the old master starts the new one in an upgrade: the hitless installed *now* — the
  * path this master was started from (`process.argv[1]`: node_modules/.bin/hitless, a
  * global /usr/bin/hitless symlink, or the script itself), resolved again at the upgrade,
- * so a symlink an install moved since points at the new copy; or `--exec <path>` — run
+ * so a symlink an install moved since points at the new copy; a path in pnpm's versioned
+ * store taken under the app's `node_modules/hitless` symlink instead, and under Yarn
+ * Plug'n'Play the hitless Yarn resolves from the app folder now (install-layout.ts,
+ * h23 F3); or `--exec <path>` — run
  * with the same `hitless start` arguments, working directory and environment, and
  * `--no-config` first when this master read no config file (it stays flags only).
  *
@@ -12,9 +15,12 @@
  * choosing the runtime. The new master gets the path as given, not its resolution, so
  * its own later upgrades resolve the same path again.
  */
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { HitlessError } from '../errors.js';
+import { appCopy, copyOf, isPnpPath, pathInPackage, stablePath } from './install-layout.js';
 import type { PeerLaunch } from './peer.js';
 import { UPGRADE_ENV, UPGRADE_PROTOCOL } from './peer-protocol.js';
 
@@ -31,6 +37,41 @@ export interface LaunchContext {
   inherited: number;
   /** This master read no config file (started with flags only): the new one must not read a hitless.json that appeared since either. */
   flagsOnly?: boolean;
+  /** A file of the hitless this master runs (default: this module's own): which copy it is. */
+  self?: string;
+}
+
+/** The app folder has another hitless version than the one the new master runs (the same copy as this master's): what it has, and the --exec that runs it. */
+export interface NotRun {
+  version: string;
+  exec: string;
+}
+
+/** How long Yarn may take to resolve hitless from the app folder (a child `node` with the master's NODE_OPTIONS). */
+const PNP_RESOLVE_TIMEOUT_MS = 10_000;
+
+/**
+ * Under Yarn Plug'n'Play: the same file of the hitless Yarn resolves from the app folder now.
+ * Asked of a child `node` with the master's environment (Yarn's `--require .pnp.cjs` in
+ * NODE_OPTIONS), which reads the .pnp.cjs as it is now, not as this master loaded it.
+ */
+function pnpInstalled(ctx: LaunchContext, startedFrom: string): string {
+  const inside = pathInPackage(startedFrom);
+  const script = "process.stdout.write(require('node:module').createRequire(process.cwd() + '/').resolve('hitless/package.json'))";
+  const r = spawnSync(ctx.execPath, ['-e', script], { cwd: ctx.cwd, env: ctx.env, encoding: 'utf8', timeout: PNP_RESOLVE_TIMEOUT_MS });
+  if (inside && r.status === 0 && r.stdout.endsWith('package.json')) return join(dirname(r.stdout), inside);
+  const why = r.error?.message ?? (r.stderr.split('\n').find((l) => /Error/.test(l)) ?? `exit code ${String(r.status)}`).trim();
+  throw new HitlessError('ERR_UPGRADE_EXEC',
+    `cannot tell which hitless this app has installed now: this master runs from Yarn Plug'n'Play's cache (${startedFrom}), and resolving hitless from ${ctx.cwd} failed (${why}); pass --exec "$(yarn bin hitless)"`);
+}
+
+/** The new master runs this master's own copy while the app folder has another version: say which, and how to run it. */
+function notRun(ctx: LaunchContext, real: string): NotRun | undefined {
+  const own = copyOf(realpathSync(ctx.self ?? fileURLToPath(import.meta.url)));
+  const running = copyOf(real);
+  const app = appCopy(ctx.cwd);
+  if (!own || !running || !app || running.real !== own.real || app.real === own.real || app.version === own.version) return undefined;
+  return { version: app.version, exec: app.cli };
 }
 
 /**
@@ -42,11 +83,12 @@ export interface LaunchContext {
  * const { launch, exec } = upgradeLaunch(undefined, ctx, listeners.fds);
  * // exec: '/usr/bin/hitless → /usr/lib/node_modules/hitless/build/src/cli/main.js'
  */
-export function upgradeLaunch(execOption: string | undefined, ctx: LaunchContext, fds: number[]): { launch: PeerLaunch; exec: string } {
+export function upgradeLaunch(execOption: string | undefined, ctx: LaunchContext, fds: number[]): { launch: PeerLaunch; exec: string; notRun?: NotRun } {
   if (!ctx.startArgv) throw new HitlessError('ERR_UPGRADE_EXEC', 'this master was not started by `hitless start`, so there is no command line to start the new one with');
   const given = execOption ?? ctx.startedFrom;
   if (!given) throw new HitlessError('ERR_UPGRADE_EXEC', 'cannot tell which hitless this master was started from; pass --exec <path of the hitless to run>');
-  const path = resolve(ctx.cwd, given);
+  let path = resolve(ctx.cwd, given);
+  if (execOption === undefined) path = isPnpPath(path) ? pnpInstalled(ctx, path) : stablePath(path, ctx.cwd);
   let real: string;
   try {
     real = realpathSync(path);
@@ -73,8 +115,10 @@ export function upgradeLaunch(execOption: string | undefined, ctx: LaunchContext
   // With the same arguments in the same folder, the new master of a master started with flags
   // only would read a hitless.json written since, which this master ignores (h18 N3).
   const args = ctx.flagsOnly && !ctx.startArgv.includes('--no-config') ? ['--no-config', ...ctx.startArgv] : ctx.startArgv;
+  const stale = execOption === undefined ? notRun(ctx, real) : undefined;
   return {
     launch: { command: [...command, 'start', ...args], cwd: ctx.cwd, env, fds },
     exec: real === path ? path : `${path} → ${real}`,
+    ...(stale ? { notRun: stale } : {}),
   };
 }

@@ -58,7 +58,7 @@ export interface UpgradeSeams {
   /** Why this master's PID must not change (pid-guard.ts), or undefined. */
   guard(): string | undefined;
   /** The new master's launch and the sockets it gets (upgrade-launch.ts); throws ERR_UPGRADE_EXEC. */
-  prepare(exec: string | undefined): { launch: PeerLaunch; exec: string; sockets: SocketDescription[] };
+  prepare(exec: string | undefined): { launch: PeerLaunch; exec: string; sockets: SocketDescription[]; notRun?: UpgradeOutcome['notRun'] };
   spawn(launch: PeerLaunch): Peer;
   notices: UpgradeNotices;
   /** Stops this master's watch, fetch and metrics (the new master runs them now); their counters. */
@@ -71,7 +71,7 @@ export interface UpgradeSeams {
   reload(reason: string): Promise<ReloadOutcome>;
 }
 
-type Base = Pick<UpgradeOutcome, 'reason' | 'startedAt' | 'from'> & { to?: UpgradeOutcome['to'] };
+type Base = Pick<UpgradeOutcome, 'reason' | 'startedAt' | 'from'> & { to?: UpgradeOutcome['to']; notRun?: UpgradeOutcome['notRun'] };
 
 /**
  * Runs upgrades, one at a time (a second is refused by the supervisor: ERR_UPGRADE_BUSY).
@@ -128,6 +128,7 @@ export class Upgrader {
       return this.#end(base, undefined, err);
     }
     base.to = { exec: prepared.exec };
+    if (prepared.notRun) base.notRun = prepared.notRun;
     const aborted = new Promise<never>((_resolve, reject) => (this.#abort = reject));
     aborted.catch(() => {});
     // Not awaited: the upgrade never waits behind a notify socket that does not read (the

@@ -98,3 +98,14 @@ test('regression (h23 F4): the done line names the new Node when the upgrade cha
   assert.equal(upgradeDoneLine({ ...base, from: { ...base.from, node: 'v26.12.1' } }),
     'upgrade: done in 2.5 s: master pid 8394 (hitless 0.1.0) serves generation 2; 10 connections handed over, 0 drained; old master pid 8101 exited');
 });
+
+test('regression (h23 F3): an upgrade that ran the same copy again while the app has another hitless installed does not say "done": it says so, with the --exec that runs the installed one', () => {
+  const outcome: UpgradeOutcome = {
+    ok: true, pid: 593, version: '0.1.0', generation: 2, from: { pid: 443, version: '0.1.0' }, reason: 'hitless upgrade', startedAt: 0, durationMs: 2500,
+    forced: 0, connections: { handedOver: 10, returned: 0, lost: 0, drained: 0, cut: 0 },
+    notRun: { version: '0.2.0', exec: '/srv/app/node_modules/hitless/build/src/cli/main.js' },
+  };
+  assert.equal(upgradeDoneLine(outcome),
+    'upgrade: restarted the same hitless 0.1.0 in 2.5 s: master pid 593 (hitless 0.1.0) serves generation 2; 10 connections handed over, 0 drained; old master pid 443 exited\n' +
+    'upgrade: not upgraded to the hitless 0.2.0 this app has installed: the master was started from another copy, which it ran again; to run 0.2.0: hitless upgrade --exec /srv/app/node_modules/hitless/build/src/cli/main.js');
+});

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { upgradeLaunch, type LaunchContext } from '../../src/master/upgrade-launch.js';
@@ -30,4 +30,90 @@ test('regression (h18 N3): the new master of a master started with flags only ge
   // Its own upgrade later passes the flag on as it is, once.
   const again = upgradeLaunch(undefined, { ...ctx, startArgv: launch.command.slice(3) }, [10]);
   assert.deepEqual(again.launch.command.slice(2), ['start', '--no-config', '--listen', '127.0.0.1:0', '--', 'node', 'server.js']);
+});
+
+/** Writes a fake hitless package at `dir`: package.json with `version` and an empty CLI. */
+function fakeCopy(dir: string, version: string): string {
+  mkdirSync(join(dir, 'build/src/cli'), { recursive: true });
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'hitless', version, bin: { hitless: 'build/src/cli/main.js' } }));
+  writeFileSync(join(dir, 'build/src/cli/main.js'), '');
+  return join(dir, 'build/src/cli/main.js');
+}
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'hitless-layout-')));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** pnpm's layout: each version in node_modules/.pnpm/hitless@<version>/node_modules/hitless, the app's node_modules/hitless a symlink to one, .bin/hitless a shell shim running the store path. */
+function pnpmApp(root: string, app: string, versions: string[], linked: string): { store: (v: string) => string } {
+  const store = (v: string): string => join(root, 'node_modules/.pnpm', `hitless@${v}`, 'node_modules/hitless');
+  for (const v of versions) fakeCopy(store(v), v);
+  mkdirSync(join(app, 'node_modules/.bin'), { recursive: true });
+  symlinkSync(store(linked), join(app, 'node_modules/hitless'));
+  writeFileSync(join(app, 'node_modules/.bin/hitless'), `#!/bin/sh\nexec node "${store(linked)}/build/src/cli/main.js" "$@"\n`, { mode: 0o755 });
+  return { store };
+}
+
+test('regression (h23 F3): installed with pnpm, the upgrade runs the version the app\'s node_modules/hitless links to now, not the store folder of the version the master was started from', (t) => {
+  const app = tempDir(t);
+  const { store } = pnpmApp(app, app, ['0.1.0', '0.2.0'], '0.2.0');
+  // The master was started through the shim of 0.1.0: its argv[1] is that version's store path.
+  const ctx = context(t, { startedFrom: join(store('0.1.0'), 'build/src/cli/main.js'), cwd: app });
+  const { launch, exec, notRun } = upgradeLaunch(undefined, ctx, [10]);
+  const stable = join(app, 'node_modules/hitless/build/src/cli/main.js');
+  assert.equal(launch.command[1], stable, 'the new master runs (and later upgrades again) through the stable symlink');
+  assert.equal(exec, `${stable} → ${join(store('0.2.0'), 'build/src/cli/main.js')}`);
+  assert.equal(notRun, undefined);
+  // --exec is run as given.
+  const given = upgradeLaunch(join(store('0.1.0'), 'build/src/cli/main.js'), ctx, [10]);
+  assert.equal(given.launch.command[1], join(store('0.1.0'), 'build/src/cli/main.js'));
+});
+
+test('regression (h23 F3): in a pnpm workspace (the store at its root, the app in a package below) the app\'s own node_modules/hitless link is the one run', (t) => {
+  const root = tempDir(t);
+  const app = join(root, 'packages/api');
+  mkdirSync(app, { recursive: true });
+  const { store } = pnpmApp(root, app, ['0.1.0', '0.3.0'], '0.3.0');
+  const ctx = context(t, { startedFrom: join(store('0.1.0'), 'build/src/cli/main.js'), cwd: app });
+  assert.equal(upgradeLaunch(undefined, ctx, [10]).launch.command[1], join(app, 'node_modules/hitless/build/src/cli/main.js'));
+});
+
+test('regression (h23 F3): a master started from a global hitless runs it again, and the outcome says so when the app folder has another version installed', (t) => {
+  const dir = tempDir(t);
+  const global = fakeCopy(join(dir, 'global/lib/node_modules/hitless'), '0.1.0');
+  mkdirSync(join(dir, 'global/bin'));
+  symlinkSync(global, join(dir, 'global/bin/hitless'));
+  const app = join(dir, 'app');
+  fakeCopy(join(app, 'node_modules/hitless'), '0.2.0');
+  const ctx = context(t, { startedFrom: join(dir, 'global/bin/hitless'), cwd: app, self: global });
+  const out = upgradeLaunch(undefined, ctx, [10]);
+  assert.equal(out.launch.command[1], join(dir, 'global/bin/hitless'));
+  assert.deepEqual(out.notRun, { version: '0.2.0', exec: join(app, 'node_modules/hitless/build/src/cli/main.js') });
+  // The same version in the app (the library beside a global CLI): nothing to say.
+  writeFileSync(join(app, 'node_modules/hitless/package.json'), JSON.stringify({ name: 'hitless', version: '0.1.0' }));
+  assert.equal(upgradeLaunch(undefined, ctx, [10]).notRun, undefined);
+  // The global hitless was updated since (its symlink moved to another folder): a new copy runs, nothing to say.
+  writeFileSync(join(app, 'node_modules/hitless/package.json'), JSON.stringify({ name: 'hitless', version: '0.2.0' }));
+  const updated = fakeCopy(join(dir, 'global/lib/node_modules/.hitless-new'), '0.2.0');
+  rmSync(join(dir, 'global/bin/hitless'));
+  symlinkSync(updated, join(dir, 'global/bin/hitless'));
+  const after = upgradeLaunch(undefined, ctx, [10]);
+  assert.equal(after.exec, `${join(dir, 'global/bin/hitless')} → ${updated}`);
+  assert.equal(after.notRun, undefined);
+});
+
+test('regression (h23 F3): under Yarn Plug\'n\'Play the upgrade runs the hitless Yarn resolves from the app folder now; without Yarn\'s runtime it refuses, naming --exec "$(yarn bin hitless)"', (t) => {
+  const app = tempDir(t);
+  const zip = (v: string): string => join(app, `.yarn/__virtual__/hitless-virtual-${v}/0/cache/hitless-${v}.zip/node_modules/hitless`);
+  const old = fakeCopy(zip('0.1.0'), '0.1.0');
+  const now = fakeCopy(zip('0.2.0'), '0.2.0');
+  // What Yarn's .pnp.cjs does for this request, reduced to it: the app's dependency hitless is 0.2.0 now.
+  writeFileSync(join(app, 'pnp.cjs'), `const Module = require('node:module'); const orig = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) { return request === 'hitless/package.json' ? ${JSON.stringify(join(zip('0.2.0'), 'package.json'))} : orig.call(this, request, ...rest); };\n`);
+  const ctx = context(t, { startedFrom: old, cwd: app, execPath: process.execPath, env: { ...process.env, NODE_OPTIONS: `--require ${join(app, 'pnp.cjs')}` } });
+  assert.equal(upgradeLaunch(undefined, ctx, [10]).launch.command[1], now);
+  assert.throws(() => upgradeLaunch(undefined, { ...ctx, env: { ...process.env, NODE_OPTIONS: '' } }, [10]),
+    (e: Error & { code?: string }) => e.code === 'ERR_UPGRADE_EXEC' && /Yarn Plug'n'Play/.test(e.message) && e.message.endsWith('pass --exec "$(yarn bin hitless)"'));
 });

@@ -32,7 +32,7 @@ const holding = (n: number): Behaviour => (p) => {
   });
 };
 
-function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => never; handover?: boolean; stuckNotify?: boolean } = {}) {
+function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => never; handover?: boolean; stuckNotify?: boolean; notRun?: { version: string; exec: string } } = {}) {
   const host = new FakeHost();
   host.behave = () => libraryWorker;
   const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec({ handover: o.handover ?? true }), version: '1.0.0', listeners: () => [] });
@@ -49,6 +49,7 @@ function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => neve
       launch: { command: ['node', '/new/hitless', 'start'], cwd: '/app', env: {}, fds: [10] },
       exec: '/usr/bin/hitless → /new/hitless',
       sockets: [{ name: 'http', address: '127.0.0.1:8080', inherited: false, key: 'tcp:127.0.0.1:8080' }],
+      ...(o.notRun ? { notRun: o.notRun } : {}),
     })),
     spawn: (launch) => {
       const p = new FakePeer(5000 + peers.length, launch);
@@ -524,4 +525,13 @@ test('regression (h15 F5): an upgrade names the generation draining in the backg
   assert.equal((peers[0]!.sent.find((s) => s.message.type === 'upgrade-done')?.message as { reloads?: string[] }).reloads, undefined, 'nothing left to hand on at the end');
   assert.equal(sup.state, 'stopped');
   assert.equal(host.alive().length, 0);
+});
+
+test('regression (h23 F3): the app\'s other installed hitless that the launch did not run reaches the outcome (notRun)', async () => {
+  const notRun = { version: '2.0.0', exec: '/app/node_modules/hitless/build/src/cli/main.js' };
+  const { sup, upgrader } = setup({ notRun });
+  await sup.start();
+  const outcome = await upgrader.run({ reason: 'test' });
+  assert.equal(outcome.ok, true, JSON.stringify(outcome.error));
+  assert.deepEqual(outcome.notRun, notRun);
 });

@@ -32,7 +32,9 @@ NOTIFY_SOCKET (docs/systemd.md has the unit to use).
 
 Flags:
   --exec <path>      the hitless to run (default: the path the master was started from,
-                     resolved again: node_modules/.bin/hitless, /usr/bin/hitless, …)
+                     resolved again: node_modules/.bin/hitless, /usr/bin/hitless, …;
+                     with pnpm the app's node_modules/hitless, under Yarn PnP the one
+                     Yarn resolves from the app folder: docs/CLI.md)
   --json             print the outcome as JSON (no progress lines)
   --timeout <dur>    stop waiting after this long (the upgrade goes on in the master)
   --config <path>    config file of the app (default: ./hitless.json if it exists)
@@ -123,6 +125,7 @@ export class UpgradeProgress {
  *
  * @example
  * upgradeDoneLine(outcome); // 'upgrade: done in 40.1 s: master pid 11327 (hitless 0.3.0) serves generation 40; 2 connections handed over, …; old master pid 9267 exited'
+ * // With `notRun` (the same copy ran again while the app has another version): two lines, the first 'upgrade: restarted the same hitless 0.1.0 in 2.5 s: …'
  */
 export function upgradeDoneLine(outcome: UpgradeOutcome): string {
   const c = outcome.connections;
@@ -138,7 +141,12 @@ export function upgradeDoneLine(outcome: UpgradeOutcome): string {
   // After an upgrade onto another Node (a launcher given to --exec) the line says so (h23 F4).
   const from = outcome.from.node;
   const node = outcome.node && from && outcome.node !== from ? `, node ${outcome.node}, was ${from}` : '';
-  return `upgrade: done in ${formatDuration(outcome.durationMs)}: master pid ${outcome.pid} (hitless ${outcome.version}${node}) ${serves}${moved}${forced}${waited}${closedPhrase(c?.webSocketsClosed)}; old master pid ${outcome.from.pid} exited`;
+  const rest = `master pid ${outcome.pid} (hitless ${outcome.version}${node}) ${serves}${moved}${forced}${waited}${closedPhrase(c?.webSocketsClosed)}; old master pid ${outcome.from.pid} exited`;
+  const n = outcome.notRun;
+  if (!n) return `upgrade: done in ${formatDuration(outcome.durationMs)}: ${rest}`;
+  // The master was replaced, but by the copy it ran already, while the app has another (h23 F3).
+  return `upgrade: restarted the same hitless ${outcome.version} in ${formatDuration(outcome.durationMs)}: ${rest}\n` +
+    `upgrade: not upgraded to the hitless ${n.version} this app has installed: the master was started from another copy, which it ran again; to run ${n.version}: hitless upgrade --exec ${n.exec}`;
 }
 
 export const command: Command = {
