@@ -3,13 +3,14 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli as cliPath, runCli } from '../helpers/master.js';
 import { needs } from '../helpers/tools.js';
 import { quoteArg, reloadBudgetMs, systemdUnit, unitNameFor, UNIT_MARKER, type ReloadBounds } from '../../src/cli/unit.js';
 import { DEFAULT_CANARY, DEFAULT_DRAIN } from '../../src/config/defaults.js';
+import { unitCliPath } from '../../src/cli/commands/startup.js';
 
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'hitless-startup-'));
@@ -215,4 +216,65 @@ test('systemdUnit: a --run-dir given by the user is kept, with no RuntimeDirecto
   assert.deepEqual(key(unit, 'User'), ['app']);
   assert.deepEqual(key(unit, 'TimeoutStopSec'), ['45']);
   assert.deepEqual(key(unit, 'TimeoutStartSec'), ['230'], 'the longest reload (200 s) + 30 s');
+});
+
+const repo = join(cliPath, '../../../..');
+
+/** A runnable copy of this hitless at `dir` (a folder named …/node_modules/hitless), saying `version`, its dependencies linked beside it as pnpm and Yarn do. */
+function runnableCopy(dir: string, version: string): string {
+  cpSync(join(repo, 'build/src'), join(dir, 'build/src'), { recursive: true, filter: (f) => !f.endsWith('.map') });
+  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...pkg, version }));
+  for (const dep of Object.keys(pkg.dependencies)) symlinkSync(join(repo, 'node_modules', dep), join(dir, '..', dep));
+  return join(dir, 'build/src/cli/main.js');
+}
+
+test('regression (h23 F5): run through pnpm\'s shim, hitless startup names the app\'s node_modules/hitless symlink, not one version\'s store folder: after pnpm add of another version and a prune, the unit\'s command runs the new one', async (t) => {
+  const app = realpathSync(tempDir(t));
+  const store = (v: string): string => join(app, 'node_modules/.pnpm', `hitless@${v}`, 'node_modules/hitless');
+  mkdirSync(store('0.1.0'), { recursive: true });
+  const oldCli = runnableCopy(store('0.1.0'), '0.1.0');
+  mkdirSync(join(app, 'node_modules/.bin'));
+  symlinkSync(store('0.1.0'), join(app, 'node_modules/hitless'));
+  // pnpm's .bin/hitless: a shell script that runs the store path.
+  const shim = join(app, 'node_modules/.bin/hitless');
+  writeFileSync(shim, `#!/bin/sh\nexec "${process.execPath}" "${oldCli}" "$@"\n`);
+  chmodSync(shim, 0o755);
+  const r = spawnSync(shim, ['startup', '--name', 'hitless-pnpm-test', '--listen', '127.0.0.1:3000', '--', 'node', 'server.js'],
+    { cwd: app, env: { ...process.env, XDG_RUNTIME_DIR: app, HITLESS_DEBUG: '' }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const file = join(app, 'hitless-pnpm-test.service');
+  const exec = key(readFileSync(file, 'utf8'), 'ExecStart')[0] ?? '';
+  const stable = join(app, 'node_modules/hitless/build/src/cli/main.js');
+  assert.equal(exec, `${realpathSync(process.execPath)} ${stable} start --listen 127.0.0.1:3000 --run-dir /run/hitless-pnpm-test -- node server.js`);
+  if (!needs('systemd-analyze')) {
+    const v = spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8' });
+    assert.equal(v.status, 0, v.stderr);
+  }
+  // `pnpm add hitless@0.2.0`, then `pnpm prune`: the link moves, the old folder goes.
+  mkdirSync(store('0.2.0'), { recursive: true });
+  runnableCopy(store('0.2.0'), '0.2.0');
+  rmSync(join(app, 'node_modules/hitless'));
+  symlinkSync(store('0.2.0'), join(app, 'node_modules/hitless'));
+  rmSync(join(app, 'node_modules/.pnpm/hitless@0.1.0'), { recursive: true });
+  const v = spawnSync(realpathSync(process.execPath), [stable, '--version'], { encoding: 'utf8' });
+  assert.equal(v.status, 0, v.stderr);
+  assert.match(v.stdout, /0\.2\.0/);
+});
+
+test('regression (h23 F5): under Yarn Plug\'n\'Play (hitless in a zip archive) hitless startup refuses with the fix instead of writing a unit that cannot start', async (t) => {
+  const app = realpathSync(tempDir(t));
+  const pkg = join(app, '.yarn/__virtual__/hitless-virtual-0c1/0/cache/hitless-file-21250586b2-10c0.zip/node_modules/hitless');
+  mkdirSync(pkg, { recursive: true });
+  const main = runnableCopy(pkg, '0.1.0');
+  const r = spawnSync(process.execPath, [main, 'startup', '--listen', '127.0.0.1:3000', '--', 'node', 'server.js'],
+    { cwd: app, env: { ...process.env, XDG_RUNTIME_DIR: app, HITLESS_DEBUG: '' }, encoding: 'utf8' });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /Yarn Plug'n'Play's cache .*a unit naming it could not start.*`nodeLinker: node-modules` in \.yarnrc\.yml/);
+  assert.deepEqual(readdirSync(app).filter((f) => f.endsWith('.service')), []);
+});
+
+test('unitCliPath: an npm or global path is kept as it is (an install replaces it in place)', () => {
+  assert.equal(unitCliPath('/srv/app/node_modules/hitless/build/src/cli/main.js', '/srv/app'), '/srv/app/node_modules/hitless/build/src/cli/main.js');
+  assert.equal(unitCliPath('/usr/lib/node_modules/hitless/build/src/cli/main.js', '/srv/app'), '/usr/lib/node_modules/hitless/build/src/cli/main.js');
 });

@@ -17,6 +17,7 @@ import { reloadBudgetMs, systemdUnit, UNIT_MARKER, unitNameFor, validUnitName } 
 import { startFlagsToConfig } from './start.js';
 import { withoutDetachFlags } from '../detach.js';
 import { userExists } from '../../ops/privileges.js';
+import { isPnpPath, stablePath } from '../../master/install-layout.js';
 
 /** Where --install puts the unit (systemd's folder for the administrator's units). */
 export const SYSTEM_UNIT_DIR = '/etc/systemd/system';
@@ -49,6 +50,27 @@ const STARTUP_FLAGS = {
   name: { type: 'string' }, user: { type: 'string' }, output: { type: 'string' },
   install: { type: 'boolean' }, 'unit-dir': { type: 'string' },
 } as const;
+
+/**
+ * hitless's CLI as the unit names it: a path that the package manager's next install of
+ * hitless points at the new copy, so the service starts the hitless installed at each start
+ * (h23 F5). With pnpm, the app's `node_modules/hitless` symlink instead of one version's
+ * store folder (which runs that version forever, and is gone after a prune); under Yarn
+ * Plug'n'Play there is none: refused, with the fix.
+ *
+ * @throws HitlessError ERR_USAGE under Yarn Plug'n'Play.
+ * @example
+ * unitCliPath('/srv/app/node_modules/.pnpm/hitless@0.1.0/node_modules/hitless/build/src/cli/main.js', '/srv/app');
+ * // '/srv/app/node_modules/hitless/build/src/cli/main.js'
+ */
+export function unitCliPath(file: string, appDir: string): string {
+  if (isPnpPath(file)) {
+    throw new HitlessError('ERR_USAGE', `startup: this hitless runs from Yarn Plug'n'Play's cache (${file}), which only Yarn's runtime reads, at a path that changes with each version: ` +
+      "a unit naming it could not start, nor could its workers require('hitless'); install the app with a node_modules folder " +
+      '(`nodeLinker: node-modules` in .yarnrc.yml, then `yarn install`) and run `yarn hitless startup` again (docs/systemd.md)');
+  }
+  return stablePath(file, appDir);
+}
 
 /** `argv` without the flags only `hitless startup` reads (what the unit's `hitless start` gets). */
 function startArgsOf(argv: string[]): string[] {
@@ -114,7 +136,7 @@ export const command: Command = {
       name,
       workingDirectory: process.cwd(),
       node: realpathSync(process.execPath),
-      cli: realpathSync(fileURLToPath(new URL('../main.js', import.meta.url))),
+      cli: unitCliPath(realpathSync(fileURLToPath(new URL('../main.js', import.meta.url))), process.cwd()),
       startArgs,
       runDir: flags.runDir === undefined ? undefined : config.runDir,
       user: opts.user ?? (me.uid === 0 ? undefined : me.username),
