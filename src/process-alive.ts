@@ -12,19 +12,23 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** Whether `pid` is gone or a zombie (lib/ended.ts): a process just killed, not reaped yet. */
+export { processEnded } from './lib/ended.js';
+
 /** How often {@link waitForExit} looks. */
 const EXIT_POLL_MS = 50;
 
 /**
- * Resolves true once `pid` is gone, false when `timeoutMs` passed first (undefined: no
- * limit). There is no exit event for a process that is not our child, so this polls.
+ * Resolves true once `pid` is gone (or `gone(pid)` says so: processEnded counts a zombie
+ * too), false when `timeoutMs` passed first (undefined: no limit). There is no exit event
+ * for a process that is not our child, so this polls.
  *
  * @example
  * if (!(await waitForExit(masterPid, 30_000))) throw new Error('the master is still running');
  */
-export async function waitForExit(pid: number, timeoutMs: number | undefined): Promise<boolean> {
+export async function waitForExit(pid: number, timeoutMs: number | undefined, gone: (pid: number) => boolean = (p) => !processAlive(p)): Promise<boolean> {
   const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-  while (processAlive(pid)) {
+  while (!gone(pid)) {
     if (Date.now() >= deadline) return false;
     await new Promise((r) => setTimeout(r, EXIT_POLL_MS));
   }

@@ -11,7 +11,7 @@
  * a repeated one is handled, the master's leader thread is a zombie or gone, or this
  * process has another parent already.
  */
-import { readFileSync } from 'node:fs';
+import { processEnded } from './ended.js';
 import { lifelineClosed } from './ready.js';
 
 /** The parent at startup (process.ppid is read anew at each use). */
@@ -33,31 +33,7 @@ export function orphaned(): boolean {
   return dead(firstParent) || (master !== undefined && master !== firstParent && dead(master));
 }
 
-/** Whether a process exists (signal 0 sends nothing; EPERM: it exists, another user's). */
-function exists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Whether `pid` is gone or exiting: its leader thread is a zombie (state Z or X in
- * /proc/<pid>/stat) while its other threads exit, or it was reaped. Where /proc cannot be
- * read (not Linux), only a process that is gone counts.
- */
+/** Whether `pid` (not init) is gone or exiting (lib/ended.ts). */
 function dead(pid: number): boolean {
-  if (pid <= 1) return false;
-  if (!exists(pid)) return true;
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return !exists(pid);
-  }
-  // The command name (field 2) may hold spaces and parentheses: the state follows the last ')'.
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state === 'Z' || state === 'X';
+  return pid > 1 && processEnded(pid);
 }

@@ -48,6 +48,10 @@ import { requireListenAddress } from '../config/listen.js';
 import { refuseTakenPidFile, removePidFile, writePidFile } from './pidfile.js';
 import { prepareFolder, prepareOutputFile } from '../config/output-file.js';
 import { LOG_FILE_NAME } from '../ops/logfiles.js';
+import { processEnded, waitForExit } from '../process-alive.js';
+
+/** How long a new master whose channel to the old master closed waits for that master's end before it takes the service. */
+const ORPHAN_CHECK_MS = 5_000;
 
 interface Closable {
   close(): Promise<void> | void;
@@ -359,6 +363,9 @@ export async function runMaster(
 
   let code = 0;
   let failure: HitlessError | undefined;
+  /** The old master died before it handed the service over, and this master took it: SuccessorDeps.adopt (h21 F4). */
+  let adoption: Promise<void> | undefined;
+  let adopted = false;
   const successor = upgrade && new Successor(upgrade.channel, {
     workers: () => supervisor.current?.live() ?? [],
     on: (event, fn) => supervisor.on(event, fn),
@@ -368,6 +375,20 @@ export async function runMaster(
       logger.info(`reload requested of the old master (pid ${upgrade.state.from.pid}) during the upgrade, held for this one (${reasons.join(', ')}): reloading now`, { event: 'held-reload', reasons });
       void handle.reload(reasons[0] ?? 'SIGHUP');
     },
+    adopt: () => (adoption = (async () => {
+      const old = upgrade.state.from.pid;
+      // Its channel closes as it dies; the process may still be a zombie a moment (or long, unreaped).
+      if (!(await waitForExit(old, ORPHAN_CHECK_MS, processEnded))) {
+        throw new HitlessError('ERR_UPGRADE_FAILED', `the channel to the old master (pid ${old}) closed, but that master still runs: it keeps the service, and this master stops`);
+      }
+      control.claim();
+      writePidFile(config.pidFile);
+      owner = true;
+      adopted = true;
+      const serves = supervisor.current ? 'serves' : 'serves once its first generation is ready';
+      logger.warn(`the old master (pid ${old}) died during the upgrade, before it handed the service over (killed or crashed): this master (pid ${process.pid}) took the control socket and the pid file and ${serves}; the old master's workers, orphaned, drain on their own`,
+        { event: 'upgrade-orphaned', from: old });
+    })()),
   });
   try {
     // In the try: log files or a pid file that fail even so (a folder removed since) stop
@@ -400,7 +421,12 @@ export async function runMaster(
       await parts.startTriggers(config);
     }
   } catch (err) {
-    const e = err instanceof HitlessError ? err : new HitlessError('ERR_START_FAILED', String(err), { cause: err });
+    let e = err instanceof HitlessError ? err : new HitlessError('ERR_START_FAILED', String(err), { cause: err });
+    // Its old master died during the upgrade: this master was the only one left.
+    await adoption?.catch(() => {});
+    if (adopted && upgrade) {
+      e = new HitlessError(e.code, `${e.message}; the old master (pid ${upgrade.state.from.pid}) died during the upgrade, so nothing serves this app now: start it with \`hitless start\``, { cause: e, details: e.details });
+    }
     logger.error(e.message, { code: e.code });
     for (const line of (e.details.output as string[] | undefined) ?? []) logger.error(`  | ${line}`);
     code = 1;
@@ -410,6 +436,8 @@ export async function runMaster(
   }
   // Stops come from a signal, `hitless stop`, the failed start above, or a completed upgrade.
   await supervisor.stopped;
+  // An adoption under way when this master was stopped: what it claimed goes with this master.
+  await adoption?.catch(() => {});
   readyWatch.close();
   await upgrader.idle;
   removeSignalHandlers();

@@ -10,8 +10,11 @@
  * with the request counts it took in meanwhile; meanwhile it passes each
  * connection the old master sends on to the worker named, and answers whether it landed.
  *
- * If the old master goes away before the commit, the upgrade is over and this master stops
- * (its first generation is drained); after the takeover this master simply serves on.
+ * If the old master goes away before the commit (killed, OOM, a crash: h21 F4), this master
+ * is the only one left, holding every listening socket: it takes control.sock and the pid
+ * file at once, as at a commit (SuccessorDeps.adopt), and serves once its first generation
+ * is ready; the old master's workers, orphaned, drain on their own. After the commit it
+ * simply serves on.
  */
 import { HitlessError, isHitlessError } from '../errors.js';
 import type { MasterEvent, ReleaseTraffic, ReloadRequestCounts } from '../core/types.js';
@@ -134,6 +137,13 @@ export interface SuccessorDeps {
   addReloadRequests(counts: Partial<ReloadRequestCounts>): void;
   /** Runs one reload for the requests the old master held during the upgrade (a SIGHUP each). */
   runHeldReloads(reasons: string[]): void;
+  /**
+   * The old master went away before the commit: take the service as a commit would
+   * (control.sock, the pid file) once it is surely gone. Called once, at once (the first
+   * generation may still be starting); rejects when it cannot, or when the old master still
+   * runs (its channel closed, not the process): then this master stops.
+   */
+  adopt(): Promise<void>;
 }
 
 interface Deferred<T> {
@@ -167,19 +177,27 @@ export class Successor {
   readonly #deps: SuccessorDeps;
   /** The workers reported as receivers, by `<generation>.<slot>`. */
   readonly #reported = new Map<string, Worker>();
-  readonly #commit = deferred<void>();
+  /** How the service becomes this master's: the old master's commit, or its death before one. */
+  readonly #commit = deferred<'commit' | 'orphaned'>();
   readonly #takeover = deferred<TakeoverMessage>();
   readonly #done = deferred<void>();
   #gone = false;
+  #committed = false;
+  /** SuccessorDeps.adopt's run, once the old master went away before the commit. */
+  #adoption: Promise<void> | undefined;
 
   constructor(channel: OldMasterChannel, deps: SuccessorDeps) {
     this.#channel = channel;
     this.#deps = deps;
     const onGone = (): void => {
+      if (this.#gone) return;
       this.#gone = true;
-      const gone = new HitlessError('ERR_UPGRADE_FAILED', 'the old master went away before it handed the service over');
-      this.#commit.reject(gone);
-      this.#takeover.reject(gone);
+      if (!this.#committed) {
+        this.#adoption = deps.adopt();
+        this.#adoption.catch(() => {});
+        this.#commit.resolve('orphaned');
+      }
+      this.#takeover.reject(new HitlessError('ERR_UPGRADE_FAILED', 'the old master went away before it handed the service over'));
       this.#done.resolve();
     };
     channel.on('message', (raw, handle) => this.#onMessage(raw, handle));
@@ -195,7 +213,12 @@ export class Successor {
     });
   }
 
-  /** Resolves once the old master said the upgrade is over (or went away afterwards). */
+  /** True once the old master went away before the commit: this master took the service itself (SuccessorDeps.adopt). */
+  get orphaned(): boolean {
+    return this.#adoption !== undefined;
+  }
+
+  /** Resolves once the old master said the upgrade is over (or went away). */
   get finished(): Promise<void> {
     return this.#done.promise;
   }
@@ -217,11 +240,12 @@ export class Successor {
 
   /**
    * Waits for the old master's commit, runs `claim` (control.sock, the pid file) and says
-   * so. Rejects when the old master goes away first, or when `claim` throws (the old
-   * master is told, and stops this one).
+   * so. When the old master goes away first, waits for SuccessorDeps.adopt instead (which
+   * claims them itself), and rejects as it does. Rejects when `claim` throws (the old master
+   * is told, and stops this one).
    */
   async commit(claim: () => void): Promise<void> {
-    await this.#commit.promise;
+    if ((await this.#commit.promise) === 'orphaned') return this.#adoption;
     try {
       claim();
     } catch (err) {
@@ -234,8 +258,9 @@ export class Successor {
   /**
    * The whole conversation once the first generation serves: ready, then the commit (running
    * `claim`), then the takeover, whose message `start` gets (undefined when the old master
-   * went away right after the commit: this master serves on, its counters from zero).
-   * Rejects when the upgrade ended before the commit.
+   * went away after the commit or before it: this master serves on, its counters from zero).
+   * Rejects when the old master failed this one, or when it went away before the commit and
+   * the adoption failed.
    *
    * @example
    * await successor.takeOver(generation, version, () => control.claim(), (t) => parts.startTriggers(config, t?.metrics));
@@ -260,7 +285,8 @@ export class Successor {
     if (m?.type !== 'upgrade-conn' && handle != null) closeHandle(handle);
     switch (m?.type) {
       case 'upgrade-commit':
-        return this.#commit.resolve();
+        this.#committed = true;
+        return this.#commit.resolve('commit');
       case 'upgrade-takeover':
         this.#deps.addReleaseTotals(m.releases);
         this.#takeOn(m);

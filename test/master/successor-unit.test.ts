@@ -35,7 +35,7 @@ const libraryWorker: Behaviour = (p) => {
   queueMicrotask(() => p.say({ hitless: 1, type: 'hello', handover: true, listeners: ['http'] }));
 };
 
-async function setup() {
+async function setup(adopt: () => Promise<void> = async () => {}) {
   const host = new FakeHost();
   host.behave = () => libraryWorker;
   const workers = [0, 1].map((slot) => new Worker(host, fakeSpec(), 2, slot, 0));
@@ -46,14 +46,19 @@ async function setup() {
   const added: unknown[] = [];
   const counts: unknown[] = [];
   const held: string[][] = [];
+  let adoptions = 0;
   const successor = new Successor(channel, {
     workers: () => workers.filter((w) => w.exitInfo === undefined),
     on: (event, fn) => events.on(event, fn),
     addReleaseTotals: (r) => added.push(...r),
     addReloadRequests: (c) => counts.push(c),
     runHeldReloads: (reasons) => held.push(reasons),
+    adopt: () => {
+      adoptions++;
+      return adopt();
+    },
   });
-  return { host, workers, channel, events, successor, added, counts, held };
+  return { host, workers, channel, events, successor, added, counts, held, adoptions: () => adoptions };
 }
 
 const state: OldMasterMessage = {
@@ -164,13 +169,43 @@ test('a reported worker that exits is passed on (crashed or not); others are not
   ]);
 });
 
-test('the old master gone before the commit: commit rejects (this master stops); a claim that throws is reported to it', async () => {
-  const first = await setup();
-  const committing = first.successor.commit(() => {});
+test('regression (h21 F4): the old master gone before the commit (kill -9, OOM): this master adopts the service at once (it held every socket; it stopped, and nothing served), the commit waits for the adoption, the takeover comes as none; a failed adoption fails the commit', async () => {
+  let adopted!: () => void;
+  const first = await setup(() => new Promise<void>((resolve) => (adopted = resolve)));
+  assert.equal(first.successor.orphaned, false);
+  // Gone while the first generation still starts: adopted at once, not at ready.
   first.channel.gone();
-  await assert.rejects(committing, /went away before it handed the service over/);
+  assert.equal(first.adoptions(), 1);
+  assert.equal(first.successor.orphaned, true);
   await first.successor.finished;
+  let claimed = 0;
+  let started: unknown = 'not yet';
+  const taking = first.successor.takeOver(2, '9.9.9', () => void claimed++, async (t) => void (started = t));
+  await settle();
+  assert.equal(started, 'not yet', 'it serves on only once the adoption is done');
+  adopted();
+  await taking;
+  assert.equal(started, undefined, 'no takeover message: counters from zero');
+  assert.equal(claimed, 0, 'the adoption claims, not the commit\'s claim');
+  assert.deepEqual(first.channel.sent, [], 'nothing sent to a master that is gone');
+  first.channel.gone(); // a second disconnect changes nothing
+  assert.equal(first.adoptions(), 1);
 
+  const still = await setup(() => Promise.reject(new Error('the old master (pid 100) still runs')));
+  still.channel.gone();
+  await assert.rejects(still.successor.commit(() => {}), /still runs/);
+
+  // Gone after the commit: nothing to adopt (the claim was the commit's).
+  const late = await setup();
+  const committing = late.successor.commit(() => {});
+  late.channel.from({ hitless: 1, type: 'upgrade-commit' });
+  await committing;
+  late.channel.gone();
+  assert.equal(late.adoptions(), 0);
+  await assert.rejects(late.successor.takeover(), /went away before it handed the service over/);
+});
+
+test('a claim that throws at the commit is reported to the old master', async () => {
   const second = await setup();
   const failing = second.successor.commit(() => {
     throw new Error('EACCES: rename control.sock');
