@@ -92,7 +92,8 @@ export function controlRequest(
     });
     socket.on('close', () => {
       if (answer) return finish(undefined, answer.result);
-      finish(new HitlessError('ERR_CONTROL_PROTOCOL', `the master closed the control connection before answering "${cmd}"`));
+      // Killed or crashed under the request, most likely: control/dropped.ts finds out for reload and upgrade.
+      finish(new HitlessError('ERR_CONTROL_PROTOCOL', `the master closed the control connection before answering "${cmd}"`, { details: { closedBeforeAnswer: true } }));
     });
     const onLine = (line: string): void => {
       let msg: Record<string, unknown>;

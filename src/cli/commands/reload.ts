@@ -12,6 +12,7 @@ import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag, strategyFlag } from '../fla
 import { findRunDir } from '../../control/find.js';
 import { ReloadProgress, stillPhrase, wasRefused } from '../format.js';
 import { canaryLines } from '../traffic.js';
+import { dropSeams, explainDrop, isDropped, masterPid } from '../../control/dropped.js';
 
 const usage = `Usage: hitless reload [--canary | --strategy <name>] [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
 
@@ -99,9 +100,16 @@ export const command: Command = {
       else if (text) printer.show(text);
     };
     let outcome: ReloadOutcome;
+    // Asked first: a master that dies under the reload is named by it (control/dropped.ts).
+    const pid = await masterPid(runDir, timeoutMs);
     try {
       const args = { reason: strategy === undefined ? 'hitless reload' : values.canary ? 'hitless reload --canary' : `hitless reload --strategy ${strategy}`, ...(strategy ? { strategy } : {}) };
       outcome = (await controlRequest(runDir, 'reload', args, { onEvent, timeoutMs })) as ReloadOutcome;
+    } catch (err) {
+      printer.end();
+      if (!isDropped(err)) throw err;
+      const verdict = await explainDrop({ cmd: 'reload', pid }, dropSeams(runDir));
+      throw 'error' in verdict ? verdict.error : err;
     } finally {
       printer.end();
     }

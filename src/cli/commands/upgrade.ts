@@ -12,6 +12,7 @@ import { HitlessError } from '../../errors.js';
 import { waitForExit } from '../../process-alive.js';
 import { CLIENT_FLAGS, parseFlags, parseTimeoutFlag } from '../flags.js';
 import { describeDraining, plural } from '../format.js';
+import { dropSeams, explainDrop, isDropped, masterPid } from '../../control/dropped.js';
 
 const usage = `Usage: hitless upgrade [--exec <path>] [--json] [--timeout <dur>] [--config <path>] [--run-dir <dir>]
 
@@ -25,6 +26,9 @@ rest, and the old master exits once they are gone, with older generations still 
 in the background (each until its drainTimeout at the latest; named when it begins). If the new master or its workers fail (exit, never
 ready, too slow), it is stopped and the old master keeps serving: exit code 1 with the
 reason. SIGUSR2 to the master does the same (docs/CLI.md, the signals under "hitless start").
+If the old master dies (kill -9, OOM) once the new one runs, the new master takes the
+control socket and serves once its first generation is ready: this command says so and
+exits 0 (1 when nothing serves).
 
 Refused (ERR_UPGRADE_REFUSED) where the master's PID must not change: PID 1 of a
 container, under a container init or supervisord, in a terminal, or under systemd without
@@ -163,12 +167,34 @@ export const command: Command = {
     const timeoutMs = parseTimeoutFlag(values.timeout);
     const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     const progress = new UpgradeProgress();
-    const onEvent = values.json ? undefined : (e: MasterEvent): void => {
-      for (const line of progress.update(e)) process.stdout.write(`upgrade: ${line}\n`);
+    // What a master that dies under the upgrade leaves to find out (control/dropped.ts): its pid, asked first, and the new master's.
+    const pid = await masterPid(runDir, timeoutMs);
+    const seen: { newPid?: number; committed?: boolean } = {};
+    const onEvent = (e: MasterEvent): void => {
+      if (e.type === 'upgrade-phase' && e.pid !== undefined && (e.phase === 'starting' || e.phase === 'committed')) {
+        seen.newPid = e.pid;
+        if (e.phase === 'committed') seen.committed = true;
+      }
+      if (!values.json) for (const line of progress.update(e)) process.stdout.write(`upgrade: ${line}\n`);
     };
     // --exec is resolved by the master, in its own working directory: make a relative one ours.
     const exec = values.exec === undefined ? undefined : new URL(values.exec, `file://${process.cwd()}/`).pathname;
-    const outcome = (await controlRequest(runDir, 'upgrade', { ...(exec ? { exec } : {}) }, { onEvent, timeoutMs })) as UpgradeOutcome;
+    let outcome: UpgradeOutcome;
+    try {
+      outcome = (await controlRequest(runDir, 'upgrade', { ...(exec ? { exec } : {}) }, { onEvent, timeoutMs })) as UpgradeOutcome;
+    } catch (err) {
+      if (!isDropped(err)) throw err;
+      const verdict = await explainDrop({ cmd: 'upgrade', pid, ...seen, timeoutMs }, dropSeams(runDir));
+      if ('error' in verdict) throw verdict.error;
+      // The new master serves: what the upgrade was for, though the old workers' connections were not handed over.
+      const s = verdict.served;
+      if (values.json) {
+        process.stdout.write(JSON.stringify({ ok: true, oldMasterDied: true, pid: s.pid, version: s.version, generation: s.generation, from: { pid: pid ?? s.upgradedFrom?.pid } }, null, 2) + '\n');
+      } else {
+        process.stdout.write(`upgrade: ${verdict.line}\n`);
+      }
+      return 0;
+    }
     // The old master exits right after answering: a deploy script may count on it being gone.
     if (outcome.ok && !(await waitForExit(outcome.from.pid, timeoutMs))) {
       throw new HitlessError('ERR_CONTROL_TIMEOUT', `the old master (pid ${outcome.from.pid}) is still there after ${values.timeout}`);
