@@ -111,9 +111,11 @@ export class Http1Connections {
     this.responses.add(res);
     if (this.drain() !== undefined && !conn.movable) markClose(res);
     let done = false;
+    const socket = req.socket;
     const finished = (): void => {
       if (done) return;
       done = true;
+      socket.off('close', finished);
       this.responses.delete(res);
       conn.inFlight--;
       // Answered before its body arrived: the rest of the body is still on its way.
@@ -128,6 +130,9 @@ export class Http1Connections {
     };
     res.once('finish', finished);
     res.once('close', finished);
+    // On Node 20 and 22 a response queued behind another (pipelining) fires neither when the
+    // client goes away: without this, it stayed in flight and held every later drain.
+    socket.once('close', finished);
   }
 
   /** A drain began: mark responses `Connection: close` and close idle connections, or offer them for hand-over. */

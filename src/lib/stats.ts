@@ -117,12 +117,23 @@ export function observe(server: AnyServer, open?: () => number): void {
   observed.add(server);
   if (open !== undefined) openCounts.add(open);
   // Prepended: the clock starts before the application's handler runs.
-  (server as EventEmitter).prependListener('request', (_req: unknown, res: { statusCode: number; once(e: 'finish' | 'close', fn: () => void): unknown }) => {
+  (server as EventEmitter).prependListener('request', (req: { socket?: EventEmitter }, res: { statusCode: number; once(e: 'finish' | 'close', fn: () => void): unknown }) => {
     const start = performance.now();
     busy++;
     res.once('finish', () => record(res.statusCode, performance.now() - start));
-    // 'close' follows 'finish', or comes alone when the connection went first: once either way.
-    res.once('close', () => busy--);
+    // 'close' follows 'finish', or comes alone when the connection went first: once either
+    // way. A response queued behind another (pipelining) fires neither on Node 20 and 22 when
+    // the client goes away: its socket's 'close' ends it then.
+    const socket = req.socket;
+    let open = true;
+    const ended = (): void => {
+      if (!open) return;
+      open = false;
+      busy--;
+      socket?.off('close', ended);
+    };
+    res.once('close', ended);
+    socket?.once('close', ended);
   });
   if (timer === undefined) {
     timer = setInterval(() => sendToMaster(statsMessage()), STATS_INTERVAL_MS);

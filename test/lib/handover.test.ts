@@ -243,3 +243,18 @@ test('a stopping worker reports its traffic totals as its drain ends, before `dr
   const last = order.slice(0, drainedAt).reverse().find((m) => m.type === 'stats');
   assert.equal(last?.requests?.['2xx'], 50, `the last stats before drained: ${JSON.stringify(last)}`);
 });
+
+test('a client that goes away with pipelined requests unanswered leaves no request in flight in the worker\'s report (regression: on Node 20 and 22 `busy` stayed 1 for good, and `hitless status` showed a request in flight)', async (t) => {
+  const { fd, port } = holdListeningSocket(t);
+  const a = await startWorker(t, fd);
+  const conn = await RawConnection.connect(port);
+  t.after(() => conn.destroy());
+  conn.socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /r2 HTTP/1.1\r\nHost: x\r\n\r\nGET /r3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await a.fixture.next('slow-started');
+  conn.destroy();
+  a.fixture.tell('release');
+  // The report comes every second: the busy count must come back to 0 within a few.
+  let busy: unknown;
+  for (let i = 0; i < 10 && busy !== 0; i++) busy = (await a.channel.next('stats')).busy;
+  assert.equal(busy, 0);
+});

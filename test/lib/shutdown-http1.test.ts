@@ -134,3 +134,30 @@ test('shutdown() validates options once, naming the option, the value and the fi
   const caught = await shutdown(server, { idleGrace: 'x' } as never).catch((err: unknown) => err);
   assert.ok(isHitlessError(caught, 'ERR_INVALID_OPTION'));
 });
+
+test('a client that goes away with pipelined requests unanswered leaves nothing in flight: shutdown() resolves at once, nothing forced (regression: on Node 20 and 22 the queued response fired neither finish nor close, and every later drain waited its whole timeout)', async (t) => {
+  const release = deferred();
+  const started = deferred();
+  let count = 0;
+  const server = http.createServer(async (_req, res) => {
+    if (++count === 1) {
+      started.resolve();
+      await release.promise;
+    }
+    res.end('ok');
+  });
+  track(server, { signals: false });
+  const port = await listenLocal(t, server);
+  const closed = new Promise<void>((resolve) => server.once('connection', (socket) => socket.once('close', () => resolve())));
+  const conn = await RawConnection.connect(port);
+  t.after(() => conn.destroy());
+  // Three pipelined requests in one write; the first is held, the others queue behind it.
+  conn.socket.write('GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await started.promise;
+  conn.destroy();
+  await closed;
+  release.resolve();
+  const result = await shutdown(server, { timeout: 60_000 });
+  assert.equal(result.timedOut, false);
+  assert.deepEqual(result.forced, none);
+});
