@@ -70,6 +70,7 @@ export const codes = {
   ERR_DEPLOY_HEALTH: "A host's health URL did not answer 2xx for the whole settle time after its release.",
   ERR_DEPLOY_REMOTE: 'A remote command failed without a hitless outcome (connection lost, command killed).',
   // anything else
+  ERR_FD_LIMIT: 'hitless ran out of file descriptors (EMFILE: the open-files limit, `ulimit -n`) or the system did (ENFILE); the message names the limit and how to raise it.',
   ERR_UNEXPECTED: 'An error hitless has no code for (a file system error it did not foresee, or a bug); the message is the system\'s.',
 } as const;
 

@@ -13,6 +13,7 @@ import { guardOutput } from './pipe.js';
 import type { Command } from './command.js';
 import { closest } from '../config/closest.js';
 import { COMMANDS, isCommand } from './catalog.js';
+import { fdLimitError, openFilesLimit } from '../ops/fd-limit.js';
 
 /** Set when the command asked the process to end at once (CommandResult.exitAtOnce). */
 let exitAtOnce = false;
@@ -67,6 +68,8 @@ const OTHER_TOOLS: Readonly<Record<string, string>> = {
  */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // Read now: once the descriptors have run out, /proc/self/limits cannot be opened to say the limit.
+  const fdLimit = openFilesLimit();
   try {
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       const topic = name === 'help' ? rest[0] : undefined;
@@ -91,8 +94,11 @@ export async function main(argv: string[]): Promise<number> {
     if (typeof result === 'number') return result;
     exitAtOnce = result.exitAtOnce;
     return result.code;
-  } catch (err) {
-    if (process.env.HITLESS_DEBUG === '1') process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  } catch (thrown) {
+    if (process.env.HITLESS_DEBUG === '1') process.stderr.write(`${(thrown as Error)?.stack ?? String(thrown)}\n`);
+    // Out of file descriptors, wherever it happened (loading a module, opening a file): the
+    // limit and how to raise it, not the system's bare EMFILE (h21 F7).
+    const err = fdLimitError(thrown, fdLimit) ?? thrown;
     if (isHitlessError(err)) {
       // Run from a subfolder of the app: say which master runs above (the folder is what finds it).
       if (err.code === 'ERR_NO_MASTER' && !rest.some((a) => a === '--run-dir' || a.startsWith('--run-dir='))) {

@@ -3,7 +3,8 @@
  * (src/fleet/). Only the shape lives here, so the one config schema (and its JSON Schema
  * for editors) knows the key; the master itself never reads it.
  */
-import { z } from 'zod';
+import type { ZodObject, input } from 'zod';
+import { z } from './zod.js';
 import { DURATION_HINT } from './duration.js';
 import { durationSchema } from './duration-schema.js';
 
@@ -53,10 +54,10 @@ export const deploySchema = z.strictObject({
   uploadDir: absolute.meta({ default: DEFAULT_DEPLOY.uploadDir, description: 'Folder on the hosts the artifact is uploaded to (removed after the release).' }).optional(),
 });
 
-export type DeployInput = z.input<typeof deploySchema>;
+export type DeployInput = input<typeof deploySchema>;
 
 /** Object schemas inside `deploy`, for "did you mean" on unknown keys. */
-export const DEPLOY_OBJECT_SCHEMAS: Record<string, z.ZodObject> = {
+export const DEPLOY_OBJECT_SCHEMAS: Record<string, ZodObject> = {
   deploy: deploySchema, 'deploy.ssh': deploySshSchema, 'deploy.hosts[]': deployHostSchema,
 };
 

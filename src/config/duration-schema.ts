@@ -3,7 +3,7 @@
  * deploy section's (deploy.ts): milliseconds or a string with a unit, within what a Node
  * timer holds ({@link durationLimit}). Each caller adds its own description and default.
  */
-import { z } from 'zod';
+import { z } from './zod.js';
 import { DURATION_PATTERN, durationLimit } from './duration.js';
 
 /** A duration; `positive`: 0 is refused too. */

@@ -5,7 +5,8 @@
  * exports to JSON Schema for editors (docs/hitless.schema.json).
  */
 import { constants } from 'node:os';
-import { z } from 'zod';
+import type { ZodObject, input } from 'zod';
+import { z } from './zod.js';
 import { DURATION_HINT } from './duration.js';
 import { durationSchema } from './duration-schema.js';
 import { parseSize, SIZE_HINT, SIZE_PATTERN } from './size.js';
@@ -158,10 +159,10 @@ export const configSchema = z.strictObject({
   deploy: deploySchema.meta({ description: 'Hosts for `hitless deploy` (docs/fleet.md); the master ignores it.' }),
 }).partial();
 
-export type ConfigInput = z.input<typeof configSchema>;
+export type ConfigInput = input<typeof configSchema>;
 
 /** The object schema at each nested key path, to suggest close key names for unknown keys. */
-export const OBJECT_SCHEMAS: Record<string, z.ZodObject> = {
+export const OBJECT_SCHEMAS: Record<string, ZodObject> = {
   '': configSchema, restart: restartSchema, release: releaseSchema, watch: watchSchema,
   fetch: fetchSchema, logs: logsSchema, metrics: metricsSchema, canary: canarySchema, drain: drainSchema, 'listen[]': listenObjectSchema,
 };

@@ -6,7 +6,7 @@
  */
 import { homedir } from 'node:os';
 import { basename } from 'node:path';
-import { z } from 'zod';
+import { z } from '../config/zod.js';
 import { HitlessError } from '../errors.js';
 import { configError, configErrorFromZod, type ValueSources } from '../config/errors.js';
 import { DEFAULT_DEPLOY, deploySchema } from '../config/deploy.js';

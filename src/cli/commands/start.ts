@@ -16,6 +16,7 @@ import { parseFlags } from '../flags.js';
 import { readConfigFile } from '../../config/file.js';
 import { configFileOf } from '../../config/load.js';
 import { bareDurationWarnings } from '../../config/bare-durations.js';
+import { lowLimitWarning } from '../../ops/fd-limit.js';
 import { createLogger } from '../../core/logger.js';
 import { fingerprintConfig } from '../../master/reread.js';
 import { HitlessError } from '../../errors.js';
@@ -167,6 +168,8 @@ export const command: Command = {
     // Valid but surely a slip (`--ready-timeout 5` is 5 ms): said before the start fails of it.
     // A detached master logs it too, and `start --detach` shows the log until it is up.
     for (const warning of bareDurationWarnings(fileAsWritten(flags), flags)) logger.warn(warning, { event: 'config-warning' });
+    const fdWarning = lowLimitWarning();
+    if (fdWarning !== undefined) logger.warn(fdWarning, { event: 'config-warning' });
     // Every reload reads the configuration again from this same command line.
     const result = await runMaster(loaded, logger, { startArgv: argv, startFingerprint });
     // The log says it among the master's lines; the command ends with it, like every failed command.
