@@ -13,6 +13,7 @@ import { asTheMaster } from '../control/access.js';
 import type { ListenerSpec } from '../config/types.js';
 import { parseMetricsListen } from '../config/metrics.js';
 import { inUseAdviceHere } from './socket-table.js';
+import { describePortHolder, findPortHolder, type PortHolder } from './port-holder.js';
 import type { StatusSnapshot } from '../core/types.js';
 
 /** How long the running master of this app has to answer before we go on as if none ran. */
@@ -89,17 +90,27 @@ export function holds(address: string, spec: ListenerSpec | { kind: 'tcp'; host:
 
 /**
  * For an ERR_BIND on an address in use: the same error with the hitless master that holds
- * the address named, when one does; otherwise `err` unchanged.
+ * the address named, when one does; else with the process that holds it (port-holder.ts:
+ * a worker a killed master left, or any process this user can see); otherwise `err` unchanged.
  *
  * @example
  * try { openListeners(specs) } catch (err) { throw await nameTheHolder(err, specs) }
  */
-export async function nameTheHolder(err: unknown, specs: ListenerSpec[], discover: () => Promise<FoundMaster[]> = discoverMasters): Promise<unknown> {
+export async function nameTheHolder(
+  err: unknown, specs: ListenerSpec[], discover: () => Promise<FoundMaster[]> = discoverMasters,
+  findHolder: (spec: ListenerSpec) => PortHolder | undefined = findPortHolder,
+): Promise<unknown> {
   if (!isHitlessError(err, 'ERR_BIND')) return err;
   const spec = specs.find((s) => s.source === err.details.address);
   if (spec === undefined || (spec.kind === 'tcp' && err.details.errno !== 'EADDRINUSE')) return err;
   const holder = (await discover()).find((m) => m.status?.listeners.some((l) => holds(l.address, spec)));
-  if (holder?.status === undefined) return err;
+  if (holder?.status === undefined) {
+    // No master claims it: name the process that holds it, above all a worker its dead master left (h21 F8).
+    const found = err.details.errno === 'EADDRINUSE' ? findHolder(spec) : undefined;
+    if (found === undefined) return err;
+    return new HitlessError('ERR_BIND', `cannot listen on ${spec.source}: EADDRINUSE ${describePortHolder(found)}`,
+      { cause: err, details: { ...err.details, holder: found.pids[0], holders: found.pids } });
+  }
   const where = holder.status.app?.dir ?? holder.runDir;
   return new HitlessError('ERR_BIND',
     `cannot listen on ${spec.source}: the hitless master pid ${holder.status.pid} of ${where} holds it ` +

@@ -3,10 +3,10 @@
 // master holds is named with that master.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, runCli, startMasterIn } from '../helpers/master.js';
+import { alive, fixture, runCli, startMasterIn, waitUntil } from '../helpers/master.js';
 import { holds } from '../../src/master/occupied.js';
 import { parseListen } from '../../src/config/listen.js';
 
@@ -142,4 +142,35 @@ test('holds: the same port on the same host or a wildcard on either side; unix p
   assert.equal(holds('127.0.0.2:8080', spec('127.0.0.1:8080')), false);
   assert.equal(holds('unix:/srv/app/a.sock', spec('unix:a.sock')), true);
   assert.equal(holds('unix:/srv/app/b.sock', spec('unix:a.sock')), false);
+});
+
+test('a worker that ignored SIGTERM outlived its SIGKILLed master: the next hitless start names it as a worker left by that master, with its pids and the kill to run (h21 F8)', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const command = [process.execPath, fixture('master/ignore-sigterm.js')];
+  // Detached, as in the report: the workers' output goes to hitless.log, which outlives the master
+  // (a pipe to a foreground master would end them with EPIPE at their first line after it died).
+  // Without the preload, whose lifeline would end them when the master dies: a raw worker.
+  const started = await runCli(['start', '--detach', '--no-preload', '--listen', '127.0.0.1:0', '--workers', '2', '--', ...command], { XDG_RUNTIME_DIR: dir }, dir);
+  assert.equal(started.code, 0, started.stderr);
+  const masterPid = Number(/^hitless master pid (\d+) /.exec(started.stdout)?.[1]);
+  const address = /http (\S+)/.exec(started.stdout)?.[1] ?? '';
+  const status = await runCli(['status', '--json'], { XDG_RUNTIME_DIR: dir }, dir);
+  const workers = (JSON.parse(status.stdout) as { workers: { pid: number }[] }).workers.map((w) => w.pid).sort((a, b) => a - b);
+  assert.equal(workers.length, 2, status.stdout);
+  // The master and the orphans are killed whatever happens below.
+  t.after(() => {
+    for (const pid of [masterPid, ...workers]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  process.kill(masterPid, 'SIGKILL');
+  // Their parent-death signal is the stop signal they ignore: re-parented, and still serving.
+  const parentOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+  await waitUntil(() => workers.every((pid) => parentOf(pid) !== masterPid), 'the workers were re-parented');
+  assert.equal(await (await fetch(`http://${address}/`)).text(), 'stubborn\n');
+
+  const again = await runCli(['start', '--listen', address, '--', ...command], { XDG_RUNTIME_DIR: dir }, dir);
+  assert.equal(again.code, 1, again.stderr);
+  assert.equal(again.stderr, `hitless: cannot listen on ${address}: EADDRINUSE (held by pids ${workers.join(', ')}, \`${command.join(' ')}\`, ` +
+    `workers of generation 1 left in ${dir} by hitless master pid ${masterPid}, which is gone: a worker that ignores its stop signal outlives a killed master, ` +
+    'as that signal is also what it gets when the master dies; they still serve the old version: ' +
+    `kill them with \`kill -KILL ${workers.join(' ')}\` and start again)\n`);
 });
