@@ -46,6 +46,8 @@ export interface SupervisorOptions {
   spec: () => GenerationSpec;
   version: string;
   listeners: () => ListenerStatus[];
+  /** Problems with the held sockets the master finds when asked (a unix socket file removed: src/master/socket-files.ts), for status and reload outcomes. */
+  checks?: () => string[];
   /** Per-pid resident memory and CPU for status (optional: /proc on Linux). */
   usage?: (pids: number[]) => Map<number, { rssBytes?: number; cpuPercent?: number }>;
   /** How long the master process has been running, ms (`master-ready` reports it; default: since the supervisor was created). */
@@ -997,7 +999,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       .filter(([name, a]) => a.found >= gen.id && (held === undefined || held.has(`${name} ${a.address}`)))
       .map(([, a]) => a.text);
     const loop = gen.crashLoopWarning();
-    return [...(loop === undefined ? [] : [loop]), ...this.#socketWarnings(gen), ...alerts];
+    return [...(loop === undefined ? [] : [loop]), ...this.#socketWarnings(gen), ...alerts, ...(this.#opts.checks?.() ?? [])];
   }
 
   /**

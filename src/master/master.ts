@@ -37,6 +37,7 @@ import { nameMetricsHolder, nameTheHolder, refuseSecondMaster } from './occupied
 import { openBeacon } from '../control/beacon.js';
 import { ReadyWatch } from './ready-wait.js';
 import { ListenerWatch, stoppedText } from './listener-watch.js';
+import { SOCKET_FILE_CHECK_MS, SocketFileWatch } from './socket-files.js';
 import { Reconfigurer, type ConfigSource, type ReconfigurableMaster } from './reconfigure.js';
 import { handleSignals } from './signals.js';
 import { SERVICE_MANAGER_VARS, ServiceNotifier, statusLine } from './notify.js';
@@ -218,6 +219,9 @@ export async function runMaster(
     }
     return spec;
   };
+  // A unix socket file removed while the master runs: said in status, the reload outcomes and
+  // the log, with the fix (socket-files.ts says why it is not bound again).
+  const socketFiles = new SocketFileWatch(() => (listeners.isClosed ? [] : listeners.items));
   const supervisor = new Supervisor({
     host: process.env.HITLESS_SESSION_NICE === '0' ? { ...realHost, setPriority: setTreeNice } : realHost,
     // Each generation snapshots the configuration in force when it is created.
@@ -225,6 +229,7 @@ export async function runMaster(
     spec: () => makeSpec(supervisor.current?.spec.config ?? config),
     version,
     listeners: () => listeners.status(),
+    checks: () => socketFiles.problems(),
     usage: createProcStatReader(),
     uptime: () => process.uptime() * 1000 | 0,
     resume: upgrade && { ...upgrade.state.supervisor, upgradedFrom: { ...upgrade.state.from, at: Date.now() } },
@@ -351,6 +356,11 @@ export async function runMaster(
     throw err;
   }
   closers.push(parts);
+  const fileCheck = setInterval(() => {
+    for (const text of socketFiles.news()) logger.warn(text, { event: 'socket-file-removed' });
+  }, SOCKET_FILE_CHECK_MS);
+  fileCheck.unref();
+  closers.push({ close: () => clearInterval(fileCheck) });
   // Every user's clients can see that this folder has a master, even where its control socket is closed to them.
   const beacon = await openBeacon(config.appDir);
   if (beacon) closers.push(beacon);
