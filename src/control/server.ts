@@ -205,11 +205,8 @@ export async function startControlServer(options: ControlServerOptions): Promise
     socket.on('data', (chunk) => splitter.push(chunk));
   });
 
-  /** Runs `work`, streaming the master's events (not worker output) to this request meanwhile. */
-  async function streamingEvents<T>(id: number, socket: Socket, send: (m: ControlMessage) => void, work: () => Promise<T>): Promise<T> {
-    const onEvent = (event: MasterEvent): void => {
-      if (event.type !== 'worker-output') send({ v: PROTOCOL_VERSION, id, event });
-    };
+  /** Passes the master's events to `onEvent` until `socket` closes, the server closes, or the returned function is called. */
+  function subscribe(socket: Socket, onEvent: (event: MasterEvent) => void): () => void {
     handle.on('event', onEvent);
     const unsubscribe = (): void => {
       handle.off('event', onEvent);
@@ -217,6 +214,14 @@ export async function startControlServer(options: ControlServerOptions): Promise
     };
     unsubscribes.add(unsubscribe);
     socket.once('close', unsubscribe);
+    return unsubscribe;
+  }
+
+  /** Runs `work`, streaming the master's events (not worker output) to this request meanwhile. */
+  async function streamingEvents<T>(id: number, socket: Socket, send: (m: ControlMessage) => void, work: () => Promise<T>): Promise<T> {
+    const unsubscribe = subscribe(socket, (event) => {
+      if (event.type !== 'worker-output') send({ v: PROTOCOL_VERSION, id, event });
+    });
     try {
       return await work();
     } finally {
@@ -282,16 +287,9 @@ export async function startControlServer(options: ControlServerOptions): Promise
           // `follow`: the stop's own end (`master-stop`, with the count killed at
           // drainTimeout) goes to this connection too, before the master closes it.
           if (args.follow === true) {
-            const onEvent = (event: MasterEvent): void => {
+            subscribe(socket, (event) => {
               if (event.type === 'master-stop') send({ v: PROTOCOL_VERSION, id: reqId, event });
-            };
-            handle.on('event', onEvent);
-            const unsubscribe = (): void => {
-              handle.off('event', onEvent);
-              unsubscribes.delete(unsubscribe);
-            };
-            unsubscribes.add(unsubscribe);
-            socket.once('close', unsubscribe);
+            });
           }
           // Reply before stopping: the stop may end this process before a later write.
           socket.write(encode({ v: PROTOCOL_VERSION, id, ok: true, result: { stopping: true, pid, force, draining: force ? [] : draining } }), () => {
