@@ -1,8 +1,8 @@
 // Canary reloads end to end: a real master and workers, real sockets, wrk sending new
 // connections (the kernel gives the canary its share of them), driven through the CLI.
 import { test } from 'node:test';
+import { getGeneration } from '../helpers/http.js';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,15 +11,7 @@ import { fixture } from '../helpers/master.js';
 import { startLoad } from './load.js';
 import { appFolder, startCanaryApp } from './setup.js';
 
-/** One request on a new connection: status and the generation that answered. */
-function get(url: string): Promise<{ status: number; generation: string }> {
-  return new Promise((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, generation: String(res.headers['x-generation']) }));
-    }).on('error', reject);
-  });
-}
+const get = getGeneration;
 
 test('a release answering 500 to 10% of requests is rejected by its canary under load: ERR_CANARY_FAILED, the old generation serves throughout, no connection errors, few 500s reach clients', { timeout: 150_000 }, async (t) => {
   const app = await startCanaryApp(t, { workers: 2, canary: { workers: 1, duration: '5s', minRequests: 100, maxErrorRate: 0.01 } });

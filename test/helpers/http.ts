@@ -9,6 +9,7 @@
  * const res = await conn.response();
  * assert.equal(res.headers.connection, 'keep-alive');
  */
+import http from 'node:http';
 import net from 'node:net';
 
 export interface RawResponse {
@@ -132,4 +133,14 @@ export function parseResponse(data: Buffer): { response: RawResponse; length: nu
   const length = Number(headers['content-length'] ?? 0);
   if (data.length < offset + length) return undefined;
   return { response: { status, headers, body: data.subarray(offset, offset + length).toString() }, length: offset + length };
+}
+
+/** One GET on a connection of its own: the status and the generation that answered (`X-Generation`). */
+export function getGeneration(url: string): Promise<{ status: number; generation: string }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, generation: String(res.headers['x-generation']) }));
+    }).on('error', reject);
+  });
 }

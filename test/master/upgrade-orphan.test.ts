@@ -3,8 +3,8 @@
 // (it holds every socket) instead of stopping, and the client says what became of the
 // master instead of "the master closed the control connection before answering".
 import { test } from 'node:test';
+import { getGeneration } from '../helpers/http.js';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,14 +12,7 @@ import { alive, fixture, runCli, startMaster, waitUntil, type LogRecord } from '
 import type { StatusSnapshot } from '../../src/core/types.js';
 import { startFromSymlink } from './upgrade-setup.js';
 
-function get(url: string): Promise<{ status: number; generation: string }> {
-  return new Promise((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, generation: String(res.headers['x-generation']) }));
-    }).on('error', reject);
-  });
-}
+const get = getGeneration;
 
 const newMasterPid = (records: LogRecord[]): number => {
   const r = records.find((x) => x.event === 'upgrade-phase' && x.phase === 'starting');
