@@ -75,9 +75,16 @@ export class Http1Connections {
       keepAliveArmed: false,
       requests: 0,
       lastUse: 0,
+      ending: new Set(),
     };
     this.connections.set(socket, conn);
-    socket.once('close', () => this.remove(socket));
+    socket.once('close', () => {
+      this.remove(socket);
+      // On Node 20 and 22 a response queued behind another (pipelining) fires neither finish
+      // nor close when the client goes away: without this, it stayed in flight and held
+      // every later drain.
+      for (const end of [...conn.ending]) end();
+    });
     if (this.drain() !== undefined) this.scheduleIdleClose(conn);
     return conn;
   }
@@ -111,11 +118,10 @@ export class Http1Connections {
     this.responses.add(res);
     if (this.drain() !== undefined && !conn.movable) markClose(res);
     let done = false;
-    const socket = req.socket;
     const finished = (): void => {
       if (done) return;
       done = true;
-      socket.off('close', finished);
+      conn.ending.delete(finished);
       this.responses.delete(res);
       conn.inFlight--;
       // Answered before its body arrived: the rest of the body is still on its way.
@@ -130,9 +136,7 @@ export class Http1Connections {
     };
     res.once('finish', finished);
     res.once('close', finished);
-    // On Node 20 and 22 a response queued behind another (pipelining) fires neither when the
-    // client goes away: without this, it stayed in flight and held every later drain.
-    socket.once('close', finished);
+    conn.ending.add(finished);
   }
 
   /** A drain began: mark responses `Connection: close` and close idle connections, or offer them for hand-over. */

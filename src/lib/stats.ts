@@ -103,6 +103,22 @@ export function reportStatsNow(): void {
   if (timer !== undefined) sendToMaster(statsMessage());
 }
 
+/** The requests still open on each socket, ended together when it closes (one listener per socket). */
+const openBySocket = new WeakMap<EventEmitter, Set<() => void>>();
+
+function openOn(socket: EventEmitter): Set<() => void> {
+  let open = openBySocket.get(socket);
+  if (open === undefined) {
+    const ends = new Set<() => void>();
+    openBySocket.set(socket, ends);
+    socket.once('close', () => {
+      for (const end of [...ends]) end();
+    });
+    open = ends;
+  }
+  return open;
+}
+
 /**
  * Counts the responses of `server` (internal; instrument() calls it once per server).
  * From the 'request' event to the response's 'finish' (written to the kernel); responses
@@ -124,16 +140,16 @@ export function observe(server: AnyServer, open?: () => number): void {
     // 'close' follows 'finish', or comes alone when the connection went first: once either
     // way. A response queued behind another (pipelining) fires neither on Node 20 and 22 when
     // the client goes away: its socket's 'close' ends it then.
-    const socket = req.socket;
     let open = true;
+    const pending = req.socket === undefined ? undefined : openOn(req.socket);
     const ended = (): void => {
       if (!open) return;
       open = false;
       busy--;
-      socket?.off('close', ended);
+      pending?.delete(ended);
     };
     res.once('close', ended);
-    socket?.once('close', ended);
+    pending?.add(ended);
   });
   if (timer === undefined) {
     timer = setInterval(() => sendToMaster(statsMessage()), STATS_INTERVAL_MS);

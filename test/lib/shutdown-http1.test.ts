@@ -161,3 +161,25 @@ test('a client that goes away with pipelined requests unanswered leaves nothing 
   assert.equal(result.timedOut, false);
   assert.deepEqual(result.forced, none);
 });
+
+test('20 pipelined requests add no listener per request to their socket (regression: one \'close\' listener each, and Node printed MaxListenersExceededWarning on the app\'s stderr)', async (t) => {
+  const release = deferred();
+  const all = deferred();
+  let count = 0;
+  const server = http.createServer(async (_req, res) => {
+    if (++count === 20) all.resolve();
+    await release.promise;
+    res.end('ok');
+  });
+  track(server, { signals: false });
+  const port = await listenLocal(t, server);
+  let serverSide: import('node:net').Socket | undefined;
+  server.once('connection', (socket) => (serverSide = socket));
+  const conn = await RawConnection.connect(port);
+  t.after(() => conn.destroy());
+  conn.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(20));
+  await all.promise;
+  const listeners = serverSide?.listenerCount('close') ?? 0;
+  release.resolve();
+  assert.ok(listeners > 0 && listeners <= 6, `${listeners} 'close' listeners on the socket with 20 requests open`);
+});
