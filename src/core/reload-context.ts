@@ -78,14 +78,17 @@ export class StrategyContext implements ReloadContext {
    * The first worker of `next` that exited unasked after `next` went live, while this reload
    * still ran (retiring the old generation), and how long after the switch: the supervisor
    * then rolls back to the old generation's version. `beforeSwitch`: it died after its READY
-   * but before the switch, and no later wait of the strategy saw it (rolling: while the last
-   * old worker was retired, when no old worker is left to go back to).
+   * but before the switch, and no later wait of the strategy saw it, after this reload had
+   * retired old workers (rolling: while the last old worker was retired); with the old
+   * generation still whole, the switch fails the reload instead (switchTo).
    */
   diedLive: DiedLive | undefined;
   #switchedAt = 0;
   #onDiedLive: ((d: DiedLive) => void) | undefined;
   /** The first worker of `next` that died unasked after READY before the switch. */
   #diedBeforeSwitch: Worker | undefined;
+  /** This reload retired a worker of `old` (rolling does before the switch): `old` is no longer whole. */
+  #oldRetired = false;
   readonly #s: ReloadSeams;
   readonly #run: ReloadRun;
   /** Rejects when a worker of `next` dies unasked after it was ready, before the switch. */
@@ -140,15 +143,20 @@ export class StrategyContext implements ReloadContext {
   }
 
   switchTo(): void {
+    const early = this.#diedBeforeSwitch;
+    // Dead before it went live, unseen by the strategy (no wait of it came after the death),
+    // while this reload retired no old worker yet (a canary that is the whole new generation,
+    // whose worker died while the split ended): the old generation is whole and serving, so
+    // the reload fails like any death before the switch, and nothing is rolled back.
+    if (early !== undefined && !this.#oldRetired) throw diedAfterReady([early]);
     this.#s.serve(this.next);
     this.#switchedAt = this.#s.host.now();
     this.#run.to('switched');
     this.#s.emit({ type: 'reload-ready', generation: this.next.id, ms: this.#s.host.now() - this.#run.startedAt });
-    // Dead before it went live, unseen by the strategy (no wait of it came after the death):
-    // the old workers are retired already, so it is rolled back like a death after the switch,
-    // or `next` would serve with that slot empty for good (a crash is restarted only in the
-    // serving generation, and it was not serving then).
-    const early = this.#diedBeforeSwitch;
+    // Old workers were retired already (rolling: the death came while the last one drained):
+    // it is rolled back like a death after the switch, or `next` would serve with that slot
+    // empty for good (a crash is restarted only in the serving generation, and it was not
+    // serving then).
     if (early !== undefined) this.#diedLiveNow({ worker: early, afterMs: 0, beforeSwitch: true });
   }
 
@@ -187,6 +195,8 @@ export class StrategyContext implements ReloadContext {
   }
 
   retire(workers: Worker[], to: Generation | undefined, options: { fullSpeed?: boolean } = {}): Promise<void> {
+    const old = this.old;
+    if (old !== undefined && workers.some((w) => w.generation === old.id)) this.#oldRetired = true;
     return this.#s.retire(workers, to, this.#run, options.fullSpeed);
   }
 

@@ -12,6 +12,8 @@
  * `spawning` and lead back to it. `canary` sits between `spawning` (its first workers) and
  * the rest: `spawning` again for the other workers, `ready` when the canary is the whole
  * generation, or handover/draining to retire the canary (failed) or old slots (rolling).
+ * `ready` leads to handover/draining when the switch is refused (a worker of a canary that
+ * is the whole generation died unseen before it: the others go back out, as a failed canary).
  * A reload fails after `switched` too: a new worker died after going live, before the
  * reload was done, and the supervisor rolled back to the old generation's version.
  * `settling` is that window's end: once the strategy is through (the old generation drained
@@ -35,7 +37,7 @@ export const STAY_READY_MS = 1_000;
 const NEXT: Record<ReloadPhase, readonly ReloadPhase[]> = {
   spawning: ['canary', 'ready', 'handover', 'draining', 'failed'],
   canary: ['spawning', 'ready', 'handover', 'draining', 'failed'],
-  ready: ['switched', 'spawning', 'failed'],
+  ready: ['switched', 'spawning', 'handover', 'draining', 'failed'],
   switched: ['handover', 'draining', 'settling', 'done', 'failed'],
   handover: ['draining', 'spawning', 'settling', 'done', 'failed'],
   draining: ['spawning', 'settling', 'done', 'failed', 'handover'],

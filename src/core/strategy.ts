@@ -27,7 +27,12 @@ export interface ReloadContext {
   start(gen: Generation, slots: readonly number[]): Promise<Worker[]>;
   /** Starts a worker in `slot` of `gen` without waiting (rolling puts an old worker back with it). */
   spawn(gen: Generation, slot: number): Worker;
-  /** Makes `next` the serving generation. */
+  /**
+   * Makes `next` the serving generation. Throws ERR_WORKER_EXITED, switching nothing, when a
+   * worker of `next` died after its READY and no wait of the strategy saw it while `old` is
+   * still whole (this reload retired none of its workers): the reload fails, `old` serves on.
+   * After old workers were retired, such a death switches and is rolled back (diedLive).
+   */
   switchTo(): void;
   /**
    * Stops `workers`, handing their keep-alive connections to the ready workers of `to`

@@ -223,6 +223,65 @@ test('split: a serving worker still moving when the canary is judged gets `move-
   assert.ok(o2.durationMs >= 1000 + SPLIT_END_LIMIT_MS, `${o2.durationMs}`);
 });
 
+/**
+ * A world whose serving worker `slow` answers nothing to `move` until `move-end` (the split
+ * ends after the canary passed); then canary worker 2.`dies` exits 1, and `slow` answers
+ * 500 ms later: the death falls inside split.end(), which nothing races with it.
+ */
+function diesWhileSplitEnds(w: World, slow: FakeProcess, dies: number): void {
+  slow.removeAllListeners('sent');
+  slow.on('sent', (m: Record<string, unknown>) => {
+    if (m.type === 'stop') queueMicrotask(() => slow.exit(0));
+    if (m.type !== 'move-end') return;
+    w.host.alive(2).find((p) => p.slot === dies)?.exit(1);
+    w.host.setTimer(() => slow.say({ hitless: 1, type: 'move-done', moved: 0, kept: 9 }), 500);
+  });
+}
+
+const DIED_BEFORE_SWITCH = /^worker 2\.0 \(pid \d+\) exited with code 1 after it was ready, before the new generation went live$/;
+
+test('a canary that is the whole new generation (workers: 1) whose worker dies while the split ends: the reload fails, the old generation keeps serving untouched, nothing rolls back (regression: it was retired into the dead generation, and a third generation of its version booted)', async () => {
+  const w = world({ workers: 1 });
+  await w.sup.start();
+  const serving = w.host.alive(1)[0]!;
+  diesWhileSplitEnds(w, serving, 0);
+  const o = await until(w.host, w.sup.reload('whole canary'));
+  assert.equal(o.ok, false);
+  assert.equal(o.canary?.verdict, 'pass');
+  assert.equal(o.error?.code, 'ERR_WORKER_EXITED');
+  assert.match(o.error?.message ?? '', DIED_BEFORE_SWITCH);
+  assert.equal(o.rollback, undefined);
+  assert.deepEqual(w.events.filter((e) => e.type === 'reload-rollback' || e.type === 'reload-ready'), []);
+  assert.deepEqual(serving.signals, [], 'the serving worker is not retired');
+  assert.deepEqual(sentOf(serving, 'stop'), []);
+  assert.equal(w.sup.status().generation, 1);
+  assert.deepEqual(w.sup.status().workers.map((x) => `${x.generation}.${x.slot}:${x.state}`), ['1.0:ready']);
+  assert.deepEqual(w.host.procs.filter((p) => p.generation > 2), [], 'no generation of the old version booted');
+});
+
+test('a whole-generation canary of two whose worker 2.0 dies while the split ends: the reload fails, and the surviving canary worker hands what it holds back to the old generation, which serves on', async () => {
+  const w = world({ workers: 2, canary: { workers: 2 } });
+  await w.sup.start();
+  const [slow, other] = w.host.alive(1) as [FakeProcess, FakeProcess];
+  diesWhileSplitEnds(w, slow, 0);
+  const pending = w.sup.reload('whole canary');
+  const survivor = await (async () => {
+    await w.host.advance(100);
+    return w.host.alive(2).find((p) => p.slot === 1)!;
+  })();
+  const o = await until(w.host, pending);
+  assert.equal(o.error?.code, 'ERR_WORKER_EXITED');
+  assert.match(o.error?.message ?? '', DIED_BEFORE_SWITCH);
+  assert.equal(o.rollback, undefined);
+  assert.deepEqual(sentOf(survivor, 'stop').length, 1, 'retired with hand-over, not discarded');
+  assert.equal(w.held.get(survivor)?.length, 0);
+  assert.deepEqual([slow.signals, other.signals], [[], []]);
+  assert.equal(w.sup.status().generation, 1);
+  assert.deepEqual(w.host.alive(2), []);
+  assert.ok((o.connections?.handedOver ?? 0) > 0, JSON.stringify(o.connections));
+  assertNeverTwice(w);
+});
+
 test('canaryAsk and shareOut: "auto" is the canary\'s share of workers, at most half; a number up to 1 is a share, above 1 a count', () => {
   assert.deepEqual(canaryAsk({ ...CANARY, connections: 'auto' }, 3), { share: 1 / 3 });
   assert.deepEqual(canaryAsk({ ...CANARY, workers: 2, connections: 'auto' }, 2), { share: 0.5 });

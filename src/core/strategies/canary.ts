@@ -325,6 +325,13 @@ async function goLiveAll(ctx: ReloadContext, old: Generation, first: number): Pr
     }
   }
   ctx.phase('ready');
-  ctx.switchTo();
+  try {
+    ctx.switchTo();
+  } catch (err) {
+    // A worker of `next` died while the split ended (a canary that is the whole generation:
+    // nothing started since to notice it): the survivors' connections go back to the old version.
+    if (!isHitlessError(err, 'ERR_STOPPING')) await ctx.retire(next.live(), old);
+    throw err;
+  }
   await ctx.retire(old.live(), next);
 }
