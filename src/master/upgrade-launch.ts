@@ -15,7 +15,7 @@
  * choosing the runtime. The new master gets the path as given, not its resolution, so
  * its own later upgrades resolve the same path again.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,16 +53,47 @@ const PNP_RESOLVE_TIMEOUT_MS = 10_000;
 /**
  * Under Yarn Plug'n'Play: the same file of the hitless Yarn resolves from the app folder now.
  * Asked of a child `node` with the master's environment (Yarn's `--require .pnp.cjs` in
- * NODE_OPTIONS), which reads the .pnp.cjs as it is now, not as this master loaded it.
+ * NODE_OPTIONS), which reads the .pnp.cjs as it is now, not as this master loaded it. The
+ * child runs beside the master's event loop (a synchronous spawn would stop control
+ * requests, worker messages and drains for as long as Node takes to start, up to the limit).
  */
-function pnpInstalled(ctx: LaunchContext, startedFrom: string): string {
+async function pnpInstalled(ctx: LaunchContext, startedFrom: string): Promise<string> {
   const inside = pathInPackage(startedFrom);
   const script = "process.stdout.write(require('node:module').createRequire(process.cwd() + '/').resolve('hitless/package.json'))";
-  const r = spawnSync(ctx.execPath, ['-e', script], { cwd: ctx.cwd, env: ctx.env, encoding: 'utf8', timeout: PNP_RESOLVE_TIMEOUT_MS });
+  const r = await run(ctx.execPath, ['-e', script], { cwd: ctx.cwd, env: ctx.env }, PNP_RESOLVE_TIMEOUT_MS);
   if (inside && r.status === 0 && r.stdout.endsWith('package.json')) return join(dirname(r.stdout), inside);
-  const why = r.error?.message ?? (r.stderr.split('\n').find((l) => /Error/.test(l)) ?? `exit code ${String(r.status)}`).trim();
+  const why = r.error ?? (r.stderr.split('\n').find((l) => /Error/.test(l)) ?? `exit code ${String(r.status)}`).trim();
   throw new HitlessError('ERR_UPGRADE_EXEC',
     `cannot tell which hitless this app has installed now: this master runs from Yarn Plug'n'Play's cache (${startedFrom}), and resolving hitless from ${ctx.cwd} failed (${why}); pass --exec "$(yarn bin hitless)"`);
+}
+
+/** What a child run said: its exit status (null: killed), its output, or why it did not run or finish. */
+interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  error?: string;
+}
+
+/** Runs `command` to its end, SIGKILLed after `limitMs` (`error` then says so). Never rejects. */
+function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }, limitMs: number): Promise<RunResult> {
+  return new Promise((resolveRun) => {
+    const out = { stdout: '', stderr: '' };
+    let error: string | undefined;
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out.stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out.stderr += d));
+    const timer = setTimeout(() => {
+      error = `no answer within ${limitMs / 1000} s`;
+      child.kill('SIGKILL');
+    }, limitMs);
+    // A spawn that fails (ENOENT) says 'error' and then 'close', like one that ran.
+    child.on('error', (err) => (error ??= err.message));
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolveRun({ status, ...out, ...(error === undefined ? {} : { error }) });
+    });
+  });
 }
 
 /** The new master runs this master's own copy while the app folder has another version: say which, and how to run it. */
@@ -78,17 +109,19 @@ function notRun(ctx: LaunchContext, real: string): NotRun | undefined {
  * The new master's launch: command, arguments, working directory, environment and the
  * sockets (`fds`, landing at 3, 4, … in the new process).
  *
- * @throws HitlessError ERR_UPGRADE_EXEC when the path cannot be run.
+ * Asynchronous for Yarn Plug'n'Play (a child `node` resolves the path; see pnpInstalled).
+ *
+ * @throws HitlessError ERR_UPGRADE_EXEC (a rejection) when the path cannot be run.
  * @example
- * const { launch, exec } = upgradeLaunch(undefined, ctx, listeners.fds);
+ * const { launch, exec } = await upgradeLaunch(undefined, ctx, listeners.fds);
  * // exec: '/usr/bin/hitless → /usr/lib/node_modules/hitless/build/src/cli/main.js'
  */
-export function upgradeLaunch(execOption: string | undefined, ctx: LaunchContext, fds: number[]): { launch: PeerLaunch; exec: string; notRun?: NotRun } {
+export async function upgradeLaunch(execOption: string | undefined, ctx: LaunchContext, fds: number[]): Promise<{ launch: PeerLaunch; exec: string; notRun?: NotRun }> {
   if (!ctx.startArgv) throw new HitlessError('ERR_UPGRADE_EXEC', 'this master was not started by `hitless start`, so there is no command line to start the new one with');
   const given = execOption ?? ctx.startedFrom;
   if (!given) throw new HitlessError('ERR_UPGRADE_EXEC', 'cannot tell which hitless this master was started from; pass --exec <path of the hitless to run>');
   let path = resolve(ctx.cwd, given);
-  if (execOption === undefined) path = isPnpPath(path) ? pnpInstalled(ctx, path) : stablePath(path, ctx.cwd);
+  if (execOption === undefined) path = isPnpPath(path) ? await pnpInstalled(ctx, path) : stablePath(path, ctx.cwd);
   let real: string;
   try {
     real = realpathSync(path);

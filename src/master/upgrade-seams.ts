@@ -55,14 +55,14 @@ export function masterUpgrader(o: MasterUpgraderOptions): Upgrader {
     node: process.version,
     limits: o.limits,
     guard: () => pidMustStay(readPidFacts(process.env, onPath(NOTIFY_PROGRAM))),
-    prepare: (exec) => {
+    prepare: async (exec) => {
       const { fds, sockets } = o.listeners.inventory();
       const ctx = {
         startedFrom: o.startedFrom ?? process.argv[1], startArgv: o.startArgv, cwd: process.cwd(), env: process.env,
         execPath: process.execPath, execArgv: process.execArgv, inherited: sockets.filter((s) => s.inherited).length,
         flagsOnly: o.flagsOnly,
       };
-      return { ...upgradeLaunch(exec, ctx, fds), sockets };
+      return { ...(await upgradeLaunch(exec, ctx, fds)), sockets };
     },
     spawn: spawnPeer,
     notices: {

@@ -57,8 +57,12 @@ export interface UpgradeSeams {
   limits(): { readyTimeout: number; drainTimeout: number };
   /** Why this master's PID must not change (pid-guard.ts), or undefined. */
   guard(): string | undefined;
-  /** The new master's launch and the sockets it gets (upgrade-launch.ts); throws ERR_UPGRADE_EXEC. */
-  prepare(exec: string | undefined): { launch: PeerLaunch; exec: string; sockets: SocketDescription[]; notRun?: UpgradeOutcome['notRun'] };
+  /**
+   * The new master's launch and the sockets it gets (upgrade-launch.ts); rejects with
+   * ERR_UPGRADE_EXEC. Asynchronous: it may ask a child `node` (Yarn Plug'n'Play), and this
+   * master serves meanwhile.
+   */
+  prepare(exec: string | undefined): Promise<{ launch: PeerLaunch; exec: string; sockets: SocketDescription[]; notRun?: UpgradeOutcome['notRun'] }>;
   spawn(launch: PeerLaunch): Peer;
   notices: UpgradeNotices;
   /** Stops this master's watch, fetch and metrics (the new master runs them now); their counters. */
@@ -121,16 +125,18 @@ export class Upgrader {
     } catch (err) {
       return this.#refused(base, err);
     }
-    let prepared: ReturnType<UpgradeSeams['prepare']>;
+    // A stop of this master from here on gives the upgrade up (abort), while it prepares too.
+    const aborted = new Promise<never>((_resolve, reject) => (this.#abort = reject));
+    aborted.catch(() => {});
+    let prepared: Awaited<ReturnType<UpgradeSeams['prepare']>>;
     try {
-      prepared = s.prepare(options.exec);
+      prepared = await Promise.race([s.prepare(options.exec), aborted]);
     } catch (err) {
+      this.#abort = undefined;
       return this.#end(base, undefined, err);
     }
     base.to = { exec: prepared.exec };
     if (prepared.notRun) base.notRun = prepared.notRun;
-    const aborted = new Promise<never>((_resolve, reject) => (this.#abort = reject));
-    aborted.catch(() => {});
     // Not awaited: the upgrade never waits behind a notify socket that does not read (the
     // notifier keeps the order, so MAINPID= still follows this RELOADING=1).
     void s.notices.upgrading(`upgrading: starting ${prepared.exec}`);

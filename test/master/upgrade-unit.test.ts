@@ -32,7 +32,7 @@ const holding = (n: number): Behaviour => (p) => {
   });
 };
 
-function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => never; handover?: boolean; stuckNotify?: boolean; notRun?: { version: string; exec: string } } = {}) {
+function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => Promise<never>; handover?: boolean; stuckNotify?: boolean; notRun?: { version: string; exec: string } } = {}) {
   const host = new FakeHost();
   host.behave = () => libraryWorker;
   const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec({ handover: o.handover ?? true }), version: '1.0.0', listeners: () => [] });
@@ -45,7 +45,7 @@ function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => neve
     host, supervisor: sup, pid: 100, version: '1.0.0', node: 'v20.0.0',
     limits: () => ({ readyTimeout: 1000, drainTimeout: 5000 }),
     guard: () => o.guard,
-    prepare: o.prepare ?? (() => ({
+    prepare: o.prepare ?? (async () => ({
       launch: { command: ['node', '/new/hitless', 'start'], cwd: '/app', env: {}, fds: [10] },
       exec: '/usr/bin/hitless → /new/hitless',
       sockets: [{ name: 'http', address: '127.0.0.1:8080', inherited: false, key: 'tcp:127.0.0.1:8080' }],
@@ -442,13 +442,27 @@ test('a connection delivered to a new worker that then crashed counts as lost; t
 });
 
 test('an --exec that cannot run fails before anything starts (ERR_UPGRADE_EXEC), and the next upgrade may run', async () => {
-  const { sup, peers, upgrader } = setup({ prepare: () => { throw new HitlessError('ERR_UPGRADE_EXEC', 'cannot run /nope: ENOENT; check --exec'); } });
+  const { sup, peers, upgrader } = setup({ prepare: () => Promise.reject(new HitlessError('ERR_UPGRADE_EXEC', 'cannot run /nope: ENOENT; check --exec')) });
   await sup.start();
   const outcome = await upgrader.run({ exec: '/nope' });
   assert.equal(outcome.error?.code, 'ERR_UPGRADE_EXEC');
   assert.equal(peers.length, 0);
   assert.equal(sup.status().upgrade, undefined);
   assert.equal((await upgrader.run()).error?.code, 'ERR_UPGRADE_EXEC');
+});
+
+test('a stop of this master while the upgrade still prepares (a slow Yarn resolution) gives the upgrade up: nothing starts, the next upgrade may run', async () => {
+  const { sup, peers, upgrader } = setup({ prepare: () => new Promise<never>(() => {}) });
+  await sup.start();
+  const pending = upgrader.run();
+  await new Promise((r) => setImmediate(r));
+  upgrader.abort();
+  const outcome = await pending;
+  assert.equal(outcome.error?.code, 'ERR_UPGRADE_FAILED');
+  assert.match(outcome.error?.message ?? '', /began stopping during the upgrade/);
+  assert.equal(peers.length, 0);
+  assert.equal(sup.status().upgrade, undefined);
+  await upgrader.idle;
 });
 
 test('with "handover": false the old workers drain on their stop signal, as in a reload; nothing goes to the new master', async () => {
