@@ -317,6 +317,8 @@ export async function startControlServer(options: ControlServerOptions): Promise
   // `rm -rf`): no command could reach the master any more, and `hitless start` took the
   // folder for free (h21 F2). Looked at every CONTROL_CHECK_MS and made again where it was.
   let rebinding = false;
+  /** Since when the socket could not be made again (said once per outage). */
+  let failingSince: number | undefined;
   const watch = setInterval(() => {
     if (closing !== undefined || rebinding || path !== finalPath || existsSync(path)) return;
     rebinding = true;
@@ -325,10 +327,15 @@ export async function startControlServer(options: ControlServerOptions): Promise
         ensureRunDir(runDir);
         server.close(); // the lost name's listener; connections open on it go on
         await listen(server, path);
+        if (closing !== undefined) return void server.close(); // stopped meanwhile
         chmodSync(path, 0o600);
-        logger.warn(`control socket ${path} was removed (its run dir deleted?); made it again`);
+        const after = failingSince === undefined ? '' : ` after ${Math.round((Date.now() - failingSince) / 1000)} s`;
+        failingSince = undefined;
+        logger.warn(`control socket ${path} was removed (its run dir deleted?); made it again${after}`);
       } catch (err) {
-        logger.error(`control socket ${path} was removed and cannot be made again: ${(err as Error).message}; \`hitless\` commands cannot reach this master until it can (signals still work: SIGHUP reloads, SIGTERM stops)`);
+        if (failingSince !== undefined) return; // said already; tried again every CONTROL_CHECK_MS
+        failingSince = Date.now();
+        logger.error(`control socket ${path} was removed and cannot be made again: ${(err as Error).message}; \`hitless\` commands cannot reach this master until it can (tried every ${CONTROL_CHECK_MS / 1000} s; signals still work: SIGHUP reloads, SIGTERM stops)`);
       } finally {
         rebinding = false;
       }

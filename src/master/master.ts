@@ -295,8 +295,9 @@ export async function runMaster(
       if (notify) notifier.reloadRequested(() => `reloading (${reason}); ${status()}`);
       try {
         const outcome = await reconfigurer.reload(reason, opts);
-        // Refused during an upgrade (the requester is told to ask the new master): the supervisor
-        // says it with no event, which would reach the upgrade's client as if the upgrade's own.
+        // Refused during an upgrade (the requester is told to ask the new master): said here, not
+        // by an event the logger writes (the supervisor's `reload-refused` is for the counters,
+        // and an upgrade's client ignores it), which would read as the upgrade's own.
         if (!opts?.holdDuringUpgrade && outcome.error?.code === 'ERR_UPGRADE_BUSY') {
           logger.warn(`${reason}: reload refused: ${outcome.error.message}`, { event: 'reload-refused', code: outcome.error.code, generation: outcome.generation });
         }

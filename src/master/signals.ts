@@ -15,9 +15,6 @@ import type { MasterHandle } from '../core/types.js';
 import { SAME_STOP_MS } from '../lib/defaults.js';
 import { sighupHandler } from './sighup.js';
 
-/** A stop signal this soon after the first is the same stop (see the module's comment); ms. The library's rule, shared. */
-export { SAME_STOP_MS };
-
 /**
  * Maps signals to `master`'s actions; the returned function removes the handlers. `now`
  * (ms) times the stop signals.

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../src/core/logger.js';
 import type { MasterHandle } from '../../src/core/types.js';
-import { handleSignals, SAME_STOP_MS } from '../../src/master/signals.js';
+import { handleSignals } from '../../src/master/signals.js';
+import { SAME_STOP_MS } from '../../src/lib/defaults.js';
 
 function setup() {
   let clock = 1000;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { fixture, startMaster, waitUntil } from '../helpers/master.js';
-import { SAME_STOP_MS } from '../../src/master/signals.js';
+import { SAME_STOP_MS } from '../../src/lib/defaults.js';
 
 /** 'refused' when nothing listens on the port; 'accepted' when a connection was made (it is closed again). */
 function probe(port: number): Promise<'refused' | 'accepted'> {

@@ -34,6 +34,7 @@ export const command: Command = {
     }
     const timeoutMs = parseTimeoutFlag(values.timeout);
     const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
+    const began = performance.now();
     let forced = 0;
     let reply: { pid: number; draining?: DrainingGeneration[] } | undefined;
     try {
@@ -57,8 +58,10 @@ export const command: Command = {
       if (reply === undefined || !(err instanceof HitlessError) || err.code !== 'ERR_CONTROL_TIMEOUT') throw err;
       throw new HitlessError('ERR_CONTROL_TIMEOUT', `master (pid ${reply.pid}) is still stopping after ${values.timeout}`);
     }
-    // The connection ends as the master exits; its process is gone a moment later.
-    if (!(await waitForExit(reply!.pid, timeoutMs))) {
+    // The connection ends as the master exits; its process is gone a moment later (within
+    // what is left of --timeout, not a second --timeout).
+    const left = timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - began));
+    if (!(await waitForExit(reply!.pid, left))) {
       throw new HitlessError('ERR_CONTROL_TIMEOUT', `master (pid ${reply!.pid}) is still stopping after ${values.timeout}`);
     }
     process.stdout.write(forced > 0 && !values.force
