@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { controlRequest } from '../control/client.js';
 import type { MasterConfig } from '../config/types.js';
 import type { StatusSnapshot } from '../core/types.js';
-import { STAY_READY_MS } from '../core/reload.js';
+import { DEFAULT_STAY_READY_MS } from '../config/defaults.js';
 
 /** The detached master's output file, in the app folder, unless --log-file says otherwise. */
 export const DETACHED_LOG_FILE = 'hitless.log';
@@ -33,8 +33,9 @@ export const DETACHED_RECORD = 'detached-output';
 /** How often the waiting CLI looks at the file and asks the master how far it got. */
 const POLL_MS = 100;
 /**
- * Every worker of the first generation must stay ready STAY_READY_MS (1 s, as a reload's new
- * workers must before it is done) before the start is said to have worked: a worker that
+ * Every worker of the first generation must stay ready for the configuration's `stayReady`
+ * (1 s by default; the same time a reload's new workers must before it is done; 0: no wait)
+ * before the start is said to have worked: a worker that
  * dies right after READY (an app throwing once it listens) fails the start, as it does with
  * several workers while the others boot, instead of "runs in the background: 0 workers
  * ready" and a crash loop. And for this many status answers in a row: on a machine busy
@@ -142,7 +143,7 @@ export async function runDetached(argv: string[], config: MasterConfig, logFileF
         }
         settledFrom ??= Date.now();
         settledAnswers++;
-        if (Date.now() - settledFrom < STAY_READY_MS || settledAnswers < SETTLE_ANSWERS) continue;
+        if (Date.now() - settledFrom < (config.stayReady ?? DEFAULT_STAY_READY_MS) || settledAnswers < SETTLE_ANSWERS) continue;
         child.unref();
         // The lines written between the last copy and the answer ("master ready" among them).
         copyNew(reader, offset, show);

@@ -9,7 +9,7 @@ import { lendPhrase, queuedPhrase } from '../core/logger.js';
 import { renderTable } from '../text/table.js';
 import { canaryProgress, generationTraffic, trafficCells } from './traffic.js';
 import { wasRefused } from '../core/outcomes.js';
-import { STAY_READY_MS } from '../core/reload.js';
+import { DEFAULT_STAY_READY_MS } from '../config/defaults.js';
 import { runs } from '../core/worker-state.js';
 
 /** Shared with the release code (core/outcomes.ts); the commands import it from here. */
@@ -273,8 +273,9 @@ export class ReloadProgress {
       case 'reload-phase':
         if (event.generation !== this.#generation) return undefined;
         if (event.phase === 'canary') return `generation ${event.generation}: canary ready, comparing its traffic with the serving generation`;
-        // The reload waits a second at most here: said, or the reload looks stuck after its drain.
-        if (event.phase === 'settling') return `generation ${event.generation}: waiting until every new worker has been ready for ${formatDuration(STAY_READY_MS)} (one that exits meanwhile is rolled back)`;
+        // The reload waits up to stayReady here: said, or the reload looks stuck after its drain.
+        // The wait the master uses (an older master's event has none: its fixed second).
+        if (event.phase === 'settling') return `generation ${event.generation}: waiting until every new worker has been ready for ${formatDuration(event.settleMs ?? DEFAULT_STAY_READY_MS)} (one that exits meanwhile is rolled back)`;
         if (event.phase !== 'handover') return undefined;
         // A rejected canary's connections go back to the generation that keeps serving (issue 18).
         if (this.#to !== undefined && this.#draining !== undefined && this.#to < this.#draining) return `handing connections back to generation ${this.#to}`;

@@ -12,6 +12,7 @@ import type { ConfigFlags } from './load.js';
 const TIMEOUTS: Array<{ key: string; flag?: keyof ConfigFlags; read: (file: Record<string, unknown>) => unknown }> = [
   { key: 'readyTimeout', flag: 'readyTimeout', read: (f) => f.readyTimeout },
   { key: 'drainTimeout', flag: 'drainTimeout', read: (f) => f.drainTimeout },
+  { key: 'stayReady', flag: 'stayReady', read: (f) => f.stayReady },
   { key: 'canary.duration', read: (f) => (f.canary as Record<string, unknown> | undefined)?.duration },
   { key: 'restart.window', read: (f) => (f.restart as Record<string, unknown> | undefined)?.window },
 ];

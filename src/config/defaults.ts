@@ -9,6 +9,13 @@ export const DEFAULT_WORKERS = 1;
 export const DEFAULT_READY_TIMEOUT_MS = 30_000;
 /** How long old workers have to drain before SIGKILL. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+/**
+ * How long every worker of a new generation must have been ready before it is said to
+ * serve (config `stayReady`): before a reload is done (phase `settling`) and before
+ * `hitless start --detach` says the first generation runs. A worker that exits within it
+ * fails the reload (rolled back to the old version) or the start (report h21 F1).
+ */
+export const DEFAULT_STAY_READY_MS = 1_000;
 /** null: wait for READY=1 instead of declaring workers ready after a delay. */
 export const DEFAULT_READY_AFTER_MS: number | null = null;
 export const DEFAULT_STOP_SIGNAL: NodeJS.Signals = 'SIGTERM';

@@ -96,6 +96,7 @@ export const CONFIG_KEYS = {
   workers: { flag: '--workers', diff: value<number>() },
   readyTimeout: { flag: '--ready-timeout', diff: value<number>(ms) },
   drainTimeout: { flag: '--drain-timeout', diff: value<number>(ms) },
+  stayReady: { flag: '--stay-ready', diff: value<number | undefined>(ms) },
   readyAfter: { flag: '--ready-after', diff: (v: number | null, out: Out) => out('', v === null ? 'null (wait for READY=1)' : ms(v)) },
   stopSignal: { flag: '--stop-signal', diff: value<NodeJS.Signals>() },
   env: { flag: '--env', diff: secrets },

@@ -14,7 +14,7 @@ import { MAX_WORKERS } from './workers.js';
 import { configSchema, type ConfigInput } from './schema.js';
 import { parseSize } from './size.js';
 import {
-  DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
+  DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_STAY_READY_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT,
   DEFAULT_PRELOAD, DEFAULT_READY_AFTER_MS, DEFAULT_READY_TIMEOUT_MS, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART,
   DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WORKERS, DEFAULT_CANARY, DEFAULT_DRAIN,
   DEFAULT_BOOT_NICE, DEFAULT_BOOT_CONCURRENCY, DEFAULT_HANDOVER_SPREAD_MS, DEFAULT_COMPILE_CACHE, DEFAULT_WARMUP, DEFAULT_WARMUP_ROUNDS,
@@ -37,6 +37,8 @@ export interface ConfigFlags {
   workers?: string;
   readyTimeout?: string;
   drainTimeout?: string;
+  /** --stay-ready <duration> */
+  stayReady?: string;
   readyAfter?: string;
   stopSignal?: string;
   /** `KEY=VALUE` strings. */
@@ -89,6 +91,7 @@ function flagsToInput(flags: ConfigFlags, cwd: string, sources: ValueSources): R
   set('workers', number(flags.workers));
   set('readyTimeout', flags.readyTimeout);
   set('drainTimeout', flags.drainTimeout);
+  set('stayReady', flags.stayReady);
   set('readyAfter', flags.readyAfter);
   set('stopSignal', flags.stopSignal);
   set('strategy', flags.strategy);
@@ -324,6 +327,7 @@ function normalise(input: ConfigInput, ctx: NormaliseContext): MasterConfig {
     workers,
     readyTimeout: parseDuration(input.readyTimeout ?? DEFAULT_READY_TIMEOUT_MS),
     drainTimeout: parseDuration(input.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT_MS),
+    stayReady: parseDuration(input.stayReady ?? DEFAULT_STAY_READY_MS),
     stopSignal: (input.stopSignal ?? DEFAULT_STOP_SIGNAL) as NodeJS.Signals,
     readyAfter: input.readyAfter === undefined || input.readyAfter === null ? DEFAULT_READY_AFTER_MS : parseDuration(input.readyAfter),
     env: input.env ?? {},

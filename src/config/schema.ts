@@ -12,7 +12,7 @@ import { durationSchema } from './duration-schema.js';
 import { parseSize, SIZE_HINT, SIZE_PATTERN } from './size.js';
 import { MAX_WORKERS } from './workers.js';
 import {
-  DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
+  DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_STAY_READY_MS, DEFAULT_FETCH, DEFAULT_LOGS, DEFAULT_LOG_FORMAT, DEFAULT_READY_TIMEOUT_MS,
   DEFAULT_PRELOAD, DEFAULT_RELEASE_KEEP, DEFAULT_RESTART, DEFAULT_STOP_SIGNAL, DEFAULT_HANDOVER, DEFAULT_STRATEGY, DEFAULT_WATCH_DEBOUNCE_MS,
   DEFAULT_WORKERS, DEFAULT_CANARY, DEFAULT_DRAIN, STRATEGY_NAMES, DEFAULT_BOOT_NICE, DEFAULT_BOOT_CONCURRENCY, DEFAULT_HANDOVER_SPREAD_MS, DEFAULT_COMPILE_CACHE, DEFAULT_WARMUP_ROUNDS,
 } from './defaults.js';
@@ -127,6 +127,7 @@ export const configSchema = z.strictObject({
   workers: z.union([z.number().int().positive().max(MAX_WORKERS), z.literal('auto')]).meta({ default: DEFAULT_WORKERS }),
   readyTimeout: duration('How long new workers have to announce readiness.', DEFAULT_READY_TIMEOUT_MS, true),
   drainTimeout: duration('How long old workers have to drain before SIGKILL.', DEFAULT_DRAIN_TIMEOUT_MS),
+  stayReady: duration('How long every new worker must have been ready before a reload is done (or a detached start says it serves): one that exits within it fails the reload, which rolls back to the old version. 0: no wait.', DEFAULT_STAY_READY_MS),
   readyAfter: z.union([duration('Declare a worker ready after it has been alive this long.'), z.null()]).meta({ default: null }),
   stopSignal: z.string().superRefine((name, ctx) => {
     const problem = checkStopSignal(name);
@@ -176,6 +177,7 @@ export const EXPECTED: Record<string, string> = {
   workers: `expected a positive integer or "auto" (one per CPU), at most ${MAX_WORKERS}`,
   readyTimeout: `expected a duration; ${DURATION_HINT}`,
   drainTimeout: `expected a duration; ${DURATION_HINT}`,
+  stayReady: `expected a duration (0: no wait); ${DURATION_HINT}`,
   readyAfter: `expected a duration or null (wait for READY=1); ${DURATION_HINT}`,
   stopSignal: 'expected a signal name such as "SIGTERM"',
   env: 'expected an object of strings like {"NODE_ENV": "production"}',

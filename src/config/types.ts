@@ -78,6 +78,13 @@ export interface MasterConfig {
   workers: number;
   readyTimeout: number;
   drainTimeout: number;
+  /**
+   * How long (ms) every new worker must have been ready before a reload is done, or a
+   * detached start says it serves; a worker exiting within it fails the reload (rolled
+   * back) or the start. 0: no wait. Absent means the default (a configuration saved before
+   * the key existed).
+   */
+  stayReady?: number;
   stopSignal: NodeJS.Signals;
   /** null: wait for READY=1; a number: declare ready after that long alive. */
   readyAfter: number | null;

@@ -4,7 +4,7 @@
  * generation that dies unasked after it was ready fails the reload until it goes live, and
  * one that dies unasked after it went live, while the reload still runs, is kept for the
  * supervisor to roll back (`diedLive`), however fast the old generation drained: the reload
- * is not done before every new worker has been ready for STAY_READY_MS (stayReady); every
+ * is not done before every new worker has been ready for its spec's stayReady (stayReady()); every
  * wait ends when the master begins stopping;
  * switching is refused once it stops; the canary's verdict is kept for the outcome.
  */
@@ -185,7 +185,7 @@ export class StrategyContext implements ReloadContext {
       const latest = Math.max(...this.next.live().filter((w) => w.exitInfo === undefined).map((w) => w.readyAt ?? now));
       const left = latest + ms - now;
       if (!(left > 0)) return;
-      this.#run.to('settling');
+      this.#run.to('settling', { settleMs: ms });
       let timer: { cancel(): void } | undefined;
       const elapsed = new Promise<void>((resolve) => (timer = this.#s.host.setTimer(resolve, left)));
       const stopping = await this.#s.gate(Promise.race([elapsed, this.#diedLiveSeen])).then(() => false, () => true);

@@ -18,21 +18,19 @@
  * reload was done, and the supervisor rolled back to the old generation's version.
  * `settling` is that window's end: once the strategy is through (the old generation drained
  * or draining in the background), the reload waits until every new worker has been ready
- * for {@link STAY_READY_MS}, when one got ready less than that ago (report h21 F1: an old
+ * for its spec's `stayReady` (config key, default 1 s: DEFAULT_STAY_READY_MS), when one got
+ * ready less than that ago (report h21 F1: an old
  * generation that drains in milliseconds left a version that exits right after READY no
  * time to be caught).
  */
 import { addRetireCounts, zeroRetireCounts, type RetireCounts, type Retirement } from './retire.js';
 import type { ReloadPhase } from './types.js';
 
-/**
- * How long every worker of a new generation must have been ready before it is said to
- * serve: before `hitless start --detach` says the first generation runs (src/cli/detach.ts),
- * and before a reload is done (phase `settling`). A worker that exits within it (an app
- * that throws once it listens, a raw worker that exits after its READY=1) fails the start,
- * or fails the reload and is rolled back to the old version.
- */
-export const STAY_READY_MS = 1_000;
+/** What a phase's event carries beside the phase. */
+export interface PhaseDetail {
+  /** `settling`: how long (ms) every new worker must have been ready, the `stayReady` in force. */
+  settleMs?: number;
+}
 
 const NEXT: Record<ReloadPhase, readonly ReloadPhase[]> = {
   spawning: ['canary', 'ready', 'handover', 'draining', 'failed'],
@@ -57,9 +55,9 @@ export class ReloadRun {
   /** How many retirements added their counts. */
   retirements = 0;
   #phase: ReloadPhase = 'spawning';
-  readonly #onPhase: (phase: ReloadPhase) => void;
+  readonly #onPhase: (phase: ReloadPhase, detail: PhaseDetail) => void;
 
-  constructor(generation: number, reason: string, startedAt: number, onPhase: (phase: ReloadPhase) => void) {
+  constructor(generation: number, reason: string, startedAt: number, onPhase: (phase: ReloadPhase, detail: PhaseDetail) => void) {
     this.generation = generation;
     this.reason = reason;
     this.startedAt = startedAt;
@@ -87,10 +85,11 @@ export class ReloadRun {
     return { workers: still.length, upgraded: still.reduce((n, w) => n + (w.upgraded ?? 0), 0) };
   }
 
-  to(phase: ReloadPhase): void {
+  /** Moves to `phase`; `detail` goes on its event (`settleMs`: the stay-ready time `settling` waits out). */
+  to(phase: ReloadPhase, detail: PhaseDetail = {}): void {
     if (phase === this.#phase) return;
     if (!NEXT[this.#phase].includes(phase)) throw new Error(`reload ${this.generation}: no transition ${this.#phase} → ${phase}`);
     this.#phase = phase;
-    this.#onPhase(phase);
+    this.#onPhase(phase, detail);
   }
 }

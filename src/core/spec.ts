@@ -4,6 +4,7 @@
  * than the generation it replaces, and a generation never changes under its workers.
  */
 import type { CanaryConfig, DrainConfig, MasterConfig, RestartPolicy, StrategyName } from '../config/types.js';
+import { DEFAULT_STAY_READY_MS } from '../config/defaults.js';
 import { DRAIN_SPREAD_ENV, DRAIN_TIMEOUT_ENV, SD_LISTEN_FDS_START } from '../lib/defaults.js';
 import { CHANNEL_ENV, PROTOCOL } from '../lib/protocol.js';
 import type { BootPriority } from './priority.js';
@@ -24,6 +25,8 @@ export interface GenerationSpec {
   workers: number;
   readyTimeout: number;
   drainTimeout: number;
+  /** How long (ms) its workers must have been ready before the reload that starts it is done (config `stayReady`; 0: no wait). */
+  stayReady: number;
   stopSignal: NodeJS.Signals;
   readyAfter: number | null;
   restart: RestartPolicy;
@@ -113,6 +116,7 @@ export function specFromConfig(config: MasterConfig, ctx: SpecContext, workers =
     workers,
     readyTimeout: config.readyTimeout,
     drainTimeout: config.drainTimeout,
+    stayReady: config.stayReady ?? DEFAULT_STAY_READY_MS,
     stopSignal: config.stopSignal,
     readyAfter: config.readyAfter,
     restart: { ...config.restart },

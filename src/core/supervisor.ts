@@ -23,7 +23,7 @@ import { StrategyContext, type DiedLive, type ReloadSeams } from './reload-conte
 import { ReloadQueue } from './queue.js';
 import { ReloadFollowers } from './follow.js';
 import { BootPriorityControl } from './priority.js';
-import { ReloadRun, STAY_READY_MS } from './reload.js';
+import { ReloadRun } from './reload.js';
 import { connectionCounts, drain, Retirement, zeroRetireCounts, type RetireCounts } from './retire.js';
 import { slotRange, startSlots } from './slots.js';
 import { listenerWarnings } from './listening.js';
@@ -69,9 +69,9 @@ export interface SupervisorOptions {
   /** What an older master handed on when this one took over by an upgrade (src/master/successor.ts). */
   resume?: SupervisorResume;
   /**
-   * How long every new worker must have been ready before a reload is done, ms (default
-   * STAY_READY_MS; unit tests that are not about it give 0, so a reload ends without the
-   * fake clock moving).
+   * How long every new worker must have been ready before a reload is done, ms, over the new
+   * generation's spec (config `stayReady`): unit tests that are not about it give 0, so a
+   * reload ends without the fake clock moving. Default: the spec's.
    */
   stayReady?: number;
 }
@@ -820,7 +820,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
       this.#state = 'running';
       return this.#finish(failure(old, this.#nextId, err));
     }
-    const run = new ReloadRun(next.id, reason, startedAt, (phase) => this.#emit({ type: 'reload-phase', generation: next.id, phase }));
+    const run = new ReloadRun(next.id, reason, startedAt, (phase, detail) => this.#emit({ type: 'reload-phase', generation: next.id, phase, ...detail }));
     let resolveDone: (o: ReloadOutcome) => void = () => {};
     this.#reload = { run, done: new Promise((r) => (resolveDone = r)) };
     this.#emit({ type: 'reload-start', generation: next.id, reason, workers: next.size });
@@ -836,8 +836,9 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     try {
       await STRATEGIES[strategyName ?? next.spec.strategy].run(ctx);
       // Not done before every new worker has stayed ready a while: a death meanwhile is still
-      // this reload's failure, and rolls back (however fast the old generation drained).
-      if (!rollback) await ctx.stayReady(this.#opts.stayReady ?? STAY_READY_MS);
+      // this reload's failure, and rolls back (however fast the old generation drained). The
+      // new spec's value: a reload re-reads stayReady with the rest of the configuration.
+      if (!rollback) await ctx.stayReady(this.#opts.stayReady ?? next.spec.stayReady);
       if (rollback) {
         outcome = { ...(await rollback), connections: connectionCounts(run.counts), forced: run.counts.forced, durationMs: this.#host.now() - startedAt };
         run.to('failed');
@@ -900,7 +901,7 @@ export class Supervisor extends EventEmitter implements MasterHandle {
     const error = new HitlessError('ERR_WORKER_EXITED', `worker ${w.label} ${how} ${when('the new generation')}`, {
       details: { output: w.output },
     });
-    const backRun = new ReloadRun(back.id, `rollback of generation ${next.id}`, this.#host.now(), (phase) => this.#emit({ type: 'reload-phase', generation: back.id, phase }));
+    const backRun = new ReloadRun(back.id, `rollback of generation ${next.id}`, this.#host.now(), (phase, detail) => this.#emit({ type: 'reload-phase', generation: back.id, phase, ...detail }));
     if (this.#reload) this.#reload = { ...this.#reload, run: backRun };
     this.#emit({ type: 'reload-start', generation: back.id, reason: backRun.reason, workers: back.size });
     this.#emit({ type: 'reload-phase', generation: back.id, phase: backRun.phase });

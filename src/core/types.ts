@@ -482,7 +482,8 @@ export type MasterEvent =
   | { type: 'reload-ready'; generation: number; ms: number }
   /** Workers of `generation` retiring; `to`: the generation taking their connections (absent: drained only). */
   | { type: 'reload-draining'; generation: number; workers: number; to?: number }
-  | { type: 'reload-phase'; generation: number; phase: ReloadPhase }
+  /** `settleMs` (phase `settling`): how long every new worker must have been ready, the reload's `stayReady`. */
+  | { type: 'reload-phase'; generation: number; phase: ReloadPhase; settleMs?: number }
   | {
       type: 'reload-drained';
       generation: number;

@@ -30,7 +30,7 @@ test('hitless check on a good file: exit 0 and a short summary (flags over the f
   assert.equal(lines[0], `${join(dir, 'hitless.json')} is valid`);
   assert.match(r.stdout, /^ {2}command +node server\.js$/m);
   assert.match(r.stdout, new RegExp(`^ {2}listen +http 127\\.0\\.0\\.1:3000, admin unix:${join(dir, 'admin.sock')}$`, 'm'));
-  assert.match(r.stdout, /^ {2}workers +2, strategy all, readyTimeout 30 s, drainTimeout 30 s$/m);
+  assert.match(r.stdout, /^ {2}workers +2, strategy all, readyTimeout 30 s, drainTimeout 30 s, stayReady 1 s$/m);
   assert.match(r.stdout, /^ {2}env +NODE_ENV$/m, 'env keys only, never values');
   assert.ok(!r.stdout.includes('production'));
   assert.ok(lines.length <= 10, r.stdout);
@@ -190,10 +190,10 @@ test('hitless check warns about a timeout given as a small bare number (millisec
   const flag = await cli(dir, ['check', '--listen', '127.0.0.1:3000', '--ready-timeout', '5', '--', 'node', 'server.js']);
   assert.equal(flag.code, 0, flag.stderr);
   assert.match(flag.stdout, /warning +readyTimeout: 5 is 5 ms \(a number without a unit is milliseconds\); write "5s" if you meant seconds/);
-  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ ...good, drainTimeout: 30, canary: { duration: 10 } }));
+  writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ ...good, drainTimeout: 30, stayReady: 3, canary: { duration: 10 } }));
   const file = await cli(dir, ['check', '--json']);
   const warnings = (JSON.parse(file.stdout) as { warnings?: string[] }).warnings ?? [];
-  assert.deepEqual(warnings.filter((w) => / ms \(a number/.test(w)).map((w) => w.split(':')[0]), ['drainTimeout', 'canary.duration']);
+  assert.deepEqual(warnings.filter((w) => / ms \(a number/.test(w)).map((w) => w.split(':')[0]), ['drainTimeout', 'stayReady', 'canary.duration']);
   writeFileSync(join(dir, 'hitless.json'), JSON.stringify({ ...good, readyTimeout: '10s', drainTimeout: 30000 }));
   assert.equal((JSON.parse((await cli(dir, ['check', '--json'])).stdout) as { warnings?: string[] }).warnings, undefined);
 });

@@ -238,3 +238,10 @@ test('regression (h15 F2): a generation gone to the background at drain.reloadWa
   assert.equal(describeDraining({ ...draining, requests: 0, connections: 3 }, now), 'generation 16 (background): 1 worker, 3 connections open, SIGKILL in 1 min 52 s');
   assert.equal(describeDraining({ ...draining, workers: [], requests: 0, connections: 0, upgraded: 40, unknown: 1 }, now), 'generation 16 (background): 0 workers, 40 upgraded connections, 1 not saying what it holds, SIGKILL in 1 min 52 s');
 });
+
+test('settling: the line says the stay-ready time the master waits (settleMs: the reload\'s stayReady), and 1 s from an older master that does not send it', () => {
+  const phase = (settleMs?: number): MasterEvent => ({ type: 'reload-phase', generation: 8, phase: 'settling', ...(settleMs === undefined ? {} : { settleMs }) });
+  const start: MasterEvent = { type: 'reload-start', generation: 8, reason: 'test', workers: 2 };
+  assert.deepEqual(lines([start, phase(10_000)]).slice(1), ['generation 8: waiting until every new worker has been ready for 10 s (one that exits meanwhile is rolled back)']);
+  assert.deepEqual(lines([start, phase()]).slice(1), ['generation 8: waiting until every new worker has been ready for 1 s (one that exits meanwhile is rolled back)']);
+});

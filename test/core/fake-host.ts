@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { Host, LaunchSpec, ProcessExit, Timer, WorkerProcess } from '../../src/core/host.js';
-import { DEFAULT_CANARY, DEFAULT_DRAIN } from '../../src/config/defaults.js';
+import { DEFAULT_CANARY, DEFAULT_DRAIN, DEFAULT_STAY_READY_MS } from '../../src/config/defaults.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { ReloadOutcome } from '../../src/core/types.js';
 import { fakeConfig } from '../ops/fake-master.js';
@@ -184,7 +184,7 @@ export function fakeSpec(over: Partial<GenerationSpec> = {}): GenerationSpec {
   return {
     config: fakeConfig(),
     command: ['app'], cwd: '/app', release: undefined, env: {}, workers: 2,
-    readyTimeout: 1000, drainTimeout: 5000, stopSignal: 'SIGTERM', readyAfter: null,
+    readyTimeout: 1000, drainTimeout: 5000, stayReady: DEFAULT_STAY_READY_MS, stopSignal: 'SIGTERM', readyAfter: null,
     restart: { backoffInitial: 100, backoffMax: 1000, maxRestarts: 3, window: 60_000 },
     strategy: 'all', canary: { ...DEFAULT_CANARY }, handover: true, drain: { ...DEFAULT_DRAIN }, uid: undefined, gid: undefined, pdeathsig: false,
     fds: [10], fdNames: ['http'],

@@ -1,5 +1,5 @@
 /**
- * A reload is not done before every new worker has been ready for STAY_READY_MS (phase
+ * A reload is not done before every new worker has been ready for its stayReady (phase
  * `settling`), however fast the old generation drained: a new worker that exits within it
  * fails the reload and is rolled back to the old version (report h21 F1: the old generation
  * drained in 9 ms, the reload said done, and the new workers, which exited 300 ms after
@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Supervisor } from '../../src/core/supervisor.js';
-import { STAY_READY_MS } from '../../src/core/reload.js';
+import { DEFAULT_STAY_READY_MS } from '../../src/config/defaults.js';
 import type { GenerationSpec } from '../../src/core/spec.js';
 import type { MasterEvent, ReloadOutcome } from '../../src/core/types.js';
 import { FakeHost, fakeSpec, settle, until, wellBehaved, type Behaviour } from './fake-host.js';
@@ -69,23 +69,23 @@ test('h21 F1: a new version whose workers exit 300 ms after READY fails the relo
   assert.equal(sup.state, 'running');
 });
 
-test('stay ready: a good version\'s reload is done exactly STAY_READY_MS after its last READY when the old generation drained sooner', async () => {
+test('stay ready: a good version\'s reload is done exactly the default stayReady (1 s) after its last READY when the old generation drained sooner', async () => {
   const { sup, host, phases } = setup();
   await sup.start();
   const pending = sup.reload('good build');
   const outcome = peek(pending);
   await settle();
-  await host.advance(STAY_READY_MS - 1);
+  await host.advance(DEFAULT_STAY_READY_MS - 1);
   assert.equal(outcome(), undefined, 'not done a millisecond early');
   await host.advance(1);
   const o = outcome();
   assert.equal(o?.ok, true);
-  assert.equal(o?.durationMs, STAY_READY_MS);
+  assert.equal(o?.durationMs, DEFAULT_STAY_READY_MS);
   assert.deepEqual(phases(2), ['spawning', 'ready', 'switched', 'draining', 'settling', 'done']);
   assert.equal(host.alive(2).length, 2);
 });
 
-test('stay ready: an old generation that drains longer than STAY_READY_MS adds no wait and no settling phase', async () => {
+test('stay ready: an old generation that drains longer than stayReady adds no wait and no settling phase', async () => {
   const { sup, host, phases } = setup();
   await sup.start();
   // The old workers take 1.5 s to drain.
@@ -102,7 +102,7 @@ test('stay ready: an old generation that drains longer than STAY_READY_MS adds n
   assert.deepEqual(phases(2), ['spawning', 'ready', 'switched', 'draining', 'done']);
 });
 
-test('stay ready: a new worker that dies once every new worker was ready STAY_READY_MS is a crash like any other (restarted, no rollback)', async () => {
+test('stay ready: a new worker that dies once every new worker was ready for stayReady is a crash like any other (restarted, no rollback)', async () => {
   const { sup, host, events } = setup();
   await sup.start();
   const o = await until(host, sup.reload('good build'));
@@ -216,4 +216,36 @@ test('rolling: a new worker that dies while the last old worker drains, before t
   assert.deepEqual(o.rollback, { generation: 3, version: 1, ok: true });
   assert.ok(events.some((e) => e.type === 'reload-rollback' && /before generation 2 went live/.test(e.text)));
   assert.deepEqual(sup.status().workers.map((w) => `${w.generation}.${w.slot}:${w.state}`), ['3.0:ready', '3.1:ready']);
+});
+
+test('stay ready: the reload uses the stayReady of the configuration it read (10 s): its settling event says so, and a worker exiting 3 s after READY is still rolled back', async () => {
+  const { sup, host, events, phases, setSpec } = setup({ env: { VERSION: 'good' } });
+  await sup.start();
+  setSpec({ env: { VERSION: 'bad' }, stayReady: 10_000 });
+  const pending = sup.reload('bad build');
+  const outcome = peek(pending);
+  await settle();
+  const settling = events.find((e) => e.type === 'reload-phase' && e.generation === 2 && e.phase === 'settling');
+  assert.deepEqual(settling, { type: 'reload-phase', generation: 2, phase: 'settling', settleMs: 10_000 });
+  await host.advance(3_000);
+  assert.equal(outcome(), undefined, 'still settling 3 s after READY');
+  host.alive(2)[0]?.exit(1);
+  const o = await until(host, pending);
+  assert.equal(o.ok, false);
+  assert.deepEqual(o.rollback, { generation: 3, version: 1, ok: true });
+  assert.deepEqual(phases(2).slice(-2), ['settling', 'failed']);
+});
+
+test('stay ready: stayReady 0 turns the wait off: the reload is done once the old generation drained, and a death right after is a crash (restarted, no rollback)', async () => {
+  const { sup, host, events, phases, setSpec } = setup();
+  await sup.start();
+  setSpec({ stayReady: 0 });
+  const o = await until(host, sup.reload('no wait'));
+  assert.equal(o.ok, true);
+  assert.equal(o.durationMs, 0);
+  assert.deepEqual(phases(2), ['spawning', 'ready', 'switched', 'draining', 'done']);
+  host.alive(2)[0]?.exit(1);
+  await host.advance(1_000);
+  assert.equal(host.alive(2).length, 2);
+  assert.equal(events.some((e) => e.type === 'reload-rollback'), false);
 });

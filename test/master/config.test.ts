@@ -40,6 +40,7 @@ test('defaults: a minimal file gets every documented default', (t) => {
   assert.equal(c.workers, 1);
   assert.equal(c.readyTimeout, 30_000);
   assert.equal(c.drainTimeout, 30_000);
+  assert.equal(c.stayReady, 1_000);
   assert.equal(c.readyAfter, null);
   assert.equal(c.stopSignal, 'SIGTERM');
   assert.equal(c.strategy, 'all');
@@ -93,6 +94,15 @@ test('a bad flag value names the flag, not the file key', (t) => {
   const dir = appDir(t);
   rejects(() => load(dir, base, { readyTimeout: 'soon' }), 'ERR_CONFIG_INVALID', '--ready-timeout', '"soon"', '"2s"');
   rejects(() => load(dir, base, { env: ['NOEQUALS'] }), 'ERR_CONFIG_INVALID', '--env', 'NOEQUALS', 'KEY=VALUE');
+  rejects(() => load(dir, base, { stayReady: 'a while' }), 'ERR_CONFIG_INVALID', '--stay-ready', '"a while"', '"2s"');
+});
+
+test('stayReady: a duration from the file or --stay-ready (the flag wins); 0 turns the wait off', (t) => {
+  const dir = appDir(t);
+  assert.equal(load(dir, { ...base, stayReady: '10s' }).stayReady, 10_000);
+  assert.equal(load(dir, { ...base, stayReady: '10s' }, { stayReady: '2.5s' }).stayReady, 2_500);
+  assert.equal(load(dir, { ...base, stayReady: 0 }).stayReady, 0);
+  assert.equal(load(dir, { ...base, stayReady: '0' }).stayReady, 0);
 });
 
 // Every key: a bad value gives ERR_CONFIG_INVALID with the key path, the value and the fix.
@@ -108,6 +118,10 @@ const bad: Array<[string, Record<string, unknown>, string[]]> = [
   ['drainTimeout negative', { drainTimeout: -1 }, ['"drainTimeout"', '-1', 'milliseconds']],
   // Node's timers hold at most 2^31 - 1 ms: a longer one fires after 1 ms (a drain cut at once).
   ['drainTimeout 1000h', { drainTimeout: '1000h' }, ['"drainTimeout"', '"1000h"', 'at most "596h"', 'longest timer']],
+  ['stayReady word', { stayReady: 'long' }, ['"stayReady"', '"long"', '0: no wait', '"500ms", "2s"']],
+  ['stayReady negative', { stayReady: -5 }, ['"stayReady"', '-5', 'milliseconds']],
+  ['stayReady 1000h', { stayReady: '1000h' }, ['"stayReady"', '"1000h"', 'at most "596h"']],
+  ['stayReady bool', { stayReady: true }, ['"stayReady"', 'true', 'duration']],
   ['readyTimeout 0', { readyTimeout: 0 }, ['"readyTimeout"', 'got 0', 'more than 0']],
   ['fetch.interval 0', { fetch: { url: 'https://h/a.tgz', interval: '0s' } }, ['"fetch.interval"', '"0s"', 'more than 0']],
   // h16 F1: a 0 timeout made every poll give up at once ("no response for 0 ms").

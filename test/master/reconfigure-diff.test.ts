@@ -26,6 +26,14 @@ test('scalar keys show old and new value in config units (durations, signals, ne
   ]);
 });
 
+test('stayReady: a reload shows its change in config units, and an older master\'s configuration without the key as not set', () => {
+  const a = fakeConfig({ stayReady: 1_000 });
+  assert.deepEqual(diffConfig(a, fakeConfig({ stayReady: 10_000 })), [{ key: 'stayReady', from: '1 s', to: '10 s' }]);
+  assert.deepEqual(diffConfig(a, fakeConfig({ stayReady: 0 })), [{ key: 'stayReady', from: '1 s', to: '0 ms' }]);
+  const { stayReady: _, ...older } = a;
+  assert.deepEqual(diffConfig(older, a), [{ key: 'stayReady', from: null, to: '1 s' }]);
+});
+
 test('env values are never shown: added, changed and removed keys with the value hidden', () => {
   const a = fakeConfig({ env: { KEEP: 'x', SECRET: 'old-token', GONE: 'y' } });
   const b = fakeConfig({ env: { KEEP: 'x', SECRET: 'new-token', NEW: 'z' } });

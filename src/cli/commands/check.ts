@@ -16,6 +16,7 @@ import type { Command } from '../command.js';
 import { configProblems, HitlessError, isHitlessError } from '../../errors.js';
 import { describeListener } from '../../config/changes.js';
 import { formatDuration } from '../../config/duration.js';
+import { DEFAULT_STAY_READY_MS } from '../../config/defaults.js';
 import { safeUrl } from '../../text/url.js';
 import { readConfigFile } from '../../config/file.js';
 import { checkRunDir } from '../../config/rundir.js';
@@ -61,7 +62,7 @@ export function summarise(c: MasterConfig, deploy?: FleetConfig, warnings: strin
   const rows: [string, string][] = [
     ['command', c.command.join(' ')],
     ['listen', c.listen.map((l) => `${l.name} ${describeListener(l)}`).join(', ') || 'none (sockets from systemd)'],
-    ['workers', `${c.workers}, strategy ${c.strategy}, readyTimeout ${formatDuration(c.readyTimeout)}, drainTimeout ${formatDuration(c.drainTimeout)}`],
+    ['workers', `${c.workers}, strategy ${c.strategy}, readyTimeout ${formatDuration(c.readyTimeout)}, drainTimeout ${formatDuration(c.drainTimeout)}, stayReady ${formatDuration(c.stayReady ?? DEFAULT_STAY_READY_MS)}`],
   ];
   const env = Object.keys(c.env);
   if (env.length) rows.push(['env', env.join(', ')]);

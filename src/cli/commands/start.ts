@@ -38,6 +38,9 @@ Flags:
   --workers <n|auto>       workers per generation (default 1; auto = one per CPU)
   --ready-timeout <dur>    time new workers have to announce READY=1 (default 30s)
   --drain-timeout <dur>    time old workers have to drain before SIGKILL (default 30s)
+  --stay-ready <dur>       time every new worker must stay ready before a reload is done
+                           or --detach returns; one exiting sooner fails it (default 1s;
+                           0 = no wait)
   --ready-after <dur>      declare workers ready after this long alive, for programs
                            that cannot announce readiness (default: wait for READY=1)
   --stop-signal <sig>      signal that asks a worker to drain (default SIGTERM)
@@ -86,6 +89,7 @@ const options = {
   workers: { type: 'string' },
   'ready-timeout': { type: 'string' },
   'drain-timeout': { type: 'string' },
+  'stay-ready': { type: 'string' },
   'ready-after': { type: 'string' },
   'stop-signal': { type: 'string' },
   env: { type: 'string', multiple: true },
@@ -132,7 +136,7 @@ export function startFlagsToConfig(
     extra: Object.fromEntries(Object.keys(extra).map((k) => [k, (v as Record<string, string | boolean | undefined>)[k]])),
     flags: {
       config: v.config, noConfig: v['no-config'] === true ? true : undefined, command: split.command, listen: v.listen, workers: v.workers,
-      readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], readyAfter: v['ready-after'],
+      readyTimeout: v['ready-timeout'], drainTimeout: v['drain-timeout'], stayReady: v['stay-ready'], readyAfter: v['ready-after'],
       stopSignal: v['stop-signal'], env: v.env, cwd: v.cwd, strategy: v.strategy, runDir: v['run-dir'],
       handover: v['no-handover'] === true ? false : undefined, handoverSpread: v['handover-spread'],
       bootNice: v['boot-nice'], bootConcurrency: v['boot-concurrency'], compileCache: v['no-compile-cache'] === true ? false : undefined, warmup: v.warmup,
