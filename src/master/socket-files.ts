@@ -58,8 +58,12 @@ export class SocketFileWatch {
    */
   problems(): string[] {
     const out: string[] = [];
-    for (const { name, address } of this.#sockets()) {
-      if (!address.startsWith('unix:')) continue;
+    const held = this.#sockets().filter(({ address }) => address.startsWith('unix:'));
+    // A path no longer held is forgotten: taken out and put back by two reloads (the fix the
+    // warning gives), it is bound anew, and its new file is the one to know.
+    const paths = new Set(held.map(({ address }) => address.slice('unix:'.length)));
+    for (const path of [...this.#known.keys()]) if (!paths.has(path)) this.#known.delete(path);
+    for (const { name, address } of held) {
       const path = address.slice('unix:'.length);
       const now = this.#stat(path);
       const known = this.#known.get(path);

@@ -52,3 +52,18 @@ test('SocketFileWatch: a file known at first sight; removed or replaced (another
   file = undefined;
   assert.equal(watch.news().length, 1, 'gone again: said again');
 });
+
+test('SocketFileWatch: a listener taken out and put back (the fix the warning gives) is bound anew, and its new file is no problem (regression: the first file was remembered, and the warning stayed for good)', () => {
+  let file: { dev: number; ino: number } | undefined = { dev: 1, ino: 10 };
+  let held = [{ name: 'a', address: 'unix:/run/a.sock' }];
+  const stat: StatFile = (path) => (path === '/run/a.sock' && file ? { ...file, isSocket: () => true } : undefined);
+  const watch = new SocketFileWatch(() => held, stat);
+  file = undefined;
+  assert.equal(watch.problems().length, 1);
+  held = []; // reload: the entry taken out
+  assert.deepEqual(watch.problems(), []);
+  held = [{ name: 'a', address: 'unix:/run/a.sock' }]; // reload: put back, bound again
+  file = { dev: 1, ino: 12 };
+  assert.deepEqual(watch.problems(), []);
+  assert.deepEqual(watch.news(), []);
+});
