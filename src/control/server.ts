@@ -58,6 +58,12 @@ export interface ControlServer {
    * listening socket ends with the process.
    */
   release(): Promise<void>;
+  /**
+   * The path is another master's from now on (an upgrade's point of no return): stop making
+   * it again when it goes (a removed run dir), which would leave this master's socket file
+   * behind at its exit, where the new master's belongs.
+   */
+  disown(): void;
 }
 
 /** Resolves true when something accepts a connection at `path`. */
@@ -351,6 +357,9 @@ export async function startControlServer(options: ControlServerOptions): Promise
       if (path === finalPath) return;
       renameSync(path, finalPath);
       path = finalPath;
+    },
+    disown() {
+      stopWatching();
     },
     async release() {
       stopWatching();

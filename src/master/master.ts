@@ -276,6 +276,8 @@ export async function runMaster(
   const status = (): string => statusLine(supervisor.status());
   /** Set once this master's upgrade passed its point of no return: the service is the new master's. */
   let handedOver = false;
+  /** Run then: control.sock is the new master's (set once the control server runs). */
+  let disownControl = (): void => {};
   const upgrader = masterUpgrader({
     supervisor, listeners, notifier, version, startArgv: options.startArgv, startedFrom: options.startedFrom, runDir: config.runDir,
     flagsOnly: config.configPath === undefined,
@@ -283,6 +285,7 @@ export async function runMaster(
     scale: () => reconfigurer.scaleOverride,
     yieldParts: () => {
       handedOver = true;
+      disownControl();
       return parts.yieldTriggers();
     },
     reload: (reason) => handle.reload(reason),
@@ -349,6 +352,7 @@ export async function runMaster(
   let control: ControlServer;
   try {
     control = await startControl(config, handle, logger, upgrade && stagingSocketPath(config.runDir, process.pid));
+    disownControl = () => control.disown();
   } catch (err) {
     notifier.close();
     await tellFailed(err);

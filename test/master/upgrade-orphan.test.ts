@@ -115,3 +115,26 @@ test('regression (h21 F5): the master killed (-9) under `hitless reload`: the cl
   assert.equal(r.code, 1);
   assert.equal(r.stderr, `hitless: the master (pid ${master.pid}) died during the reload; no master serves this app now (start it with \`hitless start\`)\n`);
 });
+
+test('regression (h28 NEW-3): a run dir removed while an upgrade\'s old master still drains is made again by the new master only: the old one, exiting, leaves no socket file of its own behind', { timeout: 300_000 }, async (t) => {
+  const { master, dir, runDir } = await startFromSymlink(t, { command: ['node', fixture('master/app.js')], workers: 1 });
+  const until = join(dir, 'slow-done');
+  const slow = get(master.url(`/slow?until=${encodeURIComponent(until)}`)).catch((err: Error) => err);
+  await master.waitStdout('slow-start');
+  const upgrading = runCli(['upgrade', '--run-dir', runDir]);
+  await master.waitEvent((r) => r.event === 'upgrade-phase' && r.phase === 'handover');
+  const newPid = newMasterPid(master.records);
+  rmSync(runDir, { recursive: true, force: true });
+  const sock = join(runDir, 'control.sock');
+  await waitUntil(() => existsSync(sock), 'control.sock made again', 15_000);
+  const answering = async (): Promise<number> => ((await runCli(['status', '--json', '--run-dir', runDir])).stdout.match(/"pid":\s*(\d+)/)?.[1] ?? 0) as number;
+  assert.equal(Number(await answering()), newPid, 'the new master answers there');
+  writeFileSync(until, '');
+  await slow;
+  await master.exited;
+  const up = await upgrading;
+  assert.equal(up.code, 0, up.stdout + up.stderr);
+  assert.equal(Number(await answering()), newPid, 'still the new master, after the old one exited');
+  assert.equal((await runCli(['stop', '--run-dir', runDir])).code, 0);
+  await waitUntil(() => !alive(newPid), 'the new master exited', 30_000);
+});
