@@ -281,7 +281,7 @@ export async function runMaster(
   const upgrader = masterUpgrader({
     supervisor, listeners, notifier, version, startArgv: options.startArgv, startedFrom: options.startedFrom, runDir: config.runDir,
     flagsOnly: config.configPath === undefined,
-    limits: () => ({ readyTimeout: master.spec.readyTimeout, drainTimeout: master.spec.drainTimeout }),
+    limits: () => ({ readyTimeout: master.spec.readyTimeout, drainTimeout: master.spec.drainTimeout, stayReady: master.spec.stayReady }),
     scale: () => reconfigurer.scaleOverride,
     yieldParts: () => {
       handedOver = true;

@@ -30,7 +30,7 @@ export interface MasterUpgraderOptions {
   /** The path this master was started from (default: process.argv[1]). */
   startedFrom: string | undefined;
   runDir: string;
-  limits(): { readyTimeout: number; drainTimeout: number };
+  limits(): { readyTimeout: number; drainTimeout: number; stayReady?: number };
   scale(): ScaleOverride | undefined;
   /** Stops watch, fetch and metrics (Parts.yieldTriggers): the upgrade's point of no return is passed. */
   yieldParts(): Promise<{ metrics?: MetricTotals }>;

@@ -53,8 +53,8 @@ export interface UpgradeSeams {
   version: string;
   /** This master's Node version (`process.version`). */
   node: string;
-  /** The serving generation's readyTimeout and drainTimeout, ms. */
-  limits(): { readyTimeout: number; drainTimeout: number };
+  /** The serving generation's readyTimeout, drainTimeout and stayReady (absent: no wait), ms. */
+  limits(): { readyTimeout: number; drainTimeout: number; stayReady?: number };
   /** Why this master's PID must not change (pid-guard.ts), or undefined. */
   guard(): string | undefined;
   /**
@@ -155,6 +155,11 @@ export class Upgrader {
       base.to.version = ready.version;
       // A new master of a hitless before 0.1.1 does not say its Node version.
       if (ready.node !== undefined) base.to.node = ready.node;
+      // Its workers must stay ready as a reload's must: one that exits within stayReady of
+      // going ready fails the upgrade here, before the point of no return, and this master
+      // serves on (it passed, and the service crash-looped in the new master; h28 NEW-4).
+      const stayReady = s.limits().stayReady ?? 0;
+      if (stayReady > 0) await this.#stayReady(peer, ready, stayReady, aborted);
       s.supervisor.upgradePhase('ready', { pid: ready.pid, version: ready.version, generation: ready.generation });
       const committed = this.#wait(peer, 'upgrade-committed', UPGRADE_COMMIT_TIMEOUT_MS, 'it took over the control socket', aborted);
       await peer.send({ hitless: 1, type: 'upgrade-commit' });
@@ -209,6 +214,36 @@ export class Upgrader {
         },
       } : {}),
     });
+  }
+
+  /**
+   * Resolves once every worker the new master reported ready has stayed so for `ms`; rejects
+   * (ERR_UPGRADE_FAILED) when one exits meanwhile, or the new master fails, exits, or this
+   * master stops.
+   */
+  #stayReady(peer: Peer, ready: Extract<NewMasterMessage, { type: 'upgrade-ready' }>, ms: number, aborted: Promise<never>): Promise<void> {
+    const who = `the new master (pid ${ready.pid})`;
+    let cleanup = (): void => {};
+    const waited = new Promise<void>((resolve, reject) => {
+      const onMessage = (m: NewMasterMessage): void => {
+        if (m.type === 'upgrade-worker-exit') {
+          reject(new HitlessError('ERR_UPGRADE_FAILED', `${who}: its worker ${m.id} (pid ${m.pid}) exited within ${formatDuration(ms)} of its generation going ready (stayReady)`));
+        } else if (m.type === 'upgrade-failed') {
+          reject(new HitlessError('ERR_UPGRADE_FAILED', `${who} failed: ${m.error.message} (${m.error.code})`, { details: { output: m.error.output } }));
+        }
+      };
+      const onExit = (): void => reject(new HitlessError('ERR_UPGRADE_FAILED', `${who} exited within ${formatDuration(ms)} of its first generation going ready (its output is in this master's log)`));
+      const timer = this.#s.host.setTimer(() => resolve(), ms);
+      peer.on('message', onMessage);
+      peer.once('exit', onExit);
+      if (peer.exited) onExit();
+      cleanup = () => {
+        timer.cancel();
+        peer.off('message', onMessage);
+        peer.off('exit', onExit);
+      };
+    });
+    return Promise.race([waited, aborted]).finally(() => cleanup());
   }
 
   /** Waits for the new master's message of `type`; rejects (ERR_UPGRADE_FAILED) when it fails, exits, is late, or this master stops. */

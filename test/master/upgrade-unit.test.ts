@@ -32,7 +32,7 @@ const holding = (n: number): Behaviour => (p) => {
   });
 };
 
-function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => Promise<never>; handover?: boolean; stuckNotify?: boolean; notRun?: { version: string; exec: string } } = {}) {
+function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => Promise<never>; handover?: boolean; stuckNotify?: boolean; notRun?: { version: string; exec: string }; stayReady?: number } = {}) {
   const host = new FakeHost();
   host.behave = () => libraryWorker;
   const sup = new Supervisor({ stayReady: 0, host, spec: () => fakeSpec({ handover: o.handover ?? true }), version: '1.0.0', listeners: () => [] });
@@ -43,7 +43,7 @@ function setup(o: { guard?: string; behave?: PeerBehaviour; prepare?: () => Prom
   const cleaned: (number | undefined)[] = [];
   const upgrader = new Upgrader({
     host, supervisor: sup, pid: 100, version: '1.0.0', node: 'v20.0.0',
-    limits: () => ({ readyTimeout: 1000, drainTimeout: 5000 }),
+    limits: () => ({ readyTimeout: 1000, drainTimeout: 5000, ...(o.stayReady === undefined ? {} : { stayReady: o.stayReady }) }),
     guard: () => o.guard,
     prepare: o.prepare ?? (async () => ({
       launch: { command: ['node', '/new/hitless', 'start'], cwd: '/app', env: {}, fds: [10] },
@@ -548,4 +548,35 @@ test('regression (h23 F3): the app\'s other installed hitless that the launch di
   const outcome = await upgrader.run({ reason: 'test' });
   assert.equal(outcome.ok, true, JSON.stringify(outcome.error));
   assert.deepEqual(outcome.notRun, notRun);
+});
+
+test('upgrade: a new master\'s worker that exits within stayReady of going ready fails the upgrade before the point of no return; the old master serves on (regression h28 NEW-4: it passed and the service crash-looped)', async () => {
+  const exitsAfterReady: PeerBehaviour = (p) => {
+    goodSuccessor(p);
+    p.on('sent', (m: OldMasterMessage) => {
+      // After this turn's promise jobs: the old master listens by then, within its wait.
+      if (m.type === 'upgrade-state') setImmediate(() => p.say({ hitless: 1, type: 'upgrade-worker-exit', id: NEW_WORKERS[0]!.id, pid: NEW_WORKERS[0]!.pid, crashed: true }));
+    });
+  };
+  const { sup, host, peers, upgrader, phases } = setup({ behave: exitsAfterReady, stayReady: 1000 });
+  await sup.start();
+  const outcome = await upgrader.run({ reason: 'test' });
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.error?.code, 'ERR_UPGRADE_FAILED');
+  assert.match(outcome.error?.message ?? '', new RegExp(`^the new master \\(pid ${peers[0]!.pid}\\): its worker ${NEW_WORKERS[0]!.id.replace('.', '\\.')} \\(pid ${NEW_WORKERS[0]!.pid}\\) exited within 1 s of its generation going ready \\(stayReady\\)$`));
+  assert.ok(!phases().includes('committed'));
+  assert.deepEqual(peers[0]!.signals.slice(0, 1), ['SIGTERM']);
+  oldUntouched(host.alive(1));
+});
+
+test('upgrade: with stayReady the commit waits that long after the new master is ready, then goes on', async () => {
+  const { sup, host, upgrader, phases } = setup({ stayReady: 1000 });
+  await sup.start();
+  const running = upgrader.run({ reason: 'test' });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(phases(), ['spawning', 'starting'], 'still waiting for the new workers to stay ready');
+  await host.advance(1000);
+  const outcome = await running;
+  assert.equal(outcome.ok, true, JSON.stringify(outcome.error));
+  assert.deepEqual(phases(), ['spawning', 'starting', 'ready', 'committed', 'handover']);
 });
