@@ -4,7 +4,7 @@
  * app's own boot time (spawn → serving, measured alone) so the supervisor's own cost
  * is the difference.
  */
-import { freePort, now, spawnGroup } from '../proc.js';
+import { freePort, now, spawnGroup, waitFor } from '../proc.js';
 import { median } from '../stats.js';
 import { appPath, reloadAndWait } from '../targets/target.js';
 import { HitlessTarget } from '../targets/hitless.js';
@@ -56,8 +56,13 @@ export async function reloadCost(kind: TargetKind, workers: number, reloads: num
     const samples: number[] = [];
     const master: number[] = [];
     for (let i = 0; i < reloads; i++) {
+      const doneBefore = target instanceof HitlessTarget ? target.events('reload-done').length : 0;
       const r = await reloadAndWait(target);
       samples.push(r.completeAt - r.requestedAt);
+      // The master reports a reload done once its new workers stayed ready for `stayReady`
+      // (1 s), well after the switch measured above: the next reload waits for that, or it
+      // would measure the queue behind this one's wait, not a reload.
+      if (target instanceof HitlessTarget) await waitFor(`${target.name}: reload-done`, () => target.events('reload-done').length > doneBefore, 30_000, 5);
       const own = target instanceof HitlessTarget ? target.lastReloadMs() : undefined;
       if (own !== undefined) master.push(own);
     }
