@@ -31,7 +31,7 @@ import { compileCacheFolder } from './compile-cache.js';
 import { createWarmer } from './warmup.js';
 import { lowerForGood, planBootPriority, readPriorityFacts, setTreeNice } from '../core/priority.js';
 import { COMPILE_CACHE_DIR, DEFAULT_BOOT_NICE } from '../config/defaults.js';
-import { PRELOAD_URL, preloadEnv } from './preload-env.js';
+import { preloadEnv, preloadUrl } from './preload-env.js';
 import { Parts } from './parts.js';
 import { nameMetricsHolder, nameTheHolder, refuseSecondMaster } from './occupied.js';
 import { openBeacon } from '../control/beacon.js';
@@ -204,8 +204,10 @@ export async function runMaster(
       fds, fdNames: names, fdAddresses: addresses.map(messageAddress), pdeathsig, uid: id.uid, gid: id.gid, env: id.env, baseEnv,
       bootPriority: boot.plan, compileCache: cache.dir, cpus: availableParallelism(),
     });
-    // Unmodified Node apps: the preload turns their own listen(port) into adoption (src/preload/).
-    spec.env = { ...spec.env, ...preloadEnv(spec.env, addresses, c.preload !== false) };
+    // Unmodified Node apps: the preload turns their own listen(port) into adoption (src/preload/),
+    // by a path the next install keeps (pnpm's prune removes this master's own folder: h29 N1).
+    const preload = preloadUrl(spec.cwd);
+    spec.env = { ...spec.env, ...preloadEnv(spec.env, addresses, c.preload !== false, preload) };
     // A missing folder gets a line naming it, not spawn's ENOENT naming the program.
     checkWorkerFolder(spec.cwd);
     // A worker user that cannot reach the app gets one clear line, not the runtime's stack.
@@ -213,7 +215,7 @@ export async function runMaster(
       const who = { uid: id.uid, gid: id.gid ?? id.uid, name: id.name ?? String(id.uid) };
       checkWorkerAccess(who, spec.cwd, spec.command, spec.env.PATH);
       if (c.preload !== false) {
-        checkReadableBy(who, fileURLToPath(PRELOAD_URL), "hitless's preload for unmodified Node apps",
+        checkReadableBy(who, fileURLToPath(preload), "hitless's preload for unmodified Node apps",
           'install hitless where that user can read it (e.g. under /opt or /usr/local), or set "preload": false (--no-preload) if the app uses the in-app library');
       }
     }

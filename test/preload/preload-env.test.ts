@@ -5,11 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { nodeOptionsWithImport, preloadEnv, PRELOAD_URL } from '../../src/master/preload-env.js';
+import { nodeOptionsWithImport, preloadEnv, PRELOAD_URL, preloadUrl } from '../../src/master/preload-env.js';
 import { findHeld, listenRequest, parseAddress, type HeldSocket } from '../../src/preload/held.js';
 
 test('NODE_OPTIONS gets --import of the preload appended, once, after what the user set', () => {
@@ -51,6 +51,30 @@ test('preloadEnv: NODE_OPTIONS and the held addresses when enabled, PORT from th
   assert.deepEqual(preloadEnv({}, listeners, false), { PORT: '3000' });
   assert.equal(preloadEnv({ PORT: '8080' }, listeners, true).PORT, undefined);
   assert.equal(preloadEnv({}, [{ address: 'fd:3' }], true).PORT, undefined);
+});
+
+test('regression (h29 N1): under pnpm, workers get the preload through the app\'s node_modules/hitless symlink, so they still start after pnpm prune removed the store folder of the version the master runs (ERR_MODULE_NOT_FOUND, a crash loop)', (t) => {
+  const app = realpathSync(mkdtempSync(join(tmpdir(), 'hitless-preload-pnpm-')));
+  t.after(() => rmSync(app, { recursive: true, force: true }));
+  const store = (v: string): string => join(app, 'node_modules/.pnpm', `hitless@${v}`, 'node_modules/hitless');
+  for (const v of ['0.1.0', '0.2.0']) {
+    mkdirSync(join(store(v), 'build/src/preload'), { recursive: true });
+    writeFileSync(join(store(v), 'package.json'), JSON.stringify({ name: 'hitless', version: v }));
+    writeFileSync(join(store(v), 'build/src/preload/index.js'), `process.stdout.write('preload ${v}\\n');\n`);
+  }
+  // The master runs 0.1.0 from its store folder; `pnpm add` linked 0.2.0 since, and the prune removed 0.1.0.
+  symlinkSync(store('0.2.0'), join(app, 'node_modules/hitless'));
+  const own = pathToFileURL(join(store('0.1.0'), 'build/src/preload/index.js')).href;
+  const url = preloadUrl(app, own);
+  assert.equal(url, pathToFileURL(join(app, 'node_modules/hitless/build/src/preload/index.js')).href);
+  rmSync(join(app, 'node_modules/.pnpm/hitless@0.1.0'), { recursive: true });
+  assert.equal(preloadUrl(app, own), url, 'the same path once the folder is gone');
+  const { NODE_OPTIONS } = preloadEnv({}, [{ address: '127.0.0.1:3000' }], true, url);
+  const r = spawnSync(process.execPath, ['-e', "console.log('main')"], { cwd: app, env: { ...process.env, NODE_OPTIONS }, encoding: 'utf8' });
+  assert.equal(r.stderr, '');
+  assert.equal(r.stdout, 'preload 0.2.0\nmain\n');
+  // Any other install (npm, global, a checkout) keeps the path as it is.
+  assert.equal(preloadUrl(app, PRELOAD_URL), PRELOAD_URL);
 });
 
 test('addresses and listen() arguments are matched to held sockets by port, path or fd', () => {
