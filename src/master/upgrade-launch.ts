@@ -96,9 +96,19 @@ function run(command: string, args: string[], options: { cwd: string; env: NodeJ
   });
 }
 
-/** The new master runs this master's own copy while the app folder has another version: say which, and how to run it. */
+/**
+ * The new master runs this master's own copy while the app folder has another version: say
+ * which, and how to run it. Nothing to say when this master's own files are gone (pnpm's
+ * prune removed its store folder: h29 N1): the new master cannot be running them.
+ */
 function notRun(ctx: LaunchContext, real: string): NotRun | undefined {
-  const own = copyOf(realpathSync(ctx.self ?? fileURLToPath(import.meta.url)));
+  let ownFile: string;
+  try {
+    ownFile = realpathSync(ctx.self ?? fileURLToPath(import.meta.url));
+  } catch {
+    return undefined;
+  }
+  const own = copyOf(ownFile);
   const running = copyOf(real);
   const app = appCopy(ctx.cwd);
   if (!own || !running || !app || running.real !== own.real || app.real === own.real || app.version === own.version) return undefined;

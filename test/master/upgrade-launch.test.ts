@@ -71,6 +71,32 @@ test('regression (h23 F3): installed with pnpm, the upgrade runs the version the
   assert.equal(given.launch.command[1], join(store('0.1.0'), 'build/src/cli/main.js'));
 });
 
+test('regression (h29 N1): after pnpm prune removed the store folder of the version the master runs, the upgrade runs the version node_modules/hitless links to (it failed with a raw ENOENT lstat of that folder); with nothing left to run it says ERR_UPGRADE_EXEC with the --exec advice', async (t) => {
+  const app = tempDir(t);
+  const { store } = pnpmApp(app, app, ['0.1.0', '0.2.0'], '0.2.0');
+  // This master's own modules are in 0.1.0's store folder, which the prune removes.
+  const self = join(store('0.1.0'), 'build/src/master/upgrade-launch.js');
+  mkdirSync(join(store('0.1.0'), 'build/src/master'));
+  writeFileSync(self, '');
+  rmSync(join(app, 'node_modules/.pnpm/hitless@0.1.0'), { recursive: true });
+  const stable = join(app, 'node_modules/hitless/build/src/cli/main.js');
+  // Started through the shim (argv[1] in the removed folder), or by an earlier upgrade through the symlink.
+  for (const startedFrom of [join(store('0.1.0'), 'build/src/cli/main.js'), stable]) {
+    const out = await upgradeLaunch(undefined, context(t, { startedFrom, cwd: app, self }), [10]);
+    assert.equal(out.launch.command[1], stable, startedFrom);
+    assert.equal(out.exec, `${stable} → ${join(store('0.2.0'), 'build/src/cli/main.js')}`);
+    assert.equal(out.notRun, undefined);
+  }
+  // No hitless installed any more: the path cannot be run, and the message says what to pass.
+  rmSync(join(app, 'node_modules/hitless'));
+  rmSync(join(app, 'node_modules/.pnpm'), { recursive: true });
+  await assert.rejects(upgradeLaunch(undefined, context(t, { startedFrom: join(store('0.1.0'), 'build/src/cli/main.js'), cwd: app, self }), [10]), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ERR_UPGRADE_EXEC');
+    assert.match(err.message, /^cannot run .*hitless@0\.1\.0.*main\.js: ENOENT; pass --exec <path of the hitless to run>$/);
+    return true;
+  });
+});
+
 test('regression (h23 F3): in a pnpm workspace (the store at its root, the app in a package below) the app\'s own node_modules/hitless link is the one run', async (t) => {
   const root = tempDir(t);
   const app = join(root, 'packages/api');
