@@ -3,11 +3,10 @@
 // (unexpected …)"; running out now says the limit and the fix, and `hitless start` warns.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alive, cli, fixture, waitUntil } from '../helpers/master.js';
+import { alive, fixture, runCli, waitUntil } from '../helpers/master.js';
 import { fdLimitError, lowLimitWarning, openFilesLimit } from '../../src/ops/fd-limit.js';
 import { HitlessError } from '../../src/errors.js';
 
@@ -19,17 +18,7 @@ function tempDir(t: TestContext): string {
 
 /** `hitless <args>` in `dir` under `ulimit -n <limit>` (soft and hard, so Node cannot raise it). */
 function cliLimited(dir: string, limit: number, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath, cli, ...args], {
-      cwd: dir, env: { ...process.env, XDG_RUNTIME_DIR: dir, HITLESS_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(args, { XDG_RUNTIME_DIR: dir, HITLESS_DEBUG: '' }, dir, { fdLimit: limit });
 }
 
 const CONFIG = JSON.stringify({ command: ['node', 'server.js'], listen: ['127.0.0.1:8080'], workers: 2 });

@@ -177,14 +177,18 @@ export class MasterProcess {
 
 /**
  * `hitless <args>` in `cwd`, with `env` over this process's environment (`as.env` instead,
- * and as another user with `as.uid`/`as.gid`); resolves once it exited.
+ * as another user with `as.uid`/`as.gid`, and under `ulimit -n <as.fdLimit>`, soft and hard,
+ * so Node cannot raise it); resolves once it exited.
  */
 export function runCli(
-  args: string[], env: Record<string, string> = {}, cwd = root, as: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {},
+  args: string[], env: Record<string, string> = {}, cwd = root, as: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv; fdLimit?: number } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const { env: base = process.env, ...ids } = as;
-    const child = spawn(process.execPath, [cli, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
+    const { env: base = process.env, fdLimit, ...ids } = as;
+    const [cmd, ...argv] = fdLimit === undefined
+      ? [process.execPath, cli, ...args]
+      : ['sh', '-c', `ulimit -n ${fdLimit} && exec "$0" "$@"`, process.execPath, cli, ...args];
+    const child = spawn(cmd!, argv, { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...ids });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
