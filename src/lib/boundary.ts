@@ -29,8 +29,6 @@ export interface Http1Connection {
   requests: number;
   /** When its last request began, as a count of this process's requests (a `recent` move picks the highest). */
   lastUse: number;
-  /** Ends each request still open on it, when the socket closes (one 'close' listener per connection). */
-  ending: Set<() => void>;
 }
 
 /** The parts of Node's TCP handle and socket the hand-over uses (not public API). */

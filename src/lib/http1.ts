@@ -11,6 +11,7 @@
 import type * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { canMove, type Http1Connection } from './boundary.js';
+import { whenResponseCloses } from './response-end.js';
 import type { AnyServer, ShutdownCounts } from './types.js';
 
 /** Requests begun in this process, every tracked server together: the clock of {@link Http1Connection.lastUse}. */
@@ -75,16 +76,9 @@ export class Http1Connections {
       keepAliveArmed: false,
       requests: 0,
       lastUse: 0,
-      ending: new Set(),
     };
     this.connections.set(socket, conn);
-    socket.once('close', () => {
-      this.remove(socket);
-      // On Node 20 and 22 a response queued behind another (pipelining) fires neither finish
-      // nor close when the client goes away: without this, it stayed in flight and held
-      // every later drain.
-      for (const end of [...conn.ending]) end();
-    });
+    socket.once('close', () => this.remove(socket));
     if (this.drain() !== undefined) this.scheduleIdleClose(conn);
     return conn;
   }
@@ -121,7 +115,6 @@ export class Http1Connections {
     const finished = (): void => {
       if (done) return;
       done = true;
-      conn.ending.delete(finished);
       this.responses.delete(res);
       conn.inFlight--;
       // Answered before its body arrived: the rest of the body is still on its way.
@@ -135,8 +128,7 @@ export class Http1Connections {
       });
     };
     res.once('finish', finished);
-    res.once('close', finished);
-    conn.ending.add(finished);
+    whenResponseCloses(req.socket, res, finished);
   }
 
   /** A drain began: mark responses `Connection: close` and close idle connections, or offer them for hand-over. */

@@ -19,6 +19,7 @@
  * the master (HITLESS_CHANNEL=1 and a Node IPC channel); standalone this module does nothing.
  */
 import type { EventEmitter } from 'node:events';
+import { whenResponseCloses } from './response-end.js';
 import type { AnyServer } from './types.js';
 import { channelEnabled, send } from './channel.js';
 import { LATENCY_BOUNDS_MS, message, STATS_INTERVAL_MS, type StatsMessage, type StatusClass } from './protocol.js';
@@ -103,22 +104,6 @@ export function reportStatsNow(): void {
   if (timer !== undefined) sendToMaster(statsMessage());
 }
 
-/** The requests still open on each socket, ended together when it closes (one listener per socket). */
-const openBySocket = new WeakMap<EventEmitter, Set<() => void>>();
-
-function openOn(socket: EventEmitter): Set<() => void> {
-  let open = openBySocket.get(socket);
-  if (open === undefined) {
-    const ends = new Set<() => void>();
-    openBySocket.set(socket, ends);
-    socket.once('close', () => {
-      for (const end of [...ends]) end();
-    });
-    open = ends;
-  }
-  return open;
-}
-
 /**
  * Counts the responses of `server` (internal; instrument() calls it once per server).
  * From the 'request' event to the response's 'finish' (written to the kernel); responses
@@ -137,19 +122,8 @@ export function observe(server: AnyServer, open?: () => number): void {
     const start = performance.now();
     busy++;
     res.once('finish', () => record(res.statusCode, performance.now() - start));
-    // 'close' follows 'finish', or comes alone when the connection went first: once either
-    // way. A response queued behind another (pipelining) fires neither on Node 20 and 22 when
-    // the client goes away: its socket's 'close' ends it then.
-    let open = true;
-    const pending = req.socket === undefined ? undefined : openOn(req.socket);
-    const ended = (): void => {
-      if (!open) return;
-      open = false;
-      busy--;
-      pending?.delete(ended);
-    };
-    res.once('close', ended);
-    pending?.add(ended);
+    // 'close' follows 'finish', or comes alone when the connection went first.
+    whenResponseCloses(req.socket, res, () => busy--);
   });
   if (timer === undefined) {
     timer = setInterval(() => sendToMaster(statsMessage()), STATS_INTERVAL_MS);
