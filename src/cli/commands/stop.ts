@@ -35,6 +35,7 @@ export const command: Command = {
     const timeoutMs = parseTimeoutFlag(values.timeout);
     const runDir = await findRunDir({ config: values.config, runDir: values['run-dir'] });
     const began = performance.now();
+    const stillStopping = (pid: number): HitlessError => new HitlessError('ERR_CONTROL_TIMEOUT', `master (pid ${pid}) is still stopping after ${values.timeout}`);
     let forced = 0;
     let reply: { pid: number; draining?: DrainingGeneration[] } | undefined;
     try {
@@ -56,14 +57,12 @@ export const command: Command = {
       });
     } catch (err) {
       if (reply === undefined || !(err instanceof HitlessError) || err.code !== 'ERR_CONTROL_TIMEOUT') throw err;
-      throw new HitlessError('ERR_CONTROL_TIMEOUT', `master (pid ${reply.pid}) is still stopping after ${values.timeout}`);
+      throw stillStopping(reply.pid);
     }
     // The connection ends as the master exits; its process is gone a moment later (within
     // what is left of --timeout, not a second --timeout).
     const left = timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (performance.now() - began));
-    if (!(await waitForExit(reply!.pid, left))) {
-      throw new HitlessError('ERR_CONTROL_TIMEOUT', `master (pid ${reply!.pid}) is still stopping after ${values.timeout}`);
-    }
+    if (!(await waitForExit(reply!.pid, left))) throw stillStopping(reply!.pid);
     process.stdout.write(forced > 0 && !values.force
       ? `master stopped; ${plural(forced, 'worker')} still running at drainTimeout ${forced === 1 ? 'was' : 'were'} killed (SIGKILL): requests in flight there were cut\n`
       : `master stopped\n`);
